@@ -1,0 +1,172 @@
+// Package state holds the one value the gizmo daemon owns: everything it has
+// observed about the WAN, the LAN and its hosts. The daemon is its only
+// writer; the plan functions read it and turn it into what each service
+// should do. Nothing here talks to the kernel or the network.
+package state
+
+import (
+	"net"
+	"net/netip"
+	"time"
+)
+
+// State is the daemon's whole view of the world.
+type State struct {
+	WAN WAN
+	LAN LAN
+
+	// Delegated is the prefix the ISP delegated through DHCPv6-PD, nil when
+	// there is none (yet, or any more).
+	Delegated *DelegatedPrefix
+	// Retired holds prefixes that were delegated before and are being phased
+	// out: advertised with preferred lifetime 0 and a valid lifetime that runs
+	// down to their ValidUntil (RFC 9096 §3).
+	Retired []DelegatedPrefix
+
+	// ULA is the gizmo's stable Unique Local /48 (RFC 4193), generated once and
+	// persisted. Its first /64 is the management network on the LAN.
+	ULA netip.Prefix
+
+	// Pref64 is the active NAT64 prefix and where it came from.
+	Pref64       netip.Prefix
+	Pref64Source Pref64Source
+
+	// UpstreamDNS are the resolvers the DNS service forwards to, in order of
+	// preference, and where they were learned.
+	UpstreamDNS []netip.AddrPort
+
+	// Hosts are the LAN hosts, keyed by MAC address (net.HardwareAddr.String()).
+	Hosts map[string]*Host
+}
+
+// Pref64Source says where the active NAT64 prefix came from.
+type Pref64Source string
+
+const (
+	Pref64Default  Pref64Source = "default"     // 64:ff9b::/96, RFC 6052
+	Pref64Flag     Pref64Source = "flag"        // -pref64
+	Pref64Upstream Pref64Source = "upstream-ra" // the ISP's PREF64 option (RFC 8781)
+)
+
+// WAN is what the daemon knows about its uplink.
+type WAN struct {
+	Interface string
+	Up        bool
+	MTU       int
+
+	// Addrs are the global addresses on the uplink (SLAAC or static).
+	Addrs []netip.Prefix
+	// Router is the upstream router's link-local address, from its RA.
+	Router netip.Addr
+	// RouterLifetimeUntil is when the upstream default route expires.
+	RouterLifetimeUntil time.Time
+	// RDNSS are the DNS servers the upstream advertises in its RA.
+	RDNSS []netip.Addr
+	// DHCPv6DNS are the DNS servers from the DHCPv6 reply, if any.
+	DHCPv6DNS []netip.Addr
+	// UpstreamPref64 is the PREF64 the upstream advertises, if any.
+	UpstreamPref64 netip.Prefix
+	// Routes are the upstream's Route Information Options (RFC 4191).
+	Routes []Route
+
+	// IPv4 is the legacy address leased from the ISP's DHCPv4 server.
+	IPv4 *IPv4Lease
+}
+
+// IPv4Lease is the WAN's legacy IPv4 address.
+type IPv4Lease struct {
+	Addr    netip.Prefix
+	Router  netip.Addr
+	DNS     []netip.Addr
+	Expires time.Time
+}
+
+// Route is a more-specific route learned from or sent in an RA (RFC 4191).
+type Route struct {
+	Prefix     netip.Prefix
+	Preference int // -1 low, 0 medium, 1 high
+	ValidUntil time.Time
+}
+
+// DelegatedPrefix is one DHCPv6-PD delegation with absolute deadlines, so
+// that every consumer computes the remaining lifetime at the moment it uses
+// it (RFC 8415 §21.22: lifetimes count from when the Reply arrived).
+type DelegatedPrefix struct {
+	Prefix         netip.Prefix
+	PreferredUntil time.Time
+	ValidUntil     time.Time
+}
+
+// Remaining returns the preferred and valid lifetimes left at now, never
+// negative.
+func (d DelegatedPrefix) Remaining(now time.Time) (preferred, valid time.Duration) {
+	return clampZero(d.PreferredUntil.Sub(now)), clampZero(d.ValidUntil.Sub(now))
+}
+
+func clampZero(d time.Duration) time.Duration {
+	if d < 0 {
+		return 0
+	}
+	return d
+}
+
+// LAN is the gizmo's own side of the home network.
+type LAN struct {
+	Interface    string
+	HardwareAddr net.HardwareAddr
+	MTU          int
+	// LinkLocal is the gizmo's link-local address on the LAN, the source of
+	// its RAs and the hosts' default router.
+	LinkLocal netip.Addr
+	// Legacy4 is the legacy IPv4 network on the LAN (the gizmo's address and
+	// prefix length, e.g. 203.0.113.129/25 in the lab).
+	Legacy4 netip.Prefix
+	// DNS holds the DNS service's distinct listening address per information
+	// source, so that the statistics show which source each host uses.
+	DNS DNSAddrs
+}
+
+// DNSAddrs are the DNS service's listening addresses, one per way a host can
+// learn its resolver.
+type DNSAddrs struct {
+	RDNSS  netip.Addr // advertised in the RA's RDNSS option
+	DHCPv6 netip.Addr // sent in DHCPv6 (stateless) DNS servers option
+	DHCPv4 netip.Addr // sent in DHCPv4 option 6
+}
+
+// Host is one LAN host, identified by its MAC address.
+type Host struct {
+	MAC      string
+	Hostname string // from DHCPv4 option 12/81 or the policy override
+	// Addrs are every address seen for the host, privacy addresses included,
+	// with when each was last seen.
+	Addrs map[netip.Addr]time.Time
+	// IPv4Lease is the legacy address leased to the host, if any.
+	IPv4Lease netip.Addr
+	// GotV6OnlyPreferred is true when the host asked for option 108 and was
+	// told to go IPv6-only (RFC 8925).
+	GotV6OnlyPreferred bool
+	Policy             HostPolicy
+	FirstSeen          time.Time
+	LastSeen           time.Time
+}
+
+// HostPolicy is the owner's per-host choice, persisted and editable through
+// the API.
+type HostPolicy struct {
+	// DNS64 on: AAAA answers are synthesized for IPv4-only names.
+	DNS64 bool `json:"dns64"`
+	// V6OnlyPreferred on: the DHCPv4 server sends option 108 when asked.
+	V6OnlyPreferred bool `json:"v6only_preferred"`
+	// Hostname overrides the name the host announces, if set.
+	Hostname string `json:"hostname,omitempty"`
+}
+
+// DefaultHostPolicy is what a host that the owner never touched gets: the
+// monostack defaults.
+func DefaultHostPolicy() HostPolicy {
+	return HostPolicy{DNS64: true, V6OnlyPreferred: true}
+}
+
+// WellKnownPref64 is the RFC 6052 well-known prefix.
+var WellKnownPref64 = netip.MustParsePrefix("64:ff9b::/96")
