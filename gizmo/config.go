@@ -1,0 +1,127 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// config is everything the command line can set. Every field has a default
+// that works with no flags at all: the gizmo is zero-config.
+type config struct {
+	StateDir    string
+	WAN         string // "" = detect
+	LAN         string // "" = detect
+	Pref64      netip.Prefix
+	Pref64Set   bool
+	DNSUpstream []netip.AddrPort // empty = learn from the WAN
+	ListenWeb   string           // "" = port 80 on the LAN addresses only
+	LANIPv4     netip.Prefix     // the gizmo's legacy address and pool
+	RAInterval  time.Duration
+	V6OnlyWait  time.Duration
+	// ExistingNetwork is the one-port "add NAT64 to an existing network"
+	// mode: RAs with router lifetime 0 that only carry RIO, PREF64 and RDNSS.
+	ExistingNetwork bool
+	LogLevel        string
+}
+
+// parseFlags parses args (without the program name). Unknown or invalid
+// values return an error that fits on one line.
+func parseFlags(args []string, usageOut io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("gizmo", flag.ContinueOnError)
+	fs.SetOutput(usageOut)
+	fs.StringVar(&c.StateDir, "state-dir", "/perm/gizmo", "directory for durable state (leases, DUID, host policies), written atomically")
+	fs.StringVar(&c.WAN, "wan", "", "uplink interface (default: the port that hears an upstream router or DHCP server)")
+	fs.StringVar(&c.LAN, "lan", "", "LAN interface (default: every other port, bridged)")
+	pref64 := fs.String("pref64", "", "NAT64 prefix (RFC 6052 length /32../96; default: the upstream's PREF64, else 64:ff9b::/96)")
+	upstream := fs.String("dns-upstream", "", "comma-separated upstream DNS resolvers, overriding those learned from the WAN (ADDR or [ADDR]:PORT)")
+	fs.StringVar(&c.ListenWeb, "listen-web", "", "dashboard listen address (default: port 80 on the LAN's ULA and legacy IPv4 addresses only)")
+	lan4 := fs.String("lan-ipv4", "192.168.64.1/24", "the gizmo's legacy IPv4 address and prefix on the LAN; the rest of the prefix is the DHCPv4 pool")
+	fs.DurationVar(&c.RAInterval, "ra-interval", 200*time.Second, "maximum interval between unsolicited router advertisements (RFC 4861 MaxRtrAdvInterval, 4s..1800s)")
+	fs.DurationVar(&c.V6OnlyWait, "v6only-wait", 1800*time.Second, "V6ONLY_WAIT sent in DHCPv4 option 108 (RFC 8925; at least 300s)")
+	fs.BoolVar(&c.ExistingNetwork, "existing-network", false, "add NAT64 + DNS64 to an existing network: advertise no default route, only RIO, PREF64 and RDNSS")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if c.StateDir == "" {
+		return c, errors.New("-state-dir must not be empty")
+	}
+	if *pref64 != "" {
+		p, err := ParsePref64(*pref64)
+		if err != nil {
+			return c, fmt.Errorf("-pref64: %w", err)
+		}
+		c.Pref64, c.Pref64Set = p, true
+	}
+	if *upstream != "" {
+		for _, s := range strings.Split(*upstream, ",") {
+			ap, err := parseResolver(strings.TrimSpace(s))
+			if err != nil {
+				return c, fmt.Errorf("-dns-upstream: %w", err)
+			}
+			c.DNSUpstream = append(c.DNSUpstream, ap)
+		}
+	}
+	p, err := netip.ParsePrefix(*lan4)
+	if err != nil || !p.Addr().Is4() || p.Bits() < 16 || p.Bits() > 29 || p.Addr() == p.Masked().Addr() {
+		return c, fmt.Errorf("-lan-ipv4: %q is not an IPv4 host address with a prefix length of /16 to /29", *lan4)
+	}
+	c.LANIPv4 = p
+	if c.RAInterval < 4*time.Second || c.RAInterval > 1800*time.Second {
+		return c, fmt.Errorf("-ra-interval: %v is outside 4s..1800s (RFC 4861 §6.2.1)", c.RAInterval)
+	}
+	if c.V6OnlyWait < 300*time.Second {
+		return c, fmt.Errorf("-v6only-wait: %v is below MIN_V6ONLY_WAIT of 300s (RFC 8925 §4.2)", c.V6OnlyWait)
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		return c, fmt.Errorf("-log-level: %q is not debug, info, warn or error", c.LogLevel)
+	}
+	return c, nil
+}
+
+// ParsePref64 parses a NAT64 prefix and checks it against RFC 6052 §2.2:
+// only /32, /40, /48, /56, /64 and /96 are defined, and bits 64..71 (the
+// "u" octet) must be zero.
+func ParsePref64(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not a prefix", s)
+	}
+	if !p.Addr().Is6() || p.Addr().Is4In6() {
+		return netip.Prefix{}, fmt.Errorf("%q is not an IPv6 prefix", s)
+	}
+	switch p.Bits() {
+	case 32, 40, 48, 56, 64, 96:
+	default:
+		return netip.Prefix{}, fmt.Errorf("%q: length must be /32, /40, /48, /56, /64 or /96 (RFC 6052 §2.2)", s)
+	}
+	if p.Masked() != p {
+		return netip.Prefix{}, fmt.Errorf("%q has host bits set", s)
+	}
+	if p.Bits() == 96 && p.Addr().As16()[8] != 0 {
+		return netip.Prefix{}, fmt.Errorf("%q: bits 64..71 must be zero (RFC 6052 §2.2)", s)
+	}
+	return p, nil
+}
+
+func parseResolver(s string) (netip.AddrPort, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		return netip.AddrPortFrom(a, 53), nil
+	}
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("%q is neither an address nor [address]:port", s)
+	}
+	return ap, nil
+}

@@ -1,0 +1,67 @@
+package main
+
+import (
+	"crypto/rand"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"time"
+
+	"codeberg.org/monostack/gizmo/gizmo/persist"
+	"codeberg.org/monostack/gizmo/gizmo/state"
+)
+
+// durable is what the daemon itself keeps under the state dir. Services that
+// speak protocols keep their own files beside it (DHCPv4 leases, the DHCPv6
+// DUID and lease).
+type durable struct {
+	// ULA is generated once (RFC 4193 §3.2) and never changes, so that the
+	// management addresses and the DNS addresses stay put.
+	ULA   netip.Prefix           `json:"ula"`
+	Hosts map[string]durableHost `json:"hosts"`
+}
+
+type durableHost struct {
+	Hostname  string           `json:"hostname,omitempty"`
+	Policy    state.HostPolicy `json:"policy"`
+	FirstSeen time.Time        `json:"first_seen"`
+}
+
+const durableFile = "gizmo.json"
+
+func loadDurable(dir string) (durable, []error) {
+	var d durable
+	var warnings []error
+	if _, err := persist.ReadJSON(filepath.Join(dir, durableFile), &d); err != nil {
+		// A corrupt file was moved aside: start fresh, but say so.
+		warnings = append(warnings, err)
+		d = durable{}
+	}
+	if !d.ULA.IsValid() || d.ULA.Bits() != 48 || !isULA(d.ULA.Addr()) {
+		d.ULA = newULA()
+	}
+	if d.Hosts == nil {
+		d.Hosts = map[string]durableHost{}
+	}
+	return d, warnings
+}
+
+func saveDurable(dir string, d durable) error {
+	if err := persist.WriteJSON(filepath.Join(dir, durableFile), d); err != nil {
+		return fmt.Errorf("gizmo: save state: %w", err)
+	}
+	return nil
+}
+
+// newULA returns a fresh fdXX:XXXX:XXXX::/48 with a random 40-bit Global ID
+// (RFC 4193 §3.2.1 allows any good random source in place of the SHA-1 recipe).
+func newULA() netip.Prefix {
+	var b [16]byte
+	b[0] = 0xfd
+	rand.Read(b[1:6])
+	return netip.PrefixFrom(netip.AddrFrom16(b), 48)
+}
+
+func isULA(a netip.Addr) bool {
+	return a.Is6() && a.As16()[0] == 0xfd
+}

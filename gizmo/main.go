@@ -1,0 +1,40 @@
+// Command gizmo is the appliance daemon: it owns the router's state, watches
+// the WAN and the LAN, and hands every protocol service its plan.
+//
+// Data flows one way: observe (netlink, DHCP and RA from the WAN, LAN
+// neighbours, policy edits) → state (one value, owned here) → plan (pure
+// functions in gizmo/plan) → apply (each service's Update).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "gizmo:", err)
+		os.Exit(2)
+	}
+	var level slog.Level
+	level.UnmarshalText([]byte(cfg.LogLevel))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := run(ctx, cfg, log); err != nil {
+		log.Error("gizmo failed", "err", err)
+		os.Exit(1)
+	}
+	log.Info("stopped cleanly")
+}
