@@ -11,7 +11,7 @@ pkgs=(
   kea-dhcp6-server kea-dhcp4-server dhcpcd isc-dhcp-client
   bind9 bind9-dnsutils unbound tayga dnsperf iperf3 curl
   clang llvm libbpf-dev
-  qemu-system-x86 seabios qemu-utils syslinux-common extlinux mtools e2fsprogs squashfs-tools fdisk
+  qemu-system-x86 seabios qemu-utils syslinux syslinux-common extlinux mtools e2fsprogs squashfs-tools fdisk
   chromium
 )
 missing=()

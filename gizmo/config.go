@@ -27,6 +27,9 @@ type config struct {
 	// mode: RAs with router lifetime 0 that only carry RIO, PREF64 and RDNSS.
 	ExistingNetwork bool
 	LogLevel        string
+	// PasswordFile holds the appliance password that guards dashboard
+	// changes (gokrazy's gokr-pw.txt).
+	PasswordFile string
 }
 
 // parseFlags parses args (without the program name). Unknown or invalid
@@ -46,6 +49,7 @@ func parseFlags(args []string, usageOut io.Writer) (config, error) {
 	fs.DurationVar(&c.V6OnlyWait, "v6only-wait", 1800*time.Second, "V6ONLY_WAIT sent in DHCPv4 option 108 (RFC 8925; at least 300s)")
 	fs.BoolVar(&c.ExistingNetwork, "existing-network", false, "add NAT64 + DNS64 to an existing network: advertise no default route, only RIO, PREF64 and RDNSS")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&c.PasswordFile, "password-file", "/etc/gokr-pw.txt", "appliance password for dashboard changes (if missing, one is generated in the state dir)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

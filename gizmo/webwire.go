@@ -1,0 +1,84 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"codeberg.org/monostack/gizmo/gizmo/persist"
+	"codeberg.org/monostack/gizmo/gizmo/plan"
+	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/web"
+)
+
+// generatedPasswordFile is where the daemon keeps a password it made up
+// because gokrazy's was not there (in the lab, or on a bare Linux).
+const generatedPasswordFile = "password.txt"
+
+// appliancePassword reads gokrazy's password file, or the one generated
+// earlier, or generates and persists a new one.
+func appliancePassword(cfg config) (pw string, source string, err error) {
+	for _, p := range []string{cfg.PasswordFile, "/perm/gokr-pw.txt", filepath.Join(cfg.StateDir, generatedPasswordFile)} {
+		b, err := os.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return "", "", fmt.Errorf("password: %w", err)
+		}
+		if pw := strings.TrimSpace(string(b)); pw != "" {
+			return pw, p, nil
+		}
+	}
+	var b [18]byte
+	rand.Read(b[:])
+	pw = base64.RawURLEncoding.EncodeToString(b[:])
+	path := filepath.Join(cfg.StateDir, generatedPasswordFile)
+	if err := persist.WriteFile(path, []byte(pw+"\n")); err != nil {
+		return "", "", err
+	}
+	os.Chmod(path, 0o600)
+	return pw, path, nil
+}
+
+// webListen is where the dashboard listens: the flag, or port 80 on the
+// LAN's management ULA and legacy IPv4 address, never the uplink.
+func webListen(cfg config, st *state.State) []string {
+	if cfg.ListenWeb != "" {
+		return []string{cfg.ListenWeb}
+	}
+	var out []string
+	if st.ULA.IsValid() {
+		out = append(out, net.JoinHostPort(plan.RouterULA(st.ULA).String(), "80"))
+	}
+	if st.LAN.Legacy4.IsValid() {
+		out = append(out, net.JoinHostPort(st.LAN.Legacy4.Addr().String(), "80"))
+	}
+	return out
+}
+
+func wireWeb(d *daemon, cfg config) error {
+	pw, source, err := appliancePassword(cfg)
+	if err != nil {
+		return err
+	}
+	d.log.Info("dashboard changes need the appliance password", "file", source)
+	srv, err := web.New(web.Config{
+		Backend:   d,
+		Logger:    d.log,
+		Password:  pw,
+		Hostnames: []string{"gizmo.home.arpa", "gizmo"},
+	})
+	if err != nil {
+		return err
+	}
+	d.add("web", srv, func(st *state.State, now time.Time) { srv.SetListen(webListen(cfg, st)) })
+	return nil
+}

@@ -1,0 +1,258 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	"codeberg.org/monostack/gizmo/gizmo/state"
+)
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/status", s.apiStatus)
+	mux.HandleFunc("GET /api/hosts", s.apiHosts)
+	mux.HandleFunc("GET /api/hosts/{mac}", s.apiHost)
+	mux.HandleFunc("GET /api/hosts/{mac}/policy", s.apiGetPolicy)
+	mux.HandleFunc("PUT /api/hosts/{mac}/policy", s.apiPutPolicy)
+	return s.guard(mux)
+}
+
+// StatusJSON is the body of GET /api/status.
+type StatusJSON struct {
+	WAN          WANJSON      `json:"wan"`
+	Delegated    *PrefixJSON  `json:"delegated_prefix"`
+	Retired      []PrefixJSON `json:"retired_prefixes"`
+	Pref64       string       `json:"pref64"`
+	Pref64Source string       `json:"pref64_source"`
+	UpstreamDNS  []string     `json:"upstream_dns"`
+	ULA          string       `json:"ula"`
+	LAN          LANJSON      `json:"lan"`
+	Hosts        int          `json:"hosts"`
+	Time         time.Time    `json:"time"`
+}
+
+type WANJSON struct {
+	Interface string   `json:"interface"`
+	Addrs     []string `json:"addrs"`
+	Router    string   `json:"router,omitempty"`
+	IPv4      string   `json:"ipv4,omitempty"`
+	RDNSS     []string `json:"rdnss"`
+}
+
+type LANJSON struct {
+	Interface string            `json:"interface"`
+	LinkLocal string            `json:"link_local,omitempty"`
+	Legacy4   string            `json:"legacy_ipv4"`
+	DNS       map[string]string `json:"dns_listen"`
+}
+
+type PrefixJSON struct {
+	Prefix           string `json:"prefix"`
+	PreferredSeconds int64  `json:"preferred_seconds"`
+	ValidSeconds     int64  `json:"valid_seconds"`
+}
+
+// HostJSON is one host in GET /api/hosts.
+type HostJSON struct {
+	MAC                string           `json:"mac"`
+	Hostname           string           `json:"hostname,omitempty"`
+	Addrs              []string         `json:"addrs"`
+	IPv4Lease          string           `json:"ipv4_lease,omitempty"`
+	GotV6OnlyPreferred bool             `json:"got_v6only_preferred"`
+	Policy             state.HostPolicy `json:"policy"`
+	FirstSeen          time.Time        `json:"first_seen"`
+	LastSeen           time.Time        `json:"last_seen"`
+}
+
+func strs[T fmt.Stringer](xs []T) []string {
+	out := make([]string, 0, len(xs))
+	for _, x := range xs {
+		out = append(out, x.String())
+	}
+	return out
+}
+
+func prefixJSON(d state.DelegatedPrefix, now time.Time) PrefixJSON {
+	p, v := d.Remaining(now)
+	return PrefixJSON{Prefix: d.Prefix.String(), PreferredSeconds: int64(p.Seconds()), ValidSeconds: int64(v.Seconds())}
+}
+
+func statusOf(st state.State, now time.Time) StatusJSON {
+	out := StatusJSON{
+		WAN:    WANJSON{Interface: st.WAN.Interface, Addrs: strs(st.WAN.Addrs), RDNSS: strs(st.WAN.RDNSS)},
+		Pref64: st.Pref64.String(), Pref64Source: string(st.Pref64Source),
+		UpstreamDNS: strs(st.UpstreamDNS), ULA: st.ULA.String(),
+		LAN: LANJSON{Interface: st.LAN.Interface, Legacy4: st.LAN.Legacy4.String(), DNS: map[string]string{
+			"rdnss": st.LAN.DNS.RDNSS.String(), "dhcpv6": st.LAN.DNS.DHCPv6.String(), "dhcpv4": st.LAN.DNS.DHCPv4.String(),
+		}},
+		Retired: []PrefixJSON{},
+		Hosts:   len(st.Hosts),
+		Time:    now,
+	}
+	if st.WAN.Router.IsValid() {
+		out.WAN.Router = st.WAN.Router.String()
+	}
+	if st.WAN.IPv4 != nil {
+		out.WAN.IPv4 = st.WAN.IPv4.Addr.String()
+	}
+	if st.LAN.LinkLocal.IsValid() {
+		out.LAN.LinkLocal = st.LAN.LinkLocal.String()
+	}
+	if st.Delegated != nil {
+		p := prefixJSON(*st.Delegated, now)
+		out.Delegated = &p
+	}
+	for _, r := range st.Retired {
+		out.Retired = append(out.Retired, prefixJSON(r, now))
+	}
+	return out
+}
+
+func hostOf(h *state.Host) HostJSON {
+	addrs := make([]netip.Addr, 0, len(h.Addrs))
+	for a := range h.Addrs {
+		addrs = append(addrs, a)
+	}
+	slices.SortFunc(addrs, netip.Addr.Compare)
+	out := HostJSON{MAC: h.MAC, Hostname: h.Hostname, Addrs: strs(addrs), GotV6OnlyPreferred: h.GotV6OnlyPreferred,
+		Policy: h.Policy, FirstSeen: h.FirstSeen, LastSeen: h.LastSeen}
+	if h.Policy.Hostname != "" {
+		out.Hostname = h.Policy.Hostname
+	}
+	if h.IPv4Lease.IsValid() {
+		out.IPv4Lease = h.IPv4Lease.String()
+	}
+	return out
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, code int, format string, args ...any) {
+	writeJSON(w, code, apiError{Error: fmt.Sprintf(format, args...)})
+}
+
+func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, statusOf(s.cfg.Backend.Snapshot(), time.Now()))
+}
+
+func (s *Server) apiHosts(w http.ResponseWriter, r *http.Request) {
+	st := s.cfg.Backend.Snapshot()
+	out := make([]HostJSON, 0, len(st.Hosts))
+	for _, h := range st.Hosts {
+		out = append(out, hostOf(h))
+	}
+	slices.SortFunc(out, func(a, b HostJSON) int { return strings.Compare(a.MAC, b.MAC) })
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) lookupHost(w http.ResponseWriter, r *http.Request) (*state.Host, bool) {
+	mac := strings.ToLower(r.PathValue("mac"))
+	h, ok := s.cfg.Backend.Snapshot().Hosts[mac]
+	if !ok {
+		writeError(w, http.StatusNotFound, "no host with MAC %q", mac)
+	}
+	return h, ok
+}
+
+func (s *Server) apiHost(w http.ResponseWriter, r *http.Request) {
+	if h, ok := s.lookupHost(w, r); ok {
+		writeJSON(w, http.StatusOK, hostOf(h))
+	}
+}
+
+func (s *Server) apiGetPolicy(w http.ResponseWriter, r *http.Request) {
+	if h, ok := s.lookupHost(w, r); ok {
+		writeJSON(w, http.StatusOK, h.Policy)
+	}
+}
+
+// maxPolicyBody bounds the request body: a policy is a few dozen bytes.
+const maxPolicyBody = 4096
+
+// DecodePolicy parses and validates a policy edit. Unknown fields and
+// missing switches are errors, so that a typo cannot silently turn a switch
+// off.
+func DecodePolicy(r io.Reader) (state.HostPolicy, error) {
+	var in struct {
+		DNS64           *bool   `json:"dns64"`
+		V6OnlyPreferred *bool   `json:"v6only_preferred"`
+		Hostname        *string `json:"hostname"`
+	}
+	dec := json.NewDecoder(io.LimitReader(r, maxPolicyBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return state.HostPolicy{}, fmt.Errorf("policy: %w", err)
+	}
+	if dec.More() {
+		return state.HostPolicy{}, errors.New("policy: trailing data after the JSON object")
+	}
+	if in.DNS64 == nil || in.V6OnlyPreferred == nil {
+		return state.HostPolicy{}, errors.New(`policy: "dns64" and "v6only_preferred" are both required`)
+	}
+	p := state.HostPolicy{DNS64: *in.DNS64, V6OnlyPreferred: *in.V6OnlyPreferred}
+	if in.Hostname != nil {
+		if err := validHostname(*in.Hostname); err != nil {
+			return state.HostPolicy{}, err
+		}
+		p.Hostname = *in.Hostname
+	}
+	return p, nil
+}
+
+// validHostname accepts a single DNS label (RFC 1123 §2.1), or nothing.
+func validHostname(h string) error {
+	if h == "" {
+		return nil
+	}
+	if len(h) > 63 {
+		return fmt.Errorf("policy: hostname %q is longer than 63 characters", h)
+	}
+	for i, c := range h {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' && i > 0 && i < len(h)-1
+		if !ok {
+			return fmt.Errorf("policy: hostname %q: only letters, digits and inner hyphens (RFC 1123)", h)
+		}
+	}
+	return nil
+}
+
+func (s *Server) apiPutPolicy(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="gizmo"`)
+		writeError(w, http.StatusUnauthorized, "changing a policy needs the appliance password")
+		return
+	}
+	p, err := DecodePolicy(r.Body)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	hw, err := net.ParseMAC(r.PathValue("mac"))
+	if err != nil || len(hw) != 6 {
+		writeError(w, http.StatusBadRequest, "%q is not a MAC address", r.PathValue("mac"))
+		return
+	}
+	mac := hw.String()
+	if err := s.cfg.Backend.SetPolicy(mac, p); err != nil {
+		writeError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	s.log.Info("policy changed", "mac", mac, "dns64", p.DNS64, "v6only_preferred", p.V6OnlyPreferred, "hostname", p.Hostname)
+	writeJSON(w, http.StatusOK, p)
+}

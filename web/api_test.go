@@ -1,0 +1,135 @@
+package web
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"codeberg.org/monostack/gizmo/gizmo/state"
+)
+
+type fakeBackend struct {
+	mu sync.Mutex
+	st state.State
+}
+
+func (f *fakeBackend) Snapshot() state.State {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := f.st
+	s.Hosts = map[string]*state.Host{}
+	for k, h := range f.st.Hosts {
+		hc := *h
+		s.Hosts[k] = &hc
+	}
+	return s
+}
+
+func (f *fakeBackend) SetPolicy(mac string, p state.HostPolicy) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	h, ok := f.st.Hosts[mac]
+	if !ok {
+		h = &state.Host{MAC: mac}
+		f.st.Hosts[mac] = h
+	}
+	h.Policy = p
+	return nil
+}
+
+func newTestServer(t *testing.T) (*Server, *fakeBackend) {
+	now := time.Now()
+	b := &fakeBackend{st: state.State{
+		Pref64:    netip.MustParsePrefix("2001:db8:64::/96"),
+		Delegated: &state.DelegatedPrefix{Prefix: netip.MustParsePrefix("2001:db8:1000:100::/56"), PreferredUntil: now.Add(time.Hour), ValidUntil: now.Add(2 * time.Hour)},
+		Hosts: map[string]*state.Host{"02:00:00:00:00:10": {MAC: "02:00:00:00:00:10", Policy: state.DefaultHostPolicy(),
+			Addrs: map[netip.Addr]time.Time{netip.MustParseAddr("2001:db8:1000:100::10"): now}}},
+	}}
+	s, err := New(Config{Backend: b, Password: "secret", Hostnames: []string{"gizmo.home.arpa"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, b
+}
+
+func do(t *testing.T, s *Server, method, path, body string, mod func(*http.Request)) *httptest.ResponseRecorder {
+	t.Helper()
+	r := httptest.NewRequest(method, "http://gizmo.home.arpa"+path, strings.NewReader(body))
+	if mod != nil {
+		mod(r)
+	}
+	w := httptest.NewRecorder()
+	s.Handler().ServeHTTP(w, r)
+	return w
+}
+
+func TestStatusAndHosts(t *testing.T) {
+	s, _ := newTestServer(t)
+	w := do(t, s, "GET", "/api/status", "", nil)
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `"pref64":"2001:db8:64::/96"`) || !strings.Contains(w.Body.String(), `"prefix":"2001:db8:1000:100::/56"`) {
+		t.Errorf("status: %d %s", w.Code, w.Body)
+	}
+	w = do(t, s, "GET", "/api/hosts", "", nil)
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `"2001:db8:1000:100::10"`) {
+		t.Errorf("hosts: %d %s", w.Code, w.Body)
+	}
+	if w := do(t, s, "GET", "/api/hosts/02:00:00:00:00:99", "", nil); w.Code != 404 {
+		t.Errorf("unknown host: %d", w.Code)
+	}
+}
+
+func TestPolicyEdits(t *testing.T) {
+	auth := func(r *http.Request) { r.SetBasicAuth("gokrazy", "secret") }
+	for _, tc := range []struct {
+		name string
+		body string
+		mod  func(*http.Request)
+		code int
+		want string
+	}{
+		{"with the password the change is applied", `{"dns64":false,"v6only_preferred":true}`, auth, 200, `"dns64":false`},
+		{"without the password it is refused", `{"dns64":false,"v6only_preferred":true}`, nil, 401, "password"},
+		{"with a wrong password it is refused", `{"dns64":false,"v6only_preferred":true}`, func(r *http.Request) { r.SetBasicAuth("gokrazy", "guess") }, 401, "password"},
+		{"from another origin it is refused (CSRF)", `{"dns64":false,"v6only_preferred":true}`, func(r *http.Request) {
+			auth(r)
+			r.Header.Set("Sec-Fetch-Site", "cross-site")
+		}, 403, ""},
+		{"a rebound name is refused", `{"dns64":false,"v6only_preferred":true}`, func(r *http.Request) { auth(r); r.Host = "attacker.example" }, 421, "rebinding"},
+		{"malformed JSON gets 400 with a message", `{"dns64":fals`, auth, 400, "policy"},
+		{"a typo in a field name is not silently ignored", `{"dns_64":false,"v6only_preferred":true}`, auth, 400, "unknown field"},
+		{"a missing switch is an error", `{"dns64":false}`, auth, 400, "required"},
+		{"a bad hostname is refused", `{"dns64":true,"v6only_preferred":true,"hostname":"-bad-"}`, auth, 400, "RFC 1123"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, b := newTestServer(t)
+			w := do(t, s, "PUT", "/api/hosts/02:00:00:00:00:10/policy", tc.body, tc.mod)
+			if w.Code != tc.code || !strings.Contains(w.Body.String(), tc.want) {
+				t.Fatalf("got %d %q, want %d containing %q", w.Code, w.Body, tc.code, tc.want)
+			}
+			changed := !b.Snapshot().Hosts["02:00:00:00:00:10"].Policy.DNS64
+			if changed != (tc.code == 200) {
+				t.Errorf("policy changed = %v with status %d", changed, w.Code)
+			}
+		})
+	}
+	s, _ := newTestServer(t)
+	if w := do(t, s, "PUT", "/api/hosts/not-a-mac/policy", `{"dns64":true,"v6only_preferred":true}`, auth); w.Code != 400 {
+		t.Errorf("bad MAC: %d %s", w.Code, w.Body)
+	}
+}
+
+func FuzzDecodePolicy(f *testing.F) {
+	f.Add(`{"dns64":true,"v6only_preferred":false,"hostname":"printer"}`)
+	f.Add(`{"dns64":1}`)
+	f.Add(`[]`)
+	f.Fuzz(func(t *testing.T, body string) {
+		p, err := DecodePolicy(strings.NewReader(body))
+		if err == nil && validHostname(p.Hostname) != nil {
+			t.Errorf("accepted invalid hostname %q", p.Hostname)
+		}
+	})
+}
