@@ -1,0 +1,363 @@
+// Package ra sends IPv6 Router Advertisements on the LAN (RFC 4861 §6.2):
+// unsolicited ones on the RFC's timer, answers to Router Solicitations, a
+// prompt fresh RA whenever the plan changes, and a final RA with router
+// lifetime 0 on shutdown. What to advertise is a Plan value computed by the
+// daemon; this package only applies it.
+package ra
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/mdlayher/ndp"
+	"golang.org/x/net/ipv6"
+)
+
+// Config configures the service.
+type Config struct {
+	// Interface is the LAN interface, e.g. "lan0".
+	Interface string
+	Logger    *slog.Logger
+	// OnSolicitation, if set, is called for every valid Router Solicitation,
+	// e.g. to learn a host's MAC and link-local address. It must not block.
+	OnSolicitation func(Solicitation)
+}
+
+// Stats are the service's counters since it was created.
+type Stats struct {
+	RSReceived uint64
+	// RSInvalid counts dropped solicitations by reason (the Reason*
+	// constants).
+	RSInvalid map[string]uint64
+	// RSQueueFull counts valid solicitations dropped because the sender
+	// could not keep up.
+	RSQueueFull uint64
+
+	RAUnsolicited        uint64 // multicast, on the timer or after a plan change
+	RASolicitedMulticast uint64
+	RASolicitedUnicast   uint64
+	RAFinal              uint64 // router lifetime 0, on shutdown
+	SendErrors           uint64
+	// PlanErrors counts plans that could not be encoded; the previous plan
+	// stays in force.
+	PlanErrors uint64
+	LastRA     time.Time
+}
+
+// Service is the Router Advertisement sender. Create it with New.
+type Service struct {
+	cfg Config
+	log *slog.Logger
+
+	planMu  sync.Mutex
+	pending *Plan
+	planCh  chan struct{}
+
+	statsMu sync.Mutex
+	stats   Stats
+}
+
+// New returns a service for cfg.Interface; Run starts it.
+func New(cfg Config) (*Service, error) {
+	if cfg.Interface == "" {
+		return nil, errors.New("ra: no interface")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{
+		cfg:    cfg,
+		log:    log.With("service", "ra", "interface", cfg.Interface),
+		planCh: make(chan struct{}, 1),
+		stats:  Stats{RSInvalid: map[string]uint64{}},
+	}, nil
+}
+
+// Update hands the service a new plan. It never blocks; the newest plan
+// wins. Nothing is advertised before the first plan.
+func (s *Service) Update(p Plan) {
+	s.planMu.Lock()
+	s.pending = &p
+	s.planMu.Unlock()
+	select {
+	case s.planCh <- struct{}{}:
+	default:
+	}
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Service) Stats() Stats {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	st := s.stats
+	st.RSInvalid = make(map[string]uint64, len(s.stats.RSInvalid))
+	for k, v := range s.stats.RSInvalid {
+		st.RSInvalid[k] = v
+	}
+	return st
+}
+
+func (s *Service) count(f func(*Stats)) {
+	s.statsMu.Lock()
+	f(&s.stats)
+	s.statsMu.Unlock()
+}
+
+// retryInterval is how long Run waits before trying the interface again,
+// e.g. while its link-local address is still tentative (RFC 4862 §5.4).
+const retryInterval = time.Second
+
+// Run advertises on the interface until ctx is done, then sends a final RA
+// with router lifetime 0 (RFC 4861 §6.2.5) so that hosts stop using the
+// gizmo as default router at once, and returns nil. Errors of the interface
+// (missing, no link-local address yet, gone) are logged and retried.
+func (s *Service) Run(ctx context.Context) error {
+	r := &runner{
+		Service: s,
+		sched:   newScheduler(DefaultMaxInterval, rand.Int64N),
+	}
+	var lastErr string
+	for {
+		err := r.serve(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil && err.Error() != lastErr {
+			s.log.Warn("advertising stopped, retrying", "err", err)
+			lastErr = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(retryInterval):
+		}
+	}
+}
+
+// runner is the state of one Run: the plan in force and the schedule, kept
+// across re-opened sockets.
+type runner struct {
+	*Service
+	sched   *scheduler
+	plan    *Plan
+	lla     net.HardwareAddr // the interface's MAC, for plans without one
+	conn    *ndp.Conn
+	solicit chan Solicitation
+}
+
+func (r *runner) serve(ctx context.Context) error {
+	ifi, err := net.InterfaceByName(r.cfg.Interface)
+	if err != nil {
+		return fmt.Errorf("ra: %w", err)
+	}
+	conn, _, err := ndp.Listen(ifi, ndp.LinkLocal)
+	if err != nil {
+		return fmt.Errorf("ra: listen on %s: %w", ifi.Name, err)
+	}
+	defer conn.Close()
+	if err := setupConn(conn); err != nil {
+		return fmt.Errorf("ra: set up socket on %s: %w", ifi.Name, err)
+	}
+	r.conn, r.lla = conn, ifi.HardwareAddr
+	r.solicit = make(chan Solicitation, 64)
+	if r.plan != nil {
+		// A new socket may follow a new link: start over with fast RAs.
+		r.sched.changed(time.Now(), r.plan.Interval())
+	}
+	r.log.Info("advertising", "mtu", ifi.MTU)
+
+	readErr := make(chan error, 1)
+	go func() { readErr <- r.read(conn, ifi.MTU) }()
+	stop := func() {
+		conn.Close()
+		<-readErr
+	}
+
+	for {
+		var (
+			wake  <-chan time.Time
+			timer *time.Timer
+		)
+		if w := r.sched.wake(); !w.IsZero() {
+			timer = time.NewTimer(time.Until(w))
+			wake = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			r.sendFinal()
+			stop()
+			return ctx.Err()
+		case err := <-readErr:
+			return fmt.Errorf("ra: read on %s: %w", ifi.Name, err)
+		case <-r.planCh:
+			r.takePlan(time.Now())
+		case sol := <-r.solicit:
+			r.sched.solicited(time.Now(), sol.Source)
+		case <-wake:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		if err := r.sendDue(time.Now()); err != nil {
+			stop()
+			return err
+		}
+	}
+}
+
+func setupConn(c *ndp.Conn) error {
+	// Routers listen to all-routers, where hosts send their RS (RFC 4861 §6.3.7).
+	if err := c.JoinGroup(netip.MustParseAddr("ff02::2")); err != nil {
+		return err
+	}
+	var f ipv6.ICMPFilter
+	f.SetAll(true)
+	f.Accept(ipv6.ICMPTypeRouterSolicitation)
+	if err := c.SetICMPFilter(&f); err != nil {
+		return err
+	}
+	// The hop limit is needed to validate an RS (RFC 4861 §6.1.1).
+	return c.SetControlMessage(ipv6.FlagHopLimit, true)
+}
+
+// read validates each solicitation and passes the valid ones to the loop.
+func (r *runner) read(conn *ndp.Conn, mtu int) error {
+	b := make([]byte, max(mtu, 1280))
+	for {
+		n, cm, src, err := conn.ReadRaw(b)
+		if err != nil {
+			return err
+		}
+		hop := -1
+		if cm != nil {
+			hop = cm.HopLimit
+		}
+		sol, reason := checkSolicitation(b[:n], hop, src)
+		r.count(func(st *Stats) {
+			st.RSReceived++
+			if reason != "" {
+				st.RSInvalid[reason]++
+			}
+		})
+		if reason != "" {
+			r.log.Debug("dropped router solicitation", "src", src, "reason", reason)
+			continue
+		}
+		if r.cfg.OnSolicitation != nil {
+			r.cfg.OnSolicitation(sol)
+		}
+		select {
+		case r.solicit <- sol:
+		default:
+			r.count(func(st *Stats) { st.RSQueueFull++ })
+		}
+	}
+}
+
+// takePlan picks up the newest plan. A plan that changes what is advertised
+// restarts the fast initial RAs, so that a renumbering reaches hosts at once
+// (RFC 4861 §6.2.4).
+func (r *runner) takePlan(now time.Time) {
+	r.planMu.Lock()
+	p := r.pending
+	r.planMu.Unlock()
+	if p == nil {
+		return
+	}
+	next, err := ndp.MarshalMessage(r.message(*p, now))
+	if err != nil {
+		r.count(func(st *Stats) { st.PlanErrors++ })
+		r.log.Error("plan cannot be advertised, keeping the previous one", "err", err)
+		return
+	}
+	if r.plan != nil {
+		cur, err := ndp.MarshalMessage(r.message(*r.plan, now))
+		if err == nil && bytes.Equal(cur, next) && p.Interval() == r.plan.Interval() {
+			r.plan = p
+			return
+		}
+	}
+	r.plan = p
+	r.sched.changed(now, p.Interval())
+}
+
+func (r *runner) message(p Plan, now time.Time) *ndp.RouterAdvertisement {
+	if len(p.SourceLinkLayer) == 0 {
+		p.SourceLinkLayer = r.lla
+	}
+	return p.Message(now)
+}
+
+var allNodes = netip.MustParseAddr("ff02::1")
+
+func (r *runner) sendDue(now time.Time) error {
+	if r.plan == nil {
+		return nil
+	}
+	multicast, solicited, unicast := r.sched.due(now)
+	if multicast {
+		if err := r.send(r.message(*r.plan, now), allNodes); err != nil {
+			return err
+		}
+		r.sched.sentMulticast(now)
+		r.count(func(st *Stats) {
+			if solicited {
+				st.RASolicitedMulticast++
+			} else {
+				st.RAUnsolicited++
+			}
+		})
+	}
+	for _, dst := range unicast {
+		if err := r.send(r.message(*r.plan, now), dst); err != nil {
+			return err
+		}
+		r.sched.sentUnicast(now, dst)
+		r.count(func(st *Stats) { st.RASolicitedUnicast++ })
+	}
+	return nil
+}
+
+// send writes one RA. Errors that a later RA may not hit (a host gone from
+// the neighbour cache, a full queue) are counted; a closed socket ends serve.
+func (r *runner) send(m *ndp.RouterAdvertisement, dst netip.Addr) error {
+	err := r.conn.WriteTo(m, nil, dst)
+	if err == nil {
+		r.count(func(st *Stats) { st.LastRA = time.Now() })
+		return nil
+	}
+	r.count(func(st *Stats) { st.SendErrors++ })
+	if errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("ra: send to %s: %w", dst, err)
+	}
+	r.log.Warn("sending router advertisement failed", "dst", dst, "err", err)
+	return nil
+}
+
+// sendFinal announces that the gizmo is no longer a default router
+// (RFC 4861 §6.2.5). Prefixes, DNS and PREF64 stay as they were: hosts keep
+// their addresses across a restart of the daemon.
+func (r *runner) sendFinal() {
+	if r.plan == nil {
+		return
+	}
+	m := r.message(*r.plan, time.Now())
+	m.RouterLifetime = 0
+	m.RouterSelectionPreference = ndp.Medium
+	if err := r.conn.WriteTo(m, nil, allNodes); err != nil {
+		r.count(func(st *Stats) { st.SendErrors++ })
+		r.log.Warn("sending final router advertisement failed", "err", err)
+		return
+	}
+	r.count(func(st *Stats) { st.RAFinal++; st.LastRA = time.Now() })
+	r.log.Info("sent final router advertisement with router lifetime 0")
+}
