@@ -1,0 +1,352 @@
+package firewall
+
+import (
+	"cmp"
+	"net/netip"
+	"slices"
+)
+
+// TableName is the one inet table the gizmo owns. Nothing else writes it,
+// and every apply replaces it whole.
+const TableName = "gizmo"
+
+// Named counters. The dashboard and /metrics read them through Counters;
+// their names are part of the metrics and must stay stable.
+const (
+	CounterIPv6Forwarded = "ipv6-forwarded"   // native IPv6, both directions
+	CounterNAT44         = "nat44-legacy"     // legacy IPv4 pool, both directions
+	CounterNAT64Passed   = "nat64-passed"     // packets the NAT64 program left to the stack
+	CounterInboundToken  = "inbound-token"    // allowed by a token rule
+	CounterInboundPrefix = "inbound-prefix"   // allowed by a prefix rule
+	CounterInboundHost   = "inbound-host"     // allowed by a host's exposed ports
+	CounterDropSpoofLAN  = "drop-spoofed-lan" // BCP 38: LAN source outside the LAN prefixes
+	CounterDropSpoofWAN  = "drop-spoofed-wan" // WAN source claiming to be inside
+	CounterDropMgmtWAN   = "drop-mgmt-wan"    // management port asked from the WAN
+	CounterDropInputWAN  = "drop-input-wan"   // anything else to the gizmo from the WAN
+	CounterDropFwdWAN    = "drop-forward-wan" // unsolicited inbound to the LAN
+	CounterDropFwdLAN    = "drop-forward-lan" // LAN traffic with no business being routed
+	CounterDropInvalid   = "drop-invalid"     // conntrack says invalid
+	CounterDropOther     = "drop-other"       // from an interface that is neither LAN nor WAN
+)
+
+// CounterNames lists every named counter in the order Render creates them.
+var counterNames = []string{
+	CounterIPv6Forwarded, CounterNAT44, CounterNAT64Passed,
+	CounterInboundToken, CounterInboundPrefix, CounterInboundHost,
+	CounterDropSpoofLAN, CounterDropSpoofWAN, CounterDropMgmtWAN,
+	CounterDropInputWAN, CounterDropFwdWAN, CounterDropFwdLAN,
+	CounterDropInvalid, CounterDropOther,
+}
+
+// CounterNames returns the names of all counters the ruleset defines.
+func CounterNames() []string { return slices.Clone(counterNames) }
+
+// ICMPv6 types by number (RFC 4443, RFC 4861, RFC 3810, RFC 3122, RFC 3971,
+// RFC 4286).
+var (
+	// icmpv6Transit is RFC 4890 §4.3.1 (must not be dropped) plus §4.3.2
+	// (normally not dropped; the codes §4.3.2 adds are the remaining codes
+	// of types 3 and 4, so whole types are allowed).
+	icmpv6Transit = []uint8{
+		1,   // destination unreachable, all codes
+		2,   // packet too big: PMTUD (RFC 8201)
+		3,   // time exceeded
+		4,   // parameter problem
+		128, // echo request
+		129, // echo reply
+	}
+	// icmpv6Local is RFC 4890 §4.4.1 and §4.4.2, for traffic to the
+	// gizmo itself on the uplink: the errors, echo, and what SLAAC, ND,
+	// MLD, SEND and multicast router discovery need. Redirect (137), router
+	// renumbering (138) and node information (139, 140) are §4.4.3/§4.4.4
+	// and stay dropped.
+	icmpv6Local = []uint8{
+		1, 2, 3, 4, 128, 129,
+		130, 131, 132, 143, // MLD query, report, done, MLDv2 report
+		133, 134, 135, 136, // RS, RA, NS, NA
+		141, 142, // inverse ND
+		148, 149, // SEND certification path
+		151, 152, 153, // multicast router discovery
+	}
+	// icmpErrors are the ICMPv4 errors (RFC 1122 §3.2.2) the gizmo accepts
+	// on the uplink, so that errors about its own flows and about NAT64
+	// flows the program passes to the stack reach their destination.
+	icmpErrors = []uint8{
+		3,  // destination unreachable, incl. fragmentation needed (PMTUD)
+		11, // time exceeded
+		12, // parameter problem
+	}
+)
+
+// Set names.
+const (
+	setLAN6Src       = "lan6_src"
+	setLAN4Src       = "lan4_src"
+	setLAN6          = "lan6"
+	setWANSpoof6     = "wan_spoof6"
+	setWANSpoof4     = "wan_spoof4"
+	setManagement    = "management"
+	setICMPv6Local   = "icmpv6_local"
+	setICMPv6Transit = "icmpv6_transit"
+	setICMPErrors    = "icmp_errors"
+	setInboundToken  = "inbound_token"
+	setInboundPrefix = "inbound_prefix"
+	setInboundHost   = "inbound_host"
+)
+
+var (
+	linkLocal6   = netip.MustParsePrefix("fe80::/10")
+	unspecified6 = netip.MustParsePrefix("::/128")
+	unspecified4 = netip.MustParsePrefix("0.0.0.0/32")
+)
+
+// Render turns a validated plan into the ruleset. It is pure: the same plan
+// gives the same ruleset, and the rule count depends only on the number of
+// LAN interfaces, never on hosts, addresses or inbound rules, which all
+// live in sets.
+func Render(p Plan) Ruleset {
+	rs := Ruleset{Table: TableName, Counters: CounterNames()}
+
+	lan6 := slices.Clone(p.LANPrefixes)
+	rs.Sets = append(rs.Sets,
+		Set{Name: setLAN6Src, Kind: SetIPv6Prefixes, Prefixes: mergePrefixes(append(slices.Clone(lan6), linkLocal6, unspecified6))},
+		Set{Name: setLAN4Src, Kind: SetIPv4Prefixes, Prefixes: mergePrefixes(lan4Sources(p))},
+		Set{Name: setLAN6, Kind: SetIPv6Prefixes, Prefixes: mergePrefixes(lan6)},
+		Set{Name: setWANSpoof6, Kind: SetIPv6Prefixes, Prefixes: mergePrefixes(wanSpoof6(p))},
+		Set{Name: setWANSpoof4, Kind: SetIPv4Prefixes, Prefixes: mergePrefixes(validPrefixes(p.Legacy4))},
+		Set{Name: setManagement, Kind: SetServices, Services: services(netip.Addr{}, p.ManagementPorts)},
+		Set{Name: setICMPv6Local, Kind: SetICMPv6Types, Types: icmpv6Local},
+		Set{Name: setICMPv6Transit, Kind: SetICMPv6Types, Types: icmpv6Transit},
+		Set{Name: setICMPErrors, Kind: SetICMPTypes, Types: icmpErrors},
+		Set{Name: setInboundToken, Kind: SetIPv6Services, Services: tokenServices(p.TokenRules)},
+		Set{Name: setInboundPrefix, Kind: SetIPv6Prefixes, Prefixes: mergePrefixes(p.PrefixRules)},
+		Set{Name: setInboundHost, Kind: SetIPv6Services, Services: hostServices(p.HostRules)},
+	)
+
+	rs.Chains = []Chain{
+		prerouting(p),
+		input(p),
+		inputWAN(),
+		forward(p),
+		forwardLAN(p),
+		forwardWAN(p),
+		postrouting(p),
+	}
+	return rs
+}
+
+func lan4Sources(p Plan) []netip.Prefix {
+	// 0.0.0.0 is a DHCPv4 client without an address (RFC 2131 §4.1).
+	src := []netip.Prefix{unspecified4}
+	src = append(src, validPrefixes(p.Legacy4)...)
+	if p.WANIPv4.IsValid() {
+		// The NAT64 program may translate 6→4 on lan0 and leave the
+		// result to the stack (to fragment it, for instance); such packets
+		// carry the pool address, which is the WAN's.
+		src = append(src, netip.PrefixFrom(p.WANIPv4, 32))
+	}
+	return src
+}
+
+func wanSpoof6(p Plan) []netip.Prefix {
+	var s []netip.Prefix
+	s = append(s, validPrefixes(p.Delegated, p.ULA)...)
+	s = append(s, p.Retired...)
+	s = append(s, p.LANPrefixes...)
+	return s
+}
+
+func validPrefixes(ps ...netip.Prefix) []netip.Prefix {
+	var out []netip.Prefix
+	for _, p := range ps {
+		if p.IsValid() {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func services(addr netip.Addr, ports []Port) []Endpoint {
+	var out []Endpoint
+	for _, p := range ports {
+		out = append(out, Endpoint{Addr: addr, Port: p})
+	}
+	return sortServices(out)
+}
+
+func tokenServices(rules []TokenRule) []Endpoint {
+	var out []Endpoint
+	for _, r := range rules {
+		out = append(out, services(r.Token, r.Ports)...)
+	}
+	return sortServices(out)
+}
+
+func hostServices(rules []HostRule) []Endpoint {
+	var out []Endpoint
+	for _, r := range rules {
+		for _, a := range r.Addrs {
+			out = append(out, services(a, r.Ports)...)
+		}
+	}
+	return sortServices(out)
+}
+
+// sortServices orders the elements and drops duplicates: the kernel
+// refuses a batch that adds the same element twice.
+func sortServices(s []Endpoint) []Endpoint {
+	slices.SortFunc(s, func(a, b Endpoint) int {
+		return cmp.Or(a.Addr.Compare(b.Addr), cmp.Compare(a.Proto, b.Proto), cmp.Compare(a.Port.Port, b.Port.Port))
+	})
+	return slices.Compact(s)
+}
+
+// mergePrefixes sorts prefixes and removes those contained in another: an
+// interval set refuses overlapping elements.
+func mergePrefixes(ps []netip.Prefix) []netip.Prefix {
+	ps = slices.Clone(ps)
+	for i := range ps {
+		ps[i] = ps[i].Masked()
+	}
+	slices.SortFunc(ps, func(a, b netip.Prefix) int {
+		return cmp.Or(a.Addr().Compare(b.Addr()), cmp.Compare(a.Bits(), b.Bits()))
+	})
+	var out []netip.Prefix
+	for _, p := range ps {
+		if !p.IsValid() {
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1].Bits() <= p.Bits() && out[n-1].Contains(p.Addr()) {
+			continue // inside the previous one (sorted: a container comes first)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+func iif(name string) Match  { return Match{Kind: MatchIIFName, Name: name} }
+func oif(name string) Match  { return Match{Kind: MatchOIFName, Name: name} }
+func ctState(b uint32) Match { return Match{Kind: MatchCtState, Bits: b} }
+func nfproto(f int) Match    { return Match{Kind: MatchNFProto, Family: f} }
+func rule(c string, v VerdictKind, comment string, m ...Match) Rule {
+	return Rule{Match: m, Counter: c, Verdict: Verdict{Kind: v}, Comment: comment}
+}
+
+// prerouting drops spoofed sources before conntrack sees them (priority
+// raw, -300), so that they cost no conntrack entry.
+func prerouting(p Plan) Chain {
+	c := Chain{Name: "prerouting", Hook: &Hook{Type: "filter", Hook: "prerouting", Priority: -300, Policy: Accept}}
+	for _, l := range p.LAN {
+		c.Rules = append(c.Rules,
+			rule(CounterDropSpoofLAN, Drop, "BCP 38: IPv6 source not in a LAN prefix",
+				iif(l), Match{Kind: MatchSaddrSet, Family: 6, Not: true, Name: setLAN6Src}),
+			rule(CounterDropSpoofLAN, Drop, "BCP 38: IPv4 source not in the legacy pool",
+				iif(l), Match{Kind: MatchSaddrSet, Family: 4, Not: true, Name: setLAN4Src}),
+		)
+	}
+	c.Rules = append(c.Rules,
+		rule(CounterDropSpoofWAN, Drop, "RFC 7084: WAN source inside our prefixes or ULA",
+			iif(p.WAN), Match{Kind: MatchSaddrSet, Family: 6, Name: setWANSpoof6}),
+		rule(CounterDropSpoofWAN, Drop, "RFC 7084: WAN source inside the legacy pool",
+			iif(p.WAN), Match{Kind: MatchSaddrSet, Family: 4, Name: setWANSpoof4}),
+	)
+	return c
+}
+
+func input(p Plan) Chain {
+	c := Chain{Name: "input", Hook: &Hook{Type: "filter", Hook: "input", Priority: 0, Policy: Drop}}
+	c.Rules = append(c.Rules,
+		rule("", Accept, "", iif("lo")),
+		rule("", Accept, "", ctState(CtEstablished|CtRelated)),
+	)
+	for _, l := range p.LAN {
+		// The management plane (dashboard, gokrazy, DNS, DHCP, RS/NS) is
+		// for the LAN; its sources were checked in prerouting.
+		c.Rules = append(c.Rules, rule("", Accept, "", iif(l)))
+	}
+	c.Rules = append(c.Rules,
+		Rule{Match: []Match{iif(p.WAN)}, Verdict: Verdict{Kind: Jump, Chain: "input_wan"}},
+		rule(CounterDropOther, Drop, ""),
+	)
+	return c
+}
+
+func inputWAN() Chain {
+	return Chain{Name: "input_wan", Rules: []Rule{
+		rule(CounterDropMgmtWAN, Drop, "management plane is LAN-only",
+			Match{Kind: MatchServiceSet, Name: setManagement}),
+		rule("", Accept, "RFC 4890 4.4", Match{Kind: MatchICMPTypeSet, Family: 6, Name: setICMPv6Local}),
+		rule("", Accept, "RFC 8415 7.2: DHCPv6 client",
+			Match{Kind: MatchSaddrPrefix, Family: 6, Prefix: linkLocal6},
+			Match{Kind: MatchSport, Port: Port{UDP, 547}}, Match{Kind: MatchDport, Port: Port{UDP, 546}}),
+		rule("", Accept, "RFC 2131 4.1: DHCPv4 client",
+			Match{Kind: MatchSport, Port: Port{UDP, 67}}, Match{Kind: MatchDport, Port: Port{UDP, 68}}),
+		rule("", Accept, "RFC 1122 3.2.2", Match{Kind: MatchICMPTypeSet, Family: 4, Name: setICMPErrors}),
+		rule(CounterDropInputWAN, Drop, ""),
+	}}
+}
+
+func forward(p Plan) Chain {
+	c := Chain{Name: "forward", Hook: &Hook{Type: "filter", Hook: "forward", Priority: 0, Policy: Drop}}
+	c.Rules = append(c.Rules,
+		rule(CounterIPv6Forwarded, Accept, "", ctState(CtEstablished|CtRelated), nfproto(6)),
+		rule(CounterNAT44, Accept, "", ctState(CtEstablished|CtRelated)),
+	)
+	for _, l := range p.LAN {
+		c.Rules = append(c.Rules, Rule{Match: []Match{iif(l)}, Verdict: Verdict{Kind: Jump, Chain: "forward_lan"}})
+	}
+	c.Rules = append(c.Rules,
+		Rule{Match: []Match{iif(p.WAN)}, Verdict: Verdict{Kind: Jump, Chain: "forward_wan"}},
+		rule(CounterDropOther, Drop, ""),
+	)
+	return c
+}
+
+// forwardLAN: everything the LAN sends may leave (sources were checked in
+// prerouting); the counters split it into native and legacy.
+func forwardLAN(p Plan) Chain {
+	c := Chain{Name: "forward_lan"}
+	c.Rules = append(c.Rules, rule(CounterIPv6Forwarded, Accept, "", nfproto(6)))
+	if p.Legacy4.IsValid() {
+		c.Rules = append(c.Rules, rule(CounterNAT44, Accept, "",
+			Match{Kind: MatchSaddrPrefix, Family: 4, Prefix: p.Legacy4}))
+	}
+	if p.WANIPv4.IsValid() {
+		c.Rules = append(c.Rules, rule(CounterNAT64Passed, Accept, "NAT64 6to4 left to the stack",
+			Match{Kind: MatchSaddrPrefix, Family: 4, Prefix: netip.PrefixFrom(p.WANIPv4, 32)}))
+	}
+	c.Rules = append(c.Rules, rule(CounterDropFwdLAN, Drop, ""))
+	return c
+}
+
+// forwardWAN: unsolicited inbound traffic is dropped unless the ICMPv6
+// rules of RFC 4890 §4.3 or an owner's inbound rule allow it.
+func forwardWAN(p Plan) Chain {
+	c := Chain{Name: "forward_wan"}
+	if p.NAT64Mark != 0 {
+		c.Rules = append(c.Rules, rule(CounterNAT64Passed, Accept, "NAT64 4to6 left to the stack",
+			Match{Kind: MatchMark, Mark: p.NAT64Mark}))
+	}
+	c.Rules = append(c.Rules,
+		rule("", Accept, "RFC 4890 4.3", Match{Kind: MatchICMPTypeSet, Family: 6, Name: setICMPv6Transit}),
+		rule(CounterDropInvalid, Drop, "", ctState(CtInvalid)),
+		rule(CounterInboundToken, Accept, "",
+			Match{Kind: MatchDaddrSet, Family: 6, Name: setLAN6},
+			Match{Kind: MatchTokenServiceSet, Name: setInboundToken}),
+		rule(CounterInboundPrefix, Accept, "", Match{Kind: MatchDaddrSet, Family: 6, Name: setInboundPrefix}),
+		rule(CounterInboundHost, Accept, "", Match{Kind: MatchDaddrServiceSet, Name: setInboundHost}),
+		rule(CounterDropFwdWAN, Drop, ""),
+	)
+	return c
+}
+
+// postrouting masquerades the legacy pool, and only it: IPv6 is never
+// translated, and NAT64 runs in eBPF before netfilter.
+func postrouting(p Plan) Chain {
+	c := Chain{Name: "postrouting", Hook: &Hook{Type: "nat", Hook: "postrouting", Priority: 100, Policy: Accept}}
+	if p.Legacy4.IsValid() {
+		c.Rules = append(c.Rules, rule("", Masquerade, "",
+			oif(p.WAN), Match{Kind: MatchSaddrPrefix, Family: 4, Prefix: p.Legacy4}))
+	}
+	return c
+}

@@ -1,0 +1,211 @@
+package firewall
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/google/nftables"
+	"golang.org/x/sys/unix"
+)
+
+// Config configures the firewall service.
+type Config struct {
+	Logger *slog.Logger
+	// NetNS, if not zero, is an open file descriptor of the network
+	// namespace to program (tests); zero means the daemon's own.
+	NetNS int
+	// OnApplied, if set, is called after every attempt to apply a plan
+	// with its outcome (nil on success). It must not block.
+	OnApplied func(error)
+}
+
+// Stats is a snapshot for the dashboard and /metrics.
+type Stats struct {
+	Applied     uint64    // rulesets swapped in
+	Failed      uint64    // plans refused (invalid) or failed to apply
+	LastApplied time.Time // zero before the first
+	LastError   string    // empty after a success
+	Rules       int       // rules in the running ruleset
+	Elements    int       // set elements in the running ruleset
+}
+
+// Service owns the gizmo's nftables table.
+type Service struct {
+	cfg  Config
+	log  *slog.Logger
+	next chan Plan // capacity 1: the newest plan wins
+
+	mu    sync.Mutex // serializes applies and guards stats
+	stats Stats
+}
+
+// New returns a service; nothing touches the kernel until a plan arrives.
+func New(cfg Config) (*Service, error) {
+	if cfg.NetNS < 0 {
+		return nil, fmt.Errorf("firewall: invalid netns fd %d", cfg.NetNS)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{cfg: cfg, log: log.With("service", "firewall"), next: make(chan Plan, 1)}, nil
+}
+
+// Run applies plans as they arrive until ctx is done. On return the
+// ruleset stays in place: a router whose daemon stopped keeps filtering
+// (fail closed), and the next start replaces the table atomically.
+func (s *Service) Run(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case p := <-s.next:
+			if err := s.Apply(p); err != nil {
+				s.log.Error("ruleset not applied; the previous one stays", "err", err)
+			}
+		}
+	}
+}
+
+// Update validates p and, if it is valid, hands it to Run; a plan not yet
+// applied is replaced by a newer one. An invalid plan is refused with the
+// reason and the running ruleset stays as it is.
+func (s *Service) Update(p Plan) error {
+	if err := Validate(p); err != nil {
+		s.fail(err)
+		return err
+	}
+	for {
+		select {
+		case s.next <- p:
+			return nil
+		default:
+		}
+		select {
+		case <-s.next: // drop the stale plan
+		default:
+		}
+	}
+}
+
+// Apply validates, renders and swaps in p in one atomic batch, now. Run
+// uses it; tests and tools may call it directly.
+func (s *Service) Apply(p Plan) error {
+	if err := Validate(p); err != nil {
+		s.fail(err)
+		return err
+	}
+	rs := Render(p)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	conn, err := s.conn()
+	if err != nil {
+		return s.failLocked(err)
+	}
+	carry, err := s.counters(conn)
+	if err != nil && !errors.Is(err, unix.ENOENT) {
+		s.log.Warn("reading counters before the swap; they restart at zero", "err", err)
+	}
+	if err := rs.queue(conn, carry); err != nil {
+		return s.failLocked(err)
+	}
+	if err := conn.Flush(); err != nil {
+		return s.failLocked(fmt.Errorf("firewall: apply table inet %s: %w", rs.Table, err))
+	}
+	elems := 0
+	for _, set := range rs.Sets {
+		elems += len(set.Prefixes) + len(set.Services) + len(set.Types)
+	}
+	s.stats.Applied++
+	s.stats.LastApplied = time.Now()
+	s.stats.LastError = ""
+	s.stats.Rules = rs.RuleCount()
+	s.stats.Elements = elems
+	s.log.Info("ruleset applied", "rules", s.stats.Rules, "elements", elems,
+		"delegated", p.Delegated, "token_rules", len(p.TokenRules),
+		"prefix_rules", len(p.PrefixRules), "host_rules", len(p.HostRules))
+	if s.cfg.OnApplied != nil {
+		s.cfg.OnApplied(nil)
+	}
+	return nil
+}
+
+// Counters reads every named counter of the running ruleset.
+func (s *Service) Counters() (map[string]Counter, error) {
+	conn, err := s.conn()
+	if err != nil {
+		return nil, err
+	}
+	return s.counters(conn)
+}
+
+func (s *Service) counters(conn *nftables.Conn) (map[string]Counter, error) {
+	objs, err := conn.GetObjects(&nftables.Table{Family: nftables.TableFamilyINet, Name: TableName})
+	if err != nil {
+		return nil, fmt.Errorf("firewall: read counters of table inet %s: %w", TableName, err)
+	}
+	out := make(map[string]Counter, len(objs))
+	for _, o := range objs {
+		if c, ok := o.(*nftables.CounterObj); ok {
+			out[c.Name] = Counter{Packets: c.Packets, Bytes: c.Bytes}
+		}
+	}
+	return out, nil
+}
+
+// Remove deletes the gizmo's table, for a clean teardown (lab down,
+// tests). The daemon does not call it on a normal stop.
+func (s *Service) Remove() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	conn, err := s.conn()
+	if err != nil {
+		return err
+	}
+	t := &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}
+	conn.AddTable(t) // so that the delete cannot fail on a missing table
+	conn.DelTable(t)
+	if err := conn.Flush(); err != nil {
+		return fmt.Errorf("firewall: remove table inet %s: %w", TableName, err)
+	}
+	return nil
+}
+
+// Stats returns a snapshot of the service's own counters.
+func (s *Service) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+func (s *Service) conn() (*nftables.Conn, error) {
+	var opts []nftables.ConnOption
+	if s.cfg.NetNS != 0 {
+		opts = append(opts, nftables.WithNetNSFd(s.cfg.NetNS))
+	}
+	c, err := nftables.New(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("firewall: netlink: %w", err)
+	}
+	return c, nil
+}
+
+func (s *Service) fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_ = s.failLocked(err)
+}
+
+func (s *Service) failLocked(err error) error {
+	s.stats.Failed++
+	s.stats.LastError = err.Error()
+	if s.cfg.OnApplied != nil {
+		s.cfg.OnApplied(err)
+	}
+	return err
+}
