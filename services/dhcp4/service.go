@@ -1,0 +1,307 @@
+// Package dhcp4 is the gizmo's DHCPv4 server on the LAN. IPv4 is legacy
+// here: hosts that can live without it are told so with option 108
+// (RFC 8925) and get no address; the others get a lease from the legacy
+// pool, with router, DNS and the home.arpa domain.
+//
+// Every acknowledged lease is on disk before its DHCPACK leaves (a restart
+// keeps every lease), yet a storm of clients stays fast: ACKs wait for the
+// next write of the lease file, and one write covers every ACK that queued
+// up while the previous one was in progress (group commit).
+package dhcp4
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+)
+
+// Config is fixed for the life of the service; what changes goes in Plan.
+type Config struct {
+	// Interface is the LAN interface, e.g. "lan0". The server binds UDP
+	// port 67 on it (SO_BINDTODEVICE) and broadcasts replies out of it.
+	Interface string
+	// StateDir holds the lease file (LeaseFile).
+	StateDir string
+	Logger   *slog.Logger
+	// OnLease is called when a lease is granted or renewed, or when a
+	// host is told to go IPv6-only (Lease.IP invalid). OnRelease is called
+	// when a lease ends early: RELEASE, DECLINE, a policy that now sends
+	// the host option 108, or a new subnet. Calls never overlap; they must
+	// not block.
+	OnLease   func(Lease)
+	OnRelease func(Lease)
+	// Conn, if set, replaces the socket on Interface; Run closes it. Tests
+	// and the load generator use it to serve over loopback as a relayed
+	// network (replies go to the relay's giaddr, RFC 2131 §4.1).
+	Conn net.PacketConn
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Service is a running DHCPv4 server.
+type Service struct {
+	cfg  Config
+	log  *slog.Logger
+	now  func() time.Time
+	path string
+	e    *engine
+	kick chan struct{}
+
+	evMu    sync.Mutex
+	evQueue []Lease // leases ended by a plan change, reported by Run
+}
+
+// New loads the lease file and returns a server that answers nothing until
+// the first Update with an enabled Plan.
+func New(cfg Config) (*Service, error) {
+	if cfg.Interface == "" && cfg.Conn == nil {
+		return nil, errors.New("dhcp4: no interface")
+	}
+	if cfg.StateDir == "" {
+		return nil, errors.New("dhcp4: no state directory")
+	}
+	s := &Service{
+		cfg:  cfg,
+		log:  cfg.Logger,
+		now:  cfg.Now,
+		path: leasePath(cfg.StateDir),
+		kick: make(chan struct{}, 1),
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.e = newEngine(s.log)
+	s.e.restore(loadLeases(s.path, s.log))
+	return s, nil
+}
+
+// Update installs a new plan; the newest wins. An invalid plan is logged
+// and ignored, so the server keeps serving the last good one.
+func (s *Service) Update(p Plan) {
+	if err := p.Validate(); err != nil {
+		s.log.Error("dhcp4: ignoring plan", "err", err)
+		return
+	}
+	dropped := s.e.setPlan(p)
+	if len(dropped) > 0 {
+		s.evMu.Lock()
+		for _, b := range dropped {
+			if b.Expires.After(s.now()) {
+				s.evQueue = append(s.evQueue, *leaseOf(b))
+			}
+		}
+		s.evMu.Unlock()
+	}
+	s.poke()
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Service) Stats() Stats { return s.e.stats(s.now()) }
+
+// Leases returns the current leases, ordered by address.
+func (s *Service) Leases() []Lease { return s.e.leases(s.now()) }
+
+func (s *Service) poke() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run serves until ctx is done, then writes the lease file one last time.
+func (s *Service) Run(ctx context.Context) error {
+	conn := s.cfg.Conn
+	if conn == nil {
+		var err error
+		if conn, err = s.listen(ctx); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		<-ctx.Done()
+		conn.Close()
+	}()
+
+	var wg sync.WaitGroup
+	// Several readers share the socket so that parsing and building replies
+	// use every core; a bounded set instead of a goroutine per packet keeps
+	// a storm from piling up goroutines.
+	for range max(2, runtime.GOMAXPROCS(0)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.serve(ctx, conn)
+		}()
+	}
+	committed := make(chan struct{})
+	go func() {
+		defer close(committed)
+		s.commit(ctx, conn)
+	}()
+	wg.Wait()
+	cancel()
+	<-committed
+	return nil
+}
+
+// listen opens the server socket on the LAN interface, retrying while the
+// interface does not exist yet (the daemon may still be creating lan0).
+func (s *Service) listen(ctx context.Context) (net.PacketConn, error) {
+	logged := false
+	for {
+		conn, err := server4.NewIPv4UDPConn(s.cfg.Interface, &net.UDPAddr{Port: dhcpv4.ServerPort})
+		if err == nil {
+			s.log.Info("dhcp4: serving", "interface", s.cfg.Interface)
+			return conn, nil
+		}
+		if !logged {
+			s.log.Warn("dhcp4: cannot listen yet, retrying", "interface", s.cfg.Interface, "err", err)
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("dhcp4: listen on %s: %w", s.cfg.Interface, err)
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (s *Service) serve(ctx context.Context, conn net.PacketConn) {
+	buf := make([]byte, 2048)
+	for {
+		n, _, err := conn.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn("dhcp4: read", "err", err)
+			continue
+		}
+		s.handlePacket(conn, buf[:n])
+	}
+}
+
+// handlePacket answers one packet; durable replies are queued for the
+// committer instead.
+func (s *Service) handlePacket(conn net.PacketConn, b []byte) {
+	req, err := dhcpv4.FromBytes(b)
+	if err != nil {
+		s.e.c.malformed.Add(1)
+		s.log.Debug("dhcp4: malformed packet", "err", err, "len", len(b))
+		return
+	}
+	out := s.e.handle(req, s.now())
+	if out.reply == nil && out.ended == nil && out.lease == nil {
+		if s.e.hasWork() {
+			s.poke()
+		}
+		return
+	}
+	s.deliver(conn, out)
+	s.poke() // a v6-only offer or a release changed the table
+}
+
+// commit is the group committer: whenever there are queued ACKs or changes,
+// it writes one snapshot of the table and then sends every ACK that the
+// snapshot covers.
+func (s *Service) commit(ctx context.Context, conn net.PacketConn) {
+	for {
+		select {
+		case <-s.kick:
+		case <-ctx.Done():
+			s.flush(conn, false)
+			return
+		}
+		if !s.flush(conn, true) {
+			// The disk refused; do not spin on it.
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			s.poke()
+		}
+	}
+}
+
+// flush reports false when the lease file could not be written.
+func (s *Service) flush(conn net.PacketConn, send bool) bool {
+	snap, batch, dirty := s.e.takeBatch()
+	ok := true
+	if dirty {
+		if err := writeLeases(s.path, snap); err != nil {
+			ok = false
+			s.e.c.persistErr.Add(1)
+			s.e.markDirty()
+			// The ACKs still go out: the leases hold in memory, and a LAN
+			// without DHCP is worse than leases a crash might lose.
+			s.log.Error("dhcp4: cannot persist leases", "err", err)
+		}
+	}
+	if send {
+		for _, o := range batch {
+			s.deliver(conn, o)
+		}
+	}
+	s.evMu.Lock()
+	ended := s.evQueue
+	s.evQueue = nil
+	if s.cfg.OnRelease != nil {
+		for _, l := range ended {
+			s.cfg.OnRelease(l)
+		}
+	}
+	s.evMu.Unlock()
+	return ok
+}
+
+// deliver sends the reply, then reports the events.
+func (s *Service) deliver(conn net.PacketConn, o outcome) {
+	if o.reply != nil {
+		if _, err := conn.WriteTo(o.reply.ToBytes(), destination(o.reply)); err != nil {
+			s.log.Warn("dhcp4: send", "type", o.reply.MessageType().String(), "mac", o.reply.ClientHWAddr.String(), "err", err)
+		}
+	}
+	if o.lease == nil && o.ended == nil {
+		return
+	}
+	s.evMu.Lock()
+	defer s.evMu.Unlock()
+	if o.ended != nil && s.cfg.OnRelease != nil {
+		s.cfg.OnRelease(*o.ended)
+	}
+	if o.lease != nil && s.cfg.OnLease != nil {
+		s.cfg.OnLease(*o.lease)
+	}
+}
+
+// destination is RFC 2131 §4.1: to the relay if there is one; NAKs
+// broadcast; to ciaddr when the client has an address; otherwise
+// broadcast. (Unicasting to yiaddr before the client has configured it
+// would need an ARP entry forged for chaddr; clients that cannot receive
+// broadcasts are rarer than servers that only broadcast, and dhcpcd and
+// dhclient listen on raw sockets anyway.)
+func destination(r *dhcpv4.DHCPv4) *net.UDPAddr {
+	if g := addr4(r.GatewayIPAddr); g.IsValid() {
+		return &net.UDPAddr{IP: net.IP(g.AsSlice()), Port: dhcpv4.ServerPort}
+	}
+	if r.MessageType() == dhcpv4.MessageTypeNak {
+		return &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ClientPort}
+	}
+	if c := addr4(r.ClientIPAddr); c.IsValid() {
+		return &net.UDPAddr{IP: net.IP(c.AsSlice()), Port: dhcpv4.ClientPort}
+	}
+	return &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ClientPort}
+}
