@@ -47,7 +47,7 @@ type Stats struct {
 }
 
 type counters struct {
-	offers, acks, naks, declines, releases, informs atomic.Uint64
+	offers, acks, naks, declines, releases, informs   atomic.Uint64
 	exhausted, malformed, ignored, v6only, persistErr atomic.Uint64
 }
 

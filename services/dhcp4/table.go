@@ -83,8 +83,8 @@ func (t *table) configure(p *Plan) (dropped []*binding) {
 		t.cursor = t.start
 	}
 	t.excluded = map[netip.Addr]bool{
-		p.Server.Addr():        true,
-		t.subnet.Addr():        true,
+		p.Server.Addr():         true,
+		t.subnet.Addr():         true,
 		broadcastAddr(t.subnet): true,
 	}
 	if p.Router.IsValid() {
