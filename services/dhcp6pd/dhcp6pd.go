@@ -1,0 +1,266 @@
+// Package dhcp6pd is the gizmo's DHCPv6 prefix delegation client (RFC 8415
+// IA_PD) on the uplink: it asks the ISP for a prefix, keeps it alive with
+// Renew and Rebind, and reports it to the daemon, which carves the LAN /64
+// out of it.
+//
+// The protocol state lives in machine (no I/O, driven by an explicit clock);
+// Service adds the UDP socket on port 546 and the timer.
+package dhcp6pd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Config configures the client.
+type Config struct {
+	// Interface is the uplink, e.g. "uplink0".
+	Interface string
+	// StateDir holds the DUID and the lease (dhcp6pd-duid.json,
+	// dhcp6pd-lease.json).
+	StateDir string
+	// HintLength is the prefix length asked for when there is no previous
+	// prefix to hint (RFC 8415 §18.2.1); 0 asks for none in particular.
+	HintLength int
+	Logger     *slog.Logger
+
+	// OnLease is called with every accepted lease: the first one, each
+	// extension and each change. It must not block.
+	OnLease func(Lease)
+	// OnLost is called when a prefix stops being delegated: it expired, the
+	// server withdrew it, or a different prefix replaced it. The daemon
+	// phases it out (RFC 9096 §3). It must not block.
+	OnLost func(netip.Prefix)
+}
+
+// Stats are the client's counters, for the dashboard and /metrics.
+type Stats struct {
+	Phase      string
+	Lease      *Lease
+	Solicits   uint64
+	Advertises uint64
+	Requests   uint64
+	Replies    uint64
+	Renews     uint64
+	Rebinds    uint64
+	// Leases counts accepted Replies, Lost the prefixes given up.
+	Leases        uint64
+	Lost          uint64
+	NoPrefixAvail uint64
+	NoBinding     uint64
+	// InvalidLeases counts rejected leases by reason (the Reason* constants).
+	InvalidLeases map[string]uint64
+	// Malformed counts packets that do not parse; Ignored those for another
+	// client or transaction.
+	Malformed           uint64
+	Ignored             uint64
+	ReconfigureAccepted uint64
+	ReconfigureDropped  uint64
+	SendErrors          uint64
+}
+
+// counters guards Stats, which the machine writes and Stats() reads.
+type counters struct {
+	mu sync.Mutex
+	s  Stats
+}
+
+func (c *counters) add(f func(*Stats)) {
+	c.mu.Lock()
+	f(&c.s)
+	c.mu.Unlock()
+}
+
+func (c *counters) snapshot() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.s
+	s.InvalidLeases = make(map[string]uint64, len(c.s.InvalidLeases))
+	for k, v := range c.s.InvalidLeases {
+		s.InvalidLeases[k] = v
+	}
+	if c.s.Lease != nil {
+		l := *c.s.Lease
+		s.Lease = &l
+	}
+	return s
+}
+
+// Service is a DHCPv6-PD client on one interface.
+type Service struct {
+	cfg     Config
+	log     *slog.Logger
+	stats   counters
+	refresh chan struct{}
+}
+
+// New checks cfg and returns a client; Run starts it.
+func New(cfg Config) (*Service, error) {
+	if cfg.Interface == "" {
+		return nil, errors.New("dhcp6pd: no interface")
+	}
+	if cfg.StateDir == "" {
+		return nil, errors.New("dhcp6pd: no state directory")
+	}
+	if cfg.HintLength < 0 || cfg.HintLength > 64 {
+		return nil, fmt.Errorf("dhcp6pd: hint length /%d outside 0..64", cfg.HintLength)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.OnLease == nil {
+		cfg.OnLease = func(Lease) {}
+	}
+	if cfg.OnLost == nil {
+		cfg.OnLost = func(netip.Prefix) {}
+	}
+	return &Service{
+		cfg:     cfg,
+		log:     cfg.Logger.With("service", "dhcp6pd", "interface", cfg.Interface),
+		refresh: make(chan struct{}, 1),
+	}, nil
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Service) Stats() Stats { return s.stats.snapshot() }
+
+// LinkChanged tells the client that the uplink came back up, so that it
+// re-validates its lease with Rebind (RFC 8415 §18.2.12) instead of waiting
+// for T1. It does not block.
+func (s *Service) LinkChanged() {
+	select {
+	case s.refresh <- struct{}{}:
+	default:
+	}
+}
+
+// All_DHCP_Relay_Agents_and_Servers, RFC 8415 §7.1.
+var allServers = net.ParseIP("ff02::1:2")
+
+type packet struct {
+	b  []byte
+	at time.Time
+}
+
+// Run runs the client until ctx is done. It keeps the lease on disk and
+// does not Release it, so that a restart finds the same prefix.
+func (s *Service) Run(ctx context.Context) error {
+	ifi, err := net.InterfaceByName(s.cfg.Interface)
+	if err != nil {
+		return fmt.Errorf("dhcp6pd: %w", err)
+	}
+	duid, iaid, err := loadIdentity(s.cfg.StateDir, ifi.HardwareAddr, time.Now(), s.log)
+	if err != nil {
+		return err
+	}
+	conn, err := listen(ctx, s.cfg.Interface)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+
+	dst := &net.UDPAddr{IP: allServers, Port: 547, Zone: s.cfg.Interface}
+	m := &machine{
+		log:     s.log,
+		duid:    duid,
+		iaid:    iaid,
+		hintLen: s.cfg.HintLength,
+		send: func(b []byte) error {
+			_, err := conn.WriteTo(b, dst)
+			return err
+		},
+		rand:  func() float64 { return rand.Float64()*0.2 - 0.1 },
+		stats: &s.stats,
+		onLease: func(l Lease) {
+			s.stats.add(func(st *Stats) { st.Lease = &l })
+			s.cfg.OnLease(l)
+		},
+		onLost: func(p netip.Prefix) {
+			s.stats.add(func(st *Stats) { st.Lease = nil })
+			s.cfg.OnLost(p)
+		},
+		store: func(l *Lease) {
+			if err := storeLease(s.cfg.StateDir, l); err != nil {
+				s.log.Error("dhcp6pd: store lease", "err", err)
+			}
+		},
+	}
+
+	pkts := make(chan packet, 16)
+	readDone := make(chan error, 1)
+	go func() { readDone <- readLoop(ctx, conn, pkts) }()
+
+	m.start(loadLease(s.cfg.StateDir, s.log), time.Now())
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		s.stats.add(func(st *Stats) { st.Phase = m.phase.String() })
+		timer.Reset(max(time.Until(m.wake()), 0))
+		select {
+		case <-ctx.Done():
+			conn.Close()
+			<-readDone
+			return nil
+		case err := <-readDone:
+			return fmt.Errorf("dhcp6pd: read on %s: %w", s.cfg.Interface, err)
+		case p := <-pkts:
+			m.receive(p.b, p.at)
+		case <-timer.C:
+			m.tick(time.Now())
+		case <-s.refresh:
+			m.refresh(time.Now())
+		}
+	}
+}
+
+func readLoop(ctx context.Context, conn net.PacketConn, out chan<- packet) error {
+	for {
+		b := make([]byte, 65536)
+		n, _, err := conn.ReadFrom(b)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		select {
+		case out <- packet{b: b[:n], at: time.Now()}:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// listen opens the client's socket: UDP port 546 on the uplink only
+// (RFC 8415 §7.2), so that several clients on several links, or a server
+// on the LAN, do not see each other's messages.
+func listen(ctx context.Context, ifname string) (net.PacketConn, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); serr != nil {
+				return
+			}
+			serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, ifname)
+		})
+		if err != nil {
+			return err
+		}
+		return serr
+	}}
+	conn, err := lc.ListenPacket(ctx, "udp6", "[::]:546")
+	if err != nil {
+		return nil, fmt.Errorf("dhcp6pd: listen on %s port 546: %w", ifname, err)
+	}
+	return conn, nil
+}
