@@ -130,8 +130,8 @@ func TestParseLease(t *testing.T) {
 			reason: ReasonMissingServerID,
 		},
 		{
-			name: "RFC 8415 21.13: NoPrefixAvail in the IA_PD",
-			msg: replyWith(iapdOpt(0, 0, &dhcpv6.OptStatusCode{StatusCode: iana.StatusNoPrefixAvail})),
+			name:   "RFC 8415 21.13: NoPrefixAvail in the IA_PD",
+			msg:    replyWith(iapdOpt(0, 0, &dhcpv6.OptStatusCode{StatusCode: iana.StatusNoPrefixAvail})),
 			status: iana.StatusNoPrefixAvail,
 		},
 	}

@@ -417,7 +417,9 @@ func TestReconfigure(t *testing.T) {
 		{"RFC 8415 18.2.11: msg-type Rebind → Rebind", true,
 			func(t *testing.T) []byte { return reconfigureMsg(t, testServerID, dhcpv6.MessageTypeRebind, 2, key) }, true, dhcpv6.MessageTypeRebind},
 		{"RFC 8415 20.4.4: wrong digest is dropped", true,
-			func(t *testing.T) []byte { return reconfigureMsg(t, testServerID, dhcpv6.MessageTypeRenew, 2, wrongKey) }, false, 0},
+			func(t *testing.T) []byte {
+				return reconfigureMsg(t, testServerID, dhcpv6.MessageTypeRenew, 2, wrongKey)
+			}, false, 0},
 		{"RFC 8415 18.2.11: without a key from the server, Reconfigure is dropped", false,
 			func(t *testing.T) []byte { return reconfigureMsg(t, testServerID, dhcpv6.MessageTypeRenew, 2, key) }, false, 0},
 		{"RFC 8415 20.3: replay detection not increasing is dropped", true,
