@@ -1,0 +1,185 @@
+// Package dns64 is the gizmo's LAN resolver: a forwarding, caching DNS
+// server that synthesizes AAAA records for IPv4-only names (RFC 6147) for
+// the hosts whose policy asks for it, answers ipv4only.arpa (RFC 8880),
+// home.arpa (RFC 8375) and the NAT64 prefix's reverse zone itself, and
+// counts per host which names still need IPv4 and which information source
+// (RDNSS, DHCPv6, DHCPv4) gave the host its resolver address.
+package dns64
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/sync/singleflight"
+)
+
+// Config holds what does not change while the service runs.
+type Config struct {
+	Logger *slog.Logger
+	// CacheBytes bounds the cache's memory (estimate); default 16 MiB.
+	CacheBytes int
+	// RateLimit is the sustained queries per second allowed per client
+	// address (default 500, burst RateBurst, default 1000). Negative
+	// disables the limit (benchmarks).
+	RateLimit float64
+	RateBurst int
+	// UpstreamTimeout is how long one upstream gets to answer (default
+	// 800 ms); QueryTimeout bounds one lookup across all upstreams (default
+	// 2 s), after which the client gets SERVFAIL, before its own retry
+	// timer fires (RFC 1536 §1: stub retransmissions are seconds apart).
+	UpstreamTimeout time.Duration
+	QueryTimeout    time.Duration
+	// Exchange replaces the network exchange with upstreams (tests).
+	Exchange ExchangeFunc
+	// UDPSockets is the number of SO_REUSEPORT sockets per UDP listening
+	// address, so that the kernel spreads queries over cores; default 2.
+	UDPSockets int
+}
+
+// Service is the DNS64 resolver. It is a dns.Handler; Run serves it on the
+// plan's addresses.
+type Service struct {
+	log     *slog.Logger
+	cfg     Config
+	plan    atomic.Pointer[compiledPlan]
+	replan  chan struct{}
+	cache   *cache
+	fwd     *forwarder
+	limit   *limiter
+	flight  singleflight.Group
+	counts  *counters
+	started time.Time
+}
+
+// New returns a service with an empty plan: it answers local names but has
+// no upstreams and no listeners until the first Update.
+func New(cfg Config) (*Service, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.CacheBytes == 0 {
+		cfg.CacheBytes = 16 << 20
+	}
+	if cfg.CacheBytes < 64<<10 {
+		return nil, fmt.Errorf("dns64: cache of %d bytes is too small (minimum 64 KiB)", cfg.CacheBytes)
+	}
+	if cfg.RateLimit == 0 {
+		cfg.RateLimit = 500
+	}
+	if cfg.RateBurst == 0 {
+		cfg.RateBurst = 1000
+	}
+	if cfg.UpstreamTimeout == 0 {
+		cfg.UpstreamTimeout = 800 * time.Millisecond
+	}
+	if cfg.QueryTimeout == 0 {
+		cfg.QueryTimeout = 2 * time.Second
+	}
+	if cfg.Exchange == nil {
+		cfg.Exchange = defaultExchange
+	}
+	if cfg.UDPSockets <= 0 {
+		cfg.UDPSockets = 2
+	}
+	s := &Service{
+		log:     cfg.Logger.With("service", "dns64"),
+		cfg:     cfg,
+		replan:  make(chan struct{}, 1),
+		cache:   newCache(cfg.CacheBytes),
+		fwd:     newForwarder(cfg.Exchange, cfg.UpstreamTimeout),
+		limit:   newLimiter(cfg.RateLimit, cfg.RateBurst),
+		counts:  newCounters(),
+		started: time.Now(),
+	}
+	cp, _ := compile(Plan{DefaultDNS64: true})
+	s.plan.Store(cp)
+	return s, nil
+}
+
+// Update installs a new plan; queries arriving after it returns use it (a
+// policy change takes effect at once), and Run re-listens if the addresses
+// changed. An invalid plan is logged and ignored, keeping the previous one.
+func (s *Service) Update(p Plan) {
+	cp, err := compile(p)
+	if err != nil {
+		s.log.Error("dns64: ignoring invalid plan", "err", err)
+		return
+	}
+	s.plan.Store(cp)
+	select {
+	case s.replan <- struct{}{}:
+	default:
+	}
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Service) Stats() Stats {
+	st := s.counts.snapshot()
+	st.CacheEntries, st.CacheBytes = s.cache.size()
+	st.CacheMaxBytes = s.cfg.CacheBytes
+	st.Upstreams = s.fwd.stats(s.plan.Load().Upstreams, time.Now())
+	return st
+}
+
+// lookup returns the upstream answer for (name, qtype) from the cache or the
+// upstreams. The returned message is shared and must not be modified; age
+// is how long it has been cached, to subtract from its TTLs.
+func (s *Service) lookup(ctx context.Context, p *compiledPlan, name string, qtype uint16, do, cd bool) (*dns.Msg, time.Duration, error) {
+	k := cacheKey{name: name, qtype: qtype, do: do, cd: cd}
+	if m, age, ok := s.cache.get(k, time.Now()); ok {
+		s.counts.cacheHits.Add(1)
+		return m, age, nil
+	}
+	s.counts.cacheMisses.Add(1)
+	// Identical concurrent misses share one upstream query.
+	flightKey := fmt.Sprintf("%s/%d/%t/%t", name, qtype, do, cd)
+	ch := s.flight.DoChan(flightKey, func() (any, error) {
+		// Detached from the first asker's context: others may still wait.
+		qctx, cancel := context.WithTimeout(context.Background(), s.cfg.QueryTimeout)
+		defer cancel()
+		q := new(dns.Msg)
+		q.SetQuestion(name, qtype)
+		q.RecursionDesired = true
+		q.CheckingDisabled = cd
+		q.SetEdns0(upstreamPayload, do)
+		r, err := s.fwd.forward(qctx, p.Upstreams, q)
+		if err != nil {
+			return nil, err
+		}
+		r = sanitizeUpstream(r, q)
+		s.cache.put(k, r, cacheTTL(r), time.Now())
+		return r, nil
+	})
+	select {
+	case res := <-ch:
+		if res.Err != nil {
+			return nil, 0, res.Err
+		}
+		return res.Val.(*dns.Msg), 0, nil
+	case <-ctx.Done():
+		return nil, 0, fmt.Errorf("dns64: lookup %s/%s: %w", name, dns.TypeToString[qtype], ctx.Err())
+	}
+}
+
+// sanitizeUpstream keeps what is safe to cache and hand out: the OPT record
+// is hop-by-hop (RFC 6891 §6.1.1) and is dropped, and so are records of a
+// class other than IN, which a forwarder for IN queries never needs.
+func sanitizeUpstream(r, q *dns.Msg) *dns.Msg {
+	out := &dns.Msg{MsgHdr: r.MsgHdr, Question: q.Question}
+	out.Answer = slices.DeleteFunc(slices.Clone(r.Answer), func(rr dns.RR) bool { return rr.Header().Class != dns.ClassINET })
+	out.Ns = slices.DeleteFunc(slices.Clone(r.Ns), func(rr dns.RR) bool { return rr.Header().Class != dns.ClassINET })
+	out.Extra = slices.DeleteFunc(slices.Clone(r.Extra), func(rr dns.RR) bool {
+		return rr.Header().Rrtype == dns.TypeOPT || rr.Header().Class != dns.ClassINET
+	})
+	return out
+}
+
+// current returns the plan in force.
+func (s *Service) current() *compiledPlan { return s.plan.Load() }
+
+var _ dns.Handler = (*Service)(nil)
