@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/services/lanif"
 	"codeberg.org/monostack/gizmo/services/neighbors"
+	"codeberg.org/monostack/gizmo/services/roles"
 )
 
 // run wires the services to the state and runs them until ctx is done.
@@ -20,9 +22,12 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
-	wan, lan, err := roles(cfg)
+	wan, lan, existing, err := assignRoles(ctx, cfg, log)
 	if err != nil {
 		return err
+	}
+	if existing {
+		cfg.ExistingNetwork = true
 	}
 	log.Info("starting", "wan", wan, "lan", lan, "state_dir", cfg.StateDir)
 
@@ -82,23 +87,59 @@ func readLAN(ifname string, l *state.LAN) error {
 	return nil
 }
 
-// roles decides which interface is the WAN and which the LAN. Flags win;
-// without them the DESIGN.md names uplink0 and lan0 are used when present.
-func roles(cfg config) (wan, lan string, err error) {
-	wan, lan = cfg.WAN, cfg.LAN
-	if wan == "" {
-		wan = "uplink0"
+// assignRoles decides which interface is the WAN and which the LAN. Flags
+// win. Without them, ports that already carry the gizmo's names (uplink0 and
+// a plain lan0) keep their roles; otherwise every port is probed until one
+// hears an upstream router or DHCPv4 server (services/roles).
+func assignRoles(ctx context.Context, cfg config, log *slog.Logger) (wan, lan string, existing bool, err error) {
+	if cfg.WAN != "" || cfg.LAN != "" {
+		wan, lan = cfg.WAN, cfg.LAN
+		if wan == "" {
+			wan = roles.WANName
+		}
+		if lan == "" {
+			lan = roles.LANName
+		}
+		for _, n := range []string{wan, lan} {
+			if _, err := net.InterfaceByName(n); err != nil {
+				return "", "", false, fmt.Errorf("interface %s: %w", n, err)
+			}
+		}
+		return wan, lan, wan == lan, nil
 	}
-	if lan == "" {
-		lan = "lan0"
+	_, errW := net.InterfaceByName(roles.WANName)
+	if l, errL := net.InterfaceByName(roles.LANName); errW == nil && errL == nil && !isBridge(l.Name) {
+		return roles.WANName, roles.LANName, false, nil
 	}
-	if wan == lan {
-		return "", "", fmt.Errorf("-wan and -lan are both %q", wan)
-	}
-	for _, n := range []string{wan, lan} {
-		if _, err := net.InterfaceByName(n); err != nil {
-			return "", "", fmt.Errorf("interface %s: %w (name the ports with -wan and -lan)", n, err)
+	for attempt := 1; ; attempt++ {
+		ports, err := roles.Ports()
+		if err != nil {
+			return "", "", false, err
+		}
+		r, evidence, err := roles.Detect(ctx, ports, 5*time.Second, log)
+		if err == nil {
+			log.Info("roles detected", "roles", r.String(), "evidence", fmt.Sprintf("%+v", evidence))
+			wan, lan, err := roles.Apply(r)
+			if err != nil {
+				log.Warn("applying roles was incomplete", "err", err)
+			}
+			return wan, lan, r.ExistingNetwork, nil
+		}
+		if !errors.Is(err, roles.ErrNoUpstream) {
+			return "", "", false, err
+		}
+		if attempt == 1 || attempt%12 == 0 {
+			log.Warn("waiting for an upstream: no port hears a router or DHCPv4 server yet", "ports", ports)
+		}
+		select {
+		case <-ctx.Done():
+			return "", "", false, ctx.Err()
+		case <-time.After(time.Second):
 		}
 	}
-	return wan, lan, nil
+}
+
+func isBridge(name string) bool {
+	_, err := os.Stat("/sys/class/net/" + name + "/bridge")
+	return err == nil
 }

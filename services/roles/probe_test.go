@@ -1,0 +1,105 @@
+package roles
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func run(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%v: %v: %s", args, err, out)
+	}
+}
+
+// TestDetectFindsTheRouter builds a gizmo namespace with three ports, one of
+// which leads to a namespace where radvd advertises a default route, and
+// checks that detection and Apply give that port the WAN role.
+func TestDetectFindsTheRouter(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	if _, err := exec.LookPath("radvd"); err != nil {
+		t.Skip("radvd not installed")
+	}
+	id := rand.IntN(1e6)
+	gz, isp := fmt.Sprintf("gzt-roles-%d", id), fmt.Sprintf("gzt-rolesisp-%d", id)
+	for _, ns := range []string{gz, isp} {
+		run(t, "ip", "netns", "add", ns)
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	}
+	run(t, "ip", "-n", gz, "link", "add", "eth0", "type", "veth", "peer", "name", "x0")
+	run(t, "ip", "-n", gz, "link", "add", "eth1", "type", "veth", "peer", "name", "wan", "netns", isp)
+	run(t, "ip", "-n", gz, "link", "add", "eth2", "type", "veth", "peer", "name", "x2")
+	for _, l := range []string{"x0", "x2"} {
+		run(t, "ip", "-n", gz, "link", "set", l, "up")
+	}
+	run(t, "ip", "-n", isp, "link", "set", "wan", "up")
+	run(t, "ip", "-n", isp, "addr", "add", "2001:db8:0:1::1/64", "dev", "wan")
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "radvd.conf")
+	os.WriteFile(conf, []byte(`interface wan { AdvSendAdvert on; MinRtrAdvInterval 3; MaxRtrAdvInterval 10; prefix 2001:db8:0:1::/64 {}; };`), 0o644)
+	radvd := exec.Command("ip", "netns", "exec", isp, "radvd", "-n", "-C", conf, "-p", filepath.Join(dir, "radvd.pid"), "-m", "stderr")
+	if err := radvd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { radvd.Process.Kill(); radvd.Wait() })
+
+	// Namespaces are per thread and Detect runs goroutines, so the detection
+	// runs in a child process started inside the namespace.
+	cmd := exec.Command("ip", "netns", "exec", gz, os.Args[0], "-test.run=^TestDetectChild$", "-test.v")
+	cmd.Env = append(os.Environ(), "GZT_ROLES_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "PASS") {
+		t.Fatalf("detection in the namespace failed: %v\n%s", err, out)
+	}
+}
+
+func TestDetectChild(t *testing.T) {
+	if os.Getenv("GZT_ROLES_CHILD") != "1" {
+		t.Skip("runs only as the child of TestDetectFindsTheRouter")
+	}
+	ports, err := Ports()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The veth peers x0 and x2 are ports too (the test gives them carrier).
+	if strings.Join(ports, ",") != "eth0,eth1,eth2,x0,x2" {
+		t.Fatalf("Ports() = %v", ports)
+	}
+	ports = []string{"eth0", "eth1", "eth2"}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	r, ev, err := Detect(context.Background(), ports, 4*time.Second, log)
+	if err != nil {
+		t.Fatalf("Detect: %v (evidence %+v)", err, ev)
+	}
+	if r.WAN != "eth1" || strings.Join(r.LANPorts, ",") != "eth0,eth2" {
+		t.Fatalf("roles = %v (evidence %+v)", r, ev)
+	}
+	wan, lan, err := Apply(r)
+	if err != nil || wan != WANName || lan != LANName {
+		t.Fatalf("Apply = %s, %s, %v", wan, lan, err)
+	}
+	out, _ := exec.Command("ip", "-br", "link").CombinedOutput()
+	for _, want := range []string{"uplink0", "lan0"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("%s missing after Apply:\n%s", want, out)
+		}
+	}
+	out, _ = exec.Command("ip", "-br", "link", "show", "master", "lan0").CombinedOutput()
+	if !strings.Contains(string(out), "eth0") || !strings.Contains(string(out), "eth2") {
+		t.Errorf("LAN ports not bridged:\n%s", out)
+	}
+	// Applying the same roles again (a restart) changes nothing.
+	if _, _, err := Apply(Roles{WAN: WANName, LANPorts: []string{"eth0", "eth2"}}); err != nil {
+		t.Errorf("second Apply: %v", err)
+	}
+}
