@@ -104,7 +104,12 @@ func msg(t testing.TB, typ dhcpv4.MessageType, mac string, opts ...reqOpt) *dhcp
 func handleNow(e *engine, m *dhcpv4.DHCPv4, now time.Time) outcome {
 	out := e.handle(m, now)
 	if out.reply == nil {
-		_, batch, _ := e.takeBatch()
+		// Take the queued reply as the committer would, but leave the
+		// table dirty so that a test can still flush it to disk.
+		e.mu.Lock()
+		batch := e.pending
+		e.pending = nil
+		e.mu.Unlock()
 		if len(batch) == 1 {
 			return batch[0]
 		}

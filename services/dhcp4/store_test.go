@@ -1,0 +1,87 @@
+package dhcp4
+
+import (
+	"bytes"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+func TestLeasesSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	s1, err := New(Config{Interface: "lan0", StateDir: dir, Logger: quietLog(), Now: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1.Update(labPlan())
+	var macs []string
+	for i := range 20 {
+		mac := net.HardwareAddr{2, 0, 0, 0, 3, byte(i)}.String()
+		macs = append(macs, mac)
+		lease(t, s1.e, mac, t0)
+	}
+	// What the group committer does before it sends the ACKs.
+	if !s1.flush(nil, false) {
+		t.Fatal("flush failed")
+	}
+	want := s1.Leases()
+
+	s2, err := New(Config{Interface: "lan0", StateDir: dir, Logger: quietLog(), Now: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2.Update(labPlan())
+	if diff := cmp.Diff(want, s2.Leases(), cmpopts.EquateComparable(netip.Addr{})); diff != "" {
+		t.Errorf("leases after restart (-before +after):\n%s", diff)
+	}
+	// And each client gets its address back.
+	for _, l := range want {
+		if got := lease(t, s2.e, l.MAC, t0); got != l.IP {
+			t.Errorf("%s: got %s after restart, want %s", l.MAC, got, l.IP)
+		}
+	}
+}
+
+func TestCorruptLeaseFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, LeaseFile)
+	if err := os.WriteFile(path, []byte(`{"version":1,"leases":[{"mac":`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs bytes.Buffer
+	s, err := New(Config{Interface: "lan0", StateDir: dir, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatalf("New with a corrupt lease file: %v", err)
+	}
+	if n := len(s.Leases()); n != 0 {
+		t.Errorf("%d leases from a corrupt file", n)
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	if len(lines) != 1 || !strings.Contains(lines[0], "level=ERROR") || !strings.Contains(lines[0], "corrupt") {
+		t.Errorf("want one clear error line, got:\n%s", logs.String())
+	}
+	backups, _ := filepath.Glob(path + ".corrupt-*")
+	if len(backups) != 1 {
+		t.Errorf("backups: %v, want one", backups)
+	}
+	if _, err := os.Stat(path); !os.IsNotExist(err) {
+		t.Errorf("corrupt file still in place: %v", err)
+	}
+	// A fresh start: it serves and writes a good file.
+	s.Update(labPlan())
+	lease(t, s.e, macA, t0)
+	if !s.flush(nil, false) {
+		t.Fatal("flush failed")
+	}
+	if recs := loadLeases(path, quietLog()); len(recs) != 1 {
+		t.Errorf("new lease file holds %d leases, want 1", len(recs))
+	}
+}
