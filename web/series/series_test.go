@@ -1,0 +1,89 @@
+package series
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+func TestAddFoldsDeltasIntoBuckets(t *testing.T) {
+	s := New([]Resolution{{"10s", 10 * time.Second, 3}, {"1m", time.Minute, 10}})
+	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	mac := "02:00:00:00:00:10"
+	at := func(sec int, v6, nat64 uint64) Sample {
+		return Sample{At: t0.Add(time.Duration(sec) * time.Second),
+			Total: Categories{NativeIPv6: v6, NAT64DNS64: nat64},
+			Hosts: map[string]Categories{mac: {NativeIPv6: v6, NAT64DNS64: nat64}}}
+	}
+	s.Add(at(0, 1000, 100)) // baseline only
+	s.Add(at(10, 1500, 100))
+	s.Add(at(20, 1600, 300))
+	s.Add(at(25, 1700, 300))
+	pts, err := s.Series("10s", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pts) != 2 || pts[0].Total.NativeIPv6 != 500 || pts[1].Total.NativeIPv6 != 200 || pts[1].Total.NAT64DNS64 != 200 {
+		t.Fatalf("10s points = %+v", pts)
+	}
+	if pts[1].Hosts[mac].NativeIPv6 != 200 {
+		t.Errorf("per-host delta = %+v", pts[1].Hosts)
+	}
+	pts, _ = s.Series("1m", time.Time{})
+	if len(pts) != 1 || pts[0].Total.Total() != 900 {
+		t.Errorf("1m points = %+v", pts)
+	}
+	// A counter that goes backwards (its source restarted) counts from zero.
+	s.Add(at(30, 50, 0))
+	total, _ := s.Sum(t0)
+	if total.NativeIPv6 != 750 {
+		t.Errorf("after a counter reset: native = %d, want 750", total.NativeIPv6)
+	}
+	// The 10 s ring keeps only 3 buckets.
+	for i := 4; i < 10; i++ {
+		s.Add(at(i*10, 50+uint64(i), 0))
+	}
+	if pts, _ := s.Series("10s", time.Time{}); len(pts) != 3 {
+		t.Errorf("ring holds %d points, want 3", len(pts))
+	}
+	if _, err := s.Series("1d", time.Time{}); err == nil {
+		t.Error("unknown resolution accepted")
+	}
+}
+
+func TestSumUsesTheRingThatReachesBack(t *testing.T) {
+	s := New([]Resolution{{"10s", 10 * time.Second, 2}, {"1m", time.Minute, 100}})
+	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	for i := 0; i <= 30; i++ {
+		s.Add(Sample{At: t0.Add(time.Duration(i) * 10 * time.Second), Total: Categories{NativeIPv6: uint64(i) * 10}})
+	}
+	total, _ := s.Sum(t0)
+	if total.NativeIPv6 != 300 {
+		t.Errorf("Sum since start = %d, want 300 (from the 1m ring)", total.NativeIPv6)
+	}
+	total, _ = s.Sum(t0.Add(290 * time.Second))
+	if total.NativeIPv6 != 20 {
+		t.Errorf("Sum of the last two buckets = %d, want 20 (from the 10s ring)", total.NativeIPv6)
+	}
+}
+
+func TestSaveRestore(t *testing.T) {
+	s := New(DefaultResolutions)
+	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	s.Add(Sample{At: t0, Total: Categories{NAT44: 1}})
+	s.Add(Sample{At: t0.Add(time.Minute), Total: Categories{NAT44: 11}})
+	b, err := json.Marshal(s.Save())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var saved Saved
+	if err := json.Unmarshal(b, &saved); err != nil {
+		t.Fatal(err)
+	}
+	r := New(DefaultResolutions)
+	r.Restore(saved)
+	total, _ := r.Sum(t0)
+	if total.NAT44 != 10 {
+		t.Errorf("restored NAT44 = %d, want 10", total.NAT44)
+	}
+}
