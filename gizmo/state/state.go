@@ -160,6 +160,9 @@ type HostPolicy struct {
 	V6OnlyPreferred bool `json:"v6only_preferred"`
 	// Hostname overrides the name the host announces, if set.
 	Hostname string `json:"hostname,omitempty"`
+	// IPv4 is a static DHCPv4 reservation: the host always gets this
+	// legacy address (when it gets one at all). Zero: from the pool.
+	IPv4 netip.Addr `json:"ipv4,omitzero"`
 }
 
 // DefaultHostPolicy is what a host that the owner never touched gets: the
