@@ -284,7 +284,7 @@ func (rs *Ruleset) Set(name string) *Set {
 
 // RuleCount is the number of rules in all chains; it must not grow with
 // the number of hosts or addresses, which live in sets.
-func (rs *Ruleset) RuleCount() int {
+func (rs Ruleset) RuleCount() int {
 	n := 0
 	for _, c := range rs.Chains {
 		n += len(c.Rules)
