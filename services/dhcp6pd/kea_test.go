@@ -1,0 +1,289 @@
+package dhcp6pd
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"codeberg.org/monostack/gizmo/gizmo/persist"
+)
+
+// The real-peer test: Kea's DHCPv6 server delegating /56s over a veth pair
+// between two gzt-pd-* namespaces. The client runs in a child process
+// started with `ip netns exec`, so that every socket it opens lives in the
+// test namespace; the parent drives Kea and reads the child's leases.
+
+const (
+	childEnvIface = "GZT_PD_IFACE"
+	childEnvState = "GZT_PD_STATE"
+	childEnvWant  = "GZT_PD_WANT"
+	keaPool       = "2001:db8:1000::/40"
+	keaPool2      = "2001:db8:2000::/40"
+)
+
+func run(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// keaLab is the two namespaces and the Kea server.
+type keaLab struct {
+	client, server string
+	dir            string
+	kea            *exec.Cmd
+}
+
+func newKeaLab(t *testing.T) *keaLab {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	if _, err := exec.LookPath("kea-dhcp6"); err != nil {
+		t.Skip("kea-dhcp6 not installed")
+	}
+	var r [3]byte
+	rand.Read(r[:])
+	id := hex.EncodeToString(r[:])
+	l := &keaLab{client: "gzt-pd-" + id + "c", server: "gzt-pd-" + id + "s", dir: t.TempDir()}
+	for _, ns := range []string{l.client, l.server} {
+		run(t, "ip", "netns", "add", ns)
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+		// No DAD: link-local addresses are usable at once.
+		run(t, "ip", "netns", "exec", ns, "sh", "-c", "echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad && echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad")
+	}
+	run(t, "ip", "-n", l.client, "link", "add", "uplink0", "type", "veth", "peer", "name", "isp0", "netns", l.server)
+	run(t, "ip", "-n", l.client, "link", "set", "uplink0", "up")
+	run(t, "ip", "-n", l.server, "link", "set", "isp0", "up")
+	run(t, "ip", "-n", l.server, "addr", "add", "2001:db8:0:1::1/64", "dev", "isp0", "nodad")
+	return l
+}
+
+func (l *keaLab) startKea(t *testing.T, pool netip.Prefix) {
+	t.Helper()
+	conf := map[string]any{"Dhcp6": map[string]any{
+		"interfaces-config": map[string]any{"interfaces": []string{"isp0"}},
+		"data-directory":    l.dir,
+		"lease-database": map[string]any{
+			"type": "memfile", "name": filepath.Join(l.dir, "kea6.leases"), "persist": true, "lfc-interval": 0,
+		},
+		// Short timers so that a Renew happens within the test.
+		"renew-timer": 2, "rebind-timer": 4, "preferred-lifetime": 30, "valid-lifetime": 40,
+		"option-data": []map[string]any{{"name": "dns-servers", "data": "2001:db8:0:1::53"}},
+		"subnet6": []map[string]any{{
+			"id": 1, "subnet": "2001:db8:0:1::/64", "interface": "isp0",
+			"pd-pools": []map[string]any{{"prefix": pool.Addr().String(), "prefix-len": pool.Bits(), "delegated-len": 56}},
+		}},
+		"loggers": []map[string]any{{
+			"name": "kea-dhcp6", "severity": "INFO",
+			"output_options": []map[string]any{{"output": filepath.Join(l.dir, "kea.log")}},
+		}},
+	}}
+	b, _ := json.Marshal(conf)
+	cfg := filepath.Join(l.dir, "kea-dhcp6.conf")
+	if err := os.WriteFile(cfg, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ip", "netns", "exec", l.server, "kea-dhcp6", "-c", cfg)
+	cmd.Env = append(os.Environ(), "KEA_PIDFILE_DIR="+l.dir, "KEA_LOCKFILE_DIR="+l.dir)
+	out, _ := os.Create(filepath.Join(l.dir, "kea.stdout"))
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	l.kea = cmd
+	t.Cleanup(func() { l.stopKea() })
+}
+
+func (l *keaLab) stopKea() {
+	if l.kea != nil {
+		l.kea.Process.Kill()
+		l.kea.Wait()
+		l.kea = nil
+	}
+}
+
+func (l *keaLab) keaLog() string {
+	b, _ := os.ReadFile(filepath.Join(l.dir, "kea.log"))
+	s, _ := os.ReadFile(filepath.Join(l.dir, "kea.stdout"))
+	return string(b) + string(s)
+}
+
+// childResult is what one run of the client reported.
+type childResult struct {
+	Leases []Lease
+	Lost   []netip.Prefix
+	Stats  Stats
+}
+
+// runClient runs the client in the client namespace until it has accepted
+// want Replies, and returns what it reported.
+func (l *keaLab) runClient(t *testing.T, stateDir string, want int) childResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", l.client, os.Args[0], "-test.run=^TestKeaChild$", "-test.v")
+	cmd.Env = append(os.Environ(), childEnvIface+"=uplink0", childEnvState+"="+stateDir, childEnvWant+"="+strconv.Itoa(want))
+	out, err := cmd.CombinedOutput()
+	var res childResult
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	found := false
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "RESULT "); ok {
+			if err := json.Unmarshal([]byte(rest), &res); err != nil {
+				t.Fatalf("child result: %v", err)
+			}
+			found = true
+		}
+	}
+	if err != nil || !found {
+		t.Fatalf("client run failed: %v\n%s\nKea:\n%s", err, out, l.keaLog())
+	}
+	for _, le := range res.Leases {
+		t.Logf("lease %v valid until %v", le.Prefix, le.ValidUntil.Format(time.TimeOnly))
+	}
+	t.Logf("stats: solicits %d requests %d renews %d rebinds %d replies %d",
+		res.Stats.Solicits, res.Stats.Requests, res.Stats.Renews, res.Stats.Rebinds, res.Stats.Replies)
+	return res
+}
+
+// TestKeaChild is the client side of TestKea; it runs only in the child.
+func TestKeaChild(t *testing.T) {
+	iface := os.Getenv(childEnvIface)
+	if iface == "" {
+		t.Skip("child process of TestKea")
+	}
+	want, _ := strconv.Atoi(os.Getenv(childEnvWant))
+	var (
+		mu  sync.Mutex
+		res childResult
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	defer cancel()
+	var s *Service
+	s, err := New(Config{
+		Interface: iface, StateDir: os.Getenv(childEnvState), HintLength: 56,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		OnLease: func(l Lease) {
+			mu.Lock()
+			res.Leases = append(res.Leases, l)
+			mu.Unlock()
+			if s.Stats().Leases >= uint64(want) {
+				cancel()
+			}
+		},
+		OnLost: func(p netip.Prefix) {
+			mu.Lock()
+			res.Lost = append(res.Lost, p)
+			mu.Unlock()
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	res.Stats = s.Stats()
+	b, _ := json.Marshal(res)
+	mu.Unlock()
+	fmt.Printf("RESULT %s\n", b)
+	if res.Stats.Leases < uint64(want) {
+		t.Fatalf("accepted %d leases, want %d", res.Stats.Leases, want)
+	}
+}
+
+func TestKea(t *testing.T) {
+	l := newKeaLab(t)
+	pool := netip.MustParsePrefix(keaPool)
+	l.startKea(t, pool)
+	state := t.TempDir()
+
+	// Solicit → Advertise → Request → Reply, then a Renew at T1.
+	first := l.runClient(t, state, 2)
+	if len(first.Leases) < 2 {
+		t.Fatalf("leases %+v", first.Leases)
+	}
+	p := first.Leases[0].Prefix
+	if p.Bits() != 56 || !pool.Contains(p.Addr()) {
+		t.Fatalf("delegated %v, want a /56 from %v", p, pool)
+	}
+	if got := first.Leases[0].DNS; len(got) != 1 || got[0] != netip.MustParseAddr("2001:db8:0:1::53") {
+		t.Errorf("DNS %v, want [2001:db8:0:1::53]", got)
+	}
+	if first.Stats.Solicits < 1 || first.Stats.Requests < 1 || first.Stats.Renews < 1 {
+		t.Errorf("stats %+v, want a Solicit, a Request and a Renew", first.Stats)
+	}
+	if last := first.Leases[len(first.Leases)-1]; last.Prefix != p || !last.ValidUntil.After(first.Leases[0].ValidUntil) {
+		t.Errorf("Renew gave %v valid until %v, want %v extended", last.Prefix, last.ValidUntil, p)
+	}
+	var id1 identity
+	if _, err := persist.ReadJSON(filepath.Join(state, identityFile), &id1); err != nil || id1.DUID == "" {
+		t.Fatalf("DUID not persisted: %v", err)
+	}
+
+	// Restart: the persisted DUID and lease bring back the same prefix,
+	// through a Rebind (RFC 8415 §18.2.12), not a new Solicit.
+	second := l.runClient(t, state, 1)
+	if len(second.Leases) < 2 {
+		t.Fatalf("leases after restart %+v, want the stored one and the Rebind's", second.Leases)
+	}
+	for _, got := range second.Leases {
+		if got.Prefix != p {
+			t.Errorf("after restart: %v, want %v", got.Prefix, p)
+		}
+	}
+	if second.Stats.Rebinds < 1 || second.Stats.Solicits != 0 {
+		t.Errorf("restart stats %+v, want a Rebind and no Solicit", second.Stats)
+	}
+	var id2 identity
+	persist.ReadJSON(filepath.Join(state, identityFile), &id2)
+	if id2 != id1 {
+		t.Errorf("DUID changed across restart: %v → %v", id1, id2)
+	}
+
+	// The hint: a client whose lease has expired asks for its old prefix in
+	// the Solicit, and Kea, which has it free, delegates it again.
+	hinted := t.TempDir()
+	want := netip.MustParsePrefix("2001:db8:1000:2300::/56")
+	if err := persist.WriteJSON(filepath.Join(hinted, identityFile), identity{DUID: "00030001020000aa0001", IAID: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := persist.WriteJSON(filepath.Join(hinted, leaseFile), Lease{Prefix: want, ValidUntil: time.Now().Add(-time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	third := l.runClient(t, hinted, 1)
+	if len(third.Leases) != 1 || third.Leases[0].Prefix != want {
+		t.Errorf("hinted client got %+v, want %v", third.Leases, want)
+	}
+
+	// Renumbering: the ISP moves to another pool and keeps its lease
+	// database. The client, still holding p, rebinds at restart; Kea answers
+	// with p at lifetime 0 and a new prefix, and the client reports p lost.
+	l.stopKea()
+	pool2 := netip.MustParsePrefix(keaPool2)
+	l.startKea(t, pool2)
+	fourth := l.runClient(t, state, 1)
+	last := fourth.Leases[len(fourth.Leases)-1]
+	if !pool2.Contains(last.Prefix.Addr()) || last.Prefix.Bits() != 56 {
+		t.Errorf("after renumbering: %v, want a /56 from %v", last.Prefix, pool2)
+	}
+	if len(fourth.Lost) != 1 || fourth.Lost[0] != p {
+		t.Errorf("lost %v after renumbering, want [%v]", fourth.Lost, p)
+	}
+}
