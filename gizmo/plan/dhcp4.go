@@ -1,0 +1,81 @@
+package plan
+
+import (
+	"maps"
+	"net/netip"
+	"slices"
+	"time"
+
+	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/services/dhcp4"
+)
+
+// LocalDomain is the LAN's domain (RFC 8375).
+const LocalDomain = "home.arpa"
+
+// DHCP4 is the plan for the LAN's DHCPv4 server: the legacy network around
+// the gizmo's own address, with the gizmo as router and (through its legacy
+// listening address) DNS server, and the owner's per-host choices. Without a
+// legacy IPv4 network the plan is disabled.
+func DHCP4(st *state.State, v6OnlyWait time.Duration) dhcp4.Plan {
+	own := st.LAN.Legacy4
+	if !own.IsValid() || !own.Addr().Is4() || own.Bits() > 30 {
+		return dhcp4.Plan{}
+	}
+	sub := own.Masked()
+	first := sub.Addr().Next() // after the network address
+	last := lastAddr(sub).Prev()
+	// The gizmo's own address is never leased; when it sits at an end of
+	// the range, the range simply shrinks (the server also skips it inside).
+	if own.Addr() == first {
+		first = first.Next()
+	}
+	if own.Addr() == last {
+		last = last.Prev()
+	}
+	p := dhcp4.Plan{
+		Server:                 own,
+		PoolStart:              first,
+		PoolEnd:                last,
+		Router:                 own.Addr(),
+		Domain:                 LocalDomain,
+		LeaseTime:              dhcp4.DefaultLeaseTime,
+		V6OnlyWait:             v6OnlyWait,
+		DefaultV6OnlyPreferred: state.DefaultHostPolicy().V6OnlyPreferred,
+	}
+	if d := st.LAN.DNS.DHCPv4; d.IsValid() && d.Is4() {
+		p.DNS = []netip.Addr{d}
+	}
+	if len(st.Hosts) > 0 {
+		p.Hosts = make(map[string]dhcp4.HostPolicy, len(st.Hosts))
+	}
+	taken := map[netip.Addr]bool{own.Addr(): true}
+	// Sorted, so that when two hosts claim the same reservation the same
+	// one wins every time.
+	for _, mac := range slices.Sorted(maps.Keys(st.Hosts)) {
+		h := st.Hosts[mac]
+		hp := dhcp4.HostPolicy{V6OnlyPreferred: h.Policy.V6OnlyPreferred}
+		// A reservation outside the network (say, after the owner changed
+		// -lan-ipv4) or on an address already claimed is left out rather
+		// than invalidating the whole plan.
+		if r := h.Policy.IPv4; r.IsValid() && r.Is4() && sub.Contains(r) &&
+			r != sub.Addr() && r != lastAddr(sub) && !taken[r] {
+			hp.Reserved = r
+			taken[r] = true
+		}
+		p.Hosts[mac] = hp
+	}
+	return p
+}
+
+// lastAddr is the last (broadcast) address of an IPv4 prefix.
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	host := 32 - p.Bits()
+	for i := 3; i >= 0 && host > 0; i-- {
+		n := min(host, 8)
+		b[i] |= byte(1<<n - 1)
+		host -= n
+	}
+	return netip.AddrFrom4(b)
+}

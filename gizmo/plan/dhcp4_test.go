@@ -1,0 +1,106 @@
+package plan
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/services/dhcp4"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+func TestDHCP4(t *testing.T) {
+	a := netip.MustParseAddr
+	legacy := netip.MustParsePrefix("203.0.113.129/25")
+	lab := func() *state.State {
+		return &state.State{LAN: state.LAN{Legacy4: legacy, DNS: state.DNSAddrs{DHCPv4: a("203.0.113.129")}}}
+	}
+	labPlan := func() dhcp4.Plan {
+		return dhcp4.Plan{
+			Server:                 legacy,
+			PoolStart:              a("203.0.113.130"),
+			PoolEnd:                a("203.0.113.254"),
+			Router:                 a("203.0.113.129"),
+			DNS:                    []netip.Addr{a("203.0.113.129")},
+			Domain:                 "home.arpa",
+			LeaseTime:              dhcp4.DefaultLeaseTime,
+			V6OnlyWait:             1800 * time.Second,
+			DefaultV6OnlyPreferred: true,
+		}
+	}
+	host := func(p state.HostPolicy) *state.Host { return &state.Host{Policy: p} }
+	for _, tc := range []struct {
+		name  string
+		state func() *state.State
+		want  func() dhcp4.Plan
+	}{
+		{"lab network: pool is the /25 without network, broadcast and the gizmo", lab, labPlan},
+		{"no legacy network: disabled", func() *state.State { return &state.State{} }, func() dhcp4.Plan { return dhcp4.Plan{} }},
+		{"gizmo in the middle of the range: the server skips it, the range stays whole",
+			func() *state.State {
+				s := lab()
+				s.LAN.Legacy4 = netip.MustParsePrefix("192.0.2.100/24")
+				s.LAN.DNS.DHCPv4 = a("192.0.2.100")
+				return s
+			},
+			func() dhcp4.Plan {
+				p := labPlan()
+				p.Server = netip.MustParsePrefix("192.0.2.100/24")
+				p.PoolStart, p.PoolEnd = a("192.0.2.1"), a("192.0.2.254")
+				p.Router, p.DNS = a("192.0.2.100"), []netip.Addr{a("192.0.2.100")}
+				return p
+			}},
+		{"no DHCPv4 DNS address: no option 6", func() *state.State { s := lab(); s.LAN.DNS.DHCPv4 = netip.Addr{}; return s },
+			func() dhcp4.Plan { p := labPlan(); p.DNS = nil; return p }},
+		{"per-host policy and reservations; RFC 8925 default on for unknown hosts",
+			func() *state.State {
+				s := lab()
+				s.Hosts = map[string]*state.Host{
+					"02:00:00:00:00:01": host(state.HostPolicy{V6OnlyPreferred: false, IPv4: a("203.0.113.200")}),
+					"02:00:00:00:00:02": host(state.HostPolicy{V6OnlyPreferred: true}),
+					// Same reservation: the lower MAC keeps it.
+					"02:00:00:00:00:03": host(state.HostPolicy{IPv4: a("203.0.113.200")}),
+					// Outside the network, or the gizmo's own: ignored.
+					"02:00:00:00:00:04": host(state.HostPolicy{IPv4: a("192.0.2.5")}),
+					"02:00:00:00:00:05": host(state.HostPolicy{IPv4: a("203.0.113.129")}),
+				}
+				return s
+			},
+			func() dhcp4.Plan {
+				p := labPlan()
+				p.Hosts = map[string]dhcp4.HostPolicy{
+					"02:00:00:00:00:01": {Reserved: a("203.0.113.200")},
+					"02:00:00:00:00:02": {V6OnlyPreferred: true},
+					"02:00:00:00:00:03": {},
+					"02:00:00:00:00:04": {},
+					"02:00:00:00:00:05": {},
+				}
+				return p
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := DHCP4(tc.state(), 1800*time.Second)
+			if diff := cmp.Diff(tc.want(), got, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); diff != "" {
+				t.Errorf("plan (-want +got):\n%s", diff)
+			}
+			if err := got.Validate(); err != nil {
+				t.Errorf("the plan does not validate: %v", err)
+			}
+		})
+	}
+}
+
+func TestLastAddr(t *testing.T) {
+	for in, want := range map[string]string{
+		"203.0.113.129/25": "203.0.113.255",
+		"192.0.2.0/24":     "192.0.2.255",
+		"10.1.0.0/16":      "10.1.255.255",
+		"198.51.100.9/29":  "198.51.100.15",
+	} {
+		if got := lastAddr(netip.MustParsePrefix(in)).String(); got != want {
+			t.Errorf("%s: %s, want %s", in, got, want)
+		}
+	}
+}
