@@ -1,0 +1,518 @@
+package ra
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/mdlayher/ndp"
+	"github.com/vishvananda/netns"
+	"golang.org/x/net/ipv6"
+)
+
+// link is a veth pair between two test namespaces: the gizmo's side
+// ("lan0") and a host with a real kernel doing SLAAC ("eth0").
+type link struct {
+	router, host string // namespace names
+	routerMAC    net.HardwareAddr
+}
+
+func run(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// newLink builds gzt-ra-XXXXXX and gzt-rah-XXXXXX joined by a veth pair and
+// removes them when the test ends. rio raises the host's
+// accept_ra_rt_info_max_plen so that it installs Route Information Options
+// (Linux ignores them by default).
+func newLink(t *testing.T, rio bool) *link {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	var rnd [3]byte
+	rand.Read(rnd[:])
+	id := hex.EncodeToString(rnd[:])
+	l := &link{router: "gzt-ra-" + id, host: "gzt-rah-" + id}
+	for _, ns := range []string{l.router, l.host} {
+		run(t, "ip", "netns", "add", ns)
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	}
+	run(t, "ip", "-n", l.router, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", l.host)
+	// No DAD on this private link, so that addresses are usable at once.
+	run(t, "ip", "netns", "exec", l.router, "sysctl", "-qw", "net.ipv6.conf.lan0.accept_dad=0", "net.ipv6.conf.lan0.forwarding=1")
+	host := []string{"ip", "netns", "exec", l.host, "sysctl", "-qw",
+		"net.ipv6.conf.eth0.accept_dad=0", "net.ipv6.conf.eth0.accept_ra=1",
+		// One quick RS, so the kernel's own solicitation is answered too.
+		"net.ipv6.conf.eth0.router_solicitations=1"}
+	if rio {
+		host = append(host, "net.ipv6.conf.eth0.accept_ra_rt_info_max_plen=128")
+	}
+	run(t, host...)
+	run(t, "ip", "-n", l.router, "link", "set", "lan0", "up")
+	run(t, "ip", "-n", l.host, "link", "set", "eth0", "up")
+	for _, side := range [][2]string{{l.router, "lan0"}, {l.host, "eth0"}} {
+		waitFor(t, "link-local address on "+side[1], func() (bool, string) {
+			out, _ := exec.Command("ip", "-n", side[0], "-6", "addr", "show", "dev", side[1], "scope", "link").CombinedOutput()
+			return strings.Contains(string(out), "fe80::") && !strings.Contains(string(out), "tentative"), string(out)
+		})
+	}
+	ifi := inNS(t, l.router, func() (*net.Interface, error) { return net.InterfaceByName("lan0") })
+	l.routerMAC = ifi.HardwareAddr
+	return l
+}
+
+// inNS calls f on an OS thread inside namespace ns. The thread is never
+// handed back to the scheduler, so the namespace cannot leak into other
+// goroutines.
+func inNS[T any](t *testing.T, ns string, f func() (T, error)) T {
+	t.Helper()
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result)
+	go func() {
+		runtime.LockOSThread() // no Unlock: the thread exits with the goroutine
+		h, err := netns.GetFromName(ns)
+		if err == nil {
+			defer h.Close()
+			err = netns.Set(h)
+		}
+		if err != nil {
+			ch <- result{err: err}
+			return
+		}
+		v, err := f()
+		ch <- result{v, err}
+	}()
+	r := <-ch
+	if r.err != nil {
+		t.Fatalf("in %s: %v", ns, r.err)
+	}
+	return r.v
+}
+
+// routerLL is the router's EUI-64 link-local address (RFC 4291 appendix A),
+// the kernel's default on a veth.
+func (l *link) routerLL() netip.Addr {
+	m := l.routerMAC
+	return netip.AddrFrom16([16]byte{0: 0xfe, 1: 0x80, 8: m[0] ^ 2, 9: m[1], 10: m[2], 11: 0xff, 12: 0xfe, 13: m[3], 14: m[4], 15: m[5]})
+}
+
+// start runs the service in the router namespace until the test ends (or
+// the returned stop is called, which waits for Run to return).
+func (l *link) start(t *testing.T, p Plan) (*Service, func()) {
+	t.Helper()
+	s, err := New(Config{Interface: "lan0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Update(p)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		h, err := netns.GetFromName(l.router)
+		if err == nil {
+			err = netns.Set(h)
+			h.Close()
+		}
+		if err != nil {
+			done <- err
+			return
+		}
+		done <- s.Run(ctx)
+	}()
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}
+	t.Cleanup(stop)
+	return s, stop
+}
+
+// waitFor polls cond until it holds; the limit only keeps a broken test
+// from hanging, it is not a speed requirement.
+func waitFor(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	var last string
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		var ok bool
+		if ok, last = cond(); ok {
+			return
+		}
+	}
+	t.Fatalf("no %s; last saw:\n%s", what, last)
+}
+
+var (
+	testLAN    = netip.MustParsePrefix("2001:db8:1000::/64")
+	testULA    = netip.MustParsePrefix("fd12:3456:789a::/64")
+	testULA48  = netip.MustParsePrefix("fd12:3456:789a::/48")
+	testPref64 = netip.MustParsePrefix("2001:db8:64::/96")
+	testDNS    = netip.MustParseAddr("fd12:3456:789a::53")
+)
+
+func testPlan() Plan {
+	far := time.Now().Add(24 * time.Hour) // the caps apply, so values are fixed
+	return Plan{
+		MaxInterval:    10 * time.Second,
+		RouterLifetime: 2700 * time.Second,
+		HopLimit:       64,
+		Other:          true,
+		Prefixes: []Prefix{
+			{Prefix: testLAN, OnLink: true, Autonomous: true, PreferredUntil: far, ValidUntil: far, MaxPreferred: 2700 * time.Second, MaxValid: 5400 * time.Second},
+			{Prefix: testULA, OnLink: true, Autonomous: true, MaxPreferred: 2700 * time.Second, MaxValid: 5400 * time.Second},
+		},
+		Routes: []Route{
+			{Prefix: testULA48, Lifetime: 2700 * time.Second},
+			{Prefix: testPref64, Lifetime: 2700 * time.Second},
+		},
+		RDNSS: []netip.Addr{testDNS}, RDNSSLifetime: 30 * time.Second,
+		DNSSL: []string{"home.arpa"}, DNSSLLifetime: 30 * time.Second,
+		Pref64: testPref64, Pref64Lifetime: 30 * time.Second,
+		MTU:    1500,
+	}
+}
+
+// TestRealHost checks the RA against the Linux kernel as a host: it must
+// configure a SLAAC address in the advertised /64 and a default route via
+// the gizmo's link-local address, install the RIOs, and drop the default
+// route when the service stops (RFC 4861 §6.2.5).
+func TestRealHost(t *testing.T) {
+	l := newLink(t, true)
+	s, stop := l.start(t, testPlan())
+
+	hostIP := func(args ...string) string {
+		out, _ := exec.Command("ip", append([]string{"-n", l.host, "-6"}, args...)...).CombinedOutput()
+		return string(out)
+	}
+	routerLL := l.routerLL()
+	waitFor(t, "SLAAC address in "+testLAN.String(), func() (bool, string) {
+		out := hostIP("addr", "show", "dev", "eth0", "scope", "global")
+		return strings.Contains(out, "inet6 2001:db8:1000:0:") && strings.Contains(out, "inet6 fd12:3456:789a:0:"), out
+	})
+	waitFor(t, "default route via the gizmo", func() (bool, string) {
+		out := hostIP("route", "show", "default")
+		return strings.Contains(out, "default via "+routerLL.String()+" dev eth0 proto ra"), out
+	})
+	for _, r := range []netip.Prefix{testULA48, testPref64} {
+		waitFor(t, "RIO route "+r.String(), func() (bool, string) {
+			out := hostIP("route", "show", r.String())
+			return strings.Contains(out, "via "+routerLL.String()), out
+		})
+	}
+	if st := s.Stats(); st.RAUnsolicited == 0 {
+		t.Errorf("stats: no unsolicited RA counted: %+v", st)
+	}
+
+	stop()
+	waitFor(t, "default route removed by the final RA", func() (bool, string) {
+		out := hostIP("route", "show", "default")
+		return !strings.Contains(out, "proto ra"), out
+	})
+	if st := s.Stats(); st.RAFinal != 1 {
+		t.Errorf("final RAs sent = %d, want 1", st.RAFinal)
+	}
+	// RFC 4861 §6.2.5 ends the default route only: addresses stay.
+	if out := hostIP("addr", "show", "dev", "eth0", "scope", "global"); !strings.Contains(out, "inet6 2001:db8:1000:0:") {
+		t.Errorf("SLAAC address gone after the final RA:\n%s", out)
+	}
+}
+
+// TestDecodedByTshark captures an RA on the host and compares tshark's
+// decoding of every option with what the plan says, the way a person would
+// read it.
+func TestDecodedByTshark(t *testing.T) {
+	l := newLink(t, false)
+	pcap := filepath.Join(t.TempDir(), "ra.pcap")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cap := exec.CommandContext(ctx, "ip", "netns", "exec", l.host, "tshark", "-q", "-i", "eth0",
+		"-f", "icmp6 and ip6[40] == 134", "-c", "1", "-w", pcap)
+	stderr, err := cap.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cap.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Start advertising only once tshark says it is capturing.
+	buf := make([]byte, 4096)
+	var seen string
+	for !strings.Contains(seen, "Capturing on") {
+		n, err := stderr.Read(buf)
+		if err != nil {
+			t.Fatalf("tshark: %v: %s", err, seen)
+		}
+		seen += string(buf[:n])
+	}
+	go func() {
+		for {
+			if _, err := stderr.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	p := testPlan()
+	p.MaxInterval = 1800 * time.Second
+	l.start(t, p)
+	// tshark may say it is capturing a moment before it is, and may miss the
+	// first RA: ask for more with rdisc6 until it has caught one.
+	captured := make(chan error, 1)
+	go func() { captured <- cap.Wait() }()
+	for waiting := true; waiting; {
+		exec.Command("ip", "netns", "exec", l.host, "rdisc6", "-1", "-q", "-w", "1000", "eth0").Run()
+		select {
+		case err = <-captured:
+			waiting = false
+		default:
+		}
+	}
+	if err != nil {
+		t.Fatalf("tshark capture: %v", err)
+	}
+	out := run(t, "tshark", "-r", pcap, "-V", "-O", "icmpv6")
+	got := decodedRA(out)
+	mac := l.routerMAC.String()
+	want := strings.TrimSpace(fmt.Sprintf(`
+Type: Router Advertisement (134)
+Cur hop limit: 64
+Flags: 0x40, Other configuration, Prf (Default Router Preference): Medium
+Managed address configuration: Not set
+Other configuration: Set
+Home Agent: Not set
+Prf (Default Router Preference): Medium (0)
+Proxy: Not set
+Router lifetime (s): 2700
+Reachable time (ms): 0
+Retrans timer (ms): 0
+ICMPv6 Option (Source link-layer address : %[1]s)
+Link-layer address: %[1]s (%[1]s)
+ICMPv6 Option (MTU : 1500)
+MTU: 1500
+ICMPv6 Option (Prefix information : 2001:db8:1000::/64)
+Prefix Length: 64
+Flag: 0xc0, On-link flag(L), Autonomous address-configuration flag(A)
+On-link flag(L): Set
+Autonomous address-configuration flag(A): Set
+Router address flag(R): Not set
+Valid Lifetime: 5400
+Preferred Lifetime: 2700
+Prefix: 2001:db8:1000::
+ICMPv6 Option (Prefix information : fd12:3456:789a::/64)
+Prefix Length: 64
+Flag: 0xc0, On-link flag(L), Autonomous address-configuration flag(A)
+On-link flag(L): Set
+Autonomous address-configuration flag(A): Set
+Router address flag(R): Not set
+Valid Lifetime: 5400
+Preferred Lifetime: 2700
+Prefix: fd12:3456:789a::
+ICMPv6 Option (Route Information : Medium fd12:3456:789a::/48)
+Prefix Length: 48
+Flag: 0x00, Route Preference: Medium
+Route Preference: Medium (0)
+Route Lifetime: 2700
+Prefix: fd12:3456:789a::
+ICMPv6 Option (Route Information : Medium 2001:db8:64::/96)
+Prefix Length: 96
+Flag: 0x00, Route Preference: Medium
+Route Preference: Medium (0)
+Route Lifetime: 2700
+Prefix: 2001:db8:64::
+ICMPv6 Option (Recursive DNS Server fd12:3456:789a::53)
+Lifetime: 30
+Recursive DNS Servers: fd12:3456:789a::53
+ICMPv6 Option (DNS Search List Option home.arpa)
+Lifetime: 30
+Domain Names: home.arpa
+Padding
+ICMPv6 Option (PREF64 Option)
+Scaled Lifetime: 3
+PLC (Prefix Length Code): 96 bits prefix length (0x0)
+Prefix: 2001:db8:64::
+`, mac))
+	if diff := cmp.Diff(strings.Split(want, "\n"), strings.Split(got, "\n")); diff != "" {
+		t.Errorf("tshark -V decoding differs (-want +got):\n%s", diff)
+	}
+}
+
+// decodedRA keeps the field lines of tshark's ICMPv6 tree that carry
+// protocol values, without bit-level sub-lines and lengths that only repeat
+// the encoding.
+func decodedRA(out string) string {
+	var keep []string
+	in := false
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "Internet Control Message Protocol v6") {
+			in = true
+			continue
+		}
+		if !in {
+			continue
+		}
+		s := strings.TrimSpace(line)
+		switch {
+		case s == "",
+			strings.HasPrefix(s, "Checksum"),
+			strings.HasPrefix(s, "[Checksum"),
+			strings.HasPrefix(s, "Code:"),
+			strings.HasPrefix(s, "Type: Source link-layer"),
+			strings.HasPrefix(s, "Type: MTU"), strings.HasPrefix(s, "Type: Prefix"),
+			strings.HasPrefix(s, "Type: Route Information"), strings.HasPrefix(s, "Type: Recursive"),
+			strings.HasPrefix(s, "Type: DNS Search"), strings.HasPrefix(s, "Type: PREF64"),
+			strings.HasPrefix(s, "Length:"),
+			strings.HasPrefix(s, "Reserved"),
+			strings.Contains(s, " = Reserved"):
+			continue
+		}
+		if _, field, ok := strings.Cut(s, " = "); ok {
+			s = field // a bit field: its name and value, not the bits
+		}
+		keep = append(keep, s)
+	}
+	return strings.Join(keep, "\n")
+}
+
+// TestSolicitations sends Router Solicitations from the host: rdisc6 as a
+// real peer must get an answer, and a forged RS with hop limit 64 must be
+// counted and dropped (RFC 4861 §6.1.1).
+func TestSolicitations(t *testing.T) {
+	l := newLink(t, false)
+	p := testPlan()
+	p.MaxInterval = 1800 * time.Second // only solicited RAs after the initial ones
+	s, _ := l.start(t, p)
+
+	out := run(t, "ip", "netns", "exec", l.host, "rdisc6", "-1", "-w", "3000", "eth0")
+	mac := strings.ToUpper(l.routerMAC.String())
+	want := fmt.Sprintf(`Soliciting ff02::2 (ff02::2) on eth0...
+
+Hop limit                 :           64 (      0x40)
+Stateful address conf.    :           No
+Stateful other conf.      :          Yes
+Mobile home agent         :           No
+Router preference         :       medium
+Neighbor discovery proxy  :           No
+Router lifetime           :         2700 (0x00000a8c) seconds
+Reachable time            :  unspecified (0x00000000)
+Retransmit time           :  unspecified (0x00000000)
+ Source link-layer address: %s
+ MTU                      :         1500 bytes (valid)
+ Prefix                   : 2001:db8:1000::/64
+  On-link                 :          Yes
+  Autonomous address conf.:          Yes
+  Valid time              :         5400 (0x00001518) seconds
+  Pref. time              :         2700 (0x00000a8c) seconds
+ Prefix                   : fd12:3456:789a::/64
+  On-link                 :          Yes
+  Autonomous address conf.:          Yes
+  Valid time              :         5400 (0x00001518) seconds
+  Pref. time              :         2700 (0x00000a8c) seconds
+ Route                    : fd12:3456:789a::/48
+  Route preference        :       medium
+  Route lifetime          :         2700 (0x00000a8c) seconds
+ Route                    : 2001:db8:64::/96
+  Route preference        :       medium
+  Route lifetime          :         2700 (0x00000a8c) seconds
+ Recursive DNS server     : fd12:3456:789a::53
+  DNS server lifetime     :           30 (0x0000001e) seconds
+ DNS search list          : home.arpa 
+  DNS search list lifetime:           30 (0x0000001e) seconds
+ from %s
+`, mac, l.routerLL())
+	if diff := cmp.Diff(want, out); diff != "" {
+		t.Errorf("rdisc6 output differs (-want +got):\n%s", diff)
+	}
+
+	// A forged RS that was forwarded (hop limit 64) must be dropped.
+	inNS(t, l.host, func() (struct{}, error) {
+		ifi, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return struct{}{}, err
+		}
+		c, ip, err := ndp.Listen(ifi, ndp.LinkLocal)
+		if err != nil {
+			return struct{}{}, err
+		}
+		defer c.Close()
+		cm := &ipv6.ControlMessage{HopLimit: 64, Src: ip.AsSlice(), IfIndex: ifi.Index}
+		return struct{}{}, c.WriteTo(&ndp.RouterSolicitation{}, cm, netip.MustParseAddr("ff02::2"))
+	})
+	waitFor(t, "RS with hop limit 64 counted as invalid", func() (bool, string) {
+		st := s.Stats()
+		return st.RSInvalid[ReasonHopLimit] == 1, fmt.Sprintf("%+v", st)
+	})
+	if st := s.Stats(); st.RASolicitedUnicast == 0 {
+		t.Errorf("no unicast answer to rdisc6 counted: %+v", st)
+	}
+}
+
+// TestRenumbering follows RFC 9096 §3.5 on a real host: after a plan change
+// the new prefix arrives with the next RA (sent at once, not after
+// MaxRtrAdvInterval), and the old one is deprecated, not removed, while the
+// new one stays preferred (odhcpd bug #387 deprecated the new one).
+func TestRenumbering(t *testing.T) {
+	l := newLink(t, false)
+	p := testPlan()
+	p.MaxInterval = 1800 * time.Second // only the change itself can be seen in time
+	s, _ := l.start(t, p)
+	hostAddrs := func() string {
+		out, _ := exec.Command("ip", "-n", l.host, "-6", "addr", "show", "dev", "eth0", "scope", "global").CombinedOutput()
+		return string(out)
+	}
+	waitFor(t, "address in the first prefix", func() (bool, string) {
+		out := hostAddrs()
+		return strings.Contains(out, "inet6 2001:db8:1000:0:"), out
+	})
+
+	far := time.Now().Add(24 * time.Hour)
+	newLAN := netip.MustParsePrefix("2001:db8:2000::/64")
+	p.Prefixes = []Prefix{
+		{Prefix: newLAN, OnLink: true, Autonomous: true, PreferredUntil: far, ValidUntil: far, MaxPreferred: 2700 * time.Second, MaxValid: 5400 * time.Second},
+		{Prefix: testLAN, OnLink: true, Autonomous: true, ValidUntil: time.Now().Add(time.Hour), MaxPreferred: 0, MaxValid: 5400 * time.Second},
+	}
+	before := s.Stats().RAUnsolicited
+	s.Update(p)
+	waitFor(t, "new prefix preferred and old one deprecated", func() (bool, string) {
+		out := hostAddrs()
+		var newOK, oldDeprecated bool
+		lines := strings.Split(out, "\n")
+		for i, line := range lines {
+			if strings.Contains(line, "inet6 2001:db8:2000:0:") {
+				newOK = !strings.Contains(line, "deprecated")
+			}
+			if strings.Contains(line, "inet6 2001:db8:1000:0:") && i+1 < len(lines) {
+				oldDeprecated = strings.Contains(line, "deprecated") || strings.Contains(lines[i+1], "preferred_lft 0sec")
+			}
+		}
+		return newOK && oldDeprecated, out
+	})
+	if got := s.Stats().RAUnsolicited; got <= before {
+		t.Errorf("no RA counted for the plan change (before %d, after %d)", before, got)
+	}
+}
