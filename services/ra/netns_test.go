@@ -195,7 +195,7 @@ func testPlan() Plan {
 		RDNSS: []netip.Addr{testDNS}, RDNSSLifetime: 30 * time.Second,
 		DNSSL: []string{"home.arpa"}, DNSSLLifetime: 30 * time.Second,
 		Pref64: testPref64, Pref64Lifetime: 30 * time.Second,
-		MTU:    1500,
+		MTU: 1500,
 	}
 }
 
