@@ -17,7 +17,7 @@ func labPlan() Plan {
 		ManagementPorts: []Port{
 			{TCP, 22}, {TCP, 53}, {UDP, 53}, {UDP, 67}, {TCP, 80}, {UDP, 547}, {TCP, 8080},
 		},
-		TokenRules: []TokenRule{{Token: netip.MustParseAddr("::80"), Ports: []Port{{TCP, 80}, {TCP, 443}}}},
+		TokenRules:  []TokenRule{{Token: netip.MustParseAddr("::80"), Ports: []Port{{TCP, 80}, {TCP, 443}}}},
 		PrefixRules: []netip.Prefix{netip.MustParsePrefix("2001:db8:1000:110::/64")},
 		HostRules: []HostRule{{
 			Host:  "02:00:00:00:00:01",

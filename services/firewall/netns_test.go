@@ -1,0 +1,161 @@
+package firewall
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// topo is a small router in network namespaces, shaped like DESIGN.md's
+// lab but private to one test: wan (the ISP and the internet) —
+// uplink0 [router] lan0 — lan (a LAN host).
+type topo struct {
+	router, wan, lan string
+	routerNS         *os.File // for Config.NetNS
+}
+
+const (
+	topoWAN6      = "2001:db8:0:1::1"       // the "internet" host on the WAN link
+	topoRouterW6  = "2001:db8:0:1::100"     // the router's WAN address
+	topoWAN4      = "192.0.2.1"             // the internet host's IPv4
+	topoRouterW4  = "192.0.2.100"           // the router's WAN IPv4
+	topoRouterL6  = "2001:db8:1000:100::1"  // the router on the LAN
+	topoLANHost6  = "2001:db8:1000:100::5"  // the LAN host's plain address
+	topoLANToken6 = "2001:db8:1000:100::80" // the LAN host's token address (::80)
+	topoLANPriv6  = "2001:db8:1000:100:a1b2:c3d4:e5f6:789"
+	topoRouterL4  = "203.0.113.129" // the router in the legacy pool
+	topoLANHost4  = "203.0.113.140" // the LAN host's legacy address
+)
+
+func needRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+}
+
+func run(t testing.TB, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// newNS creates a namespace named gzt-fw-<random>-<role>, removed at the
+// end of the test.
+func newNS(t testing.TB, id, role string) string {
+	t.Helper()
+	name := fmt.Sprintf("gzt-fw-%s-%s", id, role)
+	run(t, "ip", "netns", "add", name)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
+	run(t, "ip", "-n", name, "link", "set", "lo", "up")
+	return name
+}
+
+func newTopo(t testing.TB) *topo {
+	t.Helper()
+	needRoot(t)
+	id := fmt.Sprintf("%04x", rand.N(0x10000))
+	tp := &topo{router: newNS(t, id, "r"), wan: newNS(t, id, "w"), lan: newNS(t, id, "l")}
+	r, w, l := tp.router, tp.wan, tp.lan
+	run(t, "ip", "-n", r, "link", "add", "uplink0", "type", "veth", "peer", "name", "eth0", "netns", w)
+	run(t, "ip", "-n", r, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", l)
+	for _, ns := range []string{r, w, l} {
+		for _, k := range []string{"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"} {
+			run(t, "ip", "netns", "exec", ns, "sysctl", "-qw", k)
+		}
+	}
+	run(t, "ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+	run(t, "ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	cmds := [][]string{
+		{"-n", r, "addr", "add", topoRouterW6 + "/64", "dev", "uplink0", "nodad"},
+		{"-n", r, "addr", "add", topoRouterW4 + "/24", "dev", "uplink0"},
+		{"-n", r, "addr", "add", topoRouterL6 + "/64", "dev", "lan0", "nodad"},
+		{"-n", r, "addr", "add", topoRouterL4 + "/25", "dev", "lan0"},
+		{"-n", r, "link", "set", "uplink0", "up"},
+		{"-n", r, "link", "set", "lan0", "up"},
+		{"-n", w, "addr", "add", topoWAN6 + "/64", "dev", "eth0", "nodad"},
+		{"-n", w, "addr", "add", topoWAN4 + "/24", "dev", "eth0"},
+		{"-n", w, "link", "set", "eth0", "up"},
+		// The ISP routes the delegation to the router.
+		{"-n", w, "route", "add", "2001:db8:1000:100::/56", "via", topoRouterW6},
+		{"-n", l, "addr", "add", topoLANHost6 + "/64", "dev", "eth0", "nodad"},
+		{"-n", l, "addr", "add", topoLANToken6 + "/64", "dev", "eth0", "nodad"},
+		{"-n", l, "addr", "add", topoLANPriv6 + "/64", "dev", "eth0", "nodad"},
+		{"-n", l, "addr", "add", topoLANHost4 + "/25", "dev", "eth0"},
+		{"-n", l, "link", "set", "eth0", "up"},
+		{"-n", l, "route", "add", "default", "via", topoRouterL6},
+		{"-n", l, "route", "add", "default", "via", topoRouterL4},
+		{"-n", r, "route", "add", "default", "via", topoWAN6},
+	}
+	for _, c := range cmds {
+		run(t, append([]string{"ip"}, c...)...)
+	}
+	f, err := os.Open("/run/netns/" + r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	tp.routerNS = f
+	return tp
+}
+
+// inNS runs fn on a thread that is in the namespace; sockets fn creates
+// stay there when fn returns.
+func inNS(t testing.TB, name string, fn func()) {
+	t.Helper()
+	runtime.LockOSThread()
+	orig, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		runtime.UnlockOSThread()
+		t.Fatal(err)
+	}
+	defer orig.Close()
+	target, err := os.Open("/run/netns/" + name)
+	if err != nil {
+		runtime.UnlockOSThread()
+		t.Fatal(err)
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		t.Fatalf("setns %s: %v", name, err)
+	}
+	defer func() {
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			// Leave the thread locked: it dies with the goroutine
+			// instead of serving others from the wrong namespace.
+			t.Errorf("setns back: %v", err)
+			return
+		}
+		runtime.UnlockOSThread()
+	}()
+	fn()
+}
+
+// topoPlan is the plan for newTopo's router.
+func topoPlan() Plan {
+	p := labPlan()
+	p.WANIPv4 = a(topoRouterW4)
+	return p
+}
+
+func randID() int { return rand.N(0x10000) }
+
+func openNS(t testing.TB, name string) *os.File {
+	t.Helper()
+	f, err := os.Open("/run/netns/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
