@@ -17,10 +17,12 @@ import (
 	"net"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+	"golang.org/x/sys/unix"
 )
 
 // Config is fixed for the life of the service; what changes goes in Plan.
@@ -128,6 +130,7 @@ func (s *Service) Run(ctx context.Context) error {
 			return err
 		}
 	}
+	growReadBuffer(conn, s.log)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
@@ -304,4 +307,33 @@ func destination(r *dhcpv4.DHCPv4) *net.UDPAddr {
 		return &net.UDPAddr{IP: net.IP(c.AsSlice()), Port: dhcpv4.ClientPort}
 	}
 	return &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ClientPort}
+}
+
+// readBuffer holds a burst of a few thousand requests (a switch coming back
+// after a power cut); the kernel's default of ~200 KB holds a few hundred,
+// and what does not fit is lost until the clients retransmit seconds later.
+const readBuffer = 4 << 20
+
+func growReadBuffer(conn net.PacketConn, log *slog.Logger) {
+	sc, ok := conn.(interface {
+		SyscallConn() (syscall.RawConn, error)
+	})
+	if !ok {
+		return
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	var serr error
+	rc.Control(func(fd uintptr) {
+		// FORCE overrides net.core.rmem_max; it needs CAP_NET_ADMIN, which
+		// the gizmo has. Without it, take what rmem_max allows.
+		if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, readBuffer); serr != nil {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, readBuffer)
+		}
+	})
+	if serr != nil {
+		log.Debug("dhcp4: cannot grow the socket's receive buffer", "err", serr)
+	}
 }
