@@ -1,0 +1,315 @@
+package wan
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"codeberg.org/monostack/gizmo/gizmo/state"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/mdlayher/ndp"
+)
+
+var (
+	t0      = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	router1 = netip.MustParseAddr("fe80::1")
+	router2 = netip.MustParseAddr("fe80::2")
+)
+
+func ra(lifetime time.Duration, opts ...ndp.Option) *ndp.RouterAdvertisement {
+	return &ndp.RouterAdvertisement{CurrentHopLimit: 64, RouterLifetime: lifetime, Options: opts}
+}
+
+func view(u *upstream, now time.Time) Upstream {
+	var v Upstream
+	u.fill(&v, now)
+	return v
+}
+
+func TestUpstreamFromRA(t *testing.T) {
+	u := newUpstream()
+	u.linkMTU = 1500
+	skipped := u.apply(ra(30*time.Minute,
+		ndp.NewMTU(1492),
+		&ndp.PrefixInformation{PrefixLength: 64, OnLink: true, AutonomousAddressConfiguration: true,
+			ValidLifetime: 2 * time.Hour, PreferredLifetime: time.Hour, Prefix: netip.MustParseAddr("2001:db8:0:1::")},
+		&ndp.RecursiveDNSServer{Lifetime: 10 * time.Minute, Servers: []netip.Addr{netip.MustParseAddr("2001:db8:0:1::53")}},
+		&ndp.RouteInformation{PrefixLength: 48, Preference: ndp.High, RouteLifetime: time.Hour, Prefix: netip.MustParseAddr("2001:db8:ffff::")},
+		&ndp.PREF64{Lifetime: 20 * time.Minute, Prefix: netip.MustParsePrefix("2001:db8:64::/96")},
+	), router1, t0)
+	if len(skipped) != 0 {
+		t.Fatalf("skipped %v", skipped)
+	}
+	got := view(u, t0)
+	want := Upstream{
+		MTU:    1492,
+		Router: router1, RouterLifetimeUntil: t0.Add(30 * time.Minute),
+		Prefixes: []Prefix{{Prefix: netip.MustParsePrefix("2001:db8:0:1::/64"), OnLink: true, Autonomous: true,
+			PreferredUntil: t0.Add(time.Hour), ValidUntil: t0.Add(2 * time.Hour)}},
+		RDNSS:       []netip.Addr{netip.MustParseAddr("2001:db8:0:1::53")},
+		Pref64:      netip.MustParsePrefix("2001:db8:64::/96"),
+		Pref64Until: t0.Add(20 * time.Minute),
+		Routes:      []state.Route{{Prefix: netip.MustParsePrefix("2001:db8:ffff::/48"), Preference: 1, ValidUntil: t0.Add(time.Hour)}},
+	}
+	if d := cmp.Diff(want, got, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); d != "" {
+		t.Errorf("view (-want +got):\n%s", d)
+	}
+
+	// RFC 8106 §5.1 and RFC 4861 §6.3.4: each item expires on its own.
+	later := view(u, t0.Add(15*time.Minute))
+	if len(later.RDNSS) != 0 || !later.Pref64.IsValid() {
+		t.Errorf("after 15 min: RDNSS %v (want expired), PREF64 %v (want kept)", later.RDNSS, later.Pref64)
+	}
+	if next := u.nextExpiry(); !next.Equal(t0.Add(10 * time.Minute)) {
+		t.Errorf("next expiry %v, want the RDNSS lifetime", next.Sub(t0))
+	}
+	u.expire(t0.Add(31 * time.Minute))
+	late := view(u, t0.Add(31*time.Minute))
+	if late.Router.IsValid() || late.Pref64.IsValid() || len(late.Prefixes) != 1 {
+		t.Errorf("after 31 min: router %v PREF64 %v prefixes %v", late.Router, late.Pref64, late.Prefixes)
+	}
+}
+
+func TestUpstreamRules(t *testing.T) {
+	pio := func(p string, pref, valid time.Duration) *ndp.PrefixInformation {
+		pp := netip.MustParsePrefix(p)
+		return &ndp.PrefixInformation{PrefixLength: uint8(pp.Bits()), OnLink: true, AutonomousAddressConfiguration: true,
+			PreferredLifetime: pref, ValidLifetime: valid, Prefix: pp.Addr()}
+	}
+	tests := []struct {
+		name    string
+		ras     []*ndp.RouterAdvertisement
+		srcs    []netip.Addr
+		skipped []string
+		check   func(t *testing.T, v Upstream)
+	}{
+		{
+			name: "RFC 4862 5.5.3: PIO with preferred > valid is ignored",
+			ras:  []*ndp.RouterAdvertisement{ra(time.Hour, pio("2001:db8:0:1::/64", 2*time.Hour, time.Hour))},
+			srcs: []netip.Addr{router1}, skipped: []string{raBadPIO},
+			check: func(t *testing.T, v Upstream) {
+				if len(v.Prefixes) != 0 {
+					t.Errorf("prefixes %v", v.Prefixes)
+				}
+			},
+		},
+		{
+			name: "RFC 4861 6.3.4: link-local PIO is ignored",
+			ras:  []*ndp.RouterAdvertisement{ra(time.Hour, pio("fe80::/64", time.Hour, time.Hour))},
+			srcs: []netip.Addr{router1}, skipped: []string{raLinkLocalPIO},
+			check: func(t *testing.T, v Upstream) {
+				if len(v.Prefixes) != 0 {
+					t.Errorf("prefixes %v", v.Prefixes)
+				}
+			},
+		},
+		{
+			name: "RFC 4861 6.3.4: MTU below 1280 is ignored",
+			ras:  []*ndp.RouterAdvertisement{ra(time.Hour, ndp.NewMTU(1000))},
+			srcs: []netip.Addr{router1}, skipped: []string{raBadMTU},
+			check: func(t *testing.T, v Upstream) {
+				if v.MTU != 1500 {
+					t.Errorf("MTU %d, want the link's 1500", v.MTU)
+				}
+			},
+		},
+		{
+			name: "RFC 4861 6.3.4: MTU above the link MTU is ignored",
+			ras:  []*ndp.RouterAdvertisement{ra(time.Hour, ndp.NewMTU(9000))},
+			srcs: []netip.Addr{router1}, skipped: []string{raBadMTU},
+			check: func(t *testing.T, v Upstream) {
+				if v.MTU != 1500 {
+					t.Errorf("MTU %d, want the link's 1500", v.MTU)
+				}
+			},
+		},
+		{
+			name: "RFC 4861 6.3.4: an RA without an option keeps what an earlier RA said",
+			ras: []*ndp.RouterAdvertisement{
+				ra(time.Hour, &ndp.RecursiveDNSServer{Lifetime: time.Hour, Servers: []netip.Addr{netip.MustParseAddr("2001:db8::53")}}),
+				ra(time.Hour),
+			},
+			srcs: []netip.Addr{router1, router1},
+			check: func(t *testing.T, v Upstream) {
+				if len(v.RDNSS) != 1 {
+					t.Errorf("RDNSS %v", v.RDNSS)
+				}
+			},
+		},
+		{
+			name: "RFC 8106 5.1: RDNSS lifetime 0 removes the server",
+			ras: []*ndp.RouterAdvertisement{
+				ra(time.Hour, &ndp.RecursiveDNSServer{Lifetime: time.Hour, Servers: []netip.Addr{netip.MustParseAddr("2001:db8::53")}}),
+				ra(time.Hour, &ndp.RecursiveDNSServer{Lifetime: 0, Servers: []netip.Addr{netip.MustParseAddr("2001:db8::53")}}),
+			},
+			srcs: []netip.Addr{router1, router1},
+			check: func(t *testing.T, v Upstream) {
+				if len(v.RDNSS) != 0 {
+					t.Errorf("RDNSS %v", v.RDNSS)
+				}
+			},
+		},
+		{
+			name: "RFC 4191 2.3: route lifetime 0 removes the route",
+			ras: []*ndp.RouterAdvertisement{
+				ra(time.Hour, &ndp.RouteInformation{PrefixLength: 48, RouteLifetime: time.Hour, Prefix: netip.MustParseAddr("2001:db8:ffff::")}),
+				ra(time.Hour, &ndp.RouteInformation{PrefixLength: 48, RouteLifetime: 0, Prefix: netip.MustParseAddr("2001:db8:ffff::")}),
+			},
+			srcs: []netip.Addr{router1, router1},
+			check: func(t *testing.T, v Upstream) {
+				if len(v.Routes) != 0 {
+					t.Errorf("routes %v", v.Routes)
+				}
+			},
+		},
+		{
+			name: "RFC 4861 4.6.2: PIO valid lifetime 0 removes the prefix",
+			ras: []*ndp.RouterAdvertisement{
+				ra(time.Hour, pio("2001:db8:0:1::/64", time.Hour, time.Hour)),
+				ra(time.Hour, pio("2001:db8:0:1::/64", 0, 0)),
+			},
+			srcs: []netip.Addr{router1, router1},
+			check: func(t *testing.T, v Upstream) {
+				if len(v.Prefixes) != 0 {
+					t.Errorf("prefixes %v", v.Prefixes)
+				}
+			},
+		},
+		{
+			name: "RFC 8781 4: PREF64 lifetime 0 withdraws it",
+			ras: []*ndp.RouterAdvertisement{
+				ra(time.Hour, &ndp.PREF64{Lifetime: time.Hour, Prefix: netip.MustParsePrefix("2001:db8:64::/96")}),
+				ra(time.Hour, &ndp.PREF64{Lifetime: 0, Prefix: netip.MustParsePrefix("2001:db8:64::/96")}),
+			},
+			srcs: []netip.Addr{router1, router1},
+			check: func(t *testing.T, v Upstream) {
+				if v.Pref64.IsValid() {
+					t.Errorf("PREF64 %v", v.Pref64)
+				}
+			},
+		},
+		{
+			name: "RFC 4861 6.3.4: router lifetime 0 is not a default router, but its options count",
+			ras: []*ndp.RouterAdvertisement{
+				ra(0, &ndp.RecursiveDNSServer{Lifetime: time.Hour, Servers: []netip.Addr{netip.MustParseAddr("2001:db8::53")}}),
+			},
+			srcs: []netip.Addr{router1},
+			check: func(t *testing.T, v Upstream) {
+				if v.Router.IsValid() || len(v.RDNSS) != 1 {
+					t.Errorf("router %v RDNSS %v", v.Router, v.RDNSS)
+				}
+			},
+		},
+		{
+			name: "RFC 4191 2.2: the high-preference router is the default router",
+			ras: []*ndp.RouterAdvertisement{
+				{RouterLifetime: time.Hour, RouterSelectionPreference: ndp.High},
+				{RouterLifetime: time.Hour, RouterSelectionPreference: ndp.Low},
+			},
+			srcs: []netip.Addr{router1, router2},
+			check: func(t *testing.T, v Upstream) {
+				if v.Router != router1 || v.RouterPreference != 1 {
+					t.Errorf("router %v preference %d, want %v high", v.Router, v.RouterPreference, router1)
+				}
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			u := newUpstream()
+			u.linkMTU = 1500
+			var skipped []string
+			for i, r := range tt.ras {
+				for _, e := range u.apply(r, tt.srcs[i], t0) {
+					skipped = append(skipped, reasonOf(e))
+				}
+			}
+			if d := cmp.Diff(tt.skipped, skipped); d != "" {
+				t.Errorf("skipped (-want +got):\n%s", d)
+			}
+			tt.check(t, view(u, t0))
+		})
+	}
+}
+
+func TestParseRA(t *testing.T) {
+	good, err := ndp.MarshalMessage(ra(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, _ := ndp.MarshalMessage(&ndp.RouterSolicitation{})
+	tests := []struct {
+		name   string
+		b      []byte
+		src    netip.Addr
+		hop    int
+		reason string
+	}{
+		{"RFC 4861 6.1.2: valid RA", good, router1, 255, ""},
+		{"RFC 4861 6.1.2: source must be link-local", good, netip.MustParseAddr("2001:db8::1"), 255, raSourceNotLL},
+		{"RFC 4861 6.1.2: hop limit must be 255", good, router1, 64, raHopLimit},
+		{"RFC 4861 6.1.2: truncated RA", good[:10], router1, 255, raMalformed},
+		{"not an RA", rs, router1, 255, raNotRA},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseRA(tt.b, tt.src, tt.hop)
+			if tt.reason == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if reasonOf(err) != tt.reason {
+				t.Errorf("err %v, want reason %s", err, tt.reason)
+			}
+		})
+	}
+}
+
+// FuzzRA runs the whole RA path from bytes: validation, merge, view. It must
+// not panic, and the view must stay consistent.
+func FuzzRA(f *testing.F) {
+	for _, r := range []*ndp.RouterAdvertisement{
+		ra(time.Hour, ndp.NewMTU(1492),
+			&ndp.PrefixInformation{PrefixLength: 64, OnLink: true, AutonomousAddressConfiguration: true,
+				ValidLifetime: 2 * time.Hour, PreferredLifetime: time.Hour, Prefix: netip.MustParseAddr("2001:db8:0:1::")},
+			&ndp.RecursiveDNSServer{Lifetime: 10 * time.Minute, Servers: []netip.Addr{netip.MustParseAddr("2001:db8:0:1::53")}},
+			&ndp.RouteInformation{PrefixLength: 48, Preference: ndp.High, RouteLifetime: time.Hour, Prefix: netip.MustParseAddr("2001:db8:ffff::")},
+			&ndp.PREF64{Lifetime: 20 * time.Minute, Prefix: netip.MustParsePrefix("2001:db8:64::/96")}),
+		ra(0, &ndp.RouteInformation{PrefixLength: 0, RouteLifetime: ndp.Infinity, Prefix: netip.IPv6Unspecified()}),
+	} {
+		b, err := ndp.MarshalMessage(r)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{134, 0, 0, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		u := newUpstream()
+		u.linkMTU = 1500
+		r, err := parseRA(b, router1, 255)
+		if err != nil {
+			return
+		}
+		u.apply(r, router1, t0)
+		u.apply(r, router2, t0.Add(time.Second))
+		for _, at := range []time.Time{t0, t0.Add(time.Hour), u.nextExpiry()} {
+			u.expire(at)
+			v := view(u, at)
+			if v.MTU < 1280 || v.MTU > 1500 {
+				t.Fatalf("MTU %d outside 1280..1500", v.MTU)
+			}
+			for _, p := range v.Prefixes {
+				if p.Prefix.Addr().IsLinkLocalUnicast() || p.PreferredUntil.After(p.ValidUntil) || !at.Before(p.ValidUntil) {
+					t.Fatalf("bad prefix %+v at %v", p, at)
+				}
+			}
+			if v.Pref64.IsValid() && v.Pref64.Bits() != 96 && v.Pref64.Bits()%8 != 0 {
+				t.Fatalf("bad PREF64 %v", v.Pref64)
+			}
+		}
+	})
+}

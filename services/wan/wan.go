@@ -1,0 +1,464 @@
+// Package wan observes and configures the gizmo's uplink: it turns the
+// interface into a router uplink (forwarding, RA acceptance, RIOs), listens
+// to the upstream's Router Advertisements, watches the link and the
+// addresses the kernel configures, keeps the WAN's DHCPv4 lease, and installs
+// the unreachable route for the delegated prefix (RFC 7084 WPD-5).
+package wan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"codeberg.org/monostack/gizmo/gizmo/state"
+	"github.com/mdlayher/ndp"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
+)
+
+// Config configures the WAN service.
+type Config struct {
+	// Interface is the uplink, e.g. "uplink0".
+	Interface string
+	// StateDir holds the DHCPv4 lease (wan-dhcp4.json); empty: not kept.
+	StateDir string
+	// NoIPv4 turns the DHCPv4 client off.
+	NoIPv4 bool
+	Logger *slog.Logger
+
+	// OnUpstream is called whenever the upstream view changes: link state,
+	// addresses, an RA, a lifetime running out. It must not block.
+	OnUpstream func(Upstream)
+	// OnIPv4 is called with each new or extended DHCPv4 lease, and with nil
+	// when the lease is lost. It must not block.
+	OnIPv4 func(*state.IPv4Lease)
+
+	// sysctlRoot replaces /proc/sys in tests.
+	sysctlRoot string
+}
+
+// Plan is what the daemon wants on the uplink side.
+type Plan struct {
+	// Delegated are the delegated prefixes to cover with an unreachable
+	// route (RFC 7084 WPD-5): the current one and retired ones whose
+	// valid lifetime has not ended yet.
+	Delegated []netip.Prefix
+}
+
+// Stats are the service's counters, for the dashboard and /metrics.
+type Stats struct {
+	Upstream Upstream
+	IPv4     *state.IPv4Lease
+
+	RAs            uint64
+	RouterSolicits uint64
+	// InvalidRAs counts dropped RAs and skipped options by reason.
+	InvalidRAs  map[string]uint64
+	LinkUps     uint64
+	LinkDowns   uint64
+	AddrChanges uint64
+
+	UnreachableRoutes int
+	RouteErrors       uint64
+
+	DHCPv4Discovers uint64
+	DHCPv4Acks      uint64
+	DHCPv4Naks      uint64
+	DHCPv4Renews    uint64
+	DHCPv4Rebinds   uint64
+	DHCPv4Failures  uint64
+	InvalidDHCPv4   map[string]uint64
+}
+
+type counters struct {
+	mu sync.Mutex
+	s  Stats
+}
+
+func (c *counters) add(f func(*Stats)) {
+	c.mu.Lock()
+	f(&c.s)
+	c.mu.Unlock()
+}
+
+func (c *counters) snapshot() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.s
+	s.InvalidRAs = maps.Clone(c.s.InvalidRAs)
+	s.InvalidDHCPv4 = maps.Clone(c.s.InvalidDHCPv4)
+	s.Upstream = cloneUpstream(c.s.Upstream)
+	if c.s.IPv4 != nil {
+		l := *c.s.IPv4
+		l.DNS = slices.Clone(l.DNS)
+		s.IPv4 = &l
+	}
+	return s
+}
+
+func cloneUpstream(u Upstream) Upstream {
+	u.Addrs = slices.Clone(u.Addrs)
+	u.Prefixes = slices.Clone(u.Prefixes)
+	u.RDNSS = slices.Clone(u.RDNSS)
+	u.Routes = slices.Clone(u.Routes)
+	return u
+}
+
+func countInvalid(s *Stats, reason string) {
+	if s.InvalidRAs == nil {
+		s.InvalidRAs = map[string]uint64{}
+	}
+	s.InvalidRAs[reason]++
+}
+
+// Service is the WAN service on one uplink.
+type Service struct {
+	cfg   Config
+	log   *slog.Logger
+	stats counters
+
+	planMu  sync.Mutex
+	plan    Plan
+	planSet bool
+	planCh  chan struct{}
+}
+
+// New checks cfg and returns the service; Run starts it.
+func New(cfg Config) (*Service, error) {
+	if cfg.Interface == "" {
+		return nil, errors.New("wan: no interface")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.OnUpstream == nil {
+		cfg.OnUpstream = func(Upstream) {}
+	}
+	if cfg.OnIPv4 == nil {
+		cfg.OnIPv4 = func(*state.IPv4Lease) {}
+	}
+	if cfg.sysctlRoot == "" {
+		cfg.sysctlRoot = "/proc/sys"
+	}
+	return &Service{
+		cfg:    cfg,
+		log:    cfg.Logger.With("service", "wan", "interface", cfg.Interface),
+		planCh: make(chan struct{}, 1),
+	}, nil
+}
+
+// Update hands the service a new plan; the newest wins. It does not block.
+func (s *Service) Update(p Plan) {
+	s.planMu.Lock()
+	s.plan = Plan{Delegated: slices.Clone(p.Delegated)}
+	s.planSet = true
+	s.planMu.Unlock()
+	select {
+	case s.planCh <- struct{}{}:
+	default:
+	}
+}
+
+// Stats returns a snapshot of the counters and the current view.
+func (s *Service) Stats() Stats { return s.stats.snapshot() }
+
+// Router Solicitation timing, RFC 4861 §10.
+const (
+	rtrSolicitationInterval = 4 * time.Second
+	maxRtrSolicitations     = 3
+)
+
+var allRouters = netip.MustParseAddr("ff02::2")
+
+type raPacket struct {
+	b        []byte
+	src      netip.Addr
+	hopLimit int
+	at       time.Time
+}
+
+// Run configures the uplink and observes it until ctx is done. On return it
+// removes its unreachable routes; the DHCPv4 address and route stay, with
+// kernel lifetimes, so that a restarted gizmo keeps forwarding while it
+// re-confirms the lease (RFC 2131 §3.2).
+func (s *Service) Run(ctx context.Context) error {
+	link, err := netlink.LinkByName(s.cfg.Interface)
+	if err != nil {
+		return fmt.Errorf("wan: %w", err)
+	}
+	if err := netlink.LinkSetUp(link); err != nil {
+		return fmt.Errorf("wan: bring up %s: %w", s.cfg.Interface, err)
+	}
+	if err := applySysctls(s.cfg.sysctlRoot, routerSysctls(s.cfg.Interface), s.log); err != nil {
+		return err
+	}
+	ifi, err := net.InterfaceByName(s.cfg.Interface)
+	if err != nil {
+		return fmt.Errorf("wan: %w", err)
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+
+	// Subscribe before reading the current state, so that no change falls
+	// between the two.
+	done := make(chan struct{})
+	defer close(done)
+	linkCh := make(chan netlink.LinkUpdate, 16)
+	addrCh := make(chan netlink.AddrUpdate, 64)
+	subErr := make(chan error, 2)
+	onErr := func(err error) {
+		select {
+		case subErr <- err:
+		default:
+		}
+	}
+	if err := netlink.LinkSubscribeWithOptions(linkCh, done, netlink.LinkSubscribeOptions{ErrorCallback: onErr}); err != nil {
+		return fmt.Errorf("wan: subscribe to links: %w", err)
+	}
+	if err := netlink.AddrSubscribeWithOptions(addrCh, done, netlink.AddrSubscribeOptions{ErrorCallback: onErr, ListExisting: true}); err != nil {
+		return fmt.Errorf("wan: subscribe to addresses: %w", err)
+	}
+
+	// The NDP socket is not bound to an address: the link-local address
+	// disappears while the link is down, and the socket must survive
+	// flaps. Packets from other interfaces are dropped by index.
+	conn, _, err := ndp.Listen(ifi, ndp.Unspecified)
+	if err != nil {
+		return fmt.Errorf("wan: ndp on %s: %w", s.cfg.Interface, err)
+	}
+	defer conn.Close()
+	var f ipv6.ICMPFilter
+	f.SetAll(true)
+	f.Accept(ipv6.ICMPTypeRouterAdvertisement)
+	if err := conn.SetICMPFilter(&f); err != nil {
+		return fmt.Errorf("wan: icmp filter: %w", err)
+	}
+	if err := conn.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagInterface, true); err != nil {
+		return fmt.Errorf("wan: control messages: %w", err)
+	}
+	raCh := make(chan raPacket, 16)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.readRAs(ctx, conn, ifi.Index, raCh)
+	}()
+
+	linkUp := make(chan struct{}, 1)
+	if !s.cfg.NoIPv4 {
+		c := &dhcp4Client{
+			ifname: s.cfg.Interface, stateDir: s.cfg.StateDir, log: s.log, stats: &s.stats, linkUp: linkUp,
+			emit: func(l *state.IPv4Lease) {
+				s.stats.add(func(st *Stats) { st.IPv4 = l })
+				s.cfg.OnIPv4(l)
+			},
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.run(ctx)
+		}()
+	}
+
+	o := &observer{
+		up:    newUpstream(),
+		addrs: map[netip.Prefix]bool{},
+		view:  Upstream{Interface: s.cfg.Interface},
+	}
+	o.up.linkMTU = ifi.MTU
+	o.view.Up = isUp(link)
+	defer func() {
+		if _, err := syncUnreachable(nil); err != nil {
+			s.log.Error("wan: remove unreachable routes", "err", err)
+		}
+	}()
+	s.applyPlan()
+
+	rsLeft := maxRtrSolicitations
+	rsTimer := time.NewTimer(0)
+	defer rsTimer.Stop()
+	expiry := time.NewTimer(time.Hour)
+	defer expiry.Stop()
+	publish := func() {
+		now := time.Now()
+		o.up.expire(now)
+		o.up.fill(&o.view, now)
+		o.view.Addrs = slices.SortedFunc(maps.Keys(o.addrs), func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
+		v := cloneUpstream(o.view)
+		s.stats.add(func(st *Stats) { st.Upstream = cloneUpstream(v) })
+		s.cfg.OnUpstream(v)
+		expiry.Reset(max(time.Until(o.up.nextExpiry()), 0))
+	}
+	publish()
+
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-subErr:
+			return fmt.Errorf("wan: netlink subscription on %s: %w", s.cfg.Interface, err)
+		case <-rsTimer.C:
+			if rsLeft > 0 && o.view.Up {
+				rsLeft--
+				s.solicit(conn, ifi)
+				rsTimer.Reset(rtrSolicitationInterval)
+			}
+		case p := <-raCh:
+			ra, err := parseRA(p.b, p.src, p.hopLimit)
+			if err != nil {
+				s.stats.add(func(st *Stats) { countInvalid(st, reasonOf(err)) })
+				s.log.Debug("wan: dropped RA", "from", p.src, "err", err)
+				continue
+			}
+			s.stats.add(func(st *Stats) { st.RAs++ })
+			rsLeft = 0 // RFC 4861 §6.3.7: stop soliciting once an RA arrived.
+			for _, e := range o.up.apply(ra, p.src, p.at) {
+				s.stats.add(func(st *Stats) { countInvalid(st, reasonOf(e)) })
+				s.log.Info("wan: skipped RA option", "from", p.src, "err", e)
+			}
+			publish()
+		case <-expiry.C:
+			publish()
+		case u := <-linkCh:
+			if u.Attrs().Index != ifi.Index {
+				continue
+			}
+			up := isUp(u.Link)
+			if mtu := u.Attrs().MTU; mtu > 0 {
+				o.up.linkMTU = mtu
+			}
+			if up == o.view.Up {
+				continue
+			}
+			o.view.Up = up
+			if up {
+				s.stats.add(func(st *Stats) { st.LinkUps++ })
+				s.log.Info("wan: link up")
+				// A flap keeps what we learned (lifetimes still apply);
+				// ask the router again at once (RFC 4861 §6.3.7) and let
+				// DHCPv4 re-verify its lease.
+				rsLeft = maxRtrSolicitations
+				rsTimer.Reset(0)
+				select {
+				case linkUp <- struct{}{}:
+				default:
+				}
+			} else {
+				s.stats.add(func(st *Stats) { st.LinkDowns++ })
+				s.log.Warn("wan: link down")
+			}
+			publish()
+		case u := <-addrCh:
+			if u.LinkIndex != ifi.Index || !o.addr(u) {
+				continue
+			}
+			s.stats.add(func(st *Stats) { st.AddrChanges++ })
+			publish()
+		case <-s.planCh:
+			s.applyPlan()
+		}
+	}
+}
+
+// observer is Run's view under construction.
+type observer struct {
+	up    *upstream
+	addrs map[netip.Prefix]bool
+	view  Upstream
+}
+
+// addr records an address change and says whether the reported set changed.
+// Only global IPv6 addresses that passed DAD count as WAN addresses.
+func (o *observer) addr(u netlink.AddrUpdate) bool {
+	a, ok := netip.AddrFromSlice(u.LinkAddress.IP)
+	if !ok || !a.Is6() || a.Is4In6() || !a.IsGlobalUnicast() {
+		return false
+	}
+	bits, _ := u.LinkAddress.Mask.Size()
+	p := netip.PrefixFrom(a, bits)
+	usable := u.NewAddr && u.Flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) == 0
+	if usable == o.addrs[p] {
+		return false
+	}
+	if usable {
+		o.addrs[p] = true
+	} else {
+		delete(o.addrs, p)
+	}
+	return true
+}
+
+func isUp(l netlink.Link) bool {
+	a := l.Attrs()
+	return a.Flags&net.FlagUp != 0 && a.RawFlags&unix.IFF_LOWER_UP != 0
+}
+
+func (s *Service) applyPlan() {
+	s.planMu.Lock()
+	p, ok := s.plan, s.planSet
+	s.planMu.Unlock()
+	if !ok {
+		// Before the first plan, only clear leftovers of an earlier run.
+		p = Plan{}
+	}
+	n, err := syncUnreachable(p.Delegated)
+	s.stats.add(func(st *Stats) {
+		st.UnreachableRoutes = n
+		if err != nil {
+			st.RouteErrors++
+		}
+	})
+	if err != nil {
+		s.log.Error("wan: unreachable routes", "err", err)
+	}
+}
+
+// solicit sends a Router Solicitation to all routers (RFC 4861 §6.3.7),
+// with our link-layer address so that the router can answer unicast.
+func (s *Service) solicit(conn *ndp.Conn, ifi *net.Interface) {
+	rs := &ndp.RouterSolicitation{}
+	if len(ifi.HardwareAddr) > 0 {
+		rs.Options = append(rs.Options, &ndp.LinkLayerAddress{Direction: ndp.Source, Addr: ifi.HardwareAddr})
+	}
+	if err := conn.WriteTo(rs, nil, allRouters); err != nil {
+		s.log.Debug("wan: router solicitation", "err", err)
+		return
+	}
+	s.stats.add(func(st *Stats) { st.RouterSolicits++ })
+}
+
+func (s *Service) readRAs(ctx context.Context, conn *ndp.Conn, ifindex int, out chan<- raPacket) {
+	b := make([]byte, 65536)
+	for {
+		n, cm, src, err := conn.ReadRaw(b)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Error("wan: read RA", "err", err)
+			}
+			return
+		}
+		hop := -1
+		if cm != nil {
+			if cm.IfIndex != 0 && cm.IfIndex != ifindex {
+				continue
+			}
+			hop = cm.HopLimit
+		}
+		p := raPacket{b: append([]byte(nil), b[:n]...), src: src, hopLimit: hop, at: time.Now()}
+		select {
+		case out <- p:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
