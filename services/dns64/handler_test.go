@@ -276,9 +276,9 @@ func TestLocalAnswers(t *testing.T) {
 		answer []string
 	}{
 		{"RFC 8880 7.2: ipv4only.arpa A answered locally", query{name: "ipv4only.arpa.", qtype: dns.TypeA},
-			dns.RcodeSuccess, []string{"ipv4only.arpa. 86400 IN A 192.0.0.170", "ipv4only.arpa. 86400 IN A 192.0.0.171"}},
+			dns.RcodeSuccess, []string{"ipv4only.arpa. 3600 IN A 192.0.0.170", "ipv4only.arpa. 3600 IN A 192.0.0.171"}},
 		{"RFC 8880 7.2: ipv4only.arpa AAAA synthesized with the active prefix", query{name: "IPv4only.ARPA.", qtype: dns.TypeAAAA},
-			dns.RcodeSuccess, []string{"ipv4only.arpa. 86400 IN AAAA 2001:db8:64::c000:aa", "ipv4only.arpa. 86400 IN AAAA 2001:db8:64::c000:ab"}},
+			dns.RcodeSuccess, []string{"ipv4only.arpa. 3600 IN AAAA 2001:db8:64::c000:aa", "ipv4only.arpa. 3600 IN AAAA 2001:db8:64::c000:ab"}},
 		{"RFC 8880 7.2: ipv4only.arpa AAAA is empty without DNS64", query{name: "ipv4only.arpa.", qtype: dns.TypeAAAA, client: clientOff},
 			dns.RcodeSuccess, nil},
 		{"RFC 8880 7.2: names below ipv4only.arpa do not exist", query{name: "x.ipv4only.arpa.", qtype: dns.TypeA},
@@ -301,7 +301,7 @@ func TestLocalAnswers(t *testing.T) {
 			dns.RcodeNameError, nil},
 		{"RFC 6147 5.3.1: PTR in the NAT64 prefix is a CNAME into in-addr.arpa, followed", query{name: "0.5.4.6.3.3.6.c.0.0.0.0.0.0.0.0.0.0.0.0.4.6.0.0.8.b.d.0.1.0.0.2.ip6.arpa.", qtype: dns.TypePTR},
 			dns.RcodeSuccess, []string{
-				"0.5.4.6.3.3.6.c.0.0.0.0.0.0.0.0.0.0.0.0.4.6.0.0.8.b.d.0.1.0.0.2.ip6.arpa. 60 IN CNAME 80.100.51.198.in-addr.arpa.",
+				"0.5.4.6.3.3.6.c.0.0.0.0.0.0.0.0.0.0.0.0.4.6.0.0.8.b.d.0.1.0.0.2.ip6.arpa. 600 IN CNAME 80.100.51.198.in-addr.arpa.",
 				"80.100.51.198.in-addr.arpa. 300 IN PTR v4only.example.test."}},
 		{"RFC 8482 4.2: ANY gets one HINFO", query{name: "v4only.example.test.", qtype: dns.TypeANY},
 			dns.RcodeSuccess, []string{"v4only.example.test. 3600 IN HINFO \"RFC8482\" \"\""}},

@@ -12,8 +12,14 @@ import (
 // Local data lifetimes. Local names change when leases do, so they are kept
 // short; ipv4only.arpa never changes (RFC 8880 §7.2).
 const (
-	localTTL    = 60
-	ipv4onlyTTL = 86400
+	localTTL = 60
+	// ipv4onlyTTL: RFC 8880 leaves the lifetime open; an hour (BIND 9's
+	// choice too) lets RFC 7050 clients notice a new NAT64 prefix soon.
+	ipv4onlyTTL = 3600
+	// pref64PTRTTL is the lifetime of the CNAME from the NAT64 prefix's
+	// reverse zone to in-addr.arpa; it changes only with the prefix. BIND 9
+	// uses the same value.
+	pref64PTRTTL = 600
 )
 
 const ipv4onlyName = "ipv4only.arpa."
@@ -94,10 +100,11 @@ func (s *Service) answerIPv4Only(p *compiledPlan, m *dns.Msg, name string, qtype
 }
 
 func ipv4onlySOA() *dns.SOA {
+	// The same SOA as BIND 9's built-in zone (RFC 8880 §7.2 has none).
 	return &dns.SOA{
-		Hdr: hdr(ipv4onlyName, dns.TypeSOA, ipv4onlyTTL),
-		Ns:  ipv4onlyName, Mbox: "nobody.invalid.",
-		Serial: 1, Refresh: 3600, Retry: 1200, Expire: 604800, Minttl: ipv4onlyTTL,
+		Hdr: hdr(ipv4onlyName, dns.TypeSOA, 86400),
+		Ns:  ipv4onlyName, Mbox: ".",
+		Serial: 0, Refresh: 28800, Retry: 7200, Expire: 604800, Minttl: 86400,
 	}
 }
 
@@ -148,7 +155,7 @@ func (s *Service) answerPref64PTR(ctx context.Context, p *compiledPlan, m *dns.M
 		return
 	}
 	target, _ := dns.ReverseAddr(v4.String())
-	cname := &dns.CNAME{Hdr: hdr(name, dns.TypeCNAME, localTTL), Target: target}
+	cname := &dns.CNAME{Hdr: hdr(name, dns.TypeCNAME, pref64PTRTTL), Target: target}
 	m.Answer = []dns.RR{cname}
 	if qtype == dns.TypeCNAME {
 		return
