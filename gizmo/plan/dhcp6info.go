@@ -1,0 +1,35 @@
+package plan
+
+import (
+	"net/netip"
+	"time"
+
+	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/services/dhcp6info"
+)
+
+// dhcp6InfoRefresh is the Information Refresh Time sent to stateless
+// DHCPv6 clients (RFC 8415 §21.23). The DNS addresses live in the stable ULA,
+// so they rarely change; an hour bounds how long a change takes to reach
+// hosts that only ask DHCPv6, well under IRT_DEFAULT's day.
+const dhcp6InfoRefresh = time.Hour
+
+// DHCP6Info computes the stateless DHCPv6 server's plan: the DNS service's
+// DHCPv6 listening address and the home.arpa search list. In the "existing
+// network" mode the server stays silent: that LAN has its own DHCPv6
+// service, if any, and two servers answering differently would only
+// confuse hosts.
+func DHCP6Info(st *state.State, existingNetwork bool) dhcp6info.Plan {
+	if existingNetwork {
+		return dhcp6info.Plan{}
+	}
+	p := dhcp6info.Plan{
+		Enabled:                true,
+		DomainSearch:           []string{HomeDomain},
+		InformationRefreshTime: dhcp6InfoRefresh,
+	}
+	if a := st.LAN.DNS.DHCPv6; a.IsValid() {
+		p.DNS = []netip.Addr{a}
+	}
+	return p
+}

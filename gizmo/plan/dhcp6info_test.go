@@ -1,0 +1,47 @@
+package plan
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/services/dhcp6info"
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestDHCP6Info(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		dns      state.DNSAddrs
+		existing bool
+		want     dhcp6info.Plan
+	}{
+		{
+			name: "RFC 8415 6.1 + RFC 3646: stateless DHCPv6 gives the DNS service's DHCPv6 address and home.arpa",
+			dns:  raDNS,
+			want: dhcp6info.Plan{
+				Enabled:                true,
+				DNS:                    []netip.Addr{netip.MustParseAddr("fd12:3456:789a::35")},
+				DomainSearch:           []string{"home.arpa"},
+				InformationRefreshTime: time.Hour,
+			},
+		},
+		{
+			name: "RFC 3646 3: no DNS servers option without a DNS address",
+			want: dhcp6info.Plan{Enabled: true, DomainSearch: []string{"home.arpa"}, InformationRefreshTime: time.Hour},
+		},
+		{
+			name:     "issue 9 existing network: the LAN's own DHCPv6 service is left alone",
+			dns:      raDNS,
+			existing: true,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := DHCP6Info(&state.State{LAN: state.LAN{DNS: tc.dns}}, tc.existing)
+			if diff := cmp.Diff(tc.want, got, addrCmp); diff != "" {
+				t.Errorf("plan (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

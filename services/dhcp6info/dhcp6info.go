@@ -1,0 +1,196 @@
+// Package dhcp6info is a stateless DHCPv6 server (RFC 8415 §6.1): it answers
+// Information-request on the LAN with the DNS servers and the domain search
+// list, so that hosts which ask DHCPv6 (the RA's O flag) get the same DNS as
+// those reading the RA's RDNSS. It leases nothing.
+package dhcp6info
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv6"
+	"github.com/insomniacslk/dhcp/dhcpv6/server6"
+	"github.com/insomniacslk/dhcp/iana"
+	"golang.org/x/net/ipv6"
+)
+
+// Config configures the server.
+type Config struct {
+	// Interface is the LAN interface, e.g. "lan0".
+	Interface string
+	// ServerID is the server's DUID. When nil, a DUID-LL of the interface's
+	// MAC is used (RFC 8415 §11.4): stable without any state on disk.
+	ServerID dhcpv6.DUID
+	Logger   *slog.Logger
+}
+
+// Stats are the server's counters since it was created.
+type Stats struct {
+	Received   uint64
+	Replies    uint64 // to Information-request
+	Advertises uint64 // NoAddrsAvail, to Solicit
+	// Dropped counts messages left unanswered, by reason (the Reason*
+	// constants).
+	Dropped    map[string]uint64
+	SendErrors uint64
+}
+
+// Service is the stateless DHCPv6 server. Create it with New.
+type Service struct {
+	cfg Config
+	log *slog.Logger
+
+	planMu sync.Mutex
+	plan   Plan
+
+	statsMu sync.Mutex
+	stats   Stats
+}
+
+// New returns a server for cfg.Interface; Run starts it. It answers nothing
+// until Update gives it an enabled plan.
+func New(cfg Config) (*Service, error) {
+	if cfg.Interface == "" {
+		return nil, errors.New("dhcp6info: no interface")
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{
+		cfg:   cfg,
+		log:   log.With("service", "dhcp6info", "interface", cfg.Interface),
+		stats: Stats{Dropped: map[string]uint64{}},
+	}, nil
+}
+
+// Update hands the server a new plan; it never blocks and applies to the
+// next message.
+func (s *Service) Update(p Plan) {
+	s.planMu.Lock()
+	s.plan = p
+	s.planMu.Unlock()
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Service) Stats() Stats {
+	s.statsMu.Lock()
+	defer s.statsMu.Unlock()
+	st := s.stats
+	st.Dropped = make(map[string]uint64, len(s.stats.Dropped))
+	for k, v := range s.stats.Dropped {
+		st.Dropped[k] = v
+	}
+	return st
+}
+
+func (s *Service) count(f func(*Stats)) {
+	s.statsMu.Lock()
+	f(&s.stats)
+	s.statsMu.Unlock()
+}
+
+// retryInterval is how long Run waits before trying the interface again.
+const retryInterval = time.Second
+
+// Run serves until ctx is done. Interface errors (missing, gone) are logged
+// and retried; Run returns nil once ctx is done.
+func (s *Service) Run(ctx context.Context) error {
+	var lastErr string
+	for {
+		err := s.serve(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil && err.Error() != lastErr {
+			s.log.Warn("serving stopped, retrying", "err", err)
+			lastErr = err.Error()
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(retryInterval):
+		}
+	}
+}
+
+func (s *Service) serve(ctx context.Context) error {
+	ifi, err := net.InterfaceByName(s.cfg.Interface)
+	if err != nil {
+		return fmt.Errorf("dhcp6info: %w", err)
+	}
+	serverID := s.cfg.ServerID
+	if serverID == nil {
+		if len(ifi.HardwareAddr) == 0 {
+			return fmt.Errorf("dhcp6info: %s has no MAC address for a DUID-LL; set Config.ServerID", ifi.Name)
+		}
+		serverID = &dhcpv6.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: ifi.HardwareAddr}
+	}
+	// Bound to the LAN interface, so that nothing on the WAN is ever
+	// answered (issue 9: never serve DHCP on the WAN).
+	conn, err := server6.NewIPv6UDPConn(ifi.Name, &net.UDPAddr{IP: net.IPv6unspecified, Port: dhcpv6.DefaultServerPort})
+	if err != nil {
+		return fmt.Errorf("dhcp6info: listen on %s: %w", ifi.Name, err)
+	}
+	defer conn.Close()
+	// RFC 8415 §7.1: clients send to All_DHCP_Relay_Agents_and_Servers.
+	group := &net.UDPAddr{IP: dhcpv6.AllDHCPRelayAgentsAndServers}
+	if err := ipv6.NewPacketConn(conn).JoinGroup(ifi, group); err != nil {
+		return fmt.Errorf("dhcp6info: join %s on %s: %w", group.IP, ifi.Name, err)
+	}
+	s.log.Info("serving stateless DHCPv6", "server_id", serverID.String())
+
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-ctx.Done():
+			conn.Close()
+		case <-done:
+		}
+	}()
+
+	b := make([]byte, 65536)
+	for {
+		n, peer, err := conn.ReadFromUDP(b)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("dhcp6info: read on %s: %w", ifi.Name, err)
+		}
+		s.planMu.Lock()
+		p := s.plan
+		s.planMu.Unlock()
+		reply, reason := respond(b[:n], p, serverID)
+		s.count(func(st *Stats) {
+			st.Received++
+			if reason != "" {
+				st.Dropped[reason]++
+			}
+		})
+		if reply == nil {
+			if reason != ReasonDisabled {
+				s.log.Debug("no answer", "peer", peer, "reason", reason)
+			}
+			continue
+		}
+		if _, err := conn.WriteToUDP(reply.ToBytes(), peer); err != nil {
+			s.count(func(st *Stats) { st.SendErrors++ })
+			s.log.Warn("sending failed", "peer", peer, "type", reply.MessageType.String(), "err", err)
+			continue
+		}
+		s.count(func(st *Stats) {
+			if reply.MessageType == dhcpv6.MessageTypeReply {
+				st.Replies++
+			} else {
+				st.Advertises++
+			}
+		})
+	}
+}

@@ -1,0 +1,195 @@
+package dhcp6info
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/vishvananda/netns"
+)
+
+func run(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// serveOnLink runs the server in gzt-d6-XXXXXX on one end of a veth pair
+// and returns the namespace of the other end, gzt-d6h-XXXXXX, for a client.
+func serveOnLink(t *testing.T) (*Service, string) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	var rnd [3]byte
+	rand.Read(rnd[:])
+	id := hex.EncodeToString(rnd[:])
+	router, host := "gzt-d6-"+id, "gzt-d6h-"+id
+	for _, ns := range []string{router, host} {
+		run(t, "ip", "netns", "add", ns)
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	}
+	run(t, "ip", "-n", router, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", host)
+	run(t, "ip", "netns", "exec", router, "sysctl", "-qw", "net.ipv6.conf.lan0.accept_dad=0")
+	run(t, "ip", "netns", "exec", host, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0")
+	run(t, "ip", "-n", router, "link", "set", "lan0", "up")
+	run(t, "ip", "-n", host, "link", "set", "eth0", "up")
+
+	for _, side := range [][2]string{{router, "lan0"}, {host, "eth0"}} {
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			out, _ := exec.Command("ip", "-n", side[0], "-6", "addr", "show", "dev", side[1], "scope", "link").CombinedOutput()
+			if strings.Contains(string(out), "fe80::") && !strings.Contains(string(out), "tentative") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no link-local address on %s:\n%s", side[1], out)
+			}
+		}
+	}
+
+	s, err := New(Config{Interface: "lan0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Update(testPlan)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		h, err := netns.GetFromName(router)
+		if err == nil {
+			err = netns.Set(h)
+			h.Close()
+		}
+		if err != nil {
+			done <- err
+			return
+		}
+		done <- s.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+
+	return s, host
+}
+
+// TestDhclient runs ISC dhclient in stateless mode (-S: Information-request
+// only) against the server and compares the configuration dhclient hands
+// its script with the plan.
+func TestDhclient(t *testing.T) {
+	s, host := serveOnLink(t)
+	dir := t.TempDir()
+	envFile := filepath.Join(dir, "env")
+	script := filepath.Join(dir, "script")
+	// dhclient-script(8) gets the configuration in new_* variables.
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nenv | grep -E '^(reason|new_dhcp6_)' | sort > "+envFile+".tmp && mv "+envFile+".tmp "+envFile+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	dctx, dcancel := context.WithCancel(context.Background())
+	client := exec.CommandContext(dctx, "ip", "netns", "exec", host, "dhclient", "-S", "-d", "-1",
+		"-lf", filepath.Join(dir, "leases"), "-pf", filepath.Join(dir, "pid"), "-sf", script, "eth0")
+	var clientOut strings.Builder
+	client.Stdout, client.Stderr = &clientOut, &clientOut
+	if err := client.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- client.Wait() }()
+	t.Cleanup(func() {
+		dcancel()
+		<-exited
+	})
+
+	var env string
+wait:
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if b, err := os.ReadFile(envFile); err == nil && strings.Contains(string(b), "new_dhcp6_") {
+			env = string(b)
+			break wait
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			if b, rerr := os.ReadFile(envFile); rerr == nil && strings.Contains(string(b), "new_dhcp6_") {
+				env = string(b)
+				break wait
+			}
+			b, _ := os.ReadFile(envFile)
+			t.Fatalf("dhclient exited (%v) without a Reply; its output:\n%s\nscript saw:\n%s", err, clientOut.String(), b)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dhclient never got a Reply; its output:\n%s", clientOut.String())
+		}
+	}
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(env), "\n") {
+		// The DUIDs come from the veths' random MACs (the unit tests check
+		// the server's), and dhclient's name for the event varies by version.
+		if !strings.HasPrefix(line, "new_dhcp6_server_id=") && !strings.HasPrefix(line, "new_dhcp6_client_id=") && !strings.HasPrefix(line, "reason=") {
+			got = append(got, line)
+		}
+	}
+	sort.Strings(got)
+	want := []string{
+		"new_dhcp6_domain_search=home.arpa.",
+		"new_dhcp6_info_refresh_time=3600",
+		"new_dhcp6_name_servers=fd12:3456:789a::35",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("dhclient's configuration (-want +got):\n%s\nfull:\n%s", diff, env)
+	}
+	st := s.Stats()
+	if st.Replies == 0 {
+		t.Errorf("no Reply counted: %+v", st)
+	}
+}
+
+// TestDhclientStateful runs dhclient asking for an address: a stateless
+// server must answer its Solicit with an Advertise carrying NoAddrsAvail
+// (RFC 8415 §18.3.1), which dhclient receives and declines ("Lease failed
+// to satisfy": it holds no address).
+func TestDhclientStateful(t *testing.T) {
+	s, host := serveOnLink(t)
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	client := exec.CommandContext(ctx, "ip", "netns", "exec", host, "dhclient", "-6", "-d", "-1", "-v",
+		"-lf", filepath.Join(dir, "leases"), "-pf", filepath.Join(dir, "pid"), "-sf", "/bin/true", "eth0")
+	out, err := client.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		cancel()
+		client.Wait()
+	}()
+	var seen strings.Builder
+	buf := make([]byte, 4096)
+	for !strings.Contains(seen.String(), "RCV: Advertise message") || !strings.Contains(seen.String(), "Lease failed to satisfy") {
+		n, err := out.Read(buf)
+		if err != nil {
+			t.Fatalf("dhclient never declined an Advertise (%v):\n%s", err, seen.String())
+		}
+		seen.Write(buf[:n])
+	}
+	if st := s.Stats(); st.Advertises == 0 {
+		t.Errorf("no Advertise counted: %+v", st)
+	}
+}
