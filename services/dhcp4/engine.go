@@ -71,7 +71,6 @@ type engine struct {
 	mu      sync.Mutex
 	plan    Plan // normalized
 	t       *table
-	dirty   bool      // the table changed since the last snapshot
 	pending []outcome // durable replies waiting for the next flush
 
 	lastExhaustedLog time.Time
@@ -90,11 +89,7 @@ func (e *engine) setPlan(p Plan) []*binding {
 	if !p.Enabled() {
 		return nil
 	}
-	dropped := e.t.configure(&e.plan)
-	if len(dropped) > 0 {
-		e.dirty = true
-	}
-	return dropped
+	return e.t.configure(&e.plan)
 }
 
 var (
@@ -199,7 +194,6 @@ func (e *engine) discover(req *dhcpv4.DHCPv4, mac string, now time.Time) outcome
 				out.ended = leaseOf(b)
 			}
 			e.t.remove(b)
-			e.dirty = true
 		}
 		e.c.v6only.Add(1)
 		e.c.offers.Add(1)
@@ -217,7 +211,7 @@ func (e *engine) discover(req *dhcpv4.DHCPv4, mac string, now time.Time) outcome
 		}
 		return outcome{}
 	}
-	b := e.bind(mac, ip)
+	b := e.t.take(mac, ip)
 	// Duplicate or rapid DISCOVERs get the same address: choose returns
 	// the held one, and the hold only ever moves forward.
 	b.OfferedUntil = now.Add(offerHold)
@@ -229,17 +223,6 @@ func (e *engine) discover(req *dhcpv4.DHCPv4, mac string, now time.Time) outcome
 	e.addConfig(r, true)
 	e.c.offers.Add(1)
 	return outcome{reply: r}
-}
-
-// bind is table.take, noting when that ends an existing lease.
-func (e *engine) bind(mac string, ip netip.Addr) *binding {
-	if old := e.t.byMAC[mac]; old != nil && old.IP != ip && !old.Expires.IsZero() {
-		e.dirty = true
-	}
-	if other := e.t.byIP[ip]; other != nil && other.MAC != mac {
-		e.dirty = true
-	}
-	return e.t.take(mac, ip)
 }
 
 // request follows RFC 2131 §4.3.2, which tells the client's state from
@@ -304,13 +287,13 @@ func (e *engine) ackOrNak(req *dhcpv4.DHCPv4, mac string, ip netip.Addr, now tim
 	if !e.t.usableBy(ip, mac, now) {
 		return e.nak(req, "address not available")
 	}
-	b := e.bind(mac, ip)
+	b := e.t.take(mac, ip)
 	b.Expires = now.Add(e.plan.LeaseTime)
 	b.OfferedUntil = time.Time{}
 	if h := clientHostname(req.Options); h != "" {
 		b.Hostname = h
 	}
-	e.dirty = true
+	e.t.touch(b)
 
 	r := e.reply(req, dhcpv4.MessageTypeAck)
 	r.ClientIPAddr = req.ClientIPAddr
@@ -354,7 +337,6 @@ func (e *engine) decline(req *dhcpv4.DHCPv4, mac string, now time.Time) outcome 
 		e.c.ignored.Add(1)
 		return outcome{}
 	}
-	e.dirty = true
 	e.c.declines.Add(1)
 	e.log.Warn("dhcp4: client declined its address; another host on the LAN uses it", "mac", mac, "ip", ip, "unusable_for", declineHold)
 	return outcome{ended: &Lease{MAC: mac, IP: ip}}
@@ -371,7 +353,7 @@ func (e *engine) release(req *dhcpv4.DHCPv4, mac string, now time.Time) outcome 
 	}
 	ended := leaseOf(b)
 	b.Expires, b.OfferedUntil = now, time.Time{}
-	e.dirty = true
+	e.t.touch(b)
 	e.c.releases.Add(1)
 	return outcome{ended: ended}
 }
@@ -440,39 +422,67 @@ func leaseOf(b *binding) *Lease {
 	return &Lease{MAC: b.MAC, IP: b.IP, Hostname: b.Hostname, Expires: b.Expires}
 }
 
-// takeBatch returns the durable replies waiting for a flush and, if the
-// table changed, a snapshot to write first. Both come from the same moment,
-// so every reply in the batch is covered by the snapshot.
-func (e *engine) takeBatch() (snap []leaseRecord, batch []outcome, dirty bool) {
+// takeBatch returns the durable replies waiting for a flush and the
+// stored-state changes to write before they may go out. Both come from the
+// same moment, so the changes cover every reply in the batch.
+func (e *engine) takeBatch() (changes []leaseRecord, batch []outcome) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	batch, e.pending = e.pending, nil
-	if !e.dirty {
-		return nil, batch, false
+	if len(e.t.changed) == 0 {
+		return nil, batch
 	}
-	e.dirty = false
-	snap = make([]leaseRecord, 0, len(e.t.byMAC))
-	for _, b := range e.t.byMAC {
-		if b.Expires.IsZero() {
-			continue // only offered, never leased
+	changes = make([]leaseRecord, 0, len(e.t.changed))
+	for mac := range e.t.changed {
+		if b := e.t.byMAC[mac]; b != nil && !b.Expires.IsZero() {
+			changes = append(changes, recordOf(b))
+		} else {
+			changes = append(changes, leaseRecord{MAC: mac, Deleted: true})
 		}
-		snap = append(snap, leaseRecord{MAC: b.MAC, IP: b.IP, Hostname: b.Hostname, Expires: b.Expires})
 	}
-	return snap, batch, true
+	clear(e.t.changed)
+	return changes, batch
 }
 
-// markDirty forces the next flush to write (after a failed write).
-func (e *engine) markDirty() {
+func recordOf(b *binding) leaseRecord {
+	return leaseRecord{MAC: b.MAC, IP: b.IP, Hostname: b.Hostname, Expires: b.Expires}
+}
+
+// snapshot is every stored binding, for compacting the journal.
+func (e *engine) snapshot() []leaseRecord {
 	e.mu.Lock()
-	e.dirty = true
-	e.mu.Unlock()
+	defer e.mu.Unlock()
+	out := make([]leaseRecord, 0, len(e.t.byMAC))
+	for _, b := range e.t.byMAC {
+		if !b.Expires.IsZero() {
+			out = append(out, recordOf(b))
+		}
+	}
+	return out
+}
+
+// size is the number of bindings.
+func (e *engine) size() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.t.byMAC)
+}
+
+// retry marks changes that could not be written, so that the next flush
+// writes them again.
+func (e *engine) retry(changes []leaseRecord) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, r := range changes {
+		e.t.changed[r.MAC] = struct{}{}
+	}
 }
 
 // hasWork reports whether a flush would do anything.
 func (e *engine) hasWork() bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.dirty || len(e.pending) > 0
+	return len(e.t.changed) > 0 || len(e.pending) > 0
 }
 
 // restore loads persisted leases (before the first plan).
@@ -486,6 +496,7 @@ func (e *engine) restore(recs []leaseRecord) {
 		b := e.t.take(r.MAC, r.IP)
 		b.Hostname, b.Expires = r.Hostname, r.Expires
 	}
+	clear(e.t.changed) // what was just read is stored already
 }
 
 func (e *engine) leases(now time.Time) []Lease {

@@ -50,12 +50,12 @@ type Config struct {
 
 // Service is a running DHCPv4 server.
 type Service struct {
-	cfg  Config
-	log  *slog.Logger
-	now  func() time.Time
-	path string
-	e    *engine
-	kick chan struct{}
+	cfg   Config
+	log   *slog.Logger
+	now   func() time.Time
+	store *leaseStore
+	e     *engine
+	kick  chan struct{}
 
 	evMu    sync.Mutex
 	evQueue []Lease // leases ended by a plan change, reported by Run
@@ -74,7 +74,6 @@ func New(cfg Config) (*Service, error) {
 		cfg:  cfg,
 		log:  cfg.Logger,
 		now:  cfg.Now,
-		path: leasePath(cfg.StateDir),
 		kick: make(chan struct{}, 1),
 	}
 	if s.log == nil {
@@ -84,7 +83,14 @@ func New(cfg Config) (*Service, error) {
 		s.now = time.Now
 	}
 	s.e = newEngine(s.log)
-	s.e.restore(loadLeases(s.path, s.log))
+	store, recs := openStore(cfg.StateDir, s.log)
+	s.store = store
+	s.e.restore(recs)
+	// Start from one clean snapshot: whatever the journal held is folded
+	// in, and whatever was damaged is gone from the live files.
+	if err := s.store.compact(s.e.snapshot()); err != nil {
+		s.log.Error("dhcp4: cannot write the lease file; leases will not survive a restart until it works", "err", err)
+	}
 	return s, nil
 }
 
@@ -226,6 +232,7 @@ func (s *Service) commit(ctx context.Context, conn net.PacketConn) {
 		case <-s.kick:
 		case <-ctx.Done():
 			s.flush(conn, false)
+			s.store.close()
 			return
 		}
 		if !s.flush(conn, true) {
@@ -239,18 +246,25 @@ func (s *Service) commit(ctx context.Context, conn net.PacketConn) {
 	}
 }
 
-// flush reports false when the lease file could not be written.
+// flush writes the changes, then sends the replies they cover. It reports
+// false when the lease database could not be written.
 func (s *Service) flush(conn net.PacketConn, send bool) bool {
-	snap, batch, dirty := s.e.takeBatch()
+	changes, batch := s.e.takeBatch()
 	ok := true
-	if dirty {
-		if err := writeLeases(s.path, snap); err != nil {
+	if len(changes) > 0 {
+		if err := s.store.append(changes); err != nil {
 			ok = false
 			s.e.c.persistErr.Add(1)
-			s.e.markDirty()
+			s.e.retry(changes)
 			// The ACKs still go out: the leases hold in memory, and a LAN
 			// without DHCP is worse than leases a crash might lose.
 			s.log.Error("dhcp4: cannot persist leases", "err", err)
+		} else if s.store.needsCompaction(s.e.size()) {
+			if err := s.store.compact(s.e.snapshot()); err != nil {
+				ok = false
+				s.e.c.persistErr.Add(1)
+				s.log.Error("dhcp4: cannot compact the lease journal", "err", err)
+			}
 		}
 	}
 	if send {

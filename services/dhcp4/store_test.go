@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/insomniacslk/dhcp/dhcpv4"
 )
 
 func TestLeasesSurviveRestart(t *testing.T) {
@@ -69,8 +70,9 @@ func TestCorruptLeaseFile(t *testing.T) {
 	if len(backups) != 1 {
 		t.Errorf("backups: %v, want one", backups)
 	}
-	if _, err := os.Stat(path); !os.IsNotExist(err) {
-		t.Errorf("corrupt file still in place: %v", err)
+	// In its place: a fresh, valid, empty lease file.
+	if _, recs := openStore(dir, quietLog()); len(recs) != 0 {
+		t.Errorf("fresh lease file holds %d leases", len(recs))
 	}
 	// A fresh start: it serves and writes a good file.
 	s.Update(labPlan())
@@ -78,7 +80,46 @@ func TestCorruptLeaseFile(t *testing.T) {
 	if !s.flush(nil, false) {
 		t.Fatal("flush failed")
 	}
-	if recs := loadLeases(path, quietLog()); len(recs) != 1 {
+	if _, recs := openStore(dir, quietLog()); len(recs) != 1 {
 		t.Errorf("new lease file holds %d leases, want 1", len(recs))
+	}
+}
+
+func TestJournalReplayAndTornTail(t *testing.T) {
+	dir := t.TempDir()
+	s, err := New(Config{Interface: "lan0", StateDir: dir, Logger: quietLog(), Now: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Update(labPlan())
+	ipA := lease(t, s.e, macA, t0)
+	ipB := lease(t, s.e, macB, t0)
+	s.flush(nil, false)
+	// macA releases, macB is told to go IPv6-only: both changes are only in
+	// the journal, not in the snapshot.
+	handleNow(s.e, msg(t, dhcpv4.MessageTypeRelease, macA, withServerID(serverA.String()), withCiaddr(ipA.String())), t0)
+	handleNow(s.e, msg(t, dhcpv4.MessageTypeDiscover, macB, withPRL(108)), t0)
+	s.flush(nil, false)
+	// A crash in the middle of a later append leaves a torn line.
+	j, err := os.OpenFile(filepath.Join(dir, JournalFile), os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.WriteString(`{"seq":99,"mac":"02:00`)
+	j.Close()
+
+	_, recs := openStore(dir, quietLog())
+	got := map[string]leaseRecord{}
+	for _, r := range recs {
+		got[r.MAC] = r
+	}
+	if r, ok := got[macA]; !ok || r.IP != ipA || !r.Expires.Equal(t0) {
+		t.Errorf("released lease: %+v, want %s kept with its lease ended at %v", r, ipA, t0)
+	}
+	if r, ok := got[macB]; ok {
+		t.Errorf("v6-only host still has %+v (was %s)", r, ipB)
+	}
+	if len(got) != 1 {
+		t.Errorf("records %v", got)
 	}
 }

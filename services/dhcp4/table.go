@@ -51,6 +51,10 @@ type table struct {
 	// cursor is where the search for a never-used address resumes, so that a
 	// storm of new clients costs O(1) per allocation instead of a pool scan.
 	cursor uint32
+
+	// changed are the MACs whose stored state (lease, hostname, existence)
+	// changed since the last write to the lease journal.
+	changed map[string]struct{}
 }
 
 func newTable() *table {
@@ -61,6 +65,15 @@ func newTable() *table {
 		excluded:   map[netip.Addr]bool{},
 		reservedBy: map[netip.Addr]string{},
 		reserved:   map[string]netip.Addr{},
+		changed:    map[string]struct{}{},
+	}
+}
+
+// touch records that b's stored state changed. Bindings that never held a
+// lease (only offered) are not stored, so changing them costs no write.
+func (t *table) touch(b *binding) {
+	if !b.Expires.IsZero() {
+		t.changed[b.MAC] = struct{}{}
 	}
 }
 
@@ -116,6 +129,7 @@ func broadcastAddr(p netip.Prefix) netip.Addr {
 }
 
 func (t *table) remove(b *binding) {
+	t.touch(b)
 	delete(t.byMAC, b.MAC)
 	if t.byIP[b.IP] == b {
 		delete(t.byIP, b.IP)
@@ -171,6 +185,7 @@ func (t *table) take(mac string, ip netip.Addr) *binding {
 			delete(t.byIP, b.IP)
 		}
 		// A new address ends the lease on the old one.
+		t.touch(b)
 		b.Expires = time.Time{}
 	}
 	b.IP = ip
