@@ -3,7 +3,7 @@ package dhcp4
 import (
 	"net"
 	"net/netip"
-		"testing"
+	"testing"
 	"time"
 )
 
