@@ -169,3 +169,9 @@ func (c *compiledPlan) excluded(a netip.Addr) bool {
 	}
 	return false
 }
+
+// Validate reports why Update would ignore p, or nil.
+func (p Plan) Validate() error {
+	_, err := compile(p)
+	return err
+}

@@ -1,0 +1,140 @@
+package plan
+
+import (
+	"maps"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/services/dns64"
+)
+
+// DNS64 is the plan for the LAN resolver: the active NAT64 prefix, the
+// upstreams (st.UpstreamDNS already holds the -dns-upstream override or what
+// the WAN taught us), one listening address per information source, the
+// per-host DNS64 policy keyed by every address a host was seen with, and the
+// home.arpa names of the hosts and of the gizmo itself.
+func DNS64(st *state.State) dns64.Plan {
+	p := dns64.Plan{
+		Pref64:       st.Pref64,
+		DefaultDNS64: state.DefaultHostPolicy().DNS64,
+		LocalDomain:  LocalDomain + ".",
+		Clients:      map[netip.Addr]dns64.ClientPolicy{},
+		LocalNames:   map[string][]netip.Addr{},
+	}
+	if !p.Pref64.IsValid() {
+		p.Pref64 = state.WellKnownPref64
+	}
+
+	own := map[netip.Addr]bool{}
+	for _, l := range []struct {
+		addr netip.Addr
+		src  dns64.Source
+	}{
+		{st.LAN.DNS.RDNSS, dns64.SourceRDNSS},
+		{st.LAN.DNS.DHCPv6, dns64.SourceDHCPv6},
+		{st.LAN.DNS.DHCPv4, dns64.SourceDHCPv4},
+	} {
+		// Two sources on one address would make the per-source counts lie;
+		// the first keeps it.
+		if !l.addr.IsValid() || own[l.addr] {
+			continue
+		}
+		own[l.addr] = true
+		p.Listen = append(p.Listen, dns64.Listener{Addr: netip.AddrPortFrom(l.addr, 53), Source: l.src})
+	}
+	for _, u := range st.UpstreamDNS {
+		// Never forward to ourselves: a WAN that echoes our own address
+		// back would make a loop.
+		if u.IsValid() && !own[u.Addr().Unmap()] && !slices.Contains(p.Upstreams, u) {
+			p.Upstreams = append(p.Upstreams, u)
+		}
+	}
+
+	// When a (privacy) address moved between hosts, the host that used it
+	// last owns it.
+	seen := map[netip.Addr]int64{}
+	for _, mac := range slices.Sorted(maps.Keys(st.Hosts)) {
+		h := st.Hosts[mac]
+		policy := dns64.ClientPolicy{MAC: mac, DNS64: h.Policy.DNS64}
+		claim := func(a netip.Addr, at int64) {
+			if !a.IsValid() {
+				return
+			}
+			if prev, ok := seen[a]; ok && prev >= at {
+				return
+			}
+			seen[a] = at
+			p.Clients[a] = policy
+		}
+		for a, t := range h.Addrs {
+			claim(a.Unmap(), t.UnixNano())
+		}
+		claim(h.IPv4Lease, h.LastSeen.UnixNano())
+
+	}
+	for _, mac := range slices.Sorted(maps.Keys(st.Hosts)) {
+		h := st.Hosts[mac]
+		name := h.Hostname
+		if h.Policy.Hostname != "" {
+			name = h.Policy.Hostname
+		}
+		label := hostLabel(name)
+		if label == "" || label == "gizmo" {
+			continue
+		}
+		fqdn := label + "." + p.LocalDomain
+		addrs := slices.Collect(maps.Keys(h.Addrs))
+		addrs = append(addrs, h.IPv4Lease)
+		for _, a := range addrs {
+			// Only addresses the host still owns; link-local ones are
+			// useless in DNS (no zone index).
+			if a = a.Unmap(); a.IsValid() && !a.IsLinkLocalUnicast() && p.Clients[a].MAC == mac {
+				p.LocalNames[fqdn] = append(p.LocalNames[fqdn], a)
+			}
+		}
+	}
+	for _, addrs := range p.LocalNames {
+		slices.SortFunc(addrs, func(a, b netip.Addr) int { return a.Compare(b) })
+	}
+
+	// gizmo.home.arpa (DESIGN.md) is the management address plus the legacy
+	// one, where the dashboard is reachable.
+	gizmo := "gizmo." + p.LocalDomain
+	if st.ULA.IsValid() {
+		p.LocalNames[gizmo] = append(p.LocalNames[gizmo], RouterULA(st.ULA))
+	}
+	if st.LAN.Legacy4.IsValid() {
+		p.LocalNames[gizmo] = append(p.LocalNames[gizmo], st.LAN.Legacy4.Addr())
+		p.LocalNetworks = append(p.LocalNetworks, st.LAN.Legacy4.Masked())
+	}
+	if st.ULA.IsValid() {
+		p.LocalNetworks = append(p.LocalNetworks, st.ULA.Masked())
+	}
+	if d := st.Delegated; d != nil {
+		p.LocalNetworks = append(p.LocalNetworks, LANPrefix(d.Prefix))
+	}
+	return p
+}
+
+// hostLabel turns a host's announced name into one DNS label (RFC 1123
+// §2.1: letters, digits, hyphens, at most 63 octets, no hyphen at the ends);
+// only the first label of a dotted name is used.
+func hostLabel(name string) string {
+	name, _, _ = strings.Cut(strings.ToLower(name), ".")
+	var b strings.Builder
+	for _, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case r == '-', r == '_', r == ' ':
+			b.WriteByte('-')
+		}
+	}
+	label := strings.Trim(b.String(), "-")
+	if len(label) > 63 {
+		label = strings.TrimRight(label[:63], "-")
+	}
+	return label
+}
