@@ -1,0 +1,282 @@
+package netlab
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+const readyTimeout = 20 * time.Second
+
+// peer is a daemon of the lab other than the gizmo.
+type peer struct {
+	name  string
+	ns    string
+	argv  []string
+	env   []string
+	ready func(context.Context) error
+}
+
+func (l *Lab) writeFile(rel string, data []byte) (string, error) {
+	path := filepath.Join(l.runDir, rel)
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return "", fmt.Errorf("netlab: %w", err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return "", fmt.Errorf("netlab: %w", err)
+	}
+	return path, nil
+}
+
+func (l *Lab) peers() ([]peer, error) {
+	var peers []peer
+
+	// gz-inet: the HTTP servers, served by the lab binary itself.
+	args := []string{l.helper, "serve-http"}
+	for _, s := range Servers() {
+		args = append(args, s.Name+"="+netip.AddrPortFrom(s.Addr, 80).String())
+	}
+	peers = append(peers, peer{name: "http", ns: NSInet, argv: args, ready: func(ctx context.Context) error {
+		for _, s := range Servers() {
+			c, err := DialContext(ctx, NSInet, "tcp", netip.AddrPortFrom(s.Addr, 80).String())
+			if err != nil {
+				return err
+			}
+			c.Close()
+		}
+		return nil
+	}})
+
+	// gz-isp: BIND.
+	ndir := filepath.Join(l.runDir, "named")
+	conf, err := l.writeFile("named/named.conf", []byte(namedConf(ndir)))
+	if err != nil {
+		return nil, err
+	}
+	for name, z := range zones() {
+		if _, err := l.writeFile(filepath.Join("named", name), []byte(z)); err != nil {
+			return nil, err
+		}
+	}
+	peers = append(peers, peer{name: "named", ns: NSISP,
+		argv: []string{"named", "-g", "-n", "1", "-c", conf},
+		ready: func(ctx context.Context) error {
+			for _, a := range []netip.Addr{ISPDNS4, ISPDNS6} {
+				if err := dnsProbe(ctx, NSISP, a); err != nil {
+					return err
+				}
+			}
+			return nil
+		}})
+
+	// gz-isp: Kea DHCPv6 (prefix delegation) and DHCPv4.
+	k6 := kea6Paths(l.runDir)
+	if err := os.MkdirAll(k6.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("netlab: %w", err)
+	}
+	b, err := kea6Conf(k6, l.pdPool, l.opts.Lifetimes)
+	if err != nil {
+		return nil, fmt.Errorf("netlab: kea6 config: %w", err)
+	}
+	k6conf, err := l.writeFile("kea6/kea-dhcp6.conf", b)
+	if err != nil {
+		return nil, err
+	}
+	peers = append(peers, l.keaPeer("kea6", "kea-dhcp6", k6conf, k6))
+	k4 := kea4Paths(l.runDir)
+	if err := os.MkdirAll(k4.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("netlab: %w", err)
+	}
+	b, err = kea4Conf(k4, l.opts.Lifetimes)
+	if err != nil {
+		return nil, fmt.Errorf("netlab: kea4 config: %w", err)
+	}
+	k4conf, err := l.writeFile("kea4/kea-dhcp4.conf", b)
+	if err != nil {
+		return nil, err
+	}
+	peers = append(peers, l.keaPeer("kea4", "kea-dhcp4", k4conf, k4))
+
+	// gz-isp: radvd.
+	rconf, err := l.writeFile("radvd/radvd.conf", []byte(radvdConf()))
+	if err != nil {
+		return nil, err
+	}
+	rpid := filepath.Join(l.runDir, "radvd", "radvd.pid")
+	peers = append(peers, peer{name: "radvd", ns: NSISP,
+		argv: []string{"radvd", "-n", "-m", "stderr", "-C", rconf, "-p", rpid},
+		ready: func(context.Context) error {
+			_, err := os.Stat(rpid)
+			return err
+		}})
+
+	// LAN hosts.
+	for _, h := range []struct {
+		name, ns string
+		v6only   bool
+	}{{"dhcpcd-lan-v6", NSLanV6, true}, {"dhcpcd-lan-legacy", NSLanLegacy, false}} {
+		p, err := l.dhcpcdPeer(h.name, h.ns, h.v6only)
+		if err != nil {
+			return nil, err
+		}
+		peers = append(peers, p)
+	}
+	peers = append(peers, peer{name: "clat", ns: NSLanCLAT,
+		argv:  []string{l.helper, "clat", "-interface", HostIf, "-tun", CLATTun, "-dir", filepath.Join(l.runDir, "clat")},
+		ready: settled(l.now(), 300*time.Millisecond)})
+	return peers, nil
+}
+
+// settled is the readiness check of daemons that expose nothing to poll
+// until the gizmo serves them: alive for d after start counts as ready.
+func settled(start time.Time, d time.Duration) func(context.Context) error {
+	return func(context.Context) error {
+		if time.Since(start) < d {
+			return errors.New("starting")
+		}
+		return nil
+	}
+}
+
+func (l *Lab) keaPeer(name, bin, conf string, p keaPaths) peer {
+	return peer{name: name, ns: NSISP,
+		argv: []string{bin, "-c", conf},
+		// Kea puts its pid file and logger lock file here; the defaults are
+		// under /run/kea and /var/lib/kea on the host.
+		env:   []string{"KEA_PIDFILE_DIR=" + p.dir, "KEA_LOCKFILE_DIR=" + p.dir},
+		ready: func(ctx context.Context) error { return keaCommand(ctx, p.socket, "list-commands") },
+	}
+}
+
+// dhcpcdPeer runs dhcpcd in its own mount namespace: dhcpcd 9.4 has its
+// database (/var/lib/dhcpcd) and run directory (/run/dhcpcd) compiled in,
+// and several instances would share pid files and DUIDs. `ip netns exec`
+// already gives the command a private mount namespace; inside it, the
+// host's dir for this instance is bound over /var/lib/dhcpcd and a tmpfs is
+// mounted over /run. Nothing on the host is touched.
+func (l *Lab) dhcpcdPeer(name, ns string, v6only bool) (peer, error) {
+	dir := filepath.Join(l.runDir, name)
+	host := "lan-legacy"
+	if v6only {
+		host = "lan-v6"
+	}
+	if _, err := l.writeFile(filepath.Join(name, "dhcpcd.conf"), []byte(dhcpcdConf(host, v6only))); err != nil {
+		return peer{}, err
+	}
+	const script = `set -e
+mount --bind "$1" /var/lib/dhcpcd
+mount -t tmpfs -o mode=0755 gizmo-lab /run
+mkdir -p /run/dhcpcd
+shift
+exec dhcpcd "$@"`
+	return peer{name: name, ns: ns,
+		argv: []string{"sh", "-c", script, "dhcpcd-lab", dir,
+			"-B", "-4", "-f", "/var/lib/dhcpcd/dhcpcd.conf", "-j", "/var/lib/dhcpcd/dhcpcd.log", HostIf},
+		ready: settled(l.now(), 300*time.Millisecond)}, nil
+}
+
+// dnsProbe asks server (in ns) for example.test's SOA.
+func dnsProbe(ctx context.Context, ns string, server netip.Addr) error {
+	c, err := DialContext(ctx, ns, "udp", netip.AddrPortFrom(server, 53).String())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	}
+	co := &dns.Conn{Conn: c}
+	m := new(dns.Msg)
+	m.SetQuestion("example.test.", dns.TypeSOA)
+	if err := co.WriteMsg(m); err != nil {
+		return err
+	}
+	r, err := co.ReadMsg()
+	if err != nil {
+		return err
+	}
+	if r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
+		return fmt.Errorf("SOA example.test @%s: %s", server, dns.RcodeToString[r.Rcode])
+	}
+	return nil
+}
+
+// keaCommand sends one command to a Kea control socket and checks that the
+// result is 0 (success).
+func keaCommand(ctx context.Context, socket, command string, args ...map[string]any) error {
+	_, err := keaCall(ctx, socket, command, args...)
+	return err
+}
+
+func keaCall(ctx context.Context, socket, command string, args ...map[string]any) (json.RawMessage, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", socket)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = c.SetDeadline(dl)
+	}
+	req := map[string]any{"command": command}
+	if len(args) > 0 {
+		req["arguments"] = args[0]
+	}
+	if err := json.NewEncoder(c).Encode(req); err != nil {
+		return nil, err
+	}
+	var resp struct {
+		Result    int             `json:"result"`
+		Text      string          `json:"text"`
+		Arguments json.RawMessage `json:"arguments"`
+	}
+	if err := json.NewDecoder(bufio.NewReader(c)).Decode(&resp); err != nil {
+		return nil, fmt.Errorf("kea %s: %w", command, err)
+	}
+	if resp.Result != 0 {
+		return nil, fmt.Errorf("kea %s: result %d: %s", command, resp.Result, resp.Text)
+	}
+	return resp.Arguments, nil
+}
+
+// startPeers starts every peer at once and waits until all are ready.
+func (l *Lab) startPeers(ctx context.Context) error {
+	peers, err := l.peers()
+	if err != nil {
+		return err
+	}
+	type result struct {
+		p   *process
+		err error
+	}
+	results := make(chan result, len(peers))
+	for _, pr := range peers {
+		p, err := l.spawn(pr.name, pr.ns, filepath.Join(l.runDir, pr.name+".log"), pr.argv, pr.env...)
+		if err != nil {
+			return err
+		}
+		l.addProc(p)
+		go func() {
+			results <- result{p, waitReady(ctx, p, readyTimeout, pr.ready)}
+		}()
+	}
+	var errs []error
+	for range peers {
+		r := <-results
+		if r.err != nil {
+			errs = append(errs, r.err)
+			continue
+		}
+		l.logger.Debug("ready", "proc", r.p.name, "pid", r.p.cmd.Process.Pid)
+	}
+	return errors.Join(errs...)
+}
