@@ -40,6 +40,8 @@ type daemon struct {
 	services []namedService
 	appliers []applier
 	stopping []func() // run after the services have stopped, in order
+	// stats returns each service's counters, for the dashboard and /metrics.
+	stats map[string]func() any
 }
 
 type namedService struct {
@@ -48,7 +50,7 @@ type namedService struct {
 }
 
 func newDaemon(cfg config, log *slog.Logger) *daemon {
-	d := &daemon{cfg: cfg, log: log, kick: make(chan struct{}, 1)}
+	d := &daemon{cfg: cfg, log: log, kick: make(chan struct{}, 1), stats: map[string]func() any{}}
 	d.st.Hosts = map[string]*state.Host{}
 	return d
 }

@@ -1,12 +1,91 @@
 package main
 
-import "context"
+import (
+	"context"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"time"
+
+	"codeberg.org/monostack/gizmo/gizmo/plan"
+	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/services/dhcp4"
+	"codeberg.org/monostack/gizmo/services/dhcp6info"
+	"codeberg.org/monostack/gizmo/services/dns64"
+	"codeberg.org/monostack/gizmo/services/ra"
+)
 
 // wireServices creates the protocol services and connects their
 // observations to the state and their plans to the plan functions.
 func wireServices(ctx context.Context, d *daemon, cfg config, wan, lan string) error {
+	log := d.log
+
+	// LAN: Router Advertisements and stateless DHCPv6.
+	raSvc, err := ra.New(ra.Config{Interface: lan, Logger: log})
+	if err != nil {
+		return err
+	}
+	raOpts := plan.RAOptions{MaxInterval: cfg.RAInterval, ExistingNetwork: cfg.ExistingNetwork}
+	d.add("ra", raSvc, func(st *state.State, now time.Time) { raSvc.Update(plan.RA(st, raOpts, now)) })
+	d.stats["ra"] = func() any { return raSvc.Stats() }
+
+	info, err := dhcp6info.New(dhcp6info.Config{Interface: lan, Logger: log})
+	if err != nil {
+		return err
+	}
+	d.add("dhcp6info", info, func(st *state.State, now time.Time) { info.Update(plan.DHCP6Info(st, cfg.ExistingNetwork)) })
+	d.stats["dhcp6info"] = func() any { return info.Stats() }
+
+	// DNS64 on the per-source LAN addresses.
+	dns, err := dns64.New(dns64.Config{Logger: log})
+	if err != nil {
+		return err
+	}
+	d.add("dns64", dns, func(st *state.State, now time.Time) { dns.Update(plan.DNS64(st)) })
+	d.stats["dns64"] = func() any { return dns.Stats() }
+
+	// DHCPv4 for legacy hosts, with option 108 for the others. Not in
+	// existing-network mode: that network has its own DHCPv4 server.
+	if !cfg.ExistingNetwork {
+		d4, err := dhcp4.New(dhcp4.Config{
+			Interface: lan,
+			StateDir:  filepath.Join(cfg.StateDir, "dhcp4"),
+			Logger:    log,
+			OnLease:   func(l dhcp4.Lease) { d.leased(l, true) },
+			OnRelease: func(l dhcp4.Lease) { d.leased(l, false) },
+		})
+		if err != nil {
+			return err
+		}
+		d.add("dhcp4", d4, func(st *state.State, now time.Time) { d4.Update(plan.DHCP4(st, cfg.V6OnlyWait)) })
+		d.stats["dhcp4"] = func() any { return d4.Stats() }
+	}
+
 	if err := wireWeb(d, cfg); err != nil {
 		return err
 	}
 	return nil
+}
+
+// leased records what the DHCPv4 server told a host.
+func (d *daemon) leased(l dhcp4.Lease, active bool) {
+	mac, err := net.ParseMAC(l.MAC)
+	if err != nil {
+		return
+	}
+	now := time.Now()
+	if l.Hostname != "" {
+		d.namedHost(mac, l.Hostname, now)
+	}
+	d.observe(func(st *state.State) {
+		h := d.hostLocked(mac.String(), now) // observe holds d.mu
+		h.GotV6OnlyPreferred = l.V6OnlyPreferred
+		switch {
+		case active && l.IP.IsValid():
+			h.IPv4Lease = l.IP
+			h.Addrs[l.IP] = now
+		case !active && h.IPv4Lease == l.IP:
+			h.IPv4Lease = netip.Addr{}
+		}
+	})
 }
