@@ -119,6 +119,23 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
+// interfaceCheckInterval is how often serve checks that its interface still
+// exists under the same index.
+const interfaceCheckInterval = 5 * time.Second
+
+// sameInterface returns an error when the interface named like ifi is gone
+// or was re-created under a new index.
+func sameInterface(ifi *net.Interface) error {
+	now, err := net.InterfaceByName(ifi.Name)
+	if err != nil {
+		return fmt.Errorf("dhcp6info: %s: %w", ifi.Name, err)
+	}
+	if now.Index != ifi.Index {
+		return fmt.Errorf("dhcp6info: %s was re-created (index %d, was %d)", ifi.Name, now.Index, ifi.Index)
+	}
+	return nil
+}
+
 func (s *Service) serve(ctx context.Context) error {
 	ifi, err := net.InterfaceByName(s.cfg.Interface)
 	if err != nil {
@@ -145,13 +162,29 @@ func (s *Service) serve(ctx context.Context) error {
 	}
 	s.log.Info("serving stateless DHCPv6", "server_id", serverID.String())
 
+	// A socket bound to a deleted interface just goes quiet: watch for the
+	// interface being removed or re-created (a bridge rebuilt), and start
+	// over on the new one.
 	done := make(chan struct{})
 	defer close(done)
+	gone := make(chan error, 1)
 	go func() {
-		select {
-		case <-ctx.Done():
-			conn.Close()
-		case <-done:
+		check := time.NewTicker(interfaceCheckInterval)
+		defer check.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				conn.Close()
+				return
+			case <-done:
+				return
+			case <-check.C:
+				if err := sameInterface(ifi); err != nil {
+					gone <- err
+					conn.Close()
+					return
+				}
+			}
 		}
 	}()
 
@@ -161,6 +194,11 @@ func (s *Service) serve(ctx context.Context) error {
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
+			}
+			select {
+			case err := <-gone:
+				return err
+			default:
 			}
 			return fmt.Errorf("dhcp6info: read on %s: %w", ifi.Name, err)
 		}

@@ -24,26 +24,15 @@ func run(t *testing.T, args ...string) {
 	}
 }
 
-// serveOnLink runs the server in gzt-d6-XXXXXX on one end of a veth pair
-// and returns the namespace of the other end, gzt-d6h-XXXXXX, for a client.
-func serveOnLink(t *testing.T) (*Service, string) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	var rnd [3]byte
-	rand.Read(rnd[:])
-	id := hex.EncodeToString(rnd[:])
-	router, host := "gzt-d6-"+id, "gzt-d6h-"+id
-	for _, ns := range []string{router, host} {
-		run(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	}
+// addVeth joins router and host with a veth pair, lan0 – eth0, and waits
+// for both link-local addresses.
+func addVeth(t *testing.T, router, host string) {
+	t.Helper()
 	run(t, "ip", "-n", router, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", host)
 	run(t, "ip", "netns", "exec", router, "sysctl", "-qw", "net.ipv6.conf.lan0.accept_dad=0")
 	run(t, "ip", "netns", "exec", host, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0")
 	run(t, "ip", "-n", router, "link", "set", "lan0", "up")
 	run(t, "ip", "-n", host, "link", "set", "eth0", "up")
-
 	for _, side := range [][2]string{{router, "lan0"}, {host, "eth0"}} {
 		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 			out, _ := exec.Command("ip", "-n", side[0], "-6", "addr", "show", "dev", side[1], "scope", "link").CombinedOutput()
@@ -55,6 +44,23 @@ func serveOnLink(t *testing.T) (*Service, string) {
 			}
 		}
 	}
+}
+
+// serveOnLink runs the server in gzt-d6-XXXXXX on one end of a veth pair
+// and returns the namespace of the other end, gzt-d6h-XXXXXX, for a client.
+func serveOnLink(t *testing.T) (s *Service, router, host string) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	var rnd [3]byte
+	rand.Read(rnd[:])
+	id := hex.EncodeToString(rnd[:])
+	router, host = "gzt-d6-"+id, "gzt-d6h-"+id
+	for _, ns := range []string{router, host} {
+		run(t, "ip", "netns", "add", ns)
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	}
+	addVeth(t, router, host)
 
 	s, err := New(Config{Interface: "lan0"})
 	if err != nil {
@@ -83,14 +89,46 @@ func serveOnLink(t *testing.T) (*Service, string) {
 		}
 	})
 
-	return s, host
+	return s, router, host
 }
 
 // TestDhclient runs ISC dhclient in stateless mode (-S: Information-request
 // only) against the server and compares the configuration dhclient hands
 // its script with the plan.
 func TestDhclient(t *testing.T) {
-	s, host := serveOnLink(t)
+	s, _, host := serveOnLink(t)
+	got := informationRequest(t, host)
+	want := []string{
+		"new_dhcp6_domain_search=home.arpa.",
+		"new_dhcp6_info_refresh_time=3600",
+		"new_dhcp6_name_servers=fd12:3456:789a::35",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("dhclient's configuration (-want +got):\n%s", diff)
+	}
+	if st := s.Stats(); st.Replies == 0 {
+		t.Errorf("no Reply counted: %+v", st)
+	}
+}
+
+// TestInterfaceReplaced removes the LAN interface under the running server
+// and creates it again (a bridge rebuilt): the server must notice and
+// answer on the new interface.
+func TestInterfaceReplaced(t *testing.T) {
+	_, router, host := serveOnLink(t)
+	informationRequest(t, host)
+	run(t, "ip", "-n", router, "link", "del", "lan0")
+	addVeth(t, router, host)
+	if got := informationRequest(t, host); len(got) == 0 {
+		t.Error("no configuration from the server on the new interface")
+	}
+}
+
+// informationRequest runs dhclient -S in host and returns the sorted new_*
+// variables dhclient hands its script, without the DUIDs (from the veths'
+// random MACs).
+func informationRequest(t *testing.T, host string) []string {
+	t.Helper()
 	dir := t.TempDir()
 	envFile := filepath.Join(dir, "env")
 	script := filepath.Join(dir, "script")
@@ -137,25 +175,13 @@ wait:
 	}
 	var got []string
 	for _, line := range strings.Split(strings.TrimSpace(env), "\n") {
-		// The DUIDs come from the veths' random MACs (the unit tests check
-		// the server's), and dhclient's name for the event varies by version.
+		// dhclient's name for the event varies by version.
 		if !strings.HasPrefix(line, "new_dhcp6_server_id=") && !strings.HasPrefix(line, "new_dhcp6_client_id=") && !strings.HasPrefix(line, "reason=") {
 			got = append(got, line)
 		}
 	}
 	sort.Strings(got)
-	want := []string{
-		"new_dhcp6_domain_search=home.arpa.",
-		"new_dhcp6_info_refresh_time=3600",
-		"new_dhcp6_name_servers=fd12:3456:789a::35",
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("dhclient's configuration (-want +got):\n%s\nfull:\n%s", diff, env)
-	}
-	st := s.Stats()
-	if st.Replies == 0 {
-		t.Errorf("no Reply counted: %+v", st)
-	}
+	return got
 }
 
 // TestDhclientStateful runs dhclient asking for an address: a stateless
@@ -163,7 +189,7 @@ wait:
 // (RFC 8415 §18.3.1), which dhclient receives and declines ("Lease failed
 // to satisfy": it holds no address).
 func TestDhclientStateful(t *testing.T) {
-	s, host := serveOnLink(t)
+	s, _, host := serveOnLink(t)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

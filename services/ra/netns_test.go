@@ -54,6 +54,14 @@ func newLink(t *testing.T, rio bool) *link {
 		run(t, "ip", "netns", "add", ns)
 		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
 	}
+	l.addVeth(t, rio)
+	return l
+}
+
+// addVeth creates the veth pair lan0 (router) – eth0 (host), configures the
+// host as a SLAAC host and waits for both link-local addresses.
+func (l *link) addVeth(t *testing.T, rio bool) {
+	t.Helper()
 	run(t, "ip", "-n", l.router, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", l.host)
 	// No DAD on this private link, so that addresses are usable at once.
 	run(t, "ip", "netns", "exec", l.router, "sysctl", "-qw", "net.ipv6.conf.lan0.accept_dad=0", "net.ipv6.conf.lan0.forwarding=1")
@@ -75,7 +83,6 @@ func newLink(t *testing.T, rio bool) *link {
 	}
 	ifi := inNS(t, l.router, func() (*net.Interface, error) { return net.InterfaceByName("lan0") })
 	l.routerMAC = ifi.HardwareAddr
-	return l
 }
 
 // inNS calls f on an OS thread inside namespace ns. The thread is never
@@ -515,4 +522,58 @@ func TestRenumbering(t *testing.T) {
 	if got := s.Stats().RAUnsolicited; got <= before {
 		t.Errorf("no RA counted for the plan change (before %d, after %d)", before, got)
 	}
+}
+
+// TestExistingNetwork is issue 9's "NAT64 on an existing network" mode on a
+// real host that already has a default router and raised
+// accept_ra_rt_info_max_plen: the gizmo's RA (router lifetime 0, RIO,
+// PREF64, RDNSS, no PIO) adds routes to the NAT64 prefix and the ULA through
+// the gizmo and leaves the host's default route and addresses alone.
+func TestExistingNetwork(t *testing.T) {
+	l := newLink(t, true)
+	run(t, "ip", "-n", l.host, "-6", "route", "add", "default", "via", "fe80::1", "dev", "eth0")
+	p := testPlan()
+	p.RouterLifetime = 0
+	p.Other = false
+	p.Prefixes = nil
+	p.DNSSL = nil
+	s, _ := l.start(t, p)
+	hostIP := func(args ...string) string {
+		out, _ := exec.Command("ip", append([]string{"-n", l.host, "-6"}, args...)...).CombinedOutput()
+		return string(out)
+	}
+	for _, r := range []netip.Prefix{testPref64, testULA48} {
+		waitFor(t, "RIO route "+r.String(), func() (bool, string) {
+			out := hostIP("route", "show", r.String())
+			return strings.Contains(out, "via "+l.routerLL().String()+" dev eth0 proto ra"), out
+		})
+	}
+	if out := hostIP("route", "show", "default"); strings.TrimSpace(out) != "default via fe80::1 dev eth0 metric 1024 pref medium" {
+		t.Errorf("the host's default route changed:\n%s", out)
+	}
+	if out := hostIP("addr", "show", "dev", "eth0", "scope", "global"); strings.Contains(out, "inet6") {
+		t.Errorf("the host configured an address from the gizmo:\n%s", out)
+	}
+	if st := s.Stats(); st.RAUnsolicited == 0 {
+		t.Errorf("no RA counted: %+v", st)
+	}
+}
+
+// TestInterfaceReplaced removes the LAN interface under the running service
+// and creates it again (a bridge rebuilt): the service must notice, open a
+// new socket and advertise on the new interface.
+func TestInterfaceReplaced(t *testing.T) {
+	l := newLink(t, false)
+	p := testPlan()
+	p.MaxInterval = 4 * time.Second // the smallest RFC 4861 allows: the old socket fails on its next RA
+	l.start(t, p)
+	defaultRoute := func() (bool, string) {
+		out, _ := exec.Command("ip", "-n", l.host, "-6", "route", "show", "default").CombinedOutput()
+		return strings.Contains(string(out), "proto ra"), string(out)
+	}
+	waitFor(t, "default route via the gizmo", defaultRoute)
+
+	run(t, "ip", "-n", l.router, "link", "del", "lan0")
+	l.addVeth(t, false)
+	waitFor(t, "default route via the gizmo on the new interface", defaultRoute)
 }

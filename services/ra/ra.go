@@ -14,7 +14,9 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/mdlayher/ndp"
@@ -159,7 +161,12 @@ func (r *runner) serve(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("ra: %w", err)
 	}
-	conn, _, err := ndp.Listen(ifi, ndp.LinkLocal)
+	// Go's net package maps zone names to interface indexes through a cache
+	// that may be 60 s old; after the interface is re-created, the zone
+	// "lan0" would still mean the old index. A numeric zone skips the cache.
+	byIndex := *ifi
+	byIndex.Name = strconv.Itoa(ifi.Index)
+	conn, _, err := ndp.Listen(&byIndex, ndp.LinkLocal)
 	if err != nil {
 		return fmt.Errorf("ra: listen on %s: %w", ifi.Name, err)
 	}
@@ -182,6 +189,8 @@ func (r *runner) serve(ctx context.Context) error {
 		<-readErr
 	}
 
+	check := time.NewTicker(interfaceCheckInterval)
+	defer check.Stop()
 	for {
 		var (
 			wake  <-chan time.Time
@@ -203,6 +212,11 @@ func (r *runner) serve(ctx context.Context) error {
 		case sol := <-r.solicit:
 			r.sched.solicited(time.Now(), sol.Source)
 		case <-wake:
+		case <-check.C:
+			if err := sameInterface(ifi); err != nil {
+				stop()
+				return err
+			}
 		}
 		if timer != nil {
 			timer.Stop()
@@ -212,6 +226,23 @@ func (r *runner) serve(ctx context.Context) error {
 			return err
 		}
 	}
+}
+
+// interfaceCheckInterval is how often serve checks that the interface it
+// listens on still exists: a socket on a deleted interface just goes quiet.
+const interfaceCheckInterval = 5 * time.Second
+
+// sameInterface returns an error when the interface named like ifi is gone
+// or was re-created under a new index.
+func sameInterface(ifi *net.Interface) error {
+	now, err := net.InterfaceByName(ifi.Name)
+	if err != nil {
+		return fmt.Errorf("ra: %s: %w", ifi.Name, err)
+	}
+	if now.Index != ifi.Index {
+		return fmt.Errorf("ra: %s was re-created (index %d, was %d)", ifi.Name, now.Index, ifi.Index)
+	}
+	return nil
 }
 
 func setupConn(c *ndp.Conn) error {
@@ -336,8 +367,12 @@ func (r *runner) send(m *ndp.RouterAdvertisement, dst netip.Addr) error {
 		return nil
 	}
 	r.count(func(st *Stats) { st.SendErrors++ })
-	if errors.Is(err, net.ErrClosed) {
-		return fmt.Errorf("ra: send to %s: %w", dst, err)
+	// The interface went away or lost its address (a bridge rebuilt, a
+	// cable pulled): open a new socket rather than failing every RA.
+	for _, fatal := range []error{net.ErrClosed, syscall.ENODEV, syscall.ENXIO, syscall.EADDRNOTAVAIL, syscall.ENETDOWN} {
+		if errors.Is(err, fatal) {
+			return fmt.Errorf("ra: send to %s: %w", dst, err)
+		}
 	}
 	r.log.Warn("sending router advertisement failed", "dst", dst, "err", err)
 	return nil
