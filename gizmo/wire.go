@@ -11,14 +11,66 @@ import (
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 	"codeberg.org/monostack/gizmo/services/dhcp6info"
+	"codeberg.org/monostack/gizmo/services/dhcp6pd"
 	"codeberg.org/monostack/gizmo/services/dns64"
 	"codeberg.org/monostack/gizmo/services/ra"
+	wansvc "codeberg.org/monostack/gizmo/services/wan"
 )
 
 // wireServices creates the protocol services and connects their
 // observations to the state and their plans to the plan functions.
 func wireServices(ctx context.Context, d *daemon, cfg config, wan, lan string) error {
 	log := d.log
+
+	// WAN: the uplink observer (SLAAC, upstream RA, DHCPv4 lease) and the
+	// DHCPv6-PD client.
+	pd, err := dhcp6pd.New(dhcp6pd.Config{
+		Interface: wan,
+		StateDir:  filepath.Join(cfg.StateDir, "dhcp6pd"),
+		Logger:    log,
+		OnLease: func(l dhcp6pd.Lease) {
+			d.observe(func(st *state.State) {
+				newDelegation(st, state.DelegatedPrefix{Prefix: l.Prefix, PreferredUntil: l.PreferredUntil, ValidUntil: l.ValidUntil}, time.Now())
+				st.WAN.DHCPv6DNS = l.DNS
+			})
+		},
+		OnLost: func(p netip.Prefix) {
+			d.observe(func(st *state.State) {
+				if st.Delegated != nil && st.Delegated.Prefix == p {
+					lostDelegation(st, time.Now())
+				}
+			})
+		},
+	})
+	if err != nil {
+		return err
+	}
+	d.add("dhcp6pd", pd, nil)
+	d.stats["dhcp6pd"] = func() any { return pd.Stats() }
+
+	var wasUp bool
+	up, err := wansvc.New(wansvc.Config{
+		Interface: wan,
+		StateDir:  filepath.Join(cfg.StateDir, "wan"),
+		Logger:    log,
+		OnUpstream: func(u wansvc.Upstream) {
+			d.observe(func(st *state.State) { u.Fill(&st.WAN) })
+			// A link that comes back may be a different network: the PD
+			// client confirms its binding (RFC 8415 §18.2.12).
+			if u.Up && !wasUp {
+				pd.LinkChanged()
+			}
+			wasUp = u.Up
+		},
+		OnIPv4: func(l *state.IPv4Lease) {
+			d.observe(func(st *state.State) { st.WAN.IPv4 = l })
+		},
+	})
+	if err != nil {
+		return err
+	}
+	d.add("wan", up, func(st *state.State, now time.Time) { up.Update(plan.WAN(st, now)) })
+	d.stats["wan"] = func() any { return up.Stats() }
 
 	// LAN: Router Advertisements and stateless DHCPv6.
 	raSvc, err := ra.New(ra.Config{Interface: lan, Logger: log})
