@@ -3,6 +3,7 @@ package ra
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -19,6 +20,7 @@ import (
 	"github.com/mdlayher/ndp"
 	"github.com/vishvananda/netns"
 	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
 )
 
 // link is a veth pair between two test namespaces: the gizmo's side
@@ -256,53 +258,15 @@ func TestRealHost(t *testing.T) {
 // read it.
 func TestDecodedByTshark(t *testing.T) {
 	l := newLink(t, false)
+	// Capture the first RA frame on the host with a packet socket, opened
+	// before the service starts so that nothing is missed, and let tshark
+	// decode the file.
+	frames := inNS(t, l.host, func() (int, error) { return packetSocket("eth0") })
+	defer unix.Close(frames)
+	l.start(t, testPlan())
+	frame := readRA(t, frames)
 	pcap := filepath.Join(t.TempDir(), "ra.pcap")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	cap := exec.CommandContext(ctx, "ip", "netns", "exec", l.host, "tshark", "-q", "-i", "eth0",
-		"-f", "icmp6 and ip6[40] == 134", "-c", "1", "-w", pcap)
-	stderr, err := cap.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cap.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Start advertising only once tshark says it is capturing.
-	buf := make([]byte, 4096)
-	var seen string
-	for !strings.Contains(seen, "Capturing on") {
-		n, err := stderr.Read(buf)
-		if err != nil {
-			t.Fatalf("tshark: %v: %s", err, seen)
-		}
-		seen += string(buf[:n])
-	}
-	go func() {
-		for {
-			if _, err := stderr.Read(buf); err != nil {
-				return
-			}
-		}
-	}()
-	p := testPlan()
-	p.MaxInterval = 1800 * time.Second
-	l.start(t, p)
-	// tshark may say it is capturing a moment before it is, and may miss the
-	// first RA: ask for more with rdisc6 until it has caught one.
-	captured := make(chan error, 1)
-	go func() { captured <- cap.Wait() }()
-	for waiting := true; waiting; {
-		exec.Command("ip", "netns", "exec", l.host, "rdisc6", "-1", "-q", "-w", "1000", "eth0").Run()
-		select {
-		case err = <-captured:
-			waiting = false
-		default:
-		}
-	}
-	if err != nil {
-		t.Fatalf("tshark capture: %v", err)
-	}
+	writePcap(t, pcap, frame)
 	out := run(t, "tshark", "-r", pcap, "-V", "-O", "icmpv6")
 	got := decodedRA(out)
 	mac := l.routerMAC.String()
@@ -366,6 +330,71 @@ Prefix: 2001:db8:64::
 `, mac))
 	if diff := cmp.Diff(strings.Split(want, "\n"), strings.Split(got, "\n")); diff != "" {
 		t.Errorf("tshark -V decoding differs (-want +got):\n%s", diff)
+	}
+}
+
+// packetSocket opens an AF_PACKET socket that receives every IPv6 frame on
+// the interface named ifname (in the calling thread's namespace).
+func packetSocket(ifname string) (int, error) {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return -1, err
+	}
+	proto := int(htons(unix.ETH_P_IPV6))
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto)
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IPV6), Ifindex: ifi.Index}); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// readRA returns the first Ethernet frame on fd that carries an ICMPv6
+// Router Advertisement (no extension headers: the service sends none).
+func readRA(t *testing.T, fd int) []byte {
+	t.Helper()
+	tv := unix.NsecToTimeval((20 * time.Second).Nanoseconds())
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 65536)
+	for {
+		n, _, err := unix.Recvfrom(fd, b, 0)
+		if err != nil {
+			t.Fatalf("no RA captured: %v", err)
+		}
+		const eth, ip6 = 14, 40
+		if n > eth+ip6 && b[eth+6] == 58 && b[eth+ip6] == 134 {
+			return append([]byte(nil), b[:n]...)
+		}
+	}
+}
+
+// writePcap writes frame as the only packet of a classic pcap file with
+// Ethernet link type.
+func writePcap(t *testing.T, path string, frame []byte) {
+	t.Helper()
+	var b []byte
+	b = binary.LittleEndian.AppendUint32(b, 0xa1b2c3d4) // magic, microseconds
+	b = binary.LittleEndian.AppendUint16(b, 2)          // version 2.4
+	b = binary.LittleEndian.AppendUint16(b, 4)
+	b = binary.LittleEndian.AppendUint32(b, 0)     // thiszone
+	b = binary.LittleEndian.AppendUint32(b, 0)     // sigfigs
+	b = binary.LittleEndian.AppendUint32(b, 65535) // snaplen
+	b = binary.LittleEndian.AppendUint32(b, 1)     // LINKTYPE_ETHERNET
+	now := time.Now()
+	b = binary.LittleEndian.AppendUint32(b, uint32(now.Unix()))
+	b = binary.LittleEndian.AppendUint32(b, uint32(now.Nanosecond()/1000))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(frame)))
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(frame)))
+	b = append(b, frame...)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }
 
