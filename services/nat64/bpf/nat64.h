@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Types shared between nat64.c and the Go loader (bpf2go turns them into
+ * Go structs). Every field is laid out without implicit padding so that the
+ * Go side and both endiannesses agree.
+ */
+#ifndef GIZMO_NAT64_H
+#define GIZMO_NAT64_H
+
+#include <linux/types.h>
+
+/* config.flags */
+#define F_DENY_CHECK 1 /* look up deny4 (RFC 6052 §3.1 and own networks) */
+#define F_NO_FIB 2     /* tests: skip bpf_fib_lookup, redirect to the configured ifindex */
+#define F_FAKE_CLOCK 4 /* tests: use config.now_ns instead of the boot clock */
+
+/* config is a single value in a BPF_F_NO_PREALLOC hash map: user space
+ * replaces it as a whole, readers see either the old or the new value
+ * (RCU), never a mix. */
+struct config {
+	__u8 pref64[16];      /* the NAT64 prefix, host bits zero */
+	__u8 pref64_mask[16]; /* prefix mask; covers the RFC 6052 u octet for lengths < 96 */
+	__u8 router6[16];     /* source of ICMPv6 errors we generate */
+	__be32 pool4;         /* WAN IPv4 address; 0 disables translation */
+	__u32 lan_ifindex;
+	__u32 wan_ifindex;
+	__u16 lan_mtu;
+	__u16 wan_mtu;
+	__u16 port_lo_min, port_lo_max; /* pool ports for source ports 0-1023 */
+	__u16 port_hi_min, port_hi_max; /* pool ports for source ports 1024-65535 */
+	__u32 max_sessions_per_host;
+	__u8 pref64_len; /* 32, 40, 48, 56, 64 or 96 (RFC 6052 §2.2) */
+	__u8 flags;
+	__u16 pad0;
+	__u64 now_ns; /* F_FAKE_CLOCK */
+};
+
+/* bib6: (IPv6 host, port/identifier, protocol) -> pool port. */
+struct bib6_key {
+	__u8 addr[16];
+	__be16 port;
+	__u8 proto;
+	__u8 pad;
+};
+
+#define BIB_STATIC 1
+
+struct bib6_val {
+	__be16 port4;
+	__u8 flags;
+	__u8 pad;
+	__u32 pad1;
+	__u64 used_ns; /* last time a session was created on this binding */
+};
+
+/* bib4: (pool port, protocol) -> IPv6 host and port. */
+struct bib4_key {
+	__be16 port4;
+	__u8 proto;
+	__u8 pad;
+};
+
+struct bib4_val {
+	__u8 addr[16];
+	__be16 port;
+	__u8 flags;
+	__u8 pad;
+};
+
+/* sess: one RFC 6146 session, keyed from the IPv6 side. The IPv4 side of
+ * the key (remote address and port) is the same in both directions, so a
+ * 4->6 packet finds it after one bib4 lookup. */
+struct sess_key {
+	__u8 addr6[16];
+	__be32 addr4; /* remote IPv4 */
+	__be16 port6;
+	__be16 port4; /* remote port; 0 for ICMP queries */
+	__u8 proto;
+	__u8 pad[3];
+};
+
+/* TCP states, RFC 6146 §3.5.2.2. */
+enum tcp_state {
+	TCP_CLOSED = 0,
+	TCP_V6_INIT = 1,
+	TCP_V4_INIT = 2,
+	TCP_ESTABLISHED = 3,
+	TCP_V4_FIN_RCV = 4,
+	TCP_V6_FIN_RCV = 5,
+	TCP_V4_FIN_V6_FIN_RCV = 6,
+	TCP_TRANS = 7,
+};
+
+struct sess_val {
+	__u64 last_ns;
+	__be16 pool_port;
+	__u8 state;
+	__u8 pad;
+	__u32 pad1;
+};
+
+/* adf: address-dependent filtering (RFC 4787 / RFC 6146 §1.2.3). An entry
+ * exists while some session of the binding talks to the remote address. */
+struct adf_key {
+	__be32 addr4;
+	__be16 port4; /* pool port */
+	__u8 proto;
+	__u8 pad;
+};
+
+/* frag4: IPv4 fragments after the first of a datagram toward the pool are
+ * matched to the host through the first fragment (RFC 6146 §3.4). */
+struct frag4_key {
+	__be32 src;
+	__be16 id;
+	__u8 proto;
+	__u8 pad;
+};
+
+struct frag4_val {
+	__u8 addr6[16];
+	__be16 port6; /* unused for non-first fragments, kept for debugging */
+	__u16 pad;
+};
+
+/* host_stats: per LAN host (IPv6 /128), per CPU. */
+struct host_stats {
+	__u64 pkts_out;
+	__u64 bytes_out;
+	__u64 pkts_in;
+	__u64 bytes_in;
+};
+
+struct lpm6_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+struct lpm4_key {
+	__u32 prefixlen;
+	__be32 addr;
+};
+
+/* Global counters by outcome; index into the per-CPU counters array. Keep
+ * in sync with counterNames in the Go loader. */
+enum counter {
+	C_XLAT_64 = 0,      /* translated IPv6 -> IPv4 */
+	C_XLAT_46,          /* translated IPv4 -> IPv6 */
+	C_HAIRPIN,          /* IPv6 -> IPv4 -> IPv6 through the pool (RFC 6146 §3.8) */
+	C_NO_SESSION,       /* IPv4 packet to a pool port without binding: passed to the stack */
+	C_FILTERED,         /* binding exists, remote not allowed (address-dependent filtering) */
+	C_TABLE_FULL,       /* session or binding table full */
+	C_PORTS_EXHAUSTED,  /* no free pool port found */
+	C_HOST_LIMIT,       /* per-host session limit reached */
+	C_TO_STACK,         /* deliberately left to the kernel */
+	C_MALFORMED,        /* truncated or inconsistent headers */
+	C_SRC_NOT_LAN,      /* IPv6 source outside the LAN prefixes */
+	C_DST_DENIED,       /* RFC 6052 §3.1 or own networks */
+	C_UNSUPPORTED,      /* protocol or ICMP type that RFC 7915 does not translate */
+	C_TTL_EXPIRED,      /* time exceeded sent back */
+	C_TOO_BIG,          /* packet too big / fragmentation needed sent back */
+	C_FRAG_NO_STATE,    /* non-first IPv4 fragment without its first fragment */
+	C_ICMP_ERR,         /* ICMP error translated with its inner packet */
+	C_NO_ROUTE,         /* FIB lookup failed */
+	C_NEEDS_FRAG,       /* IPv4 DF=0 packet too big for the LAN: dropped */
+	C_HOST_TABLE_FULL,  /* per-host statistics table full (packet still translated) */
+	C_MAX,
+};
+
+#endif

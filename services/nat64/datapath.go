@@ -1,0 +1,359 @@
+package nat64
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+)
+
+var nativeEndian = binary.NativeEndian
+
+// Protocol numbers as the bindings and sessions store them.
+const (
+	ProtoICMP = 1
+	ProtoTCP  = 6
+	ProtoUDP  = 17
+)
+
+const bibStatic = 1
+
+// datapath is the loaded BPF objects: programs, maps and, once attached,
+// the tcx links.
+type datapath struct {
+	objs    nat64Objects
+	pinDir  string
+	lanLink link.Link
+	wanLink link.Link
+	lanIdx  int
+	wanIdx  int
+	cur     nat64Config
+}
+
+// loadDatapath loads the programs and maps. With pinDir set, the maps are
+// pinned there and reused when they already exist, so that sessions
+// survive a restart of the daemon.
+func loadDatapath(pinDir string, maxSessions int) (*datapath, error) {
+	if err := unix.Setrlimit(unix.RLIMIT_MEMLOCK, &unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY}); err != nil {
+		// Kernels since 5.11 account BPF memory to cgroups instead.
+		_ = err
+	}
+	spec, err := loadNat64()
+	if err != nil {
+		return nil, fmt.Errorf("nat64: load spec: %w", err)
+	}
+	if maxSessions > 0 {
+		for _, name := range []string{"nat64_sess", "nat64_adf"} {
+			spec.Maps[name].MaxEntries = uint32(maxSessions)
+		}
+		// One binding per session at most; a single pool address has
+		// 3×64k ports.
+		bib := min(maxSessions, 3*65536)
+		spec.Maps["nat64_bib4"].MaxEntries = uint32(bib)
+		spec.Maps["nat64_bib6"].MaxEntries = uint32(bib)
+	}
+	opts := &ebpf.CollectionOptions{}
+	if pinDir == "" {
+		for _, m := range spec.Maps {
+			m.Pinning = ebpf.PinNone
+		}
+	} else {
+		if err := os.MkdirAll(pinDir, 0o700); err != nil {
+			return nil, fmt.Errorf("nat64: pin dir: %w", err)
+		}
+		opts.Maps.PinPath = pinDir
+	}
+	d := &datapath{pinDir: pinDir}
+	err = spec.LoadAndAssign(&d.objs, opts)
+	if errors.Is(err, ebpf.ErrMapIncompatible) && pinDir != "" {
+		// An older layout is pinned (upgrade, other table size): its
+		// sessions cannot be kept.
+		if rerr := removePins(pinDir); rerr != nil {
+			return nil, fmt.Errorf("nat64: replace incompatible pinned maps: %w", rerr)
+		}
+		err = spec.LoadAndAssign(&d.objs, opts)
+	}
+	if err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("nat64: load: %+v", ve)
+		}
+		return nil, fmt.Errorf("nat64: load: %w", err)
+	}
+	return d, nil
+}
+
+func removePins(dir string) error {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// attach puts the programs on the interfaces' tcx ingress hooks, moving
+// them when an index changed.
+func (d *datapath) attach(lan, wan int) error {
+	if lan == d.lanIdx && wan == d.wanIdx && d.lanLink != nil && d.wanLink != nil {
+		return nil
+	}
+	d.detach()
+	l, err := link.AttachTCX(link.TCXOptions{Interface: lan, Program: d.objs.Nat64Lan, Attach: ebpf.AttachTCXIngress})
+	if err != nil {
+		return fmt.Errorf("nat64: attach to LAN ifindex %d: %w", lan, err)
+	}
+	w, err := link.AttachTCX(link.TCXOptions{Interface: wan, Program: d.objs.Nat64Wan, Attach: ebpf.AttachTCXIngress})
+	if err != nil {
+		l.Close()
+		return fmt.Errorf("nat64: attach to WAN ifindex %d: %w", wan, err)
+	}
+	d.lanLink, d.wanLink, d.lanIdx, d.wanIdx = l, w, lan, wan
+	return nil
+}
+
+func (d *datapath) detach() {
+	if d.lanLink != nil {
+		d.lanLink.Close()
+		d.lanLink = nil
+	}
+	if d.wanLink != nil {
+		d.wanLink.Close()
+		d.wanLink = nil
+	}
+	d.lanIdx, d.wanIdx = 0, 0
+}
+
+// close detaches and releases everything; with unpin, the pinned maps go
+// too and nothing is left behind.
+func (d *datapath) close(unpin bool) error {
+	d.detach()
+	var errs []error
+	if unpin && d.pinDir != "" {
+		for _, m := range d.maps() {
+			if err := m.Unpin(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := os.Remove(d.pinDir); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if err := d.objs.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func (d *datapath) maps() []*ebpf.Map {
+	m := &d.objs.nat64Maps
+	return []*ebpf.Map{m.Nat64Adf, m.Nat64Bib4, m.Nat64Bib6, m.Nat64Config, m.Nat64Counters, m.Nat64Deny4,
+		m.Nat64Frag4, m.Nat64Hcreated, m.Nat64Hreaped, m.Nat64Hstats, m.Nat64Lan6, m.Nat64Sess}
+}
+
+// configure applies a plan: the config value in one atomic map update (the
+// program reads either the old or the new one), then the source and deny
+// tables. A changed pool address makes every dynamic binding meaningless,
+// so they are flushed.
+func (d *datapath) configure(p Plan, extraFlags uint8, nowNs uint64) error {
+	c, err := p.toConfig()
+	if err != nil {
+		return err
+	}
+	c.Flags |= extraFlags
+	c.NowNs = nowNs
+	if err := syncLPM6(d.objs.Nat64Lan6, p.LANPrefixes); err != nil {
+		return fmt.Errorf("nat64: LAN prefixes: %w", err)
+	}
+	if err := syncLPM4(d.objs.Nat64Deny4, p.Deny4); err != nil {
+		return fmt.Errorf("nat64: deny list: %w", err)
+	}
+	var old nat64Config
+	_ = d.objs.Nat64Config.Lookup(uint32(0), &old)
+	if err := d.objs.Nat64Config.Update(uint32(0), &c, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("nat64: config: %w", err)
+	}
+	if old.Pool4 != 0 && old.Pool4 != c.Pool4 {
+		if err := d.flushDynamic(); err != nil {
+			return err
+		}
+	}
+	d.cur = c
+	return nil
+}
+
+// setClock moves the fake clock used by tests (F_FAKE_CLOCK).
+func (d *datapath) setClock(nowNs uint64) error {
+	c := d.cur
+	c.NowNs = nowNs
+	if err := d.objs.Nat64Config.Update(uint32(0), &c, ebpf.UpdateAny); err != nil {
+		return err
+	}
+	d.cur = c
+	return nil
+}
+
+func syncLPM6(m *ebpf.Map, want []netip.Prefix) error {
+	keep := map[nat64Lpm6Key]bool{}
+	for _, p := range want {
+		p = p.Masked()
+		if !p.Addr().Is6() || p.Addr().Is4In6() {
+			return fmt.Errorf("%s is not an IPv6 prefix", p)
+		}
+		k := nat64Lpm6Key{Prefixlen: uint32(p.Bits()), Addr: p.Addr().As16()}
+		keep[k] = true
+		if err := m.Update(&k, uint8(1), ebpf.UpdateAny); err != nil {
+			return err
+		}
+	}
+	var k nat64Lpm6Key
+	var v uint8
+	var stale []nat64Lpm6Key
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		if !keep[k] {
+			stale = append(stale, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return err
+	}
+	for _, k := range stale {
+		if err := m.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+func syncLPM4(m *ebpf.Map, want []netip.Prefix) error {
+	keep := map[nat64Lpm4Key]bool{}
+	for _, p := range want {
+		p = p.Masked()
+		if !p.Addr().Is4() {
+			return fmt.Errorf("%s is not an IPv4 prefix", p)
+		}
+		k := nat64Lpm4Key{Prefixlen: uint32(p.Bits()), Addr: be32(p.Addr())}
+		keep[k] = true
+		if err := m.Update(&k, uint8(1), ebpf.UpdateAny); err != nil {
+			return err
+		}
+	}
+	var k nat64Lpm4Key
+	var v uint8
+	var stale []nat64Lpm4Key
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		if !keep[k] {
+			stale = append(stale, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return err
+	}
+	for _, k := range stale {
+		if err := m.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// StaticBinding maps an IPv6 transport address to a fixed pool port
+// (RFC 6146 §3.5.1: manually configured BIB entries).
+type StaticBinding struct {
+	Proto    uint8 // ProtoTCP, ProtoUDP or ProtoICMP
+	Host     netip.AddrPort
+	PoolPort uint16
+}
+
+func (d *datapath) addStatic(b StaticBinding) error {
+	if !b.Host.Addr().Is6() || b.Host.Addr().Is4In6() {
+		return fmt.Errorf("nat64: static binding %s: host must be IPv6", b.Host)
+	}
+	switch b.Proto {
+	case ProtoTCP, ProtoUDP, ProtoICMP:
+	default:
+		return fmt.Errorf("nat64: static binding: protocol %d is not TCP, UDP or ICMP", b.Proto)
+	}
+	if b.PoolPort == 0 {
+		return errors.New("nat64: static binding: pool port 0")
+	}
+	k6 := nat64Bib6Key{Addr: b.Host.Addr().As16(), Port: be16(b.Host.Port()), Proto: b.Proto}
+	v6 := nat64Bib6Val{Port4: be16(b.PoolPort), Flags: bibStatic}
+	k4 := nat64Bib4Key{Port4: be16(b.PoolPort), Proto: b.Proto}
+	v4 := nat64Bib4Val{Addr: b.Host.Addr().As16(), Port: be16(b.Host.Port()), Flags: bibStatic}
+	var cur nat64Bib4Val
+	if err := d.objs.Nat64Bib4.Lookup(&k4, &cur); err == nil && (cur.Addr != v4.Addr || cur.Port != v4.Port) {
+		return fmt.Errorf("nat64: static binding: pool port %d/%d is taken", b.PoolPort, b.Proto)
+	}
+	if err := d.objs.Nat64Bib4.Update(&k4, &v4, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("nat64: static binding: %w", err)
+	}
+	if err := d.objs.Nat64Bib6.Update(&k6, &v6, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("nat64: static binding: %w", err)
+	}
+	return nil
+}
+
+func (d *datapath) removeStatic(b StaticBinding) error {
+	k6 := nat64Bib6Key{Addr: b.Host.Addr().As16(), Port: be16(b.Host.Port()), Proto: b.Proto}
+	k4 := nat64Bib4Key{Port4: be16(b.PoolPort), Proto: b.Proto}
+	err1 := d.objs.Nat64Bib6.Delete(&k6)
+	err2 := d.objs.Nat64Bib4.Delete(&k4)
+	if errors.Is(err1, ebpf.ErrKeyNotExist) && errors.Is(err2, ebpf.ErrKeyNotExist) {
+		return fmt.Errorf("nat64: static binding %v: not found", b)
+	}
+	return nil
+}
+
+// flushDynamic removes every session and every binding that was not set
+// through the API.
+func (d *datapath) flushDynamic() error {
+	if err := clearMap[nat64SessKey, nat64SessVal](d.objs.Nat64Sess, nil); err != nil {
+		return fmt.Errorf("nat64: flush sessions: %w", err)
+	}
+	if err := clearMap[nat64AdfKey, uint64](d.objs.Nat64Adf, nil); err != nil {
+		return fmt.Errorf("nat64: flush filters: %w", err)
+	}
+	dyn6 := func(_ nat64Bib6Key, v nat64Bib6Val) bool { return v.Flags&bibStatic == 0 }
+	if err := clearMap(d.objs.Nat64Bib6, dyn6); err != nil {
+		return fmt.Errorf("nat64: flush bindings: %w", err)
+	}
+	dyn4 := func(_ nat64Bib4Key, v nat64Bib4Val) bool { return v.Flags&bibStatic == 0 }
+	if err := clearMap(d.objs.Nat64Bib4, dyn4); err != nil {
+		return fmt.Errorf("nat64: flush bindings: %w", err)
+	}
+	return nil
+}
+
+func clearMap[K comparable, V any](m *ebpf.Map, match func(K, V) bool) error {
+	var k K
+	var v V
+	var del []K
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		if match == nil || match(k, v) {
+			del = append(del, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return err
+	}
+	for _, k := range del {
+		if err := m.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,111 @@
+package nat64
+
+import (
+	"net/netip"
+	"os"
+	"testing"
+
+	"github.com/cilium/ebpf"
+)
+
+// tc return codes.
+const (
+	tcActOK       = 0
+	tcActShot     = 2
+	tcActRedirect = 7
+)
+
+// harness runs the programs with BPF_PROG_TEST_RUN on packets built by the
+// tests: no namespaces, no interfaces, a clock the test moves.
+type harness struct {
+	t   *testing.T
+	dp  *datapath
+	now uint64
+}
+
+func needRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+}
+
+func newHarness(t *testing.T, p Plan, maxSessions int) *harness {
+	t.Helper()
+	needRoot(t)
+	dp, err := loadDatapath("", maxSessions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dp.close(false) })
+	h := &harness{t: t, dp: dp, now: uint64(1000e9)}
+	if err := dp.configure(p, flagNoFIB|flagFakeClock, h.now); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func (h *harness) advance(d uint64) {
+	h.t.Helper()
+	h.now += d
+	if err := h.dp.setClock(h.now); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+var (
+	macA = []byte{0x02, 0, 0, 0, 0, 0xa}
+	macB = []byte{0x02, 0, 0, 0, 0, 0xb}
+)
+
+// run sends one L3 packet into the LAN (v6) or WAN (v4) program and
+// returns the verdict and the L3 packet after the program.
+func (h *harness) run(fromLAN bool, l3 []byte) (uint32, []byte) {
+	h.t.Helper()
+	prog := h.dp.objs.Nat64Wan
+	etype := []byte{0x08, 0x00}
+	if fromLAN {
+		prog = h.dp.objs.Nat64Lan
+	}
+	if len(l3) > 0 && l3[0]>>4 == 6 {
+		etype = []byte{0x86, 0xdd}
+	}
+	frame := append(append(append(append([]byte{}, macA...), macB...), etype...), l3...)
+	out := make([]byte, len(frame)+2048)
+	ro := &ebpf.RunOptions{Data: frame, DataOut: out}
+	ret, err := prog.Run(ro)
+	if err != nil {
+		h.t.Fatalf("test run: %v", err)
+	}
+	// cilium/ebpf cuts ro.DataOut to what the kernel wrote.
+	out = ro.DataOut
+	var l3out []byte
+	if len(out) >= 14 {
+		l3out = out[14:]
+	}
+	return ret, l3out
+}
+
+// send runs a packet through the translator the way the kernel would:
+// a hairpinned IPv4 packet (redirected to the WAN's ingress) goes through
+// the WAN program too.
+func (h *harness) send(fromLAN bool, l3 []byte) (uint32, []byte) {
+	h.t.Helper()
+	ret, out := h.run(fromLAN, l3)
+	if fromLAN && ret == tcActRedirect && len(out) >= 20 && out[0]>>4 == 4 {
+		dst := netip.AddrFrom4([4]byte(out[16:20]))
+		if dst == addr4(h.dp.cur.Pool4) {
+			return h.run(false, out)
+		}
+	}
+	return ret, out
+}
+
+func (h *harness) counter(name string) uint64 {
+	h.t.Helper()
+	c, err := h.dp.counters()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return c[name]
+}

@@ -1,0 +1,161 @@
+package nat64
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// Plan is what the NAT64 should do, computed by the daemon from its state
+// (gizmo/plan.NAT64). The zero Plan turns translation off.
+type Plan struct {
+	// Pool4 is the WAN's IPv4 address, the only pool address (RFC 6146
+	// §3.5.1: the pool may be a single address). Invalid: translation off.
+	Pool4 netip.Addr
+	// Pref64 is the NAT64 prefix: /32, /40, /48, /56, /64 or /96 (RFC 6052
+	// §2.2).
+	Pref64 netip.Prefix
+	// LANPrefixes are the IPv6 sources allowed to use the NAT64; packets
+	// from anywhere else are dropped and counted (spoofing).
+	LANPrefixes []netip.Prefix
+	// Deny4 are IPv4 destinations never translated to. With the well-known
+	// prefix this holds the non-global ranges (RFC 6052 §3.1), and always
+	// the gizmo's own networks.
+	Deny4 []netip.Prefix
+	// Router6 is the source address of the ICMPv6 errors the translator
+	// itself sends (hop limit exceeded, packet too big): the gizmo's
+	// address on the LAN.
+	Router6 netip.Addr
+
+	LANIfindex, WANIfindex int
+	LANMTU, WANMTU         int
+
+	// PortsLow and PortsHigh are the pool ports for source ports below and
+	// from 1024 (RFC 6146 §3.5.1.1 keeps the range). They must not overlap
+	// the ports the kernel uses on the WAN address: its ephemeral range
+	// and the firewall's NAT44 masquerade range.
+	PortsLow, PortsHigh PortRange
+	// MaxSessionsPerHost bounds what one LAN address can hold; 0 = no limit.
+	MaxSessionsPerHost int
+}
+
+// PortRange is an inclusive range of ports.
+type PortRange struct{ Min, Max uint16 }
+
+// DefaultPortsLow and DefaultPortsHigh leave 32768-65535 to the kernel:
+// Linux's ephemeral ports (32768-60999) and the NAT44 masquerade range
+// above them.
+var (
+	DefaultPortsLow  = PortRange{Min: 1, Max: 1023}
+	DefaultPortsHigh = PortRange{Min: 1024, Max: 32767}
+)
+
+// Enabled reports whether the plan translates at all.
+func (p Plan) Enabled() bool { return p.Pool4.IsValid() }
+
+// config flags, mirrored from bpf/nat64.h.
+const (
+	flagDenyCheck = 1
+	flagNoFIB     = 2
+	flagFakeClock = 4
+)
+
+// toConfig turns a plan into the BPF configuration value.
+func (p Plan) toConfig() (nat64Config, error) {
+	var c nat64Config
+	if !p.Enabled() {
+		return c, nil
+	}
+	if !p.Pool4.Is4() {
+		return c, fmt.Errorf("nat64: pool %s is not IPv4", p.Pool4)
+	}
+	pref := p.Pref64.Masked()
+	switch pref.Bits() {
+	case 32, 40, 48, 56, 64, 96:
+	default:
+		return c, fmt.Errorf("nat64: prefix %s: length must be 32, 40, 48, 56, 64 or 96 (RFC 6052 §2.2)", p.Pref64)
+	}
+	if !pref.Addr().Is6() || pref.Addr().Is4In6() {
+		return c, fmt.Errorf("nat64: prefix %s is not IPv6", p.Pref64)
+	}
+	a := pref.Addr().As16()
+	// RFC 6052 §2.2: bits 64-71 (the u octet) must be zero.
+	if pref.Bits() > 64 && a[8] != 0 {
+		return c, fmt.Errorf("nat64: prefix %s: bits 64-71 must be zero (RFC 6052 §2.2)", p.Pref64)
+	}
+	c.Pref64 = a
+	for i := range 16 {
+		switch {
+		case i < pref.Bits()/8:
+			c.Pref64Mask[i] = 0xff
+		case i == 8:
+			// The u octet is checked to be zero for shorter prefixes.
+			c.Pref64Mask[i] = 0xff
+		}
+	}
+	c.Pref64Len = uint8(pref.Bits())
+	c.Pool4 = be32(p.Pool4)
+	if p.Router6.Is6() {
+		c.Router6 = p.Router6.As16()
+	}
+	if p.LANIfindex <= 0 || p.WANIfindex <= 0 {
+		return c, errors.New("nat64: LAN and WAN interface indexes are required")
+	}
+	c.LanIfindex = uint32(p.LANIfindex)
+	c.WanIfindex = uint32(p.WANIfindex)
+	c.LanMtu = mtuOr(p.LANMTU, 1500)
+	c.WanMtu = mtuOr(p.WANMTU, 1500)
+	lo, hi := p.PortsLow, p.PortsHigh
+	if lo == (PortRange{}) && hi == (PortRange{}) {
+		lo, hi = DefaultPortsLow, DefaultPortsHigh
+	}
+	if hi.Min == 0 || hi.Max < hi.Min {
+		return c, fmt.Errorf("nat64: high port range %d-%d is empty", hi.Min, hi.Max)
+	}
+	if lo != (PortRange{}) && (lo.Min == 0 || lo.Max < lo.Min) {
+		return c, fmt.Errorf("nat64: low port range %d-%d is invalid", lo.Min, lo.Max)
+	}
+	c.PortLoMin, c.PortLoMax = lo.Min, lo.Max
+	c.PortHiMin, c.PortHiMax = hi.Min, hi.Max
+	if p.MaxSessionsPerHost > 0 {
+		c.MaxSessionsPerHost = uint32(p.MaxSessionsPerHost)
+	}
+	if len(p.Deny4) > 0 {
+		c.Flags |= flagDenyCheck
+	}
+	return c, nil
+}
+
+func mtuOr(mtu, def int) uint16 {
+	if mtu < 68 || mtu > 65535 {
+		return uint16(def)
+	}
+	return uint16(mtu)
+}
+
+// be32 returns the address as the BPF program sees a __be32 loaded on
+// this machine: the network-order bytes in native order.
+func be32(a netip.Addr) uint32 {
+	b := a.As4()
+	return nativeEndian.Uint32(b[:])
+}
+
+func addr4(v uint32) netip.Addr {
+	var b [4]byte
+	nativeEndian.PutUint32(b[:], v)
+	return netip.AddrFrom4(b)
+}
+
+// be16 and port16 convert ports between host order and the __be16 the
+// program stores.
+func be16(port uint16) uint16 {
+	var b [2]byte
+	b[0], b[1] = byte(port>>8), byte(port)
+	return nativeEndian.Uint16(b[:])
+}
+
+func port16(v uint16) uint16 {
+	var b [2]byte
+	nativeEndian.PutUint16(b[:], v)
+	return uint16(b[0])<<8 | uint16(b[1])
+}

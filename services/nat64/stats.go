@@ -1,0 +1,143 @@
+package nat64
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+)
+
+// CounterNames are the global outcome counters in the order of enum
+// counter in bpf/nat64.h; Stats.Counters is keyed by them.
+var CounterNames = []string{
+	"translated_6to4",
+	"translated_4to6",
+	"hairpinned",
+	"no_session",
+	"filtered",
+	"table_full",
+	"ports_exhausted",
+	"host_limit",
+	"to_stack",
+	"malformed",
+	"source_not_lan",
+	"destination_denied",
+	"unsupported",
+	"ttl_expired",
+	"too_big",
+	"fragment_without_state",
+	"icmp_error_translated",
+	"no_route",
+	"needs_fragmentation",
+	"host_table_full",
+}
+
+// Stats is a snapshot for the dashboard and /metrics.
+type Stats struct {
+	Enabled  bool
+	Counters map[string]uint64
+	// Sessions and Bindings are the table sizes at the last reaper pass.
+	Sessions, Bindings int
+	Hosts              []HostStats
+}
+
+// HostStats are one LAN address's counters. The daemon rolls them up to
+// the host's MAC address. A host's entry disappears after it has been
+// idle for a while; Config.OnHostRetired gets its final values first.
+type HostStats struct {
+	Addr                 netip.Addr
+	PacketsOut, BytesOut uint64 // IPv6 -> IPv4
+	PacketsIn, BytesIn   uint64 // IPv4 -> IPv6
+	LiveSessions         uint64
+}
+
+func (d *datapath) counters() (map[string]uint64, error) {
+	out := make(map[string]uint64, len(CounterNames))
+	for i, name := range CounterNames {
+		var per []uint64
+		if err := d.objs.Nat64Counters.Lookup(uint32(i), &per); err != nil {
+			return nil, fmt.Errorf("nat64: counter %s: %w", name, err)
+		}
+		var sum uint64
+		for _, v := range per {
+			sum += v
+		}
+		out[name] = sum
+	}
+	return out, nil
+}
+
+func (d *datapath) hosts() ([]HostStats, error) {
+	var k nat64Lpm6Key
+	var per []nat64HostStats
+	byAddr := map[[16]byte]*HostStats{}
+	it := d.objs.Nat64Hstats.Iterate()
+	for it.Next(&k, &per) {
+		h := &HostStats{Addr: netip.AddrFrom16(k.Addr)}
+		for _, p := range per {
+			h.PacketsOut += p.PktsOut
+			h.BytesOut += p.BytesOut
+			h.PacketsIn += p.PktsIn
+			h.BytesIn += p.BytesIn
+		}
+		byAddr[k.Addr] = h
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("nat64: host stats: %w", err)
+	}
+	var created uint64
+	cit := d.objs.Nat64Hcreated.Iterate()
+	for cit.Next(&k, &created) {
+		var reaped uint64
+		_ = d.objs.Nat64Hreaped.Lookup(&k, &reaped)
+		h := byAddr[k.Addr]
+		if h == nil {
+			h = &HostStats{Addr: netip.AddrFrom16(k.Addr)}
+			byAddr[k.Addr] = h
+		}
+		if created > reaped {
+			h.LiveSessions = created - reaped
+		}
+	}
+	if err := cit.Err(); err != nil {
+		return nil, fmt.Errorf("nat64: host sessions: %w", err)
+	}
+	out := make([]HostStats, 0, len(byAddr))
+	for _, h := range byAddr {
+		out = append(out, *h)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Addr.Less(out[j].Addr) })
+	return out, nil
+}
+
+// retireHosts removes the entries of hosts without live sessions whose
+// counters did not move since the previous call, and returns their final
+// values. idle carries the previous totals between calls.
+func (d *datapath) retireHosts(idle map[netip.Addr]uint64) ([]HostStats, error) {
+	hs, err := d.hosts()
+	if err != nil {
+		return nil, err
+	}
+	var gone []HostStats
+	seen := map[netip.Addr]bool{}
+	for _, h := range hs {
+		seen[h.Addr] = true
+		total := h.PacketsIn + h.PacketsOut
+		prev, ok := idle[h.Addr]
+		idle[h.Addr] = total
+		if h.LiveSessions != 0 || !ok || prev != total {
+			continue
+		}
+		k := nat64Lpm6Key{Prefixlen: 128, Addr: h.Addr.As16()}
+		_ = d.objs.Nat64Hstats.Delete(&k)
+		_ = d.objs.Nat64Hcreated.Delete(&k)
+		_ = d.objs.Nat64Hreaped.Delete(&k)
+		delete(idle, h.Addr)
+		gone = append(gone, h)
+	}
+	for a := range idle {
+		if !seen[a] {
+			delete(idle, a)
+		}
+	}
+	return gone, nil
+}
