@@ -288,15 +288,19 @@ func (u *upstream) expire(now time.Time) {
 const staleRouter = 3 * 1800 * time.Second
 
 // nextExpiry returns the earliest lifetime end after now, or farFuture.
-func (u *upstream) nextExpiry() time.Time {
+// Ends already past (a router with lifetime 0, a deprecated prefix) do not
+// count, or the caller would wake up in a loop.
+func (u *upstream) nextExpiry(now time.Time) time.Time {
 	t := farFuture
 	m := func(x time.Time) {
-		if x.Before(t) {
+		if x.After(now) && x.Before(t) {
 			t = x
 		}
 	}
 	for _, r := range u.routers {
 		m(r.lifetimeUntil)
+		// When a router that is not a default router is forgotten.
+		m(r.lastSeen.Add(staleRouter))
 	}
 	for _, x := range u.prefixes {
 		m(x.PreferredUntil)

@@ -61,8 +61,14 @@ func TestUpstreamFromRA(t *testing.T) {
 	if len(later.RDNSS) != 0 || !later.Pref64.IsValid() {
 		t.Errorf("after 15 min: RDNSS %v (want expired), PREF64 %v (want kept)", later.RDNSS, later.Pref64)
 	}
-	if next := u.nextExpiry(); !next.Equal(t0.Add(10 * time.Minute)) {
+	if next := u.nextExpiry(t0); !next.Equal(t0.Add(10 * time.Minute)) {
 		t.Errorf("next expiry %v, want the RDNSS lifetime", next.Sub(t0))
+	}
+	// A lifetime that already ended does not count as the next expiry,
+	// or the service would wake up in a loop.
+	u.apply(ra(0), router2, t0)
+	if next := u.nextExpiry(t0); !next.Equal(t0.Add(10 * time.Minute)) {
+		t.Errorf("next expiry %v with a zero-lifetime router, want the RDNSS lifetime", next.Sub(t0))
 	}
 	u.expire(t0.Add(31 * time.Minute))
 	late := view(u, t0.Add(31*time.Minute))
@@ -296,7 +302,7 @@ func FuzzRA(f *testing.F) {
 		}
 		u.apply(r, router1, t0)
 		u.apply(r, router2, t0.Add(time.Second))
-		for _, at := range []time.Time{t0, t0.Add(time.Hour), u.nextExpiry()} {
+		for _, at := range []time.Time{t0, t0.Add(time.Hour), u.nextExpiry(t0)} {
 			u.expire(at)
 			v := view(u, at)
 			if v.MTU < 1280 || v.MTU > 1500 {

@@ -174,6 +174,7 @@ func (s *Service) Stats() Stats { return s.stats.snapshot() }
 const (
 	rtrSolicitationInterval = 4 * time.Second
 	maxRtrSolicitations     = 3
+	rsRetry                 = 500 * time.Millisecond
 )
 
 var allRouters = netip.MustParseAddr("ff02::2")
@@ -276,6 +277,11 @@ func (s *Service) Run(ctx context.Context) error {
 		view:  Upstream{Interface: s.cfg.Interface},
 	}
 	o.up.linkMTU = ifi.MTU
+	// Read the link again now that the subscription runs: the one from
+	// before LinkSetUp is stale.
+	if link, err = netlink.LinkByName(s.cfg.Interface); err != nil {
+		return fmt.Errorf("wan: %w", err)
+	}
 	o.view.Up = isUp(link)
 	defer func() {
 		if _, err := syncUnreachable(nil); err != nil {
@@ -297,7 +303,7 @@ func (s *Service) Run(ctx context.Context) error {
 		v := cloneUpstream(o.view)
 		s.stats.add(func(st *Stats) { st.Upstream = cloneUpstream(v) })
 		s.cfg.OnUpstream(v)
-		expiry.Reset(max(time.Until(o.up.nextExpiry()), 0))
+		expiry.Reset(max(time.Until(o.up.nextExpiry(now)), 0))
 	}
 	publish()
 
@@ -309,9 +315,14 @@ func (s *Service) Run(ctx context.Context) error {
 			return fmt.Errorf("wan: netlink subscription on %s: %w", s.cfg.Interface, err)
 		case <-rsTimer.C:
 			if rsLeft > 0 && o.view.Up {
-				rsLeft--
-				s.solicit(conn, ifi)
-				rsTimer.Reset(rtrSolicitationInterval)
+				if s.solicit(conn, ifi) {
+					rsLeft--
+					rsTimer.Reset(rtrSolicitationInterval)
+				} else {
+					// Right after link-up the link-local address may not
+					// be there yet (EADDRNOTAVAIL); try again soon.
+					rsTimer.Reset(rsRetry)
+				}
 			}
 		case p := <-raCh:
 			ra, err := parseRA(p.b, p.src, p.hopLimit)
@@ -321,7 +332,14 @@ func (s *Service) Run(ctx context.Context) error {
 				continue
 			}
 			s.stats.add(func(st *Stats) { st.RAs++ })
-			rsLeft = 0 // RFC 4861 §6.3.7: stop soliciting once an RA arrived.
+			if ra.RouterLifetime > 0 && rsLeft < maxRtrSolicitations {
+				// RFC 4861 §6.3.7: stop soliciting once a router
+				// answered. An RA with router lifetime 0 (e.g. a PREF64
+				// or RIO-only announcer) is not the default router we
+				// are asking for. At least one RS goes out after each
+				// link-up, so that a flap always re-asks the upstream.
+				rsLeft = 0
+			}
 			for _, e := range o.up.apply(ra, p.src, p.at) {
 				s.stats.add(func(st *Stats) { countInvalid(st, reasonOf(e)) })
 				s.log.Info("wan: skipped RA option", "from", p.src, "err", e)
@@ -412,6 +430,7 @@ func (s *Service) applyPlan() {
 		p = Plan{}
 	}
 	n, err := syncUnreachable(p.Delegated)
+	s.log.Debug("wan: unreachable routes", "want", p.Delegated, "installed", n, "err", err)
 	s.stats.add(func(st *Stats) {
 		st.UnreachableRoutes = n
 		if err != nil {
@@ -425,16 +444,17 @@ func (s *Service) applyPlan() {
 
 // solicit sends a Router Solicitation to all routers (RFC 4861 §6.3.7),
 // with our link-layer address so that the router can answer unicast.
-func (s *Service) solicit(conn *ndp.Conn, ifi *net.Interface) {
+func (s *Service) solicit(conn *ndp.Conn, ifi *net.Interface) bool {
 	rs := &ndp.RouterSolicitation{}
 	if len(ifi.HardwareAddr) > 0 {
 		rs.Options = append(rs.Options, &ndp.LinkLayerAddress{Direction: ndp.Source, Addr: ifi.HardwareAddr})
 	}
 	if err := conn.WriteTo(rs, nil, allRouters); err != nil {
 		s.log.Debug("wan: router solicitation", "err", err)
-		return
+		return false
 	}
 	s.stats.add(func(st *Stats) { st.RouterSolicits++ })
+	return true
 }
 
 func (s *Service) readRAs(ctx context.Context, conn *ndp.Conn, ifindex int, out chan<- raPacket) {
