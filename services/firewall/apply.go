@@ -3,8 +3,6 @@ package firewall
 import (
 	"bytes"
 	"fmt"
-	"math/big"
-	"net/netip"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
@@ -113,17 +111,17 @@ func (s Set) nft(t *nftables.Table) (*nftables.Set, []nftables.SetElement, error
 	var elems []nftables.SetElement
 	switch s.Kind {
 	case SetIPv6Prefixes, SetIPv4Prefixes:
-		ns.KeyType, ns.Interval = nftables.TypeIP6Addr, true
+		ns.KeyType = nftables.TypeIP6Addr
 		bits := 128
 		if s.Kind == SetIPv4Prefixes {
 			ns.KeyType, bits = nftables.TypeIPAddr, 32
 		}
 		for _, p := range s.Prefixes {
-			if p.Addr().BitLen() != bits {
-				return nil, nil, fmt.Errorf("firewall: set %s: %v has the wrong address family", s.Name, p)
+			if p.Addr().BitLen() != bits || p.Bits() != s.Bits {
+				return nil, nil, fmt.Errorf("firewall: set %s: %v is not a /%d of the set's family", s.Name, p, s.Bits)
 			}
+			elems = append(elems, nftables.SetElement{Key: p.Masked().Addr().AsSlice()})
 		}
-		elems = intervalElements(s.Prefixes, bits)
 	case SetIPv6Services:
 		ns.KeyType, ns.Concatenation = typeIP6Service, true
 		for _, e := range s.Services {
@@ -158,44 +156,6 @@ func concat(addr []byte, p Port) []byte {
 	k := append([]byte(nil), addr...)
 	k = append(k, byte(p.Proto), 0, 0, 0)
 	return append(k, byte(p.Port>>8), byte(p.Port), 0, 0)
-}
-
-// intervalElements encodes prefixes for an interval set: each range is a
-// start element and an end element one past its last address, with
-// adjacent ranges merged (two elements with the same key would clash).
-// Like nft, the set starts with an end element at zero.
-func intervalElements(ps []netip.Prefix, bits int) []nftables.SetElement {
-	type rng struct{ lo, hi *big.Int } // hi exclusive
-	var rs []rng
-	one := big.NewInt(1)
-	for _, p := range ps {
-		lo := new(big.Int).SetBytes(p.Masked().Addr().AsSlice())
-		size := new(big.Int).Lsh(one, uint(bits-p.Bits()))
-		hi := new(big.Int).Add(lo, size)
-		if n := len(rs); n > 0 && rs[n-1].hi.Cmp(lo) >= 0 {
-			if hi.Cmp(rs[n-1].hi) > 0 {
-				rs[n-1].hi = hi
-			}
-			continue
-		}
-		rs = append(rs, rng{lo, hi})
-	}
-	bytesOf := func(x *big.Int) []byte {
-		b := make([]byte, bits/8)
-		return x.FillBytes(b)
-	}
-	limit := new(big.Int).Lsh(one, uint(bits))
-	var elems []nftables.SetElement
-	if len(rs) > 0 && rs[0].lo.Sign() != 0 {
-		elems = append(elems, nftables.SetElement{Key: make([]byte, bits/8), IntervalEnd: true})
-	}
-	for _, r := range rs {
-		elems = append(elems, nftables.SetElement{Key: bytesOf(r.lo)})
-		if r.hi.Cmp(limit) < 0 {
-			elems = append(elems, nftables.SetElement{Key: bytesOf(r.hi), IntervalEnd: true})
-		}
-	}
-	return elems
 }
 
 // ifname pads an interface name to IFNAMSIZ, as nft compares it.
@@ -298,7 +258,15 @@ func (r Rule) exprs(sets map[string]*nftables.Set) ([]expr.Any, error) {
 				&expr.Cmp{Op: op, Register: 1, Data: make([]byte, 4)})
 		case MatchSaddrSet, MatchDaddrSet:
 			needFamily(m.Family)
-			out = append(out, addrField(m.Family, m.Kind == MatchDaddrSet))
+			field := addrField(m.Family, m.Kind == MatchDaddrSet)
+			out = append(out, field)
+			if m.Mask != 0 && m.Mask != int(field.Len)*8 {
+				if m.Mask < 0 || m.Mask > int(field.Len)*8 {
+					return nil, fmt.Errorf("mask /%d for IPv%d", m.Mask, m.Family)
+				}
+				out = append(out, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: field.Len,
+					Mask: prefixMask(m.Mask, int(field.Len)), Xor: make([]byte, field.Len)})
+			}
 			if err := lookup(1, m.Name, m.Not); err != nil {
 				return nil, err
 			}

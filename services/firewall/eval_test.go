@@ -101,9 +101,15 @@ func (rs Ruleset) matches(r Rule, p packet) bool {
 	return true
 }
 
-func (rs Ruleset) inPrefixes(name string, a netip.Addr) bool {
+// inPrefixes looks up a masked to mask bits, as the kernel does: an exact
+// match of the masked address among the set's elements.
+func (rs Ruleset) inPrefixes(name string, a netip.Addr, mask int) bool {
+	key := a
+	if mask != 0 {
+		key = netip.PrefixFrom(a, mask).Masked().Addr()
+	}
 	for _, q := range rs.Set(name).Prefixes {
-		if q.Contains(a) {
+		if q.Masked().Addr() == key {
 			return true
 		}
 	}
@@ -133,9 +139,9 @@ func (rs Ruleset) match(m Match, p packet) bool {
 	case MatchCtState:
 		hit = p.ctBits()&m.Bits != 0
 	case MatchSaddrSet:
-		hit = rs.inPrefixes(m.Name, p.src)
+		hit = rs.inPrefixes(m.Name, p.src, m.Mask)
 	case MatchDaddrSet:
-		hit = rs.inPrefixes(m.Name, p.dst)
+		hit = rs.inPrefixes(m.Name, p.dst, m.Mask)
 	case MatchSaddrPrefix:
 		hit = m.Prefix.Contains(p.src)
 	case MatchDaddrPrefix:

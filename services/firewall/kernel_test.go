@@ -123,7 +123,7 @@ func jsonElem(t *testing.T, raw json.RawMessage) string {
 func modelElems(s Set) []string {
 	var els []string
 	for _, p := range s.Prefixes {
-		els = append(els, prefixString(p))
+		els = append(els, p.Masked().Addr().String())
 	}
 	for _, e := range s.Services {
 		if e.Addr.IsValid() {
@@ -268,7 +268,7 @@ func TestApplyReplacesTableAndCarriesCounters(t *testing.T) {
 	if diff := cmp.Diff([]string{"inet " + TableName}, got.tables); diff != "" {
 		t.Errorf("tables after restart (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"2001:db8:1000:210::/64"}, got.sets[setInboundPrefix]); diff != "" {
+	if diff := cmp.Diff([]string{"2001:db8:1000:210::"}, got.sets[setInboundPrefix+"_64"]); diff != "" {
 		t.Errorf("inbound_prefix after renumbering (-want +got):\n%s", diff)
 	}
 	c, err := restarted.Counters()

@@ -66,13 +66,15 @@ func newTopo(t testing.TB) *topo {
 	id := fmt.Sprintf("%04x", rand.N(0x10000))
 	tp := &topo{router: newNS(t, id, "r"), wan: newNS(t, id, "w"), lan: newNS(t, id, "l")}
 	r, w, l := tp.router, tp.wan, tp.lan
-	run(t, "ip", "-n", r, "link", "add", "uplink0", "type", "veth", "peer", "name", "eth0", "netns", w)
-	run(t, "ip", "-n", r, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", l)
+	// No DAD before the links exist: a tentative link-local address
+	// delays the first neighbour discovery by a second.
 	for _, ns := range []string{r, w, l} {
 		for _, k := range []string{"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"} {
 			run(t, "ip", "netns", "exec", ns, "sysctl", "-qw", k)
 		}
 	}
+	run(t, "ip", "-n", r, "link", "add", "uplink0", "type", "veth", "peer", "name", "eth0", "netns", w)
+	run(t, "ip", "-n", r, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", l)
 	run(t, "ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
 	run(t, "ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1")
 	cmds := [][]string{
@@ -98,6 +100,20 @@ func newTopo(t testing.TB) *topo {
 	}
 	for _, c := range cmds {
 		run(t, append([]string{"ip"}, c...)...)
+	}
+	// Wait until both paths work end to end (neighbour caches, link
+	// state), so that the tests' first packets are not the ones that
+	// wait for the links to come up.
+	for _, path := range [][2]string{{l, topoWAN6}, {l, topoRouterW4}, {r, topoWAN4}} {
+		var err error
+		for range 20 {
+			if err = exec.Command("ip", "netns", "exec", path[0], "ping", "-c", "1", "-W", "1", path[1]).Run(); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			t.Fatalf("topology: %s cannot reach %s: %v", path[0], path[1], err)
+		}
 	}
 	f, err := os.Open("/run/netns/" + r)
 	if err != nil {

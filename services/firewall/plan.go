@@ -185,6 +185,11 @@ func Validate(p Plan) error {
 	}
 	for _, l := range p.LANPrefixes {
 		check6("LAN prefix", l, false)
+		if l.Bits() != 64 {
+			// SLAAC needs a /64 (RFC 4862 §5.5.3, RFC 7421), and the
+			// rules look LAN addresses up by their /64.
+			bad("LAN prefix %v: must be a /64", l)
+		}
 	}
 	check6("ULA", p.ULA, true)
 	if p.Legacy4.IsValid() && (!p.Legacy4.Addr().Is4() || p.Legacy4.Masked() != p.Legacy4) {

@@ -33,6 +33,7 @@ func TestValidate(t *testing.T) {
 		{"WAN also LAN refused", func(p *Plan) { p.LAN = []string{"uplink0"} }, "both WAN and LAN"},
 		{"IPv4 legacy pool as IPv6 refused", func(p *Plan) { p.Legacy4 = q("2001:db8::/64") }, "legacy pool"},
 		{"IPv4 LAN prefix refused", func(p *Plan) { p.LANPrefixes = append(p.LANPrefixes, q("203.0.113.0/24")) }, "LAN prefix"},
+		{"RFC 7421: LAN prefix other than /64 refused", func(p *Plan) { p.LANPrefixes = append(p.LANPrefixes, q("2001:db8:1000:1f0::/60")) }, "must be a /64"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,8 +2,11 @@ package firewall
 
 import (
 	"cmp"
+	"fmt"
+	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 )
 
 // TableName is the one inet table the gizmo owns. Nothing else writes it,
@@ -81,7 +84,7 @@ var (
 // Set names.
 const (
 	setLAN6Src       = "lan6_src"
-	setLAN4Src       = "lan4_src"
+	setLAN4Hosts     = "lan4_hosts"
 	setLAN6          = "lan6"
 	setWANSpoof6     = "wan_spoof6"
 	setWANSpoof4     = "wan_spoof4"
@@ -95,7 +98,10 @@ const (
 )
 
 var (
-	linkLocal6   = netip.MustParsePrefix("fe80::/10")
+	linkLocal6 = netip.MustParsePrefix("fe80::/10")
+	// linkLocal64 is where link-local addresses live (RFC 4291 §2.5.6:
+	// fe80::/10 followed by 54 zero bits).
+	linkLocal64  = netip.MustParsePrefix("fe80::/64")
 	unspecified6 = netip.MustParsePrefix("::/128")
 	unspecified4 = netip.MustParsePrefix("0.0.0.0/32")
 )
@@ -107,38 +113,64 @@ var (
 func Render(p Plan) Ruleset {
 	rs := Ruleset{Table: TableName, Counters: CounterNames()}
 
-	lan6 := slices.Clone(p.LANPrefixes)
 	rs.Sets = append(rs.Sets,
-		Set{Name: setLAN6Src, Kind: SetIPv6Prefixes, Prefixes: mergePrefixes(append(slices.Clone(lan6), linkLocal6, unspecified6))},
-		Set{Name: setLAN4Src, Kind: SetIPv4Prefixes, Prefixes: mergePrefixes(lan4Sources(p))},
-		Set{Name: setLAN6, Kind: SetIPv6Prefixes, Prefixes: mergePrefixes(lan6)},
-		Set{Name: setWANSpoof6, Kind: SetIPv6Prefixes, Prefixes: mergePrefixes(wanSpoof6(p))},
-		Set{Name: setWANSpoof4, Kind: SetIPv4Prefixes, Prefixes: mergePrefixes(validPrefixes(p.Legacy4))},
+		Set{Name: setLAN6Src, Kind: SetIPv6Prefixes, Bits: 64, Prefixes: mergePrefixes(append(slices.Clone(p.LANPrefixes), linkLocal64))},
+		Set{Name: setLAN4Hosts, Kind: SetIPv4Prefixes, Bits: 32, Prefixes: mergePrefixes(lan4Hosts(p))},
+		Set{Name: setLAN6, Kind: SetIPv6Prefixes, Bits: 64, Prefixes: mergePrefixes(p.LANPrefixes)},
+	)
+	rs.Sets = append(rs.Sets, prefixSets(setWANSpoof6, SetIPv6Prefixes, wanSpoof6(p))...)
+	rs.Sets = append(rs.Sets,
 		Set{Name: setManagement, Kind: SetServices, Services: services(netip.Addr{}, p.ManagementPorts)},
 		Set{Name: setICMPv6Local, Kind: SetICMPv6Types, Types: icmpv6Local},
 		Set{Name: setICMPv6Transit, Kind: SetICMPv6Types, Types: icmpv6Transit},
 		Set{Name: setICMPErrors, Kind: SetICMPTypes, Types: icmpErrors},
 		Set{Name: setInboundToken, Kind: SetIPv6Services, Services: tokenServices(p.TokenRules)},
-		Set{Name: setInboundPrefix, Kind: SetIPv6Prefixes, Prefixes: mergePrefixes(p.PrefixRules)},
-		Set{Name: setInboundHost, Kind: SetIPv6Services, Services: hostServices(p.HostRules)},
 	)
+	rs.Sets = append(rs.Sets, prefixSets(setInboundPrefix, SetIPv6Prefixes, p.PrefixRules)...)
+	rs.Sets = append(rs.Sets, Set{Name: setInboundHost, Kind: SetIPv6Services, Services: hostServices(p.HostRules)})
 
 	rs.Chains = []Chain{
-		prerouting(p),
+		prerouting(p, rs.Sets),
 		input(p),
 		inputWAN(),
 		forward(p),
 		forwardLAN(p),
-		forwardWAN(p),
+		forwardWAN(p, rs.Sets),
 		postrouting(p),
 	}
 	return rs
 }
 
-func lan4Sources(p Plan) []netip.Prefix {
+// prefixSets splits prefixes by length into sets named base_<length>, one
+// masked lookup each (see Set).
+func prefixSets(base string, kind SetKind, ps []netip.Prefix) []Set {
+	byLen := map[int][]netip.Prefix{}
+	for _, p := range mergePrefixes(ps) {
+		byLen[p.Bits()] = append(byLen[p.Bits()], p)
+	}
+	var out []Set
+	for _, l := range slices.Sorted(maps.Keys(byLen)) {
+		out = append(out, Set{Name: fmt.Sprintf("%s_%d", base, l), Kind: kind, Bits: l, Prefixes: byLen[l]})
+	}
+	return out
+}
+
+// setsNamed returns the sets whose name starts with base_.
+func setsNamed(sets []Set, base string) []Set {
+	var out []Set
+	for _, s := range sets {
+		if strings.HasPrefix(s.Name, base+"_") {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// lan4Hosts are the single IPv4 sources the LAN may use besides the legacy
+// pool.
+func lan4Hosts(p Plan) []netip.Prefix {
 	// 0.0.0.0 is a DHCPv4 client without an address (RFC 2131 §4.1).
 	src := []netip.Prefix{unspecified4}
-	src = append(src, validPrefixes(p.Legacy4)...)
 	if p.WANIPv4.IsValid() {
 		// The NAT64 program may translate 6→4 on lan0 and leave the
 		// result to the stack (to fragment it, for instance); such packets
@@ -234,27 +266,38 @@ func rule(c string, v VerdictKind, comment string, m ...Match) Rule {
 
 // prerouting drops spoofed sources before conntrack sees them (priority
 // raw, -300), so that they cost no conntrack entry.
-func prerouting(p Plan) Chain {
+func prerouting(p Plan, sets []Set) Chain {
 	c := Chain{Name: "prerouting", Hook: &Hook{Type: "filter", Hook: "prerouting", Priority: -300, Policy: Accept}}
 	for _, l := range p.LAN {
+		// :: is a host doing DAD (RFC 4862 §5.4); link-local is in the set.
 		c.Rules = append(c.Rules,
 			rule(CounterDropSpoofLAN, Drop, "BCP 38: IPv6 source not in a LAN prefix",
-				iif(l), Match{Kind: MatchSaddrSet, Family: 6, Not: true, Name: setLAN6Src}),
-			rule(CounterDropSpoofLAN, Drop, "BCP 38: IPv4 source not in the legacy pool",
-				iif(l), Match{Kind: MatchSaddrSet, Family: 4, Not: true, Name: setLAN4Src}),
-		)
+				iif(l), Match{Kind: MatchSaddrSet, Family: 6, Mask: 64, Not: true, Name: setLAN6Src},
+				Match{Kind: MatchSaddrPrefix, Family: 6, Not: true, Prefix: unspecified6}))
+		m := []Match{iif(l)}
+		if p.Legacy4.IsValid() {
+			m = append(m, Match{Kind: MatchSaddrPrefix, Family: 4, Not: true, Prefix: p.Legacy4})
+		}
+		m = append(m, Match{Kind: MatchSaddrSet, Family: 4, Not: true, Name: setLAN4Hosts})
+		c.Rules = append(c.Rules, rule(CounterDropSpoofLAN, Drop, "BCP 38: IPv4 source not in the legacy pool", m...))
 	}
-	c.Rules = append(c.Rules,
-		rule(CounterDropSpoofWAN, Drop, "RFC 7084: WAN source inside our prefixes or ULA",
-			iif(p.WAN), Match{Kind: MatchSaddrSet, Family: 6, Name: setWANSpoof6}),
-		rule(CounterDropSpoofWAN, Drop, "RFC 7084: WAN source inside the legacy pool",
-			iif(p.WAN), Match{Kind: MatchSaddrSet, Family: 4, Name: setWANSpoof4}),
-	)
+	for _, s := range setsNamed(sets, setWANSpoof6) {
+		c.Rules = append(c.Rules, rule(CounterDropSpoofWAN, Drop, "RFC 7084: WAN source inside our prefixes or ULA",
+			iif(p.WAN), Match{Kind: MatchSaddrSet, Family: 6, Mask: s.Bits, Name: s.Name}))
+	}
+	if p.Legacy4.IsValid() {
+		c.Rules = append(c.Rules, rule(CounterDropSpoofWAN, Drop, "RFC 7084: WAN source inside the legacy pool",
+			iif(p.WAN), Match{Kind: MatchSaddrPrefix, Family: 4, Prefix: p.Legacy4}))
+	}
 	return c
 }
 
+// basePolicy is the policy of input and forward. Their last rule drops
+// and counts ("default deny") anyway; the policy is the second line.
+const basePolicy = Drop
+
 func input(p Plan) Chain {
-	c := Chain{Name: "input", Hook: &Hook{Type: "filter", Hook: "input", Priority: 0, Policy: Drop}}
+	c := Chain{Name: "input", Hook: &Hook{Type: "filter", Hook: "input", Priority: 0, Policy: basePolicy}}
 	c.Rules = append(c.Rules,
 		rule("", Accept, "", iif("lo")),
 		rule("", Accept, "", ctState(CtEstablished|CtRelated)),
@@ -266,7 +309,7 @@ func input(p Plan) Chain {
 	}
 	c.Rules = append(c.Rules,
 		Rule{Match: []Match{iif(p.WAN)}, Verdict: Verdict{Kind: Jump, Chain: "input_wan"}},
-		rule(CounterDropOther, Drop, ""),
+		rule(CounterDropOther, Drop, "default deny"),
 	)
 	return c
 }
@@ -287,7 +330,7 @@ func inputWAN() Chain {
 }
 
 func forward(p Plan) Chain {
-	c := Chain{Name: "forward", Hook: &Hook{Type: "filter", Hook: "forward", Priority: 0, Policy: Drop}}
+	c := Chain{Name: "forward", Hook: &Hook{Type: "filter", Hook: "forward", Priority: 0, Policy: basePolicy}}
 	c.Rules = append(c.Rules,
 		rule(CounterIPv6Forwarded, Accept, "", ctState(CtEstablished|CtRelated), nfproto(6)),
 		rule(CounterNAT44, Accept, "", ctState(CtEstablished|CtRelated)),
@@ -297,7 +340,7 @@ func forward(p Plan) Chain {
 	}
 	c.Rules = append(c.Rules,
 		Rule{Match: []Match{iif(p.WAN)}, Verdict: Verdict{Kind: Jump, Chain: "forward_wan"}},
-		rule(CounterDropOther, Drop, ""),
+		rule(CounterDropOther, Drop, "default deny"),
 	)
 	return c
 }
@@ -321,7 +364,7 @@ func forwardLAN(p Plan) Chain {
 
 // forwardWAN: unsolicited inbound traffic is dropped unless the ICMPv6
 // rules of RFC 4890 §4.3 or an owner's inbound rule allow it.
-func forwardWAN(p Plan) Chain {
+func forwardWAN(p Plan, sets []Set) Chain {
 	c := Chain{Name: "forward_wan"}
 	if p.NAT64Mark != 0 {
 		c.Rules = append(c.Rules, rule(CounterNAT64Passed, Accept, "NAT64 4to6 left to the stack",
@@ -331,9 +374,14 @@ func forwardWAN(p Plan) Chain {
 		rule("", Accept, "RFC 4890 4.3", Match{Kind: MatchICMPTypeSet, Family: 6, Name: setICMPv6Transit}),
 		rule(CounterDropInvalid, Drop, "", ctState(CtInvalid)),
 		rule(CounterInboundToken, Accept, "",
-			Match{Kind: MatchDaddrSet, Family: 6, Name: setLAN6},
+			Match{Kind: MatchDaddrSet, Family: 6, Mask: 64, Name: setLAN6},
 			Match{Kind: MatchTokenServiceSet, Name: setInboundToken}),
-		rule(CounterInboundPrefix, Accept, "", Match{Kind: MatchDaddrSet, Family: 6, Name: setInboundPrefix}),
+	)
+	for _, s := range setsNamed(sets, setInboundPrefix) {
+		c.Rules = append(c.Rules, rule(CounterInboundPrefix, Accept, "",
+			Match{Kind: MatchDaddrSet, Family: 6, Mask: s.Bits, Name: s.Name}))
+	}
+	c.Rules = append(c.Rules,
 		rule(CounterInboundHost, Accept, "", Match{Kind: MatchDaddrServiceSet, Name: setInboundHost}),
 		rule(CounterDropFwdWAN, Drop, ""),
 	)

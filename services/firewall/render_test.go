@@ -2,6 +2,8 @@ package firewall
 
 import (
 	"fmt"
+
+	"github.com/google/go-cmp/cmp"
 	"net/netip"
 	"slices"
 	"testing"
@@ -185,7 +187,9 @@ func TestRenderTokenRuleSurvivesRenumbering(t *testing.T) {
 	}
 }
 
-// Sets, not rules: the rule count is the same for one host or a thousand.
+// Sets, not rules: the rule count is the same for one host or a thousand
+// (it depends only on interfaces and on how many prefix lengths the prefix
+// rules use).
 func TestRenderRuleCountDoesNotGrowWithHosts(t *testing.T) {
 	p := labPlan()
 	base := Render(p).RuleCount()
@@ -214,21 +218,16 @@ func TestMergePrefixes(t *testing.T) {
 	}
 }
 
-// Adjacent prefixes become one range: the kernel refuses an end element
-// and a start element with the same key.
-func TestIntervalElementsAdjacent(t *testing.T) {
-	els := intervalElements([]netip.Prefix{q("192.0.2.0/25"), q("192.0.2.128/25"), q("203.0.113.0/24")}, 32)
-	var got []string
-	for _, e := range els {
-		got = append(got, fmt.Sprintf("%v/%v", netip.AddrFrom4([4]byte(e.Key)), e.IntervalEnd))
+// Prefixes of different lengths go to one set per length, each looked up
+// with its own mask; a prefix inside another is dropped.
+func TestPrefixSets(t *testing.T) {
+	got := prefixSets("x", SetIPv6Prefixes, []netip.Prefix{q("2001:db8:1:10::/64"), q("2001:db8:1::/56"), q("2001:db8:2::/64"), q("fd00:1::/48")})
+	want := []Set{
+		{Name: "x_48", Kind: SetIPv6Prefixes, Bits: 48, Prefixes: []netip.Prefix{q("fd00:1::/48")}},
+		{Name: "x_56", Kind: SetIPv6Prefixes, Bits: 56, Prefixes: []netip.Prefix{q("2001:db8:1::/56")}},
+		{Name: "x_64", Kind: SetIPv6Prefixes, Bits: 64, Prefixes: []netip.Prefix{q("2001:db8:2::/64")}},
 	}
-	want := []string{"0.0.0.0/true", "192.0.2.0/false", "192.0.3.0/true", "203.0.113.0/false", "203.0.114.0/true"}
-	if !slices.Equal(got, want) {
-		t.Errorf("elements = %v, want %v", got, want)
-	}
-	// A range that reaches the top of the address space has no end element.
-	top := intervalElements([]netip.Prefix{q("255.255.255.0/24")}, 32)
-	if len(top) != 2 || top[1].IntervalEnd {
-		t.Errorf("top range elements = %+v", top)
+	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("prefixSets (-want +got):\n%s", diff)
 	}
 }
