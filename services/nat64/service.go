@@ -248,4 +248,3 @@ func ensureBPFFS() error {
 	}
 	return nil
 }
-

@@ -1,0 +1,204 @@
+package nat64
+
+import (
+	"encoding/binary"
+	"net/netip"
+	"testing"
+)
+
+// Minimal packet builders and checkers for the tests: enough IPv4, IPv6,
+// TCP, UDP and ICMP to drive the translator and verify what comes out.
+
+func csum(data []byte, seed uint32) uint16 {
+	s := seed
+	for i := 0; i+1 < len(data); i += 2 {
+		s += uint32(binary.BigEndian.Uint16(data[i:]))
+	}
+	if len(data)%2 == 1 {
+		s += uint32(data[len(data)-1]) << 8
+	}
+	for s > 0xffff {
+		s = (s & 0xffff) + (s >> 16)
+	}
+	return ^uint16(s)
+}
+
+func pseudoSum(src, dst netip.Addr, proto uint8, length int) uint32 {
+	var s uint32
+	add := func(b []byte) {
+		for i := 0; i+1 < len(b); i += 2 {
+			s += uint32(binary.BigEndian.Uint16(b[i:]))
+		}
+	}
+	add(src.AsSlice())
+	add(dst.AsSlice())
+	s += uint32(proto) + uint32(length)
+	return s
+}
+
+// l4 builds a transport header + payload. For ICMP, sport is the
+// identifier and dport the type<<8|code.
+type seg struct {
+	proto        uint8
+	sport, dport uint16
+	flags        uint8 // TCP
+	payload      []byte
+	zeroCsum     bool // UDP over IPv4 without checksum
+}
+
+func (s seg) bytes(src, dst netip.Addr) []byte {
+	var b []byte
+	switch s.proto {
+	case ProtoTCP:
+		b = make([]byte, 20)
+		binary.BigEndian.PutUint16(b[0:], s.sport)
+		binary.BigEndian.PutUint16(b[2:], s.dport)
+		b[12] = 5 << 4
+		b[13] = s.flags
+		binary.BigEndian.PutUint16(b[14:], 65535)
+	case ProtoUDP:
+		b = make([]byte, 8)
+		binary.BigEndian.PutUint16(b[0:], s.sport)
+		binary.BigEndian.PutUint16(b[2:], s.dport)
+		binary.BigEndian.PutUint16(b[4:], uint16(8+len(s.payload)))
+	default:
+		b = make([]byte, 8)
+		b[0], b[1] = byte(s.dport>>8), byte(s.dport)
+		binary.BigEndian.PutUint16(b[4:], s.sport)
+		binary.BigEndian.PutUint16(b[6:], 1)
+	}
+	b = append(b, s.payload...)
+	proto := s.proto
+	if src.Is6() && proto == ProtoICMP {
+		proto = 58
+	}
+	var off int
+	switch proto {
+	case ProtoTCP:
+		off = 16
+	case ProtoUDP:
+		off = 6
+	default:
+		off = 2
+	}
+	if s.zeroCsum {
+		return b
+	}
+	var seed uint32
+	if proto != ProtoICMP {
+		seed = pseudoSum(src, dst, proto, len(b))
+	}
+	c := csum(b, seed)
+	if c == 0 && proto == ProtoUDP {
+		c = 0xffff
+	}
+	binary.BigEndian.PutUint16(b[off:], c)
+	return b
+}
+
+func ip6(src, dst netip.Addr, hop uint8, nh uint8, payload []byte) []byte {
+	b := make([]byte, 40, 40+len(payload))
+	b[0] = 0x60
+	binary.BigEndian.PutUint16(b[4:], uint16(len(payload)))
+	b[6] = nh
+	b[7] = hop
+	copy(b[8:], src.AsSlice())
+	copy(b[24:], dst.AsSlice())
+	return append(b, payload...)
+}
+
+func ip4(src, dst netip.Addr, ttl uint8, proto uint8, df bool, payload []byte) []byte {
+	b := make([]byte, 20, 20+len(payload))
+	b[0] = 0x45
+	binary.BigEndian.PutUint16(b[2:], uint16(20+len(payload)))
+	binary.BigEndian.PutUint16(b[4:], 0x1234)
+	if df {
+		b[6] = 0x40
+	}
+	b[8] = ttl
+	b[9] = proto
+	copy(b[12:], src.AsSlice())
+	copy(b[16:], dst.AsSlice())
+	binary.BigEndian.PutUint16(b[10:], csum(b, 0))
+	return append(b, payload...)
+}
+
+func pkt6(src, dst netip.Addr, s seg) []byte {
+	nh := s.proto
+	if nh == ProtoICMP {
+		nh = 58
+	}
+	return ip6(src, dst, 64, nh, s.bytes(src, dst))
+}
+
+func pkt4(src, dst netip.Addr, s seg) []byte {
+	return ip4(src, dst, 64, s.proto, true, s.bytes(src, dst))
+}
+
+// parsed is what the checks look at in a translated packet.
+type parsed struct {
+	src, dst     netip.Addr
+	proto        uint8
+	ttl          uint8
+	sport, dport uint16 // ICMP: identifier in both
+	icmpType     uint8
+	icmpCode     uint8
+	info         uint32
+	l4           []byte
+}
+
+// parse checks the header and transport checksums and returns the fields.
+func parse(t *testing.T, b []byte) parsed {
+	t.Helper()
+	var p parsed
+	if len(b) < 20 {
+		t.Fatalf("packet of %d bytes", len(b))
+	}
+	switch b[0] >> 4 {
+	case 4:
+		ihl := int(b[0]&0xf) * 4
+		if csum(b[:ihl], 0) != 0 {
+			t.Errorf("IPv4 header checksum wrong: % x", b[:ihl])
+		}
+		tot := int(binary.BigEndian.Uint16(b[2:]))
+		if tot != len(b) {
+			t.Errorf("IPv4 total length %d, packet %d", tot, len(b))
+		}
+		p.src = netip.AddrFrom4([4]byte(b[12:16]))
+		p.dst = netip.AddrFrom4([4]byte(b[16:20]))
+		p.proto, p.ttl, p.l4 = b[9], b[8], b[ihl:]
+	case 6:
+		if int(binary.BigEndian.Uint16(b[4:]))+40 != len(b) {
+			t.Errorf("IPv6 payload length %d, packet %d", binary.BigEndian.Uint16(b[4:]), len(b))
+		}
+		p.src = netip.AddrFrom16([16]byte(b[8:24]))
+		p.dst = netip.AddrFrom16([16]byte(b[24:40]))
+		p.proto, p.ttl, p.l4 = b[6], b[7], b[40:]
+	default:
+		t.Fatalf("not IP: % x", b[:8])
+	}
+	switch p.proto {
+	case ProtoTCP, ProtoUDP:
+		if p.proto == ProtoUDP && p.src.Is4() && binary.BigEndian.Uint16(p.l4[6:]) == 0 {
+			break
+		}
+		if c := csum(p.l4, pseudoSum(p.src, p.dst, p.proto, len(p.l4))); c != 0 {
+			t.Errorf("%d checksum wrong (residue %#x)", p.proto, c)
+		}
+		p.sport = binary.BigEndian.Uint16(p.l4[0:])
+		p.dport = binary.BigEndian.Uint16(p.l4[2:])
+	case 1, 58:
+		var seed uint32
+		if p.proto == 58 {
+			seed = pseudoSum(p.src, p.dst, 58, len(p.l4))
+		}
+		if c := csum(p.l4, seed); c != 0 {
+			t.Errorf("ICMP checksum wrong (residue %#x)", c)
+		}
+		p.icmpType, p.icmpCode = p.l4[0], p.l4[1]
+		p.info = binary.BigEndian.Uint32(p.l4[4:])
+		p.sport = binary.BigEndian.Uint16(p.l4[4:])
+		p.dport = p.sport
+	}
+	return p
+}
