@@ -1,0 +1,113 @@
+package plan
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"codeberg.org/monostack/gizmo/gizmo/state"
+)
+
+func nat64State(now time.Time) *state.State {
+	return &state.State{
+		WAN: state.WAN{Up: true, MTU: 1500, IPv4: &state.IPv4Lease{
+			Addr: netip.MustParsePrefix("192.0.2.150/24"), Expires: now.Add(time.Hour)}},
+		LAN:       state.LAN{MTU: 1500, Legacy4: netip.MustParsePrefix("203.0.113.129/25"), LinkLocal: netip.MustParseAddr("fe80::1")},
+		Delegated: &state.DelegatedPrefix{Prefix: netip.MustParsePrefix("2001:db8:1000::/56"), ValidUntil: now.Add(time.Hour)},
+		Retired: []state.DelegatedPrefix{
+			{Prefix: netip.MustParsePrefix("2001:db8:2000::/56"), ValidUntil: now.Add(time.Minute)},
+			{Prefix: netip.MustParsePrefix("2001:db8:3000::/56"), ValidUntil: now.Add(-time.Minute)},
+		},
+		ULA:    netip.MustParsePrefix("fd00:1:2::/48"),
+		Pref64: netip.MustParsePrefix("2001:db8:64::/96"),
+	}
+}
+
+func TestNAT64Plan(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	denies := func(deny []netip.Prefix, a string) bool {
+		return slices.ContainsFunc(deny, func(p netip.Prefix) bool { return p.Contains(netip.MustParseAddr(a)) })
+	}
+	for _, c := range []struct {
+		name  string
+		edit  func(*state.State)
+		check func(t *testing.T, st *state.State)
+	}{
+		{"RFC 6146 §3.5.1: the pool is the WAN's IPv4 lease", nil, func(t *testing.T, st *state.State) {
+			p := NAT64(st, now, 3, 4)
+			if p.Pool4 != netip.MustParseAddr("192.0.2.150") || p.LANIfindex != 3 || p.WANIfindex != 4 {
+				t.Errorf("pool %v, ifindexes %d %d", p.Pool4, p.LANIfindex, p.WANIfindex)
+			}
+		}},
+		{"no IPv4 lease: translation off", func(st *state.State) { st.WAN.IPv4 = nil }, func(t *testing.T, st *state.State) {
+			if NAT64(st, now, 3, 4).Enabled() {
+				t.Error("enabled without a lease")
+			}
+		}},
+		{"expired lease: translation off", func(st *state.State) { st.WAN.IPv4.Expires = now }, func(t *testing.T, st *state.State) {
+			if NAT64(st, now, 3, 4).Enabled() {
+				t.Error("enabled with an expired lease")
+			}
+		}},
+		{"WAN down: translation off", func(st *state.State) { st.WAN.Up = false }, func(t *testing.T, st *state.State) {
+			if NAT64(st, now, 3, 4).Enabled() {
+				t.Error("enabled with the WAN down")
+			}
+		}},
+		{"sources: delegated /64, retired while valid (RFC 9096 §3), ULA", nil, func(t *testing.T, st *state.State) {
+			got := NAT64(st, now, 3, 4).LANPrefixes
+			want := []netip.Prefix{netip.MustParsePrefix("2001:db8:1000::/64"), netip.MustParsePrefix("2001:db8:2000::/64"), netip.MustParsePrefix("fd00:1:2::/64")}
+			if !slices.Equal(got, want) {
+				t.Errorf("LAN prefixes %v, want %v", got, want)
+			}
+		}},
+		{"RFC 6052 §3.1: well-known prefix never reaches non-global IPv4", func(st *state.State) { st.Pref64 = netip.Prefix{} }, func(t *testing.T, st *state.State) {
+			p := NAT64(st, now, 3, 4)
+			if p.Pref64 != state.WellKnownPref64 {
+				t.Fatalf("prefix %v", p.Pref64)
+			}
+			for _, a := range []string{"10.1.2.3", "172.16.0.1", "192.168.1.1", "100.64.0.1", "169.254.1.1", "192.0.2.1", "198.51.100.80", "203.0.113.10", "127.0.0.1", "224.0.0.251"} {
+				if !denies(p.Deny4, a) {
+					t.Errorf("%s not denied", a)
+				}
+			}
+			if denies(p.Deny4, "192.0.3.1") || denies(p.Deny4, "1.1.1.1") {
+				t.Error("global address denied")
+			}
+		}},
+		{"network-specific prefix reaches documentation addresses (the lab)", nil, func(t *testing.T, st *state.State) {
+			p := NAT64(st, now, 3, 4)
+			if denies(p.Deny4, "198.51.100.80") || denies(p.Deny4, "10.1.2.3") {
+				t.Error("non-global address denied with a network-specific prefix")
+			}
+			if !denies(p.Deny4, "224.0.0.1") {
+				t.Error("multicast not denied")
+			}
+		}},
+		{"own legacy LAN never translated", nil, func(t *testing.T, st *state.State) {
+			if !denies(NAT64(st, now, 3, 4).Deny4, "203.0.113.200") {
+				t.Error("legacy LAN reachable through the NAT64")
+			}
+		}},
+		{"ICMPv6 errors come from the gizmo's ULA address", nil, func(t *testing.T, st *state.State) {
+			if got := NAT64(st, now, 3, 4).Router6; got != RouterULA(st.ULA) {
+				t.Errorf("router address %v", got)
+			}
+		}},
+		{"ports leave the kernel's range alone", nil, func(t *testing.T, st *state.State) {
+			p := NAT64(st, now, 3, 4)
+			if p.PortsHigh.Max >= 32768 || p.PortsLow.Max >= 1024 || p.MaxSessionsPerHost == 0 {
+				t.Errorf("ports %+v %+v, limit %d", p.PortsLow, p.PortsHigh, p.MaxSessionsPerHost)
+			}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			st := nat64State(now)
+			if c.edit != nil {
+				c.edit(st)
+			}
+			c.check(t, st)
+		})
+	}
+}
