@@ -22,6 +22,15 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/hosts/{mac}", s.apiHost)
 	mux.HandleFunc("GET /api/hosts/{mac}/policy", s.apiGetPolicy)
 	mux.HandleFunc("PUT /api/hosts/{mac}/policy", s.apiPutPolicy)
+	mux.HandleFunc("GET /api/series", s.apiSeries)
+	mux.HandleFunc("GET /api/insights", s.apiInsights)
+	mux.HandleFunc("GET /{$}", s.overview)
+	mux.HandleFunc("GET /hosts", s.hosts)
+	mux.HandleFunc("POST /hosts/{mac}/policy", s.formPolicy)
+	mux.HandleFunc("GET /dns", s.dns)
+	mux.HandleFunc("GET /nat64", s.nat64)
+	mux.Handle("GET /static/", staticHandler())
+	mux.Handle("GET /metrics", s.metricsHandler())
 	return s.guard(mux)
 }
 

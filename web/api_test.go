@@ -10,12 +10,18 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/web/series"
 )
 
 type fakeBackend struct {
-	mu sync.Mutex
-	st state.State
+	mu       sync.Mutex
+	st       state.State
+	insights Insights
+	history  *series.Store
 }
+
+func (f *fakeBackend) Insights() Insights     { return f.insights }
+func (f *fakeBackend) History() *series.Store { return f.history }
 
 func (f *fakeBackend) Snapshot() state.State {
 	f.mu.Lock()
@@ -43,7 +49,7 @@ func (f *fakeBackend) SetPolicy(mac string, p state.HostPolicy) error {
 
 func newTestServer(t *testing.T) (*Server, *fakeBackend) {
 	now := time.Now()
-	b := &fakeBackend{st: state.State{
+	b := &fakeBackend{history: series.New(series.DefaultResolutions), st: state.State{
 		Pref64:    netip.MustParsePrefix("2001:db8:64::/96"),
 		Delegated: &state.DelegatedPrefix{Prefix: netip.MustParsePrefix("2001:db8:1000:100::/56"), PreferredUntil: now.Add(time.Hour), ValidUntil: now.Add(2 * time.Hour)},
 		Hosts: map[string]*state.Host{"02:00:00:00:00:10": {MAC: "02:00:00:00:00:10", Policy: state.DefaultHostPolicy(),

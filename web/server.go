@@ -8,6 +8,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"html/template"
 	"log/slog"
 	"net"
 	"net/http"
@@ -18,6 +19,8 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/web/oui"
+	"codeberg.org/monostack/gizmo/web/series"
 	"golang.org/x/sys/unix"
 )
 
@@ -27,6 +30,10 @@ type Backend interface {
 	Snapshot() state.State
 	// SetPolicy changes and persists one host's policy.
 	SetPolicy(mac string, p state.HostPolicy) error
+	// Insights returns the services' counters in the dashboard's terms.
+	Insights() Insights
+	// History is the traffic history.
+	History() *series.Store
 }
 
 // Config configures the server.
@@ -48,6 +55,8 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	handler http.Handler
+	pages   map[string]*template.Template
+	oui     oui.Table
 
 	mu     sync.Mutex
 	listen []string
@@ -67,6 +76,7 @@ func New(cfg Config) (*Server, error) {
 		log = slog.Default()
 	}
 	s := &Server{cfg: cfg, log: log.With("service", "web"), listen: cfg.Listen, relist: make(chan struct{}, 1)}
+	s.pages = pages()
 	s.handler = s.routes()
 	return s, nil
 }

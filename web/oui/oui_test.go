@@ -8,9 +8,9 @@ import (
 func TestVendor(t *testing.T) {
 	var tab Table
 	for _, tc := range []struct{ mac, want string }{
-		{"00:d0:ef:00:00:01", "IGT"},                    // first data row of the registry
+		{"00:d0:ef:00:00:01", "IGT"},                     // first data row of the registry
 		{"b8:27:eb:12:34:56", "Raspberry Pi Foundation"}, // a gizmo board
-		{"02:00:00:00:00:10", ""},                       // locally administered: no vendor
+		{"02:00:00:00:00:10", ""},                        // locally administered: no vendor
 		{"00:00:01:00:00:00", "XEROX CORPORATION"},
 	} {
 		mac, _ := net.ParseMAC(tc.mac)

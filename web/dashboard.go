@@ -1,0 +1,307 @@
+package web
+
+import (
+	"embed"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/web/series"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// pages parses each page with the shared layout.
+func pages() map[string]*template.Template {
+	out := map[string]*template.Template{}
+	for _, p := range []string{"overview", "hosts", "dns", "nat64"} {
+		out[p] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+p+".html"))
+	}
+	return out
+}
+
+type pageBase struct {
+	Title, Page string
+	Refresh     int
+}
+
+type rangeLink struct {
+	Key, Label string
+	Current    bool
+}
+
+// chartRanges map a ?range= value to a ring and how far back it shows.
+var chartRanges = []struct {
+	key, label, resolution string
+	span                   time.Duration
+}{
+	{"1h", "1 hour", "10s", time.Hour},
+	{"24h", "24 hours", "1m", 24 * time.Hour},
+	{"7d", "7 days", "1h", 7 * 24 * time.Hour},
+	{"90d", "90 days", "1h", 90 * 24 * time.Hour},
+}
+
+func pickRange(r *http.Request) (links []rangeLink, resolution string, step, span time.Duration) {
+	want := r.URL.Query().Get("range")
+	if want == "" {
+		want = "24h"
+	}
+	idx := slices.IndexFunc(chartRanges, func(c struct {
+		key, label, resolution string
+		span                   time.Duration
+	}) bool {
+		return c.key == want
+	})
+	if idx < 0 {
+		idx = 1
+	}
+	for i, c := range chartRanges {
+		links = append(links, rangeLink{c.key, c.label, i == idx})
+	}
+	c := chartRanges[idx]
+	for _, res := range series.DefaultResolutions {
+		if res.Name == c.resolution {
+			step = res.Step
+		}
+	}
+	return links, c.resolution, step, c.span
+}
+
+type legendItem struct{ Label, Color string }
+
+func legend() []legendItem {
+	var out []legendItem
+	for _, c := range categories {
+		out = append(out, legendItem{c.Label, c.Color})
+	}
+	return out
+}
+
+func (s *Server) render(w http.ResponseWriter, page string, data any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	if err := s.pages[page].ExecuteTemplate(w, "layout", data); err != nil {
+		s.log.Warn("rendering page failed", "page", page, "err", err)
+	}
+}
+
+type shareView struct {
+	Label   string
+	Percent float64
+	Bytes   string
+}
+
+func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
+	now := time.Now()
+	h := s.cfg.Backend.History()
+	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, now.Location())
+	var shares []shareView
+	for _, p := range []struct {
+		label string
+		since time.Time
+	}{{"today", midnight}, {"7 days", now.Add(-7 * 24 * time.Hour)}, {"30 days", now.Add(-30 * 24 * time.Hour)}} {
+		total, _ := h.Sum(p.since)
+		shares = append(shares, shareView{p.label, share(total), humanBytes(total.Total()) + " in all"})
+	}
+	links, res, step, span := pickRange(r)
+	points, _ := h.Series(res, now.Add(-span))
+	s.render(w, "overview", struct {
+		pageBase
+		Shares []shareView
+		Ranges []rangeLink
+		Chart  template.HTML
+		Legend []legendItem
+		Status StatusJSON
+	}{pageBase{"Overview", "overview", 30}, shares, links, stackedChart(points, step, 900, 240), legend(), statusOf(s.cfg.Backend.Snapshot(), now)})
+}
+
+type hostView struct {
+	MAC, Name, Vendor string
+	Addrs             []string
+	IPv4Lease         string
+	GotV6Only, CLAT   bool
+	DNSSource         string
+	Traffic           string
+	Split             template.HTML
+	Exposed           []string
+	Policy            state.HostPolicy
+}
+
+// splitBar draws a host's traffic split as a bar of category colours.
+func splitBar(c series.Categories) template.HTML {
+	total := c.Total()
+	if total == 0 {
+		return ""
+	}
+	var b strings.Builder
+	for _, cat := range categories {
+		if v := cat.value(c); v > 0 {
+			fmt.Fprintf(&b, `<span style="width:%.2f%%;background:%s" title="%s: %s"></span>`, 100*float64(v)/float64(total), cat.Color, cat.Label, humanBytes(v))
+		}
+	}
+	return template.HTML(b.String())
+}
+
+func dnsSource(sources map[string]uint64) string {
+	var names []string
+	for k, v := range sources {
+		if v > 0 {
+			names = append(names, fmt.Sprintf("%s (%d)", k, v))
+		}
+	}
+	slices.Sort(names)
+	return strings.Join(names, ", ")
+}
+
+func (s *Server) hostViews() []hostView {
+	st := s.cfg.Backend.Snapshot()
+	ins := s.cfg.Backend.Insights()
+	var out []hostView
+	for _, h := range st.Hosts {
+		hj := hostOf(h)
+		mac, _ := net.ParseMAC(h.MAC)
+		hi := ins.Hosts[h.MAC]
+		tr := hi.Traffic
+		out = append(out, hostView{
+			MAC: h.MAC, Name: hj.Hostname, Vendor: s.oui.Vendor(mac), Addrs: hj.Addrs, IPv4Lease: hj.IPv4Lease,
+			GotV6Only: h.GotV6OnlyPreferred, CLAT: hi.CLAT, DNSSource: dnsSource(hi.DNSSources),
+			Traffic: fmt.Sprintf("%s native IPv6, %s NAT64, %s NAT44", humanBytes(tr.NativeIPv6), humanBytes(tr.NAT64DNS64+tr.NAT64CLAT), humanBytes(tr.NAT44)),
+			Split:   splitBar(tr), Exposed: hi.ExposedPorts, Policy: h.Policy,
+		})
+	}
+	slices.SortFunc(out, func(a, b hostView) int {
+		if c := strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.MAC, b.MAC)
+	})
+	return out
+}
+
+func (s *Server) hosts(w http.ResponseWriter, r *http.Request) {
+	s.render(w, "hosts", struct {
+		pageBase
+		Hosts []hostView
+	}{pageBase{Title: "Hosts", Page: "hosts"}, s.hostViews()})
+}
+
+// formPolicy handles the hosts page's plain HTML form: it works without
+// JavaScript; the browser asks for the password (HTTP basic auth).
+func (s *Server) formPolicy(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="gizmo"`)
+		http.Error(w, "changing a policy needs the appliance password", http.StatusUnauthorized)
+		return
+	}
+	hw, err := net.ParseMAC(r.PathValue("mac"))
+	if err != nil || len(hw) != 6 {
+		http.Error(w, fmt.Sprintf("%q is not a MAC address", r.PathValue("mac")), http.StatusBadRequest)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxPolicyBody)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	for k := range r.PostForm {
+		if k != "dns64" && k != "v6only_preferred" && k != "hostname" {
+			http.Error(w, fmt.Sprintf("unknown field %q", k), http.StatusBadRequest)
+			return
+		}
+	}
+	p := state.HostPolicy{DNS64: r.PostForm.Get("dns64") == "on", V6OnlyPreferred: r.PostForm.Get("v6only_preferred") == "on"}
+	if err := validHostname(r.PostForm.Get("hostname")); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	p.Hostname = r.PostForm.Get("hostname")
+	if err := s.cfg.Backend.SetPolicy(hw.String(), p); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	s.log.Info("policy changed", "mac", hw.String(), "dns64", p.DNS64, "v6only_preferred", p.V6OnlyPreferred)
+	http.Redirect(w, r, "/hosts#h-"+hw.String(), http.StatusSeeOther)
+}
+
+// dnsChart draws A, AAAA and synthesized answers over time with the
+// traffic chart's machinery: each kind is mapped onto one band.
+func dnsChart(points []series.Point, step time.Duration) template.HTML {
+	mapped := make([]series.Point, len(points))
+	for i, p := range points {
+		mapped[i] = series.Point{Start: p.Start, Total: series.Categories{
+			NativeIPv6: p.DNS.AAAA - min(p.DNS.AAAA, p.DNS.Synthesized),
+			NAT64DNS64: p.DNS.Synthesized,
+			NAT44:      p.DNS.A,
+		}}
+	}
+	return stackedChart(mapped, step, 900, 200)
+}
+
+func (s *Server) dns(w http.ResponseWriter, r *http.Request) {
+	links, res, step, span := pickRange(r)
+	points, _ := s.cfg.Backend.History().Series(res, time.Now().Add(-span))
+	s.render(w, "dns", struct {
+		pageBase
+		Ranges []rangeLink
+		Chart  template.HTML
+		Legend []legendItem
+		DNS    DNSInsights
+	}{pageBase{Title: "DNS", Page: "dns", Refresh: 30}, links, dnsChart(points, step),
+		[]legendItem{{"AAAA (native)", categories[0].Color}, {"AAAA synthesized (DNS64)", categories[1].Color}, {"A", categories[3].Color}},
+		s.cfg.Backend.Insights().DNS})
+}
+
+func (s *Server) nat64(w http.ResponseWriter, r *http.Request) {
+	ins := s.cfg.Backend.Insights()
+	use := 0.0
+	if ins.NAT64.Capacity > 0 {
+		use = 100 * float64(ins.NAT64.Sessions) / float64(ins.NAT64.Capacity)
+	}
+	s.render(w, "nat64", struct {
+		pageBase
+		NAT64    NAT64Insights
+		TableUse float64
+		Firewall map[string]CounterValue
+		Status   StatusJSON
+	}{pageBase{Title: "NAT64", Page: "nat64", Refresh: 10}, ins.NAT64, use, ins.Firewall, statusOf(s.cfg.Backend.Snapshot(), time.Now())})
+}
+
+func (s *Server) apiSeries(w http.ResponseWriter, r *http.Request) {
+	res := r.URL.Query().Get("resolution")
+	if res == "" {
+		res = "1m"
+	}
+	var since time.Time
+	if v := r.URL.Query().Get("since"); v != "" {
+		t, err := time.Parse(time.RFC3339, v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "since: %q is not an RFC 3339 time", v)
+			return
+		}
+		since = t
+	}
+	points, err := s.cfg.Backend.History().Series(res, since)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v (resolutions: 10s, 1m, 1h)", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, points)
+}
+
+func (s *Server) apiInsights(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.cfg.Backend.Insights())
+}
+
+func staticHandler() http.Handler {
+	sub, _ := fs.Sub(staticFS, "static")
+	return http.StripPrefix("/static/", http.FileServerFS(sub))
+}

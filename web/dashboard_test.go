@@ -1,0 +1,111 @@
+package web
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"codeberg.org/monostack/gizmo/web/series"
+)
+
+// withTraffic fills the fake backend with an hour of samples.
+func withTraffic(b *fakeBackend) {
+	mac := "02:00:00:00:00:10"
+	now := time.Now()
+	for i := 0; i <= 360; i++ {
+		v := uint64(i)
+		b.history.Add(series.Sample{
+			At:    now.Add(time.Duration(i-360) * 10 * time.Second),
+			Total: series.Categories{NativeIPv6: 9000 * v, NAT64DNS64: 700 * v, NAT64CLAT: 200 * v, NAT44: 100 * v},
+			Hosts: map[string]series.Categories{mac: {NativeIPv6: 9000 * v, NAT64DNS64: 700 * v}},
+			DNS:   series.DNS{A: 3 * v, AAAA: 5 * v, Synthesized: v},
+		})
+	}
+	b.insights = Insights{
+		DNS:      DNSInsights{Queries: 42, Synthesized: 7, TopLegacy: []NameCount{{"v4only.example.test.", 7}}, BySource: map[string]uint64{"rdnss": 42}},
+		NAT64:    NAT64Insights{Running: true, Sessions: 12, Capacity: 65536, Translated: 999, Drops: map[string]uint64{"table_full": 1}},
+		Hosts:    map[string]HostInsights{mac: {DNSSources: map[string]uint64{"rdnss": 42}, CLAT: true, Traffic: series.Categories{NativeIPv6: 9000, NAT64DNS64: 700}}},
+		Firewall: map[string]CounterValue{"ipv6-forwarded": {Packets: 10, Bytes: 1000}},
+	}
+}
+
+func TestPagesRenderWithData(t *testing.T) {
+	s, b := newTestServer(t)
+	withTraffic(b)
+	for _, tc := range []struct{ path, want string }{
+		{"/", `<polygon fill="#2e7d32"`},
+		{"/", "90.0%"}, // 9000 of 10000 bytes per step are native IPv6
+		{"/?range=1h", "2001:db8:64::/96"},
+		{"/hosts", `action="/hosts/02:00:00:00:00:10/policy"`},
+		{"/hosts", "rdnss (42)"},
+		{"/hosts", "IPv4 literals via NAT64"},
+		{"/dns", "v4only.example.test."},
+		{"/nat64", "12 of 65536"},
+		{"/nat64", "table_full"},
+		{"/metrics", `gizmo_nat64_sessions 12`},
+		{"/metrics", `gizmo_host_traffic_bytes_total{category="native_ipv6",mac="02:00:00:00:00:10"} 9000`},
+		{"/api/series?resolution=10s", `"total":{"native_ipv6":9000,`},
+		{"/static/style.css", "--acc"},
+	} {
+		w := do(t, s, "GET", tc.path, "", nil)
+		if w.Code != 200 || !strings.Contains(w.Body.String(), tc.want) {
+			t.Errorf("GET %s: %d, want body containing %q; got:\n%.2000s", tc.path, w.Code, tc.want, w.Body)
+		}
+	}
+	if w := do(t, s, "GET", "/api/series?resolution=2s", "", nil); w.Code != 400 {
+		t.Errorf("bad resolution: %d", w.Code)
+	}
+}
+
+// The brief: a page weighs under 150 KB gzipped, everything included.
+func TestPageWeight(t *testing.T) {
+	s, b := newTestServer(t)
+	withTraffic(b)
+	for _, path := range []string{"/", "/hosts", "/dns", "/nat64"} {
+		body := do(t, s, "GET", path, "", nil).Body.Bytes()
+		css := do(t, s, "GET", "/static/style.css", "", nil).Body.Bytes()
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		zw.Write(body)
+		zw.Write(css)
+		zw.Close()
+		if buf.Len() > 150*1024 {
+			t.Errorf("%s weighs %d bytes gzipped with its stylesheet, over 150 KB", path, buf.Len())
+		}
+		t.Logf("%s: %d bytes, %d gzipped with CSS", path, len(body), buf.Len())
+	}
+}
+
+func TestFormToggle(t *testing.T) {
+	form := url.Values{"dns64": {}, "v6only_preferred": {"on"}}.Encode()
+	formReq := func(r *http.Request) { r.Header.Set("Content-Type", "application/x-www-form-urlencoded") }
+	s, b := newTestServer(t)
+	w := do(t, s, "POST", "/hosts/02:00:00:00:00:10/policy", form, formReq)
+	if w.Code != 401 || b.Snapshot().Hosts["02:00:00:00:00:10"].Policy.DNS64 == false {
+		t.Fatalf("without password: %d, policy changed", w.Code)
+	}
+	w = do(t, s, "POST", "/hosts/02:00:00:00:00:10/policy", "v6only_preferred=on", func(r *http.Request) {
+		formReq(r)
+		r.SetBasicAuth("gokrazy", "secret")
+	})
+	if w.Code != http.StatusSeeOther {
+		body, _ := io.ReadAll(w.Body)
+		t.Fatalf("with password: %d %s", w.Code, body)
+	}
+	p := b.Snapshot().Hosts["02:00:00:00:00:10"].Policy
+	if p.DNS64 || !p.V6OnlyPreferred {
+		t.Errorf("unchecked DNS64 box left policy %+v", p)
+	}
+	w = do(t, s, "POST", "/hosts/02:00:00:00:00:10/policy", "dns64=on&evil=1", func(r *http.Request) {
+		formReq(r)
+		r.SetBasicAuth("gokrazy", "secret")
+	})
+	if w.Code != 400 {
+		t.Errorf("unknown form field: %d", w.Code)
+	}
+}

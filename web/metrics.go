@@ -1,0 +1,96 @@
+package web
+
+import (
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// collector turns a snapshot of the state and the insights into gizmo_*
+// metrics at scrape time, so nothing is kept twice.
+type collector struct{ s *Server }
+
+// Describe sends nothing: the collector is "unchecked", because per-service
+// counter names are only known at scrape time.
+func (collector) Describe(chan<- *prometheus.Desc) {}
+
+var nonMetric = regexp.MustCompile(`[^a-zA-Z0-9_]+`)
+
+func metricName(parts ...string) string {
+	for i, p := range parts {
+		parts[i] = strings.Trim(nonMetric.ReplaceAllString(strings.ToLower(p), "_"), "_")
+	}
+	return strings.Join(parts, "_")
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	st := c.s.cfg.Backend.Snapshot()
+	ins := c.s.cfg.Backend.Insights()
+	gauge := func(name, help string, v float64, labels ...string) {
+		var keys, vals []string
+		for i := 0; i+1 < len(labels); i += 2 {
+			keys, vals = append(keys, labels[i]), append(vals, labels[i+1])
+		}
+		ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(name, help, keys, nil), prometheus.GaugeValue, v, vals...)
+	}
+	counter := func(name, help string, v float64, labels ...string) {
+		var keys, vals []string
+		for i := 0; i+1 < len(labels); i += 2 {
+			keys, vals = append(keys, labels[i]), append(vals, labels[i+1])
+		}
+		ch <- prometheus.MustNewConstMetric(prometheus.NewDesc(name, help, keys, nil), prometheus.CounterValue, v, vals...)
+	}
+
+	gauge("gizmo_hosts", "LAN hosts known.", float64(len(st.Hosts)))
+	if st.Delegated != nil {
+		p, v := st.Delegated.Remaining(time.Now())
+		gauge("gizmo_delegated_prefix_preferred_seconds", "Preferred lifetime left of the delegated prefix.", p.Seconds(), "prefix", st.Delegated.Prefix.String())
+		gauge("gizmo_delegated_prefix_valid_seconds", "Valid lifetime left of the delegated prefix.", v.Seconds(), "prefix", st.Delegated.Prefix.String())
+	}
+	gauge("gizmo_retired_prefixes", "Prefixes being phased out (RFC 9096).", float64(len(st.Retired)))
+	gauge("gizmo_pref64_info", "The active NAT64 prefix.", 1, "prefix", st.Pref64.String(), "source", string(st.Pref64Source))
+
+	for mac, h := range ins.Hosts {
+		for _, cat := range categories {
+			counter("gizmo_host_traffic_bytes_total", "Bytes a host exchanged, by category.", float64(cat.value(h.Traffic)), "mac", mac, "category", cat.Key)
+		}
+		for src, n := range h.DNSSources {
+			counter("gizmo_host_dns_queries_total", "DNS queries a host sent, by the listening address (information source) used.", float64(n), "mac", mac, "source", src)
+		}
+	}
+	counter("gizmo_dns_queries_total", "DNS queries answered.", float64(ins.DNS.Queries))
+	counter("gizmo_dns_synthesized_total", "AAAA answers synthesized (RFC 6147).", float64(ins.DNS.Synthesized))
+	for t, n := range ins.DNS.ByType {
+		counter("gizmo_dns_queries_by_type_total", "DNS queries by type.", float64(n), "type", t)
+	}
+	for src, n := range ins.DNS.BySource {
+		counter("gizmo_dns_queries_by_source_total", "DNS queries by information source.", float64(n), "source", src)
+	}
+	if ins.NAT64.Running {
+		gauge("gizmo_nat64_sessions", "Active NAT64 sessions.", float64(ins.NAT64.Sessions))
+		gauge("gizmo_nat64_session_capacity", "Size of the NAT64 session table.", float64(ins.NAT64.Capacity))
+		counter("gizmo_nat64_translated_packets_total", "Packets translated by the NAT64.", float64(ins.NAT64.Translated))
+		for reason, n := range ins.NAT64.Drops {
+			counter("gizmo_nat64_dropped_packets_total", "Packets the NAT64 dropped or passed on, by reason.", float64(n), "reason", reason)
+		}
+	}
+	for name, v := range ins.Firewall {
+		counter("gizmo_firewall_packets_total", "Packets counted by the firewall's named counters.", float64(v.Packets), "counter", name)
+		counter("gizmo_firewall_bytes_total", "Bytes counted by the firewall's named counters.", float64(v.Bytes), "counter", name)
+	}
+	for svc, counters := range ins.Services {
+		for name, v := range counters {
+			gauge(metricName("gizmo", svc, name), "Counter "+name+" of the "+svc+" service.", v)
+		}
+	}
+}
+
+func (s *Server) metricsHandler() http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collector{s})
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
