@@ -90,6 +90,9 @@ func TestUpstreamPeers(t *testing.T) {
 	// it could not open.
 	run(t, "ip", "-n", client, "link", "set", "uplink0", "up")
 	run(t, "ip", "-n", server, "addr", "add", "2001:db8:0:1::1/64", "dev", "isp0", "nodad")
+	// Two upstream "routers" on isp0: radvd on fe80::1, the PREF64
+	// announcer on fe80::64.
+	run(t, "ip", "-n", server, "addr", "add", "fe80::1/64", "dev", "isp0", "nodad")
 	run(t, "ip", "-n", server, "addr", "add", "fe80::64/64", "dev", "isp0", "nodad")
 	run(t, "ip", "-n", server, "addr", "add", "192.0.2.1/24", "dev", "isp0")
 
@@ -99,6 +102,7 @@ func TestUpstreamPeers(t *testing.T) {
 	MinRtrAdvInterval 3;
 	MaxRtrAdvInterval 4;
 	AdvLinkMTU 1480;
+	AdvRASrcAddress { fe80::1; };
 	prefix 2001:db8:0:1::/64 { AdvOnLink on; AdvAutonomous on; };
 	route 2001:db8:ffff::/48 { AdvRoutePreference high; AdvRouteLifetime 600; };
 	RDNSS 2001:db8:0:1::53 { };
@@ -269,7 +273,7 @@ func TestPeerWANChild(t *testing.T) {
 		}
 	}
 
-	if !u.Router.IsLinkLocalUnicast() || u.RouterPreference != 0 {
+	if u.Router.WithZone("") != netip.MustParseAddr("fe80::1") || u.RouterPreference != 0 {
 		t.Errorf("router %v preference %d", u.Router, u.RouterPreference)
 	}
 	if u.MTU != 1480 {

@@ -332,6 +332,7 @@ func (s *Service) Run(ctx context.Context) error {
 				continue
 			}
 			s.stats.add(func(st *Stats) { st.RAs++ })
+			s.log.Debug("wan: RA", "from", p.src, "router_lifetime", ra.RouterLifetime, "options", len(ra.Options))
 			if ra.RouterLifetime > 0 && rsLeft < maxRtrSolicitations {
 				// RFC 4861 §6.3.7: stop soliciting once a router
 				// answered. An RA with router lifetime 0 (e.g. a PREF64
