@@ -346,6 +346,20 @@ func (r Rule) exprs(sets map[string]*nftables.Set) ([]expr.Any, error) {
 		out = append(out, &expr.Verdict{Kind: expr.VerdictJump, Chain: r.Verdict.Chain})
 	case Masquerade:
 		out = append(out, &expr.Masq{})
+	case SourceNAT:
+		v := r.Verdict
+		if !v.Addr.Is4() || v.Ports.Min == 0 || v.Ports.Max < v.Ports.Min {
+			return nil, fmt.Errorf("snat to %v:%d-%d", v.Addr, v.Ports.Min, v.Ports.Max)
+		}
+		// Specified sets NF_NAT_RANGE_PROTO_SPECIFIED: without it the
+		// kernel ignores the port registers. (expr.Masq cannot set it,
+		// which is why a port range needs snat to the WAN address.)
+		out = append(out,
+			&expr.Immediate{Register: 1, Data: v.Addr.AsSlice()},
+			&expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(v.Ports.Min)},
+			&expr.Immediate{Register: 3, Data: binaryutil.BigEndian.PutUint16(v.Ports.Max)},
+			&expr.NAT{Type: expr.NATTypeSourceNAT, Family: unix.NFPROTO_IPV4,
+				RegAddrMin: 1, RegProtoMin: 2, RegProtoMax: 3, Specified: true})
 	}
 	return out, nil
 }

@@ -56,7 +56,7 @@ func (rs Ruleset) path(p packet) outcome {
 			if v == Continue {
 				v = c.Hook.Policy
 			}
-			if v == Masquerade {
+			if v == Masquerade || v == SourceNAT {
 				o.masq = true
 				v = Accept
 			}

@@ -80,7 +80,7 @@ var icmpNames = map[string]int{
 	"nd-neighbor-solicit": 135, "nd-neighbor-advert": 136, "nd-redirect": 137,
 	"router-renumbering": 138, "ind-neighbor-solicit": 141, "ind-neighbor-advert": 142,
 	"mld2-listener-report":      143,
-	"4:destination-unreachable": 3, "4:time-exceeded": 11, "4:parameter-problem": 12,
+	"4:destination-unreachable": 3, "4:echo-request": 8, "4:time-exceeded": 11, "4:parameter-problem": 12,
 }
 
 func jsonElem(t *testing.T, raw json.RawMessage) string {

@@ -87,13 +87,20 @@ const (
 	Drop
 	Jump
 	Masquerade
+	SourceNAT // snat ip to Addr:Ports
 )
 
-// Verdict is a rule's action; Chain names the target of a Jump.
+// Verdict is a rule's action; Chain names the target of a Jump, Addr and
+// Ports the new source of a SourceNAT.
 type Verdict struct {
 	Kind  VerdictKind
 	Chain string
+	Addr  netip.Addr
+	Ports PortRange
 }
+
+// PortRange is an inclusive range of transport ports.
+type PortRange struct{ Min, Max uint16 }
 
 // MatchKind selects what a Match compares.
 type MatchKind int
@@ -265,6 +272,8 @@ func (r Rule) String() string {
 		parts = append(parts, "jump "+r.Verdict.Chain)
 	case Masquerade:
 		parts = append(parts, "masquerade")
+	case SourceNAT:
+		parts = append(parts, fmt.Sprintf("snat ip to %v:%d-%d", r.Verdict.Addr, r.Verdict.Ports.Min, r.Verdict.Ports.Max))
 	}
 	if r.Comment != "" {
 		parts = append(parts, fmt.Sprintf("comment %q", r.Comment))
@@ -282,6 +291,8 @@ func (k VerdictKind) String() string {
 		return "jump"
 	case Masquerade:
 		return "masquerade"
+	case SourceNAT:
+		return "snat"
 	}
 	return "continue"
 }

@@ -129,6 +129,12 @@ type Plan struct {
 	// NAT64 program may hand packets it has already translated to 4 back to
 	// the stack on lan0, with this source; they are not spoofed.
 	WANIPv4 netip.Addr
+	// NAT44Ports, when set, is the source port range NAT44 may use on the
+	// WAN address. The NAT64 program allocates from the same address, so
+	// the two must not overlap (services/nat64 leaves 32768-65535 to the
+	// kernel). Zero: the kernel's choice, which keeps the host's port when
+	// it is free.
+	NAT44Ports PortRange
 	// NAT64Mark, when not zero, is the skb mark the NAT64 program sets on
 	// packets it translated 4→6 and passed to the stack instead of
 	// redirecting. They arrive on the WAN with a Pref64 source and would
@@ -212,6 +218,9 @@ func Validate(p Plan) error {
 		}
 	}
 	checkPorts("management", p.ManagementPorts, false)
+	if r := p.NAT44Ports; r != (PortRange{}) && (r.Min == 0 || r.Max < r.Min) {
+		bad("NAT44 port range %d-%d: want 1 <= min <= max", r.Min, r.Max)
+	}
 	for _, r := range p.TokenRules {
 		if err := validateToken(r.Token); err != nil {
 			errs = append(errs, err)

@@ -71,11 +71,13 @@ var (
 		148, 149, // SEND certification path
 		151, 152, 153, // multicast router discovery
 	}
-	// icmpErrors are the ICMPv4 errors (RFC 1122 §3.2.2) the gizmo accepts
-	// on the uplink, so that errors about its own flows and about NAT64
-	// flows the program passes to the stack reach their destination.
-	icmpErrors = []uint8{
+	// icmpLocal are the ICMPv4 messages the gizmo accepts on the uplink:
+	// the errors (RFC 1122 §3.2.2), so that errors about its own flows and
+	// about NAT64 flows the program passes to the stack arrive, and echo
+	// (RFC 1122 §3.2.2.6), which the NAT64 program also leaves to the stack.
+	icmpLocal = []uint8{
 		3,  // destination unreachable, incl. fragmentation needed (PMTUD)
+		8,  // echo request
 		11, // time exceeded
 		12, // parameter problem
 	}
@@ -91,7 +93,7 @@ const (
 	setManagement    = "management"
 	setICMPv6Local   = "icmpv6_local"
 	setICMPv6Transit = "icmpv6_transit"
-	setICMPErrors    = "icmp_errors"
+	setICMPLocal     = "icmp_local"
 	setInboundToken  = "inbound_token"
 	setInboundPrefix = "inbound_prefix"
 	setInboundHost   = "inbound_host"
@@ -123,7 +125,7 @@ func Render(p Plan) Ruleset {
 		Set{Name: setManagement, Kind: SetServices, Services: services(netip.Addr{}, p.ManagementPorts)},
 		Set{Name: setICMPv6Local, Kind: SetICMPv6Types, Types: icmpv6Local},
 		Set{Name: setICMPv6Transit, Kind: SetICMPv6Types, Types: icmpv6Transit},
-		Set{Name: setICMPErrors, Kind: SetICMPTypes, Types: icmpErrors},
+		Set{Name: setICMPLocal, Kind: SetICMPTypes, Types: icmpLocal},
 		Set{Name: setInboundToken, Kind: SetIPv6Services, Services: tokenServices(p.TokenRules)},
 	)
 	rs.Sets = append(rs.Sets, prefixSets(setInboundPrefix, SetIPv6Prefixes, p.PrefixRules)...)
@@ -324,7 +326,7 @@ func inputWAN() Chain {
 			Match{Kind: MatchSport, Port: Port{UDP, 547}}, Match{Kind: MatchDport, Port: Port{UDP, 546}}),
 		rule("", Accept, "RFC 2131 4.1: DHCPv4 client",
 			Match{Kind: MatchSport, Port: Port{UDP, 67}}, Match{Kind: MatchDport, Port: Port{UDP, 68}}),
-		rule("", Accept, "RFC 1122 3.2.2", Match{Kind: MatchICMPTypeSet, Family: 4, Name: setICMPErrors}),
+		rule("", Accept, "RFC 1122 3.2.2", Match{Kind: MatchICMPTypeSet, Family: 4, Name: setICMPLocal}),
 		rule(CounterDropInputWAN, Drop, ""),
 	}}
 }
@@ -392,9 +394,20 @@ func forwardWAN(p Plan, sets []Set) Chain {
 // translated, and NAT64 runs in eBPF before netfilter.
 func postrouting(p Plan) Chain {
 	c := Chain{Name: "postrouting", Hook: &Hook{Type: "nat", Hook: "postrouting", Priority: 100, Policy: Accept}}
-	if p.Legacy4.IsValid() {
-		c.Rules = append(c.Rules, rule("", Masquerade, "",
-			oif(p.WAN), Match{Kind: MatchSaddrPrefix, Family: 4, Prefix: p.Legacy4}))
+	if !p.Legacy4.IsValid() {
+		return c
 	}
+	pool := Match{Kind: MatchSaddrPrefix, Family: 4, Prefix: p.Legacy4}
+	if p.NAT44Ports != (PortRange{}) && p.WANIPv4.IsValid() {
+		// Keep NAT44 inside its port (and ICMP identifier) range, away
+		// from the NAT64 program's bindings on the same address.
+		for _, proto := range []Proto{TCP, UDP, 1} {
+			c.Rules = append(c.Rules, Rule{
+				Match:   []Match{oif(p.WAN), pool, {Kind: MatchL4Proto, Proto: proto}},
+				Verdict: Verdict{Kind: SourceNAT, Addr: p.WANIPv4, Ports: p.NAT44Ports},
+			})
+		}
+	}
+	c.Rules = append(c.Rules, rule("", Masquerade, "", oif(p.WAN), pool))
 	return c
 }

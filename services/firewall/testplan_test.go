@@ -14,6 +14,7 @@ func labPlan() Plan {
 		ULA:         netip.MustParsePrefix("fd12:3456:789a::/48"),
 		Legacy4:     netip.MustParsePrefix("203.0.113.128/25"),
 		WANIPv4:     netip.MustParseAddr("192.0.2.100"),
+		NAT44Ports:  PortRange{Min: 32768, Max: 65535},
 		ManagementPorts: []Port{
 			{TCP, 22}, {TCP, 53}, {UDP, 53}, {UDP, 67}, {TCP, 80}, {UDP, 547}, {TCP, 8080},
 		},

@@ -167,12 +167,23 @@ func TestTraffic(t *testing.T) {
 	t.Run("NAT44 masquerades the legacy pool", func(t *testing.T) {
 		peers := listenTCP(t, tp.wan, topoWAN4+":8004")
 		moved(t, s, CounterNAT44, func() {
-			if err := dialTCP(t, tp.lan, topoWAN4+":8004"); err != nil {
-				t.Fatalf("legacy host → WAN: %v", err)
-			}
+			// From a low port, which the NAT64 program owns on the WAN
+			// address: NAT44 must move it into its own range.
+			inNS(t, tp.lan, func() {
+				d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(topoLANHost4), Port: 1500}}
+				c, err := d.Dial("tcp", topoWAN4+":8004")
+				if err != nil {
+					t.Fatalf("legacy host → WAN: %v", err)
+				}
+				c.Close()
+			})
 		})
-		if got := (<-peers).Addr(); got != a(topoRouterW4) {
-			t.Errorf("the internet saw %v, want the WAN address %s", got, topoRouterW4)
+		got := <-peers
+		if got.Addr() != a(topoRouterW4) {
+			t.Errorf("the internet saw %v, want the WAN address %s", got.Addr(), topoRouterW4)
+		}
+		if r := topoPlan().NAT44Ports; got.Port() < r.Min || got.Port() > r.Max {
+			t.Errorf("the internet saw source port %d, want one in the NAT44 range %d-%d", got.Port(), r.Min, r.Max)
 		}
 	})
 	t.Run("BCP 38: spoofed LAN source dropped", func(t *testing.T) {
