@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/web/series"
 )
 
 // service is what every protocol service offers the daemon: it runs until
@@ -42,6 +43,11 @@ type daemon struct {
 	stopping []func() // run after the services have stopped, in order
 	// stats returns each service's counters, for the dashboard and /metrics.
 	stats map[string]func() any
+
+	history        *series.Store
+	insightSources []insightSource
+	trafficSources []trafficSource
+	dnsCounts      func() series.DNS
 }
 
 type namedService struct {
@@ -50,7 +56,7 @@ type namedService struct {
 }
 
 func newDaemon(cfg config, log *slog.Logger) *daemon {
-	d := &daemon{cfg: cfg, log: log, kick: make(chan struct{}, 1), stats: map[string]func() any{}}
+	d := &daemon{cfg: cfg, log: log, kick: make(chan struct{}, 1), stats: map[string]func() any{}, history: series.New(series.DefaultResolutions)}
 	d.st.Hosts = map[string]*state.Host{}
 	return d
 }

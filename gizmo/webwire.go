@@ -79,6 +79,8 @@ func wireWeb(d *daemon, cfg config) error {
 	if err != nil {
 		return err
 	}
+	d.loadHistory()
+	d.add("history", sampler{d}, nil)
 	d.add("web", srv, func(st *state.State, now time.Time) { srv.SetListen(webListen(cfg, st)) })
 	return nil
 }

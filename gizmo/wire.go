@@ -1,10 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"net"
 	"net/netip"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/plan"
@@ -15,6 +18,8 @@ import (
 	"codeberg.org/monostack/gizmo/services/dns64"
 	"codeberg.org/monostack/gizmo/services/ra"
 	wansvc "codeberg.org/monostack/gizmo/services/wan"
+	"codeberg.org/monostack/gizmo/web"
+	"codeberg.org/monostack/gizmo/web/series"
 )
 
 // wireServices creates the protocol services and connects their
@@ -95,6 +100,11 @@ func wireServices(ctx context.Context, d *daemon, cfg config, wan, lan string) e
 	}
 	d.add("dns64", dns, func(st *state.State, now time.Time) { dns.Update(plan.DNS64(st)) })
 	d.stats["dns64"] = func() any { return dns.Stats() }
+	d.insightSources = append(d.insightSources, func(ins *web.Insights) { dnsInsights(dns.Stats(), ins) })
+	d.dnsCounts = func() series.DNS {
+		st := dns.Stats()
+		return series.DNS{A: st.ByType["A"], AAAA: st.ByType["AAAA"], Synthesized: st.Synthesized}
+	}
 
 	// DHCPv4 for legacy hosts, with option 108 for the others. Not in
 	// existing-network mode: that network has its own DHCPv4 server.
@@ -111,6 +121,11 @@ func wireServices(ctx context.Context, d *daemon, cfg config, wan, lan string) e
 		}
 		d.add("dhcp4", d4, func(st *state.State, now time.Time) { d4.Update(plan.DHCP4(st, cfg.V6OnlyWait)) })
 		d.stats["dhcp4"] = func() any { return d4.Stats() }
+		d.insightSources = append(d.insightSources, func(ins *web.Insights) {
+			for k, v := range numericFields(d4.Stats()) {
+				ins.DHCPv4[k] = uint64(v)
+			}
+		})
 	}
 
 	if err := wireWeb(d, cfg); err != nil {
@@ -140,4 +155,46 @@ func (d *daemon) leased(l dhcp4.Lease, active bool) {
 			h.IPv4Lease = netip.Addr{}
 		}
 	})
+}
+
+// dnsInsights turns the DNS64 service's counters into the dashboard's.
+func dnsInsights(st dns64.Stats, ins *web.Insights) {
+	ins.DNS = web.DNSInsights{
+		Queries: st.Queries, Synthesized: st.Synthesized, CacheHits: st.CacheHits, CacheMisses: st.CacheMisses,
+		ByType: st.ByType, BySource: map[string]uint64{},
+	}
+	for src, n := range st.BySource {
+		ins.DNS.BySource[string(src)] = n
+	}
+	top := map[string]uint64{}
+	for key, h := range st.Hosts {
+		for _, nc := range h.TopSynthesized {
+			top[nc.Name] += nc.Count
+		}
+		if _, err := net.ParseMAC(key); err != nil {
+			continue // an address without a known MAC
+		}
+		hi := ins.Hosts[key]
+		hi.DNSQueries, hi.Synthesized = h.Queries, h.Synthesized
+		hi.DNSSources = map[string]uint64{}
+		for src, n := range h.BySource {
+			hi.DNSSources[string(src)] = n
+		}
+		for _, nc := range h.TopSynthesized {
+			hi.TopLegacy = append(hi.TopLegacy, web.NameCount{Name: nc.Name, Count: nc.Count})
+		}
+		ins.Hosts[key] = hi
+	}
+	for name, n := range top {
+		ins.DNS.TopLegacy = append(ins.DNS.TopLegacy, web.NameCount{Name: name, Count: n})
+	}
+	slices.SortFunc(ins.DNS.TopLegacy, func(a, b web.NameCount) int {
+		if a.Count != b.Count {
+			return cmp.Compare(b.Count, a.Count)
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	if len(ins.DNS.TopLegacy) > 20 {
+		ins.DNS.TopLegacy = ins.DNS.TopLegacy[:20]
+	}
 }

@@ -37,6 +37,34 @@ type State struct {
 
 	// Hosts are the LAN hosts, keyed by MAC address (net.HardwareAddr.String()).
 	Hosts map[string]*Host
+
+	// InboundRules are the owner's inbound firewall policy besides each
+	// host's ExposedPorts: token and prefix rules, written relative to the
+	// delegation so that they survive renumbering. Persisted.
+	InboundRules []InboundRule
+}
+
+// InboundRule lets traffic from the internet in, without port forwarding.
+// Exactly one of Token and Subnet is set.
+type InboundRule struct {
+	// Name is the owner's label, for the dashboard.
+	Name string `json:"name,omitempty"`
+	// Token is an interface identifier (the low 64 bits, like ip-token(8)),
+	// e.g. ::80: the rule opens Ports on that identifier in every LAN /64.
+	Token netip.Addr `json:"token,omitzero"`
+	// Subnet is a sub-prefix of the delegation: everything inbound to it
+	// is allowed ("the servers /64").
+	Subnet *Subnet `json:"subnet,omitempty"`
+	// Ports, as "tcp/443" or "udp/51820", for token rules. Prefix rules
+	// open everything and take none.
+	Ports []string `json:"ports,omitempty"`
+}
+
+// Subnet names the Index-th /Bits inside the delegated prefix, e.g. index 1
+// of /64 in 2001:db8:1000:100::/56 is 2001:db8:1000:101::/64.
+type Subnet struct {
+	Index uint64 `json:"index"`
+	Bits  int    `json:"bits"`
 }
 
 // Pref64Source says where the active NAT64 prefix came from.
@@ -163,6 +191,9 @@ type HostPolicy struct {
 	// IPv4 is a static DHCPv4 reservation: the host always gets this
 	// legacy address (when it gets one at all). Zero: from the pool.
 	IPv4 netip.Addr `json:"ipv4,omitzero"`
+	// ExposedPorts are reachable from the internet on every current IPv6
+	// address of the host, privacy addresses included: "tcp/443".
+	ExposedPorts []string `json:"exposed_ports,omitempty"`
 }
 
 // DefaultHostPolicy is what a host that the owner never touched gets: the
