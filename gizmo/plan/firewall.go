@@ -1,0 +1,204 @@
+package plan
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"math/big"
+	"net/netip"
+	"slices"
+	"time"
+
+	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/services/firewall"
+)
+
+// ManagementPorts are the gizmo's own services, reachable from the LAN
+// only: SSH, DNS, DHCPv4 and DHCPv6 servers, the dashboard and gokrazy's
+// UI (DESIGN.md: dashboard :80, gokrazy :8080).
+var ManagementPorts = []firewall.Port{
+	{Proto: firewall.TCP, Port: 22},
+	{Proto: firewall.TCP, Port: 53},
+	{Proto: firewall.UDP, Port: 53},
+	{Proto: firewall.UDP, Port: 67},
+	{Proto: firewall.TCP, Port: 80},
+	{Proto: firewall.UDP, Port: 547},
+	{Proto: firewall.TCP, Port: 8080},
+}
+
+// NAT44Ports is the source port range NAT44 uses on the WAN address. The
+// NAT64 program allocates below it on the same address
+// (nat64.DefaultPortsHigh ends at 32767).
+var NAT44Ports = firewall.PortRange{Min: 32768, Max: 65535}
+
+// HostAddrMaxAge is how long an address a host was last seen with keeps
+// its exposed ports open. Temporary addresses live two days by default
+// (RFC 8981 §3.8, TEMP_VALID_LIFETIME); a week covers a host that sleeps
+// over a weekend without keeping every address it ever had.
+const HostAddrMaxAge = 7 * 24 * time.Hour
+
+// Firewall is the firewall's plan: the interfaces, the LAN's prefixes and
+// the owner's inbound rules resolved against the current delegation and
+// the hosts' current addresses. A rule that cannot be resolved (a bad port,
+// a token longer than 64 bits, a subnet outside the delegation) is left out
+// and named in the error; the plan without it is still valid to apply.
+func Firewall(st *state.State, now time.Time) (firewall.Plan, error) {
+	p := firewall.Plan{
+		WAN:             st.WAN.Interface,
+		ULA:             st.ULA.Masked(),
+		Legacy4:         st.LAN.Legacy4.Masked(),
+		ManagementPorts: slices.Clone(ManagementPorts),
+		NAT44Ports:      NAT44Ports,
+	}
+	if st.LAN.Interface != "" {
+		p.LAN = []string{st.LAN.Interface}
+	}
+	if st.WAN.IPv4 != nil && st.WAN.IPv4.Addr.IsValid() {
+		p.WANIPv4 = st.WAN.IPv4.Addr.Addr()
+	}
+
+	var global []netip.Prefix // the LAN's global /64s, current and retired
+	if d := st.Delegated; d != nil && d.ValidUntil.After(now) {
+		p.Delegated = d.Prefix.Masked()
+		global = append(global, LANPrefix(d.Prefix))
+	}
+	for _, r := range st.Retired {
+		// RFC 9096 §3: hosts keep addresses in a retired prefix until it
+		// is invalid; they are still ours, in both directions.
+		if r.ValidUntil.After(now) && r.Prefix.Masked() != p.Delegated {
+			p.Retired = append(p.Retired, r.Prefix.Masked())
+			if l := LANPrefix(r.Prefix); !slices.Contains(global, l) {
+				global = append(global, l)
+			}
+		}
+	}
+	p.LANPrefixes = slices.Clone(global)
+	if st.ULA.IsValid() {
+		p.LANPrefixes = append(p.LANPrefixes, ManagementPrefix(st.ULA))
+	}
+
+	var errs []error
+	for i, r := range st.InboundRules {
+		tok, pfx, ports, err := resolveRule(p.Delegated, r)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("plan: inbound rule %d (%s): %w", i, r.Name, err))
+		case tok.IsValid():
+			p.TokenRules = append(p.TokenRules, firewall.TokenRule{Token: tok, Ports: ports})
+		case pfx.IsValid():
+			p.PrefixRules = append(p.PrefixRules, pfx)
+		}
+	}
+
+	for _, mac := range slices.Sorted(maps.Keys(st.Hosts)) {
+		h := st.Hosts[mac]
+		if h == nil || len(h.Policy.ExposedPorts) == 0 {
+			continue
+		}
+		ports, err := parsePorts(h.Policy.ExposedPorts)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("plan: exposed ports of %s: %w", mac, err))
+			continue
+		}
+		var addrs []netip.Addr
+		for a, seen := range h.Addrs {
+			if now.Sub(seen) > HostAddrMaxAge || !a.Is6() || a.Is4In6() {
+				continue
+			}
+			a = a.WithZone("")
+			for _, l := range global {
+				if l.Contains(a) {
+					addrs = append(addrs, a)
+					break
+				}
+			}
+		}
+		if len(addrs) == 0 {
+			continue
+		}
+		slices.SortFunc(addrs, netip.Addr.Compare)
+		p.HostRules = append(p.HostRules, firewall.HostRule{Host: mac, Addrs: addrs, Ports: ports})
+	}
+	return p, errors.Join(errs...)
+}
+
+// ValidateInboundRule checks a rule the owner submits through the API
+// against the current state, so that a bad rule is refused with a clear
+// message instead of being stored.
+func ValidateInboundRule(st *state.State, r state.InboundRule) error {
+	var d netip.Prefix
+	if st.Delegated != nil {
+		d = st.Delegated.Prefix.Masked()
+	}
+	_, _, _, err := resolveRule(d, r)
+	return err
+}
+
+// ValidateExposedPorts checks a host's exposed ports ("tcp/443").
+func ValidateExposedPorts(ports []string) error {
+	_, err := parsePorts(ports)
+	return err
+}
+
+// resolveRule turns a rule into a token rule or an absolute prefix. With no
+// delegation, a well-formed subnet rule resolves to nothing (and no error):
+// it starts to apply when a prefix arrives.
+func resolveRule(delegated netip.Prefix, r state.InboundRule) (netip.Addr, netip.Prefix, []firewall.Port, error) {
+	switch {
+	case r.Token.IsValid() && r.Subnet != nil:
+		return netip.Addr{}, netip.Prefix{}, nil, errors.New("a rule is either a token rule or a subnet rule, not both")
+	case r.Token.IsValid():
+		tok, err := firewall.ParseToken(r.Token.String())
+		if err != nil {
+			return netip.Addr{}, netip.Prefix{}, nil, err
+		}
+		if len(r.Ports) == 0 {
+			return netip.Addr{}, netip.Prefix{}, nil, errors.New("a token rule needs ports, e.g. tcp/443")
+		}
+		ports, err := parsePorts(r.Ports)
+		return tok, netip.Prefix{}, ports, err
+	case r.Subnet != nil:
+		if len(r.Ports) != 0 {
+			return netip.Addr{}, netip.Prefix{}, nil, errors.New("a subnet rule opens everything; use a token rule or exposed ports for single ports")
+		}
+		if r.Subnet.Bits < 1 || r.Subnet.Bits > 128 {
+			return netip.Addr{}, netip.Prefix{}, nil, fmt.Errorf("subnet length /%d: want 1-128", r.Subnet.Bits)
+		}
+		if !delegated.IsValid() {
+			return netip.Addr{}, netip.Prefix{}, nil, nil
+		}
+		pfx, err := SubnetPrefix(delegated, *r.Subnet)
+		return netip.Addr{}, pfx, nil, err
+	}
+	return netip.Addr{}, netip.Prefix{}, nil, errors.New("a rule needs a token or a subnet")
+}
+
+// SubnetPrefix is the Index-th /Bits inside the delegation.
+func SubnetPrefix(delegated netip.Prefix, s state.Subnet) (netip.Prefix, error) {
+	if s.Bits < delegated.Bits() || s.Bits > 128 {
+		return netip.Prefix{}, fmt.Errorf("subnet /%d is outside the delegated prefix %v (want /%d to /128)", s.Bits, delegated, delegated.Bits())
+	}
+	width := uint(s.Bits - delegated.Bits())
+	if width < 64 && s.Index >= 1<<width {
+		return netip.Prefix{}, fmt.Errorf("subnet index %d of /%d is outside the delegated prefix %v (it has %d)", s.Index, s.Bits, delegated, uint64(1)<<width)
+	}
+	base := new(big.Int).SetBytes(delegated.Masked().Addr().AsSlice())
+	off := new(big.Int).Lsh(new(big.Int).SetUint64(s.Index), uint(128-s.Bits))
+	var b [16]byte
+	new(big.Int).Or(base, off).FillBytes(b[:])
+	return netip.PrefixFrom(netip.AddrFrom16(b), s.Bits), nil
+}
+
+func parsePorts(in []string) ([]firewall.Port, error) {
+	var out []firewall.Port
+	var errs []error
+	for _, s := range in {
+		p, err := firewall.ParsePort(s)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out, errors.Join(errs...)
+}
