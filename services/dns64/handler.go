@@ -16,11 +16,8 @@ const serverPayload = 1232
 // ServeDNS answers one query; it implements dns.Handler.
 func (s *Service) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	_, tcp := w.RemoteAddr().(*net.TCPAddr)
-	// A little longer than one lookup may take, so that a lookup that
-	// gives up still reaches the code that turns it into SERVFAIL.
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.QueryTimeout+250*time.Millisecond)
-	defer cancel()
-	resp := s.handle(ctx, addrPort(w.RemoteAddr()), addrPort(w.LocalAddr()), tcp, r)
+	// No deadline here: every upstream lookup is bounded by QueryTimeout.
+	resp := s.handle(context.Background(), addrPort(w.RemoteAddr()), addrPort(w.LocalAddr()), tcp, r)
 	if resp == nil {
 		return
 	}
@@ -47,7 +44,9 @@ func (s *Service) handle(ctx context.Context, client, local netip.AddrPort, tcp 
 		s.counts.malformed.Add(1)
 		return nil
 	}
-	if !s.limit.allow(client.Addr(), time.Now()) {
+	pass := passFrom(ctx)
+	counted := pass != nil && pass.counted
+	if !counted && !s.limit.allow(client.Addr(), time.Now()) {
 		s.counts.rateLimited.Add(1)
 		return nil
 	}
@@ -72,7 +71,9 @@ func (s *Service) handle(ctx context.Context, client, local netip.AddrPort, tcp 
 	p := s.current()
 	host, dns64 := p.policy(client.Addr())
 	hc := s.counts.host(host)
-	s.counts.query(hc, client.Addr(), p.source(local), q.Qtype, dns64)
+	if !counted {
+		s.counts.query(hc, client.Addr(), p.source(local), q.Qtype, dns64)
+	}
 
 	switch {
 	case q.Qclass != dns.ClassINET:
@@ -107,6 +108,9 @@ func (s *Service) handle(ctx context.Context, client, local netip.AddrPort, tcp 
 		s.synthesize(ctx, p, m, name, do, cd, hc)
 	default:
 		s.forwardInto(ctx, p, m, name, q.Qtype, do, cd)
+	}
+	if pass != nil && pass.missed {
+		return m // discarded: the query is answered again, upstream allowed
 	}
 	return s.finish(m, opt, tcp)
 }

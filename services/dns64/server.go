@@ -24,10 +24,11 @@ const relistenInterval = 2 * time.Second
 // re-listening whenever Update changes them. An address that cannot be
 // bound yet is retried; the others keep serving.
 func (s *Service) Run(ctx context.Context) error {
-	active := map[netip.AddrPort][]*dns.Server{}
+	active := map[netip.AddrPort]func(){}
 	defer func() {
-		for ap, srvs := range active {
-			s.stop(ap, srvs)
+		for ap, stop := range active {
+			stop()
+			s.log.Info("dns64: stopped listening", "addr", ap.String())
 		}
 	}()
 	retry := time.NewTicker(relistenInterval)
@@ -37,22 +38,23 @@ func (s *Service) Run(ctx context.Context) error {
 		for _, l := range s.current().Listen {
 			want[l.Addr] = true
 		}
-		for ap, srvs := range active {
+		for ap, stop := range active {
 			if !want[ap] {
-				s.stop(ap, srvs)
+				stop()
 				delete(active, ap)
+				s.log.Info("dns64: stopped listening", "addr", ap.String())
 			}
 		}
 		for ap := range want {
 			if _, ok := active[ap]; ok {
 				continue
 			}
-			srvs, err := s.listen(ap)
+			stop, err := s.listen(ap)
 			if err != nil {
 				s.log.Warn("dns64: cannot listen yet", "addr", ap.String(), "err", err)
 				continue
 			}
-			active[ap] = srvs
+			active[ap] = stop
 			s.log.Info("dns64: listening", "addr", ap.String())
 		}
 		select {
@@ -64,28 +66,29 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-func (s *Service) stop(ap netip.AddrPort, srvs []*dns.Server) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	for _, srv := range srvs {
-		if err := srv.ShutdownContext(ctx); err != nil {
-			s.log.Debug("dns64: shutdown", "addr", ap.String(), "err", err)
-		}
-	}
-	s.log.Info("dns64: stopped listening", "addr", ap.String())
-}
-
 // listen binds one address: UDPSockets UDP sockets sharing it through
 // SO_REUSEPORT, so the kernel spreads queries over cores, and one TCP
 // listener (RFC 7766 §5: TCP is mandatory). IP_FREEBIND lets it bind an
-// address that is still tentative (DAD) or not yet assigned.
-func (s *Service) listen(ap netip.AddrPort) ([]*dns.Server, error) {
+// address that is still tentative (DAD) or not yet assigned. It returns the
+// function that stops them all.
+func (s *Service) listen(ap netip.AddrPort) (func(), error) {
+	var udps []*udpServer
+	stopUDP := func() {
+		for _, u := range udps {
+			u.close()
+		}
+	}
+	for range s.cfg.UDPSockets {
+		u, err := s.listenUDP(ap)
+		if err != nil {
+			stopUDP()
+			return nil, err
+		}
+		udps = append(udps, u)
+	}
 	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
 		var serr error
 		err := c.Control(func(fd uintptr) {
-			if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1); serr != nil {
-				return
-			}
 			if ap.Addr().Is4() {
 				serr = unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_FREEBIND, 1)
 			} else {
@@ -94,31 +97,24 @@ func (s *Service) listen(ap netip.AddrPort) ([]*dns.Server, error) {
 		})
 		return errors.Join(err, serr)
 	}}
-	network := "6"
+	network := "tcp6"
 	if ap.Addr().Is4() {
-		network = "4"
+		network = "tcp4"
 	}
-	var srvs []*dns.Server
-	fail := func(err error) ([]*dns.Server, error) {
-		for _, srv := range srvs {
-			_ = srv.Shutdown()
-		}
-		return nil, fmt.Errorf("dns64: listen on %s: %w", ap, err)
-	}
-	ctx := context.Background()
-	for range s.cfg.UDPSockets {
-		pc, err := lc.ListenPacket(ctx, "udp"+network, ap.String())
-		if err != nil {
-			return fail(err)
-		}
-		srvs = append(srvs, s.serve(&dns.Server{PacketConn: pc, Handler: s, UDPSize: maxQuerySize}))
-	}
-	l, err := lc.Listen(ctx, "tcp"+network, ap.String())
+	l, err := lc.Listen(context.Background(), network, ap.String())
 	if err != nil {
-		return fail(err)
+		stopUDP()
+		return nil, fmt.Errorf("dns64: tcp listen on %s: %w", ap, err)
 	}
-	srvs = append(srvs, s.serve(&dns.Server{Listener: l, Handler: s}))
-	return srvs, nil
+	srv := s.serve(&dns.Server{Listener: l, Handler: s})
+	return func() {
+		stopUDP()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := srv.ShutdownContext(ctx); err != nil {
+			s.log.Debug("dns64: tcp shutdown", "addr", ap.String(), "err", err)
+		}
+	}, nil
 }
 
 func (s *Service) serve(srv *dns.Server) *dns.Server {

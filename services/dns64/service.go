@@ -135,6 +135,10 @@ func (s *Service) lookup(ctx context.Context, p *compiledPlan, name string, qtyp
 		s.counts.cacheHits.Add(1)
 		return m, age, nil
 	}
+	if p := passFrom(ctx); p != nil && p.cacheOnly {
+		p.missed = true
+		return nil, 0, errWouldBlock
+	}
 	s.counts.cacheMisses.Add(1)
 	// Identical concurrent misses share one upstream query.
 	flightKey := fmt.Sprintf("%s/%d/%t/%t", name, qtype, do, cd)

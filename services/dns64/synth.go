@@ -24,7 +24,9 @@ func (s *Service) synthesize(ctx context.Context, p *compiledPlan, m *dns.Msg, n
 	// time (RFC 6147 §5.1.8 allows it): a cache miss then costs one round
 	// trip, not two, and hosts ask for the A record anyway.
 	var aCh chan lookupResult
-	if _, _, ok := s.cache.get(cacheKey{name: name, qtype: dns.TypeAAAA, do: do, cd: cd}, time.Now()); !ok {
+	if pass := passFrom(ctx); pass != nil && pass.cacheOnly {
+		// The first, cache-only pass: no parallel query.
+	} else if _, _, ok := s.cache.get(cacheKey{name: name, qtype: dns.TypeAAAA, do: do, cd: cd}, time.Now()); !ok {
 		aCh = make(chan lookupResult, 1)
 		go func() {
 			msg, age, err := s.lookup(ctx, p, name, dns.TypeA, do, cd)

@@ -1,0 +1,86 @@
+// Command dns64d runs the dns64 service alone on one address, for the
+// benchmark in run.sh (the gizmo daemon wires the service itself). SIGUSR1
+// prints the statistics as JSON on stdout.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
+
+	"codeberg.org/monostack/gizmo/services/dns64"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:5302", "address to serve on")
+	upstream := flag.String("upstream", "127.0.0.1:5300", "upstream resolver")
+	pref64 := flag.String("pref64", "2001:db8:64::/96", "NAT64 prefix")
+	cacheBytes := flag.Int("cache-bytes", 16<<20, "cache memory bound")
+	sockets := flag.Int("udp-sockets", 2, "SO_REUSEPORT UDP sockets")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file")
+	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "dns64d:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "dns64d:", err)
+			os.Exit(1)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	if err := run(*listen, *upstream, *pref64, *cacheBytes, *sockets); err != nil {
+		fmt.Fprintln(os.Stderr, "dns64d:", err)
+		pprof.StopCPUProfile()
+		os.Exit(1)
+	}
+}
+
+func run(listen, upstream, pref64 string, cacheBytes, sockets int) error {
+	l, err := netip.ParseAddrPort(listen)
+	if err != nil {
+		return fmt.Errorf("-listen: %w", err)
+	}
+	u, err := netip.ParseAddrPort(upstream)
+	if err != nil {
+		return fmt.Errorf("-upstream: %w", err)
+	}
+	p, err := netip.ParsePrefix(pref64)
+	if err != nil {
+		return fmt.Errorf("-pref64: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	s, err := dns64.New(dns64.Config{Logger: log, CacheBytes: cacheBytes, RateLimit: -1, UDPSockets: sockets})
+	if err != nil {
+		return err
+	}
+	plan := dns64.Plan{
+		Pref64: p, Upstreams: []netip.AddrPort{u}, DefaultDNS64: true,
+		Listen: []dns64.Listener{{Addr: l, Source: dns64.SourceRDNSS}},
+	}
+	if err := plan.Validate(); err != nil {
+		return err
+	}
+	s.Update(plan)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	go func() {
+		for range usr1 {
+			st := s.Stats()
+			st.Hosts = nil
+			_ = json.NewEncoder(os.Stdout).Encode(st)
+		}
+	}()
+	return s.Run(ctx)
+}

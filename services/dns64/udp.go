@@ -1,0 +1,211 @@
+package dns64
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/miekg/dns"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
+)
+
+// udpServer answers queries on one UDP socket. Its reader takes queries in
+// batches with recvmmsg(2), answers those it can from the cache inline and
+// sends the answers in one sendmmsg(2); queries that need an upstream are
+// handed to a goroutine each, so a slow upstream never holds up cached
+// answers. On a two-core router this is what brings the service to
+// unbound's throughput (docs/performance-dns64.md).
+type udpServer struct {
+	conn  *net.UDPConn
+	batch batchConn
+	local netip.AddrPort
+	wg    sync.WaitGroup
+}
+
+// batchConn is what ipv4.PacketConn and ipv6.PacketConn have in common.
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+// udpBatch is how many datagrams one recvmmsg(2) may return.
+const udpBatch = 32
+
+func (s *Service) listenUDP(ap netip.AddrPort) (*udpServer, error) {
+	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			// A larger receive buffer absorbs bursts (capped at rmem_max).
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+			if serr != nil {
+				return
+			}
+			if ap.Addr().Is4() {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_FREEBIND, 1)
+			} else {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_IPV6, unix.IPV6_FREEBIND, 1)
+			}
+		})
+		return errors.Join(err, serr)
+	}}
+	network := "udp6"
+	if ap.Addr().Is4() {
+		network = "udp4"
+	}
+	pc, err := lc.ListenPacket(context.Background(), network, ap.String())
+	if err != nil {
+		return nil, fmt.Errorf("dns64: udp listen on %s: %w", ap, err)
+	}
+	conn := pc.(*net.UDPConn)
+	u := &udpServer{conn: conn, local: ap}
+	if ap.Addr().Is4() {
+		u.batch = ipv4.NewPacketConn(conn)
+	} else {
+		u.batch = ipv6.NewPacketConn(conn)
+	}
+	u.wg.Add(1)
+	go s.readUDP(u)
+	return u, nil
+}
+
+// close stops the reader and waits for it; answers still being resolved
+// upstream are dropped when they try to write.
+func (u *udpServer) close() {
+	_ = u.conn.Close()
+	u.wg.Wait()
+}
+
+func (s *Service) readUDP(u *udpServer) {
+	defer u.wg.Done()
+	in := make([]ipv4.Message, udpBatch)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, maxQuerySize)}
+	}
+	out := make([]ipv4.Message, 0, udpBatch)
+	outBufs := make([][]byte, udpBatch)
+	for i := range outBufs {
+		outBufs[i] = make([]byte, 0, serverPayload)
+	}
+	for {
+		n, err := u.batch.ReadBatch(in, 0)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Warn("dns64: udp read", "addr", u.local.String(), "err", err)
+			time.Sleep(10 * time.Millisecond) // e.g. ENOMEM: do not spin
+			continue
+		}
+		out = out[:0]
+		for i := range in[:n] {
+			ua, ok := in[i].Addr.(*net.UDPAddr)
+			if !ok {
+				continue
+			}
+			client := addrPort(ua)
+			wire := in[i].Buffers[0][:in[i].N]
+			pass := &queryPass{cacheOnly: true}
+			resp := s.handleWire(withPass(context.Background(), pass), wire, client, u.local, false, outBufs[len(out)])
+			if pass.missed {
+				// Needs an upstream: answer from a goroutine of its own,
+				// with its own copy of the query.
+				q := append([]byte(nil), wire...)
+				go s.answerUDPSlow(u, q, client, ua)
+				continue
+			}
+			if resp != nil {
+				out = append(out, ipv4.Message{Buffers: [][]byte{resp}, Addr: ua})
+			}
+		}
+		for len(out) > 0 {
+			sent, err := u.batch.WriteBatch(out, 0)
+			if err != nil {
+				s.log.Debug("dns64: udp write", "addr", u.local.String(), "err", err)
+				break
+			}
+			out = out[sent:]
+		}
+	}
+}
+
+func (s *Service) answerUDPSlow(u *udpServer, q []byte, client netip.AddrPort, to *net.UDPAddr) {
+	pass := &queryPass{counted: true}
+	resp := s.handleWire(withPass(context.Background(), pass), q, client, u.local, false, make([]byte, 0, serverPayload))
+	if resp == nil {
+		return
+	}
+	if _, err := u.conn.WriteToUDP(resp, to); err != nil && !errors.Is(err, net.ErrClosed) {
+		s.log.Debug("dns64: udp write", "client", client.String(), "err", err)
+	}
+}
+
+// queryPass tells handle how far it may go. The UDP reader first tries a
+// query with cacheOnly set: a lookup that would have to ask an upstream
+// sets missed and gives up, and the query is answered again from a
+// goroutine, with counted set so that it is not counted (or rate limited)
+// twice.
+type queryPass struct {
+	cacheOnly bool
+	missed    bool
+	counted   bool
+}
+
+type passKey struct{}
+
+func withPass(ctx context.Context, p *queryPass) context.Context {
+	return context.WithValue(ctx, passKey{}, p)
+}
+
+func passFrom(ctx context.Context) *queryPass {
+	p, _ := ctx.Value(passKey{}).(*queryPass)
+	return p
+}
+
+// errWouldBlock is what a cache-only lookup returns on a miss.
+var errWouldBlock = errors.New("dns64: answer needs an upstream")
+
+// handleWire answers one query in wire format and returns the answer packed
+// into buf, or nil to send nothing. Like miekg/dns's server it answers a
+// query that does not parse with FORMERR when its header is sound (RFC 1035
+// §4.1.1), and drops anything that is not a query.
+func (s *Service) handleWire(ctx context.Context, wire []byte, client, local netip.AddrPort, tcp bool, buf []byte) []byte {
+	if len(wire) < 12 || wire[2]&0x80 != 0 { // short, or QR=1: not a query
+		s.counts.malformed.Add(1)
+		return nil
+	}
+	r := new(dns.Msg)
+	if err := r.Unpack(wire); err != nil {
+		if !s.limit.allow(client.Addr(), time.Now()) {
+			s.counts.rateLimited.Add(1)
+			return nil
+		}
+		s.counts.malformed.Add(1)
+		// ID, QR=1, the query's opcode, RCODE=FORMERR, no sections.
+		return append(buf[:0], wire[0], wire[1], 0x80|wire[2]&0x78, dns.RcodeFormatError, 0, 0, 0, 0, 0, 0, 0, 0)
+	}
+	m := s.handle(ctx, client, local, tcp, r)
+	if m == nil {
+		return nil
+	}
+	if p := passFrom(ctx); p != nil && p.missed {
+		return nil
+	}
+	out, err := m.PackBuffer(buf)
+	if err != nil {
+		s.log.Warn("dns64: pack answer", "err", err)
+		m = new(dns.Msg)
+		m.SetRcode(r, dns.RcodeServerFailure)
+		if out, err = m.PackBuffer(buf); err != nil {
+			return nil
+		}
+	}
+	return out
+}
