@@ -1,0 +1,84 @@
+// Package firewall is the gizmo's stateful firewall: one nftables table,
+// `inet gizmo`, which the gizmo owns entirely and replaces whole on every
+// change.
+//
+// # Shape
+//
+// The daemon computes a Plan from its state (gizmo/plan.Firewall). Render
+// turns the Plan into a Ruleset, a small typed model of the table, without
+// touching the kernel; Ruleset.String prints each rule exactly as
+// `nft list table inet gizmo` shows it after the apply, which the tests
+// check. Service.Apply validates the Plan, renders it and sends the table
+// in one nfnetlink batch: create the table if missing, delete it, add it
+// again with every counter, set, chain and rule. The kernel commits a
+// batch atomically, so packets meet either the old ruleset or the new one;
+// a table left by a crashed daemon is replaced, never duplicated. Counter
+// values are read just before the swap and carried into the new table
+// (packets counted between that read and the commit are lost from the
+// totals; the window is one netlink round trip).
+//
+// Addresses, ports and prefixes live in sets, so the number of rules
+// depends on the number of LAN interfaces and of distinct prefix lengths,
+// never on hosts or addresses. Prefix sets are hash sets looked up with
+// the address masked to the set's prefix length, not interval sets: on
+// Linux 6.18 a new interval (rbtree) set misses lookups for a moment after
+// the batch commits, which showed as lost probes in TestNoGapAcrossReapply;
+// hash set elements become visible with the commit itself.
+//
+// # Policy
+//
+//   - prerouting (filter, priority raw -300, before conntrack): BCP 38 —
+//     a LAN source outside the LAN /64s, link-local and :: (IPv6), or
+//     outside the legacy pool, 0.0.0.0 and the NAT64 pool address (IPv4)
+//     is dropped; a WAN source inside the delegation, the retired
+//     delegations, our ULA /48 or the legacy pool is dropped (RFC 7084,
+//     RFC 6092 REC-4).
+//   - input (policy drop): loopback, established/related and everything
+//     from the LAN are accepted (the management plane — dashboard :80,
+//     gokrazy :8080, DNS, DHCP, SSH — lives there). From uplink0: the
+//     management ports are dropped and counted first, then ICMPv6 per
+//     RFC 4890 §4.4, DHCPv6 replies (udp 547→546 from link-local), DHCPv4
+//     replies (udp 67→68), ICMPv4 errors and echo are accepted; the rest is
+//     dropped.
+//   - forward (policy drop): established/related is accepted and counted
+//     (IPv6 native or IPv4 legacy); the LAN may send anything anywhere;
+//     from the WAN, ICMPv6 per RFC 4890 §4.3, then the owner's inbound
+//     rules (token, prefix, host), then drop.
+//   - postrouting (nat, srcnat 100): only the legacy pool is translated,
+//     to the WAN address in NAT44's own port range (snat; the NAT64 program
+//     allocates below it on the same address), or masqueraded when no WAN
+//     address or range is known. IPv6 is never translated.
+//
+// # Hook order and the NAT64 datapath
+//
+// The NAT64 program (services/nat64) is attached with tcx at ingress of
+// lan0 and uplink0. tc ingress runs before netfilter, so for a packet
+// arriving on either interface the order is:
+//
+//	tc ingress (tcx: NAT64) → [netfilter] prerouting: defrag (-400), our
+//	anti-spoofing (-300), conntrack (-200) → routing → input or forward
+//	(0) → postrouting: our NAT44 (100) → tc egress → the wire
+//
+// A packet the program translates is redirected (bpf_redirect to the other
+// interface's egress, or its ingress for hairpinning) and never meets
+// netfilter: no conntrack entry, no firewall rule, no counter here. Its
+// policy is the program's own (LAN sources only, RFC 6052 §3.1). What the
+// program hands to the stack instead (TC_ACT_OK) is filtered normally:
+//
+//   - IPv4 to the pool address that has no binding or is not TCP, UDP or
+//     ICMP: input on uplink0. ICMPv4 errors and echo are accepted (the
+//     kernel answers pings and learns PMTU); the rest is dropped as
+//     unsolicited, which is what the stack would do with it anyway.
+//   - IPv6 to the NAT64 prefix that the program leaves to the kernel (GSO
+//     packets, packets needing an ICMPv6 error): forward from the LAN, which
+//     accepts anything with a LAN source.
+//   - IPv4 the program has translated but leaves to the stack on lan0 (to
+//     fragment it, say) carries the pool address as source: the
+//     anti-spoofing rules accept it and forward counts it as nat64-passed;
+//     it is not NAT44'd because it is not from the legacy pool.
+//   - IPv6 the program has translated but leaves to the stack on uplink0
+//     comes from the NAT64 prefix to a LAN host with no conntrack entry.
+//     If the program marks such packets (skb->mark), set Plan.NAT64Mark to
+//     the mark and forward accepts them; unmarked, they are dropped as
+//     unsolicited inbound traffic.
+package firewall
