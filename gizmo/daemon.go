@@ -48,6 +48,9 @@ type daemon struct {
 	insightSources []insightSource
 	trafficSources []trafficSource
 	dnsCounts      func() series.DNS
+	// dnsClientSeen tells the NAT64 accounting which addresses resolve
+	// names through the DNS64; nil without a NAT64.
+	dnsClientSeen func(netip.Addr)
 }
 
 type namedService struct {

@@ -36,6 +36,7 @@ func (d *daemon) Insights() web.Insights {
 	for mac, c := range traffic {
 		h := ins.Hosts[mac]
 		h.Traffic = c
+		h.CLAT = c.NAT64CLAT > 0
 		ins.Hosts[mac] = h
 	}
 	for name, stats := range d.stats {

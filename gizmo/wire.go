@@ -101,6 +101,16 @@ func wireServices(ctx context.Context, d *daemon, cfg config, wan, lan string) e
 	d.add("dns64", dns, func(st *state.State, now time.Time) { dns.Update(plan.DNS64(st)) })
 	d.stats["dns64"] = func() any { return dns.Stats() }
 	d.insightSources = append(d.insightSources, func(ins *web.Insights) { dnsInsights(dns.Stats(), ins) })
+	// Registered before the NAT64's traffic source, so that it knows which
+	// addresses resolve names through the DNS64 when it splits its bytes.
+	d.trafficSources = append(d.trafficSources, func(map[string]series.Categories) {
+		if d.dnsClientSeen == nil {
+			return
+		}
+		for _, h := range dns.Stats().Hosts {
+			d.dnsClientSeen(h.LastAddr)
+		}
+	})
 	d.dnsCounts = func() series.DNS {
 		st := dns.Stats()
 		return series.DNS{A: st.ByType["A"], AAAA: st.ByType["AAAA"], Synthesized: st.Synthesized}
@@ -128,6 +138,9 @@ func wireServices(ctx context.Context, d *daemon, cfg config, wan, lan string) e
 		})
 	}
 
+	if err := wireNAT64(d, cfg, wan, lan); err != nil {
+		return err
+	}
 	if err := wireWeb(d, cfg); err != nil {
 		return err
 	}
