@@ -1,0 +1,374 @@
+package integration
+
+// Router Advertisements and stateless DHCPv6 as the LAN hosts see them
+// (issue 2, "Done when"): SLAAC in the first /64 of the delegation, the
+// default route via the gizmo's link-local address, every RA option decoded
+// by tshark, and renumbering (RFC 9096 §3).
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/gizmo/plan"
+	"codeberg.org/monostack/gizmo/lab/netlab"
+)
+
+// lanPrefix waits for the ISP's delegation and returns the LAN /64 the
+// gizmo must advertise: the first /64 of it.
+func lanPrefix(t *testing.T, ctx context.Context, l *netlab.Lab, pool netip.Prefix) netip.Prefix {
+	t.Helper()
+	var lan netip.Prefix
+	err := netlab.WaitFor(ctx, "a delegation from "+pool.String(), func(context.Context) (bool, error) {
+		ps, err := l.DelegatedPrefixes()
+		if err != nil {
+			return false, err
+		}
+		for _, p := range ps {
+			if pool.Contains(p.Addr()) {
+				lan = netip.PrefixFrom(p.Masked().Addr(), 64)
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lan
+}
+
+// TestLANHostGetsPrefixAndDefaultRoute: gz-lan-v6 configures a SLAAC
+// address in the first /64 of its delegated /56, routes through the gizmo's
+// link-local address, and reaches the IPv6-only server.
+func TestLANHostGetsPrefixAndDefaultRoute(t *testing.T) {
+	l := LabWithGizmo(t)
+	ctx := testContext(t, 2*time.Minute)
+	lan := lanPrefix(t, ctx, l, netlab.PDAggregate)
+	addr, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, lan)
+	if err != nil {
+		t.Fatalf("no SLAAC address in %s: %v", lan, err)
+	}
+	want := "default via " + netlab.GizmoLANLinkLocal.String() + " dev " + netlab.HostIf + " proto ra"
+	if _, err := l.WaitExec(ctx, netlab.NSLanV6, func(out string) bool { return strings.Contains(out, want) },
+		"ip", "-6", "route", "show", "default"); err != nil {
+		t.Fatalf("no %q: %v", want, err)
+	}
+	url := "http://[" + netlab.V6OnlyServer.String() + "]/"
+	out, err := l.WaitExec(ctx, netlab.NSLanV6, func(out string) bool { return strings.HasPrefix(out, "server=") },
+		"curl", "-sS", "-m", "5", url)
+	if err != nil {
+		t.Fatalf("curl %s: %v", url, err)
+	}
+	// The server names the client: it must be one of the host's addresses
+	// in the LAN /64 (SLAAC or a privacy address).
+	_, client, _ := strings.Cut(strings.TrimSpace(out), " client=")
+	if a, err := netip.ParseAddr(client); err != nil || !lan.Contains(a) {
+		t.Errorf("curl %s from %s: %q, want a client address in %s", url, addr, out, lan)
+	}
+}
+
+// TestRAOptionsOnLAN captures the gizmo's RA in gz-lan-v6 and compares
+// tshark's decoding with the plan: PIO for the LAN /64 and the ULA /64,
+// RIO for the ULA /48 and the NAT64 prefix, RDNSS, DNSSL, PREF64, MTU and
+// source link-layer address. rdisc6 would skip PREF64.
+func TestRAOptionsOnLAN(t *testing.T) {
+	l := LabWithGizmo(t)
+	ctx := testContext(t, 2*time.Minute)
+	lan := lanPrefix(t, ctx, l, netlab.PDAggregate)
+	if _, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, lan); err != nil {
+		t.Fatalf("no SLAAC address in %s: %v", lan, err)
+	}
+
+	var fd int
+	if err := netlab.InNamespace(netlab.NSLanV6, func() (err error) {
+		fd, err = packetSocket(netlab.HostIf)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	// Solicit an RA rather than wait up to MaxRtrAdvInterval for one.
+	if _, err := l.Exec(ctx, netlab.NSLanV6, "rdisc6", "-1", "-q", netlab.HostIf); err != nil {
+		t.Fatalf("rdisc6: %v", err)
+	}
+	frame := readRA(t, fd, netlab.MACGizmoLAN)
+	pcap := filepath.Join(t.TempDir(), "ra.pcap")
+	writePcap(t, pcap, frame)
+	out, err := exec.CommandContext(ctx, "tshark", "-r", pcap, "-V", "-O", "icmpv6").CombinedOutput()
+	if err != nil {
+		t.Fatalf("tshark: %v\n%s", err, out)
+	}
+	lines := decodedRA(string(out))
+
+	// The values that depend on time or on this lab's random ULA are
+	// checked on their own, then replaced by placeholders.
+	ula := findULA(t, lines)
+	dns := plan.DNSAddrs(ula, netlab.GizmoLANIPv4)
+	for i, line := range lines {
+		if i > 0 && i+2 < len(lines) && strings.HasPrefix(lines[i-1], "Router address flag(R)") && lines[i+2] == "Prefix: "+lan.Addr().String() {
+			// The delegated /64's lifetimes run down with the lab's short
+			// lease (valid 60 s): RFC 9096 §3.4 caps them by what is left.
+			valid := lifetime(t, line, "Valid Lifetime: ")
+			preferred := lifetime(t, lines[i+1], "Preferred Lifetime: ")
+			if valid <= 0 || valid > 60 || preferred > valid {
+				t.Errorf("LAN /64 lifetimes preferred %d, valid %d: want 0 < preferred ≤ valid ≤ 60 (the lease's)", preferred, valid)
+			}
+			lines[i], lines[i+1] = "Valid Lifetime: (lease)", "Preferred Lifetime: (lease)"
+		}
+	}
+	got := strings.Join(lines, "\n")
+	got = strings.ReplaceAll(got, ula.Masked().Addr().String(), "ULA::")
+
+	mac := netlab.MACGizmoLAN
+	want := strings.TrimSpace(fmt.Sprintf(`
+Type: Router Advertisement (134)
+Cur hop limit: 64
+Flags: 0x40, Other configuration, Prf (Default Router Preference): Medium
+Managed address configuration: Not set
+Other configuration: Set
+Home Agent: Not set
+Prf (Default Router Preference): Medium (0)
+Proxy: Not set
+Router lifetime (s): 2700
+Reachable time (ms): 0
+Retrans timer (ms): 0
+ICMPv6 Option (Source link-layer address : %[1]s)
+Link-layer address: %[1]s (%[1]s)
+ICMPv6 Option (MTU : 1500)
+MTU: 1500
+ICMPv6 Option (Prefix information : %[2]s)
+Prefix Length: 64
+Flag: 0xc0, On-link flag(L), Autonomous address-configuration flag(A)
+On-link flag(L): Set
+Autonomous address-configuration flag(A): Set
+Router address flag(R): Not set
+Valid Lifetime: (lease)
+Preferred Lifetime: (lease)
+Prefix: %[3]s
+ICMPv6 Option (Prefix information : ULA::/64)
+Prefix Length: 64
+Flag: 0xc0, On-link flag(L), Autonomous address-configuration flag(A)
+On-link flag(L): Set
+Autonomous address-configuration flag(A): Set
+Router address flag(R): Not set
+Valid Lifetime: 5400
+Preferred Lifetime: 2700
+Prefix: ULA::
+ICMPv6 Option (Route Information : Medium ULA::/48)
+Prefix Length: 48
+Flag: 0x00, Route Preference: Medium
+Route Preference: Medium (0)
+Route Lifetime: 2700
+Prefix: ULA::
+ICMPv6 Option (Route Information : Medium 2001:db8:64::/96)
+Prefix Length: 96
+Flag: 0x00, Route Preference: Medium
+Route Preference: Medium (0)
+Route Lifetime: 2700
+Prefix: 2001:db8:64::
+ICMPv6 Option (Recursive DNS Server %[4]s)
+Lifetime: %[5]d
+Recursive DNS Servers: %[4]s
+ICMPv6 Option (DNS Search List Option home.arpa)
+Lifetime: %[5]d
+Domain Names: home.arpa
+Padding
+ICMPv6 Option (PREF64 Option)
+Scaled Lifetime: %[6]d
+PLC (Prefix Length Code): 96 bits prefix length (0x0)
+Prefix: 2001:db8:64::
+`, mac, lan, lan.Addr(), strings.ReplaceAll(dns.RDNSS.String(), ula.Masked().Addr().String(), "ULA::"),
+		int(optionLifetime(l).Seconds()), int(optionLifetime(l).Seconds())/8))
+	if diff := cmp.Diff(strings.Split(want, "\n"), strings.Split(got, "\n")); diff != "" {
+		t.Errorf("tshark -V decoding of the gizmo's RA in %s (-want +got):\n%s", netlab.NSLanV6, diff)
+	}
+}
+
+// optionLifetime is the RDNSS/DNSSL/PREF64 lifetime the gizmo advertises:
+// 3 × MaxRtrAdvInterval (RFC 8106 §5.1), from the -ra-interval it runs with.
+func optionLifetime(l *netlab.Lab) time.Duration {
+	interval := 200 * time.Second // the daemon's default
+	argv := l.GizmoArgv()
+	for i, a := range argv {
+		if v, ok := strings.CutPrefix(a, "-ra-interval="); ok {
+			interval, _ = time.ParseDuration(v)
+		} else if a == "-ra-interval" && i+1 < len(argv) {
+			interval, _ = time.ParseDuration(argv[i+1])
+		}
+	}
+	return 3 * interval
+}
+
+// findULA returns the ULA /48 from the RA's ULA PIO (RFC 4193: fd00::/8).
+func findULA(t *testing.T, lines []string) netip.Prefix {
+	t.Helper()
+	for _, line := range lines {
+		if s, ok := strings.CutPrefix(line, "ICMPv6 Option (Prefix information : fd"); ok {
+			p, err := netip.ParsePrefix("fd" + strings.TrimSuffix(s, ")"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return netip.PrefixFrom(p.Addr(), 48).Masked()
+		}
+	}
+	t.Fatalf("no ULA PIO in the RA:\n%s", strings.Join(lines, "\n"))
+	return netip.Prefix{}
+}
+
+func lifetime(t *testing.T, line, prefix string) int {
+	t.Helper()
+	v, err := strconv.Atoi(strings.TrimPrefix(line, prefix))
+	if err != nil || !strings.HasPrefix(line, prefix) {
+		t.Fatalf("%q is not %q and a number", line, prefix)
+	}
+	return v
+}
+
+// TestRenumberingReachesLAN: the ISP renumbers; the LAN host gets the new
+// prefix (sent at once on the plan change, within one RA interval), and the
+// old one is deprecated (preferred lifetime 0), never the new one
+// (RFC 9096 §3.5; odhcpd bug #387).
+func TestRenumberingReachesLAN(t *testing.T) {
+	l := LabWithGizmo(t)
+	ctx := testContext(t, 3*time.Minute)
+	old := lanPrefix(t, ctx, l, netlab.PDAggregate)
+	if _, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, old); err != nil {
+		t.Fatalf("no SLAAC address in %s: %v", old, err)
+	}
+	pool, err := l.Renumber(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lan := lanPrefix(t, ctx, l, pool)
+	if _, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, lan); err != nil {
+		t.Fatalf("no usable SLAAC address in the new prefix %s: %v", lan, err)
+	}
+	// The old prefix's addresses are deprecated or already gone; none of
+	// them is still preferred.
+	out, err := l.Exec(ctx, netlab.NSLanV6, "ip", "-6", "-o", "addr", "show", "dev", netlab.HostIf, "scope", "global")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 {
+			continue
+		}
+		a, err := netip.ParsePrefix(f[3])
+		if err != nil || !old.Contains(a.Addr()) {
+			continue
+		}
+		if !strings.Contains(line, "deprecated") && !strings.Contains(line, "preferred_lft 0sec") {
+			t.Errorf("an address in the old prefix %s is still preferred:\n%s", old, line)
+		}
+	}
+}
+
+// packetSocket opens an AF_PACKET socket for every IPv6 frame on ifname in
+// the calling thread's network namespace.
+func packetSocket(ifname string) (int, error) {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return -1, err
+	}
+	proto := htons(unix.ETH_P_IPV6)
+	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(proto))
+	if err != nil {
+		return -1, err
+	}
+	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: ifi.Index}); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+func htons(v uint16) uint16 { return v<<8 | v>>8 }
+
+// readRA returns the first Ethernet frame on fd from srcMAC that carries an
+// ICMPv6 Router Advertisement.
+func readRA(t *testing.T, fd int, srcMAC string) []byte {
+	t.Helper()
+	mac, err := net.ParseMAC(srcMAC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tv := unix.NsecToTimeval((30 * time.Second).Nanoseconds())
+	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 65536)
+	for {
+		n, _, err := unix.Recvfrom(fd, b, 0)
+		if err != nil {
+			t.Fatalf("no RA captured: %v", err)
+		}
+		const eth, ip6 = 14, 40
+		if n > eth+ip6 && string(b[6:12]) == string(mac) && b[eth+6] == 58 && b[eth+ip6] == 134 {
+			return append([]byte(nil), b[:n]...)
+		}
+	}
+}
+
+// writePcap writes frame as the only packet of a pcap file (Ethernet).
+func writePcap(t *testing.T, path string, frame []byte) {
+	t.Helper()
+	var b []byte
+	for _, v := range []uint32{0xa1b2c3d4} {
+		b = binary.LittleEndian.AppendUint32(b, v)
+	}
+	b = binary.LittleEndian.AppendUint16(b, 2)
+	b = binary.LittleEndian.AppendUint16(b, 4)
+	now := time.Now()
+	for _, v := range []uint32{0, 0, 65535, 1, uint32(now.Unix()), uint32(now.Nanosecond() / 1000), uint32(len(frame)), uint32(len(frame))} {
+		b = binary.LittleEndian.AppendUint32(b, v)
+	}
+	b = append(b, frame...)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// decodedRA keeps the lines of tshark's ICMPv6 tree that carry protocol
+// values: bit fields by name and value, without the bits, and without
+// types, lengths, reserved fields and the checksum.
+func decodedRA(out string) []string {
+	var keep []string
+	in := false
+	for _, line := range strings.Split(out, "\n") {
+		if strings.HasPrefix(line, "Internet Control Message Protocol v6") {
+			in = true
+			continue
+		}
+		if !in {
+			continue
+		}
+		s := strings.TrimSpace(line)
+		if _, field, ok := strings.Cut(s, " = "); ok {
+			s = field
+		}
+		switch {
+		case s == "",
+			strings.HasPrefix(s, "Checksum"), strings.HasPrefix(s, "[Checksum"),
+			strings.HasPrefix(s, "Code:"), strings.HasPrefix(s, "Length:"),
+			strings.HasPrefix(s, "Reserved"),
+			strings.HasPrefix(s, "Type:") && !strings.HasPrefix(s, "Type: Router Advertisement"):
+			continue
+		}
+		keep = append(keep, s)
+	}
+	return keep
+}
