@@ -167,7 +167,7 @@ func parseLease(msg *dhcpv6.Message, iaid [4]byte, prefer netip.Prefix, now time
 				t1 = base / 2
 			}
 			if t2 == 0 {
-				t2 = base * 8 / 10
+				t2 = base / 10 * 8 // base*8 would overflow for long lifetimes
 			}
 			if t1 > t2 {
 				t1 = t2

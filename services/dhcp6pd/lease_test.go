@@ -90,6 +90,14 @@ func TestParseLease(t *testing.T) {
 			},
 		},
 		{
+			name: "RFC 8415 21.21: client-chosen T2 for the longest finite lifetime does not overflow",
+			msg:  replyWith(iapdOpt(0, 0, prefixOpt("2001:db8:1000::/56", infinity-time.Second, infinity-time.Second))),
+			want: Lease{
+				Prefix: netip.MustParsePrefix("2001:db8:1000::/56"), PreferredUntil: testT0.Add(infinity - time.Second),
+				ValidUntil: testT0.Add(infinity - time.Second), T1: testT0.Add((infinity - time.Second) / 2), T2: testT0.Add((infinity - time.Second) / 10 * 8),
+			},
+		},
+		{
 			name:   "RFC 8415 21.21: T1 > T2 discards the IA_PD",
 			msg:    replyWith(iapdOpt(2*h, h, prefixOpt("2001:db8:1000::/56", 3*h, 4*h))),
 			reason: ReasonT1OverT2,

@@ -484,3 +484,33 @@ func TestForeignAndMalformedPacketsAreCounted(t *testing.T) {
 		t.Errorf("stats %+v", s)
 	}
 }
+
+func TestLinkChangeRebinds(t *testing.T) {
+	h := newHarness(t)
+	h.bind("2001:db8:1000:100::/56", time.Hour, 2*time.Hour, 3*time.Hour, 4*time.Hour)
+	// RFC 8415 18.2.12: after the link comes back, confirm the lease with
+	// Rebind at once rather than waiting for T1.
+	h.m.refresh(h.now)
+	reb := h.last(dhcpv6.MessageTypeRebind)
+	h.answer(reb, dhcpv6.MessageTypeReply, iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour)))
+	if h.m.phase != phaseBound || len(h.lost) != 0 || len(h.leases) != 2 {
+		t.Errorf("phase %v lost %v leases %d", h.m.phase, h.lost, len(h.leases))
+	}
+}
+
+func TestLinkChangeWhileSolicitingRestartsAtOnce(t *testing.T) {
+	h := newHarness(t)
+	h.m.start(nil, h.now)
+	for range 8 { // Solicit backoff grows towards SOL_MAX_RT
+		h.advance()
+	}
+	n := len(h.sent)
+	h.m.refresh(h.now)
+	if len(h.sent) != n+1 {
+		t.Fatal("no immediate Solicit after the link came back")
+	}
+	h.last(dhcpv6.MessageTypeSolicit)
+	if w := h.m.wake().Sub(h.now); w > 2*time.Second {
+		t.Errorf("next retransmission in %v, want the schedule restarted from IRT", w)
+	}
+}

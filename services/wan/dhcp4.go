@@ -78,9 +78,9 @@ func leaseFromACK(ack *dhcpv4.DHCPv4, now time.Time) (*v4Lease, error) {
 		return nil, &v4Error{v4NoLease, ""}
 	}
 	t1 := ack.IPAddressRenewalTime(lt / 2)
-	t2 := ack.IPAddressRebindingTime(lt * 7 / 8)
+	t2 := ack.IPAddressRebindingTime(lt / 8 * 7) // lt*7 would overflow for long leases
 	if t1 <= 0 || t2 <= 0 || t1 > t2 || t2 > lt {
-		t1, t2 = lt/2, lt*7/8
+		t1, t2 = lt/2, lt/8*7
 	}
 	l := &v4Lease{Addr: netip.PrefixFrom(ip, bits), Server: srv, ack: ack, received: now}
 	if lt >= time.Duration(0xffffffff)*time.Second {
