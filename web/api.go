@@ -194,35 +194,55 @@ func (s *Server) apiGetPolicy(w http.ResponseWriter, r *http.Request) {
 // maxPolicyBody bounds the request body: a policy is a few dozen bytes.
 const maxPolicyBody = 4096
 
-// DecodePolicy parses and validates a policy edit. Unknown fields and
-// missing switches are errors, so that a typo cannot silently turn a switch
-// off.
-func DecodePolicy(r io.Reader) (state.HostPolicy, error) {
+// DecodePolicy applies a policy edit to the current policy. The edit is a
+// JSON object with any of the fields below; fields it leaves out keep their
+// value. Unknown fields are errors, so that a typo cannot silently leave a
+// switch as it was.
+func DecodePolicy(r io.Reader, current state.HostPolicy) (state.HostPolicy, error) {
 	var in struct {
-		DNS64           *bool   `json:"dns64"`
-		V6OnlyPreferred *bool   `json:"v6only_preferred"`
-		Hostname        *string `json:"hostname"`
+		DNS64           *bool       `json:"dns64"`
+		V6OnlyPreferred *bool       `json:"v6only_preferred"`
+		Hostname        *string     `json:"hostname"`
+		IPv4            *netip.Addr `json:"ipv4"`
+		ExposedPorts    *[]string   `json:"exposed_ports"`
 	}
 	dec := json.NewDecoder(io.LimitReader(r, maxPolicyBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
-		return state.HostPolicy{}, fmt.Errorf("policy: %w", err)
+		return current, fmt.Errorf("policy: %w", err)
 	}
 	if dec.More() {
-		return state.HostPolicy{}, errors.New("policy: trailing data after the JSON object")
+		return current, errors.New("policy: trailing data after the JSON object")
 	}
-	if in.DNS64 == nil || in.V6OnlyPreferred == nil {
-		return state.HostPolicy{}, errors.New(`policy: "dns64" and "v6only_preferred" are both required`)
+	p := current
+	if in.DNS64 != nil {
+		p.DNS64 = *in.DNS64
 	}
-	p := state.HostPolicy{DNS64: *in.DNS64, V6OnlyPreferred: *in.V6OnlyPreferred}
+	if in.V6OnlyPreferred != nil {
+		p.V6OnlyPreferred = *in.V6OnlyPreferred
+	}
 	if in.Hostname != nil {
 		if err := validHostname(*in.Hostname); err != nil {
-			return state.HostPolicy{}, err
+			return current, err
 		}
 		p.Hostname = *in.Hostname
 	}
+	if in.IPv4 != nil {
+		if in.IPv4.IsValid() && !in.IPv4.Is4() {
+			return current, fmt.Errorf("policy: ipv4 %s is not an IPv4 address", in.IPv4)
+		}
+		p.IPv4 = *in.IPv4
+	}
+	if in.ExposedPorts != nil {
+		p.ExposedPorts = *in.ExposedPorts
+	}
 	return p, nil
 }
+
+// ErrInvalid is wrapped by Backend errors for edits that are well-formed
+// but not acceptable (a port out of range, an address outside the pool):
+// the API answers 400 and the old configuration stays in place.
+var ErrInvalid = errors.New("invalid")
 
 // validHostname accepts a single DNS label (RFC 1123 §2.1), or nothing.
 func validHostname(h string) error {
@@ -247,19 +267,27 @@ func (s *Server) apiPutPolicy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "changing a policy needs the appliance password")
 		return
 	}
-	p, err := DecodePolicy(r.Body)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "%v", err)
-		return
-	}
 	hw, err := net.ParseMAC(r.PathValue("mac"))
 	if err != nil || len(hw) != 6 {
 		writeError(w, http.StatusBadRequest, "%q is not a MAC address", r.PathValue("mac"))
 		return
 	}
 	mac := hw.String()
+	current := state.DefaultHostPolicy()
+	if h, ok := s.cfg.Backend.Snapshot().Hosts[mac]; ok {
+		current = h.Policy
+	}
+	p, err := DecodePolicy(r.Body, current)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
 	if err := s.cfg.Backend.SetPolicy(mac, p); err != nil {
-		writeError(w, http.StatusInternalServerError, "%v", err)
+		code := http.StatusInternalServerError
+		if errors.Is(err, ErrInvalid) {
+			code = http.StatusBadRequest
+		}
+		writeError(w, code, "%v", err)
 		return
 	}
 	s.log.Info("policy changed", "mac", mac, "dns64", p.DNS64, "v6only_preferred", p.V6OnlyPreferred, "hostname", p.Hostname)

@@ -107,7 +107,8 @@ func TestPolicyEdits(t *testing.T) {
 		{"a rebound name is refused", `{"dns64":false,"v6only_preferred":true}`, func(r *http.Request) { auth(r); r.Host = "attacker.example" }, 421, "rebinding"},
 		{"malformed JSON gets 400 with a message", `{"dns64":fals`, auth, 400, "policy"},
 		{"a typo in a field name is not silently ignored", `{"dns_64":false,"v6only_preferred":true}`, auth, 400, "unknown field"},
-		{"a missing switch is an error", `{"dns64":false}`, auth, 400, "required"},
+		{"a partial edit keeps the other fields", `{"dns64":false}`, auth, 200, `"v6only_preferred":true`},
+		{"an IPv6 reservation is refused", `{"dns64":false,"ipv4":"2001:db8::1"}`, auth, 400, "not an IPv4"},
 		{"a bad hostname is refused", `{"dns64":true,"v6only_preferred":true,"hostname":"-bad-"}`, auth, 400, "RFC 1123"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -133,7 +134,7 @@ func FuzzDecodePolicy(f *testing.F) {
 	f.Add(`{"dns64":1}`)
 	f.Add(`[]`)
 	f.Fuzz(func(t *testing.T, body string) {
-		p, err := DecodePolicy(strings.NewReader(body))
+		p, err := DecodePolicy(strings.NewReader(body), state.DefaultHostPolicy())
 		if err == nil && validHostname(p.Hostname) != nil {
 			t.Errorf("accepted invalid hostname %q", p.Hostname)
 		}

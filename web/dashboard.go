@@ -2,6 +2,7 @@ package web
 
 import (
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -218,14 +219,23 @@ func (s *Server) formPolicy(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	p := state.HostPolicy{DNS64: r.PostForm.Get("dns64") == "on", V6OnlyPreferred: r.PostForm.Get("v6only_preferred") == "on"}
+	p := state.DefaultHostPolicy()
+	if h, ok := s.cfg.Backend.Snapshot().Hosts[hw.String()]; ok {
+		p = h.Policy
+	}
+	p.DNS64, p.V6OnlyPreferred = r.PostForm.Get("dns64") == "on", r.PostForm.Get("v6only_preferred") == "on"
+
 	if err := validHostname(r.PostForm.Get("hostname")); err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	p.Hostname = r.PostForm.Get("hostname")
 	if err := s.cfg.Backend.SetPolicy(hw.String(), p); err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		code := http.StatusInternalServerError
+		if errors.Is(err, ErrInvalid) {
+			code = http.StatusBadRequest
+		}
+		http.Error(w, err.Error(), code)
 		return
 	}
 	s.log.Info("policy changed", "mac", hw.String(), "dns64", p.DNS64, "v6only_preferred", p.V6OnlyPreferred)
