@@ -35,9 +35,10 @@ type Stats struct {
 	Replies    uint64 // to Information-request
 	Advertises uint64 // NoAddrsAvail, to Solicit
 	// Dropped counts messages left unanswered, by reason (the Reason*
-	// constants).
-	Dropped    map[string]uint64
-	SendErrors uint64
+	// constants); DroppedTotal is their sum.
+	Dropped      map[string]uint64
+	DroppedTotal uint64
+	SendErrors   uint64
 }
 
 // Service is the stateless DHCPv6 server. Create it with New.
@@ -210,6 +211,7 @@ func (s *Service) serve(ctx context.Context) error {
 			st.Received++
 			if reason != "" {
 				st.Dropped[reason]++
+				st.DroppedTotal++
 			}
 		})
 		if reply == nil {

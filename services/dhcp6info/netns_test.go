@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/vishvananda/netns"
 )
 
@@ -217,5 +219,58 @@ func TestDhclientStateful(t *testing.T) {
 	}
 	if st := s.Stats(); st.Advertises == 0 {
 		t.Errorf("no Advertise counted: %+v", st)
+	}
+}
+
+// TestGarbageIsCounted sends malformed DHCPv6 from the host: each message
+// is counted as dropped, and the server still answers a real client after.
+func TestGarbageIsCounted(t *testing.T) {
+	s, _, host := serveOnLink(t)
+	garbage := [][]byte{
+		{byte(dhcpv6.MessageTypeInformationRequest), 1, 2, 3, 0, 1, 0, 200, 1}, // option longer than the message
+		{byte(dhcpv6.MessageTypeInformationRequest)},                           // header cut short
+		{byte(dhcpv6.MessageTypeRelayForward), 0, 0, 0},
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		h, err := netns.GetFromName(host)
+		if err == nil {
+			err = netns.Set(h)
+			h.Close()
+		}
+		if err != nil {
+			errc <- err
+			return
+		}
+		c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6unspecified})
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer c.Close()
+		dst := &net.UDPAddr{IP: dhcpv6.AllDHCPRelayAgentsAndServers, Port: dhcpv6.DefaultServerPort, Zone: "eth0"}
+		for _, b := range garbage {
+			if _, err := c.WriteToUDP(b, dst); err != nil {
+				errc <- err
+				return
+			}
+		}
+		errc <- nil
+	}()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		st := s.Stats()
+		if st.DroppedTotal == 3 && st.Dropped[ReasonMalformed] == 2 && st.Dropped[ReasonRelay] == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("garbage not counted: %+v", st)
+		}
+	}
+	if got := informationRequest(t, host); len(got) == 0 {
+		t.Error("no configuration from the server after the garbage")
 	}
 }

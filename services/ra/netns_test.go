@@ -501,7 +501,7 @@ Retransmit time           :  unspecified (0x00000000)
 	})
 	waitFor(t, "RS with hop limit 64 counted as invalid", func() (bool, string) {
 		st := s.Stats()
-		return st.RSInvalid[ReasonHopLimit] == 1, fmt.Sprintf("%+v", st)
+		return st.RSInvalid[ReasonHopLimit] == 1 && st.RSInvalidTotal == 1, fmt.Sprintf("%+v", st)
 	})
 	if st := s.Stats(); st.RASolicitedUnicast == 0 {
 		t.Errorf("no unicast answer to rdisc6 counted: %+v", st)

@@ -37,8 +37,9 @@ type Config struct {
 type Stats struct {
 	RSReceived uint64
 	// RSInvalid counts dropped solicitations by reason (the Reason*
-	// constants).
-	RSInvalid map[string]uint64
+	// constants); RSInvalidTotal is their sum.
+	RSInvalid      map[string]uint64
+	RSInvalidTotal uint64
 	// RSQueueFull counts valid solicitations dropped because the sender
 	// could not keep up.
 	RSQueueFull uint64
@@ -277,6 +278,7 @@ func (r *runner) read(conn *ndp.Conn, mtu int) error {
 			st.RSReceived++
 			if reason != "" {
 				st.RSInvalid[reason]++
+				st.RSInvalidTotal++
 			}
 		})
 		if reason != "" {
