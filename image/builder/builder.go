@@ -233,6 +233,9 @@ func BuildParts(ctx context.Context, opts Options) (_ *Parts, err error) {
 // Build writes a complete image to out (a file, replaced atomically, or a
 // block device, overwritten in place).
 func Build(ctx context.Context, opts Options, out string) (Result, error) {
+	if err := opts.defaults(); err != nil {
+		return Result{}, fmt.Errorf("image: %w", err)
+	}
 	parts, err := BuildParts(ctx, opts)
 	if err != nil {
 		return Result{}, err
