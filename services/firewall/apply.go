@@ -11,6 +11,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// elemsPerMessage keeps a set's element list in one netlink message far
+// below 64 KiB (an element of the largest kind takes about 60 bytes).
+const elemsPerMessage = 256
+
 // Counter is a named counter's value.
 type Counter struct {
 	Packets uint64
@@ -42,8 +46,18 @@ func (rs Ruleset) queue(conn *nftables.Conn, carry map[string]Counter) error {
 		if err != nil {
 			return err
 		}
-		if err := conn.AddSet(ns, elems); err != nil {
+		// A netlink attribute's length is 16 bits: the element list of
+		// one message must stay under 64 KiB, so large sets go in chunks.
+		first := elems[:min(len(elems), elemsPerMessage)]
+		if err := conn.AddSet(ns, first); err != nil {
 			return fmt.Errorf("firewall: set %s: %w", s.Name, err)
+		}
+		for rest := elems[len(first):]; len(rest) > 0; {
+			n := min(len(rest), elemsPerMessage)
+			if err := conn.SetAddElements(ns, rest[:n]); err != nil {
+				return fmt.Errorf("firewall: set %s: %w", s.Name, err)
+			}
+			rest = rest[n:]
 		}
 		sets[s.Name] = ns
 	}

@@ -338,3 +338,27 @@ func newService(t *testing.T, ns string) *Service {
 	}
 	return s
 }
+
+// Thousands of host addresses: the element lists are split so that no
+// netlink attribute overflows its 16-bit length, and all arrive.
+func TestApplyLargeSets(t *testing.T) {
+	needRoot(t)
+	ns := newNS(t, fmt.Sprintf("%04x", randID()), "big")
+	s := newService(t, ns)
+	p := labPlan()
+	for i := range 2000 {
+		p.HostRules = append(p.HostRules, HostRule{
+			Host:  fmt.Sprintf("host%d", i),
+			Addrs: []netip.Addr{a(fmt.Sprintf("2001:db8:1000:100::%x", 0x1000+i)), a(fmt.Sprintf("2001:db8:1000:100:%x::1", 0x1000+i))},
+			Ports: []Port{{TCP, 443}, {UDP, 443}},
+		})
+	}
+	if err := s.Apply(p); err != nil {
+		t.Fatal(err)
+	}
+	rs := Render(p)
+	want := len(rs.Set(setInboundHost).Services)
+	if got := len(listJSON(t, ns).sets[setInboundHost]); got != want || want != 2+8000 {
+		t.Errorf("inbound_host holds %d elements, want %d (8002)", got, want)
+	}
+}

@@ -175,3 +175,11 @@ func openNS(t testing.TB, name string) *os.File {
 	t.Cleanup(func() { f.Close() })
 	return f
 }
+
+func envInt(name string, def int) int {
+	var n int
+	if _, err := fmt.Sscan(os.Getenv(name), &n); err != nil || n <= 0 {
+		return def
+	}
+	return n
+}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
@@ -184,7 +185,12 @@ func (s *Service) Stats() Stats {
 }
 
 func (s *Service) conn() (*nftables.Conn, error) {
-	var opts []nftables.ConnOption
+	opts := []nftables.ConnOption{nftables.WithSockOptions(func(c *netlink.Conn) error {
+		// Without NETLINK_CAP_ACK an error ack echoes the whole failed
+		// message, and one for a large set overflows the socket buffer
+		// (ENOBUFS) and hides the real error.
+		return c.SetOption(netlink.CapAcknowledge, true)
+	})}
 	if s.cfg.NetNS != 0 {
 		opts = append(opts, nftables.WithNetNSFd(s.cfg.NetNS))
 	}
