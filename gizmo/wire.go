@@ -12,6 +12,7 @@ import (
 
 	"codeberg.org/monostack/gizmo/gizmo/plan"
 	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/services/accounting"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 	"codeberg.org/monostack/gizmo/services/dhcp6info"
 	"codeberg.org/monostack/gizmo/services/dhcp6pd"
@@ -137,6 +138,36 @@ func wireServices(ctx context.Context, d *daemon, cfg config, wan, lan string) e
 			}
 		})
 	}
+
+	// Per-host native IPv6 and NAT44 bytes, for the dashboard.
+	acct, err := accounting.New(accounting.Config{Logger: log})
+	if err != nil {
+		return err
+	}
+	d.add("accounting", acct, func(st *state.State, now time.Time) { acct.Update(accounting.Plan{LAN: lan, WAN: wan}) })
+	d.stats["accounting"] = func() any { return acct.Stats() }
+	d.trafficSources = append(d.trafficSources, func(hosts map[string]series.Categories) {
+		v6, v4, err := acct.Read()
+		if err != nil {
+			return // not installed yet
+		}
+		owner := d.addressOwner()
+		add := func(addr netip.Addr, f func(*series.Categories)) {
+			key := owner(addr)
+			if key == "" {
+				key = addr.String()
+			}
+			c := hosts[key]
+			f(&c)
+			hosts[key] = c
+		}
+		for a, b := range v6 {
+			add(a, func(c *series.Categories) { c.NativeIPv6 += b.Out + b.In })
+		}
+		for a, b := range v4 {
+			add(a, func(c *series.Categories) { c.NAT44 += b.Out + b.In })
+		}
+	})
 
 	if err := wireNAT64(d, cfg, wan, lan); err != nil {
 		return err
