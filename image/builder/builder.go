@@ -236,6 +236,14 @@ func Build(ctx context.Context, opts Options, out string) (Result, error) {
 	if err := opts.defaults(); err != nil {
 		return Result{}, fmt.Errorf("image: %w", err)
 	}
+	// Fail before the slow steps when the target cannot hold the image.
+	layout, err := NewLayout(opts.Config.Hostname, opts.PermSize)
+	if err != nil {
+		return Result{}, fmt.Errorf("image: %w", err)
+	}
+	if err := preflight(out, layout); err != nil {
+		return Result{}, fmt.Errorf("image: %s: %w", out, err)
+	}
 	parts, err := BuildParts(ctx, opts)
 	if err != nil {
 		return Result{}, err

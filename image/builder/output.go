@@ -91,6 +91,38 @@ func writeImage(ctx context.Context, p *Parts, out string) (Result, error) {
 	return Result{ImageSize: layout.DiskSize, RootSize: p.RootSize, Layout: layout}, nil
 }
 
+// estimatedRootSize is what preflight assumes before the root exists.
+const estimatedRootSize = 64 * mib
+
+// preflight checks that out can take an image with this layout: a block
+// device must be large enough, a file's directory must exist and have room.
+func preflight(out string, l Layout) error {
+	fi, err := os.Stat(out)
+	if err == nil && fi.Mode()&os.ModeDevice != 0 {
+		f, err := os.Open(out)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		size, err := deviceSize(f)
+		if err != nil {
+			return err
+		}
+		_, err = l.ForDevice(size)
+		return err
+	}
+	if err == nil && !fi.Mode().IsRegular() {
+		return fmt.Errorf("is a %v, not a file or block device", fi.Mode().Type())
+	}
+	dir := filepath.Dir(out)
+	if di, err := os.Stat(dir); err != nil {
+		return err
+	} else if !di.IsDir() {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	return checkRoom(dir, l, estimatedRootSize)
+}
+
 // assemble writes partition tables, boot FAT, root A and /perm into f.
 func assemble(ctx context.Context, f *os.File, p *Parts, l Layout, bootCode []byte, sparse bool) error {
 	if err := l.writePartitionTables(f, bootCode); err != nil {
