@@ -34,6 +34,10 @@ type Stats struct {
 	Elements    int       // set elements in the running ruleset
 }
 
+// sendBuffer is the netlink send buffer: room for one batch of about
+// 250,000 set elements.
+const sendBuffer = 16 << 20
+
 // Service owns the gizmo's nftables table.
 type Service struct {
 	cfg  Config
@@ -189,7 +193,23 @@ func (s *Service) conn() (*nftables.Conn, error) {
 		// Without NETLINK_CAP_ACK an error ack echoes the whole failed
 		// message, and one for a large set overflows the socket buffer
 		// (ENOBUFS) and hides the real error.
-		return c.SetOption(netlink.CapAcknowledge, true)
+		if err := c.SetOption(netlink.CapAcknowledge, true); err != nil {
+			return err
+		}
+		// The kernel takes a batch from one sendmsg, which must fit the
+		// send buffer (EMSGSIZE otherwise): thousands of host addresses
+		// need more than the default wmem_max.
+		raw, err := c.SyscallConn()
+		if err != nil {
+			return err
+		}
+		var serr error
+		if err := raw.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sendBuffer)
+		}); err != nil {
+			return err
+		}
+		return serr
 	})}
 	if s.cfg.NetNS != 0 {
 		opts = append(opts, nftables.WithNetNSFd(s.cfg.NetNS))
