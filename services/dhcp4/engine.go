@@ -288,7 +288,9 @@ func (e *engine) ackOrNak(req *dhcpv4.DHCPv4, mac string, ip netip.Addr, now tim
 		return e.nak(req, "address not available")
 	}
 	b := e.t.take(mac, ip)
-	b.Expires = now.Add(e.plan.LeaseTime)
+	// Wall clock in UTC only: the expiry is stored and compared across
+	// restarts.
+	b.Expires = now.Add(e.plan.LeaseTime).UTC().Round(0)
 	b.OfferedUntil = time.Time{}
 	if h := clientHostname(req.Options); h != "" {
 		b.Hostname = h
@@ -352,7 +354,7 @@ func (e *engine) release(req *dhcpv4.DHCPv4, mac string, now time.Time) outcome 
 		return outcome{}
 	}
 	ended := leaseOf(b)
-	b.Expires, b.OfferedUntil = now, time.Time{}
+	b.Expires, b.OfferedUntil = now.UTC().Round(0), time.Time{}
 	e.t.touch(b)
 	e.c.releases.Add(1)
 	return outcome{ended: ended}
