@@ -206,10 +206,12 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("wan: %w", err)
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Deferred calls run last-in first-out: cancel the goroutines, then
+	// wait for them.
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 
 	// Subscribe before reading the current state, so that no change falls
 	// between the two.
@@ -249,10 +251,11 @@ func (s *Service) Run(ctx context.Context) error {
 		return fmt.Errorf("wan: control messages: %w", err)
 	}
 	raCh := make(chan raPacket, 16)
+	raErr := make(chan error, 1)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.readRAs(ctx, conn, ifi.Index, raCh)
+		raErr <- s.readRAs(ctx, conn, ifi.Index, raCh)
 	}()
 
 	linkUp := make(chan struct{}, 1)
@@ -313,6 +316,13 @@ func (s *Service) Run(ctx context.Context) error {
 			return nil
 		case err := <-subErr:
 			return fmt.Errorf("wan: netlink subscription on %s: %w", s.cfg.Interface, err)
+		case err := <-raErr:
+			// Without the NDP socket the view would silently go stale;
+			// let the daemon restart the service instead.
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("wan: read RAs on %s: %w", s.cfg.Interface, err)
 		case <-rsTimer.C:
 			if rsLeft > 0 && o.view.Up {
 				if s.solicit(conn, ifi) {
@@ -458,15 +468,12 @@ func (s *Service) solicit(conn *ndp.Conn, ifi *net.Interface) bool {
 	return true
 }
 
-func (s *Service) readRAs(ctx context.Context, conn *ndp.Conn, ifindex int, out chan<- raPacket) {
+func (s *Service) readRAs(ctx context.Context, conn *ndp.Conn, ifindex int, out chan<- raPacket) error {
 	b := make([]byte, 65536)
 	for {
 		n, cm, src, err := conn.ReadRaw(b)
 		if err != nil {
-			if ctx.Err() == nil {
-				s.log.Error("wan: read RA", "err", err)
-			}
-			return
+			return err
 		}
 		hop := -1
 		if cm != nil {
@@ -479,7 +486,7 @@ func (s *Service) readRAs(ctx context.Context, conn *ndp.Conn, ifindex int, out 
 		select {
 		case out <- p:
 		case <-ctx.Done():
-			return
+			return nil
 		}
 	}
 }
