@@ -74,7 +74,7 @@ func Leftovers(ctx context.Context, runDir string) []string {
 // live process holds; it waits for that lock until ctx is done.
 func Cleanup(ctx context.Context, opts Options) error {
 	opts = opts.withDefaults()
-	lock, err := acquireLock(ctx)
+	lock, err := acquireLock(ctx, opts.Logger)
 	if err != nil {
 		return err
 	}

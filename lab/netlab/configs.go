@@ -25,6 +25,7 @@ interface %s {
 		AdvAutonomous on;
 	};
 	RDNSS %s {
+		AdvRDNSSLifetime 20;
 	};
 };
 `, ISPWAN, WANPrefix6, ISPDNS6)

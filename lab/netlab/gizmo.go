@@ -18,6 +18,7 @@ const restartDelay = time.Second
 // second after any exit that was not requested, same state dir throughout.
 type supervisor struct {
 	l      *Lab
+	ns     string // NSGizmo; empty in unit tests
 	wake   chan struct{}
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -33,7 +34,7 @@ type supervisor struct {
 
 func newSupervisor(l *Lab) *supervisor {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &supervisor{l: l, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{}), want: true}
+	return &supervisor{l: l, ns: NSGizmo, wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel, done: make(chan struct{}), want: true}
 }
 
 // GizmoStateDir is the gizmo's -state-dir; it survives restarts.
@@ -88,7 +89,7 @@ func (s *supervisor) run() {
 				continue
 			}
 		}
-		p, err := s.l.spawn("gizmo", NSGizmo, s.l.LogPath("gizmo"), s.l.GizmoArgv())
+		p, err := s.l.spawn("gizmo", s.ns, s.l.LogPath("gizmo"), s.l.GizmoArgv())
 		if err != nil {
 			log.Error("cannot start the gizmo", "err", err)
 		} else {

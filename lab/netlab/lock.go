@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"syscall"
 	"time"
@@ -22,15 +23,20 @@ type machineLock struct {
 }
 
 // acquireLock waits (until ctx is done) for the machine-wide lab lock.
-func acquireLock(ctx context.Context) (*machineLock, error) {
+func acquireLock(ctx context.Context, logger *slog.Logger) (*machineLock, error) {
 	addr := &net.UnixAddr{Name: LockName, Net: "unix"}
-	for {
+	for waited := false; ; waited = true {
 		ln, err := net.ListenUnix("unix", addr)
 		if err == nil {
 			return &machineLock{ln: ln}, nil
 		}
 		if !errors.Is(err, syscall.EADDRINUSE) {
 			return nil, fmt.Errorf("netlab: lock %s: %w", LockName, err)
+		}
+		if !waited {
+			if pid, ok := LockHolder(); ok {
+				logger.Info("waiting for the lab lock", "holder_pid", pid, "holder", cmdline(pid))
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -97,7 +97,7 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 		return nil, errors.New("netlab: the lab needs root (network namespaces)")
 	}
 	opts = opts.withDefaults()
-	lock, err := acquireLock(ctx)
+	lock, err := acquireLock(ctx, opts.Logger)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,11 @@ import (
 	"github.com/vishvananda/netns"
 )
 
+// InNamespace runs fn on an OS thread inside network namespace ns, for
+// sockets that a helper library creates itself (ndp.Listen, netlink
+// dialers). See inNamespace.
+func InNamespace(ns string, fn func() error) error { return inNamespace(ns, fn) }
+
 // inNamespace runs fn on a fresh OS thread that has entered network
 // namespace ns. The thread is never returned to the Go scheduler (the
 // goroutine exits while still locked, so the runtime discards the thread),

@@ -34,9 +34,11 @@ var (
 // the translated traffic is recognisable ("c1a7") in captures and logs.
 var iid = [8]byte{0, 0, 0, 0, 0, 0, 0xc1, 0xa7}
 
-// tunMTU leaves room for the 20 bytes an IPv6 header adds to an IPv4
-// packet, within the IPv6 minimum MTU of 1280 (RFC 6145 §6).
-const tunMTU = 1260
+// tunMTU leaves room on the 1500-byte LAN for the 20 bytes an IPv6 header
+// adds to an IPv4 packet (RFC 7915 §5.1). It must stay >= 1280: Linux turns
+// IPv6 off on a link with a smaller MTU (RFC 8200 §5), and the route to the
+// CLAT address needs IPv6 on the tun.
+const tunMTU = 1480
 
 // Config of the CLAT.
 type Config struct {
