@@ -18,19 +18,19 @@ const (
 // harness runs the programs with BPF_PROG_TEST_RUN on packets built by the
 // tests: no namespaces, no interfaces, a clock the test moves.
 type harness struct {
-	t   *testing.T
+	t   testing.TB
 	dp  *datapath
 	now uint64
 }
 
-func needRoot(t *testing.T) {
+func needRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
 	}
 }
 
-func newHarness(t *testing.T, p Plan, maxSessions int) *harness {
+func newHarness(t testing.TB, p Plan, maxSessions int) *harness {
 	t.Helper()
 	needRoot(t)
 	dp, err := loadDatapath("", maxSessions)

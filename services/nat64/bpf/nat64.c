@@ -1095,6 +1095,10 @@ __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, struct ip
 	__u32 plen = bpf_ntohs(ip6->payload_len);
 	if (plen == 0 || IP6_HLEN + plen > skb->len - ETH_HLEN)
 		return drop(C_MALFORMED);
+	/* Ethernet pads short frames: the padding must not become payload. */
+	if (IP6_HLEN + plen < skb->len - ETH_HLEN && !skb->gso_size &&
+	    bpf_skb_change_tail(skb, ETH_HLEN + IP6_HLEN + plen, 0) < 0)
+		return drop(C_MALFORMED);
 
 	int r = walk_ext6(skb, ip6->nexthdr, ep);
 	if (r == -1)
@@ -1442,6 +1446,8 @@ __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, struct ip
 	hlen *= 4;
 	__u32 tot = bpf_ntohs(ip->tot_len);
 	if (tot < hlen || tot > skb->len - ETH_HLEN)
+		return drop(C_MALFORMED);
+	if (tot < skb->len - ETH_HLEN && !skb->gso_size && bpf_skb_change_tail(skb, ETH_HLEN + tot, 0) < 0)
 		return drop(C_MALFORMED);
 	/* The stack is bypassed, so its header checksum check too. */
 	__u32 hsum = 0;
