@@ -1,11 +1,14 @@
 package dhcp4_test
 
 import (
+	"bytes"
 	"context"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -161,4 +164,79 @@ func TestStorm(t *testing.T) {
 	if len(after) != clients+1 {
 		t.Errorf("%d leases after restart, want %d", len(after), clients+1)
 	}
+}
+
+// TestExhaustedSlash29: a /29 holds four clients here (the server is .1,
+// the relay .2); the fifth and later get no offer, the counter says so,
+// and the log has one line about it, not one per request.
+func TestExhaustedSlash29(t *testing.T) {
+	needRoot(t)
+	ns, err := nstest.Create("x29")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nstest.Delete(ns) })
+	var conn net.PacketConn
+	if err := nstest.Do(ns, func() (err error) {
+		conn, err = net.ListenPacket("udp4", "127.16.0.1:67")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var logs lockedBuffer
+	svc, err := dhcp4.New(dhcp4.Config{Conn: conn, StateDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := stormPlan()
+	p.Server = netip.MustParsePrefix("127.16.0.1/29")
+	p.PoolStart, p.PoolEnd = netip.MustParseAddr("127.16.0.3"), netip.MustParseAddr("127.16.0.6")
+	svc.Update(p)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	res, err := dhcp4load.Run(ctx, dhcp4load.Config{
+		Conn: relay(t, ns), Relay: stormRelay, Server: netip.MustParseAddrPort("127.16.0.1:67"),
+		Clients: 8, Timeout: 100 * time.Millisecond, Retries: 2, Tag: 0x29,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Leased != 4 || res.Failed != 4 || res.Duplicates != 0 {
+		t.Errorf("%v; want 4 leased, 4 without an offer", res)
+	}
+	for _, ip := range res.Leases {
+		if !p.Subnet().Contains(ip) || ip == p.Server.Addr() || ip == stormRelay {
+			t.Errorf("leased %s", ip)
+		}
+	}
+	st := svc.Stats()
+	if st.PoolExhausted < 4 || st.Leases != 4 {
+		t.Errorf("stats %+v: want PoolExhausted >= 4 and 4 leases", st)
+	}
+	if n := strings.Count(logs.String(), "pool exhausted"); n != 1 {
+		t.Errorf("%d log lines about the exhausted pool, want 1:\n%s", n, logs.String())
+	}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
