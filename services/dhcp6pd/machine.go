@@ -95,6 +95,11 @@ func (m *machine) start(prev *Lease, now time.Time) {
 // §18.2.12): Rebind when bound, otherwise restart discovery at once instead
 // of waiting out a long Solicit backoff.
 func (m *machine) refresh(now time.Time) {
+	if m.phase == phaseRequest {
+		// An exchange that has a server's answer in hand is not restarted;
+		// its own retransmissions cover a short outage.
+		return
+	}
 	if m.lease != nil {
 		m.beginRebind(now)
 		return

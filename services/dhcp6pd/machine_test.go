@@ -514,3 +514,16 @@ func TestLinkChangeWhileSolicitingRestartsAtOnce(t *testing.T) {
 		t.Errorf("next retransmission in %v, want the schedule restarted from IRT", w)
 	}
 }
+
+func TestLinkChangeDuringRequestKeepsTheExchange(t *testing.T) {
+	h := newHarness(t)
+	h.m.start(nil, h.now)
+	h.advance()
+	h.answer(h.last(dhcpv6.MessageTypeSolicit), dhcpv6.MessageTypeAdvertise, iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour)))
+	h.advance()
+	req := h.last(dhcpv6.MessageTypeRequest)
+	h.m.refresh(h.now)
+	if h.m.phase != phaseRequest || h.m.xid != req.TransactionID {
+		t.Fatalf("phase %v after a link change during Request, want the Request kept", h.m.phase)
+	}
+}
