@@ -197,7 +197,7 @@ func minTime(a, b time.Time) time.Time {
 func (m *machine) tick(now time.Time) {
 	if m.lease != nil && !now.Before(m.lease.ValidUntil) {
 		m.log.Warn("dhcp6pd: delegated prefix expired", "prefix", m.lease.Prefix)
-		m.lose()
+		m.lose(now)
 		if m.phase != phaseSolicit && m.phase != phaseBackoff {
 			m.beginSolicit(now, false)
 		}
@@ -275,7 +275,7 @@ func (m *machine) exchangeFailed(now time.Time) {
 		// §18.2.5: the MRD of Rebind is the end of the valid lifetime.
 		if m.lease != nil {
 			m.log.Warn("dhcp6pd: no Reply to Rebind before the lease ended", "prefix", m.lease.Prefix)
-			m.lose()
+			m.lose(now)
 		}
 		m.beginSolicit(now, false)
 	default:
@@ -457,7 +457,7 @@ func (m *machine) handleReply(raw []byte, msg *dhcpv6.Message, now time.Time) {
 					if w == m.lease.Prefix {
 						// §18.2.10.1: valid lifetime 0 withdraws it.
 						m.log.Warn("dhcp6pd: server withdrew the delegated prefix", "prefix", w)
-						m.lose()
+						m.lose(now)
 						m.beginSolicit(now, false)
 						return
 					}
@@ -475,7 +475,7 @@ func (m *machine) handleReply(raw []byte, msg *dhcpv6.Message, now time.Time) {
 	}
 	if m.lease != nil && m.lease.Prefix != l.Prefix {
 		m.log.Warn("dhcp6pd: delegated prefix changed", "old", m.lease.Prefix, "new", l.Prefix)
-		m.lose()
+		m.lose(now)
 	}
 	m.lease = &l
 	m.hint = l.Prefix
@@ -514,11 +514,16 @@ func (m *machine) reject(msg *dhcpv6.Message, err error) {
 	m.log.Warn("dhcp6pd: rejected lease", "msg", msg.MessageType.String(), "reason", reason, "err", err)
 }
 
-func (m *machine) lose() {
+func (m *machine) lose(now time.Time) {
 	if m.lease == nil {
 		return
 	}
 	p := m.lease.Prefix
+	// Keep the prefix on disk, ended, as the hint for the next Solicit; a
+	// restart must not bring a withdrawn prefix back as valid.
+	ended := *m.lease
+	ended.PreferredUntil, ended.ValidUntil, ended.T1, ended.T2 = now, now, now, now
+	m.store(&ended)
 	m.lease = nil
 	m.hint = p
 	m.stats.add(func(s *Stats) { s.Lost++ })

@@ -527,3 +527,24 @@ func TestLinkChangeDuringRequestKeepsTheExchange(t *testing.T) {
 		t.Fatalf("phase %v after a link change during Request, want the Request kept", h.m.phase)
 	}
 }
+
+func TestLostPrefixIsStoredAsEndedHint(t *testing.T) {
+	h := newHarness(t)
+	h.bind("2001:db8:1000:100::/56", time.Hour, 2*time.Hour, 3*time.Hour, 4*time.Hour)
+	h.advance()
+	h.answer(h.last(dhcpv6.MessageTypeRenew), dhcpv6.MessageTypeReply, iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 0, 0)))
+	if h.stored == nil || h.stored.Prefix != netip.MustParsePrefix("2001:db8:1000:100::/56") || h.stored.ValidUntil.After(h.now) {
+		t.Fatalf("stored %+v after withdrawal, want the prefix with its lifetime ended", h.stored)
+	}
+	// A restart from that file solicits with the hint and reports nothing.
+	h2 := newHarness(t)
+	h2.now = h.now
+	h2.m.start(h.stored, h2.now)
+	if len(h2.leases) != 0 {
+		t.Errorf("a withdrawn prefix came back as a lease: %v", h2.leases)
+	}
+	h2.advance()
+	if got := iaPrefixes(h2.last(dhcpv6.MessageTypeSolicit)); len(got) != 1 || got[0] != "2001:db8:1000:100::/56" {
+		t.Errorf("Solicit hints %v", got)
+	}
+}
