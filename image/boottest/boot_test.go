@@ -1,0 +1,256 @@
+package boottest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mdlayher/ndp"
+
+	"codeberg.org/monostack/gizmo/hardware"
+	"codeberg.org/monostack/gizmo/image/builder"
+	"codeberg.org/monostack/gizmo/image/instance"
+	"codeberg.org/monostack/gizmo/lab/netlab"
+)
+
+const gizmoPkg = "codeberg.org/monostack/gizmo/gizmo"
+
+func moduleRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+// labConfig is config.json with the daemon's flags set to what the lab
+// expects of a gizmo (its PREF64, the legacy LAN prefix, the dashboard on
+// every address) and the VM's port names: virtio NIC 1 faces the ISP.
+func labConfig(t *testing.T) instance.Config {
+	t.Helper()
+	cfg, err := instance.Load(filepath.Join(moduleRoot(), "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := cfg.PackageConfig[gizmoPkg]
+	pc.CommandLineFlags = []string{
+		"-state-dir=/perm/gizmo",
+		"-wan=eth0", "-lan=eth1",
+		"-pref64=" + netlab.Pref64.String(),
+		"-lan-ipv4=" + netlab.GizmoLANIPv4.String(),
+		"-listen-web=[::]:80",
+	}
+	cfg.PackageConfig[gizmoPkg] = pc
+	return cfg
+}
+
+// TestBootQEMU builds the qemu-amd64 image from config.json with the real
+// daemon, boots it with SeaBIOS (the legacy BIOS path the APU takes) under
+// TCG, and wires its two virtio NICs into the lab: gz-gizmo, left without a
+// daemon, becomes a patch panel that bridges tap devices to the veths
+// towards gz-isp and gz-switch. It then checks what a person would: the
+// console shows gokrazy starting the gizmo, Kea delegated a prefix to it,
+// gz-lan-v6 hears its RA with PREF64, and the dashboard answers.
+func TestBootQEMU(t *testing.T) {
+	if os.Getenv("GIZMO_SLOW") == "" {
+		t.Skip("slow: set GIZMO_SLOW=1")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network namespaces, tap devices)")
+	}
+	qemu, err := exec.LookPath("qemu-system-x86_64")
+	if err != nil {
+		t.Skip("qemu-system-x86_64 not installed")
+	}
+	t.Setenv("SOURCE_DATE_EPOCH", "1767225600")
+	board, err := hardware.Lookup("qemu-amd64")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(t.TempDir(), "gizmo.img")
+	start := time.Now()
+	buildCtx, cancelBuild := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancelBuild()
+	if _, err := builder.Build(buildCtx, builder.Options{
+		Config:    labConfig(t),
+		Board:     board,
+		ModuleDir: moduleRoot(),
+		Password:  "boot-test",
+	}, img); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("image built in %v", time.Since(start).Round(time.Millisecond))
+
+	// Other packages' lab tests may hold the machine-wide lab lock for a
+	// while; the VM's own deadline starts once the lab is ours.
+	labCtx, cancelLab := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancelLab()
+	l, err := netlab.Up(labCtx, netlab.Options{NoGizmo: true, ModuleRoot: moduleRoot()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := l.Down(); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	patchPanel(t, ctx, l)
+	start = time.Now()
+
+	serial := filepath.Join(t.TempDir(), "serial.log")
+	vm := exec.Command("ip", "netns", "exec", netlab.NSGizmo, qemu,
+		"-machine", "pc", "-accel", "tcg", "-smp", "2", "-m", "1024",
+		"-display", "none", "-monitor", "none", "-no-reboot",
+		"-serial", "file:"+serial,
+		"-drive", "file="+img+",format=raw,if=virtio",
+		"-device", "i6300esb",
+		"-netdev", "tap,id=wan,ifname=tap-wan,script=no,downscript=no",
+		"-device", "virtio-net-pci,netdev=wan,mac="+netlab.MACGizmoWAN,
+		"-netdev", "tap,id=lan,ifname=tap-lan,script=no,downscript=no",
+		"-device", "virtio-net-pci,netdev=lan,mac="+netlab.MACGizmoLAN,
+	)
+	var qemuOut bytes.Buffer
+	vm.Stdout, vm.Stderr = &qemuOut, &qemuOut
+	if err := vm.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Registered after the lab's cleanup, so it runs first: the VM goes
+	// before its tap devices and namespace.
+	t.Cleanup(func() {
+		vm.Process.Kill()
+		vm.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(serial)
+			t.Logf("qemu: %s\nserial console:\n%s", qemuOut.String(), b)
+		}
+	})
+
+	// 1. The console: SeaBIOS → syslinux → kernel → gokrazy → the gizmo.
+	for _, want := range []string{
+		"SYSLINUX",
+		"Run /gokrazy/init as init process",
+		`gizmo: ` + time.Now().UTC().Format("2006/01/02"),
+		`gokrazy: attempt 0, starting ["/user/gizmo"`,
+	} {
+		if err := waitSerial(ctx, serial, want); err != nil {
+			t.Fatalf("serial console: %v", err)
+		}
+	}
+
+	// 2. The lab's Kea delegated a prefix to the VM.
+	if err := netlab.WaitFor(ctx, "Kea to delegate a prefix", func(context.Context) (bool, error) {
+		ps, err := l.DelegatedPrefixes()
+		return len(ps) > 0, err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	ps, _ := l.DelegatedPrefixes()
+	t.Logf("Kea delegated %v", ps)
+
+	// 3. gz-lan-v6 hears the gizmo's RA, with PREF64.
+	router, pref64 := waitRAWithPREF64(t, ctx)
+	if pref64 != netlab.Pref64 {
+		t.Errorf("RA from %v carries PREF64 %v, want %v", router, pref64, netlab.Pref64)
+	}
+
+	// 4. The dashboard answers on the LAN.
+	url := fmt.Sprintf("http://[%s%%25%s]/", router, netlab.HostIf)
+	out, err := l.WaitExec(ctx, netlab.NSLanV6, func(out string) bool { return strings.HasPrefix(out, "2") },
+		"curl", "-sS", "-g", "-o", "/dev/null", "-m", "5", "-w", "%{http_code}", url)
+	if err != nil {
+		t.Fatalf("dashboard at %s: %v (%s)", url, err, out)
+	}
+	t.Logf("dashboard at %s answered %s; power-on to dashboard took %v", url, out, time.Since(start).Round(time.Second))
+}
+
+// patchPanel turns gz-gizmo into two bridges: tap-wan with the veth to
+// gz-isp, tap-lan with the veth to gz-switch. The veths give up their MACs
+// to the VM's NICs, so that the VM has the lab gizmo's link-local addresses
+// (the ISP routes the delegated prefixes to fe80::ff:fe00:102).
+func patchPanel(t *testing.T, ctx context.Context, l *netlab.Lab) {
+	t.Helper()
+	for _, side := range []struct{ veth, tap, bridge, mac string }{
+		{netlab.GizmoWAN, "tap-wan", "br-wan", "02:00:00:00:01:fe"},
+		{netlab.GizmoLAN, "tap-lan", "br-lan", "02:00:00:00:02:fe"},
+	} {
+		for _, args := range [][]string{
+			{"link", "set", side.veth, "down"},
+			{"link", "set", side.veth, "address", side.mac},
+			{"link", "add", side.bridge, "type", "bridge", "stp_state", "0", "forward_delay", "0", "mcast_snooping", "0"},
+			{"tuntap", "add", "dev", side.tap, "mode", "tap"},
+			{"link", "set", side.veth, "master", side.bridge, "up"},
+			{"link", "set", side.tap, "master", side.bridge, "up"},
+			{"link", "set", side.bridge, "up"},
+		} {
+			if out, err := exec.CommandContext(ctx, "ip", append([]string{"-n", netlab.NSGizmo}, args...)...).CombinedOutput(); err != nil {
+				t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+			}
+		}
+	}
+}
+
+func waitSerial(ctx context.Context, path, want string) error {
+	return netlab.WaitFor(ctx, fmt.Sprintf("%q on the console", want), func(context.Context) (bool, error) {
+		b, err := os.ReadFile(path)
+		if os.IsNotExist(err) {
+			return false, nil
+		}
+		return bytes.Contains(b, []byte(want)), err
+	})
+}
+
+// waitRAWithPREF64 solicits router advertisements in gz-lan-v6 until one
+// carries a PREF64 option (RFC 8781), and returns its source and prefix.
+func waitRAWithPREF64(t *testing.T, ctx context.Context) (netip.Addr, netip.Prefix) {
+	t.Helper()
+	var conn *ndp.Conn
+	if err := netlab.InNamespace(netlab.NSLanV6, func() error {
+		ifi, err := net.InterfaceByName(netlab.HostIf)
+		if err != nil {
+			return err
+		}
+		conn, _, err = ndp.Listen(ifi, ndp.LinkLocal)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.JoinGroup(netip.MustParseAddr("ff02::1")); err != nil {
+		t.Fatal(err)
+	}
+	allRouters := netip.MustParseAddr("ff02::2")
+	for ctx.Err() == nil {
+		if err := conn.WriteTo(&ndp.RouterSolicitation{}, nil, allRouters); err != nil {
+			t.Fatalf("router solicitation: %v", err)
+		}
+		deadline := time.Now().Add(3 * time.Second)
+		if err := conn.SetReadDeadline(deadline); err != nil {
+			t.Fatal(err)
+		}
+		for time.Now().Before(deadline) {
+			msg, _, from, err := conn.ReadFrom()
+			if err != nil {
+				break
+			}
+			ra, ok := msg.(*ndp.RouterAdvertisement)
+			if !ok {
+				continue
+			}
+			for _, o := range ra.Options {
+				if p, ok := o.(*ndp.PREF64); ok {
+					return from, p.Prefix
+				}
+			}
+		}
+	}
+	t.Fatalf("no RA with PREF64 in %s: %v", netlab.NSLanV6, ctx.Err())
+	return netip.Addr{}, netip.Prefix{}
+}
