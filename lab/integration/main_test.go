@@ -40,7 +40,9 @@ func TestMain(m *testing.M) {
 	if noGizmo {
 		fmt.Fprintf(os.Stderr, "lab integration: running WITHOUT the gizmo: %s\n", why)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	// Other packages' lab tests may hold the machine-wide lab lock for a
+	// while; wait for them.
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	l, err := netlab.Up(ctx, netlab.Options{NoGizmo: noGizmo, Logger: logger})
 	cancel()
 	if err != nil {

@@ -88,8 +88,13 @@ func (p *process) exited() bool {
 	}
 }
 
-// stop sends SIGTERM, waits up to grace, then SIGKILLs.
+// stop sends SIGTERM, waits up to grace, then SIGKILLs. Helpers the
+// daemon forked (dhcpcd's and radvd's privilege-separated children) share
+// its process group (the daemon leads its own session), and get SIGKILL
+// once the daemon itself is gone.
 func (p *process) stop(grace time.Duration) error {
+	pgid := p.cmd.Process.Pid
+	defer syscall.Kill(-pgid, syscall.SIGKILL)
 	if p.exited() {
 		return nil
 	}
