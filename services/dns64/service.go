@@ -44,17 +44,21 @@ type Config struct {
 // Service is the DNS64 resolver. It is a dns.Handler; Run serves it on the
 // plan's addresses.
 type Service struct {
-	log     *slog.Logger
-	cfg     Config
-	plan    atomic.Pointer[compiledPlan]
-	replan  chan struct{}
-	cache   *cache
-	fwd     *forwarder
-	limit   *limiter
-	flight  singleflight.Group
-	counts  *counters
-	started time.Time
+	log    *slog.Logger
+	cfg    Config
+	plan   atomic.Pointer[compiledPlan]
+	replan chan struct{}
+	cache  *cache
+	fwd    *forwarder
+	limit  *limiter
+	flight singleflight.Group
+	counts *counters
+	// upstreamSlots bounds the UDP queries waiting for an upstream.
+	upstreamSlots chan struct{}
 }
+
+// maxWaitingQueries is how many UDP queries may wait for upstreams at once.
+const maxWaitingQueries = 1024
 
 // New returns a service with an empty plan: it answers local names but has
 // no upstreams and no listeners until the first Update.
@@ -87,14 +91,15 @@ func New(cfg Config) (*Service, error) {
 		cfg.UDPSockets = 2
 	}
 	s := &Service{
-		log:     cfg.Logger.With("service", "dns64"),
-		cfg:     cfg,
-		replan:  make(chan struct{}, 1),
-		cache:   newCache(cfg.CacheBytes),
-		fwd:     newForwarder(cfg.Exchange, cfg.UpstreamTimeout),
-		limit:   newLimiter(cfg.RateLimit, cfg.RateBurst),
-		counts:  newCounters(),
-		started: time.Now(),
+		log:    cfg.Logger.With("service", "dns64"),
+		cfg:    cfg,
+		replan: make(chan struct{}, 1),
+		cache:  newCache(cfg.CacheBytes),
+		fwd:    newForwarder(cfg.Exchange, cfg.UpstreamTimeout),
+		limit:  newLimiter(cfg.RateLimit, cfg.RateBurst),
+		counts: newCounters(),
+
+		upstreamSlots: make(chan struct{}, maxWaitingQueries),
 	}
 	cp, _ := compile(Plan{DefaultDNS64: true})
 	s.plan.Store(cp)

@@ -14,6 +14,7 @@ import (
 type Stats struct {
 	Queries     uint64 // queries handled (after rate limiting)
 	RateLimited uint64 // queries dropped by the per-client limit
+	Overloaded  uint64 // queries dropped because too many waited for upstreams
 	Malformed   uint64 // FORMERR, NOTIMP and BADVERS answers
 	Refused     uint64 // unsupported classes and zone transfers
 	ServFail    uint64 // answers with SERVFAIL
@@ -62,7 +63,8 @@ const (
 )
 
 type counters struct {
-	queries, rateLimited, malformed, refused, servfail, nxdomain    atomic.Uint64
+	queries, rateLimited, overloaded, malformed, refused, servfail  atomic.Uint64
+	nxdomain                                                        atomic.Uint64
 	synthesized, excluded, local, truncated, cacheHits, cacheMisses atomic.Uint64
 	byType                                                          [257]atomic.Uint64 // index 256: types ≥ 256
 
@@ -165,6 +167,7 @@ func (c *counters) snapshot() Stats {
 	st := Stats{
 		Queries:     c.queries.Load(),
 		RateLimited: c.rateLimited.Load(),
+		Overloaded:  c.overloaded.Load(),
 		Malformed:   c.malformed.Load(),
 		Refused:     c.refused.Load(),
 		ServFail:    c.servfail.Load(),

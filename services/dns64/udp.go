@@ -116,9 +116,16 @@ func (s *Service) readUDP(u *udpServer) {
 			resp := s.handleWire(withPass(context.Background(), pass), wire, client, u.local, false, outBufs[len(out)])
 			if pass.missed {
 				// Needs an upstream: answer from a goroutine of its own,
-				// with its own copy of the query.
-				q := append([]byte(nil), wire...)
-				go s.answerUDPSlow(u, q, client, ua)
+				// with its own copy of the query, unless too many already
+				// wait (a flood of random names must not grow memory
+				// without bound; the client will retry).
+				select {
+				case s.upstreamSlots <- struct{}{}:
+					q := append([]byte(nil), wire...)
+					go s.answerUDPSlow(u, q, client, ua)
+				default:
+					s.counts.overloaded.Add(1)
+				}
 				continue
 			}
 			if resp != nil {
@@ -137,6 +144,7 @@ func (s *Service) readUDP(u *udpServer) {
 }
 
 func (s *Service) answerUDPSlow(u *udpServer, q []byte, client netip.AddrPort, to *net.UDPAddr) {
+	defer func() { <-s.upstreamSlots }()
 	pass := &queryPass{counted: true}
 	resp := s.handleWire(withPass(context.Background(), pass), q, client, u.local, false, make([]byte, 0, serverPayload))
 	if resp == nil {

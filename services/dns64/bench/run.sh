@@ -5,14 +5,15 @@
 #
 #   sudo services/dns64/bench/run.sh            # from the repository root
 #
-# Environment: DURATION (seconds per run, default 10), RATE (fixed load for
-# the latency runs, default 20000 qps), THREADS (unbound threads and
-# GOMAXPROCS for dns64d, default: number of CPUs).
+# Environment: DURATION (seconds per run, default 10), ROUNDS (default 3),
+# RATE (fixed load for the latency runs, default 10000 qps), THREADS
+# (unbound threads, GOMAXPROCS and UDP sockets of dns64d; default: CPUs).
 set -eu
 
 DURATION=${DURATION:-10}
-RATE=${RATE:-20000}
+RATE=${RATE:-10000}
 THREADS=${THREADS:-$(nproc)}
+ROUNDS=${ROUNDS:-3}
 UP_PORT=5300 UNBOUND_PORT=5301 GIZMO_PORT=5302
 W=$(mktemp -d /tmp/gzt-dns64-bench.XXXXXX)
 PIDS=""
@@ -86,35 +87,51 @@ while [ $i -lt 10000 ]; do echo "v4-$i.bench.test A" >>"$W/fill10k.txt"; i=$((i 
 go build -o "$W/dns64d" ./services/dns64/bench/dns64d
 
 named -g -n 1 -c "$W/named.conf" >"$W/named.log" 2>&1 & PIDS="$PIDS $!"
-unbound -d -c "$W/unbound.conf" >"$W/unbound.log" 2>&1 & PIDS="$PIDS $!"
+unbound -d -c "$W/unbound.conf" >"$W/unbound.log" 2>&1 & UNBOUND_PID=$!
+PIDS="$PIDS $UNBOUND_PID"
 GOMAXPROCS=$THREADS "$W/dns64d" -listen 127.0.0.1:$GIZMO_PORT -upstream 127.0.0.1:$UP_PORT \
 	-pref64 2001:db8:64::/96 -udp-sockets "$THREADS" >"$W/dns64d.out" 2>&1 & GIZMO_PID=$!
 PIDS="$PIDS $GIZMO_PID"
 sleep 2
 
-# qps: saturate for DURATION seconds after a warm-up pass that fills the
-# cache.
+# qps: saturate for DURATION seconds; prints "qps mean-latency-us".
 qps() { # port file
-	dnsperf -s 127.0.0.1 -p "$1" -d "$2" -n 1 >/dev/null 2>&1
-	dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$DURATION" -c 16 -q 256 -T 1 2>&1 |
-		awk '/Queries per second/ {q=$4} /Average Latency/ {l=$4} /Queries lost/ {lost=$3}
-		     END {printf "%.0f qps, mean latency %.0f us, lost %s\n", q, l*1e6, lost}'
+	dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$DURATION" -c 8 -q 100 -T 1 2>&1 |
+		awk '/Queries per second/ {q=$4} /Average Latency/ {l=$4} END {printf "%.0f %.0f\n", q, l*1e6}'
 }
-# latency: a fixed load of RATE qps, every query's latency from dnsperf -v.
+# lat: a fixed load of RATE qps, every query's latency from dnsperf -v;
+# prints "p50-us p99-us".
 lat() { # port file
-	dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$DURATION" -c 16 -q 256 -T 1 -Q "$RATE" -v 2>/dev/null |
+	dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$DURATION" -c 8 -q 100 -T 1 -Q "$RATE" -v 2>/dev/null |
 		awk '$1 == ">" {print $NF * 1e6}' | sort -n |
-		awk '{v[NR]=$1} END {printf "p50 %.0f us, p99 %.0f us, p99.9 %.0f us (%d queries)\n", v[int(NR*0.5)], v[int(NR*0.99)], v[int(NR*0.999)], NR}'
+		awk '{v[NR]=$1} END {printf "%.0f %.0f\n", v[int(NR*0.5)], v[int(NR*0.99)]}'
 }
+median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
-echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) CPUs, threads $THREADS, $DURATION s per run, latency at $RATE qps"
-echo "# $(unbound -V | head -1), dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ {print $2}')"
+echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), threads $THREADS"
+echo "# $DURATION s per run, $ROUNDS rounds alternating unbound and dns64d, medians; latency at $RATE qps"
+echo "# unbound $(unbound -V | awk '/^Version/ {print $2}'), dnsperf $(dnsperf -h 2>&1 | awk '/^Version/ {print $2}')"
 for wl in hits synth50; do
+	# Warm both caches.
+	dnsperf -s 127.0.0.1 -p $UNBOUND_PORT -d "$W/$wl.txt" -n 2 >/dev/null 2>&1
+	dnsperf -s 127.0.0.1 -p $GIZMO_PORT -d "$W/$wl.txt" -n 2 >/dev/null 2>&1
+	: >"$W/u.qps"; : >"$W/g.qps"; : >"$W/u.lat"; : >"$W/g.lat"
+	r=0
+	while [ $r -lt "$ROUNDS" ]; do
+		qps $UNBOUND_PORT "$W/$wl.txt" >>"$W/u.qps"
+		qps $GIZMO_PORT "$W/$wl.txt" >>"$W/g.qps"
+		lat $UNBOUND_PORT "$W/$wl.txt" >>"$W/u.lat"
+		lat $GIZMO_PORT "$W/$wl.txt" >>"$W/g.lat"
+		r=$((r + 1))
+	done
+	uq=$(cut -d' ' -f1 "$W/u.qps" | median); gq=$(cut -d' ' -f1 "$W/g.qps" | median)
+	u50=$(cut -d' ' -f1 "$W/u.lat" | median); g50=$(cut -d' ' -f1 "$W/g.lat" | median)
+	u99=$(cut -d' ' -f2 "$W/u.lat" | median); g99=$(cut -d' ' -f2 "$W/g.lat" | median)
 	echo "## workload $wl"
-	echo "unbound qps:  $(qps $UNBOUND_PORT "$W/$wl.txt")"
-	echo "dns64d  qps:  $(qps $GIZMO_PORT "$W/$wl.txt")"
-	echo "unbound lat:  $(lat $UNBOUND_PORT "$W/$wl.txt")"
-	echo "dns64d  lat:  $(lat $GIZMO_PORT "$W/$wl.txt")"
+	echo "rounds unbound qps: $(cut -d' ' -f1 "$W/u.qps" | tr '\n' ' ') dns64d qps: $(cut -d' ' -f1 "$W/g.qps" | tr '\n' ' ')"
+	echo "rounds unbound p99 us: $(cut -d' ' -f2 "$W/u.lat" | tr '\n' ' ') dns64d p99 us: $(cut -d' ' -f2 "$W/g.lat" | tr '\n' ' ')"
+	echo "qps: unbound $uq, dns64d $gq, ratio $(awk "BEGIN {printf \"%.2f\", $gq / $uq}")"
+	echo "p50 us: unbound $u50, dns64d $g50; p99 us: unbound $u99, dns64d $g99, ratio $(awk "BEGIN {printf \"%.2f\", $g99 / $u99}")"
 done
 
 echo "## memory"
@@ -122,4 +139,5 @@ dnsperf -s 127.0.0.1 -p $GIZMO_PORT -d "$W/fill10k.txt" -n 1 >/dev/null 2>&1
 kill -USR1 $GIZMO_PID; sleep 1
 echo "dns64d cache entries: $(tail -1 "$W/dns64d.out" | sed 's/.*"CacheEntries":\([0-9]*\).*/\1/')"
 echo "dns64d RSS: $(awk '/VmRSS/ {print $2, $3}' /proc/$GIZMO_PID/status)"
-echo "unbound RSS: $(for p in $PIDS; do [ "$(cat /proc/$p/comm 2>/dev/null)" = unbound ] && awk '/VmRSS/ {print $2, $3}' /proc/$p/status; done)"
+dnsperf -s 127.0.0.1 -p $UNBOUND_PORT -d "$W/fill10k.txt" -n 1 >/dev/null 2>&1
+echo "unbound RSS after the same queries: $(awk '/VmRSS/ {print $2, $3}' /proc/$UNBOUND_PID/status)"
