@@ -90,8 +90,8 @@ func TestRFC6146PortRangeAndParity(t *testing.T) {
 		sport  uint16
 		lo, hi uint16
 	}{
-		{sport: 150, lo: 100, hi: 200},      // preserved
-		{sport: 53, lo: 100, hi: 200},       // low range, §3.5.1.1
+		{sport: 150, lo: 100, hi: 200},       // preserved
+		{sport: 53, lo: 100, hi: 200},        // low range, §3.5.1.1
 		{sport: 40001, lo: 20000, hi: 20009}, // high range, odd
 		{sport: 40002, lo: 20000, hi: 20009}, // high range, even
 		{sport: 40003, lo: 20000, hi: 20009},
@@ -146,7 +146,9 @@ func TestRFC6146TCPStateMachine(t *testing.T) {
 			t.Fatalf("4→6 flags %#x: verdict %d", flags, ret)
 		}
 	}
-	out := func(flags uint8) { h.out(t, p, hostA, remote1, seg{proto: ProtoTCP, sport: 40000, dport: 80, flags: flags}) }
+	out := func(flags uint8) {
+		h.out(t, p, hostA, remote1, seg{proto: ProtoTCP, sport: 40000, dport: 80, flags: flags})
+	}
 	state := func(want uint8, rule string) {
 		t.Helper()
 		v, ok := sessionState(t, h, hostA, 40000, remote1, 80)

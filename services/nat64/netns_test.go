@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"net/netip"
+	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -39,7 +39,9 @@ func sh(t *testing.T, args ...string) string {
 
 func command(args []string) *exec.Cmd { return exec.Command(args[0], args[1:]...) }
 
-func in(ns string, args ...string) []string { return append([]string{"ip", "netns", "exec", ns}, args...) }
+func in(ns string, args ...string) []string {
+	return append([]string{"ip", "netns", "exec", ns}, args...)
+}
 
 func newTopo(t *testing.T, wanMTU int) *topo {
 	t.Helper()
