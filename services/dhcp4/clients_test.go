@@ -344,10 +344,22 @@ func TestRestartKeepsLeaseForRealClient(t *testing.T) {
 	ip := hookEnv(t, dir, "BOUND")["new_ip_address"]
 	before := l.svc.Leases()
 	l.stop()
+	for len(l.events) > 0 {
+		<-l.events // what the first server reported
+	}
 	l.start(t, linkPlan())
 	after := l.svc.Leases()
 	if len(before) != 1 || len(after) != 1 || before[0] != after[0] {
 		t.Fatalf("leases before %+v, after restart %+v", before, after)
+	}
+	// The restarted server tells the daemon about the lease it restored.
+	select {
+	case le := <-l.events:
+		if le != after[0] {
+			t.Errorf("restarted server reported %+v, want %+v", le, after[0])
+		}
+	case <-time.After(10 * time.Second): // a hang guard, not a measurement
+		t.Error("the restarted server did not report its restored lease")
 	}
 	inNS(t, l.clientNS, "ip", "addr", "flush", "dev", l.clientIf)
 	d, _ = l.dhcpcd(t, legacyConf, "-1", "-t", "20")

@@ -33,8 +33,9 @@ type Config struct {
 	// StateDir holds the lease file (LeaseFile).
 	StateDir string
 	Logger   *slog.Logger
-	// OnLease is called when a lease is granted or renewed, or when a
-	// host is told to go IPv6-only (Lease.IP invalid). OnRelease is called
+	// OnLease is called when a lease is granted or renewed, when a host is
+	// told to go IPv6-only (Lease.IP invalid), and for every lease restored
+	// from disk when Run starts. OnRelease is called
 	// when a lease ends early: RELEASE, DECLINE, a policy that now sends
 	// the host option 108, or a new subnet. Calls never overlap; they must
 	// not block.
@@ -137,6 +138,15 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 	}
 	growReadBuffer(conn, s.log)
+	// The daemon's view of the hosts starts empty after a restart; the
+	// leases on disk are as current as any it will hear about later.
+	if s.cfg.OnLease != nil {
+		s.evMu.Lock()
+		for _, l := range s.Leases() {
+			s.cfg.OnLease(l)
+		}
+		s.evMu.Unlock()
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
