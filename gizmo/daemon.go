@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -157,7 +158,7 @@ func (d *daemon) flushDurable() error {
 		d.mu.Unlock()
 		return nil
 	}
-	snapshot := durable{ULA: d.dur.ULA, Hosts: maps.Clone(d.dur.Hosts)}
+	snapshot := durable{ULA: d.dur.ULA, Hosts: maps.Clone(d.dur.Hosts), InboundRules: slices.Clone(d.dur.InboundRules)}
 	d.durDirty = false
 	d.mu.Unlock()
 	if err := saveDurable(d.cfg.StateDir, snapshot); err != nil {
@@ -177,6 +178,7 @@ func (d *daemon) Snapshot() state.State {
 	s := d.st
 	s.WAN.Addrs = append([]netip.Prefix(nil), s.WAN.Addrs...)
 	s.Retired = append([]state.DelegatedPrefix(nil), s.Retired...)
+	s.InboundRules = slices.Clone(s.InboundRules)
 	if s.Delegated != nil {
 		dp := *s.Delegated
 		s.Delegated = &dp
@@ -202,6 +204,10 @@ func (d *daemon) SetPolicy(macText string, p state.HostPolicy) error {
 	}
 	mac := hw.String()
 	d.mu.Lock()
+	if err := validatePolicy(&d.st, p); err != nil {
+		d.mu.Unlock()
+		return err
+	}
 	h := d.hostLocked(mac, time.Now())
 	h.Policy = p
 	dh := d.dur.Hosts[mac]

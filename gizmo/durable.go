@@ -19,6 +19,8 @@ type durable struct {
 	// management addresses and the DNS addresses stay put.
 	ULA   netip.Prefix           `json:"ula"`
 	Hosts map[string]durableHost `json:"hosts"`
+	// InboundRules are the owner's token and subnet firewall rules.
+	InboundRules []state.InboundRule `json:"inbound_rules,omitempty"`
 }
 
 type durableHost struct {

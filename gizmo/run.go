@@ -39,6 +39,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	d.dur = dur
 	d.durDirty = true // the ULA may be new
 	d.st.ULA = dur.ULA
+	d.st.InboundRules = dur.InboundRules
 	d.st.WAN.Interface = wan
 	d.st.LAN.Interface = lan
 	if err := readLAN(lan, &d.st.LAN); err != nil {

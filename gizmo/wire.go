@@ -169,6 +169,9 @@ func wireServices(ctx context.Context, d *daemon, cfg config, wan, lan string) e
 		}
 	})
 
+	if err := wireFirewall(d); err != nil {
+		return err
+	}
 	if err := wireNAT64(d, cfg, wan, lan); err != nil {
 		return err
 	}

@@ -22,6 +22,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /api/hosts/{mac}", s.apiHost)
 	mux.HandleFunc("GET /api/hosts/{mac}/policy", s.apiGetPolicy)
 	mux.HandleFunc("PUT /api/hosts/{mac}/policy", s.apiPutPolicy)
+	mux.HandleFunc("GET /api/firewall/rules", s.apiGetRules)
+	mux.HandleFunc("PUT /api/firewall/rules", s.apiPutRules)
 	mux.HandleFunc("GET /api/series", s.apiSeries)
 	mux.HandleFunc("GET /api/insights", s.apiInsights)
 	mux.HandleFunc("GET /{$}", s.overview)
@@ -292,4 +294,42 @@ func (s *Server) apiPutPolicy(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("policy changed", "mac", mac, "dns64", p.DNS64, "v6only_preferred", p.V6OnlyPreferred, "hostname", p.Hostname)
 	writeJSON(w, http.StatusOK, p)
+}
+
+func (s *Server) apiGetRules(w http.ResponseWriter, r *http.Request) {
+	rules := s.cfg.Backend.InboundRules()
+	if rules == nil {
+		rules = []state.InboundRule{}
+	}
+	writeJSON(w, http.StatusOK, rules)
+}
+
+// maxRulesBody bounds a rules edit.
+const maxRulesBody = 64 << 10
+
+// apiPutRules replaces the inbound rules as a whole: a JSON list of
+// {"name", "token", "ports"} or {"name", "subnet": {"index", "bits"}}.
+func (s *Server) apiPutRules(w http.ResponseWriter, r *http.Request) {
+	if !s.authorized(r) {
+		w.Header().Set("WWW-Authenticate", `Basic realm="gizmo"`)
+		writeError(w, http.StatusUnauthorized, "changing the firewall needs the appliance password")
+		return
+	}
+	var rules []state.InboundRule
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxRulesBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rules); err != nil {
+		writeError(w, http.StatusBadRequest, "rules: %v", err)
+		return
+	}
+	if err := s.cfg.Backend.SetInboundRules(rules); err != nil {
+		code := http.StatusInternalServerError
+		if errors.Is(err, ErrInvalid) {
+			code = http.StatusBadRequest
+		}
+		writeError(w, code, "%v", err)
+		return
+	}
+	s.log.Info("inbound rules changed", "rules", len(rules))
+	writeJSON(w, http.StatusOK, rules)
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -22,6 +23,24 @@ type fakeBackend struct {
 
 func (f *fakeBackend) Insights() Insights     { return f.insights }
 func (f *fakeBackend) History() *series.Store { return f.history }
+
+func (f *fakeBackend) InboundRules() []state.InboundRule {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.st.InboundRules
+}
+
+func (f *fakeBackend) SetInboundRules(rules []state.InboundRule) error {
+	for _, r := range rules {
+		if !r.Token.IsValid() && r.Subnet == nil {
+			return fmt.Errorf("%w: a rule needs a token or a subnet", ErrInvalid)
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.st.InboundRules = rules
+	return nil
+}
 
 func (f *fakeBackend) Snapshot() state.State {
 	f.mu.Lock()
@@ -139,4 +158,27 @@ func FuzzDecodePolicy(f *testing.F) {
 			t.Errorf("accepted invalid hostname %q", p.Hostname)
 		}
 	})
+}
+
+func TestInboundRules(t *testing.T) {
+	auth := func(r *http.Request) { r.SetBasicAuth("gokrazy", "secret") }
+	s, b := newTestServer(t)
+	if w := do(t, s, "PUT", "/api/firewall/rules", `[{"name":"web","token":"::80","ports":["tcp/80"]}]`, nil); w.Code != 401 {
+		t.Errorf("without password: %d", w.Code)
+	}
+	if w := do(t, s, "PUT", "/api/firewall/rules", `[{"name":"web","token":"::80","ports":["tcp/80"]}]`, auth); w.Code != 200 {
+		t.Fatalf("valid rule: %d %s", w.Code, w.Body)
+	}
+	if w := do(t, s, "PUT", "/api/firewall/rules", `[{"name":"nothing"}]`, auth); w.Code != 400 || !strings.Contains(w.Body.String(), "token or a subnet") {
+		t.Errorf("invalid rule: %d %s", w.Code, w.Body)
+	}
+	if w := do(t, s, "PUT", "/api/firewall/rules", `[{"nmae":"typo"}]`, auth); w.Code != 400 {
+		t.Errorf("unknown field: %d %s", w.Code, w.Body)
+	}
+	if got := b.InboundRules(); len(got) != 1 || got[0].Name != "web" {
+		t.Errorf("after refused edits the rules are %+v, want the valid one kept", got)
+	}
+	if w := do(t, s, "GET", "/api/firewall/rules", "", nil); w.Code != 200 || !strings.Contains(w.Body.String(), `"token":"::80"`) {
+		t.Errorf("GET rules: %d %s", w.Code, w.Body)
+	}
 }

@@ -34,6 +34,10 @@ type Backend interface {
 	Insights() Insights
 	// History is the traffic history.
 	History() *series.Store
+	// InboundRules and SetInboundRules read and replace the owner's
+	// inbound firewall rules (token and subnet rules).
+	InboundRules() []state.InboundRule
+	SetInboundRules([]state.InboundRule) error
 }
 
 // Config configures the server.
