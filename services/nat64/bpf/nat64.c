@@ -684,6 +684,10 @@ __noinline int forward(struct __sk_buff *skb, const struct config *cfg, int v6)
 			nh.ipv4_nh = fib.ipv4_dst;
 		return bpf_redirect_neigh(fib.ifindex, &nh, sizeof(nh), 0);
 	}
+	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
+		/* The egress MTU is below the one in the plan (which sends
+		 * the ICMP errors): the plan is behind the link. */
+		return drop(C_NEEDS_FRAG);
 	return drop(C_NO_ROUTE);
 }
 
