@@ -20,6 +20,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/mdlayher/ndp"
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/gizmo/plan"
@@ -274,6 +277,159 @@ func TestRenumberingReachesLAN(t *testing.T) {
 		if !strings.Contains(line, "deprecated") && !strings.Contains(line, "preferred_lft 0sec") {
 			t.Errorf("an address in the old prefix %s is still preferred:\n%s", old, line)
 		}
+	}
+}
+
+// TestRestartKeepsHostAddresses: a requested restart (SIGTERM) sends the
+// final RA with router lifetime 0 (RFC 4861 §6.2.5) but keeps the prefixes,
+// and the restarted gizmo gets the same delegation back (persisted DUID and
+// lease): the host keeps its address and gets its default route back.
+func TestRestartKeepsHostAddresses(t *testing.T) {
+	l := LabWithGizmo(t)
+	ctx := testContext(t, 3*time.Minute)
+	lan := lanPrefix(t, ctx, l, netlab.PDAggregate)
+	before, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, lan)
+	if err != nil {
+		t.Fatalf("no SLAAC address in %s: %v", lan, err)
+	}
+	if err := l.GizmoRestart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := "default via " + netlab.GizmoLANLinkLocal.String() + " dev " + netlab.HostIf + " proto ra"
+	if _, err := l.WaitExec(ctx, netlab.NSLanV6, func(out string) bool { return strings.Contains(out, want) },
+		"ip", "-6", "route", "show", "default"); err != nil {
+		t.Fatalf("no %q after the restart: %v", want, err)
+	}
+	after, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, lan)
+	if err != nil {
+		t.Fatalf("no usable address in %s after the restart: %v", lan, err)
+	}
+	addrs, err := netlab.Addrs(ctx, netlab.NSLanV6, netlab.HostIf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := false
+	for _, a := range addrs {
+		kept = kept || a.Prefix.Addr() == before && !a.Deprecated && !a.Tentative
+	}
+	if !kept {
+		t.Errorf("the host lost %s across the restart (now %s): %+v", before, after, addrs)
+	}
+}
+
+// TestMalformedRSIsCounted sends a Router Solicitation that was "forwarded"
+// (hop limit 64) and one with a zero-length option from gz-lan-v6: the
+// gizmo drops and counts both (RFC 4861 §6.1.1) and keeps running.
+func TestMalformedRSIsCounted(t *testing.T) {
+	l := LabWithGizmo(t)
+	ctx := testContext(t, time.Minute)
+	_, crashesBefore := l.GizmoStarts()
+	invalid := func() (float64, error) {
+		body, err := netlab.HTTPGet(ctx, netlab.NSGizmo, "http://[::1]/metrics")
+		if err != nil {
+			return 0, err
+		}
+		for _, line := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(line, "gizmo_ra_rsinvalidtotal "); ok {
+				return strconv.ParseFloat(v, 64)
+			}
+		}
+		return 0, fmt.Errorf("no gizmo_ra_rsinvalidtotal in /metrics")
+	}
+	var before float64
+	if err := netlab.WaitFor(ctx, "the gizmo's /metrics", func(context.Context) (bool, error) {
+		var err error
+		before, err = invalid()
+		return err == nil, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := netlab.InNamespace(netlab.NSLanV6, func() error {
+		ifi, err := net.InterfaceByName(netlab.HostIf)
+		if err != nil {
+			return err
+		}
+		c, ip, err := ndp.Listen(ifi, ndp.LinkLocal)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		allRouters := netip.MustParseAddr("ff02::2")
+		cm := &ipv6.ControlMessage{HopLimit: 64, Src: ip.AsSlice(), IfIndex: ifi.Index}
+		if err := c.WriteTo(&ndp.RouterSolicitation{}, cm, allRouters); err != nil {
+			return err
+		}
+		// An option of length 0 (RFC 4861 §6.1.1: must be greater), which
+		// the ndp package rightly refuses to build: raw bytes.
+		raw, err := icmp.ListenPacket("ip6:ipv6-icmp", ip.String())
+		if err != nil {
+			return err
+		}
+		defer raw.Close()
+		pc := raw.IPv6PacketConn()
+		if err := pc.SetChecksum(true, 2); err != nil {
+			return err
+		}
+		rs := []byte{133, 0, 0, 0, 0, 0, 0, 0, 200, 0, 0, 0, 0, 0, 0, 0}
+		_, err = pc.WriteTo(rs, &ipv6.ControlMessage{HopLimit: 255, IfIndex: ifi.Index},
+			&net.IPAddr{IP: allRouters.AsSlice(), Zone: netlab.HostIf})
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := netlab.WaitFor(ctx, "two more invalid RS counted", func(context.Context) (bool, error) {
+		n, err := invalid()
+		return err == nil && n >= before+2, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, crashes := l.GizmoStarts(); crashes != crashesBefore {
+		t.Errorf("the gizmo exited unrequested %d times during the test", crashes-crashesBefore)
+	}
+}
+
+// TestStatelessDHCPv6OnLAN asks the gizmo's stateless DHCPv6 server from
+// gz-lan-v6 with ISC dhclient -S (Information-request): it answers with the
+// DNS service's DHCPv6 address and home.arpa (RFC 8415 §18.3.6).
+func TestStatelessDHCPv6OnLAN(t *testing.T) {
+	l := LabWithGizmo(t)
+	ctx := testContext(t, time.Minute)
+	ula, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, netip.MustParsePrefix("fd00::/8"))
+	if err != nil {
+		t.Fatalf("no ULA address on the host: %v", err)
+	}
+	wantDNS := plan.DNSAddrs(netip.PrefixFrom(ula, 48).Masked(), netlab.GizmoLANIPv4).DHCPv6
+
+	dir := t.TempDir()
+	env := filepath.Join(dir, "env")
+	script := filepath.Join(dir, "script")
+	if err := os.WriteFile(script, []byte("#!/bin/sh\nenv | grep '^new_dhcp6_' | sort > "+env+".tmp && mv "+env+".tmp "+env+"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// -1: one exchange, then exit; the script only records what it got, so
+	// the host's own configuration stays untouched.
+	if out, err := l.Exec(ctx, netlab.NSLanV6, "dhclient", "-S", "-d", "-1", "-lf", filepath.Join(dir, "leases"),
+		"-pf", filepath.Join(dir, "pid"), "-sf", script, netlab.HostIf); err != nil {
+		t.Fatalf("dhclient -S: %v\n%s", err, out)
+	}
+	b, err := os.ReadFile(env)
+	if err != nil {
+		t.Fatalf("dhclient got no Reply: %v", err)
+	}
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if !strings.HasPrefix(line, "new_dhcp6_server_id=") && !strings.HasPrefix(line, "new_dhcp6_client_id=") {
+			got = append(got, line)
+		}
+	}
+	want := []string{
+		"new_dhcp6_domain_search=home.arpa.",
+		"new_dhcp6_info_refresh_time=3600",
+		"new_dhcp6_name_servers=" + wantDNS.String(),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("stateless DHCPv6 on the LAN (-want +got):\n%s", diff)
 	}
 }
 
