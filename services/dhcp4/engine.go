@@ -287,6 +287,12 @@ func (e *engine) ackOrNak(req *dhcpv4.DHCPv4, mac string, ip netip.Addr, now tim
 	if !e.t.usableBy(ip, mac, now) {
 		return e.nak(req, "address not available")
 	}
+	// A reservation made while the host held another address takes effect
+	// at its next renewal: the NAK sends it back to DHCPDISCOVER, which
+	// offers the reserved address.
+	if r, ok := e.t.reserved[mac]; ok && r != ip && e.t.usableBy(r, mac, now) {
+		return e.nak(req, "this host has a reserved address")
+	}
 	b := e.t.take(mac, ip)
 	// Wall clock in UTC only: the expiry is stored and compared across
 	// restarts.

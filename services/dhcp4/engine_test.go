@@ -464,6 +464,19 @@ func TestReservation(t *testing.T) {
 	if got := lease(t, e, macB, t0); got != res {
 		t.Errorf("reserved host got %s, want %s", got, res)
 	}
+
+	// A reservation added while the host holds another lease: its next
+	// renewal is NAKed, and its next DISCOVER offers the reservation.
+	ip := lease(t, e, macA, t0)
+	p.Hosts[macA] = HostPolicy{Reserved: netip.MustParseAddr("203.0.113.201")}
+	e.setPlan(p)
+	out = handleNow(e, msg(t, dhcpv4.MessageTypeRequest, macA, withCiaddr(ip.String())), t0.Add(time.Minute))
+	if typeOf(out) != dhcpv4.MessageTypeNak {
+		t.Errorf("renewal of %s despite the new reservation: %v", ip, typeOf(out))
+	}
+	if got := lease(t, e, macA, t0.Add(time.Minute)); got.String() != "203.0.113.201" {
+		t.Errorf("after the NAK got %s, want the reservation", got)
+	}
 }
 
 func TestPlanChangeDropsForeignLeases(t *testing.T) {

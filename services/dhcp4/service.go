@@ -134,6 +134,9 @@ func (s *Service) Run(ctx context.Context) error {
 	if conn == nil {
 		var err error
 		if conn, err = s.listen(ctx); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped before the interface appeared
+			}
 			return err
 		}
 	}
@@ -154,6 +157,7 @@ func (s *Service) Run(ctx context.Context) error {
 		conn.Close()
 	}()
 
+	io := newPacketIO(conn)
 	var wg sync.WaitGroup
 	// Several readers share the socket so that parsing and building replies
 	// use every core; a bounded set instead of a goroutine per packet keeps
@@ -162,13 +166,13 @@ func (s *Service) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.serve(ctx, conn)
+			s.serve(ctx, io)
 		}()
 	}
 	committed := make(chan struct{})
 	go func() {
 		defer close(committed)
-		s.commit(ctx, conn)
+		s.commit(ctx, io)
 	}()
 	wg.Wait()
 	cancel()
@@ -198,10 +202,12 @@ func (s *Service) listen(ctx context.Context) (net.PacketConn, error) {
 	}
 }
 
-func (s *Service) serve(ctx context.Context, conn net.PacketConn) {
-	buf := make([]byte, 2048)
+func (s *Service) serve(ctx context.Context, io *packetIO) {
+	ms := newMessages(batch)
+	var replies []*dhcpv4.DHCPv4
+	var events []outcome
 	for {
-		n, _, err := conn.ReadFrom(buf)
+		n, err := io.read(ms)
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
 				return
@@ -209,43 +215,53 @@ func (s *Service) serve(ctx context.Context, conn net.PacketConn) {
 			s.log.Warn("dhcp4: read", "err", err)
 			continue
 		}
-		s.handlePacket(conn, buf[:n])
+		replies, events = replies[:0], events[:0]
+		for _, m := range ms[:n] {
+			out := s.handlePacket(m.Buffers[0][:m.N])
+			if out.reply != nil {
+				replies = append(replies, out.reply)
+			}
+			if out.lease != nil || out.ended != nil {
+				events = append(events, out)
+			}
+		}
+		if len(replies) > 0 {
+			if err := io.send(replies); err != nil {
+				s.log.Warn("dhcp4: send", "err", err)
+			}
+		}
+		s.report(events)
+		if s.e.hasWork() {
+			s.poke()
+		}
 	}
 }
 
 // handlePacket answers one packet; durable replies are queued for the
 // committer instead.
-func (s *Service) handlePacket(conn net.PacketConn, b []byte) {
+func (s *Service) handlePacket(b []byte) outcome {
 	req, err := dhcpv4.FromBytes(b)
 	if err != nil {
 		s.e.c.malformed.Add(1)
 		s.log.Debug("dhcp4: malformed packet", "err", err, "len", len(b))
-		return
+		return outcome{}
 	}
-	out := s.e.handle(req, s.now())
-	if out.reply == nil && out.ended == nil && out.lease == nil {
-		if s.e.hasWork() {
-			s.poke()
-		}
-		return
-	}
-	s.deliver(conn, out)
-	s.poke() // a v6-only offer or a release changed the table
+	return s.e.handle(req, s.now())
 }
 
 // commit is the group committer: whenever there are queued ACKs or changes,
 // it writes one snapshot of the table and then sends every ACK that the
 // snapshot covers.
-func (s *Service) commit(ctx context.Context, conn net.PacketConn) {
+func (s *Service) commit(ctx context.Context, io *packetIO) {
 	for {
 		select {
 		case <-s.kick:
 		case <-ctx.Done():
-			s.flush(conn, false)
+			s.flush(io, false)
 			s.store.close()
 			return
 		}
-		if !s.flush(conn, true) {
+		if !s.flush(io, true) {
 			// The disk refused; do not spin on it.
 			select {
 			case <-ctx.Done():
@@ -258,7 +274,7 @@ func (s *Service) commit(ctx context.Context, conn net.PacketConn) {
 
 // flush writes the changes, then sends the replies they cover. It reports
 // false when the lease database could not be written.
-func (s *Service) flush(conn net.PacketConn, send bool) bool {
+func (s *Service) flush(io *packetIO, send bool) bool {
 	changes, batch := s.e.takeBatch()
 	ok := true
 	if len(changes) > 0 {
@@ -277,10 +293,15 @@ func (s *Service) flush(conn net.PacketConn, send bool) bool {
 			}
 		}
 	}
-	if send {
-		for _, o := range batch {
-			s.deliver(conn, o)
+	if send && len(batch) > 0 {
+		replies := make([]*dhcpv4.DHCPv4, len(batch))
+		for i, o := range batch {
+			replies[i] = o.reply
 		}
+		if err := io.send(replies); err != nil {
+			s.log.Warn("dhcp4: send", "err", err)
+		}
+		s.report(batch)
 	}
 	s.evMu.Lock()
 	ended := s.evQueue
@@ -294,23 +315,20 @@ func (s *Service) flush(conn net.PacketConn, send bool) bool {
 	return ok
 }
 
-// deliver sends the reply, then reports the events.
-func (s *Service) deliver(conn net.PacketConn, o outcome) {
-	if o.reply != nil {
-		if _, err := conn.WriteTo(o.reply.ToBytes(), destination(o.reply)); err != nil {
-			s.log.Warn("dhcp4: send", "type", o.reply.MessageType().String(), "mac", o.reply.ClientHWAddr.String(), "err", err)
-		}
-	}
-	if o.lease == nil && o.ended == nil {
+// report tells the daemon what the outcomes changed, in order.
+func (s *Service) report(outs []outcome) {
+	if len(outs) == 0 {
 		return
 	}
 	s.evMu.Lock()
 	defer s.evMu.Unlock()
-	if o.ended != nil && s.cfg.OnRelease != nil {
-		s.cfg.OnRelease(*o.ended)
-	}
-	if o.lease != nil && s.cfg.OnLease != nil {
-		s.cfg.OnLease(*o.lease)
+	for _, o := range outs {
+		if o.ended != nil && s.cfg.OnRelease != nil {
+			s.cfg.OnRelease(*o.ended)
+		}
+		if o.lease != nil && s.cfg.OnLease != nil {
+			s.cfg.OnLease(*o.lease)
+		}
 	}
 }
 

@@ -113,14 +113,23 @@ func Run(ctx context.Context, cfg Config) (Result, error) {
 
 	replies := make(chan reply, 4096)
 	recvCtx, stopRecv := context.WithCancel(ctx)
-	defer stopRecv()
+	recvDone := make(chan struct{})
+	// The receiver must be gone before Run returns: a later Run on the same
+	// socket would otherwise lose its first replies to it.
+	defer func() {
+		stopRecv()
+		<-recvDone
+	}()
 	if uc, ok := cfg.Conn.(*net.UDPConn); ok {
 		// Replies arrive in bursts as large as the window; the default
 		// buffer would drop some and turn them into retransmissions.
 		uc.SetReadBuffer(4 << 20)
 		uc.SetWriteBuffer(4 << 20)
 	}
-	go receive(recvCtx, cfg.Conn, salt, cfg.Clients, cfg.Tag, replies)
+	go func() {
+		defer close(recvDone)
+		receive(recvCtx, cfg.Conn, salt, cfg.Clients, cfg.Tag, replies)
+	}()
 
 	res := Result{Clients: cfg.Clients, Leases: make(map[string]netip.Addr, cfg.Clients)}
 	owner := make(map[netip.Addr]int, cfg.Clients)

@@ -74,20 +74,26 @@ func main() {
 			fmt.Fprintf(os.Stderr, "dhcp4bench: -windows: %q is not a positive number\n", ws)
 			os.Exit(2)
 		}
-		row := fmt.Sprintf("| %d |", w)
-		for _, name := range strings.Split(*servers, ",") {
-			var rates []float64
-			for i := range *runs {
+		// Runs alternate between the servers, so that a change in the
+		// machine's load hits all of them alike.
+		names := strings.Split(*servers, ",")
+		rates := map[string][]float64{}
+		for i := range *runs {
+			for _, name := range names {
 				r, err := run(ctx, name, *base, *clients, w)
 				if err != nil {
 					fmt.Fprintf(os.Stderr, "dhcp4bench: %s window %d run %d: %v\n", name, w, i+1, err)
 					os.Exit(1)
 				}
 				fmt.Fprintf(os.Stderr, "%-7s window %4d run %d: %v\n", name, w, i+1, r)
-				rates = append(rates, r.LeasesPerSecond())
+				rates[name] = append(rates[name], r.LeasesPerSecond())
 			}
-			slices.Sort(rates)
-			m := rates[len(rates)/2]
+		}
+		row := fmt.Sprintf("| %d |", w)
+		for _, name := range names {
+			rs := rates[name]
+			slices.Sort(rs)
+			m := rs[len(rs)/2]
 			best[name] = max(best[name], m)
 			row += fmt.Sprintf(" %.0f |", m)
 		}
