@@ -362,3 +362,29 @@ func TestApplyLargeSets(t *testing.T) {
 		t.Errorf("inbound_host holds %d elements, want %d (8002)", got, want)
 	}
 }
+
+// The daemon replans on every observation: an unchanged plan does not
+// swap the table again.
+func TestApplyUnchangedPlanIsNotSwapped(t *testing.T) {
+	needRoot(t)
+	ns := newNS(t, fmt.Sprintf("%04x", randID()), "un")
+	s := newService(t, ns)
+	for range 3 {
+		if err := s.Apply(labPlan()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.Stats().Applied; got != 1 {
+		t.Errorf("applied %d times, want 1", got)
+	}
+	// Remove forgets the ruleset, so the next apply installs it again.
+	if err := s.Remove(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Apply(labPlan()); err != nil {
+		t.Fatal(err)
+	}
+	if got := listJSON(t, ns).tables; len(got) != 1 {
+		t.Errorf("tables after re-apply: %v", got)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sync"
 	"time"
 
@@ -44,8 +45,9 @@ type Service struct {
 	log  *slog.Logger
 	next chan Plan // capacity 1: the newest plan wins
 
-	mu    sync.Mutex // serializes applies and guards stats
+	mu    sync.Mutex // serializes applies and guards stats and last
 	stats Stats
+	last  *Ruleset // the ruleset in the kernel, after a successful apply
 }
 
 // New returns a service; nothing touches the kernel until a plan arrives.
@@ -108,6 +110,13 @@ func (s *Service) Apply(p Plan) error {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// The daemon replans on every observation; an unchanged ruleset is not
+	// swapped again (a swap costs a netlink round trip and the counter
+	// carry-over window).
+	if s.last != nil && reflect.DeepEqual(*s.last, rs) {
+		s.log.Debug("ruleset unchanged")
+		return nil
+	}
 	conn, err := s.conn()
 	if err != nil {
 		return s.failLocked(err)
@@ -126,6 +135,7 @@ func (s *Service) Apply(p Plan) error {
 	for _, set := range rs.Sets {
 		elems += len(set.Prefixes) + len(set.Services) + len(set.Types)
 	}
+	s.last = &rs
 	s.stats.Applied++
 	s.stats.LastApplied = time.Now()
 	s.stats.LastError = ""
@@ -178,6 +188,7 @@ func (s *Service) Remove() error {
 	if err := conn.Flush(); err != nil {
 		return fmt.Errorf("firewall: remove table inet %s: %w", TableName, err)
 	}
+	s.last = nil
 	return nil
 }
 
