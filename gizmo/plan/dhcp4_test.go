@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -50,6 +51,20 @@ func TestDHCP4(t *testing.T) {
 				p.Server = netip.MustParsePrefix("192.0.2.100/24")
 				p.PoolStart, p.PoolEnd = a("192.0.2.1"), a("192.0.2.254")
 				p.Router, p.DNS = a("192.0.2.100"), []netip.Addr{a("192.0.2.100")}
+				return p
+			}},
+		{"a network larger than a /16 gets a /16's worth of pool",
+			func() *state.State {
+				s := lab()
+				s.LAN.Legacy4 = netip.MustParsePrefix("198.18.0.1/15")
+				s.LAN.DNS.DHCPv4 = a("198.18.0.1")
+				return s
+			},
+			func() dhcp4.Plan {
+				p := labPlan()
+				p.Server = netip.MustParsePrefix("198.18.0.1/15")
+				p.PoolStart, p.PoolEnd = a("198.18.0.2"), a("198.19.0.1")
+				p.Router, p.DNS = a("198.18.0.1"), []netip.Addr{a("198.18.0.1")}
 				return p
 			}},
 		{"no DHCPv4 DNS address: no option 6", func() *state.State { s := lab(); s.LAN.DNS.DHCPv4 = netip.Addr{}; return s },
@@ -103,4 +118,44 @@ func TestLastAddr(t *testing.T) {
 			t.Errorf("%s: %s, want %s", in, got, want)
 		}
 	}
+}
+
+// FuzzDHCP4 feeds the plan any legacy network and any reservations the
+// policy store might hold: the plan it makes must always validate, keep the
+// gizmo's own address out of the pool ends, and never reserve one address
+// twice.
+func FuzzDHCP4(f *testing.F) {
+	f.Add([]byte{203, 0, 113, 129}, uint8(25), []byte{203, 0, 113, 200, 203, 0, 113, 200, 192, 0, 2, 1})
+	f.Add([]byte{192, 0, 2, 1}, uint8(30), []byte{192, 0, 2, 3, 192, 0, 2, 2})
+	f.Add([]byte{198, 51, 100, 0}, uint8(16), []byte{})
+	f.Fuzz(func(t *testing.T, own []byte, bits uint8, reservations []byte) {
+		if len(own) != 4 {
+			return
+		}
+		st := &state.State{LAN: state.LAN{Legacy4: netip.PrefixFrom(netip.AddrFrom4([4]byte(own)), int(bits%40))}}
+		st.Hosts = map[string]*state.Host{}
+		for i := 0; i+4 <= len(reservations) && i < 4*64; i += 4 {
+			mac := fmt.Sprintf("02:00:00:00:00:%02x", i/4)
+			st.Hosts[mac] = &state.Host{Policy: state.HostPolicy{IPv4: netip.AddrFrom4([4]byte(reservations[i : i+4]))}}
+		}
+		p := DHCP4(st, 1800*time.Second)
+		if err := p.Validate(); err != nil {
+			t.Fatalf("plan for %v does not validate: %v", st.LAN.Legacy4, err)
+		}
+		if !p.Enabled() {
+			return
+		}
+		if p.PoolStart == p.Server.Addr() || p.PoolEnd == p.Server.Addr() {
+			t.Errorf("pool %s-%s starts or ends at the gizmo %s", p.PoolStart, p.PoolEnd, p.Server.Addr())
+		}
+		seen := map[netip.Addr]bool{}
+		for _, h := range p.Hosts {
+			if h.Reserved.IsValid() {
+				if seen[h.Reserved] || h.Reserved == p.Server.Addr() {
+					t.Errorf("reservation %s twice or the gizmo's", h.Reserved)
+				}
+				seen[h.Reserved] = true
+			}
+		}
+	})
 }

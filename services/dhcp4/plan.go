@@ -15,6 +15,9 @@ const (
 	// host within the hour, long enough that a sleeping laptop keeps its
 	// address over lunch.
 	DefaultLeaseTime = time.Hour
+	// MaxPool bounds the pool (a /16) so that a full scan for a free
+	// address stays cheap; no home network needs more legacy addresses.
+	MaxPool = 1 << 16
 	// minLeaseTime keeps T1 (half the lease) well above the client's
 	// retransmission back-off.
 	minLeaseTime = time.Minute
@@ -76,6 +79,9 @@ func (p Plan) Validate() error {
 	sub := p.Subnet()
 	if !sub.Contains(p.PoolStart) || !sub.Contains(p.PoolEnd) || p.PoolEnd.Less(p.PoolStart) {
 		return fmt.Errorf("dhcp4: pool %s-%s is not an ascending range inside %s", p.PoolStart, p.PoolEnd, sub)
+	}
+	if n := u32(p.PoolEnd) - u32(p.PoolStart) + 1; n > MaxPool {
+		return fmt.Errorf("dhcp4: pool %s-%s has %d addresses, more than %d", p.PoolStart, p.PoolEnd, n, MaxPool)
 	}
 	if p.Router.IsValid() && !p.Router.Is4() {
 		return fmt.Errorf("dhcp4: router %s is not IPv4", p.Router)
