@@ -57,7 +57,9 @@ func sh(args ...string) error {
 	return nil
 }
 
-func in(ns string, args ...string) []string { return append([]string{"ip", "netns", "exec", ns}, args...) }
+func in(ns string, args ...string) []string {
+	return append([]string{"ip", "netns", "exec", ns}, args...)
+}
 
 func must(err error) {
 	if err != nil {
