@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -180,5 +181,65 @@ func TestInboundRules(t *testing.T) {
 	}
 	if w := do(t, s, "GET", "/api/firewall/rules", "", nil); w.Code != 200 || !strings.Contains(w.Body.String(), `"token":"::80"`) {
 		t.Errorf("GET rules: %d %s", w.Code, w.Body)
+	}
+}
+
+// Issue 7 "Bad input": forged toggles without the password or from another
+// origin are refused; every malformed request gets a 400 with a message.
+func TestForgedAndMalformedRequests(t *testing.T) {
+	auth := func(r *http.Request) { r.SetBasicAuth("gokrazy", "secret") }
+	form := func(r *http.Request) {
+		auth(r)
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for _, tc := range []struct {
+		name, method, path, body string
+		mod                      func(*http.Request)
+		code                     int
+		want                     string
+	}{
+		{"a form posted from another site is refused even with the password (CSRF)", "POST", "/hosts/02:00:00:00:00:10/policy", "v6only_preferred=on",
+			func(r *http.Request) { form(r); r.Header.Set("Origin", "http://attacker.example") }, 403, ""},
+		{"a cross-site form by Sec-Fetch-Site is refused", "POST", "/hosts/02:00:00:00:00:10/policy", "v6only_preferred=on",
+			func(r *http.Request) { form(r); r.Header.Set("Sec-Fetch-Site", "cross-site") }, 403, ""},
+		{"a form sent to a rebound name is refused", "POST", "/hosts/02:00:00:00:00:10/policy", "v6only_preferred=on",
+			func(r *http.Request) { form(r); r.Host = "attacker.example:80" }, 421, "rebinding"},
+		{"a page under a rebound name is refused", "GET", "/hosts", "", func(r *http.Request) { r.Host = "attacker.example" }, 421, "rebinding"},
+		{"a form to a bad MAC gets 400", "POST", "/hosts/zz:zz/policy", "dns64=on", form, 400, "not a MAC"},
+		{"an oversized form gets 400", "POST", "/hosts/02:00:00:00:00:10/policy", "hostname=" + strings.Repeat("a", 5000), form, 400, "form"},
+		{"a bad hostname in the form gets 400", "POST", "/hosts/02:00:00:00:00:10/policy", "dns64=on&hostname=a_b", form, 400, "RFC 1123"},
+		{"JSON with trailing data gets 400", "PUT", "/api/hosts/02:00:00:00:00:10/policy", `{"dns64":true} {"dns64":false}`, auth, 400, "trailing"},
+		{"a JSON list instead of an object gets 400", "PUT", "/api/hosts/02:00:00:00:00:10/policy", `[true]`, auth, 400, "policy"},
+		{"an empty JSON body gets 400", "PUT", "/api/hosts/02:00:00:00:00:10/policy", ``, auth, 400, "policy"},
+		{"an oversized JSON body gets 400", "PUT", "/api/hosts/02:00:00:00:00:10/policy", `{"hostname":"` + strings.Repeat("a", 5000) + `"}`, auth, 400, "policy"},
+		{"a rules body that is not a list gets 400", "PUT", "/api/firewall/rules", `{"name":"x"}`, auth, 400, "rules"},
+		{"a bad since gets 400", "GET", "/api/series?since=yesterday", "", nil, 400, "RFC 3339"},
+		{"an unknown resolution gets 400", "GET", "/api/series?resolution=1d", "", nil, 400, "resolutions"},
+		{"a bad hosts flag gets 400", "GET", "/api/series?hosts=maybe", "", nil, 400, "boolean"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, b := newTestServer(t)
+			w := do(t, s, tc.method, tc.path, tc.body, tc.mod)
+			if w.Code != tc.code || !strings.Contains(w.Body.String(), tc.want) {
+				t.Fatalf("got %d %q, want %d containing %q", w.Code, w.Body, tc.code, tc.want)
+			}
+			if tc.code >= 400 && w.Code != 403 && strings.TrimSpace(w.Body.String()) == "" {
+				t.Errorf("error without a message")
+			}
+			if p := b.Snapshot().Hosts["02:00:00:00:00:10"].Policy; !reflect.DeepEqual(p, state.DefaultHostPolicy()) {
+				t.Errorf("refused request changed the policy to %+v", p)
+			}
+		})
+	}
+}
+
+func TestFramingIsRefused(t *testing.T) {
+	s, _ := newTestServer(t)
+	w := do(t, s, "GET", "/hosts", "", nil)
+	if got := w.Header().Get("X-Frame-Options"); got != "DENY" {
+		t.Errorf("X-Frame-Options = %q, want DENY (clickjacking of the toggles)", got)
+	}
+	if got := w.Header().Get("Content-Security-Policy"); !strings.Contains(got, "frame-ancestors 'none'") {
+		t.Errorf("Content-Security-Policy = %q, want frame-ancestors 'none'", got)
 	}
 }

@@ -110,7 +110,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 		label string
 		since time.Time
 	}{{"today", midnight}, {"7 days", now.Add(-7 * 24 * time.Hour)}, {"30 days", now.Add(-30 * 24 * time.Hour)}} {
-		total, _ := h.Sum(p.since)
+		total := h.Sum(p.since)
 		shares = append(shares, shareView{p.label, share(total), humanBytes(total.Total()) + " in all"})
 	}
 	links, res, step, span := pickRange(r)
@@ -127,14 +127,58 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 
 type hostView struct {
 	MAC, Name, Vendor string
+	Kind              hostKind
 	Addrs             []string
 	IPv4Lease         string
 	GotV6Only, CLAT   bool
 	DNSSource         string
-	Traffic           string
+	Traffic           []trafficShare
 	Split             template.HTML
 	Exposed           []string
 	Policy            state.HostPolicy
+}
+
+// hostKind is how far a host has gone towards IPv6-only, as the badge on
+// its card says.
+type hostKind struct{ Key, Label string }
+
+func kindOf(h *state.Host, clat bool) hostKind {
+	var v6 bool
+	for a := range h.Addrs {
+		v6 = v6 || a.Is6() && !a.Is4In6()
+	}
+	switch {
+	case clat:
+		// RFC 6877: the host is IPv6-only and translates its own IPv4.
+		return hostKind{"clat", "IPv6-only with CLAT"}
+	case h.GotV6OnlyPreferred:
+		// RFC 8925: it asked for option 108 and gave up IPv4.
+		return hostKind{"v6only", "IPv6-only (option 108)"}
+	case h.IPv4Lease.IsValid() && v6:
+		return hostKind{"dual", "dual-stack"}
+	case h.IPv4Lease.IsValid():
+		return hostKind{"legacy", "legacy IPv4-only"}
+	case v6:
+		return hostKind{"v6", "IPv6"}
+	}
+	return hostKind{"unknown", "no addresses yet"}
+}
+
+// trafficShare is one category of a host's traffic.
+type trafficShare struct {
+	Key, Label, Color, Bytes string
+	Percent                  float64
+}
+
+func trafficShares(c series.Categories) []trafficShare {
+	var out []trafficShare
+	total := c.Total()
+	for _, cat := range categories {
+		if v := cat.value(c); v > 0 {
+			out = append(out, trafficShare{cat.Key, cat.Label, cat.Color, humanBytes(v), 100 * float64(v) / float64(total)})
+		}
+	}
+	return out
 }
 
 // splitBar draws a host's traffic split as a bar of category colours.
@@ -173,10 +217,9 @@ func (s *Server) hostViews() []hostView {
 		hi := ins.Hosts[h.MAC]
 		tr := hi.Traffic
 		out = append(out, hostView{
-			MAC: h.MAC, Name: hj.Hostname, Vendor: s.oui.Vendor(mac), Addrs: hj.Addrs, IPv4Lease: hj.IPv4Lease,
+			MAC: h.MAC, Name: hj.Hostname, Vendor: s.oui.Vendor(mac), Kind: kindOf(h, hi.CLAT), Addrs: hj.Addrs, IPv4Lease: hj.IPv4Lease,
 			GotV6Only: h.GotV6OnlyPreferred, CLAT: hi.CLAT, DNSSource: dnsSource(hi.DNSSources),
-			Traffic: fmt.Sprintf("%s native IPv6, %s NAT64, %s NAT44", humanBytes(tr.NativeIPv6), humanBytes(tr.NAT64DNS64+tr.NAT64CLAT), humanBytes(tr.NAT44)),
-			Split:   splitBar(tr), Exposed: hi.ExposedPorts, Policy: h.Policy,
+			Traffic: trafficShares(tr), Split: splitBar(tr), Exposed: hi.ExposedPorts, Policy: h.Policy,
 		})
 	}
 	slices.SortFunc(out, func(a, b hostView) int {
@@ -299,7 +342,16 @@ func (s *Server) apiSeries(w http.ResponseWriter, r *http.Request) {
 		}
 		since = t
 	}
-	points, err := s.cfg.Backend.History().Series(res, since)
+	get := s.cfg.Backend.History().Series
+	switch v := r.URL.Query().Get("hosts"); v {
+	case "", "0", "false":
+	case "1", "true":
+		get = s.cfg.Backend.History().HostSeries
+	default:
+		writeError(w, http.StatusBadRequest, "hosts: %q is not a boolean (1 or 0)", v)
+		return
+	}
+	points, err := get(res, since)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "%v (resolutions: 10s, 1m, 1h)", err)
 		return

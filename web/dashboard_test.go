@@ -5,11 +5,13 @@ import (
 	"compress/gzip"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/web/series"
 )
 
@@ -44,6 +46,8 @@ func TestPagesRenderWithData(t *testing.T) {
 		{"/hosts", `action="/hosts/02:00:00:00:00:10/policy"`},
 		{"/hosts", "rdnss (42)"},
 		{"/hosts", "IPv4 literals via NAT64"},
+		{"/hosts", `data-kind="clat"`},
+		{"/hosts", `<li data-category="nat64_dns64">`},
 		{"/dns", "v4only.example.test."},
 		{"/nat64", "12 of 65536"},
 		{"/nat64", "table_full"},
@@ -107,5 +111,27 @@ func TestFormToggle(t *testing.T) {
 	})
 	if w.Code != 400 {
 		t.Errorf("unknown form field: %d", w.Code)
+	}
+}
+
+func TestHostKind(t *testing.T) {
+	v6 := map[netip.Addr]time.Time{netip.MustParseAddr("2001:db8:1000:100::10"): {}}
+	v4 := netip.MustParseAddr("203.0.113.150")
+	for _, tc := range []struct {
+		rule string
+		host state.Host
+		clat bool
+		want string
+	}{
+		{"RFC 6877: NAT64 traffic to IPv4 literals means a CLAT", state.Host{Addrs: v6}, true, "clat"},
+		{"RFC 8925: a host that honoured option 108 is IPv6-only", state.Host{Addrs: v6, GotV6OnlyPreferred: true}, false, "v6only"},
+		{"a lease and IPv6 addresses make a dual-stack host", state.Host{Addrs: v6, IPv4Lease: v4}, false, "dual"},
+		{"a lease and no IPv6 make a legacy host", state.Host{IPv4Lease: v4}, false, "legacy"},
+		{"IPv6 addresses alone", state.Host{Addrs: v6}, false, "v6"},
+		{"nothing seen yet", state.Host{}, false, "unknown"},
+	} {
+		if got := kindOf(&tc.host, tc.clat).Key; got != tc.want {
+			t.Errorf("%s: kind %q, want %q", tc.rule, got, tc.want)
+		}
 	}
 }

@@ -7,7 +7,7 @@ import (
 )
 
 func TestAddFoldsDeltasIntoBuckets(t *testing.T) {
-	s := New([]Resolution{{"10s", 10 * time.Second, 3}, {"1m", time.Minute, 10}})
+	s := New([]Resolution{{Name: "10s", Step: 10 * time.Second, Len: 3, PerHost: true}, {Name: "1m", Step: time.Minute, Len: 10}})
 	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	mac := "02:00:00:00:00:10"
 	at := func(sec int, v6, nat64 uint64) Sample {
@@ -19,7 +19,7 @@ func TestAddFoldsDeltasIntoBuckets(t *testing.T) {
 	s.Add(at(10, 1500, 100))
 	s.Add(at(20, 1600, 300))
 	s.Add(at(25, 1700, 300))
-	pts, err := s.Series("10s", time.Time{})
+	pts, err := s.HostSeries("10s", time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,13 +29,19 @@ func TestAddFoldsDeltasIntoBuckets(t *testing.T) {
 	if pts[1].Hosts[mac].NativeIPv6 != 200 {
 		t.Errorf("per-host delta = %+v", pts[1].Hosts)
 	}
-	pts, _ = s.Series("1m", time.Time{})
+	pts, _ = s.HostSeries("1m", time.Time{})
 	if len(pts) != 1 || pts[0].Total.Total() != 900 {
 		t.Errorf("1m points = %+v", pts)
 	}
+	if pts[0].Hosts != nil {
+		t.Errorf("the 1m ring keeps no per-host data, got %+v", pts[0].Hosts)
+	}
+	if pts, _ := s.Series("10s", time.Time{}); pts[1].Hosts != nil {
+		t.Errorf("Series returned per-host data: %+v", pts[1].Hosts)
+	}
 	// A counter that goes backwards (its source restarted) counts from zero.
 	s.Add(at(30, 50, 0))
-	total, _ := s.Sum(t0)
+	total := s.Sum(t0)
 	if total.NativeIPv6 != 750 {
 		t.Errorf("after a counter reset: native = %d, want 750", total.NativeIPv6)
 	}
@@ -52,16 +58,16 @@ func TestAddFoldsDeltasIntoBuckets(t *testing.T) {
 }
 
 func TestSumUsesTheRingThatReachesBack(t *testing.T) {
-	s := New([]Resolution{{"10s", 10 * time.Second, 2}, {"1m", time.Minute, 100}})
+	s := New([]Resolution{{Name: "10s", Step: 10 * time.Second, Len: 2}, {Name: "1m", Step: time.Minute, Len: 100}})
 	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 	for i := 0; i <= 30; i++ {
 		s.Add(Sample{At: t0.Add(time.Duration(i) * 10 * time.Second), Total: Categories{NativeIPv6: uint64(i) * 10}})
 	}
-	total, _ := s.Sum(t0)
+	total := s.Sum(t0)
 	if total.NativeIPv6 != 300 {
 		t.Errorf("Sum since start = %d, want 300 (from the 1m ring)", total.NativeIPv6)
 	}
-	total, _ = s.Sum(t0.Add(290 * time.Second))
+	total = s.Sum(t0.Add(290 * time.Second))
 	if total.NativeIPv6 != 20 {
 		t.Errorf("Sum of the last two buckets = %d, want 20 (from the 10s ring)", total.NativeIPv6)
 	}
@@ -82,7 +88,7 @@ func TestSaveRestore(t *testing.T) {
 	}
 	r := New(DefaultResolutions)
 	r.Restore(saved)
-	total, _ := r.Sum(t0)
+	total := r.Sum(t0)
 	if total.NAT44 != 10 {
 		t.Errorf("restored NAT44 = %d, want 10", total.NAT44)
 	}
