@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -37,7 +38,8 @@ type Config struct {
 	// Exchange replaces the network exchange with upstreams (tests).
 	Exchange ExchangeFunc
 	// UDPSockets is the number of SO_REUSEPORT sockets per UDP listening
-	// address, so that the kernel spreads queries over cores; default 2.
+	// address, so that the kernel spreads queries over cores; default
+	// GOMAXPROCS.
 	UDPSockets int
 }
 
@@ -88,7 +90,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.Exchange = defaultExchange
 	}
 	if cfg.UDPSockets <= 0 {
-		cfg.UDPSockets = 2
+		cfg.UDPSockets = runtime.GOMAXPROCS(0)
 	}
 	s := &Service{
 		log:    cfg.Logger.With("service", "dns64"),
