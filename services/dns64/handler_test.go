@@ -616,3 +616,21 @@ func TestParseReverse(t *testing.T) {
 		}
 	}
 }
+
+func TestRFC5452AnswerToAnotherQuestionIsRejected(t *testing.T) {
+	z := newTestZone()
+	ex := func(ctx context.Context, m *dns.Msg, u netip.AddrPort) (*dns.Msg, error) {
+		r, err := z.exchange(ctx, m, u)
+		if err == nil && m.Question[0].Name == "v4only.example.test." {
+			r.Question[0].Name = "dual.example.test."
+		}
+		return r, err
+	}
+	s := newTestService(t, z, func(c *Config) { c.Exchange = ex })
+	if m := ask(t, s, query{name: "v4only.example.test.", qtype: dns.TypeA}); m.Rcode != dns.RcodeServerFailure || len(m.Answer) != 0 {
+		t.Errorf("answer to another question accepted: %v", m)
+	}
+	if m := ask(t, s, query{name: "V4ONLY.example.test.", qtype: dns.TypeA, client: clientOff}); m.Rcode != dns.RcodeServerFailure {
+		t.Errorf("second try: %v", m)
+	}
+}

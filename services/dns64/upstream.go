@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -126,6 +127,9 @@ func (f *forwarder) forward(ctx context.Context, ups []netip.AddrPort, q *dns.Ms
 		actx, cancel := context.WithTimeout(ctx, f.attempt)
 		r, xerr := f.exchange(actx, q, u)
 		cancel()
+		if xerr == nil {
+			xerr = matches(q, r)
+		}
 		f.record(u, xerr, time.Now())
 		if xerr != nil {
 			err = fmt.Errorf("upstream %s: %w", u, xerr)
@@ -141,6 +145,23 @@ func (f *forwarder) forward(ctx context.Context, ups []netip.AddrPort, q *dns.Ms
 		return last, nil
 	}
 	return nil, err
+}
+
+// matches checks that r answers q: the ID is checked by the client, but an
+// answer to another question (a spoofed or confused one) must never reach
+// the cache (RFC 5452 §4.1 ties an answer to ID, port and question).
+func matches(q, r *dns.Msg) error {
+	if !r.Response {
+		return errors.New("reply without QR")
+	}
+	if len(r.Question) != 1 {
+		return fmt.Errorf("reply with %d questions", len(r.Question))
+	}
+	a, b := q.Question[0], r.Question[0]
+	if a.Qtype != b.Qtype || a.Qclass != b.Qclass || !strings.EqualFold(a.Name, b.Name) {
+		return fmt.Errorf("reply to %s %s, asked %s %s", b.Name, dns.TypeToString[b.Qtype], a.Name, dns.TypeToString[a.Qtype])
+	}
+	return nil
 }
 
 // UpstreamStats is one upstream's health as seen by the forwarder.
