@@ -1,8 +1,11 @@
 package integration
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -231,5 +234,76 @@ func TestWANRenumbering(t *testing.T) {
 		if newLAN.Contains(a.Prefix.Addr()) && a.Deprecated {
 			t.Errorf("LAN address %v in the new prefix is deprecated", a.Prefix)
 		}
+	}
+}
+
+// TestWANLinkFlapKeepsSessions: the uplink goes down and comes back with
+// nothing changed upstream (DESIGN issue 9, scenario 7). The gizmo keeps its
+// delegation (it rebinds, RFC 8415 §18.2.12, and gets the same prefix), the
+// LAN host's address stays preferred, and a TCP connection opened before
+// the flap still carries a request afterwards.
+func TestWANLinkFlapKeepsSessions(t *testing.T) {
+	l := LabWithGizmo(t)
+	ctx := testContext(t, 2*time.Minute)
+	pool := l.PDPool()
+	before := waitPDLease(t, ctx, l, "a delegated prefix from "+pool.String(), func(le dhcp6pd.Lease) bool {
+		return pool.Contains(le.Prefix.Addr())
+	})
+	lan := netip.PrefixFrom(before.Prefix.Addr(), 64)
+	hostAddr, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, lan)
+	if err != nil {
+		t.Fatalf("no LAN address in %v: %v", lan, err)
+	}
+
+	server := netip.AddrPortFrom(netlab.V6OnlyServer, 80).String()
+	conn, err := netlab.DialContext(ctx, netlab.NSLanV6, "tcp", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	get := func(n int) {
+		t.Helper()
+		conn.SetDeadline(time.Now().Add(30 * time.Second))
+		if _, err := fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: v6only.example.test\r\n\r\n"); err != nil {
+			t.Fatalf("request %d: %v", n, err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response %d on the connection opened before the flap: %v", n, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("response %d: %s", n, resp.Status)
+		}
+	}
+	get(1)
+
+	flapped := time.Now()
+	for _, state := range []string{"down", "up"} {
+		if out, err := l.Exec(ctx, netlab.NSGizmo, "ip", "link", "set", netlab.GizmoWAN, state); err != nil {
+			t.Fatalf("ip link set %s: %v\n%s", state, err, out)
+		}
+		time.Sleep(time.Second)
+	}
+	after := waitPDLease(t, ctx, l, "a Reply after the flap", func(le dhcp6pd.Lease) bool {
+		return le.Acquired.After(flapped)
+	})
+	if after.Prefix != before.Prefix {
+		t.Errorf("after the flap the gizmo holds %v, before %v", after.Prefix, before.Prefix)
+	}
+	get(2)
+	addrs, err := netlab.Addrs(ctx, netlab.NSLanV6, netlab.HostIf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := false
+	for _, a := range addrs {
+		if a.Prefix.Addr() == hostAddr {
+			kept = !a.Deprecated
+		}
+	}
+	if !kept {
+		t.Errorf("the LAN host lost or deprecated %v across the flap: %+v", hostAddr, addrs)
 	}
 }
