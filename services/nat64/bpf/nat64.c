@@ -1051,6 +1051,9 @@ __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config *cfg,
 	outer.tos = tclass(ip6);
 	outer.tot_len = bpf_htons(tot);
 	outer.id = (__be16)bpf_get_prandom_u32();
+	if (e->frag)
+		/* RFC 7915 §5.1.1: the (atomic) fragment header's identification. */
+		outer.id = bpf_htons(bpf_ntohl(e->id) & 0xffff);
 	outer.ttl = ip6->hop_limit - 1;
 	outer.protocol = IPPROTO_ICMP;
 	outer.saddr = cfg->pool4;
