@@ -3,6 +3,8 @@ package netlab
 import (
 	"context"
 	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 )
 
@@ -78,7 +80,6 @@ func topologySteps() [][]string {
 	}
 	for _, ns := range Namespaces() {
 		s = append(s, append([]string{"netns", "exec", ns, "sysctl", "-q", "-w"}, nsSysctls(ns)...))
-		ip("-n " + ns + " link set lo up")
 	}
 
 	links := append([]veth{
@@ -92,6 +93,7 @@ func topologySteps() [][]string {
 
 	// gz-switch: one bridge without STP or multicast snooping, so that RAs,
 	// ND and DHCP flow at once and to every port.
+	ip("-n " + NSSwitch + " link set lo up")
 	ip("-n " + NSSwitch + " link add name " + Bridge + " address " + MACBridge +
 		" type bridge stp_state 0 forward_delay 0 mcast_snooping 0")
 	for _, v := range lanPorts() {
@@ -100,6 +102,7 @@ func topologySteps() [][]string {
 	ip("-n " + NSSwitch + " link set " + Bridge + " up")
 
 	// gz-inet: the servers live on lo; eth0 is the transit link.
+	ip("-n " + NSInet + " link set lo up")
 	ip("-n " + NSInet + " addr add " + V4OnlyServer.String() + "/24 dev " + HostIf)
 	ip("-n " + NSInet + " addr add " + InetISP6.String() + "/64 dev " + HostIf)
 	for _, a := range []string{DualServer4.String() + "/32", DualServer6.String() + "/128", V6OnlyServer.String() + "/128"} {
@@ -108,9 +111,10 @@ func topologySteps() [][]string {
 	ip("-n " + NSInet + " link set " + HostIf + " up")
 	// Only routes back to the lab's own prefixes: nothing else is reachable.
 	ip("-n " + NSInet + " route add " + WANPrefix4.String() + " via " + ISPInet4.String())
-	ip("-n " + NSInet + " -6 route add 2001:db8::/32 via " + ISPInet6.String())
+	ip("-n " + NSInet + " route add 2001:db8::/32 via " + ISPInet6.String())
 
 	// gz-isp.
+	ip("-n " + NSISP + " link set lo up")
 	ip("-n " + NSISP + " addr add " + ISPInet4.String() + "/24 dev " + ISPInet)
 	ip("-n " + NSISP + " addr add " + ISPInet6.String() + "/64 dev " + ISPInet)
 	ip("-n " + NSISP + " addr add " + ISPWAN4.String() + "/24 dev " + ISPWAN)
@@ -120,23 +124,97 @@ func topologySteps() [][]string {
 	ip("-n " + NSISP + " link set " + ISPInet + " up")
 	ip("-n " + NSISP + " link set " + ISPWAN + " up")
 	ip("-n " + NSISP + " route add " + DualNet4.String() + " via " + V4OnlyServer.String())
-	ip("-n " + NSISP + " -6 route add " + InetRoute.String() + " via " + InetISP6.String())
-	ip("-n " + NSISP + " -6 route add " + PDAggregate.String() + " via " + GizmoWANLinkLocal.String() + " dev " + ISPWAN)
+	ip("-n " + NSISP + " route add " + InetRoute.String() + " via " + InetISP6.String())
+	ip("-n " + NSISP + " route add " + PDAggregate.String() + " via " + GizmoWANLinkLocal.String() + " dev " + ISPWAN)
 
 	// gz-gizmo: only the links; the daemon configures the rest.
+	ip("-n " + NSGizmo + " link set lo up")
 	ip("-n " + NSGizmo + " link set " + GizmoWAN + " up")
 	ip("-n " + NSGizmo + " link set " + GizmoLAN + " up")
 
 	for _, ns := range []string{NSLanV6, NSLanLegacy, NSLanCLAT} {
+		ip("-n " + ns + " link set lo up")
 		ip("-n " + ns + " link set " + HostIf + " up")
 	}
 	return s
 }
 
+// batch is one `ip [-n NS] -batch -` run, or a single command (sysctl
+// inside a namespace) when lines is empty.
+type batch struct {
+	args  []string // ip's arguments before -batch, or the whole command
+	lines []string
+}
+
+// batches groups consecutive steps for the same namespace into one `ip
+// -batch` run, so that Up runs a dozen processes instead of seventy.
+func batches(steps [][]string) []batch {
+	var out []batch
+	key := func(argv []string) string {
+		if len(argv) > 2 && argv[0] == "-n" {
+			return argv[1]
+		}
+		return ""
+	}
+	for _, argv := range steps {
+		if argv[0] == "netns" && len(argv) > 1 && argv[1] == "exec" {
+			out = append(out, batch{args: argv})
+			continue
+		}
+		k, line := key(argv), argv
+		if k != "" {
+			line = argv[2:]
+		}
+		if n := len(out); n > 0 && out[n-1].lines != nil && key(out[n-1].args) == k {
+			out[n-1].lines = append(out[n-1].lines, strings.Join(line, " "))
+			continue
+		}
+		args := []string{"-batch", "-"}
+		if k != "" {
+			args = []string{"-n", k, "-batch", "-"}
+		}
+		out = append(out, batch{args: args, lines: []string{strings.Join(line, " ")}})
+	}
+	return out
+}
+
 func (l *Lab) buildTopology(ctx context.Context) error {
-	for _, argv := range topologySteps() {
-		if out, err := runCmd(ctx, "ip", argv...); err != nil {
-			return fmt.Errorf("netlab: topology: ip %s: %w: %s", strings.Join(argv, " "), err, strings.TrimSpace(string(out)))
+	return runBatches(ctx, batches(topologySteps()))
+}
+
+// setSysctls writes "key=value" settings inside namespace ns. /proc/sys/net
+// shows the namespace of the thread that opens it, so this needs no process.
+func setSysctls(ns string, kvs []string) error {
+	return inNamespace(ns, func() error {
+		for _, kv := range kvs {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				return fmt.Errorf("netlab: sysctl %q: want key=value", kv)
+			}
+			path := "/proc/sys/" + strings.ReplaceAll(k, ".", "/")
+			if err := os.WriteFile(path, []byte(v), 0o644); err != nil {
+				return fmt.Errorf("netlab: sysctl in %s: %w", ns, err)
+			}
+		}
+		return nil
+	})
+}
+
+func runBatches(ctx context.Context, bs []batch) error {
+	for _, b := range bs {
+		if a := b.args; b.lines == nil && len(a) > 6 && a[0] == "netns" && a[1] == "exec" && a[3] == "sysctl" && a[4] == "-q" && a[5] == "-w" {
+			if err := setSysctls(a[2], a[6:]); err != nil {
+				return err
+			}
+			continue
+		}
+		cmd := exec.CommandContext(ctx, "ip", b.args...)
+		if b.lines != nil {
+			cmd.Stdin = strings.NewReader(strings.Join(b.lines, "\n") + "\n")
+		}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("netlab: topology: ip %s: %w: %s\n%s", strings.Join(b.args, " "), err,
+				strings.TrimSpace(string(out)), strings.Join(b.lines, "\n"))
 		}
 	}
 	return nil
