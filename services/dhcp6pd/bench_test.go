@@ -36,7 +36,7 @@ func BenchmarkReplyPath(b *testing.B) {
 	for b.Loop() {
 		// Back into Renew with the same transaction, as at every T1.
 		h.m.phase = phaseRenew
-		h.m.receive(raw, h.now)
+		h.m.receive(raw, false, h.now)
 		if h.m.phase != phaseBound {
 			b.Fatal("Reply not accepted")
 		}

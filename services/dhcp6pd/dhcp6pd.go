@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 )
 
@@ -148,8 +149,9 @@ func (s *Service) LinkChanged() {
 var allServers = net.ParseIP("ff02::1:2")
 
 type packet struct {
-	b  []byte
-	at time.Time
+	b         []byte
+	multicast bool // sent to a multicast group rather than to us
+	at        time.Time
 }
 
 // Run runs the client until ctx is done. It keeps the lease on disk and
@@ -214,7 +216,7 @@ func (s *Service) Run(ctx context.Context) error {
 		case err := <-readDone:
 			return fmt.Errorf("dhcp6pd: read on %s: %w", s.cfg.Interface, err)
 		case p := <-pkts:
-			m.receive(p.b, p.at)
+			m.receive(p.b, p.multicast, p.at)
 		case <-timer.C:
 			m.tick(time.Now())
 		case <-s.refresh:
@@ -224,17 +226,24 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 func readLoop(ctx context.Context, conn net.PacketConn, out chan<- packet) error {
+	// The destination address tells a unicast Reconfigure from one sent to
+	// a group (RFC 8415 §16.11).
+	pc := ipv6.NewPacketConn(conn)
+	if err := pc.SetControlMessage(ipv6.FlagDst, true); err != nil {
+		return fmt.Errorf("dhcp6pd: IPV6_RECVPKTINFO: %w", err)
+	}
 	for {
 		b := make([]byte, 65536)
-		n, _, err := conn.ReadFrom(b)
+		n, cm, _, err := pc.ReadFrom(b)
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
 			return err
 		}
+		p := packet{b: b[:n], at: time.Now(), multicast: cm != nil && cm.Dst.IsMulticast()}
 		select {
-		case out <- packet{b: b[:n], at: time.Now()}:
+		case out <- p:
 		case <-ctx.Done():
 			return nil
 		}

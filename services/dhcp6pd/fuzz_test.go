@@ -67,7 +67,7 @@ func FuzzReceive(f *testing.F) {
 			if len(b) >= 4 && b[0] != byte(dhcpv6.MessageTypeReconfigure) {
 				copy(b[1:4], hs.m.xid[:])
 			}
-			hs.m.receive(b, hs.now)
+			hs.m.receive(b, len(b) > 0 && b[0]%2 == 0, hs.now)
 			if l := hs.m.lease; l != nil {
 				if !l.Prefix.IsValid() || l.Prefix.Bits() > 64 || l.PreferredUntil.After(l.ValidUntil) || l.T1.After(l.T2) {
 					t.Fatalf("inconsistent lease %+v", l)

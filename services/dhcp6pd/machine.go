@@ -349,8 +349,9 @@ func iaPrefix(p netip.Prefix) *dhcpv6.OptIAPrefix {
 	return &dhcpv6.OptIAPrefix{Prefix: &net.IPNet{IP: net.IP(ip[:]), Mask: net.CIDRMask(p.Bits(), 128)}}
 }
 
-// receive handles one packet from the server side.
-func (m *machine) receive(raw []byte, now time.Time) {
+// receive handles one packet from the server side; multicast says it was
+// sent to a group address rather than to us.
+func (m *machine) receive(raw []byte, multicast bool, now time.Time) {
 	d, err := dhcpv6.FromBytes(raw)
 	if err != nil {
 		m.stats.add(func(s *Stats) { s.Malformed++ })
@@ -371,6 +372,12 @@ func (m *machine) receive(raw []byte, now time.Time) {
 	}
 	switch msg.MessageType {
 	case dhcpv6.MessageTypeReconfigure:
+		if multicast {
+			// §16.11: a Reconfigure must be unicast to the client.
+			m.stats.add(func(s *Stats) { s.ReconfigureDropped++ })
+			m.log.Warn("dhcp6pd: dropped Reconfigure", "reason", "not unicast")
+			return
+		}
 		m.handleReconfigure(raw, msg, now)
 		return
 	case dhcpv6.MessageTypeAdvertise:

@@ -117,7 +117,7 @@ func (h *harness) answer(req *dhcpv6.Message, typ dhcpv6.MessageType, opts ...dh
 	for _, o := range opts {
 		m.AddOption(o)
 	}
-	h.m.receive(m.ToBytes(), h.now)
+	h.m.receive(m.ToBytes(), false, h.now)
 }
 
 func (h *harness) bind(prefix string, t1, t2, preferred, valid time.Duration, extra ...dhcpv6.Option) {
@@ -406,26 +406,29 @@ func TestReconfigure(t *testing.T) {
 	wrongKey := []byte("fedcba9876543210")
 	other := &dhcpv6.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: net.HardwareAddr{2, 0, 0, 0, 0, 0x99}}
 	tests := []struct {
-		name    string
-		sendKey bool // the server sent a reconfigure key in its Reply
-		raw     func(t *testing.T) []byte
-		accept  bool
-		want    dhcpv6.MessageType
+		name      string
+		sendKey   bool // the server sent a reconfigure key in its Reply
+		raw       func(t *testing.T) []byte
+		accept    bool
+		want      dhcpv6.MessageType
+		multicast bool
 	}{
+		{"RFC 8415 16.11: a Reconfigure sent to a group is dropped", true,
+			func(t *testing.T) []byte { return reconfigureMsg(t, testServerID, dhcpv6.MessageTypeRenew, 2, key) }, false, 0, true},
 		{"RFC 8415 20.4.4: correct HMAC-MD5 with the reconfigure key → Renew", true,
-			func(t *testing.T) []byte { return reconfigureMsg(t, testServerID, dhcpv6.MessageTypeRenew, 2, key) }, true, dhcpv6.MessageTypeRenew},
+			func(t *testing.T) []byte { return reconfigureMsg(t, testServerID, dhcpv6.MessageTypeRenew, 2, key) }, true, dhcpv6.MessageTypeRenew, false},
 		{"RFC 8415 18.2.11: msg-type Rebind → Rebind", true,
-			func(t *testing.T) []byte { return reconfigureMsg(t, testServerID, dhcpv6.MessageTypeRebind, 2, key) }, true, dhcpv6.MessageTypeRebind},
+			func(t *testing.T) []byte { return reconfigureMsg(t, testServerID, dhcpv6.MessageTypeRebind, 2, key) }, true, dhcpv6.MessageTypeRebind, false},
 		{"RFC 8415 20.4.4: wrong digest is dropped", true,
 			func(t *testing.T) []byte {
 				return reconfigureMsg(t, testServerID, dhcpv6.MessageTypeRenew, 2, wrongKey)
-			}, false, 0},
+			}, false, 0, false},
 		{"RFC 8415 18.2.11: without a key from the server, Reconfigure is dropped", false,
-			func(t *testing.T) []byte { return reconfigureMsg(t, testServerID, dhcpv6.MessageTypeRenew, 2, key) }, false, 0},
+			func(t *testing.T) []byte { return reconfigureMsg(t, testServerID, dhcpv6.MessageTypeRenew, 2, key) }, false, 0, false},
 		{"RFC 8415 20.3: replay detection not increasing is dropped", true,
-			func(t *testing.T) []byte { return reconfigureMsg(t, testServerID, dhcpv6.MessageTypeRenew, 1, key) }, false, 0},
+			func(t *testing.T) []byte { return reconfigureMsg(t, testServerID, dhcpv6.MessageTypeRenew, 1, key) }, false, 0, false},
 		{"RFC 8415 18.2.11: another server's Reconfigure is dropped", true,
-			func(t *testing.T) []byte { return reconfigureMsg(t, other, dhcpv6.MessageTypeRenew, 2, key) }, false, 0},
+			func(t *testing.T) []byte { return reconfigureMsg(t, other, dhcpv6.MessageTypeRenew, 2, key) }, false, 0, false},
 		{"RFC 8415 18.2.11: no authentication option is dropped", true,
 			func(t *testing.T) []byte {
 				m := &dhcpv6.Message{MessageType: dhcpv6.MessageTypeReconfigure}
@@ -433,7 +436,7 @@ func TestReconfigure(t *testing.T) {
 				m.AddOption(dhcpv6.OptClientID(testClientDUID))
 				m.AddOption(&dhcpv6.OptionGeneric{OptionCode: dhcpv6.OptionReconfMessage, OptionData: []byte{byte(dhcpv6.MessageTypeRenew)}})
 				return m.ToBytes()
-			}, false, 0},
+			}, false, 0, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -444,7 +447,7 @@ func TestReconfigure(t *testing.T) {
 			}
 			h.bind("2001:db8:1000:100::/56", time.Hour, 2*time.Hour, 3*time.Hour, 4*time.Hour, extra...)
 			before := len(h.sent)
-			h.m.receive(tt.raw(t), h.now)
+			h.m.receive(tt.raw(t), tt.multicast, h.now)
 			s := h.m.stats.snapshot()
 			if tt.accept {
 				if s.ReconfigureAccepted != 1 {
@@ -473,12 +476,12 @@ func TestForeignAndMalformedPacketsAreCounted(t *testing.T) {
 	h.m.start(nil, h.now)
 	h.advance()
 	sol := h.last(dhcpv6.MessageTypeSolicit)
-	h.m.receive([]byte{2, 1}, h.now)
+	h.m.receive([]byte{2, 1}, false, h.now)
 	// Another client's Advertise.
 	m := &dhcpv6.Message{MessageType: dhcpv6.MessageTypeAdvertise, TransactionID: sol.TransactionID}
 	m.AddOption(dhcpv6.OptClientID(&dhcpv6.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: net.HardwareAddr{2, 9, 9, 9, 9, 9}}))
 	m.AddOption(dhcpv6.OptServerID(testServerID))
-	h.m.receive(m.ToBytes(), h.now)
+	h.m.receive(m.ToBytes(), false, h.now)
 	s := h.m.stats.snapshot()
 	if s.Malformed != 1 || s.Ignored != 1 || s.Advertises != 0 {
 		t.Errorf("stats %+v", s)
