@@ -142,12 +142,23 @@ func (m *machine) beginRequest(adv *dhcpv6.Message, now time.Time) {
 }
 
 func (m *machine) beginRenew(now time.Time) {
+	if !now.Before(m.lease.T2) {
+		// MRD would be 0, which §15 reads as "no limit".
+		m.beginRebind(now)
+		return
+	}
 	m.newTransaction(phaseRenew, retransmission{IRT: renTimeout, MRT: renMaxRT, MRD: m.lease.T2.Sub(now)})
 	m.nextTx, m.txStart = now, now
 	m.transmit(now)
 }
 
 func (m *machine) beginRebind(now time.Time) {
+	if !now.Before(m.lease.ValidUntil) {
+		m.log.Warn("dhcp6pd: delegated prefix expired", "prefix", m.lease.Prefix)
+		m.lose(now)
+		m.beginSolicit(now, false)
+		return
+	}
 	m.newTransaction(phaseRebind, retransmission{IRT: rebTimeout, MRT: rebMaxRT, MRD: m.lease.ValidUntil.Sub(now)})
 	m.nextTx, m.txStart = now, now
 	m.transmit(now)

@@ -551,3 +551,14 @@ func TestLostPrefixIsStoredAsEndedHint(t *testing.T) {
 		t.Errorf("Solicit hints %v", got)
 	}
 }
+
+func TestRebindOfAnEndedLeaseSolicits(t *testing.T) {
+	h := newHarness(t)
+	h.bind("2001:db8:1000:100::/56", time.Hour, 2*time.Hour, 3*time.Hour, 4*time.Hour)
+	// The link comes back after the lease ended, before tick noticed.
+	h.now = h.now.Add(5 * time.Hour)
+	h.m.refresh(h.now)
+	if len(h.lost) != 1 || h.m.phase != phaseSolicit {
+		t.Errorf("lost %v phase %v; want the lease dropped and a Solicit, not an unbounded Rebind", h.lost, h.m.phase)
+	}
+}
