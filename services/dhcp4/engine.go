@@ -197,6 +197,7 @@ func (e *engine) discover(req *dhcpv4.DHCPv4, mac string, now time.Time) outcome
 		}
 		e.c.v6only.Add(1)
 		e.c.offers.Add(1)
+		e.log.Debug("dhcp4: IPv6-only preferred, no address offered", "mac", mac, "v6only_wait", e.plan.V6OnlyWait)
 		return out
 	}
 	ip, ok := e.t.choose(mac, addr4(req.Options.Get(dhcpv4.OptionRequestedIPAddress)), now)
@@ -316,6 +317,7 @@ func (e *engine) ackOrNak(req *dhcpv4.DHCPv4, mac string, ip netip.Addr, now tim
 		e.c.v6only.Add(1)
 	}
 	e.c.acks.Add(1)
+	e.log.Debug("dhcp4: ack", "mac", mac, "ip", ip, "hostname", b.Hostname, "expires", b.Expires)
 	return outcome{reply: r, durable: true, lease: leaseOf(b)}
 }
 
@@ -327,6 +329,7 @@ func (e *engine) nak(req *dhcpv4.DHCPv4, why string) outcome {
 		r.SetBroadcast()
 	}
 	e.c.naks.Add(1)
+	e.log.Debug("dhcp4: nak", "mac", req.ClientHWAddr.String(), "why", why)
 	return outcome{reply: r}
 }
 
