@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -50,6 +51,7 @@ func (f *fakeBackend) Snapshot() state.State {
 	s.Hosts = map[string]*state.Host{}
 	for k, h := range f.st.Hosts {
 		hc := *h
+		hc.Addrs = maps.Clone(h.Addrs) // as the daemon's Snapshot does
 		s.Hosts[k] = &hc
 	}
 	return s

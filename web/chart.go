@@ -33,6 +33,7 @@ func stackedChart(points []series.Point, step time.Duration, width, height int) 
 		fmt.Fprintf(&b, `<text x="%d" y="%d" class="empty">no traffic recorded yet</text></svg>`, width/2-70, height/2)
 		return template.HTML(b.String())
 	}
+	points, step = downsample(points, step, maxColumns)
 	start := points[0].Start
 	end := points[len(points)-1].Start.Add(step)
 	span := end.Sub(start).Seconds()
@@ -70,6 +71,34 @@ func stackedChart(points []series.Point, step time.Duration, width, height int) 
 	fmt.Fprintf(&b, `<text x="%d" y="%d" class="axis" text-anchor="end">%s</text>`, width-2, height-4, end.Local().Format("Jan 2 15:04"))
 	b.WriteString(`</svg>`)
 	return template.HTML(b.String())
+}
+
+// maxColumns bounds the chart's resolution: a chart is at most ~1000 px
+// wide, so 1440 minute buckets would only add bytes and drawing time.
+const maxColumns = 360
+
+// downsample merges buckets into wider ones, aligned to the first, until
+// there are at most max of them.
+func downsample(points []series.Point, step time.Duration, max int) ([]series.Point, time.Duration) {
+	if len(points) <= max {
+		return points, step
+	}
+	span := points[len(points)-1].Start.Add(step).Sub(points[0].Start)
+	wide := step * time.Duration((int64(span/step)+int64(max)-1)/int64(max))
+	out := make([]series.Point, 0, max)
+	start := points[0].Start
+	for _, p := range points {
+		at := start.Add(p.Start.Sub(start) / wide * wide)
+		if n := len(out); n > 0 && out[n-1].Start.Equal(at) {
+			out[n-1].Total = out[n-1].Total.Add(p.Total)
+			out[n-1].DNS.A += p.DNS.A
+			out[n-1].DNS.AAAA += p.DNS.AAAA
+			out[n-1].DNS.Synthesized += p.DNS.Synthesized
+			continue
+		}
+		out = append(out, series.Point{Start: at, Total: p.Total, DNS: p.DNS})
+	}
+	return out, wide
 }
 
 // humanRate formats bytes per second as bits per second.

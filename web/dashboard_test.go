@@ -135,3 +135,30 @@ func TestHostKind(t *testing.T) {
 		}
 	}
 }
+
+func TestDownsampleKeepsBytes(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC)
+	var pts []series.Point
+	var want uint64
+	for i := range 1440 {
+		if i == 700 {
+			continue // a gap: the gizmo was down for a minute
+		}
+		pts = append(pts, series.Point{Start: t0.Add(time.Duration(i) * time.Minute), Total: series.Categories{NAT44: uint64(i)}})
+		want += uint64(i)
+	}
+	out, step := downsample(pts, time.Minute, 360)
+	if len(out) > 360 || step != 4*time.Minute {
+		t.Fatalf("%d points of %v, want at most 360 of 4m", len(out), step)
+	}
+	var got uint64
+	for i, p := range out {
+		got += p.Total.NAT44
+		if i > 0 && !p.Start.After(out[i-1].Start) {
+			t.Fatalf("point %d at %v is not after %v", i, p.Start, out[i-1].Start)
+		}
+	}
+	if got != want {
+		t.Errorf("downsampled total %d, want %d", got, want)
+	}
+}
