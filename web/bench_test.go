@@ -21,7 +21,9 @@ import (
 // benchHosts is the load: 500 hosts, 90 days of history.
 const benchHosts = 500
 
-func benchMAC(i int) string { return fmt.Sprintf("02:00:5e:%02x:%02x:%02x", i>>16&0xff, i>>8&0xff, i&0xff) }
+func benchMAC(i int) string {
+	return fmt.Sprintf("02:00:5e:%02x:%02x:%02x", i>>16&0xff, i>>8&0xff, i&0xff)
+}
 
 // bigBackend builds the state of a busy household: n hosts with a SLAAC, a
 // privacy and a link-local address each (every fifth a legacy host with an
@@ -42,9 +44,9 @@ func bigBackend(n int, now time.Time) *fakeBackend {
 		macs[i] = mac
 		h := &state.Host{MAC: mac, Hostname: "host-" + strconv.Itoa(i), Policy: state.DefaultHostPolicy(), FirstSeen: now.Add(-90 * 24 * time.Hour), LastSeen: now,
 			Addrs: map[netip.Addr]time.Time{
-				netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0x10, 0x00, 0x01, 0x00, 0, 0, 0, 0, 0, 0, byte(i >> 8), byte(i)}): now,
+				netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0x10, 0x00, 0x01, 0x00, 0, 0, 0, 0, 0, 0, byte(i >> 8), byte(i)}):    now,
 				netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0x10, 0x00, 0x01, 0x00, 0xaa, 0, 0, 0, 0, 0, byte(i >> 8), byte(i)}): now,
-				netip.AddrFrom16([16]byte{0xfe, 0x80, 14: byte(i >> 8), 15: byte(i)}): now,
+				netip.AddrFrom16([16]byte{0xfe, 0x80, 14: byte(i >> 8), 15: byte(i)}):                                                  now,
 			}}
 		if i%5 == 0 {
 			h.IPv4Lease = netip.AddrFrom4([4]byte{203, 0, 113, byte(128 + i%126)})
