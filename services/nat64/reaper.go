@@ -80,19 +80,16 @@ func (d *datapath) reap(now uint64) (reapResult, error) {
 	liveADF := map[nat64AdfKey]bool{}
 	var cands []nat64SessKey
 
-	var k nat64SessKey
-	var v nat64SessVal
-	it := d.objs.Nat64Sess.Iterate()
-	for it.Next(&k, &v) {
+	err := scanMap(d.objs.Nat64Sess, func(k nat64SessKey, v nat64SessVal) {
 		if expired(v, k.Proto, now) {
 			cands = append(cands, k)
-			continue
+			return
 		}
 		live[bindingID{v.PoolPort, k.Proto}] = true
 		liveADF[nat64AdfKey{Addr4: k.Addr4, Port4: v.PoolPort, Proto: k.Proto}] = true
 		res.Sessions++
-	}
-	if err := it.Err(); err != nil {
+	})
+	if err != nil {
 		return res, fmt.Errorf("nat64: reap: scan sessions: %w", err)
 	}
 
@@ -133,18 +130,15 @@ func (d *datapath) reap(now uint64) (reapResult, error) {
 	}
 
 	grace := uint64(bindingGrace)
-	var bk nat64Bib6Key
-	var bv nat64Bib6Val
 	var stale []nat64Bib6Key
-	bit := d.objs.Nat64Bib6.Iterate()
-	for bit.Next(&bk, &bv) {
+	err = scanMap(d.objs.Nat64Bib6, func(bk nat64Bib6Key, bv nat64Bib6Val) {
 		res.Bindings++
 		if bv.Flags&bibStatic != 0 || live[bindingID{bv.Port4, bk.Proto}] || bv.UsedNs+grace > now {
-			continue
+			return
 		}
 		stale = append(stale, bk)
-	}
-	if err := bit.Err(); err != nil {
+	})
+	if err != nil {
 		return res, fmt.Errorf("nat64: reap: scan bindings: %w", err)
 	}
 	for _, bk := range stale {
@@ -164,9 +158,54 @@ func (d *datapath) reap(now uint64) (reapResult, error) {
 		res.BindingsExpired++
 	}
 
-	adfMatch := func(k nat64AdfKey, ts uint64) bool { return !liveADF[k] && ts+grace <= now }
-	if err := clearMap(d.objs.Nat64Adf, adfMatch); err != nil {
+	var staleADF []nat64AdfKey
+	err = scanMap(d.objs.Nat64Adf, func(k nat64AdfKey, ts uint64) {
+		if !liveADF[k] && ts+grace <= now {
+			staleADF = append(staleADF, k)
+		}
+	})
+	if err != nil {
 		return res, fmt.Errorf("nat64: reap: filters: %w", err)
 	}
+	for _, k := range staleADF {
+		if err := d.objs.Nat64Adf.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return res, fmt.Errorf("nat64: reap: filters: %w", err)
+		}
+	}
 	return res, nil
+}
+
+// scanMap calls fn for every element, fetching them in batches of 4096
+// (one syscall per batch instead of two per element: a pass over 100 000
+// sessions must not stall). Kernels or maps without batch support fall back
+// to the iterator.
+func scanMap[K, V any](m *ebpf.Map, fn func(K, V)) error {
+	const chunk = 4096
+	keys := make([]K, chunk)
+	vals := make([]V, chunk)
+	var cursor ebpf.MapBatchCursor
+	seen := 0
+	for {
+		n, err := m.BatchLookup(&cursor, keys, vals, nil)
+		for i := range n {
+			fn(keys[i], vals[i])
+		}
+		seen += n
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil
+		}
+		if err != nil {
+			if seen > 0 {
+				return err
+			}
+			break
+		}
+	}
+	var k K
+	var v V
+	it := m.Iterate()
+	for it.Next(&k, &v) {
+		fn(k, v)
+	}
+	return it.Err()
 }

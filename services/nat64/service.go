@@ -178,10 +178,14 @@ func (s *Service) Run(ctx context.Context) error {
 				s.log.Error("applying plan", "err", err)
 			}
 		case <-tick.C:
-			s.mu.Lock()
+			// Map operations are safe beside the datapath and beside
+			// Stats, so the pass runs without the lock: a long pass
+			// (a mass expiry) never blocks the dashboard.
 			res, err := dp.reap(bootNanos())
 			if err == nil {
+				s.mu.Lock()
 				s.last = res
+				s.mu.Unlock()
 			}
 			var gone []HostStats
 			// Idle hosts are looked at about every ten minutes.
@@ -190,7 +194,6 @@ func (s *Service) Run(ctx context.Context) error {
 				hostRound = 0
 				gone, _ = dp.retireHosts(idle)
 			}
-			s.mu.Unlock()
 			if err != nil {
 				s.log.Warn("reaping sessions", "err", err)
 			}
