@@ -263,7 +263,7 @@ func iperf(ch *chain, m mode, udp bool) (float64, error) {
 	var out []byte
 	var err error
 	// The server may not listen yet on a busy machine: try a few times.
-	for range 10 {
+	for range 40 {
 		out, err = exec.Command("ip", in(ch.c, args...)[1:]...).Output()
 		if err == nil || !strings.Contains(string(out), "Connection refused") {
 			break
