@@ -2,6 +2,7 @@ package netlab
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -51,6 +52,8 @@ func TestSupervisorRestartsAfterUnrequestedExit(t *testing.T) {
 	if first == 0 {
 		t.Fatal("gizmo not running after start")
 	}
+	// Kill only after the first instance has logged, so both runs show up.
+	waitLogStarts(ctx, t, l, 1)
 	if err := l.GizmoKill(); err != nil {
 		t.Fatal(err)
 	}
@@ -65,18 +68,24 @@ func TestSupervisorRestartsAfterUnrequestedExit(t *testing.T) {
 	if starts != 2 || crashes != 1 {
 		t.Errorf("GizmoStarts = %d, %d; want 2, 1", starts, crashes)
 	}
+	log := waitLogStarts(ctx, t, l, 2)
+	if !strings.Contains(log, "-state-dir "+l.GizmoStateDir()+" -wan uplink0 -lan lan0 -pref64 2001:db8:64::/96 -lan-ipv4 203.0.113.129/25 -listen-web [::]:80") {
+		t.Errorf("gizmo flags not as in the brief:\n%s", log)
+	}
+}
+
+func waitLogStarts(ctx context.Context, t *testing.T, l *Lab, n int) string {
+	t.Helper()
 	var log []byte
-	err := WaitFor(ctx, "two starts in the gizmo log", func(context.Context) (bool, error) {
+	err := WaitFor(ctx, fmt.Sprintf("%d starts in the gizmo log", n), func(context.Context) (bool, error) {
 		var err error
 		log, err = l.GizmoLog()
-		return strings.Count(string(log), "started ") == 2, err
+		return strings.Count(string(log), "started ") == n, err
 	})
 	if err != nil {
 		t.Fatalf("%v:\n%s", err, log)
 	}
-	if !strings.Contains(string(log), "-state-dir "+l.GizmoStateDir()+" -wan uplink0 -lan lan0 -pref64 2001:db8:64::/96 -lan-ipv4 203.0.113.129/25 -listen-web [::]:80") {
-		t.Errorf("gizmo flags not as in the brief:\n%s", log)
-	}
+	return string(log)
 }
 
 func TestSupervisorKeepsRequestedStop(t *testing.T) {
