@@ -123,3 +123,75 @@ func TestJournalReplayAndTornTail(t *testing.T) {
 		t.Errorf("records %v", got)
 	}
 }
+
+// TestPersistFailureIsCountedNotFatal: when the lease journal cannot be
+// written, the server counts and logs it, keeps the leases in memory and
+// writes them once the disk works again.
+func TestPersistFailureIsCountedNotFatal(t *testing.T) {
+	dir := t.TempDir()
+	journal := filepath.Join(dir, JournalFile)
+	// A directory where the journal should be: every append fails.
+	if err := os.Mkdir(journal, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	s, err := New(Config{Interface: "lan0", StateDir: dir, Logger: quietLog(), Now: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Update(labPlan())
+	ip := lease(t, s.e, macA, t0)
+	if s.flush(nil, false) {
+		t.Fatal("flush reported success writing into a directory")
+	}
+	if st := s.Stats(); st.PersistErrors != 1 || st.Leases != 1 {
+		t.Errorf("stats %+v: want one persist error and the lease kept", st)
+	}
+	// The disk recovers: the retried change lands.
+	if err := os.Remove(journal); err != nil {
+		t.Fatal(err)
+	}
+	if !s.flush(nil, false) {
+		t.Fatal("flush failed after the journal became writable")
+	}
+	_, recs := openStore(dir, quietLog())
+	if len(recs) != 1 || recs[0].IP != ip {
+		t.Errorf("stored %+v, want the lease on %s", recs, ip)
+	}
+}
+
+func TestInvalidPlanKeepsTheLastGoodOne(t *testing.T) {
+	s, err := New(Config{Interface: "lan0", StateDir: t.TempDir(), Logger: quietLog(), Now: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Update(labPlan())
+	bad := labPlan()
+	bad.PoolEnd = netip.MustParseAddr("192.0.2.1")
+	s.Update(bad)
+	if got := lease(t, s.e, macA, t0); !labPlan().Subnet().Contains(got) {
+		t.Errorf("leased %s", got)
+	}
+}
+
+func TestPlanChangeReportsEndedLeases(t *testing.T) {
+	var ended []Lease
+	s, err := New(Config{Interface: "lan0", StateDir: t.TempDir(), Logger: quietLog(), Now: func() time.Time { return t0 },
+		OnRelease: func(l Lease) { ended = append(ended, l) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Update(labPlan())
+	ip := lease(t, s.e, macA, t0)
+	p := labPlan()
+	p.Server = netip.MustParsePrefix("198.51.100.1/24")
+	p.PoolStart, p.PoolEnd = netip.MustParseAddr("198.51.100.2"), netip.MustParseAddr("198.51.100.254")
+	p.Router, p.DNS = p.Server.Addr(), nil
+	s.Update(p)
+	s.flush(nil, false) // the committer reports them after writing
+	if len(ended) != 1 || ended[0].IP != ip {
+		t.Errorf("OnRelease got %+v, want the lease on %s", ended, ip)
+	}
+	if _, recs := openStore(s.cfg.StateDir, quietLog()); len(recs) != 0 {
+		t.Errorf("the ended lease is still stored: %+v", recs)
+	}
+}
