@@ -49,7 +49,7 @@ func contains(s string) func(string) bool {
 }
 
 func cmdDemo(ctx context.Context, logger *slog.Logger, opts cliOptions) error {
-	if err := cmdUp(ctx, logger, opts); err != nil {
+	if err := cmdUp(ctx, logger, opts, false); err != nil {
 		return err
 	}
 	fmt.Println("\n== Scenarios")

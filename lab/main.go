@@ -62,7 +62,7 @@ func main() {
 	var err error
 	switch cmd, args := flag.Arg(0), flag.Args()[1:]; cmd {
 	case "up":
-		err = cmdUp(ctx, logger, opts)
+		err = cmdUp(ctx, logger, opts, true)
 	case "down":
 		err = cmdDown(ctx, logger)
 	case "demo":

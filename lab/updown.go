@@ -41,14 +41,16 @@ func cmdline(pid int) string {
 
 // cmdUp starts a detached supervisor that builds the lab and keeps it up,
 // shows its progress, and returns once the lab is ready.
-func cmdUp(ctx context.Context, logger *slog.Logger, opts cliOptions) error {
+func cmdUp(ctx context.Context, logger *slog.Logger, opts cliOptions, hints bool) error {
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("up needs root: sudo go run ./lab up")
 	}
 	if pid, ok := netlab.LockHolder(); ok {
 		if isSupervisor(pid) {
 			fmt.Printf("The lab is already up (supervisor pid %d).\n", pid)
-			printHints(os.Stdout)
+			if hints {
+				printHints(os.Stdout)
+			}
 			return nil
 		}
 		return fmt.Errorf("the lab is in use by pid %d (%s), probably a test run; wait for it", pid, cmdline(pid))
@@ -95,7 +97,9 @@ func cmdUp(ctx context.Context, logger *slog.Logger, opts cliOptions) error {
 	}
 	_ = cmd.Process.Release()
 	fmt.Printf("The lab is up (supervisor pid %d).\n", cmd.Process.Pid)
-	printHints(os.Stdout)
+	if hints {
+		printHints(os.Stdout)
+	}
 	return nil
 }
 
