@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -19,6 +20,7 @@ import (
 	"codeberg.org/monostack/gizmo/hardware"
 	"codeberg.org/monostack/gizmo/image/builder"
 	"codeberg.org/monostack/gizmo/image/instance"
+	"codeberg.org/monostack/gizmo/image/updater"
 	"codeberg.org/monostack/gizmo/lab/netlab"
 )
 
@@ -56,7 +58,8 @@ func labConfig(t *testing.T) instance.Config {
 // daemon, becomes a patch panel that bridges tap devices to the veths
 // towards gz-isp and gz-switch. It then checks what a person would: the
 // console shows gokrazy starting the gizmo, Kea delegated a prefix to it,
-// gz-lan-v6 hears its RA with PREF64, and the dashboard answers.
+// gz-lan-v6 hears its RA with PREF64, and the dashboard answers. Then it
+// updates the VM over the network and checks that it boots root B.
 func TestBootQEMU(t *testing.T) {
 	if os.Getenv("GIZMO_SLOW") == "" {
 		t.Skip("slow: set GIZMO_SLOW=1")
@@ -100,7 +103,7 @@ func TestBootQEMU(t *testing.T) {
 			t.Errorf("lab down: %v", err)
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
 	patchPanel(t, ctx, l)
 	start = time.Now()
@@ -108,7 +111,7 @@ func TestBootQEMU(t *testing.T) {
 	serial := filepath.Join(t.TempDir(), "serial.log")
 	vm := exec.Command("ip", "netns", "exec", netlab.NSGizmo, qemu,
 		"-machine", "pc", "-accel", "tcg", "-smp", "2", "-m", "1024",
-		"-display", "none", "-monitor", "none", "-no-reboot",
+		"-display", "none", "-monitor", "none",
 		"-serial", "file:"+serial,
 		"-drive", "file="+img+",format=raw,if=virtio",
 		"-device", "i6300esb",
@@ -169,6 +172,40 @@ func TestBootQEMU(t *testing.T) {
 		t.Fatalf("dashboard at %s: %v (%s)", url, err, out)
 	}
 	t.Logf("dashboard at %s answered %s; power-on to dashboard took %v", url, out, time.Since(start).Round(time.Second))
+
+	// 5. A network update: the root goes to p3, gokrazy rewrites the
+	// command line that syslinux INCLUDEs, and after the reboot the kernel
+	// mounts root B and gokrazy starts the gizmo again.
+	parts, err := builder.BuildParts(ctx, builder.Options{
+		Config: labConfig(t), Board: board, ModuleDir: moduleRoot(), Password: "boot-test", SkipEEPROM: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer parts.Close()
+	cl := &updater.Client{
+		BaseURL:  fmt.Sprintf("http://[%s%%25%s]:8080", router, netlab.HostIf),
+		Password: "boot-test",
+		HTTP: &http.Client{Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return netlab.DialContext(ctx, netlab.NSLanV6, network, addr)
+			},
+		}},
+	}
+	start = time.Now()
+	if err := cl.Update(ctx, updater.Files{Root: parts.Root, Boot: parts.Boot}, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitSerial(ctx, serial, "root=PARTUUID="+strings.ToLower(parts.Layout.PartGUIDs[0])+"/PARTNROFF=2"); err != nil {
+		t.Fatalf("after the update: %v", err)
+	}
+	if err := netlab.WaitFor(ctx, "the gizmo to start from root B", func(context.Context) (bool, error) {
+		b, err := os.ReadFile(serial)
+		return bytes.Count(b, []byte(`gokrazy: attempt 0, starting ["/user/gizmo"`)) >= 2, err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("update, reboot into root B and gizmo start took %v", time.Since(start).Round(time.Second))
 }
 
 // patchPanel turns gz-gizmo into two bridges: tap-wan with the veth to
@@ -209,48 +246,53 @@ func waitSerial(ctx context.Context, path, want string) error {
 
 // waitRAWithPREF64 solicits router advertisements in gz-lan-v6 until one
 // carries a PREF64 option (RFC 8781), and returns its source and prefix.
+// Everything runs on a thread inside the namespace: Go maps zones ("eth0")
+// to interface indexes, and back, in the calling thread's namespace.
 func waitRAWithPREF64(t *testing.T, ctx context.Context) (netip.Addr, netip.Prefix) {
 	t.Helper()
-	var conn *ndp.Conn
-	if err := netlab.InNamespace(netlab.NSLanV6, func() error {
+	var (
+		router netip.Addr
+		pref64 netip.Prefix
+	)
+	err := netlab.InNamespace(netlab.NSLanV6, func() error {
 		ifi, err := net.InterfaceByName(netlab.HostIf)
 		if err != nil {
 			return err
 		}
-		conn, _, err = ndp.Listen(ifi, ndp.LinkLocal)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := conn.JoinGroup(netip.MustParseAddr("ff02::1")); err != nil {
-		t.Fatal(err)
-	}
-	allRouters := netip.MustParseAddr("ff02::2")
-	for ctx.Err() == nil {
-		if err := conn.WriteTo(&ndp.RouterSolicitation{}, nil, allRouters); err != nil {
-			t.Fatalf("router solicitation: %v", err)
+		conn, _, err := ndp.Listen(ifi, ndp.LinkLocal)
+		if err != nil {
+			return err
 		}
-		deadline := time.Now().Add(3 * time.Second)
-		if err := conn.SetReadDeadline(deadline); err != nil {
-			t.Fatal(err)
-		}
-		for time.Now().Before(deadline) {
-			msg, _, from, err := conn.ReadFrom()
-			if err != nil {
-				break
+		defer conn.Close()
+		for ctx.Err() == nil {
+			if err := conn.WriteTo(&ndp.RouterSolicitation{}, nil, netip.MustParseAddr("ff02::2")); err != nil {
+				return fmt.Errorf("router solicitation: %w", err)
 			}
-			ra, ok := msg.(*ndp.RouterAdvertisement)
-			if !ok {
-				continue
+			deadline := time.Now().Add(3 * time.Second)
+			if err := conn.SetReadDeadline(deadline); err != nil {
+				return err
 			}
-			for _, o := range ra.Options {
-				if p, ok := o.(*ndp.PREF64); ok {
-					return from, p.Prefix
+			for time.Now().Before(deadline) {
+				msg, _, from, err := conn.ReadFrom()
+				if err != nil {
+					break
+				}
+				ra, ok := msg.(*ndp.RouterAdvertisement)
+				if !ok {
+					continue
+				}
+				for _, o := range ra.Options {
+					if p, ok := o.(*ndp.PREF64); ok {
+						router, pref64 = from.WithZone(""), p.Prefix
+						return nil
+					}
 				}
 			}
 		}
+		return ctx.Err()
+	})
+	if err != nil {
+		t.Fatalf("no RA with PREF64 in %s: %v", netlab.NSLanV6, err)
 	}
-	t.Fatalf("no RA with PREF64 in %s: %v", netlab.NSLanV6, ctx.Err())
-	return netip.Addr{}, netip.Prefix{}
+	return router, pref64
 }

@@ -76,13 +76,13 @@ type Result struct {
 }
 
 // Epoch returns SOURCE_DATE_EPOCH, which every timestamp in the image is set
-// to. It is read from the environment because go-diskfs's FAT writer and the
-// mtools behind syslinux read it from there too; the image command sets a
-// default.
+// to. It is read from the environment because mtools (the FAT and syslinux's
+// installer) and squashfs-tools follow that convention; the image command
+// sets a default.
 func Epoch() (time.Time, error) {
 	v := os.Getenv("SOURCE_DATE_EPOCH")
 	if v == "" {
-		return time.Time{}, errors.New("SOURCE_DATE_EPOCH is not set: the FAT writers need it for reproducible timestamps")
+		return time.Time{}, errors.New("SOURCE_DATE_EPOCH is not set: every timestamp in the image comes from it")
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
 	if err != nil || n < 315532800 { // FAT cannot store dates before 1980
