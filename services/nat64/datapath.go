@@ -334,6 +334,13 @@ func (d *datapath) flushDynamic() error {
 	if err := clearMap(d.objs.Nat64Bib4, dyn4); err != nil {
 		return fmt.Errorf("nat64: flush bindings: %w", err)
 	}
+	// Every session is gone: the per-host live counts start again.
+	if err := clearMap[nat64Lpm6Key, uint64](d.objs.Nat64Hcreated, nil); err != nil {
+		return fmt.Errorf("nat64: flush host counts: %w", err)
+	}
+	if err := clearMap[nat64Lpm6Key, uint64](d.objs.Nat64Hreaped, nil); err != nil {
+		return fmt.Errorf("nat64: flush host counts: %w", err)
+	}
 	return nil
 }
 

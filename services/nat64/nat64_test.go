@@ -543,3 +543,33 @@ func TestPoolChangeFlushesDynamicState(t *testing.T) {
 		t.Errorf("static binding: verdict %d", ret)
 	}
 }
+
+func TestHostLimitCountsEverySession(t *testing.T) {
+	p := testPlan()
+	p.MaxSessionsPerHost = 2
+	h := newHarness(t, p, 0)
+	o := h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 1000, dport: 53})
+	// A second session of the binding, opened from the IPv4 side
+	// (address-dependent filtering lets the same remote in from port 54).
+	if ret, _ := h.send(false, pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 54, dport: o.sport})); ret != tcActRedirect {
+		t.Fatalf("inbound session: verdict %d", ret)
+	}
+	if ret, _ := h.send(true, pkt6(hostA, to6(p, remote1), seg{proto: ProtoUDP, sport: 1001, dport: 53})); ret != tcActShot {
+		t.Fatalf("third session over a limit of 2: verdict %d", ret)
+	}
+	// Both expire; the host gets its whole allowance back.
+	h.advance(uint64(UDPTimeout) + uint64(time.Second))
+	if _, err := h.dp.reap(h.now); err != nil {
+		t.Fatal(err)
+	}
+	for port := uint16(2000); port < 2002; port++ {
+		h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: port, dport: 53})
+	}
+	// A new pool address flushes every session and the counts with them.
+	p.Pool4 = netip.MustParseAddr("192.0.2.101")
+	if err := h.dp.configure(p, flagNoFIB|flagFakeClock, h.now); err != nil {
+		t.Fatal(err)
+	}
+	h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 3000, dport: 53})
+	h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 3001, dport: 53})
+}

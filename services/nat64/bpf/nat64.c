@@ -469,6 +469,25 @@ static __always_inline int alloc_port(const struct config *cfg, __u8 proto, __u1
 	return -1;
 }
 
+/* host_created counts a new session of host a6 (the live count is created
+ * minus what the reaper removed). */
+static __always_inline void host_created(const __u8 *a6)
+{
+	struct lpm6_key hk = {.prefixlen = 128};
+	__builtin_memcpy(hk.addr, a6, 16);
+	__u64 *created = bpf_map_lookup_elem(&nat64_hcreated, &hk);
+	if (created) {
+		__sync_fetch_and_add(created, 1);
+		return;
+	}
+	__u64 one = 1;
+	if (bpf_map_update_elem(&nat64_hcreated, &hk, &one, BPF_NOEXIST) == -EEXIST) {
+		created = bpf_map_lookup_elem(&nat64_hcreated, &hk);
+		if (created)
+			__sync_fetch_and_add(created, 1);
+	}
+}
+
 /* session_new creates the session of an IPv6-originated packet, with its
  * binding if the host has none yet. Returns 0, or the counter to bump
  * plus one. */
@@ -483,10 +502,10 @@ __noinline int session_new(const struct config *cfg, struct sess_key *sk, __u64 
 	__u64 *created = bpf_map_lookup_elem(&nat64_hcreated, &hk);
 	if (created && cfg->max_sessions_per_host) {
 		__u64 *reaped = bpf_map_lookup_elem(&nat64_hreaped, &hk);
-		__u64 live = *created - (reaped ? *reaped : 0);
-		if (live >= cfg->max_sessions_per_host) {
-			return (C_HOST_LIMIT) + 1;
-		}
+		__u64 done = reaped ? *reaped : 0;
+		__u64 live = *created > done ? *created - done : 0;
+		if (live >= cfg->max_sessions_per_host)
+			return C_HOST_LIMIT + 1;
 	}
 
 	struct bib6_key bk = {.port = sk->port6, .proto = sk->proto};
@@ -497,9 +516,8 @@ __noinline int session_new(const struct config *cfg, struct sess_key *sk, __u64 
 		__builtin_memcpy(v4.addr, sk->addr6, 16);
 		__u16 port;
 		int r = alloc_port(cfg, sk->proto, bpf_ntohs(sk->port6), &v4, &port);
-		if (r < 0) {
+		if (r < 0)
 			return (r == -2 ? C_TABLE_FULL : C_PORTS_EXHAUSTED) + 1;
-		}
 		struct bib6_val v6 = {.port4 = bpf_htons(port), .used_ns = now};
 		long err = bpf_map_update_elem(&nat64_bib6, &bk, &v6, BPF_NOEXIST);
 		if (err) {
@@ -507,14 +525,12 @@ __noinline int session_new(const struct config *cfg, struct sess_key *sk, __u64 
 			 * give the port back. */
 			struct bib4_key k4 = {.port4 = bpf_htons(port), .proto = sk->proto};
 			bpf_map_delete_elem(&nat64_bib4, &k4);
-			if (err != -EEXIST) {
-				return (C_TABLE_FULL) + 1;
-			}
+			if (err != -EEXIST)
+				return C_TABLE_FULL + 1;
 		}
 		b = bpf_map_lookup_elem(&nat64_bib6, &bk);
-		if (!b) {
-			return (C_TABLE_FULL) + 1;
-		}
+		if (!b)
+			return C_TABLE_FULL + 1;
 	}
 	b->used_ns = now;
 
@@ -522,25 +538,15 @@ __noinline int session_new(const struct config *cfg, struct sess_key *sk, __u64 
 	if (sk->proto == IPPROTO_TCP)
 		nv.state = TCP_V6_INIT;
 	long err = bpf_map_update_elem(&nat64_sess, sk, &nv, BPF_NOEXIST);
-	if (err && err != -EEXIST) {
-		return (C_TABLE_FULL) + 1;
-	}
+	if (err && err != -EEXIST)
+		return C_TABLE_FULL + 1;
 	s = bpf_map_lookup_elem(&nat64_sess, sk);
 	if (!s)
 		return C_TABLE_FULL + 1;
 	struct adf_key ak = {.addr4 = sk->addr4, .port4 = s->pool_port, .proto = sk->proto};
 	bpf_map_update_elem(&nat64_adf, &ak, &now, BPF_ANY);
 
-	if (created) {
-		__sync_fetch_and_add(created, 1);
-	} else {
-		__u64 one = 1;
-		if (bpf_map_update_elem(&nat64_hcreated, &hk, &one, BPF_NOEXIST) == -EEXIST) {
-			created = bpf_map_lookup_elem(&nat64_hcreated, &hk);
-			if (created)
-				__sync_fetch_and_add(created, 1);
-		}
-	}
+	host_created(sk->addr6);
 	return 0;
 }
 
@@ -1553,6 +1559,7 @@ __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, struct ip
 			if (!s)
 				return drop(C_TABLE_FULL);
 			bpf_map_update_elem(&nat64_adf, &ak, &now, BPF_ANY);
+			host_created(host6);
 		}
 		if (proto == IPPROTO_TCP)
 			tcp_track(s, lp->flags, 0);
