@@ -36,7 +36,7 @@ type Options struct {
 	ConfigDir string
 	Board     hardware.Board
 	// ModuleDir is the main module whose go.mod pins every package and
-	// boot-file module; "" means the current directory.
+	// boot-file module; "" means the module of the working directory.
 	ModuleDir string
 	// Password becomes /etc/gokr-pw.txt, the password of gokrazy's web UI
 	// and update API (user "gokrazy"). Required unless
@@ -96,11 +96,11 @@ func (o *Options) defaults() error {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if o.ModuleDir == "" {
-		wd, err := os.Getwd()
+		dir, err := mainModuleDir()
 		if err != nil {
 			return err
 		}
-		o.ModuleDir = wd
+		o.ModuleDir = dir
 	}
 	if o.PermSize == 0 {
 		o.PermSize = DefaultPermSize
@@ -119,6 +119,20 @@ func (o *Options) defaults() error {
 		return errors.New("password contains a line break")
 	}
 	return nil
+}
+
+// mainModuleDir is the directory of the go.mod that governs the working
+// directory, so that the command works from any subdirectory.
+func mainModuleDir() (string, error) {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "", fmt.Errorf("go env GOMOD: %w", err)
+	}
+	gomod := strings.TrimSpace(string(out))
+	if gomod == "" || gomod == os.DevNull {
+		return "", errors.New("not inside a Go module: run the image command from the gizmo module")
+	}
+	return filepath.Dir(gomod), nil
 }
 
 // step logs a long-running step and its duration.
