@@ -156,7 +156,7 @@ func (c *dhcp4Client) run(ctx context.Context) {
 		// again with a broadcast REQUEST (INIT-REBOOT).
 		// Without an answer it may keep using the lease until it ends.
 		c.lease = l
-		nl, err := c.verify(ctx, l, false)
+		nl, err := c.verify(ctx, l, initReboot)
 		var nak *nclient4.ErrNak
 		switch {
 		case err == nil:
@@ -230,21 +230,24 @@ func (c *dhcp4Client) keep(ctx context.Context) {
 			case <-t.C:
 			case <-c.linkUp:
 				t.Stop()
-				// The link flapped: perhaps we moved; rebind (broadcast).
-				c.step(ctx, false)
+				// The link flapped: perhaps we are on another network
+				// now; confirm the address (RFC 2131 §3.7, §4.3.2).
+				c.step(ctx, initReboot)
 				continue
 			}
+		case now.Before(l.T2):
+			c.step(ctx, renewing)
 		default:
-			c.step(ctx, now.Before(l.T2))
+			c.step(ctx, rebinding)
 		}
 	}
 }
 
-// step makes one renew (unicast) or rebind (broadcast) attempt and waits
-// before the next one if it got no answer.
-func (c *dhcp4Client) step(ctx context.Context, renew bool) {
+// step makes one attempt to extend or confirm the lease and waits before
+// the next one if it got no answer.
+func (c *dhcp4Client) step(ctx context.Context, mode verifyMode) {
 	l := c.lease
-	nl, err := c.verify(ctx, l, renew)
+	nl, err := c.verify(ctx, l, mode)
 	var nak *nclient4.ErrNak
 	switch {
 	case err == nil && nl != nil:
@@ -255,13 +258,13 @@ func (c *dhcp4Client) step(ctx context.Context, renew bool) {
 		c.drop()
 	case ctx.Err() != nil:
 	default:
-		end := l.T2
-		if !renew {
-			end = l.Expires
+		end := l.Expires
+		if mode == renewing {
+			end = l.T2
 		}
 		wait := max(time.Until(end)/2, v4MinRetry)
 		wait = min(wait, max(time.Until(end), 0))
-		c.log.Info("wan: dhcpv4 no answer", "renew", renew, "err", err, "retry", wait)
+		c.log.Info("wan: dhcpv4 no answer", "mode", mode, "err", err, "retry", wait)
 		c.sleep(ctx, wait, true)
 	}
 }
@@ -280,12 +283,25 @@ func (c *dhcp4Client) discover(ctx context.Context) (*v4Lease, error) {
 	return c.accept(res.ACK)
 }
 
-// verify sends a REQUEST for l: unicast to its server with ciaddr set
-// (RENEWING), or broadcast (REBINDING, and INIT-REBOOT after a restart or a
-// link flap, RFC 2131 §4.3.2). A NAK comes back as *nclient4.ErrNak.
-func (c *dhcp4Client) verify(ctx context.Context, l *v4Lease, renew bool) (*v4Lease, error) {
+// verifyMode is how a REQUEST for an existing lease is sent (RFC 2131
+// §4.3.2, §4.4.5).
+type verifyMode int
+
+const (
+	renewing   verifyMode = iota // from T1: unicast to the server, ciaddr set
+	rebinding                    // from T2: broadcast, ciaddr set
+	initReboot                   // after a restart or a link flap: broadcast, requested IP option, ciaddr 0
+)
+
+func (m verifyMode) String() string {
+	return [...]string{"renewing", "rebinding", "init-reboot"}[m]
+}
+
+// verify sends a REQUEST for l in the given mode. A NAK comes back as
+// *nclient4.ErrNak.
+func (c *dhcp4Client) verify(ctx context.Context, l *v4Lease, mode verifyMode) (*v4Lease, error) {
 	server := netip.Addr{}
-	if renew {
+	if mode == renewing {
 		server = l.Server
 	}
 	cl, err := c.newClient(server)
@@ -297,12 +313,27 @@ func (c *dhcp4Client) verify(ctx context.Context, l *v4Lease, renew bool) (*v4Le
 	if err != nil {
 		return nil, err
 	}
-	req, err := dhcpv4.NewRenewFromAck(l.ack, dhcpv4.WithTransactionID(xid),
-		dhcpv4.WithOption(dhcpv4.OptMaxMessageSize(nclient4.MaxMessageSize)))
+	var req *dhcpv4.DHCPv4
+	if mode == initReboot {
+		// §4.3.2 INIT-REBOOT: no server identifier, ciaddr 0, the
+		// address in 'requested IP address'.
+		req, err = dhcpv4.New(
+			dhcpv4.WithMessageType(dhcpv4.MessageTypeRequest),
+			dhcpv4.WithHwAddr(cl.InterfaceAddr()),
+			dhcpv4.WithTransactionID(xid),
+			dhcpv4.WithBroadcast(true),
+			dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(l.Addr.Addr().AsSlice())),
+			dhcpv4.WithOption(dhcpv4.OptMaxMessageSize(nclient4.MaxMessageSize)),
+			dhcpv4.WithRequestedOptions(dhcpv4.OptionSubnetMask, dhcpv4.OptionRouter, dhcpv4.OptionDomainNameServer),
+		)
+	} else {
+		req, err = dhcpv4.NewRenewFromAck(l.ack, dhcpv4.WithTransactionID(xid),
+			dhcpv4.WithOption(dhcpv4.OptMaxMessageSize(nclient4.MaxMessageSize)))
+	}
 	if err != nil {
 		return nil, err
 	}
-	if renew {
+	if mode == renewing {
 		c.stats.add(func(s *Stats) { s.DHCPv4Renews++ })
 	} else {
 		c.stats.add(func(s *Stats) { s.DHCPv4Rebinds++ })

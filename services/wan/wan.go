@@ -73,9 +73,11 @@ type Stats struct {
 	DHCPv4Acks      uint64
 	DHCPv4Naks      uint64
 	DHCPv4Renews    uint64
-	DHCPv4Rebinds   uint64
-	DHCPv4Failures  uint64
-	InvalidDHCPv4   map[string]uint64
+	// DHCPv4Rebinds counts broadcast REQUESTs for the current lease:
+	// REBINDING after T2 and INIT-REBOOT after a restart or link flap.
+	DHCPv4Rebinds  uint64
+	DHCPv4Failures uint64
+	InvalidDHCPv4  map[string]uint64
 }
 
 type counters struct {
