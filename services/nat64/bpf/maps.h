@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Constants, maps and counters shared by every part of the program. Part of nat64.c. */
+#ifndef GIZMO_NAT64_MAPS_H
+#define GIZMO_NAT64_MAPS_H
+
+#define ETH_HLEN 14
+#define IP4_HLEN 20
+#define IP6_HLEN 40
+#define IPV6_MIN_MTU 1280
+#define ICMP4_ERR_MAX 576 /* RFC 1812 §4.3.2.3 */
+#define AF_INET 2
+#define AF_INET6 10
+#define E2BIG 7
+#define EEXIST 17
+
+#define IPPROTO_ICMPV6_ 58
+#define NEXTHDR_HOP 0
+#define NEXTHDR_ROUTING 43
+#define NEXTHDR_FRAGMENT 44
+#define NEXTHDR_DEST 60
+
+/* The bigger steps are global functions: the verifier checks each once on
+ * its own instead of once per path into it, which keeps loading fast. */
+
+/* Returned by the ICMP error translators: send the result on with
+ * forward(), called from the main program to keep the stack shallow. */
+#define XLAT_FORWARD 100
+/* Returned by xlat64/xlat46: the main program calls the ICMP error
+ * translator or sends an ICMP error back (type, code, info in struct l4). */
+#define XLAT_ICMP_ERR 101
+#define XLAT_REPLY 102
+
+#define TCPF_FIN 0x01
+#define TCPF_SYN 0x02
+#define TCPF_RST 0x04
+
+/* Writes after bpf_skb_change_proto/adjust_room: the checksum fields are
+ * fixed explicitly, so no BPF_F_RECOMPUTE_CSUM. */
+#define STORE(skb, off, ptr, len) bpf_skb_store_bytes(skb, off, ptr, len, 0)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct config);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nat64_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct bib6_key);
+	__type(value, struct bib6_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nat64_bib6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct bib4_key);
+	__type(value, struct bib4_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nat64_bib4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 131072);
+	__type(key, struct sess_key);
+	__type(value, struct sess_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nat64_sess SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 131072);
+	__type(key, struct adf_key);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nat64_adf SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct frag4_key);
+	__type(value, struct frag4_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nat64_frag4 SEC(".maps");
+
+/* Sessions ever created per host; only the program writes it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct lpm6_key);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nat64_hcreated SEC(".maps");
+
+/* Sessions reaped per host; only the Go reaper writes it. The difference
+ * is the live count, kept without a user space read-modify-write race. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct lpm6_key);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nat64_hreaped SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct lpm6_key);
+	__type(value, struct host_stats);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nat64_hstats SEC(".maps");
+
+/* LAN prefixes allowed as IPv6 sources. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 64);
+	__type(key, struct lpm6_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nat64_lan6 SEC(".maps");
+
+/* IPv4 destinations never translated to (RFC 6052 §3.1, own networks). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 64);
+	__type(key, struct lpm4_key);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nat64_deny4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, C_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nat64_counters SEC(".maps");
+
+#define CSUM_CHUNK 512 /* bpf_csum_diff's largest input */
+#define CSUM_MAX_CHUNKS 20 /* 10240 bytes: jumbo frames included */
+
+/* Per-CPU scratch space for checksumming whole packets: the stack is too
+ * small for a useful chunk. */
+struct scratch {
+	__u8 buf[CSUM_CHUNK + 4];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} nat64_scratch SEC(".maps");
+
+static __always_inline void count(__u32 c)
+{
+	__u64 *v = bpf_map_lookup_elem(&nat64_counters, &c);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline int drop(__u32 c)
+{
+	count(c);
+	return TC_ACT_SHOT;
+}
+
+static __always_inline __u64 now_ns(const struct config *cfg)
+{
+	if (cfg->flags & F_FAKE_CLOCK)
+		return cfg->now_ns;
+	return bpf_ktime_get_boot_ns();
+}
+
+#endif

@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* RFC 6146 state: per-host accounting, the TCP state machine, port allocation, session creation. Part of nat64.c. */
+#ifndef GIZMO_NAT64_STATE_H
+#define GIZMO_NAT64_STATE_H
+
+static __noinline void host_account(const __u8 *a6, __u64 bytes, int out)
+{
+	struct lpm6_key k = {.prefixlen = 128};
+	__builtin_memcpy(k.addr, a6, 16);
+	struct host_stats *h = bpf_map_lookup_elem(&nat64_hstats, &k);
+	if (!h) {
+		struct host_stats z = {};
+		if (bpf_map_update_elem(&nat64_hstats, &k, &z, BPF_NOEXIST) == -E2BIG) {
+			count(C_HOST_TABLE_FULL);
+			return;
+		}
+		h = bpf_map_lookup_elem(&nat64_hstats, &k);
+		if (!h)
+			return;
+	}
+	/* Per-CPU value: plain adds are enough. */
+	if (out) {
+		h->pkts_out += 1;
+		h->bytes_out += bytes;
+	} else {
+		h->pkts_in += 1;
+		h->bytes_in += bytes;
+	}
+}
+
+/* RFC 6146 §3.5.2.2 TCP state machine, reduced to what decides the
+ * session lifetime. from6 tells the direction of the packet. */
+static __always_inline void tcp_track(struct sess_val *s, __u8 flags, int from6)
+{
+	__u8 st = s->state;
+	if (flags & TCPF_RST) {
+		s->state = TCP_TRANS;
+		return;
+	}
+	switch (st) {
+	case TCP_V6_INIT:
+		if (!from6 && (flags & TCPF_SYN))
+			st = TCP_ESTABLISHED;
+		break;
+	case TCP_V4_INIT:
+		if (from6 && (flags & TCPF_SYN))
+			st = TCP_ESTABLISHED;
+		break;
+	case TCP_ESTABLISHED:
+		if (flags & TCPF_FIN)
+			st = from6 ? TCP_V6_FIN_RCV : TCP_V4_FIN_RCV;
+		break;
+	case TCP_V4_FIN_RCV:
+		if (from6 && (flags & TCPF_FIN))
+			st = TCP_V4_FIN_V6_FIN_RCV;
+		break;
+	case TCP_V6_FIN_RCV:
+		if (!from6 && (flags & TCPF_FIN))
+			st = TCP_V4_FIN_V6_FIN_RCV;
+		break;
+	case TCP_TRANS:
+		st = TCP_ESTABLISHED;
+		break;
+	}
+	s->state = st;
+}
+
+static __always_inline void sess_touch(struct sess_val *s, __u64 now)
+{
+	/* Writing the shared line on every packet costs more than it buys:
+	 * the reaper works in seconds. */
+	if (now - s->last_ns > 1000000000ULL || now < s->last_ns)
+		s->last_ns = now;
+}
+
+/* alloc_port claims a pool port for a new binding, keeping the port range
+ * and, for UDP, the parity of the source port (RFC 6146 §3.5.1.1). The
+ * claim is an insert with BPF_NOEXIST, so two CPUs never share a port. */
+static __always_inline int alloc_port(const struct config *cfg, __u8 proto, __u16 sport,
+				      struct bib4_val *v, __u16 *out)
+{
+	__u32 lo = cfg->port_hi_min, hi = cfg->port_hi_max;
+	if (sport < 1024 && cfg->port_lo_max != 0) {
+		lo = cfg->port_lo_min;
+		hi = cfg->port_lo_max;
+	}
+	if (lo == 0 || hi < lo)
+		return -1;
+	__u32 span = hi - lo + 1;
+	__u32 cand = sport;
+	for (int i = 0; i < 16; i++) {
+		if (i > 0 || cand < lo || cand > hi)
+			cand = lo + bpf_get_prandom_u32() % span;
+		if (proto == IPPROTO_UDP && ((cand ^ sport) & 1)) {
+			if (cand + 1 <= hi)
+				cand++;
+			else if (cand > lo)
+				cand--;
+			else
+				continue;
+		}
+		struct bib4_key k = {.port4 = bpf_htons(cand), .proto = proto};
+		long err = bpf_map_update_elem(&nat64_bib4, &k, v, BPF_NOEXIST);
+		if (err == 0) {
+			*out = cand;
+			return 0;
+		}
+		if (err == -E2BIG)
+			return -2;
+	}
+	return -1;
+}
+
+/* host_created counts a new session of host a6 (the live count is created
+ * minus what the reaper removed). */
+static __always_inline void host_created(const __u8 *a6)
+{
+	struct lpm6_key hk = {.prefixlen = 128};
+	__builtin_memcpy(hk.addr, a6, 16);
+	__u64 *created = bpf_map_lookup_elem(&nat64_hcreated, &hk);
+	if (created) {
+		__sync_fetch_and_add(created, 1);
+		return;
+	}
+	__u64 one = 1;
+	if (bpf_map_update_elem(&nat64_hcreated, &hk, &one, BPF_NOEXIST) == -EEXIST) {
+		created = bpf_map_lookup_elem(&nat64_hcreated, &hk);
+		if (created)
+			__sync_fetch_and_add(created, 1);
+	}
+}
+
+/* session_new creates the session of an IPv6-originated packet, with its
+ * binding if the host has none yet. Returns 0, or the counter to bump
+ * plus one. */
+__noinline int session_new(const struct config *cfg, struct sess_key *sk, __u64 now)
+{
+	if (!cfg || !sk)
+		return C_MALFORMED + 1;
+	struct sess_val *s;
+
+	struct lpm6_key hk = {.prefixlen = 128};
+	__builtin_memcpy(hk.addr, sk->addr6, 16);
+	__u64 *created = bpf_map_lookup_elem(&nat64_hcreated, &hk);
+	if (created && cfg->max_sessions_per_host) {
+		__u64 *reaped = bpf_map_lookup_elem(&nat64_hreaped, &hk);
+		__u64 done = reaped ? *reaped : 0;
+		__u64 live = *created > done ? *created - done : 0;
+		if (live >= cfg->max_sessions_per_host)
+			return C_HOST_LIMIT + 1;
+	}
+
+	struct bib6_key bk = {.port = sk->port6, .proto = sk->proto};
+	__builtin_memcpy(bk.addr, sk->addr6, 16);
+	struct bib6_val *b = bpf_map_lookup_elem(&nat64_bib6, &bk);
+	if (!b) {
+		struct bib4_val v4 = {.port = sk->port6};
+		__builtin_memcpy(v4.addr, sk->addr6, 16);
+		__u16 port;
+		int r = alloc_port(cfg, sk->proto, bpf_ntohs(sk->port6), &v4, &port);
+		if (r < 0)
+			return (r == -2 ? C_TABLE_FULL : C_PORTS_EXHAUSTED) + 1;
+		struct bib6_val v6 = {.port4 = bpf_htons(port), .used_ns = now};
+		long err = bpf_map_update_elem(&nat64_bib6, &bk, &v6, BPF_NOEXIST);
+		if (err) {
+			/* Lost a race with another CPU or the table is full:
+			 * give the port back. */
+			struct bib4_key k4 = {.port4 = bpf_htons(port), .proto = sk->proto};
+			bpf_map_delete_elem(&nat64_bib4, &k4);
+			if (err != -EEXIST)
+				return C_TABLE_FULL + 1;
+		}
+		b = bpf_map_lookup_elem(&nat64_bib6, &bk);
+		if (!b)
+			return C_TABLE_FULL + 1;
+	}
+	b->used_ns = now;
+
+	struct sess_val nv = {.last_ns = now, .pool_port = b->port4};
+	if (sk->proto == IPPROTO_TCP)
+		nv.state = TCP_V6_INIT;
+	long err = bpf_map_update_elem(&nat64_sess, sk, &nv, BPF_NOEXIST);
+	if (err && err != -EEXIST)
+		return C_TABLE_FULL + 1;
+	s = bpf_map_lookup_elem(&nat64_sess, sk);
+	if (!s)
+		return C_TABLE_FULL + 1;
+	struct adf_key ak = {.addr4 = sk->addr4, .port4 = s->pool_port, .proto = sk->proto};
+	bpf_map_update_elem(&nat64_adf, &ak, &now, BPF_ANY);
+
+	host_created(sk->addr6);
+	return 0;
+}
+
+#endif

@@ -1,0 +1,404 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* IPv4 -> IPv6 (RFC 7915 §4, RFC 6146 §3.5). Part of nat64.c. */
+#ifndef GIZMO_NAT64_XLAT46_H
+#define GIZMO_NAT64_XLAT46_H
+
+/* ---------------------------------------------------------------- 4 -> 6 */
+
+/* xlat_icmp4_err translates an ICMPv4 error about a packet the pool sent
+ * (RFC 7915 §4.2, RFC 6146 §3.5.3). */
+__noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config *cfg,
+				     const struct iphdr *ip, struct l4 *o)
+{
+	if (!cfg || !ip || !o)
+		return TC_ACT_SHOT;
+	__u32 hlen = (ip->ihl & 0xf) * 4;
+	int hairpin = ip->saddr == cfg->pool4;
+	__u8 type = o->type, code = o->code;
+	__u32 info = o->info;
+	if (icmp_err_46(&type, &code, &info, cfg) < 0)
+		return drop(C_UNSUPPORTED);
+
+	__u32 in_off = ETH_HLEN + hlen + 8;
+	struct iphdr in4;
+	if (bpf_skb_load_bytes(skb, in_off, &in4, IP4_HLEN) < 0)
+		return drop(C_MALFORMED);
+	__u32 ihl = in4.ihl * 4;
+	if (in4.version != 4 || ihl < IP4_HLEN || in4.saddr != cfg->pool4)
+		return drop(C_MALFORMED);
+	if (in4.frag_off & bpf_htons(0x1fff))
+		return drop(C_UNSUPPORTED);
+	__u8 in_proto = in4.protocol;
+	if (in_proto != IPPROTO_TCP && in_proto != IPPROTO_UDP && in_proto != IPPROTO_ICMP)
+		return drop(C_UNSUPPORTED);
+	__u32 l4_off = in_off + ihl;
+	struct l4 il = {};
+	if (load_l4(skb, l4_off, in_proto, &il) < 0)
+		return drop(C_MALFORMED);
+	if (in_proto == IPPROTO_ICMP && il.type != 8 && il.type != 0)
+		return drop(C_UNSUPPORTED); /* errors about errors: RFC 1122 §3.2.2 */
+
+	struct bib4_key bk = {.port4 = il.sport, .proto = in_proto};
+	struct bib4_val *b = bpf_map_lookup_elem(&nat64_bib4, &bk);
+	if (!b)
+		return drop(C_NO_SESSION);
+	struct sess_key sk = {.addr4 = in4.daddr, .port6 = b->port, .proto = in_proto};
+	if (in_proto != IPPROTO_ICMP)
+		sk.port4 = il.dport;
+	__builtin_memcpy(sk.addr6, b->addr, 16);
+	if (!bpf_map_lookup_elem(&nat64_sess, &sk))
+		return drop(C_NO_SESSION);
+	__be16 port6 = b->port;
+	__u8 host6[16], r6[16], s6[16];
+	__builtin_memcpy(host6, b->addr, 16);
+	embed4(cfg, in4.daddr, r6);
+	embed4(cfg, ip->saddr, s6);
+
+	__u32 in_len = bpf_ntohs(in4.tot_len);
+	if (in_len < ihl)
+		return drop(C_MALFORMED);
+	in_len -= ihl;
+
+	if (in_proto == IPPROTO_ICMP) {
+		__u8 ot[2] = {il.type, il.code}, nt[2] = {il.type == 8 ? 128 : 129, il.code};
+		__u16 o16, n16, c;
+		__builtin_memcpy(&o16, ot, 2);
+		__builtin_memcpy(&n16, nt, 2);
+		if (bpf_skb_load_bytes(skb, l4_off + 2, &c, 2) == 0) {
+			__u32 d = pseudo6_sum(host6, r6, in_len, IPPROTO_ICMPV6_);
+			__u32 acc = (__u16)~c;
+			acc += (d & 0xffff) + (d >> 16);
+			acc += (__u16)~o16;
+			acc += n16;
+			acc += (__u16)~il.sport;
+			acc += port6;
+			c = csum_fold(acc);
+			STORE(skb, l4_off + 2, &c, 2);
+		}
+		STORE(skb, l4_off, nt, 2);
+		STORE(skb, l4_off + 4, &port6, 2);
+	} else {
+		__u32 csum_at = l4_off + il.csum_off;
+		__u16 c;
+		if (csum_at + 2 <= skb->len && bpf_skb_load_bytes(skb, csum_at, &c, 2) == 0 &&
+		    !(in_proto == IPPROTO_UDP && c == 0)) {
+			__be32 oa[2] = {in4.saddr, in4.daddr};
+			__u8 na[32];
+			__builtin_memcpy(na, host6, 16);
+			__builtin_memcpy(na + 16, r6, 16);
+			__u32 d = bpf_csum_diff(oa, 8, (__be32 *)na, 32, 0);
+			__u32 acc = (__u16)~c;
+			acc += (d & 0xffff) + (d >> 16);
+			acc += (__u16)~il.sport;
+			acc += port6;
+			c = csum_fold(acc);
+			if (in_proto == IPPROTO_UDP && c == 0)
+				c = 0xffff;
+			STORE(skb, csum_at, &c, 2);
+		}
+		STORE(skb, l4_off, &port6, 2);
+	}
+
+	/* [v4 hlen][icmp 8][inner v4 ihl][rest] becomes
+	 * [v6 40][icmp6 8][inner v6 40][rest], at most 1280 bytes. */
+	__u32 tot4 = bpf_ntohs(ip->tot_len);
+	if (tot4 < hlen + 8 + ihl)
+		return drop(C_MALFORMED);
+	__u32 plen = tot4 - hlen + (IP6_HLEN - ihl);
+	if (plen > IPV6_MIN_MTU - IP6_HLEN)
+		plen = IPV6_MIN_MTU - IP6_HLEN;
+
+	struct ipv6hdr inner = {};
+	inner.version = 6;
+	inner.priority = in4.tos >> 4;
+	inner.flow_lbl[0] = in4.tos << 4;
+	inner.payload_len = bpf_htons(in_len);
+	inner.nexthdr = in_proto == IPPROTO_ICMP ? IPPROTO_ICMPV6_ : in_proto;
+	inner.hop_limit = in4.ttl;
+	__builtin_memcpy(&inner.saddr, host6, 16);
+	__builtin_memcpy(&inner.daddr, r6, 16);
+
+	struct ipv6hdr outer = {};
+	outer.version = 6;
+	outer.priority = ip->tos >> 4;
+	outer.flow_lbl[0] = ip->tos << 4;
+	outer.payload_len = bpf_htons(plen);
+	outer.nexthdr = IPPROTO_ICMPV6_;
+	outer.hop_limit = hairpin ? ip->ttl : ip->ttl - 1;
+	__builtin_memcpy(&outer.saddr, s6, 16);
+	__builtin_memcpy(&outer.daddr, host6, 16);
+
+	__u8 icmp[8] = {type, code, 0, 0};
+	__be32 inf = bpf_htonl(info);
+	__builtin_memcpy(icmp + 4, &inf, 4);
+
+	if (hlen > IP4_HLEN && bpf_skb_adjust_room(skb, -(__s32)(hlen - IP4_HLEN), BPF_ADJ_ROOM_NET, 0) < 0)
+		return drop(C_MALFORMED);
+	if (bpf_skb_change_proto(skb, bpf_htons(ETH_P_IPV6), 0) < 0)
+		return drop(C_MALFORMED);
+	if (bpf_skb_adjust_room(skb, (__s32)IP6_HLEN - (__s32)ihl, BPF_ADJ_ROOM_NET, 0) < 0)
+		return drop(C_MALFORMED);
+	if (bpf_skb_change_tail(skb, ETH_HLEN + IP6_HLEN + plen, 0) < 0)
+		return drop(C_MALFORMED);
+	if (set_ethertype(skb, ETH_P_IPV6) < 0 || STORE(skb, ETH_HLEN, &outer, IP6_HLEN) < 0 ||
+	    STORE(skb, ETH_HLEN + IP6_HLEN, icmp, 8) < 0 ||
+	    STORE(skb, ETH_HLEN + IP6_HLEN + 8, &inner, IP6_HLEN) < 0)
+		return drop(C_MALFORMED);
+	__u32 sum = pseudo6_sum(s6, host6, plen, IPPROTO_ICMPV6_);
+	if (csum_skb(skb, ETH_HLEN + IP6_HLEN, plen, &sum) < 0)
+		return drop(C_MALFORMED);
+	__u16 c = csum_fold(sum);
+	STORE(skb, ETH_HLEN + IP6_HLEN + 2, &c, 2);
+	count(C_ICMP_ERR);
+	count(C_XLAT_46);
+	return XLAT_FORWARD;
+}
+
+__noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, struct iphdr *ip,
+			     struct l4 *lp)
+{
+	if (!cfg || !ip || !lp)
+		return TC_ACT_SHOT;
+	__u32 hlen = ip->ihl & 0xf;
+	if (hlen < 5)
+		return drop(C_MALFORMED);
+	hlen *= 4;
+	__u32 tot = bpf_ntohs(ip->tot_len);
+	if (tot < hlen || tot > skb->len - ETH_HLEN)
+		return drop(C_MALFORMED);
+	if (tot < skb->len - ETH_HLEN && !skb->gso_size && bpf_skb_change_tail(skb, ETH_HLEN + tot, 0) < 0)
+		return drop(C_MALFORMED);
+	/* The stack is bypassed, so its header checksum check too. */
+	__u32 hsum = 0;
+	if (csum_skb(skb, ETH_HLEN, hlen, &hsum) < 0 || csum_fold(hsum) != 0)
+		return drop(C_MALFORMED);
+	__u8 proto = ip->protocol;
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_ICMP) {
+		count(C_TO_STACK);
+		return TC_ACT_OK;
+	}
+	/* Hairpinned packets come from our own pool address (RFC 6146 §3.8);
+	 * their TTL was already decremented on the way in. */
+	int hairpin = ip->saddr == cfg->pool4;
+	__u16 fo = bpf_ntohs(ip->frag_off);
+	__u32 foff = (fo & 0x1fff) * 8;
+	int mf = (fo & 0x2000) != 0;
+	int df = (fo & 0x4000) != 0;
+	int is_frag = mf || foff;
+	__u32 l4_off = ETH_HLEN + hlen;
+	__u32 l4len = tot - hlen;
+	__u64 now = now_ns(cfg);
+
+	__u8 host6[16];
+	__be16 port6 = 0;
+	struct sess_val *s = 0;
+
+	if (foff) {
+		struct frag4_key fk = {.src = ip->saddr, .id = ip->id, .proto = proto};
+		struct frag4_val *fv = bpf_map_lookup_elem(&nat64_frag4, &fk);
+		if (!fv)
+			return drop(C_FRAG_NO_STATE);
+		__builtin_memcpy(host6, fv->addr6, 16);
+		if (proto == IPPROTO_ICMP)
+			return drop(C_UNSUPPORTED);
+	} else {
+		if (load_l4(skb, l4_off, proto, lp) < 0)
+			return drop(C_MALFORMED);
+		if (proto == IPPROTO_ICMP) {
+			if (lp->type == 3 || lp->type == 11 || lp->type == 12) {
+				if (is_frag)
+					return drop(C_UNSUPPORTED);
+				if (!hairpin && ip->ttl <= 1) {
+					count(C_TTL_EXPIRED);
+					lp->type = 11;
+					lp->code = 0;
+					lp->info = 0;
+					return XLAT_REPLY;
+				}
+				return XLAT_ICMP_ERR;
+			}
+			if (lp->type != 0 && lp->type != 8) {
+				count(C_TO_STACK);
+				return TC_ACT_OK;
+			}
+			if (is_frag)
+				return drop(C_UNSUPPORTED);
+		}
+		struct bib4_key bk = {.port4 = lp->dport, .proto = proto};
+		struct bib4_val *b = bpf_map_lookup_elem(&nat64_bib4, &bk);
+		if (!b) {
+			/* Echo requests without a binding are for the router. */
+			/* Local sockets, the firewall's NAT44, or a port
+			 * unreachable from the kernel (RFC 6146 §3.5.2.2). */
+			count(C_NO_SESSION);
+			count(C_TO_STACK);
+			return TC_ACT_OK;
+		}
+		__builtin_memcpy(host6, b->addr, 16);
+		port6 = b->port;
+		struct sess_key sk = {.addr4 = ip->saddr, .port6 = port6, .proto = proto};
+		if (proto != IPPROTO_ICMP)
+			sk.port4 = lp->sport;
+		__builtin_memcpy(sk.addr6, host6, 16);
+		s = bpf_map_lookup_elem(&nat64_sess, &sk);
+		if (!s) {
+			/* Address-dependent filtering: a remote the binding
+			 * already talks to may open a new session from another
+			 * port. TCP only with a SYN; unsolicited SYNs to a
+			 * binding without that remote are dropped instead of
+			 * held for 6 s (RFC 6146 §3.5.2.2 allows either). */
+			struct adf_key ak = {.addr4 = ip->saddr, .port4 = lp->dport, .proto = proto};
+			/* A static binding is an explicit invitation from the
+			 * IPv4 side (a port forward): no filtering. */
+			int open = (b->flags & BIB_STATIC) || bpf_map_lookup_elem(&nat64_adf, &ak);
+			if (!open || (proto == IPPROTO_ICMP && lp->type != 8))
+				return drop(C_FILTERED);
+			if (proto == IPPROTO_TCP && !(lp->flags & TCPF_SYN))
+				return drop(C_FILTERED);
+			struct sess_val nv = {.last_ns = now, .pool_port = lp->dport};
+			if (proto == IPPROTO_TCP)
+				nv.state = TCP_V4_INIT;
+			long err = bpf_map_update_elem(&nat64_sess, &sk, &nv, BPF_NOEXIST);
+			if (err && err != -EEXIST)
+				return drop(C_TABLE_FULL);
+			s = bpf_map_lookup_elem(&nat64_sess, &sk);
+			if (!s)
+				return drop(C_TABLE_FULL);
+			bpf_map_update_elem(&nat64_adf, &ak, &now, BPF_ANY);
+			host_created(host6);
+		}
+		if (proto == IPPROTO_TCP)
+			tcp_track(s, lp->flags, 0);
+		sess_touch(s, now);
+	}
+
+	if (!hairpin && ip->ttl <= 1) {
+		count(C_TTL_EXPIRED);
+		lp->type = 11;
+		lp->code = 0;
+		lp->info = 0;
+		return XLAT_REPLY;
+	}
+
+	__u32 plen = l4len + (is_frag ? 8 : 0);
+	if (!skb->gso_size && plen + IP6_HLEN > cfg->lan_mtu) {
+		if (df) {
+			/* RFC 7915 §4: fragmentation needed, MTU minus 20. */
+			count(C_TOO_BIG);
+			lp->type = 3;
+			lp->code = 4;
+			lp->info = cfg->lan_mtu - 20;
+			return XLAT_REPLY;
+		}
+		/* Splitting one skb into IPv6 fragments is not possible
+		 * from tc; senders of big DF=0 packets are rare (TCP and
+		 * QUIC set DF). Dropped and counted. */
+		return drop(C_NEEDS_FRAG);
+	}
+
+	__u8 src6[16];
+	embed4(cfg, ip->saddr, src6);
+
+	if (foff == 0) {
+		__u32 csum_at = l4_off + lp->csum_off;
+		if (proto == IPPROTO_ICMP) {
+			__u8 ot[2] = {lp->type, lp->code}, nt[2] = {lp->type == 8 ? 128 : 129, lp->code};
+			__u16 o16, n16, c;
+			__builtin_memcpy(&o16, ot, 2);
+			__builtin_memcpy(&n16, nt, 2);
+			if (bpf_skb_load_bytes(skb, csum_at, &c, 2) < 0)
+				return drop(C_MALFORMED);
+			__u32 d = pseudo6_sum(src6, host6, l4len, IPPROTO_ICMPV6_);
+			__u32 acc = (__u16)~c;
+			acc += (d & 0xffff) + (d >> 16);
+			acc += (__u16)~o16;
+			acc += n16;
+			acc += (__u16)~lp->dport;
+			acc += port6;
+			c = csum_fold(acc);
+			if (STORE(skb, l4_off, nt, 2) < 0 || STORE(skb, csum_at, &c, 2) < 0 ||
+			    STORE(skb, l4_off + 4, &port6, 2) < 0)
+				return drop(C_MALFORMED);
+		} else {
+			__u16 c = 1;
+			if (proto == IPPROTO_UDP && bpf_skb_load_bytes(skb, csum_at, &c, 2) < 0)
+				return drop(C_MALFORMED);
+			if (c == 0) {
+				/* RFC 7915 §4.5: IPv6 needs a UDP checksum;
+				 * computed after the header swap below. */
+				if (is_frag)
+					return drop(C_UNSUPPORTED);
+				if (STORE(skb, l4_off + 2, &port6, 2) < 0)
+					return drop(C_MALFORMED);
+			} else {
+				__u64 mangled = proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+				__be32 oa[2] = {ip->saddr, ip->daddr};
+				__u8 na[32];
+				__builtin_memcpy(na, src6, 16);
+				__builtin_memcpy(na + 16, host6, 16);
+				__u32 d = bpf_csum_diff(oa, 8, (__be32 *)na, 32, 0);
+				if (bpf_l4_csum_replace(skb, csum_at, 0, d, BPF_F_PSEUDO_HDR | mangled) < 0 ||
+				    bpf_l4_csum_replace(skb, csum_at, lp->dport, port6, 2 | mangled) < 0 ||
+				    STORE(skb, l4_off + 2, &port6, 2) < 0)
+					return drop(C_MALFORMED);
+			}
+		}
+		if (mf) {
+			struct frag4_key fk = {.src = ip->saddr, .id = ip->id, .proto = proto};
+			struct frag4_val fv = {.port6 = port6};
+			__builtin_memcpy(fv.addr6, host6, 16);
+			bpf_map_update_elem(&nat64_frag4, &fk, &fv, BPF_ANY);
+		}
+	}
+
+	struct ipv6hdr ip6 = {};
+	ip6.version = 6;
+	ip6.priority = ip->tos >> 4;
+	ip6.flow_lbl[0] = ip->tos << 4;
+	ip6.payload_len = bpf_htons(plen);
+	ip6.nexthdr = is_frag ? NEXTHDR_FRAGMENT : (proto == IPPROTO_ICMP ? IPPROTO_ICMPV6_ : proto);
+	ip6.hop_limit = hairpin ? ip->ttl : ip->ttl - 1;
+	__builtin_memcpy(&ip6.saddr, src6, 16);
+	__builtin_memcpy(&ip6.daddr, host6, 16);
+
+	__u32 bytes = skb->len - ETH_HLEN;
+	if (hlen > IP4_HLEN && bpf_skb_adjust_room(skb, -(__s32)(hlen - IP4_HLEN), BPF_ADJ_ROOM_NET, 0) < 0)
+		return drop(C_MALFORMED);
+	if (bpf_skb_change_proto(skb, bpf_htons(ETH_P_IPV6), 0) < 0)
+		return drop(C_MALFORMED);
+	if (set_ethertype(skb, ETH_P_IPV6) < 0 || STORE(skb, ETH_HLEN, &ip6, IP6_HLEN) < 0)
+		return drop(C_MALFORMED);
+	if (is_frag) {
+		/* RFC 7915 §4.1: IPv4 fragments keep their identity in an
+		 * IPv6 fragment header. */
+		if (bpf_skb_adjust_room(skb, 8, BPF_ADJ_ROOM_NET, 0) < 0)
+			return drop(C_MALFORMED);
+		__u8 fh[8] = {proto == IPPROTO_ICMP ? IPPROTO_ICMPV6_ : proto, 0};
+		__u16 f = (foff & 0xfff8) | (mf ? 1 : 0);
+		fh[2] = f >> 8;
+		fh[3] = f & 0xff;
+		fh[6] = bpf_ntohs(ip->id) >> 8;
+		fh[7] = bpf_ntohs(ip->id) & 0xff;
+		if (STORE(skb, ETH_HLEN + IP6_HLEN, fh, 8) < 0)
+			return drop(C_MALFORMED);
+	} else if (proto == IPPROTO_UDP && foff == 0) {
+		__u16 c;
+		if (bpf_skb_load_bytes(skb, ETH_HLEN + IP6_HLEN + 6, &c, 2) < 0)
+			return drop(C_MALFORMED);
+		if (c == 0) {
+			__u32 sum = pseudo6_sum(src6, host6, l4len, IPPROTO_UDP);
+			if (csum_skb(skb, ETH_HLEN + IP6_HLEN, l4len, &sum) < 0)
+				return drop(C_UNSUPPORTED);
+			c = csum_fold(sum);
+			if (c == 0)
+				c = 0xffff;
+			if (STORE(skb, ETH_HLEN + IP6_HLEN + 6, &c, 2) < 0)
+				return drop(C_MALFORMED);
+		}
+	}
+	host_account(host6, bytes, 0);
+	count(C_XLAT_46);
+	return XLAT_FORWARD;
+}
+
+#endif

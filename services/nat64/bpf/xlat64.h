@@ -1,0 +1,367 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* IPv6 -> IPv4 (RFC 7915 §5, RFC 6146 §3.5). Part of nat64.c. */
+#ifndef GIZMO_NAT64_XLAT64_H
+#define GIZMO_NAT64_XLAT64_H
+
+/* ---------------------------------------------------------------- 6 -> 4 */
+
+/* xlat_icmp6_err translates an ICMPv6 error from the LAN whose inner packet
+ * belongs to a session (RFC 7915 §5.2, RFC 6146 §3.5.3). */
+__noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config *cfg,
+				     const struct ipv6hdr *ip6, const struct ext6 *e, struct l4 *o)
+{
+	if (!cfg || !ip6 || !e || !o)
+		return TC_ACT_SHOT;
+	__be32 dst4 = extract4(cfg, (__u8 *)&ip6->daddr);
+	__u8 type = o->type, code = o->code;
+	__u32 info = o->info;
+	if (e->frag && (e->fo || e->mf))
+		return drop(C_UNSUPPORTED);
+	if (icmp_err_64(&type, &code, &info, cfg) < 0)
+		return drop(C_UNSUPPORTED);
+
+	__u32 in_off = ETH_HLEN + e->off + 8;
+	struct ipv6hdr in6;
+	if (bpf_skb_load_bytes(skb, in_off, &in6, IP6_HLEN) < 0)
+		return drop(C_MALFORMED);
+	__u8 in_nh = in6.nexthdr;
+	/* An inner fragment header (RFC 7915 §5.1.1) becomes the inner IPv4
+	 * header's identification and flags. */
+	__u32 iext = 0;
+	__be16 in_id = 0, in_frag = 0;
+	int in_has_frag = 0;
+	if (in_nh == NEXTHDR_FRAGMENT) {
+		__u8 fh[8];
+		if (bpf_skb_load_bytes(skb, in_off + IP6_HLEN, fh, 8) < 0)
+			return drop(C_MALFORMED);
+		in_nh = fh[0];
+		__u16 fo = ((__u16)fh[2] << 8) | fh[3];
+		in_frag = bpf_htons(((fo & 0xfff8) >> 3) | ((fo & 1) ? 0x2000 : 0));
+		__builtin_memcpy(&in_id, fh + 6, 2);
+		in_has_frag = 1;
+		iext = 8;
+		if (fo & 0xfff8)
+			return drop(C_UNSUPPORTED);
+	}
+	if (in_nh != IPPROTO_TCP && in_nh != IPPROTO_UDP && in_nh != IPPROTO_ICMPV6_)
+		return drop(C_UNSUPPORTED);
+	if (!pref_match(cfg, (__u8 *)&in6.saddr))
+		return drop(C_NO_SESSION);
+	__u32 l4_off = in_off + IP6_HLEN + iext;
+	struct l4 il = {};
+	if (load_l4(skb, l4_off, in_nh, &il) < 0)
+		return drop(C_MALFORMED);
+	__u8 in_proto = in_nh;
+	if (in_nh == IPPROTO_ICMPV6_) {
+		/* Only queries can be quoted: an error about an error is never
+		 * sent (RFC 4443 §2.4 e), so it is not translated either. */
+		if (il.type != 129 && il.type != 128)
+			return drop(C_UNSUPPORTED);
+		in_proto = IPPROTO_ICMP;
+	}
+	__be32 r4 = extract4(cfg, (__u8 *)&in6.saddr);
+
+	struct sess_key sk = {.addr4 = r4, .port6 = il.dport, .proto = in_proto};
+	if (in_proto != IPPROTO_ICMP)
+		sk.port4 = il.sport;
+	__builtin_memcpy(sk.addr6, &in6.daddr, 16);
+	struct sess_val *s = bpf_map_lookup_elem(&nat64_sess, &sk);
+	if (!s)
+		return drop(C_NO_SESSION);
+	__be16 pool_port = s->pool_port;
+
+	/* Inner upper-layer header, rewritten in place first. */
+	__u32 in_len = bpf_ntohs(in6.payload_len);
+	if (in_len < iext)
+		return drop(C_MALFORMED);
+	in_len -= iext;
+	__u32 avail = skb->len - l4_off;
+	if (in_proto == IPPROTO_ICMP) {
+		__u8 ot[2] = {il.type, il.code}, t[2] = {il.type == 128 ? 8 : 0, il.code};
+		__u16 old_t, new_t;
+		__builtin_memcpy(&old_t, ot, 2);
+		__builtin_memcpy(&new_t, t, 2);
+		__u16 c;
+		if (avail >= 4 && bpf_skb_load_bytes(skb, l4_off + 2, &c, 2) == 0) {
+			/* ICMPv6 covers a pseudo-header, ICMPv4 does not:
+			 * adding the complement of its sum removes it. */
+			__u32 d = pseudo6_sum((__u8 *)&in6.saddr, (__u8 *)&in6.daddr, in_len, IPPROTO_ICMPV6_);
+			__u32 acc = (__u16)~c;
+			acc += csum_fold(d);
+			acc += (__u16)~old_t;
+			acc += new_t;
+			acc += (__u16)~il.dport;
+			acc += pool_port;
+			c = csum_fold(acc);
+			STORE(skb, l4_off + 2, &c, 2);
+		}
+		STORE(skb, l4_off, t, 2);
+		STORE(skb, l4_off + 4, &pool_port, 2);
+	} else {
+		__u32 csum_at = l4_off + il.csum_off;
+		if (csum_at + 2 <= skb->len) {
+			__u16 c;
+			bpf_skb_load_bytes(skb, csum_at, &c, 2);
+			if (!(in_proto == IPPROTO_UDP && c == 0)) {
+				__be32 na[2] = {r4, cfg->pool4};
+				__u32 d = bpf_csum_diff((__be32 *)&in6.saddr, 32, na, 8, 0);
+				__u32 acc = (__u16)~c;
+				acc += (d & 0xffff) + (d >> 16);
+				acc += (__u16)~il.dport;
+				acc += pool_port;
+				c = csum_fold(acc);
+				if (in_proto == IPPROTO_UDP && c == 0)
+					c = 0xffff;
+				STORE(skb, csum_at, &c, 2);
+			}
+		}
+		STORE(skb, l4_off + 2, &pool_port, 2);
+	}
+
+	/* Outer sizes: [v6 40][ext][icmp 8][inner v6 40][rest] becomes
+	 * [v4 20][icmp 8][inner v4 20][rest], at most 576 bytes. */
+	__u32 ext = e->off - IP6_HLEN;
+	__u32 plen = bpf_ntohs(ip6->payload_len);
+	if (plen < ext + 8 + IP6_HLEN + iext)
+		return drop(C_MALFORMED);
+	__u32 tot = plen - ext - iext;
+	if (tot > ICMP4_ERR_MAX)
+		tot = ICMP4_ERR_MAX;
+
+	struct iphdr inner = {};
+	inner.version = 4;
+	inner.ihl = 5;
+	inner.tos = tclass(&in6);
+	inner.tot_len = bpf_htons(in_len + IP4_HLEN);
+	/* The same DF rule as for the packet itself (RFC 7915 §5.1). */
+	if (in_has_frag) {
+		inner.id = in_id;
+		inner.frag_off = in_frag;
+	} else if (in_len + IP4_HLEN > 1260) {
+		inner.frag_off = bpf_htons(0x4000);
+	}
+	inner.ttl = in6.hop_limit;
+	inner.protocol = in_proto;
+	inner.saddr = r4;
+	inner.daddr = cfg->pool4;
+	ip4_csum(&inner);
+
+	struct iphdr outer = {};
+	outer.version = 4;
+	outer.ihl = 5;
+	outer.tos = tclass(ip6);
+	outer.tot_len = bpf_htons(tot);
+	outer.id = (__be16)bpf_get_prandom_u32();
+	if (e->frag)
+		/* RFC 7915 §5.1.1: the (atomic) fragment header's identification. */
+		outer.id = bpf_htons(bpf_ntohl(e->id) & 0xffff);
+	outer.ttl = ip6->hop_limit - 1;
+	outer.protocol = IPPROTO_ICMP;
+	outer.saddr = cfg->pool4;
+	outer.daddr = dst4;
+	ip4_csum(&outer);
+
+	__u8 icmp[8] = {type, code, 0, 0};
+	__be32 inf = bpf_htonl(info);
+	__builtin_memcpy(icmp + 4, &inf, 4);
+
+	if (bpf_skb_adjust_room(skb, -(__s32)(ext + 20 + iext), BPF_ADJ_ROOM_NET, 0) < 0)
+		return drop(C_MALFORMED);
+	if (bpf_skb_change_proto(skb, bpf_htons(ETH_P_IP), 0) < 0)
+		return drop(C_MALFORMED);
+	if (bpf_skb_change_tail(skb, ETH_HLEN + tot, 0) < 0)
+		return drop(C_MALFORMED);
+	if (set_ethertype(skb, ETH_P_IP) < 0 || STORE(skb, ETH_HLEN, &outer, IP4_HLEN) < 0 ||
+	    STORE(skb, ETH_HLEN + IP4_HLEN, icmp, 8) < 0 ||
+	    STORE(skb, ETH_HLEN + IP4_HLEN + 8, &inner, IP4_HLEN) < 0)
+		return drop(C_MALFORMED);
+	__u32 sum = 0;
+	if (csum_skb(skb, ETH_HLEN + IP4_HLEN, tot - IP4_HLEN, &sum) < 0)
+		return drop(C_MALFORMED);
+	__u16 c = csum_fold(sum);
+	STORE(skb, ETH_HLEN + IP4_HLEN + 2, &c, 2);
+	count(C_ICMP_ERR);
+	count(C_XLAT_64);
+	if (dst4 == cfg->pool4) {
+		count(C_HAIRPIN);
+		return bpf_redirect(cfg->wan_ifindex, BPF_F_INGRESS);
+	}
+	return XLAT_FORWARD;
+}
+
+__noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, struct ipv6hdr *ip6,
+			     struct ext6 *ep, struct l4 *lp)
+{
+	if (!cfg || !ip6 || !ep || !lp)
+		return TC_ACT_SHOT;
+	if (!lan_source((__u8 *)&ip6->saddr))
+		return drop(C_SRC_NOT_LAN);
+	__be32 dst4 = extract4(cfg, (__u8 *)&ip6->daddr);
+	if (denied4(cfg, dst4))
+		return drop(C_DST_DENIED);
+
+	__u32 plen = bpf_ntohs(ip6->payload_len);
+	if (plen == 0 || IP6_HLEN + plen > skb->len - ETH_HLEN)
+		return drop(C_MALFORMED);
+	/* Ethernet pads short frames: the padding must not become payload. */
+	if (IP6_HLEN + plen < skb->len - ETH_HLEN && !skb->gso_size &&
+	    bpf_skb_change_tail(skb, ETH_HLEN + IP6_HLEN + plen, 0) < 0)
+		return drop(C_MALFORMED);
+
+	int r = walk_ext6(skb, ip6->nexthdr, ep);
+	if (r == -1)
+		return drop(C_MALFORMED);
+	if (r < 0)
+		return drop(C_UNSUPPORTED);
+	__u32 ext = ep->off - IP6_HLEN;
+	if (ext > plen)
+		return drop(C_MALFORMED);
+	if (ext && skb->gso_size)
+		return drop(C_UNSUPPORTED);
+
+	/* RFC 7915 §5.1: hop limit. The packet expires here. */
+	if (ip6->hop_limit <= 1) {
+		count(C_TTL_EXPIRED);
+		lp->type = 3;
+		lp->code = 0;
+		lp->info = 0;
+		return XLAT_REPLY;
+	}
+
+	__u8 nh = ep->nh;
+	if (nh != IPPROTO_TCP && nh != IPPROTO_UDP && nh != IPPROTO_ICMPV6_)
+		return drop(C_UNSUPPORTED);
+	__u8 proto = nh == IPPROTO_ICMPV6_ ? IPPROTO_ICMP : nh;
+	__u32 tot = plen - ext + IP4_HLEN;
+	__u64 now = now_ns(cfg);
+
+	/* RFC 7915 §5.1: DF is set for packets over 1260 bytes only, so that
+	 * IPv4 routers may fragment the small ones. */
+	__be16 frag = tot > 1260 ? bpf_htons(0x4000) : 0;
+	__be16 id = (__be16)bpf_get_prandom_u32();
+	if (ep->frag) {
+		frag = bpf_htons((ep->fo >> 3) | (ep->mf ? 0x2000 : 0));
+		id = (__be16)(bpf_ntohl(ep->id) & 0xffff);
+		id = bpf_htons(id);
+	}
+
+	if (!skb->gso_size && tot > cfg->wan_mtu) {
+		/* RFC 7915 §5: Packet Too Big with the IPv4 MTU plus 20. */
+		count(C_TOO_BIG);
+		__u32 mtu = cfg->wan_mtu + 20;
+		if (mtu < IPV6_MIN_MTU)
+			mtu = IPV6_MIN_MTU;
+		lp->type = 2;
+		lp->code = 0;
+		lp->info = mtu;
+		return XLAT_REPLY;
+	}
+
+	__u32 l4_off = ETH_HLEN + ep->off;
+	if (ep->frag && ep->fo != 0) {
+		/* Non-first fragment: addresses only, no ports to map. The
+		 * first fragment carried the L4 checksum fix for all. */
+		if (nh == IPPROTO_ICMPV6_)
+			return drop(C_UNSUPPORTED);
+		goto build;
+	}
+	if (load_l4(skb, l4_off, nh, lp) < 0)
+		return drop(C_MALFORMED);
+
+	if (nh == IPPROTO_ICMPV6_) {
+		if (lp->type >= 1 && lp->type <= 4)
+			return XLAT_ICMP_ERR;
+		/* A fragmented echo's pseudo-header length is unknown here;
+		 * atomic fragments (RFC 6946) are whole. */
+		if (lp->type != 128 || (ep->frag && (ep->fo || ep->mf)))
+			return drop(C_UNSUPPORTED);
+	}
+
+	struct sess_key sk = {.addr4 = dst4, .port6 = lp->sport, .proto = proto};
+	if (proto != IPPROTO_ICMP)
+		sk.port4 = lp->dport;
+	__builtin_memcpy(sk.addr6, &ip6->saddr, 16);
+	/* RFC 6146 §3.5.2.2: only a SYN opens a TCP session. */
+	int may_create = proto != IPPROTO_TCP || (lp->flags & TCPF_SYN);
+	struct sess_val *s = bpf_map_lookup_elem(&nat64_sess, &sk);
+	if (!s) {
+		if (!may_create)
+			return drop(C_NO_SESSION);
+		int err = session_new(cfg, &sk, now);
+		if (err)
+			return drop(err - 1);
+		s = bpf_map_lookup_elem(&nat64_sess, &sk);
+		if (!s)
+			return drop(C_TABLE_FULL);
+	}
+	if (proto == IPPROTO_TCP)
+		tcp_track(s, lp->flags, 1);
+	sess_touch(s, now);
+	__be16 pool_port = s->pool_port;
+
+	/* Upper-layer header: port or identifier, and the checksum. */
+	__u32 csum_at = l4_off + lp->csum_off;
+	if (proto == IPPROTO_ICMP) {
+		/* ICMPv6 covers a pseudo-header, ICMPv4 does not (RFC 7915 §5.2). */
+		__u32 d = pseudo6_sum((__u8 *)&ip6->saddr, (__u8 *)&ip6->daddr, plen - ext, IPPROTO_ICMPV6_);
+		__u8 ot[2] = {lp->type, lp->code}, nt[2] = {8, lp->code};
+		__u16 o16, n16;
+		__builtin_memcpy(&o16, ot, 2);
+		__builtin_memcpy(&n16, nt, 2);
+		__u16 c;
+		if (bpf_skb_load_bytes(skb, csum_at, &c, 2) < 0)
+			return drop(C_MALFORMED);
+		__u32 acc = (__u16)~c;
+		acc += csum_fold(d); /* adding ~pseudo subtracts it */
+		acc += (__u16)~o16;
+		acc += n16;
+		acc += (__u16)~lp->sport;
+		acc += pool_port;
+		c = csum_fold(acc);
+		if (STORE(skb, l4_off, nt, 2) < 0 || STORE(skb, csum_at, &c, 2) < 0 ||
+		    STORE(skb, l4_off + 4, &pool_port, 2) < 0)
+			return drop(C_MALFORMED);
+	} else {
+		__u64 mangled = proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+		__be32 na[2] = {cfg->pool4, dst4};
+		__u32 d = bpf_csum_diff((__be32 *)&ip6->saddr, 32, na, 8, 0);
+		if (bpf_l4_csum_replace(skb, csum_at, 0, d, BPF_F_PSEUDO_HDR | mangled) < 0 ||
+		    bpf_l4_csum_replace(skb, csum_at, lp->sport, pool_port, 2 | mangled) < 0 ||
+		    STORE(skb, l4_off, &pool_port, 2) < 0)
+			return drop(C_MALFORMED);
+	}
+
+build:;
+	struct iphdr ip = {};
+	ip.version = 4;
+	ip.ihl = 5;
+	ip.tos = tclass(ip6);
+	ip.tot_len = bpf_htons(tot);
+	ip.id = id;
+	ip.frag_off = frag;
+	ip.ttl = ip6->hop_limit - 1;
+	ip.protocol = proto;
+	ip.saddr = cfg->pool4;
+	ip.daddr = dst4;
+	ip4_csum(&ip);
+
+	__u8 src6[16];
+	__builtin_memcpy(src6, &ip6->saddr, 16);
+	__u32 bytes = skb->len - ETH_HLEN;
+	if (ext && bpf_skb_adjust_room(skb, -(__s32)ext, BPF_ADJ_ROOM_NET, 0) < 0)
+		return drop(C_MALFORMED);
+	if (bpf_skb_change_proto(skb, bpf_htons(ETH_P_IP), 0) < 0)
+		return drop(C_MALFORMED);
+	if (set_ethertype(skb, ETH_P_IP) < 0 || STORE(skb, ETH_HLEN, &ip, IP4_HLEN) < 0)
+		return drop(C_MALFORMED);
+	host_account(src6, bytes, 1);
+	count(C_XLAT_64);
+	if (dst4 == cfg->pool4) {
+		/* RFC 6146 §3.8 hairpinning: back in through the IPv4 side. */
+		count(C_HAIRPIN);
+		return bpf_redirect(cfg->wan_ifindex, BPF_F_INGRESS);
+	}
+	return XLAT_FORWARD;
+}
+
+#endif
