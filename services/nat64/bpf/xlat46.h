@@ -3,8 +3,6 @@
 #ifndef GIZMO_NAT64_XLAT46_H
 #define GIZMO_NAT64_XLAT46_H
 
-/* ---------------------------------------------------------------- 4 -> 6 */
-
 /* xlat_icmp4_err translates an ICMPv4 error about a packet the pool sent
  * (RFC 7915 §4.2, RFC 6146 §3.5.3). */
 __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config *cfg,

@@ -3,8 +3,6 @@
 #ifndef GIZMO_NAT64_XLAT64_H
 #define GIZMO_NAT64_XLAT64_H
 
-/* ---------------------------------------------------------------- 6 -> 4 */
-
 /* xlat_icmp6_err translates an ICMPv6 error from the LAN whose inner packet
  * belongs to a session (RFC 7915 §5.2, RFC 6146 §3.5.3). */
 __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config *cfg,
