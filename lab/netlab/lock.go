@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"strings"
 	"syscall"
 	"time"
 
@@ -22,16 +24,60 @@ type machineLock struct {
 	ln *net.UnixListener
 }
 
+// queuePrefix names the waiters' tickets: abstract sockets too, so a
+// waiter that dies leaves the queue at once. Tickets sort by the time the
+// wait began; only the first waiter tries the lock, so the lab is handed on
+// in FIFO order instead of to whoever polls at the right moment.
+const queuePrefix = "@gizmo-lab.queue."
+
+// firstInQueue reports whether ticket is the oldest waiter's ticket, as
+// listed in /proc/net/unix (which shows abstract names with a leading @).
+func firstInQueue(prefix, ticket string) bool {
+	b, err := os.ReadFile("/proc/net/unix")
+	if err != nil {
+		return true
+	}
+	first := ticket
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if name := f[len(f)-1]; strings.HasPrefix(name, prefix) && name < first {
+			first = name
+		}
+	}
+	return first == ticket
+}
+
 // acquireLock waits (until ctx is done) for the machine-wide lab lock.
 func acquireLock(ctx context.Context, logger *slog.Logger) (*machineLock, error) {
-	addr := &net.UnixAddr{Name: LockName, Net: "unix"}
+	return acquireNamedLock(ctx, logger, LockName, queuePrefix)
+}
+
+func acquireNamedLock(ctx context.Context, logger *slog.Logger, lockName, queuePrefix string) (*machineLock, error) {
+	addr := &net.UnixAddr{Name: lockName, Net: "unix"}
+	ticket := fmt.Sprintf("%s%020d.%d", queuePrefix, time.Now().UnixNano(), os.Getpid())
+	if q, err := net.ListenUnix("unix", &net.UnixAddr{Name: ticket, Net: "unix"}); err == nil {
+		defer q.Close()
+	} else {
+		ticket = "" // no ticket: just compete
+	}
 	for waited := false; ; waited = true {
+		if ticket != "" && !firstInQueue(queuePrefix, ticket) {
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("netlab: waiting in the queue for the lab lock: %w", ctx.Err())
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
 		ln, err := net.ListenUnix("unix", addr)
 		if err == nil {
 			return &machineLock{ln: ln}, nil
 		}
 		if !errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("netlab: lock %s: %w", LockName, err)
+			return nil, fmt.Errorf("netlab: lock %s: %w", lockName, err)
 		}
 		if !waited {
 			if pid, ok := LockHolder(); ok {
