@@ -72,6 +72,9 @@ type nat64Config struct {
 	Flags              uint8
 	Pad0               uint16
 	NowNs              uint64
+	Lan64              [4]uint64
+	Lan64N             uint8
+	Pad1               [7]uint8
 }
 
 type nat64Frag4Key struct {

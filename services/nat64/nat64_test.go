@@ -343,14 +343,23 @@ func embedRef(p netip.Prefix, a netip.Addr) netip.Addr {
 }
 
 func TestOnlyLANSources(t *testing.T) {
+	// A LAN of /64s is matched by compare, other prefix lengths by the
+	// LPM trie; both must refuse an outside source.
+	for _, lan := range []string{"2001:db8:1000::/64", "2001:db8:1000::/56"} {
+		p := testPlan()
+		p.LANPrefixes = []netip.Prefix{netip.MustParsePrefix(lan), netip.MustParsePrefix("fd00::/64")}
+		h := newHarness(t, p, 0)
+		if ret, _ := h.send(true, pkt6(spoofed, to6(p, remote1), seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != tcActShot {
+			t.Errorf("%s: spoofed source: verdict %d", lan, ret)
+		}
+		if got := h.counter("source_not_lan"); got != 1 {
+			t.Errorf("%s: source_not_lan = %d", lan, got)
+		}
+		h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 1, dport: 2})
+		h.out(t, p, netip.MustParseAddr("fd00::1"), remote1, seg{proto: ProtoUDP, sport: 1, dport: 2})
+	}
 	p := testPlan()
 	h := newHarness(t, p, 0)
-	if ret, _ := h.send(true, pkt6(spoofed, to6(p, remote1), seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != tcActShot {
-		t.Errorf("spoofed source: verdict %d", ret)
-	}
-	if got := h.counter("source_not_lan"); got != 1 {
-		t.Errorf("source_not_lan = %d", got)
-	}
 	// Not for the prefix: untouched, to the stack.
 	if ret, _ := h.send(true, pkt6(hostA, netip.MustParseAddr("2001:db8:ffff::6"), seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != tcActOK {
 		t.Errorf("native IPv6: verdict %d", ret)

@@ -58,6 +58,7 @@ const (
 	flagDenyCheck = 1
 	flagNoFIB     = 2
 	flagFakeClock = 4
+	flagLAN64     = 8
 )
 
 // toConfig turns a plan into the BPF configuration value.
@@ -122,6 +123,25 @@ func (p Plan) toConfig() (nat64Config, error) {
 	}
 	if len(p.Deny4) > 0 {
 		c.Flags |= flagDenyCheck
+	}
+	// A LAN of at most four /64s (the usual case) is matched by compare;
+	// anything else by the LPM trie.
+	if n := len(p.LANPrefixes); n > 0 && n <= len(c.Lan64) {
+		all64 := true
+		for i, lp := range p.LANPrefixes {
+			if lp.Bits() != 64 || !lp.Addr().Is6() || lp.Addr().Is4In6() {
+				all64 = false
+				break
+			}
+			a := lp.Masked().Addr().As16()
+			c.Lan64[i] = nativeEndian.Uint64(a[:8])
+		}
+		if all64 {
+			c.Flags |= flagLAN64
+			c.Lan64N = uint8(n)
+		} else {
+			c.Lan64 = [4]uint64{}
+		}
 	}
 	return c, nil
 }

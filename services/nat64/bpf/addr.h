@@ -70,8 +70,16 @@ static __always_inline int pref_match(const struct config *cfg, const __u8 *a)
 	       ((w[3] & m[3]) == p[3]);
 }
 
-static __always_inline int lan_source(const __u8 *a)
+static __always_inline int lan_source(const struct config *cfg, const __u8 *a)
 {
+	if (cfg->flags & F_LAN64) {
+		/* The usual LAN: a few /64s, compared without a trie walk. */
+		__u64 hi;
+		__builtin_memcpy(&hi, a, 8);
+		int n = cfg->lan64_n;
+		return (n > 0 && hi == cfg->lan64[0]) | (n > 1 && hi == cfg->lan64[1]) |
+		       (n > 2 && hi == cfg->lan64[2]) | (n > 3 && hi == cfg->lan64[3]);
+	}
 	struct lpm6_key k = {.prefixlen = 128};
 	__builtin_memcpy(k.addr, a, 16);
 	return bpf_map_lookup_elem(&nat64_lan6, &k) != 0;

@@ -13,6 +13,7 @@
 #define F_DENY_CHECK 1 /* look up deny4 (RFC 6052 §3.1 and own networks) */
 #define F_NO_FIB 2     /* tests: skip bpf_fib_lookup, redirect to the configured ifindex */
 #define F_FAKE_CLOCK 4 /* tests: use config.now_ns instead of the boot clock */
+#define F_LAN64 8      /* LAN sources are the lan64 /64s (else the nat64_lan6 trie) */
 
 /* config is a single value in a BPF_F_NO_PREALLOC hash map: user space
  * replaces it as a whole, readers see either the old or the new value
@@ -33,6 +34,9 @@ struct config {
 	__u8 flags;
 	__u16 pad0;
 	__u64 now_ns; /* F_FAKE_CLOCK */
+	__u64 lan64[4]; /* F_LAN64: the first 8 bytes of each LAN /64 */
+	__u8 lan64_n;
+	__u8 pad1[7];
 };
 
 /* bib6: (IPv6 host, port/identifier, protocol) -> pool port. */

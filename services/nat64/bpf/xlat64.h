@@ -192,11 +192,12 @@ __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, struct ip
 {
 	if (!cfg || !ip6 || !ep || !lp)
 		return TC_ACT_SHOT;
-	if (!lan_source((__u8 *)&ip6->saddr))
+	if (!lan_source(cfg, (__u8 *)&ip6->saddr))
 		return drop(C_SRC_NOT_LAN);
+	/* RFC 6052 §3.1 and the own networks are checked where a session
+	 * is made (and for packets that need none): an existing session
+	 * already passed, which spares the lookup per packet. */
 	__be32 dst4 = extract4(cfg, (__u8 *)&ip6->daddr);
-	if (denied4(cfg, dst4))
-		return drop(C_DST_DENIED);
 
 	__u32 plen = bpf_ntohs(ip6->payload_len);
 	if (plen == 0 || IP6_HLEN + plen > skb->len - ETH_HLEN)
@@ -261,6 +262,8 @@ __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, struct ip
 		 * first fragment carried the L4 checksum fix for all. */
 		if (nh == IPPROTO_ICMPV6_)
 			return drop(C_UNSUPPORTED);
+		if (denied4(cfg, dst4))
+			return drop(C_DST_DENIED);
 		goto build;
 	}
 	if (load_l4(skb, l4_off, nh, lp) < 0)
@@ -268,7 +271,7 @@ __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, struct ip
 
 	if (nh == IPPROTO_ICMPV6_) {
 		if (lp->type >= 1 && lp->type <= 4)
-			return XLAT_ICMP_ERR;
+			return denied4(cfg, dst4) ? drop(C_DST_DENIED) : XLAT_ICMP_ERR;
 		/* A fragmented echo's pseudo-header length is unknown here;
 		 * atomic fragments (RFC 6946) are whole. */
 		if (lp->type != 128 || (ep->frag && (ep->fo || ep->mf)))
@@ -285,6 +288,8 @@ __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, struct ip
 	if (!s) {
 		if (!may_create)
 			return drop(C_NO_SESSION);
+		if (denied4(cfg, dst4))
+			return drop(C_DST_DENIED);
 		int err = session_new(cfg, &sk, now);
 		if (err)
 			return drop(err - 1);
