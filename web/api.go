@@ -91,6 +91,18 @@ func strs[T fmt.Stringer](xs []T) []string {
 	return out
 }
 
+// str is a prefix or address as text, or "" when it is not set (rather
+// than "invalid Prefix").
+func str[T interface {
+	IsValid() bool
+	String() string
+}](v T) string {
+	if !v.IsValid() {
+		return ""
+	}
+	return v.String()
+}
+
 func prefixJSON(d state.DelegatedPrefix, now time.Time) PrefixJSON {
 	p, v := d.Remaining(now)
 	return PrefixJSON{Prefix: d.Prefix.String(), PreferredSeconds: int64(p.Seconds()), ValidSeconds: int64(v.Seconds())}
@@ -99,10 +111,10 @@ func prefixJSON(d state.DelegatedPrefix, now time.Time) PrefixJSON {
 func statusOf(st state.State, now time.Time) StatusJSON {
 	out := StatusJSON{
 		WAN:    WANJSON{Interface: st.WAN.Interface, Addrs: strs(st.WAN.Addrs), RDNSS: strs(st.WAN.RDNSS)},
-		Pref64: st.Pref64.String(), Pref64Source: string(st.Pref64Source),
-		UpstreamDNS: strs(st.UpstreamDNS), ULA: st.ULA.String(),
-		LAN: LANJSON{Interface: st.LAN.Interface, Legacy4: st.LAN.Legacy4.String(), DNS: map[string]string{
-			"rdnss": st.LAN.DNS.RDNSS.String(), "dhcpv6": st.LAN.DNS.DHCPv6.String(), "dhcpv4": st.LAN.DNS.DHCPv4.String(),
+		Pref64: str(st.Pref64), Pref64Source: string(st.Pref64Source),
+		UpstreamDNS: strs(st.UpstreamDNS), ULA: str(st.ULA),
+		LAN: LANJSON{Interface: st.LAN.Interface, Legacy4: str(st.LAN.Legacy4), DNS: map[string]string{
+			"rdnss": str(st.LAN.DNS.RDNSS), "dhcpv6": str(st.LAN.DNS.DHCPv6), "dhcpv4": str(st.LAN.DNS.DHCPv4),
 		}},
 		Retired: []PrefixJSON{},
 		Hosts:   len(st.Hosts),

@@ -3,6 +3,7 @@ package web
 import (
 	"fmt"
 	"html/template"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,15 +23,16 @@ var categories = []category{
 	{"nat44", "legacy NAT44", "#c62828", func(c series.Categories) uint64 { return c.NAT44 }},
 }
 
-// stackedChart renders points as a stacked area chart in SVG, drawn on the
-// server so that the page needs no JavaScript and no chart library.
-func stackedChart(points []series.Point, step time.Duration, width, height int) template.HTML {
-	const padL, padB, padT = 56, 18, 6
-	w, h := float64(width-padL), float64(height-padB-padT)
+// stackedChart renders points as a stacked area chart: the bands are SVG
+// polygons drawn on the server, so that the page needs no JavaScript and no
+// chart library. The SVG stretches to its box (preserveAspectRatio none),
+// so the axis labels are HTML around it, where they keep their shape at
+// any width.
+func stackedChart(points []series.Point, step time.Duration, width, height int, label string, unit func(perSecond float64) string) template.HTML {
 	var b strings.Builder
-	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-label="traffic by category" preserveAspectRatio="none">`, width, height)
+	b.WriteString(`<figure class="chartbox">`)
 	if len(points) == 0 {
-		fmt.Fprintf(&b, `<text x="%d" y="%d" class="empty">no traffic recorded yet</text></svg>`, width/2-70, height/2)
+		fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-label="%s"></svg><figcaption class="empty">nothing recorded yet</figcaption></figure>`, width, height, template.HTMLEscapeString(label))
 		return template.HTML(b.String())
 	}
 	points, step = downsample(points, step, maxColumns)
@@ -46,8 +48,11 @@ func stackedChart(points []series.Point, step time.Duration, width, height int) 
 	if maxRate == 0 {
 		maxRate = 1
 	}
-	x := func(t time.Time) float64 { return padL + w*t.Sub(start).Seconds()/span }
-	y := func(rate float64) float64 { return padT + h - h*rate/maxRate }
+	w, h := float64(width), float64(height)
+	x := func(t time.Time) float64 { return w * t.Sub(start).Seconds() / span }
+	y := func(rate float64) float64 { return h - h*rate/maxRate }
+	fmt.Fprintf(&b, `<span class="ymax">%s</span>`, unit(maxRate))
+	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-label="%s" preserveAspectRatio="none">`, width, height, template.HTMLEscapeString(label))
 	// Bands from the bottom: each polygon runs along its top edge left to
 	// right and back along the band below right to left.
 	below := make([]float64, len(points))
@@ -60,16 +65,11 @@ func stackedChart(points []series.Point, step time.Duration, width, height int) 
 			bottom = append(bottom, fmt.Sprintf("%.1f,%.1f %.1f,%.1f", x1, y(below[i]), x0, y(below[i])))
 			below[i] += rate
 		}
-		for i, j := 0, len(bottom)-1; i < j; i, j = i+1, j-1 {
-			bottom[i], bottom[j] = bottom[j], bottom[i]
-		}
+		slices.Reverse(bottom)
 		fmt.Fprintf(&b, `<polygon fill="%s" points="%s %s"><title>%s</title></polygon>`, c.Color, strings.Join(top, " "), strings.Join(bottom, " "), c.Label)
 	}
-	fmt.Fprintf(&b, `<text x="2" y="%d" class="axis">%s</text>`, padT+10, humanRate(maxRate))
-	fmt.Fprintf(&b, `<text x="2" y="%d" class="axis">0</text>`, padT+int(h))
-	fmt.Fprintf(&b, `<text x="%d" y="%d" class="axis">%s</text>`, padL, height-4, start.Local().Format("Jan 2 15:04"))
-	fmt.Fprintf(&b, `<text x="%d" y="%d" class="axis" text-anchor="end">%s</text>`, width-2, height-4, end.Local().Format("Jan 2 15:04"))
 	b.WriteString(`</svg>`)
+	fmt.Fprintf(&b, `<figcaption><span>%s</span><span>%s</span></figcaption></figure>`, start.Local().Format("Jan 2 15:04"), end.Local().Format("Jan 2 15:04"))
 	return template.HTML(b.String())
 }
 
@@ -112,6 +112,9 @@ func humanRate(bytesPerSec float64) string {
 	}
 	return fmt.Sprintf("%.3g Tbit/s", bits)
 }
+
+// perMinute formats a count per second as per minute (DNS answers).
+func perMinute(perSec float64) string { return fmt.Sprintf("%.3g answers/min", perSec*60) }
 
 // humanBytes formats a byte count.
 func humanBytes(n uint64) string {

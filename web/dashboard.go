@@ -122,7 +122,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 		Chart  template.HTML
 		Legend []legendItem
 		Status StatusJSON
-	}{pageBase{"Overview", "overview", 30}, shares, links, stackedChart(points, step, 900, 240), legend(), statusOf(s.cfg.Backend.Snapshot(), now)})
+	}{pageBase{"Overview", "overview", 30}, shares, links, stackedChart(points, step, 900, 240, "traffic by category", humanRate), legend(), statusOf(s.cfg.Backend.Snapshot(), now)})
 }
 
 type hostView struct {
@@ -223,6 +223,12 @@ func (s *Server) hostViews() []hostView {
 		})
 	}
 	slices.SortFunc(out, func(a, b hostView) int {
+		if an, bn := a.Name != "", b.Name != ""; an != bn { // named hosts first
+			if an {
+				return -1
+			}
+			return 1
+		}
 		if c := strings.Compare(strings.ToLower(a.Name), strings.ToLower(b.Name)); c != 0 {
 			return c
 		}
@@ -296,7 +302,7 @@ func dnsChart(points []series.Point, step time.Duration) template.HTML {
 			NAT44:      p.DNS.A,
 		}}
 	}
-	return stackedChart(mapped, step, 900, 200)
+	return stackedChart(mapped, step, 900, 200, "DNS answers by kind", perMinute)
 }
 
 func (s *Server) dns(w http.ResponseWriter, r *http.Request) {
