@@ -27,27 +27,32 @@
 //
 // # Policy
 //
-//   - prerouting (filter, priority raw -300, before conntrack): BCP 38 —
-//     a LAN source outside the LAN /64s, link-local and :: (IPv6), or
-//     outside the legacy pool, 0.0.0.0 and the NAT64 pool address (IPv4)
-//     is dropped; a WAN source inside the delegation, the retired
-//     delegations, our ULA /48 or the legacy pool is dropped (RFC 7084,
-//     RFC 6092 REC-4).
-//   - input (policy drop): loopback, established/related and everything
-//     from the LAN are accepted (the management plane — dashboard :80,
-//     gokrazy :8080, DNS, DHCP, SSH — lives there). From uplink0: the
-//     management ports are dropped and counted first, then ICMPv6 per
-//     RFC 4890 §4.4, DHCPv6 replies (udp 547→546 from link-local), DHCPv4
-//     replies (udp 67→68), ICMPv4 errors and echo are accepted; the rest is
-//     dropped.
-//   - forward (policy drop): established/related is accepted and counted
-//     (IPv6 native or IPv4 legacy); the LAN may send anything anywhere;
-//     from the WAN, ICMPv6 per RFC 4890 §4.3, then the owner's inbound
-//     rules (token, prefix, host), then drop.
+//   - input (policy drop): loopback and established flows are accepted
+//     first. From the LAN (input_lan): BCP 38, then everything — the
+//     management plane (dashboard :80, gokrazy :8080, DNS, DHCP, SSH)
+//     lives there. From uplink0 (input_wan): spoofed sources dropped, the
+//     management ports dropped and counted, then ICMPv6 per RFC 4890 §4.4,
+//     DHCPv6 replies (udp 547→546 from link-local), DHCPv4 replies (udp
+//     67→68), ICMPv4 errors and echo accepted; the rest is dropped.
+//   - forward (policy drop): established flows are accepted and counted
+//     (native IPv6 or legacy IPv4) by the first two rules, the only ones
+//     most packets meet. From the LAN (forward_lan): BCP 38 — an IPv6
+//     source outside the LAN /64s, link-local and ::, an IPv4 source
+//     outside the legacy pool, 0.0.0.0 and the NAT64 pool address, is
+//     dropped — then anything may leave. From the WAN (forward_wan): a
+//     source inside the delegation, the retired delegations, our ULA /48 or
+//     the legacy pool is dropped (RFC 7084, RFC 6092 REC-4); related ICMP,
+//     ICMPv6 per RFC 4890 §4.3 and the owner's inbound rules (token,
+//     prefix, host) are accepted; the rest is dropped.
 //   - postrouting (nat, srcnat 100): only the legacy pool is translated,
 //     to the WAN address in NAT44's own port range (snat; the NAT64 program
 //     allocates below it on the same address), or masqueraded when no WAN
 //     address or range is known. IPv6 is never translated.
+//
+// The source checks run only for packets that do not belong to an
+// established flow: a flow's source was checked on its first packet. A
+// spoofed packet does reach conntrack, but its entry is never confirmed
+// when the packet is dropped, so floods do not fill the conntrack table.
 //
 // # Hook order and the NAT64 datapath
 //
@@ -55,9 +60,9 @@
 // lan0 and uplink0. tc ingress runs before netfilter, so for a packet
 // arriving on either interface the order is:
 //
-//	tc ingress (tcx: NAT64) → [netfilter] prerouting: defrag (-400), our
-//	anti-spoofing (-300), conntrack (-200) → routing → input or forward
-//	(0) → postrouting: our NAT44 (100) → tc egress → the wire
+//	tc ingress (tcx: NAT64) → [netfilter] prerouting: defrag (-400),
+//	conntrack (-200) → routing → input or forward (0, ours) →
+//	postrouting: our NAT44 (100), conntrack confirm → tc egress → wire
 //
 // A packet the program translates is redirected (bpf_redirect to the other
 // interface's egress, or its ingress for hairpinning) and never meets

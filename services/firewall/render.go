@@ -132,9 +132,9 @@ func Render(p Plan) Ruleset {
 	rs.Sets = append(rs.Sets, Set{Name: setInboundHost, Kind: SetIPv6Services, Services: hostServices(p.HostRules)})
 
 	rs.Chains = []Chain{
-		prerouting(p, rs.Sets),
 		input(p),
-		inputWAN(),
+		inputLAN(p),
+		inputWAN(p, rs.Sets),
 		forward(p),
 		forwardLAN(p),
 		forwardWAN(p, rs.Sets),
@@ -266,32 +266,41 @@ func rule(c string, v VerdictKind, comment string, m ...Match) Rule {
 	return Rule{Match: m, Counter: c, Verdict: Verdict{Kind: v}, Comment: comment}
 }
 
-// prerouting drops spoofed sources before conntrack sees them (priority
-// raw, -300), so that they cost no conntrack entry.
-func prerouting(p Plan, sets []Set) Chain {
-	c := Chain{Name: "prerouting", Hook: &Hook{Type: "filter", Hook: "prerouting", Priority: -300, Policy: Accept}}
-	for _, l := range p.LAN {
-		// :: is a host doing DAD (RFC 4862 §5.4); link-local is in the set.
-		c.Rules = append(c.Rules,
-			rule(CounterDropSpoofLAN, Drop, "BCP 38: IPv6 source not in a LAN prefix",
-				iif(l), Match{Kind: MatchSaddrSet, Family: 6, Mask: 64, Not: true, Name: setLAN6Src},
-				Match{Kind: MatchSaddrPrefix, Family: 6, Not: true, Prefix: unspecified6}))
-		m := []Match{iif(l)}
-		if p.Legacy4.IsValid() {
-			m = append(m, Match{Kind: MatchSaddrPrefix, Family: 4, Not: true, Prefix: p.Legacy4})
-		}
-		m = append(m, Match{Kind: MatchSaddrSet, Family: 4, Not: true, Name: setLAN4Hosts})
-		c.Rules = append(c.Rules, rule(CounterDropSpoofLAN, Drop, "BCP 38: IPv4 source not in the legacy pool", m...))
+// spoofLAN are the BCP 38 rules for packets from the LAN: an IPv6 source
+// outside the LAN /64s and link-local (:: is a host doing DAD, RFC 4862
+// §5.4), an IPv4 source outside the legacy pool and lan4_hosts, is
+// dropped. They run for every packet that is not part of an established
+// flow: an established flow's source was checked on its first packet, so
+// its other packets skip them. A dropped packet's conntrack entry is never
+// confirmed, so spoofed floods do not fill the conntrack table.
+func spoofLAN(p Plan) []Rule {
+	v4 := []Match{}
+	if p.Legacy4.IsValid() {
+		v4 = append(v4, Match{Kind: MatchSaddrPrefix, Family: 4, Not: true, Prefix: p.Legacy4})
 	}
+	v4 = append(v4, Match{Kind: MatchSaddrSet, Family: 4, Not: true, Name: setLAN4Hosts})
+	return []Rule{
+		rule(CounterDropSpoofLAN, Drop, "BCP 38: IPv6 source not in a LAN prefix",
+			Match{Kind: MatchSaddrSet, Family: 6, Mask: 64, Not: true, Name: setLAN6Src},
+			Match{Kind: MatchSaddrPrefix, Family: 6, Not: true, Prefix: unspecified6}),
+		rule(CounterDropSpoofLAN, Drop, "BCP 38: IPv4 source not in the legacy pool", v4...),
+	}
+}
+
+// spoofWAN drops packets from the WAN that claim a source behind us: the
+// delegation (current and retired), our ULA, the legacy pool (RFC 7084,
+// RFC 6092 REC-4).
+func spoofWAN(p Plan, sets []Set) []Rule {
+	var rs []Rule
 	for _, s := range setsNamed(sets, setWANSpoof6) {
-		c.Rules = append(c.Rules, rule(CounterDropSpoofWAN, Drop, "RFC 7084: WAN source inside our prefixes or ULA",
-			iif(p.WAN), Match{Kind: MatchSaddrSet, Family: 6, Mask: s.Bits, Name: s.Name}))
+		rs = append(rs, rule(CounterDropSpoofWAN, Drop, "RFC 7084: WAN source inside our prefixes or ULA",
+			Match{Kind: MatchSaddrSet, Family: 6, Mask: s.Bits, Name: s.Name}))
 	}
 	if p.Legacy4.IsValid() {
-		c.Rules = append(c.Rules, rule(CounterDropSpoofWAN, Drop, "RFC 7084: WAN source inside the legacy pool",
-			iif(p.WAN), Match{Kind: MatchSaddrPrefix, Family: 4, Prefix: p.Legacy4}))
+		rs = append(rs, rule(CounterDropSpoofWAN, Drop, "RFC 7084: WAN source inside the legacy pool",
+			Match{Kind: MatchSaddrPrefix, Family: 4, Prefix: p.Legacy4}))
 	}
-	return c
+	return rs
 }
 
 // basePolicy is the policy of input and forward. Their last rule drops
@@ -302,12 +311,10 @@ func input(p Plan) Chain {
 	c := Chain{Name: "input", Hook: &Hook{Type: "filter", Hook: "input", Priority: 0, Policy: basePolicy}}
 	c.Rules = append(c.Rules,
 		rule("", Accept, "", iif("lo")),
-		rule("", Accept, "", ctState(CtEstablished|CtRelated)),
+		rule("", Accept, "", ctState(CtEstablished)),
 	)
 	for _, l := range p.LAN {
-		// The management plane (dashboard, gokrazy, DNS, DHCP, RS/NS) is
-		// for the LAN; its sources were checked in prerouting.
-		c.Rules = append(c.Rules, rule("", Accept, "", iif(l)))
+		c.Rules = append(c.Rules, Rule{Match: []Match{iif(l)}, Verdict: Verdict{Kind: Jump, Chain: "input_lan"}})
 	}
 	c.Rules = append(c.Rules,
 		Rule{Match: []Match{iif(p.WAN)}, Verdict: Verdict{Kind: Jump, Chain: "input_wan"}},
@@ -316,8 +323,18 @@ func input(p Plan) Chain {
 	return c
 }
 
-func inputWAN() Chain {
-	return Chain{Name: "input_wan", Rules: []Rule{
+// inputLAN: the management plane (dashboard, gokrazy, DNS, DHCP, RS/NS)
+// is for the LAN, from sources that pass BCP 38.
+func inputLAN(p Plan) Chain {
+	c := Chain{Name: "input_lan", Rules: spoofLAN(p)}
+	c.Rules = append(c.Rules, rule("", Accept, ""))
+	return c
+}
+
+func inputWAN(p Plan, sets []Set) Chain {
+	c := Chain{Name: "input_wan", Rules: spoofWAN(p, sets)}
+	c.Rules = append(c.Rules,
+		rule("", Accept, "", ctState(CtRelated)),
 		rule(CounterDropMgmtWAN, Drop, "management plane is LAN-only",
 			Match{Kind: MatchServiceSet, Name: setManagement}),
 		rule("", Accept, "RFC 4890 4.4", Match{Kind: MatchICMPTypeSet, Family: 6, Name: setICMPv6Local}),
@@ -328,14 +345,17 @@ func inputWAN() Chain {
 			Match{Kind: MatchSport, Port: Port{UDP, 67}}, Match{Kind: MatchDport, Port: Port{UDP, 68}}),
 		rule("", Accept, "RFC 1122 3.2.2", Match{Kind: MatchICMPTypeSet, Family: 4, Name: setICMPLocal}),
 		rule(CounterDropInputWAN, Drop, ""),
-	}}
+	)
+	return c
 }
 
+// forward accepts established flows first, counted as native IPv6 or
+// legacy IPv4: that is the per-packet fast path, two rules long.
 func forward(p Plan) Chain {
 	c := Chain{Name: "forward", Hook: &Hook{Type: "filter", Hook: "forward", Priority: 0, Policy: basePolicy}}
 	c.Rules = append(c.Rules,
-		rule(CounterIPv6Forwarded, Accept, "", ctState(CtEstablished|CtRelated), nfproto(6)),
-		rule(CounterNAT44, Accept, "", ctState(CtEstablished|CtRelated)),
+		rule(CounterIPv6Forwarded, Accept, "", ctState(CtEstablished), nfproto(6)),
+		rule(CounterNAT44, Accept, "", ctState(CtEstablished)),
 	)
 	for _, l := range p.LAN {
 		c.Rules = append(c.Rules, Rule{Match: []Match{iif(l)}, Verdict: Verdict{Kind: Jump, Chain: "forward_lan"}})
@@ -347,10 +367,10 @@ func forward(p Plan) Chain {
 	return c
 }
 
-// forwardLAN: everything the LAN sends may leave (sources were checked in
-// prerouting); the counters split it into native and legacy.
+// forwardLAN: everything the LAN sends may leave once its source passes
+// BCP 38; the counters split it into native and legacy.
 func forwardLAN(p Plan) Chain {
-	c := Chain{Name: "forward_lan"}
+	c := Chain{Name: "forward_lan", Rules: spoofLAN(p)}
 	c.Rules = append(c.Rules, rule(CounterIPv6Forwarded, Accept, "", nfproto(6)))
 	if p.Legacy4.IsValid() {
 		c.Rules = append(c.Rules, rule(CounterNAT44, Accept, "",
@@ -367,7 +387,11 @@ func forwardLAN(p Plan) Chain {
 // forwardWAN: unsolicited inbound traffic is dropped unless the ICMPv6
 // rules of RFC 4890 §4.3 or an owner's inbound rule allow it.
 func forwardWAN(p Plan, sets []Set) Chain {
-	c := Chain{Name: "forward_wan"}
+	c := Chain{Name: "forward_wan", Rules: spoofWAN(p, sets)}
+	c.Rules = append(c.Rules,
+		rule(CounterIPv6Forwarded, Accept, "", ctState(CtRelated), nfproto(6)),
+		rule(CounterNAT44, Accept, "", ctState(CtRelated)),
+	)
 	if p.NAT64Mark != 0 {
 		c.Rules = append(c.Rules, rule(CounterNAT64Passed, Accept, "NAT64 4to6 left to the stack",
 			Match{Kind: MatchMark, Mark: p.NAT64Mark}))

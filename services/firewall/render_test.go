@@ -91,7 +91,8 @@ func TestRenderPolicy(t *testing.T) {
 		{"RFC 7084: WAN source inside the delegated prefix dropped", l4(wan, lan, a("2001:db8:1000:1ff::1"), lanHost, TCP, 40000, 22), Drop, CounterDropSpoofWAN, false},
 		{"RFC 7084: WAN source inside our ULA dropped", l4(wan, "", a("fd12:3456:789a:5::1"), gizmoWAN6, TCP, 40000, 443), Drop, CounterDropSpoofWAN, false},
 		{"RFC 7084: WAN source inside the legacy pool dropped", l4(wan, "", a("203.0.113.200"), gizmoWAN4, TCP, 40000, 443), Drop, CounterDropSpoofWAN, false},
-		{"RFC 7084: established WAN reply with a spoofed source still dropped", packet{iif: wan, oif: lan, src: a("2001:db8:1000:100::9"), dst: lanHost, proto: TCP, ct: CtEstablished}, Drop, CounterDropSpoofWAN, false},
+		{"RFC 7084: related ICMPv6 error with a spoofed source dropped", icmp6(wan, lan, a("2001:db8:1000:100::9"), lanHost, 1, CtRelated), Drop, CounterDropSpoofWAN, false},
+		{"BCP 38: related ICMP error from a spoofed LAN source dropped", icmp6(lan, wan, a("2001:db8:9999::5"), inetHost, 1, CtRelated), Drop, CounterDropSpoofLAN, false},
 
 		// Forwarding.
 		{"LAN to WAN IPv6 accepted and counted native", l4(lan, wan, lanHost, inetHost, TCP, 40000, 443), Accept, CounterIPv6Forwarded, false},

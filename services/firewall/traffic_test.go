@@ -291,9 +291,9 @@ func TestNoGapAcrossReapply(t *testing.T) {
 	}
 
 	for i := range 100 {
-		p := planA
+		p := planB // every apply differs from the one before
 		if i%2 == 1 {
-			p = planB
+			p = planA
 		}
 		if err := s.Apply(p); err != nil {
 			t.Fatalf("apply %d: %v", i, err)
