@@ -58,8 +58,12 @@ type Service struct {
 	e     *engine
 	kick  chan struct{}
 
+	// evMu serializes the callbacks. queueMu guards evQueue, the leases a
+	// plan change ended; it is never held during a callback, so that the
+	// daemon may call Update while a callback of ours waits for its lock.
 	evMu    sync.Mutex
-	evQueue []Lease // leases ended by a plan change, reported by Run
+	queueMu sync.Mutex
+	evQueue []Lease
 }
 
 // New loads the lease file and returns a server that answers nothing until
@@ -104,13 +108,13 @@ func (s *Service) Update(p Plan) {
 	}
 	dropped := s.e.setPlan(p)
 	if len(dropped) > 0 {
-		s.evMu.Lock()
+		s.queueMu.Lock()
 		for _, b := range dropped {
 			if b.Expires.After(s.now()) {
 				s.evQueue = append(s.evQueue, *leaseOf(b))
 			}
 		}
-		s.evMu.Unlock()
+		s.queueMu.Unlock()
 	}
 	s.poke()
 }
@@ -303,9 +307,11 @@ func (s *Service) flush(io *packetIO, send bool) bool {
 		}
 		s.report(batch)
 	}
-	s.evMu.Lock()
+	s.queueMu.Lock()
 	ended := s.evQueue
 	s.evQueue = nil
+	s.queueMu.Unlock()
+	s.evMu.Lock()
 	if s.cfg.OnRelease != nil {
 		for _, l := range ended {
 			s.cfg.OnRelease(l)
