@@ -63,23 +63,19 @@ func acquireNamedLock(ctx context.Context, logger *slog.Logger, lockName, queueP
 	} else {
 		ticket = "" // no ticket: just compete
 	}
-	for waited := false; ; waited = true {
-		if ticket != "" && !firstInQueue(queuePrefix, ticket) {
-			select {
-			case <-ctx.Done():
-				return nil, fmt.Errorf("netlab: waiting in the queue for the lab lock: %w", ctx.Err())
-			case <-time.After(100 * time.Millisecond):
+	logged := false
+	for {
+		if ticket == "" || firstInQueue(queuePrefix, ticket) {
+			ln, err := net.ListenUnix("unix", addr)
+			if err == nil {
+				return &machineLock{ln: ln}, nil
 			}
-			continue
+			if !errors.Is(err, syscall.EADDRINUSE) {
+				return nil, fmt.Errorf("netlab: lock %s: %w", lockName, err)
+			}
 		}
-		ln, err := net.ListenUnix("unix", addr)
-		if err == nil {
-			return &machineLock{ln: ln}, nil
-		}
-		if !errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("netlab: lock %s: %w", lockName, err)
-		}
-		if !waited {
+		if !logged {
+			logged = true
 			if pid, ok := LockHolder(); ok {
 				logger.Info("waiting for the lab lock", "holder_pid", pid, "holder", cmdline(pid))
 			}
