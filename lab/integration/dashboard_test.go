@@ -1,0 +1,374 @@
+package integration
+
+// The dashboard in a real browser (issue 7, "Done when"): Debian's chromium,
+// driven by chromedp, looks at the gizmo's pages after the lab's hosts made
+// traffic of every category: the overview's chart is not empty, the host
+// list shows each lab host with its kind and traffic categories, and
+// switching DNS64 off for gz-lan-v6 with the page's own form (no
+// JavaScript involved) empties that host's next AAAA answer for an
+// IPv4-only name. With GIZMO_SCREENSHOTS=1 it also photographs every page
+// at desktop and phone width into docs/img/.
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/chromedp"
+
+	"codeberg.org/monostack/gizmo/lab/netlab"
+	"codeberg.org/monostack/gizmo/web/series"
+)
+
+// dashboardProxy serves the gizmo's dashboard on 127.0.0.1 of the host for
+// the browser, which runs outside the lab's namespaces: every connection is
+// dialled from inside gz-gizmo to the gizmo's legacy LAN address, port 80
+// (where the daemon serves it, DESIGN.md "Defaults"). The browser's Host
+// header (an IP literal) is passed on unchanged, so the gizmo's DNS
+// rebinding and cross-origin checks see what a LAN browser would send.
+func dashboardProxy(t *testing.T) string {
+	t.Helper()
+	target := netip.AddrPortFrom(netlab.GizmoLANIPv4.Addr(), 80).String()
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(&url.URL{Scheme: "http", Host: target})
+			pr.Out.Host = pr.In.Host
+		},
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return netlab.DialContext(ctx, netlab.NSGizmo, network, target)
+			},
+		},
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: rp, ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return "http://" + ln.Addr().String()
+}
+
+// browser starts a headless chromium for the test, or skips without one.
+func browser(t *testing.T, ctx context.Context) context.Context {
+	t.Helper()
+	path, err := exec.LookPath("chromium")
+	if err != nil {
+		t.Skip("chromium is not installed (Debian package chromium; .ci/deps.sh installs it): " + err.Error())
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+		// Chromium would otherwise phone home (updates, sync, field
+		// trials), which the lab's sandbox refuses and logs.
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-default-browser-check", true),
+		chromedp.Flag("no-proxy-server", true),
+	}
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox) // chromium refuses to run as root with its sandbox
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.WithoutCancel(ctx), opts...)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
+	// The first Run starts the browser; it lives as long as bctx.
+	if err := chromedp.Do(bctx); err != nil {
+		t.Fatalf("starting %s: %v", path, err)
+	}
+	return bctx
+}
+
+// apiJSON fetches a dashboard API path from inside gz-gizmo.
+func apiJSON(ctx context.Context, path string, v any) error {
+	body, err := netlab.HTTPGet(ctx, netlab.NSGizmo, "http://[::1]"+path)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal([]byte(body), v)
+}
+
+// driveTraffic makes traffic of every category in the lab: native IPv6 and
+// NAT64-via-DNS64 from gz-lan-v6, NAT44 from gz-lan-legacy and
+// NAT64-from-a-CLAT from gz-lan-clat. It then waits until the gizmo's
+// sampler (every 10 s) has put each host's categories into the insights
+// and the history.
+func driveTraffic(t *testing.T, ctx context.Context, l *netlab.Lab) {
+	t.Helper()
+	rdnss := rdnssAddr(t, ctx, l)
+	v4only := labPref64(t, netlab.V4OnlyServer.String())
+	waitAnswer(t, ctx, l, rdnss, "v4only.example.test", "AAAA", []string{v4only.String()})
+	fetches := []struct{ ns, url string }{
+		{netlab.NSLanV6, fmt.Sprintf("http://[%s]/bytes/400000", netlab.DualServer6)},
+		{netlab.NSLanV6, fmt.Sprintf("http://[%s]/bytes/100000", v4only)},
+		{netlab.NSLanLegacy, fmt.Sprintf("http://%s/bytes/150000", netlab.V4OnlyServer)},
+		{netlab.NSLanCLAT, fmt.Sprintf("http://%s/bytes/50000", netlab.V4OnlyServer)},
+	}
+	for _, f := range fetches {
+		// The legacy host may still wait for its lease, and the NAT64 for
+		// the gizmo's WAN lease: retry until the fetch goes through.
+		if err := netlab.WaitFor(ctx, "GET "+f.url+" from "+f.ns, func(ctx context.Context) (bool, error) {
+			c, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			_, err := netlab.HTTPGet(c, f.ns, f.url)
+			return err == nil, nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Wait until every host's bytes are in the insights and the history
+	// holds traffic; which category each host's bytes land in is for the
+	// host-list test to check.
+	var last map[string]series.Categories
+	err := netlab.WaitFor(ctx, "the sampler to record every host's traffic", func(ctx context.Context) (bool, error) {
+		var ins struct {
+			Hosts map[string]struct {
+				Traffic series.Categories `json:"traffic"`
+			} `json:"hosts"`
+		}
+		var pts []series.Point
+		if apiJSON(ctx, "/api/insights", &ins) != nil || apiJSON(ctx, "/api/series?resolution=10s", &pts) != nil {
+			return false, nil
+		}
+		last = map[string]series.Categories{}
+		for mac, h := range ins.Hosts {
+			last[mac] = h.Traffic
+		}
+		for _, mac := range []string{netlab.MACLanV6, netlab.MACLanLegacy, netlab.MACLanCLAT} {
+			if last[mac].Total() == 0 {
+				return false, nil
+			}
+		}
+		return slices.ContainsFunc(pts, func(p series.Point) bool { return p.Total.NAT44 > 0 && p.Total.NativeIPv6 > 0 }), nil
+	})
+	if err != nil {
+		t.Fatalf("%v; per-host traffic last seen: %+v", err, last)
+	}
+	t.Logf("per-host traffic: %+v", last)
+}
+
+// chartArea is the summed area (shoelace formula) of the polygons in the
+// page's first chart, in SVG units.
+const chartArea = `(() => {
+	const svg = document.querySelector('svg.chart');
+	if (!svg) return -1;
+	let sum = 0;
+	for (const poly of svg.querySelectorAll('polygon')) {
+		const pts = poly.points;
+		let a = 0;
+		for (let i = 0; i < pts.numberOfItems; i++) {
+			const p = pts.getItem(i), q = pts.getItem((i + 1) % pts.numberOfItems);
+			a += p.x * q.y - q.x * p.y;
+		}
+		sum += Math.abs(a) / 2;
+	}
+	return sum;
+})()`
+
+// hostCards reads each host card's kind and traffic categories.
+const hostCards = `Object.fromEntries([...document.querySelectorAll('article.host')].map(a => [a.dataset.mac, {
+	kind: a.dataset.kind,
+	categories: [...a.querySelectorAll('[data-category]')].map(e => e.dataset.category),
+	dns64: a.querySelector('input[name=dns64]').checked,
+}]))`
+
+type hostCard struct {
+	Kind       string   `json:"kind"`
+	Categories []string `json:"categories"`
+	DNS64      bool     `json:"dns64"`
+}
+
+func readHostCards(ctx context.Context, base string) (map[string]hostCard, error) {
+	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/hosts"), chromedp.WaitReady(chromedp.CSS("footer"))); err != nil {
+		return nil, err
+	}
+	return chromedp.Run(ctx, chromedp.Evaluate[map[string]hostCard](hostCards))
+}
+
+func TestDashboardInBrowser(t *testing.T) {
+	l := LabWithGizmo(t)
+	ctx := testContext(t, 4*time.Minute)
+	driveTraffic(t, ctx, l)
+	base := dashboardProxy(t)
+	b := browser(t, ctx)
+
+	t.Run("the overview shows non-empty charts", func(t *testing.T) {
+		for _, path := range []string{"/", "/?range=1h"} {
+			if err := chromedp.Do(b, chromedp.Navigate(base+path), chromedp.WaitReady(chromedp.CSS("svg.chart"))); err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			area, err := chromedp.Run(b, chromedp.Evaluate[float64](chartArea))
+			if err != nil || area <= 0 {
+				t.Errorf("%s: chart polygons' area %v (err %v), want > 0", path, area, err)
+			}
+			headline, err := chromedp.Run(b, chromedp.Text(chromedp.CSS(".share .pct")))
+			if err != nil || !strings.HasSuffix(headline, "%") {
+				t.Errorf("%s: headline %q (err %v), want a percentage of native IPv6", path, headline, err)
+			}
+		}
+	})
+
+	t.Run("the host list shows the lab's hosts with the right categories", func(t *testing.T) {
+		cards, err := readHostCards(b, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []struct {
+			host, mac, kind string
+			categories      []string
+		}{
+			{"gz-lan-v6 (option 108, DNS64)", netlab.MACLanV6, "v6only", []string{"native_ipv6", "nat64_dns64"}},
+			{"gz-lan-legacy (IPv4 only)", netlab.MACLanLegacy, "legacy", []string{"nat44"}},
+			{"gz-lan-clat (464XLAT)", netlab.MACLanCLAT, "clat", []string{"nat64_clat"}},
+		} {
+			got, ok := cards[want.mac]
+			if !ok {
+				t.Errorf("%s: no card for %s; cards: %+v", want.host, want.mac, cards)
+				continue
+			}
+			if got.Kind != want.kind {
+				t.Errorf("%s: kind %q, want %q", want.host, got.Kind, want.kind)
+			}
+			for _, c := range want.categories {
+				if !slices.Contains(got.Categories, c) {
+					t.Errorf("%s: traffic categories %v, want %s among them", want.host, got.Categories, c)
+				}
+			}
+		}
+		if c := cards[netlab.MACLanLegacy].Categories; slices.Contains(c, "native_ipv6") || slices.Contains(c, "nat64_dns64") {
+			t.Errorf("the legacy host (IPv6 disabled) shows IPv6 categories: %v", c)
+		}
+	})
+
+	t.Run("switching DNS64 off in the browser empties the next AAAA", func(t *testing.T) {
+		rdnss := rdnssAddr(t, ctx, l)
+		v4only := labPref64(t, netlab.V4OnlyServer.String()).String()
+		waitAnswer(t, ctx, l, rdnss, "v4only.example.test", "AAAA", []string{v4only})
+		t.Cleanup(func() { setDNS64(t, context.Background(), l, netlab.MACLanV6, true) })
+
+		// The password, as the owner would type it into the browser's
+		// basic-auth prompt; the browser sends it with every request.
+		pw, err := os.ReadFile(filepath.Join(stateDirOf(t, l), "password.txt"))
+		if err != nil {
+			t.Fatalf("appliance password: %v", err)
+		}
+		auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("gizmo:"+strings.TrimSpace(string(pw))))
+		if err := chromedp.Do(b, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			if _, err := cdp.Call(ctx, t, network.Enable, network.EnableParams{}); err != nil {
+				return err
+			}
+			_, err := cdp.Call(ctx, t, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Authorization": auth}})
+			return err
+		})); err != nil {
+			t.Fatal(err)
+		}
+
+		card := chromedp.CSS(fmt.Sprintf(`article[data-mac=%q]`, netlab.MACLanV6))
+		cards, err := readHostCards(b, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !cards[netlab.MACLanV6].DNS64 {
+			t.Fatalf("DNS64 box of gz-lan-v6 is not checked before the change: %+v", cards[netlab.MACLanV6])
+		}
+		// Untick and save, as a person would: a plain form post.
+		if err := chromedp.Do(b,
+			chromedp.Click(card+" input[name=dns64]"),
+			chromedp.Click(card+" button[type=submit]"),
+		); err != nil {
+			t.Fatal(err)
+		}
+		// The form answers 303 to /hosts#h-<mac>.
+		if err := netlab.WaitFor(ctx, "the form's redirect back to the host list", func(ctx context.Context) (bool, error) {
+			loc, err := chromedp.Run(b, chromedp.Location())
+			return err == nil && strings.HasSuffix(loc, "#h-"+netlab.MACLanV6), nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		cards, err = readHostCards(b, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cards[netlab.MACLanV6].DNS64 {
+			t.Fatalf("after saving, the page still shows DNS64 on for gz-lan-v6")
+		}
+		waitAnswer(t, ctx, l, rdnss, "v4only.example.test", "AAAA", nil)
+	})
+}
+
+// stateDirOf reads the gizmo's state dir from its command line.
+func stateDirOf(t *testing.T, l *netlab.Lab) string {
+	t.Helper()
+	argv := l.GizmoArgv()
+	if i := slices.Index(argv, "-state-dir"); i >= 0 && i+1 < len(argv) {
+		return argv[i+1]
+	}
+	t.Fatalf("no -state-dir in the gizmo's command line %q", argv)
+	return ""
+}
+
+// TestDashboardScreenshots photographs every page at desktop and phone width
+// into docs/img/, with the lab's real data (GIZMO_SCREENSHOTS=1).
+func TestDashboardScreenshots(t *testing.T) {
+	if os.Getenv("GIZMO_SCREENSHOTS") == "" {
+		t.Skip("writes docs/img/dashboard-*.png: set GIZMO_SCREENSHOTS=1")
+	}
+	l := LabWithGizmo(t)
+	ctx := testContext(t, 4*time.Minute)
+	driveTraffic(t, ctx, l)
+	base := dashboardProxy(t)
+	b := browser(t, ctx)
+	dir := filepath.Join("..", "..", "docs", "img")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []struct {
+		name          string
+		width, height int64
+		mobile        bool
+	}{{"desktop", 1280, 800, false}, {"phone", 390, 844, true}} {
+		for _, page := range []struct{ name, path string }{
+			{"overview", "/?range=1h"}, {"hosts", "/hosts"}, {"dns", "/dns?range=1h"}, {"nat64", "/nat64"},
+		} {
+			opts := []chromedp.EmulateViewportOption{chromedp.EmulateScale(1)}
+			if size.mobile {
+				opts = append(opts, chromedp.EmulateMobile, chromedp.EmulatePortrait)
+			}
+			if err := chromedp.Do(b, chromedp.EmulateViewport(size.width, size.height, opts...),
+				chromedp.Navigate(base+page.path), chromedp.WaitReady(chromedp.CSS("footer"))); err != nil {
+				t.Fatalf("%s at %s: %v", page.name, size.name, err)
+			}
+			png, err := chromedp.Run(b, chromedp.FullScreenshot(100)) // quality 100: PNG
+			if err != nil {
+				t.Fatalf("%s at %s: %v", page.name, size.name, err)
+			}
+			out := filepath.Join(dir, fmt.Sprintf("dashboard-%s-%s.png", page.name, size.name))
+			if err := os.WriteFile(out, png, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("wrote %s (%d bytes)", out, len(png))
+		}
+	}
+}
