@@ -21,6 +21,7 @@ type config struct {
 	DNSUpstream []netip.AddrPort // empty = learn from the WAN
 	ListenWeb   string           // "" = port 80 on the LAN addresses only
 	LANIPv4     netip.Prefix     // the gizmo's legacy address and pool
+	LANIPv4Set  bool             // -lan-ipv4 given: never moved off the WAN's subnet
 	RAInterval  time.Duration
 	V6OnlyWait  time.Duration
 	// ExistingNetwork is the one-port "add NAT64 to an existing network"
@@ -80,11 +81,16 @@ func parseFlags(args []string, usageOut io.Writer) (config, error) {
 		return c, fmt.Errorf("-lan-ipv4: %q is not an IPv4 host address with a prefix length of /16 to /29", *lan4)
 	}
 	c.LANIPv4 = p
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "lan-ipv4" {
+			c.LANIPv4Set = true
+		}
+	})
 	if c.RAInterval < 4*time.Second || c.RAInterval > 1800*time.Second {
 		return c, fmt.Errorf("-ra-interval: %v is outside 4s..1800s (RFC 4861 §6.2.1)", c.RAInterval)
 	}
 	if c.V6OnlyWait < 300*time.Second {
-		return c, fmt.Errorf("-v6only-wait: %v is below MIN_V6ONLY_WAIT of 300s (RFC 8925 §4.2)", c.V6OnlyWait)
+		return c, fmt.Errorf("-v6only-wait: %v is below MIN_V6ONLY_WAIT of 300s (RFC 8925 §3.4)", c.V6OnlyWait)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -49,7 +49,7 @@ func derive(st *state.State, cfg config, now time.Time) {
 		st.UpstreamDNS = ups
 	}
 
-	st.LAN.Legacy4 = cfg.LANIPv4
+	st.LAN.Legacy4 = legacyNetwork(cfg, st.WAN.IPv4)
 	if st.ULA.IsValid() {
 		st.LAN.DNS = plan.DNSAddrs(st.ULA, st.LAN.Legacy4)
 	}
@@ -108,4 +108,29 @@ func retireLocked(st *state.State, old state.DelegatedPrefix, now time.Time) {
 	if old.ValidUntil.After(now) {
 		st.Retired = append(st.Retired, old)
 	}
+}
+
+// legacyFallbacks are the private networks the legacy LAN moves to, in
+// order, when the default one overlaps the WAN's subnet (the gizmo behind
+// another home router that uses 192.168.64.0/24 itself).
+var legacyFallbacks = []netip.Prefix{
+	netip.MustParsePrefix("192.168.64.1/24"),
+	netip.MustParsePrefix("10.64.64.1/24"),
+	netip.MustParsePrefix("172.30.64.1/24"),
+}
+
+// legacyNetwork is the LAN's legacy IPv4 network: the flag's, or the first
+// default that does not overlap the WAN's subnet, so that the route to the
+// legacy LAN never hides the upstream.
+func legacyNetwork(cfg config, wan *state.IPv4Lease) netip.Prefix {
+	if cfg.LANIPv4Set || wan == nil || !wan.Addr.IsValid() {
+		return cfg.LANIPv4
+	}
+	candidates := append([]netip.Prefix{cfg.LANIPv4}, legacyFallbacks...)
+	for _, c := range candidates {
+		if !c.Masked().Overlaps(wan.Addr.Masked()) {
+			return c
+		}
+	}
+	return cfg.LANIPv4
 }

@@ -106,3 +106,26 @@ func TestLostDelegationIsRetired(t *testing.T) {
 		t.Errorf("after loss: Delegated=%v Retired=%v", st.Delegated, st.Retired)
 	}
 }
+
+func TestLegacyNetworkAvoidsTheWAN(t *testing.T) {
+	def := netip.MustParsePrefix("192.168.64.1/24")
+	lease := func(s string) *state.IPv4Lease { return &state.IPv4Lease{Addr: netip.MustParsePrefix(s)} }
+	for _, tc := range []struct {
+		name string
+		cfg  config
+		wan  *state.IPv4Lease
+		want string
+	}{
+		{"no WAN lease: the default", config{LANIPv4: def}, nil, "192.168.64.1/24"},
+		{"WAN elsewhere: the default", config{LANIPv4: def}, lease("192.0.2.100/24"), "192.168.64.1/24"},
+		{"behind a router on the same /24: moved", config{LANIPv4: def}, lease("192.168.64.20/24"), "10.64.64.1/24"},
+		{"behind a router with a /16 around it: moved", config{LANIPv4: def}, lease("192.168.1.20/16"), "10.64.64.1/24"},
+		{"the flag is never second-guessed", config{LANIPv4: def, LANIPv4Set: true}, lease("192.168.64.20/24"), "192.168.64.1/24"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := legacyNetwork(tc.cfg, tc.wan); got.String() != tc.want {
+				t.Errorf("legacyNetwork = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
