@@ -75,7 +75,7 @@ type PrefixJSON struct {
 type HostJSON struct {
 	MAC                string           `json:"mac"`
 	Hostname           string           `json:"hostname,omitempty"`
-	Addrs              []string         `json:"addrs"`
+	Addrs              []netip.Addr     `json:"addrs"`
 	IPv4Lease          string           `json:"ipv4_lease,omitempty"`
 	GotV6OnlyPreferred bool             `json:"got_v6only_preferred"`
 	Policy             state.HostPolicy `json:"policy"`
@@ -145,7 +145,7 @@ func hostOf(h *state.Host) HostJSON {
 		addrs = append(addrs, a)
 	}
 	slices.SortFunc(addrs, netip.Addr.Compare)
-	out := HostJSON{MAC: h.MAC, Hostname: h.Hostname, Addrs: strs(addrs), GotV6OnlyPreferred: h.GotV6OnlyPreferred,
+	out := HostJSON{MAC: h.MAC, Hostname: h.Hostname, Addrs: addrs, GotV6OnlyPreferred: h.GotV6OnlyPreferred,
 		Policy: h.Policy, FirstSeen: h.FirstSeen, LastSeen: h.LastSeen}
 	if h.Policy.Hostname != "" {
 		out.Hostname = h.Policy.Hostname

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net"
 	"net/http"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -128,7 +129,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 type hostView struct {
 	MAC, Name, Vendor string
 	Kind              hostKind
-	Addrs             []string
+	Addrs             []netip.Addr
 	IPv4Lease         string
 	GotV6Only, CLAT   bool
 	DNSSource         string

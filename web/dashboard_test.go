@@ -66,11 +66,24 @@ func TestPagesRenderWithData(t *testing.T) {
 	}
 }
 
-// The brief: a page weighs under 150 KB gzipped, everything included.
+// The brief: a page weighs under 150 KB gzipped, everything included; also
+// with 500 hosts and 90 days of history.
 func TestPageWeight(t *testing.T) {
 	s, b := newTestServer(t)
 	withTraffic(b)
-	for _, path := range []string{"/", "/hosts", "/dns", "/nat64"} {
+	checkPageWeight(t, s)
+	if testing.Short() {
+		return
+	}
+	big, err := New(Config{Backend: bigBackend(benchHosts, time.Now()), Password: "x", Hostnames: []string{"gizmo.home.arpa"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkPageWeight(t, big)
+}
+
+func checkPageWeight(t *testing.T, s *Server) {
+	for _, path := range []string{"/", "/?range=90d", "/hosts", "/dns", "/nat64"} {
 		body := do(t, s, "GET", path, "", nil).Body.Bytes()
 		css := do(t, s, "GET", "/static/style.css", "", nil).Body.Bytes()
 		var buf bytes.Buffer
