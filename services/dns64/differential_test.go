@@ -3,6 +3,7 @@ package dns64
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
@@ -184,10 +185,10 @@ func freePort(t *testing.T, ip string) int {
 }
 
 // startZone serves testZone on loopback over UDP and TCP.
-func startZone(t *testing.T, z *testZone) netip.AddrPort {
+func startZone(t *testing.T, z *testZone, ip string) netip.AddrPort {
 	t.Helper()
-	port := freePort(t, "127.0.0.1")
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	port := freePort(t, ip)
+	addr := fmt.Sprintf("%s:%d", ip, port)
 	for _, network := range []string{"udp", "tcp"} {
 		started := make(chan struct{})
 		srv := &dns.Server{Addr: addr, Net: network, Handler: z, NotifyStartedFunc: func() { close(started) }}
@@ -209,11 +210,13 @@ func startNamed(t *testing.T, upstream netip.AddrPort) string {
 		named = "/usr/sbin/named"
 	}
 	dir := t.TempDir()
-	port := freePort(t, "127.0.0.1")
+	// named listens only on addresses configured on an interface.
+	const ip = "127.0.0.1"
+	port := freePort(t, ip)
 	conf := fmt.Sprintf(`options {
 	directory "%[1]s";
 	pid-file none;
-	listen-on port %[2]d { 127.0.0.1; };
+	listen-on port %[2]d { %[7]s; };
 	listen-on-v6 { none; };
 	recursion yes;
 	allow-query { any; };
@@ -240,7 +243,7 @@ controls { };
 // ipv4only.arpa zone (RFC 8880) under global forwarding.
 zone "example.test" { type forward; forward only; forwarders { %[3]s port %[4]d; }; };
 zone "100.51.198.in-addr.arpa" { type forward; forward only; forwarders { %[3]s port %[4]d; }; };
-`, dir, port, upstream.Addr(), upstream.Port(), testPref64, testExclude)
+`, dir, port, upstream.Addr(), upstream.Port(), testPref64, testExclude, ip)
 	confPath := filepath.Join(dir, "named.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
@@ -255,7 +258,7 @@ zone "100.51.198.in-addr.arpa" { type forward; forward only; forwarders { %[3]s 
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	addr := fmt.Sprintf("%s:%d", ip, port)
 	waitServing(t, addr, func() string { return out.String() })
 	return addr
 }
@@ -265,7 +268,7 @@ func waitServing(t *testing.T, addr string, log func() string) {
 	q := new(dns.Msg)
 	q.SetQuestion("ipv4only.arpa.", dns.TypeA)
 	cl := &dns.Client{Timeout: 200 * time.Millisecond}
-	for range 100 {
+	for range 200 {
 		if _, _, err := cl.Exchange(q, addr); err == nil {
 			return
 		}
@@ -275,13 +278,13 @@ func waitServing(t *testing.T, addr string, log func() string) {
 }
 
 // startService runs this package's DNS64 on loopback.
-func startService(t *testing.T, upstream netip.AddrPort) string {
+func startService(t *testing.T, upstream netip.AddrPort, ip string) string {
 	t.Helper()
 	s, err := New(Config{RateLimit: -1, UpstreamTimeout: 800 * time.Millisecond, QueryTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ap := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(freePort(t, "127.0.0.1")))
+	ap := netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(freePort(t, ip)))
 	s.Update(Plan{
 		Pref64:       testPref64,
 		Exclude:      []netip.Prefix{testExclude},
@@ -305,9 +308,12 @@ func TestDifferentialAgainstBIND(t *testing.T) {
 		t.Skip("short: the differential test waits 10 s for BIND 9 timeouts")
 	}
 	z := newTestZone()
-	upstream := startZone(t, z)
+	// The zone and this service get a loopback address of their own, away
+	// from 127.0.0.1 where other tests on the machine pick their ports.
+	ip := fmt.Sprintf("127.53.%d.%d", 1+rand.IntN(254), 1+rand.IntN(254))
+	upstream := startZone(t, z, ip)
 	bind := startNamed(t, upstream)
-	ours := startService(t, upstream)
+	ours := startService(t, upstream, ip)
 
 	corpus := diffCorpus()
 	deviations := knownDeviations()

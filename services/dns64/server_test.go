@@ -2,6 +2,8 @@ package dns64
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 	"time"
@@ -15,7 +17,8 @@ import (
 func TestRunServesUDPAndTCPAndRelistens(t *testing.T) {
 	z := newTestZone()
 	s := newTestService(t, z, nil)
-	first := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(freePort(t, "127.0.0.1")))
+	ip := fmt.Sprintf("127.53.%d.%d", 1+rand.IntN(254), 1+rand.IntN(254))
+	first := netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(freePort(t, ip)))
 	p := testPlan()
 	p.Listen = []Listener{{Addr: first, Source: SourceDHCPv4}}
 	s.Update(p)
@@ -47,7 +50,7 @@ func TestRunServesUDPAndTCPAndRelistens(t *testing.T) {
 			st.BySource, st.Synthesized, st.CacheHits)
 	}
 
-	second := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(freePort(t, "127.0.0.1")))
+	second := netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(freePort(t, ip)))
 	p.Listen = []Listener{{Addr: second, Source: SourceRDNSS}}
 	s.Update(p)
 	waitServing(t, second.String(), func() string { return "" })
