@@ -8,9 +8,10 @@ import (
 	"github.com/miekg/dns"
 )
 
-// FuzzHandler feeds arbitrary bytes to the handler the way the server does
-// (parse, then ServeDNS on success) and checks that it never panics, and
-// that whatever it answers packs and fits the transport.
+// FuzzHandler feeds arbitrary bytes to the handler as the UDP and TCP
+// servers do (handleWire: bytes in, answer bytes out) and checks that it
+// never panics, and that whatever it answers parses, carries the query's ID
+// and fits the transport.
 func FuzzHandler(f *testing.F) {
 	for _, q := range []struct {
 		name  string
@@ -47,30 +48,32 @@ func FuzzHandler(f *testing.F) {
 	}
 	s.Update(testPlan())
 	f.Fuzz(func(t *testing.T, wire []byte, tcp bool) {
-		r := new(dns.Msg)
-		if err := r.Unpack(wire); err != nil {
-			return // the server drops what does not parse (counted there)
-		}
-		m := s.handle(context.Background(), clientOn, listenRDNSS, tcp, r)
-		if m == nil {
-			return
-		}
-		out, err := m.Pack()
-		if err != nil {
-			t.Fatalf("answer does not pack: %v\n%v", err, m)
-		}
-		limit := dns.MaxMsgSize
-		if !tcp {
-			limit = dns.MinMsgSize
-			if opt := r.IsEdns0(); opt != nil {
-				limit = max(dns.MinMsgSize, min(int(opt.UDPSize()), serverPayload))
+		// Both passes the UDP reader makes: cache only, then with upstreams.
+		for _, pass := range []*queryPass{{cacheOnly: true}, {counted: true}} {
+			out := s.handleWire(withPass(context.Background(), pass), wire, clientOn, listenRDNSS, tcp, nil)
+			if out == nil {
+				continue
 			}
-		}
-		if len(out) > limit {
-			t.Fatalf("answer of %d bytes over a limit of %d", len(out), limit)
-		}
-		if m.Id != r.Id {
-			t.Fatalf("answer ID %d for query ID %d", m.Id, r.Id)
+			m := new(dns.Msg)
+			if err := m.Unpack(out); err != nil {
+				t.Fatalf("answer does not parse: %v", err)
+			}
+			if !m.Response || m.Id != uint16(wire[0])<<8|uint16(wire[1]) {
+				t.Fatalf("answer is not a response to the query's ID: %v", m)
+			}
+			limit := dns.MaxMsgSize
+			if !tcp {
+				limit = dns.MinMsgSize
+				r := new(dns.Msg)
+				if r.Unpack(wire) == nil {
+					if opt := r.IsEdns0(); opt != nil {
+						limit = max(dns.MinMsgSize, min(int(opt.UDPSize()), serverPayload))
+					}
+				}
+			}
+			if len(out) > limit {
+				t.Fatalf("answer of %d bytes over a limit of %d", len(out), limit)
+			}
 		}
 	})
 }
