@@ -74,6 +74,7 @@ func DNS64(st *state.State) dns64.Plan {
 		claim(h.IPv4Lease, h.LastSeen.UnixNano())
 
 	}
+	taken := map[string]bool{"gizmo": true}
 	for _, mac := range slices.Sorted(maps.Keys(st.Hosts)) {
 		h := st.Hosts[mac]
 		name := h.Hostname
@@ -81,9 +82,16 @@ func DNS64(st *state.State) dns64.Plan {
 			name = h.Policy.Hostname
 		}
 		label := hostLabel(name)
-		if label == "" || label == "gizmo" {
+		if label == "" {
 			continue
 		}
+		if taken[label] {
+			// Two hosts both called "iphone": the second (in MAC order,
+			// so always the same one) gets its MAC's last octets, rather
+			// than one name answering with both hosts' addresses.
+			label = strings.TrimRight(label[:min(len(label), 57)], "-") + "-" + strings.ReplaceAll(mac[max(0, len(mac)-5):], ":", "")
+		}
+		taken[label] = true
 		fqdn := label + "." + p.LocalDomain
 		addrs := slices.Collect(maps.Keys(h.Addrs))
 		addrs = append(addrs, h.IPv4Lease)

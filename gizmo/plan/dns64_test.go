@@ -2,6 +2,7 @@ package plan
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -108,6 +109,26 @@ func TestDNS64PlanRules(t *testing.T) {
 	t.Run("the plan is accepted by the service", func(t *testing.T) {
 		if err := DNS64(dns64State()).Validate(); err != nil {
 			t.Error(err)
+		}
+	})
+	t.Run("RFC 8375: two hosts with one name get distinct names", func(t *testing.T) {
+		st := dns64State()
+		st.Hosts["02:00:00:00:00:01"].Hostname = "printer"
+		st.Hosts["02:00:00:00:00:02"].Policy.Hostname = ""
+		st.Hosts["02:00:00:00:00:03"] = &state.Host{MAC: "02:00:00:00:00:03", Hostname: "gizmo",
+			IPv4Lease: netip.MustParseAddr("203.0.113.140")}
+		names := DNS64(st).LocalNames
+		for name, want := range map[string]string{
+			"printer.home.arpa.":      "2001:db8:1000::100",
+			"printer-0002.home.arpa.": "203.0.113.131",
+			"gizmo-0003.home.arpa.":   "203.0.113.140",
+		} {
+			if got := names[name]; len(got) == 0 || got[0] != netip.MustParseAddr(want) {
+				t.Errorf("%s = %v, want %s first", name, got, want)
+			}
+		}
+		if got := names["gizmo.home.arpa."]; slices.Contains(got, netip.MustParseAddr("203.0.113.140")) {
+			t.Errorf("a host took gizmo.home.arpa: %v", got)
 		}
 	})
 	t.Run("RFC 1123 2.1: host names become one valid label", func(t *testing.T) {
