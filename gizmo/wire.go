@@ -87,6 +87,10 @@ func wireServices(ctx context.Context, d *daemon, cfg config, wan, lan string) e
 	d.add("ra", raSvc, func(st *state.State, now time.Time) { raSvc.Update(plan.RA(st, raOpts, now)) })
 	d.stats["ra"] = func() any { return raSvc.Stats() }
 
+	// Which deployment the gizmo finds itself in (docs/deployments.md).
+	dw := &deploymentWatch{log: log, existing: cfg.ExistingNetwork}
+	d.add("deployment", dw, dw.observe)
+
 	info, err := dhcp6info.New(dhcp6info.Config{Interface: lan, Logger: log})
 	if err != nil {
 		return err

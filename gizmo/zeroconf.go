@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"codeberg.org/monostack/gizmo/gizmo/state"
+)
+
+// Deployment names the situation the gizmo found itself in without being
+// told (issue 9, docs/deployments.md), for the dashboard's status.
+type Deployment string
+
+const (
+	// DeploymentRouter: an upstream delegates a prefix (DHCPv6-PD); the
+	// gizmo routes it to the LAN and translates to IPv4 itself.
+	DeploymentRouter Deployment = "router"
+	// DeploymentUpstreamNAT64: the upstream advertises its own PREF64
+	// (RFC 8781): it runs the NAT64, the gizmo only passes the prefix on.
+	DeploymentUpstreamNAT64 Deployment = "upstream-nat64"
+	// DeploymentNoDelegation: the upstream has IPv6 (a router or a /64 on
+	// the WAN) but delegates nothing, as behind another home router. The
+	// LAN runs on the ULA and reaches IPv4 through the NAT64.
+	DeploymentNoDelegation Deployment = "no-delegation"
+	// DeploymentIPv4OnlyUpstream: no IPv6 upstream at all, only an IPv4
+	// lease; the LAN is IPv6-only on the ULA behind DNS64 + NAT64.
+	DeploymentIPv4OnlyUpstream Deployment = "ipv4-only-upstream"
+	// DeploymentExistingNetwork: one port on a network that has its own
+	// router; the gizmo adds NAT64 + DNS64 by RIO, PREF64 and RDNSS.
+	DeploymentExistingNetwork Deployment = "existing-network"
+	// DeploymentNoUpstream: nothing heard on the WAN (yet).
+	DeploymentNoUpstream Deployment = "no-upstream"
+)
+
+// deploymentOf classifies the state. The order matters: the mode chosen at
+// start (existing network) wins, then an upstream NAT64 (the gizmo does not
+// translate whatever else is there), then what the WAN offers.
+func deploymentOf(st *state.State, existingNetwork bool, now time.Time) Deployment {
+	w := st.WAN
+	hasV6 := (w.Router.IsValid() && w.RouterLifetimeUntil.After(now)) || hasGlobal(w.Addrs)
+	hasV4 := w.IPv4 != nil && w.IPv4.Addr.IsValid() && (w.IPv4.Expires.IsZero() || w.IPv4.Expires.After(now))
+	switch {
+	case existingNetwork:
+		return DeploymentExistingNetwork
+	case st.Pref64Source == state.Pref64Upstream:
+		return DeploymentUpstreamNAT64
+	case st.Delegated != nil && st.Delegated.ValidUntil.After(now):
+		return DeploymentRouter
+	case hasV6:
+		return DeploymentNoDelegation
+	case hasV4:
+		return DeploymentIPv4OnlyUpstream
+	}
+	return DeploymentNoUpstream
+}
+
+func hasGlobal(addrs []netip.Prefix) bool {
+	for _, a := range addrs {
+		if ip := a.Addr(); ip.IsGlobalUnicast() && !ip.IsPrivate() {
+			return true
+		}
+	}
+	return false
+}
+
+// deploymentWatch logs each change of the detected deployment, so that the
+// log says why the LAN looks the way it does. It has no goroutine of its
+// own: observe runs with the state locked and only compares and logs.
+type deploymentWatch struct {
+	log      *slog.Logger
+	existing bool
+
+	mu   sync.Mutex
+	last Deployment
+}
+
+// Run only waits: the watch works in observe.
+func (w *deploymentWatch) Run(ctx context.Context) error {
+	<-ctx.Done()
+	return nil
+}
+
+func (w *deploymentWatch) observe(st *state.State, now time.Time) {
+	d := deploymentOf(st, w.existing, now)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if d == w.last {
+		return
+	}
+	w.log.Info("deployment detected", "deployment", string(d), "previous", string(w.last))
+	w.last = d
+}
+
+// Current is the last deployment observed ("" before the first plan).
+func (w *deploymentWatch) Current() Deployment {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.last
+}

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"codeberg.org/monostack/gizmo/gizmo/state"
+)
+
+func TestDeploymentOf(t *testing.T) {
+	now := time.Date(2026, 11, 26, 7, 0, 0, 0, time.UTC)
+	later := now.Add(time.Hour)
+	router := func(w *state.WAN) {
+		w.Router, w.RouterLifetimeUntil = netip.MustParseAddr("fe80::1"), later
+	}
+	v4 := func(w *state.WAN) {
+		w.IPv4 = &state.IPv4Lease{Addr: netip.MustParsePrefix("192.0.2.100/24"), Expires: later}
+	}
+	pd := &state.DelegatedPrefix{Prefix: netip.MustParsePrefix("2001:db8:1000::/56"), PreferredUntil: later, ValidUntil: later}
+	for _, tc := range []struct {
+		name     string
+		wan      func(*state.WAN)
+		pd       *state.DelegatedPrefix
+		source   state.Pref64Source
+		existing bool
+		want     Deployment
+	}{
+		{"RFC 8415: a delegation makes the gizmo a router", router, pd, state.Pref64Flag, false, DeploymentRouter},
+		{"RFC 8781: an upstream PREF64 means the upstream translates", router, pd, state.Pref64Upstream, false, DeploymentUpstreamNAT64},
+		{"RFC 7278 situation: IPv6 upstream without delegation", router, nil, state.Pref64Default, false, DeploymentNoDelegation},
+		{"a global /64 on the WAN without a router still counts as IPv6", func(w *state.WAN) {
+			w.Addrs = []netip.Prefix{netip.MustParsePrefix("2001:db8:0:1::5/64")}
+		}, nil, state.Pref64Default, false, DeploymentNoDelegation},
+		{"a ULA on the WAN is not an IPv6 upstream", func(w *state.WAN) {
+			w.Addrs = []netip.Prefix{netip.MustParsePrefix("fd00::5/64")}
+			v4(w)
+		}, nil, state.Pref64Default, false, DeploymentIPv4OnlyUpstream},
+		{"only an IPv4 lease: IPv4-only upstream", v4, nil, state.Pref64Default, false, DeploymentIPv4OnlyUpstream},
+		{"an expired router lifetime is no upstream", func(w *state.WAN) {
+			w.Router, w.RouterLifetimeUntil = netip.MustParseAddr("fe80::1"), now
+		}, nil, state.Pref64Default, false, DeploymentNoUpstream},
+		{"existing-network mode wins", router, pd, state.Pref64Upstream, true, DeploymentExistingNetwork},
+		{"an expired delegation is none", router, &state.DelegatedPrefix{Prefix: pd.Prefix, ValidUntil: now}, state.Pref64Default, false, DeploymentNoDelegation},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := &state.State{Delegated: tc.pd, Pref64Source: tc.source}
+			tc.wan(&st.WAN)
+			if got := deploymentOf(st, tc.existing, now); got != tc.want {
+				t.Errorf("deploymentOf = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
