@@ -79,6 +79,7 @@ type Lab struct {
 	logger *slog.Logger
 	runDir string
 	helper string // lab binary in the run dir
+	built  string // binaries built before taking the lock
 	lock   *machineLock
 
 	mu     sync.Mutex
@@ -97,6 +98,13 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 		return nil, errors.New("netlab: the lab needs root (network namespaces)")
 	}
 	opts = opts.withDefaults()
+	built, err := prebuild(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	if built != "" {
+		defer os.RemoveAll(built)
+	}
 	lock, err := acquireLock(ctx, opts.Logger)
 	if err != nil {
 		return nil, err
@@ -109,6 +117,7 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 		procs:  map[string]*process{},
 		pdPool: PDPoolA,
 	}
+	l.built = built
 	start := time.Now()
 	if err := l.up(ctx); err != nil {
 		if derr := l.Down(); derr != nil {
@@ -179,31 +188,52 @@ func (l *Lab) moduleRoot() (string, error) {
 	return "", errors.New("netlab: cannot find the gizmo module root (set Options.ModuleRoot)")
 }
 
-func (l *Lab) buildBinaries(ctx context.Context) error {
-	l.helper = filepath.Join(l.runDir, "lab")
+// prebuild builds the binaries Up needs into a temporary directory. It runs
+// before Up takes the lab lock: compiling can take minutes on a busy machine,
+// and other test packages should not wait for it.
+func prebuild(ctx context.Context, opts Options) (string, error) {
 	var build []string
-	if l.opts.HelperBinary != "" {
-		if err := copyFile(l.opts.HelperBinary, l.helper); err != nil {
-			return fmt.Errorf("netlab: copy lab binary: %w", err)
-		}
-	} else {
-		build = append(build, "./lab", l.helper)
+	if opts.HelperBinary == "" {
+		build = append(build, "./lab", "lab")
 	}
-	if !l.opts.NoGizmo && l.opts.GizmoBinary == "" {
-		build = append(build, "./gizmo", filepath.Join(l.runDir, "gizmo"))
+	if !opts.NoGizmo && opts.GizmoBinary == "" {
+		build = append(build, "./gizmo", "gizmo")
 	}
 	if len(build) == 0 {
-		return nil
+		return "", nil
 	}
-	root, err := l.moduleRoot()
+	root, err := (&Lab{opts: opts}).moduleRoot()
 	if err != nil {
-		return err
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "gizmo-lab-build-")
+	if err != nil {
+		return "", fmt.Errorf("netlab: %w", err)
 	}
 	for i := 0; i < len(build); i += 2 {
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", build[i+1], build[i])
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(dir, build[i+1]), build[i])
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("netlab: go build %s: %w\n%s", build[i], err, tail(out, 20))
+			os.RemoveAll(dir)
+			return "", fmt.Errorf("netlab: go build %s: %w\n%s", build[i], err, tail(out, 20))
+		}
+	}
+	return dir, nil
+}
+
+// buildBinaries puts the lab binary and the gizmo into the run dir.
+func (l *Lab) buildBinaries(context.Context) error {
+	l.helper = filepath.Join(l.runDir, "lab")
+	src := l.opts.HelperBinary
+	if src == "" {
+		src = filepath.Join(l.built, "lab")
+	}
+	if err := copyFile(src, l.helper); err != nil {
+		return fmt.Errorf("netlab: install lab binary: %w", err)
+	}
+	if !l.opts.NoGizmo && l.opts.GizmoBinary == "" {
+		if err := copyFile(filepath.Join(l.built, "gizmo"), filepath.Join(l.runDir, "gizmo")); err != nil {
+			return fmt.Errorf("netlab: install gizmo: %w", err)
 		}
 	}
 	return nil

@@ -24,13 +24,13 @@ func benchmarkHandleWire(b *testing.B, name string, qtype uint16) {
 		b.Fatal(err)
 	}
 	buf := make([]byte, 0, serverPayload)
-	if s.handleWire(context.Background(), wire, clientOn, listenRDNSS, false, buf) == nil {
+	if s.handleWire(context.Background(), nil, wire, clientOn, listenRDNSS, false, buf) == nil {
 		b.Fatal("no answer")
 	}
 	b.ReportAllocs()
 	for b.Loop() {
 		pass := &queryPass{cacheOnly: true}
-		if s.handleWire(withPass(context.Background(), pass), wire, clientOn, listenRDNSS, false, buf) == nil || pass.missed {
+		if s.handleWire(context.Background(), pass, wire, clientOn, listenRDNSS, false, buf) == nil || pass.missed {
 			b.Fatal("not answered from the cache")
 		}
 	}

@@ -50,7 +50,7 @@ func FuzzHandler(f *testing.F) {
 	f.Fuzz(func(t *testing.T, wire []byte, tcp bool) {
 		// Both passes the UDP reader makes: cache only, then with upstreams.
 		for _, pass := range []*queryPass{{cacheOnly: true}, {counted: true}} {
-			out := s.handleWire(withPass(context.Background(), pass), wire, clientOn, listenRDNSS, tcp, nil)
+			out := s.handleWire(context.Background(), pass, wire, clientOn, listenRDNSS, tcp, nil)
 			if out == nil {
 				continue
 			}

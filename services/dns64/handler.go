@@ -17,7 +17,7 @@ const serverPayload = 1232
 func (s *Service) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
 	_, tcp := w.RemoteAddr().(*net.TCPAddr)
 	// No deadline here: every upstream lookup is bounded by QueryTimeout.
-	resp := s.handle(context.Background(), addrPort(w.RemoteAddr()), addrPort(w.LocalAddr()), tcp, r)
+	resp := s.handle(context.Background(), nil, addrPort(w.RemoteAddr()), addrPort(w.LocalAddr()), tcp, r)
 	if resp == nil {
 		return
 	}
@@ -38,13 +38,13 @@ func addrPort(a net.Addr) netip.AddrPort {
 }
 
 // handle turns a query into the answer to send, or nil to send nothing.
-func (s *Service) handle(ctx context.Context, client, local netip.AddrPort, tcp bool, r *dns.Msg) *dns.Msg {
+// pass, when not nil, limits it to the cache (see queryPass).
+func (s *Service) handle(ctx context.Context, pass *queryPass, client, local netip.AddrPort, tcp bool, r *dns.Msg) *dns.Msg {
 	if r.Response {
 		// Never answer answers: that is how reflection loops start.
 		s.counts.malformed.Add(1)
 		return nil
 	}
-	pass := passFrom(ctx)
 	counted := pass != nil && pass.counted
 	if !counted && !s.limit.allow(client.Addr(), time.Now()) {
 		s.counts.rateLimited.Add(1)
@@ -100,14 +100,14 @@ func (s *Service) handle(ctx context.Context, client, local netip.AddrPort, tcp 
 	do := opt != nil && opt.Do()
 	cd := r.CheckingDisabled
 	switch {
-	case s.answerLocal(ctx, p, m, name, q.Qtype, dns64, do, cd, hc):
+	case s.answerLocal(ctx, pass, p, m, name, q.Qtype, dns64, do, cd, hc):
 		s.counts.local.Add(1)
 	case q.Qtype == dns.TypeAAAA && dns64 && p.Pref64.IsValid() && !(cd && do):
 		// RFC 6147 §5.5: a DNSSEC-aware client that does its own validation
 		// (CD=1, DO=1) gets the real answer; everyone else may get synthesis.
-		s.synthesize(ctx, p, m, name, do, cd, hc)
+		s.synthesize(ctx, pass, p, m, name, do, cd, hc)
 	default:
-		s.forwardInto(ctx, p, m, name, q.Qtype, do, cd)
+		s.forwardInto(ctx, pass, p, m, name, q.Qtype, do, cd)
 	}
 	if pass != nil && pass.missed {
 		return m // discarded: the query is answered again, upstream allowed
@@ -160,8 +160,8 @@ func (s *Service) finish(m *dns.Msg, opt *dns.OPT, tcp bool) *dns.Msg {
 }
 
 // forwardInto answers from the cache or the upstreams, unchanged.
-func (s *Service) forwardInto(ctx context.Context, p *compiledPlan, m *dns.Msg, name string, qtype uint16, do, cd bool) {
-	up, age, err := s.lookup(ctx, p, name, qtype, do, cd)
+func (s *Service) forwardInto(ctx context.Context, pass *queryPass, p *compiledPlan, m *dns.Msg, name string, qtype uint16, do, cd bool) {
+	up, age, err := s.lookup(ctx, pass, p, name, qtype, do, cd)
 	if err != nil {
 		s.log.Debug("dns64: upstream lookup failed", "name", name, "type", dns.TypeToString[qtype], "err", err)
 		m.Rcode = dns.RcodeServerFailure

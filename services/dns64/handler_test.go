@@ -88,7 +88,7 @@ func ask(t *testing.T, s *Service, q query) *dns.Msg {
 	if !q.local.IsValid() {
 		q.local = listenRDNSS
 	}
-	m := s.handle(context.Background(), q.client, q.local, q.tcp, r)
+	m := s.handle(context.Background(), nil, q.client, q.local, q.tcp, r)
 	if m == nil {
 		return nil
 	}
@@ -366,31 +366,31 @@ func TestMalformedQueries(t *testing.T) {
 	two := new(dns.Msg)
 	two.SetQuestion("a.example.test.", dns.TypeA)
 	two.Question = append(two.Question, two.Question[0])
-	if m := s.handle(context.Background(), clientOn, listenRDNSS, false, two); m == nil || m.Rcode != dns.RcodeFormatError {
+	if m := s.handle(context.Background(), nil, clientOn, listenRDNSS, false, two); m == nil || m.Rcode != dns.RcodeFormatError {
 		t.Errorf("two questions: %v", m)
 	}
 	badvers := new(dns.Msg)
 	badvers.SetQuestion("a.example.test.", dns.TypeA)
 	badvers.SetEdns0(1232, false)
 	badvers.IsEdns0().SetVersion(1)
-	if m := s.handle(context.Background(), clientOn, listenRDNSS, false, badvers); m == nil || m.Rcode != dns.RcodeBadVers {
+	if m := s.handle(context.Background(), nil, clientOn, listenRDNSS, false, badvers); m == nil || m.Rcode != dns.RcodeBadVers {
 		t.Errorf("RFC 6891 6.1.3: EDNS version 1: %v", m)
 	}
 	resp := new(dns.Msg)
 	resp.SetQuestion("a.example.test.", dns.TypeA)
 	resp.Response = true
-	if m := s.handle(context.Background(), clientOn, listenRDNSS, false, resp); m != nil {
+	if m := s.handle(context.Background(), nil, clientOn, listenRDNSS, false, resp); m != nil {
 		t.Errorf("answered a response: %v", m)
 	}
 	ch := new(dns.Msg)
 	ch.SetQuestion("version.bind.", dns.TypeTXT)
 	ch.Question[0].Qclass = dns.ClassCHAOS
-	if m := s.handle(context.Background(), clientOn, listenRDNSS, false, ch); m == nil || m.Rcode != dns.RcodeRefused {
+	if m := s.handle(context.Background(), nil, clientOn, listenRDNSS, false, ch); m == nil || m.Rcode != dns.RcodeRefused {
 		t.Errorf("CHAOS class: %v", m)
 	}
 	notify := new(dns.Msg)
 	notify.SetNotify("example.test.")
-	if m := s.handle(context.Background(), clientOn, listenRDNSS, false, notify); m == nil || m.Rcode != dns.RcodeNotImplemented {
+	if m := s.handle(context.Background(), nil, clientOn, listenRDNSS, false, notify); m == nil || m.Rcode != dns.RcodeNotImplemented {
 		t.Errorf("NOTIFY: %v", m)
 	}
 	if st := s.Stats(); st.Malformed != 4 || st.Refused != 1 {

@@ -26,7 +26,7 @@ const ipv4onlyName = "ipv4only.arpa."
 
 // answerLocal answers the names the gizmo owns. It reports false when the
 // name is not one of them and must go upstream.
-func (s *Service) answerLocal(ctx context.Context, p *compiledPlan, m *dns.Msg, name string, qtype uint16, dns64, do, cd bool, hc *hostCounters) bool {
+func (s *Service) answerLocal(ctx context.Context, pass *queryPass, p *compiledPlan, m *dns.Msg, name string, qtype uint16, dns64, do, cd bool, hc *hostCounters) bool {
 	switch {
 	case inZone(ipv4onlyName, name):
 		s.answerIPv4Only(p, m, name, qtype, dns64, hc)
@@ -61,7 +61,7 @@ func (s *Service) answerLocal(ctx context.Context, p *compiledPlan, m *dns.Msg, 
 		}
 	}
 	if dns64 && p.Pref64.IsValid() && addr.Is6() && p.Pref64.Contains(addr) {
-		s.answerPref64PTR(ctx, p, m, name, addr, qtype, do, cd)
+		s.answerPref64PTR(ctx, pass, p, m, name, addr, qtype, do, cd)
 		return true
 	}
 	return false
@@ -158,7 +158,7 @@ func hasNamesBelow(p *compiledPlan, name string) bool {
 // answerPref64PTR answers a reverse lookup of an address in the NAT64 prefix
 // with a CNAME to the IPv4 address's in-addr.arpa name, then follows it
 // (RFC 6147 §5.3.1).
-func (s *Service) answerPref64PTR(ctx context.Context, p *compiledPlan, m *dns.Msg, name string, addr netip.Addr, qtype uint16, do, cd bool) {
+func (s *Service) answerPref64PTR(ctx context.Context, pass *queryPass, p *compiledPlan, m *dns.Msg, name string, addr netip.Addr, qtype uint16, do, cd bool) {
 	v4, err := Extract(p.Pref64, addr)
 	if err != nil {
 		m.Rcode = dns.RcodeServerFailure
@@ -170,7 +170,7 @@ func (s *Service) answerPref64PTR(ctx context.Context, p *compiledPlan, m *dns.M
 	if qtype == dns.TypeCNAME {
 		return
 	}
-	up, age, err := s.lookup(ctx, p, target, qtype, do, cd)
+	up, age, err := s.lookup(ctx, pass, p, target, qtype, do, cd)
 	if err != nil {
 		m.Rcode = dns.RcodeServerFailure
 		return

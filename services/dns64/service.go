@@ -133,17 +133,17 @@ func (s *Service) Stats() Stats {
 	return st
 }
 
-// lookup returns the upstream answer for (name, qtype) from the cache or the
-// upstreams. The returned message is shared and must not be modified; age
+// lookup returns the upstream answer for (name, qtype) from the cache or,
+// unless pass limits it to the cache, the upstreams. The returned message is shared and must not be modified; age
 // is how long it has been cached, to subtract from its TTLs.
-func (s *Service) lookup(ctx context.Context, p *compiledPlan, name string, qtype uint16, do, cd bool) (*dns.Msg, time.Duration, error) {
+func (s *Service) lookup(ctx context.Context, pass *queryPass, p *compiledPlan, name string, qtype uint16, do, cd bool) (*dns.Msg, time.Duration, error) {
 	k := cacheKey{name: name, qtype: qtype, do: do, cd: cd}
 	if m, age, ok := s.cache.get(k, time.Now()); ok {
 		s.counts.cacheHits.Add(1)
 		return m, age, nil
 	}
-	if p := passFrom(ctx); p != nil && p.cacheOnly {
-		p.missed = true
+	if pass != nil && pass.cacheOnly {
+		pass.missed = true
 		return nil, 0, errWouldBlock
 	}
 	s.counts.cacheMisses.Add(1)

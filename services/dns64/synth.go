@@ -19,21 +19,21 @@ type lookupResult struct {
 }
 
 // synthesize answers an AAAA query for a DNS64 client (RFC 6147 §5.1).
-func (s *Service) synthesize(ctx context.Context, p *compiledPlan, m *dns.Msg, name string, do, cd bool, hc *hostCounters) {
+func (s *Service) synthesize(ctx context.Context, pass *queryPass, p *compiledPlan, m *dns.Msg, name string, do, cd bool, hc *hostCounters) {
 	// When the AAAA answer is not cached, ask for the A record at the same
 	// time (RFC 6147 §5.1.8 allows it): a cache miss then costs one round
 	// trip, not two, and hosts ask for the A record anyway.
 	var aCh chan lookupResult
-	if pass := passFrom(ctx); pass != nil && pass.cacheOnly {
+	if pass != nil && pass.cacheOnly {
 		// The first, cache-only pass: no parallel query.
 	} else if _, _, ok := s.cache.get(cacheKey{name: name, qtype: dns.TypeAAAA, do: do, cd: cd}, time.Now()); !ok {
 		aCh = make(chan lookupResult, 1)
 		go func() {
-			msg, age, err := s.lookup(ctx, p, name, dns.TypeA, do, cd)
+			msg, age, err := s.lookup(ctx, pass, p, name, dns.TypeA, do, cd)
 			aCh <- lookupResult{msg, age, err}
 		}()
 	}
-	aaaa, aaaaAge, aaaaErr := s.lookup(ctx, p, name, dns.TypeAAAA, do, cd)
+	aaaa, aaaaAge, aaaaErr := s.lookup(ctx, pass, p, name, dns.TypeAAAA, do, cd)
 
 	var filtered []dns.RR
 	if aaaaErr == nil {
@@ -70,7 +70,7 @@ func (s *Service) synthesize(ctx context.Context, p *compiledPlan, m *dns.Msg, n
 			}
 		}
 	} else {
-		a.msg, a.age, a.err = s.lookup(ctx, p, name, dns.TypeA, do, cd)
+		a.msg, a.age, a.err = s.lookup(ctx, pass, p, name, dns.TypeA, do, cd)
 	}
 	if a.err == nil && a.msg.Rcode == dns.RcodeSuccess {
 		ttlCap := uint32(noSOATTL)

@@ -113,7 +113,7 @@ func (s *Service) readUDP(u *udpServer) {
 			client := addrPort(ua)
 			wire := in[i].Buffers[0][:in[i].N]
 			pass := &queryPass{cacheOnly: true}
-			resp := s.handleWire(withPass(context.Background(), pass), wire, client, u.local, false, outBufs[len(out)])
+			resp := s.handleWire(context.Background(), pass, wire, client, u.local, false, outBufs[len(out)])
 			if pass.missed {
 				// Needs an upstream: answer from a goroutine of its own,
 				// with its own copy of the query, unless too many already
@@ -146,7 +146,7 @@ func (s *Service) readUDP(u *udpServer) {
 func (s *Service) answerUDPSlow(u *udpServer, q []byte, client netip.AddrPort, to *net.UDPAddr) {
 	defer func() { <-s.upstreamSlots }()
 	pass := &queryPass{counted: true}
-	resp := s.handleWire(withPass(context.Background(), pass), q, client, u.local, false, make([]byte, 0, serverPayload))
+	resp := s.handleWire(context.Background(), pass, q, client, u.local, false, make([]byte, 0, serverPayload))
 	if resp == nil {
 		return
 	}
@@ -166,17 +166,6 @@ type queryPass struct {
 	counted   bool
 }
 
-type passKey struct{}
-
-func withPass(ctx context.Context, p *queryPass) context.Context {
-	return context.WithValue(ctx, passKey{}, p)
-}
-
-func passFrom(ctx context.Context) *queryPass {
-	p, _ := ctx.Value(passKey{}).(*queryPass)
-	return p
-}
-
 // errWouldBlock is what a cache-only lookup returns on a miss.
 var errWouldBlock = errors.New("dns64: answer needs an upstream")
 
@@ -184,7 +173,7 @@ var errWouldBlock = errors.New("dns64: answer needs an upstream")
 // into buf, or nil to send nothing. Like miekg/dns's server it answers a
 // query that does not parse with FORMERR when its header is sound (RFC 1035
 // §4.1.1), and drops anything that is not a query.
-func (s *Service) handleWire(ctx context.Context, wire []byte, client, local netip.AddrPort, tcp bool, buf []byte) []byte {
+func (s *Service) handleWire(ctx context.Context, pass *queryPass, wire []byte, client, local netip.AddrPort, tcp bool, buf []byte) []byte {
 	if len(wire) < 12 || wire[2]&0x80 != 0 { // short, or QR=1: not a query
 		s.counts.malformed.Add(1)
 		return nil
@@ -199,11 +188,11 @@ func (s *Service) handleWire(ctx context.Context, wire []byte, client, local net
 		// ID, QR=1, the query's opcode, RCODE=FORMERR, no sections.
 		return append(buf[:0], wire[0], wire[1], 0x80|wire[2]&0x78, dns.RcodeFormatError, 0, 0, 0, 0, 0, 0, 0, 0)
 	}
-	m := s.handle(ctx, client, local, tcp, r)
+	m := s.handle(ctx, pass, client, local, tcp, r)
 	if m == nil {
 		return nil
 	}
-	if p := passFrom(ctx); p != nil && p.missed {
+	if pass != nil && pass.missed {
 		return nil
 	}
 	out, err := m.PackBuffer(buf)
