@@ -101,7 +101,9 @@ func (s *Service) handle(ctx context.Context, pass *queryPass, client, local net
 	cd := r.CheckingDisabled
 	switch {
 	case s.answerLocal(ctx, pass, p, m, name, q.Qtype, dns64, do, cd, hc):
-		s.counts.local.Add(1)
+		if pass == nil || !pass.missed {
+			s.counts.local.Add(1)
+		}
 	case q.Qtype == dns.TypeAAAA && dns64 && p.Pref64.IsValid() && !(cd && do):
 		// RFC 6147 §5.5: a DNSSEC-aware client that does its own validation
 		// (CD=1, DO=1) gets the real answer; everyone else may get synthesis.
