@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"codeberg.org/monostack/gizmo/lab/internal/clat"
@@ -45,6 +46,7 @@ func main() {
 	flag.StringVar(&opts.gizmoBinary, "gizmo", "", "up/demo: run this gizmo binary instead of building ./gizmo")
 	flag.StringVar(&opts.listen, "listen", "127.0.0.1:8080", "demo: where the dashboard proxy listens")
 	flag.BoolVar(&opts.verbose, "v", false, "debug logging")
+	flag.StringVar(&opts.scenario, "scenario", netlab.DefaultScenario, "up: the kind of upstream: "+strings.Join(netlab.Scenarios(), ", "))
 	flag.Usage = usage
 	flag.Parse()
 	level := slog.LevelInfo
@@ -92,6 +94,7 @@ type cliOptions struct {
 	gizmoBinary string
 	listen      string
 	verbose     bool
+	scenario    string
 }
 
 func cmdServeHTTP(ctx context.Context, logger *slog.Logger, args []string) error {

@@ -69,6 +69,7 @@ func cmdUp(ctx context.Context, logger *slog.Logger, opts cliOptions, hints bool
 	if opts.verbose {
 		args = append([]string{"-v"}, args...)
 	}
+	args = append([]string{"-scenario", opts.scenario}, args...)
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -126,6 +127,7 @@ func cmdSupervise(ctx context.Context, opts cliOptions, level slog.Level) error 
 		GizmoBinary:  opts.gizmoBinary,
 		HelperBinary: "/proc/self/exe",
 		Logger:       logger,
+		Scenario:     opts.scenario,
 	})
 	cancel()
 	if err != nil {

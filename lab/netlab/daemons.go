@@ -84,6 +84,9 @@ func (l *Lab) peers() ([]peer, error) {
 		return nil, fmt.Errorf("netlab: %w", err)
 	}
 	b, err := kea6Conf(k6, l.pdPool, l.opts.Lifetimes)
+	if err == nil {
+		b, err = l.scenario.kea6(b)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("netlab: kea6 config: %w", err)
 	}
@@ -107,7 +110,7 @@ func (l *Lab) peers() ([]peer, error) {
 	peers = append(peers, l.keaPeer("kea4", "kea-dhcp4", k4conf, k4))
 
 	// gz-isp: radvd.
-	rconf, err := l.writeFile("radvd/radvd.conf", []byte(radvdConf()))
+	rconf, err := l.writeFile("radvd/radvd.conf", []byte(l.scenario.radvd(radvdConf())))
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +136,7 @@ func (l *Lab) peers() ([]peer, error) {
 	peers = append(peers, peer{name: "clat", ns: NSLanCLAT,
 		argv:  []string{l.helper, "clat", "-interface", HostIf, "-tun", CLATTun, "-dir", filepath.Join(l.runDir, "clat")},
 		ready: settled(l.now(), 300*time.Millisecond)})
-	return peers, nil
+	return l.scenario.peers(peers), nil
 }
 
 // settled is the readiness check of daemons that expose nothing to poll

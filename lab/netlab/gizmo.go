@@ -49,14 +49,14 @@ func (l *Lab) gizmoBinary() string {
 
 // GizmoArgv is the command line the lab runs the gizmo with.
 func (l *Lab) GizmoArgv() []string {
-	return append([]string{l.gizmoBinary(),
+	return l.scenario.gizmoArgv(append([]string{l.gizmoBinary(),
 		"-state-dir", l.GizmoStateDir(),
 		"-wan", GizmoWAN,
 		"-lan", GizmoLAN,
 		"-pref64", Pref64.String(),
 		"-lan-ipv4", GizmoLANIPv4.String(),
 		"-listen-web", "[::]:80",
-	}, l.opts.GizmoArgs...)
+	}, l.opts.GizmoArgs...))
 }
 
 func (s *supervisor) start(ctx context.Context) error {

@@ -49,6 +49,9 @@ func (l *Lab) Renumber(ctx context.Context) (netip.Prefix, error) {
 		}
 	}
 	b, err := kea6Conf(p, next, l.opts.Lifetimes)
+	if err == nil {
+		b, err = l.scenario.kea6(b)
+	}
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("netlab: renumber: %w", err)
 	}

@@ -60,6 +60,9 @@ type Options struct {
 	Lifetimes Lifetimes
 	// Logger for the lab's own progress; nil means slog.Default().
 	Logger *slog.Logger
+	// Scenario names the kind of upstream the lab builds (scenario.go,
+	// Scenarios()); empty means DefaultScenario.
+	Scenario string
 }
 
 func (o Options) withDefaults() Options {
@@ -81,6 +84,8 @@ type Lab struct {
 	helper string // lab binary in the run dir
 	built  string // binaries built before taking the lock
 	lock   *machineLock
+	// scenario is Options.Scenario, looked up (scenario.go).
+	scenario Scenario
 
 	mu     sync.Mutex
 	procs  map[string]*process
@@ -96,6 +101,13 @@ type Lab struct {
 func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("netlab: the lab needs root (network namespaces)")
+	}
+	sc, err := LookupScenario(opts.Scenario)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Lifetimes == (Lifetimes{}) {
+		opts.Lifetimes = sc.Lifetimes
 	}
 	opts = opts.withDefaults()
 	built, err := prebuild(ctx, opts)
@@ -116,6 +128,8 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 		lock:   lock,
 		procs:  map[string]*process{},
 		pdPool: PDPoolA,
+
+		scenario: sc,
 	}
 	l.built = built
 	start := time.Now()
@@ -144,6 +158,9 @@ func (l *Lab) up(ctx context.Context) error {
 	buildErr := make(chan error, 1)
 	go func() { buildErr <- l.buildBinaries(ctx) }()
 	topoErr := l.buildTopology(ctx)
+	if topoErr == nil {
+		topoErr = runBatches(ctx, batches(l.scenario.topologySteps()))
+	}
 	if err := <-buildErr; err != nil {
 		return err
 	}

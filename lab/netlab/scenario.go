@@ -1,0 +1,218 @@
+package netlab
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+)
+
+// A Scenario is one kind of upstream (or placement) the gizmo must cope with
+// without configuration (issue 9). The default, "pd56", is the lab of
+// DESIGN.md; the others change the ISP's software or the wiring around
+// gz-gizmo. Options.Scenario picks one by name.
+type Scenario struct {
+	Name string
+	// About says what the scenario stands for, for `lab up -h`.
+	About string
+	// DelegatedLength is Kea's delegated-len; 0 means no prefix
+	// delegation at all (Kea still answers, with no pd-pool).
+	DelegatedLength int
+	// NoIPv6 runs neither radvd nor Kea DHCPv6: the ISP offers IPv4 only.
+	NoIPv6 bool
+	// UpstreamPref64 is advertised in the ISP's RA (RFC 8781); the gizmo
+	// then runs without -pref64, so that it picks this one up.
+	UpstreamPref64 netip.Prefix
+	// Lifetimes replace the lab's default DHCP lifetimes unless
+	// Options.Lifetimes is set.
+	Lifetimes Lifetimes
+	// PortNames renames gz-gizmo's two ports (WAN side, LAN side) and runs
+	// the gizmo without -wan/-lan, so that it detects the roles itself.
+	PortNames [2]string
+	// OnePort rewires the lab as an existing network: the ISP's router is
+	// on the LAN switch (port p-isp), gz-gizmo has a single port on the
+	// switch (named PortNames[1]) and runs without -wan/-lan, so that role
+	// detection finds one port and picks the existing-network mode.
+	OnePort bool
+}
+
+// OnePortName is gz-gizmo's only port in the existing-network scenario.
+const OnePortName = "eth0"
+
+// ISPSwitchPort is the switch port of the ISP's router in the
+// existing-network scenario.
+const ISPSwitchPort = "p-isp"
+
+// UpstreamPref64 is the NAT64 prefix the ISP advertises in the
+// "upstream-pref64" scenario; it differs from Pref64 so that a test can tell
+// where the gizmo's prefix came from.
+var UpstreamPref64 = netip.MustParsePrefix("2001:db8:46::/96")
+
+// DefaultScenario is the lab of DESIGN.md.
+const DefaultScenario = "pd56"
+
+var scenarios = map[string]Scenario{
+	"pd56": {About: "the ISP delegates a /56 (DESIGN.md's lab)", DelegatedLength: 56},
+	"pd60": {About: "the ISP delegates a /60", DelegatedLength: 60},
+	"pd64": {About: "the ISP delegates a single /64", DelegatedLength: 64},
+	"pd48": {About: "the ISP delegates a /48", DelegatedLength: 48},
+	"upstream-pref64": {About: "the ISP runs the NAT64 and advertises PREF64 " + UpstreamPref64.String() + " in its RA",
+		DelegatedLength: 56, UpstreamPref64: UpstreamPref64},
+	"ipv4-only": {About: "the ISP offers IPv4 only: no RA, no DHCPv6", NoIPv6: true},
+	"no-pd":     {About: "the ISP (or a home router in front) offers a /64 on the WAN and no prefix delegation"},
+	"short-lifetimes": {About: "the delegation lives 60 s (preferred 30 s, T1 15 s, T2 24 s)", DelegatedLength: 56,
+		Lifetimes: Lifetimes{Renew: 15 * time.Second, Rebind: 24 * time.Second, Preferred: 30 * time.Second, Valid: 60 * time.Second}},
+	"roles": {About: "the gizmo's ports are eth1 (to the ISP) and eth0 (to the switch); it runs without -wan/-lan",
+		DelegatedLength: 56, PortNames: [2]string{"eth1", "eth0"}},
+	"existing-network": {About: "a one-port gizmo on a LAN whose router is the ISP's; it runs without -wan/-lan",
+		DelegatedLength: 56, OnePort: true, PortNames: [2]string{"", OnePortName}},
+}
+
+func init() {
+	// "behind-router" is the same wiring as "no-pd": a /64 on the WAN, no PD.
+	s := scenarios["no-pd"]
+	s.About = "behind another home router: a /64 on the WAN and no prefix delegation"
+	scenarios["behind-router"] = s
+	for name, s := range scenarios {
+		s.Name = name
+		scenarios[name] = s
+	}
+}
+
+// Scenarios lists the scenario names, sorted.
+func Scenarios() []string {
+	var out []string
+	for n := range scenarios {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// LookupScenario returns the named scenario; "" is DefaultScenario.
+func LookupScenario(name string) (Scenario, error) {
+	if name == "" {
+		name = DefaultScenario
+	}
+	s, ok := scenarios[name]
+	if !ok {
+		return Scenario{}, fmt.Errorf("netlab: unknown scenario %q (known: %s)", name, strings.Join(Scenarios(), ", "))
+	}
+	return s, nil
+}
+
+// Scenario returns the scenario the lab runs.
+func (l *Lab) Scenario() Scenario { return l.scenario }
+
+// DetectsRoles reports whether the gizmo runs without -wan/-lan.
+func (s Scenario) DetectsRoles() bool { return s.PortNames != [2]string{} }
+
+// gizmoArgv adapts the gizmo's standard command line to the scenario.
+func (s Scenario) gizmoArgv(argv []string) []string {
+	drop := map[string]bool{}
+	if s.DetectsRoles() {
+		drop["-wan"], drop["-lan"] = true, true
+	}
+	if s.UpstreamPref64.IsValid() {
+		drop["-pref64"] = true
+	}
+	var out []string
+	for i := 0; i < len(argv); i++ {
+		if drop[argv[i]] && i+1 < len(argv) {
+			i++
+			continue
+		}
+		out = append(out, argv[i])
+	}
+	return out
+}
+
+// radvd adds the scenario's options to the ISP's radvd.conf.
+func (s Scenario) radvd(conf string) string {
+	if !s.UpstreamPref64.IsValid() {
+		return conf
+	}
+	// radvd 2.19: the PREF64 option of RFC 8781.
+	opt := fmt.Sprintf("\tnat64prefix %s {\n\t\tAdvValidLifetime 30;\n\t};\n", s.UpstreamPref64)
+	i := strings.LastIndex(conf, "};")
+	if i < 0 {
+		return conf
+	}
+	return conf[:i] + opt + conf[i:]
+}
+
+// kea6 rewrites Kea's DHCPv6 configuration for the scenario's delegation.
+func (s Scenario) kea6(conf []byte) ([]byte, error) {
+	if s.Name == "" || s.DelegatedLength == PDLength {
+		return conf, nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(conf, &m); err != nil {
+		return nil, fmt.Errorf("netlab: scenario %s: kea6 config: %w", s.Name, err)
+	}
+	d6, _ := m["Dhcp6"].(map[string]any)
+	subnets, _ := d6["subnet6"].([]any)
+	for _, sub := range subnets {
+		sm, _ := sub.(map[string]any)
+		if sm == nil {
+			continue
+		}
+		if s.DelegatedLength == 0 {
+			delete(sm, "pd-pools")
+			continue
+		}
+		pools, _ := sm["pd-pools"].([]any)
+		for _, p := range pools {
+			if pm, ok := p.(map[string]any); ok {
+				pm["delegated-len"] = s.DelegatedLength
+			}
+		}
+	}
+	return json.MarshalIndent(m, "", "  ")
+}
+
+// peers drops the ISP's IPv6 daemons when the scenario has no IPv6.
+func (s Scenario) peers(ps []peer) []peer {
+	if !s.NoIPv6 {
+		return ps
+	}
+	return slices.DeleteFunc(ps, func(p peer) bool { return p.name == "radvd" || p.name == "kea6" })
+}
+
+// topologySteps rewires the lab after topologySteps built the default one.
+func (s Scenario) topologySteps() [][]string {
+	var st [][]string
+	ip := func(args string) { st = append(st, strings.Fields(args)) }
+	if s.OnePort {
+		// Move the ISP's WAN side from gz-gizmo onto the switch: deleting
+		// uplink0 deletes its peer gizmo0 (with its addresses), so gizmo0
+		// is made again, now paired with a bridge port.
+		ip("-n " + NSGizmo + " link del " + GizmoWAN)
+		ip(fmt.Sprintf("link add name %s address %s netns %s type veth peer name %s address %s netns %s",
+			ISPWAN, MACISPWAN, NSISP, ISPSwitchPort, macSwitchBase+"02", NSSwitch))
+		ip("-n " + NSSwitch + " link set " + ISPSwitchPort + " master " + Bridge + " up")
+		for _, a := range []string{ISPWAN4.String() + "/24", ISPDNS4.String() + "/24", ISPWAN6.String() + "/64", ISPDNS6.String() + "/64"} {
+			ip("-n " + NSISP + " addr add " + a + " dev " + ISPWAN)
+		}
+		ip("-n " + NSISP + " link set " + ISPWAN + " up")
+		ip("-n " + NSGizmo + " link set " + GizmoLAN + " down")
+		ip("-n " + NSGizmo + " link set " + GizmoLAN + " name " + s.PortNames[1])
+		ip("-n " + NSGizmo + " link set " + s.PortNames[1] + " up")
+		// The test client honours RIOs of any length (the Linux default
+		// of 0 ignores them all: docs/deployments.md).
+		st = append(st, []string{"netns", "exec", NSLanV6, "sysctl", "-q", "-w",
+			"net.ipv6.conf." + HostIf + ".accept_ra_rt_info_max_plen=128"})
+		return st
+	}
+	if s.DetectsRoles() {
+		for i, old := range []string{GizmoWAN, GizmoLAN} {
+			ip("-n " + NSGizmo + " link set " + old + " down")
+			ip("-n " + NSGizmo + " link set " + old + " name " + s.PortNames[i])
+			ip("-n " + NSGizmo + " link set " + s.PortNames[i] + " up")
+		}
+	}
+	return st
+}

@@ -1,0 +1,107 @@
+package netlab
+
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestScenarioDefaultChangesNothing(t *testing.T) {
+	s, err := LookupScenario("")
+	if err != nil || s.Name != DefaultScenario {
+		t.Fatalf("LookupScenario(\"\") = %+v, %v", s, err)
+	}
+	conf, err := kea6Conf(kea6Paths("/run/x"), PDPoolA, Lifetimes{}.withDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.kea6(conf)
+	if err != nil || string(got) != string(conf) {
+		t.Errorf("pd56 changed the Kea config: %v", err)
+	}
+	if s.radvd(radvdConf()) != radvdConf() {
+		t.Error("pd56 changed radvd.conf")
+	}
+	argv := []string{"gizmo", "-wan", "uplink0", "-lan", "lan0", "-pref64", "2001:db8:64::/96"}
+	if got := s.gizmoArgv(argv); !slices.Equal(got, argv) {
+		t.Errorf("pd56 argv %v", got)
+	}
+	if len(s.topologySteps()) != 0 {
+		t.Error("pd56 rewires the topology")
+	}
+}
+
+func TestScenarioUnknown(t *testing.T) {
+	if _, err := LookupScenario("pd57"); err == nil || !strings.Contains(err.Error(), "pd56") {
+		t.Errorf("unknown scenario: err %v, want one listing the known ones", err)
+	}
+}
+
+func delegatedLens(t *testing.T, conf []byte) []any {
+	t.Helper()
+	var m struct {
+		Dhcp6 struct {
+			Subnet6 []struct {
+				PDPools []map[string]any `json:"pd-pools"`
+			} `json:"subnet6"`
+		}
+	}
+	if err := json.Unmarshal(conf, &m); err != nil {
+		t.Fatal(err)
+	}
+	var out []any
+	for _, s := range m.Dhcp6.Subnet6 {
+		for _, p := range s.PDPools {
+			out = append(out, p["delegated-len"])
+		}
+	}
+	return out
+}
+
+func TestScenarioKea6(t *testing.T) {
+	conf, err := kea6Conf(kea6Paths("/run/x"), PDPoolA, Lifetimes{}.withDefaults())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string][]any{"pd48": {48.0}, "pd60": {60.0}, "pd64": {64.0}, "no-pd": nil, "behind-router": nil} {
+		s, _ := LookupScenario(name)
+		got, err := s.kea6(conf)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if lens := delegatedLens(t, got); !slices.Equal(lens, want) {
+			t.Errorf("%s: delegated lengths %v, want %v", name, lens, want)
+		}
+	}
+}
+
+func TestScenarioUpstreamPref64(t *testing.T) {
+	s, _ := LookupScenario("upstream-pref64")
+	conf := s.radvd(radvdConf())
+	if !strings.Contains(conf, "nat64prefix "+UpstreamPref64.String()+" {") || !strings.HasSuffix(strings.TrimSpace(conf), "};") {
+		t.Errorf("radvd.conf without the PREF64:\n%s", conf)
+	}
+	argv := s.gizmoArgv([]string{"gizmo", "-wan", "uplink0", "-pref64", "2001:db8:64::/96", "-listen-web", "[::]:80"})
+	if want := []string{"gizmo", "-wan", "uplink0", "-listen-web", "[::]:80"}; !slices.Equal(argv, want) {
+		t.Errorf("argv %v, want %v", argv, want)
+	}
+}
+
+func TestScenarioRolesDropFlags(t *testing.T) {
+	for _, name := range []string{"roles", "existing-network"} {
+		s, _ := LookupScenario(name)
+		argv := s.gizmoArgv([]string{"gizmo", "-state-dir", "/x", "-wan", "uplink0", "-lan", "lan0"})
+		if want := []string{"gizmo", "-state-dir", "/x"}; !slices.Equal(argv, want) {
+			t.Errorf("%s: argv %v, want %v", name, argv, want)
+		}
+		if len(s.topologySteps()) == 0 {
+			t.Errorf("%s: no rewiring", name)
+		}
+	}
+	s, _ := LookupScenario("ipv4-only")
+	ps := s.peers([]peer{{name: "radvd"}, {name: "kea6"}, {name: "kea4"}, {name: "named"}})
+	if len(ps) != 2 || ps[0].name != "kea4" {
+		t.Errorf("ipv4-only peers %v", ps)
+	}
+}
