@@ -136,6 +136,7 @@ type hostView struct {
 	Traffic           []trafficShare
 	Split             template.HTML
 	Exposed           []string
+	TopLegacy         []NameCount
 	Policy            state.HostPolicy
 }
 
@@ -221,6 +222,7 @@ func (s *Server) hostViews() []hostView {
 			MAC: h.MAC, Name: hj.Hostname, Vendor: s.oui.Vendor(mac), Kind: kindOf(h, hi.CLAT), Addrs: hj.Addrs, IPv4Lease: hj.IPv4Lease,
 			GotV6Only: h.GotV6OnlyPreferred, CLAT: hi.CLAT, DNSSource: dnsSource(hi.DNSSources),
 			Traffic: trafficShares(tr), Split: splitBar(tr), Exposed: hi.ExposedPorts, Policy: h.Policy,
+			TopLegacy: hi.TopLegacy[:min(len(hi.TopLegacy), 3)],
 		})
 	}
 	slices.SortFunc(out, func(a, b hostView) int {

@@ -31,7 +31,7 @@ func withTraffic(b *fakeBackend) {
 	b.insights = Insights{
 		DNS:      DNSInsights{Queries: 42, Synthesized: 7, TopLegacy: []NameCount{{"v4only.example.test.", 7}}, BySource: map[string]uint64{"rdnss": 42}},
 		NAT64:    NAT64Insights{Running: true, Sessions: 12, Capacity: 65536, Translated: 999, Drops: map[string]uint64{"table_full": 1}},
-		Hosts:    map[string]HostInsights{mac: {DNSSources: map[string]uint64{"rdnss": 42}, CLAT: true, Traffic: series.Categories{NativeIPv6: 9000, NAT64DNS64: 700}}},
+		Hosts:    map[string]HostInsights{mac: {DNSSources: map[string]uint64{"rdnss": 42}, CLAT: true, TopLegacy: []NameCount{{"legacy.example.test.", 5}}, Traffic: series.Categories{NativeIPv6: 9000, NAT64DNS64: 700}}},
 		Firewall: map[string]CounterValue{"ipv6-forwarded": {Packets: 10, Bytes: 1000}},
 	}
 }
@@ -47,6 +47,7 @@ func TestPagesRenderWithData(t *testing.T) {
 		{"/hosts", "rdnss (42)"},
 		{"/hosts", "IPv4 literals via NAT64"},
 		{"/hosts", `data-kind="clat"`},
+		{"/hosts", "legacy.example.test. <small>(5)</small>"},
 		{"/hosts", `<li data-category="nat64_dns64">`},
 		{"/dns", "v4only.example.test."},
 		{"/nat64", "12 of 65536"},
