@@ -582,3 +582,39 @@ func TestHostLimitCountsEverySession(t *testing.T) {
 	h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 3000, dport: 53})
 	h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 3001, dport: 53})
 }
+
+// withOptions rebuilds an IPv4 packet with the given options (a multiple
+// of four bytes) after its 20-byte header.
+func withOptions(pkt []byte, opts []byte) []byte {
+	b := append(append(append([]byte{}, pkt[:20]...), opts...), pkt[20:]...)
+	b[0] = 0x40 | byte((20+len(opts))/4)
+	binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
+	binary.BigEndian.PutUint16(b[10:], 0)
+	binary.BigEndian.PutUint16(b[10:], csum(b[:20+len(opts)], 0))
+	return b
+}
+
+func TestRFC7915IPv4Options(t *testing.T) {
+	p := testPlan()
+	h := newHarness(t, p, 0)
+	o := h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 7, dport: 53})
+	in := pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 53, dport: o.sport, payload: []byte("answer")})
+	// Record route: the options are dropped and the packet translated.
+	ret, out := h.send(false, withOptions(in, []byte{7, 7, 4, 0, 0, 0, 0, 0}))
+	if ret != tcActRedirect {
+		t.Fatalf("record route: verdict %d", ret)
+	}
+	if r := parse(t, out); r.dst != hostA || string(r.l4[8:]) != "answer" {
+		t.Errorf("record route: translated to %v, payload %q", r.dst, r.l4[8:])
+	}
+	// §4.1: an unexpired loose or strict source route is not translated.
+	for _, typ := range []byte{131, 137} {
+		before := h.counter("unsupported")
+		if ret, _ := h.send(false, withOptions(in, []byte{1, typ, 7, 4, 192, 0, 2, 1})); ret != tcActShot {
+			t.Errorf("source route %d: verdict %d", typ, ret)
+		}
+		if h.counter("unsupported") != before+1 {
+			t.Errorf("source route %d not counted", typ)
+		}
+	}
+}

@@ -60,6 +60,49 @@ __noinline int walk_ext6(struct __sk_buff *skb, __u8 nh, struct ext6 *e)
 	return 0;
 }
 
+/* ip4_source_routed reports an unexpired loose or strict source route
+ * option (RFC 791: type 131 or 137, pointer within the option). */
+__noinline int ip4_source_routed(struct __sk_buff *skb, __u32 hlen)
+{
+	/* The options go to the per-CPU scratch buffer: indexing a map value
+	 * with a bounded variable is fine for the verifier, the stack is not. */
+	__u32 zero = 0;
+	struct scratch *sc = bpf_map_lookup_elem(&nat64_scratch, &zero);
+	if (!sc)
+		return 1;
+	__u8 *opt = sc->buf;
+	__u32 n = hlen - IP4_HLEN;
+	if (n == 0 || n > 40)
+		return 0;
+	/* 1 <= m <= 64 in the register the helper gets (see csum_skb). */
+	__u64 m = n - 1;
+	asm volatile("%0 &= 0x3f" : "+r"(m));
+	m += 1;
+	if (bpf_skb_load_bytes(skb, ETH_HLEN + IP4_HLEN, opt, m) < 0)
+		return 1;
+	__u32 i = 0;
+	for (int k = 0; k < 20; k++) {
+		if (i >= n || i >= 39)
+			break;
+		/* Keep the index bounded in the register used (clang would
+		 * drop a plain mask it can prove redundant). */
+		__u64 x = i;
+		asm volatile("%0 &= 0x3f" : "+r"(x));
+		__u8 type = opt[x];
+		if (type == 0) /* end of options */
+			break;
+		/* One path per iteration, so that the verifier's work stays
+		 * linear: a no-op is an option of length one. */
+		__u32 len = type == 1 ? 1 : opt[x + 1];
+		if (len == 0 || (type != 1 && len < 2))
+			return 1; /* malformed: treat as not translatable */
+		if ((type == 131 || type == 137) && len >= 3 && opt[x + 2] <= len)
+			return 1;
+		i += len;
+	}
+	return 0;
+}
+
 static __always_inline __u8 tclass(const struct ipv6hdr *ip)
 {
 	return (ip->priority << 4) | (ip->flow_lbl[0] >> 4);

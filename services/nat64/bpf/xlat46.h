@@ -170,6 +170,10 @@ __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, struct ip
 	__u32 hsum = 0;
 	if (csum_skb(skb, ETH_HLEN, hlen, &hsum) < 0 || csum_fold(hsum) != 0)
 		return drop(C_MALFORMED);
+	/* RFC 7915 §4.1: a packet with an unexpired source route is not
+	 * translated (the options are dropped otherwise). */
+	if (hlen > IP4_HLEN && ip4_source_routed(skb, hlen))
+		return drop(C_UNSUPPORTED);
 	__u8 proto = ip->protocol;
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP && proto != IPPROTO_ICMP) {
 		count(C_TO_STACK);
