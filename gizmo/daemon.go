@@ -49,9 +49,10 @@ type daemon struct {
 	insightSources []insightSource
 	trafficSources []trafficSource
 	dnsCounts      func() series.DNS
-	// dnsClientSeen tells the NAT64 accounting which addresses resolve
-	// names through the DNS64; nil without a NAT64.
-	dnsClientSeen func(netip.Addr)
+	// ownStackSeen tells the NAT64 accounting which addresses belong to a
+	// host's own stack (they resolve names or carry native IPv6) rather
+	// than to a CLAT; nil without a NAT64.
+	ownStackSeen func(netip.Addr)
 }
 
 type namedService struct {

@@ -15,17 +15,20 @@ import (
 )
 
 // nat64Accounting rolls the datapath's per-address counters up to hosts and
-// splits them into the dashboard's two NAT64 categories. An address that
-// asked the gizmo's DNS64 for names is a host's own (its NAT64 traffic went
-// to names resolved through DNS64); an address that never did is a CLAT's
-// dedicated address translating IPv4 literals (RFC 6877 §6.3).
+// splits them into the dashboard's two NAT64 categories. A CLAT translates
+// IPv4 literals from an IPv6 address of its own that carries nothing else
+// (RFC 6877 §6.3; tayga and Android's clatd both do). So an address that
+// also asked the DNS64 for names, or also carried native IPv6, belongs to
+// the host's own stack, and its NAT64 traffic went to names resolved
+// through DNS64; an address that only ever carried NAT64 is a CLAT's.
 type nat64Accounting struct {
 	mu sync.Mutex
 	// retired keeps the final counters of address entries the datapath
 	// dropped, so that the per-host totals never go backwards.
 	retired map[netip.Addr]nat64.HostStats
-	// dnsClients are addresses seen querying the DNS64.
-	dnsClients map[netip.Addr]bool
+	// ownStack are addresses seen querying the DNS64 or carrying native
+	// IPv6: the hosts' own stacks, not a CLAT.
+	ownStack map[netip.Addr]bool
 }
 
 func (a *nat64Accounting) retire(h nat64.HostStats) {
@@ -40,12 +43,12 @@ func (a *nat64Accounting) retire(h nat64.HostStats) {
 	a.retired[h.Addr] = r
 }
 
-func (a *nat64Accounting) sawDNSClient(addr netip.Addr) {
+func (a *nat64Accounting) sawOwnStack(addr netip.Addr) {
 	if !addr.IsValid() {
 		return
 	}
 	a.mu.Lock()
-	a.dnsClients[addr] = true
+	a.ownStack[addr] = true
 	a.mu.Unlock()
 }
 
@@ -67,7 +70,7 @@ func (a *nat64Accounting) addTraffic(live []nat64.HostStats, owner func(netip.Ad
 			mac = addr.String() // not resolved to a MAC yet
 		}
 		c := hosts[mac]
-		if a.dnsClients[addr] {
+		if a.ownStack[addr] {
 			c.NAT64DNS64 += bytes
 		} else {
 			c.NAT64CLAT += bytes
@@ -90,7 +93,7 @@ func (d *daemon) addressOwner() func(netip.Addr) string {
 }
 
 func wireNAT64(d *daemon, cfg config, wan, lan string) error {
-	acct := &nat64Accounting{retired: map[netip.Addr]nat64.HostStats{}, dnsClients: map[netip.Addr]bool{}}
+	acct := &nat64Accounting{retired: map[netip.Addr]nat64.HostStats{}, ownStack: map[netip.Addr]bool{}}
 	svc, err := nat64.New(nat64.Config{
 		PinDir:        nat64.DefaultPinDir,
 		Logger:        d.log,
@@ -123,7 +126,7 @@ func wireNAT64(d *daemon, cfg config, wan, lan string) error {
 			ins.NAT64.Drops[name] = n
 		}
 	})
-	d.dnsClientSeen = acct.sawDNSClient
+	d.ownStackSeen = acct.sawOwnStack
 	return nil
 }
 

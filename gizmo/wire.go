@@ -109,11 +109,11 @@ func wireServices(ctx context.Context, d *daemon, cfg config, wan, lan string) e
 	// Registered before the NAT64's traffic source, so that it knows which
 	// addresses resolve names through the DNS64 when it splits its bytes.
 	d.trafficSources = append(d.trafficSources, func(map[string]series.Categories) {
-		if d.dnsClientSeen == nil {
+		if d.ownStackSeen == nil {
 			return
 		}
 		for _, h := range dns.Stats().Hosts {
-			d.dnsClientSeen(h.LastAddr)
+			d.ownStackSeen(h.LastAddr)
 		}
 	})
 	d.dnsCounts = func() series.DNS {
@@ -167,6 +167,9 @@ func wireServices(ctx context.Context, d *daemon, cfg config, wan, lan string) e
 		}
 		for a, b := range v6 {
 			add(a, func(c *series.Categories) { c.NativeIPv6 += b.Out + b.In })
+			if d.ownStackSeen != nil {
+				d.ownStackSeen(a)
+			}
 		}
 		for a, b := range v4 {
 			add(a, func(c *series.Categories) { c.NAT44 += b.Out + b.In })

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -114,7 +115,7 @@ func TestRAOptionsOnLAN(t *testing.T) {
 	if err != nil {
 		t.Fatalf("tshark: %v\n%s", err, out)
 	}
-	lines := decodedRA(string(out))
+	lines := dropRetiredPIOs(t, decodedRA(string(out)), lan)
 
 	// The values that depend on time or on this lab's random ULA are
 	// checked on their own, then replaced by placeholders.
@@ -527,4 +528,36 @@ func decodedRA(out string) []string {
 		keep = append(keep, s)
 	}
 	return keep
+}
+
+// dropRetiredPIOs removes the Prefix Information options of prefixes other
+// than the current LAN /64 and the ULA, after checking that each is
+// deprecated (RFC 9096 §3: a retired prefix is advertised with preferred
+// lifetime 0 until it is invalid). Earlier tests in this package renumber
+// the lab, so such options may still be on the wire.
+func dropRetiredPIOs(t *testing.T, lines []string, lan netip.Prefix) []string {
+	t.Helper()
+	const header = "ICMPv6 Option (Prefix information : "
+	var out []string
+	for i := 0; i < len(lines); i++ {
+		pfx, ok := strings.CutPrefix(lines[i], header)
+		if !ok {
+			out = append(out, lines[i])
+			continue
+		}
+		pfx = strings.TrimSuffix(pfx, ")")
+		if p, err := netip.ParsePrefix(pfx); err != nil || p == lan || strings.HasPrefix(pfx, "fd") {
+			out = append(out, lines[i])
+			continue
+		}
+		end := i + 1
+		for end < len(lines) && !strings.HasPrefix(lines[end], "ICMPv6 Option (") {
+			end++
+		}
+		if !slices.Contains(lines[i:end], "Preferred Lifetime: 0") {
+			t.Errorf("RFC 9096 §3: PIO %s is neither the LAN /64 nor deprecated:\n%s", pfx, strings.Join(lines[i:end], "\n"))
+		}
+		i = end - 1
+	}
+	return out
 }
