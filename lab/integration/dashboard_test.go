@@ -113,29 +113,43 @@ func apiJSON(ctx context.Context, path string, v any) error {
 // driveTraffic makes traffic of every category in the lab: native IPv6 and
 // NAT64-via-DNS64 from gz-lan-v6, NAT44 from gz-lan-legacy and
 // NAT64-from-a-CLAT from gz-lan-clat. It then waits until the gizmo's
-// sampler (every 10 s) has put each host's categories into the insights
-// and the history.
+// sampler (every 10 s) has put each host's bytes into the insights and the
+// history. A NAT64 path that does not work is an error, but the pages are
+// still checked with the traffic that did get through.
 func driveTraffic(t *testing.T, ctx context.Context, l *netlab.Lab) {
 	t.Helper()
 	rdnss := rdnssAddr(t, ctx, l)
 	v4only := labPref64(t, netlab.V4OnlyServer.String())
 	waitAnswer(t, ctx, l, rdnss, "v4only.example.test", "AAAA", []string{v4only.String()})
-	fetches := []struct{ ns, url string }{
-		{netlab.NSLanV6, fmt.Sprintf("http://[%s]/bytes/400000", netlab.DualServer6)},
-		{netlab.NSLanV6, fmt.Sprintf("http://[%s]/bytes/100000", v4only)},
-		{netlab.NSLanLegacy, fmt.Sprintf("http://%s/bytes/150000", netlab.V4OnlyServer)},
-		{netlab.NSLanCLAT, fmt.Sprintf("http://%s/bytes/50000", netlab.V4OnlyServer)},
-	}
-	for _, f := range fetches {
+	fetch := func(ns, url string, within time.Duration) error {
 		// The legacy host may still wait for its lease, and the NAT64 for
 		// the gizmo's WAN lease: retry until the fetch goes through.
-		if err := netlab.WaitFor(ctx, "GET "+f.url+" from "+f.ns, func(ctx context.Context) (bool, error) {
+		wctx, cancel := context.WithTimeout(ctx, within)
+		defer cancel()
+		return netlab.WaitFor(wctx, "GET "+url+" from "+ns, func(ctx context.Context) (bool, error) {
 			c, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
-			_, err := netlab.HTTPGet(c, f.ns, f.url)
+			_, err := netlab.HTTPGet(c, ns, url)
 			return err == nil, nil
-		}); err != nil {
+		})
+	}
+	for _, f := range []struct{ ns, url string }{
+		{netlab.NSLanV6, fmt.Sprintf("http://[%s]/bytes/400000", netlab.DualServer6)},
+		{netlab.NSLanLegacy, fmt.Sprintf("http://%s/bytes/150000", netlab.V4OnlyServer)},
+	} {
+		if err := fetch(f.ns, f.url, time.Minute); err != nil {
 			t.Fatal(err)
+		}
+	}
+	hosts := []string{netlab.MACLanV6, netlab.MACLanLegacy}
+	for _, f := range []struct{ ns, url, mac string }{
+		{netlab.NSLanV6, fmt.Sprintf("http://[%s]/bytes/100000", v4only), ""},
+		{netlab.NSLanCLAT, fmt.Sprintf("http://%s/bytes/50000", netlab.V4OnlyServer), netlab.MACLanCLAT},
+	} {
+		if err := fetch(f.ns, f.url, 45*time.Second); err != nil {
+			t.Errorf("NAT64 path broken, its categories will be missing: %v", err)
+		} else if f.mac != "" {
+			hosts = append(hosts, f.mac)
 		}
 	}
 	// Wait until every host's bytes are in the insights and the history
@@ -156,7 +170,7 @@ func driveTraffic(t *testing.T, ctx context.Context, l *netlab.Lab) {
 		for mac, h := range ins.Hosts {
 			last[mac] = h.Traffic
 		}
-		for _, mac := range []string{netlab.MACLanV6, netlab.MACLanLegacy, netlab.MACLanCLAT} {
+		for _, mac := range hosts {
 			if last[mac].Total() == 0 {
 				return false, nil
 			}
