@@ -53,7 +53,9 @@ func cmdUp(ctx context.Context, logger *slog.Logger, opts cliOptions, hints bool
 			}
 			return nil
 		}
-		return fmt.Errorf("the lab is in use by pid %d (%s), probably a test run; wait for it", pid, cmdline(pid))
+		// A test run holds the lab: queue behind it (the supervisor waits
+		// for the lock and reports progress here).
+		fmt.Fprintf(os.Stderr, "The lab is in use by pid %d (%s), probably a test run; waiting for it...\n", pid, cmdline(pid))
 	}
 	r, w, err := os.Pipe()
 	if err != nil {
@@ -121,7 +123,7 @@ func cmdSupervise(ctx context.Context, opts cliOptions, level slog.Level) error 
 	logger := slog.New(slog.NewTextHandler(sw, &slog.HandlerOptions{Level: level}))
 	// The terminal may go away: ignore SIGHUP.
 	signal.Ignore(syscall.SIGHUP)
-	upCtx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	upCtx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	l, err := netlab.Up(upCtx, netlab.Options{
 		NoGizmo:      opts.noGizmo,
 		GizmoBinary:  opts.gizmoBinary,
