@@ -79,7 +79,13 @@ func wireServices(ctx context.Context, d *daemon, cfg config, wan, lan string) e
 	d.stats["wan"] = func() any { return up.Stats() }
 
 	// LAN: Router Advertisements and stateless DHCPv6.
-	raSvc, err := ra.New(ra.Config{Interface: lan, Logger: log})
+	raSvc, err := ra.New(ra.Config{Interface: lan, Logger: log, OnSolicitation: func(sol ra.Solicitation) {
+		// A host that solicits with its link-layer address is on the LAN
+		// even before it sends traffic through the gizmo.
+		if len(sol.LinkLayer) == 6 && sol.Source.IsValid() && !sol.Source.IsUnspecified() {
+			d.sawHost(sol.LinkLayer, sol.Source, time.Now())
+		}
+	}})
 	if err != nil {
 		return err
 	}
