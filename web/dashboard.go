@@ -332,9 +332,10 @@ func (s *Server) nat64(w http.ResponseWriter, r *http.Request) {
 		pageBase
 		NAT64    NAT64Insights
 		TableUse float64
+		High     int // the meter turns amber at 80 % of the table
 		Firewall map[string]CounterValue
 		Status   StatusJSON
-	}{pageBase{Title: "NAT64", Page: "nat64", Refresh: 10}, ins.NAT64, use, ins.Firewall, statusOf(s.cfg.Backend.Snapshot(), time.Now())})
+	}{pageBase{Title: "NAT64", Page: "nat64", Refresh: 10}, ins.NAT64, use, ins.NAT64.Capacity * 4 / 5, ins.Firewall, statusOf(s.cfg.Backend.Snapshot(), time.Now())})
 }
 
 func (s *Server) apiSeries(w http.ResponseWriter, r *http.Request) {

@@ -2,6 +2,11 @@ package web
 
 import (
 	"context"
+	"encoding/base64"
+	"strings"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"fmt"
 	"net"
 	"net/http"
@@ -35,6 +40,28 @@ func TestZZPreview(t *testing.T) {
 	defer c1()
 	bctx, c2 := chromedp.NewContext(actx)
 	defer c2()
+	if err := chromedp.Do(bctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, tg, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, tg, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte("g:secret"))}})
+		return err
+	})); err != nil {
+		t.Fatal(err)
+	}
+	card := chromedp.CSS(`article[data-mac="02:00:00:00:02:20"]`)
+	if err := chromedp.Do(bctx, chromedp.Navigate(base+"/hosts"), chromedp.WaitReady(chromedp.CSS("footer")), chromedp.Click(card+" input[name=dns64]"), chromedp.Click(card+" button[type=submit]")); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50; i++ {
+		loc, err := chromedp.Run(bctx, chromedp.Location())
+		t.Log(loc, err)
+		if strings.HasSuffix(loc, "#h-02:00:00:00:02:20") {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("policy now %+v", b.Snapshot().Hosts["02:00:00:00:02:20"].Policy)
 	for _, w := range []int64{1280, 390} {
 		for _, p := range []string{"/?range=1h", "/hosts", "/dns?range=1h", "/nat64"} {
 			opts := []chromedp.EmulateViewportOption{}
