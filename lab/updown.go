@@ -78,7 +78,10 @@ func cmdUp(ctx context.Context, logger *slog.Logger, opts cliOptions, hints bool
 	}
 	cmd := exec.Command(self, args...)
 	cmd.ExtraFiles = []*os.File{w} // fd 3: progress until ready
-	cmd.Env = append(os.Environ(), "GIZMO_LAB_PROC=supervise", "GIZMO_LAB_RUNDIR="+netlab.DefaultRunDir)
+	// No GIZMO_LAB_RUNDIR marker: Cleanup kills marked processes, and a
+	// supervisor still queueing for the lock must survive other labs'
+	// clean-ups. While it holds the lock, `down` finds it with LockHolder.
+	cmd.Env = append(os.Environ(), "GIZMO_LAB_PROC=supervise")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start supervisor: %w", err)
