@@ -151,6 +151,19 @@ func TestWANDelegationFromKea(t *testing.T) {
 	if err != nil || !found {
 		t.Errorf("Kea has no DHCPv4 lease for %v: %v %+v", v4, err, leases4)
 	}
+
+	// Against a well-behaved ISP the WAN services have nothing to
+	// complain about: no errors, no rejected leases, no dropped RAs.
+	log, err := l.GizmoLog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(log), "\n") {
+		mine := strings.Contains(line, "service=wan") || strings.Contains(line, "service=dhcp6pd")
+		if mine && (strings.Contains(line, "level=ERROR") || strings.Contains(line, "rejected lease") || strings.Contains(line, "skipped RA option")) {
+			t.Errorf("gizmo log: %s", line)
+		}
+	}
 }
 
 // TestWANDelegationSurvivesRestart: a restarted gizmo rebinds with its
