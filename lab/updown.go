@@ -101,8 +101,9 @@ func cmdUp(ctx context.Context, logger *slog.Logger, opts cliOptions, hints bool
 		_ = cmd.Wait()
 		return fmt.Errorf("the lab did not come up (see above); `sudo go run ./lab down` cleans up")
 	}
+	pid := cmd.Process.Pid
 	_ = cmd.Process.Release()
-	fmt.Printf("The lab is up (supervisor pid %d).\n", cmd.Process.Pid)
+	fmt.Printf("The lab is up (supervisor pid %d).\n", pid)
 	if hints {
 		printHints(os.Stdout)
 	}
