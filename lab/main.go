@@ -78,6 +78,8 @@ func main() {
 		err = cmdServeHTTP(ctx, logger, args)
 	case "clat":
 		err = cmdCLAT(ctx, logger, args)
+	case "isp-ra":
+		err = cmdISPRA(ctx, logger, args)
 	default:
 		fmt.Fprintf(os.Stderr, "lab: unknown command %q\n", cmd)
 		usage()

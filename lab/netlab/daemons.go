@@ -110,7 +110,7 @@ func (l *Lab) peers() ([]peer, error) {
 	peers = append(peers, l.keaPeer("kea4", "kea-dhcp4", k4conf, k4))
 
 	// gz-isp: radvd.
-	rconf, err := l.writeFile("radvd/radvd.conf", []byte(l.scenario.radvd(radvdConf())))
+	rconf, err := l.writeFile("radvd/radvd.conf", []byte(radvdConf()))
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +136,7 @@ func (l *Lab) peers() ([]peer, error) {
 	peers = append(peers, peer{name: "clat", ns: NSLanCLAT,
 		argv:  []string{l.helper, "clat", "-interface", HostIf, "-tun", CLATTun, "-dir", filepath.Join(l.runDir, "clat")},
 		ready: settled(l.now(), 300*time.Millisecond)})
-	return l.scenario.peers(peers), nil
+	return l.scenario.peers(peers, l.helper), nil
 }
 
 // settled is the readiness check of daemons that expose nothing to poll

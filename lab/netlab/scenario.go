@@ -130,20 +130,6 @@ func (s Scenario) gizmoArgv(argv []string) []string {
 	return out
 }
 
-// radvd adds the scenario's options to the ISP's radvd.conf.
-func (s Scenario) radvd(conf string) string {
-	if !s.UpstreamPref64.IsValid() {
-		return conf
-	}
-	// radvd 2.19: the PREF64 option of RFC 8781.
-	opt := fmt.Sprintf("\tnat64prefix %s {\n\t\tAdvValidLifetime 30;\n\t};\n", s.UpstreamPref64)
-	i := strings.LastIndex(conf, "};")
-	if i < 0 {
-		return conf
-	}
-	return conf[:i] + opt + conf[i:]
-}
-
 // kea6 rewrites Kea's DHCPv6 configuration for the scenario's delegation.
 func (s Scenario) kea6(conf []byte) ([]byte, error) {
 	if s.Name == "" || s.DelegatedLength == PDLength {
@@ -174,12 +160,23 @@ func (s Scenario) kea6(conf []byte) ([]byte, error) {
 	return json.MarshalIndent(m, "", "  ")
 }
 
-// peers drops the ISP's IPv6 daemons when the scenario has no IPv6.
-func (s Scenario) peers(ps []peer) []peer {
-	if !s.NoIPv6 {
-		return ps
+// peers drops the ISP's IPv6 daemons when the scenario has no IPv6, and
+// replaces radvd by the lab's own RA sender (`lab isp-ra`, scenario_ra.go)
+// when the ISP advertises a PREF64: Debian's radvd 2.19 cannot.
+func (s Scenario) peers(ps []peer, helper string) []peer {
+	if s.NoIPv6 {
+		return slices.DeleteFunc(ps, func(p peer) bool { return p.name == "radvd" || p.name == "kea6" })
 	}
-	return slices.DeleteFunc(ps, func(p peer) bool { return p.name == "radvd" || p.name == "kea6" })
+	if s.UpstreamPref64.IsValid() {
+		for i, p := range ps {
+			if p.name == "radvd" {
+				ps[i] = peer{name: "isp-ra", ns: NSISP,
+					argv:  []string{helper, "isp-ra", "-interface", ISPWAN, "-pref64", s.UpstreamPref64.String()},
+					ready: settled(time.Now(), 300*time.Millisecond)}
+			}
+		}
+	}
+	return ps
 }
 
 // topologySteps rewires the lab after topologySteps built the default one.

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mdlayher/ndp"
 )
 
 func TestScenarioDefaultChangesNothing(t *testing.T) {
@@ -20,8 +22,8 @@ func TestScenarioDefaultChangesNothing(t *testing.T) {
 	if err != nil || string(got) != string(conf) {
 		t.Errorf("pd56 changed the Kea config: %v", err)
 	}
-	if s.radvd(radvdConf()) != radvdConf() {
-		t.Error("pd56 changed radvd.conf")
+	if ps := s.peers([]peer{{name: "radvd"}, {name: "kea6"}}, "/lab"); len(ps) != 2 || ps[0].name != "radvd" {
+		t.Errorf("pd56 changed the peers: %v", ps)
 	}
 	argv := []string{"gizmo", "-wan", "uplink0", "-lan", "lan0", "-pref64", "2001:db8:64::/96"}
 	if got := s.gizmoArgv(argv); !slices.Equal(got, argv) {
@@ -78,9 +80,13 @@ func TestScenarioKea6(t *testing.T) {
 
 func TestScenarioUpstreamPref64(t *testing.T) {
 	s, _ := LookupScenario("upstream-pref64")
-	conf := s.radvd(radvdConf())
-	if !strings.Contains(conf, "nat64prefix "+UpstreamPref64.String()+" {") || !strings.HasSuffix(strings.TrimSpace(conf), "};") {
-		t.Errorf("radvd.conf without the PREF64:\n%s", conf)
+	ps := s.peers([]peer{{name: "radvd"}, {name: "kea6"}}, "/lab")
+	if ps[0].name != "isp-ra" || !slices.Contains(ps[0].argv, UpstreamPref64.String()) {
+		t.Errorf("the ISP's RA does not carry PREF64 %s: %+v", UpstreamPref64, ps[0])
+	}
+	ra := ispRA(nil, UpstreamPref64)
+	if p, ok := ra.Options[len(ra.Options)-1].(*ndp.PREF64); !ok || p.Prefix != UpstreamPref64 || ra.RouterLifetime == 0 {
+		t.Errorf("ISP RA %+v", ra)
 	}
 	argv := s.gizmoArgv([]string{"gizmo", "-wan", "uplink0", "-pref64", "2001:db8:64::/96", "-listen-web", "[::]:80"})
 	if want := []string{"gizmo", "-wan", "uplink0", "-listen-web", "[::]:80"}; !slices.Equal(argv, want) {
@@ -100,7 +106,7 @@ func TestScenarioRolesDropFlags(t *testing.T) {
 		}
 	}
 	s, _ := LookupScenario("ipv4-only")
-	ps := s.peers([]peer{{name: "radvd"}, {name: "kea6"}, {name: "kea4"}, {name: "named"}})
+	ps := s.peers([]peer{{name: "radvd"}, {name: "kea6"}, {name: "kea4"}, {name: "named"}}, "/lab")
 	if len(ps) != 2 || ps[0].name != "kea4" {
 		t.Errorf("ipv4-only peers %v", ps)
 	}

@@ -1,0 +1,204 @@
+// Package zeroconf tests the gizmo against every kind of upstream of issue 9
+// ("zero-config in the wild"). Each test brings up its own lab with one
+// netlab scenario and takes it down again, so this package has no shared
+// lab: TestMain only builds the two binaries once for all of them.
+package zeroconf
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"codeberg.org/monostack/gizmo/lab/netlab"
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	if os.Geteuid() != 0 {
+		return m.Run() // every test skips
+	}
+	dir, err := os.MkdirTemp("", "gizmo-zeroconf-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	root, err := moduleRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	for _, b := range []string{"gizmo", "lab"} {
+		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, b), "./"+b)
+		cmd.Dir = root
+		if out, err := cmd.CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "go build ./%s: %v\n%s", b, err, out)
+			return 1
+		}
+	}
+	binDir = dir
+	return m.Run()
+}
+
+func moduleRoot() (string, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for d := wd; d != filepath.Dir(d); d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "go.mod")); err == nil {
+			return d, nil
+		}
+	}
+	return "", fmt.Errorf("no go.mod above %s", wd)
+}
+
+// upScenario brings up a lab running scenario and takes it down when the
+// test ends; on failure it attaches the gizmo's log.
+func upScenario(t *testing.T, scenario string) *netlab.Lab {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute) // the lab lock may be held by other test packages
+	defer cancel()
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	l, err := netlab.Up(ctx, netlab.Options{
+		Scenario:     scenario,
+		GizmoBinary:  filepath.Join(binDir, "gizmo"),
+		HelperBinary: filepath.Join(binDir, "lab"),
+		Logger:       logger,
+	})
+	if err != nil {
+		t.Fatalf("lab up -scenario %s: %v", scenario, err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			if b, err := l.GizmoLog(); err == nil {
+				t.Logf("gizmo log (last 60 lines):\n%s", lastLines(string(b), 60))
+			}
+		}
+		if err := l.Down(); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+	})
+	return l
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func testContext(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// status is the part of GET /api/status these tests read.
+type status struct {
+	WAN       statusWAN `json:"wan"`
+	Delegated *struct {
+		Prefix string `json:"prefix"`
+	} `json:"delegated_prefix"`
+	Pref64       string `json:"pref64"`
+	Pref64Source string `json:"pref64_source"`
+	ULA          string `json:"ula"`
+	LAN          struct {
+		Interface string            `json:"interface"`
+		DNS       map[string]string `json:"dns_listen"`
+	} `json:"lan"`
+	Deployment string `json:"deployment"`
+}
+
+func apiJSON(ctx context.Context, path string, v any) error {
+	body, err := netlab.HTTPGet(ctx, netlab.NSGizmo, "http://[::1]"+path)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal([]byte(body), v)
+}
+
+type statusWAN struct {
+	Interface string   `json:"interface"`
+	Addrs     []string `json:"addrs"`
+	IPv4      string   `json:"ipv4"`
+}
+
+// waitStatus polls /api/status until ok accepts it.
+func waitStatus(t *testing.T, ctx context.Context, what string, ok func(status) bool) status {
+	t.Helper()
+	var st status
+	var lastErr error
+	err := netlab.WaitFor(ctx, what, func(ctx context.Context) (bool, error) {
+		var s status
+		if lastErr = apiJSON(ctx, "/api/status", &s); lastErr != nil {
+			return false, nil
+		}
+		st = s
+		return ok(s), nil
+	})
+	if err != nil {
+		t.Fatalf("/api/status: %v (last error %v); last status %+v", err, lastErr, st)
+	}
+	return st
+}
+
+// rdnss is the gizmo's DNS64 address that its RA advertises.
+func rdnss(t *testing.T, st status) netip.Addr {
+	t.Helper()
+	a, err := netip.ParseAddr(st.LAN.DNS["rdnss"])
+	if err != nil {
+		t.Fatalf("status has no RDNSS listen address: %+v", st.LAN.DNS)
+	}
+	return a
+}
+
+// fetchByName resolves name's AAAA at the gizmo's DNS64 from ns and fetches
+// http://name/ at that address: a v6-only host's path to an IPv4-only
+// server through DNS64 + NAT64. It returns the body.
+func fetchByName(ctx context.Context, l *netlab.Lab, ns string, dns netip.Addr, name string) (string, error) {
+	var body string
+	var last error
+	err := netlab.WaitFor(ctx, "fetch "+name+" from "+ns, func(ctx context.Context) (bool, error) {
+		out, err := l.Exec(ctx, ns, "dig", "+short", "+time=1", "+tries=1", "@"+dns.String(), name, "AAAA")
+		if err != nil {
+			last = err
+			return false, nil
+		}
+		fields := strings.Fields(string(out))
+		if len(fields) == 0 {
+			last = fmt.Errorf("no AAAA for %s", name)
+			return false, nil
+		}
+		addr := fields[len(fields)-1]
+		out, err = l.Exec(ctx, ns, "curl", "-sS", "-g", "--max-time", "2", "-H", "Host: "+name, "http://["+addr+"]/")
+		if err != nil {
+			last = err
+			return false, nil
+		}
+		body = string(out)
+		return true, nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("%w (last error %v)", err, last)
+	}
+	return body, nil
+}
