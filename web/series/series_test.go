@@ -93,3 +93,25 @@ func TestSaveRestore(t *testing.T) {
 		t.Errorf("restored NAT44 = %d, want 10", total.NAT44)
 	}
 }
+
+// A saved file is outside input: out-of-order and duplicate buckets are put
+// in order and dropped, and per-host data is kept only where the ring keeps
+// it, so a file from before Resolution.PerHost loads into bounded memory.
+func TestRestoreOrdersAndBoundsSavedBuckets(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	hosts := map[string]Categories{"02:00:00:00:00:10": {NAT44: 5}}
+	saved := Saved{Rings: map[string][]Point{
+		"10s": {{Start: t0.Add(20 * time.Second), Total: Categories{NAT44: 2}, Hosts: hosts}, {Start: t0, Total: Categories{NAT44: 1}, Hosts: hosts}, {Start: t0, Total: Categories{NAT44: 9}}},
+		"1h":  {{Start: t0, Total: Categories{NAT44: 3}, Hosts: hosts}},
+	}}
+	s := New([]Resolution{{Name: "10s", Step: 10 * time.Second, Len: 10, PerHost: true}, {Name: "1h", Step: time.Hour, Len: 10}})
+	s.Restore(saved)
+	pts, _ := s.HostSeries("10s", time.Time{})
+	if len(pts) != 2 || !pts[0].Start.Equal(t0) || pts[0].Total.NAT44 != 1 || pts[1].Total.NAT44 != 2 || pts[1].Hosts["02:00:00:00:00:10"].NAT44 != 5 {
+		t.Errorf("10s ring after restore: %+v", pts)
+	}
+	pts, _ = s.HostSeries("1h", time.Time{})
+	if len(pts) != 1 || pts[0].Hosts != nil || pts[0].Total.NAT44 != 3 {
+		t.Errorf("1h ring after restore: %+v", pts)
+	}
+}
