@@ -283,7 +283,8 @@ func (l *Lab) addProc(p *process) {
 
 // Down stops the gizmo (SIGTERM first, so it can send its final RA), stops
 // every peer, deletes the namespaces and the run dir, and releases the
-// machine-wide lock. It is safe to call more than once.
+// machine-wide lock. It returns an error if anything of the lab is left
+// (DESIGN.md: down leaves nothing behind). It is safe to call more than once.
 func (l *Lab) Down() error {
 	l.mu.Lock()
 	if l.down {
@@ -319,6 +320,11 @@ func (l *Lab) Down() error {
 	defer cancel()
 	if err := cleanup(ctx, l.logger, l.runDir); err != nil {
 		errs = append(errs, err)
+	}
+	// Check while still holding the lock: once it is released, the next lab
+	// in the queue creates its namespaces at once.
+	if left := Leftovers(ctx, l.runDir); len(left) > 0 {
+		errs = append(errs, fmt.Errorf("netlab: down left behind: %s", strings.Join(left, "; ")))
 	}
 	l.lock.release()
 	l.logger.Info("lab is down")
