@@ -50,7 +50,13 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	d.add("lanif", lanAddrs, func(st *state.State, now time.Time) { lanAddrs.Update(plan.LAN(st, now)) })
+	d.add("lanif", lanAddrs, func(st *state.State, now time.Time) {
+		p := plan.LAN(st, now)
+		if cfg.ExistingNetwork {
+			p = existingNetworkLAN(p, st, now)
+		}
+		lanAddrs.Update(p)
+	})
 
 	neigh, err := neighbors.New(neighbors.Config{Interface: lan, Logger: log, OnSighting: func(s neighbors.Sighting) {
 		d.sawHost(s.MAC, s.Addr, s.At)

@@ -4,10 +4,12 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/services/lanif"
 )
 
 // Deployment names the situation the gizmo found itself in without being
@@ -99,4 +101,40 @@ func (w *deploymentWatch) Current() Deployment {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.last
+}
+
+// existingNetworkLAN adapts the LAN address plan to the existing-network
+// mode, where the one port is the WAN too. lanif removes every address that
+// is not in its plan, so the port's upstream addresses (SLAAC from the
+// network's router, the DHCPv4 lease) are added to the plan: without them
+// the gizmo cannot reach an upstream resolver or translate to IPv4. The
+// delegated prefix's address is dropped: the network's router routes the
+// delegation to nobody here, and the RA advertises no prefix in this mode.
+func existingNetworkLAN(p lanif.Plan, st *state.State, now time.Time) lanif.Plan {
+	delegated := func(a netip.Addr) bool {
+		if st.Delegated != nil && st.Delegated.Prefix.Contains(a) {
+			return true
+		}
+		for _, r := range st.Retired {
+			if r.Prefix.Contains(a) {
+				return true
+			}
+		}
+		return false
+	}
+	out := lanif.Plan{}
+	for _, a := range p.Addrs {
+		if !delegated(a.Prefix.Addr()) {
+			out.Addrs = append(out.Addrs, a)
+		}
+	}
+	for _, a := range st.WAN.Addrs {
+		if a.Addr().Is6() && !a.Addr().IsLinkLocalUnicast() && !delegated(a.Addr()) && !slices.ContainsFunc(out.Addrs, func(x lanif.Addr) bool { return x.Prefix == a }) {
+			out.Addrs = append(out.Addrs, lanif.Addr{Prefix: a})
+		}
+	}
+	if v4 := st.WAN.IPv4; v4 != nil && v4.Addr.IsValid() && (v4.Expires.IsZero() || v4.Expires.After(now)) {
+		out.Addrs = append(out.Addrs, lanif.Addr{Prefix: v4.Addr, ValidUntil: v4.Expires})
+	}
+	return out
 }

@@ -2,10 +2,12 @@ package main
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/services/lanif"
 )
 
 func TestDeploymentOf(t *testing.T) {
@@ -50,5 +52,29 @@ func TestDeploymentOf(t *testing.T) {
 				t.Errorf("deploymentOf = %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestExistingNetworkLANKeepsUpstreamAddrs(t *testing.T) {
+	now := time.Date(2026, 11, 26, 7, 0, 0, 0, time.UTC)
+	later := now.Add(time.Hour)
+	ula := netip.MustParsePrefix("fd00:1:2::1/64")
+	slaac := netip.MustParsePrefix("2001:db8:0:1:0:ff:fe00:201/64")
+	st := &state.State{
+		Delegated: &state.DelegatedPrefix{Prefix: netip.MustParsePrefix("2001:db8:1000::/56"), ValidUntil: later},
+		WAN: state.WAN{
+			Addrs: []netip.Prefix{slaac, ula, netip.MustParsePrefix("2001:db8:1000::1/64")},
+			IPv4:  &state.IPv4Lease{Addr: netip.MustParsePrefix("192.0.2.101/24"), Expires: later},
+		},
+	}
+	in := lanif.Plan{Addrs: []lanif.Addr{{Prefix: ula}, {Prefix: netip.MustParsePrefix("2001:db8:1000::1/64"), ValidUntil: later}}}
+	got := existingNetworkLAN(in, st, now)
+	want := []netip.Prefix{ula, slaac, netip.MustParsePrefix("192.0.2.101/24")}
+	var have []netip.Prefix
+	for _, a := range got.Addrs {
+		have = append(have, a.Prefix)
+	}
+	if !slices.Equal(have, want) {
+		t.Errorf("existing-network LAN plan %v, want %v (upstream addresses kept, the delegation's dropped)", have, want)
 	}
 }
