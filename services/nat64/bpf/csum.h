@@ -12,7 +12,7 @@ static __always_inline __u16 csum_fold(__u32 c)
 
 /* csum_skb adds len bytes of the packet at off to the partial sum *sum.
  * Odd lengths are padded with a zero byte, as RFC 1071 requires. */
-__noinline int csum_skb(struct __sk_buff *skb, __u32 off, __u32 len, __u32 *sum)
+static __noinline int csum_skb(struct __sk_buff *skb, __u32 off, __u32 len, __u32 *sum)
 {
 	if (!sum)
 		return -1;

@@ -22,7 +22,7 @@ static __always_inline int set_ethertype(struct __sk_buff *skb, __u16 proto)
 /* icmp6_reply turns the IPv6 packet in skb into an ICMPv6 error about it
  * (RFC 4443 §2.4: as much of the packet as fits in 1280 bytes) and sends it
  * back where it came from. */
-__noinline int icmp6_reply(struct __sk_buff *skb, const struct config *cfg,
+static __noinline int icmp6_reply(struct __sk_buff *skb, const struct config *cfg,
 				  const struct ipv6hdr *orig, __u32 typecode, __u32 info)
 {
 	if (!cfg || !orig)
@@ -62,7 +62,7 @@ __noinline int icmp6_reply(struct __sk_buff *skb, const struct config *cfg,
 
 /* icmp4_reply is icmp6_reply for IPv4 (RFC 1812 §4.3.2.3: at most 576
  * bytes), sent from the pool address. */
-__noinline int icmp4_reply(struct __sk_buff *skb, const struct config *cfg,
+static __noinline int icmp4_reply(struct __sk_buff *skb, const struct config *cfg,
 				  const struct iphdr *orig, __u32 typecode, __u32 info)
 {
 	if (!cfg || !orig)
@@ -105,7 +105,7 @@ __noinline int icmp4_reply(struct __sk_buff *skb, const struct config *cfg,
 /* forward sends a translated packet out of ifindex: bpf_fib_lookup finds
  * the next hop, and bpf_redirect_neigh resolves it when the neighbour
  * table does not know it yet. */
-__noinline int forward(struct __sk_buff *skb, const struct config *cfg, int v6)
+static __noinline int forward(struct __sk_buff *skb, const struct config *cfg, int v6)
 {
 	if (!cfg)
 		return TC_ACT_SHOT;

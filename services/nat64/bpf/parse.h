@@ -15,7 +15,7 @@ struct ext6 {
 	__be32 id;
 };
 
-__noinline int walk_ext6(struct __sk_buff *skb, __u8 nh, struct ext6 *e)
+static __noinline int walk_ext6(struct __sk_buff *skb, __u8 nh, struct ext6 *e)
 {
 	if (!e)
 		return -1;
@@ -60,26 +60,27 @@ __noinline int walk_ext6(struct __sk_buff *skb, __u8 nh, struct ext6 *e)
 	return 0;
 }
 
-/* ip4_source_routed reports an unexpired loose or strict source route
- * option (RFC 791: type 131 or 137, pointer within the option). */
-__noinline int ip4_source_routed(struct __sk_buff *skb, __u32 hlen)
+/* The IPv4 options of a header, as ip4_opts_source_routed sees them: 40
+ * bytes at most (RFC 791), with room for the masked indexes below. */
+struct ip4_opts {
+	__u8 b[68];
+};
+_Static_assert(sizeof(((struct scratch *)0)->buf) >= sizeof(struct ip4_opts),
+	       "the options are read from the scratch buffer");
+
+/* ip4_opts_source_routed reports an unexpired loose or strict source route
+ * option (RFC 791: type 131 or 137, pointer within the option) among the n
+ * option bytes in o. It is a global function, verified once on its own: it
+ * takes no context pointer, only plain memory, so the verifier needs no
+ * kernel BTF for its arguments (the target kernels have none), and its
+ * 20-step walk is not explored again for every state of its caller. */
+__noinline int ip4_opts_source_routed(const struct ip4_opts *o, __u32 n)
 {
-	/* The options go to the per-CPU scratch buffer: indexing a map value
-	 * with a bounded variable is fine for the verifier, the stack is not. */
-	__u32 zero = 0;
-	struct scratch *sc = bpf_map_lookup_elem(&nat64_scratch, &zero);
-	if (!sc)
+	if (!o)
 		return 1;
-	__u8 *opt = sc->buf;
-	__u32 n = hlen - IP4_HLEN;
 	if (n == 0 || n > 40)
 		return 0;
-	/* 1 <= m <= 64 in the register the helper gets (see csum_skb). */
-	__u64 m = n - 1;
-	asm volatile("%0 &= 0x3f" : "+r"(m));
-	m += 1;
-	if (bpf_skb_load_bytes(skb, ETH_HLEN + IP4_HLEN, opt, m) < 0)
-		return 1;
+	const __u8 *opt = o->b;
 	__u32 i = 0;
 	for (int k = 0; k < 20; k++) {
 		if (i >= n || i >= 39)
@@ -101,6 +102,28 @@ __noinline int ip4_source_routed(struct __sk_buff *skb, __u32 hlen)
 		i += len;
 	}
 	return 0;
+}
+
+/* ip4_source_routed loads the options of the IPv4 header (hlen bytes) to
+ * the per-CPU scratch buffer and looks for a source route in them.
+ * Indexing a map value with a bounded variable is fine for the verifier,
+ * the stack is not. */
+static __always_inline int ip4_source_routed(struct __sk_buff *skb, __u32 hlen)
+{
+	__u32 zero = 0;
+	struct scratch *sc = bpf_map_lookup_elem(&nat64_scratch, &zero);
+	if (!sc)
+		return 1;
+	__u32 n = hlen - IP4_HLEN;
+	if (n == 0 || n > 40)
+		return 0;
+	/* 1 <= m <= 64 in the register the helper gets (see csum_skb). */
+	__u64 m = n - 1;
+	asm volatile("%0 &= 0x3f" : "+r"(m));
+	m += 1;
+	if (bpf_skb_load_bytes(skb, ETH_HLEN + IP4_HLEN, sc->buf, m) < 0)
+		return 1;
+	return ip4_opts_source_routed((const struct ip4_opts *)sc->buf, n);
 }
 
 static __always_inline __u8 tclass(const struct ipv6hdr *ip)

@@ -5,7 +5,7 @@
 
 /* xlat_icmp4_err translates an ICMPv4 error about a packet the pool sent
  * (RFC 7915 §4.2, RFC 6146 §3.5.3). */
-__noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config *cfg,
+static __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config *cfg,
 				     const struct iphdr *ip, struct l4 *o)
 {
 	if (!cfg || !ip || !o)
@@ -152,7 +152,7 @@ __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config *cfg,
 	return XLAT_FORWARD;
 }
 
-__noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, struct iphdr *ip,
+static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, struct iphdr *ip,
 			     struct l4 *lp)
 {
 	if (!cfg || !ip || !lp)

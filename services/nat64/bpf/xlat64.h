@@ -5,7 +5,7 @@
 
 /* xlat_icmp6_err translates an ICMPv6 error from the LAN whose inner packet
  * belongs to a session (RFC 7915 §5.2, RFC 6146 §3.5.3). */
-__noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config *cfg,
+static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config *cfg,
 				     const struct ipv6hdr *ip6, const struct ext6 *e, struct l4 *o)
 {
 	if (!cfg || !ip6 || !e || !o)
@@ -187,7 +187,7 @@ __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config *cfg,
 	return XLAT_FORWARD;
 }
 
-__noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, struct ipv6hdr *ip6,
+static __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, struct ipv6hdr *ip6,
 			     struct ext6 *ep, struct l4 *lp)
 {
 	if (!cfg || !ip6 || !ep || !lp)
