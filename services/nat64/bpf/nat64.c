@@ -13,7 +13,11 @@
  * by the helper and the verifier has no packet pointers to lose track of.
  *
  * Built against the UAPI headers only (no vmlinux.h, no CO-RE): the target
- * kernels have no BTF.
+ * kernels have no BTF. For the same reason every function that takes the
+ * skb is static: the verifier checks a global function's context argument
+ * against the kernel's BTF and refuses the program without it. Functions
+ * without the skb may be global (verified once, on their own), which keeps
+ * the verifier's work far from its limit (docs/conformance-nat64.md).
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -51,8 +55,9 @@ int nat64_lan(struct __sk_buff *skb)
 		return TC_ACT_OK;
 	if (ip6.version != 6 || !pref_match(cfg, (__u8 *)&ip6.daddr))
 		return TC_ACT_OK;
-	/* The steps are separate functions called from here, so that no
-	 * call chain needs more than the 512 bytes of BPF stack. */
+	/* The steps are separate (static, see above) functions called from
+	 * here, so that no call chain needs more than the 512 bytes of BPF
+	 * stack. */
 	struct ext6 e = {};
 	struct l4 l = {};
 	int r = xlat64(skb, cfg, &ip6, &e, &l);
