@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -112,6 +114,75 @@ func TestLoadWithoutKernelTypes(t *testing.T) {
 			continue
 		}
 		t.Logf("%s: verifier processed %s instructions (limit 1000000)", name, m[1])
+		checkInterpreterStack(t, name, spec.Programs[name], p.VerifierLog)
+	}
+}
+
+var stackRe = regexp.MustCompile(`stack depth ([0-9+]+)`)
+
+// checkInterpreterStack checks the deepest call chain against the 512
+// bytes of BPF stack the way a kernel without a JIT counts it: every frame
+// rounded up to 32 bytes (the interpreter's granularity), where a JIT
+// rounds to 16. The target amd64 kernel has no JIT, this VM has one, so
+// the load above would not notice a chain that only the interpreter
+// refuses ("combined stack size of 3 calls is 544. Too large").
+func checkInterpreterStack(t *testing.T, name string, p *ebpf.ProgramSpec, log string) {
+	t.Helper()
+	m := stackRe.FindStringSubmatch(log)
+	if m == nil {
+		t.Errorf("%s: no stack depth in the verifier log", name)
+		return
+	}
+	var depths []int
+	for _, f := range strings.Split(m[1], "+") {
+		d, err := strconv.Atoi(f)
+		if err != nil {
+			t.Fatalf("%s: stack depth %q: %v", name, m[1], err)
+		}
+		depths = append(depths, d)
+	}
+	// The kernel numbers the subprograms in instruction order, as
+	// cilium/ebpf lays them out; a call names its target by symbol.
+	var funcs []string
+	calls := map[string][]string{}
+	cur := ""
+	for i := range p.Instructions {
+		ins := &p.Instructions[i]
+		if fn := btf.FuncMetadata(ins); fn != nil {
+			cur = fn.Name
+			funcs = append(funcs, cur)
+		}
+		if ins.IsFunctionCall() && ins.Reference() != "" {
+			calls[cur] = append(calls[cur], ins.Reference())
+		}
+	}
+	if len(funcs) != len(depths) {
+		t.Errorf("%s: %d functions but %d stack depths (%s)", name, len(funcs), len(depths), m[1])
+		return
+	}
+	frame := map[string]int{}
+	for i, f := range funcs {
+		frame[f] = (max(depths[i], 1) + 31) / 32 * 32
+	}
+	var deepest func(f string, seen map[string]bool) (int, []string)
+	deepest = func(f string, seen map[string]bool) (int, []string) {
+		if seen[f] {
+			t.Fatalf("%s: recursion through %s", name, f)
+		}
+		seen[f] = true
+		defer delete(seen, f)
+		best, chain := 0, []string(nil)
+		for _, c := range calls[f] {
+			if d, ch := deepest(c, seen); d > best {
+				best, chain = d, ch
+			}
+		}
+		return frame[f] + best, append([]string{f}, chain...)
+	}
+	d, chain := deepest(funcs[0], map[string]bool{})
+	t.Logf("%s: frames %s; deepest call chain %s: %d bytes of stack without a JIT (limit 512)", name, m[1], strings.Join(chain, " → "), d)
+	if d > 512 {
+		t.Errorf("%s: call chain %s needs %d bytes of stack when frames are rounded to 32 bytes (no JIT); the limit is 512", name, strings.Join(chain, " → "), d)
 	}
 }
 

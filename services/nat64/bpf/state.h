@@ -111,23 +111,28 @@ static __always_inline int alloc_port(const struct config *cfg, __u8 proto, __u1
 	return -1;
 }
 
-/* host_created counts a new session of host a6 (the live count is created
- * minus what the reaper removed). */
-static __always_inline void host_created(const __u8 *a6)
+/* host_created_key counts a new session of the host in hk (the live count
+ * is created minus what the reaper removed). */
+static __always_inline void host_created_key(const struct lpm6_key *hk)
 {
-	struct lpm6_key hk = {.prefixlen = 128};
-	__builtin_memcpy(hk.addr, a6, 16);
-	__u64 *created = bpf_map_lookup_elem(&nat64_hcreated, &hk);
+	__u64 *created = bpf_map_lookup_elem(&nat64_hcreated, hk);
 	if (created) {
 		__sync_fetch_and_add(created, 1);
 		return;
 	}
 	__u64 one = 1;
-	if (bpf_map_update_elem(&nat64_hcreated, &hk, &one, BPF_NOEXIST) == -EEXIST) {
-		created = bpf_map_lookup_elem(&nat64_hcreated, &hk);
+	if (bpf_map_update_elem(&nat64_hcreated, hk, &one, BPF_NOEXIST) == -EEXIST) {
+		created = bpf_map_lookup_elem(&nat64_hcreated, hk);
 		if (created)
 			__sync_fetch_and_add(created, 1);
 	}
+}
+
+static __always_inline void host_created(const __u8 *a6)
+{
+	struct lpm6_key hk = {.prefixlen = 128};
+	__builtin_memcpy(hk.addr, a6, 16);
+	host_created_key(&hk);
 }
 
 /* session_new creates the session of an IPv6-originated packet, with its
@@ -186,9 +191,13 @@ __noinline int session_new(const struct config *cfg, struct sess_key *sk, __u64 
 	if (!s)
 		return C_TABLE_FULL + 1;
 	struct adf_key ak = {.addr4 = sk->addr4, .port4 = s->pool_port, .proto = sk->proto};
-	bpf_map_update_elem(&nat64_adf, &ak, &now, BPF_ANY);
+	/* nv.last_ns is now: no stack slot for a copy of it. */
+	bpf_map_update_elem(&nat64_adf, &ak, &nv.last_ns, BPF_ANY);
 
-	host_created(sk->addr6);
+	/* The key of the limit check above: one less key on this stack,
+	 * which the interpreter's rounding leaves no room for (see
+	 * docs/conformance-nat64.md, kernels without BTF). */
+	host_created_key(&hk);
 	return 0;
 }
 
