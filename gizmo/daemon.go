@@ -245,6 +245,10 @@ func (d *daemon) hostLocked(mac string, now time.Time) *state.Host {
 // sawHost records that mac used addr at time at.
 func (d *daemon) sawHost(mac net.HardwareAddr, addr netip.Addr, at time.Time) {
 	d.mu.Lock()
+	if mac.String() == d.st.LAN.HardwareAddr.String() {
+		d.mu.Unlock()
+		return // the gizmo's own LAN interface is no host
+	}
 	h := d.hostLocked(mac.String(), at)
 	_, known := h.Addrs[addr]
 	h.Addrs[addr] = at

@@ -111,7 +111,7 @@ func wireServices(ctx context.Context, d *daemon, cfg config, wan, lan string) e
 	}
 	d.add("dns64", dns, func(st *state.State, now time.Time) { dns.Update(plan.DNS64(st)) })
 	d.stats["dns64"] = func() any { return dns.Stats() }
-	d.insightSources = append(d.insightSources, func(ins *web.Insights) { dnsInsights(dns.Stats(), ins) })
+	d.insightSources = append(d.insightSources, func(ins *web.Insights) { dnsInsights(dns.Stats(), d.addressOwner(), ins) })
 	// Registered before the NAT64's traffic source, so that it knows which
 	// addresses resolve names through the DNS64 when it splits its bytes.
 	d.trafficSources = append(d.trafficSources, func(map[string]series.Categories) {
@@ -218,7 +218,9 @@ func (d *daemon) leased(l dhcp4.Lease, active bool) {
 }
 
 // dnsInsights turns the DNS64 service's counters into the dashboard's.
-func dnsInsights(st dns64.Stats, ins *web.Insights) {
+// Queries counted under an address (made before the host's MAC was known)
+// are added to the host that owns the address now.
+func dnsInsights(st dns64.Stats, owner func(netip.Addr) string, ins *web.Insights) {
 	ins.DNS = web.DNSInsights{
 		Queries: st.Queries, Synthesized: st.Synthesized, CacheHits: st.CacheHits, CacheMisses: st.CacheMisses,
 		ByType: st.ByType, BySource: map[string]uint64{},
@@ -232,13 +234,20 @@ func dnsInsights(st dns64.Stats, ins *web.Insights) {
 			top[nc.Name] += nc.Count
 		}
 		if _, err := net.ParseMAC(key); err != nil {
-			continue // an address without a known MAC
+			a, err := netip.ParseAddr(key)
+			if err != nil || owner(a) == "" {
+				continue // an address without a known MAC
+			}
+			key = owner(a)
 		}
 		hi := ins.Hosts[key]
-		hi.DNSQueries, hi.Synthesized = h.Queries, h.Synthesized
-		hi.DNSSources = map[string]uint64{}
+		hi.DNSQueries += h.Queries
+		hi.Synthesized += h.Synthesized
+		if hi.DNSSources == nil {
+			hi.DNSSources = map[string]uint64{}
+		}
 		for src, n := range h.BySource {
-			hi.DNSSources[string(src)] = n
+			hi.DNSSources[string(src)] += n
 		}
 		for _, nc := range h.TopSynthesized {
 			hi.TopLegacy = append(hi.TopLegacy, web.NameCount{Name: nc.Name, Count: nc.Count})
