@@ -202,3 +202,33 @@ func fetchByName(ctx context.Context, l *netlab.Lab, ns string, dns netip.Addr, 
 	}
 	return body, nil
 }
+
+// waitDeployment waits until the gizmo reports the deployment it detected:
+// in /api/status once the dashboard shows it, else the daemon's last
+// "deployment detected" log line (gizmo/zeroconf.go).
+func waitDeployment(t *testing.T, ctx context.Context, l *netlab.Lab, want string) {
+	t.Helper()
+	var last string
+	err := netlab.WaitFor(ctx, "deployment "+want, func(ctx context.Context) (bool, error) {
+		var s status
+		if apiJSON(ctx, "/api/status", &s) == nil && s.Deployment != "" {
+			last = s.Deployment
+			return last == want, nil
+		}
+		b, err := l.GizmoLog()
+		if err != nil {
+			return false, nil
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if strings.Contains(line, `msg="deployment detected"`) {
+				if _, rest, ok := strings.Cut(line, " deployment="); ok {
+					last = strings.Fields(rest)[0]
+				}
+			}
+		}
+		return last == want, nil
+	})
+	if err != nil {
+		t.Errorf("deployment: got %q, want %q: %v", last, want, err)
+	}
+}

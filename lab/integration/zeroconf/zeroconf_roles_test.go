@@ -38,4 +38,5 @@ func TestRoleDetection(t *testing.T) {
 	}
 	p, _ := netip.ParsePrefix(st.Delegated.Prefix)
 	checkServedV6(t, ctx, l, p)
+	waitDeployment(t, ctx, l, "router")
 }
