@@ -2,6 +2,7 @@ package main
 
 import (
 	"net"
+	"reflect"
 	"net/netip"
 	"strings"
 	"sync"
@@ -102,6 +103,7 @@ func wireNAT64(d *daemon, cfg config, wan, lan string) error {
 	if err != nil {
 		return err
 	}
+	var last *nat64.Plan
 	d.add("nat64", svc, func(st *state.State, now time.Time) {
 		p := nat64.Plan{}
 		// RFC 8781: an upstream that advertises its own PREF64 runs the
@@ -109,6 +111,12 @@ func wireNAT64(d *daemon, cfg config, wan, lan string) error {
 		if st.Pref64Source != state.Pref64Upstream {
 			p = plan.NAT64(st, now, ifindex(lan), ifindex(wan))
 		}
+		// The daemon replans on every observation; the datapath is
+		// reconfigured (and says so) only when its plan changed.
+		if last != nil && reflect.DeepEqual(*last, p) {
+			return
+		}
+		last = &p
 		svc.Update(p)
 	})
 	d.stats["nat64"] = func() any { return svc.Stats() }
