@@ -2,8 +2,8 @@ package main
 
 import (
 	"net"
-	"reflect"
 	"net/netip"
+	"reflect"
 	"strings"
 	"sync"
 	"time"
