@@ -111,6 +111,9 @@ func wireNAT64(d *daemon, cfg config, wan, lan string) error {
 		if st.Pref64Source != state.Pref64Upstream {
 			p = plan.NAT64(st, now, ifindex(lan), ifindex(wan))
 		}
+		if cfg.ExistingNetwork && len(p.LANPrefixes) > 0 {
+			p.LANPrefixes = append(p.LANPrefixes, existingNetworkPrefixes(st)...)
+		}
 		// The daemon replans on every observation; the datapath is
 		// reconfigured (and says so) only when its plan changed.
 		if last != nil && reflect.DeepEqual(*last, p) {

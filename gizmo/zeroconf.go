@@ -138,3 +138,23 @@ func existingNetworkLAN(p lanif.Plan, st *state.State, now time.Time) lanif.Plan
 	}
 	return out
 }
+
+// existingNetworkPrefixes are the on-link /64s of the network the one-port
+// gizmo joined (its SLAAC addresses' prefixes): in the existing-network mode
+// the hosts there are the NAT64's clients, not only the ULA's.
+func existingNetworkPrefixes(st *state.State) []netip.Prefix {
+	var out []netip.Prefix
+	for _, a := range st.WAN.Addrs {
+		ip := a.Addr()
+		if !ip.Is6() || !ip.IsGlobalUnicast() || ip.IsPrivate() {
+			continue
+		}
+		if st.Delegated != nil && st.Delegated.Prefix.Contains(ip) {
+			continue
+		}
+		if p := a.Masked(); !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}

@@ -78,3 +78,19 @@ func TestExistingNetworkLANKeepsUpstreamAddrs(t *testing.T) {
 		t.Errorf("existing-network LAN plan %v, want %v (upstream addresses kept, the delegation's dropped)", have, want)
 	}
 }
+
+func TestExistingNetworkPrefixes(t *testing.T) {
+	st := &state.State{
+		Delegated: &state.DelegatedPrefix{Prefix: netip.MustParsePrefix("2001:db8:1000::/56")},
+		WAN: state.WAN{Addrs: []netip.Prefix{
+			netip.MustParsePrefix("2001:db8:0:1:0:ff:fe00:201/64"),
+			netip.MustParsePrefix("2001:db8:0:1::99/64"),
+			netip.MustParsePrefix("fd00:1:2::1/64"),
+			netip.MustParsePrefix("2001:db8:1000::1/64"),
+		}},
+	}
+	got := existingNetworkPrefixes(st)
+	if want := []netip.Prefix{netip.MustParsePrefix("2001:db8:0:1::/64")}; !slices.Equal(got, want) {
+		t.Errorf("existingNetworkPrefixes = %v, want %v (the network's /64 once; no ULA, no delegation)", got, want)
+	}
+}
