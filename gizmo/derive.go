@@ -62,6 +62,8 @@ func derive(st *state.State, cfg config, now time.Time) {
 		return !r.ValidUntil.After(now)
 	})
 
+	st.Deployment = string(deploymentOf(st, cfg.ExistingNetwork, now))
+
 	for _, h := range st.Hosts {
 		for a, seen := range h.Addrs {
 			if now.Sub(seen) > hostAddrTTL {

@@ -43,11 +43,14 @@ type StatusJSON struct {
 	Retired      []PrefixJSON `json:"retired_prefixes"`
 	Pref64       string       `json:"pref64"`
 	Pref64Source string       `json:"pref64_source"`
-	UpstreamDNS  []string     `json:"upstream_dns"`
-	ULA          string       `json:"ula"`
-	LAN          LANJSON      `json:"lan"`
-	Hosts        int          `json:"hosts"`
-	Time         time.Time    `json:"time"`
+	// Deployment is what the gizmo detected it is plugged into
+	// (docs/deployments.md).
+	Deployment  string    `json:"deployment"`
+	UpstreamDNS []string  `json:"upstream_dns"`
+	ULA         string    `json:"ula"`
+	LAN         LANJSON   `json:"lan"`
+	Hosts       int       `json:"hosts"`
+	Time        time.Time `json:"time"`
 }
 
 type WANJSON struct {
@@ -111,7 +114,7 @@ func prefixJSON(d state.DelegatedPrefix, now time.Time) PrefixJSON {
 func statusOf(st state.State, now time.Time) StatusJSON {
 	out := StatusJSON{
 		WAN:    WANJSON{Interface: st.WAN.Interface, Addrs: strs(st.WAN.Addrs), RDNSS: strs(st.WAN.RDNSS)},
-		Pref64: str(st.Pref64), Pref64Source: string(st.Pref64Source),
+		Pref64: str(st.Pref64), Pref64Source: string(st.Pref64Source), Deployment: st.Deployment,
 		UpstreamDNS: strs(st.UpstreamDNS), ULA: str(st.ULA),
 		LAN: LANJSON{Interface: st.LAN.Interface, Legacy4: str(st.LAN.Legacy4), DNS: map[string]string{
 			"rdnss": str(st.LAN.DNS.RDNSS), "dhcpv6": str(st.LAN.DNS.DHCPv6), "dhcpv4": str(st.LAN.DNS.DHCPv4),

@@ -38,6 +38,11 @@ type State struct {
 	// Hosts are the LAN hosts, keyed by MAC address (net.HardwareAddr.String()).
 	Hosts map[string]*Host
 
+	// Deployment names the situation the gizmo detected (docs/deployments.md):
+	// router, upstream-nat64, no-delegation, ipv4-only-upstream,
+	// existing-network or no-upstream. Derived; shown on the dashboard.
+	Deployment string
+
 	// InboundRules are the owner's inbound firewall policy besides each
 	// host's ExposedPorts: token and prefix rules, written relative to the
 	// delegation so that they survive renumbering. Persisted.
