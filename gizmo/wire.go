@@ -51,7 +51,11 @@ func wireServices(ctx context.Context, d *daemon, cfg config, wan, lan string) e
 	if err != nil {
 		return err
 	}
-	d.add("dhcp6pd", pd, nil)
+	// On an existing network the gizmo is a guest: the network's own
+	// router delegates and routes, so the gizmo asks for no prefix.
+	if !cfg.ExistingNetwork {
+		d.add("dhcp6pd", pd, nil)
+	}
 	d.stats["dhcp6pd"] = func() any { return pd.Stats() }
 
 	var wasUp bool
@@ -182,8 +186,15 @@ func wireServices(ctx context.Context, d *daemon, cfg config, wan, lan string) e
 		}
 	})
 
-	if err := wireFirewall(d); err != nil {
-		return err
+	// The firewall separates a WAN from a LAN. With one port on an
+	// existing network there is no such border to guard: that network's
+	// router has its own firewall (docs/deployments.md).
+	if !cfg.ExistingNetwork {
+		if err := wireFirewall(d); err != nil {
+			return err
+		}
+	} else {
+		log.Info("existing network: no firewall ruleset and no prefix delegation; the network's own router keeps those roles")
 	}
 	if err := wireNAT64(d, cfg, wan, lan); err != nil {
 		return err
