@@ -103,17 +103,27 @@ func removePins(dir string) error {
 }
 
 // attach puts the programs on the interfaces' tcx ingress hooks, moving
-// them when an index changed.
+// them when an index changed. Each is appended at the tail of its hook.
+// With one port (lan == wan, the existing-network mode) both share one hook:
+// the WAN program goes right after the LAN program. The order does not
+// matter for correctness, since each program returns TC_ACT_UNSPEC
+// (TCX_NEXT) for what is not its own and the two own disjoint EtherTypes
+// (IPv6 to the prefix, IPv4 to the pool address); the anchor keeps the
+// pair adjacent and the order fixed for the tests and for bpftool output.
 func (d *datapath) attach(lan, wan int) error {
 	if lan == d.lanIdx && wan == d.wanIdx && d.lanLink != nil && d.wanLink != nil {
 		return nil
 	}
 	d.detach()
-	l, err := link.AttachTCX(link.TCXOptions{Interface: lan, Program: d.objs.Nat64Lan, Attach: ebpf.AttachTCXIngress})
+	l, err := link.AttachTCX(link.TCXOptions{Interface: lan, Program: d.objs.Nat64Lan, Attach: ebpf.AttachTCXIngress, Anchor: link.Tail()})
 	if err != nil {
 		return fmt.Errorf("nat64: attach to LAN ifindex %d: %w", lan, err)
 	}
-	w, err := link.AttachTCX(link.TCXOptions{Interface: wan, Program: d.objs.Nat64Wan, Attach: ebpf.AttachTCXIngress})
+	anchor := link.Tail()
+	if wan == lan {
+		anchor = link.AfterLink(l)
+	}
+	w, err := link.AttachTCX(link.TCXOptions{Interface: wan, Program: d.objs.Nat64Wan, Attach: ebpf.AttachTCXIngress, Anchor: anchor})
 	if err != nil {
 		l.Close()
 		return fmt.Errorf("nat64: attach to WAN ifindex %d: %w", wan, err)

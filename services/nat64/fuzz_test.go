@@ -7,7 +7,7 @@ import (
 
 // The BPF programs are the parsers of outside input here: the fuzz targets
 // throw arbitrary packets at them through BPF_PROG_TEST_RUN. Whatever comes
-// in, the verdict is pass, drop or redirect, and a redirected packet is a
+// in, the verdict is next, pass, drop or redirect, and a redirected packet is a
 // well-formed IPv4 or IPv6 packet with correct checksums.
 func fuzzProgram(f *testing.F, fromLAN bool, seeds [][]byte) {
 	for _, s := range seeds {
@@ -33,7 +33,7 @@ func fuzzProgram(f *testing.F, fromLAN bool, seeds [][]byte) {
 		}
 		ret, out := h.send(fromLAN, l3)
 		switch ret {
-		case tcActOK, tcActShot:
+		case tcActOK, tcActShot, tcActNext:
 		case tcActRedirect:
 			parseOpt(t, out, false)
 		default:

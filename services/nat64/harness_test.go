@@ -8,11 +8,14 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-// tc return codes.
+// tc return codes, as BPF_PROG_TEST_RUN reports them (a uint32).
 const (
 	tcActOK       = 0
 	tcActShot     = 2
 	tcActRedirect = 7
+	// tcActNext is TC_ACT_UNSPEC (-1), TCX_NEXT: not ours, the next
+	// program on the hook runs (the kernel passes it at the end).
+	tcActNext = 1<<32 - 1
 )
 
 // harness runs the programs with BPF_PROG_TEST_RUN on packets built by the

@@ -360,9 +360,9 @@ func TestOnlyLANSources(t *testing.T) {
 	}
 	p := testPlan()
 	h := newHarness(t, p, 0)
-	// Not for the prefix: untouched, to the stack.
-	if ret, _ := h.send(true, pkt6(hostA, netip.MustParseAddr("2001:db8:ffff::6"), seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != tcActOK {
-		t.Errorf("native IPv6: verdict %d", ret)
+	// Not for the prefix: untouched, on to the next program (and the stack).
+	if ret, _ := h.send(true, pkt6(hostA, netip.MustParseAddr("2001:db8:ffff::6"), seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != tcActNext {
+		t.Errorf("native IPv6: verdict %d, want TC_ACT_UNSPEC", ret)
 	}
 }
 

@@ -3,6 +3,16 @@
 // and WAN interfaces. Go loads and configures the programs, expires
 // sessions and reads the counters; the packets never leave the kernel's
 // fast path. See docs/conformance-nat64.md for what is and is not done.
+//
+// Verdicts on the hook: a program returns TC_ACT_UNSPEC (TCX_NEXT) for a
+// packet that is not NAT64 traffic, so that the next program on the hook
+// sees it; the kernel passes it after the last one. With one port (the
+// existing-network mode, LAN == WAN interface) both programs share one hook,
+// and a TC_ACT_OK (TCX_PASS) there would end the chain before the WAN
+// program saw the IPv4 replies. TC_ACT_OK is kept for packets a program
+// owns and deliberately leaves to the kernel (to_stack: IPv4 to a pool port
+// without binding, other protocols; GSO packets needing an ICMP error): the
+// other program matches only the other EtherType, so it would pass them too.
 package nat64
 
 import (

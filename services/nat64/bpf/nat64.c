@@ -4,9 +4,15 @@
  * programs attached with tcx:
  *   nat64_lan on lan0 ingress:   IPv6 to the NAT64 prefix -> IPv4 out uplink0
  *   nat64_wan on uplink0 ingress: IPv4 to the pool address -> IPv6 out lan0
- * Packets that are not ours return TC_ACT_OK untouched. Packets for us that
- * we cannot translate are dropped and counted, or handed to the kernel where
- * it does the right thing (pings to the router, ports without a binding).
+ * Packets that are not ours return TC_ACT_UNSPEC (TCX_NEXT) untouched, so
+ * that the next program on the hook runs: with one port (existing-network
+ * mode, lan0 == uplink0) both programs share one tcx ingress hook, and
+ * TC_ACT_OK (TCX_PASS) would end the chain there, keeping the IPv4 replies
+ * from nat64_wan. At the end of the chain the kernel takes NEXT as pass.
+ * Packets for us that we cannot translate are dropped and counted, or handed
+ * to the kernel with TC_ACT_OK where it does the right thing (pings to the
+ * router, ports without a binding): those are ours, and the other program
+ * would pass them anyway, as the two match disjoint EtherTypes.
  *
  * Reads go through bpf_skb_load_bytes and writes through bpf_skb_store_bytes:
  * slower than direct packet access by a little, but every bound is checked
@@ -45,16 +51,16 @@ SEC("tc")
 int nat64_lan(struct __sk_buff *skb)
 {
 	if (skb->protocol != bpf_htons(ETH_P_IPV6))
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	__u32 zero = 0;
 	struct config *cfg = bpf_map_lookup_elem(&nat64_config, &zero);
 	if (!cfg || !cfg->pool4)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	struct ipv6hdr ip6;
 	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip6, IP6_HLEN) < 0)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	if (ip6.version != 6 || !pref_match(cfg, (__u8 *)&ip6.daddr))
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	/* The steps are separate (static, see above) functions called from
 	 * here, so that no call chain needs more than the 512 bytes of BPF
 	 * stack. */
@@ -74,16 +80,16 @@ SEC("tc")
 int nat64_wan(struct __sk_buff *skb)
 {
 	if (skb->protocol != bpf_htons(ETH_P_IP))
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	__u32 zero = 0;
 	struct config *cfg = bpf_map_lookup_elem(&nat64_config, &zero);
 	if (!cfg || !cfg->pool4)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	struct iphdr ip;
 	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, IP4_HLEN) < 0)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	if (ip.version != 4 || ip.daddr != cfg->pool4)
-		return TC_ACT_OK;
+		return TC_ACT_UNSPEC;
 	struct l4 l = {};
 	int r = xlat46(skb, cfg, &ip, &l);
 	if (r == XLAT_ICMP_ERR)
