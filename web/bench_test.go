@@ -207,7 +207,7 @@ func BenchmarkPages(b *testing.B) {
 }
 
 // TestBigBackendIsFull checks the benchmark's fixture: the rings hold what
-// the issue asks for, so the numbers mean what docs/performance-dashboard.md
+// the issue asks for, so the numbers mean what docs/performance.md
 // says.
 func TestBigBackendIsFull(t *testing.T) {
 	if testing.Short() {

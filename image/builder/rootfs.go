@@ -82,7 +82,7 @@ func (t rootTree) addTree(dst, src string) error {
 // returns its size. Both kernels (kernel.rpi and kernel.amd64) have
 // SQUASHFS_ZLIB; the other compressors are not enabled in both. Level 6
 // instead of mksquashfs's default 9: a quarter of the CPU time for a root
-// 0.6% larger (docs/performance-image.md).
+// 0.6% larger (docs/performance.md).
 //
 // It runs Debian's mksquashfs (squashfs-tools) rather than go-diskfs's
 // squashfs writer: go-diskfs lists the extended attributes of every

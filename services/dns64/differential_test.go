@@ -22,7 +22,7 @@ import (
 // The differential test asks BIND 9 (the reference DNS64; Debian's named)
 // and this service the same questions, with the same NAT64 prefix,
 // exclusions and upstream: testZone served on loopback. Answers must match
-// except for the differences listed in docs/conformance-dns64.md, each of
+// except for the differences listed in docs/conformance.md, each of
 // which is marked on its case below with the RFC section it follows.
 
 // diffCase is one query of the corpus.

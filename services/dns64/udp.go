@@ -21,7 +21,7 @@ import (
 // sends the answers in one sendmmsg(2); queries that need an upstream are
 // handed to a goroutine each, so a slow upstream never holds up cached
 // answers. On a two-core router this is what brings the service to
-// unbound's throughput (docs/performance-dns64.md).
+// unbound's throughput (docs/performance.md).
 type udpServer struct {
 	conn  *net.UDPConn
 	batch batchConn

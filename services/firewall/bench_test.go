@@ -78,7 +78,7 @@ func rxPackets(b *testing.B, ns string) uint64 {
 //	sudo go test ./services/firewall -run '^$' -bench Forwarding -benchtime 1x -v
 //
 // FW_BENCH_ROUNDS and FW_BENCH_SECS change the rounds (5) and seconds per
-// run (3). The results go to docs/performance-firewall.md.
+// run (3). The results go to docs/performance.md.
 func BenchmarkForwarding(b *testing.B) {
 	needRoot(b)
 	if _, err := exec.LookPath("iperf3"); err != nil {

@@ -88,7 +88,7 @@ var joolStatic = []StaticBinding{
 }
 
 // knownDifferent are the cases where the gizmo deliberately does something
-// else; the reason goes to docs/conformance-nat64.md. A case listed here
+// else; the reason goes to docs/conformance.md. A case listed here
 // that starts passing fails the test, so the list stays true.
 var knownDifferent = map[string]string{
 	"nat64/manual/issue132/test.pkt→manual/issue132/expected-on.pkt": "The peer answers a packet to an IPv4 address it has no route to with ICMPv6 unreachable. " +

@@ -2,7 +2,7 @@
 // header translation, running in eBPF on the tcx ingress hooks of the LAN
 // and WAN interfaces. Go loads and configures the programs, expires
 // sessions and reads the counters; the packets never leave the kernel's
-// fast path. See docs/conformance-nat64.md for what is and is not done.
+// fast path. See docs/conformance.md for what is and is not done.
 //
 // Verdicts on the hook: a program returns TC_ACT_UNSPEC (TCX_NEXT) for a
 // packet that is not NAT64 traffic, so that the next program on the hook

@@ -3,7 +3,7 @@
 // (10 s × 1 h, 1 min × 24 h, 1 h × 90 days), so that memory stays bounded
 // however long the gizmo runs. Only the finest ring keeps the per-host
 // breakdown (Resolution.PerHost), which bounds memory at 500 hosts to a few
-// megabytes (docs/performance-dashboard.md). The store is saved to the state dir and
+// megabytes (docs/performance.md). The store is saved to the state dir and
 // loaded back, so a reboot keeps the history.
 package series
 
