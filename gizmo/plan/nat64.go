@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/internal/special4"
 	"codeberg.org/monostack/gizmo/services/nat64"
 )
 
@@ -12,26 +13,6 @@ import (
 // NAT64, so that one host opening flows as fast as it can cannot take the
 // table from the others.
 const NAT64MaxSessionsPerHost = 8192
-
-// nonGlobal4 are the IPv4 ranges that are not globally reachable (RFC 6890
-// and the IANA special-purpose registry, Globally Reachable = False), plus
-// multicast and broadcast. RFC 6052 §3.1: the well-known prefix must not be
-// used to reach them.
-var nonGlobal4 = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
-	netip.MustParsePrefix("10.0.0.0/8"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("127.0.0.0/8"),
-	netip.MustParsePrefix("169.254.0.0/16"),
-	netip.MustParsePrefix("172.16.0.0/12"),
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("192.0.2.0/24"),
-	netip.MustParsePrefix("192.168.0.0/16"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("198.51.100.0/24"),
-	netip.MustParsePrefix("203.0.113.0/24"),
-	netip.MustParsePrefix("240.0.0.0/4"),
-}
 
 // neverTranslated4 holds no matter the prefix: multicast and broadcast have
 // no stateful translation (RFC 6146 §3: unicast only), and loopback
@@ -79,7 +60,7 @@ func NAT64(st *state.State, now time.Time, lanIfindex, wanIfindex int) nat64.Pla
 
 	p.Deny4 = append(p.Deny4, neverTranslated4...)
 	if p.Pref64.Masked() == state.WellKnownPref64 {
-		p.Deny4 = append(p.Deny4, nonGlobal4...)
+		p.Deny4 = append(p.Deny4, special4.NonGlobal()...)
 	}
 	// The gizmo's own legacy LAN is reached directly, never through the
 	// translator (it would come back through the NAT44).

@@ -3,6 +3,8 @@ package dns64
 import (
 	"fmt"
 	"net/netip"
+
+	"codeberg.org/monostack/gizmo/internal/special4"
 )
 
 // RFC 6052 §2.2: where the 32 IPv4 bits go for each allowed prefix length.
@@ -76,27 +78,6 @@ func Extract(prefix netip.Prefix, a netip.Addr) (netip.Addr, error) {
 	return netip.AddrFrom4(four), nil
 }
 
-// nonGlobal4 lists the IPv4 ranges that are not globally reachable
-// (RFC 5735 §3, RFC 6598, RFC 6890). RFC 6052 §3.1: the well-known prefix
-// MUST NOT be used to represent them.
-var nonGlobal4 = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
-	netip.MustParsePrefix("10.0.0.0/8"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("127.0.0.0/8"),
-	netip.MustParsePrefix("169.254.0.0/16"),
-	netip.MustParsePrefix("172.16.0.0/12"),
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("192.0.2.0/24"),
-	netip.MustParsePrefix("192.88.99.0/24"),
-	netip.MustParsePrefix("192.168.0.0/16"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("198.51.100.0/24"),
-	netip.MustParsePrefix("203.0.113.0/24"),
-	netip.MustParsePrefix("224.0.0.0/4"),
-	netip.MustParsePrefix("240.0.0.0/4"),
-}
-
 // ipv4onlyAddrs are the addresses of ipv4only.arpa (RFC 7050 §2.2,
 // RFC 8880 §2). They sit in 192.0.0.0/24 but are exactly what RFC 7050 says
 // must be synthesized with the well-known prefix so that clients can learn it.
@@ -120,10 +101,5 @@ func mappable(prefix netip.Prefix, v4 netip.Addr) bool {
 			return true
 		}
 	}
-	for _, p := range nonGlobal4 {
-		if p.Contains(v4) {
-			return false
-		}
-	}
-	return true
+	return !special4.IsNonGlobal(v4)
 }
