@@ -1,6 +1,6 @@
 // Package roles decides which port of the gizmo is the WAN and which are
 // the LAN when nobody said so. The port that hears an upstream router
-// (a Router Advertisement) or a DHCPv4 server is the WAN; it is renamed
+// (a Router Advertisement), a DHCPv4 server or a DHCPv6 server is the WAN; it is renamed
 // uplink0, because gokrazy keeps its own web interface off uplink*. Every
 // other port is bridged into lan0.
 //
@@ -32,8 +32,12 @@ type Evidence struct {
 	RouterAdvertisement bool
 	// AnyRouterAdvertisement: some RA was heard, even with router lifetime 0.
 	AnyRouterAdvertisement bool
-	// DHCPv4Server: a DHCPv4 server answered a DISCOVER.
+	// DHCPv4Server: a DHCPv4 server answered a DISCOVER (or was heard
+	// sending an OFFER or ACK).
 	DHCPv4Server bool
+	// DHCPv6Server: a DHCPv6 server was heard sending an Advertise or a
+	// Reply (RFC 8415 §7.3), as an ISP's PD server does.
+	DHCPv6Server bool
 }
 
 // Roles is the outcome of detection.
@@ -60,7 +64,7 @@ func score(e Evidence) int {
 	if e.RouterAdvertisement {
 		s += 4
 	}
-	if e.DHCPv4Server {
+	if e.DHCPv4Server || e.DHCPv6Server {
 		s += 2
 	}
 	if e.AnyRouterAdvertisement {
@@ -106,8 +110,11 @@ func Decide(evidence []Evidence) (Roles, error) {
 
 // Hysteresis keeps the current roles unless the evidence against them is
 // strong and lasting: the current WAN has heard nothing for Rounds
-// consecutive probe rounds while another port heard a default router in each
-// of them. A flapping cable or one stray RA on the LAN does not swap roles.
+// consecutive probe rounds while another port heard an upstream server (a
+// default router, a DHCPv4 or a DHCPv6 server) in each of them. A flapping
+// cable or one stray RA on the LAN does not swap roles. Roles without a WAN
+// (no port heard anything at start) count as a quiet WAN: the first port
+// that hears an upstream for Rounds rounds becomes the WAN.
 type Hysteresis struct {
 	Rounds int
 
@@ -128,13 +135,17 @@ func NewHysteresis(current Roles, rounds int) *Hysteresis {
 // and to what.
 func (h *Hysteresis) Observe(evidence []Evidence) (Roles, bool) {
 	next, err := Decide(evidence)
-	var wanQuiet bool
+	// A WAN that is missing from the evidence (no WAN yet, or its port
+	// is gone) is as quiet as one that hears nothing.
+	wanQuiet := true
 	for _, e := range evidence {
 		if e.Port == h.current.WAN {
 			wanQuiet = score(e) == 0
 		}
 	}
-	if err != nil || next.WAN == h.current.WAN || !wanQuiet || !evidenceOf(evidence, next.WAN).RouterAdvertisement {
+	// An RA with router lifetime 0 alone (score 1) is a router that
+	// offers no default route: no reason to make its port the uplink.
+	if err != nil || next.WAN == h.current.WAN || !wanQuiet || score(evidenceOf(evidence, next.WAN)) < 2 {
 		h.against, h.candidate = 0, ""
 		return h.current, false
 	}
@@ -159,8 +170,14 @@ func evidenceOf(evidence []Evidence, port string) Evidence {
 }
 
 func (r Roles) String() string {
+	if r.WAN == "" {
+		return fmt.Sprintf("no WAN yet, LAN %s", strings.Join(r.LANPorts, "+"))
+	}
 	if r.ExistingNetwork {
 		return fmt.Sprintf("existing network on %s", r.WAN)
 	}
 	return fmt.Sprintf("WAN %s, LAN %s", r.WAN, strings.Join(r.LANPorts, "+"))
 }
+
+// Current returns the roles in force.
+func (h *Hysteresis) Current() Roles { return h.current }
