@@ -119,6 +119,11 @@ type Plan struct {
 	// retired) and the ULA management /64. A LAN source outside them (and
 	// outside link-local and ::) is spoofed (BCP 38, RFC 2827).
 	LANPrefixes []netip.Prefix
+	// Shared are /64s the LAN shares with the WAN link through an ND proxy
+	// (RFC 7278 §4.3, RFC 4389): LAN hosts use them as sources, like
+	// LANPrefixes, but the upstream router and other WAN-side neighbours
+	// live in them too, so a WAN source inside them is not spoofed.
+	Shared []netip.Prefix
 	// ULA is the gizmo's whole ULA /48. It never comes from the WAN
 	// (RFC 4193 §4.1, RFC 6092 REC-4).
 	ULA netip.Prefix
@@ -195,6 +200,12 @@ func Validate(p Plan) error {
 			// SLAAC needs a /64 (RFC 4862 §5.5.3, RFC 7421), and the
 			// rules look LAN addresses up by their /64.
 			bad("LAN prefix %v: must be a /64", l)
+		}
+	}
+	for _, l := range p.Shared {
+		check6("shared prefix", l, false)
+		if l.Bits() != 64 {
+			bad("shared prefix %v: must be a /64", l)
 		}
 	}
 	check6("ULA", p.ULA, true)

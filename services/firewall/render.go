@@ -116,9 +116,9 @@ func Render(p Plan) Ruleset {
 	rs := Ruleset{Table: TableName, Counters: CounterNames()}
 
 	rs.Sets = append(rs.Sets,
-		Set{Name: setLAN6Src, Kind: SetIPv6Prefixes, Bits: 64, Prefixes: mergePrefixes(append(slices.Clone(p.LANPrefixes), linkLocal64))},
+		Set{Name: setLAN6Src, Kind: SetIPv6Prefixes, Bits: 64, Prefixes: mergePrefixes(append(lan6(p), linkLocal64))},
 		Set{Name: setLAN4Hosts, Kind: SetIPv4Prefixes, Bits: 32, Prefixes: mergePrefixes(lan4Hosts(p))},
-		Set{Name: setLAN6, Kind: SetIPv6Prefixes, Bits: 64, Prefixes: mergePrefixes(p.LANPrefixes)},
+		Set{Name: setLAN6, Kind: SetIPv6Prefixes, Bits: 64, Prefixes: mergePrefixes(lan6(p))},
 	)
 	rs.Sets = append(rs.Sets, prefixSets(setWANSpoof6, SetIPv6Prefixes, wanSpoof6(p))...)
 	rs.Sets = append(rs.Sets,
@@ -182,6 +182,12 @@ func lan4Hosts(p Plan) []netip.Prefix {
 	return src
 }
 
+// lan6 are the LAN's /64s: its own and the ones it shares with the WAN.
+func lan6(p Plan) []netip.Prefix {
+	return append(slices.Clone(p.LANPrefixes), p.Shared...)
+}
+
+// wanSpoof6 leaves p.Shared out: WAN-side neighbours live there too.
 func wanSpoof6(p Plan) []netip.Prefix {
 	var s []netip.Prefix
 	s = append(s, validPrefixes(p.Delegated, p.ULA)...)
