@@ -22,7 +22,7 @@ func TestRenderSharedPrefix(t *testing.T) {
 	}
 	rs := Render(sharedPlan())
 	lanShared := a("2001:db8:0:1:0:ff:fe00:210") // a LAN host's address in the shared /64
-	ispGlobal := a("2001:db8:0:1::1")           // the upstream router, a WAN-side neighbour
+	ispGlobal := a("2001:db8:0:1::1")            // the upstream router, a WAN-side neighbour
 	tests := []struct {
 		name    string
 		pkt     packet
