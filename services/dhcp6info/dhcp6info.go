@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"sync"
 	"time"
@@ -17,6 +18,9 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv6/server6"
 	"github.com/insomniacslk/dhcp/iana"
 	"golang.org/x/net/ipv6"
+
+	"codeberg.org/monostack/gizmo/internal/guarded"
+	"codeberg.org/monostack/gizmo/internal/serveloop"
 )
 
 // Config configures the server.
@@ -49,8 +53,7 @@ type Service struct {
 	planMu sync.Mutex
 	plan   Plan
 
-	statsMu sync.Mutex
-	stats   Stats
+	stats guarded.Stats[Stats]
 }
 
 // New returns a server for cfg.Interface; Run starts it. It answers nothing
@@ -63,11 +66,16 @@ func New(cfg Config) (*Service, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{
-		cfg:   cfg,
-		log:   log.With("service", "dhcp6info", "interface", cfg.Interface),
-		stats: Stats{Dropped: map[string]uint64{}},
-	}, nil
+	s := &Service{
+		cfg: cfg,
+		log: log.With("service", "dhcp6info", "interface", cfg.Interface),
+	}
+	s.stats.Clone = func(st Stats) Stats {
+		st.Dropped = maps.Clone(st.Dropped)
+		return st
+	}
+	s.count(func(st *Stats) { st.Dropped = map[string]uint64{} })
+	return s, nil
 }
 
 // Update hands the server a new plan; it never blocks and applies to the
@@ -79,22 +87,9 @@ func (s *Service) Update(p Plan) {
 }
 
 // Stats returns a snapshot of the counters.
-func (s *Service) Stats() Stats {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
-	st := s.stats
-	st.Dropped = make(map[string]uint64, len(s.stats.Dropped))
-	for k, v := range s.stats.Dropped {
-		st.Dropped[k] = v
-	}
-	return st
-}
+func (s *Service) Stats() Stats { return s.stats.Snapshot() }
 
-func (s *Service) count(f func(*Stats)) {
-	s.statsMu.Lock()
-	f(&s.stats)
-	s.statsMu.Unlock()
-}
+func (s *Service) count(f func(*Stats)) { s.stats.Add(f) }
 
 // retryInterval is how long Run waits before trying the interface again.
 const retryInterval = time.Second
@@ -102,40 +97,12 @@ const retryInterval = time.Second
 // Run serves until ctx is done. Interface errors (missing, gone) are logged
 // and retried; Run returns nil once ctx is done.
 func (s *Service) Run(ctx context.Context) error {
-	var lastErr string
-	for {
-		err := s.serve(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil && err.Error() != lastErr {
-			s.log.Warn("serving stopped, retrying", "err", err)
-			lastErr = err.Error()
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(retryInterval):
-		}
-	}
+	return serveloop.Run(ctx, s.log, "serving stopped, retrying", retryInterval, s.serve)
 }
 
 // interfaceCheckInterval is how often serve checks that its interface still
 // exists under the same index.
 const interfaceCheckInterval = 5 * time.Second
-
-// sameInterface returns an error when the interface named like ifi is gone
-// or was re-created under a new index.
-func sameInterface(ifi *net.Interface) error {
-	now, err := net.InterfaceByName(ifi.Name)
-	if err != nil {
-		return fmt.Errorf("dhcp6info: %s: %w", ifi.Name, err)
-	}
-	if now.Index != ifi.Index {
-		return fmt.Errorf("dhcp6info: %s was re-created (index %d, was %d)", ifi.Name, now.Index, ifi.Index)
-	}
-	return nil
-}
 
 func (s *Service) serve(ctx context.Context) error {
 	ifi, err := net.InterfaceByName(s.cfg.Interface)
@@ -180,8 +147,8 @@ func (s *Service) serve(ctx context.Context) error {
 			case <-done:
 				return
 			case <-check.C:
-				if err := sameInterface(ifi); err != nil {
-					gone <- err
+				if err := serveloop.SameInterface(ifi); err != nil {
+					gone <- fmt.Errorf("dhcp6info: %w", err)
 					conn.Close()
 					return
 				}

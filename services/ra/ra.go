@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -21,6 +22,9 @@ import (
 
 	"github.com/mdlayher/ndp"
 	"golang.org/x/net/ipv6"
+
+	"codeberg.org/monostack/gizmo/internal/guarded"
+	"codeberg.org/monostack/gizmo/internal/serveloop"
 )
 
 // Config configures the service.
@@ -64,8 +68,7 @@ type Service struct {
 	pending *Plan
 	planCh  chan struct{}
 
-	statsMu sync.Mutex
-	stats   Stats
+	stats guarded.Stats[Stats]
 }
 
 // New returns a service for cfg.Interface; Run starts it.
@@ -77,12 +80,17 @@ func New(cfg Config) (*Service, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{
+	s := &Service{
 		cfg:    cfg,
 		log:    log.With("service", "ra", "interface", cfg.Interface),
 		planCh: make(chan struct{}, 1),
-		stats:  Stats{RSInvalid: map[string]uint64{}},
-	}, nil
+	}
+	s.stats.Clone = func(st Stats) Stats {
+		st.RSInvalid = maps.Clone(st.RSInvalid)
+		return st
+	}
+	s.count(func(st *Stats) { st.RSInvalid = map[string]uint64{} })
+	return s, nil
 }
 
 // Update hands the service a new plan. It never blocks; the newest plan
@@ -98,22 +106,9 @@ func (s *Service) Update(p Plan) {
 }
 
 // Stats returns a snapshot of the counters.
-func (s *Service) Stats() Stats {
-	s.statsMu.Lock()
-	defer s.statsMu.Unlock()
-	st := s.stats
-	st.RSInvalid = make(map[string]uint64, len(s.stats.RSInvalid))
-	for k, v := range s.stats.RSInvalid {
-		st.RSInvalid[k] = v
-	}
-	return st
-}
+func (s *Service) Stats() Stats { return s.stats.Snapshot() }
 
-func (s *Service) count(f func(*Stats)) {
-	s.statsMu.Lock()
-	f(&s.stats)
-	s.statsMu.Unlock()
-}
+func (s *Service) count(f func(*Stats)) { s.stats.Add(f) }
 
 // retryInterval is how long Run waits before trying the interface again,
 // e.g. while its link-local address is still tentative (RFC 4862 §5.4).
@@ -128,22 +123,7 @@ func (s *Service) Run(ctx context.Context) error {
 		Service: s,
 		sched:   newScheduler(DefaultMaxInterval, rand.Int64N),
 	}
-	var lastErr string
-	for {
-		err := r.serve(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		if err != nil && err.Error() != lastErr {
-			s.log.Warn("advertising stopped, retrying", "err", err)
-			lastErr = err.Error()
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(retryInterval):
-		}
-	}
+	return serveloop.Run(ctx, s.log, "advertising stopped, retrying", retryInterval, r.serve)
 }
 
 // runner is the state of one Run: the plan in force and the schedule, kept
@@ -214,9 +194,9 @@ func (r *runner) serve(ctx context.Context) error {
 			r.sched.solicited(time.Now(), sol.Source)
 		case <-wake:
 		case <-check.C:
-			if err := sameInterface(ifi); err != nil {
+			if err := serveloop.SameInterface(ifi); err != nil {
 				stop()
-				return err
+				return fmt.Errorf("ra: %w", err)
 			}
 		}
 		if timer != nil {
@@ -232,19 +212,6 @@ func (r *runner) serve(ctx context.Context) error {
 // interfaceCheckInterval is how often serve checks that the interface it
 // listens on still exists: a socket on a deleted interface just goes quiet.
 const interfaceCheckInterval = 5 * time.Second
-
-// sameInterface returns an error when the interface named like ifi is gone
-// or was re-created under a new index.
-func sameInterface(ifi *net.Interface) error {
-	now, err := net.InterfaceByName(ifi.Name)
-	if err != nil {
-		return fmt.Errorf("ra: %s: %w", ifi.Name, err)
-	}
-	if now.Index != ifi.Index {
-		return fmt.Errorf("ra: %s was re-created (index %d, was %d)", ifi.Name, now.Index, ifi.Index)
-	}
-	return nil
-}
 
 func setupConn(c *ndp.Conn) error {
 	// Routers listen to all-routers, where hosts send their RS (RFC 4861 §6.3.7).
