@@ -1,0 +1,285 @@
+package fastpath
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
+)
+
+var nativeEndian = binary.NativeEndian
+
+// maxPrefixes is MAX_PREFIXES in bpf/fastpath.c.
+const maxPrefixes = 8
+
+// Flags of config.flags and flow_val.flags, as in bpf/fastpath.c.
+const (
+	flagNoFIB     = 1
+	flagFakeClock = 2
+
+	seenOut = 1
+	seenIn  = 2
+	closing = 4
+)
+
+// Indexes into fp_counters, in the order of the enum in bpf/fastpath.c.
+const (
+	cFastPackets = iota
+	cFastBytes
+	sNotIPv6
+	sShort
+	sNextHeader
+	sHopLimit
+	sNotLAN
+	sNoFlow
+	sHalfOpen
+	sRefresh
+	sExpired
+	sTCPClose
+	sClosing
+	sFragNeeded
+	sFIB
+	sRoute
+	lLearned
+	lFlowFull
+	lHostFull
+	nCounters
+)
+
+// stackReasons names the reasons a packet went to the stack, as Stats
+// reports them.
+var stackReasons = map[int]string{
+	sNotIPv6:    "not-ipv6",
+	sShort:      "short",
+	sNextHeader: "next-header",
+	sHopLimit:   "hop-limit",
+	sNotLAN:     "not-lan",
+	sNoFlow:     "no-flow",
+	sHalfOpen:   "half-open",
+	sRefresh:    "refresh",
+	sExpired:    "expired",
+	sTCPClose:   "tcp-close",
+	sClosing:    "closing",
+	sFragNeeded: "frag-needed",
+	sFIB:        "fib",
+	sRoute:      "route",
+}
+
+// timeouts are the idle times after which a flow leaves the table.
+type timeouts struct {
+	udp, tcp, icmp, closing, refresh time.Duration
+}
+
+// datapath is the loaded programs and maps and, once attached, the links.
+type datapath struct {
+	objs  fastpathObjects
+	links []link.Link
+	cfg   fastpathConfig
+}
+
+func loadDatapath(maxFlows int) (*datapath, error) {
+	// Kernels since 5.11 account BPF memory to cgroups; older ones need
+	// the limit lifted.
+	_ = unix.Setrlimit(unix.RLIMIT_MEMLOCK, &unix.Rlimit{Cur: unix.RLIM_INFINITY, Max: unix.RLIM_INFINITY})
+	spec, err := loadFastpath()
+	if err != nil {
+		return nil, fmt.Errorf("fastpath: load spec: %w", err)
+	}
+	if maxFlows > 0 {
+		spec.Maps["fp_flows"].MaxEntries = uint32(maxFlows)
+	}
+	d := &datapath{}
+	if err := spec.LoadAndAssign(&d.objs, nil); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("fastpath: load: %+v", ve)
+		}
+		return nil, fmt.Errorf("fastpath: load: %w", err)
+	}
+	return d, nil
+}
+
+// attach puts the forwarding programs at the tail of the tcx ingress hooks
+// and the learners at the tail of the egress hooks. At the tail they run
+// after the NAT64 program (services/nat64), which returns TCX_NEXT for
+// what is not NAT64 traffic; in front of it the order would not matter
+// either: NAT64 packets never reach an egress hook as native IPv6, so they
+// are never in the table and the fast path returns TCX_NEXT for them.
+func (d *datapath) attach(lan, wan int) error {
+	d.detach()
+	for _, a := range []struct {
+		ifindex int
+		prog    *ebpf.Program
+		typ     ebpf.AttachType
+	}{
+		{lan, d.objs.FpLan, ebpf.AttachTCXIngress},
+		{wan, d.objs.FpWan, ebpf.AttachTCXIngress},
+		{wan, d.objs.FpLearnWan, ebpf.AttachTCXEgress},
+		{lan, d.objs.FpLearnLan, ebpf.AttachTCXEgress},
+	} {
+		l, err := link.AttachTCX(link.TCXOptions{Interface: a.ifindex, Program: a.prog, Attach: a.typ, Anchor: link.Tail()})
+		if err != nil {
+			d.detach()
+			return fmt.Errorf("fastpath: attach to ifindex %d: %w", a.ifindex, err)
+		}
+		d.links = append(d.links, l)
+	}
+	return nil
+}
+
+func (d *datapath) detach() {
+	for _, l := range d.links {
+		l.Close()
+	}
+	d.links = nil
+}
+
+func (d *datapath) close() error {
+	d.detach()
+	return d.objs.Close()
+}
+
+// configure writes the config in one map update, so the programs see
+// either the old one or the new one.
+func (d *datapath) configure(enabled bool, lan, wan int, mark uint32, prefixes []netip.Prefix, t timeouts, flags uint32, nowNs uint64) error {
+	if len(prefixes) > maxPrefixes {
+		return fmt.Errorf("fastpath: %d LAN prefixes, at most %d", len(prefixes), maxPrefixes)
+	}
+	c := fastpathConfig{
+		LanIfindex: uint32(lan), WanIfindex: uint32(wan), Mark: mark, Flags: flags, NowNs: nowNs,
+		UdpTimeoutNs: uint64(t.udp), TcpTimeoutNs: uint64(t.tcp), IcmpTimeoutNs: uint64(t.icmp),
+		ClosingTimeoutNs: uint64(t.closing), RefreshNs: uint64(t.refresh),
+	}
+	for _, p := range prefixes {
+		if !p.Addr().Is6() || p.Addr().Is4In6() {
+			return fmt.Errorf("fastpath: LAN prefix %v is not IPv6", p)
+		}
+		c.Prefixes[c.Nprefixes] = prefix6(p)
+		c.Nprefixes++
+	}
+	if enabled && c.Nprefixes > 0 {
+		c.Enabled = 1
+	}
+	if err := d.objs.FpConfig.Update(uint32(0), &c, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("fastpath: config: %w", err)
+	}
+	d.cfg = c
+	return nil
+}
+
+// prefix6 is p as the program compares it: the bytes loaded as two native
+// 64-bit words, like the program loads addresses from the packet.
+func prefix6(p netip.Prefix) fastpathPrefix6 {
+	p = p.Masked()
+	a := p.Addr().As16()
+	var m [16]byte
+	for i := range p.Bits() {
+		m[i/8] |= 0x80 >> (i % 8)
+	}
+	return fastpathPrefix6{
+		Addr: [2]uint64{nativeEndian.Uint64(a[:8]), nativeEndian.Uint64(a[8:])},
+		Mask: [2]uint64{nativeEndian.Uint64(m[:8]), nativeEndian.Uint64(m[8:])},
+	}
+}
+
+func inPrefixes(a netip.Addr, ps []netip.Prefix) bool {
+	for _, p := range ps {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// reapResult is what a pass over the flow table found.
+type reapResult struct {
+	Flows, Offloaded, Removed int
+}
+
+// reap deletes flows that have been idle longer than their timeout and
+// flows whose LAN address is no longer in a LAN prefix (renumbering), and
+// counts the rest. The programs expire flows lazily on lookup as well;
+// this pass frees the entries of flows that went quiet.
+func (d *datapath) reap(nowNs uint64, t timeouts, prefixes []netip.Prefix) (reapResult, error) {
+	var (
+		res  reapResult
+		k    fastpathFlowKey
+		v    fastpathFlowVal
+		dead []fastpathFlowKey
+	)
+	it := d.objs.FpFlows.Iterate()
+	for it.Next(&k, &v) {
+		limit := t.icmp
+		switch {
+		case v.Flags&closing != 0:
+			limit = t.closing
+		case k.Proto == unix.IPPROTO_TCP:
+			limit = t.tcp
+		case k.Proto == unix.IPPROTO_UDP:
+			limit = t.udp
+		}
+		lan := netip.AddrFrom16(k.Lan)
+		if (nowNs > v.LastNs && nowNs-v.LastNs > uint64(limit)) || !inPrefixes(lan, prefixes) {
+			dead = append(dead, k)
+			continue
+		}
+		res.Flows++
+		if v.Flags&(seenOut|seenIn) == seenOut|seenIn && v.Flags&closing == 0 {
+			res.Offloaded++
+		}
+	}
+	if err := it.Err(); err != nil {
+		return res, fmt.Errorf("fastpath: iterate flows: %w", err)
+	}
+	for _, k := range dead {
+		if err := d.objs.FpFlows.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return res, fmt.Errorf("fastpath: delete flow: %w", err)
+		}
+		res.Removed++
+	}
+	return res, nil
+}
+
+// counters sums the per-CPU global counters.
+func (d *datapath) counters() ([nCounters]uint64, error) {
+	var out [nCounters]uint64
+	for i := range nCounters {
+		var per []uint64
+		if err := d.objs.FpCounters.Lookup(uint32(i), &per); err != nil {
+			return out, fmt.Errorf("fastpath: counter %d: %w", i, err)
+		}
+		for _, v := range per {
+			out[i] += v
+		}
+	}
+	return out, nil
+}
+
+// hosts sums the per-CPU host counters.
+func (d *datapath) hosts() (map[netip.Addr]HostStats, error) {
+	out := map[netip.Addr]HostStats{}
+	var (
+		k   [16]byte
+		per []fastpathHostStats
+	)
+	it := d.objs.FpHosts.Iterate()
+	for it.Next(&k, &per) {
+		var h HostStats
+		for _, p := range per {
+			h.OutBytes += p.OutBytes
+			h.OutPackets += p.OutPackets
+			h.InBytes += p.InBytes
+			h.InPackets += p.InPackets
+		}
+		out[netip.AddrFrom16(k)] = h
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("fastpath: iterate hosts: %w", err)
+	}
+	return out, nil
+}
