@@ -1,0 +1,50 @@
+package roles
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv6"
+	"golang.org/x/net/bpf"
+)
+
+// The kernel filter must pass every frame ParseFrame finds a signal in, and
+// drop the LAN's ordinary traffic.
+func TestUpstreamFilter(t *testing.T) {
+	vm, err := bpf.NewVM(upstreamFilter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fragment := dhcp4Frame(t, dhcpv4.MessageTypeOffer, dhcpv4.OpcodeBootReply)
+	fragment[14+6] |= 0x20 // more fragments
+	echo := ether(testMAC, etherTypeIPv6, ipv6Packet(routerLL, allNodes, protoICMPv6, 64, []byte{128, 0, 0, 0, 0, 0, 0, 0}))
+	tcp := ether(testMAC, etherTypeIPv4, ipv4UDP(isp4, netip.MustParseAddr("192.0.2.2"), 67, 68, nil))
+	tcp[14+9] = 6
+	for _, tc := range []struct {
+		name  string
+		frame []byte
+		pass  bool
+	}{
+		{"an RA passes", raFrame(t, time.Hour, 255), true},
+		{"an RA without default route passes (ParseFrame tells it apart)", raFrame(t, 0, 255), true},
+		{"a DHCPv4 OFFER passes", dhcp4Frame(t, dhcpv4.MessageTypeOffer, dhcpv4.OpcodeBootReply), true},
+		{"a DHCPv6 Reply passes", dhcp6Frame(t, dhcpv6.MessageTypeReply, 547, 546), true},
+		{"a DHCPv6 Solicit (from port 546) is dropped", dhcp6Frame(t, dhcpv6.MessageTypeSolicit, 546, 547), false},
+		{"an ICMPv6 echo request is dropped", echo, false},
+		{"TCP is dropped", tcp, false},
+		{"an IPv4 fragment is dropped", fragment, false},
+		{"ARP is dropped", ether(testMAC, 0x0806, make([]byte, 28)), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n, err := vm.Run(tc.frame)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (n > 0) != tc.pass {
+				t.Errorf("filter returned %d, want pass=%v", n, tc.pass)
+			}
+		})
+	}
+}
