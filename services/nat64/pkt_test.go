@@ -41,7 +41,8 @@ func pseudoSum(src, dst netip.Addr, proto uint8, length int) uint32 {
 type seg struct {
 	proto        uint8
 	sport, dport uint16
-	flags        uint8 // TCP
+	flags        uint8  // TCP
+	tcpOpts      []byte // TCP options, a multiple of four bytes
 	payload      []byte
 	zeroCsum     bool // UDP over IPv4 without checksum
 }
@@ -50,12 +51,13 @@ func (s seg) bytes(src, dst netip.Addr) []byte {
 	var b []byte
 	switch s.proto {
 	case ProtoTCP:
-		b = make([]byte, 20)
+		b = make([]byte, 20, 20+len(s.tcpOpts))
 		binary.BigEndian.PutUint16(b[0:], s.sport)
 		binary.BigEndian.PutUint16(b[2:], s.dport)
-		b[12] = 5 << 4
+		b[12] = byte(5+len(s.tcpOpts)/4) << 4
 		b[13] = s.flags
 		binary.BigEndian.PutUint16(b[14:], 65535)
+		b = append(b, s.tcpOpts...)
 	case ProtoUDP:
 		b = make([]byte, 8)
 		binary.BigEndian.PutUint16(b[0:], s.sport)

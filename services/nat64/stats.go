@@ -29,6 +29,7 @@ var CounterNames = []string{
 	"no_route",
 	"needs_fragmentation",
 	"host_table_full",
+	"mss_clamped",
 }
 
 // Stats is a snapshot for the dashboard and /metrics.

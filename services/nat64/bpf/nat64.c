@@ -44,6 +44,7 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #include "state.h"
 #include "output.h"
 #include "parse.h"
+#include "mss.h"
 #include "xlat64.h"
 #include "xlat46.h"
 

@@ -168,6 +168,7 @@ enum counter {
 	C_NO_ROUTE,         /* FIB lookup failed */
 	C_NEEDS_FRAG,       /* IPv4 DF=0 packet too big for the LAN: dropped */
 	C_HOST_TABLE_FULL,  /* per-host statistics table full (packet still translated) */
+	C_MSS_CLAMPED,      /* TCP SYN whose MSS option was lowered (translated, not a drop) */
 	C_MAX,
 };
 

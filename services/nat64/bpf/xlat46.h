@@ -345,6 +345,12 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 					return drop(C_MALFORMED);
 			}
 		}
+		/* mss.h: the IPv6 host's segments must fit the WAN as IPv4.
+		 * A hairpinned SYN never crosses the WAN. */
+		__u32 lim = mss_limit(cfg->wan_mtu, IP4_HLEN + 20);
+		if (proto == IPPROTO_TCP && (lp->flags & TCPF_SYN) && !hairpin && lim &&
+		    clamp_mss(skb, l4_off, csum_at, lim) < 0)
+			return drop(C_MALFORMED);
 		if (mf) {
 			struct frag4_key fk = {.src = ip->saddr, .id = ip->id, .proto = proto};
 			struct frag4_val fv = {.port6 = port6};

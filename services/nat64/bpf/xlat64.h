@@ -332,6 +332,11 @@ static __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, st
 		    bpf_l4_csum_replace(skb, csum_at, lp->sport, pool_port, 2 | mangled) < 0 ||
 		    STORE(skb, l4_off, &pool_port, 2) < 0)
 			return drop(C_MALFORMED);
+		/* mss.h: the IPv4 peer's segments must fit the LAN as IPv6. */
+		__u32 lim = mss_limit(cfg->lan_mtu, IP6_HLEN + 20);
+		if (proto == IPPROTO_TCP && (lp->flags & TCPF_SYN) && lim &&
+		    clamp_mss(skb, l4_off, csum_at, lim) < 0)
+			return drop(C_MALFORMED);
 	}
 
 build:;
