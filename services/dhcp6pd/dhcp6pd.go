@@ -12,15 +12,17 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"sync"
 	"syscall"
 	"time"
 
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/guarded"
 )
 
 // Config configures the client.
@@ -71,27 +73,13 @@ type Stats struct {
 }
 
 // counters guards Stats, which the machine writes and Stats() reads.
-type counters struct {
-	mu sync.Mutex
-	s  Stats
-}
+type counters = guarded.Stats[Stats]
 
-func (c *counters) add(f func(*Stats)) {
-	c.mu.Lock()
-	f(&c.s)
-	c.mu.Unlock()
-}
-
-func (c *counters) snapshot() Stats {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := c.s
-	s.InvalidLeases = make(map[string]uint64, len(c.s.InvalidLeases))
-	for k, v := range c.s.InvalidLeases {
-		s.InvalidLeases[k] = v
-	}
-	if c.s.Lease != nil {
-		l := *c.s.Lease
+// cloneStats deep-copies what a snapshot would otherwise share.
+func cloneStats(s Stats) Stats {
+	s.InvalidLeases = maps.Clone(s.InvalidLeases)
+	if s.Lease != nil {
+		l := *s.Lease
 		s.Lease = &l
 	}
 	return s
@@ -125,15 +113,17 @@ func New(cfg Config) (*Service, error) {
 	if cfg.OnLost == nil {
 		cfg.OnLost = func(netip.Prefix) {}
 	}
-	return &Service{
+	s := &Service{
 		cfg:     cfg,
 		log:     cfg.Logger.With("service", "dhcp6pd", "interface", cfg.Interface),
 		refresh: make(chan struct{}, 1),
-	}, nil
+	}
+	s.stats.Clone = cloneStats
+	return s, nil
 }
 
 // Stats returns a snapshot of the counters.
-func (s *Service) Stats() Stats { return s.stats.snapshot() }
+func (s *Service) Stats() Stats { return s.stats.Snapshot() }
 
 // LinkChanged tells the client that the uplink came back up, so that it
 // re-validates its lease with Rebind (RFC 8415 §18.2.12) instead of waiting
@@ -184,11 +174,11 @@ func (s *Service) Run(ctx context.Context) error {
 		rand:  func() float64 { return rand.Float64()*0.2 - 0.1 },
 		stats: &s.stats,
 		onLease: func(l Lease) {
-			s.stats.add(func(st *Stats) { st.Lease = &l })
+			s.stats.Add(func(st *Stats) { st.Lease = &l })
 			s.cfg.OnLease(l)
 		},
 		onLost: func(p netip.Prefix) {
-			s.stats.add(func(st *Stats) { st.Lease = nil })
+			s.stats.Add(func(st *Stats) { st.Lease = nil })
 			s.cfg.OnLost(p)
 		},
 		store: func(l *Lease) {
@@ -206,7 +196,7 @@ func (s *Service) Run(ctx context.Context) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
-		s.stats.add(func(st *Stats) { st.Phase = m.phase.String() })
+		s.stats.Add(func(st *Stats) { st.Phase = m.phase.String() })
 		timer.Reset(max(time.Until(m.wake()), 0))
 		select {
 		case <-ctx.Done():

@@ -260,16 +260,16 @@ func (m *machine) transmit(now time.Time) {
 	}
 	switch m.phase {
 	case phaseSolicit:
-		m.stats.add(func(s *Stats) { s.Solicits++ })
+		m.stats.Add(func(s *Stats) { s.Solicits++ })
 	case phaseRequest:
-		m.stats.add(func(s *Stats) { s.Requests++ })
+		m.stats.Add(func(s *Stats) { s.Requests++ })
 	case phaseRenew:
-		m.stats.add(func(s *Stats) { s.Renews++ })
+		m.stats.Add(func(s *Stats) { s.Renews++ })
 	case phaseRebind:
-		m.stats.add(func(s *Stats) { s.Rebinds++ })
+		m.stats.Add(func(s *Stats) { s.Rebinds++ })
 	}
 	if err := m.send(msg.ToBytes()); err != nil {
-		m.stats.add(func(s *Stats) { s.SendErrors++ })
+		m.stats.Add(func(s *Stats) { s.SendErrors++ })
 		m.log.Debug("dhcp6pd: send", "phase", m.phase, "err", err)
 	}
 }
@@ -365,27 +365,27 @@ func iaPrefix(p netip.Prefix) *dhcpv6.OptIAPrefix {
 func (m *machine) receive(raw []byte, multicast bool, now time.Time) {
 	d, err := dhcpv6.FromBytes(raw)
 	if err != nil {
-		m.stats.add(func(s *Stats) { s.Malformed++ })
+		m.stats.Add(func(s *Stats) { s.Malformed++ })
 		m.log.Debug("dhcp6pd: malformed packet", "err", err)
 		return
 	}
 	msg, ok := d.(*dhcpv6.Message)
 	if !ok {
-		m.stats.add(func(s *Stats) { s.Ignored++ })
+		m.stats.Add(func(s *Stats) { s.Ignored++ })
 		return
 	}
 	// §16: a client discards Advertise, Reply and Reconfigure without our
 	// Client Identifier or without a Server Identifier.
 	cid := msg.Options.ClientID()
 	if cid == nil || !cid.Equal(m.duid) || msg.Options.ServerID() == nil {
-		m.stats.add(func(s *Stats) { s.Ignored++ })
+		m.stats.Add(func(s *Stats) { s.Ignored++ })
 		return
 	}
 	switch msg.MessageType {
 	case dhcpv6.MessageTypeReconfigure:
 		if multicast {
 			// §16.11: a Reconfigure must be unicast to the client.
-			m.stats.add(func(s *Stats) { s.ReconfigureDropped++ })
+			m.stats.Add(func(s *Stats) { s.ReconfigureDropped++ })
 			m.log.Warn("dhcp6pd: dropped Reconfigure", "reason", "not unicast")
 			return
 		}
@@ -393,20 +393,20 @@ func (m *machine) receive(raw []byte, multicast bool, now time.Time) {
 		return
 	case dhcpv6.MessageTypeAdvertise:
 		if m.phase != phaseSolicit || msg.TransactionID != m.xid {
-			m.stats.add(func(s *Stats) { s.Ignored++ })
+			m.stats.Add(func(s *Stats) { s.Ignored++ })
 			return
 		}
-		m.stats.add(func(s *Stats) { s.Advertises++ })
+		m.stats.Add(func(s *Stats) { s.Advertises++ })
 		m.handleAdvertise(msg, now)
 	case dhcpv6.MessageTypeReply:
 		if msg.TransactionID != m.xid || (m.phase != phaseRequest && m.phase != phaseRenew && m.phase != phaseRebind) {
-			m.stats.add(func(s *Stats) { s.Ignored++ })
+			m.stats.Add(func(s *Stats) { s.Ignored++ })
 			return
 		}
-		m.stats.add(func(s *Stats) { s.Replies++ })
+		m.stats.Add(func(s *Stats) { s.Replies++ })
 		m.handleReply(raw, msg, now)
 	default:
-		m.stats.add(func(s *Stats) { s.Ignored++ })
+		m.stats.Add(func(s *Stats) { s.Ignored++ })
 	}
 }
 
@@ -417,7 +417,7 @@ func (m *machine) handleAdvertise(msg *dhcpv6.Message, now time.Time) {
 		if errors.As(err, &se) && se.Code == iana.StatusNoPrefixAvail {
 			// §18.2.9: ignore an Advertise without prefixes; Solicit keeps
 			// backing off exponentially per §15 up to SOL_MAX_RT.
-			m.stats.add(func(s *Stats) { s.NoPrefixAvail++ })
+			m.stats.Add(func(s *Stats) { s.NoPrefixAvail++ })
 			m.log.Info("dhcp6pd: server has no prefix for us", "status", se.Message)
 			return
 		}
@@ -446,7 +446,7 @@ func (m *machine) handleReply(raw []byte, msg *dhcpv6.Message, now time.Time) {
 		var se *StatusError
 		switch {
 		case errors.As(err, &se) && se.InIA && se.Code == iana.StatusNoBinding:
-			m.stats.add(func(s *Stats) { s.NoBinding++ })
+			m.stats.Add(func(s *Stats) { s.NoBinding++ })
 			if m.phase == phaseRenew && m.lease != nil {
 				// §18.2.10.1: NoBinding in a Reply to Renew: send a
 				// Request for the IA, to the same server.
@@ -457,7 +457,7 @@ func (m *machine) handleReply(raw []byte, msg *dhcpv6.Message, now time.Time) {
 			m.log.Info("dhcp6pd: no binding, soliciting again", "phase", m.phase)
 			m.beginSolicit(now, false)
 		case errors.As(err, &se) && se.InIA && se.Code == iana.StatusNoPrefixAvail:
-			m.stats.add(func(s *Stats) { s.NoPrefixAvail++ })
+			m.stats.Add(func(s *Stats) { s.NoPrefixAvail++ })
 			if m.phase == phaseRequest {
 				m.log.Warn("dhcp6pd: server has no prefix for us", "status", se.Message)
 				m.beginBackoff(now)
@@ -499,7 +499,7 @@ func (m *machine) handleReply(raw []byte, msg *dhcpv6.Message, now time.Time) {
 	m.hint = l.Prefix
 	m.backoff = 0
 	m.phase = phaseBound
-	m.stats.add(func(s *Stats) { s.Leases++ })
+	m.stats.Add(func(s *Stats) { s.Leases++ })
 	m.log.Info("dhcp6pd: delegated prefix",
 		"prefix", l.Prefix, "preferred", l.PreferredUntil.Sub(now).Round(time.Second),
 		"valid", l.ValidUntil.Sub(now).Round(time.Second), "t1", l.T1.Sub(now).Round(time.Second),
@@ -523,7 +523,7 @@ func (m *machine) leaseAsAdvertise(reply *dhcpv6.Message) *dhcpv6.Message {
 // message, with the reason.
 func (m *machine) reject(msg *dhcpv6.Message, err error) {
 	reason := reasonOf(err)
-	m.stats.add(func(s *Stats) {
+	m.stats.Add(func(s *Stats) {
 		if s.InvalidLeases == nil {
 			s.InvalidLeases = map[string]uint64{}
 		}
@@ -544,7 +544,7 @@ func (m *machine) lose(now time.Time) {
 	m.store(&ended)
 	m.lease = nil
 	m.hint = p
-	m.stats.add(func(s *Stats) { s.Lost++ })
+	m.stats.Add(func(s *Stats) { s.Lost++ })
 	m.onLost(p)
 }
 
@@ -553,7 +553,7 @@ func (m *machine) lose(now time.Time) {
 // the gizmo drop or change its prefix, so it is counted and dropped.
 func (m *machine) handleReconfigure(raw []byte, msg *dhcpv6.Message, now time.Time) {
 	drop := func(why string) {
-		m.stats.add(func(s *Stats) { s.ReconfigureDropped++ })
+		m.stats.Add(func(s *Stats) { s.ReconfigureDropped++ })
 		m.log.Warn("dhcp6pd: dropped Reconfigure", "reason", why)
 	}
 	if m.lease == nil || m.phase != phaseBound {
@@ -583,11 +583,11 @@ func (m *machine) handleReconfigure(raw []byte, msg *dhcpv6.Message, now time.Ti
 	m.lastReplay, m.haveReplay = replay, true
 	switch dhcpv6.MessageType(g.OptionData[0]) {
 	case dhcpv6.MessageTypeRenew:
-		m.stats.add(func(s *Stats) { s.ReconfigureAccepted++ })
+		m.stats.Add(func(s *Stats) { s.ReconfigureAccepted++ })
 		m.log.Info("dhcp6pd: Reconfigure accepted, renewing")
 		m.beginRenew(now)
 	case dhcpv6.MessageTypeRebind:
-		m.stats.add(func(s *Stats) { s.ReconfigureAccepted++ })
+		m.stats.Add(func(s *Stats) { s.ReconfigureAccepted++ })
 		m.log.Info("dhcp6pd: Reconfigure accepted, rebinding")
 		m.beginRebind(now)
 	default:

@@ -246,7 +246,7 @@ func TestRenewExtendsLease(t *testing.T) {
 	if len(h.lost) != 0 {
 		t.Errorf("lost %v on a plain renewal", h.lost)
 	}
-	if s := h.m.stats.snapshot(); s.Renews != 1 || s.Replies != 2 || s.Solicits != 1 {
+	if s := h.m.stats.Snapshot(); s.Renews != 1 || s.Replies != 2 || s.Solicits != 1 {
 		t.Errorf("stats %+v", s)
 	}
 }
@@ -265,7 +265,7 @@ func TestNoBindingOnRenewRequestsAgain(t *testing.T) {
 	if !req.Options.ServerID().Equal(testServerID) {
 		t.Error("Request after NoBinding lacks the server ID")
 	}
-	if h.m.stats.snapshot().NoBinding != 1 {
+	if h.m.stats.Snapshot().NoBinding != 1 {
 		t.Error("NoBinding not counted")
 	}
 }
@@ -306,7 +306,7 @@ func TestAdvertiseWithNoPrefixAvailIsIgnored(t *testing.T) {
 	h.advance()
 	// RFC 8415 18.2.9: still soliciting, with the §15 backoff.
 	h.last(dhcpv6.MessageTypeSolicit)
-	if h.m.stats.snapshot().NoPrefixAvail != 1 {
+	if h.m.stats.Snapshot().NoPrefixAvail != 1 {
 		t.Error("NoPrefixAvail not counted")
 	}
 }
@@ -321,7 +321,7 @@ func TestInvalidReplyIsCountedAndLeaseKept(t *testing.T) {
 	if h.m.lease == nil || h.m.phase != phaseRenew {
 		t.Errorf("phase %v lease %v after invalid Reply; want still renewing the old lease", h.m.phase, h.m.lease)
 	}
-	if got := h.m.stats.snapshot().InvalidLeases[ReasonT1OverT2]; got != 1 {
+	if got := h.m.stats.Snapshot().InvalidLeases[ReasonT1OverT2]; got != 1 {
 		t.Errorf("InvalidLeases[%s] = %d", ReasonT1OverT2, got)
 	}
 }
@@ -448,7 +448,7 @@ func TestReconfigure(t *testing.T) {
 			h.bind("2001:db8:1000:100::/56", time.Hour, 2*time.Hour, 3*time.Hour, 4*time.Hour, extra...)
 			before := len(h.sent)
 			h.m.receive(tt.raw(t), tt.multicast, h.now)
-			s := h.m.stats.snapshot()
+			s := h.m.stats.Snapshot()
 			if tt.accept {
 				if s.ReconfigureAccepted != 1 {
 					t.Fatalf("not accepted: %+v", s)
@@ -482,7 +482,7 @@ func TestForeignAndMalformedPacketsAreCounted(t *testing.T) {
 	m.AddOption(dhcpv6.OptClientID(&dhcpv6.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: net.HardwareAddr{2, 9, 9, 9, 9, 9}}))
 	m.AddOption(dhcpv6.OptServerID(testServerID))
 	h.m.receive(m.ToBytes(), false, h.now)
-	s := h.m.stats.snapshot()
+	s := h.m.stats.Snapshot()
 	if s.Malformed != 1 || s.Ignored != 1 || s.Advertises != 0 {
 		t.Errorf("stats %+v", s)
 	}

@@ -177,7 +177,7 @@ func (c *dhcp4Client) run(ctx context.Context) {
 				if ctx.Err() != nil {
 					return
 				}
-				c.stats.add(func(s *Stats) { s.DHCPv4Failures++ })
+				c.stats.Add(func(s *Stats) { s.DHCPv4Failures++ })
 				c.log.Info("wan: dhcpv4 no lease yet", "err", err, "retry", backoff)
 				if !c.sleep(ctx, backoff, true) {
 					return
@@ -253,7 +253,7 @@ func (c *dhcp4Client) step(ctx context.Context, mode verifyMode) {
 	case err == nil && nl != nil:
 		c.bind(nl)
 	case errors.As(err, &nak):
-		c.stats.add(func(s *Stats) { s.DHCPv4Naks++ })
+		c.stats.Add(func(s *Stats) { s.DHCPv4Naks++ })
 		c.log.Warn("wan: dhcpv4 NAK, starting over", "addr", l.Addr)
 		c.drop()
 	case ctx.Err() != nil:
@@ -275,7 +275,7 @@ func (c *dhcp4Client) discover(ctx context.Context) (*v4Lease, error) {
 		return nil, err
 	}
 	defer cl.Close()
-	c.stats.add(func(s *Stats) { s.DHCPv4Discovers++ })
+	c.stats.Add(func(s *Stats) { s.DHCPv4Discovers++ })
 	res, err := cl.Request(ctx, dhcpv4.WithRequestedOptions(dhcpv4.OptionSubnetMask, dhcpv4.OptionRouter, dhcpv4.OptionDomainNameServer))
 	if err != nil {
 		return nil, fmt.Errorf("wan: dhcpv4 DORA on %s: %w", c.ifname, err)
@@ -334,9 +334,9 @@ func (c *dhcp4Client) verify(ctx context.Context, l *v4Lease, mode verifyMode) (
 		return nil, err
 	}
 	if mode == renewing {
-		c.stats.add(func(s *Stats) { s.DHCPv4Renews++ })
+		c.stats.Add(func(s *Stats) { s.DHCPv4Renews++ })
 	} else {
-		c.stats.add(func(s *Stats) { s.DHCPv4Rebinds++ })
+		c.stats.Add(func(s *Stats) { s.DHCPv4Rebinds++ })
 	}
 	resp, err := cl.SendAndRead(ctx, cl.RemoteAddr(), req, nclient4.IsMessageType(dhcpv4.MessageTypeAck, dhcpv4.MessageTypeNak))
 	if err != nil {
@@ -356,7 +356,7 @@ func (c *dhcp4Client) accept(ack *dhcpv4.DHCPv4) (*v4Lease, error) {
 		if errors.As(err, &ve) {
 			reason = ve.reason
 		}
-		c.stats.add(func(s *Stats) {
+		c.stats.Add(func(s *Stats) {
 			if s.InvalidDHCPv4 == nil {
 				s.InvalidDHCPv4 = map[string]uint64{}
 			}
@@ -365,7 +365,7 @@ func (c *dhcp4Client) accept(ack *dhcpv4.DHCPv4) (*v4Lease, error) {
 		c.log.Warn("wan: dhcpv4 rejected lease", "reason", reason, "err", err)
 		return nil, err
 	}
-	c.stats.add(func(s *Stats) { s.DHCPv4Acks++ })
+	c.stats.Add(func(s *Stats) { s.DHCPv4Acks++ })
 	return l, nil
 }
 

@@ -17,11 +17,13 @@ import (
 	"sync"
 	"time"
 
-	"codeberg.org/monostack/gizmo/gizmo/state"
 	"github.com/mdlayher/ndp"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/internal/guarded"
 )
 
 // Config configures the WAN service.
@@ -80,26 +82,17 @@ type Stats struct {
 	InvalidDHCPv4  map[string]uint64
 }
 
-type counters struct {
-	mu sync.Mutex
-	s  Stats
-}
+// counters guards Stats, which the link, RA and DHCPv4 loops write and
+// Stats() reads.
+type counters = guarded.Stats[Stats]
 
-func (c *counters) add(f func(*Stats)) {
-	c.mu.Lock()
-	f(&c.s)
-	c.mu.Unlock()
-}
-
-func (c *counters) snapshot() Stats {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s := c.s
-	s.InvalidRAs = maps.Clone(c.s.InvalidRAs)
-	s.InvalidDHCPv4 = maps.Clone(c.s.InvalidDHCPv4)
-	s.Upstream = cloneUpstream(c.s.Upstream)
-	if c.s.IPv4 != nil {
-		l := *c.s.IPv4
+// cloneStats deep-copies what a snapshot would otherwise share.
+func cloneStats(s Stats) Stats {
+	s.InvalidRAs = maps.Clone(s.InvalidRAs)
+	s.InvalidDHCPv4 = maps.Clone(s.InvalidDHCPv4)
+	s.Upstream = cloneUpstream(s.Upstream)
+	if s.IPv4 != nil {
+		l := *s.IPv4
 		l.DNS = slices.Clone(l.DNS)
 		s.IPv4 = &l
 	}
@@ -150,11 +143,13 @@ func New(cfg Config) (*Service, error) {
 	if cfg.sysctlRoot == "" {
 		cfg.sysctlRoot = "/proc/sys"
 	}
-	return &Service{
+	s := &Service{
 		cfg:    cfg,
 		log:    cfg.Logger.With("service", "wan", "interface", cfg.Interface),
 		planCh: make(chan struct{}, 1),
-	}, nil
+	}
+	s.stats.Clone = cloneStats
+	return s, nil
 }
 
 // Update hands the service a new plan; the newest wins. It does not block.
@@ -170,7 +165,7 @@ func (s *Service) Update(p Plan) {
 }
 
 // Stats returns a snapshot of the counters and the current view.
-func (s *Service) Stats() Stats { return s.stats.snapshot() }
+func (s *Service) Stats() Stats { return s.stats.Snapshot() }
 
 // Router Solicitation timing, RFC 4861 §10.
 const (
@@ -265,7 +260,7 @@ func (s *Service) Run(ctx context.Context) error {
 		c := &dhcp4Client{
 			ifname: s.cfg.Interface, stateDir: s.cfg.StateDir, log: s.log, stats: &s.stats, linkUp: linkUp,
 			emit: func(l *state.IPv4Lease) {
-				s.stats.add(func(st *Stats) { st.IPv4 = l })
+				s.stats.Add(func(st *Stats) { st.IPv4 = l })
 				s.cfg.OnIPv4(l)
 			},
 		}
@@ -306,7 +301,7 @@ func (s *Service) Run(ctx context.Context) error {
 		o.up.fill(&o.view, now)
 		o.view.Addrs = slices.SortedFunc(maps.Keys(o.addrs), func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
 		v := cloneUpstream(o.view)
-		s.stats.add(func(st *Stats) { st.Upstream = cloneUpstream(v) })
+		s.stats.Add(func(st *Stats) { st.Upstream = cloneUpstream(v) })
 		s.cfg.OnUpstream(v)
 		expiry.Reset(max(time.Until(o.up.nextExpiry(now)), 0))
 	}
@@ -339,11 +334,11 @@ func (s *Service) Run(ctx context.Context) error {
 		case p := <-raCh:
 			ra, err := parseRA(p.b, p.src, p.hopLimit)
 			if err != nil {
-				s.stats.add(func(st *Stats) { countInvalid(st, reasonOf(err)) })
+				s.stats.Add(func(st *Stats) { countInvalid(st, reasonOf(err)) })
 				s.log.Debug("wan: dropped RA", "from", p.src, "err", err)
 				continue
 			}
-			s.stats.add(func(st *Stats) { st.RAs++ })
+			s.stats.Add(func(st *Stats) { st.RAs++ })
 			s.log.Debug("wan: RA", "from", p.src, "router_lifetime", ra.RouterLifetime, "options", len(ra.Options))
 			if ra.RouterLifetime > 0 && rsLeft < maxRtrSolicitations {
 				// RFC 4861 §6.3.7: stop soliciting once a router
@@ -354,7 +349,7 @@ func (s *Service) Run(ctx context.Context) error {
 				rsLeft = 0
 			}
 			for _, e := range o.up.apply(ra, p.src, p.at) {
-				s.stats.add(func(st *Stats) { countInvalid(st, reasonOf(e)) })
+				s.stats.Add(func(st *Stats) { countInvalid(st, reasonOf(e)) })
 				s.log.Info("wan: skipped RA option", "from", p.src, "err", e)
 			}
 			publish()
@@ -373,7 +368,7 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			o.view.Up = up
 			if up {
-				s.stats.add(func(st *Stats) { st.LinkUps++ })
+				s.stats.Add(func(st *Stats) { st.LinkUps++ })
 				s.log.Info("wan: link up")
 				// A flap keeps what we learned (lifetimes still apply);
 				// ask the router again at once (RFC 4861 §6.3.7) and let
@@ -385,7 +380,7 @@ func (s *Service) Run(ctx context.Context) error {
 				default:
 				}
 			} else {
-				s.stats.add(func(st *Stats) { st.LinkDowns++ })
+				s.stats.Add(func(st *Stats) { st.LinkDowns++ })
 				s.log.Warn("wan: link down")
 			}
 			publish()
@@ -393,7 +388,7 @@ func (s *Service) Run(ctx context.Context) error {
 			if u.LinkIndex != ifi.Index || !o.addr(u) {
 				continue
 			}
-			s.stats.add(func(st *Stats) { st.AddrChanges++ })
+			s.stats.Add(func(st *Stats) { st.AddrChanges++ })
 			publish()
 		case <-s.planCh:
 			s.applyPlan()
@@ -444,7 +439,7 @@ func (s *Service) applyPlan() {
 	}
 	n, err := syncUnreachable(p.Delegated)
 	s.log.Debug("wan: unreachable routes", "want", p.Delegated, "installed", n, "err", err)
-	s.stats.add(func(st *Stats) {
+	s.stats.Add(func(st *Stats) {
 		st.UnreachableRoutes = n
 		if err != nil {
 			st.RouteErrors++
@@ -466,7 +461,7 @@ func (s *Service) solicit(conn *ndp.Conn, ifi *net.Interface) bool {
 		s.log.Debug("wan: router solicitation", "err", err)
 		return false
 	}
-	s.stats.add(func(st *Stats) { st.RouterSolicits++ })
+	s.stats.Add(func(st *Stats) { st.RouterSolicits++ })
 	return true
 }
 
