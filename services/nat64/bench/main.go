@@ -6,13 +6,16 @@
 //	nat44   kernel IPv4 NAT44 (conntrack masquerade), IPv4 client
 //	ipv6    plain IPv6 forwarding, the ceiling
 //
-// Each mode gets a fresh client ── router ── server chain of network
-// namespaces (gzt-bench-*) and is measured for TCP throughput (iperf3),
-// 64-byte UDP packets per second (iperf3) and new TCP connections per
-// second (a Go dialer with SO_LINGER 0). The table goes to stdout in
-// Markdown. Run as root:
+// Each mode gets its own client ── router ── server chain of network
+// namespaces (gzt-bench-*) for the whole run and is measured for TCP
+// throughput (iperf3), 64-byte UDP packets per second (iperf3) and new TCP
+// connections per second (a Go dialer with SO_LINGER 0). The modes are
+// interleaved: each round measures every metric for all modes back to back,
+// so that drift in the machine's load falls on all of them alike, and the
+// ratios are taken within a round. The table goes to stdout in Markdown.
+// Run as root:
 //
-//	go run ./services/nat64/bench -runs 5
+//	go run ./services/nat64/bench -runs 5 -t 3
 package main
 
 import (
@@ -43,6 +46,7 @@ var (
 	runs     = flag.Int("runs", 5, "runs per measurement")
 	seconds  = flag.Int("t", 3, "seconds per run")
 	modesArg = flag.String("modes", "gizmo,tayga,nat44,ipv6", "modes to measure")
+	bpfStats = flag.Bool("bpfstats", false, "also report the NAT64 programs' run time per packet (sets kernel.bpf_stats_enabled during the run, which adds a little to every BPF program)")
 )
 
 var pref64 = netip.MustParsePrefix("2001:db8:64::/96")
@@ -238,14 +242,39 @@ var modes = []mode{
 	{"ipv6", "2001:db8:ffff::6", "2001:db8:ffff::6", func(*chain) (func(), error) { return func() {}, nil }},
 }
 
-// metric results: name → mode → values of each run.
-type results map[string]map[string][]float64
+// results: metric → mode → round → value (rounds with an error are
+// missing).
+type results map[string]map[string]map[int]float64
 
-func (r results) add(metric, mode string, v float64) {
+func (r results) add(metric, mode string, round int, v float64) {
 	if r[metric] == nil {
-		r[metric] = map[string][]float64{}
+		r[metric] = map[string]map[int]float64{}
 	}
-	r[metric][mode] = append(r[metric][mode], v)
+	if r[metric][mode] == nil {
+		r[metric][mode] = map[int]float64{}
+	}
+	r[metric][mode][round] = v
+}
+
+func (r results) values(metric, mode string) []float64 {
+	var v []float64
+	for _, x := range r[metric][mode] {
+		v = append(v, x)
+	}
+	return v
+}
+
+// paired is gizmo's value over the reference's in each round that has
+// both: the two were measured minutes apart at most, on the same machine
+// state.
+func (r results) paired(metric, ref string) []float64 {
+	var v []float64
+	for round, g := range r[metric]["gizmo"] {
+		if x, ok := r[metric][ref][round]; ok && x > 0 {
+			v = append(v, g/x)
+		}
+	}
+	return v
 }
 
 func iperf(ch *chain, m mode, udp bool) (float64, error) {
@@ -364,48 +393,91 @@ func connRate(ch *chain, dst string) (float64, error) {
 	return float64(n.Load()) / float64(*seconds), nil
 }
 
+// metrics are measured in this order in every round.
+var metrics = []struct {
+	name string
+	f    func(ch *chain, m mode) (float64, error)
+}{
+	{"TCP throughput (Gbit/s)", func(ch *chain, m mode) (float64, error) { return iperf(ch, m, false) }},
+	{"64-byte UDP (packets/s)", func(ch *chain, m mode) (float64, error) { return iperf(ch, m, true) }},
+	{"new TCP connections/s", func(ch *chain, m mode) (float64, error) { return connRate(ch, m.target) }},
+}
+
+// setUp is one mode's chain, ready to measure.
+type setUp struct {
+	mode
+	ch       *chain
+	teardown func()
+}
+
 func main() {
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		must(fmt.Errorf("needs root (network namespaces, BPF)"))
 	}
 	want := strings.Split(*modesArg, ",")
-	res := results{}
+	// Every mode keeps its own chain for the whole run, so that the rounds
+	// can interleave them: a machine that gets busier or quieter during
+	// the run (other jobs, thermal limits) then weighs on every mode alike
+	// instead of on whichever ran last.
+	var ups []setUp
+	defer func() {
+		for _, u := range ups {
+			u.teardown()
+			u.ch.close()
+		}
+	}()
 	for _, m := range modes {
 		if !slices.Contains(want, m.name) {
 			continue
 		}
 		ch, err := newChain()
-		must(err)
-		teardown, err := m.setup(ch)
+		if err == nil {
+			var teardown func()
+			teardown, err = m.setup(ch)
+			if err == nil {
+				ups = append(ups, setUp{m, ch, teardown})
+			} else {
+				ch.close()
+			}
+		}
 		if err != nil {
-			ch.close()
-			must(fmt.Errorf("%s: %w", m.name, err))
+			slog.Error("set-up", "mode", m.name, "err", err)
+			return
 		}
 		// Warm up: neighbour discovery, tayga's dynamic mapping.
 		exec.Command("ip", in(ch.c, "ping", "-c", "3", "-i", "0.2", "-w", "10", m.target)[1:]...).Run()
-		for i := range *runs {
-			for _, x := range []struct {
-				name string
-				f    func() (float64, error)
-			}{
-				{"TCP throughput (Gbit/s)", func() (float64, error) { return iperf(ch, m, false) }},
-				{"64-byte UDP (packets/s)", func() (float64, error) { return iperf(ch, m, true) }},
-				{"new TCP connections/s", func() (float64, error) { return connRate(ch, m.target) }},
-			} {
-				v, err := x.f()
+	}
+	var progs *progStats
+	if *bpfStats {
+		var err error
+		if progs, err = startProgStats(); err != nil {
+			slog.Error("bpf stats", "err", err)
+			return
+		}
+		defer progs.close()
+	}
+	res := results{}
+	for round := range *runs {
+		for _, x := range metrics {
+			// Back to back, in an order that rotates every round, so
+			// that no mode always follows the same one.
+			for k := range ups {
+				u := ups[(k+round)%len(ups)]
+				v, err := x.f(u.ch, u.mode)
 				if err != nil {
-					slog.Error("measurement", "mode", m.name, "run", i, "metric", x.name, "err", err)
+					slog.Error("measurement", "mode", u.name, "round", round, "metric", x.name, "err", err)
 					continue
 				}
-				res.add(x.name, m.name, v)
-				slog.Info("measured", "mode", m.name, "run", i, "metric", x.name, "value", v)
+				res.add(x.name, u.name, round, v)
+				slog.Info("measured", "mode", u.name, "round", round, "metric", x.name, "value", v)
 			}
 		}
-		teardown()
-		ch.close()
 	}
 	report(res, want)
+	if progs != nil {
+		progs.report()
+	}
 }
 
 func stats(v []float64) (lo, med, hi float64) {
@@ -418,28 +490,43 @@ func stats(v []float64) (lo, med, hi float64) {
 }
 
 func report(res results, want []string) {
-	fmt.Printf("Runs per cell: %d × %d s. Values: min / median / max. Ratios: gizmo's median over the reference's median.\n\n", *runs, *seconds)
-	metrics := []string{"TCP throughput (Gbit/s)", "64-byte UDP (packets/s)", "new TCP connections/s"}
+	fmt.Printf("Rounds: %d; in each, every metric is measured for every mode back to back (%d s each), in an order rotated per round. Values: min / median / max over the rounds.\n\n", *runs, *seconds)
 	fmt.Printf("| metric | %s |\n|---|%s\n", strings.Join(want, " | "), strings.Repeat("---|", len(want)))
 	for _, m := range metrics {
-		row := []string{m}
+		row := []string{m.name}
 		for _, mode := range want {
-			lo, med, hi := stats(res[m][mode])
+			lo, med, hi := stats(res.values(m.name, mode))
 			row = append(row, fmt.Sprintf("%.3g / %.3g / %.3g", lo, med, hi))
 		}
 		fmt.Printf("| %s |\n", strings.Join(row, " | "))
 	}
+	refs := []string{"ipv6", "tayga", "nat44"}
 	fmt.Println()
-	fmt.Printf("| ratio (median) | gizmo/ipv6 | gizmo/tayga | gizmo/nat44 |\n|---|---|---|---|\n")
+	fmt.Println("Ratios: gizmo over the reference, from the same round (min / median / max over the rounds), and of the medians above.")
+	fmt.Println()
+	fmt.Printf("| ratio | gizmo/ipv6 | gizmo/tayga | gizmo/nat44 |\n|---|---|---|---|\n")
 	for _, m := range metrics {
-		_, g, _ := stats(res[m]["gizmo"])
-		ratio := func(ref string) string {
-			_, r, _ := stats(res[m][ref])
-			if r == 0 {
-				return "—"
+		row := []string{m.name + ", same round"}
+		for _, ref := range refs {
+			p := res.paired(m.name, ref)
+			if len(p) == 0 {
+				row = append(row, "—")
+				continue
 			}
-			return fmt.Sprintf("%.2f×", g/r)
+			lo, med, hi := stats(p)
+			row = append(row, fmt.Sprintf("%.2f× / **%.2f×** / %.2f×", lo, med, hi))
 		}
-		fmt.Printf("| %s | %s | %s | %s |\n", m, ratio("ipv6"), ratio("tayga"), ratio("nat44"))
+		fmt.Printf("| %s |\n", strings.Join(row, " | "))
+		row = []string{m.name + ", of medians"}
+		_, g, _ := stats(res.values(m.name, "gizmo"))
+		for _, ref := range refs {
+			_, r, _ := stats(res.values(m.name, ref))
+			if r == 0 {
+				row = append(row, "—")
+				continue
+			}
+			row = append(row, fmt.Sprintf("%.2f×", g/r))
+		}
+		fmt.Printf("| %s |\n", strings.Join(row, " | "))
 	}
 }
