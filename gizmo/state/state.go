@@ -43,6 +43,10 @@ type State struct {
 	// existing-network or no-upstream. Derived; shown on the dashboard.
 	Deployment string
 
+	// Roles says how the ports got their roles and when the gizmo last
+	// weighed them (issue 9); zero when -wan/-lan were given.
+	Roles RolesStatus
+
 	// InboundRules are the owner's inbound firewall policy besides each
 	// host's ExposedPorts: token and prefix rules, written relative to the
 	// delegation so that they survive renumbering. Persisted.
@@ -209,3 +213,24 @@ func DefaultHostPolicy() HostPolicy {
 
 // WellKnownPref64 is the RFC 6052 well-known prefix.
 var WellKnownPref64 = netip.MustParsePrefix("64:ff9b::/96")
+
+// RolesStatus is the role detection's account, for the dashboard.
+type RolesStatus struct {
+	// Detected: the roles come from detection, not from -wan/-lan.
+	Detected bool
+	// WANPort is the port that has the WAN role, by its name before it
+	// was renamed uplink0 ("" while no port hears an upstream).
+	WANPort string
+	// LANPorts are bridged into the LAN.
+	LANPorts []string
+	// Since is when these roles took effect, and Reason why.
+	Since  time.Time
+	Reason string
+	// EvaluatedAt is when the gizmo last weighed an observation about the
+	// roles (a carrier change, an upstream signal on a LAN port, a probe),
+	// and Evaluation what it was and what came of it.
+	EvaluatedAt time.Time
+	Evaluation  string
+	// Changes counts the run-time role changes since the process started.
+	Changes int
+}

@@ -313,9 +313,11 @@ func (s *Service) apply(p Plan) error {
 	// Flows of a retired prefix go now, not at their idle timeout; the
 	// program would no longer match them anyway.
 	if !slices.Equal(old.LANPrefixes, p.LANPrefixes) {
-		if _, err := s.dp.reap(bootNanos(), s.timeouts(), p.LANPrefixes); err != nil {
+		res, err := s.dp.reap(bootNanos(), s.timeouts(), p.LANPrefixes)
+		if err != nil {
 			return err
 		}
+		s.last = res
 		s.log.Info("plan applied", "lan_prefixes", p.LANPrefixes)
 	}
 	return nil
