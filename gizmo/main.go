@@ -32,9 +32,19 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := run(ctx, cfg, log); err != nil {
-		log.Error("gizmo failed", "err", err)
-		os.Exit(1)
+	// A change of the detected roles ends one run; the next starts with
+	// the new roles in the same process (gizmo/run.go).
+	var next *rolesChanged
+	for {
+		err := run(ctx, cfg, log, next)
+		if errors.As(err, &next) {
+			continue
+		}
+		if err != nil {
+			log.Error("gizmo failed", "err", err)
+			os.Exit(1)
+		}
+		break
 	}
 	log.Info("stopped cleanly")
 }

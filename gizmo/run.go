@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/plan"
@@ -15,18 +16,41 @@ import (
 	"codeberg.org/monostack/gizmo/services/lanif"
 	"codeberg.org/monostack/gizmo/services/neighbors"
 	"codeberg.org/monostack/gizmo/services/roles"
+	"github.com/vishvananda/netlink"
 )
 
-// run wires the services to the state and runs them until ctx is done.
-func run(ctx context.Context, cfg config, log *slog.Logger) error {
+// rolesChanged ends a run whose detected roles no longer hold: main runs
+// the daemon again, in the same process, with the new roles. The state on
+// disk (leases, DUID, policies) is kept; everything else starts afresh.
+type rolesChanged struct {
+	decision roles.Decision
+	changes  int
+}
+
+func (e *rolesChanged) Error() string {
+	return fmt.Sprintf("roles changed to %s: %s", e.decision.Roles, e.decision.Reason)
+}
+
+// servicesStopWait bounds how long a roles change waits for the old
+// services to return. If one hangs, the process exits instead (gokrazy
+// restarts it): the LAN services must never run on the port that became
+// the WAN, and a fresh process is the one sure way to stop them.
+const servicesStopWait = 30 * time.Second
+
+// run wires the services to the state and runs them until ctx is done, or
+// until the detected roles change (a *rolesChanged error). next, when not
+// nil, is the previous run's decision: its roles are applied without
+// probing again.
+func run(ctx context.Context, cfg config, log *slog.Logger, next *rolesChanged) error {
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
-	wan, lan, existing, err := assignRoles(ctx, cfg, log)
+	as, err := assignRoles(ctx, cfg, log, next)
 	if err != nil {
 		return err
 	}
-	if existing {
+	wan, lan := as.wan, as.lan
+	if as.existing {
 		cfg.ExistingNetwork = true
 	}
 	log.Info("starting", "wan", wan, "lan", lan, "state_dir", cfg.StateDir)
@@ -42,6 +66,10 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	d.st.InboundRules = dur.InboundRules
 	d.st.WAN.Interface = wan
 	d.st.LAN.Interface = lan
+	d.st.Roles = as.status
+	if next != nil {
+		d.st.Roles.Changes = next.changes
+	}
 	if err := readLAN(lan, &d.st.LAN); err != nil {
 		log.Warn("LAN interface not ready yet", "err", err)
 	}
@@ -69,7 +97,85 @@ func run(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err := wireServices(ctx, d, cfg, wan, lan); err != nil {
 		return err
 	}
-	return d.run(ctx)
+	running := trackRunning(d)
+
+	runCtx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if as.watch {
+		go watchRoles(runCtx, cancel, d, as, log)
+	}
+	err = d.run(runCtx)
+	var rc *rolesChanged
+	if !errors.As(context.Cause(runCtx), &rc) || ctx.Err() != nil {
+		return err
+	}
+	if err != nil {
+		log.Error("saving state before the roles change failed", "err", err)
+	}
+	if !running.waitIdle(servicesStopWait) {
+		return fmt.Errorf("roles changed, but %d services still run after %s: exiting so that none of them serves the new WAN", running.n.Load(), servicesStopWait)
+	}
+	rc.changes = d.st.Roles.Changes + 1
+	return rc
+}
+
+// watchRoles re-evaluates the detected roles while the services run and
+// ends the run (cancel with a *rolesChanged cause) when they change.
+func watchRoles(ctx context.Context, cancel context.CancelCauseFunc, d *daemon, as assignment, log *slog.Logger) {
+	dec, err := roles.Watch(ctx, roles.WatchConfig{
+		Roles:  as.inForce,
+		Ports:  as.ports,
+		Bridge: roles.LANName,
+		Logger: log,
+		OnEvaluation: func(ev roles.Evaluation) {
+			d.observe(func(st *state.State) {
+				st.Roles.EvaluatedAt, st.Roles.Evaluation = ev.At, ev.Port+": "+ev.What
+			})
+		},
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Error("roles are no longer re-evaluated", "err", err)
+		}
+		return
+	}
+	log.Warn("roles changed: restarting the services with the new roles", "roles", dec.Roles.String(), "reason", dec.Reason)
+	cancel(&rolesChanged{decision: dec})
+}
+
+// runningServices counts the services whose Run has not returned.
+type runningServices struct{ n atomic.Int64 }
+
+type countedService struct {
+	service
+	n *atomic.Int64
+}
+
+func (c countedService) Run(ctx context.Context) error {
+	c.n.Add(1)
+	defer c.n.Add(-1)
+	return c.service.Run(ctx)
+}
+
+// trackRunning wraps every service the daemon will run, so that a roles
+// change can wait until the last of them has returned.
+func trackRunning(d *daemon) *runningServices {
+	r := &runningServices{}
+	for i, s := range d.services {
+		d.services[i].svc = countedService{service: s.svc, n: &r.n}
+	}
+	return r
+}
+
+func (r *runningServices) waitIdle(limit time.Duration) bool {
+	deadline := time.Now().Add(limit)
+	for r.n.Load() > 0 {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
 }
 
 // readLAN fills the LAN interface's hardware address, MTU and link-local
@@ -94,13 +200,29 @@ func readLAN(ifname string, l *state.LAN) error {
 	return nil
 }
 
+// assignment is the outcome of assignRoles.
+type assignment struct {
+	wan, lan string
+	existing bool
+	// watch: the roles were detected, and are re-evaluated while the
+	// gizmo runs; inForce are they with the ports' present names.
+	watch   bool
+	inForce roles.Roles
+	ports   []string
+	status  state.RolesStatus
+}
+
 // assignRoles decides which interface is the WAN and which the LAN. Flags
 // win. Without them, ports that already carry the gizmo's names (uplink0 and
-// a plain lan0) keep their roles; otherwise every port is probed until one
-// hears an upstream router or DHCPv4 server (services/roles).
-func assignRoles(ctx context.Context, cfg config, log *slog.Logger) (wan, lan string, existing bool, err error) {
+// a plain lan0) keep their roles; otherwise every port is probed for an
+// upstream router or DHCP server (services/roles). If none hears one, a
+// gizmo with several ports starts as a LAN without a WAN (or keeps an
+// existing uplink0 as its WAN), and the run-time watch moves the role when
+// an uplink appears; a one-port gizmo keeps probing, because serving a LAN
+// on the one port could be serving someone else's network.
+func assignRoles(ctx context.Context, cfg config, log *slog.Logger, next *rolesChanged) (assignment, error) {
 	if cfg.WAN != "" || cfg.LAN != "" {
-		wan, lan = cfg.WAN, cfg.LAN
+		wan, lan := cfg.WAN, cfg.LAN
 		if wan == "" {
 			wan = roles.WANName
 		}
@@ -109,41 +231,99 @@ func assignRoles(ctx context.Context, cfg config, log *slog.Logger) (wan, lan st
 		}
 		for _, n := range []string{wan, lan} {
 			if _, err := net.InterfaceByName(n); err != nil {
-				return "", "", false, fmt.Errorf("interface %s: %w", n, err)
+				return assignment{}, fmt.Errorf("interface %s: %w", n, err)
 			}
 		}
-		return wan, lan, wan == lan, nil
+		return assignment{wan: wan, lan: lan, existing: wan == lan}, nil
 	}
 	_, errW := net.InterfaceByName(roles.WANName)
 	if l, errL := net.InterfaceByName(roles.LANName); errW == nil && errL == nil && !isBridge(l.Name) {
-		return roles.WANName, roles.LANName, false, nil
+		return assignment{wan: roles.WANName, lan: roles.LANName}, nil
+	}
+	if next != nil {
+		return applyRoles(next.decision.Roles, "re-evaluated: "+next.decision.Reason, next.decision.At, log)
 	}
 	for attempt := 1; ; attempt++ {
 		ports, err := roles.Ports()
 		if err != nil {
-			return "", "", false, err
+			return assignment{}, err
 		}
 		r, evidence, err := roles.Detect(ctx, ports, 5*time.Second, log)
 		if err == nil {
 			log.Info("roles detected", "roles", r.String(), "evidence", fmt.Sprintf("%+v", evidence))
-			wan, lan, err := roles.Apply(r)
-			if err != nil {
-				log.Warn("applying roles was incomplete", "err", err)
-			}
-			return wan, lan, r.ExistingNetwork, nil
+			return applyRoles(r, "detected at start: "+r.WAN+" hears an upstream", time.Now(), log)
 		}
 		if !errors.Is(err, roles.ErrNoUpstream) {
-			return "", "", false, err
+			return assignment{}, err
+		}
+		if r, ok := withoutUpstream(ports, wanPlaceholder()); ok {
+			log.Warn("no port hears an upstream yet: running the LAN without a WAN until one does", "roles", r.String())
+			return applyRoles(r, "detected at start: no port hears an upstream", time.Now(), log)
 		}
 		if attempt == 1 || attempt%12 == 0 {
-			log.Warn("waiting for an upstream: no port hears a router or DHCPv4 server yet", "ports", ports)
+			log.Warn("waiting for an upstream: no port hears a router or DHCP server yet", "ports", ports)
 		}
 		select {
 		case <-ctx.Done():
-			return "", "", false, ctx.Err()
+			return assignment{}, ctx.Err()
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// withoutUpstream are the roles when no port hears an upstream: a real
+// uplink0 (the WAN of an earlier run, its cable unplugged or its modem still
+// booting) keeps the role; otherwise every port is LAN and there is no WAN.
+// A single port gets no roles at all (ok is false).
+func withoutUpstream(ports []string, placeholder bool) (roles.Roles, bool) {
+	if len(ports) < 2 {
+		return roles.Roles{}, false
+	}
+	r := roles.Roles{}
+	for _, p := range ports {
+		if p == roles.WANName && !placeholder {
+			r.WAN = p
+			continue
+		}
+		r.LANPorts = append(r.LANPorts, p)
+	}
+	return r, true
+}
+
+// wanPlaceholder reports whether uplink0 is the dummy of roles without a
+// WAN (or absent).
+func wanPlaceholder() bool {
+	l, err := netlink.LinkByName(roles.WANName)
+	return err != nil || l.Type() == "dummy"
+}
+
+// applyRoles gives the ports their roles and describes them.
+func applyRoles(r roles.Roles, reason string, at time.Time, log *slog.Logger) (assignment, error) {
+	wan, lan, err := roles.Apply(r)
+	if err != nil {
+		if wan == "" {
+			return assignment{}, err
+		}
+		log.Warn("applying roles was incomplete", "err", err)
+	}
+	ports, err := roles.Ports()
+	if err != nil {
+		return assignment{}, err
+	}
+	inForce := roles.Roles{ExistingNetwork: r.ExistingNetwork}
+	for _, p := range ports {
+		if p == roles.WANName && r.WAN != "" {
+			inForce.WAN = p
+			continue
+		}
+		inForce.LANPorts = append(inForce.LANPorts, p)
+	}
+	return assignment{
+		wan: wan, lan: lan, existing: r.ExistingNetwork,
+		watch:   !r.ExistingNetwork,
+		inForce: inForce, ports: ports,
+		status: state.RolesStatus{Detected: true, WANPort: r.WAN, LANPorts: inForce.LANPorts, Since: at, Reason: reason},
+	}, nil
 }
 
 func isBridge(name string) bool {

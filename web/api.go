@@ -45,12 +45,26 @@ type StatusJSON struct {
 	Pref64Source string       `json:"pref64_source"`
 	// Deployment is what the gizmo detected it is plugged into
 	// (docs/deployments.md).
-	Deployment  string    `json:"deployment"`
-	UpstreamDNS []string  `json:"upstream_dns"`
-	ULA         string    `json:"ula"`
-	LAN         LANJSON   `json:"lan"`
-	Hosts       int       `json:"hosts"`
-	Time        time.Time `json:"time"`
+	Deployment string `json:"deployment"`
+	// Roles: how the ports got their roles and when they were last
+	// re-evaluated; absent when -wan/-lan were given.
+	Roles       *RolesJSON `json:"roles,omitempty"`
+	UpstreamDNS []string   `json:"upstream_dns"`
+	ULA         string     `json:"ula"`
+	LAN         LANJSON    `json:"lan"`
+	Hosts       int        `json:"hosts"`
+	Time        time.Time  `json:"time"`
+}
+
+// RolesJSON is the role detection's account (state.RolesStatus).
+type RolesJSON struct {
+	WANPort     string    `json:"wan_port"`
+	LANPorts    []string  `json:"lan_ports"`
+	Since       time.Time `json:"since"`
+	Reason      string    `json:"reason"`
+	EvaluatedAt time.Time `json:"evaluated_at,omitzero"`
+	Evaluation  string    `json:"evaluation,omitempty"`
+	Changes     int       `json:"changes"`
 }
 
 type WANJSON struct {
@@ -122,6 +136,10 @@ func statusOf(st state.State, now time.Time) StatusJSON {
 		Retired: []PrefixJSON{},
 		Hosts:   len(st.Hosts),
 		Time:    now,
+	}
+	if r := st.Roles; r.Detected {
+		out.Roles = &RolesJSON{WANPort: r.WANPort, LANPorts: append([]string{}, r.LANPorts...), Since: r.Since, Reason: r.Reason,
+			EvaluatedAt: r.EvaluatedAt, Evaluation: r.Evaluation, Changes: r.Changes}
 	}
 	if st.WAN.Router.IsValid() {
 		out.WAN.Router = st.WAN.Router.String()

@@ -175,11 +175,42 @@ func Detect(ctx context.Context, ports []string, timeout time.Duration, log *slo
 
 // Apply renames the WAN port to uplink0 and bridges every LAN port into
 // lan0. In existing-network mode the one port is both, and keeps its name
-// uplink0 for the WAN role; the LAN services use it too.
+// uplink0 for the WAN role; the LAN services use it too. Roles without a WAN
+// (no port heard an upstream) get a dummy uplink0 that leads nowhere, so
+// that the WAN services have an interface to wait on while the LAN runs; a
+// real WAN replaces it.
 func Apply(r Roles) (wan, lan string, err error) {
-	if r.WAN != WANName {
+	// The LAN ports are found before any renaming: the old WAN among them
+	// gives up the name uplink0 to the new one (rename).
+	var lanLinks []netlink.Link
+	var errs []error
+	for _, p := range r.LANPorts {
+		l, err := netlink.LinkByName(p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("roles: LAN port %s: %w", p, err))
+			continue
+		}
+		lanLinks = append(lanLinks, l)
+	}
+	if existing, err := netlink.LinkByName(WANName); err == nil && existing.Type() == "dummy" && r.WAN != "" {
+		if err := netlink.LinkDel(existing); err != nil {
+			return "", "", fmt.Errorf("roles: remove the placeholder %s: %w", WANName, err)
+		}
+	}
+	switch {
+	case r.WAN == "":
+		if err := placeholderWAN(); err != nil {
+			return "", "", err
+		}
+	case r.WAN != WANName:
 		if err := rename(r.WAN, WANName); err != nil {
 			return "", "", err
+		}
+	}
+	if l, err := netlink.LinkByName(WANName); err == nil && l.Attrs().MasterIndex != 0 {
+		// The WAN leaves the LAN bridge it was in (a LAN port before).
+		if err := netlink.LinkSetNoMaster(l); err != nil {
+			return "", "", fmt.Errorf("roles: take %s out of %s: %w", WANName, LANName, err)
 		}
 	}
 	if r.ExistingNetwork {
@@ -198,15 +229,10 @@ func Apply(r Roles) (wan, lan string, err error) {
 	} else if br.Type() != "bridge" {
 		return "", "", fmt.Errorf("roles: %s exists and is a %s, not a bridge", LANName, br.Type())
 	}
-	var errs []error
-	for _, p := range r.LANPorts {
-		l, err := netlink.LinkByName(p)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("roles: LAN port %s: %w", p, err))
-			continue
-		}
+	for _, l := range lanLinks {
+		// By index: the link may have been renamed since it was found.
 		if err := netlink.LinkSetMaster(l, br); err != nil {
-			errs = append(errs, fmt.Errorf("roles: bridge %s into %s: %w", p, LANName, err))
+			errs = append(errs, fmt.Errorf("roles: bridge %s into %s: %w", l.Attrs().Name, LANName, err))
 		}
 		netlink.LinkSetUp(l)
 	}
@@ -214,6 +240,25 @@ func Apply(r Roles) (wan, lan string, err error) {
 		errs = append(errs, fmt.Errorf("roles: bring up %s: %w", LANName, err))
 	}
 	return WANName, LANName, errors.Join(errs...)
+}
+
+// placeholderWAN makes the dummy uplink0 of roles without a WAN.
+func placeholderWAN() error {
+	if l, err := netlink.LinkByName(WANName); err == nil {
+		if l.Type() != "dummy" {
+			return fmt.Errorf("roles: %s exists and is a %s, not the placeholder", WANName, l.Type())
+		}
+		return netlink.LinkSetUp(l)
+	}
+	d := &netlink.Dummy{LinkAttrs: netlink.NewLinkAttrs()}
+	d.Name = WANName
+	if err := netlink.LinkAdd(d); err != nil {
+		return fmt.Errorf("roles: create the placeholder %s: %w", WANName, err)
+	}
+	if err := netlink.LinkSetUp(d); err != nil {
+		return fmt.Errorf("roles: bring up the placeholder %s: %w", WANName, err)
+	}
+	return nil
 }
 
 func rename(from, to string) error {

@@ -1,0 +1,296 @@
+package roles
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"time"
+
+	"github.com/vishvananda/netlink"
+)
+
+// WatchConfig configures Watch.
+type WatchConfig struct {
+	// Roles in force, with the ports' present names (the WAN is uplink0,
+	// or "" when no port heard an upstream at start).
+	Roles Roles
+	// Ports are every port that can take a role (Ports()).
+	Ports []string
+	// Bridge is the LAN bridge the LAN ports are in (LANName).
+	Bridge     string
+	Thresholds Thresholds
+	// ProbeTimeout bounds the probe of a port that came up while the WAN
+	// was down; the port is out of the bridge meanwhile.
+	ProbeTimeout time.Duration
+	Logger       *slog.Logger
+	// OnEvaluation reports each observation the watch weighed, for the
+	// dashboard; it must not block.
+	OnEvaluation func(Evaluation)
+}
+
+// Evaluation is one observation the watch weighed, and what came of it.
+type Evaluation struct {
+	At   time.Time
+	Port string
+	What string
+}
+
+// Watch re-evaluates the roles while the gizmo runs: it follows the carrier
+// of every port (netlink), listens on the LAN-side ports for upstream
+// signals (listenUpstream) and feeds both to a Tracker once a second. It
+// returns the decision when the roles should change, or ctx's error.
+//
+// While the WAN is down (or there is none), a LAN port whose carrier comes
+// up, or that hears an upstream, is taken out of the bridge and probed
+// before it carries the LAN again: the uplink may be moving there, and then
+// the ISP's RAs must not reach the LAN hosts, nor the LAN's RAs and DHCP
+// replies reach the ISP. The port rejoins the bridge when the probe heard
+// nothing, when its carrier drops, or when the WAN is back.
+func Watch(ctx context.Context, cfg WatchConfig) (Decision, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Thresholds.Rounds == 0 {
+		cfg.Thresholds = DefaultThresholds
+	}
+	if cfg.ProbeTimeout == 0 {
+		cfg.ProbeTimeout = 3 * time.Second
+	}
+	if cfg.OnEvaluation == nil {
+		cfg.OnEvaluation = func(Evaluation) {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	w := &watch{cfg: cfg, log: cfg.Logger.With("component", "roles"), events: make(chan event, 64),
+		quarantined: map[string]bool{}, probing: map[string]bool{}, carrier: map[string]bool{}, noted: map[string]time.Time{}}
+	now := time.Now()
+	w.tr = NewTracker(cfg.Roles, cfg.Ports, cfg.Thresholds, now)
+
+	updates := make(chan netlink.LinkUpdate, 32)
+	if err := netlink.LinkSubscribeWithOptions(updates, ctx.Done(), netlink.LinkSubscribeOptions{
+		ListExisting: true,
+		ErrorCallback: func(err error) {
+			w.log.Warn("link updates", "err", err)
+		},
+	}); err != nil {
+		return Decision{}, fmt.Errorf("roles: subscribe to link updates: %w", err)
+	}
+	own := ownMACs()
+	for _, p := range cfg.Ports {
+		if p == cfg.Roles.WAN {
+			continue
+		}
+		go func() {
+			err := listenUpstream(ctx, p, func(u Upstream) {
+				if own[u.SrcMAC.String()] {
+					return // the gizmo's own frame, looped back by the LAN
+				}
+				w.send(ctx, event{port: p, signal: u.Signal, from: u, at: time.Now()})
+			})
+			if err != nil && ctx.Err() == nil {
+				w.log.Warn("cannot listen for upstream signals", "port", p, "err", err)
+			}
+		}()
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return Decision{}, ctx.Err()
+		case u, ok := <-updates:
+			if !ok {
+				return Decision{}, fmt.Errorf("roles: link updates ended")
+			}
+			a := u.Attrs()
+			if slices.Contains(cfg.Ports, a.Name) {
+				w.link(ctx, a.Name, hasCarrier(a), time.Now())
+			}
+		case ev := <-w.events:
+			w.handle(ctx, ev)
+		case now := <-tick.C:
+			w.rebridgeIfWANBack()
+			if d, ok := w.tr.Tick(now); ok {
+				w.log.Info("roles re-evaluated: changing", "roles", d.Roles.String(), "reason", d.Reason)
+				return d, nil
+			}
+		}
+	}
+}
+
+type event struct {
+	port   string
+	signal Signal
+	from   Upstream
+	probe  *Evidence
+	at     time.Time
+}
+
+type watch struct {
+	cfg    WatchConfig
+	log    *slog.Logger
+	tr     *Tracker
+	events chan event
+	// quarantined ports are out of the bridge until a probe clears them.
+	quarantined map[string]bool
+	probing     map[string]bool
+	carrier     map[string]bool
+	noted       map[string]time.Time
+}
+
+func (w *watch) send(ctx context.Context, ev event) {
+	select {
+	case w.events <- ev:
+	case <-ctx.Done():
+	}
+}
+
+func (w *watch) evaluated(port, what string) {
+	w.log.Info("roles: weighed an observation", "port", port, "what", what)
+	w.cfg.OnEvaluation(Evaluation{At: time.Now(), Port: port, What: what})
+}
+
+func (w *watch) link(ctx context.Context, port string, up bool, at time.Time) {
+	prev, known := w.carrier[port]
+	w.carrier[port] = up
+	w.tr.Link(port, up, at)
+	if known && prev == up {
+		return
+	}
+	if !known {
+		return // the listing at start, not a change
+	}
+	state := map[bool]string{true: "carrier up", false: "carrier down"}[up]
+	switch {
+	case port == w.tr.Current().WAN:
+		w.evaluated(port, "WAN "+state)
+	case !up:
+		w.rebridge(port)
+		w.evaluated(port, state)
+	case w.tr.WANDown():
+		w.evaluated(port, state+" while there is no WAN: probing it out of the bridge")
+		w.quarantine(ctx, port)
+	default:
+		w.evaluated(port, state+"; the WAN is up, so it stays a LAN port")
+	}
+}
+
+func (w *watch) handle(ctx context.Context, ev event) {
+	if ev.probe != nil {
+		delete(w.probing, ev.port)
+		e := *ev.probe
+		var heard []Signal
+		if e.RouterAdvertisement {
+			heard = append(heard, SignalRouter)
+		} else if e.AnyRouterAdvertisement {
+			heard = append(heard, SignalRouterNoDefault)
+		}
+		if e.DHCPv4Server {
+			heard = append(heard, SignalDHCPv4Server)
+		}
+		for _, s := range heard {
+			w.tr.Heard(ev.port, s, ev.at)
+		}
+		if score(e) < 2 || !w.carrier[ev.port] || !w.tr.WANDown() {
+			w.rebridge(ev.port)
+			w.evaluated(ev.port, "probed: no upstream server; back in the LAN")
+			return
+		}
+		w.evaluated(ev.port, fmt.Sprintf("probed: hears %s; kept out of the LAN while the hysteresis runs", signalsText(heard)))
+		return
+	}
+	w.tr.Heard(ev.port, ev.signal, ev.at)
+	if ev.signal == SignalRouterNoDefault {
+		return // not an upstream: the gizmo's own existing-network RA is one
+	}
+	if w.tr.WANDown() && !w.quarantined[ev.port] {
+		w.evaluated(ev.port, fmt.Sprintf("heard %s from %s while there is no WAN: probing it out of the bridge", ev.signal, ev.from.From))
+		w.quarantine(ctx, ev.port)
+		return
+	}
+	// A router on the LAN side sends every few seconds: note it once a
+	// minute, not every time.
+	key := ev.port + "/" + ev.signal.String()
+	if !w.quarantined[ev.port] && ev.at.Sub(w.noted[key]) >= time.Minute {
+		w.noted[key] = ev.at
+		w.evaluated(ev.port, fmt.Sprintf("heard %s from %s (%s); the WAN is up, so the roles stay", ev.signal, ev.from.From, ev.from.SrcMAC))
+	}
+}
+
+func signalsText(ss []Signal) string {
+	var out string
+	for i, s := range ss {
+		if i > 0 {
+			out += ", "
+		}
+		out += s.String()
+	}
+	return out
+}
+
+// quarantine takes port out of the bridge and probes it.
+func (w *watch) quarantine(ctx context.Context, port string) {
+	w.quarantined[port] = true
+	if w.probing[port] {
+		return
+	}
+	w.probing[port] = true
+	go func() {
+		// Probe takes the port out of its bridge first.
+		e := Probe(ctx, port, w.cfg.ProbeTimeout, w.log)
+		w.send(ctx, event{port: port, probe: &e, at: time.Now()})
+	}()
+}
+
+// rebridge puts a quarantined port back into the LAN bridge.
+func (w *watch) rebridge(port string) {
+	if !w.quarantined[port] || w.probing[port] {
+		return
+	}
+	delete(w.quarantined, port)
+	l, err := netlink.LinkByName(port)
+	if err != nil {
+		w.log.Warn("port gone", "port", port, "err", err)
+		return
+	}
+	br, err := netlink.LinkByName(w.cfg.Bridge)
+	if err != nil {
+		w.log.Warn("LAN bridge gone", "bridge", w.cfg.Bridge, "err", err)
+		return
+	}
+	if err := netlink.LinkSetMaster(l, br); err != nil {
+		w.log.Warn("cannot put the port back into the LAN", "port", port, "err", err)
+	}
+}
+
+// rebridgeIfWANBack releases the quarantined ports once the WAN has its
+// carrier again: the uplink did not move.
+func (w *watch) rebridgeIfWANBack() {
+	if w.tr.WANDown() {
+		return
+	}
+	for p := range w.quarantined {
+		if !w.probing[p] {
+			w.rebridge(p)
+			w.evaluated(p, "the WAN is back: back in the LAN")
+		}
+	}
+}
+
+func hasCarrier(a *netlink.LinkAttrs) bool {
+	return a.OperState == netlink.OperUp || a.OperState == netlink.OperUnknown && a.Flags&net.FlagRunning != 0
+}
+
+// ownMACs are the hardware addresses of the gizmo's own links.
+func ownMACs() map[string]bool {
+	out := map[string]bool{}
+	ifs, _ := net.Interfaces()
+	for _, i := range ifs {
+		if len(i.HardwareAddr) > 0 {
+			out[i.HardwareAddr.String()] = true
+		}
+	}
+	return out
+}
