@@ -1,0 +1,136 @@
+package netlab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// The ISP's misbehaviours that issue 9's variation 6 asks about ("lost Renew
+// replies, a PD that disappears"): a filter that eats Kea's DHCPv6 replies on
+// the WAN link, and a Kea that stops delegating.
+
+// replyLossTable is the nftables table in gz-isp that drops Kea's DHCPv6
+// messages to the gizmo while DropDHCPv6Replies is on.
+const replyLossTable = "gizmo-lab-dhcp6-loss"
+
+// DropDHCPv6Replies makes every DHCPv6 message from the ISP's server port
+// (547) to the gizmo's client port (546) on the WAN link vanish in gz-isp's
+// output path (drop true), or lets them through again (drop false). Kea still
+// receives and processes the gizmo's Solicits, Renews and Rebinds, and
+// extends its own leases; only its answers are lost, as with a broken
+// return path. Both directions are idempotent.
+func (l *Lab) DropDHCPv6Replies(ctx context.Context, drop bool) error {
+	// Deleting a missing table fails, so the rule set is always replaced
+	// as a whole: add (no-op if present), delete, then re-add if wanted.
+	script := "add table inet " + replyLossTable + "\ndelete table inet " + replyLossTable + "\n"
+	if drop {
+		script += fmt.Sprintf(`table inet %s {
+	chain out {
+		type filter hook output priority 0; policy accept;
+		oifname "%s" udp sport 547 udp dport 546 counter drop
+	}
+}
+`, replyLossTable, ISPWAN)
+	}
+	f, err := os.CreateTemp(l.runDir, "nft-*.conf")
+	if err != nil {
+		return fmt.Errorf("netlab: dhcpv6 reply loss: %w", err)
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.WriteString(script); err != nil {
+		f.Close()
+		return fmt.Errorf("netlab: dhcpv6 reply loss: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("netlab: dhcpv6 reply loss: %w", err)
+	}
+	if _, err := Exec(ctx, NSISP, "nft", "-f", f.Name()); err != nil {
+		return fmt.Errorf("netlab: dhcpv6 reply loss: %w", err)
+	}
+	l.logger.Info("ISP DHCPv6 replies", "dropped", drop)
+	return nil
+}
+
+var nftCounter = regexp.MustCompile(`counter packets (\d+) bytes`)
+
+// DroppedDHCPv6Replies returns how many DHCPv6 messages to the gizmo the
+// filter of DropDHCPv6Replies has dropped since it was last turned on (0
+// while it is off).
+func (l *Lab) DroppedDHCPv6Replies(ctx context.Context) (uint64, error) {
+	out, err := Exec(ctx, NSISP, "nft", "list", "table", "inet", replyLossTable)
+	if err != nil {
+		if strings.Contains(string(out), "No such file or directory") {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("netlab: dhcpv6 reply loss: %w", err)
+	}
+	m := nftCounter.FindSubmatch(out)
+	if m == nil {
+		return 0, fmt.Errorf("netlab: dhcpv6 reply loss: no counter in %q", out)
+	}
+	return strconv.ParseUint(string(m[1]), 10, 64)
+}
+
+// SetDelegating restarts the ISP's DHCPv6 server with prefix delegation off
+// (on false: the same config without any pd-pool, and every DHCPv6 lease
+// forgotten, so that a Renew finds no binding) or on again (on true: the
+// scenario's config for the current pool, leases kept). Kea keeps answering
+// in both cases; it just has no prefix to give while delegation is off.
+func (l *Lab) SetDelegating(ctx context.Context, on bool) error {
+	if l.scenario.DelegatedLength == 0 {
+		return errors.New("netlab: set delegating: the scenario delegates nothing")
+	}
+	l.mu.Lock()
+	old := l.procs["kea6"]
+	pool := l.pdPool
+	l.mu.Unlock()
+	if old == nil {
+		return errors.New("netlab: set delegating: kea6 is not running")
+	}
+	if err := old.stop(5 * time.Second); err != nil {
+		return fmt.Errorf("netlab: set delegating: %w", err)
+	}
+	p := kea6Paths(l.runDir)
+	if !on {
+		// The memfile backend keeps generations as <name>.1, <name>.2, ...
+		matches, _ := filepath.Glob(p.leases + "*")
+		for _, m := range matches {
+			if err := os.Remove(m); err != nil {
+				return fmt.Errorf("netlab: set delegating: %w", err)
+			}
+		}
+	}
+	b, err := kea6Conf(p, pool, l.opts.Lifetimes)
+	if err == nil {
+		b, err = l.scenario.kea6(b)
+	}
+	if err == nil && !on {
+		// A nameless scenario with delegated length 0 strips the pd-pools.
+		b, err = Scenario{Name: "delegation-off"}.kea6(b)
+	}
+	if err != nil {
+		return fmt.Errorf("netlab: set delegating: %w", err)
+	}
+	conf, err := l.writeFile("kea6/kea-dhcp6.conf", b)
+	if err != nil {
+		return err
+	}
+	pr := l.keaPeer("kea6", "kea-dhcp6", conf, p)
+	np, err := l.spawn(pr.name, pr.ns, l.LogPath(pr.name), pr.argv, pr.env...)
+	if err != nil {
+		return err
+	}
+	l.addProc(np)
+	if err := waitReady(ctx, np, readyTimeout, pr.ready); err != nil {
+		return err
+	}
+	l.logger.Info("ISP prefix delegation", "on", on, "pool", pool)
+	return nil
+}
