@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/services/fastpath"
 	"golang.org/x/sys/unix"
 )
 
@@ -113,6 +114,7 @@ func BenchmarkForwarding(b *testing.B) {
 		apply func() error
 		v4    bool // the IPv4 path needs NAT44 to work at all
 	}
+	var stopFP func()
 	configs := []config{
 		{"none", s.Remove, false},
 		{"masquerade-only", func() error {
@@ -127,6 +129,13 @@ func BenchmarkForwarding(b *testing.B) {
 		}, true},
 		{"gizmo", func() error { return s.Apply(plan) }, true},
 		{"gizmo+1000hosts", func() error { return s.Apply(many) }, false},
+		{"gizmo+fastpath", func() error {
+			if err := s.Apply(plan); err != nil {
+				return err
+			}
+			_, stopFP = runFastpath(b, tp, plan.LANPrefixes)
+			return nil
+		}, true},
 	}
 	type key struct{ config, test string }
 	results := map[key][]float64{}
@@ -141,6 +150,10 @@ func BenchmarkForwarding(b *testing.B) {
 			if c.v4 {
 				add("tcp4 Gbit/s", iperfTCP(b, tp.lan, topoWAN4, secs))
 				add("udp4-64 pps", iperfUDP64(b, tp.lan, topoWAN4, tp.wan, secs))
+			}
+			if stopFP != nil {
+				stopFP()
+				stopFP = nil
 			}
 		}
 	}
@@ -174,6 +187,8 @@ func BenchmarkForwarding(b *testing.B) {
 		}
 	}
 	for _, test := range []string{"tcp6 Gbit/s", "udp6-64 pps"} {
+		ratio("gizmo+fastpath", "none", test)
+		ratio("gizmo+fastpath", "gizmo", test)
 		ratio("gizmo", "none", test)
 		ratio("gizmo+1000hosts", "none", test)
 		ratio("masquerade-only", "none", test)
@@ -282,6 +297,24 @@ func BenchmarkForwardingCPU(b *testing.B) {
 		})
 	}
 	conntrackOnly := Ruleset{Table: TableName, Chains: []Chain{postrouting(Plan{WAN: "uplink0", Legacy4: plan.Legacy4})}}
+	var (
+		stopFP func()
+		fpRuns []string
+	)
+	withFastpath := func() error {
+		if err := s.Apply(plan); err != nil {
+			return err
+		}
+		var fp *fastpath.Service
+		fp, stopFP = runFastpath(b, tp, plan.LANPrefixes)
+		stop := stopFP
+		stopFP = func() {
+			st := fp.Stats()
+			fpRuns = append(fpRuns, fmt.Sprintf("fast path: %d packets offloaded, to the stack: %v", st.Packets, nonZero(st.ToStack)))
+			stop()
+		}
+		return nil
+	}
 	configs := []struct {
 		name  string
 		apply func() error
@@ -301,6 +334,9 @@ func BenchmarkForwardingCPU(b *testing.B) {
 		}, true},
 		{"gizmo", func() error { return s.Apply(plan) }, true},
 		{"gizmo+1000hosts", func() error { return s.Apply(many) }, false},
+		// The ruleset with services/fastpath: established flows skip
+		// netfilter; the one-way stream is never offloaded.
+		{"gizmo+fastpath", withFastpath, true},
 	}
 	type key struct{ config, path string }
 	samples := map[key][]time.Duration{}
@@ -322,6 +358,10 @@ func BenchmarkForwardingCPU(b *testing.B) {
 					k := key{c.name, name}
 					samples[k] = append(samples[k], cpuPerPacket(b, tp.lan, dst, n, est))
 				}
+			}
+			if stopFP != nil {
+				stopFP()
+				stopFP = nil
 			}
 		}
 	}
@@ -356,6 +396,8 @@ func BenchmarkForwardingCPU(b *testing.B) {
 		}
 	}
 	for _, path := range []string{"udp6-est", "udp6-oneway"} {
+		rel("gizmo+fastpath", "none", path)
+		rel("gizmo+fastpath", "gizmo", path)
 		rel("gizmo", "none", path)
 		rel("gizmo+1000hosts", "none", path)
 		rel("conntrack+masquerade", "none", path)
@@ -363,6 +405,19 @@ func BenchmarkForwardingCPU(b *testing.B) {
 	}
 	for _, path := range []string{"udp4-est", "udp4-oneway"} {
 		rel("gizmo", "conntrack+masquerade", path)
+		rel("gizmo+fastpath", "gizmo", path)
 	}
+	sb.WriteString(strings.Join(fpRuns, "\n") + "\n")
 	b.Log(sb.String())
+}
+
+// nonZero keeps the counters that counted something, for the log.
+func nonZero(m map[string]uint64) map[string]uint64 {
+	out := map[string]uint64{}
+	for k, v := range m {
+		if v != 0 {
+			out[k] = v
+		}
+	}
+	return out
 }

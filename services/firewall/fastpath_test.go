@@ -26,6 +26,15 @@ import (
 // checks then that it left nothing behind.
 func startFastpath(t *testing.T, tp *topo, prefixes []netip.Prefix) *fastpath.Service {
 	t.Helper()
+	fp, stop := runFastpath(t, tp, prefixes)
+	t.Cleanup(stop)
+	return fp
+}
+
+// runFastpath starts the fast path in tp's router; stop ends it and checks
+// that it left nothing behind.
+func runFastpath(t testing.TB, tp *topo, prefixes []netip.Prefix) (fp *fastpath.Service, stop func()) {
+	t.Helper()
 	fp, err := fastpath.New(fastpath.Config{LAN: "lan0", WAN: "uplink0", NetNS: int(tp.routerNS.Fd()), ReapInterval: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +43,7 @@ func startFastpath(t *testing.T, tp *topo, prefixes []netip.Prefix) *fastpath.Se
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- fp.Run(ctx) }()
-	t.Cleanup(func() {
+	stop = func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("fastpath Run: %v", err)
@@ -45,18 +54,19 @@ func startFastpath(t *testing.T, tp *topo, prefixes []netip.Prefix) *fastpath.Se
 		if v := sysctl(t, tp.router, "net/netfilter/nf_conntrack_tcp_be_liberal"); v != "0" {
 			t.Errorf("nf_conntrack_tcp_be_liberal is %s after Run returned, want 0 (restored)", v)
 		}
-	})
+	}
 	for range 100 {
 		if fp.Stats().Active {
-			return fp
+			return fp, stop
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	stop()
 	t.Fatal("fastpath not active")
-	return nil
+	return nil, nil
 }
 
-func attachedPrograms(t *testing.T, ns string) int {
+func attachedPrograms(t testing.TB, ns string) int {
 	t.Helper()
 	n := 0
 	inNS(t, ns, func() {
@@ -77,7 +87,7 @@ func attachedPrograms(t *testing.T, ns string) int {
 	return n
 }
 
-func sysctl(t *testing.T, ns, name string) string {
+func sysctl(t testing.TB, ns, name string) string {
 	t.Helper()
 	return strings.TrimSpace(run(t, "ip", "netns", "exec", ns, "cat", "/proc/sys/"+name))
 }
