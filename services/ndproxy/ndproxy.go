@@ -1,0 +1,473 @@
+// Package ndproxy shares the upstream's /64 with the LAN when there is no
+// prefix delegation (RFC 7278 §4.3, in the manner of RFC 4389): the LAN
+// hosts autoconfigure addresses in the /64 that the gizmo advertises
+// off-link, and the gizmo answers the upstream's Neighbor Solicitations
+// for those addresses on the uplink and routes them to the LAN.
+//
+// The answering is left to the kernel: proxy_ndp on the uplink, one proxy
+// neighbour entry (NTF_PROXY) per LAN host address and a /128 route via
+// the LAN, all through netlink. The kernel then also defends the proxied
+// addresses against DAD from the WAN side (RFC 4862 §5.4.3) and answers
+// unicast NUD probes. The service learns the LAN host addresses itself
+// (DAD NS from ::, NS and NA on the LAN, the LAN neighbour table) and from
+// the daemon's host sightings in the plan, and withdraws an address when
+// its neighbour entry on the LAN fails, when no evidence arrived for
+// MaxAge, or when the prefix goes. Run leaves nothing behind.
+package ndproxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/mdlayher/packet"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// Plan is what the daemon wants shared (gizmo/plan.NDProxy).
+type Plan struct {
+	// Prefix is the upstream /64 shared with the LAN; the zero value
+	// shares nothing and removes every proxy entry.
+	Prefix netip.Prefix
+	// Own are the gizmo's own addresses in Prefix (its WAN SLAAC
+	// addresses): the kernel answers for them itself; never proxied.
+	Own []netip.Addr
+	// Hosts are LAN host addresses in Prefix the daemon saw, and when.
+	Hosts []Sighting
+}
+
+// Sighting is one address seen in use by a LAN host at a time.
+type Sighting struct {
+	Addr netip.Addr
+	At   time.Time
+}
+
+// Config configures the service.
+type Config struct {
+	// WAN is the uplink, where the upstream's NS are answered (uplink0);
+	// LAN is where the hosts live (lan0).
+	WAN, LAN string
+	Logger   *slog.Logger
+	// VerifyInterval is how often every proxied address is checked on the
+	// LAN (default 30 s).
+	VerifyInterval time.Duration
+	// MaxAge is how long an address stays proxied without any evidence
+	// that a host still holds it (default 10 min). Sightings in a plan that
+	// are older are ignored.
+	MaxAge time.Duration
+	// MaxAddrs bounds the addresses the service tracks (default 1024), so
+	// that a LAN host inventing addresses cannot exhaust memory or the
+	// kernel's tables.
+	MaxAddrs int
+	// ProcSys is where the sysctls are (default /proc/sys).
+	ProcSys string
+}
+
+// Stats are the service's counters for the dashboard and /metrics.
+type Stats struct {
+	// Prefix is the shared /64, invalid when sharing is off.
+	Prefix netip.Prefix
+	// Proxied are the LAN host addresses proxied now.
+	Proxied []netip.Addr
+	// Learned counts addresses that became known (DAD, ND, neighbours,
+	// sightings); DADSeen the DAD probes heard on the LAN.
+	Learned, DADSeen uint64
+	// Added and Removed count proxy entries installed and withdrawn.
+	Added, Removed uint64
+	// Failed counts addresses withdrawn because the LAN host stopped
+	// answering; Expired those without evidence for MaxAge.
+	Failed, Expired uint64
+	// Conflicts counts addresses not proxied because a WAN-side
+	// neighbour holds them.
+	Conflicts uint64
+	// NSAnswered counts the upstream's NS for a proxied address (the
+	// kernel answers them); NSIgnored those for other addresses in the
+	// shared /64; DADDefended the upstream's DAD probes for a proxied one.
+	NSAnswered, NSIgnored, DADDefended uint64
+	// Malformed counts ND packets that failed the RFC 4861 §7.1 checks;
+	// Dropped evidence the table had no room for or the loop no time for.
+	Malformed, Dropped uint64
+	// Errors counts failed kernel operations.
+	Errors uint64
+}
+
+// Service runs the ND proxy.
+type Service struct {
+	cfg     Config
+	log     *slog.Logger
+	updates chan Plan
+
+	mu    sync.Mutex
+	stats Stats
+}
+
+// New checks cfg and returns a service.
+func New(cfg Config) (*Service, error) {
+	if cfg.WAN == "" || cfg.LAN == "" || cfg.WAN == cfg.LAN {
+		return nil, fmt.Errorf("ndproxy: need two distinct interfaces, got WAN %q and LAN %q", cfg.WAN, cfg.LAN)
+	}
+	if cfg.VerifyInterval <= 0 {
+		cfg.VerifyInterval = 30 * time.Second
+	}
+	if cfg.MaxAge <= 0 {
+		cfg.MaxAge = 10 * time.Minute
+	}
+	if cfg.MaxAddrs <= 0 {
+		cfg.MaxAddrs = 1024
+	}
+	if cfg.ProcSys == "" {
+		cfg.ProcSys = "/proc/sys"
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Service{cfg: cfg, log: log.With("service", "ndproxy", "wan", cfg.WAN, "lan", cfg.LAN), updates: make(chan Plan, 1)}, nil
+}
+
+// Update hands the service a new plan; the newest one wins.
+func (s *Service) Update(p Plan) {
+	select {
+	case <-s.updates:
+	default:
+	}
+	s.updates <- p
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Service) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.stats
+	st.Proxied = slices.Clone(s.stats.Proxied)
+	return st
+}
+
+func (s *Service) count(f func(*Stats)) {
+	s.mu.Lock()
+	f(&s.stats)
+	s.mu.Unlock()
+}
+
+// heard is an ND message from one side.
+type heard struct {
+	wan bool
+	ev  ndEvent
+}
+
+// Run proxies until ctx is done. On return no proxy entry, no route of
+// the service and no sysctl change is left.
+func (s *Service) Run(ctx context.Context) (err error) {
+	k, err := openKernel(s.cfg.WAN, s.cfg.LAN, s.cfg.ProcSys)
+	if err != nil {
+		return err
+	}
+	if err := k.flush(); err != nil {
+		s.log.Warn("removing a predecessor's proxy entries was incomplete", "err", err)
+	}
+	r := &runState{s: s, k: k, tab: newTable(s.cfg.MaxAddrs), installed: map[netip.Addr]bool{}, conflicted: map[netip.Addr]bool{}}
+	defer func() {
+		err = errors.Join(err, r.stop())
+	}()
+	restore, err := k.enableProxyNDP()
+	r.restore = restore
+	if err != nil {
+		return err
+	}
+
+	// The readers stop when ctx is cancelled (their sockets close), and
+	// are waited for before the cleanup above runs.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events := make(chan heard, 256)
+	for _, side := range []struct {
+		ifname string
+		wan    bool
+	}{{s.cfg.LAN, false}, {s.cfg.WAN, true}} {
+		// The LAN socket joins all multicast groups: a DAD NS goes to the
+		// tentative address's solicited-node group. On the WAN, each proxy
+		// entry joins its group itself (the kernel's pndisc_constructor).
+		c, err := listenND(side.ifname, !side.wan)
+		if err != nil {
+			return err
+		}
+		wg.Go(func() { s.read(ctx, c, side.wan, events) })
+		context.AfterFunc(ctx, func() { c.Close() })
+	}
+
+	neigh := make(chan netlink.NeighUpdate, 256)
+	done := make(chan struct{})
+	defer close(done)
+	if err := netlink.NeighSubscribeWithOptions(neigh, done, netlink.NeighSubscribeOptions{
+		ErrorCallback: func(err error) {
+			if ctx.Err() == nil {
+				s.log.Warn("neighbour subscription", "err", err)
+			}
+		},
+	}); err != nil {
+		return fmt.Errorf("ndproxy: subscribe to neighbours: %w", err)
+	}
+
+	tick := time.NewTicker(s.cfg.VerifyInterval)
+	defer tick.Stop()
+	s.log.Info("ND proxy ready")
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case p := <-s.updates:
+			r.setPlan(p, time.Now())
+		case h := <-events:
+			r.heard(h, time.Now())
+		case u, ok := <-neigh:
+			if !ok {
+				return errors.New("ndproxy: neighbour subscription closed")
+			}
+			r.neighbour(u, time.Now())
+		case <-tick.C:
+			r.verify(time.Now())
+		}
+		r.reconcile(time.Now())
+	}
+}
+
+// read passes the ND messages heard on one side to the loop.
+func (s *Service) read(ctx context.Context, c *packet.Conn, wan bool, out chan<- heard) {
+	buf := make([]byte, snapLen)
+	for {
+		n, _, err := c.ReadFrom(buf)
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("reading ND messages failed", "wan", wan, "err", err)
+			}
+			return
+		}
+		ev, err := parseND(buf[:n])
+		if err != nil {
+			if !errors.Is(err, errNotND) {
+				s.count(func(st *Stats) { st.Malformed++ })
+			}
+			continue
+		}
+		select {
+		case out <- heard{wan: wan, ev: ev}:
+		default:
+			s.count(func(st *Stats) { st.Dropped++ })
+		}
+	}
+}
+
+// run is the state of one Run, owned by its loop.
+type runState struct {
+	s          *Service
+	k          *kernel
+	restore    func() error
+	plan       Plan
+	tab        *table
+	installed  map[netip.Addr]bool
+	conflicted map[netip.Addr]bool
+}
+
+func (r *runState) setPlan(p Plan, now time.Time) {
+	if p.Prefix != r.plan.Prefix {
+		r.s.log.Info("shared prefix", "prefix", p.Prefix, "previous", r.plan.Prefix)
+	}
+	r.plan = p
+	for _, h := range p.Hosts {
+		if now.Sub(h.At) <= r.s.cfg.MaxAge {
+			r.learn(h.Addr, h.At, "sighting")
+		}
+	}
+}
+
+func (r *runState) learn(a netip.Addr, at time.Time, how string) {
+	switch r.tab.learn(a, at) {
+	case learnNew:
+		r.s.count(func(st *Stats) { st.Learned++ })
+		if r.plan.Prefix.Contains(a) {
+			r.s.log.Debug("learned a LAN address", "addr", a, "from", how)
+		}
+	case learnFull:
+		r.s.count(func(st *Stats) { st.Dropped++ })
+	}
+}
+
+// heard handles an ND message. LAN: a DAD probe, an NS from a host's
+// address or a host's NA each show that a host holds the address. WAN:
+// counted only; the kernel answers.
+func (r *runState) heard(h heard, now time.Time) {
+	ev := h.ev
+	if h.wan {
+		if ev.kind == kindNA || !r.plan.Prefix.Contains(ev.target) || slices.Contains(r.plan.Own, ev.target) {
+			return
+		}
+		r.s.count(func(st *Stats) {
+			switch {
+			case !r.installed[ev.target]:
+				st.NSIgnored++
+			case ev.kind == kindDAD:
+				st.DADDefended++
+			default:
+				st.NSAnswered++
+			}
+		})
+		return
+	}
+	switch ev.kind {
+	case kindDAD:
+		if r.plan.Prefix.Contains(ev.target) {
+			r.s.count(func(st *Stats) { st.DADSeen++ })
+		}
+		r.learn(ev.target, now, "dad")
+	case kindNS:
+		r.learn(ev.source, now, "ns")
+	case kindNA:
+		r.learn(ev.target, now, "na")
+	}
+}
+
+// neighbour handles a change in the LAN's neighbour table: a confirmed
+// entry is evidence, a FAILED one (RFC 4861 §7.3.3: no answer to the
+// probes) means the host is gone.
+func (r *runState) neighbour(u netlink.NeighUpdate, now time.Time) {
+	if u.LinkIndex != r.k.lanIdx || u.Type != unix.RTM_NEWNEIGH || u.Flags&netlink.NTF_PROXY != 0 {
+		return
+	}
+	a, ok := netip.AddrFromSlice(u.IP)
+	if !ok || !r.plan.Prefix.Contains(a.Unmap()) {
+		return
+	}
+	a = a.Unmap()
+	switch {
+	case u.State&(netlink.NUD_REACHABLE|netlink.NUD_STALE|netlink.NUD_PERMANENT) != 0:
+		r.learn(a, now, "neighbour")
+	case u.State&netlink.NUD_FAILED != 0:
+		if r.tab.fail(a, now) {
+			r.s.count(func(st *Stats) { st.Failed++ })
+			r.s.log.Info("LAN host stopped answering; no longer proxied", "addr", a)
+		}
+	}
+}
+
+// verify reads the LAN's neighbour table: confirmed entries are evidence;
+// for the others the kernel is asked to probe, so that a gone host ends
+// FAILED. It also forgets what has had no evidence for MaxAge.
+func (r *runState) verify(now time.Time) {
+	for _, a := range r.tab.prune(now, r.s.cfg.MaxAge) {
+		if r.installed[a] {
+			r.s.count(func(st *Stats) { st.Expired++ })
+			r.s.log.Info("no sign of a LAN host for too long; no longer proxied", "addr", a, "max_age", r.s.cfg.MaxAge)
+		}
+	}
+	if len(r.installed) == 0 {
+		return
+	}
+	states, err := neighbours(r.k.lanIdx)
+	if err != nil {
+		r.s.count(func(st *Stats) { st.Errors++ })
+		r.s.log.Warn("verifying LAN hosts", "err", err)
+		return
+	}
+	for a := range r.installed {
+		if states[a]&(netlink.NUD_REACHABLE|netlink.NUD_PERMANENT) != 0 {
+			r.learn(a, now, "neighbour")
+			continue
+		}
+		if err := r.k.probe(a); err != nil {
+			r.s.count(func(st *Stats) { st.Errors++ })
+			r.s.log.Warn("probing a LAN host", "addr", a, "err", err)
+		}
+	}
+}
+
+// reconcile makes the kernel's proxy entries what the table and the plan
+// want.
+func (r *runState) reconcile(now time.Time) {
+	want := r.tab.want(r.plan, now, r.s.cfg.MaxAge)
+	for a := range r.installed {
+		if !slices.Contains(want, a) {
+			r.withdraw(a)
+		}
+	}
+	var wan map[netip.Addr]int
+	for _, a := range want {
+		if r.installed[a] {
+			continue
+		}
+		if wan == nil {
+			var err error
+			if wan, err = neighbours(r.k.wanIdx); err != nil {
+				r.s.count(func(st *Stats) { st.Errors++ })
+				r.s.log.Warn("reading the WAN neighbours", "err", err)
+				return
+			}
+		}
+		// RFC 4389 §4.1: an address is proxied onto the side where its
+		// owner is not. One that a WAN-side neighbour answers for is
+		// theirs, whoever on the LAN claims it.
+		if wan[a]&present != 0 {
+			if !r.conflicted[a] {
+				r.conflicted[a] = true
+				r.s.count(func(st *Stats) { st.Conflicts++ })
+				r.s.log.Warn("a LAN host claims an address a WAN-side neighbour holds; not proxied", "addr", a)
+			}
+			continue
+		}
+		if err := r.k.add(a); err != nil {
+			r.s.count(func(st *Stats) { st.Errors++ })
+			r.s.log.Warn("proxying failed", "addr", a, "err", err)
+			_ = r.k.remove(a)
+			continue
+		}
+		r.installed[a] = true
+		delete(r.conflicted, a)
+		r.s.count(func(st *Stats) { st.Added++ })
+		r.s.log.Info("proxying a LAN host's address on the uplink", "addr", a)
+	}
+	for a := range r.conflicted {
+		if !slices.Contains(want, a) {
+			delete(r.conflicted, a)
+		}
+	}
+	r.publish()
+}
+
+func (r *runState) withdraw(a netip.Addr) {
+	if err := r.k.remove(a); err != nil {
+		r.s.count(func(st *Stats) { st.Errors++ })
+		r.s.log.Warn("withdrawing a proxy entry", "addr", a, "err", err)
+	}
+	delete(r.installed, a)
+	r.s.count(func(st *Stats) { st.Removed++ })
+	r.s.log.Info("no longer proxying", "addr", a)
+}
+
+func (r *runState) publish() {
+	proxied := make([]netip.Addr, 0, len(r.installed))
+	for a := range r.installed {
+		proxied = append(proxied, a)
+	}
+	slices.SortFunc(proxied, netip.Addr.Compare)
+	r.s.count(func(st *Stats) { st.Prefix, st.Proxied = r.plan.Prefix, proxied })
+}
+
+// stop withdraws everything and restores the sysctls.
+func (r *runState) stop() error {
+	for a := range r.installed {
+		r.withdraw(a)
+	}
+	err := r.k.flush()
+	if r.restore != nil {
+		err = errors.Join(err, r.restore())
+	}
+	r.s.count(func(st *Stats) { st.Prefix, st.Proxied = netip.Prefix{}, nil })
+	return err
+}

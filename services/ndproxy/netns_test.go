@@ -1,0 +1,268 @@
+package ndproxy
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netns"
+)
+
+// proxyNet is the RFC 7278 situation in three test namespaces:
+//
+//	upstream (up0: 2001:db8:0:1::1/64, the /64's router)
+//	   └── wan0 ── gizmo ── lan0 (fd00:7278::1/64)
+//	                          └── eth0 host (fd00:7278::2/64, default via the gizmo)
+//
+// The gizmo holds 2001:db8:0:1::2/64 on wan0, as from SLAAC; the host's
+// addresses in the shared /64 are added by the tests, as SLAAC with an
+// off-link PIO would (a /64 without a prefix route).
+type proxyNet struct {
+	up, gizmo, host string
+}
+
+func run(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func waitFor(t *testing.T, what string, timeout time.Duration, ok func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		done, last := ok()
+		if done {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; last: %s", what, last)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func newProxyNet(t *testing.T) *proxyNet {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	var rnd [3]byte
+	rand.Read(rnd[:])
+	id := hex.EncodeToString(rnd[:])
+	n := &proxyNet{up: "gzt-ndu-" + id, gizmo: "gzt-ndg-" + id, host: "gzt-ndh-" + id}
+	for _, ns := range []string{n.up, n.gizmo, n.host} {
+		run(t, "ip", "netns", "add", ns)
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	}
+	// No DAD on the routers' links (set before the links exist, so that
+	// they inherit it), so that their addresses are usable at once.
+	run(t, "ip", "netns", "exec", n.gizmo, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+	run(t, "ip", "netns", "exec", n.up, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+	run(t, "ip", "-n", n.gizmo, "link", "add", "wan0", "type", "veth", "peer", "name", "up0", "netns", n.up)
+	run(t, "ip", "-n", n.gizmo, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", n.host)
+	// The host does DAD (one probe, quickly): that is how the proxy
+	// learns its addresses.
+	run(t, "ip", "netns", "exec", n.host, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=1", "net.ipv6.conf.eth0.dad_transmits=1", "net.ipv6.neigh.eth0.retrans_time_ms=200", "net.ipv6.conf.eth0.accept_ra=0")
+	run(t, "ip", "-n", n.up, "addr", "add", "2001:db8:0:1::1/64", "dev", "up0", "nodad")
+	run(t, "ip", "-n", n.gizmo, "addr", "add", "2001:db8:0:1::2/64", "dev", "wan0", "nodad")
+	run(t, "ip", "-n", n.gizmo, "addr", "add", "fd00:7278::1/64", "dev", "lan0", "nodad")
+	for _, l := range [][2]string{{n.up, "up0"}, {n.gizmo, "wan0"}, {n.gizmo, "lan0"}, {n.host, "eth0"}, {n.host, "lo"}} {
+		run(t, "ip", "-n", l[0], "link", "set", l[1], "up")
+	}
+	run(t, "ip", "-n", n.host, "addr", "add", "fd00:7278::2/64", "dev", "eth0", "nodad")
+	run(t, "ip", "-n", n.host, "-6", "route", "add", "default", "via", "fd00:7278::1", "dev", "eth0")
+	return n
+}
+
+// start runs the service in the gizmo namespace; the returned stop
+// cancels it and returns Run's error.
+func (n *proxyNet) start(t *testing.T, cfg Config) (*Service, func() error) {
+	t.Helper()
+	cfg.WAN, cfg.LAN = "wan0", "lan0"
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		h, err := netns.GetFromName(n.gizmo)
+		if err == nil {
+			err = netns.Set(h)
+			h.Close()
+		}
+		if err != nil {
+			done <- err
+			return
+		}
+		done <- s.Run(ctx)
+	}()
+	var stopped bool
+	var result error
+	stop := func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			result = <-done
+		}
+		return result
+	}
+	t.Cleanup(func() { stop() })
+	return s, stop
+}
+
+// addHostAddr gives the host an address in the shared /64 as SLAAC does
+// for an off-link PIO: the /64 without a prefix route, after DAD.
+func (n *proxyNet) addHostAddr(t *testing.T, a string) {
+	t.Helper()
+	run(t, "ip", "-n", n.host, "addr", "add", a+"/64", "dev", "eth0", "noprefixroute")
+	waitFor(t, "DAD of "+a, 5*time.Second, func() (bool, string) {
+		out := run(t, "ip", "-n", n.host, "-6", "addr", "show", "dev", "eth0")
+		return strings.Contains(out, a+"/64") && !strings.Contains(out, "tentative"), out
+	})
+}
+
+// ping tries a few times: the first echo may wait for two address
+// resolutions, one of them a proxy's answer, which RFC 4861 §7.2.8 delays
+// by up to a second.
+func ping(ns, from, to string) (string, bool) {
+	args := []string{"ip", "netns", "exec", ns, "ping", "-6", "-c", "1", "-W", "1"}
+	if from != "" {
+		args = append(args, "-I", from)
+	}
+	args = append(args, to)
+	var out []byte
+	for range 5 {
+		var err error
+		if out, err = exec.Command(args[0], args[1:]...).CombinedOutput(); err == nil {
+			return string(out), true
+		}
+	}
+	return string(out), false
+}
+
+const (
+	sharedPrefix = "2001:db8:0:1::/64"
+	hostShared   = "2001:db8:0:1:0:ff:fe00:210"
+	hostTemp     = "2001:db8:0:1:a1b2:c3d4:e5f6:789"
+)
+
+func sharedPlan() Plan {
+	return Plan{Prefix: netip.MustParsePrefix(sharedPrefix), Own: []netip.Addr{netip.MustParseAddr("2001:db8:0:1::2")}}
+}
+
+// RFC 7278 §4.3 / RFC 4389: a LAN host's address in the upstream /64,
+// learned from its DAD probe alone, is reachable from the upstream, and
+// the host reaches the upstream's router in the same /64 through the
+// gizmo. Stopping the service leaves no proxy entry, route or sysctl.
+func TestProxySharesTheUpstream64(t *testing.T) {
+	n := newProxyNet(t)
+	s, stop := n.start(t, Config{})
+	s.Update(sharedPlan())
+	waitFor(t, "the service to listen", 5*time.Second, func() (bool, string) {
+		out := run(t, "ip", "netns", "exec", n.gizmo, "sysctl", "-n", "net.ipv6.conf.wan0.proxy_ndp")
+		return strings.TrimSpace(out) == "1", out
+	})
+	time.Sleep(200 * time.Millisecond) // the packet sockets open after the sysctl
+	n.addHostAddr(t, hostShared)
+
+	waitFor(t, "the host's address to be proxied", 5*time.Second, func() (bool, string) {
+		st := s.Stats()
+		return len(st.Proxied) == 1 && st.Proxied[0].String() == hostShared, ""
+	})
+	if st := s.Stats(); st.DADSeen == 0 {
+		t.Errorf("DADSeen = 0, but the address was learned from its DAD probe: %+v", st)
+	}
+	out := run(t, "ip", "-n", n.gizmo, "-6", "neigh", "show", "proxy")
+	if !strings.Contains(out, hostShared+" dev wan0") {
+		t.Errorf("proxy entries on the gizmo: %q, want %s on wan0", out, hostShared)
+	}
+	out = run(t, "ip", "-n", n.gizmo, "-6", "route", "show", hostShared)
+	if !strings.Contains(out, "dev lan0") {
+		t.Errorf("route to %s: %q, want via lan0", hostShared, out)
+	}
+
+	// The upstream resolves the address on its link and the gizmo answers.
+	if out, ok := ping(n.up, "", hostShared); !ok {
+		t.Fatalf("the upstream cannot ping the LAN host's %s:\n%s", hostShared, out)
+	}
+	// The LAN host reaches a WAN-side neighbour in the same /64 (the
+	// upstream router) through the gizmo, from its shared address.
+	if out, ok := ping(n.host, hostShared, "2001:db8:0:1::1"); !ok {
+		t.Errorf("the LAN host cannot ping the upstream router from %s:\n%s", hostShared, out)
+	}
+	// The gizmo keeps reaching the upstream on its own /64 route.
+	if out, ok := ping(n.gizmo, "", "2001:db8:0:1::1"); !ok {
+		t.Errorf("the gizmo cannot ping the upstream router:\n%s", out)
+	}
+	if st := s.Stats(); st.NSAnswered+st.DADDefended == 0 {
+		t.Errorf("no upstream NS for the proxied address counted: %+v", st)
+	}
+
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if out := run(t, "ip", "-n", n.gizmo, "-6", "neigh", "show", "proxy"); strings.TrimSpace(out) != "" {
+		t.Errorf("proxy entries left after Run returned: %q", out)
+	}
+	if out := run(t, "ip", "-n", n.gizmo, "-6", "route", "show", "proto", "110"); strings.TrimSpace(out) != "" {
+		t.Errorf("routes left after Run returned: %q", out)
+	}
+	for _, key := range []string{"net.ipv6.conf.all.proxy_ndp", "net.ipv6.conf.wan0.proxy_ndp"} {
+		if out := run(t, "ip", "netns", "exec", n.gizmo, "sysctl", "-n", key); strings.TrimSpace(out) != "0" {
+			t.Errorf("%s = %s after Run returned, want it restored to 0", key, out)
+		}
+	}
+}
+
+// RFC 4861 §7.3.3: an address whose host stops answering ends FAILED in
+// the LAN's neighbour table, and the proxy withdraws it; a host address
+// the daemon only saw (a sighting in the plan) is proxied too; a sighting
+// older than the failure does not bring it back.
+func TestProxyWithdrawsGoneHosts(t *testing.T) {
+	n := newProxyNet(t)
+	// Neighbour Unreachability Detection at test speed (RFC 4861 §10
+	// defaults are REACHABLE_TIME 30 s, DELAY_FIRST_PROBE_TIME 5 s).
+	run(t, "ip", "netns", "exec", n.gizmo, "sysctl", "-qw", "net.ipv6.neigh.lan0.base_reachable_time_ms=500",
+		"net.ipv6.neigh.lan0.delay_first_probe_time=1", "net.ipv6.neigh.lan0.retrans_time_ms=300")
+	s, _ := n.start(t, Config{VerifyInterval: 300 * time.Millisecond})
+	run(t, "ip", "-n", n.host, "addr", "add", hostTemp+"/64", "dev", "eth0", "noprefixroute", "nodad")
+	p := sharedPlan()
+	seen := time.Now()
+	p.Hosts = []Sighting{{Addr: netip.MustParseAddr(hostTemp), At: seen}}
+	s.Update(p)
+	waitFor(t, "the sighted address to be proxied", 5*time.Second, func() (bool, string) {
+		return len(s.Stats().Proxied) == 1, ""
+	})
+	if out, ok := ping(n.up, "", hostTemp); !ok {
+		t.Fatalf("the upstream cannot ping the sighted address %s:\n%s", hostTemp, out)
+	}
+
+	// The host drops the address (a temporary address past its lifetime).
+	run(t, "ip", "-n", n.host, "addr", "del", hostTemp+"/64", "dev", "eth0")
+	waitFor(t, "the gone address to be withdrawn", 20*time.Second, func() (bool, string) {
+		st := s.Stats()
+		return len(st.Proxied) == 0 && st.Failed == 1, ""
+	})
+	if out := run(t, "ip", "-n", n.gizmo, "-6", "neigh", "show", "proxy"); strings.TrimSpace(out) != "" {
+		t.Errorf("proxy entries left for a gone host: %q", out)
+	}
+	// The daemon still remembers the old sighting; it must not count.
+	s.Update(p)
+	time.Sleep(time.Second)
+	if st := s.Stats(); len(st.Proxied) != 0 {
+		t.Errorf("an old sighting brought a failed address back: %v", st.Proxied)
+	}
+}

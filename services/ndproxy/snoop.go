@@ -1,0 +1,157 @@
+package ndproxy
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/mdlayher/ndp"
+	"github.com/mdlayher/packet"
+	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
+)
+
+// ndKind is the kind of Neighbor Discovery message the snooper saw.
+type ndKind int
+
+const (
+	kindDAD ndKind = iota // NS from :: (RFC 4862 §5.4.2): Target is tentative
+	kindNS                // NS from a unicast source
+	kindNA                // NA (RFC 4861 §4.4)
+)
+
+// ndEvent is one Neighbor Solicitation or Advertisement heard on a link.
+type ndEvent struct {
+	kind   ndKind
+	source netip.Addr
+	target netip.Addr
+}
+
+const (
+	ipv6HeaderLen   = 40
+	protoICMPv6     = 58
+	typeNS          = 135
+	typeNA          = 136
+	packetOutgoing  = 4 // PACKET_OUTGOING (linux/if_packet.h)
+	snapLen         = 1500
+	ndHopLimit      = 255
+	errNotND        = parseError("not an ICMPv6 NS or NA")
+	errBadIPv6      = parseError("malformed IPv6 header")
+	errBadHopLimit  = parseError("hop limit is not 255 (RFC 4861 §7.1.1)")
+	errBadDADDest   = parseError("DAD NS not to the target's solicited-node group (RFC 4861 §7.1.1)")
+	errDADWithLLAO  = parseError("DAD NS with a source link-layer option (RFC 4861 §7.1.1)")
+	errNASourceNone = parseError("NA from the unspecified address")
+)
+
+type parseError string
+
+func (e parseError) Error() string { return "ndproxy: " + string(e) }
+
+// parseND decodes an IPv6 packet (from a SOCK_DGRAM packet socket: no
+// link-layer header) that carries an NS or NA, and applies the receive
+// checks of RFC 4861 §7.1 that matter here. Packets with extension
+// headers are not ND as nodes send it and are refused.
+func parseND(b []byte) (ndEvent, error) {
+	if len(b) < ipv6HeaderLen || b[0]>>4 != 6 {
+		return ndEvent{}, errBadIPv6
+	}
+	plen := int(binary.BigEndian.Uint16(b[4:6]))
+	if ipv6HeaderLen+plen > len(b) {
+		return ndEvent{}, errBadIPv6
+	}
+	if b[6] != protoICMPv6 || plen < 1 || (b[ipv6HeaderLen] != typeNS && b[ipv6HeaderLen] != typeNA) {
+		return ndEvent{}, errNotND
+	}
+	if b[7] != ndHopLimit {
+		return ndEvent{}, errBadHopLimit
+	}
+	src := netip.AddrFrom16([16]byte(b[8:24]))
+	dst := netip.AddrFrom16([16]byte(b[24:40]))
+	m, err := ndp.ParseMessage(b[ipv6HeaderLen : ipv6HeaderLen+plen])
+	if err != nil {
+		return ndEvent{}, fmt.Errorf("ndproxy: %w", err)
+	}
+	switch m := m.(type) {
+	case *ndp.NeighborSolicitation:
+		ev := ndEvent{kind: kindNS, source: src, target: m.TargetAddress}
+		if src.IsUnspecified() {
+			if dst != solicitedNode(m.TargetAddress) {
+				return ndEvent{}, errBadDADDest
+			}
+			for _, o := range m.Options {
+				if ll, ok := o.(*ndp.LinkLayerAddress); ok && ll.Direction == ndp.Source {
+					return ndEvent{}, errDADWithLLAO
+				}
+			}
+			ev.kind = kindDAD
+		}
+		return ev, nil
+	case *ndp.NeighborAdvertisement:
+		if src.IsUnspecified() {
+			return ndEvent{}, errNASourceNone
+		}
+		return ndEvent{kind: kindNA, source: src, target: m.TargetAddress}, nil
+	}
+	return ndEvent{}, errNotND
+}
+
+// solicitedNode is a's solicited-node multicast address (RFC 4291 §2.7.1).
+func solicitedNode(a netip.Addr) netip.Addr {
+	b := a.As16()
+	sn := [16]byte{0: 0xff, 1: 0x02, 11: 0x01, 12: 0xff, 13: b[13], 14: b[14], 15: b[15]}
+	return netip.AddrFrom16(sn)
+}
+
+// ndFilter passes incoming ICMPv6 NS and NA without extension headers and
+// drops everything else in the kernel, so that the snooper never sees the
+// LAN's bulk traffic nor the gizmo's own ND messages.
+var ndFilter = []bpf.Instruction{
+	bpf.LoadExtension{Num: bpf.ExtType},                               // 0: A = pkttype
+	bpf.JumpIf{Cond: bpf.JumpEqual, Val: packetOutgoing, SkipTrue: 5}, // 1: outgoing → 7
+	bpf.LoadAbsolute{Off: 6, Size: 1},                                 // 2: next header
+	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: protoICMPv6, SkipTrue: 3}, // 3: not ICMPv6 → 7
+	bpf.LoadAbsolute{Off: ipv6HeaderLen, Size: 1},                     // 4: ICMPv6 type
+	bpf.JumpIf{Cond: bpf.JumpEqual, Val: typeNS, SkipTrue: 2},         // 5: NS → 8
+	bpf.JumpIf{Cond: bpf.JumpEqual, Val: typeNA, SkipTrue: 1},         // 6: NA → 8
+	bpf.RetConstant{Val: 0},                                           // 7: drop
+	bpf.RetConstant{Val: snapLen},                                     // 8: pass
+}
+
+// listenND opens a packet socket on ifname that receives the incoming NS
+// and NA. allMulti joins all multicast groups for the socket's lifetime
+// (PACKET_MR_ALLMULTI): a DAD NS goes to the target's solicited-node
+// group, which the gizmo has not joined. The kernel drops the membership
+// when the socket closes, even after a crash.
+func listenND(ifname string, allMulti bool) (*packet.Conn, error) {
+	ifi, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil, fmt.Errorf("ndproxy: %w", err)
+	}
+	raw, err := bpf.Assemble(ndFilter)
+	if err != nil {
+		return nil, fmt.Errorf("ndproxy: assemble filter: %w", err)
+	}
+	c, err := packet.Listen(ifi, packet.Datagram, unix.ETH_P_IPV6, &packet.Config{Filter: raw})
+	if err != nil {
+		return nil, fmt.Errorf("ndproxy: listen on %s: %w", ifname, err)
+	}
+	if allMulti {
+		sc, err := c.SyscallConn()
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("ndproxy: %s: %w", ifname, err)
+		}
+		var serr error
+		err = sc.Control(func(fd uintptr) {
+			mreq := unix.PacketMreq{Ifindex: int32(ifi.Index), Type: unix.PACKET_MR_ALLMULTI}
+			serr = unix.SetsockoptPacketMreq(int(fd), unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq)
+		})
+		if err = errors.Join(err, serr); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("ndproxy: all-multicast on %s: %w", ifname, err)
+		}
+	}
+	return c, nil
+}
