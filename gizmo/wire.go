@@ -64,7 +64,10 @@ func wireServices(ctx context.Context, d *daemon, cfg config, wan, lan string) e
 		StateDir:  filepath.Join(cfg.StateDir, "wan"),
 		Logger:    log,
 		OnUpstream: func(u wansvc.Upstream) {
-			d.observe(func(st *state.State) { u.Fill(&st.WAN) })
+			d.observe(func(st *state.State) {
+				u.Fill(&st.WAN)
+				st.WAN.Prefixes = upstreamPrefixes(u.Prefixes)
+			})
 			// A link that comes back may be a different network: the PD
 			// client confirms its binding (RFC 8415 §18.2.12).
 			if u.Up && !wasUp {
@@ -277,4 +280,14 @@ func dnsInsights(st dns64.Stats, owner func(netip.Addr) string, ins *web.Insight
 	if len(ins.DNS.TopLegacy) > 20 {
 		ins.DNS.TopLegacy = ins.DNS.TopLegacy[:20]
 	}
+}
+
+// upstreamPrefixes copies the upstream RA's PIOs into the state, where the
+// ND proxy plan looks for a /64 to share (gizmo/plan/ndproxy.go).
+func upstreamPrefixes(ps []wansvc.Prefix) []state.UpstreamPrefix {
+	out := make([]state.UpstreamPrefix, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, state.UpstreamPrefix{Prefix: p.Prefix, OnLink: p.OnLink, Autonomous: p.Autonomous, PreferredUntil: p.PreferredUntil, ValidUntil: p.ValidUntil})
+	}
+	return out
 }

@@ -116,8 +116,9 @@ func hasUpstream(st *state.State, now time.Time) bool {
 	return false
 }
 
-// lanPrefixes are the PIOs: the LAN /64 of the delegation, the ULA
-// management /64, and the retired delegations being phased out.
+// lanPrefixes are the PIOs: the LAN /64 of the delegation (or, without
+// one, the upstream /64 the ND proxy shares), the ULA management /64, and
+// the retired delegations being phased out.
 func lanPrefixes(st *state.State, now time.Time) []ra.Prefix {
 	var out []ra.Prefix
 	seen := map[netip.Prefix]bool{}
@@ -139,6 +140,11 @@ func lanPrefixes(st *state.State, now time.Time) []ra.Prefix {
 			PreferredUntil: d.PreferredUntil, ValidUntil: d.ValidUntil,
 			MaxPreferred: ndPreferredLimit, MaxValid: ndValidLimit,
 		})
+	}
+	// Without a delegation, the upstream's /64 shared through the ND
+	// proxy (RFC 7278 §4.3), off-link (gizmo/plan/ndproxy.go).
+	if sp, ok := SharedPrefix(st, false, now); ok {
+		add(sharedPIO(sp))
 	}
 	if st.ULA.IsValid() && st.ULA.Bits() <= 64 {
 		// RFC 4193 §4.2: the ULA is stable, so it has no deadline; the

@@ -39,7 +39,7 @@ type State struct {
 	Hosts map[string]*Host
 
 	// Deployment names the situation the gizmo detected (docs/deployments.md):
-	// router, upstream-nat64, no-delegation, ipv4-only-upstream,
+	// router, upstream-nat64, shared-64, no-delegation, ipv4-only-upstream,
 	// existing-network or no-upstream. Derived; shown on the dashboard.
 	Deployment string
 
@@ -105,6 +105,11 @@ type WAN struct {
 	UpstreamPref64 netip.Prefix
 	// Routes are the upstream's Route Information Options (RFC 4191).
 	Routes []Route
+	// Prefixes are the upstream RA's Prefix Information Options
+	// (RFC 4861 §4.6.2) that are still valid, with absolute deadlines.
+	// Without a delegation, the gizmo shares an on-link /64 from here with
+	// the LAN through an ND proxy (RFC 7278).
+	Prefixes []UpstreamPrefix
 
 	// IPv4 is the legacy address leased from the ISP's DHCPv4 server.
 	IPv4 *IPv4Lease
@@ -116,6 +121,15 @@ type IPv4Lease struct {
 	Router  netip.Addr
 	DNS     []netip.Addr
 	Expires time.Time
+}
+
+// UpstreamPrefix is one Prefix Information Option heard on the WAN.
+type UpstreamPrefix struct {
+	Prefix         netip.Prefix
+	OnLink         bool // L flag
+	Autonomous     bool // A flag
+	PreferredUntil time.Time
+	ValidUntil     time.Time
 }
 
 // Route is a more-specific route learned from or sent in an RA (RFC 4191).

@@ -1,0 +1,171 @@
+package plan
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+	"time"
+
+	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/services/ndproxy"
+	"codeberg.org/monostack/gizmo/services/ra"
+	"github.com/google/go-cmp/cmp"
+)
+
+var (
+	wan64    = netip.MustParsePrefix("2001:db8:0:1::/64")
+	wanSLAAC = netip.MustParsePrefix("2001:db8:0:1:0:ff:fe00:102/64")
+)
+
+// sharedState is the lab's no-PD scenario: the upstream advertises
+// 2001:db8:0:1::/64 on-link and autonomous, the WAN holds a SLAAC address
+// in it, and nothing is delegated.
+func sharedState() *state.State {
+	st := raState()
+	st.Delegated = nil
+	st.WAN.Interface = "uplink0"
+	st.LAN.Interface = "lan0"
+	st.WAN.Addrs = []netip.Prefix{wanSLAAC}
+	st.WAN.Prefixes = []state.UpstreamPrefix{{
+		Prefix: wan64, OnLink: true, Autonomous: true,
+		PreferredUntil: raNow.Add(20 * time.Minute), ValidUntil: raNow.Add(40 * time.Minute),
+	}}
+	return st
+}
+
+func TestSharedPrefix(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		change   func(st *state.State)
+		existing bool
+		want     bool
+	}{
+		{"RFC 7278 4.3: no delegation, an on-link /64 with a WAN address in it is shared", func(*state.State) {}, false, true},
+		{"RFC 7278 4.3 is a fallback: a valid delegation wins", func(st *state.State) { st.Delegated = raState().Delegated }, false, false},
+		{"an expired delegation is none: the /64 is shared", func(st *state.State) {
+			st.Delegated = raState().Delegated
+			st.Delegated.ValidUntil = raNow
+		}, false, true},
+		{"existing-network mode: the network's router serves its /64 itself", func(*state.State) {}, true, false},
+		{"WAN down: nothing to share", func(st *state.State) { st.WAN.Up = false }, false, false},
+		{"RFC 4861 4.6.2: an off-link PIO (L=0) is not the WAN link's /64", func(st *state.State) { st.WAN.Prefixes[0].OnLink = false }, false, false},
+		{"RFC 4862 5.5.3: a PIO without A gives the LAN no SLAAC", func(st *state.State) { st.WAN.Prefixes[0].Autonomous = false }, false, false},
+		{"RFC 4862 5.5.3 d: only a /64 can be shared for SLAAC", func(st *state.State) {
+			st.WAN.Prefixes[0].Prefix = netip.MustParsePrefix("2001:db8:0:1::/60")
+		}, false, false},
+		{"no WAN address in the /64: the upstream does not route it to us", func(st *state.State) {
+			st.WAN.Addrs = []netip.Prefix{netip.MustParsePrefix("2001:db8:0:2::5/64")}
+		}, false, false},
+		{"a ULA /64 is not global addressing", func(st *state.State) {
+			st.WAN.Prefixes[0].Prefix = netip.MustParsePrefix("fd00:1::/64")
+			st.WAN.Addrs = []netip.Prefix{netip.MustParsePrefix("fd00:1::5/64")}
+		}, false, false},
+		{"RFC 4861 6.3.4: a PIO past its valid lifetime is gone", func(st *state.State) { st.WAN.Prefixes[0].ValidUntil = raNow }, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := sharedState()
+			tc.change(st)
+			p, ok := SharedPrefix(st, tc.existing, raNow)
+			if ok != tc.want {
+				t.Fatalf("SharedPrefix ok = %v, want %v (%+v)", ok, tc.want, p)
+			}
+			if ok && p.Prefix != wan64 {
+				t.Errorf("SharedPrefix = %v, want %v", p.Prefix, wan64)
+			}
+		})
+	}
+}
+
+// RFC 4861 4.6.2 and RFC 7278 4.3: the shared /64 is advertised with L=0
+// and A=1 next to the ULA, with the upstream's lifetimes under the
+// RFC 9096 caps.
+func TestRASharedPrefix(t *testing.T) {
+	st := sharedState()
+	got := RA(st, RAOptions{}, raNow).Prefixes
+	want := []ra.Prefix{
+		{
+			Prefix: wan64, OnLink: false, Autonomous: true,
+			PreferredUntil: raNow.Add(20 * time.Minute), ValidUntil: raNow.Add(40 * time.Minute),
+			MaxPreferred: 2700 * time.Second, MaxValid: 5400 * time.Second,
+		},
+		{
+			Prefix: netip.MustParsePrefix("fd12:3456:789a::/64"), OnLink: true, Autonomous: true,
+			MaxPreferred: 2700 * time.Second, MaxValid: 5400 * time.Second,
+		},
+	}
+	if d := cmp.Diff(want, got, pfxCmp); d != "" {
+		t.Errorf("PIOs (-want +got):\n%s", d)
+	}
+	// The lifetimes on the wire never exceed the upstream's.
+	pref, valid := got[0].Lifetimes(raNow)
+	if pref != 20*time.Minute || valid != 40*time.Minute {
+		t.Errorf("lifetimes = %v/%v, want the upstream's 20m/40m", pref, valid)
+	}
+	// An upstream with lifetimes beyond RFC 9096's gets the caps.
+	st.WAN.Prefixes[0].PreferredUntil, st.WAN.Prefixes[0].ValidUntil = raNow.Add(7*24*time.Hour), raNow.Add(30*24*time.Hour)
+	pref, valid = RA(st, RAOptions{}, raNow).Prefixes[0].Lifetimes(raNow)
+	if pref != 2700*time.Second || valid != 5400*time.Second {
+		t.Errorf("lifetimes = %v/%v, want the RFC 9096 caps 2700s/5400s", pref, valid)
+	}
+	// With a delegation, no shared prefix.
+	st.Delegated = raState().Delegated
+	for _, p := range RA(st, RAOptions{}, raNow).Prefixes {
+		if p.Prefix == wan64 {
+			t.Errorf("the upstream /64 is advertised although a prefix is delegated: %+v", p)
+		}
+	}
+}
+
+func TestNDProxyPlan(t *testing.T) {
+	st := sharedState()
+	hostAddr := netip.MustParseAddr("2001:db8:0:1:0:ff:fe00:210")
+	st.Hosts = map[string]*state.Host{
+		"02:00:00:00:02:10": {Addrs: map[netip.Addr]time.Time{
+			hostAddr: raNow.Add(-time.Minute),
+			netip.MustParseAddr("2001:db8:0:1::dead"): raNow.Add(-NDProxyHostMaxAge - time.Second), // too old
+			netip.MustParseAddr("fd12:3456:789a::10"): raNow,                                      // ULA: not shared
+			netip.MustParseAddr("203.0.113.140"):      raNow,
+		}},
+	}
+	got := NDProxy(st, false, raNow)
+	want := ndproxy.Plan{
+		Prefix: wan64,
+		Own:    []netip.Addr{wanSLAAC.Addr()},
+		Hosts:  []ndproxy.Sighting{{Addr: hostAddr, At: raNow.Add(-time.Minute)}},
+	}
+	if d := cmp.Diff(want, got, pfxCmp, addrCmp); d != "" {
+		t.Errorf("NDProxy (-want +got):\n%s", d)
+	}
+	if got := NDProxy(st, true, raNow); got.Prefix.IsValid() || len(got.Hosts) != 0 {
+		t.Errorf("existing-network mode: NDProxy = %+v, want nothing shared", got)
+	}
+	st.Delegated = raState().Delegated
+	if got := NDProxy(st, false, raNow); got.Prefix.IsValid() {
+		t.Errorf("with a delegation: NDProxy = %+v, want nothing shared", got)
+	}
+}
+
+// The shared /64 is a LAN prefix for the NAT64's sources and BCP 38, and
+// the firewall does not call the WAN-side neighbours in it spoofers.
+func TestSharedPrefixInNAT64AndFirewall(t *testing.T) {
+	st := sharedState()
+	st.WAN.IPv4 = &state.IPv4Lease{Addr: netip.MustParsePrefix("192.0.2.100/24"), Expires: raNow.Add(time.Hour)}
+	n := NAT64(st, raNow, 2, 3)
+	if !slices.Contains(n.LANPrefixes, wan64) {
+		t.Errorf("NAT64 sources %v lack the shared %v", n.LANPrefixes, wan64)
+	}
+	fw, err := Firewall(st, raNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(fw.Shared, []netip.Prefix{wan64}) {
+		t.Errorf("firewall Shared = %v, want [%v]", fw.Shared, wan64)
+	}
+	if slices.Contains(fw.LANPrefixes, wan64) || fw.Delegated.IsValid() {
+		t.Errorf("the shared /64 must not be in LANPrefixes or Delegated (both are spoofed from the WAN): %+v", fw)
+	}
+	st.Delegated = raState().Delegated
+	if fw, _ := Firewall(st, raNow); len(fw.Shared) != 0 {
+		t.Errorf("with a delegation, firewall Shared = %v", fw.Shared)
+	}
+}
