@@ -123,7 +123,7 @@ func TestNDProxyPlan(t *testing.T) {
 		"02:00:00:00:02:10": {Addrs: map[netip.Addr]time.Time{
 			hostAddr: raNow.Add(-time.Minute),
 			netip.MustParseAddr("2001:db8:0:1::dead"): raNow.Add(-NDProxyHostMaxAge - time.Second), // too old
-			netip.MustParseAddr("fd12:3456:789a::10"): raNow,                                      // ULA: not shared
+			netip.MustParseAddr("fd12:3456:789a::10"): raNow,                                       // ULA: not shared
 			netip.MustParseAddr("203.0.113.140"):      raNow,
 		}},
 	}
