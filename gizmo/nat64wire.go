@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -112,7 +113,13 @@ func wireNAT64(d *daemon, cfg config, wan, lan string) error {
 			p = plan.NAT64(st, now, ifindex(lan), ifindex(wan))
 		}
 		if cfg.ExistingNetwork && len(p.LANPrefixes) > 0 {
-			p.LANPrefixes = append(p.LANPrefixes, existingNetworkPrefixes(st)...)
+			// The plan may hold the network's /64 already (as a shared
+			// prefix); each prefix once.
+			for _, q := range existingNetworkPrefixes(st) {
+				if !slices.Contains(p.LANPrefixes, q) {
+					p.LANPrefixes = append(p.LANPrefixes, q)
+				}
+			}
 		}
 		// The daemon replans on every observation; the datapath is
 		// reconfigured (and says so) only when its plan changed.

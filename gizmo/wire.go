@@ -17,6 +17,7 @@ import (
 	"codeberg.org/monostack/gizmo/services/dhcp6info"
 	"codeberg.org/monostack/gizmo/services/dhcp6pd"
 	"codeberg.org/monostack/gizmo/services/dns64"
+	"codeberg.org/monostack/gizmo/services/ndproxy"
 	"codeberg.org/monostack/gizmo/services/ra"
 	wansvc "codeberg.org/monostack/gizmo/services/wan"
 	"codeberg.org/monostack/gizmo/web"
@@ -99,6 +100,18 @@ func wireServices(ctx context.Context, d *daemon, cfg config, wan, lan string) e
 	raOpts := plan.RAOptions{MaxInterval: cfg.RAInterval, ExistingNetwork: cfg.ExistingNetwork}
 	d.add("ra", raSvc, func(st *state.State, now time.Time) { raSvc.Update(plan.RA(st, raOpts, now)) })
 	d.stats["ra"] = func() any { return raSvc.Stats() }
+
+	// Without a delegation, the upstream's /64 is shared with the LAN
+	// through an ND proxy (RFC 7278 §4.3); the RA advertises it off-link
+	// (plan.RA). Not on an existing network: its router serves its /64.
+	if !cfg.ExistingNetwork && wan != lan {
+		proxy, err := ndproxy.New(ndproxy.Config{WAN: wan, LAN: lan, Logger: log})
+		if err != nil {
+			return err
+		}
+		d.add("ndproxy", proxy, func(st *state.State, now time.Time) { proxy.Update(plan.NDProxy(st, cfg.ExistingNetwork, now)) })
+		d.stats["ndproxy"] = func() any { return proxy.Stats() }
+	}
 
 	// Which deployment the gizmo finds itself in (docs/deployments.md).
 	dw := &deploymentWatch{log: log, existing: cfg.ExistingNetwork}

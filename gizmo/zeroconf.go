@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"codeberg.org/monostack/gizmo/gizmo/plan"
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/services/lanif"
 )
@@ -23,9 +24,15 @@ const (
 	// DeploymentUpstreamNAT64: the upstream advertises its own PREF64
 	// (RFC 8781): it runs the NAT64, the gizmo only passes the prefix on.
 	DeploymentUpstreamNAT64 Deployment = "upstream-nat64"
-	// DeploymentNoDelegation: the upstream has IPv6 (a router or a /64 on
-	// the WAN) but delegates nothing, as behind another home router. The
-	// LAN runs on the ULA and reaches IPv4 through the NAT64.
+	// DeploymentShared64: the upstream delegates nothing but has an
+	// on-link /64 on the WAN with a SLAAC address of the gizmo's in it, as
+	// behind another home router or on a mobile link. The gizmo shares that
+	// /64 with the LAN through its ND proxy (RFC 7278 §4.3,
+	// services/ndproxy) next to the ULA, and translates to IPv4 itself.
+	DeploymentShared64 Deployment = "shared-64"
+	// DeploymentNoDelegation: the upstream has IPv6 (a router or an
+	// address on the WAN) but delegates nothing and offers no /64 to
+	// share. The LAN runs on the ULA and reaches IPv4 through the NAT64.
 	DeploymentNoDelegation Deployment = "no-delegation"
 	// DeploymentIPv4OnlyUpstream: no IPv6 upstream at all, only an IPv4
 	// lease; the LAN is IPv6-only on the ULA behind DNS64 + NAT64.
@@ -43,6 +50,7 @@ const (
 func deploymentOf(st *state.State, existingNetwork bool, now time.Time) Deployment {
 	w := st.WAN
 	hasV6 := (w.Router.IsValid() && w.RouterLifetimeUntil.After(now)) || hasGlobal(w.Addrs)
+	_, shared := plan.SharedPrefix(st, existingNetwork, now)
 	hasV4 := w.IPv4 != nil && w.IPv4.Addr.IsValid() && (w.IPv4.Expires.IsZero() || w.IPv4.Expires.After(now))
 	switch {
 	case existingNetwork:
@@ -51,6 +59,8 @@ func deploymentOf(st *state.State, existingNetwork bool, now time.Time) Deployme
 		return DeploymentUpstreamNAT64
 	case st.Delegated != nil && st.Delegated.ValidUntil.After(now):
 		return DeploymentRouter
+	case shared:
+		return DeploymentShared64
 	case hasV6:
 		return DeploymentNoDelegation
 	case hasV4:

@@ -34,6 +34,12 @@ func TestDeploymentOf(t *testing.T) {
 		{"a global /64 on the WAN without a router still counts as IPv6", func(w *state.WAN) {
 			w.Addrs = []netip.Prefix{netip.MustParsePrefix("2001:db8:0:1::5/64")}
 		}, nil, state.Pref64Default, false, DeploymentNoDelegation},
+		{"RFC 7278 4.3: an on-link /64 with a WAN address in it is shared", func(w *state.WAN) {
+			router(w)
+			w.Up = true
+			w.Addrs = []netip.Prefix{netip.MustParsePrefix("2001:db8:0:1::5/64")}
+			w.Prefixes = []state.UpstreamPrefix{{Prefix: netip.MustParsePrefix("2001:db8:0:1::/64"), OnLink: true, Autonomous: true, PreferredUntil: later, ValidUntil: later}}
+		}, nil, state.Pref64Default, false, DeploymentShared64},
 		{"a ULA on the WAN is not an IPv6 upstream", func(w *state.WAN) {
 			w.Addrs = []netip.Prefix{netip.MustParsePrefix("fd00::5/64")}
 			v4(w)

@@ -73,8 +73,10 @@ type Config struct {
 type Stats struct {
 	// Prefix is the shared /64, invalid when sharing is off.
 	Prefix netip.Prefix
-	// Proxied are the LAN host addresses proxied now.
-	Proxied []netip.Addr
+	// Proxied are the LAN host addresses proxied now, Proxying how many
+	// (for the dashboard's numeric counters).
+	Proxied  []netip.Addr
+	Proxying int
 	// Learned counts addresses that became known (DAD, ND, neighbours,
 	// sightings); DADSeen the DAD probes heard on the LAN.
 	Learned, DADSeen uint64
@@ -456,7 +458,7 @@ func (r *runState) publish() {
 		proxied = append(proxied, a)
 	}
 	slices.SortFunc(proxied, netip.Addr.Compare)
-	r.s.count(func(st *Stats) { st.Prefix, st.Proxied = r.plan.Prefix, proxied })
+	r.s.count(func(st *Stats) { st.Prefix, st.Proxied, st.Proxying = r.plan.Prefix, proxied, len(proxied) })
 }
 
 // stop withdraws everything and restores the sysctls.
@@ -468,6 +470,6 @@ func (r *runState) stop() error {
 	if r.restore != nil {
 		err = errors.Join(err, r.restore())
 	}
-	r.s.count(func(st *Stats) { st.Prefix, st.Proxied = netip.Prefix{}, nil })
+	r.s.count(func(st *Stats) { st.Prefix, st.Proxied, st.Proxying = netip.Prefix{}, nil, 0 })
 	return err
 }
