@@ -20,7 +20,7 @@ PIDS=""
 cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$W"; }
 trap cleanup EXIT INT TERM
 
-for tool in named unbound dnsperf go; do
+for tool in named unbound dnsperf dig go; do
 	command -v "$tool" >/dev/null || { echo "run.sh: $tool is not installed" >&2; exit 1; }
 done
 
@@ -64,6 +64,10 @@ server:
 	module-config: "dns64 iterator"
 	dns64-prefix: 2001:db8:64::/96
 	ratelimit: 0
+	# unbound answers the RFC 6761 name "test." itself (NXDOMAIN from a
+	# built-in local zone) unless told not to; without this line it never
+	# forwards, let alone synthesizes, and the comparison is meaningless.
+	local-zone: "test." nodefault
 forward-zone:
 	name: "bench.test."
 	forward-addr: 127.0.0.1@$UP_PORT
@@ -94,10 +98,30 @@ GOMAXPROCS=$THREADS "$W/dns64d" -listen 127.0.0.1:$GIZMO_PORT -upstream 127.0.0.
 PIDS="$PIDS $GIZMO_PID"
 sleep 2
 
-# qps: saturate for DURATION seconds; prints "qps mean-latency-us".
-qps() { # port file
-	dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$DURATION" -c 8 -q 100 -T 1 2>&1 |
-		awk '/Queries per second/ {q=$4} /Average Latency/ {l=$4} END {printf "%.0f %.0f\n", q, l*1e6}'
+# Both servers must give the answers the workloads are about before they are
+# measured: a synthesized AAAA for an IPv4-only name, the real AAAA for a
+# dual-stack one.
+check() { # port name expected-address
+	got=$(dig +short +tries=1 +time=2 -p "$1" @127.0.0.1 "$2" AAAA)
+	[ "$got" = "$3" ] || { echo "run.sh: port $1 answers $2 AAAA with '$got', want $3" >&2; exit 1; }
+}
+for port in $UNBOUND_PORT $GIZMO_PORT; do
+	check $port v4-1.bench.test 2001:db8:64::c633:6401
+	check $port dual-1.bench.test 2001:db8:ffff::1
+done
+
+# cpu: a process's user+system CPU time in clock ticks.
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK=$(getconf CLK_TCK)
+# qps: saturate for DURATION seconds; prints "qps mean-latency-us
+# server-cpu-us-per-query". CPU time per query does not depend on how much
+# of the machine the server got, so it is the steadier number on a busy VM.
+qps() { # port file pid
+	c0=$(cpu "$3")
+	out=$(dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$DURATION" -c 8 -q 100 -T 1 2>&1)
+	c1=$(cpu "$3")
+	echo "$out" | awk -v c="$((c1 - c0))" -v tick="$TICK" '/Queries completed/ {n=$3} /Queries per second/ {q=$4} /Average Latency/ {l=$4}
+		END {printf "%.0f %.0f %.2f\n", q, l*1e6, c / tick * 1e6 / n}'
 }
 # lat: a fixed load of RATE qps, every query's latency from dnsperf -v;
 # prints "p50-us p99-us".
@@ -118,8 +142,8 @@ for wl in hits synth50; do
 	: >"$W/u.qps"; : >"$W/g.qps"; : >"$W/u.lat"; : >"$W/g.lat"
 	r=0
 	while [ $r -lt "$ROUNDS" ]; do
-		qps $UNBOUND_PORT "$W/$wl.txt" >>"$W/u.qps"
-		qps $GIZMO_PORT "$W/$wl.txt" >>"$W/g.qps"
+		qps $UNBOUND_PORT "$W/$wl.txt" $UNBOUND_PID >>"$W/u.qps"
+		qps $GIZMO_PORT "$W/$wl.txt" $GIZMO_PID >>"$W/g.qps"
 		lat $UNBOUND_PORT "$W/$wl.txt" >>"$W/u.lat"
 		lat $GIZMO_PORT "$W/$wl.txt" >>"$W/g.lat"
 		r=$((r + 1))
@@ -130,7 +154,10 @@ for wl in hits synth50; do
 	echo "## workload $wl"
 	echo "rounds unbound qps: $(cut -d' ' -f1 "$W/u.qps" | tr '\n' ' ') dns64d qps: $(cut -d' ' -f1 "$W/g.qps" | tr '\n' ' ')"
 	echo "rounds unbound p99 us: $(cut -d' ' -f2 "$W/u.lat" | tr '\n' ' ') dns64d p99 us: $(cut -d' ' -f2 "$W/g.lat" | tr '\n' ' ')"
+	uc=$(cut -d' ' -f3 "$W/u.qps" | median); gc=$(cut -d' ' -f3 "$W/g.qps" | median)
+	echo "rounds unbound cpu us/query: $(cut -d' ' -f3 "$W/u.qps" | tr '\n' ' ') dns64d cpu us/query: $(cut -d' ' -f3 "$W/g.qps" | tr '\n' ' ')"
 	echo "qps: unbound $uq, dns64d $gq, ratio $(awk "BEGIN {printf \"%.2f\", $gq / $uq}")"
+	echo "cpu us/query: unbound $uc, dns64d $gc, ratio $(awk "BEGIN {printf \"%.2f\", $gc / $uc}")"
 	echo "p50 us: unbound $u50, dns64d $g50; p99 us: unbound $u99, dns64d $g99, ratio $(awk "BEGIN {printf \"%.2f\", $g99 / $u99}")"
 done
 
