@@ -9,8 +9,9 @@
 // the LAN, all through netlink. The kernel then also defends the proxied
 // addresses against DAD from the WAN side (RFC 4862 §5.4.3) and answers
 // unicast NUD probes. The service learns the LAN host addresses itself
-// (DAD NS from ::, NS and NA on the LAN, the LAN neighbour table) and from
-// the daemon's host sightings in the plan, and withdraws an address when
+// (DAD NS from ::, NS and NA on the LAN, the LAN neighbour table, and a
+// LAN lookup when the upstream solicits an address it does not know) and
+// from the daemon's host sightings in the plan, and withdraws an address when
 // its neighbour entry on the LAN fails, when no evidence arrived for
 // MaxAge, or when the prefix goes. Run leaves nothing behind.
 package ndproxy
@@ -88,6 +89,9 @@ type Stats struct {
 	// Conflicts counts addresses not proxied because a WAN-side
 	// neighbour holds them.
 	Conflicts uint64
+	// Lookups counts LAN probes for an address the upstream solicited
+	// that the proxy did not know yet (RFC 4389 §4.1.3.1).
+	Lookups uint64
 	// NSAnswered counts the upstream's NS for a proxied address (the
 	// kernel answers them); NSIgnored those for other addresses in the
 	// shared /64; DADDefended the upstream's DAD probes for a proxied one.
@@ -173,7 +177,7 @@ func (s *Service) Run(ctx context.Context) (err error) {
 	if err := k.flush(); err != nil {
 		s.log.Warn("removing a predecessor's proxy entries was incomplete", "err", err)
 	}
-	r := &runState{s: s, k: k, tab: newTable(s.cfg.MaxAddrs), installed: map[netip.Addr]bool{}, conflicted: map[netip.Addr]bool{}}
+	r := &runState{s: s, k: k, tab: newTable(s.cfg.MaxAddrs), installed: map[netip.Addr]bool{}, conflicted: map[netip.Addr]bool{}, lookedUp: map[netip.Addr]time.Time{}}
 	defer func() {
 		err = errors.Join(err, r.stop())
 	}()
@@ -194,10 +198,11 @@ func (s *Service) Run(ctx context.Context) (err error) {
 		ifname string
 		wan    bool
 	}{{s.cfg.LAN, false}, {s.cfg.WAN, true}} {
-		// The LAN socket joins all multicast groups: a DAD NS goes to the
-		// tentative address's solicited-node group. On the WAN, each proxy
-		// entry joins its group itself (the kernel's pndisc_constructor).
-		c, err := listenND(side.ifname, !side.wan)
+		// Both sockets join all multicast groups: a DAD NS on the LAN goes
+		// to the tentative address's solicited-node group, and so does the
+		// upstream's NS for a LAN address the proxy does not know yet; a
+		// NIC filters the groups nobody joined.
+		c, err := listenND(side.ifname, true)
 		if err != nil {
 			return err
 		}
@@ -276,6 +281,7 @@ type runState struct {
 	tab        *table
 	installed  map[netip.Addr]bool
 	conflicted map[netip.Addr]bool
+	lookedUp   map[netip.Addr]time.Time // LAN lookups on behalf of the upstream, by when
 }
 
 func (r *runState) setPlan(p Plan, now time.Time) {
@@ -321,6 +327,9 @@ func (r *runState) heard(h heard, now time.Time) {
 				st.NSAnswered++
 			}
 		})
+		if ev.kind == kindNS && !r.installed[ev.target] {
+			r.lookup(ev.target, now)
+		}
 		return
 	}
 	switch ev.kind {
@@ -333,6 +342,34 @@ func (r *runState) heard(h heard, now time.Time) {
 		r.learn(ev.source, now, "ns")
 	case kindNA:
 		r.learn(ev.target, now, "na")
+	}
+}
+
+// lookupHoldoff is how long the proxy waits before it looks up the same
+// address on the LAN again: the upstream retransmits its NS every second
+// (RFC 4861 §10 RETRANS_TIMER), and each answer or FAILED takes a moment.
+const lookupHoldoff = 5 * time.Second
+
+// lookup asks the LAN whether a host holds a, which the upstream is
+// resolving and the proxy does not know: RFC 4389 §4.1.3.1 has a proxy
+// solicit on the other side for a target it has no entry for. Hosts that
+// skip DAD (or whose DAD the proxy missed) are found this way on their
+// first traffic: the upstream resolves the address to deliver the reply.
+// If a host answers, the neighbour entry becomes REACHABLE, which is
+// evidence (neighbour); the upstream's next NS is then answered.
+func (r *runState) lookup(a netip.Addr, now time.Time) {
+	if last, ok := r.lookedUp[a]; ok && now.Sub(last) < lookupHoldoff {
+		return
+	}
+	if len(r.lookedUp) >= r.s.cfg.MaxAddrs {
+		r.s.count(func(st *Stats) { st.Dropped++ })
+		return
+	}
+	r.lookedUp[a] = now
+	r.s.count(func(st *Stats) { st.Lookups++ })
+	if err := r.k.probe(a); err != nil {
+		r.s.count(func(st *Stats) { st.Errors++ })
+		r.s.log.Warn("looking up an address on the LAN", "addr", a, "err", err)
 	}
 }
 
@@ -363,6 +400,11 @@ func (r *runState) neighbour(u netlink.NeighUpdate, now time.Time) {
 // for the others the kernel is asked to probe, so that a gone host ends
 // FAILED. It also forgets what has had no evidence for MaxAge.
 func (r *runState) verify(now time.Time) {
+	for a, t := range r.lookedUp {
+		if now.Sub(t) >= lookupHoldoff {
+			delete(r.lookedUp, a)
+		}
+	}
 	for _, a := range r.tab.prune(now, r.s.cfg.MaxAge) {
 		if r.installed[a] {
 			r.s.count(func(st *Stats) { st.Expired++ })

@@ -266,3 +266,32 @@ func TestProxyWithdrawsGoneHosts(t *testing.T) {
 		t.Errorf("an old sighting brought a failed address back: %v", st.Proxied)
 	}
 }
+
+// RFC 4389 §4.1.3.1: a host that skipped DAD (and so never announced its
+// address) is found when the upstream solicits its address: the proxy
+// looks it up on the LAN and answers the upstream's next NS.
+func TestProxyLooksUpUnknownAddresses(t *testing.T) {
+	n := newProxyNet(t)
+	s, _ := n.start(t, Config{})
+	s.Update(sharedPlan())
+	waitFor(t, "the service to listen", 5*time.Second, func() (bool, string) {
+		out := run(t, "ip", "netns", "exec", n.gizmo, "sysctl", "-n", "net.ipv6.conf.wan0.proxy_ndp")
+		return strings.TrimSpace(out) == "1", out
+	})
+	time.Sleep(200 * time.Millisecond)
+	run(t, "ip", "-n", n.host, "addr", "add", hostTemp+"/64", "dev", "eth0", "noprefixroute", "nodad")
+	if out, ok := ping(n.up, "", hostTemp); !ok {
+		t.Fatalf("the upstream cannot ping %s, which the proxy had to look up:\n%s\nstats %+v", hostTemp, out, s.Stats())
+	}
+	st := s.Stats()
+	if st.Lookups == 0 || len(st.Proxied) != 1 {
+		t.Errorf("stats after the lookup: %+v, want Lookups > 0 and one proxied address", st)
+	}
+	// An address nobody on the LAN holds is looked up and not proxied.
+	if out, ok := ping(n.up, "", "2001:db8:0:1::dead"); ok {
+		t.Errorf("the upstream reached an address no one holds:\n%s", out)
+	}
+	if st := s.Stats(); len(st.Proxied) != 1 {
+		t.Errorf("proxied %v, want only %s", st.Proxied, hostTemp)
+	}
+}
