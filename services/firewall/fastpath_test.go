@@ -69,6 +69,19 @@ func runFastpath(t testing.TB, tp *topo, prefixes []netip.Prefix) (fp *fastpath.
 func attachedPrograms(t testing.TB, ns string) int {
 	t.Helper()
 	n := 0
+	for name := range fastpathPrograms(t, ns) {
+		if strings.HasPrefix(name, "fp_") {
+			n++
+		}
+	}
+	return n
+}
+
+// fastpathPrograms returns the tcx programs on the router's lan0 and
+// uplink0 by name, with the run time per run when BPF statistics are on.
+func fastpathPrograms(t testing.TB, ns string) map[string]time.Duration {
+	t.Helper()
+	progs := map[string]time.Duration{}
 	inNS(t, ns, func() {
 		for _, name := range []string{"lan0", "uplink0"} {
 			ifc, err := net.InterfaceByName(name)
@@ -86,18 +99,21 @@ func attachedPrograms(t testing.TB, ns string) int {
 						t.Fatalf("program %d: %v", ap.ID, err)
 					}
 					info, err := p.Info()
-					p.Close()
 					if err != nil {
+						p.Close()
 						t.Fatalf("program %d: %v", ap.ID, err)
 					}
-					if strings.HasPrefix(info.Name, "fp_") {
-						n++
+					var per time.Duration
+					if st, err := p.Stats(); err == nil && st.RunCount > 0 {
+						per = st.Runtime / time.Duration(st.RunCount)
 					}
+					p.Close()
+					progs[info.Name] = per
 				}
 			}
 		}
 	})
-	return n
+	return progs
 }
 
 func sysctl(t testing.TB, ns, name string) string {
