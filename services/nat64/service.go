@@ -191,7 +191,7 @@ func (s *Service) Run(ctx context.Context) error {
 			// Map operations are safe beside the datapath and beside
 			// Stats, so the pass runs without the lock: a long pass
 			// (a mass expiry) never blocks the dashboard.
-			res, err := dp.reap(bootNanos())
+			res, err := dp.reap(monoNanos())
 			if err == nil {
 				s.mu.Lock()
 				s.last = res
@@ -240,10 +240,12 @@ func (s *Service) apply(p Plan) error {
 	return nil
 }
 
-// bootNanos is the clock bpf_ktime_get_boot_ns reads.
-func bootNanos() uint64 {
+// monoNanos is the clock of the program's timestamps: it reads
+// bpf_ktime_get_coarse_ns, CLOCK_MONOTONIC_COARSE, which lags this one by
+// a tick at most (see now_ns in bpf/maps.h).
+func monoNanos() uint64 {
 	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
 		return 0
 	}
 	return uint64(ts.Nano())

@@ -464,7 +464,14 @@ func main() {
 			// that no mode always follows the same one.
 			for k := range ups {
 				u := ups[(k+round)%len(ups)]
-				v, err := x.f(u.ch, u.mode)
+				f := func() (float64, error) { return x.f(u.ch, u.mode) }
+				var v float64
+				var err error
+				if progs != nil && u.name == "gizmo" {
+					v, err = progs.measure(x.name, f)
+				} else {
+					v, err = f()
+				}
 				if err != nil {
 					slog.Error("measurement", "mode", u.name, "round", round, "metric", x.name, "err", err)
 					continue

@@ -171,11 +171,18 @@ static __always_inline int drop(__u32 c)
 	return TC_ACT_SHOT;
 }
 
+/* now_ns is CLOCK_MONOTONIC_COARSE: a memory read, where the precise
+ * clocks read the clock source on every packet (a pvclock read took a
+ * tenth of nat64_lan's samples in a VM under perf). Session lifetimes are
+ * seconds to hours, so a tick of lag does not matter; the Go reaper reads
+ * CLOCK_MONOTONIC, which is the same clock a tick ahead. (An appliance
+ * does not suspend, so this is also the boot clock of earlier versions
+ * whose pinned sessions a restarted daemon takes over.) */
 static __always_inline __u64 now_ns(const struct config *cfg)
 {
 	if (cfg->flags & F_FAKE_CLOCK)
 		return cfg->now_ns;
-	return bpf_ktime_get_boot_ns();
+	return bpf_ktime_get_coarse_ns();
 }
 
 #endif

@@ -34,7 +34,8 @@ static __always_inline void tcp_track(struct sess_val *s, __u8 flags, int from6)
 {
 	__u8 st = s->state;
 	if (flags & TCPF_RST) {
-		s->state = TCP_TRANS;
+		if (st != TCP_TRANS)
+			s->state = TCP_TRANS;
 		return;
 	}
 	switch (st) {
@@ -62,7 +63,10 @@ static __always_inline void tcp_track(struct sess_val *s, __u8 flags, int from6)
 		st = TCP_ESTABLISHED;
 		break;
 	}
-	s->state = st;
+	/* Most packets change nothing: a store would still pull the shared
+	 * line over from the CPU of the other direction. */
+	if (st != s->state)
+		s->state = st;
 }
 
 static __always_inline void sess_touch(struct sess_val *s, __u64 now)

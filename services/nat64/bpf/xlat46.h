@@ -167,9 +167,15 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 	if (tot < skb->len - ETH_HLEN && !skb->gso_size && bpf_skb_change_tail(skb, ETH_HLEN + tot, 0) < 0)
 		return drop(C_MALFORMED);
 	/* The stack is bypassed, so its header checksum check too. */
-	__u32 hsum = 0;
-	if (csum_skb(skb, ETH_HLEN, hlen, &hsum) < 0 || csum_fold(hsum) != 0)
-		return drop(C_MALFORMED);
+	if (hlen == IP4_HLEN) {
+		/* The usual header is on the stack already. */
+		if (csum_fold(bpf_csum_diff(0, 0, (__be32 *)ip, IP4_HLEN, 0)) != 0)
+			return drop(C_MALFORMED);
+	} else {
+		__u32 hsum = 0;
+		if (csum_skb(skb, ETH_HLEN, hlen, &hsum) < 0 || csum_fold(hsum) != 0)
+			return drop(C_MALFORMED);
+	}
 	/* RFC 7915 §4.1: a packet with an unexpired source route is not
 	 * translated (the options are dropped otherwise). */
 	if (hlen > IP4_HLEN && ip4_source_routed(skb, hlen))
