@@ -62,22 +62,23 @@ func (c *cache) shard(k cacheKey) *cacheShard {
 	return &c.shards[maphash.String(c.seed, k.name)%cacheShards]
 }
 
-// get returns the cached response and how long ago it was stored.
-func (c *cache) get(k cacheKey, now time.Time) (*dns.Msg, time.Duration, bool) {
+// get returns the cached response, how long ago it was stored and when it
+// expires.
+func (c *cache) get(k cacheKey, now time.Time) (*dns.Msg, time.Duration, time.Time, bool) {
 	sh := c.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	e, ok := sh.entries[k]
 	if !ok {
-		return nil, 0, false
+		return nil, 0, time.Time{}, false
 	}
 	if !now.Before(e.expires) {
 		sh.remove(e)
-		return nil, 0, false
+		return nil, 0, time.Time{}, false
 	}
 	sh.unlink(e)
 	sh.pushFront(e)
-	return e.msg, now.Sub(e.stored), true
+	return e.msg, now.Sub(e.stored), e.expires, true
 }
 
 // put stores m for ttl. Entries are charged an estimate of their in-memory

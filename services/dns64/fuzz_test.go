@@ -1,6 +1,7 @@
 package dns64
 
 import (
+	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -37,6 +38,7 @@ func FuzzHandler(f *testing.F) {
 			f.Fatal(err)
 		}
 		f.Add(wire, false)
+		f.Add(wire, false) // again: now from the cache and the memo
 	}
 	f.Add([]byte{0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 255, 0, 1}, true)
 	f.Add([]byte{}, false)
@@ -53,6 +55,9 @@ func FuzzHandler(f *testing.F) {
 			out := s.handleWire(context.Background(), pass, wire, clientOn, listenRDNSS, tcp, nil)
 			if out == nil {
 				continue
+			}
+			if pass.cacheOnly && !pass.missed && !tcp {
+				checkMemo(t, s, wire, pass, out)
 			}
 			m := new(dns.Msg)
 			if err := m.Unpack(out); err != nil {
@@ -76,4 +81,31 @@ func FuzzHandler(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkMemo remembers out, the full path's answer to wire, and checks that
+// the memo answers a query with the same key but every bit the key leaves
+// out changed exactly as the full path answers that query.
+func checkMemo(t *testing.T, s *Service, wire []byte, pass *queryPass, out []byte) {
+	s.remember(wire, pass, out)
+	other := append([]byte(nil), wire...)
+	other[0], other[1] = ^other[0], ^other[1] // ID
+	other[2] ^= 0x04 | 0x02                   // AA, TC
+	other[3] ^= 0x40 | 0x20 | 0x0f            // Z, AD, RCODE
+	if q, ok := parseMemoQuery(wire); ok && q.flags&memoEDNS != 0 {
+		other[len(other)-6] ^= 0xff // extended RCODE
+		other[len(other)-3] ^= 0xff // flags other than DO
+	}
+	memo, ok := s.answerFromMemo(other, clientOn, listenRDNSS, make([]byte, 0, serverPayload))
+	if !ok {
+		return
+	}
+	full := s.handleWire(context.Background(), &queryPass{cacheOnly: true}, other, clientOn, listenRDNSS, false, nil)
+	if bytes.Equal(memo, full) {
+		return
+	}
+	again := s.handleWire(context.Background(), &queryPass{cacheOnly: true}, wire, clientOn, listenRDNSS, false, nil)
+	if bytes.Equal(again, out) { // no TTL ticked meanwhile
+		t.Fatalf("memo answer %x, full path %x", memo, full)
+	}
 }

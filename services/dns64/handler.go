@@ -71,6 +71,9 @@ func (s *Service) handle(ctx context.Context, pass *queryPass, client, local net
 	p := s.current()
 	host, dns64 := p.policy(client.Addr())
 	hc := s.counts.host(host)
+	if pass != nil {
+		pass.plan, pass.dns64 = p, dns64
+	}
 	if !counted {
 		s.counts.query(hc, client.Addr(), p.source(local), q.Qtype, dns64)
 	}
@@ -103,6 +106,9 @@ func (s *Service) handle(ctx context.Context, pass *queryPass, client, local net
 	case s.answerLocal(ctx, pass, p, m, name, q.Qtype, dns64, do, cd, hc):
 		if pass == nil || !pass.missed {
 			s.counts.local.Add(1)
+			if pass != nil {
+				pass.effects.local = true
+			}
 		}
 	case q.Qtype == dns.TypeAAAA && dns64 && p.Pref64.IsValid() && !(cd && do):
 		// RFC 6147 §5.5: a DNSSEC-aware client that does its own validation
@@ -145,20 +151,16 @@ func (s *Service) finish(m *dns.Msg, opt *dns.OPT, tcp bool) *dns.Msg {
 		size = dns.MaxMsgSize
 	}
 	m.Truncate(size)
-	if m.Truncated {
-		s.counts.truncated.Add(1)
-	}
-	switch m.Rcode {
-	case dns.RcodeServerFailure:
-		s.counts.servfail.Add(1)
-	case dns.RcodeNameError:
-		s.counts.nxdomain.Add(1)
-	case dns.RcodeRefused:
-		s.counts.refused.Add(1)
-	case dns.RcodeFormatError, dns.RcodeNotImplemented, dns.RcodeBadVers:
-		s.counts.malformed.Add(1)
-	}
+	s.counts.finished(m.Rcode, m.Truncated)
 	return m
+}
+
+// synthesizedFor counts a synthesized answer, and notes it for the memo.
+func (s *Service) synthesizedFor(pass *queryPass, hc *hostCounters, name string) {
+	s.counts.synthesizedFor(hc, name)
+	if pass != nil {
+		pass.effects.synthesized = name
+	}
 }
 
 // forwardInto answers from the cache or the upstreams, unchanged.

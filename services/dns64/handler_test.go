@@ -447,10 +447,10 @@ func TestCacheMemoryBound(t *testing.T) {
 	}
 	k := cacheKey{name: "fresh.example.test.", qtype: dns.TypeA}
 	c.put(k, m, time.Minute, now)
-	if _, _, ok := c.get(k, now.Add(59*time.Second)); !ok {
+	if _, _, _, ok := c.get(k, now.Add(59*time.Second)); !ok {
 		t.Errorf("fresh entry evicted")
 	}
-	if _, _, ok := c.get(k, now.Add(61*time.Second)); ok {
+	if _, _, _, ok := c.get(k, now.Add(61*time.Second)); ok {
 		t.Errorf("RFC 1035 3.2.1: entry served after its TTL")
 	}
 }
@@ -463,7 +463,7 @@ func TestCachedAnswerTTLCountsDown(t *testing.T) {
 	m.Answer = []dns.RR{rr}
 	k := cacheKey{name: "x.example.test.", qtype: dns.TypeA}
 	c.put(k, m, 300*time.Second, now)
-	got, age, ok := c.get(k, now.Add(100*time.Second))
+	got, age, _, ok := c.get(k, now.Add(100*time.Second))
 	if !ok {
 		t.Fatal("miss")
 	}
@@ -574,7 +574,7 @@ func TestStatsPerHostAndSource(t *testing.T) {
 
 func TestTopNKeepsHeavyHitters(t *testing.T) {
 	c := newCounters()
-	h := c.host("h")
+	h := c.host(hostKey{mac: "h"})
 	for i := range 1000 {
 		c.synthesizedFor(h, "heavy.example.")
 		c.synthesizedFor(h, strings.Repeat("x", i%200)+".example.")

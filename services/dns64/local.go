@@ -29,7 +29,7 @@ const ipv4onlyName = "ipv4only.arpa."
 func (s *Service) answerLocal(ctx context.Context, pass *queryPass, p *compiledPlan, m *dns.Msg, name string, qtype uint16, dns64, do, cd bool, hc *hostCounters) bool {
 	switch {
 	case inZone(ipv4onlyName, name):
-		s.answerIPv4Only(p, m, name, qtype, dns64, hc)
+		s.answerIPv4Only(pass, p, m, name, qtype, dns64, hc)
 		return true
 	case inZone(p.localDomain, name):
 		answerLocalName(p, m, name, qtype)
@@ -81,7 +81,7 @@ func inZone(zone, name string) bool {
 // DNS64 resolvers: the A records 192.0.0.170 and 192.0.0.171, and for DNS64
 // clients AAAA records synthesized from them with the active prefix, which is
 // how RFC 7050 clients (CLATs) learn the prefix.
-func (s *Service) answerIPv4Only(p *compiledPlan, m *dns.Msg, name string, qtype uint16, dns64 bool, hc *hostCounters) {
+func (s *Service) answerIPv4Only(pass *queryPass, p *compiledPlan, m *dns.Msg, name string, qtype uint16, dns64 bool, hc *hostCounters) {
 	m.Authoritative = true
 	if name != ipv4onlyName {
 		m.Rcode = dns.RcodeNameError
@@ -101,7 +101,7 @@ func (s *Service) answerIPv4Only(p *compiledPlan, m *dns.Msg, name string, qtype
 			}
 			m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr(name, dns.TypeAAAA, ipv4onlyTTL), AAAA: v6.AsSlice()})
 		}
-		s.counts.synthesizedFor(hc, name)
+		s.synthesizedFor(pass, hc, name)
 	case qtype == dns.TypeSOA:
 		m.Answer = []dns.RR{ipv4onlySOA()}
 	default:

@@ -138,15 +138,14 @@ func reverseZone6(p netip.Prefix) string {
 }
 
 // policy returns the client's host key and whether DNS64 is on for it.
-func (c *compiledPlan) policy(client netip.Addr) (host string, dns64 bool) {
+func (c *compiledPlan) policy(client netip.Addr) (host hostKey, dns64 bool) {
 	if cp, ok := c.Clients[client]; ok {
-		host = cp.MAC
-		if host == "" {
-			host = client.String()
+		if cp.MAC != "" {
+			return hostKey{mac: cp.MAC}, cp.DNS64
 		}
-		return host, cp.DNS64
+		return hostKey{addr: client}, cp.DNS64
 	}
-	return client.String(), c.DefaultDNS64
+	return hostKey{addr: client}, c.DefaultDNS64
 }
 
 // source returns the information source of the address a query arrived on.

@@ -55,9 +55,17 @@ type Service struct {
 	limit  *limiter
 	flight singleflight.Group
 	counts *counters
+	memo   *answerMemo
 	// upstreamSlots bounds the UDP queries waiting for an upstream.
 	upstreamSlots chan struct{}
 }
+
+// memoEntryCost sizes the memo: one entry per this many bytes of
+// CacheBytes. An entry really takes about 300 bytes (a typical answer of
+// 50-150 bytes, its key, the entry and the map's share), so the memo adds
+// about a third to the cache's memory at most (16,384 entries for the
+// default 16 MiB), and holds the hot answers of a home network.
+const memoEntryCost = 1024
 
 // maxWaitingQueries is how many UDP queries may wait for upstreams at once.
 const maxWaitingQueries = 1024
@@ -100,6 +108,7 @@ func New(cfg Config) (*Service, error) {
 		fwd:    newForwarder(cfg.Exchange, cfg.UpstreamTimeout),
 		limit:  newLimiter(cfg.RateLimit, cfg.RateBurst),
 		counts: newCounters(),
+		memo:   newAnswerMemo(cfg.CacheBytes / memoEntryCost),
 
 		upstreamSlots: make(chan struct{}, maxWaitingQueries),
 	}
@@ -138,8 +147,10 @@ func (s *Service) Stats() Stats {
 // is how long it has been cached, to subtract from its TTLs.
 func (s *Service) lookup(ctx context.Context, pass *queryPass, p *compiledPlan, name string, qtype uint16, do, cd bool) (*dns.Msg, time.Duration, error) {
 	k := cacheKey{name: name, qtype: qtype, do: do, cd: cd}
-	if m, age, ok := s.cache.get(k, time.Now()); ok {
+	now := time.Now()
+	if m, age, expires, ok := s.cache.get(k, now); ok {
 		s.counts.cacheHits.Add(1)
+		pass.cacheHit(now, age, expires)
 		return m, age, nil
 	}
 	if pass != nil && pass.cacheOnly {

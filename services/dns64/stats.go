@@ -2,6 +2,7 @@ package dns64
 
 import (
 	"net/netip"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -70,7 +71,25 @@ type counters struct {
 
 	mu       sync.RWMutex
 	bySource map[Source]*atomic.Uint64
-	hosts    map[string]*hostCounters
+	hosts    map[hostKey]*hostCounters
+}
+
+// hostKey identifies a host for the statistics: its MAC when the plan knows
+// it, else its address. A struct rather than the address's string, so that
+// finding a host's counters costs no allocation per query.
+type hostKey struct {
+	mac  string
+	addr netip.Addr // only when mac is empty
+}
+
+// otherHosts is where the clients beyond maxHosts are counted.
+var otherHosts = hostKey{mac: "other"}
+
+func (k hostKey) String() string {
+	if k.mac != "" {
+		return k.mac
+	}
+	return k.addr.String()
 }
 
 type hostCounters struct {
@@ -81,11 +100,11 @@ type hostCounters struct {
 	synthesized uint64
 	byType      map[uint16]uint64
 	bySource    map[Source]uint64
-	top         map[string]uint64
+	top         topNames
 }
 
 func newCounters() *counters {
-	return &counters{bySource: map[Source]*atomic.Uint64{}, hosts: map[string]*hostCounters{}}
+	return &counters{bySource: map[Source]*atomic.Uint64{}, hosts: map[hostKey]*hostCounters{}}
 }
 
 func (c *counters) source(s Source) *atomic.Uint64 {
@@ -104,7 +123,7 @@ func (c *counters) source(s Source) *atomic.Uint64 {
 	return v
 }
 
-func (c *counters) host(key string) *hostCounters {
+func (c *counters) host(key hostKey) *hostCounters {
 	c.mu.RLock()
 	h := c.hosts[key]
 	c.mu.RUnlock()
@@ -117,12 +136,12 @@ func (c *counters) host(key string) *hostCounters {
 		return h
 	}
 	if len(c.hosts) >= maxHosts {
-		key = "other"
+		key = otherHosts
 		if h = c.hosts[key]; h != nil {
 			return h
 		}
 	}
-	h = &hostCounters{byType: map[uint16]uint64{}, bySource: map[Source]uint64{}, top: map[string]uint64{}}
+	h = &hostCounters{byType: map[uint16]uint64{}, bySource: map[Source]uint64{}}
 	c.hosts[key] = h
 	return h
 }
@@ -140,27 +159,101 @@ func (c *counters) query(h *hostCounters, addr netip.Addr, src Source, qtype uin
 	h.mu.Unlock()
 }
 
-// synthesized counts a synthesized answer for name. The top list uses the
-// space-saving algorithm (Metwally et al.): a bounded map where a new name
-// evicts the least counted one and inherits its count, so heavy hitters are
-// never lost.
+// finished counts an answer by its RCODE and TC bit.
+func (c *counters) finished(rcode int, truncated bool) {
+	if truncated {
+		c.truncated.Add(1)
+	}
+	switch rcode {
+	case dns.RcodeServerFailure:
+		c.servfail.Add(1)
+	case dns.RcodeNameError:
+		c.nxdomain.Add(1)
+	case dns.RcodeRefused:
+		c.refused.Add(1)
+	case dns.RcodeFormatError, dns.RcodeNotImplemented, dns.RcodeBadVers:
+		c.malformed.Add(1)
+	}
+}
+
+// synthesizedFor counts a synthesized answer for name.
 func (c *counters) synthesizedFor(h *hostCounters, name string) {
 	c.synthesized.Add(1)
 	h.mu.Lock()
-	defer h.mu.Unlock()
 	h.synthesized++
-	if _, ok := h.top[name]; ok || len(h.top) < topNTracked {
-		h.top[name]++
+	h.top.count(name)
+	h.mu.Unlock()
+}
+
+// topNames is a host's top list of synthesized names, kept with the
+// space-saving algorithm (Metwally et al.): at most topNTracked names, where
+// a new name evicts the least counted one and inherits its count, so heavy
+// hitters are never lost. The names sit in a min-heap ordered by (count,
+// name), so that the eviction victim is at the root: a host that asks for
+// many different IPv4-only names evicts on most queries, and a scan of all
+// tracked names each time was a visible share of the CPU per query.
+type topNames struct {
+	heap []NameCount
+	at   map[string]int // name → index in heap
+}
+
+func (t *topNames) count(name string) {
+	if i, ok := t.at[name]; ok {
+		t.heap[i].Count++
+		t.down(i)
 		return
 	}
-	minName, minCount := "", ^uint64(0)
-	for n, v := range h.top {
-		if v < minCount || v == minCount && n < minName {
-			minName, minCount = n, v
-		}
+	if t.at == nil {
+		t.at = make(map[string]int, topNTracked)
 	}
-	delete(h.top, minName)
-	h.top[name] = minCount + 1
+	if len(t.heap) < topNTracked {
+		t.heap = append(t.heap, NameCount{Name: name, Count: 1})
+		t.at[name] = len(t.heap) - 1
+		t.up(len(t.heap) - 1)
+		return
+	}
+	delete(t.at, t.heap[0].Name)
+	t.heap[0] = NameCount{Name: name, Count: t.heap[0].Count + 1}
+	t.at[name] = 0
+	t.down(0)
+}
+
+func (t *topNames) less(i, j int) bool {
+	a, b := t.heap[i], t.heap[j]
+	return a.Count < b.Count || a.Count == b.Count && a.Name < b.Name
+}
+
+func (t *topNames) swap(i, j int) {
+	t.heap[i], t.heap[j] = t.heap[j], t.heap[i]
+	t.at[t.heap[i].Name] = i
+	t.at[t.heap[j].Name] = j
+}
+
+func (t *topNames) up(i int) {
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !t.less(i, parent) {
+			return
+		}
+		t.swap(i, parent)
+		i = parent
+	}
+}
+
+func (t *topNames) down(i int) {
+	for {
+		least := i
+		for _, c := range []int{2*i + 1, 2*i + 2} {
+			if c < len(t.heap) && t.less(c, least) {
+				least = c
+			}
+		}
+		if least == i {
+			return
+		}
+		t.swap(i, least)
+		i = least
+	}
 }
 
 func (c *counters) snapshot() Stats {
@@ -192,7 +285,8 @@ func (c *counters) snapshot() Stats {
 	for s, v := range c.bySource {
 		st.BySource[s] = v.Load()
 	}
-	for key, h := range c.hosts {
+	for hk, h := range c.hosts {
+		key := hk.String()
 		h.mu.Lock()
 		hs := HostStats{
 			Host: key, LastAddr: h.lastAddr, DNS64: h.dns64, Queries: h.queries, Synthesized: h.synthesized,
@@ -204,9 +298,7 @@ func (c *counters) snapshot() Stats {
 		for s, v := range h.bySource {
 			hs.BySource[s] = v
 		}
-		for n, v := range h.top {
-			hs.TopSynthesized = append(hs.TopSynthesized, NameCount{n, v})
-		}
+		hs.TopSynthesized = slices.Clone(h.top.heap)
 		h.mu.Unlock()
 		sort.Slice(hs.TopSynthesized, func(i, j int) bool {
 			a, b := hs.TopSynthesized[i], hs.TopSynthesized[j]

@@ -26,7 +26,7 @@ func (s *Service) synthesize(ctx context.Context, pass *queryPass, p *compiledPl
 	var aCh chan lookupResult
 	if pass != nil && pass.cacheOnly {
 		// The first, cache-only pass: no parallel query.
-	} else if _, _, ok := s.cache.get(cacheKey{name: name, qtype: dns.TypeAAAA, do: do, cd: cd}, time.Now()); !ok {
+	} else if _, _, _, ok := s.cache.get(cacheKey{name: name, qtype: dns.TypeAAAA, do: do, cd: cd}, time.Now()); !ok {
 		aCh = make(chan lookupResult, 1)
 		go func() {
 			msg, age, err := s.lookup(ctx, pass, p, name, dns.TypeA, do, cd)
@@ -38,7 +38,7 @@ func (s *Service) synthesize(ctx context.Context, pass *queryPass, p *compiledPl
 	var filtered []dns.RR
 	if aaaaErr == nil {
 		var real, dropped int
-		filtered, real, dropped = s.filterExcluded(p, aaaa.Answer)
+		filtered, real, dropped = s.filterExcluded(pass, p, aaaa.Answer)
 		switch {
 		case aaaa.Rcode == dns.RcodeNameError:
 			// RFC 6147 §5.1.2: NXDOMAIN is passed on as it is.
@@ -88,7 +88,7 @@ func (s *Service) synthesize(ctx context.Context, pass *queryPass, p *compiledPl
 			m.Ns = aged(a.msg.Ns, a.age)
 			// RFC 6147 §5.3.2: the additional section passes through.
 			m.Extra = aged(a.msg.Extra, a.age)
-			s.counts.synthesizedFor(hc, name)
+			s.synthesizedFor(pass, hc, name)
 			return
 		}
 	}
@@ -105,7 +105,7 @@ func (s *Service) synthesize(ctx context.Context, pass *queryPass, p *compiledPl
 
 // filterExcluded removes AAAA records in excluded ranges (RFC 6147 §5.1.4)
 // and reports how many real and excluded AAAA records there were.
-func (s *Service) filterExcluded(p *compiledPlan, rrs []dns.RR) (kept []dns.RR, real, dropped int) {
+func (s *Service) filterExcluded(pass *queryPass, p *compiledPlan, rrs []dns.RR) (kept []dns.RR, real, dropped int) {
 	for _, rr := range rrs {
 		if aaaa, ok := rr.(*dns.AAAA); ok {
 			addr, _ := netip.AddrFromSlice(aaaa.AAAA)
@@ -120,6 +120,9 @@ func (s *Service) filterExcluded(p *compiledPlan, rrs []dns.RR) (kept []dns.RR, 
 		return rrs, real, 0
 	}
 	s.counts.excluded.Add(uint64(dropped))
+	if pass != nil {
+		pass.effects.excluded += uint64(dropped)
+	}
 	for _, rr := range rrs {
 		switch rr := rr.(type) {
 		case *dns.AAAA:

@@ -90,6 +90,7 @@ func (s *Service) readUDP(u *udpServer) {
 		in[i].Buffers = [][]byte{make([]byte, maxQuerySize)}
 	}
 	out := make([]ipv4.Message, 0, udpBatch)
+	pass := new(queryPass)
 	outBufs := make([][]byte, udpBatch)
 	for i := range outBufs {
 		outBufs[i] = make([]byte, 0, serverPayload)
@@ -112,8 +113,15 @@ func (s *Service) readUDP(u *udpServer) {
 			}
 			client := addrPort(ua)
 			wire := in[i].Buffers[0][:in[i].N]
-			pass := &queryPass{cacheOnly: true}
-			resp := s.handleWire(context.Background(), pass, wire, client, u.local, false, outBufs[len(out)])
+			buf := outBufs[len(out)]
+			if resp, ok := s.answerFromMemo(wire, client, u.local, buf); ok {
+				if resp != nil {
+					out = append(out, ipv4.Message{Buffers: [][]byte{resp}, Addr: ua})
+				}
+				continue
+			}
+			*pass = queryPass{cacheOnly: true}
+			resp := s.handleWire(context.Background(), pass, wire, client, u.local, false, buf)
 			if pass.missed {
 				// Needs an upstream: answer from a goroutine of its own,
 				// with its own copy of the query, unless too many already
@@ -129,6 +137,7 @@ func (s *Service) readUDP(u *udpServer) {
 				continue
 			}
 			if resp != nil {
+				s.remember(wire, pass, resp)
 				out = append(out, ipv4.Message{Buffers: [][]byte{resp}, Addr: ua})
 			}
 		}
@@ -164,6 +173,92 @@ type queryPass struct {
 	cacheOnly bool
 	missed    bool
 	counted   bool
+
+	// What the answer was made of, for the memo (cache-only pass only).
+	plan    *compiledPlan
+	dns64   bool
+	hits    int       // cache lookups, all of them hits
+	until   time.Time // when the first of them expires or ages a second
+	effects queryEffects
+}
+
+// cacheHit notes that the answer uses a cached response of the given age
+// that expires at expires; its TTLs, as sent, change when the age reaches
+// the next whole second.
+func (p *queryPass) cacheHit(now time.Time, age time.Duration, expires time.Time) {
+	if p == nil || !p.cacheOnly {
+		return
+	}
+	p.effects.cacheHits++
+	until := now.Add(time.Second - age%time.Second)
+	if expires.Before(until) {
+		until = expires
+	}
+	if p.hits == 0 || until.Before(p.until) {
+		p.until = until
+	}
+	p.hits++
+}
+
+// answerFromMemo answers a UDP query from the memo. ok is false when the
+// memo cannot answer it, and the query must take the full path; resp is nil
+// (with ok true) when the query is dropped by the rate limit.
+func (s *Service) answerFromMemo(wire []byte, client, local netip.AddrPort, buf []byte) (resp []byte, ok bool) {
+	q, ok := parseMemoQuery(wire)
+	if !ok {
+		return nil, false
+	}
+	p := s.current()
+	host, dns64 := p.policy(client.Addr())
+	var kb [maxMemoKey]byte
+	now := time.Now()
+	e := s.memo.get(q.key(&kb, wire, dns64), p, now)
+	if e == nil || len(e.wire) > cap(buf) {
+		return nil, false
+	}
+	// From here on, exactly what handle and finish would have done.
+	if !s.limit.allow(client.Addr(), now) {
+		s.counts.rateLimited.Add(1)
+		return nil, true
+	}
+	hc := s.counts.host(host)
+	s.counts.query(hc, client.Addr(), p.source(local), q.qtype, dns64)
+	s.counts.cacheHits.Add(e.effects.cacheHits)
+	if e.effects.excluded > 0 {
+		s.counts.excluded.Add(e.effects.excluded)
+	}
+	if e.effects.local {
+		s.counts.local.Add(1)
+	}
+	if e.effects.synthesized != "" {
+		s.counts.synthesizedFor(hc, e.effects.synthesized)
+	}
+	s.counts.finished(e.rcode, e.tc)
+	resp = append(buf[:0], e.wire...)
+	resp[0], resp[1] = wire[0], wire[1]
+	return resp, true
+}
+
+// remember puts an answer the cache-only pass built into the memo, when it
+// was built from the cache alone and the query has the memo's plain shape.
+func (s *Service) remember(wire []byte, pass *queryPass, resp []byte) {
+	if pass.hits == 0 || pass.plan == nil || len(resp) < 12 {
+		return
+	}
+	q, ok := parseMemoQuery(wire)
+	if !ok {
+		return
+	}
+	var kb [maxMemoKey]byte
+	s.memo.put(q.key(&kb, wire, pass.dns64), &memoEntry{
+		plan:    pass.plan,
+		until:   pass.until,
+		wire:    append([]byte(nil), resp...),
+		qtype:   q.qtype,
+		effects: pass.effects,
+		rcode:   int(resp[3] & 0x0f),
+		tc:      resp[2]&0x02 != 0,
+	})
 }
 
 // errWouldBlock is what a cache-only lookup returns on a miss.

@@ -1,0 +1,238 @@
+package dns64
+
+import (
+	"bytes"
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/miekg/dns"
+)
+
+// memoQueries are the questions the memo must answer exactly like the full
+// path: every kind of answer the cache-only pass can build.
+var memoQueries = []query{
+	{name: "v4only.example.test.", qtype: dns.TypeAAAA},
+	{name: "v4only.example.test.", qtype: dns.TypeAAAA, client: clientOff},
+	{name: "v4only.example.test.", qtype: dns.TypeA},
+	{name: "dual.example.test.", qtype: dns.TypeAAAA},
+	{name: "dual.example.test.", qtype: dns.TypeAAAA, edns: true},
+	{name: "v4only.example.test.", qtype: dns.TypeAAAA, do: true},
+	{name: "v4only.example.test.", qtype: dns.TypeAAAA, do: true, cd: true},
+	{name: "v4only.example.test.", qtype: dns.TypeAAAA, cd: true},
+	{name: "chain2.example.test.", qtype: dns.TypeAAAA},
+	{name: "host.sub.example.test.", qtype: dns.TypeAAAA},
+	{name: "mapped.example.test.", qtype: dns.TypeAAAA},
+	{name: "excluded.example.test.", qtype: dns.TypeAAAA},
+	{name: "mixed-excluded.example.test.", qtype: dns.TypeAAAA},
+	{name: "missing.example.test.", qtype: dns.TypeAAAA},
+	{name: "chain-nx.example.test.", qtype: dns.TypeAAAA},
+	{name: "txt-only.example.test.", qtype: dns.TypeAAAA},
+	{name: "big.example.test.", qtype: dns.TypeAAAA},
+	{name: "big.example.test.", qtype: dns.TypeAAAA, edns: true, size: 4096},
+	{name: "big.example.test.", qtype: dns.TypeAAAA, edns: true, size: 700},
+	{name: "bigtxt.example.test.", qtype: dns.TypeTXT},
+	{name: "mx.example.test.", qtype: dns.TypeMX},
+	{name: "0.5.4.6.3.3.6.c.0.0.0.0.0.0.0.0.0.0.0.0.4.6.0.0.8.b.d.0.1.0.0.2.ip6.arpa.", qtype: dns.TypePTR},
+}
+
+func queryWire(t testing.TB, q query, id uint16) []byte {
+	t.Helper()
+	r := new(dns.Msg)
+	r.SetQuestion(q.name, q.qtype)
+	r.Id = id
+	r.CheckingDisabled = q.cd
+	if q.edns || q.do {
+		size := q.size
+		if size == 0 {
+			size = 1232
+		}
+		r.SetEdns0(size, q.do)
+	}
+	wire, err := r.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wire
+}
+
+// fullUDP answers a query the way the UDP reader does without the memo:
+// the cache-only pass, then the one allowed to ask upstreams.
+func fullUDP(s *Service, wire []byte, client netip.AddrPort) ([]byte, *queryPass) {
+	pass := &queryPass{cacheOnly: true}
+	resp := s.handleWire(context.Background(), pass, wire, client, listenRDNSS, false, make([]byte, 0, serverPayload))
+	if pass.missed {
+		return s.handleWire(context.Background(), &queryPass{counted: true}, wire, client, listenRDNSS, false, make([]byte, 0, serverPayload)), pass
+	}
+	return resp, pass
+}
+
+func clientOr(q query) netip.AddrPort {
+	if q.client.IsValid() {
+		return q.client
+	}
+	return clientOn
+}
+
+// The memo's answer to a query is the full path's answer, byte for byte,
+// with the query's own ID.
+func TestMemoAnswersLikeTheFullPath(t *testing.T) {
+	s := newTestService(t, newTestZone(), nil)
+	for _, q := range memoQueries {
+		t.Run(q.name+"/"+dns.TypeToString[q.qtype], func(t *testing.T) {
+			client := clientOr(q)
+			fullUDP(s, queryWire(t, q, 1), client) // fill the cache
+			for range 3 {
+				wire := queryWire(t, q, 2)
+				before, pass := fullUDP(s, wire, client)
+				if pass.missed || before == nil {
+					t.Fatalf("not answered from the cache")
+				}
+				s.remember(wire, pass, before)
+				memo, ok := s.answerFromMemo(queryWire(t, q, 3), client, listenRDNSS, make([]byte, 0, serverPayload))
+				after, _ := fullUDP(s, wire, client)
+				if !bytes.Equal(before, after) {
+					continue // a TTL ticked meanwhile: try again
+				}
+				if !ok || memo == nil {
+					t.Fatalf("the memo did not answer")
+				}
+				want := append([]byte{0, 3}, before[2:]...)
+				if !bytes.Equal(memo, want) {
+					a, b := new(dns.Msg), new(dns.Msg)
+					_ = a.Unpack(want)
+					_ = b.Unpack(memo)
+					t.Fatalf("memo answer differs (-full +memo):\n%s", cmp.Diff(a.String(), b.String()))
+				}
+				return
+			}
+			t.Fatal("TTLs kept changing")
+		})
+	}
+}
+
+// A policy change applies to the very next query, whatever the memo holds
+// (the answers are remembered per plan).
+func TestMemoFollowsPolicyChanges(t *testing.T) {
+	s := newTestService(t, newTestZone(), nil)
+	q := query{name: "v4only.example.test.", qtype: dns.TypeAAAA}
+	wire := queryWire(t, q, 1)
+	answers := func() int {
+		t.Helper()
+		fullUDP(s, wire, clientOn) // fill the cache
+		resp, pass := fullUDP(s, wire, clientOn)
+		s.remember(wire, pass, resp)
+		resp, ok := s.answerFromMemo(wire, clientOn, listenRDNSS, make([]byte, 0, serverPayload))
+		if !ok {
+			t.Fatal("the memo did not answer")
+		}
+		m := new(dns.Msg)
+		if err := m.Unpack(resp); err != nil {
+			t.Fatal(err)
+		}
+		return len(m.Answer)
+	}
+	if n := answers(); n != 1 {
+		t.Fatalf("DNS64 on: %d answers", n)
+	}
+	p := testPlan()
+	p.Clients[clientOn.Addr()] = ClientPolicy{MAC: "02:00:00:00:00:01", DNS64: false}
+	s.Update(p)
+	if _, ok := s.answerFromMemo(wire, clientOn, listenRDNSS, make([]byte, 0, serverPayload)); ok {
+		t.Fatal("the memo answered with the previous plan's answer")
+	}
+	if n := answers(); n != 0 {
+		t.Fatalf("DNS64 switched off, still synthesized: %d answers", n)
+	}
+}
+
+// The statistics do not depend on whether the memo or the full path
+// answered.
+func TestMemoCountsLikeTheFullPath(t *testing.T) {
+	full := newTestService(t, newTestZone(), nil)
+	memo := newTestService(t, newTestZone(), nil)
+	for _, q := range memoQueries {
+		client := clientOr(q)
+		wire := queryWire(t, q, 1)
+		fullUDP(full, wire, client)
+		fullUDP(memo, wire, client)
+		for range 3 {
+			fullUDP(full, wire, client)
+			if _, ok := memo.answerFromMemo(wire, client, listenRDNSS, make([]byte, 0, serverPayload)); !ok {
+				resp, pass := fullUDP(memo, wire, client)
+				memo.remember(wire, pass, resp)
+			}
+		}
+	}
+	a, b := full.Stats(), memo.Stats()
+	if b.Synthesized == 0 || b.Excluded == 0 || b.Local == 0 || b.NXDomain == 0 || b.Truncated == 0 {
+		t.Fatalf("the queries do not exercise every counter: %+v", b)
+	}
+	a.CacheEntries, b.CacheEntries = 0, 0
+	a.Upstreams, b.Upstreams = nil, nil
+	if diff := cmp.Diff(a, b, cmp.Comparer(func(x, y netip.Addr) bool { return x == y })); diff != "" {
+		t.Errorf("stats (-full path +memo):\n%s", diff)
+	}
+	if memo.memo.size() == 0 {
+		t.Error("nothing was remembered")
+	}
+}
+
+// A remembered answer lives until the first cached response it was made
+// of ages by another second (its TTLs would change) or expires.
+func TestMemoLifetime(t *testing.T) {
+	now := time.Unix(1000, 0)
+	var p queryPass
+	p.cacheOnly = true
+	p.cacheHit(now, 2300*time.Millisecond, now.Add(time.Hour))
+	if want := now.Add(700 * time.Millisecond); !p.until.Equal(want) {
+		t.Errorf("until %v, want %v", p.until, want)
+	}
+	p.cacheHit(now, 100*time.Millisecond, now.Add(200*time.Millisecond))
+	if want := now.Add(200 * time.Millisecond); !p.until.Equal(want) {
+		t.Errorf("until %v, want %v (the expiry)", p.until, want)
+	}
+	p.cacheHit(now, 0, now.Add(time.Hour))
+	if want := now.Add(200 * time.Millisecond); !p.until.Equal(want) || p.hits != 3 {
+		t.Errorf("until %v, want %v, after %d hits", p.until, want, p.hits)
+	}
+}
+
+func TestParseMemoQuery(t *testing.T) {
+	plain := queryWire(t, query{name: "www.example.test.", qtype: dns.TypeAAAA}, 7)
+	withEDNS := queryWire(t, query{name: "www.example.test.", qtype: dns.TypeAAAA, do: true, size: 4096}, 7)
+	mod := func(b []byte, f func([]byte) []byte) []byte { return f(append([]byte(nil), b...)) }
+	for _, tc := range []struct {
+		name string
+		wire []byte
+		ok   bool
+		want memoQuery
+	}{
+		{"plain query", plain, true, memoQuery{qtype: dns.TypeAAAA, flags: memoRD, payload: 512, qlen: 22}},
+		{"RFC 6891: EDNS payload capped at ours, DO kept", withEDNS, true,
+			memoQuery{qtype: dns.TypeAAAA, flags: memoRD | memoDO | memoEDNS, payload: serverPayload, qlen: 22}},
+		{"CD bit", mod(plain, func(b []byte) []byte { b[3] |= 0x10; return b }), true,
+			memoQuery{qtype: dns.TypeAAAA, flags: memoRD | memoCD, payload: 512, qlen: 22}},
+		{"upper case: the answer echoes the question's case", queryWire(t, query{name: "WWW.example.test.", qtype: dns.TypeA}, 7), false, memoQuery{}},
+		{"escaped byte in a label", queryWire(t, query{name: `a\.b.example.test.`, qtype: dns.TypeA}, 7), false, memoQuery{}},
+		{"a response", mod(plain, func(b []byte) []byte { b[2] |= 0x80; return b }), false, memoQuery{}},
+		{"opcode NOTIFY", mod(plain, func(b []byte) []byte { b[2] |= 4 << 3; return b }), false, memoQuery{}},
+		{"two questions", mod(plain, func(b []byte) []byte { b[5] = 2; return b }), false, memoQuery{}},
+		{"an answer record in the query", mod(plain, func(b []byte) []byte { b[7] = 1; return b }), false, memoQuery{}},
+		{"trailing bytes", append(append([]byte(nil), plain...), 0), false, memoQuery{}},
+		{"class CH", mod(plain, func(b []byte) []byte { b[len(b)-1] = 3; return b }), false, memoQuery{}},
+		{"RFC 6891 6.1.3: EDNS version 1", mod(withEDNS, func(b []byte) []byte { b[len(b)-5] = 1; return b }), false, memoQuery{}},
+		{"EDNS options", append(mod(withEDNS, func(b []byte) []byte { b[len(b)-1] = 4; return b }), 0, 10, 0, 0), false, memoQuery{}},
+		{"compressed name", mod(plain, func(b []byte) []byte { return append(b[:12], 0xc0, 12, 0, 1, 0, 1) }), false, memoQuery{}},
+		{"short", plain[:15], false, memoQuery{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := parseMemoQuery(tc.wire)
+			if ok != tc.ok || ok && got != tc.want {
+				t.Errorf("parseMemoQuery = %+v, %t; want %+v, %t", got, ok, tc.want, tc.ok)
+			}
+		})
+	}
+}
