@@ -16,7 +16,6 @@ import (
 	"codeberg.org/monostack/gizmo/services/lanif"
 	"codeberg.org/monostack/gizmo/services/neighbors"
 	"codeberg.org/monostack/gizmo/services/roles"
-	"github.com/vishvananda/netlink"
 )
 
 // rolesChanged ends a run whose detected roles no longer hold: main runs
@@ -256,7 +255,7 @@ func assignRoles(ctx context.Context, cfg config, log *slog.Logger, next *rolesC
 		if !errors.Is(err, roles.ErrNoUpstream) {
 			return assignment{}, err
 		}
-		if r, ok := withoutUpstream(ports, wanPlaceholder()); ok {
+		if r, ok := withoutUpstream(ports); ok {
 			log.Warn("no port hears an upstream yet: running the LAN without a WAN until one does", "roles", r.String())
 			return applyRoles(r, "detected at start: no port hears an upstream", time.Now(), log)
 		}
@@ -275,26 +274,19 @@ func assignRoles(ctx context.Context, cfg config, log *slog.Logger, next *rolesC
 // uplink0 (the WAN of an earlier run, its cable unplugged or its modem still
 // booting) keeps the role; otherwise every port is LAN and there is no WAN.
 // A single port gets no roles at all (ok is false).
-func withoutUpstream(ports []string, placeholder bool) (roles.Roles, bool) {
+func withoutUpstream(ports []string) (roles.Roles, bool) {
 	if len(ports) < 2 {
 		return roles.Roles{}, false
 	}
 	r := roles.Roles{}
 	for _, p := range ports {
-		if p == roles.WANName && !placeholder {
+		if p == roles.WANName { // Ports lists a real port, never the placeholder
 			r.WAN = p
 			continue
 		}
 		r.LANPorts = append(r.LANPorts, p)
 	}
 	return r, true
-}
-
-// wanPlaceholder reports whether uplink0 is the dummy of roles without a
-// WAN (or absent).
-func wanPlaceholder() bool {
-	l, err := netlink.LinkByName(roles.WANName)
-	return err != nil || l.Type() == "dummy"
 }
 
 // applyRoles gives the ports their roles and describes them.

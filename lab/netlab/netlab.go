@@ -170,6 +170,11 @@ func (l *Lab) up(ctx context.Context) error {
 	if err := l.startPeers(ctx); err != nil {
 		return err
 	}
+	if l.scenario.ISPUnplugged {
+		if err := l.SetISPLink(ctx, false); err != nil {
+			return err
+		}
+	}
 	if !l.opts.NoGizmo {
 		l.gizmo = newSupervisor(l)
 		if err := l.gizmo.start(ctx); err != nil {

@@ -37,6 +37,10 @@ type Scenario struct {
 	// switch (named PortNames[1]) and runs without -wan/-lan, so that role
 	// detection finds one port and picks the existing-network mode.
 	OnePort bool
+	// ISPUnplugged starts the gizmo with the cable to the ISP unplugged
+	// (Lab.SetISPLink plugs it in): the ISP's daemons start on a live
+	// link, which then goes down before the gizmo starts.
+	ISPUnplugged bool
 }
 
 // OnePortName is gz-gizmo's only port in the existing-network scenario.
@@ -67,6 +71,8 @@ var scenarios = map[string]Scenario{
 		Lifetimes: Lifetimes{Renew: 15 * time.Second, Rebind: 24 * time.Second, Preferred: 30 * time.Second, Valid: 60 * time.Second}},
 	"roles": {About: "the gizmo's ports are eth1 (to the ISP) and eth0 (to the switch); it runs without -wan/-lan",
 		DelegatedLength: 56, PortNames: [2]string{"eth1", "eth0"}},
+	"roles-unplugged": {About: "as \"roles\", but the cable to the ISP is unplugged when the gizmo starts (Lab.SetISPLink plugs it in)",
+		DelegatedLength: 56, PortNames: [2]string{"eth1", "eth0"}, ISPUnplugged: true},
 	"existing-network": {About: "a one-port gizmo on a LAN whose router is the ISP's; it runs without -wan/-lan",
 		DelegatedLength: 56, OnePort: true, PortNames: [2]string{"", OnePortName}},
 }

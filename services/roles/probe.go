@@ -176,9 +176,10 @@ func Detect(ctx context.Context, ports []string, timeout time.Duration, log *slo
 // Apply renames the WAN port to uplink0 and bridges every LAN port into
 // lan0. In existing-network mode the one port is both, and keeps its name
 // uplink0 for the WAN role; the LAN services use it too. Roles without a WAN
-// (no port heard an upstream) get a dummy uplink0 that leads nowhere, so
-// that the WAN services have an interface to wait on while the LAN runs; a
-// real WAN replaces it.
+// (no port heard an upstream) get a placeholder uplink0 that leads nowhere:
+// an empty bridge, which every kernel that bridges the LAN has, and which
+// like an unplugged port has no carrier. The WAN services wait on it as on
+// an unplugged uplink while the LAN runs; a real WAN replaces it.
 func Apply(r Roles) (wan, lan string, err error) {
 	// The LAN ports are found before any renaming: the old WAN among them
 	// gives up the name uplink0 to the new one (rename).
@@ -192,7 +193,7 @@ func Apply(r Roles) (wan, lan string, err error) {
 		}
 		lanLinks = append(lanLinks, l)
 	}
-	if existing, err := netlink.LinkByName(WANName); err == nil && existing.Type() == "dummy" && r.WAN != "" {
+	if existing, err := netlink.LinkByName(WANName); err == nil && isPlaceholder(existing) && r.WAN != "" {
 		if err := netlink.LinkDel(existing); err != nil {
 			return "", "", fmt.Errorf("roles: remove the placeholder %s: %w", WANName, err)
 		}
@@ -242,15 +243,25 @@ func Apply(r Roles) (wan, lan string, err error) {
 	return WANName, LANName, errors.Join(errs...)
 }
 
-// placeholderWAN makes the dummy uplink0 of roles without a WAN.
+// isPlaceholder reports whether l is the uplink0 of roles without a WAN: a
+// real port is never a bridge (Ports).
+func isPlaceholder(l netlink.Link) bool { return l.Type() == "bridge" }
+
+// PlaceholderWAN reports whether uplink0 is absent or the placeholder.
+func PlaceholderWAN() bool {
+	l, err := netlink.LinkByName(WANName)
+	return err != nil || isPlaceholder(l)
+}
+
+// placeholderWAN makes the placeholder uplink0 of roles without a WAN.
 func placeholderWAN() error {
 	if l, err := netlink.LinkByName(WANName); err == nil {
-		if l.Type() != "dummy" {
+		if !isPlaceholder(l) {
 			return fmt.Errorf("roles: %s exists and is a %s, not the placeholder", WANName, l.Type())
 		}
 		return netlink.LinkSetUp(l)
 	}
-	d := &netlink.Dummy{LinkAttrs: netlink.NewLinkAttrs()}
+	d := &netlink.Bridge{LinkAttrs: netlink.NewLinkAttrs()}
 	d.Name = WANName
 	if err := netlink.LinkAdd(d); err != nil {
 		return fmt.Errorf("roles: create the placeholder %s: %w", WANName, err)

@@ -72,7 +72,9 @@ func Watch(ctx context.Context, cfg WatchConfig) (Decision, error) {
 	if err := netlink.LinkSubscribeWithOptions(updates, ctx.Done(), netlink.LinkSubscribeOptions{
 		ListExisting: true,
 		ErrorCallback: func(err error) {
-			w.log.Warn("link updates", "err", err)
+			if ctx.Err() == nil {
+				w.log.Warn("link updates", "err", err)
+			}
 		},
 	}); err != nil {
 		return Decision{}, fmt.Errorf("roles: subscribe to link updates: %w", err)
