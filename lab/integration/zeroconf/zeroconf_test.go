@@ -123,12 +123,21 @@ func TestIPv4OnlyUpstream(t *testing.T) {
 }
 
 // Issue 9, "no PD" and "behind another home router": only a /64 on the
-// WAN. The gizmo says so on its status (no delegated prefix, the WAN
-// address from the upstream's /64) and still serves its ULA and NAT64.
+// WAN (netlab.WANPrefix6) and no delegation. The gizmo shares that /64
+// with the LAN through its ND proxy (RFC 7278 §4.3, services/ndproxy) and
+// says so (deployment shared-64): gz-lan-v6 gets an address in it next to
+// its ULA, fetches from the internet natively from it, the ISP's router
+// reaches it on the WAN link, and IPv4 still works through DNS64 + NAT64.
 func TestNoDelegation(t *testing.T) {
-	l := upScenario(t, "no-pd")
-	ctx := testContext(t, 2*time.Minute)
-	st := waitStatus(t, ctx, "a WAN address from the upstream /64", func(s status) bool {
+	for _, scenario := range []string{"no-pd", "behind-router"} {
+		t.Run(scenario, func(t *testing.T) { testSharedWAN64(t, scenario) })
+	}
+}
+
+func testSharedWAN64(t *testing.T, scenario string) {
+	l := upScenario(t, scenario)
+	ctx := testContext(t, 90*time.Second)
+	waitStatus(t, ctx, "a WAN address from the upstream /64", func(s status) bool {
 		for _, a := range s.WAN.Addrs {
 			if p, err := netip.ParsePrefix(a); err == nil && netlab.WANPrefix6.Contains(p.Addr()) {
 				return true
@@ -136,20 +145,48 @@ func TestNoDelegation(t *testing.T) {
 		}
 		return false
 	})
-	// Give the DHCPv6 client time to ask (and be refused) before checking.
-	time.Sleep(5 * time.Second)
+	waitDeployment(t, ctx, l, "shared-64")
+
+	// RFC 4862 §5.5.3: SLAAC in the shared /64, from the gizmo's PIO.
+	shared, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, netlab.WANPrefix6)
+	if err != nil {
+		t.Fatalf("gz-lan-v6 has no address in the shared %s: %v", netlab.WANPrefix6, err)
+	}
+	// RFC 4861 §4.6.2: L=0, so the host keeps no on-link route for the
+	// /64 and sends traffic to WAN-side neighbours through the gizmo.
+	if out, err := l.Exec(ctx, netlab.NSLanV6, "ip", "-6", "route", "show", netlab.WANPrefix6.String()); err != nil || strings.Contains(string(out), "dev") {
+		t.Errorf("gz-lan-v6 has an on-link route for the shared /64 (the PIO must have L=0): %q %v", out, err)
+	}
+
+	// Native IPv6 to the internet from the shared address (RFC 6724
+	// prefers it to the ULA for a global destination).
+	body, err := netlab.HTTPGet(ctx, netlab.NSLanV6, "http://["+netlab.V6OnlyServer.String()+"]/")
+	if err != nil {
+		t.Fatalf("gz-lan-v6 (%s) fetching the IPv6-only server: %v", shared, err)
+	}
+	if !strings.Contains(body, "client="+shared.String()) {
+		t.Errorf("the IPv6-only server saw another source than %s: %q", shared, body)
+	}
+
+	// RFC 4389: the ISP's router resolves the LAN host's address on the
+	// WAN link, the gizmo answers for it and routes the echo to the LAN.
+	if _, err := l.WaitExec(ctx, netlab.NSISP, func(string) bool { return true },
+		"ping", "-6", "-c", "1", "-W", "1", shared.String()); err != nil {
+		t.Errorf("gz-isp cannot reach the LAN host's %s: %v", shared, err)
+	}
+
+	var st status
 	if err := apiJSON(ctx, "/api/status", &st); err != nil {
 		t.Fatal(err)
 	}
 	if st.Delegated != nil {
 		t.Errorf("status shows delegated prefix %s from an ISP that delegates none", st.Delegated.Prefix)
 	}
-	waitDeployment(t, ctx, l, "no-delegation")
 	ula, _ := netip.ParsePrefix(st.ULA)
 	if _, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, netip.PrefixFrom(ula.Addr(), 64)); err != nil {
 		t.Fatalf("gz-lan-v6 has no ULA address: %v", err)
 	}
-	body, err := fetchByName(ctx, l, netlab.NSLanV6, rdnss(t, st), "v4only.example.test")
+	body, err = fetchByName(ctx, l, netlab.NSLanV6, rdnss(t, st), "v4only.example.test")
 	if err != nil {
 		t.Fatalf("gz-lan-v6 fetching v4only through DNS64 + NAT64: %v", err)
 	}
