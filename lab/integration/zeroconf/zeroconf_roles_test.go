@@ -13,7 +13,7 @@ import (
 // (to the ISP) and eth0 (to the switch), the gizmo finds the port that
 // hears the upstream, renames it uplink0, bridges the other into lan0, and
 // the LAN hosts get its RA.
-func TestRoleDetection(t *testing.T) {
+func TestRolesDetectedAtStart(t *testing.T) {
 	l := upScenario(t, "roles")
 	ctx := testContext(t, 2*time.Minute)
 	for _, a := range l.GizmoArgv() {
