@@ -281,6 +281,16 @@ func TestRFC6146HairpinningDynamic(t *testing.T) {
 	if h.counter("hairpinned") != 2 {
 		t.Errorf("hairpinned = %d", h.counter("hairpinned"))
 	}
+	// To a pool port without binding: translated once already, so not
+	// handed to the stack (which would see its own address as the source
+	// and drop it as a martian) but dropped and counted here.
+	before := h.counter("no_session")
+	if ret, _ := h.send(true, pkt6(hostA, to6(p, pool), seg{proto: ProtoUDP, sport: 6001, dport: 2999})); ret != tcActShot {
+		t.Errorf("hairpin to a pool port without binding: verdict %d, want drop", ret)
+	}
+	if h.counter("no_session") != before+1 || h.counter("to_stack") != 0 {
+		t.Errorf("no_session %d (was %d), to_stack %d", h.counter("no_session"), before, h.counter("to_stack"))
+	}
 }
 
 func TestRFC6052WellKnownPrefixNeverNonGlobal(t *testing.T) {

@@ -235,6 +235,11 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 		struct bib4_key bk = {.port4 = lp->dport, .proto = proto};
 		struct bib4_val *b = bpf_map_lookup_elem(&nat64_bib4, &bk);
 		if (!b) {
+			/* A hairpinned packet is already translated, from the
+			 * pool address: the stack would drop it as a martian
+			 * (its own source on uplink0). Dropped here, counted. */
+			if (hairpin)
+				return drop(C_NO_SESSION);
 			/* Echo requests without a binding are for the router. */
 			/* Local sockets, the firewall's NAT44, or a port
 			 * unreachable from the kernel (RFC 6146 §3.5.2.2). */
