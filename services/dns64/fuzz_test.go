@@ -96,7 +96,7 @@ func checkMemo(t *testing.T, s *Service, wire []byte, pass *queryPass, out []byt
 		other[len(other)-6] ^= 0xff // extended RCODE
 		other[len(other)-3] ^= 0xff // flags other than DO
 	}
-	memo, ok := s.answerFromMemo(other, clientOn, listenRDNSS, make([]byte, 0, serverPayload))
+	memo, ok := s.answerFromMemo(other, clientOn, listenRDNSS, make([]byte, 0, serverPayload), time.Now())
 	if !ok {
 		return
 	}

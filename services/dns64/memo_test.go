@@ -91,7 +91,7 @@ func TestMemoAnswersLikeTheFullPath(t *testing.T) {
 					t.Fatalf("not answered from the cache")
 				}
 				s.remember(wire, pass, before)
-				memo, ok := s.answerFromMemo(queryWire(t, q, 3), client, listenRDNSS, make([]byte, 0, serverPayload))
+				memo, ok := s.answerFromMemo(queryWire(t, q, 3), client, listenRDNSS, make([]byte, 0, serverPayload), time.Now())
 				after, _ := fullUDP(s, wire, client)
 				if !bytes.Equal(before, after) {
 					continue // a TTL ticked meanwhile: try again
@@ -124,7 +124,7 @@ func TestMemoFollowsPolicyChanges(t *testing.T) {
 		fullUDP(s, wire, clientOn) // fill the cache
 		resp, pass := fullUDP(s, wire, clientOn)
 		s.remember(wire, pass, resp)
-		resp, ok := s.answerFromMemo(wire, clientOn, listenRDNSS, make([]byte, 0, serverPayload))
+		resp, ok := s.answerFromMemo(wire, clientOn, listenRDNSS, make([]byte, 0, serverPayload), time.Now())
 		if !ok {
 			t.Fatal("the memo did not answer")
 		}
@@ -140,7 +140,7 @@ func TestMemoFollowsPolicyChanges(t *testing.T) {
 	p := testPlan()
 	p.Clients[clientOn.Addr()] = ClientPolicy{MAC: "02:00:00:00:00:01", DNS64: false}
 	s.Update(p)
-	if _, ok := s.answerFromMemo(wire, clientOn, listenRDNSS, make([]byte, 0, serverPayload)); ok {
+	if _, ok := s.answerFromMemo(wire, clientOn, listenRDNSS, make([]byte, 0, serverPayload), time.Now()); ok {
 		t.Fatal("the memo answered with the previous plan's answer")
 	}
 	if n := answers(); n != 0 {
@@ -160,7 +160,7 @@ func TestMemoCountsLikeTheFullPath(t *testing.T) {
 		fullUDP(memo, wire, client)
 		for range 3 {
 			fullUDP(full, wire, client)
-			if _, ok := memo.answerFromMemo(wire, client, listenRDNSS, make([]byte, 0, serverPayload)); !ok {
+			if _, ok := memo.answerFromMemo(wire, client, listenRDNSS, make([]byte, 0, serverPayload), time.Now()); !ok {
 				resp, pass := fullUDP(memo, wire, client)
 				memo.remember(wire, pass, resp)
 			}

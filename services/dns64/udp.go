@@ -91,9 +91,19 @@ func (s *Service) readUDP(u *udpServer) {
 	}
 	out := make([]ipv4.Message, 0, udpBatch)
 	pass := new(queryPass)
+	// One answer buffer per query of a batch, and the one-element slices
+	// that hand them to WriteBatch, made once: nothing is allocated per
+	// answer on the memo's path.
 	outBufs := make([][]byte, udpBatch)
+	outVecs := make([][][]byte, udpBatch)
 	for i := range outBufs {
 		outBufs[i] = make([]byte, 0, serverPayload)
+		outVecs[i] = make([][]byte, 1)
+	}
+	send := func(resp []byte, to net.Addr) {
+		v := outVecs[len(out)]
+		v[0] = resp
+		out = append(out, ipv4.Message{Buffers: v, Addr: to})
 	}
 	for {
 		n, err := u.batch.ReadBatch(in, 0)
@@ -106,6 +116,7 @@ func (s *Service) readUDP(u *udpServer) {
 			continue
 		}
 		out = out[:0]
+		now := time.Now() // one clock reading per batch: they arrived together
 		for i := range in[:n] {
 			ua, ok := in[i].Addr.(*net.UDPAddr)
 			if !ok {
@@ -114,9 +125,9 @@ func (s *Service) readUDP(u *udpServer) {
 			client := addrPort(ua)
 			wire := in[i].Buffers[0][:in[i].N]
 			buf := outBufs[len(out)]
-			if resp, ok := s.answerFromMemo(wire, client, u.local, buf); ok {
+			if resp, ok := s.answerFromMemo(wire, client, u.local, buf, now); ok {
 				if resp != nil {
-					out = append(out, ipv4.Message{Buffers: [][]byte{resp}, Addr: ua})
+					send(resp, ua)
 				}
 				continue
 			}
@@ -138,7 +149,7 @@ func (s *Service) readUDP(u *udpServer) {
 			}
 			if resp != nil {
 				s.remember(wire, pass, resp)
-				out = append(out, ipv4.Message{Buffers: [][]byte{resp}, Addr: ua})
+				send(resp, ua)
 			}
 		}
 		for len(out) > 0 {
@@ -203,7 +214,7 @@ func (p *queryPass) cacheHit(now time.Time, age time.Duration, expires time.Time
 // answerFromMemo answers a UDP query from the memo. ok is false when the
 // memo cannot answer it, and the query must take the full path; resp is nil
 // (with ok true) when the query is dropped by the rate limit.
-func (s *Service) answerFromMemo(wire []byte, client, local netip.AddrPort, buf []byte) (resp []byte, ok bool) {
+func (s *Service) answerFromMemo(wire []byte, client, local netip.AddrPort, buf []byte, now time.Time) (resp []byte, ok bool) {
 	q, ok := parseMemoQuery(wire)
 	if !ok {
 		return nil, false
@@ -211,7 +222,6 @@ func (s *Service) answerFromMemo(wire []byte, client, local netip.AddrPort, buf 
 	p := s.current()
 	host, dns64 := p.policy(client.Addr())
 	var kb [maxMemoKey]byte
-	now := time.Now()
 	e := s.memo.get(q.key(&kb, wire, dns64), p, now)
 	if e == nil || len(e.wire) > cap(buf) {
 		return nil, false
