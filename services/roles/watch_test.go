@@ -1,0 +1,109 @@
+package roles
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func startRadvd(t *testing.T, ns, iface, dir string) {
+	t.Helper()
+	conf := filepath.Join(dir, ns+"-radvd.conf")
+	os.WriteFile(conf, []byte(`interface `+iface+` { AdvSendAdvert on; MinRtrAdvInterval 3; MaxRtrAdvInterval 4; AdvDefaultLifetime 1800; prefix 2001:db8:0:1::/64 {}; };`), 0o644)
+	cmd := exec.Command("ip", "netns", "exec", ns, "radvd", "-n", "-C", conf, "-p", filepath.Join(dir, ns+"-radvd.pid"), "-m", "stderr")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+}
+
+// TestWatchHearsAnUplinkOnABridgedPort runs the gizmo's side in a namespace
+// with two ports bridged into lan0 and no WAN. The gizmo's own RAs (radvd on
+// lan0, router lifetime 1800 s) leave through both ports and must not count.
+// Then a router appears behind eth1 without any carrier change: the passive
+// listener hears it, the port is probed out of the bridge and becomes the WAN.
+func TestWatchHearsAnUplinkOnABridgedPort(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	if _, err := exec.LookPath("radvd"); err != nil {
+		t.Skip("radvd not installed")
+	}
+	id := rand.IntN(1e6)
+	gz, isp := fmt.Sprintf("gzt-watch-%d", id), fmt.Sprintf("gzt-watchisp-%d", id)
+	for _, ns := range []string{gz, isp} {
+		run(t, "ip", "netns", "add", ns)
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	}
+	run(t, "ip", "-n", gz, "link", "add", "eth0", "type", "veth", "peer", "name", "x0")
+	run(t, "ip", "-n", gz, "link", "add", "eth1", "type", "veth", "peer", "name", "wan", "netns", isp)
+	run(t, "ip", "-n", gz, "link", "set", "x0", "up")
+	run(t, "ip", "-n", isp, "link", "set", "wan", "up")
+	run(t, "ip", "-n", isp, "addr", "add", "2001:db8:0:1::1/64", "dev", "wan")
+	run(t, "ip", "netns", "exec", gz, "sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1")
+
+	cmd := exec.Command("ip", "netns", "exec", gz, os.Args[0], "-test.run=^TestWatchChild$", "-test.v")
+	cmd.Env = append(os.Environ(), "GZT_WATCH_CHILD=1", "GZT_WATCH_NS="+gz, "GZT_WATCH_ISP="+isp, "GZT_WATCH_DIR="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "PASS") {
+		t.Fatalf("the watch in the namespace failed: %v\n%s", err, out)
+	}
+}
+
+func TestWatchChild(t *testing.T) {
+	if os.Getenv("GZT_WATCH_CHILD") != "1" {
+		t.Skip("runs only as the child of TestWatchHearsAnUplinkOnABridgedPort")
+	}
+	gz, isp, dir := os.Getenv("GZT_WATCH_NS"), os.Getenv("GZT_WATCH_ISP"), os.Getenv("GZT_WATCH_DIR")
+	noWAN := Roles{LANPorts: []string{"eth0", "eth1"}}
+	if _, _, err := Apply(noWAN); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	if !PlaceholderWAN() {
+		t.Fatal("roles without a WAN: uplink0 is not the placeholder")
+	}
+	// The gizmo's own RAs, with a default route, out of both ports.
+	startRadvd(t, gz, LANName, dir)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cfg := WatchConfig{Roles: noWAN, Ports: []string{"eth0", "eth1"}, Bridge: LANName, Logger: log}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	d, err := Watch(ctx, cfg)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("with only the gizmo's own RAs on the LAN: decision %+v, %v; want none", d, err)
+	}
+
+	startRadvd(t, isp, "wan", dir)
+	ctx, cancel = context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	d, err = Watch(ctx, cfg)
+	if err != nil {
+		t.Fatalf("a router behind eth1: %v", err)
+	}
+	if d.Roles.WAN != "eth1" || strings.Join(d.Roles.LANPorts, ",") != "eth0" {
+		t.Errorf("decision %+v; want WAN eth1, LAN eth0", d)
+	}
+	out, _ := exec.Command("ip", "-br", "link", "show", "master", LANName).CombinedOutput()
+	if strings.Contains(string(out), "eth1") || !strings.Contains(string(out), "eth0") {
+		t.Errorf("eth1 should be out of the bridge (probed) and eth0 in it:\n%s", out)
+	}
+	if _, _, err := Apply(d.Roles); err != nil {
+		t.Fatalf("Apply(%v): %v", d.Roles, err)
+	}
+	if PlaceholderWAN() {
+		t.Error("after a real WAN: uplink0 is still the placeholder")
+	}
+	out, _ = exec.Command("ip", "-o", "link", "show", "dev", WANName).CombinedOutput()
+	if strings.Contains(string(out), "master") {
+		t.Errorf("the new WAN is in a bridge: %s", out)
+	}
+}
