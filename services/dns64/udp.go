@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,15 +23,9 @@ import (
 // unbound's throughput (docs/performance.md).
 type udpServer struct {
 	conn  *net.UDPConn
-	batch batchConn
+	mm    *mmsgConn
 	local netip.AddrPort
 	wg    sync.WaitGroup
-}
-
-// batchConn is what ipv4.PacketConn and ipv6.PacketConn have in common.
-type batchConn interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
 }
 
 // udpBatch is how many datagrams one recvmmsg(2) may return.
@@ -65,12 +58,12 @@ func (s *Service) listenUDP(ap netip.AddrPort) (*udpServer, error) {
 		return nil, fmt.Errorf("dns64: udp listen on %s: %w", ap, err)
 	}
 	conn := pc.(*net.UDPConn)
-	u := &udpServer{conn: conn, local: ap}
-	if ap.Addr().Is4() {
-		u.batch = ipv4.NewPacketConn(conn)
-	} else {
-		u.batch = ipv6.NewPacketConn(conn)
+	mm, err := newMmsgConn(conn, udpBatch, maxQuerySize)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
 	}
+	u := &udpServer{conn: conn, mm: mm, local: ap}
 	u.wg.Add(1)
 	go s.readUDP(u)
 	return u, nil
@@ -85,28 +78,16 @@ func (u *udpServer) close() {
 
 func (s *Service) readUDP(u *udpServer) {
 	defer u.wg.Done()
-	in := make([]ipv4.Message, udpBatch)
-	for i := range in {
-		in[i].Buffers = [][]byte{make([]byte, maxQuerySize)}
-	}
-	out := make([]ipv4.Message, 0, udpBatch)
+	mm := u.mm
 	pass := new(queryPass)
-	// One answer buffer per query of a batch, and the one-element slices
-	// that hand them to WriteBatch, made once: nothing is allocated per
-	// answer on the memo's path.
+	// One answer buffer per query of a batch, made once: nothing is
+	// allocated per answer on the memo's path.
 	outBufs := make([][]byte, udpBatch)
-	outVecs := make([][][]byte, udpBatch)
 	for i := range outBufs {
 		outBufs[i] = make([]byte, 0, serverPayload)
-		outVecs[i] = make([][]byte, 1)
-	}
-	send := func(resp []byte, to net.Addr) {
-		v := outVecs[len(out)]
-		v[0] = resp
-		out = append(out, ipv4.Message{Buffers: v, Addr: to})
 	}
 	for {
-		n, err := u.batch.ReadBatch(in, 0)
+		n, err := mm.read()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -115,19 +96,17 @@ func (s *Service) readUDP(u *udpServer) {
 			time.Sleep(10 * time.Millisecond) // e.g. ENOMEM: do not spin
 			continue
 		}
-		out = out[:0]
 		now := time.Now() // one clock reading per batch: they arrived together
-		for i := range in[:n] {
-			ua, ok := in[i].Addr.(*net.UDPAddr)
+		for i := range n {
+			wire, client, ok := mm.datagram(i)
 			if !ok {
+				s.counts.malformed.Add(1)
 				continue
 			}
-			client := addrPort(ua)
-			wire := in[i].Buffers[0][:in[i].N]
-			buf := outBufs[len(out)]
+			buf := outBufs[len(mm.out)]
 			if resp, ok := s.answerFromMemo(wire, client, u.local, buf, now); ok {
-				if resp != nil {
-					send(resp, ua)
+				if len(resp) > 0 {
+					mm.queue(i, resp)
 				}
 				continue
 			}
@@ -141,36 +120,36 @@ func (s *Service) readUDP(u *udpServer) {
 				select {
 				case s.upstreamSlots <- struct{}{}:
 					q := append([]byte(nil), wire...)
-					go s.answerUDPSlow(u, q, client, ua)
+					to := client
+					if sc := mm.scope(i); sc != 0 {
+						// A link-local client: the answer needs its scope.
+						to = netip.AddrPortFrom(client.Addr().WithZone(strconv.FormatUint(uint64(sc), 10)), client.Port())
+					}
+					go s.answerUDPSlow(u, q, client, to)
 				default:
 					s.counts.overloaded.Add(1)
 				}
 				continue
 			}
-			if resp != nil {
+			if len(resp) > 0 {
 				s.remember(wire, pass, resp)
-				send(resp, ua)
+				mm.queue(i, resp)
 			}
 		}
-		for len(out) > 0 {
-			sent, err := u.batch.WriteBatch(out, 0)
-			if err != nil {
-				s.log.Debug("dns64: udp write", "addr", u.local.String(), "err", err)
-				break
-			}
-			out = out[sent:]
+		if err := mm.flush(); err != nil && !errors.Is(err, net.ErrClosed) {
+			s.log.Debug("dns64: udp write", "addr", u.local.String(), "err", err)
 		}
 	}
 }
 
-func (s *Service) answerUDPSlow(u *udpServer, q []byte, client netip.AddrPort, to *net.UDPAddr) {
+func (s *Service) answerUDPSlow(u *udpServer, q []byte, client, to netip.AddrPort) {
 	defer func() { <-s.upstreamSlots }()
 	pass := &queryPass{counted: true}
 	resp := s.handleWire(context.Background(), pass, q, client, u.local, false, make([]byte, 0, serverPayload))
 	if resp == nil {
 		return
 	}
-	if _, err := u.conn.WriteToUDP(resp, to); err != nil && !errors.Is(err, net.ErrClosed) {
+	if _, err := u.conn.WriteToUDPAddrPort(resp, to); err != nil && !errors.Is(err, net.ErrClosed) {
 		s.log.Debug("dns64: udp write", "client", client.String(), "err", err)
 	}
 }

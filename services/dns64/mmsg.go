@@ -1,0 +1,155 @@
+package dns64
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// mmsgConn reads a batch of datagrams with one recvmmsg(2) and sends the
+// answers with one sendmmsg(2), on buffers, iovecs and socket addresses
+// allocated once. Each answer goes to the raw socket address its query came
+// from, unconverted (with its IPv6 scope, for link-local clients), so a query
+// answered from the memo costs no allocation and no address conversion.
+type mmsgConn struct {
+	rc    syscall.RawConn
+	in    []unix.Mmsghdr
+	inIov []unix.Iovec
+	names []unix.RawSockaddrInet6 // large enough for IPv4 too
+	bufs  [][]byte
+
+	out    []unix.Mmsghdr
+	outIov []unix.Iovec
+}
+
+func newMmsgConn(c *net.UDPConn, batch, size int) (*mmsgConn, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, fmt.Errorf("dns64: udp raw conn: %w", err)
+	}
+	m := &mmsgConn{
+		rc:     rc,
+		in:     make([]unix.Mmsghdr, batch),
+		inIov:  make([]unix.Iovec, batch),
+		names:  make([]unix.RawSockaddrInet6, batch),
+		bufs:   make([][]byte, batch),
+		out:    make([]unix.Mmsghdr, 0, batch),
+		outIov: make([]unix.Iovec, batch),
+	}
+	for i := range m.in {
+		m.bufs[i] = make([]byte, size)
+		m.inIov[i].Base = &m.bufs[i][0]
+		m.inIov[i].SetLen(size)
+		m.in[i].Hdr.Iov = &m.inIov[i]
+		m.in[i].Hdr.SetIovlen(1)
+		m.in[i].Hdr.Name = (*byte)(unsafe.Pointer(&m.names[i]))
+	}
+	return m, nil
+}
+
+// read waits for datagrams and returns how many the batch holds.
+func (m *mmsgConn) read() (int, error) {
+	for i := range m.in {
+		m.in[i].Hdr.Namelen = unix.SizeofSockaddrInet6
+		m.in[i].Hdr.Flags = 0
+	}
+	var n int
+	var errno syscall.Errno
+	err := m.rc.Read(func(fd uintptr) bool {
+		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&m.in[0])), uintptr(len(m.in)), 0, 0, 0)
+		if e == unix.EAGAIN || e == unix.EINTR {
+			return false // wait until the socket is readable
+		}
+		n, errno = int(r), e
+		return true
+	})
+	if err != nil {
+		return 0, err
+	}
+	if errno != 0 {
+		return 0, fmt.Errorf("recvmmsg: %w", errno)
+	}
+	return n, nil
+}
+
+// datagram returns the i-th datagram of the batch and its source, ok false
+// when the source is not an IP socket address. A datagram longer than the
+// buffer comes cut to its size, and fails to parse.
+func (m *mmsgConn) datagram(i int) (wire []byte, from netip.AddrPort, ok bool) {
+	h := &m.in[i]
+	sa := &m.names[i]
+	port := binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:])
+	switch {
+	case sa.Family == unix.AF_INET && h.Hdr.Namelen >= unix.SizeofSockaddrInet4:
+		sa4 := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		from = netip.AddrPortFrom(netip.AddrFrom4(sa4.Addr), port)
+	case sa.Family == unix.AF_INET6 && h.Hdr.Namelen >= unix.SizeofSockaddrInet6:
+		// The client's identity is its address without the scope (policy
+		// and statistics know addresses, not interfaces); the answer goes
+		// back to the raw address, scope included.
+		from = netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), port)
+	default:
+		return nil, from, false
+	}
+	return m.bufs[i][:min(int(h.Len), len(m.bufs[i]))], from, true
+}
+
+// scope returns the IPv6 scope (interface index) the i-th datagram came
+// with, 0 for none.
+func (m *mmsgConn) scope(i int) uint32 {
+	if m.names[i].Family != unix.AF_INET6 {
+		return 0
+	}
+	return m.names[i].Scope_id
+}
+
+// queue adds resp, an answer to the i-th datagram of the batch, to the
+// answers to send. resp must stay untouched until flush.
+func (m *mmsgConn) queue(i int, resp []byte) {
+	j := len(m.out)
+	m.outIov[j].Base = &resp[0]
+	m.outIov[j].SetLen(len(resp))
+	var h unix.Mmsghdr
+	h.Hdr.Name = m.in[i].Hdr.Name
+	h.Hdr.Namelen = m.in[i].Hdr.Namelen
+	h.Hdr.Iov = &m.outIov[j]
+	h.Hdr.SetIovlen(1)
+	m.out = append(m.out, h)
+}
+
+// flush sends the queued answers. An answer the kernel refuses (say, a
+// firewall verdict for one client) is skipped, not the rest of the batch;
+// the first such error is returned.
+func (m *mmsgConn) flush() error {
+	var first error
+	for sent := 0; sent < len(m.out); {
+		var n int
+		var errno syscall.Errno
+		err := m.rc.Write(func(fd uintptr) bool {
+			r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&m.out[sent])), uintptr(len(m.out)-sent), 0, 0, 0)
+			if e == unix.EAGAIN || e == unix.EINTR {
+				return false // wait until the socket is writable
+			}
+			n, errno = int(r), e
+			return true
+		})
+		if err != nil {
+			m.out = m.out[:0]
+			return err
+		}
+		if errno != 0 {
+			if first == nil {
+				first = fmt.Errorf("sendmmsg: %w", errno)
+			}
+			n = 1 // sendmmsg fails only for the first message it could not send
+		}
+		sent += max(n, 1)
+	}
+	m.out = m.out[:0]
+	return first
+}
