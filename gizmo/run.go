@@ -100,10 +100,18 @@ func run(ctx context.Context, cfg config, log *slog.Logger, next *rolesChanged) 
 
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	watched := make(chan struct{})
 	if as.watch {
-		go watchRoles(runCtx, cancel, d, as, log)
+		go func() {
+			defer close(watched)
+			watchRoles(runCtx, cancel, d, as, log)
+		}()
+	} else {
+		close(watched)
 	}
 	err = d.run(runCtx)
+	cancel(nil) // d.run may have returned on its own; the watch ends too
+	<-watched   // and never touches a port after the next roles are applied
 	var rc *rolesChanged
 	if !errors.As(context.Cause(runCtx), &rc) || ctx.Err() != nil {
 		return err

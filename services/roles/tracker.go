@@ -132,6 +132,30 @@ func (t *Tracker) Heard(port string, s Signal, at time.Time) {
 	v.heard[s] = at
 }
 
+// HeardUpstream reports whether port has heard an upstream server (a
+// default router, a DHCPv4 or DHCPv6 server) since its carrier came up.
+func (t *Tracker) HeardUpstream(port string) bool {
+	v, ok := t.ports[port]
+	if !ok {
+		return false
+	}
+	for _, s := range []Signal{SignalRouter, SignalDHCPv4Server, SignalDHCPv6Server} {
+		if _, ok := v.heard[s]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// Forget drops what port heard before a time: a probe that asked and heard
+// nothing outweighs what was heard passively before it (a router that has
+// left since).
+func (t *Tracker) Forget(port string, before time.Time) {
+	if v, ok := t.ports[port]; ok {
+		maps.DeleteFunc(v.heard, func(_ Signal, at time.Time) bool { return at.Before(before) })
+	}
+}
+
 func (t *Tracker) port(name string, now time.Time) *portView {
 	v, ok := t.ports[name]
 	if !ok {

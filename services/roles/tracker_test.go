@@ -152,3 +152,21 @@ func TestTrackerDecisionReason(t *testing.T) {
 		t.Errorf("reason %q, want %q", d[0].Reason, want)
 	}
 }
+
+func TestTrackerForgetsWhatAProbeDidNotConfirm(t *testing.T) {
+	tr := NewTracker(Roles{WAN: "uplink0", LANPorts: []string{"eth0"}}, []string{"uplink0", "eth0"}, DefaultThresholds, t0)
+	tr.Link("eth0", true, t0)
+	tr.Heard("eth0", SignalRouter, sec(1)) // while the WAN was up: noted only
+	if !tr.HeardUpstream("eth0") {
+		t.Fatal("HeardUpstream is false after a default router was heard")
+	}
+	tr.Forget("eth0", sec(2)) // a probe from 2 s on heard nothing
+	if tr.HeardUpstream("eth0") {
+		t.Error("a router heard before the probe still counts")
+	}
+	tr.Heard("eth0", SignalDHCPv6Server, sec(3))
+	tr.Forget("eth0", sec(2))
+	if !tr.HeardUpstream("eth0") {
+		t.Error("a server heard after the probe started was forgotten")
+	}
+}

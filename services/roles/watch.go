@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/vishvananda/netlink"
@@ -62,11 +63,14 @@ func Watch(ctx context.Context, cfg WatchConfig) (Decision, error) {
 		cfg.OnEvaluation = func(Evaluation) {}
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	w := &watch{cfg: cfg, log: cfg.Logger.With("component", "roles"), events: make(chan event, 64),
 		quarantined: map[string]bool{}, probing: map[string]bool{}, carrier: map[string]bool{}, noted: map[string]time.Time{}}
 	now := time.Now()
 	w.tr = NewTracker(cfg.Roles, cfg.Ports, cfg.Thresholds, now)
+	// No goroutine of the watch outlives it: a late probe must not take a
+	// port out of the bridge after the next roles were applied.
+	defer w.goroutines.Wait()
+	defer cancel()
 
 	updates := make(chan netlink.LinkUpdate, 32)
 	if err := netlink.LinkSubscribeWithOptions(updates, ctx.Done(), netlink.LinkSubscribeOptions{
@@ -84,7 +88,7 @@ func Watch(ctx context.Context, cfg WatchConfig) (Decision, error) {
 		if p == cfg.Roles.WAN {
 			continue
 		}
-		go func() {
+		w.goroutines.Go(func() {
 			err := listenUpstream(ctx, p, func(u Upstream) {
 				if own[u.SrcMAC.String()] {
 					return // the gizmo's own frame, looped back by the LAN
@@ -94,7 +98,7 @@ func Watch(ctx context.Context, cfg WatchConfig) (Decision, error) {
 			if err != nil && ctx.Err() == nil {
 				w.log.Warn("cannot listen for upstream signals", "port", p, "err", err)
 			}
-		}()
+		})
 	}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -114,6 +118,7 @@ func Watch(ctx context.Context, cfg WatchConfig) (Decision, error) {
 			w.handle(ctx, ev)
 		case now := <-tick.C:
 			w.rebridgeIfWANBack()
+			w.quarantineHeard(ctx)
 			if d, ok := w.tr.Tick(now); ok {
 				w.log.Info("roles re-evaluated: changing", "roles", d.Roles.String(), "reason", d.Reason)
 				return d, nil
@@ -128,6 +133,8 @@ type event struct {
 	from   Upstream
 	probe  *Evidence
 	at     time.Time
+	// started is when the probe began.
+	started time.Time
 }
 
 type watch struct {
@@ -140,6 +147,7 @@ type watch struct {
 	probing     map[string]bool
 	carrier     map[string]bool
 	noted       map[string]time.Time
+	goroutines  sync.WaitGroup
 }
 
 func (w *watch) send(ctx context.Context, ev event) {
@@ -196,6 +204,9 @@ func (w *watch) handle(ctx context.Context, ev event) {
 			w.tr.Heard(ev.port, s, ev.at)
 		}
 		if score(e) < 2 || !w.carrier[ev.port] || !w.tr.WANDown() {
+			if score(e) < 2 {
+				w.tr.Forget(ev.port, ev.started)
+			}
 			w.rebridge(ev.port)
 			w.evaluated(ev.port, "probed: no upstream server; back in the LAN")
 			return
@@ -232,18 +243,40 @@ func signalsText(ss []Signal) string {
 	return out
 }
 
-// quarantine takes port out of the bridge and probes it.
+// quarantine takes port out of the bridge, at once (before any decision can
+// make it the WAN), and probes it.
 func (w *watch) quarantine(ctx context.Context, port string) {
 	w.quarantined[port] = true
+	if l, err := netlink.LinkByName(port); err == nil && l.Attrs().MasterIndex != 0 {
+		if err := netlink.LinkSetNoMaster(l); err != nil {
+			w.log.Warn("cannot take the port out of the LAN", "port", port, "err", err)
+		}
+	}
 	if w.probing[port] {
 		return
 	}
 	w.probing[port] = true
-	go func() {
-		// Probe takes the port out of its bridge first.
+	w.goroutines.Go(func() {
+		started := time.Now()
 		e := Probe(ctx, port, w.cfg.ProbeTimeout, w.log)
-		w.send(ctx, event{port: port, probe: &e, at: time.Now()})
-	}()
+		w.send(ctx, event{port: port, probe: &e, at: time.Now(), started: started})
+	})
+}
+
+// quarantineHeard takes the ports that heard an upstream while the WAN was
+// up out of the bridge once the WAN is down: one of them may become the
+// WAN, and must not carry the LAN's services when it does. The probe also
+// tells whether what they heard then is still there.
+func (w *watch) quarantineHeard(ctx context.Context) {
+	if !w.tr.WANDown() {
+		return
+	}
+	for _, p := range w.cfg.Ports {
+		if p != w.tr.Current().WAN && !w.quarantined[p] && w.carrier[p] && w.tr.HeardUpstream(p) {
+			w.evaluated(p, "heard an upstream before and there is no WAN now: probing it out of the bridge")
+			w.quarantine(ctx, p)
+		}
+	}
 }
 
 // rebridge puts a quarantined port back into the LAN bridge.
