@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -56,5 +57,61 @@ func TestRunServesUDPAndTCPAndRelistens(t *testing.T) {
 	waitServing(t, second.String(), func() string { return "" })
 	if _, _, err := (&dns.Client{Timeout: 300 * time.Millisecond}).Exchange(q, first.String()); err == nil {
 		t.Errorf("still answering on %s after the plan moved the listener", first)
+	}
+}
+
+// TestRunServesUDPOverIPv6 checks the batch reader on an IPv6 socket: the
+// client is known by its address (its policy applies: clientOff on ::1 gets
+// no synthesis), the answers reach it, and the third query is answered from
+// the memo.
+func TestRunServesUDPOverIPv6(t *testing.T) {
+	pc, err := net.ListenPacket("udp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback: %v", err)
+	}
+	ap := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	pc.Close()
+	s := newTestService(t, newTestZone(), nil)
+	p := testPlan()
+	p.Listen = []Listener{{Addr: ap, Source: SourceRDNSS}}
+	p.Clients[netip.MustParseAddr("::1")] = ClientPolicy{MAC: "02:00:00:00:00:03", DNS64: false}
+	s.Update(p)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	waitServing(t, ap.String(), func() string { return "" })
+
+	cl := &dns.Client{Timeout: 2 * time.Second}
+	for _, tc := range []struct {
+		name    string
+		answers int
+	}{
+		{"v4only.example.test.", 0}, // DNS64 off for this host
+		{"dual.example.test.", 1},
+	} {
+		q := new(dns.Msg)
+		q.SetQuestion(tc.name, dns.TypeAAAA)
+		for i := range 3 {
+			r, _, err := cl.Exchange(q, ap.String())
+			if err != nil {
+				t.Fatalf("%s, query %d: %v", tc.name, i, err)
+			}
+			if r.Id != q.Id || len(r.Answer) != tc.answers {
+				t.Fatalf("%s, query %d: ID %d (want %d), answer %v", tc.name, i, r.Id, q.Id, r.Answer)
+			}
+		}
+	}
+	if s.memo.size() == 0 {
+		t.Error("nothing in the memo")
+	}
+	// Six queries and waitServing's probe.
+	if h := s.Stats().Hosts["02:00:00:00:00:03"]; h.Queries != 7 || h.ByType["AAAA"] != 6 {
+		t.Errorf("host stats %+v, want 7 queries, 6 for AAAA", h)
 	}
 }
