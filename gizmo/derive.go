@@ -62,6 +62,7 @@ func derive(st *state.State, cfg config, now time.Time) {
 		return !r.ValidUntil.After(now)
 	})
 
+	deriveShared(st, cfg.ExistingNetwork, now)
 	st.Deployment = string(deploymentOf(st, cfg.ExistingNetwork, now))
 
 	for _, h := range st.Hosts {
@@ -135,4 +136,41 @@ func legacyNetwork(cfg config, wan *state.IPv4Lease) netip.Prefix {
 		}
 	}
 	return cfg.LANIPv4
+}
+
+// deriveShared decides which upstream /64 the LAN shares through the ND
+// proxy (RFC 7278 §4.3). A candidate (plan.SharedCandidate) is shared once
+// it has stood for plan.SharedHoldoff without a delegation arriving. A /64
+// that stops being shared (a delegation arrived, the upstream renumbered or
+// withdrew it) is retired like a replaced delegation: deprecated at once,
+// valid until what the hosts were last told runs out, at most
+// ND_VALID_LIMIT (RFC 9096 §3.3, §3.5).
+func deriveShared(st *state.State, existingNetwork bool, now time.Time) {
+	cand, ok := plan.SharedCandidate(st, existingNetwork, now)
+	switch {
+	case !ok:
+		st.SharedCandidate, st.SharedCandidateSince = netip.Prefix{}, time.Time{}
+	case cand.Prefix.Masked() != st.SharedCandidate:
+		st.SharedCandidate, st.SharedCandidateSince = cand.Prefix.Masked(), now
+	}
+	var next *state.UpstreamPrefix
+	if ok && now.Sub(st.SharedCandidateSince) >= plan.SharedHoldoff {
+		c := cand
+		c.Prefix = c.Prefix.Masked()
+		next = &c
+	}
+	if old := st.Shared; old != nil && (next == nil || next.Prefix != old.Prefix) {
+		r := *old
+		r.PreferredUntil = now
+		if r.ValidUntil.After(now.Add(maxRetiredValid)) {
+			r.ValidUntil = now.Add(maxRetiredValid)
+		}
+		if r.ValidUntil.After(now) {
+			st.SharedRetired = &r
+		}
+	}
+	st.Shared = next
+	if r := st.SharedRetired; r != nil && (!r.ValidUntil.After(now) || (next != nil && next.Prefix == r.Prefix)) {
+		st.SharedRetired = nil
+	}
 }

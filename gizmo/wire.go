@@ -109,7 +109,7 @@ func wireServices(ctx context.Context, d *daemon, cfg config, wan, lan string) e
 		if err != nil {
 			return err
 		}
-		d.add("ndproxy", proxy, func(st *state.State, now time.Time) { proxy.Update(plan.NDProxy(st, cfg.ExistingNetwork, now)) })
+		d.add("ndproxy", proxy, func(st *state.State, now time.Time) { proxy.Update(plan.NDProxy(st, now)) })
 		d.stats["ndproxy"] = func() any { return proxy.Stats() }
 	}
 

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"codeberg.org/monostack/gizmo/gizmo/plan"
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/services/lanif"
 )
@@ -50,7 +49,7 @@ const (
 func deploymentOf(st *state.State, existingNetwork bool, now time.Time) Deployment {
 	w := st.WAN
 	hasV6 := (w.Router.IsValid() && w.RouterLifetimeUntil.After(now)) || hasGlobal(w.Addrs)
-	_, shared := plan.SharedPrefix(st, existingNetwork, now)
+	shared := st.Shared != nil && st.Shared.ValidUntil.After(now)
 	hasV4 := w.IPv4 != nil && w.IPv4.Addr.IsValid() && (w.IPv4.Expires.IsZero() || w.IPv4.Expires.After(now))
 	switch {
 	case existingNetwork:

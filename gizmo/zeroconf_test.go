@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/gizmo/plan"
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/services/lanif"
 )
@@ -54,6 +55,9 @@ func TestDeploymentOf(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			st := &state.State{Delegated: tc.pd, Pref64Source: tc.source}
 			tc.wan(&st.WAN)
+			// The shared /64 is derived after the hold-off.
+			deriveShared(st, tc.existing, now.Add(-plan.SharedHoldoff))
+			deriveShared(st, tc.existing, now)
 			if got := deploymentOf(st, tc.existing, now); got != tc.want {
 				t.Errorf("deploymentOf = %q, want %q", got, tc.want)
 			}

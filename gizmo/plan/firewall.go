@@ -75,7 +75,7 @@ func Firewall(st *state.State, now time.Time) (firewall.Plan, error) {
 	p.LANPrefixes = slices.Clone(global)
 	// The upstream /64 the ND proxy shares (RFC 7278 §4.3): a LAN source,
 	// but the upstream's own neighbours live in it too.
-	p.Shared = sharedLANPrefix(st, false, now)
+	p.Shared = sharedLANPrefixes(st, now)
 	if st.ULA.IsValid() {
 		p.LANPrefixes = append(p.LANPrefixes, ManagementPrefix(st.ULA))
 	}

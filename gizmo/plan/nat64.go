@@ -46,7 +46,7 @@ func NAT64(st *state.State, now time.Time, lanIfindex, wanIfindex int) nat64.Pla
 	}
 	// The upstream /64 shared through the ND proxy: its LAN hosts prefer
 	// that global source for NAT64 destinations too (RFC 6724 §5 rule 6).
-	p.LANPrefixes = append(p.LANPrefixes, sharedLANPrefix(st, false, now)...)
+	p.LANPrefixes = append(p.LANPrefixes, sharedLANPrefixes(st, now)...)
 	for _, r := range st.Retired {
 		// RFC 9096 §3: hosts keep using a retired prefix until its
 		// valid lifetime ends.

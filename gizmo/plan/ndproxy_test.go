@@ -30,10 +30,13 @@ func sharedState() *state.State {
 		Prefix: wan64, OnLink: true, Autonomous: true,
 		PreferredUntil: raNow.Add(20 * time.Minute), ValidUntil: raNow.Add(40 * time.Minute),
 	}}
+	// What gizmo/derive.go decides after the hold-off.
+	shared := st.WAN.Prefixes[0]
+	st.Shared = &shared
 	return st
 }
 
-func TestSharedPrefix(t *testing.T) {
+func TestSharedCandidate(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		change   func(st *state.State)
@@ -65,12 +68,12 @@ func TestSharedPrefix(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			st := sharedState()
 			tc.change(st)
-			p, ok := SharedPrefix(st, tc.existing, raNow)
+			p, ok := SharedCandidate(st, tc.existing, raNow)
 			if ok != tc.want {
-				t.Fatalf("SharedPrefix ok = %v, want %v (%+v)", ok, tc.want, p)
+				t.Fatalf("SharedCandidate ok = %v, want %v (%+v)", ok, tc.want, p)
 			}
 			if ok && p.Prefix != wan64 {
-				t.Errorf("SharedPrefix = %v, want %v", p.Prefix, wan64)
+				t.Errorf("SharedCandidate = %v, want %v", p.Prefix, wan64)
 			}
 		})
 	}
@@ -102,17 +105,56 @@ func TestRASharedPrefix(t *testing.T) {
 		t.Errorf("lifetimes = %v/%v, want the upstream's 20m/40m", pref, valid)
 	}
 	// An upstream with lifetimes beyond RFC 9096's gets the caps.
-	st.WAN.Prefixes[0].PreferredUntil, st.WAN.Prefixes[0].ValidUntil = raNow.Add(7*24*time.Hour), raNow.Add(30*24*time.Hour)
+	st.Shared.PreferredUntil, st.Shared.ValidUntil = raNow.Add(7*24*time.Hour), raNow.Add(30*24*time.Hour)
 	pref, valid = RA(st, RAOptions{}, raNow).Prefixes[0].Lifetimes(raNow)
 	if pref != 2700*time.Second || valid != 5400*time.Second {
 		t.Errorf("lifetimes = %v/%v, want the RFC 9096 caps 2700s/5400s", pref, valid)
 	}
-	// With a delegation, no shared prefix.
-	st.Delegated = raState().Delegated
+	// Not shared (yet, or any more): not advertised.
+	st.Shared = nil
 	for _, p := range RA(st, RAOptions{}, raNow).Prefixes {
 		if p.Prefix == wan64 {
-			t.Errorf("the upstream /64 is advertised although a prefix is delegated: %+v", p)
+			t.Errorf("the upstream /64 is advertised although it is not shared: %+v", p)
 		}
+	}
+}
+
+// RFC 9096 §3.5: a /64 that stopped being shared (a delegation arrived) is
+// advertised with preferred lifetime 0 until its deadline, next to the
+// delegation's /64, and stays a LAN prefix and proxied until then.
+func TestRetiredSharedPrefix(t *testing.T) {
+	st := sharedState()
+	st.Delegated = raState().Delegated
+	st.Shared = nil
+	st.SharedRetired = &state.UpstreamPrefix{Prefix: wan64, OnLink: true, Autonomous: true, PreferredUntil: raNow, ValidUntil: raNow.Add(30 * time.Minute)}
+	var got *ra.Prefix
+	for _, p := range RA(st, RAOptions{}, raNow).Prefixes {
+		if p.Prefix == wan64 {
+			got = &p
+		}
+	}
+	if got == nil {
+		t.Fatal("the retired shared /64 is not advertised")
+	}
+	if pref, valid := got.Lifetimes(raNow); pref != 0 || valid != 30*time.Minute || got.OnLink {
+		t.Errorf("retired shared PIO: preferred %v valid %v L=%v, want 0, 30m, L=0", pref, valid, got.OnLink)
+	}
+	if p := NDProxy(st, raNow); p.Prefix != wan64 {
+		t.Errorf("NDProxy prefix = %v, want the retired %v still proxied", p.Prefix, wan64)
+	}
+	if fw, _ := Firewall(st, raNow); !slices.Equal(fw.Shared, []netip.Prefix{wan64}) {
+		t.Errorf("firewall Shared = %v, want the retired %v", fw.Shared, wan64)
+	}
+	// Past its deadline it is gone everywhere.
+	later := raNow.Add(31 * time.Minute)
+	st.Delegated.ValidUntil = later.Add(time.Hour)
+	for _, p := range RA(st, RAOptions{}, later).Prefixes {
+		if p.Prefix == wan64 {
+			t.Errorf("an invalid retired shared /64 is still advertised: %+v", p)
+		}
+	}
+	if p := NDProxy(st, later); p.Prefix.IsValid() {
+		t.Errorf("NDProxy after the deadline = %+v", p)
 	}
 }
 
@@ -127,7 +169,7 @@ func TestNDProxyPlan(t *testing.T) {
 			netip.MustParseAddr("203.0.113.140"):      raNow,
 		}},
 	}
-	got := NDProxy(st, false, raNow)
+	got := NDProxy(st, raNow)
 	want := ndproxy.Plan{
 		Prefix: wan64,
 		Own:    []netip.Addr{wanSLAAC.Addr()},
@@ -136,12 +178,9 @@ func TestNDProxyPlan(t *testing.T) {
 	if d := cmp.Diff(want, got, pfxCmp, addrCmp); d != "" {
 		t.Errorf("NDProxy (-want +got):\n%s", d)
 	}
-	if got := NDProxy(st, true, raNow); got.Prefix.IsValid() || len(got.Hosts) != 0 {
-		t.Errorf("existing-network mode: NDProxy = %+v, want nothing shared", got)
-	}
-	st.Delegated = raState().Delegated
-	if got := NDProxy(st, false, raNow); got.Prefix.IsValid() {
-		t.Errorf("with a delegation: NDProxy = %+v, want nothing shared", got)
+	st.Shared = nil
+	if got := NDProxy(st, raNow); got.Prefix.IsValid() || len(got.Hosts) != 0 {
+		t.Errorf("nothing shared: NDProxy = %+v", got)
 	}
 }
 
@@ -164,8 +203,8 @@ func TestSharedPrefixInNAT64AndFirewall(t *testing.T) {
 	if slices.Contains(fw.LANPrefixes, wan64) || fw.Delegated.IsValid() {
 		t.Errorf("the shared /64 must not be in LANPrefixes or Delegated (both are spoofed from the WAN): %+v", fw)
 	}
-	st.Delegated = raState().Delegated
+	st.Shared = nil
 	if fw, _ := Firewall(st, raNow); len(fw.Shared) != 0 {
-		t.Errorf("with a delegation, firewall Shared = %v", fw.Shared)
+		t.Errorf("nothing shared, firewall Shared = %v", fw.Shared)
 	}
 }

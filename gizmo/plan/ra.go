@@ -143,8 +143,8 @@ func lanPrefixes(st *state.State, now time.Time) []ra.Prefix {
 	}
 	// Without a delegation, the upstream's /64 shared through the ND
 	// proxy (RFC 7278 §4.3), off-link (gizmo/plan/ndproxy.go).
-	if sp, ok := SharedPrefix(st, false, now); ok {
-		add(sharedPIO(sp))
+	for _, p := range sharedPIOs(st, now) {
+		add(p)
 	}
 	if st.ULA.IsValid() && st.ULA.Bits() <= 64 {
 		// RFC 4193 §4.2: the ULA is stable, so it has no deadline; the

@@ -27,6 +27,19 @@ type State struct {
 	// persisted. Its first /64 is the management network on the LAN.
 	ULA netip.Prefix
 
+	// Shared is the upstream /64 the gizmo shares with the LAN through its
+	// ND proxy (RFC 7278 §4.3) because nothing is delegated; nil when it
+	// shares none. Derived (gizmo/derive.go) from WAN.Prefixes once the
+	// candidate SharedCandidate has stood for a hold-off since
+	// SharedCandidateSince, so that a delegation on its way wins.
+	Shared               *UpstreamPrefix
+	SharedCandidate      netip.Prefix
+	SharedCandidateSince time.Time
+	// SharedRetired is a /64 the gizmo shared and stopped sharing (a
+	// delegation arrived, the upstream renumbered): advertised deprecated
+	// until its ValidUntil (RFC 9096 §3.5). Derived.
+	SharedRetired *UpstreamPrefix
+
 	// Pref64 is the active NAT64 prefix and where it came from.
 	Pref64       netip.Prefix
 	Pref64Source Pref64Source
