@@ -19,8 +19,7 @@ const maxPrefixes = 8
 
 // Flags of config.flags and flow_val.flags, as in bpf/fastpath.c.
 const (
-	flagNoFIB     = 1
-	flagFakeClock = 2
+	flagNoFIB = 1
 
 	seenOut = 1
 	seenIn  = 2
@@ -167,6 +166,17 @@ func (d *datapath) configure(enabled bool, lan, wan int, mark uint32, prefixes [
 	}
 	if err := d.objs.FpConfig.Update(uint32(0), &c, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("fastpath: config: %w", err)
+	}
+	d.cfg = c
+	return nil
+}
+
+// setClock moves the programs' clock (config.now_ns).
+func (d *datapath) setClock(nowNs uint64) error {
+	c := d.cfg
+	c.NowNs = nowNs
+	if err := d.objs.FpConfig.Update(uint32(0), &c, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("fastpath: clock: %w", err)
 	}
 	d.cfg = c
 	return nil

@@ -42,6 +42,10 @@
 //   - Flows outside the current LAN prefixes: after renumbering the
 //     programs stop matching them at once and Update drops them.
 //
+// The programs do not read the clock: Run writes CLOCK_BOOTTIME into their
+// config every second. A clock read per packet (kvm-clock in a VM) cost
+// more than any map lookup, and the timeouts need no finer time.
+//
 // Idle flows leave the table after UDPTimeout, TCPTimeout, ICMPTimeout
 // (lazily on lookup and by the reaper every ReapInterval); the table is an
 // LRU bounded by Config.MaxFlows, and an evicted flow just goes back to the

@@ -66,7 +66,7 @@ func (h *harness) tmo() timeouts {
 
 func (h *harness) configure() {
 	h.t.Helper()
-	if err := h.dp.configure(true, lanIdx, wanIdx, DefaultMark, h.prefixes, h.tmo(), flagNoFIB|flagFakeClock, h.now); err != nil {
+	if err := h.dp.configure(true, lanIdx, wanIdx, DefaultMark, h.prefixes, h.tmo(), flagNoFIB, h.now); err != nil {
 		h.t.Fatal(err)
 	}
 }

@@ -201,6 +201,8 @@ func (s *Service) Run(ctx context.Context) error {
 
 	tick := time.NewTicker(s.cfg.ReapInterval)
 	defer tick.Stop()
+	clock := time.NewTicker(time.Second)
+	defer clock.Stop()
 	for {
 		if !s.isAttached() {
 			r, err := s.attach()
@@ -216,6 +218,13 @@ func (s *Service) Run(ctx context.Context) error {
 		case p := <-s.plans:
 			if err := s.apply(p); err != nil {
 				s.log.Error("applying plan", "err", err)
+			}
+		case <-clock.C:
+			s.mu.Lock()
+			err := s.dp.setClock(bootNanos())
+			s.mu.Unlock()
+			if err != nil {
+				s.log.Warn("clock", "err", err)
 			}
 		case <-tick.C:
 			s.mu.Lock()
@@ -257,7 +266,7 @@ func (s *Service) attach() (func(), error) {
 		if wan, err = net.InterfaceByName(s.cfg.WAN); err != nil {
 			return fmt.Errorf("fastpath: WAN %s: %w", s.cfg.WAN, err)
 		}
-		if err := s.dp.configure(false, lan.Index, wan.Index, s.cfg.Mark, nil, s.timeouts(), 0, 0); err != nil {
+		if err := s.dp.configure(false, lan.Index, wan.Index, s.cfg.Mark, nil, s.timeouts(), 0, bootNanos()); err != nil {
 			return err
 		}
 		if err := s.dp.attach(lan.Index, wan.Index); err != nil {
@@ -325,7 +334,7 @@ func (s *Service) apply(p Plan) error {
 
 func (s *Service) configureLocked() error {
 	c := s.dp.cfg
-	return s.dp.configure(true, int(c.LanIfindex), int(c.WanIfindex), s.cfg.Mark, s.plan.LANPrefixes, s.timeouts(), 0, 0)
+	return s.dp.configure(true, int(c.LanIfindex), int(c.WanIfindex), s.cfg.Mark, s.plan.LANPrefixes, s.timeouts(), 0, bootNanos())
 }
 
 // inNetNS runs fn on a thread in Config.NetNS (or just runs it).
