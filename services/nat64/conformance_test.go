@@ -98,7 +98,9 @@ var knownDifferent = map[string]string{
 	"nat64/manual/icmp-error/bibless-test.pkt→manual/icmp-error/bibless-expected.pkt": "An IPv4 packet to a pool port without a binding goes to the kernel (verdict TC_ACT_OK, counted to_stack), " +
 		"as NAT44 replies and local sockets share the WAN address. The kernel then sends the same ICMP port unreachable (RFC 1122 §3.2.2.1, RFC 6146 §3.5.2.2 allows it).",
 	"nat64/manual/frag/minmtu6-big-test.pkt→manual/frag/minmtu6-big0-expected.pkt+manual/frag/minmtu6-big1-expected.pkt": "An IPv4 packet with DF=0 too big for the LAN must be fragmented (RFC 7915 §4). " +
-		"A tc program cannot turn one packet into two, so it is dropped and counted needs_fragmentation. TCP and QUIC set DF; with DF set the sender gets fragmentation needed.",
+		"The gizmo splits it (bpf/frag.h): the head is translated to the first IPv6 fragment, the tail goes back to the WAN's ingress as an IPv4 fragment and is translated on its next pass. " +
+		"A test run has no interfaces, so the replay (LAN MTU 1280, the peer's minimum) compares the head only, which is the peer's first fragment; " +
+		"TestNetnsRFC7915FragmentsWithoutDF checks whole datagrams in namespaces.",
 }
 
 type caseResult struct {
@@ -126,6 +128,11 @@ func TestJoolGrayboxNAT64(t *testing.T) {
 		wan, lan := 1500, 1500
 		if strings.Contains(c.send, "icmp-error/ptb") {
 			wan, lan = 1260, 1280
+		}
+		// The peer fragments to the IPv6 minimum MTU (RFC 7915 §4);
+		// the gizmo to its LAN MTU, which is 1280 here.
+		if strings.Contains(c.send, "frag/minmtu6") {
+			lan = 1280
 		}
 		if h.dp.cur.WanMtu != uint16(wan) || h.dp.cur.LanMtu != uint16(lan) {
 			if err := h.dp.configure(joolPlan(wan, lan), flagNoFIB|flagFakeClock, h.now); err != nil {
@@ -157,16 +164,22 @@ func replay(t *testing.T, h *harness, dir string, c graycase) caseResult {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.expect) > 1 {
-		r.detail = fmt.Sprintf("one packet out, %d expected", len(c.expect))
-		return r
-	}
 	wantV6 := c.expectNS == "v6"
 	if len(out) == 0 || (out[0]>>4 == 6) != wantV6 {
 		r.detail = "wrong address family out"
 		return r
 	}
 	r.pass, r.detail = compareIgnoring(out, want, c.ignore)
+	if len(c.expect) > 1 {
+		// A split (bpf/frag.h) hands its tail back to the kernel with
+		// bpf_clone_redirect, which a test run without interfaces
+		// leaves out: only the first packet can be compared.
+		first := "equal to the peer's first"
+		if !r.pass {
+			first = "not the peer's first: " + r.detail
+		}
+		r.pass, r.detail = false, fmt.Sprintf("one packet out of %d expected, %s", len(c.expect), first)
+	}
 	return r
 }
 

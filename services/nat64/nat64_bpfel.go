@@ -92,6 +92,11 @@ type nat64Frag4Val struct {
 	Pad   uint16
 }
 
+type nat64Fragbuf struct {
+	_ structs.HostLayout
+	B [16384]uint8
+}
+
 type nat64HostStats struct {
 	_        structs.HostLayout
 	PktsOut  uint64
@@ -147,6 +152,7 @@ const (
 	nat64MapNat64Counters = "nat64_counters"
 	nat64MapNat64Deny4    = "nat64_deny4"
 	nat64MapNat64Frag4    = "nat64_frag4"
+	nat64MapNat64Fragbuf  = "nat64_fragbuf"
 	nat64MapNat64Hcreated = "nat64_hcreated"
 	nat64MapNat64Hreaped  = "nat64_hreaped"
 	nat64MapNat64Hstats   = "nat64_hstats"
@@ -214,6 +220,7 @@ type nat64MapSpecs struct {
 	Nat64Counters *ebpf.MapSpec `ebpf:"nat64_counters"`
 	Nat64Deny4    *ebpf.MapSpec `ebpf:"nat64_deny4"`
 	Nat64Frag4    *ebpf.MapSpec `ebpf:"nat64_frag4"`
+	Nat64Fragbuf  *ebpf.MapSpec `ebpf:"nat64_fragbuf"`
 	Nat64Hcreated *ebpf.MapSpec `ebpf:"nat64_hcreated"`
 	Nat64Hreaped  *ebpf.MapSpec `ebpf:"nat64_hreaped"`
 	Nat64Hstats   *ebpf.MapSpec `ebpf:"nat64_hstats"`
@@ -255,6 +262,7 @@ type nat64Maps struct {
 	Nat64Counters *ebpf.Map `ebpf:"nat64_counters"`
 	Nat64Deny4    *ebpf.Map `ebpf:"nat64_deny4"`
 	Nat64Frag4    *ebpf.Map `ebpf:"nat64_frag4"`
+	Nat64Fragbuf  *ebpf.Map `ebpf:"nat64_fragbuf"`
 	Nat64Hcreated *ebpf.Map `ebpf:"nat64_hcreated"`
 	Nat64Hreaped  *ebpf.Map `ebpf:"nat64_hreaped"`
 	Nat64Hstats   *ebpf.Map `ebpf:"nat64_hstats"`
@@ -272,6 +280,7 @@ func (m *nat64Maps) Close() error {
 		m.Nat64Counters,
 		m.Nat64Deny4,
 		m.Nat64Frag4,
+		m.Nat64Fragbuf,
 		m.Nat64Hcreated,
 		m.Nat64Hreaped,
 		m.Nat64Hstats,

@@ -30,6 +30,7 @@ var CounterNames = []string{
 	"needs_fragmentation",
 	"host_table_full",
 	"mss_clamped",
+	"fragmented_4to6",
 }
 
 // Stats is a snapshot for the dashboard and /metrics.

@@ -45,6 +45,7 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #include "output.h"
 #include "parse.h"
 #include "mss.h"
+#include "frag.h"
 #include "xlat64.h"
 #include "xlat46.h"
 

@@ -166,9 +166,10 @@ enum counter {
 	C_FRAG_NO_STATE,    /* non-first IPv4 fragment without its first fragment */
 	C_ICMP_ERR,         /* ICMP error translated with its inner packet */
 	C_NO_ROUTE,         /* FIB lookup failed */
-	C_NEEDS_FRAG,       /* IPv4 DF=0 packet too big for the LAN: dropped */
+	C_NEEDS_FRAG,       /* IPv4 DF=0 packet too big for the LAN that could not be split: dropped */
 	C_HOST_TABLE_FULL,  /* per-host statistics table full (packet still translated) */
 	C_MSS_CLAMPED,      /* TCP SYN whose MSS option was lowered (translated, not a drop) */
+	C_FRAGMENTED,       /* IPv4 DF=0 packet too big for the LAN, split (frag.h) */
 	C_MAX,
 };
 

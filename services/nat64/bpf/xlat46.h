@@ -303,10 +303,18 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 			lp->info = cfg->lan_mtu - 20;
 			return XLAT_REPLY;
 		}
-		/* Splitting one skb into IPv6 fragments is not possible
-		 * from tc; senders of big DF=0 packets are rare (TCP and
-		 * QUIC set DF). Dropped and counted. */
-		return drop(C_NEEDS_FRAG);
+		/* RFC 7915 §4: fragment (frag.h). */
+		if (proto == IPPROTO_ICMP || hlen != IP4_HLEN)
+			return drop(C_NEEDS_FRAG);
+		int sz = frag46_split(skb, cfg, ip, l4len, host6);
+		if (sz == -1)
+			return drop(C_NEEDS_FRAG);
+		if (sz < 0)
+			return drop(C_MALFORMED);
+		l4len = sz;
+		mf = 1;
+		is_frag = 1;
+		plen = l4len + 8;
 	}
 
 	__u8 src6[16];
