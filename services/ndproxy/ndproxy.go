@@ -167,8 +167,10 @@ type heard struct {
 	ev  ndEvent
 }
 
-// Run proxies until ctx is done. On return no proxy entry, no route of
-// the service and no sysctl change is left.
+// Run proxies until ctx is done. It touches nothing while no prefix is
+// shared: proxy_ndp and the snooping sockets come with the first shared
+// prefix and go with the last proxied address. On return no proxy entry,
+// no route of the service and no sysctl change is left.
 func (s *Service) Run(ctx context.Context) (err error) {
 	k, err := openKernel(s.cfg.WAN, s.cfg.LAN, s.cfg.ProcSys)
 	if err != nil {
@@ -177,39 +179,14 @@ func (s *Service) Run(ctx context.Context) (err error) {
 	if err := k.flush(); err != nil {
 		s.log.Warn("removing a predecessor's proxy entries was incomplete", "err", err)
 	}
-	r := &runState{s: s, k: k, tab: newTable(s.cfg.MaxAddrs), installed: map[netip.Addr]bool{}, conflicted: map[netip.Addr]bool{}, lookedUp: map[netip.Addr]time.Time{}}
+	r := &runState{s: s, k: k, tab: newTable(s.cfg.MaxAddrs), installed: map[netip.Addr]bool{}, conflicted: map[netip.Addr]bool{},
+		lookedUp: map[netip.Addr]time.Time{}, events: make(chan heard, 256)}
 	defer func() {
 		err = errors.Join(err, r.stop())
 	}()
-	restore, err := k.enableProxyNDP()
-	r.restore = restore
-	if err != nil {
-		return err
-	}
 
-	// The readers stop when ctx is cancelled (their sockets close), and
-	// are waited for before the cleanup above runs.
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	events := make(chan heard, 256)
-	for _, side := range []struct {
-		ifname string
-		wan    bool
-	}{{s.cfg.LAN, false}, {s.cfg.WAN, true}} {
-		// Both sockets join all multicast groups: a DAD NS on the LAN goes
-		// to the tentative address's solicited-node group, and so does the
-		// upstream's NS for a LAN address the proxy does not know yet; a
-		// NIC filters the groups nobody joined.
-		c, err := listenND(side.ifname, true)
-		if err != nil {
-			return err
-		}
-		wg.Go(func() { s.read(ctx, c, side.wan, events) })
-		context.AfterFunc(ctx, func() { c.Close() })
-	}
-
 	neigh := make(chan netlink.NeighUpdate, 256)
 	done := make(chan struct{})
 	defer close(done)
@@ -225,14 +202,13 @@ func (s *Service) Run(ctx context.Context) (err error) {
 
 	tick := time.NewTicker(s.cfg.VerifyInterval)
 	defer tick.Stop()
-	s.log.Info("ND proxy ready")
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case p := <-s.updates:
 			r.setPlan(p, time.Now())
-		case h := <-events:
+		case h := <-r.events:
 			r.heard(h, time.Now())
 		case u, ok := <-neigh:
 			if !ok {
@@ -242,8 +218,58 @@ func (s *Service) Run(ctx context.Context) (err error) {
 		case <-tick.C:
 			r.verify(time.Now())
 		}
+		// On before proxy entries are added, off once the last is gone.
+		if err := r.setActive(ctx, r.plan.Prefix.IsValid() || len(r.installed) > 0); err != nil {
+			return err
+		}
 		r.reconcile(time.Now())
+		if err := r.setActive(ctx, r.plan.Prefix.IsValid() || len(r.installed) > 0); err != nil {
+			return err
+		}
 	}
+}
+
+// setActive turns proxy_ndp and the snooping sockets on or off.
+func (r *runState) setActive(ctx context.Context, on bool) error {
+	if on == (r.deactivate != nil) {
+		return nil
+	}
+	if !on {
+		err := r.deactivate()
+		r.deactivate = nil
+		r.s.log.Info("ND proxy idle: nothing shared")
+		return err
+	}
+	restore, err := r.k.enableProxyNDP()
+	if err != nil {
+		return errors.Join(err, restore())
+	}
+	actx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	r.deactivate = func() error {
+		cancel()
+		wg.Wait()
+		return restore()
+	}
+	for _, side := range []struct {
+		ifname string
+		wan    bool
+	}{{r.s.cfg.LAN, false}, {r.s.cfg.WAN, true}} {
+		// Both sockets join all multicast groups: a DAD NS on the LAN goes
+		// to the tentative address's solicited-node group, and so does the
+		// upstream's NS for a LAN address the proxy does not know yet; a
+		// NIC filters the groups nobody joined.
+		c, err := listenND(side.ifname, true)
+		if err != nil {
+			err = errors.Join(err, r.deactivate())
+			r.deactivate = nil
+			return err
+		}
+		context.AfterFunc(actx, func() { c.Close() })
+		wg.Go(func() { r.s.read(actx, c, side.wan, r.events) })
+	}
+	r.s.log.Info("ND proxy active", "prefix", r.plan.Prefix)
+	return nil
 }
 
 // read passes the ND messages heard on one side to the loop.
@@ -276,12 +302,15 @@ func (s *Service) read(ctx context.Context, c *packet.Conn, wan bool, out chan<-
 type runState struct {
 	s          *Service
 	k          *kernel
-	restore    func() error
 	plan       Plan
 	tab        *table
 	installed  map[netip.Addr]bool
 	conflicted map[netip.Addr]bool
 	lookedUp   map[netip.Addr]time.Time // LAN lookups on behalf of the upstream, by when
+	events     chan heard
+	// deactivate stops the sockets and restores the sysctls; nil while
+	// idle.
+	deactivate func() error
 }
 
 func (r *runState) setPlan(p Plan, now time.Time) {
@@ -509,8 +538,9 @@ func (r *runState) stop() error {
 		r.withdraw(a)
 	}
 	err := r.k.flush()
-	if r.restore != nil {
-		err = errors.Join(err, r.restore())
+	if r.deactivate != nil {
+		err = errors.Join(err, r.deactivate())
+		r.deactivate = nil
 	}
 	r.s.count(func(st *Stats) { st.Prefix, st.Proxied, st.Proxying = netip.Prefix{}, nil, 0 })
 	return err

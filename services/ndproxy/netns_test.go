@@ -211,6 +211,21 @@ func TestProxySharesTheUpstream64(t *testing.T) {
 		t.Errorf("no upstream NS for the proxied address counted: %+v", st)
 	}
 
+	// The prefix goes (a delegation arrived, the upstream withdrew it):
+	// every entry is withdrawn and the proxy goes idle, still running.
+	s.Update(Plan{})
+	waitFor(t, "the proxy to go idle", 5*time.Second, func() (bool, string) {
+		out := run(t, "ip", "netns", "exec", n.gizmo, "sysctl", "-n", "net.ipv6.conf.wan0.proxy_ndp")
+		return strings.TrimSpace(out) == "0" && len(s.Stats().Proxied) == 0, out
+	})
+	if out := run(t, "ip", "-n", n.gizmo, "-6", "neigh", "show", "proxy"); strings.TrimSpace(out) != "" {
+		t.Errorf("proxy entries left after the prefix went: %q", out)
+	}
+	s.Update(sharedPlan())
+	waitFor(t, "the proxy to come back", 10*time.Second, func() (bool, string) {
+		return len(s.Stats().Proxied) == 1, ""
+	})
+
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
