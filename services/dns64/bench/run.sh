@@ -7,7 +7,9 @@
 #
 # Environment: DURATION (seconds per run, default 10), ROUNDS (default 3),
 # RATE (fixed load for the latency runs, default 10000 qps), THREADS
-# (unbound threads, GOMAXPROCS and UDP sockets of dns64d; default: CPUs).
+# (unbound threads, GOMAXPROCS and UDP sockets of dns64d; default: CPUs),
+# DNS64D (a prebuilt dns64d to measure instead of this tree's, e.g. an older
+# revision's).
 set -eu
 
 DURATION=${DURATION:-10}
