@@ -102,12 +102,15 @@ func TestRolesReevaluated(t *testing.T) {
 	cancel()
 
 	// Plugged in for good.
+	plugged := time.Now()
 	if err := l.SetISPLink(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	st = waitRoles(t, ctx, "eth1 as the WAN and a delegation", func(s rolesStatus) bool {
 		return s.Roles.WANPort == "eth1" && s.Delegated != nil
 	})
+	t.Logf("eth1 took the WAN role at %s, %s after the plug-in; a delegation by %s", st.Roles.Since.Format(time.TimeOnly),
+		st.Roles.Since.Sub(plugged).Round(100*time.Millisecond), time.Since(plugged).Round(100*time.Millisecond))
 	if st.Roles.Changes != 1 || !strings.Contains(st.Roles.Reason, "eth1 hears a default router") {
 		t.Errorf("roles after the plug-in: %+v; want one change, because eth1 hears a default router", *st.Roles)
 	}
@@ -122,6 +125,17 @@ func TestRolesReevaluated(t *testing.T) {
 	p, _ := netip.ParsePrefix(st.Delegated.Prefix)
 	checkServedV6(t, ctx, l, p)
 	waitDeployment(t, ctx, l, "router")
+	// The NAT64 and DNS64 of the new run work on the new uplink0.
+	full := waitStatus(t, ctx, "the DNS64 address and a WAN IPv4 lease", func(s status) bool {
+		return s.LAN.DNS["rdnss"] != "" && s.WAN.IPv4 != ""
+	})
+	body, err := fetchByName(ctx, l, netlab.NSLanV6, rdnss(t, full), "v4only.example.test")
+	if err != nil {
+		t.Fatalf("gz-lan-v6 fetching v4only through DNS64 + NAT64 after the roles change: %v", err)
+	}
+	if !strings.Contains(body, "server="+netlab.V4OnlyServer.String()) {
+		t.Errorf("v4only answered %q; want server=%s", body, netlab.V4OnlyServer)
+	}
 
 	// A short WAN flap: the roles stay (WANGone).
 	since := st.Roles.Since
