@@ -2,6 +2,7 @@ package netlab
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -78,32 +79,62 @@ func (l *Lab) DroppedDHCPv6Replies(ctx context.Context) (uint64, error) {
 	return strconv.ParseUint(string(m[1]), 10, 64)
 }
 
-// SetDelegating restarts the ISP's DHCPv6 server with prefix delegation off
-// (on false: the same config without any pd-pool, and every DHCPv6 lease
-// forgotten, so that a Renew finds no binding) or on again (on true: the
-// scenario's config for the current pool, leases kept). Kea keeps answering
-// in both cases; it just has no prefix to give while delegation is off.
-func (l *Lab) SetDelegating(ctx context.Context, on bool) error {
+// An ISPDelegation is what the ISP's DHCPv6 server does about prefix
+// delegation (SetDelegation).
+type ISPDelegation int
+
+const (
+	// DelegationOn: the scenario's configuration, delegating from the
+	// current pool (PDPool).
+	DelegationOn ISPDelegation = iota
+	// DelegationNoPool: Kea still serves the WAN link but has no pd-pool
+	// left. Kea 2.2 answers a Renew for a binding it does not know by
+	// trying to allocate (RFC 8415 §18.3.4 lets it), so the gizmo gets
+	// NoPrefixAvail.
+	DelegationNoPool
+	// DelegationUnknownLink: Kea has no subnet for the WAN link any more
+	// (the subnet is tied to another interface), as when the customer
+	// line moved to a server that does not know it: a Renew gets
+	// NoBinding (RFC 8415 §18.3.4), a Rebind no answer (§18.3.5).
+	DelegationUnknownLink
+)
+
+func (d ISPDelegation) String() string {
+	switch d {
+	case DelegationOn:
+		return "on"
+	case DelegationNoPool:
+		return "no-pool"
+	case DelegationUnknownLink:
+		return "unknown-link"
+	}
+	return fmt.Sprintf("ISPDelegation(%d)", int(d))
+}
+
+// SetDelegation restarts the ISP's DHCPv6 server with delegation d. Every
+// mode other than DelegationOn also forgets all DHCPv6 leases, so that the
+// gizmo's binding is gone; DelegationOn keeps whatever leases Kea has.
+func (l *Lab) SetDelegation(ctx context.Context, d ISPDelegation) error {
 	if l.scenario.DelegatedLength == 0 {
-		return errors.New("netlab: set delegating: the scenario delegates nothing")
+		return errors.New("netlab: set delegation: the scenario delegates nothing")
 	}
 	l.mu.Lock()
 	old := l.procs["kea6"]
 	pool := l.pdPool
 	l.mu.Unlock()
 	if old == nil {
-		return errors.New("netlab: set delegating: kea6 is not running")
+		return errors.New("netlab: set delegation: kea6 is not running")
 	}
 	if err := old.stop(5 * time.Second); err != nil {
-		return fmt.Errorf("netlab: set delegating: %w", err)
+		return fmt.Errorf("netlab: set delegation: %w", err)
 	}
 	p := kea6Paths(l.runDir)
-	if !on {
+	if d != DelegationOn {
 		// The memfile backend keeps generations as <name>.1, <name>.2, ...
 		matches, _ := filepath.Glob(p.leases + "*")
 		for _, m := range matches {
 			if err := os.Remove(m); err != nil {
-				return fmt.Errorf("netlab: set delegating: %w", err)
+				return fmt.Errorf("netlab: set delegation: %w", err)
 			}
 		}
 	}
@@ -111,12 +142,16 @@ func (l *Lab) SetDelegating(ctx context.Context, on bool) error {
 	if err == nil {
 		b, err = l.scenario.kea6(b)
 	}
-	if err == nil && !on {
+	switch {
+	case err != nil:
+	case d == DelegationNoPool:
 		// A nameless scenario with delegated length 0 strips the pd-pools.
 		b, err = Scenario{Name: "delegation-off"}.kea6(b)
+	case d == DelegationUnknownLink:
+		b, err = kea6MoveSubnet(b, ISPInet)
 	}
 	if err != nil {
-		return fmt.Errorf("netlab: set delegating: %w", err)
+		return fmt.Errorf("netlab: set delegation %s: %w", d, err)
 	}
 	conf, err := l.writeFile("kea6/kea-dhcp6.conf", b)
 	if err != nil {
@@ -131,6 +166,26 @@ func (l *Lab) SetDelegating(ctx context.Context, on bool) error {
 	if err := waitReady(ctx, np, readyTimeout, pr.ready); err != nil {
 		return err
 	}
-	l.logger.Info("ISP prefix delegation", "on", on, "pool", pool)
+	l.logger.Info("ISP prefix delegation", "mode", d, "pool", pool)
 	return nil
+}
+
+// kea6MoveSubnet ties every subnet of a Kea DHCPv6 config to interface
+// ifname, so that no subnet matches clients on the interface Kea listens on.
+func kea6MoveSubnet(conf []byte, ifname string) ([]byte, error) {
+	var m map[string]any
+	if err := json.Unmarshal(conf, &m); err != nil {
+		return nil, fmt.Errorf("kea6 config: %w", err)
+	}
+	d6, _ := m["Dhcp6"].(map[string]any)
+	subnets, _ := d6["subnet6"].([]any)
+	if len(subnets) == 0 {
+		return nil, errors.New("kea6 config: no subnet6")
+	}
+	for _, sub := range subnets {
+		if sm, ok := sub.(map[string]any); ok {
+			sm["interface"] = ifname
+		}
+	}
+	return json.MarshalIndent(m, "", "  ")
 }
