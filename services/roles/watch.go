@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // WatchConfig configures Watch.
@@ -112,7 +113,8 @@ func Watch(ctx context.Context, cfg WatchConfig) (Decision, error) {
 			}
 			a := u.Attrs()
 			if slices.Contains(cfg.Ports, a.Name) {
-				w.link(ctx, a.Name, hasCarrier(a), time.Now())
+				// A port that is gone (a USB NIC pulled out) has no carrier.
+				w.link(ctx, a.Name, hasCarrier(a) && u.Header.Type != unix.RTM_DELLINK, time.Now())
 			}
 		case ev := <-w.events:
 			w.handle(ctx, ev)
