@@ -7,6 +7,11 @@
 // The decision is a pure function of what each port heard (Decide), so it
 // is tested without a kernel; Probe and Apply are the thin parts that touch
 // the network.
+//
+// While the gizmo runs, Watch re-evaluates detected roles: carrier changes
+// and upstream signals heard on the LAN ports (ParseFrame behind a kernel
+// filter) go into a Tracker, which is pure again and decides through
+// Hysteresis with the thresholds in DefaultThresholds.
 package roles
 
 import (
