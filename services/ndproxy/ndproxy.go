@@ -10,7 +10,8 @@
 // addresses against DAD from the WAN side (RFC 4862 §5.4.3) and answers
 // unicast NUD probes. The service learns the LAN host addresses itself
 // (DAD NS from ::, NS and NA on the LAN, the LAN neighbour table, and a
-// LAN lookup when the upstream solicits an address it does not know) and
+// LAN lookup when the upstream, or the gizmo itself on the uplink,
+// solicits an address it does not know) and
 // from the daemon's host sightings in the plan, and withdraws an address when
 // its neighbour entry on the LAN fails, when no evidence arrived for
 // MaxAge, or when the prefix goes. Run leaves nothing behind.
@@ -89,8 +90,9 @@ type Stats struct {
 	// Conflicts counts addresses not proxied because a WAN-side
 	// neighbour holds them.
 	Conflicts uint64
-	// Lookups counts LAN probes for an address the upstream solicited
-	// that the proxy did not know yet (RFC 4389 §4.1.3.1).
+	// Lookups counts LAN probes for an address the upstream (or the
+	// gizmo itself, on the uplink) solicited that the proxy did not know
+	// yet (RFC 4389 §4.1.3.1).
 	Lookups uint64
 	// NSAnswered counts the upstream's NS for a proxied address (the
 	// kernel answers them); NSIgnored those for other addresses in the
@@ -161,10 +163,10 @@ func (s *Service) count(f func(*Stats)) {
 	s.mu.Unlock()
 }
 
-// heard is an ND message from one side.
+// heard is an ND message from one side; own: sent by the gizmo itself.
 type heard struct {
-	wan bool
-	ev  ndEvent
+	wan, own bool
+	ev       ndEvent
 }
 
 // Run proxies until ctx is done. It touches nothing while no prefix is
@@ -252,28 +254,28 @@ func (r *runState) setActive(ctx context.Context, on bool) error {
 		return restore()
 	}
 	for _, side := range []struct {
-		ifname string
-		wan    bool
-	}{{r.s.cfg.LAN, false}, {r.s.cfg.WAN, true}} {
-		// Both sockets join all multicast groups: a DAD NS on the LAN goes
-		// to the tentative address's solicited-node group, and so does the
-		// upstream's NS for a LAN address the proxy does not know yet; a
-		// NIC filters the groups nobody joined.
-		c, err := listenND(side.ifname, true)
+		ifname   string
+		wan, own bool
+	}{{r.s.cfg.LAN, false, false}, {r.s.cfg.WAN, true, false}, {r.s.cfg.WAN, true, true}} {
+		// The sockets for what others send join all multicast groups: a
+		// DAD NS on the LAN goes to the tentative address's solicited-node
+		// group, and so does the upstream's NS for a LAN address the proxy
+		// does not know yet; a NIC filters the groups nobody joined.
+		c, err := listenND(side.ifname, !side.own, side.own)
 		if err != nil {
 			err = errors.Join(err, r.deactivate())
 			r.deactivate = nil
 			return err
 		}
 		context.AfterFunc(actx, func() { c.Close() })
-		wg.Go(func() { r.s.read(actx, c, side.wan, r.events) })
+		wg.Go(func() { r.s.read(actx, c, side.wan, side.own, r.events) })
 	}
 	r.s.log.Info("ND proxy active", "prefix", r.plan.Prefix)
 	return nil
 }
 
 // read passes the ND messages heard on one side to the loop.
-func (s *Service) read(ctx context.Context, c *packet.Conn, wan bool, out chan<- heard) {
+func (s *Service) read(ctx context.Context, c *packet.Conn, wan, own bool, out chan<- heard) {
 	buf := make([]byte, snapLen)
 	for {
 		n, _, err := c.ReadFrom(buf)
@@ -291,7 +293,7 @@ func (s *Service) read(ctx context.Context, c *packet.Conn, wan bool, out chan<-
 			continue
 		}
 		select {
-		case out <- heard{wan: wan, ev: ev}:
+		case out <- heard{wan: wan, own: own, ev: ev}:
 		default:
 			s.count(func(st *Stats) { st.Dropped++ })
 		}
@@ -342,6 +344,14 @@ func (r *runState) learn(a netip.Addr, at time.Time, how string) {
 // counted only; the kernel answers.
 func (r *runState) heard(h heard, now time.Time) {
 	ev := h.ev
+	if h.own {
+		// The gizmo resolves an address of the shared /64 on the uplink:
+		// if a LAN host holds it, the route to it is missing.
+		if ev.kind == kindNS && r.plan.Prefix.Contains(ev.target) && !r.installed[ev.target] && !slices.Contains(r.plan.Own, ev.target) {
+			r.lookup(ev.target, now)
+		}
+		return
+	}
 	if h.wan {
 		if ev.kind == kindNA || !r.plan.Prefix.Contains(ev.target) || slices.Contains(r.plan.Own, ev.target) {
 			return

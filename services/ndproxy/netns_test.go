@@ -310,3 +310,25 @@ func TestProxyLooksUpUnknownAddresses(t *testing.T) {
 		t.Errorf("proxied %v, want only %s", st.Proxied, hostTemp)
 	}
 }
+
+// A host that never spoke ND and gets its first packet from the gizmo
+// itself (a NAT64 reply, translated in the gizmo): without a proxy route
+// the kernel resolves the address on the uplink; the proxy sees that NS,
+// finds the host on the LAN and routes the next packets to it.
+func TestProxyLooksUpWhatTheGizmoResolvesOnTheUplink(t *testing.T) {
+	n := newProxyNet(t)
+	s, _ := n.start(t, Config{})
+	s.Update(sharedPlan())
+	waitFor(t, "the service to listen", 5*time.Second, func() (bool, string) {
+		out := run(t, "ip", "netns", "exec", n.gizmo, "sysctl", "-n", "net.ipv6.conf.wan0.proxy_ndp")
+		return strings.TrimSpace(out) == "1", out
+	})
+	time.Sleep(200 * time.Millisecond)
+	run(t, "ip", "-n", n.host, "addr", "add", hostTemp+"/64", "dev", "eth0", "noprefixroute", "nodad")
+	if out, ok := ping(n.gizmo, "", hostTemp); !ok {
+		t.Fatalf("the gizmo cannot reach %s, which it first resolved on the uplink:\n%s\nstats %+v", hostTemp, out, s.Stats())
+	}
+	if st := s.Stats(); st.Lookups == 0 || len(st.Proxied) != 1 {
+		t.Errorf("stats: %+v, want a lookup and %s proxied", st, hostTemp)
+	}
+}

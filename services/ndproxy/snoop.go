@@ -119,21 +119,46 @@ var ndFilter = []bpf.Instruction{
 	bpf.RetConstant{Val: snapLen},                                     // 8: pass
 }
 
+// ownNSFilter passes only the NS the gizmo itself sends (outgoing): on
+// the uplink, one for an address in the shared /64 means the kernel
+// routes something for a LAN host out of the WAN, because that host has
+// no proxy route yet (a NAT64 reply to a host that never spoke ND). The
+// kernel shows outgoing packets only to ETH_P_ALL sockets, so the filter
+// checks the protocol itself.
+var ownNSFilter = []bpf.Instruction{
+	bpf.LoadExtension{Num: bpf.ExtType},                                   // 0: A = pkttype
+	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: packetOutgoing, SkipTrue: 6},  // 1: not outgoing → 8
+	bpf.LoadExtension{Num: bpf.ExtProto},                                  // 2: A = ethertype
+	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.ETH_P_IPV6, SkipTrue: 4}, // 3: not IPv6 → 8
+	bpf.LoadAbsolute{Off: 6, Size: 1},                                     // 4: next header
+	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: protoICMPv6, SkipTrue: 2},     // 5: not ICMPv6 → 8
+	bpf.LoadAbsolute{Off: ipv6HeaderLen, Size: 1},                         // 6: ICMPv6 type
+	bpf.JumpIf{Cond: bpf.JumpEqual, Val: typeNS, SkipTrue: 1},             // 7: NS → 9
+	bpf.RetConstant{Val: 0},                                               // 8: drop
+	bpf.RetConstant{Val: snapLen},                                         // 9: pass
+}
+
 // listenND opens a packet socket on ifname that receives the incoming NS
 // and NA. allMulti joins all multicast groups for the socket's lifetime
 // (PACKET_MR_ALLMULTI): a DAD NS goes to the target's solicited-node
 // group, which the gizmo has not joined. The kernel drops the membership
 // when the socket closes, even after a crash.
-func listenND(ifname string, allMulti bool) (*packet.Conn, error) {
+//
+// own opens the socket with ownNSFilter instead: the gizmo's own NS.
+func listenND(ifname string, allMulti, own bool) (*packet.Conn, error) {
 	ifi, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return nil, fmt.Errorf("ndproxy: %w", err)
 	}
-	raw, err := bpf.Assemble(ndFilter)
+	filter, proto := ndFilter, unix.ETH_P_IPV6
+	if own {
+		filter, proto = ownNSFilter, unix.ETH_P_ALL
+	}
+	raw, err := bpf.Assemble(filter)
 	if err != nil {
 		return nil, fmt.Errorf("ndproxy: assemble filter: %w", err)
 	}
-	c, err := packet.Listen(ifi, packet.Datagram, unix.ETH_P_IPV6, &packet.Config{Filter: raw})
+	c, err := packet.Listen(ifi, packet.Datagram, proto, &packet.Config{Filter: raw})
 	if err != nil {
 		return nil, fmt.Errorf("ndproxy: listen on %s: %w", ifname, err)
 	}

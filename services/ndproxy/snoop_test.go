@@ -77,8 +77,10 @@ func TestSolicitedNode(t *testing.T) {
 }
 
 func TestFilterAssembles(t *testing.T) {
-	if _, err := bpf.Assemble(ndFilter); err != nil {
-		t.Fatal(err)
+	for _, f := range [][]bpf.Instruction{ndFilter, ownNSFilter} {
+		if _, err := bpf.Assemble(f); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
