@@ -241,13 +241,18 @@ func TestLostRenewReplies(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPDCounter(t, ctx, "leases", c["leases"], keeps("rebinding"))
+	// The counter moves as the Reply is accepted; the daemon's state, and
+	// so the status, a moment later.
 	var s lifetimeStatus
-	if err := apiJSON(ctx, "/api/status", &s); err != nil {
-		t.Fatal(err)
-	}
-	if s.Delegated == nil || s.Delegated.Prefix != prefix.String() ||
-		s.Delegated.ValidSeconds < int64(lostReplyLifetimes.Valid/time.Second)-5 {
-		t.Errorf("after the Rebind: status %+v, want %s valid for about %v again", s.Delegated, prefix, lostReplyLifetimes.Valid)
+	err := netlab.WaitFor(shortly(t, ctx), "the extended lease in the status", func(ctx context.Context) (bool, error) {
+		if err := apiJSON(ctx, "/api/status", &s); err != nil {
+			return false, nil
+		}
+		return s.Delegated != nil && s.Delegated.Prefix == prefix.String() &&
+			s.Delegated.ValidSeconds >= int64(lostReplyLifetimes.Valid/time.Second)-5, nil
+	})
+	if err != nil {
+		t.Errorf("after the Rebind: status %+v, want %s valid for about %v again: %v", s.Delegated, prefix, lostReplyLifetimes.Valid, err)
 	}
 	if n := pdCounters(t, ctx, "lost")["lost"]; n != c["lost"] {
 		t.Errorf("the gizmo counted %v lost prefixes during a Renew outage it survived", n-c["lost"])
