@@ -70,9 +70,9 @@ func clientOf(body string) (netip.Addr, error) {
 //
 // What the product does, checked here:
 //   - New connections use the new prefix at once: the same RA that brings
-//     the new prefix deprecates the old one (preferred lifetime 0, RFC 7084
-//     L-13 as updated by RFC 9096 §3.3), so the host's source address
-//     selection (RFC 6724 rule 3) picks the new address for the first
+//     the new prefix deprecates the old one (preferred lifetime 0,
+//     RFC 7084 L-13), so the host's source address selection
+//     (RFC 6724 rule 3) picks the new address for the first
 //     connection after it.
 //   - The old address stays valid only as long as the old lease had left,
 //     never more than ND_VALID_LIMIT (RFC 9096 §3.4; gizmo/derive.go
