@@ -3,6 +3,7 @@ package zeroconf
 import (
 	"context"
 	"net/netip"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -153,5 +154,21 @@ func TestRolesReevaluated(t *testing.T) {
 	}
 	if !strings.Contains(st.Roles.Evaluation, "WAN carrier") {
 		t.Errorf("the last evaluation is not the WAN's carrier change: %q", st.Roles.Evaluation)
+	}
+
+	// A router on the LAN side while the WAN is plugged in: gz-lan-v6
+	// advertises a default route for a few seconds (longer than Settle +
+	// Rounds). The gizmo notes it and keeps its roles.
+	rogue, stopRogue := context.WithTimeout(ctx, 6*time.Second)
+	l.Exec(rogue, netlab.NSLanV6, filepath.Join(binDir, "lab"), "isp-ra", "-interface", netlab.HostIf)
+	stopRogue()
+	st = waitRoles(t, ctx, "the status after a stray router on the LAN", func(s rolesStatus) bool {
+		return strings.Contains(s.Roles.Evaluation, "heard a default router")
+	})
+	if st.Roles.WANPort != "eth1" || !st.Roles.Since.Equal(since) || st.Roles.Changes != 1 {
+		t.Errorf("a router on the LAN side moved the roles: %+v", *st.Roles)
+	}
+	if !strings.Contains(st.Roles.Evaluation, "eth0: heard a default router") || !strings.Contains(st.Roles.Evaluation, "the roles stay") {
+		t.Errorf("evaluation of the stray router: %q", st.Roles.Evaluation)
 	}
 }
