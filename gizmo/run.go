@@ -258,7 +258,7 @@ func assignRoles(ctx context.Context, cfg config, log *slog.Logger, next *rolesC
 		r, evidence, err := roles.Detect(ctx, ports, 5*time.Second, log)
 		if err == nil {
 			log.Info("roles detected", "roles", r.String(), "evidence", fmt.Sprintf("%+v", evidence))
-			return applyRoles(r, "detected at start: "+r.WAN+" hears an upstream", time.Now(), log)
+			return applyRoles(r, "detected at start: "+r.WAN+" hears "+roles.EvidenceOf(evidence, r.WAN).Heard(), time.Now(), log)
 		}
 		if !errors.Is(err, roles.ErrNoUpstream) {
 			return assignment{}, err

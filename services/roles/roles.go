@@ -150,7 +150,7 @@ func (h *Hysteresis) Observe(evidence []Evidence) (Roles, bool) {
 	}
 	// An RA with router lifetime 0 alone (score 1) is a router that
 	// offers no default route: no reason to make its port the uplink.
-	if err != nil || next.WAN == h.current.WAN || !wanQuiet || score(evidenceOf(evidence, next.WAN)) < 2 {
+	if err != nil || next.WAN == h.current.WAN || !wanQuiet || score(EvidenceOf(evidence, next.WAN)) < 2 {
 		h.against, h.candidate = 0, ""
 		return h.current, false
 	}
@@ -165,7 +165,30 @@ func (h *Hysteresis) Observe(evidence []Evidence) (Roles, bool) {
 	return next, true
 }
 
-func evidenceOf(evidence []Evidence, port string) Evidence {
+// Heard says what the port heard, for logs and the dashboard: "a default
+// router, a DHCPv4 server", or "nothing".
+func (e Evidence) Heard() string {
+	var out []string
+	switch {
+	case e.RouterAdvertisement:
+		out = append(out, SignalRouter.String())
+	case e.AnyRouterAdvertisement:
+		out = append(out, SignalRouterNoDefault.String())
+	}
+	if e.DHCPv6Server {
+		out = append(out, SignalDHCPv6Server.String())
+	}
+	if e.DHCPv4Server {
+		out = append(out, SignalDHCPv4Server.String())
+	}
+	if len(out) == 0 {
+		return "nothing"
+	}
+	return strings.Join(out, ", ")
+}
+
+// EvidenceOf returns the evidence about port (zero if there is none).
+func EvidenceOf(evidence []Evidence, port string) Evidence {
 	for _, e := range evidence {
 		if e.Port == port {
 			return e

@@ -68,3 +68,19 @@ func TestHysteresis(t *testing.T) {
 		t.Error("swapped roles although the WAN still hears its router")
 	}
 }
+
+func TestEvidenceHeard(t *testing.T) {
+	for _, tc := range []struct {
+		e    Evidence
+		want string
+	}{
+		{Evidence{LinkUp: true}, "nothing"},
+		{Evidence{LinkUp: true, RouterAdvertisement: true, AnyRouterAdvertisement: true, DHCPv4Server: true}, "a default router, a DHCPv4 server"},
+		{Evidence{LinkUp: true, AnyRouterAdvertisement: true}, "an RA without a default route"},
+		{Evidence{LinkUp: true, DHCPv6Server: true}, "a DHCPv6 server"},
+	} {
+		if got := tc.e.Heard(); got != tc.want {
+			t.Errorf("%+v: Heard() = %q, want %q", tc.e, got, tc.want)
+		}
+	}
+}
