@@ -22,7 +22,16 @@
 // hop limit above 1, bpf_fib_lookup succeeding out of the other
 // interface (its MTU check included: FRAG_NEEDED goes to the stack, which
 // sends the Packet Too Big, RFC 4443 §3.2), hop limit - 1, then
-// bpf_redirect_neigh. Anything else returns TCX_NEXT: the NAT64 program,
+// bpf_redirect_neigh to the next hop, whose neighbour entry the kernel
+// keeps (probes, STALE) as for its own forwarding.
+//
+// The FIB lookup was the biggest part of the programs' cost, so each
+// direction keeps the route it found (interface and next hop) for the
+// current clock second, like the kernel's flowtable keeps its dst. Only
+// packets that cannot be too big for any IPv6 link use it: at most 1280
+// bytes (RFC 8200 §5) and not GSO. Every bigger packet gets its own lookup
+// and MTU check. A route change reaches small packets of offloaded flows
+// within a second. Anything else returns TCX_NEXT: the NAT64 program,
 // if it is later on the hook, and the kernel handle it as before.
 //
 // # What stays with the stack

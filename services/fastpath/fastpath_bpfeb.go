@@ -46,6 +46,13 @@ type fastpathFlowVal struct {
 	SeenNs [2]uint64
 	Flags  uint32
 	Pad    uint32
+	Hop    [2]struct {
+		_       structs.HostLayout
+		FibNs   uint64
+		Ifindex uint32
+		Nh      [4]uint32
+		Pad     uint32
+	}
 }
 
 type fastpathHostStats struct {

@@ -43,6 +43,7 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #define TCPF_SYN 0x02
 #define TCPF_RST 0x04
 #define TCPF_ACK 0x10
+#define IPV6_MIN_MTU 1280
 
 #define MAX_PREFIXES 8
 
@@ -93,11 +94,20 @@ struct flow_key {
 	__u8 pad[3];
 };
 
+/* The route of one direction, as bpf_fib_lookup found it at fib_ns. */
+struct hop {
+	__u64 fib_ns; /* 0: none yet */
+	__u32 ifindex;
+	__u32 nh[4]; /* next hop */
+	__u32 pad;
+};
+
 struct flow_val {
 	__u64 last_ns;    /* last packet either way (config.now_ns) */
 	__u64 seen_ns[2]; /* last packet the stack accepted, per direction */
 	__u32 flags;
 	__u32 pad;
+	struct hop hop[2]; /* per direction */
 };
 
 /* Bytes and packets of one LAN address on the fast path. */
@@ -309,7 +319,15 @@ static __always_inline int fastpath(struct __sk_buff *skb, int dir)
 
 	__u32 out_ifindex = dir == DIR_OUT ? cfg->wan_ifindex : cfg->lan_ifindex;
 	struct bpf_redir_neigh nh = {.nh_family = AF_INET6};
-	if (!(cfg->flags & F_NO_FIB)) {
+	struct hop *hp = &v->hop[dir & 1];
+	__u32 l3len = skb->len - ETH_HLEN;
+	/* The route found in this clock second serves packets that fit
+	 * every IPv6 link (RFC 8200 §5: 1280 bytes) and are not GSO: for
+	 * them the lookup could only repeat itself. Bigger packets get
+	 * their own lookup, which checks them against the MTU. */
+	if (hp->fib_ns == t && hp->ifindex == out_ifindex && l3len <= IPV6_MIN_MTU && skb->gso_segs <= 1) {
+		__builtin_memcpy(nh.ipv6_nh, hp->nh, 16);
+	} else if (!(cfg->flags & F_NO_FIB)) {
 		struct bpf_fib_lookup fib = {};
 		fib.family = AF_INET6;
 		fib.l4_protocol = k.proto;
@@ -327,6 +345,10 @@ static __always_inline int fastpath(struct __sk_buff *skb, int dir)
 		if (fib.ifindex != out_ifindex)
 			return to_stack(S_ROUTE);
 		__builtin_memcpy(nh.ipv6_nh, fib.ipv6_dst, 16);
+		/* Racing CPUs write the same lookup's result. */
+		__builtin_memcpy(hp->nh, fib.ipv6_dst, 16);
+		hp->ifindex = fib.ifindex;
+		hp->fib_ns = t;
 	}
 	/* The packet pointers are still valid: bpf_fib_lookup does not
 	 * change the packet. */
@@ -334,7 +356,7 @@ static __always_inline int fastpath(struct __sk_buff *skb, int dir)
 	if (v->last_ns != t)
 		v->last_ns = t;
 
-	__u64 bytes = skb->len - ETH_HLEN;
+	__u64 bytes = l3len;
 	count(C_FAST_PACKETS, 1);
 	count(C_FAST_BYTES, bytes);
 	struct host_stats *h = bpf_map_lookup_elem(&fp_hosts, k.lan);
