@@ -3,6 +3,7 @@ package dns64
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -42,4 +43,46 @@ func BenchmarkHandleWireCachedAAAA(b *testing.B) {
 
 func BenchmarkHandleWireSynthesized(b *testing.B) {
 	benchmarkHandleWire(b, "v4only.example.test.", dns.TypeAAAA)
+}
+
+// The per-query cost of a repeated question answered from the memo, the path
+// most queries of a busy network take (bench/run.sh, docs/performance.md).
+func benchmarkMemo(b *testing.B, name string, qtype uint16) {
+	z := newTestZone()
+	s, err := New(Config{Exchange: z.exchange, RateLimit: -1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s.Update(testPlan())
+	q := new(dns.Msg)
+	q.SetQuestion(name, qtype)
+	q.SetEdns0(1232, false)
+	wire, err := q.Pack()
+	if err != nil {
+		b.Fatal(err)
+	}
+	buf := make([]byte, 0, serverPayload)
+	s.handleWire(context.Background(), nil, wire, clientOn, listenRDNSS, false, buf) // fill the cache
+	b.ReportAllocs()
+	for b.Loop() {
+		now := time.Now()
+		if _, ok := s.answerFromMemo(wire, clientOn, listenRDNSS, buf, now); ok {
+			continue
+		}
+		// Once a second (a TTL ticks): the full path, remembered again.
+		pass := &queryPass{cacheOnly: true}
+		resp := s.handleWire(context.Background(), pass, wire, clientOn, listenRDNSS, false, buf)
+		if resp == nil || pass.missed {
+			b.Fatal("not answered from the cache")
+		}
+		s.remember(wire, pass, resp)
+	}
+}
+
+func BenchmarkMemoCachedAAAA(b *testing.B) {
+	benchmarkMemo(b, "dual.example.test.", dns.TypeAAAA)
+}
+
+func BenchmarkMemoSynthesized(b *testing.B) {
+	benchmarkMemo(b, "v4only.example.test.", dns.TypeAAAA)
 }
