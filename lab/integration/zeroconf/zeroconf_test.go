@@ -137,7 +137,7 @@ func TestNoDelegation(t *testing.T) {
 func testSharedWAN64(t *testing.T, scenario string) {
 	l := upScenario(t, scenario)
 	ctx := testContext(t, 90*time.Second)
-	waitStatus(t, ctx, "a WAN address from the upstream /64", func(s status) bool {
+	st := waitStatus(t, ctx, "a WAN address from the upstream /64", func(s status) bool {
 		for _, a := range s.WAN.Addrs {
 			if p, err := netip.ParsePrefix(a); err == nil && netlab.WANPrefix6.Contains(p.Addr()) {
 				return true
@@ -158,9 +158,24 @@ func testSharedWAN64(t *testing.T, scenario string) {
 		t.Errorf("gz-lan-v6 has an on-link route for the shared /64 (the PIO must have L=0): %q %v", out, err)
 	}
 
+	// NAT64 first, before any native traffic: the lab's hosts skip DAD,
+	// so the first packet for the host's shared address is the NAT64's
+	// translated reply, which the proxy must route to the LAN (RFC 6724
+	// makes the host use its shared address for the synthesized one).
+	if st.ULA == "" {
+		st = waitStatus(t, ctx, "a ULA", func(s status) bool { return s.ULA != "" })
+	}
+	body, err := fetchByName(ctx, l, netlab.NSLanV6, rdnss(t, st), "v4only.example.test")
+	if err != nil {
+		t.Fatalf("gz-lan-v6 fetching v4only through DNS64 + NAT64: %v", err)
+	}
+	if !strings.Contains(body, "server="+netlab.V4OnlyServer.String()) {
+		t.Errorf("v4only answered %q", body)
+	}
+
 	// Native IPv6 to the internet from the shared address (RFC 6724
 	// prefers it to the ULA for a global destination).
-	body, err := netlab.HTTPGet(ctx, netlab.NSLanV6, "http://["+netlab.V6OnlyServer.String()+"]/")
+	body, err = netlab.HTTPGet(ctx, netlab.NSLanV6, "http://["+netlab.V6OnlyServer.String()+"]/")
 	if err != nil {
 		t.Fatalf("gz-lan-v6 (%s) fetching the IPv6-only server: %v", shared, err)
 	}
@@ -175,7 +190,6 @@ func testSharedWAN64(t *testing.T, scenario string) {
 		t.Errorf("gz-isp cannot reach the LAN host's %s: %v", shared, err)
 	}
 
-	var st status
 	if err := apiJSON(ctx, "/api/status", &st); err != nil {
 		t.Fatal(err)
 	}
@@ -185,13 +199,6 @@ func testSharedWAN64(t *testing.T, scenario string) {
 	ula, _ := netip.ParsePrefix(st.ULA)
 	if _, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, netip.PrefixFrom(ula.Addr(), 64)); err != nil {
 		t.Fatalf("gz-lan-v6 has no ULA address: %v", err)
-	}
-	body, err = fetchByName(ctx, l, netlab.NSLanV6, rdnss(t, st), "v4only.example.test")
-	if err != nil {
-		t.Fatalf("gz-lan-v6 fetching v4only through DNS64 + NAT64: %v", err)
-	}
-	if !strings.Contains(body, "server="+netlab.V4OnlyServer.String()) {
-		t.Errorf("v4only answered %q", body)
 	}
 }
 
