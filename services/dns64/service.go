@@ -137,6 +137,7 @@ func (s *Service) Update(p Plan) {
 func (s *Service) Stats() Stats {
 	st := s.counts.snapshot()
 	st.CacheEntries, st.CacheBytes = s.cache.size()
+	st.MemoEntries = s.memo.size()
 	st.CacheMaxBytes = s.cfg.CacheBytes
 	st.Upstreams = s.fwd.stats(s.plan.Load().Upstreams, time.Now())
 	return st

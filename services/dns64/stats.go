@@ -30,6 +30,7 @@ type Stats struct {
 	CacheEntries  int
 	CacheBytes    int
 	CacheMaxBytes int
+	MemoEntries   int // packed answers remembered for repeated questions
 
 	BySource  map[Source]uint64 // which listening address (information source) was used
 	ByType    map[string]uint64 // query type mnemonic → count
