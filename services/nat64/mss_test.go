@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"testing"
+	"time"
 )
 
 // synOptions is a SYN's option list as Linux sends it (MSS, SACK
@@ -158,5 +159,41 @@ func TestMSSClamp(t *testing.T) {
 				t.Errorf("options changed: % x, want % x", o.l4[20:hl], opts)
 			}
 		})
+	}
+}
+
+// TestNetnsMSSClampCLATDownload plays an IPv4 stack behind a CLAT: the
+// IPv6 host advertises an MSS of 1460 (its MTU − 40, as an IPv4 stack
+// does) instead of 1440. Unclamped, the IPv4 server's full-sized segments
+// would be 1520 bytes as IPv6, over the LAN's 1500, and the download would
+// depend on Fragmentation Needed from the translator. Clamped, the SYN
+// reaches the server with 1440 and nothing is ever too big.
+func TestNetnsMSSClampCLATDownload(t *testing.T) {
+	tp := newTopo(t, 1500)
+	s, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp.start(t, s, 1500)
+	sh(t, in(tp.h6, "ip", "-6", "route", "change", "default", "via", "2001:db8:1000::1", "dev", "eth0", "advmss", "1460")...)
+
+	srv := command(in(tp.v4, "iperf3", "-s", "-1", "-B", "198.51.100.80"))
+	if err := srv.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Process.Kill()
+	time.Sleep(300 * time.Millisecond)
+	// -R: the server sends, 8 MB of IPv4→IPv6 segments.
+	out, err := command(in(tp.h6, "iperf3", "-c", "64:ff9b::198.51.100.80", "-R", "-n", "8M", "-J")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("iperf3 -R through NAT64: %v\n%s", err, out)
+	}
+	srv.Wait()
+	c := s.Stats().Counters
+	if c["mss_clamped"] == 0 {
+		t.Errorf("no SYN clamped: %v", c)
+	}
+	if c["too_big"] != 0 {
+		t.Errorf("%d packets too big for the LAN despite the clamp: %v", c["too_big"], c)
 	}
 }
