@@ -195,8 +195,15 @@ __noinline int session_new(const struct config *cfg, struct sess_key *sk, __u64 
 	if (!s)
 		return C_TABLE_FULL + 1;
 	struct adf_key ak = {.addr4 = sk->addr4, .port4 = s->pool_port, .proto = sk->proto};
-	/* nv.last_ns is now: no stack slot for a copy of it. */
-	bpf_map_update_elem(&nat64_adf, &ak, &nv.last_ns, BPF_ANY);
+	/* nv.last_ns is now: no stack slot for a copy of it. An entry that
+	 * exists (more connections to the same remote) is refreshed in
+	 * place: a replacing update would take the bucket lock and an
+	 * element from the free list for every new connection. */
+	__u64 *seen = bpf_map_lookup_elem(&nat64_adf, &ak);
+	if (seen)
+		*seen = nv.last_ns;
+	else
+		bpf_map_update_elem(&nat64_adf, &ak, &nv.last_ns, BPF_ANY);
 
 	/* The key of the limit check above: one less key on this stack,
 	 * which the interpreter's rounding leaves no room for (see
