@@ -209,6 +209,9 @@ func wireServices(ctx context.Context, d *daemon, cfg config, wan, lan string) e
 		if err := wireFirewall(d); err != nil {
 			return err
 		}
+		if err := wireFastpath(d, wan, lan); err != nil {
+			return err
+		}
 	} else {
 		log.Info("existing network: no firewall ruleset and no prefix delegation; the network's own router keeps those roles")
 	}
