@@ -86,4 +86,18 @@
 //     If the program marks such packets (skb->mark), set Plan.NAT64Mark to
 //     the mark and forward accepts them; unmarked, they are dropped as
 //     unsolicited inbound traffic.
+//
+// # The eBPF fast path
+//
+// services/fastpath shares the tcx ingress hooks (after or before the
+// NAT64, either works) and adds learners at tcx egress, which runs after
+// postrouting: it learns only what this ruleset forwarded, and once both
+// directions of a native IPv6 flow passed here, redirects the flow's
+// packets at ingress, before netfilter. Those packets meet no rule and no
+// counter here (the daemon adds the fast path's counters to
+// CounterIPv6Forwarded). The first packets of every flow, TCP FIN/RST/SYN,
+// one packet per direction every 20 s and everything that is not an
+// established flow still come here, so every decision above stands. It
+// sets nf_conntrack_tcp_be_liberal=1 while it runs (see its package doc).
+// TestFastpathWithRuleset runs both together.
 package firewall
