@@ -34,6 +34,8 @@ func withTraffic(b *fakeBackend) {
 		Hosts:    map[string]HostInsights{mac: {DNSSources: map[string]uint64{"rdnss": 42}, CLAT: true, TopLegacy: []NameCount{{"legacy.example.test.", 5}}, Traffic: series.Categories{NativeIPv6: 9000, NAT64DNS64: 700}}},
 		Firewall: map[string]CounterValue{"ipv6-forwarded": {Packets: 10, Bytes: 1000}},
 	}
+	b.st.Roles = state.RolesStatus{Detected: true, WANPort: "eth1", LANPorts: []string{"eth0", "eth2"},
+		Since: now, Reason: "eth1 heard a router advertisement", Changes: 1}
 }
 
 func TestPagesRenderWithData(t *testing.T) {
@@ -42,6 +44,8 @@ func TestPagesRenderWithData(t *testing.T) {
 	for _, tc := range []struct{ path, want string }{
 		{"/", `<polygon fill="#2e7d32"`},
 		{"/", "90.0%"}, // 9000 of 10000 bytes per step are native IPv6
+		{"/", "WAN eth1, LAN eth0, eth2"},
+		{"/", "eth1 heard a router advertisement"},
 		{"/?range=1h", "2001:db8:64::/96"},
 		{"/hosts", `action="/hosts/02:00:00:00:00:10/policy"`},
 		{"/hosts", "rdnss (42)"},
