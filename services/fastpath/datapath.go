@@ -14,8 +14,12 @@ import (
 
 var nativeEndian = binary.NativeEndian
 
-// maxPrefixes is MAX_PREFIXES in bpf/fastpath.c.
-const maxPrefixes = 8
+// maxPrefixes and maxExclude are MAX_PREFIXES and MAX_EXCLUDE in
+// bpf/fastpath.c.
+const (
+	maxPrefixes = 8
+	maxExclude  = 2
+)
 
 // Flags of config.flags and flow_val.flags, as in bpf/fastpath.c.
 const (
@@ -44,6 +48,7 @@ const (
 	sFragNeeded
 	sFIB
 	sRoute
+	sExcluded
 	lLearned
 	lFlowFull
 	lHostFull
@@ -67,6 +72,7 @@ var stackReasons = map[int]string{
 	sFragNeeded: "frag-needed",
 	sFIB:        "fib",
 	sRoute:      "route",
+	sExcluded:   "excluded",
 }
 
 // timeouts are the idle times after which a flow leaves the table.
@@ -145,9 +151,12 @@ func (d *datapath) close() error {
 
 // configure writes the config in one map update, so the programs see
 // either the old one or the new one.
-func (d *datapath) configure(enabled bool, lan, wan int, mark uint32, prefixes []netip.Prefix, t timeouts, flags uint32, nowNs uint64) error {
+func (d *datapath) configure(enabled bool, lan, wan int, mark uint32, prefixes, exclude []netip.Prefix, t timeouts, flags uint32, nowNs uint64) error {
 	if len(prefixes) > maxPrefixes {
 		return fmt.Errorf("fastpath: %d LAN prefixes, at most %d", len(prefixes), maxPrefixes)
+	}
+	if len(exclude) > maxExclude {
+		return fmt.Errorf("fastpath: %d excluded prefixes, at most %d", len(exclude), maxExclude)
 	}
 	c := fastpathConfig{
 		LanIfindex: uint32(lan), WanIfindex: uint32(wan), Mark: mark, Flags: flags, NowNs: nowNs,
@@ -160,6 +169,13 @@ func (d *datapath) configure(enabled bool, lan, wan int, mark uint32, prefixes [
 		}
 		c.Prefixes[c.Nprefixes] = prefix6(p)
 		c.Nprefixes++
+	}
+	for _, p := range exclude {
+		if !p.Addr().Is6() || p.Addr().Is4In6() {
+			return fmt.Errorf("fastpath: excluded prefix %v is not IPv6", p)
+		}
+		c.Exclude[c.Nexclude] = prefix6(p)
+		c.Nexclude++
 	}
 	if enabled && c.Nprefixes > 0 {
 		c.Enabled = 1
@@ -212,10 +228,11 @@ type reapResult struct {
 }
 
 // reap deletes flows that have been idle longer than their timeout and
-// flows whose LAN address is no longer in a LAN prefix (renumbering), and
+// flows whose LAN address is no longer in a LAN prefix (renumbering) or
+// whose remote is excluded, and
 // counts the rest. The programs expire flows lazily on lookup as well;
 // this pass frees the entries of flows that went quiet.
-func (d *datapath) reap(nowNs uint64, t timeouts, prefixes []netip.Prefix) (reapResult, error) {
+func (d *datapath) reap(nowNs uint64, t timeouts, prefixes, exclude []netip.Prefix) (reapResult, error) {
 	var (
 		res  reapResult
 		k    fastpathFlowKey
@@ -234,7 +251,8 @@ func (d *datapath) reap(nowNs uint64, t timeouts, prefixes []netip.Prefix) (reap
 			limit = t.udp
 		}
 		lan := netip.AddrFrom16(k.Lan)
-		if (nowNs > v.LastNs && nowNs-v.LastNs > uint64(limit)) || !inPrefixes(lan, prefixes) {
+		remote := netip.AddrFrom16(k.Remote)
+		if (nowNs > v.LastNs && nowNs-v.LastNs > uint64(limit)) || !inPrefixes(lan, prefixes) || inPrefixes(remote, exclude) {
 			dead = append(dead, k)
 			continue
 		}

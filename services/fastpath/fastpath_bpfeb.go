@@ -28,6 +28,9 @@ type fastpathConfig struct {
 	ClosingTimeoutNs uint64
 	RefreshNs        uint64
 	Prefixes         [8]fastpathPrefix6
+	Nexclude         uint32
+	Pad              uint32
+	Exclude          [2]fastpathPrefix6
 }
 
 type fastpathFlowKey struct {

@@ -284,7 +284,7 @@ func TestRenumberingRetiresFlows(t *testing.T) {
 	if r := h.lanIngress(out); r.verdict != tcActNext {
 		t.Errorf("flow of the retired prefix: verdict %d, want next", r.verdict)
 	}
-	res, err := h.dp.reap(h.now, h.tmo(), h.prefixes)
+	res, err := h.dp.reap(h.now, h.tmo(), h.prefixes, h.exclude)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,14 +297,14 @@ func TestReapCountsAndExpires(t *testing.T) {
 	h := newHarness(t)
 	h.establishUDP(hostA, 40000, 9999)
 	h.acceptOut(pkt6(hostB, remote, udp(40001, 9999))) // half open
-	res, err := h.dp.reap(h.now, h.tmo(), h.prefixes)
+	res, err := h.dp.reap(h.now, h.tmo(), h.prefixes, h.exclude)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res != (reapResult{Flows: 2, Offloaded: 1}) {
 		t.Errorf("reap: %+v, want 2 flows, 1 offloaded", res)
 	}
-	res, err = h.dp.reap(h.now+uint64(UDPTimeout+time.Second), h.tmo(), h.prefixes)
+	res, err = h.dp.reap(h.now+uint64(UDPTimeout+time.Second), h.tmo(), h.prefixes, h.exclude)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,5 +320,27 @@ func TestDisabledWithoutPrefixes(t *testing.T) {
 	h.configure()
 	if r := h.lanIngress(pkt6(hostA, remote, udp(40000, 9999))); r.verdict != tcActNext {
 		t.Errorf("no LAN prefixes: verdict %d, want next", r.verdict)
+	}
+}
+
+// The NAT64's replies leave lan0 as IPv6 from the NAT64 prefix; their other
+// direction leaves as IPv4, so they can never be offloaded and must not
+// fill the table.
+func TestExcludedRemotesNeverLearned(t *testing.T) {
+	h := newHarness(t)
+	h.exclude = []netip.Prefix{netip.MustParsePrefix("2001:db8:64::/96")}
+	h.configure()
+	nat64 := netip.MustParseAddr("2001:db8:64::c000:201")
+	h.acceptIn(pkt6(nat64, hostA, udp(9999, 40000)))
+	h.acceptOut(pkt6(hostA, nat64, udp(40000, 9999)))
+	c := h.counters()
+	if c[lLearned] != 0 {
+		t.Errorf("learned %d directions of a flow to the NAT64 prefix, want 0", c[lLearned])
+	}
+	if r := h.lanIngress(pkt6(hostA, nat64, udp(40000, 9999))); r.verdict != tcActNext {
+		t.Errorf("to the NAT64 prefix: verdict %d, want next", r.verdict)
+	}
+	if h.counters()[sExcluded] != 1 {
+		t.Errorf("excluded counted %d times, want 1", h.counters()[sExcluded])
 	}
 }

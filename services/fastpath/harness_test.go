@@ -45,6 +45,7 @@ type harness struct {
 	dp       *datapath
 	now      uint64
 	prefixes []netip.Prefix
+	exclude  []netip.Prefix
 }
 
 func newHarness(t testing.TB) *harness {
@@ -66,7 +67,7 @@ func (h *harness) tmo() timeouts {
 
 func (h *harness) configure() {
 	h.t.Helper()
-	if err := h.dp.configure(true, lanIdx, wanIdx, DefaultMark, h.prefixes, h.tmo(), flagNoFIB, h.now); err != nil {
+	if err := h.dp.configure(true, lanIdx, wanIdx, DefaultMark, h.prefixes, h.exclude, h.tmo(), flagNoFIB, h.now); err != nil {
 		h.t.Fatal(err)
 	}
 }

@@ -61,6 +61,10 @@ type Plan struct {
 	// flows of a prefix that is no longer here are dropped from the
 	// table. Empty: nothing is offloaded.
 	LANPrefixes []netip.Prefix
+	// Exclude are remote prefixes never offloaded (at most 2): the NAT64
+	// prefix. The NAT64's replies leave lan0 as IPv6 and would otherwise
+	// fill the table with flows whose other direction leaves as IPv4.
+	Exclude []netip.Prefix
 }
 
 // HostStats are one LAN address's packets on the fast path, since Run
@@ -127,6 +131,7 @@ func New(cfg Config) (*Service, error) {
 // is applied.
 func (s *Service) Update(p Plan) {
 	p.LANPrefixes = slices.Clone(p.LANPrefixes)
+	p.Exclude = slices.Clone(p.Exclude)
 	for {
 		select {
 		case s.plans <- p:
@@ -228,9 +233,9 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		case <-tick.C:
 			s.mu.Lock()
-			prefixes := s.plan.LANPrefixes
+			prefixes, exclude := s.plan.LANPrefixes, s.plan.Exclude
 			s.mu.Unlock()
-			res, err := dp.reap(bootNanos(), s.timeouts(), prefixes)
+			res, err := dp.reap(bootNanos(), s.timeouts(), prefixes, exclude)
 			if err != nil {
 				s.log.Warn("reaping flows", "err", err)
 				continue
@@ -266,7 +271,7 @@ func (s *Service) attach() (func(), error) {
 		if wan, err = net.InterfaceByName(s.cfg.WAN); err != nil {
 			return fmt.Errorf("fastpath: WAN %s: %w", s.cfg.WAN, err)
 		}
-		if err := s.dp.configure(false, lan.Index, wan.Index, s.cfg.Mark, nil, s.timeouts(), 0, bootNanos()); err != nil {
+		if err := s.dp.configure(false, lan.Index, wan.Index, s.cfg.Mark, nil, nil, s.timeouts(), 0, bootNanos()); err != nil {
 			return err
 		}
 		if err := s.dp.attach(lan.Index, wan.Index); err != nil {
@@ -304,9 +309,12 @@ func (s *Service) apply(p Plan) error {
 	if len(p.LANPrefixes) > maxPrefixes {
 		return fmt.Errorf("fastpath: %d LAN prefixes, at most %d", len(p.LANPrefixes), maxPrefixes)
 	}
-	for _, pf := range p.LANPrefixes {
+	if len(p.Exclude) > maxExclude {
+		return fmt.Errorf("fastpath: %d excluded prefixes, at most %d", len(p.Exclude), maxExclude)
+	}
+	for _, pf := range append(slices.Clone(p.LANPrefixes), p.Exclude...) {
 		if !pf.IsValid() || !pf.Addr().Is6() || pf.Addr().Is4In6() {
-			return fmt.Errorf("fastpath: LAN prefix %v is not an IPv6 prefix", pf)
+			return fmt.Errorf("fastpath: prefix %v is not an IPv6 prefix", pf)
 		}
 	}
 	s.mu.Lock()
@@ -321,8 +329,8 @@ func (s *Service) apply(p Plan) error {
 	}
 	// Flows of a retired prefix go now, not at their idle timeout; the
 	// program would no longer match them anyway.
-	if !slices.Equal(old.LANPrefixes, p.LANPrefixes) {
-		res, err := s.dp.reap(bootNanos(), s.timeouts(), p.LANPrefixes)
+	if !slices.Equal(old.LANPrefixes, p.LANPrefixes) || !slices.Equal(old.Exclude, p.Exclude) {
+		res, err := s.dp.reap(bootNanos(), s.timeouts(), p.LANPrefixes, p.Exclude)
 		if err != nil {
 			return err
 		}
@@ -334,7 +342,7 @@ func (s *Service) apply(p Plan) error {
 
 func (s *Service) configureLocked() error {
 	c := s.dp.cfg
-	return s.dp.configure(true, int(c.LanIfindex), int(c.WanIfindex), s.cfg.Mark, s.plan.LANPrefixes, s.timeouts(), 0, bootNanos())
+	return s.dp.configure(true, int(c.LanIfindex), int(c.WanIfindex), s.cfg.Mark, s.plan.LANPrefixes, s.plan.Exclude, s.timeouts(), 0, bootNanos())
 }
 
 // inNetNS runs fn on a thread in Config.NetNS (or just runs it).

@@ -46,6 +46,7 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #define IPV6_MIN_MTU 1280
 
 #define MAX_PREFIXES 8
+#define MAX_EXCLUDE 2
 
 /* config.flags */
 #define F_NO_FIB 1 /* tests: no bpf_fib_lookup, bpf_redirect to the other interface */
@@ -81,6 +82,11 @@ struct config {
 	__u64 closing_timeout_ns;
 	__u64 refresh_ns;
 	struct prefix6 prefixes[MAX_PREFIXES];
+	/* Remote prefixes never learned: the NAT64 prefix, whose replies
+	 * leave lan0 as IPv6 while the other direction leaves as IPv4. */
+	__u32 nexclude;
+	__u32 pad;
+	struct prefix6 exclude[MAX_EXCLUDE];
 };
 
 /* A flow, always written from the LAN side: lan is the LAN host's address.
@@ -137,6 +143,7 @@ enum {
 	S_FRAG_NEEDED,
 	S_FIB,   /* bpf_fib_lookup did not return success */
 	S_ROUTE, /* the route leads out of another interface */
+	S_EXCLUDED, /* the remote is in an excluded prefix */
 	L_LEARNED,
 	L_FLOW_FULL,
 	L_HOST_FULL,
@@ -192,6 +199,20 @@ static __always_inline int in_lan(const struct config *cfg, const __u8 *a)
 		if (i >= cfg->nprefixes)
 			break;
 		const struct prefix6 *p = &cfg->prefixes[i];
+		if ((hi & p->mask[0]) == p->addr[0] && (lo & p->mask[1]) == p->addr[1])
+			return 1;
+	}
+	return 0;
+}
+
+static __always_inline int excluded(const struct config *cfg, const __u8 *a)
+{
+	__u64 hi = *(const __u64 *)a, lo = *(const __u64 *)(a + 8);
+#pragma unroll
+	for (int i = 0; i < MAX_EXCLUDE; i++) {
+		if (i >= cfg->nexclude)
+			break;
+		const struct prefix6 *p = &cfg->exclude[i];
 		if ((hi & p->mask[0]) == p->addr[0] && (lo & p->mask[1]) == p->addr[1])
 			return 1;
 	}
@@ -277,6 +298,8 @@ static __always_inline int parse(struct __sk_buff *skb, const struct config *cfg
 	 * the learners could have written. */
 	if (!in_lan(cfg, k->lan) || in_lan(cfg, k->remote))
 		return S_NOT_LAN;
+	if (excluded(cfg, k->remote))
+		return S_EXCLUDED;
 	p->ip6 = ip6;
 	return -1;
 }
