@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/services/fastpath"
 	"codeberg.org/monostack/gizmo/services/nat64"
 	"golang.org/x/sys/unix"
 )
@@ -88,6 +89,7 @@ func TestFastpathBesideNAT64(t *testing.T) {
 				t.Cleanup(stop)
 			}
 			fp := startFastpath(t, tp, plan.LANPrefixes)
+			fp.Update(fastpath.Plan{LANPrefixes: plan.LANPrefixes, Exclude: []netip.Prefix{netip.MustParsePrefix("2001:db8:64::/96")}})
 			if order == "fastpath first" {
 				nat, stop = runNAT64(t, tp)
 				t.Cleanup(stop)
@@ -114,15 +116,21 @@ func TestFastpathBesideNAT64(t *testing.T) {
 				t.Errorf("%d NAT64 packets went through the fast path", after.Packets-before.Packets)
 			}
 			// The NAT64's replies leave lan0 as IPv6 and the learner
-			// sees them: a half-open entry that never gets offloaded,
-			// since the other direction leaves as IPv4. Wait for a
-			// reaper pass to count the table.
-			for i := 0; after.Flows == 0 && i < 100; i++ {
+			// sees them; with the NAT64 prefix excluded they leave no
+			// entry. Wait for a reaper pass to count the established table.
+			time.Sleep(3 * 200 * time.Millisecond) // a reaper pass after the NAT64 traffic (ReapInterval 200 ms)
+			after = fp.Stats()
+			for i := 0; after.Offloaded == 0 && i < 100; i++ {
 				time.Sleep(20 * time.Millisecond)
 				after = fp.Stats()
 			}
-			if after.Offloaded != 1 {
-				t.Errorf("fast path has %d flows offloaded (of %d), want only the native one", after.Offloaded, after.Flows)
+			if after.Flows != 1 || after.Offloaded != 1 {
+				t.Errorf("fast path has %d flows, %d offloaded; want only the native one", after.Flows, after.Offloaded)
+			}
+			// Only ahead of the NAT64 does the fast path see the
+			// LAN's packets to the NAT64 prefix at all.
+			if order == "fastpath first" && after.ToStack["excluded"] == 0 {
+				t.Errorf("no packet to the NAT64 prefix counted as excluded: %v", nonZero(after.ToStack))
 			}
 		})
 	}
