@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/netip"
 	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/plan"
@@ -25,7 +26,12 @@ func wireFastpath(d *daemon, wan, lan string) error {
 		// The firewall's LAN prefixes are the ones its anti-spoofing
 		// accepts; a plan it refuses offloads nothing.
 		p, _ := plan.Firewall(st, now)
-		fp.Update(fastpath.Plan{LANPrefixes: p.LANPrefixes})
+		fpp := fastpath.Plan{LANPrefixes: p.LANPrefixes}
+		// The NAT64 prefix's flows are the NAT64's: never offloaded.
+		if st.Pref64.IsValid() {
+			fpp.Exclude = []netip.Prefix{st.Pref64}
+		}
+		fp.Update(fpp)
 	})
 	d.stats["fastpath"] = func() any { return fp.Stats() }
 	d.insightSources = append(d.insightSources, func(ins *web.Insights) {
