@@ -50,6 +50,8 @@
 //     the refresh time.
 //   - Flows outside the current LAN prefixes: after renumbering the
 //     programs stop matching them at once and Update drops them.
+//   - Flows to Plan.Exclude, the NAT64 prefix: the NAT64 program's
+//     replies leave lan0 as IPv6, their other direction as IPv4.
 //
 // The programs do not read the clock: Run writes CLOCK_BOOTTIME into their
 // config every second. A clock read per packet (kvm-clock in a VM) cost
