@@ -23,7 +23,7 @@
  * skb is static: the verifier checks a global function's context argument
  * against the kernel's BTF and refuses the program without it. Functions
  * without the skb may be global (verified once, on their own), which keeps
- * the verifier's work far from its limit (docs/conformance-nat64.md).
+ * the verifier's work far from its limit (docs/conformance.md, "Kernels without BTF").
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>

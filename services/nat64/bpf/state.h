@@ -207,7 +207,7 @@ __noinline int session_new(const struct config *cfg, struct sess_key *sk, __u64 
 
 	/* The key of the limit check above: one less key on this stack,
 	 * which the interpreter's rounding leaves no room for (see
-	 * docs/conformance-nat64.md, kernels without BTF). */
+	 * docs/conformance.md, "Kernels without BTF"). */
 	host_created_key(&hk);
 	return 0;
 }
