@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/plan"
@@ -26,7 +27,16 @@ func wireFastpath(d *daemon, wan, lan string) error {
 		// The firewall's LAN prefixes are the ones its anti-spoofing
 		// accepts; a plan it refuses offloads nothing.
 		p, _ := plan.Firewall(st, now)
-		fpp := fastpath.Plan{LANPrefixes: p.LANPrefixes}
+		// A /64 shared with the WAN through the ND proxy holds LAN hosts
+		// too; flows between two of its addresses stay with the stack,
+		// because the fast path only learns LAN ↔ outside.
+		lan := append(slices.Clone(p.LANPrefixes), p.Shared...)
+		// More than the datapath holds would make the plan refused; the
+		// ones left out just take the stack's path.
+		if len(lan) > fastpath.MaxLANPrefixes {
+			lan = lan[:fastpath.MaxLANPrefixes]
+		}
+		fpp := fastpath.Plan{LANPrefixes: lan}
 		// The NAT64 prefix's flows are the NAT64's: never offloaded.
 		if st.Pref64.IsValid() {
 			fpp.Exclude = []netip.Prefix{st.Pref64}

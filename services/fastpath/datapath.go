@@ -21,6 +21,10 @@ const (
 	maxExclude  = 2
 )
 
+// MaxLANPrefixes is how many LAN prefixes a Plan may hold; a plan with more
+// is refused.
+const MaxLANPrefixes = maxPrefixes
+
 // Flags of config.flags and flow_val.flags, as in bpf/fastpath.c.
 const (
 	flagNoFIB = 1
