@@ -115,3 +115,42 @@ func TestRunServesUDPOverIPv6(t *testing.T) {
 		t.Errorf("host stats %+v, want 7 queries, 6 for AAAA", h)
 	}
 }
+
+// TestRunReleasesUDPSockets checks that the readers, which sleep in poll(2)
+// on threads of their own rather than in Go's netpoller, stop and close
+// their sockets when Run returns: the address can then be bound again
+// without SO_REUSEPORT, which fails while any of the old sockets is open.
+// A query in flight while Run stops must not keep a reader alive either.
+func TestRunReleasesUDPSockets(t *testing.T) {
+	ip := fmt.Sprintf("127.53.%d.%d", 1+rand.IntN(254), 1+rand.IntN(254))
+	ap := netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(freePort(t, ip)))
+	for round := range 3 {
+		s := newTestService(t, newTestZone(), nil)
+		p := testPlan()
+		p.Listen = []Listener{{Addr: ap, Source: SourceRDNSS}}
+		s.Update(p)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error)
+		go func() { done <- s.Run(ctx) }()
+		waitServing(t, ap.String(), func() string { return "" })
+		q := new(dns.Msg)
+		q.SetQuestion("dual.example.test.", dns.TypeAAAA)
+		if _, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(q, ap.String()); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("round %d: Run: %v", round, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d: Run did not return after cancel", round)
+		}
+		pc, err := net.ListenPacket("udp4", ap.String())
+		if err != nil {
+			t.Fatalf("round %d: UDP socket still bound after Run returned: %v", round, err)
+		}
+		pc.Close()
+	}
+}
