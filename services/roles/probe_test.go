@@ -52,6 +52,22 @@ func TestDetectFindsTheRouter(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { radvd.Process.Kill(); radvd.Wait() })
+	// radvd answers only once its interface has a usable link-local
+	// address, which needs carrier (eth1 up) and DAD. On a busy machine that
+	// took longer than the probe's three solicitations, so wait for it here:
+	// the test is about detection, not about radvd's start-up.
+	run(t, "ip", "-n", gz, "link", "set", "eth1", "up")
+	ready := time.Now().Add(30 * time.Second)
+	for {
+		out, _ := exec.Command("ip", "-n", isp, "-6", "addr", "show", "dev", "wan", "scope", "link").CombinedOutput()
+		if strings.Contains(string(out), "fe80::") && !strings.Contains(string(out), "tentative") {
+			break
+		}
+		if time.Now().After(ready) {
+			t.Fatalf("the ISP side's link-local address never became usable:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 
 	// Namespaces are per thread and Detect runs goroutines, so the detection
 	// runs in a child process started inside the namespace.
@@ -77,7 +93,7 @@ func TestDetectChild(t *testing.T) {
 	}
 	ports = []string{"eth0", "eth1", "eth2"}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	r, ev, err := Detect(context.Background(), ports, 4*time.Second, log)
+	r, ev, err := Detect(context.Background(), ports, 8*time.Second, log)
 	if err != nil {
 		t.Fatalf("Detect: %v (evidence %+v)", err, ev)
 	}
