@@ -1,20 +1,11 @@
 package fastpath
 
 import (
-	"bufio"
-	"context"
-	"fmt"
-	"io"
-	"io/fs"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"regexp"
-	"runtime"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"codeberg.org/monostack/gizmo/internal/targetkernel"
 )
 
 // TestTargetKernelQEMU boots gokrazy's kernel.amd64 (no BTF, no BPF JIT)
@@ -25,138 +16,17 @@ import (
 const targetMarker = "FASTPATH-TARGET-EXIT"
 
 func TestMain(m *testing.M) {
-	if os.Getpid() == 1 {
-		runAsInit(m)
+	if targetkernel.IsInit() {
+		targetkernel.RunAsInit(m.Run, targetMarker)
 	}
 	os.Exit(m.Run())
 }
 
-// runAsInit mounts what the tests need, runs them, prints the exit code
-// on the console and powers the VM off.
-func runAsInit(m *testing.M) {
-	for _, f := range []struct{ src, dir, typ string }{
-		{"devtmpfs", "/dev", "devtmpfs"}, {"proc", "/proc", "proc"}, {"sysfs", "/sys", "sysfs"},
-		{"bpf", "/sys/fs/bpf", "bpf"}, {"tmpfs", "/tmp", "tmpfs"},
-	} {
-		if err := os.MkdirAll(f.dir, 0o755); err != nil {
-			fmt.Printf("init: mkdir %s: %v\n", f.dir, err)
-		}
-		if err := syscall.Mount(f.src, f.dir, f.typ, 0, ""); err != nil {
-			fmt.Printf("init: mount %s: %v\n", f.dir, err)
-		}
-	}
-	_, btfErr := os.Stat("/sys/kernel/btf/vmlinux")
-	_, jitErr := os.Stat("/proc/sys/net/core/bpf_jit_enable")
-	fmt.Printf("init: vmlinux BTF: %v; BPF JIT: %v\n", btfErr == nil, jitErr == nil)
-	code := m.Run()
-	fmt.Printf("%s %d\n", targetMarker, code)
-	syscall.Sync()
-	_ = syscall.Reboot(syscall.LINUX_REBOOT_CMD_POWER_OFF)
-	select {}
-}
-
 func TestTargetKernelQEMU(t *testing.T) {
-	if os.Getenv("GIZMO_SLOW") == "" {
-		t.Skip("slow: set GIZMO_SLOW=1")
-	}
-	if runtime.GOARCH != "amd64" {
-		t.Skip("boots kernel.amd64 with an amd64 test binary")
-	}
-	qemu, err := exec.LookPath("qemu-system-x86_64")
-	if err != nil {
-		t.Skip("qemu-system-x86_64 not installed")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", "github.com/gokrazy/kernel.amd64").Output()
-	if err != nil {
-		t.Fatalf("go list kernel.amd64: %v", err)
-	}
-	kernel := filepath.Join(strings.TrimSpace(string(out)), "vmlinuz")
-	dir := t.TempDir()
-	root := filepath.Join(dir, "root")
-	for _, d := range []string{"dev", "proc", "sys", "tmp"} {
-		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	build := exec.CommandContext(ctx, "go", "test", "-c", "-o", filepath.Join(root, "init"), ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64")
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go test -c: %v\n%s", err, b)
-	}
-	initrd := filepath.Join(dir, "initrd.cpio")
-	if err := writeCPIO(initrd, root); err != nil {
-		t.Fatal(err)
-	}
-	serial := filepath.Join(dir, "serial.log")
-	vm := exec.CommandContext(ctx, qemu,
-		"-machine", "pc", "-accel", "tcg", "-smp", "2", "-m", "512",
-		"-display", "none", "-monitor", "none", "-no-reboot", "-serial", "file:"+serial,
-		"-kernel", kernel, "-initrd", initrd,
-		"-append", "console=ttyS0 panic=-1 -- -test.v -test.count=1 -test.skip=^TestTargetKernel")
-	qout, err := vm.CombinedOutput()
-	console, _ := os.ReadFile(serial)
-	if err != nil {
-		t.Fatalf("qemu: %v: %s\nconsole:\n%s", err, qout, console)
-	}
-	for _, l := range regexp.MustCompile(`(?m)^(init: .*|\s+nobtf_test.go:\d+: .*|--- (FAIL|PASS): .*)$`).FindAll(console, -1) {
-		t.Logf("target: %s", strings.TrimSpace(string(l)))
-	}
-	m := regexp.MustCompile(targetMarker + ` (-?\d+)`).FindSubmatch(console)
-	if m == nil || string(m[1]) != "0" {
-		t.Fatalf("the tests did not pass on gokrazy's kernel (exit %q); console:\n%s", m, console)
-	}
-	if !strings.Contains(string(console), "--- PASS: TestLoadWithoutKernelTypes") {
-		t.Fatalf("TestLoadWithoutKernelTypes did not run on gokrazy's kernel; console:\n%s", console)
-	}
-}
-
-// writeCPIO writes the tree at root as a newc cpio archive, with the
-// /dev/console node the kernel opens for init before devtmpfs is mounted.
-func writeCPIO(path, root string) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	w := bufio.NewWriter(f)
-	ino := 1
-	entry := func(name string, mode uint32, major, minor int, data []byte) {
-		fmt.Fprintf(w, "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X",
-			ino, mode, 0, 0, 1, 0, len(data), 0, 0, major, minor, len(name)+1, 0)
-		ino++
-		_, _ = io.WriteString(w, name+"\x00")
-		_, _ = w.Write(make([]byte, (4-(110+len(name)+1)%4)%4))
-		_, _ = w.Write(data)
-		_, _ = w.Write(make([]byte, (4-len(data)%4)%4))
-	}
-	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || p == root {
-			return err
-		}
-		rel, err := filepath.Rel(root, p)
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			entry(rel, syscall.S_IFDIR|0o755, 0, 0, nil)
-			return nil
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		entry(rel, syscall.S_IFREG|0o755, 0, 0, b)
-		return nil
+	targetkernel.Run(t, targetkernel.Options{
+		Marker:   targetMarker,
+		Timeout:  10 * time.Minute,
+		MustPass: "TestLoadWithoutKernelTypes",
+		Cmdline:  "-- -test.v -test.count=1 -test.skip=^TestTargetKernel",
 	})
-	if err != nil {
-		return err
-	}
-	entry("dev/console", syscall.S_IFCHR|0o600, 5, 1, nil)
-	entry("TRAILER!!!", 0, 0, 0, nil)
-	if err := w.Flush(); err != nil {
-		return err
-	}
-	return f.Close()
 }
