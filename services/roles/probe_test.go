@@ -13,6 +13,19 @@ import (
 	"time"
 )
 
+// gizmoAndISP creates two namespaces, gzt-<name>-<id> for the gizmo's side
+// and gzt-<name>isp-<id> for the upstream, removed when the test ends.
+func gizmoAndISP(t *testing.T, name string) (gz, isp string) {
+	t.Helper()
+	id := rand.IntN(1e6)
+	gz, isp = fmt.Sprintf("gzt-%s-%d", name, id), fmt.Sprintf("gzt-%sisp-%d", name, id)
+	for _, ns := range []string{gz, isp} {
+		run(t, "ip", "netns", "add", ns)
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	}
+	return gz, isp
+}
+
 func run(t *testing.T, args ...string) {
 	t.Helper()
 	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
@@ -30,12 +43,7 @@ func TestDetectFindsTheRouter(t *testing.T) {
 	if _, err := exec.LookPath("radvd"); err != nil {
 		t.Skip("radvd not installed")
 	}
-	id := rand.IntN(1e6)
-	gz, isp := fmt.Sprintf("gzt-roles-%d", id), fmt.Sprintf("gzt-rolesisp-%d", id)
-	for _, ns := range []string{gz, isp} {
-		run(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	}
+	gz, isp := gizmoAndISP(t, "roles")
 	run(t, "ip", "-n", gz, "link", "add", "eth0", "type", "veth", "peer", "name", "x0")
 	run(t, "ip", "-n", gz, "link", "add", "eth1", "type", "veth", "peer", "name", "wan", "netns", isp)
 	run(t, "ip", "-n", gz, "link", "add", "eth2", "type", "veth", "peer", "name", "x2")

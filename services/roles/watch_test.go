@@ -3,9 +3,7 @@ package roles
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,12 +35,7 @@ func TestWatchHearsAnUplinkOnABridgedPort(t *testing.T) {
 	if _, err := exec.LookPath("radvd"); err != nil {
 		t.Skip("radvd not installed")
 	}
-	id := rand.IntN(1e6)
-	gz, isp := fmt.Sprintf("gzt-watch-%d", id), fmt.Sprintf("gzt-watchisp-%d", id)
-	for _, ns := range []string{gz, isp} {
-		run(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	}
+	gz, isp := gizmoAndISP(t, "watch")
 	run(t, "ip", "-n", gz, "link", "add", "eth0", "type", "veth", "peer", "name", "x0")
 	run(t, "ip", "-n", gz, "link", "add", "eth1", "type", "veth", "peer", "name", "wan", "netns", isp)
 	run(t, "ip", "-n", gz, "link", "set", "x0", "up")
