@@ -75,7 +75,7 @@ func benchmarkMemo(b *testing.B, name string, qtype uint16) {
 		if resp == nil || pass.missed {
 			b.Fatal("not answered from the cache")
 		}
-		s.remember(wire, pass, resp)
+		s.remember(wire, clientOn, listenRDNSS, pass, resp)
 	}
 }
 

@@ -23,8 +23,8 @@ type cacheKey struct {
 type cacheEntry struct {
 	key        cacheKey
 	msg        *dns.Msg
-	stored     time.Time
-	expires    time.Time
+	stored     int64 // tick (see cache.tick) it was stored in
+	expires    int64 // first tick it may no longer be used in
 	cost       int
 	prev, next *cacheEntry
 }
@@ -34,8 +34,17 @@ const cacheShards = 16
 // cache is a memory-bounded LRU of upstream answers, positive and negative
 // (RFC 2308), shared by all clients. It is split into shards so that
 // concurrent queries for different names rarely wait for each other.
+//
+// Ages count whole seconds of one clock, the cache's ticks, as unbound
+// counts them: every cached record's TTL drops by one at the same instant.
+// The memo relies on that to age its packed answers in place (an answer
+// made of two cached responses, such as a synthesized AAAA capped by the
+// negative answer's SOA, then ages in one step). The ticks follow the
+// monotonic clock, so a wall-clock step (a Pi without a real-time clock
+// setting its time from NTP) neither expires nor prolongs anything.
 type cache struct {
 	seed   maphash.Seed
+	epoch  time.Time // tick 0
 	shards [cacheShards]cacheShard
 }
 
@@ -48,7 +57,7 @@ type cacheShard struct {
 }
 
 func newCache(maxBytes int) *cache {
-	c := &cache{seed: maphash.MakeSeed()}
+	c := &cache{seed: maphash.MakeSeed(), epoch: time.Now()}
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.entries = map[cacheKey]*cacheEntry{}
@@ -62,9 +71,23 @@ func (c *cache) shard(k cacheKey) *cacheShard {
 	return &c.shards[maphash.String(c.seed, k.name)%cacheShards]
 }
 
-// get returns the cached response, how long ago it was stored and when it
-// expires.
+// tick is the whole second of the cache's clock that now falls in.
+func (c *cache) tick(now time.Time) int64 {
+	d := now.Sub(c.epoch)
+	t := int64(d / time.Second)
+	if d < 0 && d%time.Second != 0 {
+		t-- // round down, also before the epoch (tests use fixed times)
+	}
+	return t
+}
+
+// at is the instant tick t begins.
+func (c *cache) at(t int64) time.Time { return c.epoch.Add(time.Duration(t) * time.Second) }
+
+// get returns the cached response, its age in whole ticks and the instant
+// it expires.
 func (c *cache) get(k cacheKey, now time.Time) (*dns.Msg, time.Duration, time.Time, bool) {
+	t := c.tick(now)
 	sh := c.shard(k)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
@@ -72,16 +95,17 @@ func (c *cache) get(k cacheKey, now time.Time) (*dns.Msg, time.Duration, time.Ti
 	if !ok {
 		return nil, 0, time.Time{}, false
 	}
-	if !now.Before(e.expires) {
+	if t >= e.expires {
 		sh.remove(e)
 		return nil, 0, time.Time{}, false
 	}
 	sh.unlink(e)
 	sh.pushFront(e)
-	return e.msg, now.Sub(e.stored), e.expires, true
+	return e.msg, time.Duration(t-e.stored) * time.Second, c.at(e.expires), true
 }
 
-// put stores m for ttl. Entries are charged an estimate of their in-memory
+// put stores m for ttl, counted from the start of now's tick (so it may
+// live up to a second less than ttl, never more). Entries are charged an estimate of their in-memory
 // size, several times their wire size, so that the bound holds for RSS.
 func (c *cache) put(k cacheKey, m *dns.Msg, ttl time.Duration, now time.Time) {
 	if ttl <= 0 {
@@ -97,7 +121,8 @@ func (c *cache) put(k cacheKey, m *dns.Msg, ttl time.Duration, now time.Time) {
 	if old, ok := sh.entries[k]; ok {
 		sh.remove(old)
 	}
-	e := &cacheEntry{key: k, msg: m, stored: now, expires: now.Add(ttl), cost: cost}
+	t := c.tick(now)
+	e := &cacheEntry{key: k, msg: m, stored: t, expires: t + int64((ttl+time.Second-1)/time.Second), cost: cost}
 	sh.entries[k] = e
 	sh.pushFront(e)
 	sh.bytes += cost

@@ -58,6 +58,7 @@ func FuzzHandler(f *testing.F) {
 			}
 			if pass.cacheOnly && !pass.missed && !tcp {
 				checkMemo(t, s, wire, pass, out)
+				checkMemoLater(t, s, wire, 7)
 			}
 			m := new(dns.Msg)
 			if err := m.Unpack(out); err != nil {
@@ -87,7 +88,7 @@ func FuzzHandler(f *testing.F) {
 // the memo answers a query with the same key but every bit the key leaves
 // out changed exactly as the full path answers that query.
 func checkMemo(t *testing.T, s *Service, wire []byte, pass *queryPass, out []byte) {
-	s.remember(wire, pass, out)
+	s.remember(wire, clientOn, listenRDNSS, pass, out)
 	other := append([]byte(nil), wire...)
 	other[0], other[1] = ^other[0], ^other[1] // ID
 	other[2] ^= 0x04 | 0x02                   // AA, TC
@@ -107,5 +108,19 @@ func checkMemo(t *testing.T, s *Service, wire []byte, pass *queryPass, out []byt
 	again := s.handleWire(context.Background(), &queryPass{cacheOnly: true}, wire, clientOn, listenRDNSS, false, nil)
 	if bytes.Equal(again, out) { // no TTL ticked meanwhile
 		t.Fatalf("memo answer %x, full path %x", memo, full)
+	}
+}
+
+// checkMemoLater checks the memo's answer to wire some ticks from now
+// against the full path's at the same instant (the memo ages TTLs in place).
+func checkMemoLater(t *testing.T, s *Service, wire []byte, ticks int64) {
+	later := s.cache.at(s.cache.tick(time.Now()) + ticks)
+	memo, ok := s.answerFromMemo(wire, clientOn, listenRDNSS, make([]byte, 0, serverPayload), later)
+	if !ok {
+		return
+	}
+	full := s.handleWire(context.Background(), &queryPass{cacheOnly: true, now: later}, wire, clientOn, listenRDNSS, false, nil)
+	if !bytes.Equal(memo, full) {
+		t.Fatalf("%d ticks later: memo answer %x, full path %x", ticks, memo, full)
 	}
 }

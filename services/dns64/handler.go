@@ -45,7 +45,7 @@ func (s *Service) handle(ctx context.Context, pass *queryPass, client, local net
 		s.counts.malformed.Add(1)
 		return nil
 	}
-	counted := pass != nil && pass.counted
+	counted := pass != nil && (pass.counted || pass.probe)
 	if !counted && !s.limit.allow(client.Addr(), time.Now()) {
 		s.counts.rateLimited.Add(1)
 		return nil
@@ -57,15 +57,15 @@ func (s *Service) handle(ctx context.Context, pass *queryPass, client, local net
 	switch {
 	case r.Opcode != dns.OpcodeQuery:
 		m.Rcode = dns.RcodeNotImplemented
-		return s.finish(m, opt, tcp)
+		return s.finish(pass, m, opt, tcp)
 	case len(r.Question) != 1 || optCount > 1:
 		// RFC 6891 §6.1.1: more than one OPT is a FORMERR.
 		m.Rcode = dns.RcodeFormatError
-		return s.finish(m, nil, tcp)
+		return s.finish(pass, m, nil, tcp)
 	case opt != nil && opt.Version() != 0:
 		// RFC 6891 §6.1.3: unknown EDNS version.
 		m.Rcode = dns.RcodeBadVers
-		return s.finish(m, opt, tcp)
+		return s.finish(pass, m, opt, tcp)
 	}
 	q := r.Question[0]
 	p := s.current()
@@ -81,22 +81,22 @@ func (s *Service) handle(ctx context.Context, pass *queryPass, client, local net
 	switch {
 	case q.Qclass != dns.ClassINET:
 		m.Rcode = dns.RcodeRefused
-		return s.finish(m, opt, tcp)
+		return s.finish(pass, m, opt, tcp)
 	case q.Qtype == dns.TypeAXFR || q.Qtype == dns.TypeIXFR:
 		m.Rcode = dns.RcodeRefused
-		return s.finish(m, opt, tcp)
+		return s.finish(pass, m, opt, tcp)
 	case q.Qtype == dns.TypeOPT || q.Qtype == dns.TypeTSIG || q.Qtype == dns.TypeTKEY ||
 		q.Qtype == dns.TypeMAILA || q.Qtype == dns.TypeMAILB:
 		// Meta types are not questions (RFC 6895 §3.1).
 		m.Rcode = dns.RcodeFormatError
-		return s.finish(m, opt, tcp)
+		return s.finish(pass, m, opt, tcp)
 	case q.Qtype == dns.TypeANY:
 		// RFC 8482 §4.2: answer ANY with one synthesized HINFO.
 		m.Answer = []dns.RR{&dns.HINFO{
 			Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeHINFO, Class: dns.ClassINET, Ttl: 3600},
 			Cpu: "RFC8482",
 		}}
-		return s.finish(m, opt, tcp)
+		return s.finish(pass, m, opt, tcp)
 	}
 
 	name := dns.CanonicalName(q.Name)
@@ -104,7 +104,7 @@ func (s *Service) handle(ctx context.Context, pass *queryPass, client, local net
 	cd := r.CheckingDisabled
 	switch {
 	case s.answerLocal(ctx, pass, p, m, name, q.Qtype, dns64, do, cd, hc):
-		if pass == nil || !pass.missed {
+		if pass == nil || !pass.missed && !pass.probe {
 			s.counts.local.Add(1)
 			if pass != nil {
 				pass.effects.local = true
@@ -120,7 +120,7 @@ func (s *Service) handle(ctx context.Context, pass *queryPass, client, local net
 	if pass != nil && pass.missed {
 		return m // discarded: the query is answered again, upstream allowed
 	}
-	return s.finish(m, opt, tcp)
+	return s.finish(pass, m, opt, tcp)
 }
 
 // edns returns the query's OPT record and how many there are.
@@ -141,7 +141,7 @@ func edns(r *dns.Msg) (*dns.OPT, int) {
 // finish adds our OPT when the client used EDNS (RFC 6891 §7), echoing DO
 // (RFC 3225 §3), and truncates UDP answers to the client's payload size or
 // 512 bytes without EDNS (RFC 1035 §4.2.1), setting TC.
-func (s *Service) finish(m *dns.Msg, opt *dns.OPT, tcp bool) *dns.Msg {
+func (s *Service) finish(pass *queryPass, m *dns.Msg, opt *dns.OPT, tcp bool) *dns.Msg {
 	size := dns.MinMsgSize
 	if opt != nil {
 		m.SetEdns0(serverPayload, opt.Do())
@@ -151,12 +151,17 @@ func (s *Service) finish(m *dns.Msg, opt *dns.OPT, tcp bool) *dns.Msg {
 		size = dns.MaxMsgSize
 	}
 	m.Truncate(size)
-	s.counts.finished(m.Rcode, m.Truncated)
+	if !pass.quiet() {
+		s.counts.finished(m.Rcode, m.Truncated)
+	}
 	return m
 }
 
 // synthesizedFor counts a synthesized answer, and notes it for the memo.
 func (s *Service) synthesizedFor(pass *queryPass, hc *hostCounters, name string) {
+	if pass.quiet() {
+		return
+	}
 	s.counts.synthesizedFor(hc, name)
 	if pass != nil {
 		pass.effects.synthesized = name

@@ -1,6 +1,7 @@
 package dns64
 
 import (
+	"bytes"
 	"encoding/binary"
 	"hash/maphash"
 	"sync"
@@ -10,16 +11,16 @@ import (
 )
 
 // answerMemo remembers the UDP answers the reader built from the cache, in
-// wire format, for as long as they stay byte for byte the same: until one of
-// the cached responses they were made from expires or ages by another
-// second (TTLs count whole seconds). A repeated question is then answered by
-// copying bytes and patching the ID, instead of parsing the query, looking
+// wire format, until one of the cached responses they were made from
+// expires (see Service.remember). A repeated question is then answered by
+// copying bytes, patching the ID and lowering the TTLs that age, instead of parsing the query, looking
 // up one or two cache entries, synthesizing AAAA records (RFC 6147 §5.1.7)
 // and packing the answer again, which was about a third of the CPU time per
 // query under dnsperf.
 //
-// The memo holds nothing the cache does not: every entry is derived from
-// cache entries, for one plan (Update installs a new plan, and entries of an
+// Every entry is derived from cache entries and lives no longer than their
+// TTLs allow (it can outlive one the cache evicted for room, as any cache
+// may keep an answer until its TTL runs out), for one plan (Update installs a new plan, and entries of an
 // older one are never used, so a policy change applies to the next query)
 // and one DNS64 policy bit (part of the key, so hosts with DNS64 on and off
 // get their own answers).
@@ -39,12 +40,111 @@ type memoShard struct {
 // memoEntry is one remembered answer; it is never modified once stored.
 type memoEntry struct {
 	plan    *compiledPlan
-	until   time.Time // the answer is valid and unchanged before this
-	wire    []byte    // the packed answer; its ID is overwritten per query
+	until   time.Time // the answer is valid before this
+	tick    int64     // the cache tick wire was built in
+	aging   []agingTTL
+	wire    []byte // the packed answer; its ID is overwritten per query
 	qtype   uint16
 	effects queryEffects
 	rcode   int
 	tc      bool
+}
+
+// agingTTL is a TTL field of a remembered answer that drops by one every
+// cache tick.
+type agingTTL struct {
+	off int    // of the field in the wire
+	ttl uint32 // its value in the entry's tick
+}
+
+// age lowers the aging TTLs of resp, a copy of e.wire, by elapsed ticks.
+func (e *memoEntry) age(resp []byte, elapsed uint32) {
+	if elapsed == 0 {
+		return
+	}
+	for _, a := range e.aging {
+		binary.BigEndian.PutUint32(resp[a.off:], a.ttl-elapsed)
+	}
+}
+
+// agingTTLs compares an answer with the same answer built ticks later and
+// returns its TTL fields that dropped by exactly ticks (a non-nil, perhaps
+// empty, slice). ok is false when the two differ in any other way: in a
+// byte outside the TTLs, or by a TTL that dropped by some other amount.
+func agingTTLs(now, later []byte, ticks uint32) (aging []agingTTL, ok bool) {
+	if len(now) != len(later) || ticks == 0 {
+		return nil, false
+	}
+	offs, ok := ttlOffsets(now)
+	if !ok {
+		return nil, false
+	}
+	aging = []agingTTL{}
+	prev := 0
+	for _, off := range offs {
+		if !bytes.Equal(now[prev:off], later[prev:off]) {
+			return nil, false
+		}
+		a, b := binary.BigEndian.Uint32(now[off:]), binary.BigEndian.Uint32(later[off:])
+		switch {
+		case a == b:
+		case b < a && a-b == ticks:
+			aging = append(aging, agingTTL{off: off, ttl: a})
+		default:
+			return nil, false
+		}
+		prev = off + 4
+	}
+	if !bytes.Equal(now[prev:], later[prev:]) {
+		return nil, false
+	}
+	return aging, true
+}
+
+// ttlOffsets returns where the TTL field of every resource record of a
+// packed message is (RFC 1035 §4.1.3), the OPT record's included.
+func ttlOffsets(msg []byte) ([]int, bool) {
+	if len(msg) < 12 {
+		return nil, false
+	}
+	qd := int(binary.BigEndian.Uint16(msg[4:]))
+	rrs := int(binary.BigEndian.Uint16(msg[6:])) + int(binary.BigEndian.Uint16(msg[8:])) + int(binary.BigEndian.Uint16(msg[10:]))
+	off := 12
+	skipName := func() bool {
+		for off < len(msg) {
+			l := msg[off]
+			switch {
+			case l == 0:
+				off++
+				return true
+			case l&0xc0 == 0xc0: // a compression pointer ends the name
+				off += 2
+				return off <= len(msg)
+			case l&0xc0 != 0:
+				return false
+			}
+			off += 1 + int(l)
+		}
+		return false
+	}
+	for range qd {
+		if !skipName() || off+4 > len(msg) {
+			return nil, false
+		}
+		off += 4
+	}
+	offs := make([]int, 0, rrs)
+	for range rrs {
+		if !skipName() || off+10 > len(msg) {
+			return nil, false
+		}
+		offs = append(offs, off+4)
+		off += 10 + int(binary.BigEndian.Uint16(msg[off+8:]))
+		if off > len(msg) {
+			return nil, false
+		}
+	}
+	return offs, off == len(msg)
 }
 
 // queryEffects are the counters building an answer moved besides the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -90,7 +91,7 @@ func TestMemoAnswersLikeTheFullPath(t *testing.T) {
 				if pass.missed || before == nil {
 					t.Fatalf("not answered from the cache")
 				}
-				s.remember(wire, pass, before)
+				s.remember(wire, client, listenRDNSS, pass, before)
 				memo, ok := s.answerFromMemo(queryWire(t, q, 3), client, listenRDNSS, make([]byte, 0, serverPayload), time.Now())
 				after, _ := fullUDP(s, wire, client)
 				if !bytes.Equal(before, after) {
@@ -123,7 +124,7 @@ func TestMemoFollowsPolicyChanges(t *testing.T) {
 		t.Helper()
 		fullUDP(s, wire, clientOn) // fill the cache
 		resp, pass := fullUDP(s, wire, clientOn)
-		s.remember(wire, pass, resp)
+		s.remember(wire, clientOn, listenRDNSS, pass, resp)
 		resp, ok := s.answerFromMemo(wire, clientOn, listenRDNSS, make([]byte, 0, serverPayload), time.Now())
 		if !ok {
 			t.Fatal("the memo did not answer")
@@ -162,7 +163,7 @@ func TestMemoCountsLikeTheFullPath(t *testing.T) {
 			fullUDP(full, wire, client)
 			if _, ok := memo.answerFromMemo(wire, client, listenRDNSS, make([]byte, 0, serverPayload), time.Now()); !ok {
 				resp, pass := fullUDP(memo, wire, client)
-				memo.remember(wire, pass, resp)
+				memo.remember(wire, client, listenRDNSS, pass, resp)
 			}
 		}
 	}
@@ -186,24 +187,157 @@ func TestMemoCountsLikeTheFullPath(t *testing.T) {
 	}
 }
 
-// A remembered answer lives until the first cached response it was made
-// of ages by another second (its TTLs would change) or expires.
+// Without aging, a remembered answer lives until the first cached response
+// it was made of ages by another tick (its TTLs would change) or expires.
 func TestMemoLifetime(t *testing.T) {
 	now := time.Unix(1000, 0)
 	var p queryPass
 	p.cacheOnly = true
-	p.cacheHit(now, 2300*time.Millisecond, now.Add(time.Hour))
-	if want := now.Add(700 * time.Millisecond); !p.until.Equal(want) {
-		t.Errorf("until %v, want %v", p.until, want)
+	p.cacheHit(7, now.Add(700*time.Millisecond), now.Add(time.Hour))
+	if want := now.Add(700 * time.Millisecond); !p.until().Equal(want) {
+		t.Errorf("until %v, want %v", p.until(), want)
 	}
-	p.cacheHit(now, 100*time.Millisecond, now.Add(200*time.Millisecond))
-	if want := now.Add(200 * time.Millisecond); !p.until.Equal(want) {
-		t.Errorf("until %v, want %v (the expiry)", p.until, want)
+	p.cacheHit(7, now.Add(700*time.Millisecond), now.Add(200*time.Millisecond))
+	if want := now.Add(200 * time.Millisecond); !p.until().Equal(want) || !p.expires.Equal(want) {
+		t.Errorf("until %v, want %v (the expiry)", p.until(), want)
 	}
-	p.cacheHit(now, 0, now.Add(time.Hour))
-	if want := now.Add(200 * time.Millisecond); !p.until.Equal(want) || p.hits != 3 {
-		t.Errorf("until %v, want %v, after %d hits", p.until, want, p.hits)
+	p.cacheHit(7, now.Add(700*time.Millisecond), now.Add(time.Hour))
+	if want := now.Add(200 * time.Millisecond); !p.until().Equal(want) || p.hits != 3 || p.mixed {
+		t.Errorf("until %v, want %v, after %d hits (mixed ticks: %t)", p.until(), want, p.hits, p.mixed)
 	}
+	p.cacheHit(8, now.Add(1700*time.Millisecond), now.Add(time.Hour))
+	if !p.mixed {
+		t.Errorf("hits in ticks 7 and 8 not noted as mixed")
+	}
+}
+
+// fullUDPAt is fullUDP with the cache's clock set to now.
+func fullUDPAt(s *Service, wire []byte, client netip.AddrPort, now time.Time) ([]byte, *queryPass) {
+	pass := &queryPass{cacheOnly: true, now: now}
+	resp := s.handleWire(context.Background(), pass, wire, client, listenRDNSS, false, make([]byte, 0, serverPayload))
+	return resp, pass
+}
+
+// A remembered answer ages in place: at any later time until the first of
+// its cached responses expires, the memo answers exactly as the full path
+// would then. (Answers whose TTLs do not simply count down, such as a cap
+// that starts to bite, are not aged but rebuilt: TestAgingTTLs.)
+func TestMemoAgesTTLsLikeTheFullPath(t *testing.T) {
+	queries := append(slices.Clone(memoQueries),
+		query{name: "short-ttl.example.test.", qtype: dns.TypeAAAA},  // 30 s
+		query{name: "long-ttl.example.test.", qtype: dns.TypeAAAA},   // capped by the SOA MINIMUM
+		query{name: "withextra.example.test.", qtype: dns.TypeAAAA},  // additional section
+		query{name: "chain-dual.example.test.", qtype: dns.TypeAAAA}, // CNAME 120 s, AAAA 300 s
+	)
+	aged := 0
+	for _, q := range queries {
+		t.Run(q.name+"/"+dns.TypeToString[q.qtype], func(t *testing.T) {
+			s := newTestService(t, newTestZone(), nil)
+			client := clientOr(q)
+			wire := queryWire(t, q, 2)
+			fullUDP(s, wire, client) // fill the cache
+			start := s.cache.at(s.cache.tick(time.Now()) + 1).Add(400 * time.Millisecond)
+			resp, pass := fullUDPAt(s, wire, client, start)
+			if pass.missed || resp == nil {
+				t.Fatal("not answered from the cache")
+			}
+			s.remember(wire, client, listenRDNSS, pass, resp)
+			var kb [maxMemoKey]byte
+			mq, _ := parseMemoQuery(wire)
+			e := s.memo.get(mq.key(&kb, wire, pass.dns64), pass.plan, start)
+			if e == nil {
+				t.Fatal("not remembered")
+			}
+			if e.aging != nil {
+				aged++
+			}
+			for _, later := range []time.Duration{0, 500 * time.Millisecond, time.Second, 2 * time.Second, 29 * time.Second,
+				119 * time.Second, 120 * time.Second, 299 * time.Second, 300 * time.Second, 599 * time.Second, 3599 * time.Second} {
+				now := start.Add(later)
+				memo, ok := s.answerFromMemo(wire, client, listenRDNSS, make([]byte, 0, serverPayload), now)
+				if !ok {
+					if e.aging != nil && now.Before(e.until) {
+						t.Fatalf("+%v: an aging entry valid until +%v did not answer", later, e.until.Sub(start))
+					}
+					continue
+				}
+				full, fp := fullUDPAt(s, wire, client, now)
+				if fp.missed {
+					t.Fatalf("+%v: the memo answered after the cache expired", later)
+				}
+				if !bytes.Equal(memo, full) {
+					a, b := new(dns.Msg), new(dns.Msg)
+					_ = a.Unpack(full)
+					_ = b.Unpack(memo)
+					t.Fatalf("+%v: memo answer differs (-full +memo):\n%s", later, cmp.Diff(a.String(), b.String()))
+				}
+			}
+		})
+	}
+	t.Logf("%d of %d age in place", aged, len(queries))
+	if aged < len(queries)*3/4 {
+		t.Errorf("only %d of %d answers age in place", aged, len(queries))
+	}
+}
+
+func TestAgingTTLs(t *testing.T) {
+	m := new(dns.Msg)
+	m.SetQuestion("v4only.example.test.", dns.TypeAAAA)
+	m.Answer = []dns.RR{
+		mustRR(t, "v4only.example.test. 300 IN AAAA 2001:db8:64::c633:6450"),
+		mustRR(t, "v4only.example.test. 600 IN AAAA 2001:db8:64::c633:6451"),
+	}
+	m.Ns = []dns.RR{mustRR(t, testZoneSOA)}
+	m.SetEdns0(1232, false)
+	now, _ := m.Pack()
+	m.Answer[0].Header().Ttl = 290 // aged 10 ticks
+	m.Ns[0].Header().Ttl = 3590
+	later, _ := m.Pack()
+	aging, ok := agingTTLs(now, later, 10)
+	if !ok || len(aging) != 2 || aging[0].ttl != 300 || aging[1].ttl != 3600 {
+		t.Fatalf("agingTTLs = %+v, %t; want the first AAAA and the SOA", aging, ok)
+	}
+	resp := slices.Clone(now)
+	(&memoEntry{aging: aging}).age(resp, 10)
+	if !bytes.Equal(resp, later) {
+		t.Errorf("aged in place: %x, want %x", resp, later)
+	}
+
+	m.Answer[1].Header().Ttl = 599 // a cap that started to bite: neither 0 nor 10
+	if _, ok := agingTTLs(now, mustPack(t, m), 10); ok {
+		t.Error("a TTL that dropped by 1 in 10 ticks taken for aging")
+	}
+	m.Answer[1].Header().Ttl = 600
+	m.Answer[1].(*dns.AAAA).AAAA[15] = 0x52
+	if _, ok := agingTTLs(now, mustPack(t, m), 10); ok {
+		t.Error("answers with different addresses taken for the same")
+	}
+	if _, ok := agingTTLs(now, now[:len(now)-1], 10); ok {
+		t.Error("answers of different lengths taken for the same")
+	}
+	for i := range now {
+		if _, ok := ttlOffsets(now[:i]); ok {
+			t.Fatalf("ttlOffsets accepted a message cut to %d bytes", i)
+		}
+	}
+}
+
+func mustRR(t *testing.T, s string) dns.RR {
+	t.Helper()
+	rr, err := dns.NewRR(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rr
+}
+
+func mustPack(t *testing.T, m *dns.Msg) []byte {
+	t.Helper()
+	b, err := m.Pack()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func TestParseMemoQuery(t *testing.T) {

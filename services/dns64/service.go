@@ -148,10 +148,13 @@ func (s *Service) Stats() Stats {
 // is how long it has been cached, to subtract from its TTLs.
 func (s *Service) lookup(ctx context.Context, pass *queryPass, p *compiledPlan, name string, qtype uint16, do, cd bool) (*dns.Msg, time.Duration, error) {
 	k := cacheKey{name: name, qtype: qtype, do: do, cd: cd}
-	now := time.Now()
+	now := pass.clock()
 	if m, age, expires, ok := s.cache.get(k, now); ok {
-		s.counts.cacheHits.Add(1)
-		pass.cacheHit(now, age, expires)
+		if !pass.quiet() {
+			s.counts.cacheHits.Add(1)
+		}
+		t := s.cache.tick(now)
+		pass.cacheHit(t, s.cache.at(t+1), expires)
 		return m, age, nil
 	}
 	if pass != nil && pass.cacheOnly {

@@ -26,7 +26,7 @@ func (s *Service) synthesize(ctx context.Context, pass *queryPass, p *compiledPl
 	var aCh chan lookupResult
 	if pass != nil && pass.cacheOnly {
 		// The first, cache-only pass: no parallel query.
-	} else if _, _, _, ok := s.cache.get(cacheKey{name: name, qtype: dns.TypeAAAA, do: do, cd: cd}, time.Now()); !ok {
+	} else if _, _, _, ok := s.cache.get(cacheKey{name: name, qtype: dns.TypeAAAA, do: do, cd: cd}, pass.clock()); !ok {
 		aCh = make(chan lookupResult, 1)
 		go func() {
 			msg, age, err := s.lookup(ctx, pass, p, name, dns.TypeA, do, cd)
@@ -119,9 +119,11 @@ func (s *Service) filterExcluded(pass *queryPass, p *compiledPlan, rrs []dns.RR)
 	if dropped == 0 {
 		return rrs, real, 0
 	}
-	s.counts.excluded.Add(uint64(dropped))
-	if pass != nil {
-		pass.effects.excluded += uint64(dropped)
+	if !pass.quiet() {
+		s.counts.excluded.Add(uint64(dropped))
+		if pass != nil {
+			pass.effects.excluded += uint64(dropped)
+		}
 	}
 	for _, rr := range rrs {
 		switch rr := rr.(type) {

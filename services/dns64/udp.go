@@ -110,7 +110,7 @@ func (s *Service) readUDP(u *udpServer) {
 				}
 				continue
 			}
-			*pass = queryPass{cacheOnly: true}
+			*pass = queryPass{cacheOnly: true, now: now}
 			resp := s.handleWire(context.Background(), pass, wire, client, u.local, false, buf)
 			if pass.missed {
 				// Needs an upstream: answer from a goroutine of its own,
@@ -132,7 +132,7 @@ func (s *Service) readUDP(u *udpServer) {
 				continue
 			}
 			if len(resp) > 0 {
-				s.remember(wire, pass, resp)
+				s.remember(wire, client, u.local, pass, resp)
 				mm.queue(i, resp)
 			}
 		}
@@ -163,31 +163,63 @@ type queryPass struct {
 	cacheOnly bool
 	missed    bool
 	counted   bool
+	// probe marks the memo's look at an answer as it will be later (now
+	// set in the future): cache-only, and it counts nothing at all.
+	probe bool
+	// now, when set, is the time cache lookups use (one clock reading per
+	// batch of queries, or the probe's future instant).
+	now time.Time
 
 	// What the answer was made of, for the memo (cache-only pass only).
-	plan    *compiledPlan
-	dns64   bool
-	hits    int       // cache lookups, all of them hits
-	until   time.Time // when the first of them expires or ages a second
-	effects queryEffects
+	plan     *compiledPlan
+	dns64    bool
+	hits     int       // cache lookups, all of them hits
+	tick     int64     // the cache tick of the first hit
+	mixed    bool      // the hits saw different ticks
+	nextTick time.Time // when the answer's TTLs may next change
+	expires  time.Time // when the first of the cached responses expires
+	effects  queryEffects
 }
 
-// cacheHit notes that the answer uses a cached response of the given age
-// that expires at expires; its TTLs, as sent, change when the age reaches
-// the next whole second.
-func (p *queryPass) cacheHit(now time.Time, age time.Duration, expires time.Time) {
+// clock is the time cache lookups use.
+func (p *queryPass) clock() time.Time {
+	if p != nil && !p.now.IsZero() {
+		return p.now
+	}
+	return time.Now()
+}
+
+// quiet reports whether the pass must leave every counter alone.
+func (p *queryPass) quiet() bool { return p != nil && p.probe }
+
+// cacheHit notes that the answer uses a cached response, looked up in the
+// given cache tick, that expires at expires. Its TTLs, as sent, change at
+// the next tick (all cached responses age together, see cache).
+func (p *queryPass) cacheHit(tick int64, nextTick, expires time.Time) {
 	if p == nil || !p.cacheOnly {
 		return
 	}
 	p.effects.cacheHits++
-	until := now.Add(time.Second - age%time.Second)
-	if expires.Before(until) {
-		until = expires
-	}
-	if p.hits == 0 || until.Before(p.until) {
-		p.until = until
+	if p.hits == 0 {
+		p.tick, p.nextTick, p.expires = tick, nextTick, expires
+	} else {
+		p.mixed = p.mixed || tick != p.tick
+		if nextTick.Before(p.nextTick) {
+			p.nextTick = nextTick
+		}
+		if expires.Before(p.expires) {
+			p.expires = expires
+		}
 	}
 	p.hits++
+}
+
+// until is how long the answer stays byte for byte the same.
+func (p *queryPass) until() time.Time {
+	if p.expires.Before(p.nextTick) {
+		return p.expires
+	}
+	return p.nextTick
 }
 
 // answerFromMemo answers a UDP query from the memo. ok is false when the
@@ -204,6 +236,10 @@ func (s *Service) answerFromMemo(wire []byte, client, local netip.AddrPort, buf 
 	e := s.memo.get(q.key(&kb, wire, dns64), p, now)
 	if e == nil || len(e.wire) > cap(buf) {
 		return nil, false
+	}
+	elapsed := s.cache.tick(now) - e.tick
+	if elapsed < 0 || elapsed > 0 && e.aging == nil {
+		return nil, false // (a stale entry of a fixed answer, or a probe's clock)
 	}
 	// From here on, exactly what handle and finish would have done.
 	if !s.limit.allow(client.Addr(), now) {
@@ -225,12 +261,23 @@ func (s *Service) answerFromMemo(wire []byte, client, local netip.AddrPort, buf 
 	s.counts.finished(e.rcode, e.tc)
 	resp = append(buf[:0], e.wire...)
 	resp[0], resp[1] = wire[0], wire[1]
+	e.age(resp, uint32(elapsed))
 	return resp, true
 }
 
 // remember puts an answer the cache-only pass built into the memo, when it
 // was built from the cache alone and the query has the memo's plain shape.
-func (s *Service) remember(wire []byte, pass *queryPass, resp []byte) {
+//
+// The entry lives until the first cached response it was made of expires
+// when its TTLs age in step with the cache's ticks; remember finds out by
+// building the answer once more, as it will be in the last tick before
+// then. A TTL that is the same then is a constant (a cap such as the SOA
+// MINIMUM of RFC 6147 §5.1.7), one that dropped by exactly the ticks in
+// between ages one per tick all along (each TTL is a min and max of
+// constants and of cached TTLs less the same age, so every tick lowers it
+// by one or by nothing). Any other change, or any byte besides TTLs that
+// differs, and the entry lives only until the next tick, as before.
+func (s *Service) remember(wire []byte, client, local netip.AddrPort, pass *queryPass, resp []byte) {
 	if pass.hits == 0 || pass.plan == nil || len(resp) < 12 {
 		return
 	}
@@ -238,16 +285,27 @@ func (s *Service) remember(wire []byte, pass *queryPass, resp []byte) {
 	if !ok {
 		return
 	}
-	var kb [maxMemoKey]byte
-	s.memo.put(q.key(&kb, wire, pass.dns64), &memoEntry{
+	e := &memoEntry{
 		plan:    pass.plan,
-		until:   pass.until,
+		until:   pass.until(),
+		tick:    pass.tick,
 		wire:    append([]byte(nil), resp...),
 		qtype:   q.qtype,
 		effects: pass.effects,
 		rcode:   int(resp[3] & 0x0f),
 		tc:      resp[2]&0x02 != 0,
-	})
+	}
+	if last := s.cache.tick(pass.expires) - 1; !pass.mixed && last > pass.tick {
+		probe := &queryPass{cacheOnly: true, probe: true, now: s.cache.at(last)}
+		later := s.handleWire(context.Background(), probe, wire, client, local, false, make([]byte, 0, serverPayload))
+		if !probe.missed && probe.plan == pass.plan && probe.hits == pass.hits {
+			if aging, ok := agingTTLs(e.wire, later, uint32(last-pass.tick)); ok {
+				e.aging, e.until = aging, pass.expires
+			}
+		}
+	}
+	var kb [maxMemoKey]byte
+	s.memo.put(q.key(&kb, wire, pass.dns64), e)
 }
 
 // errWouldBlock is what a cache-only lookup returns on a miss.
