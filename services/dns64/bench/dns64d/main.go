@@ -14,7 +14,9 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"syscall"
+	"time"
 
 	"codeberg.org/monostack/gizmo/services/dns64"
 )
@@ -27,7 +29,14 @@ func main() {
 	sockets := flag.Int("udp-sockets", 2, "SO_REUSEPORT UDP sockets")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	memProfile := flag.String("memprofile", "", "write an allocation profile to this file on exit")
+	flight := flag.String("flight", "", "keep an execution trace of the last seconds, written to this file on SIGUSR2")
 	flag.Parse()
+	if *flight != "" {
+		if err := startFlightRecorder(*flight); err != nil {
+			fmt.Fprintln(os.Stderr, "dns64d:", err)
+			os.Exit(1)
+		}
+	}
 	if *memProfile != "" {
 		runtime.MemProfileRate = 4096
 		defer func() {
@@ -53,6 +62,33 @@ func main() {
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
+}
+
+// startFlightRecorder keeps a trace of the last ten seconds and writes it
+// to path on SIGUSR2: after a benchmark run with a latency spike, it shows
+// what the scheduler and the collector did meanwhile.
+func startFlightRecorder(path string) error {
+	fr := trace.NewFlightRecorder(trace.FlightRecorderConfig{MinAge: 10 * time.Second, MaxBytes: 256 << 20})
+	if err := fr.Start(); err != nil {
+		return err
+	}
+	usr2 := make(chan os.Signal, 1)
+	signal.Notify(usr2, syscall.SIGUSR2)
+	go func() {
+		for range usr2 {
+			f, err := os.Create(path)
+			if err == nil {
+				_, err = fr.WriteTo(f)
+				if cerr := f.Close(); err == nil {
+					err = cerr
+				}
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "dns64d: flight recorder:", err)
+			}
+		}
+	}()
+	return nil
 }
 
 func writeAllocs(path string) error {
