@@ -10,9 +10,12 @@
 # At a moderate rate these count what each wake-up costs, which run.sh's
 # saturating runs hide; they depend much less on other load than the p99.
 # GENV="VAR=value ..." is passed to every dns64d (e.g. GOGC=off, GOMAXPROCS=1).
+# ROUNDS=N (default 1) repeats the runs, servers alternating, and then
+# prints percentiles of all rounds' latencies together.
 set -eu
 DURATION=$1 WL=$2; shift 2
 RATE=${RATE:-10000}
+ROUNDS=${ROUNDS:-1}
 W=$(mktemp -d /tmp/gzt-dns64-fixedrate.XXXXXX)
 PIDS=""
 cleanup() { for p in $PIDS; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$W"; }
@@ -38,15 +41,29 @@ set -- $pids
 for p in $ports; do dnsperf -s 127.0.0.1 -p $p -d "$W/$WL.txt" -n 2 >/dev/null 2>&1; done
 cs() { cat /proc/$1/task/*/status | awk '/voluntary_ctxt_switches/ {s+=$2} END {print s}'; }
 cpu() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-echo "# $(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg) wl=$WL rate=$RATE; cpu-us/q ctxsw/q p50/p99"
-i=1
-for p in $ports; do
-  eval pid=\${$i}; i=$((i+1))
-  c0=$(cpu $pid); s0=$(cs $pid)
-  out=$(dnsperf -s 127.0.0.1 -p $p -d "$W/$WL.txt" -l "$DURATION" -c 8 -q 100 -T 1 -Q "$RATE" -v 2>/dev/null)
-  c1=$(cpu $pid); s1=$(cs $pid)
-  n=$(echo "$out" | awk '/Queries completed/ {print $3}')
-  lat=$(echo "$out" | awk '$1 == ">" {print $NF * 1e6}' | sort -n | awk '{v[NR]=$1} END {printf "%.0f/%.0f", v[int(NR*0.5)], v[int(NR*0.99)]}')
-  echo "$p $(awk -v c=$((c1-c0)) -v s=$((s1-s0)) -v n=$n 'BEGIN {printf "%.2f %.3f", c/100*1e6/n, s/n}') $lat threads=$(ls /proc/$pid/task | wc -l)"
+echo "# $(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg) wl=$WL rate=$RATE rounds=$ROUNDS; cpu-us/q ctxsw/q p50/p99"
+r=0
+while [ $r -lt "$ROUNDS" ]; do
+  i=1
+  for p in $ports; do
+    eval pid=\${$i}; i=$((i+1))
+    c0=$(cpu $pid); s0=$(cs $pid)
+    out=$(dnsperf -s 127.0.0.1 -p $p -d "$W/$WL.txt" -l "$DURATION" -c 8 -q 100 -T 1 -Q "$RATE" -v 2>/dev/null)
+    c1=$(cpu $pid); s1=$(cs $pid)
+    n=$(echo "$out" | awk '/Queries completed/ {print $3}')
+    echo "$out" | awk '$1 == ">" {print $NF * 1e6}' | sort -n > "$W/round"
+    cat "$W/round" >> "$W/all$p"
+    lat=$(awk '{v[NR]=$1} END {printf "%.0f/%.0f", v[int(NR*0.5)], v[int(NR*0.99)]}' "$W/round")
+    echo "$p $(awk -v c=$((c1-c0)) -v s=$((s1-s0)) -v n=$n 'BEGIN {printf "%.2f %.3f", c/100*1e6/n, s/n}') $lat threads=$(ls /proc/$pid/task | wc -l)"
+  done
+  r=$((r+1))
 done
+if [ "$ROUNDS" -gt 1 ]; then
+  # Every round's latencies together. One round with a stall moves these
+  # percentiles, which the median of the rounds' p99s hides: read both.
+  echo "# all rounds together, µs: p50 p90 p95 p99 p99.5 p99.9"
+  for p in $ports; do
+    sort -n "$W/all$p" | awk -v p=$p '{v[NR]=$1} END {printf "%s %d %d %d %d %d %d (n=%d)\n", p, v[int(NR*.5)], v[int(NR*.9)], v[int(NR*.95)], v[int(NR*.99)], v[int(NR*.995)], v[int(NR*.999)], NR}'
+  done
+fi
 echo "# end load $(cut -d' ' -f1-3 /proc/loadavg) ($names)"
