@@ -239,7 +239,10 @@ func (s *Service) answerFromMemo(wire []byte, client, local netip.AddrPort, buf 
 	}
 	elapsed := s.cache.tick(now) - e.tick
 	if elapsed < 0 || elapsed > 0 && e.aging == nil {
-		return nil, false // (a stale entry of a fixed answer, or a probe's clock)
+		// A fixed answer past its tick (never before until, a guard), or
+		// a batch whose clock reading predates the entry another reader
+		// just stored: the full path answers.
+		return nil, false
 	}
 	// From here on, exactly what handle and finish would have done.
 	if !s.limit.allow(client.Addr(), now) {
