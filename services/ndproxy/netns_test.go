@@ -125,6 +125,24 @@ func (n *proxyNet) start(t *testing.T, cfg Config) (*Service, func() error) {
 
 // addHostAddr gives the host an address in the shared /64 as SLAAC does
 // for an off-link PIO: the /64 without a prefix route, after DAD.
+// share gives s the shared /64 and waits until it proxies on the uplink.
+func (n *proxyNet) share(t *testing.T, s *Service) {
+	t.Helper()
+	s.Update(sharedPlan())
+	waitFor(t, "the service to listen", 5*time.Second, func() (bool, string) {
+		out := run(t, "ip", "netns", "exec", n.gizmo, "sysctl", "-n", "net.ipv6.conf.wan0.proxy_ndp")
+		return strings.TrimSpace(out) == "1", out
+	})
+	time.Sleep(200 * time.Millisecond) // the packet sockets open after the sysctl
+}
+
+// addSilentHostAddr gives the host address a without DAD, so the proxy
+// never hears of it until someone solicits it.
+func (n *proxyNet) addSilentHostAddr(t *testing.T, a string) {
+	t.Helper()
+	run(t, "ip", "-n", n.host, "addr", "add", a+"/64", "dev", "eth0", "noprefixroute", "nodad")
+}
+
 func (n *proxyNet) addHostAddr(t *testing.T, a string) {
 	t.Helper()
 	run(t, "ip", "-n", n.host, "addr", "add", a+"/64", "dev", "eth0", "noprefixroute")
@@ -170,12 +188,7 @@ func sharedPlan() Plan {
 func TestProxySharesTheUpstream64(t *testing.T) {
 	n := newProxyNet(t)
 	s, stop := n.start(t, Config{})
-	s.Update(sharedPlan())
-	waitFor(t, "the service to listen", 5*time.Second, func() (bool, string) {
-		out := run(t, "ip", "netns", "exec", n.gizmo, "sysctl", "-n", "net.ipv6.conf.wan0.proxy_ndp")
-		return strings.TrimSpace(out) == "1", out
-	})
-	time.Sleep(200 * time.Millisecond) // the packet sockets open after the sysctl
+	n.share(t, s)
 	n.addHostAddr(t, hostShared)
 
 	waitFor(t, "the host's address to be proxied", 5*time.Second, func() (bool, string) {
@@ -253,7 +266,7 @@ func TestProxyWithdrawsGoneHosts(t *testing.T) {
 	run(t, "ip", "netns", "exec", n.gizmo, "sysctl", "-qw", "net.ipv6.neigh.lan0.base_reachable_time_ms=500",
 		"net.ipv6.neigh.lan0.delay_first_probe_time=1", "net.ipv6.neigh.lan0.retrans_time_ms=300")
 	s, _ := n.start(t, Config{VerifyInterval: 300 * time.Millisecond})
-	run(t, "ip", "-n", n.host, "addr", "add", hostTemp+"/64", "dev", "eth0", "noprefixroute", "nodad")
+	n.addSilentHostAddr(t, hostTemp)
 	p := sharedPlan()
 	seen := time.Now()
 	p.Hosts = []Sighting{{Addr: netip.MustParseAddr(hostTemp), At: seen}}
@@ -288,13 +301,8 @@ func TestProxyWithdrawsGoneHosts(t *testing.T) {
 func TestProxyLooksUpUnknownAddresses(t *testing.T) {
 	n := newProxyNet(t)
 	s, _ := n.start(t, Config{})
-	s.Update(sharedPlan())
-	waitFor(t, "the service to listen", 5*time.Second, func() (bool, string) {
-		out := run(t, "ip", "netns", "exec", n.gizmo, "sysctl", "-n", "net.ipv6.conf.wan0.proxy_ndp")
-		return strings.TrimSpace(out) == "1", out
-	})
-	time.Sleep(200 * time.Millisecond)
-	run(t, "ip", "-n", n.host, "addr", "add", hostTemp+"/64", "dev", "eth0", "noprefixroute", "nodad")
+	n.share(t, s)
+	n.addSilentHostAddr(t, hostTemp)
 	if out, ok := ping(n.up, "", hostTemp); !ok {
 		t.Fatalf("the upstream cannot ping %s, which the proxy had to look up:\n%s\nstats %+v", hostTemp, out, s.Stats())
 	}
@@ -318,13 +326,8 @@ func TestProxyLooksUpUnknownAddresses(t *testing.T) {
 func TestProxyLooksUpWhatTheGizmoResolvesOnTheUplink(t *testing.T) {
 	n := newProxyNet(t)
 	s, _ := n.start(t, Config{})
-	s.Update(sharedPlan())
-	waitFor(t, "the service to listen", 5*time.Second, func() (bool, string) {
-		out := run(t, "ip", "netns", "exec", n.gizmo, "sysctl", "-n", "net.ipv6.conf.wan0.proxy_ndp")
-		return strings.TrimSpace(out) == "1", out
-	})
-	time.Sleep(200 * time.Millisecond)
-	run(t, "ip", "-n", n.host, "addr", "add", hostTemp+"/64", "dev", "eth0", "noprefixroute", "nodad")
+	n.share(t, s)
+	n.addSilentHostAddr(t, hostTemp)
 	if out, ok := ping(n.gizmo, "", hostTemp); !ok {
 		t.Fatalf("the gizmo cannot reach %s, which it first resolved on the uplink:\n%s\nstats %+v", hostTemp, out, s.Stats())
 	}
