@@ -251,6 +251,20 @@ func cpuPerPacket(b *testing.B, ns, dst string, n int, established bool) time.Du
 	return perPacket
 }
 
+// sinkOnWAN listens on the UDP address addr in the topology's WAN
+// namespace, for the benchmark's packets, answering with answerFirst.
+func sinkOnWAN(b *testing.B, tp *topo, addr string) {
+	var pc net.PacketConn
+	inNS(b, tp.wan, func() {
+		var err error
+		if pc, err = net.ListenPacket("udp", addr); err != nil {
+			b.Fatal(err)
+		}
+	})
+	b.Cleanup(func() { pc.Close() })
+	go answerFirst(pc)
+}
+
 // answerFirst receives on pc and answers each "hello" once; everything
 // else stays unread until the socket buffer is full and the kernel drops
 // it, the cheapest end a forwarded packet can have.
@@ -278,17 +292,8 @@ func BenchmarkForwardingCPU(b *testing.B) {
 	needRoot(b)
 	rounds, n := envInt("FW_BENCH_ROUNDS", 5), envInt("FW_BENCH_PACKETS", 300000)
 	tp := newTopo(b)
-	for _, addr := range []string{"[" + topoWAN6 + "]:9999", topoWAN4 + ":9999"} {
-		var pc net.PacketConn
-		inNS(b, tp.wan, func() {
-			var err error
-			if pc, err = net.ListenPacket("udp", addr); err != nil {
-				b.Fatal(err)
-			}
-		})
-		b.Cleanup(func() { pc.Close() })
-		go answerFirst(pc)
-	}
+	sinkOnWAN(b, tp, "["+topoWAN6+"]:9999")
+	sinkOnWAN(b, tp, topoWAN4+":9999")
 	s, err := New(Config{NetNS: int(tp.routerNS.Fd())})
 	if err != nil {
 		b.Fatal(err)
@@ -454,15 +459,7 @@ func BenchmarkFastpathCPU(b *testing.B) {
 	needRoot(b)
 	rounds, n := envInt("FW_BENCH_ROUNDS", 31), envInt("FW_BENCH_PACKETS", 50000)
 	tp := newTopo(b)
-	var pc net.PacketConn
-	inNS(b, tp.wan, func() {
-		var err error
-		if pc, err = net.ListenPacket("udp", "["+topoWAN6+"]:9999"); err != nil {
-			b.Fatal(err)
-		}
-	})
-	b.Cleanup(func() { pc.Close() })
-	go answerFirst(pc)
+	sinkOnWAN(b, tp, "["+topoWAN6+"]:9999")
 	s, err := New(Config{NetNS: int(tp.routerNS.Fd())})
 	if err != nil {
 		b.Fatal(err)
