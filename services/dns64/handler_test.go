@@ -473,6 +473,23 @@ func TestCachedAnswerTTLCountsDown(t *testing.T) {
 	if m.Answer[0].Header().Ttl != 300 {
 		t.Errorf("cached record was modified")
 	}
+
+	// Ages count the cache's whole ticks: a response stored late in a
+	// tick has aged a second as the next tick begins, and expires at the
+	// start of the tick its TTL ends in (up to a second early, never late).
+	late := c.at(c.tick(now) + 10).Add(900 * time.Millisecond)
+	k2 := cacheKey{name: "late.example.test.", qtype: dns.TypeA}
+	c.put(k2, m, 300*time.Second, late)
+	next := c.at(c.tick(late) + 1)
+	if _, age, _, ok := c.get(k2, next); !ok || age != time.Second {
+		t.Errorf("at the next tick: age %v, ok %t; want 1s", age, ok)
+	}
+	if _, _, _, ok := c.get(k2, next.Add(298*time.Second)); !ok {
+		t.Errorf("expired before the tick its TTL ends in")
+	}
+	if _, _, _, ok := c.get(k2, next.Add(299*time.Second)); ok {
+		t.Errorf("served in the tick its TTL ended in")
+	}
 }
 
 func TestUpstreamFailoverAndRecovery(t *testing.T) {
