@@ -10,7 +10,7 @@ import (
 
 // benchService returns a service with the test zone as its upstream, no rate
 // limit, and the answer to an EDNS query for name and qtype in its cache.
-func benchService(b *testing.B, name string, qtype uint16) (s *Service, wire, buf []byte) {
+func benchService(b testing.TB, name string, qtype uint16) (s *Service, wire, buf []byte) {
 	z := newTestZone()
 	s, err := New(Config{Exchange: z.exchange, RateLimit: -1})
 	if err != nil {

@@ -2,9 +2,12 @@ package dns64
 
 import (
 	"context"
+	"fmt"
+	"hash/maphash"
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -599,6 +602,94 @@ func TestTopNKeepsHeavyHitters(t *testing.T) {
 	top := c.snapshot().Hosts["h"].TopSynthesized
 	if len(top) != topNShown || top[0].Name != "heavy.example." || top[0].Count != 1000 {
 		t.Errorf("top list %v", top)
+	}
+}
+
+// Common query types and sources are counted in fixed slots, rare ones by
+// key; the snapshot names them all the same way.
+func TestHostCountsByTypeAndSource(t *testing.T) {
+	c := newCounters()
+	h := c.host(hostKey{mac: "h"})
+	addr := netip.MustParseAddr("2001:db8:1::10")
+	for _, q := range []struct {
+		qtype uint16
+		src   Source
+	}{
+		{dns.TypeA, SourceRDNSS}, {dns.TypeHTTPS, SourceDHCPv6}, {dns.TypeANY, SourceDHCPv4},
+		{dns.TypeCAA, SourceOther}, {dns.TypeURI, "lab"}, {100, "lab"}, {dns.TypeA, SourceRDNSS},
+	} {
+		c.query(h, addr, q.src, q.qtype, false)
+	}
+	hs := c.snapshot().Hosts["h"]
+	wantTypes := map[string]uint64{"A": 2, "HTTPS": 1, "ANY": 1, "CAA": 1, "URI": 1, "UINFO": 1}
+	wantSources := map[Source]uint64{SourceRDNSS: 2, SourceDHCPv6: 1, SourceDHCPv4: 1, SourceOther: 1, "lab": 2}
+	if diff := cmp.Diff(wantTypes, hs.ByType); diff != "" {
+		t.Errorf("by type (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantSources, hs.BySource); diff != "" {
+		t.Errorf("by source (-want +got):\n%s", diff)
+	}
+	if hs.LastAddr != addr || hs.DNS64 || hs.Queries != 7 {
+		t.Errorf("host %+v", hs)
+	}
+}
+
+// The top list is split into stripes by name; together they are the list.
+func TestTopNAcrossStripes(t *testing.T) {
+	c := newCounters()
+	h := c.host(hostKey{mac: "h"})
+	// Twelve names, at most two per stripe, so that no stripe evicts.
+	var want []NameCount
+	var perStripe [topStripes]int
+	for i := 0; len(want) < 12; i++ {
+		name := fmt.Sprintf("v4-%d.example.", i)
+		if st := maphash.String(c.stripeSeed, name) % topStripes; perStripe[st] < 2 {
+			perStripe[st]++
+			n := len(want) + 1
+			for range n {
+				c.synthesizedFor(h, name)
+			}
+			want = append(want, NameCount{Name: name, Count: uint64(n)})
+		}
+	}
+	slices.Reverse(want)
+	if got := c.snapshot().Hosts["h"].TopSynthesized; !slices.Equal(got, want[:topNShown]) {
+		t.Errorf("top list %v, want %v", got, want[:topNShown])
+	}
+}
+
+// Both UDP readers count the same host at once; no count is lost.
+func TestHostCountsFromConcurrentReaders(t *testing.T) {
+	c := newCounters()
+	const readers, each = 4, 2000
+	var wg sync.WaitGroup
+	for r := range readers {
+		wg.Go(func() {
+			h := c.host(hostKey{mac: "h"})
+			addr := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 15: byte(r)})
+			for i := range each {
+				qtype := []uint16{dns.TypeA, dns.TypeAAAA}[i%2]
+				c.query(h, addr, []Source{SourceRDNSS, SourceDHCPv4}[r%2], qtype, true)
+				if qtype == dns.TypeAAAA {
+					// Eight names: even all in one stripe, none is evicted.
+					c.synthesizedFor(h, fmt.Sprintf("v4-%d.example.", i/2%8))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	hs := c.snapshot().Hosts["h"]
+	if hs.Queries != readers*each || hs.Synthesized != readers*each/2 ||
+		hs.ByType["A"] != readers*each/2 || hs.ByType["AAAA"] != readers*each/2 ||
+		hs.BySource[SourceRDNSS] != readers*each/2 || hs.BySource[SourceDHCPv4] != readers*each/2 || !hs.DNS64 {
+		t.Errorf("host counters %+v", hs)
+	}
+	var top uint64
+	for _, nc := range hs.TopSynthesized {
+		top += nc.Count
+	}
+	if len(hs.TopSynthesized) != 8 || top != readers*each/2 {
+		t.Errorf("top list %v: want 8 names of %d each", hs.TopSynthesized, readers*each/16)
 	}
 }
 

@@ -376,3 +376,31 @@ func TestParseMemoQuery(t *testing.T) {
 		})
 	}
 }
+
+// A query the memo answers allocates nothing, with the rate limit on as in
+// the product: at a steady rate the service then never collects garbage
+// (docs/performance.md, "TTLs aged in place, nothing allocated per query").
+func TestMemoAnswersWithoutAllocating(t *testing.T) {
+	for _, name := range []string{"dual.example.test.", "v4only.example.test."} {
+		s, wire, buf := benchService(t, name, dns.TypeAAAA)
+		s.limit = newLimiter(1e9, 1<<20) // on, and never refusing here
+		now := time.Now()
+		pass := &queryPass{cacheOnly: true, now: now}
+		resp := s.handleWire(context.Background(), pass, wire, clientOn, listenRDNSS, false, buf)
+		if resp == nil || pass.missed {
+			t.Fatalf("%s: not answered from the cache", name)
+		}
+		s.remember(wire, clientOn, listenRDNSS, pass, resp)
+		answered := true
+		allocs := testing.AllocsPerRun(1000, func() {
+			_, ok := s.answerFromMemo(wire, clientOn, listenRDNSS, buf, now)
+			answered = answered && ok
+		})
+		if !answered {
+			t.Fatalf("%s: the memo did not answer", name)
+		}
+		if allocs != 0 {
+			t.Errorf("%s: %.1f allocations per query answered from the memo", name, allocs)
+		}
+	}
+}

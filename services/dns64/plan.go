@@ -15,6 +15,8 @@ const (
 	SourceRDNSS  Source = "rdnss"  // RA RDNSS option (RFC 8106)
 	SourceDHCPv6 Source = "dhcpv6" // DHCPv6 DNS Recursive Name Server option (RFC 3646)
 	SourceDHCPv4 Source = "dhcpv4" // DHCPv4 option 6 (RFC 2132)
+	// SourceOther counts queries to an address no listener hands out.
+	SourceOther Source = "other"
 )
 
 // Listener is one address the service answers on and the information source
@@ -156,7 +158,7 @@ func (c *compiledPlan) source(local netip.AddrPort) Source {
 	if s, ok := c.sourceAddrs[local.Addr()]; ok {
 		return s
 	}
-	return "other"
+	return SourceOther
 }
 
 // excluded reports whether an AAAA address must be ignored (RFC 6147 §5.1.4).

@@ -1,8 +1,8 @@
 package dns64
 
 import (
+	"hash/maphash"
 	"net/netip"
-	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -70,9 +70,13 @@ type counters struct {
 	synthesized, excluded, local, truncated, cacheHits, cacheMisses atomic.Uint64
 	byType                                                          [257]atomic.Uint64 // index 256: types ≥ 256
 
-	mu       sync.RWMutex
-	bySource map[Source]*atomic.Uint64
-	hosts    map[hostKey]*hostCounters
+	bySource sourceCounts
+
+	// stripeSeed picks a synthesized name's stripe of a host's top list.
+	stripeSeed maphash.Seed
+
+	mu    sync.RWMutex
+	hosts map[hostKey]*hostCounters
 }
 
 // hostKey identifies a host for the statistics: its MAC when the plan knows
@@ -93,35 +97,130 @@ func (k hostKey) String() string {
 	return k.addr.String()
 }
 
+// hostCounters are one host's counters. Counting a query takes no lock
+// that another query can hold: the UDP readers on both cores count the
+// same host (a phone asking for A and AAAA at once), and a reader whose
+// CPU is taken away while it holds a host's lock made the other wait, a
+// visible share of the DNS64's p99 (docs/performance.md, "Counting
+// without locks"). Only a synthesized answer takes a lock, one of
+// topStripes chosen by the name.
 type hostCounters struct {
-	mu          sync.Mutex
-	lastAddr    netip.Addr
-	dns64       bool
-	queries     uint64
-	synthesized uint64
-	byType      map[uint16]uint64
-	bySource    map[Source]uint64
-	top         topNames
+	lastAddr    atomic.Pointer[netip.Addr]
+	dns64       atomic.Bool
+	queries     atomic.Uint64
+	synthesized atomic.Uint64
+	byType      typeCounts
+	bySource    sourceCounts
+	top         [topStripes]topStripe
+}
+
+// typeCounts counts queries by type: the types up to HTTPS (65) and ANY
+// in fixed slots, which cost no lookup, and the rare others by key.
+type typeCounts struct {
+	slots [67]atomic.Uint64 // index 66: ANY
+	rare  keyedCounts[uint16]
+}
+
+func (t *typeCounts) add(qtype uint16) {
+	switch {
+	case int(qtype) < len(t.slots)-1:
+		t.slots[qtype].Add(1)
+	case qtype == dns.TypeANY:
+		t.slots[len(t.slots)-1].Add(1)
+	default:
+		t.rare.add(qtype)
+	}
+}
+
+func (t *typeCounts) each(f func(uint16, uint64)) {
+	for i := range t.slots {
+		if v := t.slots[i].Load(); v > 0 {
+			qtype := uint16(i)
+			if i == len(t.slots)-1 {
+				qtype = dns.TypeANY
+			}
+			f(qtype, v)
+		}
+	}
+	t.rare.each(f)
+}
+
+// sourceCounts counts queries by information source: the known ones in
+// fixed slots, any other by key.
+type sourceCounts struct {
+	slots [len(knownSources)]atomic.Uint64
+	other keyedCounts[Source]
+}
+
+var knownSources = [...]Source{SourceRDNSS, SourceDHCPv6, SourceDHCPv4, SourceOther}
+
+func (c *sourceCounts) add(s Source) {
+	for i, k := range knownSources {
+		if s == k {
+			c.slots[i].Add(1)
+			return
+		}
+	}
+	c.other.add(s)
+}
+
+func (c *sourceCounts) each(f func(Source, uint64)) {
+	for i := range c.slots {
+		if v := c.slots[i].Load(); v > 0 {
+			f(knownSources[i], v)
+		}
+	}
+	c.other.each(f)
+}
+
+// topStripes splits a host's top list of synthesized names by a hash of
+// the name, each part under its own lock. A name always lands in the same
+// stripe, so the stripes hold disjoint names and their union is the list.
+const topStripes = 8
+
+type topStripe struct {
+	mu    sync.Mutex
+	names topNames
+}
+
+// keyedCounts is a set of counters looked up by key, for keys that are
+// few and come back (query types, information sources): the counters are
+// atomic and found under a read lock, which another reader never waits
+// for; only the first count of a new key takes the write lock.
+type keyedCounts[K comparable] struct {
+	mu sync.RWMutex
+	m  map[K]*atomic.Uint64
+}
+
+func (k *keyedCounts[K]) add(key K) {
+	k.mu.RLock()
+	v := k.m[key]
+	k.mu.RUnlock()
+	if v == nil {
+		k.mu.Lock()
+		if v = k.m[key]; v == nil {
+			if k.m == nil {
+				k.m = map[K]*atomic.Uint64{}
+			}
+			v = new(atomic.Uint64)
+			k.m[key] = v
+		}
+		k.mu.Unlock()
+	}
+	v.Add(1)
+}
+
+// each calls f with every key's count.
+func (k *keyedCounts[K]) each(f func(K, uint64)) {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	for key, v := range k.m {
+		f(key, v.Load())
+	}
 }
 
 func newCounters() *counters {
-	return &counters{bySource: map[Source]*atomic.Uint64{}, hosts: map[hostKey]*hostCounters{}}
-}
-
-func (c *counters) source(s Source) *atomic.Uint64 {
-	c.mu.RLock()
-	v := c.bySource[s]
-	c.mu.RUnlock()
-	if v != nil {
-		return v
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if v = c.bySource[s]; v == nil {
-		v = new(atomic.Uint64)
-		c.bySource[s] = v
-	}
-	return v
+	return &counters{hosts: map[hostKey]*hostCounters{}, stripeSeed: maphash.MakeSeed()}
 }
 
 func (c *counters) host(key hostKey) *hostCounters {
@@ -142,7 +241,7 @@ func (c *counters) host(key hostKey) *hostCounters {
 			return h
 		}
 	}
-	h = &hostCounters{byType: map[uint16]uint64{}, bySource: map[Source]uint64{}}
+	h = &hostCounters{}
 	c.hosts[key] = h
 	return h
 }
@@ -151,13 +250,20 @@ func (c *counters) host(key hostKey) *hostCounters {
 func (c *counters) query(h *hostCounters, addr netip.Addr, src Source, qtype uint16, dns64 bool) {
 	c.queries.Add(1)
 	c.byType[min(int(qtype), 256)].Add(1)
-	c.source(src).Add(1)
-	h.mu.Lock()
-	h.lastAddr, h.dns64 = addr, dns64
-	h.queries++
-	h.byType[qtype]++
-	h.bySource[src]++
-	h.mu.Unlock()
+	c.bySource.add(src)
+	// Written only when they change: a store on every query would move
+	// the cache line between the cores for nothing.
+	if last := h.lastAddr.Load(); last == nil || *last != addr {
+		a := new(netip.Addr)
+		*a = addr
+		h.lastAddr.Store(a)
+	}
+	if h.dns64.Load() != dns64 {
+		h.dns64.Store(dns64)
+	}
+	h.queries.Add(1)
+	h.byType.add(qtype)
+	h.bySource.add(src)
 }
 
 // finished counts an answer by its RCODE and TC bit.
@@ -180,15 +286,16 @@ func (c *counters) finished(rcode int, truncated bool) {
 // synthesizedFor counts a synthesized answer for name.
 func (c *counters) synthesizedFor(h *hostCounters, name string) {
 	c.synthesized.Add(1)
-	h.mu.Lock()
-	h.synthesized++
-	h.top.count(name)
-	h.mu.Unlock()
+	h.synthesized.Add(1)
+	st := &h.top[maphash.String(c.stripeSeed, name)%topStripes]
+	st.mu.Lock()
+	st.names.count(name, topNTracked/topStripes)
+	st.mu.Unlock()
 }
 
-// topNames is a host's top list of synthesized names, kept with the
-// space-saving algorithm (Metwally et al.): at most topNTracked names, where
-// a new name evicts the least counted one and inherits its count, so heavy
+// topNames is a top list of synthesized names, kept with the space-saving
+// algorithm (Metwally et al.): at most a fixed number of names, where a new
+// name evicts the least counted one and inherits its count, so heavy
 // hitters are never lost. The names sit in a min-heap ordered by (count,
 // name), so that the eviction victim is at the root: a host that asks for
 // many different IPv4-only names evicts on most queries, and a scan of all
@@ -198,16 +305,17 @@ type topNames struct {
 	at   map[string]int // name → index in heap
 }
 
-func (t *topNames) count(name string) {
+// count counts name, keeping at most tracked names.
+func (t *topNames) count(name string, tracked int) {
 	if i, ok := t.at[name]; ok {
 		t.heap[i].Count++
 		t.down(i)
 		return
 	}
 	if t.at == nil {
-		t.at = make(map[string]int, topNTracked)
+		t.at = make(map[string]int, tracked)
 	}
-	if len(t.heap) < topNTracked {
+	if len(t.heap) < tracked {
 		t.heap = append(t.heap, NameCount{Name: name, Count: 1})
 		t.at[name] = len(t.heap) - 1
 		t.up(len(t.heap) - 1)
@@ -278,45 +386,49 @@ func (c *counters) snapshot() Stats {
 	}
 	for i := range c.byType {
 		if v := c.byType[i].Load(); v > 0 {
-			st.ByType[typeName(uint16(i))] += v
+			name := "OTHER" // the slot of all types ≥ 256
+			if i < 256 {
+				name = typeName(uint16(i))
+			}
+			st.ByType[name] += v
 		}
 	}
+	c.bySource.each(func(s Source, v uint64) { st.BySource[s] = v })
 	c.mu.RLock()
 	defer c.mu.RUnlock()
-	for s, v := range c.bySource {
-		st.BySource[s] = v.Load()
-	}
 	for hk, h := range c.hosts {
-		key := hk.String()
-		h.mu.Lock()
-		hs := HostStats{
-			Host: key, LastAddr: h.lastAddr, DNS64: h.dns64, Queries: h.queries, Synthesized: h.synthesized,
-			ByType: map[string]uint64{}, BySource: map[Source]uint64{},
-		}
-		for t, v := range h.byType {
-			hs.ByType[typeName(t)] += v
-		}
-		for s, v := range h.bySource {
-			hs.BySource[s] = v
-		}
-		hs.TopSynthesized = slices.Clone(h.top.heap)
-		h.mu.Unlock()
-		sort.Slice(hs.TopSynthesized, func(i, j int) bool {
-			a, b := hs.TopSynthesized[i], hs.TopSynthesized[j]
-			return a.Count > b.Count || a.Count == b.Count && a.Name < b.Name
-		})
-		if len(hs.TopSynthesized) > topNShown {
-			hs.TopSynthesized = hs.TopSynthesized[:topNShown]
-		}
-		st.Hosts[key] = hs
+		st.Hosts[hk.String()] = h.snapshot(hk.String())
 	}
 	return st
 }
 
-func typeName(t uint16) string {
-	if t == 256 {
-		return "OTHER"
+func (h *hostCounters) snapshot(key string) HostStats {
+	hs := HostStats{
+		Host: key, DNS64: h.dns64.Load(), Queries: h.queries.Load(), Synthesized: h.synthesized.Load(),
+		ByType: map[string]uint64{}, BySource: map[Source]uint64{},
 	}
+	if a := h.lastAddr.Load(); a != nil {
+		hs.LastAddr = *a
+	}
+	h.byType.each(func(t uint16, v uint64) { hs.ByType[typeName(t)] += v })
+	h.bySource.each(func(s Source, v uint64) { hs.BySource[s] = v })
+	for i := range h.top {
+		st := &h.top[i]
+		st.mu.Lock()
+		hs.TopSynthesized = append(hs.TopSynthesized, st.names.heap...)
+		st.mu.Unlock()
+	}
+	sort.Slice(hs.TopSynthesized, func(i, j int) bool {
+		a, b := hs.TopSynthesized[i], hs.TopSynthesized[j]
+		return a.Count > b.Count || a.Count == b.Count && a.Name < b.Name
+	})
+	if len(hs.TopSynthesized) > topNShown {
+		hs.TopSynthesized = hs.TopSynthesized[:topNShown]
+	}
+	return hs
+}
+
+func typeName(t uint16) string {
 	if s, ok := dns.TypeToString[t]; ok {
 		return s
 	}
