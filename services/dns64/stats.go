@@ -100,10 +100,9 @@ func (k hostKey) String() string {
 // hostCounters are one host's counters. Counting a query takes no lock
 // that another query can hold: the UDP readers on both cores count the
 // same host (a phone asking for A and AAAA at once), and a reader whose
-// CPU is taken away while it holds a host's lock made the other wait, a
-// visible share of the DNS64's p99 (docs/performance.md, "Counting
-// without locks"). Only a synthesized answer takes a lock, one of
-// topStripes chosen by the name.
+// CPU is taken away while it holds a host's lock makes the other wait
+// (docs/performance.md, "Counting without locks"). Only a synthesized
+// answer takes a lock, one of topStripes chosen by the name.
 type hostCounters struct {
 	lastAddr    atomic.Pointer[netip.Addr]
 	dns64       atomic.Bool

@@ -9,7 +9,8 @@
 # RATE (fixed load for the latency runs, default 10000 qps), THREADS
 # (unbound threads, GOMAXPROCS and UDP sockets of dns64d; default: CPUs),
 # DNS64D (a prebuilt dns64d to measure instead of this tree's, e.g. an older
-# revision's).
+# revision's), SATLAT=1 (also p50/p99 of a third, saturating run per round:
+# latency under the load the qps runs put on).
 set -eu
 
 DURATION=${DURATION:-10}
@@ -131,6 +132,14 @@ lat() { # port file
 		awk '$1 == ">" {print $NF * 1e6}' | sort -n |
 		awk '{v[NR]=$1} END {printf "%.0f %.0f\n", v[int(NR*0.5)], v[int(NR*0.99)]}'
 }
+# satlat: saturate again, as qps does, but keep every query's latency;
+# prints "p50-us p99-us" (a separate run: printing each query costs dnsperf
+# CPU, which would lower the qps it measures).
+satlat() { # port file
+	dnsperf -s 127.0.0.1 -p "$1" -d "$2" -l "$DURATION" -c 8 -q 100 -T 1 -v 2>/dev/null |
+		awk '$1 == ">" {print $NF * 1e6}' | sort -n |
+		awk '{v[NR]=$1} END {printf "%.0f %.0f\n", v[int(NR*0.5)], v[int(NR*0.99)]}'
+}
 median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
 echo "# $(date -u +%FT%TZ) $(uname -r), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg), threads $THREADS"
@@ -140,13 +149,17 @@ for wl in hits synth50; do
 	# Warm both caches.
 	dnsperf -s 127.0.0.1 -p $UNBOUND_PORT -d "$W/$wl.txt" -n 2 >/dev/null 2>&1
 	dnsperf -s 127.0.0.1 -p $GIZMO_PORT -d "$W/$wl.txt" -n 2 >/dev/null 2>&1
-	: >"$W/u.qps"; : >"$W/g.qps"; : >"$W/u.lat"; : >"$W/g.lat"
+	: >"$W/u.qps"; : >"$W/g.qps"; : >"$W/u.lat"; : >"$W/g.lat"; : >"$W/u.sat"; : >"$W/g.sat"
 	r=0
 	while [ $r -lt "$ROUNDS" ]; do
 		qps $UNBOUND_PORT "$W/$wl.txt" $UNBOUND_PID >>"$W/u.qps"
 		qps $GIZMO_PORT "$W/$wl.txt" $GIZMO_PID >>"$W/g.qps"
 		lat $UNBOUND_PORT "$W/$wl.txt" >>"$W/u.lat"
 		lat $GIZMO_PORT "$W/$wl.txt" >>"$W/g.lat"
+		if [ -n "${SATLAT:-}" ]; then
+			satlat $UNBOUND_PORT "$W/$wl.txt" >>"$W/u.sat"
+			satlat $GIZMO_PORT "$W/$wl.txt" >>"$W/g.sat"
+		fi
 		r=$((r + 1))
 	done
 	uq=$(cut -d' ' -f1 "$W/u.qps" | median); gq=$(cut -d' ' -f1 "$W/g.qps" | median)
@@ -160,6 +173,11 @@ for wl in hits synth50; do
 	echo "qps: unbound $uq, dns64d $gq, ratio $(awk "BEGIN {printf \"%.2f\", $gq / $uq}")"
 	echo "cpu us/query: unbound $uc, dns64d $gc, ratio $(awk "BEGIN {printf \"%.2f\", $gc / $uc}")"
 	echo "p50 us: unbound $u50, dns64d $g50; p99 us: unbound $u99, dns64d $g99, ratio $(awk "BEGIN {printf \"%.2f\", $g99 / $u99}")"
+	if [ -n "${SATLAT:-}" ]; then
+		us99=$(cut -d' ' -f2 "$W/u.sat" | median); gs99=$(cut -d' ' -f2 "$W/g.sat" | median)
+		echo "rounds saturated unbound p99 us: $(cut -d' ' -f2 "$W/u.sat" | tr '\n' ' ') dns64d p99 us: $(cut -d' ' -f2 "$W/g.sat" | tr '\n' ' ')"
+		echo "saturated p50 us: unbound $(cut -d' ' -f1 "$W/u.sat" | median), dns64d $(cut -d' ' -f1 "$W/g.sat" | median); p99 us: unbound $us99, dns64d $gs99, ratio $(awk "BEGIN {printf \"%.2f\", $gs99 / $us99}")"
+	fi
 done
 
 echo "## memory"
