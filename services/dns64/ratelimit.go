@@ -16,8 +16,7 @@ import (
 // (the readers of one busy host share its bucket), only the read lock of
 // the map, which waits only while a new client is added.
 type limiter struct {
-	rate  float64 // tokens per second; ≤ 0 disables limiting
-	burst int
+	rate float64 // tokens per second; ≤ 0 disables limiting
 
 	interval time.Duration // one token
 	depth    time.Duration // burst tokens
@@ -41,12 +40,13 @@ const maxDepth = time.Duration(1 << 60)
 const maxBuckets = 16384
 
 func newLimiter(rate float64, burst int) *limiter {
-	l := &limiter{rate: rate, burst: max(burst, 1), epoch: time.Now(), buckets: map[netip.Addr]*bucket{}}
+	l := &limiter{rate: rate, epoch: time.Now(), buckets: map[netip.Addr]*bucket{}}
 	if rate > 0 {
+		burst = max(burst, 1)
 		// A rate so low that the burst outlasts 36 years is as good as
 		// never refilling; the bound keeps the sums far from overflow.
-		l.interval = time.Duration(min(float64(time.Second)/rate, float64(maxDepth)/float64(l.burst)))
-		l.depth = l.interval * time.Duration(l.burst)
+		l.interval = time.Duration(min(float64(time.Second)/rate, float64(maxDepth)/float64(burst)))
+		l.depth = l.interval * time.Duration(burst)
 	}
 	return l
 }
