@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
-	"net/netip"
 	"os/exec"
 	"slices"
 	"strings"
@@ -535,12 +534,6 @@ func BenchmarkFastpathCPU(b *testing.B) {
 // does not grow with the number of hosts.
 func manyHostsPlan() Plan {
 	p := topoPlan()
-	for i := range 1000 {
-		p.HostRules = append(p.HostRules, HostRule{
-			Host:  fmt.Sprintf("host%d", i),
-			Addrs: []netip.Addr{a(fmt.Sprintf("2001:db8:1000:100::%x", 0x1000+i)), a(fmt.Sprintf("2001:db8:1000:100:%x::1", 0x1000+i))},
-			Ports: []Port{{TCP, 443}, {UDP, 443}},
-		})
-	}
+	addHosts(&p, 1000)
 	return p
 }

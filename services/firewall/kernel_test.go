@@ -339,6 +339,18 @@ func newService(t *testing.T, ns string) *Service {
 	return s
 }
 
+// addHosts adds n hosts to p, each exposing TCP and UDP 443 on two
+// addresses of the LAN prefix.
+func addHosts(p *Plan, n int) {
+	for i := range n {
+		p.HostRules = append(p.HostRules, HostRule{
+			Host:  fmt.Sprintf("host%d", i),
+			Addrs: []netip.Addr{a(fmt.Sprintf("2001:db8:1000:100::%x", 0x1000+i)), a(fmt.Sprintf("2001:db8:1000:100:%x::1", 0x1000+i))},
+			Ports: []Port{{TCP, 443}, {UDP, 443}},
+		})
+	}
+}
+
 // Thousands of host addresses: the element lists are split so that no
 // netlink attribute overflows its 16-bit length, and all arrive.
 func TestApplyLargeSets(t *testing.T) {
@@ -346,13 +358,7 @@ func TestApplyLargeSets(t *testing.T) {
 	ns := newNS(t, fmt.Sprintf("%04x", randID()), "big")
 	s := newService(t, ns)
 	p := labPlan()
-	for i := range 2000 {
-		p.HostRules = append(p.HostRules, HostRule{
-			Host:  fmt.Sprintf("host%d", i),
-			Addrs: []netip.Addr{a(fmt.Sprintf("2001:db8:1000:100::%x", 0x1000+i)), a(fmt.Sprintf("2001:db8:1000:100:%x::1", 0x1000+i))},
-			Ports: []Port{{TCP, 443}, {UDP, 443}},
-		})
-	}
+	addHosts(&p, 2000)
 	if err := s.Apply(p); err != nil {
 		t.Fatal(err)
 	}
