@@ -6,7 +6,8 @@
 #   sh services/dns64/bench/fixedrate.sh 5 synth50 /tmp/dns64d /tmp/dns64d-other
 # At a fixed RATE (default 10000 qps), one dnsperf run per server (unbound's
 # DNS64 first, then each dns64d given): server CPU time per query, thread
-# context switches (voluntary and not, all threads) per query, p50/p99 in µs.
+# context switches (voluntary and not, all threads) per query, p50/p99 in µs,
+# and the queries dnsperf counted lost (no answer within its 5 s timeout).
 # At a moderate rate these count what each wake-up costs, which run.sh's
 # saturating runs hide; they depend much less on other load than the p99.
 # GENV="VAR=value ..." is passed to every dns64d (e.g. GOGC=off, GOMAXPROCS=1).
@@ -51,10 +52,11 @@ while [ $r -lt "$ROUNDS" ]; do
     out=$(dnsperf -s 127.0.0.1 -p $p -d "$W/$WL.txt" -l "$DURATION" -c 8 -q 100 -T 1 -Q "$RATE" -v 2>/dev/null)
     c1=$(cpu $pid); s1=$(cs $pid)
     n=$(echo "$out" | awk '/Queries completed/ {print $3}')
+    lost=$(echo "$out" | awk '/Queries lost/ {print $3}')
     echo "$out" | awk '$1 == ">" {print $NF * 1e6}' | sort -n > "$W/round"
     cat "$W/round" >> "$W/all$p"
     lat=$(awk '{v[NR]=$1} END {printf "%.0f/%.0f", v[int(NR*0.5)], v[int(NR*0.99)]}' "$W/round")
-    echo "$p $(awk -v c=$((c1-c0)) -v s=$((s1-s0)) -v n=$n 'BEGIN {printf "%.2f %.3f", c/100*1e6/n, s/n}') $lat threads=$(ls /proc/$pid/task | wc -l)"
+    echo "$p $(awk -v c=$((c1-c0)) -v s=$((s1-s0)) -v n=$n 'BEGIN {printf "%.2f %.3f", c/100*1e6/n, s/n}') $lat threads=$(ls /proc/$pid/task | wc -l) lost=$lost"
   done
   r=$((r+1))
 done
