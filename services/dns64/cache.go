@@ -105,8 +105,9 @@ func (c *cache) get(k cacheKey, now time.Time) (*dns.Msg, time.Duration, time.Ti
 }
 
 // put stores m for ttl, counted from the start of now's tick (so it may
-// live up to a second less than ttl, never more). Entries are charged an estimate of their in-memory
-// size, several times their wire size, so that the bound holds for RSS.
+// live up to a second less than ttl, never more). Entries are charged an
+// estimate of their in-memory size, several times their wire size, so that
+// the bound holds for RSS.
 func (c *cache) put(k cacheKey, m *dns.Msg, ttl time.Duration, now time.Time) {
 	if ttl <= 0 {
 		return

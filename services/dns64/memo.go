@@ -13,17 +13,17 @@ import (
 // answerMemo remembers the UDP answers the reader built from the cache, in
 // wire format, until one of the cached responses they were made from
 // expires (see Service.remember). A repeated question is then answered by
-// copying bytes, patching the ID and lowering the TTLs that age, instead of parsing the query, looking
-// up one or two cache entries, synthesizing AAAA records (RFC 6147 §5.1.7)
-// and packing the answer again, which was about a third of the CPU time per
-// query under dnsperf.
+// copying bytes, patching the ID and lowering the TTLs that age, instead of
+// parsing the query, looking up one or two cache entries, synthesizing AAAA
+// records (RFC 6147 §5.1.7) and packing the answer again, which was about a
+// third of the CPU time per query under dnsperf.
 //
 // Every entry is derived from cache entries and lives no longer than their
 // TTLs allow (it can outlive one the cache evicted for room, as any cache
-// may keep an answer until its TTL runs out), for one plan (Update installs a new plan, and entries of an
-// older one are never used, so a policy change applies to the next query)
-// and one DNS64 policy bit (part of the key, so hosts with DNS64 on and off
-// get their own answers).
+// may keep an answer until its TTL runs out), for one plan (Update installs
+// a new plan, and entries of an older one are never used, so a policy
+// change applies to the next query) and one DNS64 policy bit (part of the
+// key, so hosts with DNS64 on and off get their own answers).
 type answerMemo struct {
 	seed        maphash.Seed
 	maxPerShard int

@@ -190,24 +190,27 @@ func TestMemoCountsLikeTheFullPath(t *testing.T) {
 // Without aging, a remembered answer lives until the first cached response
 // it was made of ages by another tick (its TTLs would change) or expires.
 func TestMemoLifetime(t *testing.T) {
-	now := time.Unix(1000, 0)
+	c := newCache(1 << 20)
+	tick := c.tick(time.Now())
+	next := c.at(tick + 1)
 	var p queryPass
 	p.cacheOnly = true
-	p.cacheHit(7, now.Add(700*time.Millisecond), now.Add(time.Hour))
-	if want := now.Add(700 * time.Millisecond); !p.until().Equal(want) {
-		t.Errorf("until %v, want %v", p.until(), want)
+	p.cacheHit(tick, next.Add(time.Hour))
+	if !p.until(c).Equal(next) {
+		t.Errorf("until %v, want the next tick %v", p.until(c), next)
 	}
-	p.cacheHit(7, now.Add(700*time.Millisecond), now.Add(200*time.Millisecond))
-	if want := now.Add(200 * time.Millisecond); !p.until().Equal(want) || !p.expires.Equal(want) {
-		t.Errorf("until %v, want %v (the expiry)", p.until(), want)
+	soon := next.Add(-300 * time.Millisecond)
+	p.cacheHit(tick, soon)
+	if !p.until(c).Equal(soon) || !p.expires.Equal(soon) {
+		t.Errorf("until %v, want %v (the expiry)", p.until(c), soon)
 	}
-	p.cacheHit(7, now.Add(700*time.Millisecond), now.Add(time.Hour))
-	if want := now.Add(200 * time.Millisecond); !p.until().Equal(want) || p.hits != 3 || p.mixed {
-		t.Errorf("until %v, want %v, after %d hits (mixed ticks: %t)", p.until(), want, p.hits, p.mixed)
+	p.cacheHit(tick, next.Add(time.Hour))
+	if !p.until(c).Equal(soon) || p.hits != 3 || p.mixed {
+		t.Errorf("until %v, want %v, after %d hits (mixed ticks: %t)", p.until(c), soon, p.hits, p.mixed)
 	}
-	p.cacheHit(8, now.Add(1700*time.Millisecond), now.Add(time.Hour))
+	p.cacheHit(tick+1, next.Add(time.Hour))
 	if !p.mixed {
-		t.Errorf("hits in ticks 7 and 8 not noted as mixed")
+		t.Errorf("hits in ticks %d and %d not noted as mixed", tick, tick+1)
 	}
 }
 

@@ -144,8 +144,9 @@ func (s *Service) Stats() Stats {
 }
 
 // lookup returns the upstream answer for (name, qtype) from the cache or,
-// unless pass limits it to the cache, the upstreams. The returned message is shared and must not be modified; age
-// is how long it has been cached, to subtract from its TTLs.
+// unless pass limits it to the cache, the upstreams. The returned message
+// is shared and must not be modified; age is how long it has been cached,
+// in whole ticks of the cache's clock, to subtract from its TTLs.
 func (s *Service) lookup(ctx context.Context, pass *queryPass, p *compiledPlan, name string, qtype uint16, do, cd bool) (*dns.Msg, time.Duration, error) {
 	k := cacheKey{name: name, qtype: qtype, do: do, cd: cd}
 	now := pass.clock()
@@ -153,8 +154,7 @@ func (s *Service) lookup(ctx context.Context, pass *queryPass, p *compiledPlan, 
 		if !pass.quiet() {
 			s.counts.cacheHits.Add(1)
 		}
-		t := s.cache.tick(now)
-		pass.cacheHit(t, s.cache.at(t+1), expires)
+		pass.cacheHit(s.cache.tick(now), expires)
 		return m, age, nil
 	}
 	if pass != nil && pass.cacheOnly {

@@ -171,14 +171,13 @@ type queryPass struct {
 	now time.Time
 
 	// What the answer was made of, for the memo (cache-only pass only).
-	plan     *compiledPlan
-	dns64    bool
-	hits     int       // cache lookups, all of them hits
-	tick     int64     // the cache tick of the first hit
-	mixed    bool      // the hits saw different ticks
-	nextTick time.Time // when the answer's TTLs may next change
-	expires  time.Time // when the first of the cached responses expires
-	effects  queryEffects
+	plan    *compiledPlan
+	dns64   bool
+	hits    int       // cache lookups, all of them hits
+	tick    int64     // the cache tick of the first hit, the earliest
+	mixed   bool      // the hits saw different ticks
+	expires time.Time // when the first of the cached responses expires
+	effects queryEffects
 }
 
 // clock is the time cache lookups use.
@@ -195,18 +194,15 @@ func (p *queryPass) quiet() bool { return p != nil && p.probe }
 // cacheHit notes that the answer uses a cached response, looked up in the
 // given cache tick, that expires at expires. Its TTLs, as sent, change at
 // the next tick (all cached responses age together, see cache).
-func (p *queryPass) cacheHit(tick int64, nextTick, expires time.Time) {
+func (p *queryPass) cacheHit(tick int64, expires time.Time) {
 	if p == nil || !p.cacheOnly {
 		return
 	}
 	p.effects.cacheHits++
 	if p.hits == 0 {
-		p.tick, p.nextTick, p.expires = tick, nextTick, expires
+		p.tick, p.expires = tick, expires
 	} else {
 		p.mixed = p.mixed || tick != p.tick
-		if nextTick.Before(p.nextTick) {
-			p.nextTick = nextTick
-		}
 		if expires.Before(p.expires) {
 			p.expires = expires
 		}
@@ -214,12 +210,13 @@ func (p *queryPass) cacheHit(tick int64, nextTick, expires time.Time) {
 	p.hits++
 }
 
-// until is how long the answer stays byte for byte the same.
-func (p *queryPass) until() time.Time {
-	if p.expires.Before(p.nextTick) {
-		return p.expires
+// until is how long the answer stays byte for byte the same: until the
+// tick after the first hit's, or the first expiry if that comes sooner.
+func (p *queryPass) until(c *cache) time.Time {
+	if next := c.at(p.tick + 1); next.Before(p.expires) {
+		return next
 	}
-	return p.nextTick
+	return p.expires
 }
 
 // answerFromMemo answers a UDP query from the memo. ok is false when the
@@ -290,7 +287,7 @@ func (s *Service) remember(wire []byte, client, local netip.AddrPort, pass *quer
 	}
 	e := &memoEntry{
 		plan:    pass.plan,
-		until:   pass.until(),
+		until:   pass.until(s.cache),
 		tick:    pass.tick,
 		wire:    append([]byte(nil), resp...),
 		qtype:   q.qtype,
