@@ -67,6 +67,9 @@ type Stats struct {
 	LinkUps     uint64
 	LinkDowns   uint64
 	AddrChanges uint64
+	// NetlinkDropped counts link and address notifications the netlink
+	// library dropped (malformed, or not from the kernel).
+	NetlinkDropped uint64
 
 	UnreachableRoutes int
 	RouteErrors       uint64
@@ -216,12 +219,19 @@ func (s *Service) Run(ctx context.Context) error {
 	defer close(done)
 	linkCh := make(chan netlink.LinkUpdate, 16)
 	addrCh := make(chan netlink.AddrUpdate, 64)
-	subErr := make(chan error, 2)
+	// The library reports every message it drops through the callback and
+	// reads on; a subscription has ended only when its channel is closed.
+	// Most reports are harmless: a subscriber that lists what exists
+	// (ListExisting, as the roles watch does) sends its dump request to
+	// its multicast groups, so every other socket of the namespace in
+	// those groups receives that request from a user-space port id
+	// ("Wrong sender portid"). Ending the service on such a report kept
+	// the gizmo without its default router for the 5 s restart pause.
+	subErr := &lastError{}
 	onErr := func(err error) {
-		select {
-		case subErr <- err:
-		default:
-		}
+		subErr.set(err)
+		s.stats.Add(func(st *Stats) { st.NetlinkDropped++ })
+		s.log.Debug("wan: netlink message dropped", "err", err)
 	}
 	if err := netlink.LinkSubscribeWithOptions(linkCh, done, netlink.LinkSubscribeOptions{ErrorCallback: onErr}); err != nil {
 		return fmt.Errorf("wan: subscribe to links: %w", err)
@@ -311,8 +321,6 @@ func (s *Service) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case err := <-subErr:
-			return fmt.Errorf("wan: netlink subscription on %s: %w", s.cfg.Interface, err)
 		case err := <-raErr:
 			// Without the NDP socket the view would silently go stale;
 			// let the daemon restart the service instead.
@@ -355,7 +363,10 @@ func (s *Service) Run(ctx context.Context) error {
 			publish()
 		case <-expiry.C:
 			publish()
-		case u := <-linkCh:
+		case u, ok := <-linkCh:
+			if !ok {
+				return fmt.Errorf("wan: link subscription on %s ended: %v", s.cfg.Interface, subErr.get())
+			}
 			if u.Attrs().Index != ifi.Index {
 				continue
 			}
@@ -384,7 +395,10 @@ func (s *Service) Run(ctx context.Context) error {
 				s.log.Warn("wan: link down")
 			}
 			publish()
-		case u := <-addrCh:
+		case u, ok := <-addrCh:
+			if !ok {
+				return fmt.Errorf("wan: address subscription on %s ended: %v", s.cfg.Interface, subErr.get())
+			}
 			if u.LinkIndex != ifi.Index || !o.addr(u) {
 				continue
 			}
@@ -394,6 +408,25 @@ func (s *Service) Run(ctx context.Context) error {
 			s.applyPlan()
 		}
 	}
+}
+
+// lastError keeps the last error a netlink subscription reported, for the
+// message when the subscription ends.
+type lastError struct {
+	mu  sync.Mutex
+	err error
+}
+
+func (l *lastError) set(err error) {
+	l.mu.Lock()
+	l.err = err
+	l.mu.Unlock()
+}
+
+func (l *lastError) get() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.err
 }
 
 // observer is Run's view under construction.
