@@ -87,3 +87,32 @@ func WaitAddr(ctx context.Context, ns, ifname string, within netip.Prefix) (neti
 	})
 	return found, err
 }
+
+// WaitDefaultRoute6 waits until ns has an IPv6 default route through ifname
+// (a host installs it from an RA with a router lifetime above 0, RFC 4861
+// §6.3.4) and returns its gateway. A host configures an address from an RA
+// whose router lifetime is 0 too, so an address alone does not mean it can
+// reach beyond the link yet.
+func WaitDefaultRoute6(ctx context.Context, ns, ifname string) (netip.Addr, error) {
+	var gw netip.Addr
+	err := WaitFor(ctx, fmt.Sprintf("an IPv6 default route on %s in %s", ifname, ns), func(ctx context.Context) (bool, error) {
+		out, err := Exec(ctx, ns, "ip", "-j", "-6", "route", "show", "default", "dev", ifname)
+		if err != nil {
+			return false, nil
+		}
+		var routes []struct {
+			Gateway string `json:"gateway"`
+		}
+		if err := json.Unmarshal(out, &routes); err != nil {
+			return false, fmt.Errorf("netlab: ip -j route: %w", err)
+		}
+		for _, r := range routes {
+			if a, err := netip.ParseAddr(r.Gateway); err == nil {
+				gw = a
+				return true, nil
+			}
+		}
+		return false, nil
+	})
+	return gw, err
+}

@@ -20,6 +20,12 @@ func checkServedV6(t *testing.T, ctx context.Context, l *netlab.Lab, delegated n
 	if err != nil {
 		t.Fatalf("gz-lan-v6 has no address in the LAN /64 %s: %v", lan64, err)
 	}
+	// The address may come from an RA sent before the gizmo learned its
+	// own default router (router lifetime 0, RFC 7084 G-4); the next RA,
+	// at most MIN_DELAY_BETWEEN_RAS later (RFC 4861 §10), brings the route.
+	if _, err := netlab.WaitDefaultRoute6(ctx, netlab.NSLanV6, netlab.HostIf); err != nil {
+		t.Fatalf("gz-lan-v6 (%s) has no default route: %v", a, err)
+	}
 	body, err := netlab.HTTPGet(ctx, netlab.NSLanV6, "http://["+netlab.V6OnlyServer.String()+"]/")
 	if err != nil {
 		t.Fatalf("gz-lan-v6 (%s) fetching the IPv6-only server: %v", a, err)
