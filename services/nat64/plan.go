@@ -35,8 +35,22 @@ type Plan struct {
 	// the ports the kernel uses on the WAN address: its ephemeral range
 	// and the firewall's NAT44 masquerade range.
 	PortsLow, PortsHigh PortRange
-	// MaxSessionsPerHost bounds what one LAN address can hold; 0 = no limit.
+	// MaxSessionsPerHost is one LAN address's share of its /64's sessions
+	// (MaxSessionsPer64); 0: DefaultMaxSessionsPerHost.
 	MaxSessionsPerHost int
+	// MaxSessionsPer64 bounds the sessions the addresses of one /64 open
+	// together, so that a host rotating its addresses inside its /64
+	// (RFC 8981) cannot escape the limit; 0: DefaultMaxSessionsPer64.
+	MaxSessionsPer64 int
+	// MaxInboundSessionsPerBinding bounds the sessions that packets from
+	// the IPv4 side open on one binding (address-dependent filtering lets
+	// a remote in from any of its ports); 0:
+	// DefaultMaxInboundSessionsPerBinding.
+	MaxInboundSessionsPerBinding int
+	// ICMPErrorsPerSecond is the rate of the ICMP errors the translator
+	// itself sends, in each direction (RFC 4443 §2.4(f)); 0:
+	// DefaultICMPErrorsPerSecond.
+	ICMPErrorsPerSecond int
 }
 
 // PortRange is an inclusive range of ports.
