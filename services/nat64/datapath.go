@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -34,6 +35,11 @@ type datapath struct {
 	lanIdx  int
 	wanIdx  int
 	cur     nat64Config
+	seed    uint32 // config.hash_seed: unknown outside, kept across restarts
+	quota   *quotas
+	// orphans are the pool ports the last reaper pass found without an
+	// IPv6 half (reapOrphanPorts).
+	orphans map[nat64Bib4Key]bool
 }
 
 // loadDatapath loads the programs and maps. With pinDir set, the maps are
@@ -85,6 +91,19 @@ func loadDatapath(pinDir string, maxSessions int) (*datapath, error) {
 			return nil, fmt.Errorf("nat64: load: %+v", ve)
 		}
 		return nil, fmt.Errorf("nat64: load: %w", err)
+	}
+	if d.quota, err = mapQuotas(&d.objs); err != nil {
+		d.objs.Close()
+		return nil, err
+	}
+	// A restarted daemon keeps the seed of the pinned configuration:
+	// the addresses' quota slots stay where their sessions were charged.
+	var old nat64Config
+	if err := d.objs.Nat64Config.Lookup(uint32(0), &old); err == nil && old.HashSeed != 0 {
+		d.seed = old.HashSeed
+	}
+	for d.seed == 0 {
+		d.seed = rand.Uint32()
 	}
 	return d, nil
 }
@@ -159,6 +178,7 @@ func (d *datapath) close(unpin bool) error {
 			errs = append(errs, err)
 		}
 	}
+	d.quota.unmap()
 	if err := d.objs.Close(); err != nil {
 		errs = append(errs, err)
 	}
@@ -168,7 +188,7 @@ func (d *datapath) close(unpin bool) error {
 func (d *datapath) maps() []*ebpf.Map {
 	m := &d.objs.nat64Maps
 	return []*ebpf.Map{m.Nat64Adf, m.Nat64Bib4, m.Nat64Bib6, m.Nat64Config, m.Nat64Counters, m.Nat64Deny4,
-		m.Nat64Frag4, m.Nat64Hcreated, m.Nat64Hreaped, m.Nat64Hstats, m.Nat64Lan6, m.Nat64Sess}
+		m.Nat64Frag4, m.Nat64Hstats, m.Nat64Lan6, m.Nat64Quota128, m.Nat64Quota64, m.Nat64Quotabind, m.Nat64Sess}
 }
 
 // configure applies a plan: the config value in one atomic map update (the
@@ -182,6 +202,7 @@ func (d *datapath) configure(p Plan, extraFlags uint8, nowNs uint64) error {
 	}
 	c.Flags |= extraFlags
 	c.NowNs = nowNs
+	c.HashSeed = d.seed
 	if err := syncLPM6(d.objs.Nat64Lan6, p.LANPrefixes); err != nil {
 		return fmt.Errorf("nat64: LAN prefixes: %w", err)
 	}
@@ -197,6 +218,17 @@ func (d *datapath) configure(p Plan, extraFlags uint8, nowNs uint64) error {
 		if err := d.flushDynamic(); err != nil {
 			return err
 		}
+	}
+	d.cur = c
+	return nil
+}
+
+// disable turns translation off: the programs pass everything (pool 0).
+// The seed stays, for the quota slots of the sessions that remain.
+func (d *datapath) disable() error {
+	c := nat64Config{HashSeed: d.seed}
+	if err := d.objs.Nat64Config.Update(uint32(0), &c, ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("nat64: disable: %w", err)
 	}
 	d.cur = c
 	return nil
@@ -330,8 +362,17 @@ func (d *datapath) removeStatic(b StaticBinding) error {
 // flushDynamic removes every session and every binding that was not set
 // through the API.
 func (d *datapath) flushDynamic() error {
-	if err := clearMap[nat64SessKey, nat64SessVal](d.objs.Nat64Sess, nil); err != nil {
+	// One by one, each giving its charges back: a session the program
+	// opens meanwhile keeps its charge, and no count drifts.
+	var keys []nat64SessKey
+	if err := scanMap(d.objs.Nat64Sess, func(k nat64SessKey, _ nat64SessVal) { keys = append(keys, k) }); err != nil {
 		return fmt.Errorf("nat64: flush sessions: %w", err)
+	}
+	for _, k := range keys {
+		var old nat64SessVal
+		if _, err := d.removeSession(k, &old); err != nil {
+			return fmt.Errorf("nat64: flush sessions: %w", err)
+		}
 	}
 	if err := clearMap[nat64AdfKey, uint64](d.objs.Nat64Adf, nil); err != nil {
 		return fmt.Errorf("nat64: flush filters: %w", err)
@@ -343,13 +384,6 @@ func (d *datapath) flushDynamic() error {
 	dyn4 := func(_ nat64Bib4Key, v nat64Bib4Val) bool { return v.Flags&bibStatic == 0 }
 	if err := clearMap(d.objs.Nat64Bib4, dyn4); err != nil {
 		return fmt.Errorf("nat64: flush bindings: %w", err)
-	}
-	// Every session is gone: the per-host live counts start again.
-	if err := clearMap[nat64Lpm6Key, uint64](d.objs.Nat64Hcreated, nil); err != nil {
-		return fmt.Errorf("nat64: flush host counts: %w", err)
-	}
-	if err := clearMap[nat64Lpm6Key, uint64](d.objs.Nat64Hreaped, nil); err != nil {
-		return fmt.Errorf("nat64: flush host counts: %w", err)
 	}
 	return nil
 }

@@ -54,27 +54,33 @@ type nat64Bib6Val struct {
 }
 
 type nat64Config struct {
-	_                  structs.HostLayout
-	Pref64             [16]uint8
-	Pref64Mask         [16]uint8
-	Router6            [16]uint8
-	Pool4              uint32
-	LanIfindex         uint32
-	WanIfindex         uint32
-	LanMtu             uint16
-	WanMtu             uint16
-	PortLoMin          uint16
-	PortLoMax          uint16
-	PortHiMin          uint16
-	PortHiMax          uint16
-	MaxSessionsPerHost uint32
-	Pref64Len          uint8
-	Flags              uint8
-	Pad0               uint16
-	NowNs              uint64
-	Lan64              [4]uint64
-	Lan64N             uint8
-	Pad1               [7]uint8
+	_                    structs.HostLayout
+	Pref64               [16]uint8
+	Pref64Mask           [16]uint8
+	Router6              [16]uint8
+	Pool4                uint32
+	LanIfindex           uint32
+	WanIfindex           uint32
+	LanMtu               uint16
+	WanMtu               uint16
+	PortLoMin            uint16
+	PortLoMax            uint16
+	PortHiMin            uint16
+	PortHiMax            uint16
+	MaxSessionsPerHost   uint32
+	Pref64Len            uint8
+	Flags                uint8
+	Pad0                 uint16
+	NowNs                uint64
+	Lan64                [4]uint64
+	Lan64N               uint8
+	Pad1                 [7]uint8
+	MaxSessionsPer64     uint32
+	MaxInboundPerBinding uint32
+	HashSeed             uint32
+	Pad2                 uint32
+	IcmpIntervalNs       uint64
+	IcmpBurstNs          uint64
 }
 
 type nat64Frag4Key struct {
@@ -86,10 +92,9 @@ type nat64Frag4Key struct {
 }
 
 type nat64Frag4Val struct {
-	_     structs.HostLayout
-	Addr6 [16]uint8
-	Port6 uint16
-	Pad   uint16
+	_       structs.HostLayout
+	Addr6   [16]uint8
+	FirstNs uint64
 }
 
 type nat64Fragbuf struct {
@@ -137,30 +142,33 @@ type nat64SessVal struct {
 	LastNs   uint64
 	PoolPort uint16
 	State    uint8
-	Pad      uint8
-	Pad1     uint32
+	Flags    uint8
+	Q128     uint16
+	Q64      uint16
 }
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	nat64MapNat64Adf      = "nat64_adf"
-	nat64MapNat64Bib4     = "nat64_bib4"
-	nat64MapNat64Bib6     = "nat64_bib6"
-	nat64MapNat64Config   = "nat64_config"
-	nat64MapNat64Counters = "nat64_counters"
-	nat64MapNat64Deny4    = "nat64_deny4"
-	nat64MapNat64Frag4    = "nat64_frag4"
-	nat64MapNat64Fragbuf  = "nat64_fragbuf"
-	nat64MapNat64Hcreated = "nat64_hcreated"
-	nat64MapNat64Hreaped  = "nat64_hreaped"
-	nat64MapNat64Hstats   = "nat64_hstats"
-	nat64MapNat64Lan6     = "nat64_lan6"
-	nat64MapNat64Scratch  = "nat64_scratch"
-	nat64MapNat64Sess     = "nat64_sess"
-	nat64ProgNat64Lan     = "nat64_lan"
-	nat64ProgNat64Wan     = "nat64_wan"
+	nat64MapNat64Adf       = "nat64_adf"
+	nat64MapNat64Bib4      = "nat64_bib4"
+	nat64MapNat64Bib6      = "nat64_bib6"
+	nat64MapNat64Config    = "nat64_config"
+	nat64MapNat64Counters  = "nat64_counters"
+	nat64MapNat64Deny4     = "nat64_deny4"
+	nat64MapNat64Frag4     = "nat64_frag4"
+	nat64MapNat64Fragbuf   = "nat64_fragbuf"
+	nat64MapNat64Hstats    = "nat64_hstats"
+	nat64MapNat64IcmpRate  = "nat64_icmp_rate"
+	nat64MapNat64Lan6      = "nat64_lan6"
+	nat64MapNat64Quota128  = "nat64_quota128"
+	nat64MapNat64Quota64   = "nat64_quota64"
+	nat64MapNat64Quotabind = "nat64_quotabind"
+	nat64MapNat64Scratch   = "nat64_scratch"
+	nat64MapNat64Sess      = "nat64_sess"
+	nat64ProgNat64Lan      = "nat64_lan"
+	nat64ProgNat64Wan      = "nat64_wan"
 )
 
 // loadNat64 returns the embedded CollectionSpec for nat64.
@@ -213,20 +221,22 @@ type nat64ProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type nat64MapSpecs struct {
-	Nat64Adf      *ebpf.MapSpec `ebpf:"nat64_adf"`
-	Nat64Bib4     *ebpf.MapSpec `ebpf:"nat64_bib4"`
-	Nat64Bib6     *ebpf.MapSpec `ebpf:"nat64_bib6"`
-	Nat64Config   *ebpf.MapSpec `ebpf:"nat64_config"`
-	Nat64Counters *ebpf.MapSpec `ebpf:"nat64_counters"`
-	Nat64Deny4    *ebpf.MapSpec `ebpf:"nat64_deny4"`
-	Nat64Frag4    *ebpf.MapSpec `ebpf:"nat64_frag4"`
-	Nat64Fragbuf  *ebpf.MapSpec `ebpf:"nat64_fragbuf"`
-	Nat64Hcreated *ebpf.MapSpec `ebpf:"nat64_hcreated"`
-	Nat64Hreaped  *ebpf.MapSpec `ebpf:"nat64_hreaped"`
-	Nat64Hstats   *ebpf.MapSpec `ebpf:"nat64_hstats"`
-	Nat64Lan6     *ebpf.MapSpec `ebpf:"nat64_lan6"`
-	Nat64Scratch  *ebpf.MapSpec `ebpf:"nat64_scratch"`
-	Nat64Sess     *ebpf.MapSpec `ebpf:"nat64_sess"`
+	Nat64Adf       *ebpf.MapSpec `ebpf:"nat64_adf"`
+	Nat64Bib4      *ebpf.MapSpec `ebpf:"nat64_bib4"`
+	Nat64Bib6      *ebpf.MapSpec `ebpf:"nat64_bib6"`
+	Nat64Config    *ebpf.MapSpec `ebpf:"nat64_config"`
+	Nat64Counters  *ebpf.MapSpec `ebpf:"nat64_counters"`
+	Nat64Deny4     *ebpf.MapSpec `ebpf:"nat64_deny4"`
+	Nat64Frag4     *ebpf.MapSpec `ebpf:"nat64_frag4"`
+	Nat64Fragbuf   *ebpf.MapSpec `ebpf:"nat64_fragbuf"`
+	Nat64Hstats    *ebpf.MapSpec `ebpf:"nat64_hstats"`
+	Nat64IcmpRate  *ebpf.MapSpec `ebpf:"nat64_icmp_rate"`
+	Nat64Lan6      *ebpf.MapSpec `ebpf:"nat64_lan6"`
+	Nat64Quota128  *ebpf.MapSpec `ebpf:"nat64_quota128"`
+	Nat64Quota64   *ebpf.MapSpec `ebpf:"nat64_quota64"`
+	Nat64Quotabind *ebpf.MapSpec `ebpf:"nat64_quotabind"`
+	Nat64Scratch   *ebpf.MapSpec `ebpf:"nat64_scratch"`
+	Nat64Sess      *ebpf.MapSpec `ebpf:"nat64_sess"`
 }
 
 // nat64VariableSpecs contains global variables before they are loaded into the kernel.
@@ -255,20 +265,22 @@ func (o *nat64Objects) Close() error {
 //
 // It can be passed to loadNat64Objects or ebpf.CollectionSpec.LoadAndAssign.
 type nat64Maps struct {
-	Nat64Adf      *ebpf.Map `ebpf:"nat64_adf"`
-	Nat64Bib4     *ebpf.Map `ebpf:"nat64_bib4"`
-	Nat64Bib6     *ebpf.Map `ebpf:"nat64_bib6"`
-	Nat64Config   *ebpf.Map `ebpf:"nat64_config"`
-	Nat64Counters *ebpf.Map `ebpf:"nat64_counters"`
-	Nat64Deny4    *ebpf.Map `ebpf:"nat64_deny4"`
-	Nat64Frag4    *ebpf.Map `ebpf:"nat64_frag4"`
-	Nat64Fragbuf  *ebpf.Map `ebpf:"nat64_fragbuf"`
-	Nat64Hcreated *ebpf.Map `ebpf:"nat64_hcreated"`
-	Nat64Hreaped  *ebpf.Map `ebpf:"nat64_hreaped"`
-	Nat64Hstats   *ebpf.Map `ebpf:"nat64_hstats"`
-	Nat64Lan6     *ebpf.Map `ebpf:"nat64_lan6"`
-	Nat64Scratch  *ebpf.Map `ebpf:"nat64_scratch"`
-	Nat64Sess     *ebpf.Map `ebpf:"nat64_sess"`
+	Nat64Adf       *ebpf.Map `ebpf:"nat64_adf"`
+	Nat64Bib4      *ebpf.Map `ebpf:"nat64_bib4"`
+	Nat64Bib6      *ebpf.Map `ebpf:"nat64_bib6"`
+	Nat64Config    *ebpf.Map `ebpf:"nat64_config"`
+	Nat64Counters  *ebpf.Map `ebpf:"nat64_counters"`
+	Nat64Deny4     *ebpf.Map `ebpf:"nat64_deny4"`
+	Nat64Frag4     *ebpf.Map `ebpf:"nat64_frag4"`
+	Nat64Fragbuf   *ebpf.Map `ebpf:"nat64_fragbuf"`
+	Nat64Hstats    *ebpf.Map `ebpf:"nat64_hstats"`
+	Nat64IcmpRate  *ebpf.Map `ebpf:"nat64_icmp_rate"`
+	Nat64Lan6      *ebpf.Map `ebpf:"nat64_lan6"`
+	Nat64Quota128  *ebpf.Map `ebpf:"nat64_quota128"`
+	Nat64Quota64   *ebpf.Map `ebpf:"nat64_quota64"`
+	Nat64Quotabind *ebpf.Map `ebpf:"nat64_quotabind"`
+	Nat64Scratch   *ebpf.Map `ebpf:"nat64_scratch"`
+	Nat64Sess      *ebpf.Map `ebpf:"nat64_sess"`
 }
 
 func (m *nat64Maps) Close() error {
@@ -281,10 +293,12 @@ func (m *nat64Maps) Close() error {
 		m.Nat64Deny4,
 		m.Nat64Frag4,
 		m.Nat64Fragbuf,
-		m.Nat64Hcreated,
-		m.Nat64Hreaped,
 		m.Nat64Hstats,
+		m.Nat64IcmpRate,
 		m.Nat64Lan6,
+		m.Nat64Quota128,
+		m.Nat64Quota64,
+		m.Nat64Quotabind,
 		m.Nat64Scratch,
 		m.Nat64Sess,
 	)

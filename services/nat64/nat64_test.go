@@ -463,8 +463,8 @@ func TestLimitsAreCountedDrops(t *testing.T) {
 	for i := range 20 {
 		h.send(true, pkt6(hostA, to6(p, remote1), seg{proto: ProtoUDP, sport: uint16(10000 + i), dport: 53}))
 	}
-	if got := h.counter("host_limit"); got != 10 {
-		t.Errorf("host_limit = %d, want 10", got)
+	if got := h.counter("host_limit_refused"); got != 10 {
+		t.Errorf("host_limit_refused = %d, want 10", got)
 	}
 	// Other hosts fill the 64-entry table; the rest is counted.
 	for i := range 80 {
@@ -565,20 +565,22 @@ func TestPoolChangeFlushesDynamicState(t *testing.T) {
 	}
 }
 
-func TestHostLimitCountsEverySession(t *testing.T) {
+func TestHostLimitCountsTheHostsOwnSessions(t *testing.T) {
 	p := testPlan()
 	p.MaxSessionsPerHost = 2
 	h := newHarness(t, p, 0)
 	o := h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 1000, dport: 53})
-	// A second session of the binding, opened from the IPv4 side
-	// (address-dependent filtering lets the same remote in from port 54).
+	// A session of the binding opened from the IPv4 side (address-
+	// dependent filtering lets the same remote in from port 54) is the
+	// remote's doing: it counts against the binding, not the host.
 	if ret, _ := h.send(false, pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 54, dport: o.sport})); ret != tcActRedirect {
 		t.Fatalf("inbound session: verdict %d", ret)
 	}
-	if ret, _ := h.send(true, pkt6(hostA, to6(p, remote1), seg{proto: ProtoUDP, sport: 1001, dport: 53})); ret != tcActShot {
+	h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 1001, dport: 53})
+	if ret, _ := h.send(true, pkt6(hostA, to6(p, remote1), seg{proto: ProtoUDP, sport: 1002, dport: 53})); ret != tcActShot {
 		t.Fatalf("third session over a limit of 2: verdict %d", ret)
 	}
-	// Both expire; the host gets its whole allowance back.
+	// All expire; the host gets its whole allowance back.
 	h.advance(uint64(UDPTimeout) + uint64(time.Second))
 	if _, err := h.dp.reap(h.now); err != nil {
 		t.Fatal(err)
@@ -586,13 +588,17 @@ func TestHostLimitCountsEverySession(t *testing.T) {
 	for port := uint16(2000); port < 2002; port++ {
 		h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: port, dport: 53})
 	}
-	// A new pool address flushes every session and the counts with them.
+	// A new pool address flushes every session, and each gives its
+	// charge back.
 	p.Pool4 = netip.MustParseAddr("192.0.2.101")
 	if err := h.dp.configure(p, flagNoFIB|flagFakeClock, h.now); err != nil {
 		t.Fatal(err)
 	}
 	h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 3000, dport: 53})
 	h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 3001, dport: 53})
+	if ret, _ := h.send(true, pkt6(hostA, to6(p, remote1), seg{proto: ProtoUDP, sport: 3002, dport: 53})); ret != tcActShot {
+		t.Errorf("third session after the flush: verdict %d", ret)
+	}
 }
 
 // withOptions rebuilds an IPv4 packet with the given options (a multiple

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 )
 
 // Plan is what the NAT64 should do, computed by the daemon from its state
@@ -132,8 +133,8 @@ func (p Plan) toConfig() (nat64Config, error) {
 	}
 	c.PortLoMin, c.PortLoMax = lo.Min, lo.Max
 	c.PortHiMin, c.PortHiMax = hi.Min, hi.Max
-	if p.MaxSessionsPerHost > 0 {
-		c.MaxSessionsPerHost = uint32(p.MaxSessionsPerHost)
+	if err := p.setBounds(&c); err != nil {
+		return c, err
 	}
 	if len(p.Deny4) > 0 {
 		c.Flags |= flagDenyCheck
@@ -158,6 +159,44 @@ func (p Plan) toConfig() (nat64Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// setBounds puts the plan's quotas and ICMP error rate, or their defaults,
+// into the configuration.
+func (p Plan) setBounds(c *nat64Config) error {
+	or := func(name string, v, def int) (uint32, error) {
+		switch {
+		case v < 0 || v > 1<<30:
+			return 0, fmt.Errorf("nat64: %s %d is out of range", name, v)
+		case v == 0:
+			return uint32(def), nil
+		}
+		return uint32(v), nil
+	}
+	var err error
+	if c.MaxSessionsPer64, err = or("MaxSessionsPer64", p.MaxSessionsPer64, DefaultMaxSessionsPer64); err != nil {
+		return err
+	}
+	if c.MaxSessionsPerHost, err = or("MaxSessionsPerHost", p.MaxSessionsPerHost, DefaultMaxSessionsPerHost); err != nil {
+		return err
+	}
+	if c.MaxSessionsPerHost > c.MaxSessionsPer64 {
+		return fmt.Errorf("nat64: an address's share of %d sessions is more than its /64's %d", c.MaxSessionsPerHost, c.MaxSessionsPer64)
+	}
+	if c.MaxInboundPerBinding, err = or("MaxInboundSessionsPerBinding", p.MaxInboundSessionsPerBinding, DefaultMaxInboundSessionsPerBinding); err != nil {
+		return err
+	}
+	rate, err := or("ICMPErrorsPerSecond", p.ICMPErrorsPerSecond, DefaultICMPErrorsPerSecond)
+	if err != nil {
+		return err
+	}
+	// A burst of a fifth of a second's errors (at least one): the
+	// program allows an error while the next one is due no later than
+	// burst-1 intervals from now.
+	c.IcmpIntervalNs = uint64(time.Second) / uint64(rate)
+	burst := max(uint64(rate)/5, 1)
+	c.IcmpBurstNs = (burst - 1) * c.IcmpIntervalNs
+	return nil
 }
 
 func mtuOr(mtu, def int) uint16 {

@@ -60,7 +60,7 @@ func expired(v nat64SessVal, proto uint8, now uint64) bool {
 
 // reapResult says what one pass did.
 type reapResult struct {
-	Sessions, Expired, Bindings, BindingsExpired int
+	Sessions, Expired, Bindings, BindingsExpired, OrphanPorts int
 }
 
 type bindingID struct {
@@ -69,11 +69,14 @@ type bindingID struct {
 }
 
 // reap expires sessions, then the bindings and filter entries no session
-// needs any more. It never races a packet: a session is removed with an
-// atomic lookup-and-delete, and if the returned value shows a packet
-// refreshed it after the scan, it is put back (the datapath has then
-// missed it for a few microseconds at most, and re-creates it on the next
-// IPv6 packet).
+// needs any more, then pool ports that no binding holds. It never races a
+// packet: a session is removed with an atomic lookup-and-delete, and if the
+// returned value shows a packet refreshed it after the scan, it is put back
+// (the datapath has then missed it for a few microseconds at most, and
+// re-creates it on the next IPv6 packet). A failed step is reported, and
+// the pass goes on: stopping early would keep every binding after it, and
+// its pool port, until the next pass, and for ever if the step keeps
+// failing.
 func (d *datapath) reap(now uint64) (reapResult, error) {
 	var res reapResult
 	live := map[bindingID]bool{}
@@ -90,48 +93,76 @@ func (d *datapath) reap(now uint64) (reapResult, error) {
 		res.Sessions++
 	})
 	if err != nil {
+		// Without the live sessions no binding can be judged: nothing
+		// is removed, the next pass tries again.
 		return res, fmt.Errorf("nat64: reap: scan sessions: %w", err)
 	}
 
-	reaped := map[[16]byte]uint64{}
+	var errs []error
 	for _, k := range cands {
 		var old nat64SessVal
 		if err := d.objs.Nat64Sess.LookupAndDelete(&k, &old); err != nil {
-			if errors.Is(err, ebpf.ErrKeyNotExist) {
-				continue
+			if !errors.Is(err, ebpf.ErrKeyNotExist) {
+				errs = append(errs, fmt.Errorf("delete session: %w", err))
 			}
-			return res, fmt.Errorf("nat64: reap: delete session: %w", err)
+			continue
 		}
 		if !expired(old, k.Proto, now) {
 			// Refreshed between scan and delete: put it back unless
-			// a packet already made a new one.
+			// a packet already made a new one (which charged itself;
+			// then this one's charges go back).
 			err := d.objs.Nat64Sess.Update(&k, &old, ebpf.UpdateNoExist)
-			if err != nil && !errors.Is(err, ebpf.ErrKeyExist) {
-				return res, fmt.Errorf("nat64: reap: restore session: %w", err)
+			switch {
+			case err == nil:
+			case errors.Is(err, ebpf.ErrKeyExist):
+				d.quota.release(k, old)
+			default:
+				d.quota.release(k, old)
+				errs = append(errs, fmt.Errorf("restore session: %w", err))
 			}
 			live[bindingID{old.PoolPort, k.Proto}] = true
 			liveADF[nat64AdfKey{Addr4: k.Addr4, Port4: old.PoolPort, Proto: k.Proto}] = true
 			res.Sessions++
 			continue
 		}
-		reaped[k.Addr6]++
+		d.quota.release(k, old)
 		res.Expired++
 	}
-	// The live count per host is created minus reaped; only this side
-	// writes reaped, so a read-add-write is safe here.
-	for a, n := range reaped {
-		hk := nat64Lpm6Key{Prefixlen: 128, Addr: a}
-		var cur uint64
-		_ = d.objs.Nat64Hreaped.Lookup(&hk, &cur)
-		cur += n
-		if err := d.objs.Nat64Hreaped.Update(&hk, cur, ebpf.UpdateAny); err != nil {
-			return res, fmt.Errorf("nat64: reap: host count: %w", err)
-		}
+
+	if err := d.reapBindings(now, live, &res); err != nil {
+		errs = append(errs, err)
+	}
+	if err := d.reapOrphanPorts(&res); err != nil {
+		errs = append(errs, err)
 	}
 
 	grace := uint64(bindingGrace)
+	var staleADF []nat64AdfKey
+	err = scanMap(d.objs.Nat64Adf, func(k nat64AdfKey, ts uint64) {
+		if !liveADF[k] && ts+grace <= now {
+			staleADF = append(staleADF, k)
+		}
+	})
+	if err != nil {
+		errs = append(errs, fmt.Errorf("scan filters: %w", err))
+	}
+	for _, k := range staleADF {
+		if err := d.objs.Nat64Adf.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, fmt.Errorf("delete filter: %w", err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return res, fmt.Errorf("nat64: reap: %w", err)
+	}
+	return res, nil
+}
+
+// reapBindings removes the dynamic bindings without a live session after
+// their grace period, both halves.
+func (d *datapath) reapBindings(now uint64, live map[bindingID]bool, res *reapResult) error {
+	grace := uint64(bindingGrace)
 	var stale []nat64Bib6Key
-	err = scanMap(d.objs.Nat64Bib6, func(bk nat64Bib6Key, bv nat64Bib6Val) {
+	err := scanMap(d.objs.Nat64Bib6, func(bk nat64Bib6Key, bv nat64Bib6Val) {
 		res.Bindings++
 		if bv.Flags&bibStatic != 0 || live[bindingID{bv.Port4, bk.Proto}] || bv.UsedNs+grace > now {
 			return
@@ -139,8 +170,9 @@ func (d *datapath) reap(now uint64) (reapResult, error) {
 		stale = append(stale, bk)
 	})
 	if err != nil {
-		return res, fmt.Errorf("nat64: reap: scan bindings: %w", err)
+		return fmt.Errorf("scan bindings: %w", err)
 	}
+	var errs []error
 	for _, bk := range stale {
 		var old nat64Bib6Val
 		if err := d.objs.Nat64Bib6.LookupAndDelete(&bk, &old); err != nil {
@@ -153,26 +185,49 @@ func (d *datapath) reap(now uint64) (reapResult, error) {
 		}
 		k4 := nat64Bib4Key{Port4: old.Port4, Proto: bk.Proto}
 		if err := d.objs.Nat64Bib4.Delete(&k4); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return res, fmt.Errorf("nat64: reap: delete binding: %w", err)
+			// The port is now an orphan; reapOrphanPorts frees it.
+			errs = append(errs, fmt.Errorf("delete binding: %w", err))
 		}
 		res.BindingsExpired++
 	}
+	return errors.Join(errs...)
+}
 
-	var staleADF []nat64AdfKey
-	err = scanMap(d.objs.Nat64Adf, func(k nat64AdfKey, ts uint64) {
-		if !liveADF[k] && ts+grace <= now {
-			staleADF = append(staleADF, k)
+// reapOrphanPorts frees pool ports whose IPv4 half of a binding has no
+// IPv6 half: a pass stopped between the two deletes (a crash, a failed
+// delete) would leak them for ever. The program claims a port in
+// nat64_bib4 a moment before it writes the IPv6 half, so a port counts as
+// an orphan only when two passes in a row found it one.
+func (d *datapath) reapOrphanPorts(res *reapResult) error {
+	seen := map[nat64Bib4Key]bool{}
+	err := scanMap(d.objs.Nat64Bib4, func(k4 nat64Bib4Key, v4 nat64Bib4Val) {
+		if v4.Flags&bibStatic != 0 {
+			return
 		}
+		k6 := nat64Bib6Key{Addr: v4.Addr, Port: v4.Port, Proto: k4.Proto}
+		var v6 nat64Bib6Val
+		if err := d.objs.Nat64Bib6.Lookup(&k6, &v6); err == nil && v6.Port4 == k4.Port4 {
+			return
+		}
+		seen[k4] = true
 	})
 	if err != nil {
-		return res, fmt.Errorf("nat64: reap: filters: %w", err)
+		return fmt.Errorf("scan pool ports: %w", err)
 	}
-	for _, k := range staleADF {
-		if err := d.objs.Nat64Adf.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return res, fmt.Errorf("nat64: reap: filters: %w", err)
+	var errs []error
+	for k4 := range seen {
+		if !d.orphans[k4] {
+			continue
 		}
+		if err := d.objs.Nat64Bib4.Delete(&k4); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			errs = append(errs, fmt.Errorf("free pool port: %w", err))
+			continue
+		}
+		delete(seen, k4)
+		res.OrphanPorts++
 	}
-	return res, nil
+	d.orphans = seen
+	return errors.Join(errs...)
 }
 
 // scanMap calls fn for every element, fetching them in batches of 4096

@@ -222,8 +222,8 @@ func (s *Service) apply(p Plan) error {
 	if !p.Enabled() {
 		// Translation off: the programs stay attached and pass
 		// everything (pool 0), so that the next plan is one update.
-		if err := s.dp.objs.Nat64Config.Update(uint32(0), &nat64Config{}, 0); err != nil {
-			return fmt.Errorf("nat64: disable: %w", err)
+		if err := s.dp.disable(); err != nil {
+			return err
 		}
 		s.enabled = false
 		return nil

@@ -16,7 +16,7 @@ var CounterNames = []string{
 	"filtered",
 	"table_full",
 	"ports_exhausted",
-	"host_limit",
+	"host_limit_refused",
 	"to_stack",
 	"malformed",
 	"source_not_lan",
@@ -31,6 +31,11 @@ var CounterNames = []string{
 	"host_table_full",
 	"mss_clamped",
 	"fragmented_4to6",
+	"prefix_limit_refused",
+	"inbound_session_refused",
+	"icmp_error_suppressed",
+	"icmp_error_not_allowed",
+	"fragment_state_expired",
 }
 
 // Stats is a snapshot for the dashboard and /metrics.
@@ -49,7 +54,10 @@ type HostStats struct {
 	Addr                 netip.Addr
 	PacketsOut, BytesOut uint64 // IPv6 -> IPv4
 	PacketsIn, BytesIn   uint64 // IPv4 -> IPv6
-	LiveSessions         uint64
+	// LiveSessions are the sessions the address opened that count
+	// against its share (bpf/quota.h; an address sharing its hashed slot
+	// would add its own).
+	LiveSessions uint64
 }
 
 func (d *datapath) counters() (map[string]uint64, error) {
@@ -86,22 +94,8 @@ func (d *datapath) hosts() ([]HostStats, error) {
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("nat64: host stats: %w", err)
 	}
-	var created uint64
-	cit := d.objs.Nat64Hcreated.Iterate()
-	for cit.Next(&k, &created) {
-		var reaped uint64
-		_ = d.objs.Nat64Hreaped.Lookup(&k, &reaped)
-		h := byAddr[k.Addr]
-		if h == nil {
-			h = &HostStats{Addr: netip.AddrFrom16(k.Addr)}
-			byAddr[k.Addr] = h
-		}
-		if created > reaped {
-			h.LiveSessions = created - reaped
-		}
-	}
-	if err := cit.Err(); err != nil {
-		return nil, fmt.Errorf("nat64: host sessions: %w", err)
+	for _, h := range byAddr {
+		h.LiveSessions = d.quota.charged(d.seed, h.Addr.As16())
 	}
 	out := make([]HostStats, 0, len(byAddr))
 	for _, h := range byAddr {
@@ -131,8 +125,6 @@ func (d *datapath) retireHosts(idle map[netip.Addr]uint64) ([]HostStats, error) 
 		}
 		k := nat64Lpm6Key{Prefixlen: 128, Addr: h.Addr.As16()}
 		_ = d.objs.Nat64Hstats.Delete(&k)
-		_ = d.objs.Nat64Hcreated.Delete(&k)
-		_ = d.objs.Nat64Hreaped.Delete(&k)
 		delete(idle, h.Addr)
 		gone = append(gone, h)
 	}

@@ -87,24 +87,44 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } nat64_frag4 SEC(".maps");
 
-/* Sessions ever created per host; only the program writes it. */
+/* Live sessions per quota slot (quota.h). Arrays never fill, and both
+ * sides count with atomic adds: the program when it opens a session, the
+ * Go reaper (through the mmapped values) when it removes one. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, struct lpm6_key);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, Q128_SLOTS);
+	__type(key, __u32);
 	__type(value, __u64);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} nat64_hcreated SEC(".maps");
+} nat64_quota128 SEC(".maps");
 
-/* Sessions reaped per host; only the Go reaper writes it. The difference
- * is the live count, kept without a user space read-modify-write race. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, struct lpm6_key);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, Q64_SLOTS);
+	__type(key, __u32);
 	__type(value, __u64);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} nat64_hreaped SEC(".maps");
+} nat64_quota64 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, QBIND_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nat64_quotabind SEC(".maps");
+
+/* ICMP error rate limit, one bucket per direction (ICMP_TO_LAN,
+ * ICMP_TO_WAN): the theoretical arrival time of the next error (GCRA). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} nat64_icmp_rate SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -141,6 +161,10 @@ struct {
 	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } nat64_counters SEC(".maps");
+
+/* How long the state of a fragmented IPv4 datagram lives after its first
+ * fragment: RFC 791 §3.2's reassembly timer. */
+#define FRAG4_TIMEOUT_NS (15ULL * 1000000000ULL)
 
 #define CSUM_CHUNK 512 /* bpf_csum_diff's largest input */
 #define CSUM_MAX_CHUNKS 20 /* 10240 bytes: jumbo frames included */

@@ -41,6 +41,7 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #include "maps.h"
 #include "csum.h"
 #include "addr.h"
+#include "quota.h"
 #include "state.h"
 #include "output.h"
 #include "parse.h"

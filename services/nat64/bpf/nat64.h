@@ -37,6 +37,12 @@ struct config {
 	__u64 lan64[4]; /* F_LAN64: the first 8 bytes of each LAN /64 */
 	__u8 lan64_n;
 	__u8 pad1[7];
+	__u32 max_sessions_per_64;     /* all addresses of one /64 together */
+	__u32 max_inbound_per_binding; /* sessions opened from the IPv4 side */
+	__u32 hash_seed;               /* for the quota slots of the addresses */
+	__u32 pad2;
+	__u64 icmp_interval_ns; /* one ICMP error per interval ... */
+	__u64 icmp_burst_ns;    /* ... with this much credit at most */
 };
 
 /* bib6: (IPv6 host, port/identifier, protocol) -> pool port. */
@@ -95,12 +101,18 @@ enum tcp_state {
 	TCP_TRANS = 7,
 };
 
+/* sess_val.flags: what the session was charged to, so that the reaper
+ * gives exactly that back (quota.h). */
+#define SESS_HOST 1    /* opened from IPv6: slots q128 and q64 */
+#define SESS_INBOUND 2 /* opened from IPv4: its binding's slot */
+
 struct sess_val {
 	__u64 last_ns;
 	__be16 pool_port;
 	__u8 state;
-	__u8 pad;
-	__u32 pad1;
+	__u8 flags;
+	__u16 q128; /* SESS_HOST: the address's slot in nat64_quota128 */
+	__u16 q64;  /* SESS_HOST: its /64's slot in nat64_quota64 */
 };
 
 /* adf: address-dependent filtering (RFC 4787 / RFC 6146 §1.2.3). An entry
@@ -123,9 +135,13 @@ struct frag4_key {
 
 struct frag4_val {
 	__u8 addr6[16];
-	__be16 port6; /* unused for non-first fragments, kept for debugging */
-	__u16 pad;
+	__u64 first_ns; /* when the first fragment came; the state expires */
 };
+
+/* Quota slots (quota.h): powers of two, so that a hash is masked. */
+#define Q128_SLOTS 65536
+#define Q64_SLOTS 4096
+#define QBIND_SLOTS (3 * 65536) /* TCP, UDP, ICMP x pool port */
 
 /* host_stats: per LAN host (IPv6 /128), per CPU. */
 struct host_stats {
@@ -155,7 +171,7 @@ enum counter {
 	C_FILTERED,         /* binding exists, remote not allowed (address-dependent filtering) */
 	C_TABLE_FULL,       /* session or binding table full */
 	C_PORTS_EXHAUSTED,  /* no free pool port found */
-	C_HOST_LIMIT,       /* per-host session limit reached */
+	C_HOST_LIMIT,       /* an address's share of its /64's sessions used up */
 	C_TO_STACK,         /* deliberately left to the kernel */
 	C_MALFORMED,        /* truncated or inconsistent headers */
 	C_SRC_NOT_LAN,      /* IPv6 source outside the LAN prefixes */
@@ -170,6 +186,11 @@ enum counter {
 	C_HOST_TABLE_FULL,  /* per-host statistics table full (packet still translated) */
 	C_MSS_CLAMPED,      /* TCP SYN whose MSS option was lowered (translated, not a drop) */
 	C_FRAGMENTED,       /* IPv4 DF=0 packet too big for the LAN, split (frag.h) */
+	C_PREFIX_LIMIT,     /* the /64's session limit reached */
+	C_INBOUND_REFUSED,  /* the binding's bound of IPv4-opened sessions reached */
+	C_ICMP_SUPPRESSED,  /* an ICMP error of ours over the rate: not sent */
+	C_ICMP_NOT_ALLOWED, /* no ICMP error may answer this packet: dropped */
+	C_FRAG_EXPIRED,     /* non-first IPv4 fragment after its state expired */
 	C_MAX,
 };
 

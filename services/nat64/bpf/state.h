@@ -115,30 +115,6 @@ static __always_inline int alloc_port(const struct config *cfg, __u8 proto, __u1
 	return -1;
 }
 
-/* host_created_key counts a new session of the host in hk (the live count
- * is created minus what the reaper removed). */
-static __always_inline void host_created_key(const struct lpm6_key *hk)
-{
-	__u64 *created = bpf_map_lookup_elem(&nat64_hcreated, hk);
-	if (created) {
-		__sync_fetch_and_add(created, 1);
-		return;
-	}
-	__u64 one = 1;
-	if (bpf_map_update_elem(&nat64_hcreated, hk, &one, BPF_NOEXIST) == -EEXIST) {
-		created = bpf_map_lookup_elem(&nat64_hcreated, hk);
-		if (created)
-			__sync_fetch_and_add(created, 1);
-	}
-}
-
-static __always_inline void host_created(const __u8 *a6)
-{
-	struct lpm6_key hk = {.prefixlen = 128};
-	__builtin_memcpy(hk.addr, a6, 16);
-	host_created_key(&hk);
-}
-
 /* session_new creates the session of an IPv6-originated packet, with its
  * binding if the host has none yet. Returns 0, or the counter to bump
  * plus one. */
@@ -148,16 +124,18 @@ __noinline int session_new(const struct config *cfg, struct sess_key *sk, __u64 
 		return C_MALFORMED + 1;
 	struct sess_val *s;
 
-	struct lpm6_key hk = {.prefixlen = 128};
-	__builtin_memcpy(hk.addr, sk->addr6, 16);
-	__u64 *created = bpf_map_lookup_elem(&nat64_hcreated, &hk);
-	if (created && cfg->max_sessions_per_host) {
-		__u64 *reaped = bpf_map_lookup_elem(&nat64_hreaped, &hk);
-		__u64 done = reaped ? *reaped : 0;
-		__u64 live = *created > done ? *created - done : 0;
-		if (live >= cfg->max_sessions_per_host)
-			return C_HOST_LIMIT + 1;
-	}
+	/* quota.h: the /64 first, so that rotating addresses (RFC 8981)
+	 * meet its limit; then the address's share of it. */
+	__u32 s64, s128;
+	quota_slots(cfg, sk->addr6, &s64, &s128);
+	__u64 *n64 = bpf_map_lookup_elem(&nat64_quota64, &s64);
+	__u64 *n128 = bpf_map_lookup_elem(&nat64_quota128, &s128);
+	if (!n64 || !n128)
+		return C_MALFORMED + 1;
+	if (*n64 >= cfg->max_sessions_per_64)
+		return C_PREFIX_LIMIT + 1;
+	if (*n128 >= cfg->max_sessions_per_host)
+		return C_HOST_LIMIT + 1;
 
 	struct bib6_key bk = {.port = sk->port6, .proto = sk->proto};
 	__builtin_memcpy(bk.addr, sk->addr6, 16);
@@ -185,12 +163,19 @@ __noinline int session_new(const struct config *cfg, struct sess_key *sk, __u64 
 	}
 	b->used_ns = now;
 
-	struct sess_val nv = {.last_ns = now, .pool_port = b->port4};
+	struct sess_val nv = {.last_ns = now, .pool_port = b->port4, .flags = SESS_HOST,
+			      .q128 = s128, .q64 = s64};
 	if (sk->proto == IPPROTO_TCP)
 		nv.state = TCP_V6_INIT;
 	long err = bpf_map_update_elem(&nat64_sess, sk, &nv, BPF_NOEXIST);
 	if (err && err != -EEXIST)
 		return C_TABLE_FULL + 1;
+	/* Only the CPU whose insert made the session charges it: the
+	 * reaper gives back one charge per session it removes. */
+	if (err == 0) {
+		__sync_fetch_and_add(n64, 1);
+		__sync_fetch_and_add(n128, 1);
+	}
 	s = bpf_map_lookup_elem(&nat64_sess, sk);
 	if (!s)
 		return C_TABLE_FULL + 1;
@@ -204,11 +189,6 @@ __noinline int session_new(const struct config *cfg, struct sess_key *sk, __u64 
 		*seen = nv.last_ns;
 	else
 		bpf_map_update_elem(&nat64_adf, &ak, &nv.last_ns, BPF_ANY);
-
-	/* The key of the limit check above: one less key on this stack,
-	 * which the interpreter's rounding leaves no room for (see
-	 * docs/conformance.md, "Kernels without BTF"). */
-	host_created_key(&hk);
 	return 0;
 }
 

@@ -206,6 +206,14 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 		struct frag4_val *fv = bpf_map_lookup_elem(&nat64_frag4, &fk);
 		if (!fv)
 			return drop(C_FRAG_NO_STATE);
+		/* The state lives as long as reassembly waits for the rest
+		 * (RFC 791 §3.2's timer): a later fragment with the same
+		 * source and identification belongs to no datagram the host
+		 * still waits for. */
+		if (now - fv->first_ns > FRAG4_TIMEOUT_NS) {
+			bpf_map_delete_elem(&nat64_frag4, &fk);
+			return drop(C_FRAG_EXPIRED);
+		}
 		__builtin_memcpy(host6, fv->addr6, 16);
 		if (proto == IPPROTO_ICMP)
 			return drop(C_UNSUPPORTED);
@@ -217,11 +225,10 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 				if (is_frag)
 					return drop(C_UNSUPPORTED);
 				if (!hairpin && ip->ttl <= 1) {
+					/* RFC 1812 §4.3.2.7: never an ICMP
+					 * error about an ICMP error. */
 					count(C_TTL_EXPIRED);
-					lp->type = 11;
-					lp->code = 0;
-					lp->info = 0;
-					return XLAT_REPLY;
+					return drop(C_ICMP_NOT_ALLOWED);
 				}
 				return XLAT_ICMP_ERR;
 			}
@@ -268,29 +275,49 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 				return drop(C_FILTERED);
 			if (proto == IPPROTO_TCP && !(lp->flags & TCPF_SYN))
 				return drop(C_FILTERED);
-			struct sess_val nv = {.last_ns = now, .pool_port = lp->dport};
+			/* quota.h: the sessions the IPv4 side opens are
+			 * bounded per binding and charged to the binding,
+			 * never to the host. RFC 6146 §3.5.2.2 lets a NAT64's
+			 * policy drop externally initiated connections; the
+			 * bound is that policy, past a binding's share. A
+			 * static binding (a port forward, an explicit
+			 * invitation) may take a host's share. */
+			__u32 qb = quota_bind_slot(proto, lp->dport);
+			__u64 *nb = bpf_map_lookup_elem(&nat64_quotabind, &qb);
+			if (!nb)
+				return drop(C_MALFORMED);
+			__u32 lim = (b->flags & BIB_STATIC) ? cfg->max_sessions_per_host : cfg->max_inbound_per_binding;
+			if (*nb >= lim)
+				return drop(C_INBOUND_REFUSED);
+			struct sess_val nv = {.last_ns = now, .pool_port = lp->dport, .flags = SESS_INBOUND};
 			if (proto == IPPROTO_TCP)
 				nv.state = TCP_V4_INIT;
 			long err = bpf_map_update_elem(&nat64_sess, &sk, &nv, BPF_NOEXIST);
 			if (err && err != -EEXIST)
 				return drop(C_TABLE_FULL);
+			if (err == 0)
+				__sync_fetch_and_add(nb, 1);
 			s = bpf_map_lookup_elem(&nat64_sess, &sk);
 			if (!s)
 				return drop(C_TABLE_FULL);
 			bpf_map_update_elem(&nat64_adf, &ak, &now, BPF_ANY);
-			host_created(host6);
 		}
 		if (proto == IPPROTO_TCP)
 			tcp_track(s, lp->flags, 0);
 		sess_touch(s, now);
 	}
 
+	/* RFC 1812 §4.3.2.7: no ICMP error about a non-initial fragment,
+	 * nor to a source that is not one host. */
+	int may_answer = !foff && ip4_src_unicast(ip->saddr);
 	if (!hairpin && ip->ttl <= 1) {
 		count(C_TTL_EXPIRED);
+		if (!may_answer)
+			return drop(C_ICMP_NOT_ALLOWED);
 		lp->type = 11;
 		lp->code = 0;
 		lp->info = 0;
-		return XLAT_REPLY;
+		return reply_limited(cfg, ICMP_TO_WAN);
 	}
 
 	__u32 plen = l4len + (is_frag ? 8 : 0);
@@ -298,10 +325,12 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 		if (df) {
 			/* RFC 7915 §4: fragmentation needed, MTU minus 20. */
 			count(C_TOO_BIG);
+			if (!may_answer)
+				return drop(C_ICMP_NOT_ALLOWED);
 			lp->type = 3;
 			lp->code = 4;
 			lp->info = cfg->lan_mtu - 20;
-			return XLAT_REPLY;
+			return reply_limited(cfg, ICMP_TO_WAN);
 		}
 		/* RFC 7915 §4: fragment (frag.h). */
 		if (proto == IPPROTO_ICMP || hlen != IP4_HLEN)
@@ -372,7 +401,7 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 			return drop(C_MALFORMED);
 		if (mf) {
 			struct frag4_key fk = {.src = ip->saddr, .id = ip->id, .proto = proto};
-			struct frag4_val fv = {.port6 = port6};
+			struct frag4_val fv = {.first_ns = now};
 			__builtin_memcpy(fv.addr6, host6, 16);
 			bpf_map_update_elem(&nat64_frag4, &fk, &fv, BPF_ANY);
 		}

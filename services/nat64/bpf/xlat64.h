@@ -187,6 +187,21 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 	return XLAT_FORWARD;
 }
 
+/* icmp6_no_answer: RFC 4443 §2.4(e.1): no ICMPv6 error answers an ICMPv6
+ * error (types below 128). A non-first fragment of an ICMPv6 message cannot
+ * tell, and gets no answer either. */
+static __always_inline int icmp6_no_answer(struct __sk_buff *skb, const struct ext6 *e)
+{
+	if (e->nh != IPPROTO_ICMPV6_)
+		return 0;
+	if (e->frag && e->fo)
+		return 1;
+	__u8 type;
+	if (bpf_skb_load_bytes(skb, ETH_HLEN + e->off, &type, 1) < 0)
+		return 1;
+	return type < 128;
+}
+
 static __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, struct ipv6hdr *ip6,
 			     struct ext6 *ep, struct l4 *lp)
 {
@@ -221,10 +236,12 @@ static __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, st
 	/* RFC 7915 §5.1: hop limit. The packet expires here. */
 	if (ip6->hop_limit <= 1) {
 		count(C_TTL_EXPIRED);
+		if (icmp6_no_answer(skb, ep))
+			return drop(C_ICMP_NOT_ALLOWED);
 		lp->type = 3;
 		lp->code = 0;
 		lp->info = 0;
-		return XLAT_REPLY;
+		return reply_limited(cfg, ICMP_TO_LAN);
 	}
 
 	__u8 nh = ep->nh;
@@ -247,13 +264,15 @@ static __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, st
 	if (!skb->gso_size && tot > cfg->wan_mtu) {
 		/* RFC 7915 §5: Packet Too Big with the IPv4 MTU plus 20. */
 		count(C_TOO_BIG);
+		if (icmp6_no_answer(skb, ep))
+			return drop(C_ICMP_NOT_ALLOWED);
 		__u32 mtu = cfg->wan_mtu + 20;
 		if (mtu < IPV6_MIN_MTU)
 			mtu = IPV6_MIN_MTU;
 		lp->type = 2;
 		lp->code = 0;
 		lp->info = mtu;
-		return XLAT_REPLY;
+		return reply_limited(cfg, ICMP_TO_LAN);
 	}
 
 	__u32 l4_off = ETH_HLEN + ep->off;
