@@ -80,6 +80,10 @@ func main() {
 		err = cmdCLAT(ctx, logger, args)
 	case "isp-ra":
 		err = cmdISPRA(ctx, logger, args)
+	case "spray-udp":
+		err = cmdSprayUDP(ctx, args)
+	case "rotate-icmp6":
+		err = cmdRotateICMP6(ctx, args)
 	default:
 		fmt.Fprintf(os.Stderr, "lab: unknown command %q\n", cmd)
 		usage()

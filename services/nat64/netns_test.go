@@ -26,6 +26,8 @@ type topo struct {
 	h6, gw, v4 string
 	lanIdx     int
 	wanIdx     int
+	// tweak, if set, changes the plan the service gets.
+	tweak func(*Plan)
 }
 
 func sh(t *testing.T, args ...string) string {
@@ -119,14 +121,18 @@ func (tp *topo) run(t *testing.T, s *Service, wanMTU int, ready bool) func() {
 			t.Errorf("Run: %v", err)
 		}
 	}
-	s.Update(Plan{
+	p := Plan{
 		Pool4:       netip.MustParseAddr("192.0.2.100"),
 		Pref64:      netip.MustParsePrefix("64:ff9b::/96"),
 		LANPrefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8:1000::/64")},
 		Router6:     netip.MustParseAddr("2001:db8:1000::1"),
 		LANIfindex:  tp.lanIdx, WANIfindex: tp.wanIdx,
 		LANMTU: 1500, WANMTU: wanMTU,
-	})
+	}
+	if tp.tweak != nil {
+		tp.tweak(&p)
+	}
+	s.Update(p)
 	deadline := time.Now().Add(10 * time.Second)
 	for !s.Stats().Enabled {
 		if time.Now().After(deadline) {

@@ -1,0 +1,202 @@
+package nat64
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Attacks on the NAT64's bounds with real packets through the kernel, in
+// the three-namespace topology of netns_test.go.
+
+// sendPaced sends n packets, a few at a time, so that the veths' backlog
+// (netdev_max_backlog) does not drop what the test counts.
+func sendPaced(t *testing.T, n int, send func(i int) error) {
+	t.Helper()
+	for i := range n {
+		for {
+			err := send(i)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, unix.ENOBUFS) && !errors.Is(err, unix.EAGAIN) {
+				t.Fatalf("packet %d: %v", i, err)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		if i%50 == 49 {
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+}
+
+// udpHeader is a UDP header and payload with its IPv4 checksum.
+func udpHeader(src, dst netip.Addr, sport, dport uint16, payload []byte) []byte {
+	return seg{proto: ProtoUDP, sport: sport, dport: dport, payload: payload}.bytes(src, dst)
+}
+
+func TestNetnsRemoteSprayingPortsIsBounded(t *testing.T) {
+	tp := newTopo(t, 1500)
+	s, err := New(Config{ReapInterval: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp.start(t, s, 1500)
+	server := netip.MustParseAddr("198.51.100.80")
+
+	var srv, host, raw net.PacketConn
+	inNetns(t, tp.v4, func() {
+		if srv, err = net.ListenPacket("udp4", "198.51.100.80:7000"); err == nil {
+			raw, err = net.ListenPacket("ip4:udp", server.String())
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	defer raw.Close()
+	inNetns(t, tp.h6, func() { host, err = net.ListenPacket("udp6", "[2001:db8:1000::a]:0") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+
+	// The host talks to the server: a binding, and the server's address
+	// is let in from any of its ports (address-dependent filtering).
+	if _, err := host.WriteTo([]byte("hi"), &net.UDPAddr{IP: net.ParseIP("64:ff9b::198.51.100.80"), Port: 7000}); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2048)
+	srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, from, err := srv.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("server: %v", err)
+	}
+	binding := from.(*net.UDPAddr).AddrPort()
+
+	// The server's address sprays 2000 source ports at the binding.
+	const ports = 2000
+	sendPaced(t, ports, func(i int) error {
+		u := udpHeader(server, binding.Addr(), uint16(20000+i), binding.Port(), []byte("spray"))
+		_, err := raw.WriteTo(u, &net.IPAddr{IP: binding.Addr().AsSlice()})
+		return err
+	})
+	got := 0
+	for {
+		host.SetReadDeadline(time.Now().Add(time.Second))
+		if _, _, err := host.ReadFrom(buf); err != nil {
+			break
+		}
+		got++
+	}
+	c := s.Stats().Counters
+	if got > DefaultMaxInboundSessionsPerBinding || c["inbound_session_refused"] == 0 ||
+		got+int(c["inbound_session_refused"]) > ports {
+		t.Errorf("the host got %d of %d sprayed datagrams with a bound of %d; inbound_session_refused %d",
+			got, ports, DefaultMaxInboundSessionsPerBinding, c["inbound_session_refused"])
+	}
+	// The table holds the host's two sessions (its UDP flow, the start-up
+	// ping) and the binding's bound, no more, once the reaper has counted.
+	time.Sleep(1500 * time.Millisecond)
+	if n := s.Stats().Sessions; n > 2+DefaultMaxInboundSessionsPerBinding {
+		t.Errorf("%d sessions after the spray", n)
+	}
+	// The spray was not charged to the host: it opens new flows.
+	if _, err := host.WriteTo([]byte("again"), &net.UDPAddr{IP: net.ParseIP("64:ff9b::198.51.100.80"), Port: 7000}); err != nil {
+		t.Fatal(err)
+	}
+	var other net.PacketConn
+	inNetns(t, tp.h6, func() { other, err = net.ListenPacket("udp6", "[2001:db8:1000::a]:0") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if _, err := other.WriteTo([]byte("new flow"), &net.UDPAddr{IP: net.ParseIP("64:ff9b::198.51.100.80"), Port: 7000}); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for len(seen) < 2 {
+		srv.SetReadDeadline(time.Now().Add(3 * time.Second))
+		n, _, err := srv.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("the host's flows after the spray: got %v: %v (counters %v)", seen, err, s.Stats().Counters)
+		}
+		seen[string(buf[:n])] = true
+	}
+}
+
+// echoFromFreebind sends one ICMPv6 echo request from src (not configured
+// on the interface: IPV6_FREEBIND) to each destination.
+func echoFromFreebind(t *testing.T, ns string, src netip.Addr, dsts []netip.Addr) {
+	t.Helper()
+	var c net.PacketConn
+	var err error
+	inNetns(t, ns, func() {
+		lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			if err := rc.Control(func(fd uintptr) {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_IPV6, unix.IPV6_FREEBIND, 1)
+			}); err != nil {
+				return err
+			}
+			return serr
+		}}
+		c, err = lc.ListenPacket(t.Context(), "ip6:ipv6-icmp", src.String())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msg := []byte{128, 0, 0, 0, 0, 7, 0, 1} // the kernel fills in the checksum
+	sendPaced(t, len(dsts), func(i int) error {
+		_, err := c.WriteTo(msg, &net.IPAddr{IP: dsts[i].AsSlice()})
+		return err
+	})
+}
+
+func TestNetnsRotatingAddressesMeetThe64sLimit(t *testing.T) {
+	tp := newTopo(t, 1500)
+	tp.tweak = func(p *Plan) {
+		p.MaxSessionsPer64 = 200
+		p.MaxSessionsPerHost = 50
+	}
+	s, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp.start(t, s, 1500)
+	var dsts []netip.Addr
+	for i := range 100 {
+		dsts = append(dsts, netip.AddrFrom16([16]byte{0, 0x64, 0xff, 0x9b, 12: 198, 13: 18, 14: 0, 15: byte(i)}))
+	}
+	// Five privacy addresses (RFC 8981) of one host, a hundred flows each.
+	for a := range 5 {
+		src := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0x10, 0, 0, 0, 0x0a, 0xbc, 0, 0, 0, 0, 0, byte(a + 1)})
+		echoFromFreebind(t, tp.h6, src, dsts)
+	}
+	var c map[string]uint64
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		c = s.Stats().Counters
+		if c["prefix_limit_refused"] > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// 200 sessions, one of them the start-up ping's (which may have
+	// taken a retry or two).
+	if c["translated_6to4"] > 200+3 || c["prefix_limit_refused"] == 0 || c["host_limit_refused"] == 0 {
+		t.Errorf("five addresses of one /64 (limit 200, share 50): counters %v", c)
+	}
+	// The /64 is full, for the host's stable address too.
+	out, err := command(in(tp.h6, "ping", "-c", "1", "-W", "1", "64:ff9b::198.51.100.80")).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "0 received") {
+		t.Errorf("a new flow from a /64 at its limit went through:\n%s", out)
+	}
+}
