@@ -4,7 +4,7 @@ package main
 // `ip netns exec` (lab/integration/hostile_nat64_test.go):
 //
 //	lab spray-udp -src 198.51.100.80 -dst 192.0.2.100:1234 -from 20000 -count 8000
-//	lab rotate-icmp6 -prefix 2001:db8:1000:100::/64 -addrs 5 -remotes 7000
+//	lab rotate-icmp6 -prefix 2001:db8:1000:100::/64 -addrs 5 -remotes 8000
 //
 // spray-udp is a remote the host talks to, sending from thousands of source
 // ports to the host's binding: address-dependent filtering lets each in,
@@ -72,6 +72,7 @@ func cmdSprayUDP(ctx context.Context, args []string) error {
 			return fmt.Errorf("spray-udp: after %d: %w", sent, err)
 		}
 		sent++
+		pace(sent)
 	}
 	fmt.Printf("sent %d datagrams from %s ports %d-%d to %s\n", sent, from4, *from, *from+sent-1, to)
 	return nil
@@ -112,7 +113,7 @@ func cmdRotateICMP6(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("rotate-icmp6", flag.ContinueOnError)
 	prefix := fs.String("prefix", "", "the host's /64")
 	addrs := fs.Int("addrs", 5, "addresses to rotate through")
-	remotes := fs.Int("remotes", 7000, "IPv4 destinations per address")
+	remotes := fs.Int("remotes", 8000, "IPv4 destinations per address")
 	base := fs.String("remote-base", "198.18.0.0", "first IPv4 destination (RFC 2544's benchmarking range)")
 	pref64 := fs.String("pref64", netlab.Pref64.String(), "the NAT64 prefix (a /96)")
 	if err := fs.Parse(args); err != nil {
@@ -180,8 +181,17 @@ func echoFrom(ctx context.Context, src netip.Addr, pref64 netip.Prefix, first ne
 		if err != nil {
 			return i, err
 		}
+		pace(i + 1)
 	}
 	return n, nil
+}
+
+// pace pauses briefly every hundred packets, so that the veths' backlog
+// (netdev_max_backlog) does not drop what the attack is meant to deliver.
+func pace(sent int) {
+	if sent%100 == 0 {
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // writeRetry retries a send while the socket buffer is full.
