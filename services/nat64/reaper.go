@@ -58,6 +58,10 @@ func expired(v nat64SessVal, proto uint8, now uint64) bool {
 	return v.LastNs+uint64(lifetime(proto, v.State)) <= now
 }
 
+// errSessionScan: a reaper pass could not read the sessions and did
+// nothing.
+var errSessionScan = errors.New("scan sessions")
+
 // reapResult says what one pass did.
 type reapResult struct {
 	Sessions, Expired, Bindings, BindingsExpired, OrphanPorts int
@@ -95,7 +99,7 @@ func (d *datapath) reap(now uint64) (reapResult, error) {
 	if err != nil {
 		// Without the live sessions no binding can be judged: nothing
 		// is removed, the next pass tries again.
-		return res, fmt.Errorf("nat64: reap: scan sessions: %w", err)
+		return res, fmt.Errorf("nat64: reap: %w: %w", errSessionScan, err)
 	}
 
 	var errs []error

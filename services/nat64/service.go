@@ -17,6 +17,7 @@ package nat64
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -191,11 +192,17 @@ func (s *Service) Run(ctx context.Context) error {
 			// Map operations are safe beside the datapath and beside
 			// Stats, so the pass runs without the lock: a long pass
 			// (a mass expiry) never blocks the dashboard.
+			// A pass that reports an error has still done all it
+			// could (reap), so its counts stand, unless it could not
+			// even read the sessions.
 			res, err := dp.reap(monoNanos())
-			if err == nil {
+			if !errors.Is(err, errSessionScan) {
 				s.mu.Lock()
 				s.last = res
 				s.mu.Unlock()
+			}
+			if res.OrphanPorts > 0 {
+				s.log.Info("freed pool ports without a binding", "ports", res.OrphanPorts)
 			}
 			var gone []HostStats
 			// Idle hosts are looked at about every ten minutes.
