@@ -46,6 +46,7 @@ var (
 	runs     = flag.Int("runs", 5, "runs per measurement")
 	seconds  = flag.Int("t", 3, "seconds per run")
 	modesArg = flag.String("modes", "gizmo,tayga,nat44,ipv6", "modes to measure")
+	quota    = flag.Int("quota", 0, "gizmo: sessions per address and per /64 (0: the shipped defaults, nat64.DefaultMaxSessionsPerHost and DefaultMaxSessionsPer64); the connection rate's closed sessions stay 4 minutes (TCP_TRANS), so one client address meets the shipped share within seconds")
 	bpfStats = flag.Bool("bpfstats", false, "also report the NAT64 programs' run time per packet (sets kernel.bpf_stats_enabled during the run, which adds a little to every BPF program)")
 )
 
@@ -163,6 +164,7 @@ func gizmoMode(ch *chain) (func(), error) {
 		LANPrefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8:1000::/64")},
 		Router6:     netip.MustParseAddr("2001:db8:1000::1"),
 		LANIfindex:  lan, WANIfindex: wan, LANMTU: 1500, WANMTU: 1500,
+		MaxSessionsPerHost: *quota, MaxSessionsPer64: *quota,
 	})
 	for i := 0; !svc.Stats().Enabled; i++ {
 		if i > 500 {
