@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"codeberg.org/monostack/gizmo/gizmo/persist"
 	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/internal/persist"
 )
 
 // durable is what the daemon itself keeps under the state dir. Services that

@@ -6,7 +6,7 @@ import (
 	"reflect"
 	"time"
 
-	"codeberg.org/monostack/gizmo/gizmo/persist"
+	"codeberg.org/monostack/gizmo/internal/persist"
 	"codeberg.org/monostack/gizmo/web"
 	"codeberg.org/monostack/gizmo/web/series"
 )

@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"codeberg.org/monostack/gizmo/gizmo/persist"
 	"codeberg.org/monostack/gizmo/gizmo/plan"
 	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/internal/persist"
 	"codeberg.org/monostack/gizmo/web"
 )
 

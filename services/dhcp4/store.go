@@ -13,7 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"codeberg.org/monostack/gizmo/gizmo/persist"
+	"codeberg.org/monostack/gizmo/internal/persist"
 	"golang.org/x/sys/unix"
 )
 

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"codeberg.org/monostack/gizmo/gizmo/persist"
+	"codeberg.org/monostack/gizmo/internal/persist"
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/iana"
 )

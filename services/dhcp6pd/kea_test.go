@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"codeberg.org/monostack/gizmo/gizmo/persist"
+	"codeberg.org/monostack/gizmo/internal/persist"
 )
 
 // The real-peer test: Kea's DHCPv6 server delegating /56s over a veth pair

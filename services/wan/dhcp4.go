@@ -10,8 +10,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"codeberg.org/monostack/gizmo/gizmo/persist"
 	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/internal/persist"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/vishvananda/netlink"
