@@ -13,6 +13,7 @@ import (
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/web/series"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // withTraffic fills the fake backend with an hour of samples.
@@ -33,6 +34,10 @@ func withTraffic(b *fakeBackend) {
 		NAT64:    NAT64Insights{Running: true, Sessions: 12, Capacity: 65536, Translated: 999, Drops: map[string]uint64{"table_full": 1}},
 		Hosts:    map[string]HostInsights{mac: {DNSSources: map[string]uint64{"rdnss": 42}, CLAT: true, TopLegacy: []NameCount{{"legacy.example.test.", 5}}, Traffic: series.Categories{NativeIPv6: 9000, NAT64DNS64: 700}}},
 		Firewall: map[string]CounterValue{"ipv6-forwarded": {Packets: 10, Bytes: 1000}},
+		Metrics: []prometheus.Metric{
+			prometheus.MustNewConstMetric(prometheus.NewDesc("gizmo_ra_rs_received_total", "Router Solicitations received.", nil, nil), prometheus.CounterValue, 3),
+			prometheus.MustNewConstMetric(prometheus.NewDesc("gizmo_dhcp4_leases", "Current DHCPv4 leases.", nil, nil), prometheus.GaugeValue, 2),
+		},
 	}
 	b.st.Roles = state.RolesStatus{Detected: true, WANPort: "eth1", LANPorts: []string{"eth0", "eth2"},
 		Since: now, Reason: "eth1 heard a router advertisement", Changes: 1}
@@ -57,6 +62,8 @@ func TestPagesRenderWithData(t *testing.T) {
 		{"/nat64", "12 of 65536"},
 		{"/nat64", "table_full"},
 		{"/metrics", `gizmo_nat64_sessions 12`},
+		{"/metrics", "# TYPE gizmo_ra_rs_received_total counter\ngizmo_ra_rs_received_total 3"},
+		{"/metrics", "# TYPE gizmo_dhcp4_leases gauge\ngizmo_dhcp4_leases 2"},
 		{"/metrics", `gizmo_host_traffic_bytes_total{category="native_ipv6",mac="02:00:00:00:00:10"} 9000`},
 		{"/api/series?resolution=10s", `"total":{"native_ipv6":9000,`},
 		{"/static/style.css", "--acc"},

@@ -1,6 +1,9 @@
 package web
 
-import "codeberg.org/monostack/gizmo/web/series"
+import (
+	"codeberg.org/monostack/gizmo/web/series"
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // Insights are the services' counters in the dashboard's own terms. The
 // daemon builds them from each service's Stats, so that web knows nothing
@@ -12,9 +15,9 @@ type Insights struct {
 	DHCPv4   map[string]uint64       `json:"dhcpv4"`
 	// Hosts are per-host extras keyed by MAC address.
 	Hosts map[string]HostInsights `json:"hosts"`
-	// Services holds every service's numeric counters for /metrics:
-	// service → counter name → value.
-	Services map[string]map[string]float64 `json:"-"`
+	// Metrics are the services' own counters and gauges for /metrics,
+	// each declared with its type by the daemon.
+	Metrics []prometheus.Metric `json:"-"`
 }
 
 // DNSInsights summarise the DNS64 service.

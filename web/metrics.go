@@ -2,8 +2,6 @@ package web
 
 import (
 	"net/http"
-	"regexp"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,18 +12,9 @@ import (
 // metrics at scrape time, so nothing is kept twice.
 type collector struct{ s *Server }
 
-// Describe sends nothing: the collector is "unchecked", because per-service
-// counter names are only known at scrape time.
+// Describe sends nothing: the collector is "unchecked", because which
+// services run (and so which metrics exist) is only known at scrape time.
 func (collector) Describe(chan<- *prometheus.Desc) {}
-
-var nonMetric = regexp.MustCompile(`[^a-zA-Z0-9_]+`)
-
-func metricName(parts ...string) string {
-	for i, p := range parts {
-		parts[i] = strings.Trim(nonMetric.ReplaceAllString(strings.ToLower(p), "_"), "_")
-	}
-	return strings.Join(parts, "_")
-}
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
 	st := c.s.cfg.Backend.Snapshot()
@@ -82,10 +71,8 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter("gizmo_firewall_packets_total", "Packets counted by the firewall's named counters.", float64(v.Packets), "counter", name)
 		counter("gizmo_firewall_bytes_total", "Bytes counted by the firewall's named counters.", float64(v.Bytes), "counter", name)
 	}
-	for svc, counters := range ins.Services {
-		for name, v := range counters {
-			gauge(metricName("gizmo", svc, name), "Counter "+name+" of the "+svc+" service.", v)
-		}
+	for _, m := range ins.Metrics {
+		ch <- m
 	}
 }
 
