@@ -31,6 +31,10 @@ import (
 // restart of the daemon.
 const DefaultPinDir = "/sys/fs/bpf/gizmo/nat64"
 
+// DefaultMaxSessions is the session table size when Config.MaxSessions is
+// zero.
+const DefaultMaxSessions = 131072
+
 // Config is fixed for the life of the service.
 type Config struct {
 	// PinDir pins the maps (sessions, bindings, counters) so that a
@@ -39,8 +43,8 @@ type Config struct {
 	// RemoveOnStop unpins the maps when Run returns, leaving nothing
 	// behind. The programs are always detached when Run returns.
 	RemoveOnStop bool
-	// MaxSessions is the session table size (default 131072). When the
-	// table is full, new sessions are refused and counted.
+	// MaxSessions is the session table size (zero: DefaultMaxSessions).
+	// When the table is full, new sessions are refused and counted.
 	MaxSessions int
 	// ReapInterval is how often sessions are expired (default 10 s).
 	ReapInterval time.Duration
@@ -69,7 +73,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("nat64: MaxSessions %d is negative", cfg.MaxSessions)
 	}
 	if cfg.MaxSessions == 0 {
-		cfg.MaxSessions = 131072
+		cfg.MaxSessions = DefaultMaxSessions
 	}
 	if cfg.ReapInterval <= 0 {
 		cfg.ReapInterval = 10 * time.Second

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/internal/persist"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
@@ -31,11 +30,19 @@ type v4Lease struct {
 	received time.Time
 }
 
-func (l *v4Lease) public() *state.IPv4Lease {
+// IPv4Lease is the WAN's DHCPv4 lease as the service reports it.
+type IPv4Lease struct {
+	Addr    netip.Prefix // the leased address with the subnet's length
+	Router  netip.Addr
+	DNS     []netip.Addr
+	Expires time.Time
+}
+
+func (l *v4Lease) public() *IPv4Lease {
 	if l == nil {
 		return nil
 	}
-	return &state.IPv4Lease{Addr: l.Addr, Router: l.Router, DNS: append([]netip.Addr(nil), l.DNS...), Expires: l.Expires}
+	return &IPv4Lease{Addr: l.Addr, Router: l.Router, DNS: append([]netip.Addr(nil), l.DNS...), Expires: l.Expires}
 }
 
 // DHCPv4 lease rejection reasons, the labels of Stats.InvalidDHCPv4.
@@ -119,7 +126,7 @@ type dhcp4Client struct {
 	stateDir string
 	log      *slog.Logger
 	stats    *counters
-	emit     func(*state.IPv4Lease)
+	emit     func(*IPv4Lease)
 	linkUp   <-chan struct{}
 
 	lease *v4Lease

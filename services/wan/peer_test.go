@@ -17,7 +17,6 @@ import (
 	"testing"
 	"time"
 
-	"codeberg.org/monostack/gizmo/gizmo/state"
 	"github.com/mdlayher/ndp"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -206,14 +205,14 @@ func (w *waiter[T]) until(what string, cond func(T) bool) T {
 	}
 }
 
-func startWAN(t *testing.T, ctx context.Context, stateDir string) (*Service, *waiter[Upstream], *waiter[*state.IPv4Lease], chan error) {
+func startWAN(t *testing.T, ctx context.Context, stateDir string) (*Service, *waiter[Upstream], *waiter[*IPv4Lease], chan error) {
 	ups := &waiter[Upstream]{t: t, ch: make(chan Upstream, 1024)}
-	v4 := &waiter[*state.IPv4Lease]{t: t, ch: make(chan *state.IPv4Lease, 64)}
+	v4 := &waiter[*IPv4Lease]{t: t, ch: make(chan *IPv4Lease, 64)}
 	s, err := New(Config{
 		Interface: "uplink0", StateDir: stateDir,
 		Logger:     slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		OnUpstream: func(u Upstream) { ups.ch <- u },
-		OnIPv4:     func(l *state.IPv4Lease) { v4.ch <- l },
+		OnIPv4:     func(l *IPv4Lease) { v4.ch <- l },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -304,7 +303,7 @@ func TestPeerWANChild(t *testing.T) {
 	}
 
 	// IPv4 from Kea: address and default route in the kernel.
-	l := v4.until("a DHCPv4 lease", func(l *state.IPv4Lease) bool { return l != nil })
+	l := v4.until("a DHCPv4 lease", func(l *IPv4Lease) bool { return l != nil })
 	if !netip.MustParsePrefix("192.0.2.0/24").Contains(l.Addr.Addr()) || l.Addr.Bits() != 24 ||
 		l.Router != netip.MustParseAddr("192.0.2.1") || len(l.DNS) != 1 || l.DNS[0] != netip.MustParseAddr("192.0.2.53") {
 		t.Errorf("IPv4 lease %+v", l)
@@ -323,7 +322,7 @@ func TestPeerWANChild(t *testing.T) {
 	}
 	// Renew at T1 (3 s) extends the lease.
 	first := l
-	l = v4.until("a renewed DHCPv4 lease", func(x *state.IPv4Lease) bool {
+	l = v4.until("a renewed DHCPv4 lease", func(x *IPv4Lease) bool {
 		return x != nil && x.Expires.After(first.Expires) && s.Stats().DHCPv4Renews > 0
 	})
 	if l.Addr != first.Addr || s.Stats().DHCPv4Renews < 1 {
@@ -380,7 +379,7 @@ func TestPeerWANChild(t *testing.T) {
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
 	s2, _, v4b, done2 := startWAN(t, ctx2, stateDir)
-	l2 := v4b.until("the DHCPv4 lease after restart", func(l *state.IPv4Lease) bool { return l != nil })
+	l2 := v4b.until("the DHCPv4 lease after restart", func(l *IPv4Lease) bool { return l != nil })
 	if l2.Addr != first.Addr {
 		t.Errorf("after restart: %v, want %v", l2.Addr, first.Addr)
 	}

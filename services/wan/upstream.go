@@ -8,7 +8,6 @@ import (
 	"slices"
 	"time"
 
-	"codeberg.org/monostack/gizmo/gizmo/state"
 	"github.com/mdlayher/ndp"
 )
 
@@ -40,7 +39,7 @@ type Upstream struct {
 	Pref64      netip.Prefix
 	Pref64Until time.Time
 	// Routes are the Route Information Options (RFC 4191 §2.3).
-	Routes []state.Route
+	Routes []Route
 }
 
 // Prefix is one Prefix Information Option (RFC 4861 §4.6.2).
@@ -52,18 +51,12 @@ type Prefix struct {
 	ValidUntil     time.Time
 }
 
-// Fill copies the upstream's view into the daemon's WAN state, leaving the
-// fields other sources own (IPv4, DHCPv6DNS).
-func (u Upstream) Fill(w *state.WAN) {
-	w.Interface = u.Interface
-	w.Up = u.Up
-	w.MTU = u.MTU
-	w.Addrs = slices.Clone(u.Addrs)
-	w.Router = u.Router
-	w.RouterLifetimeUntil = u.RouterLifetimeUntil
-	w.RDNSS = slices.Clone(u.RDNSS)
-	w.UpstreamPref64 = u.Pref64
-	w.Routes = slices.Clone(u.Routes)
+// Route is one Route Information Option (RFC 4191 §2.3) with an absolute
+// deadline.
+type Route struct {
+	Prefix     netip.Prefix
+	Preference int // -1 low, 0 medium, 1 high
+	ValidUntil time.Time
 }
 
 // RA validation failures (RFC 4861 §6.1.2), the labels of Stats.InvalidRAs.
@@ -123,7 +116,7 @@ type upstream struct {
 	routers  map[netip.Addr]*routerInfo
 	prefixes map[netip.Prefix]Prefix
 	rdnss    map[netip.Addr]time.Time
-	routes   map[netip.Prefix]state.Route
+	routes   map[netip.Prefix]Route
 	pref64   netip.Prefix
 	p64Until time.Time
 }
@@ -133,7 +126,7 @@ func newUpstream() *upstream {
 		routers:  map[netip.Addr]*routerInfo{},
 		prefixes: map[netip.Prefix]Prefix{},
 		rdnss:    map[netip.Addr]time.Time{},
-		routes:   map[netip.Prefix]state.Route{},
+		routes:   map[netip.Prefix]Route{},
 	}
 }
 
@@ -222,7 +215,7 @@ func (u *upstream) apply(ra *ndp.RouterAdvertisement, src netip.Addr, now time.T
 				delete(u.routes, p)
 				continue
 			}
-			u.routes[p] = state.Route{Prefix: p, Preference: prefInt(o.Preference), ValidUntil: until(now, o.RouteLifetime)}
+			u.routes[p] = Route{Prefix: p, Preference: prefInt(o.Preference), ValidUntil: until(now, o.RouteLifetime)}
 		case *ndp.PREF64:
 			// RFC 8781 §4: prefix lengths 32, 40, 48, 56, 64 or 96.
 			switch o.Prefix.Bits() {
@@ -377,7 +370,7 @@ func (u *upstream) fill(out *Upstream, now time.Time) {
 			out.Routes = append(out.Routes, r)
 		}
 	}
-	slices.SortFunc(out.Routes, func(a, b state.Route) int {
+	slices.SortFunc(out.Routes, func(a, b Route) int {
 		return cmp.Or(a.Prefix.Addr().Compare(b.Prefix.Addr()), cmp.Compare(a.Prefix.Bits(), b.Prefix.Bits()))
 	})
 	out.Pref64, out.Pref64Until = netip.Prefix{}, time.Time{}

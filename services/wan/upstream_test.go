@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"codeberg.org/monostack/gizmo/gizmo/state"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/mdlayher/ndp"
@@ -50,7 +49,7 @@ func TestUpstreamFromRA(t *testing.T) {
 		RDNSS:       []netip.Addr{netip.MustParseAddr("2001:db8:0:1::53")},
 		Pref64:      netip.MustParsePrefix("2001:db8:64::/96"),
 		Pref64Until: t0.Add(20 * time.Minute),
-		Routes:      []state.Route{{Prefix: netip.MustParsePrefix("2001:db8:ffff::/48"), Preference: 1, ValidUntil: t0.Add(time.Hour)}},
+		Routes:      []Route{{Prefix: netip.MustParsePrefix("2001:db8:ffff::/48"), Preference: 1, ValidUntil: t0.Add(time.Hour)}},
 	}
 	if d := cmp.Diff(want, got, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); d != "" {
 		t.Errorf("view (-want +got):\n%s", d)

@@ -22,7 +22,6 @@ import (
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 
-	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/internal/guarded"
 )
 
@@ -41,7 +40,7 @@ type Config struct {
 	OnUpstream func(Upstream)
 	// OnIPv4 is called with each new or extended DHCPv4 lease, and with nil
 	// when the lease is lost. It must not block.
-	OnIPv4 func(*state.IPv4Lease)
+	OnIPv4 func(*IPv4Lease)
 
 	// sysctlRoot replaces /proc/sys in tests.
 	sysctlRoot string
@@ -58,7 +57,7 @@ type Plan struct {
 // Stats are the service's counters, for the dashboard and /metrics.
 type Stats struct {
 	Upstream Upstream
-	IPv4     *state.IPv4Lease
+	IPv4     *IPv4Lease
 
 	RAs            uint64
 	RouterSolicits uint64
@@ -141,7 +140,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.OnUpstream = func(Upstream) {}
 	}
 	if cfg.OnIPv4 == nil {
-		cfg.OnIPv4 = func(*state.IPv4Lease) {}
+		cfg.OnIPv4 = func(*IPv4Lease) {}
 	}
 	if cfg.sysctlRoot == "" {
 		cfg.sysctlRoot = "/proc/sys"
@@ -269,7 +268,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if !s.cfg.NoIPv4 {
 		c := &dhcp4Client{
 			ifname: s.cfg.Interface, stateDir: s.cfg.StateDir, log: s.log, stats: &s.stats, linkUp: linkUp,
-			emit: func(l *state.IPv4Lease) {
+			emit: func(l *IPv4Lease) {
 				s.stats.Add(func(st *Stats) { st.IPv4 = l })
 				s.cfg.OnIPv4(l)
 			},
