@@ -7,6 +7,7 @@ package state
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 )
 
@@ -29,7 +30,7 @@ type State struct {
 
 	// Shared is the upstream /64 the gizmo shares with the LAN through its
 	// ND proxy (RFC 7278 §4.3) because nothing is delegated; nil when it
-	// shares none. Derived (gizmo/derive.go) from WAN.Prefixes once the
+	// shares none. Derived (gizmo/derive) from WAN.Prefixes once the
 	// candidate SharedCandidate has stood for a hold-off since
 	// SharedCandidateSince, so that a delegation on its way wins.
 	Shared               *UpstreamPrefix
@@ -48,16 +49,23 @@ type State struct {
 	// preference, and where they were learned.
 	UpstreamDNS []netip.AddrPort
 
-	// Hosts are the LAN hosts, keyed by MAC address (net.HardwareAddr.String()).
+	// Hosts are the LAN hosts seen since the daemon started, keyed by MAC
+	// address (net.HardwareAddr.String()).
 	Hosts map[string]*Host
+	// Remembered are the hosts known from earlier runs that have not been
+	// seen in this one, keyed by MAC address: their record waits here and
+	// moves into Hosts when the host shows up. Persisted, with each host's
+	// record.
+	Remembered map[string]HostRecord
 
 	// Deployment names the situation the gizmo detected (docs/deployments.md):
 	// router, upstream-nat64, shared-64, no-delegation, ipv4-only-upstream,
-	// existing-network or no-upstream. Derived; shown on the dashboard.
+	// existing-network or no-upstream. The daemon records it from each
+	// plan (plan.DeploymentOf); shown on the dashboard.
 	Deployment string
 
 	// Roles says how the ports got their roles and when the gizmo last
-	// weighed them (issue 9); zero when -wan/-lan were given.
+	// weighed them; zero when -wan/-lan were given.
 	Roles RolesStatus
 
 	// InboundRules are the owner's inbound firewall policy besides each
@@ -101,8 +109,13 @@ const (
 // WAN is what the daemon knows about its uplink.
 type WAN struct {
 	Interface string
-	Up        bool
-	MTU       int
+	// Ifindex is the interface's index, read at every plan: a re-created
+	// interface gets a new one.
+	Ifindex int
+	Up      bool
+	// LinkUpSince is when the link last came up; zero while it is down.
+	LinkUpSince time.Time
+	MTU         int
 
 	// Addrs are the global addresses on the uplink (SLAAC or static).
 	Addrs []netip.Prefix
@@ -176,7 +189,10 @@ func clampZero(d time.Duration) time.Duration {
 
 // LAN is the gizmo's own side of the home network.
 type LAN struct {
-	Interface    string
+	Interface string
+	// Ifindex is the interface's index, read at every plan: the bridge can
+	// be re-created.
+	Ifindex      int
 	HardwareAddr net.HardwareAddr
 	MTU          int
 	// LinkLocal is the gizmo's link-local address on the LAN, the source of
@@ -213,6 +229,21 @@ type Host struct {
 	Policy             HostPolicy
 	FirstSeen          time.Time
 	LastSeen           time.Time
+}
+
+// Record is the part of a host that persists across restarts.
+func (h *Host) Record() HostRecord {
+	p := h.Policy
+	p.ExposedPorts = slices.Clone(p.ExposedPorts)
+	return HostRecord{Hostname: h.Hostname, Policy: p, FirstSeen: h.FirstSeen}
+}
+
+// HostRecord is what the daemon keeps of a host across restarts.
+type HostRecord struct {
+	// Hostname is the name the host announced (DHCPv4 option 12/81).
+	Hostname  string     `json:"hostname,omitempty"`
+	Policy    HostPolicy `json:"policy"`
+	FirstSeen time.Time  `json:"first_seen"`
 }
 
 // HostPolicy is the owner's per-host choice, persisted and editable through
