@@ -10,9 +10,6 @@ import (
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 )
 
-// LocalDomain is the LAN's domain (RFC 8375).
-const LocalDomain = "home.arpa"
-
 // DHCP4 is the plan for the LAN's DHCPv4 server: the legacy network around
 // the gizmo's own address, with the gizmo as router and (through its legacy
 // listening address) DNS server, and the owner's per-host choices. Without a

@@ -19,16 +19,16 @@ const dhcp6InfoRefresh = time.Hour
 // network" mode the server stays silent: that LAN has its own DHCPv6
 // service, if any, and two servers answering differently would only
 // confuse hosts.
-func DHCP6Info(st *state.State, existingNetwork bool) dhcp6info.Plan {
+func DHCP6Info(st *state.State, existingNetwork bool, now time.Time) dhcp6info.Plan {
 	if existingNetwork {
 		return dhcp6info.Plan{}
 	}
 	p := dhcp6info.Plan{
 		Enabled:                true,
-		DomainSearch:           []string{HomeDomain},
+		DomainSearch:           []string{LocalDomain},
 		InformationRefreshTime: dhcp6InfoRefresh,
 	}
-	if a := st.LAN.DNS.DHCPv6; a.IsValid() {
+	if a := NetworkOf(st, now).DNS.DHCPv6; a.IsValid() {
 		p.DNS = []netip.Addr{a}
 	}
 	return p

@@ -32,13 +32,13 @@ func TestDHCP6Info(t *testing.T) {
 			want: dhcp6info.Plan{Enabled: true, DomainSearch: []string{"home.arpa"}, InformationRefreshTime: time.Hour},
 		},
 		{
-			name:     "issue 9 existing network: the LAN's own DHCPv6 service is left alone",
+			name:     "existing network: the LAN's own DHCPv6 service is left alone",
 			dns:      raDNS,
 			existing: true,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := DHCP6Info(&state.State{LAN: state.LAN{DNS: tc.dns}}, tc.existing)
+			got := DHCP6Info(&state.State{LAN: state.LAN{DNS: tc.dns}}, tc.existing, time.Now())
 			if diff := cmp.Diff(tc.want, got, addrCmp); diff != "" {
 				t.Errorf("plan (-want +got):\n%s", diff)
 			}

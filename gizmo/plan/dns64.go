@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/services/dns64"
@@ -15,7 +16,8 @@ import (
 // the WAN taught us), one listening address per information source, the
 // per-host DNS64 policy keyed by every address a host was seen with, and the
 // home.arpa names of the hosts and of the gizmo itself.
-func DNS64(st *state.State) dns64.Plan {
+func DNS64(st *state.State, now time.Time) dns64.Plan {
+	n := NetworkOf(st, now)
 	p := dns64.Plan{
 		Pref64:       st.Pref64,
 		DefaultDNS64: state.DefaultHostPolicy().DNS64,
@@ -32,9 +34,9 @@ func DNS64(st *state.State) dns64.Plan {
 		addr netip.Addr
 		src  dns64.Source
 	}{
-		{st.LAN.DNS.RDNSS, dns64.SourceRDNSS},
-		{st.LAN.DNS.DHCPv6, dns64.SourceDHCPv6},
-		{st.LAN.DNS.DHCPv4, dns64.SourceDHCPv4},
+		{n.DNS.RDNSS, dns64.SourceRDNSS},
+		{n.DNS.DHCPv6, dns64.SourceDHCPv6},
+		{n.DNS.DHCPv4, dns64.SourceDHCPv4},
 	} {
 		// Two sources on one address would make the per-source counts lie;
 		// the first keeps it.
@@ -74,7 +76,7 @@ func DNS64(st *state.State) dns64.Plan {
 		claim(h.IPv4Lease, h.LastSeen.UnixNano())
 
 	}
-	taken := map[string]bool{"gizmo": true}
+	taken := map[string]bool{RouterName: true}
 	for _, mac := range slices.Sorted(maps.Keys(st.Hosts)) {
 		h := st.Hosts[mac]
 		name := h.Hostname
@@ -107,22 +109,24 @@ func DNS64(st *state.State) dns64.Plan {
 		slices.SortFunc(addrs, func(a, b netip.Addr) int { return a.Compare(b) })
 	}
 
-	// gizmo.home.arpa (DESIGN.md) is the management address plus the legacy
-	// one, where the dashboard is reachable.
-	gizmo := "gizmo." + p.LocalDomain
-	if st.ULA.IsValid() {
-		p.LocalNames[gizmo] = append(p.LocalNames[gizmo], RouterULA(st.ULA))
+	// gizmo.home.arpa is the management address plus the legacy one,
+	// where the dashboard is reachable.
+	gizmo := RouterFQDN + "."
+	if n.RouterULA.IsValid() {
+		p.LocalNames[gizmo] = append(p.LocalNames[gizmo], n.RouterULA)
 	}
-	if st.LAN.Legacy4.IsValid() {
-		p.LocalNames[gizmo] = append(p.LocalNames[gizmo], st.LAN.Legacy4.Addr())
-		p.LocalNetworks = append(p.LocalNetworks, st.LAN.Legacy4.Masked())
+	if n.Legacy4.IsValid() {
+		p.LocalNames[gizmo] = append(p.LocalNames[gizmo], n.Legacy4.Addr())
+		p.LocalNetworks = append(p.LocalNetworks, n.Legacy4.Masked())
 	}
-	if st.ULA.IsValid() {
-		p.LocalNetworks = append(p.LocalNetworks, st.ULA.Masked())
+	// Every network of the LAN's, so that reverse lookups of LAN
+	// addresses stay on the LAN (as RFC 6303 asks for private ranges): the
+	// ULA, the current and retired delegations' /64s and the shared ones.
+	if n.ULA.IsValid() {
+		p.LocalNetworks = append(p.LocalNetworks, n.ULA)
 	}
-	if d := st.Delegated; d != nil {
-		p.LocalNetworks = append(p.LocalNetworks, LANPrefix(d.Prefix))
-	}
+	p.LocalNetworks = append(p.LocalNetworks, n.DelegatedLANs()...)
+	p.LocalNetworks = append(p.LocalNetworks, n.SharedLANs()...)
 	return p
 }
 

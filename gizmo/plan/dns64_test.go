@@ -12,14 +12,16 @@ import (
 	"codeberg.org/monostack/gizmo/services/dns64"
 )
 
+var dns64Now = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
 func dns64State() *state.State {
-	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	t0 := dns64Now
 	ula := netip.MustParsePrefix("fd00:1:2::/48")
 	legacy := netip.MustParsePrefix("203.0.113.129/25")
 	return &state.State{
-		LAN:       state.LAN{Legacy4: legacy, DNS: DNSAddrs(ula, legacy)},
+		LAN:       state.LAN{Legacy4: legacy, DNS: state.DNSAddrsIn(ula, legacy)},
 		ULA:       ula,
-		Delegated: &state.DelegatedPrefix{Prefix: netip.MustParsePrefix("2001:db8:1000::/56")},
+		Delegated: &state.DelegatedPrefix{Prefix: netip.MustParsePrefix("2001:db8:1000::/56"), ValidUntil: t0.Add(time.Hour)},
 		Pref64:    netip.MustParsePrefix("2001:db8:64::/96"),
 		UpstreamDNS: []netip.AddrPort{
 			netip.MustParseAddrPort("[2001:db8:0:1::53]:53"),
@@ -49,7 +51,7 @@ func dns64State() *state.State {
 }
 
 func TestDNS64Plan(t *testing.T) {
-	got := DNS64(dns64State())
+	got := DNS64(dns64State(), dns64Now)
 	on := dns64.ClientPolicy{MAC: "02:00:00:00:00:01", DNS64: true}
 	off := dns64.ClientPolicy{MAC: "02:00:00:00:00:02", DNS64: false}
 	want := dns64.Plan{
@@ -95,19 +97,19 @@ func TestDNS64PlanRules(t *testing.T) {
 	t.Run("RFC 6052 2.1: the well-known prefix when none is known", func(t *testing.T) {
 		st := dns64State()
 		st.Pref64 = netip.Prefix{}
-		if got := DNS64(st).Pref64; got != state.WellKnownPref64 {
+		if got := DNS64(st, dns64Now).Pref64; got != state.WellKnownPref64 {
 			t.Errorf("Pref64 = %s", got)
 		}
 	})
 	t.Run("never forwards to its own listening addresses", func(t *testing.T) {
-		for _, u := range DNS64(dns64State()).Upstreams {
+		for _, u := range DNS64(dns64State(), dns64Now).Upstreams {
 			if u.Addr() == netip.MustParseAddr("fd00:1:2::53") {
 				t.Errorf("upstream %s is our own RDNSS address", u)
 			}
 		}
 	})
 	t.Run("the plan is accepted by the service", func(t *testing.T) {
-		if err := DNS64(dns64State()).Validate(); err != nil {
+		if err := DNS64(dns64State(), dns64Now).Validate(); err != nil {
 			t.Error(err)
 		}
 	})
@@ -117,7 +119,7 @@ func TestDNS64PlanRules(t *testing.T) {
 		st.Hosts["02:00:00:00:00:02"].Policy.Hostname = ""
 		st.Hosts["02:00:00:00:00:03"] = &state.Host{MAC: "02:00:00:00:00:03", Hostname: "gizmo",
 			IPv4Lease: netip.MustParseAddr("203.0.113.140")}
-		names := DNS64(st).LocalNames
+		names := DNS64(st, dns64Now).LocalNames
 		for name, want := range map[string]string{
 			"printer.home.arpa.":      "2001:db8:1000::100",
 			"printer-0002.home.arpa.": "203.0.113.131",
@@ -129,6 +131,25 @@ func TestDNS64PlanRules(t *testing.T) {
 		}
 		if got := names["gizmo.home.arpa."]; slices.Contains(got, netip.MustParseAddr("203.0.113.140")) {
 			t.Errorf("a host took gizmo.home.arpa: %v", got)
+		}
+	})
+	t.Run("reverse lookups of every LAN network stay local: retired and shared /64s too", func(t *testing.T) {
+		st := dns64State()
+		st.Retired = []state.DelegatedPrefix{
+			{Prefix: netip.MustParsePrefix("2001:db8:2000::/56"), ValidUntil: dns64Now.Add(time.Minute)},
+			{Prefix: netip.MustParsePrefix("2001:db8:3000::/56"), ValidUntil: dns64Now},
+		}
+		st.Shared = &state.UpstreamPrefix{Prefix: netip.MustParsePrefix("2001:db8:0:1::/64"), ValidUntil: dns64Now.Add(time.Hour)}
+		got := DNS64(st, dns64Now).LocalNetworks
+		want := []netip.Prefix{
+			netip.MustParsePrefix("203.0.113.128/25"),
+			netip.MustParsePrefix("fd00:1:2::/48"),
+			netip.MustParsePrefix("2001:db8:1000::/64"),
+			netip.MustParsePrefix("2001:db8:2000::/64"),
+			netip.MustParsePrefix("2001:db8:0:1::/64"),
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("LocalNetworks = %v, want %v (the expired retired prefix left out)", got, want)
 		}
 	})
 	t.Run("RFC 1123 2.1: host names become one valid label", func(t *testing.T) {

@@ -14,8 +14,8 @@ import (
 )
 
 // ManagementPorts are the gizmo's own services, reachable from the LAN
-// only: SSH, DNS, DHCPv4 and DHCPv6 servers, the dashboard and gokrazy's
-// UI (DESIGN.md: dashboard :80, gokrazy :8080).
+// only: SSH, DNS, DHCPv4 and DHCPv6 servers, the dashboard (:80) and
+// gokrazy's UI, which config.json moves to :8080.
 var ManagementPorts = []firewall.Port{
 	{Proto: firewall.TCP, Port: 22},
 	{Proto: firewall.TCP, Port: 53},
@@ -43,41 +43,35 @@ const HostAddrMaxAge = 7 * 24 * time.Hour
 // a token longer than 64 bits, a subnet outside the delegation) is left out
 // and named in the error; the plan without it is still valid to apply.
 func Firewall(st *state.State, now time.Time) (firewall.Plan, error) {
+	n := NetworkOf(st, now)
 	p := firewall.Plan{
 		WAN:             st.WAN.Interface,
-		ULA:             st.ULA.Masked(),
-		Legacy4:         st.LAN.Legacy4.Masked(),
+		ULA:             n.ULA,
+		Legacy4:         n.Legacy4.Masked(),
 		ManagementPorts: slices.Clone(ManagementPorts),
 		NAT44Ports:      NAT44Ports,
 	}
 	if st.LAN.Interface != "" {
 		p.LAN = []string{st.LAN.Interface}
 	}
-	if st.WAN.IPv4 != nil && st.WAN.IPv4.Addr.IsValid() {
-		p.WANIPv4 = st.WAN.IPv4.Addr.Addr()
+	if n.IPv4 != nil {
+		p.WANIPv4 = n.IPv4.Addr.Addr()
 	}
-
-	var global []netip.Prefix // the LAN's global /64s, current and retired
-	if d := st.Delegated; d != nil && d.ValidUntil.After(now) {
-		p.Delegated = d.Prefix.Masked()
-		global = append(global, LANPrefix(d.Prefix))
+	if n.Delegated != nil {
+		p.Delegated = n.Delegated.Prefix
 	}
-	for _, r := range st.Retired {
-		// RFC 9096 §3: hosts keep addresses in a retired prefix until it
-		// is invalid; they are still ours, in both directions.
-		if r.ValidUntil.After(now) && r.Prefix.Masked() != p.Delegated {
-			p.Retired = append(p.Retired, r.Prefix.Masked())
-			if l := LANPrefix(r.Prefix); !slices.Contains(global, l) {
-				global = append(global, l)
-			}
-		}
+	// RFC 9096 §3: hosts keep addresses in a retired prefix until it is
+	// invalid; they are still ours, in both directions.
+	for _, r := range n.Retired {
+		p.Retired = append(p.Retired, r.Prefix)
 	}
+	global := n.DelegatedLANs()
 	p.LANPrefixes = slices.Clone(global)
 	// The upstream /64 the ND proxy shares (RFC 7278 §4.3): a LAN source,
 	// but the upstream's own neighbours live in it too.
-	p.Shared = sharedLANPrefixes(st, now)
-	if st.ULA.IsValid() {
-		p.LANPrefixes = append(p.LANPrefixes, ManagementPrefix(st.ULA))
+	p.Shared = n.SharedLANs()
+	if n.Management.IsValid() {
+		p.LANPrefixes = append(p.LANPrefixes, n.Management)
 	}
 
 	var errs []error
@@ -128,10 +122,10 @@ func Firewall(st *state.State, now time.Time) (firewall.Plan, error) {
 // ValidateInboundRule checks a rule the owner submits through the API
 // against the current state, so that a bad rule is refused with a clear
 // message instead of being stored.
-func ValidateInboundRule(st *state.State, r state.InboundRule) error {
+func ValidateInboundRule(st *state.State, r state.InboundRule, now time.Time) error {
 	var d netip.Prefix
-	if st.Delegated != nil {
-		d = st.Delegated.Prefix.Masked()
+	if n := NetworkOf(st, now); n.Delegated != nil {
+		d = n.Delegated.Prefix
 	}
 	_, _, _, err := resolveRule(d, r)
 	return err

@@ -146,7 +146,7 @@ func TestFirewallPlanBadRules(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			st := fwState()
-			if err := ValidateInboundRule(st, tc.rule); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+			if err := ValidateInboundRule(st, tc.rule, fwNow); err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 				t.Errorf("ValidateInboundRule = %v, want %q", err, tc.wantErr)
 			}
 			// Stored anyway (say, by an older version): the plan leaves the
@@ -205,5 +205,18 @@ func TestSubnetPrefix(t *testing.T) {
 		if err != nil || got != fwP(tc.want) {
 			t.Errorf("SubnetPrefix(%s, %+v) = %v, %v; want %s", tc.d, tc.s, got, err, tc.want)
 		}
+	}
+}
+
+// An expired WAN IPv4 lease is no NAT44 source address: the firewall
+// masquerades only to an address the gizmo still holds.
+func TestFirewallPlanIPv4LeaseExpiry(t *testing.T) {
+	st := fwState()
+	st.WAN.IPv4.Expires = fwNow.Add(time.Minute)
+	if p, _ := Firewall(st, fwNow); p.WANIPv4 != fwA("192.0.2.100") {
+		t.Errorf("valid lease: WANIPv4 = %v", p.WANIPv4)
+	}
+	if p, _ := Firewall(st, fwNow.Add(time.Minute)); p.WANIPv4.IsValid() {
+		t.Errorf("expired lease: WANIPv4 = %v, want none", p.WANIPv4)
 	}
 }

@@ -2,94 +2,91 @@ package plan
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/services/lanif"
 )
 
-// Interface identifiers of the gizmo's own addresses in every LAN /64. They
-// are fixed so that they survive renumbering and are easy to recognise.
-const (
-	routerIID    = 1    // ::1, the router and the dashboard
-	dnsRDNSSIID  = 0x53 // ::53, the resolver advertised in the RA (RDNSS)
-	dnsDHCPv6IID = 0x35 // ::35, the resolver sent in DHCPv6 (OPTION_DNS_SERVERS)
-)
-
-// LANPrefix is the /64 the LAN uses from a delegation: the first one
-// (RFC 7084 L-2 leaves the choice to the router; the first is predictable).
-func LANPrefix(delegated netip.Prefix) netip.Prefix {
-	return netip.PrefixFrom(delegated.Masked().Addr(), 64)
-}
-
-// ManagementPrefix is the ULA /64 on the LAN.
-func ManagementPrefix(ula netip.Prefix) netip.Prefix {
-	return netip.PrefixFrom(ula.Masked().Addr(), 64)
-}
-
-// WithIID returns the address with interface identifier iid in the /64 p.
-func WithIID(p netip.Prefix, iid uint64) netip.Addr {
-	b := p.Masked().Addr().As16()
-	for i := 0; i < 8; i++ {
-		b[15-i] = byte(iid >> (8 * i))
-	}
-	return netip.AddrFrom16(b)
-}
-
-// RouterULA is the gizmo's stable management address: the dashboard and
-// gizmo.home.arpa live here.
-func RouterULA(ula netip.Prefix) netip.Addr {
-	return WithIID(ManagementPrefix(ula), routerIID)
-}
-
-// DNSAddrs are the DNS service's listening addresses, one per information
-// source. The IPv6 ones sit in the ULA /64 so that they never change with the
-// ISP's prefix; the DHCPv4 one is the gizmo's legacy address, which legacy
-// hosts can reach.
-func DNSAddrs(ula netip.Prefix, legacy4 netip.Prefix) state.DNSAddrs {
-	m := ManagementPrefix(ula)
-	return state.DNSAddrs{
-		RDNSS:  WithIID(m, dnsRDNSSIID),
-		DHCPv6: WithIID(m, dnsDHCPv6IID),
-		DHCPv4: legacy4.Addr(),
-	}
-}
-
-// LAN returns the addresses the gizmo holds on its LAN interface.
+// LAN returns the addresses the gizmo holds on its LAN interface: ::1 and
+// the DNS addresses in the management /64, ::1 in the current delegation's
+// /64 and in each retired one, and the legacy IPv4 address.
 func LAN(st *state.State, now time.Time) lanif.Plan {
+	n := NetworkOf(st, now)
 	var p lanif.Plan
-	if st.ULA.IsValid() {
-		m := ManagementPrefix(st.ULA)
-		p.Addrs = append(p.Addrs,
-			lanif.Addr{Prefix: netip.PrefixFrom(WithIID(m, routerIID), 64)},
-			lanif.Addr{Prefix: netip.PrefixFrom(st.LAN.DNS.RDNSS, 64), NoPrefixRoute: true},
-			lanif.Addr{Prefix: netip.PrefixFrom(st.LAN.DNS.DHCPv6, 64), NoPrefixRoute: true},
-		)
+	if n.Management.IsValid() {
+		p.Addrs = append(p.Addrs, lanif.Addr{Prefix: netip.PrefixFrom(n.RouterULA, 64)})
+		// The DNS addresses share the /64's route with ::1.
+		for _, a := range []netip.Addr{n.DNS.RDNSS, n.DNS.DHCPv6} {
+			if a.IsValid() {
+				p.Addrs = append(p.Addrs, lanif.Addr{Prefix: netip.PrefixFrom(a, 64), NoPrefixRoute: true})
+			}
+		}
 	}
-	if d := st.Delegated; d != nil && d.ValidUntil.After(now) {
+	if d := n.Delegated; d != nil {
 		p.Addrs = append(p.Addrs, lanif.Addr{
-			Prefix:         netip.PrefixFrom(WithIID(LANPrefix(d.Prefix), routerIID), 64),
+			Prefix:         netip.PrefixFrom(d.Router, 64),
 			PreferredUntil: d.PreferredUntil,
 			ValidUntil:     d.ValidUntil,
 		})
 	}
 	// RFC 9096 §3: hosts may keep using addresses in a retired prefix until it
 	// becomes invalid, so the gizmo keeps the route to it until then.
-	for _, r := range st.Retired {
-		if !r.ValidUntil.After(now) {
-			continue
-		}
-		if st.Delegated != nil && LANPrefix(r.Prefix) == LANPrefix(st.Delegated.Prefix) {
-			continue
-		}
+	for _, r := range n.Retired {
 		p.Addrs = append(p.Addrs, lanif.Addr{
-			Prefix:         netip.PrefixFrom(WithIID(LANPrefix(r.Prefix), routerIID), 64),
+			Prefix:         netip.PrefixFrom(r.Router, 64),
 			PreferredUntil: now, // deprecated
 			ValidUntil:     r.ValidUntil,
 		})
 	}
-	if st.LAN.Legacy4.IsValid() {
-		p.Addrs = append(p.Addrs, lanif.Addr{Prefix: st.LAN.Legacy4})
+	if n.Legacy4.IsValid() {
+		p.Addrs = append(p.Addrs, lanif.Addr{Prefix: n.Legacy4})
 	}
 	return p
+}
+
+// ExistingNetworkLAN is the LAN address plan in the existing-network mode,
+// where the one port is the WAN too. lanif removes every address that is
+// not in its plan, so the port's upstream addresses (SLAAC from the
+// network's router, the DHCPv4 lease) are in the plan: without them the
+// gizmo could not reach an upstream resolver or translate to IPv4. The
+// delegations' addresses are left out: the network's router routes a
+// delegation to nobody here, and the RA advertises no prefix in this mode.
+func ExistingNetworkLAN(st *state.State, now time.Time) lanif.Plan {
+	n := NetworkOf(st, now)
+	out := lanif.Plan{}
+	for _, a := range LAN(st, now).Addrs {
+		if !n.delegatedAddr(a.Prefix.Addr()) {
+			out.Addrs = append(out.Addrs, a)
+		}
+	}
+	for _, a := range st.WAN.Addrs {
+		if a.Addr().Is6() && !a.Addr().IsLinkLocalUnicast() && !n.delegatedAddr(a.Addr()) &&
+			!slices.ContainsFunc(out.Addrs, func(x lanif.Addr) bool { return x.Prefix == a }) {
+			out.Addrs = append(out.Addrs, lanif.Addr{Prefix: a})
+		}
+	}
+	if v4 := n.IPv4; v4 != nil {
+		out.Addrs = append(out.Addrs, lanif.Addr{Prefix: v4.Addr, ValidUntil: v4.Expires})
+	}
+	return out
+}
+
+// ExistingNetworkPrefixes are the on-link /64s of the network the one-port
+// gizmo joined (its SLAAC addresses' prefixes): in the existing-network
+// mode the hosts there are the NAT64's clients, not only the ULA's.
+func ExistingNetworkPrefixes(st *state.State, now time.Time) []netip.Prefix {
+	n := NetworkOf(st, now)
+	var out []netip.Prefix
+	for _, a := range st.WAN.Addrs {
+		ip := a.Addr()
+		if !ip.Is6() || !ip.IsGlobalUnicast() || ip.IsPrivate() || n.delegatedAddr(ip) {
+			continue
+		}
+		if p := a.Masked(); !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out
 }

@@ -15,7 +15,7 @@ func TestLAN(t *testing.T) {
 	ula := netip.MustParsePrefix("fd12:3456:789a::/48")
 	legacy := netip.MustParsePrefix("203.0.113.129/25")
 	base := func() *state.State {
-		return &state.State{ULA: ula, LAN: state.LAN{Legacy4: legacy, DNS: DNSAddrs(ula, legacy)}}
+		return &state.State{ULA: ula, LAN: state.LAN{Legacy4: legacy, DNS: state.DNSAddrsIn(ula, legacy)}}
 	}
 	mgmt := []lanif.Addr{
 		{Prefix: netip.MustParsePrefix("fd12:3456:789a::1/64")},

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"net/netip"
+	"slices"
 	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
@@ -24,41 +25,49 @@ var neverTranslated4 = []netip.Prefix{
 }
 
 // NAT64 is the NAT64 plan: the WAN's IPv4 lease is the pool, the active
-// PREF64 the prefix, and the LAN's /64s (delegated, retired but still
-// valid, and the ULA) the allowed sources. Without an IPv4 lease there is
-// nothing to translate to, and the plan is off. lanIfindex and wanIfindex
-// are the daemon's lan0 and uplink0.
-func NAT64(st *state.State, now time.Time, lanIfindex, wanIfindex int) nat64.Plan {
+// PREF64 the prefix, and the LAN's /64s (delegated, shared, retired but
+// still valid, and the ULA) the allowed sources; in the existing-network
+// mode also the /64s of the network the gizmo joined. The plan is off
+// (zero) without a valid IPv4 lease, when there is nothing to translate
+// to, and when the PREF64 is the upstream's: RFC 8781, an upstream that
+// advertises its own PREF64 runs the NAT64, and the gizmo only passes its
+// prefix on.
+func NAT64(st *state.State, existingNetwork bool, now time.Time) nat64.Plan {
 	var p nat64.Plan
-	if !st.WAN.Up || st.WAN.IPv4 == nil || !st.WAN.IPv4.Addr.Addr().Is4() {
+	n := NetworkOf(st, now)
+	if !st.WAN.Up || n.IPv4 == nil || st.Pref64Source == state.Pref64Upstream {
 		return p
 	}
-	if !st.WAN.IPv4.Expires.IsZero() && !now.Before(st.WAN.IPv4.Expires) {
-		return p
-	}
-	p.Pool4 = st.WAN.IPv4.Addr.Addr()
+	p.Pool4 = n.IPv4.Addr.Addr()
 	p.Pref64 = st.Pref64
 	if !p.Pref64.IsValid() {
 		p.Pref64 = state.WellKnownPref64
 	}
-	if st.Delegated != nil {
-		p.LANPrefixes = append(p.LANPrefixes, LANPrefix(st.Delegated.Prefix))
+	if n.Delegated != nil {
+		p.LANPrefixes = append(p.LANPrefixes, n.Delegated.LAN)
 	}
 	// The upstream /64 shared through the ND proxy: its LAN hosts prefer
 	// that global source for NAT64 destinations too (RFC 6724 §5 rule 6).
-	p.LANPrefixes = append(p.LANPrefixes, sharedLANPrefixes(st, now)...)
-	for _, r := range st.Retired {
-		// RFC 9096 §3: hosts keep using a retired prefix until its
-		// valid lifetime ends.
-		if _, valid := r.Remaining(now); valid > 0 {
-			p.LANPrefixes = append(p.LANPrefixes, LANPrefix(r.Prefix))
-		}
+	p.LANPrefixes = append(p.LANPrefixes, n.SharedLANs()...)
+	// RFC 9096 §3: hosts keep using a retired prefix until its valid
+	// lifetime ends.
+	for _, r := range n.Retired {
+		p.LANPrefixes = append(p.LANPrefixes, r.LAN)
 	}
-	if st.ULA.IsValid() {
-		p.LANPrefixes = append(p.LANPrefixes, ManagementPrefix(st.ULA))
-		p.Router6 = RouterULA(st.ULA)
+	if n.Management.IsValid() {
+		p.LANPrefixes = append(p.LANPrefixes, n.Management)
+		p.Router6 = n.RouterULA
 	} else if st.LAN.LinkLocal.IsValid() {
 		p.Router6 = st.LAN.LinkLocal
+	}
+	if existingNetwork {
+		// The network's /64 may be in the plan already (as a shared
+		// prefix); each prefix once.
+		for _, q := range ExistingNetworkPrefixes(st, now) {
+			if !slices.Contains(p.LANPrefixes, q) {
+				p.LANPrefixes = append(p.LANPrefixes, q)
+			}
+		}
 	}
 
 	p.Deny4 = append(p.Deny4, neverTranslated4...)
@@ -67,11 +76,11 @@ func NAT64(st *state.State, now time.Time, lanIfindex, wanIfindex int) nat64.Pla
 	}
 	// The gizmo's own legacy LAN is reached directly, never through the
 	// translator (it would come back through the NAT44).
-	if st.LAN.Legacy4.IsValid() {
-		p.Deny4 = append(p.Deny4, st.LAN.Legacy4.Masked())
+	if n.Legacy4.IsValid() {
+		p.Deny4 = append(p.Deny4, n.Legacy4.Masked())
 	}
 
-	p.LANIfindex, p.WANIfindex = lanIfindex, wanIfindex
+	p.LANIfindex, p.WANIfindex = st.LAN.Ifindex, st.WAN.Ifindex
 	p.LANMTU, p.WANMTU = st.LAN.MTU, st.WAN.MTU
 	// The kernel keeps 32768-65535 of the WAN address: its own ephemeral
 	// ports and the NAT44 masquerade for legacy hosts.

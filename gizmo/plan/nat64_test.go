@@ -11,9 +11,9 @@ import (
 
 func nat64State(now time.Time) *state.State {
 	return &state.State{
-		WAN: state.WAN{Up: true, MTU: 1500, IPv4: &state.IPv4Lease{
+		WAN: state.WAN{Up: true, Ifindex: 4, MTU: 1500, IPv4: &state.IPv4Lease{
 			Addr: netip.MustParsePrefix("192.0.2.150/24"), Expires: now.Add(time.Hour)}},
-		LAN:       state.LAN{MTU: 1500, Legacy4: netip.MustParsePrefix("203.0.113.129/25"), LinkLocal: netip.MustParseAddr("fe80::1")},
+		LAN:       state.LAN{Ifindex: 3, MTU: 1500, Legacy4: netip.MustParsePrefix("203.0.113.129/25"), LinkLocal: netip.MustParseAddr("fe80::1")},
 		Delegated: &state.DelegatedPrefix{Prefix: netip.MustParsePrefix("2001:db8:1000::/56"), ValidUntil: now.Add(time.Hour)},
 		Retired: []state.DelegatedPrefix{
 			{Prefix: netip.MustParsePrefix("2001:db8:2000::/56"), ValidUntil: now.Add(time.Minute)},
@@ -35,35 +35,35 @@ func TestNAT64Plan(t *testing.T) {
 		check func(t *testing.T, st *state.State)
 	}{
 		{"RFC 6146 §3.5.1: the pool is the WAN's IPv4 lease", nil, func(t *testing.T, st *state.State) {
-			p := NAT64(st, now, 3, 4)
+			p := NAT64(st, false, now)
 			if p.Pool4 != netip.MustParseAddr("192.0.2.150") || p.LANIfindex != 3 || p.WANIfindex != 4 {
 				t.Errorf("pool %v, ifindexes %d %d", p.Pool4, p.LANIfindex, p.WANIfindex)
 			}
 		}},
 		{"no IPv4 lease: translation off", func(st *state.State) { st.WAN.IPv4 = nil }, func(t *testing.T, st *state.State) {
-			if NAT64(st, now, 3, 4).Enabled() {
+			if NAT64(st, false, now).Enabled() {
 				t.Error("enabled without a lease")
 			}
 		}},
 		{"expired lease: translation off", func(st *state.State) { st.WAN.IPv4.Expires = now }, func(t *testing.T, st *state.State) {
-			if NAT64(st, now, 3, 4).Enabled() {
+			if NAT64(st, false, now).Enabled() {
 				t.Error("enabled with an expired lease")
 			}
 		}},
 		{"WAN down: translation off", func(st *state.State) { st.WAN.Up = false }, func(t *testing.T, st *state.State) {
-			if NAT64(st, now, 3, 4).Enabled() {
+			if NAT64(st, false, now).Enabled() {
 				t.Error("enabled with the WAN down")
 			}
 		}},
 		{"sources: delegated /64, retired while valid (RFC 9096 §3), ULA", nil, func(t *testing.T, st *state.State) {
-			got := NAT64(st, now, 3, 4).LANPrefixes
+			got := NAT64(st, false, now).LANPrefixes
 			want := []netip.Prefix{netip.MustParsePrefix("2001:db8:1000::/64"), netip.MustParsePrefix("2001:db8:2000::/64"), netip.MustParsePrefix("fd00:1:2::/64")}
 			if !slices.Equal(got, want) {
 				t.Errorf("LAN prefixes %v, want %v", got, want)
 			}
 		}},
 		{"RFC 6052 §3.1: well-known prefix never reaches non-global IPv4", func(st *state.State) { st.Pref64 = netip.Prefix{} }, func(t *testing.T, st *state.State) {
-			p := NAT64(st, now, 3, 4)
+			p := NAT64(st, false, now)
 			if p.Pref64 != state.WellKnownPref64 {
 				t.Fatalf("prefix %v", p.Pref64)
 			}
@@ -77,7 +77,7 @@ func TestNAT64Plan(t *testing.T) {
 			}
 		}},
 		{"network-specific prefix reaches documentation addresses (the lab)", nil, func(t *testing.T, st *state.State) {
-			p := NAT64(st, now, 3, 4)
+			p := NAT64(st, false, now)
 			if denies(p.Deny4, "198.51.100.80") || denies(p.Deny4, "10.1.2.3") {
 				t.Error("non-global address denied with a network-specific prefix")
 			}
@@ -86,17 +86,49 @@ func TestNAT64Plan(t *testing.T) {
 			}
 		}},
 		{"own legacy LAN never translated", nil, func(t *testing.T, st *state.State) {
-			if !denies(NAT64(st, now, 3, 4).Deny4, "203.0.113.200") {
+			if !denies(NAT64(st, false, now).Deny4, "203.0.113.200") {
 				t.Error("legacy LAN reachable through the NAT64")
 			}
 		}},
 		{"ICMPv6 errors come from the gizmo's ULA address", nil, func(t *testing.T, st *state.State) {
-			if got := NAT64(st, now, 3, 4).Router6; got != RouterULA(st.ULA) {
+			if got := NAT64(st, false, now).Router6; got != state.RouterULA(st.ULA) {
 				t.Errorf("router address %v", got)
 			}
 		}},
+		{"RFC 8781: an upstream that advertises its own PREF64 translates; the gizmo does not",
+			func(st *state.State) { st.Pref64Source = state.Pref64Upstream },
+			func(t *testing.T, st *state.State) {
+				if NAT64(st, false, now).Enabled() {
+					t.Error("enabled with the upstream's PREF64")
+				}
+			}},
+		{"a delegation past its valid lifetime is no source", func(st *state.State) { st.Delegated.ValidUntil = now },
+			func(t *testing.T, st *state.State) {
+				if slices.Contains(NAT64(st, false, now).LANPrefixes, netip.MustParsePrefix("2001:db8:1000::/64")) {
+					t.Error("an expired delegation's /64 is a NAT64 source")
+				}
+			}},
+		{"existing network: the joined network's /64s are sources too, once each, never a ULA or the delegation",
+			func(st *state.State) {
+				st.WAN.Addrs = []netip.Prefix{
+					netip.MustParsePrefix("2001:db8:0:1:0:ff:fe00:201/64"),
+					netip.MustParsePrefix("2001:db8:0:1::99/64"),
+					netip.MustParsePrefix("fd00:9::1/64"),
+					netip.MustParsePrefix("2001:db8:1000::1/64"),
+				}
+			},
+			func(t *testing.T, st *state.State) {
+				got := NAT64(st, true, now).LANPrefixes
+				want := []netip.Prefix{netip.MustParsePrefix("2001:db8:1000::/64"), netip.MustParsePrefix("2001:db8:2000::/64"), netip.MustParsePrefix("fd00:1:2::/64"), netip.MustParsePrefix("2001:db8:0:1::/64")}
+				if !slices.Equal(got, want) {
+					t.Errorf("LAN prefixes %v, want %v", got, want)
+				}
+				if slices.Contains(NAT64(st, false, now).LANPrefixes, netip.MustParsePrefix("2001:db8:0:1::/64")) {
+					t.Error("the WAN's /64 is a source outside the existing-network mode")
+				}
+			}},
 		{"ports leave the kernel's range alone", nil, func(t *testing.T, st *state.State) {
-			p := NAT64(st, now, 3, 4)
+			p := NAT64(st, false, now)
 			if p.PortsHigh.Max >= 32768 || p.PortsLow.Max >= 1024 || p.MaxSessionsPerHost == 0 {
 				t.Errorf("ports %+v %+v, limit %d", p.PortsLow, p.PortsHigh, p.MaxSessionsPerHost)
 			}

@@ -30,53 +30,10 @@ func sharedState() *state.State {
 		Prefix: wan64, OnLink: true, Autonomous: true,
 		PreferredUntil: raNow.Add(20 * time.Minute), ValidUntil: raNow.Add(40 * time.Minute),
 	}}
-	// What gizmo/derive.go decides after the hold-off.
+	// What gizmo/derive decides after the hold-off.
 	shared := st.WAN.Prefixes[0]
 	st.Shared = &shared
 	return st
-}
-
-func TestSharedCandidate(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		change   func(st *state.State)
-		existing bool
-		want     bool
-	}{
-		{"RFC 7278 4.3: no delegation, an on-link /64 with a WAN address in it is shared", func(*state.State) {}, false, true},
-		{"RFC 7278 4.3 is a fallback: a valid delegation wins", func(st *state.State) { st.Delegated = raState().Delegated }, false, false},
-		{"an expired delegation is none: the /64 is shared", func(st *state.State) {
-			st.Delegated = raState().Delegated
-			st.Delegated.ValidUntil = raNow
-		}, false, true},
-		{"existing-network mode: the network's router serves its /64 itself", func(*state.State) {}, true, false},
-		{"WAN down: nothing to share", func(st *state.State) { st.WAN.Up = false }, false, false},
-		{"RFC 4861 4.6.2: an off-link PIO (L=0) is not the WAN link's /64", func(st *state.State) { st.WAN.Prefixes[0].OnLink = false }, false, false},
-		{"RFC 4862 5.5.3: a PIO without A gives the LAN no SLAAC", func(st *state.State) { st.WAN.Prefixes[0].Autonomous = false }, false, false},
-		{"RFC 4862 5.5.3 d: only a /64 can be shared for SLAAC", func(st *state.State) {
-			st.WAN.Prefixes[0].Prefix = netip.MustParsePrefix("2001:db8:0:1::/60")
-		}, false, false},
-		{"no WAN address in the /64: the upstream does not route it to us", func(st *state.State) {
-			st.WAN.Addrs = []netip.Prefix{netip.MustParsePrefix("2001:db8:0:2::5/64")}
-		}, false, false},
-		{"a ULA /64 is not global addressing", func(st *state.State) {
-			st.WAN.Prefixes[0].Prefix = netip.MustParsePrefix("fd00:1::/64")
-			st.WAN.Addrs = []netip.Prefix{netip.MustParsePrefix("fd00:1::5/64")}
-		}, false, false},
-		{"RFC 4861 6.3.4: a PIO past its valid lifetime is gone", func(st *state.State) { st.WAN.Prefixes[0].ValidUntil = raNow }, false, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			st := sharedState()
-			tc.change(st)
-			p, ok := SharedCandidate(st, tc.existing, raNow)
-			if ok != tc.want {
-				t.Fatalf("SharedCandidate ok = %v, want %v (%+v)", ok, tc.want, p)
-			}
-			if ok && p.Prefix != wan64 {
-				t.Errorf("SharedCandidate = %v, want %v", p.Prefix, wan64)
-			}
-		})
-	}
 }
 
 // RFC 4861 4.6.2 and RFC 7278 4.3: the shared /64 is advertised with L=0
@@ -189,7 +146,7 @@ func TestNDProxyPlan(t *testing.T) {
 func TestSharedPrefixInNAT64AndFirewall(t *testing.T) {
 	st := sharedState()
 	st.WAN.IPv4 = &state.IPv4Lease{Addr: netip.MustParsePrefix("192.0.2.100/24"), Expires: raNow.Add(time.Hour)}
-	n := NAT64(st, raNow, 2, 3)
+	n := NAT64(st, false, raNow)
 	if !slices.Contains(n.LANPrefixes, wan64) {
 		t.Errorf("NAT64 sources %v lack the shared %v", n.LANPrefixes, wan64)
 	}

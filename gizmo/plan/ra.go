@@ -29,9 +29,6 @@ const (
 	ndValidLimit     = 5400 * time.Second // ND_VALID_LIMIT
 )
 
-// HomeDomain is the LAN's domain (RFC 8375), sent as DNS search list.
-const HomeDomain = "home.arpa"
-
 // curHopLimit is AdvCurHopLimit: the IANA default TTL that RFC 4861 §6.2.1
 // points to (RFC 1700, "Assigned Numbers": 64).
 const curHopLimit = 64
@@ -49,7 +46,8 @@ func RA(st *state.State, opt RAOptions, now time.Time) ra.Plan {
 	// 3 × MaxRtrAdvInterval, so that one or two lost RAs do not drop them;
 	// RFC 8781 §4.1 asks the same of PREF64.
 	optionLifetime := 3 * interval
-	upstream := hasUpstream(st, now)
+	n := NetworkOf(st, now)
+	upstream := hasUpstream(st, n, now)
 
 	if !opt.ExistingNetwork {
 		// RFC 4861 §4.2 and RFC 8415 §6.1: O=1 tells hosts that stateless
@@ -60,7 +58,7 @@ func RA(st *state.State, opt RAOptions, now time.Time) ra.Plan {
 		// must not advertise itself as default router (router lifetime 0).
 		// The gizmo also counts an IPv4 lease with a NAT64 prefix as an
 		// upstream: the IPv6-only LAN then reaches the internet through its
-		// NAT64 (issue 9, "IPv4-only upstream"), and most hosts do not
+		// NAT64 (the ipv4-only-upstream deployment), and most hosts do not
 		// install the RIO that would be the only other way there.
 		if upstream {
 			// RFC 9096 §3.4: Router Lifetime ND_PREFERRED_LIMIT; it is
@@ -68,17 +66,17 @@ func RA(st *state.State, opt RAOptions, now time.Time) ra.Plan {
 			// requires.
 			p.RouterLifetime = ndPreferredLimit
 		}
-		p.Prefixes = lanPrefixes(st, now)
+		p.Prefixes = lanPrefixes(n)
 		// RFC 8106 §5.2: the search list for names on the LAN.
-		p.DNSSL, p.DNSSLLifetime = []string{HomeDomain}, optionLifetime
+		p.DNSSL, p.DNSSLLifetime = []string{LocalDomain}, optionLifetime
 	}
 
 	// RFC 4191 §2.3 routes: the ULA /48 (the management /64 is on-link; the
 	// rest of the /48 and, in the existing-network mode, the DNS64 address
 	// are behind the gizmo) and the NAT64 prefix. Their lifetime follows the
 	// router lifetime the gizmo would advertise (RFC 9096 §3.4).
-	if st.ULA.IsValid() {
-		p.Routes = append(p.Routes, ra.Route{Prefix: st.ULA.Masked(), Lifetime: ndPreferredLimit})
+	if n.ULA.IsValid() {
+		p.Routes = append(p.Routes, ra.Route{Prefix: n.ULA, Lifetime: ndPreferredLimit})
 	}
 	if st.Pref64.IsValid() && (upstream || opt.ExistingNetwork) {
 		// RFC 7084 G-4's reasoning: do not attract traffic that cannot be
@@ -89,7 +87,7 @@ func RA(st *state.State, opt RAOptions, now time.Time) ra.Plan {
 	// RFC 8106 §5.1: the DNS service's RDNSS listening address. Without one
 	// no RDNSS option is sent: advertising an address nothing answers on
 	// would only add DNS timeouts.
-	if a := st.LAN.DNS.RDNSS; a.IsValid() {
+	if a := n.DNS.RDNSS; a.IsValid() {
 		p.RDNSS, p.RDNSSLifetime = []netip.Addr{a}, optionLifetime
 	}
 	// RFC 8781: hosts with a CLAT (RFC 6877) learn the NAT64 prefix here.
@@ -100,9 +98,9 @@ func RA(st *state.State, opt RAOptions, now time.Time) ra.Plan {
 }
 
 // hasUpstream reports whether the gizmo can forward LAN traffic out: its WAN
-// is up and has an IPv6 default router whose lifetime has not run out, or an
-// IPv4 lease that its NAT64 can use.
-func hasUpstream(st *state.State, now time.Time) bool {
+// is up and has an IPv6 default router whose lifetime has not run out, or a
+// valid IPv4 lease that its NAT64 can use.
+func hasUpstream(st *state.State, n Network, now time.Time) bool {
 	w := st.WAN
 	if !w.Up {
 		return false
@@ -110,16 +108,13 @@ func hasUpstream(st *state.State, now time.Time) bool {
 	if w.Router.IsValid() && w.RouterLifetimeUntil.After(now) {
 		return true
 	}
-	if v4 := w.IPv4; v4 != nil && v4.Addr.IsValid() && (v4.Expires.IsZero() || v4.Expires.After(now)) {
-		return st.Pref64.IsValid()
-	}
-	return false
+	return n.IPv4 != nil && st.Pref64.IsValid()
 }
 
 // lanPrefixes are the PIOs: the LAN /64 of the delegation (or, without
 // one, the upstream /64 the ND proxy shares), the ULA management /64, and
 // the retired delegations being phased out.
-func lanPrefixes(st *state.State, now time.Time) []ra.Prefix {
+func lanPrefixes(n Network) []ra.Prefix {
 	var out []ra.Prefix
 	seen := map[netip.Prefix]bool{}
 	add := func(p ra.Prefix) {
@@ -130,52 +125,41 @@ func lanPrefixes(st *state.State, now time.Time) []ra.Prefix {
 		out = append(out, p)
 	}
 	// The current delegation first, so that a retired entry for the same
-	// prefix (the ISP gave it back) can never deprecate it: odhcpd bug #387
-	// deprecated the new prefix during a renumbering.
-	if d := st.Delegated; d != nil && usableDelegation(d.Prefix) && d.ValidUntil.After(now) {
-		// RFC 9096 §3.4: PIO lifetimes are the smaller of ND_*_LIMIT and what is left of the DHCPv6-PD
-		// lease; the ra service computes them when each RA is sent.
+	// prefix (the ISP gave it back) can never deprecate it.
+	if d := n.Delegated; d != nil {
+		// RFC 9096 §3.4: PIO lifetimes are the smaller of ND_*_LIMIT and
+		// what is left of the DHCPv6-PD lease; the ra service computes them
+		// when each RA is sent.
 		add(ra.Prefix{
-			Prefix: LANPrefix(d.Prefix), OnLink: true, Autonomous: true,
+			Prefix: d.LAN, OnLink: true, Autonomous: true,
 			PreferredUntil: d.PreferredUntil, ValidUntil: d.ValidUntil,
 			MaxPreferred: ndPreferredLimit, MaxValid: ndValidLimit,
 		})
 	}
 	// Without a delegation, the upstream's /64 shared through the ND
-	// proxy (RFC 7278 §4.3), off-link (gizmo/plan/ndproxy.go).
-	for _, p := range sharedPIOs(st, now) {
+	// proxy (RFC 7278 §4.3), off-link (sharedPIOs).
+	for _, p := range sharedPIOs(n) {
 		add(p)
 	}
-	if st.ULA.IsValid() && st.ULA.Bits() <= 64 {
+	if n.Management.IsValid() {
 		// RFC 4193 §4.2: the ULA is stable, so it has no deadline; the
 		// RFC 9096 limits still apply, so that a lost ULA (a wiped state
 		// dir) leaves hosts within 90 minutes.
 		add(ra.Prefix{
-			Prefix: ManagementPrefix(st.ULA), OnLink: true, Autonomous: true,
+			Prefix: n.Management, OnLink: true, Autonomous: true,
 			MaxPreferred: ndPreferredLimit, MaxValid: ndValidLimit,
 		})
 	}
-	for _, r := range st.Retired {
-		if !usableDelegation(r.Prefix) || !r.ValidUntil.After(now) {
-			// RFC 9096 §3.5: once its valid lifetime is over, a stale
-			// prefix is no longer advertised.
-			continue
-		}
-		// RFC 9096 §3.5: a stale prefix is advertised with preferred
-		// lifetime 0, so hosts stop using it for new connections at once,
-		// and a valid lifetime that runs down to its deadline, so open
-		// connections last as long as the old lease allows.
+	// RFC 9096 §3.5: a stale prefix is advertised with preferred lifetime
+	// 0, so hosts stop using it for new connections at once, and a valid
+	// lifetime that runs down to its deadline, so open connections last as
+	// long as the old lease allows. Once that deadline has passed it is no
+	// longer advertised (NetworkOf leaves it out).
+	for _, r := range n.Retired {
 		add(ra.Prefix{
-			Prefix: LANPrefix(r.Prefix), OnLink: true, Autonomous: true,
+			Prefix: r.LAN, OnLink: true, Autonomous: true,
 			ValidUntil: r.ValidUntil, MaxPreferred: 0, MaxValid: ndValidLimit,
 		})
 	}
 	return out
-}
-
-// usableDelegation reports whether a delegated prefix has a /64 for the LAN:
-// SLAAC needs a /64 (RFC 4862 §5.5.3 d with RFC 4291's 64-bit interface
-// identifiers), so a longer delegation cannot be advertised.
-func usableDelegation(p netip.Prefix) bool {
-	return p.IsValid() && p.Addr().Is6() && !p.Addr().Is4In6() && p.Bits() <= 64
 }

@@ -17,7 +17,7 @@ var (
 	raULA    = netip.MustParsePrefix("fd12:3456:789a::/48")
 	raPref64 = netip.MustParsePrefix("2001:db8:64::/96")
 	raMAC    = net.HardwareAddr{0x02, 0x00, 0x5e, 0x00, 0x53, 0x01}
-	raDNS    = DNSAddrs(raULA, netip.MustParsePrefix("203.0.113.129/25"))
+	raDNS    = state.DNSAddrsIn(raULA, netip.MustParsePrefix("203.0.113.129/25"))
 	addrCmp  = cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
 	pfxCmp   = cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })
 )
@@ -169,7 +169,7 @@ func TestRA(t *testing.T) {
 			want:  noUpstream,
 		},
 		{
-			name: "issue 9 IPv4-only upstream: a live IPv4 lease with NAT64 makes the gizmo the default router",
+			name: "IPv4-only upstream: a live IPv4 lease with NAT64 makes the gizmo the default router",
 			state: func(s *state.State) {
 				s.WAN.Router = netip.Addr{}
 				s.Delegated = nil
@@ -186,7 +186,7 @@ func TestRA(t *testing.T) {
 			want: noUpstream,
 		},
 		{
-			name: "issue 9 existing network: router lifetime 0, no PIO, no DNSSL, O=0; RIO for the NAT64 prefix and the ULA, PREF64, RDNSS",
+			name: "existing network: router lifetime 0, no PIO, no DNSSL, O=0; RIO for the NAT64 prefix and the ULA, PREF64, RDNSS",
 			opt:  RAOptions{ExistingNetwork: true},
 			want: func(p *ra.Plan) {
 				p.RouterLifetime = 0

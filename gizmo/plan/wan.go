@@ -1,7 +1,6 @@
 package plan
 
 import (
-	"net/netip"
 	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
@@ -13,22 +12,5 @@ import (
 // packets to unused parts of a delegation are answered with an ICMP error
 // instead of looping between the gizmo and the ISP (RFC 7084 WPD-5).
 func WAN(st *state.State, now time.Time) wan.Plan {
-	var p wan.Plan
-	add := func(pfx netip.Prefix) {
-		for _, q := range p.Delegated {
-			if q == pfx {
-				return
-			}
-		}
-		p.Delegated = append(p.Delegated, pfx)
-	}
-	if st.Delegated != nil && st.Delegated.ValidUntil.After(now) {
-		add(st.Delegated.Prefix)
-	}
-	for _, r := range st.Retired {
-		if r.ValidUntil.After(now) {
-			add(r.Prefix)
-		}
-	}
-	return p
+	return wan.Plan{Delegated: NetworkOf(st, now).Delegations()}
 }

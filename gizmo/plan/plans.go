@@ -1,0 +1,145 @@
+package plan
+
+import (
+	"net"
+	"net/netip"
+	"slices"
+	"time"
+
+	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/services/accounting"
+	"codeberg.org/monostack/gizmo/services/dhcp4"
+	"codeberg.org/monostack/gizmo/services/dhcp6info"
+	"codeberg.org/monostack/gizmo/services/dns64"
+	"codeberg.org/monostack/gizmo/services/fastpath"
+	"codeberg.org/monostack/gizmo/services/firewall"
+	"codeberg.org/monostack/gizmo/services/lanif"
+	"codeberg.org/monostack/gizmo/services/nat64"
+	"codeberg.org/monostack/gizmo/services/ndproxy"
+	"codeberg.org/monostack/gizmo/services/ra"
+	"codeberg.org/monostack/gizmo/services/wan"
+)
+
+// Options are the daemon's settings that shape the plans but are not part
+// of the state.
+type Options struct {
+	// RAInterval is MaxRtrAdvInterval (RFC 4861 §6.2.1).
+	RAInterval time.Duration
+	// V6OnlyWait is V6ONLY_WAIT in DHCPv4 option 108 (RFC 8925).
+	V6OnlyWait time.Duration
+	// ExistingNetwork is the one-port mode on a network with its own
+	// router: the gizmo adds NAT64 and DNS64 and nothing else.
+	ExistingNetwork bool
+	// ListenWeb is -listen-web; empty: the LAN's management addresses.
+	ListenWeb string
+}
+
+// Plans are every service's plan, made from one state at one moment.
+type Plans struct {
+	// Network is the LAN's addressing every plan below was made from.
+	Network    Network
+	Deployment Deployment
+
+	LAN        lanif.Plan
+	WAN        wan.Plan
+	DHCP6PD    DHCP6PD
+	RA         ra.Plan
+	NDProxy    ndproxy.Plan
+	DHCP6Info  dhcp6info.Plan
+	DNS64      dns64.Plan
+	DHCP4      dhcp4.Plan
+	NAT64      nat64.Plan
+	Firewall   firewall.Plan
+	Fastpath   fastpath.Plan
+	Accounting accounting.Plan
+	// FirewallProblems names the inbound rules left out of Firewall.
+	FirewallProblems error
+	// WebListen are the dashboard's listening addresses.
+	WebListen []string
+}
+
+// All makes every service's plan from st at now. It only reads st.
+func All(st *state.State, opt Options, now time.Time) Plans {
+	n := NetworkOf(st, now)
+	p := Plans{
+		Network:    n,
+		Deployment: DeploymentOf(st, opt.ExistingNetwork, now),
+		WAN:        WAN(st, now),
+		DHCP6PD:    DHCP6PDOf(st),
+		RA:         RA(st, RAOptions{MaxInterval: opt.RAInterval, ExistingNetwork: opt.ExistingNetwork}, now),
+		NDProxy:    NDProxy(st, now),
+		DHCP6Info:  DHCP6Info(st, opt.ExistingNetwork, now),
+		DNS64:      DNS64(st, now),
+		DHCP4:      DHCP4(st, opt.V6OnlyWait),
+		NAT64:      NAT64(st, opt.ExistingNetwork, now),
+		Fastpath:   Fastpath(st, now),
+		Accounting: accounting.Plan{LAN: st.LAN.Interface, WAN: st.WAN.Interface},
+		WebListen:  WebListen(n, opt.ListenWeb),
+	}
+	if opt.ExistingNetwork {
+		p.LAN = ExistingNetworkLAN(st, now)
+	} else {
+		p.LAN = LAN(st, now)
+	}
+	p.Firewall, p.FirewallProblems = Firewall(st, now)
+	return p
+}
+
+// DHCP6PD is what the delegation client is asked to do besides its own
+// protocol.
+type DHCP6PD struct {
+	// ConfirmLinkUp is when the WAN link last came up, zero while it is
+	// down. RFC 8415 §18.2.12: a client whose link may have moved to
+	// another network re-validates its bindings (with Rebind for
+	// delegated prefixes) rather than waiting for T1; each new value asks
+	// the client to do that once.
+	ConfirmLinkUp time.Time
+}
+
+// DHCP6PDOf is the delegation client's plan.
+func DHCP6PDOf(st *state.State) DHCP6PD {
+	if !st.WAN.Up {
+		return DHCP6PD{}
+	}
+	return DHCP6PD{ConfirmLinkUp: st.WAN.LinkUpSince}
+}
+
+// Fastpath is the eBPF flowtable's plan: the LAN prefixes the firewall
+// accepts as LAN sources, and the NAT64 prefix excluded, because its flows
+// are the NAT64's. A /64 shared with the WAN through the ND proxy holds
+// LAN hosts too; flows between two of its addresses stay with the stack,
+// because the fast path only learns LAN ↔ outside.
+func Fastpath(st *state.State, now time.Time) fastpath.Plan {
+	n := NetworkOf(st, now)
+	lan := n.DelegatedLANs()
+	if n.Management.IsValid() {
+		lan = append(lan, n.Management)
+	}
+	lan = append(lan, n.SharedLANs()...)
+	// More than the datapath holds would make the plan refused; the ones
+	// left out just take the stack's path.
+	if len(lan) > fastpath.MaxLANPrefixes {
+		lan = lan[:fastpath.MaxLANPrefixes]
+	}
+	p := fastpath.Plan{LANPrefixes: slices.Clip(lan)}
+	if st.Pref64.IsValid() {
+		p.Exclude = []netip.Prefix{st.Pref64}
+	}
+	return p
+}
+
+// WebListen is where the dashboard listens: the flag, or port 80 on the
+// LAN's management ULA and legacy IPv4 address, never the uplink.
+func WebListen(n Network, flag string) []string {
+	if flag != "" {
+		return []string{flag}
+	}
+	var out []string
+	if n.RouterULA.IsValid() {
+		out = append(out, net.JoinHostPort(n.RouterULA.String(), "80"))
+	}
+	if n.Legacy4.IsValid() {
+		out = append(out, net.JoinHostPort(n.Legacy4.Addr().String(), "80"))
+	}
+	return out
+}
