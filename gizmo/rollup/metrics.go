@@ -1,0 +1,230 @@
+package rollup
+
+import (
+	"maps"
+	"slices"
+
+	"codeberg.org/monostack/gizmo/services/accounting"
+	"codeberg.org/monostack/gizmo/services/dhcp4"
+	"codeberg.org/monostack/gizmo/services/dhcp6info"
+	"codeberg.org/monostack/gizmo/services/dhcp6pd"
+	"codeberg.org/monostack/gizmo/services/dns64"
+	"codeberg.org/monostack/gizmo/services/fastpath"
+	"codeberg.org/monostack/gizmo/services/firewall"
+	"codeberg.org/monostack/gizmo/services/lanif"
+	"codeberg.org/monostack/gizmo/services/nat64"
+	"codeberg.org/monostack/gizmo/services/ndproxy"
+	"codeberg.org/monostack/gizmo/services/ra"
+	"codeberg.org/monostack/gizmo/services/wan"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// A family is one declared metric of a service's Stats S: a counter
+// (the name ends in _total) or a gauge, optionally split by one label.
+type family[S any] struct {
+	desc  *prometheus.Desc
+	kind  prometheus.ValueType
+	value func(S) float64
+	// byLabel, when set, gives one sample per label value instead.
+	byLabel func(S) map[string]uint64
+}
+
+func counter[S any](name, help string, f func(S) uint64) family[S] {
+	return family[S]{desc: prometheus.NewDesc(name, help, nil, nil), kind: prometheus.CounterValue, value: func(s S) float64 { return float64(f(s)) }}
+}
+
+func gauge[S any](name, help string, f func(S) float64) family[S] {
+	return family[S]{desc: prometheus.NewDesc(name, help, nil, nil), kind: prometheus.GaugeValue, value: f}
+}
+
+func counterBy[S any](name, help, label string, f func(S) map[string]uint64) family[S] {
+	return family[S]{desc: prometheus.NewDesc(name, help, []string{label}, nil), kind: prometheus.CounterValue, byLabel: f}
+}
+
+func emit[S any](out []prometheus.Metric, s *S, fams []family[S]) []prometheus.Metric {
+	if s == nil {
+		return out
+	}
+	for _, f := range fams {
+		if f.byLabel == nil {
+			out = append(out, prometheus.MustNewConstMetric(f.desc, f.kind, f.value(*s)))
+			continue
+		}
+		m := f.byLabel(*s)
+		for _, l := range slices.Sorted(maps.Keys(m)) {
+			out = append(out, prometheus.MustNewConstMetric(f.desc, f.kind, float64(m[l]), l))
+		}
+	}
+	return out
+}
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Metrics are every running service's counters and gauges, each declared
+// below with its type.
+func Metrics(s Stats) []prometheus.Metric {
+	var out []prometheus.Metric
+	out = emit(out, s.WAN, wanMetrics)
+	out = emit(out, s.DHCP6PD, dhcp6pdMetrics)
+	out = emit(out, s.RA, raMetrics)
+	out = emit(out, s.NDProxy, ndproxyMetrics)
+	out = emit(out, s.DHCP6Info, dhcp6infoMetrics)
+	out = emit(out, s.LANIf, lanifMetrics)
+	out = emit(out, s.DNS64, dns64Metrics)
+	out = emit(out, s.DHCP4, dhcp4Metrics)
+	out = emit(out, s.NAT64, nat64Metrics)
+	out = emit(out, s.Firewall, firewallMetrics)
+	out = emit(out, s.Fastpath, fastpathMetrics)
+	out = emit(out, s.Accounting, accountingMetrics)
+	return out
+}
+
+var wanMetrics = []family[wan.Stats]{
+	counter("gizmo_wan_router_advertisements_total", "Router Advertisements accepted on the WAN.", func(s wan.Stats) uint64 { return s.RAs }),
+	counter("gizmo_wan_router_solicitations_total", "Router Solicitations sent on the WAN.", func(s wan.Stats) uint64 { return s.RouterSolicits }),
+	counterBy("gizmo_wan_invalid_router_advertisements_total", "Router Advertisements dropped and options skipped on the WAN (RFC 4861 §6.1.2), by reason.", "reason", func(s wan.Stats) map[string]uint64 { return s.InvalidRAs }),
+	counter("gizmo_wan_link_ups_total", "Times the WAN link came up.", func(s wan.Stats) uint64 { return s.LinkUps }),
+	counter("gizmo_wan_link_downs_total", "Times the WAN link went down.", func(s wan.Stats) uint64 { return s.LinkDowns }),
+	counter("gizmo_wan_address_changes_total", "Changes of the WAN's addresses.", func(s wan.Stats) uint64 { return s.AddrChanges }),
+	gauge("gizmo_wan_unreachable_routes", "Unreachable routes for delegated prefixes (RFC 7084 WPD-5).", func(s wan.Stats) float64 { return float64(s.UnreachableRoutes) }),
+	counter("gizmo_wan_route_errors_total", "Failed changes of the unreachable routes.", func(s wan.Stats) uint64 { return s.RouteErrors }),
+	counter("gizmo_wan_dhcpv4_discovers_total", "DHCPDISCOVERs sent on the WAN.", func(s wan.Stats) uint64 { return s.DHCPv4Discovers }),
+	counter("gizmo_wan_dhcpv4_acks_total", "DHCPACKs accepted on the WAN.", func(s wan.Stats) uint64 { return s.DHCPv4Acks }),
+	counter("gizmo_wan_dhcpv4_naks_total", "DHCPNAKs received on the WAN.", func(s wan.Stats) uint64 { return s.DHCPv4Naks }),
+	counter("gizmo_wan_dhcpv4_renews_total", "Unicast DHCPREQUESTs renewing the WAN lease.", func(s wan.Stats) uint64 { return s.DHCPv4Renews }),
+	counter("gizmo_wan_dhcpv4_rebinds_total", "Broadcast DHCPREQUESTs for the current WAN lease (REBINDING, INIT-REBOOT).", func(s wan.Stats) uint64 { return s.DHCPv4Rebinds }),
+	counter("gizmo_wan_dhcpv4_failures_total", "Failed DHCPv4 exchanges on the WAN.", func(s wan.Stats) uint64 { return s.DHCPv4Failures }),
+	counterBy("gizmo_wan_dhcpv4_invalid_leases_total", "WAN DHCPv4 leases rejected, by reason.", "reason", func(s wan.Stats) map[string]uint64 { return s.InvalidDHCPv4 }),
+}
+
+var dhcp6pdMetrics = []family[dhcp6pd.Stats]{
+	counter("gizmo_dhcp6pd_solicits_total", "DHCPv6 Solicits sent.", func(s dhcp6pd.Stats) uint64 { return s.Solicits }),
+	counter("gizmo_dhcp6pd_advertises_total", "DHCPv6 Advertises received.", func(s dhcp6pd.Stats) uint64 { return s.Advertises }),
+	counter("gizmo_dhcp6pd_requests_total", "DHCPv6 Requests sent.", func(s dhcp6pd.Stats) uint64 { return s.Requests }),
+	counter("gizmo_dhcp6pd_replies_total", "DHCPv6 Replies received.", func(s dhcp6pd.Stats) uint64 { return s.Replies }),
+	counter("gizmo_dhcp6pd_renews_total", "DHCPv6 Renews sent.", func(s dhcp6pd.Stats) uint64 { return s.Renews }),
+	counter("gizmo_dhcp6pd_rebinds_total", "DHCPv6 Rebinds sent.", func(s dhcp6pd.Stats) uint64 { return s.Rebinds }),
+	counter("gizmo_dhcp6pd_leases_total", "Replies accepted as a delegation.", func(s dhcp6pd.Stats) uint64 { return s.Leases }),
+	counter("gizmo_dhcp6pd_lost_total", "Delegated prefixes given up.", func(s dhcp6pd.Stats) uint64 { return s.Lost }),
+	counter("gizmo_dhcp6pd_no_prefix_avail_total", "NoPrefixAvail statuses received.", func(s dhcp6pd.Stats) uint64 { return s.NoPrefixAvail }),
+	counter("gizmo_dhcp6pd_no_binding_total", "NoBinding statuses received.", func(s dhcp6pd.Stats) uint64 { return s.NoBinding }),
+	counterBy("gizmo_dhcp6pd_invalid_leases_total", "Delegations rejected, by reason.", "reason", func(s dhcp6pd.Stats) map[string]uint64 { return s.InvalidLeases }),
+	counter("gizmo_dhcp6pd_malformed_total", "DHCPv6 packets that did not parse.", func(s dhcp6pd.Stats) uint64 { return s.Malformed }),
+	counter("gizmo_dhcp6pd_ignored_total", "DHCPv6 packets for another client or transaction.", func(s dhcp6pd.Stats) uint64 { return s.Ignored }),
+	counter("gizmo_dhcp6pd_reconfigure_accepted_total", "Reconfigure messages accepted (RFC 8415 §18.2.11).", func(s dhcp6pd.Stats) uint64 { return s.ReconfigureAccepted }),
+	counter("gizmo_dhcp6pd_reconfigure_dropped_total", "Reconfigure messages dropped.", func(s dhcp6pd.Stats) uint64 { return s.ReconfigureDropped }),
+	counter("gizmo_dhcp6pd_send_errors_total", "DHCPv6 messages that could not be sent.", func(s dhcp6pd.Stats) uint64 { return s.SendErrors }),
+}
+
+var raMetrics = []family[ra.Stats]{
+	counter("gizmo_ra_rs_received_total", "Router Solicitations received on the LAN.", func(s ra.Stats) uint64 { return s.RSReceived }),
+	counterBy("gizmo_ra_rs_invalid_total", "Router Solicitations dropped (RFC 4861 §6.1.1), by reason.", "reason", func(s ra.Stats) map[string]uint64 { return s.RSInvalid }),
+	counter("gizmo_ra_rs_queue_full_total", "Valid Router Solicitations dropped because the sender could not keep up.", func(s ra.Stats) uint64 { return s.RSQueueFull }),
+	counter("gizmo_ra_unsolicited_total", "Unsolicited multicast Router Advertisements sent.", func(s ra.Stats) uint64 { return s.RAUnsolicited }),
+	counter("gizmo_ra_solicited_multicast_total", "Solicited Router Advertisements sent to all nodes.", func(s ra.Stats) uint64 { return s.RASolicitedMulticast }),
+	counter("gizmo_ra_solicited_unicast_total", "Solicited Router Advertisements sent to the soliciting host.", func(s ra.Stats) uint64 { return s.RASolicitedUnicast }),
+	counter("gizmo_ra_final_total", "Final Router Advertisements (router lifetime 0) sent at shutdown.", func(s ra.Stats) uint64 { return s.RAFinal }),
+	counter("gizmo_ra_send_errors_total", "Router Advertisements that could not be sent.", func(s ra.Stats) uint64 { return s.SendErrors }),
+	counter("gizmo_ra_plan_errors_total", "Plans that could not be encoded; the previous one stayed.", func(s ra.Stats) uint64 { return s.PlanErrors }),
+}
+
+var ndproxyMetrics = []family[ndproxy.Stats]{
+	gauge("gizmo_ndproxy_proxied_addresses", "LAN host addresses proxied now (RFC 7278 §4.3).", func(s ndproxy.Stats) float64 { return float64(s.Proxying) }),
+	counter("gizmo_ndproxy_learned_total", "Addresses that became known.", func(s ndproxy.Stats) uint64 { return s.Learned }),
+	counter("gizmo_ndproxy_dad_seen_total", "DAD probes heard on the LAN.", func(s ndproxy.Stats) uint64 { return s.DADSeen }),
+	counter("gizmo_ndproxy_added_total", "Proxy entries installed.", func(s ndproxy.Stats) uint64 { return s.Added }),
+	counter("gizmo_ndproxy_removed_total", "Proxy entries withdrawn.", func(s ndproxy.Stats) uint64 { return s.Removed }),
+	counter("gizmo_ndproxy_failed_total", "Addresses withdrawn because the LAN host stopped answering.", func(s ndproxy.Stats) uint64 { return s.Failed }),
+	counter("gizmo_ndproxy_expired_total", "Addresses withdrawn without evidence for their maximum age.", func(s ndproxy.Stats) uint64 { return s.Expired }),
+	counter("gizmo_ndproxy_conflicts_total", "Addresses not proxied because a WAN-side neighbour holds them.", func(s ndproxy.Stats) uint64 { return s.Conflicts }),
+	counter("gizmo_ndproxy_lookups_total", "LAN probes for addresses the upstream solicited (RFC 4389 §4.1.3.1).", func(s ndproxy.Stats) uint64 { return s.Lookups }),
+	counter("gizmo_ndproxy_ns_answered_total", "Upstream Neighbor Solicitations for a proxied address.", func(s ndproxy.Stats) uint64 { return s.NSAnswered }),
+	counter("gizmo_ndproxy_ns_ignored_total", "Upstream Neighbor Solicitations for other addresses in the shared /64.", func(s ndproxy.Stats) uint64 { return s.NSIgnored }),
+	counter("gizmo_ndproxy_dad_defended_total", "Upstream DAD probes for a proxied address.", func(s ndproxy.Stats) uint64 { return s.DADDefended }),
+	counter("gizmo_ndproxy_malformed_total", "ND packets that failed the RFC 4861 §7.1 checks.", func(s ndproxy.Stats) uint64 { return s.Malformed }),
+	counter("gizmo_ndproxy_dropped_total", "Evidence dropped for lack of room or time.", func(s ndproxy.Stats) uint64 { return s.Dropped }),
+	counter("gizmo_ndproxy_errors_total", "Failed kernel operations.", func(s ndproxy.Stats) uint64 { return s.Errors }),
+}
+
+var dhcp6infoMetrics = []family[dhcp6info.Stats]{
+	counter("gizmo_dhcp6info_received_total", "Stateless DHCPv6 messages received.", func(s dhcp6info.Stats) uint64 { return s.Received }),
+	counter("gizmo_dhcp6info_replies_total", "Replies to Information-requests.", func(s dhcp6info.Stats) uint64 { return s.Replies }),
+	counter("gizmo_dhcp6info_advertises_total", "NoAddrsAvail Advertises to Solicits.", func(s dhcp6info.Stats) uint64 { return s.Advertises }),
+	counterBy("gizmo_dhcp6info_dropped_total", "Messages left unanswered, by reason.", "reason", func(s dhcp6info.Stats) map[string]uint64 { return s.Dropped }),
+	counter("gizmo_dhcp6info_send_errors_total", "Replies that could not be sent.", func(s dhcp6info.Stats) uint64 { return s.SendErrors }),
+}
+
+var lanifMetrics = []family[lanif.Stats]{
+	counter("gizmo_lanif_applied_total", "LAN address plans applied.", func(s lanif.Stats) uint64 { return uint64(max(s.Applied, 0)) }),
+	counter("gizmo_lanif_errors_total", "Failed LAN address changes.", func(s lanif.Stats) uint64 { return uint64(max(s.Errors, 0)) }),
+}
+
+var dns64Metrics = []family[dns64.Stats]{
+	counter("gizmo_dns64_queries_total", "DNS queries handled (after rate limiting).", func(s dns64.Stats) uint64 { return s.Queries }),
+	counter("gizmo_dns64_rate_limited_total", "DNS queries dropped by the per-client limit.", func(s dns64.Stats) uint64 { return s.RateLimited }),
+	counter("gizmo_dns64_overloaded_total", "DNS queries dropped because too many waited for upstreams.", func(s dns64.Stats) uint64 { return s.Overloaded }),
+	counter("gizmo_dns64_malformed_total", "FORMERR, NOTIMP and BADVERS answers.", func(s dns64.Stats) uint64 { return s.Malformed }),
+	counter("gizmo_dns64_refused_total", "Refused queries (unsupported classes, zone transfers).", func(s dns64.Stats) uint64 { return s.Refused }),
+	counter("gizmo_dns64_servfail_total", "SERVFAIL answers.", func(s dns64.Stats) uint64 { return s.ServFail }),
+	counter("gizmo_dns64_nxdomain_total", "NXDOMAIN answers.", func(s dns64.Stats) uint64 { return s.NXDomain }),
+	counter("gizmo_dns64_synthesized_total", "AAAA answers synthesized (RFC 6147).", func(s dns64.Stats) uint64 { return s.Synthesized }),
+	counter("gizmo_dns64_excluded_total", "AAAA records dropped as excluded (RFC 6147 §5.1.4).", func(s dns64.Stats) uint64 { return s.Excluded }),
+	counter("gizmo_dns64_local_total", "Queries answered from local data.", func(s dns64.Stats) uint64 { return s.Local }),
+	counter("gizmo_dns64_truncated_total", "UDP answers sent with TC.", func(s dns64.Stats) uint64 { return s.Truncated }),
+	counter("gizmo_dns64_cache_hits_total", "Answers from the cache.", func(s dns64.Stats) uint64 { return s.CacheHits }),
+	counter("gizmo_dns64_cache_misses_total", "Questions the cache could not answer.", func(s dns64.Stats) uint64 { return s.CacheMisses }),
+	gauge("gizmo_dns64_cache_entries", "Entries in the cache.", func(s dns64.Stats) float64 { return float64(s.CacheEntries) }),
+	gauge("gizmo_dns64_cache_bytes", "Bytes the cache holds.", func(s dns64.Stats) float64 { return float64(s.CacheBytes) }),
+	gauge("gizmo_dns64_cache_max_bytes", "The cache's size limit in bytes.", func(s dns64.Stats) float64 { return float64(s.CacheMaxBytes) }),
+	gauge("gizmo_dns64_memo_entries", "Packed answers remembered for repeated questions.", func(s dns64.Stats) float64 { return float64(s.MemoEntries) }),
+}
+
+var dhcp4Metrics = []family[dhcp4.Stats]{
+	counter("gizmo_dhcp4_offers_total", "DHCPOFFERs sent.", func(s dhcp4.Stats) uint64 { return s.Offers }),
+	counter("gizmo_dhcp4_acks_total", "DHCPACKs sent.", func(s dhcp4.Stats) uint64 { return s.Acks }),
+	counter("gizmo_dhcp4_naks_total", "DHCPNAKs sent.", func(s dhcp4.Stats) uint64 { return s.Naks }),
+	counter("gizmo_dhcp4_declines_total", "DHCPDECLINEs received.", func(s dhcp4.Stats) uint64 { return s.Declines }),
+	counter("gizmo_dhcp4_releases_total", "DHCPRELEASEs received.", func(s dhcp4.Stats) uint64 { return s.Releases }),
+	counter("gizmo_dhcp4_informs_total", "DHCPINFORMs answered.", func(s dhcp4.Stats) uint64 { return s.Informs }),
+	counter("gizmo_dhcp4_pool_exhausted_total", "DHCPDISCOVERs without an offer because no address was free.", func(s dhcp4.Stats) uint64 { return s.PoolExhausted }),
+	counter("gizmo_dhcp4_malformed_total", "Packets that did not parse or were not an Ethernet client's request.", func(s dhcp4.Stats) uint64 { return s.Malformed }),
+	counter("gizmo_dhcp4_ignored_total", "Well-formed packets that needed no answer.", func(s dhcp4.Stats) uint64 { return s.Ignored }),
+	counter("gizmo_dhcp4_v6only_sent_total", "Replies that carried option 108 (RFC 8925).", func(s dhcp4.Stats) uint64 { return s.V6OnlySent }),
+	counter("gizmo_dhcp4_persist_errors_total", "Failed writes of the lease file.", func(s dhcp4.Stats) uint64 { return s.PersistErrors }),
+	gauge("gizmo_dhcp4_leases", "Current DHCPv4 leases.", func(s dhcp4.Stats) float64 { return float64(s.Leases) }),
+}
+
+// The NAT64's sessions, translations and drops are in the dashboard's
+// terms already (web: gizmo_nat64_sessions, gizmo_nat64_*_packets_total).
+var nat64Metrics = []family[nat64.Stats]{
+	gauge("gizmo_nat64_enabled", "1 while the NAT64 translates.", func(s nat64.Stats) float64 { return boolGauge(s.Enabled) }),
+	gauge("gizmo_nat64_bindings", "Address and port bindings at the last reaper pass.", func(s nat64.Stats) float64 { return float64(s.Bindings) }),
+}
+
+var firewallMetrics = []family[firewall.Stats]{
+	counter("gizmo_firewall_applied_total", "Rulesets swapped in.", func(s firewall.Stats) uint64 { return s.Applied }),
+	counter("gizmo_firewall_failed_total", "Plans refused or failed to apply.", func(s firewall.Stats) uint64 { return s.Failed }),
+	gauge("gizmo_firewall_rules", "Rules in the running ruleset.", func(s firewall.Stats) float64 { return float64(s.Rules) }),
+	gauge("gizmo_firewall_set_elements", "Set elements in the running ruleset.", func(s firewall.Stats) float64 { return float64(s.Elements) }),
+}
+
+var fastpathMetrics = []family[fastpath.Stats]{
+	gauge("gizmo_fastpath_active", "1 while the fast path is attached with LAN prefixes.", func(s fastpath.Stats) float64 { return boolGauge(s.Active) }),
+	gauge("gizmo_fastpath_flows", "Flows in the table at the last reap.", func(s fastpath.Stats) float64 { return float64(s.Flows) }),
+	gauge("gizmo_fastpath_offloaded_flows", "Flows established both ways at the last reap.", func(s fastpath.Stats) float64 { return float64(s.Offloaded) }),
+	counter("gizmo_fastpath_packets_total", "Packets forwarded on the fast path.", func(s fastpath.Stats) uint64 { return s.Packets }),
+	counter("gizmo_fastpath_bytes_total", "Bytes forwarded on the fast path.", func(s fastpath.Stats) uint64 { return s.Bytes }),
+	counter("gizmo_fastpath_learned_total", "Flow directions learned from the firewall's accepts.", func(s fastpath.Stats) uint64 { return s.Learned }),
+	counter("gizmo_fastpath_flow_table_full_total", "Flows not learned because the table was full.", func(s fastpath.Stats) uint64 { return s.FlowFull }),
+	counter("gizmo_fastpath_host_table_full_total", "Packets not counted per host because the host table was full.", func(s fastpath.Stats) uint64 { return s.HostFull }),
+	counterBy("gizmo_fastpath_to_stack_total", "Packets handed to the kernel, by reason.", "reason", func(s fastpath.Stats) map[string]uint64 { return s.ToStack }),
+}
+
+var accountingMetrics = []family[accounting.Stats]{
+	counter("gizmo_accounting_errors_total", "Failed installs of the accounting table.", func(s accounting.Stats) uint64 { return uint64(max(s.Errors, 0)) }),
+}
