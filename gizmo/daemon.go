@@ -2,16 +2,15 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"net/netip"
-	"slices"
 	"sync"
 	"time"
 
+	"codeberg.org/monostack/gizmo/gizmo/derive"
+	"codeberg.org/monostack/gizmo/gizmo/plan"
+	"codeberg.org/monostack/gizmo/gizmo/rollup"
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/web/series"
 )
@@ -22,37 +21,33 @@ type service interface {
 	Run(ctx context.Context) error
 }
 
-// applier hands one service its plan, computed from a consistent copy of the
-// state. It runs with the state locked, so it must only compute and call a
-// non-blocking Update.
-type applier func(st *state.State, now time.Time)
+// applier hands one service its part of the plans. It runs with the state
+// locked, so it must only call a non-blocking Update.
+type applier func(p *plan.Plans)
 
 // daemon owns the state. Observations from services change it under mu;
-// every change wakes the loop, which recomputes every plan and hands it out.
+// every change wakes the loop, which derives the computed fields, makes
+// every plan and hands each service its own.
 type daemon struct {
-	cfg config
-	log *slog.Logger
+	cfg      config
+	log      *slog.Logger
+	settings derive.Settings
+	options  plan.Options
 
-	mu       sync.Mutex
-	st       state.State
-	dur      durable
-	durDirty bool
+	mu sync.Mutex
+	st state.State
+	// dirty: a persisted field of st changed since the last flush.
+	dirty bool
 
 	kick     chan struct{}
 	services []namedService
 	appliers []applier
 	stopping []func() // run after the services have stopped, in order
-	// stats returns each service's counters, for the dashboard and /metrics.
-	stats map[string]func() any
 
-	history        *series.Store
-	insightSources []insightSource
-	trafficSources []trafficSource
-	dnsCounts      func() series.DNS
-	// ownStackSeen tells the NAT64 accounting which addresses belong to a
-	// host's own stack (they resolve names or carry native IPv6) rather
-	// than to a CLAT; nil without a NAT64.
-	ownStackSeen func(netip.Addr)
+	// wired are the services the dashboard reads counters from.
+	wired   wired
+	rollup  *rollup.Rollup
+	history *series.Store
 }
 
 type namedService struct {
@@ -61,8 +56,22 @@ type namedService struct {
 }
 
 func newDaemon(cfg config, log *slog.Logger) *daemon {
-	d := &daemon{cfg: cfg, log: log, kick: make(chan struct{}, 1), stats: map[string]func() any{}, history: series.New(series.DefaultResolutions)}
+	d := &daemon{
+		cfg: cfg, log: log,
+		settings: derive.Settings{
+			Pref64: cfg.Pref64, DNSUpstream: cfg.DNSUpstream,
+			LANIPv4: cfg.LANIPv4, LANIPv4Set: cfg.LANIPv4Set, ExistingNetwork: cfg.ExistingNetwork,
+		},
+		options: plan.Options{
+			RAInterval: cfg.RAInterval, V6OnlyWait: cfg.V6OnlyWait,
+			ExistingNetwork: cfg.ExistingNetwork, ListenWeb: cfg.ListenWeb,
+		},
+		kick:    make(chan struct{}, 1),
+		rollup:  rollup.New(),
+		history: series.New(series.DefaultResolutions),
+	}
 	d.st.Hosts = map[string]*state.Host{}
+	d.st.Remembered = map[string]state.HostRecord{}
 	return d
 }
 
@@ -142,101 +151,70 @@ func (d *daemon) supervise(ctx context.Context, s namedService) {
 	}
 }
 
-// apply derives the computed fields and hands every service its plan.
+// apply derives the computed fields, makes every plan from the state and
+// hands each service its own. Deadlines pass on the 5 s tick even when
+// nothing is observed.
 func (d *daemon) apply(now time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	derive(&d.st, d.cfg, now)
+	derive.Derive(&d.st, d.settings, now)
+	// An interface can be re-created (the LAN bridge): its index is read
+	// again for every plan.
+	d.st.LAN.Ifindex, d.st.WAN.Ifindex = ifindex(d.st.LAN.Interface), ifindex(d.st.WAN.Interface)
+	p := plan.All(&d.st, d.options, now)
+	if dep := string(p.Deployment); dep != d.st.Deployment {
+		// The log says why the LAN looks the way it does.
+		d.log.Info("deployment detected", "deployment", dep, "previous", d.st.Deployment)
+		d.st.Deployment = dep
+	}
 	for _, a := range d.appliers {
-		a(&d.st, now)
+		a(&p)
 	}
 }
 
-// flushDurable writes the durable state if it changed.
+func ifindex(name string) int {
+	if name == "" {
+		return 0
+	}
+	ifi, err := net.InterfaceByName(name)
+	if err != nil {
+		return 0
+	}
+	return ifi.Index
+}
+
+// flushDurable writes the persisted part of the state if it changed.
 func (d *daemon) flushDurable() error {
 	d.mu.Lock()
-	if !d.durDirty {
+	if !d.dirty {
 		d.mu.Unlock()
 		return nil
 	}
-	snapshot := durable{ULA: d.dur.ULA, Hosts: maps.Clone(d.dur.Hosts), InboundRules: slices.Clone(d.dur.InboundRules)}
-	d.durDirty = false
+	snapshot := durableOf(&d.st)
+	d.dirty = false
 	d.mu.Unlock()
 	if err := saveDurable(d.cfg.StateDir, snapshot); err != nil {
 		d.mu.Lock()
-		d.durDirty = true
+		d.dirty = true
 		d.mu.Unlock()
 		return err
 	}
 	return nil
 }
 
-// Snapshot returns a deep copy of the state for readers outside the loop
-// (the dashboard).
-func (d *daemon) Snapshot() state.State {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	s := d.st
-	s.WAN.Addrs = append([]netip.Prefix(nil), s.WAN.Addrs...)
-	s.Retired = append([]state.DelegatedPrefix(nil), s.Retired...)
-	s.InboundRules = slices.Clone(s.InboundRules)
-	if s.Delegated != nil {
-		dp := *s.Delegated
-		s.Delegated = &dp
-	}
-	s.Hosts = make(map[string]*state.Host, len(d.st.Hosts))
-	for mac, h := range d.st.Hosts {
-		hc := *h
-		hc.Addrs = maps.Clone(h.Addrs)
-		s.Hosts[mac] = &hc
-	}
-	return s
-}
-
-// ErrBadMAC is returned for policy edits that do not name a MAC address.
-var ErrBadMAC = errors.New("not a MAC address")
-
-// SetPolicy changes a host's policy and persists it before returning, so
-// that an acknowledged change survives a crash.
-func (d *daemon) SetPolicy(macText string, p state.HostPolicy) error {
-	hw, err := net.ParseMAC(macText)
-	if err != nil || len(hw) != 6 {
-		return fmt.Errorf("%w: %q", ErrBadMAC, macText)
-	}
-	mac := hw.String()
-	d.mu.Lock()
-	if err := validatePolicy(&d.st, p); err != nil {
-		d.mu.Unlock()
-		return err
-	}
-	h := d.hostLocked(mac, time.Now())
-	h.Policy = p
-	dh := d.dur.Hosts[mac]
-	dh.Policy = p
-	dh.FirstSeen = h.FirstSeen
-	d.dur.Hosts[mac] = dh
-	d.durDirty = true
-	d.mu.Unlock()
-	if err := d.flushDurable(); err != nil {
-		return err
-	}
-	d.replan()
-	return nil
-}
-
-// hostLocked returns the host with this MAC, creating it with the default
-// policy. d.mu must be held.
+// hostLocked returns the host with this MAC, creating it from its record
+// of an earlier run or with the default policy. d.mu must be held.
 func (d *daemon) hostLocked(mac string, now time.Time) *state.Host {
 	h, ok := d.st.Hosts[mac]
 	if ok {
 		return h
 	}
 	h = &state.Host{MAC: mac, Addrs: map[netip.Addr]time.Time{}, Policy: state.DefaultHostPolicy(), FirstSeen: now, LastSeen: now}
-	if dh, ok := d.dur.Hosts[mac]; ok {
-		h.Policy, h.Hostname, h.FirstSeen = dh.Policy, dh.Hostname, dh.FirstSeen
+	if r, ok := d.st.Remembered[mac]; ok {
+		h.Policy, h.Hostname, h.FirstSeen = r.Policy, r.Hostname, r.FirstSeen
+		delete(d.st.Remembered, mac)
 	} else {
-		d.dur.Hosts[mac] = durableHost{Policy: h.Policy, FirstSeen: now}
-		d.durDirty = true
+		d.dirty = true // a new host to remember
 	}
 	d.st.Hosts[mac] = h
 	return h
@@ -267,10 +245,7 @@ func (d *daemon) namedHost(mac net.HardwareAddr, hostname string, at time.Time) 
 	changed := h.Hostname != hostname && hostname != ""
 	if changed {
 		h.Hostname = hostname
-		dh := d.dur.Hosts[h.MAC]
-		dh.Hostname = hostname
-		d.dur.Hosts[h.MAC] = dh
-		d.durDirty = true
+		d.dirty = true
 	}
 	d.mu.Unlock()
 	if changed {

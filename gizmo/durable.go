@@ -5,32 +5,53 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
-	"time"
+	"slices"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/internal/persist"
 )
 
-// durable is what the daemon itself keeps under the state dir. Services that
-// speak protocols keep their own files beside it (DHCPv4 leases, the DHCPv6
-// DUID and lease).
+// durable is the file form of the state's persisted fields. The state owns
+// them; durableOf builds this view when it is written. Services that speak
+// protocols keep their own files beside it (DHCPv4 leases, the DHCPv6 DUID
+// and lease).
 type durable struct {
 	// ULA is generated once (RFC 4193 §3.2) and never changes, so that the
 	// management addresses and the DNS addresses stay put.
-	ULA   netip.Prefix           `json:"ula"`
-	Hosts map[string]durableHost `json:"hosts"`
+	ULA netip.Prefix `json:"ula"`
+	// Hosts are every host's record, the ones seen in this run and the
+	// remembered ones.
+	Hosts map[string]state.HostRecord `json:"hosts"`
 	// InboundRules are the owner's token and subnet firewall rules.
 	InboundRules []state.InboundRule `json:"inbound_rules,omitempty"`
 }
 
-type durableHost struct {
-	Hostname  string           `json:"hostname,omitempty"`
-	Policy    state.HostPolicy `json:"policy"`
-	FirstSeen time.Time        `json:"first_seen"`
-}
-
 const durableFile = "gizmo.json"
 
+// durableOf is the persisted view of st. The caller holds the lock; the
+// result shares nothing with st.
+func durableOf(st *state.State) durable {
+	d := durable{ULA: st.ULA, InboundRules: slices.Clone(st.InboundRules), Hosts: make(map[string]state.HostRecord, len(st.Hosts)+len(st.Remembered))}
+	for mac, r := range st.Remembered {
+		r.Policy.ExposedPorts = slices.Clone(r.Policy.ExposedPorts)
+		d.Hosts[mac] = r
+	}
+	for mac, h := range st.Hosts {
+		d.Hosts[mac] = h.Record()
+	}
+	return d
+}
+
+// restoreDurable puts what was persisted into a fresh state: the hosts wait
+// in Remembered until they are seen.
+func restoreDurable(st *state.State, d durable) {
+	st.ULA = d.ULA
+	st.InboundRules = d.InboundRules
+	st.Remembered = d.Hosts
+}
+
+// loadDurable reads the state dir's file; a missing or corrupt one starts
+// fresh, with a new ULA.
 func loadDurable(dir string) (durable, []error) {
 	var d durable
 	var warnings []error
@@ -43,7 +64,7 @@ func loadDurable(dir string) (durable, []error) {
 		d.ULA = newULA()
 	}
 	if d.Hosts == nil {
-		d.Hosts = map[string]durableHost{}
+		d.Hosts = map[string]state.HostRecord{}
 	}
 	return d, warnings
 }

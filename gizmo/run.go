@@ -11,24 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"codeberg.org/monostack/gizmo/gizmo/plan"
 	"codeberg.org/monostack/gizmo/gizmo/state"
-	"codeberg.org/monostack/gizmo/services/lanif"
-	"codeberg.org/monostack/gizmo/services/neighbors"
-	"codeberg.org/monostack/gizmo/services/roles"
 )
-
-// rolesChanged ends a run whose detected roles no longer hold: main runs
-// the daemon again, in the same process, with the new roles. The state on
-// disk (leases, DUID, policies) is kept; everything else starts afresh.
-type rolesChanged struct {
-	decision roles.Decision
-	changes  int
-}
-
-func (e *rolesChanged) Error() string {
-	return fmt.Sprintf("roles changed to %s: %s", e.decision.Roles, e.decision.Reason)
-}
 
 // servicesStopWait bounds how long a roles change waits for the old
 // services to return. If one hangs, the process exits instead (gokrazy
@@ -59,10 +43,8 @@ func run(ctx context.Context, cfg config, log *slog.Logger, next *rolesChanged) 
 	for _, w := range warnings {
 		log.Error("state file was corrupt; starting fresh from defaults", "err", w)
 	}
-	d.dur = dur
-	d.durDirty = true // the ULA may be new
-	d.st.ULA = dur.ULA
-	d.st.InboundRules = dur.InboundRules
+	restoreDurable(&d.st, dur)
+	d.dirty = true // the ULA may be new
 	d.st.WAN.Interface = wan
 	d.st.LAN.Interface = lan
 	d.st.Roles = as.status
@@ -72,28 +54,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, next *rolesChanged) 
 	if err := readLAN(lan, &d.st.LAN); err != nil {
 		log.Warn("LAN interface not ready yet", "err", err)
 	}
-
-	lanAddrs, err := lanif.New(lanif.Config{Interface: lan, Logger: log})
-	if err != nil {
-		return err
-	}
-	d.add("lanif", lanAddrs, func(st *state.State, now time.Time) {
-		p := plan.LAN(st, now)
-		if cfg.ExistingNetwork {
-			p = existingNetworkLAN(p, st, now)
-		}
-		lanAddrs.Update(p)
-	})
-
-	neigh, err := neighbors.New(neighbors.Config{Interface: lan, Logger: log, OnSighting: func(s neighbors.Sighting) {
-		d.sawHost(s.MAC, s.Addr, s.At)
-	}})
-	if err != nil {
-		return err
-	}
-	d.add("neighbors", neigh, nil)
-
-	if err := wireServices(ctx, d, cfg, wan, lan); err != nil {
+	if err := wireServices(d, cfg, wan, lan); err != nil {
 		return err
 	}
 	running := trackRunning(d)
@@ -124,30 +85,6 @@ func run(ctx context.Context, cfg config, log *slog.Logger, next *rolesChanged) 
 	}
 	rc.changes = d.st.Roles.Changes + 1
 	return rc
-}
-
-// watchRoles re-evaluates the detected roles while the services run and
-// ends the run (cancel with a *rolesChanged cause) when they change.
-func watchRoles(ctx context.Context, cancel context.CancelCauseFunc, d *daemon, as assignment, log *slog.Logger) {
-	dec, err := roles.Watch(ctx, roles.WatchConfig{
-		Roles:  as.inForce,
-		Ports:  as.ports,
-		Bridge: roles.LANName,
-		Logger: log,
-		OnEvaluation: func(ev roles.Evaluation) {
-			d.observe(func(st *state.State) {
-				st.Roles.EvaluatedAt, st.Roles.Evaluation = ev.At, ev.Port+": "+ev.What
-			})
-		},
-	})
-	if err != nil {
-		if ctx.Err() == nil {
-			log.Error("roles are no longer re-evaluated", "err", err)
-		}
-		return
-	}
-	log.Warn("roles changed: restarting the services with the new roles", "roles", dec.Roles.String(), "reason", dec.Reason)
-	cancel(&rolesChanged{decision: dec})
 }
 
 // runningServices counts the services whose Run has not returned.
@@ -205,128 +142,4 @@ func readLAN(ifname string, l *state.LAN) error {
 		}
 	}
 	return nil
-}
-
-// assignment is the outcome of assignRoles.
-type assignment struct {
-	wan, lan string
-	existing bool
-	// watch: the roles were detected, and are re-evaluated while the
-	// gizmo runs; inForce are they with the ports' present names.
-	watch   bool
-	inForce roles.Roles
-	ports   []string
-	status  state.RolesStatus
-}
-
-// assignRoles decides which interface is the WAN and which the LAN. Flags
-// win. Without them, ports that already carry the gizmo's names (uplink0 and
-// a plain lan0) keep their roles; otherwise every port is probed for an
-// upstream router or DHCP server (services/roles). If none hears one, a
-// gizmo with several ports starts as a LAN without a WAN (or keeps an
-// existing uplink0 as its WAN), and the run-time watch moves the role when
-// an uplink appears; a one-port gizmo keeps probing, because serving a LAN
-// on the one port could be serving someone else's network.
-func assignRoles(ctx context.Context, cfg config, log *slog.Logger, next *rolesChanged) (assignment, error) {
-	if cfg.WAN != "" || cfg.LAN != "" {
-		wan, lan := cfg.WAN, cfg.LAN
-		if wan == "" {
-			wan = roles.WANName
-		}
-		if lan == "" {
-			lan = roles.LANName
-		}
-		for _, n := range []string{wan, lan} {
-			if _, err := net.InterfaceByName(n); err != nil {
-				return assignment{}, fmt.Errorf("interface %s: %w", n, err)
-			}
-		}
-		return assignment{wan: wan, lan: lan, existing: wan == lan}, nil
-	}
-	_, errW := net.InterfaceByName(roles.WANName)
-	if l, errL := net.InterfaceByName(roles.LANName); errW == nil && errL == nil && !isBridge(l.Name) {
-		return assignment{wan: roles.WANName, lan: roles.LANName}, nil
-	}
-	if next != nil {
-		return applyRoles(next.decision.Roles, "re-evaluated: "+next.decision.Reason, next.decision.At, log)
-	}
-	for attempt := 1; ; attempt++ {
-		ports, err := roles.Ports()
-		if err != nil {
-			return assignment{}, err
-		}
-		r, evidence, err := roles.Detect(ctx, ports, 5*time.Second, log)
-		if err == nil {
-			log.Info("roles detected", "roles", r.String(), "evidence", fmt.Sprintf("%+v", evidence))
-			return applyRoles(r, "detected at start: "+r.WAN+" hears "+roles.EvidenceOf(evidence, r.WAN).Heard(), time.Now(), log)
-		}
-		if !errors.Is(err, roles.ErrNoUpstream) {
-			return assignment{}, err
-		}
-		if r, ok := withoutUpstream(ports); ok {
-			log.Warn("no port hears an upstream yet: running the LAN without a WAN until one does", "roles", r.String())
-			return applyRoles(r, "detected at start: no port hears an upstream", time.Now(), log)
-		}
-		if attempt == 1 || attempt%12 == 0 {
-			log.Warn("waiting for an upstream: no port hears a router or DHCP server yet", "ports", ports)
-		}
-		select {
-		case <-ctx.Done():
-			return assignment{}, ctx.Err()
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-// withoutUpstream are the roles when no port hears an upstream: a real
-// uplink0 (the WAN of an earlier run, its cable unplugged or its modem still
-// booting) keeps the role; otherwise every port is LAN and there is no WAN.
-// A single port gets no roles at all (ok is false).
-func withoutUpstream(ports []string) (roles.Roles, bool) {
-	if len(ports) < 2 {
-		return roles.Roles{}, false
-	}
-	r := roles.Roles{}
-	for _, p := range ports {
-		if p == roles.WANName { // Ports lists a real port, never the placeholder
-			r.WAN = p
-			continue
-		}
-		r.LANPorts = append(r.LANPorts, p)
-	}
-	return r, true
-}
-
-// applyRoles gives the ports their roles and describes them.
-func applyRoles(r roles.Roles, reason string, at time.Time, log *slog.Logger) (assignment, error) {
-	wan, lan, err := roles.Apply(r)
-	if err != nil {
-		if wan == "" {
-			return assignment{}, err
-		}
-		log.Warn("applying roles was incomplete", "err", err)
-	}
-	ports, err := roles.Ports()
-	if err != nil {
-		return assignment{}, err
-	}
-	inForce := roles.Roles{ExistingNetwork: r.ExistingNetwork}
-	for _, p := range ports {
-		if p == roles.WANName && r.WAN != "" {
-			inForce.WAN = p
-			continue
-		}
-		inForce.LANPorts = append(inForce.LANPorts, p)
-	}
-	return assignment{
-		wan: wan, lan: lan, existing: r.ExistingNetwork,
-		watch:   !r.ExistingNetwork,
-		inForce: inForce, ports: ports,
-		status: state.RolesStatus{Detected: true, WANPort: r.WAN, LANPorts: inForce.LANPorts, Since: at, Reason: reason},
-	}, nil
-}
-
-func isBridge(name string) bool {
-	_, err := os.Stat("/sys/class/net/" + name + "/bridge")
-	return err == nil
 }

@@ -6,14 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/plan"
-	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/internal/persist"
 	"codeberg.org/monostack/gizmo/web"
 )
@@ -48,23 +45,8 @@ func appliancePassword(cfg config) (pw string, source string, err error) {
 	return pw, path, nil
 }
 
-// webListen is where the dashboard listens: the flag, or port 80 on the
-// LAN's management ULA and legacy IPv4 address, never the uplink.
-func webListen(cfg config, st *state.State) []string {
-	if cfg.ListenWeb != "" {
-		return []string{cfg.ListenWeb}
-	}
-	var out []string
-	if st.ULA.IsValid() {
-		out = append(out, net.JoinHostPort(plan.RouterULA(st.ULA).String(), "80"))
-	}
-	if st.LAN.Legacy4.IsValid() {
-		out = append(out, net.JoinHostPort(st.LAN.Legacy4.Addr().String(), "80"))
-	}
-	return out
-}
-
-func wireWeb(d *daemon, cfg config) error {
+// wireWeb runs the dashboard, and the sampler that feeds its history.
+func wireWeb(d *daemon, cfg config, _, _ string) error {
 	pw, source, err := appliancePassword(cfg)
 	if err != nil {
 		return err
@@ -74,13 +56,13 @@ func wireWeb(d *daemon, cfg config) error {
 		Backend:   d,
 		Logger:    d.log,
 		Password:  pw,
-		Hostnames: []string{"gizmo.home.arpa", "gizmo"},
+		Hostnames: []string{plan.RouterFQDN, plan.RouterName},
 	})
 	if err != nil {
 		return err
 	}
 	d.loadHistory()
 	d.add("history", sampler{d}, nil)
-	d.add("web", srv, func(st *state.State, now time.Time) { srv.SetListen(webListen(cfg, st)) })
+	d.add("web", srv, func(p *plan.Plans) { srv.SetListen(p.WebListen) })
 	return nil
 }

@@ -21,7 +21,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"codeberg.org/monostack/gizmo/gizmo/plan"
+	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/lab/netlab"
 	"codeberg.org/monostack/gizmo/services/dns64"
 )
@@ -37,7 +37,7 @@ func rdnssAddr(t *testing.T, ctx context.Context, l *netlab.Lab) netip.Addr {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	return plan.DNSAddrs(ula, netlab.GizmoLANIPv4).RDNSS
+	return state.DNSAddrsIn(ula, netlab.GizmoLANIPv4).RDNSS
 }
 
 // dig asks server from ns and returns the answer lines of dig +short.

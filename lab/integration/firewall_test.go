@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"codeberg.org/monostack/gizmo/gizmo/plan"
+	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/lab/netlab"
 	"codeberg.org/monostack/gizmo/services/firewall"
 )
@@ -172,7 +172,7 @@ func TestFirewallInboundDefaultDenyTokenRuleRenumbering(t *testing.T) {
 
 	old := putRules(t, l, `[{"name":"lab web","token":"::80","ports":["tcp/8081"]}]`)
 	t.Cleanup(func() { putRules(t, l, old) })
-	tok := plan.WithIID(netip.PrefixFrom(fw.lanHost, 64), 0x80)
+	tok := state.WithIID(netip.PrefixFrom(fw.lanHost, 64), 0x80)
 	addAddr(t, l, tok, 64)
 	reach := func(a netip.Addr) {
 		t.Helper()
@@ -202,7 +202,7 @@ func TestFirewallInboundDefaultDenyTokenRuleRenumbering(t *testing.T) {
 	if _, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, lan); err != nil {
 		t.Fatalf("gz-lan-v6 not renumbered into %s: %v", lan, err)
 	}
-	newTok := plan.WithIID(lan, 0x80)
+	newTok := state.WithIID(lan, 0x80)
 	addAddr(t, l, newTok, 64)
 	reach(newTok)
 }

@@ -205,7 +205,7 @@ func fetchByName(ctx context.Context, l *netlab.Lab, ns string, dns netip.Addr, 
 
 // waitDeployment waits until the gizmo reports the deployment it detected:
 // in /api/status once the dashboard shows it, else the daemon's last
-// "deployment detected" log line (gizmo/zeroconf.go).
+// "deployment detected" log line (gizmo/daemon.go).
 func waitDeployment(t *testing.T, ctx context.Context, l *netlab.Lab, want string) {
 	t.Helper()
 	var last string

@@ -61,13 +61,13 @@ func upLab(t *testing.T, opts netlab.Options) *netlab.Lab {
 }
 
 // pdCounter reads one of the DHCPv6-PD client's counters (dhcp6pd.Stats)
-// from the gizmo's /metrics, e.g. "renews" for gizmo_dhcp6pd_renews.
+// from the gizmo's /metrics, e.g. "renews" for gizmo_dhcp6pd_renews_total.
 func pdCounter(ctx context.Context, name string) (float64, error) {
 	body, err := netlab.HTTPGet(ctx, netlab.NSGizmo, "http://[::1]/metrics")
 	if err != nil {
 		return 0, err
 	}
-	metric := "gizmo_dhcp6pd_" + name + " "
+	metric := "gizmo_dhcp6pd_" + name + "_total "
 	for _, line := range strings.Split(body, "\n") {
 		if v, ok := strings.CutPrefix(line, metric); ok {
 			return strconv.ParseFloat(strings.TrimSpace(v), 64)
@@ -106,7 +106,7 @@ func since(t *testing.T, ctx context.Context, before map[string]float64, names .
 func waitPDCounter(t *testing.T, ctx context.Context, name string, after float64, check func()) float64 {
 	t.Helper()
 	var v float64
-	err := netlab.WaitFor(ctx, fmt.Sprintf("gizmo_dhcp6pd_%s > %v", name, after), func(ctx context.Context) (bool, error) {
+	err := netlab.WaitFor(ctx, fmt.Sprintf("gizmo_dhcp6pd_%s_total > %v", name, after), func(ctx context.Context) (bool, error) {
 		if check != nil {
 			check()
 		}
@@ -330,8 +330,8 @@ func TestDelegationDisappears(t *testing.T) {
 		// answer is the counter of the status the gizmo's Renew gets.
 		answer string
 	}{
-		{netlab.DelegationNoPool, "noprefixavail"},
-		{netlab.DelegationUnknownLink, "nobinding"},
+		{netlab.DelegationNoPool, "no_prefix_avail"},
+		{netlab.DelegationUnknownLink, "no_binding"},
 	} {
 		t.Run(tc.mode.String(), func(t *testing.T) {
 			st := waitStatus(t, ctx, "a delegation", func(s status) bool { return s.Delegated != nil })
@@ -340,17 +340,17 @@ func TestDelegationDisappears(t *testing.T) {
 				t.Fatal(err)
 			}
 			lan64 := netip.PrefixFrom(prefix.Addr(), 64)
-			c := pdCounters(t, ctx, "noprefixavail", "nobinding", "renews", "rebinds", "requests", "solicits", "lost")
+			c := pdCounters(t, ctx, "no_prefix_avail", "no_binding", "renews", "rebinds", "requests", "solicits", "lost")
 			if err := l.SetDelegation(ctx, tc.mode); err != nil {
 				t.Fatal(err)
 			}
 			waitPDCounter(t, ctx, tc.answer, c[tc.answer], nil)
-			if tc.answer == "nobinding" {
+			if tc.answer == "no_binding" {
 				// §18.2.10.1: NoBinding to Renew → Request.
 				waitPDCounter(t, ctx, "requests", c["requests"], nil)
 			}
 			st = waitStatus(t, ctx, "no delegation", func(s status) bool { return s.Delegated == nil })
-			t.Logf("%s: delegation over; counters since the ISP changed: %v", tc.mode, since(t, ctx, c, "noprefixavail", "nobinding", "renews", "rebinds", "requests", "solicits", "lost"))
+			t.Logf("%s: delegation over; counters since the ISP changed: %v", tc.mode, since(t, ctx, c, "no_prefix_avail", "no_binding", "renews", "rebinds", "requests", "solicits", "lost"))
 			if n := pdCounters(t, ctx, "lost")["lost"]; n != c["lost"]+1 {
 				t.Errorf("lost prefixes %v → %v, want one more", c["lost"], n)
 			}
@@ -443,7 +443,7 @@ func TestUnauthenticatedReconfigureIsDropped(t *testing.T) {
 	// in which §18.2.11 would act on a Reconfigure.
 	c := pdCounters(t, ctx, "leases")
 	waitPDCounter(t, ctx, "leases", c["leases"], nil)
-	c = pdCounters(t, ctx, "reconfiguredropped", "reconfigureaccepted", "renews", "rebinds", "leases")
+	c = pdCounters(t, ctx, "reconfigure_dropped", "reconfigure_accepted", "renews", "rebinds", "leases")
 
 	forged := map[string][]byte{
 		"no authentication option":  reconfigure(t, serverID, clientID, nil),
@@ -455,17 +455,17 @@ func TestUnauthenticatedReconfigureIsDropped(t *testing.T) {
 		}
 	}
 	err = netlab.WaitFor(ctx, "both Reconfigures counted as dropped", func(ctx context.Context) (bool, error) {
-		v, err := pdCounter(ctx, "reconfiguredropped")
-		return err == nil && v >= c["reconfiguredropped"]+float64(len(forged)), nil
+		v, err := pdCounter(ctx, "reconfigure_dropped")
+		return err == nil && v >= c["reconfigure_dropped"]+float64(len(forged)), nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := pdCounters(t, ctx, "reconfiguredropped", "reconfigureaccepted", "renews", "rebinds", "leases")
-	if now["reconfiguredropped"] != c["reconfiguredropped"]+float64(len(forged)) {
-		t.Errorf("dropped Reconfigures %v → %v, want +%d", c["reconfiguredropped"], now["reconfiguredropped"], len(forged))
+	now := pdCounters(t, ctx, "reconfigure_dropped", "reconfigure_accepted", "renews", "rebinds", "leases")
+	if now["reconfigure_dropped"] != c["reconfigure_dropped"]+float64(len(forged)) {
+		t.Errorf("dropped Reconfigures %v → %v, want +%d", c["reconfigure_dropped"], now["reconfigure_dropped"], len(forged))
 	}
-	for _, n := range []string{"reconfigureaccepted", "renews", "rebinds", "leases"} {
+	for _, n := range []string{"reconfigure_accepted", "renews", "rebinds", "leases"} {
 		if now[n] != c[n] {
 			t.Errorf("%s changed %v → %v: the gizmo acted on a forged Reconfigure", n, c[n], now[n])
 		}

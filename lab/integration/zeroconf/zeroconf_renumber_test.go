@@ -75,9 +75,9 @@ func clientOf(body string) (netip.Addr, error) {
 //     (RFC 6724 rule 3) picks the new address for the first
 //     connection after it.
 //   - The old address stays valid only as long as the old lease had left,
-//     never more than ND_VALID_LIMIT (RFC 9096 §3.4; gizmo/derive.go
-//     retireLocked), and the gizmo keeps routing the old /64 until then
-//     (gizmo/plan lan.go and wan.go keep the retired prefix), so the open
+//     never more than ND_VALID_LIMIT (RFC 9096 §3.4; gizmo/derive
+//     NewDelegation), and the gizmo keeps routing the old /64 until then
+//     (gizmo/plan NetworkOf keeps the retired prefix), so the open
 //     connection keeps working while its address is valid.
 //   - When that valid lifetime ends the host drops the address and the
 //     gizmo its route: the open connection dies then and no later.

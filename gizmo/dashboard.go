@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"path/filepath"
+	"time"
+
+	"codeberg.org/monostack/gizmo/gizmo/rollup"
+	"codeberg.org/monostack/gizmo/internal/persist"
+	"codeberg.org/monostack/gizmo/web"
+	"codeberg.org/monostack/gizmo/web/series"
+)
+
+// historyFile holds the dashboard's traffic history across reboots.
+const historyFile = "history.json"
+
+// stats reads every running service's counters. Without all, only what
+// the traffic history needs (DNS64, NAT64, fast path, accounting).
+func (r wired) stats(all bool) rollup.Stats {
+	var s rollup.Stats
+	if r.dns64 != nil {
+		s.DNS64 = ptr(r.dns64.Stats())
+	}
+	if r.nat64 != nil {
+		s.NAT64, s.NAT64Capacity = ptr(r.nat64.Stats()), r.nat64Capacity
+	}
+	if r.fastpath != nil {
+		s.Fastpath = ptr(r.fastpath.Stats())
+	}
+	if r.accounting != nil {
+		if v6, v4, err := r.accounting.Read(); err == nil { // an error: not installed yet
+			s.NativeIPv6, s.NAT44 = v6, v4
+		}
+		if all {
+			s.Accounting = ptr(r.accounting.Stats())
+		}
+	}
+	if !all {
+		return s
+	}
+	if r.firewall != nil {
+		s.Firewall = ptr(r.firewall.Stats())
+		if c, err := r.firewall.Counters(); err == nil {
+			s.FirewallCounters = c
+		}
+	}
+	if r.wan != nil {
+		s.WAN = ptr(r.wan.Stats())
+	}
+	if r.dhcp6pd != nil {
+		s.DHCP6PD = ptr(r.dhcp6pd.Stats())
+	}
+	if r.ra != nil {
+		s.RA = ptr(r.ra.Stats())
+	}
+	if r.ndproxy != nil {
+		s.NDProxy = ptr(r.ndproxy.Stats())
+	}
+	if r.dhcp6info != nil {
+		s.DHCP6Info = ptr(r.dhcp6info.Stats())
+	}
+	if r.lanif != nil {
+		s.LANIf = ptr(r.lanif.Stats())
+	}
+	if r.dhcp4 != nil {
+		s.DHCP4 = ptr(r.dhcp4.Stats())
+	}
+	return s
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// Insights implements web.Backend.
+func (d *daemon) Insights() web.Insights {
+	st := d.Snapshot()
+	return d.rollup.Insights(d.wired.stats(true), st.Hosts)
+}
+
+// History implements web.Backend.
+func (d *daemon) History() *series.Store { return d.history }
+
+// sample is one point of the traffic history.
+func (d *daemon) sample(now time.Time) series.Sample {
+	st := d.Snapshot()
+	s := d.wired.stats(false)
+	hosts := d.rollup.Traffic(s, rollup.OwnersOf(st.Hosts))
+	var total series.Categories
+	for _, c := range hosts {
+		total = total.Add(c)
+	}
+	return series.Sample{At: now, Total: total, Hosts: hosts, DNS: rollup.DNSCounts(s)}
+}
+
+// sampler feeds the history every 10 s and saves it every 5 minutes and
+// at shutdown, so that a reboot keeps the dashboard's history.
+type sampler struct {
+	d *daemon
+}
+
+func (s sampler) Run(ctx context.Context) error {
+	d := s.d
+	path := filepath.Join(d.cfg.StateDir, historyFile)
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
+	save := time.NewTicker(5 * time.Minute)
+	defer save.Stop()
+	d.history.Add(d.sample(time.Now()))
+	for {
+		select {
+		case <-ctx.Done():
+			if err := persist.WriteJSON(path, d.history.Save()); err != nil {
+				d.log.Warn("saving traffic history failed", "err", err)
+			}
+			return nil
+		case now := <-tick.C:
+			d.history.Add(d.sample(now))
+		case <-save.C:
+			if err := persist.WriteJSON(path, d.history.Save()); err != nil {
+				d.log.Warn("saving traffic history failed", "err", err)
+			}
+		}
+	}
+}
+
+// loadHistory restores the saved history; a corrupt file is moved aside.
+func (d *daemon) loadHistory() {
+	var saved series.Saved
+	if _, err := persist.ReadJSON(filepath.Join(d.cfg.StateDir, historyFile), &saved); err != nil {
+		d.log.Error("traffic history was corrupt; starting a new one", "err", err)
+		return
+	}
+	d.history.Restore(saved)
+}

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"net"
+	"net/netip"
+	"slices"
+	"time"
+
+	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/services/dhcp4"
+	"codeberg.org/monostack/gizmo/services/wan"
+)
+
+// wanObserved copies the WAN service's view of the uplink into the state,
+// converting its types to the state's, and notes when the link came up. It
+// leaves the fields other sources own (IPv4, DHCPv6DNS).
+func wanObserved(w *state.WAN, u wan.Upstream, now time.Time) {
+	switch {
+	case !u.Up:
+		w.LinkUpSince = time.Time{}
+	case !w.Up:
+		w.LinkUpSince = now
+	}
+	w.Interface = u.Interface
+	w.Up = u.Up
+	w.MTU = u.MTU
+	w.Addrs = slices.Clone(u.Addrs)
+	w.Router = u.Router
+	w.RouterLifetimeUntil = u.RouterLifetimeUntil
+	w.RDNSS = slices.Clone(u.RDNSS)
+	w.UpstreamPref64 = u.Pref64
+	w.Routes = make([]state.Route, 0, len(u.Routes))
+	for _, r := range u.Routes {
+		w.Routes = append(w.Routes, state.Route{Prefix: r.Prefix, Preference: r.Preference, ValidUntil: r.ValidUntil})
+	}
+	w.Prefixes = make([]state.UpstreamPrefix, 0, len(u.Prefixes))
+	for _, p := range u.Prefixes {
+		w.Prefixes = append(w.Prefixes, state.UpstreamPrefix{Prefix: p.Prefix, OnLink: p.OnLink, Autonomous: p.Autonomous, PreferredUntil: p.PreferredUntil, ValidUntil: p.ValidUntil})
+	}
+}
+
+// ipv4Observed is the WAN's DHCPv4 lease in the state's terms; nil: lost.
+func ipv4Observed(l *wan.IPv4Lease) *state.IPv4Lease {
+	if l == nil {
+		return nil
+	}
+	return &state.IPv4Lease{Addr: l.Addr, Router: l.Router, DNS: slices.Clone(l.DNS), Expires: l.Expires}
+}
+
+// leased records what the DHCPv4 server told a host.
+func (d *daemon) leased(l dhcp4.Lease, active bool) {
+	mac, err := net.ParseMAC(l.MAC)
+	if err != nil {
+		return
+	}
+	now := time.Now()
+	if l.Hostname != "" {
+		d.namedHost(mac, l.Hostname, now)
+	}
+	d.observe(func(st *state.State) {
+		h := d.hostLocked(mac.String(), now) // observe holds d.mu
+		h.GotV6OnlyPreferred = l.V6OnlyPreferred
+		switch {
+		case active && l.IP.IsValid():
+			h.IPv4Lease = l.IP
+			h.Addrs[l.IP] = now
+		case !active && h.IPv4Lease == l.IP:
+			h.IPv4Lease = netip.Addr{}
+		}
+	})
+}
