@@ -52,9 +52,11 @@ func (d *daemon) SetPolicy(macText string, p state.HostPolicy) error {
 		return fmt.Errorf("%w: %q", ErrBadMAC, macText)
 	}
 	d.mu.Lock()
-	if err := validatePolicy(&d.st, p); err != nil {
+	// A policy that could never apply is refused, so that the API answers
+	// 400 and the old policy stays in place.
+	if err := plan.ValidatePolicy(&d.st, p); err != nil {
 		d.mu.Unlock()
-		return err
+		return fmt.Errorf("%w: %v", web.ErrInvalid, err)
 	}
 	d.hostLocked(hw.String(), time.Now()).Policy = p
 	d.dirty = true
@@ -63,20 +65,6 @@ func (d *daemon) SetPolicy(macText string, p state.HostPolicy) error {
 		return err
 	}
 	d.replan()
-	return nil
-}
-
-// validatePolicy refuses a policy that could never apply, so that the API
-// answers 400 and the old policy stays in place.
-func validatePolicy(st *state.State, p state.HostPolicy) error {
-	if err := plan.ValidateExposedPorts(p.ExposedPorts); err != nil {
-		return fmt.Errorf("%w: exposed ports: %v", web.ErrInvalid, err)
-	}
-	if p.IPv4.IsValid() && st.LAN.Legacy4.IsValid() {
-		if !st.LAN.Legacy4.Masked().Contains(p.IPv4) || p.IPv4 == st.LAN.Legacy4.Addr() {
-			return fmt.Errorf("%w: reservation %s is not a free address of the legacy network %s", web.ErrInvalid, p.IPv4, st.LAN.Legacy4.Masked())
-		}
-	}
 	return nil
 }
 
