@@ -22,30 +22,12 @@ func DNS64(st *state.State, now time.Time) dns64.Plan {
 		Pref64:       st.Pref64,
 		DefaultDNS64: state.DefaultHostPolicy().DNS64,
 		LocalDomain:  LocalDomain + ".",
-		Clients:      map[netip.Addr]dns64.ClientPolicy{},
-		LocalNames:   map[string][]netip.Addr{},
 	}
 	if !p.Pref64.IsValid() {
 		p.Pref64 = state.WellKnownPref64
 	}
-
 	own := map[netip.Addr]bool{}
-	for _, l := range []struct {
-		addr netip.Addr
-		src  dns64.Source
-	}{
-		{n.DNS.RDNSS, dns64.SourceRDNSS},
-		{n.DNS.DHCPv6, dns64.SourceDHCPv6},
-		{n.DNS.DHCPv4, dns64.SourceDHCPv4},
-	} {
-		// Two sources on one address would make the per-source counts lie;
-		// the first keeps it.
-		if !l.addr.IsValid() || own[l.addr] {
-			continue
-		}
-		own[l.addr] = true
-		p.Listen = append(p.Listen, dns64.Listener{Addr: netip.AddrPortFrom(l.addr, 53), Source: l.src})
-	}
+	p.Listen = dnsListeners(n.DNS, own)
 	for _, u := range st.UpstreamDNS {
 		// Never forward to ourselves: a WAN that echoes our own address
 		// back would make a loop.
@@ -53,61 +35,8 @@ func DNS64(st *state.State, now time.Time) dns64.Plan {
 			p.Upstreams = append(p.Upstreams, u)
 		}
 	}
-
-	// When a (privacy) address moved between hosts, the host that used it
-	// last owns it.
-	seen := map[netip.Addr]int64{}
-	for _, mac := range slices.Sorted(maps.Keys(st.Hosts)) {
-		h := st.Hosts[mac]
-		policy := dns64.ClientPolicy{MAC: mac, DNS64: h.Policy.DNS64}
-		claim := func(a netip.Addr, at int64) {
-			if !a.IsValid() {
-				return
-			}
-			if prev, ok := seen[a]; ok && prev >= at {
-				return
-			}
-			seen[a] = at
-			p.Clients[a] = policy
-		}
-		for a, t := range h.Addrs {
-			claim(a.Unmap(), t.UnixNano())
-		}
-		claim(h.IPv4Lease, h.LastSeen.UnixNano())
-
-	}
-	taken := map[string]bool{RouterName: true}
-	for _, mac := range slices.Sorted(maps.Keys(st.Hosts)) {
-		h := st.Hosts[mac]
-		name := h.Hostname
-		if h.Policy.Hostname != "" {
-			name = h.Policy.Hostname
-		}
-		label := hostLabel(name)
-		if label == "" {
-			continue
-		}
-		if taken[label] {
-			// Two hosts both called "iphone": the second (in MAC order,
-			// so always the same one) gets its MAC's last octets, rather
-			// than one name answering with both hosts' addresses.
-			label = strings.TrimRight(label[:min(len(label), 57)], "-") + "-" + strings.ReplaceAll(mac[max(0, len(mac)-5):], ":", "")
-		}
-		taken[label] = true
-		fqdn := label + "." + p.LocalDomain
-		addrs := slices.Collect(maps.Keys(h.Addrs))
-		addrs = append(addrs, h.IPv4Lease)
-		for _, a := range addrs {
-			// Only addresses the host still owns; link-local ones are
-			// useless in DNS (no zone index).
-			if a = a.Unmap(); a.IsValid() && !a.IsLinkLocalUnicast() && p.Clients[a].MAC == mac {
-				p.LocalNames[fqdn] = append(p.LocalNames[fqdn], a)
-			}
-		}
-	}
-	for _, addrs := range p.LocalNames {
-		slices.SortFunc(addrs, func(a, b netip.Addr) int { return a.Compare(b) })
-	}
+	p.Clients = dnsClients(st.Hosts)
+	p.LocalNames = hostNames(st.Hosts, p.Clients)
 
 	// gizmo.home.arpa is the management address plus the legacy one,
 	// where the dashboard is reachable.
@@ -128,6 +57,95 @@ func DNS64(st *state.State, now time.Time) dns64.Plan {
 	p.LocalNetworks = append(p.LocalNetworks, n.DelegatedLANs()...)
 	p.LocalNetworks = append(p.LocalNetworks, n.SharedLANs()...)
 	return p
+}
+
+// dnsListeners are the DNS service's addresses, one per information
+// source; own collects them.
+func dnsListeners(a state.DNSAddrs, own map[netip.Addr]bool) []dns64.Listener {
+	var out []dns64.Listener
+	for _, l := range []struct {
+		addr netip.Addr
+		src  dns64.Source
+	}{
+		{a.RDNSS, dns64.SourceRDNSS},
+		{a.DHCPv6, dns64.SourceDHCPv6},
+		{a.DHCPv4, dns64.SourceDHCPv4},
+	} {
+		// Two sources on one address would make the per-source counts lie;
+		// the first keeps it.
+		if !l.addr.IsValid() || own[l.addr] {
+			continue
+		}
+		own[l.addr] = true
+		out = append(out, dns64.Listener{Addr: netip.AddrPortFrom(l.addr, 53), Source: l.src})
+	}
+	return out
+}
+
+// dnsClients is each host's DNS64 policy, keyed by every address the host
+// was seen with and its IPv4 lease. When a (privacy) address moved between
+// hosts, the host that used it last owns it.
+func dnsClients(hosts map[string]*state.Host) map[netip.Addr]dns64.ClientPolicy {
+	out := map[netip.Addr]dns64.ClientPolicy{}
+	seen := map[netip.Addr]int64{}
+	for _, mac := range slices.Sorted(maps.Keys(hosts)) {
+		h := hosts[mac]
+		policy := dns64.ClientPolicy{MAC: mac, DNS64: h.Policy.DNS64}
+		claim := func(a netip.Addr, at int64) {
+			if !a.IsValid() {
+				return
+			}
+			if prev, ok := seen[a]; ok && prev >= at {
+				return
+			}
+			seen[a] = at
+			out[a] = policy
+		}
+		for a, t := range h.Addrs {
+			claim(a.Unmap(), t.UnixNano())
+		}
+		claim(h.IPv4Lease, h.LastSeen.UnixNano())
+	}
+	return out
+}
+
+// hostNames are the hosts' names in LocalDomain with the addresses each
+// host still owns (clients).
+func hostNames(hosts map[string]*state.Host, clients map[netip.Addr]dns64.ClientPolicy) map[string][]netip.Addr {
+	out := map[string][]netip.Addr{}
+	taken := map[string]bool{RouterName: true}
+	for _, mac := range slices.Sorted(maps.Keys(hosts)) {
+		h := hosts[mac]
+		name := h.Hostname
+		if h.Policy.Hostname != "" {
+			name = h.Policy.Hostname
+		}
+		label := hostLabel(name)
+		if label == "" {
+			continue
+		}
+		if taken[label] {
+			// Two hosts both called "iphone": the second (in MAC order,
+			// so always the same one) gets its MAC's last octets, rather
+			// than one name answering with both hosts' addresses.
+			label = strings.TrimRight(label[:min(len(label), 57)], "-") + "-" + strings.ReplaceAll(mac[max(0, len(mac)-5):], ":", "")
+		}
+		taken[label] = true
+		fqdn := label + "." + LocalDomain + "."
+		addrs := slices.Collect(maps.Keys(h.Addrs))
+		addrs = append(addrs, h.IPv4Lease)
+		for _, a := range addrs {
+			// Only addresses the host still owns; link-local ones are
+			// useless in DNS (no zone index).
+			if a = a.Unmap(); a.IsValid() && !a.IsLinkLocalUnicast() && clients[a].MAC == mac {
+				out[fqdn] = append(out[fqdn], a)
+			}
+		}
+	}
+	for _, addrs := range out {
+		slices.SortFunc(addrs, func(a, b netip.Addr) int { return a.Compare(b) })
+	}
+	return out
 }
 
 // hostLabel turns a host's announced name into one DNS label (RFC 1123

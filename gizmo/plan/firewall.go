@@ -87,8 +87,19 @@ func Firewall(st *state.State, now time.Time) (firewall.Plan, error) {
 		}
 	}
 
-	for _, mac := range slices.Sorted(maps.Keys(st.Hosts)) {
-		h := st.Hosts[mac]
+	hostRules, err := exposedPorts(st.Hosts, global, now)
+	p.HostRules = hostRules
+	return p, errors.Join(append(errs, err)...)
+}
+
+// exposedPorts are the hosts' exposed ports on each of their current
+// addresses in the LAN's global /64s, privacy addresses included (a host
+// that was not seen with an address for HostAddrMaxAge has left it).
+func exposedPorts(hosts map[string]*state.Host, global []netip.Prefix, now time.Time) ([]firewall.HostRule, error) {
+	var out []firewall.HostRule
+	var errs []error
+	for _, mac := range slices.Sorted(maps.Keys(hosts)) {
+		h := hosts[mac]
 		if h == nil || len(h.Policy.ExposedPorts) == 0 {
 			continue
 		}
@@ -103,20 +114,17 @@ func Firewall(st *state.State, now time.Time) (firewall.Plan, error) {
 				continue
 			}
 			a = a.WithZone("")
-			for _, l := range global {
-				if l.Contains(a) {
-					addrs = append(addrs, a)
-					break
-				}
+			if slices.ContainsFunc(global, func(l netip.Prefix) bool { return l.Contains(a) }) {
+				addrs = append(addrs, a)
 			}
 		}
 		if len(addrs) == 0 {
 			continue
 		}
 		slices.SortFunc(addrs, netip.Addr.Compare)
-		p.HostRules = append(p.HostRules, firewall.HostRule{Host: mac, Addrs: addrs, Ports: ports})
+		out = append(out, firewall.HostRule{Host: mac, Addrs: addrs, Ports: ports})
 	}
-	return p, errors.Join(errs...)
+	return out, errors.Join(errs...)
 }
 
 // ValidateInboundRule checks a rule the owner submits through the API
