@@ -73,7 +73,7 @@ func All(st *state.State, opt Options, now time.Time) Plans {
 		DHCP4:      DHCP4(st, opt.V6OnlyWait),
 		NAT64:      NAT64(st, opt.ExistingNetwork, now),
 		Fastpath:   Fastpath(st, now),
-		Accounting: accounting.Plan{LAN: st.LAN.Interface, WAN: st.WAN.Interface},
+		Accounting: Accounting(st),
 		WebListen:  WebListen(n, opt.ListenWeb),
 	}
 	if opt.ExistingNetwork {
@@ -83,6 +83,12 @@ func All(st *state.State, opt Options, now time.Time) Plans {
 	}
 	p.Firewall, p.FirewallProblems = Firewall(st, now)
 	return p
+}
+
+// Accounting is the per-host accounting's plan: the interfaces whose
+// traffic it counts.
+func Accounting(st *state.State) accounting.Plan {
+	return accounting.Plan{LAN: st.LAN.Interface, WAN: st.WAN.Interface}
 }
 
 // DHCP6PD is what the delegation client is asked to do besides its own
