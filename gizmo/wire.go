@@ -50,13 +50,12 @@ type wired struct {
 // routes, serves DHCPv4 and guards its border, so the gizmo runs none of
 // that (docs/deployments.md).
 func wireServices(d *daemon, cfg config, wan, lan string) error {
-	steps := []func(*daemon, config, string, string) error{wireWAN, wireLAN, wireDNS64, wireNAT64, wireAccounting, wireWeb}
 	if cfg.ExistingNetwork {
-		d.log.Info("existing network: no firewall ruleset, no prefix delegation and no DHCPv4 server; the network's own router keeps those roles")
-	} else {
-		steps = append(steps, wireDHCP4, wireBorder)
+		d.log.Info("existing network: no firewall ruleset, no prefix delegation, no ND proxy and no DHCPv4 server; the network's own router keeps those roles")
 	}
-	for _, wire := range steps {
+	for _, wire := range []func(*daemon, config, string, string) error{
+		wireDHCP6PD, wireWAN, wireLAN, wireDNS64, wireDHCP4, wireAccounting, wireBorder, wireNAT64, wireWeb,
+	} {
 		if err := wire(d, cfg, wan, lan); err != nil {
 			return err
 		}
@@ -64,9 +63,34 @@ func wireServices(d *daemon, cfg config, wan, lan string) error {
 	return nil
 }
 
-// wireWAN runs the uplink observer (SLAAC, upstream RA, DHCPv4 lease) and
-// the DHCPv6-PD client.
+// wireWAN runs the uplink observer: SLAAC, the upstream RA, the DHCPv4
+// lease.
 func wireWAN(d *daemon, cfg config, wan, _ string) error {
+	up, err := wansvc.New(wansvc.Config{
+		Interface: wan,
+		StateDir:  filepath.Join(cfg.StateDir, "wan"),
+		Logger:    d.log,
+		OnUpstream: func(u wansvc.Upstream) {
+			d.observe(func(st *state.State) { wanObserved(&st.WAN, u, time.Now()) })
+		},
+		OnIPv4: func(l *wansvc.IPv4Lease) {
+			d.observe(func(st *state.State) { st.WAN.IPv4 = ipv4Observed(l) })
+		},
+	})
+	if err != nil {
+		return err
+	}
+	d.add("wan", up, func(p *plan.Plans) { up.Update(p.WAN) })
+	d.wired.wan = up
+	return nil
+}
+
+// wireDHCP6PD runs the DHCPv6-PD client; not on an existing network, whose
+// router delegates and routes for itself.
+func wireDHCP6PD(d *daemon, cfg config, wan, _ string) error {
+	if cfg.ExistingNetwork {
+		return nil
+	}
 	pd, err := dhcp6pd.New(dhcp6pd.Config{
 		Interface: wan,
 		StateDir:  filepath.Join(cfg.StateDir, "dhcp6pd"),
@@ -84,33 +108,14 @@ func wireWAN(d *daemon, cfg config, wan, _ string) error {
 	if err != nil {
 		return err
 	}
-	if !cfg.ExistingNetwork {
-		var confirmed time.Time
-		d.add("dhcp6pd", pd, func(p *plan.Plans) {
-			if c := p.DHCP6PD.ConfirmLinkUp; !c.IsZero() && !c.Equal(confirmed) {
-				confirmed = c
-				pd.LinkChanged()
-			}
-		})
-		d.wired.dhcp6pd = pd
-	}
-
-	up, err := wansvc.New(wansvc.Config{
-		Interface: wan,
-		StateDir:  filepath.Join(cfg.StateDir, "wan"),
-		Logger:    d.log,
-		OnUpstream: func(u wansvc.Upstream) {
-			d.observe(func(st *state.State) { wanObserved(&st.WAN, u, time.Now()) })
-		},
-		OnIPv4: func(l *wansvc.IPv4Lease) {
-			d.observe(func(st *state.State) { st.WAN.IPv4 = ipv4Observed(l) })
-		},
+	var confirmed time.Time
+	d.add("dhcp6pd", pd, func(p *plan.Plans) {
+		if c := p.DHCP6PD.ConfirmLinkUp; !c.IsZero() && !c.Equal(confirmed) {
+			confirmed = c
+			pd.LinkChanged()
+		}
 	})
-	if err != nil {
-		return err
-	}
-	d.add("wan", up, func(p *plan.Plans) { up.Update(p.WAN) })
-	d.wired.wan = up
+	d.wired.dhcp6pd = pd
 	return nil
 }
 
@@ -178,8 +183,11 @@ func wireDNS64(d *daemon, _ config, _, _ string) error {
 }
 
 // wireDHCP4 runs the DHCPv4 server for legacy hosts, with option 108 for
-// the others.
+// the others; not on an existing network, which has its own.
 func wireDHCP4(d *daemon, cfg config, _, lan string) error {
+	if cfg.ExistingNetwork {
+		return nil
+	}
 	d4, err := dhcp4.New(dhcp4.Config{
 		Interface: lan,
 		StateDir:  filepath.Join(cfg.StateDir, "dhcp4"),
@@ -223,8 +231,12 @@ func wireNAT64(d *daemon, _ config, _, _ string) error {
 }
 
 // wireBorder runs what guards the border between the WAN and the LAN: the
-// firewall and the fast path beside it.
-func wireBorder(d *daemon, _ config, wan, lan string) error {
+// firewall and the fast path beside it. With one port on an existing
+// network there is no such border: that network's router guards its own.
+func wireBorder(d *daemon, cfg config, wan, lan string) error {
+	if cfg.ExistingNetwork {
+		return nil
+	}
 	var (
 		mu      sync.Mutex
 		lastErr string
