@@ -91,6 +91,7 @@ var wanMetrics = []family[wan.Stats]{
 	counter("gizmo_wan_link_ups_total", "Times the WAN link came up.", func(s wan.Stats) uint64 { return s.LinkUps }),
 	counter("gizmo_wan_link_downs_total", "Times the WAN link went down.", func(s wan.Stats) uint64 { return s.LinkDowns }),
 	counter("gizmo_wan_address_changes_total", "Changes of the WAN's addresses.", func(s wan.Stats) uint64 { return s.AddrChanges }),
+	counter("gizmo_wan_netlink_dropped_total", "Link and address notifications the netlink library dropped (malformed, or not from the kernel).", func(s wan.Stats) uint64 { return s.NetlinkDropped }),
 	gauge("gizmo_wan_unreachable_routes", "Unreachable routes for delegated prefixes (RFC 7084 WPD-5).", func(s wan.Stats) float64 { return float64(s.UnreachableRoutes) }),
 	counter("gizmo_wan_route_errors_total", "Failed changes of the unreachable routes.", func(s wan.Stats) uint64 { return s.RouteErrors }),
 	counter("gizmo_wan_dhcpv4_discovers_total", "DHCPDISCOVERs sent on the WAN.", func(s wan.Stats) uint64 { return s.DHCPv4Discovers }),
