@@ -1,0 +1,110 @@
+package timesync
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestRestoreStep(t *testing.T) {
+	tests := []struct {
+		name       string
+		now, saved time.Time
+		want       time.Duration
+	}{
+		{"a Pi at its build time steps forward to the saved time", buildTime, realTime, realTime.Sub(buildTime)},
+		{"a clock later than the saved time is left to NTP", realTime.Add(time.Hour), realTime, 0},
+		{"a clock at the saved time stays", realTime, realTime, 0},
+		{"no saved time", buildTime, time.Time{}, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := restoreStep(tt.now, tt.saved); got != tt.want {
+				t.Errorf("restoreStep = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestNextSave(t *testing.T) {
+	if got := nextSave(buildTime, realTime, false); !got.Equal(realTime) {
+		t.Errorf("unsynced clock behind the file: saved %v, want the file's %v kept", got, realTime)
+	}
+	if got := nextSave(buildTime, realTime, true); !got.Equal(buildTime) {
+		t.Errorf("synced clock behind the file: saved %v, want the synced time", got)
+	}
+	if got := nextSave(realTime.Add(time.Hour), realTime, false); !got.Equal(realTime.Add(time.Hour)) {
+		t.Errorf("clock ahead of the file: saved %v", got)
+	}
+}
+
+// Run restores the saved time at start, and saves at shutdown a time no
+// earlier than the file held.
+func TestRunRestoresAndSaves(t *testing.T) {
+	dir := t.TempDir()
+	if err := storeSaved(dir, realTime, true); err != nil {
+		t.Fatal(err)
+	}
+	clock := &fakeClock{t: buildTime}
+	s, _ := newTestService(t, clock, dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Stats().Restored == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := s.Stats().Restored; got != realTime.Sub(buildTime) {
+		t.Fatalf("restored by %v, want %v", got, realTime.Sub(buildTime))
+	}
+	if !clock.Now().Equal(realTime) {
+		t.Errorf("clock %v after restore, want %v", clock.Now(), realTime)
+	}
+	// A restored clock is a lower bound, not a synchronised clock.
+	if ok, _, _ := s.Synced(); ok {
+		t.Error("restoring the saved time counts as synchronised")
+	}
+	clock.advance(90 * time.Second)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	saved, err := loadSaved(dir)
+	if err != nil || !saved.Equal(realTime.Add(90*time.Second)) {
+		t.Errorf("saved %v (%v) at shutdown, want %v", saved, err, realTime.Add(90*time.Second))
+	}
+}
+
+// A corrupt file is moved aside and the clock left alone.
+func TestCorruptSavedTime(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, ClockFile), []byte("{not json"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	clock := &fakeClock{t: buildTime}
+	s, _ := newTestService(t, clock, dir)
+	s.restore()
+	if len(clock.steps) != 0 {
+		t.Errorf("stepped %v from a corrupt file", clock.steps)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, ClockFile+".corrupt-*")); len(m) != 1 {
+		t.Errorf("corrupt file not moved aside: %v", m)
+	}
+}
+
+// The first sync saves at once, so that a reboot right after it does not
+// start at the build time again.
+func TestFirstSyncSaves(t *testing.T) {
+	dir := t.TempDir()
+	clock := &fakeClock{t: buildTime}
+	s, sv := newTestService(t, clock, dir)
+	sv.set(ntp1, response(realTime.Sub(buildTime)))
+	s.round(context.Background(), Plan{Servers: []netip.Addr{ntp1}})
+	saved, err := loadSaved(dir)
+	if err != nil || !saved.Equal(realTime) {
+		t.Errorf("saved %v (%v) after the first sync, want %v", saved, err, realTime)
+	}
+}
