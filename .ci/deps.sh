@@ -2,14 +2,14 @@
 # Installs every Debian package and Go tool the tests need. Idempotent.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-# Packaged daemons (kea, bind9, unbound) must not start on the host: the lab
+# Packaged daemons (kea, bind9, unbound, chrony) must not start on the host: the lab
 # starts its own copies inside namespaces.
 printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d
 chmod +x /usr/sbin/policy-rc.d
 pkgs=(
   iproute2 iputils-ping traceroute ndisc6 radvd tshark nftables
   kea-dhcp6-server kea-dhcp4-server dhcpcd isc-dhcp-client
-  bind9 bind9-dnsutils unbound tayga dnsperf iperf3 curl
+  bind9 bind9-dnsutils unbound tayga dnsperf iperf3 curl chrony
   clang llvm libbpf-dev
   qemu-system-x86 seabios qemu-utils syslinux syslinux-common extlinux mtools e2fsprogs squashfs-tools fdisk
   chromium

@@ -79,8 +79,16 @@ func kea6Conf(p keaPaths, pool netip.Prefix, lt Lifetimes) ([]byte, error) {
 		"rebind-timer":       secs(lt.Rebind),
 		"preferred-lifetime": secs(lt.Preferred),
 		"valid-lifetime":     secs(lt.Valid),
+		// Kea 2.2 has no definition of OPTION_NTP_SERVER (RFC 5908 §4): an
+		// empty container for suboptions.
+		"option-def": []any{
+			map[string]any{"name": "ntp-server", "code": 56, "space": "dhcp6", "type": "empty", "encapsulate": ntpSuboptions},
+			map[string]any{"name": "ntp-server-address", "code": 1, "space": ntpSuboptions, "type": "ipv6-address"},
+		},
 		"option-data": []any{
 			map[string]any{"name": "dns-servers", "data": ISPDNS6.String()},
+			map[string]any{"name": "ntp-server"},
+			map[string]any{"space": ntpSuboptions, "name": "ntp-server-address", "data": ISPWAN6.String()},
 		},
 		"subnet6": []any{map[string]any{
 			"id":        1,
@@ -112,11 +120,32 @@ func kea4Conf(p keaPaths, lt Lifetimes) ([]byte, error) {
 			"option-data": []any{
 				map[string]any{"name": "routers", "data": ISPWAN4.String()},
 				map[string]any{"name": "domain-name-servers", "data": ISPDNS4.String()},
+				// RFC 2132 §8.3.
+				map[string]any{"name": "ntp-servers", "data": ISPWAN4.String()},
 			},
 		}},
 		"loggers": keaLoggers("kea-dhcp4"),
 	}}
 	return json.MarshalIndent(conf, "", "  ")
+}
+
+// ntpSuboptions is the Kea option space of OPTION_NTP_SERVER's suboptions.
+const ntpSuboptions = "ntp-server-suboptions"
+
+// chronyConf is the ISP's NTP server: it serves its own clock (there is no
+// upstream in the lab) on the WAN-link addresses only, to anyone. chronyd
+// runs with -x, so it never sets the host's clock, which the namespaces
+// share.
+func chronyConf(dir string) string {
+	return fmt.Sprintf(`# gizmo lab: the ISP's NTP server (written by lab/netlab)
+local stratum 8
+allow all
+bindaddress %[2]s
+bindaddress %[3]s
+cmdport 0
+pidfile %[1]s/chronyd.pid
+driftfile %[1]s/chrony.drift
+`, dir, ISPWAN6, ISPWAN4)
 }
 
 // namedConf: authoritative for example.test, recursive for everyone. The

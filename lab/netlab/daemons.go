@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/beevik/ntp"
 	"github.com/miekg/dns"
 )
 
@@ -108,6 +109,23 @@ func (l *Lab) peers() ([]peer, error) {
 		return nil, err
 	}
 	peers = append(peers, l.keaPeer("kea4", "kea-dhcp4", k4conf, k4))
+
+	// gz-isp: chrony, the ISP's NTP server, which Kea announces.
+	cdir := filepath.Join(l.runDir, "chrony")
+	cconf, err := l.writeFile("chrony/chrony.conf", []byte(chronyConf(cdir)))
+	if err != nil {
+		return nil, err
+	}
+	peers = append(peers, peer{name: "chrony", ns: NSISP,
+		argv: []string{"chronyd", "-x", "-d", "-u", "root", "-f", cconf},
+		ready: func(ctx context.Context) error {
+			for _, a := range []netip.Addr{ISPWAN6, ISPWAN4} {
+				if err := ntpProbe(ctx, NSISP, a); err != nil {
+					return err
+				}
+			}
+			return nil
+		}})
 
 	// gz-isp: radvd.
 	rconf, err := l.writeFile("radvd/radvd.conf", []byte(radvdConf()))
@@ -209,6 +227,28 @@ func dnsProbe(ctx context.Context, ns string, server netip.Addr) error {
 	}
 	if r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
 		return fmt.Errorf("SOA example.test @%s: %s", server, dns.RcodeToString[r.Rcode])
+	}
+	return nil
+}
+
+// ntpProbe asks server (from ns) for the time and checks that the answer is
+// one a client would synchronise to.
+func ntpProbe(ctx context.Context, ns string, server netip.Addr) error {
+	timeout := time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	r, err := ntp.QueryWithOptions(netip.AddrPortFrom(server, 123).String(), ntp.QueryOptions{
+		Timeout: timeout,
+		Dialer: func(_, remote string) (net.Conn, error) {
+			return DialContext(ctx, ns, "udp", remote)
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("NTP %s: %w", server, err)
+	}
+	if err := r.Validate(); err != nil {
+		return fmt.Errorf("NTP %s: stratum %d: %w", server, r.Stratum, err)
 	}
 	return nil
 }
