@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -82,7 +83,20 @@ func (l *keaLab) startKea(t *testing.T, pool netip.Prefix) {
 		},
 		// Short timers so that a Renew happens within the test.
 		"renew-timer": 2, "rebind-timer": 4, "preferred-lifetime": 30, "valid-lifetime": 40,
-		"option-data": []map[string]any{{"name": "dns-servers", "data": "2001:db8:0:1::53"}},
+		// Kea 2.2 does not define OPTION_NTP_SERVER (RFC 5908): an empty
+		// container for the address and FQDN suboptions.
+		"option-def": []map[string]any{
+			{"name": "ntp-server", "code": 56, "space": "dhcp6", "type": "empty", "encapsulate": "ntp-sub"},
+			{"name": "ntp-server-address", "code": 1, "space": "ntp-sub", "type": "ipv6-address"},
+			{"name": "ntp-server-fqdn", "code": 3, "space": "ntp-sub", "type": "fqdn"},
+		},
+		"option-data": []map[string]any{
+			{"name": "dns-servers", "data": "2001:db8:0:1::53"},
+			{"name": "ntp-server"},
+			{"space": "ntp-sub", "name": "ntp-server-address", "data": "2001:db8:0:1::1"},
+			{"space": "ntp-sub", "name": "ntp-server-fqdn", "data": "ntp.example.test."},
+			{"name": "sntp-servers", "data": "2001:db8:0:1::123"},
+		},
 		"subnet6": []map[string]any{{
 			"id": 1, "subnet": "2001:db8:0:1::/64", "interface": "isp0",
 			"pd-pools": []map[string]any{{"prefix": pool.Addr().String(), "prefix-len": pool.Bits(), "delegated-len": 56}},
@@ -225,6 +239,13 @@ func TestKea(t *testing.T) {
 	}
 	if got := first.Leases[0].DNS; len(got) != 1 || got[0] != netip.MustParseAddr("2001:db8:0:1::53") {
 		t.Errorf("DNS %v, want [2001:db8:0:1::53]", got)
+	}
+	// RFC 5908 and RFC 4075, as Kea encodes them.
+	if got, want := first.Leases[0].NTP, []netip.Addr{netip.MustParseAddr("2001:db8:0:1::1"), netip.MustParseAddr("2001:db8:0:1::123")}; !slices.Equal(got, want) {
+		t.Errorf("NTP %v, want %v", got, want)
+	}
+	if got := first.Leases[0].NTPNames; !slices.Equal(got, []string{"ntp.example.test"}) {
+		t.Errorf("NTP names %v, want [ntp.example.test]", got)
 	}
 	if first.Stats.Solicits < 1 || first.Stats.Requests < 1 || first.Stats.Renews < 1 {
 		t.Errorf("stats %+v, want a Solicit, a Request and a Renew", first.Stats)

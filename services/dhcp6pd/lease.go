@@ -3,7 +3,10 @@ package dhcp6pd
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
@@ -23,6 +26,11 @@ type Lease struct {
 	T2 time.Time `json:"t2"`
 	// DNS are the recursive name servers from OPTION_DNS_SERVERS (RFC 3646).
 	DNS []netip.Addr `json:"dns,omitempty"`
+	// NTP are the time servers from OPTION_NTP_SERVER's address suboption
+	// (RFC 5908 §4.1), then OPTION_SNTP_SERVERS (RFC 4075); NTPNames those
+	// of its FQDN suboption (RFC 5908 §4.3).
+	NTP      []netip.Addr `json:"ntp,omitempty"`
+	NTPNames []string     `json:"ntp_names,omitempty"`
 	// ServerID is the DUID of the server that granted the lease; Renew is
 	// addressed to it (RFC 8415 §18.2.4).
 	ServerID []byte `json:"server_id"`
@@ -196,7 +204,51 @@ func parseLease(msg *dhcpv6.Message, iaid [4]byte, prefer netip.Prefix, now time
 			l.DNS = append(l.DNS, a.Unmap())
 		}
 	}
+	l.NTP, l.NTPNames = timeServers(msg)
 	return l, withdrawn, nil
+}
+
+// timeServers extracts the NTP servers a Reply names. RFC 5908 §4: the
+// address suboption is a unicast address (a multicast suboption is for
+// clients that listen to multicast NTP, which the gizmo does not); RFC 4075
+// is its predecessor, used when a server still sends it. Duplicates,
+// unspecified, loopback and multicast addresses are dropped.
+func timeServers(msg *dhcpv6.Message) (addrs []netip.Addr, names []string) {
+	add := func(ip net.IP) {
+		a, ok := netip.AddrFromSlice(ip)
+		if !ok {
+			return
+		}
+		a = a.Unmap()
+		if a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() || slices.Contains(addrs, a) {
+			return
+		}
+		addrs = append(addrs, a)
+	}
+	for _, ip := range msg.Options.NTPServers() {
+		add(ip)
+	}
+	for _, ip := range msg.Options.SNTP() {
+		add(ip)
+	}
+	for _, o := range msg.Options.Get(dhcpv6.OptionNTPServer) {
+		ntp, ok := o.(*dhcpv6.OptNTPServer)
+		if !ok {
+			continue
+		}
+		for _, so := range ntp.Suboptions {
+			fqdn, ok := so.(*dhcpv6.NTPSuboptionSrvFQDN)
+			if !ok {
+				continue
+			}
+			for _, l := range fqdn.Labels.Labels {
+				if name := strings.TrimSuffix(l, "."); name != "" && !slices.Contains(names, name) {
+					names = append(names, name)
+				}
+			}
+		}
+	}
+	return addrs, names
 }
 
 // checkPrefix validates one IA Prefix option. The returned prefix is valid

@@ -309,8 +309,10 @@ func (m *machine) build(now time.Time) (*dhcpv6.Message, error) {
 		elapsed = min(max(now.Sub(m.txStart), 0), 0xffff*10*time.Millisecond)
 	}
 	msg.AddOption(dhcpv6.OptElapsedTime(elapsed))
-	// §21.7 / RFC 3646: ask for recursive DNS servers.
-	msg.AddOption(dhcpv6.OptRequestedOption(dhcpv6.OptionDNSRecursiveNameServer))
+	// §21.7: ask for recursive DNS servers (RFC 3646) and time servers
+	// (RFC 5908 §4 says a client MUST ask for OPTION_NTP_SERVER in its
+	// ORO; OPTION_SNTP_SERVERS, RFC 4075, for older servers).
+	msg.AddOption(dhcpv6.OptRequestedOption(dhcpv6.OptionDNSRecursiveNameServer, dhcpv6.OptionNTPServer, dhcpv6.OptionSNTPServerList))
 	// §21.20: tell the server we accept Reconfigure, so that it sends us
 	// a reconfigure key (§20.4).
 	msg.AddOption(&dhcpv6.OptionGeneric{OptionCode: dhcpv6.OptionReconfAccept})
