@@ -120,6 +120,7 @@ func TestUpstreamPeers(t *testing.T) {
 			"option-data": []map[string]any{
 				{"name": "routers", "data": "192.0.2.1"},
 				{"name": "domain-name-servers", "data": "192.0.2.53"},
+				{"name": "ntp-servers", "data": "192.0.2.1"},
 			},
 		}},
 		"loggers": []map[string]any{{"name": "kea-dhcp4", "severity": "INFO", "output_options": []map[string]any{{"output": "stdout"}}}},
@@ -143,6 +144,14 @@ func TestUpstreamPeers(t *testing.T) {
 			t.Logf("%s:\n%s", f, b)
 		}
 		t.Fatalf("WAN child failed: %v", err)
+	}
+
+	// Option 42 (RFC 2132 §8.3) through the same client, in each kind of
+	// exchange.
+	cmd = exec.CommandContext(ctx, "ip", "netns", "exec", client, os.Args[0], "-test.run=^TestPeerNTPChild$", "-test.v")
+	cmd.Env = append(os.Environ(), envRole+"=ntp")
+	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "--- PASS: TestPeerNTPChild") {
+		t.Fatalf("NTP child failed: %v\n%s", err, out)
 	}
 }
 

@@ -41,6 +41,10 @@ type Config struct {
 	// OnIPv4 is called with each new or extended DHCPv4 lease, and with nil
 	// when the lease is lost. It must not block.
 	OnIPv4 func(*IPv4Lease)
+	// ClockTrusted reports whether the wall clock is right (synchronised
+	// with NTP), so that a lease stored before a restart may be used on
+	// its deadlines without a server's ACK. Nil means always.
+	ClockTrusted func() bool
 
 	// sysctlRoot replaces /proc/sys in tests.
 	sysctlRoot string
@@ -268,6 +272,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if !s.cfg.NoIPv4 {
 		c := &dhcp4Client{
 			ifname: s.cfg.Interface, stateDir: s.cfg.StateDir, log: s.log, stats: &s.stats, linkUp: linkUp,
+			clockTrusted: s.cfg.ClockTrusted,
 			emit: func(l *IPv4Lease) {
 				s.stats.Add(func(st *Stats) { st.IPv4 = l })
 				s.cfg.OnIPv4(l)
