@@ -422,6 +422,13 @@ func (e *engine) addConfig(r *dhcpv4.DHCPv4, withLease bool) {
 	if p.Domain != "" {
 		r.UpdateOption(dhcpv4.OptDomainName(p.Domain))
 	}
+	if len(p.NTP) > 0 {
+		ips := make([]net.IP, len(p.NTP))
+		for i, n := range p.NTP {
+			ips[i] = net.IP(n.AsSlice())
+		}
+		r.UpdateOption(dhcpv4.OptNTPServers(ips...))
+	}
 	if withLease {
 		r.UpdateOption(dhcpv4.OptIPAddressLeaseTime(p.LeaseTime))
 		r.UpdateOption(dhcpv4.OptRenewTimeValue(p.LeaseTime / 2))

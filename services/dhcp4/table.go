@@ -106,6 +106,9 @@ func (t *table) configure(p *Plan) (dropped []*binding) {
 	for _, d := range p.DNS {
 		t.excluded[d] = true
 	}
+	for _, n := range p.NTP {
+		t.excluded[n] = true
+	}
 	t.reservedBy = map[netip.Addr]string{}
 	t.reserved = map[string]netip.Addr{}
 	for mac, h := range p.Hosts {
