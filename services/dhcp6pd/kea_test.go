@@ -31,8 +31,10 @@ const (
 	childEnvIface = "GZT_PD_IFACE"
 	childEnvState = "GZT_PD_STATE"
 	childEnvWant  = "GZT_PD_WANT"
-	keaPool       = "2001:db8:1000::/40"
-	keaPool2      = "2001:db8:2000::/40"
+	// childEnvUntrusted runs the child with a clock that is never trusted.
+	childEnvUntrusted = "GZT_PD_UNTRUSTED"
+	keaPool           = "2001:db8:1000::/40"
+	keaPool2          = "2001:db8:2000::/40"
 )
 
 func run(t *testing.T, args ...string) {
@@ -141,16 +143,19 @@ type childResult struct {
 	Leases []Lease
 	Lost   []netip.Prefix
 	Stats  Stats
+	// Rebinds and Replies had been counted when the first lease was
+	// reported.
+	RebindsAtFirst, RepliesAtFirst uint64
 }
 
 // runClient runs the client in the client namespace until it has accepted
 // want Replies, and returns what it reported.
-func (l *keaLab) runClient(t *testing.T, stateDir string, want int) childResult {
+func (l *keaLab) runClient(t *testing.T, stateDir string, want int, env ...string) childResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", l.client, os.Args[0], "-test.run=^TestKeaChild$", "-test.v")
-	cmd.Env = append(os.Environ(), childEnvIface+"=uplink0", childEnvState+"="+stateDir, childEnvWant+"="+strconv.Itoa(want))
+	cmd.Env = append(append(os.Environ(), childEnvIface+"=uplink0", childEnvState+"="+stateDir, childEnvWant+"="+strconv.Itoa(want)), env...)
 	out, err := cmd.CombinedOutput()
 	var res childResult
 	sc := bufio.NewScanner(strings.NewReader(string(out)))
@@ -189,11 +194,15 @@ func TestKeaChild(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 	var s *Service
-	s, err := New(Config{
+	cfg := Config{
 		Interface: iface, StateDir: os.Getenv(childEnvState), HintLength: 56,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		OnLease: func(l Lease) {
+			st := s.Stats()
 			mu.Lock()
+			if len(res.Leases) == 0 {
+				res.RebindsAtFirst, res.RepliesAtFirst = st.Rebinds, st.Replies
+			}
 			res.Leases = append(res.Leases, l)
 			mu.Unlock()
 			if s.Stats().Leases >= uint64(want) {
@@ -205,7 +214,11 @@ func TestKeaChild(t *testing.T) {
 			res.Lost = append(res.Lost, p)
 			mu.Unlock()
 		},
-	})
+	}
+	if os.Getenv(childEnvUntrusted) != "" {
+		cfg.ClockTrusted = func() bool { return false }
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,5 +319,44 @@ func TestKea(t *testing.T) {
 	}
 	if len(fourth.Lost) != 1 || fourth.Lost[0] != p {
 		t.Errorf("lost %v after renumbering, want [%v]", fourth.Lost, p)
+	}
+}
+
+// The gizmo was off while the ISP renumbered (here: Kea moved to another
+// pool), and it boots with a clock that cannot tell how long that was. The
+// stored prefix must not be offered to the LAN: the client rebinds first,
+// and only the Reply's prefix is reported.
+func TestKeaUntrustedClock(t *testing.T) {
+	l := newKeaLab(t)
+	l.startKea(t, netip.MustParsePrefix(keaPool))
+	state := t.TempDir()
+	first := l.runClient(t, state, 1)
+	p := first.Leases[0].Prefix
+
+	l.stopKea()
+	pool2 := netip.MustParsePrefix(keaPool2)
+	l.startKea(t, pool2)
+	res := l.runClient(t, state, 1, childEnvUntrusted+"=1")
+	for _, got := range res.Leases {
+		if got.Prefix == p {
+			t.Errorf("the stored prefix %v was offered, which the ISP no longer delegates", p)
+		}
+		if !pool2.Contains(got.Prefix.Addr()) {
+			t.Errorf("lease %v outside the new pool %v", got.Prefix, pool2)
+		}
+	}
+	if len(res.Leases) == 0 {
+		t.Fatal("no lease after the restart")
+	}
+	// RFC 8415 18.2.5: a Rebind went out, and a Reply came, before the
+	// first lease was reported.
+	if res.RebindsAtFirst < 1 || res.RepliesAtFirst < 1 {
+		t.Errorf("first lease reported after %d Rebinds and %d Replies, want a Rebind answered first", res.RebindsAtFirst, res.RepliesAtFirst)
+	}
+	if len(res.Lost) != 0 {
+		t.Errorf("lost %v: the stored prefix was never offered, nothing to phase out", res.Lost)
+	}
+	if res.Stats.UnconfirmedDropped != 1 {
+		t.Errorf("unconfirmed dropped %d, want 1", res.Stats.UnconfirmedDropped)
 	}
 }

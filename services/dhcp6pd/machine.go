@@ -49,6 +49,9 @@ type machine struct {
 	onLease func(Lease)
 	onLost  func(netip.Prefix)
 	store   func(*Lease)
+	// clockTrusted says whether the wall clock can judge a stored lease;
+	// nil means it always can.
+	clockTrusted func() bool
 
 	phase   phase
 	xid     dhcpv6.TransactionID
@@ -68,27 +71,14 @@ type machine struct {
 
 	lease *Lease
 	hint  netip.Prefix
+	// saved is the stored lease as read, with its wall-clock deadlines,
+	// while the clock cannot judge them: m.lease is then the same prefix
+	// being confirmed by Rebind, and it has not been reported.
+	saved *Lease
 
 	reconfKey  []byte
 	lastReplay uint64
 	haveReplay bool
-}
-
-// start begins operation with the persisted lease, if any. RFC 8415
-// §18.2.12: a client that restarts with delegated prefixes still valid
-// sends Rebind rather than starting over, so a restart keeps the prefix.
-func (m *machine) start(prev *Lease, now time.Time) {
-	if prev != nil {
-		m.hint = prev.Prefix
-		if now.Before(prev.ValidUntil) {
-			l := *prev
-			m.lease = &l
-			m.onLease(l)
-			m.beginRebind(now)
-			return
-		}
-	}
-	m.beginSolicit(now, true)
 }
 
 // refresh re-validates the lease after the link came back (RFC 8415
@@ -498,6 +488,7 @@ func (m *machine) handleReply(raw []byte, msg *dhcpv6.Message, now time.Time) {
 		m.lose(now)
 	}
 	m.lease = &l
+	m.saved = nil
 	m.hint = l.Prefix
 	m.backoff = 0
 	m.phase = phaseBound
@@ -546,6 +537,12 @@ func (m *machine) lose(now time.Time) {
 	m.store(&ended)
 	m.lease = nil
 	m.hint = p
+	if m.unconfirmed() {
+		// Never reported, so nothing to phase out.
+		m.saved = nil
+		m.stats.Add(func(s *Stats) { s.UnconfirmedDropped++ })
+		return
+	}
 	m.stats.Add(func(s *Stats) { s.Lost++ })
 	m.onLost(p)
 }
