@@ -7,6 +7,14 @@
 // keeps every lease), yet a storm of clients stays fast: ACKs wait for the
 // next write of the lease file, and one write covers every ACK that queued
 // up while the previous one was in progress (group commit).
+//
+// A lease is a duration that the client counts on its own clock (RFC 2131
+// §3.3), while the server keeps absolute expiries. When the server's wall
+// clock steps (NTP setting the clock of a board without a real-time clock),
+// every expiry granted in this run moves with it, so that each lease keeps
+// its remaining time; expiries read from disk were computed with the
+// previous run's, already corrected, clock and stay as they are. The
+// reasoning is in clock.go.
 package dhcp4
 
 import (
@@ -88,6 +96,9 @@ func New(cfg Config) (*Service, error) {
 		s.now = time.Now
 	}
 	s.e = newEngine(s.log)
+	if cfg.Now == nil {
+		s.e.offset = wallOffset(time.Now())
+	}
 	store, recs := openStore(cfg.StateDir, s.log)
 	s.store = store
 	s.e.restore(recs)

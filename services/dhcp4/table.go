@@ -26,6 +26,9 @@ type binding struct {
 	Expires time.Time
 	// OfferedUntil holds IP for an outstanding DHCPOFFER. Never persisted.
 	OfferedUntil time.Time
+	// restored: Expires was read from disk, written under an earlier run's
+	// clock, and is not moved when this run's clock steps (clock.go).
+	restored bool
 }
 
 // active reports whether the binding keeps its address away from others.
