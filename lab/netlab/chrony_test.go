@@ -197,7 +197,7 @@ func TestISPTimeService(t *testing.T) {
 // link only and never sets the clock.
 func TestTimeServiceConfigs(t *testing.T) {
 	c := chronyConf("/run/x/chrony")
-	for _, want := range []string{"local stratum 8", "allow all", "bindaddress " + ISPWAN6.String(), "bindaddress " + ISPWAN4.String(), "cmdport 0"} {
+	for _, want := range []string{"local stratum 8", "allow all", "bindaddress " + ISPWAN6.String(), "bindaddress " + ISPWAN4.String(), "cmdport 0", "bindcmdaddress /"} {
 		if !strings.Contains(c, want+"\n") {
 			t.Errorf("chrony.conf lacks %q:\n%s", want, c)
 		}

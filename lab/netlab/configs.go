@@ -135,7 +135,8 @@ const ntpSuboptions = "ntp-server-suboptions"
 // chronyConf is the ISP's NTP server: it serves its own clock (there is no
 // upstream in the lab) on the WAN-link addresses only, to anyone. chronyd
 // runs with -x, so it never sets the host's clock, which the namespaces
-// share.
+// share; it opens no command port and no command socket (whose default
+// path, /run/chrony, is the host's).
 func chronyConf(dir string) string {
 	return fmt.Sprintf(`# gizmo lab: the ISP's NTP server (written by lab/netlab)
 local stratum 8
@@ -143,6 +144,7 @@ allow all
 bindaddress %[2]s
 bindaddress %[3]s
 cmdport 0
+bindcmdaddress /
 pidfile %[1]s/chronyd.pid
 driftfile %[1]s/chrony.drift
 `, dir, ISPWAN6, ISPWAN4)

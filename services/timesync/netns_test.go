@@ -165,7 +165,7 @@ func chronyQ(t *testing.T, ns, dir string, server netip.Addr, wait time.Duration
 	ctx, cancel := context.WithTimeout(context.Background(), wait+10*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", ns, "chronyd", "-Q", "-u", "root", "-t", strconv.Itoa(int(wait/time.Second)),
-		"server "+server.String()+" iburst maxsamples 1", "pidfile "+filepath.Join(dir, "chronyq.pid"), "cmdport 0").CombinedOutput()
+		"server "+server.String()+" iburst maxsamples 1", "pidfile "+filepath.Join(dir, "chronyq.pid"), "cmdport 0", "bindcmdaddress /").CombinedOutput()
 	m := wrongBy.FindSubmatch(out)
 	if m == nil {
 		return 0, string(out), errors.Join(err, errors.New("no offset in chronyd's output"))
@@ -246,7 +246,8 @@ func TestChrony(t *testing.T) {
 	// Now the ISP's chrony: local stratum 8, no upstream, never touching
 	// the host's clock (-x).
 	conf := filepath.Join(dir, "chrony.conf")
-	os.WriteFile(conf, []byte(fmt.Sprintf("local stratum 8\nallow all\ncmdport 0\npidfile %s\ndriftfile %s\nbindaddress %s\nbindaddress %s\n",
+	// No command port or socket: the socket's default path is the host's.
+	os.WriteFile(conf, []byte(fmt.Sprintf("local stratum 8\nallow all\ncmdport 0\nbindcmdaddress /\npidfile %s\ndriftfile %s\nbindaddress %s\nbindaddress %s\n",
 		filepath.Join(dir, "chronyd.pid"), filepath.Join(dir, "drift"), upstream6, upstream4)), 0o644)
 	chrony := exec.Command("ip", "netns", "exec", up, "chronyd", "-x", "-d", "-u", "root", "-f", conf)
 	var chronyOut strings.Builder
