@@ -2,6 +2,8 @@ package timesync
 
 import (
 	"context"
+	"errors"
+	"net"
 	"net/netip"
 	"slices"
 	"testing"
@@ -262,5 +264,25 @@ func TestClockErrorIsCounted(t *testing.T) {
 	}
 	if ok, _, _ := s.Synced(); ok || s.Stats().ClockErrors != 1 {
 		t.Errorf("synced %v, clock errors %d", ok, s.Stats().ClockErrors)
+	}
+}
+
+// A name that does not resolve (yet) is a failed round, retried soon, not
+// a plan without servers.
+func TestUnresolvedNameIsAFailedRound(t *testing.T) {
+	clock := &fakeClock{t: buildTime}
+	s, _ := newTestService(t, clock, "")
+	s.cfg.Resolver = &net.Resolver{PreferGo: true, Dial: func(context.Context, string, string) (net.Conn, error) {
+		return nil, errors.New("no DNS server yet")
+	}}
+	res := s.round(context.Background(), Plan{Names: []string{DefaultPool}})
+	if res.err != nil || res.ok {
+		t.Errorf("round %+v, want a plain failure", res)
+	}
+	if st := s.Stats(); st.ResolveErrors != 1 {
+		t.Errorf("resolve errors %d, want 1", st.ResolveErrors)
+	}
+	if res := s.round(context.Background(), Plan{}); !errors.Is(res.err, errNoServers) {
+		t.Errorf("empty plan: %+v, want errNoServers", res)
 	}
 }

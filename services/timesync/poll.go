@@ -90,9 +90,14 @@ type roundResult struct {
 // round asks the plan's servers once and disciplines the clock with the
 // best answer.
 func (s *Service) round(ctx context.Context, p Plan) roundResult {
+	if len(p.Servers) == 0 && len(p.Names) == 0 {
+		return roundResult{err: errNoServers}
+	}
 	cands := s.candidates(ctx, p)
 	if len(cands) == 0 {
-		return roundResult{err: errNoServers}
+		// Nothing resolved (DNS may not be up yet at boot) or every
+		// server refused us: a failed round, retried like one.
+		return roundResult{}
 	}
 	responses := make([]*ntp.Response, len(cands))
 	errs := make([]error, len(cands))

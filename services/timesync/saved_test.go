@@ -108,3 +108,33 @@ func TestFirstSyncSaves(t *testing.T) {
 		t.Errorf("saved %v (%v) after the first sync, want %v", saved, err, realTime)
 	}
 }
+
+// Servers arriving in a plan while the clock waits for its first sync are
+// asked at once, not after the retry interval.
+func TestPlanUpdateWakesThePoller(t *testing.T) {
+	clock := &fakeClock{t: buildTime}
+	s, sv := newTestService(t, clock, "")
+	sv.set(ntp1, response(realTime.Sub(buildTime)))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+	time.Sleep(50 * time.Millisecond) // the first round finds no servers
+	s.Update(Plan{Servers: []netip.Addr{ntp1}})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if ok, _, _ := s.Synced(); ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not synced 5 s after the plan named a server; stats %+v", s.Stats())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !clock.Now().Equal(realTime) {
+		t.Errorf("clock %v, want %v", clock.Now(), realTime)
+	}
+}
