@@ -155,6 +155,8 @@ type Service struct {
 	lim   *limiter
 	kiss  map[netip.Addr]bool // servers that sent DENY or RSTR (RFC 5905 §7.4)
 	saved time.Time           // the last time written to ClockFile
+
+	restoreOnce sync.Once
 }
 
 // New returns the service; Run starts it.
@@ -217,10 +219,15 @@ func (s *Service) Synced() (ok bool, source string, last time.Time) {
 	return st.Synced, st.Source, st.LastSync
 }
 
+// Restore steps the clock forward to the saved time if it is behind it.
+// Run does it first; a daemon may call it before it starts the services
+// that compare stored times with the clock. Only the first call acts.
+func (s *Service) Restore() { s.restoreOnce.Do(s.restore) }
+
 // Run restores the saved time, then keeps the clock synchronised and
 // serves it until ctx is done; it saves the time on the way out.
 func (s *Service) Run(ctx context.Context) error {
-	s.restore()
+	s.Restore()
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
