@@ -40,6 +40,7 @@ func linkPlan() dhcp4.Plan {
 		PoolEnd:                netip.MustParseAddr("203.0.113.254"),
 		Router:                 netip.MustParseAddr("203.0.113.129"),
 		DNS:                    []netip.Addr{netip.MustParseAddr("203.0.113.129")},
+		NTP:                    []netip.Addr{netip.MustParseAddr("203.0.113.129")},
 		Domain:                 "home.arpa",
 		DefaultV6OnlyPreferred: true,
 	}
@@ -228,7 +229,7 @@ func hookEnv(t *testing.T, dir, reason string) map[string]string {
 const legacyConf = `noipv4ll
 noarp
 hostname legacybox
-option domain_name_servers, domain_name, routers, subnet_mask, broadcast_address
+option domain_name_servers, domain_name, routers, subnet_mask, broadcast_address, ntp_servers
 `
 
 // TestDhcpcdLegacyHost: a host that does not ask for option 108 gets a
@@ -246,6 +247,8 @@ func TestDhcpcdLegacyHost(t *testing.T) {
 		"new_domain_name_servers": "203.0.113.129",
 		"new_domain_name":         "home.arpa",
 		"new_subnet_mask":         "255.255.255.128",
+		// RFC 2132 §8.3: a legacy IoT device learns where to get the time.
+		"new_ntp_servers": "203.0.113.129",
 	} {
 		if env[k] != want {
 			t.Errorf("%s = %q, want %q", k, env[k], want)

@@ -115,7 +115,7 @@ func (sv *servers) takeAsked() []netip.Addr {
 	return a
 }
 
-func newTestService(t *testing.T, clock *fakeClock, dir string) (*Service, *servers) {
+func newTestService(t testing.TB, clock *fakeClock, dir string) (*Service, *servers) {
 	t.Helper()
 	sv := &servers{resp: map[netip.Addr]*ntp.Response{}, err: map[netip.Addr]error{}}
 	s, err := New(Config{
