@@ -75,11 +75,15 @@ type Stats struct {
 	InvalidLeases map[string]uint64
 	// Malformed counts packets that do not parse; Ignored those for another
 	// client or transaction.
-	Malformed           uint64
-	Ignored             uint64
-	ReconfigureAccepted uint64
-	ReconfigureDropped  uint64
-	SendErrors          uint64
+	Malformed uint64
+	Ignored   uint64
+	// MalformedTimeOptions counts NTP and SNTP server options (RFC 5908,
+	// RFC 4075) that did not parse and were ignored, keeping the rest of
+	// the message.
+	MalformedTimeOptions uint64
+	ReconfigureAccepted  uint64
+	ReconfigureDropped   uint64
+	SendErrors           uint64
 }
 
 // counters guards Stats, which the machine writes and Stats() reads.

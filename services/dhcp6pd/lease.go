@@ -1,6 +1,7 @@
 package dhcp6pd
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -206,6 +207,40 @@ func parseLease(msg *dhcpv6.Message, iaid [4]byte, prefer netip.Prefix, now time
 	}
 	l.NTP, l.NTPNames = timeServers(msg)
 	return l, withdrawn, nil
+}
+
+// dropBadTimeOptions returns the message without its top-level
+// OPTION_NTP_SERVER and OPTION_SNTP_SERVERS options that do not parse, and
+// how many it dropped. RFC 5908 and RFC 4075 are optional information: a
+// client that cannot use one ignores it rather than the whole Reply, which
+// carries the delegation. Anything else wrong leaves the message as it was.
+func dropBadTimeOptions(raw []byte) ([]byte, int) {
+	const header = 4 // msg-type and transaction-id (RFC 8415 §8)
+	if len(raw) < header {
+		return raw, 0
+	}
+	out := append(make([]byte, 0, len(raw)), raw[:header]...)
+	dropped := 0
+	for b := raw[header:]; len(b) > 0; {
+		if len(b) < 4 {
+			return raw, 0
+		}
+		code := dhcpv6.OptionCode(binary.BigEndian.Uint16(b))
+		n := int(binary.BigEndian.Uint16(b[2:]))
+		if len(b) < 4+n {
+			return raw, 0
+		}
+		if code == dhcpv6.OptionNTPServer || code == dhcpv6.OptionSNTPServerList {
+			if _, err := dhcpv6.ParseOption(code, b[4:4+n]); err != nil {
+				dropped++
+				b = b[4+n:]
+				continue
+			}
+		}
+		out = append(out, b[:4+n]...)
+		b = b[4+n:]
+	}
+	return out, dropped
 }
 
 // timeServers extracts the NTP servers a Reply names. RFC 5908 §4: the

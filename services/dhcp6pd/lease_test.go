@@ -272,3 +272,37 @@ func TestORORequestsTimeServers(t *testing.T) {
 		}
 	}
 }
+
+// A malformed time-server option does not cost the delegation: the option
+// is ignored and counted, the lease accepted.
+func TestMalformedTimeOptionIsIgnored(t *testing.T) {
+	for name, bad := range map[string]dhcpv6.Option{
+		"RFC 5908 §4.1: an address suboption shorter than 16 octets": &dhcpv6.OptionGeneric{OptionCode: dhcpv6.OptionNTPServer, OptionData: []byte{0, 1, 0, 4, 1, 2, 3, 4}},
+		"RFC 4075: an SNTP list that is not a multiple of 16 octets": &dhcpv6.OptionGeneric{OptionCode: dhcpv6.OptionSNTPServerList, OptionData: []byte{1, 2, 3}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			h.m.start(nil, h.now)
+			h.advance()
+			h.answer(h.last(dhcpv6.MessageTypeSolicit), dhcpv6.MessageTypeAdvertise, iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour)), bad)
+			h.advance()
+			h.answer(h.last(dhcpv6.MessageTypeRequest), dhcpv6.MessageTypeReply,
+				iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour)), bad,
+				ntpOpt(ntpAddr("2001:db8:0:1::1")))
+			if len(h.leases) != 1 || h.m.phase != phaseBound {
+				t.Fatalf("leases %v phase %v; want the delegation despite the bad option", h.leases, h.m.phase)
+			}
+			if got := h.leases[0].NTP; len(got) != 1 || got[0] != netip.MustParseAddr("2001:db8:0:1::1") {
+				t.Errorf("NTP %v, want the well-formed option's server", got)
+			}
+			if s := h.m.stats.Snapshot(); s.MalformedTimeOptions != 2 || s.Malformed != 0 {
+				t.Errorf("malformed time options %d, malformed %d; want 2 and 0", s.MalformedTimeOptions, s.Malformed)
+			}
+		})
+	}
+	// Damage anywhere else still drops the message.
+	raw := replyWith(iapdOpt(time.Hour, 2*time.Hour)).ToBytes()
+	if _, n := dropBadTimeOptions(raw[:len(raw)-1]); n != 0 {
+		t.Error("a truncated message was repaired")
+	}
+}

@@ -357,6 +357,16 @@ func iaPrefix(p netip.Prefix) *dhcpv6.OptIAPrefix {
 func (m *machine) receive(raw []byte, multicast bool, now time.Time) {
 	d, err := dhcpv6.FromBytes(raw)
 	if err != nil {
+		// The library rejects a whole message for one malformed option;
+		// a broken time-server option must not cost the delegation.
+		if fixed, n := dropBadTimeOptions(raw); n > 0 {
+			if d, err = dhcpv6.FromBytes(fixed); err == nil {
+				m.stats.Add(func(s *Stats) { s.MalformedTimeOptions += uint64(n) })
+				m.log.Warn("dhcp6pd: ignored malformed NTP server options", "count", n)
+			}
+		}
+	}
+	if err != nil {
 		m.stats.Add(func(s *Stats) { s.Malformed++ })
 		m.log.Debug("dhcp6pd: malformed packet", "err", err)
 		return
