@@ -19,11 +19,10 @@ import (
 
 // v4Lease is the WAN's DHCPv4 lease with absolute deadlines.
 type v4Lease struct {
-	Addr   netip.Prefix
-	Router netip.Addr
-	DNS    []netip.Addr
-	// NTP are the time servers of option 42 (RFC 2132 §8.3).
-	NTP     []netip.Addr
+	Addr    netip.Prefix
+	Router  netip.Addr
+	DNS     []netip.Addr
+	NTP     []netip.Addr // option 42, RFC 2132 §8.3
 	Server  netip.Addr
 	T1, T2  time.Time
 	Expires time.Time
