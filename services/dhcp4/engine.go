@@ -51,7 +51,8 @@ type Stats struct {
 type counters struct {
 	offers, acks, naks, declines, releases, informs   atomic.Uint64
 	exhausted, malformed, ignored, v6only, persistErr atomic.Uint64
-	clockSteps                                        atomic.Uint64
+
+	clockSteps atomic.Uint64
 }
 
 // outcome is what handling one request produced.

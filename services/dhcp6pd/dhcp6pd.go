@@ -63,27 +63,28 @@ type Stats struct {
 	Renews     uint64
 	Rebinds    uint64
 	// Leases counts accepted Replies, Lost the prefixes given up.
-	// UnconfirmedDropped counts stored prefixes dropped before they were
-	// reported: the server did not confirm them, or the synchronised clock
-	// showed they had expired.
-	Leases             uint64
-	Lost               uint64
-	UnconfirmedDropped uint64
-	NoPrefixAvail      uint64
-	NoBinding          uint64
+	Leases        uint64
+	Lost          uint64
+	NoPrefixAvail uint64
+	NoBinding     uint64
 	// InvalidLeases counts rejected leases by reason (the Reason* constants).
 	InvalidLeases map[string]uint64
 	// Malformed counts packets that do not parse; Ignored those for another
 	// client or transaction.
-	Malformed uint64
-	Ignored   uint64
+	Malformed           uint64
+	Ignored             uint64
+	ReconfigureAccepted uint64
+	ReconfigureDropped  uint64
+	SendErrors          uint64
+
+	// UnconfirmedDropped counts stored prefixes dropped before they were
+	// reported: the server did not confirm them, or the synchronised clock
+	// showed they had expired.
+	UnconfirmedDropped uint64
 	// MalformedTimeOptions counts NTP and SNTP server options (RFC 5908,
 	// RFC 4075) that did not parse and were ignored, keeping the rest of
 	// the message.
 	MalformedTimeOptions uint64
-	ReconfigureAccepted  uint64
-	ReconfigureDropped   uint64
-	SendErrors           uint64
 }
 
 // counters guards Stats, which the machine writes and Stats() reads.
