@@ -216,14 +216,16 @@ func TestRateKissBacksOff(t *testing.T) {
 }
 
 // Candidate servers: the plan's addresses in order, then names, unusable
-// and duplicate addresses dropped, at most maxQueries, the rest counted.
+// and duplicate addresses and the gizmo's own dropped, at most maxQueries,
+// the rest counted.
 func TestCandidates(t *testing.T) {
 	clock := &fakeClock{t: realTime}
 	s, _ := newTestService(t, clock, "")
+	own := netip.MustParseAddr("fd00:1::1")
 	p := Plan{Servers: []netip.Addr{
-		ntp1, netip.MustParseAddr("::"), netip.MustParseAddr("ff02::101"), ntp1,
+		ntp1, netip.MustParseAddr("::"), netip.MustParseAddr("ff02::101"), ntp1, own,
 		netip.MustParseAddr("::ffff:192.0.2.1"), netip.MustParseAddr("::1"), ntp3, ntp4, ntp5,
-	}}
+	}, Serve: []netip.Addr{own}}
 	var got []netip.Addr
 	for _, c := range s.candidates(context.Background(), p) {
 		got = append(got, c.addr)

@@ -229,10 +229,14 @@ type candidate struct {
 
 // candidates lists the servers to ask this round: the plan's addresses in
 // order, then its names resolved, without duplicates, without servers that
-// refused us, at most maxQueries.
+// refused us, never the gizmo's own serving addresses (a loop: RFC 5905
+// §7.3's reference ID exists to catch it), at most maxQueries.
 func (s *Service) candidates(ctx context.Context, p Plan) []candidate {
 	var out []candidate
 	seen := map[netip.Addr]bool{}
+	for _, a := range p.Serve {
+		seen[a.Unmap()] = true
+	}
 	skipped := 0
 	add := func(a netip.Addr, name string) {
 		a = a.Unmap()
