@@ -81,6 +81,9 @@ type upstream struct {
 	// stratum of the server the gizmo synchronised to; the gizmo serves
 	// stratum+1 (RFC 5905 §7.3).
 	stratum uint8
+	// leap is the upstream's leap warning (1: insert, 2: delete a second
+	// at the end of the month), passed on to clients (RFC 5905 §7.3).
+	leap    uint8
 	refID   uint32
 	refTime time.Time
 	// rootDelay and rootDispersion to the primary source, including the
@@ -94,8 +97,8 @@ type upstream struct {
 // 16, which clients must not synchronise to (RFC 5905 §7.3; RFC 4330 §5).
 func reply(req request, up upstream, received, transmit time.Time) []byte {
 	b := make([]byte, headerLen)
-	leap, stratum := byte(leapNone), byte(up.stratum+1)
-	if !up.synced || up.stratum == 0 || up.stratum >= maxStratum-1 {
+	leap, stratum := up.leap&3, byte(up.stratum+1)
+	if !up.synced || up.stratum == 0 || up.stratum >= maxStratum-1 || leap == leapAlarm {
 		leap, stratum = leapAlarm, maxStratum
 	}
 	b[0] = leap<<6 | req.version<<3 | modeServer

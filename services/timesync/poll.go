@@ -190,7 +190,7 @@ func (s *Service) apply(smp sample, res roundResult) roundResult {
 	s.mu.Lock()
 	s.ever = true
 	s.up = upstream{
-		synced: true, stratum: r.Stratum, refID: refIDOf(smp.server), refTime: now,
+		synced: true, stratum: r.Stratum, leap: uint8(r.Leap), refID: refIDOf(smp.server), refTime: now,
 		rootDelay:      r.RootDelay + r.RTT,
 		rootDispersion: r.RootDispersion + r.Precision + r.RTT/2,
 	}

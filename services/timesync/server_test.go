@@ -74,6 +74,13 @@ func TestAnswer(t *testing.T) {
 					t.Errorf("root delay %d dispersion %d", p.rootDelay, p.rootDisp)
 				}
 			}},
+		{"RFC 5905 §7.3: the upstream's leap warning is passed on",
+			upstream{synced: true, stratum: 2, leap: uint8(1), refTime: realTime}, clientRequest(4, modeClient, xmit), "",
+			func(t *testing.T, p parsed) {
+				if p.leap != 1 || p.stratum != 3 {
+					t.Errorf("leap %d stratum %d, want 1 and 3", p.leap, p.stratum)
+				}
+			}},
 		{"RFC 4330 §5: the reply has the request's version (NTPv3)", synced, clientRequest(3, modeClient, xmit), "",
 			func(t *testing.T, p parsed) {
 				if p.version != 3 {
