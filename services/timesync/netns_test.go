@@ -286,6 +286,20 @@ func TestChrony(t *testing.T) {
 		t.Errorf("the gizmo answered NTP on its WAN address: stratum %d", r.Stratum)
 	}
 
+	// The LAN interface is deleted and made again (a bridge rebuilt): the
+	// server notices and serves on the new one.
+	run(t, "ip", "-n", gz, "link", "del", "lan0")
+	run(t, "ip", "-n", gz, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", lan)
+	run(t, "ip", "-n", gz, "addr", "add", "fd00:1::1/64", "dev", "lan0", "nodad")
+	run(t, "ip", "-n", gz, "addr", "add", "203.0.113.129/25", "dev", "lan0")
+	run(t, "ip", "-n", lan, "addr", "add", "fd00:1::42/64", "dev", "eth0", "nodad")
+	run(t, "ip", "-n", gz, "link", "set", "lan0", "up")
+	run(t, "ip", "-n", lan, "link", "set", "eth0", "up")
+	waitUntil(t, "the gizmo serves on the new LAN interface", func() bool {
+		r, err := queryFrom(lan, gizmoLAN6)
+		return err == nil && r.Stratum == 9
+	}, func() string { return childOut.String() })
+
 	if err := os.WriteFile(filepath.Join(state, "stop"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}

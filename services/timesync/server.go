@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/serveloop"
 )
 
 // relistenInterval is how often the server retries addresses it could not
@@ -46,7 +48,24 @@ func (s *Service) serve(ctx context.Context) {
 		}
 	}()
 	failed := map[netip.Addr]bool{}
+	// The interface the sockets were bound to: a socket bound to an
+	// interface that was deleted and made again (a bridge rebuilt) goes
+	// quiet rather than failing, so its index is checked.
+	var bound *net.Interface
 	reconcile := func() {
+		if s.cfg.Interface != "" {
+			if bound != nil && serveloop.SameInterface(bound) != nil {
+				for a, l := range ls {
+					l.stop()
+					delete(ls, a)
+				}
+				bound = nil
+				s.log.Info("timesync: LAN interface changed, serving again", "interface", s.cfg.Interface)
+			}
+			if bound == nil {
+				bound, _ = net.InterfaceByName(s.cfg.Interface)
+			}
+		}
 		want := map[netip.Addr]bool{}
 		for _, a := range s.currentPlan().Serve {
 			if a.IsValid() && !a.IsUnspecified() && !a.IsMulticast() {
