@@ -4,7 +4,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"codeberg.org/monostack/gizmo/gizmo/persist"
+	"codeberg.org/monostack/gizmo/internal/persist"
 )
 
 // ClockFile holds the saved time in the state directory.

@@ -20,8 +20,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 
-	"codeberg.org/monostack/gizmo/gizmo/persist"
-	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/internal/persist"
 )
 
 // RFC 2132 §8.3: option 42 lists NTP servers; addresses that cannot be one
@@ -117,7 +116,7 @@ func TestPeerNTPChild(t *testing.T) {
 	c := &dhcp4Client{
 		ifname: "uplink0", stateDir: t.TempDir(), stats: &stats,
 		log:  slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		emit: func(*state.IPv4Lease) {},
+		emit: func(*IPv4Lease) {},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -160,11 +159,11 @@ func TestStoredLeaseChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	var stats counters
-	emitted := make(chan *state.IPv4Lease, 8)
+	emitted := make(chan *IPv4Lease, 8)
 	c := &dhcp4Client{
 		ifname: "uplink0", stateDir: dir, stats: &stats,
 		log:          slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		emit:         func(l *state.IPv4Lease) { emitted <- l },
+		emit:         func(l *IPv4Lease) { emitted <- l },
 		clockTrusted: func() bool { return mode == "trusted" },
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -176,7 +175,7 @@ func TestStoredLeaseChild(t *testing.T) {
 	// The INIT-REBOOT exchange times out after its retries; then the
 	// client either binds the stored lease or starts discovering.
 	deadline := time.After(45 * time.Second)
-	var bound *state.IPv4Lease
+	var bound *IPv4Lease
 wait:
 	for {
 		select {
