@@ -193,9 +193,20 @@ func TestCrossSiteWritesAreRefusedWithASession(t *testing.T) {
 			}
 		})
 	}
+	// A browser's own form: with Referrer-Policy no-referrer it sends
+	// Origin: null, and Sec-Fetch-Site tells that it is same-origin.
+	s, b := newTestServer(t)
+	c := login(t, s, "secret")
+	w := do(t, s, "POST", "/hosts/"+testMAC+"/policy", "v6only_preferred=on", both(formBody, withCookie(c.Value), func(r *http.Request) {
+		r.Header.Set("Origin", "null")
+		r.Header.Set("Sec-Fetch-Site", "same-origin")
+	}))
+	if w.Code != http.StatusSeeOther || !policyChanged(b) {
+		t.Errorf("the page's own form: %d %s", w.Code, w.Body)
+	}
 	// Logging in from another site's page (login CSRF) is refused too.
-	s, _ := newTestServer(t)
-	w := do(t, s, "POST", "/login", "password=secret", both(formBody, func(r *http.Request) { r.Header.Set("Sec-Fetch-Site", "cross-site") }))
+	s, _ = newTestServer(t)
+	w = do(t, s, "POST", "/login", "password=secret", both(formBody, func(r *http.Request) { r.Header.Set("Sec-Fetch-Site", "cross-site") }))
 	if w.Code != http.StatusForbidden || len(w.Result().Cookies()) != 0 {
 		t.Errorf("cross-site login: %d", w.Code)
 	}

@@ -72,10 +72,11 @@ func (s *Server) guard(next http.Handler) http.Handler {
 			}
 		}
 		if isWrite(r) {
-			// The cross-origin check compares Origin's host only: a form
-			// on one of the gizmo's own plain-HTTP pages, which anyone on
-			// the LAN can forge, would pass it.
-			if o := r.Header.Get("Origin"); o != "" && !strings.HasPrefix(o, "https://") {
+			// Without Sec-Fetch-Site, the cross-origin check compares
+			// Origin's host only: a form on one of the gizmo's own
+			// plain-HTTP pages, which anyone on the LAN can forge, would
+			// pass it. (With it, "same-origin" includes the scheme.)
+			if o := r.Header.Get("Origin"); o != "" && r.Header.Get("Sec-Fetch-Site") == "" && !strings.HasPrefix(o, "https://") {
 				s.stats.crossOrigin.Add(1)
 				http.Error(w, "cross-origin request refused (CSRF protection): changes come from HTTPS pages only", http.StatusForbidden)
 				return
