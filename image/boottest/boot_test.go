@@ -111,7 +111,7 @@ func TestBootQEMU(t *testing.T) {
 			t.Errorf("lab down: %v", err)
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 16*time.Minute)
 	defer cancel()
 	patchPanel(t, ctx, l)
 	start = time.Now()
