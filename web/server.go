@@ -143,7 +143,11 @@ func New(cfg Config) (*Server, error) {
 		}
 		s.tls = st
 		id, _ := st.Current()
-		s.logIdentity(id, map[bool]string{true: "made a new certificate", false: "certificate"}[issued])
+		what := "certificate"
+		if issued {
+			what = "made a new certificate"
+		}
+		s.logIdentity(id, what)
 	case len(cfg.Listen.HTTPS) > 0:
 		return nil, errors.New("web: HTTPS listeners without a certificate (set TLSDir or TLSCertFile and TLSKeyFile)")
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -195,5 +196,26 @@ func TestHTTPSNeedsACertificate(t *testing.T) {
 	_, err := New(Config{Backend: &fakeBackend{}, Password: "x", Listen: Listen{HTTPS: []string{"[::]:443"}}})
 	if err == nil {
 		t.Error("HTTPS listeners without a certificate were accepted")
+	}
+}
+
+// An owner's certificate is served as it is: never re-issued, never
+// written.
+func TestOwnersCertificate(t *testing.T) {
+	dir := t.TempDir()
+	own, _, err := tlscert.Ensure(dir, tlscert.Names{DNS: []string{"router.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := newTestServerWith(t, func(c *Config) {
+		c.TLSDir = ""
+		c.TLSCertFile, c.TLSKeyFile = filepath.Join(dir, tlscert.CertFile), filepath.Join(dir, tlscert.KeyFile)
+	})
+	s.SetListen(Listen{HTTPS: []string{"192.0.2.1:443"}})
+	if got := s.Identity(); got.CertSHA256() != own.CertSHA256() {
+		t.Errorf("serving %s, want the owner's %s", got.CertSHA256(), own.CertSHA256())
+	}
+	if again, _, _ := tlscert.Ensure(dir, tlscert.Names{DNS: []string{"router.example"}}); again.CertSHA256() != own.CertSHA256() {
+		t.Error("the owner's certificate file was rewritten")
 	}
 }
