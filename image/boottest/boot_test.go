@@ -188,6 +188,7 @@ func TestBootQEMU(t *testing.T) {
 	// that syslinux INCLUDEs, and after the reboot the kernel mounts root
 	// B and gokrazy starts the gizmo again.
 	pin := consoleKey(t, ctx, serial, 1)
+	t.Logf("the console shows the TLS key %s", pin)
 	parts, err := builder.BuildParts(ctx, builder.Options{
 		Config: labConfig(t), Board: board, ModuleDir: moduleRoot(), Password: "boot-test", SkipEEPROM: true,
 		UpdateKey: signingKey.Public().(ed25519.PublicKey),
@@ -276,18 +277,23 @@ func refusedUpdates(t *testing.T, ctx context.Context, baseURL, pin string, dial
 		msg, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, strings.TrimSpace(string(msg))
 	}
-	if code, msg := send(http.MethodPut, "/update/root", []byte("an unsigned root")); code != http.StatusForbidden {
+	code, msg := send(http.MethodPut, "/update/root", []byte("an unsigned root"))
+	if code != http.StatusForbidden {
 		t.Errorf("unsigned root: %d %q, want 403", code, msg)
 	}
+	t.Logf("unsigned root: %d %s", code, msg)
 	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x66}, ed25519.SeedSize))
 	wrong := &updater.Client{BaseURL: baseURL, Password: "boot-test", SigningKey: other, KeySHA256: pin, DialContext: dial}
 	err := wrong.Update(ctx, updater.Files{Root: root}, false)
 	if err == nil || !strings.Contains(err.Error(), "not signed with the key") {
 		t.Errorf("root signed with another key: %v, want a refusal", err)
 	}
-	if code, msg := send(http.MethodPost, "/update/switch", nil); code != http.StatusConflict {
+	t.Logf("root signed with another key: %v", err)
+	code, msg = send(http.MethodPost, "/update/switch", nil)
+	if code != http.StatusConflict {
 		t.Errorf("switch after refused roots: %d %q, want 409", code, msg)
 	}
+	t.Logf("switch after them: %d %s", code, msg)
 	if code, msg := send(http.MethodPut, "/update/mbr", []byte("x")); code != http.StatusForbidden {
 		t.Errorf("gokrazy's MBR endpoint: %d %q, want 403", code, msg)
 	}
@@ -300,6 +306,7 @@ func refusedUpdates(t *testing.T, ctx context.Context, baseURL, pin string, dial
 		if resp.StatusCode == http.StatusOK {
 			t.Errorf("plain HTTP on the update port answered %q", body)
 		}
+		t.Logf("plain HTTP on the update port: %s", resp.Status)
 	}
 }
 
