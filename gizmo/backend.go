@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"codeberg.org/monostack/gizmo/gizmo/derive"
 	"codeberg.org/monostack/gizmo/gizmo/plan"
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/web"
@@ -27,6 +28,7 @@ func (d *daemon) Snapshot() state.State {
 	s.WAN.Addrs = slices.Clone(s.WAN.Addrs)
 	s.Retired = slices.Clone(s.Retired)
 	s.InboundRules = slices.Clone(s.InboundRules)
+	s.LAN.OwnMACs = slices.Clone(s.LAN.OwnMACs)
 	s.Remembered = maps.Clone(s.Remembered)
 	if s.Delegated != nil {
 		dp := *s.Delegated
@@ -51,14 +53,19 @@ func (d *daemon) SetPolicy(macText string, p state.HostPolicy) error {
 	if err != nil || len(hw) != 6 {
 		return fmt.Errorf("%w: %q", ErrBadMAC, macText)
 	}
+	mac := hw.String()
 	d.mu.Lock()
+	if derive.IsOwnMAC(&d.st, mac) {
+		d.mu.Unlock()
+		return fmt.Errorf("%w: %s is one of the gizmo's own ports, not a host", web.ErrInvalid, mac)
+	}
 	// A policy that could never apply is refused, so that the API answers
 	// 400 and the old policy stays in place.
-	if err := plan.ValidatePolicy(&d.st, p); err != nil {
+	if err := plan.ValidatePolicy(&d.st, mac, p); err != nil {
 		d.mu.Unlock()
 		return fmt.Errorf("%w: %v", web.ErrInvalid, err)
 	}
-	d.hostLocked(hw.String(), time.Now()).Policy = p
+	d.hostLocked(mac, time.Now()).Policy = p
 	d.dirty = true
 	d.mu.Unlock()
 	if err := d.flushDurable(); err != nil {
