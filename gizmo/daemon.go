@@ -32,6 +32,7 @@ type applier func(p *plan.Plans)
 type daemon struct {
 	cfg      config
 	log      *slog.Logger
+	proc     process
 	settings derive.Settings
 	options  plan.Options
 

@@ -113,6 +113,10 @@ func checkPageWeight(t *testing.T, s *Server) {
 	}
 }
 
+// dns64OffForm is the host list's form with DNS64 unticked: each checkbox
+// sends a hidden "off", and "on" after it when it is ticked.
+const dns64OffForm = "dns64=off&v6only_preferred=off&v6only_preferred=on"
+
 func TestFormToggle(t *testing.T) {
 	form := url.Values{"dns64": {}, "v6only_preferred": {"on"}}.Encode()
 	formReq := func(r *http.Request) { r.Header.Set("Content-Type", "application/x-www-form-urlencoded") }
@@ -121,7 +125,7 @@ func TestFormToggle(t *testing.T) {
 	if w.Code != 401 || b.Snapshot().Hosts["02:00:00:00:00:10"].Policy.DNS64 == false {
 		t.Fatalf("without password: %d, policy changed", w.Code)
 	}
-	w = do(t, s, "POST", "/hosts/02:00:00:00:00:10/policy", "v6only_preferred=on", func(r *http.Request) {
+	w = do(t, s, "POST", "/hosts/02:00:00:00:00:10/policy", dns64OffForm, func(r *http.Request) {
 		formReq(r)
 		r.SetBasicAuth("gokrazy", "secret")
 	})
