@@ -357,17 +357,52 @@ func TestLogPage(t *testing.T) {
 	if w := do(t, s, "GET", "/log?level=warn", "", adminAuth); strings.Contains(w.Body.String(), "first line") {
 		t.Errorf("the warnings view shows an INFO line")
 	}
+	if m := do(t, s, "GET", "/metrics", "", nil).Body.String(); !strings.Contains(m, "gizmo_web_log_lines 2\n") || !strings.Contains(m, "gizmo_web_history_hosts_folded_total 0\n") {
+		t.Errorf("/metrics lacks the log and history bounds")
+	}
 }
 
 func TestParseLogLine(t *testing.T) {
 	for in, want := range map[string]logLine{
-		`time=2026-11-26T12:00:00.5+01:00 level=ERROR msg=x k=v`: {time.Date(2026, 11, 26, 11, 0, 0, 5e8, time.UTC), "ERROR", "msg=x k=v"},
+		`time=2026-11-26T12:00:00.5+01:00 level=ERROR msg=x k=v`:                  {time.Date(2026, 11, 26, 11, 0, 0, 5e8, time.UTC), "ERROR", "x", "k=v"},
+		`time=2026-11-26T12:00:00Z level=INFO msg="a \"quoted\" message" k="v w"`: {time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), "INFO", `a "quoted" message`, `k="v w"`},
+		`time=2026-11-26T12:00:00Z level=INFO msg="unterminated`:                  {time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC), "INFO", `"unterminated`, ""},
 		`panic: something`:          {Text: "panic: something"},
 		`time=yesterday level=X`:    {Text: "time=yesterday level=X"},
 		`time=2026-11-26T12:00:00Z`: {Time: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)},
 	} {
-		if got := parseLogLine(in); !got.Time.Equal(want.Time) || got.Level != want.Level || got.Text != want.Text {
+		if got := parseLogLine(in); !got.Time.Equal(want.Time) || got.Level != want.Level || got.Msg != want.Msg || got.Text != want.Text {
 			t.Errorf("parseLogLine(%q) = %+v, want %+v", in, got, want)
 		}
 	}
+}
+
+// Log lines carry what hosts announced (names, addresses): the page's
+// parser takes any line.
+func FuzzParseLogLine(f *testing.F) {
+	f.Add(`time=2026-11-26T12:00:00Z level=INFO msg="a \"quoted\" message" k=v`)
+	f.Add(`time=2026-11-26T12:00:00Z level=INFO msg=`)
+	f.Fuzz(func(t *testing.T, line string) {
+		l := parseLogLine(line)
+		if len(l.Text) > len(line) {
+			t.Errorf("parsed %q into %+v", line, l)
+		}
+	})
+}
+
+// Settings files are uploaded by whoever is logged in, from anywhere.
+func FuzzDecodeSettings(f *testing.F) {
+	f.Add([]byte(`{"format":"gizmo-settings","version":1,"hosts":{"02:00:00:00:00:10":{"hostname":"nas"}},"inbound_rules":[]}`))
+	f.Add([]byte(`{"format":"gizmo-settings","version":1,"hosts":{"x":{"ipv4":"::1"}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		s, err := decodeSettings(data)
+		if err != nil {
+			return
+		}
+		for mac, p := range s.Hosts {
+			if validHostname(p.Hostname) != nil || p.IPv4.IsValid() && !p.IPv4.Is4() {
+				t.Errorf("accepted host %s with %+v", mac, p)
+			}
+		}
+	})
 }

@@ -1,7 +1,9 @@
 package web
 
 import (
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -23,6 +25,9 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
+// staticURLs are the pages' static files by name (staticURL).
+var staticURLs = map[string]string{"style.css": staticURL("style.css"), "local.js": staticURL("local.js")}
+
 // pages parses each page with the shared layout.
 func pages() map[string]*template.Template {
 	out := map[string]*template.Template{}
@@ -32,8 +37,20 @@ func pages() map[string]*template.Template {
 	return out
 }
 
+// staticURL is a static file's path with its content's hash, so that a
+// browser that cached the file of an older firmware fetches the new one.
+func staticURL(name string) string {
+	b, err := staticFS.ReadFile("static/" + name)
+	if err != nil {
+		panic("web: no static file " + name)
+	}
+	sum := sha256.Sum256(b)
+	return "/static/" + name + "?v=" + hex.EncodeToString(sum[:4])
+}
+
 // templateFuncs are the pages' helpers.
 var templateFuncs = template.FuncMap{
+	"static": func(name string) string { return staticURLs[name] },
 	// when is a <time> element: the text is in UTC, and the page's script
 	// shows it in the browser's zone; kind "t" shows the time of day, "d"
 	// the date, anything else both.

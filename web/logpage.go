@@ -3,15 +3,18 @@ package web
 import (
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
 
-// logLine is one line of the daemon's log as the log page shows it.
+// logLine is one line of the daemon's log as the log page shows it: the
+// message apart from its attributes.
 type logLine struct {
 	Time  time.Time
 	Level string
-	Text  string
+	Msg   string
+	Text  string // the attributes, or the whole line of another shape
 }
 
 // parseLogLine splits a slog text line ("time=... level=... msg=...")
@@ -30,6 +33,16 @@ func parseLogLine(s string) logLine {
 	l.Time = t
 	if lv, ok := strings.CutPrefix(rest, "level="); ok {
 		l.Level, rest, _ = strings.Cut(lv, " ")
+	}
+	if m, ok := strings.CutPrefix(rest, "msg="); ok {
+		// slog quotes a message with spaces or special characters
+		// (strconv.Quote); a plain one runs to the next space.
+		if q, err := strconv.QuotedPrefix(m); err == nil {
+			l.Msg, _ = strconv.Unquote(q)
+			rest = strings.TrimPrefix(m[len(q):], " ")
+		} else {
+			l.Msg, rest, _ = strings.Cut(m, " ")
+		}
 	}
 	l.Text = rest
 	return l

@@ -7,9 +7,9 @@
   document.cookie = "tz=" + offset + "; path=/; max-age=31536000; SameSite=Strict" +
     (location.protocol === "https:" ? "; Secure" : "");
   var formats = {
-    t: { hour: "2-digit", minute: "2-digit" },
+    t: { hour: "numeric", minute: "2-digit" },
     d: { month: "short", day: "numeric" },
-    "": { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit" }
+    "": { year: "numeric", month: "short", day: "numeric", hour: "numeric", minute: "2-digit", second: "2-digit" }
   };
   document.querySelectorAll("time[datetime]").forEach(function (el) {
     var d = new Date(el.getAttribute("datetime"));
