@@ -92,7 +92,7 @@ func TestIPv4Need(t *testing.T) {
 		DNS: DNSInsights{TopLegacy: []NameCount{{"v4only.example.test.", 9}, {"old.example.", 3}}},
 		Hosts: map[string]HostInsights{
 			"02:00:00:00:00:03": {CLAT: true},
-			"02:00:00:00:00:04": {Synthesized: 4},
+			"02:00:00:00:00:04": {Synthesized: 4, TopLegacy: []NameCount{{"old.example.", 4}}},
 			"02:00:00:00:00:02": {Traffic: series.Categories{NAT64DNS64: 10}},
 		},
 	}
@@ -117,6 +117,9 @@ func TestIPv4Need(t *testing.T) {
 		if g.group.Count != len(g.want) || strings.Join(names, ",") != strings.Join(g.want, ",") {
 			t.Errorf("%s: %d %v, want %v", g.name, g.group.Count, names, g.want)
 		}
+	}
+	if n := got.NAT64.Hosts[1].Names; len(n) != 1 || n[0] != "old.example" {
+		t.Errorf("the tablet's names %v, want old.example", n)
 	}
 	if strings.Join(got.Names, ",") != "v4only.example.test,old.example" {
 		t.Errorf("names %v", got.Names)

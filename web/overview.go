@@ -95,7 +95,12 @@ type needGroup struct {
 	Hosts []needHost
 }
 
-type needHost struct{ MAC, Name string }
+// needHost is a host in a group; Names are, for the NAT64 group, the
+// names it most often needed a synthesized AAAA for.
+type needHost struct {
+	MAC, Name string
+	Names     []string
+}
 
 func ipv4NeedOf(hosts map[string]*state.Host, ins Insights, named bool) ipv4Need {
 	out := ipv4Need{Hosts: len(hosts)}
@@ -103,24 +108,28 @@ func ipv4NeedOf(hosts map[string]*state.Host, ins Insights, named bool) ipv4Need
 		h := hosts[mac]
 		hi := ins.Hosts[mac]
 		var need bool
-		add := func(g *needGroup) {
+		add := func(g *needGroup, names []NameCount) {
 			g.Count++
 			if named {
-				g.Hosts = append(g.Hosts, needHost{MAC: mac, Name: cmp.Or(h.Policy.Hostname, h.Hostname, mac)})
+				nh := needHost{MAC: mac, Name: cmp.Or(h.Policy.Hostname, h.Hostname, mac)}
+				for _, n := range names[:min(len(names), 2)] {
+					nh.Names = append(nh.Names, strings.TrimSuffix(n.Name, "."))
+				}
+				g.Hosts = append(g.Hosts, nh)
 			}
 			need = true
 		}
 		switch kindOf(h, hi.CLAT).Key {
 		case "legacy":
-			add(&out.Legacy)
+			add(&out.Legacy, nil)
 		case "dual":
-			add(&out.Dual)
+			add(&out.Dual, nil)
 		}
 		if hi.CLAT {
-			add(&out.CLAT)
+			add(&out.CLAT, nil)
 		}
 		if hi.Synthesized > 0 || hi.Traffic.NAT64DNS64 > 0 {
-			add(&out.NAT64)
+			add(&out.NAT64, hi.TopLegacy)
 		}
 		if need {
 			out.Need++
