@@ -133,7 +133,9 @@ func TestDashboardAdminOnAPhone(t *testing.T) {
 		}
 		// The new name is in the gizmo's DNS at once, with the lease the
 		// host holds (the reservation takes effect when it asks again).
-		waitAnswer(t, ctx, l, rdnssAddr(t, ctx, l), "printer.home.arpa", "A", []string{lease})
+		wctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		waitAnswer(t, wctx, l, rdnssAddr(t, wctx, l), "printer.home.arpa", "A", []string{lease})
 	})
 
 	t.Run("a reservation of another host's address is refused, and the page says whose", func(t *testing.T) {

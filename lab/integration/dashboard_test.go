@@ -200,7 +200,7 @@ const chartArea = `(() => {
 const hostCards = `Object.fromEntries([...document.querySelectorAll('article.host')].map(a => [a.dataset.mac, {
 	kind: a.dataset.kind,
 	categories: [...a.querySelectorAll('[data-category]')].map(e => e.dataset.category),
-	dns64: a.querySelector('input[name=dns64]').checked,
+	dns64: a.querySelector('input[type=checkbox][name=dns64]').checked,
 }]))`
 
 type hostCard struct {
@@ -389,7 +389,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		// Untick and save, as a person would: a plain form post.
 		if err := chromedp.Do(b,
-			chromedp.Click(card+" input[name=dns64]"),
+			chromedp.Click(card+" input[type=checkbox][name=dns64]"),
 			chromedp.Click(card+" button[type=submit]"),
 		); err != nil {
 			t.Fatal(err)
