@@ -37,8 +37,14 @@ func phone() chromedp.Action[chromedp.Void] {
 // test started, through the API, whatever the test changed.
 func restoreSettingsAtEnd(t *testing.T, l *netlab.Lab) {
 	t.Helper()
-	before, err := l.DashboardAPI(testContext(t, time.Minute), http.MethodGet, "/api/settings", "")
-	if err != nil {
+	// The gizmo may have just started: its dashboard listens once the LAN
+	// has its addresses.
+	var before []byte
+	if err := netlab.WaitFor(testContext(t, 2*time.Minute), "the dashboard's API", func(ctx context.Context) (bool, error) {
+		var err error
+		before, err = l.DashboardAPI(ctx, http.MethodGet, "/api/settings", "")
+		return err == nil, nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
