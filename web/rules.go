@@ -66,6 +66,9 @@ func ruleOf(f ruleForm) (state.InboundRule, error) {
 // that shows an older version (another tab, another phone) is refused
 // instead of changing the wrong rule.
 func rulesRev(rules []state.InboundRule) string {
+	if rules == nil {
+		rules = []state.InboundRule{} // no rules is one version, however held
+	}
 	b, _ := json.Marshal(rules)
 	h := sha256.Sum256(b)
 	return hex.EncodeToString(h[:8])

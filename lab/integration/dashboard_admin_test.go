@@ -79,8 +79,18 @@ func labHosts(t *testing.T, ctx context.Context, l *netlab.Lab) map[string]labHo
 
 // submitAndWait presses a form's button and waits for the page it leads to
 // to show sel (a confirmation or an error, which the page before lacks).
+// What the page shows instead is in the error.
 func submitAndWait(ctx context.Context, button, sel string) error {
-	return chromedp.Do(ctx, chromedp.Click(button), chromedp.WaitVisible(chromedp.CSS(sel)))
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(button))); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := chromedp.Do(wctx, chromedp.WaitVisible(chromedp.CSS(sel))); err != nil {
+		text, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("main")))
+		return fmt.Errorf("waiting for %s: %w; the page shows: %.600s", sel, err, text)
+	}
+	return nil
 }
 
 // typeInto replaces an input's text as a person does: clear it, then type.
@@ -101,7 +111,10 @@ func TestDashboardAdminOnAPhone(t *testing.T) {
 	ctx := testContext(t, 5*time.Minute)
 	restoreSettingsAtEnd(t, l)
 	base := dashboardProxy(t)
-	b := browser(t, ctx)
+	// The browser outlives the test's context; every step in it is
+	// bounded by the test's deadline.
+	b, cancel := context.WithDeadline(browser(t, ctx), mustDeadline(ctx))
+	defer cancel()
 	if err := chromedp.Do(b, phone()); err != nil {
 		t.Fatal(err)
 	}
@@ -302,6 +315,14 @@ func TestDashboardAdminOnAPhone(t *testing.T) {
 			t.Errorf("the broken file changed the settings:\n%s\nto\n%s", before, after)
 		}
 	})
+}
+
+func mustDeadline(ctx context.Context) time.Time {
+	d, ok := ctx.Deadline()
+	if !ok {
+		panic("a test context without a deadline")
+	}
+	return d
 }
 
 // withoutSaved is a settings file without its "saved" time.
