@@ -1,5 +1,5 @@
-// Command lab builds the gizmo's virtual home network (DESIGN.md, "The
-// lab") in network namespaces and runs the gizmo in it.
+// Command lab builds the gizmo's virtual home network (the topology in
+// lab/README.md) in network namespaces and runs the gizmo in it.
 //
 //	sudo go run ./lab up      # build the lab, start the gizmo, return
 //	sudo go run ./lab demo    # up, drive the scenarios, dashboard on 127.0.0.1:8080

@@ -1,5 +1,5 @@
-// Package netlab builds the gizmo's virtual home network (DESIGN.md, "The
-// lab") in network namespaces, with real software as the peers: radvd, Kea
+// Package netlab builds the gizmo's virtual home network (the topology in
+// lab/README.md) in network namespaces, with real software as the peers: radvd, Kea
 // (DHCPv6-PD and DHCPv4) and BIND in gz-isp; HTTP servers in gz-inet;
 // dhcpcd and a tayga CLAT on the LAN hosts. It starts the gizmo daemon in
 // gz-gizmo and supervises it as gokrazy does.
@@ -289,7 +289,8 @@ func (l *Lab) addProc(p *process) {
 // Down stops the gizmo (SIGTERM first, so it can send its final RA), stops
 // every peer, deletes the namespaces and the run dir, and releases the
 // machine-wide lock. It returns an error if anything of the lab is left
-// (DESIGN.md: down leaves nothing behind). It is safe to call more than once.
+// (namespaces, processes, files), so that the next Up starts from nothing.
+// It is safe to call more than once.
 func (l *Lab) Down() error {
 	l.mu.Lock()
 	if l.down {

@@ -117,7 +117,9 @@ func (s *Service) serve(ctx context.Context) error {
 		serverID = &dhcpv6.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: ifi.HardwareAddr}
 	}
 	// Bound to the LAN interface, so that nothing on the WAN is ever
-	// answered (issue 9: never serve DHCP on the WAN).
+	// answered: a DHCPv6 server on the WAN would answer the ISP's other
+	// customers (RFC 7084 §4.3 puts the CE router's DHCPv6 server on its LAN
+	// interfaces).
 	conn, err := server6.NewIPv6UDPConn(ifi.Name, &net.UDPAddr{IP: net.IPv6unspecified, Port: dhcpv6.DefaultServerPort})
 	if err != nil {
 		return fmt.Errorf("dhcp6info: listen on %s: %w", ifi.Name, err)
