@@ -20,7 +20,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -30,6 +29,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"codeberg.org/monostack/gizmo/internal/filecopy"
 )
 
 // DefaultRunDir holds configs, logs, pid files, leases and the gizmo's state
@@ -250,32 +251,15 @@ func (l *Lab) buildBinaries(context.Context) error {
 	if src == "" {
 		src = filepath.Join(l.built, "lab")
 	}
-	if err := copyFile(src, l.helper); err != nil {
+	if err := filecopy.Copy(l.helper, src, 0o755); err != nil {
 		return fmt.Errorf("netlab: install lab binary: %w", err)
 	}
 	if !l.opts.NoGizmo && l.opts.GizmoBinary == "" {
-		if err := copyFile(filepath.Join(l.built, "gizmo"), filepath.Join(l.runDir, "gizmo")); err != nil {
+		if err := filecopy.Copy(filepath.Join(l.runDir, "gizmo"), filepath.Join(l.built, "gizmo"), 0o755); err != nil {
 			return fmt.Errorf("netlab: install gizmo: %w", err)
 		}
 	}
 	return nil
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 func (l *Lab) now() time.Time { return time.Now() }
