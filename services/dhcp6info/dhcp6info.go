@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"maps"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
@@ -20,6 +19,7 @@ import (
 	"golang.org/x/net/ipv6"
 
 	"codeberg.org/monostack/gizmo/internal/guarded"
+	"codeberg.org/monostack/gizmo/internal/mailbox"
 	"codeberg.org/monostack/gizmo/internal/serveloop"
 )
 
@@ -50,8 +50,10 @@ type Service struct {
 	cfg Config
 	log *slog.Logger
 
-	planMu sync.Mutex
-	plan   Plan
+	plans mailbox.Box[Plan]
+	// plan is the plan in force; only Run's goroutine uses it, and it
+	// outlives a re-opened socket.
+	plan Plan
 
 	stats guarded.Stats[Stats]
 }
@@ -80,11 +82,7 @@ func New(cfg Config) (*Service, error) {
 
 // Update hands the server a new plan; it never blocks and applies to the
 // next message.
-func (s *Service) Update(p Plan) {
-	s.planMu.Lock()
-	s.plan = p
-	s.planMu.Unlock()
-}
+func (s *Service) Update(p Plan) { s.plans.Put(p) }
 
 // Stats returns a snapshot of the counters.
 func (s *Service) Stats() Stats { return s.stats.Snapshot() }
@@ -172,10 +170,10 @@ func (s *Service) serve(ctx context.Context) error {
 			}
 			return fmt.Errorf("dhcp6info: read on %s: %w", ifi.Name, err)
 		}
-		s.planMu.Lock()
-		p := s.plan
-		s.planMu.Unlock()
-		reply, reason := respond(b[:n], p, serverID)
+		if p, ok := s.plans.Take(); ok {
+			s.plan = p
+		}
+		reply, reason := respond(b[:n], s.plan, serverID)
 		s.count(func(st *Stats) {
 			st.Received++
 			if reason != "" {

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/internal/guarded"
+	"codeberg.org/monostack/gizmo/internal/mailbox"
 )
 
 // Config configures the WAN service.
@@ -126,10 +127,10 @@ type Service struct {
 	log   *slog.Logger
 	stats counters
 
-	planMu  sync.Mutex
-	plan    Plan
-	planSet bool
-	planCh  chan struct{}
+	plans mailbox.Box[Plan]
+	// plan is the plan in force (zero before the first: no routes). Only
+	// Run's goroutine uses it; it outlives a restart of Run.
+	plan Plan
 }
 
 // New checks cfg and returns the service; Run starts it.
@@ -150,9 +151,8 @@ func New(cfg Config) (*Service, error) {
 		cfg.sysctlRoot = "/proc/sys"
 	}
 	s := &Service{
-		cfg:    cfg,
-		log:    cfg.Logger.With("service", "wan", "interface", cfg.Interface),
-		planCh: make(chan struct{}, 1),
+		cfg: cfg,
+		log: cfg.Logger.With("service", "wan", "interface", cfg.Interface),
 	}
 	s.stats.Clone = cloneStats
 	return s, nil
@@ -160,14 +160,7 @@ func New(cfg Config) (*Service, error) {
 
 // Update hands the service a new plan; the newest wins. It does not block.
 func (s *Service) Update(p Plan) {
-	s.planMu.Lock()
-	s.plan = Plan{Delegated: slices.Clone(p.Delegated)}
-	s.planSet = true
-	s.planMu.Unlock()
-	select {
-	case s.planCh <- struct{}{}:
-	default:
-	}
+	s.plans.Put(Plan{Delegated: slices.Clone(p.Delegated)})
 }
 
 // Stats returns a snapshot of the counters and the current view.
@@ -408,7 +401,7 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 			s.stats.Add(func(st *Stats) { st.AddrChanges++ })
 			publish()
-		case <-s.planCh:
+		case <-s.plans.C():
 			s.applyPlan()
 		}
 	}
@@ -466,14 +459,14 @@ func isUp(l netlink.Link) bool {
 	return a.Flags&net.FlagUp != 0 && a.RawFlags&unix.IFF_LOWER_UP != 0
 }
 
+// applyPlan takes the newest plan, if one is waiting, and makes the
+// unreachable routes match the plan in force. Before the first plan that
+// only clears leftovers of an earlier run.
 func (s *Service) applyPlan() {
-	s.planMu.Lock()
-	p, ok := s.plan, s.planSet
-	s.planMu.Unlock()
-	if !ok {
-		// Before the first plan, only clear leftovers of an earlier run.
-		p = Plan{}
+	if p, ok := s.plans.Take(); ok {
+		s.plan = p
 	}
+	p := s.plan
 	n, err := syncUnreachable(p.Delegated)
 	s.log.Debug("wan: unreachable routes", "want", p.Delegated, "installed", n, "err", err)
 	s.stats.Add(func(st *Stats) {
