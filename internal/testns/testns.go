@@ -70,6 +70,18 @@ func New(t testing.TB, tag string) string {
 	return name
 }
 
+// Open returns a handle on namespace ns, for services that take a
+// namespace fd (Config.NetNS); it is closed when the test ends.
+func Open(t testing.TB, ns string) *os.File {
+	t.Helper()
+	f, err := os.Open("/run/netns/" + ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
 // Veth joins namespace ns1 (interface if1) and ns2 (interface if2) with a
 // veth pair. Both ends stay down, so that sysctls set next apply before
 // the first address appears.
@@ -194,18 +206,32 @@ func Do(ns string, fn func() error) error {
 	return <-errc
 }
 
-// In runs fn inside namespace ns (see Do) and returns its value; an error
-// ends the test.
-func In[T any](t testing.TB, ns string, fn func() (T, error)) T {
+// Inside runs fn on the calling goroutine with its thread inside namespace
+// ns, then moves the thread back. Unlike Do, fn may call t.Fatal. Sockets
+// fn opens stay in ns; goroutines fn starts run outside it.
+func Inside(t testing.TB, ns string, fn func()) {
 	t.Helper()
-	var v T
-	if err := Do(ns, func() (err error) {
-		v, err = fn()
-		return err
-	}); err != nil {
-		t.Fatalf("in %s: %v", ns, err)
+	runtime.LockOSThread()
+	orig, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		runtime.UnlockOSThread()
+		t.Fatal(err)
 	}
-	return v
+	defer orig.Close()
+	if err := enter(ns); err != nil {
+		runtime.UnlockOSThread()
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			// The thread stays locked: Go discards it with the goroutine
+			// instead of running others in the wrong namespace.
+			t.Errorf("setns back from %s: %v", ns, err)
+			return
+		}
+		runtime.UnlockOSThread()
+	}()
+	fn()
 }
 
 // Start runs run (a service's Run) on an OS thread inside namespace ns

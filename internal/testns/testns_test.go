@@ -44,17 +44,25 @@ func TestVethBetweenNamespaces(t *testing.T) {
 	// Go code inside a: it sees p0 and not p1, and the calling goroutine's
 	// thread stays where it was.
 	before := selfInode(t)
-	ifi := In(t, a, func() (*net.Interface, error) { return net.InterfaceByName("p0") })
-	if ifi.Name != "p0" {
-		t.Errorf("In: %+v", ifi)
-	}
+	Inside(t, a, func() {
+		if got := selfInode(t); got != nsInode(t, a) {
+			t.Errorf("Inside ran in namespace %d, want %s (%d)", got, a, nsInode(t, a))
+		}
+		if _, err := net.InterfaceByName("p0"); err != nil {
+			t.Errorf("p0 inside a: %v", err)
+		}
+	})
 	if err := Do(a, func() error {
 		_, err := net.InterfaceByName("p1")
 		return err
 	}); err == nil {
 		t.Error("p1 is visible inside a")
 	}
-	if got := In(t, b, func() (uint64, error) { return selfInode(t), nil }); got != nsInode(t, b) {
+	var got uint64
+	if err := Do(b, func() error { got = selfInode(t); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if got != nsInode(t, b) {
 		t.Errorf("Do ran in namespace %d, want %s (%d)", got, b, nsInode(t, b))
 	}
 	if after := selfInode(t); after != before {
