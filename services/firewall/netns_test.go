@@ -3,7 +3,6 @@ package firewall
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"testing"
 
 	"codeberg.org/monostack/gizmo/internal/testns"
@@ -72,7 +71,7 @@ func newTopo(t testing.TB) *topo {
 	for _, path := range [][2]string{{l, topoWAN6}, {l, topoRouterW4}, {r, topoWAN4}} {
 		var err error
 		for range 20 {
-			if err = exec.Command("ip", "netns", "exec", path[0], "ping", "-c", "1", "-W", "1", path[1]).Run(); err == nil {
+			if err = testns.Command(path[0], "ping", "-c", "1", "-W", "1", path[1]).Run(); err == nil {
 				break
 			}
 		}

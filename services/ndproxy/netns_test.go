@@ -2,7 +2,6 @@ package ndproxy
 
 import (
 	"net/netip"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -106,7 +105,7 @@ func (n *proxyNet) addHostAddr(t *testing.T, a string) {
 // resolutions, one of them a proxy's answer, which RFC 4861 §7.2.8 delays
 // by up to a second.
 func ping(ns, from, to string) (string, bool) {
-	args := []string{"ip", "netns", "exec", ns, "ping", "-6", "-c", "1", "-W", "1"}
+	args := []string{"ping", "-6", "-c", "1", "-W", "1"}
 	if from != "" {
 		args = append(args, "-I", from)
 	}
@@ -114,7 +113,7 @@ func ping(ns, from, to string) (string, bool) {
 	var out []byte
 	for range 5 {
 		var err error
-		if out, err = exec.Command(args[0], args[1:]...).CombinedOutput(); err == nil {
+		if out, err = testns.Command(ns, args...).CombinedOutput(); err == nil {
 			return string(out), true
 		}
 	}
