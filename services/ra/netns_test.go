@@ -483,7 +483,7 @@ func TestRenumbering(t *testing.T) {
 	}
 }
 
-// TestExistingNetwork is issue 9's "NAT64 on an existing network" mode on a
+// TestExistingNetwork is the "NAT64 on an existing network" mode on a
 // real host that already has a default router and raised
 // accept_ra_rt_info_max_plen: the gizmo's RA (router lifetime 0, RIO,
 // PREF64, RDNSS, no PIO) adds routes to the NAT64 prefix and the ULA through
