@@ -64,6 +64,12 @@ type Options struct {
 	// Scenario names the kind of upstream the lab builds (scenario.go,
 	// Scenarios()); empty means DefaultScenario.
 	Scenario string
+	// NoInstall: Up does not install missing Debian packages (package
+	// deps) but fails naming them; so does GIZMO_LAB_NO_INSTALL=1.
+	NoInstall bool
+	// HaveTool replaces the check whether a command or file the lab uses
+	// is there (tests); nil means deps.Have.
+	HaveTool func(use string) bool
 }
 
 func (o Options) withDefaults() Options {
@@ -96,8 +102,10 @@ type Lab struct {
 }
 
 // Up builds the lab and starts its daemons; it returns when every peer is
-// ready and the gizmo has been started. It first waits (until ctx is done)
-// for the machine-wide lock, then removes whatever a crashed lab left.
+// ready and the gizmo has been started. It first installs the Debian
+// packages the lab lacks (or fails naming them, before it builds
+// anything), waits (until ctx is done) for the machine-wide lock, then
+// removes whatever a crashed lab left.
 // On error nothing is left behind and the lock is released.
 func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if os.Geteuid() != 0 {
@@ -111,6 +119,9 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 		opts.Lifetimes = sc.Lifetimes
 	}
 	opts = opts.withDefaults()
+	if err := ensureDeps(ctx, opts); err != nil {
+		return nil, err
+	}
 	built, err := prebuild(ctx, opts)
 	if err != nil {
 		return nil, err

@@ -19,6 +19,8 @@ import (
 
 	"codeberg.org/monostack/gizmo/internal/persist"
 	"codeberg.org/monostack/gizmo/internal/testns"
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 )
 
 // The real-peer test: Kea's DHCPv6 server delegating /56s over a veth pair
@@ -46,9 +48,8 @@ type keaLab struct {
 
 func newKeaLab(t *testing.T) *keaLab {
 	testns.NeedRoot(t)
-	if _, err := exec.LookPath("kea-dhcp6"); err != nil {
-		t.Skip("kea-dhcp6 not installed")
-	}
+	// Installs the lab's Debian packages when it can, else skips naming them.
+	depstest.Require(t, deps.Lab)
 	l := &keaLab{client: testns.New(t, "pdc"), server: testns.New(t, "pds"), dir: t.TempDir()}
 	for _, ns := range []string{l.client, l.server} {
 		// No DAD: link-local addresses are usable at once.

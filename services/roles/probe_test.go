@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/internal/testns"
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 )
 
 // gizmoAndISP creates two namespaces, gzt-<name>-* for the gizmo's side
@@ -25,9 +27,8 @@ func gizmoAndISP(t *testing.T, name string) (gz, isp string) {
 // checks that detection and Apply give that port the WAN role.
 func TestDetectFindsTheRouter(t *testing.T) {
 	testns.NeedRoot(t)
-	if _, err := exec.LookPath("radvd"); err != nil {
-		t.Skip("radvd not installed")
-	}
+	// Installs the lab's Debian packages when it can, else skips naming them.
+	depstest.Require(t, deps.Lab)
 	gz, isp := gizmoAndISP(t, "roles")
 	testns.IP(t, "-n", gz, "link", "add", "eth0", "type", "veth", "peer", "name", "x0")
 	testns.IP(t, "-n", gz, "link", "add", "eth1", "type", "veth", "peer", "name", "wan", "netns", isp)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/internal/testns"
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 )
 
 func startRadvd(t *testing.T, ns, iface, dir string) {
@@ -28,9 +30,8 @@ func startRadvd(t *testing.T, ns, iface, dir string) {
 // listener hears it, the port is probed out of the bridge and becomes the WAN.
 func TestWatchHearsAnUplinkOnABridgedPort(t *testing.T) {
 	testns.NeedRoot(t)
-	if _, err := exec.LookPath("radvd"); err != nil {
-		t.Skip("radvd not installed")
-	}
+	// Installs the lab's Debian packages when it can, else skips naming them.
+	depstest.Require(t, deps.Lab)
 	gz, isp := gizmoAndISP(t, "watch")
 	testns.IP(t, "-n", gz, "link", "add", "eth0", "type", "veth", "peer", "name", "x0")
 	testns.IP(t, "-n", gz, "link", "add", "eth1", "type", "veth", "peer", "name", "wan", "netns", isp)

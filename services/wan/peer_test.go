@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 	"github.com/mdlayher/ndp"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -54,11 +56,8 @@ func TestUpstreamPeers(t *testing.T) {
 		t.Skip("parent test")
 	}
 	testns.NeedRoot(t)
-	for _, bin := range []string{"radvd", "kea-dhcp4"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s not installed", bin)
-		}
-	}
+	// Installs the lab's Debian packages when it can, else skips naming them.
+	depstest.Require(t, deps.Lab)
 	client, server := testns.New(t, "wanc"), testns.New(t, "wans")
 	dir := t.TempDir()
 	for _, ns := range []string{client, server} {
