@@ -283,7 +283,7 @@ func waitServing(t *testing.T, addr string, log func() string) {
 // startService runs this package's DNS64 on loopback.
 func startService(t *testing.T, upstream netip.AddrPort, ip string) string {
 	t.Helper()
-	s, err := New(Config{RateLimit: -1, UpstreamTimeout: 800 * time.Millisecond, QueryTimeout: 2 * time.Second})
+	s, err := New(Config{UpstreamTimeout: 800 * time.Millisecond, QueryTimeout: 2 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

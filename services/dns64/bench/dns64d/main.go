@@ -117,7 +117,7 @@ func run(listen, upstream, pref64 string, cacheBytes, sockets int) error {
 		return fmt.Errorf("-pref64: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s, err := dns64.New(dns64.Config{Logger: log, CacheBytes: cacheBytes, RateLimit: -1, UDPSockets: sockets})
+	s, err := dns64.New(dns64.Config{Logger: log, CacheBytes: cacheBytes, UDPSockets: sockets})
 	if err != nil {
 		return err
 	}
