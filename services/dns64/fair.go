@@ -68,7 +68,8 @@ type fairQueue struct {
 	lens    []int
 	longest int
 
-	dropped uint64 // queries dropped because the queue was full
+	dropped  uint64     // queries dropped because the queue was full
+	lastDrop netip.Addr // the source of the last one dropped
 }
 
 // querySlot holds one query between the socket and its answer.
@@ -103,11 +104,12 @@ func newFairQueue(max, batch int) *fairQueue {
 	return q
 }
 
-// admit makes room for a query from key and returns the slot to fill, or
-// -1 when the query is dropped: the queue is full and key's own queue is
-// the longest. If another client's queue is longer, its oldest query is
-// dropped instead (the one most likely to be answered too late anyway).
-func (q *fairQueue) admit(key hostKey) int32 {
+// admit makes room for a query from key (at source address from) and
+// returns the slot to fill, or -1 when the query is dropped: the queue is
+// full and key's own queue is the longest. If another client's queue is
+// longer, its oldest query is dropped instead (the one most likely to be
+// answered too late anyway).
+func (q *fairQueue) admit(key hostKey, from netip.Addr) int32 {
 	cq := q.queues[key]
 	if q.total >= q.max {
 		n := 0
@@ -116,15 +118,19 @@ func (q *fairQueue) admit(key hostKey) int32 {
 		}
 		if n >= q.longest {
 			q.dropped++
+			q.lastDrop = from
 			return -1
 		}
-		q.release(q.dropHead(q.longestQueue()))
+		i := q.dropHead(q.longestQueue())
 		q.dropped++
+		q.lastDrop = q.slots[i].client.Addr()
+		q.release(i)
 	}
 	if len(q.free) == 0 {
 		// Every slot is queued or being answered: cannot happen while the
 		// reader answers at most one batch between admits.
 		q.dropped++
+		q.lastDrop = from
 		return -1
 	}
 	i := q.free[len(q.free)-1]

@@ -14,7 +14,7 @@ func key(name string) hostKey { return hostKey{mac: name} }
 // push queues a query from client, its sequence number in the port of the
 // slot's client address; it returns false when the query was dropped.
 func push(q *fairQueue, client string, seq int) bool {
-	j := q.admit(key(client))
+	j := q.admit(key(client), netip.IPv6Loopback())
 	if j < 0 {
 		return false
 	}
@@ -168,7 +168,8 @@ func TestFairQueueBoundedUnderRandomSources(t *testing.T) {
 	const limit = 128
 	q := newFairQueue(limit, 32)
 	for i := range 100 * limit {
-		q.admit(hostKey{addr: netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})})
+		a := netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+		q.admit(hostKey{addr: a}, a)
 		if q.total > limit || len(q.queues) > limit {
 			t.Fatalf("after %d arrivals: %d queued for %d clients, limit %d", i+1, q.total, len(q.queues), limit)
 		}

@@ -399,7 +399,7 @@ func TestMemoAnswersWithoutAllocating(t *testing.T) {
 		fq := newFairQueue(maxQueued, udpBatch)
 		var from unix.RawSockaddrInet6
 		allocs := testing.AllocsPerRun(1000, func() {
-			j := fq.admit(s.current().fairKey(clientOn.Addr()))
+			j := fq.admit(s.current().fairKey(clientOn.Addr()), clientOn.Addr())
 			fq.slot(j).set(wire, clientOn, &from, unix.SizeofSockaddrInet6)
 			i, _ := fq.pop()
 			sl := fq.slot(i)

@@ -48,6 +48,9 @@ type FairnessDrops struct {
 	// UpstreamShare: the client already had its share of the queries
 	// waiting for an upstream.
 	UpstreamShare uint64
+	// Steered counts the times a flooding source was steered to a socket
+	// of its own (steer.go); its queries are then dropped there.
+	Steered uint64
 }
 
 // HostStats are one host's counters.
@@ -77,7 +80,8 @@ const (
 )
 
 type counters struct {
-	queries, longestQueue, upstreamShare, overloaded, malformed     atomic.Uint64
+	queries, longestQueue, upstreamShare, steered, overloaded       atomic.Uint64
+	malformed                                                       atomic.Uint64
 	refused, servfail                                               atomic.Uint64
 	nxdomain                                                        atomic.Uint64
 	synthesized, excluded, local, truncated, cacheHits, cacheMisses atomic.Uint64
@@ -383,6 +387,7 @@ func (c *counters) snapshot() Stats {
 		Fairness: FairnessDrops{
 			LongestQueue:  c.longestQueue.Load(),
 			UpstreamShare: c.upstreamShare.Load(),
+			Steered:       c.steered.Load(),
 		},
 		Overloaded:  c.overloaded.Load(),
 		Malformed:   c.malformed.Load(),

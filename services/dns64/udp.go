@@ -25,6 +25,7 @@ type udpServer struct {
 	conn  *net.UDPConn
 	mm    *mmsgConn
 	local netip.AddrPort
+	steer *steering // nil: not steering (the program could not be attached)
 	wg    sync.WaitGroup
 }
 
@@ -63,10 +64,14 @@ func (s *Service) listenUDP(ap netip.AddrPort) (*udpServer, error) {
 		_ = conn.Close()
 		return nil, err
 	}
-	u := &udpServer{conn: conn, mm: mm, local: ap}
+	return &udpServer{conn: conn, mm: mm, local: ap}, nil
+}
+
+// start starts the reader.
+func (u *udpServer) start(s *Service, st *steering) {
+	u.steer = st
 	u.wg.Add(1)
 	go s.readUDP(u)
-	return u, nil
 }
 
 // close stops the reader and waits for it; answers still being resolved
@@ -142,7 +147,7 @@ func (s *Service) fillQueue(u *udpServer, fq *fairQueue) error {
 				s.counts.malformed.Add(1)
 				continue
 			}
-			j := fq.admit(p.fairKey(client.Addr()))
+			j := fq.admit(p.fairKey(client.Addr()), client.Addr())
 			if j < 0 {
 				continue
 			}
@@ -154,10 +159,38 @@ func (s *Service) fillQueue(u *udpServer, fq *fairQueue) error {
 		}
 		wait = false
 	}
-	if d := fq.takeDropped(); d > 0 {
+	d := fq.takeDropped()
+	if d > 0 {
 		s.counts.longestQueue.Add(d)
 	}
+	if u.steer != nil {
+		s.steerFloods(u, fq, d)
+	}
 	return err
+}
+
+// steerFloods tells the steering what the fair queue dropped, and logs
+// when the steered sources change.
+func (s *Service) steerFloods(u *udpServer, fq *fairQueue, dropped uint64) {
+	var changed bool
+	var err error
+	if dropped > 0 {
+		changed, err = u.steer.dropped(fq.lastDrop, int(dropped), time.Now())
+	} else {
+		changed, err = u.steer.idle(time.Now())
+	}
+	if !changed {
+		return
+	}
+	if err != nil {
+		s.log.Warn("dns64: steering floods", "addr", u.local.String(), "err", err)
+		return
+	}
+	srcs := u.steer.sources()
+	if dropped > 0 {
+		s.counts.steered.Add(1)
+	}
+	s.log.Info("dns64: sources steered to a socket of their own", "addr", u.local.String(), "sources", fmt.Sprint(srcs))
 }
 
 // answerQueued answers one query of the fair queue: from the memo or the
