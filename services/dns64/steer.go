@@ -58,7 +58,6 @@ type steering struct {
 	window  time.Time
 	drops   map[netip.Addr]int       // this window's drops, by source
 	steered map[netip.Addr]time.Time // steered sources, until when
-	err     error                    // the last attach error, logged once
 }
 
 func newSteering(conn syscall.RawConn, spread int, v6 bool) *steering {
@@ -79,6 +78,9 @@ func steerSource(a netip.Addr) netip.Addr {
 // from a; it steers a when that made it a flood, and releases the sources
 // whose hold ran out. It reports whether the program changed.
 func (st *steering) dropped(a netip.Addr, n int, now time.Time) (bool, error) {
+	if a.Is6() != st.v6 {
+		return false, nil // not a datagram of these sockets
+	}
 	src := steerSource(a)
 	st.mu.Lock()
 	defer st.mu.Unlock()
