@@ -89,7 +89,7 @@ func (s *Service) listen(ap netip.AddrPort) (func(), error) {
 		}
 		udps = append(udps, u)
 	}
-	st := newSteering(udps[0].mm.rc, s.cfg.UDPSockets, ap.Addr().Is6())
+	st := newSteering(udps[0].mm.rc, s.cfg.UDPSockets, ap.Addr().Is6(), &s.counts.steered)
 	if err := st.attach(); err != nil {
 		// Without the program the kernel's hash spreads all queries over
 		// all the sockets, and floods share their buffers with the rest.

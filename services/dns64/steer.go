@@ -46,9 +46,10 @@ const (
 
 // steering is the steering state of one listening address's sockets.
 type steering struct {
-	conn   syscall.RawConn // one socket of the group: the program applies to all
-	spread int             // sockets 0 … spread-1 take the others' queries; socket spread takes the steered sources'
-	v6     bool
+	conn    syscall.RawConn // one socket of the group: the program applies to all
+	spread  int             // sockets 0 … spread-1 take the others' queries; socket spread takes the steered sources'
+	v6      bool
+	counter *atomic.Uint64 // counts the sources steered
 
 	// nextCheck is when idle next looks for holds that ran out (Unix
 	// nanoseconds), so that a reader takes no lock per batch for it.
@@ -60,8 +61,9 @@ type steering struct {
 	steered map[netip.Addr]time.Time // steered sources, until when
 }
 
-func newSteering(conn syscall.RawConn, spread int, v6 bool) *steering {
-	return &steering{conn: conn, spread: spread, v6: v6, drops: map[netip.Addr]int{}, steered: map[netip.Addr]time.Time{}}
+func newSteering(conn syscall.RawConn, spread int, v6 bool, counter *atomic.Uint64) *steering {
+	return &steering{conn: conn, spread: spread, v6: v6, counter: counter,
+		drops: map[netip.Addr]int{}, steered: map[netip.Addr]time.Time{}}
 }
 
 // steerSource is what a source is steered by: its IPv4 address, or the
@@ -129,6 +131,7 @@ func (st *steering) steer(src netip.Addr, now time.Time) {
 	}
 	st.steered[src] = now.Add(steerHold)
 	delete(st.drops, src)
+	st.counter.Add(1)
 }
 
 // idle is called by the readers when they dropped nothing: once a second

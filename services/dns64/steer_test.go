@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -112,7 +113,7 @@ func TestSteerProgramInTheKernel(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			st := newSteering(rc, 2, tc.network == "udp6")
+			st := newSteering(rc, 2, tc.network == "udp6", new(atomic.Uint64))
 			for _, s := range tc.srcs {
 				st.steered[netip.MustParseAddr(s)] = time.Now().Add(time.Hour)
 			}
@@ -134,7 +135,7 @@ func newTestSteering(t *testing.T) *steering {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return newSteering(rc, 2, false)
+	return newSteering(rc, 2, false, new(atomic.Uint64))
 }
 
 func TestSteeringStartsAndEnds(t *testing.T) {
@@ -150,8 +151,8 @@ func TestSteeringStartsAndEnds(t *testing.T) {
 	if changed, err := st.dropped(flood, 1, t0.Add(steerWindow+time.Millisecond)); !changed || err != nil {
 		t.Fatalf("not steered after %d drops in a window: %v", steerAfter, err)
 	}
-	if got := st.sources(); !slices.Equal(got, []netip.Addr{flood}) {
-		t.Errorf("steered %v", got)
+	if got := st.sources(); !slices.Equal(got, []netip.Addr{flood}) || st.counter.Load() != 1 {
+		t.Errorf("steered %v, counted %d", got, st.counter.Load())
 	}
 	// An IPv6 source cannot reach IPv4 sockets.
 	if changed, _ := st.dropped(netip.MustParseAddr("2001:db8:1:2::77"), steerAfter, t0.Add(steerWindow+time.Millisecond)); changed {
@@ -161,8 +162,8 @@ func TestSteeringStartsAndEnds(t *testing.T) {
 	// (its drops keep it steered): after the hold only the first is left.
 	t1 := t0.Add(steerWindow + time.Millisecond)
 	st.dropped(other, steerAfter, t1)
-	if got := st.sources(); len(got) != 2 {
-		t.Errorf("steered %v, want both floods", got)
+	if got := st.sources(); len(got) != 2 || st.counter.Load() != 2 {
+		t.Errorf("steered %v, counted %d; want both floods", got, st.counter.Load())
 	}
 	for d := time.Second; d <= steerHold+2*time.Second; d += time.Second {
 		st.dropped(flood, 10, t1.Add(d))

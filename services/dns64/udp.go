@@ -187,9 +187,6 @@ func (s *Service) steerFloods(u *udpServer, fq *fairQueue, dropped uint64) {
 		return
 	}
 	srcs := u.steer.sources()
-	if dropped > 0 {
-		s.counts.steered.Add(1)
-	}
 	s.log.Info("dns64: sources steered to a socket of their own", "addr", u.local.String(), "sources", fmt.Sprint(srcs))
 }
 

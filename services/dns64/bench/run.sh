@@ -193,15 +193,19 @@ done
 # sockets, so that it reaches every SO_REUSEPORT socket; one core, as one
 # host's CPU; all cache hits, the answers a server can give fastest),
 # dnsperf asks at FAIRQPS from 127.0.0.3 with a 1 s timeout. Prints
-# "normal-sent normal-answered flood-sent flood-answered".
+# "normal-sent normal-answered flood-sent flood-answered kernel-drops",
+# the last the machine's UDP receive buffer errors meanwhile (/proc/net/snmp).
+rcvbuf() { awk '/^Udp:/ {getline; print $6}' /proc/net/snmp; }
 fair() { # port
+	k0=$(rcvbuf)
 	GOMAXPROCS=1 "$W/dnsflood" -server 127.0.0.1:"$1" -from 127.0.0.2 -d "$W/hits.txt" -l $((DURATION + 2)) >"$W/flood.out" &
 	fpid=$!
 	sleep 1
 	out=$(dnsperf -s 127.0.0.1 -p "$1" -a 127.0.0.3 -d "$W/synth50.txt" -l "$DURATION" -c 1 -q 100 -Q "$FAIRQPS" -t 1 2>&1)
 	wait $fpid
 	echo "$out" | awk '/Queries sent/ {s=$3} /Queries completed/ {c=$3} END {printf "%d %d ", s, c}'
-	sed 's/sent=\([0-9]*\) answered=\([0-9]*\).*/\1 \2/' "$W/flood.out"
+	sed 's/sent=\([0-9]*\) answered=\([0-9]*\).*/\1 \2/' "$W/flood.out" | tr '\n' ' '
+	echo $(($(rcvbuf) - k0))
 }
 FAIRQPS=${FAIRQPS:-200}
 : >"$W/u.fair"; : >"$W/g.fair"
@@ -216,6 +220,7 @@ echo "## fairness: one host floods (dnsflood), another asks $FAIRQPS qps (dnsper
 echo "rounds unbound normal answered %: $(pct "$W/u.fair") dns64d: $(pct "$W/g.fair")"
 echo "rounds flood answered qps unbound: $(awk -v d=$((DURATION + 2)) '{printf "%.0f ", $4 / d}' "$W/u.fair") dns64d: $(awk -v d=$((DURATION + 2)) '{printf "%.0f ", $4 / d}' "$W/g.fair")"
 echo "rounds flood sent qps unbound: $(awk -v d=$((DURATION + 2)) '{printf "%.0f ", $3 / d}' "$W/u.fair") dns64d: $(awk -v d=$((DURATION + 2)) '{printf "%.0f ", $3 / d}' "$W/g.fair")"
+echo "rounds kernel receive buffer drops unbound: $(cut -d' ' -f5 "$W/u.fair" | tr '\n' ' ') dns64d: $(cut -d' ' -f5 "$W/g.fair" | tr '\n' ' ')"
 echo "normal answered within 1 s (median): unbound $(pct "$W/u.fair" | tr ' ' '\n' | grep . | median) %, dns64d $(pct "$W/g.fair" | tr ' ' '\n' | grep . | median) % (goal >= 95 %)"
 kill -USR1 $GIZMO_PID; sleep 1
 echo "dns64d fairness drops: $(tail -1 "$W/dns64d.out" | sed 's/.*"Fairness":\({[^}]*}\).*/\1/')"
