@@ -7,9 +7,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Fair queuing instead of a fixed per-client rate: on an otherwise idle
-// gizmo one host gets the resolver's full speed, and when hosts compete,
-// each gets an equal share of it, however fast one of them sends.
+// Fair queuing: on an otherwise idle gizmo one host gets the resolver's
+// full speed (a fixed rate per client would cap it far below), and when
+// hosts compete, each gets an equal share, however fast one of them sends.
 //
 // Each UDP reader drains its socket into a fairQueue, one FIFO per client,
 // and answers from it round robin, one query per client in turn (deficit

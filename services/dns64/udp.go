@@ -16,11 +16,12 @@ import (
 )
 
 // udpServer answers queries on one UDP socket. Its reader takes queries in
-// batches with recvmmsg(2), answers those it can from the cache inline and
-// sends the answers in one sendmmsg(2); queries that need an upstream are
-// handed to a goroutine each, so a slow upstream never holds up cached
-// answers. On a two-core router this is what brings the service to
-// unbound's throughput (docs/performance.md).
+// batches with recvmmsg(2) into a fair queue (fair.go), answers them round
+// robin by client, those it can from the cache inline, and sends the
+// answers in one sendmmsg(2); queries that need an upstream are handed to a
+// goroutine each, so a slow upstream never holds up cached answers. On a
+// two-core router this is what brings the service to unbound's throughput
+// (docs/performance.md).
 type udpServer struct {
 	conn  *net.UDPConn
 	mm    *mmsgConn
