@@ -5,6 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
+
 	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
@@ -12,6 +15,8 @@ import (
 // WAN host through a router namespace and checks that the router's
 // accounting table attributes the bytes to the LAN host's addresses.
 func TestCountsForwardedBytesPerAddress(t *testing.T) {
+	// Installs the lab's Debian packages when it can, else skips naming them.
+	depstest.Require(t, deps.Lab)
 	host, router, inet := testns.New(t, "acct-h"), testns.New(t, "acct-r"), testns.New(t, "acct-i")
 	testns.Veth(t, router, "lan0", host, "eth0")
 	testns.Veth(t, router, "uplink0", inet, "eth0")

@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
+
 	"codeberg.org/monostack/gizmo/internal/testns"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 	"codeberg.org/monostack/gizmo/services/dhcp4/dhcp4load"
@@ -58,6 +61,8 @@ func relay(t *testing.T, ns string) net.PacketConn {
 // a client arriving in the middle is served within its normal retries, and
 // a restarted server still has every lease.
 func TestStorm(t *testing.T) {
+	// Installs the lab's Debian packages when it can, else skips naming them.
+	depstest.Require(t, deps.Lab)
 	const clients = 10000
 	dir := t.TempDir()
 	ns := testns.New(t, "d4-storm")
@@ -159,6 +164,8 @@ func TestStorm(t *testing.T) {
 // the relay .2); the fifth and later get no offer, the counter says so,
 // and the log has one line about it, not one per request.
 func TestExhaustedSlash29(t *testing.T) {
+	// Installs the lab's Debian packages when it can, else skips naming them.
+	depstest.Require(t, deps.Lab)
 	ns := testns.New(t, "d4-x29")
 	var conn net.PacketConn
 	if err := testns.Do(ns, func() (err error) {

@@ -10,6 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/insomniacslk/dhcp/dhcpv6"
 
@@ -32,6 +35,8 @@ func addVeth(t *testing.T, router, host string) {
 // serveOnLink runs the server in a gzt-d6-* namespace on one end of a veth
 // pair and returns the namespace of the other end, gzt-d6h-*, for a client.
 func serveOnLink(t *testing.T) (s *Service, router, host string) {
+	// Installs the lab's Debian packages when it can, else skips naming them.
+	depstest.Require(t, deps.Lab)
 	router, host = testns.New(t, "d6"), testns.New(t, "d6h")
 	addVeth(t, router, host)
 

@@ -5,6 +5,9 @@ import (
 	"os"
 	"testing"
 
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
+
 	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
@@ -31,6 +34,8 @@ const (
 
 func newTopo(t testing.TB) *topo {
 	t.Helper()
+	// Installs the lab's Debian packages when it can, else skips naming them.
+	depstest.Require(t, deps.Lab)
 	tp := &topo{router: testns.New(t, "fw-r"), wan: testns.New(t, "fw-w"), lan: testns.New(t, "fw-l")}
 	r, w, l := tp.router, tp.wan, tp.lan
 	// No DAD before the links exist: a tentative link-local address

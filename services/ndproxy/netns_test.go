@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
+
 	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
@@ -39,6 +42,8 @@ func waitFor(t *testing.T, what string, timeout time.Duration, ok func() (bool, 
 
 func newProxyNet(t *testing.T) *proxyNet {
 	t.Helper()
+	// Installs the lab's Debian packages when it can, else skips naming them.
+	depstest.Require(t, deps.Lab)
 	n := &proxyNet{up: testns.New(t, "ndu"), gizmo: testns.New(t, "ndg"), host: testns.New(t, "ndh")}
 	// No DAD on the routers' links (set before the links exist, so that
 	// they inherit it), so that their addresses are usable at once.

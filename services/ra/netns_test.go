@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/mdlayher/ndp"
 	"golang.org/x/net/ipv6"
@@ -33,6 +36,8 @@ type link struct {
 // (Linux ignores them by default).
 func newLink(t *testing.T, rio bool) *link {
 	t.Helper()
+	// Installs the lab's Debian packages when it can, else skips naming them.
+	depstest.Require(t, deps.Lab)
 	l := &link{router: testns.New(t, "ra"), host: testns.New(t, "rah")}
 	l.addVeth(t, rio)
 	return l
