@@ -26,7 +26,8 @@ import (
 // host's addresses share one queue), else its IPv4 address, else its
 // IPv6 /64: a host that is not in the plan can take any address of its
 // /64 (RFC 8981 temporary addresses, or forged ones), and must not get a
-// share per address. Queues exist only while they hold queries, so the
+// share per address. Link-local addresses are the exception: every host
+// on the link has one in fe80::/64, so each counts alone. Queues exist only while they hold queries, so the
 // number of clients tracked is bounded by maxQueued, also under a flood
 // from random source addresses.
 
@@ -44,7 +45,7 @@ func (c *compiledPlan) fairKey(a netip.Addr) hostKey {
 	if cp, ok := c.Clients[a]; ok && cp.MAC != "" {
 		return hostKey{mac: cp.MAC}
 	}
-	if a.Is6() {
+	if a.Is6() && !a.IsLinkLocalUnicast() {
 		p, _ := a.Prefix(64)
 		return hostKey{addr: p.Addr()}
 	}

@@ -210,6 +210,7 @@ func TestFairKey(t *testing.T) {
 		{"2001:db8:2000::1", "2001:db8:2000:1::1"}, // unknown, other /64
 		{"198.51.100.1", "198.51.100.2"},           // IPv4: per address
 		{"2001:db8:1000::100", "2001:db8:1000::101"},
+		{"fe80::1", "fe80::2"}, // every host has a link-local address in fe80::/64
 	} {
 		if ka, kb := p.fairKey(netip.MustParseAddr(tc.a)), p.fairKey(netip.MustParseAddr(tc.b)); ka == kb {
 			t.Errorf("%s and %s are one client: %v", tc.a, tc.b, ka)

@@ -83,6 +83,12 @@ func (st *steering) dropped(a netip.Addr, n int, now time.Time) (bool, error) {
 	if a.Is6() != st.v6 {
 		return false, nil // not a datagram of these sockets
 	}
+	if a.IsLinkLocalUnicast() {
+		// Every host on the link has an address in fe80::/64: steering
+		// the /64 would steer them all. The fair queue still holds such
+		// a flood to its share of what the readers take.
+		return false, nil
+	}
 	src := steerSource(a)
 	st.mu.Lock()
 	defer st.mu.Unlock()

@@ -185,12 +185,27 @@ func TestSteeringStartsAndEnds(t *testing.T) {
 }
 
 // An IPv6 source is steered by its /64 (RFC 8981: a host may use any
-// address of it).
+// address of it), but never a link-local one: all hosts share fe80::/64.
+func TestLinkLocalSourcesAreNotSteered(t *testing.T) {
+	group := reuseportGroup(t, "udp6", "::1", 3)
+	rc, err := group[0].SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := newSteering(rc, 2, true, new(atomic.Uint64))
+	if changed, err := st.dropped(netip.MustParseAddr("fe80::77"), 10*steerAfter, time.Now()); changed || err != nil || len(st.sources()) > 0 {
+		t.Errorf("a link-local flood steered fe80::/64: %v (%v)", st.sources(), err)
+	}
+	if changed, err := st.dropped(netip.MustParseAddr("2001:db8:1:2::77"), steerAfter, time.Now()); !changed || err != nil {
+		t.Errorf("a global flood not steered: %v", err)
+	}
+}
+
+// steerSource is what a source is steered by: an IPv4 address, an IPv6 /64.
 func TestSteerSourceIsThe64(t *testing.T) {
 	for a, want := range map[string]string{
 		"2001:db8:1:2::77":            "2001:db8:1:2::",
 		"2001:db8:1:2:ffff:ffff:1:77": "2001:db8:1:2::",
-		"fe80::1":                     "fe80::",
 		"192.0.2.7":                   "192.0.2.7",
 	} {
 		if got := steerSource(netip.MustParseAddr(a)); got != netip.MustParseAddr(want) {
