@@ -119,7 +119,8 @@ func (s *Service) listen(ap netip.AddrPort) (func(), error) {
 		stopUDP()
 		return nil, fmt.Errorf("dns64: tcp listen on %s: %w", ap, err)
 	}
-	srv := s.serve(&dns.Server{Listener: l, Handler: s})
+	fl := newFairListener(l, func(a netip.Addr) hostKey { return s.current().fairKey(a) }, &s.counts.tcpRefused)
+	srv := s.serve(&dns.Server{Listener: fl, Handler: s})
 	return func() {
 		stopUDP()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -51,6 +51,9 @@ type FairnessDrops struct {
 	// Steered counts the times a flooding source was steered to a socket
 	// of its own (steer.go); its queries are then dropped there.
 	Steered uint64
+	// TCPRefused: TCP connections closed at once because the client had
+	// its share open, or the service had as many as it takes.
+	TCPRefused uint64
 }
 
 // HostStats are one host's counters.
@@ -81,7 +84,7 @@ const (
 
 type counters struct {
 	queries, longestQueue, upstreamShare, steered, overloaded       atomic.Uint64
-	malformed                                                       atomic.Uint64
+	malformed, tcpRefused                                           atomic.Uint64
 	refused, servfail                                               atomic.Uint64
 	nxdomain                                                        atomic.Uint64
 	synthesized, excluded, local, truncated, cacheHits, cacheMisses atomic.Uint64
@@ -388,6 +391,7 @@ func (c *counters) snapshot() Stats {
 			LongestQueue:  c.longestQueue.Load(),
 			UpstreamShare: c.upstreamShare.Load(),
 			Steered:       c.steered.Load(),
+			TCPRefused:    c.tcpRefused.Load(),
 		},
 		Overloaded:  c.overloaded.Load(),
 		Malformed:   c.malformed.Load(),
