@@ -14,7 +14,7 @@ import (
 // limit a client's concurrent connections; clients are to reuse them and
 // pipeline.
 const (
-	maxTCPPerClient = 4
+	maxTCPPerClient = 8
 	maxTCPConns     = 128
 )
 
