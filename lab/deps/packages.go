@@ -102,6 +102,8 @@ var packages = []Package{
 	{"qemu-system-x86", QEMU, []string{"qemu-system-x86_64"}},
 	{"qemu-utils", QEMU, []string{"qemu-img"}},
 	{"seabios", QEMU, []string{"/usr/share/seabios/bios.bin"}},
+	{"qemu-system-arm", QEMU, []string{"qemu-system-aarch64"}},
+	{"device-tree-compiler", QEMU, []string{"fdtget"}},
 
 	{"chromium", Browser, []string{"chromium"}},
 }
