@@ -3,6 +3,7 @@ package boottest
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"os"
 	"os/exec"
@@ -104,6 +105,7 @@ func TestBootRaspberryPi3QEMU(t *testing.T) {
 		Board:     board,
 		ModuleDir: moduleRoot(),
 		Password:  "boot-test",
+		UpdateKey: signingKey.Public().(ed25519.PublicKey),
 	}, img); err != nil {
 		t.Fatal(err)
 	}
