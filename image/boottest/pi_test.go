@@ -16,6 +16,8 @@ import (
 	"codeberg.org/monostack/gizmo/hardware"
 	"codeberg.org/monostack/gizmo/image/builder"
 	"codeberg.org/monostack/gizmo/image/instance"
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 	"codeberg.org/monostack/gizmo/lab/netlab"
 )
 
@@ -29,15 +31,6 @@ const pi3DTB = "bcm2710-rpi-3-b.dtb"
 // it at once. Without /dev/watchdog gokrazy logs that it runs without one
 // and goes on. Test only: the real Pi needs the watchdog.
 const noPMWatchdog = "initcall_blacklist=bcm2835_wdt_driver_init"
-
-// piTools are the host commands the Pi boot test runs, and their Debian
-// packages.
-var piTools = []struct{ cmd, pkg string }{
-	{"qemu-system-aarch64", "qemu-system-arm"},
-	{"qemu-img", "qemu-utils"},
-	{"fdtget", "device-tree-compiler"},
-	{"mcopy", "mtools"},
-}
 
 // piLabConfig is config.json with the daemon's flags set to what the lab
 // expects of a gizmo. Unlike the qemu-amd64 test it names no ports: the
@@ -78,15 +71,8 @@ func TestBootRaspberryPi3QEMU(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (network namespaces, tap devices)")
 	}
-	var missing []string
-	for _, tool := range piTools {
-		if _, err := exec.LookPath(tool.cmd); err != nil && !slices.Contains(missing, tool.pkg) {
-			missing = append(missing, tool.pkg)
-		}
-	}
-	if len(missing) > 0 {
-		t.Skipf("needs %s: apt-get install %s", strings.Join(missing, ", "), strings.Join(missing, " "))
-	}
+	// qemu-system-aarch64, fdtget and mtools come with these groups.
+	depstest.Require(t, deps.Image, deps.QEMU)
 	t.Setenv("SOURCE_DATE_EPOCH", "1767225600")
 	board, err := hardware.Lookup("rpi3")
 	if err != nil {
