@@ -25,6 +25,8 @@ import (
 	"codeberg.org/monostack/gizmo/image/builder"
 	"codeberg.org/monostack/gizmo/image/instance"
 	"codeberg.org/monostack/gizmo/image/updater"
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 	"codeberg.org/monostack/gizmo/lab/netlab"
 	"codeberg.org/monostack/gizmo/web/tlscert"
 )
@@ -74,9 +76,12 @@ func TestBootQEMU(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (network namespaces, tap devices)")
 	}
+	// Installs qemu and the image tools when it can, else skips naming
+	// the packages.
+	depstest.Require(t, deps.Image, deps.QEMU)
 	qemu, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
-		t.Skip("qemu-system-x86_64 not installed")
+		t.Fatal(err)
 	}
 	t.Setenv("SOURCE_DATE_EPOCH", "1767225600")
 	board, err := hardware.Lookup("qemu-amd64")

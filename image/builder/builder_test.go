@@ -24,6 +24,8 @@ import (
 	"codeberg.org/monostack/gizmo/hardware"
 	"codeberg.org/monostack/gizmo/image/instance"
 	"codeberg.org/monostack/gizmo/image/updater"
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 )
 
 // standIn replaces the daemon in these tests (see testdata/gizmo): the
@@ -65,10 +67,10 @@ func repoConfig(t testing.TB, pkg string) instance.Config {
 
 func testOptions(t testing.TB, board, pkg string) Options {
 	t.Helper()
-	for _, tool := range []string{"mksquashfs", "unsquashfs", "mformat", "mcopy", "mkfs.ext4", "syslinux", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (.ci/deps.sh installs it)", tool)
-		}
+	// Installs the image tools when it can, else skips naming the packages.
+	depstest.Require(t, deps.Image)
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skipf("go not in PATH: %v", err)
 	}
 	t.Setenv("SOURCE_DATE_EPOCH", "1767225600")
 	b, err := hardware.Lookup(board)

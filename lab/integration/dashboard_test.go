@@ -31,6 +31,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 	"codeberg.org/monostack/gizmo/lab/netlab"
 	"codeberg.org/monostack/gizmo/web/series"
 )
@@ -56,12 +58,14 @@ func dashboardProxy(t *testing.T) string {
 	return "https://" + ln.Addr().String()
 }
 
-// browser starts a headless chromium for the test, or skips without one.
+// browser starts a headless chromium for the test, installing it first
+// when it can, or skips naming the package.
 func browser(t *testing.T, ctx context.Context) context.Context {
 	t.Helper()
+	depstest.Require(t, deps.Browser)
 	path, err := exec.LookPath("chromium")
 	if err != nil {
-		t.Skip("chromium is not installed (Debian package chromium; .ci/deps.sh installs it): " + err.Error())
+		t.Fatal(err)
 	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
