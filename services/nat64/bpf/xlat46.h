@@ -300,7 +300,8 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 			s = bpf_map_lookup_elem(&nat64_sess, &sk);
 			if (!s)
 				return drop(C_TABLE_FULL);
-			bpf_map_update_elem(&nat64_adf, &ak, &now, BPF_ANY);
+			if (bpf_map_update_elem(&nat64_adf, &ak, &now, BPF_ANY) < 0)
+				count(C_ADF_FULL);
 		}
 		if (proto == IPPROTO_TCP)
 			tcp_track(s, lp->flags, 0);

@@ -309,7 +309,11 @@ static __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, st
 			return drop(C_NO_SESSION);
 		if (denied4(cfg, dst4))
 			return drop(C_DST_DENIED);
-		int err = session_new(cfg, &sk, now);
+		/* quota.h: the host is its Ethernet source. */
+		struct mac_addr mac = {};
+		if (bpf_skb_load_bytes(skb, 6, mac.b, 6) < 0)
+			return drop(C_MALFORMED);
+		int err = session_new(cfg, &sk, &mac, now);
 		if (err)
 			return drop(err - 1);
 		s = bpf_map_lookup_elem(&nat64_sess, &sk);
