@@ -62,7 +62,7 @@ int nat64_lan(struct __sk_buff *skb)
 	struct ipv6hdr ip6;
 	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip6, IP6_HLEN) < 0)
 		return TC_ACT_UNSPEC;
-	if (ip6.version != 6 || !pref_match(cfg, (__u8 *)&ip6.daddr))
+	if (ip6.version != 6 || !pref_match(cfg, &ip6.daddr))
 		return TC_ACT_UNSPEC;
 	/* The steps are separate (static, see above) functions called from
 	 * here, so that no call chain needs more than the 512 bytes of BPF

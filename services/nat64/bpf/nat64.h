@@ -47,7 +47,7 @@ struct config {
 
 /* bib6: (IPv6 host, port/identifier, protocol) -> pool port. */
 struct bib6_key {
-	__u8 addr[16];
+	__u8 addr[16] __attribute__((aligned(4))); /* copied as words (addr.h) */
 	__be16 port;
 	__u8 proto;
 	__u8 pad;
@@ -71,7 +71,7 @@ struct bib4_key {
 };
 
 struct bib4_val {
-	__u8 addr[16];
+	__u8 addr[16] __attribute__((aligned(4)));
 	__be16 port;
 	__u8 flags;
 	__u8 pad;

@@ -51,7 +51,7 @@ static __noinline int icmp6_reply(struct __sk_buff *skb, const struct config *cf
 	__builtin_memcpy(icmp + 4, &inf, 4);
 	if (STORE(skb, ETH_HLEN, &ip, IP6_HLEN) < 0 || STORE(skb, ETH_HLEN + IP6_HLEN, icmp, 8) < 0)
 		return TC_ACT_SHOT;
-	__u32 sum = pseudo6_sum((__u8 *)&ip.saddr, (__u8 *)&ip.daddr, 8 + quote, IPPROTO_ICMPV6_);
+	__u32 sum = pseudo6_sum(&ip.saddr, &ip.daddr, 8 + quote, IPPROTO_ICMPV6_);
 	if (csum_skb(skb, ETH_HLEN + IP6_HLEN, 8 + quote, &sum) < 0)
 		return TC_ACT_SHOT;
 	__u16 c = csum_fold(sum);

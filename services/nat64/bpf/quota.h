@@ -35,7 +35,7 @@ static __always_inline __u32 mix32(__u32 h)
 }
 
 /* quota_slots computes an IPv6 address's slots: its /64's and its own. */
-static __always_inline void quota_slots(const struct config *cfg, const __u8 *a6, __u32 *s64, __u32 *s128)
+static __always_inline void quota_slots(const struct config *cfg, const struct in6_addr *a6, __u32 *s64, __u32 *s128)
 {
 	__u32 w[4];
 	__builtin_memcpy(w, a6, 16);

@@ -3,7 +3,7 @@
 #ifndef GIZMO_NAT64_STATE_H
 #define GIZMO_NAT64_STATE_H
 
-static __noinline void host_account(const __u8 *a6, __u64 bytes, int out)
+static __noinline void host_account(const struct in6_addr *a6, __u64 bytes, int out)
 {
 	struct lpm6_key k = {.prefixlen = 128};
 	__builtin_memcpy(k.addr, a6, 16);
@@ -129,7 +129,7 @@ __noinline int session_new(const struct config *cfg, struct sess_key *sk, const 
 	 * addresses it rotates through (RFC 8981); then the address's
 	 * share of its host's. */
 	__u32 s64, s128, smac = quota_mac_slot(cfg, mac);
-	quota_slots(cfg, sk->addr6, &s64, &s128);
+	quota_slots(cfg, (const struct in6_addr *)sk->addr6, &s64, &s128);
 	__u64 *n64 = bpf_map_lookup_elem(&nat64_quota64, &s64);
 	__u64 *n128 = bpf_map_lookup_elem(&nat64_quota128, &s128);
 	__u64 *nmac = bpf_map_lookup_elem(&nat64_quotamac, &smac);

@@ -47,10 +47,10 @@ static __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config 
 	if (!bpf_map_lookup_elem(&nat64_sess, &sk))
 		return drop(C_NO_SESSION);
 	__be16 port6 = b->port;
-	__u8 host6[16], r6[16], s6[16];
-	__builtin_memcpy(host6, b->addr, 16);
-	embed4(cfg, in4.daddr, r6);
-	embed4(cfg, ip->saddr, s6);
+	struct in6_addr host6, r6, s6;
+	__builtin_memcpy(&host6, b->addr, 16);
+	embed4(cfg, in4.daddr, &r6);
+	embed4(cfg, ip->saddr, &s6);
 
 	__u32 in_len = bpf_ntohs(in4.tot_len);
 	if (in_len < ihl)
@@ -63,7 +63,7 @@ static __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config 
 		__builtin_memcpy(&o16, ot, 2);
 		__builtin_memcpy(&n16, nt, 2);
 		if (bpf_skb_load_bytes(skb, l4_off + 2, &c, 2) == 0) {
-			__u32 d = pseudo6_sum(host6, r6, in_len, IPPROTO_ICMPV6_);
+			__u32 d = pseudo6_sum(&host6, &r6, in_len, IPPROTO_ICMPV6_);
 			__u32 acc = (__u16)~c;
 			acc += (d & 0xffff) + (d >> 16);
 			acc += (__u16)~o16;
@@ -81,9 +81,7 @@ static __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config 
 		if (csum_at + 2 <= skb->len && bpf_skb_load_bytes(skb, csum_at, &c, 2) == 0 &&
 		    !(in_proto == IPPROTO_UDP && c == 0)) {
 			__be32 oa[2] = {in4.saddr, in4.daddr};
-			__u8 na[32];
-			__builtin_memcpy(na, host6, 16);
-			__builtin_memcpy(na + 16, r6, 16);
+			struct in6_addr na[2] = {host6, r6};
 			__u32 d = bpf_csum_diff(oa, 8, (__be32 *)na, 32, 0);
 			__u32 acc = (__u16)~c;
 			acc += (d & 0xffff) + (d >> 16);
@@ -113,8 +111,8 @@ static __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config 
 	inner.payload_len = bpf_htons(in_len);
 	inner.nexthdr = in_proto == IPPROTO_ICMP ? IPPROTO_ICMPV6_ : in_proto;
 	inner.hop_limit = in4.ttl;
-	__builtin_memcpy(&inner.saddr, host6, 16);
-	__builtin_memcpy(&inner.daddr, r6, 16);
+	inner.saddr = host6;
+	inner.daddr = r6;
 
 	struct ipv6hdr outer = {};
 	outer.version = 6;
@@ -123,8 +121,8 @@ static __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config 
 	outer.payload_len = bpf_htons(plen);
 	outer.nexthdr = IPPROTO_ICMPV6_;
 	outer.hop_limit = hairpin ? ip->ttl : ip->ttl - 1;
-	__builtin_memcpy(&outer.saddr, s6, 16);
-	__builtin_memcpy(&outer.daddr, host6, 16);
+	outer.saddr = s6;
+	outer.daddr = host6;
 
 	__u8 icmp[8] = {type, code, 0, 0};
 	__be32 inf = bpf_htonl(info);
@@ -142,7 +140,7 @@ static __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config 
 	    STORE(skb, ETH_HLEN + IP6_HLEN, icmp, 8) < 0 ||
 	    STORE(skb, ETH_HLEN + IP6_HLEN + 8, &inner, IP6_HLEN) < 0)
 		return drop(C_MALFORMED);
-	__u32 sum = pseudo6_sum(s6, host6, plen, IPPROTO_ICMPV6_);
+	__u32 sum = pseudo6_sum(&s6, &host6, plen, IPPROTO_ICMPV6_);
 	if (csum_skb(skb, ETH_HLEN + IP6_HLEN, plen, &sum) < 0)
 		return drop(C_MALFORMED);
 	__u16 c = csum_fold(sum);
@@ -197,7 +195,7 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 	__u32 l4len = tot - hlen;
 	__u64 now = now_ns(cfg);
 
-	__u8 host6[16];
+	struct in6_addr host6;
 	__be16 port6 = 0;
 	struct sess_val *s = 0;
 
@@ -214,7 +212,7 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 			bpf_map_delete_elem(&nat64_frag4, &fk);
 			return drop(C_FRAG_EXPIRED);
 		}
-		__builtin_memcpy(host6, fv->addr6, 16);
+		__builtin_memcpy(&host6, fv->addr6, 16);
 		if (proto == IPPROTO_ICMP)
 			return drop(C_UNSUPPORTED);
 	} else {
@@ -254,12 +252,12 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 			count(C_TO_STACK);
 			return TC_ACT_OK;
 		}
-		__builtin_memcpy(host6, b->addr, 16);
+		__builtin_memcpy(&host6, b->addr, 16);
 		port6 = b->port;
 		struct sess_key sk = {.addr4 = ip->saddr, .port6 = port6, .proto = proto};
 		if (proto != IPPROTO_ICMP)
 			sk.port4 = lp->sport;
-		__builtin_memcpy(sk.addr6, host6, 16);
+		__builtin_memcpy(sk.addr6, &host6, 16);
 		s = bpf_map_lookup_elem(&nat64_sess, &sk);
 		if (!s) {
 			/* Address-dependent filtering: a remote the binding
@@ -336,7 +334,7 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 		/* RFC 7915 §4: fragment (frag.h). */
 		if (proto == IPPROTO_ICMP || hlen != IP4_HLEN)
 			return drop(C_NEEDS_FRAG);
-		int sz = frag46_split(skb, cfg, ip, l4len, host6);
+		int sz = frag46_split(skb, cfg, ip, l4len, &host6);
 		if (sz == -1)
 			return drop(C_NEEDS_FRAG);
 		if (sz < 0)
@@ -347,8 +345,8 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 		plen = l4len + 8;
 	}
 
-	__u8 src6[16];
-	embed4(cfg, ip->saddr, src6);
+	struct in6_addr src6;
+	embed4(cfg, ip->saddr, &src6);
 
 	if (foff == 0) {
 		__u32 csum_at = l4_off + lp->csum_off;
@@ -359,7 +357,7 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 			__builtin_memcpy(&n16, nt, 2);
 			if (bpf_skb_load_bytes(skb, csum_at, &c, 2) < 0)
 				return drop(C_MALFORMED);
-			__u32 d = pseudo6_sum(src6, host6, l4len, IPPROTO_ICMPV6_);
+			__u32 d = pseudo6_sum(&src6, &host6, l4len, IPPROTO_ICMPV6_);
 			__u32 acc = (__u16)~c;
 			acc += (d & 0xffff) + (d >> 16);
 			acc += (__u16)~o16;
@@ -384,9 +382,7 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 			} else {
 				__u64 mangled = proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
 				__be32 oa[2] = {ip->saddr, ip->daddr};
-				__u8 na[32];
-				__builtin_memcpy(na, src6, 16);
-				__builtin_memcpy(na + 16, host6, 16);
+				struct in6_addr na[2] = {src6, host6};
 				__u32 d = bpf_csum_diff(oa, 8, (__be32 *)na, 32, 0);
 				if (bpf_l4_csum_replace(skb, csum_at, 0, d, BPF_F_PSEUDO_HDR | mangled) < 0 ||
 				    bpf_l4_csum_replace(skb, csum_at, lp->dport, port6, 2 | mangled) < 0 ||
@@ -403,7 +399,7 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 		if (mf) {
 			struct frag4_key fk = {.src = ip->saddr, .id = ip->id, .proto = proto};
 			struct frag4_val fv = {.first_ns = now};
-			__builtin_memcpy(fv.addr6, host6, 16);
+			__builtin_memcpy(fv.addr6, &host6, 16);
 			bpf_map_update_elem(&nat64_frag4, &fk, &fv, BPF_ANY);
 		}
 	}
@@ -415,8 +411,8 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 	ip6.payload_len = bpf_htons(plen);
 	ip6.nexthdr = is_frag ? NEXTHDR_FRAGMENT : (proto == IPPROTO_ICMP ? IPPROTO_ICMPV6_ : proto);
 	ip6.hop_limit = hairpin ? ip->ttl : ip->ttl - 1;
-	__builtin_memcpy(&ip6.saddr, src6, 16);
-	__builtin_memcpy(&ip6.daddr, host6, 16);
+	ip6.saddr = src6;
+	ip6.daddr = host6;
 
 	__u32 bytes = skb->len - ETH_HLEN;
 	if (hlen > IP4_HLEN && bpf_skb_adjust_room(skb, -(__s32)(hlen - IP4_HLEN), BPF_ADJ_ROOM_NET, 0) < 0)
@@ -443,7 +439,7 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 		if (bpf_skb_load_bytes(skb, ETH_HLEN + IP6_HLEN + 6, &c, 2) < 0)
 			return drop(C_MALFORMED);
 		if (c == 0) {
-			__u32 sum = pseudo6_sum(src6, host6, l4len, IPPROTO_UDP);
+			__u32 sum = pseudo6_sum(&src6, &host6, l4len, IPPROTO_UDP);
 			if (csum_skb(skb, ETH_HLEN + IP6_HLEN, l4len, &sum) < 0)
 				return drop(C_UNSUPPORTED);
 			c = csum_fold(sum);
@@ -453,7 +449,7 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 				return drop(C_MALFORMED);
 		}
 	}
-	host_account(host6, bytes, 0);
+	host_account(&host6, bytes, 0);
 	count(C_XLAT_46);
 	return XLAT_FORWARD;
 }

@@ -10,7 +10,7 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 {
 	if (!cfg || !ip6 || !e || !o)
 		return TC_ACT_SHOT;
-	__be32 dst4 = extract4(cfg, (__u8 *)&ip6->daddr);
+	__be32 dst4 = extract4(cfg, &ip6->daddr);
 	__u8 type = o->type, code = o->code;
 	__u32 info = o->info;
 	if (e->frag && (e->fo || e->mf))
@@ -43,7 +43,7 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 	}
 	if (in_nh != IPPROTO_TCP && in_nh != IPPROTO_UDP && in_nh != IPPROTO_ICMPV6_)
 		return drop(C_UNSUPPORTED);
-	if (!pref_match(cfg, (__u8 *)&in6.saddr))
+	if (!pref_match(cfg, &in6.saddr))
 		return drop(C_NO_SESSION);
 	__u32 l4_off = in_off + IP6_HLEN + iext;
 	struct l4 il = {};
@@ -57,7 +57,7 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 			return drop(C_UNSUPPORTED);
 		in_proto = IPPROTO_ICMP;
 	}
-	__be32 r4 = extract4(cfg, (__u8 *)&in6.saddr);
+	__be32 r4 = extract4(cfg, &in6.saddr);
 
 	struct sess_key sk = {.addr4 = r4, .port6 = il.dport, .proto = in_proto};
 	if (in_proto != IPPROTO_ICMP)
@@ -83,7 +83,7 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 		if (avail >= 4 && bpf_skb_load_bytes(skb, l4_off + 2, &c, 2) == 0) {
 			/* ICMPv6 covers a pseudo-header, ICMPv4 does not:
 			 * adding the complement of its sum removes it. */
-			__u32 d = pseudo6_sum((__u8 *)&in6.saddr, (__u8 *)&in6.daddr, in_len, IPPROTO_ICMPV6_);
+			__u32 d = pseudo6_sum(&in6.saddr, &in6.daddr, in_len, IPPROTO_ICMPV6_);
 			__u32 acc = (__u16)~c;
 			acc += csum_fold(d);
 			acc += (__u16)~old_t;
@@ -207,12 +207,12 @@ static __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, st
 {
 	if (!cfg || !ip6 || !ep || !lp)
 		return TC_ACT_SHOT;
-	if (!lan_source(cfg, (__u8 *)&ip6->saddr))
+	if (!lan_source(cfg, &ip6->saddr))
 		return drop(C_SRC_NOT_LAN);
 	/* RFC 6052 §3.1 and the own networks are checked where a session
 	 * is made (and for packets that need none): an existing session
 	 * already passed, which spares the lookup per packet. */
-	__be32 dst4 = extract4(cfg, (__u8 *)&ip6->daddr);
+	__be32 dst4 = extract4(cfg, &ip6->daddr);
 
 	__u32 plen = bpf_ntohs(ip6->payload_len);
 	if (plen == 0 || IP6_HLEN + plen > skb->len - ETH_HLEN)
@@ -329,7 +329,7 @@ static __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, st
 	__u32 csum_at = l4_off + lp->csum_off;
 	if (proto == IPPROTO_ICMP) {
 		/* ICMPv6 covers a pseudo-header, ICMPv4 does not (RFC 7915 §5.2). */
-		__u32 d = pseudo6_sum((__u8 *)&ip6->saddr, (__u8 *)&ip6->daddr, plen - ext, IPPROTO_ICMPV6_);
+		__u32 d = pseudo6_sum(&ip6->saddr, &ip6->daddr, plen - ext, IPPROTO_ICMPV6_);
 		__u8 ot[2] = {lp->type, lp->code}, nt[2] = {8, lp->code};
 		__u16 o16, n16;
 		__builtin_memcpy(&o16, ot, 2);
@@ -376,8 +376,7 @@ build:;
 	ip.daddr = dst4;
 	ip4_csum(&ip);
 
-	__u8 src6[16];
-	__builtin_memcpy(src6, &ip6->saddr, 16);
+	struct in6_addr src6 = ip6->saddr;
 	__u32 bytes = skb->len - ETH_HLEN;
 	if (ext && bpf_skb_adjust_room(skb, -(__s32)ext, BPF_ADJ_ROOM_NET, 0) < 0)
 		return drop(C_MALFORMED);
@@ -385,7 +384,7 @@ build:;
 		return drop(C_MALFORMED);
 	if (set_ethertype(skb, ETH_P_IP) < 0 || STORE(skb, ETH_HLEN, &ip, IP4_HLEN) < 0)
 		return drop(C_MALFORMED);
-	host_account(src6, bytes, 1);
+	host_account(&src6, bytes, 1);
 	count(C_XLAT_64);
 	if (dst4 == cfg->pool4) {
 		/* RFC 6146 §3.8 hairpinning: back in through the IPv4 side. */
