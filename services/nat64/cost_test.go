@@ -132,6 +132,7 @@ func BenchmarkPacketCost(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	fmt.Printf("cost: counters after the runs: %v\n", mustDPCounters(b, dp))
 	for name, prog := range map[string]*ebpf.Program{"nat64_lan": dp.objs.Nat64Lan, "nat64_wan": dp.objs.Nat64Wan} {
 		n, err := targetkernel.Translated(prog)
 		if err != nil {

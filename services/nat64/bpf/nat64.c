@@ -43,8 +43,8 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #include "addr.h"
 #include "quota.h"
 #include "state.h"
-#include "output.h"
 #include "parse.h"
+#include "output.h"
 #include "mss.h"
 #include "frag.h"
 #include "xlat64.h"
@@ -75,7 +75,7 @@ int nat64_lan(struct __sk_buff *skb)
 	else if (r == XLAT_REPLY)
 		return icmp6_reply(skb, cfg, &ip6, ((__u32)l.type << 8) | l.code, l.info);
 	if (r == XLAT_FORWARD)
-		return forward(skb, cfg, 0);
+		return forward(skb, cfg, &ip6);
 	return r;
 }
 
@@ -100,6 +100,6 @@ int nat64_wan(struct __sk_buff *skb)
 	else if (r == XLAT_REPLY)
 		return icmp4_reply(skb, cfg, &ip, ((__u32)l.type << 8) | l.code, l.info);
 	if (r == XLAT_FORWARD)
-		return forward(skb, cfg, 1);
+		return forward(skb, cfg, 0);
 	return r;
 }

@@ -136,8 +136,7 @@ static __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config 
 		return drop(C_MALFORMED);
 	if (bpf_skb_change_tail(skb, ETH_HLEN + IP6_HLEN + plen, 0) < 0)
 		return drop(C_MALFORMED);
-	if (set_ethertype(skb, ETH_P_IPV6) < 0 || STORE(skb, ETH_HLEN, &outer, IP6_HLEN) < 0 ||
-	    STORE(skb, ETH_HLEN + IP6_HLEN, icmp, 8) < 0 ||
+	if (STORE(skb, ETH_HLEN, &outer, IP6_HLEN) < 0 || STORE(skb, ETH_HLEN + IP6_HLEN, icmp, 8) < 0 ||
 	    STORE(skb, ETH_HLEN + IP6_HLEN + 8, &inner, IP6_HLEN) < 0)
 		return drop(C_MALFORMED);
 	__u32 sum = pseudo6_sum(&s6, &host6, plen, IPPROTO_ICMPV6_);
@@ -348,6 +347,7 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 	struct in6_addr src6;
 	embed4(cfg, ip->saddr, &src6);
 
+	int udp_zero = 0;
 	if (foff == 0) {
 		__u32 csum_at = l4_off + lp->csum_off;
 		if (proto == IPPROTO_ICMP) {
@@ -379,6 +379,7 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 					return drop(C_UNSUPPORTED);
 				if (STORE(skb, l4_off + 2, &port6, 2) < 0)
 					return drop(C_MALFORMED);
+				udp_zero = 1;
 			} else {
 				__u64 mangled = proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
 				__be32 oa[2] = {ip->saddr, ip->daddr};
@@ -419,7 +420,8 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 		return drop(C_MALFORMED);
 	if (bpf_skb_change_proto(skb, bpf_htons(ETH_P_IPV6), 0) < 0)
 		return drop(C_MALFORMED);
-	if (set_ethertype(skb, ETH_P_IPV6) < 0 || STORE(skb, ETH_HLEN, &ip6, IP6_HLEN) < 0)
+	/* forward() writes the Ethernet header. */
+	if (STORE(skb, ETH_HLEN, &ip6, IP6_HLEN) < 0)
 		return drop(C_MALFORMED);
 	if (is_frag) {
 		/* RFC 7915 §4.1: IPv4 fragments keep their identity in an
@@ -434,20 +436,15 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 		fh[7] = bpf_ntohs(ip->id) & 0xff;
 		if (STORE(skb, ETH_HLEN + IP6_HLEN, fh, 8) < 0)
 			return drop(C_MALFORMED);
-	} else if (proto == IPPROTO_UDP && foff == 0) {
-		__u16 c;
-		if (bpf_skb_load_bytes(skb, ETH_HLEN + IP6_HLEN + 6, &c, 2) < 0)
+	} else if (udp_zero) {
+		__u32 sum = pseudo6_sum(&src6, &host6, l4len, IPPROTO_UDP);
+		if (csum_skb(skb, ETH_HLEN + IP6_HLEN, l4len, &sum) < 0)
+			return drop(C_UNSUPPORTED);
+		__u16 c = csum_fold(sum);
+		if (c == 0)
+			c = 0xffff;
+		if (STORE(skb, ETH_HLEN + IP6_HLEN + 6, &c, 2) < 0)
 			return drop(C_MALFORMED);
-		if (c == 0) {
-			__u32 sum = pseudo6_sum(&src6, &host6, l4len, IPPROTO_UDP);
-			if (csum_skb(skb, ETH_HLEN + IP6_HLEN, l4len, &sum) < 0)
-				return drop(C_UNSUPPORTED);
-			c = csum_fold(sum);
-			if (c == 0)
-				c = 0xffff;
-			if (STORE(skb, ETH_HLEN + IP6_HLEN + 6, &c, 2) < 0)
-				return drop(C_MALFORMED);
-		}
 	}
 	host_account(&host6, bytes, 0);
 	count(C_XLAT_46);

@@ -169,8 +169,7 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 		return drop(C_MALFORMED);
 	if (bpf_skb_change_tail(skb, ETH_HLEN + tot, 0) < 0)
 		return drop(C_MALFORMED);
-	if (set_ethertype(skb, ETH_P_IP) < 0 || STORE(skb, ETH_HLEN, &outer, IP4_HLEN) < 0 ||
-	    STORE(skb, ETH_HLEN + IP4_HLEN, icmp, 8) < 0 ||
+	if (STORE(skb, ETH_HLEN, &outer, IP4_HLEN) < 0 || STORE(skb, ETH_HLEN + IP4_HLEN, icmp, 8) < 0 ||
 	    STORE(skb, ETH_HLEN + IP4_HLEN + 8, &inner, IP4_HLEN) < 0)
 		return drop(C_MALFORMED);
 	__u32 sum = 0;
@@ -182,6 +181,8 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 	count(C_XLAT_64);
 	if (dst4 == cfg->pool4) {
 		count(C_HAIRPIN);
+		if (set_ethertype(skb, ETH_P_IP) < 0)
+			return drop(C_MALFORMED);
 		return bpf_redirect(cfg->wan_ifindex, BPF_F_INGRESS);
 	}
 	return XLAT_FORWARD;
@@ -276,6 +277,11 @@ static __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, st
 	}
 
 	__u32 l4_off = ETH_HLEN + ep->off;
+	/* The first bytes of the upper-layer header as translated (port or
+	 * ICMP type, checksum and identifier), written with the IPv4 header
+	 * in one store: after the translation the header follows it. */
+	__be16 l4w[3] = {};
+	__u32 l4n = 0;
 	if (ep->frag && ep->fo != 0) {
 		/* Non-first fragment: addresses only, no ports to map. The
 		 * first fragment carried the L4 checksum fix for all. */
@@ -344,17 +350,19 @@ static __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, st
 		acc += (__u16)~lp->sport;
 		acc += pool_port;
 		c = csum_fold(acc);
-		if (STORE(skb, l4_off, nt, 2) < 0 || STORE(skb, csum_at, &c, 2) < 0 ||
-		    STORE(skb, l4_off + 4, &pool_port, 2) < 0)
-			return drop(C_MALFORMED);
+		l4w[0] = n16;
+		l4w[1] = c;
+		l4w[2] = pool_port;
+		l4n = 6;
 	} else {
 		__u64 mangled = proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
 		__be32 na[2] = {cfg->pool4, dst4};
 		__u32 d = bpf_csum_diff((__be32 *)&ip6->saddr, 32, na, 8, 0);
 		if (bpf_l4_csum_replace(skb, csum_at, 0, d, BPF_F_PSEUDO_HDR | mangled) < 0 ||
-		    bpf_l4_csum_replace(skb, csum_at, lp->sport, pool_port, 2 | mangled) < 0 ||
-		    STORE(skb, l4_off, &pool_port, 2) < 0)
+		    bpf_l4_csum_replace(skb, csum_at, lp->sport, pool_port, 2 | mangled) < 0)
 			return drop(C_MALFORMED);
+		l4w[0] = pool_port;
+		l4n = 2;
 		/* mss.h: the IPv4 peer's segments must fit the LAN as IPv6. */
 		__u32 lim = mss_limit(cfg->lan_mtu, IP6_HLEN + 20);
 		if (proto == IPPROTO_TCP && (lp->flags & TCPF_SYN) && lim &&
@@ -363,32 +371,42 @@ static __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, st
 	}
 
 build:;
-	struct iphdr ip = {};
-	ip.version = 4;
-	ip.ihl = 5;
-	ip.tos = tclass(ip6);
-	ip.tot_len = bpf_htons(tot);
-	ip.id = id;
-	ip.frag_off = frag;
-	ip.ttl = ip6->hop_limit - 1;
-	ip.protocol = proto;
-	ip.saddr = cfg->pool4;
-	ip.daddr = dst4;
-	ip4_csum(&ip);
+	struct {
+		struct iphdr ip;
+		__be16 l4w[3];
+	} h = {};
+	h.ip.version = 4;
+	h.ip.ihl = 5;
+	h.ip.tos = tclass(ip6);
+	h.ip.tot_len = bpf_htons(tot);
+	h.ip.id = id;
+	h.ip.frag_off = frag;
+	h.ip.ttl = ip6->hop_limit - 1;
+	h.ip.protocol = proto;
+	h.ip.saddr = cfg->pool4;
+	h.ip.daddr = dst4;
+	ip4_csum(&h.ip);
+	h.l4w[0] = l4w[0];
+	h.l4w[1] = l4w[1];
+	h.l4w[2] = l4w[2];
+	if (l4n > sizeof(h.l4w))
+		l4n = sizeof(h.l4w);
 
-	struct in6_addr src6 = ip6->saddr;
 	__u32 bytes = skb->len - ETH_HLEN;
 	if (ext && bpf_skb_adjust_room(skb, -(__s32)ext, BPF_ADJ_ROOM_NET, 0) < 0)
 		return drop(C_MALFORMED);
 	if (bpf_skb_change_proto(skb, bpf_htons(ETH_P_IP), 0) < 0)
 		return drop(C_MALFORMED);
-	if (set_ethertype(skb, ETH_P_IP) < 0 || STORE(skb, ETH_HLEN, &ip, IP4_HLEN) < 0)
+	/* forward() writes the Ethernet header. */
+	if (STORE(skb, ETH_HLEN, &h, IP4_HLEN + l4n) < 0)
 		return drop(C_MALFORMED);
-	host_account(&src6, bytes, 1);
+	host_account(&ip6->saddr, bytes, 1);
 	count(C_XLAT_64);
 	if (dst4 == cfg->pool4) {
 		/* RFC 6146 §3.8 hairpinning: back in through the IPv4 side. */
 		count(C_HAIRPIN);
+		if (set_ethertype(skb, ETH_P_IP) < 0)
+			return drop(C_MALFORMED);
 		return bpf_redirect(cfg->wan_ifindex, BPF_F_INGRESS);
 	}
 	return XLAT_FORWARD;
