@@ -223,7 +223,16 @@ static __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, st
 	    bpf_skb_change_tail(skb, ETH_HLEN + IP6_HLEN + plen, 0) < 0)
 		return drop(C_MALFORMED);
 
-	int r = walk_ext6(skb, ip6->nexthdr, ep);
+	/* Most packets have no extension header: no walk (the caller
+	 * zeroed *ep). */
+	int r = 0;
+	__u8 nh0 = ip6->nexthdr;
+	if (nh0 == IPPROTO_TCP || nh0 == IPPROTO_UDP || nh0 == IPPROTO_ICMPV6_) {
+		ep->off = IP6_HLEN;
+		ep->nh = nh0;
+	} else {
+		r = walk_ext6(skb, nh0, ep);
+	}
 	if (r == -1)
 		return drop(C_MALFORMED);
 	if (r < 0)
