@@ -6,12 +6,10 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"testing"
 
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/internal/targetkernel"
@@ -24,22 +22,7 @@ import (
 // JIT, the interpreter's, counted in instructions.
 func BenchmarkPacketCost(b *testing.B) {
 	needRoot(b)
-	// A namespace of its own: the links below, and the FIB the
-	// programs look up (BPF_PROG_TEST_RUN runs in the caller's).
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer orig.Close()
-	ns, err := netns.New()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ns.Close()
-	defer netns.Set(orig)
-
+	defer targetkernel.InNewNetns(b)()
 	lan, wan := costLinks(b)
 	dp, err := loadDatapath(0)
 	if err != nil {

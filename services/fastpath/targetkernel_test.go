@@ -39,7 +39,7 @@ func TestTargetKernelCost(t *testing.T) {
 		Marker:  targetMarker,
 		Timeout: 10 * time.Minute,
 		Icount:  true,
-		Cmdline: "-- -test.run ^$ -test.bench ^BenchmarkPacketCost$ -test.benchtime 1x",
-		Show:    `cost: .*`,
+		Cmdline: "-- -test.run ^$ -test.bench ^Benchmark(PacketCost|RouterPath)$ -test.benchtime 1x",
+		Show:    `(cost|path): .*`,
 	})
 }

@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"runtime"
 	"testing"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
-	"github.com/vishvananda/netns"
 
 	"codeberg.org/monostack/gizmo/internal/targetkernel"
 )
@@ -23,20 +21,7 @@ import (
 // Options.Icount (TestTargetKernelCost) the figures are instructions.
 func BenchmarkHelperCost(b *testing.B) {
 	needRoot(b)
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer orig.Close()
-	ns, err := netns.New()
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ns.Close()
-	defer netns.Set(orig)
-
+	defer targetkernel.InNewNetns(b)()
 	lan, wan := costLinks(b)
 	p := testPlan()
 	p.LANIfindex, p.WANIfindex = lan, wan

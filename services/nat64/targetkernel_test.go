@@ -64,7 +64,7 @@ func TestTargetKernelCost(t *testing.T) {
 		Marker:   targetMarker,
 		MemoryMB: 1024,
 		Icount:   true,
-		Cmdline:  "-- -test.run ^$ -test.bench ^Benchmark(Packet|Helper)Cost$ -test.benchtime 1x",
-		Show:     `(cost|step): .*`,
+		Cmdline:  "-- -test.run ^$ -test.bench ^Benchmark(PacketCost|HelperCost|RouterPath)$ -test.benchtime 1x",
+		Show:     `(cost|step|path): .*`,
 	})
 }
