@@ -157,3 +157,35 @@ func TestFilterTableFullIsCounted(t *testing.T) {
 		t.Errorf("filter_table_full = %d, want 2", got)
 	}
 }
+
+// TestRFC6146ICMPQueryFromIPv4OpensNoSession: an ICMP query session is its
+// identifier and remote whole, so with address-dependent filtering a query
+// from the IPv4 side must match an existing session (RFC 6146 §3.5.3); it
+// never opens one, even while the binding's filter entry for that remote
+// lingers. A static binding (an invitation) still lets it in.
+func TestRFC6146ICMPQueryFromIPv4OpensNoSession(t *testing.T) {
+	p := testPlan()
+	h := newHarness(t, p, 0)
+	e := h.out(t, p, hostA, remote1, seg{proto: ProtoICMP, sport: 77, dport: 128 << 8})
+	echo := func(id uint16) []byte { return pkt4(remote1, pool, seg{proto: ProtoICMP, sport: id, dport: 8 << 8}) }
+	if ret, _ := h.send(false, echo(e.sport)); ret != tcActRedirect {
+		t.Fatalf("echo request of the existing session: verdict %d", ret)
+	}
+	// The session goes (as a pool flush removes it); its filter entry
+	// stays for its grace period.
+	var v nat64SessVal
+	k := nat64SessKey{Addr6: hostA.As16(), Addr4: be32(remote1), Port6: be16(77), Proto: ProtoICMP}
+	if ok, err := h.dp.removeSession(k, &v); err != nil || !ok {
+		t.Fatalf("remove the session: %v %v", ok, err)
+	}
+	before := h.counter("filtered")
+	if ret, _ := h.send(false, echo(e.sport)); ret != tcActShot || h.counter("filtered") != before+1 {
+		t.Errorf("echo request without a session: verdict %d, filtered %d (was %d)", ret, h.counter("filtered"), before)
+	}
+	if err := h.dp.addStatic(StaticBinding{Proto: ProtoICMP, Host: netip.AddrPortFrom(hostB, 9), PoolPort: 9}); err != nil {
+		t.Fatal(err)
+	}
+	if ret, _ := h.send(false, echo(9)); ret != tcActRedirect {
+		t.Errorf("echo request to a static binding: verdict %d", ret)
+	}
+}

@@ -259,24 +259,32 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 		__builtin_memcpy(sk.addr6, &host6, 16);
 		s = bpf_map_lookup_elem(&nat64_sess, &sk);
 		if (!s) {
-			/* Address-dependent filtering: a remote the binding
-			 * already talks to may open a new session from another
-			 * port. TCP only with a SYN; unsolicited SYNs to a
+			/* Address-dependent filtering (RFC 6146 §3.5.1,
+			 * §3.5.2.2): a remote the binding already talks to
+			 * may open a new UDP or TCP session from another
+			 * port; TCP only with a SYN. Unsolicited SYNs to a
 			 * binding without that remote are dropped instead of
-			 * held for 6 s (RFC 6146 §3.5.2.2 allows either). */
+			 * held for 6 s (§3.5.2.2 allows either). An ICMP
+			 * query session is its remote and identifier whole,
+			 * so no query from the IPv4 side opens one (§3.5.3:
+			 * it must match an existing session). */
 			struct adf_key ak = {.addr4 = ip->saddr, .port4 = lp->dport, .proto = proto};
 			/* A static binding is an explicit invitation from the
 			 * IPv4 side (a port forward): no filtering. */
-			int open = (b->flags & BIB_STATIC) || bpf_map_lookup_elem(&nat64_adf, &ak);
+			int stat = b->flags & BIB_STATIC;
+			int open = stat || (proto != IPPROTO_ICMP && bpf_map_lookup_elem(&nat64_adf, &ak));
 			if (!open || (proto == IPPROTO_ICMP && lp->type != 8))
 				return drop(C_FILTERED);
 			if (proto == IPPROTO_TCP && !(lp->flags & TCPF_SYN))
 				return drop(C_FILTERED);
 			/* quota.h: the sessions the IPv4 side opens are
 			 * bounded per binding and charged to the binding,
-			 * never to the host. RFC 6146 §3.5.2.2 lets a NAT64's
-			 * policy drop externally initiated connections; the
-			 * bound is that policy, past a binding's share. A
+			 * never to the host. The bound is local policy
+			 * against a remote spraying source ports at a
+			 * binding (each would be a session): RFC 6146
+			 * §3.5.2.2 lets a NAT64 drop externally initiated TCP
+			 * connections altogether, and nothing in RFC 6146
+			 * makes a NAT64 hold unbounded state for one. A
 			 * static binding (a port forward, an explicit
 			 * invitation) may take a host's share. */
 			__u32 qb = quota_bind_slot(proto, lp->dport);
