@@ -279,14 +279,15 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 				return drop(C_FILTERED);
 			/* quota.h: the sessions the IPv4 side opens are
 			 * bounded per binding and charged to the binding,
-			 * never to the host. The bound is local policy
-			 * against a remote spraying source ports at a
-			 * binding (each would be a session): RFC 6146
-			 * §3.5.2.2 lets a NAT64 drop externally initiated TCP
-			 * connections altogether, and nothing in RFC 6146
-			 * makes a NAT64 hold unbounded state for one. A
-			 * static binding (a port forward, an explicit
-			 * invitation) may take a host's share. */
+			 * never to the host. The bound is this NAT64's
+			 * policy against a remote spraying source ports at a
+			 * binding (each would be a session): for TCP, RFC
+			 * 6146 §3.5.2.2 lets a NAT64 drop externally
+			 * initiated connections altogether; for UDP it goes
+			 * past §3.5.1, which would open the session once the
+			 * filter admits the remote. A static binding (a port
+			 * forward, an explicit invitation) may take a host's
+			 * share. */
 			__u32 qb = quota_bind_slot(proto, lp->dport);
 			__u64 *nb = bpf_map_lookup_elem(&nat64_quotabind, &qb);
 			if (!nb)
