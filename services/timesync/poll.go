@@ -213,6 +213,7 @@ func (s *Service) apply(smp sample, res roundResult) roundResult {
 	}
 	level("timesync: synchronised", "server", source, "stratum", r.Stratum, "offset", r.ClockOffset,
 		"rtt", r.RTT, "action", res.action)
+	s.cfg.OnSync(source, now.Round(0))
 	if first {
 		// A reboot soon after must find the right time, not the build
 		// time: save at once.

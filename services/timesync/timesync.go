@@ -54,6 +54,10 @@ type Config struct {
 	// Resolver resolves Plan.Names; nil means net.DefaultResolver (the
 	// system resolver).
 	Resolver *net.Resolver
+	// OnSync is called after every accepted sample with the server it
+	// came from (as Stats.Source) and the time of the sync, so that the
+	// daemon can show it. It must not block.
+	OnSync func(source string, at time.Time)
 
 	// dial replaces the UDP dialer of NTP queries in tests (to reach into
 	// a network namespace).
@@ -169,6 +173,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
+	}
+	if cfg.OnSync == nil {
+		cfg.OnSync = func(string, time.Time) {}
 	}
 	s := &Service{
 		cfg:        cfg,
