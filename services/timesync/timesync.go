@@ -111,7 +111,8 @@ type Stats struct {
 	// Rejected counts responses that failed validation, by reason (the
 	// Reject* constants).
 	Rejected map[string]uint64
-	// Skipped counts candidate servers beyond the per-round bound.
+	// Skipped counts candidate servers (addresses and names) beyond the
+	// per-round bounds.
 	Skipped       uint64
 	ResolveErrors uint64
 	ClockErrors   uint64
