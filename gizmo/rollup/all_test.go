@@ -12,6 +12,7 @@ import (
 	"codeberg.org/monostack/gizmo/services/nat64"
 	"codeberg.org/monostack/gizmo/services/ndproxy"
 	"codeberg.org/monostack/gizmo/services/ra"
+	"codeberg.org/monostack/gizmo/services/timesync"
 	"codeberg.org/monostack/gizmo/services/wan"
 )
 
@@ -32,5 +33,6 @@ func everyService() Stats {
 		Firewall:   &firewall.Stats{},
 		Fastpath:   &fastpath.Stats{ToStack: r},
 		Accounting: &accounting.Stats{},
+		Timesync:   &timesync.Stats{Rejected: r, Server: timesync.ServerStats{Dropped: r}},
 	}
 }
