@@ -163,10 +163,15 @@ func discoverDHCPv4(ctx context.Context, port string, log *slog.Logger) bool {
 
 // Detect probes every port in parallel and decides the roles.
 func Detect(ctx context.Context, ports []string, timeout time.Duration, log *slog.Logger) (Roles, []Evidence, error) {
+	return DetectWith(ctx, ports, timeout, Probe, log)
+}
+
+// DetectWith is Detect with another probe (VLANProbe).
+func DetectWith(ctx context.Context, ports []string, timeout time.Duration, probe ProbeFunc, log *slog.Logger) (Roles, []Evidence, error) {
 	evidence := make([]Evidence, len(ports))
 	var wg sync.WaitGroup
 	for i, p := range ports {
-		wg.Go(func() { evidence[i] = Probe(ctx, p, timeout, log) })
+		wg.Go(func() { evidence[i] = probe(ctx, p, timeout, log) })
 	}
 	wg.Wait()
 	r, err := Decide(evidence)

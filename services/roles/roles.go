@@ -45,6 +45,8 @@ type Evidence struct {
 	// DHCPv6Server: a DHCPv6 server was heard sending an Advertise or a
 	// Reply (RFC 8415 §7.3), as an ISP's PD server does.
 	DHCPv6Server bool
+	// VLAN is the 802.1Q VLAN ID the port heard this on; 0: untagged.
+	VLAN uint16
 }
 
 // Roles is the outcome of detection.
@@ -52,6 +54,9 @@ type Roles struct {
 	WAN string
 	// LANPorts are bridged into lan0.
 	LANPorts []string
+	// VLAN is the 802.1Q VLAN ID of the WAN's service (services/vlan tags
+	// uplink0 with it); 0: untagged.
+	VLAN uint16
 	// ExistingNetwork: the gizmo has only one port and it hears a router:
 	// it joins that network as a NAT64/DNS64 helper (RAs with router lifetime
 	// 0, RIO, PREF64, RDNSS) rather than routing for it.
@@ -104,7 +109,7 @@ func Decide(evidence []Evidence) (Roles, error) {
 	if score(best) == 0 {
 		return Roles{}, ErrNoUpstream
 	}
-	r := Roles{WAN: best.Port}
+	r := Roles{WAN: best.Port, VLAN: best.VLAN}
 	for _, e := range ev[1:] {
 		r.LANPorts = append(r.LANPorts, e.Port)
 	}
@@ -186,6 +191,9 @@ func (e Evidence) Heard() string {
 	if len(out) == 0 {
 		return "nothing"
 	}
+	if e.VLAN != 0 {
+		return fmt.Sprintf("%s on VLAN %d", strings.Join(out, ", "), e.VLAN)
+	}
 	return strings.Join(out, ", ")
 }
 
@@ -203,10 +211,14 @@ func (r Roles) String() string {
 	if r.WAN == "" {
 		return fmt.Sprintf("no WAN yet, LAN %s", strings.Join(r.LANPorts, "+"))
 	}
-	if r.ExistingNetwork {
-		return fmt.Sprintf("existing network on %s", r.WAN)
+	wan := r.WAN
+	if r.VLAN != 0 {
+		wan = fmt.Sprintf("%s on VLAN %d", r.WAN, r.VLAN)
 	}
-	return fmt.Sprintf("WAN %s, LAN %s", r.WAN, strings.Join(r.LANPorts, "+"))
+	if r.ExistingNetwork {
+		return fmt.Sprintf("existing network on %s", wan)
+	}
+	return fmt.Sprintf("WAN %s, LAN %s", wan, strings.Join(r.LANPorts, "+"))
 }
 
 // Current returns the roles in force.

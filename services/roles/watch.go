@@ -26,7 +26,9 @@ type WatchConfig struct {
 	// ProbeTimeout bounds the probe of a port that came up while the WAN
 	// was down; the port is out of the bridge meanwhile.
 	ProbeTimeout time.Duration
-	Logger       *slog.Logger
+	// Probe probes such a port; nil means Probe (untagged only).
+	Probe  ProbeFunc
+	Logger *slog.Logger
 	// OnEvaluation reports each observation the watch weighed, for the
 	// dashboard; it must not block.
 	OnEvaluation func(Evaluation)
@@ -59,6 +61,9 @@ func Watch(ctx context.Context, cfg WatchConfig) (Decision, error) {
 	}
 	if cfg.ProbeTimeout == 0 {
 		cfg.ProbeTimeout = 3 * time.Second
+	}
+	if cfg.Probe == nil {
+		cfg.Probe = Probe
 	}
 	if cfg.OnEvaluation == nil {
 		cfg.OnEvaluation = func(Evaluation) {}
@@ -260,7 +265,7 @@ func (w *watch) quarantine(ctx context.Context, port string) {
 	w.probing[port] = true
 	w.goroutines.Go(func() {
 		started := time.Now()
-		e := Probe(ctx, port, w.cfg.ProbeTimeout, w.log)
+		e := w.cfg.Probe(ctx, port, w.cfg.ProbeTimeout, w.log)
 		w.send(ctx, event{port: port, probe: &e, at: time.Now(), started: started})
 	})
 }
