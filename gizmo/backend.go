@@ -155,6 +155,9 @@ func (d *daemon) RestoreSettings(s state.Settings) error {
 		}
 	}
 	d.st.InboundRules = slices.Clone(s.InboundRules)
+	// The uplink moves to a restored VLAN when the web side commits it
+	// (SetWANVLAN), after its answer.
+	d.st.WANVLAN = s.WANVLAN
 	d.dirty = true
 	d.mu.Unlock()
 	if err := d.flushDurable(); err != nil {

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
+
+	"codeberg.org/monostack/gizmo/services/vlan"
 )
 
 // config is everything the command line can set. Every field has a default
@@ -35,6 +38,9 @@ type config struct {
 	// gizmo shares its host's clock (the lab's network namespaces): the
 	// host keeps its time, and the gizmo only measures and serves it.
 	SetClock bool
+	// WANVLAN is the 802.1Q VLAN ID of the ISP's service; 0: not given
+	// (the dashboard's setting, else untagged or detected).
+	WANVLAN uint16
 }
 
 // parseFlags parses args (without the program name). Unknown or invalid
@@ -46,6 +52,7 @@ func parseFlags(args []string, usageOut io.Writer) (config, error) {
 	fs.StringVar(&c.StateDir, "state-dir", "/perm/gizmo", "directory for durable state (leases, DUID, host policies), written atomically")
 	fs.StringVar(&c.WAN, "wan", "", "uplink interface (default: the port that hears an upstream router or DHCP server)")
 	fs.StringVar(&c.LAN, "lan", "", "LAN interface (default: every other port, bridged)")
+	wanVLAN := fs.String("wan-vlan", "", "802.1Q VLAN ID (1..4094) the ISP delivers its service on; overrides the dashboard's setting (default: the dashboard's setting, else untagged or the common ISP VLAN that role detection hears the upstream on)")
 	pref64 := fs.String("pref64", "", "NAT64 prefix (RFC 6052 length /32../96; default: the upstream's PREF64, else 64:ff9b::/96)")
 	upstream := fs.String("dns-upstream", "", "comma-separated upstream DNS resolvers, overriding those learned from the WAN (ADDR or [ADDR]:PORT)")
 	fs.StringVar(&c.ListenWeb, "listen-web", "", "dashboard plain-HTTP listen address; HTTPS then listens on port 443 of the same host (default: ports 80 and 443 on the LAN's ULA and legacy IPv4 addresses only)")
@@ -80,6 +87,13 @@ func parseFlags(args []string, usageOut io.Writer) (config, error) {
 			}
 			c.DNSUpstream = append(c.DNSUpstream, ap)
 		}
+	}
+	if *wanVLAN != "" {
+		id, err := strconv.Atoi(*wanVLAN)
+		if err != nil || vlan.ValidID(id) != nil {
+			return c, fmt.Errorf("-wan-vlan: %q is not a VLAN ID from %d to %d (IEEE 802.1Q)", *wanVLAN, vlan.MinID, vlan.MaxID)
+		}
+		c.WANVLAN = uint16(id)
 	}
 	p, err := netip.ParsePrefix(*lan4)
 	if err != nil || !p.Addr().Is4() || p.Bits() < 16 || p.Bits() > 29 || p.Addr() == p.Masked().Addr() {

@@ -40,6 +40,12 @@ type daemon struct {
 	st state.State
 	// dirty: a persisted field of st changed since the last flush.
 	dirty bool
+	// wanVLAN is the VLAN this run's uplink had to be on (the flag, the
+	// owner's setting); reapplyRoles ends the run so that the next one
+	// applies the roles again, with a new setting (SetWANVLAN). nil
+	// outside a run.
+	wanVLAN      wanVLANChoice
+	reapplyRoles func(reason string)
 
 	kick     chan struct{}
 	services []namedService

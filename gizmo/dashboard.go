@@ -68,6 +68,11 @@ func (r wired) stats(all bool) rollup.Stats {
 	if r.timesync != nil {
 		s.Timesync = ptr(r.timesync.Stats())
 	}
+	if r.vlan != nil {
+		if v, err := r.vlan.Stats(); err == nil {
+			s.VLAN = &v
+		}
+	}
 	return s
 }
 

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"codeberg.org/monostack/gizmo/gizmo/plan"
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/internal/persist"
 )
@@ -19,6 +20,8 @@ type durable struct {
 	// ULA is generated once (RFC 4193 §3.2) and never changes, so that the
 	// management addresses and the DNS addresses stay put.
 	ULA netip.Prefix `json:"ula"`
+	// WANVLAN is the owner's WAN VLAN setting (state.WANVLAN).
+	WANVLAN uint16 `json:"wan_vlan,omitempty"`
 	// Hosts are every host's record, the ones seen in this run and the
 	// remembered ones.
 	Hosts map[string]state.HostRecord `json:"hosts"`
@@ -39,6 +42,7 @@ func durableOf(st *state.State) durable {
 	for mac, h := range st.Hosts {
 		d.Hosts[mac] = h.Record()
 	}
+	d.WANVLAN = st.WANVLAN
 	return d
 }
 
@@ -46,6 +50,7 @@ func durableOf(st *state.State) durable {
 // in Remembered until they are seen.
 func restoreDurable(st *state.State, d durable) {
 	st.ULA = d.ULA
+	st.WANVLAN = d.WANVLAN
 	st.InboundRules = d.InboundRules
 	st.Remembered = d.Hosts
 }
@@ -65,6 +70,10 @@ func loadDurable(dir string) (durable, []error) {
 	}
 	if d.Hosts == nil {
 		d.Hosts = map[string]state.HostRecord{}
+	}
+	if err := plan.ValidateWANVLAN(int(d.WANVLAN)); err != nil {
+		warnings = append(warnings, fmt.Errorf("gizmo: %s: %w; the WAN is untagged until it is set again", durableFile, err))
+		d.WANVLAN = 0
 	}
 	return d, warnings
 }

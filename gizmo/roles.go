@@ -32,6 +32,7 @@ func watchRoles(ctx context.Context, cancel context.CancelCauseFunc, d *daemon, 
 		Roles:  as.inForce,
 		Ports:  as.ports,
 		Bridge: roles.LANName,
+		Probe:  as.choice.probe(),
 		Logger: log,
 		OnEvaluation: func(ev roles.Evaluation) {
 			d.observe(func(st *state.State) {
@@ -59,6 +60,13 @@ type assignment struct {
 	inForce roles.Roles
 	ports   []string
 	status  state.RolesStatus
+	// choice is the VLAN the uplink had to be on before detection; vlan
+	// the one it is on (0: untagged) and vlanFrom where that came from;
+	// vlanError why tagging failed.
+	choice    wanVLANChoice
+	vlan      uint16
+	vlanFrom  string
+	vlanError string
 }
 
 // assignRoles decides which interface is the WAN and which the LAN. Flags
@@ -69,7 +77,11 @@ type assignment struct {
 // existing uplink0 as its WAN), and the run-time watch moves the role when
 // an uplink appears; a one-port gizmo keeps probing, because serving a LAN
 // on the one port could be serving someone else's network.
-func assignRoles(ctx context.Context, cfg config, log *slog.Logger, next *rolesChanged) (assignment, error) {
+//
+// The uplink is on the VLAN vc names when one is set. Otherwise detection
+// probes the common ISP VLANs on a port that hears nothing untagged, and
+// a WAN decided without probing (next) is probed for its VLAN.
+func assignRoles(ctx context.Context, cfg config, log *slog.Logger, next *rolesChanged, vc wanVLANChoice) (assignment, error) {
 	if cfg.WAN != "" || cfg.LAN != "" {
 		wan, lan := cfg.WAN, cfg.LAN
 		if wan == "" {
@@ -83,31 +95,34 @@ func assignRoles(ctx context.Context, cfg config, log *slog.Logger, next *rolesC
 				return assignment{}, fmt.Errorf("interface %s: %w", n, err)
 			}
 		}
-		return assignment{wan: wan, lan: lan, existing: wan == lan}, nil
+		return withVLAN(assignment{wan: wan, lan: lan, existing: wan == lan}, vc), nil
 	}
 	_, errW := net.InterfaceByName(roles.WANName)
 	if l, errL := net.InterfaceByName(roles.LANName); errW == nil && errL == nil && !isBridge(l.Name) {
-		return assignment{wan: roles.WANName, lan: roles.LANName}, nil
+		return withVLAN(assignment{wan: roles.WANName, lan: roles.LANName}, vc), nil
 	}
 	if next != nil {
-		return applyRoles(next.decision.Roles, "re-evaluated: "+next.decision.Reason, next.decision.At, log)
+		r := next.decision.Roles
+		r.VLAN = vlanOfWAN(ctx, vc, r.WAN, log)
+		return applyVLANRoles(r, vc, "re-evaluated: "+next.decision.Reason, next.decision.At, log)
 	}
 	for attempt := 1; ; attempt++ {
 		ports, err := roles.Ports()
 		if err != nil {
 			return assignment{}, err
 		}
-		r, evidence, err := roles.Detect(ctx, ports, 5*time.Second, log)
+		r, evidence, err := roles.DetectWith(ctx, ports, 5*time.Second, vc.probe(), log)
 		if err == nil {
 			log.Info("roles detected", "roles", r.String(), "evidence", fmt.Sprintf("%+v", evidence))
-			return applyRoles(r, "detected at start: "+r.WAN+" hears "+roles.EvidenceOf(evidence, r.WAN).Heard(), time.Now(), log)
+			return applyVLANRoles(r, vc, "detected at start: "+r.WAN+" hears "+roles.EvidenceOf(evidence, r.WAN).Heard(), time.Now(), log)
 		}
 		if !errors.Is(err, roles.ErrNoUpstream) {
 			return assignment{}, err
 		}
 		if r, ok := withoutUpstream(ports); ok {
 			log.Warn("no port hears an upstream yet: running the LAN without a WAN until one does", "roles", r.String())
-			return applyRoles(r, "detected at start: no port hears an upstream", time.Now(), log)
+			r.VLAN = vc.id
+			return applyVLANRoles(r, vc, "detected at start: no port hears an upstream", time.Now(), log)
 		}
 		if attempt == 1 || attempt%12 == 0 {
 			log.Warn("waiting for an upstream: no port hears a router or DHCP server yet", "ports", ports)

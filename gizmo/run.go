@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/services/roles"
 )
 
 // servicesStopWait bounds how long a roles change waits for the old
@@ -28,22 +29,26 @@ func run(ctx context.Context, cfg config, log *slog.Logger, proc process, next *
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
-	as, err := assignRoles(ctx, cfg, log, next)
-	if err != nil {
-		return err
-	}
-	wan, lan := as.wan, as.lan
-	if as.existing {
-		cfg.ExistingNetwork = true
-	}
-	log.Info("starting", "wan", wan, "lan", lan, "state_dir", cfg.StateDir)
-
-	d := newDaemon(cfg, log)
-	d.proc = proc
+	// The durable state first: it holds the owner's WAN VLAN.
 	dur, warnings := loadDurable(cfg.StateDir)
 	for _, w := range warnings {
 		log.Error("state file was corrupt; starting fresh from defaults", "err", w)
 	}
+	vc := wanVLANChoiceOf(cfg.WANVLAN, dur.WANVLAN)
+	as, err := assignRoles(ctx, cfg, log, next, vc)
+	if err != nil {
+		return err
+	}
+	tagger := tagUplink(&as, log)
+	defer tagger.Close()
+	wan, lan := as.wan, as.lan
+	if as.existing {
+		cfg.ExistingNetwork = true
+	}
+	log.Info("starting", "wan", wan, "lan", lan, "wan_vlan", as.vlan, "state_dir", cfg.StateDir)
+
+	d := newDaemon(cfg, log)
+	d.proc = proc
 	restoreDurable(&d.st, dur)
 	d.dirty = true // the ULA may be new
 	d.st.WAN.Interface = wan
@@ -52,6 +57,8 @@ func run(ctx context.Context, cfg config, log *slog.Logger, proc process, next *
 	if next != nil {
 		d.st.Roles.Changes = next.changes
 	}
+	d.st.Roles.WANVLAN, d.st.Roles.WANVLANFrom, d.st.Roles.WANVLANError = as.vlan, as.vlanFrom, as.vlanError
+	d.wanVLAN, d.wired.vlan = vc, tagger
 	if err := readLAN(lan, &d.st.LAN); err != nil {
 		log.Warn("LAN interface not ready yet", "err", err)
 	}
@@ -62,6 +69,11 @@ func run(ctx context.Context, cfg config, log *slog.Logger, proc process, next *
 
 	runCtx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	d.mu.Lock()
+	d.reapplyRoles = func(reason string) {
+		cancel(&rolesChanged{decision: roles.Decision{Roles: as.inForce, Reason: reason, At: time.Now()}})
+	}
+	d.mu.Unlock()
 	watched := make(chan struct{})
 	if as.watch {
 		go func() {

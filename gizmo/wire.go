@@ -23,6 +23,7 @@ import (
 	"codeberg.org/monostack/gizmo/services/neighbors"
 	"codeberg.org/monostack/gizmo/services/ra"
 	"codeberg.org/monostack/gizmo/services/timesync"
+	"codeberg.org/monostack/gizmo/services/vlan"
 	wansvc "codeberg.org/monostack/gizmo/services/wan"
 )
 
@@ -44,6 +45,8 @@ type wired struct {
 	fastpath      *fastpath.Service
 	accounting    *accounting.Service
 	timesync      *timesync.Service
+	// vlan tags the uplink when it is on a VLAN.
+	vlan *vlan.Tagger
 }
 
 // wireServices creates the protocol services, turns their observations

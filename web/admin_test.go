@@ -226,7 +226,7 @@ func TestDecodeSettings(t *testing.T) {
 		{"another JSON document", `{"rings":{}}`, []string{`unknown field "rings"`}},
 		{"no format", `{"version":1}`, []string{`no "format": "gizmo-settings"`}},
 		{"no version", `{"format":"gizmo-settings"}`, []string{`no "version"`}},
-		{"a newer version", `{"format":"gizmo-settings","version":2}`, []string{"version 2, from a newer gizmo"}},
+		{"a newer version", `{"format":"gizmo-settings","version":3}`, []string{"version 3, from a newer gizmo"}},
 		{"every bad entry is named, hosts in order", `{"format":"gizmo-settings","version":1,"hosts":{
 			"02:00:00:00:00:20":{"dns64":"yes"},
 			"02:00:00:00:00:10":{"hostname":"a_b","ipv4":"2001:db8::1"},

@@ -39,6 +39,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /settings", s.settingsPage)
 	mux.HandleFunc("GET /settings/backup", s.backup)
 	mux.HandleFunc("POST /settings/restore", s.formRestore)
+	mux.HandleFunc("POST /settings/wan-vlan", s.formWANVLAN)
 	mux.HandleFunc("GET /log", s.logPage)
 	mux.HandleFunc("GET /dns", s.dns)
 	mux.HandleFunc("GET /nat64", s.nat64)
@@ -85,8 +86,12 @@ type ClockJSON struct {
 
 // RolesJSON is the role detection's account (state.RolesStatus).
 type RolesJSON struct {
-	WANPort     string    `json:"wan_port"`
-	LANPorts    []string  `json:"lan_ports"`
+	WANPort  string   `json:"wan_port"`
+	LANPorts []string `json:"lan_ports"`
+	// WANVLAN is the 802.1Q VLAN ID of the WAN (0: untagged) and
+	// WANVLANFrom where it came from: "detected", "dashboard" or "flag".
+	WANVLAN     uint16    `json:"wan_vlan,omitempty"`
+	WANVLANFrom string    `json:"wan_vlan_from,omitempty"`
 	Since       time.Time `json:"since"`
 	Reason      string    `json:"reason"`
 	EvaluatedAt time.Time `json:"evaluated_at,omitzero"`
@@ -95,7 +100,12 @@ type RolesJSON struct {
 }
 
 type WANJSON struct {
-	Interface string   `json:"interface"`
+	Interface string `json:"interface"`
+	// VLAN is the 802.1Q VLAN ID the uplink is on (0: untagged), VLANFrom
+	// where it came from, VLANError why it could not be applied.
+	VLAN      uint16   `json:"vlan,omitempty"`
+	VLANFrom  string   `json:"vlan_from,omitempty"`
+	VLANError string   `json:"vlan_error,omitempty"`
 	Addrs     []string `json:"addrs"`
 	Router    string   `json:"router,omitempty"`
 	IPv4      string   `json:"ipv4,omitempty"`
@@ -171,6 +181,10 @@ func statusOf(st state.State, now time.Time) StatusJSON {
 	}
 	if st.WAN.Router.IsValid() {
 		out.WAN.Router = st.WAN.Router.String()
+	}
+	out.WAN.VLAN, out.WAN.VLANFrom, out.WAN.VLANError = st.Roles.WANVLAN, st.Roles.WANVLANFrom, st.Roles.WANVLANError
+	if out.Roles != nil {
+		out.Roles.WANVLAN, out.Roles.WANVLANFrom = st.Roles.WANVLAN, st.Roles.WANVLANFrom
 	}
 	if st.WAN.IPv4 != nil {
 		out.WAN.IPv4 = st.WAN.IPv4.Addr.String()

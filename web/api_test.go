@@ -27,6 +27,8 @@ type fakeBackend struct {
 	// refusePolicy and refuseRules, when set, are SetPolicy's and
 	// SetInboundRules's answers.
 	refusePolicy, refuseRules error
+	// vlanCommits counts the WAN VLAN changes carried out (SetWANVLAN).
+	vlanCommits int
 }
 
 func (f *fakeBackend) Insights() Insights     { return f.insights }
@@ -56,7 +58,7 @@ func (f *fakeBackend) SetInboundRules(rules []state.InboundRule) error {
 func (f *fakeBackend) Settings() state.Settings {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	s := state.Settings{Hosts: map[string]state.HostPolicy{}, InboundRules: slices.Clone(f.st.InboundRules)}
+	s := state.Settings{Hosts: map[string]state.HostPolicy{}, InboundRules: slices.Clone(f.st.InboundRules), WANVLAN: f.st.WANVLAN}
 	for mac, h := range f.st.Hosts {
 		s.Hosts[mac] = h.Policy
 	}
@@ -89,6 +91,7 @@ func (f *fakeBackend) RestoreSettings(s state.Settings) error {
 		}
 	}
 	f.st.InboundRules = s.InboundRules
+	f.st.WANVLAN = s.WANVLAN
 	return nil
 }
 

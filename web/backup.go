@@ -17,10 +17,13 @@ import (
 
 // A settings file: everything the owner set, as one JSON document that
 // names its format and version, so that a future gizmo can read an older
-// file and an older one refuses a newer file with a clear message.
+// file and an older one refuses a newer file with a clear message. A file
+// is written with the lowest version that holds what it carries: version
+// 2 added wan_vlan, so a file without one stays readable by gizmos that
+// read version 1.
 const (
 	settingsFormat  = "gizmo-settings"
-	settingsVersion = 1
+	settingsVersion = 2
 	// maxSettingsBody bounds a restore: a host's policy takes about 200
 	// bytes, so 1 MiB holds several thousand.
 	maxSettingsBody = 1 << 20
@@ -34,12 +37,17 @@ type settingsFile struct {
 	// Hosts are the policies by MAC address.
 	Hosts        map[string]state.HostPolicy `json:"hosts"`
 	InboundRules []state.InboundRule         `json:"inbound_rules"`
+	// WANVLAN is the WAN's 802.1Q VLAN ID, absent when none is set.
+	WANVLAN uint16 `json:"wan_vlan,omitempty"`
 }
 
 // encodeSettings is the backup file of s.
 func encodeSettings(s state.Settings, now time.Time) []byte {
-	f := settingsFile{Format: settingsFormat, Version: settingsVersion, Saved: now.UTC().Truncate(time.Second),
-		Hosts: s.Hosts, InboundRules: s.InboundRules}
+	f := settingsFile{Format: settingsFormat, Version: 1, Saved: now.UTC().Truncate(time.Second),
+		Hosts: s.Hosts, InboundRules: s.InboundRules, WANVLAN: s.WANVLAN}
+	if s.WANVLAN != 0 {
+		f.Version = 2
+	}
 	if f.Hosts == nil {
 		f.Hosts = map[string]state.HostPolicy{}
 	}
@@ -62,6 +70,7 @@ func decodeSettings(data []byte) (state.Settings, error) {
 		Saved        time.Time                  `json:"saved"`
 		Hosts        map[string]json.RawMessage `json:"hosts"`
 		InboundRules []json.RawMessage          `json:"inbound_rules"`
+		WANVLAN      *int                       `json:"wan_vlan"`
 	}
 	if err := strictJSON(data, &in); err != nil {
 		return state.Settings{}, fmt.Errorf("not a settings file: %s", jsonError(data, err))
@@ -102,6 +111,13 @@ func decodeSettings(data []byte) (state.Settings, error) {
 		}
 		out.InboundRules = append(out.InboundRules, r)
 	}
+	if v := in.WANVLAN; v != nil {
+		if *v < 0 || *v > maxVLANID {
+			errs = append(errs, fmt.Errorf("wan_vlan %d is not a VLAN ID (1..%d, IEEE 802.1Q; 0 or absent for none)", *v, maxVLANID))
+		} else {
+			out.WANVLAN = uint16(*v)
+		}
+	}
 	if len(errs) > 0 {
 		return state.Settings{}, errors.Join(errs...)
 	}
@@ -139,6 +155,7 @@ func jsonError(data []byte, err error) string {
 type settingsPageData struct {
 	pageBase
 	Hosts, Rules int
+	VLAN         wanVLANView
 	// Restored names what a restore just replaced; Errors why one was
 	// refused.
 	Restored string
@@ -158,7 +175,8 @@ func (s *Server) renderSettings(w http.ResponseWriter, r *http.Request, code int
 	cur := s.cfg.Backend.Settings()
 	w.WriteHeader(code)
 	s.render(w, "settings", settingsPageData{pageBase: s.adminBase(r, "Settings", "settings"),
-		Hosts: len(cur.Hosts), Rules: len(cur.InboundRules), Restored: restored, Errors: errs, File: file})
+		Hosts: len(cur.Hosts), Rules: len(cur.InboundRules), Restored: restored, Errors: errs, File: file,
+		VLAN: s.wanVLANView(r)})
 }
 
 // backup downloads the settings file.
@@ -185,20 +203,34 @@ func (s *Server) apiGetSettings(w http.ResponseWriter, r *http.Request) {
 
 // restore replaces the settings with a file's, as a whole or not at all.
 // A refused file comes back as its problems, one per line; err is a
-// failure of the gizmo's (its state file could not be written).
-func (s *Server) restore(data []byte) (set state.Settings, problems []string, err error) {
+// failure of the gizmo's (its state file could not be written). commit,
+// when not nil, moves the uplink to the restored VLAN (SetWANVLAN): the
+// caller runs it after its answer.
+func (s *Server) restore(data []byte) (set state.Settings, problems []string, commit func(), err error) {
 	set, err = decodeSettings(data)
 	if err != nil {
-		return set, strings.Split(err.Error(), "\n"), nil
+		return set, strings.Split(err.Error(), "\n"), nil, nil
 	}
 	if err := s.cfg.Backend.RestoreSettings(set); err != nil {
 		if errors.Is(err, ErrInvalid) {
-			return set, strings.Split(strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "), "\n"), nil
+			return set, strings.Split(strings.TrimPrefix(err.Error(), ErrInvalid.Error()+": "), "\n"), nil, nil
 		}
-		return set, nil, err
+		return set, nil, nil, err
 	}
-	s.log.Info("settings restored", "hosts", len(set.Hosts), "inbound_rules", len(set.InboundRules))
-	return set, nil, nil
+	if commit, err = s.cfg.Backend.SetWANVLAN(set.WANVLAN); err != nil {
+		return set, nil, nil, err
+	}
+	s.log.Info("settings restored", "hosts", len(set.Hosts), "inbound_rules", len(set.InboundRules), "wan_vlan", set.WANVLAN)
+	return set, nil, commit, nil
+}
+
+// afterAnswer sends what the handler wrote, then runs commit (nil: none).
+func afterAnswer(w http.ResponseWriter, commit func()) {
+	if commit == nil {
+		return
+	}
+	http.NewResponseController(w).Flush()
+	commit()
 }
 
 // apiPutSettings restores from the body.
@@ -211,7 +243,7 @@ func (s *Server) apiPutSettings(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "settings: %v", err)
 		return
 	}
-	set, errs, err := s.restore(data)
+	set, errs, commit, err := s.restore(data)
 	switch {
 	case err != nil:
 		writeError(w, http.StatusInternalServerError, "%v", err)
@@ -219,9 +251,11 @@ func (s *Server) apiPutSettings(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "nothing was changed: %s", strings.Join(errs, "\n"))
 	default:
 		writeJSON(w, http.StatusOK, struct {
-			Hosts        int `json:"hosts"`
-			InboundRules int `json:"inbound_rules"`
-		}{len(set.Hosts), len(set.InboundRules)})
+			Hosts        int    `json:"hosts"`
+			InboundRules int    `json:"inbound_rules"`
+			WANVLAN      uint16 `json:"wan_vlan,omitempty"`
+		}{len(set.Hosts), len(set.InboundRules), set.WANVLAN})
+		afterAnswer(w, commit)
 	}
 }
 
@@ -261,12 +295,17 @@ func (s *Server) formRestore(w http.ResponseWriter, r *http.Request) {
 		s.renderSettings(w, r, http.StatusBadRequest, "", []string{"No file was chosen."}, "")
 		return
 	}
-	set, errs, err := s.restore(data)
+	set, errs, commit, err := s.restore(data)
 	switch {
 	case err != nil:
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 	case errs != nil:
 		s.renderSettings(w, r, http.StatusBadRequest, "", errs, name)
+	case commit != nil:
+		// The services restart on the restored VLAN: a redirect would
+		// meet a dashboard that is not back yet.
+		s.restarting(w, r, set.WANVLAN, fmt.Sprintf("%d host policies, %d inbound rules and the WAN VLAN", len(set.Hosts), len(set.InboundRules)))
+		afterAnswer(w, commit)
 	default:
 		http.Redirect(w, r, fmt.Sprintf("/settings?restored=%d+host+policies+and+%d+inbound+rules", len(set.Hosts), len(set.InboundRules)), http.StatusSeeOther)
 	}

@@ -48,6 +48,11 @@ type Backend interface {
 	// nothing changes.
 	Settings() state.Settings
 	RestoreSettings(state.Settings) error
+	// SetWANVLAN sets and persists the owner's WAN VLAN (0: none set).
+	// When the uplink's VLAN changes with it, commit carries that out
+	// (the daemon restarts its services, this server included), so the
+	// caller answers first; otherwise commit is nil.
+	SetWANVLAN(id uint16) (commit func(), err error)
 	// Findings are what the daemon's plan functions find in the state
 	// now, for the pages.
 	Findings() Findings

@@ -97,7 +97,7 @@ func describeHost(st *state.State, mac string) string {
 
 // SettingsOf are the owner's settings in the state, for a backup.
 func SettingsOf(st *state.State) state.Settings {
-	s := state.Settings{Hosts: policiesOf(st), InboundRules: slices.Clone(st.InboundRules)}
+	s := state.Settings{Hosts: policiesOf(st), InboundRules: slices.Clone(st.InboundRules), WANVLAN: st.WANVLAN}
 	for mac, p := range s.Hosts {
 		p.ExposedPorts = slices.Clone(p.ExposedPorts)
 		s.Hosts[mac] = p
@@ -108,8 +108,9 @@ func SettingsOf(st *state.State) state.Settings {
 // ValidateSettings checks settings to restore as a whole, against the
 // state they will replace: every host entry as ValidatePolicy does (but
 // against the other entries' reservations, since the file replaces the
-// current ones), every inbound rule as ValidateInboundRule does. The error
-// names each bad entry, one per line, in a stable order.
+// current ones), every inbound rule as ValidateInboundRule does, and the
+// WAN VLAN as ValidateWANVLAN does. The error names each bad entry, one per
+// line, in a stable order.
 func ValidateSettings(st *state.State, s state.Settings, now time.Time) error {
 	var errs []error
 	reserved := map[netip.Addr]string{}
@@ -139,6 +140,9 @@ func ValidateSettings(st *state.State, s state.Settings, now time.Time) error {
 		if err := ValidateInboundRule(st, r, now); err != nil {
 			errs = append(errs, fmt.Errorf("inbound rule %d (%q): %w", i+1, r.Name, err))
 		}
+	}
+	if err := ValidateWANVLAN(int(s.WANVLAN)); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

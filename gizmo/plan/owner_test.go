@@ -51,8 +51,9 @@ func TestValidatePolicy(t *testing.T) {
 
 func TestSettingsRoundTrip(t *testing.T) {
 	st := ownerState()
+	st.WANVLAN = 7
 	s := SettingsOf(st)
-	if len(s.Hosts) != 3 || len(s.InboundRules) != 2 {
+	if len(s.Hosts) != 3 || len(s.InboundRules) != 2 || s.WANVLAN != 7 {
 		t.Fatalf("settings of the state: %+v", s)
 	}
 	if s.Hosts["02:00:00:00:00:03"].IPv4 != fwA("203.0.113.160") {
@@ -97,6 +98,9 @@ func TestValidateSettings(t *testing.T) {
 		}},
 		{"upper-case MACs are not the state's keys", state.Settings{Hosts: map[string]state.HostPolicy{"02:00:00:00:00:AA": ok}},
 			[]string{`host "02:00:00:00:00:AA": not a MAC address`}},
+		{"IEEE 802.1Q: the WAN's VLAN is 1..4094", state.Settings{WANVLAN: 4095},
+			[]string{"WAN VLAN: VLAN ID 4095 is outside 1..4094"}},
+		{"a WAN VLAN is restored with the rest", state.Settings{WANVLAN: 7}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := ValidateSettings(ownerState(), tc.s, fwNow)

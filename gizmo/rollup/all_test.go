@@ -13,6 +13,7 @@ import (
 	"codeberg.org/monostack/gizmo/services/ndproxy"
 	"codeberg.org/monostack/gizmo/services/ra"
 	"codeberg.org/monostack/gizmo/services/timesync"
+	"codeberg.org/monostack/gizmo/services/vlan"
 	"codeberg.org/monostack/gizmo/services/wan"
 )
 
@@ -34,5 +35,6 @@ func everyService() Stats {
 		Fastpath:   &fastpath.Stats{ToStack: r},
 		Accounting: &accounting.Stats{},
 		Timesync:   &timesync.Stats{Rejected: r, Server: timesync.ServerStats{Dropped: r}},
+		VLAN:       &vlan.Stats{},
 	}
 }

@@ -83,6 +83,7 @@ func Metrics(s Stats) []prometheus.Metric {
 	out = emit(out, s.Fastpath, fastpathMetrics)
 	out = emit(out, s.Accounting, accountingMetrics)
 	out = emit(out, s.Timesync, timesyncMetrics)
+	out = emit(out, s.VLAN, vlanMetrics)
 	return out
 }
 

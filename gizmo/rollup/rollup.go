@@ -26,6 +26,7 @@ import (
 	"codeberg.org/monostack/gizmo/services/ndproxy"
 	"codeberg.org/monostack/gizmo/services/ra"
 	"codeberg.org/monostack/gizmo/services/timesync"
+	"codeberg.org/monostack/gizmo/services/vlan"
 	"codeberg.org/monostack/gizmo/services/wan"
 	"codeberg.org/monostack/gizmo/web"
 	"codeberg.org/monostack/gizmo/web/series"
@@ -51,6 +52,8 @@ type Stats struct {
 	Fastpath         *fastpath.Stats
 	Accounting       *accounting.Stats
 	Timesync         *timesync.Stats
+	// VLAN is the uplink's tagger's, while it is on a VLAN.
+	VLAN *vlan.Stats
 	// NativeIPv6 and NAT44 are the accounting table's per-address bytes
 	// (nil: unreadable, e.g. before the table is installed).
 	NativeIPv6, NAT44 map[netip.Addr]accounting.Bytes

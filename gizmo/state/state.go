@@ -73,6 +73,12 @@ type State struct {
 	// delegation so that they survive renumbering. Persisted.
 	InboundRules []InboundRule
 
+	// WANVLAN is the owner's setting of the 802.1Q VLAN ID the ISP
+	// delivers its service on, from the dashboard; 0: none set (untagged,
+	// or the VLAN role detection finds). The -wan-vlan flag overrides it
+	// (plan.WANVLAN). Persisted.
+	WANVLAN uint16
+
 	// Clock is the time service's account of the system clock, for the
 	// dashboard.
 	Clock Clock
@@ -314,6 +320,13 @@ type RolesStatus struct {
 	WANPort string
 	// LANPorts are bridged into the LAN.
 	LANPorts []string
+	// WANVLAN is the 802.1Q VLAN ID uplink0 is on (0: untagged) and
+	// WANVLANFrom where it came from (plan.WANVLANFromFlag, …), also when
+	// -wan/-lan were given. WANVLANError says why the VLAN could not be
+	// applied (the uplink then runs untagged).
+	WANVLAN      uint16
+	WANVLANFrom  string
+	WANVLANError string
 	// Since is when these roles took effect, and Reason why.
 	Since  time.Time
 	Reason string
