@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/services/dhcp6pd"
 )
 
 // Network is the one view of the LAN's addressing at one moment: which
@@ -48,10 +49,11 @@ type Delegation struct {
 }
 
 // NetworkOf computes the view at now. The rules:
-//   - a delegation is usable only if it is global unicast IPv6 with room
-//     for a /64 (SLAAC needs one: RFC 4862 §5.5.3 d with RFC 4291's 64-bit
-//     interface identifiers) and has not passed its ValidUntil
-//     (RFC 8415 §18.2.10.1);
+//   - a delegation is usable only if it is global unicast IPv6 and not a
+//     ULA (RFC 4193), /32 to /64 (room for a /64, which SLAAC needs: RFC
+//     4862 §5.5.3 d with RFC 4291's 64-bit interface identifiers; no
+//     shorter than an ISP's allocation, RFC 6177) and has not passed its
+//     ValidUntil (RFC 8415 §18.2.10.1);
 //   - a retired delegation or shared /64 stays until its ValidUntil: hosts
 //     may use addresses in it until then (RFC 9096 §3);
 //   - the current delegation wins over a retired entry with the same LAN
@@ -100,12 +102,14 @@ func NetworkOf(st *state.State, now time.Time) Network {
 	return n
 }
 
-// usableDelegation reports whether a delegated prefix has a /64 for the
-// LAN: global unicast IPv6 (RFC 4291 §2.4; a ULA is global in scope) no
-// longer than /64.
+// usableDelegation reports whether a delegated prefix is one the client
+// would accept (dhcp6pd.DelegationPolicy: global unicast, not a ULA, /32 to
+// /64): a state written before that policy held, or by a bug, must not put
+// a ULA or a /8 on the LAN, in the firewall's sets or in the WAN's
+// unreachable routes.
 func usableDelegation(p netip.Prefix) bool {
 	a := p.Addr()
-	return p.IsValid() && a.Is6() && !a.Is4In6() && a.IsGlobalUnicast() && p.Bits() <= 64
+	return p.IsValid() && a.Is6() && !a.Is4In6() && dhcp6pd.DelegationPolicy(p) == nil
 }
 
 // validIPv4 reports whether the WAN's IPv4 lease holds at now.
