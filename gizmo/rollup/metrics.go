@@ -25,8 +25,10 @@ type family[S any] struct {
 	desc  *prometheus.Desc
 	kind  prometheus.ValueType
 	value func(S) float64
-	// byLabel, when set, gives one sample per label value instead.
+	// byLabel (counters) or byGauge (gauges), when set, gives one sample
+	// per label value instead.
 	byLabel func(S) map[string]uint64
+	byGauge func(S) map[string]float64
 }
 
 func counter[S any](name, help string, f func(S) uint64) family[S] {
@@ -41,18 +43,35 @@ func counterBy[S any](name, help, label string, f func(S) map[string]uint64) fam
 	return family[S]{desc: prometheus.NewDesc(name, help, []string{label}, nil), kind: prometheus.CounterValue, byLabel: f}
 }
 
+func gaugeBy[S any](name, help, label string, f func(S) map[string]float64) family[S] {
+	return family[S]{desc: prometheus.NewDesc(name, help, []string{label}, nil), kind: prometheus.GaugeValue, byGauge: f}
+}
+
+func floats[N int | uint64](m map[string]N) map[string]float64 {
+	out := make(map[string]float64, len(m))
+	for k, v := range m {
+		out[k] = float64(v)
+	}
+	return out
+}
+
 func emit[S any](out []prometheus.Metric, s *S, fams []family[S]) []prometheus.Metric {
 	if s == nil {
 		return out
 	}
 	for _, f := range fams {
-		if f.byLabel == nil {
+		var m map[string]float64
+		switch {
+		case f.byLabel != nil:
+			m = floats(f.byLabel(*s))
+		case f.byGauge != nil:
+			m = f.byGauge(*s)
+		default:
 			out = append(out, prometheus.MustNewConstMetric(f.desc, f.kind, f.value(*s)))
 			continue
 		}
-		m := f.byLabel(*s)
 		for _, l := range slices.Sorted(maps.Keys(m)) {
-			out = append(out, prometheus.MustNewConstMetric(f.desc, f.kind, float64(m[l]), l))
+			out = append(out, prometheus.MustNewConstMetric(f.desc, f.kind, m[l], l))
 		}
 	}
 	return out
@@ -92,6 +111,9 @@ var wanMetrics = []family[wan.Stats]{
 	counter("gizmo_wan_link_downs_total", "Times the WAN link went down.", func(s wan.Stats) uint64 { return s.LinkDowns }),
 	counter("gizmo_wan_address_changes_total", "Changes of the WAN's addresses.", func(s wan.Stats) uint64 { return s.AddrChanges }),
 	counter("gizmo_wan_netlink_dropped_total", "Link and address notifications the netlink library dropped (malformed, or not from the kernel).", func(s wan.Stats) uint64 { return s.NetlinkDropped }),
+	counterBy("gizmo_wan_upstream_table_full_total", "Upstream RA entries evicted or refused because their table was full, by table.", "table", func(s wan.Stats) map[string]uint64 { return s.UpstreamFull }),
+	counterBy("gizmo_wan_lifetimes_clamped_total", "Upstream RA option lifetimes (infinity included) cut to the longest the gizmo keeps, by table.", "table", func(s wan.Stats) map[string]uint64 { return s.LifetimesClamped }),
+	gaugeBy("gizmo_wan_upstream_entries", "Entries in the upstream RA tables, by table.", "table", func(s wan.Stats) map[string]float64 { return floats(s.UpstreamEntries) }),
 	gauge("gizmo_wan_unreachable_routes", "Unreachable routes for delegated prefixes (RFC 7084 WPD-5).", func(s wan.Stats) float64 { return float64(s.UnreachableRoutes) }),
 	counter("gizmo_wan_route_errors_total", "Failed changes of the unreachable routes.", func(s wan.Stats) uint64 { return s.RouteErrors }),
 	counter("gizmo_wan_dhcpv4_discovers_total", "DHCPDISCOVERs sent on the WAN.", func(s wan.Stats) uint64 { return s.DHCPv4Discovers }),

@@ -69,6 +69,13 @@ type Stats struct {
 	// NetlinkDropped counts link and address notifications the netlink
 	// library dropped (malformed, or not from the kernel).
 	NetlinkDropped uint64
+	// UpstreamFull counts RA entries evicted or refused because their
+	// table was full, LifetimesClamped option lifetimes cut to
+	// MaxOptionLifetime, UpstreamEntries the tables' sizes, all by table
+	// (routers, prefixes, rdnss, routes, pref64).
+	UpstreamFull     map[string]uint64
+	LifetimesClamped map[string]uint64
+	UpstreamEntries  map[string]int
 
 	UnreachableRoutes int
 	RouteErrors       uint64
@@ -92,6 +99,9 @@ type counters = guarded.Stats[Stats]
 func cloneStats(s Stats) Stats {
 	s.InvalidRAs = maps.Clone(s.InvalidRAs)
 	s.InvalidDHCPv4 = maps.Clone(s.InvalidDHCPv4)
+	s.UpstreamFull = maps.Clone(s.UpstreamFull)
+	s.LifetimesClamped = maps.Clone(s.LifetimesClamped)
+	s.UpstreamEntries = maps.Clone(s.UpstreamEntries)
 	s.Upstream = cloneUpstream(s.Upstream)
 	if s.IPv4 != nil {
 		l := *s.IPv4
@@ -310,7 +320,11 @@ func (s *Service) Run(ctx context.Context) error {
 		o.up.fill(&o.view, now)
 		o.view.Addrs = slices.SortedFunc(maps.Keys(o.addrs), func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
 		v := cloneUpstream(o.view)
-		s.stats.Add(func(st *Stats) { st.Upstream = cloneUpstream(v) })
+		full, clamped, sizes := maps.Clone(o.up.full), maps.Clone(o.up.clamped), o.up.sizes()
+		s.stats.Add(func(st *Stats) {
+			st.Upstream = cloneUpstream(v)
+			st.UpstreamFull, st.LifetimesClamped, st.UpstreamEntries = full, clamped, sizes
+		})
 		s.cfg.OnUpstream(v)
 		expiry.Reset(max(time.Until(o.up.nextExpiry(now)), 0))
 	}
