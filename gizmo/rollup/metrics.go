@@ -234,6 +234,8 @@ var firewallMetrics = []family[firewall.Stats]{
 	counter("gizmo_firewall_failed_total", "Plans refused or failed to apply.", func(s firewall.Stats) uint64 { return s.Failed }),
 	gauge("gizmo_firewall_rules", "Rules in the running ruleset.", func(s firewall.Stats) float64 { return float64(s.Rules) }),
 	gauge("gizmo_firewall_set_elements", "Set elements in the running ruleset.", func(s firewall.Stats) float64 { return float64(s.Elements) }),
+	counter("gizmo_firewall_flows_ended_total", "Established flows ended because the inbound rule or exposed port that let them in was removed.", func(s firewall.Stats) uint64 { return s.FlowsEnded }),
+	counter("gizmo_firewall_flow_end_errors_total", "Failed attempts to end the flows of removed inbound rules.", func(s firewall.Stats) uint64 { return s.FlowEndErrors }),
 }
 
 var fastpathMetrics = []family[fastpath.Stats]{

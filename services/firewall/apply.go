@@ -257,7 +257,10 @@ func (r Rule) exprs(sets map[string]*nftables.Set) ([]expr.Any, error) {
 			needFamily(m.Family)
 		case MatchL4Proto:
 			if m.Not {
-				return nil, fmt.Errorf("negated l4proto is not supported")
+				out = append(out,
+					&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+					&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte{byte(m.Proto)}})
+				continue
 			}
 			needL4(m.Proto)
 		case MatchCtState:
@@ -338,6 +341,12 @@ func (r Rule) exprs(sets map[string]*nftables.Set) ([]expr.Any, error) {
 			if err := lookup(1, m.Name, m.Not); err != nil {
 				return nil, err
 			}
+		case MatchTCPFlags:
+			needL4(TCP)
+			out = append(out,
+				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 13, Len: 1},
+				&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 1, Mask: []byte{byte(m.Bits)}, Xor: []byte{0}},
+				&expr.Cmp{Op: cmpOp(m.Not), Register: 1, Data: []byte{m.Flags}})
 		case MatchMark:
 			mark := binaryutil.NativeEndian.PutUint32(m.Mark)
 			out = append(out,
