@@ -39,6 +39,10 @@ type daemon struct {
 	// dirty: a persisted field of st changed since the last flush.
 	dirty bool
 
+	// changeRoles carries out the owner's request to move the WAN role
+	// (ChangeRoles); nil when the roles are not detected.
+	changeRoles func(wan string) (commit func(), err error)
+
 	kick     chan struct{}
 	services []namedService
 	appliers []applier
@@ -157,7 +161,12 @@ func (d *daemon) supervise(ctx context.Context, s namedService) {
 func (d *daemon) apply(now time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	proven := d.st.Roles.Proven
 	derive.Derive(&d.st, d.settings, now)
+	if p := d.st.Roles.Proven; p.MAC != proven.MAC || p.By != proven.By {
+		d.log.Info("the WAN proved itself: upstream signals on the LAN ports no longer move its role", "mac", p.MAC, "by", p.By)
+		d.dirty = true
+	}
 	// An interface can be re-created (the LAN bridge): its index is read
 	// again for every plan.
 	d.st.LAN.Ifindex, d.st.WAN.Ifindex = ifindex(d.st.LAN.Interface), ifindex(d.st.WAN.Interface)

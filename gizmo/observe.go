@@ -44,7 +44,7 @@ func ipv4Observed(l *wan.IPv4Lease) *state.IPv4Lease {
 	if l == nil {
 		return nil
 	}
-	return &state.IPv4Lease{Addr: l.Addr, Router: l.Router, DNS: slices.Clone(l.DNS), Expires: l.Expires}
+	return &state.IPv4Lease{Addr: l.Addr, Router: l.Router, DNS: slices.Clone(l.DNS), Expires: l.Expires, Acquired: l.Acquired}
 }
 
 // leased records what the DHCPv4 server told a host.

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"codeberg.org/monostack/gizmo/gizmo/derive"
 	"codeberg.org/monostack/gizmo/gizmo/state"
 )
 
@@ -28,7 +29,13 @@ func run(ctx context.Context, cfg config, log *slog.Logger, next *rolesChanged) 
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
-	as, err := assignRoles(ctx, cfg, log, next)
+	// The durable state first: it names the WAN that proved itself,
+	// which keeps its role across a reboot.
+	dur, warnings := loadDurable(cfg.StateDir)
+	for _, w := range warnings {
+		log.Error("state file was corrupt; starting fresh from defaults", "err", w)
+	}
+	as, err := assignRoles(ctx, cfg, log, next, dur.ProvenWAN)
 	if err != nil {
 		return err
 	}
@@ -39,18 +46,18 @@ func run(ctx context.Context, cfg config, log *slog.Logger, next *rolesChanged) 
 	log.Info("starting", "wan", wan, "lan", lan, "state_dir", cfg.StateDir)
 
 	d := newDaemon(cfg, log)
-	dur, warnings := loadDurable(cfg.StateDir)
-	for _, w := range warnings {
-		log.Error("state file was corrupt; starting fresh from defaults", "err", w)
-	}
 	restoreDurable(&d.st, dur)
 	d.dirty = true // the ULA may be new
 	d.st.WAN.Interface = wan
 	d.st.LAN.Interface = lan
+	proven := d.st.Roles.Proven
 	d.st.Roles = as.status
+	d.st.Roles.Proven = proven
 	if next != nil {
 		d.st.Roles.Changes = next.changes
 	}
+	// Pinned or not before the watch hears its first signal.
+	derive.ProveWAN(&d.st, time.Now())
 	if err := readLAN(lan, &d.st.LAN); err != nil {
 		log.Warn("LAN interface not ready yet", "err", err)
 	}
@@ -63,6 +70,9 @@ func run(ctx context.Context, cfg config, log *slog.Logger, next *rolesChanged) 
 	defer cancel(nil)
 	watched := make(chan struct{})
 	if as.watch {
+		d.mu.Lock()
+		d.changeRoles = ownerRoles(d, as, cancel, log)
+		d.mu.Unlock()
 		go func() {
 			defer close(watched)
 			watchRoles(runCtx, cancel, d, as, log)

@@ -97,7 +97,7 @@ func wireDHCP6PD(d *daemon, cfg config, wan, _ string) error {
 		Logger:    d.log,
 		OnLease: func(l dhcp6pd.Lease) {
 			d.observe(func(st *state.State) {
-				derive.NewDelegation(st, state.DelegatedPrefix{Prefix: l.Prefix, PreferredUntil: l.PreferredUntil, ValidUntil: l.ValidUntil}, time.Now())
+				derive.NewDelegation(st, state.DelegatedPrefix{Prefix: l.Prefix, PreferredUntil: l.PreferredUntil, ValidUntil: l.ValidUntil, Acquired: l.Acquired}, time.Now())
 				st.WAN.DHCPv6DNS = l.DNS
 			})
 		},

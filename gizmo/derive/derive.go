@@ -65,6 +65,7 @@ func Derive(st *state.State, s Settings, now time.Time) {
 	})
 
 	deriveShared(st, s.ExistingNetwork, now)
+	ProveWAN(st, now)
 
 	for _, h := range st.Hosts {
 		for a, seen := range h.Addrs {

@@ -36,13 +36,16 @@ type IPv4Lease struct {
 	Router  netip.Addr
 	DNS     []netip.Addr
 	Expires time.Time
+	// Acquired is when the server's ACK arrived: a stored lease that no
+	// server confirmed in this run keeps its old time.
+	Acquired time.Time
 }
 
 func (l *v4Lease) public() *IPv4Lease {
 	if l == nil {
 		return nil
 	}
-	return &IPv4Lease{Addr: l.Addr, Router: l.Router, DNS: append([]netip.Addr(nil), l.DNS...), Expires: l.Expires}
+	return &IPv4Lease{Addr: l.Addr, Router: l.Router, DNS: append([]netip.Addr(nil), l.DNS...), Expires: l.Expires, Acquired: l.received}
 }
 
 // DHCPv4 lease rejection reasons, the labels of Stats.InvalidDHCPv4.
