@@ -50,6 +50,7 @@ func cmdRAFlood(ctx context.Context, args []string) error {
 	sources := fs.Int("sources", 1000, "link-local sources, one RA each per round")
 	rounds := fs.Int("rounds", 2, "how often every source sends")
 	withdraw := fs.Bool("withdraw", false, "send every source's withdrawal (all lifetimes 0) instead, once")
+	interval := fs.Duration("interval", 0, "pause between two RAs (0: only a short one every hundred)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -84,7 +85,11 @@ func cmdRAFlood(ctx context.Context, args []string) error {
 				return fmt.Errorf("ra-flood: after %d: %w", sent, err)
 			}
 			sent++
-			pace(sent)
+			if *interval > 0 {
+				time.Sleep(*interval)
+			} else {
+				pace(sent)
+			}
 		}
 	}
 	what := "RAs"
