@@ -120,7 +120,14 @@ func rawICMPv6(ifi *net.Interface) (*ipv6.PacketConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ra-flood: raw ICMPv6 socket: %w", err)
 	}
-	return ipv6.NewPacketConn(c), nil
+	pc := ipv6.NewPacketConn(c)
+	// The flood is for the other side: this namespace's own kernel must
+	// not take it in as well.
+	if err := pc.SetMulticastLoopback(false); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("ra-flood: multicast loopback: %w", err)
+	}
+	return pc, nil
 }
 
 // floodSource is the i-th source, fe80::f:<i>, never an EUI-64 address
