@@ -254,6 +254,11 @@ func TestHostileWANRemovedPortCutsConnection(t *testing.T) {
 	setExposedPorts(t, ctx, l, `"tcp/7443"`)
 	t.Cleanup(func() { setExposedPorts(t, context.Background(), l, "") })
 	dst := netip.AddrPortFrom(fw.lanHost, port)
+	// The host's exposed ports open on the addresses the gizmo has seen
+	// it use.
+	if out, err := l.Exec(ctx, netlab.NSLanV6, "ping", "-c", "1", "-W", "2", "-I", fw.lanHost.String(), netlab.V6OnlyServer.String()); err != nil {
+		t.Fatalf("gz-lan-v6 pinging from %s: %v\n%s", fw.lanHost, err, out)
+	}
 	var c net.Conn
 	err := netlab.WaitFor(ctx, "gz-inet reaching the exposed port "+dst.String(), func(ctx context.Context) (bool, error) {
 		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
