@@ -39,8 +39,8 @@ type WatchConfig struct {
 	Pinned func() bool
 	// OnRogue reports an upstream server (a default router, a DHCPv4 or
 	// DHCPv6 server) heard on a LAN port while the roles have a WAN, at
-	// most once per rogueReportEvery for each port, kind and sender; it
-	// must not block.
+	// most once per rogueReportEvery for each port and kind; it must not
+	// block.
 	OnRogue func(Rogue)
 }
 
@@ -53,14 +53,11 @@ type Rogue struct {
 	From   netip.Addr
 }
 
-// rogueReportEvery bounds how often one rogue is reported: a router on the
-// LAN side sends every few seconds, and each report changes the daemon's
-// state.
+// rogueReportEvery bounds how often a port's rogue of one kind is
+// reported: a router on the LAN side sends every few seconds, and each
+// report changes the daemon's state. Keyed by port and kind only, the
+// memory of it cannot grow with the senders a LAN host makes up.
 const rogueReportEvery = 5 * time.Second
-
-// maxRogueKeys bounds the memory of rogues reported, against a LAN host
-// sending from ever new MAC addresses: when it is full, it starts over.
-const maxRogueKeys = 256
 
 // Evaluation is one observation the watch weighed, and what came of it.
 type Evaluation struct {
@@ -192,7 +189,7 @@ type watch struct {
 	probing     map[string]bool
 	carrier     map[string]bool
 	noted       map[string]time.Time
-	// rogues is when each rogue (port, kind, sender) was last reported.
+	// rogues is when each port's rogue of each kind was last reported.
 	rogues     map[string]time.Time
 	goroutines sync.WaitGroup
 }
@@ -214,12 +211,9 @@ func (w *watch) rogue(ev event) {
 	if w.tr.Current().WAN == "" || ev.signal == SignalRouterNoDefault {
 		return // no WAN yet: an upstream there is what detection looks for
 	}
-	key := ev.port + "/" + ev.signal.Kind() + "/" + ev.from.SrcMAC.String()
+	key := ev.port + "/" + ev.signal.Kind()
 	if ev.at.Sub(w.rogues[key]) < rogueReportEvery {
 		return
-	}
-	if len(w.rogues) >= maxRogueKeys {
-		clear(w.rogues)
 	}
 	w.rogues[key] = ev.at
 	w.cfg.OnRogue(Rogue{Port: ev.port, Signal: ev.signal, At: ev.at, SrcMAC: ev.from.SrcMAC, From: ev.from.From})
