@@ -112,11 +112,12 @@ func waitProvenWAN(t *testing.T, ctx context.Context) rogueStatus {
 }
 
 // TestRolesStayWithRogueUpstream: the ISP's link is dark for 40 s while a
-// rogue upstream talks on the LAN side. Before the WAN was pinned, any
-// upstream server the LAN port's probe heard (a default router, a DHCPv4
-// server) took the WAN role once the WAN had been dark for WANGone (10 s)
-// and three rounds: the ISP's port then joined lan0, where the management
-// plane is open. Now the roles stay, and the dashboard names the rogue.
+// rogue upstream talks on the LAN side. Roles that are not pinned go to
+// any port whose probe hears an upstream server (a default router, a
+// DHCPv4 server) once the WAN has been dark for WANGone (10 s) and three
+// rounds, and the ISP's port joins lan0, where the management plane is
+// open. A WAN that carried the ISP's delegation and lease is pinned: the
+// roles stay, and the dashboard names the rogue.
 func TestRolesStayWithRogueUpstream(t *testing.T) {
 	for _, tc := range []struct {
 		name string
