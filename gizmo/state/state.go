@@ -45,6 +45,18 @@ type State struct {
 	Pref64       netip.Prefix
 	Pref64Source Pref64Source
 
+	// OnLink is, in the existing-network mode, the /64 the gizmo
+	// announces on-link (PIO L=1, A=0; RFC 4861 §6.3.4) and answers
+	// Neighbor Solicitations in: its DNS64 address and, unless -pref64 or
+	// the network's own PREF64 names another prefix, the NAT64 /96 live
+	// there, so that hosts reach both without a route. Invalid outside
+	// that mode and until one is chosen. Derived (gizmo/derive).
+	OnLink netip.Prefix
+	// OnLinkWithdrawn are /64s announced on-link before and replaced (a
+	// delegation arrived, changed or went): advertised with lifetime 0
+	// until their Until, so that hosts drop them at once. Derived.
+	OnLinkWithdrawn []WithdrawnPrefix
+
 	// UpstreamDNS are the resolvers the DNS service forwards to, in order of
 	// preference, and where they were learned.
 	UpstreamDNS []netip.AddrPort
@@ -104,6 +116,7 @@ const (
 	Pref64Default  Pref64Source = "default"     // 64:ff9b::/96, RFC 6052
 	Pref64Flag     Pref64Source = "flag"        // -pref64
 	Pref64Upstream Pref64Source = "upstream-ra" // the ISP's PREF64 option (RFC 8781)
+	Pref64OnLink   Pref64Source = "on-link"     // a /96 in the on-link /64 of the existing-network mode (RFC 6052 §2.2)
 )
 
 // WAN is what the daemon knows about its uplink.
@@ -156,6 +169,13 @@ type UpstreamPrefix struct {
 	Autonomous     bool // A flag
 	PreferredUntil time.Time
 	ValidUntil     time.Time
+}
+
+// WithdrawnPrefix is a prefix the gizmo advertised and now withdraws: its
+// options go out with lifetime 0 until Until.
+type WithdrawnPrefix struct {
+	Prefix netip.Prefix
+	Until  time.Time
 }
 
 // Route is a more-specific route learned from or sent in an RA (RFC 4191).
