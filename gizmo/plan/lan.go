@@ -51,15 +51,23 @@ func LAN(st *state.State, now time.Time) lanif.Plan {
 // not in its plan, so the port's upstream addresses (SLAAC from the
 // network's router, the DHCPv4 lease) are in the plan: without them the
 // gizmo could not reach an upstream resolver or translate to IPv4. The
-// delegations' addresses are left out: the network's router routes a
-// delegation to nobody here, and the RA advertises no prefix in this mode.
+// delegations' router addresses are left out: the first /64 of the
+// delegation is the on-link /64, whose ::1 lies in the NAT64 /96.
+//
+// In the on-link /64 (State.OnLink) the gizmo holds only its DNS64
+// address, where the kernel answers Neighbor Solicitations for it, and
+// without the /64's route: the /64 is on-link for the hosts, and the gizmo
+// itself sends nothing to the rest of it.
 func ExistingNetworkLAN(st *state.State, now time.Time) lanif.Plan {
 	n := NetworkOf(st, now)
 	out := lanif.Plan{}
 	for _, a := range LAN(st, now).Addrs {
-		if !n.delegatedAddr(a.Prefix.Addr()) {
+		if ip := a.Prefix.Addr(); !n.delegatedAddr(ip) && !st.OnLink.Contains(ip) {
 			out.Addrs = append(out.Addrs, a)
 		}
+	}
+	if dns := n.DNS.RDNSS; st.OnLink.IsValid() && st.OnLink.Contains(dns) {
+		out.Addrs = append(out.Addrs, lanif.Addr{Prefix: netip.PrefixFrom(dns, 64), NoPrefixRoute: true})
 	}
 	for _, a := range st.WAN.Addrs {
 		if a.Addr().Is6() && !a.Addr().IsLinkLocalUnicast() && !n.delegatedAddr(a.Addr()) &&

@@ -108,7 +108,7 @@ func TestNAT64Plan(t *testing.T) {
 					t.Error("an expired delegation's /64 is a NAT64 source")
 				}
 			}},
-		{"existing network: the joined network's /64s are sources too, once each, never a ULA or the delegation",
+		{"existing network: the joined network's /64s and the ULA are sources, once each; never another ULA, nor the delegation, whose first /64 is the on-link one",
 			func(st *state.State) {
 				st.WAN.Addrs = []netip.Prefix{
 					netip.MustParsePrefix("2001:db8:0:1:0:ff:fe00:201/64"),
@@ -119,7 +119,7 @@ func TestNAT64Plan(t *testing.T) {
 			},
 			func(t *testing.T, st *state.State) {
 				got := NAT64(st, true, now).LANPrefixes
-				want := []netip.Prefix{netip.MustParsePrefix("2001:db8:1000::/64"), netip.MustParsePrefix("2001:db8:2000::/64"), netip.MustParsePrefix("fd00:1:2::/64"), netip.MustParsePrefix("2001:db8:0:1::/64")}
+				want := []netip.Prefix{netip.MustParsePrefix("fd00:1:2::/64"), netip.MustParsePrefix("2001:db8:0:1::/64")}
 				if !slices.Equal(got, want) {
 					t.Errorf("LAN prefixes %v, want %v", got, want)
 				}
