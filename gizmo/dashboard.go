@@ -56,6 +56,9 @@ func (r wired) stats(all bool) rollup.Stats {
 	if r.ndproxy != nil {
 		s.NDProxy = ptr(r.ndproxy.Stats())
 	}
+	if r.nsresponder != nil {
+		s.NSResponder = ptr(r.nsresponder.Stats())
+	}
 	if r.dhcp6info != nil {
 		s.DHCP6Info = ptr(r.dhcp6info.Stats())
 	}

@@ -32,7 +32,8 @@ const (
 	// lease; the LAN is IPv6-only on the ULA behind DNS64 + NAT64.
 	DeploymentIPv4OnlyUpstream Deployment = "ipv4-only-upstream"
 	// DeploymentExistingNetwork: one port on a network that has its own
-	// router; the gizmo adds NAT64 + DNS64 by RIO, PREF64 and RDNSS.
+	// router; the gizmo adds NAT64 + DNS64 in an on-link /64, with RIO,
+	// PREF64 and RDNSS.
 	DeploymentExistingNetwork Deployment = "existing-network"
 	// DeploymentNoUpstream: nothing heard on the WAN (yet).
 	DeploymentNoUpstream Deployment = "no-upstream"

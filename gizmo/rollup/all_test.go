@@ -11,6 +11,7 @@ import (
 	"codeberg.org/monostack/gizmo/services/lanif"
 	"codeberg.org/monostack/gizmo/services/nat64"
 	"codeberg.org/monostack/gizmo/services/ndproxy"
+	"codeberg.org/monostack/gizmo/services/nsresponder"
 	"codeberg.org/monostack/gizmo/services/ra"
 	"codeberg.org/monostack/gizmo/services/wan"
 )
@@ -20,17 +21,18 @@ import (
 func everyService() Stats {
 	r := map[string]uint64{"some-reason": 1}
 	return Stats{
-		WAN:        &wan.Stats{InvalidRAs: r, InvalidDHCPv4: r},
-		DHCP6PD:    &dhcp6pd.Stats{InvalidLeases: r},
-		RA:         &ra.Stats{RSInvalid: r},
-		NDProxy:    &ndproxy.Stats{},
-		DHCP6Info:  &dhcp6info.Stats{Dropped: r},
-		LANIf:      &lanif.Stats{},
-		DNS64:      &dns64.Stats{},
-		DHCP4:      &dhcp4.Stats{},
-		NAT64:      &nat64.Stats{},
-		Firewall:   &firewall.Stats{},
-		Fastpath:   &fastpath.Stats{ToStack: r},
-		Accounting: &accounting.Stats{},
+		WAN:         &wan.Stats{InvalidRAs: r, InvalidDHCPv4: r},
+		DHCP6PD:     &dhcp6pd.Stats{InvalidLeases: r},
+		RA:          &ra.Stats{RSInvalid: r},
+		NDProxy:     &ndproxy.Stats{},
+		NSResponder: &nsresponder.Stats{Refused: r},
+		DHCP6Info:   &dhcp6info.Stats{Dropped: r},
+		LANIf:       &lanif.Stats{},
+		DNS64:       &dns64.Stats{},
+		DHCP4:       &dhcp4.Stats{},
+		NAT64:       &nat64.Stats{},
+		Firewall:    &firewall.Stats{},
+		Fastpath:    &fastpath.Stats{ToStack: r},
+		Accounting:  &accounting.Stats{},
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"codeberg.org/monostack/gizmo/services/lanif"
 	"codeberg.org/monostack/gizmo/services/nat64"
 	"codeberg.org/monostack/gizmo/services/ndproxy"
+	"codeberg.org/monostack/gizmo/services/nsresponder"
 	"codeberg.org/monostack/gizmo/services/ra"
 	"codeberg.org/monostack/gizmo/services/wan"
 	"github.com/prometheus/client_golang/prometheus"
@@ -73,6 +74,7 @@ func Metrics(s Stats) []prometheus.Metric {
 	out = emit(out, s.DHCP6PD, dhcp6pdMetrics)
 	out = emit(out, s.RA, raMetrics)
 	out = emit(out, s.NDProxy, ndproxyMetrics)
+	out = emit(out, s.NSResponder, nsresponderMetrics)
 	out = emit(out, s.DHCP6Info, dhcp6infoMetrics)
 	out = emit(out, s.LANIf, lanifMetrics)
 	out = emit(out, s.DNS64, dns64Metrics)
@@ -132,6 +134,16 @@ var raMetrics = []family[ra.Stats]{
 	counter("gizmo_ra_final_total", "Final Router Advertisements (router lifetime 0) sent at shutdown.", func(s ra.Stats) uint64 { return s.RAFinal }),
 	counter("gizmo_ra_send_errors_total", "Router Advertisements that could not be sent.", func(s ra.Stats) uint64 { return s.SendErrors }),
 	counter("gizmo_ra_plan_errors_total", "Plans that could not be encoded; the previous one stayed.", func(s ra.Stats) uint64 { return s.PlanErrors }),
+}
+
+var nsresponderMetrics = []family[nsresponder.Stats]{
+	counter("gizmo_nsresponder_received_total", "Neighbor Solicitations for the on-link NAT64 prefix received.", func(s nsresponder.Stats) uint64 { return s.Received }),
+	counter("gizmo_nsresponder_answered_total", "Neighbor Advertisements sent for addresses of the on-link NAT64 prefix (RFC 4861 §7.2.4).", func(s nsresponder.Stats) uint64 { return s.Answered }),
+	counter("gizmo_nsresponder_dad_answered_total", "DAD probes for addresses of the on-link NAT64 prefix answered (RFC 4862 §5.4.3).", func(s nsresponder.Stats) uint64 { return s.DADAnswered }),
+	counterBy("gizmo_nsresponder_refused_total", "Neighbor Solicitations not answered (RFC 4861 §7.1.1 checks, rate limits), by reason.", "reason", func(s nsresponder.Stats) map[string]uint64 { return s.Refused }),
+	gauge("gizmo_nsresponder_sources", "Sources the rate limit of the NS responder tracks now.", func(s nsresponder.Stats) float64 { return float64(s.Sources) }),
+	counter("gizmo_nsresponder_send_errors_total", "Neighbor Advertisements that could not be sent.", func(s nsresponder.Stats) uint64 { return s.SendErrors }),
+	counter("gizmo_nsresponder_plan_errors_total", "Plans of the NS responder refused; the previous one stayed.", func(s nsresponder.Stats) uint64 { return s.PlanErrors }),
 }
 
 var ndproxyMetrics = []family[ndproxy.Stats]{

@@ -24,6 +24,7 @@ import (
 	"codeberg.org/monostack/gizmo/services/lanif"
 	"codeberg.org/monostack/gizmo/services/nat64"
 	"codeberg.org/monostack/gizmo/services/ndproxy"
+	"codeberg.org/monostack/gizmo/services/nsresponder"
 	"codeberg.org/monostack/gizmo/services/ra"
 	"codeberg.org/monostack/gizmo/services/wan"
 	"codeberg.org/monostack/gizmo/web"
@@ -33,15 +34,17 @@ import (
 // Stats are the running services' counters at one moment. A service that
 // does not run in this mode (or could not be read) is nil.
 type Stats struct {
-	WAN       *wan.Stats
-	DHCP6PD   *dhcp6pd.Stats
-	RA        *ra.Stats
-	NDProxy   *ndproxy.Stats
-	DHCP6Info *dhcp6info.Stats
-	LANIf     *lanif.Stats
-	DNS64     *dns64.Stats
-	DHCP4     *dhcp4.Stats
-	NAT64     *nat64.Stats
+	WAN     *wan.Stats
+	DHCP6PD *dhcp6pd.Stats
+	RA      *ra.Stats
+	NDProxy *ndproxy.Stats
+	// NSResponder runs in the existing-network mode only.
+	NSResponder *nsresponder.Stats
+	DHCP6Info   *dhcp6info.Stats
+	LANIf       *lanif.Stats
+	DNS64       *dns64.Stats
+	DHCP4       *dhcp4.Stats
+	NAT64       *nat64.Stats
 	// NAT64Capacity is the NAT64's session table size.
 	NAT64Capacity int
 	Firewall      *firewall.Stats
