@@ -35,7 +35,10 @@ type Scenario struct {
 	// OnePort rewires the lab as an existing network: the ISP's router is
 	// on the LAN switch (port p-isp), gz-gizmo has a single port on the
 	// switch (named PortNames[1]) and runs without -wan/-lan, so that role
-	// detection finds one port and picks the existing-network mode.
+	// detection finds one port and picks the existing-network mode, and
+	// without -pref64, so that it puts its NAT64 prefix in the /64 it
+	// announces on-link. gz-lan-v6 is a stock Linux host there: it ignores
+	// Route Information Options (Lab.HonourRIOs changes that).
 	OnePort bool
 	// ISPUnplugged starts the gizmo with the cable to the ISP unplugged
 	// (Lab.SetISPLink plugs it in): the ISP's daemons start on a live
@@ -122,7 +125,7 @@ func (s Scenario) gizmoArgv(argv []string) []string {
 	if s.DetectsRoles() {
 		drop["-wan"], drop["-lan"] = true, true
 	}
-	if s.UpstreamPref64.IsValid() {
+	if s.UpstreamPref64.IsValid() || s.OnePort {
 		drop["-pref64"] = true
 	}
 	var out []string
@@ -204,10 +207,10 @@ func (s Scenario) topologySteps() [][]string {
 		ip("-n " + NSGizmo + " link set " + GizmoLAN + " down")
 		ip("-n " + NSGizmo + " link set " + GizmoLAN + " name " + s.PortNames[1])
 		ip("-n " + NSGizmo + " link set " + s.PortNames[1] + " up")
-		// The test client honours RIOs of any length (the Linux default
-		// of 0 ignores them all: docs/deployments.md).
+		// gz-lan-v6 is a stock Linux host: the kernel's default of 0
+		// ignores every RIO (docs/deployments.md).
 		st = append(st, []string{"netns", "exec", NSLanV6, "sysctl", "-q", "-w",
-			"net.ipv6.conf." + HostIf + ".accept_ra_rt_info_max_plen=128"})
+			"net.ipv6.conf." + HostIf + ".accept_ra_rt_info_max_plen=0"})
 		return st
 	}
 	if s.DetectsRoles() {
@@ -218,4 +221,14 @@ func (s Scenario) topologySteps() [][]string {
 		}
 	}
 	return st
+}
+
+// HonourRIOs sets how long a Route Information Option (RFC 4191) the host
+// in namespace ns installs may be (accept_ra_rt_info_max_plen on its
+// eth0): 0 is Linux's default and ignores them all, 128 takes every one.
+func (l *Lab) HonourRIOs(ns string, maxPlen int) error {
+	if maxPlen < 0 || maxPlen > 128 {
+		return fmt.Errorf("netlab: RIO prefix length %d outside 0..128", maxPlen)
+	}
+	return setSysctls(ns, []string{fmt.Sprintf("net.ipv6.conf.%s.accept_ra_rt_info_max_plen=%d", HostIf, maxPlen)})
 }
