@@ -8,22 +8,25 @@ import (
 )
 
 const (
-	// packetOutgoing is PACKET_OUTGOING (linux/if_packet.h): the gizmo's
-	// own frames, which a packet socket sees too.
-	packetOutgoing = 4
+	// packetMulticast is PACKET_MULTICAST (linux/if_packet.h); the types
+	// above it are frames for another host (on a port in promiscuous
+	// mode) and the gizmo's own outgoing frames, which a packet socket
+	// sees too. Below are those to the gizmo, broadcast and multicast.
+	packetMulticast = 2
 	// snapLen is enough for an NS with any options a 1500-byte link
 	// carries.
 	snapLen = 1500
 )
 
-// filter is the classic BPF program of the socket: incoming ICMPv6
-// Neighbor Solicitations without extension headers whose target is in one
-// of prefixes, so that the kernel drops the link's other traffic (every
-// host resolving every other host) before it wakes the responder.
+// filter is the classic BPF program of the socket: ICMPv6 Neighbor
+// Solicitations without extension headers, sent to the gizmo or to a
+// group, whose target is in one of prefixes, so that the kernel drops the
+// link's other traffic (every host resolving every other host) before it
+// wakes the responder.
 func filter(prefixes []netip.Prefix) []bpf.Instruction {
 	prog := []bpf.Instruction{
 		bpf.LoadExtension{Num: bpf.ExtType},
-		bpf.JumpIf{Cond: bpf.JumpEqual, Val: packetOutgoing, SkipTrue: 1},
+		bpf.JumpIf{Cond: bpf.JumpGreaterThan, Val: packetMulticast, SkipTrue: 1},
 		bpf.Jump{Skip: 1},
 		bpf.RetConstant{Val: 0},
 	}

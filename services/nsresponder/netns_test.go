@@ -14,7 +14,7 @@ import (
 )
 
 // link is a veth pair between the gizmo's namespace (lan0) and a host's
-// (eth0) whose kernel treats the on-link /64 as a PIO with L=1 makes it: a
+// (eth0). The host has the on-link /64 as a PIO with L=1 leaves it: a
 // route on eth0 without a gateway (RFC 4861 §6.3.4).
 type link struct {
 	gizmo, host string
