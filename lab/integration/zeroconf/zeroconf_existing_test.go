@@ -27,12 +27,13 @@ const (
 //
 // gz-lan-v6 is a stock Linux host (accept_ra_rt_info_max_plen 0: no RIO is
 // installed); it reaches v4only.example.test by name all the same. Then it
-// honours RIOs, as before this mode had an on-link prefix, and still does;
-// gz-lan-clat's CLAT takes the PREF64 under the new prefix; and when the
-// gizmo stops, its final RA takes the on-link /64 away at once.
+// honours RIOs and still does; gz-lan-clat's CLAT takes the PREF64 under
+// the on-link prefix. When the delegation goes, the gizmo moves to its
+// ULA's /64 and withdraws the old one; when it stops, its final RA takes
+// the on-link /64 away at once.
 func TestExistingNetwork(t *testing.T) {
 	l := upScenario(t, "existing-network")
-	ctx := testContext(t, 4*time.Minute)
+	ctx := testContext(t, 6*time.Minute)
 	st := waitStatus(t, ctx, "an on-link NAT64 prefix in a delegation", func(s status) bool {
 		return s.WAN.Interface != "" && s.Delegated != nil && s.Pref64Source == "on-link" && s.LAN.DNS["rdnss"] != ""
 	})
@@ -132,6 +133,31 @@ func TestExistingNetwork(t *testing.T) {
 		}
 	})
 
+	t.Run("the delegation goes: the ULA /64 takes over, the old /64 is withdrawn", func(t *testing.T) {
+		if err := l.SetDelegation(ctx, netlab.DelegationNoPool); err != nil {
+			t.Fatal(err)
+		}
+		// Kea answers the Renews with NoPrefixAvail; the gizmo keeps the
+		// prefix until its valid lifetime ends, then falls back.
+		st := waitStatus(t, ctx, "the on-link NAT64 prefix in the ULA", func(s status) bool {
+			return s.Delegated == nil && s.Pref64Source == "on-link" && strings.HasPrefix(s.Pref64, strings.TrimSuffix(s.ULA, "::/48"))
+		})
+		ulaLink, ulaPref64, ulaDNS := existingULAPrefixes(t, st)
+		// RFC 4861 §6.3.4: the old /64 goes at once with lifetime 0,
+		// though the host was told minutes.
+		if _, err := l.WaitExec(testContext(t, 30*time.Second), netlab.NSLanV6, func(out string) bool {
+			return !onLinkRoute(out, onLink) && onLinkRoute(out, ulaLink)
+		}, "ip", "-6", "route", "show", "dev", netlab.HostIf); err != nil {
+			t.Errorf("gz-lan-v6: want %s withdrawn and %s on-link: %v", onLink, ulaLink, err)
+		}
+		want := synthesized(ulaPref64, netlab.V4OnlyServer).String()
+		body, err := fetchByName(ctx, l, netlab.NSLanV6, ulaDNS, "v4only.example.test")
+		if err != nil || !strings.Contains(body, "server="+netlab.V4OnlyServer.String()) {
+			t.Errorf("gz-lan-v6 fetching v4only at %s: %q, %v", want, body, err)
+		}
+		onLink = ulaLink
+	})
+
 	t.Run("the final RA withdraws the on-link /64", func(t *testing.T) {
 		if err := l.GizmoStop(); err != nil {
 			t.Fatal(err)
@@ -165,6 +191,28 @@ func existingPrefixes(t *testing.T, st status) (onLink, pref64 netip.Prefix, dns
 		t.Fatalf("delegated prefix %q: %v", st.Delegated.Prefix, err)
 	}
 	onLink = netip.PrefixFrom(delegated.Masked().Addr(), 64)
+	pref64, err = netip.ParsePrefix(st.Pref64)
+	if err != nil || pref64 != netip.PrefixFrom(onLink.Addr(), 96) {
+		t.Fatalf("PREF64 %q (%v): want the first /96 of %s", st.Pref64, err, onLink)
+	}
+	dns = rdnss(t, st)
+	if !onLink.Contains(dns) || pref64.Contains(dns) {
+		t.Fatalf("RDNSS %s: want it in %s, outside %s", dns, onLink, pref64)
+	}
+	return onLink, pref64, dns
+}
+
+// existingULAPrefixes checks the status's on-link layout without a
+// delegation: subnet 64 of the ULA, its first /96, the DNS64 outside it.
+func existingULAPrefixes(t *testing.T, st status) (onLink, pref64 netip.Prefix, dns netip.Addr) {
+	t.Helper()
+	ula, err := netip.ParsePrefix(st.ULA)
+	if err != nil || ula.Bits() != 48 {
+		t.Fatalf("ULA %q: %v", st.ULA, err)
+	}
+	b := ula.Addr().As16()
+	b[7] = 0x64
+	onLink = netip.PrefixFrom(netip.AddrFrom16(b), 64)
 	pref64, err = netip.ParsePrefix(st.Pref64)
 	if err != nil || pref64 != netip.PrefixFrom(onLink.Addr(), 96) {
 		t.Fatalf("PREF64 %q (%v): want the first /96 of %s", st.Pref64, err, onLink)
