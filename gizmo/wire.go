@@ -29,23 +29,23 @@ import (
 // wired are the services whose counters the dashboard reads; nil: not
 // running in this mode.
 type wired struct {
-	wan     *wansvc.Service
-	dhcp6pd *dhcp6pd.Service
-	ra      *ra.Service
-	ndproxy *ndproxy.Service
-	// nsresponder answers for the on-link NAT64 prefix of the
-	// existing-network mode.
-	nsresponder *nsresponder.Service
-	dhcp6info   *dhcp6info.Service
-	lanif       *lanif.Service
-	dns64       *dns64.Service
-	dhcp4       *dhcp4.Service
-	nat64       *nat64.Service
+	wan       *wansvc.Service
+	dhcp6pd   *dhcp6pd.Service
+	ra        *ra.Service
+	ndproxy   *ndproxy.Service
+	dhcp6info *dhcp6info.Service
+	lanif     *lanif.Service
+	dns64     *dns64.Service
+	dhcp4     *dhcp4.Service
+	nat64     *nat64.Service
 	// nat64Capacity is the NAT64's session table size.
 	nat64Capacity int
 	firewall      *firewall.Service
 	fastpath      *fastpath.Service
 	accounting    *accounting.Service
+	// nsresponder answers for the on-link NAT64 prefix of the
+	// existing-network mode.
+	nsresponder *nsresponder.Service
 }
 
 // wireServices creates the protocol services, turns their observations

@@ -42,21 +42,21 @@ type Plans struct {
 	Network    Network
 	Deployment Deployment
 
-	LAN       lanif.Plan
-	WAN       wan.Plan
-	DHCP6PD   DHCP6PD
-	RA        ra.Plan
-	NDProxy   ndproxy.Plan
-	DHCP6Info dhcp6info.Plan
-	DNS64     dns64.Plan
-	DHCP4     dhcp4.Plan
-	NAT64     nat64.Plan
+	LAN        lanif.Plan
+	WAN        wan.Plan
+	DHCP6PD    DHCP6PD
+	RA         ra.Plan
+	NDProxy    ndproxy.Plan
+	DHCP6Info  dhcp6info.Plan
+	DNS64      dns64.Plan
+	DHCP4      dhcp4.Plan
+	NAT64      nat64.Plan
+	Firewall   firewall.Plan
+	Fastpath   fastpath.Plan
+	Accounting accounting.Plan
 	// NSResponder answers Neighbor Solicitations in the existing-network
 	// mode's on-link NAT64 prefix.
 	NSResponder nsresponder.Plan
-	Firewall    firewall.Plan
-	Fastpath    fastpath.Plan
-	Accounting  accounting.Plan
 	// FirewallProblems names the inbound rules left out of Firewall.
 	FirewallProblems error
 	// WebListen are the dashboard's listening addresses.
@@ -67,20 +67,21 @@ type Plans struct {
 func All(st *state.State, opt Options, now time.Time) Plans {
 	n := NetworkOf(st, now)
 	p := Plans{
-		Network:     n,
-		Deployment:  DeploymentOf(st, opt.ExistingNetwork, now),
-		WAN:         WAN(st, now),
-		DHCP6PD:     DHCP6PDOf(st),
-		RA:          RA(st, RAOptions{MaxInterval: opt.RAInterval, ExistingNetwork: opt.ExistingNetwork}, now),
-		NDProxy:     NDProxy(st, now),
-		DHCP6Info:   DHCP6Info(st, opt.ExistingNetwork, now),
-		DNS64:       DNS64(st, now),
-		DHCP4:       DHCP4(st, opt.V6OnlyWait),
-		NAT64:       NAT64(st, opt.ExistingNetwork, now),
+		Network:    n,
+		Deployment: DeploymentOf(st, opt.ExistingNetwork, now),
+		WAN:        WAN(st, now),
+		DHCP6PD:    DHCP6PDOf(st),
+		RA:         RA(st, RAOptions{MaxInterval: opt.RAInterval, ExistingNetwork: opt.ExistingNetwork}, now),
+		NDProxy:    NDProxy(st, now),
+		DHCP6Info:  DHCP6Info(st, opt.ExistingNetwork, now),
+		DNS64:      DNS64(st, now),
+		DHCP4:      DHCP4(st, opt.V6OnlyWait),
+		NAT64:      NAT64(st, opt.ExistingNetwork, now),
+		Fastpath:   Fastpath(st, now),
+		Accounting: Accounting(st),
+		WebListen:  WebListen(n, opt.ListenWeb),
+		// Answers only in the existing-network mode.
 		NSResponder: NSResponder(st, opt.ExistingNetwork, now),
-		Fastpath:    Fastpath(st, now),
-		Accounting:  Accounting(st),
-		WebListen:   WebListen(n, opt.ListenWeb),
 	}
 	if opt.ExistingNetwork {
 		p.LAN = ExistingNetworkLAN(st, now)

@@ -21,18 +21,19 @@ import (
 func everyService() Stats {
 	r := map[string]uint64{"some-reason": 1}
 	return Stats{
-		WAN:         &wan.Stats{InvalidRAs: r, InvalidDHCPv4: r},
-		DHCP6PD:     &dhcp6pd.Stats{InvalidLeases: r},
-		RA:          &ra.Stats{RSInvalid: r},
-		NDProxy:     &ndproxy.Stats{},
+		WAN:        &wan.Stats{InvalidRAs: r, InvalidDHCPv4: r},
+		DHCP6PD:    &dhcp6pd.Stats{InvalidLeases: r},
+		RA:         &ra.Stats{RSInvalid: r},
+		NDProxy:    &ndproxy.Stats{},
+		DHCP6Info:  &dhcp6info.Stats{Dropped: r},
+		LANIf:      &lanif.Stats{},
+		DNS64:      &dns64.Stats{},
+		DHCP4:      &dhcp4.Stats{},
+		NAT64:      &nat64.Stats{},
+		Firewall:   &firewall.Stats{},
+		Fastpath:   &fastpath.Stats{ToStack: r},
+		Accounting: &accounting.Stats{},
+		// The existing-network mode's.
 		NSResponder: &nsresponder.Stats{Refused: r},
-		DHCP6Info:   &dhcp6info.Stats{Dropped: r},
-		LANIf:       &lanif.Stats{},
-		DNS64:       &dns64.Stats{},
-		DHCP4:       &dhcp4.Stats{},
-		NAT64:       &nat64.Stats{},
-		Firewall:    &firewall.Stats{},
-		Fastpath:    &fastpath.Stats{ToStack: r},
-		Accounting:  &accounting.Stats{},
 	}
 }

@@ -34,17 +34,15 @@ import (
 // Stats are the running services' counters at one moment. A service that
 // does not run in this mode (or could not be read) is nil.
 type Stats struct {
-	WAN     *wan.Stats
-	DHCP6PD *dhcp6pd.Stats
-	RA      *ra.Stats
-	NDProxy *ndproxy.Stats
-	// NSResponder runs in the existing-network mode only.
-	NSResponder *nsresponder.Stats
-	DHCP6Info   *dhcp6info.Stats
-	LANIf       *lanif.Stats
-	DNS64       *dns64.Stats
-	DHCP4       *dhcp4.Stats
-	NAT64       *nat64.Stats
+	WAN       *wan.Stats
+	DHCP6PD   *dhcp6pd.Stats
+	RA        *ra.Stats
+	NDProxy   *ndproxy.Stats
+	DHCP6Info *dhcp6info.Stats
+	LANIf     *lanif.Stats
+	DNS64     *dns64.Stats
+	DHCP4     *dhcp4.Stats
+	NAT64     *nat64.Stats
 	// NAT64Capacity is the NAT64's session table size.
 	NAT64Capacity int
 	Firewall      *firewall.Stats
@@ -55,6 +53,8 @@ type Stats struct {
 	// NativeIPv6 and NAT44 are the accounting table's per-address bytes
 	// (nil: unreadable, e.g. before the table is installed).
 	NativeIPv6, NAT44 map[netip.Addr]accounting.Bytes
+	// NSResponder runs in the existing-network mode only.
+	NSResponder *nsresponder.Stats
 }
 
 // Rollup keeps what the counters alone cannot tell: the final counters of
