@@ -87,14 +87,16 @@ func (k *kernel) setup(p Plan) (int, error) {
 	if err := netlink.AddrReplace(l, a); err != nil {
 		return 0, fmt.Errorf("clat: address %s on %s: %w", IPv4, Interface, err)
 	}
-	// Translated replies come in on the WAN, while the route back to
-	// their sources goes out of clat0: strict reverse path filtering
-	// would drop them. Loose mode (2) still wants a route back, which
-	// drops sources with an unreachable route. The kernel uses the larger
-	// of "all" and the interface's value, so 2 here wins over a strict 1
-	// in "all".
-	if err := k.sysctl("net/ipv4/conf/"+k.wan+"/rp_filter", "2"); err != nil {
-		return 0, err
+	// Translated replies come in on the WAN, which has no IPv4 address:
+	// reverse path filtering, strict or loose, drops every one of them
+	// then (the kernel's __fib_validate_source has no address to match
+	// and takes its last resort). The kernel uses the larger of "all" and
+	// the interface's value, so both must be 0. The firewall does the
+	// BCP 38 checks itself (services/firewall).
+	for _, c := range []string{"all", k.wan} {
+		if err := k.sysctl("net/ipv4/conf/"+c+"/rp_filter", "0"); err != nil {
+			return 0, err
+		}
 	}
 	return l.Attrs().Index, nil
 }
@@ -222,4 +224,13 @@ func (k *kernel) sysctl(path, value string) error {
 		return fmt.Errorf("clat: sysctl %s: %w", path, err)
 	}
 	return nil
+}
+
+// linkIndex is the interface's index, 0 when it does not exist.
+func linkIndex(name string) int {
+	l, err := netlink.LinkByName(name)
+	if err != nil {
+		return 0
+	}
+	return l.Attrs().Index
 }

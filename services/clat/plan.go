@@ -45,7 +45,8 @@ type Plan struct {
 	// Unreachable are IPv4 destinations never translated to: with the
 	// well-known prefix the non-global ranges (RFC 6052 §3.1). They get
 	// unreachable routes, so that a legacy host hears an ICMP error at
-	// once, and a translated packet from one fails the reverse path check.
+	// once; no flow to one can exist, so the firewall drops whatever comes
+	// from one as unsolicited.
 	Unreachable []netip.Prefix
 }
 

@@ -119,7 +119,8 @@ func (s *Service) apply(p Plan) error {
 		return err
 	}
 	s.mu.Lock()
-	same := s.running && reflect.DeepEqual(s.applied, p)
+	// The same plan again is done, unless clat0 went away meanwhile.
+	same := s.running && reflect.DeepEqual(s.applied, p) && s.dp != nil && linkIndex(Interface) == s.dp.clat0
 	s.mu.Unlock()
 	if same {
 		return nil

@@ -15,9 +15,10 @@
  *
  * The kernel does the router's part on the IPv4 side before and after:
  * TTL, fragmentation or Fragmentation Needed against clat0's MTU, ICMP
- * errors, conntrack and the firewall, and its routes keep non-global IPv4
- * destinations from the well-known prefix (RFC 6052 §3.1) with an ICMP
- * error, in both directions (rp_filter). What reaches clat_out has been
+ * errors, conntrack and the firewall, and its unreachable routes keep the
+ * legacy hosts from non-global IPv4 destinations under the well-known
+ * prefix (RFC 6052 §3.1) with an ICMP error; no flow to one can exist, so
+ * the firewall drops anything from one as unsolicited. What reaches clat_out has been
  * forwarded or sent by the gizmo itself; what clat_in passes on is routed
  * like any IPv4 packet from the WAN.
  *
