@@ -1,7 +1,8 @@
 // Package derive keeps the daemon's state consistent: it records what the
 // services observe (a new or lost delegation) and fills the fields that
 // follow from the others (the PREF64 in force, the upstream resolvers, the
-// legacy network, the shared /64), and ages out what has expired. It only
+// legacy network, the shared /64, the kind of line), and ages out what has
+// expired. It only
 // writes the state; the plans (gizmo/plan) only read it.
 package derive
 
@@ -40,12 +41,17 @@ const MaxRetiredValid = 5400 * time.Second
 // settings, and ages out what has expired at now.
 func Derive(st *state.State, s Settings, now time.Time) {
 	// PREF64: the flag, else what the upstream advertises (RFC 8781), else
-	// the well-known prefix (RFC 6052 §2.1).
+	// what its DNS64 synthesizes into (RFC 7050) on a line without IPv4
+	// (with an IPv4 lease the gizmo's own NAT64 translates), else the
+	// well-known prefix (RFC 6052 §2.1).
+	discovered, found := st.WAN.DNS64.Found(now)
 	switch {
 	case s.Pref64.IsValid():
 		st.Pref64, st.Pref64Source = s.Pref64, state.Pref64Flag
 	case st.WAN.UpstreamPref64.IsValid():
 		st.Pref64, st.Pref64Source = st.WAN.UpstreamPref64, state.Pref64Upstream
+	case found && !st.WAN.IPv4.ValidAt(now):
+		st.Pref64, st.Pref64Source = discovered, state.Pref64Discovered
 	default:
 		st.Pref64, st.Pref64Source = state.WellKnownPref64, state.Pref64Default
 	}
@@ -65,6 +71,7 @@ func Derive(st *state.State, s Settings, now time.Time) {
 	})
 
 	deriveShared(st, s.ExistingNetwork, now)
+	st.Line = LineOf(st, now)
 
 	for _, h := range st.Hosts {
 		for a, seen := range h.Addrs {

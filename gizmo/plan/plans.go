@@ -8,6 +8,7 @@ import (
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/services/accounting"
+	"codeberg.org/monostack/gizmo/services/clat"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 	"codeberg.org/monostack/gizmo/services/dhcp6info"
 	"codeberg.org/monostack/gizmo/services/dns64"
@@ -50,6 +51,8 @@ type Plans struct {
 	DNS64      dns64.Plan
 	DHCP4      dhcp4.Plan
 	NAT64      nat64.Plan
+	CLAT       clat.Plan
+	Discovery  clat.DiscoveryPlan
 	Firewall   firewall.Plan
 	Fastpath   fastpath.Plan
 	Accounting accounting.Plan
@@ -73,6 +76,8 @@ func All(st *state.State, opt Options, now time.Time) Plans {
 		DNS64:      DNS64(st, now),
 		DHCP4:      DHCP4(st, opt.V6OnlyWait),
 		NAT64:      NAT64(st, opt.ExistingNetwork, now),
+		CLAT:       CLAT(st, opt.ExistingNetwork, now),
+		Discovery:  Discovery(st, now),
 		Fastpath:   Fastpath(st, now),
 		Accounting: Accounting(st),
 		WebListen:  WebListen(n, opt.ListenWeb),

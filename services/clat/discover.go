@@ -96,6 +96,13 @@ type DiscoveryPlan struct {
 	// Resolvers are the upstream resolvers to ask, in order. Empty:
 	// discovery is off.
 	Resolvers []netip.AddrPort
+	// LinkUp is when the uplink last came up: a new value asks again at
+	// once, as the line may be another one now.
+	LinkUp time.Time
+}
+
+func (p DiscoveryPlan) equal(q DiscoveryPlan) bool {
+	return slices.Equal(p.Resolvers, q.Resolvers) && p.LinkUp.Equal(q.LinkUp)
 }
 
 // Timing of RFC 7050 discovery.
@@ -183,7 +190,7 @@ func (d *Discovery) Run(ctx context.Context) error {
 			return nil
 		case <-d.plans.C():
 			p, ok := d.plans.Take()
-			if !ok || slices.Equal(p.Resolvers, cur.Resolvers) {
+			if !ok || p.equal(cur) {
 				continue
 			}
 			// A changed upstream is asked at once (RFC 7050 §3: the
