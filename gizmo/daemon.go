@@ -157,7 +157,11 @@ func (d *daemon) supervise(ctx context.Context, s namedService) {
 func (d *daemon) apply(now time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	prevLine := d.st.Line
 	derive.Derive(&d.st, d.settings, now)
+	if d.st.Line != prevLine {
+		d.log.Info("line detected", "line", d.st.Line, "previous", prevLine)
+	}
 	// An interface can be re-created (the LAN bridge): its index is read
 	// again for every plan.
 	d.st.LAN.Ifindex, d.st.WAN.Ifindex = ifindex(d.st.LAN.Interface), ifindex(d.st.WAN.Interface)
@@ -166,6 +170,10 @@ func (d *daemon) apply(now time.Time) {
 		// The log says why the LAN looks the way it does.
 		d.log.Info("deployment detected", "deployment", dep, "previous", d.st.Deployment)
 		d.st.Deployment = dep
+	}
+	d.st.CLAT = state.CLATStatus{}
+	if p.CLAT.Enabled() {
+		d.st.CLAT = state.CLATStatus{Address: p.CLAT.Address, Pref64: p.CLAT.Pref64}
 	}
 	for _, a := range d.appliers {
 		a(&p)

@@ -62,6 +62,13 @@ func (r wired) stats(all bool) rollup.Stats {
 	if r.lanif != nil {
 		s.LANIf = ptr(r.lanif.Stats())
 	}
+	if r.clat != nil {
+		s.CLAT = ptr(r.clat.Stats())
+	}
+	if r.discovery != nil {
+		ds, _ := r.discovery.Stats()
+		s.Discovery = &ds
+	}
 	if r.dhcp4 != nil {
 		s.DHCP4 = ptr(r.dhcp4.Stats())
 	}

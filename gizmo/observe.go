@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/services/clat"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 	"codeberg.org/monostack/gizmo/services/wan"
 )
@@ -45,6 +46,19 @@ func ipv4Observed(l *wan.IPv4Lease) *state.IPv4Lease {
 		return nil
 	}
 	return &state.IPv4Lease{Addr: l.Addr, Router: l.Router, DNS: slices.Clone(l.DNS), Expires: l.Expires}
+}
+
+// discoveryObserved records an answer of RFC 7050 discovery. A round
+// without an answer changes nothing: the last answer stands until its TTL
+// runs out (state.DNS64Discovery.Found).
+func discoveryObserved(d *state.DNS64Discovery, r clat.Discovered) {
+	switch {
+	case r.Err != nil:
+	case r.None:
+		*d = state.DNS64Discovery{None: true, At: r.At}
+	default:
+		*d = state.DNS64Discovery{Prefix: r.Prefix, ValidUntil: r.ValidUntil, At: r.At}
+	}
 }
 
 // leased records what the DHCPv4 server told a host.

@@ -11,6 +11,7 @@ import (
 	"codeberg.org/monostack/gizmo/gizmo/plan"
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/services/accounting"
+	"codeberg.org/monostack/gizmo/services/clat"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 	"codeberg.org/monostack/gizmo/services/dhcp6info"
 	"codeberg.org/monostack/gizmo/services/dhcp6pd"
@@ -39,6 +40,8 @@ type wired struct {
 	nat64     *nat64.Service
 	// nat64Capacity is the NAT64's session table size.
 	nat64Capacity int
+	clat          *clat.Service
+	discovery     *clat.Discovery
 	firewall      *firewall.Service
 	fastpath      *fastpath.Service
 	accounting    *accounting.Service
@@ -54,7 +57,7 @@ func wireServices(d *daemon, cfg config, wan, lan string) error {
 		d.log.Info("existing network: no firewall ruleset, no prefix delegation, no ND proxy and no DHCPv4 server; the network's own router keeps those roles")
 	}
 	for _, wire := range []func(*daemon, config, string, string) error{
-		wireDHCP6PD, wireWAN, wireLAN, wireDNS64, wireDHCP4, wireAccounting, wireBorder, wireNAT64, wireWeb,
+		wireDHCP6PD, wireWAN, wireLAN, wireDNS64, wireDHCP4, wireAccounting, wireBorder, wireNAT64, wireCLAT, wireWeb,
 	} {
 		if err := wire(d, cfg, wan, lan); err != nil {
 			return err
@@ -227,6 +230,28 @@ func wireNAT64(d *daemon, _ config, _, _ string) error {
 		svc.Update(p.NAT64)
 	})
 	d.wired.nat64, d.wired.nat64Capacity = svc, cfg.MaxSessions
+	return nil
+}
+
+// wireCLAT runs RFC 7050 discovery of the ISP's NAT64 prefix and the CLAT
+// that translates the legacy hosts' IPv4 on an IPv6-only line (RFC 6877);
+// not the CLAT on an existing network, whose router serves its legacy
+// hosts.
+func wireCLAT(d *daemon, cfg config, wan, _ string) error {
+	disc := clat.NewDiscovery(clat.DiscoveryConfig{Logger: d.log, OnResult: func(r clat.Discovered) {
+		d.observe(func(st *state.State) { discoveryObserved(&st.WAN.DNS64, r) })
+	}})
+	d.add("clat-discovery", disc, func(p *plan.Plans) { disc.Update(p.Discovery) })
+	d.wired.discovery = disc
+	if cfg.ExistingNetwork {
+		return nil
+	}
+	svc, err := clat.New(clat.Config{WAN: wan, Logger: d.log})
+	if err != nil {
+		return err
+	}
+	d.add("clat", svc, func(p *plan.Plans) { svc.Update(p.CLAT) })
+	d.wired.clat = svc
 	return nil
 }
 

@@ -49,6 +49,11 @@ type StatusJSON struct {
 	// Deployment is what the gizmo detected it is plugged into
 	// (docs/deployments.md).
 	Deployment string `json:"deployment"`
+	// Line is what the ISP's line carries: dual-stack, ipv4-only,
+	// ipv6-only-nat64, ipv6-only (no IPv4 at all), ds-lite or unknown.
+	Line string `json:"line"`
+	// CLAT is what the gizmo's CLAT translates between, while it runs.
+	CLAT *CLATJSON `json:"clat,omitempty"`
 	// Roles: how the ports got their roles and when they were last
 	// re-evaluated; absent when -wan/-lan were given.
 	Roles       *RolesJSON `json:"roles,omitempty"`
@@ -57,6 +62,30 @@ type StatusJSON struct {
 	LAN         LANJSON    `json:"lan"`
 	Hosts       int        `json:"hosts"`
 	Time        time.Time  `json:"time"`
+}
+
+// CLATJSON is the CLAT's translation (RFC 6877): the legacy hosts' IPv4
+// leaves from Address towards the ISP's NAT64 prefix.
+type CLATJSON struct {
+	Address string `json:"address"`
+	Pref64  string `json:"pref64"`
+}
+
+// lineTexts say what each line kind means for the household.
+var lineTexts = map[state.Line]string{
+	state.LineDualStack:     "IPv6 and IPv4 (dual-stack)",
+	state.LineIPv4Only:      "IPv4 only: the LAN's IPv6 is the gizmo's own, IPv4 sites through its NAT64",
+	state.LineIPv6OnlyNAT64: "IPv6 only, with the ISP's NAT64: legacy IPv4 hosts get through the gizmo's CLAT",
+	state.LineIPv6Only:      "This line has no IPv4: IPv4-only sites are unreachable",
+	state.LineDSLite:        "IPv6, with IPv4 tunnelled to the ISP (DS-Lite)",
+}
+
+// LineText is the line kind in words, for the overview.
+func (s StatusJSON) LineText() string {
+	if t, ok := lineTexts[state.Line(s.Line)]; ok {
+		return t
+	}
+	return "Not known yet"
 }
 
 // RolesJSON is the role detection's account (state.RolesStatus).
@@ -131,7 +160,7 @@ func prefixJSON(d state.DelegatedPrefix, now time.Time) PrefixJSON {
 func statusOf(st state.State, now time.Time) StatusJSON {
 	out := StatusJSON{
 		WAN:    WANJSON{Interface: st.WAN.Interface, Addrs: strs(st.WAN.Addrs), RDNSS: strs(st.WAN.RDNSS)},
-		Pref64: str(st.Pref64), Pref64Source: string(st.Pref64Source), Deployment: st.Deployment,
+		Pref64: str(st.Pref64), Pref64Source: string(st.Pref64Source), Deployment: st.Deployment, Line: string(st.Line),
 		UpstreamDNS: strs(st.UpstreamDNS), ULA: str(st.ULA),
 		LAN: LANJSON{Interface: st.LAN.Interface, Legacy4: str(st.LAN.Legacy4), DNS: map[string]string{
 			"rdnss": str(st.LAN.DNS.RDNSS), "dhcpv6": str(st.LAN.DNS.DHCPv6), "dhcpv4": str(st.LAN.DNS.DHCPv4),
@@ -146,6 +175,9 @@ func statusOf(st state.State, now time.Time) StatusJSON {
 	}
 	if st.WAN.Router.IsValid() {
 		out.WAN.Router = st.WAN.Router.String()
+	}
+	if c := st.CLAT; c.Address.IsValid() {
+		out.CLAT = &CLATJSON{Address: c.Address.String(), Pref64: str(c.Pref64)}
 	}
 	if st.WAN.IPv4 != nil {
 		out.WAN.IPv4 = st.WAN.IPv4.Addr.String()

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"codeberg.org/monostack/gizmo/services/accounting"
+	"codeberg.org/monostack/gizmo/services/clat"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 	"codeberg.org/monostack/gizmo/services/dhcp6info"
 	"codeberg.org/monostack/gizmo/services/dhcp6pd"
@@ -78,6 +79,8 @@ func Metrics(s Stats) []prometheus.Metric {
 	out = emit(out, s.DNS64, dns64Metrics)
 	out = emit(out, s.DHCP4, dhcp4Metrics)
 	out = emit(out, s.NAT64, nat64Metrics)
+	out = emit(out, s.CLAT, clatMetrics)
+	out = emit(out, s.Discovery, discoveryMetrics)
 	out = emit(out, s.Firewall, firewallMetrics)
 	out = emit(out, s.Fastpath, fastpathMetrics)
 	out = emit(out, s.Accounting, accountingMetrics)
@@ -209,6 +212,18 @@ var dhcp4Metrics = []family[dhcp4.Stats]{
 var nat64Metrics = []family[nat64.Stats]{
 	gauge("gizmo_nat64_enabled", "1 while the NAT64 translates.", func(s nat64.Stats) float64 { return boolGauge(s.Enabled) }),
 	gauge("gizmo_nat64_bindings", "Address and port bindings at the last reaper pass.", func(s nat64.Stats) float64 { return float64(s.Bindings) }),
+}
+
+var clatMetrics = []family[clat.Stats]{
+	gauge("gizmo_clat_running", "1 while the CLAT translates the legacy hosts' IPv4 (RFC 6877).", func(s clat.Stats) float64 { return boolGauge(s.Running) }),
+	counterBy("gizmo_clat_packets_total", "Packets the CLAT program handled, by outcome (translated_out, translated_in, the drops).", "outcome", func(s clat.Stats) map[string]uint64 { return s.Counters }),
+	counter("gizmo_clat_plan_errors_total", "CLAT plans that could not be applied.", func(s clat.Stats) uint64 { return uint64(max(s.Errors, 0)) }),
+}
+
+var discoveryMetrics = []family[clat.DiscoveryStats]{
+	counterBy("gizmo_clat_discovery_rounds_total", "RFC 7050 discovery rounds, by outcome: a NAT64 prefix found, none (no DNS64), failed (no answer).", "outcome", func(s clat.DiscoveryStats) map[string]uint64 {
+		return map[string]uint64{"found": s.Found, "none": s.None, "failed": s.Failed}
+	}),
 }
 
 var firewallMetrics = []family[firewall.Stats]{

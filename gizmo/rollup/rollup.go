@@ -15,6 +15,7 @@ import (
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/services/accounting"
+	"codeberg.org/monostack/gizmo/services/clat"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 	"codeberg.org/monostack/gizmo/services/dhcp6info"
 	"codeberg.org/monostack/gizmo/services/dhcp6pd"
@@ -44,6 +45,8 @@ type Stats struct {
 	NAT64     *nat64.Stats
 	// NAT64Capacity is the NAT64's session table size.
 	NAT64Capacity int
+	CLAT          *clat.Stats
+	Discovery     *clat.DiscoveryStats
 	Firewall      *firewall.Stats
 	// FirewallCounters are the ruleset's named counters (nil: unreadable).
 	FirewallCounters map[string]firewall.Counter

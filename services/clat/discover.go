@@ -146,9 +146,14 @@ type Discovery struct {
 	log   *slog.Logger
 	plans mailbox.Box[DiscoveryPlan]
 
-	mu   sync.Mutex
-	last Discovered
-	runs int
+	mu    sync.Mutex
+	last  Discovered
+	stats DiscoveryStats
+}
+
+// DiscoveryStats count discovery's rounds by outcome.
+type DiscoveryStats struct {
+	Found, None, Failed uint64
 }
 
 // NewDiscovery returns discovery, stopped until Run.
@@ -171,11 +176,11 @@ func NewDiscovery(cfg DiscoveryConfig) *Discovery {
 // Update hands discovery a new plan; it never blocks.
 func (d *Discovery) Update(p DiscoveryPlan) { d.plans.Put(p) }
 
-// Last returns the newest result and how many rounds ran.
-func (d *Discovery) Last() (Discovered, int) {
+// Stats returns the counters and the newest result.
+func (d *Discovery) Stats() (DiscoveryStats, Discovered) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.last, d.runs
+	return d.stats, d.last
 }
 
 // Run asks until ctx is done.
@@ -210,7 +215,15 @@ func (d *Discovery) Run(ctx context.Context) error {
 			return nil
 		}
 		d.mu.Lock()
-		d.last, d.runs = r, d.runs+1
+		d.last = r
+		switch {
+		case r.Err != nil:
+			d.stats.Failed++
+		case r.None:
+			d.stats.None++
+		default:
+			d.stats.Found++
+		}
 		d.mu.Unlock()
 		d.cfg.OnResult(r)
 		next := d.nextCheck(r, &backoff)
