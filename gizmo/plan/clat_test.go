@@ -181,3 +181,17 @@ func TestNoIPv4Rules(t *testing.T) {
 		})
 	}
 }
+
+// The legacy hosts' IPv4 leaves by clat0 while the CLAT runs: the
+// accounting counts it there.
+func TestAccountingFollowsTheCLAT(t *testing.T) {
+	st := clatState()
+	st.WAN.Interface, st.LAN.Interface = "uplink0", "lan0"
+	if got := All(st, Options{}, raNow).Accounting; got.IPv4Out != clat.Interface || got.WAN != "uplink0" {
+		t.Errorf("accounting %+v, want IPv4 out of %s", got, clat.Interface)
+	}
+	st.Line = state.LineDualStack
+	if got := All(st, Options{}, raNow).Accounting; got.IPv4Out != "" {
+		t.Errorf("accounting %+v without the CLAT", got)
+	}
+}

@@ -88,6 +88,10 @@ func All(st *state.State, opt Options, now time.Time) Plans {
 		p.LAN = LAN(st, now)
 	}
 	p.Firewall, p.FirewallProblems = Firewall(st, now)
+	if p.CLAT.Enabled() {
+		// The legacy hosts' IPv4 leaves by the CLAT's link.
+		p.Accounting.IPv4Out = clat.Interface
+	}
 	return p
 }
 
