@@ -324,3 +324,34 @@ func TestNetnsClaimOnWAN(t *testing.T) {
 		return !strings.Contains(out, p.Address.String()), out
 	})
 }
+
+// A daemon that crashed leaves clat0, its routes and the NAT44 table
+// behind: the next one removes them with its first plan, even when that
+// plan has no CLAT.
+func TestNetnsLeftoversRemoved(t *testing.T) {
+	testns.NeedRoot(t)
+	depstest.Require(t, deps.Lab)
+	gz := testns.New(t, "clat-g")
+	testns.Veth(t, gz, "uplink0", gz, "uplink0-peer")
+	for _, s := range [][]string{
+		{"-n", gz, "link", "add", Interface, "type", "veth", "peer", "name", Peer},
+		{"-n", gz, "link", "set", Interface, "up"},
+		{"-n", gz, "route", "add", "default", "dev", Interface, "proto", fmt.Sprint(int(routeProtocol))},
+	} {
+		testns.IP(t, s...)
+	}
+	testns.Exec(t, gz, "nft", "add", "table", "ip", NAT44Table)
+	svc, err := New(Config{WAN: "uplink0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testns.Start(t, gz, svc.Run)
+	svc.Update(Plan{})
+	waitFor(t, "the leftovers to go", func() (bool, string) {
+		link := ipOut(gz, "link", "show", Interface)
+		route := ipOut(gz, "route", "show", "default")
+		tables, _ := exec.Command("ip", "netns", "exec", gz, "nft", "list", "tables").CombinedOutput()
+		return strings.Contains(link, "does not exist") && strings.TrimSpace(route) == "" && !strings.Contains(string(tables), NAT44Table),
+			link + route + string(tables)
+	})
+}

@@ -33,7 +33,10 @@ type Service struct {
 	dp      *datapath
 	applied Plan
 	running bool
-	errors  int
+	// clean: nothing of the CLAT is in the kernel (stopped, or a crashed
+	// run's leftovers removed).
+	clean  bool
+	errors int
 }
 
 // New checks the configuration. Nothing touches the kernel before Run.
@@ -126,6 +129,12 @@ func (s *Service) apply(p Plan) error {
 		return nil
 	}
 	if !p.Enabled() {
+		s.mu.Lock()
+		clean := s.clean
+		s.mu.Unlock()
+		if clean {
+			return nil
+		}
 		return s.stop()
 	}
 	s.mu.Lock()
@@ -140,6 +149,9 @@ func (s *Service) apply(p Plan) error {
 	dp := s.dp
 	s.mu.Unlock()
 
+	s.mu.Lock()
+	s.clean = false
+	s.mu.Unlock()
 	clat0, err := s.k.setup(p)
 	if err != nil {
 		return err
@@ -165,7 +177,7 @@ func (s *Service) apply(p Plan) error {
 	}
 	s.mu.Lock()
 	wasRunning := s.running
-	s.applied, s.running = p, true
+	s.applied, s.running, s.clean = p, true, false
 	s.mu.Unlock()
 	if !wasRunning {
 		s.log.Info("CLAT running", "address", p.Address, "pref64", p.Pref64, "ipv4", IPv4, "mtu", p.MTU(), "claimed_on_wan", p.ClaimOnWAN)
@@ -204,5 +216,8 @@ func (s *Service) stop() error {
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("clat: stop: %w", err)
 	}
+	s.mu.Lock()
+	s.clean = true
+	s.mu.Unlock()
 	return nil
 }
