@@ -1,9 +1,13 @@
 package clat
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"regexp"
 	"testing"
+
+	"codeberg.org/monostack/gizmo/internal/targetkernel"
 )
 
 // The program counts into the NAT64's counter layout (enum counter in
@@ -11,6 +15,9 @@ import (
 // at its C name's index there.
 func TestCounterIndexesMatchTheHeader(t *testing.T) {
 	b, err := os.ReadFile("../nat64/bpf/nat64.h")
+	if errors.Is(err, fs.ErrNotExist) && targetkernel.IsInit() {
+		t.Skip("the source tree is not in the VM; the build machine checks the header")
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
