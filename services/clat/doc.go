@@ -52,7 +52,9 @@
 // stack (TC_ACT_OK), so it is routed, de-NATed and filtered as if it had
 // come in as IPv4. Everything else it passes on (TCX_NEXT) to the fast
 // path and the NAT64 behind it. clat0 is a veth pair with ARP and IPv6
-// off; nothing reaches its other end.
+// off; nothing reaches its other end. Reverse path filtering is turned off
+// on the uplink (and in "all"): the uplink has no IPv4 address, so the
+// kernel would drop every reply; the firewall does the BCP 38 checks.
 //
 // The program is built from the NAT64's headers (services/nat64/bpf): its
 // configuration struct and counters, checksums, the IPv6 extension header
