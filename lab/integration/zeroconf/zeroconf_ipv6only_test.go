@@ -221,7 +221,7 @@ func gizmoRA(ctx context.Context) (*ndp.RouterAdvertisement, error) {
 				if err != nil {
 					break
 				}
-				if r, ok := m.(*ndp.RouterAdvertisement); ok && from == netlab.GizmoLANLinkLocal {
+				if r, ok := m.(*ndp.RouterAdvertisement); ok && from.WithZone("") == netlab.GizmoLANLinkLocal {
 					ra = r
 					return nil
 				}
