@@ -121,9 +121,10 @@ func (s *Service) apply(p Plan) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	s.mu.Lock()
 	// The same plan again is done, unless clat0 went away meanwhile.
-	same := s.running && reflect.DeepEqual(s.applied, p) && s.dp != nil && linkIndex(Interface) == s.dp.clat0
+	clat0Now := linkIndex(Interface)
+	s.mu.Lock()
+	same := s.running && reflect.DeepEqual(s.applied, p) && s.dp != nil && clat0Now == s.dp.clat0
 	s.mu.Unlock()
 	if same {
 		return nil
@@ -147,11 +148,9 @@ func (s *Service) apply(p Plan) error {
 		s.dp = dp
 	}
 	dp := s.dp
+	s.clean = false // from here on the kernel holds parts of the CLAT
 	s.mu.Unlock()
 
-	s.mu.Lock()
-	s.clean = false
-	s.mu.Unlock()
 	clat0, err := s.k.setup(p)
 	if err != nil {
 		return err
