@@ -292,6 +292,12 @@ type LAN struct {
 	// DNS holds the DNS service's distinct listening address per information
 	// source, so that the statistics show which source each host uses.
 	DNS DNSAddrs
+	// OwnMACs are the gizmo's own hardware addresses (net.HardwareAddr
+	// String form): every port, bridged or not, the bridge and the uplink.
+	// Frames from them are the gizmo itself (its role probes, its RAs seen
+	// on another port), never a host. A bridge takes its MAC from its
+	// ports unless told otherwise, so the list is read again at every plan.
+	OwnMACs []string
 }
 
 // DNSAddrs are the DNS service's listening addresses, one per way a host can
@@ -349,6 +355,10 @@ type HostPolicy struct {
 	// ExposedPorts are reachable from the internet on every current IPv6
 	// address of the host, privacy addresses included: "tcp/443".
 	ExposedPorts []string `json:"exposed_ports,omitempty"`
+	// AppPinholes on: apps on this host may open inbound IPv6 ports
+	// themselves (UPnP IGD / PCP pinholes). Off unless the owner turns it
+	// on: an app's request is not the owner's decision.
+	AppPinholes bool `json:"app_pinholes"`
 }
 
 // DefaultHostPolicy is what a host that the owner never touched gets: the
