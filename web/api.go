@@ -243,6 +243,7 @@ func DecodePolicy(r io.Reader, current state.HostPolicy) (state.HostPolicy, erro
 		Hostname        *string     `json:"hostname"`
 		IPv4            *netip.Addr `json:"ipv4"`
 		ExposedPorts    *[]string   `json:"exposed_ports"`
+		AppPinholes     *bool       `json:"app_pinholes"`
 	}
 	dec := json.NewDecoder(io.LimitReader(r, maxPolicyBody))
 	dec.DisallowUnknownFields()
@@ -273,6 +274,9 @@ func DecodePolicy(r io.Reader, current state.HostPolicy) (state.HostPolicy, erro
 	}
 	if in.ExposedPorts != nil {
 		p.ExposedPorts = *in.ExposedPorts
+	}
+	if in.AppPinholes != nil {
+		p.AppPinholes = *in.AppPinholes
 	}
 	return p, nil
 }

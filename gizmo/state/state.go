@@ -261,6 +261,10 @@ type HostPolicy struct {
 	// ExposedPorts are reachable from the internet on every current IPv6
 	// address of the host, privacy addresses included: "tcp/443".
 	ExposedPorts []string `json:"exposed_ports,omitempty"`
+	// AppPinholes on: apps on this host may open inbound IPv6 ports
+	// themselves (UPnP IGD / PCP pinholes). Off unless the owner turns it
+	// on: an app's request is not the owner's decision.
+	AppPinholes bool `json:"app_pinholes"`
 }
 
 // DefaultHostPolicy is what a host that the owner never touched gets: the
