@@ -36,6 +36,7 @@ func (d *daemon) Snapshot() state.State {
 	for mac, h := range d.st.Hosts {
 		hc := *h
 		hc.Addrs = maps.Clone(h.Addrs)
+		hc.Pinholes = slices.Clone(h.Pinholes)
 		s.Hosts[mac] = &hc
 	}
 	return s

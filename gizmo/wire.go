@@ -22,6 +22,7 @@ import (
 	"codeberg.org/monostack/gizmo/services/ndproxy"
 	"codeberg.org/monostack/gizmo/services/neighbors"
 	"codeberg.org/monostack/gizmo/services/ra"
+	"codeberg.org/monostack/gizmo/services/upnp"
 	wansvc "codeberg.org/monostack/gizmo/services/wan"
 )
 
@@ -42,6 +43,7 @@ type wired struct {
 	firewall      *firewall.Service
 	fastpath      *fastpath.Service
 	accounting    *accounting.Service
+	upnp          *upnp.Service
 }
 
 // wireServices creates the protocol services, turns their observations
@@ -54,7 +56,7 @@ func wireServices(d *daemon, cfg config, wan, lan string) error {
 		d.log.Info("existing network: no firewall ruleset, no prefix delegation, no ND proxy and no DHCPv4 server; the network's own router keeps those roles")
 	}
 	for _, wire := range []func(*daemon, config, string, string) error{
-		wireDHCP6PD, wireWAN, wireLAN, wireDNS64, wireDHCP4, wireAccounting, wireBorder, wireNAT64, wireWeb,
+		wireDHCP6PD, wireWAN, wireLAN, wireDNS64, wireDHCP4, wireAccounting, wireBorder, wireUPnP, wireNAT64, wireWeb,
 	} {
 		if err := wire(d, cfg, wan, lan); err != nil {
 			return err
@@ -289,5 +291,25 @@ func wireAccounting(d *daemon, _ config, _, _ string) error {
 	}
 	d.add("accounting", acct, func(p *plan.Plans) { acct.Update(p.Accounting) })
 	d.wired.accounting = acct
+	return nil
+}
+
+// wireUPnP runs the UPnP IGD through which apps ask for inbound IPv6 ports
+// (the daemon is its Backend: gizmo/pinholes.go); not on an existing
+// network, whose own router is the firewall.
+func wireUPnP(d *daemon, cfg config, _, lan string) error {
+	if cfg.ExistingNetwork {
+		return nil
+	}
+	svc, err := upnp.New(upnp.Config{Interface: lan, Backend: d, Logger: d.log})
+	if err != nil {
+		return err
+	}
+	d.add("upnp", svc, func(p *plan.Plans) {
+		if err := svc.Update(p.UPnP); err != nil {
+			d.log.Error("UPnP plan refused", "err", err)
+		}
+	})
+	d.wired.upnp = svc
 	return nil
 }

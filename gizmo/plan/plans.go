@@ -17,6 +17,7 @@ import (
 	"codeberg.org/monostack/gizmo/services/nat64"
 	"codeberg.org/monostack/gizmo/services/ndproxy"
 	"codeberg.org/monostack/gizmo/services/ra"
+	"codeberg.org/monostack/gizmo/services/upnp"
 	"codeberg.org/monostack/gizmo/services/wan"
 	"codeberg.org/monostack/gizmo/web"
 )
@@ -57,6 +58,8 @@ type Plans struct {
 	FirewallProblems error
 	// WebListen are the dashboard's listening addresses.
 	WebListen web.Listen
+	// UPnP is the IGD's: where it listens and what it announces.
+	UPnP upnp.Plan
 }
 
 // All makes every service's plan from st at now. It only reads st.
@@ -76,6 +79,7 @@ func All(st *state.State, opt Options, now time.Time) Plans {
 		Fastpath:   Fastpath(st, now),
 		Accounting: Accounting(st),
 		WebListen:  WebListen(n, opt.ListenWeb),
+		UPnP:       UPnP(st, opt.ExistingNetwork, now),
 	}
 	if opt.ExistingNetwork {
 		p.LAN = ExistingNetworkLAN(st, now)

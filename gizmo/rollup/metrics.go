@@ -1,8 +1,10 @@
 package rollup
 
 import (
+	"cmp"
 	"maps"
 	"slices"
+	"strings"
 
 	"codeberg.org/monostack/gizmo/services/accounting"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
@@ -25,8 +27,10 @@ type family[S any] struct {
 	desc  *prometheus.Desc
 	kind  prometheus.ValueType
 	value func(S) float64
-	// byLabel, when set, gives one sample per label value instead.
-	byLabel func(S) map[string]uint64
+	// byLabel, when set, gives one sample per label value instead;
+	// byLabels one per pair of values of two labels.
+	byLabel  func(S) map[string]uint64
+	byLabels func(S) map[[2]string]uint64
 }
 
 func counter[S any](name, help string, f func(S) uint64) family[S] {
@@ -41,11 +45,24 @@ func counterBy[S any](name, help, label string, f func(S) map[string]uint64) fam
 	return family[S]{desc: prometheus.NewDesc(name, help, []string{label}, nil), kind: prometheus.CounterValue, byLabel: f}
 }
 
+func counterBy2[S any](name, help, label1, label2 string, f func(S) map[[2]string]uint64) family[S] {
+	return family[S]{desc: prometheus.NewDesc(name, help, []string{label1, label2}, nil), kind: prometheus.CounterValue, byLabels: f}
+}
+
 func emit[S any](out []prometheus.Metric, s *S, fams []family[S]) []prometheus.Metric {
 	if s == nil {
 		return out
 	}
 	for _, f := range fams {
+		if f.byLabels != nil {
+			m := f.byLabels(*s)
+			for _, l := range slices.SortedFunc(maps.Keys(m), func(a, b [2]string) int {
+				return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1]))
+			}) {
+				out = append(out, prometheus.MustNewConstMetric(f.desc, f.kind, float64(m[l]), l[0], l[1]))
+			}
+			continue
+		}
 		if f.byLabel == nil {
 			out = append(out, prometheus.MustNewConstMetric(f.desc, f.kind, f.value(*s)))
 			continue
@@ -81,6 +98,7 @@ func Metrics(s Stats) []prometheus.Metric {
 	out = emit(out, s.Firewall, firewallMetrics)
 	out = emit(out, s.Fastpath, fastpathMetrics)
 	out = emit(out, s.Accounting, accountingMetrics)
+	out = emit(out, s.UPnP, upnpMetrics)
 	return out
 }
 
@@ -232,4 +250,24 @@ var fastpathMetrics = []family[fastpath.Stats]{
 
 var accountingMetrics = []family[accounting.Stats]{
 	counter("gizmo_accounting_errors_total", "Failed installs of the accounting table.", func(s accounting.Stats) uint64 { return uint64(max(s.Errors, 0)) }),
+}
+
+var upnpMetrics = []family[UPnP]{
+	counterBy2("gizmo_upnp_requests_total", "UPnP control requests, by action and result (ok, or the UPnP error code answered).", "action", "result", func(s UPnP) map[[2]string]uint64 {
+		out := make(map[[2]string]uint64, len(s.Requests))
+		for k, n := range s.Requests {
+			out[[2]string{k.Action, k.Result}] = n
+		}
+		return out
+	}),
+	counterBy("gizmo_upnp_refused_total", "UPnP requests refused, by reason (the pinhole rules' and the service's bounds).", "reason", func(s UPnP) map[string]uint64 { return s.Refused }),
+	gauge("gizmo_upnp_pinholes", "Pinholes apps opened that are in force.", func(s UPnP) float64 { return float64(s.Pinholes) }),
+	counter("gizmo_upnp_ssdp_searches_total", "SSDP M-SEARCHes answered.", func(s UPnP) uint64 { return s.Searches }),
+	counter("gizmo_upnp_ssdp_replies_total", "SSDP answers sent.", func(s UPnP) uint64 { return s.Replies }),
+	counter("gizmo_upnp_ssdp_notifies_total", "SSDP announcements sent.", func(s UPnP) uint64 { return s.Notifies }),
+	counterBy("gizmo_upnp_ssdp_dropped_total", "SSDP datagrams left unanswered, by reason.", "reason", func(s UPnP) map[string]uint64 { return s.SSDPDropped }),
+	counter("gizmo_upnp_connections_limited_total", "UPnP HTTP connections that waited for a free slot.", func(s UPnP) uint64 { return s.ConnsLimited }),
+	counter("gizmo_upnp_connection_timeouts_total", "UPnP HTTP connections a header, read or idle timeout ended.", func(s UPnP) uint64 { return s.ConnTimeouts }),
+	counter("gizmo_upnp_clients_evicted_total", "Clients the UPnP rate limiters forgot to make room.", func(s UPnP) uint64 { return s.ClientsEvicted }),
+	counter("gizmo_upnp_send_errors_total", "SSDP datagrams that could not be sent.", func(s UPnP) uint64 { return s.SendErrors }),
 }

@@ -72,6 +72,11 @@ type State struct {
 	// host's ExposedPorts: token and prefix rules, written relative to the
 	// delegation so that they survive renumbering. Persisted.
 	InboundRules []InboundRule
+
+	// LastPinholeID is the UniqueID last given to a pinhole (Host.Pinholes):
+	// IDs are handed out in turn, so that an app's old ID does not name
+	// another app's pinhole soon after.
+	LastPinholeID uint16
 }
 
 // InboundRule lets traffic from the internet in, without port forwarding.
@@ -229,6 +234,9 @@ type Host struct {
 	Policy             HostPolicy
 	FirstSeen          time.Time
 	LastSeen           time.Time
+	// Pinholes are the inbound pinholes apps on the host opened (UPnP),
+	// in the order they were opened; only while Policy.AppPinholes is on.
+	Pinholes []Pinhole
 }
 
 // Record is the part of a host that persists across restarts.
