@@ -101,6 +101,8 @@ type HostJSON struct {
 	Policy             state.HostPolicy `json:"policy"`
 	FirstSeen          time.Time        `json:"first_seen"`
 	LastSeen           time.Time        `json:"last_seen"`
+	// Pinholes are the inbound ports apps on the host opened (UPnP).
+	Pinholes []PinholeJSON `json:"pinholes"`
 }
 
 func strs[T fmt.Stringer](xs []T) []string {
@@ -170,7 +172,7 @@ func hostOf(h *state.Host) HostJSON {
 	}
 	slices.SortFunc(addrs, netip.Addr.Compare)
 	out := HostJSON{MAC: h.MAC, Hostname: h.Hostname, Addrs: addrs, GotV6OnlyPreferred: h.GotV6OnlyPreferred,
-		Policy: h.Policy, FirstSeen: h.FirstSeen, LastSeen: h.LastSeen}
+		Policy: h.Policy, FirstSeen: h.FirstSeen, LastSeen: h.LastSeen, Pinholes: pinholesOf(h.Pinholes, time.Now())}
 	if h.Policy.Hostname != "" {
 		out.Hostname = h.Policy.Hostname
 	}

@@ -157,6 +157,7 @@ type hostView struct {
 	Traffic           []trafficShare
 	Split             template.HTML
 	Exposed           []string
+	Pinholes          []string
 	TopLegacy         []NameCount
 	Policy            state.HostPolicy
 }
@@ -250,6 +251,9 @@ func (s *Server) hostViews(details bool) []hostView {
 			Traffic: trafficShares(tr), Split: splitBar(tr), Exposed: hi.ExposedPorts, Policy: h.Policy,
 			TopLegacy: hi.TopLegacy[:min(len(hi.TopLegacy), 3)],
 		})
+		for _, p := range hj.Pinholes {
+			out[len(out)-1].Pinholes = append(out[len(out)-1].Pinholes, pinholeLine(p))
+		}
 	}
 	slices.SortFunc(out, func(a, b hostView) int {
 		if an, bn := a.Name != "", b.Name != ""; an != bn { // named hosts first
