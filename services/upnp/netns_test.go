@@ -198,7 +198,8 @@ func TestNotOnTheWAN(t *testing.T) {
 }
 
 // TestAnnouncements: the service announces itself on ff02::c when it
-// starts and says goodbye when it stops (UDA 1.1 §1.2.2, §1.2.3).
+// starts, again at its new location when the plan changes, and says
+// goodbye before and when it stops (UDA 1.1 §1.2.2, §1.2.3).
 func TestAnnouncements(t *testing.T) {
 	top := newLANTopology(t)
 	var conn *net.UDPConn
@@ -210,8 +211,9 @@ func TestAnnouncements(t *testing.T) {
 		conn = c
 	})
 	defer conn.Close()
-	_, stop := top.serve(t, &fakeBackend{})
+	s, stop := top.serve(t, &fakeBackend{})
 
+	loc := "http://[2001:db8:1000:100::1]:5000/rootDesc.xml"
 	nts := func(want string) {
 		t.Helper()
 		seen := map[string]bool{}
@@ -226,7 +228,7 @@ func TestAnnouncements(t *testing.T) {
 			if err != nil || req.Method != "NOTIFY" || req.Header.Get("Nts") != want {
 				continue
 			}
-			if want == "ssdp:alive" && req.Header.Get("Location") != "http://[2001:db8:1000:100::1]:5000/rootDesc.xml" {
+			if want == "ssdp:alive" && req.Header.Get("Location") != loc {
 				t.Errorf("alive with LOCATION %q", req.Header.Get("Location"))
 			}
 			seen[req.Header.Get("Usn")] = true
@@ -235,6 +237,16 @@ func TestAnnouncements(t *testing.T) {
 			t.Errorf("%d %s announcements, want 8 (every device and service): %v", len(seen), want, seen)
 		}
 	}
+	nts("ssdp:alive")
+	// A new plan (the delegation went away): goodbye, and the device
+	// announces itself at its new location.
+	ula := testPlan
+	ula.Listen, ula.Location6 = testPlan.Listen[1:], testPlan.Listen[1]
+	if err := s.Update(ula); err != nil {
+		t.Fatal(err)
+	}
+	nts("ssdp:byebye")
+	loc = "http://[fd12:3456:789a::1]:5000/rootDesc.xml"
 	nts("ssdp:alive")
 	if err := stop(); err != nil {
 		t.Fatal(err)

@@ -153,7 +153,9 @@ func (s *Service) Run(ctx context.Context) error {
 		// daemon replans on every observation) changes nothing.
 		pctx, cancel := context.WithCancel(ctx)
 		nextc := make(chan Plan, 1)
+		watched := make(chan struct{})
 		go func() {
+			defer close(watched)
 			for {
 				select {
 				case <-pctx.Done():
@@ -170,6 +172,7 @@ func (s *Service) Run(ctx context.Context) error {
 		s.log.Info("serving UPnP IGD:2", "location", location(cur.Location6, cur.Port), "listen", cur.Listen)
 		serveloop.Run(pctx, s.log, "UPnP stopped, retrying", retry, func(ctx context.Context) error { return s.serve(ctx, cur) })
 		cancel()
+		<-watched // the mailbox has one reader at a time
 		if ctx.Err() != nil {
 			return nil
 		}
