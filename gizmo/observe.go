@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"codeberg.org/monostack/gizmo/gizmo/derive"
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 	"codeberg.org/monostack/gizmo/services/wan"
@@ -58,6 +59,9 @@ func (d *daemon) leased(l dhcp4.Lease, active bool) {
 		d.namedHost(mac, l.Hostname, now)
 	}
 	d.observe(func(st *state.State) {
+		if derive.IsOwnMAC(st, mac.String()) {
+			return
+		}
 		h := d.hostLocked(mac.String(), now) // observe holds d.mu
 		h.GotV6OnlyPreferred = l.V6OnlyPreferred
 		switch {

@@ -26,9 +26,20 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("PUT /api/firewall/rules", s.apiPutRules)
 	mux.HandleFunc("GET /api/series", s.apiSeries)
 	mux.HandleFunc("GET /api/insights", s.apiInsights)
+	mux.HandleFunc("GET /api/settings", s.apiGetSettings)
+	mux.HandleFunc("PUT /api/settings", s.apiPutSettings)
 	mux.HandleFunc("GET /{$}", s.overview)
 	mux.HandleFunc("GET /hosts", s.hosts)
+	mux.HandleFunc("GET /hosts/{mac}", s.hostPage)
 	mux.HandleFunc("POST /hosts/{mac}/policy", s.formPolicy)
+	mux.HandleFunc("GET /rules", s.rulesPage)
+	mux.HandleFunc("POST /rules", s.formRules)
+	mux.HandleFunc("POST /rules/{i}", s.formRules)
+	mux.HandleFunc("POST /rules/{i}/delete", s.formRules)
+	mux.HandleFunc("GET /settings", s.settingsPage)
+	mux.HandleFunc("GET /settings/backup", s.backup)
+	mux.HandleFunc("POST /settings/restore", s.formRestore)
+	mux.HandleFunc("GET /log", s.logPage)
 	mux.HandleFunc("GET /dns", s.dns)
 	mux.HandleFunc("GET /nat64", s.nat64)
 	mux.HandleFunc("GET /login", s.loginPage)
@@ -57,6 +68,8 @@ type StatusJSON struct {
 	LAN         LANJSON    `json:"lan"`
 	Hosts       int        `json:"hosts"`
 	Time        time.Time  `json:"time"`
+	// Internet is the one-line "Internet OK / what is wrong".
+	Internet *Internet `json:"internet,omitempty"`
 }
 
 // RolesJSON is the role detection's account (state.RolesStatus).
@@ -197,7 +210,10 @@ func writeError(w http.ResponseWriter, code int, format string, args ...any) {
 }
 
 func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, statusOf(s.cfg.Backend.Snapshot(), time.Now()))
+	out := statusOf(s.cfg.Backend.Snapshot(), time.Now())
+	in := s.cfg.Backend.Findings().Internet
+	out.Internet = &in
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) apiHosts(w http.ResponseWriter, r *http.Request) {
@@ -332,7 +348,8 @@ func (s *Server) apiPutPolicy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, code, "%v", err)
 		return
 	}
-	s.log.Info("policy changed", "mac", mac, "dns64", p.DNS64, "v6only_preferred", p.V6OnlyPreferred, "hostname", p.Hostname)
+	s.log.Info("policy changed", "mac", mac, "dns64", p.DNS64, "v6only_preferred", p.V6OnlyPreferred, "app_pinholes", p.AppPinholes,
+		"hostname", p.Hostname, "ipv4", p.IPv4, "exposed_ports", strings.Join(p.ExposedPorts, " "))
 	writeJSON(w, http.StatusOK, p)
 }
 

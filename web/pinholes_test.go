@@ -35,23 +35,27 @@ func TestHostPinholes(t *testing.T) {
 		t.Errorf("pinholes %+v", ps)
 	}
 
-	w = do(t, s, "GET", "/hosts", "", basicAuth("secret"))
-	page := w.Body.String()
-	for _, want := range []string{
-		"tcp/8090 on 2001:db8:1000:100::10, from anyone, 59 min left",
-		"udp/3478 on 2001:db8:1000:100::10, asked for 2001:db8:ffff::10, port 3478 (open to anyone), 24 h 59 min left",
-	} {
-		if !strings.Contains(page, want) {
-			t.Errorf("hosts page lacks %q", want)
+	for _, path := range []string{"/hosts", "/hosts/" + testMAC} {
+		page := do(t, s, "GET", path, "", basicAuth("secret")).Body.String()
+		for _, want := range []string{
+			"tcp/8090 on 2001:db8:1000:100::10, from anyone, 59 min left",
+			"udp/3478 on 2001:db8:1000:100::10, asked for 2001:db8:ffff::10, port 3478 (open to anyone), 24 h 59 min left",
+		} {
+			if !strings.Contains(page, want) {
+				t.Errorf("%s lacks %q", path, want)
+			}
 		}
-	}
-	if strings.Contains(page, "tcp/8091") {
-		t.Error("hosts page shows an expired pinhole")
+		if strings.Contains(page, "tcp/8091") {
+			t.Errorf("%s shows an expired pinhole", path)
+		}
 	}
 
 	h.Pinholes, h.Policy.AppPinholes = nil, false
-	if page := do(t, s, "GET", "/hosts", "", basicAuth("secret")).Body.String(); !strings.Contains(page, "not allowed") {
-		t.Error("hosts page does not say that app pinholes are off")
+	if page := do(t, s, "GET", "/hosts/"+testMAC, "", basicAuth("secret")).Body.String(); !strings.Contains(page, "not allowed") {
+		t.Error("the host's page does not say that app pinholes are off")
+	}
+	if page := do(t, s, "GET", "/hosts", "", basicAuth("secret")).Body.String(); strings.Contains(page, "App pinholes") {
+		t.Error("the host list shows app pinholes of a host that may not open any")
 	}
 }
 

@@ -142,8 +142,11 @@ func hostNames(hosts map[string]*state.Host, clients map[netip.Addr]dns64.Client
 			}
 		}
 	}
-	for _, addrs := range out {
+	for name, addrs := range out {
+		// The lease is among the addresses the host was seen with too; an
+		// RRset holds no record twice (RFC 2181 §5).
 		slices.SortFunc(addrs, func(a, b netip.Addr) int { return a.Compare(b) })
+		out[name] = slices.Compact(addrs)
 	}
 	return out
 }

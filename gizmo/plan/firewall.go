@@ -146,21 +146,6 @@ func ValidateInboundRule(st *state.State, r state.InboundRule, now time.Time) er
 	return err
 }
 
-// ValidatePolicy checks a host policy the owner submits through the API:
-// its exposed ports must parse ("tcp/443"), and a DHCPv4 reservation must
-// be a host address of the legacy network other than the gizmo's own.
-func ValidatePolicy(st *state.State, p state.HostPolicy) error {
-	if _, err := parsePorts(p.ExposedPorts); err != nil {
-		return fmt.Errorf("exposed ports: %w", err)
-	}
-	if l := st.LAN.Legacy4; p.IPv4.IsValid() && l.IsValid() {
-		if !l.Masked().Contains(p.IPv4) || p.IPv4 == l.Addr() {
-			return fmt.Errorf("reservation %s is not a free address of the legacy network %s", p.IPv4, l.Masked())
-		}
-	}
-	return nil
-}
-
 // resolveRule turns a rule into a token rule or an absolute prefix. With no
 // delegation, a well-formed subnet rule resolves to nothing (and no error):
 // it starts to apply when a prefix arrives.

@@ -209,6 +209,12 @@ type LAN struct {
 	// DNS holds the DNS service's distinct listening address per information
 	// source, so that the statistics show which source each host uses.
 	DNS DNSAddrs
+	// OwnMACs are the gizmo's own hardware addresses (net.HardwareAddr
+	// String form): every port, bridged or not, the bridge and the uplink.
+	// Frames from them are the gizmo itself (its role probes, its RAs seen
+	// on another port), never a host. A bridge takes its MAC from its
+	// ports unless told otherwise, so the list is read again at every plan.
+	OwnMACs []string
 }
 
 // DNSAddrs are the DNS service's listening addresses, one per way a host can
