@@ -44,9 +44,9 @@ const HostAddrMaxAge = 7 * 24 * time.Hour
 // Firewall is the firewall's plan: the interfaces, the LAN's prefixes, the
 // owner's inbound rules resolved against the current delegation and the
 // hosts' current addresses, and the pinholes apps opened where the owner
-// lets them. A rule that cannot be resolved (a bad port,
-// a token longer than 64 bits, a subnet outside the delegation) is left out
-// and named in the error; the plan without it is still valid to apply.
+// lets them. A rule that cannot be resolved (a bad port, a token longer
+// than 64 bits, a subnet outside the delegation) is left out and named in
+// the error; the plan without it is still valid to apply.
 func Firewall(st *state.State, now time.Time) (firewall.Plan, error) {
 	n := NetworkOf(st, now)
 	p := firewall.Plan{
