@@ -69,6 +69,9 @@ func (r wired) stats(all bool) rollup.Stats {
 	if r.upnp != nil {
 		s.UPnP = &rollup.UPnP{Stats: r.upnp.Stats()}
 	}
+	if r.timesync != nil {
+		s.Timesync = ptr(r.timesync.Stats())
+	}
 	return s
 }
 

@@ -22,6 +22,7 @@ import (
 	"codeberg.org/monostack/gizmo/services/ndproxy"
 	"codeberg.org/monostack/gizmo/services/neighbors"
 	"codeberg.org/monostack/gizmo/services/ra"
+	"codeberg.org/monostack/gizmo/services/timesync"
 	"codeberg.org/monostack/gizmo/services/upnp"
 	wansvc "codeberg.org/monostack/gizmo/services/wan"
 )
@@ -44,6 +45,7 @@ type wired struct {
 	fastpath      *fastpath.Service
 	accounting    *accounting.Service
 	upnp          *upnp.Service
+	timesync      *timesync.Service
 }
 
 // wireServices creates the protocol services, turns their observations
@@ -56,7 +58,7 @@ func wireServices(d *daemon, cfg config, wan, lan string) error {
 		d.log.Info("existing network: no firewall ruleset, no prefix delegation, no ND proxy and no DHCPv4 server; the network's own router keeps those roles")
 	}
 	for _, wire := range []func(*daemon, config, string, string) error{
-		wireDHCP6PD, wireWAN, wireLAN, wireDNS64, wireDHCP4, wireAccounting, wireBorder, wireUPnP, wireNAT64, wireWeb,
+		wireTime, wireDHCP6PD, wireWAN, wireLAN, wireDNS64, wireDHCP4, wireAccounting, wireBorder, wireUPnP, wireNAT64, wireWeb,
 	} {
 		if err := wire(d, cfg, wan, lan); err != nil {
 			return err
@@ -78,6 +80,7 @@ func wireWAN(d *daemon, cfg config, wan, _ string) error {
 		OnIPv4: func(l *wansvc.IPv4Lease) {
 			d.observe(func(st *state.State) { st.WAN.IPv4 = ipv4Observed(l) })
 		},
+		ClockTrusted: d.clockTrusted,
 	})
 	if err != nil {
 		return err
@@ -98,14 +101,12 @@ func wireDHCP6PD(d *daemon, cfg config, wan, _ string) error {
 		StateDir:  filepath.Join(cfg.StateDir, "dhcp6pd"),
 		Logger:    d.log,
 		OnLease: func(l dhcp6pd.Lease) {
-			d.observe(func(st *state.State) {
-				derive.NewDelegation(st, state.DelegatedPrefix{Prefix: l.Prefix, PreferredUntil: l.PreferredUntil, ValidUntil: l.ValidUntil}, time.Now())
-				st.WAN.DHCPv6DNS = l.DNS
-			})
+			d.observe(func(st *state.State) { delegationObserved(st, l, time.Now()) })
 		},
 		OnLost: func(p netip.Prefix) {
 			d.observe(func(st *state.State) { derive.LostDelegation(st, p, time.Now()) })
 		},
+		ClockTrusted: d.clockTrusted,
 	})
 	if err != nil {
 		return err

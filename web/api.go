@@ -70,6 +70,17 @@ type StatusJSON struct {
 	Time        time.Time  `json:"time"`
 	// Internet is the one-line "Internet OK / what is wrong".
 	Internet *Internet `json:"internet,omitempty"`
+	// Clock says whether Time can be trusted: a board without a real-time
+	// clock starts at its image's build time until NTP sets it.
+	Clock ClockJSON `json:"clock"`
+}
+
+// ClockJSON is whether the gizmo's clock is synchronised with NTP in this
+// run, from which server, and when last (state.Clock).
+type ClockJSON struct {
+	Synced   bool      `json:"synced"`
+	Source   string    `json:"source,omitempty"`
+	LastSync time.Time `json:"last_sync,omitzero"`
 }
 
 // RolesJSON is the role detection's account (state.RolesStatus).
@@ -154,6 +165,7 @@ func statusOf(st state.State, now time.Time) StatusJSON {
 		Retired: []PrefixJSON{},
 		Hosts:   len(st.Hosts),
 		Time:    now,
+		Clock:   ClockJSON{Synced: st.Clock.Synced, Source: st.Clock.Source, LastSync: st.Clock.LastSync},
 	}
 	if r := st.Roles; r.Detected {
 		out.Roles = &RolesJSON{WANPort: r.WANPort, LANPorts: append([]string{}, r.LANPorts...), Since: r.Since, Reason: r.Reason,

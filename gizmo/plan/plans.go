@@ -17,6 +17,7 @@ import (
 	"codeberg.org/monostack/gizmo/services/nat64"
 	"codeberg.org/monostack/gizmo/services/ndproxy"
 	"codeberg.org/monostack/gizmo/services/ra"
+	"codeberg.org/monostack/gizmo/services/timesync"
 	"codeberg.org/monostack/gizmo/services/upnp"
 	"codeberg.org/monostack/gizmo/services/wan"
 	"codeberg.org/monostack/gizmo/web"
@@ -34,6 +35,9 @@ type Options struct {
 	ExistingNetwork bool
 	// ListenWeb is -listen-web; empty: the LAN's management addresses.
 	ListenWeb string
+	// TimeService: the daemon runs the time service, which serves the LAN
+	// and is announced in DHCPv4 and DHCPv6.
+	TimeService bool
 }
 
 // Plans are every service's plan, made from one state at one moment.
@@ -54,6 +58,8 @@ type Plans struct {
 	Firewall   firewall.Plan
 	Fastpath   fastpath.Plan
 	Accounting accounting.Plan
+	// TimeSync is empty when the daemon runs no time service.
+	TimeSync timesync.Plan
 	// FirewallProblems names the inbound rules left out of Firewall.
 	FirewallProblems error
 	// WebListen are the dashboard's listening addresses.
@@ -65,6 +71,10 @@ type Plans struct {
 // All makes every service's plan from st at now. It only reads st.
 func All(st *state.State, opt Options, now time.Time) Plans {
 	n := NetworkOf(st, now)
+	var ts timesync.Plan
+	if opt.TimeService {
+		ts = TimeSync(st, now)
+	}
 	p := Plans{
 		Network:    n,
 		Deployment: DeploymentOf(st, opt.ExistingNetwork, now),
@@ -72,12 +82,13 @@ func All(st *state.State, opt Options, now time.Time) Plans {
 		DHCP6PD:    DHCP6PDOf(st),
 		RA:         RA(st, RAOptions{MaxInterval: opt.RAInterval, ExistingNetwork: opt.ExistingNetwork}, now),
 		NDProxy:    NDProxy(st, now),
-		DHCP6Info:  DHCP6Info(st, opt.ExistingNetwork, now),
+		DHCP6Info:  DHCP6Info(st, opt.ExistingNetwork, ts.Serve, now),
 		DNS64:      DNS64(st, now),
-		DHCP4:      DHCP4(st, opt.V6OnlyWait),
+		DHCP4:      DHCP4(st, opt.V6OnlyWait, ts.Serve),
 		NAT64:      NAT64(st, opt.ExistingNetwork, now),
 		Fastpath:   Fastpath(st, now),
 		Accounting: Accounting(st),
+		TimeSync:   ts,
 		WebListen:  WebListen(n, opt.ListenWeb),
 		UPnP:       UPnP(st, opt.ExistingNetwork, now),
 	}

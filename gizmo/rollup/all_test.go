@@ -12,6 +12,7 @@ import (
 	"codeberg.org/monostack/gizmo/services/nat64"
 	"codeberg.org/monostack/gizmo/services/ndproxy"
 	"codeberg.org/monostack/gizmo/services/ra"
+	"codeberg.org/monostack/gizmo/services/timesync"
 	"codeberg.org/monostack/gizmo/services/upnp"
 	"codeberg.org/monostack/gizmo/services/wan"
 )
@@ -37,5 +38,6 @@ func everyService() Stats {
 			Requests: map[upnp.RequestKey]uint64{{Action: "AddPinhole", Result: "ok"}: 3, {Action: "AddPinhole", Result: "703"}: 1},
 			Refused:  r, SSDPDropped: r,
 		}, Pinholes: 2},
+		Timesync: &timesync.Stats{Rejected: r, Server: timesync.ServerStats{Dropped: r}},
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"codeberg.org/monostack/gizmo/services/nat64"
 	"codeberg.org/monostack/gizmo/services/ndproxy"
 	"codeberg.org/monostack/gizmo/services/ra"
+	"codeberg.org/monostack/gizmo/services/timesync"
 	"codeberg.org/monostack/gizmo/services/upnp"
 	"codeberg.org/monostack/gizmo/services/wan"
 	"codeberg.org/monostack/gizmo/web"
@@ -50,6 +51,7 @@ type Stats struct {
 	FirewallCounters map[string]firewall.Counter
 	Fastpath         *fastpath.Stats
 	Accounting       *accounting.Stats
+	Timesync         *timesync.Stats
 	// NativeIPv6 and NAT44 are the accounting table's per-address bytes
 	// (nil: unreadable, e.g. before the table is installed).
 	NativeIPv6, NAT44 map[netip.Addr]accounting.Bytes
