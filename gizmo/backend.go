@@ -38,6 +38,7 @@ func (d *daemon) Snapshot() state.State {
 	for mac, h := range d.st.Hosts {
 		hc := *h
 		hc.Addrs = maps.Clone(h.Addrs)
+		hc.Pinholes = slices.Clone(h.Pinholes)
 		s.Hosts[mac] = &hc
 	}
 	return s
@@ -182,7 +183,7 @@ func (d *daemon) Findings() web.Findings {
 	}
 	// On an existing network its router serves DHCPv4: no pool here.
 	if !d.options.ExistingNetwork {
-		if p := plan.DHCP4(&d.st, d.options.V6OnlyWait); p.PoolStart.IsValid() {
+		if p := plan.DHCP4(&d.st, d.options.V6OnlyWait, nil); p.PoolStart.IsValid() {
 			f.PoolStart, f.PoolEnd = p.PoolStart, p.PoolEnd
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/services/clat"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
+	"codeberg.org/monostack/gizmo/services/dhcp6pd"
 	"codeberg.org/monostack/gizmo/services/wan"
 )
 
@@ -46,7 +47,19 @@ func ipv4Observed(l *wan.IPv4Lease) *state.IPv4Lease {
 	if l == nil {
 		return nil
 	}
-	return &state.IPv4Lease{Addr: l.Addr, Router: l.Router, DNS: slices.Clone(l.DNS), Expires: l.Expires}
+	return &state.IPv4Lease{Addr: l.Addr, Router: l.Router, DNS: slices.Clone(l.DNS), NTP: slices.Clone(l.NTP), Expires: l.Expires}
+}
+
+// delegationObserved records a DHCPv6-PD lease: the delegated prefix with
+// its deadlines, and the DNS and NTP servers of the same Reply. The
+// deadlines are the client's, on the monotonic clock (they come from
+// time.Now in dhcp6pd), so that a step of the wall clock moves none of
+// them.
+func delegationObserved(st *state.State, l dhcp6pd.Lease, now time.Time) {
+	derive.NewDelegation(st, state.DelegatedPrefix{Prefix: l.Prefix, PreferredUntil: l.PreferredUntil, ValidUntil: l.ValidUntil}, now)
+	st.WAN.DHCPv6DNS = slices.Clone(l.DNS)
+	st.WAN.DHCPv6NTP = slices.Clone(l.NTP)
+	st.WAN.DHCPv6NTPNames = slices.Clone(l.NTPNames)
 }
 
 // discoveryObserved records an answer of RFC 7050 discovery. A round

@@ -23,6 +23,8 @@ import (
 	"codeberg.org/monostack/gizmo/services/ndproxy"
 	"codeberg.org/monostack/gizmo/services/neighbors"
 	"codeberg.org/monostack/gizmo/services/ra"
+	"codeberg.org/monostack/gizmo/services/timesync"
+	"codeberg.org/monostack/gizmo/services/upnp"
 	wansvc "codeberg.org/monostack/gizmo/services/wan"
 )
 
@@ -45,6 +47,8 @@ type wired struct {
 	firewall      *firewall.Service
 	fastpath      *fastpath.Service
 	accounting    *accounting.Service
+	upnp          *upnp.Service
+	timesync      *timesync.Service
 }
 
 // wireServices creates the protocol services, turns their observations
@@ -57,7 +61,7 @@ func wireServices(d *daemon, cfg config, wan, lan string) error {
 		d.log.Info("existing network: no firewall ruleset, no prefix delegation, no ND proxy and no DHCPv4 server; the network's own router keeps those roles")
 	}
 	for _, wire := range []func(*daemon, config, string, string) error{
-		wireDHCP6PD, wireWAN, wireLAN, wireDNS64, wireDHCP4, wireAccounting, wireBorder, wireNAT64, wireCLAT, wireWeb,
+		wireTime, wireDHCP6PD, wireWAN, wireLAN, wireDNS64, wireDHCP4, wireAccounting, wireBorder, wireUPnP, wireNAT64, wireCLAT, wireWeb,
 	} {
 		if err := wire(d, cfg, wan, lan); err != nil {
 			return err
@@ -79,6 +83,7 @@ func wireWAN(d *daemon, cfg config, wan, _ string) error {
 		OnIPv4: func(l *wansvc.IPv4Lease) {
 			d.observe(func(st *state.State) { st.WAN.IPv4 = ipv4Observed(l) })
 		},
+		ClockTrusted: d.clockTrusted,
 	})
 	if err != nil {
 		return err
@@ -99,14 +104,12 @@ func wireDHCP6PD(d *daemon, cfg config, wan, _ string) error {
 		StateDir:  filepath.Join(cfg.StateDir, "dhcp6pd"),
 		Logger:    d.log,
 		OnLease: func(l dhcp6pd.Lease) {
-			d.observe(func(st *state.State) {
-				derive.NewDelegation(st, state.DelegatedPrefix{Prefix: l.Prefix, PreferredUntil: l.PreferredUntil, ValidUntil: l.ValidUntil}, time.Now())
-				st.WAN.DHCPv6DNS = l.DNS
-			})
+			d.observe(func(st *state.State) { delegationObserved(st, l, time.Now()) })
 		},
 		OnLost: func(p netip.Prefix) {
 			d.observe(func(st *state.State) { derive.LostDelegation(st, p, time.Now()) })
 		},
+		ClockTrusted: d.clockTrusted,
 	})
 	if err != nil {
 		return err
@@ -314,5 +317,25 @@ func wireAccounting(d *daemon, _ config, _, _ string) error {
 	}
 	d.add("accounting", acct, func(p *plan.Plans) { acct.Update(p.Accounting) })
 	d.wired.accounting = acct
+	return nil
+}
+
+// wireUPnP runs the UPnP IGD through which apps ask for inbound IPv6 ports
+// (the daemon is its Backend: gizmo/pinholes.go); not on an existing
+// network, whose own router is the firewall.
+func wireUPnP(d *daemon, cfg config, _, lan string) error {
+	if cfg.ExistingNetwork {
+		return nil
+	}
+	svc, err := upnp.New(upnp.Config{Interface: lan, Backend: d, Logger: d.log})
+	if err != nil {
+		return err
+	}
+	d.add("upnp", svc, func(p *plan.Plans) {
+		if err := svc.Update(p.UPnP); err != nil {
+			d.log.Error("UPnP plan refused", "err", err)
+		}
+	})
+	d.wired.upnp = svc
 	return nil
 }

@@ -75,6 +75,17 @@ type StatusJSON struct {
 	Time        time.Time  `json:"time"`
 	// Internet is the one-line "Internet OK / what is wrong".
 	Internet *Internet `json:"internet,omitempty"`
+	// Clock says whether Time can be trusted: a board without a real-time
+	// clock starts at its image's build time until NTP sets it.
+	Clock ClockJSON `json:"clock"`
+}
+
+// ClockJSON is whether the gizmo's clock is synchronised with NTP in this
+// run, from which server, and when last (state.Clock).
+type ClockJSON struct {
+	Synced   bool      `json:"synced"`
+	Source   string    `json:"source,omitempty"`
+	LastSync time.Time `json:"last_sync,omitzero"`
 }
 
 // CLATJSON is the CLAT's translation (RFC 6877): the legacy hosts' IPv4
@@ -143,6 +154,8 @@ type HostJSON struct {
 	Policy             state.HostPolicy `json:"policy"`
 	FirstSeen          time.Time        `json:"first_seen"`
 	LastSeen           time.Time        `json:"last_seen"`
+	// Pinholes are the inbound ports apps on the host opened (UPnP).
+	Pinholes []PinholeJSON `json:"pinholes"`
 }
 
 func strs[T fmt.Stringer](xs []T) []string {
@@ -181,6 +194,7 @@ func statusOf(st state.State, now time.Time) StatusJSON {
 		Retired: []PrefixJSON{},
 		Hosts:   len(st.Hosts),
 		Time:    now,
+		Clock:   ClockJSON{Synced: st.Clock.Synced, Source: st.Clock.Source, LastSync: st.Clock.LastSync},
 	}
 	if r := st.Roles; r.Detected {
 		out.Roles = &RolesJSON{WANPort: r.WANPort, LANPorts: append([]string{}, r.LANPorts...), Since: r.Since, Reason: r.Reason,
@@ -215,7 +229,7 @@ func hostOf(h *state.Host) HostJSON {
 	}
 	slices.SortFunc(addrs, netip.Addr.Compare)
 	out := HostJSON{MAC: h.MAC, Hostname: h.Hostname, Addrs: addrs, GotV6OnlyPreferred: h.GotV6OnlyPreferred,
-		Policy: h.Policy, FirstSeen: h.FirstSeen, LastSeen: h.LastSeen}
+		Policy: h.Policy, FirstSeen: h.FirstSeen, LastSeen: h.LastSeen, Pinholes: pinholesOf(h.Pinholes, time.Now())}
 	if h.Policy.Hostname != "" {
 		out.Hostname = h.Policy.Hostname
 	}

@@ -189,7 +189,8 @@ func doURL(t *testing.T, s *Server, method, url, body string, mod func(*http.Req
 func TestStatusAndHosts(t *testing.T) {
 	s, _ := newTestServer(t)
 	w := do(t, s, "GET", "/api/status", "", nil)
-	if w.Code != 200 || !strings.Contains(w.Body.String(), `"pref64":"2001:db8:64::/96"`) || !strings.Contains(w.Body.String(), `"prefix":"2001:db8:1000:100::/56"`) {
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `"pref64":"2001:db8:64::/96"`) || !strings.Contains(w.Body.String(), `"prefix":"2001:db8:1000:100::/56"`) ||
+		!strings.Contains(w.Body.String(), `"clock":{"synced":false}`) {
 		t.Errorf("status: %d %s", w.Code, w.Body)
 	}
 	w = do(t, s, "GET", "/api/hosts", "", nil)

@@ -200,3 +200,22 @@ func TestDownsampleKeepsBytes(t *testing.T) {
 		t.Errorf("downsampled total %d, want %d", got, want)
 	}
 }
+
+// The overview's clock row says whether the gizmo's time can be trusted,
+// and /api/status carries the same account.
+func TestClockLine(t *testing.T) {
+	s, b := newTestServer(t)
+	body := do(t, s, "GET", "/", "", nil).Body.String()
+	if !strings.Contains(body, "not synchronised yet: times may be wrong") {
+		t.Errorf("an unsynced clock is not called out on the overview:\n%.3000s", body)
+	}
+	b.st.Clock = state.Clock{Synced: true, Source: "192.0.2.1", LastSync: time.Date(2026, 3, 14, 15, 30, 0, 0, time.UTC)}
+	body = do(t, s, "GET", "/", "", nil).Body.String()
+	if !strings.Contains(body, "synchronised with NTP server 192.0.2.1, last <time") {
+		t.Errorf("the synced clock's source and last sync are not on the overview:\n%.3000s", body)
+	}
+	w := do(t, s, "GET", "/api/status", "", nil)
+	if !strings.Contains(w.Body.String(), `"clock":{"synced":true,"source":"192.0.2.1","last_sync":"2026-03-14T15:30:00Z"}`) {
+		t.Errorf("status lacks the clock: %s", w.Body)
+	}
+}

@@ -79,6 +79,21 @@ func Derive(st *state.State, s Settings, now time.Time) {
 				delete(h.Addrs, a)
 			}
 		}
+		dropPinholes(h, now)
+	}
+}
+
+// dropPinholes removes a host's pinholes whose lease ended, all of them
+// when the owner no longer allows app pinholes on the host, and those of
+// an address the host no longer uses. The firewall's plan leaves them out
+// already (plan.LivePinholes); here they also leave the state.
+func dropPinholes(h *state.Host, now time.Time) {
+	h.Pinholes = slices.DeleteFunc(h.Pinholes, func(p state.Pinhole) bool {
+		_, used := h.Addrs[p.Client]
+		return !h.Policy.AppPinholes || !p.Expires.After(now) || !used
+	})
+	if len(h.Pinholes) == 0 {
+		h.Pinholes = nil
 	}
 }
 
@@ -164,4 +179,27 @@ func LegacyNetwork(def netip.Prefix, set bool, wan *state.IPv4Lease) netip.Prefi
 		}
 	}
 	return def
+}
+
+// RecordPinhole puts a pinhole the plan granted (plan.PinholeAdd,
+// plan.PinholeRenew) on the host with this MAC: it replaces the one with
+// the same ID, or is added and its ID becomes the last one handed out.
+func RecordPinhole(st *state.State, mac string, p state.Pinhole) {
+	h, ok := st.Hosts[mac]
+	if !ok {
+		return
+	}
+	if i := slices.IndexFunc(h.Pinholes, func(x state.Pinhole) bool { return x.ID == p.ID }); i >= 0 {
+		h.Pinholes[i] = p
+		return
+	}
+	h.Pinholes = append(h.Pinholes, p)
+	st.LastPinholeID = p.ID
+}
+
+// RemovePinhole closes the pinhole id of the host with this MAC.
+func RemovePinhole(st *state.State, mac string, id uint16) {
+	if h, ok := st.Hosts[mac]; ok {
+		h.Pinholes = slices.DeleteFunc(h.Pinholes, func(p state.Pinhole) bool { return p.ID == id })
+	}
 }

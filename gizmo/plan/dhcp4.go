@@ -11,10 +11,12 @@ import (
 )
 
 // DHCP4 is the plan for the LAN's DHCPv4 server: the legacy network around
-// the gizmo's own address, with the gizmo as router and (through its legacy
-// listening address) DNS server, and the owner's per-host choices. Without a
-// legacy IPv4 network the plan is disabled.
-func DHCP4(st *state.State, v6OnlyWait time.Duration) dhcp4.Plan {
+// the gizmo's own address, with the gizmo as router, (through its legacy
+// listening address) DNS server and, when its time service serves there
+// (timeServed, TimeServed), NTP server (option 42, RFC 2132 §8.3), and the
+// owner's per-host choices. Without a legacy IPv4 network the plan is
+// disabled.
+func DHCP4(st *state.State, v6OnlyWait time.Duration, timeServed []netip.Addr) dhcp4.Plan {
 	own := st.LAN.Legacy4
 	if !own.IsValid() || !own.Addr().Is4() || own.Bits() > 30 {
 		return dhcp4.Plan{}
@@ -56,6 +58,10 @@ func DHCP4(st *state.State, v6OnlyWait time.Duration) dhcp4.Plan {
 	}
 	if d := st.LAN.DNS.DHCPv4; d.IsValid() && d.Is4() {
 		p.DNS = []netip.Addr{d}
+	}
+	// Only the gizmo's own address: a legacy host reaches no other.
+	if slices.Contains(timeServed, own.Addr()) {
+		p.NTP = []netip.Addr{own.Addr()}
 	}
 	if len(st.Hosts) > 0 {
 		p.Hosts = make(map[string]dhcp4.HostPolicy, len(st.Hosts))

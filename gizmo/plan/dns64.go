@@ -91,27 +91,30 @@ func dnsListeners(a state.DNSAddrs, own map[netip.Addr]bool) []dns64.Listener {
 
 // dnsClients is each host's DNS64 policy, keyed by every address the host
 // was seen with and its IPv4 lease. When a (privacy) address moved between
-// hosts, the host that used it last owns it.
+// hosts, the host that used it last owns it. "Last" compares the sightings
+// as times: they come from time.Now, so Go compares their monotonic
+// readings, and a step of the wall clock between two sightings does not
+// reorder them.
 func dnsClients(hosts map[string]*state.Host) map[netip.Addr]dns64.ClientPolicy {
 	out := map[netip.Addr]dns64.ClientPolicy{}
-	seen := map[netip.Addr]int64{}
+	seen := map[netip.Addr]time.Time{}
 	for _, mac := range slices.Sorted(maps.Keys(hosts)) {
 		h := hosts[mac]
 		policy := dns64.ClientPolicy{MAC: mac, DNS64: h.Policy.DNS64}
-		claim := func(a netip.Addr, at int64) {
+		claim := func(a netip.Addr, at time.Time) {
 			if !a.IsValid() {
 				return
 			}
-			if prev, ok := seen[a]; ok && prev >= at {
+			if prev, ok := seen[a]; ok && !at.After(prev) {
 				return
 			}
 			seen[a] = at
 			out[a] = policy
 		}
 		for a, t := range h.Addrs {
-			claim(a.Unmap(), t.UnixNano())
+			claim(a.Unmap(), t)
 		}
-		claim(h.IPv4Lease, h.LastSeen.UnixNano())
+		claim(h.IPv4Lease, h.LastSeen)
 	}
 	return out
 }

@@ -26,6 +26,8 @@ import (
 	"codeberg.org/monostack/gizmo/services/nat64"
 	"codeberg.org/monostack/gizmo/services/ndproxy"
 	"codeberg.org/monostack/gizmo/services/ra"
+	"codeberg.org/monostack/gizmo/services/timesync"
+	"codeberg.org/monostack/gizmo/services/upnp"
 	"codeberg.org/monostack/gizmo/services/wan"
 	"codeberg.org/monostack/gizmo/web"
 	"codeberg.org/monostack/gizmo/web/series"
@@ -52,9 +54,18 @@ type Stats struct {
 	FirewallCounters map[string]firewall.Counter
 	Fastpath         *fastpath.Stats
 	Accounting       *accounting.Stats
+	Timesync         *timesync.Stats
 	// NativeIPv6 and NAT44 are the accounting table's per-address bytes
 	// (nil: unreadable, e.g. before the table is installed).
 	NativeIPv6, NAT44 map[netip.Addr]accounting.Bytes
+	UPnP              *UPnP
+}
+
+// UPnP is the UPnP IGD's counters with the pinholes in force, which live
+// in the daemon's state rather than in the service.
+type UPnP struct {
+	upnp.Stats
+	Pinholes int
 }
 
 // Rollup keeps what the counters alone cannot tell: the final counters of

@@ -81,6 +81,26 @@ type State struct {
 	// host's ExposedPorts: token and prefix rules, written relative to the
 	// delegation so that they survive renumbering. Persisted.
 	InboundRules []InboundRule
+
+	// LastPinholeID is the UniqueID last given to a pinhole (Host.Pinholes):
+	// IDs are handed out in turn, so that an app's old ID does not name
+	// another app's pinhole soon after.
+	LastPinholeID uint16
+	// Clock is the time service's account of the system clock, for the
+	// dashboard.
+	Clock Clock
+}
+
+// Clock says whether the gizmo's clock is synchronised with NTP in this
+// run, from which server, and when last. Until it is, wall-clock times
+// (the dashboard's, the logs') may be years off on a board without a
+// real-time clock.
+type Clock struct {
+	Synced bool
+	// Source is the server of the last accepted sample: an address, or a
+	// name with the address it resolved to.
+	Source   string
+	LastSync time.Time
 }
 
 // InboundRule lets traffic from the internet in, without port forwarding.
@@ -172,6 +192,11 @@ type WAN struct {
 	RDNSS []netip.Addr
 	// DHCPv6DNS are the DNS servers from the DHCPv6 reply, if any.
 	DHCPv6DNS []netip.Addr
+	// DHCPv6NTP are the NTP servers from the DHCPv6 reply (RFC 5908
+	// address suboptions, then RFC 4075 SNTP servers); DHCPv6NTPNames
+	// those it names by FQDN (RFC 5908 §4.3).
+	DHCPv6NTP      []netip.Addr
+	DHCPv6NTPNames []string
 	// UpstreamPref64 is the PREF64 the upstream advertises, if any.
 	UpstreamPref64 netip.Prefix
 	// DNS64 is the last answer of RFC 7050 discovery: the NAT64 prefix the
@@ -214,9 +239,11 @@ func (d DNS64Discovery) Found(now time.Time) (netip.Prefix, bool) {
 
 // IPv4Lease is the WAN's legacy IPv4 address.
 type IPv4Lease struct {
-	Addr    netip.Prefix
-	Router  netip.Addr
-	DNS     []netip.Addr
+	Addr   netip.Prefix
+	Router netip.Addr
+	DNS    []netip.Addr
+	// NTP are the time servers of option 42 (RFC 2132 §8.3).
+	NTP     []netip.Addr
 	Expires time.Time
 }
 
@@ -323,6 +350,9 @@ type Host struct {
 	Policy             HostPolicy
 	FirstSeen          time.Time
 	LastSeen           time.Time
+	// Pinholes are the inbound pinholes apps on the host opened (UPnP),
+	// in the order they were opened; only while Policy.AppPinholes is on.
+	Pinholes []Pinhole
 }
 
 // Record is the part of a host that persists across restarts.
