@@ -171,7 +171,7 @@ func TestNoIPv4Rules(t *testing.T) {
 			if routed := slices.ContainsFunc(r.Routes, func(x ra.Route) bool { return x.Prefix == raPref64 }); routed == off {
 				t.Errorf("RFC 4191 route to the NAT64 prefix: %v, want %v", routed, !off)
 			}
-			d4 := DHCP4(st, 1800*time.Second)
+			d4 := DHCP4(st, 1800*time.Second, nil)
 			if got := d4.Hosts["02:00:00:00:00:01"].V6OnlyPreferred; got != off {
 				t.Errorf("RFC 8925: option 108 for a host whose policy says no: %v, want %v", got, off)
 			}

@@ -78,7 +78,7 @@ type clatConfig struct {
 	MaxSessionsPer64     uint32
 	MaxInboundPerBinding uint32
 	HashSeed             uint32
-	Pad2                 uint32
+	MaxSessionsPerMac    uint32
 	IcmpIntervalNs       uint64
 	IcmpBurstNs          uint64
 }
@@ -140,6 +140,8 @@ type clatSessVal struct {
 	Flags    uint8
 	Q128     uint16
 	Q64      uint16
+	Qmac     uint16
+	Pad      [3]uint16
 }
 
 // Names of all BPF objects in the ELF.
@@ -160,6 +162,7 @@ const (
 	clatMapNat64Quota128  = "nat64_quota128"
 	clatMapNat64Quota64   = "nat64_quota64"
 	clatMapNat64Quotabind = "nat64_quotabind"
+	clatMapNat64Quotamac  = "nat64_quotamac"
 	clatMapNat64Scratch   = "nat64_scratch"
 	clatMapNat64Sess      = "nat64_sess"
 	clatProgClatIn        = "clat_in"
@@ -230,6 +233,7 @@ type clatMapSpecs struct {
 	Nat64Quota128  *ebpf.MapSpec `ebpf:"nat64_quota128"`
 	Nat64Quota64   *ebpf.MapSpec `ebpf:"nat64_quota64"`
 	Nat64Quotabind *ebpf.MapSpec `ebpf:"nat64_quotabind"`
+	Nat64Quotamac  *ebpf.MapSpec `ebpf:"nat64_quotamac"`
 	Nat64Scratch   *ebpf.MapSpec `ebpf:"nat64_scratch"`
 	Nat64Sess      *ebpf.MapSpec `ebpf:"nat64_sess"`
 }
@@ -274,6 +278,7 @@ type clatMaps struct {
 	Nat64Quota128  *ebpf.Map `ebpf:"nat64_quota128"`
 	Nat64Quota64   *ebpf.Map `ebpf:"nat64_quota64"`
 	Nat64Quotabind *ebpf.Map `ebpf:"nat64_quotabind"`
+	Nat64Quotamac  *ebpf.Map `ebpf:"nat64_quotamac"`
 	Nat64Scratch   *ebpf.Map `ebpf:"nat64_scratch"`
 	Nat64Sess      *ebpf.Map `ebpf:"nat64_sess"`
 }
@@ -294,6 +299,7 @@ func (m *clatMaps) Close() error {
 		m.Nat64Quota128,
 		m.Nat64Quota64,
 		m.Nat64Quotabind,
+		m.Nat64Quotamac,
 		m.Nat64Scratch,
 		m.Nat64Sess,
 	)
