@@ -32,6 +32,10 @@ type config struct {
 	// PasswordFile holds the appliance password that guards dashboard
 	// changes (gokrazy's gokr-pw.txt).
 	PasswordFile string
+	// SetClock: the time service sets the system clock. Off where the
+	// gizmo shares its host's clock (the lab's network namespaces): the
+	// host keeps its time, and the gizmo only measures and serves it.
+	SetClock bool
 }
 
 // parseFlags parses args (without the program name). Unknown or invalid
@@ -52,6 +56,7 @@ func parseFlags(args []string, usageOut io.Writer) (config, error) {
 	fs.BoolVar(&c.ExistingNetwork, "existing-network", false, "add NAT64 + DNS64 to an existing network: advertise no default route, only an on-link /64 holding the NAT64 prefix and the DNS64, RIO, PREF64 and RDNSS")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.PasswordFile, "password-file", "/etc/gokr-pw.txt", "appliance password for dashboard changes (if missing, one is generated in the state dir)")
+	fs.BoolVar(&c.SetClock, "set-clock", true, "set the system clock from NTP and the time saved in the state dir; false where the gizmo shares its host's clock (network namespaces), which it then only measures and serves")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

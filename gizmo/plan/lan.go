@@ -43,6 +43,15 @@ func LAN(st *state.State, now time.Time) lanif.Plan {
 	if n.Legacy4.IsValid() {
 		p.Addrs = append(p.Addrs, lanif.Addr{Prefix: n.Legacy4})
 	}
+	// The CLAT's address in the LAN /64 of a /64 delegation: held here,
+	// deprecated so that the gizmo's own traffic never picks it as source
+	// (RFC 6724 rule 3), so that the kernel defends it against a host's
+	// DAD. clat_in takes its packets on the uplink before the stack.
+	if st.Line == state.LineIPv6OnlyNAT64 {
+		if a, place := CLATAddress(n); place == CLATOnLAN {
+			p.Addrs = append(p.Addrs, lanif.Addr{Prefix: netip.PrefixFrom(a, 64), NoPrefixRoute: true, PreferredUntil: now})
+		}
+	}
 	return p
 }
 

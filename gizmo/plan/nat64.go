@@ -31,12 +31,12 @@ var neverTranslated4 = []netip.Prefix{
 // delegation (its first /64 is the on-link one, where no host lives). The plan is off
 // (zero) without a valid IPv4 lease, when there is nothing to translate
 // to, and when the PREF64 is the upstream's: RFC 8781, an upstream that
-// advertises its own PREF64 runs the NAT64, and the gizmo only passes its
-// prefix on.
+// advertises its own PREF64 (or whose DNS64 synthesizes into one, RFC
+// 7050) runs the NAT64, and the gizmo only passes its prefix on.
 func NAT64(st *state.State, existingNetwork bool, now time.Time) nat64.Plan {
 	var p nat64.Plan
 	n := NetworkOf(st, now)
-	if !st.WAN.Up || n.IPv4 == nil || st.Pref64Source == state.Pref64Upstream {
+	if !st.WAN.Up || n.IPv4 == nil || st.Pref64Source.Upstream() {
 		return p
 	}
 	p.Pool4 = n.IPv4.Addr.Addr()

@@ -102,6 +102,13 @@ func TestNAT64Plan(t *testing.T) {
 					t.Error("enabled with the upstream's PREF64")
 				}
 			}},
+		{"RFC 7050: an upstream whose DNS64 synthesizes into its own prefix translates; the gizmo does not",
+			func(st *state.State) { st.Pref64Source = state.Pref64Discovered },
+			func(t *testing.T, st *state.State) {
+				if NAT64(st, false, now).Enabled() {
+					t.Error("enabled with the upstream DNS64's prefix")
+				}
+			}},
 		{"a delegation past its valid lifetime is no source", func(st *state.State) { st.Delegated.ValidUntil = now },
 			func(t *testing.T, st *state.State) {
 				if slices.Contains(NAT64(st, false, now).LANPrefixes, netip.MustParsePrefix("2001:db8:1000::/64")) {

@@ -101,9 +101,7 @@ func NetworkOf(st *state.State, now time.Time) Network {
 }
 
 // validIPv4 reports whether the WAN's IPv4 lease holds at now.
-func validIPv4(l *state.IPv4Lease, now time.Time) bool {
-	return l != nil && l.Addr.IsValid() && l.Addr.Addr().Is4() && (l.Expires.IsZero() || l.Expires.After(now))
-}
+func validIPv4(l *state.IPv4Lease, now time.Time) bool { return l.ValidAt(now) }
 
 func delegationOf(d state.DelegatedPrefix) Delegation {
 	lan := state.LANPrefix(d.Prefix)

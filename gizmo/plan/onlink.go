@@ -21,7 +21,7 @@ import (
 // the existing network at now: its NAT64 translates (a valid IPv4 lease),
 // or the network's router runs one it names in its PREF64 (RFC 8781).
 func existingNetworkServes(st *state.State, now time.Time) bool {
-	return NAT64(st, true, now).Enabled() || st.Pref64Source == state.Pref64Upstream
+	return NAT64(st, true, now).Enabled() || st.Pref64Source.Upstream()
 }
 
 // existingNetworkRA fills the RA of the existing-network mode, where the
@@ -60,7 +60,7 @@ func existingNetworkRA(p *ra.Plan, st *state.State, n Network, optionLifetime ti
 			Prefix: st.OnLink, OnLink: true,
 			MaxPreferred: min(lifetime, ndValidLimit), MaxValid: min(lifetime, ndValidLimit),
 		})
-		if st.Pref64.IsValid() && st.Pref64Source != state.Pref64Upstream {
+		if st.Pref64.IsValid() && !st.Pref64Source.Upstream() {
 			p.Routes = append(p.Routes, ra.Route{Prefix: st.Pref64.Masked(), Lifetime: routeLifetime})
 			p.Pref64, p.Pref64Lifetime = st.Pref64.Masked(), lifetime
 		}

@@ -80,7 +80,10 @@ func RA(st *state.State, opt RAOptions, now time.Time) ra.Plan {
 	if n.ULA.IsValid() {
 		p.Routes = append(p.Routes, ra.Route{Prefix: n.ULA, Lifetime: ndPreferredLimit})
 	}
-	if st.Pref64.IsValid() && upstream {
+	// Without any IPv4 (state.LineIPv6Only) there is no NAT64 to route
+	// to or to announce.
+	pref64 := st.Pref64.IsValid() && st.Line != state.LineIPv6Only
+	if pref64 && upstream {
 		// RFC 7084 G-4's reasoning: do not attract traffic that cannot be
 		// forwarded. Without an upstream, NAT64 has nowhere to send it.
 		p.Routes = append(p.Routes, ra.Route{Prefix: st.Pref64.Masked(), Lifetime: ndPreferredLimit})
@@ -93,7 +96,7 @@ func RA(st *state.State, opt RAOptions, now time.Time) ra.Plan {
 		p.RDNSS, p.RDNSSLifetime = []netip.Addr{a}, optionLifetime
 	}
 	// RFC 8781: hosts with a CLAT (RFC 6877) learn the NAT64 prefix here.
-	if st.Pref64.IsValid() {
+	if pref64 {
 		p.Pref64, p.Pref64Lifetime = st.Pref64.Masked(), optionLifetime
 	}
 	return p

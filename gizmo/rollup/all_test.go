@@ -13,6 +13,8 @@ import (
 	"codeberg.org/monostack/gizmo/services/ndproxy"
 	"codeberg.org/monostack/gizmo/services/nsresponder"
 	"codeberg.org/monostack/gizmo/services/ra"
+	"codeberg.org/monostack/gizmo/services/timesync"
+	"codeberg.org/monostack/gizmo/services/upnp"
 	"codeberg.org/monostack/gizmo/services/wan"
 )
 
@@ -35,5 +37,10 @@ func everyService() Stats {
 		Accounting: &accounting.Stats{},
 		// The existing-network mode's.
 		NSResponder: &nsresponder.Stats{Refused: r},
+		UPnP: &UPnP{Stats: upnp.Stats{
+			Requests: map[upnp.RequestKey]uint64{{Action: "AddPinhole", Result: "ok"}: 3, {Action: "AddPinhole", Result: "703"}: 1},
+			Refused:  r, SSDPDropped: r,
+		}, Pinholes: 2},
+		Timesync: &timesync.Stats{Rejected: r, Server: timesync.ServerStats{Dropped: r}},
 	}
 }

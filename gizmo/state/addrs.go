@@ -8,6 +8,9 @@ const (
 	RouterIID    = 1    // ::1, the router and the dashboard
 	DNSRDNSSIID  = 0x53 // ::53, the resolver advertised in the RA (RDNSS)
 	DNSDHCPv6IID = 0x35 // ::35, the resolver sent in DHCPv6 (OPTION_DNS_SERVERS)
+	// CLATIID is the CLAT's address in its /64 (RFC 6877 §6.3), ::464
+	// as in 464XLAT.
+	CLATIID = 0x464
 )
 
 // LANPrefix is the /64 the LAN uses from a delegation: the first one
