@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -31,6 +32,7 @@ type applier func(p *plan.Plans)
 type daemon struct {
 	cfg      config
 	log      *slog.Logger
+	proc     process
 	settings derive.Settings
 	options  plan.Options
 
@@ -159,10 +161,20 @@ func (d *daemon) supervise(ctx context.Context, s namedService) {
 // hands each service its own. Deadlines pass on the 5 s tick even when
 // nothing is observed.
 func (d *daemon) apply(now time.Time) {
+	own := ownMACs()
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	proven := d.st.Roles.Proven
+	if own != nil {
+		d.st.LAN.OwnMACs = own
+	}
+	if derive.DropOwnHosts(&d.st) {
+		d.dirty = true
+	}
+	prevLine, proven := d.st.Line, d.st.Roles.Proven
 	derive.Derive(&d.st, d.settings, now)
+	if d.st.Line != prevLine {
+		d.log.Info("line detected", "line", d.st.Line, "previous", prevLine)
+	}
 	if p := d.st.Roles.Proven; p.MAC != proven.MAC || p.By != proven.By {
 		d.log.Info("the WAN proved itself: upstream signals on the LAN ports no longer move its role", "mac", p.MAC, "by", p.By)
 		d.dirty = true
@@ -176,9 +188,31 @@ func (d *daemon) apply(now time.Time) {
 		d.log.Info("deployment detected", "deployment", dep, "previous", d.st.Deployment)
 		d.st.Deployment = dep
 	}
+	d.st.CLAT = state.CLATStatus{}
+	if p.CLAT.Enabled() {
+		d.st.CLAT = state.CLATStatus{Address: p.CLAT.Address, Pref64: p.CLAT.Pref64}
+	}
 	for _, a := range d.appliers {
 		a(&p)
 	}
+}
+
+// ownMACs are the hardware addresses of every interface the gizmo has
+// (nil when they cannot be read): its ports, the LAN bridge, the uplink.
+// The gizmo owns every interface of its network namespace.
+func ownMACs() []string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	out := []string{}
+	for _, ifi := range ifs {
+		if len(ifi.HardwareAddr) == 6 && !slices.Contains(out, ifi.HardwareAddr.String()) {
+			out = append(out, ifi.HardwareAddr.String())
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func ifindex(name string) int {
@@ -232,9 +266,9 @@ func (d *daemon) hostLocked(mac string, now time.Time) *state.Host {
 // sawHost records that mac used addr at time at.
 func (d *daemon) sawHost(mac net.HardwareAddr, addr netip.Addr, at time.Time) {
 	d.mu.Lock()
-	if mac.String() == d.st.LAN.HardwareAddr.String() {
+	if derive.IsOwnMAC(&d.st, mac.String()) {
 		d.mu.Unlock()
-		return // the gizmo's own LAN interface is no host
+		return // the gizmo's own port is no host
 	}
 	h := d.hostLocked(mac.String(), at)
 	_, known := h.Addrs[addr]
@@ -250,6 +284,10 @@ func (d *daemon) sawHost(mac net.HardwareAddr, addr netip.Addr, at time.Time) {
 // namedHost records the hostname a host announced (DHCPv4 option 12/81).
 func (d *daemon) namedHost(mac net.HardwareAddr, hostname string, at time.Time) {
 	d.mu.Lock()
+	if derive.IsOwnMAC(&d.st, mac.String()) {
+		d.mu.Unlock()
+		return
+	}
 	h := d.hostLocked(mac.String(), at)
 	changed := h.Hostname != hostname && hostname != ""
 	if changed {

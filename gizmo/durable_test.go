@@ -138,3 +138,21 @@ func TestDurableKeepsTheProvenWAN(t *testing.T) {
 		t.Errorf("restored %+v", p)
 	}
 }
+
+// The gizmo's own ports are never hosts: not when a frame from one of them
+// is seen (a role probe heard on the bridge), not when it leases or
+// names itself.
+func TestOwnPortsAreNoHosts(t *testing.T) {
+	d := testDaemon(t)
+	port, _ := net.ParseMAC("02:00:00:00:01:02")
+	d.st.LAN.OwnMACs = []string{port.String()}
+	now := time.Now()
+	d.sawHost(port, netip.MustParseAddr("fe80::1"), now)
+	d.namedHost(port, "gizmo", now)
+	if _, ok := d.st.Hosts[port.String()]; ok {
+		t.Fatalf("the gizmo's own port %s became a host", port)
+	}
+	if err := d.SetPolicy(port.String(), state.DefaultHostPolicy()); err == nil {
+		t.Errorf("a policy for the gizmo's own port was accepted")
+	}
+}

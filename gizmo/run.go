@@ -25,7 +25,7 @@ const servicesStopWait = 30 * time.Second
 // until the detected roles change (a *rolesChanged error). next, when not
 // nil, is the previous run's decision: its roles are applied without
 // probing again.
-func run(ctx context.Context, cfg config, log *slog.Logger, next *rolesChanged) error {
+func run(ctx context.Context, cfg config, log *slog.Logger, proc process, next *rolesChanged) error {
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
@@ -46,6 +46,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, next *rolesChanged) 
 	log.Info("starting", "wan", wan, "lan", lan, "state_dir", cfg.StateDir)
 
 	d := newDaemon(cfg, log)
+	d.proc = proc
 	restoreDurable(&d.st, dur)
 	d.dirty = true // the ULA may be new
 	d.st.WAN.Interface = wan

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"codeberg.org/monostack/gizmo/gizmo/plan"
 	"codeberg.org/monostack/gizmo/internal/persist"
@@ -19,10 +20,15 @@ import (
 // because gokrazy's was not there (in the lab, or on a bare Linux).
 const generatedPasswordFile = "password.txt"
 
-// appliancePassword reads gokrazy's password file, or the one generated
-// earlier, or generates and persists a new one.
+// imagePasswordFile is where a gizmo image keeps the appliance password.
+// The image has no /etc/gokr-pw.txt, so that gokrazy's own web UI and
+// update API stay on its unix socket (image/builder).
+const imagePasswordFile = "/etc/gizmo/password.txt"
+
+// appliancePassword reads gokrazy's password file, or the image's, or the
+// one generated earlier, or generates and persists a new one.
 func appliancePassword(cfg config) (pw string, source string, err error) {
-	for _, p := range []string{cfg.PasswordFile, "/perm/gokr-pw.txt", filepath.Join(cfg.StateDir, generatedPasswordFile)} {
+	for _, p := range []string{cfg.PasswordFile, "/perm/gokr-pw.txt", imagePasswordFile, filepath.Join(cfg.StateDir, generatedPasswordFile)} {
 		b, err := os.ReadFile(p)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -52,11 +58,19 @@ func wireWeb(d *daemon, cfg config, _, _ string) error {
 		return err
 	}
 	d.log.Info("dashboard changes need the appliance password", "file", source)
+	// The executable's hash takes a moment on a Pi: made once, ahead of
+	// the first page that shows it.
+	firmware := sync.OnceValue(readFirmware)
+	go firmware()
 	srv, err := web.New(web.Config{
 		Backend:   d,
 		Logger:    d.log,
 		Password:  pw,
 		Hostnames: []string{plan.RouterFQDN, plan.RouterName},
+		TLSDir:    cfg.StateDir,
+		Firmware:  firmware,
+		Started:   d.proc.started,
+		Log:       d.proc.log,
 	})
 	if err != nil {
 		return err

@@ -2,11 +2,13 @@ package web
 
 import (
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,7 +22,11 @@ type fakeBackend struct {
 	mu       sync.Mutex
 	st       state.State
 	insights Insights
+	findings Findings
 	history  *series.Store
+	// refusePolicy and refuseRules, when set, are SetPolicy's and
+	// SetInboundRules's answers.
+	refusePolicy, refuseRules error
 }
 
 func (f *fakeBackend) Insights() Insights     { return f.insights }
@@ -33,6 +39,9 @@ func (f *fakeBackend) InboundRules() []state.InboundRule {
 }
 
 func (f *fakeBackend) SetInboundRules(rules []state.InboundRule) error {
+	if f.refuseRules != nil {
+		return f.refuseRules
+	}
 	for _, r := range rules {
 		if !r.Token.IsValid() && r.Subnet == nil {
 			return fmt.Errorf("%w: a rule needs a token or a subnet", ErrInvalid)
@@ -55,6 +64,58 @@ func (f *fakeBackend) ChangeRoles(wan string) (func(), error) {
 	}, nil
 }
 
+func (f *fakeBackend) Settings() state.Settings {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := state.Settings{Hosts: map[string]state.HostPolicy{}, InboundRules: slices.Clone(f.st.InboundRules)}
+	for mac, h := range f.st.Hosts {
+		s.Hosts[mac] = h.Policy
+	}
+	return s
+}
+
+// RestoreSettings refuses ports that do not start with tcp/ or udp/, as a
+// stand-in for the daemon's checks.
+func (f *fakeBackend) RestoreSettings(s state.Settings) error {
+	for _, mac := range slices.Sorted(maps.Keys(s.Hosts)) {
+		for _, p := range s.Hosts[mac].ExposedPorts {
+			if !strings.HasPrefix(p, "tcp/") && !strings.HasPrefix(p, "udp/") {
+				return fmt.Errorf("%w: host %s: exposed ports: %q is no port", ErrInvalid, mac, p)
+			}
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for mac, p := range s.Hosts {
+		h, ok := f.st.Hosts[mac]
+		if !ok {
+			h = &state.Host{MAC: mac}
+			f.st.Hosts[mac] = h
+		}
+		h.Policy = p
+	}
+	for mac, h := range f.st.Hosts {
+		if _, ok := s.Hosts[mac]; !ok {
+			h.Policy = state.DefaultHostPolicy()
+		}
+	}
+	f.st.InboundRules = s.InboundRules
+	return nil
+}
+
+// Findings are the fake's: what the test set, and each rule with no
+// match.
+func (f *fakeBackend) Findings() Findings {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := f.findings
+	out.Rules = nil
+	for _, r := range f.st.InboundRules {
+		out.Rules = append(out.Rules, RuleFinding{Rule: r, Waiting: "the fake matches nothing"})
+	}
+	return out
+}
+
 func (f *fakeBackend) Snapshot() state.State {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -71,6 +132,9 @@ func (f *fakeBackend) Snapshot() state.State {
 func (f *fakeBackend) SetPolicy(mac string, p state.HostPolicy) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.refusePolicy != nil {
+		return f.refusePolicy
+	}
 	h, ok := f.st.Hosts[mac]
 	if !ok {
 		h = &state.Host{MAC: mac}
@@ -80,7 +144,17 @@ func (f *fakeBackend) SetPolicy(mac string, p state.HostPolicy) error {
 	return nil
 }
 
+// testListen is where test servers say they listen: plain HTTP on 80 and
+// HTTPS on 443, as the appliance does (nothing listens in handler tests).
+var testListen = Listen{HTTP: []string{"[::1]:80"}, HTTPS: []string{"[::1]:443"}}
+
 func newTestServer(t *testing.T) (*Server, *fakeBackend) {
+	return newTestServerWith(t, nil)
+}
+
+// newTestServerWith is newTestServer with a chance to change the config.
+func newTestServerWith(t *testing.T, mod func(*Config)) (*Server, *fakeBackend) {
+	t.Helper()
 	now := time.Now()
 	b := &fakeBackend{history: series.New(series.DefaultResolutions), st: state.State{
 		Pref64:    netip.MustParsePrefix("2001:db8:64::/96"),
@@ -88,16 +162,33 @@ func newTestServer(t *testing.T) (*Server, *fakeBackend) {
 		Hosts: map[string]*state.Host{"02:00:00:00:00:10": {MAC: "02:00:00:00:00:10", Policy: state.DefaultHostPolicy(),
 			Addrs: map[netip.Addr]time.Time{netip.MustParseAddr("2001:db8:1000:100::10"): now}}},
 	}}
-	s, err := New(Config{Backend: b, Password: "secret", Hostnames: []string{"gizmo.home.arpa"}})
+	cfg := Config{Backend: b, Password: "secret", Hostnames: []string{"gizmo.home.arpa"}, Listen: testListen, TLSDir: t.TempDir(),
+		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s, b
 }
 
+// do sends a request over HTTPS (as far as the handler can tell).
 func do(t *testing.T, s *Server, method, path, body string, mod func(*http.Request)) *httptest.ResponseRecorder {
 	t.Helper()
-	r := httptest.NewRequest(method, "http://gizmo.home.arpa"+path, strings.NewReader(body))
+	return doURL(t, s, method, "https://gizmo.home.arpa"+path, body, mod)
+}
+
+// doPlain sends a request over plain HTTP.
+func doPlain(t *testing.T, s *Server, method, path, body string, mod func(*http.Request)) *httptest.ResponseRecorder {
+	t.Helper()
+	return doURL(t, s, method, "http://gizmo.home.arpa"+path, body, mod)
+}
+
+func doURL(t *testing.T, s *Server, method, url, body string, mod func(*http.Request)) *httptest.ResponseRecorder {
+	t.Helper()
+	r := httptest.NewRequest(method, url, strings.NewReader(body))
 	if mod != nil {
 		mod(r)
 	}
@@ -109,7 +200,8 @@ func do(t *testing.T, s *Server, method, path, body string, mod func(*http.Reque
 func TestStatusAndHosts(t *testing.T) {
 	s, _ := newTestServer(t)
 	w := do(t, s, "GET", "/api/status", "", nil)
-	if w.Code != 200 || !strings.Contains(w.Body.String(), `"pref64":"2001:db8:64::/96"`) || !strings.Contains(w.Body.String(), `"prefix":"2001:db8:1000:100::/56"`) {
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `"pref64":"2001:db8:64::/96"`) || !strings.Contains(w.Body.String(), `"prefix":"2001:db8:1000:100::/56"`) ||
+		!strings.Contains(w.Body.String(), `"clock":{"synced":false}`) {
 		t.Errorf("status: %d %s", w.Code, w.Body)
 	}
 	w = do(t, s, "GET", "/api/hosts", "", nil)
@@ -141,6 +233,7 @@ func TestPolicyEdits(t *testing.T) {
 		{"malformed JSON gets 400 with a message", `{"dns64":fals`, auth, 400, "policy"},
 		{"a typo in a field name is not silently ignored", `{"dns_64":false,"v6only_preferred":true}`, auth, 400, "unknown field"},
 		{"a partial edit keeps the other fields", `{"dns64":false}`, auth, 200, `"v6only_preferred":true`},
+		{"apps may be let to open ports (UPnP)", `{"dns64":false,"app_pinholes":true}`, auth, 200, `"app_pinholes":true`},
 		{"an IPv6 reservation is refused", `{"dns64":false,"ipv4":"2001:db8::1"}`, auth, 400, "not an IPv4"},
 		{"a bad hostname is refused", `{"dns64":true,"v6only_preferred":true,"hostname":"-bad-"}`, auth, 400, "RFC 1123"},
 	} {
@@ -197,8 +290,8 @@ func TestInboundRules(t *testing.T) {
 	}
 }
 
-// Issue 7 "Bad input": forged toggles without the password or from another
-// origin are refused; every malformed request gets a 400 with a message.
+// Forged toggles without the password or from another origin are refused;
+// every malformed request gets a 400 with a message.
 func TestForgedAndMalformedRequests(t *testing.T) {
 	auth := func(r *http.Request) { r.SetBasicAuth("gokrazy", "secret") }
 	form := func(r *http.Request) {
@@ -211,12 +304,12 @@ func TestForgedAndMalformedRequests(t *testing.T) {
 		code                     int
 		want                     string
 	}{
-		{"a form posted from another site is refused even with the password (CSRF)", "POST", "/hosts/02:00:00:00:00:10/policy", "v6only_preferred=on",
+		{"a form posted from another site is refused even with the password (CSRF)", "POST", "/hosts/02:00:00:00:00:10/policy", dns64OffForm,
 			func(r *http.Request) { form(r); r.Header.Set("Origin", "http://attacker.example") }, 403, ""},
-		{"a cross-site form by Sec-Fetch-Site is refused", "POST", "/hosts/02:00:00:00:00:10/policy", "v6only_preferred=on",
+		{"a cross-site form by Sec-Fetch-Site is refused", "POST", "/hosts/02:00:00:00:00:10/policy", dns64OffForm,
 			func(r *http.Request) { form(r); r.Header.Set("Sec-Fetch-Site", "cross-site") }, 403, ""},
-		{"a form sent to a rebound name is refused", "POST", "/hosts/02:00:00:00:00:10/policy", "v6only_preferred=on",
-			func(r *http.Request) { form(r); r.Host = "attacker.example:80" }, 421, "rebinding"},
+		{"a form sent to a rebound name is refused", "POST", "/hosts/02:00:00:00:00:10/policy", dns64OffForm,
+			func(r *http.Request) { form(r); r.Host = "attacker.example:443" }, 421, "rebinding"},
 		{"a page under a rebound name is refused", "GET", "/hosts", "", func(r *http.Request) { r.Host = "attacker.example" }, 421, "rebinding"},
 		{"a form to a bad MAC gets 400", "POST", "/hosts/zz:zz/policy", "dns64=on", form, 400, "not a MAC"},
 		{"an oversized form gets 400", "POST", "/hosts/02:00:00:00:00:10/policy", "hostname=" + strings.Repeat("a", 5000), form, 400, "form"},

@@ -1,14 +1,16 @@
 package web
 
 import (
+	"crypto/sha256"
 	"embed"
-	"errors"
+	"encoding/hex"
 	"fmt"
 	"html/template"
 	"io/fs"
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -23,18 +25,85 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
+// staticURLs are the pages' static files by name (staticURL).
+var staticURLs = map[string]string{"style.css": staticURL("style.css"), "local.js": staticURL("local.js")}
+
 // pages parses each page with the shared layout.
 func pages() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, p := range []string{"overview", "hosts", "dns", "nat64"} {
-		out[p] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+p+".html"))
+	for _, p := range []string{"overview", "hosts", "host", "rules", "settings", "log", "dns", "nat64", "login"} {
+		out[p] = template.Must(template.New(p).Funcs(templateFuncs).ParseFS(templateFS, "templates/layout.html", "templates/"+p+".html"))
 	}
 	return out
+}
+
+// staticURL is a static file's path with its content's hash, so that a
+// browser that cached the file of an older firmware fetches the new one.
+func staticURL(name string) string {
+	b, err := staticFS.ReadFile("static/" + name)
+	if err != nil {
+		panic("web: no static file " + name)
+	}
+	sum := sha256.Sum256(b)
+	return "/static/" + name + "?v=" + hex.EncodeToString(sum[:4])
+}
+
+// templateFuncs are the pages' helpers.
+var templateFuncs = template.FuncMap{
+	"static": func(name string) string { return staticURLs[name] },
+	// when is a <time> element: the text is in UTC, and the page's script
+	// shows it in the browser's zone; kind "t" shows the time of day, "d"
+	// the date, anything else both.
+	"when": func(t time.Time, kind string) template.HTML {
+		if t.IsZero() {
+			return "never"
+		}
+		format := "2006-01-02 15:04:05 UTC"
+		switch kind {
+		case "t":
+			format = "15:04 UTC"
+		case "d":
+			format = "2006-01-02"
+		}
+		return template.HTML(fmt.Sprintf(`<time datetime="%s" data-f="%s">%s</time>`, t.UTC().Format(time.RFC3339), template.HTMLEscapeString(kind), t.UTC().Format(format)))
+	},
+	"join": strings.Join,
+	// plus1 numbers rules from 1 for people.
+	"plus1": func(i int) int { return i + 1 },
+	// ruleFormData is a rule form's data: the rules' version, the fields
+	// and a prefix for the inputs' ids.
+	"ruleFormData": func(rev string, f ruleForm, id string) any {
+		return struct {
+			Rev  string
+			Form ruleForm
+			ID   string
+		}{rev, f, id}
+	},
 }
 
 type pageBase struct {
 	Title, Page string
 	Refresh     int
+	// LoggedIn shows per-host details and the switches; Secure is an HTTPS
+	// page; LoginURL is the login page on HTTPS ("" without HTTPS).
+	LoggedIn, Secure bool
+	LoginURL         string
+	// KeySHA256 is the TLS public key's fingerprint, which the owner
+	// compares with the serial console's log and the browser's.
+	KeySHA256 string
+}
+
+// base is the layout's data for a page.
+func (s *Server) base(r *http.Request, title, page string, refresh int) pageBase {
+	b := pageBase{Title: title, Page: page, Refresh: refresh, Secure: r.TLS != nil, LoginURL: "/login",
+		LoggedIn: s.hasSession(r), KeySHA256: s.Identity().PublicKeySHA256()}
+	if r.TLS == nil {
+		u := &url.URL{Path: "/login"}
+		r2 := *r
+		r2.URL = u
+		b.LoginURL = s.httpsURL(&r2)
+	}
+	return b
 }
 
 type rangeLink struct {
@@ -96,48 +165,23 @@ func (s *Server) render(w http.ResponseWriter, page string, data any) {
 	}
 }
 
-type shareView struct {
-	Label   string
-	Percent float64
-	Bytes   string
-}
-
-func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
-	now := time.Now()
-	h := s.cfg.Backend.History()
-	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, now.Location())
-	var shares []shareView
-	for _, p := range []struct {
-		label string
-		since time.Time
-	}{{"today", midnight}, {"7 days", now.Add(-7 * 24 * time.Hour)}, {"30 days", now.Add(-30 * 24 * time.Hour)}} {
-		total := h.Sum(p.since)
-		shares = append(shares, shareView{p.label, share(total), humanBytes(total.Total()) + " in all"})
-	}
-	links, res, step, span := pickRange(r)
-	points, _ := h.Series(res, now.Add(-span))
-	s.render(w, "overview", struct {
-		pageBase
-		Shares []shareView
-		Ranges []rangeLink
-		Chart  template.HTML
-		Legend []legendItem
-		Status StatusJSON
-	}{pageBase{"Overview", "overview", 30}, shares, links, stackedChart(points, step, 900, 240, "traffic by category", humanRate), legend(), statusOf(s.cfg.Backend.Snapshot(), now)})
-}
-
 type hostView struct {
-	MAC, Name, Vendor string
-	Kind              hostKind
-	Addrs             []netip.Addr
-	IPv4Lease         string
-	GotV6Only, CLAT   bool
-	DNSSource         string
-	Traffic           []trafficShare
-	Split             template.HTML
-	Exposed           []string
-	TopLegacy         []NameCount
-	Policy            state.HostPolicy
+	// Name is the one in use (the owner's, else the announced one);
+	// Announced is the host's own (DHCPv4 option 12/81).
+	MAC, Name, Announced, Vendor string
+	Kind                         hostKind
+	Addrs                        []netip.Addr
+	IPv4Lease                    string
+	GotV6Only, CLAT              bool
+	DNSSource                    string
+	Traffic                      []trafficShare
+	Split                        template.HTML
+	TopLegacy                    []NameCount
+	Policy                       state.HostPolicy
+	FirstSeen                    time.Time
+	LastSeen                     time.Time
+	// Pinholes are the apps' open pinholes, one line each (pinholeLine).
+	Pinholes []string
 }
 
 // hostKind is how far a host has gone towards IPv6-only, as the badge on
@@ -209,21 +253,17 @@ func dnsSource(sources map[string]uint64) string {
 	return strings.Join(names, ", ")
 }
 
-func (s *Server) hostViews() []hostView {
+// hostViews are the host cards; without details, only what GET /api/hosts
+// tells anyone on the LAN (name, MAC, addresses).
+func (s *Server) hostViews(details bool) []hostView {
 	st := s.cfg.Backend.Snapshot()
-	ins := s.cfg.Backend.Insights()
+	var ins Insights
+	if details {
+		ins = s.cfg.Backend.Insights()
+	}
 	var out []hostView
 	for _, h := range st.Hosts {
-		hj := hostOf(h)
-		mac, _ := net.ParseMAC(h.MAC)
-		hi := ins.Hosts[h.MAC]
-		tr := hi.Traffic
-		out = append(out, hostView{
-			MAC: h.MAC, Name: hj.Hostname, Vendor: s.oui.Vendor(mac), Kind: kindOf(h, hi.CLAT), Addrs: hj.Addrs, IPv4Lease: hj.IPv4Lease,
-			GotV6Only: h.GotV6OnlyPreferred, CLAT: hi.CLAT, DNSSource: dnsSource(hi.DNSSources),
-			Traffic: trafficShares(tr), Split: splitBar(tr), Exposed: hi.ExposedPorts, Policy: h.Policy,
-			TopLegacy: hi.TopLegacy[:min(len(hi.TopLegacy), 3)],
-		})
+		out = append(out, s.hostViewOf(h, ins.Hosts[h.MAC]))
 	}
 	slices.SortFunc(out, func(a, b hostView) int {
 		if an, bn := a.Name != "", b.Name != ""; an != bn { // named hosts first
@@ -240,63 +280,41 @@ func (s *Server) hostViews() []hostView {
 	return out
 }
 
+// hostViewOf is one host's card; hi is empty without details.
+func (s *Server) hostViewOf(h *state.Host, hi HostInsights) hostView {
+	hj := hostOf(h)
+	mac, _ := net.ParseMAC(h.MAC)
+	tr := hi.Traffic
+	v := hostView{
+		MAC: h.MAC, Name: hj.Hostname, Announced: h.Hostname, Vendor: s.oui.Vendor(mac), Kind: kindOf(h, hi.CLAT), Addrs: hj.Addrs, IPv4Lease: hj.IPv4Lease,
+		GotV6Only: h.GotV6OnlyPreferred, CLAT: hi.CLAT, DNSSource: dnsSource(hi.DNSSources),
+		Traffic: trafficShares(tr), Split: splitBar(tr), Policy: h.Policy,
+		TopLegacy: hi.TopLegacy[:min(len(hi.TopLegacy), 3)], FirstSeen: h.FirstSeen, LastSeen: h.LastSeen,
+	}
+	for _, p := range hj.Pinholes {
+		v.Pinholes = append(v.Pinholes, pinholeLine(p))
+	}
+	return v
+}
+
+// hosts lists the hosts; their traffic, DNS names and statistics, and the
+// switches, only for a logged-in viewer.
 func (s *Server) hosts(w http.ResponseWriter, r *http.Request) {
+	details, ok := s.viewer(w, r)
+	if !ok {
+		return
+	}
+	b := s.base(r, "Hosts", "hosts", 0)
+	b.LoggedIn = details
 	s.render(w, "hosts", struct {
 		pageBase
 		Hosts []hostView
-	}{pageBase{Title: "Hosts", Page: "hosts"}, s.hostViews()})
-}
-
-// formPolicy handles the hosts page's plain HTML form: it works without
-// JavaScript; the browser asks for the password (HTTP basic auth).
-func (s *Server) formPolicy(w http.ResponseWriter, r *http.Request) {
-	if !s.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Basic realm="gizmo"`)
-		http.Error(w, "changing a policy needs the appliance password", http.StatusUnauthorized)
-		return
-	}
-	hw, err := net.ParseMAC(r.PathValue("mac"))
-	if err != nil || len(hw) != 6 {
-		http.Error(w, fmt.Sprintf("%q is not a MAC address", r.PathValue("mac")), http.StatusBadRequest)
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxPolicyBody)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	for k := range r.PostForm {
-		if k != "dns64" && k != "v6only_preferred" && k != "hostname" {
-			http.Error(w, fmt.Sprintf("unknown field %q", k), http.StatusBadRequest)
-			return
-		}
-	}
-	p := state.DefaultHostPolicy()
-	if h, ok := s.cfg.Backend.Snapshot().Hosts[hw.String()]; ok {
-		p = h.Policy
-	}
-	p.DNS64, p.V6OnlyPreferred = r.PostForm.Get("dns64") == "on", r.PostForm.Get("v6only_preferred") == "on"
-
-	if err := validHostname(r.PostForm.Get("hostname")); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	p.Hostname = r.PostForm.Get("hostname")
-	if err := s.cfg.Backend.SetPolicy(hw.String(), p); err != nil {
-		code := http.StatusInternalServerError
-		if errors.Is(err, ErrInvalid) {
-			code = http.StatusBadRequest
-		}
-		http.Error(w, err.Error(), code)
-		return
-	}
-	s.log.Info("policy changed", "mac", hw.String(), "dns64", p.DNS64, "v6only_preferred", p.V6OnlyPreferred)
-	http.Redirect(w, r, "/hosts#h-"+hw.String(), http.StatusSeeOther)
+	}{b, s.hostViews(details)})
 }
 
 // dnsChart draws A, AAAA and synthesized answers over time with the
 // traffic chart's machinery: each kind is mapped onto one band.
-func dnsChart(points []series.Point, step time.Duration) template.HTML {
+func dnsChart(points []series.Point, step time.Duration, f chartFrame) template.HTML {
 	mapped := make([]series.Point, len(points))
 	for i, p := range points {
 		mapped[i] = series.Point{Start: p.Start, Total: series.Categories{
@@ -305,19 +323,22 @@ func dnsChart(points []series.Point, step time.Duration) template.HTML {
 			NAT44:      p.DNS.A,
 		}}
 	}
-	return stackedChart(mapped, step, 900, 200, "DNS answers by kind", perMinute)
+	f.Height, f.Label, f.Unit = 200, "DNS answers by kind", perMinute
+	return stackedChart(mapped, step, f)
 }
 
 func (s *Server) dns(w http.ResponseWriter, r *http.Request) {
 	links, res, step, span := pickRange(r)
-	points, _ := s.cfg.Backend.History().Series(res, time.Now().Add(-span))
+	now := time.Now()
+	points, _ := s.cfg.Backend.History().Series(res, now.Add(-span))
+	frame := chartFrame{Start: now.Add(-span), End: now, Zone: zoneOf(r), Width: 900}
 	s.render(w, "dns", struct {
 		pageBase
 		Ranges []rangeLink
 		Chart  template.HTML
 		Legend []legendItem
 		DNS    DNSInsights
-	}{pageBase{Title: "DNS", Page: "dns", Refresh: 30}, links, dnsChart(points, step),
+	}{s.base(r, "DNS", "dns", 30), links, dnsChart(points, step, frame),
 		[]legendItem{{"AAAA (native)", categories[0].Color}, {"AAAA synthesized (DNS64)", categories[1].Color}, {"A", categories[3].Color}},
 		s.cfg.Backend.Insights().DNS})
 }
@@ -335,7 +356,7 @@ func (s *Server) nat64(w http.ResponseWriter, r *http.Request) {
 		High     int // the meter turns amber at 80 % of the table
 		Firewall map[string]CounterValue
 		Status   StatusJSON
-	}{pageBase{Title: "NAT64", Page: "nat64", Refresh: 10}, ins.NAT64, use, ins.NAT64.Capacity * 4 / 5, ins.Firewall, statusOf(s.cfg.Backend.Snapshot(), time.Now())})
+	}{s.base(r, "NAT64", "nat64", 10), ins.NAT64, use, ins.NAT64.Capacity * 4 / 5, ins.Firewall, statusOf(s.cfg.Backend.Snapshot(), time.Now())})
 }
 
 func (s *Server) apiSeries(w http.ResponseWriter, r *http.Request) {
@@ -356,6 +377,15 @@ func (s *Server) apiSeries(w http.ResponseWriter, r *http.Request) {
 	switch v := r.URL.Query().Get("hosts"); v {
 	case "", "0", "false":
 	case "1", "true":
+		details, ok := s.viewer(w, r)
+		if !ok {
+			return
+		}
+		if !details {
+			w.Header().Set("WWW-Authenticate", `Basic realm="gizmo"`)
+			writeError(w, http.StatusUnauthorized, "per-host series need the appliance password (log in, or HTTP basic auth over HTTPS)")
+			return
+		}
 		get = s.cfg.Backend.History().HostSeries
 	default:
 		writeError(w, http.StatusBadRequest, "hosts: %q is not a boolean (1 or 0)", v)
@@ -369,8 +399,19 @@ func (s *Server) apiSeries(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, points)
 }
 
+// apiInsights gives everyone the aggregates (nat64.sessions among them) and
+// a logged-in viewer also the per-host part: which names each host looks
+// up is the household's business.
 func (s *Server) apiInsights(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.cfg.Backend.Insights())
+	details, ok := s.viewer(w, r)
+	if !ok {
+		return
+	}
+	ins := s.cfg.Backend.Insights()
+	if !details {
+		ins.Hosts = map[string]HostInsights{}
+	}
+	writeJSON(w, http.StatusOK, ins)
 }
 
 func staticHandler() http.Handler {

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
-	"codeberg.org/monostack/gizmo/services/dhcp6pd"
 )
 
 // Network is the one view of the LAN's addressing at one moment: which
@@ -62,12 +61,12 @@ type Delegation struct {
 //     expiry never does).
 func NetworkOf(st *state.State, now time.Time) Network {
 	n := Network{DNS: st.LAN.DNS, Legacy4: st.LAN.Legacy4}
-	if d := st.Delegated; d != nil && usableDelegation(d.Prefix) && d.ValidUntil.After(now) {
+	if d := st.Delegated; d != nil && state.UsableDelegation(d.Prefix) && d.ValidUntil.After(now) {
 		dd := delegationOf(*d)
 		n.Delegated = &dd
 	}
 	for _, r := range st.Retired {
-		if !usableDelegation(r.Prefix) || !r.ValidUntil.After(now) {
+		if !state.UsableDelegation(r.Prefix) || !r.ValidUntil.After(now) {
 			continue
 		}
 		rd := delegationOf(r)
@@ -102,20 +101,8 @@ func NetworkOf(st *state.State, now time.Time) Network {
 	return n
 }
 
-// usableDelegation reports whether a delegated prefix is one the client
-// would accept (dhcp6pd.DelegationPolicy: global unicast, not a ULA, /32 to
-// /64): a state written before that policy held, or by a bug, must not put
-// a ULA or a /8 on the LAN, in the firewall's sets or in the WAN's
-// unreachable routes.
-func usableDelegation(p netip.Prefix) bool {
-	a := p.Addr()
-	return p.IsValid() && a.Is6() && !a.Is4In6() && dhcp6pd.DelegationPolicy(p) == nil
-}
-
 // validIPv4 reports whether the WAN's IPv4 lease holds at now.
-func validIPv4(l *state.IPv4Lease, now time.Time) bool {
-	return l != nil && l.Addr.IsValid() && l.Addr.Addr().Is4() && (l.Expires.IsZero() || l.Expires.After(now))
-}
+func validIPv4(l *state.IPv4Lease, now time.Time) bool { return l.ValidAt(now) }
 
 func delegationOf(d state.DelegatedPrefix) Delegation {
 	lan := state.LANPrefix(d.Prefix)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/services/dhcp6pd"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -161,5 +162,19 @@ func TestNetworkOfRouterAddrs(t *testing.T) {
 	want := state.DNSAddrs{RDNSS: a("fd12:3456:789a::53"), DHCPv6: a("fd12:3456:789a::35"), DHCPv4: a("203.0.113.129")}
 	if n.DNS != want {
 		t.Errorf("DNS %+v, want %+v", n.DNS, want)
+	}
+}
+
+// The plans accept exactly the delegations the DHCPv6-PD client accepts:
+// one rule, checked where the prefix arrives and again where it is used.
+func TestUsableDelegationIsTheClientsPolicy(t *testing.T) {
+	for _, p := range []string{
+		"2001:db8:1000::/56", "2001:db8::/32", "2001:db8::/28", "2001:db8:1::/64", "2001:db8:1::/80",
+		"fd00:1::/48", "fe80::/64", "ff05::/48", "::/0", "64:ff9b::/96", "2001:db8:1:2::/63",
+	} {
+		pfx := netip.MustParsePrefix(p)
+		if got, client := state.UsableDelegation(pfx), dhcp6pd.DelegationPolicy(pfx) == nil; got != client {
+			t.Errorf("%s: the plans say usable=%v, the DHCPv6-PD client accepts=%v", p, got, client)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/services/accounting"
+	"codeberg.org/monostack/gizmo/services/clat"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 	"codeberg.org/monostack/gizmo/services/dhcp6info"
 	"codeberg.org/monostack/gizmo/services/dns64"
@@ -16,8 +17,12 @@ import (
 	"codeberg.org/monostack/gizmo/services/lanif"
 	"codeberg.org/monostack/gizmo/services/nat64"
 	"codeberg.org/monostack/gizmo/services/ndproxy"
+	"codeberg.org/monostack/gizmo/services/nsresponder"
 	"codeberg.org/monostack/gizmo/services/ra"
+	"codeberg.org/monostack/gizmo/services/timesync"
+	"codeberg.org/monostack/gizmo/services/upnp"
 	"codeberg.org/monostack/gizmo/services/wan"
+	"codeberg.org/monostack/gizmo/web"
 )
 
 // Options are the daemon's settings that shape the plans but are not part
@@ -32,6 +37,9 @@ type Options struct {
 	ExistingNetwork bool
 	// ListenWeb is -listen-web; empty: the LAN's management addresses.
 	ListenWeb string
+	// TimeService: the daemon runs the time service, which serves the LAN
+	// and is announced in DHCPv4 and DHCPv6.
+	TimeService bool
 }
 
 // Plans are every service's plan, made from one state at one moment.
@@ -49,18 +57,31 @@ type Plans struct {
 	DNS64      dns64.Plan
 	DHCP4      dhcp4.Plan
 	NAT64      nat64.Plan
+	CLAT       clat.Plan
+	Discovery  clat.DiscoveryPlan
 	Firewall   firewall.Plan
 	Fastpath   fastpath.Plan
 	Accounting accounting.Plan
+	// NSResponder answers Neighbor Solicitations in the existing-network
+	// mode's on-link NAT64 prefix.
+	NSResponder nsresponder.Plan
+	// TimeSync is empty when the daemon runs no time service.
+	TimeSync timesync.Plan
 	// FirewallProblems names the inbound rules left out of Firewall.
 	FirewallProblems error
 	// WebListen are the dashboard's listening addresses.
-	WebListen []string
+	WebListen web.Listen
+	// UPnP is the IGD's: where it listens and what it announces.
+	UPnP upnp.Plan
 }
 
 // All makes every service's plan from st at now. It only reads st.
 func All(st *state.State, opt Options, now time.Time) Plans {
 	n := NetworkOf(st, now)
+	var ts timesync.Plan
+	if opt.TimeService {
+		ts = TimeSync(st, now)
+	}
 	p := Plans{
 		Network:    n,
 		Deployment: DeploymentOf(st, opt.ExistingNetwork, now),
@@ -68,13 +89,19 @@ func All(st *state.State, opt Options, now time.Time) Plans {
 		DHCP6PD:    DHCP6PDOf(st),
 		RA:         RA(st, RAOptions{MaxInterval: opt.RAInterval, ExistingNetwork: opt.ExistingNetwork}, now),
 		NDProxy:    NDProxy(st, now),
-		DHCP6Info:  DHCP6Info(st, opt.ExistingNetwork, now),
+		DHCP6Info:  DHCP6Info(st, opt.ExistingNetwork, ts.Serve, now),
 		DNS64:      DNS64(st, now),
-		DHCP4:      DHCP4(st, opt.V6OnlyWait),
+		DHCP4:      DHCP4(st, opt.V6OnlyWait, ts.Serve),
 		NAT64:      NAT64(st, opt.ExistingNetwork, now),
+		CLAT:       CLAT(st, opt.ExistingNetwork, now),
+		Discovery:  Discovery(st, now),
 		Fastpath:   Fastpath(st, now),
 		Accounting: Accounting(st),
+		TimeSync:   ts,
 		WebListen:  WebListen(n, opt.ListenWeb),
+		// Answers only in the existing-network mode.
+		NSResponder: NSResponder(st, opt.ExistingNetwork, now),
+		UPnP:        UPnP(st, opt.ExistingNetwork, now),
 	}
 	if opt.ExistingNetwork {
 		p.LAN = ExistingNetworkLAN(st, now)
@@ -82,6 +109,10 @@ func All(st *state.State, opt Options, now time.Time) Plans {
 		p.LAN = LAN(st, now)
 	}
 	p.Firewall, p.FirewallProblems = Firewall(st, now)
+	if p.CLAT.Enabled() {
+		// The legacy hosts' IPv4 leaves by the CLAT's link.
+		p.Accounting.IPv4Out = clat.Interface
+	}
 	return p
 }
 
@@ -134,18 +165,26 @@ func Fastpath(st *state.State, now time.Time) fastpath.Plan {
 	return p
 }
 
-// WebListen is where the dashboard listens: the flag, or port 80 on the
-// LAN's management ULA and legacy IPv4 address, never the uplink.
-func WebListen(n Network, flag string) []string {
+// WebListen is where the dashboard listens: the flag and port 443 on its
+// host, or ports 80 (read-only) and 443 (HTTPS, where writes and the login
+// are) on the LAN's management ULA and legacy IPv4 address, never the uplink.
+func WebListen(n Network, flag string) web.Listen {
 	if flag != "" {
-		return []string{flag}
+		// The flag names one plain-HTTP address; HTTPS goes to port 443 on
+		// the same host, where writes and the login are.
+		host, _, err := net.SplitHostPort(flag)
+		if err != nil {
+			return web.Listen{HTTP: []string{flag}}
+		}
+		return web.Listen{HTTP: []string{flag}, HTTPS: []string{net.JoinHostPort(host, "443")}}
 	}
-	var out []string
-	if n.RouterULA.IsValid() {
-		out = append(out, net.JoinHostPort(n.RouterULA.String(), "80"))
-	}
-	if n.Legacy4.IsValid() {
-		out = append(out, net.JoinHostPort(n.Legacy4.Addr().String(), "80"))
+	var out web.Listen
+	for _, h := range []netip.Addr{n.RouterULA, n.Legacy4.Addr()} {
+		if !h.IsValid() {
+			continue
+		}
+		out.HTTP = append(out.HTTP, net.JoinHostPort(h.String(), "80"))
+		out.HTTPS = append(out.HTTPS, net.JoinHostPort(h.String(), "443"))
 	}
 	return out
 }

@@ -12,6 +12,7 @@ package builder
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,10 +39,13 @@ type Options struct {
 	// ModuleDir is the main module whose go.mod pins every package and
 	// boot-file module; "" means the module of the working directory.
 	ModuleDir string
-	// Password becomes /etc/gokr-pw.txt, the password of gokrazy's web UI
-	// and update API (user "gokrazy"). Required unless
+	// Password becomes /etc/gizmo/password.txt: the appliance password of
+	// the dashboard and of the update API. Required unless
 	// Config.Update.NoPassword is set.
 	Password string
+	// UpdateKey is the Ed25519 public key the update API checks images
+	// against; the image embeds it. Required with a password.
+	UpdateKey ed25519.PublicKey
 	// PermSize is /perm's size in image files (default DefaultPermSize).
 	PermSize int64
 	// SkipEEPROM leaves the Pi 4 EEPROM update files out of the boot
@@ -117,6 +121,9 @@ func (o *Options) defaults() error {
 	}
 	if strings.ContainsAny(o.Password, "\n\r") {
 		return errors.New("password contains a line break")
+	}
+	if o.Password != "" && len(o.UpdateKey) != ed25519.PublicKeySize {
+		return errors.New("no update signing key: the image's update API would have no key to check images against")
 	}
 	return nil
 }
@@ -198,7 +205,7 @@ func BuildParts(ctx context.Context, opts Options) (_ *Parts, err error) {
 	}
 	services, progs := servicesOf(opts.Config)
 	if err := opts.step("compiling init and packages", func() error {
-		src, err := initSource(epoch.Format(time.RFC3339), services)
+		src, err := initSource(epoch.Format(time.RFC3339), services, updateAPIOf(opts))
 		if err != nil {
 			return err
 		}
@@ -210,7 +217,7 @@ func BuildParts(ctx context.Context, opts Options) (_ *Parts, err error) {
 	}
 
 	if err := opts.step("writing root squashfs", func() error {
-		tree, err := rootTreeFor(opts, bin, mods[kernelModule(opts.Board, opts.Config)])
+		tree, err := rootTreeFor(opts, bin, mods[kernelModule(opts.Board, opts.Config)], epoch)
 		if err != nil {
 			return err
 		}
@@ -406,7 +413,11 @@ const debianCABundle = "/etc/ssl/certs/ca-certificates.crt"
 
 // rootTreeFor lists the files of the root file system: gokrazy's mount
 // points, /etc, the kernel modules, init and the programs.
-func rootTreeFor(opts Options, bin, kernelDir string) (rootTree, error) {
+// BuildTimeFile holds the image's build time, RFC 3339, in the root file
+// system.
+const BuildTimeFile = "/etc/gizmo/built.txt"
+
+func rootTreeFor(opts Options, bin, kernelDir string, epoch time.Time) (rootTree, error) {
 	t := rootTree{}
 	// Mount points that gokrazy.Boot mounts over (/perm is p4).
 	for _, d := range []string{"/dev", "/etc", "/mnt", "/perm", "/proc", "/run", "/sys", "/tmp", "/gokrazy", "/user"} {
@@ -423,10 +434,15 @@ func rootTreeFor(opts Options, bin, kernelDir string) (rootTree, error) {
 	if u := opts.Config.Update; u != nil && u.HTTPSPort != "" {
 		t.file("/etc/https-port.txt", 0o644, []byte(u.HTTPSPort))
 	}
+	// Not gokrazy's /etc/gokr-pw.txt: without it gokrazy keeps its update
+	// API on its unix socket, and the init serves the signed one.
 	if opts.Password != "" {
-		t.file("/etc/gokr-pw.txt", 0o600, []byte(opts.Password))
+		t.file(PasswordFile, 0o600, []byte(opts.Password))
 	}
 	t.file("/etc/gizmo/board.txt", 0o644, []byte(opts.Board.Name+"\n"))
+	// The build's time (SOURCE_DATE_EPOCH): the dashboard names the
+	// firmware by it, since the image's binaries carry no VCS stamp.
+	t.file(BuildTimeFile, 0o644, []byte(epoch.UTC().Format(time.RFC3339)+"\n"))
 	ca := opts.CABundle
 	if ca == "" {
 		if _, err := os.Stat(debianCABundle); err == nil {

@@ -73,7 +73,7 @@ func TestHostileWANRAFlood(t *testing.T) {
 	}
 	var before wanStatus
 	err := netlab.WaitFor(ctx, "the ISP's router as the gizmo's default router", func(ctx context.Context) (bool, error) {
-		return apiJSON(ctx, "/api/status", &before) == nil && router(before) == netlab.ISPWANLinkLocal, nil
+		return apiJSON(ctx, l, "/api/status", &before) == nil && router(before) == netlab.ISPWANLinkLocal, nil
 	})
 	if err != nil {
 		t.Fatalf("%v: status %+v", err, before)
@@ -119,7 +119,7 @@ func TestHostileWANRAFlood(t *testing.T) {
 	}
 
 	var after wanStatus
-	if err := apiJSON(ctx, "/api/status", &after); err != nil {
+	if err := apiJSON(ctx, l, "/api/status", &after); err != nil {
 		t.Fatal(err)
 	}
 	if router(after) != netlab.ISPWANLinkLocal {
@@ -144,7 +144,7 @@ func TestHostileWANSpoofedSources(t *testing.T) {
 	fw := setupLabFirewall(t)
 	ctx := testContext(t, 30*time.Second)
 	var st wanStatus
-	if err := apiJSON(ctx, "/api/status", &st); err != nil {
+	if err := apiJSON(ctx, fw.l, "/api/status", &st); err != nil {
 		t.Fatal(err)
 	}
 	var wanAddr netip.Addr

@@ -2,8 +2,8 @@ package netlab
 
 import "net/netip"
 
-// Namespace names (DESIGN.md "The lab", a contract: outside checks use them
-// with `ip netns exec`).
+// Namespace names. They are fixed because tests and outside checks use them
+// with `ip netns exec`; renaming one breaks them.
 const (
 	NSInet      = "gz-inet"
 	NSISP       = "gz-isp"
@@ -28,6 +28,9 @@ const (
 	ISPInet  = "inet0"   // gz-isp, towards gz-inet
 	Bridge   = "br0"     // gz-switch
 	CLATTun  = "clat"    // gz-lan-clat, tayga's tun
+	// ISPNAT64Tun is the ISP's NAT64's tun in gz-isp (scenarios with
+	// Scenario.ISPNAT64).
+	ISPNAT64Tun = "nat64"
 )
 
 // Addresses of the lab. All are documentation prefixes (RFC 3849, RFC 5737).

@@ -79,8 +79,16 @@ func kea6Conf(p keaPaths, pool netip.Prefix, lt Lifetimes) ([]byte, error) {
 		"rebind-timer":       secs(lt.Rebind),
 		"preferred-lifetime": secs(lt.Preferred),
 		"valid-lifetime":     secs(lt.Valid),
+		// Kea 2.2 has no definition of OPTION_NTP_SERVER (RFC 5908 §4): an
+		// empty container for suboptions.
+		"option-def": []any{
+			map[string]any{"name": "ntp-server", "code": 56, "space": "dhcp6", "type": "empty", "encapsulate": ntpSuboptions},
+			map[string]any{"name": "ntp-server-address", "code": 1, "space": ntpSuboptions, "type": "ipv6-address"},
+		},
 		"option-data": []any{
 			map[string]any{"name": "dns-servers", "data": ISPDNS6.String()},
+			map[string]any{"name": "ntp-server"},
+			map[string]any{"space": ntpSuboptions, "name": "ntp-server-address", "data": ISPWAN6.String()},
 		},
 		"subnet6": []any{map[string]any{
 			"id":        1,
@@ -112,6 +120,8 @@ func kea4Conf(p keaPaths, lt Lifetimes) ([]byte, error) {
 			"option-data": []any{
 				map[string]any{"name": "routers", "data": ISPWAN4.String()},
 				map[string]any{"name": "domain-name-servers", "data": ISPDNS4.String()},
+				// RFC 2132 §8.3.
+				map[string]any{"name": "ntp-servers", "data": ISPWAN4.String()},
 			},
 		}},
 		"loggers": keaLoggers("kea-dhcp4"),
@@ -119,10 +129,38 @@ func kea4Conf(p keaPaths, lt Lifetimes) ([]byte, error) {
 	return json.MarshalIndent(conf, "", "  ")
 }
 
+// ntpSuboptions is the Kea option space of OPTION_NTP_SERVER's suboptions.
+const ntpSuboptions = "ntp-server-suboptions"
+
+// chronyConf is the ISP's NTP server: it serves its own clock (there is no
+// upstream in the lab) on the WAN-link addresses only, to anyone. chronyd
+// runs with -x, so it never sets the host's clock, which the namespaces
+// share; it opens no command port and no command socket (whose default
+// path, /run/chrony, is the host's).
+func chronyConf(dir string) string {
+	return fmt.Sprintf(`# gizmo lab: the ISP's NTP server (written by lab/netlab)
+local stratum 8
+allow all
+bindaddress %[2]s
+bindaddress %[3]s
+cmdport 0
+bindcmdaddress /
+pidfile %[1]s/chronyd.pid
+driftfile %[1]s/chrony.drift
+`, dir, ISPWAN6, ISPWAN4)
+}
+
 // namedConf: authoritative for example.test, recursive for everyone. The
 // lab's own root zone keeps recursion inside the lab: a name outside
 // example.test is NXDOMAIN, and no query ever leaves for the real root.
-func namedConf(dir string) string {
+// With a dns64 prefix the ISP's resolver is a DNS64 (RFC 6147) for its
+// NAT64: it synthesizes AAAA records into that prefix, for its own zones
+// too, ipv4only.arpa included (RFC 7050 discovery).
+func namedConf(dir string, dns64 netip.Prefix) string {
+	synth := ""
+	if dns64.IsValid() {
+		synth = fmt.Sprintf("\tdns64 %s { clients { any; }; };\n", dns64)
+	}
 	return fmt.Sprintf(`// gizmo lab: the ISP's DNS (written by lab/netlab)
 options {
 	directory "%[1]s";
@@ -138,12 +176,12 @@ options {
 	dnssec-validation no;
 	notify no;
 	minimal-responses no;
-};
+%[4]s};
 controls { };
 zone "." { type primary; file "%[1]s/root.zone"; };
 zone "example.test" { type primary; file "%[1]s/example.test.zone"; };
 zone "ipv4only.arpa" { type primary; file "%[1]s/ipv4only.arpa.zone"; };
-`, dir, ISPDNS4, ISPDNS6)
+`, dir, ISPDNS4, ISPDNS6, synth)
 }
 
 func zoneHeader(origin string) string {

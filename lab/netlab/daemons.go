@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/beevik/ntp"
 	"github.com/miekg/dns"
 )
 
@@ -58,7 +59,7 @@ func (l *Lab) peers() ([]peer, error) {
 
 	// gz-isp: BIND.
 	ndir := filepath.Join(l.runDir, "named")
-	conf, err := l.writeFile("named/named.conf", []byte(namedConf(ndir)))
+	conf, err := l.writeFile("named/named.conf", []byte(namedConf(ndir, l.scenario.ISPNAT64)))
 	if err != nil {
 		return nil, err
 	}
@@ -109,6 +110,23 @@ func (l *Lab) peers() ([]peer, error) {
 	}
 	peers = append(peers, l.keaPeer("kea4", "kea-dhcp4", k4conf, k4))
 
+	// gz-isp: chrony, the ISP's NTP server, which Kea announces.
+	cdir := filepath.Join(l.runDir, "chrony")
+	cconf, err := l.writeFile("chrony/chrony.conf", []byte(chronyConf(cdir)))
+	if err != nil {
+		return nil, err
+	}
+	peers = append(peers, peer{name: "chrony", ns: NSISP,
+		argv: []string{"chronyd", "-x", "-d", "-u", "root", "-f", cconf},
+		ready: func(ctx context.Context) error {
+			for _, a := range []netip.Addr{ISPWAN6, ISPWAN4} {
+				if err := ntpProbe(ctx, NSISP, a); err != nil {
+					return err
+				}
+			}
+			return nil
+		}})
+
 	// gz-isp: radvd.
 	rconf, err := l.writeFile("radvd/radvd.conf", []byte(radvdConf()))
 	if err != nil {
@@ -133,10 +151,42 @@ func (l *Lab) peers() ([]peer, error) {
 		}
 		peers = append(peers, p)
 	}
+	if l.scenario.ISPNAT64.IsValid() {
+		p, err := l.ispNAT64Peer()
+		if err != nil {
+			return nil, err
+		}
+		peers = append(peers, p)
+	}
 	peers = append(peers, peer{name: "clat", ns: NSLanCLAT,
 		argv:  []string{l.helper, "clat", "-interface", HostIf, "-tun", CLATTun, "-dir", filepath.Join(l.runDir, "clat")},
 		ready: settled(l.now(), 300*time.Millisecond)})
 	return l.scenario.peers(peers, l.helper), nil
+}
+
+// ispNAT64Peer is the ISP's NAT64: tayga in gz-isp, stateless with a
+// dynamic pool (ISPNAT64Pool) of addresses that gz-inet routes back to
+// gz-isp, for the scenario's NAT64 prefix. The script makes tayga's tun
+// and its routes, then runs tayga in the foreground; the tun goes with the
+// namespace.
+func (l *Lab) ispNAT64Peer() (peer, error) {
+	dir := filepath.Join(l.runDir, "isp-nat64")
+	pfx := l.scenario.ISPNAT64
+	conf, err := l.writeFile("isp-nat64/tayga.conf", []byte(fmt.Sprintf(
+		"# gizmo lab: the ISP's NAT64 (written by lab/netlab)\ntun-device %s\nipv4-addr %s\nprefix %s\ndynamic-pool %s\ndata-dir %s\n",
+		ISPNAT64Tun, ISPNAT64Addr, pfx, ISPNAT64Pool, dir)))
+	if err != nil {
+		return peer{}, err
+	}
+	const script = `set -e
+tayga -c "$1" --mktun
+ip link set "$2" up
+ip route replace "$3" dev "$2"
+ip -6 route replace "$4" dev "$2"
+exec tayga -c "$1" --nodetach`
+	return peer{name: "isp-nat64", ns: NSISP,
+		argv:  []string{"sh", "-c", script, "isp-nat64", conf, ISPNAT64Tun, ISPNAT64Pool.String(), pfx.String()},
+		ready: settled(l.now(), 500*time.Millisecond)}, nil
 }
 
 // settled is the readiness check of daemons that expose nothing to poll
@@ -209,6 +259,28 @@ func dnsProbe(ctx context.Context, ns string, server netip.Addr) error {
 	}
 	if r.Rcode != dns.RcodeSuccess || len(r.Answer) == 0 {
 		return fmt.Errorf("SOA example.test @%s: %s", server, dns.RcodeToString[r.Rcode])
+	}
+	return nil
+}
+
+// ntpProbe asks server (from ns) for the time and checks that the answer is
+// one a client would synchronise to.
+func ntpProbe(ctx context.Context, ns string, server netip.Addr) error {
+	timeout := time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	r, err := ntp.QueryWithOptions(netip.AddrPortFrom(server, 123).String(), ntp.QueryOptions{
+		Timeout: timeout,
+		Dialer: func(_, remote string) (net.Conn, error) {
+			return DialContext(ctx, ns, "udp", remote)
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("NTP %s: %w", server, err)
+	}
+	if err := r.Validate(); err != nil {
+		return fmt.Errorf("NTP %s: stratum %d: %w", server, r.Stratum, err)
 	}
 	return nil
 }

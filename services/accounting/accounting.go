@@ -21,6 +21,8 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/mailbox"
 )
 
 // TableName is the accounting table (family inet).
@@ -33,6 +35,10 @@ const MaxAddrs = 65536
 // Plan names the interfaces between which traffic is counted.
 type Plan struct {
 	LAN, WAN string
+	// IPv4Out, when set, is where the LAN's IPv4 leaves instead of WAN:
+	// the CLAT's link on an IPv6-only line (services/clat). Its replies
+	// still come in on WAN.
+	IPv4Out string
 }
 
 // Bytes is one address's traffic.
@@ -49,9 +55,9 @@ type Config struct {
 
 // Service keeps the accounting table in place and reads its counters.
 type Service struct {
-	cfg     Config
-	log     *slog.Logger
-	updates chan Plan
+	cfg   Config
+	log   *slog.Logger
+	plans mailbox.Box[Plan]
 
 	mu      sync.Mutex
 	applied Plan
@@ -64,17 +70,12 @@ func New(cfg Config) (*Service, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{cfg: cfg, log: log.With("service", "accounting"), updates: make(chan Plan, 1)}, nil
+	return &Service{cfg: cfg, log: log.With("service", "accounting")}, nil
 }
 
-// Update hands the service a new plan; the newest wins.
-func (s *Service) Update(p Plan) {
-	select {
-	case <-s.updates:
-	default:
-	}
-	s.updates <- p
-}
+// Update hands the service a new plan; it never blocks and the newest plan
+// wins.
+func (s *Service) Update(p Plan) { s.plans.Put(p) }
 
 // Run applies plans until ctx is done, then removes the table.
 func (s *Service) Run(ctx context.Context) error {
@@ -88,8 +89,10 @@ func (s *Service) Run(ctx context.Context) error {
 				s.log.Warn("removing the accounting table failed", "err", err)
 			}
 			return nil
-		case p := <-s.updates:
-			pending = &p
+		case <-s.plans.C():
+			if p, ok := s.plans.Take(); ok {
+				pending = &p
+			}
 		case <-retry.C:
 		}
 		if pending == nil {
@@ -179,6 +182,9 @@ func (s *Service) apply(p Plan) error {
 			return fmt.Errorf("accounting: set %s: %w", d.set, err)
 		}
 		in, out := p.LAN, p.WAN
+		if !d.ipv6 && p.IPv4Out != "" {
+			out = p.IPv4Out
+		}
 		if !d.fromLAN {
 			in, out = p.WAN, p.LAN
 		}

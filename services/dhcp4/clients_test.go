@@ -14,14 +14,15 @@ import (
 	"testing"
 	"time"
 
-	"codeberg.org/monostack/gizmo/services/dhcp4"
-	"codeberg.org/monostack/gizmo/services/dhcp4/internal/nstest"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+
+	"codeberg.org/monostack/gizmo/internal/testns"
+	"codeberg.org/monostack/gizmo/services/dhcp4"
 )
 
 // link is a server namespace and a client namespace joined by a veth pair,
 // with the gizmo's DHCPv4 server on the server end. The addresses are the
-// lab's legacy network (DESIGN.md): the gizmo at 203.0.113.129/25.
+// lab's legacy network: the gizmo at 203.0.113.129/25.
 type link struct {
 	serverNS, clientNS string
 	clientIf           string
@@ -40,6 +41,7 @@ func linkPlan() dhcp4.Plan {
 		PoolEnd:                netip.MustParseAddr("203.0.113.254"),
 		Router:                 netip.MustParseAddr("203.0.113.129"),
 		DNS:                    []netip.Addr{netip.MustParseAddr("203.0.113.129")},
+		NTP:                    []netip.Addr{netip.MustParseAddr("203.0.113.129")},
 		Domain:                 "home.arpa",
 		DefaultV6OnlyPreferred: true,
 	}
@@ -47,27 +49,12 @@ func linkPlan() dhcp4.Plan {
 
 func newLink(t *testing.T, p dhcp4.Plan) *link {
 	t.Helper()
-	needRoot(t)
 	l := &link{clientIf: "d4c0", stateDir: t.TempDir(), events: make(chan dhcp4.Lease, 64)}
-	var err error
-	if l.serverNS, err = nstest.Create("srv"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nstest.Delete(l.serverNS) })
-	if l.clientNS, err = nstest.Create("cli"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nstest.Delete(l.clientNS) })
-	for _, args := range [][]string{
-		{"-n", l.serverNS, "link", "add", serverIf, "type", "veth", "peer", "name", l.clientIf, "netns", l.clientNS},
-		{"-n", l.serverNS, "addr", "add", p.Server.String(), "dev", serverIf},
-		{"-n", l.serverNS, "link", "set", serverIf, "up"},
-		{"-n", l.clientNS, "link", "set", l.clientIf, "up"},
-	} {
-		if err := nstest.IP(args...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	l.serverNS, l.clientNS = testns.New(t, "d4-srv"), testns.New(t, "d4-cli")
+	testns.Veth(t, l.serverNS, serverIf, l.clientNS, l.clientIf)
+	testns.IP(t, "-n", l.serverNS, "addr", "add", p.Server.String(), "dev", serverIf)
+	testns.IP(t, "-n", l.serverNS, "link", "set", serverIf, "up")
+	testns.IP(t, "-n", l.clientNS, "link", "set", l.clientIf, "up")
 	l.start(t, p)
 	return l
 }
@@ -76,7 +63,7 @@ func newLink(t *testing.T, p dhcp4.Plan) *link {
 func (l *link) start(t *testing.T, p dhcp4.Plan) {
 	t.Helper()
 	var conn net.PacketConn
-	if err := nstest.Do(l.serverNS, func() (err error) {
+	if err := testns.Do(l.serverNS, func() (err error) {
 		conn, err = server4.NewIPv4UDPConn(serverIf, &net.UDPAddr{Port: 67})
 		return err
 	}); err != nil {
@@ -134,7 +121,7 @@ func (l *link) dhcpcd(t *testing.T, conf string, args ...string) (p *proc, dir s
 	}
 	script := fmt.Sprintf("mkdir -p /run/dhcpcd && mount -t tmpfs tmpfs /run/dhcpcd && mount -t tmpfs tmpfs /var/lib/dhcpcd && exec dhcpcd -4 -B -d -f %s -c %s %s %s",
 		filepath.Join(dir, "dhcpcd.conf"), filepath.Join(dir, "hook"), strings.Join(args, " "), l.clientIf)
-	return start(t, nstest.Command(l.clientNS, "unshare", "-m", "--propagation", "private", "sh", "-c", script)), dir
+	return start(t, testns.Command(l.clientNS, "unshare", "-m", "--propagation", "private", "sh", "-c", script)), dir
 }
 
 // start runs cmd in a process group of its own, streams its output into
@@ -200,16 +187,6 @@ func waitFor(t *testing.T, p *proc, want string) bool {
 	}
 }
 
-// inNS runs a command in a namespace and returns its output.
-func inNS(t *testing.T, ns string, args ...string) string {
-	t.Helper()
-	out, err := nstest.Command(ns, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
 func hookEnv(t *testing.T, dir, reason string) map[string]string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "env."+reason))
@@ -228,7 +205,7 @@ func hookEnv(t *testing.T, dir, reason string) map[string]string {
 const legacyConf = `noipv4ll
 noarp
 hostname legacybox
-option domain_name_servers, domain_name, routers, subnet_mask, broadcast_address
+option domain_name_servers, domain_name, routers, subnet_mask, broadcast_address, ntp_servers
 `
 
 // TestDhcpcdLegacyHost: a host that does not ask for option 108 gets a
@@ -246,16 +223,18 @@ func TestDhcpcdLegacyHost(t *testing.T) {
 		"new_domain_name_servers": "203.0.113.129",
 		"new_domain_name":         "home.arpa",
 		"new_subnet_mask":         "255.255.255.128",
+		// RFC 2132 §8.3: a legacy IoT device learns where to get the time.
+		"new_ntp_servers": "203.0.113.129",
 	} {
 		if env[k] != want {
 			t.Errorf("%s = %q, want %q", k, env[k], want)
 		}
 	}
 	ip := env["new_ip_address"]
-	if r := inNS(t, l.clientNS, "ip", "-4", "route", "show", "default"); !strings.Contains(r, "via 203.0.113.129") {
+	if r := testns.Exec(t, l.clientNS, "ip", "-4", "route", "show", "default"); !strings.Contains(r, "via 203.0.113.129") {
 		t.Errorf("default route: %q", r)
 	}
-	if a := inNS(t, l.clientNS, "ip", "-4", "addr", "show", "dev", l.clientIf); !strings.Contains(a, ip+"/25") {
+	if a := testns.Exec(t, l.clientNS, "ip", "-4", "addr", "show", "dev", l.clientIf); !strings.Contains(a, ip+"/25") {
 		t.Errorf("address %s/25 not configured: %s", ip, a)
 	}
 	select {
@@ -285,7 +264,7 @@ func TestDhcpcdV6OnlyHost(t *testing.T) {
 	if !le.V6OnlyPreferred || le.IP.IsValid() {
 		t.Errorf("OnLease %+v, want a v6-only report", le)
 	}
-	if a := inNS(t, l.clientNS, "ip", "-4", "addr", "show", "dev", l.clientIf); strings.Contains(a, "inet ") {
+	if a := testns.Exec(t, l.clientNS, "ip", "-4", "addr", "show", "dev", l.clientIf); strings.Contains(a, "inet ") {
 		t.Errorf("IPv4 configured despite option 108: %s", a)
 	}
 	if n := len(l.svc.Leases()); n != 0 {
@@ -299,7 +278,7 @@ func TestDhcpcdV6OnlyHost(t *testing.T) {
 	// The policy goes off. dhcpcd waits MIN_V6ONLY_WAIT (300 s) at least
 	// whatever the server says (RFC 8925 §3.2), so the "next attempt" is a
 	// new dhcpcd run, as after a reboot or a link flap.
-	hw := inNS(t, l.clientNS, "cat", "/sys/class/net/"+l.clientIf+"/address")
+	hw := testns.Exec(t, l.clientNS, "cat", "/sys/class/net/"+l.clientIf+"/address")
 	p := linkPlan()
 	p.Hosts = map[string]dhcp4.HostPolicy{strings.TrimSpace(hw): {V6OnlyPreferred: false}}
 	l.svc.Update(p)
@@ -315,7 +294,7 @@ func TestDhclientInterop(t *testing.T) {
 	l := newLink(t, linkPlan())
 	dir := t.TempDir()
 	leases := filepath.Join(dir, "dhclient.leases")
-	cmd := nstest.Command(l.clientNS, "dhclient", "-4", "-d", "-v", "-1",
+	cmd := testns.Command(l.clientNS, "dhclient", "-4", "-d", "-v", "-1",
 		"-sf", "/bin/true", "-lf", leases, "-pf", filepath.Join(dir, "dhclient.pid"), l.clientIf)
 	if !waitFor(t, start(t, cmd), "bound to 203.0.113.") {
 		t.Fatal("dhclient got no lease")
@@ -361,7 +340,7 @@ func TestRestartKeepsLeaseForRealClient(t *testing.T) {
 	case <-time.After(10 * time.Second): // a hang guard, not a measurement
 		t.Error("the restarted server did not report its restored lease")
 	}
-	inNS(t, l.clientNS, "ip", "addr", "flush", "dev", l.clientIf)
+	testns.Exec(t, l.clientNS, "ip", "addr", "flush", "dev", l.clientIf)
 	d, _ = l.dhcpcd(t, legacyConf, "-1", "-t", "20")
 	if !waitFor(t, d, "leased "+ip) {
 		t.Fatalf("after the restart the client did not get %s back", ip)

@@ -42,6 +42,8 @@ type Stats struct {
 	V6OnlySent uint64
 	// PersistErrors counts failed writes of the lease file.
 	PersistErrors uint64
+	// ClockSteps counts steps of the wall clock the leases were moved by.
+	ClockSteps uint64
 	// Leases is the number of current leases.
 	Leases int
 }
@@ -49,6 +51,8 @@ type Stats struct {
 type counters struct {
 	offers, acks, naks, declines, releases, informs   atomic.Uint64
 	exhausted, malformed, ignored, v6only, persistErr atomic.Uint64
+
+	clockSteps atomic.Uint64
 }
 
 // outcome is what handling one request produced.
@@ -74,6 +78,11 @@ type engine struct {
 	pending []outcome // durable replies waiting for the next flush
 
 	lastExhaustedLog time.Time
+
+	// offset is the wall clock minus the monotonic clock (clock.go); nil
+	// when the engine runs on a test's clock.
+	offset     func() time.Duration
+	lastOffset time.Duration
 }
 
 func newEngine(log *slog.Logger) *engine {
@@ -138,6 +147,7 @@ func (e *engine) handle(req *dhcpv4.DHCPv4, now time.Time) outcome {
 
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.followClock()
 	if !e.plan.Enabled() {
 		e.c.ignored.Add(1)
 		return outcome{}
@@ -298,7 +308,7 @@ func (e *engine) ackOrNak(req *dhcpv4.DHCPv4, mac string, ip netip.Addr, now tim
 	// Wall clock in UTC only: the expiry is stored and compared across
 	// restarts.
 	b.Expires = now.Add(e.plan.LeaseTime).UTC().Round(0)
-	b.OfferedUntil = time.Time{}
+	b.OfferedUntil, b.restored = time.Time{}, false
 	if h := clientHostname(req.Options); h != "" {
 		b.Hostname = h
 	}
@@ -363,7 +373,7 @@ func (e *engine) release(req *dhcpv4.DHCPv4, mac string, now time.Time) outcome 
 		return outcome{}
 	}
 	ended := leaseOf(b)
-	b.Expires, b.OfferedUntil = now.UTC().Round(0), time.Time{}
+	b.Expires, b.OfferedUntil, b.restored = now.UTC().Round(0), time.Time{}, false
 	e.t.touch(b)
 	e.c.releases.Add(1)
 	return outcome{ended: ended}
@@ -421,6 +431,13 @@ func (e *engine) addConfig(r *dhcpv4.DHCPv4, withLease bool) {
 	}
 	if p.Domain != "" {
 		r.UpdateOption(dhcpv4.OptDomainName(p.Domain))
+	}
+	if len(p.NTP) > 0 {
+		ips := make([]net.IP, len(p.NTP))
+		for i, n := range p.NTP {
+			ips[i] = net.IP(n.AsSlice())
+		}
+		r.UpdateOption(dhcpv4.OptNTPServers(ips...))
 	}
 	if withLease {
 		r.UpdateOption(dhcpv4.OptIPAddressLeaseTime(p.LeaseTime))

@@ -1,6 +1,7 @@
 package dhcp4
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -20,7 +21,7 @@ var (
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// labPlan is the lab's legacy network (DESIGN.md): 203.0.113.129/25.
+// labPlan is the lab's legacy network (lab/README.md): 203.0.113.129/25.
 func labPlan() Plan {
 	return Plan{
 		Server:                 netip.MustParsePrefix("203.0.113.129/25"),
@@ -28,6 +29,7 @@ func labPlan() Plan {
 		PoolEnd:                netip.MustParseAddr("203.0.113.254"),
 		Router:                 serverA,
 		DNS:                    []netip.Addr{serverA},
+		NTP:                    []netip.Addr{serverA},
 		Domain:                 "home.arpa",
 		LeaseTime:              time.Hour,
 		DefaultV6OnlyPreferred: true,
@@ -164,6 +166,7 @@ func TestOfferCarriesConfiguration(t *testing.T) {
 		{"router (option 3)", r.Router()[0].String(), "203.0.113.129"},
 		{"DNS (option 6)", r.DNS()[0].String(), "203.0.113.129"},
 		{"domain (option 15)", r.DomainName(), "home.arpa"},
+		{"RFC 2132 8.3: NTP server (option 42)", fmt.Sprint(r.NTPServers()), "[203.0.113.129]"},
 		{"broadcast (option 28)", r.BroadcastAddress().String(), "203.0.113.255"},
 		{"lease time (option 51)", r.IPAddressLeaseTime(0).String(), "1h0m0s"},
 	} {
@@ -526,6 +529,7 @@ func TestPlanValidate(t *testing.T) {
 		"pool reversed":          func(p *Plan) { p.PoolStart, p.PoolEnd = p.PoolEnd, p.PoolStart },
 		"IPv6 server":            func(p *Plan) { p.Server = netip.MustParsePrefix("2001:db8::1/64") },
 		"IPv6 DNS":               func(p *Plan) { p.DNS = []netip.Addr{netip.MustParseAddr("2001:db8::53")} },
+		"IPv6 NTP":               func(p *Plan) { p.NTP = []netip.Addr{netip.MustParseAddr("2001:db8::123")} },
 		"reservation elsewhere":  func(p *Plan) { p.Hosts = map[string]HostPolicy{macA: {Reserved: netip.MustParseAddr("192.0.2.5")}} },
 		"/31 has no room for us": func(p *Plan) { p.Server = netip.MustParsePrefix("203.0.113.129/31") },
 	} {

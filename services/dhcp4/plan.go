@@ -39,6 +39,9 @@ type Plan struct {
 	Router netip.Addr
 	// DNS are sent in option 6.
 	DNS []netip.Addr
+	// NTP are sent in option 42 (RFC 2132 §8.3): the gizmo's own address
+	// when it serves time to the LAN.
+	NTP []netip.Addr
 	// Domain is sent in option 15 (RFC 8375: home.arpa).
 	Domain string
 	// LeaseTime is the lease duration (option 51); 0 means DefaultLeaseTime.
@@ -89,6 +92,11 @@ func (p Plan) Validate() error {
 	for _, d := range p.DNS {
 		if !d.Is4() {
 			return fmt.Errorf("dhcp4: DNS server %s is not IPv4", d)
+		}
+	}
+	for _, n := range p.NTP {
+		if !n.Is4() {
+			return fmt.Errorf("dhcp4: NTP server %s is not IPv4", n)
 		}
 	}
 	for mac, h := range p.Hosts {

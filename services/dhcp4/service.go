@@ -7,6 +7,14 @@
 // keeps every lease), yet a storm of clients stays fast: ACKs wait for the
 // next write of the lease file, and one write covers every ACK that queued
 // up while the previous one was in progress (group commit).
+//
+// A lease is a duration that the client counts on its own clock (RFC 2131
+// §3.3), while the server keeps absolute expiries. When the server's wall
+// clock steps (NTP setting the clock of a board without a real-time clock),
+// every expiry granted in this run moves with it, so that each lease keeps
+// its remaining time; expiries read from disk were computed with the
+// previous run's, already corrected, clock and stay as they are. The
+// reasoning is in clock.go.
 package dhcp4
 
 import (
@@ -23,6 +31,8 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/mailbox"
 )
 
 // Config is fixed for the life of the service; what changes goes in Plan.
@@ -58,6 +68,12 @@ type Service struct {
 	e     *engine
 	kick  chan struct{}
 
+	// plans orders concurrent Updates: adoptMu makes taking the newest plan
+	// and installing it one step, so the plan of the last Put is the one
+	// that stays installed.
+	plans   mailbox.Box[Plan]
+	adoptMu sync.Mutex
+
 	// evMu serializes the callbacks. queueMu guards evQueue, the leases a
 	// plan change ended; it is never held during a callback, so that the
 	// daemon may call Update while a callback of ours waits for its lock.
@@ -88,6 +104,9 @@ func New(cfg Config) (*Service, error) {
 		s.now = time.Now
 	}
 	s.e = newEngine(s.log)
+	if cfg.Now == nil {
+		s.e.offset = wallOffset(time.Now())
+	}
 	store, recs := openStore(cfg.StateDir, s.log)
 	s.store = store
 	s.e.restore(recs)
@@ -99,12 +118,26 @@ func New(cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// Update installs a new plan; the newest wins. An invalid plan is logged
-// and ignored, so the server keeps serving the last good one.
+// Update installs a new plan before it returns; the newest wins. An invalid
+// plan is logged and ignored, so the server keeps serving the last good one.
 func (s *Service) Update(p Plan) {
 	if err := p.Validate(); err != nil {
 		s.log.Error("dhcp4: ignoring plan", "err", err)
 		return
+	}
+	s.plans.Put(p)
+	s.adoptPlan()
+}
+
+// adoptPlan installs the newest plan, if one is waiting, and queues the
+// leases it ended for OnRelease (the committer reports them after its next
+// write).
+func (s *Service) adoptPlan() {
+	s.adoptMu.Lock()
+	defer s.adoptMu.Unlock()
+	p, ok := s.plans.Take()
+	if !ok {
+		return // a concurrent Update installed it, or a newer one
 	}
 	dropped := s.e.setPlan(p)
 	if len(dropped) > 0 {

@@ -77,7 +77,7 @@ func (e *engine) restore(recs []leaseRecord) {
 			continue // a duplicate address: the later lease wins
 		}
 		b := e.t.take(r.MAC, r.IP)
-		b.Hostname, b.Expires = r.Hostname, r.Expires
+		b.Hostname, b.Expires, b.restored = r.Hostname, r.Expires, true
 	}
 	clear(e.t.changed) // what was just read is stored already
 }
@@ -85,6 +85,7 @@ func (e *engine) restore(recs []leaseRecord) {
 func (e *engine) leases(now time.Time) []Lease {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.followClock()
 	bs := e.t.leases(now)
 	out := make([]Lease, len(bs))
 	for i, b := range bs {
@@ -95,6 +96,7 @@ func (e *engine) leases(now time.Time) []Lease {
 
 func (e *engine) stats(now time.Time) Stats {
 	e.mu.Lock()
+	e.followClock()
 	n := 0
 	for _, b := range e.t.byIP {
 		if b.Expires.After(now) {
@@ -107,6 +109,6 @@ func (e *engine) stats(now time.Time) Stats {
 		Declines: e.c.declines.Load(), Releases: e.c.releases.Load(), Informs: e.c.informs.Load(),
 		PoolExhausted: e.c.exhausted.Load(), Malformed: e.c.malformed.Load(),
 		Ignored: e.c.ignored.Load(), V6OnlySent: e.c.v6only.Load(),
-		PersistErrors: e.c.persistErr.Load(), Leases: n,
+		PersistErrors: e.c.persistErr.Load(), ClockSteps: e.c.clockSteps.Load(), Leases: n,
 	}
 }

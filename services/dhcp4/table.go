@@ -26,6 +26,9 @@ type binding struct {
 	Expires time.Time
 	// OfferedUntil holds IP for an outstanding DHCPOFFER. Never persisted.
 	OfferedUntil time.Time
+	// restored: Expires was read from disk, written under an earlier run's
+	// clock, and is not moved when this run's clock steps (clock.go).
+	restored bool
 }
 
 // active reports whether the binding keeps its address away from others.
@@ -105,6 +108,9 @@ func (t *table) configure(p *Plan) (dropped []*binding) {
 	}
 	for _, d := range p.DNS {
 		t.excluded[d] = true
+	}
+	for _, n := range p.NTP {
+		t.excluded[n] = true
 	}
 	t.reservedBy = map[netip.Addr]string{}
 	t.reserved = map[string]netip.Addr{}

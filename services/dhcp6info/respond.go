@@ -21,6 +21,10 @@ type Plan struct {
 	DNS []netip.Addr
 	// DomainSearch is the domain search list (RFC 3646 §4, option 24).
 	DomainSearch []string
+	// NTP are the time servers sent in OPTION_NTP_SERVER's address
+	// suboptions (RFC 5908 §4.1): the gizmo's ULA router address when it
+	// serves time to the LAN.
+	NTP []netip.Addr
 	// InformationRefreshTime tells clients when to ask again (RFC 8415
 	// §21.23); zero leaves the option out, so clients use IRT_DEFAULT (24 h).
 	InformationRefreshTime time.Duration
@@ -95,6 +99,9 @@ func respond(b []byte, p Plan, serverID dhcpv6.DUID) (reply *dhcpv6.Message, rea
 		if len(p.DomainSearch) > 0 {
 			dhcpv6.WithDomainSearchList(p.DomainSearch...)(rep)
 		}
+		if o := ntpOption(p.NTP); o != nil {
+			rep.AddOption(o)
+		}
 		if p.InformationRefreshTime > 0 {
 			rep.AddOption(dhcpv6.OptInformationRefreshTime(max(p.InformationRefreshTime, minRefreshTime)))
 		}
@@ -120,6 +127,22 @@ func respond(b []byte, p Plan, serverID dhcpv6.DUID) (reply *dhcpv6.Message, rea
 		return adv, ""
 	}
 	return nil, ReasonType
+}
+
+// ntpOption is OPTION_NTP_SERVER with one address suboption per server
+// (RFC 5908 §4.1: unicast IPv6 addresses only), or nil when there is none.
+func ntpOption(addrs []netip.Addr) dhcpv6.Option {
+	o := &dhcpv6.OptNTPServer{}
+	for _, a := range addrs {
+		if a.Is6() && !a.Is4In6() && !a.IsMulticast() && !a.IsUnspecified() {
+			sub := dhcpv6.NTPSuboptionSrvAddr(a.AsSlice())
+			o.Suboptions.Add(&sub)
+		}
+	}
+	if len(o.Suboptions) == 0 {
+		return nil
+	}
+	return o
 }
 
 // parse decodes a client message. The library's parser is not ours to

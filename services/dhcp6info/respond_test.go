@@ -43,6 +43,7 @@ type answer struct {
 	Search   []string
 	Refresh  time.Duration
 	Status   string
+	NTP      []string
 }
 
 func summarize(t *testing.T, m *dhcpv6.Message) *answer {
@@ -73,6 +74,9 @@ func summarize(t *testing.T, m *dhcpv6.Message) *answer {
 	}
 	if s := m.Options.Status(); s != nil {
 		a.Status = s.StatusCode.String()
+	}
+	for _, ip := range m.Options.NTPServers() {
+		a.NTP = append(a.NTP, ip.String())
 	}
 	return a
 }
@@ -115,6 +119,20 @@ func TestRespond(t *testing.T) {
 			name:   "RFC 8415 16.12: Information-request with an IA option is discarded",
 			b:      msg(t, dhcpv6.MessageTypeInformationRequest, dhcpv6.OptClientID(clientDUID), &dhcpv6.OptIANA{IaId: [4]byte{1}}),
 			reason: ReasonIAOption,
+		},
+		{
+			name: "RFC 5908 4.1: the NTP servers go in OPTION_NTP_SERVER address suboptions; IPv4 and multicast ones do not",
+			plan: &Plan{Enabled: true, NTP: []netip.Addr{
+				netip.MustParseAddr("fd12:3456:789a::1"), netip.MustParseAddr("203.0.113.129"), netip.MustParseAddr("ff05::101"),
+			}},
+			b:    msg(t, dhcpv6.MessageTypeInformationRequest, dhcpv6.OptRequestedOption(dhcpv6.OptionNTPServer)),
+			want: &answer{Type: "REPLY", TxID: txid, ServerID: serverDUID.String(), NTP: []string{"fd12:3456:789a::1"}},
+		},
+		{
+			name: "no NTP server, no OPTION_NTP_SERVER",
+			plan: &Plan{Enabled: true, NTP: []netip.Addr{netip.MustParseAddr("203.0.113.129")}},
+			b:    msg(t, dhcpv6.MessageTypeInformationRequest),
+			want: &answer{Type: "REPLY", TxID: txid, ServerID: serverDUID.String()},
 		},
 		{
 			name: "RFC 8415 7.6: Information Refresh Time is never below IRT_MINIMUM",

@@ -44,6 +44,12 @@ type Config struct {
 	// server withdrew it, or a different prefix replaced it. The daemon
 	// phases it out (RFC 9096 §3). It must not block.
 	OnLost func(netip.Prefix)
+	// ClockTrusted reports whether the wall clock is right (synchronised
+	// with NTP: timesync's Synced). A lease stored before a restart has
+	// wall-clock deadlines; while the clock is not trusted, it is confirmed
+	// with the server (Rebind) before OnLease reports it. Nil means the
+	// clock is always trusted (a board with a real-time clock).
+	ClockTrusted func() bool
 }
 
 // Stats are the client's counters, for the dashboard and /metrics.
@@ -70,6 +76,15 @@ type Stats struct {
 	ReconfigureAccepted uint64
 	ReconfigureDropped  uint64
 	SendErrors          uint64
+
+	// UnconfirmedDropped counts stored prefixes dropped before they were
+	// reported: the server did not confirm them, or the synchronised clock
+	// showed they had expired.
+	UnconfirmedDropped uint64
+	// MalformedTimeOptions counts NTP and SNTP server options (RFC 5908,
+	// RFC 4075) that did not parse and were ignored, keeping the rest of
+	// the message.
+	MalformedTimeOptions uint64
 }
 
 // counters guards Stats, which the machine writes and Stats() reads.
@@ -135,6 +150,10 @@ func (s *Service) LinkChanged() {
 	}
 }
 
+// clockPoll is how often Run asks Config.ClockTrusted while a stored lease
+// waits for it.
+const clockPoll = time.Second
+
 // All_DHCP_Relay_Agents_and_Servers, RFC 8415 §7.1.
 var allServers = net.ParseIP("ff02::1:2")
 
@@ -186,6 +205,7 @@ func (s *Service) Run(ctx context.Context) error {
 				s.log.Error("dhcp6pd: store lease", "err", err)
 			}
 		},
+		clockTrusted: s.cfg.ClockTrusted,
 	}
 
 	pkts := make(chan packet, 16)
@@ -197,7 +217,12 @@ func (s *Service) Run(ctx context.Context) error {
 	defer timer.Stop()
 	for {
 		s.stats.Add(func(st *Stats) { st.Phase = m.phase.String() })
-		timer.Reset(max(time.Until(m.wake()), 0))
+		wake := m.wake()
+		if m.unconfirmed() {
+			// Ask the clock again soon: a stored lease waits for it.
+			wake = minTime(wake, time.Now().Add(clockPoll))
+		}
+		timer.Reset(max(time.Until(wake), 0))
 		select {
 		case <-ctx.Done():
 			conn.Close()
@@ -208,6 +233,9 @@ func (s *Service) Run(ctx context.Context) error {
 		case p := <-pkts:
 			m.receive(p.b, p.multicast, p.at)
 		case <-timer.C:
+			if m.unconfirmed() && s.cfg.ClockTrusted() {
+				m.clockSynced(time.Now())
+			}
 			m.tick(time.Now())
 		case <-s.refresh:
 			m.refresh(time.Now())

@@ -82,5 +82,25 @@ func FuzzReceive(f *testing.F) {
 			}
 			hs.m.tick(hs.m.wake())
 		}
+		// Restarted with a stored lease the clock cannot judge: whatever
+		// arrives, the stored prefix is not offered without a Reply that
+		// grants it, and a prefix never offered is never reported lost.
+		hs := newHarness(t)
+		untrusted(hs)
+		hs.m.start(stored(hs.now), hs.now)
+		b := append([]byte(nil), data...)
+		if len(b) >= 4 && b[0] != byte(dhcpv6.MessageTypeReconfigure) {
+			copy(b[1:4], hs.m.xid[:])
+		}
+		hs.m.receive(b, len(b) > 0 && b[0]%2 == 0, hs.now)
+		if len(hs.lost) != 0 {
+			t.Fatalf("lost %v, never reported", hs.lost)
+		}
+		if hs.m.unconfirmed() && len(hs.leases) != 0 {
+			t.Fatalf("reported %v while unconfirmed", hs.leases)
+		}
+		if len(hs.leases) > 0 && hs.m.stats.Snapshot().Leases == 0 {
+			t.Fatal("a lease reported without an accepted Reply")
+		}
 	})
 }

@@ -3,8 +3,6 @@ package dhcp6pd
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -12,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,12 +18,16 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/internal/persist"
+	"codeberg.org/monostack/gizmo/internal/testns"
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 )
 
 // The real-peer test: Kea's DHCPv6 server delegating /56s over a veth pair
-// between two gzt-pd-* namespaces. The client runs in a child process
-// started with `ip netns exec`, so that every socket it opens lives in the
-// test namespace; the parent drives Kea and reads the child's leases.
+// between two namespaces, gzt-pdc-* (the gizmo) and gzt-pds-* (the ISP).
+// The client runs in a child process started with `ip netns exec`, so that
+// every socket it opens lives in the test namespace; the parent drives Kea
+// and reads the child's leases.
 
 const (
 	childEnvIface = "GZT_PD_IFACE"
@@ -33,16 +36,11 @@ const (
 	// childEnvRefuse names an InvalidLeases reason: the child stops once
 	// it has refused a lease for it (GZT_PD_WANT is then 0).
 	childEnvRefuse = "GZT_PD_REFUSE"
-	keaPool        = "2001:db8:1000::/40"
-	keaPool2       = "2001:db8:2000::/40"
+	// childEnvUntrusted runs the child with a clock that is never trusted.
+	childEnvUntrusted = "GZT_PD_UNTRUSTED"
+	keaPool           = "2001:db8:1000::/40"
+	keaPool2          = "2001:db8:2000::/40"
 )
-
-func run(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
 
 // keaLab is the two namespaces and the Kea server.
 type keaLab struct {
@@ -52,26 +50,18 @@ type keaLab struct {
 }
 
 func newKeaLab(t *testing.T) *keaLab {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	if _, err := exec.LookPath("kea-dhcp6"); err != nil {
-		t.Skip("kea-dhcp6 not installed")
-	}
-	var r [3]byte
-	rand.Read(r[:])
-	id := hex.EncodeToString(r[:])
-	l := &keaLab{client: "gzt-pd-" + id + "c", server: "gzt-pd-" + id + "s", dir: t.TempDir()}
+	testns.NeedRoot(t)
+	// Installs the lab's Debian packages when it can, else skips naming them.
+	depstest.Require(t, deps.Lab)
+	l := &keaLab{client: testns.New(t, "pdc"), server: testns.New(t, "pds"), dir: t.TempDir()}
 	for _, ns := range []string{l.client, l.server} {
-		run(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
 		// No DAD: link-local addresses are usable at once.
-		run(t, "ip", "netns", "exec", ns, "sh", "-c", "echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad && echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad")
+		testns.Sysctl(t, ns, "net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0")
 	}
-	run(t, "ip", "-n", l.client, "link", "add", "uplink0", "type", "veth", "peer", "name", "isp0", "netns", l.server)
-	run(t, "ip", "-n", l.client, "link", "set", "uplink0", "up")
-	run(t, "ip", "-n", l.server, "link", "set", "isp0", "up")
-	run(t, "ip", "-n", l.server, "addr", "add", "2001:db8:0:1::1/64", "dev", "isp0", "nodad")
+	testns.Veth(t, l.client, "uplink0", l.server, "isp0")
+	testns.IP(t, "-n", l.client, "link", "set", "uplink0", "up")
+	testns.IP(t, "-n", l.server, "link", "set", "isp0", "up")
+	testns.IP(t, "-n", l.server, "addr", "add", "2001:db8:0:1::1/64", "dev", "isp0", "nodad")
 	return l
 }
 
@@ -92,7 +82,20 @@ func (l *keaLab) startKeaDelegating(t *testing.T, pool netip.Prefix, delegated i
 		},
 		// Short timers so that a Renew happens within the test.
 		"renew-timer": 2, "rebind-timer": 4, "preferred-lifetime": 30, "valid-lifetime": 40,
-		"option-data": []map[string]any{{"name": "dns-servers", "data": "2001:db8:0:1::53"}},
+		// Kea 2.2 does not define OPTION_NTP_SERVER (RFC 5908): an empty
+		// container for the address and FQDN suboptions.
+		"option-def": []map[string]any{
+			{"name": "ntp-server", "code": 56, "space": "dhcp6", "type": "empty", "encapsulate": "ntp-sub"},
+			{"name": "ntp-server-address", "code": 1, "space": "ntp-sub", "type": "ipv6-address"},
+			{"name": "ntp-server-fqdn", "code": 3, "space": "ntp-sub", "type": "fqdn"},
+		},
+		"option-data": []map[string]any{
+			{"name": "dns-servers", "data": "2001:db8:0:1::53"},
+			{"name": "ntp-server"},
+			{"space": "ntp-sub", "name": "ntp-server-address", "data": "2001:db8:0:1::1"},
+			{"space": "ntp-sub", "name": "ntp-server-fqdn", "data": "ntp.example.test."},
+			{"name": "sntp-servers", "data": "2001:db8:0:1::123"},
+		},
 		"subnet6": []map[string]any{{
 			"id": 1, "subnet": "2001:db8:0:1::/64", "interface": "isp0",
 			"pd-pools": []map[string]any{{"prefix": pool.Addr().String(), "prefix-len": pool.Bits(), "delegated-len": delegated}},
@@ -107,7 +110,7 @@ func (l *keaLab) startKeaDelegating(t *testing.T, pool netip.Prefix, delegated i
 	if err := os.WriteFile(cfg, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("ip", "netns", "exec", l.server, "kea-dhcp6", "-c", cfg)
+	cmd := testns.Command(l.server, "kea-dhcp6", "-c", cfg)
 	cmd.Env = append(os.Environ(), "KEA_PIDFILE_DIR="+l.dir, "KEA_LOCKFILE_DIR="+l.dir)
 	out, _ := os.Create(filepath.Join(l.dir, "kea.stdout"))
 	cmd.Stdout, cmd.Stderr = out, out
@@ -137,24 +140,27 @@ type childResult struct {
 	Leases []Lease
 	Lost   []netip.Prefix
 	Stats  Stats
+	// Rebinds and Replies had been counted when the first lease was
+	// reported.
+	RebindsAtFirst, RepliesAtFirst uint64
 }
 
 // runClient runs the client in the client namespace until it has accepted
 // want Replies, and returns what it reported.
-func (l *keaLab) runClient(t *testing.T, stateDir string, want int) childResult {
+func (l *keaLab) runClient(t *testing.T, stateDir string, want int, env ...string) childResult {
 	t.Helper()
-	return l.runChild(t, stateDir, want, "")
+	return l.runChild(t, stateDir, want, "", env...)
 }
 
 // runChild runs the client until it has accepted want Replies or, with a
 // refuse reason, refused a lease for that reason.
-func (l *keaLab) runChild(t *testing.T, stateDir string, want int, refuse string) childResult {
+func (l *keaLab) runChild(t *testing.T, stateDir string, want int, refuse string, env ...string) childResult {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", l.client, os.Args[0], "-test.run=^TestKeaChild$", "-test.v")
-	cmd.Env = append(os.Environ(), childEnvIface+"=uplink0", childEnvState+"="+stateDir, childEnvWant+"="+strconv.Itoa(want),
-		childEnvRefuse+"="+refuse)
+	cmd := testns.CommandContext(ctx, l.client, os.Args[0], "-test.run=^TestKeaChild$", "-test.v")
+	cmd.Env = append(append(os.Environ(), childEnvIface+"=uplink0", childEnvState+"="+stateDir, childEnvWant+"="+strconv.Itoa(want),
+		childEnvRefuse+"="+refuse), env...)
 	out, err := cmd.CombinedOutput()
 	var res childResult
 	sc := bufio.NewScanner(strings.NewReader(string(out)))
@@ -193,11 +199,15 @@ func TestKeaChild(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
 	defer cancel()
 	var s *Service
-	s, err := New(Config{
+	cfg := Config{
 		Interface: iface, StateDir: os.Getenv(childEnvState), HintLength: 56,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		OnLease: func(l Lease) {
+			st := s.Stats()
 			mu.Lock()
+			if len(res.Leases) == 0 {
+				res.RebindsAtFirst, res.RepliesAtFirst = st.Rebinds, st.Replies
+			}
 			res.Leases = append(res.Leases, l)
 			mu.Unlock()
 			if s.Stats().Leases >= uint64(want) {
@@ -209,7 +219,11 @@ func TestKeaChild(t *testing.T) {
 			res.Lost = append(res.Lost, p)
 			mu.Unlock()
 		},
-	})
+	}
+	if os.Getenv(childEnvUntrusted) != "" {
+		cfg.ClockTrusted = func() bool { return false }
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,6 +269,13 @@ func TestKea(t *testing.T) {
 	}
 	if got := first.Leases[0].DNS; len(got) != 1 || got[0] != netip.MustParseAddr("2001:db8:0:1::53") {
 		t.Errorf("DNS %v, want [2001:db8:0:1::53]", got)
+	}
+	// RFC 5908 and RFC 4075, as Kea encodes them.
+	if got, want := first.Leases[0].NTP, []netip.Addr{netip.MustParseAddr("2001:db8:0:1::1"), netip.MustParseAddr("2001:db8:0:1::123")}; !slices.Equal(got, want) {
+		t.Errorf("NTP %v, want %v", got, want)
+	}
+	if got := first.Leases[0].NTPNames; !slices.Equal(got, []string{"ntp.example.test"}) {
+		t.Errorf("NTP names %v, want [ntp.example.test]", got)
 	}
 	if first.Stats.Solicits < 1 || first.Stats.Requests < 1 || first.Stats.Renews < 1 {
 		t.Errorf("stats %+v, want a Solicit, a Request and a Renew", first.Stats)
@@ -346,5 +367,44 @@ func TestKeaDelegationPolicy(t *testing.T) {
 				t.Errorf("InvalidLeases %v, want %s counted", res.Stats.InvalidLeases, tc.reason)
 			}
 		})
+	}
+}
+
+// The gizmo was off while the ISP renumbered (here: Kea moved to another
+// pool), and it boots with a clock that cannot tell how long that was. The
+// stored prefix must not be offered to the LAN: the client rebinds first,
+// and only the Reply's prefix is reported.
+func TestKeaUntrustedClock(t *testing.T) {
+	l := newKeaLab(t)
+	l.startKea(t, netip.MustParsePrefix(keaPool))
+	state := t.TempDir()
+	first := l.runClient(t, state, 1)
+	p := first.Leases[0].Prefix
+
+	l.stopKea()
+	pool2 := netip.MustParsePrefix(keaPool2)
+	l.startKea(t, pool2)
+	res := l.runClient(t, state, 1, childEnvUntrusted+"=1")
+	for _, got := range res.Leases {
+		if got.Prefix == p {
+			t.Errorf("the stored prefix %v was offered, which the ISP no longer delegates", p)
+		}
+		if !pool2.Contains(got.Prefix.Addr()) {
+			t.Errorf("lease %v outside the new pool %v", got.Prefix, pool2)
+		}
+	}
+	if len(res.Leases) == 0 {
+		t.Fatal("no lease after the restart")
+	}
+	// RFC 8415 18.2.5: a Rebind went out, and a Reply came, before the
+	// first lease was reported.
+	if res.RebindsAtFirst < 1 || res.RepliesAtFirst < 1 {
+		t.Errorf("first lease reported after %d Rebinds and %d Replies, want a Rebind answered first", res.RebindsAtFirst, res.RepliesAtFirst)
+	}
+	if len(res.Lost) != 0 {
+		t.Errorf("lost %v: the stored prefix was never offered, nothing to phase out", res.Lost)
+	}
+	if res.Stats.UnconfirmedDropped != 1 {
+		t.Errorf("unconfirmed dropped %d, want 1", res.Stats.UnconfirmedDropped)
 	}
 }

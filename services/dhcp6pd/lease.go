@@ -1,9 +1,13 @@
 package dhcp6pd
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
@@ -23,6 +27,11 @@ type Lease struct {
 	T2 time.Time `json:"t2"`
 	// DNS are the recursive name servers from OPTION_DNS_SERVERS (RFC 3646).
 	DNS []netip.Addr `json:"dns,omitempty"`
+	// NTP are the time servers from OPTION_NTP_SERVER's address suboption
+	// (RFC 5908 §4.1), then OPTION_SNTP_SERVERS (RFC 4075); NTPNames those
+	// of its FQDN suboption (RFC 5908 §4.3).
+	NTP      []netip.Addr `json:"ntp,omitempty"`
+	NTPNames []string     `json:"ntp_names,omitempty"`
 	// ServerID is the DUID of the server that granted the lease; Renew is
 	// addressed to it (RFC 8415 §18.2.4).
 	ServerID []byte `json:"server_id"`
@@ -200,7 +209,85 @@ func parseLease(msg *dhcpv6.Message, iaid [4]byte, prefer netip.Prefix, now time
 			l.DNS = append(l.DNS, a.Unmap())
 		}
 	}
+	l.NTP, l.NTPNames = timeServers(msg)
 	return l, withdrawn, nil
+}
+
+// dropBadTimeOptions returns the message without its top-level
+// OPTION_NTP_SERVER and OPTION_SNTP_SERVERS options that do not parse, and
+// how many it dropped. RFC 5908 and RFC 4075 are optional information: a
+// client that cannot use one ignores it rather than the whole Reply, which
+// carries the delegation. Anything else wrong leaves the message as it was.
+func dropBadTimeOptions(raw []byte) ([]byte, int) {
+	const header = 4 // msg-type and transaction-id (RFC 8415 §8)
+	if len(raw) < header {
+		return raw, 0
+	}
+	out := append(make([]byte, 0, len(raw)), raw[:header]...)
+	dropped := 0
+	for b := raw[header:]; len(b) > 0; {
+		if len(b) < 4 {
+			return raw, 0
+		}
+		code := dhcpv6.OptionCode(binary.BigEndian.Uint16(b))
+		n := int(binary.BigEndian.Uint16(b[2:]))
+		if len(b) < 4+n {
+			return raw, 0
+		}
+		if code == dhcpv6.OptionNTPServer || code == dhcpv6.OptionSNTPServerList {
+			if _, err := dhcpv6.ParseOption(code, b[4:4+n]); err != nil {
+				dropped++
+				b = b[4+n:]
+				continue
+			}
+		}
+		out = append(out, b[:4+n]...)
+		b = b[4+n:]
+	}
+	return out, dropped
+}
+
+// timeServers extracts the NTP servers a Reply names. RFC 5908 §4: the
+// address suboption is a unicast address (a multicast suboption is for
+// clients that listen to multicast NTP, which the gizmo does not); RFC 4075
+// is its predecessor, used when a server still sends it. Duplicates,
+// unspecified, loopback and multicast addresses are dropped.
+func timeServers(msg *dhcpv6.Message) (addrs []netip.Addr, names []string) {
+	add := func(ip net.IP) {
+		a, ok := netip.AddrFromSlice(ip)
+		if !ok {
+			return
+		}
+		a = a.Unmap()
+		if a.IsUnspecified() || a.IsLoopback() || a.IsMulticast() || slices.Contains(addrs, a) {
+			return
+		}
+		addrs = append(addrs, a)
+	}
+	for _, ip := range msg.Options.NTPServers() {
+		add(ip)
+	}
+	for _, ip := range msg.Options.SNTP() {
+		add(ip)
+	}
+	for _, o := range msg.Options.Get(dhcpv6.OptionNTPServer) {
+		ntp, ok := o.(*dhcpv6.OptNTPServer)
+		if !ok {
+			continue
+		}
+		for _, so := range ntp.Suboptions {
+			fqdn, ok := so.(*dhcpv6.NTPSuboptionSrvFQDN)
+			if !ok {
+				continue
+			}
+			for _, l := range fqdn.Labels.Labels {
+				if name := strings.TrimSuffix(l, "."); name != "" && !slices.Contains(names, name) {
+					names = append(names, name)
+				}
+			}
+		}
+	}
+	return addrs, names
 }
 
 // checkPrefix validates one IA Prefix option. The returned prefix is valid

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/iana"
+	"github.com/insomniacslk/dhcp/rfc1035label"
 )
 
 var (
@@ -252,5 +254,110 @@ func TestParseLeasePrefersCurrentPrefixAndReportsWithdrawn(t *testing.T) {
 	}
 	if len(withdrawn) != 1 || withdrawn[0] != netip.MustParsePrefix("2001:db8:1000::/56") {
 		t.Errorf("withdrawn = %v", withdrawn)
+	}
+}
+
+func ntpOpt(subs ...dhcpv6.Option) *dhcpv6.OptNTPServer {
+	return &dhcpv6.OptNTPServer{Suboptions: subs}
+}
+
+func ntpAddr(s string) *dhcpv6.NTPSuboptionSrvAddr {
+	a := dhcpv6.NTPSuboptionSrvAddr(net.ParseIP(s))
+	return &a
+}
+
+func TestTimeServers(t *testing.T) {
+	mcast := dhcpv6.NTPSuboptionMCAddr(net.ParseIP("ff05::101"))
+	tests := []struct {
+		name  string
+		opts  []dhcpv6.Option
+		addrs []string
+		names []string
+	}{
+		{"none", nil, nil, nil},
+		{"RFC 5908 §4.1: server address suboptions, in order",
+			[]dhcpv6.Option{ntpOpt(ntpAddr("2001:db8:0:1::1"), ntpAddr("2001:db8:0:1::2"))},
+			[]string{"2001:db8:0:1::1", "2001:db8:0:1::2"}, nil},
+		{"RFC 5908 §4.3: FQDN suboption",
+			[]dhcpv6.Option{ntpOpt(&dhcpv6.NTPSuboptionSrvFQDN{Labels: rfc1035label.Labels{Labels: []string{"ntp.example.test"}}})},
+			nil, []string{"ntp.example.test"}},
+		{"RFC 5908 §4.2: a multicast suboption is not a server to ask",
+			[]dhcpv6.Option{ntpOpt(&mcast, ntpAddr("2001:db8:0:1::1"))}, []string{"2001:db8:0:1::1"}, nil},
+		{"RFC 5908 §4: several options add up",
+			[]dhcpv6.Option{ntpOpt(ntpAddr("2001:db8:0:1::1")), ntpOpt(ntpAddr("2001:db8:0:1::2"))},
+			[]string{"2001:db8:0:1::1", "2001:db8:0:1::2"}, nil},
+		{"RFC 4075: SNTP servers after the NTP ones, without duplicates",
+			[]dhcpv6.Option{ntpOpt(ntpAddr("2001:db8:0:1::1")), dhcpv6.OptSNTP(net.ParseIP("2001:db8:0:1::1"), net.ParseIP("2001:db8:0:1::123"))},
+			[]string{"2001:db8:0:1::1", "2001:db8:0:1::123"}, nil},
+		{"unspecified, loopback and multicast addresses are dropped",
+			[]dhcpv6.Option{ntpOpt(ntpAddr("::"), ntpAddr("::1"), ntpAddr("ff02::1")), dhcpv6.OptSNTP(net.ParseIP("::"))}, nil, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			msg := replyWith(append([]dhcpv6.Option{iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour))}, tt.opts...)...)
+			// Through the wire format, as the client sees it.
+			parsed, err := dhcpv6.MessageFromBytes(msg.ToBytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, _, err := parseLease(parsed, testIAID, netip.Prefix{}, testT0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var addrs []string
+			for _, a := range l.NTP {
+				addrs = append(addrs, a.String())
+			}
+			if !slices.Equal(addrs, tt.addrs) || !slices.Equal(l.NTPNames, tt.names) {
+				t.Errorf("NTP %v names %v, want %v %v", addrs, l.NTPNames, tt.addrs, tt.names)
+			}
+		})
+	}
+}
+
+// RFC 5908 §4: the client asks for OPTION_NTP_SERVER in every message.
+func TestORORequestsTimeServers(t *testing.T) {
+	h := newHarness(t)
+	h.m.start(nil, h.now)
+	h.advance()
+	sol := h.last(dhcpv6.MessageTypeSolicit)
+	for _, o := range []dhcpv6.OptionCode{dhcpv6.OptionNTPServer, dhcpv6.OptionSNTPServerList, dhcpv6.OptionDNSRecursiveNameServer} {
+		if !sol.IsOptionRequested(o) {
+			t.Errorf("Solicit does not request %v", o)
+		}
+	}
+}
+
+// A malformed time-server option does not cost the delegation: the option
+// is ignored and counted, the lease accepted.
+func TestMalformedTimeOptionIsIgnored(t *testing.T) {
+	for name, bad := range map[string]dhcpv6.Option{
+		"RFC 5908 §4.1: an address suboption shorter than 16 octets": &dhcpv6.OptionGeneric{OptionCode: dhcpv6.OptionNTPServer, OptionData: []byte{0, 1, 0, 4, 1, 2, 3, 4}},
+		"RFC 4075: an SNTP list that is not a multiple of 16 octets": &dhcpv6.OptionGeneric{OptionCode: dhcpv6.OptionSNTPServerList, OptionData: []byte{1, 2, 3}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			h := newHarness(t)
+			h.m.start(nil, h.now)
+			h.advance()
+			h.answer(h.last(dhcpv6.MessageTypeSolicit), dhcpv6.MessageTypeAdvertise, iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour)), bad)
+			h.advance()
+			h.answer(h.last(dhcpv6.MessageTypeRequest), dhcpv6.MessageTypeReply,
+				iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour)), bad,
+				ntpOpt(ntpAddr("2001:db8:0:1::1")))
+			if len(h.leases) != 1 || h.m.phase != phaseBound {
+				t.Fatalf("leases %v phase %v; want the delegation despite the bad option", h.leases, h.m.phase)
+			}
+			if got := h.leases[0].NTP; len(got) != 1 || got[0] != netip.MustParseAddr("2001:db8:0:1::1") {
+				t.Errorf("NTP %v, want the well-formed option's server", got)
+			}
+			if s := h.m.stats.Snapshot(); s.MalformedTimeOptions != 2 || s.Malformed != 0 {
+				t.Errorf("malformed time options %d, malformed %d; want 2 and 0", s.MalformedTimeOptions, s.Malformed)
+			}
+		})
+	}
+	// Damage anywhere else still drops the message.
+	raw := replyWith(iapdOpt(time.Hour, 2*time.Hour)).ToBytes()
+	if _, n := dropBadTimeOptions(raw[:len(raw)-1]); n != 0 {
+		t.Error("a truncated message was repaired")
 	}
 }

@@ -49,6 +49,9 @@ type machine struct {
 	onLease func(Lease)
 	onLost  func(netip.Prefix)
 	store   func(*Lease)
+	// clockTrusted says whether the wall clock can judge a stored lease;
+	// nil means it always can.
+	clockTrusted func() bool
 
 	phase   phase
 	xid     dhcpv6.TransactionID
@@ -68,27 +71,14 @@ type machine struct {
 
 	lease *Lease
 	hint  netip.Prefix
+	// saved is the stored lease as read, with its wall-clock deadlines,
+	// while the clock cannot judge them: m.lease is then the same prefix
+	// being confirmed by Rebind, and it has not been reported.
+	saved *Lease
 
 	reconfKey  []byte
 	lastReplay uint64
 	haveReplay bool
-}
-
-// start begins operation with the persisted lease, if any. RFC 8415
-// §18.2.12: a client that restarts with delegated prefixes still valid
-// sends Rebind rather than starting over, so a restart keeps the prefix.
-func (m *machine) start(prev *Lease, now time.Time) {
-	if prev != nil {
-		m.hint = prev.Prefix
-		if now.Before(prev.ValidUntil) {
-			l := *prev
-			m.lease = &l
-			m.onLease(l)
-			m.beginRebind(now)
-			return
-		}
-	}
-	m.beginSolicit(now, true)
 }
 
 // refresh re-validates the lease after the link came back (RFC 8415
@@ -309,8 +299,10 @@ func (m *machine) build(now time.Time) (*dhcpv6.Message, error) {
 		elapsed = min(max(now.Sub(m.txStart), 0), 0xffff*10*time.Millisecond)
 	}
 	msg.AddOption(dhcpv6.OptElapsedTime(elapsed))
-	// §21.7 / RFC 3646: ask for recursive DNS servers.
-	msg.AddOption(dhcpv6.OptRequestedOption(dhcpv6.OptionDNSRecursiveNameServer))
+	// §21.7: ask for recursive DNS servers (RFC 3646) and time servers
+	// (RFC 5908 §4 says a client MUST ask for OPTION_NTP_SERVER in its
+	// ORO; OPTION_SNTP_SERVERS, RFC 4075, for older servers).
+	msg.AddOption(dhcpv6.OptRequestedOption(dhcpv6.OptionDNSRecursiveNameServer, dhcpv6.OptionNTPServer, dhcpv6.OptionSNTPServerList))
 	// §21.20: tell the server we accept Reconfigure, so that it sends us
 	// a reconfigure key (§20.4).
 	msg.AddOption(&dhcpv6.OptionGeneric{OptionCode: dhcpv6.OptionReconfAccept})
@@ -364,6 +356,16 @@ func iaPrefix(p netip.Prefix) *dhcpv6.OptIAPrefix {
 // sent to a group address rather than to us.
 func (m *machine) receive(raw []byte, multicast bool, now time.Time) {
 	d, err := dhcpv6.FromBytes(raw)
+	if err != nil {
+		// The library rejects a whole message for one malformed option;
+		// a broken time-server option must not cost the delegation.
+		if fixed, n := dropBadTimeOptions(raw); n > 0 {
+			if d, err = dhcpv6.FromBytes(fixed); err == nil {
+				m.stats.Add(func(s *Stats) { s.MalformedTimeOptions += uint64(n) })
+				m.log.Warn("dhcp6pd: ignored malformed NTP server options", "count", n)
+			}
+		}
+	}
 	if err != nil {
 		m.stats.Add(func(s *Stats) { s.Malformed++ })
 		m.log.Debug("dhcp6pd: malformed packet", "err", err)
@@ -496,6 +498,7 @@ func (m *machine) handleReply(raw []byte, msg *dhcpv6.Message, now time.Time) {
 		m.lose(now)
 	}
 	m.lease = &l
+	m.saved = nil
 	m.hint = l.Prefix
 	m.backoff = 0
 	m.phase = phaseBound
@@ -544,6 +547,12 @@ func (m *machine) lose(now time.Time) {
 	m.store(&ended)
 	m.lease = nil
 	m.hint = p
+	if m.unconfirmed() {
+		// Never reported, so nothing to phase out.
+		m.saved = nil
+		m.stats.Add(func(s *Stats) { s.UnconfirmedDropped++ })
+		return
+	}
 	m.stats.Add(func(s *Stats) { s.Lost++ })
 	m.onLost(p)
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/internal/testns"
 	"github.com/vishvananda/netlink"
 )
 
@@ -86,7 +87,7 @@ func echoServer(t *testing.T, ns, addr string) <-chan net.Conn {
 	t.Helper()
 	conns := make(chan net.Conn, 4)
 	var ln net.Listener
-	inNS(t, ns, func() {
+	testns.Inside(t, ns, func() {
 		var err error
 		if ln, err = net.Listen("tcp", addr); err != nil {
 			t.Fatal(err)
@@ -149,7 +150,7 @@ func TestRemovedExposedPortEndsItsFlows(t *testing.T) {
 	dial := func(port string) net.Conn {
 		t.Helper()
 		var c net.Conn
-		inNS(t, tp.wan, func() {
+		testns.Inside(t, tp.wan, func() {
 			var err error
 			if c, err = net.DialTimeout("tcp", "["+topoLANHost6+"]:"+port, 2*time.Second); err != nil {
 				t.Fatalf("WAN → exposed port %s: %v", port, err)

@@ -1,8 +1,9 @@
 // Package ra sends IPv6 Router Advertisements on the LAN (RFC 4861 §6.2):
 // unsolicited ones on the RFC's timer, answers to Router Solicitations, a
 // prompt fresh RA whenever the plan changes, and a final RA with router
-// lifetime 0 on shutdown. What to advertise is a Plan value computed by the
-// daemon; this package only applies it.
+// lifetime 0 on shutdown (which also withdraws every prefix, route and DNS
+// option when the plan says so). What to advertise is a Plan value
+// computed by the daemon; this package only applies it.
 package ra
 
 import (
@@ -16,7 +17,6 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
@@ -24,6 +24,7 @@ import (
 	"golang.org/x/net/ipv6"
 
 	"codeberg.org/monostack/gizmo/internal/guarded"
+	"codeberg.org/monostack/gizmo/internal/mailbox"
 	"codeberg.org/monostack/gizmo/internal/serveloop"
 )
 
@@ -64,9 +65,7 @@ type Service struct {
 	cfg Config
 	log *slog.Logger
 
-	planMu  sync.Mutex
-	pending *Plan
-	planCh  chan struct{}
+	plans mailbox.Box[Plan]
 
 	stats guarded.Stats[Stats]
 }
@@ -81,9 +80,8 @@ func New(cfg Config) (*Service, error) {
 		log = slog.Default()
 	}
 	s := &Service{
-		cfg:    cfg,
-		log:    log.With("service", "ra", "interface", cfg.Interface),
-		planCh: make(chan struct{}, 1),
+		cfg: cfg,
+		log: log.With("service", "ra", "interface", cfg.Interface),
 	}
 	s.stats.Clone = func(st Stats) Stats {
 		st.RSInvalid = maps.Clone(st.RSInvalid)
@@ -95,15 +93,7 @@ func New(cfg Config) (*Service, error) {
 
 // Update hands the service a new plan. It never blocks; the newest plan
 // wins. Nothing is advertised before the first plan.
-func (s *Service) Update(p Plan) {
-	s.planMu.Lock()
-	s.pending = &p
-	s.planMu.Unlock()
-	select {
-	case s.planCh <- struct{}{}:
-	default:
-	}
-}
+func (s *Service) Update(p Plan) { s.plans.Put(p) }
 
 // Stats returns a snapshot of the counters.
 func (s *Service) Stats() Stats { return s.stats.Snapshot() }
@@ -188,7 +178,7 @@ func (r *runner) serve(ctx context.Context) error {
 			return ctx.Err()
 		case err := <-readErr:
 			return fmt.Errorf("ra: read on %s: %w", ifi.Name, err)
-		case <-r.planCh:
+		case <-r.plans.C():
 			r.takePlan(time.Now())
 		case sol := <-r.solicit:
 			r.sched.solicited(time.Now(), sol.Source)
@@ -267,12 +257,11 @@ func (r *runner) read(conn *ndp.Conn, mtu int) error {
 // restarts the fast initial RAs, so that a renumbering reaches hosts at once
 // (RFC 4861 §6.2.4).
 func (r *runner) takePlan(now time.Time) {
-	r.planMu.Lock()
-	p := r.pending
-	r.planMu.Unlock()
-	if p == nil {
+	taken, ok := r.plans.Take()
+	if !ok {
 		return
 	}
+	p := &taken
 	next, err := ndp.MarshalMessage(r.message(*p, now))
 	if err != nil {
 		r.count(func(st *Stats) { st.PlanErrors++ })
@@ -348,13 +337,18 @@ func (r *runner) send(m *ndp.RouterAdvertisement, dst netip.Addr) error {
 }
 
 // sendFinal announces that the gizmo is no longer a default router
-// (RFC 4861 §6.2.5). Prefixes, DNS and PREF64 stay as they were: hosts keep
-// their addresses across a restart of the daemon.
+// (RFC 4861 §6.2.5). Prefixes, DNS and PREF64 stay as they were, so that
+// hosts keep their addresses across a restart of the daemon, unless the
+// plan asks to withdraw them (Plan.WithdrawOnStop).
 func (r *runner) sendFinal() {
 	if r.plan == nil {
 		return
 	}
-	m := r.message(*r.plan, time.Now())
+	p := *r.plan
+	if p.WithdrawOnStop {
+		p = p.Withdrawn()
+	}
+	m := r.message(p, time.Now())
 	m.RouterLifetime = 0
 	m.RouterSelectionPreference = ndp.Medium
 	if err := r.conn.WriteTo(m, nil, allNodes); err != nil {

@@ -11,17 +11,17 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"codeberg.org/monostack/gizmo/internal/testns"
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 )
 
 func startRadvd(t *testing.T, ns, iface, dir string) {
 	t.Helper()
 	conf := filepath.Join(dir, ns+"-radvd.conf")
 	os.WriteFile(conf, []byte(`interface `+iface+` { AdvSendAdvert on; MinRtrAdvInterval 3; MaxRtrAdvInterval 4; AdvDefaultLifetime 1800; prefix 2001:db8:0:1::/64 {}; };`), 0o644)
-	cmd := exec.Command("ip", "netns", "exec", ns, "radvd", "-n", "-C", conf, "-p", filepath.Join(dir, ns+"-radvd.pid"), "-m", "stderr")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	testns.StartCommand(t, testns.Command(ns, "radvd", "-n", "-C", conf, "-p", filepath.Join(dir, ns+"-radvd.pid"), "-m", "stderr"))
 }
 
 // TestWatchHearsAnUplinkOnABridgedPort runs the gizmo's side in a namespace
@@ -30,21 +30,18 @@ func startRadvd(t *testing.T, ns, iface, dir string) {
 // Then a router appears behind eth1 without any carrier change: the passive
 // listener hears it, the port is probed out of the bridge and becomes the WAN.
 func TestWatchHearsAnUplinkOnABridgedPort(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	if _, err := exec.LookPath("radvd"); err != nil {
-		t.Skip("radvd not installed")
-	}
+	testns.NeedRoot(t)
+	// Installs the lab's Debian packages when it can, else skips naming them.
+	depstest.Require(t, deps.Lab)
 	gz, isp := gizmoAndISP(t, "watch")
-	run(t, "ip", "-n", gz, "link", "add", "eth0", "type", "veth", "peer", "name", "x0")
-	run(t, "ip", "-n", gz, "link", "add", "eth1", "type", "veth", "peer", "name", "wan", "netns", isp)
-	run(t, "ip", "-n", gz, "link", "set", "x0", "up")
-	run(t, "ip", "-n", isp, "link", "set", "wan", "up")
-	run(t, "ip", "-n", isp, "addr", "add", "2001:db8:0:1::1/64", "dev", "wan")
-	run(t, "ip", "netns", "exec", gz, "sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1")
+	testns.IP(t, "-n", gz, "link", "add", "eth0", "type", "veth", "peer", "name", "x0")
+	testns.IP(t, "-n", gz, "link", "add", "eth1", "type", "veth", "peer", "name", "wan", "netns", isp)
+	testns.IP(t, "-n", gz, "link", "set", "x0", "up")
+	testns.IP(t, "-n", isp, "link", "set", "wan", "up")
+	testns.IP(t, "-n", isp, "addr", "add", "2001:db8:0:1::1/64", "dev", "wan")
+	testns.Sysctl(t, gz, "net.ipv6.conf.all.forwarding=1")
 
-	cmd := exec.Command("ip", "netns", "exec", gz, os.Args[0], "-test.run=^TestWatchChild$", "-test.v")
+	cmd := testns.Command(gz, os.Args[0], "-test.run=^TestWatchChild$", "-test.v")
 	cmd.Env = append(os.Environ(), "GZT_WATCH_CHILD=1", "GZT_WATCH_NS="+gz, "GZT_WATCH_ISP="+isp, "GZT_WATCH_DIR="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "PASS") {
@@ -108,21 +105,18 @@ func TestWatchChild(t *testing.T) {
 // WANGone; pinned (the WAN carried a delegation or a lease), it keeps the
 // roles, leaves eth0 in the bridge and reports the rogue.
 func TestWatchPinnedKeepsTheRoles(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	if _, err := exec.LookPath("radvd"); err != nil {
-		t.Skip("radvd not installed")
-	}
+	testns.NeedRoot(t)
+	// Installs the lab's Debian packages when it can, else skips naming them.
+	depstest.Require(t, deps.Lab)
 	gz, rogue := gizmoAndISP(t, "pin")
-	run(t, "ip", "-n", gz, "link", "add", "uplink0", "type", "veth", "peer", "name", "modem")
-	run(t, "ip", "-n", gz, "link", "add", "eth0", "type", "veth", "peer", "name", "lanhost", "netns", rogue)
-	run(t, "ip", "-n", rogue, "link", "set", "lanhost", "address", "02:00:00:00:99:01", "up")
-	run(t, "ip", "-n", rogue, "addr", "add", "2001:db8:0:1::1/64", "dev", "lanhost")
-	run(t, "ip", "netns", "exec", gz, "sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1")
+	testns.IP(t, "-n", gz, "link", "add", "uplink0", "type", "veth", "peer", "name", "modem")
+	testns.IP(t, "-n", gz, "link", "add", "eth0", "type", "veth", "peer", "name", "lanhost", "netns", rogue)
+	testns.IP(t, "-n", rogue, "link", "set", "lanhost", "address", "02:00:00:00:99:01", "up")
+	testns.IP(t, "-n", rogue, "addr", "add", "2001:db8:0:1::1/64", "dev", "lanhost")
+	testns.Sysctl(t, gz, "net.ipv6.conf.all.forwarding=1")
 
 	for _, pinned := range []string{"0", "1"} {
-		cmd := exec.Command("ip", "netns", "exec", gz, os.Args[0], "-test.run=^TestWatchPinnedChild$", "-test.v")
+		cmd := testns.Command(gz, os.Args[0], "-test.run=^TestWatchPinnedChild$", "-test.v")
 		cmd.Env = append(os.Environ(), "GZT_PIN_CHILD=1", "GZT_PIN_NS="+gz, "GZT_PIN_ROGUE="+rogue, "GZT_PIN_DIR="+t.TempDir(), "GZT_PINNED="+pinned)
 		out, err := cmd.CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "PASS") {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"codeberg.org/monostack/gizmo/internal/persist"
@@ -22,6 +23,7 @@ type v4Lease struct {
 	Addr    netip.Prefix
 	Router  netip.Addr
 	DNS     []netip.Addr
+	NTP     []netip.Addr // option 42, RFC 2132 §8.3
 	Server  netip.Addr
 	T1, T2  time.Time
 	Expires time.Time
@@ -35,6 +37,7 @@ type IPv4Lease struct {
 	Addr    netip.Prefix // the leased address with the subnet's length
 	Router  netip.Addr
 	DNS     []netip.Addr
+	NTP     []netip.Addr // option 42, RFC 2132 §8.3
 	Expires time.Time
 	// Acquired is when the server's ACK arrived: a stored lease that no
 	// server confirmed in this run keeps its old time.
@@ -45,7 +48,7 @@ func (l *v4Lease) public() *IPv4Lease {
 	if l == nil {
 		return nil
 	}
-	return &IPv4Lease{Addr: l.Addr, Router: l.Router, DNS: append([]netip.Addr(nil), l.DNS...), Expires: l.Expires, Acquired: l.received}
+	return &IPv4Lease{Addr: l.Addr, Router: l.Router, DNS: slices.Clone(l.DNS), NTP: slices.Clone(l.NTP), Expires: l.Expires, Acquired: l.received}
 }
 
 // DHCPv4 lease rejection reasons, the labels of Stats.InvalidDHCPv4.
@@ -109,6 +112,11 @@ func leaseFromACK(ack *dhcpv4.DHCPv4, now time.Time) (*v4Lease, error) {
 			l.DNS = append(l.DNS, a)
 		}
 	}
+	for _, n := range ack.NTPServers() {
+		if a, ok := netip.AddrFromSlice(n.To4()); ok && !a.IsUnspecified() && !a.IsMulticast() && !a.IsLoopback() && a != netip.AddrFrom4([4]byte{255, 255, 255, 255}) {
+			l.NTP = append(l.NTP, a)
+		}
+	}
 	return l, nil
 }
 
@@ -131,6 +139,9 @@ type dhcp4Client struct {
 	stats    *counters
 	emit     func(*IPv4Lease)
 	linkUp   <-chan struct{}
+	// clockTrusted says whether the wall clock can judge a stored lease
+	// (Config.ClockTrusted).
+	clockTrusted func() bool
 
 	lease *v4Lease
 }
@@ -174,9 +185,19 @@ func (c *dhcp4Client) run(ctx context.Context) {
 		case errors.As(err, &nak):
 			c.log.Info("wan: dhcpv4 stored lease refused", "addr", l.Addr)
 			c.drop()
-		default:
+		case c.clockTrusted == nil || c.clockTrusted():
 			c.log.Info("wan: dhcpv4 stored lease not confirmed, using it until it ends", "addr", l.Addr, "err", err)
 			c.bind(l)
+		default:
+			// "Until it ends" needs a clock to tell: after a reboot
+			// without a real-time clock, the lease's deadlines are
+			// compared with a time that may be days behind, and an
+			// expired lease would look valid. Only the server's ACK can
+			// confirm it then. The kernel keeps whatever address it
+			// still holds until its own lifetime (set from the lease)
+			// ends, so nothing is removed either.
+			c.log.Info("wan: dhcpv4 stored lease not confirmed and the clock is not synchronised, not using it", "addr", l.Addr, "err", err)
+			c.lease = nil
 		}
 	}
 	backoff := v4InitialBackoff
@@ -286,7 +307,7 @@ func (c *dhcp4Client) discover(ctx context.Context) (*v4Lease, error) {
 	}
 	defer cl.Close()
 	c.stats.Add(func(s *Stats) { s.DHCPv4Discovers++ })
-	res, err := cl.Request(ctx, dhcpv4.WithRequestedOptions(dhcpv4.OptionSubnetMask, dhcpv4.OptionRouter, dhcpv4.OptionDomainNameServer))
+	res, err := cl.Request(ctx, dhcpv4.WithRequestedOptions(dhcpv4.OptionSubnetMask, dhcpv4.OptionRouter, dhcpv4.OptionDomainNameServer, dhcpv4.OptionNTPServers))
 	if err != nil {
 		return nil, fmt.Errorf("wan: dhcpv4 DORA on %s: %w", c.ifname, err)
 	}
@@ -334,11 +355,12 @@ func (c *dhcp4Client) verify(ctx context.Context, l *v4Lease, mode verifyMode) (
 			dhcpv4.WithBroadcast(true),
 			dhcpv4.WithOption(dhcpv4.OptRequestedIPAddress(l.Addr.Addr().AsSlice())),
 			dhcpv4.WithOption(dhcpv4.OptMaxMessageSize(nclient4.MaxMessageSize)),
-			dhcpv4.WithRequestedOptions(dhcpv4.OptionSubnetMask, dhcpv4.OptionRouter, dhcpv4.OptionDomainNameServer),
+			dhcpv4.WithRequestedOptions(dhcpv4.OptionSubnetMask, dhcpv4.OptionRouter, dhcpv4.OptionDomainNameServer, dhcpv4.OptionNTPServers),
 		)
 	} else {
 		req, err = dhcpv4.NewRenewFromAck(l.ack, dhcpv4.WithTransactionID(xid),
-			dhcpv4.WithOption(dhcpv4.OptMaxMessageSize(nclient4.MaxMessageSize)))
+			dhcpv4.WithOption(dhcpv4.OptMaxMessageSize(nclient4.MaxMessageSize)),
+			dhcpv4.WithRequestedOptions(dhcpv4.OptionSubnetMask, dhcpv4.OptionRouter, dhcpv4.OptionDomainNameServer, dhcpv4.OptionNTPServers))
 	}
 	if err != nil {
 		return nil, err
@@ -495,7 +517,10 @@ func (c *dhcp4Client) loadLease(now time.Time) *v4Lease {
 		c.log.Error("wan: dhcpv4 stored lease does not parse", "err", err)
 		return nil
 	}
-	l, err := leaseFromACK(ack, s.Received)
+	// The stored times are wall-clock times. Anchored on now's monotonic
+	// reading, the lease's deadlines no longer move when the clock is
+	// stepped later (NTP after a reboot without a real-time clock).
+	l, err := leaseFromACK(ack, now.Add(s.Received.Sub(now)))
 	if err != nil || !now.Before(l.Expires) {
 		return nil
 	}

@@ -3,7 +3,6 @@ package zeroconf
 import (
 	"context"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -245,22 +244,26 @@ func TestRolesAfterRebootAndOwnerRequest(t *testing.T) {
 	}
 }
 
-// postRoles sends a roles change to the dashboard, with the appliance
-// password when auth is set, and returns the status code.
+// postRoles sends a roles change to the dashboard over HTTPS, with the
+// appliance password when auth is set, and returns the status code.
 func postRoles(t *testing.T, ctx context.Context, l *netlab.Lab, body string, auth bool) int {
 	t.Helper()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://[::1]/api/roles", strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://[::1]/api/roles", strings.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if auth {
-		pw, err := os.ReadFile(filepath.Join(l.GizmoStateDir(), "password.txt"))
+		pw, err := l.GizmoPassword()
 		if err != nil {
 			t.Fatalf("appliance password: %v", err)
 		}
-		req.SetBasicAuth("gizmo", strings.TrimSpace(string(pw)))
+		req.SetBasicAuth("gizmo", pw)
 	}
-	resp, err := netlab.HTTPClient(netlab.NSGizmo).Do(req)
+	c, err := l.DashboardClient(netlab.NSGizmo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := c.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
