@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"codeberg.org/monostack/gizmo/gizmo/derive"
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/services/roles"
 )
@@ -29,13 +30,14 @@ func run(ctx context.Context, cfg config, log *slog.Logger, proc process, next *
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
-	// The durable state first: it holds the owner's WAN VLAN.
+	// The durable state first: it names the WAN that proved itself,
+	// which keeps its role across a reboot, and holds the owner's WAN VLAN.
 	dur, warnings := loadDurable(cfg.StateDir)
 	for _, w := range warnings {
 		log.Error("state file was corrupt; starting fresh from defaults", "err", w)
 	}
 	vc := wanVLANChoiceOf(cfg.WANVLAN, dur.WANVLAN)
-	as, err := assignRoles(ctx, cfg, log, next, vc)
+	as, err := assignRoles(ctx, cfg, log, next, dur.ProvenWAN, vc)
 	if err != nil {
 		return err
 	}
@@ -53,12 +55,16 @@ func run(ctx context.Context, cfg config, log *slog.Logger, proc process, next *
 	d.dirty = true // the ULA may be new
 	d.st.WAN.Interface = wan
 	d.st.LAN.Interface = lan
+	proven := d.st.Roles.Proven
 	d.st.Roles = as.status
+	d.st.Roles.Proven = proven
 	if next != nil {
 		d.st.Roles.Changes = next.changes
 	}
 	d.st.Roles.WANVLAN, d.st.Roles.WANVLANFrom, d.st.Roles.WANVLANError = as.vlan, as.vlanFrom, as.vlanError
 	d.wanVLAN, d.wired.vlan = vc, tagger
+	// Pinned or not before the watch hears its first signal.
+	derive.ProveWAN(&d.st, time.Now())
 	if err := readLAN(lan, &d.st.LAN); err != nil {
 		log.Warn("LAN interface not ready yet", "err", err)
 	}
@@ -76,6 +82,9 @@ func run(ctx context.Context, cfg config, log *slog.Logger, proc process, next *
 	d.mu.Unlock()
 	watched := make(chan struct{})
 	if as.watch {
+		d.mu.Lock()
+		d.changeRoles = ownerRoles(d, as, cancel, log)
+		d.mu.Unlock()
 		go func() {
 			defer close(watched)
 			watchRoles(runCtx, cancel, d, as, log)
