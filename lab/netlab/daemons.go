@@ -158,6 +158,9 @@ func (l *Lab) peers() ([]peer, error) {
 		}
 		peers = append(peers, p)
 	}
+	if l.scenario.ISPVLAN != 0 {
+		peers = append(peers, l.ispVLANPeer())
+	}
 	peers = append(peers, peer{name: "clat", ns: NSLanCLAT,
 		argv:  []string{l.helper, "clat", "-interface", HostIf, "-tun", CLATTun, "-dir", filepath.Join(l.runDir, "clat")},
 		ready: settled(l.now(), 300*time.Millisecond)})

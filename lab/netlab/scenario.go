@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -51,6 +52,14 @@ type Scenario struct {
 	// (Lab.SetISPLink plugs it in): the ISP's daemons start on a live
 	// link, which then goes down before the gizmo starts.
 	ISPUnplugged bool
+	// ISPVLAN, when not 0, is the 802.1Q VLAN the ISP delivers its
+	// service on: gz-isp's link to the gizmo drops untagged frames and
+	// carries the ISP's only on this VLAN (vlanTopologySteps, `lab
+	// isp-vlan`).
+	ISPVLAN uint16
+	// GizmoVLANFlag runs the gizmo with -wan-vlan ISPVLAN; without it,
+	// role detection must find the VLAN.
+	GizmoVLANFlag bool
 }
 
 // OnePortName is gz-gizmo's only port in the existing-network scenario.
@@ -100,6 +109,10 @@ var scenarios = map[string]Scenario{
 		DelegatedLength: 56, NoIPv4: true, ISPNAT64: UpstreamPref64},
 	"ipv6-only": {About: "the ISP gives IPv6 and a /56 and no IPv4 at all: no DHCPv4, no NAT64, no DNS64",
 		DelegatedLength: 56, NoIPv4: true},
+	"vlan-wan": {About: fmt.Sprintf("the ISP delivers its service (a /56, DHCPv4) on 802.1Q VLAN %d only; the gizmo runs with -wan-vlan %d", ISPVLANID, ISPVLANID),
+		DelegatedLength: 56, ISPVLAN: ISPVLANID, GizmoVLANFlag: true},
+	"vlan-wan-detect": {About: fmt.Sprintf("as \"vlan-wan\", but the gizmo's ports are eth1 and eth0 and it runs without -wan/-lan/-wan-vlan: role detection finds VLAN %d", ISPVLANID),
+		DelegatedLength: 56, ISPVLAN: ISPVLANID, PortNames: [2]string{"eth1", "eth0"}},
 }
 
 func init() {
@@ -157,6 +170,9 @@ func (s Scenario) gizmoArgv(argv []string) []string {
 			continue
 		}
 		out = append(out, argv[i])
+	}
+	if s.GizmoVLANFlag {
+		out = append(out, "-wan-vlan", strconv.Itoa(int(s.ISPVLAN)))
 	}
 	return out
 }
@@ -239,6 +255,9 @@ func (s Scenario) topologySteps() [][]string {
 		st = append(st, []string{"netns", "exec", NSLanV6, "sysctl", "-q", "-w",
 			"net.ipv6.conf." + HostIf + ".accept_ra_rt_info_max_plen=0"})
 		return st
+	}
+	if s.ISPVLAN != 0 {
+		st = append(st, vlanTopologySteps()...)
 	}
 	if s.DetectsRoles() {
 		for i, old := range []string{GizmoWAN, GizmoLAN} {

@@ -131,3 +131,35 @@ func TestScenarioExistingNetwork(t *testing.T) {
 		t.Errorf("gz-lan-v6 is not set to Linux's default accept_ra_rt_info_max_plen of 0: %v", s.topologySteps())
 	}
 }
+
+// The VLAN scenarios: the flag one adds -wan-vlan and keeps -wan/-lan, the
+// detecting one drops them all; both put gz-isp's link to the gizmo behind
+// the tagged port, with ISPWAN recreated for the daemons.
+func TestScenarioVLANWAN(t *testing.T) {
+	argv := []string{"gizmo", "-wan", "uplink0", "-lan", "lan0", "-pref64", "2001:db8:64::/96"}
+	flag, _ := LookupScenario("vlan-wan")
+	if got, want := flag.gizmoArgv(argv), append(slices.Clone(argv), "-wan-vlan", "7"); !slices.Equal(got, want) {
+		t.Errorf("vlan-wan argv %v, want %v", got, want)
+	}
+	detect, _ := LookupScenario("vlan-wan-detect")
+	if got := detect.gizmoArgv(argv); slices.Contains(got, "-wan-vlan") || slices.Contains(got, "-wan") {
+		t.Errorf("vlan-wan-detect argv %v: role detection must find the VLAN", got)
+	}
+	for _, s := range []Scenario{flag, detect} {
+		var lines []string
+		for _, st := range s.topologySteps() {
+			lines = append(lines, strings.Join(st, " "))
+		}
+		all := strings.Join(lines, "\n")
+		for _, want := range []string{
+			"-n gz-isp link set gizmo0 name isp-vlan address 02:00:00:00:01:11 addrgenmode none",
+			"-n gz-isp link add name gizmo0 address " + MACISPWAN + " type veth peer name isp-svc",
+			"-n gz-isp link set isp-vlan master isp-br up",
+			"-n gz-isp route add " + PDAggregate.String() + " via " + GizmoWANLinkLocal.String() + " dev gizmo0",
+		} {
+			if !strings.Contains(all, want) {
+				t.Errorf("%s: no step %q in\n%s", s.Name, want, all)
+			}
+		}
+	}
+}
