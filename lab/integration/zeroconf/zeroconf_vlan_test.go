@@ -65,7 +65,7 @@ func checkVLANWAN(t *testing.T, scenario, from string) {
 	if st.Roles != nil && (st.Roles.WANVLAN != netlab.ISPVLANID || st.Roles.WANVLANFrom != from) {
 		t.Errorf("roles: VLAN %d from %q; want %d from %q", st.Roles.WANVLAN, st.Roles.WANVLANFrom, netlab.ISPVLANID, from)
 	}
-	if a, err := netip.ParseAddr(st.WAN.IPv4); err != nil || !netlab.WANPrefix4.Contains(a) {
+	if a, err := netip.ParsePrefix(st.WAN.IPv4); err != nil || !netlab.WANPrefix4.Contains(a.Addr()) {
 		t.Errorf("WAN IPv4 %q is not a lease from %s", st.WAN.IPv4, netlab.WANPrefix4)
 	}
 	p, err := netip.ParsePrefix(st.Delegated.Prefix)
