@@ -57,11 +57,21 @@ func (r wired) stats(all bool) rollup.Stats {
 	if r.ndproxy != nil {
 		s.NDProxy = ptr(r.ndproxy.Stats())
 	}
+	if r.nsresponder != nil {
+		s.NSResponder = ptr(r.nsresponder.Stats())
+	}
 	if r.dhcp6info != nil {
 		s.DHCP6Info = ptr(r.dhcp6info.Stats())
 	}
 	if r.lanif != nil {
 		s.LANIf = ptr(r.lanif.Stats())
+	}
+	if r.clat != nil {
+		s.CLAT = ptr(r.clat.Stats())
+	}
+	if r.discovery != nil {
+		ds, _ := r.discovery.Stats()
+		s.Discovery = &ds
 	}
 	if r.dhcp4 != nil {
 		s.DHCP4 = ptr(r.dhcp4.Stats())

@@ -11,6 +11,7 @@ import (
 	"codeberg.org/monostack/gizmo/services/lanif"
 	"codeberg.org/monostack/gizmo/services/nat64"
 	"codeberg.org/monostack/gizmo/services/ndproxy"
+	"codeberg.org/monostack/gizmo/services/nsresponder"
 	"codeberg.org/monostack/gizmo/services/ra"
 	"codeberg.org/monostack/gizmo/services/timesync"
 	"codeberg.org/monostack/gizmo/services/upnp"
@@ -34,6 +35,8 @@ func everyService() Stats {
 		Firewall:   &firewall.Stats{},
 		Fastpath:   &fastpath.Stats{ToStack: r},
 		Accounting: &accounting.Stats{},
+		// The existing-network mode's.
+		NSResponder: &nsresponder.Stats{Refused: r},
 		UPnP: &UPnP{Stats: upnp.Stats{
 			Requests: map[upnp.RequestKey]uint64{{Action: "AddPinhole", Result: "ok"}: 3, {Action: "AddPinhole", Result: "703"}: 1},
 			Refused:  r, SSDPDropped: r,
