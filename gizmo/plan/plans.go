@@ -157,9 +157,9 @@ const FastpathOffNoJIT = "no BPF JIT"
 func Fastpath(st *state.State, now time.Time) (p fastpath.Plan, off string) {
 	// Without a JIT the programs run in the kernel's interpreter. Measured
 	// there (gokrazy's kernel.amd64, the APU's), a packet of an offloaded
-	// flow costs 1.17-1.36 times the instructions of the same packet
+	// flow costs 1.18-1.37 times the instructions of the same packet
 	// through the stack, the whole ruleset and the accounting table, and
-	// every packet the fast path does not carry pays 1.7-1.8 times for
+	// every packet the fast path does not carry pays 1.6-1.7 times for
 	// the lookup (docs/performance.md, "Without a JIT (APU)"). With a JIT
 	// an offloaded packet costs about half.
 	if st.Kernel.Observed && !st.Kernel.BPFJIT {
