@@ -2,6 +2,7 @@ package boottest
 
 import (
 	"context"
+	"crypto/ed25519"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,6 +51,7 @@ func TestBootQEMUVLAN(t *testing.T) {
 	defer cancelBuild()
 	if _, err := builder.Build(buildCtx, builder.Options{
 		Config: cfg, Board: board, ModuleDir: moduleRoot(), Password: "boot-test",
+		UpdateKey: signingKey.Public().(ed25519.PublicKey),
 	}, img); err != nil {
 		t.Fatal(err)
 	}
