@@ -224,12 +224,13 @@ func (s *Service) apply(p Plan) error {
 	if err := s.dp.configure(p, 0, 0); err != nil {
 		return err
 	}
-	if err := s.dp.attach(p.LANIfindex, p.WANIfindex); err != nil {
+	if err := s.dp.attach(p.LANIfindex, p.WANIfindex, p.LANLegacy.Enabled()); err != nil {
 		return err
 	}
 	s.enabled = true
 	s.log.Info("plan applied", "pool", p.Pool4, "pref64", p.Pref64, "lan_prefixes", p.LANPrefixes,
-		"lan_ifindex", p.LANIfindex, "wan_ifindex", p.WANIfindex)
+		"lan_ifindex", p.LANIfindex, "wan_ifindex", p.WANIfindex,
+		"lan_pool", p.LANLegacy.Addr4, "lan_pool_prefix", p.LANLegacy.Prefix, "lan_refused", len(p.LANLegacy.Refused))
 	return nil
 }
 
