@@ -48,3 +48,17 @@ func DNSAddrsIn(ula netip.Prefix, legacy4 netip.Prefix) DNSAddrs {
 		DHCPv4: legacy4.Addr(),
 	}
 }
+
+// LANLegacySubnet is the ULA subnet (hex 64, after the NAT64 it serves)
+// whose first /96 holds the LAN's own IPv4 devices as IPv6-only hosts
+// reach them, when the PREF64 cannot (LANLegacyPrefix).
+const LANLegacySubnet = 0x64
+
+// LANLegacyPrefix is <ULA>:64::/96: a network-specific prefix (RFC 6052
+// §2.2, bits 64-71 zero) of the gizmo's own, inside the ULA /48 that the
+// RA routes to the gizmo, and stable across renumbering like the ULA.
+func LANLegacyPrefix(ula netip.Prefix) netip.Prefix {
+	b := ula.Masked().Addr().As16()
+	b[6], b[7] = LANLegacySubnet>>8, LANLegacySubnet&0xff
+	return netip.PrefixFrom(netip.AddrFrom16(b), 96)
+}

@@ -5,6 +5,7 @@
 package state
 
 import (
+	"encoding/json"
 	"net"
 	"net/netip"
 	"slices"
@@ -275,6 +276,18 @@ type HostRecord struct {
 	FirstSeen time.Time  `json:"first_seen"`
 }
 
+// UnmarshalJSON reads a record; a switch its policy leaves out (a record
+// written before the switch existed) takes its default, not off.
+func (r *HostRecord) UnmarshalJSON(b []byte) error {
+	type plain HostRecord
+	v := plain{Policy: DefaultHostPolicy()}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*r = HostRecord(v)
+	return nil
+}
+
 // HostPolicy is the owner's per-host choice, persisted and editable through
 // the API.
 type HostPolicy struct {
@@ -294,12 +307,18 @@ type HostPolicy struct {
 	// themselves (UPnP IGD / PCP pinholes). Off unless the owner turns it
 	// on: an app's request is not the owner's decision.
 	AppPinholes bool `json:"app_pinholes"`
+	// LANReachable on: the LAN's IPv6-only hosts reach this host's IPv4
+	// lease through the NAT64, and its name has an AAAA record for them.
+	// On unless the owner turns it off: an IPv4-only printer on the LAN
+	// must keep working for the household's laptops that went IPv6-only,
+	// as it did while they still had IPv4.
+	LANReachable bool `json:"lan_reachable"`
 }
 
 // DefaultHostPolicy is what a host that the owner never touched gets: the
 // monostack defaults.
 func DefaultHostPolicy() HostPolicy {
-	return HostPolicy{DNS64: true, V6OnlyPreferred: true}
+	return HostPolicy{DNS64: true, V6OnlyPreferred: true, LANReachable: true}
 }
 
 // WellKnownPref64 is the RFC 6052 well-known prefix.
