@@ -131,6 +131,30 @@ func TestInsights(t *testing.T) {
 	}
 }
 
+// The LAN pool's bytes (to and from the LAN's own IPv4-only devices) are
+// LAN legacy whichever address carried them, the retired entries'
+// included; they neither make an address a CLAT nor count as NAT64 to
+// the internet.
+func TestNAT64TrafficLANPoolIsLANLegacy(t *testing.T) {
+	r := New()
+	r.RetireNAT64Host(nat64.HostStats{Addr: hostAddr, LANBytesOut: 300, LANBytesIn: 3000})
+	s := Stats{
+		DNS64: &dns64.Stats{Hosts: map[string]dns64.HostStats{hostMAC: {LastAddr: hostAddr}}},
+		NAT64: &nat64.Stats{Hosts: []nat64.HostStats{
+			{Addr: hostAddr, BytesOut: 10, BytesIn: 20, LANBytesOut: 7, LANBytesIn: 70},
+			{Addr: clatAddr, LANBytesOut: 1, LANBytesIn: 2},
+		}},
+	}
+	got := r.Traffic(s, OwnersOf(hosts()))
+	want := series.Categories{NAT64DNS64: 30, LANLegacy: 3380}
+	if diff := cmp.Diff(want, got[hostMAC]); diff != "" {
+		t.Errorf("host traffic (-want +got):\n%s", diff)
+	}
+	if ins := r.Insights(s, hosts()); ins.Hosts[hostMAC].CLAT {
+		t.Errorf("LAN pool bytes alone made the host a CLAT user: %+v", ins.Hosts[hostMAC])
+	}
+}
+
 // Counters are TYPE counter and end in _total; gauges are gauges. A
 // service that does not run has no metrics.
 func TestMetricsAreTyped(t *testing.T) {
