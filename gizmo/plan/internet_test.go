@@ -23,6 +23,7 @@ func TestInternetOf(t *testing.T) {
 	}{
 		{"a prefix, an IPv4 lease and DNS: IPv6 and IPv4 via NAT64", state.State{WAN: withIPv4(up, lease), Delegated: delegated, UpstreamDNS: dns}, false, "ok", true},
 		{"RFC 8781: the ISP's PREF64 means its NAT64 carries IPv4", state.State{WAN: up, Delegated: delegated, UpstreamDNS: dns, Pref64Source: state.Pref64Upstream}, false, "ok", true},
+		{"RFC 7050: a prefix the ISP's DNS64 synthesizes into means its NAT64 carries IPv4", state.State{WAN: up, Delegated: delegated, UpstreamDNS: dns, Pref64Source: state.Pref64Discovered}, false, "ok", true},
 		{"RFC 7278: a shared /64 is IPv6 for the LAN", state.State{WAN: withIPv4(up, lease), Shared: &state.UpstreamPrefix{Prefix: fwP("2001:db8:0:1::/64"), ValidUntil: now.Add(time.Hour)}, UpstreamDNS: dns}, false, "ok", true},
 		{"no port heard an upstream", state.State{}, false, "no-wan", false},
 		{"the WAN port has no carrier", state.State{WAN: state.WAN{Interface: "uplink0"}}, false, "no-cable", false},

@@ -43,7 +43,7 @@ func LANLegacy(st *state.State, now time.Time) nat64.LANLegacy {
 //     the well-known prefix from non-global IPv4 addresses, and a host's
 //     CLAT (RFC 6877), which knows only the PREF64, then reaches the
 //     devices' IPv4 literals too;
-//   - else the gizmo's <ULA>:64::/96 (state.LANLegacyPrefix): under
+//   - else the gizmo's <ULA>:46::/96 (state.LANLegacyPrefix): under
 //     64:ff9b::/96 the LAN's private addresses must never appear (RFC 6052
 //     §3.1: translators drop them), and an upstream's PREF64 (RFC 8781)
 //     leads to the upstream's NAT64, which cannot reach the LAN. The RA
@@ -52,7 +52,7 @@ func LANLegacy(st *state.State, now time.Time) nat64.LANLegacy {
 // Invalid without either.
 func LANLegacyPrefix(st *state.State, now time.Time) netip.Prefix {
 	pref := st.Pref64.Masked()
-	if pref.IsValid() && pref != state.WellKnownPref64 && st.Pref64Source != state.Pref64Upstream {
+	if pref.IsValid() && pref != state.WellKnownPref64 && !st.Pref64Source.Upstream() {
 		return pref
 	}
 	if n := NetworkOf(st, now); n.ULA.IsValid() {

@@ -40,7 +40,7 @@ func lanLegacyState(now time.Time) *state.State {
 
 func TestLANLegacy(t *testing.T) {
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	ula96 := netip.MustParsePrefix("fd00:1:2:64::/96")
+	ula96 := netip.MustParsePrefix("fd00:1:2:46::/96")
 	lab := netip.MustParsePrefix("2001:db8:64::/96")
 	for _, c := range []struct {
 		name  string
@@ -136,7 +136,7 @@ func TestLANLegacy(t *testing.T) {
 			func(st *state.State) { st.Pref64, st.Pref64Source = state.WellKnownPref64, state.Pref64Default },
 			func(t *testing.T, st *state.State) {
 				got := DNS64(st, now).LocalSynthesized["printer.home.arpa."]
-				if want := netip.MustParseAddr("fd00:1:2:64::cb00:7182"); len(got) != 1 || got[0] != want {
+				if want := netip.MustParseAddr("fd00:1:2:46::cb00:7182"); len(got) != 1 || got[0] != want {
 					t.Errorf("printer's AAAA %v, want %v", got, want)
 				}
 			}},

@@ -107,7 +107,18 @@ func TestNAT64Plan(t *testing.T) {
 				if p.Pool4.IsValid() || p.Pref64.IsValid() {
 					t.Errorf("a WAN pool %v under %v with the upstream's PREF64", p.Pool4, p.Pref64)
 				}
-				if p.LANLegacy.Prefix != netip.MustParsePrefix("fd00:1:2:64::/96") {
+				if p.LANLegacy.Prefix != netip.MustParsePrefix("fd00:1:2:46::/96") {
+					t.Errorf("LAN pool under %v, want the ULA's /96", p.LANLegacy.Prefix)
+				}
+			}},
+		{"RFC 7050: an upstream whose DNS64 synthesizes into its own prefix translates to the internet; the gizmo only to its LAN",
+			func(st *state.State) { st.Pref64Source = state.Pref64Discovered },
+			func(t *testing.T, st *state.State) {
+				p := NAT64(st, false, now)
+				if p.Pool4.IsValid() || p.Pref64.IsValid() {
+					t.Errorf("a WAN pool %v under %v with the upstream DNS64's prefix", p.Pool4, p.Pref64)
+				}
+				if p.LANLegacy.Prefix != netip.MustParsePrefix("fd00:1:2:46::/96") {
 					t.Errorf("LAN pool under %v, want the ULA's /96", p.LANLegacy.Prefix)
 				}
 			}},
@@ -117,7 +128,7 @@ func TestNAT64Plan(t *testing.T) {
 					t.Error("an expired delegation's /64 is a NAT64 source")
 				}
 			}},
-		{"existing network: the joined network's /64s are sources too, once each, never a ULA or the delegation",
+		{"existing network: the joined network's /64s and the ULA are sources, once each; never another ULA, nor the delegation, whose first /64 is the on-link one",
 			func(st *state.State) {
 				st.WAN.Addrs = []netip.Prefix{
 					netip.MustParsePrefix("2001:db8:0:1:0:ff:fe00:201/64"),
@@ -128,7 +139,7 @@ func TestNAT64Plan(t *testing.T) {
 			},
 			func(t *testing.T, st *state.State) {
 				got := NAT64(st, true, now).LANPrefixes
-				want := []netip.Prefix{netip.MustParsePrefix("2001:db8:1000::/64"), netip.MustParsePrefix("2001:db8:2000::/64"), netip.MustParsePrefix("fd00:1:2::/64"), netip.MustParsePrefix("2001:db8:0:1::/64")}
+				want := []netip.Prefix{netip.MustParsePrefix("fd00:1:2::/64"), netip.MustParsePrefix("2001:db8:0:1::/64")}
 				if !slices.Equal(got, want) {
 					t.Errorf("LAN prefixes %v, want %v", got, want)
 				}

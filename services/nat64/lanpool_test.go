@@ -13,7 +13,7 @@ var (
 	printer    = netip.MustParseAddr("203.0.113.130")
 	gadget     = netip.MustParseAddr("203.0.113.131")
 	lanPref    = netip.MustParsePrefix("2001:db8:64::/96")
-	ulaPref96  = netip.MustParsePrefix("fd00:1:2:64::/96")
+	ulaPref96  = netip.MustParsePrefix("fd00:1:2:46::/96")
 	wellKnown  = netip.MustParsePrefix("64:ff9b::/96")
 	lanLegNet4 = netip.MustParsePrefix("203.0.113.128/25")
 )
