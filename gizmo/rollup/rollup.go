@@ -267,7 +267,7 @@ func (r *Rollup) Insights(s Stats, hosts map[string]*state.Host) web.Insights {
 		ins.DHCPv4 = dhcp4Insights(*d)
 	}
 	if n := s.NAT64; n != nil {
-		ins.NAT64 = web.NAT64Insights{Running: n.Enabled, Sessions: n.Sessions, Capacity: s.NAT64Capacity, Drops: map[string]uint64{}}
+		ins.NAT64 = web.NAT64Insights{Running: n.Enabled, ToInternet: n.ToInternet, ToLAN: n.ToLAN, Sessions: n.Sessions, Capacity: s.NAT64Capacity, Drops: map[string]uint64{}}
 		for name, v := range n.Counters {
 			if strings.HasPrefix(name, "translated") || name == "hairpinned" {
 				ins.NAT64.Translated += v

@@ -99,7 +99,7 @@ func TestInsights(t *testing.T) {
 		FirewallCounters: map[string]firewall.Counter{firewall.CounterIPv6Forwarded: {Packets: 5, Bytes: 500}},
 		Fastpath:         &fastpath.Stats{Packets: 7, Bytes: 700},
 		DHCP4:            &dhcp4.Stats{Offers: 3, Leases: 2},
-		NAT64: &nat64.Stats{Enabled: true, Sessions: 12, Counters: map[string]uint64{
+		NAT64: &nat64.Stats{Enabled: true, ToLAN: true, Sessions: 12, Counters: map[string]uint64{
 			"translated_6to4": 10, "translated_4to6": 20, "hairpinned": 1, "table_full": 4,
 		}, Hosts: []nat64.HostStats{{Addr: clatAddr, BytesIn: 9}}},
 		NAT64Capacity: nat64.DefaultMaxSessions,
@@ -116,7 +116,8 @@ func TestInsights(t *testing.T) {
 		t.Errorf("DHCPv4 = %v", ins.DHCPv4)
 	}
 	want := struct{ translated, full uint64 }{31, 4}
-	if ins.NAT64.Translated != want.translated || ins.NAT64.Drops["table_full"] != want.full || ins.NAT64.Capacity != nat64.DefaultMaxSessions || !ins.NAT64.Running {
+	if ins.NAT64.Translated != want.translated || ins.NAT64.Drops["table_full"] != want.full || ins.NAT64.Capacity != nat64.DefaultMaxSessions || !ins.NAT64.Running ||
+		ins.NAT64.ToInternet || !ins.NAT64.ToLAN {
 		t.Errorf("NAT64 = %+v", ins.NAT64)
 	}
 	h := ins.Hosts[hostMAC]

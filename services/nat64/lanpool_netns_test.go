@@ -187,7 +187,11 @@ func TestNetnsLANPoolReachesTheLANsIPv4Device(t *testing.T) {
 		{"under a /96 of its own beside the well-known prefix", wellKnown, ulaPref96},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			tp.apply(t, s, tp.plan(c.pref64, c.lanPref))
+			p := tp.plan(c.pref64, c.lanPref)
+			tp.apply(t, s, p)
+			if st := s.Stats(); !st.ToLAN || st.ToInternet != p.Pool4.IsValid() {
+				t.Errorf("stats say to the LAN %v, to the internet %v; the plan has a LAN pool and WAN pool %v", st.ToLAN, st.ToInternet, p.Pool4)
+			}
 			body := fetch(t, in96(c.lanPref, printer))
 			ap, err := netip.ParseAddrPort(strings.TrimPrefix(strings.TrimSpace(body), "client="))
 			if err != nil || ap.Addr() != lanPool4.Addr() || ap.Port() < DefaultLANPorts.Min {

@@ -43,8 +43,11 @@ var CounterNames = []string{
 
 // Stats is a snapshot for the dashboard and /metrics.
 type Stats struct {
-	Enabled  bool
-	Counters map[string]uint64
+	Enabled bool
+	// ToInternet: the WAN pool translates to the internet. ToLAN: the LAN
+	// pool reaches the LAN's own IPv4 devices. Either may run alone.
+	ToInternet, ToLAN bool
+	Counters          map[string]uint64
 	// Sessions and Bindings are the table sizes at the last reaper pass.
 	Sessions, Bindings int
 	Hosts              []HostStats
