@@ -1,0 +1,66 @@
+package main
+
+import (
+	"encoding/binary"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// floodMAC is the i-th locally administered unicast MAC address of a flood.
+func floodMAC(i int) net.HardwareAddr {
+	mac := net.HardwareAddr{0x02, 0xf1, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(mac[2:], uint32(i))
+	return mac
+}
+
+// floodLinkLocal is the link-local address a flood's i-th host solicits from.
+func floodLinkLocal(i int) netip.Addr {
+	b := netip.MustParseAddr("fe80::").As16()
+	binary.BigEndian.PutUint32(b[12:], uint32(i)+1)
+	return netip.AddrFrom16(b)
+}
+
+// A LAN device that sends thousands of Router Solicitations from random
+// MACs must not grow the host table without bound, nor the state file: a
+// host nobody configured and that announced no name is nothing to keep
+// across a reboot, so gizmo.json is not even rewritten.
+func TestHostFloodStaysBounded(t *testing.T) {
+	d := testDaemon(t)
+	t0 := time.Date(2026, 11, 26, 7, 0, 0, 0, time.UTC)
+	if err := d.flushDurable(); err != nil {
+		t.Fatal(err)
+	}
+	d.dirty = true // the first write of a run, as run does
+	if err := d.flushDurable(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(d.cfg.StateDir, durableFile)
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const flood = 3000
+	for i := range flood {
+		d.sawHost(floodMAC(i), floodLinkLocal(i), t0.Add(time.Duration(i)*time.Millisecond))
+	}
+	if n := len(d.st.Hosts); n > 1024 {
+		t.Errorf("%d hosts after %d solicitations from random MACs; the table must stay bounded", n, flood)
+	}
+	if err := d.flushDurable(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(before, after) {
+		t.Errorf("gizmo.json was rewritten (%d → %d bytes) though nothing durable changed", before.Size(), after.Size())
+	}
+	if after.Size() > 4096 {
+		t.Errorf("gizmo.json is %d bytes after the flood", after.Size())
+	}
+}
