@@ -90,3 +90,28 @@ func TestTablePrune(t *testing.T) {
 		t.Errorf("prune forgot %v, seen within MaxAge", hostB)
 	}
 }
+
+// RFC 4389 §4.1 lets a proxy learn from what the LAN says, but a DAD probe
+// is a claim anyone can make for any address: without proof of life (the
+// host answering the gizmo's own solicitation) an address is proxied only
+// briefly, and claims without proof make room for new ones rather than
+// blocking the table for MaxAge.
+func TestTableUnprovenClaims(t *testing.T) {
+	const maxAge = 10 * time.Minute
+	t.Run("an unproven DAD claim is proxied for a short while only", func(t *testing.T) {
+		tab := newTable(16)
+		tab.learn(hostA, t0)
+		if got := tab.want(shared, t0.Add(2*time.Minute), maxAge); slices.Contains(got, hostA) {
+			t.Errorf("want() = %v two minutes after an unanswered DAD claim", got)
+		}
+	})
+	t.Run("a table full of unproven claims takes a new one", func(t *testing.T) {
+		tab := newTable(4)
+		for i := range 4 {
+			tab.learn(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 1, 15: byte(0x10 + i)}), t0)
+		}
+		if r := tab.learn(hostA, t0.Add(time.Second)); r == learnFull {
+			t.Errorf("learn = learnFull; a table of unproven claims refused a new address")
+		}
+	})
+}
