@@ -1,0 +1,190 @@
+package neighbors
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mdlayher/ndp"
+	"github.com/mdlayher/packet"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/ethframe"
+)
+
+// lanNet is a gizmo namespace (lan0, a router: forwarding on) and a host
+// namespace (eth0) joined by a veth pair. The host end sends hand-built
+// frames: what a LAN device may say about itself and about others.
+type lanNet struct {
+	gizmo, host string
+	gizmoMAC    net.HardwareAddr
+	hostMAC     net.HardwareAddr
+	tx          *packet.Conn
+}
+
+func run(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// inNS runs f on a thread in namespace ns.
+func inNS(ns string, f func() error) error {
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		h, err := netns.GetFromName(ns)
+		if err == nil {
+			err = netns.Set(h)
+			h.Close()
+		}
+		if err != nil {
+			errc <- err
+			return
+		}
+		errc <- f()
+	}()
+	return <-errc
+}
+
+const gizmoLANAddr = "2001:db8:1000::1"
+
+func newLANNet(t *testing.T) *lanNet {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	var rnd [3]byte
+	rand.Read(rnd[:])
+	id := hex.EncodeToString(rnd[:])
+	n := &lanNet{gizmo: "gzt-nbg-" + id, host: "gzt-nbh-" + id}
+	for _, ns := range []string{n.gizmo, n.host} {
+		run(t, "ip", "netns", "add", ns)
+		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	}
+	run(t, "ip", "netns", "exec", n.gizmo, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+	run(t, "ip", "-n", n.gizmo, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", n.host)
+	run(t, "ip", "-n", n.gizmo, "addr", "add", gizmoLANAddr+"/64", "dev", "lan0", "nodad")
+	run(t, "ip", "-n", n.gizmo, "addr", "add", "203.0.113.129/25", "dev", "lan0")
+	run(t, "ip", "-n", n.gizmo, "link", "set", "lan0", "up")
+	run(t, "ip", "-n", n.host, "link", "set", "eth0", "up")
+	for _, side := range []struct {
+		ns, ifname string
+		mac        *net.HardwareAddr
+	}{{n.gizmo, "lan0", &n.gizmoMAC}, {n.host, "eth0", &n.hostMAC}} {
+		if err := inNS(side.ns, func() error {
+			ifi, err := net.InterfaceByName(side.ifname)
+			if err != nil {
+				return err
+			}
+			*side.mac = ifi.HardwareAddr
+			if side.ns == n.host {
+				n.tx, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_ALL, nil)
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { n.tx.Close() })
+	return n
+}
+
+// sightings runs the service in the gizmo namespace and collects what it
+// reports.
+type sightings struct {
+	mu  sync.Mutex
+	all []Sighting
+}
+
+func (s *sightings) add(sg Sighting) {
+	s.mu.Lock()
+	s.all = append(s.all, sg)
+	s.mu.Unlock()
+}
+
+func (s *sightings) list() []Sighting {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Sighting(nil), s.all...)
+}
+
+func (n *lanNet) start(t *testing.T) *sightings {
+	t.Helper()
+	got := &sightings{}
+	svc, err := New(Config{Interface: "lan0", OnSighting: got.add, Rescan: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- inNS(n.gizmo, func() error { return svc.Run(ctx) }) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	time.Sleep(300 * time.Millisecond) // the watch is set up
+	return got
+}
+
+func (n *lanNet) send(t *testing.T, frame []byte) {
+	t.Helper()
+	if _, err := n.tx.WriteTo(frame, &packet.Addr{HardwareAddr: frame[:6]}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// nd is an ND message m from the Ethernet source src and IPv6 source from
+// to dst, in one frame.
+func nd(t *testing.T, src net.HardwareAddr, from, dst netip.Addr, dstMAC net.HardwareAddr, m ndp.Message) []byte {
+	t.Helper()
+	icmp, err := ndp.MarshalMessageChecksum(m, from, dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ethframe.Ethernet(dstMAC, src, ethframe.TypeIPv6, ethframe.IPv6(from, dst, 255, 58, icmp))
+}
+
+var victimMAC = net.HardwareAddr{0x02, 0, 0x5e, 0x10, 0, 0x01}
+
+// A LAN device that names a victim's MAC in a link-layer option (an RS's
+// SLLAO, an NS's SLLAO) makes the kernel's neighbour table believe it;
+// the watcher must not report that the victim uses the device's address:
+// addresses are the victim's only in frames whose Ethernet source is the
+// victim's.
+func TestOptionsNamingAnotherMACAttachNothing(t *testing.T) {
+	n := newLANNet(t)
+	got := n.start(t)
+	attackerLL := netip.MustParseAddr("fe80::bad")
+	attackerGlobal := netip.MustParseAddr("2001:db8:1000::bad")
+	allRouters := netip.MustParseAddr("ff02::2")
+	n.send(t, nd(t, n.hostMAC, attackerLL, allRouters, ethframe.MulticastMAC(allRouters), &ndp.RouterSolicitation{
+		Options: []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Source, Addr: victimMAC}},
+	}))
+	gizmo := netip.MustParseAddr(gizmoLANAddr)
+	n.send(t, nd(t, n.hostMAC, attackerGlobal, ethframe.SolicitedNode(gizmo), ethframe.MulticastMAC(ethframe.SolicitedNode(gizmo)), &ndp.NeighborSolicitation{
+		TargetAddress: gizmo,
+		Options:       []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Source, Addr: victimMAC}},
+	}))
+	time.Sleep(time.Second) // several rescans
+	for _, s := range got.list() {
+		if s.MAC.String() == victimMAC.String() {
+			t.Errorf("reported that the victim %s uses %s (from an option another device sent)", s.MAC, s.Addr)
+		}
+	}
+}
