@@ -122,7 +122,7 @@ func (s *sightings) list() []Sighting {
 	return append([]Sighting(nil), s.all...)
 }
 
-func (n *lanNet) start(t *testing.T) *sightings {
+func (n *lanNet) start(t *testing.T) (*Service, *sightings) {
 	t.Helper()
 	got := &sightings{}
 	svc, err := New(Config{Interface: "lan0", OnSighting: got.add, Rescan: 200 * time.Millisecond})
@@ -139,7 +139,23 @@ func (n *lanNet) start(t *testing.T) *sightings {
 		}
 	})
 	time.Sleep(300 * time.Millisecond) // the watch is set up
-	return got
+	return svc, got
+}
+
+// waitFrom waits until a sighting from a frame pairs mac with addr.
+func (s *sightings) waitFrom(t *testing.T, mac net.HardwareAddr, addr netip.Addr) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second) // a hang guard, not a measurement
+	for time.Now().Before(deadline) {
+		for _, sg := range s.list() {
+			if sg.FromFrame && sg.MAC.String() == mac.String() && sg.Addr == addr {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	all := s.list()
+	t.Fatalf("no sighting from a frame of %s using %s; the last of %d: %+v", mac, addr, len(all), all[max(0, len(all)-4):])
 }
 
 func (n *lanNet) send(t *testing.T, frame []byte) {
@@ -169,7 +185,7 @@ var victimMAC = net.HardwareAddr{0x02, 0, 0x5e, 0x10, 0, 0x01}
 // victim's.
 func TestOptionsNamingAnotherMACAttachNothing(t *testing.T) {
 	n := newLANNet(t)
-	got := n.start(t)
+	svc, got := n.start(t)
 	attackerLL := netip.MustParseAddr("fe80::bad")
 	attackerGlobal := netip.MustParseAddr("2001:db8:1000::bad")
 	allRouters := netip.MustParseAddr("ff02::2")
@@ -183,8 +199,49 @@ func TestOptionsNamingAnotherMACAttachNothing(t *testing.T) {
 	}))
 	time.Sleep(time.Second) // several rescans
 	for _, s := range got.list() {
-		if s.MAC.String() == victimMAC.String() {
+		if s.MAC.String() == victimMAC.String() && s.FromFrame {
 			t.Errorf("reported that the victim %s uses %s (from an option another device sent)", s.MAC, s.Addr)
 		}
+		if s.Addr == attackerLL || s.Addr == attackerGlobal {
+			if s.FromFrame {
+				t.Errorf("a frame with a mismatched option showed %+v", s)
+			}
+		}
+	}
+	if st := svc.Stats(); st.Ignored[ReasonLLAddrMismatch] < 2 {
+		t.Errorf("mismatches not counted: %+v", st)
+	}
+	// The kernel's entries that believed the options were probed, and
+	// nobody answers for them with the victim's MAC.
+	if st := svc.Stats(); st.Probes == 0 {
+		t.Errorf("the kernel's unconfirmed entries were not probed: %+v", st)
+	}
+}
+
+// A host's own ND and ARP frames show its addresses: the NS it sends to
+// resolve the gizmo (from the address it talks from) and its ARP request.
+func TestFramesShowHostAddresses(t *testing.T) {
+	n := newLANNet(t)
+	_, got := n.start(t)
+	run(t, "ip", "-n", n.host, "addr", "add", "2001:db8:1000::10/64", "dev", "eth0", "nodad")
+	run(t, "ip", "-n", n.host, "addr", "add", "203.0.113.130/25", "dev", "eth0")
+	run(t, "ip", "netns", "exec", n.host, "ping", "-6", "-c", "1", "-W", "2", gizmoLANAddr)
+	run(t, "ip", "netns", "exec", n.host, "ping", "-4", "-c", "1", "-W", "2", "203.0.113.129")
+	got.waitFrom(t, n.hostMAC, netip.MustParseAddr("2001:db8:1000::10"))
+	got.waitFrom(t, n.hostMAC, netip.MustParseAddr("203.0.113.130"))
+}
+
+// A neighbour entry no frame confirmed is probed: the host that holds the
+// address answers the kernel's unicast NS, and its NA shows the pair.
+func TestUnconfirmedEntryIsProbed(t *testing.T) {
+	n := newLANNet(t)
+	run(t, "ip", "-n", n.host, "addr", "add", "2001:db8:1000::20/64", "dev", "eth0", "nodad")
+	// As after a restart of the daemon: the kernel knows the host, the
+	// frame watch has not heard from it.
+	run(t, "ip", "-n", n.gizmo, "neigh", "replace", "2001:db8:1000::20", "lladdr", n.hostMAC.String(), "dev", "lan0", "nud", "stale")
+	svc, got := n.start(t)
+	got.waitFrom(t, n.hostMAC, netip.MustParseAddr("2001:db8:1000::20"))
+	if st := svc.Stats(); st.Probes == 0 {
+		t.Errorf("no probe counted: %+v", st)
 	}
 }
