@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"codeberg.org/monostack/gizmo/gizmo/derive"
 	"codeberg.org/monostack/gizmo/gizmo/plan"
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/web"
@@ -58,7 +59,16 @@ func (d *daemon) SetPolicy(macText string, p state.HostPolicy) error {
 		d.mu.Unlock()
 		return fmt.Errorf("%w: %v", web.ErrInvalid, err)
 	}
-	d.hostLocked(hw.String(), time.Now()).Policy = p
+	if p.Configured() && !derive.CanConfigure(&d.st, hw.String()) {
+		d.mu.Unlock()
+		return fmt.Errorf("%w: the gizmo keeps at most %d configured hosts; reset one to the defaults first", web.ErrInvalid, derive.MaxRecords)
+	}
+	h := d.hostLocked(hw.String(), derive.StandingConfigured, time.Now())
+	if h == nil {
+		d.mu.Unlock()
+		return fmt.Errorf("%w: the host table is full of configured hosts (%d)", web.ErrInvalid, derive.MaxHosts)
+	}
+	h.Policy = p
 	d.dirty = true
 	d.mu.Unlock()
 	if err := d.flushDurable(); err != nil {

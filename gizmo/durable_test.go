@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/gizmo/derive"
 	"codeberg.org/monostack/gizmo/gizmo/state"
 )
 
@@ -36,9 +37,12 @@ func TestDurableStateHasOneOwner(t *testing.T) {
 		}},
 		InboundRules: []state.InboundRule{{Name: "web", Token: netip.MustParseAddr("::80"), Ports: []string{"tcp/443"}}},
 	})
-	d.sawHost(seen, netip.MustParseAddr("2001:db8::10"), t0.Add(time.Minute))
+	d.sawHost(derive.Sighting{MAC: seen.String(), Addr: netip.MustParseAddr("2001:db8::10"), At: t0.Add(time.Minute), FromFrame: true})
+	d.mu.Lock()
+	d.namedHostLocked(d.st.Hosts[seen.String()], "laptop", t0.Add(time.Minute))
+	d.mu.Unlock()
 	if !d.dirty {
-		t.Errorf("a new host does not mark the state for saving")
+		t.Errorf("a host's new name does not mark the state for saving")
 	}
 	if err := d.flushDurable(); err != nil {
 		t.Fatal(err)
@@ -50,8 +54,8 @@ func TestDurableStateHasOneOwner(t *testing.T) {
 	if got.ULA != d.st.ULA || len(got.InboundRules) != 1 || len(got.Hosts) != 2 {
 		t.Fatalf("saved %+v", got)
 	}
-	if r := got.Hosts[seen.String()]; !r.Policy.DNS64 || !r.FirstSeen.Equal(t0.Add(time.Minute)) {
-		t.Errorf("the new host's record %+v, want the default policy and its first sighting", r)
+	if r := got.Hosts[seen.String()]; !r.Policy.DNS64 || !r.FirstSeen.Equal(t0.Add(time.Minute)) || r.Hostname != "laptop" {
+		t.Errorf("the new host's record %+v, want the default policy, its name and its first sighting", r)
 	}
 	if r := got.Hosts[remembered]; r.Hostname != "printer" || r.Policy.DNS64 {
 		t.Errorf("the remembered host's record %+v was not kept", r)
@@ -60,7 +64,7 @@ func TestDurableStateHasOneOwner(t *testing.T) {
 	// The remembered host shows up: its policy and name apply, and it is
 	// held in one place only.
 	rmac, _ := net.ParseMAC(remembered)
-	d.sawHost(rmac, netip.MustParseAddr("2001:db8::20"), t0.Add(time.Hour))
+	d.sawHost(derive.Sighting{MAC: rmac.String(), Addr: netip.MustParseAddr("2001:db8::20"), At: t0.Add(time.Hour), FromFrame: true})
 	h := d.st.Hosts[remembered]
 	if h == nil || h.Hostname != "printer" || h.Policy.DNS64 || !h.FirstSeen.Equal(t0) {
 		t.Fatalf("host after its return: %+v", h)

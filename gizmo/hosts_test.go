@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"codeberg.org/monostack/gizmo/gizmo/derive"
 )
 
 // floodMAC is the i-th locally administered unicast MAC address of a flood.
@@ -30,11 +32,8 @@ func floodLinkLocal(i int) netip.Addr {
 // across a reboot, so gizmo.json is not even rewritten.
 func TestHostFloodStaysBounded(t *testing.T) {
 	d := testDaemon(t)
-	t0 := time.Date(2026, 11, 26, 7, 0, 0, 0, time.UTC)
-	if err := d.flushDurable(); err != nil {
-		t.Fatal(err)
-	}
-	d.dirty = true // the first write of a run, as run does
+	t0 := time.Now() // the flood's hosts are active: none displaces another
+	d.dirty = true   // the first write of a run, as run does
 	if err := d.flushDurable(); err != nil {
 		t.Fatal(err)
 	}
@@ -45,10 +44,15 @@ func TestHostFloodStaysBounded(t *testing.T) {
 	}
 	const flood = 3000
 	for i := range flood {
-		d.sawHost(floodMAC(i), floodLinkLocal(i), t0.Add(time.Duration(i)*time.Millisecond))
+		// Each a well-formed RS: the frame's source, its option and its
+		// link-local address agree.
+		d.sawHost(derive.Sighting{MAC: floodMAC(i).String(), Addr: floodLinkLocal(i), At: t0.Add(time.Duration(i) * time.Millisecond), FromFrame: true})
 	}
-	if n := len(d.st.Hosts); n > 1024 {
+	if n := len(d.st.Hosts); n > derive.MaxHosts {
 		t.Errorf("%d hosts after %d solicitations from random MACs; the table must stay bounded", n, flood)
+	}
+	if got, want := d.st.HostTable.Refused, uint64(flood-derive.MaxHosts); got != want {
+		t.Errorf("%d newcomers refused, want %d (the flood's hosts that did not fit)", got, want)
 	}
 	if err := d.flushDurable(); err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"codeberg.org/monostack/gizmo/gizmo/derive"
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 	"codeberg.org/monostack/gizmo/services/wan"
@@ -47,23 +48,33 @@ func ipv4Observed(l *wan.IPv4Lease) *state.IPv4Lease {
 	return &state.IPv4Lease{Addr: l.Addr, Router: l.Router, DNS: slices.Clone(l.DNS), Expires: l.Expires}
 }
 
-// leased records what the DHCPv4 server told a host.
+// leased records what the DHCPv4 server told a host. The server only
+// answers a client whose chaddr is the Ethernet source of its frames, so
+// the lease (or the option 108 reply) is the MAC's own word.
 func (d *daemon) leased(l dhcp4.Lease, active bool) {
 	mac, err := net.ParseMAC(l.MAC)
 	if err != nil {
 		return
 	}
 	now := time.Now()
-	if l.Hostname != "" {
-		d.namedHost(mac, l.Hostname, now)
-	}
 	d.observe(func(st *state.State) {
-		h := d.hostLocked(mac.String(), now) // observe holds d.mu
+		// observe holds d.mu
+		h := st.Hosts[mac.String()]
+		if h == nil {
+			if !active {
+				return // a lease ended for a host the table does not hold
+			}
+			if h = d.hostLocked(mac.String(), derive.StandingLeased, now); h == nil {
+				return
+			}
+		}
+		d.namedHostLocked(h, l.Hostname, now)
 		h.GotV6OnlyPreferred = l.V6OnlyPreferred
 		switch {
 		case active && l.IP.IsValid():
 			h.IPv4Lease = l.IP
 			h.Addrs[l.IP] = now
+			h.LastSeen = now
 		case !active && h.IPv4Lease == l.IP:
 			h.IPv4Lease = netip.Addr{}
 		}
