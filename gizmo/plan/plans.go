@@ -56,6 +56,10 @@ type Plans struct {
 	FirewallProblems error
 	// WebListen are the dashboard's listening addresses.
 	WebListen []string
+	// NameTaken are the hosts that asked for a name another host holds,
+	// by MAC, with the name each wanted (HostNames): they have none in
+	// LocalDomain. The daemon shows it on the host (state.Host.NameTaken).
+	NameTaken map[string]string
 }
 
 // All makes every service's plan from st at now. It only reads st.
@@ -76,6 +80,7 @@ func All(st *state.State, opt Options, now time.Time) Plans {
 		Accounting: Accounting(st),
 		WebListen:  WebListen(n, opt.ListenWeb),
 	}
+	_, p.NameTaken = HostNames(st)
 	if opt.ExistingNetwork {
 		p.LAN = ExistingNetworkLAN(st, now)
 	} else {
