@@ -11,10 +11,15 @@
 // unicast NUD probes. The service learns the LAN host addresses itself
 // (DAD NS from ::, NS and NA on the LAN, the LAN neighbour table, and a
 // LAN lookup when the upstream, or the gizmo itself on the uplink,
-// solicits an address it does not know) and
-// from the daemon's host sightings in the plan, and withdraws an address when
-// its neighbour entry on the LAN fails, when no evidence arrived for
-// MaxAge, or when the prefix goes. Run leaves nothing behind.
+// solicits an address it does not know) and from the daemon's host
+// sightings in the plan. All of that is a claim, which anyone on the LAN
+// can make for any address: a claimed address is proxied at once, so
+// that a host's first packets get through, but only for UnprovenMaxAge
+// unless the host answers the gizmo's own NS for it (its neighbour entry
+// becomes REACHABLE); a full table forgets unproven claims first. An
+// address is withdrawn when its neighbour entry on the LAN fails, when
+// no proof arrived for MaxAge, or when the prefix goes. Run leaves
+// nothing behind.
 package ndproxy
 
 import (
@@ -29,7 +34,6 @@ import (
 
 	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // Plan is what the daemon wants shared (gizmo/plan.NDProxy).
@@ -59,10 +63,16 @@ type Config struct {
 	// VerifyInterval is how often every proxied address is checked on the
 	// LAN (default 30 s).
 	VerifyInterval time.Duration
-	// MaxAge is how long an address stays proxied without any evidence
-	// that a host still holds it (default 10 min). Sightings in a plan that
-	// are older are ignored.
+	// MaxAge is how long an address stays proxied after the last proof
+	// that a host holds it (the host answered the gizmo's NS; default 10
+	// min). Sightings in a plan that are older are ignored.
 	MaxAge time.Duration
+	// UnprovenMaxAge is how long an address a host only claimed (a DAD
+	// probe, an NS or NA, a sighting) stays proxied without proof
+	// (default 30 s): long enough for the host to finish DAD (RFC 4862
+	// §5.4, 1 s by default) and answer the gizmo's probe, short enough
+	// that claims nobody backs leave the table soon.
+	UnprovenMaxAge time.Duration
 	// MaxAddrs bounds the addresses the service tracks (default 1024), so
 	// that a LAN host inventing addresses cannot exhaust memory or the
 	// kernel's tables.
@@ -82,6 +92,13 @@ type Stats struct {
 	// Learned counts addresses that became known (DAD, ND, neighbours,
 	// sightings); DADSeen the DAD probes heard on the LAN.
 	Learned, DADSeen uint64
+	// Unproven is how many known addresses have claims but no proof now;
+	// Proven counts addresses whose host answered the gizmo's NS (RFC
+	// 4861 §7.3.1) for the first time. UnprovenExpired counts claims
+	// withdrawn without proof after UnprovenMaxAge, UnprovenEvicted those
+	// forgotten to make room for a new one in a full table.
+	Unproven                                 int
+	Proven, UnprovenExpired, UnprovenEvicted uint64
 	// Added and Removed count proxy entries installed and withdrawn.
 	Added, Removed uint64
 	// Failed counts addresses withdrawn because the LAN host stopped
@@ -125,6 +142,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.MaxAge <= 0 {
 		cfg.MaxAge = 10 * time.Minute
+	}
+	if cfg.UnprovenMaxAge <= 0 {
+		cfg.UnprovenMaxAge = 30 * time.Second
 	}
 	if cfg.MaxAddrs <= 0 {
 		cfg.MaxAddrs = 1024
@@ -181,8 +201,8 @@ func (s *Service) Run(ctx context.Context) (err error) {
 	if err := k.flush(); err != nil {
 		s.log.Warn("removing a predecessor's proxy entries was incomplete", "err", err)
 	}
-	r := &runState{s: s, k: k, tab: newTable(s.cfg.MaxAddrs), installed: map[netip.Addr]bool{}, conflicted: map[netip.Addr]bool{},
-		lookedUp: map[netip.Addr]time.Time{}, events: make(chan heard, 256)}
+	r := &runState{s: s, k: k, tab: newTable(s.cfg.MaxAddrs, s.cfg.MaxAge, s.cfg.UnprovenMaxAge), installed: map[netip.Addr]bool{}, conflicted: map[netip.Addr]bool{},
+		lookedUp: map[netip.Addr]time.Time{}, probeAt: map[netip.Addr]time.Time{}, events: make(chan heard, 256)}
 	defer func() {
 		err = errors.Join(err, r.stop())
 	}()
@@ -204,6 +224,10 @@ func (s *Service) Run(ctx context.Context) (err error) {
 
 	tick := time.NewTicker(s.cfg.VerifyInterval)
 	defer tick.Stop()
+	// Claims are probed and expire within seconds, not at the pace of
+	// the verification of proven hosts.
+	claims := time.NewTicker(time.Second)
+	defer claims.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -219,6 +243,8 @@ func (s *Service) Run(ctx context.Context) (err error) {
 			r.neighbour(u, time.Now())
 		case <-tick.C:
 			r.verify(time.Now())
+		case <-claims.C:
+			r.checkClaims(time.Now())
 		}
 		// On before proxy entries are added, off once the last is gone.
 		if err := r.setActive(ctx, r.plan.Prefix.IsValid() || len(r.installed) > 0); err != nil {
@@ -309,7 +335,10 @@ type runState struct {
 	installed  map[netip.Addr]bool
 	conflicted map[netip.Addr]bool
 	lookedUp   map[netip.Addr]time.Time // LAN lookups on behalf of the upstream, by when
-	events     chan heard
+	// probeAt are the claimed addresses to probe on the LAN, by when:
+	// soon after the claim, once a DAD in progress has finished.
+	probeAt map[netip.Addr]time.Time
+	events  chan heard
 	// deactivate stops the sockets and restores the sysctls; nil while
 	// idle.
 	deactivate func() error
@@ -322,151 +351,7 @@ func (r *runState) setPlan(p Plan, now time.Time) {
 	r.plan = p
 	for _, h := range p.Hosts {
 		if now.Sub(h.At) <= r.s.cfg.MaxAge {
-			r.learn(h.Addr, h.At, "sighting")
-		}
-	}
-}
-
-func (r *runState) learn(a netip.Addr, at time.Time, how string) {
-	switch r.tab.learn(a, at) {
-	case learnNew:
-		r.s.count(func(st *Stats) { st.Learned++ })
-		if r.plan.Prefix.Contains(a) {
-			r.s.log.Debug("learned a LAN address", "addr", a, "from", how)
-		}
-	case learnFull:
-		r.s.count(func(st *Stats) { st.Dropped++ })
-	}
-}
-
-// heard handles an ND message. LAN: a DAD probe, an NS from a host's
-// address or a host's NA each show that a host holds the address. WAN:
-// counted only; the kernel answers.
-func (r *runState) heard(h heard, now time.Time) {
-	ev := h.ev
-	if h.own {
-		// The gizmo resolves an address of the shared /64 on the uplink:
-		// if a LAN host holds it, the route to it is missing.
-		if ev.kind == kindNS && r.plan.Prefix.Contains(ev.target) && !r.installed[ev.target] && !slices.Contains(r.plan.Own, ev.target) {
-			r.lookup(ev.target, now)
-		}
-		return
-	}
-	if h.wan {
-		if ev.kind == kindNA || !r.plan.Prefix.Contains(ev.target) || slices.Contains(r.plan.Own, ev.target) {
-			return
-		}
-		r.s.count(func(st *Stats) {
-			switch {
-			case !r.installed[ev.target]:
-				st.NSIgnored++
-			case ev.kind == kindDAD:
-				st.DADDefended++
-			default:
-				st.NSAnswered++
-			}
-		})
-		if ev.kind == kindNS && !r.installed[ev.target] {
-			r.lookup(ev.target, now)
-		}
-		return
-	}
-	switch ev.kind {
-	case kindDAD:
-		if r.plan.Prefix.Contains(ev.target) {
-			r.s.count(func(st *Stats) { st.DADSeen++ })
-		}
-		r.learn(ev.target, now, "dad")
-	case kindNS:
-		r.learn(ev.source, now, "ns")
-	case kindNA:
-		r.learn(ev.target, now, "na")
-	}
-}
-
-// lookupHoldoff is how long the proxy waits before it looks up the same
-// address on the LAN again: the upstream retransmits its NS every second
-// (RFC 4861 §10 RETRANS_TIMER), and each answer or FAILED takes a moment.
-const lookupHoldoff = 5 * time.Second
-
-// lookup asks the LAN whether a host holds a, which the upstream is
-// resolving and the proxy does not know: RFC 4389 §4.1.3.1 has a proxy
-// solicit on the other side for a target it has no entry for. Hosts that
-// skip DAD (or whose DAD the proxy missed) are found this way on their
-// first traffic: the upstream resolves the address to deliver the reply.
-// If a host answers, the neighbour entry becomes REACHABLE, which is
-// evidence (neighbour); the upstream's next NS is then answered.
-func (r *runState) lookup(a netip.Addr, now time.Time) {
-	if last, ok := r.lookedUp[a]; ok && now.Sub(last) < lookupHoldoff {
-		return
-	}
-	if len(r.lookedUp) >= r.s.cfg.MaxAddrs {
-		r.s.count(func(st *Stats) { st.Dropped++ })
-		return
-	}
-	r.lookedUp[a] = now
-	r.s.count(func(st *Stats) { st.Lookups++ })
-	if err := r.k.probe(a); err != nil {
-		r.s.count(func(st *Stats) { st.Errors++ })
-		r.s.log.Warn("looking up an address on the LAN", "addr", a, "err", err)
-	}
-}
-
-// neighbour handles a change in the LAN's neighbour table: a confirmed
-// entry is evidence, a FAILED one (RFC 4861 §7.3.3: no answer to the
-// probes) means the host is gone.
-func (r *runState) neighbour(u netlink.NeighUpdate, now time.Time) {
-	if u.LinkIndex != r.k.lanIdx || u.Type != unix.RTM_NEWNEIGH || u.Flags&netlink.NTF_PROXY != 0 {
-		return
-	}
-	a, ok := netip.AddrFromSlice(u.IP)
-	if !ok || !r.plan.Prefix.Contains(a.Unmap()) {
-		return
-	}
-	a = a.Unmap()
-	switch {
-	case u.State&(netlink.NUD_REACHABLE|netlink.NUD_STALE|netlink.NUD_PERMANENT) != 0:
-		r.learn(a, now, "neighbour")
-	case u.State&netlink.NUD_FAILED != 0:
-		if r.tab.fail(a, now) {
-			r.s.count(func(st *Stats) { st.Failed++ })
-			r.s.log.Info("LAN host stopped answering; no longer proxied", "addr", a)
-		}
-	}
-}
-
-// verify reads the LAN's neighbour table: confirmed entries are evidence;
-// for the others the kernel is asked to probe, so that a gone host ends
-// FAILED. It also forgets what has had no evidence for MaxAge.
-func (r *runState) verify(now time.Time) {
-	for a, t := range r.lookedUp {
-		if now.Sub(t) >= lookupHoldoff {
-			delete(r.lookedUp, a)
-		}
-	}
-	for _, a := range r.tab.prune(now, r.s.cfg.MaxAge) {
-		if r.installed[a] {
-			r.s.count(func(st *Stats) { st.Expired++ })
-			r.s.log.Info("no sign of a LAN host for too long; no longer proxied", "addr", a, "max_age", r.s.cfg.MaxAge)
-		}
-	}
-	if len(r.installed) == 0 {
-		return
-	}
-	states, err := neighbours(r.k.lanIdx)
-	if err != nil {
-		r.s.count(func(st *Stats) { st.Errors++ })
-		r.s.log.Warn("verifying LAN hosts", "err", err)
-		return
-	}
-	for a := range r.installed {
-		if states[a]&(netlink.NUD_REACHABLE|netlink.NUD_PERMANENT) != 0 {
-			r.learn(a, now, "neighbour")
-			continue
-		}
-		if err := r.k.probe(a); err != nil {
-			r.s.count(func(st *Stats) { st.Errors++ })
-			r.s.log.Warn("probing a LAN host", "addr", a, "err", err)
+			r.learn(h.Addr, h.At, "sighting", false)
 		}
 	}
 }
@@ -474,7 +359,7 @@ func (r *runState) verify(now time.Time) {
 // reconcile makes the kernel's proxy entries what the table and the plan
 // want.
 func (r *runState) reconcile(now time.Time) {
-	want := r.tab.want(r.plan, now, r.s.cfg.MaxAge)
+	want := r.tab.want(r.plan, now)
 	for a := range r.installed {
 		if !slices.Contains(want, a) {
 			r.withdraw(a)
@@ -539,7 +424,10 @@ func (r *runState) publish() {
 		proxied = append(proxied, a)
 	}
 	slices.SortFunc(proxied, netip.Addr.Compare)
-	r.s.count(func(st *Stats) { st.Prefix, st.Proxied, st.Proxying = r.plan.Prefix, proxied, len(proxied) })
+	unproven := len(r.tab.unproven(time.Now()))
+	r.s.count(func(st *Stats) {
+		st.Prefix, st.Proxied, st.Proxying, st.Unproven = r.plan.Prefix, proxied, len(proxied), unproven
+	})
 }
 
 // stop withdraws everything and restores the sysctls.
@@ -552,6 +440,6 @@ func (r *runState) stop() error {
 		err = errors.Join(err, r.deactivate())
 		r.deactivate = nil
 	}
-	r.s.count(func(st *Stats) { st.Prefix, st.Proxied, st.Proxying = netip.Prefix{}, nil, 0 })
+	r.s.count(func(st *Stats) { st.Prefix, st.Proxied, st.Proxying, st.Unproven = netip.Prefix{}, nil, 0, 0 })
 	return err
 }
