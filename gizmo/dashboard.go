@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/rollup"
+	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/internal/persist"
 	"codeberg.org/monostack/gizmo/web"
 	"codeberg.org/monostack/gizmo/web/series"
@@ -65,7 +66,21 @@ func (r wired) stats(all bool) rollup.Stats {
 	if r.dhcp4 != nil {
 		s.DHCP4 = ptr(r.dhcp4.Stats())
 	}
+	if r.neighbors != nil {
+		s.Neighbors = ptr(r.neighbors.Stats())
+	}
 	return s
+}
+
+// hostTableOf is the host table's account for the roll-up.
+func hostTableOf(st *state.State) *rollup.HostTable {
+	ht := &rollup.HostTable{Hosts: len(st.Hosts), Capacity: st.HostTable.Capacity, Records: len(durableOf(st).Hosts), HostTableStats: st.HostTable}
+	for _, h := range st.Hosts {
+		if h.NameTaken != "" {
+			ht.NameTaken++
+		}
+	}
+	return ht
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -73,7 +88,9 @@ func ptr[T any](v T) *T { return &v }
 // Insights implements web.Backend.
 func (d *daemon) Insights() web.Insights {
 	st := d.Snapshot()
-	return d.rollup.Insights(d.wired.stats(true), st.Hosts)
+	s := d.wired.stats(true)
+	s.HostTable = hostTableOf(&st)
+	return d.rollup.Insights(s, st.Hosts)
 }
 
 // History implements web.Backend.

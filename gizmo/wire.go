@@ -31,6 +31,7 @@ type wired struct {
 	wan       *wansvc.Service
 	dhcp6pd   *dhcp6pd.Service
 	ra        *ra.Service
+	neighbors *neighbors.Service
 	ndproxy   *ndproxy.Service
 	dhcp6info *dhcp6info.Service
 	lanif     *lanif.Service
@@ -136,6 +137,7 @@ func wireLAN(d *daemon, cfg config, wan, lan string) error {
 		return err
 	}
 	d.add("neighbors", neigh, nil)
+	d.wired.neighbors = neigh
 
 	// The RA service's socket never sees the Ethernet header, so an RS's
 	// SLLAO cannot be checked against the frame's source there: the

@@ -11,6 +11,7 @@ import (
 	"codeberg.org/monostack/gizmo/services/lanif"
 	"codeberg.org/monostack/gizmo/services/nat64"
 	"codeberg.org/monostack/gizmo/services/ndproxy"
+	"codeberg.org/monostack/gizmo/services/neighbors"
 	"codeberg.org/monostack/gizmo/services/ra"
 	"codeberg.org/monostack/gizmo/services/wan"
 )
@@ -32,5 +33,7 @@ func everyService() Stats {
 		Firewall:   &firewall.Stats{},
 		Fastpath:   &fastpath.Stats{ToStack: r},
 		Accounting: &accounting.Stats{},
+		Neighbors:  &neighbors.Stats{Ignored: r},
+		HostTable:  &HostTable{},
 	}
 }

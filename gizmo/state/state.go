@@ -78,8 +78,11 @@ type State struct {
 	InboundRules []InboundRule
 }
 
-// HostTableStats are the host table's counters since the daemon started.
+// HostTableStats are the host table's bound and its counters since the
+// daemon started.
 type HostTableStats struct {
+	// Capacity is the most hosts Hosts holds (gizmo/derive.MaxHosts).
+	Capacity int
 	// Evicted counts hosts dropped from Hosts to make room for a newcomer;
 	// Refused newcomers that found no room.
 	Evicted, Refused uint64

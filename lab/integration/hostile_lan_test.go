@@ -94,7 +94,7 @@ func TestHostileLAN(t *testing.T) {
 		bogus := netip.PrefixFrom(victimAddr, 64).Masked().Addr().As16()
 		copy(bogus[8:], []byte{0, 0, 0, 0, 0, 0, 0x0b, 0xad})
 		attackerAddr := netip.AddrFrom16(bogus)
-		before := metric(t, ctx, "gizmo_neighbors_lladdr_mismatch_total")
+		before := metric(t, ctx, `gizmo_neighbors_ignored_frames_total{reason="lladdr_mismatch"}`)
 		out, err := l.Exec(ctx, netlab.NSLanCLAT, helper, "nd-spoof", "-victim", netlab.MACLanV6, "-addr", attackerAddr.String())
 		if err != nil {
 			t.Fatalf("nd-spoof: %v\n%s", err, out)
@@ -107,7 +107,7 @@ func TestHostileLAN(t *testing.T) {
 			t.Logf("the gizmo's neighbour table did not take the option (%v): %s", err, out)
 		}
 		if err := netlab.WaitFor(ctx, "the mismatches counted", func(ctx context.Context) (bool, error) {
-			return metric(t, ctx, "gizmo_neighbors_lladdr_mismatch_total") >= before+2, nil
+			return metric(t, ctx, `gizmo_neighbors_ignored_frames_total{reason="lladdr_mismatch"}`) >= before+2, nil
 		}); err != nil {
 			t.Error(err)
 		}

@@ -8,8 +8,10 @@ import (
 )
 
 // Metric reads the gizmo's /metrics (from inside gz-gizmo) and sums the
-// samples of one family over all its label values. found is false when the
-// family is absent (its service does not run).
+// samples of one family over all its label values, or takes the one
+// sample named with its labels (`name{reason="x"}`, as /metrics writes
+// it). found is false when there is no such sample (its service does not
+// run).
 func Metric(ctx context.Context, family string) (sum float64, found bool, err error) {
 	body, err := HTTPGet(ctx, NSGizmo, "http://[::1]/metrics")
 	if err != nil {
@@ -17,7 +19,10 @@ func Metric(ctx context.Context, family string) (sum float64, found bool, err er
 	}
 	for _, line := range strings.Split(body, "\n") {
 		name, rest, ok := strings.Cut(line, " ")
-		if base, _, _ := strings.Cut(name, "{"); !ok || base != family {
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if base, _, _ := strings.Cut(name, "{"); name != family && (strings.Contains(family, "{") || base != family) {
 			continue
 		}
 		v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)

@@ -129,7 +129,11 @@ func New(cfg Config) (*Service, error) {
 		st.Ignored = maps.Clone(st.Ignored)
 		return st
 	}
-	s.stats.Add(func(st *Stats) { st.Ignored = map[string]uint64{} })
+	s.stats.Add(func(st *Stats) {
+		// Every reason from the start, so that /metrics shows a zero
+		// rather than nothing.
+		st.Ignored = map[string]uint64{ReasonLLAddrMismatch: 0, ReasonMalformed: 0, ReasonNoAddress: 0, ReasonSource: 0}
+	})
 	return s, nil
 }
 
