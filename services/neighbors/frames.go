@@ -52,18 +52,23 @@ const (
 	packetMulticast = 2
 )
 
-// frameSighting is what one frame says: the Ethernet source uses addr.
+// frameSighting is what one frame says: the Ethernet source uses addr,
+// and target too when valid (an NA's target).
 type frameSighting struct {
-	mac  net.HardwareAddr
-	addr netip.Addr
+	mac    net.HardwareAddr
+	addr   netip.Addr
+	target netip.Addr
 }
 
 // parseFrame reads an Ethernet II frame carrying an IPv6 ND message (RS,
 // NS, NA) or an ARP packet and returns the (Ethernet source, IP source)
-// pair it shows, or the reason it shows none. Only the frame's own
-// headers count: the address is the one the sender sent from, the MAC the
-// one it sent with. A link-layer option or ARP sender address that
-// disagrees with the Ethernet source makes the whole frame suspect.
+// pair it shows, or the reason it shows none. Only what the sender says
+// of itself counts: the address it sent from, with the MAC it sent with,
+// and an NA's target, which it answers for at that MAC (RFC 4861 §4.4; a
+// host that proxies an address of its own, as a CLAT does, answers with
+// another source). A link-layer option or ARP sender address that
+// disagrees with the Ethernet source says something about another host,
+// which only that host's own frames may: the whole frame is suspect.
 func parseFrame(b []byte) (frameSighting, string) {
 	if len(b) < ethHeaderLen {
 		return frameSighting{}, ReasonMalformed
@@ -125,8 +130,9 @@ func parseND(src net.HardwareAddr, b []byte) (frameSighting, string) {
 		return frameSighting{}, ReasonMalformed
 	}
 	var (
-		opts []ndp.Option
-		want ndp.Direction
+		opts   []ndp.Option
+		want   ndp.Direction
+		target netip.Addr
 	)
 	switch m := m.(type) {
 	case *ndp.RouterSolicitation:
@@ -135,6 +141,9 @@ func parseND(src net.HardwareAddr, b []byte) (frameSighting, string) {
 		opts, want = m.Options, ndp.Source
 	case *ndp.NeighborAdvertisement:
 		opts, want = m.Options, ndp.Target
+		if t := m.TargetAddress; !t.IsMulticast() && !t.IsUnspecified() && !t.IsLoopback() && t != from {
+			target = t
+		}
 	default:
 		return frameSighting{}, ReasonMalformed
 	}
@@ -149,7 +158,7 @@ func parseND(src net.HardwareAddr, b []byte) (frameSighting, string) {
 	case from.IsMulticast() || from.IsLoopback() || from.Is4In6():
 		return frameSighting{}, ReasonSource
 	}
-	return frameSighting{mac: clone(src), addr: from}, ""
+	return frameSighting{mac: clone(src), addr: from, target: target}, ""
 }
 
 // icmpChecksum is the ICMPv6 checksum over the pseudo-header (RFC 4443

@@ -3,6 +3,7 @@ package neighbors
 import (
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/mdlayher/ndp"
@@ -59,6 +60,9 @@ func TestParseFrame(t *testing.T) {
 			ndTestFrame(t, hostMAC, hostGUA, sn, 255, &ndp.NeighborSolicitation{TargetAddress: gizmoLL, Options: sllao(otherMAC)}), netip.Addr{}, ReasonLLAddrMismatch},
 		{"RFC 4861 7.2.4: a solicited NA without TLLAO shows its source",
 			ndTestFrame(t, hostMAC, hostGUA, gizmoLL, 255, &ndp.NeighborAdvertisement{Solicited: true, TargetAddress: hostGUA}), hostGUA, ""},
+		{"RFC 4861 7.2.8: a proxy's NA shows its source and the target it answers for",
+			ndTestFrame(t, hostMAC, hostLL, gizmoLL, 255, &ndp.NeighborAdvertisement{Solicited: true, TargetAddress: hostGUA,
+				Options: []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: hostMAC}}}), hostLL, ""},
 		{"an NA whose TLLAO names another MAC shows nothing",
 			ndTestFrame(t, hostMAC, hostGUA, netip.MustParseAddr("ff02::1"), 255, &ndp.NeighborAdvertisement{Override: true, TargetAddress: hostGUA,
 				Options: []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: otherMAC}}}), netip.Addr{}, ReasonLLAddrMismatch},
@@ -84,6 +88,9 @@ func TestParseFrame(t *testing.T) {
 			}
 			if got.addr != tc.want || (reason == "" && got.mac.String() != hostMAC.String()) {
 				t.Errorf("sighting %v %v, want %v from %v", got.mac, got.addr, tc.want, hostMAC)
+			}
+			if strings.Contains(tc.name, "proxy") && got.target != hostGUA {
+				t.Errorf("target %v, want %v", got.target, hostGUA)
 			}
 		})
 	}
@@ -157,6 +164,9 @@ func FuzzParseFrame(f *testing.F) {
 		}
 		if !sg.addr.IsValid() || sg.addr.IsUnspecified() || sg.addr.IsMulticast() {
 			t.Fatalf("accepted address %v", sg.addr)
+		}
+		if sg.target.IsValid() && (sg.target.IsUnspecified() || sg.target.IsMulticast()) {
+			t.Fatalf("accepted target %v", sg.target)
 		}
 	})
 }

@@ -197,8 +197,12 @@ func (s *Service) readFrames(c *packet.Conn) error {
 			continue
 		}
 		now := time.Now()
-		s.track(s.proven, pair{[6]byte(sg.mac), sg.addr}, now)
-		s.cfg.OnSighting(Sighting{MAC: sg.mac, Addr: sg.addr, At: now, FromFrame: true})
+		for _, a := range []netip.Addr{sg.addr, sg.target} {
+			if a.IsValid() {
+				s.track(s.proven, pair{[6]byte(sg.mac), a}, now)
+				s.cfg.OnSighting(Sighting{MAC: sg.mac, Addr: a, At: now, FromFrame: true})
+			}
+		}
 	}
 }
 
