@@ -64,7 +64,13 @@ func (d *daemon) leased(l dhcp4.Lease, active bool) {
 			if !active {
 				return // a lease ended for a host the table does not hold
 			}
-			if h = d.hostLocked(mac.String(), derive.StandingLeased, now); h == nil {
+			// A lease is a claim to a place; an option 108 reply is not
+			// (it costs the client nothing, not even an address).
+			standing := derive.StandingActive
+			if l.IP.IsValid() {
+				standing = derive.StandingLeased
+			}
+			if h = d.hostLocked(mac.String(), standing, now); h == nil {
 				return
 			}
 		}

@@ -46,8 +46,8 @@ const (
 	StandingIdle Standing = iota
 	// StandingActive: seen within HostIdle (a newcomer seen in a frame).
 	StandingActive
-	// StandingLeased: holds a DHCPv4 lease, or was just told to go
-	// IPv6-only (RFC 8925): it spoke DHCP with its own address.
+	// StandingLeased: holds a DHCPv4 lease, which the server grants only
+	// to the MAC that sent the request, at a limited rate, from a pool.
 	StandingLeased
 	// StandingConfigured: the owner set its policy. Never evicted.
 	StandingConfigured
