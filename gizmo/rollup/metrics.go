@@ -262,6 +262,7 @@ var neighborsMetrics = []family[neighbors.Stats]{
 	counter("gizmo_neighbors_probes_total", "Neighbour entries the kernel was asked to confirm because no frame had.", func(s neighbors.Stats) uint64 { return s.Probes }),
 	counter("gizmo_neighbors_untracked_total", "Neighbour entries neither tracked nor probed because the bookkeeping was full.", func(s neighbors.Stats) uint64 { return s.Untracked }),
 	counter("gizmo_neighbors_errors_total", "Failed probes and socket errors.", func(s neighbors.Stats) uint64 { return s.Errors }),
+	counter("gizmo_neighbors_socket_drops_total", "Frames the kernel dropped because the watch's sockets were full.", func(s neighbors.Stats) uint64 { return s.SocketDrops }),
 }
 
 // The daemon's host table (gizmo/derive): the dashboard's "host table

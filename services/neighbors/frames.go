@@ -222,5 +222,17 @@ func listenFrames(ifi *net.Interface, protocol int, filter []bpf.Instruction) (*
 	if err != nil {
 		return nil, fmt.Errorf("neighbors: listen on %s: %w", ifi.Name, err)
 	}
+	// A queue for a few thousand frames: a switch coming back with every
+	// host soliciting at once. FORCE needs CAP_NET_ADMIN, which the gizmo
+	// has; without it the default stays, and what does not fit is
+	// counted (Stats.SocketDrops).
+	if sc, err := c.SyscallConn(); err == nil {
+		sc.Control(func(fd uintptr) {
+			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, readBuffer)
+		})
+	}
 	return c, nil
 }
+
+// readBuffer is the frame sockets' receive buffer.
+const readBuffer = 2 << 20

@@ -80,6 +80,9 @@ type Stats struct {
 	Probes, Untracked uint64
 	// Errors counts failed probes and socket errors.
 	Errors uint64
+	// SocketDrops counts frames the kernel dropped because the frame
+	// sockets' queues were full (a flood faster than the watch).
+	SocketDrops uint64
 }
 
 // Service watches the LAN.
@@ -166,12 +169,27 @@ func (s *Service) serve(ctx context.Context) error {
 	defer cancel()
 	readErr := make(chan error, 2)
 	var wg sync.WaitGroup
-	for _, c := range []*packet.Conn{nd, arp} {
+	frames := []*packet.Conn{nd, arp}
+	for _, c := range frames {
 		context.AfterFunc(ctx, func() { c.Close() })
 		wg.Go(func() { readErr <- s.readFrames(c) })
 	}
 	defer wg.Wait()
-	return s.watchTable(ctx, ifi, readErr)
+	return s.watchTable(ctx, ifi, readErr, func() { s.countDrops(frames) })
+}
+
+// countDrops adds what the kernel dropped on the frame sockets since the
+// last call (PACKET_STATISTICS, which resets).
+func (s *Service) countDrops(frames []*packet.Conn) {
+	var n uint64
+	for _, c := range frames {
+		if st, err := c.Stats(); err == nil {
+			n += uint64(st.Drops)
+		}
+	}
+	if n > 0 {
+		s.stats.Add(func(st *Stats) { st.SocketDrops += n })
+	}
 }
 
 func (s *Service) readFrames(c *packet.Conn) error {
@@ -242,8 +260,9 @@ func (s *Service) needsProbe(p pair, now time.Time) (probe, tracked bool) {
 }
 
 // watchTable follows the neighbour table of ifi until ctx is done, a
-// frame reader fails (readErr) or the interface goes.
-func (s *Service) watchTable(ctx context.Context, ifi *net.Interface, readErr <-chan error) error {
+// frame reader fails (readErr) or the interface goes, and calls everyCheck
+// at each check of the interface.
+func (s *Service) watchTable(ctx context.Context, ifi *net.Interface, readErr <-chan error, everyCheck func()) error {
 	updates := make(chan netlink.NeighUpdate, 256)
 	done := make(chan struct{})
 	defer close(done)
@@ -282,6 +301,7 @@ func (s *Service) watchTable(ctx context.Context, ifi *net.Interface, readErr <-
 			if err := serveloop.SameInterface(ifi); err != nil {
 				return fmt.Errorf("neighbors: %w", err)
 			}
+			everyCheck()
 		case <-tick.C:
 			if err := scan(); err != nil {
 				return err
