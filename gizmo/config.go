@@ -44,7 +44,7 @@ func parseFlags(args []string, usageOut io.Writer) (config, error) {
 	fs.StringVar(&c.LAN, "lan", "", "LAN interface (default: every other port, bridged)")
 	pref64 := fs.String("pref64", "", "NAT64 prefix (RFC 6052 length /32../96; default: the upstream's PREF64, else 64:ff9b::/96)")
 	upstream := fs.String("dns-upstream", "", "comma-separated upstream DNS resolvers, overriding those learned from the WAN (ADDR or [ADDR]:PORT)")
-	fs.StringVar(&c.ListenWeb, "listen-web", "", "dashboard listen address (default: port 80 on the LAN's ULA and legacy IPv4 addresses only)")
+	fs.StringVar(&c.ListenWeb, "listen-web", "", "dashboard plain-HTTP listen address; HTTPS then listens on port 443 of the same host (default: ports 80 and 443 on the LAN's ULA and legacy IPv4 addresses only)")
 	lan4 := fs.String("lan-ipv4", "192.168.64.1/24", "the gizmo's legacy IPv4 address and prefix on the LAN; the rest of the prefix is the DHCPv4 pool")
 	fs.DurationVar(&c.RAInterval, "ra-interval", 200*time.Second, "maximum interval between unsolicited router advertisements (RFC 4861 MaxRtrAdvInterval, 4s..1800s)")
 	fs.DurationVar(&c.V6OnlyWait, "v6only-wait", 1800*time.Second, "V6ONLY_WAIT sent in DHCPv4 option 108 (RFC 8925; at least 300s)")

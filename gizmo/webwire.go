@@ -19,10 +19,15 @@ import (
 // because gokrazy's was not there (in the lab, or on a bare Linux).
 const generatedPasswordFile = "password.txt"
 
-// appliancePassword reads gokrazy's password file, or the one generated
-// earlier, or generates and persists a new one.
+// imagePasswordFile is where a gizmo image keeps the appliance password.
+// The image has no /etc/gokr-pw.txt, so that gokrazy's own web UI and
+// update API stay on its unix socket (image/builder).
+const imagePasswordFile = "/etc/gizmo/password.txt"
+
+// appliancePassword reads gokrazy's password file, or the image's, or the
+// one generated earlier, or generates and persists a new one.
 func appliancePassword(cfg config) (pw string, source string, err error) {
-	for _, p := range []string{cfg.PasswordFile, "/perm/gokr-pw.txt", filepath.Join(cfg.StateDir, generatedPasswordFile)} {
+	for _, p := range []string{cfg.PasswordFile, "/perm/gokr-pw.txt", imagePasswordFile, filepath.Join(cfg.StateDir, generatedPasswordFile)} {
 		b, err := os.ReadFile(p)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -57,6 +62,7 @@ func wireWeb(d *daemon, cfg config, _, _ string) error {
 		Logger:    d.log,
 		Password:  pw,
 		Hostnames: []string{plan.RouterFQDN, plan.RouterName},
+		TLSDir:    cfg.StateDir,
 	})
 	if err != nil {
 		return err

@@ -42,7 +42,7 @@ func (m BootMethod) String() string {
 
 // Role is the default job of an Ethernet port. The gizmo detects roles at run
 // time (the port that hears an upstream router becomes the WAN, see
-// docs/DESIGN.md); the profile's role is where a person should plug in the
+// services/roles); the profile's role is where a person should plug in the
 // uplink cable so that the labels on the case and the docs agree.
 type Role string
 

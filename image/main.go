@@ -10,11 +10,13 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
@@ -30,6 +32,7 @@ import (
 	"codeberg.org/monostack/gizmo/image/builder"
 	"codeberg.org/monostack/gizmo/image/instance"
 	"codeberg.org/monostack/gizmo/image/updater"
+	"codeberg.org/monostack/gizmo/web/tlscert"
 )
 
 // defaultEpoch (2026-01-01T00:00:00Z) stamps every file in the image unless
@@ -59,15 +62,28 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 
 // common are the flags of both subcommands.
 type common struct {
-	board, config, passwordFile string
-	verbose                     bool
+	board, config, passwordFile, signingKey string
+	verbose                                 bool
 }
 
 func (c *common) register(fs *flag.FlagSet) {
 	fs.StringVar(&c.board, "board", "", "board profile (see the list below)")
 	fs.StringVar(&c.config, "config", "config.json", "gokrazy instance config")
-	fs.StringVar(&c.passwordFile, "password-file", "", "file holding gokrazy's web UI password (default: Update.HTTPPassword, else ~/.config/gokrazy/hosts/HOSTNAME/http-password.txt, created if missing)")
+	fs.StringVar(&c.passwordFile, "password-file", "", "file holding the appliance password (default: Update.HTTPPassword, else ~/.config/gokrazy/hosts/HOSTNAME/http-password.txt, created if missing)")
+	fs.StringVar(&c.signingKey, "signing-key", "", "Ed25519 key that signs updates; the image trusts its public half (default: "+signingKeyFile+" beside the password file, created if missing)")
 	fs.BoolVar(&c.verbose, "v", false, "log every compiler invocation")
+}
+
+// signingKeyFile is the update signing key's name beside the password.
+const signingKeyFile = "gizmo-update.key"
+
+// setup is what a build needs besides the flags.
+type setup struct {
+	opts builder.Options
+	key  ed25519.PrivateKey
+	// secrets is the directory of the password, the signing key and the
+	// pinned TLS key of the gizmo.
+	secrets string
 }
 
 func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
@@ -91,17 +107,17 @@ func newFlagSet(name, usage string, stderr io.Writer) *flag.FlagSet {
 }
 
 // options loads everything a build needs from the flags.
-func (c *common) options(stderr io.Writer) (builder.Options, error) {
+func (c *common) options(stderr io.Writer) (setup, error) {
 	if c.board == "" {
-		return builder.Options{}, fmt.Errorf("-board is required (one of %s)", strings.Join(hardware.Names(), ", "))
+		return setup{}, fmt.Errorf("-board is required (one of %s)", strings.Join(hardware.Names(), ", "))
 	}
 	board, err := hardware.Lookup(c.board)
 	if err != nil {
-		return builder.Options{}, err
+		return setup{}, err
 	}
 	cfg, err := instance.Load(c.config)
 	if err != nil {
-		return builder.Options{}, err
+		return setup{}, err
 	}
 	level := slog.LevelInfo
 	if c.verbose {
@@ -112,56 +128,74 @@ func (c *common) options(stderr io.Writer) (builder.Options, error) {
 		// go-diskfs and mtools read the variable from the environment.
 		os.Setenv("SOURCE_DATE_EPOCH", strconv.Itoa(defaultEpoch))
 	}
-	pw, err := c.password(cfg, log)
+	pw, secrets, err := c.password(cfg, log)
 	if err != nil {
-		return builder.Options{}, err
+		return setup{}, err
 	}
-	return builder.Options{
+	st := setup{secrets: secrets, opts: builder.Options{
 		Config:    cfg,
 		ConfigDir: filepath.Dir(c.config),
 		Board:     board,
 		Password:  pw,
 		Logger:    log,
-	}, nil
+	}}
+	if pw == "" {
+		return st, nil // no update API: nothing to sign for
+	}
+	keyFile := c.signingKey
+	if keyFile == "" {
+		keyFile = filepath.Join(secrets, signingKeyFile)
+	}
+	key, created, err := updater.LoadOrCreateKey(keyFile)
+	if err != nil {
+		return setup{}, err
+	}
+	if created {
+		log.Info("image: generated the update signing key; images built with it accept only updates it signs: keep it with the password", "file", keyFile)
+	}
+	st.key, st.opts.UpdateKey = key, key.Public().(ed25519.PublicKey)
+	return st, nil
 }
 
-// password finds gokrazy's web UI password the way gok does, creating one
-// on first use so that a fresh checkout builds without setup.
-func (c *common) password(cfg instance.Config, log *slog.Logger) (string, error) {
+// password finds the appliance password the way gok finds gokrazy's,
+// creating one on first use so that a fresh checkout builds without setup.
+// dir is where it lives (the signing key goes beside it).
+func (c *common) password(cfg instance.Config, log *slog.Logger) (pw, dir string, err error) {
 	if cfg.Update != nil && cfg.Update.NoPassword {
-		return "", nil
+		return "", "", nil
 	}
 	if c.passwordFile != "" {
 		b, err := os.ReadFile(c.passwordFile)
 		if err != nil {
-			return "", fmt.Errorf("-password-file: %w", err)
+			return "", "", fmt.Errorf("-password-file: %w", err)
 		}
-		return strings.TrimSpace(string(b)), nil
+		return strings.TrimSpace(string(b)), filepath.Dir(c.passwordFile), nil
 	}
-	if cfg.Update != nil && cfg.Update.HTTPPassword != "" {
-		return cfg.Update.HTTPPassword, nil
-	}
-	dir, err := os.UserConfigDir()
+	confDir, err := os.UserConfigDir()
 	if err != nil {
-		return "", fmt.Errorf("finding the password file: %w", err)
+		return "", "", fmt.Errorf("finding the password file: %w", err)
 	}
-	hostFile := filepath.Join(dir, "gokrazy", "hosts", cfg.Hostname, "http-password.txt")
-	for _, p := range []string{hostFile, filepath.Join(dir, "gokrazy", "http-password.txt")} {
+	hostFile := filepath.Join(confDir, "gokrazy", "hosts", cfg.Hostname, "http-password.txt")
+	hostDir := filepath.Dir(hostFile)
+	if cfg.Update != nil && cfg.Update.HTTPPassword != "" {
+		return cfg.Update.HTTPPassword, hostDir, nil
+	}
+	for _, p := range []string{hostFile, filepath.Join(confDir, "gokrazy", "http-password.txt")} {
 		if b, err := os.ReadFile(p); err == nil {
 			if pw := strings.TrimSpace(string(b)); pw != "" {
-				return pw, nil
+				return pw, hostDir, nil
 			}
 		}
 	}
-	pw := rand.Text()
-	if err := os.MkdirAll(filepath.Dir(hostFile), 0o700); err != nil {
-		return "", err
+	pw = rand.Text()
+	if err := os.MkdirAll(hostDir, 0o700); err != nil {
+		return "", "", err
 	}
 	if err := os.WriteFile(hostFile, []byte(pw+"\n"), 0o600); err != nil {
-		return "", err
+		return "", "", err
 	}
-	log.Info("image: generated gokrazy web UI password", "file", hostFile, "user", "gokrazy")
-	return pw, nil
+	log.Info("image: generated the appliance password", "file", hostFile)
+	return pw, hostDir, nil
 }
 
 const buildUsage = `usage: image -board NAME -o FILE [flags]
@@ -187,10 +221,11 @@ func runBuild(ctx context.Context, args []string, stderr io.Writer) error {
 	if *out == "" {
 		return errors.New("-o is required")
 	}
-	opts, err := c.options(stderr)
+	st, err := c.options(stderr)
 	if err != nil {
 		return err
 	}
+	opts := st.opts
 	opts.PermSize = *permMiB << 20
 	start := time.Now()
 	res, err := builder.Build(ctx, opts, *out)
@@ -205,12 +240,21 @@ func runBuild(ctx context.Context, args []string, stderr io.Writer) error {
 
 const updateUsage = `usage: image update -board NAME [-host HOST] [flags]
 
-Builds the root and boot file systems and sends them to a running gizmo
-through gokrazy's update API: the root goes to the inactive root partition,
-the boot partition is replaced, the next boot switches to the new root, and
-the gizmo reboots.
+Builds the root and boot file systems, signs them with the update signing
+key and sends them to a running gizmo over HTTPS: the root goes to the
+inactive root partition, the boot partition is replaced, the next boot
+switches to the new root, and the gizmo reboots. The gizmo installs only
+images signed with the key its own image was built with.
+
+The gizmo's TLS certificate is self-signed: on the first contact the
+command trusts the key it presents, prints its fingerprint (compare it with
+the one on the gizmo's serial console or the dashboard's footer) and pins it
+in ` + pinFile + ` beside the password; -pin gives it instead.
 
 `
+
+// pinFile holds the gizmo's pinned TLS key fingerprint.
+const pinFile = "gizmo-tls-key.sha256"
 
 func runUpdate(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := newFlagSet("image update", updateUsage, stderr)
@@ -220,16 +264,18 @@ func runUpdate(ctx context.Context, args []string, stderr io.Writer) error {
 	eeprom := fs.Bool("eeprom", false, "also write the Pi 4 EEPROM update files (the EEPROM is flashed at the next boot)")
 	noReboot := fs.Bool("no-reboot", false, "write and switch, but do not reboot")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
+	pin := fs.String("pin", "", "SHA-256 of the gizmo's TLS public key (default: the one pinned on first contact)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	opts, err := c.options(stderr)
+	st, err := c.options(stderr)
 	if err != nil {
 		return err
 	}
+	opts := st.opts
 	if opts.Password == "" {
 		return errors.New("the config sets Update.NoPassword: the gizmo's update API is not reachable over the network")
 	}
@@ -246,11 +292,54 @@ func runUpdate(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer parts.Close()
 	cl := &updater.Client{
-		BaseURL:  "http://" + hostPort(target, opts.Config.HTTPPort()),
-		Password: opts.Password,
-		Logger:   opts.Logger,
+		BaseURL:    "https://" + hostPort(target, opts.Config.HTTPPort()),
+		Password:   opts.Password,
+		SigningKey: st.key,
+		Logger:     opts.Logger,
 	}
-	return cl.Update(ctx, updater.Files{Root: parts.Root, Boot: parts.Boot}, !*noReboot)
+	if cl.KeySHA256, err = pinnedKey(ctx, cl, *pin, filepath.Join(st.secrets, pinFile), opts.Logger); err != nil {
+		return err
+	}
+	err = cl.Update(ctx, updater.Files{Root: parts.Root, Boot: parts.Boot}, !*noReboot)
+	if errors.Is(err, updater.ErrKeyMismatch) {
+		return fmt.Errorf("%w\n(if the gizmo was re-flashed or lost /perm, it has a new key: check it on its serial console, then pass -pin)", err)
+	}
+	return err
+}
+
+// pinnedKey is the gizmo's TLS key fingerprint to trust: -pin (saved for
+// the next time), or the one saved, or on first contact the one the gizmo
+// presents (saved, and printed for the owner to compare).
+func pinnedKey(ctx context.Context, cl *updater.Client, flagPin, file string, log *slog.Logger) (string, error) {
+	save := func(fp string) error {
+		if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+			return err
+		}
+		return os.WriteFile(file, []byte(fp+"\n"), 0o600)
+	}
+	if flagPin != "" {
+		fp, err := tlscert.NormalizeFingerprint(flagPin)
+		if err != nil {
+			return "", fmt.Errorf("-pin: %w", err)
+		}
+		return fp, save(fp)
+	}
+	if b, err := os.ReadFile(file); err == nil {
+		fp, err := tlscert.NormalizeFingerprint(string(b))
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", file, err)
+		}
+		return fp, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	fp, err := cl.KeySHA256Of(ctx)
+	if err != nil {
+		return "", err
+	}
+	log.Warn("image: first contact with this gizmo: trusting the TLS key it presents; compare it with its serial console (update API TLS ... public_key_sha256) or the dashboard's footer",
+		"public_key_sha256", fp, "pinned_in", file)
+	return fp, save(fp)
 }
 
 // hostPort joins host and port for a URL: IPv6 literals get brackets and

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -132,8 +135,18 @@ func rdnss(ctx context.Context) (string, bool) {
 }
 
 // serveDashboard proxies listen to the gizmo's web UI on port 80 inside
-// gz-gizmo, until ctx is done. The dialer enters the namespace.
+// gz-gizmo, and port 8443 of listen's host to its HTTPS on port 443 (TLS
+// passed through, so the browser sees the gizmo's own certificate), until
+// ctx is done. The dialer enters the namespace.
 func serveDashboard(ctx context.Context, listen string) error {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return fmt.Errorf("dashboard proxy: -listen %q: %w", listen, err)
+	}
+	secure := net.JoinHostPort(host, "8443")
+	// The gizmo links and redirects its login to its own HTTPS port,
+	// which the browser reaches here through the second proxy.
+	gizmoHTTPS, proxyHTTPS := []byte("https://gizmo.home.arpa/"), []byte("https://"+secure+"/")
 	targets := []string{"[::1]:80", "127.0.0.1:80", netip.AddrPortFrom(netlab.GizmoLANIPv4.Addr(), 80).String()}
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(r *httputil.ProxyRequest) {
@@ -141,6 +154,24 @@ func serveDashboard(ctx context.Context, listen string) error {
 			r.Out.URL.Host = "gizmo.home.arpa"
 			r.Out.Host = "gizmo.home.arpa"
 			r.SetXForwarded()
+		},
+		ModifyResponse: func(resp *http.Response) error {
+			if loc := resp.Header.Get("Location"); loc != "" {
+				resp.Header.Set("Location", strings.Replace(loc, string(gizmoHTTPS), string(proxyHTTPS), 1))
+			}
+			if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+				return nil
+			}
+			b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
+			resp.Body.Close()
+			if err != nil {
+				return err
+			}
+			b = bytes.ReplaceAll(b, gizmoHTTPS, proxyHTTPS)
+			resp.Body = io.NopCloser(bytes.NewReader(b))
+			resp.ContentLength = int64(len(b))
+			resp.Header.Set("Content-Length", strconv.Itoa(len(b)))
+			return nil
 		},
 		Transport: &http.Transport{
 			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
@@ -160,12 +191,22 @@ func serveDashboard(ctx context.Context, listen string) error {
 	if err != nil {
 		return fmt.Errorf("dashboard proxy: %w", err)
 	}
+	tlsLn, err := net.Listen("tcp", secure)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("dashboard proxy: %w", err)
+	}
+	go netlab.ForwardTCP(ctx, tlsLn, netlab.NSGizmo, "[::1]:443")
 	srv := &http.Server{Handler: proxy, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		srv.Close()
 	}()
 	fmt.Printf("\nThe gizmo's dashboard: http://%s/  (Ctrl-C stops the proxy; the lab stays up)\n", listen)
+	stateDir := filepath.Join(netlab.DefaultRunDir, "gizmo-state")
+	fp, _ := netlab.GizmoKeySHA256(stateDir)
+	fmt.Printf("To log in and flip switches: https://%s/login with the password in %s\n"+
+		"  (the certificate is the gizmo's own, self-signed; its public key SHA-256 is %s)\n", secure, filepath.Join(stateDir, "password.txt"), fp)
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("dashboard proxy: %w", err)
 	}

@@ -1,10 +1,15 @@
-// Command lab builds the gizmo's virtual home network (DESIGN.md, "The
-// lab") in network namespaces and runs the gizmo in it.
+// Command lab builds the gizmo's virtual home network (the topology in
+// lab/README.md) in network namespaces and runs the gizmo in it.
 //
 //	sudo go run ./lab up      # build the lab, start the gizmo, return
 //	sudo go run ./lab demo    # up, drive the scenarios, dashboard on 127.0.0.1:8080
 //	sudo go run ./lab status  # what is running
 //	sudo go run ./lab down    # remove everything, also after a crash
+//	sudo go run ./lab deps    # install every Debian package the lab, tests and builds use
+//
+// up and demo first install the Debian packages the lab lacks (package
+// deps) with apt-get, or stop before building anything with one line that
+// names them.
 //
 // up, down and demo are idempotent. The lab keeps running after `up`
 // returns: a detached `lab supervise` process holds it (and the machine-wide
@@ -22,21 +27,26 @@ import (
 	"strings"
 	"syscall"
 
+	"codeberg.org/monostack/gizmo/lab/deps"
 	"codeberg.org/monostack/gizmo/lab/internal/clat"
 	"codeberg.org/monostack/gizmo/lab/internal/inetweb"
 	"codeberg.org/monostack/gizmo/lab/netlab"
 )
 
 func usage() {
-	fmt.Fprintf(os.Stderr, `usage: lab [flags] up|down|demo|status
+	fmt.Fprintf(os.Stderr, `usage: lab [flags] up|down|demo|status|deps
 
   up      build the lab and start the gizmo; returns while the lab keeps running
   down    stop and remove everything a lab left (namespaces, processes, files)
   demo    up, run the scenarios, serve the gizmo's dashboard on 127.0.0.1:8080 until Ctrl-C
   status  show what is running
+  deps    install the Debian packages of the lab, the tests and the builds
+          (deps -print [GROUP...] lists them; groups: %s)
+
+up and demo first install the Debian packages the lab lacks, with apt-get.
 
 flags:
-`)
+`, groupNames())
 	flag.PrintDefaults()
 }
 
@@ -47,6 +57,7 @@ func main() {
 	flag.StringVar(&opts.listen, "listen", "127.0.0.1:8080", "demo: where the dashboard proxy listens")
 	flag.BoolVar(&opts.verbose, "v", false, "debug logging")
 	flag.StringVar(&opts.scenario, "scenario", netlab.DefaultScenario, "up: the kind of upstream: "+strings.Join(netlab.Scenarios(), ", "))
+	flag.BoolVar(&opts.noInstall, "no-install", false, "up/demo/deps: do not install missing Debian packages, stop naming them (also "+deps.NoInstallEnv+"=1)")
 	flag.Usage = usage
 	flag.Parse()
 	level := slog.LevelInfo
@@ -71,6 +82,8 @@ func main() {
 		err = cmdDemo(ctx, logger, opts)
 	case "status":
 		err = cmdStatus(ctx)
+	case "deps":
+		err = cmdDeps(ctx, opts, args)
 	// Hidden: the lab runs these itself.
 	case "supervise":
 		err = cmdSupervise(ctx, opts, level)
@@ -111,6 +124,7 @@ type cliOptions struct {
 	listen      string
 	verbose     bool
 	scenario    string
+	noInstall   bool
 }
 
 func cmdServeHTTP(ctx context.Context, logger *slog.Logger, args []string) error {

@@ -45,6 +45,9 @@ func cmdUp(ctx context.Context, logger *slog.Logger, opts cliOptions, hints bool
 	if os.Geteuid() != 0 {
 		return fmt.Errorf("up needs root: sudo go run ./lab up")
 	}
+	if err := ensureLabDeps(ctx, opts); err != nil {
+		return err
+	}
 	if pid, ok := netlab.LockHolder(); ok {
 		if isSupervisor(pid) {
 			fmt.Printf("The lab is already up (supervisor pid %d).\n", pid)
@@ -70,6 +73,9 @@ func cmdUp(ctx context.Context, logger *slog.Logger, opts cliOptions, hints bool
 	}
 	if opts.verbose {
 		args = append([]string{"-v"}, args...)
+	}
+	if opts.noInstall {
+		args = append([]string{"-no-install"}, args...)
 	}
 	args = append([]string{"-scenario", opts.scenario}, args...)
 	self, err := os.Executable()
@@ -134,6 +140,7 @@ func cmdSupervise(ctx context.Context, opts cliOptions, level slog.Level) error 
 		HelperBinary: "/proc/self/exe",
 		Logger:       logger,
 		Scenario:     opts.scenario,
+		NoInstall:    opts.noInstall,
 	})
 	cancel()
 	if err != nil {

@@ -31,6 +31,9 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /hosts/{mac}/policy", s.formPolicy)
 	mux.HandleFunc("GET /dns", s.dns)
 	mux.HandleFunc("GET /nat64", s.nat64)
+	mux.HandleFunc("GET /login", s.loginPage)
+	mux.HandleFunc("POST /login", s.login)
+	mux.HandleFunc("POST /logout", s.logout)
 	mux.Handle("GET /static/", staticHandler())
 	mux.Handle("GET /metrics", s.metricsHandler())
 	return s.guard(mux)
@@ -324,9 +327,7 @@ func validHostname(h string) error {
 }
 
 func (s *Server) apiPutPolicy(w http.ResponseWriter, r *http.Request) {
-	if !s.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Basic realm="gizmo"`)
-		writeError(w, http.StatusUnauthorized, "changing a policy needs the appliance password")
+	if !s.requireLogin(w, r, "changing a policy") {
 		return
 	}
 	hw, err := net.ParseMAC(r.PathValue("mac"))
@@ -370,9 +371,7 @@ const maxRulesBody = 64 << 10
 // apiPutRules replaces the inbound rules as a whole: a JSON list of
 // {"name", "token", "ports"} or {"name", "subnet": {"index", "bits"}}.
 func (s *Server) apiPutRules(w http.ResponseWriter, r *http.Request) {
-	if !s.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Basic realm="gizmo"`)
-		writeError(w, http.StatusUnauthorized, "changing the firewall needs the appliance password")
+	if !s.requireLogin(w, r, "changing the firewall") {
 		return
 	}
 	var rules []state.InboundRule

@@ -2,6 +2,7 @@ package web
 
 import (
 	"fmt"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
@@ -69,7 +70,17 @@ func (f *fakeBackend) SetPolicy(mac string, p state.HostPolicy) error {
 	return nil
 }
 
+// testListen is where test servers say they listen: plain HTTP on 80 and
+// HTTPS on 443, as the appliance does (nothing listens in handler tests).
+var testListen = Listen{HTTP: []string{"[::1]:80"}, HTTPS: []string{"[::1]:443"}}
+
 func newTestServer(t *testing.T) (*Server, *fakeBackend) {
+	return newTestServerWith(t, nil)
+}
+
+// newTestServerWith is newTestServer with a chance to change the config.
+func newTestServerWith(t *testing.T, mod func(*Config)) (*Server, *fakeBackend) {
+	t.Helper()
 	now := time.Now()
 	b := &fakeBackend{history: series.New(series.DefaultResolutions), st: state.State{
 		Pref64:    netip.MustParsePrefix("2001:db8:64::/96"),
@@ -77,16 +88,33 @@ func newTestServer(t *testing.T) (*Server, *fakeBackend) {
 		Hosts: map[string]*state.Host{"02:00:00:00:00:10": {MAC: "02:00:00:00:00:10", Policy: state.DefaultHostPolicy(),
 			Addrs: map[netip.Addr]time.Time{netip.MustParseAddr("2001:db8:1000:100::10"): now}}},
 	}}
-	s, err := New(Config{Backend: b, Password: "secret", Hostnames: []string{"gizmo.home.arpa"}})
+	cfg := Config{Backend: b, Password: "secret", Hostnames: []string{"gizmo.home.arpa"}, Listen: testListen, TLSDir: t.TempDir(),
+		Logger: slog.New(slog.NewTextHandler(t.Output(), nil))}
+	if mod != nil {
+		mod(&cfg)
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return s, b
 }
 
+// do sends a request over HTTPS (as far as the handler can tell).
 func do(t *testing.T, s *Server, method, path, body string, mod func(*http.Request)) *httptest.ResponseRecorder {
 	t.Helper()
-	r := httptest.NewRequest(method, "http://gizmo.home.arpa"+path, strings.NewReader(body))
+	return doURL(t, s, method, "https://gizmo.home.arpa"+path, body, mod)
+}
+
+// doPlain sends a request over plain HTTP.
+func doPlain(t *testing.T, s *Server, method, path, body string, mod func(*http.Request)) *httptest.ResponseRecorder {
+	t.Helper()
+	return doURL(t, s, method, "http://gizmo.home.arpa"+path, body, mod)
+}
+
+func doURL(t *testing.T, s *Server, method, url, body string, mod func(*http.Request)) *httptest.ResponseRecorder {
+	t.Helper()
+	r := httptest.NewRequest(method, url, strings.NewReader(body))
 	if mod != nil {
 		mod(r)
 	}
@@ -186,8 +214,8 @@ func TestInboundRules(t *testing.T) {
 	}
 }
 
-// Issue 7 "Bad input": forged toggles without the password or from another
-// origin are refused; every malformed request gets a 400 with a message.
+// Forged toggles without the password or from another origin are refused;
+// every malformed request gets a 400 with a message.
 func TestForgedAndMalformedRequests(t *testing.T) {
 	auth := func(r *http.Request) { r.SetBasicAuth("gokrazy", "secret") }
 	form := func(r *http.Request) {
@@ -205,7 +233,7 @@ func TestForgedAndMalformedRequests(t *testing.T) {
 		{"a cross-site form by Sec-Fetch-Site is refused", "POST", "/hosts/02:00:00:00:00:10/policy", "v6only_preferred=on",
 			func(r *http.Request) { form(r); r.Header.Set("Sec-Fetch-Site", "cross-site") }, 403, ""},
 		{"a form sent to a rebound name is refused", "POST", "/hosts/02:00:00:00:00:10/policy", "v6only_preferred=on",
-			func(r *http.Request) { form(r); r.Host = "attacker.example:80" }, 421, "rebinding"},
+			func(r *http.Request) { form(r); r.Host = "attacker.example:443" }, 421, "rebinding"},
 		{"a page under a rebound name is refused", "GET", "/hosts", "", func(r *http.Request) { r.Host = "attacker.example" }, 421, "rebinding"},
 		{"a form to a bad MAC gets 400", "POST", "/hosts/zz:zz/policy", "dns64=on", form, 400, "not a MAC"},
 		{"an oversized form gets 400", "POST", "/hosts/02:00:00:00:00:10/policy", "hostname=" + strings.Repeat("a", 5000), form, 400, "form"},

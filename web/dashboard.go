@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -26,7 +27,7 @@ var staticFS embed.FS
 // pages parses each page with the shared layout.
 func pages() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, p := range []string{"overview", "hosts", "dns", "nat64"} {
+	for _, p := range []string{"overview", "hosts", "dns", "nat64", "login"} {
 		out[p] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+p+".html"))
 	}
 	return out
@@ -35,6 +36,26 @@ func pages() map[string]*template.Template {
 type pageBase struct {
 	Title, Page string
 	Refresh     int
+	// LoggedIn shows per-host details and the switches; Secure is an HTTPS
+	// page; LoginURL is the login page on HTTPS ("" without HTTPS).
+	LoggedIn, Secure bool
+	LoginURL         string
+	// KeySHA256 is the TLS public key's fingerprint, which the owner
+	// compares with the serial console's log and the browser's.
+	KeySHA256 string
+}
+
+// base is the layout's data for a page.
+func (s *Server) base(r *http.Request, title, page string, refresh int) pageBase {
+	b := pageBase{Title: title, Page: page, Refresh: refresh, Secure: r.TLS != nil, LoginURL: "/login",
+		LoggedIn: s.hasSession(r), KeySHA256: s.Identity().PublicKeySHA256()}
+	if r.TLS == nil {
+		u := &url.URL{Path: "/login"}
+		r2 := *r
+		r2.URL = u
+		b.LoginURL = s.httpsURL(&r2)
+	}
+	return b
 }
 
 type rangeLink struct {
@@ -123,7 +144,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 		Chart  template.HTML
 		Legend []legendItem
 		Status StatusJSON
-	}{pageBase{"Overview", "overview", 30}, shares, links, stackedChart(points, step, 900, 240, "traffic by category", humanRate), legend(), statusOf(s.cfg.Backend.Snapshot(), now)})
+	}{s.base(r, "Overview", "overview", 30), shares, links, stackedChart(points, step, 900, 240, "traffic by category", humanRate), legend(), statusOf(s.cfg.Backend.Snapshot(), now)})
 }
 
 type hostView struct {
@@ -209,9 +230,14 @@ func dnsSource(sources map[string]uint64) string {
 	return strings.Join(names, ", ")
 }
 
-func (s *Server) hostViews() []hostView {
+// hostViews are the host cards; without details, only what GET /api/hosts
+// tells anyone on the LAN (name, MAC, addresses).
+func (s *Server) hostViews(details bool) []hostView {
 	st := s.cfg.Backend.Snapshot()
-	ins := s.cfg.Backend.Insights()
+	var ins Insights
+	if details {
+		ins = s.cfg.Backend.Insights()
+	}
 	var out []hostView
 	for _, h := range st.Hosts {
 		hj := hostOf(h)
@@ -240,19 +266,25 @@ func (s *Server) hostViews() []hostView {
 	return out
 }
 
+// hosts lists the hosts; their traffic, DNS names and statistics, and the
+// switches, only for a logged-in viewer.
 func (s *Server) hosts(w http.ResponseWriter, r *http.Request) {
+	details, ok := s.viewer(w, r)
+	if !ok {
+		return
+	}
+	b := s.base(r, "Hosts", "hosts", 0)
+	b.LoggedIn = details
 	s.render(w, "hosts", struct {
 		pageBase
 		Hosts []hostView
-	}{pageBase{Title: "Hosts", Page: "hosts"}, s.hostViews()})
+	}{b, s.hostViews(details)})
 }
 
 // formPolicy handles the hosts page's plain HTML form: it works without
-// JavaScript; the browser asks for the password (HTTP basic auth).
+// JavaScript, with the login session's cookie.
 func (s *Server) formPolicy(w http.ResponseWriter, r *http.Request) {
-	if !s.authorized(r) {
-		w.Header().Set("WWW-Authenticate", `Basic realm="gizmo"`)
-		http.Error(w, "changing a policy needs the appliance password", http.StatusUnauthorized)
+	if !s.requireLogin(w, r, "changing a policy") {
 		return
 	}
 	hw, err := net.ParseMAC(r.PathValue("mac"))
@@ -317,7 +349,7 @@ func (s *Server) dns(w http.ResponseWriter, r *http.Request) {
 		Chart  template.HTML
 		Legend []legendItem
 		DNS    DNSInsights
-	}{pageBase{Title: "DNS", Page: "dns", Refresh: 30}, links, dnsChart(points, step),
+	}{s.base(r, "DNS", "dns", 30), links, dnsChart(points, step),
 		[]legendItem{{"AAAA (native)", categories[0].Color}, {"AAAA synthesized (DNS64)", categories[1].Color}, {"A", categories[3].Color}},
 		s.cfg.Backend.Insights().DNS})
 }
@@ -335,7 +367,7 @@ func (s *Server) nat64(w http.ResponseWriter, r *http.Request) {
 		High     int // the meter turns amber at 80 % of the table
 		Firewall map[string]CounterValue
 		Status   StatusJSON
-	}{pageBase{Title: "NAT64", Page: "nat64", Refresh: 10}, ins.NAT64, use, ins.NAT64.Capacity * 4 / 5, ins.Firewall, statusOf(s.cfg.Backend.Snapshot(), time.Now())})
+	}{s.base(r, "NAT64", "nat64", 10), ins.NAT64, use, ins.NAT64.Capacity * 4 / 5, ins.Firewall, statusOf(s.cfg.Backend.Snapshot(), time.Now())})
 }
 
 func (s *Server) apiSeries(w http.ResponseWriter, r *http.Request) {
@@ -356,6 +388,15 @@ func (s *Server) apiSeries(w http.ResponseWriter, r *http.Request) {
 	switch v := r.URL.Query().Get("hosts"); v {
 	case "", "0", "false":
 	case "1", "true":
+		details, ok := s.viewer(w, r)
+		if !ok {
+			return
+		}
+		if !details {
+			w.Header().Set("WWW-Authenticate", `Basic realm="gizmo"`)
+			writeError(w, http.StatusUnauthorized, "per-host series need the appliance password (log in, or HTTP basic auth over HTTPS)")
+			return
+		}
 		get = s.cfg.Backend.History().HostSeries
 	default:
 		writeError(w, http.StatusBadRequest, "hosts: %q is not a boolean (1 or 0)", v)
@@ -369,8 +410,19 @@ func (s *Server) apiSeries(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, points)
 }
 
+// apiInsights gives everyone the aggregates (nat64.sessions among them) and
+// a logged-in viewer also the per-host part: which names each host looks
+// up is the household's business.
 func (s *Server) apiInsights(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, s.cfg.Backend.Insights())
+	details, ok := s.viewer(w, r)
+	if !ok {
+		return
+	}
+	ins := s.cfg.Backend.Insights()
+	if !details {
+		ins.Hosts = map[string]HostInsights{}
+	}
+	writeJSON(w, http.StatusOK, ins)
 }
 
 func staticHandler() http.Handler {

@@ -46,6 +46,7 @@ func withTraffic(b *fakeBackend) {
 func TestPagesRenderWithData(t *testing.T) {
 	s, b := newTestServer(t)
 	withTraffic(b)
+	auth := func(r *http.Request) { r.SetBasicAuth("gizmo", "secret") }
 	for _, tc := range []struct{ path, want string }{
 		{"/", `<polygon fill="#2e7d32"`},
 		{"/", "90.0%"}, // 9000 of 10000 bytes per step are native IPv6
@@ -68,7 +69,7 @@ func TestPagesRenderWithData(t *testing.T) {
 		{"/api/series?resolution=10s", `"total":{"native_ipv6":9000,`},
 		{"/static/style.css", "--acc"},
 	} {
-		w := do(t, s, "GET", tc.path, "", nil)
+		w := do(t, s, "GET", tc.path, "", auth)
 		if w.Code != 200 || !strings.Contains(w.Body.String(), tc.want) {
 			t.Errorf("GET %s: %d, want body containing %q; got:\n%.2000s", tc.path, w.Code, tc.want, w.Body)
 		}
@@ -87,7 +88,7 @@ func TestPageWeight(t *testing.T) {
 	if testing.Short() {
 		return
 	}
-	big, err := New(Config{Backend: bigBackend(benchHosts, time.Now()), Password: "x", Hostnames: []string{"gizmo.home.arpa"}})
+	big, err := New(Config{Backend: bigBackend(benchHosts, time.Now()), Password: "secret", Hostnames: []string{"gizmo.home.arpa"}, Listen: testListen, TLSDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,8 +96,10 @@ func TestPageWeight(t *testing.T) {
 }
 
 func checkPageWeight(t *testing.T, s *Server) {
+	// Logged in: the hosts page with every host's details is the heaviest.
+	auth := func(r *http.Request) { r.SetBasicAuth("gizmo", "secret") }
 	for _, path := range []string{"/", "/?range=90d", "/hosts", "/dns", "/nat64"} {
-		body := do(t, s, "GET", path, "", nil).Body.Bytes()
+		body := do(t, s, "GET", path, "", auth).Body.Bytes()
 		css := do(t, s, "GET", "/static/style.css", "", nil).Body.Bytes()
 		var buf bytes.Buffer
 		zw := gzip.NewWriter(&buf)

@@ -9,8 +9,12 @@ import (
 )
 
 // collector turns a snapshot of the state and the insights into gizmo_*
-// metrics at scrape time, so nothing is kept twice.
-type collector struct{ s *Server }
+// metrics at scrape time, so nothing is kept twice. The per-host series
+// are for a logged-in scraper only.
+type collector struct {
+	s       *Server
+	perHost bool
+}
 
 // Describe sends nothing: the collector is "unchecked", because which
 // services run (and so which metrics exist) is only known at scrape time.
@@ -43,6 +47,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	gauge("gizmo_retired_prefixes", "Prefixes being phased out (RFC 9096).", float64(len(st.Retired)))
 	gauge("gizmo_pref64_info", "The active NAT64 prefix.", 1, "prefix", st.Pref64.String(), "source", string(st.Pref64Source))
 
+	if !c.perHost {
+		ins.Hosts = nil
+	}
 	for mac, h := range ins.Hosts {
 		for _, cat := range categories {
 			counter("gizmo_host_traffic_bytes_total", "Bytes a host exchanged, by category.", float64(cat.value(h.Traffic)), "mac", mac, "category", cat.Key)
@@ -76,8 +83,22 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// metricsHandler serves /metrics: everything to a logged-in scraper (basic
+// auth over HTTPS), the aggregates to anyone.
 func (s *Server) metricsHandler() http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector{s})
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	public, full := prometheus.NewRegistry(), prometheus.NewRegistry()
+	public.MustRegister(collector{s, false}, statsCollector{s})
+	full.MustRegister(collector{s, true}, statsCollector{s})
+	opts := promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError}
+	publicH, fullH := promhttp.HandlerFor(public, opts), promhttp.HandlerFor(full, opts)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		details, ok := s.viewer(w, r)
+		switch {
+		case !ok:
+		case details:
+			fullH.ServeHTTP(w, r)
+		default:
+			publicH.ServeHTTP(w, r)
+		}
+	})
 }

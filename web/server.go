@@ -5,7 +5,7 @@ package web
 
 import (
 	"context"
-	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"html/template"
@@ -13,6 +13,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -21,6 +23,7 @@ import (
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/web/oui"
 	"codeberg.org/monostack/gizmo/web/series"
+	"codeberg.org/monostack/gizmo/web/tlscert"
 	"golang.org/x/sys/unix"
 )
 
@@ -44,26 +47,62 @@ type Backend interface {
 type Config struct {
 	Backend Backend
 	Logger  *slog.Logger
-	// Password guards every change (gokrazy's appliance password).
+	// Password guards every change and the per-host details (gokrazy's
+	// appliance password).
 	Password string
 	// Listen lists the addresses to serve on; the daemon passes the LAN's
 	// ULA and legacy IPv4 addresses, never the uplink's.
-	Listen []string
+	Listen Listen
 	// Hostnames are the names the dashboard answers to besides IP literals,
-	// against DNS rebinding.
+	// against DNS rebinding; the certificate names them too.
 	Hostnames []string
+	// TLSCertFile and TLSKeyFile name a certificate the owner provides.
+	// Without them, TLSDir keeps the self-signed one made on first boot
+	// (web/tlscert), re-issued with the same key when the HTTPS addresses
+	// change.
+	TLSCertFile, TLSKeyFile string
+	TLSDir                  string
+	// Limits bound the server; zero fields take DefaultLimits.
+	Limits Limits
+	// Now is the clock of sessions and the login limiter (tests set it).
+	Now func() time.Time
+}
+
+// Listen is where the dashboard listens: plain HTTP serves the read-only
+// pages, HTTPS everything.
+type Listen struct {
+	HTTP, HTTPS []string
+}
+
+func (l Listen) equal(o Listen) bool {
+	return slices.Equal(l.HTTP, o.HTTP) && slices.Equal(l.HTTPS, o.HTTPS)
+}
+
+func (l Listen) clone() Listen {
+	return Listen{slices.Clone(l.HTTP), slices.Clone(l.HTTPS)}
 }
 
 // Server serves the dashboard and API.
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
+	limits  Limits
+	now     func() time.Time
 	handler http.Handler
 	pages   map[string]*template.Template
 	oui     oui.Table
+	stats   webStats
+
+	// tls is the dashboard's identity: a store of the self-signed one, or
+	// the owner's certificate (static).
+	tls    *tlscert.Store
+	static *tlscert.Identity
+
+	sessions *sessions
+	logins   *loginLimiter
 
 	mu     sync.Mutex
-	listen []string
+	listen Listen
 	relist chan struct{}
 }
 
@@ -79,39 +118,126 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: log.With("service", "web"), listen: cfg.Listen, relist: make(chan struct{}, 1)}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	lim := cfg.Limits.withDefaults()
+	s := &Server{cfg: cfg, log: log.With("service", "web"), limits: lim, now: now,
+		listen: cfg.Listen.clone(), relist: make(chan struct{}, 1),
+		sessions: newSessions(lim.Sessions, lim.SessionIdle, lim.SessionMaxAge),
+		logins:   newLoginLimiter(lim.LoginClients),
+	}
+	switch {
+	case cfg.TLSCertFile != "" || cfg.TLSKeyFile != "":
+		id, err := tlscert.Load(cfg.TLSCertFile, cfg.TLSKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("web: %w", err)
+		}
+		s.static = &id
+		s.logIdentity(id, "the owner's certificate")
+	case cfg.TLSDir != "":
+		st, issued, err := tlscert.Open(cfg.TLSDir, s.certNames(cfg.Listen.HTTPS))
+		if err != nil {
+			return nil, fmt.Errorf("web: %w", err)
+		}
+		s.tls = st
+		id, _ := st.Current()
+		what := "certificate"
+		if issued {
+			what = "made a new certificate"
+		}
+		s.logIdentity(id, what)
+	case len(cfg.Listen.HTTPS) > 0:
+		return nil, errors.New("web: HTTPS listeners without a certificate (set TLSDir or TLSCertFile and TLSKeyFile)")
+	}
 	s.pages = pages()
 	s.handler = s.routes()
 	return s, nil
 }
 
+// logIdentity puts the fingerprints on the log, which the serial console
+// shows: the owner compares them with what the browser or `image update`
+// sees on first contact.
+func (s *Server) logIdentity(id tlscert.Identity, what string) {
+	s.log.Info("dashboard TLS "+what, "public_key_sha256", id.PublicKeySHA256(), "cert_sha256", id.CertSHA256(),
+		"names", strings.Join(id.Cert.Leaf.DNSNames, ","), "addresses", strs(id.Cert.Leaf.IPAddresses))
+}
+
+// certNames are the names the certificate must carry: the host names and
+// the HTTPS listen addresses (the unspecified address names nothing).
+func (s *Server) certNames(https []string) tlscert.Names {
+	n := tlscert.Names{DNS: s.cfg.Hostnames}
+	for _, a := range https {
+		host, _, err := net.SplitHostPort(a)
+		if err != nil {
+			continue
+		}
+		if ip, err := netip.ParseAddr(host); err == nil && !ip.IsUnspecified() {
+			n.IPs = append(n.IPs, ip.WithZone(""))
+		}
+	}
+	return n
+}
+
+// Identity is the dashboard's current TLS identity (zero without TLS).
+func (s *Server) Identity() tlscert.Identity {
+	if s.static != nil {
+		return *s.static
+	}
+	if s.tls == nil {
+		return tlscert.Identity{}
+	}
+	id, err := s.tls.Current()
+	if err != nil {
+		s.log.Warn("reloading the TLS certificate failed; keeping the old one", "err", err)
+	}
+	return id
+}
+
 // Handler returns the server's handler, for tests.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// SetListen changes the addresses to serve on (the LAN addresses can change).
-func (s *Server) SetListen(addrs []string) {
+// SetListen changes the addresses to serve on (the LAN addresses can
+// change); a new HTTPS address gets a certificate that names it.
+func (s *Server) SetListen(l Listen) {
 	s.mu.Lock()
-	same := strings.Join(addrs, ",") == strings.Join(s.listen, ",")
-	s.listen = append([]string(nil), addrs...)
+	same := l.equal(s.listen)
+	s.listen = l.clone()
 	s.mu.Unlock()
-	if !same {
-		select {
-		case s.relist <- struct{}{}:
-		default:
+	if same {
+		return
+	}
+	if s.tls != nil {
+		if id, issued, err := s.tls.Want(s.certNames(l.HTTPS)); err != nil {
+			s.log.Warn("cannot re-issue the TLS certificate for the new addresses", "err", err)
+		} else if issued {
+			s.logIdentity(id, "re-issued the certificate for new addresses")
 		}
 	}
+	select {
+	case s.relist <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Server) currentListen() Listen {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.listen.clone()
 }
 
 // Run serves until ctx is done, re-listening when the addresses change.
 func (s *Server) Run(ctx context.Context) error {
 	for {
-		s.mu.Lock()
-		addrs := append([]string(nil), s.listen...)
-		s.mu.Unlock()
+		l := s.currentListen()
 		sctx, cancel := context.WithCancel(ctx)
 		var wg sync.WaitGroup
-		for _, a := range addrs {
-			wg.Go(func() { s.serve(sctx, a) })
+		for _, a := range l.HTTP {
+			wg.Go(func() { s.serve(sctx, a, schemeHTTP) })
+		}
+		for _, a := range l.HTTPS {
+			wg.Go(func() { s.serve(sctx, a, schemeHTTPS) })
 		}
 		select {
 		case <-ctx.Done():
@@ -125,7 +251,14 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 }
 
-func (s *Server) serve(ctx context.Context, addr string) {
+type scheme string
+
+const (
+	schemeHTTP  scheme = "http"
+	schemeHTTPS scheme = "https"
+)
+
+func (s *Server) serve(ctx context.Context, addr string, sch scheme) {
 	// Freebind: the LAN addresses may not be configured yet when we start.
 	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
 		var serr error
@@ -141,10 +274,8 @@ func (s *Server) serve(ctx context.Context, addr string) {
 	for {
 		ln, err := lc.Listen(ctx, "tcp", addr)
 		if err == nil {
-			srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
-			go func() { <-ctx.Done(); srv.Close() }()
-			s.log.Info("serving dashboard", "addr", addr)
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Info("serving dashboard", "addr", addr, "scheme", sch)
+			if err := s.serveListener(ctx, ln, sch); err != nil {
 				s.log.Warn("dashboard listener failed", "addr", addr, "err", err)
 			}
 		} else {
@@ -158,48 +289,74 @@ func (s *Server) serve(ctx context.Context, addr string) {
 	}
 }
 
-// allowedHost guards against DNS rebinding: a page from another site that
-// rebinds its name to the gizmo still sends its own name in Host.
-func (s *Server) allowedHost(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
+// serveListener serves one listener until ctx is done, with the server's
+// bounds: a cap on open connections and timeouts for every phase.
+func (s *Server) serveListener(ctx context.Context, ln net.Listener, sch scheme) error {
+	lim := s.limits
+	capped := newLimitListener(ln, lim.MaxConns, s.stats.listener(sch))
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: lim.ReadHeaderTimeout, // also bounds the TLS handshake
+		ReadTimeout:       lim.ReadTimeout,
+		// No endpoint streams: every answer is a page, JSON or /metrics.
+		WriteTimeout:   lim.WriteTimeout,
+		IdleTimeout:    lim.IdleTimeout,
+		MaxHeaderBytes: lim.MaxHeaderBytes,
+		// Browsers that refuse the self-signed certificate end each visit
+		// with a handshake error: that is no warning.
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+	}
+	stop := context.AfterFunc(ctx, func() { srv.Close() })
+	defer stop()
+	var err error
+	if sch == schemeHTTPS {
+		srv.TLSConfig = s.tlsConfig()
+		err = srv.ServeTLS(capped, "", "")
+	} else {
+		err = srv.Serve(capped)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+func (s *Server) tlsConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+			id := s.Identity()
+			if id.Cert.Leaf == nil {
+				return nil, errors.New("web: no TLS certificate")
+			}
+			return &id.Cert, nil
+		},
+	}
+}
+
+// httpsURL is where a plain-HTTP request goes on HTTPS: the same host and
+// path on the HTTPS port, or "" when the gizmo serves no HTTPS.
+func (s *Server) httpsURL(r *http.Request) string {
+	l := s.currentListen()
+	if len(l.HTTPS) == 0 {
+		return ""
+	}
+	_, port, err := net.SplitHostPort(l.HTTPS[0])
+	if err != nil {
+		return ""
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(r.Host); err == nil {
 		host = h
 	}
-	host = strings.TrimSuffix(strings.Trim(host, "[]"), ".")
-	if _, err := netip.ParseAddr(host); err == nil {
-		return true
-	}
-	for _, n := range s.cfg.Hostnames {
-		if strings.EqualFold(host, n) {
-			return true
+	host = strings.Trim(host, "[]")
+	if port == "443" {
+		if strings.Contains(host, ":") {
+			host = "[" + host + "]"
 		}
+	} else {
+		host = net.JoinHostPort(host, port)
 	}
-	return strings.EqualFold(host, "localhost")
-}
-
-// authorized checks the appliance password (HTTP basic auth, any user name,
-// as gokrazy's own UI does).
-func (s *Server) authorized(r *http.Request) bool {
-	_, pw, ok := r.BasicAuth()
-	return ok && subtle.ConstantTimeCompare([]byte(pw), []byte(s.cfg.Password)) == 1
-}
-
-func (s *Server) guard(next http.Handler) http.Handler {
-	cop := http.NewCrossOriginProtection()
-	protected := cop.Handler(next)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The toggle forms must not be framed by another site, or a page
-		// could trick the owner (whose browser has the password cached)
-		// into clicking them: same-origin framing passes the CSRF check.
-		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; form-action 'self'")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "no-referrer")
-		if !s.allowedHost(r.Host) {
-			http.Error(w, fmt.Sprintf("unknown host %q (DNS rebinding protection)", r.Host), http.StatusMisdirectedRequest)
-			return
-		}
-		protected.ServeHTTP(w, r)
-	})
+	u := url.URL{Scheme: "https", Host: host, Path: r.URL.Path, RawQuery: r.URL.RawQuery}
+	return u.String()
 }

@@ -14,14 +14,15 @@ import (
 )
 
 // ManagementPorts are the gizmo's own services, reachable from the LAN
-// only: SSH, DNS, DHCPv4 and DHCPv6 servers, the dashboard (:80) and
-// gokrazy's UI, which config.json moves to :8080.
+// only: SSH, DNS, DHCPv4 and DHCPv6 servers, the dashboard (:80 read-only,
+// :443 with the login) and the signed update API (:8080, HTTPS).
 var ManagementPorts = []firewall.Port{
 	{Proto: firewall.TCP, Port: 22},
 	{Proto: firewall.TCP, Port: 53},
 	{Proto: firewall.UDP, Port: 53},
 	{Proto: firewall.UDP, Port: 67},
 	{Proto: firewall.TCP, Port: 80},
+	{Proto: firewall.TCP, Port: 443},
 	{Proto: firewall.UDP, Port: 547},
 	{Proto: firewall.TCP, Port: 8080},
 }

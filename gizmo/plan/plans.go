@@ -18,6 +18,7 @@ import (
 	"codeberg.org/monostack/gizmo/services/ndproxy"
 	"codeberg.org/monostack/gizmo/services/ra"
 	"codeberg.org/monostack/gizmo/services/wan"
+	"codeberg.org/monostack/gizmo/web"
 )
 
 // Options are the daemon's settings that shape the plans but are not part
@@ -55,7 +56,7 @@ type Plans struct {
 	// FirewallProblems names the inbound rules left out of Firewall.
 	FirewallProblems error
 	// WebListen are the dashboard's listening addresses.
-	WebListen []string
+	WebListen web.Listen
 	// NameTaken are the hosts that asked for a name another host holds,
 	// by MAC, with the name each wanted (HostNames): they have none in
 	// LocalDomain. The daemon shows it on the host (state.Host.NameTaken).
@@ -139,18 +140,26 @@ func Fastpath(st *state.State, now time.Time) fastpath.Plan {
 	return p
 }
 
-// WebListen is where the dashboard listens: the flag, or port 80 on the
-// LAN's management ULA and legacy IPv4 address, never the uplink.
-func WebListen(n Network, flag string) []string {
+// WebListen is where the dashboard listens: the flag and port 443 on its
+// host, or ports 80 (read-only) and 443 (HTTPS, where writes and the login
+// are) on the LAN's management ULA and legacy IPv4 address, never the uplink.
+func WebListen(n Network, flag string) web.Listen {
 	if flag != "" {
-		return []string{flag}
+		// The flag names one plain-HTTP address; HTTPS goes to port 443 on
+		// the same host, where writes and the login are.
+		host, _, err := net.SplitHostPort(flag)
+		if err != nil {
+			return web.Listen{HTTP: []string{flag}}
+		}
+		return web.Listen{HTTP: []string{flag}, HTTPS: []string{net.JoinHostPort(host, "443")}}
 	}
-	var out []string
-	if n.RouterULA.IsValid() {
-		out = append(out, net.JoinHostPort(n.RouterULA.String(), "80"))
-	}
-	if n.Legacy4.IsValid() {
-		out = append(out, net.JoinHostPort(n.Legacy4.Addr().String(), "80"))
+	var out web.Listen
+	for _, h := range []netip.Addr{n.RouterULA, n.Legacy4.Addr()} {
+		if !h.IsValid() {
+			continue
+		}
+		out.HTTP = append(out.HTTP, net.JoinHostPort(h.String(), "80"))
+		out.HTTPS = append(out.HTTPS, net.JoinHostPort(h.String(), "443"))
 	}
 	return out
 }

@@ -105,11 +105,16 @@ func TestFastpathPlan(t *testing.T) {
 
 func TestWebListen(t *testing.T) {
 	n := NetworkOf(netState(), netNow)
-	if got, want := WebListen(n, ""), []string{"[fd12:3456:789a::1]:80", "203.0.113.129:80"}; !slices.Equal(got, want) {
-		t.Errorf("the dashboard listens on %v, want the LAN's management addresses %v (never the uplink)", got, want)
+	got := WebListen(n, "")
+	if want := []string{"[fd12:3456:789a::1]:80", "203.0.113.129:80"}; !slices.Equal(got.HTTP, want) {
+		t.Errorf("the dashboard's plain HTTP listens on %v, want the LAN's management addresses %v (never the uplink)", got.HTTP, want)
 	}
-	if got := WebListen(n, "127.0.0.1:8080"); !slices.Equal(got, []string{"127.0.0.1:8080"}) {
-		t.Errorf("-listen-web ignored: %v", got)
+	if want := []string{"[fd12:3456:789a::1]:443", "203.0.113.129:443"}; !slices.Equal(got.HTTPS, want) {
+		t.Errorf("the dashboard's HTTPS listens on %v, want port 443 on the same addresses %v", got.HTTPS, want)
+	}
+	got = WebListen(n, "127.0.0.1:8080")
+	if !slices.Equal(got.HTTP, []string{"127.0.0.1:8080"}) || !slices.Equal(got.HTTPS, []string{"127.0.0.1:443"}) {
+		t.Errorf("-listen-web 127.0.0.1:8080: %+v, want that address for HTTP and port 443 on its host for HTTPS", got)
 	}
 }
 

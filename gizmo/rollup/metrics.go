@@ -171,8 +171,12 @@ var lanifMetrics = []family[lanif.Stats]{
 }
 
 var dns64Metrics = []family[dns64.Stats]{
-	counter("gizmo_dns64_queries_total", "DNS queries handled (after rate limiting).", func(s dns64.Stats) uint64 { return s.Queries }),
-	counter("gizmo_dns64_rate_limited_total", "DNS queries dropped by the per-client limit.", func(s dns64.Stats) uint64 { return s.RateLimited }),
+	counter("gizmo_dns64_queries_total", "DNS queries handled (after the fair queue).", func(s dns64.Stats) uint64 { return s.Queries }),
+	counterBy("gizmo_dns64_fairness_drops_total", "DNS queries and TCP connections dropped to keep each client to its fair share, by reason.", "reason", func(s dns64.Stats) map[string]uint64 {
+		f := s.Fairness
+		return map[string]uint64{"longest_queue": f.LongestQueue, "upstream_share": f.UpstreamShare, "tcp_refused": f.TCPRefused}
+	}),
+	counter("gizmo_dns64_steered_total", "Times a flooding source was steered to a socket of its own.", func(s dns64.Stats) uint64 { return s.Fairness.Steered }),
 	counter("gizmo_dns64_overloaded_total", "DNS queries dropped because too many waited for upstreams.", func(s dns64.Stats) uint64 { return s.Overloaded }),
 	counter("gizmo_dns64_malformed_total", "FORMERR, NOTIMP and BADVERS answers.", func(s dns64.Stats) uint64 { return s.Malformed }),
 	counter("gizmo_dns64_refused_total", "Refused queries (unsupported classes, zone transfers).", func(s dns64.Stats) uint64 { return s.Refused }),

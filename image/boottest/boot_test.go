@@ -3,13 +3,17 @@ package boottest
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/tls"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"testing"
@@ -21,7 +25,10 @@ import (
 	"codeberg.org/monostack/gizmo/image/builder"
 	"codeberg.org/monostack/gizmo/image/instance"
 	"codeberg.org/monostack/gizmo/image/updater"
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 	"codeberg.org/monostack/gizmo/lab/netlab"
+	"codeberg.org/monostack/gizmo/web/tlscert"
 )
 
 const gizmoPkg = "codeberg.org/monostack/gizmo/gizmo"
@@ -59,7 +66,9 @@ func labConfig(t *testing.T) instance.Config {
 // towards gz-isp and gz-switch. It then checks what a person would: the
 // console shows gokrazy starting the gizmo, Kea delegated a prefix to it,
 // gz-lan-v6 hears its RA with PREF64, and the dashboard answers. Then it
-// updates the VM over the network and checks that it boots root B.
+// tries updates that are not signed with the image's key, which the VM
+// refuses, updates it with a signed one over HTTPS and checks that it boots
+// root B.
 func TestBootQEMU(t *testing.T) {
 	if os.Getenv("GIZMO_SLOW") == "" {
 		t.Skip("slow: set GIZMO_SLOW=1")
@@ -67,9 +76,12 @@ func TestBootQEMU(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (network namespaces, tap devices)")
 	}
+	// Installs qemu and the image tools when it can, else skips naming
+	// the packages.
+	depstest.Require(t, deps.Image, deps.QEMU)
 	qemu, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
-		t.Skip("qemu-system-x86_64 not installed")
+		t.Fatal(err)
 	}
 	t.Setenv("SOURCE_DATE_EPOCH", "1767225600")
 	board, err := hardware.Lookup("qemu-amd64")
@@ -85,6 +97,7 @@ func TestBootQEMU(t *testing.T) {
 		Board:     board,
 		ModuleDir: moduleRoot(),
 		Password:  "boot-test",
+		UpdateKey: signingKey.Public().(ed25519.PublicKey),
 	}, img); err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +116,7 @@ func TestBootQEMU(t *testing.T) {
 			t.Errorf("lab down: %v", err)
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 16*time.Minute)
 	defer cancel()
 	patchPanel(t, ctx, l)
 	start = time.Now()
@@ -164,34 +177,37 @@ func TestBootQEMU(t *testing.T) {
 		t.Errorf("RA from %v carries PREF64 %v, want %v", router, pref64, netlab.Pref64)
 	}
 
-	// 4. The dashboard answers on the LAN.
-	url := fmt.Sprintf("http://[%s%%25%s]/", router, netlab.HostIf)
-	out, err := l.WaitExec(ctx, netlab.NSLanV6, func(out string) bool { return strings.HasPrefix(out, "2") },
-		"curl", "-sS", "-g", "-o", "/dev/null", "-m", "5", "-w", "%{http_code}", url)
-	if err != nil {
-		t.Fatalf("dashboard at %s: %v (%s)", url, err, out)
+	// 4. The dashboard answers on the LAN, over HTTP and HTTPS.
+	for _, url := range []string{fmt.Sprintf("http://[%s%%25%s]/", router, netlab.HostIf), fmt.Sprintf("https://[%s%%25%s]/", router, netlab.HostIf)} {
+		out, err := l.WaitExec(ctx, netlab.NSLanV6, func(out string) bool { return strings.HasPrefix(out, "2") },
+			"curl", "-sS", "-k", "-g", "-o", "/dev/null", "-m", "5", "-w", "%{http_code}", url)
+		if err != nil {
+			t.Fatalf("dashboard at %s: %v (%s)", url, err, out)
+		}
+		t.Logf("dashboard at %s answered %s; power-on to dashboard took %v", url, out, time.Since(start).Round(time.Second))
 	}
-	t.Logf("dashboard at %s answered %s; power-on to dashboard took %v", url, out, time.Since(start).Round(time.Second))
 
-	// 5. A network update: the root goes to p3, gokrazy rewrites the
-	// command line that syslinux INCLUDEs, and after the reboot the kernel
-	// mounts root B and gokrazy starts the gizmo again.
+	// 5. A network update, over HTTPS to the key the console shows.
+	// Unsigned and wrongly signed images are refused; a signed one is
+	// installed: the root goes to p3, gokrazy rewrites the command line
+	// that syslinux INCLUDEs, and after the reboot the kernel mounts root
+	// B and gokrazy starts the gizmo again.
+	pin := consoleKey(t, ctx, serial, 1)
+	t.Logf("the console shows the TLS key %s", pin)
 	parts, err := builder.BuildParts(ctx, builder.Options{
 		Config: labConfig(t), Board: board, ModuleDir: moduleRoot(), Password: "boot-test", SkipEEPROM: true,
+		UpdateKey: signingKey.Public().(ed25519.PublicKey),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer parts.Close()
-	cl := &updater.Client{
-		BaseURL:  fmt.Sprintf("http://[%s%%25%s]:8080", router, netlab.HostIf),
-		Password: "boot-test",
-		HTTP: &http.Client{Transport: &http.Transport{
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				return netlab.DialContext(ctx, netlab.NSLanV6, network, addr)
-			},
-		}},
+	baseURL := fmt.Sprintf("https://[%s%%25%s]:8080", router, netlab.HostIf)
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return netlab.DialContext(ctx, netlab.NSLanV6, network, addr)
 	}
+	refusedUpdates(t, ctx, baseURL, pin, dial, parts.Root)
+	cl := &updater.Client{BaseURL: baseURL, Password: "boot-test", SigningKey: signingKey, KeySHA256: pin, DialContext: dial}
 	start = time.Now()
 	if err := cl.Update(ctx, updater.Files{Root: parts.Root, Boot: parts.Boot}, true); err != nil {
 		t.Fatal(err)
@@ -206,6 +222,97 @@ func TestBootQEMU(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("update, reboot into root B and gizmo start took %v", time.Since(start).Round(time.Second))
+	// The TLS key lives in /perm: the pin holds across the update.
+	if again := consoleKey(t, ctx, serial, 2); again != pin {
+		t.Errorf("after the update the gizmo presents key %s, before %s", again, pin)
+	}
+}
+
+// signingKey signs the boot test's updates (a fixed seed: the image is
+// reproducible).
+var signingKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x42}, ed25519.SeedSize))
+
+var consoleKeyRE = regexp.MustCompile(`update API TLS [^\n]*public_key_sha256=([0-9A-F:]{95})`)
+
+// consoleKey waits for the n-th start of the update API on the serial
+// console and returns the TLS key fingerprint it logged: what the owner
+// reads there to pin.
+func consoleKey(t *testing.T, ctx context.Context, serial string, n int) string {
+	t.Helper()
+	var fp string
+	if err := netlab.WaitFor(ctx, "the update API's TLS key on the console", func(context.Context) (bool, error) {
+		b, err := os.ReadFile(serial)
+		m := consoleKeyRE.FindAllSubmatch(b, -1)
+		if len(m) >= n {
+			fp = string(m[n-1][1])
+		}
+		return fp != "", err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return fp
+}
+
+// refusedUpdates tries what someone with the password but without the
+// signing key could: an unsigned root, a root signed with another key, and
+// then a switch to whatever was written. The gizmo refuses each, so the
+// next boot is still root A's.
+func refusedUpdates(t *testing.T, ctx context.Context, baseURL, pin string, dial func(context.Context, string, string) (net.Conn, error), root string) {
+	t.Helper()
+	hc := &http.Client{Transport: &http.Transport{DialContext: dial, TLSClientConfig: &tls.Config{
+		InsecureSkipVerify: true, // pinned below
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if got := tlscert.PublicKeyFingerprint(cs.PeerCertificates[0]); got != pin {
+				return fmt.Errorf("key %s, console showed %s", got, pin)
+			}
+			return nil
+		},
+	}}}
+	send := func(method, path string, body []byte) (int, string) {
+		req, err := http.NewRequestWithContext(ctx, method, baseURL+path, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth("gokrazy", "boot-test")
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		msg, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.TrimSpace(string(msg))
+	}
+	code, msg := send(http.MethodPut, "/update/root", []byte("an unsigned root"))
+	if code != http.StatusForbidden {
+		t.Errorf("unsigned root: %d %q, want 403", code, msg)
+	}
+	t.Logf("unsigned root: %d %s", code, msg)
+	other := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{0x66}, ed25519.SeedSize))
+	wrong := &updater.Client{BaseURL: baseURL, Password: "boot-test", SigningKey: other, KeySHA256: pin, DialContext: dial}
+	err := wrong.Update(ctx, updater.Files{Root: root}, false)
+	if err == nil || !strings.Contains(err.Error(), "not signed with the key") {
+		t.Errorf("root signed with another key: %v, want a refusal", err)
+	}
+	t.Logf("root signed with another key: %v", err)
+	code, msg = send(http.MethodPost, "/update/switch", nil)
+	if code != http.StatusConflict {
+		t.Errorf("switch after refused roots: %d %q, want 409", code, msg)
+	}
+	t.Logf("switch after them: %d %s", code, msg)
+	if code, msg := send(http.MethodPut, "/update/mbr", []byte("x")); code != http.StatusForbidden {
+		t.Errorf("gokrazy's MBR endpoint: %d %q, want 403", code, msg)
+	}
+	// gokrazy's own, unsigned API is not on the network any more.
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, strings.Replace(baseURL, "https:", "http:", 1)+"/update/features", nil)
+	req.SetBasicAuth("gokrazy", "boot-test")
+	if resp, err := (&http.Client{Transport: &http.Transport{DialContext: dial}}).Do(req); err == nil {
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Errorf("plain HTTP on the update port answered %q", body)
+		}
+		t.Logf("plain HTTP on the update port: %s", resp.Status)
+	}
 }
 
 // patchPanel turns gz-gizmo into two bridges: tap-wan with the veth to

@@ -26,7 +26,7 @@ func BenchmarkBuild(b *testing.B) {
 		b.Run(board+"/go-build", func(b *testing.B) {
 			goTool, _ := exec.LookPath("go")
 			services, progs := servicesOf(opts.Config)
-			src, err := initSource(time.Unix(0, 0).UTC().Format(time.RFC3339), services)
+			src, err := initSource(time.Unix(0, 0).UTC().Format(time.RFC3339), services, updateAPIOf(opts))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/hardware"
+	"codeberg.org/monostack/gizmo/internal/filecopy"
 )
 
 // bootFile is one file of the FAT boot partition.
@@ -100,7 +101,7 @@ func writeFAT(ctx context.Context, tree bootTree, out string, size int64, epoch 
 				return err
 			}
 			if bf.Source != "" {
-				err = copyFile(src, bf.Source)
+				err = filecopy.Copy(src, bf.Source, 0o600)
 			} else {
 				err = os.WriteFile(src, bf.Content, 0o644)
 			}

@@ -12,6 +12,7 @@ package builder
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,10 +39,13 @@ type Options struct {
 	// ModuleDir is the main module whose go.mod pins every package and
 	// boot-file module; "" means the module of the working directory.
 	ModuleDir string
-	// Password becomes /etc/gokr-pw.txt, the password of gokrazy's web UI
-	// and update API (user "gokrazy"). Required unless
+	// Password becomes /etc/gizmo/password.txt: the appliance password of
+	// the dashboard and of the update API. Required unless
 	// Config.Update.NoPassword is set.
 	Password string
+	// UpdateKey is the Ed25519 public key the update API checks images
+	// against; the image embeds it. Required with a password.
+	UpdateKey ed25519.PublicKey
 	// PermSize is /perm's size in image files (default DefaultPermSize).
 	PermSize int64
 	// SkipEEPROM leaves the Pi 4 EEPROM update files out of the boot
@@ -117,6 +121,9 @@ func (o *Options) defaults() error {
 	}
 	if strings.ContainsAny(o.Password, "\n\r") {
 		return errors.New("password contains a line break")
+	}
+	if o.Password != "" && len(o.UpdateKey) != ed25519.PublicKeySize {
+		return errors.New("no update signing key: the image's update API would have no key to check images against")
 	}
 	return nil
 }
@@ -198,7 +205,7 @@ func BuildParts(ctx context.Context, opts Options) (_ *Parts, err error) {
 	}
 	services, progs := servicesOf(opts.Config)
 	if err := opts.step("compiling init and packages", func() error {
-		src, err := initSource(epoch.Format(time.RFC3339), services)
+		src, err := initSource(epoch.Format(time.RFC3339), services, updateAPIOf(opts))
 		if err != nil {
 			return err
 		}
@@ -423,8 +430,10 @@ func rootTreeFor(opts Options, bin, kernelDir string) (rootTree, error) {
 	if u := opts.Config.Update; u != nil && u.HTTPSPort != "" {
 		t.file("/etc/https-port.txt", 0o644, []byte(u.HTTPSPort))
 	}
+	// Not gokrazy's /etc/gokr-pw.txt: without it gokrazy keeps its update
+	// API on its unix socket, and the init serves the signed one.
 	if opts.Password != "" {
-		t.file("/etc/gokr-pw.txt", 0o600, []byte(opts.Password))
+		t.file(PasswordFile, 0o600, []byte(opts.Password))
 	}
 	t.file("/etc/gizmo/board.txt", 0o644, []byte(opts.Board.Name+"\n"))
 	ca := opts.CABundle

@@ -3,6 +3,7 @@ package builder
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"debug/elf"
 	"encoding/binary"
@@ -22,6 +23,9 @@ import (
 
 	"codeberg.org/monostack/gizmo/hardware"
 	"codeberg.org/monostack/gizmo/image/instance"
+	"codeberg.org/monostack/gizmo/image/updater"
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 )
 
 // standIn replaces the daemon in these tests (see testdata/gizmo): the
@@ -31,6 +35,9 @@ const (
 	realGizmo = "codeberg.org/monostack/gizmo/gizmo"
 	standIn   = "codeberg.org/monostack/gizmo/image/builder/testdata/gizmo"
 )
+
+// testUpdateKey is a fixed key, so that two builds are byte-identical.
+var testUpdateKey = ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize)).Public().(ed25519.PublicKey)
 
 func moduleRoot(t testing.TB) string {
 	t.Helper()
@@ -60,10 +67,10 @@ func repoConfig(t testing.TB, pkg string) instance.Config {
 
 func testOptions(t testing.TB, board, pkg string) Options {
 	t.Helper()
-	for _, tool := range []string{"mksquashfs", "unsquashfs", "mformat", "mcopy", "mkfs.ext4", "syslinux", "go"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s not installed (.ci/deps.sh installs it)", tool)
-		}
+	// Installs the image tools when it can, else skips naming the packages.
+	depstest.Require(t, deps.Image)
+	if _, err := exec.LookPath("go"); err != nil {
+		t.Skipf("go not in PATH: %v", err)
 	}
 	t.Setenv("SOURCE_DATE_EPOCH", "1767225600")
 	b, err := hardware.Lookup(board)
@@ -75,6 +82,7 @@ func testOptions(t testing.TB, board, pkg string) Options {
 		Board:     b,
 		ModuleDir: moduleRoot(t),
 		Password:  "test-password",
+		UpdateKey: testUpdateKey,
 		CABundle:  filepath.Join(moduleRoot(t), "image", "builder", "testdata", "ca.pem"),
 	}
 }
@@ -318,8 +326,16 @@ func checkRoot(t *testing.T, img string, machine elf.Machine) map[string][]byte 
 			}
 		}
 	}
-	if string(files["etc/hostname"]) != "gizmo" || string(files["etc/http-port.txt"]) != "8080" || string(files["etc/gokr-pw.txt"]) != "test-password" {
-		t.Errorf("/etc: hostname %q, http-port %q, password %q", files["etc/hostname"], files["etc/http-port.txt"], files["etc/gokr-pw.txt"])
+	if string(files["etc/hostname"]) != "gizmo" || string(files["etc/http-port.txt"]) != "8080" || string(files["etc/gizmo/password.txt"]) != "test-password" {
+		t.Errorf("/etc: hostname %q, http-port %q, password %q", files["etc/hostname"], files["etc/http-port.txt"], files["etc/gizmo/password.txt"])
+	}
+	// With gokr-pw.txt, gokrazy would serve its unsigned update API on
+	// every private address.
+	if files["etc/gokr-pw.txt"] != nil {
+		t.Error("the root has /etc/gokr-pw.txt: gokrazy's update API would be on the network")
+	}
+	if !bytes.Contains(files["gokrazy/init"], []byte(updater.EncodePublicKey(testUpdateKey))) {
+		t.Error("the init does not embed the update signing key")
 	}
 	if target, err := os.Readlink(filepath.Join(dir, "etc", "resolv.conf")); err != nil || target != "/tmp/resolv.conf" {
 		t.Errorf("/etc/resolv.conf -> %q (%v), want /tmp/resolv.conf (else gokrazy mounts a tmpfs over /etc)", target, err)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/filecopy"
 )
 
 // rootEntry is one file, directory or symlink of the root file system.
@@ -144,7 +145,7 @@ func populate(dir string, tree rootTree, epoch time.Time) error {
 				return err
 			}
 		case e.Source != "":
-			if err := copyFile(host, e.Source); err != nil {
+			if err := filecopy.Copy(host, e.Source, 0o600); err != nil {
 				return err
 			}
 		default:
@@ -185,21 +186,4 @@ func populate(dir string, tree rootTree, epoch time.Time) error {
 		}
 	}
 	return nil
-}
-
-func copyFile(dst, src string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }

@@ -1,32 +1,104 @@
-// Package updater updates a running gokrazy appliance over HTTP, through the
-// endpoints that gokrazy's init serves (github.com/gokrazy/gokrazy,
-// update.go): PUT /update/root writes the inactive root partition, PUT
-// /update/boot the boot partition, POST /update/switch makes the next boot
-// use the freshly written root, and POST /reboot restarts. Every request
-// carries HTTP basic auth as user "gokrazy" with the password from
-// /etc/gokr-pw.txt.
+// Package updater is both ends of the gizmo's signed network update. The
+// protocol is gokrazy's (github.com/gokrazy/gokrazy, update.go): PUT
+// /update/root writes the inactive root partition, PUT /update/boot the boot
+// partition, POST /update/switch makes the next boot use the freshly
+// written root, and POST /reboot restarts; every request carries the
+// appliance password (HTTP basic auth, user "gokrazy"). On top of it, every
+// image carries an Ed25519 signature (SignatureHeader) by the key the
+// gizmo's image was built with, and it all goes over HTTPS to a server
+// whose key the client pins. Server is the appliance's side, run by the
+// generated init in front of gokrazy's handlers; Client is `go run ./image
+// update`.
 package updater
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
+
+	"codeberg.org/monostack/gizmo/web/tlscert"
 )
 
 // Client talks to one appliance.
 type Client struct {
-	BaseURL  string // e.g. "http://gizmo.home.arpa:8080"
+	BaseURL  string // e.g. "https://gizmo.home.arpa:8080"
 	Password string
-	HTTP     *http.Client // nil: a client without overall timeout (uploads are large)
-	Logger   *slog.Logger
+	// SigningKey signs the images: the key the gizmo's image was built
+	// with (its public half is in the image).
+	SigningKey ed25519.PrivateKey
+	// KeySHA256 pins the gizmo's TLS public key (the fingerprint its
+	// serial console and dashboard show); the certificate is self-signed,
+	// so the pin is the only check.
+	KeySHA256 string
+	// DialContext makes the connections (nil: the default dialer).
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	Logger      *slog.Logger
+
+	once sync.Once
+	hc   *http.Client
+}
+
+// ErrKeyMismatch is wrapped when the gizmo presents another TLS key than
+// the pinned one.
+var ErrKeyMismatch = errors.New("the gizmo's TLS key is not the pinned one")
+
+// tlsConfig trusts exactly the pinned key, or, with pin "", any key and
+// reports it through seen (trust on first use).
+func tlsConfig(pin string, seen func(string)) *tls.Config {
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: true, // VerifyConnection checks the pin instead
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("update: no certificate")
+			}
+			got := tlscert.PublicKeyFingerprint(cs.PeerCertificates[0])
+			if seen != nil {
+				seen(got)
+			}
+			if pin != "" && got != pin {
+				return fmt.Errorf("update: %w: it presents %s, pinned %s", ErrKeyMismatch, got, pin)
+			}
+			return nil
+		},
+	}
+}
+
+func (c *Client) transport(pin string, seen func(string)) *http.Transport {
+	return &http.Transport{DialContext: c.DialContext, TLSClientConfig: tlsConfig(pin, seen), TLSHandshakeTimeout: 30 * time.Second}
+}
+
+// KeySHA256Of connects to the gizmo and returns the fingerprint of the TLS
+// key it presents, without trusting it: for a first contact, which the
+// caller confirms with the owner and saves.
+func (c *Client) KeySHA256Of(ctx context.Context) (string, error) {
+	var fp string
+	hc := &http.Client{Transport: c.transport("", func(s string) { fp = s })}
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, strings.TrimSuffix(c.BaseURL, "/")+"/update/features", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := hc.Do(req)
+	if fp == "" {
+		return "", fmt.Errorf("update: reaching %s: %w", c.BaseURL, err)
+	}
+	if err == nil {
+		resp.Body.Close()
+	}
+	return fp, nil
 }
 
 // Files are the partition images to send.
@@ -35,11 +107,11 @@ type Files struct {
 	Boot string // FAT image for the boot partition ("" leaves it alone)
 }
 
+// http is the client for the update: no overall timeout (uploads are
+// large), the pinned key.
 func (c *Client) http() *http.Client {
-	if c.HTTP != nil {
-		return c.HTTP
-	}
-	return http.DefaultClient
+	c.once.Do(func() { c.hc = &http.Client{Transport: c.transport(c.KeySHA256, nil)} })
+	return c.hc
 }
 
 func (c *Client) log() *slog.Logger {
@@ -92,9 +164,14 @@ func (c *Client) Features(ctx context.Context) (string, error) {
 	return strings.TrimSpace(string(b)), err
 }
 
-// put streams a file to an update endpoint and compares the SHA-256 that
-// the appliance computed over what it wrote with our own.
-func (c *Client) put(ctx context.Context, path, file string) error {
+// put streams a signed file to an update endpoint and compares the SHA-256
+// that the appliance computed over what it wrote with our own.
+func (c *Client) put(ctx context.Context, part Part, file string) error {
+	path := "/update/" + string(part)
+	sig, err := SignFile(c.SigningKey, part, file)
+	if err != nil {
+		return err
+	}
 	f, err := os.Open(file)
 	if err != nil {
 		return fmt.Errorf("update: %w", err)
@@ -110,6 +187,7 @@ func (c *Client) put(ctx context.Context, path, file string) error {
 		return err
 	}
 	req.Header.Set("X-Gokrazy-Update-Hash", "sha256")
+	req.Header.Set(SignatureHeader, sig)
 	start := time.Now()
 	body, err := c.do(req)
 	if err != nil {
@@ -138,23 +216,30 @@ func (c *Client) post(ctx context.Context, path string, form url.Values) error {
 // reboots. The order matters: the boot partition's cmdline.txt names root A,
 // and /update/switch rewrites it to whichever partition was just written.
 func (c *Client) Update(ctx context.Context, files Files, reboot bool) error {
+	if c.KeySHA256 == "" {
+		return errors.New("update: no TLS key pinned for the gizmo")
+	}
+	if len(c.SigningKey) != ed25519.PrivateKeySize {
+		return errors.New("update: no signing key")
+	}
 	features, err := c.Features(ctx)
 	if err != nil {
 		return err
 	}
 	// gokrazy reports "gpt" when it booted from root=PARTUUID=.../PARTNROFF,
 	// the form gizmo images use; "updatehash" means it answers with the
-	// hash of what it wrote.
-	for _, f := range []string{"updatehash", "gpt"} {
+	// hash of what it wrote; FeatureSigned that the gizmo checks signatures
+	// (an image from before does not, and speaks no HTTPS either).
+	for _, f := range []string{"updatehash", "gpt", FeatureSigned} {
 		if !strings.Contains(","+features+",", ","+f+",") {
 			return fmt.Errorf("update: the gizmo does not support the %q update feature (features %q)", f, features)
 		}
 	}
-	if err := c.put(ctx, "/update/root", files.Root); err != nil {
+	if err := c.put(ctx, PartRoot, files.Root); err != nil {
 		return err
 	}
 	if files.Boot != "" {
-		if err := c.put(ctx, "/update/boot", files.Boot); err != nil {
+		if err := c.put(ctx, PartBoot, files.Boot); err != nil {
 			return err
 		}
 	}

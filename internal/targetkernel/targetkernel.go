@@ -20,6 +20,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 )
 
 // IsInit reports whether this process is the VM's init.
@@ -84,9 +87,11 @@ func Run(t testing.TB, o Options) []byte {
 	if runtime.GOARCH != "amd64" {
 		t.Skip("boots kernel.amd64 with an amd64 test binary")
 	}
+	// Installs qemu when it can, else skips naming the package.
+	depstest.Require(t, deps.QEMU)
 	qemu, err := exec.LookPath("qemu-system-x86_64")
 	if err != nil {
-		t.Skip("qemu-system-x86_64 not installed")
+		t.Fatal(err)
 	}
 	if o.MemoryMB == 0 {
 		o.MemoryMB = 512

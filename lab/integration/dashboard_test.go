@@ -11,18 +11,17 @@ package integration
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/netip"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -31,46 +30,41 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 	"codeberg.org/monostack/gizmo/lab/netlab"
 	"codeberg.org/monostack/gizmo/web/series"
 )
 
 // dashboardProxy serves the gizmo's dashboard on 127.0.0.1 of the host for
 // the browser, which runs outside the lab's namespaces: every connection is
-// dialled from inside gz-gizmo to the gizmo's legacy LAN address, port 80
-// (where the daemon serves it, DESIGN.md "Defaults"). The browser's Host
-// header (an IP literal) is passed on unchanged, so the gizmo's DNS
-// rebinding and cross-origin checks see what a LAN browser would send.
+// passed on, TLS and all, from inside gz-gizmo to the gizmo's legacy LAN
+// address, port 443 (where the daemon serves HTTPS). The browser sees the
+// gizmo's own certificate, and its Host header (an IP literal) reaches the
+// gizmo unchanged, so the DNS rebinding and cross-origin checks see what a
+// LAN browser would send.
 func dashboardProxy(t *testing.T) string {
 	t.Helper()
-	target := netip.AddrPortFrom(netlab.GizmoLANIPv4.Addr(), 80).String()
-	rp := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) {
-			pr.SetURL(&url.URL{Scheme: "http", Host: target})
-			pr.Out.Host = pr.In.Host
-		},
-		Transport: &http.Transport{
-			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-				return netlab.DialContext(ctx, netlab.NSGizmo, network, target)
-			},
-		},
-	}
+	target := netip.AddrPortFrom(netlab.GizmoLANIPv4.Addr(), 443).String()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: rp, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	return "http://" + ln.Addr().String()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { netlab.ForwardTCP(ctx, ln, netlab.NSGizmo, target); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return "https://" + ln.Addr().String()
 }
 
-// browser starts a headless chromium for the test, or skips without one.
+// browser starts a headless chromium for the test, installing it first
+// when it can, or skips naming the package.
 func browser(t *testing.T, ctx context.Context) context.Context {
 	t.Helper()
+	depstest.Require(t, deps.Browser)
 	path, err := exec.LookPath("chromium")
 	if err != nil {
-		t.Skip("chromium is not installed (Debian package chromium; .ci/deps.sh installs it): " + err.Error())
+		t.Fatal(err)
 	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
@@ -87,6 +81,9 @@ func browser(t *testing.T, ctx context.Context) context.Context {
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("no-default-browser-check", true),
 		chromedp.Flag("no-proxy-server", true),
+		// The gizmo's certificate is self-signed, made on its first
+		// boot; the lab's tests pin its key elsewhere (DashboardClient).
+		chromedp.Flag("ignore-certificate-errors", true),
 	}
 	if os.Geteuid() == 0 {
 		opts = append(opts, chromedp.NoSandbox) // chromium refuses to run as root with its sandbox
@@ -101,13 +98,14 @@ func browser(t *testing.T, ctx context.Context) context.Context {
 	return bctx
 }
 
-// apiJSON fetches a dashboard API path from inside gz-gizmo.
-func apiJSON(ctx context.Context, path string, v any) error {
-	body, err := netlab.HTTPGet(ctx, netlab.NSGizmo, "http://[::1]"+path)
+// apiJSON fetches a dashboard API path from inside gz-gizmo, logged in
+// (per-host insights need it).
+func apiJSON(ctx context.Context, l *netlab.Lab, path string, v any) error {
+	body, err := l.DashboardAPI(ctx, http.MethodGet, path, "")
 	if err != nil {
 		return err
 	}
-	return json.Unmarshal([]byte(body), v)
+	return json.Unmarshal(body, v)
 }
 
 // driveTraffic makes traffic of every category in the lab: native IPv6 and
@@ -163,7 +161,7 @@ func driveTraffic(t *testing.T, ctx context.Context, l *netlab.Lab) {
 			} `json:"hosts"`
 		}
 		var pts []series.Point
-		if apiJSON(ctx, "/api/insights", &ins) != nil || apiJSON(ctx, "/api/series?resolution=10s", &pts) != nil {
+		if apiJSON(ctx, l, "/api/insights", &ins) != nil || apiJSON(ctx, l, "/api/series?resolution=10s", &pts) != nil {
 			return false, nil
 		}
 		last = map[string]series.Categories{}
@@ -221,12 +219,59 @@ func readHostCards(ctx context.Context, base string) (map[string]hostCard, error
 	return chromedp.Run(ctx, chromedp.Evaluate[map[string]hostCard](hostCards))
 }
 
+// logIn logs the browser in with the login form, as the owner does, with
+// the appliance password from the gizmo's state dir.
+func logIn(t *testing.T, b context.Context, l *netlab.Lab, base string) {
+	t.Helper()
+	pw, err := os.ReadFile(filepath.Join(stateDirOf(t, l), "password.txt"))
+	if err != nil {
+		t.Fatalf("appliance password: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(b, time.Minute)
+	defer cancel()
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/login"),
+		chromedp.WaitVisible(chromedp.CSS("input[name=password]")),
+		chromedp.SendKeys(chromedp.CSS("input[name=password]"), strings.TrimSpace(string(pw))),
+		chromedp.Click(chromedp.CSS("form.login button[type=submit]")),
+		chromedp.WaitVisible(chromedp.CSS("form.account")), // the logout button
+	); err != nil {
+		t.Fatalf("logging in: %v", err)
+	}
+}
+
 func TestDashboardInBrowser(t *testing.T) {
 	l := LabWithGizmo(t)
 	ctx := testContext(t, 4*time.Minute)
 	driveTraffic(t, ctx, l)
 	base := dashboardProxy(t)
 	b := browser(t, ctx)
+
+	t.Run("logging in leaves a Secure, HttpOnly, SameSite=Strict session cookie", func(t *testing.T) {
+		logIn(t, b, l, base)
+		var cookies []*network.Cookie
+		if err := chromedp.Do(b, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+			res, err := cdp.Call(ctx, t, network.GetCookies, network.GetCookiesParams{})
+			if err == nil {
+				cookies = res.Cookies
+			}
+			return err
+		})); err != nil {
+			t.Fatal(err)
+		}
+		var found bool
+		for _, c := range cookies {
+			if c.Name == "gizmo_session" {
+				found = true
+				if !c.Secure || !c.HTTPOnly || c.SameSite != network.CookieSameSiteStrict {
+					t.Errorf("session cookie %+v: want Secure, HttpOnly, SameSite=Strict", c)
+				}
+			}
+		}
+		if !found {
+			t.Fatalf("no gizmo_session cookie after logging in: %+v", cookies)
+		}
+	})
 
 	t.Run("the overview shows non-empty charts", func(t *testing.T) {
 		for _, path := range []string{"/", "/?range=1h"} {
@@ -282,23 +327,6 @@ func TestDashboardInBrowser(t *testing.T) {
 		waitAnswer(t, ctx, l, rdnss, "v4only.example.test", "AAAA", []string{v4only})
 		t.Cleanup(func() { setDNS64(t, context.Background(), l, netlab.MACLanV6, true) })
 
-		// The password, as the owner would type it into the browser's
-		// basic-auth prompt; the browser sends it with every request.
-		pw, err := os.ReadFile(filepath.Join(stateDirOf(t, l), "password.txt"))
-		if err != nil {
-			t.Fatalf("appliance password: %v", err)
-		}
-		auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("gizmo:"+strings.TrimSpace(string(pw))))
-		if err := chromedp.Do(b, chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-			if _, err := cdp.Call(ctx, t, network.Enable, network.EnableParams{}); err != nil {
-				return err
-			}
-			_, err := cdp.Call(ctx, t, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Authorization": auth}})
-			return err
-		})); err != nil {
-			t.Fatal(err)
-		}
-
 		card := chromedp.CSS(fmt.Sprintf(`article[data-mac=%q]`, netlab.MACLanV6))
 		cards, err := readHostCards(b, base)
 		if err != nil {
@@ -332,6 +360,87 @@ func TestDashboardInBrowser(t *testing.T) {
 	})
 }
 
+// TestDashboardPlainHTTPIsReadOnly is the attack from a LAN host: a policy
+// write over plain HTTP with the right password is refused, and changes
+// nothing; the same write over HTTPS goes through.
+func TestDashboardPlainHTTPIsReadOnly(t *testing.T) {
+	l := LabWithGizmo(t)
+	ctx := testContext(t, 2*time.Minute)
+	pw, err := l.GizmoPassword()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The DNS64 switch of the legacy host: it asks for A records only, so
+	// the switch changes nothing that other tests see.
+	path := "/api/hosts/" + netlab.MACLanLegacy + "/policy"
+	gizmo := netlab.GizmoLANIPv4.Addr().String()
+	secure, err := l.DashboardClient(netlab.NSLanLegacy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(c *http.Client, url, body string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth("gizmo", pw)
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		msg, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, strings.TrimSpace(string(msg))
+	}
+	dns64 := func() bool {
+		t.Helper()
+		var p struct {
+			DNS64 bool `json:"dns64"`
+		}
+		if err := apiJSON(ctx, l, path, &p); err != nil {
+			t.Fatal(err)
+		}
+		return p.DNS64
+	}
+	t.Cleanup(func() { put(secure, "https://"+gizmo+path, `{"dns64":true}`) })
+	if code, msg := put(secure, "https://"+gizmo+path, `{"dns64":true}`); code != http.StatusOK {
+		t.Fatalf("HTTPS PUT with the password: %d %q", code, msg)
+	}
+	refusedWrites := func() float64 {
+		t.Helper()
+		body, err := netlab.HTTPGet(ctx, netlab.NSGizmo, "http://[::1]/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(line, "gizmo_web_plain_http_writes_refused_total "); ok {
+				n, err := strconv.ParseFloat(v, 64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+		}
+		t.Fatal("no gizmo_web_plain_http_writes_refused_total in /metrics")
+		return 0
+	}
+	before := refusedWrites()
+	code, msg := put(netlab.HTTPClient(netlab.NSLanLegacy), "http://"+gizmo+path, `{"dns64":false}`)
+	if code != http.StatusForbidden || !strings.Contains(msg, "https://"+gizmo+"/") {
+		t.Errorf("plain-HTTP PUT with the right password: %d %q, want 403 pointing to HTTPS", code, msg)
+	}
+	if !dns64() {
+		t.Error("the plain-HTTP write changed the policy")
+	}
+	if code, msg := put(secure, "https://"+gizmo+path, `{"dns64":false}`); code != http.StatusOK || dns64() {
+		t.Errorf("HTTPS PUT with the password: %d %q", code, msg)
+	}
+	if after := refusedWrites(); after != before+1 {
+		t.Errorf("gizmo_web_plain_http_writes_refused_total went from %v to %v, want one more", before, after)
+	}
+}
+
 // stateDirOf reads the gizmo's state dir from its command line.
 func stateDirOf(t *testing.T, l *netlab.Lab) string {
 	t.Helper()
@@ -354,6 +463,7 @@ func TestDashboardScreenshots(t *testing.T) {
 	driveTraffic(t, ctx, l)
 	base := dashboardProxy(t)
 	b := browser(t, ctx)
+	logIn(t, b, l, base)
 	dir := filepath.Join("..", "..", "docs", "img")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)

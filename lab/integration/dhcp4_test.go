@@ -69,23 +69,8 @@ func apiHost(t *testing.T, ctx context.Context, mac string) (host struct {
 // appliance password the daemon generated in its state dir.
 func setV6OnlyPreferred(t *testing.T, ctx context.Context, l *netlab.Lab, mac string, on bool) {
 	t.Helper()
-	pw, err := os.ReadFile(filepath.Join(l.GizmoStateDir(), "password.txt"))
-	if err != nil {
-		t.Fatalf("appliance password: %v", err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://[::1]/api/hosts/"+mac+"/policy",
-		strings.NewReader(fmt.Sprintf(`{"v6only_preferred":%v}`, on)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.SetBasicAuth("gizmo", strings.TrimSpace(string(pw)))
-	resp, err := netlab.HTTPClient(netlab.NSGizmo).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("PUT policy v6only_preferred=%v: %s", on, resp.Status)
+	if _, err := l.DashboardAPI(ctx, http.MethodPut, "/api/hosts/"+mac+"/policy", fmt.Sprintf(`{"v6only_preferred":%v}`, on)); err != nil {
+		t.Fatalf("policy v6only_preferred=%v: %v", on, err)
 	}
 }
 

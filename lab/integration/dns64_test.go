@@ -12,8 +12,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -111,23 +109,8 @@ func TestDNS64LANHostResolves(t *testing.T) {
 // setDNS64 changes the host's DNS64 policy through the API.
 func setDNS64(t *testing.T, ctx context.Context, l *netlab.Lab, mac string, on bool) {
 	t.Helper()
-	pw, err := os.ReadFile(filepath.Join(l.GizmoStateDir(), "password.txt"))
-	if err != nil {
-		t.Fatalf("appliance password: %v", err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://[::1]/api/hosts/"+mac+"/policy",
-		strings.NewReader(fmt.Sprintf(`{"dns64":%v}`, on)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.SetBasicAuth("gizmo", strings.TrimSpace(string(pw)))
-	resp, err := netlab.HTTPClient(netlab.NSGizmo).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("PUT policy dns64=%v: %s", on, resp.Status)
+	if _, err := l.DashboardAPI(ctx, http.MethodPut, "/api/hosts/"+mac+"/policy", fmt.Sprintf(`{"dns64":%v}`, on)); err != nil {
+		t.Fatalf("policy dns64=%v: %v", on, err)
 	}
 }
 

@@ -4,13 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -79,32 +76,14 @@ func (fw *labFirewall) moves(t *testing.T, name string, fn func()) {
 func putRules(t *testing.T, l *netlab.Lab, body string) string {
 	t.Helper()
 	ctx := testContext(t, 10*time.Second)
-	client := netlab.HTTPClient(netlab.NSGizmo)
-	resp, err := client.Get("http://[::1]/api/firewall/rules")
+	old, err := netlab.HTTPGet(ctx, netlab.NSGizmo, "http://[::1]/api/firewall/rules")
 	if err != nil {
 		t.Fatal(err)
 	}
-	old, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	pw, err := os.ReadFile(filepath.Join(l.GizmoStateDir(), "password.txt"))
-	if err != nil {
-		t.Fatalf("appliance password: %v", err)
+	if _, err := l.DashboardAPI(ctx, http.MethodPut, "/api/firewall/rules", body); err != nil {
+		t.Fatalf("rules %s: %v", body, err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://[::1]/api/firewall/rules", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.SetBasicAuth("gizmo", strings.TrimSpace(string(pw)))
-	resp, err = client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msg, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("PUT /api/firewall/rules %s: %s: %s", body, resp.Status, msg)
-	}
-	return string(old)
+	return old
 }
 
 // dialFails is true when a TCP connection from ns to addr does not come

@@ -43,12 +43,12 @@ type hostTable struct {
 	Refused  int  `json:"refused"`
 }
 
-func hostTableOf(t *testing.T, ctx context.Context) hostTable {
+func hostTableOf(t *testing.T, ctx context.Context, l *netlab.Lab) hostTable {
 	t.Helper()
 	var st struct {
 		HostTable hostTable `json:"host_table"`
 	}
-	if err := apiJSON(ctx, "/api/status", &st); err != nil {
+	if err := apiJSON(ctx, l, "/api/status", &st); err != nil {
 		t.Fatalf("/api/status: %v", err)
 	}
 	return st.HostTable
@@ -194,13 +194,13 @@ func TestHostileLAN(t *testing.T) {
 		t.Logf("%s", out)
 		var ht hostTable
 		if err := netlab.WaitFor(ctx, "the flood reaches the host table", func(ctx context.Context) (bool, error) {
-			ht = hostTableOf(t, ctx)
+			ht = hostTableOf(t, ctx, l)
 			return ht.Full, nil
 		}); err != nil {
 			t.Errorf("%v; host table %+v", err, ht)
 		}
 		time.Sleep(3 * time.Second) // the rest of the flood, a replan and a flush
-		ht = hostTableOf(t, ctx)
+		ht = hostTableOf(t, ctx, l)
 		t.Logf("host table %+v; gizmo_hosts_refused_total +%v; frames the kernel dropped %v", ht,
 			metric(t, ctx, "gizmo_hosts_refused_total")-refused, metric(t, ctx, "gizmo_neighbors_socket_drops_total"))
 		if ht.Capacity == 0 || ht.Hosts > ht.Capacity {

@@ -21,10 +21,10 @@ import (
 	"codeberg.org/monostack/gizmo/web"
 )
 
-func nat64Insights(t *testing.T, ctx context.Context) web.NAT64Insights {
+func nat64Insights(t *testing.T, ctx context.Context, l *netlab.Lab) web.NAT64Insights {
 	t.Helper()
 	var ins web.Insights
-	if err := apiJSON(ctx, "/api/insights", &ins); err != nil {
+	if err := apiJSON(ctx, l, "/api/insights", &ins); err != nil {
 		t.Fatalf("insights: %v", err)
 	}
 	return ins.NAT64
@@ -82,7 +82,7 @@ func TestHostileNAT64(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		before := nat64Insights(t, ctx)
+		before := nat64Insights(t, ctx, l)
 		const ports = 8000
 		out, err := l.Exec(ctx, netlab.NSInet, helper, "spray-udp", "-src", netlab.V4OnlyServer.String(),
 			"-dst", binding.String(), "-from", "20000", "-count", fmt.Sprint(ports))
@@ -94,13 +94,13 @@ func TestHostileNAT64(t *testing.T) {
 		// 10 s) to count the sessions.
 		var after web.NAT64Insights
 		if err := netlab.WaitFor(ctx, "the spray counted and a reaper pass", func(ctx context.Context) (bool, error) {
-			after = nat64Insights(t, ctx)
+			after = nat64Insights(t, ctx, l)
 			return after.Drops["inbound_session_refused"] > before.Drops["inbound_session_refused"], nil
 		}); err != nil {
 			t.Fatal(err)
 		}
 		time.Sleep(11 * time.Second)
-		after = nat64Insights(t, ctx)
+		after = nat64Insights(t, ctx, l)
 		refused := after.Drops["inbound_session_refused"] - before.Drops["inbound_session_refused"]
 		// A binding's bound is 64 (nat64.DefaultMaxInboundSessionsPerBinding);
 		// other lab traffic may add a few sessions of its own.
@@ -114,7 +114,7 @@ func TestHostileNAT64(t *testing.T) {
 		}
 		// The spray was charged to the binding, not to the host.
 		if _, err := udpExchange(ctx, srv, to, "a new flow after the spray"); err != nil {
-			t.Errorf("the host's new flow after the spray: %v (insights %+v)", err, nat64Insights(t, ctx))
+			t.Errorf("the host's new flow after the spray: %v (insights %+v)", err, nat64Insights(t, ctx, l))
 		}
 	})
 
@@ -125,7 +125,7 @@ func TestHostileNAT64(t *testing.T) {
 			t.Fatalf("gz-lan-v6 has no global address: %v\n%s", err, out)
 		}
 		prefix := netip.PrefixFrom(netip.MustParseAddr(m[1]), 64).Masked()
-		before := nat64Insights(t, ctx)
+		before := nat64Insights(t, ctx, l)
 		// The daemon's plan: 32768 sessions per /64, 8192 per address.
 		// Five addresses × 8000 ICMP flows (one per IPv4 destination)
 		// ask for 40000. ICMP sessions live 60 s (RFC 6146 §4), so the
@@ -148,13 +148,13 @@ func TestHostileNAT64(t *testing.T) {
 		t.Logf("%s", out)
 		var after web.NAT64Insights
 		if err := netlab.WaitFor(ctx, "the /64's limit counted", func(ctx context.Context) (bool, error) {
-			after = nat64Insights(t, ctx)
+			after = nat64Insights(t, ctx, l)
 			return after.Drops["prefix_limit_refused"] > before.Drops["prefix_limit_refused"], nil
 		}); err != nil {
 			t.Fatalf("%v (insights %+v)", err, after)
 		}
 		time.Sleep(11 * time.Second)
-		after = nat64Insights(t, ctx)
+		after = nat64Insights(t, ctx, l)
 		t.Logf("sessions %d → %d, prefix_limit_refused +%d, host_limit_refused +%d", before.Sessions, after.Sessions,
 			after.Drops["prefix_limit_refused"]-before.Drops["prefix_limit_refused"],
 			after.Drops["host_limit_refused"]-before.Drops["host_limit_refused"])

@@ -2,8 +2,8 @@ package netlab
 
 import "net/netip"
 
-// Namespace names (DESIGN.md "The lab", a contract: outside checks use them
-// with `ip netns exec`).
+// Namespace names. They are fixed because tests and outside checks use them
+// with `ip netns exec`; renaming one breaks them.
 const (
 	NSInet      = "gz-inet"
 	NSISP       = "gz-isp"

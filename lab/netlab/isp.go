@@ -13,9 +13,10 @@ import (
 	"time"
 )
 
-// The ISP's misbehaviours that issue 9's variation 6 asks about ("lost Renew
-// replies, a PD that disappears"): a filter that eats Kea's DHCPv6 replies on
-// the WAN link, and a Kea that stops delegating.
+// The ISP's misbehaviours that a DHCPv6-PD client must survive (RFC 8415
+// §18.2.4–§18.2.5: Renew and Rebind go unanswered; §18.2.10.1: the server
+// stops delegating): a filter that eats Kea's DHCPv6 replies on the WAN
+// link, and a Kea that stops delegating.
 
 // replyLossTable is the nftables table in gz-isp that drops Kea's DHCPv6
 // messages to the gizmo while DropDHCPv6Replies is on.

@@ -1,5 +1,5 @@
-// Package netlab builds the gizmo's virtual home network (DESIGN.md, "The
-// lab") in network namespaces, with real software as the peers: radvd, Kea
+// Package netlab builds the gizmo's virtual home network (the topology in
+// lab/README.md) in network namespaces, with real software as the peers: radvd, Kea
 // (DHCPv6-PD and DHCPv4) and BIND in gz-isp; HTTP servers in gz-inet;
 // dhcpcd and a tayga CLAT on the LAN hosts. It starts the gizmo daemon in
 // gz-gizmo and supervises it as gokrazy does.
@@ -20,7 +20,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -30,6 +29,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"codeberg.org/monostack/gizmo/internal/filecopy"
 )
 
 // DefaultRunDir holds configs, logs, pid files, leases and the gizmo's state
@@ -63,6 +64,12 @@ type Options struct {
 	// Scenario names the kind of upstream the lab builds (scenario.go,
 	// Scenarios()); empty means DefaultScenario.
 	Scenario string
+	// NoInstall: Up does not install missing Debian packages (package
+	// deps) but fails naming them; so does GIZMO_LAB_NO_INSTALL=1.
+	NoInstall bool
+	// HaveTool replaces the check whether a command or file the lab uses
+	// is there (tests); nil means deps.Have.
+	HaveTool func(use string) bool
 }
 
 func (o Options) withDefaults() Options {
@@ -95,8 +102,10 @@ type Lab struct {
 }
 
 // Up builds the lab and starts its daemons; it returns when every peer is
-// ready and the gizmo has been started. It first waits (until ctx is done)
-// for the machine-wide lock, then removes whatever a crashed lab left.
+// ready and the gizmo has been started. It first installs the Debian
+// packages the lab lacks (or fails naming them, before it builds
+// anything), waits (until ctx is done) for the machine-wide lock, then
+// removes whatever a crashed lab left.
 // On error nothing is left behind and the lock is released.
 func Up(ctx context.Context, opts Options) (*Lab, error) {
 	if os.Geteuid() != 0 {
@@ -110,6 +119,9 @@ func Up(ctx context.Context, opts Options) (*Lab, error) {
 		opts.Lifetimes = sc.Lifetimes
 	}
 	opts = opts.withDefaults()
+	if err := ensureDeps(ctx, opts); err != nil {
+		return nil, err
+	}
 	built, err := prebuild(ctx, opts)
 	if err != nil {
 		return nil, err
@@ -250,32 +262,15 @@ func (l *Lab) buildBinaries(context.Context) error {
 	if src == "" {
 		src = filepath.Join(l.built, "lab")
 	}
-	if err := copyFile(src, l.helper); err != nil {
+	if err := filecopy.Copy(l.helper, src, 0o755); err != nil {
 		return fmt.Errorf("netlab: install lab binary: %w", err)
 	}
 	if !l.opts.NoGizmo && l.opts.GizmoBinary == "" {
-		if err := copyFile(filepath.Join(l.built, "gizmo"), filepath.Join(l.runDir, "gizmo")); err != nil {
+		if err := filecopy.Copy(filepath.Join(l.runDir, "gizmo"), filepath.Join(l.built, "gizmo"), 0o755); err != nil {
 			return fmt.Errorf("netlab: install gizmo: %w", err)
 		}
 	}
 	return nil
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o755)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
 
 func (l *Lab) now() time.Time { return time.Now() }
@@ -289,7 +284,8 @@ func (l *Lab) addProc(p *process) {
 // Down stops the gizmo (SIGTERM first, so it can send its final RA), stops
 // every peer, deletes the namespaces and the run dir, and releases the
 // machine-wide lock. It returns an error if anything of the lab is left
-// (DESIGN.md: down leaves nothing behind). It is safe to call more than once.
+// (namespaces, processes, files), so that the next Up starts from nothing.
+// It is safe to call more than once.
 func (l *Lab) Down() error {
 	l.mu.Lock()
 	if l.down {

@@ -11,9 +11,9 @@ import (
 )
 
 // A Scenario is one kind of upstream (or placement) the gizmo must cope with
-// without configuration (issue 9). The default, "pd56", is the lab of
-// DESIGN.md; the others change the ISP's software or the wiring around
-// gz-gizmo. Options.Scenario picks one by name.
+// without configuration. The default, "pd56", is the lab of lab/README.md;
+// the others change the ISP's software or the wiring around gz-gizmo.
+// Options.Scenario picks one by name.
 type Scenario struct {
 	Name string
 	// About says what the scenario stands for, for `lab up -h`.
@@ -55,11 +55,11 @@ const ISPSwitchPort = "p-isp"
 // where the gizmo's prefix came from.
 var UpstreamPref64 = netip.MustParsePrefix("2001:db8:46::/96")
 
-// DefaultScenario is the lab of DESIGN.md.
+// DefaultScenario is the lab of lab/README.md: a /56 delegated by Kea.
 const DefaultScenario = "pd56"
 
 var scenarios = map[string]Scenario{
-	"pd56": {About: "the ISP delegates a /56 (DESIGN.md's lab)", DelegatedLength: 56},
+	"pd56": {About: "the ISP delegates a /56 (the default lab)", DelegatedLength: 56},
 	"pd60": {About: "the ISP delegates a /60", DelegatedLength: 60},
 	"pd64": {About: "the ISP delegates a single /64", DelegatedLength: 64},
 	"pd48": {About: "the ISP delegates a /48", DelegatedLength: 48},

@@ -21,6 +21,8 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/mailbox"
 )
 
 // TableName is the accounting table (family inet).
@@ -49,9 +51,9 @@ type Config struct {
 
 // Service keeps the accounting table in place and reads its counters.
 type Service struct {
-	cfg     Config
-	log     *slog.Logger
-	updates chan Plan
+	cfg   Config
+	log   *slog.Logger
+	plans mailbox.Box[Plan]
 
 	mu      sync.Mutex
 	applied Plan
@@ -64,17 +66,12 @@ func New(cfg Config) (*Service, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{cfg: cfg, log: log.With("service", "accounting"), updates: make(chan Plan, 1)}, nil
+	return &Service{cfg: cfg, log: log.With("service", "accounting")}, nil
 }
 
-// Update hands the service a new plan; the newest wins.
-func (s *Service) Update(p Plan) {
-	select {
-	case <-s.updates:
-	default:
-	}
-	s.updates <- p
-}
+// Update hands the service a new plan; it never blocks and the newest plan
+// wins.
+func (s *Service) Update(p Plan) { s.plans.Put(p) }
 
 // Run applies plans until ctx is done, then removes the table.
 func (s *Service) Run(ctx context.Context) error {
@@ -88,8 +85,10 @@ func (s *Service) Run(ctx context.Context) error {
 				s.log.Warn("removing the accounting table failed", "err", err)
 			}
 			return nil
-		case p := <-s.updates:
-			pending = &p
+		case <-s.plans.C():
+			if p, ok := s.plans.Take(); ok {
+				pending = &p
+			}
 		case <-retry.C:
 		}
 		if pending == nil {

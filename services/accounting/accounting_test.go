@@ -1,41 +1,25 @@
 package accounting
 
 import (
-	"fmt"
-	"math/rand/v2"
 	"net/netip"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
-	"github.com/vishvananda/netns"
-)
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 
-func sh(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%v: %v: %s", args, err, out)
-	}
-	return string(out)
-}
+	"codeberg.org/monostack/gizmo/internal/testns"
+)
 
 // TestCountsForwardedBytesPerAddress routes pings between a LAN host and a
 // WAN host through a router namespace and checks that the router's
 // accounting table attributes the bytes to the LAN host's addresses.
 func TestCountsForwardedBytesPerAddress(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	id := rand.IntN(1e6)
-	host, router, inet := fmt.Sprintf("gzt-acct-h-%d", id), fmt.Sprintf("gzt-acct-r-%d", id), fmt.Sprintf("gzt-acct-i-%d", id)
-	for _, ns := range []string{host, router, inet} {
-		sh(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	}
-	sh(t, "ip", "-n", router, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", host)
-	sh(t, "ip", "-n", router, "link", "add", "uplink0", "type", "veth", "peer", "name", "eth0", "netns", inet)
+	// Installs the lab's Debian packages when it can, else skips naming them.
+	depstest.Require(t, deps.Lab)
+	host, router, inet := testns.New(t, "acct-h"), testns.New(t, "acct-r"), testns.New(t, "acct-i")
+	testns.Veth(t, router, "lan0", host, "eth0")
+	testns.Veth(t, router, "uplink0", inet, "eth0")
 	for _, c := range [][]string{
 		{"-n", host, "addr", "add", "2001:db8:1::10/64", "dev", "eth0", "nodad"},
 		{"-n", host, "addr", "add", "203.0.113.130/25", "dev", "eth0"},
@@ -54,16 +38,11 @@ func TestCountsForwardedBytesPerAddress(t *testing.T) {
 		{"-n", inet, "route", "add", "default", "via", "192.0.2.1"},
 		{"-n", inet, "-6", "route", "add", "default", "via", "2001:db8:2::1"},
 	} {
-		sh(t, append([]string{"ip"}, c...)...)
+		testns.IP(t, c...)
 	}
-	sh(t, "ip", "netns", "exec", router, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1", "net.ipv4.ip_forward=1")
+	testns.Sysctl(t, router, "net.ipv6.conf.all.forwarding=1", "net.ipv4.ip_forward=1")
 
-	ns, err := netns.GetFromName(router)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
-	s, err := New(Config{NetNS: int(ns)})
+	s, err := New(Config{NetNS: int(testns.Open(t, router).Fd())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,8 +53,8 @@ func TestCountsForwardedBytesPerAddress(t *testing.T) {
 	if err := s.apply(Plan{LAN: "lan0", WAN: "uplink0"}); err != nil {
 		t.Fatalf("second apply: %v", err)
 	}
-	sh(t, "ip", "netns", "exec", host, "ping", "-c", "5", "-i", "0.05", "-s", "1000", "2001:db8:2::2")
-	sh(t, "ip", "netns", "exec", host, "ping", "-c", "3", "-i", "0.05", "-s", "500", "192.0.2.2")
+	testns.Exec(t, host, "ping", "-c", "5", "-i", "0.05", "-s", "1000", "2001:db8:2::2")
+	testns.Exec(t, host, "ping", "-c", "3", "-i", "0.05", "-s", "500", "192.0.2.2")
 	v6, v4, err := s.Read()
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +74,7 @@ func TestCountsForwardedBytesPerAddress(t *testing.T) {
 	if err := s.remove(); err != nil {
 		t.Fatal(err)
 	}
-	if out := sh(t, "ip", "netns", "exec", router, "nft", "list", "tables"); strings.Contains(out, TableName) {
+	if out := testns.Exec(t, router, "nft", "list", "tables"); strings.Contains(out, TableName) {
 		t.Errorf("table left after remove: %s", out)
 	}
 }

@@ -13,13 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/internal/testns"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
-	"codeberg.org/monostack/gizmo/services/dhcp4/internal/nstest"
 )
 
 // link is a server namespace and a client namespace joined by a veth pair,
 // with the gizmo's DHCPv4 server on the server end. The addresses are the
-// lab's legacy network (DESIGN.md): the gizmo at 203.0.113.129/25.
+// lab's legacy network: the gizmo at 203.0.113.129/25.
 type link struct {
 	serverNS, clientNS string
 	clientIf           string
@@ -46,27 +46,12 @@ func linkPlan() dhcp4.Plan {
 
 func newLink(t *testing.T, p dhcp4.Plan) *link {
 	t.Helper()
-	needRoot(t)
 	l := &link{clientIf: "d4c0", stateDir: t.TempDir(), events: make(chan dhcp4.Lease, 64)}
-	var err error
-	if l.serverNS, err = nstest.Create("srv"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nstest.Delete(l.serverNS) })
-	if l.clientNS, err = nstest.Create("cli"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nstest.Delete(l.clientNS) })
-	for _, args := range [][]string{
-		{"-n", l.serverNS, "link", "add", serverIf, "type", "veth", "peer", "name", l.clientIf, "netns", l.clientNS},
-		{"-n", l.serverNS, "addr", "add", p.Server.String(), "dev", serverIf},
-		{"-n", l.serverNS, "link", "set", serverIf, "up"},
-		{"-n", l.clientNS, "link", "set", l.clientIf, "up"},
-	} {
-		if err := nstest.IP(args...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	l.serverNS, l.clientNS = testns.New(t, "d4-srv"), testns.New(t, "d4-cli")
+	testns.Veth(t, l.serverNS, serverIf, l.clientNS, l.clientIf)
+	testns.IP(t, "-n", l.serverNS, "addr", "add", p.Server.String(), "dev", serverIf)
+	testns.IP(t, "-n", l.serverNS, "link", "set", serverIf, "up")
+	testns.IP(t, "-n", l.clientNS, "link", "set", l.clientIf, "up")
 	l.start(t, p)
 	return l
 }
@@ -75,7 +60,7 @@ func newLink(t *testing.T, p dhcp4.Plan) *link {
 func (l *link) start(t *testing.T, p dhcp4.Plan) {
 	t.Helper()
 	var lan *dhcp4.LAN
-	if err := nstest.Do(l.serverNS, func() (err error) {
+	if err := testns.Do(l.serverNS, func() (err error) {
 		lan, err = dhcp4.ListenLAN(serverIf)
 		return err
 	}); err != nil {
@@ -133,7 +118,7 @@ func (l *link) dhcpcd(t *testing.T, conf string, args ...string) (p *proc, dir s
 	}
 	script := fmt.Sprintf("mkdir -p /run/dhcpcd && mount -t tmpfs tmpfs /run/dhcpcd && mount -t tmpfs tmpfs /var/lib/dhcpcd && exec dhcpcd -4 -B -d -f %s -c %s %s %s",
 		filepath.Join(dir, "dhcpcd.conf"), filepath.Join(dir, "hook"), strings.Join(args, " "), l.clientIf)
-	return start(t, nstest.Command(l.clientNS, "unshare", "-m", "--propagation", "private", "sh", "-c", script)), dir
+	return start(t, testns.Command(l.clientNS, "unshare", "-m", "--propagation", "private", "sh", "-c", script)), dir
 }
 
 // start runs cmd in a process group of its own, streams its output into
@@ -199,16 +184,6 @@ func waitFor(t *testing.T, p *proc, want string) bool {
 	}
 }
 
-// inNS runs a command in a namespace and returns its output.
-func inNS(t *testing.T, ns string, args ...string) string {
-	t.Helper()
-	out, err := nstest.Command(ns, args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
 func hookEnv(t *testing.T, dir, reason string) map[string]string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(dir, "env."+reason))
@@ -253,10 +228,10 @@ func TestDhcpcdLegacyHost(t *testing.T) {
 		}
 	}
 	ip := env["new_ip_address"]
-	if r := inNS(t, l.clientNS, "ip", "-4", "route", "show", "default"); !strings.Contains(r, "via 203.0.113.129") {
+	if r := testns.Exec(t, l.clientNS, "ip", "-4", "route", "show", "default"); !strings.Contains(r, "via 203.0.113.129") {
 		t.Errorf("default route: %q", r)
 	}
-	if a := inNS(t, l.clientNS, "ip", "-4", "addr", "show", "dev", l.clientIf); !strings.Contains(a, ip+"/25") {
+	if a := testns.Exec(t, l.clientNS, "ip", "-4", "addr", "show", "dev", l.clientIf); !strings.Contains(a, ip+"/25") {
 		t.Errorf("address %s/25 not configured: %s", ip, a)
 	}
 	select {
@@ -286,7 +261,7 @@ func TestDhcpcdV6OnlyHost(t *testing.T) {
 	if !le.V6OnlyPreferred || le.IP.IsValid() {
 		t.Errorf("OnLease %+v, want a v6-only report", le)
 	}
-	if a := inNS(t, l.clientNS, "ip", "-4", "addr", "show", "dev", l.clientIf); strings.Contains(a, "inet ") {
+	if a := testns.Exec(t, l.clientNS, "ip", "-4", "addr", "show", "dev", l.clientIf); strings.Contains(a, "inet ") {
 		t.Errorf("IPv4 configured despite option 108: %s", a)
 	}
 	if n := len(l.svc.Leases()); n != 0 {
@@ -300,7 +275,7 @@ func TestDhcpcdV6OnlyHost(t *testing.T) {
 	// The policy goes off. dhcpcd waits MIN_V6ONLY_WAIT (300 s) at least
 	// whatever the server says (RFC 8925 §3.2), so the "next attempt" is a
 	// new dhcpcd run, as after a reboot or a link flap.
-	hw := inNS(t, l.clientNS, "cat", "/sys/class/net/"+l.clientIf+"/address")
+	hw := testns.Exec(t, l.clientNS, "cat", "/sys/class/net/"+l.clientIf+"/address")
 	p := linkPlan()
 	p.Hosts = map[string]dhcp4.HostPolicy{strings.TrimSpace(hw): {V6OnlyPreferred: false}}
 	l.svc.Update(p)
@@ -316,7 +291,7 @@ func TestDhclientInterop(t *testing.T) {
 	l := newLink(t, linkPlan())
 	dir := t.TempDir()
 	leases := filepath.Join(dir, "dhclient.leases")
-	cmd := nstest.Command(l.clientNS, "dhclient", "-4", "-d", "-v", "-1",
+	cmd := testns.Command(l.clientNS, "dhclient", "-4", "-d", "-v", "-1",
 		"-sf", "/bin/true", "-lf", leases, "-pf", filepath.Join(dir, "dhclient.pid"), l.clientIf)
 	if !waitFor(t, start(t, cmd), "bound to 203.0.113.") {
 		t.Fatal("dhclient got no lease")
@@ -362,7 +337,7 @@ func TestRestartKeepsLeaseForRealClient(t *testing.T) {
 	case <-time.After(10 * time.Second): // a hang guard, not a measurement
 		t.Error("the restarted server did not report its restored lease")
 	}
-	inNS(t, l.clientNS, "ip", "addr", "flush", "dev", l.clientIf)
+	testns.Exec(t, l.clientNS, "ip", "addr", "flush", "dev", l.clientIf)
 	d, _ = l.dhcpcd(t, legacyConf, "-1", "-t", "20")
 	if !waitFor(t, d, "leased "+ip) {
 		t.Fatalf("after the restart the client did not get %s back", ip)

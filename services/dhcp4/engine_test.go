@@ -21,7 +21,7 @@ var (
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-// labPlan is the lab's legacy network (DESIGN.md): 203.0.113.129/25.
+// labPlan is the lab's legacy network (lab/README.md): 203.0.113.129/25.
 func labPlan() Plan {
 	return Plan{
 		Server:                 netip.MustParsePrefix("203.0.113.129/25"),

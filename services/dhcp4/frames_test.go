@@ -12,8 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/internal/ethframe"
+	"codeberg.org/monostack/gizmo/internal/testns"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
-	"codeberg.org/monostack/gizmo/services/dhcp4/internal/nstest"
 )
 
 // frameSender writes hand-built Ethernet frames on the client end of a
@@ -31,7 +31,7 @@ func (l *link) frames(t *testing.T, serverIfs ...string) *frameSender {
 		sif = serverIfs[0]
 	}
 	fs := &frameSender{}
-	if err := nstest.Do(l.clientNS, func() error {
+	if err := testns.Do(l.clientNS, func() error {
 		ifi, err := net.InterfaceByName(l.clientIf)
 		if err != nil {
 			return err
@@ -42,7 +42,7 @@ func (l *link) frames(t *testing.T, serverIfs ...string) *frameSender {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { fs.c.Close() })
-	if err := nstest.Do(l.serverNS, func() error {
+	if err := testns.Do(l.serverNS, func() error {
 		ifi, err := net.InterfaceByName(sif)
 		if err == nil {
 			fs.serverMAC = ifi.HardwareAddr
@@ -217,44 +217,24 @@ type bridgedLAN struct {
 
 func newBridgedLAN(t *testing.T) *bridgedLAN {
 	t.Helper()
-	needRoot(t)
-	b := &bridgedLAN{}
-	var err error
-	if b.serverNS, err = nstest.Create("brs"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nstest.Delete(b.serverNS) })
-	for i, role := range []string{"bra", "brb"} {
-		if b.clientNS[i], err = nstest.Create(role); err != nil {
-			t.Fatal(err)
-		}
-		ns := b.clientNS[i]
-		t.Cleanup(func() { nstest.Delete(ns) })
-	}
+	b := &bridgedLAN{serverNS: testns.New(t, "d4-brs"), clientNS: [2]string{testns.New(t, "d4-bra"), testns.New(t, "d4-brb")}}
 	p := linkPlan()
-	cmds := [][]string{
-		{"-n", b.serverNS, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0"},
-		{"-n", b.serverNS, "addr", "add", p.Server.String(), "dev", "br0"},
-	}
+	testns.IP(t, "-n", b.serverNS, "link", "add", "br0", "type", "bridge", "stp_state", "0", "forward_delay", "0")
+	testns.IP(t, "-n", b.serverNS, "addr", "add", p.Server.String(), "dev", "br0")
 	for i, port := range []string{"p-a", "p-b"} {
-		cmds = append(cmds,
-			[]string{"-n", b.serverNS, "link", "add", port, "type", "veth", "peer", "name", "d4c0", "netns", b.clientNS[i]},
-			[]string{"-n", b.serverNS, "link", "set", port, "master", "br0", "up"},
-			[]string{"-n", b.clientNS[i], "link", "set", "d4c0", "up"})
+		testns.Veth(t, b.serverNS, port, b.clientNS[i], "d4c0")
+		testns.IP(t, "-n", b.serverNS, "link", "set", port, "master", "br0", "up")
+		testns.IP(t, "-n", b.clientNS[i], "link", "set", "d4c0", "up")
 	}
-	cmds = append(cmds, []string{"-n", b.serverNS, "link", "set", "br0", "up"})
-	for _, args := range cmds {
-		if err := nstest.IP(args...); err != nil {
-			t.Fatal(err)
-		}
-	}
+	testns.IP(t, "-n", b.serverNS, "link", "set", "br0", "up")
 	var lan *dhcp4.LAN
-	if err := nstest.Do(b.serverNS, func() (err error) {
+	if err := testns.Do(b.serverNS, func() (err error) {
 		lan, err = dhcp4.ListenLAN("br0")
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
+	var err error
 	b.svc, err = dhcp4.New(dhcp4.Config{LAN: lan, StateDir: t.TempDir(), Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)

@@ -31,6 +31,8 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/mailbox"
 )
 
 // Config is fixed for the life of the service; what changes goes in Plan.
@@ -77,6 +79,12 @@ type Service struct {
 	lanMu sync.Mutex
 	lan   *LAN
 
+	// plans orders concurrent Updates: adoptMu makes taking the newest plan
+	// and installing it one step, so the plan of the last Put is the one
+	// that stays installed.
+	plans   mailbox.Box[Plan]
+	adoptMu sync.Mutex
+
 	// evMu serializes the callbacks. queueMu guards evQueue, the leases a
 	// plan change ended; it is never held during a callback, so that the
 	// daemon may call Update while a callback of ours waits for its lock.
@@ -122,12 +130,26 @@ func New(cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// Update installs a new plan; the newest wins. An invalid plan is logged
-// and ignored, so the server keeps serving the last good one.
+// Update installs a new plan before it returns; the newest wins. An invalid
+// plan is logged and ignored, so the server keeps serving the last good one.
 func (s *Service) Update(p Plan) {
 	if err := p.Validate(); err != nil {
 		s.log.Error("dhcp4: ignoring plan", "err", err)
 		return
+	}
+	s.plans.Put(p)
+	s.adoptPlan()
+}
+
+// adoptPlan installs the newest plan, if one is waiting, and queues the
+// leases it ended for OnRelease (the committer reports them after its next
+// write).
+func (s *Service) adoptPlan() {
+	s.adoptMu.Lock()
+	defer s.adoptMu.Unlock()
+	p, ok := s.plans.Take()
+	if !ok {
+		return // a concurrent Update installed it, or a newer one
 	}
 	dropped := s.e.setPlan(p)
 	if len(dropped) > 0 {

@@ -6,15 +6,17 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
+
+	"codeberg.org/monostack/gizmo/internal/testns"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 	"codeberg.org/monostack/gizmo/services/dhcp4/dhcp4load"
-	"codeberg.org/monostack/gizmo/services/dhcp4/internal/nstest"
 )
 
 // The storm runs over loopback in a namespace of its own: the server on
@@ -37,13 +39,6 @@ func stormPlan() dhcp4.Plan {
 	}
 }
 
-func needRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-}
-
 // testLogger logs warnings and errors into the test output.
 func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -52,7 +47,7 @@ func testLogger(t *testing.T) *slog.Logger {
 func relay(t *testing.T, ns string) net.PacketConn {
 	t.Helper()
 	var conn net.PacketConn
-	if err := nstest.Do(ns, func() (err error) {
+	if err := testns.Do(ns, func() (err error) {
 		conn, err = net.ListenPacket("udp4", netip.AddrPortFrom(stormRelay, 67).String())
 		return err
 	}); err != nil {
@@ -66,18 +61,15 @@ func relay(t *testing.T, ns string) net.PacketConn {
 // a client arriving in the middle is served within its normal retries, and
 // a restarted server still has every lease.
 func TestStorm(t *testing.T) {
-	needRoot(t)
+	// Installs the lab's Debian packages when it can, else skips naming them.
+	depstest.Require(t, deps.Lab)
 	const clients = 10000
 	dir := t.TempDir()
-	ns, err := nstest.Create("storm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nstest.Delete(ns) })
+	ns := testns.New(t, "d4-storm")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var conn net.PacketConn
-	if err := nstest.Do(ns, func() (err error) {
+	if err := testns.Do(ns, func() (err error) {
 		conn, err = net.ListenPacket("udp4", netip.AddrPortFrom(stormServer.Addr(), 67).String())
 		return err
 	}); err != nil {
@@ -103,7 +95,7 @@ func TestStorm(t *testing.T) {
 		// relay socket, so it must bind another loopback address.
 		time.Sleep(100 * time.Millisecond)
 		var lc net.PacketConn
-		err := nstest.Do(ns, func() (err error) {
+		err := testns.Do(ns, func() (err error) {
 			lc, err = net.ListenPacket("udp4", "127.16.0.3:67")
 			return err
 		})
@@ -172,14 +164,11 @@ func TestStorm(t *testing.T) {
 // the relay .2); the fifth and later get no offer, the counter says so,
 // and the log has one line about it, not one per request.
 func TestExhaustedSlash29(t *testing.T) {
-	needRoot(t)
-	ns, err := nstest.Create("x29")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { nstest.Delete(ns) })
+	// Installs the lab's Debian packages when it can, else skips naming them.
+	depstest.Require(t, deps.Lab)
+	ns := testns.New(t, "d4-x29")
 	var conn net.PacketConn
-	if err := nstest.Do(ns, func() (err error) {
+	if err := testns.Do(ns, func() (err error) {
 		conn, err = net.ListenPacket("udp4", "127.16.0.1:67")
 		return err
 	}); err != nil {

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"maps"
 	"net"
-	"sync"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
@@ -20,6 +19,7 @@ import (
 	"golang.org/x/net/ipv6"
 
 	"codeberg.org/monostack/gizmo/internal/guarded"
+	"codeberg.org/monostack/gizmo/internal/mailbox"
 	"codeberg.org/monostack/gizmo/internal/serveloop"
 )
 
@@ -50,8 +50,10 @@ type Service struct {
 	cfg Config
 	log *slog.Logger
 
-	planMu sync.Mutex
-	plan   Plan
+	plans mailbox.Box[Plan]
+	// plan is the plan in force; only Run's goroutine uses it, and it
+	// outlives a re-opened socket.
+	plan Plan
 
 	stats guarded.Stats[Stats]
 }
@@ -80,11 +82,7 @@ func New(cfg Config) (*Service, error) {
 
 // Update hands the server a new plan; it never blocks and applies to the
 // next message.
-func (s *Service) Update(p Plan) {
-	s.planMu.Lock()
-	s.plan = p
-	s.planMu.Unlock()
-}
+func (s *Service) Update(p Plan) { s.plans.Put(p) }
 
 // Stats returns a snapshot of the counters.
 func (s *Service) Stats() Stats { return s.stats.Snapshot() }
@@ -117,7 +115,9 @@ func (s *Service) serve(ctx context.Context) error {
 		serverID = &dhcpv6.DUIDLL{HWType: iana.HWTypeEthernet, LinkLayerAddr: ifi.HardwareAddr}
 	}
 	// Bound to the LAN interface, so that nothing on the WAN is ever
-	// answered (issue 9: never serve DHCP on the WAN).
+	// answered: a DHCPv6 server on the WAN would answer the ISP's other
+	// customers (RFC 7084 §4.3 puts the CE router's DHCPv6 server on its LAN
+	// interfaces).
 	conn, err := server6.NewIPv6UDPConn(ifi.Name, &net.UDPAddr{IP: net.IPv6unspecified, Port: dhcpv6.DefaultServerPort})
 	if err != nil {
 		return fmt.Errorf("dhcp6info: listen on %s: %w", ifi.Name, err)
@@ -170,10 +170,10 @@ func (s *Service) serve(ctx context.Context) error {
 			}
 			return fmt.Errorf("dhcp6info: read on %s: %w", ifi.Name, err)
 		}
-		s.planMu.Lock()
-		p := s.plan
-		s.planMu.Unlock()
-		reply, reason := respond(b[:n], p, serverID)
+		if p, ok := s.plans.Take(); ok {
+			s.plan = p
+		}
+		reply, reason := respond(b[:n], s.plan, serverID)
 		s.count(func(st *Stats) {
 			st.Received++
 			if reason != "" {

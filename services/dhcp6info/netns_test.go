@@ -2,66 +2,42 @@ package dhcp6info
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/insomniacslk/dhcp/dhcpv6"
-	"github.com/vishvananda/netns"
-)
 
-func run(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
+	"codeberg.org/monostack/gizmo/internal/testns"
+)
 
 // addVeth joins router and host with a veth pair, lan0 – eth0, and waits
 // for both link-local addresses.
 func addVeth(t *testing.T, router, host string) {
 	t.Helper()
-	run(t, "ip", "-n", router, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", host)
-	run(t, "ip", "netns", "exec", router, "sysctl", "-qw", "net.ipv6.conf.lan0.accept_dad=0")
-	run(t, "ip", "netns", "exec", host, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=0")
-	run(t, "ip", "-n", router, "link", "set", "lan0", "up")
-	run(t, "ip", "-n", host, "link", "set", "eth0", "up")
-	for _, side := range [][2]string{{router, "lan0"}, {host, "eth0"}} {
-		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-			out, _ := exec.Command("ip", "-n", side[0], "-6", "addr", "show", "dev", side[1], "scope", "link").CombinedOutput()
-			if strings.Contains(string(out), "fe80::") && !strings.Contains(string(out), "tentative") {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no link-local address on %s:\n%s", side[1], out)
-			}
-		}
-	}
+	testns.Veth(t, router, "lan0", host, "eth0")
+	testns.Sysctl(t, router, "net.ipv6.conf.lan0.accept_dad=0")
+	testns.Sysctl(t, host, "net.ipv6.conf.eth0.accept_dad=0")
+	testns.IP(t, "-n", router, "link", "set", "lan0", "up")
+	testns.IP(t, "-n", host, "link", "set", "eth0", "up")
+	testns.WaitLinkLocal(t, router, "lan0")
+	testns.WaitLinkLocal(t, host, "eth0")
 }
 
-// serveOnLink runs the server in gzt-d6-XXXXXX on one end of a veth pair
-// and returns the namespace of the other end, gzt-d6h-XXXXXX, for a client.
+// serveOnLink runs the server in a gzt-d6-* namespace on one end of a veth
+// pair and returns the namespace of the other end, gzt-d6h-*, for a client.
 func serveOnLink(t *testing.T) (s *Service, router, host string) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	var rnd [3]byte
-	rand.Read(rnd[:])
-	id := hex.EncodeToString(rnd[:])
-	router, host = "gzt-d6-"+id, "gzt-d6h-"+id
-	for _, ns := range []string{router, host} {
-		run(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	}
+	// Installs the lab's Debian packages when it can, else skips naming them.
+	depstest.Require(t, deps.Lab)
+	router, host = testns.New(t, "d6"), testns.New(t, "d6h")
 	addVeth(t, router, host)
 
 	s, err := New(Config{Interface: "lan0"})
@@ -69,28 +45,7 @@ func serveOnLink(t *testing.T) (s *Service, router, host string) {
 		t.Fatal(err)
 	}
 	s.Update(testPlan)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		h, err := netns.GetFromName(router)
-		if err == nil {
-			err = netns.Set(h)
-			h.Close()
-		}
-		if err != nil {
-			done <- err
-			return
-		}
-		done <- s.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-
+	testns.Start(t, router, s.Run)
 	return s, router, host
 }
 
@@ -119,7 +74,7 @@ func TestDhclient(t *testing.T) {
 func TestInterfaceReplaced(t *testing.T) {
 	_, router, host := serveOnLink(t)
 	informationRequest(t, host)
-	run(t, "ip", "-n", router, "link", "del", "lan0")
+	testns.IP(t, "-n", router, "link", "del", "lan0")
 	addVeth(t, router, host)
 	if got := informationRequest(t, host); len(got) == 0 {
 		t.Error("no configuration from the server on the new interface")
@@ -139,7 +94,7 @@ func informationRequest(t *testing.T, host string) []string {
 		t.Fatal(err)
 	}
 	dctx, dcancel := context.WithCancel(context.Background())
-	client := exec.CommandContext(dctx, "ip", "netns", "exec", host, "dhclient", "-S", "-d", "-1",
+	client := testns.CommandContext(dctx, host, "dhclient", "-S", "-d", "-1",
 		"-lf", filepath.Join(dir, "leases"), "-pf", filepath.Join(dir, "pid"), "-sf", script, "eth0")
 	var clientOut strings.Builder
 	client.Stdout, client.Stderr = &clientOut, &clientOut
@@ -195,7 +150,7 @@ func TestDhclientStateful(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	client := exec.CommandContext(ctx, "ip", "netns", "exec", host, "dhclient", "-6", "-d", "-1", "-v",
+	client := testns.CommandContext(ctx, host, "dhclient", "-6", "-d", "-1", "-v",
 		"-lf", filepath.Join(dir, "leases"), "-pf", filepath.Join(dir, "pid"), "-sf", "/bin/true", "eth0")
 	out, err := client.StderrPipe()
 	if err != nil {
@@ -236,34 +191,20 @@ func TestGarbageIsCounted(t *testing.T) {
 	// is sent again until the server has counted every kind. Every
 	// datagram it received must have been dropped, none answered.
 	send := func() error {
-		errc := make(chan error, 1)
-		go func() {
-			runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-			h, err := netns.GetFromName(host)
-			if err == nil {
-				err = netns.Set(h)
-				h.Close()
-			}
-			if err != nil {
-				errc <- err
-				return
-			}
+		return testns.Do(host, func() error {
 			c, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6unspecified})
 			if err != nil {
-				errc <- err
-				return
+				return err
 			}
 			defer c.Close()
 			dst := &net.UDPAddr{IP: dhcpv6.AllDHCPRelayAgentsAndServers, Port: dhcpv6.DefaultServerPort, Zone: "eth0"}
 			for _, b := range garbage {
 				if _, err := c.WriteToUDP(b, dst); err != nil {
-					errc <- err
-					return
+					return err
 				}
 			}
-			errc <- nil
-		}()
-		return <-errc
+			return nil
+		})
 	}
 	var resend time.Time
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {

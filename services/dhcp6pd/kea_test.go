@@ -3,8 +3,6 @@ package dhcp6pd
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -20,12 +18,16 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/internal/persist"
+	"codeberg.org/monostack/gizmo/internal/testns"
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 )
 
 // The real-peer test: Kea's DHCPv6 server delegating /56s over a veth pair
-// between two gzt-pd-* namespaces. The client runs in a child process
-// started with `ip netns exec`, so that every socket it opens lives in the
-// test namespace; the parent drives Kea and reads the child's leases.
+// between two namespaces, gzt-pdc-* (the gizmo) and gzt-pds-* (the ISP).
+// The client runs in a child process started with `ip netns exec`, so that
+// every socket it opens lives in the test namespace; the parent drives Kea
+// and reads the child's leases.
 
 const (
 	childEnvIface = "GZT_PD_IFACE"
@@ -37,13 +39,6 @@ const (
 	keaPool2          = "2001:db8:2000::/40"
 )
 
-func run(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
-
 // keaLab is the two namespaces and the Kea server.
 type keaLab struct {
 	client, server string
@@ -52,26 +47,18 @@ type keaLab struct {
 }
 
 func newKeaLab(t *testing.T) *keaLab {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	if _, err := exec.LookPath("kea-dhcp6"); err != nil {
-		t.Skip("kea-dhcp6 not installed")
-	}
-	var r [3]byte
-	rand.Read(r[:])
-	id := hex.EncodeToString(r[:])
-	l := &keaLab{client: "gzt-pd-" + id + "c", server: "gzt-pd-" + id + "s", dir: t.TempDir()}
+	testns.NeedRoot(t)
+	// Installs the lab's Debian packages when it can, else skips naming them.
+	depstest.Require(t, deps.Lab)
+	l := &keaLab{client: testns.New(t, "pdc"), server: testns.New(t, "pds"), dir: t.TempDir()}
 	for _, ns := range []string{l.client, l.server} {
-		run(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
 		// No DAD: link-local addresses are usable at once.
-		run(t, "ip", "netns", "exec", ns, "sh", "-c", "echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad && echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad")
+		testns.Sysctl(t, ns, "net.ipv6.conf.default.accept_dad=0", "net.ipv6.conf.all.accept_dad=0")
 	}
-	run(t, "ip", "-n", l.client, "link", "add", "uplink0", "type", "veth", "peer", "name", "isp0", "netns", l.server)
-	run(t, "ip", "-n", l.client, "link", "set", "uplink0", "up")
-	run(t, "ip", "-n", l.server, "link", "set", "isp0", "up")
-	run(t, "ip", "-n", l.server, "addr", "add", "2001:db8:0:1::1/64", "dev", "isp0", "nodad")
+	testns.Veth(t, l.client, "uplink0", l.server, "isp0")
+	testns.IP(t, "-n", l.client, "link", "set", "uplink0", "up")
+	testns.IP(t, "-n", l.server, "link", "set", "isp0", "up")
+	testns.IP(t, "-n", l.server, "addr", "add", "2001:db8:0:1::1/64", "dev", "isp0", "nodad")
 	return l
 }
 
@@ -113,7 +100,7 @@ func (l *keaLab) startKea(t *testing.T, pool netip.Prefix) {
 	if err := os.WriteFile(cfg, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("ip", "netns", "exec", l.server, "kea-dhcp6", "-c", cfg)
+	cmd := testns.Command(l.server, "kea-dhcp6", "-c", cfg)
 	cmd.Env = append(os.Environ(), "KEA_PIDFILE_DIR="+l.dir, "KEA_LOCKFILE_DIR="+l.dir)
 	out, _ := os.Create(filepath.Join(l.dir, "kea.stdout"))
 	cmd.Stdout, cmd.Stderr = out, out
@@ -154,7 +141,7 @@ func (l *keaLab) runClient(t *testing.T, stateDir string, want int, env ...strin
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", l.client, os.Args[0], "-test.run=^TestKeaChild$", "-test.v")
+	cmd := testns.CommandContext(ctx, l.client, os.Args[0], "-test.run=^TestKeaChild$", "-test.v")
 	cmd.Env = append(append(os.Environ(), childEnvIface+"=uplink0", childEnvState+"="+stateDir, childEnvWant+"="+strconv.Itoa(want)), env...)
 	out, err := cmd.CombinedOutput()
 	var res childResult

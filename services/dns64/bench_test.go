@@ -8,11 +8,11 @@ import (
 	"github.com/miekg/dns"
 )
 
-// benchService returns a service with the test zone as its upstream, no rate
-// limit, and the answer to an EDNS query for name and qtype in its cache.
+// benchService returns a service with the test zone as its upstream and the
+// answer to an EDNS query for name and qtype in its cache.
 func benchService(b testing.TB, name string, qtype uint16) (s *Service, wire, buf []byte) {
 	z := newTestZone()
-	s, err := New(Config{Exchange: z.exchange, RateLimit: -1})
+	s, err := New(Config{Exchange: z.exchange})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -44,7 +44,7 @@ func FuzzHandler(f *testing.F) {
 	f.Add([]byte{}, false)
 
 	z := newTestZone()
-	s, err := New(Config{Exchange: z.exchange, UpstreamTimeout: time.Millisecond, QueryTimeout: 2 * time.Millisecond, RateLimit: -1})
+	s, err := New(Config{Exchange: z.exchange, UpstreamTimeout: time.Millisecond, QueryTimeout: 2 * time.Millisecond})
 	if err != nil {
 		f.Fatal(err)
 	}

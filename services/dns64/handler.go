@@ -46,10 +46,6 @@ func (s *Service) handle(ctx context.Context, pass *queryPass, client, local net
 		return nil
 	}
 	counted := pass != nil && (pass.counted || pass.probe)
-	if !counted && !s.limit.allow(client.Addr(), time.Now()) {
-		s.counts.rateLimited.Add(1)
-		return nil
-	}
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.RecursionAvailable = true

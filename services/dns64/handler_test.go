@@ -50,7 +50,7 @@ func testPlan() Plan {
 
 func newTestService(t *testing.T, z *testZone, mod func(*Config)) *Service {
 	t.Helper()
-	cfg := Config{Exchange: z.exchange, UpstreamTimeout: 50 * time.Millisecond, QueryTimeout: 150 * time.Millisecond, RateLimit: -1}
+	cfg := Config{Exchange: z.exchange, UpstreamTimeout: 50 * time.Millisecond, QueryTimeout: 150 * time.Millisecond}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -537,25 +537,6 @@ func TestUpstreamFailoverAndRecovery(t *testing.T) {
 	f.record(primary, nil, later)
 	if st := f.stats(ups, later); !st[0].Healthy {
 		t.Errorf("primary not recovered: %+v", st[0])
-	}
-}
-
-func TestRateLimitPerClient(t *testing.T) {
-	s := newTestService(t, newTestZone(), func(c *Config) { c.RateLimit = 0.001; c.RateBurst = 3 })
-	answered := 0
-	for range 10 {
-		if m := ask(t, s, query{name: "laptop.home.arpa.", qtype: dns.TypeA}); m != nil {
-			answered++
-		}
-	}
-	if answered != 3 {
-		t.Errorf("%d of 10 answered with burst 3", answered)
-	}
-	if m := ask(t, s, query{name: "laptop.home.arpa.", qtype: dns.TypeA, client: clientOff}); m == nil {
-		t.Errorf("another client was limited too")
-	}
-	if st := s.Stats(); st.RateLimited != 7 {
-		t.Errorf("RateLimited=%d, want 7", st.RateLimited)
 	}
 }
 

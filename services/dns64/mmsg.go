@@ -33,7 +33,8 @@ type mmsgConn struct {
 	recvFn, sendFn func(fd uintptr) bool
 	n              int
 	errno          syscall.Errno
-	sent           int // of out, before this sendmmsg
+	sent           int  // of out, before this sendmmsg
+	noWait         bool // read returns 0 rather than wait for a datagram
 }
 
 func newMmsgConn(c *net.UDPConn, batch, size int) (*mmsgConn, error) {
@@ -62,7 +63,8 @@ func newMmsgConn(c *net.UDPConn, batch, size int) (*mmsgConn, error) {
 	return m, nil
 }
 
-// read waits for datagrams and returns how many the batch holds.
+// read waits for datagrams and returns how many the batch holds; with wait
+// false it returns 0 at once when there are none.
 //
 // Both calls here are made with RawSyscall6 and MSG_DONTWAIT: they never
 // block (an empty queue or a full send buffer is EAGAIN, and the goroutine
@@ -74,11 +76,12 @@ func newMmsgConn(c *net.UDPConn, batch, size int) (*mmsgConn, error) {
 // per query, sysmon alone using 14 % of a core, and a third runnable thread
 // on a two-core router competing with the one answering (docs/performance.md,
 // "DNS64": the p99 latency).
-func (m *mmsgConn) read() (int, error) {
+func (m *mmsgConn) read(wait bool) (int, error) {
 	for i := range m.in {
 		m.in[i].Hdr.Namelen = unix.SizeofSockaddrInet6
 		m.in[i].Hdr.Flags = 0
 	}
+	m.noWait = !wait
 	if err := m.rc.Read(m.recvFn); err != nil {
 		return 0, err
 	}
@@ -90,8 +93,12 @@ func (m *mmsgConn) read() (int, error) {
 
 func (m *mmsgConn) recv(fd uintptr) bool {
 	r, _, e := unix.RawSyscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&m.in[0])), uintptr(len(m.in)), unix.MSG_DONTWAIT, 0, 0)
-	if e == unix.EAGAIN || e == unix.EINTR {
+	if e == unix.EINTR || e == unix.EAGAIN && !m.noWait {
 		return false // wait until the socket is readable
+	}
+	if e == unix.EAGAIN {
+		m.n, m.errno = 0, 0
+		return true
 	}
 	m.n, m.errno = int(r), e
 	return true
@@ -128,24 +135,29 @@ func (m *mmsgConn) datagram(i int) (wire []byte, from netip.AddrPort, ok bool) {
 	return m.bufs[i][:min(int(h.Len), len(m.bufs[i]))], from, true
 }
 
-// scope returns the IPv6 scope (interface index) the i-th datagram came
-// with, 0 for none.
-func (m *mmsgConn) scope(i int) uint32 {
-	if m.names[i].Family != unix.AF_INET6 {
-		return 0
-	}
-	return m.names[i].Scope_id
+// source returns the raw socket address the i-th datagram came from.
+func (m *mmsgConn) source(i int) (*unix.RawSockaddrInet6, uint32) {
+	return &m.names[i], m.in[i].Hdr.Namelen
 }
 
-// queue adds resp, an answer to the i-th datagram of the batch, to the
-// answers to send. resp must stay untouched until flush.
-func (m *mmsgConn) queue(i int, resp []byte) {
+// scope returns the IPv6 scope (interface index) of a raw source address,
+// 0 for none.
+func scope(name *unix.RawSockaddrInet6) uint32 {
+	if name.Family != unix.AF_INET6 {
+		return 0
+	}
+	return name.Scope_id
+}
+
+// queue adds resp, an answer to a query from the raw address name, to the
+// answers to send. resp and name must stay untouched until flush.
+func (m *mmsgConn) queue(name *unix.RawSockaddrInet6, namelen uint32, resp []byte) {
 	j := len(m.out)
 	m.outIov[j].Base = &resp[0]
 	m.outIov[j].SetLen(len(resp))
 	var h unix.Mmsghdr
-	h.Hdr.Name = m.in[i].Hdr.Name
-	h.Hdr.Namelen = m.in[i].Hdr.Namelen
+	h.Hdr.Name = (*byte)(unsafe.Pointer(name))
+	h.Hdr.Namelen = namelen
 	h.Hdr.Iov = &m.outIov[j]
 	h.Hdr.SetIovlen(1)
 	m.out = append(m.out, h)

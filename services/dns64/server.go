@@ -67,10 +67,11 @@ func (s *Service) Run(ctx context.Context) error {
 }
 
 // listen binds one address: UDPSockets UDP sockets sharing it through
-// SO_REUSEPORT, so the kernel spreads queries over cores, and one TCP
-// listener (RFC 7766 §5: TCP is mandatory). IP_FREEBIND lets it bind an
-// address that is still tentative (DAD) or not yet assigned. It returns the
-// function that stops them all.
+// SO_REUSEPORT, so that queries are spread over cores, one more for the
+// sources steered away as floods (steer.go), and one TCP listener (RFC 7766
+// §5: TCP is mandatory). IP_FREEBIND lets it bind an address that is still
+// tentative (DAD) or not yet assigned. It returns the function that stops
+// them all.
 func (s *Service) listen(ap netip.AddrPort) (func(), error) {
 	var udps []*udpServer
 	stopUDP := func() {
@@ -78,13 +79,25 @@ func (s *Service) listen(ap netip.AddrPort) (func(), error) {
 			u.close()
 		}
 	}
-	for range s.cfg.UDPSockets {
+	// A socket's index in the SO_REUSEPORT group is the order it was
+	// bound in: the steered sources' socket is the last.
+	for range s.cfg.UDPSockets + 1 {
 		u, err := s.listenUDP(ap)
 		if err != nil {
 			stopUDP()
 			return nil, err
 		}
 		udps = append(udps, u)
+	}
+	st := newSteering(udps[0].mm.rc, s.cfg.UDPSockets, ap.Addr().Is6(), &s.counts.steered)
+	if err := st.attach(); err != nil {
+		// Without the program the kernel's hash spreads all queries over
+		// all the sockets, and floods share their buffers with the rest.
+		s.log.Warn("dns64: cannot steer floods to a socket of their own", "addr", ap.String(), "err", err)
+		st = nil
+	}
+	for _, u := range udps {
+		u.start(s, st)
 	}
 	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
 		var serr error
@@ -106,7 +119,8 @@ func (s *Service) listen(ap netip.AddrPort) (func(), error) {
 		stopUDP()
 		return nil, fmt.Errorf("dns64: tcp listen on %s: %w", ap, err)
 	}
-	srv := s.serve(&dns.Server{Listener: l, Handler: s})
+	fl := newFairListener(l, func(a netip.Addr) hostKey { return s.current().fairKey(a) }, &s.counts.tcpRefused)
+	srv := s.serve(&dns.Server{Listener: fl, Handler: s})
 	return func() {
 		stopUDP()
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -24,11 +24,6 @@ type Config struct {
 	Logger *slog.Logger
 	// CacheBytes bounds the cache's memory (estimate); default 16 MiB.
 	CacheBytes int
-	// RateLimit is the sustained queries per second allowed per client
-	// address (default 500, burst RateBurst, default 1000). Negative
-	// disables the limit (benchmarks).
-	RateLimit float64
-	RateBurst int
 	// UpstreamTimeout is how long one upstream gets to answer (default
 	// 800 ms); QueryTimeout bounds one lookup across all upstreams (default
 	// 2 s), after which the client gets SERVFAIL, before its own retry
@@ -52,7 +47,7 @@ type Service struct {
 	replan chan struct{}
 	cache  *cache
 	fwd    *forwarder
-	limit  *limiter
+	shares *upstreamShares
 	flight singleflight.Group
 	counts *counters
 	memo   *answerMemo
@@ -70,6 +65,11 @@ const memoEntryCost = 1024
 // maxWaitingQueries is how many UDP queries may wait for upstreams at once.
 const maxWaitingQueries = 1024
 
+// maxUpstreamShare is how many of them one client may hold: at a typical
+// upstream round trip of 20 ms, 25,000 new names a second, and at least
+// half the room is left to the others.
+const maxUpstreamShare = maxWaitingQueries / 2
+
 // New returns a service with an empty plan: it answers local names but has
 // no upstreams and no listeners until the first Update.
 func New(cfg Config) (*Service, error) {
@@ -81,12 +81,6 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.CacheBytes < 64<<10 {
 		return nil, fmt.Errorf("dns64: cache of %d bytes is too small (minimum 64 KiB)", cfg.CacheBytes)
-	}
-	if cfg.RateLimit == 0 {
-		cfg.RateLimit = 500
-	}
-	if cfg.RateBurst == 0 {
-		cfg.RateBurst = 1000
 	}
 	if cfg.UpstreamTimeout == 0 {
 		cfg.UpstreamTimeout = 800 * time.Millisecond
@@ -106,7 +100,7 @@ func New(cfg Config) (*Service, error) {
 		replan: make(chan struct{}, 1),
 		cache:  newCache(cfg.CacheBytes),
 		fwd:    newForwarder(cfg.Exchange, cfg.UpstreamTimeout),
-		limit:  newLimiter(cfg.RateLimit, cfg.RateBurst),
+		shares: newUpstreamShares(maxUpstreamShare),
 		counts: newCounters(),
 		memo:   newAnswerMemo(cfg.CacheBytes / memoEntryCost),
 

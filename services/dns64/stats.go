@@ -13,8 +13,10 @@ import (
 // Stats is a snapshot of the service's counters for the dashboard and
 // /metrics. Maps are fresh copies the caller may keep.
 type Stats struct {
-	Queries     uint64 // queries handled (after rate limiting)
-	RateLimited uint64 // queries dropped by the per-client limit
+	Queries uint64 // queries handled (after fair queuing)
+	// Fairness counts the queries dropped so that every client gets its
+	// share, by reason.
+	Fairness    FairnessDrops
 	Overloaded  uint64 // queries dropped because too many waited for upstreams
 	Malformed   uint64 // FORMERR, NOTIMP and BADVERS answers
 	Refused     uint64 // unsupported classes and zone transfers
@@ -36,6 +38,22 @@ type Stats struct {
 	ByType    map[string]uint64 // query type mnemonic → count
 	Upstreams []UpstreamStats
 	Hosts     map[string]HostStats // keyed by MAC, or by address for unknown clients
+}
+
+// FairnessDrops are the queries dropped to keep the service fair (fair.go).
+type FairnessDrops struct {
+	// LongestQueue: a UDP reader's queue was full, and the query dropped
+	// was one of the client with the most queued.
+	LongestQueue uint64
+	// UpstreamShare: the client already had its share of the queries
+	// waiting for an upstream.
+	UpstreamShare uint64
+	// Steered counts the times a flooding source was steered to a socket
+	// of its own (steer.go); its queries are then dropped there.
+	Steered uint64
+	// TCPRefused: TCP connections closed at once because the client had
+	// its share open, or the service had as many as it takes.
+	TCPRefused uint64
 }
 
 // HostStats are one host's counters.
@@ -65,7 +83,9 @@ const (
 )
 
 type counters struct {
-	queries, rateLimited, overloaded, malformed, refused, servfail  atomic.Uint64
+	queries, longestQueue, upstreamShare, steered, overloaded       atomic.Uint64
+	malformed, tcpRefused                                           atomic.Uint64
+	refused, servfail                                               atomic.Uint64
 	nxdomain                                                        atomic.Uint64
 	synthesized, excluded, local, truncated, cacheHits, cacheMisses atomic.Uint64
 	byType                                                          [257]atomic.Uint64 // index 256: types ≥ 256
@@ -366,8 +386,13 @@ func (t *topNames) down(i int) {
 
 func (c *counters) snapshot() Stats {
 	st := Stats{
-		Queries:     c.queries.Load(),
-		RateLimited: c.rateLimited.Load(),
+		Queries: c.queries.Load(),
+		Fairness: FairnessDrops{
+			LongestQueue:  c.longestQueue.Load(),
+			UpstreamShare: c.upstreamShare.Load(),
+			Steered:       c.steered.Load(),
+			TCPRefused:    c.tcpRefused.Load(),
+		},
 		Overloaded:  c.overloaded.Load(),
 		Malformed:   c.malformed.Load(),
 		Refused:     c.refused.Load(),

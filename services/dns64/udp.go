@@ -16,15 +16,17 @@ import (
 )
 
 // udpServer answers queries on one UDP socket. Its reader takes queries in
-// batches with recvmmsg(2), answers those it can from the cache inline and
-// sends the answers in one sendmmsg(2); queries that need an upstream are
-// handed to a goroutine each, so a slow upstream never holds up cached
-// answers. On a two-core router this is what brings the service to
-// unbound's throughput (docs/performance.md).
+// batches with recvmmsg(2) into a fair queue (fair.go), answers them round
+// robin by client, those it can from the cache inline, and sends the
+// answers in one sendmmsg(2); queries that need an upstream are handed to a
+// goroutine each, so a slow upstream never holds up cached answers. On a
+// two-core router this is what brings the service to unbound's throughput
+// (docs/performance.md).
 type udpServer struct {
 	conn  *net.UDPConn
 	mm    *mmsgConn
 	local netip.AddrPort
+	steer *steering // nil: not steering (the program could not be attached)
 	wg    sync.WaitGroup
 }
 
@@ -63,10 +65,14 @@ func (s *Service) listenUDP(ap netip.AddrPort) (*udpServer, error) {
 		_ = conn.Close()
 		return nil, err
 	}
-	u := &udpServer{conn: conn, mm: mm, local: ap}
+	return &udpServer{conn: conn, mm: mm, local: ap}, nil
+}
+
+// start starts the reader.
+func (u *udpServer) start(s *Service, st *steering) {
+	u.steer = st
 	u.wg.Add(1)
 	go s.readUDP(u)
-	return u, nil
 }
 
 // close stops the reader and waits for it; answers still being resolved
@@ -76,9 +82,16 @@ func (u *udpServer) close() {
 	u.wg.Wait()
 }
 
+// maxReads is how many batches a reader may take from its socket before
+// it answers one batch: it drains the socket faster than it answers, so
+// that under a flood the kernel's receive buffer, which drops whatever
+// arrives when it is full, stays empty, and the fair queue, which knows the
+// senders, decides what is dropped.
+const maxReads = 8
+
 func (s *Service) readUDP(u *udpServer) {
 	defer u.wg.Done()
-	mm := u.mm
+	fq := newFairQueue(maxQueued, udpBatch)
 	pass := new(queryPass)
 	// One answer buffer per query of a batch, made once: nothing is
 	// allocated per answer on the memo's path.
@@ -86,64 +99,149 @@ func (s *Service) readUDP(u *udpServer) {
 	for i := range outBufs {
 		outBufs[i] = make([]byte, 0, serverPayload)
 	}
+	served := make([]int32, 0, udpBatch)
 	for {
-		n, err := mm.read()
-		if err != nil {
+		if err := s.fillQueue(u, fq); err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			s.log.Warn("dns64: udp read", "addr", u.local.String(), "err", err)
-			time.Sleep(10 * time.Millisecond) // e.g. ENOMEM: do not spin
-			continue
+			if fq.total == 0 {
+				time.Sleep(10 * time.Millisecond) // e.g. ENOMEM: do not spin
+				continue
+			}
 		}
 		now := time.Now() // one clock reading per batch: they arrived together
+		for len(served) < udpBatch {
+			i, ok := fq.pop()
+			if !ok {
+				break
+			}
+			served = append(served, i)
+			s.answerQueued(u, fq.slot(i), pass, outBufs[len(u.mm.out)], now)
+		}
+		if err := u.mm.flush(); err != nil && !errors.Is(err, net.ErrClosed) {
+			s.log.Debug("dns64: udp write", "addr", u.local.String(), "err", err)
+		}
+		for _, i := range served {
+			fq.release(i)
+		}
+		served = served[:0]
+	}
+}
+
+// fillQueue takes what the socket holds into the fair queue, up to
+// maxReads batches. It waits for a query only when the queue is empty.
+func (s *Service) fillQueue(u *udpServer, fq *fairQueue) error {
+	mm := u.mm
+	wait := fq.total == 0
+	var err error
+	for range maxReads {
+		var n int
+		if n, err = mm.read(wait); err != nil {
+			break
+		}
+		p := s.current()
 		for i := range n {
 			wire, client, ok := mm.datagram(i)
 			if !ok {
 				s.counts.malformed.Add(1)
 				continue
 			}
-			buf := outBufs[len(mm.out)]
-			if resp, ok := s.answerFromMemo(wire, client, u.local, buf, now); ok {
-				if len(resp) > 0 {
-					mm.queue(i, resp)
-				}
+			j := fq.admit(p.fairKey(client.Addr()), client.Addr())
+			if j < 0 {
 				continue
 			}
-			*pass = queryPass{cacheOnly: true, now: now}
-			resp := s.handleWire(context.Background(), pass, wire, client, u.local, false, buf)
-			if pass.missed {
-				// Needs an upstream: answer from a goroutine of its own,
-				// with its own copy of the query, unless too many already
-				// wait (a flood of random names must not grow memory
-				// without bound; the client will retry).
-				select {
-				case s.upstreamSlots <- struct{}{}:
-					q := append([]byte(nil), wire...)
-					to := client
-					if sc := mm.scope(i); sc != 0 {
-						// A link-local client: the answer needs its scope.
-						to = netip.AddrPortFrom(client.Addr().WithZone(strconv.FormatUint(uint64(sc), 10)), client.Port())
-					}
-					go s.answerUDPSlow(u, q, client, to)
-				default:
-					s.counts.overloaded.Add(1)
-				}
-				continue
-			}
-			if len(resp) > 0 {
-				s.remember(wire, client, u.local, pass, resp)
-				mm.queue(i, resp)
-			}
+			name, namelen := mm.source(i)
+			fq.slot(j).set(wire, client, name, namelen)
 		}
-		if err := mm.flush(); err != nil && !errors.Is(err, net.ErrClosed) {
-			s.log.Debug("dns64: udp write", "addr", u.local.String(), "err", err)
+		if n < len(mm.in) {
+			break // the socket is empty, as far as one read can tell
 		}
+		wait = false
+	}
+	d := fq.takeDropped()
+	if d > 0 {
+		s.counts.longestQueue.Add(d)
+	}
+	if u.steer != nil {
+		s.steerFloods(u, fq, d)
+	}
+	return err
+}
+
+// steerFloods tells the steering what the fair queue dropped, and logs
+// when the steered sources change.
+func (s *Service) steerFloods(u *udpServer, fq *fairQueue, dropped uint64) {
+	var changed bool
+	var err error
+	if dropped > 0 {
+		changed, err = u.steer.dropped(fq.lastDrop, int(dropped), time.Now())
+	} else {
+		changed, err = u.steer.idle(time.Now())
+	}
+	if !changed {
+		return
+	}
+	if err != nil {
+		s.log.Warn("dns64: steering floods", "addr", u.local.String(), "err", err)
+		return
+	}
+	srcs := u.steer.sources()
+	s.log.Info("dns64: sources steered to a socket of their own", "addr", u.local.String(), "sources", fmt.Sprint(srcs))
+}
+
+// answerQueued answers one query of the fair queue: from the memo or the
+// cache into the batch of answers, or from a goroutine of its own when it
+// needs an upstream.
+func (s *Service) answerQueued(u *udpServer, sl *querySlot, pass *queryPass, buf []byte, now time.Time) {
+	if resp, ok := s.answerFromMemo(sl.wire, sl.client, u.local, buf, now); ok {
+		u.mm.queue(&sl.name, sl.namelen, resp)
+		return
+	}
+	*pass = queryPass{cacheOnly: true, now: now}
+	resp := s.handleWire(context.Background(), pass, sl.wire, sl.client, u.local, false, buf)
+	if pass.missed {
+		s.askUpstream(u, sl)
+		return
+	}
+	if len(resp) > 0 {
+		s.remember(sl.wire, sl.client, u.local, pass, resp)
+		u.mm.queue(&sl.name, sl.namelen, resp)
 	}
 }
 
-func (s *Service) answerUDPSlow(u *udpServer, q []byte, client, to netip.AddrPort) {
-	defer func() { <-s.upstreamSlots }()
+// askUpstream answers a query that needs an upstream from a goroutine of
+// its own, with its own copy of the query, unless the client already has
+// its share of the queries waiting for upstreams or too many wait in all
+// (a flood of random names must not grow memory without bound; the client
+// will retry).
+func (s *Service) askUpstream(u *udpServer, sl *querySlot) {
+	if !s.shares.take(sl.key) {
+		s.counts.upstreamShare.Add(1)
+		return
+	}
+	select {
+	case s.upstreamSlots <- struct{}{}:
+	default:
+		s.shares.release(sl.key)
+		s.counts.overloaded.Add(1)
+		return
+	}
+	q := append([]byte(nil), sl.wire...)
+	to := sl.client
+	if sc := scope(&sl.name); sc != 0 {
+		// A link-local client: the answer needs its scope.
+		to = netip.AddrPortFrom(sl.client.Addr().WithZone(strconv.FormatUint(uint64(sc), 10)), sl.client.Port())
+	}
+	go s.answerUDPSlow(u, q, sl.client, to, sl.key)
+}
+
+func (s *Service) answerUDPSlow(u *udpServer, q []byte, client, to netip.AddrPort, key hostKey) {
+	defer func() {
+		<-s.upstreamSlots
+		s.shares.release(key)
+	}()
 	pass := &queryPass{counted: true}
 	resp := s.handleWire(context.Background(), pass, q, client, u.local, false, make([]byte, 0, serverPayload))
 	if resp == nil {
@@ -157,8 +255,7 @@ func (s *Service) answerUDPSlow(u *udpServer, q []byte, client, to netip.AddrPor
 // queryPass tells handle how far it may go. The UDP reader first tries a
 // query with cacheOnly set: a lookup that would have to ask an upstream
 // sets missed and gives up, and the query is answered again from a
-// goroutine, with counted set so that it is not counted (or rate limited)
-// twice.
+// goroutine, with counted set so that it is not counted twice.
 type queryPass struct {
 	cacheOnly bool
 	missed    bool
@@ -220,8 +317,7 @@ func (p *queryPass) until(c *cache) time.Time {
 }
 
 // answerFromMemo answers a UDP query from the memo. ok is false when the
-// memo cannot answer it, and the query must take the full path; resp is nil
-// (with ok true) when the query is dropped by the rate limit.
+// memo cannot answer it, and the query must take the full path.
 func (s *Service) answerFromMemo(wire []byte, client, local netip.AddrPort, buf []byte, now time.Time) (resp []byte, ok bool) {
 	q, ok := parseMemoQuery(wire)
 	if !ok {
@@ -242,10 +338,6 @@ func (s *Service) answerFromMemo(wire []byte, client, local netip.AddrPort, buf 
 		return nil, false
 	}
 	// From here on, exactly what handle and finish would have done.
-	if !s.limit.allow(client.Addr(), now) {
-		s.counts.rateLimited.Add(1)
-		return nil, true
-	}
 	hc := s.counts.host(host)
 	s.counts.query(hc, client.Addr(), p.source(local), q.qtype, dns64)
 	s.counts.cacheHits.Add(e.effects.cacheHits)
@@ -322,10 +414,6 @@ func (s *Service) handleWire(ctx context.Context, pass *queryPass, wire []byte, 
 	}
 	r := new(dns.Msg)
 	if err := r.Unpack(wire); err != nil {
-		if !s.limit.allow(client.Addr(), time.Now()) {
-			s.counts.rateLimited.Add(1)
-			return nil
-		}
 		s.counts.malformed.Add(1)
 		// ID, QR=1, the query's opcode, RCODE=FORMERR, no sections.
 		return append(buf[:0], wire[0], wire[1], 0x80|wire[2]&0x78, dns.RcodeFormatError, 0, 0, 0, 0, 0, 0, 0, 0)

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/mailbox"
 )
 
 // DefaultMark is the skb mark bit the fast path sets on the packets it
@@ -94,7 +96,7 @@ type Stats struct {
 type Service struct {
 	cfg   Config
 	log   *slog.Logger
-	plans chan Plan
+	plans mailbox.Box[Plan]
 
 	mu       sync.Mutex
 	dp       *datapath
@@ -123,7 +125,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Service{cfg: cfg, log: cfg.Logger.With("service", "fastpath"), plans: make(chan Plan, 1)}, nil
+	return &Service{cfg: cfg, log: cfg.Logger.With("service", "fastpath")}, nil
 }
 
 // Update hands the service a new plan; it never blocks and the newest plan
@@ -132,17 +134,7 @@ func New(cfg Config) (*Service, error) {
 func (s *Service) Update(p Plan) {
 	p.LANPrefixes = slices.Clone(p.LANPrefixes)
 	p.Exclude = slices.Clone(p.Exclude)
-	for {
-		select {
-		case s.plans <- p:
-			return
-		default:
-		}
-		select {
-		case <-s.plans:
-		default:
-		}
-	}
+	s.plans.Put(p)
 }
 
 // Stats returns a snapshot of the counters.
@@ -220,9 +212,11 @@ func (s *Service) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case p := <-s.plans:
-			if err := s.apply(p); err != nil {
-				s.log.Error("applying plan", "err", err)
+		case <-s.plans.C():
+			if p, ok := s.plans.Take(); ok {
+				if err := s.apply(p); err != nil {
+					s.log.Error("applying plan", "err", err)
+				}
 			}
 		case <-clock.C:
 			s.mu.Lock()

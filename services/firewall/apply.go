@@ -190,192 +190,246 @@ func cmpOp(not bool) expr.CmpOp {
 // (meta nfproto before an ip6 header field in an inet table, meta l4proto
 // before a udp port), once per rule.
 func (r Rule) exprs(sets map[string]*nftables.Set) ([]expr.Any, error) {
-	var out []expr.Any
-	fam := 0
-	var l4 Proto
-	needFamily := func(f int) {
-		if fam == f {
-			return
-		}
-		nfp := byte(unix.NFPROTO_IPV6)
-		if f == 4 {
-			nfp = unix.NFPROTO_IPV4
-		}
-		out = append(out,
-			&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{nfp}})
-		fam = f
-	}
-	needL4 := func(p Proto) {
-		if l4 == p {
-			return
-		}
-		out = append(out,
-			&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
-			&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{byte(p)}})
-		l4 = p
-	}
-	lookup := func(reg uint32, name string, not bool) error {
-		s, ok := sets[name]
-		if !ok {
-			return fmt.Errorf("no set %q", name)
-		}
-		out = append(out, &expr.Lookup{SourceRegister: reg, SetName: s.Name, SetID: s.ID, Invert: not})
-		return nil
-	}
-	addrField := func(f int, dst bool) *expr.Payload {
-		p := &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader}
-		switch {
-		case f == 6 && !dst:
-			p.Offset, p.Len = 8, 16
-		case f == 6 && dst:
-			p.Offset, p.Len = 24, 16
-		case f == 4 && !dst:
-			p.Offset, p.Len = 12, 4
-		default:
-			p.Offset, p.Len = 16, 4
-		}
-		return p
-	}
-	thDport := func(reg uint32) *expr.Payload {
-		return &expr.Payload{DestRegister: reg, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}
-	}
-
+	c := &ruleCompiler{sets: sets}
 	for _, m := range r.Match {
-		switch m.Kind {
-		case MatchIIFName, MatchOIFName:
-			key := expr.MetaKeyIIFNAME
-			if m.Kind == MatchOIFName {
-				key = expr.MetaKeyOIFNAME
-			}
-			out = append(out, &expr.Meta{Key: key, Register: 1},
-				&expr.Cmp{Op: cmpOp(m.Not), Register: 1, Data: ifname(m.Name)})
-		case MatchNFProto:
-			if m.Not {
-				return nil, fmt.Errorf("negated nfproto is not supported")
-			}
-			needFamily(m.Family)
-		case MatchL4Proto:
-			if m.Not {
-				return nil, fmt.Errorf("negated l4proto is not supported")
-			}
-			needL4(m.Proto)
-		case MatchCtState:
-			op := expr.CmpOpNeq // some bit set
-			if m.Not {
-				op = expr.CmpOpEq
-			}
-			out = append(out,
-				&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
-				&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
-					Mask: binaryutil.NativeEndian.PutUint32(m.Bits), Xor: make([]byte, 4)},
-				&expr.Cmp{Op: op, Register: 1, Data: make([]byte, 4)})
-		case MatchSaddrSet, MatchDaddrSet:
-			needFamily(m.Family)
-			field := addrField(m.Family, m.Kind == MatchDaddrSet)
-			out = append(out, field)
-			if m.Mask != 0 && m.Mask != int(field.Len)*8 {
-				if m.Mask < 0 || m.Mask > int(field.Len)*8 {
-					return nil, fmt.Errorf("mask /%d for IPv%d", m.Mask, m.Family)
-				}
-				out = append(out, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: field.Len,
-					Mask: prefixMask(m.Mask, int(field.Len)), Xor: make([]byte, field.Len)})
-			}
-			if err := lookup(1, m.Name, m.Not); err != nil {
-				return nil, err
-			}
-		case MatchSaddrPrefix, MatchDaddrPrefix:
-			needFamily(m.Family)
-			if m.Prefix.Addr().BitLen() != map[int]int{4: 32, 6: 128}[m.Family] {
-				return nil, fmt.Errorf("prefix %v is not IPv%d", m.Prefix, m.Family)
-			}
-			out = append(out, addrField(m.Family, m.Kind == MatchDaddrPrefix))
-			addr := m.Prefix.Masked().Addr().AsSlice()
-			if m.Prefix.Bits() < m.Prefix.Addr().BitLen() {
-				out = append(out, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: uint32(len(addr)),
-					Mask: prefixMask(m.Prefix.Bits(), len(addr)), Xor: make([]byte, len(addr))})
-			}
-			out = append(out, &expr.Cmp{Op: cmpOp(m.Not), Register: 1, Data: addr})
-		case MatchSport, MatchDport:
-			needL4(m.Port.Proto)
-			off := uint32(0)
-			if m.Kind == MatchDport {
-				off = 2
-			}
-			out = append(out,
-				&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: off, Len: 2},
-				&expr.Cmp{Op: cmpOp(m.Not), Register: 1, Data: binaryutil.BigEndian.PutUint16(m.Port.Port)})
-		case MatchICMPTypeSet:
-			needFamily(m.Family)
-			if m.Family == 4 {
-				needL4(1)
-			} else {
-				needL4(58)
-			}
-			out = append(out, &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 1})
-			if err := lookup(1, m.Name, m.Not); err != nil {
-				return nil, err
-			}
-		case MatchServiceSet:
-			out = append(out, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, thDport(9))
-			if err := lookup(1, m.Name, m.Not); err != nil {
-				return nil, err
-			}
-		case MatchDaddrServiceSet, MatchTokenServiceSet:
-			needFamily(6)
-			out = append(out, addrField(6, true))
-			if m.Kind == MatchTokenServiceSet {
-				// The interface identifier is the low 64 bits (RFC 4291
-				// §2.5.1); masking the prefix away is what makes the rule
-				// survive renumbering.
-				mask := append(make([]byte, 8), bytes.Repeat([]byte{0xff}, 8)...)
-				out = append(out, &expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 16, Mask: mask, Xor: make([]byte, 16)})
-			}
-			// A 16-byte address fills register 1 (32-bit registers 8-11);
-			// the protocol goes to register 2 (32-bit 12), the port to
-			// 32-bit register 13, as nft lays out a concatenation.
-			out = append(out, &expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 2}, thDport(13))
-			if err := lookup(1, m.Name, m.Not); err != nil {
-				return nil, err
-			}
-		case MatchMark:
-			mark := binaryutil.NativeEndian.PutUint32(m.Mark)
-			out = append(out,
-				&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
-				&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: mark, Xor: make([]byte, 4)},
-				&expr.Cmp{Op: cmpOp(m.Not), Register: 1, Data: mark})
-		default:
-			return nil, fmt.Errorf("unknown match kind %d", m.Kind)
+		if err := c.match(m); err != nil {
+			return nil, err
 		}
 	}
 	if r.Counter != "" {
-		out = append(out, &expr.Objref{Type: int(nftables.ObjTypeCounter), Name: r.Counter})
+		c.out = append(c.out, &expr.Objref{Type: int(nftables.ObjTypeCounter), Name: r.Counter})
 	}
-	switch r.Verdict.Kind {
+	if err := c.verdict(r.Verdict); err != nil {
+		return nil, err
+	}
+	return c.out, nil
+}
+
+// ruleCompiler accumulates one rule's expressions and remembers which
+// protocol dependencies it has already emitted.
+type ruleCompiler struct {
+	sets map[string]*nftables.Set
+	out  []expr.Any
+	fam  int   // 4 or 6 once meta nfproto is matched
+	l4   Proto // once meta l4proto is matched
+}
+
+func (c *ruleCompiler) add(e ...expr.Any) { c.out = append(c.out, e...) }
+
+// needFamily matches meta nfproto unless the rule already did.
+func (c *ruleCompiler) needFamily(f int) {
+	if c.fam == f {
+		return
+	}
+	nfp := byte(unix.NFPROTO_IPV6)
+	if f == 4 {
+		nfp = unix.NFPROTO_IPV4
+	}
+	c.add(&expr.Meta{Key: expr.MetaKeyNFPROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{nfp}})
+	c.fam = f
+}
+
+// needL4 matches meta l4proto unless the rule already did.
+func (c *ruleCompiler) needL4(p Proto) {
+	if c.l4 == p {
+		return
+	}
+	c.add(&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+		&expr.Cmp{Op: expr.CmpOpEq, Register: 1, Data: []byte{byte(p)}})
+	c.l4 = p
+}
+
+// lookup matches register reg against the named set.
+func (c *ruleCompiler) lookup(reg uint32, name string, not bool) error {
+	s, ok := c.sets[name]
+	if !ok {
+		return fmt.Errorf("no set %q", name)
+	}
+	c.add(&expr.Lookup{SourceRegister: reg, SetName: s.Name, SetID: s.ID, Invert: not})
+	return nil
+}
+
+// addrField loads the source or destination address of family f into
+// register 1.
+func addrField(f int, dst bool) *expr.Payload {
+	p := &expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader}
+	switch {
+	case f == 6 && !dst:
+		p.Offset, p.Len = 8, 16
+	case f == 6 && dst:
+		p.Offset, p.Len = 24, 16
+	case f == 4 && !dst:
+		p.Offset, p.Len = 12, 4
+	default:
+		p.Offset, p.Len = 16, 4
+	}
+	return p
+}
+
+// thDport loads the transport header's destination port into reg.
+func thDport(reg uint32) *expr.Payload {
+	return &expr.Payload{DestRegister: reg, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}
+}
+
+// match compiles one match of the rule.
+func (c *ruleCompiler) match(m Match) error {
+	switch m.Kind {
+	case MatchIIFName, MatchOIFName:
+		key := expr.MetaKeyIIFNAME
+		if m.Kind == MatchOIFName {
+			key = expr.MetaKeyOIFNAME
+		}
+		c.add(&expr.Meta{Key: key, Register: 1},
+			&expr.Cmp{Op: cmpOp(m.Not), Register: 1, Data: ifname(m.Name)})
+	case MatchNFProto:
+		if m.Not {
+			return fmt.Errorf("negated nfproto is not supported")
+		}
+		c.needFamily(m.Family)
+	case MatchL4Proto:
+		if m.Not {
+			return fmt.Errorf("negated l4proto is not supported")
+		}
+		c.needL4(m.Proto)
+	case MatchCtState:
+		c.ctState(m)
+	case MatchSaddrSet, MatchDaddrSet:
+		return c.addrSet(m)
+	case MatchSaddrPrefix, MatchDaddrPrefix:
+		return c.addrPrefix(m)
+	case MatchSport, MatchDport:
+		c.port(m)
+	case MatchICMPTypeSet:
+		return c.icmpTypeSet(m)
+	case MatchServiceSet:
+		c.add(&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1}, thDport(9))
+		return c.lookup(1, m.Name, m.Not)
+	case MatchDaddrServiceSet, MatchTokenServiceSet:
+		return c.hostServiceSet(m)
+	case MatchMark:
+		mark := binaryutil.NativeEndian.PutUint32(m.Mark)
+		c.add(&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4, Mask: mark, Xor: make([]byte, 4)},
+			&expr.Cmp{Op: cmpOp(m.Not), Register: 1, Data: mark})
+	default:
+		return fmt.Errorf("unknown match kind %d", m.Kind)
+	}
+	return nil
+}
+
+// ctState matches when any of m.Bits is set in the conntrack state (or, if
+// negated, none is).
+func (c *ruleCompiler) ctState(m Match) {
+	op := expr.CmpOpNeq // some bit set
+	if m.Not {
+		op = expr.CmpOpEq
+	}
+	c.add(&expr.Ct{Register: 1, Key: expr.CtKeySTATE},
+		&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 4,
+			Mask: binaryutil.NativeEndian.PutUint32(m.Bits), Xor: make([]byte, 4)},
+		&expr.Cmp{Op: op, Register: 1, Data: make([]byte, 4)})
+}
+
+// addrSet looks the source or destination address up in a set, masked to
+// m.Mask bits when the set holds prefixes of one length.
+func (c *ruleCompiler) addrSet(m Match) error {
+	c.needFamily(m.Family)
+	field := addrField(m.Family, m.Kind == MatchDaddrSet)
+	c.add(field)
+	if m.Mask != 0 && m.Mask != int(field.Len)*8 {
+		if m.Mask < 0 || m.Mask > int(field.Len)*8 {
+			return fmt.Errorf("mask /%d for IPv%d", m.Mask, m.Family)
+		}
+		c.add(&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: field.Len,
+			Mask: prefixMask(m.Mask, int(field.Len)), Xor: make([]byte, field.Len)})
+	}
+	return c.lookup(1, m.Name, m.Not)
+}
+
+// addrPrefix compares the source or destination address with one prefix.
+func (c *ruleCompiler) addrPrefix(m Match) error {
+	c.needFamily(m.Family)
+	if m.Prefix.Addr().BitLen() != map[int]int{4: 32, 6: 128}[m.Family] {
+		return fmt.Errorf("prefix %v is not IPv%d", m.Prefix, m.Family)
+	}
+	c.add(addrField(m.Family, m.Kind == MatchDaddrPrefix))
+	addr := m.Prefix.Masked().Addr().AsSlice()
+	if m.Prefix.Bits() < m.Prefix.Addr().BitLen() {
+		c.add(&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: uint32(len(addr)),
+			Mask: prefixMask(m.Prefix.Bits(), len(addr)), Xor: make([]byte, len(addr))})
+	}
+	c.add(&expr.Cmp{Op: cmpOp(m.Not), Register: 1, Data: addr})
+	return nil
+}
+
+// port compares the source or destination port of m.Port.Proto.
+func (c *ruleCompiler) port(m Match) {
+	c.needL4(m.Port.Proto)
+	off := uint32(0)
+	if m.Kind == MatchDport {
+		off = 2
+	}
+	c.add(&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: off, Len: 2},
+		&expr.Cmp{Op: cmpOp(m.Not), Register: 1, Data: binaryutil.BigEndian.PutUint16(m.Port.Port)})
+}
+
+// icmpTypeSet looks the ICMP or ICMPv6 type up in a set.
+func (c *ruleCompiler) icmpTypeSet(m Match) error {
+	c.needFamily(m.Family)
+	if m.Family == 4 {
+		c.needL4(1)
+	} else {
+		c.needL4(58)
+	}
+	c.add(&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 0, Len: 1})
+	return c.lookup(1, m.Name, m.Not)
+}
+
+// hostServiceSet looks up destination address . protocol . port, or with
+// MatchTokenServiceSet only the address's interface identifier.
+func (c *ruleCompiler) hostServiceSet(m Match) error {
+	c.needFamily(6)
+	c.add(addrField(6, true))
+	if m.Kind == MatchTokenServiceSet {
+		// The interface identifier is the low 64 bits (RFC 4291
+		// §2.5.1); masking the prefix away is what makes the rule
+		// survive renumbering.
+		mask := append(make([]byte, 8), bytes.Repeat([]byte{0xff}, 8)...)
+		c.add(&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 16, Mask: mask, Xor: make([]byte, 16)})
+	}
+	// A 16-byte address fills register 1 (32-bit registers 8-11); the
+	// protocol goes to register 2 (32-bit 12), the port to 32-bit register
+	// 13, as nft lays out a concatenation.
+	c.add(&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 2}, thDport(13))
+	return c.lookup(1, m.Name, m.Not)
+}
+
+// verdict compiles what the rule does when it matches.
+func (c *ruleCompiler) verdict(v Verdict) error {
+	switch v.Kind {
 	case Accept:
-		out = append(out, &expr.Verdict{Kind: expr.VerdictAccept})
+		c.add(&expr.Verdict{Kind: expr.VerdictAccept})
 	case Drop:
-		out = append(out, &expr.Verdict{Kind: expr.VerdictDrop})
+		c.add(&expr.Verdict{Kind: expr.VerdictDrop})
 	case Jump:
-		out = append(out, &expr.Verdict{Kind: expr.VerdictJump, Chain: r.Verdict.Chain})
+		c.add(&expr.Verdict{Kind: expr.VerdictJump, Chain: v.Chain})
 	case Masquerade:
-		out = append(out, &expr.Masq{})
+		c.add(&expr.Masq{})
 	case SourceNAT:
-		v := r.Verdict
 		if !v.Addr.Is4() || v.Ports.Min == 0 || v.Ports.Max < v.Ports.Min {
-			return nil, fmt.Errorf("snat to %v:%d-%d", v.Addr, v.Ports.Min, v.Ports.Max)
+			return fmt.Errorf("snat to %v:%d-%d", v.Addr, v.Ports.Min, v.Ports.Max)
 		}
 		// Specified sets NF_NAT_RANGE_PROTO_SPECIFIED: without it the
 		// kernel ignores the port registers. (expr.Masq cannot set it,
 		// which is why a port range needs snat to the WAN address.)
-		out = append(out,
-			&expr.Immediate{Register: 1, Data: v.Addr.AsSlice()},
+		c.add(&expr.Immediate{Register: 1, Data: v.Addr.AsSlice()},
 			&expr.Immediate{Register: 2, Data: binaryutil.BigEndian.PutUint16(v.Ports.Min)},
 			&expr.Immediate{Register: 3, Data: binaryutil.BigEndian.PutUint16(v.Ports.Max)},
 			&expr.NAT{Type: expr.NATTypeSourceNAT, Family: unix.NFPROTO_IPV4,
 				RegAddrMin: 1, RegProtoMin: 2, RegProtoMax: 3, Specified: true})
 	}
-	return out, nil
+	return nil
 }
 
 func prefixMask(bits, n int) []byte {

@@ -11,16 +11,18 @@ import (
 	"testing"
 	"time"
 
-	"codeberg.org/monostack/gizmo/services/fastpath"
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/testns"
+	"codeberg.org/monostack/gizmo/services/fastpath"
 )
 
 // iperfTCP runs one iperf3 TCP client in ns against dst and returns the
 // received Gbit/s.
 func iperfTCP(b *testing.B, ns, dst string, secs int) float64 {
 	b.Helper()
-	out, err := exec.Command("ip", "netns", "exec", ns, "iperf3", "-J", "-c", dst, "-t", fmt.Sprint(secs), "-O", "1").Output()
+	out, err := testns.Command(ns, "iperf3", "-J", "-c", dst, "-t", fmt.Sprint(secs), "-O", "1").Output()
 	if err != nil {
 		b.Fatalf("iperf3 -c %s: %v\n%s", dst, err, out)
 	}
@@ -45,7 +47,7 @@ func iperfUDP64(b *testing.B, ns, dst, rxNS string, secs int) float64 {
 	b.Helper()
 	before := rxPackets(b, rxNS)
 	start := time.Now()
-	out, err := exec.Command("ip", "netns", "exec", ns, "iperf3", "-c", dst, "-t", fmt.Sprint(secs), "-u", "-b", "0", "-l", "64").CombinedOutput()
+	out, err := testns.Command(ns, "iperf3", "-c", dst, "-t", fmt.Sprint(secs), "-u", "-b", "0", "-l", "64").CombinedOutput()
 	elapsed := time.Since(start)
 	if err != nil {
 		b.Fatalf("iperf3 -u -c %s: %v\n%s", dst, err, out)
@@ -82,17 +84,13 @@ func rxPackets(b *testing.B, ns string) uint64 {
 // FW_BENCH_ROUNDS and FW_BENCH_SECS change the rounds (5) and seconds per
 // run (3). The results go to docs/performance.md.
 func BenchmarkForwarding(b *testing.B) {
-	needRoot(b)
+	testns.NeedRoot(b)
 	if _, err := exec.LookPath("iperf3"); err != nil {
 		b.Skip("needs iperf3")
 	}
 	rounds, secs := envInt("FW_BENCH_ROUNDS", 5), envInt("FW_BENCH_SECS", 3)
 	tp := newTopo(b)
-	srv := exec.Command("ip", "netns", "exec", tp.wan, "iperf3", "-s")
-	if err := srv.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = srv.Process.Kill(); _ = srv.Wait() })
+	testns.StartCommand(b, testns.Command(tp.wan, "iperf3", "-s"))
 	time.Sleep(300 * time.Millisecond) // let the server bind before the first client
 
 	s, err := New(Config{NetNS: int(tp.routerNS.Fd())})
@@ -204,7 +202,7 @@ func BenchmarkForwarding(b *testing.B) {
 func cpuPerPacket(b *testing.B, ns, dst string, n int, established bool) time.Duration {
 	b.Helper()
 	var perPacket time.Duration
-	inNS(b, ns, func() {
+	testns.Inside(b, ns, func() {
 		c, err := net.Dial("udp", dst)
 		if err != nil {
 			b.Fatal(err)
@@ -254,7 +252,7 @@ func cpuPerPacket(b *testing.B, ns, dst string, n int, established bool) time.Du
 // namespace, for the benchmark's packets, answering with answerFirst.
 func sinkOnWAN(b *testing.B, tp *topo, addr string) {
 	var pc net.PacketConn
-	inNS(b, tp.wan, func() {
+	testns.Inside(b, tp.wan, func() {
 		var err error
 		if pc, err = net.ListenPacket("udp", addr); err != nil {
 			b.Fatal(err)
@@ -288,7 +286,7 @@ func answerFirst(pc net.PacketConn) {
 //
 //	sudo go test ./services/firewall -run '^$' -bench ForwardingCPU -benchtime 1x -v
 func BenchmarkForwardingCPU(b *testing.B) {
-	needRoot(b)
+	testns.NeedRoot(b)
 	rounds, n := envInt("FW_BENCH_ROUNDS", 5), envInt("FW_BENCH_PACKETS", 300000)
 	tp := newTopo(b)
 	sinkOnWAN(b, tp, "["+topoWAN6+"]:9999")
@@ -455,7 +453,7 @@ func nonZero(m map[string]uint64) map[string]uint64 {
 //	sudo FW_BENCH_ROUNDS=31 FW_BENCH_PACKETS=50000 \
 //	  go test ./services/firewall -run '^$' -bench FastpathCPU -benchtime 1x -v
 func BenchmarkFastpathCPU(b *testing.B) {
-	needRoot(b)
+	testns.NeedRoot(b)
 	rounds, n := envInt("FW_BENCH_ROUNDS", 31), envInt("FW_BENCH_PACKETS", 50000)
 	tp := newTopo(b)
 	sinkOnWAN(b, tp, "["+topoWAN6+"]:9999")

@@ -1,16 +1,14 @@
 package firewall
 
 import (
-	"context"
 	"net"
 	"net/netip"
-	"runtime"
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/internal/testns"
 	"codeberg.org/monostack/gizmo/services/fastpath"
 	"codeberg.org/monostack/gizmo/services/nat64"
-	"golang.org/x/sys/unix"
 )
 
 // runNAT64 runs the NAT64 in tp's router, on a thread that stays in the
@@ -21,9 +19,9 @@ func runNAT64(t *testing.T, tp *topo) (svc *nat64.Service, stop func()) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, "ip", "-n", tp.router, "route", "add", "default", "via", topoWAN4)
+	testns.IP(t, "-n", tp.router, "route", "add", "default", "via", topoWAN4)
 	var lanIdx, wanIdx int
-	inNS(t, tp.router, func() {
+	testns.Inside(t, tp.router, func() {
 		l, err1 := net.InterfaceByName("lan0")
 		w, err2 := net.InterfaceByName("uplink0")
 		if err1 != nil || err2 != nil {
@@ -31,16 +29,7 @@ func runNAT64(t *testing.T, tp *topo) (svc *nat64.Service, stop func()) {
 		}
 		lanIdx, wanIdx = l.Index, w.Index
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies in the namespace
-		if err := unix.Setns(int(tp.routerNS.Fd()), unix.CLONE_NEWNET); err != nil {
-			done <- err
-			return
-		}
-		done <- s.Run(ctx)
-	}()
+	stopRun := testns.Start(t, tp.router, s.Run)
 	s.Update(nat64.Plan{
 		Pool4:       a(topoRouterW4),
 		Pref64:      netip.MustParsePrefix("2001:db8:64::/96"),
@@ -56,8 +45,7 @@ func runNAT64(t *testing.T, tp *topo) (svc *nat64.Service, stop func()) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return s, func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stopRun(); err != nil {
 			t.Errorf("nat64 Run: %v", err)
 		}
 	}
@@ -67,7 +55,7 @@ func runNAT64(t *testing.T, tp *topo) (svc *nat64.Service, stop func()) {
 // returns TCX_NEXT for native IPv6, the fast path returns it for what is
 // not an offloaded flow, so each sees what it needs.
 func TestFastpathBesideNAT64(t *testing.T) {
-	needRoot(t)
+	testns.NeedRoot(t)
 	for _, order := range []string{"nat64 first", "fastpath first"} {
 		t.Run(order, func(t *testing.T) {
 			tp := newTopo(t)

@@ -13,9 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"codeberg.org/monostack/gizmo/services/fastpath"
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+
+	"codeberg.org/monostack/gizmo/internal/testns"
+	"codeberg.org/monostack/gizmo/services/fastpath"
 )
 
 // The eBPF fast path (services/fastpath) beside the real ruleset: what the
@@ -82,7 +84,7 @@ func attachedPrograms(t testing.TB, ns string) int {
 func fastpathPrograms(t testing.TB, ns string) map[string]time.Duration {
 	t.Helper()
 	progs := map[string]time.Duration{}
-	inNS(t, ns, func() {
+	testns.Inside(t, ns, func() {
 		for _, name := range []string{"lan0", "uplink0"} {
 			ifc, err := net.InterfaceByName(name)
 			if err != nil {
@@ -118,14 +120,14 @@ func fastpathPrograms(t testing.TB, ns string) map[string]time.Duration {
 
 func sysctl(t testing.TB, ns, name string) string {
 	t.Helper()
-	return strings.TrimSpace(run(t, "ip", "netns", "exec", ns, "cat", "/proc/sys/"+name))
+	return strings.TrimSpace(testns.Exec(t, ns, "cat", "/proc/sys/"+name))
 }
 
 // udpEcho answers every datagram on addr in ns with the same bytes.
 func udpEcho(t *testing.T, ns, addr string) {
 	t.Helper()
 	var pc net.PacketConn
-	inNS(t, ns, func() {
+	testns.Inside(t, ns, func() {
 		var err error
 		if pc, err = net.ListenPacket("udp", addr); err != nil {
 			t.Fatal(err)
@@ -148,7 +150,7 @@ func udpEcho(t *testing.T, ns, addr string) {
 func udpClient(t *testing.T, ns, src, dst string) *net.UDPConn {
 	t.Helper()
 	var c *net.UDPConn
-	inNS(t, ns, func() {
+	testns.Inside(t, ns, func() {
 		var err error
 		c, err = net.DialUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(src)), net.UDPAddrFromAddrPort(netip.MustParseAddrPort(dst)))
 		if err != nil {
@@ -181,7 +183,7 @@ func pingPong(t *testing.T, c *net.UDPConn, n, size int) {
 func tcpSink(t *testing.T, ns, addr string) {
 	t.Helper()
 	var ln net.Listener
-	inNS(t, ns, func() {
+	testns.Inside(t, ns, func() {
 		var err error
 		if ln, err = net.Listen("tcp", addr); err != nil {
 			t.Fatal(err)
@@ -208,7 +210,7 @@ func tcpSink(t *testing.T, ns, addr string) {
 func tcpSend(t *testing.T, ns, dst string, n int) (string, int) {
 	t.Helper()
 	var c net.Conn
-	inNS(t, ns, func() {
+	testns.Inside(t, ns, func() {
 		var err error
 		if c, err = net.DialTimeout("tcp", dst, 2*time.Second); err != nil {
 			t.Fatal(err)
@@ -239,7 +241,7 @@ func fwCounter(t *testing.T, s *Service, name string) uint64 {
 }
 
 func TestFastpathWithRuleset(t *testing.T) {
-	needRoot(t)
+	testns.NeedRoot(t)
 	tp := newTopo(t)
 	fw, err := New(Config{NetNS: int(tp.routerNS.Fd())})
 	if err != nil {
@@ -280,10 +282,10 @@ func TestFastpathWithRuleset(t *testing.T) {
 	})
 
 	t.Run("RFC 4443 §3.2: too big for the next link goes to the stack, which sends Packet Too Big", func(t *testing.T) {
-		run(t, "ip", "-n", tp.router, "link", "set", "uplink0", "mtu", "1400")
-		run(t, "ip", "-n", tp.wan, "link", "set", "eth0", "mtu", "1400")
-		defer run(t, "ip", "-n", tp.wan, "link", "set", "eth0", "mtu", "1500")
-		defer run(t, "ip", "-n", tp.router, "link", "set", "uplink0", "mtu", "1500")
+		testns.IP(t, "-n", tp.router, "link", "set", "uplink0", "mtu", "1400")
+		testns.IP(t, "-n", tp.wan, "link", "set", "eth0", "mtu", "1400")
+		defer testns.IP(t, "-n", tp.wan, "link", "set", "eth0", "mtu", "1500")
+		defer testns.IP(t, "-n", tp.router, "link", "set", "uplink0", "mtu", "1500")
 		before := fp.Stats().ToStack["frag-needed"]
 		_, _ = uc.Write(make([]byte, 1500-48))
 		if got := fp.Stats().ToStack["frag-needed"] - before; got != 1 {
@@ -296,7 +298,7 @@ func TestFastpathWithRuleset(t *testing.T) {
 		}
 		var out string
 		for range 50 {
-			out = run(t, "ip", "-n", tp.lan, "-6", "route", "get", topoWAN6, "from", topoLANHost6)
+			out = testns.IP(t, "-n", tp.lan, "-6", "route", "get", topoWAN6, "from", topoLANHost6)
 			if strings.Contains(out, "mtu 1400") {
 				return
 			}
@@ -322,7 +324,7 @@ func TestFastpathWithRuleset(t *testing.T) {
 			t.Errorf("no FIN handed to the stack: %v", st1.ToStack)
 		}
 		// Conntrack saw the close: the entry is no longer established.
-		ct := run(t, "ip", "netns", "exec", tp.router, "cat", "/proc/net/nf_conntrack")
+		ct := testns.Exec(t, tp.router, "cat", "/proc/net/nf_conntrack")
 		for _, l := range strings.Split(ct, "\n") {
 			if strings.Contains(l, fmt.Sprintf("sport=%d dport=7777", port)) {
 				if !strings.Contains(l, "TIME_WAIT") && !strings.Contains(l, "CLOSE") && !strings.Contains(l, "LAST_ACK") && !strings.Contains(l, "FIN_WAIT") {
@@ -370,8 +372,8 @@ func TestFastpathWithRuleset(t *testing.T) {
 
 	t.Run("spoofed LAN sources from the WAN are dropped by the ruleset, never fast-pathed", func(t *testing.T) {
 		spoof := "2001:db8:1000:100::99"
-		run(t, "ip", "-n", tp.wan, "addr", "add", spoof+"/128", "dev", "eth0", "nodad")
-		defer run(t, "ip", "-n", tp.wan, "addr", "del", spoof+"/128", "dev", "eth0")
+		testns.IP(t, "-n", tp.wan, "addr", "add", spoof+"/128", "dev", "eth0", "nodad")
+		defer testns.IP(t, "-n", tp.wan, "addr", "del", spoof+"/128", "dev", "eth0")
 		fw0, st0 := fwCounter(t, fw, CounterDropSpoofWAN), fp.Stats()
 		sendUDP(t, tp.wan, spoof, "["+topoLANHost6+"]:40000")
 		if err := readNothing(uc); err != nil {

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
 // nftJSON is `nft -j list ruleset`, split into the object kinds the tests
@@ -29,7 +31,7 @@ type jsonChain struct {
 
 func listJSON(t *testing.T, ns string) nftJSON {
 	t.Helper()
-	out := run(t, "ip", "netns", "exec", ns, "nft", "-j", "list", "ruleset")
+	out := testns.Exec(t, ns, "nft", "-j", "list", "ruleset")
 	var doc struct {
 		Nftables []map[string]json.RawMessage `json:"nftables"`
 	}
@@ -157,7 +159,7 @@ func normalizeICMP(kind SetKind, els []string) []string {
 // listRules returns each chain's rules as `nft list` prints them.
 func listRules(t *testing.T, ns string) map[string][]string {
 	t.Helper()
-	out := run(t, "ip", "netns", "exec", ns, "nft", "list", "table", "inet", TableName)
+	out := testns.Exec(t, ns, "nft", "list", "table", "inet", TableName)
 	rules := map[string][]string{}
 	chain := ""
 	for _, line := range strings.Split(out, "\n") {
@@ -178,8 +180,8 @@ func listRules(t *testing.T, ns string) map[string][]string {
 // TestApplyReadBack applies the lab plan in a namespace and compares what
 // the kernel holds, as nft reads it back, with the model.
 func TestApplyReadBack(t *testing.T) {
-	needRoot(t)
-	ns := newNS(t, fmt.Sprintf("%04x", randID()), "rb")
+	testns.NeedRoot(t)
+	ns := testns.New(t, "fw-rb")
 	s := newService(t, ns)
 	p := labPlan()
 	p.NAT64Mark = 0x64
@@ -241,8 +243,8 @@ func TestApplyReadBack(t *testing.T) {
 // A daemon that crashed left its table; the next one replaces it, keeps
 // one table, and carries the counters over.
 func TestApplyReplacesTableAndCarriesCounters(t *testing.T) {
-	needRoot(t)
-	ns := newNS(t, fmt.Sprintf("%04x", randID()), "rs")
+	testns.NeedRoot(t)
+	ns := testns.New(t, "fw-rs")
 	old := newService(t, ns)
 	conn, err := old.conn()
 	if err != nil {
@@ -285,13 +287,13 @@ func TestApplyReplacesTableAndCarriesCounters(t *testing.T) {
 // An invalid plan is refused with the reason, and the kernel keeps the
 // ruleset it had.
 func TestUpdateRefusesInvalidPlanAndKeepsRuleset(t *testing.T) {
-	needRoot(t)
-	ns := newNS(t, fmt.Sprintf("%04x", randID()), "iv")
+	testns.NeedRoot(t)
+	ns := testns.New(t, "fw-iv")
 	s := newService(t, ns)
 	if err := s.Apply(labPlan()); err != nil {
 		t.Fatal(err)
 	}
-	before := run(t, "ip", "netns", "exec", ns, "nft", "list", "ruleset")
+	before := testns.Exec(t, ns, "nft", "list", "ruleset")
 	bad := labPlan()
 	bad.TokenRules = append(bad.TokenRules, TokenRule{Token: a("2001:db8::80"), Ports: []Port{{TCP, 443}}})
 	bad.PrefixRules = append(bad.PrefixRules, q("2001:db8:9999::/64"))
@@ -302,7 +304,7 @@ func TestUpdateRefusesInvalidPlanAndKeepsRuleset(t *testing.T) {
 	if err := s.Apply(bad); err == nil {
 		t.Fatal("Apply(bad) succeeded")
 	}
-	after := run(t, "ip", "netns", "exec", ns, "nft", "list", "ruleset")
+	after := testns.Exec(t, ns, "nft", "list", "ruleset")
 	if diff := cmp.Diff(before, after); diff != "" {
 		t.Errorf("ruleset changed after a refused plan:\n%s", diff)
 	}
@@ -312,8 +314,8 @@ func TestUpdateRefusesInvalidPlanAndKeepsRuleset(t *testing.T) {
 }
 
 func TestRemove(t *testing.T) {
-	needRoot(t)
-	ns := newNS(t, fmt.Sprintf("%04x", randID()), "rm")
+	testns.NeedRoot(t)
+	ns := testns.New(t, "fw-rm")
 	s := newService(t, ns)
 	if err := s.Remove(); err != nil {
 		t.Fatalf("Remove without a table: %v", err)
@@ -331,7 +333,7 @@ func TestRemove(t *testing.T) {
 
 func newService(t *testing.T, ns string) *Service {
 	t.Helper()
-	f := openNS(t, ns)
+	f := testns.Open(t, ns)
 	s, err := New(Config{NetNS: int(f.Fd())})
 	if err != nil {
 		t.Fatal(err)
@@ -354,8 +356,8 @@ func addHosts(p *Plan, n int) {
 // Thousands of host addresses: the element lists are split so that no
 // netlink attribute overflows its 16-bit length, and all arrive.
 func TestApplyLargeSets(t *testing.T) {
-	needRoot(t)
-	ns := newNS(t, fmt.Sprintf("%04x", randID()), "big")
+	testns.NeedRoot(t)
+	ns := testns.New(t, "fw-big")
 	s := newService(t, ns)
 	p := labPlan()
 	addHosts(&p, 2000)
@@ -372,8 +374,8 @@ func TestApplyLargeSets(t *testing.T) {
 // The daemon replans on every observation: an unchanged plan does not
 // swap the table again.
 func TestApplyUnchangedPlanIsNotSwapped(t *testing.T) {
-	needRoot(t)
-	ns := newNS(t, fmt.Sprintf("%04x", randID()), "un")
+	testns.NeedRoot(t)
+	ns := testns.New(t, "fw-un")
 	s := newService(t, ns)
 	for range 3 {
 		if err := s.Apply(labPlan()); err != nil {

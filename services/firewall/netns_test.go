@@ -2,18 +2,17 @@ package firewall
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"os"
-	"os/exec"
-	"runtime"
-	"strings"
 	"testing"
 
-	"golang.org/x/sys/unix"
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
+
+	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
-// topo is a small router in network namespaces, shaped like DESIGN.md's
-// lab but private to one test: wan (the ISP and the internet) —
+// topo is a small router in network namespaces, shaped like the lab's
+// gz-isp ─ gz-gizmo ─ LAN but private to one test: wan (the ISP and the internet) —
 // uplink0 [router] lan0 — lan (a LAN host).
 type topo struct {
 	router, wan, lan string
@@ -33,50 +32,20 @@ const (
 	topoLANHost4  = "203.0.113.140" // the LAN host's legacy address
 )
 
-func needRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-}
-
-func run(t testing.TB, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-// newNS creates a namespace named gzt-fw-<random>-<role>, removed at the
-// end of the test.
-func newNS(t testing.TB, id, role string) string {
-	t.Helper()
-	name := fmt.Sprintf("gzt-fw-%s-%s", id, role)
-	run(t, "ip", "netns", "add", name)
-	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", name).Run() })
-	run(t, "ip", "-n", name, "link", "set", "lo", "up")
-	return name
-}
-
 func newTopo(t testing.TB) *topo {
 	t.Helper()
-	needRoot(t)
-	id := fmt.Sprintf("%04x", rand.N(0x10000))
-	tp := &topo{router: newNS(t, id, "r"), wan: newNS(t, id, "w"), lan: newNS(t, id, "l")}
+	// Installs the lab's Debian packages when it can, else skips naming them.
+	depstest.Require(t, deps.Lab)
+	tp := &topo{router: testns.New(t, "fw-r"), wan: testns.New(t, "fw-w"), lan: testns.New(t, "fw-l")}
 	r, w, l := tp.router, tp.wan, tp.lan
 	// No DAD before the links exist: a tentative link-local address
 	// delays the first neighbour discovery by a second.
 	for _, ns := range []string{r, w, l} {
-		for _, k := range []string{"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"} {
-			run(t, "ip", "netns", "exec", ns, "sysctl", "-qw", k)
-		}
+		testns.Sysctl(t, ns, "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
 	}
-	run(t, "ip", "-n", r, "link", "add", "uplink0", "type", "veth", "peer", "name", "eth0", "netns", w)
-	run(t, "ip", "-n", r, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", l)
-	run(t, "ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
-	run(t, "ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+	testns.Veth(t, r, "uplink0", w, "eth0")
+	testns.Veth(t, r, "lan0", l, "eth0")
+	testns.Sysctl(t, r, "net.ipv6.conf.all.forwarding=1", "net.ipv4.ip_forward=1")
 	cmds := [][]string{
 		{"-n", r, "addr", "add", topoRouterW6 + "/64", "dev", "uplink0", "nodad"},
 		{"-n", r, "addr", "add", topoRouterW4 + "/24", "dev", "uplink0"},
@@ -99,7 +68,7 @@ func newTopo(t testing.TB) *topo {
 		{"-n", r, "route", "add", "default", "via", topoWAN6},
 	}
 	for _, c := range cmds {
-		run(t, append([]string{"ip"}, c...)...)
+		testns.IP(t, c...)
 	}
 	// Wait until both paths work end to end (neighbour caches, link
 	// state), so that the tests' first packets are not the ones that
@@ -107,7 +76,7 @@ func newTopo(t testing.TB) *topo {
 	for _, path := range [][2]string{{l, topoWAN6}, {l, topoRouterW4}, {r, topoWAN4}} {
 		var err error
 		for range 20 {
-			if err = exec.Command("ip", "netns", "exec", path[0], "ping", "-c", "1", "-W", "1", path[1]).Run(); err == nil {
+			if err = testns.Command(path[0], "ping", "-c", "1", "-W", "1", path[1]).Run(); err == nil {
 				break
 			}
 		}
@@ -115,46 +84,8 @@ func newTopo(t testing.TB) *topo {
 			t.Fatalf("topology: %s cannot reach %s: %v", path[0], path[1], err)
 		}
 	}
-	f, err := os.Open("/run/netns/" + r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	tp.routerNS = f
+	tp.routerNS = testns.Open(t, r)
 	return tp
-}
-
-// inNS runs fn on a thread that is in the namespace; sockets fn creates
-// stay there when fn returns.
-func inNS(t testing.TB, name string, fn func()) {
-	t.Helper()
-	runtime.LockOSThread()
-	orig, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	target, err := os.Open("/run/netns/" + name)
-	if err != nil {
-		runtime.UnlockOSThread()
-		t.Fatal(err)
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		t.Fatalf("setns %s: %v", name, err)
-	}
-	defer func() {
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			// Leave the thread locked: it dies with the goroutine
-			// instead of serving others from the wrong namespace.
-			t.Errorf("setns back: %v", err)
-			return
-		}
-		runtime.UnlockOSThread()
-	}()
-	fn()
 }
 
 // topoPlan is the plan for newTopo's router.
@@ -162,18 +93,6 @@ func topoPlan() Plan {
 	p := labPlan()
 	p.WANIPv4 = a(topoRouterW4)
 	return p
-}
-
-func randID() int { return rand.N(0x10000) }
-
-func openNS(t testing.TB, name string) *os.File {
-	t.Helper()
-	f, err := os.Open("/run/netns/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() })
-	return f
 }
 
 func envInt(name string, def int) int {

@@ -20,7 +20,7 @@ const (
 )
 
 var (
-	inetHost   = a("2001:db8:ffff::6")     // a host on the internet (DESIGN.md gz-inet)
+	inetHost   = a("2001:db8:ffff::6")     // a host on the internet (the lab's gz-inet)
 	inetHost4  = a("198.51.100.80")        // an IPv4 host on the internet
 	ispRouter  = a("fe80::1")              // the ISP router's link-local address
 	gizmoWAN6  = a("2001:db8:0:1::100")    // the gizmo's WAN address

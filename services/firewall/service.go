@@ -12,6 +12,8 @@ import (
 	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/mailbox"
 )
 
 // Config configures the firewall service.
@@ -43,7 +45,7 @@ const sendBuffer = 16 << 20
 type Service struct {
 	cfg  Config
 	log  *slog.Logger
-	next chan Plan // capacity 1: the newest plan wins
+	next mailbox.Box[Plan] // validated, not yet applied
 
 	mu    sync.Mutex // serializes applies and guards stats and last
 	stats Stats
@@ -59,7 +61,7 @@ func New(cfg Config) (*Service, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{cfg: cfg, log: log.With("service", "firewall"), next: make(chan Plan, 1)}, nil
+	return &Service{cfg: cfg, log: log.With("service", "firewall")}, nil
 }
 
 // Run applies plans as they arrive until ctx is done. On return the
@@ -70,7 +72,11 @@ func (s *Service) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case p := <-s.next:
+		case <-s.next.C():
+			p, ok := s.next.Take()
+			if !ok {
+				continue
+			}
 			if err := s.Apply(p); err != nil {
 				s.log.Error("ruleset not applied; the previous one stays", "err", err)
 			}
@@ -86,17 +92,8 @@ func (s *Service) Update(p Plan) error {
 		s.fail(err)
 		return err
 	}
-	for {
-		select {
-		case s.next <- p:
-			return nil
-		default:
-		}
-		select {
-		case <-s.next: // drop the stale plan
-		default:
-		}
-	}
+	s.next.Put(p)
+	return nil
 }
 
 // Apply validates, renders and swaps in p in one atomic batch, now. Run

@@ -2,7 +2,7 @@ package firewall
 
 import "net/netip"
 
-// labPlan is the plan for DESIGN.md's lab: a /56 from the ISP's
+// labPlan is the plan for the lab (lab/README.md): a /56 from the ISP's
 // 2001:db8:1000::/36, the legacy pool 203.0.113.128/25 and the WAN lease
 // from 192.0.2.100-199.
 func labPlan() Plan {

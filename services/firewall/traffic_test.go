@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
 // listenTCP listens in ns; the listener accepts and closes connections
@@ -15,7 +17,7 @@ import (
 func listenTCP(t *testing.T, ns, addr string) <-chan netip.AddrPort {
 	t.Helper()
 	var ln net.Listener
-	inNS(t, ns, func() {
+	testns.Inside(t, ns, func() {
 		var err error
 		ln, err = net.Listen("tcp", addr)
 		if err != nil {
@@ -42,7 +44,7 @@ func listenTCP(t *testing.T, ns, addr string) <-chan netip.AddrPort {
 func dialTCP(t *testing.T, ns, addr string) error {
 	t.Helper()
 	var err error
-	inNS(t, ns, func() {
+	testns.Inside(t, ns, func() {
 		var c net.Conn
 		c, err = net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
@@ -55,7 +57,7 @@ func dialTCP(t *testing.T, ns, addr string) error {
 // sendUDP sends one datagram from ns, from src (may be empty) to dst.
 func sendUDP(t *testing.T, ns, src, dst string) {
 	t.Helper()
-	inNS(t, ns, func() {
+	testns.Inside(t, ns, func() {
 		var laddr *net.UDPAddr
 		if src != "" {
 			laddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(a(src), 0))
@@ -132,7 +134,7 @@ func TestTraffic(t *testing.T) {
 	})
 	t.Run("host rule opens udp/51820 on the privacy address", func(t *testing.T) {
 		var pc net.PacketConn
-		inNS(t, tp.lan, func() {
+		testns.Inside(t, tp.lan, func() {
 			var err error
 			if pc, err = net.ListenPacket("udp", "[::]:51820"); err != nil {
 				t.Fatal(err)
@@ -148,7 +150,7 @@ func TestTraffic(t *testing.T) {
 		})
 	})
 	t.Run("RFC 4890 4.3.1: echo request reaches a LAN host", func(t *testing.T) {
-		run(t, "ip", "netns", "exec", tp.wan, "ping", "-c", "1", "-W", "2", topoLANHost6)
+		testns.Exec(t, tp.wan, "ping", "-c", "1", "-W", "2", topoLANHost6)
 	})
 	t.Run("management ports are LAN-only", func(t *testing.T) {
 		listenTCP(t, tp.router, "[::]:80")
@@ -169,7 +171,7 @@ func TestTraffic(t *testing.T) {
 		moved(t, s, CounterNAT44, func() {
 			// From a low port, which the NAT64 program owns on the WAN
 			// address: NAT44 must move it into its own range.
-			inNS(t, tp.lan, func() {
+			testns.Inside(t, tp.lan, func() {
 				d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(topoLANHost4), Port: 1500}}
 				c, err := d.Dial("tcp", topoWAN4+":8004")
 				if err != nil {
@@ -187,15 +189,15 @@ func TestTraffic(t *testing.T) {
 		}
 	})
 	t.Run("BCP 38: spoofed LAN source dropped", func(t *testing.T) {
-		run(t, "ip", "-n", tp.lan, "addr", "add", "2001:db8:9999::5/128", "dev", "eth0", "nodad")
-		run(t, "ip", "-n", tp.lan, "addr", "add", "10.9.9.9/32", "dev", "eth0")
+		testns.IP(t, "-n", tp.lan, "addr", "add", "2001:db8:9999::5/128", "dev", "eth0", "nodad")
+		testns.IP(t, "-n", tp.lan, "addr", "add", "10.9.9.9/32", "dev", "eth0")
 		moved(t, s, CounterDropSpoofLAN, func() {
 			sendUDP(t, tp.lan, "2001:db8:9999::5", "["+topoWAN6+"]:9")
 			sendUDP(t, tp.lan, "10.9.9.9", topoWAN4+":9")
 		})
 	})
 	t.Run("RFC 7084: WAN source inside the delegation dropped", func(t *testing.T) {
-		run(t, "ip", "-n", tp.wan, "addr", "add", "2001:db8:1000:1ff::1/128", "dev", "eth0", "nodad")
+		testns.IP(t, "-n", tp.wan, "addr", "add", "2001:db8:1000:1ff::1/128", "dev", "eth0", "nodad")
 		moved(t, s, CounterDropSpoofWAN, func() {
 			sendUDP(t, tp.wan, "2001:db8:1000:1ff::1", "["+topoLANToken6+"]:443")
 		})
@@ -237,7 +239,7 @@ func TestNoGapAcrossReapply(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	for _, pr := range probes {
-		inNS(t, pr.to, func() {
+		testns.Inside(t, pr.to, func() {
 			var err error
 			if pr.pc, err = net.ListenPacket("udp", pr.dst); err != nil {
 				t.Fatal(err)
@@ -265,7 +267,7 @@ func TestNoGapAcrossReapply(t *testing.T) {
 		sending.Add(1)
 		go func() {
 			defer sending.Done()
-			inNS(t, from, func() {
+			testns.Inside(t, from, func() {
 				for ctx.Err() == nil {
 					for _, pr := range probes {
 						if pr.from != from {

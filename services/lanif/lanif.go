@@ -18,6 +18,8 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/mailbox"
 )
 
 // Addr is one address the gizmo holds on the LAN.
@@ -47,9 +49,9 @@ type Config struct {
 
 // Service reconciles the interface's addresses with the newest plan.
 type Service struct {
-	cfg     Config
-	log     *slog.Logger
-	updates chan Plan
+	cfg   Config
+	log   *slog.Logger
+	plans mailbox.Box[Plan]
 
 	mu      sync.Mutex
 	applied int
@@ -65,17 +67,12 @@ func New(cfg Config) (*Service, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{cfg: cfg, log: log.With("service", "lanif", "interface", cfg.Interface), updates: make(chan Plan, 1)}, nil
+	return &Service{cfg: cfg, log: log.With("service", "lanif", "interface", cfg.Interface)}, nil
 }
 
-// Update hands the service a new plan; the newest one wins.
-func (s *Service) Update(p Plan) {
-	select {
-	case <-s.updates:
-	default:
-	}
-	s.updates <- p
-}
+// Update hands the service a new plan; it never blocks and the newest plan
+// wins.
+func (s *Service) Update(p Plan) { s.plans.Put(p) }
 
 // Stats counts applications of plans and failures.
 type Stats struct{ Applied, Errors int }
@@ -100,8 +97,10 @@ func (s *Service) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case p := <-s.updates:
-			current, have = p, true
+		case <-s.plans.C():
+			if p, ok := s.plans.Take(); ok {
+				current, have = p, true
+			}
 		case <-retry.C:
 		}
 		if !have {

@@ -1,51 +1,22 @@
 package lanif
 
 import (
-	"fmt"
-	"math/rand/v2"
 	"net/netip"
-	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
+	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
 // inScratchNamespace runs f on a locked thread inside a new network
 // namespace that holds a veth pair, "lan0" and its peer.
 func inScratchNamespace(t *testing.T, f func()) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	name := fmt.Sprintf("gzt-lanif-%d", rand.IntN(1e6))
-	if out, err := exec.Command("ip", "netns", "add", name).CombinedOutput(); err != nil {
-		t.Fatalf("ip netns add: %v: %s", err, out)
-	}
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
-	if out, err := exec.Command("ip", "-n", name, "link", "add", "lan0", "type", "veth", "peer", "name", "lan0peer").CombinedOutput(); err != nil {
-		t.Fatalf("add veth: %v: %s", err, out)
-	}
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := netns.Get()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer orig.Close()
-	ns, err := netns.GetFromName(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ns.Close()
-	if err := netns.Set(ns); err != nil {
-		t.Fatal(err)
-	}
-	defer netns.Set(orig)
-	f()
+	ns := testns.New(t, "lanif")
+	testns.IP(t, "-n", ns, "link", "add", "lan0", "type", "veth", "peer", "name", "lan0peer")
+	testns.Inside(t, ns, f)
 }
 
 func addrs(t *testing.T) string {

@@ -34,6 +34,8 @@ import (
 
 	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
+
+	"codeberg.org/monostack/gizmo/internal/mailbox"
 )
 
 // Plan is what the daemon wants shared (gizmo/plan.NDProxy).
@@ -124,9 +126,9 @@ type Stats struct {
 
 // Service runs the ND proxy.
 type Service struct {
-	cfg     Config
-	log     *slog.Logger
-	updates chan Plan
+	cfg   Config
+	log   *slog.Logger
+	plans mailbox.Box[Plan]
 
 	mu    sync.Mutex
 	stats Stats
@@ -156,17 +158,12 @@ func New(cfg Config) (*Service, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Service{cfg: cfg, log: log.With("service", "ndproxy", "wan", cfg.WAN, "lan", cfg.LAN), updates: make(chan Plan, 1)}, nil
+	return &Service{cfg: cfg, log: log.With("service", "ndproxy", "wan", cfg.WAN, "lan", cfg.LAN)}, nil
 }
 
-// Update hands the service a new plan; the newest one wins.
-func (s *Service) Update(p Plan) {
-	select {
-	case <-s.updates:
-	default:
-	}
-	s.updates <- p
-}
+// Update hands the service a new plan; it never blocks and the newest plan
+// wins.
+func (s *Service) Update(p Plan) { s.plans.Put(p) }
 
 // Stats returns a snapshot of the counters.
 func (s *Service) Stats() Stats {
@@ -232,8 +229,10 @@ func (s *Service) Run(ctx context.Context) (err error) {
 		select {
 		case <-ctx.Done():
 			return nil
-		case p := <-s.updates:
-			r.setPlan(p, time.Now())
+		case <-s.plans.C():
+			if p, ok := s.plans.Take(); ok {
+				r.setPlan(p, time.Now())
+			}
 		case h := <-r.events:
 			r.heard(h, time.Now())
 		case u, ok := <-neigh:

@@ -1,26 +1,15 @@
 package ndproxy
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"fmt"
-	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"runtime"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/mdlayher/ndp"
-	"github.com/mdlayher/packet"
-	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 
-	"codeberg.org/monostack/gizmo/internal/ethframe"
+	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
 // proxyNet is the RFC 7278 situation in three test namespaces:
@@ -34,15 +23,6 @@ import (
 // off-link PIO would (a /64 without a prefix route).
 type proxyNet struct {
 	up, gizmo, host string
-}
-
-func run(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
 }
 
 func waitFor(t *testing.T, what string, timeout time.Duration, ok func() (bool, string)) {
@@ -62,34 +42,26 @@ func waitFor(t *testing.T, what string, timeout time.Duration, ok func() (bool, 
 
 func newProxyNet(t *testing.T) *proxyNet {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	var rnd [3]byte
-	rand.Read(rnd[:])
-	id := hex.EncodeToString(rnd[:])
-	n := &proxyNet{up: "gzt-ndu-" + id, gizmo: "gzt-ndg-" + id, host: "gzt-ndh-" + id}
-	for _, ns := range []string{n.up, n.gizmo, n.host} {
-		run(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	}
+	// Installs the lab's Debian packages when it can, else skips naming them.
+	depstest.Require(t, deps.Lab)
+	n := &proxyNet{up: testns.New(t, "ndu"), gizmo: testns.New(t, "ndg"), host: testns.New(t, "ndh")}
 	// No DAD on the routers' links (set before the links exist, so that
 	// they inherit it), so that their addresses are usable at once.
-	run(t, "ip", "netns", "exec", n.gizmo, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
-	run(t, "ip", "netns", "exec", n.up, "sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
-	run(t, "ip", "-n", n.gizmo, "link", "add", "wan0", "type", "veth", "peer", "name", "up0", "netns", n.up)
-	run(t, "ip", "-n", n.gizmo, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", n.host)
+	testns.Sysctl(t, n.gizmo, "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+	testns.Sysctl(t, n.up, "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+	testns.Veth(t, n.gizmo, "wan0", n.up, "up0")
+	testns.Veth(t, n.gizmo, "lan0", n.host, "eth0")
 	// The host does DAD (one probe, quickly): that is how the proxy
 	// learns its addresses.
-	run(t, "ip", "netns", "exec", n.host, "sysctl", "-qw", "net.ipv6.conf.eth0.accept_dad=1", "net.ipv6.conf.eth0.dad_transmits=1", "net.ipv6.neigh.eth0.retrans_time_ms=200", "net.ipv6.conf.eth0.accept_ra=0")
-	run(t, "ip", "-n", n.up, "addr", "add", "2001:db8:0:1::1/64", "dev", "up0", "nodad")
-	run(t, "ip", "-n", n.gizmo, "addr", "add", "2001:db8:0:1::2/64", "dev", "wan0", "nodad")
-	run(t, "ip", "-n", n.gizmo, "addr", "add", "fd00:7278::1/64", "dev", "lan0", "nodad")
-	for _, l := range [][2]string{{n.up, "up0"}, {n.gizmo, "wan0"}, {n.gizmo, "lan0"}, {n.host, "eth0"}, {n.host, "lo"}} {
-		run(t, "ip", "-n", l[0], "link", "set", l[1], "up")
+	testns.Sysctl(t, n.host, "net.ipv6.conf.eth0.accept_dad=1", "net.ipv6.conf.eth0.dad_transmits=1", "net.ipv6.neigh.eth0.retrans_time_ms=200", "net.ipv6.conf.eth0.accept_ra=0")
+	testns.IP(t, "-n", n.up, "addr", "add", "2001:db8:0:1::1/64", "dev", "up0", "nodad")
+	testns.IP(t, "-n", n.gizmo, "addr", "add", "2001:db8:0:1::2/64", "dev", "wan0", "nodad")
+	testns.IP(t, "-n", n.gizmo, "addr", "add", "fd00:7278::1/64", "dev", "lan0", "nodad")
+	for _, l := range [][2]string{{n.up, "up0"}, {n.gizmo, "wan0"}, {n.gizmo, "lan0"}, {n.host, "eth0"}} {
+		testns.IP(t, "-n", l[0], "link", "set", l[1], "up")
 	}
-	run(t, "ip", "-n", n.host, "addr", "add", "fd00:7278::2/64", "dev", "eth0", "nodad")
-	run(t, "ip", "-n", n.host, "-6", "route", "add", "default", "via", "fd00:7278::1", "dev", "eth0")
+	testns.IP(t, "-n", n.host, "addr", "add", "fd00:7278::2/64", "dev", "eth0", "nodad")
+	testns.IP(t, "-n", n.host, "-6", "route", "add", "default", "via", "fd00:7278::1", "dev", "eth0")
 	return n
 }
 
@@ -102,33 +74,7 @@ func (n *proxyNet) start(t *testing.T, cfg Config) (*Service, func() error) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		h, err := netns.GetFromName(n.gizmo)
-		if err == nil {
-			err = netns.Set(h)
-			h.Close()
-		}
-		if err != nil {
-			done <- err
-			return
-		}
-		done <- s.Run(ctx)
-	}()
-	var stopped bool
-	var result error
-	stop := func() error {
-		if !stopped {
-			stopped = true
-			cancel()
-			result = <-done
-		}
-		return result
-	}
-	t.Cleanup(func() { stop() })
-	return s, stop
+	return s, testns.Start(t, n.gizmo, s.Run)
 }
 
 // addHostAddr gives the host an address in the shared /64 as SLAAC does
@@ -138,7 +84,7 @@ func (n *proxyNet) share(t *testing.T, s *Service) {
 	t.Helper()
 	s.Update(sharedPlan())
 	waitFor(t, "the service to listen", 5*time.Second, func() (bool, string) {
-		out := run(t, "ip", "netns", "exec", n.gizmo, "sysctl", "-n", "net.ipv6.conf.wan0.proxy_ndp")
+		out := testns.Exec(t, n.gizmo, "sysctl", "-n", "net.ipv6.conf.wan0.proxy_ndp")
 		return strings.TrimSpace(out) == "1", out
 	})
 	time.Sleep(200 * time.Millisecond) // the packet sockets open after the sysctl
@@ -148,14 +94,14 @@ func (n *proxyNet) share(t *testing.T, s *Service) {
 // never hears of it until someone solicits it.
 func (n *proxyNet) addSilentHostAddr(t *testing.T, a string) {
 	t.Helper()
-	run(t, "ip", "-n", n.host, "addr", "add", a+"/64", "dev", "eth0", "noprefixroute", "nodad")
+	testns.IP(t, "-n", n.host, "addr", "add", a+"/64", "dev", "eth0", "noprefixroute", "nodad")
 }
 
 func (n *proxyNet) addHostAddr(t *testing.T, a string) {
 	t.Helper()
-	run(t, "ip", "-n", n.host, "addr", "add", a+"/64", "dev", "eth0", "noprefixroute")
+	testns.IP(t, "-n", n.host, "addr", "add", a+"/64", "dev", "eth0", "noprefixroute")
 	waitFor(t, "DAD of "+a, 5*time.Second, func() (bool, string) {
-		out := run(t, "ip", "-n", n.host, "-6", "addr", "show", "dev", "eth0")
+		out := testns.IP(t, "-n", n.host, "-6", "addr", "show", "dev", "eth0")
 		return strings.Contains(out, a+"/64") && !strings.Contains(out, "tentative"), out
 	})
 }
@@ -164,7 +110,7 @@ func (n *proxyNet) addHostAddr(t *testing.T, a string) {
 // resolutions, one of them a proxy's answer, which RFC 4861 §7.2.8 delays
 // by up to a second.
 func ping(ns, from, to string) (string, bool) {
-	args := []string{"ip", "netns", "exec", ns, "ping", "-6", "-c", "1", "-W", "1"}
+	args := []string{"ping", "-6", "-c", "1", "-W", "1"}
 	if from != "" {
 		args = append(args, "-I", from)
 	}
@@ -172,7 +118,7 @@ func ping(ns, from, to string) (string, bool) {
 	var out []byte
 	for range 5 {
 		var err error
-		if out, err = exec.Command(args[0], args[1:]...).CombinedOutput(); err == nil {
+		if out, err = testns.Command(ns, args...).CombinedOutput(); err == nil {
 			return string(out), true
 		}
 	}
@@ -206,11 +152,11 @@ func TestProxySharesTheUpstream64(t *testing.T) {
 	if st := s.Stats(); st.DADSeen == 0 {
 		t.Errorf("DADSeen = 0, but the address was learned from its DAD probe: %+v", st)
 	}
-	out := run(t, "ip", "-n", n.gizmo, "-6", "neigh", "show", "proxy")
+	out := testns.IP(t, "-n", n.gizmo, "-6", "neigh", "show", "proxy")
 	if !strings.Contains(out, hostShared+" dev wan0") {
 		t.Errorf("proxy entries on the gizmo: %q, want %s on wan0", out, hostShared)
 	}
-	out = run(t, "ip", "-n", n.gizmo, "-6", "route", "show", hostShared)
+	out = testns.IP(t, "-n", n.gizmo, "-6", "route", "show", hostShared)
 	if !strings.Contains(out, "dev lan0") {
 		t.Errorf("route to %s: %q, want via lan0", hostShared, out)
 	}
@@ -236,10 +182,10 @@ func TestProxySharesTheUpstream64(t *testing.T) {
 	// every entry is withdrawn and the proxy goes idle, still running.
 	s.Update(Plan{})
 	waitFor(t, "the proxy to go idle", 5*time.Second, func() (bool, string) {
-		out := run(t, "ip", "netns", "exec", n.gizmo, "sysctl", "-n", "net.ipv6.conf.wan0.proxy_ndp")
+		out := testns.Exec(t, n.gizmo, "sysctl", "-n", "net.ipv6.conf.wan0.proxy_ndp")
 		return strings.TrimSpace(out) == "0" && len(s.Stats().Proxied) == 0, out
 	})
-	if out := run(t, "ip", "-n", n.gizmo, "-6", "neigh", "show", "proxy"); strings.TrimSpace(out) != "" {
+	if out := testns.IP(t, "-n", n.gizmo, "-6", "neigh", "show", "proxy"); strings.TrimSpace(out) != "" {
 		t.Errorf("proxy entries left after the prefix went: %q", out)
 	}
 	s.Update(sharedPlan())
@@ -250,14 +196,14 @@ func TestProxySharesTheUpstream64(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if out := run(t, "ip", "-n", n.gizmo, "-6", "neigh", "show", "proxy"); strings.TrimSpace(out) != "" {
+	if out := testns.IP(t, "-n", n.gizmo, "-6", "neigh", "show", "proxy"); strings.TrimSpace(out) != "" {
 		t.Errorf("proxy entries left after Run returned: %q", out)
 	}
-	if out := run(t, "ip", "-n", n.gizmo, "-6", "route", "show", "proto", "110"); strings.TrimSpace(out) != "" {
+	if out := testns.IP(t, "-n", n.gizmo, "-6", "route", "show", "proto", "110"); strings.TrimSpace(out) != "" {
 		t.Errorf("routes left after Run returned: %q", out)
 	}
 	for _, key := range []string{"net.ipv6.conf.all.proxy_ndp", "net.ipv6.conf.wan0.proxy_ndp"} {
-		if out := run(t, "ip", "netns", "exec", n.gizmo, "sysctl", "-n", key); strings.TrimSpace(out) != "0" {
+		if out := testns.Exec(t, n.gizmo, "sysctl", "-n", key); strings.TrimSpace(out) != "0" {
 			t.Errorf("%s = %s after Run returned, want it restored to 0", key, out)
 		}
 	}
@@ -271,7 +217,7 @@ func TestProxyWithdrawsGoneHosts(t *testing.T) {
 	n := newProxyNet(t)
 	// Neighbour Unreachability Detection at test speed (RFC 4861 §10
 	// defaults are REACHABLE_TIME 30 s, DELAY_FIRST_PROBE_TIME 5 s).
-	run(t, "ip", "netns", "exec", n.gizmo, "sysctl", "-qw", "net.ipv6.neigh.lan0.base_reachable_time_ms=500",
+	testns.Sysctl(t, n.gizmo, "net.ipv6.neigh.lan0.base_reachable_time_ms=500",
 		"net.ipv6.neigh.lan0.delay_first_probe_time=1", "net.ipv6.neigh.lan0.retrans_time_ms=300")
 	s, _ := n.start(t, Config{VerifyInterval: 300 * time.Millisecond})
 	n.addSilentHostAddr(t, hostTemp)
@@ -287,12 +233,12 @@ func TestProxyWithdrawsGoneHosts(t *testing.T) {
 	}
 
 	// The host drops the address (a temporary address past its lifetime).
-	run(t, "ip", "-n", n.host, "addr", "del", hostTemp+"/64", "dev", "eth0")
+	testns.IP(t, "-n", n.host, "addr", "del", hostTemp+"/64", "dev", "eth0")
 	waitFor(t, "the gone address to be withdrawn", 20*time.Second, func() (bool, string) {
 		st := s.Stats()
 		return len(st.Proxied) == 0 && st.Failed == 1, ""
 	})
-	if out := run(t, "ip", "-n", n.gizmo, "-6", "neigh", "show", "proxy"); strings.TrimSpace(out) != "" {
+	if out := testns.IP(t, "-n", n.gizmo, "-6", "neigh", "show", "proxy"); strings.TrimSpace(out) != "" {
 		t.Errorf("proxy entries left for a gone host: %q", out)
 	}
 	// The daemon still remembers the old sighting; it must not count.
@@ -342,93 +288,4 @@ func TestProxyLooksUpWhatTheGizmoResolvesOnTheUplink(t *testing.T) {
 	if st := s.Stats(); st.Lookups == 0 || len(st.Proxied) != 1 {
 		t.Errorf("stats: %+v, want a lookup and %s proxied", st, hostTemp)
 	}
-}
-
-// A DAD flood from the LAN: 300 probes for random addresses in the shared
-// /64 that nobody will answer for. Each claim is proxied briefly and then
-// withdrawn unproven (RFC 4389 §4.1: the proxy must know which side holds
-// an address; a claim alone does not show it), the table stays within
-// MaxAddrs by evicting unproven claims first, and the host that answered
-// the gizmo's probe stays proxied throughout.
-func TestProxyDADFloodStaysBounded(t *testing.T) {
-	n := newProxyNet(t)
-	const maxAddrs = 64
-	s, _ := n.start(t, Config{MaxAddrs: maxAddrs, UnprovenMaxAge: 3 * time.Second})
-	n.share(t, s)
-	n.addHostAddr(t, hostShared)
-	waitFor(t, "the honest host to be proven", 10*time.Second, func() (bool, string) {
-		st := s.Stats()
-		return st.Proven >= 1 && st.Unproven == 0 && len(st.Proxied) == 1, ""
-	})
-
-	var tx *packet.Conn
-	var hostMAC net.HardwareAddr
-	if err := inNS(n.host, func() error {
-		ifi, err := net.InterfaceByName("eth0")
-		if err != nil {
-			return err
-		}
-		hostMAC = ifi.HardwareAddr
-		tx, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_IPV6, nil)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Close()
-	const flood = 300
-	prefix := netip.MustParsePrefix(sharedPrefix)
-	for i := range flood {
-		b := prefix.Addr().As16()
-		b[8], b[14], b[15] = 0xda, byte(i>>8), byte(i)
-		target := netip.AddrFrom16(b)
-		dst := ethframe.SolicitedNode(target)
-		icmp, err := ndp.MarshalMessageChecksum(&ndp.NeighborSolicitation{TargetAddress: target}, netip.IPv6Unspecified(), dst)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f := ethframe.Ethernet(ethframe.MulticastMAC(dst), hostMAC, ethframe.TypeIPv6, ethframe.IPv6(netip.IPv6Unspecified(), dst, 255, 58, icmp))
-		if _, err := tx.WriteTo(f, &packet.Addr{HardwareAddr: f[:6]}); err != nil {
-			t.Fatal(err)
-		}
-		if i%20 == 0 {
-			time.Sleep(time.Millisecond)
-		}
-	}
-	waitFor(t, "the flood to be heard", 5*time.Second, func() (bool, string) {
-		st := s.Stats()
-		return st.DADSeen >= flood/2, fmt.Sprintf("%+v", st)
-	})
-	if st := s.Stats(); st.Proxying > maxAddrs || !slices.Contains(st.Proxied, netip.MustParseAddr(hostShared)) {
-		t.Errorf("during the flood: %d proxied (bound %d), honest host proxied: %v", st.Proxying, maxAddrs, slices.Contains(st.Proxied, netip.MustParseAddr(hostShared)))
-	}
-	waitFor(t, "the unproven claims to expire", 15*time.Second, func() (bool, string) {
-		st := s.Stats()
-		return st.Proxying == 1 && st.Unproven == 0, fmt.Sprintf("%+v", st)
-	})
-	st := s.Stats()
-	if st.UnprovenEvicted == 0 || st.UnprovenExpired == 0 || st.UnprovenEvicted+st.UnprovenExpired+st.Dropped < flood/2 {
-		t.Errorf("the flood's claims were not counted as evicted and expired: %+v", st)
-	}
-	if out, ok := ping(n.up, "", hostShared); !ok {
-		t.Errorf("after the flood the upstream cannot reach the honest host:\n%s", out)
-	}
-}
-
-// inNS runs f on a thread in namespace ns.
-func inNS(ns string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		h, err := netns.GetFromName(ns)
-		if err == nil {
-			err = netns.Set(h)
-			h.Close()
-		}
-		if err != nil {
-			errc <- err
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
 }

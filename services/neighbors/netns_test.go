@@ -1,25 +1,18 @@
 package neighbors
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"runtime"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/mdlayher/ndp"
 	"github.com/mdlayher/packet"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/internal/ethframe"
+	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
 // lanNet is a gizmo namespace (lan0, a router: forwarding on) and a host
@@ -32,60 +25,22 @@ type lanNet struct {
 	tx          *packet.Conn
 }
 
-func run(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-// inNS runs f on a thread in namespace ns.
-func inNS(ns string, f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		h, err := netns.GetFromName(ns)
-		if err == nil {
-			err = netns.Set(h)
-			h.Close()
-		}
-		if err != nil {
-			errc <- err
-			return
-		}
-		errc <- f()
-	}()
-	return <-errc
-}
-
 const gizmoLANAddr = "2001:db8:1000::1"
 
 func newLANNet(t *testing.T) *lanNet {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	var rnd [3]byte
-	rand.Read(rnd[:])
-	id := hex.EncodeToString(rnd[:])
-	n := &lanNet{gizmo: "gzt-nbg-" + id, host: "gzt-nbh-" + id}
-	for _, ns := range []string{n.gizmo, n.host} {
-		run(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	}
-	run(t, "ip", "netns", "exec", n.gizmo, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
-	run(t, "ip", "-n", n.gizmo, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", n.host)
-	run(t, "ip", "-n", n.gizmo, "addr", "add", gizmoLANAddr+"/64", "dev", "lan0", "nodad")
-	run(t, "ip", "-n", n.gizmo, "addr", "add", "203.0.113.129/25", "dev", "lan0")
-	run(t, "ip", "-n", n.gizmo, "link", "set", "lan0", "up")
-	run(t, "ip", "-n", n.host, "link", "set", "eth0", "up")
+	n := &lanNet{gizmo: testns.New(t, "nbg"), host: testns.New(t, "nbh")}
+	testns.Sysctl(t, n.gizmo, "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+	testns.Veth(t, n.gizmo, "lan0", n.host, "eth0")
+	testns.IP(t, "-n", n.gizmo, "addr", "add", gizmoLANAddr+"/64", "dev", "lan0", "nodad")
+	testns.IP(t, "-n", n.gizmo, "addr", "add", "203.0.113.129/25", "dev", "lan0")
+	testns.IP(t, "-n", n.gizmo, "link", "set", "lan0", "up")
+	testns.IP(t, "-n", n.host, "link", "set", "eth0", "up")
 	for _, side := range []struct {
 		ns, ifname string
 		mac        *net.HardwareAddr
 	}{{n.gizmo, "lan0", &n.gizmoMAC}, {n.host, "eth0", &n.hostMAC}} {
-		if err := inNS(side.ns, func() error {
+		if err := testns.Do(side.ns, func() error {
 			ifi, err := net.InterfaceByName(side.ifname)
 			if err != nil {
 				return err
@@ -129,15 +84,7 @@ func (n *lanNet) start(t *testing.T) (*Service, *sightings) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- inNS(n.gizmo, func() error { return svc.Run(ctx) }) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	testns.Start(t, n.gizmo, svc.Run)
 	time.Sleep(300 * time.Millisecond) // the watch is set up
 	return svc, got
 }
@@ -223,10 +170,10 @@ func TestOptionsNamingAnotherMACAttachNothing(t *testing.T) {
 func TestFramesShowHostAddresses(t *testing.T) {
 	n := newLANNet(t)
 	_, got := n.start(t)
-	run(t, "ip", "-n", n.host, "addr", "add", "2001:db8:1000::10/64", "dev", "eth0", "nodad")
-	run(t, "ip", "-n", n.host, "addr", "add", "203.0.113.130/25", "dev", "eth0")
-	run(t, "ip", "netns", "exec", n.host, "ping", "-6", "-c", "1", "-W", "2", gizmoLANAddr)
-	run(t, "ip", "netns", "exec", n.host, "ping", "-4", "-c", "1", "-W", "2", "203.0.113.129")
+	testns.IP(t, "-n", n.host, "addr", "add", "2001:db8:1000::10/64", "dev", "eth0", "nodad")
+	testns.IP(t, "-n", n.host, "addr", "add", "203.0.113.130/25", "dev", "eth0")
+	testns.Exec(t, n.host, "ping", "-6", "-c", "1", "-W", "2", gizmoLANAddr)
+	testns.Exec(t, n.host, "ping", "-4", "-c", "1", "-W", "2", "203.0.113.129")
 	got.waitFrom(t, n.hostMAC, netip.MustParseAddr("2001:db8:1000::10"))
 	got.waitFrom(t, n.hostMAC, netip.MustParseAddr("203.0.113.130"))
 }
@@ -235,10 +182,10 @@ func TestFramesShowHostAddresses(t *testing.T) {
 // address answers the kernel's unicast NS, and its NA shows the pair.
 func TestUnconfirmedEntryIsProbed(t *testing.T) {
 	n := newLANNet(t)
-	run(t, "ip", "-n", n.host, "addr", "add", "2001:db8:1000::20/64", "dev", "eth0", "nodad")
+	testns.IP(t, "-n", n.host, "addr", "add", "2001:db8:1000::20/64", "dev", "eth0", "nodad")
 	// As after a restart of the daemon: the kernel knows the host, the
 	// frame watch has not heard from it.
-	run(t, "ip", "-n", n.gizmo, "neigh", "replace", "2001:db8:1000::20", "lladdr", n.hostMAC.String(), "dev", "lan0", "nud", "stale")
+	testns.IP(t, "-n", n.gizmo, "neigh", "replace", "2001:db8:1000::20", "lladdr", n.hostMAC.String(), "dev", "lan0", "nud", "stale")
 	svc, got := n.start(t)
 	got.waitFrom(t, n.hostMAC, netip.MustParseAddr("2001:db8:1000::20"))
 	if st := svc.Stats(); st.Probes == 0 {

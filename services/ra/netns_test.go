@@ -1,26 +1,26 @@
 package ra
 
 import (
-	"context"
-	"crypto/rand"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/mdlayher/ndp"
-	"github.com/vishvananda/netns"
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
 // link is a veth pair between two test namespaces: the gizmo's side
@@ -30,32 +30,15 @@ type link struct {
 	routerMAC    net.HardwareAddr
 }
 
-func run(t *testing.T, args ...string) string {
-	t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-// newLink builds gzt-ra-XXXXXX and gzt-rah-XXXXXX joined by a veth pair and
-// removes them when the test ends. rio raises the host's
+// newLink builds gzt-ra-* and gzt-rah-* joined by a veth pair and removes
+// them when the test ends. rio raises the host's
 // accept_ra_rt_info_max_plen so that it installs Route Information Options
 // (Linux ignores them by default).
 func newLink(t *testing.T, rio bool) *link {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	var rnd [3]byte
-	rand.Read(rnd[:])
-	id := hex.EncodeToString(rnd[:])
-	l := &link{router: "gzt-ra-" + id, host: "gzt-rah-" + id}
-	for _, ns := range []string{l.router, l.host} {
-		run(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	}
+	// Installs the lab's Debian packages when it can, else skips naming them.
+	depstest.Require(t, deps.Lab)
+	l := &link{router: testns.New(t, "ra"), host: testns.New(t, "rah")}
 	l.addVeth(t, rio)
 	return l
 }
@@ -64,58 +47,27 @@ func newLink(t *testing.T, rio bool) *link {
 // host as a SLAAC host and waits for both link-local addresses.
 func (l *link) addVeth(t *testing.T, rio bool) {
 	t.Helper()
-	run(t, "ip", "-n", l.router, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", l.host)
+	testns.Veth(t, l.router, "lan0", l.host, "eth0")
 	// No DAD on this private link, so that addresses are usable at once.
-	run(t, "ip", "netns", "exec", l.router, "sysctl", "-qw", "net.ipv6.conf.lan0.accept_dad=0", "net.ipv6.conf.lan0.forwarding=1")
-	host := []string{"ip", "netns", "exec", l.host, "sysctl", "-qw",
-		"net.ipv6.conf.eth0.accept_dad=0", "net.ipv6.conf.eth0.accept_ra=1",
+	testns.Sysctl(t, l.router, "net.ipv6.conf.lan0.accept_dad=0", "net.ipv6.conf.lan0.forwarding=1")
+	host := []string{"net.ipv6.conf.eth0.accept_dad=0", "net.ipv6.conf.eth0.accept_ra=1",
 		// One quick RS, so the kernel's own solicitation is answered too.
 		"net.ipv6.conf.eth0.router_solicitations=1"}
 	if rio {
 		host = append(host, "net.ipv6.conf.eth0.accept_ra_rt_info_max_plen=128")
 	}
-	run(t, host...)
-	run(t, "ip", "-n", l.router, "link", "set", "lan0", "up")
-	run(t, "ip", "-n", l.host, "link", "set", "eth0", "up")
-	for _, side := range [][2]string{{l.router, "lan0"}, {l.host, "eth0"}} {
-		waitFor(t, "link-local address on "+side[1], func() (bool, string) {
-			out, _ := exec.Command("ip", "-n", side[0], "-6", "addr", "show", "dev", side[1], "scope", "link").CombinedOutput()
-			return strings.Contains(string(out), "fe80::") && !strings.Contains(string(out), "tentative"), string(out)
-		})
-	}
-	ifi := inNS(t, l.router, func() (*net.Interface, error) { return net.InterfaceByName("lan0") })
-	l.routerMAC = ifi.HardwareAddr
-}
-
-// inNS calls f on an OS thread inside namespace ns. The thread is never
-// handed back to the scheduler, so the namespace cannot leak into other
-// goroutines.
-func inNS[T any](t *testing.T, ns string, f func() (T, error)) T {
-	t.Helper()
-	type result struct {
-		v   T
-		err error
-	}
-	ch := make(chan result)
-	go func() {
-		runtime.LockOSThread() // no Unlock: the thread exits with the goroutine
-		h, err := netns.GetFromName(ns)
-		if err == nil {
-			defer h.Close()
-			err = netns.Set(h)
-		}
+	testns.Sysctl(t, l.host, host...)
+	testns.IP(t, "-n", l.router, "link", "set", "lan0", "up")
+	testns.IP(t, "-n", l.host, "link", "set", "eth0", "up")
+	testns.WaitLinkLocal(t, l.router, "lan0")
+	testns.WaitLinkLocal(t, l.host, "eth0")
+	testns.Inside(t, l.router, func() {
+		ifi, err := net.InterfaceByName("lan0")
 		if err != nil {
-			ch <- result{err: err}
-			return
+			t.Fatal(err)
 		}
-		v, err := f()
-		ch <- result{v, err}
-	}()
-	r := <-ch
-	if r.err != nil {
-		t.Fatalf("in %s: %v", ns, r.err)
-	}
-	return r.v
+		l.routerMAC = ifi.HardwareAddr
+	})
 }
 
 // routerLL is the router's EUI-64 link-local address (RFC 4291 appendix A),
@@ -127,41 +79,14 @@ func (l *link) routerLL() netip.Addr {
 
 // start runs the service in the router namespace until the test ends (or
 // the returned stop is called, which waits for Run to return).
-func (l *link) start(t *testing.T, p Plan) (*Service, func()) {
+func (l *link) start(t *testing.T, p Plan) (*Service, func() error) {
 	t.Helper()
 	s, err := New(Config{Interface: "lan0"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Update(p)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		h, err := netns.GetFromName(l.router)
-		if err == nil {
-			err = netns.Set(h)
-			h.Close()
-		}
-		if err != nil {
-			done <- err
-			return
-		}
-		done <- s.Run(ctx)
-	}()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return s, stop
+	return s, testns.Start(t, l.router, s.Run)
 }
 
 // waitFor polls cond until it holds; the limit only keeps a broken test
@@ -239,7 +164,9 @@ func TestRealHost(t *testing.T) {
 		t.Errorf("stats: no unsolicited RA counted: %+v", st)
 	}
 
-	stop()
+	if err := stop(); err != nil {
+		t.Errorf("Run: %v", err)
+	}
 	waitFor(t, "default route removed by the final RA", func() (bool, string) {
 		out := hostIP("route", "show", "default")
 		return !strings.Contains(out, "proto ra"), out
@@ -261,13 +188,19 @@ func TestDecodedByTshark(t *testing.T) {
 	// Capture the first RA frame on the host with a packet socket, opened
 	// before the service starts so that nothing is missed, and let tshark
 	// decode the file.
-	frames := inNS(t, l.host, func() (int, error) { return packetSocket("eth0") })
+	var frames int
+	testns.Inside(t, l.host, func() {
+		var err error
+		if frames, err = packetSocket("eth0"); err != nil {
+			t.Fatal(err)
+		}
+	})
 	defer unix.Close(frames)
 	l.start(t, testPlan())
 	frame := readRA(t, frames)
 	pcap := filepath.Join(t.TempDir(), "ra.pcap")
 	writePcap(t, pcap, frame)
-	out := run(t, "tshark", "-r", pcap, "-V", "-O", "icmpv6")
+	out := testns.Run(t, "tshark", "-r", pcap, "-V", "-O", "icmpv6")
 	got := decodedRA(out)
 	mac := l.routerMAC.String()
 	want := strings.TrimSpace(fmt.Sprintf(`
@@ -444,7 +377,7 @@ func TestSolicitations(t *testing.T) {
 	p.MaxInterval = 1800 * time.Second // only solicited RAs after the initial ones
 	s, _ := l.start(t, p)
 
-	out := run(t, "ip", "netns", "exec", l.host, "rdisc6", "-1", "-w", "3000", "eth0")
+	out := testns.Exec(t, l.host, "rdisc6", "-1", "-w", "3000", "eth0")
 	mac := strings.ToUpper(l.routerMAC.String())
 	want := fmt.Sprintf(`Soliciting ff02::2 (ff02::2) on eth0...
 
@@ -486,19 +419,21 @@ Retransmit time           :  unspecified (0x00000000)
 	}
 
 	// A forged RS that was forwarded (hop limit 64) must be dropped.
-	inNS(t, l.host, func() (struct{}, error) {
+	if err := testns.Do(l.host, func() error {
 		ifi, err := net.InterfaceByName("eth0")
 		if err != nil {
-			return struct{}{}, err
+			return err
 		}
 		c, ip, err := ndp.Listen(ifi, ndp.LinkLocal)
 		if err != nil {
-			return struct{}{}, err
+			return err
 		}
 		defer c.Close()
 		cm := &ipv6.ControlMessage{HopLimit: 64, Src: ip.AsSlice(), IfIndex: ifi.Index}
-		return struct{}{}, c.WriteTo(&ndp.RouterSolicitation{}, cm, netip.MustParseAddr("ff02::2"))
-	})
+		return c.WriteTo(&ndp.RouterSolicitation{}, cm, netip.MustParseAddr("ff02::2"))
+	}); err != nil {
+		t.Fatal(err)
+	}
 	waitFor(t, "RS with hop limit 64 counted as invalid", func() (bool, string) {
 		st := s.Stats()
 		return st.RSInvalid[ReasonHopLimit] == 1 && st.RSInvalidTotal == 1, fmt.Sprintf("%+v", st)
@@ -553,14 +488,14 @@ func TestRenumbering(t *testing.T) {
 	}
 }
 
-// TestExistingNetwork is issue 9's "NAT64 on an existing network" mode on a
+// TestExistingNetwork is the "NAT64 on an existing network" mode on a
 // real host that already has a default router and raised
 // accept_ra_rt_info_max_plen: the gizmo's RA (router lifetime 0, RIO,
 // PREF64, RDNSS, no PIO) adds routes to the NAT64 prefix and the ULA through
 // the gizmo and leaves the host's default route and addresses alone.
 func TestExistingNetwork(t *testing.T) {
 	l := newLink(t, true)
-	run(t, "ip", "-n", l.host, "-6", "route", "add", "default", "via", "fe80::1", "dev", "eth0")
+	testns.IP(t, "-n", l.host, "-6", "route", "add", "default", "via", "fe80::1", "dev", "eth0")
 	p := testPlan()
 	p.RouterLifetime = 0
 	p.Other = false
@@ -602,7 +537,7 @@ func TestInterfaceReplaced(t *testing.T) {
 	}
 	waitFor(t, "default route via the gizmo", defaultRoute)
 
-	run(t, "ip", "-n", l.router, "link", "del", "lan0")
+	testns.IP(t, "-n", l.router, "link", "del", "lan0")
 	l.addVeth(t, false)
 	waitFor(t, "default route via the gizmo on the new interface", defaultRoute)
 }

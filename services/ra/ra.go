@@ -16,7 +16,6 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"golang.org/x/net/ipv6"
 
 	"codeberg.org/monostack/gizmo/internal/guarded"
+	"codeberg.org/monostack/gizmo/internal/mailbox"
 	"codeberg.org/monostack/gizmo/internal/serveloop"
 )
 
@@ -61,9 +61,7 @@ type Service struct {
 	cfg Config
 	log *slog.Logger
 
-	planMu  sync.Mutex
-	pending *Plan
-	planCh  chan struct{}
+	plans mailbox.Box[Plan]
 
 	stats guarded.Stats[Stats]
 }
@@ -78,9 +76,8 @@ func New(cfg Config) (*Service, error) {
 		log = slog.Default()
 	}
 	s := &Service{
-		cfg:    cfg,
-		log:    log.With("service", "ra", "interface", cfg.Interface),
-		planCh: make(chan struct{}, 1),
+		cfg: cfg,
+		log: log.With("service", "ra", "interface", cfg.Interface),
 	}
 	s.stats.Clone = func(st Stats) Stats {
 		st.RSInvalid = maps.Clone(st.RSInvalid)
@@ -92,15 +89,7 @@ func New(cfg Config) (*Service, error) {
 
 // Update hands the service a new plan. It never blocks; the newest plan
 // wins. Nothing is advertised before the first plan.
-func (s *Service) Update(p Plan) {
-	s.planMu.Lock()
-	s.pending = &p
-	s.planMu.Unlock()
-	select {
-	case s.planCh <- struct{}{}:
-	default:
-	}
-}
+func (s *Service) Update(p Plan) { s.plans.Put(p) }
 
 // Stats returns a snapshot of the counters.
 func (s *Service) Stats() Stats { return s.stats.Snapshot() }
@@ -185,7 +174,7 @@ func (r *runner) serve(ctx context.Context) error {
 			return ctx.Err()
 		case err := <-readErr:
 			return fmt.Errorf("ra: read on %s: %w", ifi.Name, err)
-		case <-r.planCh:
+		case <-r.plans.C():
 			r.takePlan(time.Now())
 		case sol := <-r.solicit:
 			r.sched.solicited(time.Now(), sol.Source)
@@ -261,12 +250,11 @@ func (r *runner) read(conn *ndp.Conn, mtu int) error {
 // restarts the fast initial RAs, so that a renumbering reaches hosts at once
 // (RFC 4861 §6.2.4).
 func (r *runner) takePlan(now time.Time) {
-	r.planMu.Lock()
-	p := r.pending
-	r.planMu.Unlock()
-	if p == nil {
+	taken, ok := r.plans.Take()
+	if !ok {
 		return
 	}
+	p := &taken
 	next, err := ndp.MarshalMessage(r.message(*p, now))
 	if err != nil {
 		r.count(func(st *Stats) { st.PlanErrors++ })

@@ -2,84 +2,56 @@ package roles
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"codeberg.org/monostack/gizmo/internal/testns"
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 )
 
-// gizmoAndISP creates two namespaces, gzt-<name>-<id> for the gizmo's side
-// and gzt-<name>isp-<id> for the upstream, removed when the test ends.
+// gizmoAndISP creates two namespaces, gzt-<name>-* for the gizmo's side
+// and gzt-<name>isp-* for the upstream, removed when the test ends.
 func gizmoAndISP(t *testing.T, name string) (gz, isp string) {
 	t.Helper()
-	id := rand.IntN(1e6)
-	gz, isp = fmt.Sprintf("gzt-%s-%d", name, id), fmt.Sprintf("gzt-%sisp-%d", name, id)
-	for _, ns := range []string{gz, isp} {
-		run(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	}
-	return gz, isp
-}
-
-func run(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		t.Fatalf("%v: %v: %s", args, err, out)
-	}
+	return testns.New(t, name), testns.New(t, name+"isp")
 }
 
 // TestDetectFindsTheRouter builds a gizmo namespace with three ports, one of
 // which leads to a namespace where radvd advertises a default route, and
 // checks that detection and Apply give that port the WAN role.
 func TestDetectFindsTheRouter(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	if _, err := exec.LookPath("radvd"); err != nil {
-		t.Skip("radvd not installed")
-	}
+	testns.NeedRoot(t)
+	// Installs the lab's Debian packages when it can, else skips naming them.
+	depstest.Require(t, deps.Lab)
 	gz, isp := gizmoAndISP(t, "roles")
-	run(t, "ip", "-n", gz, "link", "add", "eth0", "type", "veth", "peer", "name", "x0")
-	run(t, "ip", "-n", gz, "link", "add", "eth1", "type", "veth", "peer", "name", "wan", "netns", isp)
-	run(t, "ip", "-n", gz, "link", "add", "eth2", "type", "veth", "peer", "name", "x2")
+	testns.IP(t, "-n", gz, "link", "add", "eth0", "type", "veth", "peer", "name", "x0")
+	testns.IP(t, "-n", gz, "link", "add", "eth1", "type", "veth", "peer", "name", "wan", "netns", isp)
+	testns.IP(t, "-n", gz, "link", "add", "eth2", "type", "veth", "peer", "name", "x2")
 	for _, l := range []string{"x0", "x2"} {
-		run(t, "ip", "-n", gz, "link", "set", l, "up")
+		testns.IP(t, "-n", gz, "link", "set", l, "up")
 	}
-	run(t, "ip", "-n", isp, "link", "set", "wan", "up")
-	run(t, "ip", "-n", isp, "addr", "add", "2001:db8:0:1::1/64", "dev", "wan")
+	testns.IP(t, "-n", isp, "link", "set", "wan", "up")
+	testns.IP(t, "-n", isp, "addr", "add", "2001:db8:0:1::1/64", "dev", "wan")
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "radvd.conf")
 	os.WriteFile(conf, []byte(`interface wan { AdvSendAdvert on; MinRtrAdvInterval 3; MaxRtrAdvInterval 10; prefix 2001:db8:0:1::/64 {}; };`), 0o644)
-	radvd := exec.Command("ip", "netns", "exec", isp, "radvd", "-n", "-C", conf, "-p", filepath.Join(dir, "radvd.pid"), "-m", "stderr")
-	if err := radvd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { radvd.Process.Kill(); radvd.Wait() })
+	testns.StartCommand(t, testns.Command(isp, "radvd", "-n", "-C", conf, "-p", filepath.Join(dir, "radvd.pid"), "-m", "stderr"))
 	// radvd answers only once its interface has a usable link-local
 	// address, which needs carrier (eth1 up) and DAD. On a busy machine that
 	// took longer than the probe's three solicitations, so wait for it here:
 	// the test is about detection, not about radvd's start-up.
-	run(t, "ip", "-n", gz, "link", "set", "eth1", "up")
-	ready := time.Now().Add(30 * time.Second)
-	for {
-		out, _ := exec.Command("ip", "-n", isp, "-6", "addr", "show", "dev", "wan", "scope", "link").CombinedOutput()
-		if strings.Contains(string(out), "fe80::") && !strings.Contains(string(out), "tentative") {
-			break
-		}
-		if time.Now().After(ready) {
-			t.Fatalf("the ISP side's link-local address never became usable:\n%s", out)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testns.IP(t, "-n", gz, "link", "set", "eth1", "up")
+	testns.WaitLinkLocal(t, isp, "wan")
 
 	// Namespaces are per thread and Detect runs goroutines, so the detection
 	// runs in a child process started inside the namespace.
-	cmd := exec.Command("ip", "netns", "exec", gz, os.Args[0], "-test.run=^TestDetectChild$", "-test.v")
+	cmd := testns.Command(gz, os.Args[0], "-test.run=^TestDetectChild$", "-test.v")
 	cmd.Env = append(os.Environ(), "GZT_ROLES_CHILD=1")
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "PASS") {

@@ -21,7 +21,9 @@ import (
 	"strings"
 )
 
-// WANName and LANName are the names the gizmo gives its ports (DESIGN.md).
+// WANName and LANName are the names the gizmo gives its ports. gokrazy keeps
+// its own web UI off interfaces named uplink*, so the WAN gets that name; the
+// lab and outside checks rely on both names.
 const (
 	WANName = "uplink0"
 	LANName = "lan0"

@@ -10,17 +10,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"codeberg.org/monostack/gizmo/internal/testns"
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 )
 
 func startRadvd(t *testing.T, ns, iface, dir string) {
 	t.Helper()
 	conf := filepath.Join(dir, ns+"-radvd.conf")
 	os.WriteFile(conf, []byte(`interface `+iface+` { AdvSendAdvert on; MinRtrAdvInterval 3; MaxRtrAdvInterval 4; AdvDefaultLifetime 1800; prefix 2001:db8:0:1::/64 {}; };`), 0o644)
-	cmd := exec.Command("ip", "netns", "exec", ns, "radvd", "-n", "-C", conf, "-p", filepath.Join(dir, ns+"-radvd.pid"), "-m", "stderr")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	testns.StartCommand(t, testns.Command(ns, "radvd", "-n", "-C", conf, "-p", filepath.Join(dir, ns+"-radvd.pid"), "-m", "stderr"))
 }
 
 // TestWatchHearsAnUplinkOnABridgedPort runs the gizmo's side in a namespace
@@ -29,21 +29,18 @@ func startRadvd(t *testing.T, ns, iface, dir string) {
 // Then a router appears behind eth1 without any carrier change: the passive
 // listener hears it, the port is probed out of the bridge and becomes the WAN.
 func TestWatchHearsAnUplinkOnABridgedPort(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	if _, err := exec.LookPath("radvd"); err != nil {
-		t.Skip("radvd not installed")
-	}
+	testns.NeedRoot(t)
+	// Installs the lab's Debian packages when it can, else skips naming them.
+	depstest.Require(t, deps.Lab)
 	gz, isp := gizmoAndISP(t, "watch")
-	run(t, "ip", "-n", gz, "link", "add", "eth0", "type", "veth", "peer", "name", "x0")
-	run(t, "ip", "-n", gz, "link", "add", "eth1", "type", "veth", "peer", "name", "wan", "netns", isp)
-	run(t, "ip", "-n", gz, "link", "set", "x0", "up")
-	run(t, "ip", "-n", isp, "link", "set", "wan", "up")
-	run(t, "ip", "-n", isp, "addr", "add", "2001:db8:0:1::1/64", "dev", "wan")
-	run(t, "ip", "netns", "exec", gz, "sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1")
+	testns.IP(t, "-n", gz, "link", "add", "eth0", "type", "veth", "peer", "name", "x0")
+	testns.IP(t, "-n", gz, "link", "add", "eth1", "type", "veth", "peer", "name", "wan", "netns", isp)
+	testns.IP(t, "-n", gz, "link", "set", "x0", "up")
+	testns.IP(t, "-n", isp, "link", "set", "wan", "up")
+	testns.IP(t, "-n", isp, "addr", "add", "2001:db8:0:1::1/64", "dev", "wan")
+	testns.Sysctl(t, gz, "net.ipv6.conf.all.forwarding=1")
 
-	cmd := exec.Command("ip", "netns", "exec", gz, os.Args[0], "-test.run=^TestWatchChild$", "-test.v")
+	cmd := testns.Command(gz, os.Args[0], "-test.run=^TestWatchChild$", "-test.v")
 	cmd.Env = append(os.Environ(), "GZT_WATCH_CHILD=1", "GZT_WATCH_NS="+gz, "GZT_WATCH_ISP="+isp, "GZT_WATCH_DIR="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "PASS") {

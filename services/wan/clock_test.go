@@ -2,14 +2,11 @@ package wan
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/internal/persist"
+	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
 // RFC 2132 §8.3: option 42 lists NTP servers; addresses that cannot be one
@@ -85,18 +83,14 @@ func TestStoredLeaseWithoutAnswer(t *testing.T) {
 	for _, trusted := range []string{"trusted", "untrusted"} {
 		t.Run(trusted, func(t *testing.T) {
 			t.Parallel() // each waits out the INIT-REBOOT retransmissions
-			var r [3]byte
-			rand.Read(r[:])
-			ns := "gzt-wanclk-" + hex.EncodeToString(r[:])
-			run(t, "ip", "netns", "add", ns)
-			t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+			ns := testns.New(t, "wanclk")
 			// A link with nobody on the other end.
-			run(t, "ip", "-n", ns, "link", "add", "uplink0", "type", "veth", "peer", "name", "isp0")
-			run(t, "ip", "-n", ns, "link", "set", "uplink0", "up")
-			run(t, "ip", "-n", ns, "link", "set", "isp0", "up")
+			testns.IP(t, "-n", ns, "link", "add", "uplink0", "type", "veth", "peer", "name", "isp0")
+			testns.IP(t, "-n", ns, "link", "set", "uplink0", "up")
+			testns.IP(t, "-n", ns, "link", "set", "isp0", "up")
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, "ip", "netns", "exec", ns, os.Args[0], "-test.run=^TestStoredLeaseChild$", "-test.v")
+			cmd := testns.CommandContext(ctx, ns, os.Args[0], "-test.run=^TestStoredLeaseChild$", "-test.v")
 			cmd.Env = append(os.Environ(), envClockChild+"="+trusted)
 			out, err := cmd.CombinedOutput()
 			if err != nil || !strings.Contains(string(out), "--- PASS: TestStoredLeaseChild") {

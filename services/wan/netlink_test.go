@@ -2,14 +2,12 @@ package wan
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"log/slog"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/internal/testns"
 	"github.com/vishvananda/netlink"
 )
 
@@ -23,15 +21,9 @@ func TestForeignNetlinkRequests(t *testing.T) {
 	if os.Getenv(envRole) != "" {
 		t.Skip("parent test")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	var r [3]byte
-	rand.Read(r[:])
-	ns := "gzt-wannl-" + hex.EncodeToString(r[:])
-	run(t, "ip", "netns", "add", ns)
-	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run", "^TestForeignNetlinkChild$", "-test.v", "-test.count=1")
+	testns.NeedRoot(t)
+	ns := testns.New(t, "wannl")
+	cmd := testns.Command(ns, os.Args[0], "-test.run", "^TestForeignNetlinkChild$", "-test.v", "-test.count=1")
 	cmd.Env = append(os.Environ(), envRole+"=netlink")
 	out, err := cmd.CombinedOutput()
 	if err != nil {

@@ -2,8 +2,6 @@ package wan
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -17,13 +15,17 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/lab/deps"
+	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 	"github.com/mdlayher/ndp"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
-// The real-peer test: radvd and Kea's DHCPv4 server in one gzt-wan-*
-// namespace play the ISP; the WAN service runs in the other, inside a child
+// The real-peer test: radvd and Kea's DHCPv4 server in a gzt-wans-*
+// namespace play the ISP; the WAN service runs in gzt-wanc-*, inside a child
 // process started with `ip netns exec` so that all its sockets, netlink
 // subscriptions and sysctls are that namespace's. radvd 2.19 cannot send
 // PREF64, so a second helper child sends RAs with only a PREF64 option
@@ -34,66 +36,45 @@ const (
 	envState = "GZT_WAN_STATE"
 )
 
-func run(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
-
+// startIn starts a peer in namespace ns with its output in dir/name.log,
+// stopped when the test ends.
 func startIn(t *testing.T, dir, ns, name string, env []string, args ...string) {
 	t.Helper()
-	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+	cmd := testns.Command(ns, args...)
 	cmd.Env = append(os.Environ(), env...)
 	out, err := os.Create(filepath.Join(dir, name+".log"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { out.Close() })
 	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		out.Close()
-	})
+	testns.StartCommand(t, cmd)
 }
 
 func TestUpstreamPeers(t *testing.T) {
 	if os.Getenv(envRole) != "" {
 		t.Skip("parent test")
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	for _, bin := range []string{"radvd", "kea-dhcp4"} {
-		if _, err := exec.LookPath(bin); err != nil {
-			t.Skipf("%s not installed", bin)
-		}
-	}
-	var r [3]byte
-	rand.Read(r[:])
-	id := hex.EncodeToString(r[:])
-	client, server := "gzt-wan-"+id+"c", "gzt-wan-"+id+"s"
+	testns.NeedRoot(t)
+	// Installs the lab's Debian packages when it can, else skips naming them.
+	depstest.Require(t, deps.Lab)
+	client, server := testns.New(t, "wanc"), testns.New(t, "wans")
 	dir := t.TempDir()
 	for _, ns := range []string{client, server} {
-		run(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-		run(t, "ip", "netns", "exec", ns, "sh", "-c", "echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad")
+		testns.Sysctl(t, ns, "net.ipv6.conf.default.accept_dad=0")
 	}
-	run(t, "ip", "netns", "exec", server, "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/all/forwarding")
-	run(t, "ip", "-n", client, "link", "add", "uplink0", "type", "veth", "peer", "name", "isp0", "netns", server)
-	run(t, "ip", "-n", server, "link", "set", "isp0", "up")
+	testns.Sysctl(t, server, "net.ipv6.conf.all.forwarding=1")
+	testns.Veth(t, client, "uplink0", server, "isp0")
+	testns.IP(t, "-n", server, "link", "set", "isp0", "up")
 	// Carrier on isp0 before the servers start: Kea does not retry sockets
 	// it could not open.
-	run(t, "ip", "-n", client, "link", "set", "uplink0", "up")
-	run(t, "ip", "-n", server, "addr", "add", "2001:db8:0:1::1/64", "dev", "isp0", "nodad")
+	testns.IP(t, "-n", client, "link", "set", "uplink0", "up")
+	testns.IP(t, "-n", server, "addr", "add", "2001:db8:0:1::1/64", "dev", "isp0", "nodad")
 	// Two upstream "routers" on isp0: radvd on fe80::1, the PREF64
 	// announcer on fe80::64.
-	run(t, "ip", "-n", server, "addr", "add", "fe80::1/64", "dev", "isp0", "nodad")
-	run(t, "ip", "-n", server, "addr", "add", "fe80::64/64", "dev", "isp0", "nodad")
-	run(t, "ip", "-n", server, "addr", "add", "192.0.2.1/24", "dev", "isp0")
+	testns.IP(t, "-n", server, "addr", "add", "fe80::1/64", "dev", "isp0", "nodad")
+	testns.IP(t, "-n", server, "addr", "add", "fe80::64/64", "dev", "isp0", "nodad")
+	testns.IP(t, "-n", server, "addr", "add", "192.0.2.1/24", "dev", "isp0")
 
 	radvdConf := filepath.Join(dir, "radvd.conf")
 	os.WriteFile(radvdConf, []byte(`interface isp0 {
@@ -134,7 +115,7 @@ func TestUpstreamPeers(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", client, os.Args[0], "-test.run=^TestPeerWANChild$", "-test.v")
+	cmd := testns.CommandContext(ctx, client, os.Args[0], "-test.run=^TestPeerWANChild$", "-test.v")
 	cmd.Env = append(os.Environ(), envRole+"=wan", envState+"="+t.TempDir())
 	out, err := cmd.CombinedOutput()
 	t.Logf("child:\n%s", out)

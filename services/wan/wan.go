@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/internal/guarded"
+	"codeberg.org/monostack/gizmo/internal/mailbox"
 )
 
 // Config configures the WAN service.
@@ -126,10 +127,10 @@ type Service struct {
 	log   *slog.Logger
 	stats counters
 
-	planMu  sync.Mutex
-	plan    Plan
-	planSet bool
-	planCh  chan struct{}
+	plans mailbox.Box[Plan]
+	// plan is the plan in force (zero before the first: no routes). Only
+	// Run's goroutine uses it; it outlives a restart of Run.
+	plan Plan
 }
 
 // New checks cfg and returns the service; Run starts it.
@@ -150,9 +151,8 @@ func New(cfg Config) (*Service, error) {
 		cfg.sysctlRoot = "/proc/sys"
 	}
 	s := &Service{
-		cfg:    cfg,
-		log:    cfg.Logger.With("service", "wan", "interface", cfg.Interface),
-		planCh: make(chan struct{}, 1),
+		cfg: cfg,
+		log: cfg.Logger.With("service", "wan", "interface", cfg.Interface),
 	}
 	s.stats.Clone = cloneStats
 	return s, nil
@@ -160,14 +160,7 @@ func New(cfg Config) (*Service, error) {
 
 // Update hands the service a new plan; the newest wins. It does not block.
 func (s *Service) Update(p Plan) {
-	s.planMu.Lock()
-	s.plan = Plan{Delegated: slices.Clone(p.Delegated)}
-	s.planSet = true
-	s.planMu.Unlock()
-	select {
-	case s.planCh <- struct{}{}:
-	default:
-	}
+	s.plans.Put(Plan{Delegated: slices.Clone(p.Delegated)})
 }
 
 // Stats returns a snapshot of the counters and the current view.
@@ -194,19 +187,9 @@ type raPacket struct {
 // kernel lifetimes, so that a restarted gizmo keeps forwarding while it
 // re-confirms the lease (RFC 2131 §3.2).
 func (s *Service) Run(ctx context.Context) error {
-	link, err := netlink.LinkByName(s.cfg.Interface)
+	ifi, err := s.prepareUplink()
 	if err != nil {
-		return fmt.Errorf("wan: %w", err)
-	}
-	if err := netlink.LinkSetUp(link); err != nil {
-		return fmt.Errorf("wan: bring up %s: %w", s.cfg.Interface, err)
-	}
-	if err := applySysctls(s.cfg.sysctlRoot, routerSysctls(s.cfg.Interface), s.log); err != nil {
 		return err
-	}
-	ifi, err := net.InterfaceByName(s.cfg.Interface)
-	if err != nil {
-		return fmt.Errorf("wan: %w", err)
 	}
 
 	// Deferred calls run last-in first-out: cancel the goroutines, then
@@ -216,221 +199,101 @@ func (s *Service) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	r := &runState{Service: s, ifi: ifi, linkUp: make(chan struct{}, 1)}
 	// Subscribe before reading the current state, so that no change falls
 	// between the two.
 	done := make(chan struct{})
 	defer close(done)
-	linkCh := make(chan netlink.LinkUpdate, 16)
-	addrCh := make(chan netlink.AddrUpdate, 64)
-	// The library reports every message it drops through the callback and
-	// reads on; a subscription has ended only when its channel is closed.
-	// Most reports are harmless: a subscriber that lists what exists
-	// (ListExisting, as the roles watch does) sends its dump request to
-	// its multicast groups, so every other socket of the namespace in
-	// those groups receives that request from a user-space port id
-	// ("Wrong sender portid"). Ending the service on such a report kept
-	// the gizmo without its default router for the 5 s restart pause.
-	subErr := &lastError{}
-	onErr := func(err error) {
-		subErr.set(err)
-		s.stats.Add(func(st *Stats) { st.NetlinkDropped++ })
-		s.log.Debug("wan: netlink message dropped", "err", err)
+	if err := r.subscribe(done); err != nil {
+		return err
 	}
-	if err := netlink.LinkSubscribeWithOptions(linkCh, done, netlink.LinkSubscribeOptions{ErrorCallback: onErr}); err != nil {
-		return fmt.Errorf("wan: subscribe to links: %w", err)
-	}
-	if err := netlink.AddrSubscribeWithOptions(addrCh, done, netlink.AddrSubscribeOptions{ErrorCallback: onErr, ListExisting: true}); err != nil {
-		return fmt.Errorf("wan: subscribe to addresses: %w", err)
-	}
-
-	// The NDP socket is not bound to an address: the link-local address
-	// disappears while the link is down, and the socket must survive
-	// flaps. Packets from other interfaces are dropped by index.
-	conn, _, err := ndp.Listen(ifi, ndp.Unspecified)
+	conn, err := s.listenRAs(ifi)
 	if err != nil {
-		return fmt.Errorf("wan: ndp on %s: %w", s.cfg.Interface, err)
+		return err
 	}
 	defer conn.Close()
-	var f ipv6.ICMPFilter
-	f.SetAll(true)
-	f.Accept(ipv6.ICMPTypeRouterAdvertisement)
-	if err := conn.SetICMPFilter(&f); err != nil {
-		return fmt.Errorf("wan: icmp filter: %w", err)
-	}
-	if err := conn.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagInterface, true); err != nil {
-		return fmt.Errorf("wan: control messages: %w", err)
-	}
-	raCh := make(chan raPacket, 16)
-	raErr := make(chan error, 1)
+	r.conn = conn
+	r.raCh, r.raErr = make(chan raPacket, 16), make(chan error, 1)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		raErr <- s.readRAs(ctx, conn, ifi.Index, raCh)
+		r.raErr <- s.readRAs(ctx, conn, ifi.Index, r.raCh)
 	}()
-
-	linkUp := make(chan struct{}, 1)
 	if !s.cfg.NoIPv4 {
-		c := &dhcp4Client{
-			ifname: s.cfg.Interface, stateDir: s.cfg.StateDir, log: s.log, stats: &s.stats, linkUp: linkUp,
-			clockTrusted: s.cfg.ClockTrusted,
-			emit: func(l *IPv4Lease) {
-				s.stats.Add(func(st *Stats) { st.IPv4 = l })
-				s.cfg.OnIPv4(l)
-			},
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c.run(ctx)
-		}()
+		s.startDHCPv4(ctx, &wg, r.linkUp)
 	}
 
-	o := &observer{
-		up:    newUpstream(),
-		addrs: map[netip.Prefix]bool{},
-		view:  Upstream{Interface: s.cfg.Interface},
+	if err := r.observeLink(); err != nil {
+		return err
 	}
-	o.up.linkMTU = ifi.MTU
-	// Read the link again now that the subscription runs: the one from
-	// before LinkSetUp is stale.
-	if link, err = netlink.LinkByName(s.cfg.Interface); err != nil {
-		return fmt.Errorf("wan: %w", err)
-	}
-	o.view.Up = isUp(link)
 	defer func() {
 		if _, err := syncUnreachable(nil); err != nil {
 			s.log.Error("wan: remove unreachable routes", "err", err)
 		}
 	}()
 	s.applyPlan()
+	return r.loop(ctx)
+}
 
-	rsLeft := maxRtrSolicitations
-	rsTimer := time.NewTimer(0)
-	defer rsTimer.Stop()
-	expiry := time.NewTimer(time.Hour)
-	defer expiry.Stop()
-	publish := func() {
-		now := time.Now()
-		o.up.expire(now)
-		o.up.fill(&o.view, now)
-		o.view.Addrs = slices.SortedFunc(maps.Keys(o.addrs), func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
-		v := cloneUpstream(o.view)
-		s.stats.Add(func(st *Stats) { st.Upstream = cloneUpstream(v) })
-		s.cfg.OnUpstream(v)
-		expiry.Reset(max(time.Until(o.up.nextExpiry(now)), 0))
+// prepareUplink brings the interface up and makes it a router uplink
+// (forwarding, RA acceptance, RIOs).
+func (s *Service) prepareUplink() (*net.Interface, error) {
+	link, err := netlink.LinkByName(s.cfg.Interface)
+	if err != nil {
+		return nil, fmt.Errorf("wan: %w", err)
 	}
-	publish()
-
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case err := <-raErr:
-			// Without the NDP socket the view would silently go stale;
-			// let the daemon restart the service instead.
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("wan: read RAs on %s: %w", s.cfg.Interface, err)
-		case <-rsTimer.C:
-			if rsLeft > 0 && o.view.Up {
-				if s.solicit(conn, ifi) {
-					rsLeft--
-					rsTimer.Reset(rtrSolicitationInterval)
-				} else {
-					// Right after link-up the link-local address may not
-					// be there yet (EADDRNOTAVAIL); try again soon.
-					rsTimer.Reset(rsRetry)
-				}
-			}
-		case p := <-raCh:
-			ra, err := parseRA(p.b, p.src, p.hopLimit)
-			if err != nil {
-				s.stats.Add(func(st *Stats) { countInvalid(st, reasonOf(err)) })
-				s.log.Debug("wan: dropped RA", "from", p.src, "err", err)
-				continue
-			}
-			s.stats.Add(func(st *Stats) { st.RAs++ })
-			s.log.Debug("wan: RA", "from", p.src, "router_lifetime", ra.RouterLifetime, "options", len(ra.Options))
-			if ra.RouterLifetime > 0 && rsLeft < maxRtrSolicitations {
-				// RFC 4861 §6.3.7: stop soliciting once a router
-				// answered. An RA with router lifetime 0 (e.g. a PREF64
-				// or RIO-only announcer) is not the default router we
-				// are asking for. At least one RS goes out after each
-				// link-up, so that a flap always re-asks the upstream.
-				rsLeft = 0
-			}
-			for _, e := range o.up.apply(ra, p.src, p.at) {
-				s.stats.Add(func(st *Stats) { countInvalid(st, reasonOf(e)) })
-				s.log.Info("wan: skipped RA option", "from", p.src, "err", e)
-			}
-			publish()
-		case <-expiry.C:
-			publish()
-		case u, ok := <-linkCh:
-			if !ok {
-				return fmt.Errorf("wan: link subscription on %s ended: %v", s.cfg.Interface, subErr.get())
-			}
-			if u.Attrs().Index != ifi.Index {
-				continue
-			}
-			up := isUp(u.Link)
-			if mtu := u.Attrs().MTU; mtu > 0 {
-				o.up.linkMTU = mtu
-			}
-			if up == o.view.Up {
-				continue
-			}
-			o.view.Up = up
-			if up {
-				s.stats.Add(func(st *Stats) { st.LinkUps++ })
-				s.log.Info("wan: link up")
-				// A flap keeps what we learned (lifetimes still apply);
-				// ask the router again at once (RFC 4861 §6.3.7) and let
-				// DHCPv4 re-verify its lease.
-				rsLeft = maxRtrSolicitations
-				rsTimer.Reset(0)
-				select {
-				case linkUp <- struct{}{}:
-				default:
-				}
-			} else {
-				s.stats.Add(func(st *Stats) { st.LinkDowns++ })
-				s.log.Warn("wan: link down")
-			}
-			publish()
-		case u, ok := <-addrCh:
-			if !ok {
-				return fmt.Errorf("wan: address subscription on %s ended: %v", s.cfg.Interface, subErr.get())
-			}
-			if u.LinkIndex != ifi.Index || !o.addr(u) {
-				continue
-			}
-			s.stats.Add(func(st *Stats) { st.AddrChanges++ })
-			publish()
-		case <-s.planCh:
-			s.applyPlan()
-		}
+	if err := netlink.LinkSetUp(link); err != nil {
+		return nil, fmt.Errorf("wan: bring up %s: %w", s.cfg.Interface, err)
 	}
+	if err := applySysctls(s.cfg.sysctlRoot, routerSysctls(s.cfg.Interface), s.log); err != nil {
+		return nil, err
+	}
+	ifi, err := net.InterfaceByName(s.cfg.Interface)
+	if err != nil {
+		return nil, fmt.Errorf("wan: %w", err)
+	}
+	return ifi, nil
 }
 
-// lastError keeps the last error a netlink subscription reported, for the
-// message when the subscription ends.
-type lastError struct {
-	mu  sync.Mutex
-	err error
+// listenRAs opens the socket that hears the upstream's RAs and sends our
+// RSs. It is not bound to an address: the link-local address disappears
+// while the link is down, and the socket must survive flaps. Packets from
+// other interfaces are dropped by index.
+func (s *Service) listenRAs(ifi *net.Interface) (*ndp.Conn, error) {
+	conn, _, err := ndp.Listen(ifi, ndp.Unspecified)
+	if err != nil {
+		return nil, fmt.Errorf("wan: ndp on %s: %w", s.cfg.Interface, err)
+	}
+	var f ipv6.ICMPFilter
+	f.SetAll(true)
+	f.Accept(ipv6.ICMPTypeRouterAdvertisement)
+	if err := conn.SetICMPFilter(&f); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("wan: icmp filter: %w", err)
+	}
+	if err := conn.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagInterface, true); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("wan: control messages: %w", err)
+	}
+	return conn, nil
 }
 
-func (l *lastError) set(err error) {
-	l.mu.Lock()
-	l.err = err
-	l.mu.Unlock()
-}
-
-func (l *lastError) get() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.err
+// startDHCPv4 runs the WAN's DHCPv4 client until ctx is done; linkUp tells
+// it to re-verify its lease after a flap.
+func (s *Service) startDHCPv4(ctx context.Context, wg *sync.WaitGroup, linkUp <-chan struct{}) {
+	c := &dhcp4Client{
+		ifname: s.cfg.Interface, stateDir: s.cfg.StateDir, log: s.log, stats: &s.stats, linkUp: linkUp,
+		clockTrusted: s.cfg.ClockTrusted,
+		emit: func(l *IPv4Lease) {
+			s.stats.Add(func(st *Stats) { st.IPv4 = l })
+			s.cfg.OnIPv4(l)
+		},
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		c.run(ctx)
+	}()
 }
 
 // observer is Run's view under construction.
@@ -466,14 +329,14 @@ func isUp(l netlink.Link) bool {
 	return a.Flags&net.FlagUp != 0 && a.RawFlags&unix.IFF_LOWER_UP != 0
 }
 
+// applyPlan takes the newest plan, if one is waiting, and makes the
+// unreachable routes match the plan in force. Before the first plan that
+// only clears leftovers of an earlier run.
 func (s *Service) applyPlan() {
-	s.planMu.Lock()
-	p, ok := s.plan, s.planSet
-	s.planMu.Unlock()
-	if !ok {
-		// Before the first plan, only clear leftovers of an earlier run.
-		p = Plan{}
+	if p, ok := s.plans.Take(); ok {
+		s.plan = p
 	}
+	p := s.plan
 	n, err := syncUnreachable(p.Delegated)
 	s.log.Debug("wan: unreachable routes", "want", p.Delegated, "installed", n, "err", err)
 	s.stats.Add(func(st *Stats) {

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -35,22 +34,8 @@ func apiHostView(ctx context.Context, mac string) (hostView, error) {
 
 func putPolicy(t *testing.T, ctx context.Context, l *netlab.Lab, mac, body string) {
 	t.Helper()
-	pw, err := os.ReadFile(filepath.Join(l.GizmoStateDir(), "password.txt"))
-	if err != nil {
-		t.Fatalf("appliance password: %v", err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://[::1]/api/hosts/"+mac+"/policy", strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.SetBasicAuth("gizmo", strings.TrimSpace(string(pw)))
-	resp, err := netlab.HTTPClient(netlab.NSGizmo).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("PUT policy %s: %s", body, resp.Status)
+	if _, err := l.DashboardAPI(ctx, http.MethodPut, "/api/hosts/"+mac+"/policy", body); err != nil {
+		t.Fatalf("policy %s: %v", body, err)
 	}
 }
 

@@ -34,7 +34,7 @@ named -g -n 1 -c "$W/named.conf" >"$W/named.log" 2>&1 & PIDS="$PIDS $!"
 unbound -d -c "$W/unbound.conf" >"$W/unbound.log" 2>&1 & UP=$!; PIDS="$PIDS $UP"
 ports="5331"; pids="$UP"; names="unbound"; port=5340
 for b in "$@"; do
-  env GOMAXPROCS=2 ${GENV:-} "$b" -listen 127.0.0.1:$port -upstream 127.0.0.1:5330 -pref64 2001:db8:64::/96 -udp-sockets 2 >"$W/g$port.out" 2>"$W/g$port.err" & P=$!; PIDS="$PIDS $P"
+  env GOMAXPROCS=2 ${GENV:-} "$b" -listen 127.0.0.1:$port -upstream 127.0.0.1:5330 -pref64 2001:db8:64::/96 >"$W/g$port.out" 2>"$W/g$port.err" & P=$!; PIDS="$PIDS $P"
   ports="$ports $port"; pids="$pids $P"; names="$names $(basename $b)"; port=$((port+1))
 done
 sleep 2

@@ -1,11 +1,17 @@
 #!/bin/sh
-# Benchmark: the gizmo's DNS64 (services/dns64, run alone as dns64d) against
-# unbound's DNS64 module, both forwarding to the same authoritative BIND 9
-# on loopback, with dnsperf and the same query files.
+# Benchmark: the gizmo's DNS64 (services/dns64, run alone as dns64d, in the
+# configuration the daemon ships) against unbound's DNS64 module, both
+# forwarding to the same authoritative BIND 9 on loopback, with dnsperf and
+# the same query files. It reports the two goals: (a) qps from one client
+# (dnsperf from 127.0.0.1), against unbound's; (b) fairness: while one host
+# floods the server at full speed (dnsflood from 127.0.0.2), the share of a
+# second host's queries (dnsperf -Q FAIRQPS from 127.0.0.3) answered within
+# 1 s.
 #
 #   sudo services/dns64/bench/run.sh            # from the repository root
 #
 # Environment: DURATION (seconds per run, default 10), ROUNDS (default 3),
+# FAIRQPS (the second host's rate, default 200),
 # RATE (fixed load for the latency runs, default 10000 qps), THREADS
 # (unbound threads, GOMAXPROCS and UDP sockets of dns64d; default: CPUs),
 # DNS64D (a prebuilt dns64d to measure instead of this tree's, e.g. an older
@@ -91,12 +97,15 @@ if [ -n "${DNS64D:-}" ]; then
 else
 	go build -o "$W/dns64d" ./services/dns64/bench/dns64d
 fi
+go build -o "$W/dnsflood" ./services/dns64/bench/dnsflood
 
 named -g -n 1 -c "$W/named.conf" >"$W/named.log" 2>&1 & PIDS="$PIDS $!"
 unbound -d -c "$W/unbound.conf" >"$W/unbound.log" 2>&1 & UNBOUND_PID=$!
 PIDS="$PIDS $UNBOUND_PID"
+# No flag but the addresses: every other setting is the daemon's default
+# (GOMAXPROCS UDP sockets, the default cache).
 GOMAXPROCS=$THREADS "$W/dns64d" -listen 127.0.0.1:$GIZMO_PORT -upstream 127.0.0.1:$UP_PORT \
-	-pref64 2001:db8:64::/96 -udp-sockets "$THREADS" >"$W/dns64d.out" 2>&1 & GIZMO_PID=$!
+	-pref64 2001:db8:64::/96 >"$W/dns64d.out" 2>&1 & GIZMO_PID=$!
 PIDS="$PIDS $GIZMO_PID"
 sleep 2
 
@@ -170,7 +179,7 @@ for wl in hits synth50; do
 	echo "rounds unbound p99 us: $(cut -d' ' -f2 "$W/u.lat" | tr '\n' ' ') dns64d p99 us: $(cut -d' ' -f2 "$W/g.lat" | tr '\n' ' ')"
 	uc=$(cut -d' ' -f3 "$W/u.qps" | median); gc=$(cut -d' ' -f3 "$W/g.qps" | median)
 	echo "rounds unbound cpu us/query: $(cut -d' ' -f3 "$W/u.qps" | tr '\n' ' ') dns64d cpu us/query: $(cut -d' ' -f3 "$W/g.qps" | tr '\n' ' ')"
-	echo "qps: unbound $uq, dns64d $gq, ratio $(awk "BEGIN {printf \"%.2f\", $gq / $uq}")"
+	echo "qps: unbound $uq, dns64d $gq, ratio $(awk "BEGIN {printf \"%.2f\", $gq / $uq}") (goal >= 1.0, one client)"
 	echo "cpu us/query: unbound $uc, dns64d $gc, ratio $(awk "BEGIN {printf \"%.2f\", $gc / $uc}")"
 	echo "p50 us: unbound $u50, dns64d $g50; p99 us: unbound $u99, dns64d $g99, ratio $(awk "BEGIN {printf \"%.2f\", $g99 / $u99}")"
 	if [ -n "${SATLAT:-}" ]; then
@@ -179,6 +188,42 @@ for wl in hits synth50; do
 		echo "saturated p50 us: unbound $(cut -d' ' -f1 "$W/u.sat" | median), dns64d $(cut -d' ' -f1 "$W/g.sat" | median); p99 us: unbound $us99, dns64d $gs99, ratio $(awk "BEGIN {printf \"%.2f\", $gs99 / $us99}")"
 	fi
 done
+
+# fair: while dnsflood floods port $1 from 127.0.0.2 at full speed (4
+# sockets, so that it reaches every SO_REUSEPORT socket; one core, as one
+# host's CPU; all cache hits, the answers a server can give fastest),
+# dnsperf asks at FAIRQPS from 127.0.0.3 with a 1 s timeout. Prints
+# "normal-sent normal-answered flood-sent flood-answered kernel-drops",
+# the last the machine's UDP receive buffer errors meanwhile (/proc/net/snmp).
+rcvbuf() { awk '/^Udp:/ {getline; print $6}' /proc/net/snmp; }
+fair() { # port
+	k0=$(rcvbuf)
+	GOMAXPROCS=1 "$W/dnsflood" -server 127.0.0.1:"$1" -from 127.0.0.2 -d "$W/hits.txt" -l $((DURATION + 2)) >"$W/flood.out" &
+	fpid=$!
+	sleep 1
+	out=$(dnsperf -s 127.0.0.1 -p "$1" -a 127.0.0.3 -d "$W/synth50.txt" -l "$DURATION" -c 1 -q 100 -Q "$FAIRQPS" -t 1 2>&1)
+	wait $fpid
+	echo "$out" | awk '/Queries sent/ {s=$3} /Queries completed/ {c=$3} END {printf "%d %d ", s, c}'
+	sed 's/sent=\([0-9]*\) answered=\([0-9]*\).*/\1 \2/' "$W/flood.out" | tr '\n' ' '
+	echo $(($(rcvbuf) - k0))
+}
+FAIRQPS=${FAIRQPS:-200}
+: >"$W/u.fair"; : >"$W/g.fair"
+r=0
+while [ $r -lt "$ROUNDS" ]; do
+	fair $UNBOUND_PORT >>"$W/u.fair"
+	fair $GIZMO_PORT >>"$W/g.fair"
+	r=$((r + 1))
+done
+pct() { awk '{printf "%.1f ", $1 ? 100 * $2 / $1 : 0}' "$1"; }
+echo "## fairness: one host floods (dnsflood), another asks $FAIRQPS qps (dnsperf -t 1)"
+echo "rounds unbound normal answered %: $(pct "$W/u.fair") dns64d: $(pct "$W/g.fair")"
+echo "rounds flood answered qps unbound: $(awk -v d=$((DURATION + 2)) '{printf "%.0f ", $4 / d}' "$W/u.fair") dns64d: $(awk -v d=$((DURATION + 2)) '{printf "%.0f ", $4 / d}' "$W/g.fair")"
+echo "rounds flood sent qps unbound: $(awk -v d=$((DURATION + 2)) '{printf "%.0f ", $3 / d}' "$W/u.fair") dns64d: $(awk -v d=$((DURATION + 2)) '{printf "%.0f ", $3 / d}' "$W/g.fair")"
+echo "rounds kernel receive buffer drops unbound: $(cut -d' ' -f5 "$W/u.fair" | tr '\n' ' ') dns64d: $(cut -d' ' -f5 "$W/g.fair" | tr '\n' ' ')"
+echo "normal answered within 1 s (median): unbound $(pct "$W/u.fair" | tr ' ' '\n' | grep . | median) %, dns64d $(pct "$W/g.fair" | tr ' ' '\n' | grep . | median) % (goal >= 95 %)"
+kill -USR1 $GIZMO_PID; sleep 1
+echo "dns64d fairness drops: $(tail -1 "$W/dns64d.out" | sed 's/.*"Fairness":\({[^}]*}\).*/\1/')"
 
 echo "## memory"
 # Twice: the first pass fills the cache, the second (all hits) the memo of

@@ -32,9 +32,9 @@ import (
 	"syscall"
 	"time"
 
+	"codeberg.org/monostack/gizmo/internal/testns"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 	"codeberg.org/monostack/gizmo/services/dhcp4/dhcp4load"
-	"codeberg.org/monostack/gizmo/services/dhcp4/internal/nstest"
 )
 
 var (
@@ -115,13 +115,13 @@ func main() {
 
 // run measures one server once, in a fresh namespace with a fresh lease file.
 func run(ctx context.Context, name, base string, clients, window int) (dhcp4load.Result, error) {
-	ns, err := nstest.Create("bench")
+	ns, err := testns.Create("d4-bench")
 	if err != nil {
 		return dhcp4load.Result{}, err
 	}
-	defer nstest.Delete(ns)
-	if err := nstest.IP("-n", ns, "addr", "add", serverPrefix.String(), "dev", "lo"); err != nil {
-		return dhcp4load.Result{}, err
+	defer testns.Delete(ns)
+	if out, err := exec.Command("ip", "-n", ns, "addr", "add", serverPrefix.String(), "dev", "lo").CombinedOutput(); err != nil {
+		return dhcp4load.Result{}, fmt.Errorf("server address in %s: %v: %s", ns, err, strings.TrimSpace(string(out)))
 	}
 	dir, err := os.MkdirTemp(base, "gzt-d4-bench-")
 	if err != nil {
@@ -136,13 +136,13 @@ func run(ctx context.Context, name, base string, clients, window int) (dhcp4load
 		if err != nil {
 			return dhcp4load.Result{}, err
 		}
-		cmd = nstest.Command(ns, self, "-serve", dir)
+		cmd = testns.Command(ns, self, "-serve", dir)
 	case "kea", "kea-mt":
 		conf := filepath.Join(dir, "kea-dhcp4.json")
 		if err := os.WriteFile(conf, keaConfig(dir, name == "kea-mt"), 0o644); err != nil {
 			return dhcp4load.Result{}, err
 		}
-		cmd = nstest.Command(ns, "kea-dhcp4", "-c", conf)
+		cmd = testns.Command(ns, "kea-dhcp4", "-c", conf)
 		cmd.Env = append(os.Environ(), "KEA_PIDFILE_DIR="+dir, "KEA_LOCKFILE_DIR="+dir)
 	default:
 		return dhcp4load.Result{}, fmt.Errorf("unknown server %q", name)
@@ -167,7 +167,7 @@ func run(ctx context.Context, name, base string, clients, window int) (dhcp4load
 	}()
 
 	var conn net.PacketConn
-	if err := nstest.Do(ns, func() (err error) {
+	if err := testns.Do(ns, func() (err error) {
 		conn, err = net.ListenPacket("udp4", netip.AddrPortFrom(relayAddr, 67).String())
 		return err
 	}); err != nil {

@@ -1,6 +1,8 @@
 // Command dns64d runs the dns64 service alone on one address, for the
-// benchmark in run.sh (the gizmo daemon wires the service itself). SIGUSR1
-// prints the statistics as JSON on stdout.
+// benchmark in run.sh (the gizmo daemon wires the service itself), with
+// the configuration the daemon ships: every setting the daemon leaves at
+// its default is at its default here too, unless a flag changes it.
+// SIGUSR1 prints the statistics as JSON on stdout.
 package main
 
 import (
@@ -25,8 +27,8 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:5302", "address to serve on")
 	upstream := flag.String("upstream", "127.0.0.1:5300", "upstream resolver")
 	pref64 := flag.String("pref64", "2001:db8:64::/96", "NAT64 prefix")
-	cacheBytes := flag.Int("cache-bytes", 16<<20, "cache memory bound")
-	sockets := flag.Int("udp-sockets", 2, "SO_REUSEPORT UDP sockets")
+	cacheBytes := flag.Int("cache-bytes", 0, "cache memory bound (0: the service's default, as the daemon ships it)")
+	sockets := flag.Int("udp-sockets", 0, "SO_REUSEPORT UDP sockets (0: the service's default, GOMAXPROCS)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	memProfile := flag.String("memprofile", "", "write an allocation profile to this file on exit")
 	flight := flag.String("flight", "", "keep an execution trace of the last seconds, written to this file on SIGUSR2")
@@ -117,7 +119,7 @@ func run(listen, upstream, pref64 string, cacheBytes, sockets int) error {
 		return fmt.Errorf("-pref64: %w", err)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s, err := dns64.New(dns64.Config{Logger: log, CacheBytes: cacheBytes, RateLimit: -1, UDPSockets: sockets})
+	s, err := dns64.New(dns64.Config{Logger: log, CacheBytes: cacheBytes, UDPSockets: sockets})
 	if err != nil {
 		return err
 	}
