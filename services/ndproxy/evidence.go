@@ -47,6 +47,10 @@ func (r *runState) learn(a netip.Addr, at time.Time, how string, proof bool) {
 	e := r.tab.entries[a]
 	if proof {
 		delete(r.probeAt, a)
+		if r.installed[a] && !r.proven[a] {
+			r.proven[a] = true
+			r.s.log.Info("a LAN host answered for its address; proxied", "addr", a)
+		}
 		if !wasProven {
 			r.s.count(func(st *Stats) { st.Proven++ })
 		}
@@ -61,6 +65,17 @@ func (r *runState) learn(a netip.Addr, at time.Time, how string, proof bool) {
 // what has lapsed: claims without proof after UnprovenMaxAge, proven
 // addresses without new proof for MaxAge.
 func (r *runState) checkClaims(now time.Time) {
+	// What the kernel dropped because the sockets' queues were full
+	// (PACKET_STATISTICS, which resets) is evidence lost too.
+	var drops uint64
+	for _, c := range r.conns {
+		if st, err := c.Stats(); err == nil {
+			drops += uint64(st.Drops)
+		}
+	}
+	if drops > 0 {
+		r.s.count(func(st *Stats) { st.Dropped += drops })
+	}
 	var failed int
 	for a, at := range r.probeAt {
 		if at.After(now) {
@@ -191,10 +206,19 @@ func (r *runState) neighbour(u netlink.NeighUpdate, now time.Time) {
 		r.learn(a, now, "neighbour", false)
 	case u.State&netlink.NUD_FAILED != 0:
 		delete(r.probeAt, a)
-		if r.tab.fail(a, now) {
+		e := r.tab.entries[a]
+		everProven := e != nil && !e.proven.IsZero()
+		if !r.tab.fail(a, now) {
+			return
+		}
+		if everProven {
 			r.s.count(func(st *Stats) { st.Failed++ })
 			r.s.log.Info("LAN host stopped answering; no longer proxied", "addr", a)
+			return
 		}
+		// A claim nobody answers for: withdrawn without proof.
+		r.s.count(func(st *Stats) { st.UnprovenExpired++ })
+		r.s.log.Debug("no LAN host answers for a claimed address; no longer proxied", "addr", a)
 	}
 }
 

@@ -97,14 +97,15 @@ type Stats struct {
 	// Unproven is how many known addresses have claims but no proof now;
 	// Proven counts addresses whose host answered the gizmo's NS (RFC
 	// 4861 §7.3.1) for the first time. UnprovenExpired counts claims
-	// withdrawn without proof after UnprovenMaxAge, UnprovenEvicted those
-	// forgotten to make room for a new one in a full table.
+	// withdrawn without proof (nobody answered the gizmo's NS, or
+	// UnprovenMaxAge passed), UnprovenEvicted those forgotten to make
+	// room for a new one in a full table.
 	Unproven                                 int
 	Proven, UnprovenExpired, UnprovenEvicted uint64
 	// Added and Removed count proxy entries installed and withdrawn.
 	Added, Removed uint64
-	// Failed counts addresses withdrawn because the LAN host stopped
-	// answering; Expired those without evidence for MaxAge.
+	// Failed counts proven addresses withdrawn because the LAN host
+	// stopped answering; Expired those without proof for MaxAge.
 	Failed, Expired uint64
 	// Conflicts counts addresses not proxied because a WAN-side
 	// neighbour holds them.
@@ -118,7 +119,8 @@ type Stats struct {
 	// shared /64; DADDefended the upstream's DAD probes for a proxied one.
 	NSAnswered, NSIgnored, DADDefended uint64
 	// Malformed counts ND packets that failed the RFC 4861 §7.1 checks;
-	// Dropped evidence the table had no room for or the loop no time for.
+	// Dropped evidence the table had no room for or the loop (or the
+	// kernel's socket queues) no time for.
 	Malformed, Dropped uint64
 	// Errors counts failed kernel operations.
 	Errors uint64
@@ -198,7 +200,7 @@ func (s *Service) Run(ctx context.Context) (err error) {
 	if err := k.flush(); err != nil {
 		s.log.Warn("removing a predecessor's proxy entries was incomplete", "err", err)
 	}
-	r := &runState{s: s, k: k, tab: newTable(s.cfg.MaxAddrs, s.cfg.MaxAge, s.cfg.UnprovenMaxAge), installed: map[netip.Addr]bool{}, conflicted: map[netip.Addr]bool{},
+	r := &runState{s: s, k: k, tab: newTable(s.cfg.MaxAddrs, s.cfg.MaxAge, s.cfg.UnprovenMaxAge), installed: map[netip.Addr]bool{}, proven: map[netip.Addr]bool{}, conflicted: map[netip.Addr]bool{},
 		lookedUp: map[netip.Addr]time.Time{}, probeAt: map[netip.Addr]time.Time{}, events: make(chan heard, 256)}
 	defer func() {
 		err = errors.Join(err, r.stop())
@@ -234,7 +236,18 @@ func (s *Service) Run(ctx context.Context) (err error) {
 				r.setPlan(p, time.Now())
 			}
 		case h := <-r.events:
-			r.heard(h, time.Now())
+			// A flood of ND messages is taken in batches, so that the
+			// kernel is reconciled once per batch, not once per message.
+			now := time.Now()
+			r.heard(h, now)
+			for more := true; more; {
+				select {
+				case h := <-r.events:
+					r.heard(h, now)
+				default:
+					more = false
+				}
+			}
 		case u, ok := <-neigh:
 			if !ok {
 				return errors.New("ndproxy: neighbour subscription closed")
@@ -276,6 +289,7 @@ func (r *runState) setActive(ctx context.Context, on bool) error {
 	r.deactivate = func() error {
 		cancel()
 		wg.Wait()
+		r.conns = nil
 		return restore()
 	}
 	for _, side := range []struct {
@@ -293,6 +307,7 @@ func (r *runState) setActive(ctx context.Context, on bool) error {
 			return err
 		}
 		context.AfterFunc(actx, func() { c.Close() })
+		r.conns = append(r.conns, c)
 		wg.Go(func() { r.s.read(actx, c, side.wan, side.own, r.events) })
 	}
 	r.s.log.Info("ND proxy active", "prefix", r.plan.Prefix)
@@ -327,17 +342,22 @@ func (s *Service) read(ctx context.Context, c *packet.Conn, wan, own bool, out c
 
 // run is the state of one Run, owned by its loop.
 type runState struct {
-	s          *Service
-	k          *kernel
-	plan       Plan
-	tab        *table
-	installed  map[netip.Addr]bool
+	s         *Service
+	k         *kernel
+	plan      Plan
+	tab       *table
+	installed map[netip.Addr]bool
+	// proven are the installed addresses a host proved it holds, for
+	// the log.
+	proven     map[netip.Addr]bool
 	conflicted map[netip.Addr]bool
 	lookedUp   map[netip.Addr]time.Time // LAN lookups on behalf of the upstream, by when
 	// probeAt are the claimed addresses to probe on the LAN, by when:
 	// soon after the claim, once a DAD in progress has finished.
 	probeAt map[netip.Addr]time.Time
 	events  chan heard
+	// conns are the snooping sockets while active.
+	conns []*packet.Conn
 	// deactivate stops the sockets and restores the sysctls; nil while
 	// idle.
 	deactivate func() error
@@ -359,8 +379,12 @@ func (r *runState) setPlan(p Plan, now time.Time) {
 // want.
 func (r *runState) reconcile(now time.Time) {
 	want := r.tab.want(r.plan, now)
+	wanted := make(map[netip.Addr]bool, len(want))
+	for _, a := range want {
+		wanted[a] = true
+	}
 	for a := range r.installed {
-		if !slices.Contains(want, a) {
+		if !wanted[a] {
 			r.withdraw(a)
 		}
 	}
@@ -397,10 +421,15 @@ func (r *runState) reconcile(now time.Time) {
 		r.installed[a] = true
 		delete(r.conflicted, a)
 		r.s.count(func(st *Stats) { st.Added++ })
-		r.s.log.Info("proxying a LAN host's address on the uplink", "addr", a)
+		// Claims come and go by the hundred in a flood: only proven
+		// addresses are worth a line at the default level.
+		if e := r.tab.entries[a]; e != nil && r.tab.isProven(e, now) {
+			r.proven[a] = true
+		}
+		r.logProof(a, "proxying a LAN host's address on the uplink")
 	}
 	for a := range r.conflicted {
-		if !slices.Contains(want, a) {
+		if !wanted[a] {
 			delete(r.conflicted, a)
 		}
 	}
@@ -414,7 +443,18 @@ func (r *runState) withdraw(a netip.Addr) {
 	}
 	delete(r.installed, a)
 	r.s.count(func(st *Stats) { st.Removed++ })
-	r.s.log.Info("no longer proxying", "addr", a)
+	r.logProof(a, "no longer proxying")
+	delete(r.proven, a)
+}
+
+// logProof logs msg about an installed address at Info if its host proved
+// it holds it, else at Debug.
+func (r *runState) logProof(a netip.Addr, msg string) {
+	if r.proven[a] {
+		r.s.log.Info(msg, "addr", a)
+		return
+	}
+	r.s.log.Debug(msg, "addr", a)
 }
 
 func (r *runState) publish() {
