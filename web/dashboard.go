@@ -159,6 +159,8 @@ type hostView struct {
 	Exposed           []string
 	TopLegacy         []NameCount
 	Policy            state.HostPolicy
+	// NameTaken is the name the host asked for that another host holds.
+	NameTaken string
 }
 
 // hostKind is how far a host has gone towards IPv6-only, as the badge on
@@ -248,7 +250,7 @@ func (s *Server) hostViews(details bool) []hostView {
 			MAC: h.MAC, Name: hj.Hostname, Vendor: s.oui.Vendor(mac), Kind: kindOf(h, hi.CLAT), Addrs: hj.Addrs, IPv4Lease: hj.IPv4Lease,
 			GotV6Only: h.GotV6OnlyPreferred, CLAT: hi.CLAT, DNSSource: dnsSource(hi.DNSSources),
 			Traffic: trafficShares(tr), Split: splitBar(tr), Exposed: hi.ExposedPorts, Policy: h.Policy,
-			TopLegacy: hi.TopLegacy[:min(len(hi.TopLegacy), 3)],
+			TopLegacy: hi.TopLegacy[:min(len(hi.TopLegacy), 3)], NameTaken: h.NameTaken,
 		})
 	}
 	slices.SortFunc(out, func(a, b hostView) int {
