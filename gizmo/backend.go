@@ -63,7 +63,7 @@ func (d *daemon) SetPolicy(macText string, p state.HostPolicy) error {
 		d.mu.Unlock()
 		return fmt.Errorf("%w: the gizmo keeps at most %d configured hosts; reset one to the defaults first", web.ErrInvalid, derive.MaxRecords)
 	}
-	h := d.hostLocked(hw.String(), derive.StandingConfigured, time.Now())
+	h, _ := derive.AddHost(&d.st, hw.String(), derive.StandingConfigured, time.Now())
 	if h == nil {
 		d.mu.Unlock()
 		return fmt.Errorf("%w: the host table is full of configured hosts (%d)", web.ErrInvalid, derive.MaxHosts)

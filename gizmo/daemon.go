@@ -212,18 +212,6 @@ func (d *daemon) flushDurable() error {
 	return nil
 }
 
-// hostLocked returns the host with this MAC, creating it from its record
-// of an earlier run or with the default policy when the host table has
-// room for a newcomer of standing s (derive.AddHost); nil: refused.
-// d.mu must be held.
-func (d *daemon) hostLocked(mac string, s derive.Standing, now time.Time) *state.Host {
-	h, created := derive.AddHost(&d.st, mac, s, now)
-	if created && h.Record().Durable() {
-		d.dirty = true // a configured or named host is back: its record moves
-	}
-	return h
-}
-
 // sawHost records a sighting of a host's address.
 func (d *daemon) sawHost(s derive.Sighting) {
 	d.mu.Lock()
@@ -235,8 +223,9 @@ func (d *daemon) sawHost(s derive.Sighting) {
 	}
 }
 
-// namedHost records the hostname a host announced (DHCPv4 option 12/81).
-// d.mu must be held.
+// namedHostLocked records the hostname a host announced (DHCPv4 option
+// 12/81), and since when: a named host is kept across a reboot. d.mu must
+// be held.
 func (d *daemon) namedHostLocked(h *state.Host, hostname string, at time.Time) (changed bool) {
 	if hostname == "" || h.Hostname == hostname {
 		return false

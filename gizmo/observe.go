@@ -70,7 +70,7 @@ func (d *daemon) leased(l dhcp4.Lease, active bool) {
 			if l.IP.IsValid() {
 				standing = derive.StandingLeased
 			}
-			if h = d.hostLocked(mac.String(), standing, now); h == nil {
+			if h, _ = derive.AddHost(st, mac.String(), standing, now); h == nil {
 				return
 			}
 		}
