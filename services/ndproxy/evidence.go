@@ -61,9 +61,9 @@ func (r *runState) learn(a netip.Addr, at time.Time, how string, proof bool) {
 	}
 }
 
-// checkClaims probes the claimed addresses that are due, and withdraws
-// what has lapsed: claims without proof after UnprovenMaxAge, proven
-// addresses without new proof for MaxAge.
+// checkClaims probes the claimed addresses that are due and counts what
+// the snooping sockets dropped; the reconcile after it withdraws what has
+// lapsed.
 func (r *runState) checkClaims(now time.Time) {
 	// What the kernel dropped because the sockets' queues were full
 	// (PACKET_STATISTICS, which resets) is evidence lost too.
@@ -95,6 +95,12 @@ func (r *runState) checkClaims(now time.Time) {
 		r.s.count(func(st *Stats) { st.Errors += uint64(failed) })
 		r.s.log.Debug("probing claimed LAN addresses failed", "count", failed)
 	}
+}
+
+// expire forgets what has lapsed, and counts it: claims without proof
+// after UnprovenMaxAge, proven addresses without new proof for MaxAge.
+// reconcile calls it first, so that what it withdraws is counted at once.
+func (r *runState) expire(now time.Time) {
 	gone, neverProven := r.tab.prune(now)
 	for _, a := range gone {
 		delete(r.probeAt, a)

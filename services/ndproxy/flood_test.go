@@ -81,6 +81,11 @@ func TestProxyDADFloodStaysBounded(t *testing.T) {
 	if st.UnprovenEvicted == 0 || st.UnprovenExpired == 0 || st.UnprovenEvicted+st.UnprovenExpired+st.Dropped < flood/2 {
 		t.Errorf("the flood's claims were not counted as evicted and expired: %+v", st)
 	}
+	// Every claim learned went one of the counted ways; the honest host's
+	// address stays.
+	if st.Learned != st.UnprovenEvicted+st.UnprovenExpired+1 {
+		t.Errorf("learned %d, evicted %d + expired %d + the honest one: a claim went uncounted", st.Learned, st.UnprovenEvicted, st.UnprovenExpired)
+	}
 	if out, ok := ping(n.up, "", hostShared); !ok {
 		t.Errorf("after the flood the upstream cannot reach the honest host:\n%s", out)
 	}

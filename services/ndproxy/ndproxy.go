@@ -378,6 +378,7 @@ func (r *runState) setPlan(p Plan, now time.Time) {
 // reconcile makes the kernel's proxy entries what the table and the plan
 // want.
 func (r *runState) reconcile(now time.Time) {
+	r.expire(now)
 	want := r.tab.want(r.plan, now)
 	wanted := make(map[netip.Addr]bool, len(want))
 	for _, a := range want {

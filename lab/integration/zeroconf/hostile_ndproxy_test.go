@@ -77,6 +77,11 @@ func TestSharedWAN64DADFlood(t *testing.T) {
 	if expired == 0 || expired+dropped < flood/2 {
 		t.Errorf("of %d DAD probes only %v were counted as unproven claims withdrawn and %v as dropped", flood, expired, dropped)
 	}
+	// Every address the proxy learned went one of the counted ways, but
+	// the honest host's.
+	if learned := metric(t, ctx, "gizmo_ndproxy_learned_total"); learned-expired > 4 {
+		t.Errorf("learned %v addresses, %v withdrawn unproven: claims went uncounted", learned, expired)
+	}
 	reach("after the flood")
 	if out, err := l.Exec(ctx, netlab.NSGizmo, "ip", "-6", "neigh", "show", "proxy"); err == nil && strings.Count(string(out), "\n") > 8 {
 		t.Errorf("the gizmo still has %d proxy entries:\n%s", strings.Count(string(out), "\n"), out)
