@@ -26,11 +26,9 @@ import (
 	"os"
 	"runtime"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/internal/mailbox"
 )
@@ -474,33 +472,4 @@ func destination(r *dhcpv4.DHCPv4) *net.UDPAddr {
 		return &net.UDPAddr{IP: net.IP(c.AsSlice()), Port: dhcpv4.ClientPort}
 	}
 	return &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ClientPort}
-}
-
-// readBuffer holds a burst of a few thousand requests (a switch coming back
-// after a power cut); the kernel's default of ~200 KB holds a few hundred,
-// and what does not fit is lost until the clients retransmit seconds later.
-const readBuffer = 4 << 20
-
-func growReadBuffer(conn net.PacketConn, log *slog.Logger) {
-	sc, ok := conn.(interface {
-		SyscallConn() (syscall.RawConn, error)
-	})
-	if !ok {
-		return
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return
-	}
-	var serr error
-	rc.Control(func(fd uintptr) {
-		// FORCE overrides net.core.rmem_max; it needs CAP_NET_ADMIN, which
-		// the gizmo has. Without it, take what rmem_max allows.
-		if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, readBuffer); serr != nil {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, readBuffer)
-		}
-	})
-	if serr != nil {
-		log.Debug("dhcp4: cannot grow the socket's receive buffer", "err", serr)
-	}
 }
