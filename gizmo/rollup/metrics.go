@@ -246,6 +246,7 @@ var ndproxyClaimMetrics = []family[ndproxy.Stats]{
 	counter("gizmo_ndproxy_proven_total", "Addresses whose host answered the gizmo's Neighbor Solicitation.", func(s ndproxy.Stats) uint64 { return s.Proven }),
 	counter("gizmo_ndproxy_unproven_expired_total", "Claimed addresses withdrawn without proof.", func(s ndproxy.Stats) uint64 { return s.UnprovenExpired }),
 	counter("gizmo_ndproxy_unproven_evicted_total", "Claimed addresses forgotten to make room in a full table.", func(s ndproxy.Stats) uint64 { return s.UnprovenEvicted }),
+	counter("gizmo_ndproxy_resyncs_total", "Re-subscriptions to the kernel's neighbour changes after their queue overflowed.", func(s ndproxy.Stats) uint64 { return s.Resyncs }),
 }
 
 // The DHCPv4 server's checks of the LAN's frames (services/dhcp4/admit.go).

@@ -1,6 +1,7 @@
 package ndproxy
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 	"time"
@@ -14,6 +15,9 @@ import (
 // neighbour entries) and proof (a REACHABLE neighbour entry: the host
 // answered the gizmo's own solicitation). See table.go for what each is
 // worth.
+
+// maxProbes bounds the claims probed per second.
+const maxProbes = 64
 
 // probeDelay is how long after a claim the proxy asks the LAN for proof:
 // a host in DAD ignores an NS for its tentative address (RFC 4862
@@ -76,11 +80,20 @@ func (r *runState) checkClaims(now time.Time) {
 	if drops > 0 {
 		r.s.count(func(st *Stats) { st.Dropped += drops })
 	}
-	var failed int
+	// The claims that are due, earliest first, at most maxProbes a
+	// second: every probe makes a neighbour entry and its changes in the
+	// kernel, and a flood of claims must not flood the kernel. What waits
+	// too long expires unproven; a host that holds an address is found
+	// again when the upstream solicits it (lookup).
+	var due []netip.Addr
 	for a, at := range r.probeAt {
-		if at.After(now) {
-			continue
+		if !at.After(now) {
+			due = append(due, a)
 		}
+	}
+	slices.SortFunc(due, func(a, b netip.Addr) int { return cmp.Or(r.probeAt[a].Compare(r.probeAt[b]), a.Compare(b)) })
+	var failed int
+	for _, a := range due[:min(len(due), maxProbes)] {
 		delete(r.probeAt, a)
 		if e := r.tab.entries[a]; e == nil || r.tab.isProven(e, now) {
 			continue

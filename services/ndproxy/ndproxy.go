@@ -118,6 +118,9 @@ type Stats struct {
 	// kernel answers them); NSIgnored those for other addresses in the
 	// shared /64; DADDefended the upstream's DAD probes for a proxied one.
 	NSAnswered, NSIgnored, DADDefended uint64
+	// Resyncs counts re-subscriptions to the kernel's neighbour changes
+	// after its queue overflowed, each followed by a read of the table.
+	Resyncs uint64
 	// Malformed counts ND packets that failed the RFC 4861 §7.1 checks;
 	// Dropped evidence the table had no room for or the loop (or the
 	// kernel's socket queues) no time for.
@@ -208,18 +211,11 @@ func (s *Service) Run(ctx context.Context) (err error) {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	neigh := make(chan netlink.NeighUpdate, 256)
-	done := make(chan struct{})
-	defer close(done)
-	if err := netlink.NeighSubscribeWithOptions(neigh, done, netlink.NeighSubscribeOptions{
-		ErrorCallback: func(err error) {
-			if ctx.Err() == nil {
-				s.log.Warn("neighbour subscription", "err", err)
-			}
-		},
-	}); err != nil {
-		return fmt.Errorf("ndproxy: subscribe to neighbours: %w", err)
+	neigh, unsubscribe, err := s.subscribeNeighbours(ctx)
+	if err != nil {
+		return err
 	}
+	defer func() { unsubscribe() }()
 
 	tick := time.NewTicker(s.cfg.VerifyInterval)
 	defer tick.Stop()
@@ -250,7 +246,16 @@ func (s *Service) Run(ctx context.Context) (err error) {
 			}
 		case u, ok := <-neigh:
 			if !ok {
-				return errors.New("ndproxy: neighbour subscription closed")
+				// The kernel's changes outran the queue (ENOBUFS, a
+				// flood of probes): subscribe again and read the table,
+				// rather than start over and drop what is proxied.
+				unsubscribe()
+				if neigh, unsubscribe, err = s.subscribeNeighbours(ctx); err != nil {
+					return err
+				}
+				s.count(func(st *Stats) { st.Resyncs++ })
+				r.verify(time.Now())
+				break
 			}
 			r.neighbour(u, time.Now())
 		case <-tick.C:
@@ -267,6 +272,32 @@ func (s *Service) Run(ctx context.Context) (err error) {
 			return err
 		}
 	}
+}
+
+// neighbourQueue is the kernel-side queue of the neighbour subscription:
+// room for the events of a few thousand probes (each entry goes
+// INCOMPLETE, then REACHABLE or FAILED). FORCE needs CAP_NET_ADMIN, which
+// the gizmo has; without it rmem_max applies.
+const neighbourQueue = 4 << 20
+
+// subscribeNeighbours follows the kernel's neighbour changes; unsubscribe
+// ends it.
+func (s *Service) subscribeNeighbours(ctx context.Context) (updates <-chan netlink.NeighUpdate, unsubscribe func(), err error) {
+	ch := make(chan netlink.NeighUpdate, 256)
+	done := make(chan struct{})
+	if err := netlink.NeighSubscribeWithOptions(ch, done, netlink.NeighSubscribeOptions{
+		ErrorCallback: func(err error) {
+			if ctx.Err() == nil {
+				s.log.Warn("neighbour subscription", "err", err)
+			}
+		},
+		ReceiveBufferSize: neighbourQueue, ReceiveBufferForceSize: true,
+	}); err != nil {
+		close(done)
+		return nil, nil, fmt.Errorf("ndproxy: subscribe to neighbours: %w", err)
+	}
+	var once sync.Once
+	return ch, func() { once.Do(func() { close(done) }) }, nil
 }
 
 // setActive turns proxy_ndp and the snooping sockets on or off.

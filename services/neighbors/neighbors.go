@@ -266,7 +266,12 @@ func (s *Service) watchTable(ctx context.Context, ifi *net.Interface, readErr <-
 	updates := make(chan netlink.NeighUpdate, 256)
 	done := make(chan struct{})
 	defer close(done)
-	if err := netlink.NeighSubscribe(updates, done); err != nil {
+	// A queue for a flood's worth of changes (the kernel makes an entry
+	// for every soliciting host); one that overflows ends the
+	// subscription, and serve starts over.
+	if err := netlink.NeighSubscribeWithOptions(updates, done, netlink.NeighSubscribeOptions{
+		ReceiveBufferSize: 4 << 20, ReceiveBufferForceSize: true,
+	}); err != nil {
 		return fmt.Errorf("neighbors: subscribe: %w", err)
 	}
 	scan := func() error {
