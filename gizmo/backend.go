@@ -28,6 +28,7 @@ func (d *daemon) Snapshot() state.State {
 	s.WAN.Addrs = slices.Clone(s.WAN.Addrs)
 	s.Retired = slices.Clone(s.Retired)
 	s.InboundRules = slices.Clone(s.InboundRules)
+	s.LAN.OwnMACs = slices.Clone(s.LAN.OwnMACs)
 	s.Remembered = maps.Clone(s.Remembered)
 	if s.Delegated != nil {
 		dp := *s.Delegated
@@ -37,6 +38,7 @@ func (d *daemon) Snapshot() state.State {
 	for mac, h := range d.st.Hosts {
 		hc := *h
 		hc.Addrs = maps.Clone(h.Addrs)
+		hc.Pinholes = slices.Clone(h.Pinholes)
 		s.Hosts[mac] = &hc
 	}
 	return s
@@ -52,18 +54,23 @@ func (d *daemon) SetPolicy(macText string, p state.HostPolicy) error {
 	if err != nil || len(hw) != 6 {
 		return fmt.Errorf("%w: %q", ErrBadMAC, macText)
 	}
+	mac := hw.String()
 	d.mu.Lock()
+	if derive.IsOwnMAC(&d.st, mac) {
+		d.mu.Unlock()
+		return fmt.Errorf("%w: %s is one of the gizmo's own ports, not a host", web.ErrInvalid, mac)
+	}
 	// A policy that could never apply is refused, so that the API answers
 	// 400 and the old policy stays in place.
-	if err := plan.ValidatePolicy(&d.st, p); err != nil {
+	if err := plan.ValidatePolicy(&d.st, mac, p); err != nil {
 		d.mu.Unlock()
 		return fmt.Errorf("%w: %v", web.ErrInvalid, err)
 	}
-	if p.Configured() && !derive.CanConfigure(&d.st, hw.String()) {
+	if p.Configured() && !derive.CanConfigure(&d.st, mac) {
 		d.mu.Unlock()
 		return fmt.Errorf("%w: the gizmo keeps at most %d configured hosts; reset one to the defaults first", web.ErrInvalid, derive.MaxRecords)
 	}
-	h, _ := derive.AddHost(&d.st, hw.String(), derive.StandingConfigured, time.Now())
+	h, _ := derive.AddHost(&d.st, mac, derive.StandingConfigured, time.Now())
 	if h == nil {
 		d.mu.Unlock()
 		return fmt.Errorf("%w: the host table is full of configured hosts (%d)", web.ErrInvalid, derive.MaxHosts)
@@ -93,7 +100,7 @@ func (d *daemon) SetInboundRules(rules []state.InboundRule) error {
 	now := time.Now()
 	for i, r := range rules {
 		if err := plan.ValidateInboundRule(&d.st, r, now); err != nil {
-			errs = append(errs, fmt.Errorf("rule %d (%s): %v", i, r.Name, err))
+			errs = append(errs, fmt.Errorf("rule %d (%q): %v", i+1, r.Name, err))
 		}
 	}
 	if len(errs) > 0 {
@@ -108,4 +115,95 @@ func (d *daemon) SetInboundRules(rules []state.InboundRule) error {
 	}
 	d.replan()
 	return nil
+}
+
+// Settings implements web.Backend: everything the owner set, for a backup.
+func (d *daemon) Settings() state.Settings {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return plan.SettingsOf(&d.st)
+}
+
+// RestoreSettings replaces everything the owner set with s, validated as a
+// whole first (plan.ValidateSettings), and persists it before returning.
+// Hosts the file does not name get the default policy; hosts it names
+// that the gizmo has not seen wait among the remembered ones.
+func (d *daemon) RestoreSettings(s state.Settings) error {
+	d.mu.Lock()
+	var errs []error
+	for _, mac := range slices.Sorted(maps.Keys(s.Hosts)) {
+		if derive.IsOwnMAC(&d.st, mac) {
+			errs = append(errs, fmt.Errorf("host %s: one of the gizmo's own ports, not a host", mac))
+		}
+	}
+	if err := plan.ValidateSettings(&d.st, s, time.Now()); err != nil {
+		errs = append(errs, err)
+	}
+	configured := 0
+	for _, p := range s.Hosts {
+		if p.Configured() {
+			configured++
+		}
+	}
+	if configured > derive.MaxRecords {
+		errs = append(errs, fmt.Errorf("%d configured hosts: the gizmo keeps at most %d", configured, derive.MaxRecords))
+	}
+	if len(errs) > 0 {
+		d.mu.Unlock()
+		return fmt.Errorf("%w: %w", web.ErrInvalid, errors.Join(errs...))
+	}
+	policy := func(mac string) state.HostPolicy {
+		p, ok := s.Hosts[mac]
+		if !ok {
+			return state.DefaultHostPolicy()
+		}
+		p.ExposedPorts = slices.Clone(p.ExposedPorts)
+		return p
+	}
+	for mac, h := range d.st.Hosts {
+		h.Policy = policy(mac)
+	}
+	for mac, r := range d.st.Remembered {
+		r.Policy = policy(mac)
+		d.st.Remembered[mac] = r
+	}
+	for mac := range s.Hosts {
+		_, seen := d.st.Hosts[mac]
+		if _, remembered := d.st.Remembered[mac]; !seen && !remembered {
+			d.st.Remembered[mac] = state.HostRecord{Policy: policy(mac)}
+		}
+	}
+	d.st.InboundRules = slices.Clone(s.InboundRules)
+	d.dirty = true
+	d.mu.Unlock()
+	if err := d.flushDurable(); err != nil {
+		return err
+	}
+	d.replan()
+	return nil
+}
+
+// Findings implements web.Backend: the plan functions' findings at this
+// moment.
+func (d *daemon) Findings() web.Findings {
+	now := time.Now()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	in := plan.InternetOf(&d.st, d.options.ExistingNetwork, now)
+	f := web.Findings{Internet: web.Internet{OK: in.OK, Key: in.Key, Line: in.Line, Hint: in.Hint}}
+	for i, m := range plan.InboundMatches(&d.st, now) {
+		rf := web.RuleFinding{Rule: d.st.InboundRules[i], Opens: m.Opens, Waiting: m.Waiting, Problem: m.Problem}
+		rf.Rule.Ports = slices.Clone(rf.Rule.Ports)
+		for _, h := range m.Hosts {
+			rf.Hosts = append(rf.Hosts, web.RuleHost{MAC: h.MAC, Name: h.Name, Addr: h.Addr})
+		}
+		f.Rules = append(f.Rules, rf)
+	}
+	// On an existing network its router serves DHCPv4: no pool here.
+	if !d.options.ExistingNetwork {
+		if p := plan.DHCP4(&d.st, d.options.V6OnlyWait, nil); p.PoolStart.IsValid() {
+			f.PoolStart, f.PoolEnd = p.PoolStart, p.PoolEnd
+		}
+	}
+	return f
 }

@@ -13,7 +13,7 @@ func TestParseFlagsDefaultsNeedNoConfiguration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.StateDir != "/perm/gizmo" || c.Pref64Set || c.LANIPv4 != netip.MustParsePrefix("192.168.64.1/24") || c.V6OnlyWait != 1800*time.Second {
+	if c.StateDir != "/perm/gizmo" || c.Pref64Set || c.LANIPv4 != netip.MustParsePrefix("192.168.64.1/24") || c.V6OnlyWait != 1800*time.Second || !c.SetClock {
 		t.Errorf("defaults = %+v", c)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -30,6 +31,7 @@ type applier func(p *plan.Plans)
 type daemon struct {
 	cfg      config
 	log      *slog.Logger
+	proc     process
 	settings derive.Settings
 	options  plan.Options
 
@@ -154,11 +156,22 @@ func (d *daemon) supervise(ctx context.Context, s namedService) {
 // hands each service its own. Deadlines pass on the 5 s tick even when
 // nothing is observed.
 func (d *daemon) apply(now time.Time) {
+	own := ownMACs()
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if own != nil {
+		d.st.LAN.OwnMACs = own
+	}
+	if derive.DropOwnHosts(&d.st) {
+		d.dirty = true
+	}
+	prevLine := d.st.Line
 	derive.Derive(&d.st, d.settings, now)
 	if derive.BoundRecords(&d.st) > 0 {
 		d.dirty = true
+	}
+	if d.st.Line != prevLine {
+		d.log.Info("line detected", "line", d.st.Line, "previous", prevLine)
 	}
 	// An interface can be re-created (the LAN bridge): its index is read
 	// again for every plan.
@@ -177,9 +190,31 @@ func (d *daemon) apply(now time.Time) {
 			h.NameTaken = name
 		}
 	}
+	d.st.CLAT = state.CLATStatus{}
+	if p.CLAT.Enabled() {
+		d.st.CLAT = state.CLATStatus{Address: p.CLAT.Address, Pref64: p.CLAT.Pref64}
+	}
 	for _, a := range d.appliers {
 		a(&p)
 	}
+}
+
+// ownMACs are the hardware addresses of every interface the gizmo has
+// (nil when they cannot be read): its ports, the LAN bridge, the uplink.
+// The gizmo owns every interface of its network namespace.
+func ownMACs() []string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	out := []string{}
+	for _, ifi := range ifs {
+		if len(ifi.HardwareAddr) == 6 && !slices.Contains(out, ifi.HardwareAddr.String()) {
+			out = append(out, ifi.HardwareAddr.String())
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func ifindex(name string) int {

@@ -14,6 +14,7 @@ import (
 
 	"codeberg.org/monostack/gizmo/gizmo/derive"
 	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/services/dhcp4"
 )
 
 func testDaemon(t *testing.T) *daemon {
@@ -120,4 +121,22 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// The gizmo's own ports are never hosts: not when a frame from one of them
+// is seen (a role probe heard on the bridge), not when it leases or
+// names itself.
+func TestOwnPortsAreNoHosts(t *testing.T) {
+	d := testDaemon(t)
+	port, _ := net.ParseMAC("02:00:00:00:01:02")
+	d.st.LAN.OwnMACs = []string{port.String()}
+	now := time.Now()
+	d.sawFrame(port, netip.MustParseAddr("fe80::1"), now)
+	d.leased(dhcp4.Lease{MAC: port.String(), IP: netip.MustParseAddr("203.0.113.140"), Hostname: "gizmo"}, true)
+	if _, ok := d.st.Hosts[port.String()]; ok {
+		t.Fatalf("the gizmo's own port %s became a host", port)
+	}
+	if err := d.SetPolicy(port.String(), state.DefaultHostPolicy()); err == nil {
+		t.Errorf("a policy for the gizmo's own port was accepted")
+	}
 }

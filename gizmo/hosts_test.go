@@ -68,3 +68,9 @@ func TestHostFloodStaysBounded(t *testing.T) {
 		t.Errorf("gizmo.json is %d bytes after the flood", after.Size())
 	}
 }
+
+// sawFrame records that a frame from mac showed addr at time at, as the
+// neighbour watch reports it.
+func (d *daemon) sawFrame(mac net.HardwareAddr, addr netip.Addr, at time.Time) {
+	d.sawHost(derive.Sighting{MAC: mac.String(), Addr: addr, At: at, FromFrame: true})
+}

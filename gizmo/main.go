@@ -15,6 +15,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"codeberg.org/monostack/gizmo/web/logring"
 )
 
 func main() {
@@ -28,7 +31,12 @@ func main() {
 	}
 	var level slog.Level
 	level.UnmarshalText([]byte(cfg.LogLevel))
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// The log goes to stderr (gokrazy keeps it, and the image's init
+	// mirrors it to the serial console) and into a bounded ring for the
+	// dashboard's log page: gokrazy's own log view is on its unix socket.
+	proc := process{started: time.Now(), log: logring.New(logring.DefaultLines, logring.DefaultLineBytes)}
+	opts := &slog.HandlerOptions{Level: level}
+	log := slog.New(slog.NewMultiHandler(slog.NewTextHandler(os.Stderr, opts), slog.NewTextHandler(proc.log, opts)))
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -36,7 +44,7 @@ func main() {
 	// the new roles in the same process (gizmo/run.go).
 	var next *rolesChanged
 	for {
-		err := run(ctx, cfg, log, next)
+		err := run(ctx, cfg, log, proc, next)
 		if errors.As(err, &next) {
 			continue
 		}

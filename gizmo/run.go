@@ -24,7 +24,7 @@ const servicesStopWait = 30 * time.Second
 // until the detected roles change (a *rolesChanged error). next, when not
 // nil, is the previous run's decision: its roles are applied without
 // probing again.
-func run(ctx context.Context, cfg config, log *slog.Logger, next *rolesChanged) error {
+func run(ctx context.Context, cfg config, log *slog.Logger, proc process, next *rolesChanged) error {
 	if err := os.MkdirAll(cfg.StateDir, 0o755); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
@@ -39,6 +39,7 @@ func run(ctx context.Context, cfg config, log *slog.Logger, next *rolesChanged) 
 	log.Info("starting", "wan", wan, "lan", lan, "state_dir", cfg.StateDir)
 
 	d := newDaemon(cfg, log)
+	d.proc = proc
 	dur, warnings := loadDurable(cfg.StateDir)
 	for _, w := range warnings {
 		log.Error("state file was corrupt; starting fresh from defaults", "err", w)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"codeberg.org/monostack/gizmo/gizmo/plan"
 	"codeberg.org/monostack/gizmo/internal/persist"
@@ -57,12 +58,19 @@ func wireWeb(d *daemon, cfg config, _, _ string) error {
 		return err
 	}
 	d.log.Info("dashboard changes need the appliance password", "file", source)
+	// The executable's hash takes a moment on a Pi: made once, ahead of
+	// the first page that shows it.
+	firmware := sync.OnceValue(readFirmware)
+	go firmware()
 	srv, err := web.New(web.Config{
 		Backend:   d,
 		Logger:    d.log,
 		Password:  pw,
 		Hostnames: []string{plan.RouterFQDN, plan.RouterName},
 		TLSDir:    cfg.StateDir,
+		Firmware:  firmware,
+		Started:   d.proc.started,
+		Log:       d.proc.log,
 	})
 	if err != nil {
 		return err

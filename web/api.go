@@ -26,9 +26,20 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("PUT /api/firewall/rules", s.apiPutRules)
 	mux.HandleFunc("GET /api/series", s.apiSeries)
 	mux.HandleFunc("GET /api/insights", s.apiInsights)
+	mux.HandleFunc("GET /api/settings", s.apiGetSettings)
+	mux.HandleFunc("PUT /api/settings", s.apiPutSettings)
 	mux.HandleFunc("GET /{$}", s.overview)
 	mux.HandleFunc("GET /hosts", s.hosts)
+	mux.HandleFunc("GET /hosts/{mac}", s.hostPage)
 	mux.HandleFunc("POST /hosts/{mac}/policy", s.formPolicy)
+	mux.HandleFunc("GET /rules", s.rulesPage)
+	mux.HandleFunc("POST /rules", s.formRules)
+	mux.HandleFunc("POST /rules/{i}", s.formRules)
+	mux.HandleFunc("POST /rules/{i}/delete", s.formRules)
+	mux.HandleFunc("GET /settings", s.settingsPage)
+	mux.HandleFunc("GET /settings/backup", s.backup)
+	mux.HandleFunc("POST /settings/restore", s.formRestore)
+	mux.HandleFunc("GET /log", s.logPage)
 	mux.HandleFunc("GET /dns", s.dns)
 	mux.HandleFunc("GET /nat64", s.nat64)
 	mux.HandleFunc("GET /login", s.loginPage)
@@ -49,6 +60,11 @@ type StatusJSON struct {
 	// Deployment is what the gizmo detected it is plugged into
 	// (docs/deployments.md).
 	Deployment string `json:"deployment"`
+	// Line is what the ISP's line carries: dual-stack, ipv4-only,
+	// ipv6-only-nat64, ipv6-only (no IPv4 at all), ds-lite or unknown.
+	Line string `json:"line"`
+	// CLAT is what the gizmo's CLAT translates between, while it runs.
+	CLAT *CLATJSON `json:"clat,omitempty"`
 	// Roles: how the ports got their roles and when they were last
 	// re-evaluated; absent when -wan/-lan were given.
 	Roles       *RolesJSON `json:"roles,omitempty"`
@@ -60,6 +76,11 @@ type StatusJSON struct {
 	// dashboard says "host table full" from it.
 	HostTable HostTableJSON `json:"host_table"`
 	Time      time.Time     `json:"time"`
+	// Internet is the one-line "Internet OK / what is wrong".
+	Internet *Internet `json:"internet,omitempty"`
+	// Clock says whether Time can be trusted: a board without a real-time
+	// clock starts at its image's build time until NTP sets it.
+	Clock ClockJSON `json:"clock"`
 }
 
 // HostTableJSON is the host table's account (state.HostTableStats).
@@ -73,6 +94,38 @@ type HostTableJSON struct {
 	Evicted   uint64 `json:"evicted"`
 	Refused   uint64 `json:"refused"`
 	NameTaken int    `json:"name_taken"`
+}
+
+// ClockJSON is whether the gizmo's clock is synchronised with NTP in this
+// run, from which server, and when last (state.Clock).
+type ClockJSON struct {
+	Synced   bool      `json:"synced"`
+	Source   string    `json:"source,omitempty"`
+	LastSync time.Time `json:"last_sync,omitzero"`
+}
+
+// CLATJSON is the CLAT's translation (RFC 6877): the legacy hosts' IPv4
+// leaves from Address towards the ISP's NAT64 prefix.
+type CLATJSON struct {
+	Address string `json:"address"`
+	Pref64  string `json:"pref64"`
+}
+
+// lineTexts say what each line kind means for the household.
+var lineTexts = map[state.Line]string{
+	state.LineDualStack:     "IPv6 and IPv4 (dual-stack)",
+	state.LineIPv4Only:      "IPv4 only: the LAN's IPv6 is the gizmo's own, IPv4 sites through its NAT64",
+	state.LineIPv6OnlyNAT64: "IPv6 only, with the ISP's NAT64: legacy IPv4 hosts get through the gizmo's CLAT",
+	state.LineIPv6Only:      "This line has no IPv4: IPv4-only sites are unreachable",
+	state.LineDSLite:        "IPv6, with IPv4 tunnelled to the ISP (DS-Lite)",
+}
+
+// LineText is the line kind in words, for the overview.
+func (s StatusJSON) LineText() string {
+	if t, ok := lineTexts[state.Line(s.Line)]; ok {
+		return t
+	}
+	return "Not known yet"
 }
 
 // RolesJSON is the role detection's account (state.RolesStatus).
@@ -120,6 +173,8 @@ type HostJSON struct {
 	// NameTaken is the name the host asked for that another host holds:
 	// it has none in home.arpa.
 	NameTaken string `json:"name_taken,omitempty"`
+	// Pinholes are the inbound ports apps on the host opened (UPnP).
+	Pinholes []PinholeJSON `json:"pinholes"`
 }
 
 func strs[T fmt.Stringer](xs []T) []string {
@@ -150,7 +205,7 @@ func prefixJSON(d state.DelegatedPrefix, now time.Time) PrefixJSON {
 func statusOf(st state.State, now time.Time) StatusJSON {
 	out := StatusJSON{
 		WAN:    WANJSON{Interface: st.WAN.Interface, Addrs: strs(st.WAN.Addrs), RDNSS: strs(st.WAN.RDNSS)},
-		Pref64: str(st.Pref64), Pref64Source: string(st.Pref64Source), Deployment: st.Deployment,
+		Pref64: str(st.Pref64), Pref64Source: string(st.Pref64Source), Deployment: st.Deployment, Line: string(st.Line),
 		UpstreamDNS: strs(st.UpstreamDNS), ULA: str(st.ULA),
 		LAN: LANJSON{Interface: st.LAN.Interface, Legacy4: str(st.LAN.Legacy4), DNS: map[string]string{
 			"rdnss": str(st.LAN.DNS.RDNSS), "dhcpv6": str(st.LAN.DNS.DHCPv6), "dhcpv4": str(st.LAN.DNS.DHCPv4),
@@ -160,7 +215,8 @@ func statusOf(st state.State, now time.Time) StatusJSON {
 		HostTable: HostTableJSON{Hosts: len(st.Hosts), Capacity: st.HostTable.Capacity,
 			Full:    st.HostTable.Capacity > 0 && len(st.Hosts) >= st.HostTable.Capacity,
 			Evicted: st.HostTable.Evicted, Refused: st.HostTable.Refused},
-		Time: now,
+		Time:  now,
+		Clock: ClockJSON{Synced: st.Clock.Synced, Source: st.Clock.Source, LastSync: st.Clock.LastSync},
 	}
 	for _, h := range st.Hosts {
 		if h.NameTaken != "" {
@@ -173,6 +229,9 @@ func statusOf(st state.State, now time.Time) StatusJSON {
 	}
 	if st.WAN.Router.IsValid() {
 		out.WAN.Router = st.WAN.Router.String()
+	}
+	if c := st.CLAT; c.Address.IsValid() {
+		out.CLAT = &CLATJSON{Address: c.Address.String(), Pref64: str(c.Pref64)}
 	}
 	if st.WAN.IPv4 != nil {
 		out.WAN.IPv4 = st.WAN.IPv4.Addr.String()
@@ -197,7 +256,8 @@ func hostOf(h *state.Host) HostJSON {
 	}
 	slices.SortFunc(addrs, netip.Addr.Compare)
 	out := HostJSON{MAC: h.MAC, Hostname: h.Hostname, Addrs: addrs, GotV6OnlyPreferred: h.GotV6OnlyPreferred,
-		Policy: h.Policy, FirstSeen: h.FirstSeen, LastSeen: h.LastSeen, NameTaken: h.NameTaken}
+		Policy: h.Policy, FirstSeen: h.FirstSeen, LastSeen: h.LastSeen, Pinholes: pinholesOf(h.Pinholes, time.Now()),
+		NameTaken: h.NameTaken}
 	if h.Policy.Hostname != "" {
 		out.Hostname = h.Policy.Hostname
 	}
@@ -222,7 +282,10 @@ func writeError(w http.ResponseWriter, code int, format string, args ...any) {
 }
 
 func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, statusOf(s.cfg.Backend.Snapshot(), time.Now()))
+	out := statusOf(s.cfg.Backend.Snapshot(), time.Now())
+	in := s.cfg.Backend.Findings().Internet
+	out.Internet = &in
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (s *Server) apiHosts(w http.ResponseWriter, r *http.Request) {
@@ -270,6 +333,7 @@ func DecodePolicy(r io.Reader, current state.HostPolicy) (state.HostPolicy, erro
 		Hostname        *string     `json:"hostname"`
 		IPv4            *netip.Addr `json:"ipv4"`
 		ExposedPorts    *[]string   `json:"exposed_ports"`
+		AppPinholes     *bool       `json:"app_pinholes"`
 	}
 	dec := json.NewDecoder(io.LimitReader(r, maxPolicyBody))
 	dec.DisallowUnknownFields()
@@ -300,6 +364,9 @@ func DecodePolicy(r io.Reader, current state.HostPolicy) (state.HostPolicy, erro
 	}
 	if in.ExposedPorts != nil {
 		p.ExposedPorts = *in.ExposedPorts
+	}
+	if in.AppPinholes != nil {
+		p.AppPinholes = *in.AppPinholes
 	}
 	return p, nil
 }
@@ -353,7 +420,8 @@ func (s *Server) apiPutPolicy(w http.ResponseWriter, r *http.Request) {
 		writeError(w, code, "%v", err)
 		return
 	}
-	s.log.Info("policy changed", "mac", mac, "dns64", p.DNS64, "v6only_preferred", p.V6OnlyPreferred, "hostname", p.Hostname)
+	s.log.Info("policy changed", "mac", mac, "dns64", p.DNS64, "v6only_preferred", p.V6OnlyPreferred, "app_pinholes", p.AppPinholes,
+		"hostname", p.Hostname, "ipv4", p.IPv4, "exposed_ports", strings.Join(p.ExposedPorts, " "))
 	writeJSON(w, http.StatusOK, p)
 }
 

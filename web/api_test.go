@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -21,7 +22,11 @@ type fakeBackend struct {
 	mu       sync.Mutex
 	st       state.State
 	insights Insights
+	findings Findings
 	history  *series.Store
+	// refusePolicy and refuseRules, when set, are SetPolicy's and
+	// SetInboundRules's answers.
+	refusePolicy, refuseRules error
 }
 
 func (f *fakeBackend) Insights() Insights     { return f.insights }
@@ -34,6 +39,9 @@ func (f *fakeBackend) InboundRules() []state.InboundRule {
 }
 
 func (f *fakeBackend) SetInboundRules(rules []state.InboundRule) error {
+	if f.refuseRules != nil {
+		return f.refuseRules
+	}
 	for _, r := range rules {
 		if !r.Token.IsValid() && r.Subnet == nil {
 			return fmt.Errorf("%w: a rule needs a token or a subnet", ErrInvalid)
@@ -43,6 +51,58 @@ func (f *fakeBackend) SetInboundRules(rules []state.InboundRule) error {
 	defer f.mu.Unlock()
 	f.st.InboundRules = rules
 	return nil
+}
+
+func (f *fakeBackend) Settings() state.Settings {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := state.Settings{Hosts: map[string]state.HostPolicy{}, InboundRules: slices.Clone(f.st.InboundRules)}
+	for mac, h := range f.st.Hosts {
+		s.Hosts[mac] = h.Policy
+	}
+	return s
+}
+
+// RestoreSettings refuses ports that do not start with tcp/ or udp/, as a
+// stand-in for the daemon's checks.
+func (f *fakeBackend) RestoreSettings(s state.Settings) error {
+	for _, mac := range slices.Sorted(maps.Keys(s.Hosts)) {
+		for _, p := range s.Hosts[mac].ExposedPorts {
+			if !strings.HasPrefix(p, "tcp/") && !strings.HasPrefix(p, "udp/") {
+				return fmt.Errorf("%w: host %s: exposed ports: %q is no port", ErrInvalid, mac, p)
+			}
+		}
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for mac, p := range s.Hosts {
+		h, ok := f.st.Hosts[mac]
+		if !ok {
+			h = &state.Host{MAC: mac}
+			f.st.Hosts[mac] = h
+		}
+		h.Policy = p
+	}
+	for mac, h := range f.st.Hosts {
+		if _, ok := s.Hosts[mac]; !ok {
+			h.Policy = state.DefaultHostPolicy()
+		}
+	}
+	f.st.InboundRules = s.InboundRules
+	return nil
+}
+
+// Findings are the fake's: what the test set, and each rule with no
+// match.
+func (f *fakeBackend) Findings() Findings {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := f.findings
+	out.Rules = nil
+	for _, r := range f.st.InboundRules {
+		out.Rules = append(out.Rules, RuleFinding{Rule: r, Waiting: "the fake matches nothing"})
+	}
+	return out
 }
 
 func (f *fakeBackend) Snapshot() state.State {
@@ -61,6 +121,9 @@ func (f *fakeBackend) Snapshot() state.State {
 func (f *fakeBackend) SetPolicy(mac string, p state.HostPolicy) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.refusePolicy != nil {
+		return f.refusePolicy
+	}
 	h, ok := f.st.Hosts[mac]
 	if !ok {
 		h = &state.Host{MAC: mac}
@@ -126,7 +189,8 @@ func doURL(t *testing.T, s *Server, method, url, body string, mod func(*http.Req
 func TestStatusAndHosts(t *testing.T) {
 	s, _ := newTestServer(t)
 	w := do(t, s, "GET", "/api/status", "", nil)
-	if w.Code != 200 || !strings.Contains(w.Body.String(), `"pref64":"2001:db8:64::/96"`) || !strings.Contains(w.Body.String(), `"prefix":"2001:db8:1000:100::/56"`) {
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `"pref64":"2001:db8:64::/96"`) || !strings.Contains(w.Body.String(), `"prefix":"2001:db8:1000:100::/56"`) ||
+		!strings.Contains(w.Body.String(), `"clock":{"synced":false}`) {
 		t.Errorf("status: %d %s", w.Code, w.Body)
 	}
 	w = do(t, s, "GET", "/api/hosts", "", nil)
@@ -158,6 +222,7 @@ func TestPolicyEdits(t *testing.T) {
 		{"malformed JSON gets 400 with a message", `{"dns64":fals`, auth, 400, "policy"},
 		{"a typo in a field name is not silently ignored", `{"dns_64":false,"v6only_preferred":true}`, auth, 400, "unknown field"},
 		{"a partial edit keeps the other fields", `{"dns64":false}`, auth, 200, `"v6only_preferred":true`},
+		{"apps may be let to open ports (UPnP)", `{"dns64":false,"app_pinholes":true}`, auth, 200, `"app_pinholes":true`},
 		{"an IPv6 reservation is refused", `{"dns64":false,"ipv4":"2001:db8::1"}`, auth, 400, "not an IPv4"},
 		{"a bad hostname is refused", `{"dns64":true,"v6only_preferred":true,"hostname":"-bad-"}`, auth, 400, "RFC 1123"},
 	} {
@@ -228,11 +293,11 @@ func TestForgedAndMalformedRequests(t *testing.T) {
 		code                     int
 		want                     string
 	}{
-		{"a form posted from another site is refused even with the password (CSRF)", "POST", "/hosts/02:00:00:00:00:10/policy", "v6only_preferred=on",
+		{"a form posted from another site is refused even with the password (CSRF)", "POST", "/hosts/02:00:00:00:00:10/policy", dns64OffForm,
 			func(r *http.Request) { form(r); r.Header.Set("Origin", "http://attacker.example") }, 403, ""},
-		{"a cross-site form by Sec-Fetch-Site is refused", "POST", "/hosts/02:00:00:00:00:10/policy", "v6only_preferred=on",
+		{"a cross-site form by Sec-Fetch-Site is refused", "POST", "/hosts/02:00:00:00:00:10/policy", dns64OffForm,
 			func(r *http.Request) { form(r); r.Header.Set("Sec-Fetch-Site", "cross-site") }, 403, ""},
-		{"a form sent to a rebound name is refused", "POST", "/hosts/02:00:00:00:00:10/policy", "v6only_preferred=on",
+		{"a form sent to a rebound name is refused", "POST", "/hosts/02:00:00:00:00:10/policy", dns64OffForm,
 			func(r *http.Request) { form(r); r.Host = "attacker.example:443" }, 421, "rebinding"},
 		{"a page under a rebound name is refused", "GET", "/hosts", "", func(r *http.Request) { r.Host = "attacker.example" }, 421, "rebinding"},
 		{"a form to a bad MAC gets 400", "POST", "/hosts/zz:zz/policy", "dns64=on", form, 400, "not a MAC"},

@@ -60,7 +60,7 @@ func TestPlainHTTPIsReadOnly(t *testing.T) {
 	}{
 		{"a policy PUT with the right password", "PUT", "/api/hosts/" + testMAC + "/policy", `{"dns64":false}`, basicAuth("secret")},
 		{"a rules PUT with the right password", "PUT", "/api/firewall/rules", `[]`, basicAuth("secret")},
-		{"the hosts page's form with the right password", "POST", "/hosts/" + testMAC + "/policy", "v6only_preferred=on", both(formBody, basicAuth("secret"))},
+		{"the hosts page's form with the right password", "POST", "/hosts/" + testMAC + "/policy", dns64OffForm, both(formBody, basicAuth("secret"))},
 		{"a login", "POST", "/login", "password=secret", formBody},
 		{"a policy PUT with no password", "PUT", "/api/hosts/" + testMAC + "/policy", `{"dns64":false}`, nil},
 	} {
@@ -121,7 +121,7 @@ func TestLoginSessionCookie(t *testing.T) {
 		t.Errorf("session token %q is short", c.Value)
 	}
 	// The form, with the cookie and no password, changes the policy.
-	w := do(t, s, "POST", "/hosts/"+testMAC+"/policy", "v6only_preferred=on", both(formBody, withCookie(c.Value)))
+	w := do(t, s, "POST", "/hosts/"+testMAC+"/policy", dns64OffForm, both(formBody, withCookie(c.Value)))
 	if w.Code != http.StatusSeeOther || !policyChanged(b) {
 		t.Fatalf("form with the session cookie: %d %s", w.Code, w.Body)
 	}
@@ -184,7 +184,7 @@ func TestCrossSiteWritesAreRefusedWithASession(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, b := newTestServer(t)
 			c := login(t, s, "secret")
-			w := do(t, s, "POST", "/hosts/"+testMAC+"/policy", "v6only_preferred=on", both(formBody, withCookie(c.Value), tc.mod))
+			w := do(t, s, "POST", "/hosts/"+testMAC+"/policy", dns64OffForm, both(formBody, withCookie(c.Value), tc.mod))
 			if w.Code != http.StatusForbidden || policyChanged(b) {
 				t.Errorf("got %d, policy changed %v; want 403 and no change", w.Code, policyChanged(b))
 			}
@@ -197,7 +197,7 @@ func TestCrossSiteWritesAreRefusedWithASession(t *testing.T) {
 	// Origin: null, and Sec-Fetch-Site tells that it is same-origin.
 	s, b := newTestServer(t)
 	c := login(t, s, "secret")
-	w := do(t, s, "POST", "/hosts/"+testMAC+"/policy", "v6only_preferred=on", both(formBody, withCookie(c.Value), func(r *http.Request) {
+	w := do(t, s, "POST", "/hosts/"+testMAC+"/policy", dns64OffForm, both(formBody, withCookie(c.Value), func(r *http.Request) {
 		r.Header.Set("Origin", "null")
 		r.Header.Set("Sec-Fetch-Site", "same-origin")
 	}))

@@ -229,7 +229,7 @@ func TestBigBackendIsFull(t *testing.T) {
 		res       string
 		n         int
 		withHosts bool
-	}{{"10s", 360, true}, {"1m", 1440, false}, {"1h", 90 * 24, false}} {
+	}{{"10s", 360, true}, {"1m", 1440, false}, {"1h", 90 * 24, true}} {
 		pts, err := b.history.HostSeries(tc.res, time.Time{})
 		if err != nil {
 			t.Fatal(err)
@@ -240,6 +240,10 @@ func TestBigBackendIsFull(t *testing.T) {
 		if got := len(pts[len(pts)-1].Hosts); (got == 50) != tc.withHosts {
 			t.Errorf("%s ring: last point has %d hosts", tc.res, got)
 		}
+	}
+	// The 1 h ring keeps hosts for 7 days only.
+	if pts, _ := b.history.HostSeries("1h", now.Add(-8*24*time.Hour)); len(pts[0].Hosts) != 0 || len(pts[len(pts)-7*24].Hosts) != 50 {
+		t.Errorf("1h ring: %d hosts 8 days ago, %d 7 days ago; want 0 and 50", len(pts[0].Hosts), len(pts[len(pts)-7*24].Hosts))
 	}
 	s, _ := New(Config{Backend: b, Password: "x", Hostnames: []string{"gizmo.home.arpa"}})
 	w := httptest.NewRecorder()

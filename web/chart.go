@@ -23,22 +23,31 @@ var categories = []category{
 	{"nat44", "legacy NAT44", "#c62828", func(c series.Categories) uint64 { return c.NAT44 }},
 }
 
-// stackedChart renders points as a stacked area chart: the bands are SVG
-// polygons drawn on the server, so that the page needs no JavaScript and no
-// chart library. The SVG stretches to its box (preserveAspectRatio none),
-// so the axis labels are HTML around it, where they keep their shape at
-// any width.
-func stackedChart(points []series.Point, step time.Duration, width, height int, label string, unit func(perSecond float64) string) template.HTML {
+// chartFrame is what a chart shows: the time range, the zone its round
+// times are in, its size in SVG units and its words.
+type chartFrame struct {
+	Start, End    time.Time
+	Zone          *time.Location
+	Width, Height int
+	Label         string
+	Unit          func(perSecond float64) string
+}
+
+// stackedChart renders points as a stacked area chart over the frame's
+// whole range, whether or not the points reach its start: the bands are
+// SVG polygons drawn on the server, so that the page needs no chart
+// library. The SVG stretches to its box (preserveAspectRatio none), so the
+// axis labels are HTML around it, where they keep their shape at any
+// width; the gridlines keep a one-pixel stroke (non-scaling-stroke).
+func stackedChart(points []series.Point, step time.Duration, f chartFrame) template.HTML {
 	var b strings.Builder
 	b.WriteString(`<figure class="chartbox">`)
-	if len(points) == 0 {
-		fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-label="%s"></svg><figcaption class="empty">nothing recorded yet</figcaption></figure>`, width, height, template.HTMLEscapeString(label))
+	if len(points) == 0 || !f.End.After(f.Start) {
+		fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-label="%s"></svg><figcaption class="empty">nothing recorded yet</figcaption></figure>`, f.Width, f.Height, template.HTMLEscapeString(f.Label))
 		return template.HTML(b.String())
 	}
 	points, step = downsample(points, step, maxColumns)
-	start := points[0].Start
-	end := points[len(points)-1].Start.Add(step)
-	span := end.Sub(start).Seconds()
+	span := f.End.Sub(f.Start).Seconds()
 	var maxRate float64
 	for _, p := range points {
 		if r := float64(p.Total.Total()) / step.Seconds(); r > maxRate {
@@ -48,11 +57,11 @@ func stackedChart(points []series.Point, step time.Duration, width, height int, 
 	if maxRate == 0 {
 		maxRate = 1
 	}
-	w, h := float64(width), float64(height)
-	x := func(t time.Time) float64 { return w * t.Sub(start).Seconds() / span }
+	w, h := float64(f.Width), float64(f.Height)
+	x := func(t time.Time) float64 { return min(w, max(0, w*t.Sub(f.Start).Seconds()/span)) }
 	y := func(rate float64) float64 { return h - h*rate/maxRate }
-	fmt.Fprintf(&b, `<span class="ymax">%s</span>`, unit(maxRate))
-	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-label="%s" preserveAspectRatio="none">`, width, height, template.HTMLEscapeString(label))
+	fmt.Fprintf(&b, `<div class="plot"><span class="ylab" style="top:0">%s</span><span class="ylab" style="top:50%%">%s</span>`, f.Unit(maxRate), f.Unit(maxRate/2))
+	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-label="%s" preserveAspectRatio="none">`, f.Width, f.Height, template.HTMLEscapeString(f.Label))
 	// Bands from the bottom: each polygon runs along its top edge left to
 	// right and back along the band below right to left.
 	below := make([]float64, len(points))
@@ -68,9 +77,78 @@ func stackedChart(points []series.Point, step time.Duration, width, height int, 
 		slices.Reverse(bottom)
 		fmt.Fprintf(&b, `<polygon fill="%s" points="%s %s"><title>%s</title></polygon>`, c.Color, strings.Join(top, " "), strings.Join(bottom, " "), c.Label)
 	}
-	b.WriteString(`</svg>`)
-	fmt.Fprintf(&b, `<figcaption><span>%s</span><span>%s</span></figcaption></figure>`, start.Local().Format("Jan 2 15:04"), end.Local().Format("Jan 2 15:04"))
+	ticks, every := timeTicks(f.Start, f.End, f.Zone, maxTicks)
+	b.WriteString(`<g class="grid">`)
+	for _, q := range []float64{0.25, 0.5, 0.75} {
+		fmt.Fprintf(&b, `<line x1="0" x2="%d" y1="%.1f" y2="%.1f" vector-effect="non-scaling-stroke"/>`, f.Width, h*q, h*q)
+	}
+	for _, t := range ticks {
+		fmt.Fprintf(&b, `<line x1="%.1f" x2="%.1f" y1="0" y2="%d" vector-effect="non-scaling-stroke"/>`, x(t), x(t), f.Height)
+	}
+	b.WriteString(`</g></svg></div><figcaption class="axis">`)
+	for _, t := range ticks {
+		pct := 100 * x(t) / w
+		align := ""
+		switch {
+		case pct < 6:
+			align = ` class="first"`
+		case pct > 94:
+			align = ` class="last"`
+		}
+		fmt.Fprintf(&b, `<span%s style="left:%.2f%%">%s</span>`, align, pct, tickLabel(t, every, f.Zone))
+	}
+	b.WriteString(`</figcaption></figure>`)
 	return template.HTML(b.String())
+}
+
+// maxTicks is how many labelled times an axis gets at most: "Nov 26" fits
+// seven times across a phone.
+const maxTicks = 7
+
+// tickSteps are the round intervals an axis is marked in.
+var tickSteps = []time.Duration{
+	time.Minute, 2 * time.Minute, 5 * time.Minute, 10 * time.Minute, 15 * time.Minute, 30 * time.Minute,
+	time.Hour, 2 * time.Hour, 3 * time.Hour, 4 * time.Hour, 6 * time.Hour, 12 * time.Hour,
+	24 * time.Hour, 2 * 24 * time.Hour, 7 * 24 * time.Hour, 14 * 24 * time.Hour, 28 * 24 * time.Hour,
+}
+
+// timeTicks are the round times in [start, end] at the smallest interval
+// that gives at most max of them: whole minutes or hours since midnight in
+// zone, or midnights.
+func timeTicks(start, end time.Time, zone *time.Location, max int) ([]time.Time, time.Duration) {
+	every := tickSteps[len(tickSteps)-1]
+	for _, e := range tickSteps {
+		if end.Sub(start)/e <= time.Duration(max) {
+			every = e
+			break
+		}
+	}
+	l := start.In(zone)
+	t := time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, zone)
+	if every < 24*time.Hour {
+		// Minutes and hours count from midnight: a zone's offset may be
+		// a half hour.
+		t = t.Add((l.Sub(t) + every - 1) / every * every)
+	} else if t.Before(start) {
+		t = t.AddDate(0, 0, 1)
+	}
+	var out []time.Time
+	for ; !t.After(end); t = t.Add(every) {
+		out = append(out, t)
+	}
+	return out, every
+}
+
+// tickLabel is an axis label: the time of day, or the date at midnight
+// and for day-wide intervals. A <time> element, which the page's script
+// shows in the browser's zone.
+func tickLabel(t time.Time, every time.Duration, zone *time.Location) template.HTML {
+	l := t.In(zone)
+	text, kind := l.Format("15:04"), "t"
+	if every >= 24*time.Hour || l.Hour() == 0 && l.Minute() == 0 {
+		text, kind = l.Format("Jan 2"), "d"
+	}
+	return template.HTML(fmt.Sprintf(`<time datetime="%s" data-f="%s">%s</time>`, t.UTC().Format(time.RFC3339), kind, text))
 }
 
 // maxColumns bounds the chart's resolution: a chart is at most ~1000 px

@@ -1,8 +1,9 @@
 package web
 
 import (
+	"crypto/sha256"
 	"embed"
-	"errors"
+	"encoding/hex"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -24,13 +25,60 @@ var templateFS embed.FS
 //go:embed static
 var staticFS embed.FS
 
+// staticURLs are the pages' static files by name (staticURL).
+var staticURLs = map[string]string{"style.css": staticURL("style.css"), "local.js": staticURL("local.js")}
+
 // pages parses each page with the shared layout.
 func pages() map[string]*template.Template {
 	out := map[string]*template.Template{}
-	for _, p := range []string{"overview", "hosts", "dns", "nat64", "login"} {
-		out[p] = template.Must(template.ParseFS(templateFS, "templates/layout.html", "templates/"+p+".html"))
+	for _, p := range []string{"overview", "hosts", "host", "rules", "settings", "log", "dns", "nat64", "login"} {
+		out[p] = template.Must(template.New(p).Funcs(templateFuncs).ParseFS(templateFS, "templates/layout.html", "templates/"+p+".html"))
 	}
 	return out
+}
+
+// staticURL is a static file's path with its content's hash, so that a
+// browser that cached the file of an older firmware fetches the new one.
+func staticURL(name string) string {
+	b, err := staticFS.ReadFile("static/" + name)
+	if err != nil {
+		panic("web: no static file " + name)
+	}
+	sum := sha256.Sum256(b)
+	return "/static/" + name + "?v=" + hex.EncodeToString(sum[:4])
+}
+
+// templateFuncs are the pages' helpers.
+var templateFuncs = template.FuncMap{
+	"static": func(name string) string { return staticURLs[name] },
+	// when is a <time> element: the text is in UTC, and the page's script
+	// shows it in the browser's zone; kind "t" shows the time of day, "d"
+	// the date, anything else both.
+	"when": func(t time.Time, kind string) template.HTML {
+		if t.IsZero() {
+			return "never"
+		}
+		format := "2006-01-02 15:04:05 UTC"
+		switch kind {
+		case "t":
+			format = "15:04 UTC"
+		case "d":
+			format = "2006-01-02"
+		}
+		return template.HTML(fmt.Sprintf(`<time datetime="%s" data-f="%s">%s</time>`, t.UTC().Format(time.RFC3339), template.HTMLEscapeString(kind), t.UTC().Format(format)))
+	},
+	"join": strings.Join,
+	// plus1 numbers rules from 1 for people.
+	"plus1": func(i int) int { return i + 1 },
+	// ruleFormData is a rule form's data: the rules' version, the fields
+	// and a prefix for the inputs' ids.
+	"ruleFormData": func(rev string, f ruleForm, id string) any {
+		return struct {
+			Rev  string
+			Form ruleForm
+			ID   string
+		}{rev, f, id}
+	},
 }
 
 type pageBase struct {
@@ -117,48 +165,23 @@ func (s *Server) render(w http.ResponseWriter, page string, data any) {
 	}
 }
 
-type shareView struct {
-	Label   string
-	Percent float64
-	Bytes   string
-}
-
-func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
-	now := time.Now()
-	h := s.cfg.Backend.History()
-	midnight := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, now.Location())
-	var shares []shareView
-	for _, p := range []struct {
-		label string
-		since time.Time
-	}{{"today", midnight}, {"7 days", now.Add(-7 * 24 * time.Hour)}, {"30 days", now.Add(-30 * 24 * time.Hour)}} {
-		total := h.Sum(p.since)
-		shares = append(shares, shareView{p.label, share(total), humanBytes(total.Total()) + " in all"})
-	}
-	links, res, step, span := pickRange(r)
-	points, _ := h.Series(res, now.Add(-span))
-	s.render(w, "overview", struct {
-		pageBase
-		Shares []shareView
-		Ranges []rangeLink
-		Chart  template.HTML
-		Legend []legendItem
-		Status StatusJSON
-	}{s.base(r, "Overview", "overview", 30), shares, links, stackedChart(points, step, 900, 240, "traffic by category", humanRate), legend(), statusOf(s.cfg.Backend.Snapshot(), now)})
-}
-
 type hostView struct {
-	MAC, Name, Vendor string
-	Kind              hostKind
-	Addrs             []netip.Addr
-	IPv4Lease         string
-	GotV6Only, CLAT   bool
-	DNSSource         string
-	Traffic           []trafficShare
-	Split             template.HTML
-	Exposed           []string
-	TopLegacy         []NameCount
-	Policy            state.HostPolicy
+	// Name is the one in use (the owner's, else the announced one);
+	// Announced is the host's own (DHCPv4 option 12/81).
+	MAC, Name, Announced, Vendor string
+	Kind                         hostKind
+	Addrs                        []netip.Addr
+	IPv4Lease                    string
+	GotV6Only, CLAT              bool
+	DNSSource                    string
+	Traffic                      []trafficShare
+	Split                        template.HTML
+	TopLegacy                    []NameCount
+	Policy                       state.HostPolicy
+	FirstSeen                    time.Time
+	LastSeen                     time.Time
+	// Pinholes are the apps' open pinholes, one line each (pinholeLine).
+	Pinholes []string
 	// NameTaken is the name the host asked for that another host holds.
 	NameTaken string
 }
@@ -242,16 +265,7 @@ func (s *Server) hostViews(details bool) []hostView {
 	}
 	var out []hostView
 	for _, h := range st.Hosts {
-		hj := hostOf(h)
-		mac, _ := net.ParseMAC(h.MAC)
-		hi := ins.Hosts[h.MAC]
-		tr := hi.Traffic
-		out = append(out, hostView{
-			MAC: h.MAC, Name: hj.Hostname, Vendor: s.oui.Vendor(mac), Kind: kindOf(h, hi.CLAT), Addrs: hj.Addrs, IPv4Lease: hj.IPv4Lease,
-			GotV6Only: h.GotV6OnlyPreferred, CLAT: hi.CLAT, DNSSource: dnsSource(hi.DNSSources),
-			Traffic: trafficShares(tr), Split: splitBar(tr), Exposed: hi.ExposedPorts, Policy: h.Policy,
-			TopLegacy: hi.TopLegacy[:min(len(hi.TopLegacy), 3)], NameTaken: h.NameTaken,
-		})
+		out = append(out, s.hostViewOf(h, ins.Hosts[h.MAC]))
 	}
 	slices.SortFunc(out, func(a, b hostView) int {
 		if an, bn := a.Name != "", b.Name != ""; an != bn { // named hosts first
@@ -266,6 +280,24 @@ func (s *Server) hostViews(details bool) []hostView {
 		return strings.Compare(a.MAC, b.MAC)
 	})
 	return out
+}
+
+// hostViewOf is one host's card; hi is empty without details.
+func (s *Server) hostViewOf(h *state.Host, hi HostInsights) hostView {
+	hj := hostOf(h)
+	mac, _ := net.ParseMAC(h.MAC)
+	tr := hi.Traffic
+	v := hostView{
+		MAC: h.MAC, Name: hj.Hostname, Announced: h.Hostname, Vendor: s.oui.Vendor(mac), Kind: kindOf(h, hi.CLAT), Addrs: hj.Addrs, IPv4Lease: hj.IPv4Lease,
+		GotV6Only: h.GotV6OnlyPreferred, CLAT: hi.CLAT, DNSSource: dnsSource(hi.DNSSources),
+		Traffic: trafficShares(tr), Split: splitBar(tr), Policy: h.Policy,
+		TopLegacy: hi.TopLegacy[:min(len(hi.TopLegacy), 3)], FirstSeen: h.FirstSeen, LastSeen: h.LastSeen,
+		NameTaken: h.NameTaken,
+	}
+	for _, p := range hj.Pinholes {
+		v.Pinholes = append(v.Pinholes, pinholeLine(p))
+	}
+	return v
 }
 
 // hosts lists the hosts; their traffic, DNS names and statistics, and the
@@ -283,54 +315,9 @@ func (s *Server) hosts(w http.ResponseWriter, r *http.Request) {
 	}{b, s.hostViews(details)})
 }
 
-// formPolicy handles the hosts page's plain HTML form: it works without
-// JavaScript, with the login session's cookie.
-func (s *Server) formPolicy(w http.ResponseWriter, r *http.Request) {
-	if !s.requireLogin(w, r, "changing a policy") {
-		return
-	}
-	hw, err := net.ParseMAC(r.PathValue("mac"))
-	if err != nil || len(hw) != 6 {
-		http.Error(w, fmt.Sprintf("%q is not a MAC address", r.PathValue("mac")), http.StatusBadRequest)
-		return
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxPolicyBody)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	for k := range r.PostForm {
-		if k != "dns64" && k != "v6only_preferred" && k != "hostname" {
-			http.Error(w, fmt.Sprintf("unknown field %q", k), http.StatusBadRequest)
-			return
-		}
-	}
-	p := state.DefaultHostPolicy()
-	if h, ok := s.cfg.Backend.Snapshot().Hosts[hw.String()]; ok {
-		p = h.Policy
-	}
-	p.DNS64, p.V6OnlyPreferred = r.PostForm.Get("dns64") == "on", r.PostForm.Get("v6only_preferred") == "on"
-
-	if err := validHostname(r.PostForm.Get("hostname")); err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	p.Hostname = r.PostForm.Get("hostname")
-	if err := s.cfg.Backend.SetPolicy(hw.String(), p); err != nil {
-		code := http.StatusInternalServerError
-		if errors.Is(err, ErrInvalid) {
-			code = http.StatusBadRequest
-		}
-		http.Error(w, err.Error(), code)
-		return
-	}
-	s.log.Info("policy changed", "mac", hw.String(), "dns64", p.DNS64, "v6only_preferred", p.V6OnlyPreferred)
-	http.Redirect(w, r, "/hosts#h-"+hw.String(), http.StatusSeeOther)
-}
-
 // dnsChart draws A, AAAA and synthesized answers over time with the
 // traffic chart's machinery: each kind is mapped onto one band.
-func dnsChart(points []series.Point, step time.Duration) template.HTML {
+func dnsChart(points []series.Point, step time.Duration, f chartFrame) template.HTML {
 	mapped := make([]series.Point, len(points))
 	for i, p := range points {
 		mapped[i] = series.Point{Start: p.Start, Total: series.Categories{
@@ -339,19 +326,22 @@ func dnsChart(points []series.Point, step time.Duration) template.HTML {
 			NAT44:      p.DNS.A,
 		}}
 	}
-	return stackedChart(mapped, step, 900, 200, "DNS answers by kind", perMinute)
+	f.Height, f.Label, f.Unit = 200, "DNS answers by kind", perMinute
+	return stackedChart(mapped, step, f)
 }
 
 func (s *Server) dns(w http.ResponseWriter, r *http.Request) {
 	links, res, step, span := pickRange(r)
-	points, _ := s.cfg.Backend.History().Series(res, time.Now().Add(-span))
+	now := time.Now()
+	points, _ := s.cfg.Backend.History().Series(res, now.Add(-span))
+	frame := chartFrame{Start: now.Add(-span), End: now, Zone: zoneOf(r), Width: 900}
 	s.render(w, "dns", struct {
 		pageBase
 		Ranges []rangeLink
 		Chart  template.HTML
 		Legend []legendItem
 		DNS    DNSInsights
-	}{s.base(r, "DNS", "dns", 30), links, dnsChart(points, step),
+	}{s.base(r, "DNS", "dns", 30), links, dnsChart(points, step, frame),
 		[]legendItem{{"AAAA (native)", categories[0].Color}, {"AAAA synthesized (DNS64)", categories[1].Color}, {"A", categories[3].Color}},
 		s.cfg.Backend.Insights().DNS})
 }

@@ -84,7 +84,7 @@ func TestPagesRenderWithData(t *testing.T) {
 func TestPageWeight(t *testing.T) {
 	s, b := newTestServer(t)
 	withTraffic(b)
-	checkPageWeight(t, s)
+	checkPageWeight(t, s, "02:00:00:00:00:10")
 	if testing.Short() {
 		return
 	}
@@ -92,26 +92,36 @@ func TestPageWeight(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkPageWeight(t, big)
+	checkPageWeight(t, big, benchMAC(1))
 }
 
-func checkPageWeight(t *testing.T, s *Server) {
+func checkPageWeight(t *testing.T, s *Server, host string) {
 	// Logged in: the hosts page with every host's details is the heaviest.
 	auth := func(r *http.Request) { r.SetBasicAuth("gizmo", "secret") }
-	for _, path := range []string{"/", "/?range=90d", "/hosts", "/dns", "/nat64"} {
-		body := do(t, s, "GET", path, "", auth).Body.Bytes()
-		css := do(t, s, "GET", "/static/style.css", "", nil).Body.Bytes()
+	for _, path := range []string{"/", "/?range=90d", "/hosts", "/hosts/" + host, "/rules", "/settings", "/log", "/dns", "/nat64"} {
+		w := do(t, s, "GET", path, "", auth)
+		if w.Code != http.StatusOK {
+			t.Fatalf("%s: %d", path, w.Code)
+		}
+		body := w.Body.Bytes()
 		var buf bytes.Buffer
 		zw := gzip.NewWriter(&buf)
 		zw.Write(body)
-		zw.Write(css)
+		// Every page loads the stylesheet and the script.
+		for _, f := range []string{"/static/style.css", "/static/local.js"} {
+			zw.Write(do(t, s, "GET", f, "", nil).Body.Bytes())
+		}
 		zw.Close()
 		if buf.Len() > 150*1024 {
-			t.Errorf("%s weighs %d bytes gzipped with its stylesheet, over 150 KB", path, buf.Len())
+			t.Errorf("%s weighs %d bytes gzipped with its stylesheet and script, over 150 KB", path, buf.Len())
 		}
-		t.Logf("%s: %d bytes, %d gzipped with CSS", path, len(body), buf.Len())
+		t.Logf("%s: %d bytes, %d gzipped with CSS and script", path, len(body), buf.Len())
 	}
 }
+
+// dns64OffForm is the host list's form with DNS64 unticked: each checkbox
+// sends a hidden "off", and "on" after it when it is ticked.
+const dns64OffForm = "dns64=off&v6only_preferred=off&v6only_preferred=on"
 
 func TestFormToggle(t *testing.T) {
 	form := url.Values{"dns64": {}, "v6only_preferred": {"on"}}.Encode()
@@ -121,7 +131,7 @@ func TestFormToggle(t *testing.T) {
 	if w.Code != 401 || b.Snapshot().Hosts["02:00:00:00:00:10"].Policy.DNS64 == false {
 		t.Fatalf("without password: %d, policy changed", w.Code)
 	}
-	w = do(t, s, "POST", "/hosts/02:00:00:00:00:10/policy", "v6only_preferred=on", func(r *http.Request) {
+	w = do(t, s, "POST", "/hosts/02:00:00:00:00:10/policy", dns64OffForm, func(r *http.Request) {
 		formReq(r)
 		r.SetBasicAuth("gokrazy", "secret")
 	})
@@ -188,5 +198,24 @@ func TestDownsampleKeepsBytes(t *testing.T) {
 	}
 	if got != want {
 		t.Errorf("downsampled total %d, want %d", got, want)
+	}
+}
+
+// The overview's clock row says whether the gizmo's time can be trusted,
+// and /api/status carries the same account.
+func TestClockLine(t *testing.T) {
+	s, b := newTestServer(t)
+	body := do(t, s, "GET", "/", "", nil).Body.String()
+	if !strings.Contains(body, "not synchronised yet: times may be wrong") {
+		t.Errorf("an unsynced clock is not called out on the overview:\n%.3000s", body)
+	}
+	b.st.Clock = state.Clock{Synced: true, Source: "192.0.2.1", LastSync: time.Date(2026, 3, 14, 15, 30, 0, 0, time.UTC)}
+	body = do(t, s, "GET", "/", "", nil).Body.String()
+	if !strings.Contains(body, "synchronised with NTP server 192.0.2.1, last <time") {
+		t.Errorf("the synced clock's source and last sync are not on the overview:\n%.3000s", body)
+	}
+	w := do(t, s, "GET", "/api/status", "", nil)
+	if !strings.Contains(w.Body.String(), `"clock":{"synced":true,"source":"192.0.2.1","last_sync":"2026-03-14T15:30:00Z"}`) {
+		t.Errorf("status lacks the clock: %s", w.Body)
 	}
 }

@@ -81,10 +81,19 @@ func (s *Server) guard(next http.Handler) http.Handler {
 				http.Error(w, "cross-origin request refused (CSRF protection): changes come from HTTPS pages only", http.StatusForbidden)
 				return
 			}
-			limitBody(w, r, s.limits.MaxBody, &s.stats.bodyTooLarge)
+			limitBody(w, r, s.bodyLimit(r), &s.stats.bodyTooLarge)
 		}
 		protected.ServeHTTP(w, r)
 	})
+}
+
+// bodyLimit is how large a write's body may be: a restore carries every
+// host's settings, anything else Limits.MaxBody.
+func (s *Server) bodyLimit(r *http.Request) int64 {
+	if (r.Method == http.MethodPost && r.URL.Path == "/settings/restore") || (r.Method == http.MethodPut && r.URL.Path == "/api/settings") {
+		return max(s.limits.MaxBody, maxSettingsBody)
+	}
+	return s.limits.MaxBody
 }
 
 // clientAddr is the address a request came from.

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/web/logring"
 	"codeberg.org/monostack/gizmo/web/oui"
 	"codeberg.org/monostack/gizmo/web/series"
 	"codeberg.org/monostack/gizmo/web/tlscert"
@@ -41,6 +42,15 @@ type Backend interface {
 	// inbound firewall rules (token and subnet rules).
 	InboundRules() []state.InboundRule
 	SetInboundRules([]state.InboundRule) error
+	// Settings and RestoreSettings read and replace everything the owner
+	// set, for a backup and its restore. A restore is validated as a
+	// whole: on an error (wrapping ErrInvalid, one line per bad entry)
+	// nothing changes.
+	Settings() state.Settings
+	RestoreSettings(state.Settings) error
+	// Findings are what the daemon's plan functions find in the state
+	// now, for the pages.
+	Findings() Findings
 }
 
 // Config configures the server.
@@ -66,6 +76,16 @@ type Config struct {
 	Limits Limits
 	// Now is the clock of sessions and the login limiter (tests set it).
 	Now func() time.Time
+	// Firmware describes the running build, for the overview; nil: not
+	// known.
+	Firmware func() Firmware
+	// Started is when the gizmo process started.
+	Started time.Time
+	// Log holds the process's recent log lines for the log page; nil:
+	// the page says there are none.
+	Log *logring.Ring
+	// UptimeFile is the kernel's uptime, "/proc/uptime" when empty.
+	UptimeFile string
 }
 
 // Listen is where the dashboard listens: plain HTTP serves the read-only

@@ -64,4 +64,13 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 	tracked, forgotten := c.s.logins.stats()
 	emit(prometheus.GaugeValue, "gizmo_web_login_clients_tracked", "Client networks the login limiter remembers.", float64(tracked))
 	emit(prometheus.CounterValue, "gizmo_web_login_clients_evicted_total", "Client networks the login limiter forgot to stay in bounds.", float64(forgotten))
+	hs := c.s.cfg.Backend.History().Stats()
+	emit(prometheus.GaugeValue, "gizmo_web_history_host_entries", "Per-host entries the traffic history holds.", float64(hs.HostEntries))
+	emit(prometheus.CounterValue, "gizmo_web_history_hosts_folded_total", "Host entries added up under \"other\" because a history bucket held its maximum of hosts.", float64(hs.HostsFolded))
+	if l := c.s.cfg.Log; l != nil {
+		held, dropped, truncated := l.Stats()
+		emit(prometheus.GaugeValue, "gizmo_web_log_lines", "Log lines the dashboard's log page holds.", float64(held))
+		emit(prometheus.CounterValue, "gizmo_web_log_lines_dropped_total", "Log lines the dashboard's log page let go for newer ones.", float64(dropped))
+		emit(prometheus.CounterValue, "gizmo_web_log_lines_truncated_total", "Log lines cut at the log page's line length.", float64(truncated))
+	}
 }

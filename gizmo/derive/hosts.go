@@ -143,8 +143,8 @@ type Sighting struct {
 // refreshes what frames attached (counted otherwise). A host keeps its
 // MaxHostAddrs most recently seen addresses.
 func SawHost(st *state.State, s Sighting, now time.Time) (attached bool) {
-	if !s.Addr.IsValid() || s.MAC == st.LAN.HardwareAddr.String() {
-		return false // the gizmo's own LAN interface is no host
+	if !s.Addr.IsValid() || IsOwnMAC(st, s.MAC) {
+		return false // the gizmo's own port is no host
 	}
 	s.Addr = s.Addr.Unmap().WithZone("")
 	h := st.Hosts[s.MAC]

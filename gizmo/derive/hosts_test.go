@@ -34,6 +34,7 @@ func TestStandingOf(t *testing.T) {
 		{"a DHCPv4 lease: leased, even when idle", state.Host{Policy: state.DefaultHostPolicy(), IPv4Lease: netip.MustParseAddr("203.0.113.130")}, StandingLeased},
 		{"an owner-set policy: configured", state.Host{Policy: state.HostPolicy{DNS64: false, V6OnlyPreferred: true}}, StandingConfigured},
 		{"an owner-set name: configured", state.Host{Policy: state.HostPolicy{DNS64: true, V6OnlyPreferred: true, Hostname: "nas"}}, StandingConfigured},
+		{"apps allowed to open pinholes: configured", state.Host{Policy: state.HostPolicy{DNS64: true, V6OnlyPreferred: true, AppPinholes: true}}, StandingConfigured},
 		{"a policy equal to the defaults configures nothing", state.Host{Policy: state.DefaultHostPolicy()}, StandingIdle},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -11,10 +11,12 @@ import (
 )
 
 // DHCP4 is the plan for the LAN's DHCPv4 server: the legacy network around
-// the gizmo's own address, with the gizmo as router and (through its legacy
-// listening address) DNS server, and the owner's per-host choices. Without a
-// legacy IPv4 network the plan is disabled.
-func DHCP4(st *state.State, v6OnlyWait time.Duration) dhcp4.Plan {
+// the gizmo's own address, with the gizmo as router, (through its legacy
+// listening address) DNS server and, when its time service serves there
+// (timeServed, TimeServed), NTP server (option 42, RFC 2132 §8.3), and the
+// owner's per-host choices. Without a legacy IPv4 network the plan is
+// disabled.
+func DHCP4(st *state.State, v6OnlyWait time.Duration, timeServed []netip.Addr) dhcp4.Plan {
 	own := st.LAN.Legacy4
 	if !own.IsValid() || !own.Addr().Is4() || own.Bits() > 30 {
 		return dhcp4.Plan{}
@@ -47,8 +49,19 @@ func DHCP4(st *state.State, v6OnlyWait time.Duration) dhcp4.Plan {
 		V6OnlyWait:             v6OnlyWait,
 		DefaultV6OnlyPreferred: state.DefaultHostPolicy().V6OnlyPreferred,
 	}
+	// RFC 8925: on a line without any IPv4 (state.LineIPv6Only) a legacy
+	// lease leads nowhere, so every host that can do without one is told
+	// to, whatever its policy says.
+	noIPv4 := st.Line == state.LineIPv6Only
+	if noIPv4 {
+		p.DefaultV6OnlyPreferred = true
+	}
 	if d := st.LAN.DNS.DHCPv4; d.IsValid() && d.Is4() {
 		p.DNS = []netip.Addr{d}
+	}
+	// Only the gizmo's own address: a legacy host reaches no other.
+	if slices.Contains(timeServed, own.Addr()) {
+		p.NTP = []netip.Addr{own.Addr()}
 	}
 	if len(st.Hosts) > 0 {
 		p.Hosts = make(map[string]dhcp4.HostPolicy, len(st.Hosts))
@@ -58,7 +71,7 @@ func DHCP4(st *state.State, v6OnlyWait time.Duration) dhcp4.Plan {
 	// one wins every time.
 	for _, mac := range slices.Sorted(maps.Keys(st.Hosts)) {
 		h := st.Hosts[mac]
-		hp := dhcp4.HostPolicy{V6OnlyPreferred: h.Policy.V6OnlyPreferred}
+		hp := dhcp4.HostPolicy{V6OnlyPreferred: h.Policy.V6OnlyPreferred || noIPv4}
 		// A reservation outside the network (say, after the owner changed
 		// -lan-ipv4) or on an address already claimed is left out rather
 		// than invalidating the whole plan.

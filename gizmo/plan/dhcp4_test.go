@@ -35,17 +35,24 @@ func TestDHCP4(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		state func() *state.State
-		want  func() dhcp4.Plan
+		// served are the time service's addresses (TimeServed).
+		served []netip.Addr
+		want   func() dhcp4.Plan
 	}{
-		{"lab network: pool is the /25 without network, broadcast and the gizmo", lab, labPlan},
-		{"no legacy network: disabled", func() *state.State { return &state.State{} }, func() dhcp4.Plan { return dhcp4.Plan{} }},
+		{"lab network: pool is the /25 without network, broadcast and the gizmo", lab, nil, labPlan},
+		{"RFC 2132 §8.3: option 42 names the gizmo's legacy address where its time service serves",
+			lab, []netip.Addr{a("fd12:3456:789a::1"), a("203.0.113.129")},
+			func() dhcp4.Plan { p := labPlan(); p.NTP = []netip.Addr{a("203.0.113.129")}; return p }},
+		{"no option 42 while the time service does not serve the legacy address",
+			lab, []netip.Addr{a("fd12:3456:789a::1")}, labPlan},
+		{"no legacy network: disabled", func() *state.State { return &state.State{} }, []netip.Addr{a("203.0.113.129")}, func() dhcp4.Plan { return dhcp4.Plan{} }},
 		{"gizmo in the middle of the range: the server skips it, the range stays whole",
 			func() *state.State {
 				s := lab()
 				s.LAN.Legacy4 = netip.MustParsePrefix("192.0.2.100/24")
 				s.LAN.DNS.DHCPv4 = a("192.0.2.100")
 				return s
-			},
+			}, nil,
 			func() dhcp4.Plan {
 				p := labPlan()
 				p.Server = netip.MustParsePrefix("192.0.2.100/24")
@@ -59,7 +66,7 @@ func TestDHCP4(t *testing.T) {
 				s.LAN.Legacy4 = netip.MustParsePrefix("198.18.0.1/15")
 				s.LAN.DNS.DHCPv4 = a("198.18.0.1")
 				return s
-			},
+			}, nil,
 			func() dhcp4.Plan {
 				p := labPlan()
 				p.Server = netip.MustParsePrefix("198.18.0.1/15")
@@ -67,7 +74,7 @@ func TestDHCP4(t *testing.T) {
 				p.Router, p.DNS = a("198.18.0.1"), []netip.Addr{a("198.18.0.1")}
 				return p
 			}},
-		{"no DHCPv4 DNS address: no option 6", func() *state.State { s := lab(); s.LAN.DNS.DHCPv4 = netip.Addr{}; return s },
+		{"no DHCPv4 DNS address: no option 6", func() *state.State { s := lab(); s.LAN.DNS.DHCPv4 = netip.Addr{}; return s }, nil,
 			func() dhcp4.Plan { p := labPlan(); p.DNS = nil; return p }},
 		{"per-host policy and reservations; RFC 8925 default on for unknown hosts",
 			func() *state.State {
@@ -82,7 +89,7 @@ func TestDHCP4(t *testing.T) {
 					"02:00:00:00:00:05": host(state.HostPolicy{IPv4: a("203.0.113.129")}),
 				}
 				return s
-			},
+			}, nil,
 			func() dhcp4.Plan {
 				p := labPlan()
 				p.Hosts = map[string]dhcp4.HostPolicy{
@@ -96,7 +103,7 @@ func TestDHCP4(t *testing.T) {
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := DHCP4(tc.state(), 1800*time.Second)
+			got := DHCP4(tc.state(), 1800*time.Second, tc.served)
 			if diff := cmp.Diff(tc.want(), got, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); diff != "" {
 				t.Errorf("plan (-want +got):\n%s", diff)
 			}
@@ -138,7 +145,7 @@ func FuzzDHCP4(f *testing.F) {
 			mac := fmt.Sprintf("02:00:00:00:00:%02x", i/4)
 			st.Hosts[mac] = &state.Host{Policy: state.HostPolicy{IPv4: netip.AddrFrom4([4]byte(reservations[i : i+4]))}}
 		}
-		p := DHCP4(st, 1800*time.Second)
+		p := DHCP4(st, 1800*time.Second, TimeServed(Network{Legacy4: st.LAN.Legacy4}))
 		if err := p.Validate(); err != nil {
 			t.Fatalf("plan for %v does not validate: %v", st.LAN.Legacy4, err)
 		}

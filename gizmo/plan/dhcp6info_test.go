@@ -15,11 +15,36 @@ func TestDHCP6Info(t *testing.T) {
 		name     string
 		dns      state.DNSAddrs
 		existing bool
-		want     dhcp6info.Plan
+		// served are the time service's addresses (TimeServed).
+		served []netip.Addr
+		want   dhcp6info.Plan
 	}{
 		{
 			name: "RFC 8415 6.1 + RFC 3646: stateless DHCPv6 gives the DNS service's DHCPv6 address and home.arpa",
 			dns:  raDNS,
+			want: dhcp6info.Plan{
+				Enabled:                true,
+				DNS:                    []netip.Addr{netip.MustParseAddr("fd12:3456:789a::35")},
+				DomainSearch:           []string{"home.arpa"},
+				InformationRefreshTime: time.Hour,
+			},
+		},
+		{
+			name:   "RFC 5908 §4: the NTP server option names the gizmo's ULA address where its time service serves",
+			dns:    raDNS,
+			served: []netip.Addr{netip.MustParseAddr("fd12:3456:789a::1"), netip.MustParseAddr("203.0.113.129")},
+			want: dhcp6info.Plan{
+				Enabled:                true,
+				DNS:                    []netip.Addr{netip.MustParseAddr("fd12:3456:789a::35")},
+				NTP:                    []netip.Addr{netip.MustParseAddr("fd12:3456:789a::1")},
+				DomainSearch:           []string{"home.arpa"},
+				InformationRefreshTime: time.Hour,
+			},
+		},
+		{
+			name:   "no NTP server option while the time service does not serve the ULA address",
+			dns:    raDNS,
+			served: []netip.Addr{netip.MustParseAddr("203.0.113.129")},
 			want: dhcp6info.Plan{
 				Enabled:                true,
 				DNS:                    []netip.Addr{netip.MustParseAddr("fd12:3456:789a::35")},
@@ -38,7 +63,7 @@ func TestDHCP6Info(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := DHCP6Info(&state.State{LAN: state.LAN{DNS: tc.dns}}, tc.existing, time.Now())
+			got := DHCP6Info(&state.State{ULA: raULA, LAN: state.LAN{DNS: tc.dns}}, tc.existing, tc.served, time.Now())
 			if diff := cmp.Diff(tc.want, got, addrCmp); diff != "" {
 				t.Errorf("plan (-want +got):\n%s", diff)
 			}

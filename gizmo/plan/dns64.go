@@ -12,7 +12,8 @@ import (
 	"codeberg.org/monostack/gizmo/services/dns64"
 )
 
-// DNS64 is the plan for the LAN resolver: the active NAT64 prefix, the
+// DNS64 is the plan for the LAN resolver: the active NAT64 prefix (none,
+// that is no synthesis, on a line without any IPv4: state.LineIPv6Only), the
 // upstreams (st.UpstreamDNS already holds the -dns-upstream override or what
 // the WAN taught us), one listening address per information source, the
 // per-host DNS64 policy keyed by every address a host was seen with, and the
@@ -26,6 +27,12 @@ func DNS64(st *state.State, now time.Time) dns64.Plan {
 	}
 	if !p.Pref64.IsValid() {
 		p.Pref64 = state.WellKnownPref64
+	}
+	if st.Line == state.LineIPv6Only {
+		// No NAT64 and no IPv4 anywhere: a synthesized AAAA would lead
+		// nowhere, while a host that gets the plain answer sees at once
+		// that the name has no IPv6.
+		p.Pref64 = netip.Prefix{}
 	}
 	own := map[netip.Addr]bool{}
 	p.Listen = dnsListeners(n.DNS, own)
@@ -85,27 +92,30 @@ func dnsListeners(a state.DNSAddrs, own map[netip.Addr]bool) []dns64.Listener {
 
 // dnsClients is each host's DNS64 policy, keyed by every address the host
 // was seen with and its IPv4 lease. When a (privacy) address moved between
-// hosts, the host that used it last owns it.
+// hosts, the host that used it last owns it. "Last" compares the sightings
+// as times: they come from time.Now, so Go compares their monotonic
+// readings, and a step of the wall clock between two sightings does not
+// reorder them.
 func dnsClients(hosts map[string]*state.Host) map[netip.Addr]dns64.ClientPolicy {
 	out := map[netip.Addr]dns64.ClientPolicy{}
-	seen := map[netip.Addr]int64{}
+	seen := map[netip.Addr]time.Time{}
 	for _, mac := range slices.Sorted(maps.Keys(hosts)) {
 		h := hosts[mac]
 		policy := dns64.ClientPolicy{MAC: mac, DNS64: h.Policy.DNS64}
-		claim := func(a netip.Addr, at int64) {
+		claim := func(a netip.Addr, at time.Time) {
 			if !a.IsValid() {
 				return
 			}
-			if prev, ok := seen[a]; ok && prev >= at {
+			if prev, ok := seen[a]; ok && !at.After(prev) {
 				return
 			}
 			seen[a] = at
 			out[a] = policy
 		}
 		for a, t := range h.Addrs {
-			claim(a.Unmap(), t.UnixNano())
+			claim(a.Unmap(), t)
 		}
-		claim(h.IPv4Lease, h.LastSeen.UnixNano())
+		claim(h.IPv4Lease, h.LastSeen)
 	}
 	return out
 }
@@ -131,8 +141,11 @@ func hostNames(st *state.State, clients map[netip.Addr]dns64.ClientPolicy) map[s
 			}
 		}
 	}
-	for _, addrs := range out {
+	for name, addrs := range out {
+		// The lease is among the addresses the host was seen with too; an
+		// RRset holds no record twice (RFC 2181 §5).
 		slices.SortFunc(addrs, func(a, b netip.Addr) int { return a.Compare(b) })
+		out[name] = slices.Compact(addrs)
 	}
 	return out
 }

@@ -113,6 +113,15 @@ func TestDNS64PlanRules(t *testing.T) {
 			t.Error(err)
 		}
 	})
+	t.Run("RFC 2181 5: a legacy host's lease, also among its addresses, is one record", func(t *testing.T) {
+		st := dns64State()
+		h := st.Hosts["02:00:00:00:00:02"]
+		h.Addrs[h.IPv4Lease] = dns64Now
+		got := DNS64(st, dns64Now).LocalNames["old-printer.home.arpa."]
+		if want := []netip.Addr{netip.MustParseAddr("203.0.113.131"), netip.MustParseAddr("2001:db8:1000::aa")}; !slices.Equal(got, want) {
+			t.Errorf("old-printer.home.arpa. = %v, want %v", got, want)
+		}
+	})
 	t.Run("a name in use stays with the host that had it first; the other gets none", func(t *testing.T) {
 		st := dns64State()
 		// 02 announced "printer" long before 01, which is first in MAC

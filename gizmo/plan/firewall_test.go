@@ -166,27 +166,6 @@ func TestFirewallPlanBadRules(t *testing.T) {
 	}
 }
 
-func TestValidatePolicy(t *testing.T) {
-	st := fwState()
-	for _, tc := range []struct {
-		name    string
-		policy  state.HostPolicy
-		wantErr string
-	}{
-		{"exposed ports and a reservation in the legacy network", state.HostPolicy{ExposedPorts: []string{"tcp/443", "udp/51820"}, IPv4: fwA("203.0.113.140")}, ""},
-		{"a port beyond 65535 is refused", state.HostPolicy{ExposedPorts: []string{"tcp/443", "tcp/99999"}}, "exposed ports"},
-		{"a reservation outside the legacy network is refused", state.HostPolicy{IPv4: fwA("192.168.1.5")}, "not a free address"},
-		{"the gizmo's own legacy address is no reservation", state.HostPolicy{IPv4: fwA("203.0.113.129")}, "not a free address"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := ValidatePolicy(st, tc.policy)
-			if (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
-				t.Errorf("ValidatePolicy = %v, want %q", err, tc.wantErr)
-			}
-		})
-	}
-}
-
 // Before the ISP delegates anything, the firewall still protects the
 // gizmo; subnet rules wait for a prefix without complaint.
 func TestFirewallPlanNoDelegation(t *testing.T) {

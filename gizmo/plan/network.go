@@ -60,12 +60,12 @@ type Delegation struct {
 //     expiry never does).
 func NetworkOf(st *state.State, now time.Time) Network {
 	n := Network{DNS: st.LAN.DNS, Legacy4: st.LAN.Legacy4}
-	if d := st.Delegated; d != nil && usableDelegation(d.Prefix) && d.ValidUntil.After(now) {
+	if d := st.Delegated; d != nil && state.UsableDelegation(d.Prefix) && d.ValidUntil.After(now) {
 		dd := delegationOf(*d)
 		n.Delegated = &dd
 	}
 	for _, r := range st.Retired {
-		if !usableDelegation(r.Prefix) || !r.ValidUntil.After(now) {
+		if !state.UsableDelegation(r.Prefix) || !r.ValidUntil.After(now) {
 			continue
 		}
 		rd := delegationOf(r)
@@ -100,18 +100,8 @@ func NetworkOf(st *state.State, now time.Time) Network {
 	return n
 }
 
-// usableDelegation reports whether a delegated prefix has a /64 for the
-// LAN: global unicast IPv6 (RFC 4291 §2.4; a ULA is global in scope) no
-// longer than /64.
-func usableDelegation(p netip.Prefix) bool {
-	a := p.Addr()
-	return p.IsValid() && a.Is6() && !a.Is4In6() && a.IsGlobalUnicast() && p.Bits() <= 64
-}
-
 // validIPv4 reports whether the WAN's IPv4 lease holds at now.
-func validIPv4(l *state.IPv4Lease, now time.Time) bool {
-	return l != nil && l.Addr.IsValid() && l.Addr.Addr().Is4() && (l.Expires.IsZero() || l.Expires.After(now))
-}
+func validIPv4(l *state.IPv4Lease, now time.Time) bool { return l.ValidAt(now) }
 
 func delegationOf(d state.DelegatedPrefix) Delegation {
 	lan := state.LANPrefix(d.Prefix)

@@ -8,6 +8,7 @@ import (
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/services/accounting"
+	"codeberg.org/monostack/gizmo/services/clat"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 	"codeberg.org/monostack/gizmo/services/dhcp6info"
 	"codeberg.org/monostack/gizmo/services/dns64"
@@ -16,7 +17,10 @@ import (
 	"codeberg.org/monostack/gizmo/services/lanif"
 	"codeberg.org/monostack/gizmo/services/nat64"
 	"codeberg.org/monostack/gizmo/services/ndproxy"
+	"codeberg.org/monostack/gizmo/services/nsresponder"
 	"codeberg.org/monostack/gizmo/services/ra"
+	"codeberg.org/monostack/gizmo/services/timesync"
+	"codeberg.org/monostack/gizmo/services/upnp"
 	"codeberg.org/monostack/gizmo/services/wan"
 	"codeberg.org/monostack/gizmo/web"
 )
@@ -33,6 +37,9 @@ type Options struct {
 	ExistingNetwork bool
 	// ListenWeb is -listen-web; empty: the LAN's management addresses.
 	ListenWeb string
+	// TimeService: the daemon runs the time service, which serves the LAN
+	// and is announced in DHCPv4 and DHCPv6.
+	TimeService bool
 }
 
 // Plans are every service's plan, made from one state at one moment.
@@ -50,9 +57,16 @@ type Plans struct {
 	DNS64      dns64.Plan
 	DHCP4      dhcp4.Plan
 	NAT64      nat64.Plan
+	CLAT       clat.Plan
+	Discovery  clat.DiscoveryPlan
 	Firewall   firewall.Plan
 	Fastpath   fastpath.Plan
 	Accounting accounting.Plan
+	// NSResponder answers Neighbor Solicitations in the existing-network
+	// mode's on-link NAT64 prefix.
+	NSResponder nsresponder.Plan
+	// TimeSync is empty when the daemon runs no time service.
+	TimeSync timesync.Plan
 	// FirewallProblems names the inbound rules left out of Firewall.
 	FirewallProblems error
 	// WebListen are the dashboard's listening addresses.
@@ -61,11 +75,17 @@ type Plans struct {
 	// by MAC, with the name each wanted (HostNames): they have none in
 	// LocalDomain. The daemon shows it on the host (state.Host.NameTaken).
 	NameTaken map[string]string
+	// UPnP is the IGD's: where it listens and what it announces.
+	UPnP upnp.Plan
 }
 
 // All makes every service's plan from st at now. It only reads st.
 func All(st *state.State, opt Options, now time.Time) Plans {
 	n := NetworkOf(st, now)
+	var ts timesync.Plan
+	if opt.TimeService {
+		ts = TimeSync(st, now)
+	}
 	p := Plans{
 		Network:    n,
 		Deployment: DeploymentOf(st, opt.ExistingNetwork, now),
@@ -73,13 +93,19 @@ func All(st *state.State, opt Options, now time.Time) Plans {
 		DHCP6PD:    DHCP6PDOf(st),
 		RA:         RA(st, RAOptions{MaxInterval: opt.RAInterval, ExistingNetwork: opt.ExistingNetwork}, now),
 		NDProxy:    NDProxy(st, now),
-		DHCP6Info:  DHCP6Info(st, opt.ExistingNetwork, now),
+		DHCP6Info:  DHCP6Info(st, opt.ExistingNetwork, ts.Serve, now),
 		DNS64:      DNS64(st, now),
-		DHCP4:      DHCP4(st, opt.V6OnlyWait),
+		DHCP4:      DHCP4(st, opt.V6OnlyWait, ts.Serve),
 		NAT64:      NAT64(st, opt.ExistingNetwork, now),
+		CLAT:       CLAT(st, opt.ExistingNetwork, now),
+		Discovery:  Discovery(st, now),
 		Fastpath:   Fastpath(st, now),
 		Accounting: Accounting(st),
+		TimeSync:   ts,
 		WebListen:  WebListen(n, opt.ListenWeb),
+		// Answers only in the existing-network mode.
+		NSResponder: NSResponder(st, opt.ExistingNetwork, now),
+		UPnP:        UPnP(st, opt.ExistingNetwork, now),
 	}
 	_, p.NameTaken = HostNames(st)
 	if opt.ExistingNetwork {
@@ -88,6 +114,10 @@ func All(st *state.State, opt Options, now time.Time) Plans {
 		p.LAN = LAN(st, now)
 	}
 	p.Firewall, p.FirewallProblems = Firewall(st, now)
+	if p.CLAT.Enabled() {
+		// The legacy hosts' IPv4 leaves by the CLAT's link.
+		p.Accounting.IPv4Out = clat.Interface
+	}
 	return p
 }
 

@@ -12,7 +12,10 @@ import (
 	"codeberg.org/monostack/gizmo/services/nat64"
 	"codeberg.org/monostack/gizmo/services/ndproxy"
 	"codeberg.org/monostack/gizmo/services/neighbors"
+	"codeberg.org/monostack/gizmo/services/nsresponder"
 	"codeberg.org/monostack/gizmo/services/ra"
+	"codeberg.org/monostack/gizmo/services/timesync"
+	"codeberg.org/monostack/gizmo/services/upnp"
 	"codeberg.org/monostack/gizmo/services/wan"
 )
 
@@ -35,5 +38,12 @@ func everyService() Stats {
 		Accounting: &accounting.Stats{},
 		Neighbors:  &neighbors.Stats{Ignored: r},
 		HostTable:  &HostTable{},
+		// The existing-network mode's.
+		NSResponder: &nsresponder.Stats{Refused: r},
+		UPnP: &UPnP{Stats: upnp.Stats{
+			Requests: map[upnp.RequestKey]uint64{{Action: "AddPinhole", Result: "ok"}: 3, {Action: "AddPinhole", Result: "703"}: 1},
+			Refused:  r, SSDPDropped: r,
+		}, Pinholes: 2},
+		Timesync: &timesync.Stats{Rejected: r, Server: timesync.ServerStats{Dropped: r}},
 	}
 }

@@ -1,10 +1,13 @@
 package rollup
 
 import (
+	"cmp"
 	"maps"
 	"slices"
+	"strings"
 
 	"codeberg.org/monostack/gizmo/services/accounting"
+	"codeberg.org/monostack/gizmo/services/clat"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 	"codeberg.org/monostack/gizmo/services/dhcp6info"
 	"codeberg.org/monostack/gizmo/services/dhcp6pd"
@@ -15,7 +18,9 @@ import (
 	"codeberg.org/monostack/gizmo/services/nat64"
 	"codeberg.org/monostack/gizmo/services/ndproxy"
 	"codeberg.org/monostack/gizmo/services/neighbors"
+	"codeberg.org/monostack/gizmo/services/nsresponder"
 	"codeberg.org/monostack/gizmo/services/ra"
+	"codeberg.org/monostack/gizmo/services/timesync"
 	"codeberg.org/monostack/gizmo/services/wan"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -26,8 +31,10 @@ type family[S any] struct {
 	desc  *prometheus.Desc
 	kind  prometheus.ValueType
 	value func(S) float64
-	// byLabel, when set, gives one sample per label value instead.
-	byLabel func(S) map[string]uint64
+	// byLabel, when set, gives one sample per label value instead;
+	// byLabels one per pair of values of two labels.
+	byLabel  func(S) map[string]uint64
+	byLabels func(S) map[[2]string]uint64
 }
 
 func counter[S any](name, help string, f func(S) uint64) family[S] {
@@ -42,11 +49,24 @@ func counterBy[S any](name, help, label string, f func(S) map[string]uint64) fam
 	return family[S]{desc: prometheus.NewDesc(name, help, []string{label}, nil), kind: prometheus.CounterValue, byLabel: f}
 }
 
+func counterBy2[S any](name, help, label1, label2 string, f func(S) map[[2]string]uint64) family[S] {
+	return family[S]{desc: prometheus.NewDesc(name, help, []string{label1, label2}, nil), kind: prometheus.CounterValue, byLabels: f}
+}
+
 func emit[S any](out []prometheus.Metric, s *S, fams []family[S]) []prometheus.Metric {
 	if s == nil {
 		return out
 	}
 	for _, f := range fams {
+		if f.byLabels != nil {
+			m := f.byLabels(*s)
+			for _, l := range slices.SortedFunc(maps.Keys(m), func(a, b [2]string) int {
+				return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1]))
+			}) {
+				out = append(out, prometheus.MustNewConstMetric(f.desc, f.kind, float64(m[l]), l[0], l[1]))
+			}
+			continue
+		}
 		if f.byLabel == nil {
 			out = append(out, prometheus.MustNewConstMetric(f.desc, f.kind, f.value(*s)))
 			continue
@@ -74,11 +94,14 @@ func Metrics(s Stats) []prometheus.Metric {
 	out = emit(out, s.DHCP6PD, dhcp6pdMetrics)
 	out = emit(out, s.RA, raMetrics)
 	out = emit(out, s.NDProxy, ndproxyMetrics)
+	out = emit(out, s.NSResponder, nsresponderMetrics)
 	out = emit(out, s.DHCP6Info, dhcp6infoMetrics)
 	out = emit(out, s.LANIf, lanifMetrics)
 	out = emit(out, s.DNS64, dns64Metrics)
 	out = emit(out, s.DHCP4, dhcp4Metrics)
 	out = emit(out, s.NAT64, nat64Metrics)
+	out = emit(out, s.CLAT, clatMetrics)
+	out = emit(out, s.Discovery, discoveryMetrics)
 	out = emit(out, s.Firewall, firewallMetrics)
 	out = emit(out, s.Fastpath, fastpathMetrics)
 	out = emit(out, s.Accounting, accountingMetrics)
@@ -86,6 +109,8 @@ func Metrics(s Stats) []prometheus.Metric {
 	out = emit(out, s.DHCP4, dhcp4LANMetrics)
 	out = emit(out, s.Neighbors, neighborsMetrics)
 	out = emit(out, s.HostTable, hostTableMetrics)
+	out = emit(out, s.UPnP, upnpMetrics)
+	out = emit(out, s.Timesync, timesyncMetrics)
 	return out
 }
 
@@ -125,6 +150,8 @@ var dhcp6pdMetrics = []family[dhcp6pd.Stats]{
 	counter("gizmo_dhcp6pd_reconfigure_accepted_total", "Reconfigure messages accepted (RFC 8415 §18.2.11).", func(s dhcp6pd.Stats) uint64 { return s.ReconfigureAccepted }),
 	counter("gizmo_dhcp6pd_reconfigure_dropped_total", "Reconfigure messages dropped.", func(s dhcp6pd.Stats) uint64 { return s.ReconfigureDropped }),
 	counter("gizmo_dhcp6pd_send_errors_total", "DHCPv6 messages that could not be sent.", func(s dhcp6pd.Stats) uint64 { return s.SendErrors }),
+	counter("gizmo_dhcp6pd_unconfirmed_dropped_total", "Stored delegations dropped before use: not confirmed by the server, or expired by the synchronised clock.", func(s dhcp6pd.Stats) uint64 { return s.UnconfirmedDropped }),
+	counter("gizmo_dhcp6pd_malformed_time_options_total", "NTP and SNTP server options (RFC 5908, RFC 4075) ignored because they did not parse.", func(s dhcp6pd.Stats) uint64 { return s.MalformedTimeOptions }),
 }
 
 var raMetrics = []family[ra.Stats]{
@@ -137,6 +164,16 @@ var raMetrics = []family[ra.Stats]{
 	counter("gizmo_ra_final_total", "Final Router Advertisements (router lifetime 0) sent at shutdown.", func(s ra.Stats) uint64 { return s.RAFinal }),
 	counter("gizmo_ra_send_errors_total", "Router Advertisements that could not be sent.", func(s ra.Stats) uint64 { return s.SendErrors }),
 	counter("gizmo_ra_plan_errors_total", "Plans that could not be encoded; the previous one stayed.", func(s ra.Stats) uint64 { return s.PlanErrors }),
+}
+
+var nsresponderMetrics = []family[nsresponder.Stats]{
+	counter("gizmo_nsresponder_received_total", "Neighbor Solicitations for the on-link NAT64 prefix received.", func(s nsresponder.Stats) uint64 { return s.Received }),
+	counter("gizmo_nsresponder_answered_total", "Neighbor Advertisements sent for addresses of the on-link NAT64 prefix (RFC 4861 §7.2.4).", func(s nsresponder.Stats) uint64 { return s.Answered }),
+	counter("gizmo_nsresponder_dad_answered_total", "DAD probes for addresses of the on-link NAT64 prefix answered (RFC 4862 §5.4.3).", func(s nsresponder.Stats) uint64 { return s.DADAnswered }),
+	counterBy("gizmo_nsresponder_refused_total", "Neighbor Solicitations not answered (RFC 4861 §7.1.1 checks, rate limits), by reason.", "reason", func(s nsresponder.Stats) map[string]uint64 { return s.Refused }),
+	gauge("gizmo_nsresponder_sources", "Sources the rate limit of the NS responder tracks now.", func(s nsresponder.Stats) float64 { return float64(s.Sources) }),
+	counter("gizmo_nsresponder_send_errors_total", "Neighbor Advertisements that could not be sent.", func(s nsresponder.Stats) uint64 { return s.SendErrors }),
+	counter("gizmo_nsresponder_plan_errors_total", "Plans of the NS responder refused; the previous one stayed.", func(s nsresponder.Stats) uint64 { return s.PlanErrors }),
 }
 
 var ndproxyMetrics = []family[ndproxy.Stats]{
@@ -206,6 +243,7 @@ var dhcp4Metrics = []family[dhcp4.Stats]{
 	counter("gizmo_dhcp4_ignored_total", "Well-formed packets that needed no answer.", func(s dhcp4.Stats) uint64 { return s.Ignored }),
 	counter("gizmo_dhcp4_v6only_sent_total", "Replies that carried option 108 (RFC 8925).", func(s dhcp4.Stats) uint64 { return s.V6OnlySent }),
 	counter("gizmo_dhcp4_persist_errors_total", "Failed writes of the lease file.", func(s dhcp4.Stats) uint64 { return s.PersistErrors }),
+	counter("gizmo_dhcp4_clock_steps_total", "Steps of the wall clock that moved this run's lease expiries (RFC 2131 §3.3: leases keep their remaining time).", func(s dhcp4.Stats) uint64 { return s.ClockSteps }),
 	gauge("gizmo_dhcp4_leases", "Current DHCPv4 leases.", func(s dhcp4.Stats) float64 { return float64(s.Leases) }),
 }
 
@@ -214,6 +252,18 @@ var dhcp4Metrics = []family[dhcp4.Stats]{
 var nat64Metrics = []family[nat64.Stats]{
 	gauge("gizmo_nat64_enabled", "1 while the NAT64 translates.", func(s nat64.Stats) float64 { return boolGauge(s.Enabled) }),
 	gauge("gizmo_nat64_bindings", "Address and port bindings at the last reaper pass.", func(s nat64.Stats) float64 { return float64(s.Bindings) }),
+}
+
+var clatMetrics = []family[clat.Stats]{
+	gauge("gizmo_clat_running", "1 while the CLAT translates the legacy hosts' IPv4 (RFC 6877).", func(s clat.Stats) float64 { return boolGauge(s.Running) }),
+	counterBy("gizmo_clat_packets_total", "Packets the CLAT program handled, by outcome (translated_out, translated_in, the drops).", "outcome", func(s clat.Stats) map[string]uint64 { return s.Counters }),
+	counter("gizmo_clat_plan_errors_total", "CLAT plans that could not be applied.", func(s clat.Stats) uint64 { return uint64(max(s.Errors, 0)) }),
+}
+
+var discoveryMetrics = []family[clat.DiscoveryStats]{
+	counterBy("gizmo_clat_discovery_rounds_total", "RFC 7050 discovery rounds, by outcome: a NAT64 prefix found, none (no DNS64), failed (no answer).", "outcome", func(s clat.DiscoveryStats) map[string]uint64 {
+		return map[string]uint64{"found": s.Found, "none": s.None, "failed": s.Failed}
+	}),
 }
 
 var firewallMetrics = []family[firewall.Stats]{
@@ -281,4 +331,53 @@ var hostTableMetrics = []family[HostTable]{
 	counter("gizmo_hosts_addresses_evicted_total", "Addresses a host lost to its newer ones when it had too many.", func(s HostTable) uint64 { return s.AddrsEvicted }),
 	counter("gizmo_hosts_unproven_sightings_total", "Neighbour entries that would have attached a new address to a MAC without a frame from it.", func(s HostTable) uint64 { return s.Unproven }),
 	counter("gizmo_hosts_records_dropped_total", "Remembered hosts forgotten to keep the persisted records bounded.", func(s HostTable) uint64 { return s.RecordsDropped }),
+}
+
+var upnpMetrics = []family[UPnP]{
+	counterBy2("gizmo_upnp_requests_total", "UPnP control requests, by action and result (ok, or the UPnP error code answered).", "action", "result", func(s UPnP) map[[2]string]uint64 {
+		out := make(map[[2]string]uint64, len(s.Requests))
+		for k, n := range s.Requests {
+			out[[2]string{k.Action, k.Result}] = n
+		}
+		return out
+	}),
+	counterBy("gizmo_upnp_refused_total", "UPnP requests refused, by reason (the pinhole rules' and the service's bounds).", "reason", func(s UPnP) map[string]uint64 { return s.Refused }),
+	gauge("gizmo_upnp_pinholes", "Pinholes apps opened that are in force.", func(s UPnP) float64 { return float64(s.Pinholes) }),
+	counter("gizmo_upnp_ssdp_searches_total", "SSDP M-SEARCHes answered.", func(s UPnP) uint64 { return s.Searches }),
+	counter("gizmo_upnp_ssdp_replies_total", "SSDP answers sent.", func(s UPnP) uint64 { return s.Replies }),
+	counter("gizmo_upnp_ssdp_notifies_total", "SSDP announcements sent.", func(s UPnP) uint64 { return s.Notifies }),
+	counterBy("gizmo_upnp_ssdp_dropped_total", "SSDP datagrams left unanswered, by reason.", "reason", func(s UPnP) map[string]uint64 { return s.SSDPDropped }),
+	counter("gizmo_upnp_connections_limited_total", "UPnP HTTP connections that waited for a free slot.", func(s UPnP) uint64 { return s.ConnsLimited }),
+	counter("gizmo_upnp_connection_timeouts_total", "UPnP HTTP connections a header, read or idle timeout ended.", func(s UPnP) uint64 { return s.ConnTimeouts }),
+	counter("gizmo_upnp_clients_evicted_total", "Clients the UPnP rate limiters forgot to make room.", func(s UPnP) uint64 { return s.ClientsEvicted }),
+	counter("gizmo_upnp_send_errors_total", "SSDP datagrams that could not be sent.", func(s UPnP) uint64 { return s.SendErrors }),
+}
+
+var timesyncMetrics = []family[timesync.Stats]{
+	gauge("gizmo_timesync_synced", "1 once the clock was synchronised with NTP in this run.", func(s timesync.Stats) float64 { return boolGauge(s.Synced) }),
+	gauge("gizmo_timesync_last_sync_timestamp_seconds", "Unix time of the last accepted NTP sample (0: none yet).", func(s timesync.Stats) float64 {
+		if s.LastSync.IsZero() {
+			return 0
+		}
+		return float64(s.LastSync.UnixNano()) / 1e9
+	}),
+	gauge("gizmo_timesync_offset_seconds", "Clock offset of the last accepted NTP sample.", func(s timesync.Stats) float64 { return s.Offset.Seconds() }),
+	gauge("gizmo_timesync_stratum", "Stratum the gizmo serves to the LAN (16: unsynchronised).", func(s timesync.Stats) float64 { return float64(s.Stratum) }),
+	gauge("gizmo_timesync_poll_seconds", "Interval to the next NTP poll.", func(s timesync.Stats) float64 { return s.Poll.Seconds() }),
+	gauge("gizmo_timesync_restored_seconds", "How far the clock was stepped forward to the saved time at start.", func(s timesync.Stats) float64 { return s.Restored.Seconds() }),
+	counter("gizmo_timesync_steps_total", "Clock steps.", func(s timesync.Stats) uint64 { return s.Steps }),
+	counter("gizmo_timesync_slews_total", "Clock slews.", func(s timesync.Stats) uint64 { return s.Slews }),
+	counter("gizmo_timesync_ignored_total", "Accepted samples within the noise, left alone.", func(s timesync.Stats) uint64 { return s.Ignored }),
+	counter("gizmo_timesync_queries_total", "NTP queries sent.", func(s timesync.Stats) uint64 { return s.Queries }),
+	counter("gizmo_timesync_query_errors_total", "NTP queries without an answer.", func(s timesync.Stats) uint64 { return s.QueryErrors }),
+	counterBy("gizmo_timesync_rejected_total", "NTP answers rejected (RFC 5905 §8), by reason.", "reason", func(s timesync.Stats) map[string]uint64 { return s.Rejected }),
+	counter("gizmo_timesync_skipped_total", "Candidate NTP servers beyond the per-round bounds.", func(s timesync.Stats) uint64 { return s.Skipped }),
+	counter("gizmo_timesync_resolve_errors_total", "NTP server names that did not resolve.", func(s timesync.Stats) uint64 { return s.ResolveErrors }),
+	counter("gizmo_timesync_clock_errors_total", "Failed attempts to set the clock.", func(s timesync.Stats) uint64 { return s.ClockErrors }),
+	counter("gizmo_timesync_save_errors_total", "Failed writes of the saved time.", func(s timesync.Stats) uint64 { return s.SaveErrors }),
+	gauge("gizmo_timesync_server_listening", "Addresses the NTP server answers on.", func(s timesync.Stats) float64 { return float64(len(s.Server.Listening)) }),
+	counter("gizmo_timesync_server_requests_total", "NTP requests received from the LAN.", func(s timesync.Stats) uint64 { return s.Server.Requests }),
+	counter("gizmo_timesync_server_replies_total", "NTP replies sent to the LAN.", func(s timesync.Stats) uint64 { return s.Server.Replies }),
+	counterBy("gizmo_timesync_server_dropped_total", "NTP requests left unanswered, by reason.", "reason", func(s timesync.Stats) map[string]uint64 { return s.Server.Dropped }),
+	counter("gizmo_timesync_server_listen_errors_total", "Failed binds of the NTP server's sockets.", func(s timesync.Stats) uint64 { return s.Server.ListenErrors }),
 }

@@ -15,6 +15,7 @@ import (
 	"codeberg.org/monostack/gizmo/services/firewall"
 	"codeberg.org/monostack/gizmo/services/nat64"
 	"codeberg.org/monostack/gizmo/services/ra"
+	"codeberg.org/monostack/gizmo/services/timesync"
 	"codeberg.org/monostack/gizmo/web/series"
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
@@ -204,5 +205,65 @@ func (c constCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c constCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, m := range c {
 		ch <- m
+	}
+}
+
+// The UPnP IGD's requests are counted by action and result, its refusals
+// by reason, and the pinholes in force are a gauge.
+func TestUPnPMetrics(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(constCollector(Metrics(everyService())))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			got[key] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	for key, want := range map[string]float64{
+		"gizmo_upnp_requests_total,action=AddPinhole,result=ok":  3,
+		"gizmo_upnp_requests_total,action=AddPinhole,result=703": 1,
+		"gizmo_upnp_refused_total,reason=some-reason":            1,
+		"gizmo_upnp_ssdp_dropped_total,reason=some-reason":       1,
+		"gizmo_upnp_pinholes":                                    2,
+	} {
+		if got[key] != want {
+			t.Errorf("%s = %v, want %v", key, got[key], want)
+		}
+	}
+}
+
+// The time service's state and counters, typed: whether the clock is
+// synchronised and when last, as gauges; its work, as counters.
+func TestTimesyncMetrics(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	last := time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
+	reg.MustRegister(constCollector(Metrics(Stats{Timesync: &timesync.Stats{
+		Synced: true, LastSync: last, Stratum: 9, Offset: -1500 * time.Millisecond, Steps: 1, Queries: 4,
+		Rejected: map[string]uint64{timesync.RejectUnsynced: 2},
+		Server:   timesync.ServerStats{Requests: 7, Replies: 6, Dropped: map[string]uint64{timesync.DropRate: 1}},
+	}})))
+	w := httptest.NewRecorder()
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	for _, want := range []string{
+		"# TYPE gizmo_timesync_synced gauge\ngizmo_timesync_synced 1\n",
+		"# TYPE gizmo_timesync_last_sync_timestamp_seconds gauge\ngizmo_timesync_last_sync_timestamp_seconds 1.773500966e+09\n",
+		"# TYPE gizmo_timesync_stratum gauge\ngizmo_timesync_stratum 9\n",
+		"# TYPE gizmo_timesync_offset_seconds gauge\ngizmo_timesync_offset_seconds -1.5\n",
+		"# TYPE gizmo_timesync_steps_total counter\ngizmo_timesync_steps_total 1\n",
+		"# TYPE gizmo_timesync_rejected_total counter\ngizmo_timesync_rejected_total{reason=\"unsynchronized\"} 2\n",
+		"# TYPE gizmo_timesync_server_replies_total counter\ngizmo_timesync_server_replies_total 6\n",
+		"# TYPE gizmo_timesync_server_dropped_total counter\ngizmo_timesync_server_dropped_total{reason=\"rate-limit\"} 1\n",
+	} {
+		if !strings.Contains(w.Body.String(), want) {
+			t.Errorf("/metrics lacks\n%s\ngot:\n%s", want, w.Body)
+		}
 	}
 }

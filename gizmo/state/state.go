@@ -45,6 +45,18 @@ type State struct {
 	Pref64       netip.Prefix
 	Pref64Source Pref64Source
 
+	// OnLink is, in the existing-network mode, the /64 the gizmo
+	// announces on-link (PIO L=1, A=0; RFC 4861 §6.3.4) and answers
+	// Neighbor Solicitations in: its DNS64 address and, unless -pref64 or
+	// the network's own PREF64 names another prefix, the NAT64 /96 live
+	// there, so that hosts reach both without a route. Invalid outside
+	// that mode and until one is chosen. Derived (gizmo/derive).
+	OnLink netip.Prefix
+	// OnLinkWithdrawn are /64s announced on-link before and replaced (a
+	// delegation arrived, changed or went): advertised with lifetime 0
+	// until their Until, so that hosts drop them at once. Derived.
+	OnLinkWithdrawn []WithdrawnPrefix
+
 	// UpstreamDNS are the resolvers the DNS service forwards to, in order of
 	// preference, and where they were learned.
 	UpstreamDNS []netip.AddrPort
@@ -62,6 +74,15 @@ type State struct {
 	// (gizmo/derive), for /metrics and the dashboard.
 	HostTable HostTableStats
 
+	// Line is what the ISP's line carries (derived by gizmo/derive): IPv4,
+	// IPv6 or both, and on an IPv6-only line whether a NAT64 serves it.
+	// It decides the CLAT and the no-IPv4 rules; shown on the dashboard.
+	Line Line
+
+	// CLAT is what the CLAT translates between while it runs (recorded by
+	// the daemon from each plan); zero while it does not.
+	CLAT CLATStatus
+
 	// Deployment names the situation the gizmo detected (docs/deployments.md):
 	// router, upstream-nat64, shared-64, no-delegation, ipv4-only-upstream,
 	// existing-network or no-upstream. The daemon records it from each
@@ -76,6 +97,26 @@ type State struct {
 	// host's ExposedPorts: token and prefix rules, written relative to the
 	// delegation so that they survive renumbering. Persisted.
 	InboundRules []InboundRule
+
+	// LastPinholeID is the UniqueID last given to a pinhole (Host.Pinholes):
+	// IDs are handed out in turn, so that an app's old ID does not name
+	// another app's pinhole soon after.
+	LastPinholeID uint16
+	// Clock is the time service's account of the system clock, for the
+	// dashboard.
+	Clock Clock
+}
+
+// Clock says whether the gizmo's clock is synchronised with NTP in this
+// run, from which server, and when last. Until it is, wall-clock times
+// (the dashboard's, the logs') may be years off on a board without a
+// real-time clock.
+type Clock struct {
+	Synced bool
+	// Source is the server of the last accepted sample: an address, or a
+	// name with the address it resolved to.
+	Source   string
+	LastSync time.Time
 }
 
 // HostTableStats are the host table's bound and its counters since the
@@ -128,7 +169,44 @@ const (
 	Pref64Default  Pref64Source = "default"     // 64:ff9b::/96, RFC 6052
 	Pref64Flag     Pref64Source = "flag"        // -pref64
 	Pref64Upstream Pref64Source = "upstream-ra" // the ISP's PREF64 option (RFC 8781)
+	Pref64OnLink   Pref64Source = "on-link"     // a /96 in the on-link /64 of the existing-network mode (RFC 6052 §2.2)
+	// Pref64Discovered: the ISP's DNS64 synthesizes into it (RFC 7050
+	// discovery through the upstream resolvers).
+	Pref64Discovered Pref64Source = "upstream-dns64"
 )
+
+// Upstream reports whether the prefix is the ISP's, that is, the ISP runs
+// the NAT64 and the gizmo does not translate.
+func (s Pref64Source) Upstream() bool { return s == Pref64Upstream || s == Pref64Discovered }
+
+// Line is what the ISP's line carries.
+type Line string
+
+const (
+	// LineUnknown: nothing heard yet, or an IPv6 line whose IPv4 story is
+	// not known yet (derive.NoIPv4HoldOff).
+	LineUnknown Line = "unknown"
+	// LineDualStack: IPv6 and an IPv4 lease.
+	LineDualStack Line = "dual-stack"
+	// LineIPv4Only: an IPv4 lease and no IPv6.
+	LineIPv4Only Line = "ipv4-only"
+	// LineIPv6OnlyNAT64: IPv6 only, and the ISP's NAT64 (PREF64 in its RA,
+	// or found by RFC 7050 discovery): the gizmo's CLAT serves the legacy
+	// hosts (RFC 6877).
+	LineIPv6OnlyNAT64 Line = "ipv6-only-nat64"
+	// LineIPv6Only: IPv6 only, no NAT64, no AFTR: no IPv4 at all.
+	LineIPv6Only Line = "ipv6-only"
+	// LineDSLite: IPv6 only and an AFTR (RFC 6333) to tunnel IPv4 to.
+	LineDSLite Line = "ds-lite"
+)
+
+// CLATStatus is the CLAT's translation while it runs.
+type CLATStatus struct {
+	// Address is the CLAT's IPv6 address, Pref64 the NAT64 prefix it
+	// sends to.
+	Address netip.Addr
+	Pref64  netip.Prefix
+}
 
 // WAN is what the daemon knows about its uplink.
 type WAN struct {
@@ -151,8 +229,19 @@ type WAN struct {
 	RDNSS []netip.Addr
 	// DHCPv6DNS are the DNS servers from the DHCPv6 reply, if any.
 	DHCPv6DNS []netip.Addr
+	// DHCPv6NTP are the NTP servers from the DHCPv6 reply (RFC 5908
+	// address suboptions, then RFC 4075 SNTP servers); DHCPv6NTPNames
+	// those it names by FQDN (RFC 5908 §4.3).
+	DHCPv6NTP      []netip.Addr
+	DHCPv6NTPNames []string
 	// UpstreamPref64 is the PREF64 the upstream advertises, if any.
 	UpstreamPref64 netip.Prefix
+	// DNS64 is the last answer of RFC 7050 discovery: the NAT64 prefix the
+	// upstream resolvers synthesize into, or that they do not.
+	DNS64 DNS64Discovery
+	// AFTR is the DS-Lite AFTR's address (RFC 6333, RFC 6334), once the
+	// DS-Lite client knows one; no service sets it yet, so it is invalid.
+	AFTR netip.Addr
 	// Routes are the upstream's Route Information Options (RFC 4191).
 	Routes []Route
 	// Prefixes are the upstream RA's Prefix Information Options
@@ -165,12 +254,51 @@ type WAN struct {
 	IPv4 *IPv4Lease
 }
 
+// DNS64Discovery is one answer of RFC 7050 discovery.
+type DNS64Discovery struct {
+	// Prefix is the NAT64 prefix found, valid until ValidUntil (the
+	// answer's TTL); invalid when None.
+	Prefix     netip.Prefix
+	ValidUntil time.Time
+	// None: the resolvers answered, and there is no DNS64 behind them.
+	None bool
+	// At is when the answer came.
+	At time.Time
+}
+
+// Found returns the discovered prefix while it is valid at now.
+func (d DNS64Discovery) Found(now time.Time) (netip.Prefix, bool) {
+	if d.Prefix.IsValid() && d.ValidUntil.After(now) {
+		return d.Prefix, true
+	}
+	return netip.Prefix{}, false
+}
+
 // IPv4Lease is the WAN's legacy IPv4 address.
 type IPv4Lease struct {
-	Addr    netip.Prefix
-	Router  netip.Addr
-	DNS     []netip.Addr
+	Addr   netip.Prefix
+	Router netip.Addr
+	DNS    []netip.Addr
+	// NTP are the time servers of option 42 (RFC 2132 §8.3).
+	NTP     []netip.Addr
 	Expires time.Time
+}
+
+// ValidAt reports whether the lease holds at now (a zero expiry never
+// runs out); a nil lease does not.
+func (l *IPv4Lease) ValidAt(now time.Time) bool {
+	return l != nil && l.Addr.IsValid() && l.Addr.Addr().Is4() && (l.Expires.IsZero() || l.Expires.After(now))
+}
+
+// HasGlobalIPv6 reports whether one of the WAN's addresses is global IPv6
+// addressing (a ULA is not an IPv6 upstream).
+func (w WAN) HasGlobalIPv6() bool {
+	for _, a := range w.Addrs {
+		if ip := a.Addr(); ip.Is6() && ip.IsGlobalUnicast() && !ip.IsPrivate() {
+			return true
+		}
+	}
+	return false
 }
 
 // UpstreamPrefix is one Prefix Information Option heard on the WAN.
@@ -180,6 +308,13 @@ type UpstreamPrefix struct {
 	Autonomous     bool // A flag
 	PreferredUntil time.Time
 	ValidUntil     time.Time
+}
+
+// WithdrawnPrefix is a prefix the gizmo advertised and now withdraws: its
+// options go out with lifetime 0 until Until.
+type WithdrawnPrefix struct {
+	Prefix netip.Prefix
+	Until  time.Time
 }
 
 // Route is a more-specific route learned from or sent in an RA (RFC 4191).
@@ -228,6 +363,12 @@ type LAN struct {
 	// DNS holds the DNS service's distinct listening address per information
 	// source, so that the statistics show which source each host uses.
 	DNS DNSAddrs
+	// OwnMACs are the gizmo's own hardware addresses (net.HardwareAddr
+	// String form): every port, bridged or not, the bridge and the uplink.
+	// Frames from them are the gizmo itself (its role probes, its RAs seen
+	// on another port), never a host. A bridge takes its MAC from its
+	// ports unless told otherwise, so the list is read again at every plan.
+	OwnMACs []string
 }
 
 // DNSAddrs are the DNS service's listening addresses, one per way a host can
@@ -260,6 +401,9 @@ type Host struct {
 	Policy             HostPolicy
 	FirstSeen          time.Time
 	LastSeen           time.Time
+	// Pinholes are the inbound pinholes apps on the host opened (UPnP),
+	// in the order they were opened; only while Policy.AppPinholes is on.
+	Pinholes []Pinhole
 }
 
 // Record is the part of a host that persists across restarts.
@@ -283,8 +427,8 @@ type HostRecord struct {
 }
 
 // Configured reports whether the owner set anything for the host: a policy
-// other than the defaults (a name, a reservation, exposed ports, DNS64 or
-// option 108 turned off).
+// other than the defaults (a name, a reservation, exposed ports, app
+// pinholes allowed, DNS64 or option 108 turned off).
 func (r HostRecord) Configured() bool { return r.Policy.Configured() }
 
 // Durable reports whether the record is worth keeping across a reboot:
@@ -307,6 +451,10 @@ type HostPolicy struct {
 	// ExposedPorts are reachable from the internet on every current IPv6
 	// address of the host, privacy addresses included: "tcp/443".
 	ExposedPorts []string `json:"exposed_ports,omitempty"`
+	// AppPinholes on: apps on this host may open inbound IPv6 ports
+	// themselves (UPnP IGD / PCP pinholes). Off unless the owner turns it
+	// on: an app's request is not the owner's decision.
+	AppPinholes bool `json:"app_pinholes"`
 }
 
 // DefaultHostPolicy is what a host that the owner never touched gets: the
@@ -320,7 +468,7 @@ func DefaultHostPolicy() HostPolicy {
 func (p HostPolicy) Configured() bool {
 	d := DefaultHostPolicy()
 	return p.DNS64 != d.DNS64 || p.V6OnlyPreferred != d.V6OnlyPreferred || p.Hostname != "" ||
-		p.IPv4.IsValid() || len(p.ExposedPorts) > 0
+		p.IPv4.IsValid() || len(p.ExposedPorts) > 0 || p.AppPinholes != d.AppPinholes
 }
 
 // WellKnownPref64 is the RFC 6052 well-known prefix.

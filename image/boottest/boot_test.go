@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -63,12 +64,15 @@ func labConfig(t *testing.T) instance.Config {
 // daemon, boots it with SeaBIOS (the legacy BIOS path the APU takes) under
 // TCG, and wires its two virtio NICs into the lab: gz-gizmo, left without a
 // daemon, becomes a patch panel that bridges tap devices to the veths
-// towards gz-isp and gz-switch. It then checks what a person would: the
-// console shows gokrazy starting the gizmo, Kea delegated a prefix to it,
-// gz-lan-v6 hears its RA with PREF64, and the dashboard answers. Then it
-// tries updates that are not signed with the image's key, which the VM
-// refuses, updates it with a signed one over HTTPS and checks that it boots
-// root B.
+// towards gz-isp and gz-switch. The VM's real-time clock starts years
+// behind. It then checks what a person would: the console shows gokrazy
+// starting the gizmo, Kea delegated a prefix to it, gz-lan-v6 hears its RA
+// with PREF64, the dashboard answers, and its Date header is the real time
+// once the lab's NTP server has answered. Then it tries updates that are
+// not signed with the image's key, which the VM refuses, updates it with a
+// signed one over HTTPS and checks that it boots root B. Last, it cuts the
+// power, lets the delegation run out while the VM is off, and boots it
+// again with the clock behind: the expired prefix is never offered.
 func TestBootQEMU(t *testing.T) {
 	if os.Getenv("GIZMO_SLOW") == "" {
 		t.Skip("slow: set GIZMO_SLOW=1")
@@ -116,44 +120,26 @@ func TestBootQEMU(t *testing.T) {
 			t.Errorf("lab down: %v", err)
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 16*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 22*time.Minute)
 	defer cancel()
 	patchPanel(t, ctx, l)
 	start = time.Now()
 
+	// The VM's real-time clock starts years behind, as a board without
+	// one starts at its image's build time.
 	serial := filepath.Join(t.TempDir(), "serial.log")
-	vm := exec.Command("ip", "netns", "exec", netlab.NSGizmo, qemu,
-		"-machine", "pc", "-accel", "tcg", "-smp", "2", "-m", "1024",
-		"-display", "none", "-monitor", "none",
-		"-serial", "file:"+serial,
-		"-drive", "file="+img+",format=raw,if=virtio",
-		"-device", "i6300esb",
-		"-netdev", "tap,id=wan,ifname=tap-wan,script=no,downscript=no",
-		"-device", "virtio-net-pci,netdev=wan,mac="+netlab.MACGizmoWAN,
-		"-netdev", "tap,id=lan,ifname=tap-lan,script=no,downscript=no",
-		"-device", "virtio-net-pci,netdev=lan,mac="+netlab.MACGizmoLAN,
-	)
-	var qemuOut bytes.Buffer
-	vm.Stdout, vm.Stderr = &qemuOut, &qemuOut
-	if err := vm.Start(); err != nil {
+	vm := startVM(t, qemu, img, serial)
+
+	// 1. The console: SeaBIOS → syslinux → kernel → gokrazy → the gizmo,
+	// started on the RTC's date, years behind.
+	rtc, err := time.Parse("2006-01-02T15:04:05", rtcBase)
+	if err != nil {
 		t.Fatal(err)
 	}
-	// Registered after the lab's cleanup, so it runs first: the VM goes
-	// before its tap devices and namespace.
-	t.Cleanup(func() {
-		vm.Process.Kill()
-		vm.Wait()
-		if t.Failed() {
-			b, _ := os.ReadFile(serial)
-			t.Logf("qemu: %s\nserial console:\n%s", qemuOut.String(), b)
-		}
-	})
-
-	// 1. The console: SeaBIOS → syslinux → kernel → gokrazy → the gizmo.
 	for _, want := range []string{
 		"SYSLINUX",
 		"Run /gokrazy/init as init process",
-		`gizmo: ` + time.Now().UTC().Format("2006/01/02"),
+		`gizmo: ` + rtc.Format("2006/01/02"),
 		`gokrazy: attempt 0, starting ["/user/gizmo"`,
 	} {
 		if err := waitSerial(ctx, serial, want); err != nil {
@@ -186,6 +172,10 @@ func TestBootQEMU(t *testing.T) {
 		}
 		t.Logf("dashboard at %s answered %s; power-on to dashboard took %v", url, out, time.Since(start).Round(time.Second))
 	}
+
+	// 4b. NTP from the lab's chrony (Kea's options 42 and 56) set the
+	// clock: the dashboard's Date header is the host's time.
+	checkClock(t, ctx, router)
 
 	// 5. A network update, over HTTPS to the key the console shows.
 	// Unsigned and wrongly signed images are refused; a signed one is
@@ -226,6 +216,70 @@ func TestBootQEMU(t *testing.T) {
 	if again := consoleKey(t, ctx, serial, 2); again != pin {
 		t.Errorf("after the update the gizmo presents key %s, before %s", again, pin)
 	}
+	// After the reboot the clock is set again (from /perm, then NTP).
+	checkClock(t, ctx, router)
+
+	// 6. A power cut, a delegation that runs out while the gizmo is off,
+	// and a boot with the RTC years behind: the expired prefix is never
+	// offered, the new one is.
+	start = time.Now()
+	rebootWithExpiredDelegation(t, ctx, l, vm, func(serial string) *vmProcess { return startVM(t, qemu, img, serial) })
+	t.Logf("power cut, renumbering and reboot took %v", time.Since(start).Round(time.Second))
+}
+
+// vmProcess is one run of qemu with the image.
+type vmProcess struct {
+	cmd    *exec.Cmd
+	out    bytes.Buffer
+	serial string
+	once   sync.Once
+}
+
+// kill cuts the VM's power.
+func (v *vmProcess) kill() {
+	v.once.Do(func() {
+		v.cmd.Process.Kill()
+		v.cmd.Wait()
+	})
+}
+
+// startVM boots the image in qemu inside gz-gizmo, its NICs on the patch
+// panel's tap devices, its console in serial and a virtio RNG, with the
+// real-time clock at rtcBase. The test's cleanup kills it, and shows its console if the
+// test failed; registered after the lab's cleanup, it runs first, so the
+// VM goes before its tap devices and namespace.
+func startVM(t *testing.T, qemu, img, serial string) *vmProcess {
+	t.Helper()
+	v := &vmProcess{serial: serial}
+	v.cmd = exec.Command("ip", "netns", "exec", netlab.NSGizmo, qemu,
+		"-machine", "pc", "-accel", "tcg", "-smp", "2", "-m", "1024",
+		"-display", "none", "-monitor", "none",
+		"-rtc", "base="+rtcBase,
+		"-serial", "file:"+serial,
+		"-drive", "file="+img+",format=raw,if=virtio",
+		"-device", "i6300esb",
+		// The boards have a hardware RNG; without one, the emulated CPU
+		// (no RDRAND, a regular timer) left the kernel's crng
+		// uninitialised for minutes after a reboot, and every DHCP
+		// transaction ID waited for it.
+		"-device", "virtio-rng-pci",
+		"-netdev", "tap,id=wan,ifname=tap-wan,script=no,downscript=no",
+		"-device", "virtio-net-pci,netdev=wan,mac="+netlab.MACGizmoWAN,
+		"-netdev", "tap,id=lan,ifname=tap-lan,script=no,downscript=no",
+		"-device", "virtio-net-pci,netdev=lan,mac="+netlab.MACGizmoLAN,
+	)
+	v.cmd.Stdout, v.cmd.Stderr = &v.out, &v.out
+	if err := v.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		v.kill()
+		if t.Failed() {
+			b, _ := os.ReadFile(serial)
+			t.Logf("qemu: %s\nserial console %s:\n%s", v.out.String(), filepath.Base(serial), b)
+		}
+	})
+	return v
 }
 
 // signingKey signs the boot test's updates (a fixed seed: the image is

@@ -73,6 +73,14 @@ type Options struct {
 	// MustPass names a test that must have passed in the VM (so that a
 	// skip pattern cannot silently skip everything).
 	MustPass string
+	// Icount makes the guest's clock count executed instructions, one
+	// nanosecond each (qemu -icount shift=0), so that the durations the
+	// tests measure are instruction counts (see MeasureCost). The guest
+	// runs slower.
+	Icount bool
+	// Show is a regular expression of further console lines to log
+	// (the verdicts and the nobtf_test.go lines always are).
+	Show string
 }
 
 // Run builds the current package's test binary for amd64, boots it as
@@ -131,17 +139,24 @@ func Run(t testing.TB, o Options) []byte {
 	}
 
 	serial := filepath.Join(dir, "serial.log")
-	vm := exec.CommandContext(ctx, qemu,
-		"-machine", "pc", "-accel", "tcg", "-smp", "2", "-m", fmt.Sprint(o.MemoryMB),
+	args := []string{"-machine", "pc", "-accel", "tcg", "-smp", "2", "-m", fmt.Sprint(o.MemoryMB),
 		"-display", "none", "-monitor", "none", "-no-reboot",
-		"-serial", "file:"+serial,
-		"-kernel", kernel, "-initrd", initrd, "-append", "console=ttyS0 panic=-1 "+o.Cmdline)
+		"-serial", "file:" + serial,
+		"-kernel", kernel, "-initrd", initrd, "-append", "console=ttyS0 panic=-1 " + o.Cmdline}
+	if o.Icount {
+		args = append(args, "-icount", "shift=0")
+	}
+	vm := exec.CommandContext(ctx, qemu, args...)
 	qout, err := vm.CombinedOutput()
 	console, _ := os.ReadFile(serial)
 	if err != nil {
 		t.Fatalf("qemu: %v: %s\nconsole:\n%s", err, qout, console)
 	}
-	for _, l := range regexp.MustCompile(`(?m)^(init: .*|\s+nobtf_test.go:\d+: .*|--- (FAIL|PASS): .*)$`).FindAll(console, -1) {
+	show := `init: .*|\s+nobtf_test.go:\d+: .*|--- (FAIL|PASS): .*`
+	if o.Show != "" {
+		show += "|" + o.Show
+	}
+	for _, l := range regexp.MustCompile(`(?m)^(`+show+`)$`).FindAll(console, -1) {
 		t.Logf("target: %s", strings.TrimSpace(string(l)))
 	}
 	m := regexp.MustCompile(regexp.QuoteMeta(o.Marker) + ` (-?\d+)`).FindSubmatch(console)

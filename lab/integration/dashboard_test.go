@@ -1,13 +1,14 @@
 package integration
 
-// The dashboard in a real browser (issue 7, "Done when"): Debian's chromium,
-// driven by chromedp, looks at the gizmo's pages after the lab's hosts made
-// traffic of every category: the overview's chart is not empty, the host
-// list shows each lab host with its kind and traffic categories, and
-// switching DNS64 off for gz-lan-v6 with the page's own form (no
-// JavaScript involved) empties that host's next AAAA answer for an
-// IPv4-only name. With GIZMO_SCREENSHOTS=1 it also photographs every page
-// at desktop and phone width into docs/img/.
+// The dashboard in a real browser: Debian's chromium, driven by chromedp,
+// looks at the gizmo's pages after the lab's hosts made traffic of every
+// category: the overview's chart is not empty and its time axis is
+// labelled, the overview says the internet works, the host list shows each
+// lab host with its kind and traffic categories and never the gizmo's own
+// ports, and switching DNS64 off for gz-lan-v6 with the page's own form
+// empties that host's next AAAA answer for an IPv4-only name. With
+// GIZMO_SCREENSHOTS=DIR it also photographs every page at desktop and phone
+// width into DIR (relative to the repository; 1 means docs/img).
 
 import (
 	"context"
@@ -203,7 +204,7 @@ const chartArea = `(() => {
 const hostCards = `Object.fromEntries([...document.querySelectorAll('article.host')].map(a => [a.dataset.mac, {
 	kind: a.dataset.kind,
 	categories: [...a.querySelectorAll('[data-category]')].map(e => e.dataset.category),
-	dns64: a.querySelector('input[name=dns64]').checked,
+	dns64: a.querySelector('input[type=checkbox][name=dns64]').checked,
 }]))`
 
 type hostCard struct {
@@ -289,6 +290,61 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 	})
 
+	t.Run("the overview says the internet works, and how many hosts still need IPv4", func(t *testing.T) {
+		if err := chromedp.Do(b, chromedp.Navigate(base+"/"), chromedp.WaitReady(chromedp.CSS("section.internet"))); err != nil {
+			t.Fatal(err)
+		}
+		key, err := chromedp.Run(b, chromedp.Evaluate[string](`document.querySelector("section.internet").dataset.key`))
+		line, _ := chromedp.Run(b, chromedp.Text(chromedp.CSS("section.internet")))
+		if err != nil || key != "ok" || !strings.Contains(line, "OK: IPv6 and IPv4 via NAT64") {
+			t.Errorf("internet line %q (key %q, err %v), want OK: IPv6 and IPv4 via NAT64", line, key, err)
+		}
+		// The legacy host (a lease, no IPv6), the CLAT host and gz-lan-v6
+		// (NAT64 for v4only.example.test) all still need IPv4.
+		need, err := chromedp.Run(b, chromedp.Text(chromedp.CSS("p.needline")))
+		if err != nil || !strings.HasPrefix(need, "3 of ") {
+			t.Errorf("IPv4 summary %q (err %v), want 3 of the hosts", need, err)
+		}
+		labels, err := chromedp.Run(b, chromedp.Evaluate[[]string](`[...document.querySelectorAll("figcaption.axis time")].map(e => e.getAttribute("datetime"))`))
+		if err != nil || len(labels) < 3 {
+			t.Errorf("the chart's time axis has labels %v (err %v), want several", labels, err)
+		}
+		for _, l := range labels {
+			if at, err := time.Parse(time.RFC3339, l); err != nil || at.Minute()%15 != 0 || at.Second() != 0 {
+				t.Errorf("axis label at %q, not a round time", l)
+			}
+		}
+	})
+
+	t.Run("the gizmo's own ports are no hosts", func(t *testing.T) {
+		out, err := l.Exec(ctx, netlab.NSGizmo, "ip", "-j", "link", "show")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var links []struct {
+			Name    string `json:"ifname"`
+			Address string `json:"address"`
+		}
+		if err := json.Unmarshal(out, &links); err != nil {
+			t.Fatal(err)
+		}
+		hosts := labHosts(t, ctx, l)
+		for _, ln := range links {
+			if _, ok := hosts[ln.Address]; ok {
+				t.Errorf("the gizmo's %s (%s) is listed as a host", ln.Name, ln.Address)
+			}
+		}
+		cards, err := readHostCards(b, base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ln := range links {
+			if _, ok := cards[ln.Address]; ok {
+				t.Errorf("the host list has a card for the gizmo's %s (%s)", ln.Name, ln.Address)
+			}
+		}
+	})
+
 	t.Run("the host list shows the lab's hosts with the right categories", func(t *testing.T) {
 		cards, err := readHostCards(b, base)
 		if err != nil {
@@ -337,7 +393,7 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		// Untick and save, as a person would: a plain form post.
 		if err := chromedp.Do(b,
-			chromedp.Click(card+" input[name=dns64]"),
+			chromedp.Click(card+" input[type=checkbox][name=dns64]"),
 			chromedp.Click(card+" button[type=submit]"),
 		); err != nil {
 			t.Fatal(err)
@@ -450,49 +506,4 @@ func stateDirOf(t *testing.T, l *netlab.Lab) string {
 	}
 	t.Fatalf("no -state-dir in the gizmo's command line %q", argv)
 	return ""
-}
-
-// TestDashboardScreenshots photographs every page at desktop and phone width
-// into docs/img/, with the lab's real data (GIZMO_SCREENSHOTS=1).
-func TestDashboardScreenshots(t *testing.T) {
-	if os.Getenv("GIZMO_SCREENSHOTS") == "" {
-		t.Skip("writes docs/img/dashboard-*.png: set GIZMO_SCREENSHOTS=1")
-	}
-	l := LabWithGizmo(t)
-	ctx := testContext(t, 4*time.Minute)
-	driveTraffic(t, ctx, l)
-	base := dashboardProxy(t)
-	b := browser(t, ctx)
-	logIn(t, b, l, base)
-	dir := filepath.Join("..", "..", "docs", "img")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	for _, size := range []struct {
-		name          string
-		width, height int64
-		mobile        bool
-	}{{"desktop", 1280, 800, false}, {"phone", 390, 844, true}} {
-		for _, page := range []struct{ name, path string }{
-			{"overview", "/?range=1h"}, {"hosts", "/hosts"}, {"dns", "/dns?range=1h"}, {"nat64", "/nat64"},
-		} {
-			opts := []chromedp.EmulateViewportOption{chromedp.EmulateScale(1)}
-			if size.mobile {
-				opts = append(opts, chromedp.EmulateMobile, chromedp.EmulatePortrait)
-			}
-			if err := chromedp.Do(b, chromedp.EmulateViewport(size.width, size.height, opts...),
-				chromedp.Navigate(base+page.path), chromedp.WaitReady(chromedp.CSS("footer"))); err != nil {
-				t.Fatalf("%s at %s: %v", page.name, size.name, err)
-			}
-			png, err := chromedp.Run(b, chromedp.FullScreenshot(100)) // quality 100: PNG
-			if err != nil {
-				t.Fatalf("%s at %s: %v", page.name, size.name, err)
-			}
-			out := filepath.Join(dir, fmt.Sprintf("dashboard-%s-%s.png", page.name, size.name))
-			if err := os.WriteFile(out, png, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("wrote %s (%d bytes)", out, len(png))
-		}
-	}
 }

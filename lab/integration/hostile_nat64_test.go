@@ -2,10 +2,11 @@ package integration
 
 // The NAT64 against a hostile network: the internet (gz-inet) sprays a LAN
 // host's binding from thousands of source ports, and a LAN host rotates
-// addresses inside its /64 to escape its limit. The attackers are the lab
-// binary's spray-udp and rotate-icmp6 (lab/hostile.go). The sessions must
-// stay bounded, every refusal counted (/api/insights, the same counters as
-// /metrics), and the host must keep opening flows where its quota allows.
+// addresses inside the /64 it shares with the other hosts to escape its
+// limit. The attackers are the lab binary's spray-udp and rotate-icmp6
+// (lab/hostile.go). The sessions must stay bounded, every refusal counted
+// (/api/insights, the same counters as /metrics), and the other hosts
+// must keep opening flows.
 
 import (
 	"context"
@@ -30,11 +31,12 @@ func nat64Insights(t *testing.T, ctx context.Context, l *netlab.Lab) web.NAT64In
 	return ins.NAT64
 }
 
-// udpExchange sends one datagram from a fresh socket of gz-lan-v6 to the
-// IPv4-only server through the NAT64 and returns the transport address the
-// server saw (the host's binding), or an error when nothing arrived.
-func udpExchange(ctx context.Context, srv net.PacketConn, to netip.AddrPort, msg string) (netip.AddrPort, error) {
-	c, err := netlab.ListenPacket(netlab.NSLanV6, "udp6", "[::]:0")
+// udpExchange sends one datagram from a fresh socket of the LAN host in
+// namespace ns to the IPv4-only server through the NAT64 and returns the
+// transport address the server saw (the host's binding), or an error when
+// nothing arrived.
+func udpExchange(ctx context.Context, ns string, srv net.PacketConn, to netip.AddrPort, msg string) (netip.AddrPort, error) {
+	c, err := netlab.ListenPacket(ns, "udp6", "[::]:0")
 	if err != nil {
 		return netip.AddrPort{}, err
 	}
@@ -78,7 +80,7 @@ func TestHostileNAT64(t *testing.T) {
 	to := netip.AddrPortFrom(server, 7700)
 
 	t.Run("a remote spraying 8000 source ports at a binding stays bounded", func(t *testing.T) {
-		binding, err := udpExchange(ctx, srv, to, "open a binding")
+		binding, err := udpExchange(ctx, netlab.NSLanV6, srv, to, "open a binding")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -113,31 +115,37 @@ func TestHostileNAT64(t *testing.T) {
 			t.Errorf("only %d of %d sprayed ports counted as refused", refused, ports)
 		}
 		// The spray was charged to the binding, not to the host.
-		if _, err := udpExchange(ctx, srv, to, "a new flow after the spray"); err != nil {
+		if _, err := udpExchange(ctx, netlab.NSLanV6, srv, to, "a new flow after the spray"); err != nil {
 			t.Errorf("the host's new flow after the spray: %v (insights %+v)", err, nat64Insights(t, ctx, l))
 		}
 	})
 
-	t.Run("a host rotating addresses in its /64 meets the /64's limit", func(t *testing.T) {
+	t.Run("a host rotating addresses in the LAN's /64 meets its own limit, not its neighbours'", func(t *testing.T) {
 		out, err := l.Exec(ctx, netlab.NSLanV6, "ip", "-6", "addr", "show", "dev", netlab.HostIf)
 		m := globalV6.FindStringSubmatch(string(out))
 		if err != nil || m == nil {
 			t.Fatalf("gz-lan-v6 has no global address: %v\n%s", err, out)
 		}
 		prefix := netip.PrefixFrom(netip.MustParseAddr(m[1]), 64).Masked()
+		// gz-lan-clat, the neighbour, has an address in the same /64.
+		out, err = l.Exec(ctx, netlab.NSLanCLAT, "ip", "-6", "addr", "show", "dev", netlab.HostIf)
+		if m := globalV6.FindStringSubmatch(string(out)); err != nil || m == nil || !prefix.Contains(netip.MustParseAddr(m[1])) {
+			t.Fatalf("gz-lan-clat has no address in %s: %v\n%s", prefix, err, out)
+		}
 		before := nat64Insights(t, ctx, l)
-		// The daemon's plan: 32768 sessions per /64, 8192 per address.
-		// Five addresses × 8000 ICMP flows (one per IPv4 destination)
-		// ask for 40000. ICMP sessions live 60 s (RFC 6146 §4), so the
-		// /64 is usable again a minute after the attack.
+		// The daemon's plan: 16384 sessions per host (its MAC), 8192
+		// per address, 98304 per /64. Five addresses × 8000 ICMP flows
+		// (one per IPv4 destination) ask for 40000. ICMP sessions live
+		// 60 s (RFC 6146 §4), so the host is back a minute after the
+		// attack.
 		t.Cleanup(func() {
 			wctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 			defer cancel()
-			if err := netlab.WaitFor(wctx, "the /64's sessions to expire", func(ctx context.Context) (bool, error) {
-				_, err := udpExchange(ctx, srv, to, "after the rotation")
+			if err := netlab.WaitFor(wctx, "the host's sessions to expire", func(ctx context.Context) (bool, error) {
+				_, err := udpExchange(ctx, netlab.NSLanV6, srv, to, "after the rotation")
 				return err == nil, nil
 			}); err != nil {
-				t.Errorf("the /64 stayed full: %v", err)
+				t.Errorf("the host stayed at its limit: %v", err)
 			}
 		})
 		out, err = l.Exec(ctx, netlab.NSLanV6, helper, "rotate-icmp6", "-prefix", prefix.String(),
@@ -147,23 +155,34 @@ func TestHostileNAT64(t *testing.T) {
 		}
 		t.Logf("%s", out)
 		var after web.NAT64Insights
-		if err := netlab.WaitFor(ctx, "the /64's limit counted", func(ctx context.Context) (bool, error) {
+		if err := netlab.WaitFor(ctx, "the host's limit counted", func(ctx context.Context) (bool, error) {
 			after = nat64Insights(t, ctx, l)
-			return after.Drops["prefix_limit_refused"] > before.Drops["prefix_limit_refused"], nil
+			return after.Drops["mac_limit_refused"] > before.Drops["mac_limit_refused"], nil
 		}); err != nil {
 			t.Fatalf("%v (insights %+v)", err, after)
 		}
 		time.Sleep(11 * time.Second)
 		after = nat64Insights(t, ctx, l)
-		t.Logf("sessions %d → %d, prefix_limit_refused +%d, host_limit_refused +%d", before.Sessions, after.Sessions,
-			after.Drops["prefix_limit_refused"]-before.Drops["prefix_limit_refused"],
-			after.Drops["host_limit_refused"]-before.Drops["host_limit_refused"])
-		if after.Sessions > 32768+before.Sessions {
-			t.Errorf("%d sessions: the /64 went past its 32768", after.Sessions)
+		refused := after.Drops["mac_limit_refused"] - before.Drops["mac_limit_refused"]
+		t.Logf("sessions %d → %d, mac_limit_refused +%d, host_limit_refused +%d, prefix_limit_refused +%d",
+			before.Sessions, after.Sessions, refused,
+			after.Drops["host_limit_refused"]-before.Drops["host_limit_refused"],
+			after.Drops["prefix_limit_refused"]-before.Drops["prefix_limit_refused"])
+		if after.Sessions > 16384+before.Sessions {
+			t.Errorf("%d sessions: the host went past its 16384", after.Sessions)
 		}
-		// The host's own address is in the full /64 as well.
-		if _, err := udpExchange(ctx, srv, to, "from a full /64"); err == nil {
-			t.Error("a new flow from a /64 at its limit went through")
+		if refused < 40000-16384-1000 {
+			t.Errorf("only %d of the rotation's flows counted as refused by the host's limit", refused)
+		}
+		// The host's own stable address is at its limit too ...
+		if _, err := udpExchange(ctx, netlab.NSLanV6, srv, to, "from a host at its limit"); err == nil {
+			t.Error("a new flow from a host at its limit went through")
+		}
+		// ... and its neighbour in the same /64 opens flows.
+		for i := range 3 {
+			if _, err := udpExchange(ctx, netlab.NSLanCLAT, srv, to, fmt.Sprintf("from the neighbour, flow %d", i)); err != nil {
+				t.Errorf("the neighbour's flow %d: %v (insights %+v)", i, err, nat64Insights(t, ctx, l))
+			}
 		}
 	})
 }

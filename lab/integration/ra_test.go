@@ -403,7 +403,8 @@ func TestMalformedRSIsCounted(t *testing.T) {
 
 // TestStatelessDHCPv6OnLAN asks the gizmo's stateless DHCPv6 server from
 // gz-lan-v6 with ISC dhclient -S (Information-request): it answers with the
-// DNS service's DHCPv6 address and home.arpa (RFC 8415 §18.3.6).
+// DNS service's DHCPv6 address and home.arpa (RFC 8415 §18.3.6), and the
+// gizmo's ULA address as NTP server (RFC 5908 §4).
 func TestStatelessDHCPv6OnLAN(t *testing.T) {
 	l := LabWithGizmo(t)
 	ctx := testContext(t, time.Minute)
@@ -435,10 +436,17 @@ func TestStatelessDHCPv6OnLAN(t *testing.T) {
 			got = append(got, line)
 		}
 	}
+	// dhclient has no name for OPTION_NTP_SERVER and prints its bytes: one
+	// NTP_SUBOPTION_SRV_ADDR (1), 16 octets long, with the address.
+	var ntp []string
+	for _, b := range append([]byte{0, 1, 0, 16}, state.RouterULA(netip.PrefixFrom(ula, 48).Masked()).AsSlice()...) {
+		ntp = append(ntp, strconv.FormatUint(uint64(b), 16))
+	}
 	want := []string{
 		"new_dhcp6_domain_search=home.arpa.",
 		"new_dhcp6_info_refresh_time=3600",
 		"new_dhcp6_name_servers=" + wantDNS.String(),
+		"new_dhcp6_unknown_56=" + strings.Join(ntp, ":"),
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("stateless DHCPv6 on the LAN (-want +got):\n%s", diff)

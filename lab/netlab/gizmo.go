@@ -47,7 +47,9 @@ func (l *Lab) gizmoBinary() string {
 	return filepath.Join(l.runDir, "gizmo")
 }
 
-// GizmoArgv is the command line the lab runs the gizmo with.
+// GizmoArgv is the command line the lab runs the gizmo with. The
+// namespaces share the host's clock, which the gizmo must never set: it
+// measures it against the ISP's NTP server and serves it (-set-clock=false).
 func (l *Lab) GizmoArgv() []string {
 	return l.scenario.gizmoArgv(append([]string{l.gizmoBinary(),
 		"-state-dir", l.GizmoStateDir(),
@@ -56,6 +58,7 @@ func (l *Lab) GizmoArgv() []string {
 		"-pref64", Pref64.String(),
 		"-lan-ipv4", GizmoLANIPv4.String(),
 		"-listen-web", "[::]:80",
+		"-set-clock=false",
 	}, l.opts.GizmoArgs...))
 }
 

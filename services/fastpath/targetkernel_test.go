@@ -30,3 +30,16 @@ func TestTargetKernelQEMU(t *testing.T) {
 		Cmdline:  "-- -test.v -test.count=1 -test.skip=^TestTargetKernel",
 	})
 }
+
+// TestTargetKernelCost runs BenchmarkPacketCost on gokrazy's kernel, in
+// its interpreter, with the guest's clock counting instructions
+// (docs/performance.md, "Without a JIT").
+func TestTargetKernelCost(t *testing.T) {
+	targetkernel.Run(t, targetkernel.Options{
+		Marker:  targetMarker,
+		Timeout: 10 * time.Minute,
+		Icount:  true,
+		Cmdline: "-- -test.run ^$ -test.bench ^Benchmark(PacketCost|RouterPath)$ -test.benchtime 1x",
+		Show:    `(cost|path): .*`,
+	})
+}

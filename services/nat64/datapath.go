@@ -188,7 +188,8 @@ func (d *datapath) close(unpin bool) error {
 func (d *datapath) maps() []*ebpf.Map {
 	m := &d.objs.nat64Maps
 	return []*ebpf.Map{m.Nat64Adf, m.Nat64Bib4, m.Nat64Bib6, m.Nat64Config, m.Nat64Counters, m.Nat64Deny4,
-		m.Nat64Frag4, m.Nat64Hstats, m.Nat64Lan6, m.Nat64Quota128, m.Nat64Quota64, m.Nat64Quotabind, m.Nat64Sess}
+		m.Nat64Frag4, m.Nat64Hstats, m.Nat64Lan6, m.Nat64Quota128, m.Nat64Quota64, m.Nat64Quotamac, m.Nat64Quotabind,
+		m.Nat64Sess}
 }
 
 // configure applies a plan: the config value in one atomic map update (the
@@ -196,7 +197,7 @@ func (d *datapath) maps() []*ebpf.Map {
 // tables. A changed pool address makes every dynamic binding meaningless,
 // so they are flushed.
 func (d *datapath) configure(p Plan, extraFlags uint8, nowNs uint64) error {
-	c, err := p.toConfig()
+	c, err := p.toConfig(d.objs.Nat64Sess.MaxEntries())
 	if err != nil {
 		return err
 	}

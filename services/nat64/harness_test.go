@@ -24,6 +24,9 @@ type harness struct {
 	t   testing.TB
 	dp  *datapath
 	now uint64
+	// src is the Ethernet source of the packets run: the LAN host
+	// that sent them (macB unless a test sets it).
+	src []byte
 }
 
 func needRoot(t testing.TB) {
@@ -41,7 +44,7 @@ func newHarness(t testing.TB, p Plan, maxSessions int) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { dp.close(false) })
-	h := &harness{t: t, dp: dp, now: uint64(1000e9)}
+	h := &harness{t: t, dp: dp, now: uint64(1000e9), src: macB}
 	if err := dp.configure(p, flagNoFIB|flagFakeClock, h.now); err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +76,7 @@ func (h *harness) run(fromLAN bool, l3 []byte) (uint32, []byte) {
 	if len(l3) > 0 && l3[0]>>4 == 6 {
 		etype = []byte{0x86, 0xdd}
 	}
-	frame := append(append(append(append([]byte{}, macA...), macB...), etype...), l3...)
+	frame := append(append(append(append([]byte{}, macA...), h.src...), etype...), l3...)
 	out := make([]byte, len(frame)+2048)
 	ro := &ebpf.RunOptions{Data: frame, DataOut: out}
 	ret, err := prog.Run(ro)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
@@ -160,12 +161,29 @@ func echoFromFreebind(t *testing.T, ns string, src netip.Addr, dsts []netip.Addr
 	})
 }
 
-func TestNetnsRotatingAddressesMeetThe64sLimit(t *testing.T) {
+// addNeighbour puts a second LAN host in its own namespace: a macvlan of
+// h6's interface (its own MAC on the same link) with addr in the LAN /64.
+func (tp *topo) addNeighbour(t *testing.T, addr string) string {
+	t.Helper()
+	ns := tp.h6 + "b"
+	sh(t, "ip", "netns", "add", ns)
+	t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
+	sh(t, in(tp.h6, "ip", "link", "add", "link", "eth0", "name", "mv0", "type", "macvlan", "mode", "bridge")...)
+	sh(t, in(tp.h6, "ip", "link", "set", "mv0", "netns", ns)...)
+	sh(t, in(ns, "ip", "link", "set", "lo", "up")...)
+	sh(t, in(ns, "ip", "addr", "add", addr+"/64", "dev", "mv0", "nodad")...)
+	sh(t, in(ns, "ip", "link", "set", "mv0", "up")...)
+	sh(t, in(ns, "ip", "-6", "route", "add", "default", "via", "2001:db8:1000::1")...)
+	return ns
+}
+
+func TestNetnsRFC8981RotatingHostMeetsItsMACLimit(t *testing.T) {
 	tp := newTopo(t, 1500)
 	tp.tweak = func(p *Plan) {
-		p.MaxSessionsPer64 = 200
+		p.MaxSessionsPerMAC = 200
 		p.MaxSessionsPerHost = 50
 	}
+	neighbour := tp.addNeighbour(t, "2001:db8:1000::b")
 	s, err := New(Config{ReapInterval: time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -175,7 +193,8 @@ func TestNetnsRotatingAddressesMeetThe64sLimit(t *testing.T) {
 	for i := range 100 {
 		dsts = append(dsts, netip.AddrFrom16([16]byte{0, 0x64, 0xff, 0x9b, 12: 198, 13: 18, 14: 0, 15: byte(i)}))
 	}
-	// Five privacy addresses (RFC 8981) of one host, a hundred flows each.
+	// Five privacy addresses (RFC 8981) of one host, a hundred flows
+	// each, in the /64 it shares with its neighbour.
 	for a := range 5 {
 		src := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0x10, 0, 0, 0, 0x0a, 0xbc, 0, 0, 0, 0, 0, byte(a + 1)})
 		echoFromFreebind(t, tp.h6, src, dsts)
@@ -184,7 +203,7 @@ func TestNetnsRotatingAddressesMeetThe64sLimit(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		c = s.Stats().Counters
-		if c["prefix_limit_refused"] > 0 || time.Now().After(deadline) {
+		if c["mac_limit_refused"] > 0 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -192,12 +211,16 @@ func TestNetnsRotatingAddressesMeetThe64sLimit(t *testing.T) {
 	// Once the reaper has counted: 200 sessions at most, one of them the
 	// start-up ping's.
 	time.Sleep(1500 * time.Millisecond)
-	if n := s.Stats().Sessions; n > 200 || c["prefix_limit_refused"] == 0 || c["host_limit_refused"] == 0 {
-		t.Errorf("five addresses of one /64 (limit 200, share 50): %d sessions, counters %v", n, c)
+	if n := s.Stats().Sessions; n > 200 || c["mac_limit_refused"] == 0 || c["host_limit_refused"] == 0 {
+		t.Errorf("five addresses of one host (limit 200, an address's share 50): %d sessions, counters %v", n, c)
 	}
-	// The /64 is full, for the host's stable address too.
+	// The host is at its limit, with its stable address too ...
 	out, err := command(in(tp.h6, "ping", "-c", "1", "-W", "1", "64:ff9b::198.51.100.80")).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "0 received") {
-		t.Errorf("a new flow from a /64 at its limit went through:\n%s", out)
+		t.Errorf("a new flow from a host at its limit went through:\n%s", out)
+	}
+	// ... and its neighbour in the same /64 is not.
+	if out, err := command(in(neighbour, "ping", "-c", "1", "-W", "2", "64:ff9b::198.51.100.80")).CombinedOutput(); err != nil {
+		t.Errorf("the neighbour of a host at its limit: %v\n%s (counters %v)", err, out, s.Stats().Counters)
 	}
 }

@@ -78,7 +78,7 @@ type nat64Config struct {
 	MaxSessionsPer64     uint32
 	MaxInboundPerBinding uint32
 	HashSeed             uint32
-	Pad2                 uint32
+	MaxSessionsPerMac    uint32
 	IcmpIntervalNs       uint64
 	IcmpBurstNs          uint64
 }
@@ -145,6 +145,8 @@ type nat64SessVal struct {
 	Flags    uint8
 	Q128     uint16
 	Q64      uint16
+	Qmac     uint16
+	Pad      [3]uint16
 }
 
 // Names of all BPF objects in the ELF.
@@ -165,6 +167,7 @@ const (
 	nat64MapNat64Quota128  = "nat64_quota128"
 	nat64MapNat64Quota64   = "nat64_quota64"
 	nat64MapNat64Quotabind = "nat64_quotabind"
+	nat64MapNat64Quotamac  = "nat64_quotamac"
 	nat64MapNat64Scratch   = "nat64_scratch"
 	nat64MapNat64Sess      = "nat64_sess"
 	nat64ProgNat64Lan      = "nat64_lan"
@@ -235,6 +238,7 @@ type nat64MapSpecs struct {
 	Nat64Quota128  *ebpf.MapSpec `ebpf:"nat64_quota128"`
 	Nat64Quota64   *ebpf.MapSpec `ebpf:"nat64_quota64"`
 	Nat64Quotabind *ebpf.MapSpec `ebpf:"nat64_quotabind"`
+	Nat64Quotamac  *ebpf.MapSpec `ebpf:"nat64_quotamac"`
 	Nat64Scratch   *ebpf.MapSpec `ebpf:"nat64_scratch"`
 	Nat64Sess      *ebpf.MapSpec `ebpf:"nat64_sess"`
 }
@@ -279,6 +283,7 @@ type nat64Maps struct {
 	Nat64Quota128  *ebpf.Map `ebpf:"nat64_quota128"`
 	Nat64Quota64   *ebpf.Map `ebpf:"nat64_quota64"`
 	Nat64Quotabind *ebpf.Map `ebpf:"nat64_quotabind"`
+	Nat64Quotamac  *ebpf.Map `ebpf:"nat64_quotamac"`
 	Nat64Scratch   *ebpf.Map `ebpf:"nat64_scratch"`
 	Nat64Sess      *ebpf.Map `ebpf:"nat64_sess"`
 }
@@ -299,6 +304,7 @@ func (m *nat64Maps) Close() error {
 		m.Nat64Quota128,
 		m.Nat64Quota64,
 		m.Nat64Quotabind,
+		m.Nat64Quotamac,
 		m.Nat64Scratch,
 		m.Nat64Sess,
 	)

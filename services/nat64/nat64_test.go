@@ -458,6 +458,10 @@ func TestRFC7915UDPZeroChecksumComputed(t *testing.T) {
 func TestLimitsAreCountedDrops(t *testing.T) {
 	p := testPlan()
 	p.MaxSessionsPerHost = 10
+	// The limits of the host's MAC and /64 are not this test's: above
+	// the table.
+	p.MaxSessionsPerMAC = 1000
+	p.MaxSessionsPer64 = 1000
 	h := newHarness(t, p, 64)
 	// One host flooding new flows stops at its limit.
 	for i := range 20 {

@@ -36,12 +36,20 @@ type Plan struct {
 	// the ports the kernel uses on the WAN address: its ephemeral range
 	// and the firewall's NAT44 masquerade range.
 	PortsLow, PortsHigh PortRange
-	// MaxSessionsPerHost is one LAN address's share of its /64's sessions
-	// (MaxSessionsPer64); 0: DefaultMaxSessionsPerHost.
+	// MaxSessionsPerMAC bounds the sessions one LAN host opens, counted
+	// by the Ethernet source of its packets: every address it uses, in
+	// every prefix, so that a host rotating its addresses (RFC 8981)
+	// meets its own limit and not its neighbours' (the hosts of a home
+	// share one /64). 0: an eighth of the session table
+	// (DefaultMaxSessionsPerMAC).
+	MaxSessionsPerMAC int
+	// MaxSessionsPerHost is one LAN address's share of its host's
+	// sessions; 0: half of MaxSessionsPerMAC (DefaultMaxSessionsPerHost).
 	MaxSessionsPerHost int
 	// MaxSessionsPer64 bounds the sessions the addresses of one /64 open
-	// together, so that a host rotating its addresses inside its /64
-	// (RFC 8981) cannot escape the limit; 0: DefaultMaxSessionsPer64.
+	// together, so that the LAN's /64 cannot take the whole table from
+	// the ULA and the other prefixes; 0: three quarters of the session
+	// table (DefaultMaxSessionsPer64).
 	MaxSessionsPer64 int
 	// MaxInboundSessionsPerBinding bounds the sessions that packets from
 	// the IPv4 side open on one binding (address-dependent filtering lets
@@ -76,8 +84,9 @@ const (
 	flagLAN64     = 8
 )
 
-// toConfig turns a plan into the BPF configuration value.
-func (p Plan) toConfig() (nat64Config, error) {
+// toConfig turns a plan into the BPF configuration value for a session
+// table of table entries.
+func (p Plan) toConfig(table uint32) (nat64Config, error) {
 	var c nat64Config
 	if !p.Enabled() {
 		return c, nil
@@ -133,7 +142,7 @@ func (p Plan) toConfig() (nat64Config, error) {
 	}
 	c.PortLoMin, c.PortLoMax = lo.Min, lo.Max
 	c.PortHiMin, c.PortHiMax = hi.Min, hi.Max
-	if err := p.setBounds(&c); err != nil {
+	if err := p.setBounds(&c, table); err != nil {
 		return c, err
 	}
 	if len(p.Deny4) > 0 {
@@ -161,24 +170,30 @@ func (p Plan) toConfig() (nat64Config, error) {
 	return c, nil
 }
 
-// setBounds puts the plan's quotas and ICMP error rate, or their defaults,
-// into the configuration.
-func (p Plan) setBounds(c *nat64Config) error {
-	or := func(name string, v, def int) (uint32, error) {
+// setBounds puts the plan's quotas and ICMP error rate, or their defaults
+// for a session table of table entries, into the configuration.
+func (p Plan) setBounds(c *nat64Config, table uint32) error {
+	or := func(name string, v int, def uint32) (uint32, error) {
 		switch {
 		case v < 0 || v > 1<<30:
 			return 0, fmt.Errorf("nat64: %s %d is out of range", name, v)
 		case v == 0:
-			return uint32(def), nil
+			return max(def, 1), nil
 		}
 		return uint32(v), nil
 	}
 	var err error
-	if c.MaxSessionsPer64, err = or("MaxSessionsPer64", p.MaxSessionsPer64, DefaultMaxSessionsPer64); err != nil {
+	if c.MaxSessionsPer64, err = or("MaxSessionsPer64", p.MaxSessionsPer64, table/4*3); err != nil {
 		return err
 	}
-	if c.MaxSessionsPerHost, err = or("MaxSessionsPerHost", p.MaxSessionsPerHost, DefaultMaxSessionsPerHost); err != nil {
+	if c.MaxSessionsPerMac, err = or("MaxSessionsPerMAC", p.MaxSessionsPerMAC, table/8); err != nil {
 		return err
+	}
+	if c.MaxSessionsPerHost, err = or("MaxSessionsPerHost", p.MaxSessionsPerHost, c.MaxSessionsPerMac/2); err != nil {
+		return err
+	}
+	if c.MaxSessionsPerHost > c.MaxSessionsPerMac {
+		return fmt.Errorf("nat64: an address's share of %d sessions is more than its host's %d", c.MaxSessionsPerHost, c.MaxSessionsPerMac)
 	}
 	if c.MaxSessionsPerHost > c.MaxSessionsPer64 {
 		return fmt.Errorf("nat64: an address's share of %d sessions is more than its /64's %d", c.MaxSessionsPerHost, c.MaxSessionsPer64)

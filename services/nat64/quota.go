@@ -11,17 +11,22 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Quota defaults. A session opened from the LAN counts against its /64 and
-// against its address's share of the /64; one opened from the IPv4 side
-// counts against its binding only (bpf/quota.h).
+// Quota defaults, the set a home router ships (the package's docs in
+// doc.go say why): a session opened from the LAN counts against its /64,
+// its host (the Ethernet source) and its address's share of the host's;
+// one opened from the IPv4 side counts against its binding only
+// (bpf/quota.h).
 const (
-	// DefaultMaxSessionsPer64 is a quarter of the default session table:
-	// the delegated /64, a retired one during renumbering, the ULA and a
-	// shared upstream /64 can all hold their whole allowance at once.
-	DefaultMaxSessionsPer64 = 32768
-	// DefaultMaxSessionsPerHost is one address's share: a quarter of its
-	// /64's.
-	DefaultMaxSessionsPerHost = 8192
+	// DefaultMaxSessions is the session table.
+	DefaultMaxSessions = 131072
+	// DefaultMaxSessionsPer64 is three quarters of the table.
+	DefaultMaxSessionsPer64 = DefaultMaxSessions / 4 * 3
+	// DefaultMaxSessionsPerMAC is one LAN host's share: an eighth of
+	// the table.
+	DefaultMaxSessionsPerMAC = DefaultMaxSessions / 8
+	// DefaultMaxSessionsPerHost is one address's share of its host's:
+	// half of it.
+	DefaultMaxSessionsPerHost = DefaultMaxSessionsPerMAC / 2
 	// DefaultMaxInboundSessionsPerBinding is what a remote the host talks
 	// to may open on the host's binding from its other ports (STUN, SIP,
 	// games use a few); past it a spray of source ports is refused.
@@ -35,15 +40,16 @@ const (
 const (
 	sessHost    = 1
 	sessInbound = 2
+	sessMAC     = 4
 )
 
 // quotas are the program's live-session counts (nat64_quota128,
-// nat64_quota64, nat64_quotabind), mapped into this process: the program
+// nat64_quota64, nat64_quotamac, nat64_quotabind), mapped into this process: the program
 // adds a charge with an atomic add when it opens a session, the reaper
 // takes it back with an atomic subtract when it removes one, and neither
 // can lose the other's update. The arrays never fill.
 type quotas struct {
-	q128, q64, bind []byte
+	q128, q64, mac, bind []byte
 }
 
 func mapQuotas(objs *nat64Objects) (*quotas, error) {
@@ -53,6 +59,10 @@ func mapQuotas(objs *nat64Objects) (*quotas, error) {
 		return nil, err
 	}
 	if q.q64, err = mmapArray(objs.Nat64Quota64); err != nil {
+		q.unmap()
+		return nil, err
+	}
+	if q.mac, err = mmapArray(objs.Nat64Quotamac); err != nil {
 		q.unmap()
 		return nil, err
 	}
@@ -78,12 +88,12 @@ func mmapArray(m *ebpf.Map) ([]byte, error) {
 }
 
 func (q *quotas) unmap() {
-	for _, b := range [][]byte{q.q128, q.q64, q.bind} {
+	for _, b := range [][]byte{q.q128, q.q64, q.mac, q.bind} {
 		if b != nil {
 			_ = unix.Munmap(b[:cap(b)])
 		}
 	}
-	q.q128, q.q64, q.bind = nil, nil, nil
+	q.q128, q.q64, q.mac, q.bind = nil, nil, nil, nil
 }
 
 // slot returns the counter of slot i, or nil when i is outside b.
@@ -115,6 +125,9 @@ func (q *quotas) release(k nat64SessKey, v nat64SessVal) {
 	if v.Flags&sessHost != 0 {
 		giveBack(slot(q.q128, uint32(v.Q128)))
 		giveBack(slot(q.q64, uint32(v.Q64)))
+	}
+	if v.Flags&sessMAC != 0 {
+		giveBack(slot(q.mac, uint32(v.Qmac)))
 	}
 	if v.Flags&sessInbound != 0 {
 		giveBack(slot(q.bind, bindSlot(k.Proto, v.PoolPort)))
@@ -155,6 +168,22 @@ func quotaSlots(seed uint32, a [16]byte) (s64, s128 uint32) {
 	h = mix32(h ^ w(3))
 	s128 = h & (1<<16 - 1)
 	return s64, s128
+}
+
+// macSlot is quota_mac_slot of bpf/quota.h: a LAN host's slot. The C
+// loads the MAC as a native-endian word and half-word.
+func macSlot(seed uint32, mac [6]byte) uint32 {
+	h := mix32(seed ^ nativeEndian.Uint32(mac[:4]))
+	h = mix32(h ^ uint32(nativeEndian.Uint16(mac[4:])))
+	return h & (1<<16 - 1)
+}
+
+// chargedMAC reads the sessions charged to a LAN host's slot.
+func (q *quotas) chargedMAC(seed uint32, mac [6]byte) uint64 {
+	if p := slot(q.mac, macSlot(seed, mac)); p != nil {
+		return atomic.LoadUint64(p)
+	}
+	return 0
 }
 
 func mix32(h uint32) uint32 {

@@ -17,7 +17,8 @@ func TestScale100kSessions(t *testing.T) {
 	}
 	p := testPlan()
 	p.PortsHigh = PortRange{1024, 65535}
-	// Every host of the test is in one /64: its limit is the table's.
+	// Every host of the test is in one /64, and 100 000 sessions are
+	// more than a /64's default three quarters of the table.
 	p.MaxSessionsPer64 = 131072
 	h := newHarness(t, p, 131072)
 	remotes := []netip.Addr{}
@@ -27,6 +28,8 @@ func TestScale100kSessions(t *testing.T) {
 	start := time.Now()
 	for b := range 20000 {
 		host := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, byte(b >> 12), byte(b >> 8 & 0xf)})
+		// Each host has its own MAC, as on a LAN.
+		h.src = []byte{0x02, 0, 0, 0, byte(b >> 12), byte(b >> 8 & 0xf)}
 		for _, r := range remotes {
 			ret, _ := h.run(true, pkt6(host, to6(p, r), seg{proto: ProtoUDP, sport: uint16(1024 + b&0xff), dport: 53}))
 			if ret != tcActRedirect {
@@ -44,7 +47,7 @@ func TestScale100kSessions(t *testing.T) {
 	if res.Sessions != 100000 || res.Bindings != 20000 {
 		t.Errorf("%d sessions, %d bindings", res.Sessions, res.Bindings)
 	}
-	for _, k := range []string{"table_full", "ports_exhausted", "host_limit_refused", "prefix_limit_refused"} {
+	for _, k := range []string{"table_full", "ports_exhausted", "host_limit_refused", "mac_limit_refused", "prefix_limit_refused", "filter_table_full"} {
 		if n := h.counter(k); n != 0 {
 			t.Errorf("%s = %d", k, n)
 		}

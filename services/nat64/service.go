@@ -1,18 +1,3 @@
-// Package nat64 is the gizmo's stateful NAT64 (RFC 6146) with RFC 7915
-// header translation, running in eBPF on the tcx ingress hooks of the LAN
-// and WAN interfaces. Go loads and configures the programs, expires
-// sessions and reads the counters; the packets never leave the kernel's
-// fast path. See docs/conformance.md for what is and is not done.
-//
-// Verdicts on the hook: a program returns TC_ACT_UNSPEC (TCX_NEXT) for a
-// packet that is not NAT64 traffic, so that the next program on the hook
-// sees it; the kernel passes it after the last one. With one port (the
-// existing-network mode, LAN == WAN interface) both programs share one hook,
-// and a TC_ACT_OK (TCX_PASS) there would end the chain before the WAN
-// program saw the IPv4 replies. TC_ACT_OK is kept for packets a program
-// owns and deliberately leaves to the kernel (to_stack: IPv4 to a pool port
-// without binding, other protocols; GSO packets needing an ICMP error): the
-// other program matches only the other EtherType, so it would pass them too.
 package nat64
 
 import (
@@ -31,10 +16,6 @@ import (
 // restart of the daemon.
 const DefaultPinDir = "/sys/fs/bpf/gizmo/nat64"
 
-// DefaultMaxSessions is the session table size when Config.MaxSessions is
-// zero.
-const DefaultMaxSessions = 131072
-
 // Config is fixed for the life of the service.
 type Config struct {
 	// PinDir pins the maps (sessions, bindings, counters) so that a
@@ -43,8 +24,9 @@ type Config struct {
 	// RemoveOnStop unpins the maps when Run returns, leaving nothing
 	// behind. The programs are always detached when Run returns.
 	RemoveOnStop bool
-	// MaxSessions is the session table size (zero: DefaultMaxSessions).
-	// When the table is full, new sessions are refused and counted.
+	// MaxSessions is the session table size (default
+	// DefaultMaxSessions). When the table is full, new sessions are
+	// refused and counted. The plan's quotas default to shares of it.
 	MaxSessions int
 	// ReapInterval is how often sessions are expired (default 10 s).
 	ReapInterval time.Duration

@@ -36,6 +36,8 @@ var CounterNames = []string{
 	"icmp_error_suppressed",
 	"icmp_error_not_allowed",
 	"fragment_state_expired",
+	"mac_limit_refused",
+	"filter_table_full",
 }
 
 // Stats is a snapshot for the dashboard and /metrics.

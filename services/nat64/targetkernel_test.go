@@ -52,3 +52,19 @@ func grayboxDir() string {
 	}
 	return dir
 }
+
+// TestTargetKernelCost runs BenchmarkPacketCost and its profile,
+// BenchmarkHelperCost, on gokrazy's kernel, in
+// its interpreter, with the guest's clock counting instructions: what the
+// programs cost per packet on the appliance, as instructions executed and
+// as a multiple of the pass-through program's (docs/performance.md,
+// "Without a JIT").
+func TestTargetKernelCost(t *testing.T) {
+	targetkernel.Run(t, targetkernel.Options{
+		Marker:   targetMarker,
+		MemoryMB: 1024,
+		Icount:   true,
+		Cmdline:  "-- -test.run ^$ -test.bench ^Benchmark(PacketCost|HelperCost|RouterPath)$ -test.benchtime 1x",
+		Show:     `(cost|step|path): .*`,
+	})
+}

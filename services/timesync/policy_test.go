@@ -3,6 +3,7 @@ package timesync
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -283,6 +284,16 @@ func TestUnresolvedNameIsAFailedRound(t *testing.T) {
 	}
 	if st := s.Stats(); st.ResolveErrors != 1 {
 		t.Errorf("resolve errors %d, want 1", st.ResolveErrors)
+	}
+	// A long list of names that do not resolve costs at most maxQueries
+	// lookups a round; the rest are counted.
+	names := make([]string, 100)
+	for i := range names {
+		names[i] = fmt.Sprintf("ntp%d.example", i)
+	}
+	s.round(context.Background(), Plan{Names: names})
+	if st := s.Stats(); st.ResolveErrors != 1+maxQueries || st.Skipped != uint64(len(names)-maxQueries) {
+		t.Errorf("resolve errors %d, skipped %d; want %d and %d", st.ResolveErrors, st.Skipped, 1+maxQueries, len(names)-maxQueries)
 	}
 	if res := s.round(context.Background(), Plan{}); !errors.Is(res.err, errNoServers) {
 		t.Errorf("empty plan: %+v, want errNoServers", res)

@@ -213,6 +213,7 @@ func (s *Service) apply(smp sample, res roundResult) roundResult {
 	}
 	level("timesync: synchronised", "server", source, "stratum", r.Stratum, "offset", r.ClockOffset,
 		"rtt", r.RTT, "action", res.action)
+	s.cfg.OnSync(source, now.Round(0))
 	if first {
 		// A reboot soon after must find the right time, not the build
 		// time: save at once.
@@ -228,9 +229,10 @@ type candidate struct {
 }
 
 // candidates lists the servers to ask this round: the plan's addresses in
-// order, then its names resolved, without duplicates, without servers that
-// refused us, never the gizmo's own serving addresses (a loop: RFC 5905
-// §7.3's reference ID exists to catch it), at most maxQueries.
+// order, then its first maxQueries names resolved, without duplicates,
+// without servers that refused us, never the gizmo's own serving addresses
+// (a loop: RFC 5905 §7.3's reference ID exists to catch it), at most
+// maxQueries.
 func (s *Service) candidates(ctx context.Context, p Plan) []candidate {
 	var out []candidate
 	seen := map[netip.Addr]bool{}
@@ -259,8 +261,15 @@ func (s *Service) candidates(ctx context.Context, p Plan) []candidate {
 	for _, a := range p.Servers {
 		add(a, "")
 	}
-	for _, name := range p.Names {
+	for i, name := range p.Names {
 		if len(out) >= maxQueries {
+			break
+		}
+		// Each name may take resolveTimeout: a long list (the DHCPv6
+		// Reply's FQDN suboptions, as many as fit in a packet) would
+		// stall the round, so only the first maxQueries are tried.
+		if i >= maxQueries {
+			skipped += len(p.Names) - i
 			break
 		}
 		rctx, cancel := context.WithTimeout(ctx, resolveTimeout)

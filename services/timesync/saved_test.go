@@ -2,11 +2,15 @@ package timesync
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/beevik/ntp"
 )
 
 func TestRestoreStep(t *testing.T) {
@@ -141,5 +145,42 @@ func TestPlanUpdateWakesThePoller(t *testing.T) {
 	}
 	if !clock.Now().Equal(realTime) {
 		t.Errorf("clock %v, want %v", clock.Now(), realTime)
+	}
+}
+
+// Every accepted sample is reported with its source and time; a round
+// without one reports nothing.
+func TestOnSyncReportsEachSync(t *testing.T) {
+	clock := &fakeClock{t: buildTime}
+	type report struct {
+		source string
+		at     time.Time
+	}
+	var got []report
+	sv := &servers{resp: map[netip.Addr]*ntp.Response{}, err: map[netip.Addr]error{}}
+	s, err := New(Config{
+		Clock: clock, query: sv.query, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		OnSync: func(source string, at time.Time) { got = append(got, report{source, at}) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := Plan{Servers: []netip.Addr{ntp1}}
+	s.round(context.Background(), p)
+	if len(got) != 0 {
+		t.Fatalf("reported %v without an answer", got)
+	}
+	sv.set(ntp1, response(realTime.Sub(buildTime)))
+	s.round(context.Background(), p)
+	clock.advance(time.Minute)
+	sv.set(ntp1, response(time.Microsecond))
+	s.round(context.Background(), p)
+	want := []report{{ntp1.String(), realTime}, {ntp1.String(), realTime.Add(time.Minute)}}
+	same := len(got) == len(want)
+	for i := 0; same && i < len(got); i++ {
+		same = got[i].source == want[i].source && got[i].at.Equal(want[i].at)
+	}
+	if !same {
+		t.Errorf("reported %v, want %v (the step, then a sample within the noise)", got, want)
 	}
 }

@@ -54,6 +54,10 @@ type Config struct {
 	// Resolver resolves Plan.Names; nil means net.DefaultResolver (the
 	// system resolver).
 	Resolver *net.Resolver
+	// OnSync is called after every accepted sample with the server it
+	// came from (as Stats.Source) and the time of the sync, so that the
+	// daemon can show it. It must not block.
+	OnSync func(source string, at time.Time)
 
 	// dial replaces the UDP dialer of NTP queries in tests (to reach into
 	// a network namespace).
@@ -107,7 +111,8 @@ type Stats struct {
 	// Rejected counts responses that failed validation, by reason (the
 	// Reject* constants).
 	Rejected map[string]uint64
-	// Skipped counts candidate servers beyond the per-round bound.
+	// Skipped counts candidate servers (addresses and names) beyond the
+	// per-round bounds.
 	Skipped       uint64
 	ResolveErrors uint64
 	ClockErrors   uint64
@@ -169,6 +174,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
+	}
+	if cfg.OnSync == nil {
+		cfg.OnSync = func(string, time.Time) {}
 	}
 	s := &Service{
 		cfg:        cfg,

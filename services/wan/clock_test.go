@@ -29,8 +29,18 @@ func TestLeaseNTPServers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.123")}; !slices.Equal(l.NTP, want) {
+	want := []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.123")}
+	if !slices.Equal(l.NTP, want) {
 		t.Errorf("NTP %v, want %v", l.NTP, want)
+	}
+	// The service reports them with the lease, in a copy of its own.
+	p := l.public()
+	if !slices.Equal(p.NTP, want) {
+		t.Errorf("reported NTP %v, want %v", p.NTP, want)
+	}
+	p.NTP[0] = netip.MustParseAddr("192.0.2.99")
+	if l.NTP[0] != want[0] {
+		t.Error("the reported lease shares its NTP servers with the service's")
 	}
 	if l, _ := leaseFromACK(ack(t), t0); len(l.NTP) != 0 {
 		t.Errorf("NTP %v from an ACK without option 42", l.NTP)

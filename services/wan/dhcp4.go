@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"codeberg.org/monostack/gizmo/internal/persist"
@@ -36,6 +37,7 @@ type IPv4Lease struct {
 	Addr    netip.Prefix // the leased address with the subnet's length
 	Router  netip.Addr
 	DNS     []netip.Addr
+	NTP     []netip.Addr // option 42, RFC 2132 §8.3
 	Expires time.Time
 }
 
@@ -43,7 +45,7 @@ func (l *v4Lease) public() *IPv4Lease {
 	if l == nil {
 		return nil
 	}
-	return &IPv4Lease{Addr: l.Addr, Router: l.Router, DNS: append([]netip.Addr(nil), l.DNS...), Expires: l.Expires}
+	return &IPv4Lease{Addr: l.Addr, Router: l.Router, DNS: slices.Clone(l.DNS), NTP: slices.Clone(l.NTP), Expires: l.Expires}
 }
 
 // DHCPv4 lease rejection reasons, the labels of Stats.InvalidDHCPv4.

@@ -160,6 +160,11 @@ func (r *runState) heardRA(p raPacket) {
 		r.log.Debug("wan: dropped RA", "from", p.src, "err", err)
 		return
 	}
+	if fromSelf(ra, r.ifi.HardwareAddr) {
+		r.stats.Add(func(st *Stats) { countInvalid(st, raOwn) })
+		r.log.Debug("wan: dropped own RA", "from", p.src)
+		return
+	}
 	r.stats.Add(func(st *Stats) { st.RAs++ })
 	r.log.Debug("wan: RA", "from", p.src, "router_lifetime", ra.RouterLifetime, "options", len(ra.Options))
 	if ra.RouterLifetime > 0 && r.rsLeft < maxRtrSolicitations {

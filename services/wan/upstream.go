@@ -1,9 +1,11 @@
 package wan
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"slices"
 	"time"
@@ -71,6 +73,7 @@ const (
 	raBadMTU       = "bad-mtu"
 	raBadPref64    = "bad-pref64"
 	raLinkLocalPIO = "link-local-prefix-information"
+	raOwn          = "own-router-advertisement"
 )
 
 // raError is a rejected RA, or a rejected option within an accepted RA.
@@ -97,6 +100,22 @@ func parseRA(b []byte, src netip.Addr, hopLimit int) (*ndp.RouterAdvertisement, 
 		return nil, &raError{raNotRA, fmt.Sprintf("%T", m)}
 	}
 	return ra, nil
+}
+
+// fromSelf reports whether ra is the gizmo's own, sent from the interface
+// whose link-layer address is own: with one port on an existing network the
+// gizmo's RA service advertises on the WAN interface, and the kernel loops
+// its multicast RAs back to this socket. Its PREF64, RDNSS and routes are
+// no upstream's. Like the kernel (which drops RAs from its own addresses),
+// it recognises them by what they carry: the Source Link-Layer Address
+// option the RA service always sends.
+func fromSelf(ra *ndp.RouterAdvertisement, own net.HardwareAddr) bool {
+	for _, o := range ra.Options {
+		if ll, ok := o.(*ndp.LinkLayerAddress); ok && ll.Direction == ndp.Source && len(own) > 0 && bytes.Equal(ll.Addr, own) {
+			return true
+		}
+	}
+	return false
 }
 
 // routerInfo is what one upstream router last said about itself.

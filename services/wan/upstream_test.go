@@ -1,6 +1,7 @@
 package wan
 
 import (
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -268,6 +269,27 @@ func TestParseRA(t *testing.T) {
 			}
 			if reasonOf(err) != tt.reason {
 				t.Errorf("err %v, want reason %s", err, tt.reason)
+			}
+		})
+	}
+}
+
+func TestFromSelf(t *testing.T) {
+	own := net.HardwareAddr{0x02, 0, 0, 0, 0x02, 0x01}
+	other := net.HardwareAddr{0x02, 0, 0, 0, 0x01, 0x01}
+	for _, tt := range []struct {
+		name string
+		ra   *ndp.RouterAdvertisement
+		want bool
+	}{
+		{"the gizmo's own RA, looped back on the one port, carries its MAC", ra(0, &ndp.LinkLayerAddress{Direction: ndp.Source, Addr: own}), true},
+		{"another router's RA", ra(time.Hour, &ndp.LinkLayerAddress{Direction: ndp.Source, Addr: other}), false},
+		{"an RA without a source link-layer address", ra(time.Hour), false},
+		{"a target link-layer address is no sender's", ra(time.Hour, &ndp.LinkLayerAddress{Direction: ndp.Target, Addr: own}), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := fromSelf(tt.ra, own); got != tt.want {
+				t.Errorf("fromSelf = %v, want %v", got, tt.want)
 			}
 		})
 	}

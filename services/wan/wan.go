@@ -101,6 +101,7 @@ func cloneStats(s Stats) Stats {
 	if s.IPv4 != nil {
 		l := *s.IPv4
 		l.DNS = slices.Clone(l.DNS)
+		l.NTP = slices.Clone(l.NTP)
 		s.IPv4 = &l
 	}
 	return s

@@ -1,13 +1,16 @@
 // Package series keeps the dashboard's traffic history: counters sampled
 // every few seconds, folded into ring buffers at three resolutions
 // (10 s × 1 h, 1 min × 24 h, 1 h × 90 days), so that memory stays bounded
-// however long the gizmo runs. Only the finest ring keeps the per-host
-// breakdown (Resolution.PerHost), which bounds memory at 500 hosts to a few
-// megabytes (docs/performance.md). The store is saved to the state dir and
-// loaded back, so a reboot keeps the history.
+// however long the gizmo runs. The newest buckets of a ring can keep the
+// per-host breakdown too (Resolution.HostLen): the 10 s ring for its hour,
+// the 1 h ring for 7 days, each bucket with at most MaxHostsPerBucket
+// hosts, which bounds memory at a few megabytes whatever the LAN does
+// (docs/performance.md). The store is saved to the state dir and loaded
+// back, so a reboot keeps the history.
 package series
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -86,19 +89,29 @@ type Resolution struct {
 	Name string
 	Step time.Duration
 	Len  int
-	// PerHost keeps each host's traffic in every bucket. It costs up to
-	// 40 bytes per active host per bucket, so only the short ring keeps
-	// it: 500 busy hosts over 90 days of hourly buckets would need 86 MB,
-	// over an hour of 10 s buckets 7 MB. Per-host totals since boot come
-	// from the services' counters instead.
-	PerHost bool
+	// HostLen is how many of the newest buckets keep each host's traffic
+	// (0: none). A host costs 40 bytes per bucket, so only short spans
+	// keep it: 500 busy hosts over 90 days of hourly buckets would need
+	// 86 MB, over 7 days 3.4 MB. Each bucket keeps at most
+	// MaxHostsPerBucket hosts.
+	HostLen int
 }
 
-// DefaultResolutions are the dashboard's three rings.
+// MaxHostsPerBucket bounds the per-host breakdown of one bucket: beyond
+// it, the least busy hosts' traffic is added up under Other (and counted,
+// Stats.HostsFolded), so that the totals stay right and memory bounded
+// however many addresses a LAN shows.
+const MaxHostsPerBucket = 512
+
+// Other is the key of the folded hosts' traffic in Point.Hosts.
+const Other = "other"
+
+// DefaultResolutions are the dashboard's three rings: the 10 s ring keeps
+// each host's traffic for its hour, the 1 h ring for 7 days.
 var DefaultResolutions = []Resolution{
-	{Name: "10s", Step: 10 * time.Second, Len: 360, PerHost: true},
+	{Name: "10s", Step: 10 * time.Second, Len: 360, HostLen: 360},
 	{Name: "1m", Step: time.Minute, Len: 1440},
-	{Name: "1h", Step: time.Hour, Len: 90 * 24},
+	{Name: "1h", Step: time.Hour, Len: 90 * 24, HostLen: 7 * 24},
 }
 
 // hostBytes is one host's traffic in a bucket. The MAC is interned: the
@@ -151,13 +164,48 @@ func mergeHosts(a, b []hostBytes) []hostBytes {
 	return append(out, b[j:]...)
 }
 
+// capHosts keeps the MaxHostsPerBucket-1 busiest hosts of a MAC-sorted
+// list and adds the rest up under Other, and returns how many hosts it
+// folded (an existing Other entry is no host).
+func capHosts(hosts []hostBytes, max int) ([]hostBytes, int) {
+	if len(hosts) <= max {
+		return hosts, 0
+	}
+	other := unique.Make(Other)
+	byBytes := slices.Clone(hosts)
+	slices.SortStableFunc(byBytes, func(a, b hostBytes) int {
+		// Other goes last, so that it is folded into itself.
+		if (a.mac == other) != (b.mac == other) {
+			if a.mac == other {
+				return 1
+			}
+			return -1
+		}
+		return cmp.Compare(b.c.Total(), a.c.Total())
+	})
+	kept := byBytes[:max-1]
+	rest := hostBytes{mac: other}
+	folded := 0
+	for _, h := range byBytes[max-1:] {
+		rest.c = rest.c.Add(h.c)
+		if h.mac != other {
+			folded++
+		}
+	}
+	out := append(slices.Clone(kept), rest)
+	slices.SortFunc(out, cmpHost)
+	return out, folded
+}
+
 type ring struct {
 	res     Resolution
 	buckets []bucket // oldest first, at most res.Len
 }
 
-func (r *ring) add(start time.Time, total Categories, hosts []hostBytes, dns DNS) {
-	if !r.res.PerHost {
+// add folds traffic into the bucket of start and returns how many hosts
+// the per-bucket cap folded.
+func (r *ring) add(start time.Time, total Categories, hosts []hostBytes, dns DNS) int {
+	if r.res.HostLen == 0 {
 		hosts = nil
 	}
 	start = start.Truncate(r.res.Step)
@@ -165,23 +213,30 @@ func (r *ring) add(start time.Time, total Categories, hosts []hostBytes, dns DNS
 		b := &r.buckets[n-1]
 		b.total = b.total.Add(total)
 		b.dns = b.dns.add(dns)
+		folded := 0
 		if len(hosts) > 0 {
-			b.hosts = mergeHosts(b.hosts, hosts)
+			b.hosts, folded = capHosts(mergeHosts(b.hosts, hosts), MaxHostsPerBucket)
 		}
-		return
+		return folded
 	}
-	r.push(bucket{start: start, total: total, dns: dns, hosts: slices.Clone(hosts)})
+	hosts, folded := capHosts(slices.Clone(hosts), MaxHostsPerBucket)
+	r.push(bucket{start: start, total: total, dns: dns, hosts: hosts})
+	return folded
 }
 
 func (r *ring) push(b bucket) {
 	if len(r.buckets) < r.res.Len {
 		r.buckets = append(r.buckets, b)
-		return
+	} else {
+		// Full: shift in place rather than reslicing, so that the
+		// backing array never grows past Len.
+		copy(r.buckets, r.buckets[1:])
+		r.buckets[len(r.buckets)-1] = b
 	}
-	// Full: shift in place rather than reslicing, so that the backing
-	// array never grows past Len.
-	copy(r.buckets, r.buckets[1:])
-	r.buckets[len(r.buckets)-1] = b
+	// The bucket that just left the newest HostLen keeps its totals only.
+	if i := len(r.buckets) - r.res.HostLen - 1; i >= 0 {
+		r.buckets[i].hosts = nil
+	}
 }
 
 // since is the index of the first bucket that starts at or after t.
@@ -192,9 +247,32 @@ func (r *ring) since(t time.Time) int {
 
 // Store is the history. It is safe for concurrent use.
 type Store struct {
-	mu    sync.Mutex
-	rings []*ring
-	last  *Sample
+	mu     sync.Mutex
+	rings  []*ring
+	last   *Sample
+	folded uint64
+}
+
+// Stats are the store's own counters, for /metrics.
+type Stats struct {
+	// HostsFolded counts host entries added up under Other because a
+	// bucket held MaxHostsPerBucket hosts already.
+	HostsFolded uint64
+	// HostEntries is how many per-host entries the rings hold.
+	HostEntries int
+}
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Stats{HostsFolded: s.folded}
+	for _, r := range s.rings {
+		for i := range r.buckets {
+			st.HostEntries += len(r.buckets[i].hosts)
+		}
+	}
+	return st
 }
 
 // New returns an empty store with the given resolutions.
@@ -227,24 +305,23 @@ func (s *Store) Add(smp Sample) {
 	slices.SortFunc(hosts, cmpHost)
 	dns := deltaDNS(smp.DNS, prev.DNS)
 	for _, r := range s.rings {
-		r.add(smp.At, total, hosts, dns)
+		s.folded += uint64(r.add(smp.At, total, hosts, dns))
 	}
 }
 
 func (s *Store) series(resolution string, since time.Time, withHosts bool) ([]Point, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, r := range s.rings {
-		if r.res.Name == resolution {
-			bs := r.buckets[r.since(since):]
-			out := make([]Point, len(bs))
-			for i := range bs {
-				out[i] = bs[i].point(withHosts)
-			}
-			return out, nil
-		}
+	r := s.ring(resolution)
+	if r == nil {
+		return nil, fmt.Errorf("series: no resolution %q", resolution)
 	}
-	return nil, fmt.Errorf("series: no resolution %q", resolution)
+	bs := r.buckets[r.since(since):]
+	out := make([]Point, len(bs))
+	for i := range bs {
+		out[i] = bs[i].point(withHosts)
+	}
+	return out, nil
 }
 
 // Series returns the totals of the named resolution since a time, without
@@ -253,10 +330,42 @@ func (s *Store) Series(resolution string, since time.Time) ([]Point, error) {
 	return s.series(resolution, since, false)
 }
 
-// HostSeries is Series with each point's per-host traffic, for the rings
-// that keep it (Resolution.PerHost).
+// HostSeries is Series with each point's per-host traffic, for the
+// buckets that keep it (Resolution.HostLen).
 func (s *Store) HostSeries(resolution string, since time.Time) ([]Point, error) {
 	return s.series(resolution, since, true)
+}
+
+// HostPoints is one host's traffic in the buckets that keep the per-host
+// breakdown, as points whose Total is the host's traffic. Buckets in which
+// the host was quiet are points with zero traffic; without a per-host
+// breakdown in the ring there are no points.
+func (s *Store) HostPoints(resolution, mac string, since time.Time) ([]Point, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.ring(resolution)
+	if r == nil {
+		return nil, fmt.Errorf("series: no resolution %q", resolution)
+	}
+	from := max(r.since(since), len(r.buckets)-r.res.HostLen)
+	var out []Point
+	for _, b := range r.buckets[from:] {
+		p := Point{Start: b.start}
+		if i, ok := slices.BinarySearchFunc(b.hosts, mac, func(h hostBytes, mac string) int { return strings.Compare(h.mac.Value(), mac) }); ok {
+			p.Total = b.hosts[i].c
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+func (s *Store) ring(resolution string) *ring {
+	for _, r := range s.rings {
+		if r.res.Name == resolution {
+			return r
+		}
+	}
+	return nil
 }
 
 // Sum adds up traffic since a time, from the finest ring that reaches that
@@ -323,18 +432,23 @@ func (s *Store) Restore(saved Saved) {
 			pts = pts[len(pts)-r.res.Len:]
 		}
 		r.buckets = make([]bucket, 0, max(len(pts), min(r.res.Len, 64)))
-		for _, p := range pts {
+		var from []int // the point each bucket came from
+		for i, p := range pts {
 			if n := len(r.buckets); n > 0 && !p.Start.After(r.buckets[n-1].start) {
 				continue
 			}
-			b := bucket{start: p.Start, total: p.Total, dns: p.DNS}
-			if r.res.PerHost {
-				for mac, c := range p.Hosts {
-					b.hosts = append(b.hosts, hostBytes{unique.Make(mac), c})
-				}
-				slices.SortFunc(b.hosts, cmpHost)
+			r.buckets = append(r.buckets, bucket{start: p.Start, total: p.Total, dns: p.DNS})
+			from = append(from, i)
+		}
+		// Per-host data only where the ring keeps it: the newest HostLen
+		// buckets, each within the cap, however large the file.
+		for i := max(0, len(r.buckets)-r.res.HostLen); i < len(r.buckets); i++ {
+			var hosts []hostBytes
+			for mac, c := range pts[from[i]].Hosts {
+				hosts = append(hosts, hostBytes{unique.Make(mac), c})
 			}
-			r.buckets = append(r.buckets, b)
+			slices.SortFunc(hosts, cmpHost)
+			r.buckets[i].hosts, _ = capHosts(hosts, MaxHostsPerBucket)
 		}
 	}
 }

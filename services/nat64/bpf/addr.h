@@ -4,12 +4,20 @@
 #define GIZMO_NAT64_ADDR_H
 
 /* RFC 6052 §2.2: where the IPv4 address sits in the IPv6 address. Byte 8
- * (the u octet) is skipped for prefixes shorter than /96. */
-static __always_inline void embed4(const struct config *cfg, __be32 a4, __u8 *out)
+ * (the u octet) is skipped for prefixes shorter than /96.
+ *
+ * Addresses are struct in6_addr (4-byte aligned) throughout: through a
+ * plain byte pointer clang copies and compares them a byte at a time,
+ * which the interpreter of a kernel without a JIT pays per instruction. */
+static __always_inline void embed4(const struct config *cfg, __be32 a4, struct in6_addr *a)
 {
-	__u8 b[4];
+	__builtin_memcpy(a, cfg->pref64, 16);
+	if (cfg->pref64_len == 96) {
+		a->in6_u.u6_addr32[3] = a4;
+		return;
+	}
+	__u8 b[4], *out = a->in6_u.u6_addr8;
 	__builtin_memcpy(b, &a4, 4);
-	__builtin_memcpy(out, cfg->pref64, 16);
 	switch (cfg->pref64_len) {
 	case 32:
 		out[4] = b[0]; out[5] = b[1]; out[6] = b[2]; out[7] = b[3];
@@ -32,8 +40,11 @@ static __always_inline void embed4(const struct config *cfg, __be32 a4, __u8 *ou
 	}
 }
 
-static __always_inline __be32 extract4(const struct config *cfg, const __u8 *a)
+static __always_inline __be32 extract4(const struct config *cfg, const struct in6_addr *in)
 {
+	if (cfg->pref64_len == 96)
+		return in->in6_u.u6_addr32[3];
+	const __u8 *a = in->in6_u.u6_addr8;
 	__u8 b[4];
 	__be32 r;
 	switch (cfg->pref64_len) {
@@ -60,7 +71,7 @@ static __always_inline __be32 extract4(const struct config *cfg, const __u8 *a)
 	return r;
 }
 
-static __always_inline int pref_match(const struct config *cfg, const __u8 *a)
+static __always_inline int pref_match(const struct config *cfg, const struct in6_addr *a)
 {
 	__u32 w[4], p[4], m[4];
 	__builtin_memcpy(w, a, 16);
@@ -70,7 +81,7 @@ static __always_inline int pref_match(const struct config *cfg, const __u8 *a)
 	       ((w[3] & m[3]) == p[3]);
 }
 
-static __always_inline int lan_source(const struct config *cfg, const __u8 *a)
+static __always_inline int lan_source(const struct config *cfg, const struct in6_addr *a)
 {
 	if (cfg->flags & F_LAN64) {
 		/* The usual LAN: a few /64s, compared without a trie walk. */

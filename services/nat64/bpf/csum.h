@@ -57,17 +57,17 @@ static __noinline int csum_skb(struct __sk_buff *skb, __u32 off, __u32 len, __u3
 }
 
 struct pseudo6 {
-	__u8 src[16];
-	__u8 dst[16];
+	struct in6_addr src;
+	struct in6_addr dst;
 	__be32 len;
 	__be32 nexthdr;
 };
 
-static __noinline __u32 pseudo6_sum(const __u8 *src, const __u8 *dst, __u32 len, __u8 nh)
+static __noinline __u32 pseudo6_sum(const struct in6_addr *src, const struct in6_addr *dst, __u32 len, __u8 nh)
 {
 	struct pseudo6 p;
-	__builtin_memcpy(p.src, src, 16);
-	__builtin_memcpy(p.dst, dst, 16);
+	p.src = *src;
+	p.dst = *dst;
 	p.len = bpf_htonl(len);
 	p.nexthdr = bpf_htonl(nh);
 	return bpf_csum_diff(0, 0, (__be32 *)&p, sizeof(p), 0);

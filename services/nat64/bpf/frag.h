@@ -45,7 +45,7 @@ struct {
  * Returns the head's payload length, or -1 if the packet cannot be split
  * (it is then unchanged unless it is dropped anyway). */
 static __noinline int frag46_split(struct __sk_buff *skb, const struct config *cfg, struct iphdr *ip,
-				   __u32 l4len, const __u8 *host6)
+				   __u32 l4len, const struct in6_addr *host6)
 {
 	if (!cfg || !ip || !host6)
 		return -1;

@@ -43,8 +43,8 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #include "addr.h"
 #include "quota.h"
 #include "state.h"
-#include "output.h"
 #include "parse.h"
+#include "output.h"
 #include "mss.h"
 #include "frag.h"
 #include "xlat64.h"
@@ -62,7 +62,7 @@ int nat64_lan(struct __sk_buff *skb)
 	struct ipv6hdr ip6;
 	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip6, IP6_HLEN) < 0)
 		return TC_ACT_UNSPEC;
-	if (ip6.version != 6 || !pref_match(cfg, (__u8 *)&ip6.daddr))
+	if (ip6.version != 6 || !pref_match(cfg, &ip6.daddr))
 		return TC_ACT_UNSPEC;
 	/* The steps are separate (static, see above) functions called from
 	 * here, so that no call chain needs more than the 512 bytes of BPF
@@ -75,7 +75,7 @@ int nat64_lan(struct __sk_buff *skb)
 	else if (r == XLAT_REPLY)
 		return icmp6_reply(skb, cfg, &ip6, ((__u32)l.type << 8) | l.code, l.info);
 	if (r == XLAT_FORWARD)
-		return forward(skb, cfg, 0);
+		return forward(skb, cfg, &ip6);
 	return r;
 }
 
@@ -100,6 +100,6 @@ int nat64_wan(struct __sk_buff *skb)
 	else if (r == XLAT_REPLY)
 		return icmp4_reply(skb, cfg, &ip, ((__u32)l.type << 8) | l.code, l.info);
 	if (r == XLAT_FORWARD)
-		return forward(skb, cfg, 1);
+		return forward(skb, cfg, 0);
 	return r;
 }

@@ -39,15 +39,15 @@ struct config {
 	__u8 pad1[7];
 	__u32 max_sessions_per_64;     /* all addresses of one /64 together */
 	__u32 max_inbound_per_binding; /* sessions opened from the IPv4 side */
-	__u32 hash_seed;               /* for the quota slots of the addresses */
-	__u32 pad2;
+	__u32 hash_seed;               /* for the quota slots of addresses and MACs */
+	__u32 max_sessions_per_mac;    /* one LAN host (its Ethernet source), all its addresses */
 	__u64 icmp_interval_ns; /* one ICMP error per interval ... */
 	__u64 icmp_burst_ns;    /* ... with this much credit at most */
 };
 
 /* bib6: (IPv6 host, port/identifier, protocol) -> pool port. */
 struct bib6_key {
-	__u8 addr[16];
+	__u8 addr[16] __attribute__((aligned(4))); /* copied as words (addr.h) */
 	__be16 port;
 	__u8 proto;
 	__u8 pad;
@@ -71,7 +71,7 @@ struct bib4_key {
 };
 
 struct bib4_val {
-	__u8 addr[16];
+	__u8 addr[16] __attribute__((aligned(4)));
 	__be16 port;
 	__u8 flags;
 	__u8 pad;
@@ -105,6 +105,7 @@ enum tcp_state {
  * gives exactly that back (quota.h). */
 #define SESS_HOST 1    /* opened from IPv6: slots q128 and q64 */
 #define SESS_INBOUND 2 /* opened from IPv4: its binding's slot */
+#define SESS_MAC 4     /* opened from IPv6: slot qmac of its Ethernet source */
 
 struct sess_val {
 	__u64 last_ns;
@@ -113,6 +114,15 @@ struct sess_val {
 	__u8 flags;
 	__u16 q128; /* SESS_HOST: the address's slot in nat64_quota128 */
 	__u16 q64;  /* SESS_HOST: its /64's slot in nat64_quota64 */
+	__u16 qmac; /* SESS_MAC: its host's slot in nat64_quotamac */
+	__u16 pad[3];
+};
+
+/* The Ethernet source of a LAN packet: the host that sent it, whatever
+ * IPv6 address it used. */
+struct mac_addr {
+	__u8 b[6];
+	__u16 pad;
 };
 
 /* adf: address-dependent filtering (RFC 4787 / RFC 6146 §1.2.3). An entry
@@ -141,6 +151,7 @@ struct frag4_val {
 /* Quota slots (quota.h): powers of two, so that a hash is masked. */
 #define Q128_SLOTS 65536
 #define Q64_SLOTS 4096
+#define QMAC_SLOTS 65536
 #define QBIND_SLOTS (3 * 65536) /* TCP, UDP, ICMP x pool port */
 
 /* host_stats: per LAN host (IPv6 /128), per CPU. */
@@ -171,7 +182,7 @@ enum counter {
 	C_FILTERED,         /* binding exists, remote not allowed (address-dependent filtering) */
 	C_TABLE_FULL,       /* session or binding table full */
 	C_PORTS_EXHAUSTED,  /* no free pool port found */
-	C_HOST_LIMIT,       /* an address's share of its /64's sessions used up */
+	C_HOST_LIMIT,       /* an address's share of its host's sessions used up */
 	C_TO_STACK,         /* deliberately left to the kernel */
 	C_MALFORMED,        /* truncated or inconsistent headers */
 	C_SRC_NOT_LAN,      /* IPv6 source outside the LAN prefixes */
@@ -191,6 +202,8 @@ enum counter {
 	C_ICMP_SUPPRESSED,  /* an ICMP error of ours over the rate: not sent */
 	C_ICMP_NOT_ALLOWED, /* no ICMP error may answer this packet: dropped */
 	C_FRAG_EXPIRED,     /* non-first IPv4 fragment after its state expired */
+	C_MAC_LIMIT,        /* a LAN host's (its MAC's) session limit reached */
+	C_ADF_FULL,         /* no room in nat64_adf for a session's remote (translated) */
 	C_MAX,
 };
 

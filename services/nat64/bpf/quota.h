@@ -3,15 +3,17 @@
  * Bounds against a hostile network: session quotas and the ICMP error rate.
  * Part of nat64.c.
  *
- * Quotas. A session opened from the LAN is charged to its address's slot
- * in nat64_quota128 and to its /64's slot in nat64_quota64; a session
- * opened from the IPv4 side (address-dependent filtering lets a remote in
- * from any of its ports) to its binding's slot in nat64_quotabind, never to
- * the host. The session remembers what it was charged to (sess_val.flags,
- * q128, q64), and the Go reaper gives exactly that back when it removes it.
+ * Quotas. A session opened from the LAN is charged three times: to its
+ * host's slot in nat64_quotamac (the Ethernet source: every address a host
+ * uses, in every prefix), to its address's slot in nat64_quota128 and to
+ * its /64's slot in nat64_quota64. A session opened from the IPv4 side
+ * (address-dependent filtering lets a remote in from any of its ports) is
+ * charged to its binding's slot in nat64_quotabind, never to the host. The
+ * session remembers what it was charged to (sess_val.flags, q128, q64,
+ * qmac), and the Go reaper gives exactly that back when it removes it.
  * The counts live in arrays: they cannot fill up, so a full table is never
- * a silently skipped count. Addresses are hashed to their slots with a
- * seed the attacker does not know; two addresses sharing a slot share its
+ * a silently skipped count. Addresses and MACs are hashed to their slots
+ * with a seed the attacker does not know; two that share a slot share its
  * quota, which only ever limits early, never lets more in.
  *
  * A check and the add after it are not one atomic step: CPUs opening
@@ -33,7 +35,7 @@ static __always_inline __u32 mix32(__u32 h)
 }
 
 /* quota_slots computes an IPv6 address's slots: its /64's and its own. */
-static __always_inline void quota_slots(const struct config *cfg, const __u8 *a6, __u32 *s64, __u32 *s128)
+static __always_inline void quota_slots(const struct config *cfg, const struct in6_addr *a6, __u32 *s64, __u32 *s128)
 {
 	__u32 w[4];
 	__builtin_memcpy(w, a6, 16);
@@ -43,6 +45,18 @@ static __always_inline void quota_slots(const struct config *cfg, const __u8 *a6
 	h = mix32(h ^ w[2]);
 	h = mix32(h ^ w[3]);
 	*s128 = h & (Q128_SLOTS - 1);
+}
+
+/* quota_mac_slot is a LAN host's slot: its Ethernet source address. */
+static __always_inline __u32 quota_mac_slot(const struct config *cfg, const struct mac_addr *mac)
+{
+	__u32 w0;
+	__u16 w1;
+	__builtin_memcpy(&w0, mac->b, 4);
+	__builtin_memcpy(&w1, mac->b + 4, 2);
+	__u32 h = mix32(cfg->hash_seed ^ w0);
+	h = mix32(h ^ w1);
+	return h & (QMAC_SLOTS - 1);
 }
 
 /* quota_bind_slot is a binding's slot: protocol and pool port (network

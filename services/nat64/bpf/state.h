@@ -3,7 +3,7 @@
 #ifndef GIZMO_NAT64_STATE_H
 #define GIZMO_NAT64_STATE_H
 
-static __noinline void host_account(const __u8 *a6, __u64 bytes, int out)
+static __noinline void host_account(const struct in6_addr *a6, __u64 bytes, int out)
 {
 	struct lpm6_key k = {.prefixlen = 128};
 	__builtin_memcpy(k.addr, a6, 16);
@@ -115,25 +115,30 @@ static __always_inline int alloc_port(const struct config *cfg, __u8 proto, __u1
 	return -1;
 }
 
-/* session_new creates the session of an IPv6-originated packet, with its
- * binding if the host has none yet. Returns 0, or the counter to bump
- * plus one. */
-__noinline int session_new(const struct config *cfg, struct sess_key *sk, __u64 now)
+/* session_new creates the session of an IPv6-originated packet from the
+ * LAN host mac, with its binding if the host has none yet. Returns 0, or
+ * the counter to bump plus one. */
+__noinline int session_new(const struct config *cfg, struct sess_key *sk, const struct mac_addr *mac, __u64 now)
 {
-	if (!cfg || !sk)
+	if (!cfg || !sk || !mac)
 		return C_MALFORMED + 1;
 	struct sess_val *s;
 
-	/* quota.h: the /64 first, so that rotating addresses (RFC 8981)
-	 * meet its limit; then the address's share of it. */
-	__u32 s64, s128;
-	quota_slots(cfg, sk->addr6, &s64, &s128);
+	/* quota.h: the /64 first, so that a LAN in one /64 cannot take
+	 * the whole table from the others; then the host, whatever
+	 * addresses it rotates through (RFC 8981); then the address's
+	 * share of its host's. */
+	__u32 s64, s128, smac = quota_mac_slot(cfg, mac);
+	quota_slots(cfg, (const struct in6_addr *)sk->addr6, &s64, &s128);
 	__u64 *n64 = bpf_map_lookup_elem(&nat64_quota64, &s64);
 	__u64 *n128 = bpf_map_lookup_elem(&nat64_quota128, &s128);
-	if (!n64 || !n128)
+	__u64 *nmac = bpf_map_lookup_elem(&nat64_quotamac, &smac);
+	if (!n64 || !n128 || !nmac)
 		return C_MALFORMED + 1;
 	if (*n64 >= cfg->max_sessions_per_64)
 		return C_PREFIX_LIMIT + 1;
+	if (*nmac >= cfg->max_sessions_per_mac)
+		return C_MAC_LIMIT + 1;
 	if (*n128 >= cfg->max_sessions_per_host)
 		return C_HOST_LIMIT + 1;
 
@@ -163,8 +168,8 @@ __noinline int session_new(const struct config *cfg, struct sess_key *sk, __u64 
 	}
 	b->used_ns = now;
 
-	struct sess_val nv = {.last_ns = now, .pool_port = b->port4, .flags = SESS_HOST,
-			      .q128 = s128, .q64 = s64};
+	struct sess_val nv = {.last_ns = now, .pool_port = b->port4, .flags = SESS_HOST | SESS_MAC,
+			      .q128 = s128, .q64 = s64, .qmac = smac};
 	if (sk->proto == IPPROTO_TCP)
 		nv.state = TCP_V6_INIT;
 	long err = bpf_map_update_elem(&nat64_sess, sk, &nv, BPF_NOEXIST);
@@ -175,6 +180,7 @@ __noinline int session_new(const struct config *cfg, struct sess_key *sk, __u64 
 	if (err == 0) {
 		__sync_fetch_and_add(n64, 1);
 		__sync_fetch_and_add(n128, 1);
+		__sync_fetch_and_add(nmac, 1);
 	}
 	s = bpf_map_lookup_elem(&nat64_sess, sk);
 	if (!s)
@@ -187,8 +193,10 @@ __noinline int session_new(const struct config *cfg, struct sess_key *sk, __u64 
 	__u64 *seen = bpf_map_lookup_elem(&nat64_adf, &ak);
 	if (seen)
 		*seen = nv.last_ns;
-	else
-		bpf_map_update_elem(&nat64_adf, &ak, &nv.last_ns, BPF_ANY);
+	else if (bpf_map_update_elem(&nat64_adf, &ak, &nv.last_ns, BPF_ANY) < 0)
+		/* The session works, but its remote cannot open more
+		 * from other ports: stricter filtering, counted. */
+		count(C_ADF_FULL);
 	return 0;
 }
 

@@ -47,10 +47,10 @@ static __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config 
 	if (!bpf_map_lookup_elem(&nat64_sess, &sk))
 		return drop(C_NO_SESSION);
 	__be16 port6 = b->port;
-	__u8 host6[16], r6[16], s6[16];
-	__builtin_memcpy(host6, b->addr, 16);
-	embed4(cfg, in4.daddr, r6);
-	embed4(cfg, ip->saddr, s6);
+	struct in6_addr host6, r6, s6;
+	__builtin_memcpy(&host6, b->addr, 16);
+	embed4(cfg, in4.daddr, &r6);
+	embed4(cfg, ip->saddr, &s6);
 
 	__u32 in_len = bpf_ntohs(in4.tot_len);
 	if (in_len < ihl)
@@ -63,7 +63,7 @@ static __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config 
 		__builtin_memcpy(&o16, ot, 2);
 		__builtin_memcpy(&n16, nt, 2);
 		if (bpf_skb_load_bytes(skb, l4_off + 2, &c, 2) == 0) {
-			__u32 d = pseudo6_sum(host6, r6, in_len, IPPROTO_ICMPV6_);
+			__u32 d = pseudo6_sum(&host6, &r6, in_len, IPPROTO_ICMPV6_);
 			__u32 acc = (__u16)~c;
 			acc += (d & 0xffff) + (d >> 16);
 			acc += (__u16)~o16;
@@ -81,9 +81,7 @@ static __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config 
 		if (csum_at + 2 <= skb->len && bpf_skb_load_bytes(skb, csum_at, &c, 2) == 0 &&
 		    !(in_proto == IPPROTO_UDP && c == 0)) {
 			__be32 oa[2] = {in4.saddr, in4.daddr};
-			__u8 na[32];
-			__builtin_memcpy(na, host6, 16);
-			__builtin_memcpy(na + 16, r6, 16);
+			struct in6_addr na[2] = {host6, r6};
 			__u32 d = bpf_csum_diff(oa, 8, (__be32 *)na, 32, 0);
 			__u32 acc = (__u16)~c;
 			acc += (d & 0xffff) + (d >> 16);
@@ -113,8 +111,8 @@ static __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config 
 	inner.payload_len = bpf_htons(in_len);
 	inner.nexthdr = in_proto == IPPROTO_ICMP ? IPPROTO_ICMPV6_ : in_proto;
 	inner.hop_limit = in4.ttl;
-	__builtin_memcpy(&inner.saddr, host6, 16);
-	__builtin_memcpy(&inner.daddr, r6, 16);
+	inner.saddr = host6;
+	inner.daddr = r6;
 
 	struct ipv6hdr outer = {};
 	outer.version = 6;
@@ -123,8 +121,8 @@ static __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config 
 	outer.payload_len = bpf_htons(plen);
 	outer.nexthdr = IPPROTO_ICMPV6_;
 	outer.hop_limit = hairpin ? ip->ttl : ip->ttl - 1;
-	__builtin_memcpy(&outer.saddr, s6, 16);
-	__builtin_memcpy(&outer.daddr, host6, 16);
+	outer.saddr = s6;
+	outer.daddr = host6;
 
 	__u8 icmp[8] = {type, code, 0, 0};
 	__be32 inf = bpf_htonl(info);
@@ -138,11 +136,10 @@ static __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config 
 		return drop(C_MALFORMED);
 	if (bpf_skb_change_tail(skb, ETH_HLEN + IP6_HLEN + plen, 0) < 0)
 		return drop(C_MALFORMED);
-	if (set_ethertype(skb, ETH_P_IPV6) < 0 || STORE(skb, ETH_HLEN, &outer, IP6_HLEN) < 0 ||
-	    STORE(skb, ETH_HLEN + IP6_HLEN, icmp, 8) < 0 ||
+	if (STORE(skb, ETH_HLEN, &outer, IP6_HLEN) < 0 || STORE(skb, ETH_HLEN + IP6_HLEN, icmp, 8) < 0 ||
 	    STORE(skb, ETH_HLEN + IP6_HLEN + 8, &inner, IP6_HLEN) < 0)
 		return drop(C_MALFORMED);
-	__u32 sum = pseudo6_sum(s6, host6, plen, IPPROTO_ICMPV6_);
+	__u32 sum = pseudo6_sum(&s6, &host6, plen, IPPROTO_ICMPV6_);
 	if (csum_skb(skb, ETH_HLEN + IP6_HLEN, plen, &sum) < 0)
 		return drop(C_MALFORMED);
 	__u16 c = csum_fold(sum);
@@ -197,7 +194,7 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 	__u32 l4len = tot - hlen;
 	__u64 now = now_ns(cfg);
 
-	__u8 host6[16];
+	struct in6_addr host6;
 	__be16 port6 = 0;
 	struct sess_val *s = 0;
 
@@ -214,7 +211,7 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 			bpf_map_delete_elem(&nat64_frag4, &fk);
 			return drop(C_FRAG_EXPIRED);
 		}
-		__builtin_memcpy(host6, fv->addr6, 16);
+		__builtin_memcpy(&host6, fv->addr6, 16);
 		if (proto == IPPROTO_ICMP)
 			return drop(C_UNSUPPORTED);
 	} else {
@@ -254,34 +251,43 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 			count(C_TO_STACK);
 			return TC_ACT_OK;
 		}
-		__builtin_memcpy(host6, b->addr, 16);
+		__builtin_memcpy(&host6, b->addr, 16);
 		port6 = b->port;
 		struct sess_key sk = {.addr4 = ip->saddr, .port6 = port6, .proto = proto};
 		if (proto != IPPROTO_ICMP)
 			sk.port4 = lp->sport;
-		__builtin_memcpy(sk.addr6, host6, 16);
+		__builtin_memcpy(sk.addr6, &host6, 16);
 		s = bpf_map_lookup_elem(&nat64_sess, &sk);
 		if (!s) {
-			/* Address-dependent filtering: a remote the binding
-			 * already talks to may open a new session from another
-			 * port. TCP only with a SYN; unsolicited SYNs to a
+			/* Address-dependent filtering (RFC 6146 §3.5.1,
+			 * §3.5.2.2): a remote the binding already talks to
+			 * may open a new UDP or TCP session from another
+			 * port; TCP only with a SYN. Unsolicited SYNs to a
 			 * binding without that remote are dropped instead of
-			 * held for 6 s (RFC 6146 §3.5.2.2 allows either). */
+			 * held for 6 s (§3.5.2.2 allows either). An ICMP
+			 * query session is its remote and identifier whole,
+			 * so no query from the IPv4 side opens one (§3.5.3:
+			 * it must match an existing session). */
 			struct adf_key ak = {.addr4 = ip->saddr, .port4 = lp->dport, .proto = proto};
 			/* A static binding is an explicit invitation from the
 			 * IPv4 side (a port forward): no filtering. */
-			int open = (b->flags & BIB_STATIC) || bpf_map_lookup_elem(&nat64_adf, &ak);
+			int stat = b->flags & BIB_STATIC;
+			int open = stat || (proto != IPPROTO_ICMP && bpf_map_lookup_elem(&nat64_adf, &ak));
 			if (!open || (proto == IPPROTO_ICMP && lp->type != 8))
 				return drop(C_FILTERED);
 			if (proto == IPPROTO_TCP && !(lp->flags & TCPF_SYN))
 				return drop(C_FILTERED);
 			/* quota.h: the sessions the IPv4 side opens are
 			 * bounded per binding and charged to the binding,
-			 * never to the host. RFC 6146 §3.5.2.2 lets a NAT64's
-			 * policy drop externally initiated connections; the
-			 * bound is that policy, past a binding's share. A
-			 * static binding (a port forward, an explicit
-			 * invitation) may take a host's share. */
+			 * never to the host. The bound is this NAT64's
+			 * policy against a remote spraying source ports at a
+			 * binding (each would be a session): for TCP, RFC
+			 * 6146 §3.5.2.2 lets a NAT64 drop externally
+			 * initiated connections altogether; for UDP it goes
+			 * past §3.5.1, which would open the session once the
+			 * filter admits the remote. A static binding (a port
+			 * forward, an explicit invitation) may take a host's
+			 * share. */
 			__u32 qb = quota_bind_slot(proto, lp->dport);
 			__u64 *nb = bpf_map_lookup_elem(&nat64_quotabind, &qb);
 			if (!nb)
@@ -300,7 +306,8 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 			s = bpf_map_lookup_elem(&nat64_sess, &sk);
 			if (!s)
 				return drop(C_TABLE_FULL);
-			bpf_map_update_elem(&nat64_adf, &ak, &now, BPF_ANY);
+			if (bpf_map_update_elem(&nat64_adf, &ak, &now, BPF_ANY) < 0)
+				count(C_ADF_FULL);
 		}
 		if (proto == IPPROTO_TCP)
 			tcp_track(s, lp->flags, 0);
@@ -335,7 +342,7 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 		/* RFC 7915 §4: fragment (frag.h). */
 		if (proto == IPPROTO_ICMP || hlen != IP4_HLEN)
 			return drop(C_NEEDS_FRAG);
-		int sz = frag46_split(skb, cfg, ip, l4len, host6);
+		int sz = frag46_split(skb, cfg, ip, l4len, &host6);
 		if (sz == -1)
 			return drop(C_NEEDS_FRAG);
 		if (sz < 0)
@@ -346,9 +353,10 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 		plen = l4len + 8;
 	}
 
-	__u8 src6[16];
-	embed4(cfg, ip->saddr, src6);
+	struct in6_addr src6;
+	embed4(cfg, ip->saddr, &src6);
 
+	int udp_zero = 0;
 	if (foff == 0) {
 		__u32 csum_at = l4_off + lp->csum_off;
 		if (proto == IPPROTO_ICMP) {
@@ -358,7 +366,7 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 			__builtin_memcpy(&n16, nt, 2);
 			if (bpf_skb_load_bytes(skb, csum_at, &c, 2) < 0)
 				return drop(C_MALFORMED);
-			__u32 d = pseudo6_sum(src6, host6, l4len, IPPROTO_ICMPV6_);
+			__u32 d = pseudo6_sum(&src6, &host6, l4len, IPPROTO_ICMPV6_);
 			__u32 acc = (__u16)~c;
 			acc += (d & 0xffff) + (d >> 16);
 			acc += (__u16)~o16;
@@ -380,12 +388,11 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 					return drop(C_UNSUPPORTED);
 				if (STORE(skb, l4_off + 2, &port6, 2) < 0)
 					return drop(C_MALFORMED);
+				udp_zero = 1;
 			} else {
 				__u64 mangled = proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
 				__be32 oa[2] = {ip->saddr, ip->daddr};
-				__u8 na[32];
-				__builtin_memcpy(na, src6, 16);
-				__builtin_memcpy(na + 16, host6, 16);
+				struct in6_addr na[2] = {src6, host6};
 				__u32 d = bpf_csum_diff(oa, 8, (__be32 *)na, 32, 0);
 				if (bpf_l4_csum_replace(skb, csum_at, 0, d, BPF_F_PSEUDO_HDR | mangled) < 0 ||
 				    bpf_l4_csum_replace(skb, csum_at, lp->dport, port6, 2 | mangled) < 0 ||
@@ -402,7 +409,7 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 		if (mf) {
 			struct frag4_key fk = {.src = ip->saddr, .id = ip->id, .proto = proto};
 			struct frag4_val fv = {.first_ns = now};
-			__builtin_memcpy(fv.addr6, host6, 16);
+			__builtin_memcpy(fv.addr6, &host6, 16);
 			bpf_map_update_elem(&nat64_frag4, &fk, &fv, BPF_ANY);
 		}
 	}
@@ -414,15 +421,16 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 	ip6.payload_len = bpf_htons(plen);
 	ip6.nexthdr = is_frag ? NEXTHDR_FRAGMENT : (proto == IPPROTO_ICMP ? IPPROTO_ICMPV6_ : proto);
 	ip6.hop_limit = hairpin ? ip->ttl : ip->ttl - 1;
-	__builtin_memcpy(&ip6.saddr, src6, 16);
-	__builtin_memcpy(&ip6.daddr, host6, 16);
+	ip6.saddr = src6;
+	ip6.daddr = host6;
 
 	__u32 bytes = skb->len - ETH_HLEN;
 	if (hlen > IP4_HLEN && bpf_skb_adjust_room(skb, -(__s32)(hlen - IP4_HLEN), BPF_ADJ_ROOM_NET, 0) < 0)
 		return drop(C_MALFORMED);
 	if (bpf_skb_change_proto(skb, bpf_htons(ETH_P_IPV6), 0) < 0)
 		return drop(C_MALFORMED);
-	if (set_ethertype(skb, ETH_P_IPV6) < 0 || STORE(skb, ETH_HLEN, &ip6, IP6_HLEN) < 0)
+	/* forward() writes the Ethernet header. */
+	if (STORE(skb, ETH_HLEN, &ip6, IP6_HLEN) < 0)
 		return drop(C_MALFORMED);
 	if (is_frag) {
 		/* RFC 7915 §4.1: IPv4 fragments keep their identity in an
@@ -437,22 +445,17 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 		fh[7] = bpf_ntohs(ip->id) & 0xff;
 		if (STORE(skb, ETH_HLEN + IP6_HLEN, fh, 8) < 0)
 			return drop(C_MALFORMED);
-	} else if (proto == IPPROTO_UDP && foff == 0) {
-		__u16 c;
-		if (bpf_skb_load_bytes(skb, ETH_HLEN + IP6_HLEN + 6, &c, 2) < 0)
+	} else if (udp_zero) {
+		__u32 sum = pseudo6_sum(&src6, &host6, l4len, IPPROTO_UDP);
+		if (csum_skb(skb, ETH_HLEN + IP6_HLEN, l4len, &sum) < 0)
+			return drop(C_UNSUPPORTED);
+		__u16 c = csum_fold(sum);
+		if (c == 0)
+			c = 0xffff;
+		if (STORE(skb, ETH_HLEN + IP6_HLEN + 6, &c, 2) < 0)
 			return drop(C_MALFORMED);
-		if (c == 0) {
-			__u32 sum = pseudo6_sum(src6, host6, l4len, IPPROTO_UDP);
-			if (csum_skb(skb, ETH_HLEN + IP6_HLEN, l4len, &sum) < 0)
-				return drop(C_UNSUPPORTED);
-			c = csum_fold(sum);
-			if (c == 0)
-				c = 0xffff;
-			if (STORE(skb, ETH_HLEN + IP6_HLEN + 6, &c, 2) < 0)
-				return drop(C_MALFORMED);
-		}
 	}
-	host_account(host6, bytes, 0);
+	host_account(&host6, bytes, 0);
 	count(C_XLAT_46);
 	return XLAT_FORWARD;
 }

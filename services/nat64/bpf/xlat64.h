@@ -10,7 +10,7 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 {
 	if (!cfg || !ip6 || !e || !o)
 		return TC_ACT_SHOT;
-	__be32 dst4 = extract4(cfg, (__u8 *)&ip6->daddr);
+	__be32 dst4 = extract4(cfg, &ip6->daddr);
 	__u8 type = o->type, code = o->code;
 	__u32 info = o->info;
 	if (e->frag && (e->fo || e->mf))
@@ -43,7 +43,7 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 	}
 	if (in_nh != IPPROTO_TCP && in_nh != IPPROTO_UDP && in_nh != IPPROTO_ICMPV6_)
 		return drop(C_UNSUPPORTED);
-	if (!pref_match(cfg, (__u8 *)&in6.saddr))
+	if (!pref_match(cfg, &in6.saddr))
 		return drop(C_NO_SESSION);
 	__u32 l4_off = in_off + IP6_HLEN + iext;
 	struct l4 il = {};
@@ -57,7 +57,7 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 			return drop(C_UNSUPPORTED);
 		in_proto = IPPROTO_ICMP;
 	}
-	__be32 r4 = extract4(cfg, (__u8 *)&in6.saddr);
+	__be32 r4 = extract4(cfg, &in6.saddr);
 
 	struct sess_key sk = {.addr4 = r4, .port6 = il.dport, .proto = in_proto};
 	if (in_proto != IPPROTO_ICMP)
@@ -83,7 +83,7 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 		if (avail >= 4 && bpf_skb_load_bytes(skb, l4_off + 2, &c, 2) == 0) {
 			/* ICMPv6 covers a pseudo-header, ICMPv4 does not:
 			 * adding the complement of its sum removes it. */
-			__u32 d = pseudo6_sum((__u8 *)&in6.saddr, (__u8 *)&in6.daddr, in_len, IPPROTO_ICMPV6_);
+			__u32 d = pseudo6_sum(&in6.saddr, &in6.daddr, in_len, IPPROTO_ICMPV6_);
 			__u32 acc = (__u16)~c;
 			acc += csum_fold(d);
 			acc += (__u16)~old_t;
@@ -169,8 +169,7 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 		return drop(C_MALFORMED);
 	if (bpf_skb_change_tail(skb, ETH_HLEN + tot, 0) < 0)
 		return drop(C_MALFORMED);
-	if (set_ethertype(skb, ETH_P_IP) < 0 || STORE(skb, ETH_HLEN, &outer, IP4_HLEN) < 0 ||
-	    STORE(skb, ETH_HLEN + IP4_HLEN, icmp, 8) < 0 ||
+	if (STORE(skb, ETH_HLEN, &outer, IP4_HLEN) < 0 || STORE(skb, ETH_HLEN + IP4_HLEN, icmp, 8) < 0 ||
 	    STORE(skb, ETH_HLEN + IP4_HLEN + 8, &inner, IP4_HLEN) < 0)
 		return drop(C_MALFORMED);
 	__u32 sum = 0;
@@ -182,6 +181,8 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 	count(C_XLAT_64);
 	if (dst4 == cfg->pool4) {
 		count(C_HAIRPIN);
+		if (set_ethertype(skb, ETH_P_IP) < 0)
+			return drop(C_MALFORMED);
 		return bpf_redirect(cfg->wan_ifindex, BPF_F_INGRESS);
 	}
 	return XLAT_FORWARD;
@@ -207,12 +208,12 @@ static __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, st
 {
 	if (!cfg || !ip6 || !ep || !lp)
 		return TC_ACT_SHOT;
-	if (!lan_source(cfg, (__u8 *)&ip6->saddr))
+	if (!lan_source(cfg, &ip6->saddr))
 		return drop(C_SRC_NOT_LAN);
 	/* RFC 6052 §3.1 and the own networks are checked where a session
 	 * is made (and for packets that need none): an existing session
 	 * already passed, which spares the lookup per packet. */
-	__be32 dst4 = extract4(cfg, (__u8 *)&ip6->daddr);
+	__be32 dst4 = extract4(cfg, &ip6->daddr);
 
 	__u32 plen = bpf_ntohs(ip6->payload_len);
 	if (plen == 0 || IP6_HLEN + plen > skb->len - ETH_HLEN)
@@ -222,7 +223,16 @@ static __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, st
 	    bpf_skb_change_tail(skb, ETH_HLEN + IP6_HLEN + plen, 0) < 0)
 		return drop(C_MALFORMED);
 
-	int r = walk_ext6(skb, ip6->nexthdr, ep);
+	/* Most packets have no extension header: no walk (the caller
+	 * zeroed *ep). */
+	int r = 0;
+	__u8 nh0 = ip6->nexthdr;
+	if (nh0 == IPPROTO_TCP || nh0 == IPPROTO_UDP || nh0 == IPPROTO_ICMPV6_) {
+		ep->off = IP6_HLEN;
+		ep->nh = nh0;
+	} else {
+		r = walk_ext6(skb, nh0, ep);
+	}
 	if (r == -1)
 		return drop(C_MALFORMED);
 	if (r < 0)
@@ -276,6 +286,11 @@ static __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, st
 	}
 
 	__u32 l4_off = ETH_HLEN + ep->off;
+	/* The first bytes of the upper-layer header as translated (port or
+	 * ICMP type, checksum and identifier), written with the IPv4 header
+	 * in one store: after the translation the header follows it. */
+	__be16 l4w[3] = {};
+	__u32 l4n = 0;
 	if (ep->frag && ep->fo != 0) {
 		/* Non-first fragment: addresses only, no ports to map. The
 		 * first fragment carried the L4 checksum fix for all. */
@@ -309,7 +324,11 @@ static __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, st
 			return drop(C_NO_SESSION);
 		if (denied4(cfg, dst4))
 			return drop(C_DST_DENIED);
-		int err = session_new(cfg, &sk, now);
+		/* quota.h: the host is its Ethernet source. */
+		struct mac_addr mac = {};
+		if (bpf_skb_load_bytes(skb, 6, mac.b, 6) < 0)
+			return drop(C_MALFORMED);
+		int err = session_new(cfg, &sk, &mac, now);
 		if (err)
 			return drop(err - 1);
 		s = bpf_map_lookup_elem(&nat64_sess, &sk);
@@ -325,7 +344,7 @@ static __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, st
 	__u32 csum_at = l4_off + lp->csum_off;
 	if (proto == IPPROTO_ICMP) {
 		/* ICMPv6 covers a pseudo-header, ICMPv4 does not (RFC 7915 §5.2). */
-		__u32 d = pseudo6_sum((__u8 *)&ip6->saddr, (__u8 *)&ip6->daddr, plen - ext, IPPROTO_ICMPV6_);
+		__u32 d = pseudo6_sum(&ip6->saddr, &ip6->daddr, plen - ext, IPPROTO_ICMPV6_);
 		__u8 ot[2] = {lp->type, lp->code}, nt[2] = {8, lp->code};
 		__u16 o16, n16;
 		__builtin_memcpy(&o16, ot, 2);
@@ -340,17 +359,19 @@ static __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, st
 		acc += (__u16)~lp->sport;
 		acc += pool_port;
 		c = csum_fold(acc);
-		if (STORE(skb, l4_off, nt, 2) < 0 || STORE(skb, csum_at, &c, 2) < 0 ||
-		    STORE(skb, l4_off + 4, &pool_port, 2) < 0)
-			return drop(C_MALFORMED);
+		l4w[0] = n16;
+		l4w[1] = c;
+		l4w[2] = pool_port;
+		l4n = 6;
 	} else {
 		__u64 mangled = proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
 		__be32 na[2] = {cfg->pool4, dst4};
 		__u32 d = bpf_csum_diff((__be32 *)&ip6->saddr, 32, na, 8, 0);
 		if (bpf_l4_csum_replace(skb, csum_at, 0, d, BPF_F_PSEUDO_HDR | mangled) < 0 ||
-		    bpf_l4_csum_replace(skb, csum_at, lp->sport, pool_port, 2 | mangled) < 0 ||
-		    STORE(skb, l4_off, &pool_port, 2) < 0)
+		    bpf_l4_csum_replace(skb, csum_at, lp->sport, pool_port, 2 | mangled) < 0)
 			return drop(C_MALFORMED);
+		l4w[0] = pool_port;
+		l4n = 2;
 		/* mss.h: the IPv4 peer's segments must fit the LAN as IPv6. */
 		__u32 lim = mss_limit(cfg->lan_mtu, IP6_HLEN + 20);
 		if (proto == IPPROTO_TCP && (lp->flags & TCPF_SYN) && lim &&
@@ -359,33 +380,42 @@ static __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, st
 	}
 
 build:;
-	struct iphdr ip = {};
-	ip.version = 4;
-	ip.ihl = 5;
-	ip.tos = tclass(ip6);
-	ip.tot_len = bpf_htons(tot);
-	ip.id = id;
-	ip.frag_off = frag;
-	ip.ttl = ip6->hop_limit - 1;
-	ip.protocol = proto;
-	ip.saddr = cfg->pool4;
-	ip.daddr = dst4;
-	ip4_csum(&ip);
+	struct {
+		struct iphdr ip;
+		__be16 l4w[3];
+	} h = {};
+	h.ip.version = 4;
+	h.ip.ihl = 5;
+	h.ip.tos = tclass(ip6);
+	h.ip.tot_len = bpf_htons(tot);
+	h.ip.id = id;
+	h.ip.frag_off = frag;
+	h.ip.ttl = ip6->hop_limit - 1;
+	h.ip.protocol = proto;
+	h.ip.saddr = cfg->pool4;
+	h.ip.daddr = dst4;
+	ip4_csum(&h.ip);
+	h.l4w[0] = l4w[0];
+	h.l4w[1] = l4w[1];
+	h.l4w[2] = l4w[2];
+	if (l4n > sizeof(h.l4w))
+		l4n = sizeof(h.l4w);
 
-	__u8 src6[16];
-	__builtin_memcpy(src6, &ip6->saddr, 16);
 	__u32 bytes = skb->len - ETH_HLEN;
 	if (ext && bpf_skb_adjust_room(skb, -(__s32)ext, BPF_ADJ_ROOM_NET, 0) < 0)
 		return drop(C_MALFORMED);
 	if (bpf_skb_change_proto(skb, bpf_htons(ETH_P_IP), 0) < 0)
 		return drop(C_MALFORMED);
-	if (set_ethertype(skb, ETH_P_IP) < 0 || STORE(skb, ETH_HLEN, &ip, IP4_HLEN) < 0)
+	/* forward() writes the Ethernet header. */
+	if (STORE(skb, ETH_HLEN, &h, IP4_HLEN + l4n) < 0)
 		return drop(C_MALFORMED);
-	host_account(src6, bytes, 1);
+	host_account(&ip6->saddr, bytes, 1);
 	count(C_XLAT_64);
 	if (dst4 == cfg->pool4) {
 		/* RFC 6146 §3.8 hairpinning: back in through the IPv4 side. */
 		count(C_HAIRPIN);
+		if (set_ethertype(skb, ETH_P_IP) < 0)
+			return drop(C_MALFORMED);
 		return bpf_redirect(cfg->wan_ifindex, BPF_F_INGRESS);
 	}
 	return XLAT_FORWARD;

@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"github.com/vishvananda/netns"
+
+	"codeberg.org/monostack/gizmo/services/nat64"
+)
+
+var pref64 = netip.MustParsePrefix("2001:db8:64::/96")
+
+// mode sets up one way of reaching the server and says which address the
+// client uses.
+type mode struct {
+	name   string
+	target string // what the client connects to
+	server string // the server's own address (iperf3 binds it, so that UDP replies come from it)
+	setup  func(ch *chain) (*running, error)
+}
+
+// running is a mode once set up.
+type running struct {
+	stop func()
+	// counters are the translator's counters, for the modes that have
+	// them (the gizmo's), else nil.
+	counters func() map[string]uint64
+}
+
+// gizmoMode runs the NAT64 service as the daemon does, with the plan's
+// limits left at their shipped defaults.
+func gizmoMode(ch *chain) (*running, error) {
+	svc, err := nat64.New(nat64.Config{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	idx := func(dev string) int {
+		out, _ := exec.Command("ip", in(ch.r, "cat", "/sys/class/net/"+dev+"/ifindex")[1:]...).Output()
+		var n int
+		fmt.Sscan(string(out), &n)
+		return n
+	}
+	lan, wan := idx("lan0"), idx("uplink0")
+	go func() {
+		runtime.LockOSThread()
+		h, err := netns.GetFromName(ch.r)
+		if err == nil {
+			err = netns.Set(h)
+		}
+		if err != nil {
+			done <- err
+			return
+		}
+		done <- svc.Run(ctx)
+	}()
+	svc.Update(nat64.Plan{
+		Pool4: netip.MustParseAddr("192.0.2.100"), Pref64: pref64,
+		LANPrefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8:1000::/64")},
+		Router6:     netip.MustParseAddr("2001:db8:1000::1"),
+		LANIfindex:  lan, WANIfindex: wan, LANMTU: 1500, WANMTU: 1500,
+	})
+	for i := 0; !svc.Stats().Enabled; i++ {
+		if i > 500 {
+			cancel()
+			return nil, fmt.Errorf("nat64 did not start: %v", <-done)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return &running{
+		stop: func() {
+			slog.Info("gizmo counters", "counters", svc.Stats().Counters)
+			cancel()
+			<-done
+		},
+		counters: func() map[string]uint64 { return svc.Stats().Counters },
+	}, nil
+}
+
+const masq = `table ip benchnat {
+	chain post {
+		type nat hook postrouting priority srcnat; policy accept;
+		oifname "uplink0" masquerade
+	}
+}
+`
+
+func nftMasq(ch *chain) error {
+	f := filepath.Join(os.TempDir(), ch.r+".nft")
+	if err := os.WriteFile(f, []byte(masq), 0o600); err != nil {
+		return err
+	}
+	defer os.Remove(f)
+	return sh(in(ch.r, "nft", "-f", f)...)
+}
+
+func nat44Mode(ch *chain) (*running, error) { return &running{stop: func() {}}, nftMasq(ch) }
+
+func taygaMode(ch *chain) (*running, error) {
+	dir, err := os.MkdirTemp("", ch.r+"-tayga")
+	if err != nil {
+		return nil, err
+	}
+	conf := filepath.Join(dir, "tayga.conf")
+	err = os.WriteFile(conf, []byte(fmt.Sprintf("tun-device nat64\nipv4-addr 192.168.255.1\nprefix %s\ndynamic-pool 192.168.255.0/24\ndata-dir %s\n", pref64, dir)), 0o600)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range [][]string{
+		in(ch.r, "tayga", "-c", conf, "--mktun"),
+		in(ch.r, "ip", "link", "set", "nat64", "up"),
+		in(ch.r, "ip", "route", "add", "192.168.255.0/24", "dev", "nat64"),
+		in(ch.r, "ip", "-6", "route", "add", pref64.String(), "dev", "nat64"),
+	} {
+		if err := sh(s...); err != nil {
+			return nil, err
+		}
+	}
+	if err := nftMasq(ch); err != nil {
+		return nil, err
+	}
+	cmd := exec.Command("ip", in(ch.r, "tayga", "-c", conf, "-n")[1:]...)
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return &running{stop: func() { cmd.Process.Kill(); cmd.Wait(); os.RemoveAll(dir) }}, nil
+}
+
+func target(v4 string) string {
+	a := pref64.Addr().As16()
+	b := netip.MustParseAddr(v4).As4()
+	copy(a[12:], b[:])
+	return netip.AddrFrom16(a).String()
+}
+
+var modes = []mode{
+	{"gizmo", target("198.51.100.80"), "198.51.100.80", gizmoMode},
+	{"tayga", target("198.51.100.80"), "198.51.100.80", taygaMode},
+	{"nat44", "198.51.100.80", "198.51.100.80", nat44Mode},
+	{"ipv6", "2001:db8:ffff::6", "2001:db8:ffff::6", func(*chain) (*running, error) { return &running{stop: func() {}}, nil }},
+}
