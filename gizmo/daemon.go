@@ -40,6 +40,10 @@ type daemon struct {
 	// dirty: a persisted field of st changed since the last flush.
 	dirty bool
 
+	// changeRoles carries out the owner's request to move the WAN role
+	// (ChangeRoles); nil when the roles are not detected.
+	changeRoles func(wan string) (commit func(), err error)
+
 	kick     chan struct{}
 	services []namedService
 	appliers []applier
@@ -165,13 +169,17 @@ func (d *daemon) apply(now time.Time) {
 	if derive.DropOwnHosts(&d.st) {
 		d.dirty = true
 	}
-	prevLine := d.st.Line
+	prevLine, proven := d.st.Line, d.st.Roles.Proven
 	derive.Derive(&d.st, d.settings, now)
 	if derive.BoundRecords(&d.st) > 0 {
 		d.dirty = true
 	}
 	if d.st.Line != prevLine {
 		d.log.Info("line detected", "line", d.st.Line, "previous", prevLine)
+	}
+	if p := d.st.Roles.Proven; p.MAC != proven.MAC || p.By != proven.By {
+		d.log.Info("the WAN proved itself: upstream signals on the LAN ports no longer move its role", "mac", p.MAC, "by", p.By)
+		d.dirty = true
 	}
 	// An interface can be re-created (the LAN bridge): its index is read
 	// again for every plan.

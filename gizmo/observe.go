@@ -47,7 +47,7 @@ func ipv4Observed(l *wan.IPv4Lease) *state.IPv4Lease {
 	if l == nil {
 		return nil
 	}
-	return &state.IPv4Lease{Addr: l.Addr, Router: l.Router, DNS: slices.Clone(l.DNS), NTP: slices.Clone(l.NTP), Expires: l.Expires}
+	return &state.IPv4Lease{Addr: l.Addr, Router: l.Router, DNS: slices.Clone(l.DNS), NTP: slices.Clone(l.NTP), Expires: l.Expires, Acquired: l.Acquired}
 }
 
 // delegationObserved records a DHCPv6-PD lease: the delegated prefix with
@@ -56,7 +56,7 @@ func ipv4Observed(l *wan.IPv4Lease) *state.IPv4Lease {
 // time.Now in dhcp6pd), so that a step of the wall clock moves none of
 // them.
 func delegationObserved(st *state.State, l dhcp6pd.Lease, now time.Time) {
-	derive.NewDelegation(st, state.DelegatedPrefix{Prefix: l.Prefix, PreferredUntil: l.PreferredUntil, ValidUntil: l.ValidUntil}, now)
+	derive.NewDelegation(st, state.DelegatedPrefix{Prefix: l.Prefix, PreferredUntil: l.PreferredUntil, ValidUntil: l.ValidUntil, Acquired: l.Acquired}, now)
 	st.WAN.DHCPv6DNS = slices.Clone(l.DNS)
 	st.WAN.DHCPv6NTP = slices.Clone(l.NTP)
 	st.WAN.DHCPv6NTPNames = slices.Clone(l.NTPNames)

@@ -107,6 +107,10 @@ func main() {
 		err = cmdDHCPFlood(ctx, args)
 	case "dad-flood":
 		err = cmdDADFlood(ctx, args)
+	case "ra-flood":
+		err = cmdRAFlood(ctx, args)
+	case "rogue-upstream":
+		err = cmdRogueUpstream(ctx, logger, args)
 	default:
 		fmt.Fprintf(os.Stderr, "lab: unknown command %q\n", cmd)
 		usage()

@@ -24,6 +24,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("PUT /api/hosts/{mac}/policy", s.apiPutPolicy)
 	mux.HandleFunc("GET /api/firewall/rules", s.apiGetRules)
 	mux.HandleFunc("PUT /api/firewall/rules", s.apiPutRules)
+	mux.HandleFunc("POST /api/roles", s.apiPostRoles)
 	mux.HandleFunc("GET /api/series", s.apiSeries)
 	mux.HandleFunc("GET /api/insights", s.apiInsights)
 	mux.HandleFunc("GET /api/settings", s.apiGetSettings)
@@ -137,6 +138,20 @@ type RolesJSON struct {
 	EvaluatedAt time.Time `json:"evaluated_at,omitzero"`
 	Evaluation  string    `json:"evaluation,omitempty"`
 	Changes     int       `json:"changes"`
+	// Pinned: the WAN carried a delegation or a DHCPv4 lease (or the
+	// owner chose it); nothing heard on a LAN port moves its role.
+	Pinned bool `json:"pinned"`
+	// RogueUpstream is the last upstream server heard on a LAN port.
+	RogueUpstream *RogueJSON `json:"rogue_upstream,omitempty"`
+}
+
+// RogueJSON is an upstream heard on a LAN port (state.RogueUpstream).
+type RogueJSON struct {
+	Port      string    `json:"port"`
+	Kind      string    `json:"kind"` // RA, DHCPv4, DHCPv6
+	At        time.Time `json:"at"`
+	SourceMAC string    `json:"source_mac"`
+	Source    string    `json:"source,omitempty"`
 }
 
 type WANJSON struct {
@@ -225,7 +240,10 @@ func statusOf(st state.State, now time.Time) StatusJSON {
 	}
 	if r := st.Roles; r.Detected {
 		out.Roles = &RolesJSON{WANPort: r.WANPort, LANPorts: append([]string{}, r.LANPorts...), Since: r.Since, Reason: r.Reason,
-			EvaluatedAt: r.EvaluatedAt, Evaluation: r.Evaluation, Changes: r.Changes}
+			EvaluatedAt: r.EvaluatedAt, Evaluation: r.Evaluation, Changes: r.Changes, Pinned: r.Pinned}
+		if g := r.Rogue; g != nil {
+			out.Roles.RogueUpstream = &RogueJSON{Port: g.Port, Kind: g.Kind, At: g.At, SourceMAC: g.SourceMAC, Source: str(g.Source)}
+		}
 	}
 	if st.WAN.Router.IsValid() {
 		out.WAN.Router = st.WAN.Router.String()
@@ -459,4 +477,41 @@ func (s *Server) apiPutRules(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("inbound rules changed", "rules", len(rules))
 	writeJSON(w, http.StatusOK, rules)
+}
+
+// apiPostRoles moves the WAN role to another port, at the owner's request:
+// {"wan": "eth0"}, a LAN port as /api/status names it. Upstream signals on
+// a LAN port never move a WAN that has proven itself, so this is how a
+// moved uplink is taken over without a reboot. The answer goes out before
+// the daemon restarts its services with the new roles.
+func (s *Server) apiPostRoles(w http.ResponseWriter, r *http.Request) {
+	if !s.requireLogin(w, r, "changing the port roles") {
+		return
+	}
+	var in struct {
+		WAN string `json:"wan"`
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxPolicyBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		writeError(w, http.StatusBadRequest, "roles: %v", err)
+		return
+	}
+	if in.WAN == "" {
+		writeError(w, http.StatusBadRequest, `roles: want {"wan": "<port>"}, a LAN port`)
+		return
+	}
+	commit, err := s.cfg.Backend.ChangeRoles(in.WAN)
+	if err != nil {
+		code := http.StatusInternalServerError
+		if errors.Is(err, ErrInvalid) {
+			code = http.StatusBadRequest
+		}
+		writeError(w, code, "%v", err)
+		return
+	}
+	s.log.Warn("port roles change requested", "wan", in.WAN)
+	writeJSON(w, http.StatusAccepted, in)
+	http.NewResponseController(w).Flush()
+	commit()
 }

@@ -50,6 +50,7 @@ func Derive(st *state.State, s Settings, now time.Time) {
 	})
 
 	deriveShared(st, s.ExistingNetwork, now)
+	ProveWAN(st, now)
 	deriveOnLink(st, s.ExistingNetwork, now)
 
 	// PREF64: the flag, else what the upstream advertises (RFC 8781), else

@@ -62,6 +62,12 @@ func Firewall(st *state.State, now time.Time) (firewall.Plan, error) {
 	if n.IPv4 != nil {
 		p.WANIPv4 = n.IPv4.Addr.Addr()
 	}
+	// RFC 3704 §2.1: the WAN's own addresses are never a LAN source.
+	for _, a := range st.WAN.Addrs {
+		if ip := a.Addr(); ip.Is6() && !ip.Is4In6() {
+			p.WANIPv6 = append(p.WANIPv6, ip.WithZone(""))
+		}
+	}
 	if n.Delegated != nil {
 		p.Delegated = n.Delegated.Prefix
 	}

@@ -48,10 +48,11 @@ type Delegation struct {
 }
 
 // NetworkOf computes the view at now. The rules:
-//   - a delegation is usable only if it is global unicast IPv6 with room
-//     for a /64 (SLAAC needs one: RFC 4862 §5.5.3 d with RFC 4291's 64-bit
-//     interface identifiers) and has not passed its ValidUntil
-//     (RFC 8415 §18.2.10.1);
+//   - a delegation is usable only if it is global unicast IPv6 and not a
+//     ULA (RFC 4193), /32 to /64 (room for a /64, which SLAAC needs: RFC
+//     4862 §5.5.3 d with RFC 4291's 64-bit interface identifiers; no
+//     shorter than an ISP's allocation, RFC 6177) and has not passed its
+//     ValidUntil (RFC 8415 §18.2.10.1);
 //   - a retired delegation or shared /64 stays until its ValidUntil: hosts
 //     may use addresses in it until then (RFC 9096 §3);
 //   - the current delegation wins over a retired entry with the same LAN

@@ -31,9 +31,11 @@ type family[S any] struct {
 	desc  *prometheus.Desc
 	kind  prometheus.ValueType
 	value func(S) float64
-	// byLabel, when set, gives one sample per label value instead;
-	// byLabels one per pair of values of two labels.
+	// byLabel (counters) or byGauge (gauges), when set, gives one sample
+	// per label value instead; byLabels one per pair of values of two
+	// labels.
 	byLabel  func(S) map[string]uint64
+	byGauge  func(S) map[string]float64
 	byLabels func(S) map[[2]string]uint64
 }
 
@@ -47,6 +49,18 @@ func gauge[S any](name, help string, f func(S) float64) family[S] {
 
 func counterBy[S any](name, help, label string, f func(S) map[string]uint64) family[S] {
 	return family[S]{desc: prometheus.NewDesc(name, help, []string{label}, nil), kind: prometheus.CounterValue, byLabel: f}
+}
+
+func gaugeBy[S any](name, help, label string, f func(S) map[string]float64) family[S] {
+	return family[S]{desc: prometheus.NewDesc(name, help, []string{label}, nil), kind: prometheus.GaugeValue, byGauge: f}
+}
+
+func floats[N int | uint64](m map[string]N) map[string]float64 {
+	out := make(map[string]float64, len(m))
+	for k, v := range m {
+		out[k] = float64(v)
+	}
+	return out
 }
 
 func counterBy2[S any](name, help, label1, label2 string, f func(S) map[[2]string]uint64) family[S] {
@@ -67,13 +81,18 @@ func emit[S any](out []prometheus.Metric, s *S, fams []family[S]) []prometheus.M
 			}
 			continue
 		}
-		if f.byLabel == nil {
+		var m map[string]float64
+		switch {
+		case f.byLabel != nil:
+			m = floats(f.byLabel(*s))
+		case f.byGauge != nil:
+			m = f.byGauge(*s)
+		default:
 			out = append(out, prometheus.MustNewConstMetric(f.desc, f.kind, f.value(*s)))
 			continue
 		}
-		m := f.byLabel(*s)
 		for _, l := range slices.Sorted(maps.Keys(m)) {
-			out = append(out, prometheus.MustNewConstMetric(f.desc, f.kind, float64(m[l]), l))
+			out = append(out, prometheus.MustNewConstMetric(f.desc, f.kind, m[l], l))
 		}
 	}
 	return out
@@ -122,6 +141,9 @@ var wanMetrics = []family[wan.Stats]{
 	counter("gizmo_wan_link_downs_total", "Times the WAN link went down.", func(s wan.Stats) uint64 { return s.LinkDowns }),
 	counter("gizmo_wan_address_changes_total", "Changes of the WAN's addresses.", func(s wan.Stats) uint64 { return s.AddrChanges }),
 	counter("gizmo_wan_netlink_dropped_total", "Link and address notifications the netlink library dropped (malformed, or not from the kernel).", func(s wan.Stats) uint64 { return s.NetlinkDropped }),
+	counterBy("gizmo_wan_upstream_table_full_total", "Upstream RA entries evicted or refused because their table was full, by table.", "table", func(s wan.Stats) map[string]uint64 { return s.UpstreamFull }),
+	counterBy("gizmo_wan_lifetimes_clamped_total", "Upstream RA option lifetimes (infinity included) cut to the longest the gizmo keeps, by table.", "table", func(s wan.Stats) map[string]uint64 { return s.LifetimesClamped }),
+	gaugeBy("gizmo_wan_upstream_entries", "Entries in the upstream RA tables, by table.", "table", func(s wan.Stats) map[string]float64 { return floats(s.UpstreamEntries) }),
 	gauge("gizmo_wan_unreachable_routes", "Unreachable routes for delegated prefixes (RFC 7084 WPD-5).", func(s wan.Stats) float64 { return float64(s.UnreachableRoutes) }),
 	counter("gizmo_wan_route_errors_total", "Failed changes of the unreachable routes.", func(s wan.Stats) uint64 { return s.RouteErrors }),
 	counter("gizmo_wan_dhcpv4_discovers_total", "DHCPDISCOVERs sent on the WAN.", func(s wan.Stats) uint64 { return s.DHCPv4Discovers }),
@@ -271,6 +293,8 @@ var firewallMetrics = []family[firewall.Stats]{
 	counter("gizmo_firewall_failed_total", "Plans refused or failed to apply.", func(s firewall.Stats) uint64 { return s.Failed }),
 	gauge("gizmo_firewall_rules", "Rules in the running ruleset.", func(s firewall.Stats) float64 { return float64(s.Rules) }),
 	gauge("gizmo_firewall_set_elements", "Set elements in the running ruleset.", func(s firewall.Stats) float64 { return float64(s.Elements) }),
+	counter("gizmo_firewall_flows_ended_total", "Established flows ended because the inbound rule or exposed port that let them in was removed.", func(s firewall.Stats) uint64 { return s.FlowsEnded }),
+	counter("gizmo_firewall_flow_end_errors_total", "Failed attempts to end the flows of removed inbound rules.", func(s firewall.Stats) uint64 { return s.FlowEndErrors }),
 }
 
 var fastpathMetrics = []family[fastpath.Stats]{

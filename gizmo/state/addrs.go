@@ -88,11 +88,17 @@ func OnLinkDNS(onLink netip.Prefix) netip.Addr {
 	return WithIID(onLink, OnLinkDNSIID)
 }
 
-// UsableDelegation reports whether a delegated prefix has a /64 for hosts:
-// global unicast IPv6 (RFC 4291 §2.4; a ULA is global in scope) no longer
-// than /64 (SLAAC and on-link determination work on /64s, RFC 4862
-// §5.5.3 d).
+// UsableDelegation reports whether a delegated prefix is one the gizmo
+// puts on its LAN: global unicast IPv6 (RFC 4291 §2.4) that is not a ULA
+// (RFC 4193: an ISP delegates global addresses), no longer than /64 (SLAAC
+// and on-link determination work on /64s, RFC 4862 §5.5.3 d) and no
+// shorter than /32 (no ISP delegates more to a home, RFC 6177). The
+// DHCPv6-PD client refuses the same prefixes when they arrive
+// (dhcp6pd.DelegationPolicy); this check keeps a state saved before that
+// rule held, or a bug, from putting a ULA or a /8 on the LAN, in the
+// firewall's sets or in the WAN's unreachable routes.
 func UsableDelegation(p netip.Prefix) bool {
 	a := p.Addr()
-	return p.IsValid() && a.Is6() && !a.Is4In6() && a.IsGlobalUnicast() && p.Bits() <= 64
+	return p.IsValid() && a.Is6() && !a.Is4In6() && a.IsGlobalUnicast() && !a.IsPrivate() &&
+		p.Bits() >= 32 && p.Bits() <= 64
 }

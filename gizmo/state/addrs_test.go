@@ -68,6 +68,10 @@ func TestUsableDelegation(t *testing.T) {
 		{"RFC 4862 5.5.3 d: a /80 leaves no /64", "2001:db8:1000:100::/80", false},
 		{"RFC 4291 2.4: link-local is no delegation", "fe80::/64", false},
 		{"RFC 4291 2.5.5.2: an IPv4-mapped prefix is no delegation", "::ffff:192.0.2.0/120", false},
+		{"RFC 4193: a ULA is no ISP's delegation", "fd00:1234:5678::/48", false},
+		{"RFC 6177: no ISP delegates more than a /32 to a home", "2001:db8::/28", false},
+		{"a /32 is the largest usable", "2001:db8::/32", true},
+		{"multicast is no delegation", "ff05::/48", false},
 	} {
 		if got := UsableDelegation(netip.MustParsePrefix(tc.p)); got != tc.want {
 			t.Errorf("%s: UsableDelegation(%s) = %v, want %v", tc.name, tc.p, got, tc.want)

@@ -282,6 +282,9 @@ type IPv4Lease struct {
 	// NTP are the time servers of option 42 (RFC 2132 §8.3).
 	NTP     []netip.Addr
 	Expires time.Time
+	// Acquired is when a server last granted or confirmed it; a lease
+	// kept from an earlier run that no server confirmed has an older one.
+	Acquired time.Time
 }
 
 // ValidAt reports whether the lease holds at now (a zero expiry never
@@ -331,6 +334,9 @@ type DelegatedPrefix struct {
 	Prefix         netip.Prefix
 	PreferredUntil time.Time
 	ValidUntil     time.Time
+	// Acquired is when the server last granted or extended it (zero when
+	// unknown); a lease kept on disk from an earlier run has an older one.
+	Acquired time.Time
 }
 
 // Remaining returns the preferred and valid lifetimes left at now, never
@@ -493,4 +499,44 @@ type RolesStatus struct {
 	Evaluation  string
 	// Changes counts the run-time role changes since the process started.
 	Changes int
+
+	// WANMAC is the hardware address of the port with the WAN role, when
+	// the roles were detected on a gizmo with several ports; empty
+	// otherwise (-wan/-lan, one port, no WAN yet).
+	WANMAC string
+	// Proven is the port that last proved itself the WAN. Persisted.
+	Proven ProvenWAN
+	// Pinned: the WAN in force is the proven one (derive.ProveWAN), so
+	// nothing heard on a LAN port moves the role (services/roles).
+	Pinned bool
+	// Rogue is the last upstream server heard on a LAN port while there
+	// was a WAN.
+	Rogue *RogueUpstream
+}
+
+// ProvenWAN names the port that carried a delegation or a DHCPv4 lease as
+// the WAN (or that the owner chose), by its hardware address: port names
+// change (the WAN is renamed uplink0), its address does not.
+type ProvenWAN struct {
+	MAC string    `json:"mac"`
+	At  time.Time `json:"at"`
+	// By says how: ProvenByDelegation, ProvenByDHCPv4 or ProvenByOwner.
+	By string `json:"by"`
+}
+
+// How a WAN proved itself.
+const (
+	ProvenByDelegation = "delegation"
+	ProvenByDHCPv4     = "dhcpv4-lease"
+	ProvenByOwner      = "owner"
+)
+
+// RogueUpstream is an upstream server heard on a LAN port.
+type RogueUpstream struct {
+	Port string
+	// Kind is "RA" (a default router), "DHCPv4" or "DHCPv6".
+	Kind      string
+	At        time.Time
+	SourceMAC string
+	Source    netip.Addr
 }

@@ -131,7 +131,11 @@ func (r *runState) publish() {
 	r.o.up.fill(&r.o.view, now)
 	r.o.view.Addrs = slices.SortedFunc(maps.Keys(r.o.addrs), func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
 	v := cloneUpstream(r.o.view)
-	r.stats.Add(func(st *Stats) { st.Upstream = cloneUpstream(v) })
+	full, clamped, sizes := maps.Clone(r.o.up.full), maps.Clone(r.o.up.clamped), r.o.up.sizes()
+	r.stats.Add(func(st *Stats) {
+		st.Upstream = cloneUpstream(v)
+		st.UpstreamFull, st.LifetimesClamped, st.UpstreamEntries = full, clamped, sizes
+	})
 	r.cfg.OnUpstream(v)
 	r.expiry.Reset(max(time.Until(r.o.up.nextExpiry(now)), 0))
 }
