@@ -34,3 +34,16 @@ func TestHostRecordMissingSwitchTakesItsDefault(t *testing.T) {
 		t.Error("a household's printer must just work: reachable by default")
 	}
 }
+
+// A device the owner keeps from IPv6-only hosts is the owner's setting:
+// the host is configured and its record kept across reboots.
+func TestLANReachableOffIsConfigured(t *testing.T) {
+	p := DefaultHostPolicy()
+	if p.Configured() {
+		t.Fatal("the defaults configure something")
+	}
+	p.LANReachable = false
+	if r := (HostRecord{Policy: p}); !r.Configured() || !r.Durable() {
+		t.Error("lan_reachable off is not a configured, durable host")
+	}
+}
