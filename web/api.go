@@ -74,7 +74,10 @@ type StatusJSON struct {
 	ULA         string     `json:"ula"`
 	LAN         LANJSON    `json:"lan"`
 	Hosts       int        `json:"hosts"`
-	Time        time.Time  `json:"time"`
+	// HostTable is the host table's bound and what it did: the
+	// dashboard says "host table full" from it.
+	HostTable HostTableJSON `json:"host_table"`
+	Time      time.Time     `json:"time"`
 	// Internet is the one-line "Internet OK / what is wrong".
 	Internet *Internet `json:"internet,omitempty"`
 	// Clock says whether Time can be trusted: a board without a real-time
@@ -90,6 +93,19 @@ type FastpathJSON struct {
 	On   bool   `json:"on"`
 	Off  string `json:"off,omitempty"`
 	Line string `json:"line"`
+}
+
+// HostTableJSON is the host table's account (state.HostTableStats).
+type HostTableJSON struct {
+	Hosts    int  `json:"hosts"`
+	Capacity int  `json:"capacity"`
+	Full     bool `json:"full"`
+	// Evicted and Refused count hosts dropped for a newcomer and
+	// newcomers turned away; NameTaken the hosts that asked for a name
+	// another host holds.
+	Evicted   uint64 `json:"evicted"`
+	Refused   uint64 `json:"refused"`
+	NameTaken int    `json:"name_taken"`
 }
 
 // ClockJSON is whether the gizmo's clock is synchronised with NTP in this
@@ -189,6 +205,9 @@ type HostJSON struct {
 	Policy             state.HostPolicy `json:"policy"`
 	FirstSeen          time.Time        `json:"first_seen"`
 	LastSeen           time.Time        `json:"last_seen"`
+	// NameTaken is the name the host asked for that another host holds:
+	// it has none in home.arpa.
+	NameTaken string `json:"name_taken,omitempty"`
 	// Pinholes are the inbound ports apps on the host opened (UPnP).
 	Pinholes []PinholeJSON `json:"pinholes"`
 }
@@ -228,8 +247,16 @@ func statusOf(st state.State, now time.Time) StatusJSON {
 		}},
 		Retired: []PrefixJSON{},
 		Hosts:   len(st.Hosts),
-		Time:    now,
-		Clock:   ClockJSON{Synced: st.Clock.Synced, Source: st.Clock.Source, LastSync: st.Clock.LastSync},
+		HostTable: HostTableJSON{Hosts: len(st.Hosts), Capacity: st.HostTable.Capacity,
+			Full:    st.HostTable.Capacity > 0 && len(st.Hosts) >= st.HostTable.Capacity,
+			Evicted: st.HostTable.Evicted, Refused: st.HostTable.Refused},
+		Time:  now,
+		Clock: ClockJSON{Synced: st.Clock.Synced, Source: st.Clock.Source, LastSync: st.Clock.LastSync},
+	}
+	for _, h := range st.Hosts {
+		if h.NameTaken != "" {
+			out.HostTable.NameTaken++
+		}
 	}
 	if r := st.Roles; r.Detected {
 		out.Roles = &RolesJSON{WANPort: r.WANPort, LANPorts: append([]string{}, r.LANPorts...), Since: r.Since, Reason: r.Reason,
@@ -271,7 +298,8 @@ func hostOf(h *state.Host) HostJSON {
 	}
 	slices.SortFunc(addrs, netip.Addr.Compare)
 	out := HostJSON{MAC: h.MAC, Hostname: h.Hostname, Addrs: addrs, GotV6OnlyPreferred: h.GotV6OnlyPreferred,
-		Policy: h.Policy, FirstSeen: h.FirstSeen, LastSeen: h.LastSeen, Pinholes: pinholesOf(h.Pinholes, time.Now())}
+		Policy: h.Policy, FirstSeen: h.FirstSeen, LastSeen: h.LastSeen, Pinholes: pinholesOf(h.Pinholes, time.Now()),
+		NameTaken: h.NameTaken}
 	if h.Policy.Hostname != "" {
 		out.Hostname = h.Policy.Hostname
 	}
@@ -351,6 +379,7 @@ func DecodePolicy(r io.Reader, current state.HostPolicy) (state.HostPolicy, erro
 		IPv4            *netip.Addr `json:"ipv4"`
 		ExposedPorts    *[]string   `json:"exposed_ports"`
 		AppPinholes     *bool       `json:"app_pinholes"`
+		LANReachable    *bool       `json:"lan_reachable"`
 	}
 	dec := json.NewDecoder(io.LimitReader(r, maxPolicyBody))
 	dec.DisallowUnknownFields()
@@ -384,6 +413,9 @@ func DecodePolicy(r io.Reader, current state.HostPolicy) (state.HostPolicy, erro
 	}
 	if in.AppPinholes != nil {
 		p.AppPinholes = *in.AppPinholes
+	}
+	if in.LANReachable != nil {
+		p.LANReachable = *in.LANReachable
 	}
 	return p, nil
 }
@@ -438,7 +470,7 @@ func (s *Server) apiPutPolicy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("policy changed", "mac", mac, "dns64", p.DNS64, "v6only_preferred", p.V6OnlyPreferred, "app_pinholes", p.AppPinholes,
-		"hostname", p.Hostname, "ipv4", p.IPv4, "exposed_ports", strings.Join(p.ExposedPorts, " "))
+		"lan_reachable", p.LANReachable, "hostname", p.Hostname, "ipv4", p.IPv4, "exposed_ports", strings.Join(p.ExposedPorts, " "))
 	writeJSON(w, http.StatusOK, p)
 }
 
