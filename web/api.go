@@ -60,6 +60,12 @@ type StatusJSON struct {
 	// Deployment is what the gizmo detected it is plugged into
 	// (docs/deployments.md).
 	Deployment string `json:"deployment"`
+	// Line is what the ISP's line carries: dual-stack, ipv4-only,
+	// ipv6-only-nat64, ds-lite or unknown.
+	Line string `json:"line"`
+	// DSLite is the softwire to the ISP's AFTR (RFC 6333) while the line
+	// is DS-Lite.
+	DSLite *DSLiteJSON `json:"dslite,omitempty"`
 	// Roles: how the ports got their roles and when they were last
 	// re-evaluated; absent when -wan/-lan were given.
 	Roles       *RolesJSON `json:"roles,omitempty"`
@@ -81,6 +87,30 @@ type ClockJSON struct {
 	Synced   bool      `json:"synced"`
 	Source   string    `json:"source,omitempty"`
 	LastSync time.Time `json:"last_sync,omitzero"`
+}
+
+// DSLiteJSON names the AFTR (RFC 6334) and its address.
+type DSLiteJSON struct {
+	AFTRName string `json:"aftr_name"`
+	AFTR     string `json:"aftr"`
+}
+
+// LineText is the line kind in words, for the overview.
+func (s StatusJSON) LineText() string {
+	switch state.Line(s.Line) {
+	case state.LineDualStack:
+		return "IPv6 and IPv4 (dual-stack)"
+	case state.LineIPv4Only:
+		return "IPv4 only: the LAN's IPv6 is the gizmo's own, IPv4 sites through its NAT64"
+	case state.LineIPv6OnlyNAT64:
+		return "IPv6 only, with the ISP's NAT64"
+	case state.LineDSLite:
+		if d := s.DSLite; d != nil {
+			return "DS-Lite (AFTR " + d.AFTRName + ")"
+		}
+		return "DS-Lite"
+	}
+	return "Not known yet"
 }
 
 // RolesJSON is the role detection's account (state.RolesStatus).
@@ -156,7 +186,7 @@ func statusOf(st state.State, now time.Time) StatusJSON {
 	out := StatusJSON{
 		WAN:    WANJSON{Interface: st.WAN.Interface, Addrs: strs(st.WAN.Addrs), RDNSS: strs(st.WAN.RDNSS)},
 		Pref64: str(st.Pref64), Pref64Source: string(st.Pref64Source), Deployment: st.Deployment,
-		UpstreamDNS: strs(st.UpstreamDNS), ULA: str(st.ULA),
+		Line: string(st.Line), UpstreamDNS: strs(st.UpstreamDNS), ULA: str(st.ULA),
 		LAN: LANJSON{Interface: st.LAN.Interface, Legacy4: str(st.LAN.Legacy4), DNS: map[string]string{
 			"rdnss": str(st.LAN.DNS.RDNSS), "dhcpv6": str(st.LAN.DNS.DHCPv6), "dhcpv4": str(st.LAN.DNS.DHCPv4),
 		}},
@@ -171,6 +201,9 @@ func statusOf(st state.State, now time.Time) StatusJSON {
 	}
 	if st.WAN.Router.IsValid() {
 		out.WAN.Router = st.WAN.Router.String()
+	}
+	if st.Line == state.LineDSLite {
+		out.DSLite = &DSLiteJSON{AFTRName: st.WAN.AFTRName, AFTR: str(st.WAN.AFTR)}
 	}
 	if st.WAN.IPv4 != nil {
 		out.WAN.IPv4 = st.WAN.IPv4.Addr.String()

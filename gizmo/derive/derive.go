@@ -1,7 +1,7 @@
 // Package derive keeps the daemon's state consistent: it records what the
 // services observe (a new or lost delegation) and fills the fields that
 // follow from the others (the PREF64 in force, the upstream resolvers, the
-// legacy network, the shared /64), and ages out what has expired. It only
+// legacy network, the shared /64, the kind of line), and ages out what has expired. It only
 // writes the state; the plans (gizmo/plan) only read it.
 package derive
 
@@ -65,6 +65,7 @@ func Derive(st *state.State, s Settings, now time.Time) {
 	})
 
 	deriveShared(st, s.ExistingNetwork, now)
+	st.Line = LineOf(st, now)
 
 	for _, h := range st.Hosts {
 		for a, seen := range h.Addrs {

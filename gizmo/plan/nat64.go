@@ -7,6 +7,7 @@ import (
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/internal/special4"
+	"codeberg.org/monostack/gizmo/services/dslite"
 	"codeberg.org/monostack/gizmo/services/nat64"
 )
 
@@ -24,7 +25,9 @@ var neverTranslated4 = []netip.Prefix{
 	netip.MustParsePrefix("255.255.255.255/32"),
 }
 
-// NAT64 is the NAT64 plan: the WAN's IPv4 lease is the pool, the active
+// NAT64 is the NAT64 plan: the WAN's IPv4 lease is the pool (on a DS-Lite
+// line the softwire's 192.0.0.2, whose packets the B4 carries to the AFTR
+// within the softwire's MTU), the active
 // PREF64 the prefix, and the LAN's /64s (delegated, shared, retired but
 // still valid, and the ULA) the allowed sources; in the existing-network
 // mode also the /64s of the network the gizmo joined. The plan is off
@@ -35,10 +38,21 @@ var neverTranslated4 = []netip.Prefix{
 func NAT64(st *state.State, existingNetwork bool, now time.Time) nat64.Plan {
 	var p nat64.Plan
 	n := NetworkOf(st, now)
-	if !st.WAN.Up || n.IPv4 == nil || st.Pref64Source == state.Pref64Upstream {
+	if !st.WAN.Up || (n.IPv4 == nil && n.DSLite == nil) || st.Pref64Source == state.Pref64Upstream {
 		return p
 	}
-	p.Pool4 = n.IPv4.Addr.Addr()
+	wanMTU := st.WAN.MTU
+	if n.IPv4 != nil {
+		p.Pool4 = n.IPv4.Addr.Addr()
+	} else {
+		p.Pool4 = n.DSLite.IPv4()
+		// The translated IPv4 leaves through the softwire: its MTU is
+		// the WAN's less the outer header, which the NAT64's Packet Too
+		// Big and MSS clamp must know.
+		wanMTU = dslite.Softwire{MTU: st.WAN.MTU}.MTU4()
+		// The softwire's own /29 is no destination (RFC 6333 §5.7).
+		p.Deny4 = append(p.Deny4, dslite.Prefix4)
+	}
 	p.Pref64 = st.Pref64
 	if !p.Pref64.IsValid() {
 		p.Pref64 = state.WellKnownPref64
@@ -81,7 +95,7 @@ func NAT64(st *state.State, existingNetwork bool, now time.Time) nat64.Plan {
 	}
 
 	p.LANIfindex, p.WANIfindex = st.LAN.Ifindex, st.WAN.Ifindex
-	p.LANMTU, p.WANMTU = st.LAN.MTU, st.WAN.MTU
+	p.LANMTU, p.WANMTU = st.LAN.MTU, wanMTU
 	// The kernel keeps 32768-65535 of the WAN address: its own ephemeral
 	// ports and the NAT44 masquerade for legacy hosts.
 	p.PortsLow, p.PortsHigh = nat64.DefaultPortsLow, nat64.DefaultPortsHigh

@@ -11,6 +11,7 @@ import (
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 	"codeberg.org/monostack/gizmo/services/dhcp6info"
 	"codeberg.org/monostack/gizmo/services/dns64"
+	"codeberg.org/monostack/gizmo/services/dslite"
 	"codeberg.org/monostack/gizmo/services/fastpath"
 	"codeberg.org/monostack/gizmo/services/firewall"
 	"codeberg.org/monostack/gizmo/services/lanif"
@@ -54,6 +55,7 @@ type Plans struct {
 	DNS64      dns64.Plan
 	DHCP4      dhcp4.Plan
 	NAT64      nat64.Plan
+	DSLite     dslite.Plan
 	Firewall   firewall.Plan
 	Fastpath   fastpath.Plan
 	Accounting accounting.Plan
@@ -83,6 +85,7 @@ func All(st *state.State, opt Options, now time.Time) Plans {
 		DNS64:      DNS64(st, now),
 		DHCP4:      DHCP4(st, opt.V6OnlyWait, ts.Serve),
 		NAT64:      NAT64(st, opt.ExistingNetwork, now),
+		DSLite:     DSLitePlan(st, opt.ExistingNetwork, now),
 		Fastpath:   Fastpath(st, now),
 		Accounting: Accounting(st),
 		TimeSync:   ts,

@@ -58,6 +58,11 @@ type State struct {
 	// record.
 	Remembered map[string]HostRecord
 
+	// Line is what the ISP's line carries (derived by gizmo/derive): IPv4,
+	// IPv6 or both, and on an IPv6-only line whether an AFTR or a NAT64
+	// brings IPv4. Shown on the dashboard.
+	Line Line
+
 	// Deployment names the situation the gizmo detected (docs/deployments.md):
 	// router, upstream-nat64, shared-64, no-delegation, ipv4-only-upstream,
 	// existing-network or no-upstream. The daemon records it from each
@@ -122,6 +127,24 @@ const (
 	Pref64Upstream Pref64Source = "upstream-ra" // the ISP's PREF64 option (RFC 8781)
 )
 
+// Line is what the ISP's line carries.
+type Line string
+
+const (
+	// LineUnknown: nothing heard yet, or an IPv6 line whose IPv4 story is
+	// not known yet.
+	LineUnknown Line = "unknown"
+	// LineDualStack: IPv6 and an IPv4 lease.
+	LineDualStack Line = "dual-stack"
+	// LineIPv4Only: an IPv4 lease and no IPv6.
+	LineIPv4Only Line = "ipv4-only"
+	// LineIPv6OnlyNAT64: IPv6 only, and the ISP's NAT64 (PREF64 in its
+	// RA, RFC 8781).
+	LineIPv6OnlyNAT64 Line = "ipv6-only-nat64"
+	// LineDSLite: IPv6 only and an AFTR (RFC 6333) to tunnel IPv4 to.
+	LineDSLite Line = "ds-lite"
+)
+
 // WAN is what the daemon knows about its uplink.
 type WAN struct {
 	Interface string
@@ -150,6 +173,11 @@ type WAN struct {
 	DHCPv6NTPNames []string
 	// UpstreamPref64 is the PREF64 the upstream advertises, if any.
 	UpstreamPref64 netip.Prefix
+	// AFTRName is the DS-Lite AFTR the DHCPv6 server names
+	// (OPTION_AFTR_NAME, RFC 6334), and AFTR its IPv6 address once
+	// resolved (services/dslite); both empty on other lines.
+	AFTRName string
+	AFTR     netip.Addr
 	// Routes are the upstream's Route Information Options (RFC 4191).
 	Routes []Route
 	// Prefixes are the upstream RA's Prefix Information Options
