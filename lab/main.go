@@ -93,6 +93,8 @@ func main() {
 		err = cmdCLAT(ctx, logger, args)
 	case "isp-ra":
 		err = cmdISPRA(ctx, logger, args)
+	case "aftr":
+		err = cmdAFTR(ctx, logger, args)
 	case "spray-udp":
 		err = cmdSprayUDP(ctx, args)
 	case "rotate-icmp6":
