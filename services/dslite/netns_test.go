@@ -34,7 +34,7 @@ var (
 	labServer = netip.MustParseAddr("198.51.100.80")
 )
 
-func newSoftwireLab(t *testing.T, wanMTU int) *softwireLab {
+func newSoftwireLab(t testing.TB, wanMTU int) *softwireLab {
 	t.Helper()
 	testns.NeedRoot(t)
 	l := &softwireLab{gizmo: testns.New(t, "b4"), peer: testns.New(t, "aftr")}
@@ -97,7 +97,7 @@ func newSoftwireLab(t *testing.T, wanMTU int) *softwireLab {
 	return l
 }
 
-func linkIndex(t *testing.T, name string) int {
+func linkIndex(t testing.TB, name string) int {
 	t.Helper()
 	l, err := netlink.LinkByName(name)
 	if err != nil {
@@ -166,7 +166,7 @@ func TestNetnsSoftwire(t *testing.T) {
 
 // tcpEcho sends n random bytes from the gizmo to a server behind the
 // AFTR, which echoes them, and compares.
-func tcpEcho(t *testing.T, l *softwireLab, n int) {
+func tcpEcho(t testing.TB, l *softwireLab, n int) {
 	t.Helper()
 	var ln net.Listener
 	if err := testns.Do(l.peer, func() (err error) {
