@@ -34,10 +34,15 @@ func (d *daemon) Snapshot() state.State {
 		dp := *s.Delegated
 		s.Delegated = &dp
 	}
+	if s.Roles.Rogue != nil {
+		r := *s.Roles.Rogue
+		s.Roles.Rogue = &r
+	}
 	s.Hosts = make(map[string]*state.Host, len(d.st.Hosts))
 	for mac, h := range d.st.Hosts {
 		hc := *h
 		hc.Addrs = maps.Clone(h.Addrs)
+		hc.Pinholes = slices.Clone(h.Pinholes)
 		s.Hosts[mac] = &hc
 	}
 	return s
@@ -105,6 +110,19 @@ func (d *daemon) SetInboundRules(rules []state.InboundRule) error {
 	}
 	d.replan()
 	return nil
+}
+
+// ChangeRoles implements web.Backend: the owner moves the WAN role to the
+// LAN port wan. It fails when the roles are not detected (-wan/-lan, or a
+// single port).
+func (d *daemon) ChangeRoles(wan string) (func(), error) {
+	d.mu.Lock()
+	f := d.changeRoles
+	d.mu.Unlock()
+	if f == nil {
+		return nil, fmt.Errorf("%w: the port roles are fixed here (-wan/-lan, or a single port)", web.ErrInvalid)
+	}
+	return f(wan)
 }
 
 // Settings implements web.Backend: everything the owner set, for a backup.

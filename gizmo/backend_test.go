@@ -122,12 +122,14 @@ func TestFindings(t *testing.T) {
 func TestFirmwareOf(t *testing.T) {
 	bi := &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Path: "codeberg.org/monostack/gizmo", Version: "(devel)"},
 		Settings: []debug.BuildSetting{{Key: "vcs.revision", Value: "0335e41abc"}, {Key: "vcs.time", Value: "2026-11-26T07:48:00Z"}, {Key: "vcs.modified", Value: "true"}}}
-	f := firmwareOf(bi, "rpi4\n", "ab12")
+	f := firmwareOf(bi, "rpi4\n", "", "ab12")
 	if f.Version != "(devel)" || f.Revision != "0335e41abc" || !f.Modified || f.RevisionTime.IsZero() || f.Go != "go1.26.8" || f.Board != "rpi4" || f.BinarySHA256 != "ab12" {
 		t.Errorf("firmwareOf = %+v", f)
 	}
-	// An image is built without VCS stamps: the hash names it.
-	if f := firmwareOf(nil, "", "ab12"); f.Revision != "" || f.BinarySHA256 != "ab12" || f.Go == "" {
-		t.Errorf("without build info: %+v", f)
+	// An image is built without VCS stamps: its build time and the hash
+	// name it.
+	if f := firmwareOf(nil, "rpi3\n", "2026-01-01T00:00:00Z\n", "ab12"); f.Revision != "" || f.BinarySHA256 != "ab12" || f.Go == "" ||
+		!f.Built.Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("an image's build: %+v", f)
 	}
 }

@@ -25,7 +25,8 @@ type config struct {
 	RAInterval  time.Duration
 	V6OnlyWait  time.Duration
 	// ExistingNetwork is the one-port "add NAT64 to an existing network"
-	// mode: RAs with router lifetime 0 that only carry RIO, PREF64 and RDNSS.
+	// mode: RAs with router lifetime 0 that carry an on-link /64 for the
+	// NAT64 and DNS64 (PIO L=1, A=0), RIO, PREF64 and RDNSS.
 	ExistingNetwork bool
 	LogLevel        string
 	// PasswordFile holds the appliance password that guards dashboard
@@ -46,13 +47,13 @@ func parseFlags(args []string, usageOut io.Writer) (config, error) {
 	fs.StringVar(&c.StateDir, "state-dir", "/perm/gizmo", "directory for durable state (leases, DUID, host policies), written atomically")
 	fs.StringVar(&c.WAN, "wan", "", "uplink interface (default: the port that hears an upstream router or DHCP server)")
 	fs.StringVar(&c.LAN, "lan", "", "LAN interface (default: every other port, bridged)")
-	pref64 := fs.String("pref64", "", "NAT64 prefix (RFC 6052 length /32../96; default: the upstream's PREF64, else 64:ff9b::/96)")
+	pref64 := fs.String("pref64", "", "NAT64 prefix (RFC 6052 length /32../96; default: the upstream's PREF64, else 64:ff9b::/96, or on an existing network a /96 of the /64 the gizmo announces on-link)")
 	upstream := fs.String("dns-upstream", "", "comma-separated upstream DNS resolvers, overriding those learned from the WAN (ADDR or [ADDR]:PORT)")
 	fs.StringVar(&c.ListenWeb, "listen-web", "", "dashboard plain-HTTP listen address; HTTPS then listens on port 443 of the same host (default: ports 80 and 443 on the LAN's ULA and legacy IPv4 addresses only)")
 	lan4 := fs.String("lan-ipv4", "192.168.64.1/24", "the gizmo's legacy IPv4 address and prefix on the LAN; the rest of the prefix is the DHCPv4 pool")
 	fs.DurationVar(&c.RAInterval, "ra-interval", 200*time.Second, "maximum interval between unsolicited router advertisements (RFC 4861 MaxRtrAdvInterval, 4s..1800s)")
 	fs.DurationVar(&c.V6OnlyWait, "v6only-wait", 1800*time.Second, "V6ONLY_WAIT sent in DHCPv4 option 108 (RFC 8925; at least 300s)")
-	fs.BoolVar(&c.ExistingNetwork, "existing-network", false, "add NAT64 + DNS64 to an existing network: advertise no default route, only RIO, PREF64 and RDNSS")
+	fs.BoolVar(&c.ExistingNetwork, "existing-network", false, "add NAT64 + DNS64 to an existing network: advertise no default route, only an on-link /64 holding the NAT64 prefix and the DNS64, RIO, PREF64 and RDNSS")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.PasswordFile, "password-file", "/etc/gokr-pw.txt", "appliance password for dashboard changes (if missing, one is generated in the state dir)")
 	fs.BoolVar(&c.SetClock, "set-clock", true, "set the system clock from NTP and the time saved in the state dir; false where the gizmo shares its host's clock (network namespaces), which it then only measures and serves")

@@ -41,6 +41,10 @@ type daemon struct {
 	// dirty: a persisted field of st changed since the last flush.
 	dirty bool
 
+	// changeRoles carries out the owner's request to move the WAN role
+	// (ChangeRoles); nil when the roles are not detected.
+	changeRoles func(wan string) (commit func(), err error)
+
 	kick     chan struct{}
 	services []namedService
 	appliers []applier
@@ -166,7 +170,15 @@ func (d *daemon) apply(now time.Time) {
 	if derive.DropOwnHosts(&d.st) {
 		d.dirty = true
 	}
+	prevLine, proven := d.st.Line, d.st.Roles.Proven
 	derive.Derive(&d.st, d.settings, now)
+	if d.st.Line != prevLine {
+		d.log.Info("line detected", "line", d.st.Line, "previous", prevLine)
+	}
+	if p := d.st.Roles.Proven; p.MAC != proven.MAC || p.By != proven.By {
+		d.log.Info("the WAN proved itself: upstream signals on the LAN ports no longer move its role", "mac", p.MAC, "by", p.By)
+		d.dirty = true
+	}
 	// An interface can be re-created (the LAN bridge): its index is read
 	// again for every plan.
 	d.st.LAN.Ifindex, d.st.WAN.Ifindex = ifindex(d.st.LAN.Interface), ifindex(d.st.WAN.Interface)
@@ -175,6 +187,10 @@ func (d *daemon) apply(now time.Time) {
 		// The log says why the LAN looks the way it does.
 		d.log.Info("deployment detected", "deployment", dep, "previous", d.st.Deployment)
 		d.st.Deployment = dep
+	}
+	d.st.CLAT = state.CLATStatus{}
+	if p.CLAT.Enabled() {
+		d.st.CLAT = state.CLATStatus{Address: p.CLAT.Address, Pref64: p.CLAT.Pref64}
 	}
 	for _, a := range d.appliers {
 		a(&p)

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"codeberg.org/monostack/gizmo/gizmo/plan"
 	"codeberg.org/monostack/gizmo/gizmo/rollup"
 	"codeberg.org/monostack/gizmo/internal/persist"
 	"codeberg.org/monostack/gizmo/web"
@@ -56,17 +57,30 @@ func (r wired) stats(all bool) rollup.Stats {
 	if r.ndproxy != nil {
 		s.NDProxy = ptr(r.ndproxy.Stats())
 	}
+	if r.nsresponder != nil {
+		s.NSResponder = ptr(r.nsresponder.Stats())
+	}
 	if r.dhcp6info != nil {
 		s.DHCP6Info = ptr(r.dhcp6info.Stats())
 	}
 	if r.lanif != nil {
 		s.LANIf = ptr(r.lanif.Stats())
 	}
+	if r.clat != nil {
+		s.CLAT = ptr(r.clat.Stats())
+	}
+	if r.discovery != nil {
+		ds, _ := r.discovery.Stats()
+		s.Discovery = &ds
+	}
 	if r.dhcp4 != nil {
 		s.DHCP4 = ptr(r.dhcp4.Stats())
 	}
 	if r.dslite != nil {
 		s.DSLite = ptr(r.dslite.Stats())
+	}
+	if r.upnp != nil {
+		s.UPnP = &rollup.UPnP{Stats: r.upnp.Stats()}
 	}
 	if r.timesync != nil {
 		s.Timesync = ptr(r.timesync.Stats())
@@ -79,7 +93,13 @@ func ptr[T any](v T) *T { return &v }
 // Insights implements web.Backend.
 func (d *daemon) Insights() web.Insights {
 	st := d.Snapshot()
-	return d.rollup.Insights(d.wired.stats(true), st.Hosts)
+	s := d.wired.stats(true)
+	if s.UPnP != nil {
+		for _, ps := range plan.LivePinholes(&st, time.Now()) {
+			s.UPnP.Pinholes += len(ps)
+		}
+	}
+	return d.rollup.Insights(s, st.Hosts)
 }
 
 // History implements web.Backend.

@@ -24,6 +24,10 @@ type durable struct {
 	Hosts map[string]state.HostRecord `json:"hosts"`
 	// InboundRules are the owner's token and subnet firewall rules.
 	InboundRules []state.InboundRule `json:"inbound_rules,omitempty"`
+	// ProvenWAN is the port that last carried a delegation or a DHCPv4
+	// lease as the WAN, or that the owner chose: after a reboot it keeps
+	// the role if it has carrier (gizmo/roles.go).
+	ProvenWAN *state.ProvenWAN `json:"proven_wan,omitempty"`
 }
 
 const durableFile = "gizmo.json"
@@ -32,6 +36,9 @@ const durableFile = "gizmo.json"
 // result shares nothing with st.
 func durableOf(st *state.State) durable {
 	d := durable{ULA: st.ULA, InboundRules: slices.Clone(st.InboundRules), Hosts: make(map[string]state.HostRecord, len(st.Hosts)+len(st.Remembered))}
+	if p := st.Roles.Proven; p.MAC != "" {
+		d.ProvenWAN = &p
+	}
 	for mac, r := range st.Remembered {
 		r.Policy.ExposedPorts = slices.Clone(r.Policy.ExposedPorts)
 		d.Hosts[mac] = r
@@ -48,6 +55,9 @@ func restoreDurable(st *state.State, d durable) {
 	st.ULA = d.ULA
 	st.InboundRules = d.InboundRules
 	st.Remembered = d.Hosts
+	if d.ProvenWAN != nil {
+		st.Roles.Proven = *d.ProvenWAN
+	}
 }
 
 // loadDurable reads the state dir's file; a missing or corrupt one starts

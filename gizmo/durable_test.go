@@ -118,6 +118,27 @@ func mustJSON(t *testing.T, v any) string {
 	return string(b)
 }
 
+// The proven WAN survives a restart: a reboot must know which port carried
+// the ISP's lease, by its hardware address.
+func TestDurableKeepsTheProvenWAN(t *testing.T) {
+	d := testDaemon(t)
+	at := time.Date(2026, 11, 26, 7, 0, 0, 0, time.UTC)
+	d.st.Roles.Proven = state.ProvenWAN{MAC: "02:00:00:00:01:02", At: at, By: state.ProvenByDelegation}
+	d.dirty = true
+	if err := d.flushDurable(); err != nil {
+		t.Fatal(err)
+	}
+	got, warnings := loadDurable(d.cfg.StateDir)
+	if len(warnings) != 0 || got.ProvenWAN == nil {
+		t.Fatalf("saved %+v, %v", got, warnings)
+	}
+	var st state.State
+	restoreDurable(&st, got)
+	if p := st.Roles.Proven; p.MAC != "02:00:00:00:01:02" || p.By != state.ProvenByDelegation || !p.At.Equal(at) {
+		t.Errorf("restored %+v", p)
+	}
+}
+
 // The gizmo's own ports are never hosts: not when a frame from one of them
 // is seen (a role probe heard on the bridge), not when it leases or
 // names itself.

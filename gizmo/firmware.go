@@ -14,8 +14,12 @@ import (
 	"codeberg.org/monostack/gizmo/web/logring"
 )
 
-// imageBoardFile names the board an image was built for (image/builder).
-const imageBoardFile = "/etc/gizmo/board.txt"
+// imageBoardFile names the board an image was built for, and
+// imageBuiltFile when, in RFC 3339 (image/builder).
+const (
+	imageBoardFile = "/etc/gizmo/board.txt"
+	imageBuiltFile = "/etc/gizmo/built.txt"
+)
 
 // process is what outlives one run of the daemon in the process (a roles
 // change starts a new run): when it started and its recent log, which
@@ -26,10 +30,11 @@ type process struct {
 }
 
 // firmwareOf describes a build from its build info (nil when the binary
-// has none), the image's board and the executable's hash.
-func firmwareOf(bi *debug.BuildInfo, board, binarySHA256 string) web.Firmware {
+// has none), the image's board and build time, and the executable's hash.
+func firmwareOf(bi *debug.BuildInfo, board, built, binarySHA256 string) web.Firmware {
 	f := web.Firmware{Go: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH,
 		Board: strings.TrimSpace(board), BinarySHA256: binarySHA256}
+	f.Built, _ = time.Parse(time.RFC3339, strings.TrimSpace(built))
 	if bi == nil {
 		return f
 	}
@@ -53,7 +58,8 @@ func firmwareOf(bi *debug.BuildInfo, board, binarySHA256 string) web.Firmware {
 func readFirmware() web.Firmware {
 	bi, _ := debug.ReadBuildInfo()
 	board, _ := os.ReadFile(imageBoardFile)
-	return firmwareOf(bi, string(board), executableSHA256())
+	built, _ := os.ReadFile(imageBuiltFile)
+	return firmwareOf(bi, string(board), string(built), executableSHA256())
 }
 
 func executableSHA256() string {

@@ -8,6 +8,7 @@ import (
 
 	"codeberg.org/monostack/gizmo/gizmo/derive"
 	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/services/clat"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 	"codeberg.org/monostack/gizmo/services/dhcp6pd"
 	"codeberg.org/monostack/gizmo/services/wan"
@@ -46,7 +47,7 @@ func ipv4Observed(l *wan.IPv4Lease) *state.IPv4Lease {
 	if l == nil {
 		return nil
 	}
-	return &state.IPv4Lease{Addr: l.Addr, Router: l.Router, DNS: slices.Clone(l.DNS), NTP: slices.Clone(l.NTP), Expires: l.Expires}
+	return &state.IPv4Lease{Addr: l.Addr, Router: l.Router, DNS: slices.Clone(l.DNS), NTP: slices.Clone(l.NTP), Expires: l.Expires, Acquired: l.Acquired}
 }
 
 // delegationObserved records a DHCPv6-PD lease: the delegated prefix with
@@ -55,13 +56,26 @@ func ipv4Observed(l *wan.IPv4Lease) *state.IPv4Lease {
 // monotonic clock (they come from time.Now in dhcp6pd), so that a step of
 // the wall clock moves none of them.
 func delegationObserved(st *state.State, l dhcp6pd.Lease, now time.Time) {
-	derive.NewDelegation(st, state.DelegatedPrefix{Prefix: l.Prefix, PreferredUntil: l.PreferredUntil, ValidUntil: l.ValidUntil}, now)
+	derive.NewDelegation(st, state.DelegatedPrefix{Prefix: l.Prefix, PreferredUntil: l.PreferredUntil, ValidUntil: l.ValidUntil, Acquired: l.Acquired}, now)
 	st.WAN.DHCPv6DNS = slices.Clone(l.DNS)
 	st.WAN.DHCPv6NTP = slices.Clone(l.NTP)
 	st.WAN.DHCPv6NTPNames = slices.Clone(l.NTPNames)
 	if l.AFTRName != st.WAN.AFTRName {
 		// A new AFTR (or none): its address is resolved anew.
 		st.WAN.AFTRName, st.WAN.AFTR = l.AFTRName, netip.Addr{}
+	}
+}
+
+// discoveryObserved records an answer of RFC 7050 discovery. A round
+// without an answer changes nothing: the last answer stands until its TTL
+// runs out (state.DNS64Discovery.Found).
+func discoveryObserved(d *state.DNS64Discovery, r clat.Discovered) {
+	switch {
+	case r.Err != nil:
+	case r.None:
+		*d = state.DNS64Discovery{None: true, At: r.At}
+	default:
+		*d = state.DNS64Discovery{Prefix: r.Prefix, ValidUntil: r.ValidUntil, At: r.At}
 	}
 }
 

@@ -7,10 +7,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/services/roles"
+	"codeberg.org/monostack/gizmo/web"
 )
 
 // rolesChanged ends a run whose detected roles no longer hold: main runs
@@ -38,6 +41,16 @@ func watchRoles(ctx context.Context, cancel context.CancelCauseFunc, d *daemon, 
 				st.Roles.EvaluatedAt, st.Roles.Evaluation = ev.At, ev.Port+": "+ev.What
 			})
 		},
+		Pinned: func() bool {
+			d.mu.Lock()
+			defer d.mu.Unlock()
+			return d.st.Roles.Pinned
+		},
+		OnRogue: func(r roles.Rogue) {
+			d.observe(func(st *state.State) {
+				st.Roles.Rogue = &state.RogueUpstream{Port: r.Port, Kind: r.Signal.Kind(), At: r.At, SourceMAC: r.SrcMAC.String(), Source: r.From}
+			})
+		},
 	})
 	if err != nil {
 		if ctx.Err() == nil {
@@ -63,13 +76,18 @@ type assignment struct {
 
 // assignRoles decides which interface is the WAN and which the LAN. Flags
 // win. Without them, ports that already carry the gizmo's names (uplink0 and
-// a plain lan0) keep their roles; otherwise every port is probed for an
-// upstream router or DHCP server (services/roles). If none hears one, a
-// gizmo with several ports starts as a LAN without a WAN (or keeps an
-// existing uplink0 as its WAN), and the run-time watch moves the role when
-// an uplink appears; a one-port gizmo keeps probing, because serving a LAN
-// on the one port could be serving someone else's network.
-func assignRoles(ctx context.Context, cfg config, log *slog.Logger, next *rolesChanged) (assignment, error) {
+// a plain lan0) keep their roles; the roles a previous run decided on (next)
+// are applied; the port that proved itself the WAN in an earlier run
+// (proven: it carried a delegation or a DHCPv4 lease, or the owner chose
+// it) keeps the role if it has carrier, whatever the other ports hear.
+// Otherwise every port is probed for an upstream router or DHCP server
+// (services/roles): a reboot with the proven WAN unplugged is how a moved
+// uplink is found. If none hears one, a gizmo with several ports starts as
+// a LAN without a WAN (or keeps an existing uplink0 as its WAN), and the
+// run-time watch moves the role when an uplink appears; a one-port gizmo
+// keeps probing, because serving a LAN on the one port could be serving
+// someone else's network.
+func assignRoles(ctx context.Context, cfg config, log *slog.Logger, next *rolesChanged, proven *state.ProvenWAN) (assignment, error) {
 	if cfg.WAN != "" || cfg.LAN != "" {
 		wan, lan := cfg.WAN, cfg.LAN
 		if wan == "" {
@@ -91,6 +109,12 @@ func assignRoles(ctx context.Context, cfg config, log *slog.Logger, next *rolesC
 	}
 	if next != nil {
 		return applyRoles(next.decision.Roles, "re-evaluated: "+next.decision.Reason, next.decision.At, log)
+	}
+	if proven != nil {
+		if r, ok := provenRoles(ctx, proven.MAC, log); ok {
+			return applyRoles(r, fmt.Sprintf("kept at start: %s proved itself the WAN (%s, %s) and has carrier",
+				r.WAN, proven.By, proven.At.Format(time.DateTime)), time.Now(), log)
+		}
 	}
 	for attempt := 1; ; attempt++ {
 		ports, err := roles.Ports()
@@ -139,6 +163,67 @@ func withoutUpstream(ports []string) (roles.Roles, bool) {
 	return r, true
 }
 
+// provenRoles are the roles with the port whose hardware address is mac as
+// the WAN, if that port exists beside others and has carrier.
+func provenRoles(ctx context.Context, mac string, log *slog.Logger) (roles.Roles, bool) {
+	ports, err := roles.Ports()
+	if err != nil || len(ports) < 2 {
+		return roles.Roles{}, false
+	}
+	var r roles.Roles
+	for _, p := range ports {
+		if ifi, err := net.InterfaceByName(p); err == nil && ifi.HardwareAddr.String() == mac {
+			r.WAN = p
+			continue
+		}
+		r.LANPorts = append(r.LANPorts, p)
+	}
+	if r.WAN == "" {
+		log.Warn("the port that proved itself the WAN is gone: detecting the roles", "mac", mac)
+		return roles.Roles{}, false
+	}
+	if !roles.WaitCarrier(ctx, r.WAN, 5*time.Second) {
+		log.Warn("the port that proved itself the WAN has no carrier: detecting the roles", "port", r.WAN, "mac", mac)
+		return roles.Roles{}, false
+	}
+	return r, true
+}
+
+// ownerRoles is one run's daemon.ChangeRoles: the owner moves the WAN role
+// to another port from the dashboard. The owner's word proves the port: it
+// is pinned and persisted before the answer, and commit ends the run with
+// the new roles once the answer is out.
+func ownerRoles(d *daemon, as assignment, cancel context.CancelCauseFunc, log *slog.Logger) func(string) (func(), error) {
+	return func(port string) (func(), error) {
+		if !slices.Contains(as.inForce.LANPorts, port) {
+			return nil, fmt.Errorf("%w: %q is not a LAN port (LAN ports: %s)", web.ErrInvalid, port, strings.Join(as.inForce.LANPorts, ", "))
+		}
+		ifi, err := net.InterfaceByName(port)
+		if err != nil {
+			return nil, fmt.Errorf("%w: port %s: %v", web.ErrInvalid, port, err)
+		}
+		r := roles.Roles{WAN: port}
+		for _, p := range as.ports {
+			if p != port {
+				r.LANPorts = append(r.LANPorts, p)
+			}
+		}
+		now := time.Now()
+		d.mu.Lock()
+		d.st.Roles.Proven = state.ProvenWAN{MAC: ifi.HardwareAddr.String(), At: now, By: state.ProvenByOwner}
+		d.dirty = true
+		d.mu.Unlock()
+		if err := d.flushDurable(); err != nil {
+			return nil, err
+		}
+		dec := roles.Decision{Roles: r, Reason: "requested from the dashboard: " + port + " is the WAN", At: now}
+		return func() {
+			log.Warn("roles changed by the owner: restarting the services with the new roles", "roles", r.String())
+			cancel(&rolesChanged{decision: dec})
+		}, nil
+	}
+}
+
 // applyRoles gives the ports their roles and describes them.
 func applyRoles(r roles.Roles, reason string, at time.Time, log *slog.Logger) (assignment, error) {
 	wan, lan, err := roles.Apply(r)
@@ -160,11 +245,17 @@ func applyRoles(r roles.Roles, reason string, at time.Time, log *slog.Logger) (a
 		}
 		inForce.LANPorts = append(inForce.LANPorts, p)
 	}
+	status := state.RolesStatus{Detected: true, WANPort: r.WAN, LANPorts: inForce.LANPorts, Since: at, Reason: reason}
+	if inForce.WAN != "" && !r.ExistingNetwork {
+		if ifi, err := net.InterfaceByName(inForce.WAN); err == nil {
+			status.WANMAC = ifi.HardwareAddr.String()
+		}
+	}
 	return assignment{
 		wan: wan, lan: lan, existing: r.ExistingNetwork,
 		watch:   !r.ExistingNetwork,
 		inForce: inForce, ports: ports,
-		status: state.RolesStatus{Detected: true, WANPort: r.WAN, LANPorts: inForce.LANPorts, Since: at, Reason: reason},
+		status: status,
 	}, nil
 }
 

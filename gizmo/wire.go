@@ -11,6 +11,7 @@ import (
 	"codeberg.org/monostack/gizmo/gizmo/plan"
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/services/accounting"
+	"codeberg.org/monostack/gizmo/services/clat"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 	"codeberg.org/monostack/gizmo/services/dhcp6info"
 	"codeberg.org/monostack/gizmo/services/dhcp6pd"
@@ -22,8 +23,10 @@ import (
 	"codeberg.org/monostack/gizmo/services/nat64"
 	"codeberg.org/monostack/gizmo/services/ndproxy"
 	"codeberg.org/monostack/gizmo/services/neighbors"
+	"codeberg.org/monostack/gizmo/services/nsresponder"
 	"codeberg.org/monostack/gizmo/services/ra"
 	"codeberg.org/monostack/gizmo/services/timesync"
+	"codeberg.org/monostack/gizmo/services/upnp"
 	wansvc "codeberg.org/monostack/gizmo/services/wan"
 )
 
@@ -42,23 +45,30 @@ type wired struct {
 	dslite    *dslite.Service
 	// nat64Capacity is the NAT64's session table size.
 	nat64Capacity int
+	clat          *clat.Service
+	discovery     *clat.Discovery
 	firewall      *firewall.Service
 	fastpath      *fastpath.Service
 	accounting    *accounting.Service
+	upnp          *upnp.Service
 	timesync      *timesync.Service
+	// nsresponder answers for the on-link NAT64 prefix of the
+	// existing-network mode.
+	nsresponder *nsresponder.Service
 }
 
 // wireServices creates the protocol services, turns their observations
 // into changes of the state and hands each its part of the plans. On an
-// existing network the gizmo is a guest: that network's router delegates,
-// routes, serves DHCPv4 and guards its border, so the gizmo runs none of
-// that (docs/deployments.md).
+// existing network the gizmo is a guest: that network's router routes,
+// serves DHCPv4 and guards its border, so the gizmo runs none of that
+// (docs/deployments.md); it asks for a delegated prefix only to announce
+// one /64 of it on-link for its NAT64 and DNS64.
 func wireServices(d *daemon, cfg config, wan, lan string) error {
 	if cfg.ExistingNetwork {
-		d.log.Info("existing network: no firewall ruleset, no prefix delegation, no ND proxy and no DHCPv4 server; the network's own router keeps those roles")
+		d.log.Info("existing network: no firewall ruleset, no ND proxy and no DHCPv4 server; the network's own router keeps those roles")
 	}
 	for _, wire := range []func(*daemon, config, string, string) error{
-		wireTime, wireDHCP6PD, wireWAN, wireLAN, wireDNS64, wireDHCP4, wireAccounting, wireBorder, wireNAT64, wireDSLite, wireWeb,
+		wireTime, wireDHCP6PD, wireWAN, wireLAN, wireDNS64, wireDHCP4, wireAccounting, wireBorder, wireUPnP, wireNAT64, wireDSLite, wireCLAT, wireNSResponder, wireWeb,
 	} {
 		if err := wire(d, cfg, wan, lan); err != nil {
 			return err
@@ -90,12 +100,10 @@ func wireWAN(d *daemon, cfg config, wan, _ string) error {
 	return nil
 }
 
-// wireDHCP6PD runs the DHCPv6-PD client; not on an existing network, whose
-// router delegates and routes for itself.
+// wireDHCP6PD runs the DHCPv6-PD client. On an existing network, too:
+// many home routers delegate, and the first /64 of a delegation is then
+// the on-link /64 of the NAT64 (gizmo/derive.OnLinkPrefix).
 func wireDHCP6PD(d *daemon, cfg config, wan, _ string) error {
-	if cfg.ExistingNetwork {
-		return nil
-	}
 	pd, err := dhcp6pd.New(dhcp6pd.Config{
 		Interface: wan,
 		StateDir:  filepath.Join(cfg.StateDir, "dhcp6pd"),
@@ -268,6 +276,44 @@ func wireDSLite(d *daemon, cfg config, _, _ string) error {
 	return nil
 }
 
+// wireNSResponder answers Neighbor Solicitations for the on-link NAT64
+// prefix of the existing-network mode; in the other modes the gizmo is
+// the hosts' default router, and they reach the NAT64 through it.
+func wireNSResponder(d *daemon, cfg config, _, lan string) error {
+	if !cfg.ExistingNetwork {
+		return nil
+	}
+	ns, err := nsresponder.New(nsresponder.Config{Interface: lan, Logger: d.log})
+	if err != nil {
+		return err
+	}
+	d.add("nsresponder", ns, func(p *plan.Plans) { ns.Update(p.NSResponder) })
+	d.wired.nsresponder = ns
+	return nil
+}
+
+// wireCLAT runs RFC 7050 discovery of the ISP's NAT64 prefix and the CLAT
+// that translates the legacy hosts' IPv4 on an IPv6-only line (RFC 6877);
+// not the CLAT on an existing network, whose router serves its legacy
+// hosts.
+func wireCLAT(d *daemon, cfg config, wan, _ string) error {
+	disc := clat.NewDiscovery(clat.DiscoveryConfig{Logger: d.log, OnResult: func(r clat.Discovered) {
+		d.observe(func(st *state.State) { discoveryObserved(&st.WAN.DNS64, r) })
+	}})
+	d.add("clat-discovery", disc, func(p *plan.Plans) { disc.Update(p.Discovery) })
+	d.wired.discovery = disc
+	if cfg.ExistingNetwork {
+		return nil
+	}
+	svc, err := clat.New(clat.Config{WAN: wan, Logger: d.log})
+	if err != nil {
+		return err
+	}
+	d.add("clat", svc, func(p *plan.Plans) { svc.Update(p.CLAT) })
+	d.wired.clat = svc
+	return nil
+}
+
 // wireBorder runs what guards the border between the WAN and the LAN: the
 // firewall and the fast path beside it. With one port on an existing
 // network there is no such border: that network's router guards its own.
@@ -327,5 +373,25 @@ func wireAccounting(d *daemon, _ config, _, _ string) error {
 	}
 	d.add("accounting", acct, func(p *plan.Plans) { acct.Update(p.Accounting) })
 	d.wired.accounting = acct
+	return nil
+}
+
+// wireUPnP runs the UPnP IGD through which apps ask for inbound IPv6 ports
+// (the daemon is its Backend: gizmo/pinholes.go); not on an existing
+// network, whose own router is the firewall.
+func wireUPnP(d *daemon, cfg config, _, lan string) error {
+	if cfg.ExistingNetwork {
+		return nil
+	}
+	svc, err := upnp.New(upnp.Config{Interface: lan, Backend: d, Logger: d.log})
+	if err != nil {
+		return err
+	}
+	d.add("upnp", svc, func(p *plan.Plans) {
+		if err := svc.Update(p.UPnP); err != nil {
+			d.log.Error("UPnP plan refused", "err", err)
+		}
+	})
+	d.wired.upnp = svc
 	return nil
 }

@@ -99,6 +99,10 @@ func main() {
 		err = cmdSprayUDP(ctx, args)
 	case "rotate-icmp6":
 		err = cmdRotateICMP6(ctx, args)
+	case "ra-flood":
+		err = cmdRAFlood(ctx, args)
+	case "rogue-upstream":
+		err = cmdRogueUpstream(ctx, logger, args)
 	default:
 		fmt.Fprintf(os.Stderr, "lab: unknown command %q\n", cmd)
 		usage()

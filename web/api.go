@@ -24,6 +24,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("PUT /api/hosts/{mac}/policy", s.apiPutPolicy)
 	mux.HandleFunc("GET /api/firewall/rules", s.apiGetRules)
 	mux.HandleFunc("PUT /api/firewall/rules", s.apiPutRules)
+	mux.HandleFunc("POST /api/roles", s.apiPostRoles)
 	mux.HandleFunc("GET /api/series", s.apiSeries)
 	mux.HandleFunc("GET /api/insights", s.apiInsights)
 	mux.HandleFunc("GET /api/settings", s.apiGetSettings)
@@ -61,11 +62,13 @@ type StatusJSON struct {
 	// (docs/deployments.md).
 	Deployment string `json:"deployment"`
 	// Line is what the ISP's line carries: dual-stack, ipv4-only,
-	// ipv6-only-nat64, ds-lite or unknown.
+	// ipv6-only-nat64, ipv6-only (no IPv4 at all), ds-lite or unknown.
 	Line string `json:"line"`
 	// DSLite is the softwire to the ISP's AFTR (RFC 6333) while the line
 	// is DS-Lite.
 	DSLite *DSLiteJSON `json:"dslite,omitempty"`
+	// CLAT is what the gizmo's CLAT translates between, while it runs.
+	CLAT *CLATJSON `json:"clat,omitempty"`
 	// Roles: how the ports got their roles and when they were last
 	// re-evaluated; absent when -wan/-lan were given.
 	Roles       *RolesJSON `json:"roles,omitempty"`
@@ -95,20 +98,29 @@ type DSLiteJSON struct {
 	AFTR     string `json:"aftr"`
 }
 
+// CLATJSON is the CLAT's translation (RFC 6877): the legacy hosts' IPv4
+// leaves from Address towards the ISP's NAT64 prefix.
+type CLATJSON struct {
+	Address string `json:"address"`
+	Pref64  string `json:"pref64"`
+}
+
+// lineTexts say what each line kind means for the household.
+var lineTexts = map[state.Line]string{
+	state.LineDualStack:     "IPv6 and IPv4 (dual-stack)",
+	state.LineIPv4Only:      "IPv4 only: the LAN's IPv6 is the gizmo's own, IPv4 sites through its NAT64",
+	state.LineIPv6OnlyNAT64: "IPv6 only, with the ISP's NAT64: legacy IPv4 hosts get through the gizmo's CLAT",
+	state.LineIPv6Only:      "This line has no IPv4: IPv4-only sites are unreachable",
+	state.LineDSLite:        "IPv6, with IPv4 tunnelled to the ISP (DS-Lite)",
+}
+
 // LineText is the line kind in words, for the overview.
 func (s StatusJSON) LineText() string {
-	switch state.Line(s.Line) {
-	case state.LineDualStack:
-		return "IPv6 and IPv4 (dual-stack)"
-	case state.LineIPv4Only:
-		return "IPv4 only: the LAN's IPv6 is the gizmo's own, IPv4 sites through its NAT64"
-	case state.LineIPv6OnlyNAT64:
-		return "IPv6 only, with the ISP's NAT64"
-	case state.LineDSLite:
-		if d := s.DSLite; d != nil {
-			return "DS-Lite (AFTR " + d.AFTRName + ")"
-		}
-		return "DS-Lite"
+	if d := s.DSLite; d != nil && state.Line(s.Line) == state.LineDSLite {
+		return "DS-Lite (AFTR " + d.AFTRName + ")"
+	}
+	if t, ok := lineTexts[state.Line(s.Line)]; ok {
+		return t
 	}
 	return "Not known yet"
 }
@@ -122,6 +134,20 @@ type RolesJSON struct {
 	EvaluatedAt time.Time `json:"evaluated_at,omitzero"`
 	Evaluation  string    `json:"evaluation,omitempty"`
 	Changes     int       `json:"changes"`
+	// Pinned: the WAN carried a delegation or a DHCPv4 lease (or the
+	// owner chose it); nothing heard on a LAN port moves its role.
+	Pinned bool `json:"pinned"`
+	// RogueUpstream is the last upstream server heard on a LAN port.
+	RogueUpstream *RogueJSON `json:"rogue_upstream,omitempty"`
+}
+
+// RogueJSON is an upstream heard on a LAN port (state.RogueUpstream).
+type RogueJSON struct {
+	Port      string    `json:"port"`
+	Kind      string    `json:"kind"` // RA, DHCPv4, DHCPv6
+	At        time.Time `json:"at"`
+	SourceMAC string    `json:"source_mac"`
+	Source    string    `json:"source,omitempty"`
 }
 
 type WANJSON struct {
@@ -155,6 +181,8 @@ type HostJSON struct {
 	Policy             state.HostPolicy `json:"policy"`
 	FirstSeen          time.Time        `json:"first_seen"`
 	LastSeen           time.Time        `json:"last_seen"`
+	// Pinholes are the inbound ports apps on the host opened (UPnP).
+	Pinholes []PinholeJSON `json:"pinholes"`
 }
 
 func strs[T fmt.Stringer](xs []T) []string {
@@ -185,8 +213,8 @@ func prefixJSON(d state.DelegatedPrefix, now time.Time) PrefixJSON {
 func statusOf(st state.State, now time.Time) StatusJSON {
 	out := StatusJSON{
 		WAN:    WANJSON{Interface: st.WAN.Interface, Addrs: strs(st.WAN.Addrs), RDNSS: strs(st.WAN.RDNSS)},
-		Pref64: str(st.Pref64), Pref64Source: string(st.Pref64Source), Deployment: st.Deployment,
-		Line: string(st.Line), UpstreamDNS: strs(st.UpstreamDNS), ULA: str(st.ULA),
+		Pref64: str(st.Pref64), Pref64Source: string(st.Pref64Source), Deployment: st.Deployment, Line: string(st.Line),
+		UpstreamDNS: strs(st.UpstreamDNS), ULA: str(st.ULA),
 		LAN: LANJSON{Interface: st.LAN.Interface, Legacy4: str(st.LAN.Legacy4), DNS: map[string]string{
 			"rdnss": str(st.LAN.DNS.RDNSS), "dhcpv6": str(st.LAN.DNS.DHCPv6), "dhcpv4": str(st.LAN.DNS.DHCPv4),
 		}},
@@ -197,13 +225,19 @@ func statusOf(st state.State, now time.Time) StatusJSON {
 	}
 	if r := st.Roles; r.Detected {
 		out.Roles = &RolesJSON{WANPort: r.WANPort, LANPorts: append([]string{}, r.LANPorts...), Since: r.Since, Reason: r.Reason,
-			EvaluatedAt: r.EvaluatedAt, Evaluation: r.Evaluation, Changes: r.Changes}
+			EvaluatedAt: r.EvaluatedAt, Evaluation: r.Evaluation, Changes: r.Changes, Pinned: r.Pinned}
+		if g := r.Rogue; g != nil {
+			out.Roles.RogueUpstream = &RogueJSON{Port: g.Port, Kind: g.Kind, At: g.At, SourceMAC: g.SourceMAC, Source: str(g.Source)}
+		}
 	}
 	if st.WAN.Router.IsValid() {
 		out.WAN.Router = st.WAN.Router.String()
 	}
 	if st.Line == state.LineDSLite {
 		out.DSLite = &DSLiteJSON{AFTRName: st.WAN.AFTRName, AFTR: str(st.WAN.AFTR)}
+	}
+	if c := st.CLAT; c.Address.IsValid() {
+		out.CLAT = &CLATJSON{Address: c.Address.String(), Pref64: str(c.Pref64)}
 	}
 	if st.WAN.IPv4 != nil {
 		out.WAN.IPv4 = st.WAN.IPv4.Addr.String()
@@ -228,7 +262,7 @@ func hostOf(h *state.Host) HostJSON {
 	}
 	slices.SortFunc(addrs, netip.Addr.Compare)
 	out := HostJSON{MAC: h.MAC, Hostname: h.Hostname, Addrs: addrs, GotV6OnlyPreferred: h.GotV6OnlyPreferred,
-		Policy: h.Policy, FirstSeen: h.FirstSeen, LastSeen: h.LastSeen}
+		Policy: h.Policy, FirstSeen: h.FirstSeen, LastSeen: h.LastSeen, Pinholes: pinholesOf(h.Pinholes, time.Now())}
 	if h.Policy.Hostname != "" {
 		out.Hostname = h.Policy.Hostname
 	}
@@ -430,4 +464,41 @@ func (s *Server) apiPutRules(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("inbound rules changed", "rules", len(rules))
 	writeJSON(w, http.StatusOK, rules)
+}
+
+// apiPostRoles moves the WAN role to another port, at the owner's request:
+// {"wan": "eth0"}, a LAN port as /api/status names it. Upstream signals on
+// a LAN port never move a WAN that has proven itself, so this is how a
+// moved uplink is taken over without a reboot. The answer goes out before
+// the daemon restarts its services with the new roles.
+func (s *Server) apiPostRoles(w http.ResponseWriter, r *http.Request) {
+	if !s.requireLogin(w, r, "changing the port roles") {
+		return
+	}
+	var in struct {
+		WAN string `json:"wan"`
+	}
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxPolicyBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		writeError(w, http.StatusBadRequest, "roles: %v", err)
+		return
+	}
+	if in.WAN == "" {
+		writeError(w, http.StatusBadRequest, `roles: want {"wan": "<port>"}, a LAN port`)
+		return
+	}
+	commit, err := s.cfg.Backend.ChangeRoles(in.WAN)
+	if err != nil {
+		code := http.StatusInternalServerError
+		if errors.Is(err, ErrInvalid) {
+			code = http.StatusBadRequest
+		}
+		writeError(w, code, "%v", err)
+		return
+	}
+	s.log.Warn("port roles change requested", "wan", in.WAN)
+	writeJSON(w, http.StatusAccepted, in)
+	http.NewResponseController(w).Flush()
+	commit()
 }

@@ -53,6 +53,17 @@ func (f *fakeBackend) SetInboundRules(rules []state.InboundRule) error {
 	return nil
 }
 
+func (f *fakeBackend) ChangeRoles(wan string) (func(), error) {
+	if wan != "eth0" {
+		return nil, fmt.Errorf("%w: %q is not a LAN port", ErrInvalid, wan)
+	}
+	return func() {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		f.st.Roles.WANPort = wan
+	}, nil
+}
+
 func (f *fakeBackend) Settings() state.Settings {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -336,5 +347,55 @@ func TestFramingIsRefused(t *testing.T) {
 	}
 	if got := w.Header().Get("Content-Security-Policy"); !strings.Contains(got, "frame-ancestors 'none'") {
 		t.Errorf("Content-Security-Policy = %q, want frame-ancestors 'none'", got)
+	}
+}
+
+// The owner moves the WAN role; nothing else may. The answer goes out
+// before the change is carried out.
+func TestRolesChange(t *testing.T) {
+	auth := func(r *http.Request) { r.SetBasicAuth("gokrazy", "secret") }
+	for _, tc := range []struct {
+		name string
+		body string
+		mod  func(*http.Request)
+		code int
+		want string
+	}{
+		{"with the password the change is accepted", `{"wan":"eth0"}`, auth, 202, `"wan":"eth0"`},
+		{"without the password it is refused", `{"wan":"eth0"}`, nil, 401, "password"},
+		{"from another origin it is refused (CSRF)", `{"wan":"eth0"}`, func(r *http.Request) { auth(r); r.Header.Set("Sec-Fetch-Site", "cross-site") }, 403, ""},
+		{"a port that is no LAN port gets 400", `{"wan":"eth9"}`, auth, 400, "not a LAN port"},
+		{"no port gets 400", `{}`, auth, 400, "wan"},
+		{"a typo gets 400", `{"wna":"eth0"}`, auth, 400, "unknown field"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, b := newTestServer(t)
+			w := do(t, s, "POST", "/api/roles", tc.body, tc.mod)
+			if w.Code != tc.code || !strings.Contains(w.Body.String(), tc.want) {
+				t.Fatalf("got %d %q, want %d containing %q", w.Code, w.Body, tc.code, tc.want)
+			}
+			if moved := b.Snapshot().Roles.WANPort == "eth0"; moved != (tc.code == 202) {
+				t.Errorf("roles moved = %v with status %d", moved, w.Code)
+			}
+		})
+	}
+}
+
+// The status and the overview name a rogue upstream heard on a LAN port,
+// and say whether the WAN is pinned.
+func TestRogueUpstreamShown(t *testing.T) {
+	s, b := newTestServer(t)
+	at := time.Date(2026, 11, 26, 7, 30, 0, 0, time.UTC)
+	b.st.Roles = state.RolesStatus{Detected: true, WANPort: "eth1", LANPorts: []string{"eth0"}, Pinned: true,
+		Rogue: &state.RogueUpstream{Port: "eth0", Kind: "RA", At: at, SourceMAC: "02:00:00:00:02:10", Source: netip.MustParseAddr("fe80::ff:fe00:210")}}
+	w := do(t, s, "GET", "/api/status", "", nil)
+	for _, want := range []string{`"pinned":true`, `"rogue_upstream":{"port":"eth0","kind":"RA","at":"2026-11-26T07:30:00Z","source_mac":"02:00:00:00:02:10","source":"fe80::ff:fe00:210"}`} {
+		if !strings.Contains(w.Body.String(), want) {
+			t.Errorf("status lacks %s: %s", want, w.Body)
+		}
+	}
+	w = do(t, s, "GET", "/", "", nil)
+	if w.Code != 200 || !strings.Contains(w.Body.String(), "Rogue upstream") || !strings.Contains(w.Body.String(), "RA from 02:00:00:00:02:10 (fe80::ff:fe00:210) on LAN port eth0") {
+		t.Errorf("overview lacks the rogue line: %d", w.Code)
 	}
 }

@@ -180,6 +180,8 @@ type hostView struct {
 	Policy                       state.HostPolicy
 	FirstSeen                    time.Time
 	LastSeen                     time.Time
+	// Pinholes are the apps' open pinholes, one line each (pinholeLine).
+	Pinholes []string
 }
 
 // hostKind is how far a host has gone towards IPv6-only, as the badge on
@@ -283,12 +285,16 @@ func (s *Server) hostViewOf(h *state.Host, hi HostInsights) hostView {
 	hj := hostOf(h)
 	mac, _ := net.ParseMAC(h.MAC)
 	tr := hi.Traffic
-	return hostView{
+	v := hostView{
 		MAC: h.MAC, Name: hj.Hostname, Announced: h.Hostname, Vendor: s.oui.Vendor(mac), Kind: kindOf(h, hi.CLAT), Addrs: hj.Addrs, IPv4Lease: hj.IPv4Lease,
 		GotV6Only: h.GotV6OnlyPreferred, CLAT: hi.CLAT, DNSSource: dnsSource(hi.DNSSources),
 		Traffic: trafficShares(tr), Split: splitBar(tr), Policy: h.Policy,
 		TopLegacy: hi.TopLegacy[:min(len(hi.TopLegacy), 3)], FirstSeen: h.FirstSeen, LastSeen: h.LastSeen,
 	}
+	for _, p := range hj.Pinholes {
+		v.Pinholes = append(v.Pinholes, pinholeLine(p))
+	}
+	return v
 }
 
 // hosts lists the hosts; their traffic, DNS names and statistics, and the

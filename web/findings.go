@@ -64,6 +64,8 @@ type Firmware struct {
 	// builds reproducibly, so it names the build exactly.
 	BinarySHA256 string
 	// Board is the hardware profile the image was built for ("" off an
+	// image), and Built when (the image's SOURCE_DATE_EPOCH; zero off an
 	// image).
 	Board string
+	Built time.Time
 }

@@ -42,6 +42,11 @@ type Backend interface {
 	// inbound firewall rules (token and subnet rules).
 	InboundRules() []state.InboundRule
 	SetInboundRules([]state.InboundRule) error
+	// ChangeRoles moves the WAN role to the LAN port wan. It validates
+	// and persists the request; commit carries it out (the daemon
+	// restarts its services, this server included), so the caller
+	// answers first.
+	ChangeRoles(wan string) (commit func(), err error)
 	// Settings and RestoreSettings read and replace everything the owner
 	// set, for a backup and its restore. A restore is validated as a
 	// whole: on an error (wrapping ErrInvalid, one line per bad entry)

@@ -1,7 +1,8 @@
 // Package derive keeps the daemon's state consistent: it records what the
 // services observe (a new or lost delegation) and fills the fields that
 // follow from the others (the PREF64 in force, the upstream resolvers, the
-// legacy network, the shared /64, the kind of line), and ages out what has expired. It only
+// legacy network, the shared /64, the on-link /64 of the existing-network
+// mode, the kind of line), and ages out what has expired. It only
 // writes the state; the plans (gizmo/plan) only read it.
 package derive
 
@@ -24,7 +25,8 @@ type Settings struct {
 	LANIPv4    netip.Prefix
 	LANIPv4Set bool
 	// ExistingNetwork is the one-port mode on a network with its own
-	// router: nothing of that network's is shared through the ND proxy.
+	// router: nothing of that network's is shared through the ND proxy,
+	// and the NAT64 prefix and DNS64 address live in an on-link /64.
 	ExistingNetwork bool
 }
 
@@ -39,23 +41,6 @@ const MaxRetiredValid = 5400 * time.Second
 // Derive fills the state fields that follow from the others and from the
 // settings, and ages out what has expired at now.
 func Derive(st *state.State, s Settings, now time.Time) {
-	// PREF64: the flag, else what the upstream advertises (RFC 8781), else
-	// the well-known prefix (RFC 6052 §2.1).
-	switch {
-	case s.Pref64.IsValid():
-		st.Pref64, st.Pref64Source = s.Pref64, state.Pref64Flag
-	case st.WAN.UpstreamPref64.IsValid():
-		st.Pref64, st.Pref64Source = st.WAN.UpstreamPref64, state.Pref64Upstream
-	default:
-		st.Pref64, st.Pref64Source = state.WellKnownPref64, state.Pref64Default
-	}
-	st.UpstreamDNS = upstreamDNS(st.WAN, s.DNSUpstream)
-
-	st.LAN.Legacy4 = LegacyNetwork(s.LANIPv4, s.LANIPv4Set, st.WAN.IPv4)
-	if st.ULA.IsValid() {
-		st.LAN.DNS = state.DNSAddrsIn(st.ULA, st.LAN.Legacy4)
-	}
-
 	// A delegation past its valid lifetime is gone (RFC 8415 §18.2.10.1).
 	if st.Delegated != nil && !st.Delegated.ValidUntil.After(now) {
 		st.Delegated = nil
@@ -65,6 +50,38 @@ func Derive(st *state.State, s Settings, now time.Time) {
 	})
 
 	deriveShared(st, s.ExistingNetwork, now)
+	ProveWAN(st, now)
+	deriveOnLink(st, s.ExistingNetwork, now)
+
+	// PREF64: the flag, else what the upstream advertises (RFC 8781), else
+	// in the existing-network mode the /96 in the on-link /64 (which hosts
+	// reach without a route), else what the ISP's DNS64 synthesizes into
+	// (RFC 7050) on a line without IPv4 (with an IPv4 lease the gizmo's
+	// own NAT64 translates), else the well-known prefix (RFC 6052 §2.1).
+	discovered, found := st.WAN.DNS64.Found(now)
+	switch {
+	case s.Pref64.IsValid():
+		st.Pref64, st.Pref64Source = s.Pref64, state.Pref64Flag
+	case st.WAN.UpstreamPref64.IsValid():
+		st.Pref64, st.Pref64Source = st.WAN.UpstreamPref64, state.Pref64Upstream
+	case st.OnLink.IsValid():
+		st.Pref64, st.Pref64Source = state.NAT64In(st.OnLink), state.Pref64OnLink
+	case found && !st.WAN.IPv4.ValidAt(now):
+		st.Pref64, st.Pref64Source = discovered, state.Pref64Discovered
+	default:
+		st.Pref64, st.Pref64Source = state.WellKnownPref64, state.Pref64Default
+	}
+	st.UpstreamDNS = upstreamDNS(st.WAN, s.DNSUpstream)
+
+	st.LAN.Legacy4 = LegacyNetwork(s.LANIPv4, s.LANIPv4Set, st.WAN.IPv4)
+	if st.ULA.IsValid() {
+		st.LAN.DNS = state.DNSAddrsIn(st.ULA, st.LAN.Legacy4)
+	}
+	// The RDNSS address the existing-network mode advertises sits in the
+	// on-link /64, so that hosts that ignore RIOs (RFC 4191) reach it.
+	if st.OnLink.IsValid() {
+		st.LAN.DNS.RDNSS = state.OnLinkDNS(st.OnLink)
+	}
 	st.Line = LineOf(st, now)
 
 	for _, h := range st.Hosts {
@@ -73,6 +90,21 @@ func Derive(st *state.State, s Settings, now time.Time) {
 				delete(h.Addrs, a)
 			}
 		}
+		dropPinholes(h, now)
+	}
+}
+
+// dropPinholes removes a host's pinholes whose lease ended, all of them
+// when the owner no longer allows app pinholes on the host, and those of
+// an address the host no longer uses. The firewall's plan leaves them out
+// already (plan.LivePinholes); here they also leave the state.
+func dropPinholes(h *state.Host, now time.Time) {
+	h.Pinholes = slices.DeleteFunc(h.Pinholes, func(p state.Pinhole) bool {
+		_, used := h.Addrs[p.Client]
+		return !h.Policy.AppPinholes || !p.Expires.After(now) || !used
+	})
+	if len(h.Pinholes) == 0 {
+		h.Pinholes = nil
 	}
 }
 
@@ -158,4 +190,27 @@ func LegacyNetwork(def netip.Prefix, set bool, wan *state.IPv4Lease) netip.Prefi
 		}
 	}
 	return def
+}
+
+// RecordPinhole puts a pinhole the plan granted (plan.PinholeAdd,
+// plan.PinholeRenew) on the host with this MAC: it replaces the one with
+// the same ID, or is added and its ID becomes the last one handed out.
+func RecordPinhole(st *state.State, mac string, p state.Pinhole) {
+	h, ok := st.Hosts[mac]
+	if !ok {
+		return
+	}
+	if i := slices.IndexFunc(h.Pinholes, func(x state.Pinhole) bool { return x.ID == p.ID }); i >= 0 {
+		h.Pinholes[i] = p
+		return
+	}
+	h.Pinholes = append(h.Pinholes, p)
+	st.LastPinholeID = p.ID
+}
+
+// RemovePinhole closes the pinhole id of the host with this MAC.
+func RemovePinhole(st *state.State, mac string, id uint16) {
+	if h, ok := st.Hosts[mac]; ok {
+		h.Pinholes = slices.DeleteFunc(h.Pinholes, func(p state.Pinhole) bool { return p.ID == id })
+	}
 }

@@ -1,7 +1,6 @@
 package plan
 
 import (
-	"net/netip"
 	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
@@ -16,7 +15,9 @@ const (
 	// gizmo routes it to the LAN and translates to IPv4 itself.
 	DeploymentRouter Deployment = "router"
 	// DeploymentUpstreamNAT64: the upstream advertises its own PREF64
-	// (RFC 8781): it runs the NAT64, the gizmo only passes the prefix on.
+	// (RFC 8781) or its DNS64 synthesizes into one (RFC 7050): it runs the
+	// NAT64, the gizmo passes the prefix on (and translates its legacy
+	// hosts' IPv4 with its CLAT on an IPv6-only line, services/clat).
 	DeploymentUpstreamNAT64 Deployment = "upstream-nat64"
 	// DeploymentShared64: the upstream delegates nothing but has an
 	// on-link /64 on the WAN with a SLAAC address of the gizmo's in it, as
@@ -32,7 +33,8 @@ const (
 	// lease; the LAN is IPv6-only on the ULA behind DNS64 + NAT64.
 	DeploymentIPv4OnlyUpstream Deployment = "ipv4-only-upstream"
 	// DeploymentExistingNetwork: one port on a network that has its own
-	// router; the gizmo adds NAT64 + DNS64 by RIO, PREF64 and RDNSS.
+	// router; the gizmo adds NAT64 + DNS64 in an on-link /64, with RIO,
+	// PREF64 and RDNSS.
 	DeploymentExistingNetwork Deployment = "existing-network"
 	// DeploymentNoUpstream: nothing heard on the WAN (yet).
 	DeploymentNoUpstream Deployment = "no-upstream"
@@ -44,11 +46,11 @@ const (
 func DeploymentOf(st *state.State, existingNetwork bool, now time.Time) Deployment {
 	n := NetworkOf(st, now)
 	w := st.WAN
-	hasV6 := (w.Router.IsValid() && w.RouterLifetimeUntil.After(now)) || hasGlobal(w.Addrs)
+	hasV6 := (w.Router.IsValid() && w.RouterLifetimeUntil.After(now)) || w.HasGlobalIPv6()
 	switch {
 	case existingNetwork:
 		return DeploymentExistingNetwork
-	case st.Pref64Source == state.Pref64Upstream:
+	case st.Pref64Source.Upstream():
 		return DeploymentUpstreamNAT64
 	case n.Delegated != nil:
 		return DeploymentRouter
@@ -60,15 +62,4 @@ func DeploymentOf(st *state.State, existingNetwork bool, now time.Time) Deployme
 		return DeploymentIPv4OnlyUpstream
 	}
 	return DeploymentNoUpstream
-}
-
-// hasGlobal reports whether one of the WAN's addresses is global IPv6
-// addressing (a ULA is not an IPv6 upstream).
-func hasGlobal(addrs []netip.Prefix) bool {
-	for _, a := range addrs {
-		if ip := a.Addr(); ip.Is6() && ip.IsGlobalUnicast() && !ip.IsPrivate() {
-			return true
-		}
-	}
-	return false
 }

@@ -36,6 +36,7 @@ func TestDeploymentOf(t *testing.T) {
 	}{
 		{"RFC 8415: a delegation makes the gizmo a router", all(router, pd), false, DeploymentRouter},
 		{"RFC 8781: an upstream PREF64 means the upstream translates", all(router, pd, upstreamPref64), false, DeploymentUpstreamNAT64},
+		{"RFC 7050: a prefix the ISP's DNS64 synthesizes into means the upstream translates", all(router, pd, func(st *state.State) { st.Pref64Source = state.Pref64Discovered }), false, DeploymentUpstreamNAT64},
 		{"RFC 7278 situation: IPv6 upstream without delegation", router, false, DeploymentNoDelegation},
 		{"a global /64 on the WAN without a router still counts as IPv6", func(st *state.State) {
 			st.WAN.Addrs = []netip.Prefix{netip.MustParsePrefix("2001:db8:0:1::5/64")}

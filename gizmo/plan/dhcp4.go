@@ -49,6 +49,13 @@ func DHCP4(st *state.State, v6OnlyWait time.Duration, timeServed []netip.Addr) d
 		V6OnlyWait:             v6OnlyWait,
 		DefaultV6OnlyPreferred: state.DefaultHostPolicy().V6OnlyPreferred,
 	}
+	// RFC 8925: on a line without any IPv4 (state.LineIPv6Only) a legacy
+	// lease leads nowhere, so every host that can do without one is told
+	// to, whatever its policy says.
+	noIPv4 := st.Line == state.LineIPv6Only
+	if noIPv4 {
+		p.DefaultV6OnlyPreferred = true
+	}
 	if d := st.LAN.DNS.DHCPv4; d.IsValid() && d.Is4() {
 		p.DNS = []netip.Addr{d}
 	}
@@ -64,7 +71,7 @@ func DHCP4(st *state.State, v6OnlyWait time.Duration, timeServed []netip.Addr) d
 	// one wins every time.
 	for _, mac := range slices.Sorted(maps.Keys(st.Hosts)) {
 		h := st.Hosts[mac]
-		hp := dhcp4.HostPolicy{V6OnlyPreferred: h.Policy.V6OnlyPreferred}
+		hp := dhcp4.HostPolicy{V6OnlyPreferred: h.Policy.V6OnlyPreferred || noIPv4}
 		// A reservation outside the network (say, after the owner changed
 		// -lan-ipv4) or on an address already claimed is left out rather
 		// than invalidating the whole plan.

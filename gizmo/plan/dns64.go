@@ -11,7 +11,8 @@ import (
 	"codeberg.org/monostack/gizmo/services/dns64"
 )
 
-// DNS64 is the plan for the LAN resolver: the active NAT64 prefix, the
+// DNS64 is the plan for the LAN resolver: the active NAT64 prefix (none,
+// that is no synthesis, on a line without any IPv4: state.LineIPv6Only), the
 // upstreams (st.UpstreamDNS already holds the -dns-upstream override or what
 // the WAN taught us), one listening address per information source, the
 // per-host DNS64 policy keyed by every address a host was seen with, and the
@@ -25,6 +26,12 @@ func DNS64(st *state.State, now time.Time) dns64.Plan {
 	}
 	if !p.Pref64.IsValid() {
 		p.Pref64 = state.WellKnownPref64
+	}
+	if st.Line == state.LineIPv6Only {
+		// No NAT64 and no IPv4 anywhere: a synthesized AAAA would lead
+		// nowhere, while a host that gets the plain answer sees at once
+		// that the name has no IPv6.
+		p.Pref64 = netip.Prefix{}
 	}
 	own := map[netip.Addr]bool{}
 	p.Listen = dnsListeners(n.DNS, own)

@@ -15,7 +15,8 @@ import (
 
 // ManagementPorts are the gizmo's own services, reachable from the LAN
 // only: SSH, DNS, DHCPv4 and DHCPv6 servers, the dashboard (:80 read-only,
-// :443 with the login) and the signed update API (:8080, HTTPS).
+// :443 with the login), the UPnP IGD (SSDP and its HTTP port) and the
+// signed update API (:8080, HTTPS).
 var ManagementPorts = []firewall.Port{
 	{Proto: firewall.TCP, Port: 22},
 	{Proto: firewall.TCP, Port: 53},
@@ -24,6 +25,8 @@ var ManagementPorts = []firewall.Port{
 	{Proto: firewall.TCP, Port: 80},
 	{Proto: firewall.TCP, Port: 443},
 	{Proto: firewall.UDP, Port: 547},
+	{Proto: firewall.UDP, Port: 1900},
+	{Proto: firewall.TCP, Port: UPnPPort},
 	{Proto: firewall.TCP, Port: 8080},
 }
 
@@ -38,11 +41,12 @@ var NAT44Ports = firewall.PortRange{Min: 32768, Max: 65535}
 // over a weekend without keeping every address it ever had.
 const HostAddrMaxAge = 7 * 24 * time.Hour
 
-// Firewall is the firewall's plan: the interfaces, the LAN's prefixes and
-// the owner's inbound rules resolved against the current delegation and
-// the hosts' current addresses. A rule that cannot be resolved (a bad port,
-// a token longer than 64 bits, a subnet outside the delegation) is left out
-// and named in the error; the plan without it is still valid to apply.
+// Firewall is the firewall's plan: the interfaces, the LAN's prefixes, the
+// owner's inbound rules resolved against the current delegation and the
+// hosts' current addresses, and the pinholes apps opened where the owner
+// lets them. A rule that cannot be resolved (a bad port, a token longer
+// than 64 bits, a subnet outside the delegation) is left out and named in
+// the error; the plan without it is still valid to apply.
 func Firewall(st *state.State, now time.Time) (firewall.Plan, error) {
 	n := NetworkOf(st, now)
 	p := firewall.Plan{
@@ -62,6 +66,12 @@ func Firewall(st *state.State, now time.Time) (firewall.Plan, error) {
 		// RFC 6333 §5.7: the legacy hosts' NAT44 goes to the B4's
 		// 192.0.0.2, which the AFTR translates once more.
 		p.WANIPv4 = n.DSLite.IPv4()
+	}
+	// RFC 3704 §2.1: the WAN's own addresses are never a LAN source.
+	for _, a := range st.WAN.Addrs {
+		if ip := a.Addr(); ip.Is6() && !ip.Is4In6() {
+			p.WANIPv6 = append(p.WANIPv6, ip.WithZone(""))
+		}
 	}
 	if n.Delegated != nil {
 		p.Delegated = n.Delegated.Prefix
@@ -94,7 +104,9 @@ func Firewall(st *state.State, now time.Time) (firewall.Plan, error) {
 	}
 
 	hostRules, err := exposedPorts(st.Hosts, global, now)
-	p.HostRules = hostRules
+	// The pinholes apps opened are host rules too: one port on one of the
+	// host's addresses, while the owner allows them (PinholeAdd).
+	p.HostRules = append(hostRules, pinholeRules(st, now)...)
 	return p, errors.Join(append(errs, err)...)
 }
 

@@ -24,6 +24,7 @@ func fwState() *state.State {
 		WAN: state.WAN{
 			Interface: "uplink0",
 			IPv4:      &state.IPv4Lease{Addr: fwP("192.0.2.100/24")},
+			Addrs:     []netip.Prefix{fwP("2001:db8:0:1::100/64")},
 		},
 		LAN: state.LAN{Interface: "lan0", Legacy4: fwP("203.0.113.129/25")},
 		Delegated: &state.DelegatedPrefix{
@@ -53,6 +54,8 @@ func fwState() *state.State {
 	}
 }
 
+// TestFirewallPlan includes RFC 3704's WAN addresses: the WAN's IPv4
+// lease and its global IPv6 addresses are never a LAN source.
 func TestFirewallPlan(t *testing.T) {
 	got, err := Firewall(fwState(), fwNow)
 	if err != nil {
@@ -66,6 +69,7 @@ func TestFirewallPlan(t *testing.T) {
 		ULA:             fwP("fd12:3456:789a::/48"),
 		Legacy4:         fwP("203.0.113.128/25"),
 		WANIPv4:         fwA("192.0.2.100"),
+		WANIPv6:         []netip.Addr{fwA("2001:db8:0:1::100")},
 		NAT44Ports:      NAT44Ports,
 		ManagementPorts: ManagementPorts,
 		TokenRules:      []firewall.TokenRule{{Token: fwA("::80"), Ports: []firewall.Port{{Proto: firewall.TCP, Port: 80}, {Proto: firewall.TCP, Port: 443}}}},

@@ -28,8 +28,9 @@ func InternetOf(st *state.State, existingNetwork bool, now time.Time) Internet {
 	w := st.WAN
 	router := w.Router.IsValid() && w.RouterLifetimeUntil.After(now)
 	v6 := n.Delegated != nil || n.Shared != nil
-	v4 := n.IPv4 != nil
-	upstreamNAT64 := st.Pref64Source == state.Pref64Upstream
+	// RFC 6333: a DS-Lite softwire carries the NAT64's IPv4 as a lease would.
+	v4 := n.IPv4 != nil || n.DSLite != nil
+	upstreamNAT64 := st.Pref64Source.Upstream()
 	switch {
 	case existingNetwork && router:
 		return Internet{OK: true, Key: "ok", Line: "OK: this network's router connects it; the gizmo adds IPv4 via NAT64"}
@@ -42,7 +43,7 @@ func InternetOf(st *state.State, existingNetwork bool, now time.Time) Internet {
 	case !w.Up:
 		return Internet{Key: "no-cable", Line: "No cable on the WAN port",
 			Hint: "Check the cable from " + w.Interface + " to the ISP's modem or router, and that the modem is on."}
-	case !router && !hasGlobal(w.Addrs) && !v6 && !v4:
+	case !router && !w.HasGlobalIPv6() && !v6 && !v4:
 		return Internet{Key: "waiting", Line: "Waiting for the ISP's router",
 			Hint: "The WAN cable is in, but nothing answered yet: no router advertisement, no DHCPv4. A modem that just started can take a few minutes."}
 	case len(st.UpstreamDNS) == 0:

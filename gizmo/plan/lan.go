@@ -43,6 +43,15 @@ func LAN(st *state.State, now time.Time) lanif.Plan {
 	if n.Legacy4.IsValid() {
 		p.Addrs = append(p.Addrs, lanif.Addr{Prefix: n.Legacy4})
 	}
+	// The CLAT's address in the LAN /64 of a /64 delegation: held here,
+	// deprecated so that the gizmo's own traffic never picks it as source
+	// (RFC 6724 rule 3), so that the kernel defends it against a host's
+	// DAD. clat_in takes its packets on the uplink before the stack.
+	if st.Line == state.LineIPv6OnlyNAT64 {
+		if a, place := CLATAddress(n); place == CLATOnLAN {
+			p.Addrs = append(p.Addrs, lanif.Addr{Prefix: netip.PrefixFrom(a, 64), NoPrefixRoute: true, PreferredUntil: now})
+		}
+	}
 	return p
 }
 
@@ -51,15 +60,23 @@ func LAN(st *state.State, now time.Time) lanif.Plan {
 // not in its plan, so the port's upstream addresses (SLAAC from the
 // network's router, the DHCPv4 lease) are in the plan: without them the
 // gizmo could not reach an upstream resolver or translate to IPv4. The
-// delegations' addresses are left out: the network's router routes a
-// delegation to nobody here, and the RA advertises no prefix in this mode.
+// delegations' router addresses are left out: the first /64 of the
+// delegation is the on-link /64, whose ::1 lies in the NAT64 /96.
+//
+// In the on-link /64 (State.OnLink) the gizmo holds only its DNS64
+// address, where the kernel answers Neighbor Solicitations for it, and
+// without the /64's route: the /64 is on-link for the hosts, and the gizmo
+// itself sends nothing to the rest of it.
 func ExistingNetworkLAN(st *state.State, now time.Time) lanif.Plan {
 	n := NetworkOf(st, now)
 	out := lanif.Plan{}
 	for _, a := range LAN(st, now).Addrs {
-		if !n.delegatedAddr(a.Prefix.Addr()) {
+		if ip := a.Prefix.Addr(); !n.delegatedAddr(ip) && !st.OnLink.Contains(ip) {
 			out.Addrs = append(out.Addrs, a)
 		}
+	}
+	if dns := n.DNS.RDNSS; st.OnLink.IsValid() && st.OnLink.Contains(dns) {
+		out.Addrs = append(out.Addrs, lanif.Addr{Prefix: netip.PrefixFrom(dns, 64), NoPrefixRoute: true})
 	}
 	for _, a := range st.WAN.Addrs {
 		if a.Addr().Is6() && !a.Addr().IsLinkLocalUnicast() && !n.delegatedAddr(a.Addr()) &&

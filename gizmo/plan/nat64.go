@@ -27,18 +27,19 @@ var neverTranslated4 = []netip.Prefix{
 
 // NAT64 is the NAT64 plan: the WAN's IPv4 lease is the pool (on a DS-Lite
 // line the softwire's 192.0.0.2, whose packets the B4 carries to the AFTR
-// within the softwire's MTU), the active
-// PREF64 the prefix, and the LAN's /64s (delegated, shared, retired but
-// still valid, and the ULA) the allowed sources; in the existing-network
-// mode also the /64s of the network the gizmo joined. The plan is off
-// (zero) without a valid IPv4 lease, when there is nothing to translate
-// to, and when the PREF64 is the upstream's: RFC 8781, an upstream that
-// advertises its own PREF64 runs the NAT64, and the gizmo only passes its
-// prefix on.
+// within the softwire's MTU), the active PREF64 the prefix, and the LAN's
+// /64s (delegated, shared, retired but still valid, and the ULA) the
+// allowed sources; in the existing-network mode the /64s of the network
+// the gizmo joined and the ULA, not the delegation (its first /64 is the
+// on-link one, where no host lives). The plan is off (zero) without a
+// valid IPv4 lease or softwire, when there is nothing to translate to, and
+// when the PREF64 is the upstream's: RFC 8781, an upstream that advertises
+// its own PREF64 (or whose DNS64 synthesizes into one, RFC 7050) runs the
+// NAT64, and the gizmo only passes its prefix on.
 func NAT64(st *state.State, existingNetwork bool, now time.Time) nat64.Plan {
 	var p nat64.Plan
 	n := NetworkOf(st, now)
-	if !st.WAN.Up || (n.IPv4 == nil && n.DSLite == nil) || st.Pref64Source == state.Pref64Upstream {
+	if !st.WAN.Up || (n.IPv4 == nil && n.DSLite == nil) || st.Pref64Source.Upstream() {
 		return p
 	}
 	wanMTU := st.WAN.MTU
@@ -57,7 +58,9 @@ func NAT64(st *state.State, existingNetwork bool, now time.Time) nat64.Plan {
 	if !p.Pref64.IsValid() {
 		p.Pref64 = state.WellKnownPref64
 	}
-	if n.Delegated != nil {
+	// On an existing network a delegation's /64 is the on-link /64, where
+	// no host has an address: not a source.
+	if n.Delegated != nil && !existingNetwork {
 		p.LANPrefixes = append(p.LANPrefixes, n.Delegated.LAN)
 	}
 	// The upstream /64 shared through the ND proxy: its LAN hosts prefer
@@ -66,7 +69,9 @@ func NAT64(st *state.State, existingNetwork bool, now time.Time) nat64.Plan {
 	// RFC 9096 §3: hosts keep using a retired prefix until its valid
 	// lifetime ends.
 	for _, r := range n.Retired {
-		p.LANPrefixes = append(p.LANPrefixes, r.LAN)
+		if !existingNetwork {
+			p.LANPrefixes = append(p.LANPrefixes, r.LAN)
+		}
 	}
 	if n.Management.IsValid() {
 		p.LANPrefixes = append(p.LANPrefixes, n.Management)

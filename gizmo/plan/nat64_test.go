@@ -102,13 +102,20 @@ func TestNAT64Plan(t *testing.T) {
 					t.Error("enabled with the upstream's PREF64")
 				}
 			}},
+		{"RFC 7050: an upstream whose DNS64 synthesizes into its own prefix translates; the gizmo does not",
+			func(st *state.State) { st.Pref64Source = state.Pref64Discovered },
+			func(t *testing.T, st *state.State) {
+				if NAT64(st, false, now).Enabled() {
+					t.Error("enabled with the upstream DNS64's prefix")
+				}
+			}},
 		{"a delegation past its valid lifetime is no source", func(st *state.State) { st.Delegated.ValidUntil = now },
 			func(t *testing.T, st *state.State) {
 				if slices.Contains(NAT64(st, false, now).LANPrefixes, netip.MustParsePrefix("2001:db8:1000::/64")) {
 					t.Error("an expired delegation's /64 is a NAT64 source")
 				}
 			}},
-		{"existing network: the joined network's /64s are sources too, once each, never a ULA or the delegation",
+		{"existing network: the joined network's /64s and the ULA are sources, once each; never another ULA, nor the delegation, whose first /64 is the on-link one",
 			func(st *state.State) {
 				st.WAN.Addrs = []netip.Prefix{
 					netip.MustParsePrefix("2001:db8:0:1:0:ff:fe00:201/64"),
@@ -119,7 +126,7 @@ func TestNAT64Plan(t *testing.T) {
 			},
 			func(t *testing.T, st *state.State) {
 				got := NAT64(st, true, now).LANPrefixes
-				want := []netip.Prefix{netip.MustParsePrefix("2001:db8:1000::/64"), netip.MustParsePrefix("2001:db8:2000::/64"), netip.MustParsePrefix("fd00:1:2::/64"), netip.MustParsePrefix("2001:db8:0:1::/64")}
+				want := []netip.Prefix{netip.MustParsePrefix("fd00:1:2::/64"), netip.MustParsePrefix("2001:db8:0:1::/64")}
 				if !slices.Equal(got, want) {
 					t.Errorf("LAN prefixes %v, want %v", got, want)
 				}

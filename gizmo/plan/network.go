@@ -51,10 +51,11 @@ type Delegation struct {
 }
 
 // NetworkOf computes the view at now. The rules:
-//   - a delegation is usable only if it is global unicast IPv6 with room
-//     for a /64 (SLAAC needs one: RFC 4862 §5.5.3 d with RFC 4291's 64-bit
-//     interface identifiers) and has not passed its ValidUntil
-//     (RFC 8415 §18.2.10.1);
+//   - a delegation is usable only if it is global unicast IPv6 and not a
+//     ULA (RFC 4193), /32 to /64 (room for a /64, which SLAAC needs: RFC
+//     4862 §5.5.3 d with RFC 4291's 64-bit interface identifiers; no
+//     shorter than an ISP's allocation, RFC 6177) and has not passed its
+//     ValidUntil (RFC 8415 §18.2.10.1);
 //   - a retired delegation or shared /64 stays until its ValidUntil: hosts
 //     may use addresses in it until then (RFC 9096 §3);
 //   - the current delegation wins over a retired entry with the same LAN
@@ -63,12 +64,12 @@ type Delegation struct {
 //     expiry never does).
 func NetworkOf(st *state.State, now time.Time) Network {
 	n := Network{DNS: st.LAN.DNS, Legacy4: st.LAN.Legacy4}
-	if d := st.Delegated; d != nil && usableDelegation(d.Prefix) && d.ValidUntil.After(now) {
+	if d := st.Delegated; d != nil && state.UsableDelegation(d.Prefix) && d.ValidUntil.After(now) {
 		dd := delegationOf(*d)
 		n.Delegated = &dd
 	}
 	for _, r := range st.Retired {
-		if !usableDelegation(r.Prefix) || !r.ValidUntil.After(now) {
+		if !state.UsableDelegation(r.Prefix) || !r.ValidUntil.After(now) {
 			continue
 		}
 		rd := delegationOf(r)
@@ -104,18 +105,8 @@ func NetworkOf(st *state.State, now time.Time) Network {
 	return n
 }
 
-// usableDelegation reports whether a delegated prefix has a /64 for the
-// LAN: global unicast IPv6 (RFC 4291 §2.4; a ULA is global in scope) no
-// longer than /64.
-func usableDelegation(p netip.Prefix) bool {
-	a := p.Addr()
-	return p.IsValid() && a.Is6() && !a.Is4In6() && a.IsGlobalUnicast() && p.Bits() <= 64
-}
-
 // validIPv4 reports whether the WAN's IPv4 lease holds at now.
-func validIPv4(l *state.IPv4Lease, now time.Time) bool {
-	return l != nil && l.Addr.IsValid() && l.Addr.Addr().Is4() && (l.Expires.IsZero() || l.Expires.After(now))
-}
+func validIPv4(l *state.IPv4Lease, now time.Time) bool { return l.ValidAt(now) }
 
 func delegationOf(d state.DelegatedPrefix) Delegation {
 	lan := state.LANPrefix(d.Prefix)

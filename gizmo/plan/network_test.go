@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/services/dhcp6pd"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -68,6 +69,21 @@ func TestNetworkOf(t *testing.T) {
 		{"RFC 4291 §2.4: a delegation must be global unicast IPv6",
 			func(st *state.State) { st.Delegated.Prefix = pfx("fe80::/56") },
 			lans{Retired: []netip.Prefix{old}, Management: mgmt, IPv4: true}},
+		{"RFC 4193: a unique local prefix is no delegation",
+			func(st *state.State) { st.Delegated.Prefix = pfx("fd00:1000:200::/48") },
+			lans{Retired: []netip.Prefix{old}, Management: mgmt, IPv4: true}},
+		{"RFC 4291 §2.7: a multicast prefix is no delegation",
+			func(st *state.State) { st.Delegated.Prefix = pfx("ff0e:1000::/48") },
+			lans{Retired: []netip.Prefix{old}, Management: mgmt, IPv4: true}},
+		{"RFC 6177: a delegation shorter than /32 is refused",
+			func(st *state.State) { st.Delegated.Prefix = pfx("2000::/3") },
+			lans{Retired: []netip.Prefix{old}, Management: mgmt, IPv4: true}},
+		{"a /32 delegation is usable",
+			func(st *state.State) { st.Delegated.Prefix = pfx("2001:db8::/32") },
+			lans{Delegated: []netip.Prefix{pfx("2001:db8::/32")}, Retired: []netip.Prefix{old}, Management: mgmt, IPv4: true}},
+		{"a retired ULA is no delegation either",
+			func(st *state.State) { st.Retired[0].Prefix = pfx("fd00:1000:100::/56") },
+			lans{Delegated: []netip.Prefix{cur}, Management: mgmt, IPv4: true}},
 		{"an IPv4-mapped prefix is no delegation",
 			func(st *state.State) { st.Delegated.Prefix = pfx("::ffff:192.0.2.0/120") },
 			lans{Retired: []netip.Prefix{old}, Management: mgmt, IPv4: true}},
@@ -146,5 +162,19 @@ func TestNetworkOfRouterAddrs(t *testing.T) {
 	want := state.DNSAddrs{RDNSS: a("fd12:3456:789a::53"), DHCPv6: a("fd12:3456:789a::35"), DHCPv4: a("203.0.113.129")}
 	if n.DNS != want {
 		t.Errorf("DNS %+v, want %+v", n.DNS, want)
+	}
+}
+
+// The plans accept exactly the delegations the DHCPv6-PD client accepts:
+// one rule, checked where the prefix arrives and again where it is used.
+func TestUsableDelegationIsTheClientsPolicy(t *testing.T) {
+	for _, p := range []string{
+		"2001:db8:1000::/56", "2001:db8::/32", "2001:db8::/28", "2001:db8:1::/64", "2001:db8:1::/80",
+		"fd00:1::/48", "fe80::/64", "ff05::/48", "::/0", "64:ff9b::/96", "2001:db8:1:2::/63",
+	} {
+		pfx := netip.MustParsePrefix(p)
+		if got, client := state.UsableDelegation(pfx), dhcp6pd.DelegationPolicy(pfx) == nil; got != client {
+			t.Errorf("%s: the plans say usable=%v, the DHCPv6-PD client accepts=%v", p, got, client)
+		}
 	}
 }

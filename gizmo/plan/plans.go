@@ -8,6 +8,7 @@ import (
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/services/accounting"
+	"codeberg.org/monostack/gizmo/services/clat"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 	"codeberg.org/monostack/gizmo/services/dhcp6info"
 	"codeberg.org/monostack/gizmo/services/dns64"
@@ -17,8 +18,10 @@ import (
 	"codeberg.org/monostack/gizmo/services/lanif"
 	"codeberg.org/monostack/gizmo/services/nat64"
 	"codeberg.org/monostack/gizmo/services/ndproxy"
+	"codeberg.org/monostack/gizmo/services/nsresponder"
 	"codeberg.org/monostack/gizmo/services/ra"
 	"codeberg.org/monostack/gizmo/services/timesync"
+	"codeberg.org/monostack/gizmo/services/upnp"
 	"codeberg.org/monostack/gizmo/services/wan"
 	"codeberg.org/monostack/gizmo/web"
 )
@@ -56,15 +59,22 @@ type Plans struct {
 	DHCP4      dhcp4.Plan
 	NAT64      nat64.Plan
 	DSLite     dslite.Plan
+	CLAT       clat.Plan
+	Discovery  clat.DiscoveryPlan
 	Firewall   firewall.Plan
 	Fastpath   fastpath.Plan
 	Accounting accounting.Plan
+	// NSResponder answers Neighbor Solicitations in the existing-network
+	// mode's on-link NAT64 prefix.
+	NSResponder nsresponder.Plan
 	// TimeSync is empty when the daemon runs no time service.
 	TimeSync timesync.Plan
 	// FirewallProblems names the inbound rules left out of Firewall.
 	FirewallProblems error
 	// WebListen are the dashboard's listening addresses.
 	WebListen web.Listen
+	// UPnP is the IGD's: where it listens and what it announces.
+	UPnP upnp.Plan
 }
 
 // All makes every service's plan from st at now. It only reads st.
@@ -86,10 +96,15 @@ func All(st *state.State, opt Options, now time.Time) Plans {
 		DHCP4:      DHCP4(st, opt.V6OnlyWait, ts.Serve),
 		NAT64:      NAT64(st, opt.ExistingNetwork, now),
 		DSLite:     DSLitePlan(st, opt.ExistingNetwork, now),
+		CLAT:       CLAT(st, opt.ExistingNetwork, now),
+		Discovery:  Discovery(st, now),
 		Fastpath:   Fastpath(st, now),
 		Accounting: Accounting(st),
 		TimeSync:   ts,
 		WebListen:  WebListen(n, opt.ListenWeb),
+		// Answers only in the existing-network mode.
+		NSResponder: NSResponder(st, opt.ExistingNetwork, now),
+		UPnP:        UPnP(st, opt.ExistingNetwork, now),
 	}
 	if opt.ExistingNetwork {
 		p.LAN = ExistingNetworkLAN(st, now)
@@ -97,6 +112,10 @@ func All(st *state.State, opt Options, now time.Time) Plans {
 		p.LAN = LAN(st, now)
 	}
 	p.Firewall, p.FirewallProblems = Firewall(st, now)
+	if p.CLAT.Enabled() {
+		// The legacy hosts' IPv4 leaves by the CLAT's link.
+		p.Accounting.IPv4Out = clat.Interface
+	}
 	return p
 }
 

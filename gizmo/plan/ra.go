@@ -17,8 +17,9 @@ type RAOptions struct {
 	// ExistingNetwork is the "NAT64 on an existing network" mode: the gizmo
 	// sits on a LAN that already has a router, and only adds NAT64 and DNS64.
 	// It then advertises router lifetime 0 (it must not become the hosts'
-	// default router), no prefixes, and routes (RIO) to the NAT64 prefix and
-	// to its ULA /48 where its DNS64 listens, plus PREF64 and RDNSS.
+	// default router), no prefix for SLAAC, its on-link /64 where the NAT64
+	// prefix and the DNS64 live, routes (RIO) to the NAT64 prefix and its
+	// ULA /48, PREF64 and RDNSS (existingNetworkRA).
 	ExistingNetwork bool
 }
 
@@ -47,38 +48,42 @@ func RA(st *state.State, opt RAOptions, now time.Time) ra.Plan {
 	// RFC 8781 §4.1 asks the same of PREF64.
 	optionLifetime := 3 * interval
 	n := NetworkOf(st, now)
+	if opt.ExistingNetwork {
+		existingNetworkRA(&p, st, n, optionLifetime, now)
+		return p
+	}
 	upstream := hasUpstream(st, n, now)
 
-	if !opt.ExistingNetwork {
-		// RFC 4861 §4.2 and RFC 8415 §6.1: O=1 tells hosts that stateless
-		// DHCPv6 offers more configuration (the DNS servers); M=0 because no
-		// addresses are leased by DHCPv6.
-		p.Other = true
-		// RFC 7084 G-4/G-5: a CE router with no default router on its WAN
-		// must not advertise itself as default router (router lifetime 0).
-		// The gizmo also counts an IPv4 lease with a NAT64 prefix as an
-		// upstream: the IPv6-only LAN then reaches the internet through its
-		// NAT64 (the ipv4-only-upstream deployment), and most hosts do not
-		// install the RIO that would be the only other way there.
-		if upstream {
-			// RFC 9096 §3.4: Router Lifetime ND_PREFERRED_LIMIT; it is
-			// above MaxRtrAdvInterval (at most 1800 s), as RFC 4861 §6.2.1
-			// requires.
-			p.RouterLifetime = ndPreferredLimit
-		}
-		p.Prefixes = lanPrefixes(n)
-		// RFC 8106 §5.2: the search list for names on the LAN.
-		p.DNSSL, p.DNSSLLifetime = []string{LocalDomain}, optionLifetime
+	// RFC 4861 §4.2 and RFC 8415 §6.1: O=1 tells hosts that stateless
+	// DHCPv6 offers more configuration (the DNS servers); M=0 because no
+	// addresses are leased by DHCPv6.
+	p.Other = true
+	// RFC 7084 G-4/G-5: a CE router with no default router on its WAN must
+	// not advertise itself as default router (router lifetime 0). The
+	// gizmo also counts an IPv4 lease with a NAT64 prefix as an upstream:
+	// the IPv6-only LAN then reaches the internet through its NAT64 (the
+	// ipv4-only-upstream deployment), and most hosts do not install the
+	// RIO that would be the only other way there.
+	if upstream {
+		// RFC 9096 §3.4: Router Lifetime ND_PREFERRED_LIMIT; it is above
+		// MaxRtrAdvInterval (at most 1800 s), as RFC 4861 §6.2.1 requires.
+		p.RouterLifetime = ndPreferredLimit
 	}
+	p.Prefixes = lanPrefixes(n)
+	// RFC 8106 §5.2: the search list for names on the LAN.
+	p.DNSSL, p.DNSSLLifetime = []string{LocalDomain}, optionLifetime
 
-	// RFC 4191 §2.3 routes: the ULA /48 (the management /64 is on-link; the
-	// rest of the /48 and, in the existing-network mode, the DNS64 address
-	// are behind the gizmo) and the NAT64 prefix. Their lifetime follows the
-	// router lifetime the gizmo would advertise (RFC 9096 §3.4).
+	// RFC 4191 §2.3 routes: the ULA /48 (the management /64 is on-link,
+	// the rest of the /48 is behind the gizmo) and the NAT64 prefix. Their
+	// lifetime follows the router lifetime the gizmo would advertise
+	// (RFC 9096 §3.4).
 	if n.ULA.IsValid() {
 		p.Routes = append(p.Routes, ra.Route{Prefix: n.ULA, Lifetime: ndPreferredLimit})
 	}
-	if st.Pref64.IsValid() && (upstream || opt.ExistingNetwork) {
+	// Without any IPv4 (state.LineIPv6Only) there is no NAT64 to route
+	// to or to announce.
+	pref64 := st.Pref64.IsValid() && st.Line != state.LineIPv6Only
+	if pref64 && upstream {
 		// RFC 7084 G-4's reasoning: do not attract traffic that cannot be
 		// forwarded. Without an upstream, NAT64 has nowhere to send it.
 		p.Routes = append(p.Routes, ra.Route{Prefix: st.Pref64.Masked(), Lifetime: ndPreferredLimit})
@@ -91,7 +96,7 @@ func RA(st *state.State, opt RAOptions, now time.Time) ra.Plan {
 		p.RDNSS, p.RDNSSLifetime = []netip.Addr{a}, optionLifetime
 	}
 	// RFC 8781: hosts with a CLAT (RFC 6877) learn the NAT64 prefix here.
-	if st.Pref64.IsValid() {
+	if pref64 {
 		p.Pref64, p.Pref64Lifetime = st.Pref64.Masked(), optionLifetime
 	}
 	return p

@@ -186,27 +186,6 @@ func TestRA(t *testing.T) {
 			want: noUpstream,
 		},
 		{
-			name: "existing network: router lifetime 0, no PIO, no DNSSL, O=0; RIO for the NAT64 prefix and the ULA, PREF64, RDNSS",
-			opt:  RAOptions{ExistingNetwork: true},
-			want: func(p *ra.Plan) {
-				p.RouterLifetime = 0
-				p.Other = false
-				p.Prefixes = nil
-				p.DNSSL, p.DNSSLLifetime = nil, 0
-			},
-		},
-		{
-			name:  "RFC 4861 4.2: existing-network mode keeps router lifetime 0 even with an upstream gone",
-			opt:   RAOptions{ExistingNetwork: true},
-			state: func(s *state.State) { s.WAN = state.WAN{} },
-			want: func(p *ra.Plan) {
-				p.RouterLifetime = 0
-				p.Other = false
-				p.Prefixes = nil
-				p.DNSSL, p.DNSSLLifetime = nil, 0
-			},
-		},
-		{
 			name:  "RFC 8106 5.1: no RDNSS option without a DNS address",
 			state: func(s *state.State) { s.LAN.DNS = state.DNSAddrs{} },
 			want:  func(p *ra.Plan) { p.RDNSS, p.RDNSSLifetime = nil, 0 },

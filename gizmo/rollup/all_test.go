@@ -11,8 +11,10 @@ import (
 	"codeberg.org/monostack/gizmo/services/lanif"
 	"codeberg.org/monostack/gizmo/services/nat64"
 	"codeberg.org/monostack/gizmo/services/ndproxy"
+	"codeberg.org/monostack/gizmo/services/nsresponder"
 	"codeberg.org/monostack/gizmo/services/ra"
 	"codeberg.org/monostack/gizmo/services/timesync"
+	"codeberg.org/monostack/gizmo/services/upnp"
 	"codeberg.org/monostack/gizmo/services/wan"
 )
 
@@ -33,6 +35,12 @@ func everyService() Stats {
 		Firewall:   &firewall.Stats{},
 		Fastpath:   &fastpath.Stats{ToStack: r},
 		Accounting: &accounting.Stats{},
-		Timesync:   &timesync.Stats{Rejected: r, Server: timesync.ServerStats{Dropped: r}},
+		// The existing-network mode's.
+		NSResponder: &nsresponder.Stats{Refused: r},
+		UPnP: &UPnP{Stats: upnp.Stats{
+			Requests: map[upnp.RequestKey]uint64{{Action: "AddPinhole", Result: "ok"}: 3, {Action: "AddPinhole", Result: "703"}: 1},
+			Refused:  r, SSDPDropped: r,
+		}, Pinholes: 2},
+		Timesync: &timesync.Stats{Rejected: r, Server: timesync.ServerStats{Dropped: r}},
 	}
 }

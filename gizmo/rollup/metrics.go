@@ -1,10 +1,13 @@
 package rollup
 
 import (
+	"cmp"
 	"maps"
 	"slices"
+	"strings"
 
 	"codeberg.org/monostack/gizmo/services/accounting"
+	"codeberg.org/monostack/gizmo/services/clat"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 	"codeberg.org/monostack/gizmo/services/dhcp6info"
 	"codeberg.org/monostack/gizmo/services/dhcp6pd"
@@ -15,6 +18,7 @@ import (
 	"codeberg.org/monostack/gizmo/services/lanif"
 	"codeberg.org/monostack/gizmo/services/nat64"
 	"codeberg.org/monostack/gizmo/services/ndproxy"
+	"codeberg.org/monostack/gizmo/services/nsresponder"
 	"codeberg.org/monostack/gizmo/services/ra"
 	"codeberg.org/monostack/gizmo/services/timesync"
 	"codeberg.org/monostack/gizmo/services/wan"
@@ -27,8 +31,12 @@ type family[S any] struct {
 	desc  *prometheus.Desc
 	kind  prometheus.ValueType
 	value func(S) float64
-	// byLabel, when set, gives one sample per label value instead.
-	byLabel func(S) map[string]uint64
+	// byLabel (counters) or byGauge (gauges), when set, gives one sample
+	// per label value instead; byLabels one per pair of values of two
+	// labels.
+	byLabel  func(S) map[string]uint64
+	byGauge  func(S) map[string]float64
+	byLabels func(S) map[[2]string]uint64
 }
 
 func counter[S any](name, help string, f func(S) uint64) family[S] {
@@ -43,18 +51,48 @@ func counterBy[S any](name, help, label string, f func(S) map[string]uint64) fam
 	return family[S]{desc: prometheus.NewDesc(name, help, []string{label}, nil), kind: prometheus.CounterValue, byLabel: f}
 }
 
+func gaugeBy[S any](name, help, label string, f func(S) map[string]float64) family[S] {
+	return family[S]{desc: prometheus.NewDesc(name, help, []string{label}, nil), kind: prometheus.GaugeValue, byGauge: f}
+}
+
+func floats[N int | uint64](m map[string]N) map[string]float64 {
+	out := make(map[string]float64, len(m))
+	for k, v := range m {
+		out[k] = float64(v)
+	}
+	return out
+}
+
+func counterBy2[S any](name, help, label1, label2 string, f func(S) map[[2]string]uint64) family[S] {
+	return family[S]{desc: prometheus.NewDesc(name, help, []string{label1, label2}, nil), kind: prometheus.CounterValue, byLabels: f}
+}
+
 func emit[S any](out []prometheus.Metric, s *S, fams []family[S]) []prometheus.Metric {
 	if s == nil {
 		return out
 	}
 	for _, f := range fams {
-		if f.byLabel == nil {
+		if f.byLabels != nil {
+			m := f.byLabels(*s)
+			for _, l := range slices.SortedFunc(maps.Keys(m), func(a, b [2]string) int {
+				return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1]))
+			}) {
+				out = append(out, prometheus.MustNewConstMetric(f.desc, f.kind, float64(m[l]), l[0], l[1]))
+			}
+			continue
+		}
+		var m map[string]float64
+		switch {
+		case f.byLabel != nil:
+			m = floats(f.byLabel(*s))
+		case f.byGauge != nil:
+			m = f.byGauge(*s)
+		default:
 			out = append(out, prometheus.MustNewConstMetric(f.desc, f.kind, f.value(*s)))
 			continue
 		}
-		m := f.byLabel(*s)
 		for _, l := range slices.Sorted(maps.Keys(m)) {
-			out = append(out, prometheus.MustNewConstMetric(f.desc, f.kind, float64(m[l]), l))
+			out = append(out, prometheus.MustNewConstMetric(f.desc, f.kind, m[l], l))
 		}
 	}
 	return out
@@ -75,15 +113,19 @@ func Metrics(s Stats) []prometheus.Metric {
 	out = emit(out, s.DHCP6PD, dhcp6pdMetrics)
 	out = emit(out, s.RA, raMetrics)
 	out = emit(out, s.NDProxy, ndproxyMetrics)
+	out = emit(out, s.NSResponder, nsresponderMetrics)
 	out = emit(out, s.DHCP6Info, dhcp6infoMetrics)
 	out = emit(out, s.LANIf, lanifMetrics)
 	out = emit(out, s.DNS64, dns64Metrics)
 	out = emit(out, s.DHCP4, dhcp4Metrics)
 	out = emit(out, s.NAT64, nat64Metrics)
 	out = emit(out, s.DSLite, dsliteMetrics)
+	out = emit(out, s.CLAT, clatMetrics)
+	out = emit(out, s.Discovery, discoveryMetrics)
 	out = emit(out, s.Firewall, firewallMetrics)
 	out = emit(out, s.Fastpath, fastpathMetrics)
 	out = emit(out, s.Accounting, accountingMetrics)
+	out = emit(out, s.UPnP, upnpMetrics)
 	out = emit(out, s.Timesync, timesyncMetrics)
 	return out
 }
@@ -96,6 +138,9 @@ var wanMetrics = []family[wan.Stats]{
 	counter("gizmo_wan_link_downs_total", "Times the WAN link went down.", func(s wan.Stats) uint64 { return s.LinkDowns }),
 	counter("gizmo_wan_address_changes_total", "Changes of the WAN's addresses.", func(s wan.Stats) uint64 { return s.AddrChanges }),
 	counter("gizmo_wan_netlink_dropped_total", "Link and address notifications the netlink library dropped (malformed, or not from the kernel).", func(s wan.Stats) uint64 { return s.NetlinkDropped }),
+	counterBy("gizmo_wan_upstream_table_full_total", "Upstream RA entries evicted or refused because their table was full, by table.", "table", func(s wan.Stats) map[string]uint64 { return s.UpstreamFull }),
+	counterBy("gizmo_wan_lifetimes_clamped_total", "Upstream RA option lifetimes (infinity included) cut to the longest the gizmo keeps, by table.", "table", func(s wan.Stats) map[string]uint64 { return s.LifetimesClamped }),
+	gaugeBy("gizmo_wan_upstream_entries", "Entries in the upstream RA tables, by table.", "table", func(s wan.Stats) map[string]float64 { return floats(s.UpstreamEntries) }),
 	gauge("gizmo_wan_unreachable_routes", "Unreachable routes for delegated prefixes (RFC 7084 WPD-5).", func(s wan.Stats) float64 { return float64(s.UnreachableRoutes) }),
 	counter("gizmo_wan_route_errors_total", "Failed changes of the unreachable routes.", func(s wan.Stats) uint64 { return s.RouteErrors }),
 	counter("gizmo_wan_dhcpv4_discovers_total", "DHCPDISCOVERs sent on the WAN.", func(s wan.Stats) uint64 { return s.DHCPv4Discovers }),
@@ -138,6 +183,16 @@ var raMetrics = []family[ra.Stats]{
 	counter("gizmo_ra_final_total", "Final Router Advertisements (router lifetime 0) sent at shutdown.", func(s ra.Stats) uint64 { return s.RAFinal }),
 	counter("gizmo_ra_send_errors_total", "Router Advertisements that could not be sent.", func(s ra.Stats) uint64 { return s.SendErrors }),
 	counter("gizmo_ra_plan_errors_total", "Plans that could not be encoded; the previous one stayed.", func(s ra.Stats) uint64 { return s.PlanErrors }),
+}
+
+var nsresponderMetrics = []family[nsresponder.Stats]{
+	counter("gizmo_nsresponder_received_total", "Neighbor Solicitations for the on-link NAT64 prefix received.", func(s nsresponder.Stats) uint64 { return s.Received }),
+	counter("gizmo_nsresponder_answered_total", "Neighbor Advertisements sent for addresses of the on-link NAT64 prefix (RFC 4861 §7.2.4).", func(s nsresponder.Stats) uint64 { return s.Answered }),
+	counter("gizmo_nsresponder_dad_answered_total", "DAD probes for addresses of the on-link NAT64 prefix answered (RFC 4862 §5.4.3).", func(s nsresponder.Stats) uint64 { return s.DADAnswered }),
+	counterBy("gizmo_nsresponder_refused_total", "Neighbor Solicitations not answered (RFC 4861 §7.1.1 checks, rate limits), by reason.", "reason", func(s nsresponder.Stats) map[string]uint64 { return s.Refused }),
+	gauge("gizmo_nsresponder_sources", "Sources the rate limit of the NS responder tracks now.", func(s nsresponder.Stats) float64 { return float64(s.Sources) }),
+	counter("gizmo_nsresponder_send_errors_total", "Neighbor Advertisements that could not be sent.", func(s nsresponder.Stats) uint64 { return s.SendErrors }),
+	counter("gizmo_nsresponder_plan_errors_total", "Plans of the NS responder refused; the previous one stayed.", func(s nsresponder.Stats) uint64 { return s.PlanErrors }),
 }
 
 var ndproxyMetrics = []family[ndproxy.Stats]{
@@ -227,11 +282,25 @@ var dsliteMetrics = []family[dslite.Stats]{
 		func(s dslite.Stats) map[string]uint64 { return s.Counters }),
 }
 
+var clatMetrics = []family[clat.Stats]{
+	gauge("gizmo_clat_running", "1 while the CLAT translates the legacy hosts' IPv4 (RFC 6877).", func(s clat.Stats) float64 { return boolGauge(s.Running) }),
+	counterBy("gizmo_clat_packets_total", "Packets the CLAT program handled, by outcome (translated_out, translated_in, the drops).", "outcome", func(s clat.Stats) map[string]uint64 { return s.Counters }),
+	counter("gizmo_clat_plan_errors_total", "CLAT plans that could not be applied.", func(s clat.Stats) uint64 { return uint64(max(s.Errors, 0)) }),
+}
+
+var discoveryMetrics = []family[clat.DiscoveryStats]{
+	counterBy("gizmo_clat_discovery_rounds_total", "RFC 7050 discovery rounds, by outcome: a NAT64 prefix found, none (no DNS64), failed (no answer).", "outcome", func(s clat.DiscoveryStats) map[string]uint64 {
+		return map[string]uint64{"found": s.Found, "none": s.None, "failed": s.Failed}
+	}),
+}
+
 var firewallMetrics = []family[firewall.Stats]{
 	counter("gizmo_firewall_applied_total", "Rulesets swapped in.", func(s firewall.Stats) uint64 { return s.Applied }),
 	counter("gizmo_firewall_failed_total", "Plans refused or failed to apply.", func(s firewall.Stats) uint64 { return s.Failed }),
 	gauge("gizmo_firewall_rules", "Rules in the running ruleset.", func(s firewall.Stats) float64 { return float64(s.Rules) }),
 	gauge("gizmo_firewall_set_elements", "Set elements in the running ruleset.", func(s firewall.Stats) float64 { return float64(s.Elements) }),
+	counter("gizmo_firewall_flows_ended_total", "Established flows ended because the inbound rule or exposed port that let them in was removed.", func(s firewall.Stats) uint64 { return s.FlowsEnded }),
+	counter("gizmo_firewall_flow_end_errors_total", "Failed attempts to end the flows of removed inbound rules.", func(s firewall.Stats) uint64 { return s.FlowEndErrors }),
 }
 
 var fastpathMetrics = []family[fastpath.Stats]{
@@ -248,6 +317,26 @@ var fastpathMetrics = []family[fastpath.Stats]{
 
 var accountingMetrics = []family[accounting.Stats]{
 	counter("gizmo_accounting_errors_total", "Failed installs of the accounting table.", func(s accounting.Stats) uint64 { return uint64(max(s.Errors, 0)) }),
+}
+
+var upnpMetrics = []family[UPnP]{
+	counterBy2("gizmo_upnp_requests_total", "UPnP control requests, by action and result (ok, or the UPnP error code answered).", "action", "result", func(s UPnP) map[[2]string]uint64 {
+		out := make(map[[2]string]uint64, len(s.Requests))
+		for k, n := range s.Requests {
+			out[[2]string{k.Action, k.Result}] = n
+		}
+		return out
+	}),
+	counterBy("gizmo_upnp_refused_total", "UPnP requests refused, by reason (the pinhole rules' and the service's bounds).", "reason", func(s UPnP) map[string]uint64 { return s.Refused }),
+	gauge("gizmo_upnp_pinholes", "Pinholes apps opened that are in force.", func(s UPnP) float64 { return float64(s.Pinholes) }),
+	counter("gizmo_upnp_ssdp_searches_total", "SSDP M-SEARCHes answered.", func(s UPnP) uint64 { return s.Searches }),
+	counter("gizmo_upnp_ssdp_replies_total", "SSDP answers sent.", func(s UPnP) uint64 { return s.Replies }),
+	counter("gizmo_upnp_ssdp_notifies_total", "SSDP announcements sent.", func(s UPnP) uint64 { return s.Notifies }),
+	counterBy("gizmo_upnp_ssdp_dropped_total", "SSDP datagrams left unanswered, by reason.", "reason", func(s UPnP) map[string]uint64 { return s.SSDPDropped }),
+	counter("gizmo_upnp_connections_limited_total", "UPnP HTTP connections that waited for a free slot.", func(s UPnP) uint64 { return s.ConnsLimited }),
+	counter("gizmo_upnp_connection_timeouts_total", "UPnP HTTP connections a header, read or idle timeout ended.", func(s UPnP) uint64 { return s.ConnTimeouts }),
+	counter("gizmo_upnp_clients_evicted_total", "Clients the UPnP rate limiters forgot to make room.", func(s UPnP) uint64 { return s.ClientsEvicted }),
+	counter("gizmo_upnp_send_errors_total", "SSDP datagrams that could not be sent.", func(s UPnP) uint64 { return s.SendErrors }),
 }
 
 var timesyncMetrics = []family[timesync.Stats]{

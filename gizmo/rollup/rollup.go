@@ -15,6 +15,7 @@ import (
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/services/accounting"
+	"codeberg.org/monostack/gizmo/services/clat"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 	"codeberg.org/monostack/gizmo/services/dhcp6info"
 	"codeberg.org/monostack/gizmo/services/dhcp6pd"
@@ -25,8 +26,10 @@ import (
 	"codeberg.org/monostack/gizmo/services/lanif"
 	"codeberg.org/monostack/gizmo/services/nat64"
 	"codeberg.org/monostack/gizmo/services/ndproxy"
+	"codeberg.org/monostack/gizmo/services/nsresponder"
 	"codeberg.org/monostack/gizmo/services/ra"
 	"codeberg.org/monostack/gizmo/services/timesync"
+	"codeberg.org/monostack/gizmo/services/upnp"
 	"codeberg.org/monostack/gizmo/services/wan"
 	"codeberg.org/monostack/gizmo/web"
 	"codeberg.org/monostack/gizmo/web/series"
@@ -47,6 +50,8 @@ type Stats struct {
 	// NAT64Capacity is the NAT64's session table size.
 	NAT64Capacity int
 	DSLite        *dslite.Stats
+	CLAT          *clat.Stats
+	Discovery     *clat.DiscoveryStats
 	Firewall      *firewall.Stats
 	// FirewallCounters are the ruleset's named counters (nil: unreadable).
 	FirewallCounters map[string]firewall.Counter
@@ -56,6 +61,16 @@ type Stats struct {
 	// NativeIPv6 and NAT44 are the accounting table's per-address bytes
 	// (nil: unreadable, e.g. before the table is installed).
 	NativeIPv6, NAT44 map[netip.Addr]accounting.Bytes
+	// NSResponder runs in the existing-network mode only.
+	NSResponder *nsresponder.Stats
+	UPnP        *UPnP
+}
+
+// UPnP is the UPnP IGD's counters with the pinholes in force, which live
+// in the daemon's state rather than in the service.
+type UPnP struct {
+	upnp.Stats
+	Pinholes int
 }
 
 // Rollup keeps what the counters alone cannot tell: the final counters of

@@ -208,6 +208,38 @@ func (c constCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// The UPnP IGD's requests are counted by action and result, its refusals
+// by reason, and the pinholes in force are a gauge.
+func TestUPnPMetrics(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(constCollector(Metrics(everyService())))
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			got[key] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	for key, want := range map[string]float64{
+		"gizmo_upnp_requests_total,action=AddPinhole,result=ok":  3,
+		"gizmo_upnp_requests_total,action=AddPinhole,result=703": 1,
+		"gizmo_upnp_refused_total,reason=some-reason":            1,
+		"gizmo_upnp_ssdp_dropped_total,reason=some-reason":       1,
+		"gizmo_upnp_pinholes":                                    2,
+	} {
+		if got[key] != want {
+			t.Errorf("%s = %v, want %v", key, got[key], want)
+		}
+	}
+}
+
 // The time service's state and counters, typed: whether the clock is
 // synchronised and when last, as gauges; its work, as counters.
 func TestTimesyncMetrics(t *testing.T) {

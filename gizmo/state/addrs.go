@@ -8,6 +8,9 @@ const (
 	RouterIID    = 1    // ::1, the router and the dashboard
 	DNSRDNSSIID  = 0x53 // ::53, the resolver advertised in the RA (RDNSS)
 	DNSDHCPv6IID = 0x35 // ::35, the resolver sent in DHCPv6 (OPTION_DNS_SERVERS)
+	// CLATIID is the CLAT's address in its /64 (RFC 6877 §6.3), ::464
+	// as in 464XLAT.
+	CLATIID = 0x464
 )
 
 // LANPrefix is the /64 the LAN uses from a delegation: the first one
@@ -47,4 +50,55 @@ func DNSAddrsIn(ula netip.Prefix, legacy4 netip.Prefix) DNSAddrs {
 		DHCPv6: WithIID(m, DNSDHCPv6IID),
 		DHCPv4: legacy4.Addr(),
 	}
+}
+
+// The on-link /64 of the existing-network mode (State.OnLink).
+const (
+	// onLinkULASubnet is the subnet ID of the on-link /64 in the ULA
+	// (RFC 4193 §3.1), so that it is easy to recognise ("64" for NAT64)
+	// and never the management /64 (subnet 0).
+	onLinkULASubnet = 0x64
+	// OnLinkDNSIID is the DNS64's interface identifier in the on-link /64,
+	// <the /64>:1::53: it lies outside the NAT64 /96 (NAT64In), whose
+	// addresses have zeros in bits 64..95.
+	OnLinkDNSIID = 1<<48 | 0x53
+)
+
+// OnLinkULA is the ULA /64 the existing-network mode announces on-link
+// when nothing is delegated: subnet 0x64 of the ULA. Invalid without a ULA
+// that has room for it (/56 or shorter).
+func OnLinkULA(ula netip.Prefix) netip.Prefix {
+	if !ula.IsValid() || !ula.Addr().Is6() || ula.Bits() > 56 {
+		return netip.Prefix{}
+	}
+	b := ula.Masked().Addr().As16()
+	b[7] |= onLinkULASubnet
+	return netip.PrefixFrom(netip.AddrFrom16(b), 64)
+}
+
+// NAT64In is the NAT64 prefix inside an on-link /64: its first /96, a
+// network-specific prefix (RFC 6052 §2.2; a /96 has no u-octet to keep
+// zero, and bits 64..95 of the /64 are zero).
+func NAT64In(onLink netip.Prefix) netip.Prefix {
+	return netip.PrefixFrom(onLink.Masked().Addr(), 96)
+}
+
+// OnLinkDNS is the DNS64's address in an on-link /64 (OnLinkDNSIID).
+func OnLinkDNS(onLink netip.Prefix) netip.Addr {
+	return WithIID(onLink, OnLinkDNSIID)
+}
+
+// UsableDelegation reports whether a delegated prefix is one the gizmo
+// puts on its LAN: global unicast IPv6 (RFC 4291 §2.4) that is not a ULA
+// (RFC 4193: an ISP delegates global addresses), no longer than /64 (SLAAC
+// and on-link determination work on /64s, RFC 4862 §5.5.3 d) and no
+// shorter than /32 (no ISP delegates more to a home, RFC 6177). The
+// DHCPv6-PD client refuses the same prefixes when they arrive
+// (dhcp6pd.DelegationPolicy); this check keeps a state saved before that
+// rule held, or a bug, from putting a ULA or a /8 on the LAN, in the
+// firewall's sets or in the WAN's unreachable routes.
+func UsableDelegation(p netip.Prefix) bool {
+	a := p.Addr()
+	return p.IsValid() && a.Is6() && !a.Is4In6() && a.IsGlobalUnicast() && !a.IsPrivate() &&
+		p.Bits() >= 32 && p.Bits() <= 64
 }

@@ -45,6 +45,18 @@ type State struct {
 	Pref64       netip.Prefix
 	Pref64Source Pref64Source
 
+	// OnLink is, in the existing-network mode, the /64 the gizmo
+	// announces on-link (PIO L=1, A=0; RFC 4861 §6.3.4) and answers
+	// Neighbor Solicitations in: its DNS64 address and, unless -pref64 or
+	// the network's own PREF64 names another prefix, the NAT64 /96 live
+	// there, so that hosts reach both without a route. Invalid outside
+	// that mode and until one is chosen. Derived (gizmo/derive).
+	OnLink netip.Prefix
+	// OnLinkWithdrawn are /64s announced on-link before and replaced (a
+	// delegation arrived, changed or went): advertised with lifetime 0
+	// until their Until, so that hosts drop them at once. Derived.
+	OnLinkWithdrawn []WithdrawnPrefix
+
 	// UpstreamDNS are the resolvers the DNS service forwards to, in order of
 	// preference, and where they were learned.
 	UpstreamDNS []netip.AddrPort
@@ -59,9 +71,14 @@ type State struct {
 	Remembered map[string]HostRecord
 
 	// Line is what the ISP's line carries (derived by gizmo/derive): IPv4,
-	// IPv6 or both, and on an IPv6-only line whether an AFTR or a NAT64
-	// brings IPv4. Shown on the dashboard.
+	// IPv6 or both, and on an IPv6-only line whether a NAT64 or an AFTR
+	// brings IPv4. It decides the CLAT, the B4 and the no-IPv4 rules;
+	// shown on the dashboard.
 	Line Line
+
+	// CLAT is what the CLAT translates between while it runs (recorded by
+	// the daemon from each plan); zero while it does not.
+	CLAT CLATStatus
 
 	// Deployment names the situation the gizmo detected (docs/deployments.md):
 	// router, upstream-nat64, shared-64, no-delegation, ipv4-only-upstream,
@@ -78,6 +95,10 @@ type State struct {
 	// delegation so that they survive renumbering. Persisted.
 	InboundRules []InboundRule
 
+	// LastPinholeID is the UniqueID last given to a pinhole (Host.Pinholes):
+	// IDs are handed out in turn, so that an app's old ID does not name
+	// another app's pinhole soon after.
+	LastPinholeID uint16
 	// Clock is the time service's account of the system clock, for the
 	// dashboard.
 	Clock Clock
@@ -125,25 +146,44 @@ const (
 	Pref64Default  Pref64Source = "default"     // 64:ff9b::/96, RFC 6052
 	Pref64Flag     Pref64Source = "flag"        // -pref64
 	Pref64Upstream Pref64Source = "upstream-ra" // the ISP's PREF64 option (RFC 8781)
+	Pref64OnLink   Pref64Source = "on-link"     // a /96 in the on-link /64 of the existing-network mode (RFC 6052 §2.2)
+	// Pref64Discovered: the ISP's DNS64 synthesizes into it (RFC 7050
+	// discovery through the upstream resolvers).
+	Pref64Discovered Pref64Source = "upstream-dns64"
 )
+
+// Upstream reports whether the prefix is the ISP's, that is, the ISP runs
+// the NAT64 and the gizmo does not translate.
+func (s Pref64Source) Upstream() bool { return s == Pref64Upstream || s == Pref64Discovered }
 
 // Line is what the ISP's line carries.
 type Line string
 
 const (
 	// LineUnknown: nothing heard yet, or an IPv6 line whose IPv4 story is
-	// not known yet.
+	// not known yet (derive.NoIPv4HoldOff).
 	LineUnknown Line = "unknown"
 	// LineDualStack: IPv6 and an IPv4 lease.
 	LineDualStack Line = "dual-stack"
 	// LineIPv4Only: an IPv4 lease and no IPv6.
 	LineIPv4Only Line = "ipv4-only"
-	// LineIPv6OnlyNAT64: IPv6 only, and the ISP's NAT64 (PREF64 in its
-	// RA, RFC 8781).
+	// LineIPv6OnlyNAT64: IPv6 only, and the ISP's NAT64 (PREF64 in its RA,
+	// or found by RFC 7050 discovery): the gizmo's CLAT serves the legacy
+	// hosts (RFC 6877).
 	LineIPv6OnlyNAT64 Line = "ipv6-only-nat64"
+	// LineIPv6Only: IPv6 only, no NAT64, no AFTR: no IPv4 at all.
+	LineIPv6Only Line = "ipv6-only"
 	// LineDSLite: IPv6 only and an AFTR (RFC 6333) to tunnel IPv4 to.
 	LineDSLite Line = "ds-lite"
 )
+
+// CLATStatus is the CLAT's translation while it runs.
+type CLATStatus struct {
+	// Address is the CLAT's IPv6 address, Pref64 the NAT64 prefix it
+	// sends to.
+	Address netip.Addr
+	Pref64  netip.Prefix
+}
 
 // WAN is what the daemon knows about its uplink.
 type WAN struct {
@@ -173,6 +213,9 @@ type WAN struct {
 	DHCPv6NTPNames []string
 	// UpstreamPref64 is the PREF64 the upstream advertises, if any.
 	UpstreamPref64 netip.Prefix
+	// DNS64 is the last answer of RFC 7050 discovery: the NAT64 prefix the
+	// upstream resolvers synthesize into, or that they do not.
+	DNS64 DNS64Discovery
 	// AFTRName is the DS-Lite AFTR the DHCPv6 server names
 	// (OPTION_AFTR_NAME, RFC 6334), and AFTR its IPv6 address once
 	// resolved (services/dslite); both empty on other lines.
@@ -190,6 +233,26 @@ type WAN struct {
 	IPv4 *IPv4Lease
 }
 
+// DNS64Discovery is one answer of RFC 7050 discovery.
+type DNS64Discovery struct {
+	// Prefix is the NAT64 prefix found, valid until ValidUntil (the
+	// answer's TTL); invalid when None.
+	Prefix     netip.Prefix
+	ValidUntil time.Time
+	// None: the resolvers answered, and there is no DNS64 behind them.
+	None bool
+	// At is when the answer came.
+	At time.Time
+}
+
+// Found returns the discovered prefix while it is valid at now.
+func (d DNS64Discovery) Found(now time.Time) (netip.Prefix, bool) {
+	if d.Prefix.IsValid() && d.ValidUntil.After(now) {
+		return d.Prefix, true
+	}
+	return netip.Prefix{}, false
+}
+
 // IPv4Lease is the WAN's legacy IPv4 address.
 type IPv4Lease struct {
 	Addr   netip.Prefix
@@ -198,6 +261,26 @@ type IPv4Lease struct {
 	// NTP are the time servers of option 42 (RFC 2132 §8.3).
 	NTP     []netip.Addr
 	Expires time.Time
+	// Acquired is when a server last granted or confirmed it; a lease
+	// kept from an earlier run that no server confirmed has an older one.
+	Acquired time.Time
+}
+
+// ValidAt reports whether the lease holds at now (a zero expiry never
+// runs out); a nil lease does not.
+func (l *IPv4Lease) ValidAt(now time.Time) bool {
+	return l != nil && l.Addr.IsValid() && l.Addr.Addr().Is4() && (l.Expires.IsZero() || l.Expires.After(now))
+}
+
+// HasGlobalIPv6 reports whether one of the WAN's addresses is global IPv6
+// addressing (a ULA is not an IPv6 upstream).
+func (w WAN) HasGlobalIPv6() bool {
+	for _, a := range w.Addrs {
+		if ip := a.Addr(); ip.Is6() && ip.IsGlobalUnicast() && !ip.IsPrivate() {
+			return true
+		}
+	}
+	return false
 }
 
 // UpstreamPrefix is one Prefix Information Option heard on the WAN.
@@ -207,6 +290,13 @@ type UpstreamPrefix struct {
 	Autonomous     bool // A flag
 	PreferredUntil time.Time
 	ValidUntil     time.Time
+}
+
+// WithdrawnPrefix is a prefix the gizmo advertised and now withdraws: its
+// options go out with lifetime 0 until Until.
+type WithdrawnPrefix struct {
+	Prefix netip.Prefix
+	Until  time.Time
 }
 
 // Route is a more-specific route learned from or sent in an RA (RFC 4191).
@@ -223,6 +313,9 @@ type DelegatedPrefix struct {
 	Prefix         netip.Prefix
 	PreferredUntil time.Time
 	ValidUntil     time.Time
+	// Acquired is when the server last granted or extended it (zero when
+	// unknown); a lease kept on disk from an earlier run has an older one.
+	Acquired time.Time
 }
 
 // Remaining returns the preferred and valid lifetimes left at now, never
@@ -286,6 +379,9 @@ type Host struct {
 	Policy             HostPolicy
 	FirstSeen          time.Time
 	LastSeen           time.Time
+	// Pinholes are the inbound pinholes apps on the host opened (UPnP),
+	// in the order they were opened; only while Policy.AppPinholes is on.
+	Pinholes []Pinhole
 }
 
 // Record is the part of a host that persists across restarts.
@@ -352,4 +448,44 @@ type RolesStatus struct {
 	Evaluation  string
 	// Changes counts the run-time role changes since the process started.
 	Changes int
+
+	// WANMAC is the hardware address of the port with the WAN role, when
+	// the roles were detected on a gizmo with several ports; empty
+	// otherwise (-wan/-lan, one port, no WAN yet).
+	WANMAC string
+	// Proven is the port that last proved itself the WAN. Persisted.
+	Proven ProvenWAN
+	// Pinned: the WAN in force is the proven one (derive.ProveWAN), so
+	// nothing heard on a LAN port moves the role (services/roles).
+	Pinned bool
+	// Rogue is the last upstream server heard on a LAN port while there
+	// was a WAN.
+	Rogue *RogueUpstream
+}
+
+// ProvenWAN names the port that carried a delegation or a DHCPv4 lease as
+// the WAN (or that the owner chose), by its hardware address: port names
+// change (the WAN is renamed uplink0), its address does not.
+type ProvenWAN struct {
+	MAC string    `json:"mac"`
+	At  time.Time `json:"at"`
+	// By says how: ProvenByDelegation, ProvenByDHCPv4 or ProvenByOwner.
+	By string `json:"by"`
+}
+
+// How a WAN proved itself.
+const (
+	ProvenByDelegation = "delegation"
+	ProvenByDHCPv4     = "dhcpv4-lease"
+	ProvenByOwner      = "owner"
+)
+
+// RogueUpstream is an upstream server heard on a LAN port.
+type RogueUpstream struct {
+	Port string
+	// Kind is "RA" (a default router), "DHCPv4" or "DHCPv6".
+	Kind      string
+	At        time.Time
+	SourceMAC string
+	Source    netip.Addr
 }

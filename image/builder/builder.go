@@ -217,7 +217,7 @@ func BuildParts(ctx context.Context, opts Options) (_ *Parts, err error) {
 	}
 
 	if err := opts.step("writing root squashfs", func() error {
-		tree, err := rootTreeFor(opts, bin, mods[kernelModule(opts.Board, opts.Config)])
+		tree, err := rootTreeFor(opts, bin, mods[kernelModule(opts.Board, opts.Config)], epoch)
 		if err != nil {
 			return err
 		}
@@ -413,7 +413,11 @@ const debianCABundle = "/etc/ssl/certs/ca-certificates.crt"
 
 // rootTreeFor lists the files of the root file system: gokrazy's mount
 // points, /etc, the kernel modules, init and the programs.
-func rootTreeFor(opts Options, bin, kernelDir string) (rootTree, error) {
+// BuildTimeFile holds the image's build time, RFC 3339, in the root file
+// system.
+const BuildTimeFile = "/etc/gizmo/built.txt"
+
+func rootTreeFor(opts Options, bin, kernelDir string, epoch time.Time) (rootTree, error) {
 	t := rootTree{}
 	// Mount points that gokrazy.Boot mounts over (/perm is p4).
 	for _, d := range []string{"/dev", "/etc", "/mnt", "/perm", "/proc", "/run", "/sys", "/tmp", "/gokrazy", "/user"} {
@@ -436,6 +440,9 @@ func rootTreeFor(opts Options, bin, kernelDir string) (rootTree, error) {
 		t.file(PasswordFile, 0o600, []byte(opts.Password))
 	}
 	t.file("/etc/gizmo/board.txt", 0o644, []byte(opts.Board.Name+"\n"))
+	// The build's time (SOURCE_DATE_EPOCH): the dashboard names the
+	// firmware by it, since the image's binaries carry no VCS stamp.
+	t.file(BuildTimeFile, 0o644, []byte(epoch.UTC().Format(time.RFC3339)+"\n"))
 	ca := opts.CABundle
 	if ca == "" {
 		if _, err := os.Stat(debianCABundle); err == nil {

@@ -82,6 +82,8 @@ var packages = []Package{
 	{"bind9-dnsutils", Lab, []string{"dig"}},
 	{"curl", Lab, []string{"curl"}},
 	{"tshark", Lab, []string{"tshark"}},
+	// upnpc, the UPnP IGD client the UPnP service's tests run.
+	{"miniupnpc", Lab, []string{"upnpc"}},
 	// References and load generators of the benchmarks.
 	{"unbound", Lab, []string{"unbound"}},
 	{"dnsperf", Lab, []string{"dnsperf"}},

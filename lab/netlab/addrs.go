@@ -28,6 +28,9 @@ const (
 	ISPInet  = "inet0"   // gz-isp, towards gz-inet
 	Bridge   = "br0"     // gz-switch
 	CLATTun  = "clat"    // gz-lan-clat, tayga's tun
+	// ISPNAT64Tun is the ISP's NAT64's tun in gz-isp (scenarios with
+	// Scenario.ISPNAT64).
+	ISPNAT64Tun = "nat64"
 )
 
 // Addresses of the lab. All are documentation prefixes (RFC 3849, RFC 5737).

@@ -153,7 +153,14 @@ driftfile %[1]s/chrony.drift
 // namedConf: authoritative for example.test, recursive for everyone. The
 // lab's own root zone keeps recursion inside the lab: a name outside
 // example.test is NXDOMAIN, and no query ever leaves for the real root.
-func namedConf(dir string) string {
+// With a dns64 prefix the ISP's resolver is a DNS64 (RFC 6147) for its
+// NAT64: it synthesizes AAAA records into that prefix, for its own zones
+// too, ipv4only.arpa included (RFC 7050 discovery).
+func namedConf(dir string, dns64 netip.Prefix) string {
+	synth := ""
+	if dns64.IsValid() {
+		synth = fmt.Sprintf("\tdns64 %s { clients { any; }; };\n", dns64)
+	}
 	return fmt.Sprintf(`// gizmo lab: the ISP's DNS (written by lab/netlab)
 options {
 	directory "%[1]s";
@@ -169,12 +176,12 @@ options {
 	dnssec-validation no;
 	notify no;
 	minimal-responses no;
-};
+%[4]s};
 controls { };
 zone "." { type primary; file "%[1]s/root.zone"; };
 zone "example.test" { type primary; file "%[1]s/example.test.zone"; };
 zone "ipv4only.arpa" { type primary; file "%[1]s/ipv4only.arpa.zone"; };
-`, dir, ISPDNS4, ISPDNS6)
+`, dir, ISPDNS4, ISPDNS6, synth)
 }
 
 func zoneHeader(origin string) string {

@@ -59,7 +59,7 @@ func (l *Lab) peers() ([]peer, error) {
 
 	// gz-isp: BIND.
 	ndir := filepath.Join(l.runDir, "named")
-	conf, err := l.writeFile("named/named.conf", []byte(namedConf(ndir)))
+	conf, err := l.writeFile("named/named.conf", []byte(namedConf(ndir, l.scenario.ISPNAT64)))
 	if err != nil {
 		return nil, err
 	}
@@ -151,10 +151,42 @@ func (l *Lab) peers() ([]peer, error) {
 		}
 		peers = append(peers, p)
 	}
+	if l.scenario.ISPNAT64.IsValid() {
+		p, err := l.ispNAT64Peer()
+		if err != nil {
+			return nil, err
+		}
+		peers = append(peers, p)
+	}
 	peers = append(peers, peer{name: "clat", ns: NSLanCLAT,
 		argv:  []string{l.helper, "clat", "-interface", HostIf, "-tun", CLATTun, "-dir", filepath.Join(l.runDir, "clat")},
 		ready: settled(l.now(), 300*time.Millisecond)})
 	return l.scenario.peers(peers, l.helper), nil
+}
+
+// ispNAT64Peer is the ISP's NAT64: tayga in gz-isp, stateless with a
+// dynamic pool (ISPNAT64Pool) of addresses that gz-inet routes back to
+// gz-isp, for the scenario's NAT64 prefix. The script makes tayga's tun
+// and its routes, then runs tayga in the foreground; the tun goes with the
+// namespace.
+func (l *Lab) ispNAT64Peer() (peer, error) {
+	dir := filepath.Join(l.runDir, "isp-nat64")
+	pfx := l.scenario.ISPNAT64
+	conf, err := l.writeFile("isp-nat64/tayga.conf", []byte(fmt.Sprintf(
+		"# gizmo lab: the ISP's NAT64 (written by lab/netlab)\ntun-device %s\nipv4-addr %s\nprefix %s\ndynamic-pool %s\ndata-dir %s\n",
+		ISPNAT64Tun, ISPNAT64Addr, pfx, ISPNAT64Pool, dir)))
+	if err != nil {
+		return peer{}, err
+	}
+	const script = `set -e
+tayga -c "$1" --mktun
+ip link set "$2" up
+ip route replace "$3" dev "$2"
+ip -6 route replace "$4" dev "$2"
+exec tayga -c "$1" --nodetach`
+	return peer{name: "isp-nat64", ns: NSISP,
+		argv:  []string{"sh", "-c", script, "isp-nat64", conf, ISPNAT64Tun, ISPNAT64Pool.String(), pfx.String()},
+		ready: settled(l.now(), 500*time.Millisecond)}, nil
 }
 
 // settled is the readiness check of daemons that expose nothing to poll

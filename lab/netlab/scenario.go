@@ -26,6 +26,13 @@ type Scenario struct {
 	// UpstreamPref64 is advertised in the ISP's RA (RFC 8781); the gizmo
 	// then runs without -pref64, so that it picks this one up.
 	UpstreamPref64 netip.Prefix
+	// NoIPv4 runs no DHCPv4 server for the gizmo: the line is IPv6 only.
+	NoIPv4 bool
+	// ISPNAT64, when valid, is the ISP's NAT64 prefix: gz-isp runs tayga
+	// as a NAT64 to gz-inet's IPv4 servers with it (ISPNAT64Pool), and its
+	// BIND synthesizes AAAA records into it (dns64). The gizmo then runs
+	// without -pref64.
+	ISPNAT64 netip.Prefix
 	// Lifetimes replace the lab's default DHCP lifetimes unless
 	// Options.Lifetimes is set.
 	Lifetimes Lifetimes
@@ -35,12 +42,15 @@ type Scenario struct {
 	// OnePort rewires the lab as an existing network: the ISP's router is
 	// on the LAN switch (port p-isp), gz-gizmo has a single port on the
 	// switch (named PortNames[1]) and runs without -wan/-lan, so that role
-	// detection finds one port and picks the existing-network mode.
+	// detection finds one port and picks the existing-network mode, and
+	// without -pref64, so that it puts its NAT64 prefix in the /64 it
+	// announces on-link. gz-lan-v6 is a stock Linux host there: it ignores
+	// Route Information Options (Lab.HonourRIOs changes that).
 	OnePort bool
-	// DSLite is a DS-Lite line (RFC 6333): no IPv4 on the WAN (no Kea
-	// DHCPv4), Kea's DHCPv6 names the AFTR (option 64, RFC 6334), and
-	// gz-isp runs the AFTR (the lab's eBPF one, lab/internal/aftr) with
-	// nftables' masquerade towards gz-inet.
+	// DSLite is a DS-Lite line (RFC 6333), with NoIPv4: Kea's DHCPv6
+	// names the AFTR (option 64, RFC 6334), and gz-isp runs the AFTR (the
+	// lab's eBPF one, lab/internal/aftr) with nftables' masquerade towards
+	// gz-inet.
 	DSLite bool
 	// ISPUnplugged starts the gizmo with the cable to the ISP unplugged
 	// (Lab.SetISPLink plugs it in): the ISP's daemons start on a live
@@ -59,6 +69,15 @@ const ISPSwitchPort = "p-isp"
 // "upstream-pref64" scenario; it differs from Pref64 so that a test can tell
 // where the gizmo's prefix came from.
 var UpstreamPref64 = netip.MustParsePrefix("2001:db8:46::/96")
+
+// ISPNAT64Pool is the IPv4 pool of the ISP's NAT64 (tayga's dynamic pool,
+// inside WANPrefix4, which gz-inet routes to gz-isp); ISPNAT64Addr is
+// tayga's own address in it. The gizmo's WAN link gets no IPv4 in the
+// scenarios that run it.
+var (
+	ISPNAT64Pool = netip.MustParsePrefix("192.0.2.240/28")
+	ISPNAT64Addr = netip.MustParseAddr("192.0.2.241")
+)
 
 // DefaultScenario is the lab of lab/README.md: a /56 delegated by Kea.
 const DefaultScenario = "pd56"
@@ -79,9 +98,15 @@ var scenarios = map[string]Scenario{
 	"roles-unplugged": {About: "as \"roles\", but the cable to the ISP is unplugged when the gizmo starts (Lab.SetISPLink plugs it in)",
 		DelegatedLength: 56, PortNames: [2]string{"eth1", "eth0"}, ISPUnplugged: true},
 	"ds-lite": {About: "DS-Lite: the ISP gives IPv6 and a /56, no IPv4 on the WAN, and names its AFTR " + AFTRName + " in DHCPv6 (RFC 6333, RFC 6334)",
-		DelegatedLength: 56, DSLite: true},
+		DelegatedLength: 56, NoIPv4: true, DSLite: true},
 	"existing-network": {About: "a one-port gizmo on a LAN whose router is the ISP's; it runs without -wan/-lan",
 		DelegatedLength: 56, OnePort: true, PortNames: [2]string{"", OnePortName}},
+	"ipv6-only-nat64": {About: "the ISP gives IPv6 and a /56, no IPv4, and runs a NAT64 (tayga) with PREF64 " + UpstreamPref64.String() + " in its RA and DNS64 in its BIND",
+		DelegatedLength: 56, NoIPv4: true, UpstreamPref64: UpstreamPref64, ISPNAT64: UpstreamPref64},
+	"ipv6-only-dns64": {About: "as \"ipv6-only-nat64\", but the ISP announces its NAT64 only by DNS64 (no PREF64 in its RA): RFC 7050 discovery finds it",
+		DelegatedLength: 56, NoIPv4: true, ISPNAT64: UpstreamPref64},
+	"ipv6-only": {About: "the ISP gives IPv6 and a /56 and no IPv4 at all: no DHCPv4, no NAT64, no DNS64",
+		DelegatedLength: 56, NoIPv4: true},
 }
 
 func init() {
@@ -129,7 +154,7 @@ func (s Scenario) gizmoArgv(argv []string) []string {
 	if s.DetectsRoles() {
 		drop["-wan"], drop["-lan"] = true, true
 	}
-	if s.UpstreamPref64.IsValid() {
+	if s.UpstreamPref64.IsValid() || s.ISPNAT64.IsValid() || s.OnePort {
 		drop["-pref64"] = true
 	}
 	var out []string
@@ -178,15 +203,19 @@ func (s Scenario) kea6(conf []byte) ([]byte, error) {
 	return json.MarshalIndent(m, "", "  ")
 }
 
-// peers drops the ISP's IPv6 daemons when the scenario has no IPv6, and
-// replaces radvd by the lab's own RA sender (`lab isp-ra`, scenario_ra.go)
-// when the ISP advertises a PREF64: Debian's radvd 2.19 cannot.
+// peers drops the ISP's IPv6 daemons when the scenario has no IPv6 and its
+// DHCPv4 server when it has no IPv4, and replaces radvd by the lab's own
+// RA sender (`lab isp-ra`, scenario_ra.go) when the ISP advertises a
+// PREF64: Debian's radvd 2.19 cannot. The ISP's NAT64 is added by
+// Lab.peers (ispNAT64Peer).
 func (s Scenario) peers(ps []peer, helper string) []peer {
 	if s.NoIPv6 {
 		return slices.DeleteFunc(ps, func(p peer) bool { return p.name == "radvd" || p.name == "kea6" })
 	}
-	if s.DSLite {
+	if s.NoIPv4 {
 		ps = slices.DeleteFunc(ps, func(p peer) bool { return p.name == "kea4" })
+	}
+	if s.DSLite {
 		ps = append(ps, peer{name: "aftr", ns: NSISP,
 			argv:  []string{helper, "aftr", "-interface", ISPWAN, "-aftr", AFTR6.String()},
 			ready: settled(time.Now(), 300*time.Millisecond)})
@@ -222,10 +251,10 @@ func (s Scenario) topologySteps() [][]string {
 		ip("-n " + NSGizmo + " link set " + GizmoLAN + " down")
 		ip("-n " + NSGizmo + " link set " + GizmoLAN + " name " + s.PortNames[1])
 		ip("-n " + NSGizmo + " link set " + s.PortNames[1] + " up")
-		// The test client honours RIOs of any length (the Linux default
-		// of 0 ignores them all: docs/deployments.md).
+		// gz-lan-v6 is a stock Linux host: the kernel's default of 0
+		// ignores every RIO (docs/deployments.md).
 		st = append(st, []string{"netns", "exec", NSLanV6, "sysctl", "-q", "-w",
-			"net.ipv6.conf." + HostIf + ".accept_ra_rt_info_max_plen=128"})
+			"net.ipv6.conf." + HostIf + ".accept_ra_rt_info_max_plen=0"})
 		return st
 	}
 	if s.DSLite {
@@ -239,6 +268,16 @@ func (s Scenario) topologySteps() [][]string {
 		}
 	}
 	return st
+}
+
+// HonourRIOs sets how long a Route Information Option (RFC 4191) the host
+// in namespace ns installs may be (accept_ra_rt_info_max_plen on its
+// eth0): 0 is Linux's default and ignores them all, 128 takes every one.
+func (l *Lab) HonourRIOs(ns string, maxPlen int) error {
+	if maxPlen < 0 || maxPlen > 128 {
+		return fmt.Errorf("netlab: RIO prefix length %d outside 0..128", maxPlen)
+	}
+	return setSysctls(ns, []string{fmt.Sprintf("net.ipv6.conf.%s.accept_ra_rt_info_max_plen=%d", HostIf, maxPlen)})
 }
 
 // dsliteSteps give gz-isp the AFTR's side of the softwire besides its

@@ -111,3 +111,23 @@ func TestScenarioRolesDropFlags(t *testing.T) {
 		t.Errorf("ipv4-only peers %v", ps)
 	}
 }
+
+// In the existing-network scenario the gizmo picks its NAT64 prefix in its
+// on-link /64 (no -pref64), and gz-lan-v6 is a stock Linux host that
+// ignores RIOs.
+func TestScenarioExistingNetwork(t *testing.T) {
+	s, _ := LookupScenario("existing-network")
+	argv := s.gizmoArgv([]string{"gizmo", "-state-dir", "/x", "-pref64", "2001:db8:64::/96", "-lan-ipv4", "203.0.113.129/25"})
+	if want := []string{"gizmo", "-state-dir", "/x", "-lan-ipv4", "203.0.113.129/25"}; !slices.Equal(argv, want) {
+		t.Errorf("argv %v, want %v", argv, want)
+	}
+	var stock bool
+	for _, st := range s.topologySteps() {
+		if slices.Contains(st, NSLanV6) && slices.Contains(st, "net.ipv6.conf."+HostIf+".accept_ra_rt_info_max_plen=0") {
+			stock = true
+		}
+	}
+	if !stock {
+		t.Errorf("gz-lan-v6 is not set to Linux's default accept_ra_rt_info_max_plen of 0: %v", s.topologySteps())
+	}
+}

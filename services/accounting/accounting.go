@@ -35,6 +35,10 @@ const MaxAddrs = 65536
 // Plan names the interfaces between which traffic is counted.
 type Plan struct {
 	LAN, WAN string
+	// IPv4Out, when set, is where the LAN's IPv4 leaves instead of WAN:
+	// the CLAT's link on an IPv6-only line (services/clat). Its replies
+	// still come in on WAN.
+	IPv4Out string
 }
 
 // Bytes is one address's traffic.
@@ -178,6 +182,9 @@ func (s *Service) apply(p Plan) error {
 			return fmt.Errorf("accounting: set %s: %w", d.set, err)
 		}
 		in, out := p.LAN, p.WAN
+		if !d.ipv6 && p.IPv4Out != "" {
+			out = p.IPv4Out
+		}
 		if !d.fromLAN {
 			in, out = p.WAN, p.LAN
 		}

@@ -78,3 +78,51 @@ func TestCountsForwardedBytesPerAddress(t *testing.T) {
 		t.Errorf("table left after remove: %s", out)
 	}
 }
+
+// On an IPv6-only line the legacy hosts' IPv4 leaves by the CLAT's link
+// and the replies come in on the uplink (services/clat): with IPv4Out the
+// table counts both directions.
+func TestCountsIPv4LeavingByAnotherLink(t *testing.T) {
+	depstest.Require(t, deps.Lab)
+	host, router, inet := testns.New(t, "acct-h"), testns.New(t, "acct-r"), testns.New(t, "acct-i")
+	testns.Veth(t, router, "lan0", host, "eth0")
+	testns.Veth(t, router, "uplink0", inet, "eth0")
+	testns.Veth(t, router, "clat0", inet, "eth1")
+	for _, c := range [][]string{
+		{"-n", host, "addr", "add", "203.0.113.130/25", "dev", "eth0"},
+		{"-n", host, "link", "set", "eth0", "up"},
+		{"-n", host, "route", "add", "default", "via", "203.0.113.129"},
+		{"-n", router, "addr", "add", "203.0.113.129/25", "dev", "lan0"},
+		{"-n", router, "addr", "add", "192.0.2.1/24", "dev", "uplink0"},
+		{"-n", router, "addr", "add", "192.0.0.4/29", "dev", "clat0"},
+		{"-n", router, "link", "set", "lan0", "up"},
+		{"-n", router, "link", "set", "uplink0", "up"},
+		{"-n", router, "link", "set", "clat0", "up"},
+		{"-n", router, "route", "add", "default", "via", "192.0.0.5"},
+		{"-n", inet, "addr", "add", "192.0.2.2/24", "dev", "eth0"},
+		{"-n", inet, "addr", "add", "192.0.0.5/29", "dev", "eth1"},
+		{"-n", inet, "addr", "add", "198.51.100.80/32", "dev", "lo"},
+		{"-n", inet, "link", "set", "eth0", "up"},
+		{"-n", inet, "link", "set", "eth1", "up"},
+		{"-n", inet, "route", "add", "203.0.113.128/25", "via", "192.0.2.1"},
+	} {
+		testns.IP(t, c...)
+	}
+	testns.Sysctl(t, router, "net.ipv4.ip_forward=1")
+	s, err := New(Config{NetNS: int(testns.Open(t, router).Fd())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.apply(Plan{LAN: "lan0", WAN: "uplink0", IPv4Out: "clat0"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.remove() })
+	testns.Exec(t, host, "ping", "-c", "3", "-i", "0.05", "-s", "500", "198.51.100.80")
+	_, v4, err := s.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h4 := v4[netip.MustParseAddr("203.0.113.130")]; h4.Out != 3*528 || h4.In != 3*528 {
+		t.Errorf("IPv4 bytes of the LAN host = %+v, want 1584 each way", h4)
+	}
+}

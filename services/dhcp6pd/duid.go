@@ -94,6 +94,11 @@ func loadLease(dir string, log *slog.Logger) *Lease {
 	if !found || !l.Prefix.IsValid() {
 		return nil
 	}
+	if err := DelegationPolicy(l.Prefix); err != nil {
+		// Written before the policy held: not even a hint to ask for.
+		log.Warn("dhcp6pd: ignoring stored lease", "prefix", l.Prefix, "err", err)
+		return nil
+	}
 	return &l
 }
 

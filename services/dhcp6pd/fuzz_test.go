@@ -13,7 +13,7 @@ import (
 // FuzzReceive feeds arbitrary bytes, as if from the server, to the client in
 // each phase of the exchange: packet bytes → decision. It must never panic,
 // and whatever it decides must leave a consistent state: a lease only with a
-// usable prefix, a wake-up time, and no bound phase without a lease.
+// prefix the delegation policy accepts, a wake-up time, and no bound phase without a lease.
 func FuzzReceive(f *testing.F) {
 	seed := func(typ dhcpv6.MessageType, opts ...dhcpv6.Option) {
 		m := &dhcpv6.Message{MessageType: typ}
@@ -30,6 +30,8 @@ func FuzzReceive(f *testing.F) {
 		authOptionBytes(1, authInfoKey, []byte("0123456789abcdef")))
 	seed(dhcpv6.MessageTypeReply, iapdOpt(2*h, h, prefixOpt("2001:db8:1000:100::/56", 3*h, 4*h)))
 	seed(dhcpv6.MessageTypeReply, iapdOpt(h, 2*h, prefixOpt("2001:db8:1000:100::/80", 3*h, 4*h)))
+	seed(dhcpv6.MessageTypeReply, iapdOpt(h, 2*h, prefixOpt("fd00:1000::/48", 3*h, 4*h)))
+	seed(dhcpv6.MessageTypeReply, iapdOpt(h, 2*h, prefixOpt("2000::/16", 3*h, 4*h)))
 	seed(dhcpv6.MessageTypeReply, iapdOpt(h, 2*h, prefixOpt("2001:db8:1000:100::/56", 0, 0), prefixOpt("2001:db8:2000::/56", h, h)))
 	seed(dhcpv6.MessageTypeReply, iapdOpt(0, 0, &dhcpv6.OptStatusCode{StatusCode: iana.StatusNoBinding}))
 	seed(dhcpv6.MessageTypeReply, iapdOpt(0, 0, &dhcpv6.OptStatusCode{StatusCode: iana.StatusNoPrefixAvail}))
@@ -69,7 +71,7 @@ func FuzzReceive(f *testing.F) {
 			}
 			hs.m.receive(b, len(b) > 0 && b[0]%2 == 0, hs.now)
 			if l := hs.m.lease; l != nil {
-				if !l.Prefix.IsValid() || l.Prefix.Bits() > 64 || l.PreferredUntil.After(l.ValidUntil) || l.T1.After(l.T2) {
+				if !l.Prefix.IsValid() || DelegationPolicy(l.Prefix) != nil || l.PreferredUntil.After(l.ValidUntil) || l.T1.After(l.T2) {
 					t.Fatalf("inconsistent lease %+v", l)
 				}
 			} else if hs.m.phase == phaseBound {

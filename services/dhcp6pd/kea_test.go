@@ -33,6 +33,9 @@ const (
 	childEnvIface = "GZT_PD_IFACE"
 	childEnvState = "GZT_PD_STATE"
 	childEnvWant  = "GZT_PD_WANT"
+	// childEnvRefuse names an InvalidLeases reason: the child stops once
+	// it has refused a lease for it (GZT_PD_WANT is then 0).
+	childEnvRefuse = "GZT_PD_REFUSE"
 	// childEnvUntrusted runs the child with a clock that is never trusted.
 	childEnvUntrusted = "GZT_PD_UNTRUSTED"
 	keaPool           = "2001:db8:1000::/40"
@@ -64,6 +67,13 @@ func newKeaLab(t *testing.T) *keaLab {
 
 func (l *keaLab) startKea(t *testing.T, pool netip.Prefix) {
 	t.Helper()
+	l.startKeaDelegating(t, pool, 56)
+}
+
+// startKeaDelegating runs Kea delegating prefixes of length delegated
+// from pool.
+func (l *keaLab) startKeaDelegating(t *testing.T, pool netip.Prefix, delegated int) {
+	t.Helper()
 	conf := map[string]any{"Dhcp6": map[string]any{
 		"interfaces-config": map[string]any{"interfaces": []string{"isp0"}},
 		"data-directory":    l.dir,
@@ -89,7 +99,7 @@ func (l *keaLab) startKea(t *testing.T, pool netip.Prefix) {
 		},
 		"subnet6": []map[string]any{{
 			"id": 1, "subnet": "2001:db8:0:1::/64", "interface": "isp0",
-			"pd-pools": []map[string]any{{"prefix": pool.Addr().String(), "prefix-len": pool.Bits(), "delegated-len": 56}},
+			"pd-pools": []map[string]any{{"prefix": pool.Addr().String(), "prefix-len": pool.Bits(), "delegated-len": delegated}},
 		}},
 		"loggers": []map[string]any{{
 			"name": "kea-dhcp6", "severity": "INFO",
@@ -140,10 +150,18 @@ type childResult struct {
 // want Replies, and returns what it reported.
 func (l *keaLab) runClient(t *testing.T, stateDir string, want int, env ...string) childResult {
 	t.Helper()
+	return l.runChild(t, stateDir, want, "", env...)
+}
+
+// runChild runs the client until it has accepted want Replies or, with a
+// refuse reason, refused a lease for that reason.
+func (l *keaLab) runChild(t *testing.T, stateDir string, want int, refuse string, env ...string) childResult {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := testns.CommandContext(ctx, l.client, os.Args[0], "-test.run=^TestKeaChild$", "-test.v")
-	cmd.Env = append(append(os.Environ(), childEnvIface+"=uplink0", childEnvState+"="+stateDir, childEnvWant+"="+strconv.Itoa(want)), env...)
+	cmd.Env = append(append(os.Environ(), childEnvIface+"=uplink0", childEnvState+"="+stateDir, childEnvWant+"="+strconv.Itoa(want),
+		childEnvRefuse+"="+refuse), env...)
 	out, err := cmd.CombinedOutput()
 	var res childResult
 	sc := bufio.NewScanner(strings.NewReader(string(out)))
@@ -210,6 +228,15 @@ func TestKeaChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	refuse := os.Getenv(childEnvRefuse)
+	if refuse != "" {
+		go func() {
+			for ctx.Err() == nil && s.Stats().InvalidLeases[refuse] == 0 {
+				time.Sleep(50 * time.Millisecond)
+			}
+			cancel()
+		}()
+	}
 	if err := s.Run(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -220,6 +247,9 @@ func TestKeaChild(t *testing.T) {
 	fmt.Printf("RESULT %s\n", b)
 	if res.Stats.Leases < uint64(want) {
 		t.Fatalf("accepted %d leases, want %d", res.Stats.Leases, want)
+	}
+	if refuse != "" && res.Stats.InvalidLeases[refuse] == 0 {
+		t.Fatalf("refused no lease as %s: %+v", refuse, res.Stats.InvalidLeases)
 	}
 }
 
@@ -310,6 +340,37 @@ func TestKea(t *testing.T) {
 	}
 	if len(fourth.Lost) != 1 || fourth.Lost[0] != p {
 		t.Errorf("lost %v after renumbering, want [%v]", fourth.Lost, p)
+	}
+}
+
+// TestKeaDelegationPolicy has Kea delegate prefixes that are no home's
+// delegation: the client refuses each one, counts why, and never reports a
+// lease (RFC 8415 §18.2.10.1 leaves the policy to the client; RFC 7084
+// WPD-2/WPD-3, RFC 4193).
+func TestKeaDelegationPolicy(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		pool      string
+		delegated int
+		reason    string
+	}{
+		{"RFC 4193: a unique local prefix is refused", "fd00:1000::/40", 56, ReasonULA},
+		{"RFC 6177: a prefix shorter than /32 is refused", "2001:d00::/24", 28, ReasonPrefixTooShort},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newKeaLab(t)
+			l.startKeaDelegating(t, netip.MustParsePrefix(tc.pool), tc.delegated)
+			res := l.runChild(t, t.TempDir(), 0, tc.reason)
+			if len(res.Leases) != 0 || res.Stats.Leases != 0 {
+				t.Errorf("accepted %+v (%d leases), want none", res.Leases, res.Stats.Leases)
+			}
+			if res.Stats.Advertises == 0 {
+				t.Errorf("no Advertise from Kea: stats %+v\nKea:\n%s", res.Stats, l.keaLog())
+			}
+			if n := res.Stats.InvalidLeases[tc.reason]; n == 0 {
+				t.Errorf("InvalidLeases %v, want %s counted", res.Stats.InvalidLeases, tc.reason)
+			}
+		})
 	}
 }
 

@@ -52,7 +52,9 @@ const (
 	ReasonPreferredOverValid = "preferred-exceeds-valid"
 	ReasonT1OverT2           = "t1-exceeds-t2"
 	ReasonPrefixTooLong      = "prefix-longer-than-64"
+	ReasonPrefixTooShort     = "prefix-shorter-than-32"
 	ReasonNotGlobal          = "prefix-not-global-unicast"
+	ReasonULA                = "prefix-unique-local"
 	ReasonMissingServerID    = "missing-server-id"
 )
 
@@ -109,7 +111,9 @@ func deadline(now time.Time, d time.Duration) time.Time {
 //   - §21.22: a prefix with preferred > valid lifetime is discarded;
 //   - a prefix with valid lifetime 0 is withdrawn (§18.2.10.1), not a lease;
 //   - RFC 7084 WPD-2 and our LAN model need at least one /64, so a prefix
-//     longer than /64 is useless.
+//     longer than /64 is useless;
+//   - only a global unicast prefix of /32 to /64 is a delegation
+//     (DelegationPolicy).
 //
 // When the IA_PD holds several prefixes, the one equal to prefer (the lease
 // being extended) wins, otherwise the first usable one. Withdrawn lists the
@@ -311,13 +315,37 @@ func checkPrefix(p *dhcpv6.OptIAPrefix) (netip.Prefix, error) {
 	if p.PreferredLifetime > p.ValidLifetime {
 		return pfx, invalid(ReasonPreferredOverValid, "%s: preferred %v > valid %v", pfx, p.PreferredLifetime, p.ValidLifetime)
 	}
-	if bits > 64 {
-		return pfx, invalid(ReasonPrefixTooLong, "%s", pfx)
+	return pfx, DelegationPolicy(pfx)
+}
+
+// MinDelegatedBits is the shortest delegation the client accepts. RFC 8415
+// §18.2.10.1 leaves it to the client which prefixes it uses, and RFC 7084
+// WPD-2/WPD-3 expect a CE router to be delegated a /48 to /64; a /32 is what
+// a regional registry allocates to a whole ISP (RFC 6177 §1), so a shorter
+// one can only be a mistake or an attack. It would have the gizmo claim
+// (unreachable routes, firewall sets) a block far larger than its own.
+const MinDelegatedBits = 32
+
+// DelegationPolicy refuses prefixes that can not be a home's delegation
+// (the daemon's view of the LAN applies it too):
+// longer than /64 (SLAAC needs a /64 on the LAN: RFC 7084 WPD-2, RFC 4862
+// §5.5.3), shorter than MinDelegatedBits, or not global unicast (RFC 4291
+// §2.4): link-local, multicast, loopback, unspecified, and unique local
+// addresses (RFC 4193 §1: a ULA is site-local by intent and never comes
+// from an ISP; the gizmo has its own for management).
+func DelegationPolicy(pfx netip.Prefix) error {
+	a := pfx.Addr()
+	switch {
+	case pfx.Bits() > 64:
+		return invalid(ReasonPrefixTooLong, "%s", pfx)
+	case a.IsPrivate():
+		return invalid(ReasonULA, "%s", pfx)
+	case !a.IsGlobalUnicast():
+		return invalid(ReasonNotGlobal, "%s", pfx)
+	case pfx.Bits() < MinDelegatedBits:
+		return invalid(ReasonPrefixTooShort, "%s", pfx)
 	}
-	if !pfx.Addr().IsGlobalUnicast() || pfx.Addr().IsLinkLocalUnicast() {
-		return pfx, invalid(ReasonNotGlobal, "%s", pfx)
-	}
-	return pfx, nil
+	return nil
 }
 
 // reasonOf returns the Stats label for err.

@@ -135,6 +135,61 @@ func TestParseLease(t *testing.T) {
 			reason: ReasonNotGlobal,
 		},
 		{
+			name:   "RFC 4193: a unique local prefix is no delegation",
+			msg:    replyWith(iapdOpt(h, 2*h, prefixOpt("fd12:3456:789a::/48", 3*h, 4*h))),
+			reason: ReasonULA,
+		},
+		{
+			name:   "RFC 4291 2.7: a multicast prefix is no delegation",
+			msg:    replyWith(iapdOpt(h, 2*h, prefixOpt("ff05:1000::/56", 3*h, 4*h))),
+			reason: ReasonNotGlobal,
+		},
+		{
+			name:   "RFC 8415 21.22: prefix length 0 (::/0) carries no prefix",
+			msg:    replyWith(iapdOpt(h, 2*h, prefixOpt("::/0", 3*h, 4*h))),
+			reason: ReasonMissingPrefix,
+		},
+		{
+			name:   "RFC 4291 2.5.2: the unspecified address as a prefix is no delegation",
+			msg:    replyWith(iapdOpt(h, 2*h, prefixOpt("::/48", 3*h, 4*h))),
+			reason: ReasonNotGlobal,
+		},
+		{
+			name:   "RFC 6177: a prefix shorter than /32 claims more than an ISP's allocation",
+			msg:    replyWith(iapdOpt(h, 2*h, prefixOpt("2000::/3", 3*h, 4*h))),
+			reason: ReasonPrefixTooShort,
+		},
+		{
+			name:   "RFC 6177: a /31 is one bit too short",
+			msg:    replyWith(iapdOpt(h, 2*h, prefixOpt("2001:db8::/31", 3*h, 4*h))),
+			reason: ReasonPrefixTooShort,
+		},
+		{
+			name: "RFC 7084 WPD-3: a /32 is the shortest delegation accepted",
+			msg:  replyWith(iapdOpt(h, 2*h, prefixOpt("2001:db8::/32", 3*h, 4*h))),
+			want: Lease{
+				Prefix: netip.MustParsePrefix("2001:db8::/32"), PreferredUntil: testT0.Add(3 * h),
+				ValidUntil: testT0.Add(4 * h), T1: testT0.Add(h), T2: testT0.Add(2 * h),
+			},
+		},
+		{
+			name: "RFC 7084 WPD-2: a /64 is the longest delegation accepted",
+			msg:  replyWith(iapdOpt(h, 2*h, prefixOpt("2001:db8:1000:1::/64", 3*h, 4*h))),
+			want: Lease{
+				Prefix: netip.MustParsePrefix("2001:db8:1000:1::/64"), PreferredUntil: testT0.Add(3 * h),
+				ValidUntil: testT0.Add(4 * h), T1: testT0.Add(h), T2: testT0.Add(2 * h),
+			},
+		},
+		{
+			name: "a refused prefix beside a good one: the good one is the lease",
+			msg: replyWith(iapdOpt(h, 2*h, prefixOpt("fd00:1::/48", 3*h, 4*h),
+				prefixOpt("2001:db8:1000:100::/56", 3*h, 4*h))),
+			want: Lease{
+				Prefix: netip.MustParsePrefix("2001:db8:1000:100::/56"), PreferredUntil: testT0.Add(3 * h),
+				ValidUntil: testT0.Add(4 * h), T1: testT0.Add(h), T2: testT0.Add(2 * h),
+			},
+		},
+		{
 			name:   "RFC 8415 16: a Reply needs a Server Identifier",
 			msg:    &dhcpv6.Message{MessageType: dhcpv6.MessageTypeReply, Options: dhcpv6.MessageOptions{Options: dhcpv6.Options{iapdOpt(h, 2*h, prefixOpt("2001:db8:1000::/56", 3*h, 4*h))}}},
 			reason: ReasonMissingServerID,

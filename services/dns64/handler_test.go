@@ -330,6 +330,27 @@ func TestLocalAnswers(t *testing.T) {
 	}
 }
 
+// The existing-network mode puts the NAT64 prefix inside a LAN network
+// (its on-link /64): reverse names there are still synthesized addresses'.
+func TestPref64PTRInsideLocalNetwork(t *testing.T) {
+	z := newTestZone()
+	s := newTestService(t, z, nil)
+	p := testPlan()
+	p.LocalNetworks = append(p.LocalNetworks, netip.PrefixFrom(testPref64.Addr(), 64))
+	s.Update(p)
+	name := "0.5.4.6.3.3.6.c.0.0.0.0.0.0.0.0.0.0.0.0.4.6.0.0.8.b.d.0.1.0.0.2.ip6.arpa."
+	m := ask(t, s, query{name: name, qtype: dns.TypePTR})
+	want := []string{name + " 600 IN CNAME 80.100.51.198.in-addr.arpa.", "80.100.51.198.in-addr.arpa. 300 IN PTR v4only.example.test."}
+	if diff := cmp.Diff(want, rrStrings(m.Answer)); m.Rcode != dns.RcodeSuccess || diff != "" {
+		t.Errorf("RFC 6147 5.3.1: %s, answer (-want +got):\n%s", dns.RcodeToString[m.Rcode], diff)
+	}
+	// The rest of that /64 stays local (RFC 6303).
+	other := "1.0.0.0.0.0.0.0.0.0.0.0.1.0.0.0.0.0.0.0.4.6.0.0.8.b.d.0.1.0.0.2.ip6.arpa."
+	if m := ask(t, s, query{name: other, qtype: dns.TypePTR}); m.Rcode != dns.RcodeNameError {
+		t.Errorf("RFC 6303: %s outside the NAT64 prefix: %s, want NXDOMAIN", other, dns.RcodeToString[m.Rcode])
+	}
+}
+
 func TestRFC1035TruncationAndTCP(t *testing.T) {
 	s := newTestService(t, newTestZone(), nil)
 	for _, tc := range []struct {

@@ -51,6 +51,12 @@ func (s *Service) answerLocal(ctx context.Context, pass *queryPass, p *compiledP
 		}
 		return true
 	}
+	// The NAT64 prefix first: it may lie inside a LAN network (the
+	// existing-network mode puts it in an on-link /64 of the gizmo's).
+	if dns64 && p.Pref64.IsValid() && addr.Is6() && p.Pref64.Contains(addr) {
+		s.answerPref64PTR(ctx, pass, p, m, name, addr, qtype, do, cd)
+		return true
+	}
 	for _, n := range p.LocalNetworks {
 		if n.Contains(addr) {
 			// Reverse names of LAN addresses never leak upstream.
@@ -59,10 +65,6 @@ func (s *Service) answerLocal(ctx context.Context, pass *queryPass, p *compiledP
 			m.Ns = []dns.RR{localSOA(reverseZone(addr, p))}
 			return true
 		}
-	}
-	if dns64 && p.Pref64.IsValid() && addr.Is6() && p.Pref64.Contains(addr) {
-		s.answerPref64PTR(ctx, pass, p, m, name, addr, qtype, do, cd)
-		return true
 	}
 	return false
 }

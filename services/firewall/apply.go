@@ -289,7 +289,9 @@ func (c *ruleCompiler) match(m Match) error {
 		c.needFamily(m.Family)
 	case MatchL4Proto:
 		if m.Not {
-			return fmt.Errorf("negated l4proto is not supported")
+			c.add(&expr.Meta{Key: expr.MetaKeyL4PROTO, Register: 1},
+				&expr.Cmp{Op: expr.CmpOpNeq, Register: 1, Data: []byte{byte(m.Proto)}})
+			return nil
 		}
 		c.needL4(m.Proto)
 	case MatchCtState:
@@ -307,6 +309,11 @@ func (c *ruleCompiler) match(m Match) error {
 		return c.lookup(1, m.Name, m.Not)
 	case MatchDaddrServiceSet, MatchTokenServiceSet:
 		return c.hostServiceSet(m)
+	case MatchTCPFlags:
+		c.needL4(TCP)
+		c.add(&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 13, Len: 1},
+			&expr.Bitwise{SourceRegister: 1, DestRegister: 1, Len: 1, Mask: []byte{byte(m.Bits)}, Xor: []byte{0}},
+			&expr.Cmp{Op: cmpOp(m.Not), Register: 1, Data: []byte{m.Flags}})
 	case MatchMark:
 		mark := binaryutil.NativeEndian.PutUint32(m.Mark)
 		c.add(&expr.Meta{Key: expr.MetaKeyMARK, Register: 1},

@@ -28,18 +28,23 @@
 // # Policy
 //
 //   - input (policy drop): loopback and established flows are accepted
-//     first. From the LAN (input_lan): BCP 38, then everything — the
-//     management plane (dashboard :80, gokrazy :8080, DNS, DHCP, SSH)
+//     first. From the LAN (input_lan): ingress filtering (BCP 38, RFC
+//     3704: the gizmo's own WAN addresses dropped and counted apart, a
+//     source outside the LAN prefixes dropped, :: only for ICMPv6 — DAD
+//     and MLD — and 0.0.0.0 only for the DHCPv4 server), then everything —
+//     the management plane (dashboard :80, gokrazy :8080, DNS, DHCP, SSH)
 //     lives there. From uplink0 (input_wan): spoofed sources dropped, the
 //     management ports dropped and counted, then ICMPv6 per RFC 4890 §4.4,
 //     DHCPv6 replies (udp 547→546 from link-local), DHCPv4 replies (udp
 //     67→68), ICMPv4 errors and echo accepted; the rest is dropped.
 //   - forward (policy drop): established flows are accepted and counted
 //     (native IPv6 or legacy IPv4) by the first two rules, the only ones
-//     most packets meet. From the LAN (forward_lan): BCP 38 — an IPv6
-//     source outside the LAN /64s, link-local and ::, an IPv4 source
-//     outside the legacy pool, 0.0.0.0 and the NAT64 pool address, is
-//     dropped — then anything may leave. From the WAN (forward_wan): a
+//     most packets meet. A TCP segment without SYN that conntrack does
+//     not know is dropped next (RFC 9293 §3.5), so that a flow whose entry
+//     was deleted does not come back. From the LAN (forward_lan): the
+//     gizmo's WAN addresses, an IPv6 source outside the LAN /64s (:: and
+//     link-local included) and an IPv4 source outside the legacy pool
+//     (0.0.0.0 included) are dropped — then anything may leave. From the WAN (forward_wan): a
 //     source inside the delegation, the retired delegations, our ULA /48 or
 //     the legacy pool is dropped (RFC 7084, RFC 6092 REC-4); related ICMP,
 //     ICMPv6 per RFC 4890 §4.3 and the owner's inbound rules (token,
@@ -53,6 +58,11 @@
 // established flow: a flow's source was checked on its first packet. A
 // spoofed packet does reach conntrack, but its entry is never confirmed
 // when the packet is dropped, so floods do not fill the conntrack table.
+//
+// Removing an inbound rule or an exposed port ends the flows it let in:
+// Apply deletes their conntrack entries once the new ruleset is in place
+// (flows.go), and the rule against TCP without SYN keeps either side's
+// next segment from opening them again.
 //
 // # Hook order and the NAT64 datapath
 //
@@ -77,10 +87,10 @@
 //   - IPv6 to the NAT64 prefix that the program leaves to the kernel (GSO
 //     packets, packets needing an ICMPv6 error): forward from the LAN, which
 //     accepts anything with a LAN source.
-//   - IPv4 the program has translated but leaves to the stack on lan0 (to
-//     fragment it, say) carries the pool address as source: the
-//     anti-spoofing rules accept it and forward counts it as nat64-passed;
-//     it is not NAT44'd because it is not from the legacy pool.
+//   - IPv4 from lan0 with the pool address (the WAN's) as its source is
+//     never the program's: it redirects what it translates. Such a packet
+//     is a LAN host claiming the gizmo's address, dropped and counted
+//     (drop-lan-wan-source).
 //   - IPv6 the program has translated but leaves to the stack on uplink0
 //     comes from the NAT64 prefix to a LAN host with no conntrack entry.
 //     If the program marks such packets (skb->mark), set Plan.NAT64Mark to

@@ -14,6 +14,7 @@ type packet struct {
 	proto        Proto
 	sport, dport uint16
 	icmpType     uint8
+	tcpFlags     uint8  // TCP only; zero is read as a SYN
 	ct           uint32 // conntrack state bit; zero means new
 	mark         uint32
 }
@@ -136,6 +137,15 @@ func (rs Ruleset) match(m Match, p packet) bool {
 		hit = true // family checked above
 	case MatchL4Proto:
 		hit = p.proto == m.Proto
+	case MatchTCPFlags:
+		if p.proto != TCP {
+			return false
+		}
+		flags := p.tcpFlags
+		if flags == 0 {
+			flags = TCPSyn
+		}
+		hit = flags&uint8(m.Bits) == m.Flags
 	case MatchCtState:
 		hit = p.ctBits()&m.Bits != 0
 	case MatchSaddrSet:

@@ -122,6 +122,15 @@ const (
 	MatchDaddrServiceSet                  // ip6 daddr . meta l4proto . th dport in @Name
 	MatchTokenServiceSet                  // ip6 daddr & ::ffff:ffff:ffff:ffff . meta l4proto . th dport in @Name
 	MatchMark                             // meta mark & Mark == Mark
+	MatchTCPFlags                         // tcp flags & Bits == Flags
+)
+
+// TCP flag bits (RFC 9293 §3.1).
+const (
+	TCPFin uint8 = 0x01
+	TCPSyn uint8 = 0x02
+	TCPRst uint8 = 0x04
+	TCPAck uint8 = 0x10
 )
 
 // Conntrack state bits as the kernel numbers them (nf_conntrack_common.h).
@@ -140,7 +149,8 @@ type Match struct {
 	Family int    // 4 or 6
 	Proto  Proto
 	Port   Port
-	Bits   uint32 // conntrack state bits
+	Bits   uint32 // conntrack state bits; the mask of MatchTCPFlags
+	Flags  uint8  // the value of MatchTCPFlags
 	Mask   int    // prefix length the address is masked to before a set lookup; 0 for none
 	Prefix netip.Prefix
 	Mark   uint32
@@ -220,8 +230,24 @@ func (m Match) String() string {
 		return "ip6 daddr & ::ffff:ffff:ffff:ffff . meta l4proto . th dport " + m.op() + "@" + m.Name
 	case MatchMark:
 		return fmt.Sprintf("meta mark & 0x%08x %s0x%08x", m.Mark, eqOp(m.Not), m.Mark)
+	case MatchTCPFlags:
+		// nft 1.0 lists "tcp flags & (fin|syn|rst|ack) != syn" this way.
+		return "tcp flags " + m.op() + tcpFlagNames(m.Flags) + " / " + tcpFlagNames(uint8(m.Bits))
 	}
 	return fmt.Sprintf("<match kind %d>", m.Kind)
+}
+
+func tcpFlagNames(f uint8) string {
+	var names []string
+	for _, b := range []struct {
+		bit  uint8
+		name string
+	}{{TCPFin, "fin"}, {TCPSyn, "syn"}, {TCPRst, "rst"}, {0x08, "psh"}, {TCPAck, "ack"}, {0x20, "urg"}, {0x40, "ecn"}, {0x80, "cwr"}} {
+		if f&b.bit != 0 {
+			names = append(names, b.name)
+		}
+	}
+	return strings.Join(names, ",")
 }
 
 // maskString prints the "& mask == " of a masked lookup and the operator

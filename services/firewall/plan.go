@@ -130,10 +130,13 @@ type Plan struct {
 
 	// Legacy4 is the LAN's legacy IPv4 pool, the only source NAT44 serves.
 	Legacy4 netip.Prefix
-	// WANIPv4 is the WAN's IPv4 address, also the NAT64 pool address. The
-	// NAT64 program may hand packets it has already translated to 4 back to
-	// the stack on lan0, with this source; they are not spoofed.
+	// WANIPv4 is the WAN's IPv4 address, also the NAT64 pool address, and
+	// WANIPv6 the WAN's own global IPv6 addresses. No packet from the LAN
+	// carries one as its source (the NAT64 program redirects what it
+	// translates, it never hands it to the stack): one that does is
+	// dropped and counted (CounterDropLANWAN).
 	WANIPv4 netip.Addr
+	WANIPv6 []netip.Addr
 	// NAT44Ports, when set, is the source port range NAT44 may use on the
 	// WAN address. The NAT64 program allocates from the same address, so
 	// the two must not overlap (services/nat64 leaves 32768-65535 to the
@@ -214,6 +217,11 @@ func Validate(p Plan) error {
 	}
 	if p.WANIPv4.IsValid() && !p.WANIPv4.Is4() {
 		bad("WAN IPv4 %v: not an IPv4 address", p.WANIPv4)
+	}
+	for _, a := range p.WANIPv6 {
+		if !a.Is6() || a.Is4In6() {
+			bad("WAN IPv6 %v: not an IPv6 address", a)
+		}
 	}
 	checkPorts := func(what string, ports []Port, need bool) {
 		if need && len(ports) == 0 {

@@ -16,20 +16,22 @@ const TableName = "gizmo"
 // Named counters. The dashboard and /metrics read them through Counters;
 // their names are part of the metrics and must stay stable.
 const (
-	CounterIPv6Forwarded = "ipv6-forwarded"   // native IPv6, both directions
-	CounterNAT44         = "nat44-legacy"     // legacy IPv4 pool, both directions
-	CounterNAT64Passed   = "nat64-passed"     // packets the NAT64 program left to the stack
-	CounterInboundToken  = "inbound-token"    // allowed by a token rule
-	CounterInboundPrefix = "inbound-prefix"   // allowed by a prefix rule
-	CounterInboundHost   = "inbound-host"     // allowed by a host's exposed ports
-	CounterDropSpoofLAN  = "drop-spoofed-lan" // BCP 38: LAN source outside the LAN prefixes
-	CounterDropSpoofWAN  = "drop-spoofed-wan" // WAN source claiming to be inside
-	CounterDropMgmtWAN   = "drop-mgmt-wan"    // management port asked from the WAN
-	CounterDropInputWAN  = "drop-input-wan"   // anything else to the gizmo from the WAN
-	CounterDropFwdWAN    = "drop-forward-wan" // unsolicited inbound to the LAN
-	CounterDropFwdLAN    = "drop-forward-lan" // LAN traffic with no business being routed
-	CounterDropInvalid   = "drop-invalid"     // conntrack says invalid
-	CounterDropOther     = "drop-other"       // from an interface that is neither LAN nor WAN
+	CounterIPv6Forwarded = "ipv6-forwarded"      // native IPv6, both directions
+	CounterNAT44         = "nat44-legacy"        // legacy IPv4 pool, both directions
+	CounterNAT64Passed   = "nat64-passed"        // packets the NAT64 program left to the stack
+	CounterInboundToken  = "inbound-token"       // allowed by a token rule
+	CounterInboundPrefix = "inbound-prefix"      // allowed by a prefix rule
+	CounterInboundHost   = "inbound-host"        // allowed by a host's exposed ports
+	CounterDropSpoofLAN  = "drop-spoofed-lan"    // BCP 38: LAN source outside the LAN prefixes
+	CounterDropLANWAN    = "drop-lan-wan-source" // LAN source claiming the gizmo's WAN address
+	CounterDropNotSyn    = "drop-new-not-syn"    // TCP without SYN opening a flow conntrack does not know
+	CounterDropSpoofWAN  = "drop-spoofed-wan"    // WAN source claiming to be inside
+	CounterDropMgmtWAN   = "drop-mgmt-wan"       // management port asked from the WAN
+	CounterDropInputWAN  = "drop-input-wan"      // anything else to the gizmo from the WAN
+	CounterDropFwdWAN    = "drop-forward-wan"    // unsolicited inbound to the LAN
+	CounterDropFwdLAN    = "drop-forward-lan"    // LAN traffic with no business being routed
+	CounterDropInvalid   = "drop-invalid"        // conntrack says invalid
+	CounterDropOther     = "drop-other"          // from an interface that is neither LAN nor WAN
 )
 
 // CounterNames lists every named counter in the order Render creates them.
@@ -38,7 +40,7 @@ var counterNames = []string{
 	CounterInboundToken, CounterInboundPrefix, CounterInboundHost,
 	CounterDropSpoofLAN, CounterDropSpoofWAN, CounterDropMgmtWAN,
 	CounterDropInputWAN, CounterDropFwdWAN, CounterDropFwdLAN,
-	CounterDropInvalid, CounterDropOther,
+	CounterDropInvalid, CounterDropOther, CounterDropLANWAN, CounterDropNotSyn,
 }
 
 // CounterNames returns the names of all counters the ruleset defines.
@@ -87,6 +89,8 @@ var (
 const (
 	setLAN6Src       = "lan6_src"
 	setLAN4Hosts     = "lan4_hosts"
+	setWANSelf6      = "wan_self6"
+	setWANSelf4      = "wan_self4"
 	setLAN6          = "lan6"
 	setWANSpoof6     = "wan_spoof6"
 	setWANSpoof4     = "wan_spoof4"
@@ -119,6 +123,8 @@ func Render(p Plan) Ruleset {
 		Set{Name: setLAN6Src, Kind: SetIPv6Prefixes, Bits: 64, Prefixes: mergePrefixes(append(lan6(p), linkLocal64))},
 		Set{Name: setLAN4Hosts, Kind: SetIPv4Prefixes, Bits: 32, Prefixes: mergePrefixes(lan4Hosts(p))},
 		Set{Name: setLAN6, Kind: SetIPv6Prefixes, Bits: 64, Prefixes: mergePrefixes(lan6(p))},
+		Set{Name: setWANSelf6, Kind: SetIPv6Prefixes, Bits: 128, Prefixes: hostPrefixes(p.WANIPv6)},
+		Set{Name: setWANSelf4, Kind: SetIPv4Prefixes, Bits: 32, Prefixes: hostPrefixes([]netip.Addr{p.WANIPv4})},
 	)
 	rs.Sets = append(rs.Sets, prefixSets(setWANSpoof6, SetIPv6Prefixes, wanSpoof6(p))...)
 	rs.Sets = append(rs.Sets,
@@ -168,18 +174,22 @@ func setsNamed(sets []Set, base string) []Set {
 	return out
 }
 
-// lan4Hosts are the single IPv4 sources the LAN may use besides the legacy
-// pool.
-func lan4Hosts(p Plan) []netip.Prefix {
-	// 0.0.0.0 is a DHCPv4 client without an address (RFC 2131 §4.1).
-	src := []netip.Prefix{unspecified4}
-	if p.WANIPv4.IsValid() {
-		// The NAT64 program may translate 6→4 on lan0 and leave the
-		// result to the stack (to fragment it, for instance); such packets
-		// carry the pool address, which is the WAN's.
-		src = append(src, netip.PrefixFrom(p.WANIPv4, 32))
+// lan4Hosts are the single IPv4 sources the LAN may use towards the gizmo
+// besides the legacy pool: 0.0.0.0, a DHCPv4 client without an address
+// (RFC 2131 §4.1). Nothing is forwarded from it.
+func lan4Hosts(Plan) []netip.Prefix {
+	return []netip.Prefix{unspecified4}
+}
+
+// hostPrefixes are the valid addresses as host prefixes, without duplicates.
+func hostPrefixes(as []netip.Addr) []netip.Prefix {
+	var out []netip.Prefix
+	for _, a := range as {
+		if a.IsValid() {
+			out = append(out, netip.PrefixFrom(a.WithZone(""), a.BitLen()))
+		}
 	}
-	return src
+	return mergePrefixes(out)
 }
 
 // lan6 are the LAN's /64s: its own and the ones it shares with the WAN.
@@ -272,25 +282,61 @@ func rule(c string, v VerdictKind, comment string, m ...Match) Rule {
 	return Rule{Match: m, Counter: c, Verdict: Verdict{Kind: v}, Comment: comment}
 }
 
-// spoofLAN are the BCP 38 rules for packets from the LAN: an IPv6 source
-// outside the LAN /64s and link-local (:: is a host doing DAD, RFC 4862
-// §5.4), an IPv4 source outside the legacy pool and lan4_hosts, is
-// dropped. They run for every packet that is not part of an established
-// flow: an established flow's source was checked on its first packet, so
-// its other packets skip them. A dropped packet's conntrack entry is never
-// confirmed, so spoofed floods do not fill the conntrack table.
-func spoofLAN(p Plan) []Rule {
-	v4 := []Match{}
+// spoofLAN are the ingress filtering rules for packets from the LAN (BCP
+// 38, RFC 3704 §2.1: a source the LAN cannot own is dropped). They run for
+// every packet that is not part of an established flow: an established
+// flow's source was checked on its first packet, so its other packets skip
+// them. A dropped packet's conntrack entry is never confirmed, so spoofed
+// floods do not fill the conntrack table.
+//
+//   - The gizmo's own WAN addresses never come from the LAN, even where the
+//     LAN shares the WAN's /64 (RFC 7278): a host using one would have its
+//     traffic leave as the gizmo's, and the replies would stay on the
+//     gizmo. Counted apart (CounterDropLANWAN).
+//   - An IPv6 source must be in a LAN /64 or link-local; an IPv4 source in
+//     the legacy pool.
+//   - The unspecified addresses are for a host that has no address yet
+//     (RFC 4862 §5.4: DAD, and the MLD reports it sends, RFC 3810 §5.2.13;
+//     RFC 2131 §4.1: a DHCPv4 client): towards the gizmo, :: only for
+//     ICMPv6 and 0.0.0.0 only for the DHCPv4 server; forwarded, never (RFC
+//     4291 §2.5.2: "must not be used as the source address of IPv6
+//     packets that are forwarded").
+func spoofLAN(p Plan, forward bool) []Rule {
+	rs := []Rule{
+		rule(CounterDropLANWAN, Drop, "RFC 3704: LAN source is the gizmo's WAN address",
+			Match{Kind: MatchSaddrSet, Family: 6, Name: setWANSelf6}),
+		rule(CounterDropLANWAN, Drop, "RFC 3704: LAN source is the gizmo's WAN address",
+			Match{Kind: MatchSaddrSet, Family: 4, Name: setWANSelf4}),
+	}
+	v6 := []Match{{Kind: MatchSaddrSet, Family: 6, Mask: 64, Not: true, Name: setLAN6Src}}
+	var v4 []Match
 	if p.Legacy4.IsValid() {
 		v4 = append(v4, Match{Kind: MatchSaddrPrefix, Family: 4, Not: true, Prefix: p.Legacy4})
 	}
-	v4 = append(v4, Match{Kind: MatchSaddrSet, Family: 4, Not: true, Name: setLAN4Hosts})
-	return []Rule{
-		rule(CounterDropSpoofLAN, Drop, "BCP 38: IPv6 source not in a LAN prefix",
-			Match{Kind: MatchSaddrSet, Family: 6, Mask: 64, Not: true, Name: setLAN6Src},
-			Match{Kind: MatchSaddrPrefix, Family: 6, Not: true, Prefix: unspecified6}),
-		rule(CounterDropSpoofLAN, Drop, "BCP 38: IPv4 source not in the legacy pool", v4...),
+	if forward {
+		if len(v4) == 0 {
+			v4 = []Match{{Kind: MatchNFProto, Family: 4}} // no legacy pool: no IPv4 source
+		}
+		return append(rs,
+			rule(CounterDropSpoofLAN, Drop, "BCP 38: IPv6 source not in a LAN prefix", v6...),
+			rule(CounterDropSpoofLAN, Drop, "BCP 38: IPv4 source not in the legacy pool", v4...),
+		)
 	}
+	v6 = append(v6, Match{Kind: MatchSaddrPrefix, Family: 6, Not: true, Prefix: unspecified6})
+	v4 = append(v4, Match{Kind: MatchSaddrSet, Family: 4, Not: true, Name: setLAN4Hosts})
+	return append(rs,
+		rule(CounterDropSpoofLAN, Drop, "BCP 38: IPv6 source not in a LAN prefix", v6...),
+		rule(CounterDropSpoofLAN, Drop, "BCP 38: IPv4 source not in the legacy pool", v4...),
+		rule(CounterDropSpoofLAN, Drop, "RFC 4862 5.4: the unspecified source is for DAD and MLD",
+			Match{Kind: MatchSaddrPrefix, Family: 6, Prefix: unspecified6},
+			Match{Kind: MatchL4Proto, Not: true, Proto: 58}),
+		rule(CounterDropSpoofLAN, Drop, "RFC 2131 4.1: 0.0.0.0 only asks the DHCPv4 server",
+			Match{Kind: MatchSaddrPrefix, Family: 4, Prefix: unspecified4},
+			Match{Kind: MatchL4Proto, Not: true, Proto: UDP}),
+		rule(CounterDropSpoofLAN, Drop, "RFC 2131 4.1: 0.0.0.0 only asks the DHCPv4 server",
+			Match{Kind: MatchSaddrPrefix, Family: 4, Prefix: unspecified4},
+			Match{Kind: MatchDport, Not: true, Port: Port{UDP, 67}}),
+	)
 }
 
 // spoofWAN drops packets from the WAN that claim a source behind us: the
@@ -332,7 +378,7 @@ func input(p Plan) Chain {
 // inputLAN: the management plane (dashboard, gokrazy, DNS, DHCP, RS/NS)
 // is for the LAN, from sources that pass BCP 38.
 func inputLAN(p Plan) Chain {
-	c := Chain{Name: "input_lan", Rules: spoofLAN(p)}
+	c := Chain{Name: "input_lan", Rules: spoofLAN(p, false)}
 	c.Rules = append(c.Rules, rule("", Accept, ""))
 	return c
 }
@@ -357,11 +403,20 @@ func inputWAN(p Plan, sets []Set) Chain {
 
 // forward accepts established flows first, counted as native IPv6 or
 // legacy IPv4: that is the per-packet fast path, two rules long.
+//
+// A TCP segment without SYN that conntrack does not know (it picks such
+// flows up mid-stream as new) is dropped, from either side: a flow whose
+// entry was deleted because its inbound rule went away (Service.Apply)
+// must not come back as a "new" flow from the LAN host's next segment, and
+// nothing legitimate opens a TCP connection without a SYN (RFC 9293
+// §3.5).
 func forward(p Plan) Chain {
 	c := Chain{Name: "forward", Hook: &Hook{Type: "filter", Hook: "forward", Priority: 0, Policy: basePolicy}}
 	c.Rules = append(c.Rules,
 		rule(CounterIPv6Forwarded, Accept, "", ctState(CtEstablished), nfproto(6)),
 		rule(CounterNAT44, Accept, "", ctState(CtEstablished)),
+		rule(CounterDropNotSyn, Drop, "RFC 9293 3.5: a connection opens with SYN", ctState(CtNew),
+			Match{Kind: MatchTCPFlags, Not: true, Bits: uint32(TCPFin | TCPSyn | TCPRst | TCPAck), Flags: TCPSyn}),
 	)
 	for _, l := range p.LAN {
 		c.Rules = append(c.Rules, Rule{Match: []Match{iif(l)}, Verdict: Verdict{Kind: Jump, Chain: "forward_lan"}})
@@ -376,15 +431,11 @@ func forward(p Plan) Chain {
 // forwardLAN: everything the LAN sends may leave once its source passes
 // BCP 38; the counters split it into native and legacy.
 func forwardLAN(p Plan) Chain {
-	c := Chain{Name: "forward_lan", Rules: spoofLAN(p)}
+	c := Chain{Name: "forward_lan", Rules: spoofLAN(p, true)}
 	c.Rules = append(c.Rules, rule(CounterIPv6Forwarded, Accept, "", nfproto(6)))
 	if p.Legacy4.IsValid() {
 		c.Rules = append(c.Rules, rule(CounterNAT44, Accept, "",
 			Match{Kind: MatchSaddrPrefix, Family: 4, Prefix: p.Legacy4}))
-	}
-	if p.WANIPv4.IsValid() {
-		c.Rules = append(c.Rules, rule(CounterNAT64Passed, Accept, "NAT64 6to4 left to the stack",
-			Match{Kind: MatchSaddrPrefix, Family: 4, Prefix: netip.PrefixFrom(p.WANIPv4, 32)}))
 	}
 	c.Rules = append(c.Rules, rule(CounterDropFwdLAN, Drop, ""))
 	return c

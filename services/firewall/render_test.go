@@ -123,7 +123,27 @@ func TestRenderPolicy(t *testing.T) {
 
 		// NAT44 and NAT64 interplay.
 		{"NAT44 only for the legacy pool: IPv6 never masqueraded", l4(lan, wan, lanHost, inetHost, UDP, 40000, 53), Accept, CounterIPv6Forwarded, false},
-		{"NAT64 6to4 passed to the stack with the pool source is forwarded unmasqueraded", l4(lan, wan, gizmoWAN4, inetHost4, UDP, 40000, 53), Accept, CounterNAT64Passed, false},
+
+		// RFC 3704 ingress filtering: the gizmo's own and unspecified sources.
+		{"RFC 3704: LAN IPv4 source equal to the WAN address is not forwarded", l4(lan, wan, gizmoWAN4, inetHost4, UDP, 40000, 53), Drop, CounterDropLANWAN, false},
+		{"RFC 3704: LAN IPv6 source equal to the WAN address is not forwarded", l4(lan, wan, gizmoWAN6, inetHost, TCP, 40000, 443), Drop, CounterDropLANWAN, false},
+		{"RFC 3704: LAN source equal to the WAN address does not reach the gizmo", l4(lan, "", gizmoWAN6, a("2001:db8:1000:100::1"), TCP, 40000, 80), Drop, CounterDropLANWAN, false},
+		{"RFC 3704: LAN IPv4 source equal to the WAN address does not reach the gizmo", l4(lan, "", gizmoWAN4, a("203.0.113.129"), UDP, 40000, 53), Drop, CounterDropLANWAN, false},
+		{"RFC 4291 2.5.2: :: is never forwarded", l4(lan, wan, a("::"), inetHost, UDP, 40000, 53), Drop, CounterDropSpoofLAN, false},
+		{"RFC 4291 2.5.2: ICMPv6 from :: is never forwarded either", icmp6(lan, wan, a("::"), inetHost, 128, 0), Drop, CounterDropSpoofLAN, false},
+		{"RFC 2131 4.1: 0.0.0.0 is never forwarded", l4(lan, wan, a("0.0.0.0"), inetHost4, UDP, 68, 67), Drop, CounterDropSpoofLAN, false},
+		{"RFC 4862 5.4: :: to the gizmo only for ICMPv6", l4(lan, "", a("::"), a("2001:db8:1000:100::1"), UDP, 40000, 53), Drop, CounterDropSpoofLAN, false},
+		{"RFC 3810 5.2.13: MLDv2 report from :: accepted", icmp6(lan, "", a("::"), a("ff02::16"), 143, CtInvalid), Accept, "", false},
+		{"RFC 2131 4.1: 0.0.0.0 to the DNS server dropped", l4(lan, "", a("0.0.0.0"), a("203.0.113.129"), UDP, 68, 53), Drop, CounterDropSpoofLAN, false},
+		{"RFC 2131 4.1: TCP from 0.0.0.0 dropped", l4(lan, "", a("0.0.0.0"), a("203.0.113.129"), TCP, 40000, 80), Drop, CounterDropSpoofLAN, false},
+
+		// RFC 9293 3.5: a flow conntrack does not know opens with SYN.
+		{"RFC 9293 3.5: inbound ACK conntrack does not know dropped, even to an open port",
+			packet{iif: wan, oif: lan, src: inetHost, dst: serverTok, proto: TCP, sport: 40000, dport: 443, tcpFlags: TCPAck}, Drop, CounterDropNotSyn, false},
+		{"RFC 9293 3.5: a LAN host's segment conntrack does not know is not forwarded",
+			packet{iif: lan, oif: wan, src: serverTok, dst: inetHost, proto: TCP, sport: 443, dport: 40000, tcpFlags: TCPAck | 0x08}, Drop, CounterDropNotSyn, false},
+		{"RFC 3168: a SYN with ECE and CWR opens a flow", packet{iif: lan, oif: wan, src: lanHost, dst: inetHost, proto: TCP, sport: 40000, dport: 443, tcpFlags: TCPSyn | 0xc0}, Accept, CounterIPv6Forwarded, false},
+		{"an established flow's ACK is forwarded", packet{iif: lan, oif: wan, src: lanHost, dst: inetHost, proto: TCP, sport: 40000, dport: 443, tcpFlags: TCPAck, ct: CtEstablished}, Accept, CounterIPv6Forwarded, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -138,6 +158,20 @@ func TestRenderPolicy(t *testing.T) {
 				t.Errorf("masquerade = %v, want %v", got.masq, tc.masq)
 			}
 		})
+	}
+}
+
+// RFC 7278: where the LAN shares the WAN's /64, the gizmo's own WAN address
+// is inside a LAN prefix, and still no LAN source.
+func TestRenderWANAddressInSharedPrefix(t *testing.T) {
+	p := labPlan()
+	p.Shared = []netip.Prefix{q("2001:db8:0:1::/64")}
+	rs := Render(p)
+	if got := rs.path(packet{iif: lan, oif: wan, src: gizmoWAN6, dst: inetHost, proto: UDP, sport: 4000, dport: 53}); got.verdict != Drop || !slices.Contains(got.counters, CounterDropLANWAN) {
+		t.Errorf("the WAN address from the LAN: %+v, want drop counted %s", got, CounterDropLANWAN)
+	}
+	if got := rs.path(packet{iif: lan, oif: wan, src: a("2001:db8:0:1::5"), dst: inetHost, proto: UDP, sport: 4000, dport: 53}); got.verdict != Accept {
+		t.Errorf("a LAN host in the shared /64: %+v, want accept", got)
 	}
 }
 

@@ -35,6 +35,11 @@ type Stats struct {
 	LastError   string    // empty after a success
 	Rules       int       // rules in the running ruleset
 	Elements    int       // set elements in the running ruleset
+	// FlowsEnded counts established flows whose conntrack entries were
+	// deleted because the inbound rule that let them in went away;
+	// FlowEndErrors the attempts that failed.
+	FlowsEnded    uint64
+	FlowEndErrors uint64
 }
 
 // sendBuffer is the netlink send buffer: room for one batch of about
@@ -47,9 +52,10 @@ type Service struct {
 	log  *slog.Logger
 	next mailbox.Box[Plan] // validated, not yet applied
 
-	mu    sync.Mutex // serializes applies and guards stats and last
-	stats Stats
-	last  *Ruleset // the ruleset in the kernel, after a successful apply
+	mu       sync.Mutex // serializes applies and guards stats, last and lastPlan
+	stats    Stats
+	last     *Ruleset // the ruleset in the kernel, after a successful apply
+	lastPlan *Plan    // the plan last rendered into it
 }
 
 // New returns a service; nothing touches the kernel until a plan arrives.
@@ -132,7 +138,19 @@ func (s *Service) Apply(p Plan) error {
 	for _, set := range rs.Sets {
 		elems += len(set.Prefixes) + len(set.Services) + len(set.Types)
 	}
-	s.last = &rs
+	if old := s.lastPlan; old != nil && admitsLess(*old, p) {
+		// The new rules are in place: what only the old ones let in
+		// ends now (flows.go).
+		n, err := s.endFlows(*old, p)
+		s.stats.FlowsEnded += uint64(n)
+		if err != nil {
+			s.stats.FlowEndErrors++
+			s.log.Warn("ending the flows of removed inbound rules", "ended", n, "err", err)
+		} else if n > 0 {
+			s.log.Info("ended the flows of removed inbound rules", "flows", n)
+		}
+	}
+	s.last, s.lastPlan = &rs, &p
 	s.stats.Applied++
 	s.stats.LastApplied = time.Now()
 	s.stats.LastError = ""
@@ -185,7 +203,7 @@ func (s *Service) Remove() error {
 	if err := conn.Flush(); err != nil {
 		return fmt.Errorf("firewall: remove table inet %s: %w", TableName, err)
 	}
-	s.last = nil
+	s.last, s.lastPlan = nil, nil
 	return nil
 }
 

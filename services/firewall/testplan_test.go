@@ -3,8 +3,8 @@ package firewall
 import "net/netip"
 
 // labPlan is the plan for the lab (lab/README.md): a /56 from the ISP's
-// 2001:db8:1000::/36, the legacy pool 203.0.113.128/25 and the WAN lease
-// from 192.0.2.100-199.
+// 2001:db8:1000::/36, the legacy pool 203.0.113.128/25, the WAN lease
+// from 192.0.2.100-199 and a SLAAC address in the WAN link's /64.
 func labPlan() Plan {
 	return Plan{
 		WAN:         "uplink0",
@@ -14,6 +14,7 @@ func labPlan() Plan {
 		ULA:         netip.MustParsePrefix("fd12:3456:789a::/48"),
 		Legacy4:     netip.MustParsePrefix("203.0.113.128/25"),
 		WANIPv4:     netip.MustParseAddr("192.0.2.100"),
+		WANIPv6:     []netip.Addr{netip.MustParseAddr("2001:db8:0:1::100")},
 		NAT44Ports:  PortRange{Min: 32768, Max: 65535},
 		ManagementPorts: []Port{
 			{TCP, 22}, {TCP, 53}, {UDP, 53}, {UDP, 67}, {TCP, 80}, {UDP, 547}, {TCP, 8080},

@@ -196,6 +196,26 @@ func TestTraffic(t *testing.T) {
 			sendUDP(t, tp.lan, "10.9.9.9", topoWAN4+":9")
 		})
 	})
+	t.Run("RFC 3704: the gizmo's WAN addresses as LAN source dropped", func(t *testing.T) {
+		testns.IP(t, "-n", tp.lan, "addr", "add", topoRouterW6+"/128", "dev", "eth0", "nodad")
+		testns.IP(t, "-n", tp.lan, "addr", "add", topoRouterW4+"/32", "dev", "eth0")
+		var pc net.PacketConn
+		testns.Inside(t, tp.wan, func() {
+			var err error
+			if pc, err = net.ListenPacket("udp", ":9999"); err != nil {
+				t.Fatal(err)
+			}
+		})
+		defer pc.Close()
+		moved(t, s, CounterDropLANWAN, func() {
+			sendUDP(t, tp.lan, topoRouterW6, "["+topoWAN6+"]:9999")
+			sendUDP(t, tp.lan, topoRouterW4, topoWAN4+":9999")
+		})
+		_ = pc.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		if _, from, err := pc.ReadFrom(make([]byte, 64)); err == nil {
+			t.Errorf("a datagram from %v, the gizmo's own address sent from the LAN, reached the WAN", from)
+		}
+	})
 	t.Run("RFC 7084: WAN source inside the delegation dropped", func(t *testing.T) {
 		testns.IP(t, "-n", tp.wan, "addr", "add", "2001:db8:1000:1ff::1/128", "dev", "eth0", "nodad")
 		moved(t, s, CounterDropSpoofWAN, func() {

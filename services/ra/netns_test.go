@@ -180,6 +180,51 @@ func TestRealHost(t *testing.T) {
 	}
 }
 
+// TestOnLinkWithdrawnOnStop checks a guest's RA against a Linux host with
+// the stock accept_ra_rt_info_max_plen of 0: router lifetime 0, an
+// on-link prefix without SLAAC (L=1, A=0) and a RIO. The kernel installs
+// the on-link /64 (RFC 4861 §6.3.4) though it ignores the RIO and gets no
+// default route; the final RA with WithdrawOnStop removes the on-link
+// route at once.
+func TestOnLinkWithdrawnOnStop(t *testing.T) {
+	l := newLink(t, false)
+	testns.Sysctl(t, l.host, "net.ipv6.conf.eth0.accept_ra_rt_info_max_plen=0")
+	onLink := netip.MustParsePrefix("2001:db8:1000:100::/64")
+	s, stop := l.start(t, Plan{
+		MaxInterval:    10 * time.Second,
+		WithdrawOnStop: true,
+		Prefixes:       []Prefix{{Prefix: onLink, OnLink: true, MaxPreferred: 30 * time.Second, MaxValid: 30 * time.Second}},
+		Routes:         []Route{{Prefix: testPref64, Lifetime: 2700 * time.Second}},
+		RDNSS:          []netip.Addr{netip.MustParseAddr("2001:db8:1000:100:1::53")}, RDNSSLifetime: 30 * time.Second,
+		Pref64: netip.MustParsePrefix("2001:db8:1000:100::/96"), Pref64Lifetime: 30 * time.Second,
+	})
+	hostIP := func(args ...string) string {
+		out, _ := exec.Command("ip", append([]string{"-n", l.host, "-6"}, args...)...).CombinedOutput()
+		return string(out)
+	}
+	waitFor(t, "on-link route for "+onLink.String(), func() (bool, string) {
+		out := hostIP("route", "show", onLink.String())
+		// The kernel's prefix route (proto kernel) with the PIO's expiry.
+		return strings.Contains(out, onLink.String()+" dev eth0 ") && strings.Contains(out, " expires ") && !strings.Contains(out, " via "), out
+	})
+	if out := hostIP("route", "show"); strings.Contains(out, "default") || strings.Contains(out, testPref64.String()) {
+		t.Errorf("RFC 4861 6.3.4 with router lifetime 0 and max_plen 0: want neither a default route nor the RIO:\n%s", out)
+	}
+	if out := hostIP("addr", "show", "dev", "eth0", "scope", "global"); strings.Contains(out, "2001:db8:1000:100:") {
+		t.Errorf("RFC 4862 5.5.3 a: an address from a PIO with A=0:\n%s", out)
+	}
+	if err := stop(); err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	waitFor(t, "on-link route removed by the final RA", func() (bool, string) {
+		out := hostIP("route", "show", onLink.String())
+		return strings.TrimSpace(out) == "", out
+	})
+	if st := s.Stats(); st.RAFinal != 1 {
+		t.Errorf("final RAs sent = %d, want 1", st.RAFinal)
+	}
+}
+
 // TestDecodedByTshark captures an RA on the host and compares tshark's
 // decoding of every option with what the plan says, the way a person would
 // read it.

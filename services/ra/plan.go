@@ -3,6 +3,7 @@ package ra
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/mdlayher/ndp"
@@ -41,6 +42,23 @@ type Plan struct {
 	// Pref64 is the NAT64 prefix (RFC 8781); not advertised when invalid.
 	Pref64         netip.Prefix
 	Pref64Lifetime time.Duration
+
+	// RDNSSWithdrawn and Pref64Withdrawn are DNS servers and NAT64
+	// prefixes advertised before and no longer in use: they are sent with
+	// lifetime 0, which tells hosts to stop using them at once
+	// (RFC 8106 §5.1, RFC 8781 §4) rather than when their last lifetime
+	// runs out.
+	RDNSSWithdrawn  []netip.Addr
+	Pref64Withdrawn []netip.Prefix
+
+	// WithdrawOnStop makes the final RA on shutdown withdraw everything
+	// it advertised: every prefix, route, DNS option and PREF64 with
+	// lifetime 0, besides router lifetime 0. It is for a gizmo whose
+	// prefixes and routes reach nothing once it stops (an on-link prefix
+	// that only it answers for: RFC 4861 §6.3.4 drops a prefix with valid
+	// lifetime 0 at once). Without it the final RA keeps them, so that
+	// hosts keep their addresses across a restart.
+	WithdrawOnStop bool
 
 	// MTU is advertised when it is at least the IPv6 minimum of 1280.
 	MTU int
@@ -189,6 +207,17 @@ func (p Plan) Message(now time.Time) *ndp.RouterAdvertisement {
 	if len(rdnss) > 0 {
 		ra.Options = append(ra.Options, &ndp.RecursiveDNSServer{Lifetime: clampSeconds(p.RDNSSLifetime), Servers: rdnss})
 	}
+	// RFC 8106 §5.1: one option carries one lifetime, so the withdrawn
+	// servers go in an option of their own.
+	var gone []netip.Addr
+	for _, a := range p.RDNSSWithdrawn {
+		if a.Is6() && !a.Is4In6() && !slices.Contains(rdnss, a.WithZone("")) {
+			gone = append(gone, a.WithZone(""))
+		}
+	}
+	if len(gone) > 0 {
+		ra.Options = append(ra.Options, &ndp.RecursiveDNSServer{Servers: gone})
+	}
 	if len(p.DNSSL) > 0 {
 		ra.Options = append(ra.Options, &ndp.DNSSearchList{Lifetime: clampSeconds(p.DNSSLLifetime), DomainNames: p.DNSSL})
 	}
@@ -198,7 +227,37 @@ func (p Plan) Message(now time.Time) *ndp.RouterAdvertisement {
 			Prefix:   p.Pref64.Masked(),
 		})
 	}
+	for _, w := range p.Pref64Withdrawn {
+		if validPref64(w) && w.Masked() != p.Pref64.Masked() {
+			ra.Options = append(ra.Options, &ndp.PREF64{Prefix: w.Masked()})
+		}
+	}
 	return ra
+}
+
+// Withdrawn is the plan of the final RA of a plan with WithdrawOnStop:
+// the same options, every lifetime 0, and the current DNS servers and
+// PREF64 among the withdrawn ones.
+func (p Plan) Withdrawn() Plan {
+	w := p
+	w.RouterLifetime = 0
+	w.Prefixes = slices.Clone(p.Prefixes)
+	for i := range w.Prefixes {
+		w.Prefixes[i].MaxPreferred, w.Prefixes[i].MaxValid = 0, 0
+	}
+	w.Routes = slices.Clone(p.Routes)
+	for i := range w.Routes {
+		w.Routes[i].Lifetime = 0
+	}
+	w.RDNSS, w.RDNSSLifetime = nil, 0
+	w.RDNSSWithdrawn = append(slices.Clone(p.RDNSS), p.RDNSSWithdrawn...)
+	w.DNSSLLifetime = 0
+	w.Pref64, w.Pref64Lifetime = netip.Prefix{}, 0
+	w.Pref64Withdrawn = slices.Clone(p.Pref64Withdrawn)
+	if p.Pref64.IsValid() {
+		w.Pref64Withdrawn = append([]netip.Prefix{p.Pref64}, w.Pref64Withdrawn...)
+	}
+	return w
 }
 
 // clampSeconds keeps a lifetime inside a 32-bit seconds field, below the

@@ -90,6 +90,30 @@ func TestMessage(t *testing.T) {
 			},
 		},
 		{
+			name: "RFC 4861 6.3.4: an on-link prefix without SLAAC (L=1, A=0)",
+			plan: Plan{Prefixes: []Prefix{{
+				Prefix: lan, OnLink: true, MaxPreferred: 30 * time.Second, MaxValid: 30 * time.Second,
+			}}},
+			want: &ndp.RouterAdvertisement{Options: []ndp.Option{&ndp.PrefixInformation{
+				PrefixLength: 64, OnLink: true, PreferredLifetime: 30 * time.Second, ValidLifetime: 30 * time.Second, Prefix: lan.Addr(),
+			}}},
+		},
+		{
+			name: "RFC 8106 5.1, RFC 8781 4: withdrawn DNS servers and NAT64 prefixes go out with lifetime 0, each in an option of its own",
+			plan: Plan{
+				RDNSS: []netip.Addr{netip.MustParseAddr("2001:db8:1000::1:0:0:53")}, RDNSSLifetime: time.Hour,
+				RDNSSWithdrawn: []netip.Addr{netip.MustParseAddr("fd00:1:0:64:1::53"), netip.MustParseAddr("2001:db8:1000::1:0:0:53")},
+				Pref64:         netip.MustParsePrefix("2001:db8:1000::/96"), Pref64Lifetime: time.Hour,
+				Pref64Withdrawn: []netip.Prefix{netip.MustParsePrefix("fd00:1:0:64::/96"), netip.MustParsePrefix("2001:db8:1000::/96")},
+			},
+			want: &ndp.RouterAdvertisement{Options: []ndp.Option{
+				&ndp.RecursiveDNSServer{Lifetime: time.Hour, Servers: []netip.Addr{netip.MustParseAddr("2001:db8:1000::1:0:0:53")}},
+				&ndp.RecursiveDNSServer{Servers: []netip.Addr{netip.MustParseAddr("fd00:1:0:64:1::53")}},
+				&ndp.PREF64{Lifetime: time.Hour, Prefix: netip.MustParsePrefix("2001:db8:1000::/96")},
+				&ndp.PREF64{Prefix: netip.MustParsePrefix("fd00:1:0:64::/96")},
+			}},
+		},
+		{
 			name: "RFC 8781 4: a PREF64 of a length it cannot encode is left out",
 			plan: Plan{MTU: 1500, Pref64: netip.MustParsePrefix("2001:db8:64::/80")},
 			want: &ndp.RouterAdvertisement{Options: []ndp.Option{ndp.NewMTU(1500)}},
@@ -124,5 +148,45 @@ func TestInterval(t *testing.T) {
 				t.Errorf("Interval() = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestWithdrawn checks the final RA of a plan that withdraws everything on
+// stop: every lifetime 0, the same prefixes, routes, DNS servers and
+// NAT64 prefixes.
+func TestWithdrawn(t *testing.T) {
+	now := time.Unix(1_700_000_000, 0)
+	onLink := netip.MustParsePrefix("2001:db8:1000::/64")
+	dns := netip.MustParseAddr("2001:db8:1000:0:1::53")
+	pref64 := netip.MustParsePrefix("2001:db8:1000::/96")
+	old := netip.MustParsePrefix("fd00:1:0:64::/96")
+	p := Plan{
+		WithdrawOnStop: true,
+		Prefixes:       []Prefix{{Prefix: onLink, OnLink: true, MaxPreferred: time.Minute, MaxValid: time.Minute}},
+		Routes:         []Route{{Prefix: pref64, Lifetime: time.Hour}},
+		RDNSS:          []netip.Addr{dns}, RDNSSLifetime: time.Minute,
+		RDNSSWithdrawn: []netip.Addr{netip.MustParseAddr("fd00:1:0:64:1::53")},
+		DNSSL:          []string{"home.arpa"}, DNSSLLifetime: time.Minute,
+		Pref64: pref64, Pref64Lifetime: time.Minute,
+		Pref64Withdrawn: []netip.Prefix{old},
+	}
+	want := &ndp.RouterAdvertisement{Options: []ndp.Option{
+		&ndp.PrefixInformation{PrefixLength: 64, OnLink: true, Prefix: onLink.Addr()},
+		&ndp.RouteInformation{PrefixLength: 96, Prefix: pref64.Addr()},
+		&ndp.RecursiveDNSServer{Servers: []netip.Addr{dns, netip.MustParseAddr("fd00:1:0:64:1::53")}},
+		&ndp.DNSSearchList{DomainNames: []string{"home.arpa"}},
+		&ndp.PREF64{Prefix: pref64},
+		&ndp.PREF64{Prefix: old},
+	}}
+	got := p.Withdrawn().Message(now)
+	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Addr) bool { return a == b }),
+		cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("RFC 4861 6.3.4, RFC 4191 2.3, RFC 8106 5.1, RFC 8781 4: final RA (-want +got):\n%s", diff)
+	}
+	if _, err := ndp.MarshalMessage(got); err != nil {
+		t.Errorf("final RA cannot be encoded: %v", err)
+	}
+	if p.Prefixes[0].MaxValid != time.Minute || p.Routes[0].Lifetime != time.Hour {
+		t.Error("Withdrawn changed the plan it was made from")
 	}
 }

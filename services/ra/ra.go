@@ -1,8 +1,9 @@
 // Package ra sends IPv6 Router Advertisements on the LAN (RFC 4861 §6.2):
 // unsolicited ones on the RFC's timer, answers to Router Solicitations, a
 // prompt fresh RA whenever the plan changes, and a final RA with router
-// lifetime 0 on shutdown. What to advertise is a Plan value computed by the
-// daemon; this package only applies it.
+// lifetime 0 on shutdown (which also withdraws every prefix, route and DNS
+// option when the plan says so). What to advertise is a Plan value
+// computed by the daemon; this package only applies it.
 package ra
 
 import (
@@ -336,13 +337,18 @@ func (r *runner) send(m *ndp.RouterAdvertisement, dst netip.Addr) error {
 }
 
 // sendFinal announces that the gizmo is no longer a default router
-// (RFC 4861 §6.2.5). Prefixes, DNS and PREF64 stay as they were: hosts keep
-// their addresses across a restart of the daemon.
+// (RFC 4861 §6.2.5). Prefixes, DNS and PREF64 stay as they were, so that
+// hosts keep their addresses across a restart of the daemon, unless the
+// plan asks to withdraw them (Plan.WithdrawOnStop).
 func (r *runner) sendFinal() {
 	if r.plan == nil {
 		return
 	}
-	m := r.message(*r.plan, time.Now())
+	p := *r.plan
+	if p.WithdrawOnStop {
+		p = p.Withdrawn()
+	}
+	m := r.message(p, time.Now())
 	m.RouterLifetime = 0
 	m.RouterSelectionPreference = ndp.Medium
 	if err := r.conn.WriteTo(m, nil, allNodes); err != nil {

@@ -75,6 +75,26 @@ func Probe(ctx context.Context, port string, timeout time.Duration, log *slog.Lo
 	return ev
 }
 
+// WaitCarrier brings port up and reports whether it has carrier within
+// timeout: a port whose cable leads somewhere.
+func WaitCarrier(ctx context.Context, port string, timeout time.Duration) bool {
+	link, err := netlink.LinkByName(port)
+	if err != nil {
+		return false
+	}
+	netlink.LinkSetUp(link)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for !carrier(port) {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return true
+}
+
 func carrier(port string) bool {
 	l, err := netlink.LinkByName(port)
 	if err != nil {

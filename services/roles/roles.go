@@ -11,7 +11,9 @@
 // While the gizmo runs, Watch re-evaluates detected roles: carrier changes
 // and upstream signals heard on the LAN ports (ParseFrame behind a kernel
 // filter) go into a Tracker, which is pure again and decides through
-// Hysteresis with the thresholds in DefaultThresholds.
+// Hysteresis with the thresholds in DefaultThresholds. A WAN that has proven
+// itself (the daemon says so: it carried a delegation or a DHCPv4 lease)
+// pins the roles: what LAN ports hear is then only reported as a Rogue.
 package roles
 
 import (

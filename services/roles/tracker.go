@@ -25,6 +25,20 @@ const (
 	SignalDHCPv6Server
 )
 
+// Kind names the protocol of an upstream signal, for the dashboard: "RA",
+// "DHCPv4" or "DHCPv6".
+func (s Signal) Kind() string {
+	switch s {
+	case SignalRouter, SignalRouterNoDefault:
+		return "RA"
+	case SignalDHCPv4Server:
+		return "DHCPv4"
+	case SignalDHCPv6Server:
+		return "DHCPv6"
+	}
+	return fmt.Sprintf("signal %d", int(s))
+}
+
 func (s Signal) String() string {
 	switch s {
 	case SignalRouter:
@@ -75,10 +89,20 @@ type Decision struct {
 // decides, once per Tick, whether the roles in force still hold. It needs no
 // kernel, so a sequence of observations can be checked against the
 // decisions it must lead to. It is not safe for concurrent use.
+//
+// A pinned tracker (Pin) keeps its roles whatever it is fed: the WAN in
+// force has proven itself (it carried a delegation or a DHCPv4 lease, or
+// the owner chose it), and upstream signals on a LAN port then never move
+// the role by themselves. A rogue router on the LAN, or a second home
+// router plugged in the wrong way round, would otherwise take the WAN role
+// whenever the real WAN is dark for WANGone (a modem rebooting), and the
+// ISP's port would join the LAN bridge, where the management plane is
+// open.
 type Tracker struct {
-	th    Thresholds
-	h     *Hysteresis
-	ports map[string]*portView
+	th     Thresholds
+	h      *Hysteresis
+	ports  map[string]*portView
+	pinned bool
 }
 
 type portView struct {
@@ -106,6 +130,21 @@ func NewTracker(current Roles, ports []string, th Thresholds, now time.Time) *Tr
 // Current returns the roles in force.
 func (t *Tracker) Current() Roles { return t.h.Current() }
 
+// Pin pins or unpins the roles in force. Pinning forgets every signal
+// heard so far and any hysteresis under way.
+func (t *Tracker) Pin(pinned bool) {
+	if pinned && !t.pinned {
+		for _, v := range t.ports {
+			clear(v.heard)
+		}
+		t.h.against, t.h.candidate = 0, ""
+	}
+	t.pinned = pinned
+}
+
+// Pinned reports whether the roles are pinned.
+func (t *Tracker) Pinned() bool { return t.pinned }
+
 // Link records a carrier change. A port whose carrier drops forgets what it
 // heard: a flap must earn its evidence again.
 func (t *Tracker) Link(port string, up bool, at time.Time) {
@@ -120,9 +159,10 @@ func (t *Tracker) Link(port string, up bool, at time.Time) {
 }
 
 // Heard records an upstream signal on a port. Signals on the WAN are the
-// WAN's business (services/wan) and do not count here.
+// WAN's business (services/wan) and do not count here, nor does anything
+// while the roles are pinned.
 func (t *Tracker) Heard(port string, s Signal, at time.Time) {
-	if port == t.Current().WAN {
+	if port == t.Current().WAN || t.pinned {
 		return
 	}
 	v := t.port(port, at)
@@ -207,6 +247,9 @@ func (t *Tracker) Evidence(now time.Time) []Evidence {
 // Tick runs one evaluation round at now and reports whether the roles
 // change, and to what, with the reason.
 func (t *Tracker) Tick(now time.Time) (Decision, bool) {
+	if t.pinned {
+		return Decision{}, false
+	}
 	prev := t.Current()
 	ev := t.Evidence(now)
 	next, changed := t.h.Observe(ev)

@@ -178,3 +178,59 @@ func TestTrackerForgetsWhatAProbeDidNotConfirm(t *testing.T) {
 		t.Error("a server heard after the probe started was forgotten")
 	}
 }
+
+func TestTrackerPinned(t *testing.T) {
+	router := Roles{WAN: "uplink0", LANPorts: []string{"eth0"}}
+	for _, tc := range []struct {
+		name string
+		seq  []obs
+	}{
+		{"a rogue router on the LAN while the proven WAN is dark for long never moves the role",
+			[]obs{up(0, "uplink0"), up(0, "eth0"), down(5, "uplink0"), heard(6, "eth0", SignalRouter), heard(6, "eth0", SignalDHCPv4Server),
+				heard(9, "eth0", SignalRouter), heard(30, "eth0", SignalRouter)}},
+		{"a rogue DHCPv4 server alone neither",
+			[]obs{up(0, "uplink0"), up(0, "eth0"), down(1, "uplink0"), heard(2, "eth0", SignalDHCPv4Server), heard(20, "eth0", SignalDHCPv4Server)}},
+		{"nor a DHCPv6 server",
+			[]obs{up(0, "uplink0"), up(0, "eth0"), down(1, "uplink0"), heard(2, "eth0", SignalDHCPv6Server)}},
+		{"nor the cable moving: that takes the owner or a reboot",
+			[]obs{up(0, "uplink0"), down(5, "uplink0"), down(5, "eth0"), up(8, "eth0"), heard(9, "eth0", SignalRouter)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := NewTracker(router, []string{"uplink0", "eth0"}, DefaultThresholds, t0)
+			tr.Pin(true)
+			if got, _ := replay(tr, tc.seq, 120); got != nil {
+				t.Errorf("pinned roles changed: %+v", got)
+			}
+			if tr.HeardUpstream("eth0") {
+				t.Error("a pinned tracker kept what eth0 heard")
+			}
+			// Unpinned, the same sequence moves the role: what the pin
+			// guards against.
+			tr = NewTracker(router, []string{"uplink0", "eth0"}, DefaultThresholds, t0)
+			if got, _ := replay(tr, tc.seq, 120); len(got) != 1 || got[0].Roles.WAN != "eth0" {
+				t.Errorf("unpinned: decisions %+v, want eth0 to take the WAN", got)
+			}
+		})
+	}
+}
+
+func TestTrackerPinForgetsWhatWasHeard(t *testing.T) {
+	router := Roles{WAN: "uplink0", LANPorts: []string{"eth0"}}
+	tr := NewTracker(router, []string{"uplink0", "eth0"}, DefaultThresholds, t0)
+	seq := []obs{up(0, "uplink0"), up(0, "eth0"), down(1, "uplink0"), heard(2, "eth0", SignalRouter)}
+	replay(tr, seq, 12) // the hysteresis is under way
+	tr.Pin(true)
+	tr.Pin(false)
+	// What was heard before the pin is gone: the port must hear again.
+	if d, ok := tr.Tick(sec(13)); ok || tr.HeardUpstream("eth0") {
+		t.Errorf("after a pin: decision %+v %v, heard %v", d, ok, tr.HeardUpstream("eth0"))
+	}
+}
+
+func TestSignalKind(t *testing.T) {
+	for s, want := range map[Signal]string{SignalRouter: "RA", SignalRouterNoDefault: "RA", SignalDHCPv4Server: "DHCPv4", SignalDHCPv6Server: "DHCPv6"} {
+		if got := s.Kind(); got != want {
+			t.Errorf("%v.Kind() = %q, want %q", s, got, want)
+		}
+	}
+}

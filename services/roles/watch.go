@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -30,7 +31,33 @@ type WatchConfig struct {
 	// OnEvaluation reports each observation the watch weighed, for the
 	// dashboard; it must not block.
 	OnEvaluation func(Evaluation)
+	// Pinned reports whether the WAN in force has proven itself (it
+	// carried a delegation or a DHCPv4 lease, or the owner chose it). Then
+	// nothing heard on a LAN port moves the role (Tracker.Pin), and no LAN
+	// port is taken out of the bridge to be probed. Asked at start and
+	// once a second; nil means never.
+	Pinned func() bool
+	// OnRogue reports an upstream server (a default router, a DHCPv4 or
+	// DHCPv6 server) heard on a LAN port while the roles have a WAN, at
+	// most once per rogueReportEvery for each port and kind; it must not
+	// block.
+	OnRogue func(Rogue)
 }
+
+// Rogue is an upstream heard on a LAN port while the roles have a WAN.
+type Rogue struct {
+	Port   string
+	Signal Signal
+	At     time.Time
+	SrcMAC net.HardwareAddr
+	From   netip.Addr
+}
+
+// rogueReportEvery bounds how often a port's rogue of one kind is
+// reported: a router on the LAN side sends every few seconds, and each
+// report changes the daemon's state. Keyed by port and kind only, the
+// memory of it cannot grow with the senders a LAN host makes up.
+const rogueReportEvery = 5 * time.Second
 
 // Evaluation is one observation the watch weighed, and what came of it.
 type Evaluation struct {
@@ -50,6 +77,10 @@ type Evaluation struct {
 // the ISP's RAs must not reach the LAN hosts, nor the LAN's RAs and DHCP
 // replies reach the ISP. The port rejoins the bridge when the probe heard
 // nothing, when its carrier drops, or when the WAN is back.
+//
+// While the WAN is pinned (WatchConfig.Pinned), none of that happens: the
+// roles stay, LAN ports stay in the bridge, and what a LAN port hears is
+// only reported (OnRogue) and noted.
 func Watch(ctx context.Context, cfg WatchConfig) (Decision, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -63,11 +94,19 @@ func Watch(ctx context.Context, cfg WatchConfig) (Decision, error) {
 	if cfg.OnEvaluation == nil {
 		cfg.OnEvaluation = func(Evaluation) {}
 	}
+	if cfg.Pinned == nil {
+		cfg.Pinned = func() bool { return false }
+	}
+	if cfg.OnRogue == nil {
+		cfg.OnRogue = func(Rogue) {}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	w := &watch{cfg: cfg, log: cfg.Logger.With("component", "roles"), events: make(chan event, 64),
-		quarantined: map[string]bool{}, probing: map[string]bool{}, carrier: map[string]bool{}, noted: map[string]time.Time{}}
+		quarantined: map[string]bool{}, probing: map[string]bool{}, carrier: map[string]bool{}, noted: map[string]time.Time{},
+		rogues: map[string]time.Time{}}
 	now := time.Now()
 	w.tr = NewTracker(cfg.Roles, cfg.Ports, cfg.Thresholds, now)
+	w.tr.Pin(cfg.Pinned())
 	// No goroutine of the watch outlives it: a late probe must not take a
 	// port out of the bridge after the next roles were applied.
 	defer w.goroutines.Wait()
@@ -119,6 +158,7 @@ func Watch(ctx context.Context, cfg WatchConfig) (Decision, error) {
 		case ev := <-w.events:
 			w.handle(ctx, ev)
 		case now := <-tick.C:
+			w.pin()
 			w.rebridgeIfWANBack()
 			w.quarantineHeard(ctx)
 			if d, ok := w.tr.Tick(now); ok {
@@ -149,7 +189,34 @@ type watch struct {
 	probing     map[string]bool
 	carrier     map[string]bool
 	noted       map[string]time.Time
-	goroutines  sync.WaitGroup
+	// rogues is when each port's rogue of each kind was last reported.
+	rogues     map[string]time.Time
+	goroutines sync.WaitGroup
+}
+
+// pin follows the daemon's word on whether the WAN has proven itself.
+func (w *watch) pin() {
+	p := w.cfg.Pinned()
+	if p == w.tr.Pinned() {
+		return
+	}
+	w.tr.Pin(p)
+	if p {
+		w.evaluated(w.tr.Current().WAN, "the WAN has proven itself: nothing heard on a LAN port moves its role now")
+	}
+}
+
+// rogue reports an upstream heard on a LAN port while there is a WAN.
+func (w *watch) rogue(ev event) {
+	if w.tr.Current().WAN == "" || ev.signal == SignalRouterNoDefault {
+		return // no WAN yet: an upstream there is what detection looks for
+	}
+	key := ev.port + "/" + ev.signal.Kind()
+	if ev.at.Sub(w.rogues[key]) < rogueReportEvery {
+		return
+	}
+	w.rogues[key] = ev.at
+	w.cfg.OnRogue(Rogue{Port: ev.port, Signal: ev.signal, At: ev.at, SrcMAC: ev.from.SrcMAC, From: ev.from.From})
 }
 
 func (w *watch) send(ctx context.Context, ev event) {
@@ -181,6 +248,8 @@ func (w *watch) link(ctx context.Context, port string, up bool, at time.Time) {
 	case !up:
 		w.rebridge(port)
 		w.evaluated(port, state)
+	case w.tr.Pinned():
+		w.evaluated(port, state+"; the WAN has proven itself, so it stays a LAN port")
 	case w.tr.WANDown():
 		w.evaluated(port, state+" while there is no WAN: probing it out of the bridge")
 		w.quarantine(ctx, port)
@@ -205,7 +274,7 @@ func (w *watch) handle(ctx context.Context, ev event) {
 		for _, s := range heard {
 			w.tr.Heard(ev.port, s, ev.at)
 		}
-		if score(e) < 2 || !w.carrier[ev.port] || !w.tr.WANDown() {
+		if score(e) < 2 || !w.carrier[ev.port] || !w.tr.WANDown() || w.tr.Pinned() {
 			if score(e) < 2 {
 				w.tr.Forget(ev.port, ev.started)
 			}
@@ -216,18 +285,27 @@ func (w *watch) handle(ctx context.Context, ev event) {
 		w.evaluated(ev.port, fmt.Sprintf("probed: hears %s; kept out of the LAN while the hysteresis runs", signalsText(heard)))
 		return
 	}
+	w.rogue(ev)
 	w.tr.Heard(ev.port, ev.signal, ev.at)
 	if ev.signal == SignalRouterNoDefault {
 		return // not an upstream: the gizmo's own existing-network RA is one
+	}
+	key := ev.port + "/" + ev.signal.String()
+	if w.tr.Pinned() {
+		// A router on the LAN side sends every few seconds: note it
+		// once a minute, not every time.
+		if ev.at.Sub(w.noted[key]) >= time.Minute {
+			w.noted[key] = ev.at
+			w.evaluated(ev.port, fmt.Sprintf("heard %s from %s (%s); the WAN has proven itself, so the roles stay", ev.signal, ev.from.From, ev.from.SrcMAC))
+		}
+		return
 	}
 	if w.tr.WANDown() && !w.quarantined[ev.port] {
 		w.evaluated(ev.port, fmt.Sprintf("heard %s from %s while there is no WAN: probing it out of the bridge", ev.signal, ev.from.From))
 		w.quarantine(ctx, ev.port)
 		return
 	}
-	// A router on the LAN side sends every few seconds: note it once a
-	// minute, not every time.
-	key := ev.port + "/" + ev.signal.String()
+	// Noted once a minute, as above.
 	if !w.quarantined[ev.port] && ev.at.Sub(w.noted[key]) >= time.Minute {
 		w.noted[key] = ev.at
 		w.evaluated(ev.port, fmt.Sprintf("heard %s from %s (%s); the WAN is up, so the roles stay", ev.signal, ev.from.From, ev.from.SrcMAC))
@@ -270,7 +348,7 @@ func (w *watch) quarantine(ctx context.Context, port string) {
 // WAN, and must not carry the LAN's services when it does. The probe also
 // tells whether what they heard then is still there.
 func (w *watch) quarantineHeard(ctx context.Context) {
-	if !w.tr.WANDown() {
+	if !w.tr.WANDown() || w.tr.Pinned() {
 		return
 	}
 	for _, p := range w.cfg.Ports {
@@ -303,15 +381,15 @@ func (w *watch) rebridge(port string) {
 }
 
 // rebridgeIfWANBack releases the quarantined ports once the WAN has its
-// carrier again: the uplink did not move.
+// carrier again (the uplink did not move) or has proven itself.
 func (w *watch) rebridgeIfWANBack() {
-	if w.tr.WANDown() {
+	if w.tr.WANDown() && !w.tr.Pinned() {
 		return
 	}
 	for p := range w.quarantined {
 		if !w.probing[p] {
 			w.rebridge(p)
-			w.evaluated(p, "the WAN is back: back in the LAN")
+			w.evaluated(p, "the WAN is back or has proven itself: back in the LAN")
 		}
 	}
 }

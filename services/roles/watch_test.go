@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -95,5 +96,85 @@ func TestWatchChild(t *testing.T) {
 	out, _ = exec.Command("ip", "-o", "link", "show", "dev", WANName).CombinedOutput()
 	if strings.Contains(string(out), "master") {
 		t.Errorf("the new WAN is in a bridge: %s", out)
+	}
+}
+
+// TestWatchPinnedKeepsTheRoles: the WAN (uplink0) has no carrier, and a
+// router advertises a default route behind the LAN port eth0. Unpinned,
+// the watch hands eth0 the WAN role once the WAN has been gone for
+// WANGone; pinned (the WAN carried a delegation or a lease), it keeps the
+// roles, leaves eth0 in the bridge and reports the rogue.
+func TestWatchPinnedKeepsTheRoles(t *testing.T) {
+	testns.NeedRoot(t)
+	// Installs the lab's Debian packages when it can, else skips naming them.
+	depstest.Require(t, deps.Lab)
+	gz, rogue := gizmoAndISP(t, "pin")
+	testns.IP(t, "-n", gz, "link", "add", "uplink0", "type", "veth", "peer", "name", "modem")
+	testns.IP(t, "-n", gz, "link", "add", "eth0", "type", "veth", "peer", "name", "lanhost", "netns", rogue)
+	testns.IP(t, "-n", rogue, "link", "set", "lanhost", "address", "02:00:00:00:99:01", "up")
+	testns.IP(t, "-n", rogue, "addr", "add", "2001:db8:0:1::1/64", "dev", "lanhost")
+	testns.Sysctl(t, gz, "net.ipv6.conf.all.forwarding=1")
+
+	for _, pinned := range []string{"0", "1"} {
+		cmd := testns.Command(gz, os.Args[0], "-test.run=^TestWatchPinnedChild$", "-test.v")
+		cmd.Env = append(os.Environ(), "GZT_PIN_CHILD=1", "GZT_PIN_NS="+gz, "GZT_PIN_ROGUE="+rogue, "GZT_PIN_DIR="+t.TempDir(), "GZT_PINNED="+pinned)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "PASS") {
+			t.Fatalf("the watch in the namespace (pinned=%s) failed: %v\n%s", pinned, err, out)
+		}
+	}
+}
+
+func TestWatchPinnedChild(t *testing.T) {
+	if os.Getenv("GZT_PIN_CHILD") != "1" {
+		t.Skip("runs only as the child of TestWatchPinnedKeepsTheRoles")
+	}
+	rogue, dir, pinned := os.Getenv("GZT_PIN_ROGUE"), os.Getenv("GZT_PIN_DIR"), os.Getenv("GZT_PINNED") == "1"
+	r := Roles{WAN: WANName, LANPorts: []string{"eth0"}}
+	if _, _, err := Apply(r); err != nil {
+		t.Fatalf("Apply: %v", err)
+	}
+	startRadvd(t, rogue, "lanhost", dir)
+	var mu sync.Mutex
+	var rogues []Rogue
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	cfg := WatchConfig{
+		Roles: r, Ports: []string{WANName, "eth0"}, Bridge: LANName, Logger: log,
+		Thresholds: Thresholds{Settle: time.Second, WANGone: 2 * time.Second, Rounds: 2},
+		Pinned:     func() bool { return pinned },
+		OnRogue: func(r Rogue) {
+			mu.Lock()
+			rogues = append(rogues, r)
+			mu.Unlock()
+		},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	d, err := Watch(ctx, cfg)
+	if !pinned {
+		if err != nil || d.Roles.WAN != "eth0" {
+			t.Fatalf("unpinned: decision %+v, %v; want eth0 to take the WAN", d, err)
+		}
+		return
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("pinned: decision %+v, %v; want none", d, err)
+	}
+	out, _ := exec.Command("ip", "-br", "link", "show", "master", LANName).CombinedOutput()
+	if !strings.Contains(string(out), "eth0") {
+		t.Errorf("pinned: eth0 left the bridge:\n%s", out)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(rogues) == 0 {
+		t.Fatal("pinned: no rogue reported")
+	}
+	if g := rogues[0]; g.Port != "eth0" || g.Signal != SignalRouter || g.SrcMAC.String() != "02:00:00:00:99:01" || !g.From.IsLinkLocalUnicast() {
+		t.Errorf("rogue %+v; want eth0, a default router, from 02:00:00:00:99:01", g)
+	}
+	// radvd sends every 3-4 s for 15 s: reported at most once per
+	// rogueReportEvery.
+	if n := len(rogues); n > int(15*time.Second/rogueReportEvery)+1 {
+		t.Errorf("%d rogue reports in 15 s", n)
 	}
 }

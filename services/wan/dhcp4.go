@@ -39,13 +39,16 @@ type IPv4Lease struct {
 	DNS     []netip.Addr
 	NTP     []netip.Addr // option 42, RFC 2132 §8.3
 	Expires time.Time
+	// Acquired is when the server's ACK arrived: a stored lease that no
+	// server confirmed in this run keeps its old time.
+	Acquired time.Time
 }
 
 func (l *v4Lease) public() *IPv4Lease {
 	if l == nil {
 		return nil
 	}
-	return &IPv4Lease{Addr: l.Addr, Router: l.Router, DNS: slices.Clone(l.DNS), NTP: slices.Clone(l.NTP), Expires: l.Expires}
+	return &IPv4Lease{Addr: l.Addr, Router: l.Router, DNS: slices.Clone(l.DNS), NTP: slices.Clone(l.NTP), Expires: l.Expires, Acquired: l.received}
 }
 
 // DHCPv4 lease rejection reasons, the labels of Stats.InvalidDHCPv4.

@@ -131,7 +131,11 @@ func (r *runState) publish() {
 	r.o.up.fill(&r.o.view, now)
 	r.o.view.Addrs = slices.SortedFunc(maps.Keys(r.o.addrs), func(a, b netip.Prefix) int { return a.Addr().Compare(b.Addr()) })
 	v := cloneUpstream(r.o.view)
-	r.stats.Add(func(st *Stats) { st.Upstream = cloneUpstream(v) })
+	full, clamped, sizes := maps.Clone(r.o.up.full), maps.Clone(r.o.up.clamped), r.o.up.sizes()
+	r.stats.Add(func(st *Stats) {
+		st.Upstream = cloneUpstream(v)
+		st.UpstreamFull, st.LifetimesClamped, st.UpstreamEntries = full, clamped, sizes
+	})
 	r.cfg.OnUpstream(v)
 	r.expiry.Reset(max(time.Until(r.o.up.nextExpiry(now)), 0))
 }
@@ -158,6 +162,11 @@ func (r *runState) heardRA(p raPacket) {
 	if err != nil {
 		r.stats.Add(func(st *Stats) { countInvalid(st, reasonOf(err)) })
 		r.log.Debug("wan: dropped RA", "from", p.src, "err", err)
+		return
+	}
+	if fromSelf(ra, r.ifi.HardwareAddr) {
+		r.stats.Add(func(st *Stats) { countInvalid(st, raOwn) })
+		r.log.Debug("wan: dropped own RA", "from", p.src)
 		return
 	}
 	r.stats.Add(func(st *Stats) { st.RAs++ })

@@ -1,6 +1,7 @@
 package wan
 
 import (
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -273,8 +274,31 @@ func TestParseRA(t *testing.T) {
 	}
 }
 
+func TestFromSelf(t *testing.T) {
+	own := net.HardwareAddr{0x02, 0, 0, 0, 0x02, 0x01}
+	other := net.HardwareAddr{0x02, 0, 0, 0, 0x01, 0x01}
+	for _, tt := range []struct {
+		name string
+		ra   *ndp.RouterAdvertisement
+		want bool
+	}{
+		{"the gizmo's own RA, looped back on the one port, carries its MAC", ra(0, &ndp.LinkLayerAddress{Direction: ndp.Source, Addr: own}), true},
+		{"another router's RA", ra(time.Hour, &ndp.LinkLayerAddress{Direction: ndp.Source, Addr: other}), false},
+		{"an RA without a source link-layer address", ra(time.Hour), false},
+		{"a target link-layer address is no sender's", ra(time.Hour, &ndp.LinkLayerAddress{Direction: ndp.Target, Addr: own}), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := fromSelf(tt.ra, own); got != tt.want {
+				t.Errorf("fromSelf = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 // FuzzRA runs the whole RA path from bytes: validation, merge, view. It must
-// not panic, and the view must stay consistent.
+// not panic, the view must stay consistent, and the same RA from many
+// sources must leave every table within its bound and every entry within
+// MaxOptionLifetime.
 func FuzzRA(f *testing.F) {
 	for _, r := range []*ndp.RouterAdvertisement{
 		ra(time.Hour, ndp.NewMTU(1492),
@@ -301,6 +325,18 @@ func FuzzRA(f *testing.F) {
 		}
 		u.apply(r, router1, t0)
 		u.apply(r, router2, t0.Add(time.Second))
+		for i := range 3 * MaxRouters {
+			u.apply(r, llAddr(100+i), t0.Add(time.Second))
+		}
+		limits := map[string]int{tableRouters: MaxRouters, tablePrefixes: MaxPrefixes, tableRDNSS: MaxRDNSS, tableRoutes: MaxRoutes, tablePref64: MaxPref64}
+		for table, n := range u.sizes() {
+			if n > limits[table] {
+				t.Fatalf("%s holds %d entries, bound %d", table, n, limits[table])
+			}
+		}
+		if next := u.nextExpiry(t0.Add(time.Second)); next != farFuture && next.After(t0.Add(time.Second+MaxOptionLifetime)) {
+			t.Fatalf("an entry lasts until %v, past MaxOptionLifetime", next)
+		}
 		for _, at := range []time.Time{t0, t0.Add(time.Hour), u.nextExpiry(t0)} {
 			u.expire(at)
 			v := view(u, at)
@@ -315,6 +351,230 @@ func FuzzRA(f *testing.F) {
 			if v.Pref64.IsValid() && v.Pref64.Bits() != 96 && v.Pref64.Bits()%8 != 0 {
 				t.Fatalf("bad PREF64 %v", v.Pref64)
 			}
+		}
+	})
+}
+
+// llAddr is the link-local address fe80::<i>, one attacker's source.
+func llAddr(i int) netip.Addr {
+	b := netip.MustParseAddr("fe80::").As16()
+	b[12], b[13], b[14], b[15] = byte(i>>24), byte(i>>16), byte(i>>8), byte(i)
+	return netip.AddrFrom16(b)
+}
+
+// gua is 2001:db8:<a>:<b>::<c>, a distinct global address per i.
+func gua(i int) netip.Addr {
+	b := netip.MustParseAddr("2001:db8::").As16()
+	b[4], b[5], b[6], b[7], b[15] = byte(i>>8), byte(i), 0, 1, 0x53
+	return netip.AddrFrom16(b)
+}
+
+// floodRA is what one source of an RA flood sends: a default route and
+// one of each option, every lifetime infinite, all different per source.
+func floodRA(i int) *ndp.RouterAdvertisement {
+	p := gua(i).As16()
+	return ra(time.Hour,
+		&ndp.PrefixInformation{PrefixLength: 64, OnLink: true, AutonomousAddressConfiguration: true,
+			ValidLifetime: ndp.Infinity, PreferredLifetime: ndp.Infinity, Prefix: netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, p[4], p[5], 0, 2})},
+		&ndp.RecursiveDNSServer{Lifetime: ndp.Infinity, Servers: []netip.Addr{gua(i)}},
+		&ndp.RouteInformation{PrefixLength: 48, RouteLifetime: ndp.Infinity, Prefix: netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, p[4], p[5]})},
+		&ndp.PREF64{Lifetime: 8191 * 8 * time.Second, Prefix: netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, p[4], p[5], 0, 0x64}), 96)},
+	)
+}
+
+// realRA is the real upstream router's RA.
+func realRA() *ndp.RouterAdvertisement {
+	return ra(30*time.Minute,
+		ndp.NewMTU(1492),
+		&ndp.PrefixInformation{PrefixLength: 64, OnLink: true, AutonomousAddressConfiguration: true,
+			ValidLifetime: 2 * time.Hour, PreferredLifetime: time.Hour, Prefix: netip.MustParseAddr("2001:db8:0:1::")},
+		&ndp.RecursiveDNSServer{Lifetime: 10 * time.Minute, Servers: []netip.Addr{netip.MustParseAddr("2001:db8:0:1::53")}},
+		&ndp.RouteInformation{PrefixLength: 48, RouteLifetime: time.Hour, Prefix: netip.MustParseAddr("2001:db8:ffff::")},
+		&ndp.PREF64{Lifetime: 20 * time.Minute, Prefix: netip.MustParsePrefix("2001:db8:64::/96")},
+	)
+}
+
+func TestUpstreamBoundedUnderFlood(t *testing.T) {
+	u := newUpstream()
+	u.linkMTU = 1500
+	u.apply(realRA(), router1, t0)
+	const sources = 5000
+	for i := range sources {
+		at := t0.Add(time.Duration(i+1) * time.Millisecond)
+		u.apply(floodRA(i+1000), llAddr(i+1000), at)
+		if i%500 == 0 {
+			// The real router keeps advertising through the flood.
+			u.apply(realRA(), router1, at)
+		}
+	}
+	now := t0.Add(10 * time.Second)
+	u.expire(now)
+	v := view(u, now)
+
+	for table, limit := range map[string]int{tableRouters: MaxRouters, tablePrefixes: MaxPrefixes, tableRDNSS: MaxRDNSS, tableRoutes: MaxRoutes, tablePref64: MaxPref64} {
+		if n := u.sizes()[table]; n != limit {
+			t.Errorf("%s: %d entries, want the bound %d", table, n, limit)
+		}
+		// Every source beyond the bound cost an eviction or a refusal.
+		if u.full[table] < sources-uint64(limit) {
+			t.Errorf("%s: %d counted full, want at least %d", table, u.full[table], sources-limit)
+		}
+	}
+	t.Run("RFC 4861 6.3.6: the real router stays the default router", func(t *testing.T) {
+		if v.Router != router1 || v.MTU != 1492 {
+			t.Errorf("router %v MTU %d, want %v and its MTU 1492", v.Router, v.MTU, router1)
+		}
+	})
+	t.Run("the chosen router's options survive the flood", func(t *testing.T) {
+		if len(v.RDNSS) == 0 || v.RDNSS[0] != netip.MustParseAddr("2001:db8:0:1::53") {
+			t.Errorf("RDNSS %v, want the real router's first", v.RDNSS)
+		}
+		if v.Pref64 != netip.MustParsePrefix("2001:db8:64::/96") {
+			t.Errorf("PREF64 %v, want the real router's", v.Pref64)
+		}
+		has := func(ps []Prefix, p string) bool {
+			for _, x := range ps {
+				if x.Prefix == netip.MustParsePrefix(p) {
+					return true
+				}
+			}
+			return false
+		}
+		if !has(v.Prefixes, "2001:db8:0:1::/64") {
+			t.Errorf("prefixes %v lack the real router's", v.Prefixes)
+		}
+		found := false
+		for _, r := range v.Routes {
+			found = found || r.Prefix == netip.MustParsePrefix("2001:db8:ffff::/48")
+		}
+		if !found {
+			t.Errorf("routes %v lack the real router's", v.Routes)
+		}
+	})
+	t.Run("RFC 4861 4.6.2: infinite lifetimes are clamped to MaxOptionLifetime", func(t *testing.T) {
+		for table := range map[string]bool{tablePrefixes: true, tableRDNSS: true, tableRoutes: true} {
+			if u.clamped[table] == 0 {
+				t.Errorf("%s: no lifetime counted as clamped", table)
+			}
+		}
+		for _, p := range v.Prefixes {
+			if p.ValidUntil.After(now.Add(MaxOptionLifetime)) || p.PreferredUntil.After(p.ValidUntil) {
+				t.Errorf("prefix %v valid until %v, preferred until %v: beyond the clamp", p.Prefix, p.ValidUntil, p.PreferredUntil)
+			}
+		}
+		for _, r := range v.Routes {
+			if r.ValidUntil.After(now.Add(MaxOptionLifetime)) {
+				t.Errorf("route %v valid until %v: beyond the clamp", r.Prefix, r.ValidUntil)
+			}
+		}
+		// A day after the flood stopped, only what the real router
+		// still announces is left.
+		later := t0.Add(MaxOptionLifetime + time.Minute)
+		u.apply(realRA(), router1, later)
+		u.expire(later)
+		if s := u.sizes(); s[tablePrefixes] != 1 || s[tableRDNSS] != 1 || s[tableRoutes] != 1 || s[tablePref64] != 1 {
+			t.Errorf("a day after the flood: tables %v, want only the real router's entries", s)
+		}
+	})
+}
+
+func TestUpstreamBounds(t *testing.T) {
+	rdnssRA := func(lifetime time.Duration, servers ...netip.Addr) *ndp.RouterAdvertisement {
+		return ra(time.Hour, &ndp.RecursiveDNSServer{Lifetime: lifetime, Servers: servers})
+	}
+	t.Run("RFC 8106 5.3.1: a full table evicts another router's entry that ends first", func(t *testing.T) {
+		u := newUpstream()
+		u.apply(rdnssRA(time.Hour, gua(1)), router1, t0) // router1 is chosen
+		for i := range MaxRDNSS - 1 {
+			u.apply(ra(0, &ndp.RecursiveDNSServer{Lifetime: time.Duration(i+1) * time.Minute, Servers: []netip.Addr{gua(100 + i)}}), llAddr(100+i), t0)
+		}
+		u.apply(ra(0, &ndp.RecursiveDNSServer{Lifetime: time.Hour, Servers: []netip.Addr{gua(200)}}), llAddr(200), t0)
+		if _, ok := u.rdnss[gua(100)]; ok {
+			t.Error("the entry ending first is still there")
+		}
+		if _, ok := u.rdnss[gua(1)]; !ok {
+			t.Error("the chosen router's entry was evicted")
+		}
+		if _, ok := u.rdnss[gua(200)]; !ok || u.full[tableRDNSS] != 1 {
+			t.Errorf("the new entry: present %v, full counted %d", ok, u.full[tableRDNSS])
+		}
+	})
+	t.Run("a stranger never displaces the chosen router's entries", func(t *testing.T) {
+		u := newUpstream()
+		var mine []netip.Addr
+		for i := range MaxRDNSS {
+			mine = append(mine, gua(i))
+		}
+		u.apply(rdnssRA(time.Hour, mine...), router1, t0)
+		u.apply(rdnssRA(time.Hour, gua(99)), router2, t0)
+		if _, ok := u.rdnss[gua(99)]; ok || len(u.rdnss) != MaxRDNSS || u.full[tableRDNSS] != 1 {
+			t.Errorf("stranger admitted %v, table %d, full %d; want refused and counted", ok, len(u.rdnss), u.full[tableRDNSS])
+		}
+	})
+	t.Run("the chosen router's own new entry replaces its own that ends first", func(t *testing.T) {
+		u := newUpstream()
+		for i := range MaxRDNSS {
+			u.apply(rdnssRA(time.Duration(i+1)*time.Minute, gua(i)), router1, t0)
+		}
+		u.apply(rdnssRA(time.Hour, gua(99)), router1, t0)
+		if _, ok := u.rdnss[gua(0)]; ok {
+			t.Error("the chosen router's oldest entry stayed")
+		}
+		if _, ok := u.rdnss[gua(99)]; !ok {
+			t.Error("the chosen router's new entry was refused")
+		}
+	})
+	t.Run("RFC 4861 6.3.4: the router table keeps the chosen router and at least two", func(t *testing.T) {
+		u := newUpstream()
+		u.apply(ra(time.Hour), router1, t0)
+		for i := range 100 {
+			u.apply(ra(time.Hour), llAddr(1000+i), t0.Add(time.Duration(i+1)*time.Second))
+		}
+		if len(u.routers) != MaxRouters || u.routers[router1] == nil || u.chosen != router1 {
+			t.Errorf("%d routers, router1 kept %v, chosen %v", len(u.routers), u.routers[router1] != nil, u.chosen)
+		}
+		if MaxRouters < 2 {
+			t.Errorf("MaxRouters %d: RFC 4861 §6.3.4 says retain at least two", MaxRouters)
+		}
+	})
+	t.Run("RFC 4861 6.3.6: an equal-preference router does not take over; a higher one does", func(t *testing.T) {
+		u := newUpstream()
+		u.apply(ra(time.Hour), router1, t0)
+		u.apply(ra(time.Hour), router2, t0.Add(time.Second))
+		if v := view(u, t0.Add(time.Second)); v.Router != router1 {
+			t.Errorf("router %v after an equal one appeared, want %v", v.Router, router1)
+		}
+		u.apply(&ndp.RouterAdvertisement{RouterLifetime: time.Hour, RouterSelectionPreference: ndp.High}, router2, t0.Add(2*time.Second))
+		if v := view(u, t0.Add(2*time.Second)); v.Router != router2 {
+			t.Errorf("router %v after a high-preference one appeared, want %v", v.Router, router2)
+		}
+	})
+	t.Run("RFC 4861 6.3.5: when the chosen router's lifetime ends, another takes over", func(t *testing.T) {
+		u := newUpstream()
+		u.apply(ra(time.Minute), router1, t0)
+		u.apply(ra(time.Hour), router2, t0)
+		later := t0.Add(2 * time.Minute)
+		u.expire(later)
+		if v := view(u, later); v.Router != router2 {
+			t.Errorf("router %v, want %v", v.Router, router2)
+		}
+	})
+	t.Run("RFC 8781: the chosen router's PREF64 wins over a newer one from another router", func(t *testing.T) {
+		u := newUpstream()
+		u.apply(ra(time.Hour, &ndp.PREF64{Lifetime: time.Hour, Prefix: netip.MustParsePrefix("2001:db8:64::/96")}), router1, t0)
+		u.apply(ra(0, &ndp.PREF64{Lifetime: time.Hour, Prefix: netip.MustParsePrefix("2001:db8:66::/96")}), router2, t0.Add(time.Second))
+		if v := view(u, t0.Add(time.Second)); v.Pref64 != netip.MustParsePrefix("2001:db8:64::/96") {
+			t.Errorf("PREF64 %v, want the default router's", v.Pref64)
+		}
+	})
+	t.Run("RFC 8106 5.1: an infinite RDNSS lifetime ends after MaxOptionLifetime", func(t *testing.T) {
+		u := newUpstream()
+		u.apply(rdnssRA(ndp.Infinity, gua(1)), router1, t0)
+		if e := u.rdnss[gua(1)]; !e.until.Equal(t0.Add(MaxOptionLifetime)) || u.clamped[tableRDNSS] != 1 {
+			t.Errorf("RDNSS until %v (clamped %d), want %v", e.until, u.clamped[tableRDNSS], t0.Add(MaxOptionLifetime))
+		}
+		if next := u.nextExpiry(t0); next.After(t0.Add(MaxOptionLifetime)) {
+			t.Errorf("next expiry %v: past the clamp", next)
 		}
 	})
 }

@@ -74,6 +74,13 @@ type Stats struct {
 	// NetlinkDropped counts link and address notifications the netlink
 	// library dropped (malformed, or not from the kernel).
 	NetlinkDropped uint64
+	// UpstreamFull counts RA entries evicted or refused because their
+	// table was full, LifetimesClamped option lifetimes cut to
+	// MaxOptionLifetime, UpstreamEntries the tables' sizes, all by table
+	// (routers, prefixes, rdnss, routes, pref64).
+	UpstreamFull     map[string]uint64
+	LifetimesClamped map[string]uint64
+	UpstreamEntries  map[string]int
 
 	UnreachableRoutes int
 	RouteErrors       uint64
@@ -97,6 +104,9 @@ type counters = guarded.Stats[Stats]
 func cloneStats(s Stats) Stats {
 	s.InvalidRAs = maps.Clone(s.InvalidRAs)
 	s.InvalidDHCPv4 = maps.Clone(s.InvalidDHCPv4)
+	s.UpstreamFull = maps.Clone(s.UpstreamFull)
+	s.LifetimesClamped = maps.Clone(s.LifetimesClamped)
+	s.UpstreamEntries = maps.Clone(s.UpstreamEntries)
 	s.Upstream = cloneUpstream(s.Upstream)
 	if s.IPv4 != nil {
 		l := *s.IPv4

@@ -3,7 +3,9 @@
 // option (RFC 8781) of the Router Advertisements on the LAN, picks a
 // dedicated /128 from the host's SLAAC /64, and runs tayga as a stateless
 // translator between the host's IPv4 (192.0.0.1, RFC 7335) and that /128.
-// When the RA changes (renumbering, new PREF64) it reconfigures tayga.
+// When the RAs change (renumbering, new PREF64) it reconfigures tayga. The
+// PREF64 and the /64 may come from different routers, as on an existing
+// network where one router gives the addresses and the gizmo the NAT64.
 package clat
 
 import (
@@ -12,11 +14,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -101,6 +105,22 @@ func Choose(ra *ndp.RouterAdvertisement) (Translation, bool) {
 	return t, true
 }
 
+// maxRouters bounds the routers whose RAs Merge is given: a LAN has one
+// or two.
+const maxRouters = 8
+
+// Merge is one RA with the options of each router's latest RA, in the
+// order of the routers' addresses, so that Choose sees a PREF64 from one
+// router and a prefix from another.
+func Merge(latest map[netip.Addr]*ndp.RouterAdvertisement) *ndp.RouterAdvertisement {
+	routers := slices.SortedFunc(maps.Keys(latest), netip.Addr.Compare)
+	m := &ndp.RouterAdvertisement{}
+	for _, r := range routers {
+		m.Options = append(m.Options, latest[r].Options...)
+	}
+	return m
+}
+
 // TaygaConf renders tayga's configuration for t.
 func TaygaConf(tun string, t Translation) string {
 	return fmt.Sprintf(`# gizmo lab CLAT (written by lab/internal/clat)
@@ -135,6 +155,7 @@ func Run(ctx context.Context, cfg Config) error {
 		&ndp.LinkLayerAddress{Direction: ndp.Source, Addr: ifi.HardwareAddr},
 	}}
 	var nextRS time.Time
+	latest := map[netip.Addr]*ndp.RouterAdvertisement{}
 	for ctx.Err() == nil {
 		if !r.cur.CLATAddr.IsValid() && time.Now().After(nextRS) {
 			// RFC 4861 §6.3.7: solicit rather than wait for the next
@@ -167,7 +188,12 @@ func Run(ctx context.Context, cfg Config) error {
 		if !ok {
 			continue
 		}
-		t, ok := Choose(ra)
+		if _, known := latest[from]; !known && len(latest) >= maxRouters {
+			cfg.Logger.Warn("too many routers; RA ignored", "router", from)
+			continue
+		}
+		latest[from] = ra
+		t, ok := Choose(Merge(latest))
 		if !ok || t == r.cur {
 			continue
 		}

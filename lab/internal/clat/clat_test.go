@@ -98,3 +98,33 @@ map 192.0.0.1 2001:db8:1000::c1a7
 		t.Errorf("TaygaConf (-want +got):\n%s", diff)
 	}
 }
+
+// TestMerge: on an existing network the router's RA has the /64 and the
+// gizmo's the PREF64 (and an on-link /64 without SLAAC, which is no CLAT
+// prefix); together they give the translation, and a router's newer RA
+// replaces its older one.
+func TestMerge(t *testing.T) {
+	router := netip.MustParseAddr("fe80::ff:fe00:101")
+	gizmo := netip.MustParseAddr("fe80::ff:fe00:201")
+	nsp := "2001:db8:1000:100::/96"
+	latest := map[netip.Addr]*ndp.RouterAdvertisement{
+		router: {Options: []ndp.Option{pio("2001:db8:0:1::/64", time.Hour, true)}},
+		gizmo:  {Options: []ndp.Option{pio("2001:db8:1000:100::/64", time.Minute, false), pref64(nsp, time.Minute)}},
+	}
+	for _, ra := range latest {
+		if _, ok := Choose(ra); ok {
+			t.Fatalf("one router's RA alone gives a translation: %+v", ra)
+		}
+	}
+	got, ok := Choose(Merge(latest))
+	want := Translation{Pref64: netip.MustParsePrefix(nsp), Prefix: netip.MustParsePrefix("2001:db8:0:1::/64"),
+		CLATAddr: netip.MustParseAddr("2001:db8:0:1::c1a7")}
+	if !ok || got != want {
+		t.Errorf("Choose(Merge) = %+v, %v; want %+v", got, ok, want)
+	}
+	// RFC 8781 §4: the gizmo withdraws its PREF64 (lifetime 0).
+	latest[gizmo] = &ndp.RouterAdvertisement{Options: []ndp.Option{pio("2001:db8:1000:100::/64", 0, false), pref64(nsp, 0)}}
+	if got, ok := Choose(Merge(latest)); ok {
+		t.Errorf("translation %+v after the PREF64 was withdrawn", got)
+	}
+}

@@ -1,0 +1,112 @@
+package clat
+
+import (
+	"net/netip"
+	"os"
+	"testing"
+
+	"github.com/cilium/ebpf"
+)
+
+// tc return codes, as BPF_PROG_TEST_RUN reports them (a uint32).
+const (
+	tcActOK       = 0
+	tcActShot     = 2
+	tcActRedirect = 7
+	// tcActNext is TC_ACT_UNSPEC (-1), TCX_NEXT: not ours, the next
+	// program on the hook runs.
+	tcActNext = 1<<32 - 1
+)
+
+var (
+	testPref64 = netip.MustParsePrefix("2001:db8:46::/96")
+	testCLAT6  = netip.MustParseAddr("2001:db8:1000:ff::464")
+	remote4    = netip.MustParseAddr("198.51.100.80")
+	router6    = netip.MustParseAddr("2001:db8:0:1::1") // a router on the way to the NAT64
+)
+
+func testPlan() Plan {
+	return Plan{Pref64: testPref64, Address: testCLAT6, WANIfindex: 1, WANMTU: 1500}
+}
+
+// to6 is an IPv4 address in the test prefix (RFC 6052 /96).
+func to6(a netip.Addr) netip.Addr {
+	b := testPref64.Addr().As16()
+	copy(b[12:], a.AsSlice())
+	return netip.AddrFrom16(b)
+}
+
+func needRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+}
+
+// harness runs the programs with BPF_PROG_TEST_RUN on packets built by the
+// tests: no namespaces, no interfaces, no routing table.
+type harness struct {
+	t  testing.TB
+	dp *datapath
+}
+
+func newHarness(t testing.TB, p Plan) *harness {
+	t.Helper()
+	needRoot(t)
+	dp, err := loadDatapath()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dp.close() })
+	if err := p.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := dp.configure(p, 1, flagNoFIB); err != nil {
+		t.Fatal(err)
+	}
+	return &harness{t: t, dp: dp}
+}
+
+// run sends one L3 packet to clat_out (out) or clat_in and returns the
+// verdict and the L3 packet after the program.
+func (h *harness) run(out bool, l3 []byte) (uint32, []byte) {
+	h.t.Helper()
+	prog := h.dp.objs.In
+	if out {
+		prog = h.dp.objs.Out
+	}
+	etype := []byte{0x08, 0x00}
+	if len(l3) > 0 && l3[0]>>4 == 6 {
+		etype = []byte{0x86, 0xdd}
+	}
+	frame := append([]byte{2, 0, 0, 0, 0, 0xa, 2, 0, 0, 0, 0, 0xb}, etype...)
+	frame = append(frame, l3...)
+	buf := make([]byte, len(frame)+2048)
+	ro := &ebpf.RunOptions{Data: frame, DataOut: buf}
+	ret, err := prog.Run(ro)
+	if err != nil {
+		h.t.Fatalf("test run: %v", err)
+	}
+	var l3out []byte
+	if len(ro.DataOut) >= 14 {
+		l3out = ro.DataOut[14:]
+		et := uint16(ro.DataOut[12])<<8 | uint16(ro.DataOut[13])
+		if len(l3out) > 0 && (l3out[0]>>4 == 6) != (et == 0x86dd) {
+			h.t.Fatalf("EtherType %#04x does not match IP version %d", et, l3out[0]>>4)
+		}
+	}
+	return ret, l3out
+}
+
+func (h *harness) counter(name string) uint64 {
+	h.t.Helper()
+	c, err := h.dp.counters()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	v, ok := c[name]
+	if !ok {
+		h.t.Fatalf("no counter %q", name)
+	}
+	return v
+}

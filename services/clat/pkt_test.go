@@ -1,0 +1,275 @@
+package clat
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"testing"
+)
+
+// Packet builders and checkers for the tests: enough IPv4, IPv6, TCP, UDP
+// and ICMP to drive the translator and verify what comes out, with the
+// checksums computed here (RFC 1071), not by the program under test.
+
+const (
+	pTCP   = 6
+	pUDP   = 17
+	pICMP  = 1
+	pICMP6 = 58
+	pFrag  = 44
+)
+
+// sum16 adds data as 16-bit words (RFC 1071), padding an odd length.
+func sum16(data []byte, s uint32) uint32 {
+	for i := 0; i+1 < len(data); i += 2 {
+		s += uint32(binary.BigEndian.Uint16(data[i:]))
+	}
+	if len(data)%2 == 1 {
+		s += uint32(data[len(data)-1]) << 8
+	}
+	return s
+}
+
+func fold(s uint32) uint16 {
+	for s > 0xffff {
+		s = (s & 0xffff) + (s >> 16)
+	}
+	return ^uint16(s)
+}
+
+// pseudo is the pseudo-header sum of RFC 768/793 (IPv4) or RFC 8200 §8.1.
+func pseudo(src, dst netip.Addr, proto uint8, length int) uint32 {
+	s := sum16(src.AsSlice(), 0)
+	s = sum16(dst.AsSlice(), s)
+	return s + uint32(proto) + uint32(length)
+}
+
+// seg is an upper-layer header and payload. For ICMP, id is the
+// identifier and typ/code the message type.
+type seg struct {
+	proto      uint8
+	sport      uint16
+	dport      uint16
+	flags      uint8  // TCP
+	tcpOpts    []byte // a multiple of four bytes
+	typ, code  uint8  // ICMP / ICMPv6
+	id         uint16 // ICMP echo identifier
+	rest       uint32 // ICMP error: the 4 bytes after the checksum
+	payload    []byte
+	noChecksum bool // UDP: checksum 0
+}
+
+// bytes builds the segment with its checksum for src → dst.
+func (s seg) bytes(src, dst netip.Addr) []byte {
+	var b []byte
+	proto := s.proto
+	switch s.proto {
+	case pTCP:
+		b = make([]byte, 20, 20+len(s.tcpOpts))
+		binary.BigEndian.PutUint16(b[0:], s.sport)
+		binary.BigEndian.PutUint16(b[2:], s.dport)
+		b[12] = byte(5+len(s.tcpOpts)/4) << 4
+		b[13] = s.flags
+		binary.BigEndian.PutUint16(b[14:], 65535)
+		b = append(b, s.tcpOpts...)
+	case pUDP:
+		b = make([]byte, 8)
+		binary.BigEndian.PutUint16(b[0:], s.sport)
+		binary.BigEndian.PutUint16(b[2:], s.dport)
+		binary.BigEndian.PutUint16(b[4:], uint16(8+len(s.payload)))
+	default:
+		b = make([]byte, 8)
+		b[0], b[1] = s.typ, s.code
+		if s.rest != 0 {
+			binary.BigEndian.PutUint32(b[4:], s.rest)
+		} else {
+			binary.BigEndian.PutUint16(b[4:], s.id)
+			binary.BigEndian.PutUint16(b[6:], 1)
+		}
+		if src.Is6() {
+			proto = pICMP6
+		}
+	}
+	b = append(b, s.payload...)
+	var off int
+	var seed uint32
+	switch proto {
+	case pTCP:
+		off, seed = 16, pseudo(src, dst, proto, len(b))
+	case pUDP:
+		off, seed = 6, pseudo(src, dst, proto, len(b))
+	case pICMP:
+		off = 2
+	case pICMP6:
+		off, seed = 2, pseudo(src, dst, proto, len(b))
+	}
+	if !s.noChecksum {
+		binary.BigEndian.PutUint16(b[off:], fold(sum16(b, seed)))
+	}
+	return b
+}
+
+// pkt4 is an IPv4 packet with TTL 63 and DF unset.
+func pkt4(src, dst netip.Addr, s seg) []byte {
+	return ip4(src, dst, s.proto, 63, 0, 0, nil, s.bytes(src, dst))
+}
+
+// ip4 builds an IPv4 header (with options opts, a multiple of four
+// bytes) in front of l4.
+func ip4(src, dst netip.Addr, proto, ttl uint8, id, fragOff uint16, opts, l4 []byte) []byte {
+	hlen := 20 + len(opts)
+	b := make([]byte, hlen, hlen+len(l4))
+	b[0] = 0x40 | byte(hlen/4)
+	b[1] = 0x28 // DSCP/ECN, carried to the traffic class
+	binary.BigEndian.PutUint16(b[2:], uint16(hlen+len(l4)))
+	binary.BigEndian.PutUint16(b[4:], id)
+	binary.BigEndian.PutUint16(b[6:], fragOff)
+	b[8], b[9] = ttl, proto
+	copy(b[12:], src.AsSlice())
+	copy(b[16:], dst.AsSlice())
+	copy(b[20:], opts)
+	binary.BigEndian.PutUint16(b[10:], fold(sum16(b[:hlen], 0)))
+	return append(b, l4...)
+}
+
+// pkt6 is an IPv6 packet with hop limit 63.
+func pkt6(src, dst netip.Addr, s seg) []byte {
+	nh := s.proto
+	if nh == pICMP {
+		nh = pICMP6
+	}
+	return ip6(src, dst, nh, 63, s.bytes(src, dst))
+}
+
+func ip6(src, dst netip.Addr, nh, hl uint8, payload []byte) []byte {
+	b := make([]byte, 40, 40+len(payload))
+	b[0], b[1] = 0x62, 0x80 // traffic class 0x28
+	binary.BigEndian.PutUint16(b[4:], uint16(len(payload)))
+	b[6], b[7] = nh, hl
+	copy(b[8:], src.AsSlice())
+	copy(b[24:], dst.AsSlice())
+	return append(b, payload...)
+}
+
+// parsed is a translated packet as the checks see it.
+type parsed struct {
+	v6       bool
+	src, dst netip.Addr
+	proto    uint8 // upper-layer protocol (after a fragment header)
+	ttl      uint8 // TTL or hop limit
+	tos      uint8 // TOS or traffic class
+	df       bool
+	frag     bool // a fragment: IPv4 MF/offset, or an IPv6 fragment header
+	fragOff  int
+	more     bool
+	id       uint32
+	l4       []byte
+}
+
+// parse checks the IP header (length, IPv4 checksum) and, for a first or
+// only fragment, the upper-layer checksum.
+func parse(t testing.TB, b []byte) parsed {
+	t.Helper()
+	p, err := parseErr(b)
+	if err != nil {
+		t.Fatalf("%v\n% x", err, b)
+	}
+	return p
+}
+
+func parseErr(b []byte) (parsed, error) {
+	p, err := parseHeader(b)
+	if err != nil {
+		return p, err
+	}
+	return p, checkL4(p)
+}
+
+// parseHeader checks the IP header (lengths, the IPv4 checksum) only.
+func parseHeader(b []byte) (parsed, error) {
+	var p parsed
+	switch {
+	case len(b) >= 20 && b[0]>>4 == 4:
+		hlen := int(b[0]&0xf) * 4
+		if hlen < 20 || len(b) < hlen || int(binary.BigEndian.Uint16(b[2:])) != len(b) {
+			return p, fmt.Errorf("IPv4 length: header %d, total %d, have %d", hlen, binary.BigEndian.Uint16(b[2:]), len(b))
+		}
+		if fold(sum16(b[:hlen], 0)) != 0 {
+			return p, fmt.Errorf("IPv4 header checksum")
+		}
+		fo := binary.BigEndian.Uint16(b[6:])
+		p.tos, p.ttl, p.proto = b[1], b[8], b[9]
+		p.df, p.more, p.fragOff = fo&0x4000 != 0, fo&0x2000 != 0, int(fo&0x1fff)*8
+		p.frag = p.more || p.fragOff != 0
+		p.id = uint32(binary.BigEndian.Uint16(b[4:]))
+		p.src, p.dst = netip.AddrFrom4([4]byte(b[12:16])), netip.AddrFrom4([4]byte(b[16:20]))
+		p.l4 = b[hlen:]
+	case len(b) >= 40 && b[0]>>4 == 6:
+		p.v6 = true
+		if int(binary.BigEndian.Uint16(b[4:]))+40 != len(b) {
+			return p, fmt.Errorf("IPv6 payload length %d, have %d", binary.BigEndian.Uint16(b[4:]), len(b)-40)
+		}
+		p.tos = b[0]<<4 | b[1]>>4
+		p.proto, p.ttl = b[6], b[7]
+		p.src, p.dst = netip.AddrFrom16([16]byte(b[8:24])), netip.AddrFrom16([16]byte(b[24:40]))
+		p.l4 = b[40:]
+		if p.proto == pFrag {
+			if len(p.l4) < 8 {
+				return p, fmt.Errorf("short fragment header")
+			}
+			f := binary.BigEndian.Uint16(p.l4[2:])
+			p.frag, p.fragOff, p.more = true, int(f&0xfff8), f&1 != 0
+			p.id = binary.BigEndian.Uint32(p.l4[4:])
+			p.proto, p.l4 = p.l4[0], p.l4[8:]
+		}
+	default:
+		return p, fmt.Errorf("not an IP packet")
+	}
+	return p, nil
+}
+
+// checkL4 checks the upper-layer checksum of an unfragmented packet.
+func checkL4(p parsed) error {
+	if p.fragOff != 0 || p.more {
+		return nil // the upper-layer checksum covers all fragments
+	}
+	var seed uint32
+	switch p.proto {
+	case pTCP, pUDP, pICMP6:
+		seed = pseudo(p.src, p.dst, p.proto, len(p.l4))
+	case pICMP:
+	default:
+		return nil
+	}
+	if p.proto == pUDP && len(p.l4) >= 8 && binary.BigEndian.Uint16(p.l4[6:]) == 0 {
+		if p.v6 {
+			return fmt.Errorf("UDP over IPv6 without checksum")
+		}
+		return nil
+	}
+	if fold(sum16(p.l4, seed)) != 0 {
+		return fmt.Errorf("%d checksum wrong", p.proto)
+	}
+	return nil
+}
+
+// mssOf returns the MSS option of a TCP header, 0 if none.
+func mssOf(tcp []byte) int {
+	opts := tcp[20 : int(tcp[12]>>4)*4]
+	for i := 0; i < len(opts); {
+		switch opts[i] {
+		case 0:
+			return 0
+		case 1:
+			i++
+		case 2:
+			return int(binary.BigEndian.Uint16(opts[i+2:]))
+		default:
+			i += int(opts[i+1])
+		}
+	}
+	return 0
+}
+
+// mss is a TCP MSS option of value v.
+func mss(v uint16) []byte { return []byte{2, 4, byte(v >> 8), byte(v)} }
