@@ -2,6 +2,10 @@ package zeroconf
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -140,4 +144,87 @@ func encapsulated(t *testing.T, ctx context.Context) uint64 {
 	}
 	t.Fatalf("/metrics has no %s", name)
 	return 0
+}
+
+// BenchmarkDSLiteTCP measures TCP throughput (iperf3, one stream, 3 s, as
+// the NAT64's bench) from gz-lan-v6 in the ds-lite lab along the B4's path
+// against plain IPv6 forwarding, alternating within each of b.N rounds:
+//
+//	ipv6    to 2001:db8:ffff::10 natively: the gizmo forwards (firewall,
+//	        fast path), gz-isp routes
+//	dslite  to 198.51.100.80 by its NAT64 address: the gizmo's NAT64 to
+//	        192.0.0.2, its B4 into the softwire, the lab's AFTR out of it
+//	        and nftables' masquerade in gz-isp
+//
+// The median of the per-round ratios is reported. Run as root:
+//
+//	go test -run '^$' -bench DSLiteTCP -benchtime 5x ./lab/integration/zeroconf
+func BenchmarkDSLiteTCP(b *testing.B) {
+	l := upScenario(b, "ds-lite")
+	ctx := testContext(b, 5*time.Minute)
+	err := netlab.WaitFor(ctx, "the DS-Lite line", func(ctx context.Context) (bool, error) {
+		var s struct {
+			Line string `json:"line"`
+		}
+		return apiJSON(ctx, "/api/status", &s) == nil && s.Line == "ds-lite", nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := netlab.WaitDefaultRoute6(ctx, netlab.NSLanV6, netlab.HostIf); err != nil {
+		b.Fatalf("gz-lan-v6 has no default route: %v", err)
+	}
+	nat64Addr := synthesized(netlab.Pref64, netlab.V4OnlyServer)
+	for _, a := range []string{netlab.DualServer6.String(), netlab.V4OnlyServer.String()} {
+		srv := exec.Command("ip", "netns", "exec", netlab.NSInet, "iperf3", "-s", "-B", a)
+		if err := srv.Start(); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	}
+	var g6, gd, ratios []float64
+	for b.Loop() {
+		a, err := iperfTCP(ctx, l, netlab.DualServer6.String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		d, err := iperfTCP(ctx, l, nat64Addr.String())
+		if err != nil {
+			b.Fatal(err)
+		}
+		g6, gd, ratios = append(g6, a), append(gd, d), append(ratios, d/a)
+	}
+	med := func(v []float64) float64 { s := slices.Sorted(slices.Values(v)); return s[len(s)/2] }
+	b.ReportMetric(med(g6), "ipv6-Gbit/s")
+	b.ReportMetric(med(gd), "dslite-Gbit/s")
+	b.ReportMetric(med(ratios), "dslite/ipv6")
+}
+
+// iperfTCP is one TCP run of 3 s from gz-lan-v6 to dst, in Gbit/s.
+func iperfTCP(ctx context.Context, l *netlab.Lab, dst string) (float64, error) {
+	var out []byte
+	var err error
+	// The server may not listen yet, the host's route not be there yet:
+	// iperf3 -J says so in its JSON.
+	for range 20 {
+		out, err = l.Exec(ctx, netlab.NSLanV6, "iperf3", "-c", dst, "-t", "3", "-J")
+		if err == nil && !strings.Contains(string(out), `"error"`) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("iperf3 to %s: %v: %s", dst, err, out)
+	}
+	var res struct {
+		End struct {
+			SumReceived struct {
+				BPS float64 `json:"bits_per_second"`
+			} `json:"sum_received"`
+		} `json:"end"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil || res.End.SumReceived.BPS == 0 {
+		return 0, fmt.Errorf("iperf3 to %s: no result (%v): %s", dst, err, out)
+	}
+	return res.End.SumReceived.BPS / 1e9, nil
 }
