@@ -118,7 +118,8 @@ func (d *daemon) sample(now time.Time) series.Sample {
 }
 
 // sampler feeds the history every 10 s and saves it every 5 minutes and
-// at shutdown, so that a reboot keeps the dashboard's history.
+// at shutdown, so that a reboot keeps the dashboard's history. Every 30 s
+// it also looks for limits that were hit, for the dashboard and the log.
 type sampler struct {
 	d *daemon
 }
@@ -130,6 +131,8 @@ func (s sampler) Run(ctx context.Context) error {
 	defer tick.Stop()
 	save := time.NewTicker(5 * time.Minute)
 	defer save.Stop()
+	limits := time.NewTicker(30 * time.Second)
+	defer limits.Stop()
 	d.history.Add(d.sample(time.Now()))
 	for {
 		select {
@@ -140,6 +143,10 @@ func (s sampler) Run(ctx context.Context) error {
 			return nil
 		case now := <-tick.C:
 			d.history.Add(d.sample(now))
+		case now := <-limits.C:
+			for _, hit := range d.rollup.WatchLimits(d.wired.stats(true), now) {
+				d.log.Warn("a limit was hit", "limit", hit.Key, "times", hit.Count, "what", hit.What)
+			}
 		case <-save.C:
 			if err := persist.WriteJSON(path, d.history.Save()); err != nil {
 				d.log.Warn("saving traffic history failed", "err", err)

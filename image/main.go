@@ -265,6 +265,9 @@ func runUpdate(ctx context.Context, args []string, stderr io.Writer) error {
 	noReboot := fs.Bool("no-reboot", false, "write and switch, but do not reboot")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	pin := fs.String("pin", "", "SHA-256 of the gizmo's TLS public key (default: the one pinned on first contact)")
+	var cur current
+	fs.StringVar(&cur.passwordFile, "current-password-file", "", "rotating the password: the file with the password the running gizmo knows (the new image gets -password-file's)")
+	fs.StringVar(&cur.signingKey, "current-signing-key", "", "rotating the signing key: the key the running gizmo's image trusts, which signs this update (the new image trusts -signing-key's)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -278,6 +281,10 @@ func runUpdate(ctx context.Context, args []string, stderr io.Writer) error {
 	opts := st.opts
 	if opts.Password == "" {
 		return errors.New("the config sets Update.NoPassword: the gizmo's update API is not reachable over the network")
+	}
+	authPassword, signWith, err := cur.credentials(st)
+	if err != nil {
+		return err
 	}
 	opts.SkipEEPROM = !*eeprom
 	target := *host
@@ -293,8 +300,8 @@ func runUpdate(ctx context.Context, args []string, stderr io.Writer) error {
 	defer parts.Close()
 	cl := &updater.Client{
 		BaseURL:    "https://" + hostPort(target, opts.Config.HTTPPort()),
-		Password:   opts.Password,
-		SigningKey: st.key,
+		Password:   authPassword,
+		SigningKey: signWith,
 		Logger:     opts.Logger,
 	}
 	if cl.KeySHA256, err = pinnedKey(ctx, cl, *pin, filepath.Join(st.secrets, pinFile), opts.Logger); err != nil {
@@ -305,6 +312,35 @@ func runUpdate(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("%w\n(if the gizmo was re-flashed or lost /perm, it has a new key: check it on its serial console, then pass -pin)", err)
 	}
 	return err
+}
+
+// current names what the running gizmo knows when an update rotates the
+// password or the signing key: the update authenticates with the old
+// password and is signed with the old key, while the image it installs
+// carries the new password and trusts the new key from its next boot.
+type current struct {
+	passwordFile, signingKey string
+}
+
+// credentials are the password to authenticate with and the key to sign
+// with: the current ones where given, else the new image's own.
+func (c current) credentials(st setup) (password string, key ed25519.PrivateKey, err error) {
+	password, key = st.opts.Password, st.key
+	if c.passwordFile != "" {
+		b, err := os.ReadFile(c.passwordFile)
+		if err != nil {
+			return "", nil, fmt.Errorf("-current-password-file: %w", err)
+		}
+		if password = strings.TrimSpace(string(b)); password == "" {
+			return "", nil, fmt.Errorf("-current-password-file %s is empty", c.passwordFile)
+		}
+	}
+	if c.signingKey != "" {
+		if key, err = updater.LoadKey(c.signingKey); err != nil {
+			return "", nil, fmt.Errorf("-current-signing-key: %w", err)
+		}
+	}
+	return password, key, nil
 }
 
 // pinnedKey is the gizmo's TLS key fingerprint to trust: -pin (saved for

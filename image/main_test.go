@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"codeberg.org/monostack/gizmo/image/updater"
 	"golang.org/x/sys/unix"
 )
 
@@ -155,6 +156,43 @@ func TestHostPort(t *testing.T) {
 	} {
 		if got := hostPort(tc.host, "8080"); got != tc.want {
 			t.Errorf("hostPort(%q) = %q, want %q", tc.host, got, tc.want)
+		}
+	}
+}
+
+// Rotating: the update authenticates with the password the running gizmo
+// knows and is signed with the key its image trusts; without the flags,
+// with the new image's own.
+func TestUpdateCredentialsWhenRotating(t *testing.T) {
+	dir := t.TempDir()
+	newKey, _, err := updater.LoadOrCreateKey(filepath.Join(dir, "new.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldKey, _, err := updater.LoadOrCreateKey(filepath.Join(dir, "old.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldPW := filepath.Join(dir, "old-password.txt")
+	if err := os.WriteFile(oldPW, []byte("old-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st := setup{key: newKey}
+	st.opts.Password = "new-secret"
+
+	pw, key, err := current{}.credentials(st)
+	if err != nil || pw != "new-secret" || !key.Equal(newKey) {
+		t.Errorf("no rotation: %q, same key %v, %v; want the new image's own", pw, key.Equal(newKey), err)
+	}
+	pw, key, err = current{passwordFile: oldPW, signingKey: filepath.Join(dir, "old.key")}.credentials(st)
+	if err != nil || pw != "old-secret" || !key.Equal(oldKey) {
+		t.Errorf("rotation: %q, old key %v, %v; want the running gizmo's", pw, key.Equal(oldKey), err)
+	}
+	empty := filepath.Join(dir, "empty.txt")
+	os.WriteFile(empty, []byte("\n"), 0o600)
+	for _, c := range []current{{passwordFile: empty}, {passwordFile: filepath.Join(dir, "missing")}, {signingKey: filepath.Join(dir, "missing.key")}, {signingKey: oldPW}} {
+		if _, _, err := c.credentials(st); err == nil {
+			t.Errorf("%+v: no error", c)
 		}
 	}
 }

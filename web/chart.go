@@ -47,6 +47,12 @@ func stackedChart(points []series.Point, step time.Duration, f chartFrame) templ
 		return template.HTML(b.String())
 	}
 	points, step = downsample(points, step, maxColumns)
+	// The newest bucket is still filling. The frame ends where that bucket
+	// ends, so that it gets a column as wide as the others; ending at now
+	// would clamp it to a sliver, or to nothing in its first seconds.
+	if end := points[len(points)-1].Start.Add(step); end.After(f.End) {
+		f.Start, f.End = f.Start.Add(end.Sub(f.End)), end
+	}
 	span := f.End.Sub(f.Start).Seconds()
 	var maxRate float64
 	for _, p := range points {

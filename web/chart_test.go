@@ -71,6 +71,23 @@ func TestChartSpansTheRange(t *testing.T) {
 	}
 }
 
+// The bucket that is still filling gets a whole column, even in its
+// first second, rather than one clamped at now.
+func TestChartNewestBucketHasAColumn(t *testing.T) {
+	now := time.Date(2026, 11, 26, 12, 0, 1, 0, time.UTC)
+	pts := []series.Point{{Start: now.Truncate(time.Minute), Total: series.Categories{NativeIPv6: 6000}}}
+	html := string(stackedChart(pts, time.Minute, chartFrame{Start: now.Add(-24 * time.Hour), End: now, Zone: time.UTC, Width: 900, Height: 240, Label: "x", Unit: humanRate}))
+	m := regexp.MustCompile(`<polygon fill="#2e7d32" points="([0-9.]+),[0-9.]+ ([0-9.]+),`).FindStringSubmatch(html)
+	if m == nil {
+		t.Fatalf("no native IPv6 band: %s", html)
+	}
+	x0, _ := strconv.ParseFloat(m[1], 64)
+	x1, _ := strconv.ParseFloat(m[2], 64)
+	if want := 900.0 / (24 * 60); x1-x0 < want-0.1 {
+		t.Errorf("the newest minute spans x=%v..%v, want a column %.1f wide", x0, x1, want)
+	}
+}
+
 func TestIPv4Need(t *testing.T) {
 	v6 := map[string]bool{"v6": true}
 	host := func(mac, name string, lease bool, addrs map[string]bool) *state.Host {

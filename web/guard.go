@@ -112,6 +112,7 @@ func (s *Server) checkPassword(r *http.Request, pw string) (ok, throttled bool) 
 	client := clientAddr(r)
 	if !s.logins.allowed(client, now) {
 		s.stats.loginThrottled.Add(1)
+		s.stats.loginThrottledAt.Store(now.UnixNano())
 		return false, true
 	}
 	if subtle.ConstantTimeCompare([]byte(pw), []byte(s.cfg.Password)) == 1 {

@@ -1,6 +1,8 @@
 package web
 
 import (
+	"time"
+
 	"codeberg.org/monostack/gizmo/web/series"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -15,6 +17,9 @@ type Insights struct {
 	DHCPv4   map[string]uint64       `json:"dhcpv4"`
 	// Hosts are per-host extras keyed by MAC address.
 	Hosts map[string]HostInsights `json:"hosts"`
+	// Limits are the bounds hit since the gizmo started, the most recent
+	// first.
+	Limits []LimitHit `json:"limits"`
 	// Metrics are the services' own counters and gauges for /metrics,
 	// each declared with its type by the daemon.
 	Metrics []prometheus.Metric `json:"-"`
@@ -68,4 +73,18 @@ type HostInsights struct {
 	ExposedPorts []string `json:"exposed_ports"`
 	// Traffic is the host's cumulative traffic by category.
 	Traffic series.Categories `json:"traffic"`
+}
+
+// LimitHit is one of the bounds the gizmo keeps against floods and full
+// tables, and how often and when it last refused or shed something.
+type LimitHit struct {
+	// Key names the limit for scripts (nat64_tables, dns_fair_share, ...).
+	Key string `json:"key"`
+	// What says what happened, in the household's words.
+	What string `json:"what"`
+	// Count is how many packets, queries or requests the limit refused
+	// since the gizmo started.
+	Count uint64 `json:"count"`
+	// Last is when the gizmo last saw the limit refuse something.
+	Last time.Time `json:"last"`
 }

@@ -80,8 +80,10 @@ func (l Limits) withDefaults() Limits {
 type listenerStats struct {
 	open     atomic.Int64
 	accepted atomic.Uint64
-	// limited counts accepts that found every slot taken and had to wait.
-	limited atomic.Uint64
+	// limited counts accepts that found every slot taken and had to wait,
+	// limitedAt is when that last happened (Unix nanoseconds).
+	limited   atomic.Uint64
+	limitedAt atomic.Int64
 	// timeouts counts connections closed because a deadline passed (a
 	// slow handshake or header, a stalled body, an idle client).
 	timeouts atomic.Uint64
@@ -107,6 +109,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	case l.slots <- struct{}{}:
 	default:
 		l.stats.limited.Add(1)
+		l.stats.limitedAt.Store(time.Now().UnixNano())
 		select {
 		case l.slots <- struct{}{}:
 		case <-l.done:

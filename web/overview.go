@@ -57,6 +57,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 	links, res, step, span := pickRange(r)
 	points, _ := h.Series(res, now.Add(-span))
 	st := s.cfg.Backend.Snapshot()
+	ins := s.cfg.Backend.Insights()
 	b := s.base(r, "Overview", "overview", 30)
 	s.render(w, "overview", struct {
 		pageBase
@@ -68,9 +69,11 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request) {
 		IPv4     ipv4Need
 		Status   StatusJSON
 		System   systemView
+		Limits   []LimitHit
 	}{b, s.cfg.Backend.Findings().Internet, shares, links,
 		stackedChart(points, step, chartFrame{Start: now.Add(-span), End: now, Zone: zone, Width: 900, Height: 240, Label: "traffic by category", Unit: humanRate}),
-		legend(), ipv4NeedOf(st.Hosts, s.cfg.Backend.Insights(), b.LoggedIn), statusOf(st, now), s.system(now)})
+		legend(), ipv4NeedOf(st.Hosts, ins, b.LoggedIn), statusOf(st, now), s.system(now),
+		s.limitsHitSince(ins.Limits, now.Add(-recentLimits))})
 }
 
 // ipv4Need is the overview's "N of M hosts still need IPv4, and for

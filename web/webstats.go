@@ -17,6 +17,7 @@ type webStats struct {
 	logins             atomic.Uint64 // successful logins
 	loginFailures      atomic.Uint64 // wrong passwords (form or basic auth)
 	loginThrottled     atomic.Uint64 // attempts refused by the login limiter
+	loginThrottledAt   atomic.Int64  // when the limiter last refused one (Unix ns)
 	logouts            atomic.Uint64
 }
 

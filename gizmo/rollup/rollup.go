@@ -84,11 +84,13 @@ type Rollup struct {
 	// ownStack are addresses seen querying the DNS64 or carrying native
 	// IPv6: the hosts' own stacks, not a CLAT.
 	ownStack map[netip.Addr]bool
+	// limits are the bounds' counters as WatchLimits last saw them.
+	limits map[string]limitSeen
 }
 
 // New returns an empty Rollup.
 func New() *Rollup {
-	return &Rollup{retired: map[netip.Addr]nat64.HostStats{}, ownStack: map[netip.Addr]bool{}}
+	return &Rollup{retired: map[netip.Addr]nat64.HostStats{}, ownStack: map[netip.Addr]bool{}, limits: map[string]limitSeen{}}
 }
 
 // RetireNAT64Host keeps the final counters of an address entry the NAT64
@@ -263,6 +265,7 @@ func (r *Rollup) Insights(s Stats, hosts map[string]*state.Host) web.Insights {
 			ins.NAT64.Drops[name] = v
 		}
 	}
+	ins.Limits = r.LimitsHit()
 	for mac, c := range r.Traffic(s, owners) {
 		h := ins.Hosts[mac]
 		h.Traffic = c

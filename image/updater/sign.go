@@ -93,6 +93,19 @@ func DecodePublicKey(s string) (ed25519.PublicKey, error) {
 	return ed25519.PublicKey(b), nil
 }
 
+// LoadKey reads the signing key in path (PKCS #8 PEM), which must exist.
+func LoadKey(path string) (ed25519.PrivateKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("update: signing key: %w", err)
+	}
+	key, err := parseKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("update: signing key %s: %w", path, err)
+	}
+	return key, nil
+}
+
 // LoadOrCreateKey reads the signing key in path (PKCS #8 PEM), or makes one
 // and writes it with mode 0600. created tells the caller to say so: images
 // built with a new key refuse updates signed with the old one, and back.

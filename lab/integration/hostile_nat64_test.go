@@ -12,9 +12,12 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"net/netip"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,6 +32,30 @@ func nat64Insights(t *testing.T, ctx context.Context, l *netlab.Lab) web.NAT64In
 		t.Fatalf("insights: %v", err)
 	}
 	return ins.NAT64
+}
+
+// dashboardSaysLimitHit waits until the insights list the limit as hit
+// (the daemon looks every 30 s), then checks that the overview says so.
+func dashboardSaysLimitHit(t *testing.T, ctx context.Context, l *netlab.Lab, key string) {
+	t.Helper()
+	var hits []web.LimitHit
+	if err := netlab.WaitFor(ctx, "the limit "+key+" in the insights", func(ctx context.Context) (bool, error) {
+		var ins web.Insights
+		if err := apiJSON(ctx, l, "/api/insights", &ins); err != nil {
+			return false, nil
+		}
+		hits = ins.Limits
+		return slices.ContainsFunc(hits, func(h web.LimitHit) bool { return h.Key == key && h.Count > 0 }), nil
+	}); err != nil {
+		t.Fatalf("%v (limits hit: %+v)", err, hits)
+	}
+	page, err := l.DashboardAPI(ctx, http.MethodGet, "/", "")
+	if err != nil {
+		t.Fatalf("overview: %v", err)
+	}
+	if !strings.Contains(string(page), `data-limit="`+key+`"`) {
+		t.Errorf("the overview does not say that %s was hit", key)
+	}
 }
 
 // udpExchange sends one datagram from a fresh socket of the LAN host in
@@ -114,6 +141,7 @@ func TestHostileNAT64(t *testing.T) {
 		if refused < ports/2 {
 			t.Errorf("only %d of %d sprayed ports counted as refused", refused, ports)
 		}
+		dashboardSaysLimitHit(t, ctx, l, "nat64_inbound")
 		// The spray was charged to the binding, not to the host.
 		if _, err := udpExchange(ctx, netlab.NSLanV6, srv, to, "a new flow after the spray"); err != nil {
 			t.Errorf("the host's new flow after the spray: %v (insights %+v)", err, nat64Insights(t, ctx, l))

@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -225,23 +224,9 @@ func echoes(c net.Conn, r *bufio.Reader, line string) bool {
 // partial policy edit: the rest of its policy stays).
 func setExposedPorts(t *testing.T, ctx context.Context, l *netlab.Lab, ports string) {
 	t.Helper()
-	pw, err := os.ReadFile(filepath.Join(l.GizmoStateDir(), "password.txt"))
-	if err != nil {
-		t.Fatalf("appliance password: %v", err)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, "http://[::1]/api/hosts/"+netlab.MACLanV6+"/policy",
-		strings.NewReader(`{"exposed_ports":[`+ports+`]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.SetBasicAuth("gizmo", strings.TrimSpace(string(pw)))
-	resp, err := netlab.HTTPClient(netlab.NSGizmo).Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("PUT exposed ports [%s]: %s", ports, resp.Status)
+	if _, err := l.DashboardAPI(ctx, http.MethodPut, "/api/hosts/"+netlab.MACLanV6+"/policy",
+		`{"exposed_ports":[`+ports+`]}`); err != nil {
+		t.Fatalf("PUT exposed ports [%s]: %v", ports, err)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -39,6 +40,26 @@ func setAppPinholes(t *testing.T, l *netlab.Lab, mac string, on bool) {
 	body := fmt.Sprintf(`{"app_pinholes":%t}`, on)
 	if _, err := l.DashboardAPI(testContext(t, 10*time.Second), http.MethodPut, "/api/hosts/"+mac+"/policy", body); err != nil {
 		t.Fatalf("policy %s: %v", body, err)
+	}
+}
+
+// waitHostSeenWith makes gz-lan-v6 send from addr and waits until the
+// gizmo's host table has the address under mac: a pinhole request from an
+// address the gizmo has not seen yet is refused (606) before the host's
+// policy is even looked at, since no host owns it.
+func waitHostSeenWith(t *testing.T, l *netlab.Lab, mac string, addr netip.Addr) {
+	t.Helper()
+	ctx := testContext(t, time.Minute)
+	err := netlab.WaitFor(ctx, fmt.Sprintf("the gizmo to see %s with %s", mac, addr), func(ctx context.Context) (bool, error) {
+		l.Exec(ctx, netlab.NSLanV6, "ping", "-c", "1", "-W", "1", "-I", addr.String(), netlab.V6OnlyServer.String())
+		var hosts []web.HostJSON
+		if err := apiJSON(ctx, l, "/api/hosts", &hosts); err != nil {
+			return false, nil
+		}
+		return slices.ContainsFunc(hosts, func(h web.HostJSON) bool { return h.MAC == mac && slices.Contains(h.Addrs, addr) }), nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -76,6 +97,7 @@ func TestUPnPPinholeWithinPolicy(t *testing.T) {
 		}
 	})
 
+	waitHostSeenWith(t, l, mac, fw.lanHost)
 	add := []string{"-A", "", "0", "@", strconv.Itoa(port), "TCP", "600"}
 	out := upnpc(t, l, add...)
 	if !strings.Contains(out, "Local LAN ip address : "+fw.lanHost.String()) {
