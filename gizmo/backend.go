@@ -198,11 +198,14 @@ func (d *daemon) Findings() web.Findings {
 		}
 		f.Rules = append(f.Rules, rf)
 	}
-	// On an existing network its router serves DHCPv4: no pool here.
+	// On an existing network its router serves DHCPv4 and guards the
+	// border: no pool and no fast path here.
 	if !d.options.ExistingNetwork {
 		if p := plan.DHCP4(&d.st, d.options.V6OnlyWait, nil); p.PoolStart.IsValid() {
 			f.PoolStart, f.PoolEnd = p.PoolStart, p.PoolEnd
 		}
+		_, off := plan.Fastpath(&d.st, now)
+		f.Fastpath = &web.Fastpath{On: off == "", Off: off}
 	}
 	return f
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/gizmo/plan"
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/web"
 )
@@ -116,6 +117,22 @@ func TestFindings(t *testing.T) {
 	}
 	if f.Internet.OK || f.Internet.Key != "no-wan" {
 		t.Errorf("internet %+v, want no-wan (no port is the WAN)", f.Internet)
+	}
+}
+
+// The dashboard's account of the fast path is the plan's decision.
+func TestFindingsFastpath(t *testing.T) {
+	d := ownerDaemon(t)
+	if f := d.Findings().Fastpath; f == nil || !f.On {
+		t.Errorf("kernel not observed: fast path %+v, want on", f)
+	}
+	d.observe(func(st *state.State) { st.Kernel = state.Kernel{Observed: true} })
+	if f := d.Findings().Fastpath; f == nil || f.On || f.Off != plan.FastpathOffNoJIT {
+		t.Errorf("no BPF JIT: fast path %+v, want off for %q", f, plan.FastpathOffNoJIT)
+	}
+	d.options.ExistingNetwork = true
+	if f := d.Findings().Fastpath; f != nil {
+		t.Errorf("existing network: fast path %+v, want none", f)
 	}
 }
 

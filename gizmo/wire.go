@@ -68,7 +68,7 @@ func wireServices(d *daemon, cfg config, wan, lan string) error {
 		d.log.Info("existing network: no firewall ruleset, no ND proxy and no DHCPv4 server; the network's own router keeps those roles")
 	}
 	for _, wire := range []func(*daemon, config, string, string) error{
-		wireTime, wireDHCP6PD, wireWAN, wireLAN, wireDNS64, wireDHCP4, wireAccounting, wireBorder, wireUPnP, wireNAT64, wireDSLite, wireCLAT, wireNSResponder, wireWeb,
+		wireKernel, wireTime, wireDHCP6PD, wireWAN, wireLAN, wireDNS64, wireDHCP4, wireAccounting, wireBorder, wireUPnP, wireNAT64, wireDSLite, wireCLAT, wireNSResponder, wireWeb,
 	} {
 		if err := wire(d, cfg, wan, lan); err != nil {
 			return err
@@ -359,7 +359,22 @@ func wireBorder(d *daemon, cfg config, wan, lan string) error {
 	if err != nil {
 		return err
 	}
-	d.add("fastpath", fp, func(p *plan.Plans) { fp.Update(p.Fastpath) })
+	// The decision is logged once, and again when it changes.
+	var (
+		logged  bool
+		lastOff string
+	)
+	d.add("fastpath", fp, func(p *plan.Plans) {
+		if !logged || p.FastpathOff != lastOff {
+			if p.FastpathOff != "" {
+				d.log.Info("fast path off: established IPv6 flows go through the ruleset", "reason", p.FastpathOff)
+			} else {
+				d.log.Info("fast path on")
+			}
+			logged, lastOff = true, p.FastpathOff
+		}
+		fp.Update(p.Fastpath)
+	})
 	d.wired.fastpath = fp
 	return nil
 }

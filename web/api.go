@@ -82,6 +82,16 @@ type StatusJSON struct {
 	// Clock says whether Time can be trusted: a board without a real-time
 	// clock starts at its image's build time until NTP sets it.
 	Clock ClockJSON `json:"clock"`
+	// Fastpath says whether the eBPF fast path carries established IPv6
+	// flows, and if not, why; absent on an existing network.
+	Fastpath *FastpathJSON `json:"fastpath,omitempty"`
+}
+
+// FastpathJSON is Findings.Fastpath with its line.
+type FastpathJSON struct {
+	On   bool   `json:"on"`
+	Off  string `json:"off,omitempty"`
+	Line string `json:"line"`
 }
 
 // ClockJSON is whether the gizmo's clock is synchronised with NTP in this
@@ -288,8 +298,11 @@ func writeError(w http.ResponseWriter, code int, format string, args ...any) {
 
 func (s *Server) apiStatus(w http.ResponseWriter, r *http.Request) {
 	out := statusOf(s.cfg.Backend.Snapshot(), time.Now())
-	in := s.cfg.Backend.Findings().Internet
-	out.Internet = &in
+	f := s.cfg.Backend.Findings()
+	out.Internet = &f.Internet
+	if fp := f.Fastpath; fp != nil {
+		out.Fastpath = &FastpathJSON{On: fp.On, Off: fp.Off, Line: fp.Line()}
+	}
 	writeJSON(w, http.StatusOK, out)
 }
 

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -210,6 +211,29 @@ func TestStatusAndHosts(t *testing.T) {
 	}
 	if w := do(t, s, "GET", "/api/hosts/02:00:00:00:00:99", "", nil); w.Code != 404 {
 		t.Errorf("unknown host: %d", w.Code)
+	}
+}
+
+// /api/status says whether the fast path runs, and if not, why; where the
+// gizmo runs none (an existing network) it says nothing.
+func TestStatusFastpath(t *testing.T) {
+	s, b := newTestServer(t)
+	for _, tc := range []struct {
+		name     string
+		fastpath *Fastpath
+		want     string
+	}{
+		{"on", &Fastpath{On: true}, `"fastpath":{"on":true,"line":"fast path: on"}`},
+		{"off without a BPF JIT", &Fastpath{Off: "no BPF JIT"}, `"fastpath":{"on":false,"off":"no BPF JIT","line":"fast path: off (no BPF JIT)"}`},
+		{"none on an existing network", nil, ""},
+	} {
+		b.mu.Lock()
+		b.findings.Fastpath = tc.fastpath
+		b.mu.Unlock()
+		body := do(t, s, "GET", "/api/status", "", nil).Body.String()
+		if tc.want != "" && !strings.Contains(body, tc.want) || tc.want == "" && strings.Contains(body, `"fastpath"`) {
+			t.Errorf("%s: status %s, want %s", tc.name, body, cmp.Or(tc.want, "no fastpath field"))
+		}
 	}
 }
 

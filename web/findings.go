@@ -18,6 +18,23 @@ type Findings struct {
 	// PoolStart and PoolEnd bound the legacy DHCPv4 pool that
 	// reservations come from; invalid without a legacy network.
 	PoolStart, PoolEnd netip.Addr
+	// Fastpath is whether the eBPF fast path carries established IPv6
+	// flows; nil where the gizmo runs none (on an existing network).
+	Fastpath *Fastpath
+}
+
+// Fastpath is the fast path's plan: on, or off and why.
+type Fastpath struct {
+	On  bool
+	Off string // why it is off, e.g. "no BPF JIT"
+}
+
+// Line says it in words: "fast path: on", "fast path: off (no BPF JIT)".
+func (f Fastpath) Line() string {
+	if f.On {
+		return "fast path: on"
+	}
+	return "fast path: off (" + f.Off + ")"
 }
 
 // Internet says whether the LAN reaches the internet, and if not, what is

@@ -49,21 +49,24 @@ type Plans struct {
 	Network    Network
 	Deployment Deployment
 
-	LAN        lanif.Plan
-	WAN        wan.Plan
-	DHCP6PD    DHCP6PD
-	RA         ra.Plan
-	NDProxy    ndproxy.Plan
-	DHCP6Info  dhcp6info.Plan
-	DNS64      dns64.Plan
-	DHCP4      dhcp4.Plan
-	NAT64      nat64.Plan
-	DSLite     dslite.Plan
-	CLAT       clat.Plan
-	Discovery  clat.DiscoveryPlan
-	Firewall   firewall.Plan
-	Fastpath   fastpath.Plan
-	Accounting accounting.Plan
+	LAN       lanif.Plan
+	WAN       wan.Plan
+	DHCP6PD   DHCP6PD
+	RA        ra.Plan
+	NDProxy   ndproxy.Plan
+	DHCP6Info dhcp6info.Plan
+	DNS64     dns64.Plan
+	DHCP4     dhcp4.Plan
+	NAT64     nat64.Plan
+	DSLite    dslite.Plan
+	CLAT      clat.Plan
+	Discovery clat.DiscoveryPlan
+	Firewall  firewall.Plan
+	Fastpath  fastpath.Plan
+	// FastpathOff says why Fastpath is empty, which turns the fast path
+	// off; "" while it runs.
+	FastpathOff string
+	Accounting  accounting.Plan
 	// NSResponder answers Neighbor Solicitations in the existing-network
 	// mode's on-link NAT64 prefix.
 	NSResponder nsresponder.Plan
@@ -98,7 +101,6 @@ func All(st *state.State, opt Options, now time.Time) Plans {
 		DSLite:     DSLitePlan(st, opt.ExistingNetwork, now),
 		CLAT:       CLAT(st, opt.ExistingNetwork, now),
 		Discovery:  Discovery(st, now),
-		Fastpath:   Fastpath(st, now),
 		Accounting: Accounting(st),
 		TimeSync:   ts,
 		WebListen:  WebListen(n, opt.ListenWeb),
@@ -112,6 +114,7 @@ func All(st *state.State, opt Options, now time.Time) Plans {
 		p.LAN = LAN(st, now)
 	}
 	p.Firewall, p.FirewallProblems = Firewall(st, now)
+	p.Fastpath, p.FastpathOff = Fastpath(st, now)
 	if p.CLAT.Enabled() {
 		// The legacy hosts' IPv4 leaves by the CLAT's link.
 		p.Accounting.IPv4Out = clat.Interface
@@ -144,12 +147,27 @@ func DHCP6PDOf(st *state.State) DHCP6PD {
 	return DHCP6PD{ConfirmLinkUp: st.WAN.LinkUpSince}
 }
 
+// FastpathOffNoJIT is why the fast path is off in a kernel without a BPF
+// JIT.
+const FastpathOffNoJIT = "no BPF JIT"
+
 // Fastpath is the eBPF flowtable's plan: the LAN prefixes the firewall
 // accepts as LAN sources, and the NAT64 prefix excluded, because its flows
 // are the NAT64's. A /64 shared with the WAN through the ND proxy holds
 // LAN hosts too; flows between two of its addresses stay with the stack,
-// because the fast path only learns LAN ↔ outside.
-func Fastpath(st *state.State, now time.Time) fastpath.Plan {
+// because the fast path only learns LAN ↔ outside. Where the fast path
+// does not pay, the plan is empty, which turns it off, and off says why.
+func Fastpath(st *state.State, now time.Time) (p fastpath.Plan, off string) {
+	// Without a JIT the programs run in the kernel's interpreter. Measured
+	// there (gokrazy's kernel.amd64, the APU's), a packet of an offloaded
+	// flow costs 1.18-1.37 times the instructions of the same packet
+	// through the stack, the whole ruleset and the accounting table, and
+	// every packet the fast path does not carry pays 1.6-1.7 times for
+	// the lookup (docs/performance.md, "Without a JIT (APU)"). With a JIT
+	// an offloaded packet costs about half.
+	if st.Kernel.Observed && !st.Kernel.BPFJIT {
+		return fastpath.Plan{}, FastpathOffNoJIT
+	}
 	n := NetworkOf(st, now)
 	lan := n.DelegatedLANs()
 	if n.Management.IsValid() {
@@ -161,11 +179,11 @@ func Fastpath(st *state.State, now time.Time) fastpath.Plan {
 	if len(lan) > fastpath.MaxLANPrefixes {
 		lan = lan[:fastpath.MaxLANPrefixes]
 	}
-	p := fastpath.Plan{LANPrefixes: slices.Clip(lan)}
+	p = fastpath.Plan{LANPrefixes: slices.Clip(lan)}
 	if st.Pref64.IsValid() {
 		p.Exclude = []netip.Prefix{st.Pref64}
 	}
-	return p
+	return p, ""
 }
 
 // WebListen is where the dashboard listens: the flag and port 443 on its

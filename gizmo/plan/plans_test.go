@@ -81,7 +81,10 @@ func TestFastpathPlan(t *testing.T) {
 	st := netState()
 	st.Pref64 = netip.MustParsePrefix("2001:db8:64::/96")
 	st.Shared = &state.UpstreamPrefix{Prefix: netip.MustParsePrefix("2001:db8:0:1::/64"), ValidUntil: netNow.Add(time.Hour)}
-	p := Fastpath(st, netNow)
+	p, off := Fastpath(st, netNow)
+	if off != "" {
+		t.Errorf("a state whose kernel was never observed: off %q, want the fast path on", off)
+	}
 	want := []netip.Prefix{
 		netip.MustParsePrefix("2001:db8:1000:200::/64"), netip.MustParsePrefix("2001:db8:1000:100::/64"),
 		netip.MustParsePrefix("fd12:3456:789a::/64"), netip.MustParsePrefix("2001:db8:0:1::/64"),
@@ -98,8 +101,40 @@ func TestFastpathPlan(t *testing.T) {
 			Prefix: netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0x30, byte(i)}), 56), ValidUntil: netNow.Add(time.Hour),
 		})
 	}
-	if n := len(Fastpath(st, netNow).LANPrefixes); n != fastpath.MaxLANPrefixes {
-		t.Errorf("%d LAN prefixes, want at most fastpath.MaxLANPrefixes %d", n, fastpath.MaxLANPrefixes)
+	if p, _ := Fastpath(st, netNow); len(p.LANPrefixes) != fastpath.MaxLANPrefixes {
+		t.Errorf("%d LAN prefixes, want at most fastpath.MaxLANPrefixes %d", len(p.LANPrefixes), fastpath.MaxLANPrefixes)
+	}
+}
+
+// The fast path runs only where it pays: in the kernel's BPF interpreter
+// an offloaded packet costs more than the same packet through the ruleset
+// (docs/performance.md, "Without a JIT (APU)").
+func TestFastpathOnlyWhereItPays(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		kernel state.Kernel
+		off    string
+	}{
+		{"a kernel with a BPF JIT: on", state.Kernel{Observed: true, BPFJIT: true}, ""},
+		{"no BPF JIT: the interpreter makes an offloaded packet dearer than the ruleset path, off", state.Kernel{Observed: true}, FastpathOffNoJIT},
+		{"a kernel never observed plans as one with a JIT: on", state.Kernel{}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := netState()
+			st.Kernel = tc.kernel
+			p, off := Fastpath(st, netNow)
+			if off != tc.off {
+				t.Errorf("off %q, want %q", off, tc.off)
+			}
+			if on := len(p.LANPrefixes) > 0; on != (tc.off == "") {
+				t.Errorf("LAN prefixes %v with off %q: an empty plan is what turns the fast path off", p.LANPrefixes, off)
+			}
+			// Plans carries the same decision.
+			all := All(st, Options{}, netNow)
+			if all.FastpathOff != off || !slices.Equal(all.Fastpath.LANPrefixes, p.LANPrefixes) {
+				t.Errorf("All: fast path %v, off %q; Fastpath: %v, %q", all.Fastpath.LANPrefixes, all.FastpathOff, p.LANPrefixes, off)
+			}
+		})
 	}
 }
 

@@ -102,6 +102,20 @@ type State struct {
 	// Clock is the time service's account of the system clock, for the
 	// dashboard.
 	Clock Clock
+	// Kernel is what the daemon found out about the running kernel when
+	// it started. Not persisted: a new image may bring another kernel.
+	Kernel Kernel
+}
+
+// Kernel holds the facts about the running kernel that decide which eBPF
+// datapaths pay for themselves.
+type Kernel struct {
+	// Observed: the daemon looked. A state it never looked at (tests)
+	// plans as for a kernel with a JIT.
+	Observed bool
+	// BPFJIT: the kernel compiles eBPF programs to machine code. Without
+	// a JIT they run in its interpreter, several times slower per packet.
+	BPFJIT bool
 }
 
 // Clock says whether the gizmo's clock is synchronised with NTP in this

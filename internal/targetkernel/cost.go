@@ -198,42 +198,62 @@ type xdpMD struct {
 
 // MeasurePath injects frame as received on ingress, through XDPPass (xdp)
 // in live-frames mode, and returns the median time per frame of n runs
-// of pathBatch frames each. Each frame of a run gets a page of its own:
+// of PathBatch frames each. Each frame of a run gets a page of its own:
 // the kernel writes the data into a page only the first time the run's
 // page pool hands it out, and forwarding changes the packet in place (hop
 // limit, MAC header, a translation), so a recycled page would carry the
 // changed packet.
 func MeasurePath(xdp *ebpf.Program, frame []byte, ingress, n int) (time.Duration, error) {
-	ctx := xdpMD{DataEnd: uint32(len(frame)), IngressIfindex: uint32(ingress)}
 	var ds []time.Duration
 	for range n {
-		attr := progRunAttr{
-			progFD:     uint32(xdp.FD()),
-			dataSizeIn: uint32(len(frame)),
-			dataIn:     uint64(uintptr(unsafe.Pointer(unsafe.SliceData(frame)))),
-			repeat:     pathBatch,
-			ctxSizeIn:  uint32(unsafe.Sizeof(ctx)),
-			ctxIn:      uint64(uintptr(unsafe.Pointer(&ctx))),
-			flags:      unix.BPF_F_TEST_XDP_LIVE_FRAMES,
-			batchSize:  pathBatch,
+		d, err := live(xdp, frame, ingress, PathBatch)
+		if err != nil {
+			return 0, err
 		}
-		_, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_TEST_RUN, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
-		runtime.KeepAlive(frame)
-		runtime.KeepAlive(&ctx)
-		if errno == unix.EINTR {
-			continue
-		}
-		if errno != 0 {
-			return 0, fmt.Errorf("BPF_PROG_TEST_RUN (live frames): %w", errno)
-		}
-		ds = append(ds, time.Duration(attr.duration))
+		ds = append(ds, d)
 	}
 	return median(ds), nil
 }
 
-// pathBatch is the largest batch of a live-frames run (the kernel's
-// TEST_XDP_MAX_BATCH).
-const pathBatch = 256
+// Inject sends frame once through the router as received on ingress, the
+// way MeasurePath does: for the packets that open a flow before it is
+// measured.
+func Inject(xdp *ebpf.Program, frame []byte, ingress int) error {
+	_, err := live(xdp, frame, ingress, 1)
+	return err
+}
+
+// live runs xdp on repeat copies of frame in live-frames mode and returns
+// the time per frame the kernel measured.
+func live(xdp *ebpf.Program, frame []byte, ingress int, repeat uint32) (time.Duration, error) {
+	ctx := xdpMD{DataEnd: uint32(len(frame)), IngressIfindex: uint32(ingress)}
+	attr := progRunAttr{
+		progFD:     uint32(xdp.FD()),
+		dataSizeIn: uint32(len(frame)),
+		dataIn:     uint64(uintptr(unsafe.Pointer(unsafe.SliceData(frame)))),
+		repeat:     repeat,
+		ctxSizeIn:  uint32(unsafe.Sizeof(ctx)),
+		ctxIn:      uint64(uintptr(unsafe.Pointer(&ctx))),
+		flags:      unix.BPF_F_TEST_XDP_LIVE_FRAMES,
+		batchSize:  min(repeat, PathBatch),
+	}
+	for {
+		_, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_TEST_RUN, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+		runtime.KeepAlive(frame)
+		runtime.KeepAlive(&ctx)
+		switch errno {
+		case 0:
+			return time.Duration(attr.duration), nil
+		case unix.EINTR:
+			continue
+		}
+		return 0, fmt.Errorf("BPF_PROG_TEST_RUN (live frames): %w", errno)
+	}
+}
+
+// PathBatch is the number of frames of one MeasurePath run: the largest
+// batch of a live-frames run (the kernel's TEST_XDP_MAX_BATCH).
+const PathBatch = 256
 
 // InNewNetns moves the calling goroutine, locked to its thread, into a new
 // network namespace, for the links, routes and FIB of a cost measurement

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -35,8 +36,11 @@ func TestLockIsFIFO(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 			l.release()
 		}()
-		// Tickets carry the start time; let each waiter queue up in turn.
-		time.Sleep(30 * time.Millisecond)
+		// Tickets carry the start time: let each waiter take its ticket
+		// before the next one starts, however slowly the machine runs.
+		for queued(t, queue) < i+1 {
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
 	first.release()
 	for want := range 3 {
@@ -44,4 +48,21 @@ func TestLockIsFIFO(t *testing.T) {
 			t.Errorf("waiter %d got the lock as number %d", got, want)
 		}
 	}
+}
+
+// queued counts the tickets in the lock's queue (abstract sockets named
+// with its prefix, as /proc/net/unix shows them).
+func queued(t *testing.T, prefix string) int {
+	t.Helper()
+	b, err := os.ReadFile("/proc/net/unix")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[len(f)-1], prefix) {
+			n++
+		}
+	}
+	return n
 }

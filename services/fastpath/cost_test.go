@@ -114,7 +114,7 @@ func BenchmarkPacketCost(b *testing.B) {
 // costLinks makes lan0 and uplink0 (bridges without ports, which are
 // enough for routes and neighbours) with the addresses, routes and
 // neighbour entries that let bpf_fib_lookup succeed as on a router.
-func costLinks(b *testing.B) (lan, wan int) {
+func costLinks(b testing.TB) (lan, wan int) {
 	b.Helper()
 	must := func(what string, err error) {
 		if err != nil {

@@ -62,6 +62,16 @@
 // LRU bounded by Config.MaxFlows, and an evicted flow just goes back to the
 // stack and is learned again.
 //
+// # Off
+//
+// A plan without LAN prefixes turns the fast path off: the programs leave
+// the hooks and conntrack's setting is restored, so that no packet pays
+// for a lookup that cannot succeed. In a kernel without a BPF JIT the
+// programs run in the interpreter, where an offloaded packet costs more
+// instructions than the same packet through the stack, the whole ruleset
+// and the accounting table (docs/performance.md, "Without a JIT (APU)");
+// the daemon's plan is empty there.
+//
 // # Conntrack's TCP window check
 //
 // Conntrack sees the handshake, a packet every 20 s and the close, not the

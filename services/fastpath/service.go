@@ -61,7 +61,7 @@ type Plan struct {
 	// LANPrefixes are the prefixes of the LAN hosts (at most 8). A flow
 	// is offloaded only between an address inside them and one outside;
 	// flows of a prefix that is no longer here are dropped from the
-	// table. Empty: nothing is offloaded.
+	// table. Empty: the fast path is off, its programs off the hooks.
 	LANPrefixes []netip.Prefix
 	// Exclude are remote prefixes never offloaded (at most 2): the NAT64
 	// prefix. The NAT64's replies leave lan0 as IPv6 and would otherwise
@@ -172,23 +172,20 @@ func (s *Service) timeouts() timeouts {
 	return timeouts{udp: UDPTimeout, tcp: TCPTimeout, icmp: ICMPTimeout, closing: ClosingTimeout, refresh: RefreshAfter}
 }
 
-// Run loads and attaches the programs, applies plans and reaps idle flows
-// until ctx is done. Then it detaches everything, restores the conntrack
-// setting it changed and returns: nothing is left in the kernel.
+// Run loads and attaches the programs once a plan names LAN prefixes,
+// applies plans and reaps idle flows until ctx is done. Then it detaches
+// everything, restores the conntrack setting it changed and returns:
+// nothing is left in the kernel. A plan without LAN prefixes turns the fast
+// path off: the programs leave the hooks (see follow).
 func (s *Service) Run(ctx context.Context) error {
-	dp, err := loadDatapath(s.cfg.MaxFlows)
-	if err != nil {
-		return err
-	}
-	s.mu.Lock()
-	s.dp = dp
-	s.mu.Unlock()
 	var restore func()
 	defer func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if err := dp.close(); err != nil {
-			s.log.Warn("closing datapath", "err", err)
+		if s.dp != nil {
+			if err := s.dp.close(); err != nil {
+				s.log.Warn("closing datapath", "err", err)
+			}
 		}
 		if restore != nil {
 			restore()
@@ -201,13 +198,8 @@ func (s *Service) Run(ctx context.Context) error {
 	clock := time.NewTicker(time.Second)
 	defer clock.Stop()
 	for {
-		if !s.isAttached() {
-			r, err := s.attach()
-			if err != nil {
-				s.log.Warn("not attached yet", "err", err)
-			} else if restore == nil {
-				restore = r
-			}
+		if err := s.follow(&restore); err != nil {
+			return err
 		}
 		select {
 		case <-ctx.Done():
@@ -220,15 +212,19 @@ func (s *Service) Run(ctx context.Context) error {
 			}
 		case <-clock.C:
 			s.mu.Lock()
-			err := s.dp.setClock(bootNanos())
-			s.mu.Unlock()
-			if err != nil {
-				s.log.Warn("clock", "err", err)
+			if s.dp != nil {
+				if err := s.dp.setClock(bootNanos()); err != nil {
+					s.log.Warn("clock", "err", err)
+				}
 			}
+			s.mu.Unlock()
 		case <-tick.C:
 			s.mu.Lock()
-			prefixes, exclude := s.plan.LANPrefixes, s.plan.Exclude
+			dp, prefixes, exclude := s.dp, s.plan.LANPrefixes, s.plan.Exclude
 			s.mu.Unlock()
+			if dp == nil {
+				continue
+			}
 			res, err := dp.reap(bootNanos(), s.timeouts(), prefixes, exclude)
 			if err != nil {
 				s.log.Warn("reaping flows", "err", err)
@@ -241,10 +237,47 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 }
 
-func (s *Service) isAttached() bool {
+// follow puts the programs on the hooks while the plan has LAN prefixes
+// and takes them off when it has none. Off means off: attached with
+// nothing to offload, the programs would still look up every packet, which
+// costs more than the ruleset it skips in a kernel without a BPF JIT
+// (docs/performance.md), and conntrack would stay liberal for nothing. The
+// programs are loaded the first time they are wanted and kept, with their
+// counters, until Run returns. restore is the conntrack setting's.
+func (s *Service) follow(restore *func()) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.attached
+	want, attached, loaded := len(s.plan.LANPrefixes) > 0, s.attached, s.dp != nil
+	s.mu.Unlock()
+	switch {
+	case want && !attached:
+		if !loaded {
+			dp, err := loadDatapath(s.cfg.MaxFlows)
+			if err != nil {
+				return err
+			}
+			s.mu.Lock()
+			s.dp = dp
+			s.mu.Unlock()
+		}
+		r, err := s.attach()
+		if r != nil {
+			*restore = r
+		}
+		if err != nil {
+			s.log.Warn("not attached yet", "err", err)
+		}
+	case !want && attached:
+		s.mu.Lock()
+		s.dp.detach()
+		s.attached = false
+		if *restore != nil {
+			(*restore)()
+			*restore = nil
+		}
+		s.mu.Unlock()
+		s.log.Info("detached: the plan names no LAN prefixes")
+	}
+	return nil
 }
 
 // attach finds the interfaces, attaches the programs, writes the config

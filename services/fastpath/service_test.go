@@ -1,9 +1,17 @@
 package fastpath
 
 import (
+	"context"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"codeberg.org/monostack/gizmo/internal/targetkernel"
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netns"
 )
 
 func TestNewRefusesBadConfig(t *testing.T) {
@@ -54,5 +62,84 @@ func TestApplyRefusesBadPlan(t *testing.T) {
 		if s.plan.LANPrefixes[0] != good.LANPrefixes[0] || len(s.plan.LANPrefixes) != 1 {
 			t.Errorf("%s: the old plan was replaced by %v", c.name, s.plan)
 		}
+	}
+}
+
+// An empty plan turns the fast path off: no program stays on a hook to
+// look up packets it cannot offload, and conntrack's TCP window check is
+// back. A plan with LAN prefixes turns it on again.
+func TestEmptyPlanDetaches(t *testing.T) {
+	needRoot(t)
+	defer targetkernel.InNewNetns(t)()
+	lan, wan := costLinks(t)
+	ns, err := netns.Get()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	liberal := func() string {
+		b, err := os.ReadFile(beLiberal)
+		if err != nil {
+			return "" // no conntrack in this kernel: nothing to relax
+		}
+		return strings.TrimSpace(string(b))
+	}
+	before := liberal()
+	attached := func() int {
+		n := 0
+		for _, ifindex := range []int{lan, wan} {
+			for _, at := range []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress} {
+				res, err := link.QueryPrograms(link.QueryOptions{Target: ifindex, Attach: at})
+				if err != nil {
+					t.Fatalf("query ifindex %d: %v", ifindex, err)
+				}
+				n += len(res.Programs)
+			}
+		}
+		return n
+	}
+	s, err := New(Config{LAN: "lan0", WAN: "uplink0", NetNS: int(ns)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	waitActive := func(want bool) {
+		t.Helper()
+		for i := 0; s.Stats().Active != want; i++ {
+			if i == 500 {
+				t.Fatalf("Stats().Active stayed %v", !want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+
+	s.Update(Plan{})
+	time.Sleep(200 * time.Millisecond)
+	if n := attached(); n != 0 || s.Stats().Active {
+		t.Errorf("empty plan: %d programs on the hooks, active %v; want none", n, s.Stats().Active)
+	}
+	s.Update(Plan{LANPrefixes: []netip.Prefix{lanPrefix}})
+	waitActive(true)
+	if n := attached(); n != 4 {
+		t.Errorf("plan with a LAN prefix: %d programs on the hooks, want 4", n)
+	}
+	if v := liberal(); before != "" && v != "1" {
+		t.Errorf("attached: nf_conntrack_tcp_be_liberal %q, want 1", v)
+	}
+	s.Update(Plan{})
+	waitActive(false)
+	if n := attached(); n != 0 {
+		t.Errorf("empty plan after a full one: %d programs on the hooks, want none", n)
+	}
+	if v := liberal(); v != before {
+		t.Errorf("detached: nf_conntrack_tcp_be_liberal %q, want it restored to %q", v, before)
 	}
 }

@@ -84,6 +84,25 @@ func newChain() (*chain, error) {
 		in(ch.s, "ip", "link", "set", "eth0", "up"),
 		in(ch.s, "ip", "-6", "route", "add", "2001:db8:1000::/64", "via", "2001:db8:0:1::2"),
 	}
+	steps = append(steps, ch.addHosts(true, func(dev, metric string) [][]string {
+		return [][]string{
+			in(ch.c, "ip", "-6", "route", "add", "default", "via", "2001:db8:1000::1", "dev", dev, "metric", metric),
+			in(ch.c, "ip", "route", "add", "default", "via", "203.0.113.129", "dev", dev, "metric", metric),
+		}
+	})...)
+	if err := ch.run(steps); err != nil {
+		return nil, err
+	}
+	return ch, nil
+}
+
+// addHosts fills ch.hosts and returns the steps that make them in the
+// client namespace, with IPv4 addresses if v4, and routes(dev, metric) for
+// each. The routes' metrics put them behind eth0's (1024 and 0), so that
+// unbound sockets (iperf3) keep leaving through eth0; a socket bound to a
+// host's device routes through that device.
+func (ch *chain) addHosts(v4 bool, routes func(dev, metric string) [][]string) [][]string {
+	var steps [][]string
 	for i := range lanHosts {
 		h := lanHost{
 			dev: fmt.Sprintf("mv%d", i),
@@ -91,26 +110,28 @@ func newChain() (*chain, error) {
 			v4:  netip.AddrFrom4([4]byte{203, 0, 113, byte(140 + i)}),
 		}
 		ch.hosts = append(ch.hosts, h)
-		// Behind eth0's default routes (metric 1024 and 0), so that
-		// unbound sockets (iperf3) keep leaving through eth0.
-		metric := fmt.Sprint(2000 + i)
 		steps = append(steps,
 			in(ch.c, "ip", "link", "add", "link", "eth0", "name", h.dev, "type", "macvlan", "mode", "bridge"),
 			in(ch.c, "ip", "addr", "add", h.v6.String()+"/64", "dev", h.dev, "nodad"),
-			in(ch.c, "ip", "addr", "add", h.v4.String()+"/25", "dev", h.dev),
-			in(ch.c, "ip", "link", "set", h.dev, "up"),
-			// A socket bound to the host's device routes through it.
-			in(ch.c, "ip", "-6", "route", "add", "default", "via", "2001:db8:1000::1", "dev", h.dev, "metric", metric),
-			in(ch.c, "ip", "route", "add", "default", "via", "203.0.113.129", "dev", h.dev, "metric", metric),
 		)
+		if v4 {
+			steps = append(steps, in(ch.c, "ip", "addr", "add", h.v4.String()+"/25", "dev", h.dev))
+		}
+		steps = append(steps, in(ch.c, "ip", "link", "set", h.dev, "up"))
+		steps = append(steps, routes(h.dev, fmt.Sprint(2000+i))...)
 	}
+	return steps
+}
+
+// run runs steps in order, and closes ch at the first that fails.
+func (ch *chain) run(steps [][]string) error {
 	for _, s := range steps {
 		if err := sh(s...); err != nil {
 			ch.close()
-			return nil, err
+			return err
 		}
 	}
-	return ch, nil
+	return nil
 }
 
 func (ch *chain) close() {

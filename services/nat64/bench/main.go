@@ -7,6 +7,12 @@
 //	nat44   kernel IPv4 NAT44 (conntrack masquerade), IPv4 client
 //	ipv6    plain IPv6 forwarding, the ceiling
 //
+// and the same two on one segment, the router's one port (the gizmo's
+// existing-network mode, onearm.go):
+//
+//	gizmo-onearm  the eBPF NAT64 as the daemon runs it there
+//	ipv6-onearm   plain IPv6 forwarding in and out of the one port
+//
 // Each mode gets its own client ── router ── server chain of network
 // namespaces (gzt-bench-*) for the whole run and is measured for TCP
 // throughput (iperf3), 64-byte UDP packets per second (iperf3) and new TCP
@@ -36,7 +42,7 @@ var (
 	runs     = flag.Int("runs", 5, "runs per measurement")
 	seconds  = flag.Int("t", 3, "seconds per run of iperf3")
 	conns    = flag.Int("conns", 3000, "connections per run of the connection test, spread over the LAN hosts (each holds a pool port for 4.5 minutes)")
-	modesArg = flag.String("modes", "gizmo,tayga,nat44,ipv6", "modes to measure")
+	modesArg = flag.String("modes", "gizmo,tayga,nat44,ipv6", "modes to measure (also gizmo-onearm, ipv6-onearm)")
 	bpfStats = flag.Bool("bpfstats", false, "also report the NAT64 programs' run time per packet (sets kernel.bpf_stats_enabled during the run, which adds a little to every BPF program)")
 )
 
@@ -78,7 +84,11 @@ func main() {
 		if !slices.Contains(want, m.name) {
 			continue
 		}
-		ch, err := newChain()
+		newCh := newChain
+		if m.oneArm {
+			newCh = newOneArm
+		}
+		ch, err := newCh()
 		if err == nil {
 			var r *running
 			r, err = m.setup(ch)

@@ -24,6 +24,9 @@ type mode struct {
 	name   string
 	target string // what the client connects to
 	server string // the server's own address (iperf3 binds it, so that UDP replies come from it)
+	// oneArm: the mode runs on a one-armed segment (newOneArm), not on
+	// a client ── router ── server chain.
+	oneArm bool
 	setup  func(ch *chain) (*running, error)
 }
 
@@ -35,22 +38,34 @@ type running struct {
 	counters func() map[string]uint64
 }
 
-// gizmoMode runs the NAT64 service as the daemon does, with the plan's
-// limits left at their shipped defaults.
+// gizmoMode runs the NAT64 service as the daemon does on a router (LAN
+// and WAN ports), with the plan's limits left at their shipped defaults.
 func gizmoMode(ch *chain) (*running, error) {
+	return startGizmo(ch, nat64.Plan{
+		Pool4: netip.MustParseAddr("192.0.2.100"), Pref64: pref64,
+		LANPrefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8:1000::/64")},
+		Router6:     netip.MustParseAddr("2001:db8:1000::1"),
+		LANIfindex:  ifindex(ch.r, "lan0"), WANIfindex: ifindex(ch.r, "uplink0"), LANMTU: 1500, WANMTU: 1500,
+	})
+}
+
+// ifindex is dev's interface index in namespace ns, 0 if there is none
+// (which the NAT64 refuses).
+func ifindex(ns, dev string) int {
+	out, _ := exec.Command("ip", in(ns, "cat", "/sys/class/net/"+dev+"/ifindex")[1:]...).Output()
+	var n int
+	fmt.Sscan(string(out), &n)
+	return n
+}
+
+// startGizmo runs the NAT64 service in the router namespace with plan p.
+func startGizmo(ch *chain, p nat64.Plan) (*running, error) {
 	svc, err := nat64.New(nat64.Config{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	idx := func(dev string) int {
-		out, _ := exec.Command("ip", in(ch.r, "cat", "/sys/class/net/"+dev+"/ifindex")[1:]...).Output()
-		var n int
-		fmt.Sscan(string(out), &n)
-		return n
-	}
-	lan, wan := idx("lan0"), idx("uplink0")
 	go func() {
 		runtime.LockOSThread()
 		h, err := netns.GetFromName(ch.r)
@@ -63,12 +78,7 @@ func gizmoMode(ch *chain) (*running, error) {
 		}
 		done <- svc.Run(ctx)
 	}()
-	svc.Update(nat64.Plan{
-		Pool4: netip.MustParseAddr("192.0.2.100"), Pref64: pref64,
-		LANPrefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8:1000::/64")},
-		Router6:     netip.MustParseAddr("2001:db8:1000::1"),
-		LANIfindex:  lan, WANIfindex: wan, LANMTU: 1500, WANMTU: 1500,
-	})
+	svc.Update(p)
 	for i := 0; !svc.Stats().Enabled; i++ {
 		if i > 500 {
 			cancel()
@@ -78,7 +88,7 @@ func gizmoMode(ch *chain) (*running, error) {
 	}
 	return &running{
 		stop: func() {
-			slog.Info("gizmo counters", "counters", svc.Stats().Counters)
+			slog.Info("gizmo counters", "lan_ifindex", p.LANIfindex, "wan_ifindex", p.WANIfindex, "counters", svc.Stats().Counters)
 			cancel()
 			<-done
 		},
@@ -143,8 +153,10 @@ func target(v4 string) string {
 }
 
 var modes = []mode{
-	{"gizmo", target("198.51.100.80"), "198.51.100.80", gizmoMode},
-	{"tayga", target("198.51.100.80"), "198.51.100.80", taygaMode},
-	{"nat44", "198.51.100.80", "198.51.100.80", nat44Mode},
-	{"ipv6", "2001:db8:ffff::6", "2001:db8:ffff::6", func(*chain) (*running, error) { return &running{stop: func() {}}, nil }},
+	{"gizmo", target("198.51.100.80"), "198.51.100.80", false, gizmoMode},
+	{"tayga", target("198.51.100.80"), "198.51.100.80", false, taygaMode},
+	{"nat44", "198.51.100.80", "198.51.100.80", false, nat44Mode},
+	{"ipv6", "2001:db8:ffff::6", "2001:db8:ffff::6", false, func(*chain) (*running, error) { return &running{stop: func() {}}, nil }},
+	{"gizmo-onearm", target("198.51.100.80"), "198.51.100.80", true, gizmoOneArmMode},
+	{"ipv6-onearm", "2001:db8:ffff::6", "2001:db8:ffff::6", true, ipv6OneArmMode},
 }

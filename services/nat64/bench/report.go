@@ -28,12 +28,12 @@ func (r results) values(metric, mode string) []float64 {
 	return v
 }
 
-// paired is gizmo's value over the reference's in each round that has
+// paired is mode's value over the reference's in each round that has
 // both: the two were measured minutes apart at most, on the same machine
 // state.
-func (r results) paired(metric, ref string) []float64 {
+func (r results) paired(metric, mode, ref string) []float64 {
 	var v []float64
-	for round, g := range r[metric]["gizmo"] {
+	for round, g := range r[metric][mode] {
 		if x, ok := r[metric][ref][round]; ok && x > 0 {
 			v = append(v, g/x)
 		}
@@ -61,27 +61,39 @@ func report(res results, want []string) {
 		}
 		fmt.Printf("| %s |\n", strings.Join(row, " | "))
 	}
-	refs := []string{"ipv6", "tayga", "nat44"}
+	var pairs [][2]string
+	for _, p := range ratios {
+		if slices.Contains(want, p[0]) && slices.Contains(want, p[1]) {
+			pairs = append(pairs, p)
+		}
+	}
+	if len(pairs) == 0 {
+		return
+	}
 	fmt.Println()
-	fmt.Println("Ratios: gizmo over the reference, from the same round (min / median / max over the rounds), and of the medians above.")
+	fmt.Println("Ratios: the gizmo over the reference, from the same round (min / median / max over the rounds), and of the medians above.")
 	fmt.Println()
-	fmt.Printf("| ratio | gizmo/ipv6 | gizmo/tayga | gizmo/nat44 |\n|---|---|---|---|\n")
+	head := []string{"ratio"}
+	for _, p := range pairs {
+		head = append(head, p[0]+"/"+p[1])
+	}
+	fmt.Printf("| %s |\n|---|%s\n", strings.Join(head, " | "), strings.Repeat("---|", len(pairs)))
 	for _, m := range metrics {
 		row := []string{m.name + ", same round"}
-		for _, ref := range refs {
-			p := res.paired(m.name, ref)
-			if len(p) == 0 {
+		for _, p := range pairs {
+			r := res.paired(m.name, p[0], p[1])
+			if len(r) == 0 {
 				row = append(row, "—")
 				continue
 			}
-			lo, med, hi := stats(p)
+			lo, med, hi := stats(r)
 			row = append(row, fmt.Sprintf("%.2f× / **%.2f×** / %.2f×", lo, med, hi))
 		}
 		fmt.Printf("| %s |\n", strings.Join(row, " | "))
 		row = []string{m.name + ", of medians"}
-		_, g, _ := stats(res.values(m.name, "gizmo"))
-		for _, ref := range refs {
-			_, r, _ := stats(res.values(m.name, ref))
+		for _, p := range pairs {
+			_, g, _ := stats(res.values(m.name, p[0]))
+			_, r, _ := stats(res.values(m.name, p[1]))
 			if r == 0 {
 				row = append(row, "—")
 				continue
@@ -90,6 +102,13 @@ func report(res results, want []string) {
 		}
 		fmt.Printf("| %s |\n", strings.Join(row, " | "))
 	}
+}
+
+// ratios are the comparisons reported, mode over reference, for the
+// pairs that were both measured.
+var ratios = [][2]string{
+	{"gizmo", "ipv6"}, {"gizmo", "tayga"}, {"gizmo", "nat44"},
+	{"gizmo-onearm", "ipv6-onearm"}, {"gizmo-onearm", "ipv6"},
 }
 
 // reportAtLimit prints the run of one host at its limit: what it got, what
