@@ -70,7 +70,16 @@ func (d *daemon) SetPolicy(macText string, p state.HostPolicy) error {
 		d.mu.Unlock()
 		return fmt.Errorf("%w: %v", web.ErrInvalid, err)
 	}
-	d.hostLocked(mac, time.Now()).Policy = p
+	if p.Configured() && !derive.CanConfigure(&d.st, mac) {
+		d.mu.Unlock()
+		return fmt.Errorf("%w: the gizmo keeps at most %d configured hosts; reset one to the defaults first", web.ErrInvalid, derive.MaxRecords)
+	}
+	h, _ := derive.AddHost(&d.st, mac, derive.StandingConfigured, time.Now())
+	if h == nil {
+		d.mu.Unlock()
+		return fmt.Errorf("%w: the host table is full of configured hosts (%d)", web.ErrInvalid, derive.MaxHosts)
+	}
+	h.Policy = p
 	d.dirty = true
 	d.mu.Unlock()
 	if err := d.flushDurable(); err != nil {
@@ -146,6 +155,15 @@ func (d *daemon) RestoreSettings(s state.Settings) error {
 	}
 	if err := plan.ValidateSettings(&d.st, s, time.Now()); err != nil {
 		errs = append(errs, err)
+	}
+	configured := 0
+	for _, p := range s.Hosts {
+		if p.Configured() {
+			configured++
+		}
+	}
+	if configured > derive.MaxRecords {
+		errs = append(errs, fmt.Errorf("%d configured hosts: the gizmo keeps at most %d", configured, derive.MaxRecords))
 	}
 	if len(errs) > 0 {
 		d.mu.Unlock()

@@ -25,8 +25,8 @@ func ownerDaemon(t *testing.T) *daemon {
 	d.st.Delegated = &state.DelegatedPrefix{Prefix: netip.MustParsePrefix("2001:db8:1000:100::/56"), PreferredUntil: now.Add(time.Hour), ValidUntil: now.Add(2 * time.Hour)}
 	nas, _ := net.ParseMAC("02:00:00:00:00:10")
 	printer, _ := net.ParseMAC("02:00:00:00:00:20")
-	d.sawHost(nas, netip.MustParseAddr("2001:db8:1000:100::80"), now)
-	d.sawHost(printer, netip.MustParseAddr("203.0.113.150"), now)
+	d.sawFrame(nas, netip.MustParseAddr("2001:db8:1000:100::80"), now)
+	d.sawFrame(printer, netip.MustParseAddr("203.0.113.150"), now)
 	d.st.Hosts[printer.String()].IPv4Lease = netip.MustParseAddr("203.0.113.150")
 	d.st.Remembered["02:00:00:00:00:30"] = state.HostRecord{Hostname: "tv", Policy: state.HostPolicy{DNS64: true}}
 	if err := d.SetPolicy(nas.String(), state.HostPolicy{Hostname: "nas", IPv4: netip.MustParseAddr("203.0.113.140"), ExposedPorts: []string{"tcp/443"}, AppPinholes: true}); err != nil {
@@ -50,10 +50,10 @@ func TestSettingsBackupAndRestore(t *testing.T) {
 	fresh := testDaemon(t)
 	fresh.st.LAN.Legacy4 = d.st.LAN.Legacy4
 	seen, _ := net.ParseMAC("02:00:00:00:00:20")
-	fresh.sawHost(seen, netip.MustParseAddr("2001:db8:1000:100::20"), time.Now())
+	fresh.sawFrame(seen, netip.MustParseAddr("2001:db8:1000:100::20"), time.Now())
 	fresh.SetPolicy(seen.String(), state.HostPolicy{Hostname: "old-name"})
 	other, _ := net.ParseMAC("02:00:00:00:00:40")
-	fresh.sawHost(other, netip.MustParseAddr("2001:db8:1000:100::40"), time.Now())
+	fresh.sawFrame(other, netip.MustParseAddr("2001:db8:1000:100::40"), time.Now())
 	fresh.SetPolicy(other.String(), state.HostPolicy{Hostname: "not-in-the-file"})
 	if err := fresh.RestoreSettings(backup); err != nil {
 		t.Fatal(err)

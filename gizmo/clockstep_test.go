@@ -117,7 +117,7 @@ func timeline(t *testing.T, step time.Duration) []lanView {
 	d.observe(func(st *state.State) {
 		st.WAN.IPv4 = ipv4Observed(&wan.IPv4Lease{Addr: netip.MustParsePrefix("192.0.2.100/24"), Expires: boot.Add(2 * time.Hour)})
 	})
-	d.sawHost(hostA, movedAddr, boot)
+	d.sawFrame(hostA, movedAddr, boot)
 
 	var out []lanView
 	for _, c := range []struct {
@@ -126,7 +126,7 @@ func timeline(t *testing.T, step time.Duration) []lanView {
 	}{
 		{at: time.Minute},
 		// The address moves to another host after the step.
-		{at: 2 * time.Minute, event: func(now time.Time) { d.sawHost(hostB, movedAddr, now) }},
+		{at: 2 * time.Minute, event: func(now time.Time) { d.sawFrame(hostB, movedAddr, now) }},
 		// The delegation is renewed after the step (RFC 8415 §18.2.4).
 		{at: 20 * time.Minute, event: func(now time.Time) {
 			d.observe(func(st *state.State) { delegationObserved(st, lease(secondPrefix, now, time.Hour), now) })

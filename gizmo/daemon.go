@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"net"
-	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -172,6 +171,9 @@ func (d *daemon) apply(now time.Time) {
 	}
 	prevLine, proven := d.st.Line, d.st.Roles.Proven
 	derive.Derive(&d.st, d.settings, now)
+	if derive.BoundRecords(&d.st) > 0 {
+		d.dirty = true
+	}
 	if d.st.Line != prevLine {
 		d.log.Info("line detected", "line", d.st.Line, "previous", prevLine)
 	}
@@ -187,6 +189,14 @@ func (d *daemon) apply(now time.Time) {
 		// The log says why the LAN looks the way it does.
 		d.log.Info("deployment detected", "deployment", dep, "previous", d.st.Deployment)
 		d.st.Deployment = dep
+	}
+	for mac, h := range d.st.Hosts {
+		if name := p.NameTaken[mac]; name != h.NameTaken {
+			if name != "" {
+				d.log.Warn("a host announced a name another host holds; it gets none", "mac", mac, "name", name)
+			}
+			h.NameTaken = name
+		}
 	}
 	d.st.CLAT = state.CLATStatus{}
 	if p.CLAT.Enabled() {
@@ -245,57 +255,25 @@ func (d *daemon) flushDurable() error {
 	return nil
 }
 
-// hostLocked returns the host with this MAC, creating it from its record
-// of an earlier run or with the default policy. d.mu must be held.
-func (d *daemon) hostLocked(mac string, now time.Time) *state.Host {
-	h, ok := d.st.Hosts[mac]
-	if ok {
-		return h
-	}
-	h = &state.Host{MAC: mac, Addrs: map[netip.Addr]time.Time{}, Policy: state.DefaultHostPolicy(), FirstSeen: now, LastSeen: now}
-	if r, ok := d.st.Remembered[mac]; ok {
-		h.Policy, h.Hostname, h.FirstSeen = r.Policy, r.Hostname, r.FirstSeen
-		delete(d.st.Remembered, mac)
-	} else {
-		d.dirty = true // a new host to remember
-	}
-	d.st.Hosts[mac] = h
-	return h
-}
-
-// sawHost records that mac used addr at time at.
-func (d *daemon) sawHost(mac net.HardwareAddr, addr netip.Addr, at time.Time) {
+// sawHost records a sighting of a host's address.
+func (d *daemon) sawHost(s derive.Sighting) {
 	d.mu.Lock()
-	if derive.IsOwnMAC(&d.st, mac.String()) {
-		d.mu.Unlock()
-		return // the gizmo's own port is no host
-	}
-	h := d.hostLocked(mac.String(), at)
-	_, known := h.Addrs[addr]
-	h.Addrs[addr] = at
-	h.LastSeen = at
+	attached := derive.SawHost(&d.st, s, time.Now())
 	d.mu.Unlock()
-	if !known {
+	if attached {
 		// A new address changes per-host plans (DNS64 policy, firewall sets).
 		d.replan()
 	}
 }
 
-// namedHost records the hostname a host announced (DHCPv4 option 12/81).
-func (d *daemon) namedHost(mac net.HardwareAddr, hostname string, at time.Time) {
-	d.mu.Lock()
-	if derive.IsOwnMAC(&d.st, mac.String()) {
-		d.mu.Unlock()
-		return
+// namedHostLocked records the hostname a host announced (DHCPv4 option
+// 12/81), and since when: a named host is kept across a reboot. d.mu must
+// be held.
+func (d *daemon) namedHostLocked(h *state.Host, hostname string, at time.Time) (changed bool) {
+	if hostname == "" || h.Hostname == hostname {
+		return false
 	}
-	h := d.hostLocked(mac.String(), at)
-	changed := h.Hostname != hostname && hostname != ""
-	if changed {
-		h.Hostname = hostname
-		d.dirty = true
-	}
-	d.mu.Unlock()
-	if changed {
-		d.replan()
-	}
+	h.Hostname, h.HostnameSince = hostname, at
+	d.dirty = true
+	return true
 }

@@ -7,6 +7,7 @@ import (
 
 	"codeberg.org/monostack/gizmo/gizmo/plan"
 	"codeberg.org/monostack/gizmo/gizmo/rollup"
+	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/internal/persist"
 	"codeberg.org/monostack/gizmo/web"
 	"codeberg.org/monostack/gizmo/web/series"
@@ -79,6 +80,9 @@ func (r wired) stats(all bool) rollup.Stats {
 	if r.dslite != nil {
 		s.DSLite = ptr(r.dslite.Stats())
 	}
+	if r.neighbors != nil {
+		s.Neighbors = ptr(r.neighbors.Stats())
+	}
 	if r.upnp != nil {
 		s.UPnP = &rollup.UPnP{Stats: r.upnp.Stats()}
 	}
@@ -88,12 +92,24 @@ func (r wired) stats(all bool) rollup.Stats {
 	return s
 }
 
+// hostTableOf is the host table's account for the roll-up.
+func hostTableOf(st *state.State) *rollup.HostTable {
+	ht := &rollup.HostTable{Hosts: len(st.Hosts), Capacity: st.HostTable.Capacity, Records: len(durableOf(st).Hosts), HostTableStats: st.HostTable}
+	for _, h := range st.Hosts {
+		if h.NameTaken != "" {
+			ht.NameTaken++
+		}
+	}
+	return ht
+}
+
 func ptr[T any](v T) *T { return &v }
 
 // Insights implements web.Backend.
 func (d *daemon) Insights() web.Insights {
 	st := d.Snapshot()
 	s := d.wired.stats(true)
+	s.HostTable = hostTableOf(&st)
 	if s.UPnP != nil {
 		for _, ps := range plan.LivePinholes(&st, time.Now()) {
 			s.UPnP.Pinholes += len(ps)
@@ -144,7 +160,10 @@ func (s sampler) Run(ctx context.Context) error {
 		case now := <-tick.C:
 			d.history.Add(d.sample(now))
 		case now := <-limits.C:
-			for _, hit := range d.rollup.WatchLimits(d.wired.stats(true), now) {
+			st := d.Snapshot()
+			stats := d.wired.stats(true)
+			stats.HostTable = hostTableOf(&st)
+			for _, hit := range d.rollup.WatchLimits(stats, now) {
 				d.log.Warn("a limit was hit", "limit", hit.Key, "times", hit.Count, "what", hit.What)
 			}
 		case <-save.C:

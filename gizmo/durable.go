@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"codeberg.org/monostack/gizmo/gizmo/derive"
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/internal/persist"
 )
@@ -19,8 +20,10 @@ type durable struct {
 	// ULA is generated once (RFC 4193 §3.2) and never changes, so that the
 	// management addresses and the DNS addresses stay put.
 	ULA netip.Prefix `json:"ula"`
-	// Hosts are every host's record, the ones seen in this run and the
-	// remembered ones.
+	// Hosts are the records worth keeping across a reboot
+	// (state.HostRecord.Durable: a policy the owner set or a name), of
+	// the hosts seen in this run and the remembered ones; at most
+	// derive.MaxRecords. A host that is neither is met again as new.
 	Hosts map[string]state.HostRecord `json:"hosts"`
 	// InboundRules are the owner's token and subnet firewall rules.
 	InboundRules []state.InboundRule `json:"inbound_rules,omitempty"`
@@ -40,11 +43,15 @@ func durableOf(st *state.State) durable {
 		d.ProvenWAN = &p
 	}
 	for mac, r := range st.Remembered {
-		r.Policy.ExposedPorts = slices.Clone(r.Policy.ExposedPorts)
-		d.Hosts[mac] = r
+		if r.Durable() {
+			r.Policy.ExposedPorts = slices.Clone(r.Policy.ExposedPorts)
+			d.Hosts[mac] = r
+		}
 	}
 	for mac, h := range st.Hosts {
-		d.Hosts[mac] = h.Record()
+		if r := h.Record(); r.Durable() {
+			d.Hosts[mac] = r
+		}
 	}
 	return d
 }
@@ -54,10 +61,16 @@ func durableOf(st *state.State) durable {
 func restoreDurable(st *state.State, d durable) {
 	st.ULA = d.ULA
 	st.InboundRules = d.InboundRules
-	st.Remembered = d.Hosts
+	st.Remembered = make(map[string]state.HostRecord, len(d.Hosts))
+	for mac, r := range d.Hosts {
+		if r.Durable() {
+			st.Remembered[mac] = r
+		}
+	}
 	if d.ProvenWAN != nil {
 		st.Roles.Proven = *d.ProvenWAN
 	}
+	derive.BoundRecords(st)
 }
 
 // loadDurable reads the state dir's file; a missing or corrupt one starts

@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/gizmo/derive"
 	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/services/dhcp4"
 )
 
 func testDaemon(t *testing.T) *daemon {
@@ -36,9 +38,12 @@ func TestDurableStateHasOneOwner(t *testing.T) {
 		}},
 		InboundRules: []state.InboundRule{{Name: "web", Token: netip.MustParseAddr("::80"), Ports: []string{"tcp/443"}}},
 	})
-	d.sawHost(seen, netip.MustParseAddr("2001:db8::10"), t0.Add(time.Minute))
+	d.sawHost(derive.Sighting{MAC: seen.String(), Addr: netip.MustParseAddr("2001:db8::10"), At: t0.Add(time.Minute), FromFrame: true})
+	d.mu.Lock()
+	d.namedHostLocked(d.st.Hosts[seen.String()], "laptop", t0.Add(time.Minute))
+	d.mu.Unlock()
 	if !d.dirty {
-		t.Errorf("a new host does not mark the state for saving")
+		t.Errorf("a host's new name does not mark the state for saving")
 	}
 	if err := d.flushDurable(); err != nil {
 		t.Fatal(err)
@@ -50,8 +55,8 @@ func TestDurableStateHasOneOwner(t *testing.T) {
 	if got.ULA != d.st.ULA || len(got.InboundRules) != 1 || len(got.Hosts) != 2 {
 		t.Fatalf("saved %+v", got)
 	}
-	if r := got.Hosts[seen.String()]; !r.Policy.DNS64 || !r.FirstSeen.Equal(t0.Add(time.Minute)) {
-		t.Errorf("the new host's record %+v, want the default policy and its first sighting", r)
+	if r := got.Hosts[seen.String()]; !r.Policy.DNS64 || !r.FirstSeen.Equal(t0.Add(time.Minute)) || r.Hostname != "laptop" {
+		t.Errorf("the new host's record %+v, want the default policy, its name and its first sighting", r)
 	}
 	if r := got.Hosts[remembered]; r.Hostname != "printer" || r.Policy.DNS64 {
 		t.Errorf("the remembered host's record %+v was not kept", r)
@@ -60,7 +65,7 @@ func TestDurableStateHasOneOwner(t *testing.T) {
 	// The remembered host shows up: its policy and name apply, and it is
 	// held in one place only.
 	rmac, _ := net.ParseMAC(remembered)
-	d.sawHost(rmac, netip.MustParseAddr("2001:db8::20"), t0.Add(time.Hour))
+	d.sawHost(derive.Sighting{MAC: rmac.String(), Addr: netip.MustParseAddr("2001:db8::20"), At: t0.Add(time.Hour), FromFrame: true})
 	h := d.st.Hosts[remembered]
 	if h == nil || h.Hostname != "printer" || h.Policy.DNS64 || !h.FirstSeen.Equal(t0) {
 		t.Fatalf("host after its return: %+v", h)
@@ -147,8 +152,8 @@ func TestOwnPortsAreNoHosts(t *testing.T) {
 	port, _ := net.ParseMAC("02:00:00:00:01:02")
 	d.st.LAN.OwnMACs = []string{port.String()}
 	now := time.Now()
-	d.sawHost(port, netip.MustParseAddr("fe80::1"), now)
-	d.namedHost(port, "gizmo", now)
+	d.sawFrame(port, netip.MustParseAddr("fe80::1"), now)
+	d.leased(dhcp4.Lease{MAC: port.String(), IP: netip.MustParseAddr("203.0.113.140"), Hostname: "gizmo"}, true)
 	if _, ok := d.st.Hosts[port.String()]; ok {
 		t.Fatalf("the gizmo's own port %s became a host", port)
 	}

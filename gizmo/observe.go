@@ -79,26 +79,42 @@ func discoveryObserved(d *state.DNS64Discovery, r clat.Discovered) {
 	}
 }
 
-// leased records what the DHCPv4 server told a host.
+// leased records what the DHCPv4 server told a host. The server only
+// answers a client whose chaddr is the Ethernet source of its frames, so
+// the lease (or the option 108 reply) is the MAC's own word.
 func (d *daemon) leased(l dhcp4.Lease, active bool) {
 	mac, err := net.ParseMAC(l.MAC)
 	if err != nil {
 		return
 	}
 	now := time.Now()
-	if l.Hostname != "" {
-		d.namedHost(mac, l.Hostname, now)
-	}
 	d.observe(func(st *state.State) {
+		// observe holds d.mu
 		if derive.IsOwnMAC(st, mac.String()) {
 			return
 		}
-		h := d.hostLocked(mac.String(), now) // observe holds d.mu
+		h := st.Hosts[mac.String()]
+		if h == nil {
+			if !active {
+				return // a lease ended for a host the table does not hold
+			}
+			// A lease is a claim to a place; an option 108 reply is not
+			// (it costs the client nothing, not even an address).
+			standing := derive.StandingActive
+			if l.IP.IsValid() {
+				standing = derive.StandingLeased
+			}
+			if h, _ = derive.AddHost(st, mac.String(), standing, now); h == nil {
+				return
+			}
+		}
+		d.namedHostLocked(h, l.Hostname, now)
 		h.GotV6OnlyPreferred = l.V6OnlyPreferred
 		switch {
 		case active && l.IP.IsValid():
 			h.IPv4Lease = l.IP
 			h.Addrs[l.IP] = now
+			h.LastSeen = now
 		case !active && h.IPv4Lease == l.IP:
 			h.IPv4Lease = netip.Addr{}
 		}

@@ -24,7 +24,7 @@ func TestPinholeBackend(t *testing.T) {
 	d.st.WAN.Interface, d.st.LAN.Interface = "uplink0", "lan0"
 	d.st.ULA = netip.MustParsePrefix("fd12:3456:789a::/48")
 	d.st.Delegated = &state.DelegatedPrefix{Prefix: netip.MustParsePrefix("2001:db8:1000:100::/56"), PreferredUntil: now.Add(time.Hour), ValidUntil: now.Add(2 * time.Hour)}
-	d.sawHost(mac, addr, now)
+	d.sawFrame(mac, addr, now)
 	if err := d.SetPolicy(mac.String(), state.HostPolicy{AppPinholes: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +63,7 @@ func TestPinholeBackend(t *testing.T) {
 	fresh := netip.MustParseAddr("2001:db8:1000:100::f")
 	go func() {
 		time.Sleep(2 * sightingWait)
-		d.sawHost(mac, fresh, time.Now())
+		d.sawFrame(mac, fresh, time.Now())
 	}()
 	if _, err := d.AddPinhole(upnp.PinholeRequest{Source: fresh, Client: fresh, Proto: 17, Port: 3478, Lease: time.Minute}); err != nil {
 		t.Errorf("AddPinhole from an address seen just after: %v", err)

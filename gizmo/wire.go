@@ -36,6 +36,7 @@ type wired struct {
 	wan       *wansvc.Service
 	dhcp6pd   *dhcp6pd.Service
 	ra        *ra.Service
+	neighbors *neighbors.Service
 	ndproxy   *ndproxy.Service
 	dhcp6info *dhcp6info.Service
 	lanif     *lanif.Service
@@ -141,20 +142,18 @@ func wireLAN(d *daemon, cfg config, wan, lan string) error {
 	d.wired.lanif = addrs
 
 	neigh, err := neighbors.New(neighbors.Config{Interface: lan, Logger: d.log, OnSighting: func(s neighbors.Sighting) {
-		d.sawHost(s.MAC, s.Addr, s.At)
+		d.sawHost(derive.Sighting{MAC: s.MAC.String(), Addr: s.Addr, At: s.At, FromFrame: s.FromFrame})
 	}})
 	if err != nil {
 		return err
 	}
 	d.add("neighbors", neigh, nil)
+	d.wired.neighbors = neigh
 
-	raSvc, err := ra.New(ra.Config{Interface: lan, Logger: d.log, OnSolicitation: func(sol ra.Solicitation) {
-		// A host that solicits with its link-layer address is on the LAN
-		// even before it sends traffic through the gizmo.
-		if len(sol.LinkLayer) == 6 && sol.Source.IsValid() && !sol.Source.IsUnspecified() {
-			d.sawHost(sol.LinkLayer, sol.Source, time.Now())
-		}
-	}})
+	// The RA service's socket never sees the Ethernet header, so an RS's
+	// SLLAO cannot be checked against the frame's source there: the
+	// neighbour watcher learns soliciting hosts from their frames.
+	raSvc, err := ra.New(ra.Config{Interface: lan, Logger: d.log})
 	if err != nil {
 		return err
 	}

@@ -99,6 +99,16 @@ func main() {
 		err = cmdSprayUDP(ctx, args)
 	case "rotate-icmp6":
 		err = cmdRotateICMP6(ctx, args)
+	case "rs-flood":
+		err = cmdRSFlood(ctx, args)
+	case "nd-spoof":
+		err = cmdNDSpoof(ctx, args)
+	case "dhcp-forge":
+		err = cmdDHCPForge(ctx, args)
+	case "dhcp-flood":
+		err = cmdDHCPFlood(ctx, args)
+	case "dad-flood":
+		err = cmdDADFlood(ctx, args)
 	case "ra-flood":
 		err = cmdRAFlood(ctx, args)
 	case "rogue-upstream":

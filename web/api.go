@@ -76,7 +76,10 @@ type StatusJSON struct {
 	ULA         string     `json:"ula"`
 	LAN         LANJSON    `json:"lan"`
 	Hosts       int        `json:"hosts"`
-	Time        time.Time  `json:"time"`
+	// HostTable is the host table's bound and what it did: the
+	// dashboard says "host table full" from it.
+	HostTable HostTableJSON `json:"host_table"`
+	Time      time.Time     `json:"time"`
 	// Internet is the one-line "Internet OK / what is wrong".
 	Internet *Internet `json:"internet,omitempty"`
 	// Clock says whether Time can be trusted: a board without a real-time
@@ -92,6 +95,19 @@ type FastpathJSON struct {
 	On   bool   `json:"on"`
 	Off  string `json:"off,omitempty"`
 	Line string `json:"line"`
+}
+
+// HostTableJSON is the host table's account (state.HostTableStats).
+type HostTableJSON struct {
+	Hosts    int  `json:"hosts"`
+	Capacity int  `json:"capacity"`
+	Full     bool `json:"full"`
+	// Evicted and Refused count hosts dropped for a newcomer and
+	// newcomers turned away; NameTaken the hosts that asked for a name
+	// another host holds.
+	Evicted   uint64 `json:"evicted"`
+	Refused   uint64 `json:"refused"`
+	NameTaken int    `json:"name_taken"`
 }
 
 // ClockJSON is whether the gizmo's clock is synchronised with NTP in this
@@ -191,6 +207,9 @@ type HostJSON struct {
 	Policy             state.HostPolicy `json:"policy"`
 	FirstSeen          time.Time        `json:"first_seen"`
 	LastSeen           time.Time        `json:"last_seen"`
+	// NameTaken is the name the host asked for that another host holds:
+	// it has none in home.arpa.
+	NameTaken string `json:"name_taken,omitempty"`
 	// Pinholes are the inbound ports apps on the host opened (UPnP).
 	Pinholes []PinholeJSON `json:"pinholes"`
 }
@@ -230,8 +249,16 @@ func statusOf(st state.State, now time.Time) StatusJSON {
 		}},
 		Retired: []PrefixJSON{},
 		Hosts:   len(st.Hosts),
-		Time:    now,
-		Clock:   ClockJSON{Synced: st.Clock.Synced, Source: st.Clock.Source, LastSync: st.Clock.LastSync},
+		HostTable: HostTableJSON{Hosts: len(st.Hosts), Capacity: st.HostTable.Capacity,
+			Full:    st.HostTable.Capacity > 0 && len(st.Hosts) >= st.HostTable.Capacity,
+			Evicted: st.HostTable.Evicted, Refused: st.HostTable.Refused},
+		Time:  now,
+		Clock: ClockJSON{Synced: st.Clock.Synced, Source: st.Clock.Source, LastSync: st.Clock.LastSync},
+	}
+	for _, h := range st.Hosts {
+		if h.NameTaken != "" {
+			out.HostTable.NameTaken++
+		}
 	}
 	if r := st.Roles; r.Detected {
 		out.Roles = &RolesJSON{WANPort: r.WANPort, LANPorts: append([]string{}, r.LANPorts...), Since: r.Since, Reason: r.Reason,
@@ -272,7 +299,8 @@ func hostOf(h *state.Host) HostJSON {
 	}
 	slices.SortFunc(addrs, netip.Addr.Compare)
 	out := HostJSON{MAC: h.MAC, Hostname: h.Hostname, Addrs: addrs, GotV6OnlyPreferred: h.GotV6OnlyPreferred,
-		Policy: h.Policy, FirstSeen: h.FirstSeen, LastSeen: h.LastSeen, Pinholes: pinholesOf(h.Pinholes, time.Now())}
+		Policy: h.Policy, FirstSeen: h.FirstSeen, LastSeen: h.LastSeen, Pinholes: pinholesOf(h.Pinholes, time.Now()),
+		NameTaken: h.NameTaken}
 	if h.Policy.Hostname != "" {
 		out.Hostname = h.Policy.Hostname
 	}

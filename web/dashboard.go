@@ -182,6 +182,8 @@ type hostView struct {
 	LastSeen                     time.Time
 	// Pinholes are the apps' open pinholes, one line each (pinholeLine).
 	Pinholes []string
+	// NameTaken is the name the host asked for that another host holds.
+	NameTaken string
 }
 
 // hostKind is how far a host has gone towards IPv6-only, as the badge on
@@ -290,6 +292,7 @@ func (s *Server) hostViewOf(h *state.Host, hi HostInsights) hostView {
 		GotV6Only: h.GotV6OnlyPreferred, CLAT: hi.CLAT, DNSSource: dnsSource(hi.DNSSources),
 		Traffic: trafficShares(tr), Split: splitBar(tr), Policy: h.Policy,
 		TopLegacy: hi.TopLegacy[:min(len(hi.TopLegacy), 3)], FirstSeen: h.FirstSeen, LastSeen: h.LastSeen,
+		NameTaken: h.NameTaken,
 	}
 	for _, p := range hj.Pinholes {
 		v.Pinholes = append(v.Pinholes, pinholeLine(p))

@@ -84,6 +84,7 @@ func Derive(st *state.State, s Settings, now time.Time) {
 	}
 	st.Line = LineOf(st, now)
 
+	st.HostTable.Capacity = MaxHosts
 	for _, h := range st.Hosts {
 		for a, seen := range h.Addrs {
 			if now.Sub(seen) > HostAddrTTL {

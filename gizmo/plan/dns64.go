@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"cmp"
 	"maps"
 	"net/netip"
 	"slices"
@@ -43,7 +44,7 @@ func DNS64(st *state.State, now time.Time) dns64.Plan {
 		}
 	}
 	p.Clients = dnsClients(st.Hosts)
-	p.LocalNames = hostNames(st.Hosts, p.Clients)
+	p.LocalNames = hostNames(st, p.Clients)
 
 	// gizmo.home.arpa is the management address plus the legacy one,
 	// where the dashboard is reachable.
@@ -120,27 +121,15 @@ func dnsClients(hosts map[string]*state.Host) map[netip.Addr]dns64.ClientPolicy 
 }
 
 // hostNames are the hosts' names in LocalDomain with the addresses each
-// host still owns (clients).
-func hostNames(hosts map[string]*state.Host, clients map[netip.Addr]dns64.ClientPolicy) map[string][]netip.Addr {
+// host still owns (clients): HostNames decides who holds which name.
+func hostNames(st *state.State, clients map[netip.Addr]dns64.ClientPolicy) map[string][]netip.Addr {
 	out := map[string][]netip.Addr{}
-	taken := map[string]bool{RouterName: true}
-	for _, mac := range slices.Sorted(maps.Keys(hosts)) {
-		h := hosts[mac]
-		name := h.Hostname
-		if h.Policy.Hostname != "" {
-			name = h.Policy.Hostname
+	held, _ := HostNames(st)
+	for mac, label := range held {
+		h := st.Hosts[mac]
+		if h == nil {
+			continue // a remembered host holds its name but has no address
 		}
-		label := hostLabel(name)
-		if label == "" {
-			continue
-		}
-		if taken[label] {
-			// Two hosts both called "iphone": the second (in MAC order,
-			// so always the same one) gets its MAC's last octets, rather
-			// than one name answering with both hosts' addresses.
-			label = strings.TrimRight(label[:min(len(label), 57)], "-") + "-" + strings.ReplaceAll(mac[max(0, len(mac)-5):], ":", "")
-		}
-		taken[label] = true
 		fqdn := label + "." + LocalDomain + "."
 		addrs := slices.Collect(maps.Keys(h.Addrs))
 		addrs = append(addrs, h.IPv4Lease)
@@ -159,6 +148,71 @@ func hostNames(hosts map[string]*state.Host, clients map[netip.Addr]dns64.Client
 		out[name] = slices.Compact(addrs)
 	}
 	return out
+}
+
+// nameClaim is one host's claim to a label in LocalDomain.
+type nameClaim struct {
+	mac   string
+	owner bool      // the owner set the name (policy), rather than the host
+	since time.Time // when the host first announced it
+}
+
+// HostNames decides which host holds which label in LocalDomain (held,
+// by MAC) and which hosts asked for a label another one holds (taken, by
+// MAC: the label each wanted). A name in use stays with its holder: a
+// device announcing a name someone else has (DHCPv4 option 12/81) must not
+// take over its DNS name. So of several claims to one label, a name the
+// owner set (the host's policy) wins over an announced one, an earlier
+// claim over a later one (HostnameSince; FirstSeen for a record that
+// predates it), and the lower MAC breaks a tie; the others get no name.
+// Remembered hosts keep their claims while away. RouterName is the
+// gizmo's own.
+func HostNames(st *state.State) (held, taken map[string]string) {
+	claims := map[string][]nameClaim{}
+	claim := func(mac, announced, policy string, since, firstSeen time.Time) {
+		name, owner := announced, false
+		if policy != "" {
+			name, owner, since = policy, true, time.Time{}
+		}
+		label := hostLabel(name)
+		if label == "" {
+			return
+		}
+		if since.IsZero() {
+			since = firstSeen
+		}
+		claims[label] = append(claims[label], nameClaim{mac: mac, owner: owner, since: since})
+	}
+	for mac, h := range st.Hosts {
+		claim(mac, h.Hostname, h.Policy.Hostname, h.HostnameSince, h.FirstSeen)
+	}
+	for mac, r := range st.Remembered {
+		claim(mac, r.Hostname, r.Policy.Hostname, r.HostnameSince, r.FirstSeen)
+	}
+	held, taken = map[string]string{}, map[string]string{}
+	for label, cs := range claims {
+		slices.SortFunc(cs, func(a, b nameClaim) int {
+			if a.owner != b.owner {
+				if a.owner {
+					return -1
+				}
+				return 1
+			}
+			return cmp.Or(a.since.Compare(b.since), cmp.Compare(a.mac, b.mac))
+		})
+		first := 0
+		if label == RouterName {
+			first = -1 // nobody's but the gizmo's
+		}
+		for i, c := range cs {
+			if i == first {
+				held[c.mac] = label
+			} else {
+				taken[c.mac] = label
+			}
+		}
+	}
+	return held, taken
 }
 
 // hostLabel turns a host's announced name into one DNS label (RFC 1123

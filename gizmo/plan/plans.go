@@ -76,6 +76,10 @@ type Plans struct {
 	FirewallProblems error
 	// WebListen are the dashboard's listening addresses.
 	WebListen web.Listen
+	// NameTaken are the hosts that asked for a name another host holds,
+	// by MAC, with the name each wanted (HostNames): they have none in
+	// LocalDomain. The daemon shows it on the host (state.Host.NameTaken).
+	NameTaken map[string]string
 	// UPnP is the IGD's: where it listens and what it announces.
 	UPnP upnp.Plan
 }
@@ -108,6 +112,7 @@ func All(st *state.State, opt Options, now time.Time) Plans {
 		NSResponder: NSResponder(st, opt.ExistingNetwork, now),
 		UPnP:        UPnP(st, opt.ExistingNetwork, now),
 	}
+	_, p.NameTaken = HostNames(st)
 	if opt.ExistingNetwork {
 		p.LAN = ExistingNetworkLAN(st, now)
 	} else {

@@ -11,6 +11,7 @@ import (
 	"codeberg.org/monostack/gizmo/services/lanif"
 	"codeberg.org/monostack/gizmo/services/nat64"
 	"codeberg.org/monostack/gizmo/services/ndproxy"
+	"codeberg.org/monostack/gizmo/services/neighbors"
 	"codeberg.org/monostack/gizmo/services/nsresponder"
 	"codeberg.org/monostack/gizmo/services/ra"
 	"codeberg.org/monostack/gizmo/services/timesync"
@@ -35,6 +36,8 @@ func everyService() Stats {
 		Firewall:   &firewall.Stats{},
 		Fastpath:   &fastpath.Stats{ToStack: r},
 		Accounting: &accounting.Stats{},
+		Neighbors:  &neighbors.Stats{Ignored: r},
+		HostTable:  &HostTable{},
 		// The existing-network mode's.
 		NSResponder: &nsresponder.Stats{Refused: r},
 		UPnP: &UPnP{Stats: upnp.Stats{

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"time"
 
+	"codeberg.org/monostack/gizmo/services/neighbors"
 	"codeberg.org/monostack/gizmo/services/nsresponder"
 	"codeberg.org/monostack/gizmo/web"
 )
@@ -79,12 +80,44 @@ var limits = []limit{
 			}
 			return s.RA.RSQueueFull
 		}},
-	{"nd_proxy", "Address announcements on the LAN came faster than the ND proxy checks them: the surplus was dropped.",
+	{"nd_proxy", "Address announcements on the LAN came faster than the ND proxy checks them, or found its table full of proven addresses: the surplus was dropped.",
 		func(s Stats) uint64 {
 			if s.NDProxy == nil {
 				return 0
 			}
 			return s.NDProxy.Dropped
+		}},
+	{"host_table", "The list of devices was full: new devices displaced idle ones, or were left out.",
+		func(s Stats) uint64 {
+			if s.HostTable == nil {
+				return 0
+			}
+			return s.HostTable.Evicted + s.HostTable.Refused
+		}},
+	{"lan_impersonation", "A device on the LAN sent messages naming another device's hardware address (neighbour discovery, ARP or DHCPv4): they were ignored.",
+		func(s Stats) uint64 {
+			var n uint64
+			if s.Neighbors != nil {
+				n += s.Neighbors.Ignored[neighbors.ReasonLLAddrMismatch]
+			}
+			if s.DHCP4 != nil {
+				n += s.DHCP4.SourceMismatch
+			}
+			return n
+		}},
+	{"dhcp4_rate", "A device or LAN port sent DHCPv4 requests faster than their rate limit: the surplus was dropped.",
+		func(s Stats) uint64 {
+			if s.DHCP4 == nil {
+				return 0
+			}
+			return s.DHCP4.RateLimitedClient + s.DHCP4.RateLimitedPort
+		}},
+	{"nd_proxy_claims", "The ND proxy's table was full: addresses claimed on the LAN but never proven by their host were forgotten first.",
+		func(s Stats) uint64 {
+			if s.NDProxy == nil {
+				return 0
+			}
+			return s.NDProxy.UnprovenEvicted
 		}},
 	{"ns_responder", "Neighbor Solicitations for the NAT64's on-link prefix came faster than their rate limit: the surplus went unanswered.",
 		func(s Stats) uint64 {

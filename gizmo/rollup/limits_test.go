@@ -4,11 +4,13 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 	"codeberg.org/monostack/gizmo/services/dns64"
 	"codeberg.org/monostack/gizmo/services/fastpath"
 	"codeberg.org/monostack/gizmo/services/nat64"
 	"codeberg.org/monostack/gizmo/services/ndproxy"
+	"codeberg.org/monostack/gizmo/services/neighbors"
 	"codeberg.org/monostack/gizmo/services/nsresponder"
 	"codeberg.org/monostack/gizmo/services/ra"
 	"codeberg.org/monostack/gizmo/services/upnp"
@@ -81,6 +83,12 @@ func TestEachLimitItsCounters(t *testing.T) {
 		{"dhcp4_pool", Stats{DHCP4: &dhcp4.Stats{PoolExhausted: 1}}},
 		{"router_solicitations", Stats{RA: &ra.Stats{RSQueueFull: 1}}},
 		{"nd_proxy", Stats{NDProxy: &ndproxy.Stats{Dropped: 1}}},
+		{"host_table", Stats{HostTable: &HostTable{HostTableStats: state.HostTableStats{Refused: 1}}}},
+		{"host_table", Stats{HostTable: &HostTable{HostTableStats: state.HostTableStats{Evicted: 1}}}},
+		{"lan_impersonation", Stats{Neighbors: &neighbors.Stats{Ignored: map[string]uint64{neighbors.ReasonLLAddrMismatch: 1}}}},
+		{"lan_impersonation", Stats{DHCP4: &dhcp4.Stats{SourceMismatch: 1}}},
+		{"dhcp4_rate", Stats{DHCP4: &dhcp4.Stats{RateLimitedPort: 1}}},
+		{"nd_proxy_claims", Stats{NDProxy: &ndproxy.Stats{UnprovenEvicted: 1}}},
 		{"ns_responder", Stats{NSResponder: &nsresponder.Stats{Refused: map[string]uint64{nsresponder.ReasonRateSource: 1}}}},
 		{"upstream_tables", Stats{WAN: &wan.Stats{UpstreamFull: map[string]uint64{"rdnss": 1}}}},
 		{"fast_path", Stats{Fastpath: &fastpath.Stats{FlowFull: 1}}},
@@ -98,6 +106,8 @@ func TestEachLimitItsCounters(t *testing.T) {
 	if got := r.WatchLimits(Stats{
 		NAT64:       &nat64.Stats{Counters: map[string]uint64{"malformed": 9, "destination_denied": 9}},
 		NSResponder: &nsresponder.Stats{Refused: map[string]uint64{nsresponder.ReasonNotTarget: 9}},
+		Neighbors:   &neighbors.Stats{Ignored: map[string]uint64{neighbors.ReasonMalformed: 9}},
+		HostTable:   &HostTable{HostTableStats: state.HostTableStats{AddrsEvicted: 9}},
 		UPnP:        &UPnP{Stats: upnp.Stats{Refused: map[string]uint64{"malformed": 9}}},
 	}, time.Unix(60, 0)); len(got) != 0 {
 		t.Errorf("hits %+v, want none", got)

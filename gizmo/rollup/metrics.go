@@ -18,6 +18,7 @@ import (
 	"codeberg.org/monostack/gizmo/services/lanif"
 	"codeberg.org/monostack/gizmo/services/nat64"
 	"codeberg.org/monostack/gizmo/services/ndproxy"
+	"codeberg.org/monostack/gizmo/services/neighbors"
 	"codeberg.org/monostack/gizmo/services/nsresponder"
 	"codeberg.org/monostack/gizmo/services/ra"
 	"codeberg.org/monostack/gizmo/services/timesync"
@@ -125,6 +126,10 @@ func Metrics(s Stats) []prometheus.Metric {
 	out = emit(out, s.Firewall, firewallMetrics)
 	out = emit(out, s.Fastpath, fastpathMetrics)
 	out = emit(out, s.Accounting, accountingMetrics)
+	out = emit(out, s.NDProxy, ndproxyClaimMetrics)
+	out = emit(out, s.DHCP4, dhcp4LANMetrics)
+	out = emit(out, s.Neighbors, neighborsMetrics)
+	out = emit(out, s.HostTable, hostTableMetrics)
 	out = emit(out, s.UPnP, upnpMetrics)
 	out = emit(out, s.Timesync, timesyncMetrics)
 	return out
@@ -317,6 +322,50 @@ var fastpathMetrics = []family[fastpath.Stats]{
 
 var accountingMetrics = []family[accounting.Stats]{
 	counter("gizmo_accounting_errors_total", "Failed installs of the accounting table.", func(s accounting.Stats) uint64 { return uint64(max(s.Errors, 0)) }),
+}
+
+// The ND proxy's claims and their proof (RFC 4389 §4.1: which side holds
+// an address).
+var ndproxyClaimMetrics = []family[ndproxy.Stats]{
+	gauge("gizmo_ndproxy_unproven_addresses", "Addresses proxied on a claim alone, not yet proven by the host answering the gizmo.", func(s ndproxy.Stats) float64 { return float64(s.Unproven) }),
+	counter("gizmo_ndproxy_proven_total", "Addresses whose host answered the gizmo's Neighbor Solicitation.", func(s ndproxy.Stats) uint64 { return s.Proven }),
+	counter("gizmo_ndproxy_unproven_expired_total", "Claimed addresses withdrawn without proof.", func(s ndproxy.Stats) uint64 { return s.UnprovenExpired }),
+	counter("gizmo_ndproxy_unproven_evicted_total", "Claimed addresses forgotten to make room in a full table.", func(s ndproxy.Stats) uint64 { return s.UnprovenEvicted }),
+	counter("gizmo_ndproxy_resyncs_total", "Re-subscriptions to the kernel's neighbour changes after their queue overflowed.", func(s ndproxy.Stats) uint64 { return s.Resyncs }),
+}
+
+// The DHCPv4 server's checks of the LAN's frames (services/dhcp4/admit.go).
+var dhcp4LANMetrics = []family[dhcp4.Stats]{
+	counter("gizmo_dhcp4_source_mismatch_total", "Unrelayed messages whose chaddr is not their frame's Ethernet source (dropped).", func(s dhcp4.Stats) uint64 { return s.SourceMismatch }),
+	counter("gizmo_dhcp4_unverified_total", "Unrelayed messages on a socket that shows no Ethernet source (dropped).", func(s dhcp4.Stats) uint64 { return s.Unverified }),
+	counterBy("gizmo_dhcp4_rate_limited_total", "Messages dropped by a rate limit: per client, or per port for clients without a lease.", "reason", func(s dhcp4.Stats) map[string]uint64 {
+		return map[string]uint64{dhcp4.LimitClient: s.RateLimitedClient, dhcp4.LimitPort: s.RateLimitedPort}
+	}),
+	counter("gizmo_dhcp4_socket_drops_total", "Frames the kernel dropped because the server's sockets were full.", func(s dhcp4.Stats) uint64 { return s.SocketDrops }),
+}
+
+var neighborsMetrics = []family[neighbors.Stats]{
+	counter("gizmo_neighbors_frames_total", "ND and ARP frames read on the LAN.", func(s neighbors.Stats) uint64 { return s.Frames }),
+	counter("gizmo_neighbors_frame_sightings_total", "Frames that showed which MAC uses which address.", func(s neighbors.Stats) uint64 { return s.FrameSightings }),
+	counterBy("gizmo_neighbors_ignored_frames_total", "Frames that showed none, by reason (lladdr_mismatch: an option or ARP sender naming another MAC than the frame's source).", "reason", func(s neighbors.Stats) map[string]uint64 { return s.Ignored }),
+	counter("gizmo_neighbors_table_sightings_total", "Kernel neighbour entries reported (they only refresh what frames showed).", func(s neighbors.Stats) uint64 { return s.NeighbourSightings }),
+	counter("gizmo_neighbors_probes_total", "Neighbour entries the kernel was asked to confirm because no frame had.", func(s neighbors.Stats) uint64 { return s.Probes }),
+	counter("gizmo_neighbors_untracked_total", "Neighbour entries neither tracked nor probed because the bookkeeping was full.", func(s neighbors.Stats) uint64 { return s.Untracked }),
+	counter("gizmo_neighbors_errors_total", "Failed probes and socket errors.", func(s neighbors.Stats) uint64 { return s.Errors }),
+	counter("gizmo_neighbors_socket_drops_total", "Frames the kernel dropped because the watch's sockets were full.", func(s neighbors.Stats) uint64 { return s.SocketDrops }),
+}
+
+// The daemon's host table (gizmo/derive): the dashboard's "host table
+// full" and what the bounds did. gizmo_hosts (its size) is the web's.
+var hostTableMetrics = []family[HostTable]{
+	gauge("gizmo_hosts_capacity", "Hosts the table holds at most.", func(s HostTable) float64 { return float64(s.Capacity) }),
+	gauge("gizmo_hosts_records", "Hosts kept across a reboot (named or configured).", func(s HostTable) float64 { return float64(s.Records) }),
+	gauge("gizmo_hosts_name_taken", "Hosts that asked for a name another host holds, and have none.", func(s HostTable) float64 { return float64(s.NameTaken) }),
+	counter("gizmo_hosts_evicted_total", "Hosts dropped from the table for a newcomer of higher standing.", func(s HostTable) uint64 { return s.Evicted }),
+	counter("gizmo_hosts_refused_total", "Newcomers refused because the table was full of hosts of equal or higher standing.", func(s HostTable) uint64 { return s.Refused }),
+	counter("gizmo_hosts_addresses_evicted_total", "Addresses a host lost to its newer ones when it had too many.", func(s HostTable) uint64 { return s.AddrsEvicted }),
+	counter("gizmo_hosts_unproven_sightings_total", "Neighbour entries that would have attached a new address to a MAC without a frame from it.", func(s HostTable) uint64 { return s.Unproven }),
+	counter("gizmo_hosts_records_dropped_total", "Remembered hosts forgotten to keep the persisted records bounded.", func(s HostTable) uint64 { return s.RecordsDropped }),
 }
 
 var upnpMetrics = []family[UPnP]{

@@ -26,6 +26,7 @@ import (
 	"codeberg.org/monostack/gizmo/services/lanif"
 	"codeberg.org/monostack/gizmo/services/nat64"
 	"codeberg.org/monostack/gizmo/services/ndproxy"
+	"codeberg.org/monostack/gizmo/services/neighbors"
 	"codeberg.org/monostack/gizmo/services/nsresponder"
 	"codeberg.org/monostack/gizmo/services/ra"
 	"codeberg.org/monostack/gizmo/services/timesync"
@@ -61,9 +62,25 @@ type Stats struct {
 	// NativeIPv6 and NAT44 are the accounting table's per-address bytes
 	// (nil: unreadable, e.g. before the table is installed).
 	NativeIPv6, NAT44 map[netip.Addr]accounting.Bytes
+
+	// Neighbors is the LAN's neighbour watch; HostTable the daemon's own
+	// host table (nil: not read).
+	Neighbors *neighbors.Stats
+	HostTable *HostTable
 	// NSResponder runs in the existing-network mode only.
 	NSResponder *nsresponder.Stats
 	UPnP        *UPnP
+}
+
+// HostTable is the daemon's host table at one moment: its size and
+// bounds, and what the bounds did (state.HostTableStats).
+type HostTable struct {
+	// Hosts are the hosts of this run, at most Capacity; Records the
+	// records kept across a reboot.
+	Hosts, Capacity, Records int
+	// NameTaken is how many hosts asked for a name another host holds.
+	NameTaken int
+	state.HostTableStats
 }
 
 // UPnP is the UPnP IGD's counters with the pinholes in force, which live
@@ -283,5 +300,7 @@ func dhcp4Insights(d dhcp4.Stats) map[string]uint64 {
 		"Declines": d.Declines, "Releases": d.Releases, "Informs": d.Informs,
 		"PoolExhausted": d.PoolExhausted, "Malformed": d.Malformed, "Ignored": d.Ignored,
 		"V6OnlySent": d.V6OnlySent, "PersistErrors": d.PersistErrors, "Leases": uint64(max(d.Leases, 0)),
+		"SourceMismatch": d.SourceMismatch, "Unverified": d.Unverified, "SocketDrops": d.SocketDrops,
+		"RateLimited": d.RateLimitedClient + d.RateLimitedPort,
 	}
 }

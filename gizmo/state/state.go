@@ -65,10 +65,14 @@ type State struct {
 	// address (net.HardwareAddr.String()).
 	Hosts map[string]*Host
 	// Remembered are the hosts known from earlier runs that have not been
-	// seen in this one, keyed by MAC address: their record waits here and
-	// moves into Hosts when the host shows up. Persisted, with each host's
-	// record.
+	// seen in this one, and hosts evicted from Hosts whose record is worth
+	// keeping (HostRecord.Durable), keyed by MAC address: their record
+	// waits here and moves into Hosts when the host shows up. Persisted,
+	// with each durable host's record.
 	Remembered map[string]HostRecord
+	// HostTable counts what the bounds of Hosts and Remembered did
+	// (gizmo/derive), for /metrics and the dashboard.
+	HostTable HostTableStats
 
 	// Line is what the ISP's line carries (derived by gizmo/derive): IPv4,
 	// IPv6 or both, and on an IPv6-only line whether a NAT64 or an AFTR
@@ -128,6 +132,26 @@ type Clock struct {
 	// name with the address it resolved to.
 	Source   string
 	LastSync time.Time
+}
+
+// HostTableStats are the host table's bound and its counters since the
+// daemon started.
+type HostTableStats struct {
+	// Capacity is the most hosts Hosts holds (gizmo/derive.MaxHosts).
+	Capacity int
+	// Evicted counts hosts dropped from Hosts to make room for a newcomer;
+	// Refused newcomers that found no room.
+	Evicted, Refused uint64
+	// AddrsEvicted counts addresses a host lost to its newer ones when it
+	// had too many.
+	AddrsEvicted uint64
+	// Unproven counts sightings that would have attached a new address to
+	// a MAC without a frame from that MAC to show it (a kernel neighbour
+	// entry alone, which believes ND options).
+	Unproven uint64
+	// RecordsDropped counts remembered records forgotten to keep the
+	// persisted ones bounded.
+	RecordsDropped uint64
 }
 
 // InboundRule lets traffic from the internet in, without port forwarding.
@@ -382,6 +406,13 @@ type DNSAddrs struct {
 type Host struct {
 	MAC      string
 	Hostname string // from DHCPv4 option 12/81 or the policy override
+	// HostnameSince is when the host first announced Hostname: of two
+	// hosts that announce one name, the one that had it first keeps it.
+	HostnameSince time.Time
+	// NameTaken is the name the host asked for (announced or set by the
+	// owner) that another host holds: it has no name in home.arpa. The
+	// daemon records it from the DNS64 plan (plan.HostNames).
+	NameTaken string
 	// Addrs are every address seen for the host, privacy addresses included,
 	// with when each was last seen.
 	Addrs map[netip.Addr]time.Time
@@ -402,16 +433,31 @@ type Host struct {
 func (h *Host) Record() HostRecord {
 	p := h.Policy
 	p.ExposedPorts = slices.Clone(p.ExposedPorts)
-	return HostRecord{Hostname: h.Hostname, Policy: p, FirstSeen: h.FirstSeen}
+	return HostRecord{Hostname: h.Hostname, HostnameSince: h.HostnameSince, Policy: p, FirstSeen: h.FirstSeen, LastSeen: h.LastSeen}
 }
 
 // HostRecord is what the daemon keeps of a host across restarts.
 type HostRecord struct {
-	// Hostname is the name the host announced (DHCPv4 option 12/81).
-	Hostname  string     `json:"hostname,omitempty"`
-	Policy    HostPolicy `json:"policy"`
-	FirstSeen time.Time  `json:"first_seen"`
+	// Hostname is the name the host announced (DHCPv4 option 12/81), and
+	// HostnameSince when it first did.
+	Hostname      string     `json:"hostname,omitempty"`
+	HostnameSince time.Time  `json:"hostname_since,omitzero"`
+	Policy        HostPolicy `json:"policy"`
+	FirstSeen     time.Time  `json:"first_seen"`
+	// LastSeen is as of the last write of the file: it is saved along
+	// with other changes, never on its own.
+	LastSeen time.Time `json:"last_seen,omitzero"`
 }
+
+// Configured reports whether the owner set anything for the host: a policy
+// other than the defaults (a name, a reservation, exposed ports, app
+// pinholes allowed, DNS64 or option 108 turned off).
+func (r HostRecord) Configured() bool { return r.Policy.Configured() }
+
+// Durable reports whether the record is worth keeping across a reboot:
+// the owner configured the host, or it has a name (which it keeps against
+// later claimants).
+func (r HostRecord) Durable() bool { return r.Configured() || r.Hostname != "" }
 
 // HostPolicy is the owner's per-host choice, persisted and editable through
 // the API.
@@ -438,6 +484,14 @@ type HostPolicy struct {
 // monostack defaults.
 func DefaultHostPolicy() HostPolicy {
 	return HostPolicy{DNS64: true, V6OnlyPreferred: true}
+}
+
+// Configured reports whether p is other than DefaultHostPolicy: the owner
+// set something. A policy equal to the defaults configures nothing.
+func (p HostPolicy) Configured() bool {
+	d := DefaultHostPolicy()
+	return p.DNS64 != d.DNS64 || p.V6OnlyPreferred != d.V6OnlyPreferred || p.Hostname != "" ||
+		p.IPv4.IsValid() || len(p.ExposedPorts) > 0 || p.AppPinholes != d.AppPinholes
 }
 
 // WellKnownPref64 is the RFC 6052 well-known prefix.

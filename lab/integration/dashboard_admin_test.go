@@ -93,6 +93,23 @@ func submitAndWait(ctx context.Context, button, sel string) error {
 	return nil
 }
 
+// readPage reads a property (innerText, value) of the element sel in one
+// script, and again for a few seconds while it is empty: right after a
+// form was sent the browser may still be replacing the page, and a node
+// found in one step can be gone in the next.
+func readPage(ctx context.Context, sel, prop string) (string, error) {
+	js := fmt.Sprintf(`document.querySelector(%q)?.[%q] ?? ""`, sel, prop)
+	var text string
+	var err error
+	for range 20 {
+		if text, err = chromedp.Run(ctx, chromedp.Evaluate[string](js)); err == nil && text != "" {
+			return text, nil
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	return text, err
+}
+
 // typeInto replaces an input's text as a person does: clear it, then type.
 func typeInto(sel, text string) chromedp.Action[chromedp.Void] {
 	return func(ctx context.Context, t *chromedp.Target) (chromedp.Void, error) {
@@ -169,11 +186,11 @@ func TestDashboardAdminOnAPhone(t *testing.T) {
 		if err := submitAndWait(b, "form#policy button[type=submit]", "div.error"); err != nil {
 			t.Fatalf("the refusal: %v", err)
 		}
-		msg, err := chromedp.Run(b, chromedp.Text(chromedp.CSS("div.error")))
+		msg, err := readPage(b, "div.error", "innerText")
 		if err != nil || !strings.Contains(msg, "leased to printer ("+netlab.MACLanLegacy+") now") {
 			t.Errorf("the page says %q (err %v), want the conflict with printer's lease", msg, err)
 		}
-		if typed, _ := chromedp.Run(b, chromedp.Value(chromedp.CSS("#ipv4"))); typed != lease {
+		if typed, _ := readPage(b, "#ipv4", "value"); typed != lease {
 			t.Errorf("the form lost what was typed: %q", typed)
 		}
 		if after := labHosts(t, ctx, l)[netlab.MACLanV6].Policy; after.IPv4.IsValid() || after.DNS64 != before.DNS64 {
@@ -215,7 +232,7 @@ func TestDashboardAdminOnAPhone(t *testing.T) {
 		// between finding a node and reading its text.
 		var opens string
 		for range 20 {
-			opens, err = chromedp.Run(b, chromedp.Evaluate[string](fmt.Sprintf(`document.querySelector(%q)?.textContent ?? ""`, sel+" td.opens")))
+			opens, err = readPage(b, sel+" td.opens", "textContent")
 			if err == nil && strings.Contains(opens, want) {
 				break
 			}
@@ -288,7 +305,7 @@ func TestDashboardAdminOnAPhone(t *testing.T) {
 		if err := submitAndWait(b, "form#restoreform button[type=submit]", wait); err != nil {
 			t.Fatalf("restoring: %v", err)
 		}
-		text, _ := chromedp.Run(b, chromedp.Text(chromedp.CSS(wait)))
+		text, _ := readPage(b, wait, "innerText")
 		return text
 	}
 

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -13,8 +12,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 
 	"codeberg.org/monostack/gizmo/internal/testns"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
@@ -62,15 +59,15 @@ func newLink(t *testing.T, p dhcp4.Plan) *link {
 // start runs the server (again) on the link.
 func (l *link) start(t *testing.T, p dhcp4.Plan) {
 	t.Helper()
-	var conn net.PacketConn
+	var lan *dhcp4.LAN
 	if err := testns.Do(l.serverNS, func() (err error) {
-		conn, err = server4.NewIPv4UDPConn(serverIf, &net.UDPAddr{Port: 67})
+		lan, err = dhcp4.ListenLAN(serverIf)
 		return err
 	}); err != nil {
 		t.Fatal(err)
 	}
 	svc, err := dhcp4.New(dhcp4.Config{
-		Conn: conn, StateDir: l.stateDir, Logger: testLogger(t),
+		LAN: lan, StateDir: l.stateDir, Logger: testLogger(t),
 		OnLease: func(le dhcp4.Lease) {
 			select {
 			case l.events <- le:

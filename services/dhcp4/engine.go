@@ -44,6 +44,20 @@ type Stats struct {
 	PersistErrors uint64
 	// ClockSteps counts steps of the wall clock the leases were moved by.
 	ClockSteps uint64
+	// SourceMismatch counts unrelayed messages whose chaddr is not the
+	// Ethernet source of their frame: one device speaking for another
+	// (a RELEASE or DECLINE for its lease, say). Dropped.
+	SourceMismatch uint64
+	// Unverified counts unrelayed messages from a socket that shows no
+	// Ethernet source (Config.Conn), whose chaddr cannot be checked.
+	// Dropped.
+	Unverified uint64
+	// RateLimitedClient and RateLimitedPort count messages dropped by the
+	// per-client limit and by the per-port limit on new clients (admit.go).
+	RateLimitedClient, RateLimitedPort uint64
+	// SocketDrops counts frames the kernel dropped because the server's
+	// packet sockets were full (a burst faster than the readers).
+	SocketDrops uint64
 	// Leases is the number of current leases.
 	Leases int
 }
@@ -53,6 +67,8 @@ type counters struct {
 	exhausted, malformed, ignored, v6only, persistErr atomic.Uint64
 
 	clockSteps atomic.Uint64
+
+	sourceMismatch, unverified, limitedClient, limitedPort, socketDrops atomic.Uint64
 }
 
 // outcome is what handling one request produced.
@@ -181,6 +197,33 @@ func (e *engine) handle(req *dhcpv4.DHCPv4, now time.Time) outcome {
 		return outcome{}
 	}
 	return out
+}
+
+// known reports whether the server holds a lease for mac, or held one (the
+// binding stays for the client's next request), or a reservation: such a
+// client skips its port's limit on new clients.
+func (e *engine) known(mac string) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.t.reserved[mac]; ok {
+		return true
+	}
+	b := e.t.byMAC[mac]
+	return b != nil && !b.Expires.IsZero()
+}
+
+// addressedToUs reports whether a datagram to dst is for this server: the
+// limited broadcast (RFC 2131 §4.1), the subnet's broadcast, or the
+// server's own address. A packet socket also sees datagrams to port 67 of
+// other hosts (a bridge port hears them all), which the kernel would not
+// deliver to the server.
+func (e *engine) addressedToUs(dst netip.Addr) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.plan.Enabled() {
+		return true // counted as ignored by handle
+	}
+	return dst == netip.AddrFrom4([4]byte{255, 255, 255, 255}) || dst == e.plan.Server.Addr() || dst == broadcastAddr(e.plan.Subnet())
 }
 
 // v6Only is RFC 8925 §3.3: option 108 only to a client that lists it in its

@@ -1,10 +1,13 @@
 package dhcp4
 
 import (
+	"log/slog"
 	"net"
+	"syscall"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
 )
 
 // batch is how many datagrams one system call moves at most. A storm fills
@@ -76,4 +79,33 @@ func (p *packetIO) send(replies []*dhcpv4.DHCPv4) error {
 		ms = ms[min(n, len(ms)):]
 	}
 	return first
+}
+
+// readBuffer holds a burst of a few thousand requests (a switch coming back
+// after a power cut); the kernel's default of ~200 KB holds a few hundred,
+// and what does not fit is lost until the clients retransmit seconds later.
+const readBuffer = 4 << 20
+
+func growReadBuffer(conn net.PacketConn, log *slog.Logger) {
+	sc, ok := conn.(interface {
+		SyscallConn() (syscall.RawConn, error)
+	})
+	if !ok {
+		return
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	var serr error
+	rc.Control(func(fd uintptr) {
+		// FORCE overrides net.core.rmem_max; it needs CAP_NET_ADMIN, which
+		// the gizmo has. Without it, take what rmem_max allows.
+		if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, readBuffer); serr != nil {
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, readBuffer)
+		}
+	})
+	if serr != nil {
+		log.Debug("dhcp4: cannot grow the socket's receive buffer", "err", serr)
+	}
 }

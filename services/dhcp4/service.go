@@ -23,14 +23,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"runtime"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/insomniacslk/dhcp/dhcpv4/server4"
-	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/internal/mailbox"
 )
@@ -51,9 +49,14 @@ type Config struct {
 	// not block.
 	OnLease   func(Lease)
 	OnRelease func(Lease)
-	// Conn, if set, replaces the socket on Interface; Run closes it. Tests
+	// LAN, if set, replaces the sockets Run opens on Interface
+	// (ListenLAN); Run closes it. Tests open it inside a namespace.
+	LAN *LAN
+	// Conn, if set, is a plain UDP socket instead; Run closes it. Tests
 	// and the load generator use it to serve over loopback as a relayed
-	// network (replies go to the relay's giaddr, RFC 2131 §4.1).
+	// network (replies go to the relay's giaddr, RFC 2131 §4.1). A
+	// datagram shows no Ethernet source, so an unrelayed message on Conn
+	// is dropped (Stats.Unverified): its chaddr cannot be checked.
 	Conn net.PacketConn
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
@@ -66,7 +69,13 @@ type Service struct {
 	now   func() time.Time
 	store *leaseStore
 	e     *engine
+	limit *limiter
 	kick  chan struct{}
+
+	// lan are the sockets Run serves on the LAN, nil when it does not;
+	// Stats reads their drop counts.
+	lanMu sync.Mutex
+	lan   *LAN
 
 	// plans orders concurrent Updates: adoptMu makes taking the newest plan
 	// and installing it one step, so the plan of the last Put is the one
@@ -85,17 +94,18 @@ type Service struct {
 // New loads the lease file and returns a server that answers nothing until
 // the first Update with an enabled Plan.
 func New(cfg Config) (*Service, error) {
-	if cfg.Interface == "" && cfg.Conn == nil {
+	if cfg.Interface == "" && cfg.Conn == nil && cfg.LAN == nil {
 		return nil, errors.New("dhcp4: no interface")
 	}
 	if cfg.StateDir == "" {
 		return nil, errors.New("dhcp4: no state directory")
 	}
 	s := &Service{
-		cfg:  cfg,
-		log:  cfg.Logger,
-		now:  cfg.Now,
-		kick: make(chan struct{}, 1),
+		cfg:   cfg,
+		log:   cfg.Logger,
+		now:   cfg.Now,
+		kick:  make(chan struct{}, 1),
+		limit: newLimiter(),
 	}
 	if s.log == nil {
 		s.log = slog.Default()
@@ -153,7 +163,14 @@ func (s *Service) adoptPlan() {
 }
 
 // Stats returns a snapshot of the counters.
-func (s *Service) Stats() Stats { return s.e.stats(s.now()) }
+func (s *Service) Stats() Stats {
+	s.lanMu.Lock()
+	if s.lan != nil {
+		s.e.c.socketDrops.Add(s.lan.drops())
+	}
+	s.lanMu.Unlock()
+	return s.e.stats(s.now())
+}
 
 // Leases returns the current leases, ordered by address.
 func (s *Service) Leases() []Lease { return s.e.leases(s.now()) }
@@ -167,17 +184,19 @@ func (s *Service) poke() {
 
 // Run serves until ctx is done, then writes the lease file one last time.
 func (s *Service) Run(ctx context.Context) error {
-	conn := s.cfg.Conn
-	if conn == nil {
+	conn, lan := s.cfg.Conn, s.cfg.LAN
+	if conn == nil && lan == nil {
 		var err error
-		if conn, err = s.listen(ctx); err != nil {
+		if lan, err = s.listen(ctx); err != nil {
 			if ctx.Err() != nil {
 				return nil // stopped before the interface appeared
 			}
 			return err
 		}
 	}
-	growReadBuffer(conn, s.log)
+	if lan != nil {
+		conn = lan.udp
+	}
 	// The daemon's view of the hosts starts empty after a restart; the
 	// leases on disk are as current as any it will hear about later.
 	if s.cfg.OnLease != nil {
@@ -191,20 +210,39 @@ func (s *Service) Run(ctx context.Context) error {
 	defer cancel()
 	go func() {
 		<-ctx.Done()
-		conn.Close()
+		if lan != nil {
+			lan.Close()
+		} else {
+			conn.Close()
+		}
 	}()
 
 	io := newPacketIO(conn)
 	var wg sync.WaitGroup
-	// Several readers share the socket so that parsing and building replies
-	// use every core; a bounded set instead of a goroutine per packet keeps
-	// a storm from piling up goroutines.
-	for range max(2, runtime.GOMAXPROCS(0)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			s.serve(ctx, io)
+	// Several readers share each socket so that parsing and building
+	// replies use every core; a bounded set instead of a goroutine per
+	// packet keeps a storm from piling up goroutines.
+	readers := max(2, runtime.GOMAXPROCS(0))
+	if lan != nil {
+		s.lanMu.Lock()
+		s.lan = lan
+		s.lanMu.Unlock()
+		defer func() {
+			s.lanMu.Lock()
+			s.lan = nil
+			s.lanMu.Unlock()
 		}()
+		for _, f := range lan.frames {
+			growReadBuffer(f.c, s.log)
+			for range readers {
+				wg.Go(func() { s.serveFrames(ctx, io, f) })
+			}
+		}
+	} else {
+		growReadBuffer(conn, s.log)
+		for range readers {
+			wg.Go(func() { s.serve(ctx, io) })
+		}
 	}
 	committed := make(chan struct{})
 	go func() {
@@ -217,15 +255,16 @@ func (s *Service) Run(ctx context.Context) error {
 	return nil
 }
 
-// listen opens the server socket on the LAN interface, retrying while the
-// interface does not exist yet (the daemon may still be creating lan0).
-func (s *Service) listen(ctx context.Context) (net.PacketConn, error) {
+// listen opens the server's sockets on the LAN interface, retrying while
+// the interface does not exist yet (the daemon may still be creating
+// lan0).
+func (s *Service) listen(ctx context.Context) (*LAN, error) {
 	logged := false
 	for {
-		conn, err := server4.NewIPv4UDPConn(s.cfg.Interface, &net.UDPAddr{Port: dhcpv4.ServerPort})
+		lan, err := ListenLAN(s.cfg.Interface)
 		if err == nil {
-			s.log.Info("dhcp4: serving", "interface", s.cfg.Interface)
-			return conn, nil
+			s.log.Info("dhcp4: serving", "interface", s.cfg.Interface, "ports", len(lan.frames))
+			return lan, nil
 		}
 		if !logged {
 			s.log.Warn("dhcp4: cannot listen yet, retrying", "interface", s.cfg.Interface, "err", err)
@@ -239,6 +278,7 @@ func (s *Service) listen(ctx context.Context) (net.PacketConn, error) {
 	}
 }
 
+// serve reads batches of datagrams from a plain UDP socket (Config.Conn).
 func (s *Service) serve(ctx context.Context, io *packetIO) {
 	ms := newMessages(batch)
 	var replies []*dhcpv4.DHCPv4
@@ -254,7 +294,7 @@ func (s *Service) serve(ctx context.Context, io *packetIO) {
 		}
 		replies, events = replies[:0], events[:0]
 		for _, m := range ms[:n] {
-			out := s.handlePacket(m.Buffers[0][:m.N])
+			out := s.handlePacket(inbound{payload: m.Buffers[0][:m.N]})
 			if out.reply != nil {
 				replies = append(replies, out.reply)
 			}
@@ -262,28 +302,72 @@ func (s *Service) serve(ctx context.Context, io *packetIO) {
 				events = append(events, out)
 			}
 		}
-		if len(replies) > 0 {
-			if err := io.send(replies); err != nil {
-				s.log.Warn("dhcp4: send", "err", err)
-			}
-		}
-		s.report(events)
-		if s.e.hasWork() {
-			s.poke()
-		}
+		s.answer(io, replies, events)
 	}
 }
 
-// handlePacket answers one packet; durable replies are queued for the
+// serveFrames reads the requests of one port from its packet socket.
+func (s *Service) serveFrames(ctx context.Context, io *packetIO, f frameSocket) {
+	b, oob := make([]byte, frameSnap), make([]byte, 128)
+	for {
+		n, csumPending, err := f.readFrame(b, oob)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
+				return
+			}
+			s.log.Warn("dhcp4: read", "port", f.port, "err", err)
+			continue
+		}
+		in, err := parseFrame(b[:n], csumPending)
+		if err != nil {
+			if !errors.Is(err, errNotIPv4UDP) {
+				s.e.c.malformed.Add(1)
+				s.log.Debug("dhcp4: malformed frame", "err", err, "len", n)
+			}
+			continue
+		}
+		in.port = f.port
+		out := s.handlePacket(in)
+		var replies []*dhcpv4.DHCPv4
+		if out.reply != nil {
+			replies = append(replies, out.reply)
+		}
+		var events []outcome
+		if out.lease != nil || out.ended != nil {
+			events = append(events, out)
+		}
+		s.answer(io, replies, events)
+	}
+}
+
+// answer sends replies, reports events and wakes the committer if there is
+// durable work.
+func (s *Service) answer(io *packetIO, replies []*dhcpv4.DHCPv4, events []outcome) {
+	if len(replies) > 0 {
+		if err := io.send(replies); err != nil {
+			s.log.Warn("dhcp4: send", "err", err)
+		}
+	}
+	s.report(events)
+	if s.e.hasWork() {
+		s.poke()
+	}
+}
+
+// handlePacket answers one message; durable replies are queued for the
 // committer instead.
-func (s *Service) handlePacket(b []byte) outcome {
-	req, err := dhcpv4.FromBytes(b)
+func (s *Service) handlePacket(in inbound) outcome {
+	req, err := dhcpv4.FromBytes(in.payload)
 	if err != nil {
 		s.e.c.malformed.Add(1)
-		s.log.Debug("dhcp4: malformed packet", "err", err, "len", len(b))
+		s.log.Debug("dhcp4: malformed packet", "err", err, "len", len(in.payload))
 		return outcome{}
 	}
-	return s.e.handle(req, s.now())
+	now := s.now()
+	if !s.admit(req, in, now) {
+		return outcome{}
+	}
+	return s.e.handle(req, now)
 }
 
 // commit is the group committer: whenever there are queued ACKs or changes,
@@ -388,33 +472,4 @@ func destination(r *dhcpv4.DHCPv4) *net.UDPAddr {
 		return &net.UDPAddr{IP: net.IP(c.AsSlice()), Port: dhcpv4.ClientPort}
 	}
 	return &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ClientPort}
-}
-
-// readBuffer holds a burst of a few thousand requests (a switch coming back
-// after a power cut); the kernel's default of ~200 KB holds a few hundred,
-// and what does not fit is lost until the clients retransmit seconds later.
-const readBuffer = 4 << 20
-
-func growReadBuffer(conn net.PacketConn, log *slog.Logger) {
-	sc, ok := conn.(interface {
-		SyscallConn() (syscall.RawConn, error)
-	})
-	if !ok {
-		return
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return
-	}
-	var serr error
-	rc.Control(func(fd uintptr) {
-		// FORCE overrides net.core.rmem_max; it needs CAP_NET_ADMIN, which
-		// the gizmo has. Without it, take what rmem_max allows.
-		if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, readBuffer); serr != nil {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, readBuffer)
-		}
-	})
-	if serr != nil {
-		log.Debug("dhcp4: cannot grow the socket's receive buffer", "err", serr)
-	}
 }

@@ -110,5 +110,8 @@ func (e *engine) stats(now time.Time) Stats {
 		PoolExhausted: e.c.exhausted.Load(), Malformed: e.c.malformed.Load(),
 		Ignored: e.c.ignored.Load(), V6OnlySent: e.c.v6only.Load(),
 		PersistErrors: e.c.persistErr.Load(), ClockSteps: e.c.clockSteps.Load(), Leases: n,
+		SourceMismatch: e.c.sourceMismatch.Load(), Unverified: e.c.unverified.Load(),
+		RateLimitedClient: e.c.limitedClient.Load(), RateLimitedPort: e.c.limitedPort.Load(),
+		SocketDrops: e.c.socketDrops.Load(),
 	}
 }

@@ -11,10 +11,15 @@
 // unicast NUD probes. The service learns the LAN host addresses itself
 // (DAD NS from ::, NS and NA on the LAN, the LAN neighbour table, and a
 // LAN lookup when the upstream, or the gizmo itself on the uplink,
-// solicits an address it does not know) and
-// from the daemon's host sightings in the plan, and withdraws an address when
-// its neighbour entry on the LAN fails, when no evidence arrived for
-// MaxAge, or when the prefix goes. Run leaves nothing behind.
+// solicits an address it does not know) and from the daemon's host
+// sightings in the plan. All of that is a claim, which anyone on the LAN
+// can make for any address: a claimed address is proxied at once, so
+// that a host's first packets get through, but only for UnprovenMaxAge
+// unless the host answers the gizmo's own NS for it (its neighbour entry
+// becomes REACHABLE); a full table forgets unproven claims first. An
+// address is withdrawn when its neighbour entry on the LAN fails, when
+// no proof arrived for MaxAge, or when the prefix goes. Run leaves
+// nothing behind.
 package ndproxy
 
 import (
@@ -29,7 +34,6 @@ import (
 
 	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/internal/mailbox"
 )
@@ -61,10 +65,16 @@ type Config struct {
 	// VerifyInterval is how often every proxied address is checked on the
 	// LAN (default 30 s).
 	VerifyInterval time.Duration
-	// MaxAge is how long an address stays proxied without any evidence
-	// that a host still holds it (default 10 min). Sightings in a plan that
-	// are older are ignored.
+	// MaxAge is how long an address stays proxied after the last proof
+	// that a host holds it (the host answered the gizmo's NS; default 10
+	// min). Sightings in a plan that are older are ignored.
 	MaxAge time.Duration
+	// UnprovenMaxAge is how long an address a host only claimed (a DAD
+	// probe, an NS or NA, a sighting) stays proxied without proof
+	// (default 30 s): long enough for the host to finish DAD (RFC 4862
+	// §5.4, 1 s by default) and answer the gizmo's probe, short enough
+	// that claims nobody backs leave the table soon.
+	UnprovenMaxAge time.Duration
 	// MaxAddrs bounds the addresses the service tracks (default 1024), so
 	// that a LAN host inventing addresses cannot exhaust memory or the
 	// kernel's tables.
@@ -84,10 +94,18 @@ type Stats struct {
 	// Learned counts addresses that became known (DAD, ND, neighbours,
 	// sightings); DADSeen the DAD probes heard on the LAN.
 	Learned, DADSeen uint64
+	// Unproven is how many known addresses have claims but no proof now;
+	// Proven counts addresses whose host answered the gizmo's NS (RFC
+	// 4861 §7.3.1) for the first time. UnprovenExpired counts claims
+	// withdrawn without proof (nobody answered the gizmo's NS, or
+	// UnprovenMaxAge passed), UnprovenEvicted those forgotten to make
+	// room for a new one in a full table.
+	Unproven                                 int
+	Proven, UnprovenExpired, UnprovenEvicted uint64
 	// Added and Removed count proxy entries installed and withdrawn.
 	Added, Removed uint64
-	// Failed counts addresses withdrawn because the LAN host stopped
-	// answering; Expired those without evidence for MaxAge.
+	// Failed counts proven addresses withdrawn because the LAN host
+	// stopped answering; Expired those without proof for MaxAge.
 	Failed, Expired uint64
 	// Conflicts counts addresses not proxied because a WAN-side
 	// neighbour holds them.
@@ -100,8 +118,12 @@ type Stats struct {
 	// kernel answers them); NSIgnored those for other addresses in the
 	// shared /64; DADDefended the upstream's DAD probes for a proxied one.
 	NSAnswered, NSIgnored, DADDefended uint64
+	// Resyncs counts re-subscriptions to the kernel's neighbour changes
+	// after its queue overflowed, each followed by a read of the table.
+	Resyncs uint64
 	// Malformed counts ND packets that failed the RFC 4861 §7.1 checks;
-	// Dropped evidence the table had no room for or the loop no time for.
+	// Dropped evidence the table had no room for or the loop (or the
+	// kernel's socket queues) no time for.
 	Malformed, Dropped uint64
 	// Errors counts failed kernel operations.
 	Errors uint64
@@ -127,6 +149,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.MaxAge <= 0 {
 		cfg.MaxAge = 10 * time.Minute
+	}
+	if cfg.UnprovenMaxAge <= 0 {
+		cfg.UnprovenMaxAge = 30 * time.Second
 	}
 	if cfg.MaxAddrs <= 0 {
 		cfg.MaxAddrs = 1024
@@ -178,29 +203,26 @@ func (s *Service) Run(ctx context.Context) (err error) {
 	if err := k.flush(); err != nil {
 		s.log.Warn("removing a predecessor's proxy entries was incomplete", "err", err)
 	}
-	r := &runState{s: s, k: k, tab: newTable(s.cfg.MaxAddrs), installed: map[netip.Addr]bool{}, conflicted: map[netip.Addr]bool{},
-		lookedUp: map[netip.Addr]time.Time{}, events: make(chan heard, 256)}
+	r := &runState{s: s, k: k, tab: newTable(s.cfg.MaxAddrs, s.cfg.MaxAge, s.cfg.UnprovenMaxAge), installed: map[netip.Addr]bool{}, proven: map[netip.Addr]bool{}, conflicted: map[netip.Addr]bool{},
+		lookedUp: map[netip.Addr]time.Time{}, probeAt: map[netip.Addr]time.Time{}, events: make(chan heard, 256)}
 	defer func() {
 		err = errors.Join(err, r.stop())
 	}()
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	neigh := make(chan netlink.NeighUpdate, 256)
-	done := make(chan struct{})
-	defer close(done)
-	if err := netlink.NeighSubscribeWithOptions(neigh, done, netlink.NeighSubscribeOptions{
-		ErrorCallback: func(err error) {
-			if ctx.Err() == nil {
-				s.log.Warn("neighbour subscription", "err", err)
-			}
-		},
-	}); err != nil {
-		return fmt.Errorf("ndproxy: subscribe to neighbours: %w", err)
+	neigh, unsubscribe, err := s.subscribeNeighbours(ctx)
+	if err != nil {
+		return err
 	}
+	defer func() { unsubscribe() }()
 
 	tick := time.NewTicker(s.cfg.VerifyInterval)
 	defer tick.Stop()
+	// Claims are probed and expire within seconds, not at the pace of
+	// the verification of proven hosts.
+	claims := time.NewTicker(time.Second)
+	defer claims.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -210,14 +232,36 @@ func (s *Service) Run(ctx context.Context) (err error) {
 				r.setPlan(p, time.Now())
 			}
 		case h := <-r.events:
-			r.heard(h, time.Now())
+			// A flood of ND messages is taken in batches, so that the
+			// kernel is reconciled once per batch, not once per message.
+			now := time.Now()
+			r.heard(h, now)
+			for more := true; more; {
+				select {
+				case h := <-r.events:
+					r.heard(h, now)
+				default:
+					more = false
+				}
+			}
 		case u, ok := <-neigh:
 			if !ok {
-				return errors.New("ndproxy: neighbour subscription closed")
+				// The kernel's changes outran the queue (ENOBUFS, a
+				// flood of probes): subscribe again and read the table,
+				// rather than start over and drop what is proxied.
+				unsubscribe()
+				if neigh, unsubscribe, err = s.subscribeNeighbours(ctx); err != nil {
+					return err
+				}
+				s.count(func(st *Stats) { st.Resyncs++ })
+				r.verify(time.Now())
+				break
 			}
 			r.neighbour(u, time.Now())
 		case <-tick.C:
 			r.verify(time.Now())
+		case <-claims.C:
+			r.checkClaims(time.Now())
 		}
 		// On before proxy entries are added, off once the last is gone.
 		if err := r.setActive(ctx, r.plan.Prefix.IsValid() || len(r.installed) > 0); err != nil {
@@ -228,6 +272,32 @@ func (s *Service) Run(ctx context.Context) (err error) {
 			return err
 		}
 	}
+}
+
+// neighbourQueue is the kernel-side queue of the neighbour subscription:
+// room for the events of a few thousand probes (each entry goes
+// INCOMPLETE, then REACHABLE or FAILED). FORCE needs CAP_NET_ADMIN, which
+// the gizmo has; without it rmem_max applies.
+const neighbourQueue = 4 << 20
+
+// subscribeNeighbours follows the kernel's neighbour changes; unsubscribe
+// ends it.
+func (s *Service) subscribeNeighbours(ctx context.Context) (updates <-chan netlink.NeighUpdate, unsubscribe func(), err error) {
+	ch := make(chan netlink.NeighUpdate, 256)
+	done := make(chan struct{})
+	if err := netlink.NeighSubscribeWithOptions(ch, done, netlink.NeighSubscribeOptions{
+		ErrorCallback: func(err error) {
+			if ctx.Err() == nil {
+				s.log.Warn("neighbour subscription", "err", err)
+			}
+		},
+		ReceiveBufferSize: neighbourQueue, ReceiveBufferForceSize: true,
+	}); err != nil {
+		close(done)
+		return nil, nil, fmt.Errorf("ndproxy: subscribe to neighbours: %w", err)
+	}
+	var once sync.Once
+	return ch, func() { once.Do(func() { close(done) }) }, nil
 }
 
 // setActive turns proxy_ndp and the snooping sockets on or off.
@@ -250,6 +320,7 @@ func (r *runState) setActive(ctx context.Context, on bool) error {
 	r.deactivate = func() error {
 		cancel()
 		wg.Wait()
+		r.conns = nil
 		return restore()
 	}
 	for _, side := range []struct {
@@ -267,6 +338,7 @@ func (r *runState) setActive(ctx context.Context, on bool) error {
 			return err
 		}
 		context.AfterFunc(actx, func() { c.Close() })
+		r.conns = append(r.conns, c)
 		wg.Go(func() { r.s.read(actx, c, side.wan, side.own, r.events) })
 	}
 	r.s.log.Info("ND proxy active", "prefix", r.plan.Prefix)
@@ -301,14 +373,22 @@ func (s *Service) read(ctx context.Context, c *packet.Conn, wan, own bool, out c
 
 // run is the state of one Run, owned by its loop.
 type runState struct {
-	s          *Service
-	k          *kernel
-	plan       Plan
-	tab        *table
-	installed  map[netip.Addr]bool
+	s         *Service
+	k         *kernel
+	plan      Plan
+	tab       *table
+	installed map[netip.Addr]bool
+	// proven are the installed addresses a host proved it holds, for
+	// the log.
+	proven     map[netip.Addr]bool
 	conflicted map[netip.Addr]bool
 	lookedUp   map[netip.Addr]time.Time // LAN lookups on behalf of the upstream, by when
-	events     chan heard
+	// probeAt are the claimed addresses to probe on the LAN, by when:
+	// soon after the claim, once a DAD in progress has finished.
+	probeAt map[netip.Addr]time.Time
+	events  chan heard
+	// conns are the snooping sockets while active.
+	conns []*packet.Conn
 	// deactivate stops the sockets and restores the sysctls; nil while
 	// idle.
 	deactivate func() error
@@ -321,151 +401,7 @@ func (r *runState) setPlan(p Plan, now time.Time) {
 	r.plan = p
 	for _, h := range p.Hosts {
 		if now.Sub(h.At) <= r.s.cfg.MaxAge {
-			r.learn(h.Addr, h.At, "sighting")
-		}
-	}
-}
-
-func (r *runState) learn(a netip.Addr, at time.Time, how string) {
-	switch r.tab.learn(a, at) {
-	case learnNew:
-		r.s.count(func(st *Stats) { st.Learned++ })
-		if r.plan.Prefix.Contains(a) {
-			r.s.log.Debug("learned a LAN address", "addr", a, "from", how)
-		}
-	case learnFull:
-		r.s.count(func(st *Stats) { st.Dropped++ })
-	}
-}
-
-// heard handles an ND message. LAN: a DAD probe, an NS from a host's
-// address or a host's NA each show that a host holds the address. WAN:
-// counted only; the kernel answers.
-func (r *runState) heard(h heard, now time.Time) {
-	ev := h.ev
-	if h.own {
-		// The gizmo resolves an address of the shared /64 on the uplink:
-		// if a LAN host holds it, the route to it is missing.
-		if ev.kind == kindNS && r.plan.Prefix.Contains(ev.target) && !r.installed[ev.target] && !slices.Contains(r.plan.Own, ev.target) {
-			r.lookup(ev.target, now)
-		}
-		return
-	}
-	if h.wan {
-		if ev.kind == kindNA || !r.plan.Prefix.Contains(ev.target) || slices.Contains(r.plan.Own, ev.target) {
-			return
-		}
-		r.s.count(func(st *Stats) {
-			switch {
-			case !r.installed[ev.target]:
-				st.NSIgnored++
-			case ev.kind == kindDAD:
-				st.DADDefended++
-			default:
-				st.NSAnswered++
-			}
-		})
-		if ev.kind == kindNS && !r.installed[ev.target] {
-			r.lookup(ev.target, now)
-		}
-		return
-	}
-	switch ev.kind {
-	case kindDAD:
-		if r.plan.Prefix.Contains(ev.target) {
-			r.s.count(func(st *Stats) { st.DADSeen++ })
-		}
-		r.learn(ev.target, now, "dad")
-	case kindNS:
-		r.learn(ev.source, now, "ns")
-	case kindNA:
-		r.learn(ev.target, now, "na")
-	}
-}
-
-// lookupHoldoff is how long the proxy waits before it looks up the same
-// address on the LAN again: the upstream retransmits its NS every second
-// (RFC 4861 §10 RETRANS_TIMER), and each answer or FAILED takes a moment.
-const lookupHoldoff = 5 * time.Second
-
-// lookup asks the LAN whether a host holds a, which the upstream is
-// resolving and the proxy does not know: RFC 4389 §4.1.3.1 has a proxy
-// solicit on the other side for a target it has no entry for. Hosts that
-// skip DAD (or whose DAD the proxy missed) are found this way on their
-// first traffic: the upstream resolves the address to deliver the reply.
-// If a host answers, the neighbour entry becomes REACHABLE, which is
-// evidence (neighbour); the upstream's next NS is then answered.
-func (r *runState) lookup(a netip.Addr, now time.Time) {
-	if last, ok := r.lookedUp[a]; ok && now.Sub(last) < lookupHoldoff {
-		return
-	}
-	if len(r.lookedUp) >= r.s.cfg.MaxAddrs {
-		r.s.count(func(st *Stats) { st.Dropped++ })
-		return
-	}
-	r.lookedUp[a] = now
-	r.s.count(func(st *Stats) { st.Lookups++ })
-	if err := r.k.probe(a); err != nil {
-		r.s.count(func(st *Stats) { st.Errors++ })
-		r.s.log.Warn("looking up an address on the LAN", "addr", a, "err", err)
-	}
-}
-
-// neighbour handles a change in the LAN's neighbour table: a confirmed
-// entry is evidence, a FAILED one (RFC 4861 §7.3.3: no answer to the
-// probes) means the host is gone.
-func (r *runState) neighbour(u netlink.NeighUpdate, now time.Time) {
-	if u.LinkIndex != r.k.lanIdx || u.Type != unix.RTM_NEWNEIGH || u.Flags&netlink.NTF_PROXY != 0 {
-		return
-	}
-	a, ok := netip.AddrFromSlice(u.IP)
-	if !ok || !r.plan.Prefix.Contains(a.Unmap()) {
-		return
-	}
-	a = a.Unmap()
-	switch {
-	case u.State&(netlink.NUD_REACHABLE|netlink.NUD_STALE|netlink.NUD_PERMANENT) != 0:
-		r.learn(a, now, "neighbour")
-	case u.State&netlink.NUD_FAILED != 0:
-		if r.tab.fail(a, now) {
-			r.s.count(func(st *Stats) { st.Failed++ })
-			r.s.log.Info("LAN host stopped answering; no longer proxied", "addr", a)
-		}
-	}
-}
-
-// verify reads the LAN's neighbour table: confirmed entries are evidence;
-// for the others the kernel is asked to probe, so that a gone host ends
-// FAILED. It also forgets what has had no evidence for MaxAge.
-func (r *runState) verify(now time.Time) {
-	for a, t := range r.lookedUp {
-		if now.Sub(t) >= lookupHoldoff {
-			delete(r.lookedUp, a)
-		}
-	}
-	for _, a := range r.tab.prune(now, r.s.cfg.MaxAge) {
-		if r.installed[a] {
-			r.s.count(func(st *Stats) { st.Expired++ })
-			r.s.log.Info("no sign of a LAN host for too long; no longer proxied", "addr", a, "max_age", r.s.cfg.MaxAge)
-		}
-	}
-	if len(r.installed) == 0 {
-		return
-	}
-	states, err := neighbours(r.k.lanIdx)
-	if err != nil {
-		r.s.count(func(st *Stats) { st.Errors++ })
-		r.s.log.Warn("verifying LAN hosts", "err", err)
-		return
-	}
-	for a := range r.installed {
-		if states[a]&(netlink.NUD_REACHABLE|netlink.NUD_PERMANENT) != 0 {
-			r.learn(a, now, "neighbour")
-			continue
-		}
-		if err := r.k.probe(a); err != nil {
-			r.s.count(func(st *Stats) { st.Errors++ })
-			r.s.log.Warn("probing a LAN host", "addr", a, "err", err)
+			r.learn(h.Addr, h.At, "sighting", false)
 		}
 	}
 }
@@ -473,9 +409,14 @@ func (r *runState) verify(now time.Time) {
 // reconcile makes the kernel's proxy entries what the table and the plan
 // want.
 func (r *runState) reconcile(now time.Time) {
-	want := r.tab.want(r.plan, now, r.s.cfg.MaxAge)
+	r.expire(now)
+	want := r.tab.want(r.plan, now)
+	wanted := make(map[netip.Addr]bool, len(want))
+	for _, a := range want {
+		wanted[a] = true
+	}
 	for a := range r.installed {
-		if !slices.Contains(want, a) {
+		if !wanted[a] {
 			r.withdraw(a)
 		}
 	}
@@ -512,10 +453,15 @@ func (r *runState) reconcile(now time.Time) {
 		r.installed[a] = true
 		delete(r.conflicted, a)
 		r.s.count(func(st *Stats) { st.Added++ })
-		r.s.log.Info("proxying a LAN host's address on the uplink", "addr", a)
+		// Claims come and go by the hundred in a flood: only proven
+		// addresses are worth a line at the default level.
+		if e := r.tab.entries[a]; e != nil && r.tab.isProven(e, now) {
+			r.proven[a] = true
+		}
+		r.logProof(a, "proxying a LAN host's address on the uplink")
 	}
 	for a := range r.conflicted {
-		if !slices.Contains(want, a) {
+		if !wanted[a] {
 			delete(r.conflicted, a)
 		}
 	}
@@ -529,7 +475,18 @@ func (r *runState) withdraw(a netip.Addr) {
 	}
 	delete(r.installed, a)
 	r.s.count(func(st *Stats) { st.Removed++ })
-	r.s.log.Info("no longer proxying", "addr", a)
+	r.logProof(a, "no longer proxying")
+	delete(r.proven, a)
+}
+
+// logProof logs msg about an installed address at Info if its host proved
+// it holds it, else at Debug.
+func (r *runState) logProof(a netip.Addr, msg string) {
+	if r.proven[a] {
+		r.s.log.Info(msg, "addr", a)
+		return
+	}
+	r.s.log.Debug(msg, "addr", a)
 }
 
 func (r *runState) publish() {
@@ -538,7 +495,10 @@ func (r *runState) publish() {
 		proxied = append(proxied, a)
 	}
 	slices.SortFunc(proxied, netip.Addr.Compare)
-	r.s.count(func(st *Stats) { st.Prefix, st.Proxied, st.Proxying = r.plan.Prefix, proxied, len(proxied) })
+	unproven := len(r.tab.unproven(time.Now()))
+	r.s.count(func(st *Stats) {
+		st.Prefix, st.Proxied, st.Proxying, st.Unproven = r.plan.Prefix, proxied, len(proxied), unproven
+	})
 }
 
 // stop withdraws everything and restores the sysctls.
@@ -551,6 +511,6 @@ func (r *runState) stop() error {
 		err = errors.Join(err, r.deactivate())
 		r.deactivate = nil
 	}
-	r.s.count(func(st *Stats) { st.Prefix, st.Proxied, st.Proxying = netip.Prefix{}, nil, 0 })
+	r.s.count(func(st *Stats) { st.Prefix, st.Proxied, st.Proxying, st.Unproven = netip.Prefix{}, nil, 0, 0 })
 	return err
 }

@@ -162,6 +162,14 @@ func listenND(ifname string, allMulti, own bool) (*packet.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ndproxy: listen on %s: %w", ifname, err)
 	}
+	// Room for a burst of a few thousand ND messages (every host of a
+	// switch that comes back doing DAD); what does not fit is counted
+	// (Stats.Dropped). FORCE needs CAP_NET_ADMIN, which the gizmo has.
+	if sc, err := c.SyscallConn(); err == nil {
+		sc.Control(func(fd uintptr) {
+			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 2<<20)
+		})
+	}
 	if allMulti {
 		sc, err := c.SyscallConn()
 		if err != nil {

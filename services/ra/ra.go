@@ -33,9 +33,6 @@ type Config struct {
 	// Interface is the LAN interface, e.g. "lan0".
 	Interface string
 	Logger    *slog.Logger
-	// OnSolicitation, if set, is called for every valid Router Solicitation,
-	// e.g. to learn a host's MAC and link-local address. It must not block.
-	OnSolicitation func(Solicitation)
 }
 
 // Stats are the service's counters since it was created.
@@ -241,9 +238,6 @@ func (r *runner) read(conn *ndp.Conn, mtu int) error {
 		if reason != "" {
 			r.log.Debug("dropped router solicitation", "src", src, "reason", reason)
 			continue
-		}
-		if r.cfg.OnSolicitation != nil {
-			r.cfg.OnSolicitation(sol)
 		}
 		select {
 		case r.solicit <- sol:

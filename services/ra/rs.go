@@ -1,7 +1,6 @@
 package ra
 
 import (
-	"net"
 	"net/netip"
 )
 
@@ -24,14 +23,15 @@ const (
 	rsHeaderLen                = 8 // type, code, checksum, reserved
 )
 
-// Solicitation is a valid Router Solicitation.
+// Solicitation is a valid Router Solicitation. It carries no link-layer
+// address: the service's ICMPv6 socket never sees the Ethernet header, so
+// an SLLAO cannot be checked against the frame's source here, and an
+// unchecked one must not tell anyone which MAC uses an address
+// (services/neighbors learns hosts from their frames).
 type Solicitation struct {
 	// Source is the soliciting host's address; the unspecified address when
 	// the host has none yet.
 	Source netip.Addr
-	// LinkLayer is the host's address from its Source Link-Layer Address
-	// option, if it sent one.
-	LinkLayer net.HardwareAddr
 }
 
 // checkSolicitation validates an ICMPv6 message b (starting at the ICMPv6
@@ -68,17 +68,8 @@ func checkSolicitation(b []byte, hopLimit int, src netip.Addr) (Solicitation, st
 		if n == 0 || n > len(opts) {
 			return Solicitation{}, ReasonOptionLength
 		}
-		if opts[0] == optSourceLinkLayerAddress {
-			if src.IsUnspecified() {
-				return Solicitation{}, ReasonSLLAOFromAny
-			}
-			// Ethernet's option is 8 octets: type, length, 6-octet MAC
-			// (RFC 2464 §6). Other links' layouts are kept as sent.
-			lla := opts[2:n]
-			if n == 8 {
-				lla = opts[2:8]
-			}
-			s.LinkLayer = append(net.HardwareAddr(nil), lla...)
+		if opts[0] == optSourceLinkLayerAddress && src.IsUnspecified() {
+			return Solicitation{}, ReasonSLLAOFromAny
 		}
 		opts = opts[n:]
 	}
