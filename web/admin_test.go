@@ -94,13 +94,14 @@ func TestHostPageForm(t *testing.T) {
 	s, b := newTestServer(t)
 	b.findings.PoolStart, b.findings.PoolEnd = netip.MustParseAddr("203.0.113.130"), netip.MustParseAddr("203.0.113.254")
 	w := do(t, s, "GET", "/hosts/"+testMAC, "", adminAuth)
-	for _, want := range []string{`action="/hosts/02:00:00:00:00:10/policy"`, "From the legacy pool 203.0.113.130 – 203.0.113.254", `name="app_pinholes" value="on"`, "let apps on this host open inbound IPv6 ports (UPnP)"} {
+	for _, want := range []string{`action="/hosts/02:00:00:00:00:10/policy"`, "From the legacy pool 203.0.113.130 – 203.0.113.254", `name="app_pinholes" value="on"`, "let apps on this host open inbound IPv6 ports (UPnP)",
+		`name="lan_reachable" value="on" checked`, "Reachable from IPv6-only hosts"} {
 		if !strings.Contains(w.Body.String(), want) {
 			t.Errorf("host page lacks %q", want)
 		}
 	}
 	form := url.Values{"from": {"host"}, "hostname": {"nas"}, "ipv4": {"203.0.113.140"}, "exposed_ports": {"tcp/443 udp/51820"},
-		"dns64": {"off"}, "v6only_preferred": {"off", "on"}, "app_pinholes": {"off", "on"}}
+		"dns64": {"off"}, "v6only_preferred": {"off", "on"}, "app_pinholes": {"off", "on"}, "lan_reachable": {"off"}}
 	w = do(t, s, "POST", "/hosts/"+testMAC+"/policy", form.Encode(), both(formBody, adminAuth))
 	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/hosts/"+testMAC+"?saved=1#settings" {
 		t.Fatalf("save: %d to %q: %s", w.Code, w.Header().Get("Location"), w.Body)

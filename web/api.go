@@ -380,6 +380,7 @@ func DecodePolicy(r io.Reader, current state.HostPolicy) (state.HostPolicy, erro
 		IPv4            *netip.Addr `json:"ipv4"`
 		ExposedPorts    *[]string   `json:"exposed_ports"`
 		AppPinholes     *bool       `json:"app_pinholes"`
+		LANReachable    *bool       `json:"lan_reachable"`
 	}
 	dec := json.NewDecoder(io.LimitReader(r, maxPolicyBody))
 	dec.DisallowUnknownFields()
@@ -413,6 +414,9 @@ func DecodePolicy(r io.Reader, current state.HostPolicy) (state.HostPolicy, erro
 	}
 	if in.AppPinholes != nil {
 		p.AppPinholes = *in.AppPinholes
+	}
+	if in.LANReachable != nil {
+		p.LANReachable = *in.LANReachable
 	}
 	return p, nil
 }
@@ -467,7 +471,7 @@ func (s *Server) apiPutPolicy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("policy changed", "mac", mac, "dns64", p.DNS64, "v6only_preferred", p.V6OnlyPreferred, "app_pinholes", p.AppPinholes,
-		"hostname", p.Hostname, "ipv4", p.IPv4, "exposed_ports", strings.Join(p.ExposedPorts, " "))
+		"lan_reachable", p.LANReachable, "hostname", p.Hostname, "ipv4", p.IPv4, "exposed_ports", strings.Join(p.ExposedPorts, " "))
 	writeJSON(w, http.StatusOK, p)
 }
 

@@ -258,6 +258,8 @@ func TestPolicyEdits(t *testing.T) {
 		{"a typo in a field name is not silently ignored", `{"dns_64":false,"v6only_preferred":true}`, auth, 400, "unknown field"},
 		{"a partial edit keeps the other fields", `{"dns64":false}`, auth, 200, `"v6only_preferred":true`},
 		{"apps may be let to open ports (UPnP)", `{"dns64":false,"app_pinholes":true}`, auth, 200, `"app_pinholes":true`},
+		{"a device may be kept from IPv6-only hosts", `{"dns64":false,"lan_reachable":false}`, auth, 200, `"lan_reachable":false`},
+		{"a device is reachable from IPv6-only hosts until the owner says otherwise", `{"dns64":false}`, auth, 200, `"lan_reachable":true`},
 		{"an IPv6 reservation is refused", `{"dns64":false,"ipv4":"2001:db8::1"}`, auth, 400, "not an IPv4"},
 		{"a bad hostname is refused", `{"dns64":true,"v6only_preferred":true,"hostname":"-bad-"}`, auth, 400, "RFC 1123"},
 	} {

@@ -21,6 +21,7 @@ var categories = []category{
 	{"nat64_dns64", "NAT64 via DNS64", "#f9a825", func(c series.Categories) uint64 { return c.NAT64DNS64 }},
 	{"nat64_clat", "NAT64 from a CLAT", "#ef6c00", func(c series.Categories) uint64 { return c.NAT64CLAT }},
 	{"nat44", "legacy NAT44", "#c62828", func(c series.Categories) uint64 { return c.NAT44 }},
+	{"lan_legacy", "LAN legacy (IPv4 devices on the LAN)", "#6a1b9a", func(c series.Categories) uint64 { return c.LANLegacy }},
 }
 
 // chartFrame is what a chart shows: the time range, the zone its round

@@ -60,13 +60,13 @@ var hostRanges = []struct {
 // policyForm is the host page's form as shown: the policy's values, or
 // what the owner typed when it was refused.
 type policyForm struct {
-	Hostname, IPv4, Ports               string
-	DNS64, V6OnlyPreferred, AppPinholes bool
+	Hostname, IPv4, Ports                             string
+	DNS64, V6OnlyPreferred, AppPinholes, LANReachable bool
 }
 
 func formOf(p state.HostPolicy) policyForm {
 	f := policyForm{Hostname: p.Hostname, Ports: strings.Join(p.ExposedPorts, " "),
-		DNS64: p.DNS64, V6OnlyPreferred: p.V6OnlyPreferred, AppPinholes: p.AppPinholes}
+		DNS64: p.DNS64, V6OnlyPreferred: p.V6OnlyPreferred, AppPinholes: p.AppPinholes, LANReachable: p.LANReachable}
 	if p.IPv4.IsValid() {
 		f.IPv4 = p.IPv4.String()
 	}
@@ -176,7 +176,7 @@ func pathMAC(w http.ResponseWriter, r *http.Request) (string, bool) {
 
 // policyFields are the fields the policy form may send; "from" says which
 // page to return to.
-var policyFields = []string{"dns64", "v6only_preferred", "app_pinholes", "hostname", "ipv4", "exposed_ports", "from"}
+var policyFields = []string{"dns64", "v6only_preferred", "app_pinholes", "lan_reachable", "hostname", "ipv4", "exposed_ports", "from"}
 
 // policyFromForm applies a form to the current policy. A field that is
 // present is set, one that is left out keeps its value, so that the host
@@ -202,6 +202,7 @@ func policyFromForm(form url.Values, current state.HostPolicy) (state.HostPolicy
 		{"dns64", &p.DNS64, &shown.DNS64},
 		{"v6only_preferred", &p.V6OnlyPreferred, &shown.V6OnlyPreferred},
 		{"app_pinholes", &p.AppPinholes, &shown.AppPinholes},
+		{"lan_reachable", &p.LANReachable, &shown.LANReachable},
 	} {
 		if v, ok := last(b.key); ok {
 			*b.policy, *b.box = v == "on", v == "on"
@@ -286,7 +287,7 @@ func (s *Server) formPolicy(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("policy changed", "mac", mac, "dns64", p.DNS64, "v6only_preferred", p.V6OnlyPreferred, "app_pinholes", p.AppPinholes,
-		"hostname", p.Hostname, "ipv4", p.IPv4, "exposed_ports", strings.Join(p.ExposedPorts, " "))
+		"lan_reachable", p.LANReachable, "hostname", p.Hostname, "ipv4", p.IPv4, "exposed_ports", strings.Join(p.ExposedPorts, " "))
 	if r.PostForm.Get("from") == "host" {
 		http.Redirect(w, r, "/hosts/"+mac+"?saved=1#settings", http.StatusSeeOther)
 		return

@@ -46,7 +46,11 @@ type NameCount struct {
 
 // NAT64Insights summarise the NAT64 datapath.
 type NAT64Insights struct {
-	Running    bool              `json:"running"`
+	Running bool `json:"running"`
+	// ToInternet and ToLAN say which pools run: to the internet, to the
+	// LAN's own IPv4 devices (for IPv6-only hosts).
+	ToInternet bool              `json:"to_internet"`
+	ToLAN      bool              `json:"to_lan"`
 	Sessions   int               `json:"sessions"`
 	Capacity   int               `json:"capacity"`
 	Translated uint64            `json:"translated"`

@@ -45,6 +45,8 @@ func DNS64(st *state.State, now time.Time) dns64.Plan {
 	}
 	p.Clients = dnsClients(st.Hosts)
 	p.LocalNames = hostNames(st, p.Clients)
+	// The LAN's IPv4-only devices, for the IPv6-only hosts (lanlegacy.go).
+	p.LocalSynthesized = lanLegacyNames(LANLegacy(st, now), p.LocalNames, p.Clients, st.Hosts)
 
 	// gizmo.home.arpa is the management address plus the legacy one,
 	// where the dashboard is reachable.

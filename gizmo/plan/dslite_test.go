@@ -130,8 +130,9 @@ func TestDSLiteIPv4(t *testing.T) {
 	}
 
 	st.WAN.AFTR = netip.Addr{}
-	if NAT64(st, false, now).Enabled() {
-		t.Error("NAT64 on without IPv4 and without a softwire")
+	// The LAN pool may still run; the WAN pool needs IPv4 or a softwire.
+	if p := NAT64(st, false, now); p.Pool4.IsValid() {
+		t.Errorf("a NAT64 WAN pool %v without IPv4 and without a softwire", p.Pool4)
 	}
 	st = dsliteState(now)
 	st.WAN.MTU = 1492

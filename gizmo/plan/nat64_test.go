@@ -40,19 +40,24 @@ func TestNAT64Plan(t *testing.T) {
 				t.Errorf("pool %v, ifindexes %d %d", p.Pool4, p.LANIfindex, p.WANIfindex)
 			}
 		}},
-		{"no IPv4 lease: translation off", func(st *state.State) { st.WAN.IPv4 = nil }, func(t *testing.T, st *state.State) {
-			if NAT64(st, false, now).Enabled() {
-				t.Error("enabled without a lease")
+		{"no IPv4 lease: no WAN pool, the LAN pool stays", func(st *state.State) { st.WAN.IPv4 = nil }, func(t *testing.T, st *state.State) {
+			if p := NAT64(st, false, now); p.Pool4.IsValid() || !p.LANLegacy.Enabled() {
+				t.Errorf("pool %v, LAN pool %+v", p.Pool4, p.LANLegacy)
 			}
 		}},
-		{"expired lease: translation off", func(st *state.State) { st.WAN.IPv4.Expires = now }, func(t *testing.T, st *state.State) {
-			if NAT64(st, false, now).Enabled() {
-				t.Error("enabled with an expired lease")
+		{"expired lease: no WAN pool", func(st *state.State) { st.WAN.IPv4.Expires = now }, func(t *testing.T, st *state.State) {
+			if NAT64(st, false, now).Pool4.IsValid() {
+				t.Error("a WAN pool with an expired lease")
 			}
 		}},
-		{"WAN down: translation off", func(st *state.State) { st.WAN.Up = false }, func(t *testing.T, st *state.State) {
+		{"WAN down: no WAN pool, the LAN pool stays", func(st *state.State) { st.WAN.Up = false }, func(t *testing.T, st *state.State) {
+			if p := NAT64(st, false, now); p.Pool4.IsValid() || !p.LANLegacy.Enabled() {
+				t.Errorf("pool %v, LAN pool %+v", p.Pool4, p.LANLegacy)
+			}
+		}},
+		{"neither pool: translation off", func(st *state.State) { st.WAN.Up = false; st.LAN.Legacy4 = netip.Prefix{} }, func(t *testing.T, st *state.State) {
 			if NAT64(st, false, now).Enabled() {
-				t.Error("enabled with the WAN down")
+				t.Error("enabled with the WAN down and no legacy LAN")
 			}
 		}},
 		{"sources: delegated /64, retired while valid (RFC 9096 §3), ULA", nil, func(t *testing.T, st *state.State) {
@@ -95,18 +100,26 @@ func TestNAT64Plan(t *testing.T) {
 				t.Errorf("router address %v", got)
 			}
 		}},
-		{"RFC 8781: an upstream that advertises its own PREF64 translates; the gizmo does not",
+		{"RFC 8781: an upstream that advertises its own PREF64 translates to the internet; the gizmo only to its LAN",
 			func(st *state.State) { st.Pref64Source = state.Pref64Upstream },
 			func(t *testing.T, st *state.State) {
-				if NAT64(st, false, now).Enabled() {
-					t.Error("enabled with the upstream's PREF64")
+				p := NAT64(st, false, now)
+				if p.Pool4.IsValid() || p.Pref64.IsValid() {
+					t.Errorf("a WAN pool %v under %v with the upstream's PREF64", p.Pool4, p.Pref64)
+				}
+				if p.LANLegacy.Prefix != netip.MustParsePrefix("fd00:1:2:46::/96") {
+					t.Errorf("LAN pool under %v, want the ULA's /96", p.LANLegacy.Prefix)
 				}
 			}},
-		{"RFC 7050: an upstream whose DNS64 synthesizes into its own prefix translates; the gizmo does not",
+		{"RFC 7050: an upstream whose DNS64 synthesizes into its own prefix translates to the internet; the gizmo only to its LAN",
 			func(st *state.State) { st.Pref64Source = state.Pref64Discovered },
 			func(t *testing.T, st *state.State) {
-				if NAT64(st, false, now).Enabled() {
-					t.Error("enabled with the upstream DNS64's prefix")
+				p := NAT64(st, false, now)
+				if p.Pool4.IsValid() || p.Pref64.IsValid() {
+					t.Errorf("a WAN pool %v under %v with the upstream DNS64's prefix", p.Pool4, p.Pref64)
+				}
+				if p.LANLegacy.Prefix != netip.MustParsePrefix("fd00:1:2:46::/96") {
+					t.Errorf("LAN pool under %v, want the ULA's /96", p.LANLegacy.Prefix)
 				}
 			}},
 		{"a delegation past its valid lifetime is no source", func(st *state.State) { st.Delegated.ValidUntil = now },

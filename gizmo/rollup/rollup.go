@@ -121,6 +121,10 @@ func (r *Rollup) RetireNAT64Host(h nat64.HostStats) {
 	x.BytesIn += h.BytesIn
 	x.PacketsOut += h.PacketsOut
 	x.PacketsIn += h.PacketsIn
+	x.LANBytesOut += h.LANBytesOut
+	x.LANBytesIn += h.LANBytesIn
+	x.LANPacketsOut += h.LANPacketsOut
+	x.LANPacketsIn += h.LANPacketsIn
 	r.retired[h.Addr] = x
 }
 
@@ -149,7 +153,8 @@ func (o Owners) key(a netip.Addr) string {
 
 // Traffic sums each host's cumulative bytes by category: native IPv6 (the
 // accounting table plus the fast path, whose packets never meet it), NAT44,
-// and the NAT64's bytes split into DNS64 and CLAT.
+// the NAT64's WAN pool bytes split into DNS64 and CLAT, and its LAN pool
+// bytes (to and from the LAN's own IPv4-only devices) as LAN legacy.
 func (r *Rollup) Traffic(s Stats, owners Owners) map[string]series.Categories {
 	hosts := map[string]series.Categories{}
 	add := func(a netip.Addr, f func(*series.Categories)) {
@@ -207,25 +212,35 @@ func (r *Rollup) sawOwnStack(s Stats) {
 }
 
 // addNAT64 adds every address's NAT64 bytes (both directions, the retired
-// entries' included) to the host that owns the address.
+// entries' included) to the host that owns the address: the WAN pool's as
+// DNS64 or CLAT, the LAN pool's as LAN legacy, whichever way the host
+// learnt the device's address.
 func (r *Rollup) addNAT64(live []nat64.HostStats, owners Owners, hosts map[string]series.Categories) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	totals := map[netip.Addr]uint64{}
-	for a, x := range r.retired {
-		totals[a] += x.BytesIn + x.BytesOut
+	type bytes struct{ wan, lan uint64 }
+	totals := map[netip.Addr]bytes{}
+	sum := func(h nat64.HostStats) {
+		t := totals[h.Addr]
+		t.wan += h.BytesIn + h.BytesOut
+		t.lan += h.LANBytesIn + h.LANBytesOut
+		totals[h.Addr] = t
+	}
+	for _, x := range r.retired {
+		sum(x)
 	}
 	for _, h := range live {
-		totals[h.Addr] += h.BytesIn + h.BytesOut
+		sum(h)
 	}
-	for a, bytes := range totals {
+	for a, t := range totals {
 		k := owners.key(a)
 		c := hosts[k]
 		if r.ownStack[a] {
-			c.NAT64DNS64 += bytes
+			c.NAT64DNS64 += t.wan
 		} else {
-			c.NAT64CLAT += bytes
+			c.NAT64CLAT += t.wan
 		}
+		c.LANLegacy += t.lan
 		hosts[k] = c
 	}
 }
@@ -273,7 +288,7 @@ func (r *Rollup) Insights(s Stats, hosts map[string]*state.Host) web.Insights {
 		ins.DHCPv4 = dhcp4Insights(*d)
 	}
 	if n := s.NAT64; n != nil {
-		ins.NAT64 = web.NAT64Insights{Running: n.Enabled, Sessions: n.Sessions, Capacity: s.NAT64Capacity, Drops: map[string]uint64{}}
+		ins.NAT64 = web.NAT64Insights{Running: n.Enabled, ToInternet: n.ToInternet, ToLAN: n.ToLAN, Sessions: n.Sessions, Capacity: s.NAT64Capacity, Drops: map[string]uint64{}}
 		for name, v := range n.Counters {
 			if strings.HasPrefix(name, "translated") || name == "hairpinned" {
 				ins.NAT64.Translated += v

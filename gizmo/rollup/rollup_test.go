@@ -99,7 +99,7 @@ func TestInsights(t *testing.T) {
 		FirewallCounters: map[string]firewall.Counter{firewall.CounterIPv6Forwarded: {Packets: 5, Bytes: 500}},
 		Fastpath:         &fastpath.Stats{Packets: 7, Bytes: 700},
 		DHCP4:            &dhcp4.Stats{Offers: 3, Leases: 2},
-		NAT64: &nat64.Stats{Enabled: true, Sessions: 12, Counters: map[string]uint64{
+		NAT64: &nat64.Stats{Enabled: true, ToLAN: true, Sessions: 12, Counters: map[string]uint64{
 			"translated_6to4": 10, "translated_4to6": 20, "hairpinned": 1, "table_full": 4,
 		}, Hosts: []nat64.HostStats{{Addr: clatAddr, BytesIn: 9}}},
 		NAT64Capacity: nat64.DefaultMaxSessions,
@@ -116,7 +116,8 @@ func TestInsights(t *testing.T) {
 		t.Errorf("DHCPv4 = %v", ins.DHCPv4)
 	}
 	want := struct{ translated, full uint64 }{31, 4}
-	if ins.NAT64.Translated != want.translated || ins.NAT64.Drops["table_full"] != want.full || ins.NAT64.Capacity != nat64.DefaultMaxSessions || !ins.NAT64.Running {
+	if ins.NAT64.Translated != want.translated || ins.NAT64.Drops["table_full"] != want.full || ins.NAT64.Capacity != nat64.DefaultMaxSessions || !ins.NAT64.Running ||
+		ins.NAT64.ToInternet || !ins.NAT64.ToLAN {
 		t.Errorf("NAT64 = %+v", ins.NAT64)
 	}
 	h := ins.Hosts[hostMAC]
@@ -128,6 +129,30 @@ func TestInsights(t *testing.T) {
 	}
 	if len(ins.DNS.TopLegacy) != 1 || ins.DNS.TopLegacy[0].Name != "v4only.example.test." {
 		t.Errorf("top legacy names = %v", ins.DNS.TopLegacy)
+	}
+}
+
+// The LAN pool's bytes (to and from the LAN's own IPv4-only devices) are
+// LAN legacy whichever address carried them, the retired entries'
+// included; they neither make an address a CLAT nor count as NAT64 to
+// the internet.
+func TestNAT64TrafficLANPoolIsLANLegacy(t *testing.T) {
+	r := New()
+	r.RetireNAT64Host(nat64.HostStats{Addr: hostAddr, LANBytesOut: 300, LANBytesIn: 3000})
+	s := Stats{
+		DNS64: &dns64.Stats{Hosts: map[string]dns64.HostStats{hostMAC: {LastAddr: hostAddr}}},
+		NAT64: &nat64.Stats{Hosts: []nat64.HostStats{
+			{Addr: hostAddr, BytesOut: 10, BytesIn: 20, LANBytesOut: 7, LANBytesIn: 70},
+			{Addr: clatAddr, LANBytesOut: 1, LANBytesIn: 2},
+		}},
+	}
+	got := r.Traffic(s, OwnersOf(hosts()))
+	want := series.Categories{NAT64DNS64: 30, LANLegacy: 3380}
+	if diff := cmp.Diff(want, got[hostMAC]); diff != "" {
+		t.Errorf("host traffic (-want +got):\n%s", diff)
+	}
+	if ins := r.Insights(s, hosts()); ins.Hosts[hostMAC].CLAT {
+		t.Errorf("LAN pool bytes alone made the host a CLAT user: %+v", ins.Hosts[hostMAC])
 	}
 }
 

@@ -102,3 +102,18 @@ func UsableDelegation(p netip.Prefix) bool {
 	return p.IsValid() && a.Is6() && !a.Is4In6() && a.IsGlobalUnicast() && !a.IsPrivate() &&
 		p.Bits() >= 32 && p.Bits() <= 64
 }
+
+// LANLegacySubnet is the ULA subnet (hex 46: IPv4 devices reached from
+// IPv6) whose first /96 holds the LAN's own IPv4 devices as IPv6-only
+// hosts reach them, when the PREF64 cannot (LANLegacyPrefix). It is not
+// the on-link /64's subnet (0x64), so that the two never share addresses.
+const LANLegacySubnet = 0x46
+
+// LANLegacyPrefix is <ULA>:46::/96: a network-specific prefix (RFC 6052
+// §2.2, bits 64-71 zero) of the gizmo's own, inside the ULA /48 that the
+// RA routes to the gizmo, and stable across renumbering like the ULA.
+func LANLegacyPrefix(ula netip.Prefix) netip.Prefix {
+	b := ula.Masked().Addr().As16()
+	b[6], b[7] = LANLegacySubnet>>8, LANLegacySubnet&0xff
+	return netip.PrefixFrom(netip.AddrFrom16(b), 96)
+}

@@ -5,6 +5,7 @@
 package state
 
 import (
+	"encoding/json"
 	"net"
 	"net/netip"
 	"slices"
@@ -449,9 +450,22 @@ type HostRecord struct {
 	LastSeen time.Time `json:"last_seen,omitzero"`
 }
 
+// UnmarshalJSON reads a record; a switch its policy leaves out (a record
+// written before the switch existed) takes its default, not off.
+func (r *HostRecord) UnmarshalJSON(b []byte) error {
+	type plain HostRecord
+	v := plain{Policy: DefaultHostPolicy()}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*r = HostRecord(v)
+	return nil
+}
+
 // Configured reports whether the owner set anything for the host: a policy
 // other than the defaults (a name, a reservation, exposed ports, app
-// pinholes allowed, DNS64 or option 108 turned off).
+// pinholes allowed, DNS64 or option 108 turned off, the device kept from
+// IPv6-only hosts).
 func (r HostRecord) Configured() bool { return r.Policy.Configured() }
 
 // Durable reports whether the record is worth keeping across a reboot:
@@ -478,12 +492,18 @@ type HostPolicy struct {
 	// themselves (UPnP IGD / PCP pinholes). Off unless the owner turns it
 	// on: an app's request is not the owner's decision.
 	AppPinholes bool `json:"app_pinholes"`
+	// LANReachable on: the LAN's IPv6-only hosts reach this host's IPv4
+	// lease through the NAT64, and its name has an AAAA record for them.
+	// On unless the owner turns it off: an IPv4-only printer on the LAN
+	// must keep working for the household's laptops that went IPv6-only,
+	// as it did while they still had IPv4.
+	LANReachable bool `json:"lan_reachable"`
 }
 
 // DefaultHostPolicy is what a host that the owner never touched gets: the
 // monostack defaults.
 func DefaultHostPolicy() HostPolicy {
-	return HostPolicy{DNS64: true, V6OnlyPreferred: true}
+	return HostPolicy{DNS64: true, V6OnlyPreferred: true, LANReachable: true}
 }
 
 // Configured reports whether p is other than DefaultHostPolicy: the owner
@@ -491,7 +511,8 @@ func DefaultHostPolicy() HostPolicy {
 func (p HostPolicy) Configured() bool {
 	d := DefaultHostPolicy()
 	return p.DNS64 != d.DNS64 || p.V6OnlyPreferred != d.V6OnlyPreferred || p.Hostname != "" ||
-		p.IPv4.IsValid() || len(p.ExposedPorts) > 0 || p.AppPinholes != d.AppPinholes
+		p.IPv4.IsValid() || len(p.ExposedPorts) > 0 || p.AppPinholes != d.AppPinholes ||
+		p.LANReachable != d.LANReachable
 }
 
 // WellKnownPref64 is the RFC 6052 well-known prefix.

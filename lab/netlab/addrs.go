@@ -81,6 +81,11 @@ var (
 	DualNet4  = netip.MustParsePrefix("203.0.113.0/25")
 )
 
+// LanLegacyHost is the host name gz-lan-legacy sends in DHCPv4, and so
+// its name in the gizmo's DNS (lan-legacy.home.arpa); its web server names
+// itself so too.
+const LanLegacyHost = "lan-legacy"
+
 // Fixed MAC addresses, so that EUI-64 link-local addresses are stable
 // (addr_gen_mode 0) and the ISP can route the delegation to the gizmo.
 const (

@@ -151,6 +151,19 @@ func (l *Lab) peers() ([]peer, error) {
 		}
 		peers = append(peers, p)
 	}
+	// gz-lan-legacy: a web server on whatever address its lease gives it,
+	// the LAN's IPv4-only device that IPv6-only hosts reach through the
+	// NAT64's LAN pool.
+	legacyWeb := netip.AddrPortFrom(netip.IPv4Unspecified(), 80)
+	peers = append(peers, peer{name: "http-lan-legacy", ns: NSLanLegacy,
+		argv: []string{l.helper, "serve-http", LanLegacyHost + "=" + legacyWeb.String()},
+		ready: func(ctx context.Context) error {
+			c, err := DialContext(ctx, NSLanLegacy, "tcp", netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), 80).String())
+			if err != nil {
+				return err
+			}
+			return c.Close()
+		}})
 	if l.scenario.ISPNAT64.IsValid() {
 		p, err := l.ispNAT64Peer()
 		if err != nil {
@@ -218,7 +231,7 @@ func (l *Lab) keaPeer(name, bin, conf string, p keaPaths) peer {
 // mounted over /run. Nothing on the host is touched.
 func (l *Lab) dhcpcdPeer(name, ns string, v6only bool) (peer, error) {
 	dir := filepath.Join(l.runDir, name)
-	host := "lan-legacy"
+	host := LanLegacyHost
 	if v6only {
 		host = "lan-v6"
 	}

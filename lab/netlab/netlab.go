@@ -336,7 +336,8 @@ func (l *Lab) Down() error {
 func (l *Lab) RunDir() string { return l.runDir }
 
 // LogPath returns the log file of a lab process: "gizmo", "named", "kea6",
-// "kea4", "chrony", "radvd", "http", "clat", "dhcpcd-lan-v6", "dhcpcd-lan-legacy".
+// "kea4", "chrony", "radvd", "http", "clat", "dhcpcd-lan-v6", "dhcpcd-lan-legacy",
+// "http-lan-legacy".
 func (l *Lab) LogPath(name string) string { return filepath.Join(l.runDir, name+".log") }
 
 // Exec runs argv inside namespace ns and returns its combined output.

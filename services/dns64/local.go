@@ -32,7 +32,9 @@ func (s *Service) answerLocal(ctx context.Context, pass *queryPass, p *compiledP
 		s.answerIPv4Only(pass, p, m, name, qtype, dns64, hc)
 		return true
 	case inZone(p.localDomain, name):
-		answerLocalName(p, m, name, qtype)
+		if answerLocalName(p, m, name, qtype, dns64) {
+			s.synthesizedFor(pass, hc, name)
+		}
 		return true
 	}
 	if !strings.HasSuffix(name, ".arpa.") {
@@ -120,18 +122,20 @@ func ipv4onlySOA() *dns.SOA {
 	}
 }
 
-// answerLocalName answers from the plan's local names (RFC 8375 home.arpa).
-func answerLocalName(p *compiledPlan, m *dns.Msg, name string, qtype uint16) {
+// answerLocalName answers from the plan's local names (RFC 8375 home.arpa)
+// and, for a client with DNS64 on, their synthesized AAAA records; it
+// reports whether the answer is synthesized.
+func answerLocalName(p *compiledPlan, m *dns.Msg, name string, qtype uint16, dns64 bool) bool {
 	m.Authoritative = true
 	if name == p.localDomain && qtype == dns.TypeSOA {
 		m.Answer = []dns.RR{localSOA(p.localDomain)}
-		return
+		return false
 	}
 	addrs, ok := p.names[name]
 	if !ok && name != p.localDomain && !hasNamesBelow(p, name) {
 		m.Rcode = dns.RcodeNameError
 		m.Ns = []dns.RR{localSOA(p.localDomain)}
-		return
+		return false
 	}
 	for _, a := range addrs {
 		switch {
@@ -141,9 +145,19 @@ func answerLocalName(p *compiledPlan, m *dns.Msg, name string, qtype uint16) {
 			m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr(name, dns.TypeAAAA, localTTL), AAAA: a.AsSlice()})
 		}
 	}
+	// RFC 6147 §5.1.1: a name with an AAAA record of its own is never
+	// synthesized (the plan gives such names none).
+	synthesized := false
+	if qtype == dns.TypeAAAA && dns64 && len(m.Answer) == 0 {
+		for _, a := range p.synth[name] {
+			m.Answer = append(m.Answer, &dns.AAAA{Hdr: hdr(name, dns.TypeAAAA, localTTL), AAAA: a.AsSlice()})
+			synthesized = true
+		}
+	}
 	if len(m.Answer) == 0 {
 		m.Ns = []dns.RR{localSOA(p.localDomain)} // NODATA (RFC 2308 §2.2)
 	}
+	return synthesized
 }
 
 // hasNamesBelow reports whether name is an empty non-terminal, which

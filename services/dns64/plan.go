@@ -59,6 +59,13 @@ type Plan struct {
 	// "laptop.home.arpa." → [203.0.113.130, 2001:db8:1000::1234]. PTR
 	// records for the addresses are derived from them.
 	LocalNames map[string][]netip.Addr
+	// LocalSynthesized are AAAA records that stand for a local IPv4-only
+	// host's address through the NAT64, e.g. "printer.home.arpa." →
+	// [2001:db8:64::cb00:7182]: the synthesis of RFC 6147 §5.1.7 for names
+	// that no upstream knows, made by the plan, which knows the prefix
+	// that reaches the LAN. Like any synthesized AAAA they go only to
+	// clients with DNS64 on; PTR records are derived from them too.
+	LocalSynthesized map[string][]netip.Addr
 	// LocalNetworks are the LAN prefixes whose reverse names are answered
 	// locally (RFC 6303 spirit: private reverse lookups stay on the LAN).
 	LocalNetworks []netip.Prefix
@@ -74,6 +81,7 @@ type compiledPlan struct {
 	pref64Zone  string // reverse zone of Pref64, e.g. "4.6.0.0.8.b.d.0.1.0.0.2.ip6.arpa."
 	localDomain string
 	names       map[string][]netip.Addr // canonical name → addresses
+	synth       map[string][]netip.Addr // canonical name → synthesized AAAA
 	ptrs        map[string]string       // canonical reverse name → canonical name
 	sources     map[netip.AddrPort]Source
 	sourceAddrs map[netip.Addr]Source
@@ -84,6 +92,7 @@ func compile(p Plan) (*compiledPlan, error) {
 	c := &compiledPlan{
 		Plan:        p,
 		names:       map[string][]netip.Addr{},
+		synth:       map[string][]netip.Addr{},
 		ptrs:        map[string]string{},
 		sources:     map[netip.AddrPort]Source{},
 		sourceAddrs: map[netip.Addr]Source{},
@@ -110,6 +119,25 @@ func compile(p Plan) (*compiledPlan, error) {
 			if r, err := dns.ReverseAddr(a.Unmap().String()); err == nil {
 				c.ptrs[r] = n
 			}
+		}
+	}
+	for name, addrs := range p.LocalSynthesized {
+		n := dns.CanonicalName(name)
+		if _, ok := dns.IsDomainName(n); !ok || !dns.IsSubDomain(c.localDomain, n) {
+			return nil, fmt.Errorf("dns64: plan: local name %q is not inside %s", name, c.localDomain)
+		}
+		for _, a := range addrs {
+			if !a.Is6() || a.Is4In6() {
+				return nil, fmt.Errorf("dns64: plan: synthesized %s for %q is not IPv6", a, name)
+			}
+			if r, err := dns.ReverseAddr(a.String()); err == nil {
+				c.ptrs[r] = n
+			}
+		}
+		c.synth[n] = append(c.synth[n], addrs...)
+		if _, ok := c.names[n]; !ok {
+			// The name exists for every client, with or without DNS64.
+			c.names[n] = nil
 		}
 	}
 	for _, l := range p.Listen {

@@ -25,6 +25,12 @@ const (
 
 const bibStatic = 1
 
+// The pools, mirrored from bpf/nat64.h.
+const (
+	poolWAN = 0
+	poolLAN = 1
+)
+
 // datapath is the loaded BPF objects: programs, maps and, once attached,
 // the tcx links.
 type datapath struct {
@@ -32,9 +38,13 @@ type datapath struct {
 	pinDir  string
 	lanLink link.Link
 	wanLink link.Link
-	lanIdx  int
-	wanIdx  int
-	cur     nat64Config
+	// lan4Link is nat64_lan4 on the LAN, while the plan has a LAN pool.
+	lan4Link link.Link
+	lanIdx   int
+	wanIdx   int
+	cur      nat64Config
+	// refused are the LAN devices in nat64_lan_refused.
+	refused map[uint32]bool
 	seed    uint32 // config.hash_seed: unknown outside, kept across restarts
 	quota   *quotas
 	// orphans are the pool ports the last reaper pass found without an
@@ -126,39 +136,57 @@ func removePins(dir string) error {
 // With one port (lan == wan, the existing-network mode) both share one hook:
 // the WAN program goes right after the LAN program. The order does not
 // matter for correctness, since each program returns TC_ACT_UNSPEC
-// (TCX_NEXT) for what is not its own and the two own disjoint EtherTypes
-// (IPv6 to the prefix, IPv4 to the pool address); the anchor keeps the
-// pair adjacent and the order fixed for the tests and for bpftool output.
-func (d *datapath) attach(lan, wan int) error {
-	if lan == d.lanIdx && wan == d.wanIdx && d.lanLink != nil && d.wanLink != nil {
-		return nil
+// (TCX_NEXT) for what is not its own and the programs own disjoint
+// packets (IPv6 to the prefix, IPv4 to a pool address); the anchor keeps
+// them adjacent and the order fixed for the tests and for bpftool output.
+// The LAN pool's program (lanPool) goes after the others on the LAN, and
+// comes and goes with the LAN pool without moving them. Without a WAN
+// interface (wan 0: a plan with the LAN pool only) nothing goes on a WAN.
+func (d *datapath) attach(lan, wan int, lanPool bool) error {
+	if lan != d.lanIdx || wan != d.wanIdx || d.lanLink == nil || (wan > 0 && d.wanLink == nil) {
+		d.detach()
+		l, err := link.AttachTCX(link.TCXOptions{Interface: lan, Program: d.objs.Nat64Lan, Attach: ebpf.AttachTCXIngress, Anchor: link.Tail()})
+		if err != nil {
+			return fmt.Errorf("nat64: attach to LAN ifindex %d: %w", lan, err)
+		}
+		d.lanLink, d.lanIdx, d.wanIdx = l, lan, wan
+		if wan > 0 {
+			anchor := link.Tail()
+			if wan == lan {
+				anchor = link.AfterLink(l)
+			}
+			w, err := link.AttachTCX(link.TCXOptions{Interface: wan, Program: d.objs.Nat64Wan, Attach: ebpf.AttachTCXIngress, Anchor: anchor})
+			if err != nil {
+				d.detach()
+				return fmt.Errorf("nat64: attach to WAN ifindex %d: %w", wan, err)
+			}
+			d.wanLink = w
+		}
 	}
-	d.detach()
-	l, err := link.AttachTCX(link.TCXOptions{Interface: lan, Program: d.objs.Nat64Lan, Attach: ebpf.AttachTCXIngress, Anchor: link.Tail()})
-	if err != nil {
-		return fmt.Errorf("nat64: attach to LAN ifindex %d: %w", lan, err)
+	switch {
+	case lanPool && d.lan4Link == nil:
+		last := d.lanLink
+		if wan == lan {
+			last = d.wanLink
+		}
+		l4, err := link.AttachTCX(link.TCXOptions{Interface: lan, Program: d.objs.Nat64Lan4, Attach: ebpf.AttachTCXIngress, Anchor: link.AfterLink(last)})
+		if err != nil {
+			return fmt.Errorf("nat64: attach the LAN pool to ifindex %d: %w", lan, err)
+		}
+		d.lan4Link = l4
+	case !lanPool && d.lan4Link != nil:
+		d.lan4Link.Close()
+		d.lan4Link = nil
 	}
-	anchor := link.Tail()
-	if wan == lan {
-		anchor = link.AfterLink(l)
-	}
-	w, err := link.AttachTCX(link.TCXOptions{Interface: wan, Program: d.objs.Nat64Wan, Attach: ebpf.AttachTCXIngress, Anchor: anchor})
-	if err != nil {
-		l.Close()
-		return fmt.Errorf("nat64: attach to WAN ifindex %d: %w", wan, err)
-	}
-	d.lanLink, d.wanLink, d.lanIdx, d.wanIdx = l, w, lan, wan
 	return nil
 }
 
 func (d *datapath) detach() {
-	if d.lanLink != nil {
-		d.lanLink.Close()
-		d.lanLink = nil
-	}
-	if d.wanLink != nil {
-		d.wanLink.Close()
-		d.wanLink = nil
+	for _, l := range []*link.Link{&d.lan4Link, &d.lanLink, &d.wanLink} {
+		if *l != nil {
+			(*l).Close()
+			*l = nil
+		}
 	}
 	d.lanIdx, d.wanIdx = 0, 0
 }
@@ -188,14 +216,15 @@ func (d *datapath) close(unpin bool) error {
 func (d *datapath) maps() []*ebpf.Map {
 	m := &d.objs.nat64Maps
 	return []*ebpf.Map{m.Nat64Adf, m.Nat64Bib4, m.Nat64Bib6, m.Nat64Config, m.Nat64Counters, m.Nat64Deny4,
-		m.Nat64Frag4, m.Nat64Hstats, m.Nat64Lan6, m.Nat64Quota128, m.Nat64Quota64, m.Nat64Quotamac, m.Nat64Quotabind,
-		m.Nat64Sess}
+		m.Nat64Frag4, m.Nat64Hstats, m.Nat64Lan6, m.Nat64LanRefused, m.Nat64Quota128, m.Nat64Quota64, m.Nat64Quotamac,
+		m.Nat64Quotabind, m.Nat64Sess}
 }
 
-// configure applies a plan: the config value in one atomic map update (the
-// program reads either the old or the new one), then the source and deny
-// tables. A changed pool address makes every dynamic binding meaningless,
-// so they are flushed.
+// configure applies a plan: the source, deny and refused tables, then the
+// config value in one atomic map update (the program reads either the old
+// or the new one). A changed pool address makes every dynamic binding of
+// its pool meaningless, so they are flushed; a LAN device the owner has
+// just refused loses its sessions.
 func (d *datapath) configure(p Plan, extraFlags uint8, nowNs uint64) error {
 	c, err := p.toConfig(d.objs.Nat64Sess.MaxEntries())
 	if err != nil {
@@ -210,22 +239,32 @@ func (d *datapath) configure(p Plan, extraFlags uint8, nowNs uint64) error {
 	if err := syncLPM4(d.objs.Nat64Deny4, p.Deny4); err != nil {
 		return fmt.Errorf("nat64: deny list: %w", err)
 	}
+	refused := refusedSet(p.LANLegacy)
+	if err := d.syncRefused(refused); err != nil {
+		return fmt.Errorf("nat64: refused LAN devices: %w", err)
+	}
 	var old nat64Config
 	_ = d.objs.Nat64Config.Lookup(uint32(0), &old)
 	if err := d.objs.Nat64Config.Update(uint32(0), &c, ebpf.UpdateAny); err != nil {
 		return fmt.Errorf("nat64: config: %w", err)
 	}
+	d.cur = c
 	if old.Pool4 != 0 && old.Pool4 != c.Pool4 {
-		if err := d.flushDynamic(); err != nil {
+		if err := d.flushDynamic(poolWAN); err != nil {
 			return err
 		}
 	}
-	d.cur = c
-	return nil
+	if old.LanPool4 != 0 && lanIdentityOf(old) != lanIdentityOf(c) {
+		if err := d.flushDynamic(poolLAN); err != nil {
+			return err
+		}
+	}
+	return d.cutRefused(refused)
 }
 
-// disable turns translation off: the programs pass everything (pool 0).
-// The seed stays, for the quota slots of the sessions that remain.
+// disable turns translation off: the programs pass everything (both pool
+// addresses 0). The seed stays, for the quota slots of the sessions that
+// remain.
 func (d *datapath) disable() error {
 	c := nat64Config{HashSeed: d.seed}
 	if err := d.objs.Nat64Config.Update(uint32(0), &c, ebpf.UpdateAny); err != nil {
@@ -360,32 +399,87 @@ func (d *datapath) removeStatic(b StaticBinding) error {
 	return nil
 }
 
-// flushDynamic removes every session and every binding that was not set
-// through the API.
-func (d *datapath) flushDynamic() error {
-	// One by one, each giving its charges back: a session the program
-	// opens meanwhile keeps its charge, and no count drifts.
-	var keys []nat64SessKey
-	if err := scanMap(d.objs.Nat64Sess, func(k nat64SessKey, _ nat64SessVal) { keys = append(keys, k) }); err != nil {
+// flushDynamic removes every session and every binding of a pool that
+// was not set through the API.
+func (d *datapath) flushDynamic(pool uint8) error {
+	if err := d.removeSessions(func(k nat64SessKey) bool { return k.Pool == pool }); err != nil {
 		return fmt.Errorf("nat64: flush sessions: %w", err)
+	}
+	adf := func(k nat64AdfKey, _ uint64) bool { return k.Pool == pool }
+	if err := clearMap(d.objs.Nat64Adf, adf); err != nil {
+		return fmt.Errorf("nat64: flush filters: %w", err)
+	}
+	dyn6 := func(k nat64Bib6Key, v nat64Bib6Val) bool { return k.Pool == pool && v.Flags&bibStatic == 0 }
+	if err := clearMap(d.objs.Nat64Bib6, dyn6); err != nil {
+		return fmt.Errorf("nat64: flush bindings: %w", err)
+	}
+	dyn4 := func(k nat64Bib4Key, v nat64Bib4Val) bool { return k.Pool == pool && v.Flags&bibStatic == 0 }
+	if err := clearMap(d.objs.Nat64Bib4, dyn4); err != nil {
+		return fmt.Errorf("nat64: flush bindings: %w", err)
+	}
+	return nil
+}
+
+// removeSessions removes the sessions that match, one by one, each giving
+// its charges back: a session the program opens meanwhile keeps its
+// charge, and no count drifts. Their bindings and filter entries go with
+// the reaper, after their grace.
+func (d *datapath) removeSessions(match func(nat64SessKey) bool) error {
+	var keys []nat64SessKey
+	if err := scanMap(d.objs.Nat64Sess, func(k nat64SessKey, _ nat64SessVal) {
+		if match(k) {
+			keys = append(keys, k)
+		}
+	}); err != nil {
+		return err
 	}
 	for _, k := range keys {
 		var old nat64SessVal
 		if _, err := d.removeSession(k, &old); err != nil {
-			return fmt.Errorf("nat64: flush sessions: %w", err)
+			return err
 		}
 	}
-	if err := clearMap[nat64AdfKey, uint64](d.objs.Nat64Adf, nil); err != nil {
-		return fmt.Errorf("nat64: flush filters: %w", err)
+	return nil
+}
+
+// syncRefused makes nat64_lan_refused hold exactly the refused devices.
+func (d *datapath) syncRefused(want map[uint32]bool) error {
+	m := d.objs.Nat64LanRefused
+	for a := range want {
+		if err := m.Update(a, uint8(1), ebpf.UpdateAny); err != nil {
+			return err
+		}
 	}
-	dyn6 := func(_ nat64Bib6Key, v nat64Bib6Val) bool { return v.Flags&bibStatic == 0 }
-	if err := clearMap(d.objs.Nat64Bib6, dyn6); err != nil {
-		return fmt.Errorf("nat64: flush bindings: %w", err)
+	return clearMap(m, func(a uint32, _ uint8) bool { return !want[a] })
+}
+
+// cutRefused ends the LAN pool's sessions with devices that became
+// refused, and their address-filter entries, through which they could
+// open new ones: the owner's "not reachable" holds for connections already
+// open too.
+func (d *datapath) cutRefused(refused map[uint32]bool) error {
+	newly := map[uint32]bool{}
+	for a := range refused {
+		if !d.refused[a] {
+			newly[a] = true
+		}
 	}
-	dyn4 := func(_ nat64Bib4Key, v nat64Bib4Val) bool { return v.Flags&bibStatic == 0 }
-	if err := clearMap(d.objs.Nat64Bib4, dyn4); err != nil {
-		return fmt.Errorf("nat64: flush bindings: %w", err)
+	if len(newly) == 0 {
+		d.refused = refused
+		return nil
 	}
+	// The filter entries first: a session is only ever opened from the
+	// IPv4 side through one, and the table no longer lets the IPv6 side
+	// open one.
+	adf := func(k nat64AdfKey, _ uint64) bool { return k.Pool == poolLAN && newly[k.Addr4] }
+	if err := clearMap(d.objs.Nat64Adf, adf); err != nil {
+		return fmt.Errorf("nat64: filters of refused LAN devices: %w", err)
+	}
+	if err := d.removeSessions(func(k nat64SessKey) bool { return k.Pool == poolLAN && newly[k.Addr4] }); err != nil {
+		return fmt.Errorf("nat64: end sessions with refused LAN devices: %w", err)
+	}
+	// Only now: a failed cut is tried again with the next plan.
+	d.refused = refused
 	return nil
 }
 

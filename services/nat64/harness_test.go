@@ -69,10 +69,17 @@ var (
 func (h *harness) run(fromLAN bool, l3 []byte) (uint32, []byte) {
 	h.t.Helper()
 	prog := h.dp.objs.Nat64Wan
-	etype := []byte{0x08, 0x00}
 	if fromLAN {
 		prog = h.dp.objs.Nat64Lan
 	}
+	return h.runProg(prog, l3)
+}
+
+// runProg runs one L3 packet through prog: nat64_lan4 for IPv4 from the
+// LAN's own devices, or one of the two above.
+func (h *harness) runProg(prog *ebpf.Program, l3 []byte) (uint32, []byte) {
+	h.t.Helper()
+	etype := []byte{0x08, 0x00}
 	if len(l3) > 0 && l3[0]>>4 == 6 {
 		etype = []byte{0x86, 0xdd}
 	}

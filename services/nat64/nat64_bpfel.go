@@ -18,14 +18,14 @@ type nat64AdfKey struct {
 	Addr4 uint32
 	Port4 uint16
 	Proto uint8
-	Pad   uint8
+	Pool  uint8
 }
 
 type nat64Bib4Key struct {
 	_     structs.HostLayout
 	Port4 uint16
 	Proto uint8
-	Pad   uint8
+	Pool  uint8
 }
 
 type nat64Bib4Val struct {
@@ -41,7 +41,7 @@ type nat64Bib6Key struct {
 	Addr  [16]uint8
 	Port  uint16
 	Proto uint8
-	Pad   uint8
+	Pool  uint8
 }
 
 type nat64Bib6Val struct {
@@ -81,6 +81,12 @@ type nat64Config struct {
 	MaxSessionsPerMac    uint32
 	IcmpIntervalNs       uint64
 	IcmpBurstNs          uint64
+	LanPref96            [16]uint8
+	LanPool4             uint32
+	LanNet4              uint32
+	LanMask4             uint32
+	LanPortMin           uint16
+	LanPortMax           uint16
 }
 
 type nat64Frag4Key struct {
@@ -88,7 +94,7 @@ type nat64Frag4Key struct {
 	Src   uint32
 	Id    uint16
 	Proto uint8
-	Pad   uint8
+	Pool  uint8
 }
 
 type nat64Frag4Val struct {
@@ -103,11 +109,15 @@ type nat64Fragbuf struct {
 }
 
 type nat64HostStats struct {
-	_        structs.HostLayout
-	PktsOut  uint64
-	BytesOut uint64
-	PktsIn   uint64
-	BytesIn  uint64
+	_           structs.HostLayout
+	PktsOut     uint64
+	BytesOut    uint64
+	PktsIn      uint64
+	BytesIn     uint64
+	LanPktsOut  uint64
+	LanBytesOut uint64
+	LanPktsIn   uint64
+	LanBytesIn  uint64
 }
 
 type nat64Lpm4Key struct {
@@ -134,7 +144,8 @@ type nat64SessKey struct {
 	Port6 uint16
 	Port4 uint16
 	Proto uint8
-	Pad   [3]uint8
+	Pool  uint8
+	Pad   [2]uint8
 }
 
 type nat64SessVal struct {
@@ -153,25 +164,27 @@ type nat64SessVal struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	nat64MapNat64Adf       = "nat64_adf"
-	nat64MapNat64Bib4      = "nat64_bib4"
-	nat64MapNat64Bib6      = "nat64_bib6"
-	nat64MapNat64Config    = "nat64_config"
-	nat64MapNat64Counters  = "nat64_counters"
-	nat64MapNat64Deny4     = "nat64_deny4"
-	nat64MapNat64Frag4     = "nat64_frag4"
-	nat64MapNat64Fragbuf   = "nat64_fragbuf"
-	nat64MapNat64Hstats    = "nat64_hstats"
-	nat64MapNat64IcmpRate  = "nat64_icmp_rate"
-	nat64MapNat64Lan6      = "nat64_lan6"
-	nat64MapNat64Quota128  = "nat64_quota128"
-	nat64MapNat64Quota64   = "nat64_quota64"
-	nat64MapNat64Quotabind = "nat64_quotabind"
-	nat64MapNat64Quotamac  = "nat64_quotamac"
-	nat64MapNat64Scratch   = "nat64_scratch"
-	nat64MapNat64Sess      = "nat64_sess"
-	nat64ProgNat64Lan      = "nat64_lan"
-	nat64ProgNat64Wan      = "nat64_wan"
+	nat64MapNat64Adf        = "nat64_adf"
+	nat64MapNat64Bib4       = "nat64_bib4"
+	nat64MapNat64Bib6       = "nat64_bib6"
+	nat64MapNat64Config     = "nat64_config"
+	nat64MapNat64Counters   = "nat64_counters"
+	nat64MapNat64Deny4      = "nat64_deny4"
+	nat64MapNat64Frag4      = "nat64_frag4"
+	nat64MapNat64Fragbuf    = "nat64_fragbuf"
+	nat64MapNat64Hstats     = "nat64_hstats"
+	nat64MapNat64IcmpRate   = "nat64_icmp_rate"
+	nat64MapNat64Lan6       = "nat64_lan6"
+	nat64MapNat64LanRefused = "nat64_lan_refused"
+	nat64MapNat64Quota128   = "nat64_quota128"
+	nat64MapNat64Quota64    = "nat64_quota64"
+	nat64MapNat64Quotabind  = "nat64_quotabind"
+	nat64MapNat64Quotamac   = "nat64_quotamac"
+	nat64MapNat64Scratch    = "nat64_scratch"
+	nat64MapNat64Sess       = "nat64_sess"
+	nat64ProgNat64Lan       = "nat64_lan"
+	nat64ProgNat64Lan4      = "nat64_lan4"
+	nat64ProgNat64Wan       = "nat64_wan"
 )
 
 // loadNat64 returns the embedded CollectionSpec for nat64.
@@ -216,31 +229,33 @@ type nat64Specs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type nat64ProgramSpecs struct {
-	Nat64Lan *ebpf.ProgramSpec `ebpf:"nat64_lan"`
-	Nat64Wan *ebpf.ProgramSpec `ebpf:"nat64_wan"`
+	Nat64Lan  *ebpf.ProgramSpec `ebpf:"nat64_lan"`
+	Nat64Lan4 *ebpf.ProgramSpec `ebpf:"nat64_lan4"`
+	Nat64Wan  *ebpf.ProgramSpec `ebpf:"nat64_wan"`
 }
 
 // nat64MapSpecs contains maps before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type nat64MapSpecs struct {
-	Nat64Adf       *ebpf.MapSpec `ebpf:"nat64_adf"`
-	Nat64Bib4      *ebpf.MapSpec `ebpf:"nat64_bib4"`
-	Nat64Bib6      *ebpf.MapSpec `ebpf:"nat64_bib6"`
-	Nat64Config    *ebpf.MapSpec `ebpf:"nat64_config"`
-	Nat64Counters  *ebpf.MapSpec `ebpf:"nat64_counters"`
-	Nat64Deny4     *ebpf.MapSpec `ebpf:"nat64_deny4"`
-	Nat64Frag4     *ebpf.MapSpec `ebpf:"nat64_frag4"`
-	Nat64Fragbuf   *ebpf.MapSpec `ebpf:"nat64_fragbuf"`
-	Nat64Hstats    *ebpf.MapSpec `ebpf:"nat64_hstats"`
-	Nat64IcmpRate  *ebpf.MapSpec `ebpf:"nat64_icmp_rate"`
-	Nat64Lan6      *ebpf.MapSpec `ebpf:"nat64_lan6"`
-	Nat64Quota128  *ebpf.MapSpec `ebpf:"nat64_quota128"`
-	Nat64Quota64   *ebpf.MapSpec `ebpf:"nat64_quota64"`
-	Nat64Quotabind *ebpf.MapSpec `ebpf:"nat64_quotabind"`
-	Nat64Quotamac  *ebpf.MapSpec `ebpf:"nat64_quotamac"`
-	Nat64Scratch   *ebpf.MapSpec `ebpf:"nat64_scratch"`
-	Nat64Sess      *ebpf.MapSpec `ebpf:"nat64_sess"`
+	Nat64Adf        *ebpf.MapSpec `ebpf:"nat64_adf"`
+	Nat64Bib4       *ebpf.MapSpec `ebpf:"nat64_bib4"`
+	Nat64Bib6       *ebpf.MapSpec `ebpf:"nat64_bib6"`
+	Nat64Config     *ebpf.MapSpec `ebpf:"nat64_config"`
+	Nat64Counters   *ebpf.MapSpec `ebpf:"nat64_counters"`
+	Nat64Deny4      *ebpf.MapSpec `ebpf:"nat64_deny4"`
+	Nat64Frag4      *ebpf.MapSpec `ebpf:"nat64_frag4"`
+	Nat64Fragbuf    *ebpf.MapSpec `ebpf:"nat64_fragbuf"`
+	Nat64Hstats     *ebpf.MapSpec `ebpf:"nat64_hstats"`
+	Nat64IcmpRate   *ebpf.MapSpec `ebpf:"nat64_icmp_rate"`
+	Nat64Lan6       *ebpf.MapSpec `ebpf:"nat64_lan6"`
+	Nat64LanRefused *ebpf.MapSpec `ebpf:"nat64_lan_refused"`
+	Nat64Quota128   *ebpf.MapSpec `ebpf:"nat64_quota128"`
+	Nat64Quota64    *ebpf.MapSpec `ebpf:"nat64_quota64"`
+	Nat64Quotabind  *ebpf.MapSpec `ebpf:"nat64_quotabind"`
+	Nat64Quotamac   *ebpf.MapSpec `ebpf:"nat64_quotamac"`
+	Nat64Scratch    *ebpf.MapSpec `ebpf:"nat64_scratch"`
+	Nat64Sess       *ebpf.MapSpec `ebpf:"nat64_sess"`
 }
 
 // nat64VariableSpecs contains global variables before they are loaded into the kernel.
@@ -269,23 +284,24 @@ func (o *nat64Objects) Close() error {
 //
 // It can be passed to loadNat64Objects or ebpf.CollectionSpec.LoadAndAssign.
 type nat64Maps struct {
-	Nat64Adf       *ebpf.Map `ebpf:"nat64_adf"`
-	Nat64Bib4      *ebpf.Map `ebpf:"nat64_bib4"`
-	Nat64Bib6      *ebpf.Map `ebpf:"nat64_bib6"`
-	Nat64Config    *ebpf.Map `ebpf:"nat64_config"`
-	Nat64Counters  *ebpf.Map `ebpf:"nat64_counters"`
-	Nat64Deny4     *ebpf.Map `ebpf:"nat64_deny4"`
-	Nat64Frag4     *ebpf.Map `ebpf:"nat64_frag4"`
-	Nat64Fragbuf   *ebpf.Map `ebpf:"nat64_fragbuf"`
-	Nat64Hstats    *ebpf.Map `ebpf:"nat64_hstats"`
-	Nat64IcmpRate  *ebpf.Map `ebpf:"nat64_icmp_rate"`
-	Nat64Lan6      *ebpf.Map `ebpf:"nat64_lan6"`
-	Nat64Quota128  *ebpf.Map `ebpf:"nat64_quota128"`
-	Nat64Quota64   *ebpf.Map `ebpf:"nat64_quota64"`
-	Nat64Quotabind *ebpf.Map `ebpf:"nat64_quotabind"`
-	Nat64Quotamac  *ebpf.Map `ebpf:"nat64_quotamac"`
-	Nat64Scratch   *ebpf.Map `ebpf:"nat64_scratch"`
-	Nat64Sess      *ebpf.Map `ebpf:"nat64_sess"`
+	Nat64Adf        *ebpf.Map `ebpf:"nat64_adf"`
+	Nat64Bib4       *ebpf.Map `ebpf:"nat64_bib4"`
+	Nat64Bib6       *ebpf.Map `ebpf:"nat64_bib6"`
+	Nat64Config     *ebpf.Map `ebpf:"nat64_config"`
+	Nat64Counters   *ebpf.Map `ebpf:"nat64_counters"`
+	Nat64Deny4      *ebpf.Map `ebpf:"nat64_deny4"`
+	Nat64Frag4      *ebpf.Map `ebpf:"nat64_frag4"`
+	Nat64Fragbuf    *ebpf.Map `ebpf:"nat64_fragbuf"`
+	Nat64Hstats     *ebpf.Map `ebpf:"nat64_hstats"`
+	Nat64IcmpRate   *ebpf.Map `ebpf:"nat64_icmp_rate"`
+	Nat64Lan6       *ebpf.Map `ebpf:"nat64_lan6"`
+	Nat64LanRefused *ebpf.Map `ebpf:"nat64_lan_refused"`
+	Nat64Quota128   *ebpf.Map `ebpf:"nat64_quota128"`
+	Nat64Quota64    *ebpf.Map `ebpf:"nat64_quota64"`
+	Nat64Quotabind  *ebpf.Map `ebpf:"nat64_quotabind"`
+	Nat64Quotamac   *ebpf.Map `ebpf:"nat64_quotamac"`
+	Nat64Scratch    *ebpf.Map `ebpf:"nat64_scratch"`
+	Nat64Sess       *ebpf.Map `ebpf:"nat64_sess"`
 }
 
 func (m *nat64Maps) Close() error {
@@ -301,6 +317,7 @@ func (m *nat64Maps) Close() error {
 		m.Nat64Hstats,
 		m.Nat64IcmpRate,
 		m.Nat64Lan6,
+		m.Nat64LanRefused,
 		m.Nat64Quota128,
 		m.Nat64Quota64,
 		m.Nat64Quotabind,
@@ -320,13 +337,15 @@ type nat64Variables struct {
 //
 // It can be passed to loadNat64Objects or ebpf.CollectionSpec.LoadAndAssign.
 type nat64Programs struct {
-	Nat64Lan *ebpf.Program `ebpf:"nat64_lan"`
-	Nat64Wan *ebpf.Program `ebpf:"nat64_wan"`
+	Nat64Lan  *ebpf.Program `ebpf:"nat64_lan"`
+	Nat64Lan4 *ebpf.Program `ebpf:"nat64_lan4"`
+	Nat64Wan  *ebpf.Program `ebpf:"nat64_wan"`
 }
 
 func (p *nat64Programs) Close() error {
 	return _Nat64Close(
 		p.Nat64Lan,
+		p.Nat64Lan4,
 		p.Nat64Wan,
 	)
 }

@@ -91,7 +91,7 @@ func BenchmarkRouterPath(b *testing.B) {
 	for range b.N {
 		plain := measure("native", native, lan)
 		fmt.Printf("path: %-62s %6d ns\n", "IPv6 forwarded by the kernel, no program (reference)", plain)
-		if err := dp.attach(lan, wan); err != nil {
+		if err := dp.attach(lan, wan, false); err != nil {
 			b.Fatal(err)
 		}
 		past := measure("native past the NAT64", native, lan)

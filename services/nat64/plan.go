@@ -10,8 +10,9 @@ import (
 // Plan is what the NAT64 should do, computed by the daemon from its state
 // (gizmo/plan.NAT64). The zero Plan turns translation off.
 type Plan struct {
-	// Pool4 is the WAN's IPv4 address, the only pool address (RFC 6146
-	// §3.5.1: the pool may be a single address). Invalid: translation off.
+	// Pool4 is the WAN's IPv4 address, the WAN pool's only address
+	// (RFC 6146 §3.5.1: the pool may be a single address). Invalid: no
+	// translation to the internet.
 	Pool4 netip.Addr
 	// Pref64 is the NAT64 prefix: /32, /40, /48, /56, /64 or /96 (RFC 6052
 	// §2.2).
@@ -60,6 +61,11 @@ type Plan struct {
 	// itself sends, in each direction (RFC 4443 §2.4(f)); 0:
 	// DefaultICMPErrorsPerSecond.
 	ICMPErrorsPerSecond int
+
+	// LANLegacy is the LAN pool, through which the LAN's IPv6-only hosts
+	// reach its own IPv4-only devices; zero: none. It works with or
+	// without the WAN pool.
+	LANLegacy LANLegacy
 }
 
 // PortRange is an inclusive range of ports.
@@ -73,8 +79,9 @@ var (
 	DefaultPortsHigh = PortRange{Min: 1024, Max: 32767}
 )
 
-// Enabled reports whether the plan translates at all.
-func (p Plan) Enabled() bool { return p.Pool4.IsValid() }
+// Enabled reports whether the plan translates at all: to the internet, to
+// the LAN's own devices, or both.
+func (p Plan) Enabled() bool { return p.Pool4.IsValid() || p.LANLegacy.Enabled() }
 
 // config flags, mirrored from bpf/nat64.h.
 const (
@@ -82,6 +89,7 @@ const (
 	flagNoFIB     = 2
 	flagFakeClock = 4
 	flagLAN64     = 8
+	flagLAN96     = 16
 )
 
 // toConfig turns a plan into the BPF configuration value for a session
@@ -91,10 +99,15 @@ func (p Plan) toConfig(table uint32) (nat64Config, error) {
 	if !p.Enabled() {
 		return c, nil
 	}
-	if !p.Pool4.Is4() {
+	wan := p.Pool4.IsValid()
+	if wan && !p.Pool4.Is4() {
 		return c, fmt.Errorf("nat64: pool %s is not IPv4", p.Pool4)
 	}
+	// Without the WAN pool, the LAN pool's prefix is the only one.
 	pref := p.Pref64.Masked()
+	if !wan {
+		pref = p.LANLegacy.Prefix.Masked()
+	}
 	switch pref.Bits() {
 	case 32, 40, 48, 56, 64, 96:
 	default:
@@ -119,11 +132,13 @@ func (p Plan) toConfig(table uint32) (nat64Config, error) {
 		}
 	}
 	c.Pref64Len = uint8(pref.Bits())
-	c.Pool4 = be32(p.Pool4)
+	if wan {
+		c.Pool4 = be32(p.Pool4)
+	}
 	if p.Router6.Is6() {
 		c.Router6 = p.Router6.As16()
 	}
-	if p.LANIfindex <= 0 || p.WANIfindex <= 0 {
+	if p.LANIfindex <= 0 || p.WANIfindex < 0 || (wan && p.WANIfindex == 0) {
 		return c, errors.New("nat64: LAN and WAN interface indexes are required")
 	}
 	c.LanIfindex = uint32(p.LANIfindex)
@@ -143,6 +158,9 @@ func (p Plan) toConfig(table uint32) (nat64Config, error) {
 	c.PortLoMin, c.PortLoMax = lo.Min, lo.Max
 	c.PortHiMin, c.PortHiMax = hi.Min, hi.Max
 	if err := p.setBounds(&c, table); err != nil {
+		return c, err
+	}
+	if err := p.setLANPool(&c); err != nil {
 		return c, err
 	}
 	if len(p.Deny4) > 0 {

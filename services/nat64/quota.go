@@ -135,7 +135,8 @@ func (q *quotas) release(k nat64SessKey, v nat64SessVal) {
 }
 
 // bindSlot is quota_bind_slot of bpf/quota.h: protocol and pool port (as
-// stored, network order).
+// stored, network order). The pools' port ranges never overlap
+// (LANLegacy.Ports), so the port names the pool too.
 func bindSlot(proto uint8, port4 uint16) uint32 {
 	base := uint32(2 * 65536)
 	switch proto {

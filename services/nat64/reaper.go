@@ -70,6 +70,7 @@ type reapResult struct {
 type bindingID struct {
 	port  uint16
 	proto uint8
+	pool  uint8
 }
 
 // reap expires sessions, then the bindings and filter entries no session
@@ -92,8 +93,8 @@ func (d *datapath) reap(now uint64) (reapResult, error) {
 			cands = append(cands, k)
 			return
 		}
-		live[bindingID{v.PoolPort, k.Proto}] = true
-		liveADF[nat64AdfKey{Addr4: k.Addr4, Port4: v.PoolPort, Proto: k.Proto}] = true
+		live[bindingID{v.PoolPort, k.Proto, k.Pool}] = true
+		liveADF[nat64AdfKey{Addr4: k.Addr4, Port4: v.PoolPort, Proto: k.Proto, Pool: k.Pool}] = true
 		res.Sessions++
 	})
 	if err != nil {
@@ -124,8 +125,8 @@ func (d *datapath) reap(now uint64) (reapResult, error) {
 				d.quota.release(k, old)
 				errs = append(errs, fmt.Errorf("restore session: %w", err))
 			}
-			live[bindingID{old.PoolPort, k.Proto}] = true
-			liveADF[nat64AdfKey{Addr4: k.Addr4, Port4: old.PoolPort, Proto: k.Proto}] = true
+			live[bindingID{old.PoolPort, k.Proto, k.Pool}] = true
+			liveADF[nat64AdfKey{Addr4: k.Addr4, Port4: old.PoolPort, Proto: k.Proto, Pool: k.Pool}] = true
 			res.Sessions++
 			continue
 		}
@@ -168,7 +169,7 @@ func (d *datapath) reapBindings(now uint64, live map[bindingID]bool, res *reapRe
 	var stale []nat64Bib6Key
 	err := scanMap(d.objs.Nat64Bib6, func(bk nat64Bib6Key, bv nat64Bib6Val) {
 		res.Bindings++
-		if bv.Flags&bibStatic != 0 || live[bindingID{bv.Port4, bk.Proto}] || bv.UsedNs+grace > now {
+		if bv.Flags&bibStatic != 0 || live[bindingID{bv.Port4, bk.Proto, bk.Pool}] || bv.UsedNs+grace > now {
 			return
 		}
 		stale = append(stale, bk)
@@ -187,7 +188,7 @@ func (d *datapath) reapBindings(now uint64, live map[bindingID]bool, res *reapRe
 			_ = d.objs.Nat64Bib6.Update(&bk, &old, ebpf.UpdateNoExist)
 			continue
 		}
-		k4 := nat64Bib4Key{Port4: old.Port4, Proto: bk.Proto}
+		k4 := nat64Bib4Key{Port4: old.Port4, Proto: bk.Proto, Pool: bk.Pool}
 		if err := d.objs.Nat64Bib4.Delete(&k4); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			// The port is now an orphan; reapOrphanPorts frees it.
 			errs = append(errs, fmt.Errorf("delete binding: %w", err))
@@ -208,7 +209,7 @@ func (d *datapath) reapOrphanPorts(res *reapResult) error {
 		if v4.Flags&bibStatic != 0 {
 			return
 		}
-		k6 := nat64Bib6Key{Addr: v4.Addr, Port: v4.Port, Proto: k4.Proto}
+		k6 := nat64Bib6Key{Addr: v4.Addr, Port: v4.Port, Proto: k4.Proto, Pool: k4.Pool}
 		var v6 nat64Bib6Val
 		if err := d.objs.Nat64Bib6.Lookup(&k6, &v6); err == nil && v6.Port4 == k4.Port4 {
 			return

@@ -46,7 +46,9 @@ type Service struct {
 	dp      *datapath
 	static  []StaticBinding
 	enabled bool
-	last    reapResult
+	// wanPool and lanPool are the applied plan's pools.
+	wanPool, lanPool bool
+	last             reapResult
 }
 
 // New checks the configuration. Nothing touches the kernel before Run.
@@ -116,7 +118,8 @@ func (s *Service) RemoveStatic(b StaticBinding) error {
 func (s *Service) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := Stats{Enabled: s.enabled, Sessions: s.last.Sessions, Bindings: s.last.Bindings}
+	st := Stats{Enabled: s.enabled, ToInternet: s.enabled && s.wanPool, ToLAN: s.enabled && s.lanPool,
+		Sessions: s.last.Sessions, Bindings: s.last.Bindings}
 	if s.dp == nil {
 		return st
 	}
@@ -224,12 +227,14 @@ func (s *Service) apply(p Plan) error {
 	if err := s.dp.configure(p, 0, 0); err != nil {
 		return err
 	}
-	if err := s.dp.attach(p.LANIfindex, p.WANIfindex); err != nil {
+	if err := s.dp.attach(p.LANIfindex, p.WANIfindex, p.LANLegacy.Enabled()); err != nil {
 		return err
 	}
 	s.enabled = true
+	s.wanPool, s.lanPool = p.Pool4.IsValid(), p.LANLegacy.Enabled()
 	s.log.Info("plan applied", "pool", p.Pool4, "pref64", p.Pref64, "lan_prefixes", p.LANPrefixes,
-		"lan_ifindex", p.LANIfindex, "wan_ifindex", p.WANIfindex)
+		"lan_ifindex", p.LANIfindex, "wan_ifindex", p.WANIfindex,
+		"lan_pool", p.LANLegacy.Addr4, "lan_pool_prefix", p.LANLegacy.Prefix, "lan_refused", len(p.LANLegacy.Refused))
 	return nil
 }
 

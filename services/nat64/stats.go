@@ -38,12 +38,16 @@ var CounterNames = []string{
 	"fragment_state_expired",
 	"mac_limit_refused",
 	"filter_table_full",
+	"lan_legacy_refused",
 }
 
 // Stats is a snapshot for the dashboard and /metrics.
 type Stats struct {
-	Enabled  bool
-	Counters map[string]uint64
+	Enabled bool
+	// ToInternet: the WAN pool translates to the internet. ToLAN: the LAN
+	// pool reaches the LAN's own IPv4 devices. Either may run alone.
+	ToInternet, ToLAN bool
+	Counters          map[string]uint64
 	// Sessions and Bindings are the table sizes at the last reaper pass.
 	Sessions, Bindings int
 	Hosts              []HostStats
@@ -54,8 +58,12 @@ type Stats struct {
 // idle for a while; Config.OnHostRetired gets its final values first.
 type HostStats struct {
 	Addr                 netip.Addr
-	PacketsOut, BytesOut uint64 // IPv6 -> IPv4
-	PacketsIn, BytesIn   uint64 // IPv4 -> IPv6
+	PacketsOut, BytesOut uint64 // IPv6 -> IPv4, through the WAN pool
+	PacketsIn, BytesIn   uint64 // IPv4 -> IPv6, through the WAN pool
+	// LANPacketsOut and the others count what went through the LAN pool:
+	// to and from the LAN's own IPv4 devices.
+	LANPacketsOut, LANBytesOut uint64
+	LANPacketsIn, LANBytesIn   uint64
 	// LiveSessions are the sessions the address opened that count
 	// against its share (bpf/quota.h; an address sharing its hashed slot
 	// would add its own).
@@ -90,6 +98,10 @@ func (d *datapath) hosts() ([]HostStats, error) {
 			h.BytesOut += p.BytesOut
 			h.PacketsIn += p.PktsIn
 			h.BytesIn += p.BytesIn
+			h.LANPacketsOut += p.LanPktsOut
+			h.LANBytesOut += p.LanBytesOut
+			h.LANPacketsIn += p.LanPktsIn
+			h.LANBytesIn += p.LanBytesIn
 		}
 		byAddr[k.Addr] = h
 	}
@@ -119,7 +131,7 @@ func (d *datapath) retireHosts(idle map[netip.Addr]uint64) ([]HostStats, error) 
 	seen := map[netip.Addr]bool{}
 	for _, h := range hs {
 		seen[h.Addr] = true
-		total := h.PacketsIn + h.PacketsOut
+		total := h.PacketsIn + h.PacketsOut + h.LANPacketsIn + h.LANPacketsOut
 		prev, ok := idle[h.Addr]
 		idle[h.Addr] = total
 		if h.LiveSessions != 0 || !ok || prev != total {

@@ -26,15 +26,21 @@ type Categories struct {
 	NAT64DNS64 uint64 `json:"nat64_dns64"` // NAT64 to names resolved through DNS64
 	NAT64CLAT  uint64 `json:"nat64_clat"`  // NAT64 from a host's CLAT (IPv4 literals)
 	NAT44      uint64 `json:"nat44"`       // legacy hosts through NAT44
+	// LANLegacy is IPv6-only hosts' traffic with the LAN's own IPv4-only
+	// devices, through the NAT64's LAN pool.
+	LANLegacy uint64 `json:"lan_legacy"`
 }
 
 // Add returns c + o.
 func (c Categories) Add(o Categories) Categories {
-	return Categories{c.NativeIPv6 + o.NativeIPv6, c.NAT64DNS64 + o.NAT64DNS64, c.NAT64CLAT + o.NAT64CLAT, c.NAT44 + o.NAT44}
+	return Categories{c.NativeIPv6 + o.NativeIPv6, c.NAT64DNS64 + o.NAT64DNS64, c.NAT64CLAT + o.NAT64CLAT, c.NAT44 + o.NAT44,
+		c.LANLegacy + o.LANLegacy}
 }
 
 // Total is all bytes.
-func (c Categories) Total() uint64 { return c.NativeIPv6 + c.NAT64DNS64 + c.NAT64CLAT + c.NAT44 }
+func (c Categories) Total() uint64 {
+	return c.NativeIPv6 + c.NAT64DNS64 + c.NAT64CLAT + c.NAT44 + c.LANLegacy
+}
 
 // delta is c - prev, treating a counter that went backwards (a restart of
 // its source) as a fresh start from zero.
@@ -45,7 +51,8 @@ func delta(c, prev Categories) Categories {
 		}
 		return a - b
 	}
-	return Categories{d(c.NativeIPv6, prev.NativeIPv6), d(c.NAT64DNS64, prev.NAT64DNS64), d(c.NAT64CLAT, prev.NAT64CLAT), d(c.NAT44, prev.NAT44)}
+	return Categories{d(c.NativeIPv6, prev.NativeIPv6), d(c.NAT64DNS64, prev.NAT64DNS64), d(c.NAT64CLAT, prev.NAT64CLAT), d(c.NAT44, prev.NAT44),
+		d(c.LANLegacy, prev.LANLegacy)}
 }
 
 // DNS counts answers by kind.
@@ -90,9 +97,9 @@ type Resolution struct {
 	Step time.Duration
 	Len  int
 	// HostLen is how many of the newest buckets keep each host's traffic
-	// (0: none). A host costs 40 bytes per bucket, so only short spans
+	// (0: none). A host costs 48 bytes per bucket, so only short spans
 	// keep it: 500 busy hosts over 90 days of hourly buckets would need
-	// 86 MB, over 7 days 3.4 MB. Each bucket keeps at most
+	// 103 MB, over 7 days 4.1 MB. Each bucket keeps at most
 	// MaxHostsPerBucket hosts.
 	HostLen int
 }

@@ -58,7 +58,8 @@ func TestDelegationLengths(t *testing.T) {
 
 // RFC 8781 + RFC 6147: an ISP that advertises its own PREF64 runs the
 // NAT64; the gizmo synthesizes into that prefix, passes it on in its RA and
-// does not translate itself.
+// does not translate to the internet itself (its NAT64 still reaches the
+// LAN's own IPv4 devices for IPv6-only hosts).
 func TestUpstreamPref64(t *testing.T) {
 	l := upScenario(t, "upstream-pref64")
 	ctx := testContext(t, 2*time.Minute)
@@ -67,15 +68,15 @@ func TestUpstreamPref64(t *testing.T) {
 	})
 	var ins struct {
 		NAT64 struct {
-			Running bool `json:"running"`
+			ToInternet bool `json:"to_internet"`
 		} `json:"nat64"`
 	}
 	if err := apiJSON(ctx, "/api/insights", &ins); err != nil {
 		t.Fatalf("/api/insights: %v", err)
 	}
 	waitDeployment(t, ctx, l, "upstream-nat64")
-	if ins.NAT64.Running {
-		t.Errorf("the gizmo's NAT64 runs although the upstream advertises PREF64 %s", netlab.UpstreamPref64)
+	if ins.NAT64.ToInternet {
+		t.Errorf("the gizmo's NAT64 translates to the internet although the upstream advertises PREF64 %s", netlab.UpstreamPref64)
 	}
 	// DNS64 synthesizes into the upstream's prefix (RFC 6052 §2.2, /96).
 	want := synthesized(netlab.UpstreamPref64, netlab.V4OnlyServer)

@@ -211,7 +211,7 @@ static __noinline int xlat_in_icmp_err(struct __sk_buff *skb, const struct confi
 	__u32 info = o->info;
 	if (e->frag && (e->fo || e->mf))
 		return drop(C_UNSUPPORTED);
-	if (icmp_err_64(&type, &code, &info, cfg) < 0)
+	if (icmp_err_64(&type, &code, &info, cfg->wan_mtu) < 0)
 		return drop(C_UNSUPPORTED);
 
 	__u32 in_off = ETH_HLEN + e->off + 8;

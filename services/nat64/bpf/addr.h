@@ -104,4 +104,84 @@ static __always_inline int denied4(const struct config *cfg, __be32 a)
 	return bpf_map_lookup_elem(&nat64_deny4, &k) != 0;
 }
 
+/* in_lan4 reports an address in the LAN's own IPv4 network (with a LAN
+ * pool). Network order on both sides: the mask works byte for byte. */
+static __always_inline int in_lan4(const struct config *cfg, __be32 a)
+{
+	return cfg->lan_pool4 && (a & cfg->lan_mask4) == cfg->lan_net4;
+}
+
+static __always_inline int lan96_match(const struct config *cfg, const struct in6_addr *a)
+{
+	__u32 w[3], p[3];
+	__builtin_memcpy(w, a, 12);
+	__builtin_memcpy(p, cfg->lan_pref96, 12);
+	return (w[0] == p[0]) & (w[1] == p[1]) & (w[2] == p[2]);
+}
+
+/* v4_of is the IPv4 address in an address of the translator's: the last 32
+ * bits under lan_pref96 (via96), else where the PREF64 puts it. */
+static __always_inline __be32 v4_of(const struct config *cfg, const struct in6_addr *a, int via96)
+{
+	if (via96)
+		return a->in6_u.u6_addr32[3];
+	return extract4(cfg, a);
+}
+
+/* pool_for picks the pool that reaches an IPv4 destination, or -1: the
+ * LAN's own network through the LAN pool, when it is under the prefix the
+ * LAN pool uses (lan_pref96 with F_LAN96, else the PREF64); anything else
+ * through the WAN pool. Under lan_pref96 only the LAN's network exists. */
+static __always_inline int pool_for(const struct config *cfg, __be32 a4, int via96)
+{
+	int lan = in_lan4(cfg, a4);
+	if (via96)
+		return lan ? POOL_LAN : -1;
+	if (lan && !(cfg->flags & F_LAN96))
+		return POOL_LAN;
+	return cfg->pool4 ? POOL_WAN : -1;
+}
+
+/* pool_addr4 is a pool's address. */
+static __always_inline __be32 pool_addr4(const struct config *cfg, int pool)
+{
+	return pool == POOL_LAN ? cfg->lan_pool4 : cfg->pool4;
+}
+
+/* pool_of is the pool a packet from the IPv4 side was sent to: the main
+ * program takes it only if its destination is a pool address. */
+static __always_inline int pool_of(const struct config *cfg, const struct iphdr *ip)
+{
+	return cfg->pool4 && ip->daddr == cfg->pool4 ? POOL_WAN : POOL_LAN;
+}
+
+/* embed_pool is an IPv4 address as the LAN's hosts see it through a pool:
+ * under lan_pref96 for the LAN pool with F_LAN96, else in the PREF64. */
+static __always_inline void embed_pool(const struct config *cfg, int pool, __be32 a4, struct in6_addr *a)
+{
+	if (pool == POOL_LAN && (cfg->flags & F_LAN96)) {
+		__builtin_memcpy(a, cfg->lan_pref96, 12);
+		a->in6_u.u6_addr32[3] = a4;
+		return;
+	}
+	embed4(cfg, a4, a);
+}
+
+/* refused4 says why a destination is never translated to, as the counter
+ * plus one, or 0. Through the WAN pool: the deny list (RFC 6052 §3.1, the
+ * gizmo's own networks). Through the LAN pool: the gizmo itself, the
+ * network's own and broadcast addresses (no amplifier), and the devices
+ * their owner keeps from IPv6-only hosts. */
+static __always_inline int refused4(const struct config *cfg, int pool, __be32 a)
+{
+	if (pool != POOL_LAN)
+		return denied4(cfg, a) ? C_DST_DENIED + 1 : 0;
+	__be32 host = a & ~cfg->lan_mask4;
+	if (a == cfg->lan_pool4 || host == 0 || host == ~cfg->lan_mask4)
+		return C_DST_DENIED + 1;
+	if (bpf_map_lookup_elem(&nat64_lan_refused, &a))
+		return C_LAN_REFUSED + 1;
+	return 0;
+}
+
 #endif

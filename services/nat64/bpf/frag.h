@@ -68,7 +68,7 @@ static __noinline int frag46_split(struct __sk_buff *skb, const struct config *c
 		return -1;
 
 	if (foff == 0) {
-		struct frag4_key fk = {.src = ip->saddr, .id = ip->id, .proto = ip->protocol};
+		struct frag4_key fk = {.src = ip->saddr, .id = ip->id, .proto = ip->protocol, .pool = pool_of(cfg, ip)};
 		struct frag4_val fv = {.first_ns = now_ns(cfg)};
 		__builtin_memcpy(fv.addr6, host6, 16);
 		bpf_map_update_elem(&nat64_frag4, &fk, &fv, BPF_ANY);

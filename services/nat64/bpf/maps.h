@@ -22,9 +22,12 @@
 /* The bigger steps are global functions: the verifier checks each once on
  * its own instead of once per path into it, which keeps loading fast. */
 
-/* Returned by the ICMP error translators: send the result on with
- * forward(), called from the main program to keep the stack shallow. */
+/* Returned by the translators: send the result on with forward(), called
+ * from the main program to keep the stack shallow. XLAT_FORWARD is an
+ * IPv4 packet for the WAN, or an IPv6 one for the LAN; XLAT_FORWARD_LAN
+ * an IPv4 packet for the LAN's own devices (the LAN pool). */
 #define XLAT_FORWARD 100
+#define XLAT_FORWARD_LAN 103
 /* Returned by xlat64/xlat46: the main program calls the ICMP error
  * translator or sends an ICMP error back (type, code, info in struct l4). */
 #define XLAT_ICMP_ERR 101
@@ -162,6 +165,18 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } nat64_deny4 SEC(".maps");
+
+/* The LAN's IPv4 devices that its owner keeps from IPv6-only hosts: the
+ * LAN pool never translates to them. */
+#define LAN_REFUSED_MAX 4096
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, LAN_REFUSED_MAX);
+	__type(key, __be32);
+	__type(value, __u8);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} nat64_lan_refused SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

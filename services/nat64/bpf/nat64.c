@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Stateful NAT64 (RFC 6146) with RFC 7915 header translation, as two tc
+ * Stateful NAT64 (RFC 6146) with RFC 7915 header translation, as three tc
  * programs attached with tcx:
- *   nat64_lan on lan0 ingress:   IPv6 to the NAT64 prefix -> IPv4 out uplink0
- *   nat64_wan on uplink0 ingress: IPv4 to the pool address -> IPv6 out lan0
+ *   nat64_lan on lan0 ingress:    IPv6 to the NAT64 prefix -> IPv4 out uplink0
+ *                                 (the WAN pool), or out lan0 to the LAN's own
+ *                                 IPv4 devices (the LAN pool)
+ *   nat64_wan on uplink0 ingress: IPv4 to the WAN pool address -> IPv6 out lan0
+ *   nat64_lan4 on lan0 ingress:   IPv4 from the LAN's devices to the LAN pool
+ *                                 address -> IPv6 out lan0
  * Packets that are not ours return TC_ACT_UNSPEC (TCX_NEXT) untouched, so
  * that the next program on the hook runs: with one port (existing-network
  * mode, lan0 == uplink0) both programs share one tcx ingress hook, and
@@ -57,17 +61,25 @@ int nat64_lan(struct __sk_buff *skb)
 		return TC_ACT_UNSPEC;
 	__u32 zero = 0;
 	struct config *cfg = bpf_map_lookup_elem(&nat64_config, &zero);
-	if (!cfg || !cfg->pool4)
+	if (!cfg || !(cfg->pool4 | cfg->lan_pool4))
 		return TC_ACT_UNSPEC;
 	struct ipv6hdr ip6;
 	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip6, IP6_HLEN) < 0)
 		return TC_ACT_UNSPEC;
-	if (ip6.version != 6 || !pref_match(cfg, &ip6.daddr))
+	if (ip6.version != 6)
 		return TC_ACT_UNSPEC;
+	/* The LAN's own devices may have a /96 of their own (F_LAN96: the
+	 * PREF64 is the well-known prefix, RFC 6052 §3.1). */
+	__u8 via96 = 0;
+	if (!pref_match(cfg, &ip6.daddr)) {
+		if (!(cfg->flags & F_LAN96) || !lan96_match(cfg, &ip6.daddr))
+			return TC_ACT_UNSPEC;
+		via96 = 1;
+	}
 	/* The steps are separate (static, see above) functions called from
 	 * here, so that no call chain needs more than the 512 bytes of BPF
 	 * stack. */
-	struct ext6 e = {};
+	struct ext6 e = {.via96 = via96};
 	struct l4 l = {};
 	int r = xlat64(skb, cfg, &ip6, &e, &l);
 	if (r == XLAT_ICMP_ERR)
@@ -75,23 +87,34 @@ int nat64_lan(struct __sk_buff *skb)
 	else if (r == XLAT_REPLY)
 		return icmp6_reply(skb, cfg, &ip6, ((__u32)l.type << 8) | l.code, l.info);
 	if (r == XLAT_FORWARD)
-		return forward(skb, cfg, &ip6);
+		return forward(skb, cfg, FWD_WAN4);
+	if (r == XLAT_FORWARD_LAN)
+		return forward(skb, cfg, FWD_LAN4);
 	return r;
 }
 
-SEC("tc")
-int nat64_wan(struct __sk_buff *skb)
+/* ingress4 is the IPv4 side of a pool: nat64_wan on uplink0 for the WAN
+ * pool, nat64_lan4 on lan0 for the LAN pool (lan, a constant in each). */
+static __always_inline int ingress4(struct __sk_buff *skb, int lan)
 {
 	if (skb->protocol != bpf_htons(ETH_P_IP))
 		return TC_ACT_UNSPEC;
 	__u32 zero = 0;
 	struct config *cfg = bpf_map_lookup_elem(&nat64_config, &zero);
-	if (!cfg || !cfg->pool4)
+	if (!cfg)
+		return TC_ACT_UNSPEC;
+	__be32 pool = lan ? cfg->lan_pool4 : cfg->pool4;
+	if (!pool)
 		return TC_ACT_UNSPEC;
 	struct iphdr ip;
 	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, IP4_HLEN) < 0)
 		return TC_ACT_UNSPEC;
-	if (ip.version != 4 || ip.daddr != cfg->pool4)
+	if (ip.version != 4 || ip.daddr != pool)
+		return TC_ACT_UNSPEC;
+	/* Only the LAN's own devices talk to the LAN pool: the kernel's
+	 * reverse path filter never sees these packets. The gizmo's own
+	 * address never arrives from outside. */
+	if (lan && (!in_lan4(cfg, ip.saddr) || ip.saddr == pool))
 		return TC_ACT_UNSPEC;
 	struct l4 l = {};
 	int r = xlat46(skb, cfg, &ip, &l);
@@ -100,6 +123,18 @@ int nat64_wan(struct __sk_buff *skb)
 	else if (r == XLAT_REPLY)
 		return icmp4_reply(skb, cfg, &ip, ((__u32)l.type << 8) | l.code, l.info);
 	if (r == XLAT_FORWARD)
-		return forward(skb, cfg, 0);
+		return forward(skb, cfg, FWD_LAN6);
 	return r;
+}
+
+SEC("tc")
+int nat64_wan(struct __sk_buff *skb)
+{
+	return ingress4(skb, 0);
+}
+
+SEC("tc")
+int nat64_lan4(struct __sk_buff *skb)
+{
+	return ingress4(skb, 1);
 }

@@ -14,6 +14,14 @@
 #define F_NO_FIB 2     /* tests: skip bpf_fib_lookup, redirect to the configured ifindex */
 #define F_FAKE_CLOCK 4 /* tests: use config.now_ns instead of the boot clock */
 #define F_LAN64 8      /* LAN sources are the lan64 /64s (else the nat64_lan6 trie) */
+#define F_LAN96 16     /* the LAN's own IPv4 devices are under lan_pref96, not the PREF64 */
+
+/* The pools: the WAN's IPv4 address (the internet), and the gizmo's own
+ * address on the LAN (the LAN's IPv4-only devices, reached by IPv6-only
+ * hosts). A binding, a session and an address-filter entry belong to one
+ * pool; the keys say which. */
+#define POOL_WAN 0
+#define POOL_LAN 1
 
 /* config is a single value in a BPF_F_NO_PREALLOC hash map: user space
  * replaces it as a whole, readers see either the old or the new value
@@ -22,7 +30,7 @@ struct config {
 	__u8 pref64[16];      /* the NAT64 prefix, host bits zero */
 	__u8 pref64_mask[16]; /* prefix mask; covers the RFC 6052 u octet for lengths < 96 */
 	__u8 router6[16];     /* source of ICMPv6 errors we generate */
-	__be32 pool4;         /* WAN IPv4 address; 0 disables translation */
+	__be32 pool4;         /* WAN IPv4 address: the WAN pool; 0: no WAN pool */
 	__u32 lan_ifindex;
 	__u32 wan_ifindex;
 	__u16 lan_mtu;
@@ -43,6 +51,15 @@ struct config {
 	__u32 max_sessions_per_mac;    /* one LAN host (its Ethernet source), all its addresses */
 	__u64 icmp_interval_ns; /* one ICMP error per interval ... */
 	__u64 icmp_burst_ns;    /* ... with this much credit at most */
+	/* The LAN pool (POOL_LAN). IPv6-only hosts reach the LAN's own IPv4
+	 * devices through it: destinations in lan_net4 under the PREF64, or
+	 * under lan_pref96 with F_LAN96, are translated with lan_pool4 as the
+	 * source and sent back out of the LAN. */
+	__u8 lan_pref96[16];   /* F_LAN96: the /96 the devices are embedded in */
+	__be32 lan_pool4;      /* the gizmo's LAN IPv4 address; 0: no LAN pool */
+	__be32 lan_net4;       /* the LAN's IPv4 network ... */
+	__be32 lan_mask4;      /* ... and its mask */
+	__u16 lan_port_min, lan_port_max; /* pool ports on lan_pool4, for every source port */
 };
 
 /* bib6: (IPv6 host, port/identifier, protocol) -> pool port. */
@@ -50,7 +67,7 @@ struct bib6_key {
 	__u8 addr[16] __attribute__((aligned(4))); /* copied as words (addr.h) */
 	__be16 port;
 	__u8 proto;
-	__u8 pad;
+	__u8 pool; /* POOL_WAN, POOL_LAN: a host's port has a binding in each */
 };
 
 #define BIB_STATIC 1
@@ -67,7 +84,7 @@ struct bib6_val {
 struct bib4_key {
 	__be16 port4;
 	__u8 proto;
-	__u8 pad;
+	__u8 pool;
 };
 
 struct bib4_val {
@@ -86,7 +103,8 @@ struct sess_key {
 	__be16 port6;
 	__be16 port4; /* remote port; 0 for ICMP queries */
 	__u8 proto;
-	__u8 pad[3];
+	__u8 pool;
+	__u8 pad[2];
 };
 
 /* TCP states, RFC 6146 §3.5.2.2. */
@@ -131,7 +149,7 @@ struct adf_key {
 	__be32 addr4;
 	__be16 port4; /* pool port */
 	__u8 proto;
-	__u8 pad;
+	__u8 pool;
 };
 
 /* frag4: IPv4 fragments after the first of a datagram toward the pool are
@@ -140,7 +158,7 @@ struct frag4_key {
 	__be32 src;
 	__be16 id;
 	__u8 proto;
-	__u8 pad;
+	__u8 pool; /* the pool address the datagram was sent to */
 };
 
 struct frag4_val {
@@ -152,14 +170,21 @@ struct frag4_val {
 #define Q128_SLOTS 65536
 #define Q64_SLOTS 4096
 #define QMAC_SLOTS 65536
-#define QBIND_SLOTS (3 * 65536) /* TCP, UDP, ICMP x pool port */
+/* TCP, UDP, ICMP x pool port. The pools' port ranges never overlap (the
+ * loader refuses a plan where they do), so a port names its pool too. */
+#define QBIND_SLOTS (3 * 65536)
 
-/* host_stats: per LAN host (IPv6 /128), per CPU. */
+/* host_stats: per LAN host (IPv6 /128), per CPU: through the WAN pool
+ * (the internet), and through the LAN pool (the LAN's own IPv4 devices). */
 struct host_stats {
 	__u64 pkts_out;
 	__u64 bytes_out;
 	__u64 pkts_in;
 	__u64 bytes_in;
+	__u64 lan_pkts_out;
+	__u64 lan_bytes_out;
+	__u64 lan_pkts_in;
+	__u64 lan_bytes_in;
 };
 
 struct lpm6_key {
@@ -204,6 +229,7 @@ enum counter {
 	C_FRAG_EXPIRED,     /* non-first IPv4 fragment after its state expired */
 	C_MAC_LIMIT,        /* a LAN host's (its MAC's) session limit reached */
 	C_ADF_FULL,         /* no room in nat64_adf for a session's remote (translated) */
+	C_LAN_REFUSED,      /* a LAN device its owner keeps from IPv6-only hosts */
 	C_MAX,
 };
 

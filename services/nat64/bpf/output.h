@@ -61,7 +61,7 @@ static __noinline int icmp6_reply(struct __sk_buff *skb, const struct config *cf
 }
 
 /* icmp4_reply is icmp6_reply for IPv4 (RFC 1812 §4.3.2.3: at most 576
- * bytes), sent from the pool address. */
+ * bytes), sent from the pool address the packet was sent to. */
 static __noinline int icmp4_reply(struct __sk_buff *skb, const struct config *cfg,
 				  const struct iphdr *orig, __u32 typecode, __u32 info)
 {
@@ -85,7 +85,7 @@ static __noinline int icmp4_reply(struct __sk_buff *skb, const struct config *cf
 	ip.id = (__be16)bpf_get_prandom_u32();
 	ip.ttl = 64;
 	ip.protocol = IPPROTO_ICMP;
-	ip.saddr = cfg->pool4;
+	ip.saddr = orig->daddr;
 	ip.daddr = orig->saddr;
 	ip4_csum(&ip);
 	__u8 icmp[8] = {type, code, 0, 0};
@@ -102,21 +102,23 @@ static __noinline int icmp4_reply(struct __sk_buff *skb, const struct config *cf
 	return bpf_redirect(skb->ifindex, 0);
 }
 
-/* forward sends a translated packet out of the other interface:
- * bpf_fib_lookup finds the next hop, and bpf_redirect_neigh resolves it
- * when the neighbour table does not know it yet. The translators leave the
- * Ethernet header to it, so that the addresses and the EtherType go in
- * one store. A packet translated to IPv4 (ip6: its original header, in
- * the main program's frame) goes to the IPv4 address in its destination,
- * from the pool; one translated to IPv6 (ip6 0) to the addresses of its
- * new header, loaded with one helper call: without a JIT that is cheaper
- * than computing them again. */
-static __noinline int forward(struct __sk_buff *skb, const struct config *cfg, const struct ipv6hdr *ip6)
+/* forward sends a translated packet on: an IPv6 one to the LAN (out
+ * FWD_LAN6), an IPv4 one to the WAN (FWD_WAN4) or, from the LAN pool, back
+ * to the LAN's own devices (FWD_LAN4). bpf_fib_lookup finds the next hop,
+ * and bpf_redirect_neigh resolves it when the neighbour table does not
+ * know it yet. The translators leave the Ethernet header to it, so that
+ * the addresses and the EtherType go in one store. The lookup takes the
+ * addresses of the packet's new header, loaded with one helper call:
+ * without a JIT that is cheaper than computing them again. */
+#define FWD_LAN6 0
+#define FWD_WAN4 1
+#define FWD_LAN4 2
+static __noinline int forward(struct __sk_buff *skb, const struct config *cfg, int out)
 {
 	if (!cfg)
 		return TC_ACT_SHOT;
-	int v6 = ip6 == 0;
-	__u32 ifindex = v6 ? cfg->lan_ifindex : cfg->wan_ifindex;
+	int v6 = out == FWD_LAN6;
+	__u32 ifindex = out == FWD_WAN4 ? cfg->wan_ifindex : cfg->lan_ifindex;
 	__u8 eth[ETH_HLEN];
 	__be16 proto = bpf_htons(v6 ? ETH_P_IPV6 : ETH_P_IP);
 	if (cfg->flags & F_NO_FIB) {
@@ -131,10 +133,13 @@ static __noinline int forward(struct __sk_buff *skb, const struct config *cfg, c
 		fib.family = AF_INET6;
 		if (bpf_skb_load_bytes(skb, ETH_HLEN + 8, fib.ipv6_src, 32) < 0)
 			return drop(C_MALFORMED);
-	} else if (ip6) {
+	} else {
 		fib.family = AF_INET;
-		fib.ipv4_src = cfg->pool4;
-		fib.ipv4_dst = extract4(cfg, &ip6->daddr);
+		__be32 a[2];
+		if (bpf_skb_load_bytes(skb, ETH_HLEN + 12, a, 8) < 0)
+			return drop(C_MALFORMED);
+		fib.ipv4_src = a[0];
+		fib.ipv4_dst = a[1];
 	}
 	long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
 	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {

@@ -9,7 +9,7 @@ struct ext6 {
 	__u8 nh;     /* upper-layer protocol */
 	__u8 frag;   /* a fragment header is present */
 	__u8 mf;
-	__u8 pad;
+	__u8 via96;  /* the destination matched lan_pref96, not the PREF64 */
 	__u16 fo;    /* fragment offset in bytes */
 	__u16 pad1;
 	__be32 id;
@@ -132,8 +132,9 @@ static __always_inline __u8 tclass(const struct ipv6hdr *ip)
 }
 
 /* ICMPv6 -> ICMPv4 type and code, RFC 7915 §5.2. Returns -1 for messages
- * that are dropped. info is the 4-byte rest of header in host order. */
-static __always_inline int icmp_err_64(__u8 *type, __u8 *code, __u32 *info, const struct config *cfg)
+ * that are dropped. info is the 4-byte rest of header in host order; mtu4
+ * the MTU of the IPv4 side the error goes to. */
+static __always_inline int icmp_err_64(__u8 *type, __u8 *code, __u32 *info, __u32 mtu4)
 {
 	switch (*type) {
 	case 1: /* destination unreachable */
@@ -151,8 +152,8 @@ static __always_inline int icmp_err_64(__u8 *type, __u8 *code, __u32 *info, cons
 		if (mtu < 20 + 68)
 			return -1;
 		mtu -= 20;
-		if (mtu > cfg->wan_mtu)
-			mtu = cfg->wan_mtu;
+		if (mtu > mtu4)
+			mtu = mtu4;
 		*type = 3;
 		*code = 4;
 		*info = mtu & 0xffff;

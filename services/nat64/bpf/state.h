@@ -3,7 +3,9 @@
 #ifndef GIZMO_NAT64_STATE_H
 #define GIZMO_NAT64_STATE_H
 
-static __noinline void host_account(const struct in6_addr *a6, __u64 bytes, int out)
+/* host_account counts a translated packet for its LAN host: out or in,
+ * through the pool (POOL_WAN, POOL_LAN). */
+static __noinline void host_account(const struct in6_addr *a6, __u64 bytes, int out, int pool)
 {
 	struct lpm6_key k = {.prefixlen = 128};
 	__builtin_memcpy(k.addr, a6, 16);
@@ -19,6 +21,16 @@ static __noinline void host_account(const struct in6_addr *a6, __u64 bytes, int 
 			return;
 	}
 	/* Per-CPU value: plain adds are enough. */
+	if (pool == POOL_LAN) {
+		if (out) {
+			h->lan_pkts_out += 1;
+			h->lan_bytes_out += bytes;
+		} else {
+			h->lan_pkts_in += 1;
+			h->lan_bytes_in += bytes;
+		}
+		return;
+	}
 	if (out) {
 		h->pkts_out += 1;
 		h->bytes_out += bytes;
@@ -79,12 +91,18 @@ static __always_inline void sess_touch(struct sess_val *s, __u64 now)
 
 /* alloc_port claims a pool port for a new binding, keeping the port range
  * and, for UDP, the parity of the source port (RFC 6146 §3.5.1.1). The
- * claim is an insert with BPF_NOEXIST, so two CPUs never share a port. */
-static __always_inline int alloc_port(const struct config *cfg, __u8 proto, __u16 sport,
+ * claim is an insert with BPF_NOEXIST, so two CPUs never share a port.
+ * The LAN pool has one range for every source port: the gizmo's own
+ * services hold the well-known ports of its LAN address, and §3.5.1.1
+ * lets a NAT64 without a free port in the range take one elsewhere. */
+static __always_inline int alloc_port(const struct config *cfg, __u8 proto, __u16 sport, __u8 pool,
 				      struct bib4_val *v, __u16 *out)
 {
 	__u32 lo = cfg->port_hi_min, hi = cfg->port_hi_max;
-	if (sport < 1024 && cfg->port_lo_max != 0) {
+	if (pool == POOL_LAN) {
+		lo = cfg->lan_port_min;
+		hi = cfg->lan_port_max;
+	} else if (sport < 1024 && cfg->port_lo_max != 0) {
 		lo = cfg->port_lo_min;
 		hi = cfg->port_lo_max;
 	}
@@ -92,10 +110,13 @@ static __always_inline int alloc_port(const struct config *cfg, __u8 proto, __u1
 		return -1;
 	__u32 span = hi - lo + 1;
 	__u32 cand = sport;
+	/* The key's protocol and pool are set once: kept on the stack, they
+	 * cost no register across the helper calls. */
+	struct bib4_key k = {.proto = proto, .pool = pool};
 	for (int i = 0; i < 16; i++) {
 		if (i > 0 || cand < lo || cand > hi)
 			cand = lo + bpf_get_prandom_u32() % span;
-		if (proto == IPPROTO_UDP && ((cand ^ sport) & 1)) {
+		if (k.proto == IPPROTO_UDP && ((cand ^ sport) & 1)) {
 			if (cand + 1 <= hi)
 				cand++;
 			else if (cand > lo)
@@ -103,7 +124,7 @@ static __always_inline int alloc_port(const struct config *cfg, __u8 proto, __u1
 			else
 				continue;
 		}
-		struct bib4_key k = {.port4 = bpf_htons(cand), .proto = proto};
+		k.port4 = bpf_htons(cand);
 		long err = bpf_map_update_elem(&nat64_bib4, &k, v, BPF_NOEXIST);
 		if (err == 0) {
 			*out = cand;
@@ -116,8 +137,8 @@ static __always_inline int alloc_port(const struct config *cfg, __u8 proto, __u1
 }
 
 /* session_new creates the session of an IPv6-originated packet from the
- * LAN host mac, with its binding if the host has none yet. Returns 0, or
- * the counter to bump plus one. */
+ * LAN host mac, with its binding in the session's pool if the host has
+ * none there yet. Returns 0, or the counter to bump plus one. */
 __noinline int session_new(const struct config *cfg, struct sess_key *sk, const struct mac_addr *mac, __u64 now)
 {
 	if (!cfg || !sk || !mac)
@@ -142,14 +163,14 @@ __noinline int session_new(const struct config *cfg, struct sess_key *sk, const 
 	if (*n128 >= cfg->max_sessions_per_host)
 		return C_HOST_LIMIT + 1;
 
-	struct bib6_key bk = {.port = sk->port6, .proto = sk->proto};
+	struct bib6_key bk = {.port = sk->port6, .proto = sk->proto, .pool = sk->pool};
 	__builtin_memcpy(bk.addr, sk->addr6, 16);
 	struct bib6_val *b = bpf_map_lookup_elem(&nat64_bib6, &bk);
 	if (!b) {
 		struct bib4_val v4 = {.port = sk->port6};
 		__builtin_memcpy(v4.addr, sk->addr6, 16);
 		__u16 port;
-		int r = alloc_port(cfg, sk->proto, bpf_ntohs(sk->port6), &v4, &port);
+		int r = alloc_port(cfg, sk->proto, bpf_ntohs(sk->port6), sk->pool, &v4, &port);
 		if (r < 0)
 			return (r == -2 ? C_TABLE_FULL : C_PORTS_EXHAUSTED) + 1;
 		struct bib6_val v6 = {.port4 = bpf_htons(port), .used_ns = now};
@@ -157,7 +178,7 @@ __noinline int session_new(const struct config *cfg, struct sess_key *sk, const 
 		if (err) {
 			/* Lost a race with another CPU or the table is full:
 			 * give the port back. */
-			struct bib4_key k4 = {.port4 = bpf_htons(port), .proto = sk->proto};
+			struct bib4_key k4 = {.port4 = bpf_htons(port), .proto = sk->proto, .pool = sk->pool};
 			bpf_map_delete_elem(&nat64_bib4, &k4);
 			if (err != -EEXIST)
 				return C_TABLE_FULL + 1;
@@ -185,7 +206,7 @@ __noinline int session_new(const struct config *cfg, struct sess_key *sk, const 
 	s = bpf_map_lookup_elem(&nat64_sess, sk);
 	if (!s)
 		return C_TABLE_FULL + 1;
-	struct adf_key ak = {.addr4 = sk->addr4, .port4 = s->pool_port, .proto = sk->proto};
+	struct adf_key ak = {.addr4 = sk->addr4, .port4 = s->pool_port, .proto = sk->proto, .pool = sk->pool};
 	/* nv.last_ns is now: no stack slot for a copy of it. An entry that
 	 * exists (more connections to the same remote) is refreshed in
 	 * place: a replacing update would take the bucket lock and an

@@ -3,7 +3,7 @@
 #ifndef GIZMO_NAT64_XLAT46_H
 #define GIZMO_NAT64_XLAT46_H
 
-/* xlat_icmp4_err translates an ICMPv4 error about a packet the pool sent
+/* xlat_icmp4_err translates an ICMPv4 error about a packet a pool sent
  * (RFC 7915 §4.2, RFC 6146 §3.5.3). */
 static __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config *cfg,
 				     const struct iphdr *ip, struct l4 *o)
@@ -11,7 +11,8 @@ static __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config 
 	if (!cfg || !ip || !o)
 		return TC_ACT_SHOT;
 	__u32 hlen = (ip->ihl & 0xf) * 4;
-	int hairpin = ip->saddr == cfg->pool4;
+	int pool = pool_of(cfg, ip);
+	int hairpin = pool == POOL_WAN && ip->saddr == cfg->pool4;
 	__u8 type = o->type, code = o->code;
 	__u32 info = o->info;
 	if (icmp_err_46(&type, &code, &info, cfg) < 0)
@@ -22,7 +23,7 @@ static __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config 
 	if (bpf_skb_load_bytes(skb, in_off, &in4, IP4_HLEN) < 0)
 		return drop(C_MALFORMED);
 	__u32 ihl = in4.ihl * 4;
-	if (in4.version != 4 || ihl < IP4_HLEN || in4.saddr != cfg->pool4)
+	if (in4.version != 4 || ihl < IP4_HLEN || in4.saddr != ip->daddr)
 		return drop(C_MALFORMED);
 	if (in4.frag_off & bpf_htons(0x1fff))
 		return drop(C_UNSUPPORTED);
@@ -36,11 +37,11 @@ static __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config 
 	if (in_proto == IPPROTO_ICMP && il.type != 8 && il.type != 0)
 		return drop(C_UNSUPPORTED); /* errors about errors: RFC 1122 §3.2.2 */
 
-	struct bib4_key bk = {.port4 = il.sport, .proto = in_proto};
+	struct bib4_key bk = {.port4 = il.sport, .proto = in_proto, .pool = pool};
 	struct bib4_val *b = bpf_map_lookup_elem(&nat64_bib4, &bk);
 	if (!b)
 		return drop(C_NO_SESSION);
-	struct sess_key sk = {.addr4 = in4.daddr, .port6 = b->port, .proto = in_proto};
+	struct sess_key sk = {.addr4 = in4.daddr, .port6 = b->port, .proto = in_proto, .pool = pool};
 	if (in_proto != IPPROTO_ICMP)
 		sk.port4 = il.dport;
 	__builtin_memcpy(sk.addr6, b->addr, 16);
@@ -49,8 +50,8 @@ static __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config 
 	__be16 port6 = b->port;
 	struct in6_addr host6, r6, s6;
 	__builtin_memcpy(&host6, b->addr, 16);
-	embed4(cfg, in4.daddr, &r6);
-	embed4(cfg, ip->saddr, &s6);
+	embed_pool(cfg, pool, in4.daddr, &r6);
+	embed_pool(cfg, pool, ip->saddr, &s6);
 
 	__u32 in_len = bpf_ntohs(in4.tot_len);
 	if (in_len < ihl)
@@ -184,7 +185,8 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 	}
 	/* Hairpinned packets come from our own pool address (RFC 6146 §3.8);
 	 * their TTL was already decremented on the way in. */
-	int hairpin = ip->saddr == cfg->pool4;
+	int pool = pool_of(cfg, ip);
+	int hairpin = pool == POOL_WAN && ip->saddr == cfg->pool4;
 	__u16 fo = bpf_ntohs(ip->frag_off);
 	__u32 foff = (fo & 0x1fff) * 8;
 	int mf = (fo & 0x2000) != 0;
@@ -199,7 +201,7 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 	struct sess_val *s = 0;
 
 	if (foff) {
-		struct frag4_key fk = {.src = ip->saddr, .id = ip->id, .proto = proto};
+		struct frag4_key fk = {.src = ip->saddr, .id = ip->id, .proto = proto, .pool = pool};
 		struct frag4_val *fv = bpf_map_lookup_elem(&nat64_frag4, &fk);
 		if (!fv)
 			return drop(C_FRAG_NO_STATE);
@@ -236,7 +238,7 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 			if (is_frag)
 				return drop(C_UNSUPPORTED);
 		}
-		struct bib4_key bk = {.port4 = lp->dport, .proto = proto};
+		struct bib4_key bk = {.port4 = lp->dport, .proto = proto, .pool = pool};
 		struct bib4_val *b = bpf_map_lookup_elem(&nat64_bib4, &bk);
 		if (!b) {
 			/* A hairpinned packet is already translated, from the
@@ -253,7 +255,7 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 		}
 		__builtin_memcpy(&host6, b->addr, 16);
 		port6 = b->port;
-		struct sess_key sk = {.addr4 = ip->saddr, .port6 = port6, .proto = proto};
+		struct sess_key sk = {.addr4 = ip->saddr, .port6 = port6, .proto = proto, .pool = pool};
 		if (proto != IPPROTO_ICMP)
 			sk.port4 = lp->sport;
 		__builtin_memcpy(sk.addr6, &host6, 16);
@@ -268,7 +270,7 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 			 * query session is its remote and identifier whole,
 			 * so no query from the IPv4 side opens one (§3.5.3:
 			 * it must match an existing session). */
-			struct adf_key ak = {.addr4 = ip->saddr, .port4 = lp->dport, .proto = proto};
+			struct adf_key ak = {.addr4 = ip->saddr, .port4 = lp->dport, .proto = proto, .pool = pool};
 			/* A static binding is an explicit invitation from the
 			 * IPv4 side (a port forward): no filtering. */
 			int stat = b->flags & BIB_STATIC;
@@ -354,7 +356,7 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 	}
 
 	struct in6_addr src6;
-	embed4(cfg, ip->saddr, &src6);
+	embed_pool(cfg, pool, ip->saddr, &src6);
 
 	int udp_zero = 0;
 	if (foff == 0) {
@@ -400,14 +402,15 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 					return drop(C_MALFORMED);
 			}
 		}
-		/* mss.h: the IPv6 host's segments must fit the WAN as IPv4.
-		 * A hairpinned SYN never crosses the WAN. */
-		__u32 lim = mss_limit(cfg->wan_mtu, IP4_HLEN + 20);
+		/* mss.h: the IPv6 host's segments must fit the IPv4 side as
+		 * IPv4: the WAN, or the LAN for the LAN pool. A hairpinned SYN
+		 * never crosses the WAN. */
+		__u32 lim = mss_limit(pool == POOL_LAN ? cfg->lan_mtu : cfg->wan_mtu, IP4_HLEN + 20);
 		if (proto == IPPROTO_TCP && (lp->flags & TCPF_SYN) && !hairpin && lim &&
 		    clamp_mss(skb, l4_off, csum_at, lim) < 0)
 			return drop(C_MALFORMED);
 		if (mf) {
-			struct frag4_key fk = {.src = ip->saddr, .id = ip->id, .proto = proto};
+			struct frag4_key fk = {.src = ip->saddr, .id = ip->id, .proto = proto, .pool = pool};
 			struct frag4_val fv = {.first_ns = now};
 			__builtin_memcpy(fv.addr6, &host6, 16);
 			bpf_map_update_elem(&nat64_frag4, &fk, &fv, BPF_ANY);
@@ -455,7 +458,7 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 		if (STORE(skb, ETH_HLEN + IP6_HLEN + 6, &c, 2) < 0)
 			return drop(C_MALFORMED);
 	}
-	host_account(&host6, bytes, 0);
+	host_account(&host6, bytes, 0, pool);
 	count(C_XLAT_46);
 	return XLAT_FORWARD;
 }

@@ -10,12 +10,19 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 {
 	if (!cfg || !ip6 || !e || !o)
 		return TC_ACT_SHOT;
-	__be32 dst4 = extract4(cfg, &ip6->daddr);
+	int via96 = e->via96;
+	__be32 dst4 = v4_of(cfg, &ip6->daddr, via96);
+	/* The error goes to the remote through the pool that reaches it; the
+	 * packet it quotes came from that remote through the same pool. */
+	int pool = pool_for(cfg, dst4, via96);
+	if (pool < 0)
+		return drop(C_DST_DENIED);
+	__be32 src4 = pool_addr4(cfg, pool);
 	__u8 type = o->type, code = o->code;
 	__u32 info = o->info;
 	if (e->frag && (e->fo || e->mf))
 		return drop(C_UNSUPPORTED);
-	if (icmp_err_64(&type, &code, &info, cfg) < 0)
+	if (icmp_err_64(&type, &code, &info, pool == POOL_LAN ? cfg->lan_mtu : cfg->wan_mtu) < 0)
 		return drop(C_UNSUPPORTED);
 
 	__u32 in_off = ETH_HLEN + e->off + 8;
@@ -43,7 +50,7 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 	}
 	if (in_nh != IPPROTO_TCP && in_nh != IPPROTO_UDP && in_nh != IPPROTO_ICMPV6_)
 		return drop(C_UNSUPPORTED);
-	if (!pref_match(cfg, &in6.saddr))
+	if (!(via96 ? lan96_match(cfg, &in6.saddr) : pref_match(cfg, &in6.saddr)))
 		return drop(C_NO_SESSION);
 	__u32 l4_off = in_off + IP6_HLEN + iext;
 	struct l4 il = {};
@@ -57,9 +64,11 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 			return drop(C_UNSUPPORTED);
 		in_proto = IPPROTO_ICMP;
 	}
-	__be32 r4 = extract4(cfg, &in6.saddr);
+	__be32 r4 = v4_of(cfg, &in6.saddr, via96);
+	if (pool_for(cfg, r4, via96) != pool)
+		return drop(C_NO_SESSION);
 
-	struct sess_key sk = {.addr4 = r4, .port6 = il.dport, .proto = in_proto};
+	struct sess_key sk = {.addr4 = r4, .port6 = il.dport, .proto = in_proto, .pool = pool};
 	if (in_proto != IPPROTO_ICMP)
 		sk.port4 = il.sport;
 	__builtin_memcpy(sk.addr6, &in6.daddr, 16);
@@ -101,7 +110,7 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 			__u16 c;
 			bpf_skb_load_bytes(skb, csum_at, &c, 2);
 			if (!(in_proto == IPPROTO_UDP && c == 0)) {
-				__be32 na[2] = {r4, cfg->pool4};
+				__be32 na[2] = {r4, src4};
 				__u32 d = bpf_csum_diff((__be32 *)&in6.saddr, 32, na, 8, 0);
 				__u32 acc = (__u16)~c;
 				acc += (d & 0xffff) + (d >> 16);
@@ -141,7 +150,7 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 	inner.ttl = in6.hop_limit;
 	inner.protocol = in_proto;
 	inner.saddr = r4;
-	inner.daddr = cfg->pool4;
+	inner.daddr = src4;
 	ip4_csum(&inner);
 
 	struct iphdr outer = {};
@@ -155,7 +164,7 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 		outer.id = bpf_htons(bpf_ntohl(e->id) & 0xffff);
 	outer.ttl = ip6->hop_limit - 1;
 	outer.protocol = IPPROTO_ICMP;
-	outer.saddr = cfg->pool4;
+	outer.saddr = src4;
 	outer.daddr = dst4;
 	ip4_csum(&outer);
 
@@ -179,6 +188,8 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 	STORE(skb, ETH_HLEN + IP4_HLEN + 2, &c, 2);
 	count(C_ICMP_ERR);
 	count(C_XLAT_64);
+	if (pool == POOL_LAN)
+		return XLAT_FORWARD_LAN;
 	if (dst4 == cfg->pool4) {
 		count(C_HAIRPIN);
 		if (set_ethertype(skb, ETH_P_IP) < 0)
@@ -213,7 +224,10 @@ static __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, st
 	/* RFC 6052 §3.1 and the own networks are checked where a session
 	 * is made (and for packets that need none): an existing session
 	 * already passed, which spares the lookup per packet. */
-	__be32 dst4 = extract4(cfg, &ip6->daddr);
+	__be32 dst4 = v4_of(cfg, &ip6->daddr, ep->via96);
+	int pool = pool_for(cfg, dst4, ep->via96);
+	if (pool < 0)
+		return drop(C_DST_DENIED);
 
 	__u32 plen = bpf_ntohs(ip6->payload_len);
 	if (plen == 0 || IP6_HLEN + plen > skb->len - ETH_HLEN)
@@ -271,12 +285,14 @@ static __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, st
 		id = bpf_htons(id);
 	}
 
-	if (!skb->gso_size && tot > cfg->wan_mtu) {
+	/* The IPv4 side: the WAN, or the LAN itself for the LAN pool. */
+	__u32 mtu4 = pool == POOL_LAN ? cfg->lan_mtu : cfg->wan_mtu;
+	if (!skb->gso_size && tot > mtu4) {
 		/* RFC 7915 §5: Packet Too Big with the IPv4 MTU plus 20. */
 		count(C_TOO_BIG);
 		if (icmp6_no_answer(skb, ep))
 			return drop(C_ICMP_NOT_ALLOWED);
-		__u32 mtu = cfg->wan_mtu + 20;
+		__u32 mtu = mtu4 + 20;
 		if (mtu < IPV6_MIN_MTU)
 			mtu = IPV6_MIN_MTU;
 		lp->type = 2;
@@ -296,23 +312,26 @@ static __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, st
 		 * first fragment carried the L4 checksum fix for all. */
 		if (nh == IPPROTO_ICMPV6_)
 			return drop(C_UNSUPPORTED);
-		if (denied4(cfg, dst4))
-			return drop(C_DST_DENIED);
+		int why = refused4(cfg, pool, dst4);
+		if (why)
+			return drop(why - 1);
 		goto build;
 	}
 	if (load_l4(skb, l4_off, nh, lp) < 0)
 		return drop(C_MALFORMED);
 
 	if (nh == IPPROTO_ICMPV6_) {
-		if (lp->type >= 1 && lp->type <= 4)
-			return denied4(cfg, dst4) ? drop(C_DST_DENIED) : XLAT_ICMP_ERR;
+		if (lp->type >= 1 && lp->type <= 4) {
+			int why = refused4(cfg, pool, dst4);
+			return why ? drop(why - 1) : XLAT_ICMP_ERR;
+		}
 		/* A fragmented echo's pseudo-header length is unknown here;
 		 * atomic fragments (RFC 6946) are whole. */
 		if (lp->type != 128 || (ep->frag && (ep->fo || ep->mf)))
 			return drop(C_UNSUPPORTED);
 	}
 
-	struct sess_key sk = {.addr4 = dst4, .port6 = lp->sport, .proto = proto};
+	struct sess_key sk = {.addr4 = dst4, .port6 = lp->sport, .proto = proto, .pool = pool};
 	if (proto != IPPROTO_ICMP)
 		sk.port4 = lp->dport;
 	__builtin_memcpy(sk.addr6, &ip6->saddr, 16);
@@ -322,8 +341,9 @@ static __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, st
 	if (!s) {
 		if (!may_create)
 			return drop(C_NO_SESSION);
-		if (denied4(cfg, dst4))
-			return drop(C_DST_DENIED);
+		int why = refused4(cfg, pool, dst4);
+		if (why)
+			return drop(why - 1);
 		/* quota.h: the host is its Ethernet source. */
 		struct mac_addr mac = {};
 		if (bpf_skb_load_bytes(skb, 6, mac.b, 6) < 0)
@@ -365,7 +385,7 @@ static __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, st
 		l4n = 6;
 	} else {
 		__u64 mangled = proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
-		__be32 na[2] = {cfg->pool4, dst4};
+		__be32 na[2] = {pool_addr4(cfg, pool), dst4};
 		__u32 d = bpf_csum_diff((__be32 *)&ip6->saddr, 32, na, 8, 0);
 		if (bpf_l4_csum_replace(skb, csum_at, 0, d, BPF_F_PSEUDO_HDR | mangled) < 0 ||
 		    bpf_l4_csum_replace(skb, csum_at, lp->sport, pool_port, 2 | mangled) < 0)
@@ -392,7 +412,7 @@ build:;
 	h.ip.frag_off = frag;
 	h.ip.ttl = ip6->hop_limit - 1;
 	h.ip.protocol = proto;
-	h.ip.saddr = cfg->pool4;
+	h.ip.saddr = pool_addr4(cfg, pool);
 	h.ip.daddr = dst4;
 	ip4_csum(&h.ip);
 	h.l4w[0] = l4w[0];
@@ -409,8 +429,10 @@ build:;
 	/* forward() writes the Ethernet header. */
 	if (STORE(skb, ETH_HLEN, &h, IP4_HLEN + l4n) < 0)
 		return drop(C_MALFORMED);
-	host_account(&ip6->saddr, bytes, 1);
+	host_account(&ip6->saddr, bytes, 1, pool);
 	count(C_XLAT_64);
+	if (pool == POOL_LAN)
+		return XLAT_FORWARD_LAN;
 	if (dst4 == cfg->pool4) {
 		/* RFC 6146 §3.8 hairpinning: back in through the IPv4 side. */
 		count(C_HAIRPIN);
