@@ -77,6 +77,9 @@ func (r wired) stats(all bool) rollup.Stats {
 	if r.dhcp4 != nil {
 		s.DHCP4 = ptr(r.dhcp4.Stats())
 	}
+	if r.dslite != nil {
+		s.DSLite = ptr(r.dslite.Stats())
+	}
 	if r.neighbors != nil {
 		s.Neighbors = ptr(r.neighbors.Stats())
 	}

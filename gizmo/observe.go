@@ -51,15 +51,19 @@ func ipv4Observed(l *wan.IPv4Lease) *state.IPv4Lease {
 }
 
 // delegationObserved records a DHCPv6-PD lease: the delegated prefix with
-// its deadlines, and the DNS and NTP servers of the same Reply. The
-// deadlines are the client's, on the monotonic clock (they come from
-// time.Now in dhcp6pd), so that a step of the wall clock moves none of
-// them.
+// its deadlines, and the DNS and NTP servers and the DS-Lite AFTR's name
+// (RFC 6334) of the same Reply. The deadlines are the client's, on the
+// monotonic clock (they come from time.Now in dhcp6pd), so that a step of
+// the wall clock moves none of them.
 func delegationObserved(st *state.State, l dhcp6pd.Lease, now time.Time) {
 	derive.NewDelegation(st, state.DelegatedPrefix{Prefix: l.Prefix, PreferredUntil: l.PreferredUntil, ValidUntil: l.ValidUntil, Acquired: l.Acquired}, now)
 	st.WAN.DHCPv6DNS = slices.Clone(l.DNS)
 	st.WAN.DHCPv6NTP = slices.Clone(l.NTP)
 	st.WAN.DHCPv6NTPNames = slices.Clone(l.NTPNames)
+	if l.AFTRName != st.WAN.AFTRName {
+		// A new AFTR (or none): its address is resolved anew.
+		st.WAN.AFTRName, st.WAN.AFTR = l.AFTRName, netip.Addr{}
+	}
 }
 
 // discoveryObserved records an answer of RFC 7050 discovery. A round

@@ -16,6 +16,7 @@ import (
 	"codeberg.org/monostack/gizmo/services/dhcp6info"
 	"codeberg.org/monostack/gizmo/services/dhcp6pd"
 	"codeberg.org/monostack/gizmo/services/dns64"
+	"codeberg.org/monostack/gizmo/services/dslite"
 	"codeberg.org/monostack/gizmo/services/fastpath"
 	"codeberg.org/monostack/gizmo/services/firewall"
 	"codeberg.org/monostack/gizmo/services/lanif"
@@ -43,6 +44,7 @@ type wired struct {
 	dns64     *dns64.Service
 	dhcp4     *dhcp4.Service
 	nat64     *nat64.Service
+	dslite    *dslite.Service
 	// nat64Capacity is the NAT64's session table size.
 	nat64Capacity int
 	clat          *clat.Service
@@ -70,7 +72,7 @@ func wireServices(d *daemon, cfg config, wan, lan string) error {
 		d.log.Info("existing network: no firewall ruleset, no ND proxy and no DHCPv4 server; the network's own router keeps those roles")
 	}
 	for _, wire := range []func(*daemon, config, string, string) error{
-		wireKernel, wireTime, wireDHCP6PD, wireWAN, wireLAN, wireDNS64, wireDHCP4, wireAccounting, wireBorder, wireUPnP, wireNAT64, wireCLAT, wireNSResponder, wireWeb,
+		wireKernel, wireTime, wireDHCP6PD, wireWAN, wireLAN, wireDNS64, wireDHCP4, wireAccounting, wireBorder, wireUPnP, wireNAT64, wireDSLite, wireCLAT, wireNSResponder, wireWeb,
 	} {
 		if err := wire(d, cfg, wan, lan); err != nil {
 			return err
@@ -238,6 +240,41 @@ func wireNAT64(d *daemon, _ config, _, _ string) error {
 		svc.Update(p.NAT64)
 	})
 	d.wired.nat64, d.wired.nat64Capacity = svc, cfg.MaxSessions
+	return nil
+}
+
+// wireDSLite runs the B4 of a DS-Lite line (RFC 6333): it resolves the
+// AFTR the delegation's Reply names and, while the plan says so, carries
+// the line's IPv4 in a softwire to it. Not on an existing network, whose
+// router has the line.
+func wireDSLite(d *daemon, cfg config, _, _ string) error {
+	if cfg.ExistingNetwork {
+		return nil
+	}
+	svc, err := dslite.New(dslite.Config{
+		Logger: d.log,
+		OnAFTR: func(name string, addr netip.Addr) {
+			d.observe(func(st *state.State) {
+				// A late answer for a name the ISP no longer gives
+				// is not the AFTR.
+				if name == "" || name == st.WAN.AFTRName {
+					st.WAN.AFTR = addr
+				}
+			})
+		},
+	})
+	if err != nil {
+		return err
+	}
+	var last *dslite.Plan
+	d.add("dslite", svc, func(p *plan.Plans) {
+		if last != nil && last.Equal(p.DSLite) {
+			return
+		}
+		last = &p.DSLite
+		svc.Update(p.DSLite)
+	})
+	d.wired.dslite = svc
 	return nil
 }
 

@@ -95,6 +95,8 @@ func main() {
 		err = cmdISPRA(ctx, logger, args)
 	case "isp-vlan":
 		err = cmdISPVLAN(ctx, logger, args)
+	case "aftr":
+		err = cmdAFTR(ctx, logger, args)
 	case "spray-udp":
 		err = cmdSprayUDP(ctx, args)
 	case "rotate-icmp6":

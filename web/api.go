@@ -65,6 +65,9 @@ type StatusJSON struct {
 	// Line is what the ISP's line carries: dual-stack, ipv4-only,
 	// ipv6-only-nat64, ipv6-only (no IPv4 at all), ds-lite or unknown.
 	Line string `json:"line"`
+	// DSLite is the softwire to the ISP's AFTR (RFC 6333) while the line
+	// is DS-Lite.
+	DSLite *DSLiteJSON `json:"dslite,omitempty"`
 	// CLAT is what the gizmo's CLAT translates between, while it runs.
 	CLAT *CLATJSON `json:"clat,omitempty"`
 	// Roles: how the ports got their roles and when they were last
@@ -116,6 +119,12 @@ type ClockJSON struct {
 	LastSync time.Time `json:"last_sync,omitzero"`
 }
 
+// DSLiteJSON names the AFTR (RFC 6334) and its address.
+type DSLiteJSON struct {
+	AFTRName string `json:"aftr_name"`
+	AFTR     string `json:"aftr"`
+}
+
 // CLATJSON is the CLAT's translation (RFC 6877): the legacy hosts' IPv4
 // leaves from Address towards the ISP's NAT64 prefix.
 type CLATJSON struct {
@@ -134,6 +143,9 @@ var lineTexts = map[state.Line]string{
 
 // LineText is the line kind in words, for the overview.
 func (s StatusJSON) LineText() string {
+	if d := s.DSLite; d != nil && state.Line(s.Line) == state.LineDSLite {
+		return "DS-Lite (AFTR " + d.AFTRName + ")"
+	}
 	if t, ok := lineTexts[state.Line(s.Line)]; ok {
 		return t
 	}
@@ -271,6 +283,9 @@ func statusOf(st state.State, now time.Time) StatusJSON {
 	out.WAN.VLAN, out.WAN.VLANFrom, out.WAN.VLANError = st.Roles.WANVLAN, st.Roles.WANVLANFrom, st.Roles.WANVLANError
 	if out.Roles != nil {
 		out.Roles.WANVLAN, out.Roles.WANVLANFrom = st.Roles.WANVLAN, st.Roles.WANVLANFrom
+	}
+	if st.Line == state.LineDSLite {
+		out.DSLite = &DSLiteJSON{AFTRName: st.WAN.AFTRName, AFTR: str(st.WAN.AFTR)}
 	}
 	if c := st.CLAT; c.Address.IsValid() {
 		out.CLAT = &CLATJSON{Address: c.Address.String(), Pref64: str(c.Pref64)}

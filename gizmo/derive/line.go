@@ -46,11 +46,16 @@ func LineOf(st *state.State, now time.Time) state.Line {
 }
 
 // noIPv4 reports whether an IPv6 line has shown no way to IPv4 for long
-// enough: up since NoIPv4HoldOff, and RFC 7050 discovery has answered "no
+// enough: up since NoIPv4HoldOff, no AFTR named, and RFC 7050 discovery has answered "no
 // DNS64" since the link came up, or there is no resolver to ask.
 func noIPv4(st *state.State, now time.Time) bool {
 	w := st.WAN
 	if !w.Up || w.LinkUpSince.IsZero() || now.Sub(w.LinkUpSince) < NoIPv4HoldOff {
+		return false
+	}
+	// An AFTR named in DHCPv6 (RFC 6334) but not resolved yet is a way
+	// to IPv4 still to come.
+	if w.AFTRName != "" {
 		return false
 	}
 	if len(st.UpstreamDNS) == 0 {

@@ -23,6 +23,9 @@ func TestLineOf(t *testing.T) {
 		st.WAN.IPv4 = &state.IPv4Lease{Addr: netip.MustParsePrefix("192.0.2.100/24"), Expires: later}
 	}
 	noDNS64 := func(st *state.State) { st.WAN.DNS64 = state.DNS64Discovery{None: true, At: now.Add(-time.Second)} }
+	aftr := func(st *state.State) {
+		st.WAN.AFTRName, st.WAN.AFTR = "aftr.example.test", netip.MustParseAddr("2001:db8:0:5::1")
+	}
 	all := func(fs ...func(*state.State)) func(*state.State) {
 		return func(st *state.State) {
 			for _, f := range fs {
@@ -48,6 +51,13 @@ func TestLineOf(t *testing.T) {
 		}), state.LineUnknown},
 		{"RFC 6333: an AFTR makes it ds-lite", all(v6, func(st *state.State) { st.WAN.AFTR = netip.MustParseAddr("2001:db8:0:1::a") }), state.LineDSLite},
 		{"no NAT64 from the RA or the DNS64, for the hold-off: ipv6-only", all(v6, noDNS64), state.LineIPv6Only},
+		{"RFC 6334: an AFTR named but not resolved yet: not known, not ipv6-only", all(v6, noDNS64, func(st *state.State) { st.WAN.AFTRName = "aftr.example.test" }), state.LineUnknown},
+		{"RFC 6333 §5: a native IPv4 lease wins over the AFTR", all(v6, v4, aftr), state.LineDualStack},
+		{"an expired IPv4 lease with an AFTR: ds-lite", all(v6, v4, aftr, func(st *state.State) { st.WAN.IPv4.Expires = now }), state.LineDSLite},
+		{"a delegation is IPv6 too", all(aftr, func(st *state.State) {
+			st.Delegated = &state.DelegatedPrefix{Prefix: netip.MustParsePrefix("2001:db8:1000::/56"), ValidUntil: later}
+		}), state.LineDSLite},
+		{"an AFTR without IPv6 upstream: not known", aftr, state.LineUnknown},
 		{"a global WAN address is IPv6 too", all(noDNS64, func(st *state.State) {
 			st.WAN.Up, st.WAN.LinkUpSince, st.UpstreamDNS = true, longUp, resolver
 			st.WAN.Addrs = []netip.Prefix{netip.MustParsePrefix("2001:db8:0:1::5/64")}

@@ -59,8 +59,13 @@ func Firewall(st *state.State, now time.Time) (firewall.Plan, error) {
 	if st.LAN.Interface != "" {
 		p.LAN = []string{st.LAN.Interface}
 	}
-	if n.IPv4 != nil {
+	switch {
+	case n.IPv4 != nil:
 		p.WANIPv4 = n.IPv4.Addr.Addr()
+	case n.DSLite != nil:
+		// RFC 6333 §5.7: the legacy hosts' NAT44 goes to the B4's
+		// 192.0.0.2, which the AFTR translates once more.
+		p.WANIPv4 = n.DSLite.IPv4()
 	}
 	// RFC 3704 §2.1: the WAN's own addresses are never a LAN source.
 	for _, a := range st.WAN.Addrs {

@@ -28,7 +28,8 @@ func InternetOf(st *state.State, existingNetwork bool, now time.Time) Internet {
 	w := st.WAN
 	router := w.Router.IsValid() && w.RouterLifetimeUntil.After(now)
 	v6 := n.Delegated != nil || n.Shared != nil
-	v4 := n.IPv4 != nil
+	// RFC 6333: a DS-Lite softwire carries the NAT64's IPv4 as a lease would.
+	v4 := n.IPv4 != nil || n.DSLite != nil
 	upstreamNAT64 := st.Pref64Source.Upstream()
 	switch {
 	case existingNetwork && router:

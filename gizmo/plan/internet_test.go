@@ -30,6 +30,8 @@ func TestInternetOf(t *testing.T) {
 		{"carrier but no answer yet", state.State{WAN: state.WAN{Interface: "uplink0", Up: true}}, false, "waiting", false},
 		{"RFC 4861 §6.3.4: an expired router lifetime is no router", state.State{WAN: state.WAN{Interface: "uplink0", Up: true, Router: fwA("fe80::1"), RouterLifetimeUntil: now.Add(-time.Second)}}, false, "waiting", false},
 		{"no resolver from any source", state.State{WAN: withIPv4(up, lease), Delegated: delegated}, false, "no-dns", false},
+		{"RFC 6333: a prefix and a softwire to the AFTR: IPv6 and IPv4 via NAT64", state.State{WAN: withAFTR(up), Delegated: delegated, UpstreamDNS: dns}, false, "ok", true},
+		{"RFC 6334: an AFTR named but not resolved is no IPv4 yet", state.State{WAN: withAFTRName(up), Delegated: delegated, UpstreamDNS: dns}, false, "no-ipv4", false},
 		{"a prefix but no IPv4 lease", state.State{WAN: up, Delegated: delegated, UpstreamDNS: dns}, false, "no-ipv4", false},
 		{"RFC 2131 §4.4.5: an expired IPv4 lease is none", state.State{WAN: withIPv4(up, &state.IPv4Lease{Addr: fwP("192.0.2.100/24"), Expires: now.Add(-time.Second)}), Delegated: delegated, UpstreamDNS: dns}, false, "no-ipv4", false},
 		{"an IPv4 lease but no prefix: ULA + NAT64", state.State{WAN: withIPv4(up, lease), UpstreamDNS: dns}, false, "no-prefix", false},
@@ -53,5 +55,15 @@ func TestInternetOf(t *testing.T) {
 
 func withIPv4(w state.WAN, l *state.IPv4Lease) state.WAN {
 	w.IPv4 = l
+	return w
+}
+
+func withAFTR(w state.WAN) state.WAN {
+	w.AFTRName, w.AFTR = "aftr.example.test", fwA("2001:db8:0:5::1")
+	return w
+}
+
+func withAFTRName(w state.WAN) state.WAN {
+	w.AFTRName = "aftr.example.test"
 	return w
 }

@@ -34,6 +34,9 @@ type Network struct {
 	Legacy4 netip.Prefix
 	// IPv4 is the WAN's IPv4 lease while it is valid, else nil.
 	IPv4 *state.IPv4Lease
+	// DSLite is the softwire to the ISP's AFTR (RFC 6333) when the line
+	// has no IPv4 of its own, else nil.
+	DSLite *DSLite
 }
 
 // Delegation is one delegated prefix as the LAN uses it.
@@ -98,6 +101,7 @@ func NetworkOf(st *state.State, now time.Time) Network {
 		v4 := *st.WAN.IPv4
 		n.IPv4 = &v4
 	}
+	n.DSLite = dsliteOf(st, n)
 	return n
 }
 

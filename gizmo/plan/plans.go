@@ -12,6 +12,7 @@ import (
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 	"codeberg.org/monostack/gizmo/services/dhcp6info"
 	"codeberg.org/monostack/gizmo/services/dns64"
+	"codeberg.org/monostack/gizmo/services/dslite"
 	"codeberg.org/monostack/gizmo/services/fastpath"
 	"codeberg.org/monostack/gizmo/services/firewall"
 	"codeberg.org/monostack/gizmo/services/lanif"
@@ -57,6 +58,7 @@ type Plans struct {
 	DNS64     dns64.Plan
 	DHCP4     dhcp4.Plan
 	NAT64     nat64.Plan
+	DSLite    dslite.Plan
 	CLAT      clat.Plan
 	Discovery clat.DiscoveryPlan
 	Firewall  firewall.Plan
@@ -100,6 +102,7 @@ func All(st *state.State, opt Options, now time.Time) Plans {
 		DNS64:      DNS64(st, now),
 		DHCP4:      DHCP4(st, opt.V6OnlyWait, ts.Serve),
 		NAT64:      NAT64(st, opt.ExistingNetwork, now),
+		DSLite:     DSLitePlan(st, opt.ExistingNetwork, now),
 		CLAT:       CLAT(st, opt.ExistingNetwork, now),
 		Discovery:  Discovery(st, now),
 		Accounting: Accounting(st),

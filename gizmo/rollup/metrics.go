@@ -12,6 +12,7 @@ import (
 	"codeberg.org/monostack/gizmo/services/dhcp6info"
 	"codeberg.org/monostack/gizmo/services/dhcp6pd"
 	"codeberg.org/monostack/gizmo/services/dns64"
+	"codeberg.org/monostack/gizmo/services/dslite"
 	"codeberg.org/monostack/gizmo/services/fastpath"
 	"codeberg.org/monostack/gizmo/services/firewall"
 	"codeberg.org/monostack/gizmo/services/lanif"
@@ -119,6 +120,7 @@ func Metrics(s Stats) []prometheus.Metric {
 	out = emit(out, s.DNS64, dns64Metrics)
 	out = emit(out, s.DHCP4, dhcp4Metrics)
 	out = emit(out, s.NAT64, nat64Metrics)
+	out = emit(out, s.DSLite, dsliteMetrics)
 	out = emit(out, s.CLAT, clatMetrics)
 	out = emit(out, s.Discovery, discoveryMetrics)
 	out = emit(out, s.Firewall, firewallMetrics)
@@ -275,6 +277,15 @@ var dhcp4Metrics = []family[dhcp4.Stats]{
 var nat64Metrics = []family[nat64.Stats]{
 	gauge("gizmo_nat64_enabled", "1 while the NAT64 translates.", func(s nat64.Stats) float64 { return boolGauge(s.Enabled) }),
 	gauge("gizmo_nat64_bindings", "Address and port bindings at the last reaper pass.", func(s nat64.Stats) float64 { return float64(s.Bindings) }),
+}
+
+// The B4's softwire (RFC 6333): packets each way and what it dropped.
+var dsliteMetrics = []family[dslite.Stats]{
+	gauge("gizmo_dslite_running", "1 while the softwire to the AFTR runs.", func(s dslite.Stats) float64 { return boolGauge(s.Running) }),
+	counter("gizmo_dslite_aftr_lookups_total", "Lookups of the AFTR's name (RFC 6334 §4).", func(s dslite.Stats) uint64 { return s.Lookups }),
+	counter("gizmo_dslite_aftr_lookup_failures_total", "Lookups of the AFTR's name that failed.", func(s dslite.Stats) uint64 { return s.LookupFailures }),
+	counterBy("gizmo_dslite_packets_total", "The softwire's datapath counters: packets and bytes each way, MSS clamps, drops by reason.", "counter",
+		func(s dslite.Stats) map[string]uint64 { return s.Counters }),
 }
 
 var clatMetrics = []family[clat.Stats]{

@@ -20,6 +20,7 @@ import (
 	"codeberg.org/monostack/gizmo/services/dhcp6info"
 	"codeberg.org/monostack/gizmo/services/dhcp6pd"
 	"codeberg.org/monostack/gizmo/services/dns64"
+	"codeberg.org/monostack/gizmo/services/dslite"
 	"codeberg.org/monostack/gizmo/services/fastpath"
 	"codeberg.org/monostack/gizmo/services/firewall"
 	"codeberg.org/monostack/gizmo/services/lanif"
@@ -50,6 +51,7 @@ type Stats struct {
 	NAT64     *nat64.Stats
 	// NAT64Capacity is the NAT64's session table size.
 	NAT64Capacity int
+	DSLite        *dslite.Stats
 	CLAT          *clat.Stats
 	Discovery     *clat.DiscoveryStats
 	Firewall      *firewall.Stats

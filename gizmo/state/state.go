@@ -76,8 +76,9 @@ type State struct {
 	HostTable HostTableStats
 
 	// Line is what the ISP's line carries (derived by gizmo/derive): IPv4,
-	// IPv6 or both, and on an IPv6-only line whether a NAT64 serves it.
-	// It decides the CLAT and the no-IPv4 rules; shown on the dashboard.
+	// IPv6 or both, and on an IPv6-only line whether a NAT64 or an AFTR
+	// brings IPv4. It decides the CLAT, the B4 and the no-IPv4 rules;
+	// shown on the dashboard.
 	Line Line
 
 	// CLAT is what the CLAT translates between while it runs (recorded by
@@ -260,9 +261,11 @@ type WAN struct {
 	// DNS64 is the last answer of RFC 7050 discovery: the NAT64 prefix the
 	// upstream resolvers synthesize into, or that they do not.
 	DNS64 DNS64Discovery
-	// AFTR is the DS-Lite AFTR's address (RFC 6333, RFC 6334), once the
-	// DS-Lite client knows one; no service sets it yet, so it is invalid.
-	AFTR netip.Addr
+	// AFTRName is the DS-Lite AFTR the DHCPv6 server names
+	// (OPTION_AFTR_NAME, RFC 6334), and AFTR its IPv6 address once
+	// resolved (services/dslite); both empty on other lines.
+	AFTRName string
+	AFTR     netip.Addr
 	// Routes are the upstream's Route Information Options (RFC 4191).
 	Routes []Route
 	// Prefixes are the upstream RA's Prefix Information Options

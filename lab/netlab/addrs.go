@@ -42,6 +42,11 @@ var (
 	ISPDNS4    = netip.MustParseAddr("192.0.2.53")
 	WANPrefix6 = netip.MustParsePrefix("2001:db8:0:1::/64")
 	WANPrefix4 = netip.MustParsePrefix("192.0.2.0/24")
+	// AFTR6 is the ISP's DS-Lite AFTR in the "ds-lite" scenario
+	// (aftr.example.test, named by Kea's option 64), on gz-isp's
+	// loopback; AFTRName its name.
+	AFTR6    = netip.MustParseAddr("2001:db8:0:5::1")
+	AFTRName = "aftr.example.test"
 	// DHCPv4 pool on the WAN link.
 	WANPool4First = netip.MustParseAddr("192.0.2.100")
 	WANPool4Last  = netip.MustParseAddr("192.0.2.199")

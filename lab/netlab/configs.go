@@ -201,6 +201,8 @@ func zones() map[string]string {
 		"dual	IN A	" + DualServer4.String(),
 		"dual	IN AAAA	" + DualServer6.String(),
 		"v6only	IN AAAA	" + V6OnlyServer.String(),
+		// The DS-Lite AFTR of the "ds-lite" scenario (RFC 6334 §4).
+		"aftr	IN AAAA	" + AFTR6.String(),
 		// RFC 6147 §5.1.4: a DNS64 must not use AAAA records in excluded
 		// ranges such as ::ffff:0:0/96; this name checks that rule.
 		"mapped	IN AAAA	::ffff:" + V4OnlyServer.String(),

@@ -39,6 +39,9 @@ func TestLockIsFIFO(t *testing.T) {
 		// Tickets carry the start time: let each waiter take its ticket
 		// before the next one starts, however slowly the machine runs.
 		for queued(t, queue) < i+1 {
+			if ctx.Err() != nil {
+				t.Fatalf("waiter %d never queued", i)
+			}
 			time.Sleep(5 * time.Millisecond)
 		}
 	}

@@ -48,6 +48,11 @@ type Scenario struct {
 	// announces on-link. gz-lan-v6 is a stock Linux host there: it ignores
 	// Route Information Options (Lab.HonourRIOs changes that).
 	OnePort bool
+	// DSLite is a DS-Lite line (RFC 6333), with NoIPv4: Kea's DHCPv6
+	// names the AFTR (option 64, RFC 6334), and gz-isp runs the AFTR (the
+	// lab's eBPF one, lab/internal/aftr) with nftables' masquerade towards
+	// gz-inet.
+	DSLite bool
 	// ISPUnplugged starts the gizmo with the cable to the ISP unplugged
 	// (Lab.SetISPLink plugs it in): the ISP's daemons start on a live
 	// link, which then goes down before the gizmo starts.
@@ -101,6 +106,8 @@ var scenarios = map[string]Scenario{
 		DelegatedLength: 56, PortNames: [2]string{"eth1", "eth0"}},
 	"roles-unplugged": {About: "as \"roles\", but the cable to the ISP is unplugged when the gizmo starts (Lab.SetISPLink plugs it in)",
 		DelegatedLength: 56, PortNames: [2]string{"eth1", "eth0"}, ISPUnplugged: true},
+	"ds-lite": {About: "DS-Lite: the ISP gives IPv6 and a /56, no IPv4 on the WAN, and names its AFTR " + AFTRName + " in DHCPv6 (RFC 6333, RFC 6334)",
+		DelegatedLength: 56, NoIPv4: true, DSLite: true},
 	"existing-network": {About: "a one-port gizmo on a LAN whose router is the ISP's; it runs without -wan/-lan",
 		DelegatedLength: 56, OnePort: true, PortNames: [2]string{"", OnePortName}},
 	"ipv6-only-nat64": {About: "the ISP gives IPv6 and a /56, no IPv4, and runs a NAT64 (tayga) with PREF64 " + UpstreamPref64.String() + " in its RA and DNS64 in its BIND",
@@ -179,7 +186,7 @@ func (s Scenario) gizmoArgv(argv []string) []string {
 
 // kea6 rewrites Kea's DHCPv6 configuration for the scenario's delegation.
 func (s Scenario) kea6(conf []byte) ([]byte, error) {
-	if s.Name == "" || s.DelegatedLength == PDLength {
+	if s.Name == "" || (s.DelegatedLength == PDLength && !s.DSLite) {
 		return conf, nil
 	}
 	var m map[string]any
@@ -187,6 +194,11 @@ func (s Scenario) kea6(conf []byte) ([]byte, error) {
 		return nil, fmt.Errorf("netlab: scenario %s: kea6 config: %w", s.Name, err)
 	}
 	d6, _ := m["Dhcp6"].(map[string]any)
+	if s.DSLite {
+		// RFC 6334 §3: OPTION_AFTR_NAME, Kea's "aftr-name".
+		od, _ := d6["option-data"].([]any)
+		d6["option-data"] = append(od, map[string]any{"name": "aftr-name", "data": AFTRName + "."})
+	}
 	subnets, _ := d6["subnet6"].([]any)
 	for _, sub := range subnets {
 		sm, _ := sub.(map[string]any)
@@ -218,6 +230,11 @@ func (s Scenario) peers(ps []peer, helper string) []peer {
 	}
 	if s.NoIPv4 {
 		ps = slices.DeleteFunc(ps, func(p peer) bool { return p.name == "kea4" })
+	}
+	if s.DSLite {
+		ps = append(ps, peer{name: "aftr", ns: NSISP,
+			argv:  []string{helper, "aftr", "-interface", ISPWAN, "-aftr", AFTR6.String()},
+			ready: settled(time.Now(), 300*time.Millisecond)})
 	}
 	if s.UpstreamPref64.IsValid() {
 		for i, p := range ps {
@@ -259,6 +276,9 @@ func (s Scenario) topologySteps() [][]string {
 	if s.ISPVLAN != 0 {
 		st = append(st, vlanTopologySteps()...)
 	}
+	if s.DSLite {
+		st = append(st, dsliteSteps()...)
+	}
 	if s.DetectsRoles() {
 		for i, old := range []string{GizmoWAN, GizmoLAN} {
 			ip("-n " + NSGizmo + " link set " + old + " down")
@@ -277,4 +297,23 @@ func (l *Lab) HonourRIOs(ns string, maxPlen int) error {
 		return fmt.Errorf("netlab: RIO prefix length %d outside 0..128", maxPlen)
 	}
 	return setSysctls(ns, []string{fmt.Sprintf("net.ipv6.conf.%s.accept_ra_rt_info_max_plen=%d", HostIf, maxPlen)})
+}
+
+// dsliteSteps give gz-isp the AFTR's side of the softwire besides its
+// program (RFC 6333 §5.7, §6): the AFTR address, 192.0.0.1/29 on the link
+// to the gizmo with a permanent neighbour for the B4's 192.0.0.2 (the
+// program on that link's egress puts the IPv6 header in front, so nothing
+// ARPs), and the NAT44 of the softwire's IPv4 towards gz-inet.
+func dsliteSteps() [][]string {
+	nft := func(args string) []string {
+		return append([]string{"netns", "exec", NSISP, "nft"}, strings.Fields(args)...)
+	}
+	return [][]string{
+		strings.Fields("-n " + NSISP + " addr add " + AFTR6.String() + "/128 dev lo"),
+		strings.Fields("-n " + NSISP + " addr add 192.0.0.1/29 dev " + ISPWAN),
+		strings.Fields("-n " + NSISP + " neigh replace 192.0.0.2 lladdr 02:00:c0:00:00:02 dev " + ISPWAN + " nud permanent"),
+		nft("add table ip gizmo-lab-aftr"),
+		nft("add chain ip gizmo-lab-aftr post { type nat hook postrouting priority 100 ; }"),
+		nft("add rule ip gizmo-lab-aftr post oifname " + ISPInet + " ip saddr 192.0.0.0/29 masquerade"),
+	}
 }

@@ -85,6 +85,9 @@ type Stats struct {
 	// RFC 4075) that did not parse and were ignored, keeping the rest of
 	// the message.
 	MalformedTimeOptions uint64
+	// MalformedAFTRName counts Replies whose OPTION_AFTR_NAME (RFC 6334)
+	// did not parse: their delegation stands, without an AFTR.
+	MalformedAFTRName uint64
 }
 
 // counters guards Stats, which the machine writes and Stats() reads.

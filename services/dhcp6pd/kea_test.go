@@ -95,6 +95,7 @@ func (l *keaLab) startKeaDelegating(t *testing.T, pool netip.Prefix, delegated i
 			{"space": "ntp-sub", "name": "ntp-server-address", "data": "2001:db8:0:1::1"},
 			{"space": "ntp-sub", "name": "ntp-server-fqdn", "data": "ntp.example.test."},
 			{"name": "sntp-servers", "data": "2001:db8:0:1::123"},
+			{"name": "aftr-name", "data": "aftr.example.test."},
 		},
 		"subnet6": []map[string]any{{
 			"id": 1, "subnet": "2001:db8:0:1::/64", "interface": "isp0",
@@ -273,6 +274,9 @@ func TestKea(t *testing.T) {
 	// RFC 5908 and RFC 4075, as Kea encodes them.
 	if got, want := first.Leases[0].NTP, []netip.Addr{netip.MustParseAddr("2001:db8:0:1::1"), netip.MustParseAddr("2001:db8:0:1::123")}; !slices.Equal(got, want) {
 		t.Errorf("NTP %v, want %v", got, want)
+	}
+	if got := first.Leases[0].AFTRName; got != "aftr.example.test" {
+		t.Errorf("AFTR name %q from Kea's option 64, want aftr.example.test (RFC 6334)", got)
 	}
 	if got := first.Leases[0].NTPNames; !slices.Equal(got, []string{"ntp.example.test"}) {
 		t.Errorf("NTP names %v, want [ntp.example.test]", got)

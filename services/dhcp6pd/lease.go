@@ -32,6 +32,10 @@ type Lease struct {
 	// of its FQDN suboption (RFC 5908 §4.3).
 	NTP      []netip.Addr `json:"ntp,omitempty"`
 	NTPNames []string     `json:"ntp_names,omitempty"`
+	// AFTRName is the DS-Lite AFTR the server names in OPTION_AFTR_NAME
+	// (RFC 6334 §3); empty when it names none, or the option was
+	// malformed (counted in Stats.MalformedAFTRName).
+	AFTRName string `json:"aftr_name,omitempty"`
 	// ServerID is the DUID of the server that granted the lease; Renew is
 	// addressed to it (RFC 8415 §18.2.4).
 	ServerID []byte `json:"server_id"`
@@ -210,6 +214,8 @@ func parseLease(msg *dhcpv6.Message, iaid [4]byte, prefer netip.Prefix, now time
 		}
 	}
 	l.NTP, l.NTPNames = timeServers(msg)
+	// A malformed AFTR-Name is left out; handleReply counts it.
+	l.AFTRName, _ = aftrName(msg)
 	return l, withdrawn, nil
 }
 

@@ -301,8 +301,9 @@ func (m *machine) build(now time.Time) (*dhcpv6.Message, error) {
 	msg.AddOption(dhcpv6.OptElapsedTime(elapsed))
 	// §21.7: ask for recursive DNS servers (RFC 3646) and time servers
 	// (RFC 5908 §4 says a client MUST ask for OPTION_NTP_SERVER in its
-	// ORO; OPTION_SNTP_SERVERS, RFC 4075, for older servers).
-	msg.AddOption(dhcpv6.OptRequestedOption(dhcpv6.OptionDNSRecursiveNameServer, dhcpv6.OptionNTPServer, dhcpv6.OptionSNTPServerList))
+	// ORO; OPTION_SNTP_SERVERS, RFC 4075, for older servers), and the
+	// DS-Lite AFTR's name (RFC 6334 §5: a B4 asks for OPTION_AFTR_NAME).
+	msg.AddOption(dhcpv6.OptRequestedOption(dhcpv6.OptionDNSRecursiveNameServer, dhcpv6.OptionNTPServer, dhcpv6.OptionSNTPServerList, dhcpv6.OptionAFTRName))
 	// §21.20: tell the server we accept Reconfigure, so that it sends us
 	// a reconfigure key (§20.4).
 	msg.AddOption(&dhcpv6.OptionGeneric{OptionCode: dhcpv6.OptionReconfAccept})
@@ -503,10 +504,14 @@ func (m *machine) handleReply(raw []byte, msg *dhcpv6.Message, now time.Time) {
 	m.backoff = 0
 	m.phase = phaseBound
 	m.stats.Add(func(s *Stats) { s.Leases++ })
+	if _, err := aftrName(msg); err != nil {
+		m.stats.Add(func(s *Stats) { s.MalformedAFTRName++ })
+		m.log.Warn("dhcp6pd: ignored a malformed AFTR-Name", "err", err)
+	}
 	m.log.Info("dhcp6pd: delegated prefix",
 		"prefix", l.Prefix, "preferred", l.PreferredUntil.Sub(now).Round(time.Second),
 		"valid", l.ValidUntil.Sub(now).Round(time.Second), "t1", l.T1.Sub(now).Round(time.Second),
-		"t2", l.T2.Sub(now).Round(time.Second), "dns", l.DNS)
+		"t2", l.T2.Sub(now).Round(time.Second), "dns", l.DNS, "aftr", l.AFTRName)
 	m.store(m.lease)
 	m.onLease(l)
 }

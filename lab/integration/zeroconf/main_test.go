@@ -68,7 +68,7 @@ func moduleRoot() (string, error) {
 
 // upScenario brings up a lab running scenario and takes it down when the
 // test ends; on failure it attaches the gizmo's log.
-func upScenario(t *testing.T, scenario string) *netlab.Lab {
+func upScenario(t testing.TB, scenario string) *netlab.Lab {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root")
@@ -106,7 +106,7 @@ func lastLines(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-func testContext(t *testing.T, d time.Duration) context.Context {
+func testContext(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
