@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -30,24 +31,42 @@ type machineLock struct {
 // in FIFO order instead of to whoever polls at the right moment.
 const queuePrefix = "@gizmo-lab.queue."
 
-// firstInQueue reports whether ticket is the oldest waiter's ticket, as
-// listed in /proc/net/unix (which shows abstract names with a leading @).
+// queueTickets are the abstract socket names with prefix, as this thread's
+// network namespace lists them in /proc/thread-self/net/unix (with a
+// leading @). Not /proc/net/unix: that is the namespace of the process's
+// main thread, which a goroutine that ends while locked to it in a lab
+// namespace leaves there for good, and then the queue would look empty.
+// Every thread that runs goroutines is in the host's namespace, as the
+// sockets are.
+func queueTickets(prefix string) ([]string, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	b, err := os.ReadFile("/proc/thread-self/net/unix")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[len(f)-1], prefix) {
+			out = append(out, f[len(f)-1])
+		}
+	}
+	return out, nil
+}
+
+// firstInQueue reports whether ticket is the oldest waiter's ticket. When
+// the queue cannot be read, every waiter competes.
 func firstInQueue(prefix, ticket string) bool {
-	b, err := os.ReadFile("/proc/net/unix")
+	tickets, err := queueTickets(prefix)
 	if err != nil {
 		return true
 	}
-	first := ticket
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) == 0 {
-			continue
-		}
-		if name := f[len(f)-1]; strings.HasPrefix(name, prefix) && name < first {
-			first = name
+	for _, t := range tickets {
+		if t < ticket {
+			return false
 		}
 	}
-	return first == ticket
+	return true
 }
 
 // acquireLock waits (until ctx is done) for the machine-wide lab lock.

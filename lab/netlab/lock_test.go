@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"testing"
 	"time"
 )
@@ -53,19 +52,12 @@ func TestLockIsFIFO(t *testing.T) {
 	}
 }
 
-// queued counts the tickets in the lock's queue (abstract sockets named
-// with its prefix, as /proc/net/unix shows them).
+// queued counts the tickets in the lock's queue.
 func queued(t *testing.T, prefix string) int {
 	t.Helper()
-	b, err := os.ReadFile("/proc/net/unix")
+	tickets, err := queueTickets(prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := 0
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[len(f)-1], prefix) {
-			n++
-		}
-	}
-	return n
+	return len(tickets)
 }
