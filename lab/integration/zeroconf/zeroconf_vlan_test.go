@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,6 +74,7 @@ func checkVLANWAN(t *testing.T, scenario, from string) {
 		t.Fatalf("delegated prefix %q: %v", st.Delegated.Prefix, err)
 	}
 	checkServedV6(t, ctx, l, p)
+	checkVLANLineReachesIPv4(t, ctx, l)
 
 	// The gizmo's tagger counts what went through the VLAN both ways.
 	m, err := netlab.HTTPGet(ctx, netlab.NSGizmo, "http://[::1]/metrics")
@@ -89,4 +91,44 @@ func checkVLANWAN(t *testing.T, scenario, from string) {
 			t.Errorf("%s is 0: nothing went over the VLAN", name)
 		}
 	}
+}
+
+// checkVLANLineReachesIPv4: over the VLAN, the dashboard names the line
+// and the VLAN, gz-lan-v6 reaches the IPv4 internet by name (DNS64 +
+// NAT64) and gz-lan-legacy by address (NAT44).
+func checkVLANLineReachesIPv4(t *testing.T, ctx context.Context, l *netlab.Lab) {
+	t.Run("the dashboard names the line and the VLAN", func(t *testing.T) {
+		body, err := netlab.HTTPGet(ctx, netlab.NSGizmo, "http://[::1]/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{"IPv6 and IPv4 (dual-stack)", "uplink0 on VLAN " + strconv.Itoa(netlab.ISPVLANID)} {
+			if !strings.Contains(body, want) {
+				t.Errorf("the overview does not say %q", want)
+			}
+		}
+	})
+	t.Run("gz-lan-v6 reaches the IPv4 internet by name", func(t *testing.T) {
+		st := waitStatus(t, ctx, "the RDNSS address", func(s status) bool { return s.LAN.DNS["rdnss"] != "" })
+		body, err := fetchByName(ctx, l, netlab.NSLanV6, rdnss(t, st), "v4only.example.test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(body, "server="+netlab.V4OnlyServer.String()) {
+			t.Errorf("v4only answered %q", body)
+		}
+	})
+	t.Run("gz-lan-legacy reaches the IPv4 internet by address", func(t *testing.T) {
+		var last error
+		err := netlab.WaitFor(ctx, "gz-lan-legacy fetching "+netlab.V4OnlyServer.String(), func(ctx context.Context) (bool, error) {
+			out, err := l.Exec(ctx, netlab.NSLanLegacy, "curl", "-sS", "--max-time", "2", "http://"+netlab.V4OnlyServer.String()+"/")
+			if last = err; err != nil {
+				return false, nil
+			}
+			return strings.Contains(string(out), "server="+netlab.V4OnlyServer.String()), nil
+		})
+		if err != nil {
+			t.Fatalf("%v (last error %v)", err, last)
+		}
+	})
 }
