@@ -16,7 +16,10 @@
 // checked and removed, and on egress no program may end the chain before
 // the tag is added. The kernel helpers bpf_skb_vlan_push and
 // bpf_skb_vlan_pop put the tag where a VLAN device would: in the packet's
-// metadata, which the driver or the core writes into the frame.
+// metadata, which the driver or the core writes into the frame. The
+// programs are C (bpf/vlan.c); they read the VLAN ID from a one-entry
+// array map that Attach writes before it attaches them, since the target
+// kernels have no BTF to rewrite a constant or a global variable with.
 //
 // A NIC with a hardware VLAN filter (igb, qemu's virtio-net) drops frames
 // of VLANs that no VLAN device registered. The Tagger therefore holds the
