@@ -16,7 +16,10 @@
 // checked and removed, and on egress no program may end the chain before
 // the tag is added. The kernel helpers bpf_skb_vlan_push and
 // bpf_skb_vlan_pop put the tag where a VLAN device would: in the packet's
-// metadata, which the driver or the core writes into the frame.
+// metadata, which the driver or the core writes into the frame. The
+// programs are C (bpf/vlan.c); they read the VLAN ID from a one-entry
+// array map that Attach writes before it attaches them, since the target
+// kernels have no BTF to rewrite a constant or a global variable with.
 //
 // A NIC with a hardware VLAN filter (igb, qemu's virtio-net) drops frames
 // of VLANs that no VLAN device registered. The Tagger therefore holds the
@@ -26,13 +29,11 @@
 package vlan
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 
 	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
@@ -52,102 +53,24 @@ func ValidID(id int) error {
 	return nil
 }
 
-// Indexes into the counters map, one per outcome.
+// Indexes into the counters map: enum counter in bpf/vlan.c.
 const (
 	cUntagged     = iota // ingress: the tag matched and was removed
 	cDropUntagged        // ingress: no tag
 	cDropOther           // ingress: another VLAN's tag
 	cTagged              // egress: tagged
 	cDropTagged          // egress: the frame already carried a tag
-	cFailed              // a helper failed (no memory)
+	cFailed              // a helper failed (no memory), or no VLAN ID was written
 	nCounters
 )
 
-// TCX verdicts (include/uapi/linux/bpf.h).
-const (
-	tcxNext = -1
-	tcxDrop = 2
-)
-
-// Offsets into struct __sk_buff (include/uapi/linux/bpf.h).
-const (
-	skbVLANPresent = 20
-	skbVLANTCI     = 24
-)
-
-// ethP8021Q is ETH_P_8021Q as bpf_skb_vlan_push wants it: in network byte
-// order, loaded into a register of the host's byte order.
-var ethP8021Q = func() int32 {
-	var b [2]byte
-	binary.BigEndian.PutUint16(b[:], unix.ETH_P_8021Q)
-	return int32(binary.NativeEndian.Uint16(b[:]))
-}()
-
-// verdict emits the instructions that add one to counter idx and return
-// ret. They use R0-R3 and the stack slot at R10-4.
-func verdict(idx int32, label string, ret int32) asm.Instructions {
-	return asm.Instructions{
-		asm.StoreImm(asm.R10, -4, int64(idx), asm.Word).WithSymbol(label),
-		asm.LoadMapPtr(asm.R1, 0).WithReference("counters"),
-		asm.Mov.Reg(asm.R2, asm.R10),
-		asm.Add.Imm(asm.R2, -4),
-		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, label+"_ret"),
-		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
-		asm.Add.Imm(asm.R1, 1),
-		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
-		asm.Mov.Imm(asm.R0, ret).WithSymbol(label + "_ret"),
-		asm.Return(),
-	}
-}
-
-// ingressProgram accepts frames tagged with vid, removes the tag and hands
-// them on (TCX_NEXT); it drops everything else.
-func ingressProgram(vid uint16) asm.Instructions {
-	insns := asm.Instructions{
-		asm.Mov.Reg(asm.R6, asm.R1), // the skb, kept across calls
-		asm.LoadMem(asm.R2, asm.R6, skbVLANPresent, asm.Word),
-		asm.JEq.Imm(asm.R2, 0, "untagged"),
-		asm.LoadMem(asm.R2, asm.R6, skbVLANTCI, asm.Word),
-		asm.And.Imm(asm.R2, 0x0fff), // the VID; PCP and DEI do not matter
-		asm.JNE.Imm(asm.R2, int32(vid), "other"),
-		asm.Mov.Reg(asm.R1, asm.R6),
-		asm.FnSkbVlanPop.Call(),
-		asm.JNE.Imm(asm.R0, 0, "failed"),
-	}
-	insns = append(insns, verdict(cUntagged, "accept", tcxNext)...)
-	insns = append(insns, verdict(cDropUntagged, "untagged", tcxDrop)...)
-	insns = append(insns, verdict(cDropOther, "other", tcxDrop)...)
-	return append(insns, verdict(cFailed, "failed", tcxDrop)...)
-}
-
-// egressProgram tags every frame with vid. A frame that already carries a
-// tag has been tagged by someone else (a program that redirected a tagged
-// LAN frame): it does not belong on this VLAN and is dropped.
-func egressProgram(vid uint16) asm.Instructions {
-	insns := asm.Instructions{
-		asm.Mov.Reg(asm.R6, asm.R1),
-		asm.LoadMem(asm.R2, asm.R6, skbVLANPresent, asm.Word),
-		asm.JNE.Imm(asm.R2, 0, "tagged"),
-		asm.Mov.Reg(asm.R1, asm.R6),
-		asm.Mov.Imm(asm.R2, ethP8021Q),
-		asm.Mov.Imm(asm.R3, int32(vid)), // PCP 0, DEI 0
-		asm.FnSkbVlanPush.Call(),
-		asm.JNE.Imm(asm.R0, 0, "failed"),
-	}
-	insns = append(insns, verdict(cTagged, "accept", tcxNext)...)
-	insns = append(insns, verdict(cDropTagged, "tagged", tcxDrop)...)
-	return append(insns, verdict(cFailed, "failed", tcxDrop)...)
-}
-
 // Tagger keeps one port on one VLAN until Close.
 type Tagger struct {
-	port     string
-	id       uint16
-	counters *ebpf.Map
-	progs    []*ebpf.Program
-	links    []link.Link
-	promisc  int // the packet socket that holds the port promiscuous
+	port    string
+	id      uint16
+	objs    *vlanObjects // the programs and their maps (bpf/vlan.c)
+	links   []link.Link
+	promisc int // the packet socket that holds the port promiscuous
 }
 
 // Attach puts the port on VLAN id (MinID..MaxID). It runs in the caller's
@@ -166,27 +89,18 @@ func Attach(port string, id uint16) (_ *Tagger, err error) {
 			t.Close()
 		}
 	}()
-	t.counters, err = ebpf.NewMap(&ebpf.MapSpec{Name: "vlan_counters", Type: ebpf.PerCPUArray, KeySize: 4, ValueSize: 8, MaxEntries: nCounters})
-	if err != nil {
-		return nil, fmt.Errorf("vlan: counters map: %w", err)
+	if err := t.load(id); err != nil {
+		return nil, err
 	}
 	for _, h := range []struct {
 		name   string
-		insns  asm.Instructions
+		prog   *ebpf.Program
 		attach ebpf.AttachType
 	}{
-		{"vlan_ingress", ingressProgram(id), ebpf.AttachTCXIngress},
-		{"vlan_egress", egressProgram(id), ebpf.AttachTCXEgress},
+		{"vlan_ingress", t.objs.VlanIngress, ebpf.AttachTCXIngress},
+		{"vlan_egress", t.objs.VlanEgress, ebpf.AttachTCXEgress},
 	} {
-		if err := h.insns.AssociateMap("counters", t.counters); err != nil {
-			return nil, fmt.Errorf("vlan: %s: %w", h.name, err)
-		}
-		prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Name: h.name, Type: ebpf.SchedCLS, Instructions: h.insns, License: "GPL"})
-		if err != nil {
-			return nil, fmt.Errorf("vlan: load %s: %w", h.name, err)
-		}
-		t.progs = append(t.progs, prog)
-		l, err := link.AttachTCX(link.TCXOptions{Interface: ifi.Index, Program: prog, Attach: h.attach, Anchor: link.Head()})
+		l, err := link.AttachTCX(link.TCXOptions{Interface: ifi.Index, Program: h.prog, Attach: h.attach, Anchor: link.Head()})
 		if err != nil {
 			return nil, fmt.Errorf("vlan: attach %s to %s: %w", h.name, port, err)
 		}
@@ -196,6 +110,24 @@ func Attach(port string, id uint16) (_ *Tagger, err error) {
 		return nil, fmt.Errorf("vlan: %s: %w", port, err)
 	}
 	return t, nil
+}
+
+// load loads the programs and their maps and writes the VLAN ID into the
+// config map, before anything is attached: a program never runs without it.
+func (t *Tagger) load(id uint16) error {
+	objs := &vlanObjects{}
+	if err := loadVlanObjects(objs, nil); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return fmt.Errorf("vlan: load: %+v", ve)
+		}
+		return fmt.Errorf("vlan: load: %w", err)
+	}
+	t.objs = objs
+	if err := objs.VlanConfig.Put(uint32(0), uint32(id)); err != nil {
+		return fmt.Errorf("vlan: write VLAN ID %d: %w", id, err)
+	}
+	return nil
 }
 
 // promiscuous opens a packet socket that receives nothing (protocol 0) and
@@ -228,19 +160,20 @@ type Stats struct {
 	DroppedUntagged, DroppedOtherVLAN uint64
 	// DroppedTagged: frames that were to leave already tagged.
 	DroppedTagged uint64
-	// Failed: frames dropped because a helper failed (out of memory).
+	// Failed: frames dropped because a helper failed (out of memory) or
+	// the programs found no VLAN ID.
 	Failed uint64
 }
 
 // Stats reads the counters; a closed tagger has none.
 func (t *Tagger) Stats() (Stats, error) {
-	if t == nil || t.counters == nil {
+	if t == nil || t.objs == nil {
 		return Stats{}, nil
 	}
 	var c [nCounters]uint64
 	for i := range c {
 		var perCPU []uint64
-		if err := t.counters.Lookup(uint32(i), &perCPU); err != nil {
+		if err := t.objs.VlanCounters.Lookup(uint32(i), &perCPU); err != nil {
 			return Stats{}, fmt.Errorf("vlan: read counters: %w", err)
 		}
 		for _, v := range perCPU {
@@ -261,16 +194,13 @@ func (t *Tagger) Close() error {
 	for _, l := range t.links {
 		errs = append(errs, l.Close())
 	}
-	for _, p := range t.progs {
-		errs = append(errs, p.Close())
-	}
-	if t.counters != nil {
-		errs = append(errs, t.counters.Close())
+	if t.objs != nil {
+		errs = append(errs, t.objs.Close())
 	}
 	if t.promisc >= 0 {
 		errs = append(errs, unix.Close(t.promisc))
 	}
-	t.links, t.progs, t.counters, t.promisc = nil, nil, nil, -1
+	t.links, t.objs, t.promisc = nil, nil, -1
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("vlan: close %s: %w", t.port, err)
 	}
