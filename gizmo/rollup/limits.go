@@ -49,6 +49,16 @@ func sumAll(m map[string]uint64) uint64 {
 	return n
 }
 
+// deref is a service's Stats, or zero ones when it does not run, so that a
+// limit reads 0 for a service that is not there.
+func deref[T any](p *T) T {
+	if p == nil {
+		var zero T
+		return zero
+	}
+	return *p
+}
+
 var limits = []limit{
 	{"nat64_tables", "The IPv4 translation's tables were full: new connections to IPv4-only sites were refused.",
 		nat64Outcomes("table_full", "filter_table_full", "host_table_full", "ports_exhausted")},
@@ -60,92 +70,36 @@ var limits = []limit{
 		nat64Outcomes("icmp_error_suppressed")},
 	{"dns_fair_share", "A device asked the DNS more than its fair share while others waited: its surplus queries were dropped.",
 		func(s Stats) uint64 {
-			if s.DNS64 == nil {
-				return 0
-			}
-			f := s.DNS64.Fairness
-			return f.LongestQueue + f.UpstreamShare + f.TCPRefused + s.DNS64.Overloaded
+			d := deref(s.DNS64)
+			return d.Fairness.LongestQueue + d.Fairness.UpstreamShare + d.Fairness.TCPRefused + d.Overloaded
 		}},
 	{"dhcp4_pool", "The legacy IPv4 address pool was full: a device asked for an IPv4 address and got none.",
-		func(s Stats) uint64 {
-			if s.DHCP4 == nil {
-				return 0
-			}
-			return s.DHCP4.PoolExhausted
-		}},
+		func(s Stats) uint64 { return deref(s.DHCP4).PoolExhausted }},
 	{"router_solicitations", "Router Solicitations came faster than the gizmo answers them: the surplus got the next periodic announcement instead.",
-		func(s Stats) uint64 {
-			if s.RA == nil {
-				return 0
-			}
-			return s.RA.RSQueueFull
-		}},
+		func(s Stats) uint64 { return deref(s.RA).RSQueueFull }},
 	{"nd_proxy", "Address announcements on the LAN came faster than the ND proxy checks them, or found its table full of proven addresses: the surplus was dropped.",
-		func(s Stats) uint64 {
-			if s.NDProxy == nil {
-				return 0
-			}
-			return s.NDProxy.Dropped
-		}},
+		func(s Stats) uint64 { return deref(s.NDProxy).Dropped }},
 	{"host_table", "The list of devices was full: new devices displaced idle ones, or were left out.",
-		func(s Stats) uint64 {
-			if s.HostTable == nil {
-				return 0
-			}
-			return s.HostTable.Evicted + s.HostTable.Refused
-		}},
+		func(s Stats) uint64 { return deref(s.HostTable).Evicted + deref(s.HostTable).Refused }},
 	{"lan_impersonation", "A device on the LAN sent messages naming another device's hardware address (neighbour discovery, ARP or DHCPv4): they were ignored.",
 		func(s Stats) uint64 {
-			var n uint64
-			if s.Neighbors != nil {
-				n += s.Neighbors.Ignored[neighbors.ReasonLLAddrMismatch]
-			}
-			if s.DHCP4 != nil {
-				n += s.DHCP4.SourceMismatch
-			}
-			return n
+			return deref(s.Neighbors).Ignored[neighbors.ReasonLLAddrMismatch] + deref(s.DHCP4).SourceMismatch
 		}},
 	{"dhcp4_rate", "A device or LAN port sent DHCPv4 requests faster than their rate limit: the surplus was dropped.",
-		func(s Stats) uint64 {
-			if s.DHCP4 == nil {
-				return 0
-			}
-			return s.DHCP4.RateLimitedClient + s.DHCP4.RateLimitedPort
-		}},
+		func(s Stats) uint64 { return deref(s.DHCP4).RateLimitedClient + deref(s.DHCP4).RateLimitedPort }},
 	{"nd_proxy_claims", "The ND proxy's table was full: addresses claimed on the LAN but never proven by their host were forgotten first.",
-		func(s Stats) uint64 {
-			if s.NDProxy == nil {
-				return 0
-			}
-			return s.NDProxy.UnprovenEvicted
-		}},
+		func(s Stats) uint64 { return deref(s.NDProxy).UnprovenEvicted }},
 	{"ns_responder", "Neighbor Solicitations for the NAT64's on-link prefix came faster than their rate limit: the surplus went unanswered.",
 		func(s Stats) uint64 {
-			if s.NSResponder == nil {
-				return 0
-			}
-			return sum(s.NSResponder.Refused, nsresponder.ReasonRateSource, nsresponder.ReasonRateAll, nsresponder.ReasonSources)
+			return sum(deref(s.NSResponder).Refused, nsresponder.ReasonRateSource, nsresponder.ReasonRateAll, nsresponder.ReasonSources)
 		}},
 	{"upstream_tables", "The upstream network announced more routers, DNS servers or NAT64 prefixes than the gizmo keeps: the surplus was left out.",
-		func(s Stats) uint64 {
-			if s.WAN == nil {
-				return 0
-			}
-			return sumAll(s.WAN.UpstreamFull)
-		}},
+		func(s Stats) uint64 { return sumAll(deref(s.WAN).UpstreamFull) }},
 	{"fast_path", "The fast path's tables were full: further flows took the slower, normal path.",
-		func(s Stats) uint64 {
-			if s.Fastpath == nil {
-				return 0
-			}
-			return s.Fastpath.FlowFull + s.Fastpath.HostFull
-		}},
+		func(s Stats) uint64 { return deref(s.Fastpath).FlowFull + deref(s.Fastpath).HostFull }},
 	{"upnp", "Apps asked for more open ports (UPnP) than the limits allow, or asked too fast: those requests were refused.",
 		func(s Stats) uint64 {
-			if s.UPnP == nil {
-				return 0
-			}
-			return sum(s.UPnP.Refused, "host_full", "full", "rate_limited") + s.UPnP.ConnsLimited
+			return sum(deref(s.UPnP).Refused, "host_full", "full", "rate_limited") + deref(s.UPnP).ConnsLimited
 		}},
 }
 
