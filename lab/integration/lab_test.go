@@ -59,7 +59,7 @@ func TestInetOwnsOnlyLowerHalfOf203(t *testing.T) {
 	}
 }
 
-// BIND in gz-isp serves example.test (DESIGN.md names) on both addresses.
+// BIND in gz-isp serves example.test (the lab's names) on both addresses.
 func TestISPDNSAnswersExampleTest(t *testing.T) {
 	l := Lab(t)
 	ctx := testContext(t, 30*time.Second)

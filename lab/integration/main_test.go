@@ -1,5 +1,5 @@
 // Package integration holds the full-product tests that run in the lab
-// (DESIGN.md "The lab"). TestMain brings one lab up for the whole package,
+// (lab/README.md). TestMain brings one lab up for the whole package,
 // with the gizmo, and takes it down at the end; tests get it from Lab(t).
 // Area tests live beside this file as <area>_test.go.
 package integration
@@ -53,7 +53,7 @@ func TestMain(m *testing.M) {
 
 	code := m.Run()
 
-	// DESIGN.md: down leaves nothing behind (namespaces, processes,
+	// Down leaves nothing behind (namespaces, processes,
 	// files); Down checks that before it hands the lab lock on.
 	if err := l.Down(); err != nil {
 		fmt.Fprintf(os.Stderr, "lab integration: down: %v\n", err)
