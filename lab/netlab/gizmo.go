@@ -152,7 +152,17 @@ func (s *supervisor) stop() error {
 		return nil
 	}
 	// SIGTERM: the daemon sends its final RA (router lifetime 0) and exits.
-	return p.stop(10 * time.Second)
+	if err := p.stop(10 * time.Second); err != nil {
+		return err
+	}
+	// It has exited: say so at once rather than when the loop next runs,
+	// so that a stop returns with no gizmo running.
+	s.mu.Lock()
+	if s.cur == p {
+		s.cur = nil
+	}
+	s.mu.Unlock()
+	return nil
 }
 
 func (s *supervisor) shutdown() error {
