@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/internal/mailbox"
+	"codeberg.org/monostack/gizmo/internal/reconcile"
 )
 
 // TableName is the accounting table (family inet).
@@ -79,45 +80,32 @@ func (s *Service) Update(p Plan) { s.plans.Put(p) }
 
 // Run applies plans until ctx is done, then removes the table.
 func (s *Service) Run(ctx context.Context) error {
-	retry := time.NewTimer(time.Hour)
-	retry.Stop()
-	var pending *Plan
-	for {
-		select {
-		case <-ctx.Done():
-			if err := s.remove(); err != nil {
-				s.log.Warn("removing the accounting table failed", "err", err)
-			}
-			return nil
-		case <-s.plans.C():
-			if p, ok := s.plans.Take(); ok {
-				pending = &p
-			}
-		case <-retry.C:
-		}
-		if pending == nil {
-			continue
-		}
-		s.mu.Lock()
-		same := s.applied == *pending
-		s.mu.Unlock()
-		if same {
-			pending = nil
-			continue
-		}
-		if err := s.apply(*pending); err != nil {
-			s.mu.Lock()
-			s.errors++
-			s.mu.Unlock()
-			s.log.Warn("installing the accounting table failed; retrying", "err", err)
-			retry.Reset(5 * time.Second)
-			continue
-		}
-		s.mu.Lock()
-		s.applied = *pending
-		s.mu.Unlock()
-		pending = nil
+	reconcile.Run(ctx, &s.plans, 5*time.Second, s.applyNew)
+	if err := s.remove(); err != nil {
+		s.log.Warn("removing the accounting table failed", "err", err)
 	}
+	return nil
+}
+
+// applyNew installs p unless it is the plan already installed.
+func (s *Service) applyNew(p Plan) error {
+	s.mu.Lock()
+	same := s.applied == p
+	s.mu.Unlock()
+	if same {
+		return nil
+	}
+	if err := s.apply(p); err != nil {
+		s.mu.Lock()
+		s.errors++
+		s.mu.Unlock()
+		s.log.Warn("installing the accounting table failed; retrying", "err", err)
+		return err
+	}
+	s.mu.Lock()
+	s.applied = p
+	s.mu.Unlock()
+	return nil
 }
 
 func (s *Service) conn() (*nftables.Conn, error) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/internal/mailbox"
+	"codeberg.org/monostack/gizmo/internal/reconcile"
 )
 
 // Config is fixed for the life of the service.
@@ -85,33 +86,17 @@ func (s *Service) Run(ctx context.Context) error {
 		}
 		s.mu.Unlock()
 	}()
-	retry := time.NewTimer(time.Hour)
-	retry.Stop()
-	var (
-		pending Plan
-		have    bool
-	)
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.plans.C():
-			if p, ok := s.plans.Take(); ok {
-				pending, have = p, true
-			}
-		case <-retry.C:
-		}
-		if !have {
-			continue
-		}
-		if err := s.apply(pending); err != nil {
+	reconcile.Run(ctx, &s.plans, 5*time.Second, func(p Plan) error {
+		err := s.apply(p)
+		if err != nil {
 			s.mu.Lock()
 			s.errors++
 			s.mu.Unlock()
 			s.log.Warn("applying the CLAT plan failed; retrying", "err", err)
-			retry.Reset(5 * time.Second)
 		}
-	}
+		return err
+	})
+	return nil
 }
 
 // apply makes the kernel match p. Order matters: the program is attached

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/internal/mailbox"
+	"codeberg.org/monostack/gizmo/internal/reconcile"
 )
 
 // Addr is one address the gizmo holds on the LAN.
@@ -87,26 +88,8 @@ func (s *Service) Stats() Stats {
 // Run applies plans until ctx is done. A plan that fails to apply is retried
 // every few seconds: the interface may not exist yet, or be down.
 func (s *Service) Run(ctx context.Context) error {
-	var (
-		current Plan
-		have    bool
-		retry   = time.NewTimer(time.Hour)
-	)
-	retry.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.plans.C():
-			if p, ok := s.plans.Take(); ok {
-				current, have = p, true
-			}
-		case <-retry.C:
-		}
-		if !have {
-			continue
-		}
-		err := Apply(s.cfg.Interface, current, time.Now())
+	reconcile.Run(ctx, &s.plans, 3*time.Second, func(p Plan) error {
+		err := Apply(s.cfg.Interface, p, time.Now())
 		s.mu.Lock()
 		if err != nil {
 			s.errors++
@@ -116,9 +99,10 @@ func (s *Service) Run(ctx context.Context) error {
 		s.mu.Unlock()
 		if err != nil {
 			s.log.Warn("applying LAN addresses failed; retrying", "err", err)
-			retry.Reset(3 * time.Second)
 		}
-	}
+		return err
+	})
+	return nil
 }
 
 // Apply makes ifname's addresses match p.
