@@ -8,6 +8,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"codeberg.org/monostack/gizmo/internal/mailbox"
 )
 
 // Config is fixed for the life of the service.
@@ -28,7 +30,7 @@ type Config struct {
 type Service struct {
 	cfg   Config
 	log   *slog.Logger
-	plans chan Plan
+	plans mailbox.Box[Plan]
 
 	mu    sync.Mutex
 	dp    *datapath
@@ -58,24 +60,12 @@ func New(cfg Config) (*Service, error) {
 	if cfg.lookup == nil {
 		cfg.lookup = lookupAAAA
 	}
-	return &Service{cfg: cfg, log: cfg.Logger.With("service", "dslite"), plans: make(chan Plan, 1)}, nil
+	return &Service{cfg: cfg, log: cfg.Logger.With("service", "dslite")}, nil
 }
 
 // Update hands the service a new plan; it never blocks and the newest
 // plan wins.
-func (s *Service) Update(p Plan) {
-	for {
-		select {
-		case s.plans <- p:
-			return
-		default:
-		}
-		select {
-		case <-s.plans:
-		default:
-		}
-	}
-}
+func (s *Service) Update(p Plan) { s.plans.Put(p) }
 
 // Stats returns a snapshot of the counters.
 func (s *Service) Stats() Stats {
@@ -132,7 +122,11 @@ func (s *Service) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case p := <-s.plans:
+		case <-s.plans.C():
+			p, ok := s.plans.Take()
+			if !ok {
+				continue
+			}
 			s.plan(&res, p)
 			if p.Softwire != applied {
 				if err := s.apply(applied, p.Softwire); err != nil {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/mailbox"
 )
 
 // DefaultPinDir is where the maps are pinned so that sessions survive a
@@ -41,7 +43,7 @@ type Config struct {
 type Service struct {
 	cfg     Config
 	log     *slog.Logger
-	plans   chan Plan
+	plans   mailbox.Box[Plan]
 	mu      sync.Mutex
 	dp      *datapath
 	static  []StaticBinding
@@ -65,24 +67,12 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Service{cfg: cfg, log: cfg.Logger.With("service", "nat64"), plans: make(chan Plan, 1)}, nil
+	return &Service{cfg: cfg, log: cfg.Logger.With("service", "nat64")}, nil
 }
 
 // Update hands the service a new plan; it never blocks and the newest
 // plan wins.
-func (s *Service) Update(p Plan) {
-	for {
-		select {
-		case s.plans <- p:
-			return
-		default:
-		}
-		select {
-		case <-s.plans:
-		default:
-		}
-	}
-}
+func (s *Service) Update(p Plan) { s.plans.Put(p) }
 
 // AddStatic adds a static binding (RFC 6146 §3.5.1). It is kept across
 // plan changes and re-applied after a restart of Run.
@@ -173,7 +163,11 @@ func (s *Service) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case p := <-s.plans:
+		case <-s.plans.C():
+			p, ok := s.plans.Take()
+			if !ok {
+				continue
+			}
 			if err := s.apply(p); err != nil {
 				s.log.Error("applying plan", "err", err)
 			}
