@@ -365,14 +365,22 @@ func input(p Plan) Chain {
 		rule("", Accept, "", iif("lo")),
 		rule("", Accept, "", ctState(CtEstablished)),
 	)
+	c.Rules = append(c.Rules, bySide(p, "input")...)
+	return c
+}
+
+// bySide jumps from the base chain named chain to chain_lan for packets
+// from a LAN interface and to chain_wan for those from the WAN, and denies
+// whatever came in on neither.
+func bySide(p Plan, chain string) []Rule {
+	var rs []Rule
 	for _, l := range p.LAN {
-		c.Rules = append(c.Rules, Rule{Match: []Match{iif(l)}, Verdict: Verdict{Kind: Jump, Chain: "input_lan"}})
+		rs = append(rs, Rule{Match: []Match{iif(l)}, Verdict: Verdict{Kind: Jump, Chain: chain + "_lan"}})
 	}
-	c.Rules = append(c.Rules,
-		Rule{Match: []Match{iif(p.WAN)}, Verdict: Verdict{Kind: Jump, Chain: "input_wan"}},
+	return append(rs,
+		Rule{Match: []Match{iif(p.WAN)}, Verdict: Verdict{Kind: Jump, Chain: chain + "_wan"}},
 		rule(CounterDropOther, Drop, "default deny"),
 	)
-	return c
 }
 
 // inputLAN: the management plane (dashboard, gokrazy, DNS, DHCP, RS/NS)
@@ -418,13 +426,7 @@ func forward(p Plan) Chain {
 		rule(CounterDropNotSyn, Drop, "RFC 9293 3.5: a connection opens with SYN", ctState(CtNew),
 			Match{Kind: MatchTCPFlags, Not: true, Bits: uint32(TCPFin | TCPSyn | TCPRst | TCPAck), Flags: TCPSyn}),
 	)
-	for _, l := range p.LAN {
-		c.Rules = append(c.Rules, Rule{Match: []Match{iif(l)}, Verdict: Verdict{Kind: Jump, Chain: "forward_lan"}})
-	}
-	c.Rules = append(c.Rules,
-		Rule{Match: []Match{iif(p.WAN)}, Verdict: Verdict{Kind: Jump, Chain: "forward_wan"}},
-		rule(CounterDropOther, Drop, "default deny"),
-	)
+	c.Rules = append(c.Rules, bySide(p, "forward")...)
 	return c
 }
 
