@@ -60,12 +60,8 @@ func Probe(ctx context.Context, port string, timeout time.Duration, log *slog.Lo
 	netlink.LinkSetUp(link)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	for !carrier(port) {
-		select {
-		case <-ctx.Done():
-			return ev
-		case <-time.After(100 * time.Millisecond):
-		}
+	if !awaitCarrier(ctx, port) {
+		return ev
 	}
 	ev.LinkUp = true
 	var wg sync.WaitGroup
@@ -85,6 +81,12 @@ func WaitCarrier(ctx context.Context, port string, timeout time.Duration) bool {
 	netlink.LinkSetUp(link)
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	return awaitCarrier(ctx, port)
+}
+
+// awaitCarrier polls port until it has carrier (true) or ctx is done
+// (false).
+func awaitCarrier(ctx context.Context, port string) bool {
 	for !carrier(port) {
 		select {
 		case <-ctx.Done():

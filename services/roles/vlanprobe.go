@@ -110,14 +110,7 @@ func upWithCarrier(ctx context.Context, port string) bool {
 	if l, err := netlink.LinkByName(port); err == nil {
 		netlink.LinkSetUp(l)
 	}
-	for !carrier(port) {
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return true
+	return awaitCarrier(ctx, port)
 }
 
 // vlanUpstreamFilter is upstreamFilter for tagged frames only: the kernel

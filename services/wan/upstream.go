@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -335,26 +336,10 @@ func (u *upstream) expire(now time.Time) {
 			delete(u.routers, a)
 		}
 	}
-	for p, x := range u.prefixes {
-		if !now.Before(x.ValidUntil) {
-			delete(u.prefixes, p)
-		}
-	}
-	for s, e := range u.rdnss {
-		if !now.Before(e.until) {
-			delete(u.rdnss, s)
-		}
-	}
-	for p, r := range u.routes {
-		if !now.Before(r.ValidUntil) {
-			delete(u.routes, p)
-		}
-	}
-	for p, e := range u.pref64s {
-		if !now.Before(e.until) {
-			delete(u.pref64s, p)
-		}
-	}
+	maps.DeleteFunc(u.prefixes, func(_ netip.Prefix, x prefixEntry) bool { return !now.Before(x.ValidUntil) })
+	maps.DeleteFunc(u.rdnss, func(_ netip.Addr, e timedEntry) bool { return !now.Before(e.until) })
+	maps.DeleteFunc(u.routes, func(_ netip.Prefix, r routeEntry) bool { return !now.Before(r.ValidUntil) })
+	maps.DeleteFunc(u.pref64s, func(_ netip.Prefix, e timedEntry) bool { return !now.Before(e.until) })
 	u.selectRouter(now)
 }
 
