@@ -24,18 +24,14 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/netip"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/vishvananda/netns"
-
+	"codeberg.org/monostack/gizmo/internal/benchns"
 	"codeberg.org/monostack/gizmo/services/clat"
 )
 
@@ -56,20 +52,6 @@ var (
 	server6 = netip.MustParseAddr("2001:db8:ffff::6")
 )
 
-type chain struct{ c, r, s string }
-
-func in(ns string, args ...string) []string {
-	return append([]string{"ip", "netns", "exec", ns}, args...)
-}
-
-func sh(args ...string) error {
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
-	}
-	return nil
-}
-
 func embed(a netip.Addr) netip.Addr {
 	b := pref64.Addr().As16()
 	copy(b[12:], a.AsSlice())
@@ -79,61 +61,39 @@ func embed(a netip.Addr) netip.Addr {
 // newChain builds client ── router ── server with the lab's addresses in
 // miniature: a legacy /24 and a LAN /64 on the client side, the WAN /64 on
 // the server side, and on the server the three targets on lo.
-func newChain(withIPv4WAN bool) (*chain, error) {
-	id := fmt.Sprintf("gzt-clatbench-%04x", rand.IntN(0x10000))
-	ch := &chain{c: id + "-c", r: id + "-r", s: id + "-s"}
-	steps := [][]string{
-		{"ip", "netns", "add", ch.c}, {"ip", "netns", "add", ch.r}, {"ip", "netns", "add", ch.s},
-		{"ip", "link", "add", "lan0", "netns", ch.r, "type", "veth", "peer", "name", "eth0", "netns", ch.c},
-		{"ip", "link", "add", "uplink0", "netns", ch.r, "type", "veth", "peer", "name", "eth0", "netns", ch.s},
-		in(ch.c, "ip", "link", "set", "lo", "up"), in(ch.r, "ip", "link", "set", "lo", "up"), in(ch.s, "ip", "link", "set", "lo", "up"),
-		in(ch.c, "ip", "addr", "add", "192.168.64.2/24", "dev", "eth0"),
-		in(ch.c, "ip", "addr", "add", "2001:db8:1000::a/64", "dev", "eth0", "nodad"),
-		in(ch.c, "ip", "link", "set", "eth0", "up"),
-		in(ch.c, "ip", "route", "add", "default", "via", "192.168.64.1"),
-		in(ch.c, "ip", "-6", "route", "add", "default", "via", "2001:db8:1000::1"),
-		in(ch.r, "ip", "addr", "add", "192.168.64.1/24", "dev", "lan0"),
-		in(ch.r, "ip", "addr", "add", "2001:db8:1000::1/64", "dev", "lan0", "nodad"),
-		in(ch.r, "ip", "addr", "add", "2001:db8:0:1::2/64", "dev", "uplink0", "nodad"),
-		in(ch.r, "ip", "link", "set", "lan0", "up"), in(ch.r, "ip", "link", "set", "uplink0", "up"),
-		in(ch.r, "ip", "-6", "route", "add", "default", "via", "2001:db8:0:1::1"),
-		in(ch.r, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"),
-		in(ch.s, "ip", "addr", "add", "2001:db8:0:1::1/64", "dev", "eth0", "nodad"),
-		in(ch.s, "ip", "addr", "add", server6.String()+"/128", "dev", "lo"),
-		in(ch.s, "ip", "addr", "add", embed(server4).String()+"/128", "dev", "lo"),
-		in(ch.s, "ip", "link", "set", "eth0", "up"),
-		in(ch.s, "ip", "-6", "route", "add", "2001:db8:1000::/64", "via", "2001:db8:0:1::2"),
-		in(ch.s, "ip", "-6", "route", "add", clatNet.String(), "via", "2001:db8:0:1::2"),
-	}
+func newChain(withIPv4WAN bool) (benchns.Chain, error) {
+	ch := benchns.NewChain("gzt-clatbench")
+	steps := append(ch.Routed(),
+		benchns.In(ch.Client, "ip", "addr", "add", "192.168.64.2/24", "dev", "eth0"),
+		benchns.In(ch.Client, "ip", "addr", "add", "2001:db8:1000::a/64", "dev", "eth0", "nodad"),
+		benchns.In(ch.Client, "ip", "link", "set", "eth0", "up"),
+		benchns.In(ch.Client, "ip", "route", "add", "default", "via", "192.168.64.1"),
+		benchns.In(ch.Client, "ip", "-6", "route", "add", "default", "via", "2001:db8:1000::1"),
+		benchns.In(ch.Router, "ip", "addr", "add", "192.168.64.1/24", "dev", "lan0"),
+		benchns.In(ch.Router, "ip", "addr", "add", "2001:db8:1000::1/64", "dev", "lan0", "nodad"),
+		benchns.In(ch.Router, "ip", "addr", "add", "2001:db8:0:1::2/64", "dev", "uplink0", "nodad"),
+		benchns.In(ch.Router, "ip", "link", "set", "lan0", "up"), benchns.In(ch.Router, "ip", "link", "set", "uplink0", "up"),
+		benchns.In(ch.Router, "ip", "-6", "route", "add", "default", "via", "2001:db8:0:1::1"),
+		benchns.In(ch.Router, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"),
+		benchns.In(ch.Server, "ip", "addr", "add", "2001:db8:0:1::1/64", "dev", "eth0", "nodad"),
+		benchns.In(ch.Server, "ip", "addr", "add", server6.String()+"/128", "dev", "lo"),
+		benchns.In(ch.Server, "ip", "addr", "add", embed(server4).String()+"/128", "dev", "lo"),
+		benchns.In(ch.Server, "ip", "link", "set", "eth0", "up"),
+		benchns.In(ch.Server, "ip", "-6", "route", "add", "2001:db8:1000::/64", "via", "2001:db8:0:1::2"),
+		benchns.In(ch.Server, "ip", "-6", "route", "add", clatNet.String(), "via", "2001:db8:0:1::2"),
+	)
 	if withIPv4WAN {
 		steps = append(steps,
-			in(ch.r, "ip", "addr", "add", "192.0.2.100/24", "dev", "uplink0"),
-			in(ch.r, "ip", "route", "add", "default", "via", "192.0.2.1"),
-			in(ch.s, "ip", "addr", "add", "192.0.2.1/24", "dev", "eth0"),
-			in(ch.s, "ip", "addr", "add", server4.String()+"/32", "dev", "lo"),
+			benchns.In(ch.Router, "ip", "addr", "add", "192.0.2.100/24", "dev", "uplink0"),
+			benchns.In(ch.Router, "ip", "route", "add", "default", "via", "192.0.2.1"),
+			benchns.In(ch.Server, "ip", "addr", "add", "192.0.2.1/24", "dev", "eth0"),
+			benchns.In(ch.Server, "ip", "addr", "add", server4.String()+"/32", "dev", "lo"),
 		)
 	}
-	for _, s := range steps {
-		if err := sh(s...); err != nil {
-			ch.close()
-			return nil, err
-		}
+	if err := ch.Run(steps); err != nil {
+		return benchns.Chain{}, err
 	}
 	return ch, nil
-}
-
-func (ch *chain) close() {
-	for _, ns := range []string{ch.c, ch.r, ch.s} {
-		if out, err := exec.Command("ip", "netns", "pids", ns).Output(); err == nil {
-			for _, p := range strings.Fields(string(out)) {
-				// This process has threads in the namespaces too.
-				if p != fmt.Sprint(os.Getpid()) {
-					exec.Command("kill", "-9", p).Run()
-				}
-			}
-		}
-		exec.Command("ip", "netns", "del", ns).Run()
-	}
 }
 
 // mode is one way from the client to the server.
@@ -141,37 +101,25 @@ type mode struct {
 	name   string
 	target string // what the client connects to
 	ipv4   bool   // the chain's WAN carries IPv4
-	setup  func(ch *chain) (func(), error)
+	setup  func(ch benchns.Chain) (func(), error)
 }
 
 // clatMode runs the CLAT service in the router as the daemon would, with
 // the plan the daemon makes for an IPv6-only line with the ISP's NAT64.
-func clatMode(ch *chain) (func(), error) {
+func clatMode(ch benchns.Chain) (func(), error) {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	svc, err := clat.New(clat.Config{WAN: "uplink0", Logger: log})
 	if err != nil {
 		return nil, err
 	}
-	out, err := exec.Command("ip", in(ch.r, "cat", "/sys/class/net/uplink0/ifindex")[1:]...).Output()
+	out, err := benchns.Output(ch.Router, "cat", "/sys/class/net/uplink0/ifindex")
 	if err != nil {
 		return nil, err
 	}
 	var wan int
 	fmt.Sscan(string(out), &wan)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		h, err := netns.GetFromName(ch.r)
-		if err == nil {
-			err = netns.Set(h)
-		}
-		if err != nil {
-			done <- err
-			return
-		}
-		done <- svc.Run(ctx)
-	}()
+	done := benchns.Go(ch.Router, func() error { return svc.Run(ctx) })
 	svc.Update(clat.Plan{Pref64: pref64, Address: clatAddr, WANIfindex: wan, WANMTU: 1500})
 	for i := 0; !svc.Stats().Running; i++ {
 		if i > 500 {
@@ -187,26 +135,18 @@ func clatMode(ch *chain) (func(), error) {
 	}, nil
 }
 
-func nat44Mode(ch *chain) (func(), error) {
-	f := filepath.Join(os.TempDir(), ch.r+".nft")
-	rules := "table ip benchnat {\n\tchain post {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n\t\toifname \"uplink0\" masquerade\n\t}\n}\n"
-	if err := os.WriteFile(f, []byte(rules), 0o600); err != nil {
-		return nil, err
-	}
-	defer os.Remove(f)
-	return func() {}, sh(in(ch.r, "nft", "-f", f)...)
-}
+func nat44Mode(ch benchns.Chain) (func(), error) { return func() {}, ch.Masquerade() }
 
 var allModes = []mode{
 	{"clat", server4.String(), false, clatMode},
-	{"ipv6", server6.String(), false, func(*chain) (func(), error) { return func() {}, nil }},
+	{"ipv6", server6.String(), false, func(benchns.Chain) (func(), error) { return func() {}, nil }},
 	{"nat44", server4.String(), true, nat44Mode},
 }
 
 // throughput runs one iperf3 TCP stream from the client and returns the
 // receiver's rate in Gbit/s.
-func throughput(ch *chain, target string) (float64, error) {
-	out, err := exec.Command("ip", in(ch.c, "iperf3", "-J", "-c", target, "-t", fmt.Sprint(*seconds))[1:]...).Output()
+func throughput(ch benchns.Chain, target string) (float64, error) {
+	out, err := benchns.Output(ch.Client, "iperf3", "-J", "-c", target, "-t", fmt.Sprint(*seconds))
 	if err != nil {
 		return 0, fmt.Errorf("iperf3 to %s: %v: %s", target, err, out)
 	}
@@ -265,10 +205,10 @@ func run() error {
 			modes = append(modes, m)
 		}
 	}
-	chains := map[string]*chain{}
+	chains := map[string]benchns.Chain{}
 	defer func() {
 		for _, ch := range chains {
-			ch.close()
+			ch.Close()
 		}
 	}()
 	for _, m := range modes {
@@ -282,12 +222,12 @@ func run() error {
 			return fmt.Errorf("%s: %w", m.name, err)
 		}
 		defer stop()
-		if err := sh(in(ch.s, "iperf3", "-s", "-D")...); err != nil {
+		if err := benchns.Sh(benchns.In(ch.Server, "iperf3", "-s", "-D")...); err != nil {
 			return err
 		}
 		// Warm up: neighbour discovery, conntrack, the iperf3 server.
 		time.Sleep(200 * time.Millisecond)
-		exec.Command("ip", in(ch.c, "ping", "-c", "2", "-i", "0.2", "-W", "2", m.target)[1:]...).Run()
+		exec.Command("ip", benchns.In(ch.Client, "ping", "-c", "2", "-i", "0.2", "-W", "2", m.target)[1:]...).Run()
 	}
 	start, load0 := time.Now().UTC(), loadavg()
 	res := map[string][]float64{}

@@ -36,6 +36,8 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+
+	"codeberg.org/monostack/gizmo/internal/benchns"
 )
 
 var (
@@ -77,7 +79,7 @@ func main() {
 	defer func() {
 		for _, u := range ups {
 			u.stop()
-			u.ch.close()
+			u.ch.Close()
 		}
 	}()
 	for _, m := range modes {
@@ -95,7 +97,7 @@ func main() {
 			if err == nil {
 				ups = append(ups, setUp{m, r, ch})
 			} else {
-				ch.close()
+				ch.Close()
 			}
 		}
 		if err != nil {
@@ -103,7 +105,7 @@ func main() {
 			return
 		}
 		// Warm up: neighbour discovery, tayga's dynamic mapping.
-		exec.Command("ip", in(ch.c, "ping", "-c", "3", "-i", "0.2", "-w", "10", m.target)[1:]...).Run()
+		exec.Command("ip", benchns.In(ch.Client, "ping", "-c", "3", "-i", "0.2", "-w", "10", m.target)[1:]...).Run()
 	}
 	var progs *progStats
 	if *bpfStats {

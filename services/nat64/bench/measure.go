@@ -16,11 +16,13 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/benchns"
 )
 
 func iperf(ch *chain, m mode, udp bool) (float64, error) {
 	dst := m.target
-	srv := exec.Command("ip", in(ch.s, "iperf3", "-s", "-1", "-B", m.server)[1:]...)
+	srv := exec.Command("ip", benchns.In(ch.Server, "iperf3", "-s", "-1", "-B", m.server)[1:]...)
 	if err := srv.Start(); err != nil {
 		return 0, err
 	}
@@ -34,7 +36,7 @@ func iperf(ch *chain, m mode, udp bool) (float64, error) {
 	var err error
 	// The server may not listen yet on a busy machine: try a few times.
 	for range 40 {
-		out, err = exec.Command("ip", in(ch.c, args...)[1:]...).Output()
+		out, err = benchns.Output(ch.Client, args...)
 		// iperf3 -J may exit 0 with the refusal in its JSON.
 		if !strings.Contains(string(out), "Connection refused") {
 			break
@@ -104,9 +106,11 @@ func dialers(ch *chain, dst string) []*net.Dialer {
 // accepts and closes with RST.
 func listen(ch *chain) (net.Listener, error) {
 	var ln net.Listener
-	var lerr error
-	if err := inNS(ch.s, func() { ln, lerr = net.Listen("tcp", ":9000") }); err != nil || lerr != nil {
-		return nil, fmt.Errorf("listen in %s: %v %v", ch.s, err, lerr)
+	if err := <-benchns.Go(ch.Server, func() (err error) {
+		ln, err = net.Listen("tcp", ":9000")
+		return err
+	}); err != nil {
+		return nil, fmt.Errorf("listen in %s: %w", ch.Server, err)
 	}
 	go func() {
 		for {
@@ -130,12 +134,12 @@ func dialLoop(ch *chain, dst string, ds []*net.Dialer, stop func(attempts int64)
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Add(1)
-		go inNS(ch.c, func() {
+		benchns.Go(ch.Client, func() error {
 			defer wg.Done()
 			for {
 				i := k.Add(1)
 				if stop(i) {
-					return
+					return nil
 				}
 				c, err := ds[int(i)%len(ds)].Dial("tcp", net.JoinHostPort(dst, "9000"))
 				if err != nil {
@@ -213,7 +217,7 @@ func measureAtLimit() (atLimit, error) {
 	if err != nil {
 		return r, err
 	}
-	defer ch.close()
+	defer ch.Close()
 	m := modes[slices.IndexFunc(modes, func(m mode) bool { return m.name == "gizmo" })]
 	run, err := m.setup(ch)
 	if err != nil {
@@ -221,7 +225,7 @@ func measureAtLimit() (atLimit, error) {
 	}
 	defer run.stop()
 	u := setUp{m, run, ch}
-	exec.Command("ip", in(ch.c, "ping", "-c", "3", "-i", "0.2", "-w", "10", m.target)[1:]...).Run()
+	exec.Command("ip", benchns.In(ch.Client, "ping", "-c", "3", "-i", "0.2", "-w", "10", m.target)[1:]...).Run()
 	ln, err := listen(ch)
 	if err != nil {
 		return r, err
@@ -262,8 +266,9 @@ func measureAtLimit() (atLimit, error) {
 	}
 	// The neighbour: another host of the LAN, its own MAC and address.
 	var c net.Conn
-	if err := inNS(ch.c, func() {
+	if err := <-benchns.Go(ch.Client, func() error {
 		c, r.neighbourErr = hostDialer(ch.hosts[0].dev, ch.hosts[0].v6).Dial("tcp", net.JoinHostPort(u.target, "9000"))
+		return nil
 	}); err != nil {
 		return r, err
 	}

@@ -8,11 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"time"
 
-	"github.com/vishvananda/netns"
-
+	"codeberg.org/monostack/gizmo/internal/benchns"
 	"codeberg.org/monostack/gizmo/services/nat64"
 )
 
@@ -45,14 +43,14 @@ func gizmoMode(ch *chain) (*running, error) {
 		Pool4: netip.MustParseAddr("192.0.2.100"), Pref64: pref64,
 		LANPrefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8:1000::/64")},
 		Router6:     netip.MustParseAddr("2001:db8:1000::1"),
-		LANIfindex:  ifindex(ch.r, "lan0"), WANIfindex: ifindex(ch.r, "uplink0"), LANMTU: 1500, WANMTU: 1500,
+		LANIfindex:  ifindex(ch.Router, "lan0"), WANIfindex: ifindex(ch.Router, "uplink0"), LANMTU: 1500, WANMTU: 1500,
 	})
 }
 
 // ifindex is dev's interface index in namespace ns, 0 if there is none
 // (which the NAT64 refuses).
 func ifindex(ns, dev string) int {
-	out, _ := exec.Command("ip", in(ns, "cat", "/sys/class/net/"+dev+"/ifindex")[1:]...).Output()
+	out, _ := benchns.Output(ns, "cat", "/sys/class/net/"+dev+"/ifindex")
 	var n int
 	fmt.Sscan(string(out), &n)
 	return n
@@ -65,19 +63,7 @@ func startGizmo(ch *chain, p nat64.Plan) (*running, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		h, err := netns.GetFromName(ch.r)
-		if err == nil {
-			err = netns.Set(h)
-		}
-		if err != nil {
-			done <- err
-			return
-		}
-		done <- svc.Run(ctx)
-	}()
+	done := benchns.Go(ch.Router, func() error { return svc.Run(ctx) })
 	svc.Update(p)
 	for i := 0; !svc.Stats().Enabled; i++ {
 		if i > 500 {
@@ -96,27 +82,10 @@ func startGizmo(ch *chain, p nat64.Plan) (*running, error) {
 	}, nil
 }
 
-const masq = `table ip benchnat {
-	chain post {
-		type nat hook postrouting priority srcnat; policy accept;
-		oifname "uplink0" masquerade
-	}
-}
-`
-
-func nftMasq(ch *chain) error {
-	f := filepath.Join(os.TempDir(), ch.r+".nft")
-	if err := os.WriteFile(f, []byte(masq), 0o600); err != nil {
-		return err
-	}
-	defer os.Remove(f)
-	return sh(in(ch.r, "nft", "-f", f)...)
-}
-
-func nat44Mode(ch *chain) (*running, error) { return &running{stop: func() {}}, nftMasq(ch) }
+func nat44Mode(ch *chain) (*running, error) { return &running{stop: func() {}}, ch.Masquerade() }
 
 func taygaMode(ch *chain) (*running, error) {
-	dir, err := os.MkdirTemp("", ch.r+"-tayga")
+	dir, err := os.MkdirTemp("", ch.Router+"-tayga")
 	if err != nil {
 		return nil, err
 	}
@@ -126,19 +95,19 @@ func taygaMode(ch *chain) (*running, error) {
 		return nil, err
 	}
 	for _, s := range [][]string{
-		in(ch.r, "tayga", "-c", conf, "--mktun"),
-		in(ch.r, "ip", "link", "set", "nat64", "up"),
-		in(ch.r, "ip", "route", "add", "192.168.255.0/24", "dev", "nat64"),
-		in(ch.r, "ip", "-6", "route", "add", pref64.String(), "dev", "nat64"),
+		benchns.In(ch.Router, "tayga", "-c", conf, "--mktun"),
+		benchns.In(ch.Router, "ip", "link", "set", "nat64", "up"),
+		benchns.In(ch.Router, "ip", "route", "add", "192.168.255.0/24", "dev", "nat64"),
+		benchns.In(ch.Router, "ip", "-6", "route", "add", pref64.String(), "dev", "nat64"),
 	} {
-		if err := sh(s...); err != nil {
+		if err := benchns.Sh(s...); err != nil {
 			return nil, err
 		}
 	}
-	if err := nftMasq(ch); err != nil {
+	if err := ch.Masquerade(); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command("ip", in(ch.r, "tayga", "-c", conf, "-n")[1:]...)
+	cmd := exec.Command("ip", benchns.In(ch.Router, "tayga", "-c", conf, "-n")[1:]...)
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}

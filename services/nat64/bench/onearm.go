@@ -1,14 +1,12 @@
 package main
 
 import (
-	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 
+	"codeberg.org/monostack/gizmo/internal/benchns"
 	"codeberg.org/monostack/gizmo/services/nat64"
 )
 
@@ -30,36 +28,33 @@ import (
 // IPv6 reference the client routes the server's 2001:db8:ffff::/48 via
 // the router.
 func newOneArm() (*chain, error) {
-	id := fmt.Sprintf("gzt-bench-%04x", rand.IntN(0x10000))
-	ch := &chain{c: id + "-c", r: id + "-r", s: id + "-s"}
-	steps := [][]string{
-		{"ip", "netns", "add", ch.c}, {"ip", "netns", "add", ch.r}, {"ip", "netns", "add", ch.s},
-		in(ch.s, "ip", "link", "add", "br0", "type", "bridge", "mcast_snooping", "0"),
-		{"ip", "link", "add", "eth0", "netns", ch.c, "type", "veth", "peer", "name", "client", "netns", ch.s},
-		{"ip", "link", "add", "uplink0", "netns", ch.r, "type", "veth", "peer", "name", "gizmo", "netns", ch.s},
-		in(ch.s, "ip", "link", "set", "client", "master", "br0", "up"),
-		in(ch.s, "ip", "link", "set", "gizmo", "master", "br0", "up"),
-		in(ch.c, "ip", "link", "set", "lo", "up"), in(ch.r, "ip", "link", "set", "lo", "up"), in(ch.s, "ip", "link", "set", "lo", "up"),
-		in(ch.c, "ip", "addr", "add", "2001:db8:1000::a/64", "dev", "eth0", "nodad"),
-		in(ch.c, "ip", "link", "set", "eth0", "up"),
+	ch := &chain{Chain: benchns.NewChain("gzt-bench")}
+	steps := append(ch.Namespaces(),
+		benchns.In(ch.Server, "ip", "link", "add", "br0", "type", "bridge", "mcast_snooping", "0"),
+		[]string{"ip", "link", "add", "eth0", "netns", ch.Client, "type", "veth", "peer", "name", "client", "netns", ch.Server},
+		[]string{"ip", "link", "add", "uplink0", "netns", ch.Router, "type", "veth", "peer", "name", "gizmo", "netns", ch.Server},
+		benchns.In(ch.Server, "ip", "link", "set", "client", "master", "br0", "up"),
+		benchns.In(ch.Server, "ip", "link", "set", "gizmo", "master", "br0", "up"),
+		benchns.In(ch.Client, "ip", "addr", "add", "2001:db8:1000::a/64", "dev", "eth0", "nodad"),
+		benchns.In(ch.Client, "ip", "link", "set", "eth0", "up"),
 		// RFC 4861 §6.3.4: an on-link PIO is a route to the link.
-		in(ch.c, "ip", "-6", "route", "add", "2001:db8:64::/64", "dev", "eth0"),
-		in(ch.c, "ip", "-6", "route", "add", "2001:db8:ffff::/48", "via", "2001:db8:1000::2"),
-		in(ch.r, "ip", "addr", "add", "2001:db8:1000::2/64", "dev", "uplink0", "nodad"),
-		in(ch.r, "ip", "link", "set", "uplink0", "up"),
+		benchns.In(ch.Client, "ip", "-6", "route", "add", "2001:db8:64::/64", "dev", "eth0"),
+		benchns.In(ch.Client, "ip", "-6", "route", "add", "2001:db8:ffff::/48", "via", "2001:db8:1000::2"),
+		benchns.In(ch.Router, "ip", "addr", "add", "2001:db8:1000::2/64", "dev", "uplink0", "nodad"),
+		benchns.In(ch.Router, "ip", "link", "set", "uplink0", "up"),
 		// services/wan turns forwarding on in every mode.
-		in(ch.r, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"),
-		in(ch.s, "ip", "addr", "add", "198.51.100.80/32", "dev", "lo"),
-		in(ch.s, "ip", "addr", "add", "2001:db8:ffff::6/128", "dev", "lo"),
-		in(ch.s, "ip", "link", "set", "br0", "up"),
-	}
+		benchns.In(ch.Router, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=1"),
+		benchns.In(ch.Server, "ip", "addr", "add", "198.51.100.80/32", "dev", "lo"),
+		benchns.In(ch.Server, "ip", "addr", "add", "2001:db8:ffff::6/128", "dev", "lo"),
+		benchns.In(ch.Server, "ip", "link", "set", "br0", "up"),
+	)
 	steps = append(steps, ch.addHosts(false, func(dev, metric string) [][]string {
 		return [][]string{
-			in(ch.c, "ip", "-6", "route", "add", "2001:db8:64::/64", "dev", dev, "metric", metric),
-			in(ch.c, "ip", "-6", "route", "add", "2001:db8:ffff::/48", "via", "2001:db8:1000::2", "dev", dev, "metric", metric),
+			benchns.In(ch.Client, "ip", "-6", "route", "add", "2001:db8:64::/64", "dev", dev, "metric", metric),
+			benchns.In(ch.Client, "ip", "-6", "route", "add", "2001:db8:ffff::/48", "via", "2001:db8:1000::2", "dev", dev, "metric", metric),
 		}
 	})...)
-	if err := ch.run(steps); err != nil {
+	if err := ch.Run(steps); err != nil {
 		return nil, err
 	}
 	return ch, nil
@@ -79,22 +74,22 @@ func newOneArm() (*chain, error) {
 func gizmoOneArmMode(ch *chain) (*running, error) {
 	dst := target("198.51.100.80")
 	for _, s := range [][]string{
-		in(ch.s, "ip", "addr", "add", "2001:db8:1000::1/64", "dev", "br0", "nodad"),
-		in(ch.s, "ip", "addr", "add", "192.0.2.1/24", "dev", "br0"),
-		in(ch.r, "ip", "addr", "add", "fd00:db8:1::1/64", "dev", "uplink0", "nodad"),
-		in(ch.r, "ip", "addr", "add", "192.0.2.100/24", "dev", "uplink0"),
-		in(ch.r, "ip", "route", "add", "default", "via", "192.0.2.1"),
-		in(ch.r, "ip", "-6", "route", "add", "default", "via", "2001:db8:1000::1"),
+		benchns.In(ch.Server, "ip", "addr", "add", "2001:db8:1000::1/64", "dev", "br0", "nodad"),
+		benchns.In(ch.Server, "ip", "addr", "add", "192.0.2.1/24", "dev", "br0"),
+		benchns.In(ch.Router, "ip", "addr", "add", "fd00:db8:1::1/64", "dev", "uplink0", "nodad"),
+		benchns.In(ch.Router, "ip", "addr", "add", "192.0.2.100/24", "dev", "uplink0"),
+		benchns.In(ch.Router, "ip", "route", "add", "default", "via", "192.0.2.1"),
+		benchns.In(ch.Router, "ip", "-6", "route", "add", "default", "via", "2001:db8:1000::1"),
 		// The kernel delays a proxied answer to a multicast NS by up
 		// to proxy_delay (0.8 s); the NS responder answers at once.
-		in(ch.r, "sysctl", "-qw", "net.ipv6.conf.uplink0.proxy_ndp=1", "net.ipv6.neigh.uplink0.proxy_delay=0"),
-		in(ch.r, "ip", "-6", "neigh", "add", "proxy", dst, "dev", "uplink0"),
+		benchns.In(ch.Router, "sysctl", "-qw", "net.ipv6.conf.uplink0.proxy_ndp=1", "net.ipv6.neigh.uplink0.proxy_delay=0"),
+		benchns.In(ch.Router, "ip", "-6", "neigh", "add", "proxy", dst, "dev", "uplink0"),
 	} {
-		if err := sh(s...); err != nil {
+		if err := benchns.Sh(s...); err != nil {
 			return nil, err
 		}
 	}
-	port := ifindex(ch.r, "uplink0")
+	port := ifindex(ch.Router, "uplink0")
 	return startGizmo(ch, nat64.Plan{
 		Pool4: netip.MustParseAddr("192.0.2.100"), Pref64: pref64,
 		LANPrefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8:1000::/64"), netip.MustParsePrefix("fd00:db8:1::/64")},
@@ -134,26 +129,26 @@ const noRedirects = `table ip6 benchredirect {
 // client's /64 on-link would answer the client directly).
 func ipv6OneArmMode(ch *chain) (*running, error) {
 	for _, s := range [][]string{
-		in(ch.s, "ip", "addr", "add", "2001:db8:0:1::1/64", "dev", "br0", "nodad"),
-		in(ch.s, "ip", "-6", "route", "add", "2001:db8:1000::/64", "via", "2001:db8:0:1::2"),
-		in(ch.r, "ip", "addr", "add", "2001:db8:0:1::2/64", "dev", "uplink0", "nodad"),
-		in(ch.r, "ip", "-6", "route", "add", "2001:db8:ffff::/48", "via", "2001:db8:0:1::1"),
+		benchns.In(ch.Server, "ip", "addr", "add", "2001:db8:0:1::1/64", "dev", "br0", "nodad"),
+		benchns.In(ch.Server, "ip", "-6", "route", "add", "2001:db8:1000::/64", "via", "2001:db8:0:1::2"),
+		benchns.In(ch.Router, "ip", "addr", "add", "2001:db8:0:1::2/64", "dev", "uplink0", "nodad"),
+		benchns.In(ch.Router, "ip", "-6", "route", "add", "2001:db8:ffff::/48", "via", "2001:db8:0:1::1"),
 	} {
-		if err := sh(s...); err != nil {
+		if err := benchns.Sh(s...); err != nil {
 			return nil, err
 		}
 	}
-	f := filepath.Join(os.TempDir(), ch.r+"-redirect.nft")
+	f := filepath.Join(os.TempDir(), ch.Router+"-redirect.nft")
 	if err := os.WriteFile(f, []byte(noRedirects), 0o600); err != nil {
 		return nil, err
 	}
 	defer os.Remove(f)
-	if err := sh(in(ch.r, "nft", "-f", f)...); err != nil {
+	if err := benchns.Sh(benchns.In(ch.Router, "nft", "-f", f)...); err != nil {
 		return nil, err
 	}
 	return &running{stop: func() {
-		out, _ := exec.Command("ip", in(ch.r, "nft", "list", "chain", "ip6", "benchredirect", "out")[1:]...).Output()
-		snmp, _ := exec.Command("ip", in(ch.r, "grep", "-E", "Ip6OutForwDatagrams|Icmp6OutRedirects", "/proc/net/snmp6")[1:]...).Output()
+		out, _ := benchns.Output(ch.Router, "nft", "list", "chain", "ip6", "benchredirect", "out")
+		snmp, _ := benchns.Output(ch.Router, "grep", "-E", "Ip6OutForwDatagrams|Icmp6OutRedirects", "/proc/net/snmp6")
 		slog.Info("ipv6-onearm: redirects dropped, and the router's counters", "chain", string(out), "snmp6", string(snmp))
 	}}, nil
 }
