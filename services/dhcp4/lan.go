@@ -13,6 +13,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/packetsock"
 )
 
 // LAN are the server's sockets on the LAN interface. Requests are read
@@ -146,17 +148,13 @@ const frameSnap = 2048
 // the socket, so that forwarding pays nothing for it. Elsewhere an
 // ETH_P_IP socket sees only IPv4.
 func listenRequests(ifi *net.Interface, bridgePort bool) (*packet.Conn, error) {
-	raw, err := bpf.Assemble(requestFilter)
-	if err != nil {
-		return nil, fmt.Errorf("dhcp4: assemble filter: %w", err)
-	}
 	proto := unix.ETH_P_IP
 	if bridgePort {
 		proto = unix.ETH_P_ALL
 	}
-	c, err := packet.Listen(ifi, packet.Raw, proto, &packet.Config{Filter: raw})
+	c, err := packetsock.Listen(ifi, packet.Raw, proto, requestFilter)
 	if err != nil {
-		return nil, fmt.Errorf("dhcp4: listen on %s: %w", ifi.Name, err)
+		return nil, fmt.Errorf("dhcp4: %w", err)
 	}
 	// Both options are best effort: without PACKET_IGNORE_OUTGOING (Linux
 	// 4.20) the filter drops the outgoing frames instead; without the
@@ -202,22 +200,12 @@ func (f frameSocket) readFrame(b, oob []byte) (n int, csumPending bool, err erro
 
 // attachFilter puts a classic BPF program on a socket (SO_ATTACH_FILTER).
 func attachFilter(c *net.UDPConn, prog []bpf.Instruction) error {
-	raw, err := bpf.Assemble(prog)
-	if err != nil {
-		return fmt.Errorf("dhcp4: assemble filter: %w", err)
-	}
 	sc, err := c.SyscallConn()
 	if err != nil {
 		return fmt.Errorf("dhcp4: %w", err)
 	}
 	var serr error
-	err = sc.Control(func(fd uintptr) {
-		f := make([]unix.SockFilter, len(raw))
-		for i, r := range raw {
-			f[i] = unix.SockFilter{Code: r.Op, Jt: r.Jt, Jf: r.Jf, K: r.K}
-		}
-		serr = unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &unix.SockFprog{Len: uint16(len(f)), Filter: &f[0]})
-	})
+	err = sc.Control(func(fd uintptr) { serr = packetsock.AttachFilter(int(fd), prog) })
 	if err = errors.Join(err, serr); err != nil {
 		return fmt.Errorf("dhcp4: filter on the reply socket: %w", err)
 	}

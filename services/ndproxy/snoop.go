@@ -2,7 +2,6 @@ package ndproxy
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -11,6 +10,8 @@ import (
 	"github.com/mdlayher/packet"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/packetsock"
 )
 
 // ndKind is the kind of Neighbor Discovery message the snooper saw.
@@ -154,36 +155,17 @@ func listenND(ifname string, allMulti, own bool) (*packet.Conn, error) {
 	if own {
 		filter, proto = ownNSFilter, unix.ETH_P_ALL
 	}
-	raw, err := bpf.Assemble(filter)
+	c, err := packetsock.Listen(ifi, packet.Datagram, proto, filter)
 	if err != nil {
-		return nil, fmt.Errorf("ndproxy: assemble filter: %w", err)
-	}
-	c, err := packet.Listen(ifi, packet.Datagram, proto, &packet.Config{Filter: raw})
-	if err != nil {
-		return nil, fmt.Errorf("ndproxy: listen on %s: %w", ifname, err)
+		return nil, fmt.Errorf("ndproxy: %w", err)
 	}
 	// Room for a burst of a few thousand ND messages (every host of a
 	// switch that comes back doing DAD); what does not fit is counted
-	// (Stats.Dropped). FORCE needs CAP_NET_ADMIN, which the gizmo has.
-	if sc, err := c.SyscallConn(); err == nil {
-		sc.Control(func(fd uintptr) {
-			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 2<<20)
-		})
-	}
+	// (Stats.Dropped).
+	packetsock.ForceReadBuffer(c, 2<<20)
 	if allMulti {
-		sc, err := c.SyscallConn()
-		if err != nil {
-			c.Close()
-			return nil, fmt.Errorf("ndproxy: %s: %w", ifname, err)
-		}
-		var serr error
-		err = sc.Control(func(fd uintptr) {
-			mreq := unix.PacketMreq{Ifindex: int32(ifi.Index), Type: unix.PACKET_MR_ALLMULTI}
-			serr = unix.SetsockoptPacketMreq(int(fd), unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq)
-		})
-		if err = errors.Join(err, serr); err != nil {
-			c.Close()
-			return nil, fmt.Errorf("ndproxy: all-multicast on %s: %w", ifname, err)
+		if err := packetsock.AllMulticast(c, ifi); err != nil {
+			return nil, fmt.Errorf("ndproxy: %w", err)
 		}
 	}
 	return c, nil

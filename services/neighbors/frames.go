@@ -11,6 +11,8 @@ import (
 	"github.com/mdlayher/packet"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/packetsock"
 )
 
 // Reasons a control-plane frame gives no sighting; the keys of
@@ -214,23 +216,14 @@ var (
 // listenFrames opens a raw packet socket for protocol on ifi with filter:
 // frames with their Ethernet header, where the source address is.
 func listenFrames(ifi *net.Interface, protocol int, filter []bpf.Instruction) (*packet.Conn, error) {
-	raw, err := bpf.Assemble(filter)
+	c, err := packetsock.Listen(ifi, packet.Raw, protocol, filter)
 	if err != nil {
-		return nil, fmt.Errorf("neighbors: assemble filter: %w", err)
-	}
-	c, err := packet.Listen(ifi, packet.Raw, protocol, &packet.Config{Filter: raw})
-	if err != nil {
-		return nil, fmt.Errorf("neighbors: listen on %s: %w", ifi.Name, err)
+		return nil, fmt.Errorf("neighbors: %w", err)
 	}
 	// A queue for a few thousand frames: a switch coming back with every
-	// host soliciting at once. FORCE needs CAP_NET_ADMIN, which the gizmo
-	// has; without it the default stays, and what does not fit is
-	// counted (Stats.SocketDrops).
-	if sc, err := c.SyscallConn(); err == nil {
-		sc.Control(func(fd uintptr) {
-			unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, readBuffer)
-		})
-	}
+	// host soliciting at once; what does not fit is counted
+	// (Stats.SocketDrops).
+	packetsock.ForceReadBuffer(c, readBuffer)
 	return c, nil
 }
 

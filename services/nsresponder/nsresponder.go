@@ -31,6 +31,7 @@ import (
 
 	"codeberg.org/monostack/gizmo/internal/guarded"
 	"codeberg.org/monostack/gizmo/internal/mailbox"
+	"codeberg.org/monostack/gizmo/internal/packetsock"
 	"codeberg.org/monostack/gizmo/internal/serveloop"
 )
 
@@ -321,27 +322,12 @@ func (r *runner) answer(conn *packet.Conn, b []byte, frameSource net.HardwareAdd
 // groups of the addresses it answers for. The kernel drops the membership
 // when the socket closes, even after a crash.
 func listen(ifi *net.Interface, prefixes []netip.Prefix) (*packet.Conn, error) {
-	raw, err := bpf.Assemble(filter(prefixes))
+	c, err := packetsock.Listen(ifi, packet.Datagram, unix.ETH_P_IPV6, filter(prefixes))
 	if err != nil {
-		return nil, fmt.Errorf("nsresponder: assemble filter: %w", err)
+		return nil, fmt.Errorf("nsresponder: %w", err)
 	}
-	c, err := packet.Listen(ifi, packet.Datagram, unix.ETH_P_IPV6, &packet.Config{Filter: raw})
-	if err != nil {
-		return nil, fmt.Errorf("nsresponder: listen on %s: %w", ifi.Name, err)
-	}
-	sc, err := c.SyscallConn()
-	if err != nil {
-		c.Close()
-		return nil, fmt.Errorf("nsresponder: %s: %w", ifi.Name, err)
-	}
-	var serr error
-	err = sc.Control(func(fd uintptr) {
-		mreq := unix.PacketMreq{Ifindex: int32(ifi.Index), Type: unix.PACKET_MR_ALLMULTI}
-		serr = unix.SetsockoptPacketMreq(int(fd), unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq)
-	})
-	if err = errors.Join(err, serr); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("nsresponder: all-multicast on %s: %w", ifi.Name, err)
+	if err := packetsock.AllMulticast(c, ifi); err != nil {
+		return nil, fmt.Errorf("nsresponder: %w", err)
 	}
 	return c, nil
 }

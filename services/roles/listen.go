@@ -7,10 +7,11 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"unsafe"
 
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/packetsock"
 )
 
 // upstreamFilter is a classic BPF program that lets only the frames
@@ -52,10 +53,6 @@ func listenUpstream(ctx context.Context, port string, report func(Upstream)) err
 	if err != nil {
 		return fmt.Errorf("roles: listen on %s: %w", port, err)
 	}
-	prog, err := bpf.Assemble(upstreamFilter)
-	if err != nil {
-		return fmt.Errorf("roles: assemble filter: %w", err)
-	}
 	proto := htons(unix.ETH_P_ALL)
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, int(proto))
 	if err != nil {
@@ -64,12 +61,7 @@ func listenUpstream(ctx context.Context, port string, report func(Upstream)) err
 	f := os.NewFile(uintptr(fd), "packet:"+port) // owns fd from here on
 	defer f.Close()
 	// The filter goes on before bind, so that no unfiltered frame is queued.
-	filter := make([]unix.SockFilter, len(prog))
-	for i, ins := range prog {
-		filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
-	}
-	fprog := unix.SockFprog{Len: uint16(len(filter)), Filter: unsafe.SliceData(filter)}
-	if err := unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog); err != nil {
+	if err := packetsock.AttachFilter(fd, upstreamFilter); err != nil {
 		return fmt.Errorf("roles: attach filter on %s: %w", port, err)
 	}
 	// Outgoing frames are skipped by the kernel where it can (Linux 4.20)

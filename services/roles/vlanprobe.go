@@ -15,6 +15,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/packetsock"
 )
 
 // CommonVLANs are the 802.1Q VLAN IDs on which ISPs commonly deliver their
@@ -249,24 +251,15 @@ func ProbeVLANs(ctx context.Context, port string, vids []uint16, log *slog.Logge
 // only tagged upstream replies past the kernel filter, the tag reported in
 // PACKET_AUXDATA, and the port promiscuous while it is open.
 func vlanSocket(ifi *net.Interface) (*os.File, error) {
-	prog, err := bpf.Assemble(vlanUpstreamFilter)
-	if err != nil {
-		return nil, fmt.Errorf("assemble filter: %w", err)
-	}
 	proto := htons(unix.ETH_P_ALL)
 	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, int(proto))
 	if err != nil {
 		return nil, fmt.Errorf("packet socket: %w", err)
 	}
 	f := os.NewFile(uintptr(fd), "vlanprobe:"+ifi.Name) // owns fd from here on
-	filter := make([]unix.SockFilter, len(prog))
-	for i, ins := range prog {
-		filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
-	}
-	fprog := unix.SockFprog{Len: uint16(len(filter)), Filter: unsafe.SliceData(filter)}
 	mreq := unix.PacketMreq{Ifindex: int32(ifi.Index), Type: unix.PACKET_MR_PROMISC}
 	for _, err := range []error{
-		unix.SetsockoptSockFprog(fd, unix.SOL_SOCKET, unix.SO_ATTACH_FILTER, &fprog),
+		packetsock.AttachFilter(fd, vlanUpstreamFilter),
 		unix.SetsockoptInt(fd, unix.SOL_PACKET, unix.PACKET_AUXDATA, 1),
 		unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: ifi.Index}),
 		unix.SetsockoptPacketMreq(fd, unix.SOL_PACKET, unix.PACKET_ADD_MEMBERSHIP, &mreq),
