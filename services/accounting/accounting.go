@@ -24,6 +24,7 @@ import (
 
 	"codeberg.org/monostack/gizmo/internal/mailbox"
 	"codeberg.org/monostack/gizmo/internal/reconcile"
+	"codeberg.org/monostack/gizmo/internal/svclog"
 )
 
 // TableName is the accounting table (family inet).
@@ -67,11 +68,7 @@ type Service struct {
 
 // New returns the service.
 func New(cfg Config) (*Service, error) {
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	return &Service{cfg: cfg, log: log.With("service", "accounting")}, nil
+	return &Service{cfg: cfg, log: svclog.For(cfg.Logger, "accounting")}, nil
 }
 
 // Update hands the service a new plan; it never blocks and the newest plan

@@ -14,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"codeberg.org/monostack/gizmo/internal/mailbox"
+	"codeberg.org/monostack/gizmo/internal/svclog"
 )
 
 // WellKnownName is the name whose AAAA records a DNS64 synthesizes from
@@ -158,9 +159,6 @@ type DiscoveryStats struct {
 
 // NewDiscovery returns discovery, stopped until Run.
 func NewDiscovery(cfg DiscoveryConfig) *Discovery {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
 	if cfg.Exchange == nil {
 		cfg.Exchange = exchangeUDP
 	}
@@ -170,7 +168,7 @@ func NewDiscovery(cfg DiscoveryConfig) *Discovery {
 	if cfg.OnResult == nil {
 		cfg.OnResult = func(Discovered) {}
 	}
-	return &Discovery{cfg: cfg, log: cfg.Logger.With("service", "clat-discovery")}
+	return &Discovery{cfg: cfg, log: svclog.For(cfg.Logger, "clat-discovery")}
 }
 
 // Update hands discovery a new plan; it never blocks.

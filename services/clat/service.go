@@ -12,6 +12,7 @@ import (
 
 	"codeberg.org/monostack/gizmo/internal/mailbox"
 	"codeberg.org/monostack/gizmo/internal/reconcile"
+	"codeberg.org/monostack/gizmo/internal/svclog"
 )
 
 // Config is fixed for the life of the service.
@@ -45,10 +46,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.WAN == "" {
 		return nil, errors.New("clat: no WAN interface")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	return &Service{cfg: cfg, log: cfg.Logger.With("service", "clat"), k: kernel{wan: cfg.WAN}}, nil
+	return &Service{cfg: cfg, log: svclog.For(cfg.Logger, "clat"), k: kernel{wan: cfg.WAN}}, nil
 }
 
 // Update hands the service a new plan; it never blocks and the newest

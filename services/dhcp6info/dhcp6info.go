@@ -21,6 +21,7 @@ import (
 	"codeberg.org/monostack/gizmo/internal/guarded"
 	"codeberg.org/monostack/gizmo/internal/mailbox"
 	"codeberg.org/monostack/gizmo/internal/serveloop"
+	"codeberg.org/monostack/gizmo/internal/svclog"
 )
 
 // Config configures the server.
@@ -64,13 +65,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Interface == "" {
 		return nil, errors.New("dhcp6info: no interface")
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
 	s := &Service{
 		cfg: cfg,
-		log: log.With("service", "dhcp6info", "interface", cfg.Interface),
+		log: svclog.For(cfg.Logger, "dhcp6info", "interface", cfg.Interface),
 	}
 	s.stats.Clone = func(st Stats) Stats {
 		st.Dropped = maps.Clone(st.Dropped)

@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/internal/guarded"
+	"codeberg.org/monostack/gizmo/internal/svclog"
 )
 
 // Config configures the client.
@@ -122,9 +123,6 @@ func New(cfg Config) (*Service, error) {
 	if cfg.HintLength < 0 || cfg.HintLength > 64 {
 		return nil, fmt.Errorf("dhcp6pd: hint length /%d outside 0..64", cfg.HintLength)
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
 	if cfg.OnLease == nil {
 		cfg.OnLease = func(Lease) {}
 	}
@@ -133,7 +131,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		cfg:     cfg,
-		log:     cfg.Logger.With("service", "dhcp6pd", "interface", cfg.Interface),
+		log:     svclog.For(cfg.Logger, "dhcp6pd", "interface", cfg.Interface),
 		refresh: make(chan struct{}, 1),
 	}
 	s.stats.Clone = cloneStats

@@ -17,6 +17,8 @@ import (
 
 	"github.com/miekg/dns"
 	"golang.org/x/sync/singleflight"
+
+	"codeberg.org/monostack/gizmo/internal/svclog"
 )
 
 // Config holds what does not change while the service runs.
@@ -73,9 +75,6 @@ const maxUpstreamShare = maxWaitingQueries / 2
 // New returns a service with an empty plan: it answers local names but has
 // no upstreams and no listeners until the first Update.
 func New(cfg Config) (*Service, error) {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
 	if cfg.CacheBytes == 0 {
 		cfg.CacheBytes = 16 << 20
 	}
@@ -95,7 +94,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.UDPSockets = runtime.GOMAXPROCS(0)
 	}
 	s := &Service{
-		log:    cfg.Logger.With("service", "dns64"),
+		log:    svclog.For(cfg.Logger, "dns64"),
 		cfg:    cfg,
 		replan: make(chan struct{}, 1),
 		cache:  newCache(cfg.CacheBytes),

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/internal/mailbox"
+	"codeberg.org/monostack/gizmo/internal/svclog"
 )
 
 // Config is fixed for the life of the service.
@@ -54,13 +55,10 @@ type Stats struct {
 
 // New checks the configuration. Nothing touches the kernel before Run.
 func New(cfg Config) (*Service, error) {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
 	if cfg.lookup == nil {
 		cfg.lookup = lookupAAAA
 	}
-	return &Service{cfg: cfg, log: cfg.Logger.With("service", "dslite")}, nil
+	return &Service{cfg: cfg, log: svclog.For(cfg.Logger, "dslite")}, nil
 }
 
 // Update hands the service a new plan; it never blocks and the newest

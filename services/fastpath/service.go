@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/internal/mailbox"
+	"codeberg.org/monostack/gizmo/internal/svclog"
 )
 
 // DefaultMark is the skb mark bit the fast path sets on the packets it
@@ -122,10 +123,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.ReapInterval <= 0 {
 		cfg.ReapInterval = 10 * time.Second
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	return &Service{cfg: cfg, log: cfg.Logger.With("service", "fastpath")}, nil
+	return &Service{cfg: cfg, log: svclog.For(cfg.Logger, "fastpath")}, nil
 }
 
 // Update hands the service a new plan; it never blocks and the newest plan

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/internal/mailbox"
+	"codeberg.org/monostack/gizmo/internal/svclog"
 )
 
 // Config configures the firewall service.
@@ -63,11 +64,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.NetNS < 0 {
 		return nil, fmt.Errorf("firewall: invalid netns fd %d", cfg.NetNS)
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	return &Service{cfg: cfg, log: log.With("service", "firewall")}, nil
+	return &Service{cfg: cfg, log: svclog.For(cfg.Logger, "firewall")}, nil
 }
 
 // Run applies plans as they arrive until ctx is done. On return the

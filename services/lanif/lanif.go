@@ -21,6 +21,7 @@ import (
 
 	"codeberg.org/monostack/gizmo/internal/mailbox"
 	"codeberg.org/monostack/gizmo/internal/reconcile"
+	"codeberg.org/monostack/gizmo/internal/svclog"
 )
 
 // Addr is one address the gizmo holds on the LAN.
@@ -64,11 +65,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Interface == "" {
 		return nil, errors.New("lanif: no interface")
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	return &Service{cfg: cfg, log: log.With("service", "lanif", "interface", cfg.Interface)}, nil
+	return &Service{cfg: cfg, log: svclog.For(cfg.Logger, "lanif", "interface", cfg.Interface)}, nil
 }
 
 // Update hands the service a new plan; it never blocks and the newest plan

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/internal/mailbox"
+	"codeberg.org/monostack/gizmo/internal/svclog"
 )
 
 // DefaultPinDir is where the maps are pinned so that sessions survive a
@@ -64,10 +65,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.ReapInterval <= 0 {
 		cfg.ReapInterval = 10 * time.Second
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	return &Service{cfg: cfg, log: cfg.Logger.With("service", "nat64")}, nil
+	return &Service{cfg: cfg, log: svclog.For(cfg.Logger, "nat64")}, nil
 }
 
 // Update hands the service a new plan; it never blocks and the newest

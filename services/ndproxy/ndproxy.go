@@ -36,6 +36,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"codeberg.org/monostack/gizmo/internal/mailbox"
+	"codeberg.org/monostack/gizmo/internal/svclog"
 )
 
 // Plan is what the daemon wants shared (gizmo/plan.NDProxy).
@@ -159,11 +160,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.ProcSys == "" {
 		cfg.ProcSys = "/proc/sys"
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	return &Service{cfg: cfg, log: log.With("service", "ndproxy", "wan", cfg.WAN, "lan", cfg.LAN)}, nil
+	return &Service{cfg: cfg, log: svclog.For(cfg.Logger, "ndproxy", "wan", cfg.WAN, "lan", cfg.LAN)}, nil
 }
 
 // Update hands the service a new plan; it never blocks and the newest plan

@@ -38,6 +38,7 @@ import (
 
 	"codeberg.org/monostack/gizmo/internal/guarded"
 	"codeberg.org/monostack/gizmo/internal/serveloop"
+	"codeberg.org/monostack/gizmo/internal/svclog"
 )
 
 // Sighting is one address seen in use by one MAC address.
@@ -120,12 +121,8 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Rescan == 0 {
 		cfg.Rescan = time.Minute
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
 	s := &Service{
-		cfg: cfg, log: log.With("service", "neighbors", "interface", cfg.Interface),
+		cfg: cfg, log: svclog.For(cfg.Logger, "neighbors", "interface", cfg.Interface),
 		proven: map[pair]time.Time{}, probed: map[pair]time.Time{},
 	}
 	s.stats.Clone = func(st Stats) Stats {

@@ -33,6 +33,7 @@ import (
 	"codeberg.org/monostack/gizmo/internal/mailbox"
 	"codeberg.org/monostack/gizmo/internal/packetsock"
 	"codeberg.org/monostack/gizmo/internal/serveloop"
+	"codeberg.org/monostack/gizmo/internal/svclog"
 )
 
 // MaxPrefixes bounds Plan.Prefixes (and the socket filter's length).
@@ -112,11 +113,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Interface == "" {
 		return nil, errors.New("nsresponder: no interface")
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
-	s := &Service{cfg: cfg, log: log.With("service", "nsresponder", "interface", cfg.Interface), now: time.Now}
+	s := &Service{cfg: cfg, log: svclog.For(cfg.Logger, "nsresponder", "interface", cfg.Interface), now: time.Now}
 	s.stats.Clone = func(st Stats) Stats {
 		st.Refused = maps.Clone(st.Refused)
 		st.Prefixes = slices.Clone(st.Prefixes)

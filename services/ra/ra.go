@@ -26,6 +26,7 @@ import (
 	"codeberg.org/monostack/gizmo/internal/guarded"
 	"codeberg.org/monostack/gizmo/internal/mailbox"
 	"codeberg.org/monostack/gizmo/internal/serveloop"
+	"codeberg.org/monostack/gizmo/internal/svclog"
 )
 
 // Config configures the service.
@@ -72,13 +73,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Interface == "" {
 		return nil, errors.New("ra: no interface")
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
 	s := &Service{
 		cfg: cfg,
-		log: log.With("service", "ra", "interface", cfg.Interface),
+		log: svclog.For(cfg.Logger, "ra", "interface", cfg.Interface),
 	}
 	s.stats.Clone = func(st Stats) Stats {
 		st.RSInvalid = maps.Clone(st.RSInvalid)

@@ -34,6 +34,7 @@ import (
 	"github.com/beevik/ntp"
 
 	"codeberg.org/monostack/gizmo/internal/guarded"
+	"codeberg.org/monostack/gizmo/internal/svclog"
 )
 
 // DefaultPool is the public pool to use when no DHCP server names an NTP
@@ -169,9 +170,6 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = SystemClock{}
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
 	if cfg.Resolver == nil {
 		cfg.Resolver = net.DefaultResolver
 	}
@@ -180,7 +178,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		cfg:        cfg,
-		log:        cfg.Logger.With("service", "timesync"),
+		log:        svclog.For(cfg.Logger, "timesync"),
 		clock:      cfg.Clock,
 		planCh:     make(chan struct{}, 1),
 		serverKick: make(chan struct{}, 1),

@@ -17,6 +17,7 @@ import (
 	"codeberg.org/monostack/gizmo/internal/guarded"
 	"codeberg.org/monostack/gizmo/internal/mailbox"
 	"codeberg.org/monostack/gizmo/internal/serveloop"
+	"codeberg.org/monostack/gizmo/internal/svclog"
 )
 
 // Config configures the service.
@@ -90,13 +91,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.ConntrackDir == "" {
 		cfg.ConntrackDir = "/proc/sys/net/netfilter"
 	}
-	log := cfg.Logger
-	if log == nil {
-		log = slog.Default()
-	}
 	lim := cfg.Limits.withDefaults()
 	s := &Service{
-		cfg: cfg, log: log.With("service", "upnp", "interface", cfg.Interface), limits: lim,
+		cfg: cfg, log: svclog.For(cfg.Logger, "upnp", "interface", cfg.Interface), limits: lim,
 		requests: newBuckets(lim.Requests, lim.RequestBurst, lim.AllRequests, lim.AllRequestBurst, lim.Clients),
 		searches: newBuckets(lim.Searches, lim.SearchBurst, lim.AllSearches, lim.AllSearchBurst, lim.Clients),
 	}

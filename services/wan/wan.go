@@ -24,6 +24,7 @@ import (
 
 	"codeberg.org/monostack/gizmo/internal/guarded"
 	"codeberg.org/monostack/gizmo/internal/mailbox"
+	"codeberg.org/monostack/gizmo/internal/svclog"
 )
 
 // Config configures the WAN service.
@@ -149,9 +150,6 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Interface == "" {
 		return nil, errors.New("wan: no interface")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
 	if cfg.OnUpstream == nil {
 		cfg.OnUpstream = func(Upstream) {}
 	}
@@ -163,7 +161,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{
 		cfg: cfg,
-		log: cfg.Logger.With("service", "wan", "interface", cfg.Interface),
+		log: svclog.For(cfg.Logger, "wan", "interface", cfg.Interface),
 	}
 	s.stats.Clone = cloneStats
 	return s, nil
