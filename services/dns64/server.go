@@ -101,20 +101,10 @@ func (s *Service) listen(ap netip.AddrPort) (func(), error) {
 	}
 	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
 		var serr error
-		err := c.Control(func(fd uintptr) {
-			if ap.Addr().Is4() {
-				serr = unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_FREEBIND, 1)
-			} else {
-				serr = unix.SetsockoptInt(int(fd), unix.SOL_IPV6, unix.IPV6_FREEBIND, 1)
-			}
-		})
+		err := c.Control(func(fd uintptr) { serr = freebind(fd, ap.Addr()) })
 		return errors.Join(err, serr)
 	}}
-	network := "tcp6"
-	if ap.Addr().Is4() {
-		network = "tcp4"
-	}
-	l, err := lc.Listen(context.Background(), network, ap.String())
+	l, err := lc.Listen(context.Background(), family("tcp", ap.Addr()), ap.String())
 	if err != nil {
 		stopUDP()
 		return nil, fmt.Errorf("dns64: tcp listen on %s: %w", ap, err)
@@ -146,4 +136,23 @@ func (s *Service) serve(srv *dns.Server) *dns.Server {
 	case <-stopped:
 	}
 	return srv
+}
+
+// freebind sets IP_FREEBIND (IPV6_FREEBIND for an IPv6 a) on a socket
+// that is to listen on a, so that it may bind a while a is still
+// tentative (DAD) or not yet assigned.
+func freebind(fd uintptr, a netip.Addr) error {
+	if a.Is4() {
+		return unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_FREEBIND, 1)
+	}
+	return unix.SetsockoptInt(int(fd), unix.SOL_IPV6, unix.IPV6_FREEBIND, 1)
+}
+
+// family is proto ("udp" or "tcp") limited to a's address family, the
+// network to listen on a with.
+func family(proto string, a netip.Addr) string {
+	if a.Is4() {
+		return proto + "4"
+	}
+	return proto + "6"
 }

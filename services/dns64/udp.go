@@ -43,19 +43,11 @@ func (s *Service) listenUDP(ap netip.AddrPort) (*udpServer, error) {
 			if serr != nil {
 				return
 			}
-			if ap.Addr().Is4() {
-				serr = unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_FREEBIND, 1)
-			} else {
-				serr = unix.SetsockoptInt(int(fd), unix.SOL_IPV6, unix.IPV6_FREEBIND, 1)
-			}
+			serr = freebind(fd, ap.Addr())
 		})
 		return errors.Join(err, serr)
 	}}
-	network := "udp6"
-	if ap.Addr().Is4() {
-		network = "udp4"
-	}
-	pc, err := lc.ListenPacket(context.Background(), network, ap.String())
+	pc, err := lc.ListenPacket(context.Background(), family("udp", ap.Addr()), ap.String())
 	if err != nil {
 		return nil, fmt.Errorf("dns64: udp listen on %s: %w", ap, err)
 	}

@@ -117,28 +117,22 @@ func (s *Service) search(so *ssdpSocket, b []byte, src net.Addr, multicast bool,
 // listenSSDP6 opens the IPv6 SSDP socket on ifi: port 1900, the groups
 // ff02::c and ff05::c joined there only.
 func listenSSDP6(ctx context.Context, ifi *net.Interface, loc string) (*ssdpSocket, error) {
-	lc := net.ListenConfig{Control: bindToDevice(ifi.Name, false)}
-	pc, err := lc.ListenPacket(ctx, "udp6", "[::]:"+strconv.Itoa(ssdpPort))
-	if err != nil {
-		return nil, fmt.Errorf("upnp: SSDP on %s: %w", ifi.Name, err)
-	}
-	conn := pc.(*net.UDPConn)
-	p := ipv6.NewPacketConn(conn)
-	setup := []func() error{
-		func() error { return p.JoinGroup(ifi, &net.UDPAddr{IP: ssdpGroup6Link.AsSlice()}) },
-		func() error { return p.JoinGroup(ifi, &net.UDPAddr{IP: ssdpGroup6Site.AsSlice()}) },
-		func() error { return p.SetMulticastInterface(ifi) },
-		// UDA 1.1 §1.1.2: a hop limit of 2 by default; the gizmo does not
-		// route multicast, so its announcements stay on the LAN anyway.
-		func() error { return p.SetMulticastHopLimit(2) },
-		func() error { return p.SetMulticastLoopback(false) },
-		func() error { return p.SetControlMessage(ipv6.FlagDst, true) },
-	}
-	for _, f := range setup {
-		if err := f(); err != nil {
-			conn.Close()
-			return nil, fmt.Errorf("upnp: SSDP on %s: %w", ifi.Name, err)
+	var p *ipv6.PacketConn
+	conn, err := listenSSDP(ctx, ifi, "udp6", "::", func(conn *net.UDPConn) []func() error {
+		p = ipv6.NewPacketConn(conn)
+		return []func() error{
+			func() error { return p.JoinGroup(ifi, &net.UDPAddr{IP: ssdpGroup6Link.AsSlice()}) },
+			func() error { return p.JoinGroup(ifi, &net.UDPAddr{IP: ssdpGroup6Site.AsSlice()}) },
+			func() error { return p.SetMulticastInterface(ifi) },
+			// UDA 1.1 §1.1.2: a hop limit of 2 by default; the gizmo does not
+			// route multicast, so its announcements stay on the LAN anyway.
+			func() error { return p.SetMulticastHopLimit(2) },
+			func() error { return p.SetMulticastLoopback(false) },
+			func() error { return p.SetControlMessage(ipv6.FlagDst, true) },
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	return &ssdpSocket{conn: conn, group: ssdpGroup6Link, loc: loc, read: func(b []byte) (int, net.Addr, bool, error) {
 		n, cm, src, err := p.ReadFrom(b)
@@ -149,28 +143,41 @@ func listenSSDP6(ctx context.Context, ifi *net.Interface, loc string) (*ssdpSock
 // listenSSDP4 opens the IPv4 SSDP socket on ifi: port 1900, the group
 // 239.255.255.250 joined there only.
 func listenSSDP4(ctx context.Context, ifi *net.Interface, loc string) (*ssdpSocket, error) {
-	lc := net.ListenConfig{Control: bindToDevice(ifi.Name, false)}
-	pc, err := lc.ListenPacket(ctx, "udp4", "0.0.0.0:"+strconv.Itoa(ssdpPort))
-	if err != nil {
-		return nil, fmt.Errorf("upnp: SSDP on %s: %w", ifi.Name, err)
-	}
-	conn := pc.(*net.UDPConn)
-	p := ipv4.NewPacketConn(conn)
-	setup := []func() error{
-		func() error { return p.JoinGroup(ifi, &net.UDPAddr{IP: ssdpGroup4.AsSlice()}) },
-		func() error { return p.SetMulticastInterface(ifi) },
-		func() error { return p.SetMulticastTTL(2) },
-		func() error { return p.SetMulticastLoopback(false) },
-		func() error { return p.SetControlMessage(ipv4.FlagDst, true) },
-	}
-	for _, f := range setup {
-		if err := f(); err != nil {
-			conn.Close()
-			return nil, fmt.Errorf("upnp: SSDP on %s: %w", ifi.Name, err)
+	var p *ipv4.PacketConn
+	conn, err := listenSSDP(ctx, ifi, "udp4", "0.0.0.0", func(conn *net.UDPConn) []func() error {
+		p = ipv4.NewPacketConn(conn)
+		return []func() error{
+			func() error { return p.JoinGroup(ifi, &net.UDPAddr{IP: ssdpGroup4.AsSlice()}) },
+			func() error { return p.SetMulticastInterface(ifi) },
+			func() error { return p.SetMulticastTTL(2) },
+			func() error { return p.SetMulticastLoopback(false) },
+			func() error { return p.SetControlMessage(ipv4.FlagDst, true) },
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	return &ssdpSocket{conn: conn, group: ssdpGroup4, loc: loc, read: func(b []byte) (int, net.Addr, bool, error) {
 		n, cm, src, err := p.ReadFrom(b)
 		return n, src, cm != nil && cm.Dst.IsMulticast(), err
 	}}, nil
+}
+
+// listenSSDP opens a UDP socket of network on host, port 1900, bound to
+// ifi, and runs the steps that setup returns for it: joining the groups,
+// the multicast options. The socket is closed when a step fails.
+func listenSSDP(ctx context.Context, ifi *net.Interface, network, host string, setup func(*net.UDPConn) []func() error) (*net.UDPConn, error) {
+	lc := net.ListenConfig{Control: bindToDevice(ifi.Name, false)}
+	pc, err := lc.ListenPacket(ctx, network, net.JoinHostPort(host, strconv.Itoa(ssdpPort)))
+	if err != nil {
+		return nil, fmt.Errorf("upnp: SSDP on %s: %w", ifi.Name, err)
+	}
+	conn := pc.(*net.UDPConn)
+	for _, f := range setup(conn) {
+		if err := f(); err != nil {
+			conn.Close()
+			return nil, fmt.Errorf("upnp: SSDP on %s: %w", ifi.Name, err)
+		}
+	}
+	return conn, nil
 }
