@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"codeberg.org/monostack/gizmo/internal/bpfclock"
 	"codeberg.org/monostack/gizmo/internal/mailbox"
 	"codeberg.org/monostack/gizmo/internal/svclog"
 )
@@ -211,7 +212,7 @@ func (s *Service) Run(ctx context.Context) error {
 		case <-clock.C:
 			s.mu.Lock()
 			if s.dp != nil {
-				if err := s.dp.setClock(bootNanos()); err != nil {
+				if err := s.dp.setClock(bpfclock.Boot()); err != nil {
 					s.log.Warn("clock", "err", err)
 				}
 			}
@@ -223,7 +224,7 @@ func (s *Service) Run(ctx context.Context) error {
 			if dp == nil {
 				continue
 			}
-			res, err := dp.reap(bootNanos(), s.timeouts(), prefixes, exclude)
+			res, err := dp.reap(bpfclock.Boot(), s.timeouts(), prefixes, exclude)
 			if err != nil {
 				s.log.Warn("reaping flows", "err", err)
 				continue
@@ -296,7 +297,7 @@ func (s *Service) attach() (func(), error) {
 		if wan, err = net.InterfaceByName(s.cfg.WAN); err != nil {
 			return fmt.Errorf("fastpath: WAN %s: %w", s.cfg.WAN, err)
 		}
-		if err := s.dp.configure(false, lan.Index, wan.Index, s.cfg.Mark, nil, nil, s.timeouts(), 0, bootNanos()); err != nil {
+		if err := s.dp.configure(false, lan.Index, wan.Index, s.cfg.Mark, nil, nil, s.timeouts(), 0, bpfclock.Boot()); err != nil {
 			return err
 		}
 		if err := s.dp.attach(lan.Index, wan.Index); err != nil {
@@ -355,7 +356,7 @@ func (s *Service) apply(p Plan) error {
 	// Flows of a retired prefix go now, not at their idle timeout; the
 	// program would no longer match them anyway.
 	if !slices.Equal(old.LANPrefixes, p.LANPrefixes) || !slices.Equal(old.Exclude, p.Exclude) {
-		res, err := s.dp.reap(bootNanos(), s.timeouts(), p.LANPrefixes, p.Exclude)
+		res, err := s.dp.reap(bpfclock.Boot(), s.timeouts(), p.LANPrefixes, p.Exclude)
 		if err != nil {
 			return err
 		}
@@ -367,7 +368,7 @@ func (s *Service) apply(p Plan) error {
 
 func (s *Service) configureLocked() error {
 	c := s.dp.cfg
-	return s.dp.configure(true, int(c.LanIfindex), int(c.WanIfindex), s.cfg.Mark, s.plan.LANPrefixes, s.plan.Exclude, s.timeouts(), 0, bootNanos())
+	return s.dp.configure(true, int(c.LanIfindex), int(c.WanIfindex), s.cfg.Mark, s.plan.LANPrefixes, s.plan.Exclude, s.timeouts(), 0, bpfclock.Boot())
 }
 
 // inNetNS runs fn on a thread in Config.NetNS (or just runs it).
@@ -394,15 +395,6 @@ func (s *Service) inNetNS(fn func() error) error {
 	}
 	runtime.UnlockOSThread()
 	return ferr
-}
-
-// bootNanos is the clock bpf_ktime_get_boot_ns reads.
-func bootNanos() uint64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
-		return 0
-	}
-	return uint64(ts.Nano())
 }
 
 // String is for logs.

@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"codeberg.org/monostack/gizmo/internal/bpfclock"
 	"codeberg.org/monostack/gizmo/internal/mailbox"
 	"codeberg.org/monostack/gizmo/internal/svclog"
 )
@@ -176,7 +177,9 @@ func (s *Service) Run(ctx context.Context) error {
 			// A pass that reports an error has still done all it
 			// could (reap), so its counts stand, unless it could not
 			// even read the sessions.
-			res, err := dp.reap(monoNanos())
+			// The programs stamp sessions with bpf_ktime_get_coarse_ns
+			// (now_ns in bpf/maps.h).
+			res, err := dp.reap(bpfclock.Monotonic())
 			if !errors.Is(err, errSessionScan) {
 				s.mu.Lock()
 				s.last = res
@@ -228,17 +231,6 @@ func (s *Service) apply(p Plan) error {
 		"lan_ifindex", p.LANIfindex, "wan_ifindex", p.WANIfindex,
 		"lan_pool", p.LANLegacy.Addr4, "lan_pool_prefix", p.LANLegacy.Prefix, "lan_refused", len(p.LANLegacy.Refused))
 	return nil
-}
-
-// monoNanos is the clock of the program's timestamps: it reads
-// bpf_ktime_get_coarse_ns, CLOCK_MONOTONIC_COARSE, which lags this one by
-// a tick at most (see now_ns in bpf/maps.h).
-func monoNanos() uint64 {
-	var ts unix.Timespec
-	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
-		return 0
-	}
-	return uint64(ts.Nano())
 }
 
 // ensureBPFFS mounts the BPF filesystem at /sys/fs/bpf when it is not
