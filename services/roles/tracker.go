@@ -25,30 +25,27 @@ const (
 	SignalDHCPv6Server
 )
 
+// signalNames are each signal's protocol, for the dashboard, and its
+// description, for the logs.
+var signalNames = map[Signal]struct{ kind, text string }{
+	SignalRouter:          {"RA", "a default router"},
+	SignalRouterNoDefault: {"RA", "an RA without a default route"},
+	SignalDHCPv4Server:    {"DHCPv4", "a DHCPv4 server"},
+	SignalDHCPv6Server:    {"DHCPv6", "a DHCPv6 server"},
+}
+
 // Kind names the protocol of an upstream signal, for the dashboard: "RA",
 // "DHCPv4" or "DHCPv6".
 func (s Signal) Kind() string {
-	switch s {
-	case SignalRouter, SignalRouterNoDefault:
-		return "RA"
-	case SignalDHCPv4Server:
-		return "DHCPv4"
-	case SignalDHCPv6Server:
-		return "DHCPv6"
+	if n, ok := signalNames[s]; ok {
+		return n.kind
 	}
 	return fmt.Sprintf("signal %d", int(s))
 }
 
 func (s Signal) String() string {
-	switch s {
-	case SignalRouter:
-		return "a default router"
-	case SignalRouterNoDefault:
-		return "an RA without a default route"
-	case SignalDHCPv4Server:
-		return "a DHCPv4 server"
-	case SignalDHCPv6Server:
-		return "a DHCPv6 server"
+	if n, ok := signalNames[s]; ok {
+		return n.text
 	}
 	return fmt.Sprintf("signal %d", int(s))
 }
