@@ -20,7 +20,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -32,6 +31,7 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/internal/benchns"
+	"codeberg.org/monostack/gizmo/internal/iperf"
 	"codeberg.org/monostack/gizmo/services/clat"
 )
 
@@ -150,17 +150,11 @@ func throughput(ch benchns.Chain, target string) (float64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("iperf3 to %s: %v: %s", target, err, out)
 	}
-	var r struct {
-		End struct {
-			SumReceived struct {
-				BitsPerSecond float64 `json:"bits_per_second"`
-			} `json:"sum_received"`
-		} `json:"end"`
-	}
-	if err := json.Unmarshal(out, &r); err != nil {
+	r, err := iperf.Parse(out)
+	if err != nil {
 		return 0, err
 	}
-	return r.End.SumReceived.BitsPerSecond / 1e9, nil
+	return r.Gbps(), nil
 }
 
 func loadavg() string {

@@ -53,8 +53,8 @@ var metrics = []struct {
 	name string
 	f    func(u setUp) (float64, error)
 }{
-	{"TCP throughput (Gbit/s)", func(u setUp) (float64, error) { return iperf(u.ch, u.mode, false) }},
-	{"64-byte UDP (packets/s)", func(u setUp) (float64, error) { return iperf(u.ch, u.mode, true) }},
+	{"TCP throughput (Gbit/s)", func(u setUp) (float64, error) { return iperfRate(u.ch, u.mode, false) }},
+	{"64-byte UDP (packets/s)", func(u setUp) (float64, error) { return iperfRate(u.ch, u.mode, true) }},
 	{"new TCP connections/s", func(u setUp) (float64, error) { return connRate(u.ch, u) }},
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,9 +17,13 @@ import (
 	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/internal/benchns"
+	"codeberg.org/monostack/gizmo/internal/iperf"
 )
 
-func iperf(ch *chain, m mode, udp bool) (float64, error) {
+// iperfRate runs one iperf3 test from the client to m.target: TCP
+// throughput in Gbit/s, or with udp the 64-byte packets per second that
+// arrived.
+func iperfRate(ch *chain, m mode, udp bool) (float64, error) {
 	dst := m.target
 	srv := exec.Command("ip", benchns.In(ch.Server, "iperf3", "-s", "-1", "-B", m.server)[1:]...)
 	if err := srv.Start(); err != nil {
@@ -46,28 +49,18 @@ func iperf(ch *chain, m mode, udp bool) (float64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("iperf3 to %s: %v: %s", dst, err, out)
 	}
-	var res struct {
-		End struct {
-			SumReceived struct {
-				BPS float64 `json:"bits_per_second"`
-			} `json:"sum_received"`
-			Sum struct {
-				Packets     float64 `json:"packets"`
-				LostPackets float64 `json:"lost_packets"`
-				Seconds     float64 `json:"seconds"`
-			} `json:"sum"`
-		} `json:"end"`
-	}
-	if err := json.Unmarshal(out, &res); err != nil {
+	res, err := iperf.Parse(out)
+	if err != nil {
 		return 0, err
 	}
 	if udp {
-		if res.End.Sum.Seconds == 0 {
+		pps, ok := res.Delivered()
+		if !ok {
 			return 0, fmt.Errorf("no UDP result: %s", out)
 		}
-		return (res.End.Sum.Packets - res.End.Sum.LostPackets) / res.End.Sum.Seconds, nil
+		return pps, nil
 	}
-	return res.End.SumReceived.BPS / 1e9, nil
+	return res.Gbps(), nil
 }
 
 // hostDialer dials from one LAN host: its address, through its device.

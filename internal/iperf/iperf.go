@@ -1,0 +1,50 @@
+// Package iperf reads the JSON report of iperf3 -J, the tool the
+// benchmarks and throughput tests measure between network namespaces
+// with.
+package iperf
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Report is the part of an iperf3 -J report that the measurements read.
+type Report struct {
+	End struct {
+		// SumReceived is the receiver's side of a TCP test.
+		SumReceived struct {
+			Bytes         uint64  `json:"bytes"`
+			BitsPerSecond float64 `json:"bits_per_second"`
+		} `json:"sum_received"`
+		// Sum sums up a UDP test.
+		Sum struct {
+			Packets     float64 `json:"packets"`
+			LostPackets float64 `json:"lost_packets"`
+			Seconds     float64 `json:"seconds"`
+		} `json:"sum"`
+	} `json:"end"`
+	// Error is iperf3's own error; it may exit 0 with one here.
+	Error string `json:"error"`
+}
+
+// Parse reads the report iperf3 -J printed as out.
+func Parse(out []byte) (Report, error) {
+	var r Report
+	if err := json.Unmarshal(out, &r); err != nil {
+		return Report{}, fmt.Errorf("iperf3 report: %w", err)
+	}
+	return r, nil
+}
+
+// Gbps is the TCP test's rate at the receiver, in Gbit/s.
+func (r Report) Gbps() float64 { return r.End.SumReceived.BitsPerSecond / 1e9 }
+
+// Delivered is the UDP test's rate of packets that arrived, per second;
+// false when the report holds no UDP result.
+func (r Report) Delivered() (float64, bool) {
+	s := r.End.Sum
+	if s.Seconds == 0 {
+		return 0, false
+	}
+	return (s.Packets - s.LostPackets) / s.Seconds, true
+}
