@@ -54,58 +54,61 @@ func (s *Service) act(src netip.Addr, c call, flows inboundFlows) ([]arg, *fault
 			return nil, f, reason
 		}
 		return []arg{{"UniqueID", strconv.Itoa(int(p.ID))}}, nil, ""
-	case "UpdatePinhole":
+	case "UpdatePinhole", "DeletePinhole", "CheckPinholeWorking":
 		id, f := uintArg(c.Args, "UniqueID", 16)
 		if f != nil {
 			return nil, f, ""
 		}
-		lease, f := leaseArg(c.Args, "NewLeaseTime")
-		if f != nil {
-			return nil, f, ""
-		}
-		if _, err := s.cfg.Backend.UpdatePinhole(src, uint16(id), lease); err != nil {
-			f, reason := refusal(err)
-			return nil, f, reason
-		}
-		return nil, nil, ""
-	case "DeletePinhole":
-		id, f := uintArg(c.Args, "UniqueID", 16)
-		if f != nil {
-			return nil, f, ""
-		}
-		if err := s.cfg.Backend.DeletePinhole(src, uint16(id)); err != nil {
-			f, reason := refusal(err)
-			return nil, f, reason
-		}
-		return nil, nil, ""
-	case "CheckPinholeWorking":
-		id, f := uintArg(c.Args, "UniqueID", 16)
-		if f != nil {
-			return nil, f, ""
-		}
-		p, err := s.cfg.Backend.Pinhole(src, uint16(id))
-		if err != nil {
-			f, reason := refusal(err)
-			return nil, f, reason
-		}
-		if flows == nil {
-			return nil, fault(errActionFailed, "the conntrack table cannot be read"), ""
-		}
-		n, err := flows.count(p.Client, p.Proto, p.Port)
-		if err != nil {
-			return nil, fault(errActionFailed, "%v", err), ""
-		}
-		if n == 0 {
-			// No flow came in through the pinhole, or its state is gone.
-			return nil, fault(errNoPacketSent, "no flow to [%s]:%d is tracked", p.Client, p.Port), ""
-		}
-		return []arg{{"IsWorking", "1"}}, nil, ""
+		return s.actOnPinhole(src, c, uint16(id), flows)
 	case "GetPinholePackets":
 		// Counting a pinhole's packets needs a counter per pinhole, which
 		// the firewall's rules do not keep; the SCPD does not list it.
 		return nil, fault(errOptionalActionNotImplemented, "no packet counters per pinhole"), ""
 	}
 	return nil, fault(errInvalidAction, "no action %q", c.Action), ""
+}
+
+// actOnPinhole runs the actions on one pinhole of src's, the one its
+// UniqueID names. A refusal of the backend's becomes the fault.
+func (s *Service) actOnPinhole(src netip.Addr, c call, id uint16, flows inboundFlows) ([]arg, *faultError, string) {
+	var err error
+	switch c.Action {
+	case "UpdatePinhole":
+		lease, f := leaseArg(c.Args, "NewLeaseTime")
+		if f != nil {
+			return nil, f, ""
+		}
+		_, err = s.cfg.Backend.UpdatePinhole(src, id, lease)
+	case "DeletePinhole":
+		err = s.cfg.Backend.DeletePinhole(src, id)
+	case "CheckPinholeWorking":
+		var p Pinhole
+		if p, err = s.cfg.Backend.Pinhole(src, id); err == nil {
+			return checkWorking(p, flows)
+		}
+	}
+	if err != nil {
+		f, reason := refusal(err)
+		return nil, f, reason
+	}
+	return nil, nil, ""
+}
+
+// checkWorking answers CheckPinholeWorking for p: whether a flow came in
+// through it.
+func checkWorking(p Pinhole, flows inboundFlows) ([]arg, *faultError, string) {
+	if flows == nil {
+		return nil, fault(errActionFailed, "the conntrack table cannot be read"), ""
+	}
+	n, err := flows.count(p.Client, p.Proto, p.Port)
+	if err != nil {
+		return nil, fault(errActionFailed, "%v", err), ""
+	}
+	if n == 0 {
+		// No flow came in through the pinhole, or its state is gone.
+		return nil, fault(errNoPacketSent, "no flow to [%s]:%d is tracked", p.Client, p.Port), ""
+	}
+	return []arg{{"IsWorking", "1"}}, nil, ""
 }
 
 // pinholeRequest parses AddPinhole's arguments (§2.6.3) and refuses the
