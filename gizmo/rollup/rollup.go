@@ -14,84 +14,12 @@ import (
 	"sync"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
-	"codeberg.org/monostack/gizmo/services/accounting"
-	"codeberg.org/monostack/gizmo/services/clat"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
-	"codeberg.org/monostack/gizmo/services/dhcp6info"
-	"codeberg.org/monostack/gizmo/services/dhcp6pd"
-	"codeberg.org/monostack/gizmo/services/dns64"
-	"codeberg.org/monostack/gizmo/services/dslite"
-	"codeberg.org/monostack/gizmo/services/fastpath"
 	"codeberg.org/monostack/gizmo/services/firewall"
-	"codeberg.org/monostack/gizmo/services/lanif"
 	"codeberg.org/monostack/gizmo/services/nat64"
-	"codeberg.org/monostack/gizmo/services/ndproxy"
-	"codeberg.org/monostack/gizmo/services/neighbors"
-	"codeberg.org/monostack/gizmo/services/nsresponder"
-	"codeberg.org/monostack/gizmo/services/ra"
-	"codeberg.org/monostack/gizmo/services/timesync"
-	"codeberg.org/monostack/gizmo/services/upnp"
-	"codeberg.org/monostack/gizmo/services/vlan"
-	"codeberg.org/monostack/gizmo/services/wan"
 	"codeberg.org/monostack/gizmo/web"
 	"codeberg.org/monostack/gizmo/web/series"
 )
-
-// Stats are the running services' counters at one moment. A service that
-// does not run in this mode (or could not be read) is nil.
-type Stats struct {
-	WAN       *wan.Stats
-	DHCP6PD   *dhcp6pd.Stats
-	RA        *ra.Stats
-	NDProxy   *ndproxy.Stats
-	DHCP6Info *dhcp6info.Stats
-	LANIf     *lanif.Stats
-	DNS64     *dns64.Stats
-	DHCP4     *dhcp4.Stats
-	NAT64     *nat64.Stats
-	// NAT64Capacity is the NAT64's session table size.
-	NAT64Capacity int
-	DSLite        *dslite.Stats
-	CLAT          *clat.Stats
-	Discovery     *clat.DiscoveryStats
-	Firewall      *firewall.Stats
-	// FirewallCounters are the ruleset's named counters (nil: unreadable).
-	FirewallCounters map[string]firewall.Counter
-	Fastpath         *fastpath.Stats
-	Accounting       *accounting.Stats
-	Timesync         *timesync.Stats
-	// VLAN is the uplink's tagger's, while it is on a VLAN.
-	VLAN *vlan.Stats
-	// NativeIPv6 and NAT44 are the accounting table's per-address bytes
-	// (nil: unreadable, e.g. before the table is installed).
-	NativeIPv6, NAT44 map[netip.Addr]accounting.Bytes
-
-	// Neighbors is the LAN's neighbour watch; HostTable the daemon's own
-	// host table (nil: not read).
-	Neighbors *neighbors.Stats
-	HostTable *HostTable
-	// NSResponder runs in the existing-network mode only.
-	NSResponder *nsresponder.Stats
-	UPnP        *UPnP
-}
-
-// HostTable is the daemon's host table at one moment: its size and
-// bounds, and what the bounds did (state.HostTableStats).
-type HostTable struct {
-	// Hosts are the hosts of this run, at most Capacity; Records the
-	// records kept across a reboot.
-	Hosts, Capacity, Records int
-	// NameTaken is how many hosts asked for a name another host holds.
-	NameTaken int
-	state.HostTableStats
-}
-
-// UPnP is the UPnP IGD's counters with the pinholes in force, which live
-// in the daemon's state rather than in the service.
-type UPnP struct {
-	upnp.Stats
-	Pinholes int
-}
 
 // Rollup keeps what the counters alone cannot tell: the final counters of
 // NAT64 address entries the datapath dropped, and which addresses belong to
