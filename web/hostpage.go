@@ -239,6 +239,23 @@ func policyFromForm(form url.Values, current state.HostPolicy) (state.HostPolicy
 	return p, shown, errs
 }
 
+// readForm reads a posted form of at most maxPolicyBody bytes with no
+// fields but the named ones, and answers 400 Bad Request otherwise.
+func readForm(w http.ResponseWriter, r *http.Request, fields ...string) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxPolicyBody)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
+		return false
+	}
+	for k := range r.PostForm {
+		if !slices.Contains(fields, k) {
+			http.Error(w, fmt.Sprintf("unknown field %q", k), http.StatusBadRequest)
+			return false
+		}
+	}
+	return true
+}
+
 // formPolicy handles the policy forms of the host list and the host page:
 // plain HTML forms that work without JavaScript, with the login session's
 // cookie. A refused edit shows the host page again with what was typed
@@ -251,16 +268,8 @@ func (s *Server) formPolicy(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxPolicyBody)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
+	if !readForm(w, r, policyFields...) {
 		return
-	}
-	for k := range r.PostForm {
-		if !slices.Contains(policyFields, k) {
-			http.Error(w, fmt.Sprintf("unknown field %q", k), http.StatusBadRequest)
-			return
-		}
 	}
 	st := s.cfg.Backend.Snapshot()
 	h, known := st.Hosts[mac]
