@@ -25,18 +25,28 @@ func (s *Server) loggedInPage(w http.ResponseWriter, r *http.Request) bool {
 	if !ok || details {
 		return ok
 	}
-	login := &url.URL{Path: "/login", RawQuery: url.Values{"next": {r.URL.RequestURI()}}.Encode()}
-	target := login.String()
-	if r.TLS == nil {
-		r2 := *r
-		r2.URL = login
-		if target = s.httpsURL(&r2); target == "" {
-			http.Error(w, "this page needs a login over HTTPS, and this gizmo serves no HTTPS", http.StatusForbidden)
-			return false
-		}
+	target := s.loginURL(r, r.URL.RequestURI())
+	if target == "" {
+		http.Error(w, "this page needs a login over HTTPS, and this gizmo serves no HTTPS", http.StatusForbidden)
+		return false
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
 	return false
+}
+
+// loginURL is the login page, which comes back to next (none: ""). Over
+// HTTP it is the HTTPS one, and "" while the gizmo serves no HTTPS.
+func (s *Server) loginURL(r *http.Request, next string) string {
+	login := &url.URL{Path: "/login"}
+	if next != "" {
+		login.RawQuery = url.Values{"next": {next}}.Encode()
+	}
+	if r.TLS != nil {
+		return login.String()
+	}
+	r2 := *r
+	r2.URL = login
+	return s.httpsURL(&r2)
 }
 
 // adminBase is the layout's data for a page that only a logged-in viewer
