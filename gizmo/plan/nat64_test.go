@@ -148,10 +148,7 @@ func TestNAT64Plan(t *testing.T) {
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			st := nat64State(now)
-			if c.edit != nil {
-				c.edit(st)
-			}
+			st := edited(nat64State(now), c.edit)
 			c.check(t, st)
 		})
 	}
