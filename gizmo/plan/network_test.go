@@ -66,6 +66,11 @@ func TestNetworkOf(t *testing.T) {
 	}{
 		{"every prefix valid: current, retired, management, IPv4 lease", func(*state.State) {},
 			every},
+		// Which prefixes are usable is state.UsableDelegation's, tested
+		// there; NetworkOf keeps to it.
+		{"a unique local prefix (RFC 4193) is no delegation",
+			func(st *state.State) { st.Delegated.Prefix = pfx("fd00:1000:200::/48") },
+			noCurrent},
 		{"RFC 8415 §18.2.10.1: a delegation past its ValidUntil is unusable",
 			func(st *state.State) { st.Delegated.ValidUntil = netNow },
 			noCurrent},
@@ -122,33 +127,6 @@ func TestNetworkOf(t *testing.T) {
 			}
 			if d := cmp.Diff(tc.want, got, pfxCmp); d != "" {
 				t.Errorf("NetworkOf (-want +got):\n%s", d)
-			}
-		})
-	}
-}
-
-// A delegation is the LAN's only while its prefix is one a LAN's /64 can
-// come from.
-func TestNetworkOfDelegatedPrefix(t *testing.T) {
-	for _, tc := range []struct {
-		name, prefix string
-		usable       bool
-	}{
-		{"RFC 4862 §5.5.3 d: a delegation longer than /64 leaves no /64 for SLAAC", "2001:db8:1000:200::/72", false},
-		{"RFC 4291 §2.4: a delegation must be global unicast IPv6", "fe80::/56", false},
-		{"RFC 4193: a unique local prefix is no delegation", "fd00:1000:200::/48", false},
-		{"RFC 4291 §2.7: a multicast prefix is no delegation", "ff0e:1000::/48", false},
-		{"RFC 6177: a delegation shorter than /32 is refused", "2000::/3", false},
-		{"a /32 delegation is usable", "2001:db8::/32", true},
-		{"an IPv4-mapped prefix is no delegation", "::ffff:192.0.2.0/120", false},
-		{"a /64 delegation is usable", "2001:db8:1000:200::/64", true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			st := netState()
-			st.Delegated.Prefix = netip.MustParsePrefix(tc.prefix)
-			n := NetworkOf(st, netNow)
-			if got := n.Delegated != nil && n.Delegated.Prefix == st.Delegated.Prefix; got != tc.usable {
-				t.Errorf("%s usable = %v, want %v", tc.prefix, got, tc.usable)
 			}
 		})
 	}
