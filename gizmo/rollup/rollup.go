@@ -28,7 +28,7 @@ type Rollup struct {
 	mu sync.Mutex
 	// retired keeps the final counters of address entries the datapath
 	// dropped, so that the per-host totals never go backwards.
-	retired map[netip.Addr]nat64.HostStats
+	retired map[netip.Addr]nat64Bytes
 	// ownStack are addresses seen querying the DNS64 or carrying native
 	// IPv6: the hosts' own stacks, not a CLAT.
 	ownStack map[netip.Addr]bool
@@ -38,25 +38,23 @@ type Rollup struct {
 
 // New returns an empty Rollup.
 func New() *Rollup {
-	return &Rollup{retired: map[netip.Addr]nat64.HostStats{}, ownStack: map[netip.Addr]bool{}, limits: map[string]limitSeen{}}
+	return &Rollup{retired: map[netip.Addr]nat64Bytes{}, ownStack: map[netip.Addr]bool{}, limits: map[string]limitSeen{}}
 }
 
-// RetireNAT64Host keeps the final counters of an address entry the NAT64
+// RetireNAT64Host keeps the final byte counts of an address entry the NAT64
 // datapath removed (nat64.Config.OnHostRetired).
 func (r *Rollup) RetireNAT64Host(h nat64.HostStats) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	x := r.retired[h.Addr]
-	x.Addr = h.Addr
-	x.BytesOut += h.BytesOut
-	x.BytesIn += h.BytesIn
-	x.PacketsOut += h.PacketsOut
-	x.PacketsIn += h.PacketsIn
-	x.LANBytesOut += h.LANBytesOut
-	x.LANBytesIn += h.LANBytesIn
-	x.LANPacketsOut += h.LANPacketsOut
-	x.LANPacketsIn += h.LANPacketsIn
-	r.retired[h.Addr] = x
+	r.retired[h.Addr] = r.retired[h.Addr].add(h)
+}
+
+// nat64Bytes are an address's NAT64 bytes, both directions: through the
+// WAN pool, and through the LAN pool.
+type nat64Bytes struct{ wan, lan uint64 }
+
+func (b nat64Bytes) add(h nat64.HostStats) nat64Bytes {
+	return nat64Bytes{wan: b.wan + h.BytesIn + h.BytesOut, lan: b.lan + h.LANBytesIn + h.LANBytesOut}
 }
 
 // Owners maps a LAN address to the MAC of the host that used it.
@@ -149,19 +147,9 @@ func (r *Rollup) sawOwnStack(s Stats) {
 func (r *Rollup) addNAT64(live []nat64.HostStats, owners Owners, hosts map[string]series.Categories) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	type bytes struct{ wan, lan uint64 }
-	totals := map[netip.Addr]bytes{}
-	sum := func(h nat64.HostStats) {
-		t := totals[h.Addr]
-		t.wan += h.BytesIn + h.BytesOut
-		t.lan += h.LANBytesIn + h.LANBytesOut
-		totals[h.Addr] = t
-	}
-	for _, x := range r.retired {
-		sum(x)
-	}
+	totals := maps.Clone(r.retired)
 	for _, h := range live {
-		sum(h)
+		totals[h.Addr] = totals[h.Addr].add(h)
 	}
 	for a, t := range totals {
 		k := owners.key(a)
