@@ -59,27 +59,37 @@ func (d *daemon) SetPolicy(macText string, p state.HostPolicy) error {
 		return fmt.Errorf("%w: %q", ErrBadMAC, macText)
 	}
 	mac := hw.String()
+	return d.edit(func() error {
+		if derive.IsOwnMAC(&d.st, mac) {
+			return fmt.Errorf("%w: %s is one of the gizmo's own ports, not a host", web.ErrInvalid, mac)
+		}
+		// A policy that could never apply is refused, so that the API answers
+		// 400 and the old policy stays in place.
+		if err := plan.ValidatePolicy(&d.st, mac, p); err != nil {
+			return fmt.Errorf("%w: %v", web.ErrInvalid, err)
+		}
+		if p.Configured() && !derive.CanConfigure(&d.st, mac) {
+			return fmt.Errorf("%w: the gizmo keeps at most %d configured hosts; reset one to the defaults first", web.ErrInvalid, derive.MaxRecords)
+		}
+		h, _ := derive.AddHost(&d.st, mac, derive.StandingConfigured, time.Now())
+		if h == nil {
+			return fmt.Errorf("%w: the host table is full of configured hosts (%d)", web.ErrInvalid, derive.MaxHosts)
+		}
+		h.Policy = p
+		return nil
+	})
+}
+
+// edit makes an owner's change: f checks it, returning an error before it
+// changes anything, and then makes it on d.st with d.mu held. The change
+// is persisted before the services are planned again, so that an
+// acknowledged change survives a crash.
+func (d *daemon) edit(f func() error) error {
 	d.mu.Lock()
-	if derive.IsOwnMAC(&d.st, mac) {
+	if err := f(); err != nil {
 		d.mu.Unlock()
-		return fmt.Errorf("%w: %s is one of the gizmo's own ports, not a host", web.ErrInvalid, mac)
+		return err
 	}
-	// A policy that could never apply is refused, so that the API answers
-	// 400 and the old policy stays in place.
-	if err := plan.ValidatePolicy(&d.st, mac, p); err != nil {
-		d.mu.Unlock()
-		return fmt.Errorf("%w: %v", web.ErrInvalid, err)
-	}
-	if p.Configured() && !derive.CanConfigure(&d.st, mac) {
-		d.mu.Unlock()
-		return fmt.Errorf("%w: the gizmo keeps at most %d configured hosts; reset one to the defaults first", web.ErrInvalid, derive.MaxRecords)
-	}
-	h, _ := derive.AddHost(&d.st, mac, derive.StandingConfigured, time.Now())
-	if h == nil {
-		d.mu.Unlock()
-		return fmt.Errorf("%w: the host table is full of configured hosts (%d)", web.ErrInvalid, derive.MaxHosts)
-	}
-	h.Policy = p
 	d.dirty = true
 	d.mu.Unlock()
 	if err := d.flushDurable(); err != nil {
@@ -99,26 +109,20 @@ func (d *daemon) InboundRules() []state.InboundRule {
 // SetInboundRules validates and persists the owner's inbound rules. One
 // bad rule refuses the whole edit, and the running ruleset stays.
 func (d *daemon) SetInboundRules(rules []state.InboundRule) error {
-	d.mu.Lock()
-	var errs []error
-	now := time.Now()
-	for i, r := range rules {
-		if err := plan.ValidateInboundRule(&d.st, r, now); err != nil {
-			errs = append(errs, fmt.Errorf("rule %d (%q): %v", i+1, r.Name, err))
+	return d.edit(func() error {
+		var errs []error
+		now := time.Now()
+		for i, r := range rules {
+			if err := plan.ValidateInboundRule(&d.st, r, now); err != nil {
+				errs = append(errs, fmt.Errorf("rule %d (%q): %v", i+1, r.Name, err))
+			}
 		}
-	}
-	if len(errs) > 0 {
-		d.mu.Unlock()
-		return fmt.Errorf("%w: %v", web.ErrInvalid, errors.Join(errs...))
-	}
-	d.st.InboundRules = slices.Clone(rules)
-	d.dirty = true
-	d.mu.Unlock()
-	if err := d.flushDurable(); err != nil {
-		return err
-	}
-	d.replan()
-	return nil
+		if len(errs) > 0 {
+			return fmt.Errorf("%w: %v", web.ErrInvalid, errors.Join(errs...))
+		}
+		d.st.InboundRules = slices.Clone(rules)
+		return nil
+	})
 }
 
 // ChangeRoles implements web.Backend: the owner moves the WAN role to the
@@ -146,61 +150,55 @@ func (d *daemon) Settings() state.Settings {
 // Hosts the file does not name get the default policy; hosts it names
 // that the gizmo has not seen wait among the remembered ones.
 func (d *daemon) RestoreSettings(s state.Settings) error {
-	d.mu.Lock()
-	var errs []error
-	for _, mac := range slices.Sorted(maps.Keys(s.Hosts)) {
-		if derive.IsOwnMAC(&d.st, mac) {
-			errs = append(errs, fmt.Errorf("host %s: one of the gizmo's own ports, not a host", mac))
+	return d.edit(func() error {
+		var errs []error
+		for _, mac := range slices.Sorted(maps.Keys(s.Hosts)) {
+			if derive.IsOwnMAC(&d.st, mac) {
+				errs = append(errs, fmt.Errorf("host %s: one of the gizmo's own ports, not a host", mac))
+			}
 		}
-	}
-	if err := plan.ValidateSettings(&d.st, s, time.Now()); err != nil {
-		errs = append(errs, err)
-	}
-	configured := 0
-	for _, p := range s.Hosts {
-		if p.Configured() {
-			configured++
+		if err := plan.ValidateSettings(&d.st, s, time.Now()); err != nil {
+			errs = append(errs, err)
 		}
-	}
-	if configured > derive.MaxRecords {
-		errs = append(errs, fmt.Errorf("%d configured hosts: the gizmo keeps at most %d", configured, derive.MaxRecords))
-	}
-	if len(errs) > 0 {
-		d.mu.Unlock()
-		return fmt.Errorf("%w: %w", web.ErrInvalid, errors.Join(errs...))
-	}
-	policy := func(mac string) state.HostPolicy {
-		p, ok := s.Hosts[mac]
-		if !ok {
-			return state.DefaultHostPolicy()
+		configured := 0
+		for _, p := range s.Hosts {
+			if p.Configured() {
+				configured++
+			}
 		}
-		p.ExposedPorts = slices.Clone(p.ExposedPorts)
-		return p
-	}
-	for mac, h := range d.st.Hosts {
-		h.Policy = policy(mac)
-	}
-	for mac, r := range d.st.Remembered {
-		r.Policy = policy(mac)
-		d.st.Remembered[mac] = r
-	}
-	for mac := range s.Hosts {
-		_, seen := d.st.Hosts[mac]
-		if _, remembered := d.st.Remembered[mac]; !seen && !remembered {
-			d.st.Remembered[mac] = state.HostRecord{Policy: policy(mac)}
+		if configured > derive.MaxRecords {
+			errs = append(errs, fmt.Errorf("%d configured hosts: the gizmo keeps at most %d", configured, derive.MaxRecords))
 		}
-	}
-	d.st.InboundRules = slices.Clone(s.InboundRules)
-	// The uplink moves to a restored VLAN when the web side commits it
-	// (SetWANVLAN), after its answer.
-	d.st.WANVLAN = s.WANVLAN
-	d.dirty = true
-	d.mu.Unlock()
-	if err := d.flushDurable(); err != nil {
-		return err
-	}
-	d.replan()
-	return nil
+		if len(errs) > 0 {
+			return fmt.Errorf("%w: %w", web.ErrInvalid, errors.Join(errs...))
+		}
+		policy := func(mac string) state.HostPolicy {
+			p, ok := s.Hosts[mac]
+			if !ok {
+				return state.DefaultHostPolicy()
+			}
+			p.ExposedPorts = slices.Clone(p.ExposedPorts)
+			return p
+		}
+		for mac, h := range d.st.Hosts {
+			h.Policy = policy(mac)
+		}
+		for mac, r := range d.st.Remembered {
+			r.Policy = policy(mac)
+			d.st.Remembered[mac] = r
+		}
+		for mac := range s.Hosts {
+			_, seen := d.st.Hosts[mac]
+			if _, remembered := d.st.Remembered[mac]; !seen && !remembered {
+				d.st.Remembered[mac] = state.HostRecord{Policy: policy(mac)}
+			}
+		}
+		d.st.InboundRules = slices.Clone(s.InboundRules)
+		// The uplink moves to a restored VLAN when the web side commits it
+		// (SetWANVLAN), after its answer.
+		d.st.WANVLAN = s.WANVLAN
+		return nil
+	})
 }
 
 // Findings implements web.Backend: the plan functions' findings at this

@@ -20,15 +20,11 @@ const historyFile = "history.json"
 // the traffic history needs (DNS64, NAT64, fast path, accounting).
 func (r wired) stats(all bool) rollup.Stats {
 	var s rollup.Stats
-	if r.dns64 != nil {
-		s.DNS64 = ptr(r.dns64.Stats())
-	}
+	s.DNS64 = statsOf(r.dns64)
 	if r.nat64 != nil {
 		s.NAT64, s.NAT64Capacity = ptr(r.nat64.Stats()), r.nat64Capacity
 	}
-	if r.fastpath != nil {
-		s.Fastpath = ptr(r.fastpath.Stats())
-	}
+	s.Fastpath = statsOf(r.fastpath)
 	if r.accounting != nil {
 		if v6, v4, err := r.accounting.Read(); err == nil { // an error: not installed yet
 			s.NativeIPv6, s.NAT44 = v6, v4
@@ -46,48 +42,24 @@ func (r wired) stats(all bool) rollup.Stats {
 			s.FirewallCounters = c
 		}
 	}
-	if r.wan != nil {
-		s.WAN = ptr(r.wan.Stats())
-	}
-	if r.dhcp6pd != nil {
-		s.DHCP6PD = ptr(r.dhcp6pd.Stats())
-	}
-	if r.ra != nil {
-		s.RA = ptr(r.ra.Stats())
-	}
-	if r.ndproxy != nil {
-		s.NDProxy = ptr(r.ndproxy.Stats())
-	}
-	if r.nsresponder != nil {
-		s.NSResponder = ptr(r.nsresponder.Stats())
-	}
-	if r.dhcp6info != nil {
-		s.DHCP6Info = ptr(r.dhcp6info.Stats())
-	}
-	if r.lanif != nil {
-		s.LANIf = ptr(r.lanif.Stats())
-	}
-	if r.clat != nil {
-		s.CLAT = ptr(r.clat.Stats())
-	}
+	s.WAN = statsOf(r.wan)
+	s.DHCP6PD = statsOf(r.dhcp6pd)
+	s.RA = statsOf(r.ra)
+	s.NDProxy = statsOf(r.ndproxy)
+	s.NSResponder = statsOf(r.nsresponder)
+	s.DHCP6Info = statsOf(r.dhcp6info)
+	s.LANIf = statsOf(r.lanif)
+	s.CLAT = statsOf(r.clat)
+	s.DHCP4 = statsOf(r.dhcp4)
+	s.DSLite = statsOf(r.dslite)
+	s.Neighbors = statsOf(r.neighbors)
+	s.Timesync = statsOf(r.timesync)
 	if r.discovery != nil {
 		ds, _ := r.discovery.Stats()
 		s.Discovery = &ds
 	}
-	if r.dhcp4 != nil {
-		s.DHCP4 = ptr(r.dhcp4.Stats())
-	}
-	if r.dslite != nil {
-		s.DSLite = ptr(r.dslite.Stats())
-	}
-	if r.neighbors != nil {
-		s.Neighbors = ptr(r.neighbors.Stats())
-	}
 	if r.upnp != nil {
 		s.UPnP = &rollup.UPnP{Stats: r.upnp.Stats()}
-	}
-	if r.timesync != nil {
-		s.Timesync = ptr(r.timesync.Stats())
 	}
 	if r.vlan != nil {
 		if v, err := r.vlan.Stats(); err == nil {
@@ -109,6 +81,18 @@ func hostTableOf(st *state.State) *rollup.HostTable {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// statsOf is a service's Stats, nil while it does not run (svc is nil).
+func statsOf[S any, P interface {
+	comparable
+	Stats() S
+}](svc P) *S {
+	var none P
+	if svc == none {
+		return nil
+	}
+	return ptr(svc.Stats())
+}
 
 // Insights implements web.Backend.
 func (d *daemon) Insights() web.Insights {

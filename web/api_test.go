@@ -240,46 +240,58 @@ func TestStatusFastpath(t *testing.T) {
 	}
 }
 
+// asOwner sends the request with the owner's password.
+func asOwner(r *http.Request) { r.SetBasicAuth("gokrazy", "secret") }
+
+// An apiCase is a request body sent with mod (credentials, headers) and
+// the status and part of the body it must get.
+type apiCase struct {
+	name string
+	body string
+	mod  func(*http.Request)
+	code int
+	want string
+}
+
+// send sends tc's body to path and checks the answer.
+func (tc apiCase) send(t *testing.T, s *Server, method, path string) {
+	t.Helper()
+	w := do(t, s, method, path, tc.body, tc.mod)
+	if w.Code != tc.code || !strings.Contains(w.Body.String(), tc.want) {
+		t.Fatalf("got %d %q, want %d containing %q", w.Code, w.Body, tc.code, tc.want)
+	}
+}
+
 func TestPolicyEdits(t *testing.T) {
-	auth := func(r *http.Request) { r.SetBasicAuth("gokrazy", "secret") }
-	for _, tc := range []struct {
-		name string
-		body string
-		mod  func(*http.Request)
-		code int
-		want string
-	}{
-		{"with the password the change is applied", `{"dns64":false,"v6only_preferred":true}`, auth, 200, `"dns64":false`},
+	for _, tc := range []apiCase{
+		{"with the password the change is applied", `{"dns64":false,"v6only_preferred":true}`, asOwner, 200, `"dns64":false`},
 		{"without the password it is refused", `{"dns64":false,"v6only_preferred":true}`, nil, 401, "password"},
 		{"with a wrong password it is refused", `{"dns64":false,"v6only_preferred":true}`, func(r *http.Request) { r.SetBasicAuth("gokrazy", "guess") }, 401, "password"},
 		{"from another origin it is refused (CSRF)", `{"dns64":false,"v6only_preferred":true}`, func(r *http.Request) {
-			auth(r)
+			asOwner(r)
 			r.Header.Set("Sec-Fetch-Site", "cross-site")
 		}, 403, ""},
-		{"a rebound name is refused", `{"dns64":false,"v6only_preferred":true}`, func(r *http.Request) { auth(r); r.Host = "attacker.example" }, 421, "rebinding"},
-		{"malformed JSON gets 400 with a message", `{"dns64":fals`, auth, 400, "policy"},
-		{"a typo in a field name is not silently ignored", `{"dns_64":false,"v6only_preferred":true}`, auth, 400, "unknown field"},
-		{"a partial edit keeps the other fields", `{"dns64":false}`, auth, 200, `"v6only_preferred":true`},
-		{"apps may be let to open ports (UPnP)", `{"dns64":false,"app_pinholes":true}`, auth, 200, `"app_pinholes":true`},
-		{"a device may be kept from IPv6-only hosts", `{"dns64":false,"lan_reachable":false}`, auth, 200, `"lan_reachable":false`},
-		{"a device is reachable from IPv6-only hosts until the owner says otherwise", `{"dns64":false}`, auth, 200, `"lan_reachable":true`},
-		{"an IPv6 reservation is refused", `{"dns64":false,"ipv4":"2001:db8::1"}`, auth, 400, "not an IPv4"},
-		{"a bad hostname is refused", `{"dns64":true,"v6only_preferred":true,"hostname":"-bad-"}`, auth, 400, "RFC 1123"},
+		{"a rebound name is refused", `{"dns64":false,"v6only_preferred":true}`, func(r *http.Request) { asOwner(r); r.Host = "attacker.example" }, 421, "rebinding"},
+		{"malformed JSON gets 400 with a message", `{"dns64":fals`, asOwner, 400, "policy"},
+		{"a typo in a field name is not silently ignored", `{"dns_64":false,"v6only_preferred":true}`, asOwner, 400, "unknown field"},
+		{"a partial edit keeps the other fields", `{"dns64":false}`, asOwner, 200, `"v6only_preferred":true`},
+		{"apps may be let to open ports (UPnP)", `{"dns64":false,"app_pinholes":true}`, asOwner, 200, `"app_pinholes":true`},
+		{"a device may be kept from IPv6-only hosts", `{"dns64":false,"lan_reachable":false}`, asOwner, 200, `"lan_reachable":false`},
+		{"a device is reachable from IPv6-only hosts until the owner says otherwise", `{"dns64":false}`, asOwner, 200, `"lan_reachable":true`},
+		{"an IPv6 reservation is refused", `{"dns64":false,"ipv4":"2001:db8::1"}`, asOwner, 400, "not an IPv4"},
+		{"a bad hostname is refused", `{"dns64":true,"v6only_preferred":true,"hostname":"-bad-"}`, asOwner, 400, "RFC 1123"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, b := newTestServer(t)
-			w := do(t, s, "PUT", "/api/hosts/02:00:00:00:00:10/policy", tc.body, tc.mod)
-			if w.Code != tc.code || !strings.Contains(w.Body.String(), tc.want) {
-				t.Fatalf("got %d %q, want %d containing %q", w.Code, w.Body, tc.code, tc.want)
-			}
+			tc.send(t, s, "PUT", "/api/hosts/02:00:00:00:00:10/policy")
 			changed := !b.Snapshot().Hosts["02:00:00:00:00:10"].Policy.DNS64
 			if changed != (tc.code == 200) {
-				t.Errorf("policy changed = %v with status %d", changed, w.Code)
+				t.Errorf("policy changed = %v with status %d", changed, tc.code)
 			}
 		})
 	}
 	s, _ := newTestServer(t)
-	if w := do(t, s, "PUT", "/api/hosts/not-a-mac/policy", `{"dns64":true,"v6only_preferred":true}`, auth); w.Code != 400 {
+	if w := do(t, s, "PUT", "/api/hosts/not-a-mac/policy", `{"dns64":true,"v6only_preferred":true}`, asOwner); w.Code != 400 {
 		t.Errorf("bad MAC: %d %s", w.Code, w.Body)
 	}
 }
@@ -297,18 +309,17 @@ func FuzzDecodePolicy(f *testing.F) {
 }
 
 func TestInboundRules(t *testing.T) {
-	auth := func(r *http.Request) { r.SetBasicAuth("gokrazy", "secret") }
 	s, b := newTestServer(t)
 	if w := do(t, s, "PUT", "/api/firewall/rules", `[{"name":"web","token":"::80","ports":["tcp/80"]}]`, nil); w.Code != 401 {
 		t.Errorf("without password: %d", w.Code)
 	}
-	if w := do(t, s, "PUT", "/api/firewall/rules", `[{"name":"web","token":"::80","ports":["tcp/80"]}]`, auth); w.Code != 200 {
+	if w := do(t, s, "PUT", "/api/firewall/rules", `[{"name":"web","token":"::80","ports":["tcp/80"]}]`, asOwner); w.Code != 200 {
 		t.Fatalf("valid rule: %d %s", w.Code, w.Body)
 	}
-	if w := do(t, s, "PUT", "/api/firewall/rules", `[{"name":"nothing"}]`, auth); w.Code != 400 || !strings.Contains(w.Body.String(), "token or a subnet") {
+	if w := do(t, s, "PUT", "/api/firewall/rules", `[{"name":"nothing"}]`, asOwner); w.Code != 400 || !strings.Contains(w.Body.String(), "token or a subnet") {
 		t.Errorf("invalid rule: %d %s", w.Code, w.Body)
 	}
-	if w := do(t, s, "PUT", "/api/firewall/rules", `[{"nmae":"typo"}]`, auth); w.Code != 400 {
+	if w := do(t, s, "PUT", "/api/firewall/rules", `[{"nmae":"typo"}]`, asOwner); w.Code != 400 {
 		t.Errorf("unknown field: %d %s", w.Code, w.Body)
 	}
 	if got := b.InboundRules(); len(got) != 1 || got[0].Name != "web" {
@@ -322,9 +333,8 @@ func TestInboundRules(t *testing.T) {
 // Forged toggles without the password or from another origin are refused;
 // every malformed request gets a 400 with a message.
 func TestForgedAndMalformedRequests(t *testing.T) {
-	auth := func(r *http.Request) { r.SetBasicAuth("gokrazy", "secret") }
 	form := func(r *http.Request) {
-		auth(r)
+		asOwner(r)
 		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	for _, tc := range []struct {
@@ -343,11 +353,11 @@ func TestForgedAndMalformedRequests(t *testing.T) {
 		{"a form to a bad MAC gets 400", "POST", "/hosts/zz:zz/policy", "dns64=on", form, 400, "not a MAC"},
 		{"an oversized form gets 400", "POST", "/hosts/02:00:00:00:00:10/policy", "hostname=" + strings.Repeat("a", 5000), form, 400, "form"},
 		{"a bad hostname in the form gets 400", "POST", "/hosts/02:00:00:00:00:10/policy", "dns64=on&hostname=a_b", form, 400, "RFC 1123"},
-		{"JSON with trailing data gets 400", "PUT", "/api/hosts/02:00:00:00:00:10/policy", `{"dns64":true} {"dns64":false}`, auth, 400, "trailing"},
-		{"a JSON list instead of an object gets 400", "PUT", "/api/hosts/02:00:00:00:00:10/policy", `[true]`, auth, 400, "policy"},
-		{"an empty JSON body gets 400", "PUT", "/api/hosts/02:00:00:00:00:10/policy", ``, auth, 400, "policy"},
-		{"an oversized JSON body gets 400", "PUT", "/api/hosts/02:00:00:00:00:10/policy", `{"hostname":"` + strings.Repeat("a", 5000) + `"}`, auth, 400, "policy"},
-		{"a rules body that is not a list gets 400", "PUT", "/api/firewall/rules", `{"name":"x"}`, auth, 400, "rules"},
+		{"JSON with trailing data gets 400", "PUT", "/api/hosts/02:00:00:00:00:10/policy", `{"dns64":true} {"dns64":false}`, asOwner, 400, "trailing"},
+		{"a JSON list instead of an object gets 400", "PUT", "/api/hosts/02:00:00:00:00:10/policy", `[true]`, asOwner, 400, "policy"},
+		{"an empty JSON body gets 400", "PUT", "/api/hosts/02:00:00:00:00:10/policy", ``, asOwner, 400, "policy"},
+		{"an oversized JSON body gets 400", "PUT", "/api/hosts/02:00:00:00:00:10/policy", `{"hostname":"` + strings.Repeat("a", 5000) + `"}`, asOwner, 400, "policy"},
+		{"a rules body that is not a list gets 400", "PUT", "/api/firewall/rules", `{"name":"x"}`, asOwner, 400, "rules"},
 		{"a bad since gets 400", "GET", "/api/series?since=yesterday", "", nil, 400, "RFC 3339"},
 		{"an unknown resolution gets 400", "GET", "/api/series?resolution=1d", "", nil, 400, "resolutions"},
 		{"a bad hosts flag gets 400", "GET", "/api/series?hosts=maybe", "", nil, 400, "boolean"},
@@ -382,29 +392,19 @@ func TestFramingIsRefused(t *testing.T) {
 // The owner moves the WAN role; nothing else may. The answer goes out
 // before the change is carried out.
 func TestRolesChange(t *testing.T) {
-	auth := func(r *http.Request) { r.SetBasicAuth("gokrazy", "secret") }
-	for _, tc := range []struct {
-		name string
-		body string
-		mod  func(*http.Request)
-		code int
-		want string
-	}{
-		{"with the password the change is accepted", `{"wan":"eth0"}`, auth, 202, `"wan":"eth0"`},
+	for _, tc := range []apiCase{
+		{"with the password the change is accepted", `{"wan":"eth0"}`, asOwner, 202, `"wan":"eth0"`},
 		{"without the password it is refused", `{"wan":"eth0"}`, nil, 401, "password"},
-		{"from another origin it is refused (CSRF)", `{"wan":"eth0"}`, func(r *http.Request) { auth(r); r.Header.Set("Sec-Fetch-Site", "cross-site") }, 403, ""},
-		{"a port that is no LAN port gets 400", `{"wan":"eth9"}`, auth, 400, "not a LAN port"},
-		{"no port gets 400", `{}`, auth, 400, "wan"},
-		{"a typo gets 400", `{"wna":"eth0"}`, auth, 400, "unknown field"},
+		{"from another origin it is refused (CSRF)", `{"wan":"eth0"}`, func(r *http.Request) { asOwner(r); r.Header.Set("Sec-Fetch-Site", "cross-site") }, 403, ""},
+		{"a port that is no LAN port gets 400", `{"wan":"eth9"}`, asOwner, 400, "not a LAN port"},
+		{"no port gets 400", `{}`, asOwner, 400, "wan"},
+		{"a typo gets 400", `{"wna":"eth0"}`, asOwner, 400, "unknown field"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, b := newTestServer(t)
-			w := do(t, s, "POST", "/api/roles", tc.body, tc.mod)
-			if w.Code != tc.code || !strings.Contains(w.Body.String(), tc.want) {
-				t.Fatalf("got %d %q, want %d containing %q", w.Code, w.Body, tc.code, tc.want)
-			}
+			tc.send(t, s, "POST", "/api/roles")
 			if moved := b.Snapshot().Roles.WANPort == "eth0"; moved != (tc.code == 202) {
-				t.Errorf("roles moved = %v with status %d", moved, w.Code)
+				t.Errorf("roles moved = %v with status %d", moved, tc.code)
 			}
 		})
 	}

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -95,15 +94,8 @@ type pageBase struct {
 
 // base is the layout's data for a page.
 func (s *Server) base(r *http.Request, title, page string, refresh int) pageBase {
-	b := pageBase{Title: title, Page: page, Refresh: refresh, Secure: r.TLS != nil, LoginURL: "/login",
+	return pageBase{Title: title, Page: page, Refresh: refresh, Secure: r.TLS != nil, LoginURL: s.loginURL(r, ""),
 		LoggedIn: s.hasSession(r), KeySHA256: s.Identity().PublicKeySHA256()}
-	if r.TLS == nil {
-		u := &url.URL{Path: "/login"}
-		r2 := *r
-		r2.URL = u
-		b.LoginURL = s.httpsURL(&r2)
-	}
-	return b
 }
 
 type rangeLink struct {

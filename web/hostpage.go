@@ -25,18 +25,28 @@ func (s *Server) loggedInPage(w http.ResponseWriter, r *http.Request) bool {
 	if !ok || details {
 		return ok
 	}
-	login := &url.URL{Path: "/login", RawQuery: url.Values{"next": {r.URL.RequestURI()}}.Encode()}
-	target := login.String()
-	if r.TLS == nil {
-		r2 := *r
-		r2.URL = login
-		if target = s.httpsURL(&r2); target == "" {
-			http.Error(w, "this page needs a login over HTTPS, and this gizmo serves no HTTPS", http.StatusForbidden)
-			return false
-		}
+	target := s.loginURL(r, r.URL.RequestURI())
+	if target == "" {
+		http.Error(w, "this page needs a login over HTTPS, and this gizmo serves no HTTPS", http.StatusForbidden)
+		return false
 	}
 	http.Redirect(w, r, target, http.StatusSeeOther)
 	return false
+}
+
+// loginURL is the login page, which comes back to next (none: ""). Over
+// HTTP it is the HTTPS one, and "" while the gizmo serves no HTTPS.
+func (s *Server) loginURL(r *http.Request, next string) string {
+	login := &url.URL{Path: "/login"}
+	if next != "" {
+		login.RawQuery = url.Values{"next": {next}}.Encode()
+	}
+	if r.TLS != nil {
+		return login.String()
+	}
+	r2 := *r
+	r2.URL = login
+	return s.httpsURL(&r2)
 }
 
 // adminBase is the layout's data for a page that only a logged-in viewer
@@ -239,6 +249,23 @@ func policyFromForm(form url.Values, current state.HostPolicy) (state.HostPolicy
 	return p, shown, errs
 }
 
+// readForm reads a posted form of at most maxPolicyBody bytes with no
+// fields but the named ones, and answers 400 Bad Request otherwise.
+func readForm(w http.ResponseWriter, r *http.Request, fields ...string) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, maxPolicyBody)
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
+		return false
+	}
+	for k := range r.PostForm {
+		if !slices.Contains(fields, k) {
+			http.Error(w, fmt.Sprintf("unknown field %q", k), http.StatusBadRequest)
+			return false
+		}
+	}
+	return true
+}
+
 // formPolicy handles the policy forms of the host list and the host page:
 // plain HTML forms that work without JavaScript, with the login session's
 // cookie. A refused edit shows the host page again with what was typed
@@ -251,16 +278,8 @@ func (s *Server) formPolicy(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxPolicyBody)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
+	if !readForm(w, r, policyFields...) {
 		return
-	}
-	for k := range r.PostForm {
-		if !slices.Contains(policyFields, k) {
-			http.Error(w, fmt.Sprintf("unknown field %q", k), http.StatusBadRequest)
-			return
-		}
 	}
 	st := s.cfg.Backend.Snapshot()
 	h, known := st.Hosts[mac]

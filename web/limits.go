@@ -47,33 +47,29 @@ var DefaultLimits = Limits{
 	LoginClients:      1024,
 }
 
+// withDefaults is l with DefaultLimits' value for every bound not set
+// (zero or less).
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits
-	pick := func(v *time.Duration, def time.Duration) {
-		if *v <= 0 {
-			*v = def
-		}
-	}
-	pick(&l.ReadHeaderTimeout, d.ReadHeaderTimeout)
-	pick(&l.ReadTimeout, d.ReadTimeout)
-	pick(&l.WriteTimeout, d.WriteTimeout)
-	pick(&l.IdleTimeout, d.IdleTimeout)
-	pick(&l.SessionIdle, d.SessionIdle)
-	pick(&l.SessionMaxAge, d.SessionMaxAge)
-	for _, f := range []struct {
-		v   *int
-		def int
-	}{
-		{&l.MaxConns, d.MaxConns}, {&l.MaxHeaderBytes, d.MaxHeaderBytes}, {&l.Sessions, d.Sessions}, {&l.LoginClients, d.LoginClients},
-	} {
-		if *f.v <= 0 {
-			*f.v = f.def
-		}
-	}
-	if l.MaxBody <= 0 {
-		l.MaxBody = d.MaxBody
-	}
+	orDefault(&l.MaxConns, d.MaxConns)
+	orDefault(&l.ReadHeaderTimeout, d.ReadHeaderTimeout)
+	orDefault(&l.ReadTimeout, d.ReadTimeout)
+	orDefault(&l.WriteTimeout, d.WriteTimeout)
+	orDefault(&l.IdleTimeout, d.IdleTimeout)
+	orDefault(&l.MaxHeaderBytes, d.MaxHeaderBytes)
+	orDefault(&l.MaxBody, d.MaxBody)
+	orDefault(&l.Sessions, d.Sessions)
+	orDefault(&l.SessionIdle, d.SessionIdle)
+	orDefault(&l.SessionMaxAge, d.SessionMaxAge)
+	orDefault(&l.LoginClients, d.LoginClients)
 	return l
+}
+
+// orDefault sets *v, a bound, to def while it is not set (zero or less).
+func orDefault[T int | int64 | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
 }
 
 // listenerStats count one kind of listener's connections.

@@ -131,16 +131,8 @@ func (s *Server) formRules(w http.ResponseWriter, r *http.Request) {
 	if !s.requireLogin(w, r, "changing the firewall") {
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxPolicyBody)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
+	if !readForm(w, r, "rev", "name", "kind", "token", "ports", "index", "bits") {
 		return
-	}
-	for k := range r.PostForm {
-		if !slices.Contains([]string{"rev", "name", "kind", "token", "ports", "index", "bits"}, k) {
-			http.Error(w, fmt.Sprintf("unknown field %q", k), http.StatusBadRequest)
-			return
-		}
 	}
 	rules := s.cfg.Backend.InboundRules()
 	idx := -1

@@ -68,16 +68,8 @@ func (s *Server) formWANVLAN(w http.ResponseWriter, r *http.Request) {
 	if !s.requireLogin(w, r, "changing the WAN VLAN") {
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxPolicyBody)
-	if err := r.ParseForm(); err != nil {
-		http.Error(w, "bad form: "+err.Error(), http.StatusBadRequest)
+	if !readForm(w, r, "vlan") {
 		return
-	}
-	for k := range r.PostForm {
-		if k != "vlan" {
-			http.Error(w, fmt.Sprintf("unknown field %q", k), http.StatusBadRequest)
-			return
-		}
 	}
 	refuse := func(msg string) {
 		v := s.wanVLANView(r)

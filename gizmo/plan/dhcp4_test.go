@@ -31,6 +31,25 @@ func TestDHCP4(t *testing.T) {
 			DefaultV6OnlyPreferred: true,
 		}
 	}
+	// on is the lab with the legacy network gizmo (the gizmo's address
+	// and its length), poolOn its plan with the pool from start to end.
+	on := func(gizmo string) func() *state.State {
+		return func() *state.State {
+			s := lab()
+			s.LAN.Legacy4 = netip.MustParsePrefix(gizmo)
+			s.LAN.DNS.DHCPv4 = s.LAN.Legacy4.Addr()
+			return s
+		}
+	}
+	poolOn := func(gizmo, start, end string) func() dhcp4.Plan {
+		return func() dhcp4.Plan {
+			p := labPlan()
+			p.Server = netip.MustParsePrefix(gizmo)
+			p.PoolStart, p.PoolEnd = a(start), a(end)
+			p.Router, p.DNS = p.Server.Addr(), []netip.Addr{p.Server.Addr()}
+			return p
+		}
+	}
 	host := func(p state.HostPolicy) *state.Host { return &state.Host{Policy: p} }
 	for _, tc := range []struct {
 		name  string
@@ -47,33 +66,9 @@ func TestDHCP4(t *testing.T) {
 			lab, []netip.Addr{a("fd12:3456:789a::1")}, labPlan},
 		{"no legacy network: disabled", func() *state.State { return &state.State{} }, []netip.Addr{a("203.0.113.129")}, func() dhcp4.Plan { return dhcp4.Plan{} }},
 		{"gizmo in the middle of the range: the server skips it, the range stays whole",
-			func() *state.State {
-				s := lab()
-				s.LAN.Legacy4 = netip.MustParsePrefix("192.0.2.100/24")
-				s.LAN.DNS.DHCPv4 = a("192.0.2.100")
-				return s
-			}, nil,
-			func() dhcp4.Plan {
-				p := labPlan()
-				p.Server = netip.MustParsePrefix("192.0.2.100/24")
-				p.PoolStart, p.PoolEnd = a("192.0.2.1"), a("192.0.2.254")
-				p.Router, p.DNS = a("192.0.2.100"), []netip.Addr{a("192.0.2.100")}
-				return p
-			}},
+			on("192.0.2.100/24"), nil, poolOn("192.0.2.100/24", "192.0.2.1", "192.0.2.254")},
 		{"a network larger than a /16 gets a /16's worth of pool",
-			func() *state.State {
-				s := lab()
-				s.LAN.Legacy4 = netip.MustParsePrefix("198.18.0.1/15")
-				s.LAN.DNS.DHCPv4 = a("198.18.0.1")
-				return s
-			}, nil,
-			func() dhcp4.Plan {
-				p := labPlan()
-				p.Server = netip.MustParsePrefix("198.18.0.1/15")
-				p.PoolStart, p.PoolEnd = a("198.18.0.2"), a("198.19.0.1")
-				p.Router, p.DNS = a("198.18.0.1"), []netip.Addr{a("198.18.0.1")}
-				return p
-			}},
+			on("198.18.0.1/15"), nil, poolOn("198.18.0.1/15", "198.18.0.2", "198.19.0.1")},
 		{"no DHCPv4 DNS address: no option 6", func() *state.State { s := lab(); s.LAN.DNS.DHCPv4 = netip.Addr{}; return s }, nil,
 			func() dhcp4.Plan { p := labPlan(); p.DNS = nil; return p }},
 		{"per-host policy and reservations; RFC 8925 default on for unknown hosts",

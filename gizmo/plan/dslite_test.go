@@ -82,10 +82,7 @@ func TestDSLitePlan(t *testing.T) {
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			st := dsliteState(now)
-			if c.edit != nil {
-				c.edit(st)
-			}
+			st := edited(dsliteState(now), c.edit)
 			c.check(t, DSLitePlan(st, false, now))
 		})
 	}

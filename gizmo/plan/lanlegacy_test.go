@@ -148,10 +148,7 @@ func TestLANLegacy(t *testing.T) {
 			}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			st := lanLegacyState(now)
-			if c.edit != nil {
-				c.edit(st)
-			}
+			st := edited(lanLegacyState(now), c.edit)
 			c.check(t, st)
 		})
 	}

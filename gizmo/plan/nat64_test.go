@@ -29,6 +29,17 @@ func TestNAT64Plan(t *testing.T) {
 	denies := func(deny []netip.Prefix, a string) bool {
 		return slices.ContainsFunc(deny, func(p netip.Prefix) bool { return p.Contains(netip.MustParseAddr(a)) })
 	}
+	// lanPoolOnly: the upstream runs the NAT64 to the internet, so the
+	// gizmo translates only to its LAN, under its ULA's /96.
+	lanPoolOnly := func(t *testing.T, st *state.State) {
+		p := NAT64(st, false, now)
+		if p.Pool4.IsValid() || p.Pref64.IsValid() {
+			t.Errorf("a WAN pool %v under %v with the upstream's NAT64", p.Pool4, p.Pref64)
+		}
+		if p.LANLegacy.Prefix != netip.MustParsePrefix("fd00:1:2:46::/96") {
+			t.Errorf("LAN pool under %v, want the ULA's /96", p.LANLegacy.Prefix)
+		}
+	}
 	for _, c := range []struct {
 		name  string
 		edit  func(*state.State)
@@ -101,27 +112,9 @@ func TestNAT64Plan(t *testing.T) {
 			}
 		}},
 		{"RFC 8781: an upstream that advertises its own PREF64 translates to the internet; the gizmo only to its LAN",
-			func(st *state.State) { st.Pref64Source = state.Pref64Upstream },
-			func(t *testing.T, st *state.State) {
-				p := NAT64(st, false, now)
-				if p.Pool4.IsValid() || p.Pref64.IsValid() {
-					t.Errorf("a WAN pool %v under %v with the upstream's PREF64", p.Pool4, p.Pref64)
-				}
-				if p.LANLegacy.Prefix != netip.MustParsePrefix("fd00:1:2:46::/96") {
-					t.Errorf("LAN pool under %v, want the ULA's /96", p.LANLegacy.Prefix)
-				}
-			}},
+			func(st *state.State) { st.Pref64Source = state.Pref64Upstream }, lanPoolOnly},
 		{"RFC 7050: an upstream whose DNS64 synthesizes into its own prefix translates to the internet; the gizmo only to its LAN",
-			func(st *state.State) { st.Pref64Source = state.Pref64Discovered },
-			func(t *testing.T, st *state.State) {
-				p := NAT64(st, false, now)
-				if p.Pool4.IsValid() || p.Pref64.IsValid() {
-					t.Errorf("a WAN pool %v under %v with the upstream DNS64's prefix", p.Pool4, p.Pref64)
-				}
-				if p.LANLegacy.Prefix != netip.MustParsePrefix("fd00:1:2:46::/96") {
-					t.Errorf("LAN pool under %v, want the ULA's /96", p.LANLegacy.Prefix)
-				}
-			}},
+			func(st *state.State) { st.Pref64Source = state.Pref64Discovered }, lanPoolOnly},
 		{"a delegation past its valid lifetime is no source", func(st *state.State) { st.Delegated.ValidUntil = now },
 			func(t *testing.T, st *state.State) {
 				if slices.Contains(NAT64(st, false, now).LANPrefixes, netip.MustParsePrefix("2001:db8:1000::/64")) {
@@ -155,10 +148,7 @@ func TestNAT64Plan(t *testing.T) {
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			st := nat64State(now)
-			if c.edit != nil {
-				c.edit(st)
-			}
+			st := edited(nat64State(now), c.edit)
 			c.check(t, st)
 		})
 	}

@@ -119,14 +119,7 @@ func delegationOf(d state.DelegatedPrefix) Delegation {
 // DelegatedLANs are the LAN's /64s from delegations: the current one
 // first, then the retired ones.
 func (n Network) DelegatedLANs() []netip.Prefix {
-	var out []netip.Prefix
-	if n.Delegated != nil {
-		out = append(out, n.Delegated.LAN)
-	}
-	for _, r := range n.Retired {
-		out = append(out, r.LAN)
-	}
-	return out
+	return n.eachDelegation(func(d Delegation) netip.Prefix { return d.LAN })
 }
 
 // SharedLANs are the shared /64 and a retired one, as LAN prefixes.
@@ -144,12 +137,17 @@ func (n Network) SharedLANs() []netip.Prefix {
 // Delegations are the current delegation and the retired ones, as
 // delegated.
 func (n Network) Delegations() []netip.Prefix {
+	return n.eachDelegation(func(d Delegation) netip.Prefix { return d.Prefix })
+}
+
+// eachDelegation is f of the current delegation, then of each retired one.
+func (n Network) eachDelegation(f func(Delegation) netip.Prefix) []netip.Prefix {
 	var out []netip.Prefix
 	if n.Delegated != nil {
-		out = append(out, n.Delegated.Prefix)
+		out = append(out, f(*n.Delegated))
 	}
 	for _, r := range n.Retired {
-		out = append(out, r.Prefix)
+		out = append(out, f(r))
 	}
 	return out
 }

@@ -53,83 +53,70 @@ func TestNetworkOf(t *testing.T) {
 	cur, old := pfx("2001:db8:1000:200::/56"), pfx("2001:db8:1000:100::/56")
 	mgmt := pfx("fd12:3456:789a::/64")
 	shared := &state.UpstreamPrefix{Prefix: pfx("2001:db8:0:1::/64"), ValidUntil: netNow.Add(time.Hour)}
+	// every is what netState has; the others lack one part, or have the
+	// shared /64 too.
+	every := lans{Delegated: []netip.Prefix{cur}, Retired: []netip.Prefix{old}, Management: mgmt, IPv4: true}
+	noCurrent, noRetired, noIPv4, noManagement, withShared := every, every, every, every, every
+	noCurrent.Delegated, noRetired.Retired, noIPv4.IPv4, noManagement.Management = nil, nil, false, netip.Prefix{}
+	withShared.Shared = []netip.Prefix{shared.Prefix}
 	for _, tc := range []struct {
 		name string
 		edit func(st *state.State)
 		want lans
 	}{
 		{"every prefix valid: current, retired, management, IPv4 lease", func(*state.State) {},
-			lans{Delegated: []netip.Prefix{cur}, Retired: []netip.Prefix{old}, Management: mgmt, IPv4: true}},
+			every},
+		// Which prefixes are usable is state.UsableDelegation's, tested
+		// there; NetworkOf keeps to it.
+		{"a unique local prefix (RFC 4193) is no delegation",
+			func(st *state.State) { st.Delegated.Prefix = pfx("fd00:1000:200::/48") },
+			noCurrent},
 		{"RFC 8415 §18.2.10.1: a delegation past its ValidUntil is unusable",
 			func(st *state.State) { st.Delegated.ValidUntil = netNow },
-			lans{Retired: []netip.Prefix{old}, Management: mgmt, IPv4: true}},
-		{"RFC 4862 §5.5.3 d: a delegation longer than /64 leaves no /64 for SLAAC",
-			func(st *state.State) { st.Delegated.Prefix = pfx("2001:db8:1000:200::/72") },
-			lans{Retired: []netip.Prefix{old}, Management: mgmt, IPv4: true}},
-		{"RFC 4291 §2.4: a delegation must be global unicast IPv6",
-			func(st *state.State) { st.Delegated.Prefix = pfx("fe80::/56") },
-			lans{Retired: []netip.Prefix{old}, Management: mgmt, IPv4: true}},
-		{"RFC 4193: a unique local prefix is no delegation",
-			func(st *state.State) { st.Delegated.Prefix = pfx("fd00:1000:200::/48") },
-			lans{Retired: []netip.Prefix{old}, Management: mgmt, IPv4: true}},
-		{"RFC 4291 §2.7: a multicast prefix is no delegation",
-			func(st *state.State) { st.Delegated.Prefix = pfx("ff0e:1000::/48") },
-			lans{Retired: []netip.Prefix{old}, Management: mgmt, IPv4: true}},
-		{"RFC 6177: a delegation shorter than /32 is refused",
-			func(st *state.State) { st.Delegated.Prefix = pfx("2000::/3") },
-			lans{Retired: []netip.Prefix{old}, Management: mgmt, IPv4: true}},
-		{"a /32 delegation is usable",
-			func(st *state.State) { st.Delegated.Prefix = pfx("2001:db8::/32") },
-			lans{Delegated: []netip.Prefix{pfx("2001:db8::/32")}, Retired: []netip.Prefix{old}, Management: mgmt, IPv4: true}},
+			noCurrent},
 		{"a retired ULA is no delegation either",
 			func(st *state.State) { st.Retired[0].Prefix = pfx("fd00:1000:100::/56") },
-			lans{Delegated: []netip.Prefix{cur}, Management: mgmt, IPv4: true}},
-		{"an IPv4-mapped prefix is no delegation",
-			func(st *state.State) { st.Delegated.Prefix = pfx("::ffff:192.0.2.0/120") },
-			lans{Retired: []netip.Prefix{old}, Management: mgmt, IPv4: true}},
-		{"a /64 delegation is usable",
-			func(st *state.State) { st.Delegated.Prefix = pfx("2001:db8:1000:200::/64") },
-			lans{Delegated: []netip.Prefix{pfx("2001:db8:1000:200::/64")}, Retired: []netip.Prefix{old}, Management: mgmt, IPv4: true}},
+			noRetired},
 		{"RFC 9096 §3: a retired delegation goes at its ValidUntil",
 			func(st *state.State) { st.Retired[0].ValidUntil = netNow },
-			lans{Delegated: []netip.Prefix{cur}, Management: mgmt, IPv4: true}},
+			noRetired},
 		{"a retired delegation must be usable too",
 			func(st *state.State) { st.Retired[0].Prefix = pfx("2001:db8:1000:100::/80") },
-			lans{Delegated: []netip.Prefix{cur}, Management: mgmt, IPv4: true}},
+			noRetired},
 		{"the current delegation wins over a retired entry with its /64",
 			func(st *state.State) {
 				st.Retired = append(st.Retired, state.DelegatedPrefix{Prefix: cur, ValidUntil: netNow.Add(time.Hour)})
 			},
-			lans{Delegated: []netip.Prefix{cur}, Retired: []netip.Prefix{old}, Management: mgmt, IPv4: true}},
+			every},
 		{"two retired entries with one /64: the first counts",
 			func(st *state.State) {
 				st.Retired = append(st.Retired, state.DelegatedPrefix{Prefix: pfx("2001:db8:1000:100::/60"), ValidUntil: netNow.Add(time.Hour)})
 			},
-			lans{Delegated: []netip.Prefix{cur}, Retired: []netip.Prefix{old}, Management: mgmt, IPv4: true}},
+			every},
 		{"RFC 7278 §4.3: the shared /64 counts until its ValidUntil",
 			func(st *state.State) { st.Shared = shared },
-			lans{Delegated: []netip.Prefix{cur}, Retired: []netip.Prefix{old}, Shared: []netip.Prefix{shared.Prefix}, Management: mgmt, IPv4: true}},
+			withShared},
 		{"a shared /64 past its ValidUntil is gone",
 			func(st *state.State) { s := *shared; s.ValidUntil = netNow; st.Shared = &s },
-			lans{Delegated: []netip.Prefix{cur}, Retired: []netip.Prefix{old}, Management: mgmt, IPv4: true}},
+			every},
 		{"RFC 9096 §3.5: a retired shared /64 counts until its ValidUntil",
 			func(st *state.State) { st.SharedRetired = shared },
-			lans{Delegated: []netip.Prefix{cur}, Retired: []netip.Prefix{old}, Shared: []netip.Prefix{shared.Prefix}, Management: mgmt, IPv4: true}},
+			withShared},
 		{"a /64 shared again is not also retired",
 			func(st *state.State) { st.Shared, st.SharedRetired = shared, shared },
-			lans{Delegated: []netip.Prefix{cur}, Retired: []netip.Prefix{old}, Shared: []netip.Prefix{shared.Prefix}, Management: mgmt, IPv4: true}},
+			withShared},
 		{"the IPv4 lease is valid only while it has not expired",
 			func(st *state.State) { st.WAN.IPv4.Expires = netNow },
-			lans{Delegated: []netip.Prefix{cur}, Retired: []netip.Prefix{old}, Management: mgmt}},
+			noIPv4},
 		{"an IPv4 lease without an expiry holds",
 			func(st *state.State) { st.WAN.IPv4.Expires = time.Time{} },
-			lans{Delegated: []netip.Prefix{cur}, Retired: []netip.Prefix{old}, Management: mgmt, IPv4: true}},
+			every},
 		{"an IPv4 lease without an address is none",
 			func(st *state.State) { st.WAN.IPv4.Addr = netip.Prefix{} },
-			lans{Delegated: []netip.Prefix{cur}, Retired: []netip.Prefix{old}, Management: mgmt}},
+			noIPv4},
 		{"no ULA: no management /64",
 			func(st *state.State) { st.ULA = netip.Prefix{} },
-			lans{Delegated: []netip.Prefix{cur}, Retired: []netip.Prefix{old}, IPv4: true}},
+			noManagement},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			st := netState()

@@ -11,7 +11,6 @@ import (
 	"codeberg.org/monostack/gizmo/services/nsresponder"
 	"codeberg.org/monostack/gizmo/services/ra"
 	"github.com/google/go-cmp/cmp"
-	"github.com/mdlayher/ndp"
 )
 
 var (
@@ -132,21 +131,10 @@ func TestExistingNetworkRA(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st := existingState()
-			if tc.state != nil {
-				tc.state(st)
-			}
+			st := edited(existingState(), tc.state)
 			want := existingWant()
-			if tc.want != nil {
-				tc.want(&want)
-			}
-			got := RA(st, RAOptions{MaxInterval: 10 * time.Second, ExistingNetwork: true}, raNow)
-			if diff := cmp.Diff(want, got, addrCmp, pfxCmp); diff != "" {
-				t.Errorf("RA plan (-want +got):\n%s", diff)
-			}
-			if _, err := ndp.MarshalMessage(got.Message(raNow)); err != nil {
-				t.Errorf("plan cannot be sent: %v", err)
-			}
+			edited(&want, tc.want)
+			checkRA(t, RA(st, RAOptions{MaxInterval: 10 * time.Second, ExistingNetwork: true}, raNow), want)
 		})
 	}
 }
@@ -187,10 +175,7 @@ func TestNSResponder(t *testing.T) {
 		}, true, nsresponder.Plan{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st := existingState()
-			if tc.state != nil {
-				tc.state(st)
-			}
+			st := edited(existingState(), tc.state)
 			if diff := cmp.Diff(tc.want, NSResponder(st, tc.existing, raNow), pfxCmp); diff != "" {
 				t.Errorf("plan (-want +got):\n%s", diff)
 			}

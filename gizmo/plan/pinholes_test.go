@@ -132,10 +132,7 @@ func TestPinholeAdd(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			st := pinholeState()
-			if tc.setup != nil {
-				tc.setup(st)
-			}
+			st := edited(pinholeState(), tc.setup)
 			mac, p, err := PinholeAdd(st, tc.req, fwNow)
 			if tc.reason != "" {
 				if k, r := refusal(err); k != tc.kind || r != tc.reason {

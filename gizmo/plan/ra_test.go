@@ -210,22 +210,31 @@ func TestRA(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st := raState()
-			if tc.state != nil {
-				tc.state(st)
-			}
+			st := edited(raState(), tc.state)
 			want := raWant()
-			if tc.want != nil {
-				tc.want(&want)
-			}
-			got := RA(st, tc.opt, raNow)
-			if diff := cmp.Diff(want, got, addrCmp, pfxCmp); diff != "" {
-				t.Errorf("RA plan (-want +got):\n%s", diff)
-			}
-			if _, err := ndp.MarshalMessage(got.Message(raNow)); err != nil {
-				t.Errorf("plan cannot be sent: %v", err)
-			}
+			edited(&want, tc.want)
+			checkRA(t, RA(st, tc.opt, raNow), want)
 		})
+	}
+}
+
+// edited is v after edit, a table case's change of its base value (none:
+// v as it is).
+func edited[T any](v *T, edit func(*T)) *T {
+	if edit != nil {
+		edit(v)
+	}
+	return v
+}
+
+// checkRA compares an RA plan with want and checks that it can be sent.
+func checkRA(t *testing.T, got, want ra.Plan) {
+	t.Helper()
+	if diff := cmp.Diff(want, got, addrCmp, pfxCmp); diff != "" {
+		t.Errorf("RA plan (-want +got):\n%s", diff)
+	}
+	if _, err := ndp.MarshalMessage(got.Message(raNow)); err != nil {
+		t.Errorf("plan cannot be sent: %v", err)
 	}
 }
 

@@ -14,84 +14,12 @@ import (
 	"sync"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
-	"codeberg.org/monostack/gizmo/services/accounting"
-	"codeberg.org/monostack/gizmo/services/clat"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
-	"codeberg.org/monostack/gizmo/services/dhcp6info"
-	"codeberg.org/monostack/gizmo/services/dhcp6pd"
-	"codeberg.org/monostack/gizmo/services/dns64"
-	"codeberg.org/monostack/gizmo/services/dslite"
-	"codeberg.org/monostack/gizmo/services/fastpath"
 	"codeberg.org/monostack/gizmo/services/firewall"
-	"codeberg.org/monostack/gizmo/services/lanif"
 	"codeberg.org/monostack/gizmo/services/nat64"
-	"codeberg.org/monostack/gizmo/services/ndproxy"
-	"codeberg.org/monostack/gizmo/services/neighbors"
-	"codeberg.org/monostack/gizmo/services/nsresponder"
-	"codeberg.org/monostack/gizmo/services/ra"
-	"codeberg.org/monostack/gizmo/services/timesync"
-	"codeberg.org/monostack/gizmo/services/upnp"
-	"codeberg.org/monostack/gizmo/services/vlan"
-	"codeberg.org/monostack/gizmo/services/wan"
 	"codeberg.org/monostack/gizmo/web"
 	"codeberg.org/monostack/gizmo/web/series"
 )
-
-// Stats are the running services' counters at one moment. A service that
-// does not run in this mode (or could not be read) is nil.
-type Stats struct {
-	WAN       *wan.Stats
-	DHCP6PD   *dhcp6pd.Stats
-	RA        *ra.Stats
-	NDProxy   *ndproxy.Stats
-	DHCP6Info *dhcp6info.Stats
-	LANIf     *lanif.Stats
-	DNS64     *dns64.Stats
-	DHCP4     *dhcp4.Stats
-	NAT64     *nat64.Stats
-	// NAT64Capacity is the NAT64's session table size.
-	NAT64Capacity int
-	DSLite        *dslite.Stats
-	CLAT          *clat.Stats
-	Discovery     *clat.DiscoveryStats
-	Firewall      *firewall.Stats
-	// FirewallCounters are the ruleset's named counters (nil: unreadable).
-	FirewallCounters map[string]firewall.Counter
-	Fastpath         *fastpath.Stats
-	Accounting       *accounting.Stats
-	Timesync         *timesync.Stats
-	// VLAN is the uplink's tagger's, while it is on a VLAN.
-	VLAN *vlan.Stats
-	// NativeIPv6 and NAT44 are the accounting table's per-address bytes
-	// (nil: unreadable, e.g. before the table is installed).
-	NativeIPv6, NAT44 map[netip.Addr]accounting.Bytes
-
-	// Neighbors is the LAN's neighbour watch; HostTable the daemon's own
-	// host table (nil: not read).
-	Neighbors *neighbors.Stats
-	HostTable *HostTable
-	// NSResponder runs in the existing-network mode only.
-	NSResponder *nsresponder.Stats
-	UPnP        *UPnP
-}
-
-// HostTable is the daemon's host table at one moment: its size and
-// bounds, and what the bounds did (state.HostTableStats).
-type HostTable struct {
-	// Hosts are the hosts of this run, at most Capacity; Records the
-	// records kept across a reboot.
-	Hosts, Capacity, Records int
-	// NameTaken is how many hosts asked for a name another host holds.
-	NameTaken int
-	state.HostTableStats
-}
-
-// UPnP is the UPnP IGD's counters with the pinholes in force, which live
-// in the daemon's state rather than in the service.
-type UPnP struct {
-	upnp.Stats
-	Pinholes int
-}
 
 // Rollup keeps what the counters alone cannot tell: the final counters of
 // NAT64 address entries the datapath dropped, and which addresses belong to
@@ -100,7 +28,7 @@ type Rollup struct {
 	mu sync.Mutex
 	// retired keeps the final counters of address entries the datapath
 	// dropped, so that the per-host totals never go backwards.
-	retired map[netip.Addr]nat64.HostStats
+	retired map[netip.Addr]nat64Bytes
 	// ownStack are addresses seen querying the DNS64 or carrying native
 	// IPv6: the hosts' own stacks, not a CLAT.
 	ownStack map[netip.Addr]bool
@@ -110,25 +38,23 @@ type Rollup struct {
 
 // New returns an empty Rollup.
 func New() *Rollup {
-	return &Rollup{retired: map[netip.Addr]nat64.HostStats{}, ownStack: map[netip.Addr]bool{}, limits: map[string]limitSeen{}}
+	return &Rollup{retired: map[netip.Addr]nat64Bytes{}, ownStack: map[netip.Addr]bool{}, limits: map[string]limitSeen{}}
 }
 
-// RetireNAT64Host keeps the final counters of an address entry the NAT64
+// RetireNAT64Host keeps the final byte counts of an address entry the NAT64
 // datapath removed (nat64.Config.OnHostRetired).
 func (r *Rollup) RetireNAT64Host(h nat64.HostStats) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	x := r.retired[h.Addr]
-	x.Addr = h.Addr
-	x.BytesOut += h.BytesOut
-	x.BytesIn += h.BytesIn
-	x.PacketsOut += h.PacketsOut
-	x.PacketsIn += h.PacketsIn
-	x.LANBytesOut += h.LANBytesOut
-	x.LANBytesIn += h.LANBytesIn
-	x.LANPacketsOut += h.LANPacketsOut
-	x.LANPacketsIn += h.LANPacketsIn
-	r.retired[h.Addr] = x
+	r.retired[h.Addr] = r.retired[h.Addr].add(h)
+}
+
+// nat64Bytes are an address's NAT64 bytes, both directions: through the
+// WAN pool, and through the LAN pool.
+type nat64Bytes struct{ wan, lan uint64 }
+
+func (b nat64Bytes) add(h nat64.HostStats) nat64Bytes {
+	return nat64Bytes{wan: b.wan + h.BytesIn + h.BytesOut, lan: b.lan + h.LANBytesIn + h.LANBytesOut}
 }
 
 // Owners maps a LAN address to the MAC of the host that used it.
@@ -221,19 +147,9 @@ func (r *Rollup) sawOwnStack(s Stats) {
 func (r *Rollup) addNAT64(live []nat64.HostStats, owners Owners, hosts map[string]series.Categories) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	type bytes struct{ wan, lan uint64 }
-	totals := map[netip.Addr]bytes{}
-	sum := func(h nat64.HostStats) {
-		t := totals[h.Addr]
-		t.wan += h.BytesIn + h.BytesOut
-		t.lan += h.LANBytesIn + h.LANBytesOut
-		totals[h.Addr] = t
-	}
-	for _, x := range r.retired {
-		sum(x)
-	}
+	totals := maps.Clone(r.retired)
 	for _, h := range live {
-		sum(h)
+		totals[h.Addr] = totals[h.Addr].add(h)
 	}
 	for a, t := range totals {
 		k := owners.key(a)

@@ -159,35 +159,19 @@ func TestNAT64TrafficLANPoolIsLANLegacy(t *testing.T) {
 // Counters are TYPE counter and end in _total; gauges are gauges. A
 // service that does not run has no metrics.
 func TestMetricsAreTyped(t *testing.T) {
-	reg := prometheus.NewRegistry()
 	s := Stats{
 		RA:    &ra.Stats{RSReceived: 3, RSInvalid: map[string]uint64{"hop-limit": 2}},
 		DHCP4: &dhcp4.Stats{Offers: 1, Leases: 4},
 	}
-	reg.MustRegister(constCollector(Metrics(s)))
-	w := httptest.NewRecorder()
-	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
-	for _, want := range []string{
+	wantExposed(t, s,
 		"# TYPE gizmo_dhcp4_leases gauge\ngizmo_dhcp4_leases 4\n",
 		"# TYPE gizmo_dhcp4_offers_total counter\ngizmo_dhcp4_offers_total 1\n",
 		"# TYPE gizmo_ra_rs_invalid_total counter\ngizmo_ra_rs_invalid_total{reason=\"hop-limit\"} 2\n",
 		"# TYPE gizmo_ra_rs_received_total counter\ngizmo_ra_rs_received_total 3\n",
-	} {
-		if !strings.Contains(w.Body.String(), want) {
-			t.Errorf("/metrics lacks\n%s\ngot:\n%s", want, w.Body)
-		}
-	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		counter := mf.GetType().String() == "COUNTER"
-		if counter != strings.HasSuffix(mf.GetName(), "_total") {
-			t.Errorf("%s is a %s: counters, and only they, end in _total", mf.GetName(), mf.GetType())
-		}
-		if strings.HasPrefix(mf.GetName(), "gizmo_nat64") || strings.HasPrefix(mf.GetName(), "gizmo_wan") {
-			t.Errorf("%s of a service that does not run", mf.GetName())
+	)
+	for key := range gather(t, s) {
+		if strings.HasPrefix(key, "gizmo_nat64") || strings.HasPrefix(key, "gizmo_wan") {
+			t.Errorf("%s of a service that does not run", key)
 		}
 	}
 }
@@ -195,21 +179,55 @@ func TestMetricsAreTyped(t *testing.T) {
 // Every declared family is well-formed and unique: a registry that checks
 // gathers all of them at once without complaint.
 func TestMetricsAllServices(t *testing.T) {
+	names := map[string]bool{}
+	for key := range gather(t, everyService()) {
+		name, _, _ := strings.Cut(key, ",")
+		names[name] = true
+	}
+	if len(names) < 90 {
+		t.Errorf("%d metric families, want every service's", len(names))
+	}
+}
+
+// gather is Metrics(s) through a registry that checks every family, by
+// name and labels ("name,label=value"), and checks that counters, and only
+// they, end in _total.
+func gather(t *testing.T, s Stats) map[string]float64 {
+	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
-	s := everyService()
 	reg.MustRegister(constCollector(Metrics(s)))
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	got := map[string]float64{}
 	for _, mf := range mfs {
 		counter := mf.GetType().String() == "COUNTER"
 		if counter != strings.HasSuffix(mf.GetName(), "_total") {
 			t.Errorf("%s is a %s: counters, and only they, end in _total", mf.GetName(), mf.GetType())
 		}
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			got[key] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
 	}
-	if len(mfs) < 90 {
-		t.Errorf("%d metric families, want every service's", len(mfs))
+	return got
+}
+
+// wantExposed checks that /metrics of Metrics(s) holds each of want.
+func wantExposed(t *testing.T, s Stats, want ...string) {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(constCollector(Metrics(s)))
+	w := httptest.NewRecorder()
+	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	for _, x := range want {
+		if !strings.Contains(w.Body.String(), x) {
+			t.Errorf("/metrics lacks\n%s\ngot:\n%s", x, w.Body)
+		}
 	}
 }
 
@@ -236,22 +254,7 @@ func (c constCollector) Collect(ch chan<- prometheus.Metric) {
 // The UPnP IGD's requests are counted by action and result, its refusals
 // by reason, and the pinholes in force are a gauge.
 func TestUPnPMetrics(t *testing.T) {
-	reg := prometheus.NewPedanticRegistry()
-	reg.MustRegister(constCollector(Metrics(everyService())))
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			key := mf.GetName()
-			for _, l := range m.GetLabel() {
-				key += "," + l.GetName() + "=" + l.GetValue()
-			}
-			got[key] = m.GetCounter().GetValue() + m.GetGauge().GetValue()
-		}
-	}
+	got := gather(t, everyService())
 	for key, want := range map[string]float64{
 		"gizmo_upnp_requests_total,action=AddPinhole,result=ok":  3,
 		"gizmo_upnp_requests_total,action=AddPinhole,result=703": 1,
@@ -268,16 +271,12 @@ func TestUPnPMetrics(t *testing.T) {
 // The time service's state and counters, typed: whether the clock is
 // synchronised and when last, as gauges; its work, as counters.
 func TestTimesyncMetrics(t *testing.T) {
-	reg := prometheus.NewPedanticRegistry()
 	last := time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
-	reg.MustRegister(constCollector(Metrics(Stats{Timesync: &timesync.Stats{
+	wantExposed(t, Stats{Timesync: &timesync.Stats{
 		Synced: true, LastSync: last, Stratum: 9, Offset: -1500 * time.Millisecond, Steps: 1, Queries: 4,
 		Rejected: map[string]uint64{timesync.RejectUnsynced: 2},
 		Server:   timesync.ServerStats{Requests: 7, Replies: 6, Dropped: map[string]uint64{timesync.DropRate: 1}},
-	}})))
-	w := httptest.NewRecorder()
-	promhttp.HandlerFor(reg, promhttp.HandlerOpts{}).ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
-	for _, want := range []string{
+	}},
 		"# TYPE gizmo_timesync_synced gauge\ngizmo_timesync_synced 1\n",
 		"# TYPE gizmo_timesync_last_sync_timestamp_seconds gauge\ngizmo_timesync_last_sync_timestamp_seconds 1.773500966e+09\n",
 		"# TYPE gizmo_timesync_stratum gauge\ngizmo_timesync_stratum 9\n",
@@ -286,9 +285,5 @@ func TestTimesyncMetrics(t *testing.T) {
 		"# TYPE gizmo_timesync_rejected_total counter\ngizmo_timesync_rejected_total{reason=\"unsynchronized\"} 2\n",
 		"# TYPE gizmo_timesync_server_replies_total counter\ngizmo_timesync_server_replies_total 6\n",
 		"# TYPE gizmo_timesync_server_dropped_total counter\ngizmo_timesync_server_dropped_total{reason=\"rate-limit\"} 1\n",
-	} {
-		if !strings.Contains(w.Body.String(), want) {
-			t.Errorf("/metrics lacks\n%s\ngot:\n%s", want, w.Body)
-		}
-	}
+	)
 }

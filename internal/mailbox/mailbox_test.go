@@ -6,15 +6,37 @@ import (
 	"time"
 )
 
-func TestEmpty(t *testing.T) {
-	var b Box[int]
-	if v, ok := b.Take(); ok {
-		t.Fatalf("Take on an empty box = %d, true", v)
-	}
+// signalled reports whether b's C has fired, without waiting.
+func signalled[T any](b *Box[T]) bool {
 	select {
 	case <-b.C():
-		t.Fatal("C fired on an empty box")
+		return true
 	default:
+		return false
+	}
+}
+
+// wantTake checks that Take gives want.
+func wantTake[T comparable](t *testing.T, b *Box[T], want T) {
+	t.Helper()
+	if v, ok := b.Take(); !ok || v != want {
+		t.Fatalf("Take = %v, %v; want %v, true", v, ok, want)
+	}
+}
+
+// wantEmpty checks that Take finds the box empty.
+func wantEmpty[T any](t *testing.T, b *Box[T]) {
+	t.Helper()
+	if v, ok := b.Take(); ok {
+		t.Fatalf("Take = %v, true; want an empty box", v)
+	}
+}
+
+func TestEmpty(t *testing.T) {
+	var b Box[int]
+	wantEmpty(t, &b)
+	if signalled(&b) {
+		t.Fatal("C fired on an empty box")
 	}
 }
 
@@ -23,21 +45,13 @@ func TestNewestWins(t *testing.T) {
 	b.Put("first")
 	b.Put("second")
 	b.Put("third")
-	select {
-	case <-b.C():
-	default:
+	if !signalled(&b) {
 		t.Fatal("C did not fire after Put")
 	}
-	if v, ok := b.Take(); !ok || v != "third" {
-		t.Fatalf("Take = %q, %v; want third, true", v, ok)
-	}
-	if v, ok := b.Take(); ok {
-		t.Fatalf("second Take = %q, true; want an empty box", v)
-	}
-	select {
-	case <-b.C():
+	wantTake(t, &b, "third")
+	wantEmpty(t, &b)
+	if signalled(&b) {
 		t.Fatal("C fired again after the value was taken")
-	default:
 	}
 }
 
@@ -46,23 +60,15 @@ func TestNewestWins(t *testing.T) {
 func TestTakeConsumesSignal(t *testing.T) {
 	var b Box[int]
 	b.Put(1)
-	if v, ok := b.Take(); !ok || v != 1 {
-		t.Fatalf("Take = %d, %v; want 1, true", v, ok)
-	}
-	select {
-	case <-b.C():
+	wantTake(t, &b, 1)
+	if signalled(&b) {
 		t.Fatal("C fired for a value already taken")
-	default:
 	}
 	b.Put(2)
-	select {
-	case <-b.C():
-	default:
+	if !signalled(&b) {
 		t.Fatal("C did not fire after a Put following a Take")
 	}
-	if v, ok := b.Take(); !ok || v != 2 {
-		t.Fatalf("Take = %d, %v; want 2, true", v, ok)
-	}
+	wantTake(t, &b, 2)
 }
 
 // Put never waits for the reader: with nobody reading, any number of Puts
