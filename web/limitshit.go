@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"slices"
 	"time"
+
+	"codeberg.org/monostack/gizmo/internal/boundedhttp"
 )
 
 // recentLimits is how far back the overview reports limits that were hit:
@@ -17,12 +19,12 @@ func (s *Server) webLimits() []LimitHit {
 	at := func(ns int64) time.Time { return time.Unix(0, ns) }
 	for _, l := range []struct {
 		name  string
-		stats *listenerStats
+		stats *boundedhttp.Counters
 	}{{"http", &s.stats.http}, {"https", &s.stats.https}} {
-		if n := l.stats.limited.Load(); n > 0 {
+		if n := l.stats.Limited.Load(); n > 0 {
 			out = append(out, LimitHit{Key: "web_connections_" + l.name,
 				What:  "More browsers or scripts connected to the dashboard (" + l.name + ") at once than it serves: the rest waited for a free slot.",
-				Count: n, Last: at(l.stats.limitedAt.Load())})
+				Count: n, Last: at(l.stats.LimitedAt.Load())})
 		}
 	}
 	if n := s.stats.loginThrottled.Load(); n > 0 {

@@ -20,12 +20,14 @@ import (
 	"syscall"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/internal/boundedhttp"
 	"codeberg.org/monostack/gizmo/web/logring"
 	"codeberg.org/monostack/gizmo/web/oui"
 	"codeberg.org/monostack/gizmo/web/series"
 	"codeberg.org/monostack/gizmo/web/tlscert"
-	"golang.org/x/sys/unix"
 )
 
 // Backend is the daemon as the web side sees it.
@@ -322,33 +324,11 @@ func (s *Server) serve(ctx context.Context, addr string, sch scheme) {
 // serveListener serves one listener until ctx is done, with the server's
 // bounds: a cap on open connections and timeouts for every phase.
 func (s *Server) serveListener(ctx context.Context, ln net.Listener, sch scheme) error {
-	lim := s.limits
-	capped := newLimitListener(ln, lim.MaxConns, s.stats.listener(sch))
-	srv := &http.Server{
-		Handler:           s.handler,
-		ReadHeaderTimeout: lim.ReadHeaderTimeout, // also bounds the TLS handshake
-		ReadTimeout:       lim.ReadTimeout,
-		// No endpoint streams: every answer is a page, JSON or /metrics.
-		WriteTimeout:   lim.WriteTimeout,
-		IdleTimeout:    lim.IdleTimeout,
-		MaxHeaderBytes: lim.MaxHeaderBytes,
-		// Browsers that refuse the self-signed certificate end each visit
-		// with a handshake error: that is no warning.
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
-	stop := context.AfterFunc(ctx, func() { srv.Close() })
-	defer stop()
-	var err error
+	var tlsConfig *tls.Config
 	if sch == schemeHTTPS {
-		srv.TLSConfig = s.tlsConfig()
-		err = srv.ServeTLS(capped, "", "")
-	} else {
-		err = srv.Serve(capped)
+		tlsConfig = s.tlsConfig()
 	}
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return err
+	return boundedhttp.Serve(ctx, ln, s.handler, s.limits.Bounds, s.stats.listener(sch), s.log, tlsConfig)
 }
 
 func (s *Server) tlsConfig() *tls.Config {

@@ -142,7 +142,7 @@ func TestSlowClientsAreClosed(t *testing.T) {
 				fmt.Fprint(c, "GET / HTTP/1.1\r\nHost: gizmo.home.arpa\r\nX-Slow: ")
 			}
 			waitClosed(t, c)
-			if got := s.stats.listener(sch).timeouts.Load(); got != 1 {
+			if got := s.stats.listener(sch).Timeouts.Load(); got != 1 {
 				t.Errorf("timeouts counted %d, want 1", got)
 			}
 		})
@@ -163,7 +163,7 @@ func TestConnectionCap(t *testing.T) {
 		defer c.Close()
 		idle = append(idle, c)
 	}
-	for s.stats.http.limited.Load() == 0 || s.stats.http.open.Load() != 2 {
+	for s.stats.http.Limited.Load() == 0 || s.stats.http.Open.Load() != 2 {
 		time.Sleep(10 * time.Millisecond)
 	}
 	got := make(chan error, 1)

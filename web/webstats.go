@@ -4,12 +4,14 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"codeberg.org/monostack/gizmo/internal/boundedhttp"
 )
 
 // webStats are the web server's own counters: every bound it keeps and
 // every request it refuses, for /metrics.
 type webStats struct {
-	http, https listenerStats
+	http, https boundedhttp.Counters
 
 	plainWritesRefused atomic.Uint64 // writes over plain HTTP (403)
 	crossOrigin        atomic.Uint64 // writes refused by the CSRF check
@@ -21,7 +23,7 @@ type webStats struct {
 	logouts            atomic.Uint64
 }
 
-func (w *webStats) listener(s scheme) *listenerStats {
+func (w *webStats) listener(s scheme) *boundedhttp.Counters {
 	if s == schemeHTTPS {
 		return &w.https
 	}
@@ -44,12 +46,12 @@ func (c statsCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, l := range []struct {
 		name string
-		s    *listenerStats
+		s    *boundedhttp.Counters
 	}{{"http", &st.http}, {"https", &st.https}} {
-		emit(prometheus.GaugeValue, "gizmo_web_connections_open", "Open dashboard connections.", float64(l.s.open.Load()), "listener", l.name)
-		emit(prometheus.CounterValue, "gizmo_web_connections_accepted_total", "Dashboard connections accepted.", float64(l.s.accepted.Load()), "listener", l.name)
-		emit(prometheus.CounterValue, "gizmo_web_connections_limited_total", "Accepts that waited because the connection cap was reached.", float64(l.s.limited.Load()), "listener", l.name)
-		emit(prometheus.CounterValue, "gizmo_web_connection_timeouts_total", "Connections closed because a read deadline passed (slow handshake, header or body, idle).", float64(l.s.timeouts.Load()), "listener", l.name)
+		emit(prometheus.GaugeValue, "gizmo_web_connections_open", "Open dashboard connections.", float64(l.s.Open.Load()), "listener", l.name)
+		emit(prometheus.CounterValue, "gizmo_web_connections_accepted_total", "Dashboard connections accepted.", float64(l.s.Accepted.Load()), "listener", l.name)
+		emit(prometheus.CounterValue, "gizmo_web_connections_limited_total", "Accepts that waited because the connection cap was reached.", float64(l.s.Limited.Load()), "listener", l.name)
+		emit(prometheus.CounterValue, "gizmo_web_connection_timeouts_total", "Connections closed because a read deadline passed (slow handshake, header or body, idle).", float64(l.s.Timeouts.Load()), "listener", l.name)
 	}
 	emit(prometheus.CounterValue, "gizmo_web_plain_http_writes_refused_total", "Writes refused because they came over plain HTTP.", float64(st.plainWritesRefused.Load()))
 	emit(prometheus.CounterValue, "gizmo_web_cross_origin_refused_total", "Writes refused by the cross-origin (CSRF) check.", float64(st.crossOrigin.Load()))

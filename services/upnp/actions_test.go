@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"codeberg.org/monostack/gizmo/internal/boundedhttp"
 )
 
 // fakeBackend records what the service asks and answers as told.
@@ -385,7 +387,7 @@ func TestDescriptions(t *testing.T) {
 // The HTTP server holds at most MaxConns connections, and a client that
 // sends nothing loses its connection to the header timeout; both counted.
 func TestConnectionBounds(t *testing.T) {
-	s, h := newTestService(t, &fakeBackend{}, Limits{MaxConns: 1, ReadHeaderTimeout: 100 * time.Millisecond})
+	s, h := newTestService(t, &fakeBackend{}, Limits{Bounds: boundedhttp.Bounds{MaxConns: 1, ReadHeaderTimeout: 100 * time.Millisecond}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -8,11 +8,11 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
+
+	"codeberg.org/monostack/gizmo/internal/boundedhttp"
 )
 
 // Reasons for refusing an HTTP request (Stats.Refused).
@@ -25,26 +25,7 @@ const (
 )
 
 func (s *Service) serveHTTP(ctx context.Context, ln net.Listener, h http.Handler) error {
-	lim := s.limits
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: lim.ReadHeaderTimeout,
-		ReadTimeout:       lim.ReadTimeout,
-		WriteTimeout:      lim.WriteTimeout,
-		IdleTimeout:       lim.IdleTimeout,
-		MaxHeaderBytes:    lim.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-	}
-	stop := context.AfterFunc(ctx, func() { srv.Close() })
-	defer stop()
-	err := srv.Serve(&limitListener{Listener: ln, slots: make(chan struct{}, lim.MaxConns),
-		limited:  func() { s.count(func(st *Stats) { st.ConnsLimited++ }) },
-		timedOut: func() { s.count(func(st *Stats) { st.ConnTimeouts++ }) },
-	})
-	if errors.Is(err, http.ErrServerClosed) || ctx.Err() != nil {
-		return nil
-	}
-	return err
+	return boundedhttp.Serve(ctx, ln, h, s.limits.Bounds, &s.conns, s.log, nil)
 }
 
 // handler serves the plan's descriptions and control URL, behind guard;
@@ -185,49 +166,4 @@ func writeXML(w http.ResponseWriter, code int, b []byte) {
 	w.Header().Set("Server", serverHeader)
 	w.WriteHeader(code)
 	w.Write(b)
-}
-
-// limitListener caps the open connections: Accept waits for a free slot,
-// and a connection gives its slot back when closed. It also counts the
-// connections a read deadline (a header, read or idle timeout) ended.
-type limitListener struct {
-	net.Listener
-	slots             chan struct{}
-	limited, timedOut func()
-}
-
-func (l *limitListener) Accept() (net.Conn, error) {
-	select {
-	case l.slots <- struct{}{}:
-	default:
-		l.limited()
-		l.slots <- struct{}{}
-	}
-	c, err := l.Listener.Accept()
-	if err != nil {
-		<-l.slots
-		return nil, err
-	}
-	return &slotConn{Conn: c, release: sync.OnceFunc(func() { <-l.slots }), timedOut: sync.OnceFunc(l.timedOut)}, nil
-}
-
-// slotConn gives its slot back on the first Close; the server may close a
-// connection from more than one goroutine.
-type slotConn struct {
-	net.Conn
-	release, timedOut func()
-}
-
-func (c *slotConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		c.timedOut()
-	}
-	return n, err
-}
-
-func (c *slotConn) Close() error {
-	err := c.Conn.Close()
-	c.release()
-	return err
 }

@@ -6,17 +6,14 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"codeberg.org/monostack/gizmo/internal/boundedhttp"
 )
 
 // Limits bound what one client, or all of them, can make the service do.
 type Limits struct {
-	// MaxConns caps the open HTTP connections of each listener; further
-	// ones wait in the kernel's accept queue.
-	MaxConns int
-	// ReadHeaderTimeout, ReadTimeout, WriteTimeout and IdleTimeout bound
-	// each phase of an HTTP connection; MaxHeaderBytes its header.
-	ReadHeaderTimeout, ReadTimeout, WriteTimeout, IdleTimeout time.Duration
-	MaxHeaderBytes                                            int
+	// Bounds cap the open HTTP connections and time each phase of one.
+	boundedhttp.Bounds
 	// Requests and RequestBurst are each client address's token bucket
 	// for HTTP requests, AllRequests and AllRequestBurst everyone's
 	// together; Searches and the rest the same for SSDP searches.
@@ -34,52 +31,41 @@ type Limits struct {
 // DefaultLimits suit a home network: an app asks for a few pinholes at
 // start and renews them now and then.
 var DefaultLimits = Limits{
-	MaxConns:          16,
-	ReadHeaderTimeout: 5 * time.Second,
-	ReadTimeout:       10 * time.Second,
-	WriteTimeout:      10 * time.Second,
-	IdleTimeout:       30 * time.Second,
-	MaxHeaderBytes:    8 << 10,
-	Requests:          2,
-	RequestBurst:      20,
-	AllRequests:       20,
-	AllRequestBurst:   100,
-	Searches:          1,
-	SearchBurst:       10,
-	AllSearches:       20,
-	AllSearchBurst:    100,
-	Clients:           256,
-	PendingReplies:    64,
+	Bounds: boundedhttp.Bounds{
+		MaxConns:          16,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       30 * time.Second,
+		MaxHeaderBytes:    8 << 10,
+	},
+	Requests:        2,
+	RequestBurst:    20,
+	AllRequests:     20,
+	AllRequestBurst: 100,
+	Searches:        1,
+	SearchBurst:     10,
+	AllSearches:     20,
+	AllSearchBurst:  100,
+	Clients:         256,
+	PendingReplies:  64,
 }
 
 func (l Limits) withDefaults() Limits {
 	d := DefaultLimits
-	dur := func(v *time.Duration, def time.Duration) {
-		if *v <= 0 {
-			*v = def
-		}
-	}
-	dur(&l.ReadHeaderTimeout, d.ReadHeaderTimeout)
-	dur(&l.ReadTimeout, d.ReadTimeout)
-	dur(&l.WriteTimeout, d.WriteTimeout)
-	dur(&l.IdleTimeout, d.IdleTimeout)
+	l.Bounds = l.Bounds.WithDefaults(d.Bounds)
 	for _, f := range []struct{ v, def *int }{
-		{&l.MaxConns, &d.MaxConns}, {&l.MaxHeaderBytes, &d.MaxHeaderBytes},
 		{&l.RequestBurst, &d.RequestBurst}, {&l.AllRequestBurst, &d.AllRequestBurst},
 		{&l.SearchBurst, &d.SearchBurst}, {&l.AllSearchBurst, &d.AllSearchBurst},
 		{&l.Clients, &d.Clients}, {&l.PendingReplies, &d.PendingReplies},
 	} {
-		if *f.v <= 0 {
-			*f.v = *f.def
-		}
+		boundedhttp.OrDefault(f.v, *f.def)
 	}
 	for _, f := range []struct{ v, def *rate.Limit }{
 		{&l.Requests, &d.Requests}, {&l.AllRequests, &d.AllRequests},
 		{&l.Searches, &d.Searches}, {&l.AllSearches, &d.AllSearches},
 	} {
-		if *f.v <= 0 {
-			*f.v = *f.def
-		}
+		boundedhttp.OrDefault(f.v, *f.def)
 	}
 	return l
 }

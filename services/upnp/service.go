@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"codeberg.org/monostack/gizmo/internal/boundedhttp"
 	"codeberg.org/monostack/gizmo/internal/guarded"
 	"codeberg.org/monostack/gizmo/internal/mailbox"
 	"codeberg.org/monostack/gizmo/internal/serveloop"
@@ -71,6 +72,7 @@ type Service struct {
 	cfg    Config
 	log    *slog.Logger
 	limits Limits
+	conns  boundedhttp.Counters
 
 	plans mailbox.Box[Plan]
 
@@ -121,6 +123,7 @@ func (s *Service) Update(p Plan) error {
 func (s *Service) Stats() Stats {
 	st := s.stats.Snapshot()
 	st.ClientsEvicted = s.requests.evictions() + s.searches.evictions()
+	st.ConnsLimited, st.ConnTimeouts = s.conns.Limited.Load(), s.conns.Timeouts.Load()
 	return st
 }
 
