@@ -6,6 +6,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+
+	"codeberg.org/monostack/gizmo/internal/bpfobj"
 )
 
 // objects are the parts of the BPF collection the CLAT uses. The object
@@ -50,11 +52,7 @@ func loadDatapath() (*datapath, error) {
 	}
 	d := &datapath{}
 	if err := spec.LoadAndAssign(&d.objs, nil); err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("clat: load: %+v", ve)
-		}
-		return nil, fmt.Errorf("clat: load: %w", err)
+		return nil, fmt.Errorf("clat: %w", bpfobj.LoadError(err))
 	}
 	return d, nil
 }
@@ -125,15 +123,11 @@ func (d *datapath) close() error {
 func (d *datapath) counters() (map[string]uint64, error) {
 	out := make(map[string]uint64, len(counterIndex))
 	for name, i := range counterIndex {
-		var per []uint64
-		if err := d.objs.Counters.Lookup(i, &per); err != nil {
+		v, err := bpfobj.SumPerCPU(d.objs.Counters, i)
+		if err != nil {
 			return nil, fmt.Errorf("clat: counter %s: %w", name, err)
 		}
-		var sum uint64
-		for _, v := range per {
-			sum += v
-		}
-		out[name] = sum
+		out[name] = v
 	}
 	return out, nil
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+
+	"codeberg.org/monostack/gizmo/internal/bpfobj"
 )
 
 // CounterNames are the counters in the order of enum counter in
@@ -43,11 +45,7 @@ func loadDatapath() (*datapath, error) {
 	}
 	d := &datapath{}
 	if err := spec.LoadAndAssign(&d.objs, nil); err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("dslite: load: %+v", ve)
-		}
-		return nil, fmt.Errorf("dslite: load: %w", err)
+		return nil, fmt.Errorf("dslite: %w", bpfobj.LoadError(err))
 	}
 	return d, nil
 }
@@ -126,17 +124,9 @@ func (d *datapath) close() error {
 }
 
 func (d *datapath) counters() (map[string]uint64, error) {
-	out := make(map[string]uint64, len(CounterNames))
-	for i, name := range CounterNames {
-		var per []uint64
-		if err := d.objs.DsliteCounters.Lookup(uint32(i), &per); err != nil {
-			return nil, fmt.Errorf("dslite: counter %s: %w", name, err)
-		}
-		var sum uint64
-		for _, v := range per {
-			sum += v
-		}
-		out[name] = sum
+	out, err := bpfobj.Counters(d.objs.DsliteCounters, CounterNames)
+	if err != nil {
+		return nil, fmt.Errorf("dslite: %w", err)
 	}
 	return out, nil
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/bpfobj"
 )
 
 var nativeEndian = binary.NativeEndian
@@ -104,11 +106,7 @@ func loadDatapath(maxFlows int) (*datapath, error) {
 	}
 	d := &datapath{}
 	if err := spec.LoadAndAssign(&d.objs, nil); err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("fastpath: load: %+v", ve)
-		}
-		return nil, fmt.Errorf("fastpath: load: %w", err)
+		return nil, fmt.Errorf("fastpath: %w", bpfobj.LoadError(err))
 	}
 	return d, nil
 }
@@ -281,13 +279,11 @@ func (d *datapath) reap(nowNs uint64, t timeouts, prefixes, exclude []netip.Pref
 func (d *datapath) counters() ([nCounters]uint64, error) {
 	var out [nCounters]uint64
 	for i := range nCounters {
-		var per []uint64
-		if err := d.objs.FpCounters.Lookup(uint32(i), &per); err != nil {
+		v, err := bpfobj.SumPerCPU(d.objs.FpCounters, uint32(i))
+		if err != nil {
 			return out, fmt.Errorf("fastpath: counter %d: %w", i, err)
 		}
-		for _, v := range per {
-			out[i] += v
-		}
+		out[i] = v
 	}
 	return out, nil
 }

@@ -9,7 +9,6 @@ package aftr
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+
+	"codeberg.org/monostack/gizmo/internal/bpfobj"
 )
 
 // Prefix4 is the softwire's IPv4 network (RFC 6333 §5.7).
@@ -48,11 +49,7 @@ func Start(ifname string, addr netip.Addr) (*AFTR, error) {
 	}
 	a := &AFTR{}
 	if err := loadAftrObjects(&a.objs, nil); err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("aftr: load: %+v", ve)
-		}
-		return nil, fmt.Errorf("aftr: load: %w", err)
+		return nil, fmt.Errorf("aftr: %w", bpfobj.LoadError(err))
 	}
 	n4, m4 := Prefix4.Addr().As4(), net.CIDRMask(Prefix4.Bits(), 32)
 	c := aftrConfig{Aftr: addr.As16(), Ifindex: uint32(ifi.Index)}
