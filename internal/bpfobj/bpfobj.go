@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 )
 
 // LoadError describes a failed load of an object's programs and maps. A
@@ -45,4 +46,27 @@ func Counters(m *ebpf.Map, names []string) (map[string]uint64, error) {
 		out[name] = v
 	}
 	return out, nil
+}
+
+// AttachTCX attaches the programs in order, each as opts says. When one
+// fails, those already attached are detached again: a datapath is either
+// wholly attached or not at all.
+func AttachTCX(opts ...link.TCXOptions) ([]link.Link, error) {
+	links := make([]link.Link, 0, len(opts))
+	for _, o := range opts {
+		l, err := link.AttachTCX(o)
+		if err != nil {
+			Detach(links)
+			return nil, fmt.Errorf("attach to ifindex %d (%v): %w", o.Interface, o.Attach, err)
+		}
+		links = append(links, l)
+	}
+	return links, nil
+}
+
+// Detach closes links, which detaches their programs.
+func Detach(links []link.Link) {
+	for _, l := range links {
+		l.Close()
+	}
 }

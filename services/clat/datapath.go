@@ -32,12 +32,11 @@ func (o *objects) close() error {
 
 // datapath is the loaded programs and, once attached, their tcx links.
 type datapath struct {
-	objs    objects
-	outLink link.Link // clat0 egress
-	inLink  link.Link // uplink0 ingress
-	clat0   int
-	wan     int
-	cur     clatConfig
+	objs  objects
+	links []link.Link // clat_out on clat0 egress, clat_in on uplink0 ingress
+	clat0 int
+	wan   int
+	cur   clatConfig
 }
 
 // loadDatapath loads the programs and their maps. Nothing is pinned: the
@@ -87,31 +86,24 @@ func (d *datapath) disable() error {
 // compare; at the head, the CLAT's own packets skip their lookups. What it
 // translates it hands to the stack (TC_ACT_OK), which ends the chain.
 func (d *datapath) attach(clat0, wan int) error {
-	if clat0 == d.clat0 && wan == d.wan && d.outLink != nil && d.inLink != nil {
+	if clat0 == d.clat0 && wan == d.wan && d.links != nil {
 		return nil
 	}
 	d.detach()
-	out, err := link.AttachTCX(link.TCXOptions{Interface: clat0, Program: d.objs.Out, Attach: ebpf.AttachTCXEgress, Anchor: link.Tail()})
+	links, err := bpfobj.AttachTCX(
+		link.TCXOptions{Interface: clat0, Program: d.objs.Out, Attach: ebpf.AttachTCXEgress, Anchor: link.Tail()},
+		link.TCXOptions{Interface: wan, Program: d.objs.In, Attach: ebpf.AttachTCXIngress, Anchor: link.Head()},
+	)
 	if err != nil {
-		return fmt.Errorf("clat: attach to clat0 (ifindex %d) egress: %w", clat0, err)
+		return fmt.Errorf("clat: %w", err)
 	}
-	in, err := link.AttachTCX(link.TCXOptions{Interface: wan, Program: d.objs.In, Attach: ebpf.AttachTCXIngress, Anchor: link.Head()})
-	if err != nil {
-		out.Close()
-		return fmt.Errorf("clat: attach to WAN (ifindex %d) ingress: %w", wan, err)
-	}
-	d.outLink, d.inLink, d.clat0, d.wan = out, in, clat0, wan
+	d.links, d.clat0, d.wan = links, clat0, wan
 	return nil
 }
 
 func (d *datapath) detach() {
-	for _, l := range []*link.Link{&d.outLink, &d.inLink} {
-		if *l != nil {
-			(*l).Close()
-			*l = nil
-		}
-	}
-	d.clat0, d.wan = 0, 0
+	bpfobj.Detach(d.links)
+	d.links, d.clat0, d.wan = nil, 0, 0
 }
 
 func (d *datapath) close() error {

@@ -34,7 +34,7 @@ const flagNoFIB = 1
 // links on the WAN interface.
 type datapath struct {
 	objs    dsliteObjects
-	in, out link.Link
+	links   []link.Link // dslite_in on ingress, dslite_out on egress
 	ifindex int
 }
 
@@ -92,30 +92,24 @@ func (d *datapath) disable() error {
 // and dslite_out at the tail of its egress, after any program that wants
 // to see the IPv4 packet as the stack sent it.
 func (d *datapath) attach(ifindex int) error {
-	if ifindex == d.ifindex && d.in != nil {
+	if ifindex == d.ifindex && d.links != nil {
 		return nil
 	}
 	d.detach()
-	in, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: d.objs.DsliteIn, Attach: ebpf.AttachTCXIngress, Anchor: link.Head()})
+	links, err := bpfobj.AttachTCX(
+		link.TCXOptions{Interface: ifindex, Program: d.objs.DsliteIn, Attach: ebpf.AttachTCXIngress, Anchor: link.Head()},
+		link.TCXOptions{Interface: ifindex, Program: d.objs.DsliteOut, Attach: ebpf.AttachTCXEgress, Anchor: link.Tail()},
+	)
 	if err != nil {
-		return fmt.Errorf("dslite: attach ingress of ifindex %d: %w", ifindex, err)
+		return fmt.Errorf("dslite: %w", err)
 	}
-	out, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: d.objs.DsliteOut, Attach: ebpf.AttachTCXEgress, Anchor: link.Tail()})
-	if err != nil {
-		in.Close()
-		return fmt.Errorf("dslite: attach egress of ifindex %d: %w", ifindex, err)
-	}
-	d.in, d.out, d.ifindex = in, out, ifindex
+	d.links, d.ifindex = links, ifindex
 	return nil
 }
 
 func (d *datapath) detach() {
-	for _, l := range []link.Link{d.in, d.out} {
-		if l != nil {
-			l.Close()
-		}
-	}
-	d.in, d.out, d.ifindex = nil, nil, 0
+	bpfobj.Detach(d.links)
+	d.links, d.ifindex = nil, 0
 }
 
 func (d *datapath) close() error {

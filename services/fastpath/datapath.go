@@ -119,30 +119,21 @@ func loadDatapath(maxFlows int) (*datapath, error) {
 // are never in the table and the fast path returns TCX_NEXT for them.
 func (d *datapath) attach(lan, wan int) error {
 	d.detach()
-	for _, a := range []struct {
-		ifindex int
-		prog    *ebpf.Program
-		typ     ebpf.AttachType
-	}{
-		{lan, d.objs.FpLan, ebpf.AttachTCXIngress},
-		{wan, d.objs.FpWan, ebpf.AttachTCXIngress},
-		{wan, d.objs.FpLearnWan, ebpf.AttachTCXEgress},
-		{lan, d.objs.FpLearnLan, ebpf.AttachTCXEgress},
-	} {
-		l, err := link.AttachTCX(link.TCXOptions{Interface: a.ifindex, Program: a.prog, Attach: a.typ, Anchor: link.Tail()})
-		if err != nil {
-			d.detach()
-			return fmt.Errorf("fastpath: attach to ifindex %d: %w", a.ifindex, err)
-		}
-		d.links = append(d.links, l)
+	links, err := bpfobj.AttachTCX(
+		link.TCXOptions{Interface: lan, Program: d.objs.FpLan, Attach: ebpf.AttachTCXIngress, Anchor: link.Tail()},
+		link.TCXOptions{Interface: wan, Program: d.objs.FpWan, Attach: ebpf.AttachTCXIngress, Anchor: link.Tail()},
+		link.TCXOptions{Interface: wan, Program: d.objs.FpLearnWan, Attach: ebpf.AttachTCXEgress, Anchor: link.Tail()},
+		link.TCXOptions{Interface: lan, Program: d.objs.FpLearnLan, Attach: ebpf.AttachTCXEgress, Anchor: link.Tail()},
+	)
+	if err != nil {
+		return fmt.Errorf("fastpath: %w", err)
 	}
+	d.links = links
 	return nil
 }
 
 func (d *datapath) detach() {
-	for _, l := range d.links {
-		l.Close()
-	}
+	bpfobj.Detach(d.links)
 	d.links = nil
 }
 
