@@ -23,7 +23,7 @@ const (
 	// Lab: the lab's peers (Kea, BIND, radvd, dhcpcd, tayga, chrony) and the
 	// tools the demo, the lab tests and the service tests run.
 	Lab Group = "lab"
-	// EBPF: regenerating the eBPF objects (the packages' gen.sh).
+	// EBPF: regenerating the eBPF objects (go generate in each eBPF package).
 	EBPF Group = "ebpf"
 	// Image: writing an appliance image (go run ./image).
 	Image Group = "image"

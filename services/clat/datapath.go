@@ -6,6 +6,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+
+	"codeberg.org/monostack/gizmo/internal/bpfobj"
 )
 
 // objects are the parts of the BPF collection the CLAT uses. The object
@@ -30,12 +32,11 @@ func (o *objects) close() error {
 
 // datapath is the loaded programs and, once attached, their tcx links.
 type datapath struct {
-	objs    objects
-	outLink link.Link // clat0 egress
-	inLink  link.Link // uplink0 ingress
-	clat0   int
-	wan     int
-	cur     clatConfig
+	objs  objects
+	links []link.Link // clat_out on clat0 egress, clat_in on uplink0 ingress
+	clat0 int
+	wan   int
+	cur   clatConfig
 }
 
 // loadDatapath loads the programs and their maps. Nothing is pinned: the
@@ -50,11 +51,7 @@ func loadDatapath() (*datapath, error) {
 	}
 	d := &datapath{}
 	if err := spec.LoadAndAssign(&d.objs, nil); err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("clat: load: %+v", ve)
-		}
-		return nil, fmt.Errorf("clat: load: %w", err)
+		return nil, fmt.Errorf("clat: %w", bpfobj.LoadError(err))
 	}
 	return d, nil
 }
@@ -89,31 +86,24 @@ func (d *datapath) disable() error {
 // compare; at the head, the CLAT's own packets skip their lookups. What it
 // translates it hands to the stack (TC_ACT_OK), which ends the chain.
 func (d *datapath) attach(clat0, wan int) error {
-	if clat0 == d.clat0 && wan == d.wan && d.outLink != nil && d.inLink != nil {
+	if clat0 == d.clat0 && wan == d.wan && d.links != nil {
 		return nil
 	}
 	d.detach()
-	out, err := link.AttachTCX(link.TCXOptions{Interface: clat0, Program: d.objs.Out, Attach: ebpf.AttachTCXEgress, Anchor: link.Tail()})
+	links, err := bpfobj.AttachTCX(
+		link.TCXOptions{Interface: clat0, Program: d.objs.Out, Attach: ebpf.AttachTCXEgress, Anchor: link.Tail()},
+		link.TCXOptions{Interface: wan, Program: d.objs.In, Attach: ebpf.AttachTCXIngress, Anchor: link.Head()},
+	)
 	if err != nil {
-		return fmt.Errorf("clat: attach to clat0 (ifindex %d) egress: %w", clat0, err)
+		return fmt.Errorf("clat: %w", err)
 	}
-	in, err := link.AttachTCX(link.TCXOptions{Interface: wan, Program: d.objs.In, Attach: ebpf.AttachTCXIngress, Anchor: link.Head()})
-	if err != nil {
-		out.Close()
-		return fmt.Errorf("clat: attach to WAN (ifindex %d) ingress: %w", wan, err)
-	}
-	d.outLink, d.inLink, d.clat0, d.wan = out, in, clat0, wan
+	d.links, d.clat0, d.wan = links, clat0, wan
 	return nil
 }
 
 func (d *datapath) detach() {
-	for _, l := range []*link.Link{&d.outLink, &d.inLink} {
-		if *l != nil {
-			(*l).Close()
-			*l = nil
-		}
-	}
-	d.clat0, d.wan = 0, 0
+	bpfobj.Detach(d.links)
+	d.links, d.clat0, d.wan = nil, 0, 0
 }
 
 func (d *datapath) close() error {
@@ -125,15 +115,11 @@ func (d *datapath) close() error {
 func (d *datapath) counters() (map[string]uint64, error) {
 	out := make(map[string]uint64, len(counterIndex))
 	for name, i := range counterIndex {
-		var per []uint64
-		if err := d.objs.Counters.Lookup(i, &per); err != nil {
+		v, err := bpfobj.SumPerCPU(d.objs.Counters, i)
+		if err != nil {
 			return nil, fmt.Errorf("clat: counter %s: %w", name, err)
 		}
-		var sum uint64
-		for _, v := range per {
-			sum += v
-		}
-		out[name] = sum
+		out[name] = v
 	}
 	return out, nil
 }

@@ -7,6 +7,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+
+	"codeberg.org/monostack/gizmo/internal/bpfobj"
 )
 
 // CounterNames are the counters in the order of enum counter in
@@ -32,7 +34,7 @@ const flagNoFIB = 1
 // links on the WAN interface.
 type datapath struct {
 	objs    dsliteObjects
-	in, out link.Link
+	links   []link.Link // dslite_in on ingress, dslite_out on egress
 	ifindex int
 }
 
@@ -43,11 +45,7 @@ func loadDatapath() (*datapath, error) {
 	}
 	d := &datapath{}
 	if err := spec.LoadAndAssign(&d.objs, nil); err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("dslite: load: %+v", ve)
-		}
-		return nil, fmt.Errorf("dslite: load: %w", err)
+		return nil, fmt.Errorf("dslite: %w", bpfobj.LoadError(err))
 	}
 	return d, nil
 }
@@ -94,30 +92,24 @@ func (d *datapath) disable() error {
 // and dslite_out at the tail of its egress, after any program that wants
 // to see the IPv4 packet as the stack sent it.
 func (d *datapath) attach(ifindex int) error {
-	if ifindex == d.ifindex && d.in != nil {
+	if ifindex == d.ifindex && d.links != nil {
 		return nil
 	}
 	d.detach()
-	in, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: d.objs.DsliteIn, Attach: ebpf.AttachTCXIngress, Anchor: link.Head()})
+	links, err := bpfobj.AttachTCX(
+		link.TCXOptions{Interface: ifindex, Program: d.objs.DsliteIn, Attach: ebpf.AttachTCXIngress, Anchor: link.Head()},
+		link.TCXOptions{Interface: ifindex, Program: d.objs.DsliteOut, Attach: ebpf.AttachTCXEgress, Anchor: link.Tail()},
+	)
 	if err != nil {
-		return fmt.Errorf("dslite: attach ingress of ifindex %d: %w", ifindex, err)
+		return fmt.Errorf("dslite: %w", err)
 	}
-	out, err := link.AttachTCX(link.TCXOptions{Interface: ifindex, Program: d.objs.DsliteOut, Attach: ebpf.AttachTCXEgress, Anchor: link.Tail()})
-	if err != nil {
-		in.Close()
-		return fmt.Errorf("dslite: attach egress of ifindex %d: %w", ifindex, err)
-	}
-	d.in, d.out, d.ifindex = in, out, ifindex
+	d.links, d.ifindex = links, ifindex
 	return nil
 }
 
 func (d *datapath) detach() {
-	for _, l := range []link.Link{d.in, d.out} {
-		if l != nil {
-			l.Close()
-		}
-	}
-	d.in, d.out, d.ifindex = nil, nil, 0
+	bpfobj.Detach(d.links)
+	d.links, d.ifindex = nil, 0
 }
 
 func (d *datapath) close() error {
@@ -126,17 +118,9 @@ func (d *datapath) close() error {
 }
 
 func (d *datapath) counters() (map[string]uint64, error) {
-	out := make(map[string]uint64, len(CounterNames))
-	for i, name := range CounterNames {
-		var per []uint64
-		if err := d.objs.DsliteCounters.Lookup(uint32(i), &per); err != nil {
-			return nil, fmt.Errorf("dslite: counter %s: %w", name, err)
-		}
-		var sum uint64
-		for _, v := range per {
-			sum += v
-		}
-		out[name] = sum
+	out, err := bpfobj.Counters(d.objs.DsliteCounters, CounterNames)
+	if err != nil {
+		return nil, fmt.Errorf("dslite: %w", err)
 	}
 	return out, nil
 }

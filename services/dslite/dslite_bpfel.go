@@ -27,8 +27,7 @@ type dsliteConfig struct {
 
 type dsliteTcpOpts struct {
 	_  structs.HostLayout
-	B  [72]uint8
-	N  uint32
+	B  [68]uint8
 	At uint32
 }
 

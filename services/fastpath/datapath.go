@@ -10,6 +10,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/bpfobj"
 )
 
 var nativeEndian = binary.NativeEndian
@@ -104,11 +106,7 @@ func loadDatapath(maxFlows int) (*datapath, error) {
 	}
 	d := &datapath{}
 	if err := spec.LoadAndAssign(&d.objs, nil); err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("fastpath: load: %+v", ve)
-		}
-		return nil, fmt.Errorf("fastpath: load: %w", err)
+		return nil, fmt.Errorf("fastpath: %w", bpfobj.LoadError(err))
 	}
 	return d, nil
 }
@@ -121,30 +119,21 @@ func loadDatapath(maxFlows int) (*datapath, error) {
 // are never in the table and the fast path returns TCX_NEXT for them.
 func (d *datapath) attach(lan, wan int) error {
 	d.detach()
-	for _, a := range []struct {
-		ifindex int
-		prog    *ebpf.Program
-		typ     ebpf.AttachType
-	}{
-		{lan, d.objs.FpLan, ebpf.AttachTCXIngress},
-		{wan, d.objs.FpWan, ebpf.AttachTCXIngress},
-		{wan, d.objs.FpLearnWan, ebpf.AttachTCXEgress},
-		{lan, d.objs.FpLearnLan, ebpf.AttachTCXEgress},
-	} {
-		l, err := link.AttachTCX(link.TCXOptions{Interface: a.ifindex, Program: a.prog, Attach: a.typ, Anchor: link.Tail()})
-		if err != nil {
-			d.detach()
-			return fmt.Errorf("fastpath: attach to ifindex %d: %w", a.ifindex, err)
-		}
-		d.links = append(d.links, l)
+	links, err := bpfobj.AttachTCX(
+		link.TCXOptions{Interface: lan, Program: d.objs.FpLan, Attach: ebpf.AttachTCXIngress, Anchor: link.Tail()},
+		link.TCXOptions{Interface: wan, Program: d.objs.FpWan, Attach: ebpf.AttachTCXIngress, Anchor: link.Tail()},
+		link.TCXOptions{Interface: wan, Program: d.objs.FpLearnWan, Attach: ebpf.AttachTCXEgress, Anchor: link.Tail()},
+		link.TCXOptions{Interface: lan, Program: d.objs.FpLearnLan, Attach: ebpf.AttachTCXEgress, Anchor: link.Tail()},
+	)
+	if err != nil {
+		return fmt.Errorf("fastpath: %w", err)
 	}
+	d.links = links
 	return nil
 }
 
 func (d *datapath) detach() {
-	for _, l := range d.links {
-		l.Close()
-	}
+	bpfobj.Detach(d.links)
 	d.links = nil
 }
 
@@ -281,13 +270,11 @@ func (d *datapath) reap(nowNs uint64, t timeouts, prefixes, exclude []netip.Pref
 func (d *datapath) counters() ([nCounters]uint64, error) {
 	var out [nCounters]uint64
 	for i := range nCounters {
-		var per []uint64
-		if err := d.objs.FpCounters.Lookup(uint32(i), &per); err != nil {
+		v, err := bpfobj.SumPerCPU(d.objs.FpCounters, uint32(i))
+		if err != nil {
 			return out, fmt.Errorf("fastpath: counter %d: %w", i, err)
 		}
-		for _, v := range per {
-			out[i] += v
-		}
+		out[i] = v
 	}
 	return out, nil
 }

@@ -12,6 +12,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/bpfobj"
 )
 
 var nativeEndian = binary.NativeEndian
@@ -96,11 +98,7 @@ func loadDatapath(pinDir string, maxSessions int) (*datapath, error) {
 		err = spec.LoadAndAssign(&d.objs, opts)
 	}
 	if err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("nat64: load: %+v", ve)
-		}
-		return nil, fmt.Errorf("nat64: load: %w", err)
+		return nil, fmt.Errorf("nat64: %w", bpfobj.LoadError(err))
 	}
 	if d.quota, err = mapQuotas(&d.objs); err != nil {
 		d.objs.Close()
@@ -286,69 +284,40 @@ func (d *datapath) setClock(nowNs uint64) error {
 }
 
 func syncLPM6(m *ebpf.Map, want []netip.Prefix) error {
-	keep := map[nat64Lpm6Key]bool{}
+	keys := make([]nat64Lpm6Key, 0, len(want))
 	for _, p := range want {
 		p = p.Masked()
 		if !p.Addr().Is6() || p.Addr().Is4In6() {
 			return fmt.Errorf("%s is not an IPv6 prefix", p)
 		}
-		k := nat64Lpm6Key{Prefixlen: uint32(p.Bits()), Addr: p.Addr().As16()}
-		keep[k] = true
-		if err := m.Update(&k, uint8(1), ebpf.UpdateAny); err != nil {
-			return err
-		}
+		keys = append(keys, nat64Lpm6Key{Prefixlen: uint32(p.Bits()), Addr: p.Addr().As16()})
 	}
-	var k nat64Lpm6Key
-	var v uint8
-	var stale []nat64Lpm6Key
-	it := m.Iterate()
-	for it.Next(&k, &v) {
-		if !keep[k] {
-			stale = append(stale, k)
-		}
-	}
-	if err := it.Err(); err != nil {
-		return err
-	}
-	for _, k := range stale {
-		if err := m.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return err
-		}
-	}
-	return nil
+	return syncSet(m, keys)
 }
 
 func syncLPM4(m *ebpf.Map, want []netip.Prefix) error {
-	keep := map[nat64Lpm4Key]bool{}
+	keys := make([]nat64Lpm4Key, 0, len(want))
 	for _, p := range want {
 		p = p.Masked()
 		if !p.Addr().Is4() {
 			return fmt.Errorf("%s is not an IPv4 prefix", p)
 		}
-		k := nat64Lpm4Key{Prefixlen: uint32(p.Bits()), Addr: be32(p.Addr())}
+		keys = append(keys, nat64Lpm4Key{Prefixlen: uint32(p.Bits()), Addr: be32(p.Addr())})
+	}
+	return syncSet(m, keys)
+}
+
+// syncSet makes the set m (every value 1) hold exactly keys: the new ones
+// go in before the stale ones leave, so a key in both plans never misses.
+func syncSet[K comparable](m *ebpf.Map, keys []K) error {
+	keep := make(map[K]bool, len(keys))
+	for _, k := range keys {
 		keep[k] = true
 		if err := m.Update(&k, uint8(1), ebpf.UpdateAny); err != nil {
 			return err
 		}
 	}
-	var k nat64Lpm4Key
-	var v uint8
-	var stale []nat64Lpm4Key
-	it := m.Iterate()
-	for it.Next(&k, &v) {
-		if !keep[k] {
-			stale = append(stale, k)
-		}
-	}
-	if err := it.Err(); err != nil {
-		return err
-	}
-	for _, k := range stale {
-		if err := m.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return err
-		}
-	}
-	return nil
+	return clearMap(m, func(k K, _ uint8) bool { return !keep[k] })
 }
 
 // StaticBinding maps an IPv6 transport address to a fixed pool port

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
+
+	"codeberg.org/monostack/gizmo/internal/bpfobj"
 )
 
 // CounterNames are the global outcome counters in the order of enum
@@ -71,17 +73,9 @@ type HostStats struct {
 }
 
 func (d *datapath) counters() (map[string]uint64, error) {
-	out := make(map[string]uint64, len(CounterNames))
-	for i, name := range CounterNames {
-		var per []uint64
-		if err := d.objs.Nat64Counters.Lookup(uint32(i), &per); err != nil {
-			return nil, fmt.Errorf("nat64: counter %s: %w", name, err)
-		}
-		var sum uint64
-		for _, v := range per {
-			sum += v
-		}
-		out[name] = sum
+	out, err := bpfobj.Counters(d.objs.Nat64Counters, CounterNames)
+	if err != nil {
+		return nil, fmt.Errorf("nat64: %w", err)
 	}
 	return out, nil
 }

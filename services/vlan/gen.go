@@ -1,6 +1,6 @@
 package vlan
 
-// The BPF object is generated from bpf/vlan.c and committed; gen.sh
-// regenerates it and CI checks that nothing changed. UAPI headers only (no
-// vmlinux.h, no CO-RE): the target kernels have no BTF.
-//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -cc clang -cflags "-O2 -Wall -Werror -I/usr/include/x86_64-linux-gnu" -target bpfel,bpfeb vlan bpf/vlan.c
+// The BPF object is generated from bpf/vlan.c and committed; `go generate`
+// regenerates it through internal/bpfgen (the flags all eBPF packages share)
+// and CI checks that nothing changed.
+//go:generate go run codeberg.org/monostack/gizmo/internal/bpfgen vlan bpf/vlan.c

@@ -9,7 +9,6 @@ package aftr
 import (
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,6 +16,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+
+	"codeberg.org/monostack/gizmo/internal/bpfobj"
 )
 
 // Prefix4 is the softwire's IPv4 network (RFC 6333 §5.7).
@@ -32,8 +33,8 @@ type Softwire struct {
 
 // AFTR is the loaded and attached program pair.
 type AFTR struct {
-	objs    aftrObjects
-	in, out link.Link
+	objs  aftrObjects
+	links []link.Link
 }
 
 // Start loads the programs, configures the AFTR address and attaches them
@@ -48,11 +49,7 @@ func Start(ifname string, addr netip.Addr) (*AFTR, error) {
 	}
 	a := &AFTR{}
 	if err := loadAftrObjects(&a.objs, nil); err != nil {
-		var ve *ebpf.VerifierError
-		if errors.As(err, &ve) {
-			return nil, fmt.Errorf("aftr: load: %+v", ve)
-		}
-		return nil, fmt.Errorf("aftr: load: %w", err)
+		return nil, fmt.Errorf("aftr: %w", bpfobj.LoadError(err))
 	}
 	n4, m4 := Prefix4.Addr().As4(), net.CIDRMask(Prefix4.Bits(), 32)
 	c := aftrConfig{Aftr: addr.As16(), Ifindex: uint32(ifi.Index)}
@@ -63,13 +60,13 @@ func Start(ifname string, addr netip.Addr) (*AFTR, error) {
 		a.objs.Close()
 		return nil, fmt.Errorf("aftr: config: %w", err)
 	}
-	if a.in, err = link.AttachTCX(link.TCXOptions{Interface: ifi.Index, Program: a.objs.AftrIn, Attach: ebpf.AttachTCXIngress}); err != nil {
+	a.links, err = bpfobj.AttachTCX(
+		link.TCXOptions{Interface: ifi.Index, Program: a.objs.AftrIn, Attach: ebpf.AttachTCXIngress},
+		link.TCXOptions{Interface: ifi.Index, Program: a.objs.AftrOut, Attach: ebpf.AttachTCXEgress},
+	)
+	if err != nil {
 		a.objs.Close()
-		return nil, fmt.Errorf("aftr: attach ingress: %w", err)
-	}
-	if a.out, err = link.AttachTCX(link.TCXOptions{Interface: ifi.Index, Program: a.objs.AftrOut, Attach: ebpf.AttachTCXEgress}); err != nil {
-		a.Close()
-		return nil, fmt.Errorf("aftr: attach egress: %w", err)
+		return nil, fmt.Errorf("aftr: %w", err)
 	}
 	return a, nil
 }
@@ -89,11 +86,7 @@ func (a *AFTR) Softwire() (Softwire, error) {
 
 // Close detaches and unloads the programs.
 func (a *AFTR) Close() error {
-	for _, l := range []link.Link{a.in, a.out} {
-		if l != nil {
-			l.Close()
-		}
-	}
+	bpfobj.Detach(a.links)
 	return a.objs.Close()
 }
 

@@ -1,5 +1,6 @@
 package aftr
 
-// The BPF object is generated from bpf/aftr.c and committed; gen.sh
-// regenerates it and CI checks that nothing changed.
-//go:generate go run github.com/cilium/ebpf/cmd/bpf2go -cc clang -cflags "-O2 -Wall -Werror -I/usr/include/x86_64-linux-gnu" -target bpfel,bpfeb -type config -type softwire aftr bpf/aftr.c
+// The BPF object is generated from bpf/aftr.c and committed; `go generate`
+// regenerates it through internal/bpfgen (the flags all eBPF packages share)
+// and CI checks that nothing changed.
+//go:generate go run codeberg.org/monostack/gizmo/internal/bpfgen -type config -type softwire aftr bpf/aftr.c

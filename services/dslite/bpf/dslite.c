@@ -37,6 +37,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "dslite.h"
+#include "../../../internal/bpfhdr/tcp_opts.h"
 
 char __license[] SEC("license") = "Dual BSD/GPL";
 
@@ -92,59 +93,12 @@ static __always_inline int drop(__u32 c)
 	return TC_ACT_SHOT;
 }
 
-/* The options of a TCP header: 40 bytes at most (RFC 9293 §3.1), with room
- * for the masked indexes below, in a per-CPU map value so that the walk
- * below can be a global function. */
-struct tcp_opts {
-	__u8 b[72];
-	__u32 n;  /* option bytes in b */
-	__u32 at; /* tcp_opts_mss's cursor, and its answer */
-};
-
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
 	__type(value, struct tcp_opts);
 } dslite_scratch SEC(".maps");
-
-/* tcp_opts_mss looks for the first MSS option (kind 2, length 4) among the
- * option bytes in o. It returns 1 and leaves its offset in o->at, or 0
- * when there is none or the options are malformed before it. Global, so
- * that the verifier checks it once on its own; the cursor lives in the
- * map value, and read back it is a new unknown each iteration, which keeps
- * the verifier's work linear in the loop's length. */
-__noinline int tcp_opts_mss(struct tcp_opts *o)
-{
-	if (!o)
-		return 0;
-	__u32 n = o->n;
-	if (n == 0 || n > 40)
-		return 0;
-	volatile __u32 *cur = &o->at;
-	*cur = 0;
-	for (int k = 0; k < 40; k++) {
-		__u32 i = *cur;
-		if (i >= n || i >= 39)
-			return 0;
-		__u64 x = i;
-		asm volatile("%0 &= 0x3f" : "+r"(x));
-		__u8 kind = o->b[x];
-		if (kind == 0) /* end of option list */
-			return 0;
-		if (kind == 1) { /* no-op: length one */
-			*cur = i + 1;
-			continue;
-		}
-		__u32 len = o->b[x + 1];
-		if (kind == 2)
-			return len == 4 && i + 4 <= n;
-		if (len < 2)
-			return 0;
-		*cur = i + len;
-	}
-	return 0;
-}
 
 /* clamp_mss lowers the MSS option of the TCP SYN whose header is at l4 to
  * limit when it is bigger (RFC 9293 §3.7.1: the option tells the peer the
@@ -171,8 +125,7 @@ static __always_inline int clamp_mss(struct __sk_buff *skb, __u32 l4, __u16 limi
 	m += 1;
 	if (bpf_skb_load_bytes(skb, l4 + 20, o->b, m) < 0)
 		return 0; /* options cut short: not ours to judge */
-	o->n = n;
-	if (!tcp_opts_mss(o))
+	if (!tcp_opts_mss(o, n))
 		return 0;
 	__u32 i = o->at & 0x3f;
 	__u32 at = l4 + 20 + i + 2;

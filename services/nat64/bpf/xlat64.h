@@ -3,6 +3,24 @@
 #ifndef GIZMO_NAT64_XLAT64_H
 #define GIZMO_NAT64_XLAT64_H
 
+/* sent64 counts an IPv6 packet translated to IPv4 for dst4 through pool
+ * and says where it goes: forward() to the LAN's or the WAN's next hop, or
+ * (RFC 6146 §3.8 hairpinning) a packet for the WAN pool's own address back
+ * in through the IPv4 side. */
+static __always_inline int sent64(struct __sk_buff *skb, const struct config *cfg, int pool, __be32 dst4)
+{
+	count(C_XLAT_64);
+	if (pool == POOL_LAN)
+		return XLAT_FORWARD_LAN;
+	if (dst4 == cfg->pool4) {
+		count(C_HAIRPIN);
+		if (set_ethertype(skb, ETH_P_IP) < 0)
+			return drop(C_MALFORMED);
+		return bpf_redirect(cfg->wan_ifindex, BPF_F_INGRESS);
+	}
+	return XLAT_FORWARD;
+}
+
 /* xlat_icmp6_err translates an ICMPv6 error from the LAN whose inner packet
  * belongs to a session (RFC 7915 §5.2, RFC 6146 §3.5.3). */
 static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config *cfg,
@@ -187,16 +205,7 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 	__u16 c = csum_fold(sum);
 	STORE(skb, ETH_HLEN + IP4_HLEN + 2, &c, 2);
 	count(C_ICMP_ERR);
-	count(C_XLAT_64);
-	if (pool == POOL_LAN)
-		return XLAT_FORWARD_LAN;
-	if (dst4 == cfg->pool4) {
-		count(C_HAIRPIN);
-		if (set_ethertype(skb, ETH_P_IP) < 0)
-			return drop(C_MALFORMED);
-		return bpf_redirect(cfg->wan_ifindex, BPF_F_INGRESS);
-	}
-	return XLAT_FORWARD;
+	return sent64(skb, cfg, pool, dst4);
 }
 
 /* icmp6_no_answer: RFC 4443 §2.4(e.1): no ICMPv6 error answers an ICMPv6
@@ -430,17 +439,7 @@ build:;
 	if (STORE(skb, ETH_HLEN, &h, IP4_HLEN + l4n) < 0)
 		return drop(C_MALFORMED);
 	host_account(&ip6->saddr, bytes, 1, pool);
-	count(C_XLAT_64);
-	if (pool == POOL_LAN)
-		return XLAT_FORWARD_LAN;
-	if (dst4 == cfg->pool4) {
-		/* RFC 6146 §3.8 hairpinning: back in through the IPv4 side. */
-		count(C_HAIRPIN);
-		if (set_ethertype(skb, ETH_P_IP) < 0)
-			return drop(C_MALFORMED);
-		return bpf_redirect(cfg->wan_ifindex, BPF_F_INGRESS);
-	}
-	return XLAT_FORWARD;
+	return sent64(skb, cfg, pool, dst4);
 }
 
 #endif
