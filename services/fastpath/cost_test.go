@@ -5,12 +5,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"testing"
 
 	"github.com/cilium/ebpf"
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/internal/targetkernel"
 )
@@ -111,46 +108,19 @@ func BenchmarkPacketCost(b *testing.B) {
 	}
 }
 
-// costLinks makes lan0 and uplink0 (bridges without ports, which are
-// enough for routes and neighbours) with the addresses, routes and
+// costLinks makes lan0 and uplink0 with the addresses, routes and
 // neighbour entries that let bpf_fib_lookup succeed as on a router.
-func costLinks(b testing.TB) (lan, wan int) {
-	b.Helper()
-	must := func(what string, err error) {
-		if err != nil {
-			b.Fatalf("%s: %v", what, err)
-		}
-	}
-	// A router forwards (bpf_fib_lookup answers FWD_DISABLED otherwise);
-	// this thread's /proc/sys/net is its namespace's.
-	must("forwarding", os.WriteFile("/proc/sys/net/ipv6/conf/all/forwarding", []byte("1"), 0o644))
-	lo, err := netlink.LinkByName("lo")
-	must("lo", err)
-	must("lo up", netlink.LinkSetUp(lo))
-	links := map[string]netlink.Link{}
-	for _, name := range []string{"lan0", "uplink0"} {
-		must("add "+name, netlink.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}))
-		l, err := netlink.LinkByName(name)
-		must(name, err)
-		must(name+" up", netlink.LinkSetUp(l))
-		links[name] = l
-	}
-	addr := func(l netlink.Link, a string) {
-		na, err := netlink.ParseAddr(a)
-		must(a, err)
-		na.Flags |= unix.IFA_F_NODAD
-		must("address "+a, netlink.AddrAdd(l, na))
-	}
-	addr(links["lan0"], "2001:db8:1000:100::1/64")
-	addr(links["uplink0"], "2001:db8:0:1::2/64")
-	gw := net.ParseIP("2001:db8:0:1::1")
-	_, dst, _ := net.ParseCIDR("2001:db8:ffff::/48")
-	must("route", netlink.RouteAdd(&netlink.Route{LinkIndex: links["uplink0"].Attrs().Index, Dst: dst, Gw: gw}))
-	neigh := func(l netlink.Link, ip net.IP) {
-		must(fmt.Sprintf("neighbour %s", ip), netlink.NeighAdd(&netlink.Neigh{LinkIndex: l.Attrs().Index,
-			State: netlink.NUD_PERMANENT, IP: ip, HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0, 0xa}}))
-	}
-	neigh(links["uplink0"], gw)
-	neigh(links["lan0"], hostA.AsSlice())
-	return links["lan0"].Attrs().Index, links["uplink0"].Attrs().Index
+func costLinks(t testing.TB) (lan, wan int) {
+	t.Helper()
+	gw, mac := net.ParseIP("2001:db8:0:1::1"), net.HardwareAddr{2, 0, 0, 0, 0, 0xa}
+	l, w := targetkernel.Router{
+		LAN:    []string{"2001:db8:1000:100::1/64"},
+		WAN:    []string{"2001:db8:0:1::2/64"},
+		Routes: []targetkernel.Route{{Dst: "2001:db8:ffff::/48", Gw: gw}},
+		Neighbours: []targetkernel.Neighbour{
+			{WAN: true, IP: gw, MAC: mac},
+			{IP: hostA.AsSlice(), MAC: mac},
+		},
+	}.Make(t)
+	return l.Attrs().Index, w.Attrs().Index
 }

@@ -3,7 +3,6 @@ package firewall
 import (
 	"context"
 	"encoding/binary"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -15,7 +14,6 @@ import (
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/internal/targetkernel"
 	"codeberg.org/monostack/gizmo/services/accounting"
@@ -71,49 +69,25 @@ func newPathRouter(b *testing.B) *pathRouter {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { ns.Close() })
-	must := func(what string, err error) {
-		if err != nil {
-			b.Fatalf("%s: %v", what, err)
-		}
-	}
-	// This thread's /proc/sys/net is its namespace's.
-	must("forwarding", os.WriteFile("/proc/sys/net/ipv6/conf/all/forwarding", []byte("1"), 0o644))
-	must("forwarding", os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644))
-	lo, err := netlink.LinkByName("lo")
-	must("lo", err)
-	must("lo up", netlink.LinkSetUp(lo))
-	links := map[string]netlink.Link{}
-	for _, name := range []string{"lan0", "uplink0"} {
-		must("add "+name, netlink.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}))
-		l, err := netlink.LinkByName(name)
-		must(name, err)
-		must(name+" up", netlink.LinkSetUp(l))
-		links[name] = l
-	}
-	addr := func(l netlink.Link, a string) {
-		na, err := netlink.ParseAddr(a)
-		must(a, err)
-		na.Flags |= unix.IFA_F_NODAD
-		must("address "+a, netlink.AddrAdd(l, na))
-	}
-	addr(links["lan0"], "2001:db8:1000:100::1/64")
-	addr(links["lan0"], "203.0.113.129/25")
-	addr(links["uplink0"], "2001:db8:0:1::2/64")
-	addr(links["uplink0"], "192.0.2.100/24")
-	_, inet6, _ := net.ParseCIDR("2001:db8:ffff::/48")
-	must("route", netlink.RouteAdd(&netlink.Route{LinkIndex: links["uplink0"].Attrs().Index, Dst: inet6, Gw: pathGW6}))
-	must("route", netlink.RouteAdd(&netlink.Route{LinkIndex: links["uplink0"].Attrs().Index, Gw: pathGW4}))
-	for _, n := range []struct {
-		link string
-		ip   net.IP
-	}{{"uplink0", pathGW6}, {"uplink0", pathGW4}, {"lan0", pathHost.AsSlice()}} {
-		must(fmt.Sprintf("neighbour %s", n.ip), netlink.NeighAdd(&netlink.Neigh{LinkIndex: links[n.link].Attrs().Index,
-			State: netlink.NUD_PERMANENT, IP: n.ip, HardwareAddr: pathMAC}))
-	}
+	lan, wan := targetkernel.Router{
+		LAN: []string{"2001:db8:1000:100::1/64", "203.0.113.129/25"},
+		WAN: []string{"2001:db8:0:1::2/64", "192.0.2.100/24"},
+		Routes: []targetkernel.Route{
+			{Dst: "2001:db8:ffff::/48", Gw: pathGW6},
+			{Gw: pathGW4},
+		},
+		Neighbours: []targetkernel.Neighbour{
+			{WAN: true, IP: pathGW6, MAC: pathMAC},
+			{WAN: true, IP: pathGW4, MAC: pathMAC},
+			{IP: pathHost.AsSlice(), MAC: pathMAC},
+		},
+	}.Make(b)
 	xdp, err := targetkernel.XDPPass()
-	must("XDP program", err)
+	if err != nil {
+		b.Fatalf("XDP program: %v", err)
+	}
 	b.Cleanup(func() { xdp.Close() })
-	return &pathRouter{b: b, ns: ns, lan: links["lan0"], wan: links["uplink0"], xdp: xdp}
+	return &pathRouter{b: b, ns: ns, lan: lan, wan: wan, xdp: xdp}
 }
 
 func (r *pathRouter) nsFD() int { return int(r.ns) }

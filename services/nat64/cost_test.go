@@ -4,12 +4,9 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"testing"
 
 	"github.com/cilium/ebpf"
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/internal/targetkernel"
 )
@@ -133,48 +130,26 @@ func mustDPCounters(b *testing.B, dp *datapath) map[string]uint64 {
 	return c
 }
 
-// costLinks makes lan0 and uplink0 (two bridges without ports, which
-// are enough for routes and neighbours) with the addresses, routes and
-// neighbour entries that let bpf_fib_lookup succeed as on a router.
+// costRouter is lan0 and uplink0 with the addresses, routes and neighbour
+// entries that let bpf_fib_lookup succeed as on a router: the LAN host's
+// packets leave through the IPv4 default route.
+func costRouter() targetkernel.Router {
+	gw := net.ParseIP("192.0.2.1")
+	return targetkernel.Router{
+		LAN:    []string{"2001:db8:1000::1/64"},
+		WAN:    []string{"192.0.2.100/24"},
+		Routes: []targetkernel.Route{{Gw: gw}},
+		Neighbours: []targetkernel.Neighbour{
+			{WAN: true, IP: gw, MAC: macA},
+			{IP: hostA.AsSlice(), MAC: macB},
+			{IP: hostB.AsSlice(), MAC: macB},
+		},
+	}
+}
+
+// costLinks makes costRouter in the calling thread's namespace.
 func costLinks(b *testing.B) (lan, wan int) {
 	b.Helper()
-	must := func(what string, err error) {
-		if err != nil {
-			b.Fatalf("%s: %v", what, err)
-		}
-	}
-	// A router forwards (bpf_fib_lookup answers FWD_DISABLED otherwise);
-	// this thread's /proc/sys/net is its namespace's.
-	for _, f := range []string{"/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"} {
-		must(f, os.WriteFile(f, []byte("1"), 0o644))
-	}
-	lo, err := netlink.LinkByName("lo")
-	must("lo", err)
-	must("lo up", netlink.LinkSetUp(lo))
-	links := map[string]netlink.Link{}
-	for _, name := range []string{"lan0", "uplink0"} {
-		must("add "+name, netlink.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}))
-		l, err := netlink.LinkByName(name)
-		must(name, err)
-		must(name+" up", netlink.LinkSetUp(l))
-		links[name] = l
-	}
-	addr := func(l netlink.Link, a string) {
-		na, err := netlink.ParseAddr(a)
-		must(a, err)
-		na.Flags |= unix.IFA_F_NODAD
-		must("address "+a, netlink.AddrAdd(l, na))
-	}
-	addr(links["lan0"], "2001:db8:1000::1/64")
-	addr(links["uplink0"], "192.0.2.100/24")
-	gw := net.ParseIP("192.0.2.1")
-	must("default route", netlink.RouteAdd(&netlink.Route{LinkIndex: links["uplink0"].Attrs().Index, Gw: gw}))
-	neigh := func(l netlink.Link, ip net.IP, mac []byte) {
-		must(fmt.Sprintf("neighbour %s", ip), netlink.NeighAdd(&netlink.Neigh{LinkIndex: l.Attrs().Index,
-			State: netlink.NUD_PERMANENT, IP: ip, HardwareAddr: mac}))
-	}
-	neigh(links["uplink0"], gw, macA)
-	neigh(links["lan0"], hostA.AsSlice(), macB)
-	neigh(links["lan0"], hostB.AsSlice(), macB)
-	return links["lan0"].Attrs().Index, links["uplink0"].Attrs().Index
+	l, w := costRouter().Make(b)
+	return l.Attrs().Index, w.Attrs().Index
 }

@@ -6,9 +6,6 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
-
 	"codeberg.org/monostack/gizmo/internal/targetkernel"
 )
 
@@ -22,33 +19,14 @@ import (
 func BenchmarkRouterPath(b *testing.B) {
 	needRoot(b)
 	defer targetkernel.InNewNetns(b)()
-	lan, wan := costLinks(b)
-	wl, err := netlink.LinkByIndex(wan)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ll, err := netlink.LinkByIndex(lan)
-	if err != nil {
-		b.Fatal(err)
-	}
 	// IPv6 on the WAN too, for the native packets.
-	na, err := netlink.ParseAddr("2001:db8:0:1::2/64")
-	if err != nil {
-		b.Fatal(err)
-	}
-	na.Flags |= unix.IFA_F_NODAD
+	r := costRouter()
 	gw6 := net.ParseIP("2001:db8:0:1::1")
-	_, inet6, _ := net.ParseCIDR("2001:db8:ffff::/48")
-	for what, err := range map[string]error{
-		"address": netlink.AddrAdd(wl, na),
-		"route":   netlink.RouteAdd(&netlink.Route{LinkIndex: wan, Dst: inet6, Gw: gw6}),
-		"neighbour": netlink.NeighAdd(&netlink.Neigh{LinkIndex: wan, State: netlink.NUD_PERMANENT, IP: gw6,
-			HardwareAddr: net.HardwareAddr(macA)}),
-	} {
-		if err != nil {
-			b.Fatalf("IPv6 on the WAN: %s: %v", what, err)
-		}
-	}
+	r.WAN = append(r.WAN, "2001:db8:0:1::2/64")
+	r.Routes = append(r.Routes, targetkernel.Route{Dst: "2001:db8:ffff::/48", Gw: gw6})
+	r.Neighbours = append(r.Neighbours, targetkernel.Neighbour{WAN: true, IP: gw6, MAC: macA})
+	ll, wl := r.Make(b)
+	lan, wan := ll.Attrs().Index, wl.Attrs().Index
 
 	p := testPlan()
 	p.LANIfindex, p.WANIfindex = lan, wan
