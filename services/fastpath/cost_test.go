@@ -18,18 +18,9 @@ import (
 // is the JIT's cost; in TestTargetKernelCost, on gokrazy's kernel without a
 // JIT, the interpreter's, counted in instructions.
 func BenchmarkPacketCost(b *testing.B) {
-	needRoot(b)
-	defer targetkernel.InNewNetns(b)()
 	lan, wan := costLinks(b)
-	dp, err := loadDatapath(0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer dp.close()
-	h := &harness{t: b, dp: dp, now: 1000e9, prefixes: []netip.Prefix{lanPrefix, ulaPrefix}}
-	if err := dp.configure(true, lan, wan, DefaultMark, h.prefixes, nil, h.tmo(), 0, h.now); err != nil {
-		b.Fatal(err)
-	}
+	h := costDatapath(b, lan, wan)
+	dp := h.dp
 	ref, err := targetkernel.PassThrough()
 	if err != nil {
 		b.Fatal(err)
@@ -108,10 +99,14 @@ func BenchmarkPacketCost(b *testing.B) {
 	}
 }
 
-// costLinks makes lan0 and uplink0 with the addresses, routes and
-// neighbour entries that let bpf_fib_lookup succeed as on a router.
+// costLinks makes lan0 and uplink0 (targetkernel.Router) with the
+// addresses, routes and neighbour entries that let bpf_fib_lookup succeed
+// as on a router, in a network namespace of the test's own for the test's
+// length.
 func costLinks(t testing.TB) (lan, wan int) {
 	t.Helper()
+	needRoot(t)
+	t.Cleanup(targetkernel.InNewNetns(t))
 	gw, mac := net.ParseIP("2001:db8:0:1::1"), net.HardwareAddr{2, 0, 0, 0, 0, 0xa}
 	l, w := targetkernel.Router{
 		LAN:    []string{"2001:db8:1000:100::1/64"},
@@ -123,4 +118,20 @@ func costLinks(t testing.TB) (lan, wan int) {
 		},
 	}.Make(t)
 	return l.Attrs().Index, w.Attrs().Index
+}
+
+// costDatapath loads the programs and configures them as the service does
+// for the LAN's prefixes between lan and wan, for the benchmark's length.
+func costDatapath(b *testing.B, lan, wan int) *harness {
+	b.Helper()
+	dp, err := loadDatapath(0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { dp.close() })
+	h := &harness{t: b, dp: dp, now: 1000e9, prefixes: []netip.Prefix{lanPrefix, ulaPrefix}}
+	if err := dp.configure(true, lan, wan, DefaultMark, h.prefixes, nil, h.tmo(), 0, h.now); err != nil {
+		b.Fatal(err)
+	}
+	return h
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
+	"github.com/vishvananda/netlink"
 
 	"codeberg.org/monostack/gizmo/internal/targetkernel"
 )
@@ -18,20 +19,9 @@ import (
 // TestTargetKernelCost, on gokrazy's kernel without a JIT, the
 // interpreter's, counted in instructions.
 func BenchmarkPacketCost(b *testing.B) {
-	needRoot(b)
-	defer targetkernel.InNewNetns(b)()
-	lan, wan := costLinks(b)
 	p := testPlan()
-	p.LANIfindex, p.WANIfindex = lan, wan
 	p.Deny4 = []netip.Prefix{netip.MustParsePrefix("203.0.113.128/25")}
-	dp, err := loadDatapath("", 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer dp.close(false)
-	if err := dp.configure(p, 0, 0); err != nil {
-		b.Fatal(err)
-	}
+	dp, _, _ := costDatapath(b, costRouter(), &p)
 	ref, err := targetkernel.PassThrough()
 	if err != nil {
 		b.Fatal(err)
@@ -130,7 +120,7 @@ func mustDPCounters(b *testing.B, dp *datapath) map[string]uint64 {
 	return c
 }
 
-// costRouter is lan0 and uplink0 with the addresses, routes and neighbour
+// costRouter is lan0 and uplink0 (targetkernel.Router) with the addresses, routes and neighbour
 // entries that let bpf_fib_lookup succeed as on a router: the LAN host's
 // packets leave through the IPv4 default route.
 func costRouter() targetkernel.Router {
@@ -147,9 +137,22 @@ func costRouter() targetkernel.Router {
 	}
 }
 
-// costLinks makes costRouter in the calling thread's namespace.
-func costLinks(b *testing.B) (lan, wan int) {
+// costDatapath makes the router r in a network namespace of the
+// benchmark's own and loads the datapath there, configured with p on r's
+// links (it sets p's interfaces), for the benchmark's length.
+func costDatapath(b *testing.B, r targetkernel.Router, p *Plan) (dp *datapath, lan, wan netlink.Link) {
 	b.Helper()
-	l, w := costRouter().Make(b)
-	return l.Attrs().Index, w.Attrs().Index
+	needRoot(b)
+	b.Cleanup(targetkernel.InNewNetns(b))
+	lan, wan = r.Make(b)
+	p.LANIfindex, p.WANIfindex = lan.Attrs().Index, wan.Attrs().Index
+	dp, err := loadDatapath("", 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { dp.close(false) })
+	if err := dp.configure(*p, 0, 0); err != nil {
+		b.Fatal(err)
+	}
+	return dp, lan, wan
 }

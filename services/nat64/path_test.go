@@ -17,28 +17,16 @@ import (
 // is the reference: the kernel's own cost of a forwarded packet, without
 // the NIC driver's. In TestTargetKernelCost the figures are instructions.
 func BenchmarkRouterPath(b *testing.B) {
-	needRoot(b)
-	defer targetkernel.InNewNetns(b)()
 	// IPv6 on the WAN too, for the native packets.
 	r := costRouter()
 	gw6 := net.ParseIP("2001:db8:0:1::1")
 	r.WAN = append(r.WAN, "2001:db8:0:1::2/64")
 	r.Routes = append(r.Routes, targetkernel.Route{Dst: "2001:db8:ffff::/48", Gw: gw6})
 	r.Neighbours = append(r.Neighbours, targetkernel.Neighbour{WAN: true, IP: gw6, MAC: macA})
-	ll, wl := r.Make(b)
-	lan, wan := ll.Attrs().Index, wl.Attrs().Index
-
 	p := testPlan()
-	p.LANIfindex, p.WANIfindex = lan, wan
 	p.Deny4 = []netip.Prefix{netip.MustParsePrefix("203.0.113.128/25")}
-	dp, err := loadDatapath("", 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer dp.close(false)
-	if err := dp.configure(p, 0, 0); err != nil {
-		b.Fatal(err)
-	}
+	dp, ll, wl := costDatapath(b, r, &p)
+	lan, wan := p.LANIfindex, p.WANIfindex
 	xdp, err := targetkernel.XDPPass()
 	if err != nil {
 		b.Fatal(err)
