@@ -100,7 +100,7 @@ type Options struct {
 	// runs slower.
 	Icount bool
 	// Show is a regular expression of further console lines to log
-	// (the verdicts and the nobtf_test.go lines always are).
+	// (the verdicts and the verifier's figures always are).
 	Show string
 }
 
@@ -173,7 +173,7 @@ func Run(t testing.TB, o Options) []byte {
 	if err != nil {
 		t.Fatalf("qemu: %v: %s\nconsole:\n%s", err, qout, console)
 	}
-	show := `init: .*|\s+nobtf_test.go:\d+: .*|--- (FAIL|PASS): .*`
+	show := `init: .*|\s+(nobtf_test|verify)\.go:\d+: .*|\s*--- (FAIL|PASS): .*`
 	if o.Show != "" {
 		show += "|" + o.Show
 	}

@@ -3,6 +3,7 @@ package targetkernel
 import (
 	"bytes"
 	"errors"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,6 +19,24 @@ import (
 // CO-RE relocations and kfuncs; callbacks and kfuncs need a JIT. The
 // checks below keep all of that out of an object, and load it the way the
 // target's verifier sees it, on any kernel.
+
+// CheckObject checks the programs of the object load returns the way
+// the target kernels would see them: CheckNoKernelBTF, and, as root,
+// LoadWithoutKernelTypes.
+func CheckObject(t *testing.T, load func() (*ebpf.CollectionSpec, error)) {
+	t.Helper()
+	spec, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("NothingNeedsKernelBTF", func(t *testing.T) { CheckNoKernelBTF(t, spec) })
+	t.Run("LoadWithoutKernelTypes", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root: loads BPF programs")
+		}
+		LoadWithoutKernelTypes(t, spec)
+	})
+}
 
 // CheckNoKernelBTF fails t for anything in spec's programs that needs
 // kernel BTF or a JIT. Global subprograms with plain memory and scalar

@@ -15,7 +15,7 @@ func TestMain(m *testing.M) { targetkernel.Main(m) }
 
 func TestTargetKernelQEMU(t *testing.T) {
 	targetkernel.Run(t, targetkernel.Options{
-		MustPass: "TestLoadWithoutKernelTypes",
+		MustPass: "TestObjectFitsTargetKernel/LoadWithoutKernelTypes",
 		// The netns tests need iproute2, nftables and tayga, which the VM
 		// does not have.
 		Skip: "^(TestNetns|TestTargetKernel)",

@@ -15,7 +15,7 @@ func TestMain(m *testing.M) { targetkernel.Main(m) }
 
 func TestTargetKernelQEMU(t *testing.T) {
 	targetkernel.Run(t, targetkernel.Options{
-		MustPass: "TestLoadWithoutKernelTypes",
+		MustPass: "TestObjectFitsTargetKernel/LoadWithoutKernelTypes",
 		Skip:     "^TestTargetKernel",
 	})
 }
