@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"testing"
+
+	"codeberg.org/monostack/gizmo/internal/bpftest"
 )
 
 func TestOutTranslates(t *testing.T) {
@@ -54,7 +56,7 @@ func TestOutTranslates(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ret, out := h.run(true, tc.in)
-			if ret != tcActRedirect {
+			if ret != bpftest.ActRedirect {
 				t.Fatalf("verdict %d, want redirect", ret)
 			}
 			p := parse(t, out)
@@ -88,7 +90,7 @@ func TestOutClampsMSS(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := h.counter("mss_clamped")
 			ret, out := h.run(true, pkt4(IPv4, remote4, seg{proto: pTCP, sport: 1, dport: 443, flags: 0x02, tcpOpts: mss(uint16(tc.mss))}))
-			if ret != tcActRedirect {
+			if ret != bpftest.ActRedirect {
 				t.Fatalf("verdict %d", ret)
 			}
 			p := parse(t, out)
@@ -118,7 +120,7 @@ func TestOutFragments(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ret, out := h.run(true, tc.in)
-			if ret != tcActRedirect {
+			if ret != bpftest.ActRedirect {
 				t.Fatalf("verdict %d", ret)
 			}
 			p := parse(t, out)
@@ -161,7 +163,7 @@ func TestOutDrops(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := h.counter(tc.counter)
 			ret, _ := h.run(true, tc.in)
-			if ret != tcActShot {
+			if ret != bpftest.ActShot {
 				t.Fatalf("verdict %d, want drop", ret)
 			}
 			if h.counter(tc.counter) != before+1 {
@@ -179,7 +181,7 @@ func TestOutICMPError(t *testing.T) {
 	h := newHarness(t, testPlan())
 	quoted := pkt4(remote4, IPv4, seg{proto: pUDP, sport: 53, dport: 33434, payload: []byte("probe")})
 	ret, out := h.run(true, pkt4(IPv4, remote4, seg{proto: pICMP, typ: 3, code: 3, payload: quoted}))
-	if ret != tcActRedirect {
+	if ret != bpftest.ActRedirect {
 		t.Fatalf("verdict %d", ret)
 	}
 	p := parse(t, out)
@@ -196,7 +198,7 @@ func TestOutICMPError(t *testing.T) {
 	// An error quoting a packet that did not come through the CLAT.
 	other := pkt4(remote4, netip.MustParseAddr("192.0.2.9"), seg{proto: pUDP, sport: 53, dport: 1})
 	before := h.counter("icmp_error_not_ours")
-	if ret, _ := h.run(true, pkt4(IPv4, remote4, seg{proto: pICMP, typ: 3, code: 3, payload: other})); ret != tcActShot {
+	if ret, _ := h.run(true, pkt4(IPv4, remote4, seg{proto: pICMP, typ: 3, code: 3, payload: other})); ret != bpftest.ActShot {
 		t.Errorf("error about a foreign packet: verdict %d, want drop", ret)
 	}
 	if h.counter("icmp_error_not_ours") != before+1 {
@@ -244,7 +246,7 @@ func TestInTranslates(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ret, out := h.run(false, tc.in)
-			if ret != tcActOK {
+			if ret != bpftest.ActOK {
 				t.Fatalf("verdict %d, want pass to the stack", ret)
 			}
 			p := parse(t, out)
@@ -267,7 +269,7 @@ func TestInTranslates(t *testing.T) {
 func TestInClampsMSS(t *testing.T) {
 	h := newHarness(t, testPlan())
 	ret, out := h.run(false, pkt6(to6(remote4), testCLAT6, seg{proto: pTCP, sport: 443, dport: 1, flags: 0x12, tcpOpts: mss(1440)}))
-	if ret != tcActOK {
+	if ret != bpftest.ActOK {
 		t.Fatalf("verdict %d", ret)
 	}
 	if got, want := mssOf(parse(t, out).l4), testPlan().MTU()-40; got != want {
@@ -281,7 +283,7 @@ func TestInFragment(t *testing.T) {
 	l4 := seg{proto: pUDP, sport: 53, dport: 1, payload: make([]byte, 100)}.bytes(src, testCLAT6)
 	fh := []byte{pUDP, 0, 0, 1, 0, 0, 0xab, 0xcd} // offset 0, M=1, id 0xabcd
 	ret, out := h.run(false, ip6(src, testCLAT6, pFrag, 63, append(fh, l4[:56]...)))
-	if ret != tcActOK {
+	if ret != bpftest.ActOK {
 		t.Fatalf("verdict %d", ret)
 	}
 	p := parse(t, out)
@@ -305,7 +307,7 @@ func TestInNotOurs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ret, out := h.run(false, tc.in)
-			if ret != tcActNext || !bytes.Equal(out, tc.in) {
+			if ret != bpftest.ActNext || !bytes.Equal(out, tc.in) {
 				t.Errorf("verdict %d, want next with the packet untouched", ret)
 			}
 		})
@@ -335,7 +337,7 @@ func TestInICMPError(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ret, out := h.run(false, pkt6(tc.from, testCLAT6, seg{proto: pICMP, typ: tc.typ, code: tc.code, rest: tc.rest, payload: sent}))
-			if ret != tcActOK {
+			if ret != bpftest.ActOK {
 				t.Fatalf("verdict %d", ret)
 			}
 			p := parse(t, out)
@@ -356,7 +358,7 @@ func TestInICMPError(t *testing.T) {
 	// An error quoting a packet the CLAT did not send.
 	foreign := pkt6(netip.MustParseAddr("2001:db8:1000::99"), to6(remote4), seg{proto: pUDP, sport: 1, dport: 2})
 	before := h.counter("icmp_error_not_ours")
-	if ret, _ := h.run(false, pkt6(router6, testCLAT6, seg{proto: pICMP, typ: 1, code: 0, payload: foreign})); ret != tcActShot {
+	if ret, _ := h.run(false, pkt6(router6, testCLAT6, seg{proto: pICMP, typ: 1, code: 0, payload: foreign})); ret != bpftest.ActShot {
 		t.Errorf("error about a foreign packet: verdict %d, want drop", ret)
 	}
 	if h.counter("icmp_error_not_ours") != before+1 {
@@ -380,7 +382,7 @@ func TestInDrops(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := h.counter(tc.counter)
-			if ret, _ := h.run(false, tc.in); ret != tcActShot {
+			if ret, _ := h.run(false, tc.in); ret != bpftest.ActShot {
 				t.Fatalf("verdict %d, want drop", ret)
 			}
 			if h.counter(tc.counter) != before+1 {
@@ -395,13 +397,13 @@ func TestInDrops(t *testing.T) {
 func TestRoundTrip(t *testing.T) {
 	h := newHarness(t, testPlan())
 	ret, out := h.run(true, pkt4(IPv4, remote4, seg{proto: pTCP, sport: 40000, dport: 80, flags: 0x10, payload: []byte("GET /")}))
-	if ret != tcActRedirect {
+	if ret != bpftest.ActRedirect {
 		t.Fatalf("out: verdict %d", ret)
 	}
 	p := parse(t, out)
 	reply := seg{proto: pTCP, sport: 80, dport: 40000, flags: 0x10, payload: []byte("200 OK")}
 	ret, back := h.run(false, pkt6(p.dst, p.src, reply))
-	if ret != tcActOK {
+	if ret != bpftest.ActOK {
 		t.Fatalf("in: verdict %d", ret)
 	}
 	b := parse(t, back)

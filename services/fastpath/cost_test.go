@@ -9,7 +9,9 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"codeberg.org/monostack/gizmo/internal/bpftest"
 	"codeberg.org/monostack/gizmo/internal/targetkernel"
+	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
 // BenchmarkPacketCost measures what the programs cost per packet, as
@@ -53,7 +55,7 @@ func BenchmarkPacketCost(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	if ret, err := dp.objs.FpLan.Run(&ebpf.RunOptions{Data: frame(udpOut), Context: skbCtx{IngressIfindex: uint32(lan)}}); err != nil || ret != tcActRedirect {
+	if ret, err := dp.objs.FpLan.Run(&ebpf.RunOptions{Data: frame(udpOut), Context: skbCtx{IngressIfindex: uint32(lan)}}); err != nil || ret != bpftest.ActRedirect {
 		b.Fatalf("the UDP flow's first packet: verdict %d, %v (counters %v)", ret, err, h.counters())
 	}
 	same := func(l3 []byte) func(int) []byte {
@@ -67,12 +69,12 @@ func BenchmarkPacketCost(b *testing.B) {
 		ctx     []byte
 		verdict uint32
 	}{
-		{"fp_lan: UDP, 64-byte payload, route cached", dp.objs.FpLan, same(udpOut), ctx(lan, 0), tcActRedirect},
-		{"fp_wan: TCP, 1440-byte payload (1500-byte packet), FIB lookup", dp.objs.FpWan, same(tcpIn), ctx(wan, 0), tcActRedirect},
+		{"fp_lan: UDP, 64-byte payload, route cached", dp.objs.FpLan, same(udpOut), ctx(lan, 0), bpftest.ActRedirect},
+		{"fp_wan: TCP, 1440-byte payload (1500-byte packet), FIB lookup", dp.objs.FpWan, same(tcpIn), ctx(wan, 0), bpftest.ActRedirect},
 		{"fp_lan: a packet of no offloaded flow (to the stack)", dp.objs.FpLan,
-			same(pkt6(hostB, remote, seg{proto: 17, sport: 1, dport: 2, payload: 64})), ctx(lan, 0), tcActNext},
-		{"fp_learn_wan: a fast-pathed packet leaving (marked)", dp.objs.FpLearnWan, same(udpOut), ctx(lan, DefaultMark), tcActNext},
-		{"fp_learn_wan: a packet the stack forwarded, flow known", dp.objs.FpLearnWan, same(udpOut), ctx(lan, 0), tcActNext},
+			same(pkt6(hostB, remote, seg{proto: 17, sport: 1, dport: 2, payload: 64})), ctx(lan, 0), bpftest.ActNext},
+		{"fp_learn_wan: a fast-pathed packet leaving (marked)", dp.objs.FpLearnWan, same(udpOut), ctx(lan, DefaultMark), bpftest.ActNext},
+		{"fp_learn_wan: a packet the stack forwarded, flow known", dp.objs.FpLearnWan, same(udpOut), ctx(lan, 0), bpftest.ActNext},
 	}
 	b.ResetTimer()
 	for range b.N {
@@ -105,7 +107,7 @@ func BenchmarkPacketCost(b *testing.B) {
 // length.
 func costLinks(t testing.TB) (lan, wan int) {
 	t.Helper()
-	needRoot(t)
+	testns.NeedRoot(t)
 	t.Cleanup(targetkernel.InNewNetns(t))
 	gw, mac := net.ParseIP("2001:db8:0:1::1"), net.HardwareAddr{2, 0, 0, 0, 0, 0xa}
 	l, w := targetkernel.Router{

@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
-	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
+	"codeberg.org/monostack/gizmo/internal/bpftest"
 	"codeberg.org/monostack/gizmo/internal/targetkernel"
 	"codeberg.org/monostack/gizmo/services/accounting"
 	"codeberg.org/monostack/gizmo/services/fastpath"
@@ -24,13 +24,6 @@ import (
 // The router of BenchmarkRouterPath, with no tool but netlink, so that it
 // builds inside the target kernel's VM too. The test imports the other
 // services only to run them beside the ruleset, as the daemon does.
-
-// needRootOrSkip skips without root: the benchmark makes a namespace.
-func needRootOrSkip(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("needs root")
-	}
-}
 
 // Addresses of the benchmark's router: the lab plan's LAN, a LAN host in
 // it and a host on the internet behind the ISP's router.
@@ -101,10 +94,7 @@ func (r *pathRouter) in(l3 []byte) pathPacket {
 	return pathPacket{frame: frame(r.wan.Attrs().HardwareAddr, l3), ingress: r.wan.Attrs().Index, egress: r.lan.Attrs().Index}
 }
 
-func frame(to net.HardwareAddr, l3 []byte) []byte {
-	f := append(append([]byte{}, to...), pathMAC...)
-	return append(append(f, 0x86, 0xdd), l3...)
-}
+func frame(to net.HardwareAddr, l3 []byte) []byte { return bpftest.Frame(to, pathMAC, l3) }
 
 // inject sends one packet through the router and fails unless it left by
 // its egress interface.

@@ -3,10 +3,11 @@ package firewall
 import (
 	"fmt"
 
-	"github.com/google/go-cmp/cmp"
 	"net/netip"
 	"slices"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 var (

@@ -9,7 +9,9 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
 
+	"codeberg.org/monostack/gizmo/internal/bpftest"
 	"codeberg.org/monostack/gizmo/internal/targetkernel"
+	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
 // BenchmarkPacketCost measures what the programs cost per packet, as
@@ -28,13 +30,7 @@ func BenchmarkPacketCost(b *testing.B) {
 	}
 	defer ref.Close()
 
-	frame := func(l3 []byte) []byte {
-		etype := []byte{0x08, 0x00}
-		if l3[0]>>4 == 6 {
-			etype = []byte{0x86, 0xdd}
-		}
-		return append(append(append(append([]byte{}, macA...), macB...), etype...), l3...)
-	}
+	frame := func(l3 []byte) []byte { return bpftest.Frame(macA, macB, l3) }
 	same := func(l3 []byte) func(int) []byte {
 		f := frame(l3)
 		return func(int) []byte { return f }
@@ -71,20 +67,20 @@ func BenchmarkPacketCost(b *testing.B) {
 		frames  func(int) []byte
 		verdict uint32
 	}{
-		{"6→4 UDP, 64-byte payload", dp.objs.Nat64Lan, same(udp6), tcActRedirect},
-		{"6→4 TCP, 1440-byte payload (1500-byte IPv6 packet)", dp.objs.Nat64Lan, same(pkt6(hostA, to6(p, remote1), tcp(0x10, 1440))), tcActRedirect},
+		{"6→4 UDP, 64-byte payload", dp.objs.Nat64Lan, same(udp6), bpftest.ActRedirect},
+		{"6→4 TCP, 1440-byte payload (1500-byte IPv6 packet)", dp.objs.Nat64Lan, same(pkt6(hostA, to6(p, remote1), tcp(0x10, 1440))), bpftest.ActRedirect},
 		{"4→6 UDP, 64-byte payload", dp.objs.Nat64Wan,
-			same(pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 7000, dport: port16(ub.Port4), payload: make([]byte, 64)})), tcActRedirect},
-		{"4→6 TCP, 1440-byte payload (1480-byte IPv4 packet)", dp.objs.Nat64Wan, same(pkt4(remote1, pool, back(0x10, 1440))), tcActRedirect},
+			same(pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 7000, dport: port16(ub.Port4), payload: make([]byte, 64)})), bpftest.ActRedirect},
+		{"4→6 TCP, 1440-byte payload (1480-byte IPv4 packet)", dp.objs.Nat64Wan, same(pkt4(remote1, pool, back(0x10, 1440))), bpftest.ActRedirect},
 		{"6→4 TCP SYN opening a session and a binding", dp.objs.Nat64Lan, func(i int) []byte {
 			s := tcp(0x02, 0)
 			s.sport = uint16(1024 + i)
 			return frame(pkt6(hostB, to6(p, remote2), s))
-		}, tcActRedirect},
+		}, bpftest.ActRedirect},
 		{"native IPv6 on the LAN (not to the prefix)", dp.objs.Nat64Lan,
-			same(pkt6(hostA, netip.MustParseAddr("2001:db8:ffff::6"), seg{proto: ProtoUDP, sport: 5000, dport: 7000, payload: make([]byte, 64)})), tcActNext},
+			same(pkt6(hostA, netip.MustParseAddr("2001:db8:ffff::6"), seg{proto: ProtoUDP, sport: 5000, dport: 7000, payload: make([]byte, 64)})), bpftest.ActNext},
 		{"IPv4 on the WAN not to the pool", dp.objs.Nat64Wan,
-			same(pkt4(remote1, netip.MustParseAddr("192.0.2.7"), seg{proto: ProtoUDP, sport: 5000, dport: 7000, payload: make([]byte, 64)})), tcActNext},
+			same(pkt4(remote1, netip.MustParseAddr("192.0.2.7"), seg{proto: ProtoUDP, sport: 5000, dport: 7000, payload: make([]byte, 64)})), bpftest.ActNext},
 	}
 	const runs = 101
 	b.ResetTimer()
@@ -142,7 +138,7 @@ func costRouter() targetkernel.Router {
 // links (it sets p's interfaces), for the benchmark's length.
 func costDatapath(b *testing.B, r targetkernel.Router, p *Plan) (dp *datapath, lan, wan netlink.Link) {
 	b.Helper()
-	needRoot(b)
+	testns.NeedRoot(b)
 	b.Cleanup(targetkernel.InNewNetns(b))
 	lan, wan = r.Make(b)
 	p.LANIfindex, p.WANIfindex = lan.Attrs().Index, wan.Attrs().Index

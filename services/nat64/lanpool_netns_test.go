@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/internal/testns"
 	"github.com/vishvananda/netns"
 )
 
@@ -30,7 +31,7 @@ type lanTopo struct {
 
 func newLANTopo(t *testing.T) *lanTopo {
 	t.Helper()
-	needRoot(t)
+	testns.NeedRoot(t)
 	id := fmt.Sprintf("gzt-n64l-%04x", rand.IntN(0x10000))
 	tp := &lanTopo{h6: id + "-h6", lg: id + "-lg", sw: id + "-sw", gw: id + "-gw"}
 	for _, ns := range []string{tp.h6, tp.lg, tp.sw, tp.gw} {

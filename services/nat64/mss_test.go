@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"codeberg.org/monostack/gizmo/internal/bpftest"
 )
 
 // synOptions is a SYN's option list as Linux sends it (MSS, SACK
@@ -127,7 +129,7 @@ func TestMSSClamp(t *testing.T) {
 		t.Run(c.rule, func(t *testing.T) {
 			opts := synOptions(c.mss, c.at)
 			ret, b := h.send(false, pkt4(remote2, pool, seg{proto: ProtoTCP, sport: 443, dport: o.sport, flags: syn | ack, tcpOpts: opts}))
-			if ret != tcActRedirect {
+			if ret != bpftest.ActRedirect {
 				t.Fatalf("verdict %d", ret)
 			}
 			r := parse(t, b)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/internal/testns"
 	"github.com/vishvananda/netns"
 )
 
@@ -47,7 +48,7 @@ func in(ns string, args ...string) []string {
 
 func newTopo(t *testing.T, wanMTU int) *topo {
 	t.Helper()
-	needRoot(t)
+	testns.NeedRoot(t)
 	id := fmt.Sprintf("gzt-n64-%04x", rand.IntN(0x10000))
 	tp := &topo{h6: id + "-h6", gw: id + "-gw", v4: id + "-v4"}
 	for _, ns := range []string{tp.h6, tp.gw, tp.v4} {

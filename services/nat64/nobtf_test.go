@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"codeberg.org/monostack/gizmo/internal/targetkernel"
+	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
 // The target kernels (gokrazy's) have no usable vmlinux BTF and no BPF JIT.
@@ -34,7 +35,7 @@ func TestNoContextInGlobalFunctions(t *testing.T) {
 // the running kernel's own BTF away from its verifier:
 // TestNoContextInGlobalFunctions covers that.
 func TestLoadWithoutKernelTypes(t *testing.T) {
-	needRoot(t)
+	testns.NeedRoot(t)
 	spec, err := loadNat64()
 	if err != nil {
 		t.Fatal(err)

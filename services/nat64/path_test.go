@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"codeberg.org/monostack/gizmo/internal/bpftest"
 	"codeberg.org/monostack/gizmo/internal/targetkernel"
 )
 
@@ -32,13 +33,7 @@ func BenchmarkRouterPath(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer xdp.Close()
-	frame := func(to net.HardwareAddr, l3 []byte) []byte {
-		etype := []byte{0x08, 0x00}
-		if l3[0]>>4 == 6 {
-			etype = []byte{0x86, 0xdd}
-		}
-		return append(append(append(append([]byte{}, to...), macB...), etype...), l3...)
-	}
+	frame := func(to net.HardwareAddr, l3 []byte) []byte { return bpftest.Frame(to, macB, l3) }
 	udp := func(sport, dport uint16) seg {
 		return seg{proto: ProtoUDP, sport: sport, dport: dport, payload: make([]byte, 64)}
 	}
