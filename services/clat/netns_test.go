@@ -105,36 +105,20 @@ func (n *clatNet) startTayga(t *testing.T) {
 // read first).
 func (n *clatNet) serve(t *testing.T) {
 	t.Helper()
-	var ln net.Listener
-	if err := testns.Do(n.isp, func() (err error) {
-		ln, err = net.Listen("tcp4", netip.AddrPortFrom(remote4, uint16(serverPort)).String())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
+	testns.ServeTCP(t, n.isp, "tcp4", netip.AddrPortFrom(remote4, uint16(serverPort)).String(), func(c net.Conn) {
+		defer c.Close()
+		r := bufio.NewReader(c)
+		line, _ := r.ReadString('\n')
+		var size int
+		if _, err := fmt.Sscanf(line, "bulk %d", &size); err == nil {
+			if _, err := io.CopyN(io.Discard, r, int64(size)); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				line, _ := r.ReadString('\n')
-				var size int
-				if _, err := fmt.Sscanf(line, "bulk %d", &size); err == nil {
-					if _, err := io.CopyN(io.Discard, r, int64(size)); err != nil {
-						return
-					}
-					c.Write(bytes.Repeat([]byte{'x'}, size))
-					return
-				}
-				fmt.Fprintf(c, "client=%s got=%s", c.RemoteAddr().(*net.TCPAddr).IP, line)
-			}()
+			c.Write(bytes.Repeat([]byte{'x'}, size))
+			return
 		}
-	}()
+		fmt.Fprintf(c, "client=%s got=%s", c.RemoteAddr().(*net.TCPAddr).IP, line)
+	})
 }
 
 func (n *clatNet) plan(t *testing.T) Plan {

@@ -16,26 +16,11 @@ import (
 // and reports each peer address.
 func listenTCP(t *testing.T, ns, addr string) <-chan netip.AddrPort {
 	t.Helper()
-	var ln net.Listener
-	testns.Inside(t, ns, func() {
-		var err error
-		ln, err = net.Listen("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-	})
-	t.Cleanup(func() { ln.Close() })
 	peers := make(chan netip.AddrPort, 16)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			peers <- netip.MustParseAddrPort(c.RemoteAddr().String())
-			c.Close()
-		}
-	}()
+	testns.ServeTCP(t, ns, "tcp", addr, func(c net.Conn) {
+		peers <- netip.MustParseAddrPort(c.RemoteAddr().String())
+		c.Close()
+	})
 	return peers
 }
 
