@@ -159,7 +159,7 @@ func TestUpstreamRules(t *testing.T) {
 				ra(time.Hour, pio("2001:db8:0:1::/64", time.Hour, time.Hour)),
 				ra(time.Hour, pio("2001:db8:0:1::/64", 0, 0)),
 			},
-			srcs: []netip.Addr{router1, router1},
+			srcs:  []netip.Addr{router1, router1},
 			check: noPrefixes,
 		},
 		{
