@@ -295,15 +295,33 @@ func startService(t *testing.T, upstream netip.AddrPort, ip string) string {
 		Listen:       []Listener{{Addr: ap, Source: SourceRDNSS}},
 		DefaultDNS64: true,
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = s.Run(ctx)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	waitServing(t, ap.String(), func() string { return "" })
+	serve(t, s, ap)
 	return ap.String()
+}
+
+// serve runs s until the test ends, failing the test if Run fails, and
+// returns once s answers on ap.
+func serve(t *testing.T, s *Service, ap netip.AddrPort) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	waitServing(t, ap.String(), func() string { return "" })
+}
+
+// loopbackAddrPort is a free UDP port on a loopback address of the test's
+// own, away from 127.0.0.1 where other tests on the machine pick their
+// ports.
+func loopbackAddrPort(t *testing.T) netip.AddrPort {
+	t.Helper()
+	ip := fmt.Sprintf("127.53.%d.%d", 1+rand.IntN(254), 1+rand.IntN(254))
+	return netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(freePort(t, ip)))
 }
 
 func TestDifferentialAgainstBIND(t *testing.T) {
