@@ -120,6 +120,23 @@ func (h *harness) answer(req *dhcpv6.Message, typ dhcpv6.MessageType, opts ...dh
 	h.m.receive(m.ToBytes(), false, h.now)
 }
 
+// wantAsked checks that the client's last message, of type typ, asks for
+// exactly the prefix want (see wantAsks).
+func (h *harness) wantAsked(typ dhcpv6.MessageType, want string) {
+	h.t.Helper()
+	wantAsks(h.t, h.last(typ), want)
+}
+
+// wantAsks checks that the client's message m asks for exactly the prefix
+// want in its IA_PD: a hint in a Solicit, the lease in a Request, Renew or
+// Rebind.
+func wantAsks(t *testing.T, m *dhcpv6.Message, want string) {
+	t.Helper()
+	if got := iaPrefixes(m); len(got) != 1 || got[0] != want {
+		t.Errorf("%v asks for %v, want %s", m.MessageType, got, want)
+	}
+}
+
 func (h *harness) bind(prefix string, t1, t2, preferred, valid time.Duration, extra ...dhcpv6.Option) {
 	h.t.Helper()
 	h.m.start(nil, h.now)
@@ -150,9 +167,7 @@ func TestExchangeSolicitToRebindToExpiry(t *testing.T) {
 	h.advance()
 	sol := h.last(dhcpv6.MessageTypeSolicit)
 	// RFC 8415 18.2.1: the hint carries the wanted length as ::/56.
-	if got := iaPrefixes(sol); len(got) != 1 || got[0] != "::/56" {
-		t.Errorf("Solicit IA_PD prefixes %v, want [::/56]", got)
-	}
+	wantAsks(t, sol, "::/56")
 	if !sol.IsOptionRequested(dhcpv6.OptionDNSRecursiveNameServer) {
 		t.Error("Solicit does not request OPTION_DNS_SERVERS")
 	}
@@ -168,9 +183,7 @@ func TestExchangeSolicitToRebindToExpiry(t *testing.T) {
 	if !req.Options.ServerID().Equal(testServerID) {
 		t.Errorf("Request server ID %v, want the Advertise's", req.Options.ServerID())
 	}
-	if got := iaPrefixes(req); len(got) != 1 || got[0] != "2001:db8:1000:100::/56" {
-		t.Errorf("Request IA_PD prefixes %v", got)
-	}
+	wantAsks(t, req, "2001:db8:1000:100::/56")
 	bound := h.now
 	h.answer(req, dhcpv6.MessageTypeReply, iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour)),
 		dhcpv6.OptDNS(net.ParseIP("2001:db8:0:1::53")))
@@ -193,9 +206,7 @@ func TestExchangeSolicitToRebindToExpiry(t *testing.T) {
 	if !ren.Options.ServerID().Equal(testServerID) {
 		t.Error("Renew lacks the server ID")
 	}
-	if got := iaPrefixes(ren); len(got) != 1 || got[0] != "2001:db8:1000:100::/56" {
-		t.Errorf("Renew IA_PD prefixes %v", got)
-	}
+	wantAsks(t, ren, "2001:db8:1000:100::/56")
 	// No answer: Renew retransmits until T2, then Rebind (18.2.5).
 	for h.m.phase == phaseRenew {
 		h.advance()
@@ -229,9 +240,7 @@ func TestExchangeSolicitToRebindToExpiry(t *testing.T) {
 	}
 	// And the client solicits again, hinting the prefix it had.
 	h.advance()
-	if got := iaPrefixes(h.last(dhcpv6.MessageTypeSolicit)); len(got) != 1 || got[0] != "2001:db8:1000:100::/56" {
-		t.Errorf("Solicit after loss hints %v, want the old prefix", got)
-	}
+	h.wantAsked(dhcpv6.MessageTypeSolicit, "2001:db8:1000:100::/56")
 }
 
 func TestRenewExtendsLease(t *testing.T) {
@@ -259,9 +268,7 @@ func TestNoBindingOnRenewRequestsAgain(t *testing.T) {
 	h.answer(ren, dhcpv6.MessageTypeReply, iapdOpt(0, 0, &dhcpv6.OptStatusCode{StatusCode: iana.StatusNoBinding}))
 	// RFC 8415 18.2.10.1: NoBinding → Request for the same IA.
 	req := h.last(dhcpv6.MessageTypeRequest)
-	if got := iaPrefixes(req); len(got) != 1 || got[0] != "2001:db8:1000:100::/56" {
-		t.Errorf("Request after NoBinding asks for %v", got)
-	}
+	wantAsks(t, req, "2001:db8:1000:100::/56")
 	if !req.Options.ServerID().Equal(testServerID) {
 		t.Error("Request after NoBinding lacks the server ID")
 	}
@@ -367,9 +374,7 @@ func TestRestartWithValidLeaseRebinds(t *testing.T) {
 		t.Fatalf("leases %v, want the persisted one reported at start", h.leases)
 	}
 	reb := h.last(dhcpv6.MessageTypeRebind)
-	if got := iaPrefixes(reb); len(got) != 1 || got[0] != "2001:db8:1000:100::/56" {
-		t.Errorf("Rebind asks for %v", got)
-	}
+	wantAsks(t, reb, "2001:db8:1000:100::/56")
 }
 
 func TestRestartWithExpiredLeaseHintsIt(t *testing.T) {
@@ -377,9 +382,7 @@ func TestRestartWithExpiredLeaseHintsIt(t *testing.T) {
 	prev := &Lease{Prefix: netip.MustParsePrefix("2001:db8:1000:100::/56"), ValidUntil: h.now.Add(-time.Hour)}
 	h.m.start(prev, h.now)
 	h.advance()
-	if got := iaPrefixes(h.last(dhcpv6.MessageTypeSolicit)); len(got) != 1 || got[0] != "2001:db8:1000:100::/56" {
-		t.Errorf("Solicit hints %v, want the previous prefix", got)
-	}
+	h.wantAsked(dhcpv6.MessageTypeSolicit, "2001:db8:1000:100::/56")
 	if len(h.leases) != 0 {
 		t.Error("an expired lease was reported")
 	}
@@ -547,9 +550,7 @@ func TestLostPrefixIsStoredAsEndedHint(t *testing.T) {
 		t.Errorf("a withdrawn prefix came back as a lease: %v", h2.leases)
 	}
 	h2.advance()
-	if got := iaPrefixes(h2.last(dhcpv6.MessageTypeSolicit)); len(got) != 1 || got[0] != "2001:db8:1000:100::/56" {
-		t.Errorf("Solicit hints %v", got)
-	}
+	h2.wantAsked(dhcpv6.MessageTypeSolicit, "2001:db8:1000:100::/56")
 }
 
 func TestRebindOfAnEndedLeaseSolicits(t *testing.T) {
