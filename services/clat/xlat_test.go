@@ -59,15 +59,10 @@ func TestOutTranslates(t *testing.T) {
 			if ret != bpftest.ActRedirect {
 				t.Fatalf("verdict %d, want redirect", ret)
 			}
-			p := parse(t, out)
-			if !p.v6 || p.src != testCLAT6 || p.dst != to6(remote4) || p.proto != tc.proto {
-				t.Fatalf("got %v → %v proto %d, want %v → %v proto %d", p.src, p.dst, p.proto, testCLAT6, to6(remote4), tc.proto)
-			}
 			// The kernel decremented the TTL when it forwarded the
 			// packet to clat0; the hop limit is that TTL.
-			if p.ttl != 63 || p.tos != 0x28 {
-				t.Errorf("hop limit %d, traffic class %#x; want 63, 0x28", p.ttl, p.tos)
-			}
+			p := parse(t, out)
+			wantForwarded(t, p, true, testCLAT6, to6(remote4), tc.proto)
 			if tc.check != nil {
 				tc.check(t, p)
 			}
@@ -249,14 +244,9 @@ func TestInTranslates(t *testing.T) {
 			if ret != bpftest.ActOK {
 				t.Fatalf("verdict %d, want pass to the stack", ret)
 			}
-			p := parse(t, out)
-			if p.v6 || p.src != remote4 || p.dst != IPv4 || p.proto != tc.proto {
-				t.Fatalf("got %v → %v proto %d, want %v → %v proto %d", p.src, p.dst, p.proto, remote4, IPv4, tc.proto)
-			}
 			// The kernel decrements the TTL when it forwards on.
-			if p.ttl != 63 || p.tos != 0x28 {
-				t.Errorf("TTL %d, TOS %#x; want 63, 0x28", p.ttl, p.tos)
-			}
+			p := parse(t, out)
+			wantForwarded(t, p, false, remote4, IPv4, tc.proto)
 			if tc.check != nil {
 				tc.check(t, p)
 			}
@@ -409,5 +399,19 @@ func TestRoundTrip(t *testing.T) {
 	b := parse(t, back)
 	if b.src != remote4 || b.dst != IPv4 || !bytes.Equal(b.l4, reply.bytes(remote4, IPv4)) {
 		t.Errorf("reply %v → %v % x, want the IPv4 reply", b.src, b.dst, b.l4)
+	}
+}
+
+// wantForwarded checks a translated packet's IP version, addresses and
+// protocol, and that it keeps the hop limit (or TTL) and traffic class
+// (or TOS) of the packets pkt4 and pkt6 build: 63 (the kernel took its
+// hop off before the program) and 0x28.
+func wantForwarded(t *testing.T, p parsed, v6 bool, src, dst netip.Addr, proto uint8) {
+	t.Helper()
+	if p.v6 != v6 || p.src != src || p.dst != dst || p.proto != proto {
+		t.Fatalf("got IPv6 %v %v → %v proto %d, want IPv6 %v %v → %v proto %d", p.v6, p.src, p.dst, p.proto, v6, src, dst, proto)
+	}
+	if p.ttl != 63 || p.tos != 0x28 {
+		t.Errorf("hop limit (TTL) %d, traffic class (TOS) %#x; want 63, 0x28", p.ttl, p.tos)
 	}
 }
