@@ -51,12 +51,7 @@ func TestDetectFindsTheRouter(t *testing.T) {
 
 	// Namespaces are per thread and Detect runs goroutines, so the detection
 	// runs in a child process started inside the namespace.
-	cmd := testns.Command(gz, os.Args[0], "-test.run=^TestDetectChild$", "-test.v")
-	cmd.Env = append(os.Environ(), "GZT_ROLES_CHILD=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "PASS") {
-		t.Fatalf("detection in the namespace failed: %v\n%s", err, out)
-	}
+	testns.RunChild(t, gz, "TestDetectChild", "GZT_ROLES_CHILD=1")
 }
 
 func TestDetectChild(t *testing.T) {

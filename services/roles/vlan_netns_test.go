@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -79,12 +78,7 @@ func TestDetectFindsTheVLAN(t *testing.T) {
 	testns.StartCommand(t, cmd)
 	testns.WaitLinkLocal(t, isp, "svc")
 
-	child := testns.Command(gz, os.Args[0], "-test.run=^TestDetectVLANChild$", "-test.v")
-	child.Env = append(os.Environ(), "GZT_ROLES_VLAN_CHILD=1")
-	out, err := child.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "PASS") {
-		t.Fatalf("VLAN detection in the namespace failed: %v\n%s", err, out)
-	}
+	testns.RunChild(t, gz, "TestDetectVLANChild", "GZT_ROLES_VLAN_CHILD=1")
 	if s, err := tagger.Stats(); err != nil || s.Received == 0 || s.DroppedUntagged == 0 {
 		t.Errorf("ISP side: %+v (%v); want tagged frames received and the untagged probe's dropped", s, err)
 	}

@@ -41,12 +41,7 @@ func TestWatchHearsAnUplinkOnABridgedPort(t *testing.T) {
 	testns.IP(t, "-n", isp, "addr", "add", "2001:db8:0:1::1/64", "dev", "wan")
 	testns.Sysctl(t, gz, "net.ipv6.conf.all.forwarding=1")
 
-	cmd := testns.Command(gz, os.Args[0], "-test.run=^TestWatchChild$", "-test.v")
-	cmd.Env = append(os.Environ(), "GZT_WATCH_CHILD=1", "GZT_WATCH_NS="+gz, "GZT_WATCH_ISP="+isp, "GZT_WATCH_DIR="+t.TempDir())
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "PASS") {
-		t.Fatalf("the watch in the namespace failed: %v\n%s", err, out)
-	}
+	testns.RunChild(t, gz, "TestWatchChild", "GZT_WATCH_CHILD=1", "GZT_WATCH_NS="+gz, "GZT_WATCH_ISP="+isp, "GZT_WATCH_DIR="+t.TempDir())
 }
 
 func TestWatchChild(t *testing.T) {
@@ -116,12 +111,7 @@ func TestWatchPinnedKeepsTheRoles(t *testing.T) {
 	testns.Sysctl(t, gz, "net.ipv6.conf.all.forwarding=1")
 
 	for _, pinned := range []string{"0", "1"} {
-		cmd := testns.Command(gz, os.Args[0], "-test.run=^TestWatchPinnedChild$", "-test.v")
-		cmd.Env = append(os.Environ(), "GZT_PIN_CHILD=1", "GZT_PIN_NS="+gz, "GZT_PIN_ROGUE="+rogue, "GZT_PIN_DIR="+t.TempDir(), "GZT_PINNED="+pinned)
-		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "PASS") {
-			t.Fatalf("the watch in the namespace (pinned=%s) failed: %v\n%s", pinned, err, out)
-		}
+		testns.RunChild(t, gz, "TestWatchPinnedChild", "GZT_PIN_CHILD=1", "GZT_PIN_NS="+gz, "GZT_PIN_ROGUE="+rogue, "GZT_PIN_DIR="+t.TempDir(), "GZT_PINNED="+pinned)
 	}
 }
 
