@@ -14,6 +14,24 @@ import (
 // its limit with a counted refusal, and give its room back when the state
 // it counts expires.
 
+// rotate opens flows the way a host with RFC 8981 temporary addresses
+// does: from each of the LAN /64's addresses 0 to addrs-1, flows new
+// flows each (UDP from port 1000 up, to remote1's DNS port). It returns
+// how many sessions the translator created.
+func (h *harness) rotate(p Plan, addrs, flows int) int {
+	h.t.Helper()
+	created := 0
+	for a := range addrs {
+		for port := range flows {
+			ret, _ := h.send(true, pkt6(lanAddr(a), to6(p, remote1), seg{proto: ProtoUDP, sport: uint16(1000 + port), dport: 53}))
+			if ret == bpftest.ActRedirect {
+				created++
+			}
+		}
+	}
+	return created
+}
+
 // lanAddr returns address number i in the test plan's LAN /64.
 func lanAddr(i int) netip.Addr {
 	b := hostA.As16()
@@ -31,15 +49,7 @@ func TestRFC8981RotatingAddressesStayInsideThe64sLimit(t *testing.T) {
 	h := newHarness(t, p, 0)
 	// Five privacy addresses of one host, four new flows each: the /64
 	// holds ten, whatever the addresses.
-	created := 0
-	for a := range 5 {
-		for port := range 4 {
-			ret, _ := h.send(true, pkt6(lanAddr(a), to6(p, remote1), seg{proto: ProtoUDP, sport: uint16(1000 + port), dport: 53}))
-			if ret == bpftest.ActRedirect {
-				created++
-			}
-		}
-	}
+	created := h.rotate(p, 5, 4)
 	if created != 10 || h.counter("prefix_limit_refused") != 10 {
 		t.Errorf("%d sessions from one /64 with a limit of 10; prefix_limit_refused %d", created, h.counter("prefix_limit_refused"))
 	}

@@ -20,14 +20,7 @@ func TestRFC8981RotatingHostMeetsItsMACLimitNotItsNeighbours(t *testing.T) {
 	h := newHarness(t, p, 0)
 	// One host (macB) rotates through five addresses of the LAN's /64,
 	// four new flows each: its MAC holds ten, whatever the addresses.
-	created := 0
-	for a := range 5 {
-		for port := range 4 {
-			if ret, _ := h.send(true, pkt6(lanAddr(a), to6(p, remote1), seg{proto: ProtoUDP, sport: uint16(1000 + port), dport: 53})); ret == bpftest.ActRedirect {
-				created++
-			}
-		}
-	}
+	created := h.rotate(p, 5, 4)
 	if created != 10 || h.counter("mac_limit_refused") != 10 {
 		t.Errorf("%d sessions from one host with a limit of 10; mac_limit_refused %d", created, h.counter("mac_limit_refused"))
 	}
