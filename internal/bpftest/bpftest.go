@@ -4,7 +4,10 @@
 // packet.
 package bpftest
 
-import "net"
+import (
+	"encoding/binary"
+	"net"
+)
 
 // Verdicts of tc programs as BPF_PROG_TEST_RUN reports them (a uint32).
 const (
@@ -26,4 +29,31 @@ func Frame(dst, src net.HardwareAddr, l3 []byte) []byte {
 	f := make([]byte, 0, 14+len(l3))
 	f = append(append(append(f, dst...), src...), etype...)
 	return append(f, l3...)
+}
+
+// MSS returns the value of the MSS option (RFC 9293 §3.2, kind 2) of the
+// TCP header tcp, and whether it has one: the tests check what a program's
+// clamping left there.
+func MSS(tcp []byte) (uint16, bool) {
+	hl := int(tcp[12]>>4) * 4
+	o := tcp[20:hl]
+	for i := 0; i < len(o); {
+		switch o[i] {
+		case 0: // end of the option list
+			return 0, false
+		case 1: // no-operation, one byte
+			i++
+			continue
+		case 2:
+			if i+4 > len(o) {
+				return 0, false
+			}
+			return binary.BigEndian.Uint16(o[i+2:]), true
+		}
+		if i+1 >= len(o) || o[i+1] < 2 {
+			return 0, false
+		}
+		i += int(o[i+1])
+	}
+	return 0, false
 }

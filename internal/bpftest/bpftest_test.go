@@ -24,3 +24,28 @@ func TestFrame(t *testing.T) {
 		}
 	}
 }
+
+// RFC 9293 §3.2: options are a kind byte, then for all but kinds 0 (end)
+// and 1 (no-operation) a length byte covering the whole option.
+func TestMSS(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		opts []byte
+		want uint16
+		ok   bool
+	}{
+		{"MSS first", []byte{2, 4, 0x05, 0xb4}, 1460, true},
+		{"after no-operations", []byte{1, 1, 1, 2, 4, 0x05, 0x78, 0, 0, 0, 0, 0}, 1400, true},
+		{"after a window scale", []byte{3, 3, 7, 2, 4, 0x05, 0xb4, 0}, 1460, true},
+		{"none", []byte{1, 1, 3, 3, 7, 0, 0, 0}, 0, false},
+		{"end of options first", []byte{0, 2, 4, 0x05, 0xb4, 0, 0, 0}, 0, false},
+		{"a zero length stops the walk", []byte{3, 0, 2, 4, 0x05, 0xb4, 0, 0}, 0, false},
+	} {
+		tcp := make([]byte, 20, 20+len(c.opts))
+		tcp[12] = byte(5+len(c.opts)/4) << 4
+		tcp = append(tcp, c.opts...)
+		if got, ok := MSS(tcp); got != c.want || ok != c.ok {
+			t.Errorf("%s: MSS %d, %v; want %d, %v", c.name, got, ok, c.want, c.ok)
+		}
+	}
+}

@@ -89,7 +89,7 @@ func TestOutClampsMSS(t *testing.T) {
 				t.Fatalf("verdict %d", ret)
 			}
 			p := parse(t, out)
-			if got := mssOf(p.l4); got != tc.max {
+			if got, _ := bpftest.MSS(p.l4); int(got) != tc.max {
 				t.Errorf("MSS %d, want %d", got, tc.max)
 			}
 			if clamped := h.counter("mss_clamped") - before; (tc.mss != tc.max) != (clamped == 1) {
@@ -262,7 +262,8 @@ func TestInClampsMSS(t *testing.T) {
 	if ret != bpftest.ActOK {
 		t.Fatalf("verdict %d", ret)
 	}
-	if got, want := mssOf(parse(t, out).l4), testPlan().MTU()-40; got != want {
+	got, _ := bpftest.MSS(parse(t, out).l4)
+	if want := testPlan().MTU() - 40; int(got) != want {
 		t.Errorf("MSS %d, want %d", got, want)
 	}
 }

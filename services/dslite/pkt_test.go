@@ -150,20 +150,8 @@ func mssOf(t *testing.T, p []byte) uint16 {
 	if csum(l4sum4(p[:]), nil) != 0xffff {
 		t.Errorf("TCP checksum wrong after the program")
 	}
-	opts := tcp[20 : int(tcp[12]>>4)*4]
-	for i := 0; i < len(opts); {
-		switch opts[i] {
-		case 0:
-			return 0
-		case 1:
-			i++
-		case 2:
-			return binary.BigEndian.Uint16(opts[i+2:])
-		default:
-			i += int(opts[i+1])
-		}
-	}
-	return 0
+	m, _ := bpftest.MSS(tcp)
+	return m
 }
 
 func TestEncapsulation(t *testing.T) {
