@@ -60,15 +60,8 @@ func TestFastpathBesideNAT64(t *testing.T) {
 	for _, order := range []string{"nat64 first", "fastpath first"} {
 		t.Run(order, func(t *testing.T) {
 			tp := newTopo(t)
-			fw, err := New(Config{NetNS: int(tp.routerNS.Fd())})
-			if err != nil {
-				t.Fatal(err)
-			}
 			plan := topoPlan()
-			if err := fw.Apply(plan); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { _ = fw.Remove() })
+			tp.firewall(t, plan)
 			var (
 				nat  *nat64.Service
 				stop func()

@@ -227,15 +227,8 @@ func fwCounter(t *testing.T, s *Service, name string) uint64 {
 func TestFastpathWithRuleset(t *testing.T) {
 	testns.NeedRoot(t)
 	tp := newTopo(t)
-	fw, err := New(Config{NetNS: int(tp.routerNS.Fd())})
-	if err != nil {
-		t.Fatal(err)
-	}
 	plan := topoPlan()
-	if err := fw.Apply(plan); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = fw.Remove() })
+	fw := tp.firewall(t, plan)
 	fp := startFastpath(t, tp, plan.LANPrefixes)
 	if v := sysctl(t, tp.router, "net/netfilter/nf_conntrack_tcp_be_liberal"); v != "1" {
 		t.Errorf("nf_conntrack_tcp_be_liberal is %s while the fast path runs, want 1", v)

@@ -120,15 +120,9 @@ func echo(c net.Conn, line string) bool {
 // next segment brings it back.
 func TestRemovedExposedPortEndsItsFlows(t *testing.T) {
 	tp := newTopo(t)
-	s, err := New(Config{NetNS: int(tp.routerNS.Fd())})
-	if err != nil {
-		t.Fatal(err)
-	}
 	exposed := topoPlan()
 	exposed.HostRules = []HostRule{{Host: "02:00:00:00:00:05", Addrs: []netip.Addr{a(topoLANHost6)}, Ports: []Port{{TCP, 7000}, {TCP, 7001}}}}
-	if err := s.Apply(exposed); err != nil {
-		t.Fatal(err)
-	}
+	s := tp.firewall(t, exposed)
 	served := echoServer(t, tp.lan, "[::]:7000")
 	echoServer(t, tp.lan, "[::]:7001")
 	dial := func(port string) net.Conn {
