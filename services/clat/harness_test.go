@@ -90,3 +90,16 @@ func (h *harness) counter(name string) uint64 {
 	}
 	return v
 }
+
+// wantDropped runs the L3 packet l3 out (or in) and checks that the
+// program dropped it and counted it once under counter.
+func (h *harness) wantDropped(t *testing.T, out bool, l3 []byte, counter string) {
+	t.Helper()
+	before := h.counter(counter)
+	if ret, _ := h.run(out, l3); ret != bpftest.ActShot {
+		t.Fatalf("verdict %d, want drop", ret)
+	}
+	if got := h.counter(counter); got != before+1 {
+		t.Errorf("%s went from %d to %d, want one more", counter, before, got)
+	}
+}

@@ -156,14 +156,7 @@ func TestOutDrops(t *testing.T) {
 			ip4(IPv4, remote4, 132, 63, 0, 0, nil, make([]byte, 16)), "unsupported"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := h.counter(tc.counter)
-			ret, _ := h.run(true, tc.in)
-			if ret != bpftest.ActShot {
-				t.Fatalf("verdict %d, want drop", ret)
-			}
-			if h.counter(tc.counter) != before+1 {
-				t.Errorf("%s did not count it", tc.counter)
-			}
+			h.wantDropped(t, true, tc.in, tc.counter)
 		})
 	}
 }
@@ -192,13 +185,7 @@ func TestOutICMPError(t *testing.T) {
 	}
 	// An error quoting a packet that did not come through the CLAT.
 	other := pkt4(remote4, netip.MustParseAddr("192.0.2.9"), seg{proto: pUDP, sport: 53, dport: 1})
-	before := h.counter("icmp_error_not_ours")
-	if ret, _ := h.run(true, pkt4(IPv4, remote4, seg{proto: pICMP, typ: 3, code: 3, payload: other})); ret != bpftest.ActShot {
-		t.Errorf("error about a foreign packet: verdict %d, want drop", ret)
-	}
-	if h.counter("icmp_error_not_ours") != before+1 {
-		t.Error("icmp_error_not_ours did not count it")
-	}
+	h.wantDropped(t, true, pkt4(IPv4, remote4, seg{proto: pICMP, typ: 3, code: 3, payload: other}), "icmp_error_not_ours")
 }
 
 func TestInTranslates(t *testing.T) {
@@ -348,13 +335,7 @@ func TestInICMPError(t *testing.T) {
 	}
 	// An error quoting a packet the CLAT did not send.
 	foreign := pkt6(netip.MustParseAddr("2001:db8:1000::99"), to6(remote4), seg{proto: pUDP, sport: 1, dport: 2})
-	before := h.counter("icmp_error_not_ours")
-	if ret, _ := h.run(false, pkt6(router6, testCLAT6, seg{proto: pICMP, typ: 1, code: 0, payload: foreign})); ret != bpftest.ActShot {
-		t.Errorf("error about a foreign packet: verdict %d, want drop", ret)
-	}
-	if h.counter("icmp_error_not_ours") != before+1 {
-		t.Error("icmp_error_not_ours did not count it")
-	}
+	h.wantDropped(t, false, pkt6(router6, testCLAT6, seg{proto: pICMP, typ: 1, code: 0, payload: foreign}), "icmp_error_not_ours")
 }
 
 func TestInDrops(t *testing.T) {
@@ -372,13 +353,7 @@ func TestInDrops(t *testing.T) {
 			ip6(to6(remote4), testCLAT6, 43, 63, append([]byte{pUDP, 0, 0, 1, 0, 0, 0, 0}, seg{proto: pUDP}.bytes(to6(remote4), testCLAT6)...)), "unsupported"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := h.counter(tc.counter)
-			if ret, _ := h.run(false, tc.in); ret != bpftest.ActShot {
-				t.Fatalf("verdict %d, want drop", ret)
-			}
-			if h.counter(tc.counter) != before+1 {
-				t.Errorf("%s did not count it", tc.counter)
-			}
+			h.wantDropped(t, false, tc.in, tc.counter)
 		})
 	}
 }
