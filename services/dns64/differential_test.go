@@ -288,21 +288,22 @@ func startService(t *testing.T, upstream netip.AddrPort, ip string) string {
 		t.Fatal(err)
 	}
 	ap := netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(freePort(t, ip)))
-	s.Update(Plan{
+	serve(t, s, Plan{
 		Pref64:       testPref64,
 		Exclude:      []netip.Prefix{testExclude},
 		Upstreams:    []netip.AddrPort{upstream},
-		Listen:       []Listener{{Addr: ap, Source: SourceRDNSS}},
 		DefaultDNS64: true,
-	})
-	serve(t, s, ap)
+	}, Listener{Addr: ap, Source: SourceRDNSS})
 	return ap.String()
 }
 
-// serve runs s until the test ends, failing the test if Run fails, and
-// returns once s answers on ap.
-func serve(t *testing.T, s *Service, ap netip.AddrPort) {
+// serve hands s the plan p with l as its one listener, runs s until the
+// test ends, failing the test if Run fails, and returns once s answers on
+// l.
+func serve(t *testing.T, s *Service, p Plan, l Listener) {
 	t.Helper()
+	p.Listen = []Listener{l}
+	s.Update(p)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- s.Run(ctx) }()
@@ -312,7 +313,7 @@ func serve(t *testing.T, s *Service, ap netip.AddrPort) {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	waitServing(t, ap.String(), func() string { return "" })
+	waitServing(t, l.Addr.String(), func() string { return "" })
 }
 
 // loopbackAddrPort is a free UDP port on a loopback address of the test's

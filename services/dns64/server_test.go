@@ -18,9 +18,7 @@ func TestRunServesUDPAndTCPAndRelistens(t *testing.T) {
 	s := newTestService(t, z, nil)
 	first := loopbackAddrPort(t)
 	p := testPlan()
-	p.Listen = []Listener{{Addr: first, Source: SourceDHCPv4}}
-	s.Update(p)
-	serve(t, s, first)
+	serve(t, s, p, Listener{Addr: first, Source: SourceDHCPv4})
 
 	q := new(dns.Msg)
 	q.SetQuestion("v4only.example.test.", dns.TypeAAAA)
@@ -61,10 +59,8 @@ func TestRunServesUDPOverIPv6(t *testing.T) {
 	pc.Close()
 	s := newTestService(t, newTestZone(), nil)
 	p := testPlan()
-	p.Listen = []Listener{{Addr: ap, Source: SourceRDNSS}}
 	p.Clients[netip.MustParseAddr("::1")] = ClientPolicy{MAC: "02:00:00:00:00:03", DNS64: false}
-	s.Update(p)
-	serve(t, s, ap)
+	serve(t, s, p, Listener{Addr: ap, Source: SourceRDNSS})
 
 	cl := &dns.Client{Timeout: 2 * time.Second}
 	for _, tc := range []struct {

@@ -243,10 +243,7 @@ func TestSteeringIsBounded(t *testing.T) {
 func TestRunSteersAFlood(t *testing.T) {
 	ap := loopbackAddrPort(t)
 	s := newTestService(t, newTestZone(), nil)
-	p := testPlan()
-	p.Listen = []Listener{{Addr: ap, Source: SourceRDNSS}}
-	s.Update(p)
-	serve(t, s, ap)
+	serve(t, s, testPlan(), Listener{Addr: ap, Source: SourceRDNSS})
 
 	q := new(dns.Msg)
 	q.SetQuestion("dual.example.test.", dns.TypeAAAA)
