@@ -7,6 +7,7 @@ package bpftest
 import (
 	"encoding/binary"
 	"net"
+	"testing"
 )
 
 // Verdicts of tc programs as BPF_PROG_TEST_RUN reports them (a uint32).
@@ -56,4 +57,20 @@ func MSS(tcp []byte) (uint16, bool) {
 		i += int(o[i+1])
 	}
 	return 0, false
+}
+
+// Counter returns the counter name of the ones counters reads from a
+// datapath's maps, and fails t when there is no such counter, so that a
+// misspelt name cannot read as zero.
+func Counter(t testing.TB, counters func() (map[string]uint64, error), name string) uint64 {
+	t.Helper()
+	c, err := counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, ok := c[name]
+	if !ok {
+		t.Fatalf("no counter %q", name)
+	}
+	return v
 }

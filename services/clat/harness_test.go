@@ -80,15 +80,7 @@ func (h *harness) run(out bool, l3 []byte) (uint32, []byte) {
 
 func (h *harness) counter(name string) uint64 {
 	h.t.Helper()
-	c, err := h.dp.counters()
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	v, ok := c[name]
-	if !ok {
-		h.t.Fatalf("no counter %q", name)
-	}
-	return v
+	return bpftest.Counter(h.t, h.dp.counters, name)
 }
 
 // wantDropped runs the L3 packet l3 out (or in) and checks that the

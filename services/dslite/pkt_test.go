@@ -68,11 +68,7 @@ func (h *harness) in(l3 []byte) (uint32, []byte)  { return h.run(h.dp.objs.Dslit
 
 func (h *harness) counter(name string) uint64 {
 	h.t.Helper()
-	c, err := h.dp.counters()
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return c[name]
+	return bpftest.Counter(h.t, h.dp.counters, name)
 }
 
 // csum is the Internet checksum (RFC 1071) of b, folded, not inverted.

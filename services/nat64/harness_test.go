@@ -96,9 +96,5 @@ func (h *harness) send(fromLAN bool, l3 []byte) (uint32, []byte) {
 
 func (h *harness) counter(name string) uint64 {
 	h.t.Helper()
-	c, err := h.dp.counters()
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return c[name]
+	return bpftest.Counter(h.t, h.dp.counters, name)
 }
