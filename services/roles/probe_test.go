@@ -16,9 +16,13 @@ import (
 )
 
 // gizmoAndISP creates two namespaces, gzt-<name>-* for the gizmo's side
-// and gzt-<name>isp-* for the upstream, removed when the test ends.
+// and gzt-<name>isp-* for the upstream, removed when the test ends. It
+// skips without root, and installs the lab's Debian packages (radvd, Kea)
+// when it can, else skips naming them.
 func gizmoAndISP(t *testing.T, name string) (gz, isp string) {
 	t.Helper()
+	testns.NeedRoot(t)
+	depstest.Require(t, deps.Lab)
 	return testns.New(t, name), testns.New(t, name+"isp")
 }
 
@@ -26,9 +30,6 @@ func gizmoAndISP(t *testing.T, name string) (gz, isp string) {
 // which leads to a namespace where radvd advertises a default route, and
 // checks that detection and Apply give that port the WAN role.
 func TestDetectFindsTheRouter(t *testing.T) {
-	testns.NeedRoot(t)
-	// Installs the lab's Debian packages when it can, else skips naming them.
-	depstest.Require(t, deps.Lab)
 	gz, isp := gizmoAndISP(t, "roles")
 	testns.IP(t, "-n", gz, "link", "add", "eth0", "type", "veth", "peer", "name", "x0")
 	testns.IP(t, "-n", gz, "link", "add", "eth1", "type", "veth", "peer", "name", "wan", "netns", isp)

@@ -15,8 +15,6 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"codeberg.org/monostack/gizmo/internal/testns"
-	"codeberg.org/monostack/gizmo/lab/deps"
-	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 	"codeberg.org/monostack/gizmo/services/vlan"
 )
 
@@ -35,8 +33,6 @@ const ispVLAN = 10
 // promiscuous port behind. Then the WAN is put on VLAN 10 as the daemon
 // does, and the untagged probe of uplink0 hears the ISP through it.
 func TestDetectFindsTheVLAN(t *testing.T) {
-	testns.NeedRoot(t)
-	depstest.Require(t, deps.Lab)
 	gz, isp := gizmoAndISP(t, "rvlan")
 	testns.Sysctl(t, isp, "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.default.accept_dad=0")
 	testns.IP(t, "-n", gz, "link", "add", "eth0", "type", "veth", "peer", "name", "x0")

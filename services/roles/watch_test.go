@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/internal/testns"
-	"codeberg.org/monostack/gizmo/lab/deps"
-	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 )
 
 func startRadvd(t *testing.T, ns, iface, dir string) {
@@ -30,9 +28,6 @@ func startRadvd(t *testing.T, ns, iface, dir string) {
 // Then a router appears behind eth1 without any carrier change: the passive
 // listener hears it, the port is probed out of the bridge and becomes the WAN.
 func TestWatchHearsAnUplinkOnABridgedPort(t *testing.T) {
-	testns.NeedRoot(t)
-	// Installs the lab's Debian packages when it can, else skips naming them.
-	depstest.Require(t, deps.Lab)
 	gz, isp := gizmoAndISP(t, "watch")
 	testns.IP(t, "-n", gz, "link", "add", "eth0", "type", "veth", "peer", "name", "x0")
 	testns.IP(t, "-n", gz, "link", "add", "eth1", "type", "veth", "peer", "name", "wan", "netns", isp)
@@ -100,9 +95,6 @@ func TestWatchChild(t *testing.T) {
 // WANGone; pinned (the WAN carried a delegation or a lease), it keeps the
 // roles, leaves eth0 in the bridge and reports the rogue.
 func TestWatchPinnedKeepsTheRoles(t *testing.T) {
-	testns.NeedRoot(t)
-	// Installs the lab's Debian packages when it can, else skips naming them.
-	depstest.Require(t, deps.Lab)
 	gz, rogue := gizmoAndISP(t, "pin")
 	testns.IP(t, "-n", gz, "link", "add", "uplink0", "type", "veth", "peer", "name", "modem")
 	testns.IP(t, "-n", gz, "link", "add", "eth0", "type", "veth", "peer", "name", "lanhost", "netns", rogue)
