@@ -137,6 +137,18 @@ func wantAsks(t *testing.T, m *dhcpv6.Message, want string) {
 	}
 }
 
+// testIAPD is the delegation most tests bind: 2001:db8:1000:100::/56,
+// T1 1 h, T2 2 h, preferred for 3 h, valid for 4 h.
+func testIAPD() *dhcpv6.OptIAPD {
+	return iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour))
+}
+
+// bindTest binds testIAPD's prefix with its times.
+func (h *harness) bindTest() {
+	h.t.Helper()
+	h.bind("2001:db8:1000:100::/56", time.Hour, 2*time.Hour, 3*time.Hour, 4*time.Hour)
+}
+
 func (h *harness) bind(prefix string, t1, t2, preferred, valid time.Duration, extra ...dhcpv6.Option) {
 	h.t.Helper()
 	h.m.start(nil, h.now)
@@ -174,7 +186,7 @@ func TestExchangeSolicitToRebindToExpiry(t *testing.T) {
 	if sol.GetOneOption(dhcpv6.OptionReconfAccept) == nil {
 		t.Error("Solicit lacks Reconfigure Accept")
 	}
-	h.answer(sol, dhcpv6.MessageTypeAdvertise, iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour)))
+	h.answer(sol, dhcpv6.MessageTypeAdvertise, testIAPD())
 	if h.m.phase != phaseSolicit {
 		t.Fatal("RFC 8415 18.2.1: the client must collect Advertises for the first RT")
 	}
@@ -185,7 +197,7 @@ func TestExchangeSolicitToRebindToExpiry(t *testing.T) {
 	}
 	wantAsks(t, req, "2001:db8:1000:100::/56")
 	bound := h.now
-	h.answer(req, dhcpv6.MessageTypeReply, iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour)),
+	h.answer(req, dhcpv6.MessageTypeReply, testIAPD(),
 		dhcpv6.OptDNS(net.ParseIP("2001:db8:0:1::53")))
 	if len(h.leases) != 1 || h.leases[0].Prefix != netip.MustParsePrefix("2001:db8:1000:100::/56") {
 		t.Fatalf("leases %v", h.leases)
@@ -245,10 +257,10 @@ func TestExchangeSolicitToRebindToExpiry(t *testing.T) {
 
 func TestRenewExtendsLease(t *testing.T) {
 	h := newHarness(t)
-	h.bind("2001:db8:1000:100::/56", time.Hour, 2*time.Hour, 3*time.Hour, 4*time.Hour)
+	h.bindTest()
 	h.advance()
 	ren := h.last(dhcpv6.MessageTypeRenew)
-	h.answer(ren, dhcpv6.MessageTypeReply, iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour)))
+	h.answer(ren, dhcpv6.MessageTypeReply, testIAPD())
 	if len(h.leases) != 2 || !h.leases[1].ValidUntil.Equal(h.now.Add(4*time.Hour)) {
 		t.Fatalf("leases %+v, want an extension", h.leases)
 	}
@@ -262,7 +274,7 @@ func TestRenewExtendsLease(t *testing.T) {
 
 func TestNoBindingOnRenewRequestsAgain(t *testing.T) {
 	h := newHarness(t)
-	h.bind("2001:db8:1000:100::/56", time.Hour, 2*time.Hour, 3*time.Hour, 4*time.Hour)
+	h.bindTest()
 	h.advance()
 	ren := h.last(dhcpv6.MessageTypeRenew)
 	h.answer(ren, dhcpv6.MessageTypeReply, iapdOpt(0, 0, &dhcpv6.OptStatusCode{StatusCode: iana.StatusNoBinding}))
@@ -284,7 +296,7 @@ func TestNoPrefixAvailBacksOffExponentially(t *testing.T) {
 	for range 3 {
 		h.advance()
 		sol := h.last(dhcpv6.MessageTypeSolicit)
-		h.answer(sol, dhcpv6.MessageTypeAdvertise, iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour)))
+		h.answer(sol, dhcpv6.MessageTypeAdvertise, testIAPD())
 		h.advance()
 		req := h.last(dhcpv6.MessageTypeRequest)
 		h.answer(req, dhcpv6.MessageTypeReply, iapdOpt(0, 0, &dhcpv6.OptStatusCode{StatusCode: iana.StatusNoPrefixAvail}))
@@ -320,7 +332,7 @@ func TestAdvertiseWithNoPrefixAvailIsIgnored(t *testing.T) {
 
 func TestInvalidReplyIsCountedAndLeaseKept(t *testing.T) {
 	h := newHarness(t)
-	h.bind("2001:db8:1000:100::/56", time.Hour, 2*time.Hour, 3*time.Hour, 4*time.Hour)
+	h.bindTest()
 	h.advance()
 	ren := h.last(dhcpv6.MessageTypeRenew)
 	// T1 > T2: RFC 8415 21.21 says discard the IA_PD; the lease stays.
@@ -335,7 +347,7 @@ func TestInvalidReplyIsCountedAndLeaseKept(t *testing.T) {
 
 func TestRenumberingReportsOldPrefixLost(t *testing.T) {
 	h := newHarness(t)
-	h.bind("2001:db8:1000:100::/56", time.Hour, 2*time.Hour, 3*time.Hour, 4*time.Hour)
+	h.bindTest()
 	h.advance()
 	ren := h.last(dhcpv6.MessageTypeRenew)
 	// Kea's answer after a pool change: old prefix with lifetimes 0, new one.
@@ -352,7 +364,7 @@ func TestRenumberingReportsOldPrefixLost(t *testing.T) {
 
 func TestWithdrawnPrefixIsLost(t *testing.T) {
 	h := newHarness(t)
-	h.bind("2001:db8:1000:100::/56", time.Hour, 2*time.Hour, 3*time.Hour, 4*time.Hour)
+	h.bindTest()
 	h.advance()
 	ren := h.last(dhcpv6.MessageTypeRenew)
 	h.answer(ren, dhcpv6.MessageTypeReply, iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 0, 0)))
@@ -493,12 +505,12 @@ func TestForeignAndMalformedPacketsAreCounted(t *testing.T) {
 
 func TestLinkChangeRebinds(t *testing.T) {
 	h := newHarness(t)
-	h.bind("2001:db8:1000:100::/56", time.Hour, 2*time.Hour, 3*time.Hour, 4*time.Hour)
+	h.bindTest()
 	// RFC 8415 18.2.12: after the link comes back, confirm the lease with
 	// Rebind at once rather than waiting for T1.
 	h.m.refresh(h.now)
 	reb := h.last(dhcpv6.MessageTypeRebind)
-	h.answer(reb, dhcpv6.MessageTypeReply, iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour)))
+	h.answer(reb, dhcpv6.MessageTypeReply, testIAPD())
 	if h.m.phase != phaseBound || len(h.lost) != 0 || len(h.leases) != 2 {
 		t.Errorf("phase %v lost %v leases %d", h.m.phase, h.lost, len(h.leases))
 	}
@@ -525,7 +537,7 @@ func TestLinkChangeDuringRequestKeepsTheExchange(t *testing.T) {
 	h := newHarness(t)
 	h.m.start(nil, h.now)
 	h.advance()
-	h.answer(h.last(dhcpv6.MessageTypeSolicit), dhcpv6.MessageTypeAdvertise, iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour)))
+	h.answer(h.last(dhcpv6.MessageTypeSolicit), dhcpv6.MessageTypeAdvertise, testIAPD())
 	h.advance()
 	req := h.last(dhcpv6.MessageTypeRequest)
 	h.m.refresh(h.now)
@@ -536,7 +548,7 @@ func TestLinkChangeDuringRequestKeepsTheExchange(t *testing.T) {
 
 func TestLostPrefixIsStoredAsEndedHint(t *testing.T) {
 	h := newHarness(t)
-	h.bind("2001:db8:1000:100::/56", time.Hour, 2*time.Hour, 3*time.Hour, 4*time.Hour)
+	h.bindTest()
 	h.advance()
 	h.answer(h.last(dhcpv6.MessageTypeRenew), dhcpv6.MessageTypeReply, iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 0, 0)))
 	if h.stored == nil || h.stored.Prefix != netip.MustParsePrefix("2001:db8:1000:100::/56") || h.stored.ValidUntil.After(h.now) {
@@ -555,7 +567,7 @@ func TestLostPrefixIsStoredAsEndedHint(t *testing.T) {
 
 func TestRebindOfAnEndedLeaseSolicits(t *testing.T) {
 	h := newHarness(t)
-	h.bind("2001:db8:1000:100::/56", time.Hour, 2*time.Hour, 3*time.Hour, 4*time.Hour)
+	h.bindTest()
 	// The link comes back after the lease ended, before tick noticed.
 	h.now = h.now.Add(5 * time.Hour)
 	h.m.refresh(h.now)
