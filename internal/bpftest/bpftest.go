@@ -8,6 +8,8 @@ import (
 	"encoding/binary"
 	"net"
 	"testing"
+
+	"codeberg.org/monostack/gizmo/internal/ethframe"
 )
 
 // Verdicts of tc programs as BPF_PROG_TEST_RUN reports them (a uint32).
@@ -23,13 +25,10 @@ const (
 // Frame is the Ethernet frame from src to dst around the IP packet l3,
 // with the EtherType of its IP version.
 func Frame(dst, src net.HardwareAddr, l3 []byte) []byte {
-	etype := []byte{0x08, 0x00}
 	if len(l3) > 0 && l3[0]>>4 == 6 {
-		etype = []byte{0x86, 0xdd}
+		return ethframe.Ethernet(dst, src, ethframe.TypeIPv6, l3)
 	}
-	f := make([]byte, 0, 14+len(l3))
-	f = append(append(append(f, dst...), src...), etype...)
-	return append(f, l3...)
+	return ethframe.Ethernet(dst, src, ethframe.TypeIPv4, l3)
 }
 
 // MSS returns the value of the MSS option (RFC 9293 §3.2, kind 2) of the

@@ -15,6 +15,7 @@ import (
 	"github.com/vishvananda/netns"
 
 	"codeberg.org/monostack/gizmo/internal/bpftest"
+	"codeberg.org/monostack/gizmo/internal/ethframe"
 	"codeberg.org/monostack/gizmo/internal/targetkernel"
 	"codeberg.org/monostack/gizmo/services/accounting"
 	"codeberg.org/monostack/gizmo/services/fastpath"
@@ -284,33 +285,15 @@ const (
 // ip6 puts l4 behind an IPv6 header and writes its checksum at csum
 // (RFC 8200 §8.1: over the pseudo-header and the upper-layer packet).
 func ip6(src, dst netip.Addr, proto uint8, l4 []byte, csum int) []byte {
-	b := make([]byte, 40, 40+len(l4))
-	b[0] = 0x60
-	binary.BigEndian.PutUint16(b[4:], uint16(len(l4)))
-	b[6] = proto
-	b[7] = 64
-	s, d := src.As16(), dst.As16()
-	copy(b[8:], s[:])
-	copy(b[24:], d[:])
-	var sum uint32
-	add := func(p []byte) {
-		for i := 0; i+1 < len(p); i += 2 {
-			sum += uint32(binary.BigEndian.Uint16(p[i:]))
-		}
-		if len(p)%2 == 1 {
-			sum += uint32(p[len(p)-1]) << 8
-		}
-	}
-	add(b[8:40])
-	sum += uint32(len(l4)) + uint32(proto)
-	add(l4)
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	c := ^uint16(sum)
+	pseudo := make([]byte, 40, 40+len(l4))
+	copy(pseudo[0:], src.AsSlice())
+	copy(pseudo[16:], dst.AsSlice())
+	binary.BigEndian.PutUint32(pseudo[32:], uint32(len(l4)))
+	pseudo[39] = proto
+	c := ethframe.Checksum(append(pseudo, l4...))
 	if c == 0 && proto == 17 {
 		c = 0xffff // RFC 768: zero means no checksum, which IPv6 forbids
 	}
 	binary.BigEndian.PutUint16(l4[csum:], c)
-	return append(b, l4...)
+	return ethframe.IPv6(src, dst, 64, proto, l4)
 }
