@@ -35,14 +35,16 @@ import (
 
 // PassThrough loads the reference program: return TC_ACT_OK.
 func PassThrough() (*ebpf.Program, error) {
+	return returning("pass_through", ebpf.SchedCLS, 0) // TC_ACT_OK
+}
+
+// returning loads a program that only returns verdict.
+func returning(name string, typ ebpf.ProgramType, verdict int32) (*ebpf.Program, error) {
 	return ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name: "pass_through",
-		Type: ebpf.SchedCLS,
-		Instructions: asm.Instructions{
-			asm.Mov.Imm(asm.R0, 0), // TC_ACT_OK
-			asm.Return(),
-		},
-		License: "Dual BSD/GPL",
+		Name:         name,
+		Type:         typ,
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, verdict), asm.Return()},
+		License:      "Dual BSD/GPL",
 	})
 }
 
@@ -180,15 +182,7 @@ func Jited(prog *ebpf.Program) bool {
 
 // XDPPass loads the XDP program that passes every frame.
 func XDPPass() (*ebpf.Program, error) {
-	return ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name: "xdp_pass",
-		Type: ebpf.XDP,
-		Instructions: asm.Instructions{
-			asm.Mov.Imm(asm.R0, 2), // XDP_PASS
-			asm.Return(),
-		},
-		License: "Dual BSD/GPL",
-	})
+	return returning("xdp_pass", ebpf.XDP, 2) // XDP_PASS
 }
 
 // xdpMD is struct xdp_md, the context of an XDP test run.

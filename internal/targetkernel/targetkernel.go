@@ -2,7 +2,8 @@
 // boots: gokrazy's kernel.amd64 under qemu, which has neither vmlinux BTF
 // nor a BPF JIT, so that its verifier and interpreter judge the eBPF
 // programs instead of the build machine's. The test binary itself is the
-// VM's init: TestMain calls RunAsInit when it finds itself as PID 1.
+// VM's init: the package's TestMain is Main, which runs the tests as init
+// when it finds itself as PID 1.
 package targetkernel
 
 import (
@@ -16,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,10 +30,23 @@ import (
 // IsInit reports whether this process is the VM's init.
 func IsInit() bool { return os.Getpid() == 1 }
 
-// RunAsInit mounts what BPF tests need, runs them with run (a
-// testing.M's Run), prints "<marker> <exit code>" on the console and powers
-// the VM off. It does not return.
-func RunAsInit(run func() int, marker string) {
+// Main is a package's TestMain: as the VM's init it runs the tests there
+// (runAsInit), elsewhere it runs them as usual.
+func Main(m *testing.M) {
+	if IsInit() {
+		runAsInit(m.Run)
+	}
+	os.Exit(m.Run())
+}
+
+// exitMarker prefixes the line with the tests' exit code that init prints
+// on the console, where Run looks for it.
+const exitMarker = "GIZMO-TARGET-EXIT"
+
+// runAsInit mounts what BPF tests need, runs them with run (a testing.M's
+// Run), prints "<exitMarker> <exit code>" on the console and powers the VM
+// off. It does not return.
+func runAsInit(run func() int) {
 	for _, fsys := range []struct{ src, dir, typ string }{
 		{"devtmpfs", "/dev", "devtmpfs"},
 		{"proc", "/proc", "proc"},
@@ -50,7 +65,7 @@ func RunAsInit(run func() int, marker string) {
 	_, jitErr := os.Stat("/proc/sys/net/core/bpf_jit_enable")
 	fmt.Printf("init: vmlinux BTF: %v; BPF JIT: %v\n", btfErr == nil, jitErr == nil)
 	code := run()
-	fmt.Printf("%s %d\n", marker, code)
+	fmt.Printf("%s %d\n", exitMarker, code)
 	syscall.Sync()
 	_ = syscall.Reboot(syscall.LINUX_REBOOT_CMD_POWER_OFF)
 	select {}
@@ -59,13 +74,19 @@ func RunAsInit(run func() int, marker string) {
 // Options say how to boot the tests of the package in the current
 // directory.
 type Options struct {
-	// Marker is the one RunAsInit was given.
-	Marker string
+	// Skip is the -test.skip pattern of the tests not to run in the VM
+	// (those that need tools or a network the VM does not have); the
+	// others run with -test.v.
+	Skip string
+	// Run, when set, is the -test.run pattern of the only tests to run.
+	Run string
+	// Bench, when set, is the -test.bench pattern of benchmarks to run
+	// once each (-test.benchtime 1x) instead of the tests.
+	Bench string
+	// Env is "NAME=value" settings for the test binary's environment.
+	Env []string
 	// Dirs are copied into the VM's root: name in the VM → directory here.
 	Dirs map[string]string
-	// Cmdline is appended to the kernel command line; what follows "--"
-	// reaches the test binary as arguments.
-	Cmdline string
 	// MemoryMB is the VM's memory; 0 means 512.
 	MemoryMB int
 	// Timeout bounds building and booting; 0 means 15 minutes.
@@ -79,7 +100,7 @@ type Options struct {
 	// runs slower.
 	Icount bool
 	// Show is a regular expression of further console lines to log
-	// (the verdicts and the nobtf_test.go lines always are).
+	// (the verdicts and the verifier's figures always are).
 	Show string
 }
 
@@ -142,7 +163,7 @@ func Run(t testing.TB, o Options) []byte {
 	args := []string{"-machine", "pc", "-accel", "tcg", "-smp", "2", "-m", fmt.Sprint(o.MemoryMB),
 		"-display", "none", "-monitor", "none", "-no-reboot",
 		"-serial", "file:" + serial,
-		"-kernel", kernel, "-initrd", initrd, "-append", "console=ttyS0 panic=-1 " + o.Cmdline}
+		"-kernel", kernel, "-initrd", initrd, "-append", "console=ttyS0 panic=-1 " + o.cmdline()}
 	if o.Icount {
 		args = append(args, "-icount", "shift=0")
 	}
@@ -152,14 +173,14 @@ func Run(t testing.TB, o Options) []byte {
 	if err != nil {
 		t.Fatalf("qemu: %v: %s\nconsole:\n%s", err, qout, console)
 	}
-	show := `init: .*|\s+nobtf_test.go:\d+: .*|--- (FAIL|PASS): .*`
+	show := `init: .*|\s+(nobtf_test|verify)\.go:\d+: .*|\s*--- (FAIL|PASS): .*`
 	if o.Show != "" {
 		show += "|" + o.Show
 	}
 	for _, l := range regexp.MustCompile(`(?m)^(`+show+`)$`).FindAll(console, -1) {
 		t.Logf("target: %s", strings.TrimSpace(string(l)))
 	}
-	m := regexp.MustCompile(regexp.QuoteMeta(o.Marker) + ` (-?\d+)`).FindSubmatch(console)
+	m := regexp.MustCompile(exitMarker + ` (-?\d+)`).FindSubmatch(console)
 	if m == nil || string(m[1]) != "0" {
 		t.Fatalf("the tests did not pass on gokrazy's kernel (exit %q); console:\n%s", m, console)
 	}
@@ -167,6 +188,23 @@ func Run(t testing.TB, o Options) []byte {
 		t.Fatalf("%s did not run on gokrazy's kernel; console:\n%s", o.MustPass, console)
 	}
 	return console
+}
+
+// cmdline is the kernel command line's tail: the kernel hands the
+// "NAME=value" words to init as its environment and what follows "--" as
+// its arguments.
+func (o Options) cmdline() string {
+	args := []string{"-test.v", "-test.count=1"}
+	switch {
+	case o.Bench != "":
+		args = []string{"-test.run=^$", "-test.bench=" + o.Bench, "-test.benchtime=1x"}
+	case o.Run != "":
+		args = append(args, "-test.run="+o.Run)
+	}
+	if o.Skip != "" {
+		args = append(args, "-test.skip="+o.Skip)
+	}
+	return strings.Join(append(slices.Clone(o.Env), append([]string{"--"}, args...)...), " ")
 }
 
 // WriteCPIO writes the tree at root as a newc cpio archive, with the

@@ -62,3 +62,24 @@ func TestWriteCPIO(t *testing.T) {
 		}
 	}
 }
+
+// The kernel hands init the words before "--" as its environment and the
+// rest as its arguments: the tests run verbosely and once, benchmarks
+// instead of the tests run once each.
+func TestCmdline(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		o    Options
+		want string
+	}{
+		{"all tests", Options{}, "-- -test.v -test.count=1"},
+		{"skip", Options{Skip: "^TestNetns"}, "-- -test.v -test.count=1 -test.skip=^TestNetns"},
+		{"run", Options{Run: "^TestProgramVerdicts$"}, "-- -test.v -test.count=1 -test.run=^TestProgramVerdicts$"},
+		{"bench", Options{Bench: "^BenchmarkPacketCost$"}, "-- -test.run=^$ -test.bench=^BenchmarkPacketCost$ -test.benchtime=1x"},
+		{"environment", Options{Env: []string{"A=/a", "B=b"}, Skip: "x"}, "A=/a B=b -- -test.v -test.count=1 -test.skip=x"},
+	} {
+		if got := c.o.cmdline(); got != c.want {
+			t.Errorf("%s: cmdline %q, want %q", c.name, got, c.want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package targetkernel
 import (
 	"bytes"
 	"errors"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,20 +20,39 @@ import (
 // checks below keep all of that out of an object, and load it the way the
 // target's verifier sees it, on any kernel.
 
+// CheckObject checks the programs of the object load returns the way
+// the target kernels would see them: CheckNoKernelBTF, and, as root,
+// LoadWithoutKernelTypes.
+func CheckObject(t *testing.T, load func() (*ebpf.CollectionSpec, error)) {
+	t.Helper()
+	spec, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Run("NothingNeedsKernelBTF", func(t *testing.T) { CheckNoKernelBTF(t, spec) })
+	t.Run("LoadWithoutKernelTypes", func(t *testing.T) {
+		if os.Geteuid() != 0 {
+			t.Skip("needs root: loads BPF programs")
+		}
+		LoadWithoutKernelTypes(t, spec)
+	})
+}
+
 // CheckNoKernelBTF fails t for anything in spec's programs that needs
 // kernel BTF or a JIT. Global subprograms with plain memory and scalar
 // arguments need only the object's own BTF and are fine.
 func CheckNoKernelBTF(t testing.TB, spec *ebpf.CollectionSpec) {
 	t.Helper()
 	for name, p := range spec.Programs {
-		subprogs := 0
+		funcs := 0
 		for i := range p.Instructions {
 			ins := &p.Instructions[i]
-			if fn := btf.FuncMetadata(ins); fn != nil && fn.Name != p.Name {
-				subprogs++
-				if fn.Linkage == btf.GlobalFunc && takesContext(fn) {
-					t.Errorf("%s: global subprogram %s takes the context; it must be static", name, fn.Name)
-				}
+			fn := btf.FuncMetadata(ins)
+			if fn != nil {
+				funcs++
+			}
+			if fn != nil && fn.Name != p.Name && fn.Linkage == btf.GlobalFunc && takesContext(fn) {
+				t.Errorf("%s: global subprogram %s takes the context; it must be static (the verifier checks it against the kernel's BTF)", name, fn.Name)
 			}
 			if btf.CORERelocationMetadata(ins) != nil {
 				t.Errorf("%s: instruction %d has a CO-RE relocation (needs kernel BTF)", name, i)
@@ -44,8 +64,8 @@ func CheckNoKernelBTF(t testing.TB, spec *ebpf.CollectionSpec) {
 				t.Errorf("%s: instruction %d loads a callback (needs a JIT)", name, i)
 			}
 		}
-		if subprogs == 0 {
-			t.Logf("%s: no subprograms", name)
+		if funcs == 0 {
+			t.Errorf("%s: no function metadata; the check saw none of the program's functions", name)
 		}
 	}
 }

@@ -3,11 +3,13 @@ package testns
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // inode identifies a network namespace.
@@ -108,5 +110,35 @@ func TestCreateDelete(t *testing.T) {
 	}
 	if err := Do(ns, func() error { return nil }); err == nil {
 		t.Error("Do in a deleted namespace succeeded")
+	}
+}
+
+// ServeTCP's listener is inside the namespace: a client there reaches it,
+// and each connection gets the handler.
+func TestServeTCP(t *testing.T) {
+	ns := New(t, "tns-tcp")
+	addr := ServeTCP(t, ns, "tcp4", "127.0.0.1:0", func(c net.Conn) {
+		defer c.Close()
+		io.Copy(c, c)
+	})
+	for i := range 2 {
+		var got []byte
+		err := Do(ns, func() error {
+			c, err := net.DialTimeout("tcp4", addr.String(), 2*time.Second)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(2 * time.Second))
+			if _, err := c.Write([]byte("ping")); err != nil {
+				return err
+			}
+			got = make([]byte, 4)
+			_, err = io.ReadFull(c, got)
+			return err
+		})
+		if err != nil || string(got) != "ping" {
+			t.Fatalf("connection %d: echoed %q, %v", i, got, err)
+		}
 	}
 }

@@ -1,6 +1,10 @@
 package clat
 
-import "testing"
+import (
+	"testing"
+
+	"codeberg.org/monostack/gizmo/internal/bpftest"
+)
 
 // The programs are the parsers of outside input here: the fuzz targets
 // throw arbitrary packets at them through BPF_PROG_TEST_RUN. Whatever
@@ -27,8 +31,8 @@ func fuzzProgram(f *testing.F, out bool, seeds [][]byte) {
 		_, inErr := parseErr(l3)
 		ret, res := h.run(out, l3)
 		switch {
-		case ret == tcActShot || ret == tcActNext:
-		case out && ret == tcActRedirect, !out && ret == tcActOK:
+		case ret == bpftest.ActShot || ret == bpftest.ActNext:
+		case out && ret == bpftest.ActRedirect, !out && ret == bpftest.ActOK:
 			p, err := parseHeader(res)
 			if err == nil && inErr == nil {
 				err = checkL4(p)

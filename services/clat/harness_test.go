@@ -1,21 +1,13 @@
 package clat
 
 import (
+	"net"
 	"net/netip"
-	"os"
 	"testing"
 
+	"codeberg.org/monostack/gizmo/internal/bpftest"
+	"codeberg.org/monostack/gizmo/internal/testns"
 	"github.com/cilium/ebpf"
-)
-
-// tc return codes, as BPF_PROG_TEST_RUN reports them (a uint32).
-const (
-	tcActOK       = 0
-	tcActShot     = 2
-	tcActRedirect = 7
-	// tcActNext is TC_ACT_UNSPEC (-1), TCX_NEXT: not ours, the next
-	// program on the hook runs.
-	tcActNext = 1<<32 - 1
 )
 
 var (
@@ -36,13 +28,6 @@ func to6(a netip.Addr) netip.Addr {
 	return netip.AddrFrom16(b)
 }
 
-func needRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-}
-
 // harness runs the programs with BPF_PROG_TEST_RUN on packets built by the
 // tests: no namespaces, no interfaces, no routing table.
 type harness struct {
@@ -52,7 +37,7 @@ type harness struct {
 
 func newHarness(t testing.TB, p Plan) *harness {
 	t.Helper()
-	needRoot(t)
+	testns.NeedRoot(t)
 	dp, err := loadDatapath()
 	if err != nil {
 		t.Fatal(err)
@@ -75,12 +60,7 @@ func (h *harness) run(out bool, l3 []byte) (uint32, []byte) {
 	if out {
 		prog = h.dp.objs.Out
 	}
-	etype := []byte{0x08, 0x00}
-	if len(l3) > 0 && l3[0]>>4 == 6 {
-		etype = []byte{0x86, 0xdd}
-	}
-	frame := append([]byte{2, 0, 0, 0, 0, 0xa, 2, 0, 0, 0, 0, 0xb}, etype...)
-	frame = append(frame, l3...)
+	frame := bpftest.Frame(net.HardwareAddr{2, 0, 0, 0, 0, 0xa}, net.HardwareAddr{2, 0, 0, 0, 0, 0xb}, l3)
 	buf := make([]byte, len(frame)+2048)
 	ro := &ebpf.RunOptions{Data: frame, DataOut: buf}
 	ret, err := prog.Run(ro)
@@ -100,13 +80,18 @@ func (h *harness) run(out bool, l3 []byte) (uint32, []byte) {
 
 func (h *harness) counter(name string) uint64 {
 	h.t.Helper()
-	c, err := h.dp.counters()
-	if err != nil {
-		h.t.Fatal(err)
+	return bpftest.Counter(h.t, h.dp.counters, name)
+}
+
+// wantDropped runs the L3 packet l3 out (or in) and checks that the
+// program dropped it and counted it once under counter.
+func (h *harness) wantDropped(t *testing.T, out bool, l3 []byte, counter string) {
+	t.Helper()
+	before := h.counter(counter)
+	if ret, _ := h.run(out, l3); ret != bpftest.ActShot {
+		t.Fatalf("verdict %d, want drop", ret)
 	}
-	v, ok := c[name]
-	if !ok {
-		h.t.Fatalf("no counter %q", name)
+	if got := h.counter(counter); got != before+1 {
+		t.Errorf("%s went from %d to %d, want one more", counter, before, got)
 	}
-	return v
 }

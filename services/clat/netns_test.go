@@ -105,36 +105,20 @@ func (n *clatNet) startTayga(t *testing.T) {
 // read first).
 func (n *clatNet) serve(t *testing.T) {
 	t.Helper()
-	var ln net.Listener
-	if err := testns.Do(n.isp, func() (err error) {
-		ln, err = net.Listen("tcp4", netip.AddrPortFrom(remote4, uint16(serverPort)).String())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
+	testns.ServeTCP(t, n.isp, "tcp4", netip.AddrPortFrom(remote4, uint16(serverPort)).String(), func(c net.Conn) {
+		defer c.Close()
+		r := bufio.NewReader(c)
+		line, _ := r.ReadString('\n')
+		var size int
+		if _, err := fmt.Sscanf(line, "bulk %d", &size); err == nil {
+			if _, err := io.CopyN(io.Discard, r, int64(size)); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				line, _ := r.ReadString('\n')
-				var size int
-				if _, err := fmt.Sscanf(line, "bulk %d", &size); err == nil {
-					if _, err := io.CopyN(io.Discard, r, int64(size)); err != nil {
-						return
-					}
-					c.Write(bytes.Repeat([]byte{'x'}, size))
-					return
-				}
-				fmt.Fprintf(c, "client=%s got=%s", c.RemoteAddr().(*net.TCPAddr).IP, line)
-			}()
+			c.Write(bytes.Repeat([]byte{'x'}, size))
+			return
 		}
-	}()
+		fmt.Fprintf(c, "client=%s got=%s", c.RemoteAddr().(*net.TCPAddr).IP, line)
+	})
 }
 
 func (n *clatNet) plan(t *testing.T) Plan {
@@ -207,18 +191,6 @@ func (n *clatNet) bulk(size int) error {
 	})
 }
 
-func waitFor(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	var last string
-	for deadline := time.Now().Add(netnsDeploy); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		var ok bool
-		if ok, last = cond(); ok {
-			return
-		}
-	}
-	t.Fatalf("waiting for %s; last: %s", what, last)
-}
-
 func ipOut(ns string, args ...string) string {
 	out, _ := exec.Command("ip", append([]string{"-n", ns}, args...)...).CombinedOutput()
 	return string(out)
@@ -233,7 +205,7 @@ func TestNetnsLegacyHostThroughNAT64(t *testing.T) {
 	n := newClatNet(t)
 	p := n.plan(t)
 	n.svc.Update(p)
-	waitFor(t, "the CLAT's default route", func() (bool, string) {
+	testns.WaitFor(t, "the CLAT's default route", netnsDeploy, func() (bool, string) {
 		out := ipOut(n.gz, "route", "show", "default")
 		return strings.Contains(out, "dev "+Interface), out
 	})
@@ -242,7 +214,7 @@ func TestNetnsLegacyHostThroughNAT64(t *testing.T) {
 
 	t.Run("TCP", func(t *testing.T) {
 		var body string
-		waitFor(t, "a TCP exchange", func() (bool, string) {
+		testns.WaitFor(t, "a TCP exchange", netnsDeploy, func() (bool, string) {
 			var err error
 			body, err = n.fetch(ctx)
 			return err == nil, fmt.Sprint(body, err)
@@ -311,7 +283,7 @@ func TestNetnsClaimOnWAN(t *testing.T) {
 	n.svc.Update(p)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	waitFor(t, "a TCP exchange from the WAN /64", func() (bool, string) {
+	testns.WaitFor(t, "a TCP exchange from the WAN /64", netnsDeploy, func() (bool, string) {
 		body, err := n.fetch(ctx)
 		return err == nil, fmt.Sprint(body, err)
 	})
@@ -319,7 +291,7 @@ func TestNetnsClaimOnWAN(t *testing.T) {
 		t.Errorf("the claimed address is not on uplink0, deprecated:\n%s", out)
 	}
 	n.svc.Update(Plan{})
-	waitFor(t, "the claim to go", func() (bool, string) {
+	testns.WaitFor(t, "the claim to go", netnsDeploy, func() (bool, string) {
 		out := ipOut(n.gz, "-6", "addr", "show", "dev", "uplink0")
 		return !strings.Contains(out, p.Address.String()), out
 	})
@@ -347,7 +319,7 @@ func TestNetnsLeftoversRemoved(t *testing.T) {
 	}
 	testns.Start(t, gz, svc.Run)
 	svc.Update(Plan{})
-	waitFor(t, "the leftovers to go", func() (bool, string) {
+	testns.WaitFor(t, "the leftovers to go", netnsDeploy, func() (bool, string) {
 		link := ipOut(gz, "link", "show", Interface)
 		route := ipOut(gz, "route", "show", "default")
 		tables, _ := exec.Command("ip", "netns", "exec", gz, "nft", "list", "tables").CombinedOutput()

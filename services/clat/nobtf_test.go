@@ -6,23 +6,7 @@ import (
 	"codeberg.org/monostack/gizmo/internal/targetkernel"
 )
 
-// The target kernels (gokrazy's) have no vmlinux BTF and no BPF JIT: these
-// tests keep out of the object what needs either and load it as their
-// verifier would; TestTargetKernelQEMU runs them on gokrazy's kernel.
-
-func TestNothingNeedsKernelBTF(t *testing.T) {
-	spec, err := loadClat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	targetkernel.CheckNoKernelBTF(t, spec)
-}
-
-func TestLoadWithoutKernelTypes(t *testing.T) {
-	needRoot(t)
-	spec, err := loadClat()
-	if err != nil {
-		t.Fatal(err)
-	}
-	targetkernel.LoadWithoutKernelTypes(t, spec)
-}
+// The target kernels (gokrazy's) have no vmlinux BTF and no BPF JIT: this
+// test keeps out of the object what needs either and loads it as their
+// verifier would; TestTargetKernelQEMU runs it on gokrazy's kernel.
+func TestObjectFitsTargetKernel(t *testing.T) { targetkernel.CheckObject(t, loadClat) }

@@ -253,23 +253,5 @@ func checkL4(p parsed) error {
 	return nil
 }
 
-// mssOf returns the MSS option of a TCP header, 0 if none.
-func mssOf(tcp []byte) int {
-	opts := tcp[20 : int(tcp[12]>>4)*4]
-	for i := 0; i < len(opts); {
-		switch opts[i] {
-		case 0:
-			return 0
-		case 1:
-			i++
-		case 2:
-			return int(binary.BigEndian.Uint16(opts[i+2:]))
-		default:
-			i += int(opts[i+1])
-		}
-	}
-	return 0
-}
-
 // mss is a TCP MSS option of value v.
 func mss(v uint16) []byte { return []byte{2, 4, byte(v >> 8), byte(v)} }

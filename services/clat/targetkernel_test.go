@@ -1,9 +1,7 @@
 package clat
 
 import (
-	"os"
 	"testing"
-	"time"
 
 	"codeberg.org/monostack/gizmo/internal/targetkernel"
 )
@@ -13,22 +11,13 @@ import (
 // tests there: the verifier and the translation on the kernel the
 // appliance runs.
 
-const targetMarker = "CLAT-TARGET-EXIT"
-
-func TestMain(m *testing.M) {
-	if targetkernel.IsInit() {
-		targetkernel.RunAsInit(m.Run, targetMarker)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { targetkernel.Main(m) }
 
 func TestTargetKernelQEMU(t *testing.T) {
 	targetkernel.Run(t, targetkernel.Options{
-		Marker:   targetMarker,
-		Timeout:  10 * time.Minute,
-		MustPass: "TestLoadWithoutKernelTypes",
+		MustPass: "TestObjectFitsTargetKernel/LoadWithoutKernelTypes",
 		// The netns tests need iproute2, nftables and tayga, which the VM
 		// does not have.
-		Cmdline: "-- -test.v -test.count=1 -test.skip=^(TestNetns|TestTargetKernel)",
+		Skip: "^(TestNetns|TestTargetKernel)",
 	})
 }

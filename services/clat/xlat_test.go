@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"testing"
+
+	"codeberg.org/monostack/gizmo/internal/bpftest"
 )
 
 func TestOutTranslates(t *testing.T) {
@@ -54,18 +56,13 @@ func TestOutTranslates(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ret, out := h.run(true, tc.in)
-			if ret != tcActRedirect {
+			if ret != bpftest.ActRedirect {
 				t.Fatalf("verdict %d, want redirect", ret)
-			}
-			p := parse(t, out)
-			if !p.v6 || p.src != testCLAT6 || p.dst != to6(remote4) || p.proto != tc.proto {
-				t.Fatalf("got %v → %v proto %d, want %v → %v proto %d", p.src, p.dst, p.proto, testCLAT6, to6(remote4), tc.proto)
 			}
 			// The kernel decremented the TTL when it forwarded the
 			// packet to clat0; the hop limit is that TTL.
-			if p.ttl != 63 || p.tos != 0x28 {
-				t.Errorf("hop limit %d, traffic class %#x; want 63, 0x28", p.ttl, p.tos)
-			}
+			p := parse(t, out)
+			wantForwarded(t, p, true, testCLAT6, to6(remote4), tc.proto)
 			if tc.check != nil {
 				tc.check(t, p)
 			}
@@ -88,11 +85,11 @@ func TestOutClampsMSS(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := h.counter("mss_clamped")
 			ret, out := h.run(true, pkt4(IPv4, remote4, seg{proto: pTCP, sport: 1, dport: 443, flags: 0x02, tcpOpts: mss(uint16(tc.mss))}))
-			if ret != tcActRedirect {
+			if ret != bpftest.ActRedirect {
 				t.Fatalf("verdict %d", ret)
 			}
 			p := parse(t, out)
-			if got := mssOf(p.l4); got != tc.max {
+			if got, _ := bpftest.MSS(p.l4); int(got) != tc.max {
 				t.Errorf("MSS %d, want %d", got, tc.max)
 			}
 			if clamped := h.counter("mss_clamped") - before; (tc.mss != tc.max) != (clamped == 1) {
@@ -118,7 +115,7 @@ func TestOutFragments(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ret, out := h.run(true, tc.in)
-			if ret != tcActRedirect {
+			if ret != bpftest.ActRedirect {
 				t.Fatalf("verdict %d", ret)
 			}
 			p := parse(t, out)
@@ -159,14 +156,7 @@ func TestOutDrops(t *testing.T) {
 			ip4(IPv4, remote4, 132, 63, 0, 0, nil, make([]byte, 16)), "unsupported"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := h.counter(tc.counter)
-			ret, _ := h.run(true, tc.in)
-			if ret != tcActShot {
-				t.Fatalf("verdict %d, want drop", ret)
-			}
-			if h.counter(tc.counter) != before+1 {
-				t.Errorf("%s did not count it", tc.counter)
-			}
+			h.wantDropped(t, true, tc.in, tc.counter)
 		})
 	}
 }
@@ -179,7 +169,7 @@ func TestOutICMPError(t *testing.T) {
 	h := newHarness(t, testPlan())
 	quoted := pkt4(remote4, IPv4, seg{proto: pUDP, sport: 53, dport: 33434, payload: []byte("probe")})
 	ret, out := h.run(true, pkt4(IPv4, remote4, seg{proto: pICMP, typ: 3, code: 3, payload: quoted}))
-	if ret != tcActRedirect {
+	if ret != bpftest.ActRedirect {
 		t.Fatalf("verdict %d", ret)
 	}
 	p := parse(t, out)
@@ -195,13 +185,7 @@ func TestOutICMPError(t *testing.T) {
 	}
 	// An error quoting a packet that did not come through the CLAT.
 	other := pkt4(remote4, netip.MustParseAddr("192.0.2.9"), seg{proto: pUDP, sport: 53, dport: 1})
-	before := h.counter("icmp_error_not_ours")
-	if ret, _ := h.run(true, pkt4(IPv4, remote4, seg{proto: pICMP, typ: 3, code: 3, payload: other})); ret != tcActShot {
-		t.Errorf("error about a foreign packet: verdict %d, want drop", ret)
-	}
-	if h.counter("icmp_error_not_ours") != before+1 {
-		t.Error("icmp_error_not_ours did not count it")
-	}
+	h.wantDropped(t, true, pkt4(IPv4, remote4, seg{proto: pICMP, typ: 3, code: 3, payload: other}), "icmp_error_not_ours")
 }
 
 func TestInTranslates(t *testing.T) {
@@ -244,17 +228,12 @@ func TestInTranslates(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ret, out := h.run(false, tc.in)
-			if ret != tcActOK {
+			if ret != bpftest.ActOK {
 				t.Fatalf("verdict %d, want pass to the stack", ret)
 			}
-			p := parse(t, out)
-			if p.v6 || p.src != remote4 || p.dst != IPv4 || p.proto != tc.proto {
-				t.Fatalf("got %v → %v proto %d, want %v → %v proto %d", p.src, p.dst, p.proto, remote4, IPv4, tc.proto)
-			}
 			// The kernel decrements the TTL when it forwards on.
-			if p.ttl != 63 || p.tos != 0x28 {
-				t.Errorf("TTL %d, TOS %#x; want 63, 0x28", p.ttl, p.tos)
-			}
+			p := parse(t, out)
+			wantForwarded(t, p, false, remote4, IPv4, tc.proto)
 			if tc.check != nil {
 				tc.check(t, p)
 			}
@@ -267,10 +246,11 @@ func TestInTranslates(t *testing.T) {
 func TestInClampsMSS(t *testing.T) {
 	h := newHarness(t, testPlan())
 	ret, out := h.run(false, pkt6(to6(remote4), testCLAT6, seg{proto: pTCP, sport: 443, dport: 1, flags: 0x12, tcpOpts: mss(1440)}))
-	if ret != tcActOK {
+	if ret != bpftest.ActOK {
 		t.Fatalf("verdict %d", ret)
 	}
-	if got, want := mssOf(parse(t, out).l4), testPlan().MTU()-40; got != want {
+	got, _ := bpftest.MSS(parse(t, out).l4)
+	if want := testPlan().MTU() - 40; int(got) != want {
 		t.Errorf("MSS %d, want %d", got, want)
 	}
 }
@@ -281,7 +261,7 @@ func TestInFragment(t *testing.T) {
 	l4 := seg{proto: pUDP, sport: 53, dport: 1, payload: make([]byte, 100)}.bytes(src, testCLAT6)
 	fh := []byte{pUDP, 0, 0, 1, 0, 0, 0xab, 0xcd} // offset 0, M=1, id 0xabcd
 	ret, out := h.run(false, ip6(src, testCLAT6, pFrag, 63, append(fh, l4[:56]...)))
-	if ret != tcActOK {
+	if ret != bpftest.ActOK {
 		t.Fatalf("verdict %d", ret)
 	}
 	p := parse(t, out)
@@ -305,7 +285,7 @@ func TestInNotOurs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ret, out := h.run(false, tc.in)
-			if ret != tcActNext || !bytes.Equal(out, tc.in) {
+			if ret != bpftest.ActNext || !bytes.Equal(out, tc.in) {
 				t.Errorf("verdict %d, want next with the packet untouched", ret)
 			}
 		})
@@ -335,7 +315,7 @@ func TestInICMPError(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ret, out := h.run(false, pkt6(tc.from, testCLAT6, seg{proto: pICMP, typ: tc.typ, code: tc.code, rest: tc.rest, payload: sent}))
-			if ret != tcActOK {
+			if ret != bpftest.ActOK {
 				t.Fatalf("verdict %d", ret)
 			}
 			p := parse(t, out)
@@ -355,13 +335,7 @@ func TestInICMPError(t *testing.T) {
 	}
 	// An error quoting a packet the CLAT did not send.
 	foreign := pkt6(netip.MustParseAddr("2001:db8:1000::99"), to6(remote4), seg{proto: pUDP, sport: 1, dport: 2})
-	before := h.counter("icmp_error_not_ours")
-	if ret, _ := h.run(false, pkt6(router6, testCLAT6, seg{proto: pICMP, typ: 1, code: 0, payload: foreign})); ret != tcActShot {
-		t.Errorf("error about a foreign packet: verdict %d, want drop", ret)
-	}
-	if h.counter("icmp_error_not_ours") != before+1 {
-		t.Error("icmp_error_not_ours did not count it")
-	}
+	h.wantDropped(t, false, pkt6(router6, testCLAT6, seg{proto: pICMP, typ: 1, code: 0, payload: foreign}), "icmp_error_not_ours")
 }
 
 func TestInDrops(t *testing.T) {
@@ -379,13 +353,7 @@ func TestInDrops(t *testing.T) {
 			ip6(to6(remote4), testCLAT6, 43, 63, append([]byte{pUDP, 0, 0, 1, 0, 0, 0, 0}, seg{proto: pUDP}.bytes(to6(remote4), testCLAT6)...)), "unsupported"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := h.counter(tc.counter)
-			if ret, _ := h.run(false, tc.in); ret != tcActShot {
-				t.Fatalf("verdict %d, want drop", ret)
-			}
-			if h.counter(tc.counter) != before+1 {
-				t.Errorf("%s did not count it", tc.counter)
-			}
+			h.wantDropped(t, false, tc.in, tc.counter)
 		})
 	}
 }
@@ -395,17 +363,31 @@ func TestInDrops(t *testing.T) {
 func TestRoundTrip(t *testing.T) {
 	h := newHarness(t, testPlan())
 	ret, out := h.run(true, pkt4(IPv4, remote4, seg{proto: pTCP, sport: 40000, dport: 80, flags: 0x10, payload: []byte("GET /")}))
-	if ret != tcActRedirect {
+	if ret != bpftest.ActRedirect {
 		t.Fatalf("out: verdict %d", ret)
 	}
 	p := parse(t, out)
 	reply := seg{proto: pTCP, sport: 80, dport: 40000, flags: 0x10, payload: []byte("200 OK")}
 	ret, back := h.run(false, pkt6(p.dst, p.src, reply))
-	if ret != tcActOK {
+	if ret != bpftest.ActOK {
 		t.Fatalf("in: verdict %d", ret)
 	}
 	b := parse(t, back)
 	if b.src != remote4 || b.dst != IPv4 || !bytes.Equal(b.l4, reply.bytes(remote4, IPv4)) {
 		t.Errorf("reply %v → %v % x, want the IPv4 reply", b.src, b.dst, b.l4)
+	}
+}
+
+// wantForwarded checks a translated packet's IP version, addresses and
+// protocol, and that it keeps the hop limit (or TTL) and traffic class
+// (or TOS) of the packets pkt4 and pkt6 build: 63 (the kernel took its
+// hop off before the program) and 0x28.
+func wantForwarded(t *testing.T, p parsed, v6 bool, src, dst netip.Addr, proto uint8) {
+	t.Helper()
+	if p.v6 != v6 || p.src != src || p.dst != dst || p.proto != proto {
+		t.Fatalf("got IPv6 %v %v → %v proto %d, want IPv6 %v %v → %v proto %d", p.v6, p.src, p.dst, p.proto, v6, src, dst, proto)
+	}
+	if p.ttl != 63 || p.tos != 0x28 {
+		t.Errorf("hop limit (TTL) %d, traffic class (TOS) %#x; want 63, 0x28", p.ttl, p.tos)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"net"
 	"testing"
-	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
 )
@@ -15,7 +14,7 @@ func benchReply(b *testing.B, h *harness) []byte {
 	m := &dhcpv6.Message{MessageType: dhcpv6.MessageTypeReply, TransactionID: ren.TransactionID}
 	m.AddOption(dhcpv6.OptClientID(ren.Options.ClientID()))
 	m.AddOption(dhcpv6.OptServerID(testServerID))
-	m.AddOption(iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour)))
+	m.AddOption(testIAPD())
 	m.AddOption(dhcpv6.OptDNS(net.ParseIP("2001:db8:0:1::53")))
 	return m.ToBytes()
 }
@@ -24,7 +23,7 @@ func benchReply(b *testing.B, h *harness) []byte {
 // parse, match, validate (RFC 8415 §21.21/§21.22), accept, persist hook.
 func BenchmarkReplyPath(b *testing.B) {
 	h := newHarness(&testing.T{})
-	h.bind("2001:db8:1000:100::/56", time.Hour, 2*time.Hour, 3*time.Hour, 4*time.Hour)
+	h.bindTest()
 	h.advance()
 	raw := benchReply(b, h)
 	h.sent = nil
@@ -48,7 +47,7 @@ func BenchmarkReplyPath(b *testing.B) {
 // message parser alone.
 func BenchmarkReplyParseReference(b *testing.B) {
 	h := newHarness(&testing.T{})
-	h.bind("2001:db8:1000:100::/56", time.Hour, 2*time.Hour, 3*time.Hour, 4*time.Hour)
+	h.bindTest()
 	h.advance()
 	raw := benchReply(b, h)
 	b.ReportAllocs()

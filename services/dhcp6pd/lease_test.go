@@ -110,11 +110,6 @@ func TestParseLease(t *testing.T) {
 			reason: ReasonPreferredOverValid,
 		},
 		{
-			name:   "RFC 7084 WPD-2: a prefix longer than /64 is useless for a LAN",
-			msg:    replyWith(iapdOpt(h, 2*h, prefixOpt("2001:db8:1000::/80", 3*h, 4*h))),
-			reason: ReasonPrefixTooLong,
-		},
-		{
 			name:   "RFC 8415 18.2.10.1: valid lifetime 0 is a withdrawal, not a lease",
 			msg:    replyWith(iapdOpt(h, 2*h, prefixOpt("2001:db8:1000::/56", 0, 0))),
 			reason: ReasonZeroValid,
@@ -128,57 +123,6 @@ func TestParseLease(t *testing.T) {
 			name:   "IA_PD without prefixes",
 			msg:    replyWith(iapdOpt(h, 2*h)),
 			reason: ReasonMissingPrefix,
-		},
-		{
-			name:   "link-local prefix",
-			msg:    replyWith(iapdOpt(h, 2*h, prefixOpt("fe80::/56", 3*h, 4*h))),
-			reason: ReasonNotGlobal,
-		},
-		{
-			name:   "RFC 4193: a unique local prefix is no delegation",
-			msg:    replyWith(iapdOpt(h, 2*h, prefixOpt("fd12:3456:789a::/48", 3*h, 4*h))),
-			reason: ReasonULA,
-		},
-		{
-			name:   "RFC 4291 2.7: a multicast prefix is no delegation",
-			msg:    replyWith(iapdOpt(h, 2*h, prefixOpt("ff05:1000::/56", 3*h, 4*h))),
-			reason: ReasonNotGlobal,
-		},
-		{
-			name:   "RFC 8415 21.22: prefix length 0 (::/0) carries no prefix",
-			msg:    replyWith(iapdOpt(h, 2*h, prefixOpt("::/0", 3*h, 4*h))),
-			reason: ReasonMissingPrefix,
-		},
-		{
-			name:   "RFC 4291 2.5.2: the unspecified address as a prefix is no delegation",
-			msg:    replyWith(iapdOpt(h, 2*h, prefixOpt("::/48", 3*h, 4*h))),
-			reason: ReasonNotGlobal,
-		},
-		{
-			name:   "RFC 6177: a prefix shorter than /32 claims more than an ISP's allocation",
-			msg:    replyWith(iapdOpt(h, 2*h, prefixOpt("2000::/3", 3*h, 4*h))),
-			reason: ReasonPrefixTooShort,
-		},
-		{
-			name:   "RFC 6177: a /31 is one bit too short",
-			msg:    replyWith(iapdOpt(h, 2*h, prefixOpt("2001:db8::/31", 3*h, 4*h))),
-			reason: ReasonPrefixTooShort,
-		},
-		{
-			name: "RFC 7084 WPD-3: a /32 is the shortest delegation accepted",
-			msg:  replyWith(iapdOpt(h, 2*h, prefixOpt("2001:db8::/32", 3*h, 4*h))),
-			want: Lease{
-				Prefix: netip.MustParsePrefix("2001:db8::/32"), PreferredUntil: testT0.Add(3 * h),
-				ValidUntil: testT0.Add(4 * h), T1: testT0.Add(h), T2: testT0.Add(2 * h),
-			},
-		},
-		{
-			name: "RFC 7084 WPD-2: a /64 is the longest delegation accepted",
-			msg:  replyWith(iapdOpt(h, 2*h, prefixOpt("2001:db8:1000:1::/64", 3*h, 4*h))),
-			want: Lease{
-				Prefix: netip.MustParsePrefix("2001:db8:1000:1::/64"), PreferredUntil: testT0.Add(3 * h),
-				ValidUntil: testT0.Add(4 * h), T1: testT0.Add(h), T2: testT0.Add(2 * h),
-			},
 		},
 		{
 			name: "a refused prefix beside a good one: the good one is the lease",
@@ -234,6 +178,50 @@ func TestParseLease(t *testing.T) {
 						t.Errorf("DNS[%d] = %v, want %v", i, got.DNS[i], tt.want.DNS[i])
 					}
 				}
+			}
+		})
+	}
+}
+
+// The delegated prefix itself: what a LAN can use of an ISP's delegation
+// and what is no delegation at all. Every case is a Reply with T1 1 h,
+// T2 2 h and one prefix preferred for 3 h and valid for 4 h.
+func TestParseLeasePrefixRules(t *testing.T) {
+	h := time.Hour
+	for _, c := range []struct {
+		name   string
+		prefix string
+		reason string // "" for a lease
+	}{
+		{"RFC 7084 WPD-2: a prefix longer than /64 is useless for a LAN", "2001:db8:1000::/80", ReasonPrefixTooLong},
+		{"RFC 4291 2.5.6: a link-local prefix is no delegation", "fe80::/56", ReasonNotGlobal},
+		{"RFC 4193: a unique local prefix is no delegation", "fd12:3456:789a::/48", ReasonULA},
+		{"RFC 4291 2.7: a multicast prefix is no delegation", "ff05:1000::/56", ReasonNotGlobal},
+		{"RFC 8415 21.22: prefix length 0 (::/0) carries no prefix", "::/0", ReasonMissingPrefix},
+		{"RFC 4291 2.5.2: the unspecified address as a prefix is no delegation", "::/48", ReasonNotGlobal},
+		{"RFC 6177: a prefix shorter than /32 claims more than an ISP's allocation", "2000::/3", ReasonPrefixTooShort},
+		{"RFC 6177: a /31 is one bit too short", "2001:db8::/31", ReasonPrefixTooShort},
+		{"RFC 7084 WPD-3: a /32 is the shortest delegation accepted", "2001:db8::/32", ""},
+		{"RFC 7084 WPD-2: a /64 is the longest delegation accepted", "2001:db8:1000:1::/64", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			msg, err := dhcpv6.MessageFromBytes(replyWith(iapdOpt(h, 2*h, prefixOpt(c.prefix, 3*h, 4*h))).ToBytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _, err := parseLease(msg, testIAID, netip.Prefix{}, testT0)
+			if c.reason != "" {
+				if err == nil || reasonOf(err) != c.reason {
+					t.Fatalf("err = %v, want reason %q", err, c.reason)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Prefix != netip.MustParsePrefix(c.prefix) || !got.PreferredUntil.Equal(testT0.Add(3*h)) ||
+				!got.ValidUntil.Equal(testT0.Add(4*h)) || !got.T1.Equal(testT0.Add(h)) || !got.T2.Equal(testT0.Add(2*h)) {
+				t.Errorf("lease %+v, want %s with the Reply's times", got, c.prefix)
 			}
 		})
 	}

@@ -120,6 +120,35 @@ func (h *harness) answer(req *dhcpv6.Message, typ dhcpv6.MessageType, opts ...dh
 	h.m.receive(m.ToBytes(), false, h.now)
 }
 
+// wantAsked checks that the client's last message, of type typ, asks for
+// exactly the prefix want (see wantAsks).
+func (h *harness) wantAsked(typ dhcpv6.MessageType, want string) {
+	h.t.Helper()
+	wantAsks(h.t, h.last(typ), want)
+}
+
+// wantAsks checks that the client's message m asks for exactly the prefix
+// want in its IA_PD: a hint in a Solicit, the lease in a Request, Renew or
+// Rebind.
+func wantAsks(t *testing.T, m *dhcpv6.Message, want string) {
+	t.Helper()
+	if got := iaPrefixes(m); len(got) != 1 || got[0] != want {
+		t.Errorf("%v asks for %v, want %s", m.MessageType, got, want)
+	}
+}
+
+// testIAPD is the delegation most tests bind: 2001:db8:1000:100::/56,
+// T1 1 h, T2 2 h, preferred for 3 h, valid for 4 h.
+func testIAPD() *dhcpv6.OptIAPD {
+	return iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour))
+}
+
+// bindTest binds testIAPD's prefix with its times.
+func (h *harness) bindTest() {
+	h.t.Helper()
+	h.bind("2001:db8:1000:100::/56", time.Hour, 2*time.Hour, 3*time.Hour, 4*time.Hour)
+}
+
 func (h *harness) bind(prefix string, t1, t2, preferred, valid time.Duration, extra ...dhcpv6.Option) {
 	h.t.Helper()
 	h.m.start(nil, h.now)
@@ -150,16 +179,14 @@ func TestExchangeSolicitToRebindToExpiry(t *testing.T) {
 	h.advance()
 	sol := h.last(dhcpv6.MessageTypeSolicit)
 	// RFC 8415 18.2.1: the hint carries the wanted length as ::/56.
-	if got := iaPrefixes(sol); len(got) != 1 || got[0] != "::/56" {
-		t.Errorf("Solicit IA_PD prefixes %v, want [::/56]", got)
-	}
+	wantAsks(t, sol, "::/56")
 	if !sol.IsOptionRequested(dhcpv6.OptionDNSRecursiveNameServer) {
 		t.Error("Solicit does not request OPTION_DNS_SERVERS")
 	}
 	if sol.GetOneOption(dhcpv6.OptionReconfAccept) == nil {
 		t.Error("Solicit lacks Reconfigure Accept")
 	}
-	h.answer(sol, dhcpv6.MessageTypeAdvertise, iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour)))
+	h.answer(sol, dhcpv6.MessageTypeAdvertise, testIAPD())
 	if h.m.phase != phaseSolicit {
 		t.Fatal("RFC 8415 18.2.1: the client must collect Advertises for the first RT")
 	}
@@ -168,11 +195,9 @@ func TestExchangeSolicitToRebindToExpiry(t *testing.T) {
 	if !req.Options.ServerID().Equal(testServerID) {
 		t.Errorf("Request server ID %v, want the Advertise's", req.Options.ServerID())
 	}
-	if got := iaPrefixes(req); len(got) != 1 || got[0] != "2001:db8:1000:100::/56" {
-		t.Errorf("Request IA_PD prefixes %v", got)
-	}
+	wantAsks(t, req, "2001:db8:1000:100::/56")
 	bound := h.now
-	h.answer(req, dhcpv6.MessageTypeReply, iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour)),
+	h.answer(req, dhcpv6.MessageTypeReply, testIAPD(),
 		dhcpv6.OptDNS(net.ParseIP("2001:db8:0:1::53")))
 	if len(h.leases) != 1 || h.leases[0].Prefix != netip.MustParsePrefix("2001:db8:1000:100::/56") {
 		t.Fatalf("leases %v", h.leases)
@@ -193,9 +218,7 @@ func TestExchangeSolicitToRebindToExpiry(t *testing.T) {
 	if !ren.Options.ServerID().Equal(testServerID) {
 		t.Error("Renew lacks the server ID")
 	}
-	if got := iaPrefixes(ren); len(got) != 1 || got[0] != "2001:db8:1000:100::/56" {
-		t.Errorf("Renew IA_PD prefixes %v", got)
-	}
+	wantAsks(t, ren, "2001:db8:1000:100::/56")
 	// No answer: Renew retransmits until T2, then Rebind (18.2.5).
 	for h.m.phase == phaseRenew {
 		h.advance()
@@ -229,17 +252,15 @@ func TestExchangeSolicitToRebindToExpiry(t *testing.T) {
 	}
 	// And the client solicits again, hinting the prefix it had.
 	h.advance()
-	if got := iaPrefixes(h.last(dhcpv6.MessageTypeSolicit)); len(got) != 1 || got[0] != "2001:db8:1000:100::/56" {
-		t.Errorf("Solicit after loss hints %v, want the old prefix", got)
-	}
+	h.wantAsked(dhcpv6.MessageTypeSolicit, "2001:db8:1000:100::/56")
 }
 
 func TestRenewExtendsLease(t *testing.T) {
 	h := newHarness(t)
-	h.bind("2001:db8:1000:100::/56", time.Hour, 2*time.Hour, 3*time.Hour, 4*time.Hour)
+	h.bindTest()
 	h.advance()
 	ren := h.last(dhcpv6.MessageTypeRenew)
-	h.answer(ren, dhcpv6.MessageTypeReply, iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour)))
+	h.answer(ren, dhcpv6.MessageTypeReply, testIAPD())
 	if len(h.leases) != 2 || !h.leases[1].ValidUntil.Equal(h.now.Add(4*time.Hour)) {
 		t.Fatalf("leases %+v, want an extension", h.leases)
 	}
@@ -253,15 +274,13 @@ func TestRenewExtendsLease(t *testing.T) {
 
 func TestNoBindingOnRenewRequestsAgain(t *testing.T) {
 	h := newHarness(t)
-	h.bind("2001:db8:1000:100::/56", time.Hour, 2*time.Hour, 3*time.Hour, 4*time.Hour)
+	h.bindTest()
 	h.advance()
 	ren := h.last(dhcpv6.MessageTypeRenew)
 	h.answer(ren, dhcpv6.MessageTypeReply, iapdOpt(0, 0, &dhcpv6.OptStatusCode{StatusCode: iana.StatusNoBinding}))
 	// RFC 8415 18.2.10.1: NoBinding → Request for the same IA.
 	req := h.last(dhcpv6.MessageTypeRequest)
-	if got := iaPrefixes(req); len(got) != 1 || got[0] != "2001:db8:1000:100::/56" {
-		t.Errorf("Request after NoBinding asks for %v", got)
-	}
+	wantAsks(t, req, "2001:db8:1000:100::/56")
 	if !req.Options.ServerID().Equal(testServerID) {
 		t.Error("Request after NoBinding lacks the server ID")
 	}
@@ -277,7 +296,7 @@ func TestNoPrefixAvailBacksOffExponentially(t *testing.T) {
 	for range 3 {
 		h.advance()
 		sol := h.last(dhcpv6.MessageTypeSolicit)
-		h.answer(sol, dhcpv6.MessageTypeAdvertise, iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour)))
+		h.answer(sol, dhcpv6.MessageTypeAdvertise, testIAPD())
 		h.advance()
 		req := h.last(dhcpv6.MessageTypeRequest)
 		h.answer(req, dhcpv6.MessageTypeReply, iapdOpt(0, 0, &dhcpv6.OptStatusCode{StatusCode: iana.StatusNoPrefixAvail}))
@@ -313,7 +332,7 @@ func TestAdvertiseWithNoPrefixAvailIsIgnored(t *testing.T) {
 
 func TestInvalidReplyIsCountedAndLeaseKept(t *testing.T) {
 	h := newHarness(t)
-	h.bind("2001:db8:1000:100::/56", time.Hour, 2*time.Hour, 3*time.Hour, 4*time.Hour)
+	h.bindTest()
 	h.advance()
 	ren := h.last(dhcpv6.MessageTypeRenew)
 	// T1 > T2: RFC 8415 21.21 says discard the IA_PD; the lease stays.
@@ -328,7 +347,7 @@ func TestInvalidReplyIsCountedAndLeaseKept(t *testing.T) {
 
 func TestRenumberingReportsOldPrefixLost(t *testing.T) {
 	h := newHarness(t)
-	h.bind("2001:db8:1000:100::/56", time.Hour, 2*time.Hour, 3*time.Hour, 4*time.Hour)
+	h.bindTest()
 	h.advance()
 	ren := h.last(dhcpv6.MessageTypeRenew)
 	// Kea's answer after a pool change: old prefix with lifetimes 0, new one.
@@ -345,7 +364,7 @@ func TestRenumberingReportsOldPrefixLost(t *testing.T) {
 
 func TestWithdrawnPrefixIsLost(t *testing.T) {
 	h := newHarness(t)
-	h.bind("2001:db8:1000:100::/56", time.Hour, 2*time.Hour, 3*time.Hour, 4*time.Hour)
+	h.bindTest()
 	h.advance()
 	ren := h.last(dhcpv6.MessageTypeRenew)
 	h.answer(ren, dhcpv6.MessageTypeReply, iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 0, 0)))
@@ -367,9 +386,7 @@ func TestRestartWithValidLeaseRebinds(t *testing.T) {
 		t.Fatalf("leases %v, want the persisted one reported at start", h.leases)
 	}
 	reb := h.last(dhcpv6.MessageTypeRebind)
-	if got := iaPrefixes(reb); len(got) != 1 || got[0] != "2001:db8:1000:100::/56" {
-		t.Errorf("Rebind asks for %v", got)
-	}
+	wantAsks(t, reb, "2001:db8:1000:100::/56")
 }
 
 func TestRestartWithExpiredLeaseHintsIt(t *testing.T) {
@@ -377,9 +394,7 @@ func TestRestartWithExpiredLeaseHintsIt(t *testing.T) {
 	prev := &Lease{Prefix: netip.MustParsePrefix("2001:db8:1000:100::/56"), ValidUntil: h.now.Add(-time.Hour)}
 	h.m.start(prev, h.now)
 	h.advance()
-	if got := iaPrefixes(h.last(dhcpv6.MessageTypeSolicit)); len(got) != 1 || got[0] != "2001:db8:1000:100::/56" {
-		t.Errorf("Solicit hints %v, want the previous prefix", got)
-	}
+	h.wantAsked(dhcpv6.MessageTypeSolicit, "2001:db8:1000:100::/56")
 	if len(h.leases) != 0 {
 		t.Error("an expired lease was reported")
 	}
@@ -490,12 +505,12 @@ func TestForeignAndMalformedPacketsAreCounted(t *testing.T) {
 
 func TestLinkChangeRebinds(t *testing.T) {
 	h := newHarness(t)
-	h.bind("2001:db8:1000:100::/56", time.Hour, 2*time.Hour, 3*time.Hour, 4*time.Hour)
+	h.bindTest()
 	// RFC 8415 18.2.12: after the link comes back, confirm the lease with
 	// Rebind at once rather than waiting for T1.
 	h.m.refresh(h.now)
 	reb := h.last(dhcpv6.MessageTypeRebind)
-	h.answer(reb, dhcpv6.MessageTypeReply, iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour)))
+	h.answer(reb, dhcpv6.MessageTypeReply, testIAPD())
 	if h.m.phase != phaseBound || len(h.lost) != 0 || len(h.leases) != 2 {
 		t.Errorf("phase %v lost %v leases %d", h.m.phase, h.lost, len(h.leases))
 	}
@@ -522,7 +537,7 @@ func TestLinkChangeDuringRequestKeepsTheExchange(t *testing.T) {
 	h := newHarness(t)
 	h.m.start(nil, h.now)
 	h.advance()
-	h.answer(h.last(dhcpv6.MessageTypeSolicit), dhcpv6.MessageTypeAdvertise, iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour)))
+	h.answer(h.last(dhcpv6.MessageTypeSolicit), dhcpv6.MessageTypeAdvertise, testIAPD())
 	h.advance()
 	req := h.last(dhcpv6.MessageTypeRequest)
 	h.m.refresh(h.now)
@@ -533,7 +548,7 @@ func TestLinkChangeDuringRequestKeepsTheExchange(t *testing.T) {
 
 func TestLostPrefixIsStoredAsEndedHint(t *testing.T) {
 	h := newHarness(t)
-	h.bind("2001:db8:1000:100::/56", time.Hour, 2*time.Hour, 3*time.Hour, 4*time.Hour)
+	h.bindTest()
 	h.advance()
 	h.answer(h.last(dhcpv6.MessageTypeRenew), dhcpv6.MessageTypeReply, iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 0, 0)))
 	if h.stored == nil || h.stored.Prefix != netip.MustParsePrefix("2001:db8:1000:100::/56") || h.stored.ValidUntil.After(h.now) {
@@ -547,14 +562,12 @@ func TestLostPrefixIsStoredAsEndedHint(t *testing.T) {
 		t.Errorf("a withdrawn prefix came back as a lease: %v", h2.leases)
 	}
 	h2.advance()
-	if got := iaPrefixes(h2.last(dhcpv6.MessageTypeSolicit)); len(got) != 1 || got[0] != "2001:db8:1000:100::/56" {
-		t.Errorf("Solicit hints %v", got)
-	}
+	h2.wantAsked(dhcpv6.MessageTypeSolicit, "2001:db8:1000:100::/56")
 }
 
 func TestRebindOfAnEndedLeaseSolicits(t *testing.T) {
 	h := newHarness(t)
-	h.bind("2001:db8:1000:100::/56", time.Hour, 2*time.Hour, 3*time.Hour, 4*time.Hour)
+	h.bindTest()
 	// The link comes back after the lease ended, before tick noticed.
 	h.now = h.now.Add(5 * time.Hour)
 	h.m.refresh(h.now)

@@ -37,9 +37,7 @@ func TestRestartWithUntrustedClockRebindsFirst(t *testing.T) {
 		t.Fatalf("reported %v before the server confirmed it", h.leases)
 	}
 	reb := h.last(dhcpv6.MessageTypeRebind)
-	if got := iaPrefixes(reb); len(got) != 1 || got[0] != storedPrefix.String() {
-		t.Errorf("Rebind asks for %v, want the stored prefix", got)
-	}
+	wantAsks(t, reb, storedPrefix.String())
 	h.answer(reb, dhcpv6.MessageTypeReply, iapdOpt(time.Hour, 2*time.Hour, prefixOpt(storedPrefix.String(), 3*time.Hour, 4*time.Hour)))
 	if len(h.leases) != 1 || h.leases[0].Prefix != storedPrefix || !h.leases[0].ValidUntil.Equal(h.now.Add(4*time.Hour)) {
 		t.Errorf("leases %+v, want the prefix with the Reply's lifetimes", h.leases)
@@ -77,9 +75,7 @@ func TestUntrustedStoredPrefixWithdrawn(t *testing.T) {
 	if len(h.leases) != 0 || len(h.lost) != 0 || h.m.phase != phaseSolicit {
 		t.Errorf("leases %v lost %v phase %v; want nothing reported and a Solicit", h.leases, h.lost, h.m.phase)
 	}
-	if got := iaPrefixes(h.last(dhcpv6.MessageTypeSolicit)); len(got) != 1 || got[0] != storedPrefix.String() {
-		t.Errorf("Solicit hints %v, want the stored prefix", got)
-	}
+	h.wantAsked(dhcpv6.MessageTypeSolicit, storedPrefix.String())
 }
 
 // No Reply, then the clock synchronises: the real time shows the stored

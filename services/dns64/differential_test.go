@@ -288,22 +288,41 @@ func startService(t *testing.T, upstream netip.AddrPort, ip string) string {
 		t.Fatal(err)
 	}
 	ap := netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(freePort(t, ip)))
-	s.Update(Plan{
+	serve(t, s, Plan{
 		Pref64:       testPref64,
 		Exclude:      []netip.Prefix{testExclude},
 		Upstreams:    []netip.AddrPort{upstream},
-		Listen:       []Listener{{Addr: ap, Source: SourceRDNSS}},
 		DefaultDNS64: true,
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = s.Run(ctx)
-	}()
-	t.Cleanup(func() { cancel(); <-done })
-	waitServing(t, ap.String(), func() string { return "" })
+	}, Listener{Addr: ap, Source: SourceRDNSS})
 	return ap.String()
+}
+
+// serve hands s the plan p with l as its one listener, runs s until the
+// test ends, failing the test if Run fails, and returns once s answers on
+// l.
+func serve(t *testing.T, s *Service, p Plan, l Listener) {
+	t.Helper()
+	p.Listen = []Listener{l}
+	s.Update(p)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- s.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	waitServing(t, l.Addr.String(), func() string { return "" })
+}
+
+// loopbackAddrPort is a free UDP port on a loopback address of the test's
+// own, away from 127.0.0.1 where other tests on the machine pick their
+// ports.
+func loopbackAddrPort(t *testing.T) netip.AddrPort {
+	t.Helper()
+	ip := fmt.Sprintf("127.53.%d.%d", 1+rand.IntN(254), 1+rand.IntN(254))
+	return netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(freePort(t, ip)))
 }
 
 func TestDifferentialAgainstBIND(t *testing.T) {

@@ -77,8 +77,10 @@ type query struct {
 	tcp    bool
 }
 
-func ask(t *testing.T, s *Service, q query) *dns.Msg {
-	t.Helper()
+// msg is the query's message: its question, the CD bit, and EDNS(0) with
+// the DO bit and a UDP size of q.size (1232 unless set) when it asks for
+// either.
+func (q query) msg() *dns.Msg {
 	r := new(dns.Msg)
 	r.SetQuestion(q.name, q.qtype)
 	r.CheckingDisabled = q.cd
@@ -89,6 +91,12 @@ func ask(t *testing.T, s *Service, q query) *dns.Msg {
 		}
 		r.SetEdns0(size, q.do)
 	}
+	return r
+}
+
+func ask(t *testing.T, s *Service, q query) *dns.Msg {
+	t.Helper()
+	r := q.msg()
 	if !q.client.IsValid() {
 		q.client = clientOn
 	}

@@ -42,17 +42,8 @@ var memoQueries = []query{
 
 func queryWire(t testing.TB, q query, id uint16) []byte {
 	t.Helper()
-	r := new(dns.Msg)
-	r.SetQuestion(q.name, q.qtype)
+	r := q.msg()
 	r.Id = id
-	r.CheckingDisabled = q.cd
-	if q.edns || q.do {
-		size := q.size
-		if size == 0 {
-			size = 1232
-		}
-		r.SetEdns0(size, q.do)
-	}
 	wire, err := r.Pack()
 	if err != nil {
 		t.Fatal(err)

@@ -2,8 +2,6 @@ package dns64
 
 import (
 	"context"
-	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"testing"
@@ -18,21 +16,9 @@ import (
 func TestRunServesUDPAndTCPAndRelistens(t *testing.T) {
 	z := newTestZone()
 	s := newTestService(t, z, nil)
-	ip := fmt.Sprintf("127.53.%d.%d", 1+rand.IntN(254), 1+rand.IntN(254))
-	first := netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(freePort(t, ip)))
+	first := loopbackAddrPort(t)
 	p := testPlan()
-	p.Listen = []Listener{{Addr: first, Source: SourceDHCPv4}}
-	s.Update(p)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	waitServing(t, first.String(), func() string { return "" })
+	serve(t, s, p, Listener{Addr: first, Source: SourceDHCPv4})
 
 	q := new(dns.Msg)
 	q.SetQuestion("v4only.example.test.", dns.TypeAAAA)
@@ -51,7 +37,7 @@ func TestRunServesUDPAndTCPAndRelistens(t *testing.T) {
 			st.BySource, st.Synthesized, st.CacheHits)
 	}
 
-	second := netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(freePort(t, ip)))
+	second := netip.AddrPortFrom(first.Addr(), uint16(freePort(t, first.Addr().String())))
 	p.Listen = []Listener{{Addr: second, Source: SourceRDNSS}}
 	s.Update(p)
 	waitServing(t, second.String(), func() string { return "" })
@@ -73,19 +59,8 @@ func TestRunServesUDPOverIPv6(t *testing.T) {
 	pc.Close()
 	s := newTestService(t, newTestZone(), nil)
 	p := testPlan()
-	p.Listen = []Listener{{Addr: ap, Source: SourceRDNSS}}
 	p.Clients[netip.MustParseAddr("::1")] = ClientPolicy{MAC: "02:00:00:00:00:03", DNS64: false}
-	s.Update(p)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	waitServing(t, ap.String(), func() string { return "" })
+	serve(t, s, p, Listener{Addr: ap, Source: SourceRDNSS})
 
 	cl := &dns.Client{Timeout: 2 * time.Second}
 	for _, tc := range []struct {
@@ -122,8 +97,7 @@ func TestRunServesUDPOverIPv6(t *testing.T) {
 // without SO_REUSEPORT, which fails while any of the old sockets is open.
 // A query in flight while Run stops must not keep a reader alive either.
 func TestRunReleasesUDPSockets(t *testing.T) {
-	ip := fmt.Sprintf("127.53.%d.%d", 1+rand.IntN(254), 1+rand.IntN(254))
-	ap := netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(freePort(t, ip)))
+	ap := loopbackAddrPort(t)
 	for round := range 3 {
 		s := newTestService(t, newTestZone(), nil)
 		p := testPlan()

@@ -3,8 +3,6 @@ package dns64
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"slices"
@@ -243,22 +241,9 @@ func TestSteeringIsBounded(t *testing.T) {
 // The service steers a flood from one host to a socket of its own, and
 // another host's queries are all answered while it goes on.
 func TestRunSteersAFlood(t *testing.T) {
-	ip := fmt.Sprintf("127.53.%d.%d", 1+rand.IntN(254), 1+rand.IntN(254))
-	ap := netip.AddrPortFrom(netip.MustParseAddr(ip), uint16(freePort(t, ip)))
+	ap := loopbackAddrPort(t)
 	s := newTestService(t, newTestZone(), nil)
-	p := testPlan()
-	p.Listen = []Listener{{Addr: ap, Source: SourceRDNSS}}
-	s.Update(p)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	waitServing(t, ap.String(), func() string { return "" })
+	serve(t, s, testPlan(), Listener{Addr: ap, Source: SourceRDNSS})
 
 	q := new(dns.Msg)
 	q.SetQuestion("dual.example.test.", dns.TypeAAAA)

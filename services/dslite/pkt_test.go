@@ -8,14 +8,9 @@ import (
 	"os"
 	"testing"
 
+	"codeberg.org/monostack/gizmo/internal/bpftest"
+	"codeberg.org/monostack/gizmo/internal/testns"
 	"github.com/cilium/ebpf"
-)
-
-// tc verdicts as BPF_PROG_TEST_RUN reports them (a uint32).
-const (
-	tcActShot = 2
-	// tcActNext is TC_ACT_UNSPEC (-1), TCX_NEXT.
-	tcActNext = 1<<32 - 1
 )
 
 var (
@@ -33,16 +28,9 @@ type harness struct {
 	dp *datapath
 }
 
-func needRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-}
-
 func newHarness(t testing.TB, sw Softwire) *harness {
 	t.Helper()
-	needRoot(t)
+	testns.NeedRoot(t)
 	dp, err := loadDatapath()
 	if err != nil {
 		t.Fatal(err)
@@ -66,11 +54,7 @@ func testSoftwire() Softwire {
 // the verdict and the frame after the program.
 func (h *harness) run(prog *ebpf.Program, l3 []byte) (uint32, []byte) {
 	h.t.Helper()
-	etype := []byte{0x08, 0x00}
-	if len(l3) > 0 && l3[0]>>4 == 6 {
-		etype = []byte{0x86, 0xdd}
-	}
-	frame := append(append(append(append([]byte{}, 0x02, 0, 0xc0, 0, 0, 1), macGizmo...), etype...), l3...)
+	frame := bpftest.Frame(net.HardwareAddr{0x02, 0, 0xc0, 0, 0, 1}, macGizmo, l3)
 	ro := &ebpf.RunOptions{Data: frame, DataOut: make([]byte, len(frame)+256)}
 	ret, err := prog.Run(ro)
 	if err != nil {
@@ -84,11 +68,7 @@ func (h *harness) in(l3 []byte) (uint32, []byte)  { return h.run(h.dp.objs.Dslit
 
 func (h *harness) counter(name string) uint64 {
 	h.t.Helper()
-	c, err := h.dp.counters()
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return c[name]
+	return bpftest.Counter(h.t, h.dp.counters, name)
 }
 
 // csum is the Internet checksum (RFC 1071) of b, folded, not inverted.
@@ -166,27 +146,15 @@ func mssOf(t *testing.T, p []byte) uint16 {
 	if csum(l4sum4(p[:]), nil) != 0xffff {
 		t.Errorf("TCP checksum wrong after the program")
 	}
-	opts := tcp[20 : int(tcp[12]>>4)*4]
-	for i := 0; i < len(opts); {
-		switch opts[i] {
-		case 0:
-			return 0
-		case 1:
-			i++
-		case 2:
-			return binary.BigEndian.Uint16(opts[i+2:])
-		default:
-			i += int(opts[i+1])
-		}
-	}
-	return 0
+	m, _ := bpftest.MSS(tcp)
+	return m
 }
 
 func TestEncapsulation(t *testing.T) {
 	h := newHarness(t, testSoftwire())
 	inner := udp4(B44, server4, 100)
 	ret, out := h.out(inner)
-	if ret != tcActNext {
+	if ret != bpftest.ActNext {
 		t.Fatalf("verdict %d, want TCX_NEXT (the kernel sends it on)", ret)
 	}
 	if !bytes.Equal(out[:6], testNH) || !bytes.Equal(out[6:12], macGizmo) || binary.BigEndian.Uint16(out[12:]) != 0x86dd {
@@ -222,29 +190,29 @@ func TestPassThrough(t *testing.T) {
 	t.Run("the softwire off: IPv4 passes untouched", func(t *testing.T) {
 		h := newHarness(t, Softwire{})
 		in := udp4(B44, server4, 10)
-		if ret, out := h.out(in); ret != tcActNext || !bytes.Equal(out[14:], in) {
+		if ret, out := h.out(in); ret != bpftest.ActNext || !bytes.Equal(out[14:], in) {
 			t.Errorf("verdict %d, packet changed: %v", ret, !bytes.Equal(out[14:], in))
 		}
 		enc := ipv6(testAFTR, testB4, 4, in)
-		if ret, out := h.in(enc); ret != tcActNext || !bytes.Equal(out[14:], enc) {
+		if ret, out := h.in(enc); ret != bpftest.ActNext || !bytes.Equal(out[14:], enc) {
 			t.Errorf("ingress: verdict %d, packet changed: %v", ret, !bytes.Equal(out[14:], enc))
 		}
 	})
 	h := newHarness(t, testSoftwire())
 	t.Run("IPv6 leaves natively", func(t *testing.T) {
-		if ret, out := h.out(v6); ret != tcActNext || !bytes.Equal(out[14:], v6) {
+		if ret, out := h.out(v6); ret != bpftest.ActNext || !bytes.Equal(out[14:], v6) {
 			t.Errorf("verdict %d", ret)
 		}
 	})
 	t.Run("native IPv6 to the B4 is not the softwire's", func(t *testing.T) {
 		p := ipv6(testAFTR, testB4, 17, make([]byte, 8))
-		if ret, out := h.in(p); ret != tcActNext || !bytes.Equal(out[14:], p) {
+		if ret, out := h.in(p); ret != bpftest.ActNext || !bytes.Equal(out[14:], p) {
 			t.Errorf("verdict %d", ret)
 		}
 	})
 	t.Run("IPv4 in IPv6 to another address is not the B4's", func(t *testing.T) {
 		p := ipv6(testAFTR, netip.MustParseAddr("2001:db8:1000::1"), 4, udp4(server4, B44, 10))
-		if ret, out := h.in(p); ret != tcActNext || !bytes.Equal(out[14:], p) {
+		if ret, out := h.in(p); ret != bpftest.ActNext || !bytes.Equal(out[14:], p) {
 			t.Errorf("verdict %d", ret)
 		}
 	})
@@ -254,7 +222,7 @@ func TestDecapsulation(t *testing.T) {
 	h := newHarness(t, testSoftwire())
 	inner := udp4(server4, B44, 200)
 	ret, out := h.in(ipv6(testAFTR, testB4, 4, inner))
-	if ret != tcActNext {
+	if ret != bpftest.ActNext {
 		t.Fatalf("verdict %d, want TCX_NEXT (the NAT64 and the stack see the IPv4 packet)", ret)
 	}
 	if binary.BigEndian.Uint16(out[12:]) != 0x0800 || !bytes.Equal(out[14:], inner) {
@@ -290,7 +258,7 @@ func TestDrops(t *testing.T) {
 			} else {
 				ret, _ = h.in(c.l3)
 			}
-			if ret != tcActShot {
+			if ret != bpftest.ActShot {
 				t.Errorf("verdict %d, want TC_ACT_SHOT", ret)
 			}
 			if got := h.counter(c.counter); got != before+1 {
@@ -299,7 +267,7 @@ func TestDrops(t *testing.T) {
 		})
 	}
 	t.Run("IPv4 of exactly the softwire's MTU leaves", func(t *testing.T) {
-		if ret, _ := h.out(udp4(B44, server4, 1460-28)); ret != tcActNext {
+		if ret, _ := h.out(udp4(B44, server4, 1460-28)); ret != bpftest.ActNext {
 			t.Errorf("verdict %d", ret)
 		}
 	})

@@ -1,9 +1,7 @@
 package dslite
 
 import (
-	"os"
 	"testing"
-	"time"
 
 	"codeberg.org/monostack/gizmo/internal/targetkernel"
 )
@@ -14,22 +12,13 @@ import (
 // appliance runs, and the decapsulation flag of bpf_skb_adjust_room that
 // Debian's headers lack.
 
-const targetMarker = "DSLITE-TARGET-EXIT"
-
-func TestMain(m *testing.M) {
-	if targetkernel.IsInit() {
-		targetkernel.RunAsInit(m.Run, targetMarker)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { targetkernel.Main(m) }
 
 func TestTargetKernelQEMU(t *testing.T) {
 	targetkernel.Run(t, targetkernel.Options{
-		Marker:   targetMarker,
-		Timeout:  10 * time.Minute,
 		MustPass: "TestDecapsulation",
 		// The netns test needs iproute2 and the DNS lookups a network,
 		// which the VM does not have.
-		Cmdline: "-- -test.v -test.count=1 -test.skip=^(TestNetns|TestTargetKernel|TestLookupAAAA|TestServiceResolves)",
+		Skip: "^(TestNetns|TestTargetKernel|TestLookupAAAA|TestServiceResolves)",
 	})
 }

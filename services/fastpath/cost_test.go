@@ -5,14 +5,13 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"testing"
 
 	"github.com/cilium/ebpf"
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 
+	"codeberg.org/monostack/gizmo/internal/bpftest"
 	"codeberg.org/monostack/gizmo/internal/targetkernel"
+	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
 // BenchmarkPacketCost measures what the programs cost per packet, as
@@ -21,18 +20,9 @@ import (
 // is the JIT's cost; in TestTargetKernelCost, on gokrazy's kernel without a
 // JIT, the interpreter's, counted in instructions.
 func BenchmarkPacketCost(b *testing.B) {
-	needRoot(b)
-	defer targetkernel.InNewNetns(b)()
 	lan, wan := costLinks(b)
-	dp, err := loadDatapath(0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer dp.close()
-	h := &harness{t: b, dp: dp, now: 1000e9, prefixes: []netip.Prefix{lanPrefix, ulaPrefix}}
-	if err := dp.configure(true, lan, wan, DefaultMark, h.prefixes, nil, h.tmo(), 0, h.now); err != nil {
-		b.Fatal(err)
-	}
+	h := costDatapath(b, lan, wan)
+	dp := h.dp
 	ref, err := targetkernel.PassThrough()
 	if err != nil {
 		b.Fatal(err)
@@ -65,7 +55,7 @@ func BenchmarkPacketCost(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	if ret, err := dp.objs.FpLan.Run(&ebpf.RunOptions{Data: frame(udpOut), Context: skbCtx{IngressIfindex: uint32(lan)}}); err != nil || ret != tcActRedirect {
+	if ret, err := dp.objs.FpLan.Run(&ebpf.RunOptions{Data: frame(udpOut), Context: skbCtx{IngressIfindex: uint32(lan)}}); err != nil || ret != bpftest.ActRedirect {
 		b.Fatalf("the UDP flow's first packet: verdict %d, %v (counters %v)", ret, err, h.counters())
 	}
 	same := func(l3 []byte) func(int) []byte {
@@ -79,12 +69,12 @@ func BenchmarkPacketCost(b *testing.B) {
 		ctx     []byte
 		verdict uint32
 	}{
-		{"fp_lan: UDP, 64-byte payload, route cached", dp.objs.FpLan, same(udpOut), ctx(lan, 0), tcActRedirect},
-		{"fp_wan: TCP, 1440-byte payload (1500-byte packet), FIB lookup", dp.objs.FpWan, same(tcpIn), ctx(wan, 0), tcActRedirect},
+		{"fp_lan: UDP, 64-byte payload, route cached", dp.objs.FpLan, same(udpOut), ctx(lan, 0), bpftest.ActRedirect},
+		{"fp_wan: TCP, 1440-byte payload (1500-byte packet), FIB lookup", dp.objs.FpWan, same(tcpIn), ctx(wan, 0), bpftest.ActRedirect},
 		{"fp_lan: a packet of no offloaded flow (to the stack)", dp.objs.FpLan,
-			same(pkt6(hostB, remote, seg{proto: 17, sport: 1, dport: 2, payload: 64})), ctx(lan, 0), tcActNext},
-		{"fp_learn_wan: a fast-pathed packet leaving (marked)", dp.objs.FpLearnWan, same(udpOut), ctx(lan, DefaultMark), tcActNext},
-		{"fp_learn_wan: a packet the stack forwarded, flow known", dp.objs.FpLearnWan, same(udpOut), ctx(lan, 0), tcActNext},
+			same(pkt6(hostB, remote, seg{proto: 17, sport: 1, dport: 2, payload: 64})), ctx(lan, 0), bpftest.ActNext},
+		{"fp_learn_wan: a fast-pathed packet leaving (marked)", dp.objs.FpLearnWan, same(udpOut), ctx(lan, DefaultMark), bpftest.ActNext},
+		{"fp_learn_wan: a packet the stack forwarded, flow known", dp.objs.FpLearnWan, same(udpOut), ctx(lan, 0), bpftest.ActNext},
 	}
 	b.ResetTimer()
 	for range b.N {
@@ -111,46 +101,39 @@ func BenchmarkPacketCost(b *testing.B) {
 	}
 }
 
-// costLinks makes lan0 and uplink0 (bridges without ports, which are
-// enough for routes and neighbours) with the addresses, routes and
-// neighbour entries that let bpf_fib_lookup succeed as on a router.
-func costLinks(b testing.TB) (lan, wan int) {
+// costLinks makes lan0 and uplink0 (targetkernel.Router) with the
+// addresses, routes and neighbour entries that let bpf_fib_lookup succeed
+// as on a router, in a network namespace of the test's own for the test's
+// length.
+func costLinks(t testing.TB) (lan, wan int) {
+	t.Helper()
+	testns.NeedRoot(t)
+	t.Cleanup(targetkernel.InNewNetns(t))
+	gw, mac := net.ParseIP("2001:db8:0:1::1"), net.HardwareAddr{2, 0, 0, 0, 0, 0xa}
+	l, w := targetkernel.Router{
+		LAN:    []string{"2001:db8:1000:100::1/64"},
+		WAN:    []string{"2001:db8:0:1::2/64"},
+		Routes: []targetkernel.Route{{Dst: "2001:db8:ffff::/48", Gw: gw}},
+		Neighbours: []targetkernel.Neighbour{
+			{WAN: true, IP: gw, MAC: mac},
+			{IP: hostA.AsSlice(), MAC: mac},
+		},
+	}.Make(t)
+	return l.Attrs().Index, w.Attrs().Index
+}
+
+// costDatapath loads the programs and configures them as the service does
+// for the LAN's prefixes between lan and wan, for the benchmark's length.
+func costDatapath(b *testing.B, lan, wan int) *harness {
 	b.Helper()
-	must := func(what string, err error) {
-		if err != nil {
-			b.Fatalf("%s: %v", what, err)
-		}
+	dp, err := loadDatapath(0)
+	if err != nil {
+		b.Fatal(err)
 	}
-	// A router forwards (bpf_fib_lookup answers FWD_DISABLED otherwise);
-	// this thread's /proc/sys/net is its namespace's.
-	must("forwarding", os.WriteFile("/proc/sys/net/ipv6/conf/all/forwarding", []byte("1"), 0o644))
-	lo, err := netlink.LinkByName("lo")
-	must("lo", err)
-	must("lo up", netlink.LinkSetUp(lo))
-	links := map[string]netlink.Link{}
-	for _, name := range []string{"lan0", "uplink0"} {
-		must("add "+name, netlink.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}))
-		l, err := netlink.LinkByName(name)
-		must(name, err)
-		must(name+" up", netlink.LinkSetUp(l))
-		links[name] = l
+	b.Cleanup(func() { dp.close() })
+	h := &harness{t: b, dp: dp, now: 1000e9, prefixes: []netip.Prefix{lanPrefix, ulaPrefix}}
+	if err := dp.configure(true, lan, wan, DefaultMark, h.prefixes, nil, h.tmo(), 0, h.now); err != nil {
+		b.Fatal(err)
 	}
-	addr := func(l netlink.Link, a string) {
-		na, err := netlink.ParseAddr(a)
-		must(a, err)
-		na.Flags |= unix.IFA_F_NODAD
-		must("address "+a, netlink.AddrAdd(l, na))
-	}
-	addr(links["lan0"], "2001:db8:1000:100::1/64")
-	addr(links["uplink0"], "2001:db8:0:1::2/64")
-	gw := net.ParseIP("2001:db8:0:1::1")
-	_, dst, _ := net.ParseCIDR("2001:db8:ffff::/48")
-	must("route", netlink.RouteAdd(&netlink.Route{LinkIndex: links["uplink0"].Attrs().Index, Dst: dst, Gw: gw}))
-	neigh := func(l netlink.Link, ip net.IP) {
-		must(fmt.Sprintf("neighbour %s", ip), netlink.NeighAdd(&netlink.Neigh{LinkIndex: l.Attrs().Index,
-			State: netlink.NUD_PERMANENT, IP: ip, HardwareAddr: net.HardwareAddr{2, 0, 0, 0, 0, 0xa}}))
-	}
-	neigh(links["uplink0"], gw)
-	neigh(links["lan0"], hostA.AsSlice())
-	return links["lan0"].Attrs().Index, links["uplink0"].Attrs().Index
+	return h
 }

@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"codeberg.org/monostack/gizmo/internal/bpftest"
 )
 
 func udp(sport, dport uint16) seg { return seg{proto: 17, sport: sport, dport: dport, payload: 16} }
@@ -22,16 +24,16 @@ func TestUDPOffloadedAfterBothDirections(t *testing.T) {
 	h := newHarness(t)
 	out := pkt6(hostA, remote, udp(40000, 9999))
 	in := pkt6(remote, hostA, udp(9999, 40000))
-	if r := h.lanIngress(out); r.verdict != tcActNext {
+	if r := h.lanIngress(out); r.verdict != bpftest.ActNext {
 		t.Fatalf("unknown flow: verdict %d, want next (the stack)", r.verdict)
 	}
 	h.acceptOut(out)
-	if r := h.lanIngress(out); r.verdict != tcActNext {
+	if r := h.lanIngress(out); r.verdict != bpftest.ActNext {
 		t.Fatalf("only LAN→WAN accepted: verdict %d, want next", r.verdict)
 	}
 	h.acceptIn(in)
 	r := h.lanIngress(out)
-	if r.verdict != tcActRedirect {
+	if r.verdict != bpftest.ActRedirect {
 		t.Fatalf("established: verdict %d, want redirect", r.verdict)
 	}
 	if r.l3[7] != 63 {
@@ -40,7 +42,7 @@ func TestUDPOffloadedAfterBothDirections(t *testing.T) {
 	if r.mark&DefaultMark == 0 {
 		t.Errorf("mark %#x: the fast path's bit is not set", r.mark)
 	}
-	if r := h.wanIngress(in); r.verdict != tcActRedirect {
+	if r := h.wanIngress(in); r.verdict != bpftest.ActRedirect {
 		t.Fatalf("reply direction: verdict %d, want redirect", r.verdict)
 	}
 	c := h.counters()
@@ -112,7 +114,7 @@ func TestSpoofedSourcesNeverMatch(t *testing.T) {
 		{"from the WAN, host A's address to the remote", pkt6(hostA, remote, udp(40000, 9999))},
 		{"from the WAN, the ULA to host A", pkt6(netip.MustParseAddr("fd12:3456:789a::1"), hostA, udp(9999, 40000))},
 	} {
-		if r := h.wanIngress(c.l3); r.verdict != tcActNext {
+		if r := h.wanIngress(c.l3); r.verdict != bpftest.ActNext {
 			t.Errorf("%s: verdict %d, want next (the firewall decides)", c.name, r.verdict)
 		}
 	}
@@ -120,7 +122,7 @@ func TestSpoofedSourcesNeverMatch(t *testing.T) {
 		t.Errorf("fast %d, not-lan %d; want 0 and 3", c[cFastPackets], c[sNotLAN])
 	}
 	// From the LAN, a host that uses the remote's address as source.
-	if r := h.lanIngress(pkt6(remote, hostA, udp(9999, 40000))); r.verdict != tcActNext {
+	if r := h.lanIngress(pkt6(remote, hostA, udp(9999, 40000))); r.verdict != bpftest.ActNext {
 		t.Errorf("from the LAN with an outside source: verdict %d, want next", r.verdict)
 	}
 }
@@ -131,27 +133,27 @@ func TestTCPOffloadedOnlyAfterHandshake(t *testing.T) {
 	i := func(f uint8) []byte { return pkt6(remote, hostA, tcp(443, 40000, f)) }
 	h.acceptOut(o(tcpSYN))
 	h.acceptIn(i(tcpSYN | tcpACK))
-	if r := h.lanIngress(o(tcpACK)); r.verdict != tcActNext {
+	if r := h.lanIngress(o(tcpACK)); r.verdict != bpftest.ActNext {
 		t.Fatalf("after SYN, SYN-ACK: verdict %d, want next (conntrack must see the third ACK)", r.verdict)
 	}
 	h.acceptOut(o(tcpACK))
 	h.acceptIn(i(tcpACK))
-	if r := h.lanIngress(o(tcpACK)); r.verdict != tcActRedirect {
+	if r := h.lanIngress(o(tcpACK)); r.verdict != bpftest.ActRedirect {
 		t.Fatalf("established: verdict %d, want redirect", r.verdict)
 	}
-	if r := h.wanIngress(i(tcpACK)); r.verdict != tcActRedirect {
+	if r := h.wanIngress(i(tcpACK)); r.verdict != bpftest.ActRedirect {
 		t.Fatalf("established, inbound: verdict %d, want redirect", r.verdict)
 	}
 	// The FIN goes to the stack so that conntrack sees the close, and
 	// so does the rest of the connection.
-	if r := h.lanIngress(o(tcpFIN | tcpACK)); r.verdict != tcActNext {
+	if r := h.lanIngress(o(tcpFIN | tcpACK)); r.verdict != bpftest.ActNext {
 		t.Fatalf("FIN: verdict %d, want next", r.verdict)
 	}
 	h.acceptOut(o(tcpFIN | tcpACK))
 	h.acceptIn(i(tcpACK))
 	h.acceptOut(o(tcpACK))
 	for _, r := range []result{h.wanIngress(i(tcpACK)), h.lanIngress(o(tcpACK))} {
-		if r.verdict != tcActNext {
+		if r.verdict != bpftest.ActNext {
 			t.Errorf("after the FIN: verdict %d, want next", r.verdict)
 		}
 	}
@@ -164,12 +166,12 @@ func TestTCPOffloadedOnlyAfterHandshake(t *testing.T) {
 	h.acceptIn(i(tcpSYN | tcpACK))
 	h.acceptOut(o(tcpACK))
 	h.acceptIn(i(tcpACK))
-	if r := h.lanIngress(o(tcpACK)); r.verdict != tcActRedirect {
+	if r := h.lanIngress(o(tcpACK)); r.verdict != bpftest.ActRedirect {
 		t.Errorf("reused tuple after a new handshake: verdict %d, want redirect", r.verdict)
 	}
 	// An RST seen by the firewall ends it too.
 	h.acceptIn(i(tcpRST))
-	if r := h.lanIngress(o(tcpACK)); r.verdict != tcActNext {
+	if r := h.lanIngress(o(tcpACK)); r.verdict != bpftest.ActNext {
 		t.Errorf("after an RST: verdict %d, want next", r.verdict)
 	}
 }
@@ -180,19 +182,19 @@ func TestICMPv6EchoOffloaded(t *testing.T) {
 	rep := pkt6(remote, hostA, seg{proto: 58, icmpType: 129, sport: 77})
 	h.acceptOut(req)
 	h.acceptIn(rep)
-	if r := h.lanIngress(req); r.verdict != tcActRedirect {
+	if r := h.lanIngress(req); r.verdict != bpftest.ActRedirect {
 		t.Errorf("echo request: verdict %d, want redirect", r.verdict)
 	}
-	if r := h.wanIngress(rep); r.verdict != tcActRedirect {
+	if r := h.wanIngress(rep); r.verdict != bpftest.ActRedirect {
 		t.Errorf("echo reply: verdict %d, want redirect", r.verdict)
 	}
 	other := pkt6(hostA, remote, seg{proto: 58, icmpType: 128, sport: 78})
-	if r := h.lanIngress(other); r.verdict != tcActNext {
+	if r := h.lanIngress(other); r.verdict != bpftest.ActNext {
 		t.Errorf("another identifier: verdict %d, want next", r.verdict)
 	}
 	// RFC 4443 errors are RELATED in conntrack: always the stack's.
 	ptb := pkt6(remote, hostA, seg{proto: 58, icmpType: 2, sport: 77})
-	if r := h.wanIngress(ptb); r.verdict != tcActNext {
+	if r := h.wanIngress(ptb); r.verdict != bpftest.ActNext {
 		t.Errorf("packet too big: verdict %d, want next", r.verdict)
 	}
 }
@@ -218,7 +220,7 @@ func TestStackKeepsWhatTheRouterMustSee(t *testing.T) {
 		{"truncated UDP header", pkt6(hostA, remote, udp(40000, 9999))[:42], sShort},
 	} {
 		before := h.counters()[c.reason]
-		if r := h.lanIngress(c.l3); r.verdict != tcActNext {
+		if r := h.lanIngress(c.l3); r.verdict != bpftest.ActNext {
 			t.Errorf("%s: verdict %d, want next", c.name, r.verdict)
 		}
 		if after := h.counters()[c.reason]; after != before+1 {
@@ -232,13 +234,13 @@ func TestIdleFlowExpires(t *testing.T) {
 	h.establishUDP(hostA, 40000, 9999)
 	out := pkt6(hostA, remote, udp(40000, 9999))
 	h.advance(UDPTimeout + time.Second)
-	if r := h.lanIngress(out); r.verdict != tcActNext {
+	if r := h.lanIngress(out); r.verdict != bpftest.ActNext {
 		t.Fatalf("after the idle timeout: verdict %d, want next", r.verdict)
 	}
 	if c := h.counters(); c[sExpired] != 1 {
 		t.Errorf("expired %d, want 1", c[sExpired])
 	}
-	if r := h.lanIngress(out); r.verdict != tcActNext || h.counters()[sNoFlow] != 1 {
+	if r := h.lanIngress(out); r.verdict != bpftest.ActNext || h.counters()[sNoFlow] != 1 {
 		t.Errorf("expired flow is still in the table")
 	}
 }
@@ -252,21 +254,21 @@ func TestRefreshThroughTheStack(t *testing.T) {
 	out := pkt6(hostA, remote, udp(40000, 9999))
 	in := pkt6(remote, hostA, udp(9999, 40000))
 	h.advance(RefreshAfter / 2)
-	if r := h.lanIngress(out); r.verdict != tcActRedirect {
+	if r := h.lanIngress(out); r.verdict != bpftest.ActRedirect {
 		t.Fatalf("within the refresh time: verdict %d, want redirect", r.verdict)
 	}
 	h.advance(RefreshAfter)
-	if r := h.lanIngress(out); r.verdict != tcActNext {
+	if r := h.lanIngress(out); r.verdict != bpftest.ActNext {
 		t.Fatalf("refresh due: verdict %d, want next", r.verdict)
 	}
 	h.acceptOut(out) // the firewall still accepts it
-	if r := h.lanIngress(out); r.verdict != tcActRedirect {
+	if r := h.lanIngress(out); r.verdict != bpftest.ActRedirect {
 		t.Errorf("after the refresh: verdict %d, want redirect", r.verdict)
 	}
 	// The firewall stops accepting the inbound direction (its conntrack
 	// entry was flushed, say): it never gets back on the fast path.
 	for range 3 {
-		if r := h.wanIngress(in); r.verdict != tcActNext {
+		if r := h.wanIngress(in); r.verdict != bpftest.ActNext {
 			t.Errorf("inbound, not accepted since the refresh: verdict %d, want next", r.verdict)
 		}
 	}
@@ -281,7 +283,7 @@ func TestRenumberingRetiresFlows(t *testing.T) {
 	out := pkt6(hostA, remote, udp(40000, 9999))
 	h.prefixes = []netip.Prefix{netip.MustParsePrefix("2001:db8:1000:200::/64"), ulaPrefix}
 	h.configure()
-	if r := h.lanIngress(out); r.verdict != tcActNext {
+	if r := h.lanIngress(out); r.verdict != bpftest.ActNext {
 		t.Errorf("flow of the retired prefix: verdict %d, want next", r.verdict)
 	}
 	res, err := h.dp.reap(h.now, h.tmo(), h.prefixes, h.exclude)
@@ -318,7 +320,7 @@ func TestDisabledWithoutPrefixes(t *testing.T) {
 	h.establishUDP(hostA, 40000, 9999)
 	h.prefixes = nil
 	h.configure()
-	if r := h.lanIngress(pkt6(hostA, remote, udp(40000, 9999))); r.verdict != tcActNext {
+	if r := h.lanIngress(pkt6(hostA, remote, udp(40000, 9999))); r.verdict != bpftest.ActNext {
 		t.Errorf("no LAN prefixes: verdict %d, want next", r.verdict)
 	}
 }
@@ -337,7 +339,7 @@ func TestExcludedRemotesNeverLearned(t *testing.T) {
 	if c[lLearned] != 0 {
 		t.Errorf("learned %d directions of a flow to the NAT64 prefix, want 0", c[lLearned])
 	}
-	if r := h.lanIngress(pkt6(hostA, nat64, udp(40000, 9999))); r.verdict != tcActNext {
+	if r := h.lanIngress(pkt6(hostA, nat64, udp(40000, 9999))); r.verdict != bpftest.ActNext {
 		t.Errorf("to the NAT64 prefix: verdict %d, want next", r.verdict)
 	}
 	if h.counters()[sExcluded] != 1 {

@@ -2,6 +2,8 @@ package fastpath
 
 import (
 	"testing"
+
+	"codeberg.org/monostack/gizmo/internal/bpftest"
 )
 
 // FuzzPrograms feeds arbitrary frames to all four programs after a flow
@@ -32,8 +34,8 @@ func FuzzPrograms(f *testing.F) {
 			"fp_learn_lan": h.acceptIn(l3),
 		} {
 			switch {
-			case r.verdict == tcActNext:
-			case r.verdict == tcActRedirect && (name == "fp_lan" || name == "fp_wan"):
+			case r.verdict == bpftest.ActNext:
+			case r.verdict == bpftest.ActRedirect && (name == "fp_lan" || name == "fp_wan"):
 				if len(l3) < 44 || l3[0]>>4 != 6 || l3[7] <= 1 {
 					t.Errorf("%s redirected a packet that is not a forwardable IPv6 packet: % x", name, l3)
 				}

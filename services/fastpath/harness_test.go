@@ -3,17 +3,11 @@ package fastpath
 import (
 	"encoding/binary"
 	"net/netip"
-	"os"
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/internal/testns"
 	"github.com/cilium/ebpf"
-)
-
-// tc verdicts as BPF_PROG_TEST_RUN reports them.
-const (
-	tcActRedirect = 7
-	tcActNext     = 1<<32 - 1 // TC_ACT_UNSPEC: TCX_NEXT
 )
 
 // Fake interface indexes: BPF_PROG_TEST_RUN does not redirect, it only
@@ -31,13 +25,6 @@ var (
 	remote    = netip.MustParseAddr("2001:db8:ffff::10")
 )
 
-func needRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-}
-
 // harness runs the programs on packets built by the tests, with a clock
 // the test moves and without bpf_fib_lookup.
 type harness struct {
@@ -50,7 +37,7 @@ type harness struct {
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
-	needRoot(t)
+	testns.NeedRoot(t)
 	dp, err := loadDatapath(0)
 	if err != nil {
 		t.Fatal(err)

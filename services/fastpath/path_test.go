@@ -3,7 +3,6 @@ package fastpath
 import (
 	"fmt"
 	"net"
-	"net/netip"
 	"testing"
 
 	"github.com/google/nftables"
@@ -21,8 +20,6 @@ import (
 // that the packet skips the stack. In TestTargetKernelCost the figures are
 // instructions: whether the fast path pays for itself without a JIT.
 func BenchmarkRouterPath(b *testing.B) {
-	needRoot(b)
-	defer targetkernel.InNewNetns(b)()
 	lan, wan := costLinks(b)
 	ll, err := netlink.LinkByIndex(lan)
 	if err != nil {
@@ -50,15 +47,8 @@ func BenchmarkRouterPath(b *testing.B) {
 		}
 		return d.Nanoseconds()
 	}
-	dp, err := loadDatapath(0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer dp.close()
-	h := &harness{t: b, dp: dp, now: 1000e9, prefixes: []netip.Prefix{lanPrefix, ulaPrefix}}
-	if err := dp.configure(true, lan, wan, DefaultMark, h.prefixes, nil, h.tmo(), 0, h.now); err != nil {
-		b.Fatal(err)
-	}
+	h := costDatapath(b, lan, wan)
+	dp := h.dp
 	b.ResetTimer()
 	for range b.N {
 		plain := measure("plain")

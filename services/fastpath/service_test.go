@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"codeberg.org/monostack/gizmo/internal/targetkernel"
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netns"
@@ -69,8 +68,6 @@ func TestApplyRefusesBadPlan(t *testing.T) {
 // look up packets it cannot offload, and conntrack's TCP window check is
 // back. A plan with LAN prefixes turns it on again.
 func TestEmptyPlanDetaches(t *testing.T) {
-	needRoot(t)
-	defer targetkernel.InNewNetns(t)()
 	lan, wan := costLinks(t)
 	ns, err := netns.Get()
 	if err != nil {

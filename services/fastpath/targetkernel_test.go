@@ -1,9 +1,7 @@
 package fastpath
 
 import (
-	"os"
 	"testing"
-	"time"
 
 	"codeberg.org/monostack/gizmo/internal/targetkernel"
 )
@@ -13,21 +11,12 @@ import (
 // the package there: the verifier and the programs' decisions on the
 // kernel the appliance runs.
 
-const targetMarker = "FASTPATH-TARGET-EXIT"
-
-func TestMain(m *testing.M) {
-	if targetkernel.IsInit() {
-		targetkernel.RunAsInit(m.Run, targetMarker)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { targetkernel.Main(m) }
 
 func TestTargetKernelQEMU(t *testing.T) {
 	targetkernel.Run(t, targetkernel.Options{
-		Marker:   targetMarker,
-		Timeout:  10 * time.Minute,
-		MustPass: "TestLoadWithoutKernelTypes",
-		Cmdline:  "-- -test.v -test.count=1 -test.skip=^TestTargetKernel",
+		MustPass: "TestObjectFitsTargetKernel/LoadWithoutKernelTypes",
+		Skip:     "^TestTargetKernel",
 	})
 }
 
@@ -36,10 +25,8 @@ func TestTargetKernelQEMU(t *testing.T) {
 // (docs/performance.md, "Without a JIT").
 func TestTargetKernelCost(t *testing.T) {
 	targetkernel.Run(t, targetkernel.Options{
-		Marker:  targetMarker,
-		Timeout: 10 * time.Minute,
-		Icount:  true,
-		Cmdline: "-- -test.run ^$ -test.bench ^Benchmark(PacketCost|RouterPath)$ -test.benchtime 1x",
-		Show:    `(cost|path): .*`,
+		Bench:  "^Benchmark(PacketCost|RouterPath)$",
+		Icount: true,
+		Show:   `(cost|path): .*`,
 	})
 }

@@ -1,6 +1,7 @@
 package firewall
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -155,11 +156,6 @@ func BenchmarkForwarding(b *testing.B) {
 		b.Fatal(err)
 	}
 
-	median := func(v []float64) float64 {
-		v = slices.Clone(v)
-		slices.Sort(v)
-		return v[len(v)/2]
-	}
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "\n%-18s %-13s %10s %10s %10s   (%d rounds of %d s)\n", "config", "test", "min", "median", "max", rounds, secs)
 	for _, c := range configs {
@@ -390,11 +386,6 @@ func BenchmarkForwardingCPU(b *testing.B) {
 	}
 	// The CPU clock is sampled at each tick (4 ms at HZ=250): the median
 	// of the rounds is the estimate, the minimum shows the spread.
-	median := func(k key) time.Duration {
-		v := slices.Clone(samples[k])
-		slices.Sort(v)
-		return v[len(v)/2]
-	}
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "\nCPU per forwarded 64-byte UDP packet, whole path, %d rounds of %d packets\n", rounds, n)
 	fmt.Fprintf(&sb, "%-22s %-12s %8s %8s %8s\n", "config", "path", "min ns", "median", "max")
@@ -404,14 +395,14 @@ func BenchmarkForwardingCPU(b *testing.B) {
 			if len(samples[k]) == 0 {
 				continue
 			}
-			fmt.Fprintf(&sb, "%-22s %-12s %8d %8d %8d\n", c.name, path, slices.Min(samples[k]).Nanoseconds(), median(k).Nanoseconds(), slices.Max(samples[k]).Nanoseconds())
-			b.ReportMetric(float64(median(k).Nanoseconds()), c.name+"/"+path+"_ns/packet")
+			fmt.Fprintf(&sb, "%-22s %-12s %8d %8d %8d\n", c.name, path, slices.Min(samples[k]).Nanoseconds(), median(samples[k]).Nanoseconds(), slices.Max(samples[k]).Nanoseconds())
+			b.ReportMetric(float64(median(samples[k]).Nanoseconds()), c.name+"/"+path+"_ns/packet")
 		}
 	}
 	rel := func(num, den, path string) {
 		kn, kd := key{num, path}, key{den, path}
 		if len(samples[kn]) > 0 && len(samples[kd]) > 0 {
-			n, d := median(kn), median(kd)
+			n, d := median(samples[kn]), median(samples[kd])
 			fmt.Fprintf(&sb, "cost %s / %s, %s: %.3f (%+d ns/packet)\n", num, den, path, float64(n)/float64(d), (n - d).Nanoseconds())
 		}
 	}
@@ -429,6 +420,14 @@ func BenchmarkForwardingCPU(b *testing.B) {
 	}
 	sb.WriteString(strings.Join(fpRuns, "\n") + "\n")
 	b.Log(sb.String())
+}
+
+// median is the middle of the rounds' results (the upper one of an even
+// count).
+func median[T cmp.Ordered](v []T) T {
+	v = slices.Clone(v)
+	slices.Sort(v)
+	return v[len(v)/2]
 }
 
 // nonZero keeps the counters that counted something, for the log.

@@ -3,6 +3,7 @@ package firewall
 import (
 	"net/netip"
 	"slices"
+	"testing"
 )
 
 // packet is what the evaluator below needs to know about a packet. It lets
@@ -38,6 +39,18 @@ type outcome struct {
 	verdict  VerdictKind
 	counters []string
 	masq     bool
+}
+
+// check fails t unless the path ended in verdict and, when counter is
+// set, touched that counter.
+func (o outcome) check(t *testing.T, verdict VerdictKind, counter string) {
+	t.Helper()
+	if o.verdict != verdict {
+		t.Errorf("verdict = %v, want %v (counters %v)", o.verdict, verdict, o.counters)
+	}
+	if counter != "" && !slices.Contains(o.counters, counter) {
+		t.Errorf("counters = %v, want %s among them", o.counters, counter)
+	}
 }
 
 // path runs the packet through prerouting and then input (oif empty) or

@@ -182,27 +182,11 @@ func pingPong(t *testing.T, c *net.UDPConn, n, size int) {
 // answers with the number of bytes it read.
 func tcpSink(t *testing.T, ns, addr string) {
 	t.Helper()
-	var ln net.Listener
-	testns.Inside(t, ns, func() {
-		var err error
-		if ln, err = net.Listen("tcp", addr); err != nil {
-			t.Fatal(err)
-		}
+	testns.ServeTCP(t, ns, "tcp", addr, func(c net.Conn) {
+		defer c.Close()
+		n, _ := io.Copy(io.Discard, c)
+		fmt.Fprint(c, n)
 	})
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				n, _ := io.Copy(io.Discard, c)
-				fmt.Fprint(c, n)
-			}()
-		}
-	}()
 }
 
 // tcpSend connects from ns, sends n bytes, half-closes and returns what
@@ -243,15 +227,8 @@ func fwCounter(t *testing.T, s *Service, name string) uint64 {
 func TestFastpathWithRuleset(t *testing.T) {
 	testns.NeedRoot(t)
 	tp := newTopo(t)
-	fw, err := New(Config{NetNS: int(tp.routerNS.Fd())})
-	if err != nil {
-		t.Fatal(err)
-	}
 	plan := topoPlan()
-	if err := fw.Apply(plan); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = fw.Remove() })
+	fw := tp.firewall(t, plan)
 	fp := startFastpath(t, tp, plan.LANPrefixes)
 	if v := sysctl(t, tp.router, "net/netfilter/nf_conntrack_tcp_be_liberal"); v != "1" {
 		t.Errorf("nf_conntrack_tcp_be_liberal is %s while the fast path runs, want 1", v)

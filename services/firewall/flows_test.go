@@ -86,36 +86,20 @@ func TestAdmitsLess(t *testing.T) {
 func echoServer(t *testing.T, ns, addr string) <-chan net.Conn {
 	t.Helper()
 	conns := make(chan net.Conn, 4)
-	var ln net.Listener
-	testns.Inside(t, ns, func() {
-		var err error
-		if ln, err = net.Listen("tcp", addr); err != nil {
-			t.Fatal(err)
-		}
-	})
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	testns.ServeTCP(t, ns, "tcp", addr, func(c net.Conn) {
+		conns <- c
+		defer c.Close()
+		r := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			line, err := r.ReadString('\n')
 			if err != nil {
 				return
 			}
-			conns <- c
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if _, err := c.Write([]byte(line)); err != nil {
-						return
-					}
-				}
-			}()
+			if _, err := c.Write([]byte(line)); err != nil {
+				return
+			}
 		}
-	}()
+	})
 	return conns
 }
 
@@ -136,15 +120,9 @@ func echo(c net.Conn, line string) bool {
 // next segment brings it back.
 func TestRemovedExposedPortEndsItsFlows(t *testing.T) {
 	tp := newTopo(t)
-	s, err := New(Config{NetNS: int(tp.routerNS.Fd())})
-	if err != nil {
-		t.Fatal(err)
-	}
 	exposed := topoPlan()
 	exposed.HostRules = []HostRule{{Host: "02:00:00:00:00:05", Addrs: []netip.Addr{a(topoLANHost6)}, Ports: []Port{{TCP, 7000}, {TCP, 7001}}}}
-	if err := s.Apply(exposed); err != nil {
-		t.Fatal(err)
-	}
+	s := tp.firewall(t, exposed)
 	served := echoServer(t, tp.lan, "[::]:7000")
 	echoServer(t, tp.lan, "[::]:7001")
 	dial := func(port string) net.Conn {

@@ -88,6 +88,21 @@ func newTopo(t testing.TB) *topo {
 	return tp
 }
 
+// firewall runs the service on the router's namespace with plan p applied,
+// and removes its table when the test ends.
+func (tp *topo) firewall(t *testing.T, p Plan) *Service {
+	t.Helper()
+	s, err := New(Config{NetNS: int(tp.routerNS.Fd())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Remove() })
+	if err := s.Apply(p); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // topoPlan is the plan for newTopo's router.
 func topoPlan() Plan {
 	p := labPlan()

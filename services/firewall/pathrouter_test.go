@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -15,9 +14,11 @@ import (
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
-	"golang.org/x/sys/unix"
 
+	"codeberg.org/monostack/gizmo/internal/bpftest"
+	"codeberg.org/monostack/gizmo/internal/ethframe"
 	"codeberg.org/monostack/gizmo/internal/targetkernel"
+	"codeberg.org/monostack/gizmo/internal/testns"
 	"codeberg.org/monostack/gizmo/services/accounting"
 	"codeberg.org/monostack/gizmo/services/fastpath"
 	"codeberg.org/monostack/gizmo/services/nat64"
@@ -26,13 +27,6 @@ import (
 // The router of BenchmarkRouterPath, with no tool but netlink, so that it
 // builds inside the target kernel's VM too. The test imports the other
 // services only to run them beside the ruleset, as the daemon does.
-
-// needRootOrSkip skips without root: the benchmark makes a namespace.
-func needRootOrSkip(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("needs root")
-	}
-}
 
 // Addresses of the benchmark's router: the lab plan's LAN, a LAN host in
 // it and a host on the internet behind the ISP's router.
@@ -71,49 +65,25 @@ func newPathRouter(b *testing.B) *pathRouter {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { ns.Close() })
-	must := func(what string, err error) {
-		if err != nil {
-			b.Fatalf("%s: %v", what, err)
-		}
-	}
-	// This thread's /proc/sys/net is its namespace's.
-	must("forwarding", os.WriteFile("/proc/sys/net/ipv6/conf/all/forwarding", []byte("1"), 0o644))
-	must("forwarding", os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644))
-	lo, err := netlink.LinkByName("lo")
-	must("lo", err)
-	must("lo up", netlink.LinkSetUp(lo))
-	links := map[string]netlink.Link{}
-	for _, name := range []string{"lan0", "uplink0"} {
-		must("add "+name, netlink.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}))
-		l, err := netlink.LinkByName(name)
-		must(name, err)
-		must(name+" up", netlink.LinkSetUp(l))
-		links[name] = l
-	}
-	addr := func(l netlink.Link, a string) {
-		na, err := netlink.ParseAddr(a)
-		must(a, err)
-		na.Flags |= unix.IFA_F_NODAD
-		must("address "+a, netlink.AddrAdd(l, na))
-	}
-	addr(links["lan0"], "2001:db8:1000:100::1/64")
-	addr(links["lan0"], "203.0.113.129/25")
-	addr(links["uplink0"], "2001:db8:0:1::2/64")
-	addr(links["uplink0"], "192.0.2.100/24")
-	_, inet6, _ := net.ParseCIDR("2001:db8:ffff::/48")
-	must("route", netlink.RouteAdd(&netlink.Route{LinkIndex: links["uplink0"].Attrs().Index, Dst: inet6, Gw: pathGW6}))
-	must("route", netlink.RouteAdd(&netlink.Route{LinkIndex: links["uplink0"].Attrs().Index, Gw: pathGW4}))
-	for _, n := range []struct {
-		link string
-		ip   net.IP
-	}{{"uplink0", pathGW6}, {"uplink0", pathGW4}, {"lan0", pathHost.AsSlice()}} {
-		must(fmt.Sprintf("neighbour %s", n.ip), netlink.NeighAdd(&netlink.Neigh{LinkIndex: links[n.link].Attrs().Index,
-			State: netlink.NUD_PERMANENT, IP: n.ip, HardwareAddr: pathMAC}))
-	}
+	lan, wan := targetkernel.Router{
+		LAN: []string{"2001:db8:1000:100::1/64", "203.0.113.129/25"},
+		WAN: []string{"2001:db8:0:1::2/64", "192.0.2.100/24"},
+		Routes: []targetkernel.Route{
+			{Dst: "2001:db8:ffff::/48", Gw: pathGW6},
+			{Gw: pathGW4},
+		},
+		Neighbours: []targetkernel.Neighbour{
+			{WAN: true, IP: pathGW6, MAC: pathMAC},
+			{WAN: true, IP: pathGW4, MAC: pathMAC},
+			{IP: pathHost.AsSlice(), MAC: pathMAC},
+		},
+	}.Make(b)
 	xdp, err := targetkernel.XDPPass()
-	must("XDP program", err)
+	if err != nil {
+		b.Fatalf("XDP program: %v", err)
+	}
 	b.Cleanup(func() { xdp.Close() })
-	return &pathRouter{b: b, ns: ns, lan: links["lan0"], wan: links["uplink0"], xdp: xdp}
+	return &pathRouter{b: b, ns: ns, lan: lan, wan: wan, xdp: xdp}
 }
 
 func (r *pathRouter) nsFD() int { return int(r.ns) }
@@ -127,10 +97,7 @@ func (r *pathRouter) in(l3 []byte) pathPacket {
 	return pathPacket{frame: frame(r.wan.Attrs().HardwareAddr, l3), ingress: r.wan.Attrs().Index, egress: r.lan.Attrs().Index}
 }
 
-func frame(to net.HardwareAddr, l3 []byte) []byte {
-	f := append(append([]byte{}, to...), pathMAC...)
-	return append(append(f, 0x86, 0xdd), l3...)
-}
+func frame(to net.HardwareAddr, l3 []byte) []byte { return bpftest.Frame(to, pathMAC, l3) }
 
 // inject sends one packet through the router and fails unless it left by
 // its egress interface.
@@ -259,12 +226,13 @@ func (r *pathRouter) nat64() func() {
 		LANIfindex:  r.lan.Attrs().Index, WANIfindex: r.wan.Attrs().Index,
 		LANMTU: 1500, WANMTU: 1500,
 	})
-	for i := 0; !s.Stats().Enabled; i++ {
-		if i == 500 {
-			r.b.Fatal("NAT64 plan not applied")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	// Loading the NAT64's programs takes the verifier seconds, more
+	// without a JIT (TestTargetKernelCost); the limit only keeps a broken
+	// benchmark from hanging.
+	testns.WaitFor(r.b, "the NAT64 to apply its plan", time.Minute, func() (bool, string) {
+		st := s.Stats()
+		return st.Enabled, fmt.Sprintf("%+v", st.Counters)
+	})
 	return stop
 }
 
@@ -320,33 +288,15 @@ const (
 // ip6 puts l4 behind an IPv6 header and writes its checksum at csum
 // (RFC 8200 §8.1: over the pseudo-header and the upper-layer packet).
 func ip6(src, dst netip.Addr, proto uint8, l4 []byte, csum int) []byte {
-	b := make([]byte, 40, 40+len(l4))
-	b[0] = 0x60
-	binary.BigEndian.PutUint16(b[4:], uint16(len(l4)))
-	b[6] = proto
-	b[7] = 64
-	s, d := src.As16(), dst.As16()
-	copy(b[8:], s[:])
-	copy(b[24:], d[:])
-	var sum uint32
-	add := func(p []byte) {
-		for i := 0; i+1 < len(p); i += 2 {
-			sum += uint32(binary.BigEndian.Uint16(p[i:]))
-		}
-		if len(p)%2 == 1 {
-			sum += uint32(p[len(p)-1]) << 8
-		}
-	}
-	add(b[8:40])
-	sum += uint32(len(l4)) + uint32(proto)
-	add(l4)
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	c := ^uint16(sum)
+	pseudo := make([]byte, 40, 40+len(l4))
+	copy(pseudo[0:], src.AsSlice())
+	copy(pseudo[16:], dst.AsSlice())
+	binary.BigEndian.PutUint32(pseudo[32:], uint32(len(l4)))
+	pseudo[39] = proto
+	c := ethframe.Checksum(append(pseudo, l4...))
 	if c == 0 && proto == 17 {
 		c = 0xffff // RFC 768: zero means no checksum, which IPv6 forbids
 	}
 	binary.BigEndian.PutUint16(l4[csum:], c)
-	return append(b, l4...)
+	return ethframe.IPv6(src, dst, 64, proto, l4)
 }

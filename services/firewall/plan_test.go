@@ -3,10 +3,11 @@ package firewall
 import (
 	"fmt"
 
-	"github.com/google/nftables"
 	"net/netip"
 	"strings"
 	"testing"
+
+	"github.com/google/nftables"
 )
 
 func TestValidate(t *testing.T) {

@@ -3,10 +3,11 @@ package firewall
 import (
 	"fmt"
 
-	"github.com/google/go-cmp/cmp"
 	"net/netip"
 	"slices"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 var (
@@ -148,12 +149,7 @@ func TestRenderPolicy(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got := rs.path(tc.pkt)
-			if got.verdict != tc.want {
-				t.Errorf("verdict = %v, want %v (counters %v)", got.verdict, tc.want, got.counters)
-			}
-			if tc.counter != "" && !slices.Contains(got.counters, tc.counter) {
-				t.Errorf("counters = %v, want %s among them", got.counters, tc.counter)
-			}
+			got.check(t, tc.want, tc.counter)
 			if got.masq != tc.masq {
 				t.Errorf("masquerade = %v, want %v", got.masq, tc.masq)
 			}

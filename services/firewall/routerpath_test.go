@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"codeberg.org/monostack/gizmo/internal/targetkernel"
+	"codeberg.org/monostack/gizmo/internal/testns"
 	"codeberg.org/monostack/gizmo/services/fastpath"
 )
 
@@ -35,7 +36,7 @@ import (
 //
 //	sudo go test ./services/firewall -run '^$' -bench RouterPath -benchtime 1x
 func BenchmarkRouterPath(b *testing.B) {
-	needRootOrSkip(b)
+	testns.NeedRoot(b)
 	r := newPathRouter(b)
 	plan := labPlan()
 	many := labPlan()

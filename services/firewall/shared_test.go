@@ -2,7 +2,6 @@ package firewall
 
 import (
 	"net/netip"
-	"slices"
 	"testing"
 )
 
@@ -39,13 +38,7 @@ func TestRenderSharedPrefix(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := rs.path(tc.pkt)
-			if got.verdict != tc.want {
-				t.Errorf("verdict = %v, want %v (counters %v)", got.verdict, tc.want, got.counters)
-			}
-			if tc.counter != "" && !slices.Contains(got.counters, tc.counter) {
-				t.Errorf("counters = %v, want %s among them", got.counters, tc.counter)
-			}
+			rs.path(tc.pkt).check(t, tc.want, tc.counter)
 		})
 	}
 }

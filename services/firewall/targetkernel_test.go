@@ -1,23 +1,12 @@
 package firewall
 
 import (
-	"os"
 	"testing"
-	"time"
 
 	"codeberg.org/monostack/gizmo/internal/targetkernel"
 )
 
-// targetMarker prefixes the exit line the test binary prints as the VM's
-// init.
-const targetMarker = "FIREWALL-TARGET-EXIT"
-
-func TestMain(m *testing.M) {
-	if targetkernel.IsInit() {
-		targetkernel.RunAsInit(m.Run, targetMarker)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { targetkernel.Main(m) }
 
 // TestTargetKernelCost runs BenchmarkRouterPath on gokrazy's kernel.amd64,
 // which has no BPF JIT, with the guest's clock counting instructions: what
@@ -26,11 +15,9 @@ func TestMain(m *testing.M) {
 // (docs/performance.md, "Without a JIT (APU)").
 func TestTargetKernelCost(t *testing.T) {
 	targetkernel.Run(t, targetkernel.Options{
-		Marker:   targetMarker,
+		Bench:    "^BenchmarkRouterPath$",
 		MemoryMB: 1024,
-		Timeout:  15 * time.Minute,
 		Icount:   true,
-		Cmdline:  "-- -test.run ^$ -test.bench ^BenchmarkRouterPath$ -test.benchtime 1x",
 		Show:     `path: .*`,
 	})
 }

@@ -16,26 +16,11 @@ import (
 // and reports each peer address.
 func listenTCP(t *testing.T, ns, addr string) <-chan netip.AddrPort {
 	t.Helper()
-	var ln net.Listener
-	testns.Inside(t, ns, func() {
-		var err error
-		ln, err = net.Listen("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-	})
-	t.Cleanup(func() { ln.Close() })
 	peers := make(chan netip.AddrPort, 16)
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			peers <- netip.MustParseAddrPort(c.RemoteAddr().String())
-			c.Close()
-		}
-	}()
+	testns.ServeTCP(t, ns, "tcp", addr, func(c net.Conn) {
+		peers <- netip.MustParseAddrPort(c.RemoteAddr().String())
+		c.Close()
+	})
 	return peers
 }
 
@@ -95,13 +80,7 @@ func moved(t *testing.T, s *Service, name string, fn func()) {
 // TestTraffic sends real packets across veths through the applied ruleset.
 func TestTraffic(t *testing.T) {
 	tp := newTopo(t)
-	s, err := New(Config{NetNS: int(tp.routerNS.Fd())})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Apply(topoPlan()); err != nil {
-		t.Fatal(err)
-	}
+	s := tp.firewall(t, topoPlan())
 
 	t.Run("LAN to WAN IPv6 is forwarded and counted native", func(t *testing.T) {
 		listenTCP(t, tp.wan, "["+topoWAN6+"]:8000")
@@ -232,17 +211,11 @@ func TestTraffic(t *testing.T) {
 // would lose the former or pass the latter.
 func TestNoGapAcrossReapply(t *testing.T) {
 	tp := newTopo(t)
-	s, err := New(Config{NetNS: int(tp.routerNS.Fd())})
-	if err != nil {
-		t.Fatal(err)
-	}
 	planA := topoPlan()
 	planA.TokenRules[0].Ports = append(planA.TokenRules[0].Ports, Port{UDP, 443})
 	planB := planA
 	planB.HostRules = append([]HostRule{{Host: "02:00:00:00:00:02", Addrs: []netip.Addr{a("2001:db8:1000:100::77")}, Ports: []Port{{TCP, 8443}}}}, planA.HostRules...)
-	if err := s.Apply(planA); err != nil {
-		t.Fatal(err)
-	}
+	s := tp.firewall(t, planA)
 
 	type probe struct {
 		name     string

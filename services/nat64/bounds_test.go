@@ -5,12 +5,32 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"codeberg.org/monostack/gizmo/internal/bpftest"
 )
 
 // The tests of this file attack the translator's bounds: every table and
 // counter that a hostile LAN host or a hostile remote can grow must stop at
 // its limit with a counted refusal, and give its room back when the state
 // it counts expires.
+
+// rotate opens flows the way a host with RFC 8981 temporary addresses
+// does: from each of the LAN /64's addresses 0 to addrs-1, flows new
+// flows each (UDP from port 1000 up, to remote1's DNS port). It returns
+// how many sessions the translator created.
+func (h *harness) rotate(p Plan, addrs, flows int) int {
+	h.t.Helper()
+	created := 0
+	for a := range addrs {
+		for port := range flows {
+			ret, _ := h.send(true, pkt6(lanAddr(a), to6(p, remote1), seg{proto: ProtoUDP, sport: uint16(1000 + port), dport: 53}))
+			if ret == bpftest.ActRedirect {
+				created++
+			}
+		}
+	}
+	return created
+}
 
 // lanAddr returns address number i in the test plan's LAN /64.
 func lanAddr(i int) netip.Addr {
@@ -29,15 +49,7 @@ func TestRFC8981RotatingAddressesStayInsideThe64sLimit(t *testing.T) {
 	h := newHarness(t, p, 0)
 	// Five privacy addresses of one host, four new flows each: the /64
 	// holds ten, whatever the addresses.
-	created := 0
-	for a := range 5 {
-		for port := range 4 {
-			ret, _ := h.send(true, pkt6(lanAddr(a), to6(p, remote1), seg{proto: ProtoUDP, sport: uint16(1000 + port), dport: 53}))
-			if ret == tcActRedirect {
-				created++
-			}
-		}
-	}
+	created := h.rotate(p, 5, 4)
 	if created != 10 || h.counter("prefix_limit_refused") != 10 {
 		t.Errorf("%d sessions from one /64 with a limit of 10; prefix_limit_refused %d", created, h.counter("prefix_limit_refused"))
 	}
@@ -49,7 +61,7 @@ func TestRFC8981RotatingAddressesStayInsideThe64sLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := h.counter("host_limit_refused")
-	if ret, _ := h.send(true, pkt6(lanAddr(0), to6(p, remote1), seg{proto: ProtoUDP, sport: 2000, dport: 53})); ret != tcActShot {
+	if ret, _ := h.send(true, pkt6(lanAddr(0), to6(p, remote1), seg{proto: ProtoUDP, sport: 2000, dport: 53})); ret != bpftest.ActShot {
 		t.Errorf("fifth flow of an address with a share of 4: verdict %d", ret)
 	}
 	if h.counter("host_limit_refused") != before+1 {
@@ -74,13 +86,13 @@ func TestHostCountsNeverJam(t *testing.T) {
 	h := newHarness(t, p, 0)
 	const n = 5000
 	for a := range n {
-		if ret, _ := h.run(true, pkt6(lanAddr(a), to6(p, remote1), seg{proto: ProtoUDP, sport: uint16(40000 + a%2), dport: 53})); ret != tcActRedirect {
+		if ret, _ := h.run(true, pkt6(lanAddr(a), to6(p, remote1), seg{proto: ProtoUDP, sport: uint16(40000 + a%2), dport: 53})); ret != bpftest.ActRedirect {
 			t.Fatalf("address %d: verdict %d (counters %v)", a, ret, mustCounters(t, h))
 		}
 	}
 	opened := 1
 	for port := uint16(40002); port < 40020; port++ {
-		if ret, _ := h.run(true, pkt6(lanAddr(n-1), to6(p, remote1), seg{proto: ProtoUDP, sport: port, dport: 53})); ret != tcActRedirect {
+		if ret, _ := h.run(true, pkt6(lanAddr(n-1), to6(p, remote1), seg{proto: ProtoUDP, sport: port, dport: 53})); ret != bpftest.ActRedirect {
 			break
 		}
 		opened++
@@ -107,7 +119,7 @@ func TestPoolPortsNeverLeak(t *testing.T) {
 		for a := range n {
 			src := lanAddr(round*n + a)
 			sport := uint16(40000 + a%2) // UDP keeps the parity: half the pool each
-			if ret, _ := h.run(true, pkt6(src, to6(p, remote1), seg{proto: ProtoUDP, sport: sport, dport: 53})); ret != tcActRedirect {
+			if ret, _ := h.run(true, pkt6(src, to6(p, remote1), seg{proto: ProtoUDP, sport: sport, dport: 53})); ret != bpftest.ActRedirect {
 				t.Fatalf("round %d, address %d: verdict %d (counters %v)", round, a, ret, mustCounters(t, h))
 			}
 		}
@@ -142,7 +154,7 @@ func TestRFC6146InboundSessionsBoundedPerBinding(t *testing.T) {
 	spray := func() (in int) {
 		t.Helper()
 		for port := range 100 {
-			if ret, _ := h.send(false, pkt4(remote1, pool, seg{proto: ProtoUDP, sport: uint16(20000 + port), dport: o.sport})); ret == tcActRedirect {
+			if ret, _ := h.send(false, pkt4(remote1, pool, seg{proto: ProtoUDP, sport: uint16(20000 + port), dport: o.sport})); ret == bpftest.ActRedirect {
 				in++
 			}
 		}
@@ -201,23 +213,23 @@ func TestRFC1812NoICMPErrorAboutAnICMPError(t *testing.T) {
 	// dropped, never answered with time exceeded.
 	quoted := ip4(pool, remote1, 64, ProtoUDP, false, seg{proto: ProtoUDP, sport: o.sport, dport: 53}.bytes(pool, remote1))
 	icmpErr := setTTL(pkt4(remote2, pool, seg{proto: ProtoICMP, dport: 3<<8 | 3, payload: quoted}), 1)
-	if ret, out := h.send(false, icmpErr); ret != tcActShot {
+	if ret, out := h.send(false, icmpErr); ret != bpftest.ActShot {
 		t.Errorf("ICMPv4 error with TTL 1: verdict %d, %d bytes out", ret, len(out))
 	}
 	// RFC 4443 §2.4(e.1): nor an ICMPv6 error whose hop limit runs out.
 	inner := pkt6(to6(p, remote1), hostA, seg{proto: ProtoUDP, sport: 53, dport: 7000})
 	icmp6Err := pkt6(hostA, to6(p, remote1), seg{proto: ProtoICMP, dport: 1<<8 | 4, payload: inner})
 	icmp6Err[7] = 1
-	if ret, out := h.send(true, icmp6Err); ret != tcActShot {
+	if ret, out := h.send(true, icmp6Err); ret != bpftest.ActShot {
 		t.Errorf("ICMPv6 error with hop limit 1: verdict %d, %d bytes out", ret, len(out))
 	}
 	// RFC 1812 §4.3.2.7: nor a non-initial fragment.
 	first := frag4(pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 53, dport: o.sport, payload: make([]byte, 16)}), 77, 0, true)
-	if ret, _ := h.send(false, first); ret != tcActRedirect {
+	if ret, _ := h.send(false, first); ret != bpftest.ActRedirect {
 		t.Fatalf("first fragment: verdict %d", ret)
 	}
 	rest := setTTL(frag4(ip4(remote1, pool, 64, ProtoUDP, false, make([]byte, 8)), 77, 24, false), 1)
-	if ret, out := h.send(false, rest); ret != tcActShot {
+	if ret, out := h.send(false, rest); ret != bpftest.ActShot {
 		t.Errorf("non-initial fragment with TTL 1: verdict %d, %d bytes out", ret, len(out))
 	}
 	if got := h.counter("icmp_error_not_allowed"); got != 3 {
@@ -233,7 +245,7 @@ func TestRFC4443ICMPErrorsRateLimited(t *testing.T) {
 		for i := range n {
 			in := pkt6(hostA, to6(p, remote1), seg{proto: ProtoUDP, sport: uint16(3000 + i), dport: 33434})
 			in[7] = 1
-			if ret, out := h.send(true, in); ret == tcActRedirect && len(out) > 0 && parse(t, out).icmpType == 3 {
+			if ret, out := h.send(true, in); ret == bpftest.ActRedirect && len(out) > 0 && parse(t, out).icmpType == 3 {
 				answered++
 			}
 		}
@@ -266,19 +278,19 @@ func TestRFC791FragmentStateExpires(t *testing.T) {
 	datagram := func(id uint16, gap time.Duration) uint32 {
 		t.Helper()
 		first := frag4(pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 53, dport: o.sport, payload: make([]byte, 16)}), id, 0, true)
-		if ret, _ := h.send(false, first); ret != tcActRedirect {
+		if ret, _ := h.send(false, first); ret != bpftest.ActRedirect {
 			t.Fatalf("first fragment: verdict %d", ret)
 		}
 		h.advance(uint64(gap))
 		ret, _ := h.send(false, frag4(ip4(remote1, pool, 64, ProtoUDP, false, make([]byte, 8)), id, 24, false))
 		return ret
 	}
-	if ret := datagram(1, time.Second); ret != tcActRedirect {
+	if ret := datagram(1, time.Second); ret != bpftest.ActRedirect {
 		t.Errorf("fragment 1 s after the first: verdict %d", ret)
 	}
 	// RFC 791 §3.2: a reassembly timer of 15 s; a fragment after that
 	// belongs to no datagram the host still waits for.
-	if ret := datagram(2, 16*time.Second); ret != tcActShot {
+	if ret := datagram(2, 16*time.Second); ret != bpftest.ActShot {
 		t.Errorf("fragment 16 s after the first: verdict %d", ret)
 	}
 	if h.counter("fragment_state_expired") != 1 {

@@ -10,6 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"codeberg.org/monostack/gizmo/internal/bpftest"
+	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
 // The Jool graybox cases (see /work/shared/conformance/jool-graybox/README.md)
@@ -111,7 +114,7 @@ type caseResult struct {
 
 func TestJoolGrayboxNAT64(t *testing.T) {
 	dir := graybox(t)
-	needRoot(t)
+	testns.NeedRoot(t)
 	var results []caseResult
 	h := newHarness(t, joolPlan(1500, 1500), 0)
 	for _, b := range joolStatic {
@@ -156,7 +159,7 @@ func replay(t *testing.T, h *harness, dir string, c graycase) caseResult {
 	}
 	ret, out := h.send(c.sendNS == "v6", in)
 	r := caseResult{c: c}
-	if ret != tcActRedirect {
+	if ret != bpftest.ActRedirect {
 		r.detail = fmt.Sprintf("verdict %d, not redirected", ret)
 		return r
 	}

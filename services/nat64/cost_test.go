@@ -4,14 +4,14 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"testing"
 
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 
+	"codeberg.org/monostack/gizmo/internal/bpftest"
 	"codeberg.org/monostack/gizmo/internal/targetkernel"
+	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
 // BenchmarkPacketCost measures what the programs cost per packet, as
@@ -21,33 +21,16 @@ import (
 // TestTargetKernelCost, on gokrazy's kernel without a JIT, the
 // interpreter's, counted in instructions.
 func BenchmarkPacketCost(b *testing.B) {
-	needRoot(b)
-	defer targetkernel.InNewNetns(b)()
-	lan, wan := costLinks(b)
 	p := testPlan()
-	p.LANIfindex, p.WANIfindex = lan, wan
 	p.Deny4 = []netip.Prefix{netip.MustParsePrefix("203.0.113.128/25")}
-	dp, err := loadDatapath("", 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer dp.close(false)
-	if err := dp.configure(p, 0, 0); err != nil {
-		b.Fatal(err)
-	}
+	dp, _, _ := costDatapath(b, costRouter(), &p)
 	ref, err := targetkernel.PassThrough()
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer ref.Close()
 
-	frame := func(l3 []byte) []byte {
-		etype := []byte{0x08, 0x00}
-		if l3[0]>>4 == 6 {
-			etype = []byte{0x86, 0xdd}
-		}
-		return append(append(append(append([]byte{}, macA...), macB...), etype...), l3...)
-	}
+	frame := func(l3 []byte) []byte { return bpftest.Frame(macA, macB, l3) }
 	same := func(l3 []byte) func(int) []byte {
 		f := frame(l3)
 		return func(int) []byte { return f }
@@ -84,20 +67,20 @@ func BenchmarkPacketCost(b *testing.B) {
 		frames  func(int) []byte
 		verdict uint32
 	}{
-		{"6→4 UDP, 64-byte payload", dp.objs.Nat64Lan, same(udp6), tcActRedirect},
-		{"6→4 TCP, 1440-byte payload (1500-byte IPv6 packet)", dp.objs.Nat64Lan, same(pkt6(hostA, to6(p, remote1), tcp(0x10, 1440))), tcActRedirect},
+		{"6→4 UDP, 64-byte payload", dp.objs.Nat64Lan, same(udp6), bpftest.ActRedirect},
+		{"6→4 TCP, 1440-byte payload (1500-byte IPv6 packet)", dp.objs.Nat64Lan, same(pkt6(hostA, to6(p, remote1), tcp(0x10, 1440))), bpftest.ActRedirect},
 		{"4→6 UDP, 64-byte payload", dp.objs.Nat64Wan,
-			same(pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 7000, dport: port16(ub.Port4), payload: make([]byte, 64)})), tcActRedirect},
-		{"4→6 TCP, 1440-byte payload (1480-byte IPv4 packet)", dp.objs.Nat64Wan, same(pkt4(remote1, pool, back(0x10, 1440))), tcActRedirect},
+			same(pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 7000, dport: port16(ub.Port4), payload: make([]byte, 64)})), bpftest.ActRedirect},
+		{"4→6 TCP, 1440-byte payload (1480-byte IPv4 packet)", dp.objs.Nat64Wan, same(pkt4(remote1, pool, back(0x10, 1440))), bpftest.ActRedirect},
 		{"6→4 TCP SYN opening a session and a binding", dp.objs.Nat64Lan, func(i int) []byte {
 			s := tcp(0x02, 0)
 			s.sport = uint16(1024 + i)
 			return frame(pkt6(hostB, to6(p, remote2), s))
-		}, tcActRedirect},
+		}, bpftest.ActRedirect},
 		{"native IPv6 on the LAN (not to the prefix)", dp.objs.Nat64Lan,
-			same(pkt6(hostA, netip.MustParseAddr("2001:db8:ffff::6"), seg{proto: ProtoUDP, sport: 5000, dport: 7000, payload: make([]byte, 64)})), tcActNext},
+			same(pkt6(hostA, netip.MustParseAddr("2001:db8:ffff::6"), seg{proto: ProtoUDP, sport: 5000, dport: 7000, payload: make([]byte, 64)})), bpftest.ActNext},
 		{"IPv4 on the WAN not to the pool", dp.objs.Nat64Wan,
-			same(pkt4(remote1, netip.MustParseAddr("192.0.2.7"), seg{proto: ProtoUDP, sport: 5000, dport: 7000, payload: make([]byte, 64)})), tcActNext},
+			same(pkt4(remote1, netip.MustParseAddr("192.0.2.7"), seg{proto: ProtoUDP, sport: 5000, dport: 7000, payload: make([]byte, 64)})), bpftest.ActNext},
 	}
 	const runs = 101
 	b.ResetTimer()
@@ -133,48 +116,39 @@ func mustDPCounters(b *testing.B, dp *datapath) map[string]uint64 {
 	return c
 }
 
-// costLinks makes lan0 and uplink0 (two bridges without ports, which
-// are enough for routes and neighbours) with the addresses, routes and
-// neighbour entries that let bpf_fib_lookup succeed as on a router.
-func costLinks(b *testing.B) (lan, wan int) {
-	b.Helper()
-	must := func(what string, err error) {
-		if err != nil {
-			b.Fatalf("%s: %v", what, err)
-		}
-	}
-	// A router forwards (bpf_fib_lookup answers FWD_DISABLED otherwise);
-	// this thread's /proc/sys/net is its namespace's.
-	for _, f := range []string{"/proc/sys/net/ipv4/ip_forward", "/proc/sys/net/ipv6/conf/all/forwarding"} {
-		must(f, os.WriteFile(f, []byte("1"), 0o644))
-	}
-	lo, err := netlink.LinkByName("lo")
-	must("lo", err)
-	must("lo up", netlink.LinkSetUp(lo))
-	links := map[string]netlink.Link{}
-	for _, name := range []string{"lan0", "uplink0"} {
-		must("add "+name, netlink.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}))
-		l, err := netlink.LinkByName(name)
-		must(name, err)
-		must(name+" up", netlink.LinkSetUp(l))
-		links[name] = l
-	}
-	addr := func(l netlink.Link, a string) {
-		na, err := netlink.ParseAddr(a)
-		must(a, err)
-		na.Flags |= unix.IFA_F_NODAD
-		must("address "+a, netlink.AddrAdd(l, na))
-	}
-	addr(links["lan0"], "2001:db8:1000::1/64")
-	addr(links["uplink0"], "192.0.2.100/24")
+// costRouter is lan0 and uplink0 (targetkernel.Router) with the addresses, routes and neighbour
+// entries that let bpf_fib_lookup succeed as on a router: the LAN host's
+// packets leave through the IPv4 default route.
+func costRouter() targetkernel.Router {
 	gw := net.ParseIP("192.0.2.1")
-	must("default route", netlink.RouteAdd(&netlink.Route{LinkIndex: links["uplink0"].Attrs().Index, Gw: gw}))
-	neigh := func(l netlink.Link, ip net.IP, mac []byte) {
-		must(fmt.Sprintf("neighbour %s", ip), netlink.NeighAdd(&netlink.Neigh{LinkIndex: l.Attrs().Index,
-			State: netlink.NUD_PERMANENT, IP: ip, HardwareAddr: mac}))
+	return targetkernel.Router{
+		LAN:    []string{"2001:db8:1000::1/64"},
+		WAN:    []string{"192.0.2.100/24"},
+		Routes: []targetkernel.Route{{Gw: gw}},
+		Neighbours: []targetkernel.Neighbour{
+			{WAN: true, IP: gw, MAC: macA},
+			{IP: hostA.AsSlice(), MAC: macB},
+			{IP: hostB.AsSlice(), MAC: macB},
+		},
 	}
-	neigh(links["uplink0"], gw, macA)
-	neigh(links["lan0"], hostA.AsSlice(), macB)
-	neigh(links["lan0"], hostB.AsSlice(), macB)
-	return links["lan0"].Attrs().Index, links["uplink0"].Attrs().Index
+}
+
+// costDatapath makes the router r in a network namespace of the
+// benchmark's own and loads the datapath there, configured with p on r's
+// links (it sets p's interfaces), for the benchmark's length.
+func costDatapath(b *testing.B, r targetkernel.Router, p *Plan) (dp *datapath, lan, wan netlink.Link) {
+	b.Helper()
+	testns.NeedRoot(b)
+	b.Cleanup(targetkernel.InNewNetns(b))
+	lan, wan = r.Make(b)
+	p.LANIfindex, p.WANIfindex = lan.Attrs().Index, wan.Attrs().Index
+	dp, err := loadDatapath("", 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { dp.close(false) })
+	if err := dp.configure(*p, 0, 0); err != nil {
+		b.Fatal(err)
+	}
+	return dp, lan, wan
 }

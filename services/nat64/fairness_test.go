@@ -4,6 +4,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"codeberg.org/monostack/gizmo/internal/bpftest"
 )
 
 // The hosts of a home share one /64: per-host fairness counts a host by
@@ -18,14 +20,7 @@ func TestRFC8981RotatingHostMeetsItsMACLimitNotItsNeighbours(t *testing.T) {
 	h := newHarness(t, p, 0)
 	// One host (macB) rotates through five addresses of the LAN's /64,
 	// four new flows each: its MAC holds ten, whatever the addresses.
-	created := 0
-	for a := range 5 {
-		for port := range 4 {
-			if ret, _ := h.send(true, pkt6(lanAddr(a), to6(p, remote1), seg{proto: ProtoUDP, sport: uint16(1000 + port), dport: 53})); ret == tcActRedirect {
-				created++
-			}
-		}
-	}
+	created := h.rotate(p, 5, 4)
 	if created != 10 || h.counter("mac_limit_refused") != 10 {
 		t.Errorf("%d sessions from one host with a limit of 10; mac_limit_refused %d", created, h.counter("mac_limit_refused"))
 	}
@@ -68,7 +63,7 @@ func TestInboundSessionsAreNotTheHosts(t *testing.T) {
 	h := newHarness(t, p, 0)
 	o := h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 5000, dport: 3478})
 	for port := range uint16(5) {
-		if ret, _ := h.send(false, pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 20000 + port, dport: o.sport})); ret != tcActRedirect {
+		if ret, _ := h.send(false, pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 20000 + port, dport: o.sport})); ret != bpftest.ActRedirect {
 			t.Fatalf("inbound session %d: verdict %d", port, ret)
 		}
 	}
@@ -139,10 +134,10 @@ func TestFilterTableFullIsCounted(t *testing.T) {
 		t.Errorf("filter_table_full = %d after a session without room for its filter entry", got)
 	}
 	// Its replies still come back; the remote's other ports stay out.
-	if ret, _ := h.send(false, pkt4(remote(8), pool, seg{proto: ProtoUDP, sport: 53, dport: o.sport})); ret != tcActRedirect {
+	if ret, _ := h.send(false, pkt4(remote(8), pool, seg{proto: ProtoUDP, sport: 53, dport: o.sport})); ret != bpftest.ActRedirect {
 		t.Errorf("reply of the session: verdict %d", ret)
 	}
-	if ret, _ := h.send(false, pkt4(remote(8), pool, seg{proto: ProtoUDP, sport: 54, dport: o.sport})); ret != tcActShot {
+	if ret, _ := h.send(false, pkt4(remote(8), pool, seg{proto: ProtoUDP, sport: 54, dport: o.sport})); ret != bpftest.ActShot {
 		t.Errorf("another port of the remote: verdict %d", ret)
 	}
 	// A static binding lets any remote open a session; without room for
@@ -150,7 +145,7 @@ func TestFilterTableFullIsCounted(t *testing.T) {
 	if err := h.dp.addStatic(StaticBinding{Proto: ProtoUDP, Host: netip.AddrPortFrom(hostB, 7000), PoolPort: 7000}); err != nil {
 		t.Fatal(err)
 	}
-	if ret, _ := h.send(false, pkt4(remote(9), pool, seg{proto: ProtoUDP, sport: 53, dport: 7000})); ret != tcActRedirect {
+	if ret, _ := h.send(false, pkt4(remote(9), pool, seg{proto: ProtoUDP, sport: 53, dport: 7000})); ret != bpftest.ActRedirect {
 		t.Errorf("inbound session on a static binding: verdict %d", ret)
 	}
 	if got := h.counter("filter_table_full"); got != 2 {
@@ -168,7 +163,7 @@ func TestRFC6146ICMPQueryFromIPv4OpensNoSession(t *testing.T) {
 	h := newHarness(t, p, 0)
 	e := h.out(t, p, hostA, remote1, seg{proto: ProtoICMP, sport: 77, dport: 128 << 8})
 	echo := func(id uint16) []byte { return pkt4(remote1, pool, seg{proto: ProtoICMP, sport: id, dport: 8 << 8}) }
-	if ret, _ := h.send(false, echo(e.sport)); ret != tcActRedirect {
+	if ret, _ := h.send(false, echo(e.sport)); ret != bpftest.ActRedirect {
 		t.Fatalf("echo request of the existing session: verdict %d", ret)
 	}
 	// The session goes (as a pool flush removes it); its filter entry
@@ -179,13 +174,13 @@ func TestRFC6146ICMPQueryFromIPv4OpensNoSession(t *testing.T) {
 		t.Fatalf("remove the session: %v %v", ok, err)
 	}
 	before := h.counter("filtered")
-	if ret, _ := h.send(false, echo(e.sport)); ret != tcActShot || h.counter("filtered") != before+1 {
+	if ret, _ := h.send(false, echo(e.sport)); ret != bpftest.ActShot || h.counter("filtered") != before+1 {
 		t.Errorf("echo request without a session: verdict %d, filtered %d (was %d)", ret, h.counter("filtered"), before)
 	}
 	if err := h.dp.addStatic(StaticBinding{Proto: ProtoICMP, Host: netip.AddrPortFrom(hostB, 9), PoolPort: 9}); err != nil {
 		t.Fatal(err)
 	}
-	if ret, _ := h.send(false, echo(9)); ret != tcActRedirect {
+	if ret, _ := h.send(false, echo(9)); ret != bpftest.ActRedirect {
 		t.Errorf("echo request to a static binding: verdict %d", ret)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/internal/bpftest"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 )
@@ -33,7 +34,7 @@ func TestRFC7915FragmentsWithoutDF(t *testing.T) {
 	udp := seg{proto: ProtoUDP, sport: 53, dport: o.sport, payload: payload}.bytes(remote1, pool)
 	in := ip4(remote1, pool, 64, ProtoUDP, false, udp)
 	ret, out := h.send(false, in)
-	if ret != tcActRedirect {
+	if ret != bpftest.ActRedirect {
 		t.Fatalf("verdict %d, counters needs_fragmentation %d malformed %d", ret, h.counter("needs_fragmentation"), h.counter("malformed"))
 	}
 	// RFC 8200 §4.5: fragment data in units of 8 bytes; 1280 − 40 − 8.
@@ -69,14 +70,14 @@ func TestRFC7915FragmentsWithoutDF(t *testing.T) {
 
 	// With DF the sender gets Fragmentation Needed instead (RFC 7915 §4).
 	ret, out = h.send(false, ip4(remote1, pool, 64, ProtoUDP, true, udp))
-	if r := parse(t, out); ret != tcActRedirect || r.icmpType != 3 || r.icmpCode != 4 {
+	if r := parse(t, out); ret != bpftest.ActRedirect || r.icmpType != 3 || r.icmpCode != 4 {
 		t.Errorf("DF: verdict %d, ICMP %d/%d; want fragmentation needed", ret, r.icmpType, r.icmpCode)
 	}
 	// ICMP is not split: the checksum of a fragmented ICMPv6 message
 	// covers all of it (a pseudo-header with the whole length).
 	e := h.out(t, p, hostA, remote1, seg{proto: ProtoICMP, sport: 77, dport: 128 << 8})
 	ret, _ = h.send(false, ip4(remote1, pool, 64, ProtoICMP, false, seg{proto: ProtoICMP, sport: e.sport, dport: 0, payload: payload}.bytes(remote1, pool)))
-	if ret != tcActShot || h.counter("needs_fragmentation") != 1 {
+	if ret != bpftest.ActShot || h.counter("needs_fragmentation") != 1 {
 		t.Errorf("big echo reply without DF: verdict %d, needs_fragmentation %d; want a counted drop", ret, h.counter("needs_fragmentation"))
 	}
 }

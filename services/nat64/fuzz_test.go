@@ -3,6 +3,8 @@ package nat64
 import (
 	"net/netip"
 	"testing"
+
+	"codeberg.org/monostack/gizmo/internal/bpftest"
 )
 
 // The BPF programs are the parsers of outside input here: the fuzz targets
@@ -33,8 +35,8 @@ func fuzzProgram(f *testing.F, fromLAN bool, seeds [][]byte) {
 		}
 		ret, out := h.send(fromLAN, l3)
 		switch ret {
-		case tcActOK, tcActShot, tcActNext:
-		case tcActRedirect:
+		case bpftest.ActOK, bpftest.ActShot, bpftest.ActNext:
+		case bpftest.ActRedirect:
 			parseOpt(t, out, false)
 		default:
 			t.Fatalf("verdict %d", ret)

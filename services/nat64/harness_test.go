@@ -2,20 +2,11 @@ package nat64
 
 import (
 	"net/netip"
-	"os"
 	"testing"
 
+	"codeberg.org/monostack/gizmo/internal/bpftest"
+	"codeberg.org/monostack/gizmo/internal/testns"
 	"github.com/cilium/ebpf"
-)
-
-// tc return codes, as BPF_PROG_TEST_RUN reports them (a uint32).
-const (
-	tcActOK       = 0
-	tcActShot     = 2
-	tcActRedirect = 7
-	// tcActNext is TC_ACT_UNSPEC (-1), TCX_NEXT: not ours, the next
-	// program on the hook runs (the kernel passes it at the end).
-	tcActNext = 1<<32 - 1
 )
 
 // harness runs the programs with BPF_PROG_TEST_RUN on packets built by the
@@ -29,16 +20,9 @@ type harness struct {
 	src []byte
 }
 
-func needRoot(t testing.TB) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-}
-
 func newHarness(t testing.TB, p Plan, maxSessions int) *harness {
 	t.Helper()
-	needRoot(t)
+	testns.NeedRoot(t)
 	dp, err := loadDatapath("", maxSessions)
 	if err != nil {
 		t.Fatal(err)
@@ -79,11 +63,7 @@ func (h *harness) run(fromLAN bool, l3 []byte) (uint32, []byte) {
 // LAN's own devices, or one of the two above.
 func (h *harness) runProg(prog *ebpf.Program, l3 []byte) (uint32, []byte) {
 	h.t.Helper()
-	etype := []byte{0x08, 0x00}
-	if len(l3) > 0 && l3[0]>>4 == 6 {
-		etype = []byte{0x86, 0xdd}
-	}
-	frame := append(append(append(append([]byte{}, macA...), h.src...), etype...), l3...)
+	frame := bpftest.Frame(macA, h.src, l3)
 	out := make([]byte, len(frame)+2048)
 	ro := &ebpf.RunOptions{Data: frame, DataOut: out}
 	ret, err := prog.Run(ro)
@@ -105,7 +85,7 @@ func (h *harness) runProg(prog *ebpf.Program, l3 []byte) (uint32, []byte) {
 func (h *harness) send(fromLAN bool, l3 []byte) (uint32, []byte) {
 	h.t.Helper()
 	ret, out := h.run(fromLAN, l3)
-	if fromLAN && ret == tcActRedirect && len(out) >= 20 && out[0]>>4 == 4 {
+	if fromLAN && ret == bpftest.ActRedirect && len(out) >= 20 && out[0]>>4 == 4 {
 		dst := netip.AddrFrom4([4]byte(out[16:20]))
 		if dst == addr4(h.dp.cur.Pool4) {
 			return h.run(false, out)
@@ -116,9 +96,5 @@ func (h *harness) send(fromLAN bool, l3 []byte) (uint32, []byte) {
 
 func (h *harness) counter(name string) uint64 {
 	h.t.Helper()
-	c, err := h.dp.counters()
-	if err != nil {
-		h.t.Fatal(err)
-	}
-	return c[name]
+	return bpftest.Counter(h.t, h.dp.counters, name)
 }

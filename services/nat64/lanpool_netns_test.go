@@ -9,12 +9,11 @@ import (
 	"net/http"
 	"net/netip"
 	"os/exec"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vishvananda/netns"
+	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
 // A LAN with an IPv6-only host and an IPv4-only device behind one switch,
@@ -30,7 +29,7 @@ type lanTopo struct {
 
 func newLANTopo(t *testing.T) *lanTopo {
 	t.Helper()
-	needRoot(t)
+	testns.NeedRoot(t)
 	id := fmt.Sprintf("gzt-n64l-%04x", rand.IntN(0x10000))
 	tp := &lanTopo{h6: id + "-h6", lg: id + "-lg", sw: id + "-sw", gw: id + "-gw"}
 	for _, ns := range []string{tp.h6, tp.lg, tp.sw, tp.gw} {
@@ -77,32 +76,6 @@ func (tp *lanTopo) plan(pref64, lanPref netip.Prefix) Plan {
 	}
 }
 
-// runIn runs the service in the gizmo's namespace until the test ends.
-func (tp *lanTopo) runIn(t *testing.T, s *Service) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // the thread stays in gw; it is never unlocked
-		h, err := netns.GetFromName(tp.gw)
-		if err == nil {
-			err = netns.Set(h)
-			h.Close()
-		}
-		if err != nil {
-			done <- err
-			return
-		}
-		done <- s.Run(ctx)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-}
-
 // apply hands the service a plan and waits until the datapath has it.
 func (tp *lanTopo) apply(t *testing.T, s *Service, p Plan) {
 	t.Helper()
@@ -147,7 +120,7 @@ func TestNetnsLANPoolReachesTheLANsIPv4Device(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tp.runIn(t, s)
+	testns.Start(t, tp.gw, s.Run)
 	// The transport dials on its own goroutines: each dial enters h6.
 	dial := func(ctx context.Context, network, addr string) (c net.Conn, err error) {
 		inNetns(t, tp.h6, func() { c, err = (&net.Dialer{}).DialContext(ctx, network, addr) })

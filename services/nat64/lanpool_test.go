@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"testing"
+
+	"codeberg.org/monostack/gizmo/internal/bpftest"
 )
 
 // The LAN pool: IPv6-only hosts reach the LAN's own IPv4 devices, with the
@@ -43,7 +45,7 @@ func in96(p netip.Prefix, a netip.Addr) netip.Addr {
 func (h *harness) toLAN(t *testing.T, from, dst netip.Addr, s seg) parsed {
 	t.Helper()
 	ret, b := h.send(true, pkt6(from, dst, s))
-	if ret != tcActRedirect {
+	if ret != bpftest.ActRedirect {
 		t.Fatalf("6→4 %v→%v %+v: verdict %d (counters %v)", from, dst, s, ret, mustCounters(t, h))
 	}
 	return parse(t, b)
@@ -69,7 +71,7 @@ func TestLANPoolUnderNetworkSpecificPREF64(t *testing.T) {
 	// The printer answers the gizmo; nat64_lan4 takes it back to the host,
 	// from the printer's address in the prefix.
 	ret, b := h.fromDevice(pkt4(printer, lanPool4.Addr(), seg{proto: ProtoTCP, sport: 631, dport: o.sport, flags: 0x12}))
-	if ret != tcActRedirect {
+	if ret != bpftest.ActRedirect {
 		t.Fatalf("reply: verdict %d (counters %v)", ret, mustCounters(t, h))
 	}
 	r := parse(t, b)
@@ -78,15 +80,15 @@ func TestLANPoolUnderNetworkSpecificPREF64(t *testing.T) {
 	}
 	// The WAN program knows nothing of the LAN pool's address, and the LAN
 	// pool's program nothing of the WAN pool's.
-	if ret, _ := h.run(false, pkt4(printer, lanPool4.Addr(), seg{proto: ProtoTCP, sport: 631, dport: o.sport, flags: 0x10})); ret != tcActNext {
+	if ret, _ := h.run(false, pkt4(printer, lanPool4.Addr(), seg{proto: ProtoTCP, sport: 631, dport: o.sport, flags: 0x10})); ret != bpftest.ActNext {
 		t.Errorf("LAN pool address through nat64_wan: verdict %d, want next", ret)
 	}
 	w := h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 5000, dport: 53})
-	if ret, _ := h.fromDevice(pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 53, dport: w.sport})); ret != tcActNext {
+	if ret, _ := h.fromDevice(pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 53, dport: w.sport})); ret != bpftest.ActNext {
 		t.Errorf("WAN pool address through nat64_lan4: verdict %d, want next", ret)
 	}
 	// Only the LAN's own devices talk to the LAN pool.
-	if ret, _ := h.fromDevice(pkt4(remote1, lanPool4.Addr(), seg{proto: ProtoTCP, sport: 631, dport: o.sport, flags: 0x10})); ret != tcActNext {
+	if ret, _ := h.fromDevice(pkt4(remote1, lanPool4.Addr(), seg{proto: ProtoTCP, sport: 631, dport: o.sport, flags: 0x10})); ret != bpftest.ActNext {
 		t.Errorf("a source outside the LAN through nat64_lan4: verdict %d, want next", ret)
 	}
 	hs, err := h.dp.hosts()
@@ -103,7 +105,7 @@ func TestRFC6052WellKnownPrefixLANDevicesUnderOwn96(t *testing.T) {
 	h := newHarness(t, p, 0)
 	// RFC 6052 §3.1: the well-known prefix never carries the LAN's
 	// (non-global) addresses.
-	if ret, _ := h.send(true, pkt6(hostA, in96(wellKnown, printer), seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != tcActShot {
+	if ret, _ := h.send(true, pkt6(hostA, in96(wellKnown, printer), seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != bpftest.ActShot {
 		t.Errorf("LAN device under 64:ff9b::/96: verdict %d, want drop", ret)
 	}
 	if got := h.counter("destination_denied"); got != 1 {
@@ -116,14 +118,14 @@ func TestRFC6052WellKnownPrefixLANDevicesUnderOwn96(t *testing.T) {
 		t.Fatalf("translated %v→%v", o.src, o.dst)
 	}
 	ret, b := h.fromDevice(pkt4(printer, lanPool4.Addr(), seg{proto: ProtoUDP, sport: 161, dport: o.sport}))
-	if ret != tcActRedirect {
+	if ret != bpftest.ActRedirect {
 		t.Fatalf("reply: verdict %d", ret)
 	}
 	if r := parse(t, b); r.src != dst || r.dst != hostA || r.dport != 5353 {
 		t.Errorf("reply %v→%v:%d, want %v→%v:5353", r.src, r.dst, r.dport, dst, hostA)
 	}
 	// Only the LAN's network is under the /96.
-	if ret, _ := h.send(true, pkt6(hostA, in96(ulaPref96, remote1), seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != tcActShot {
+	if ret, _ := h.send(true, pkt6(hostA, in96(ulaPref96, remote1), seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != bpftest.ActShot {
 		t.Errorf("internet address under the LAN's /96: verdict %d, want drop", ret)
 	}
 	// The internet is still the WAN pool's, under the well-known prefix.
@@ -146,20 +148,20 @@ func TestLANPoolWithoutWANPool(t *testing.T) {
 		t.Fatalf("echo translated %v→%v type %d", o.src, o.dst, o.icmpType)
 	}
 	ret, b := h.fromDevice(pkt4(printer, lanPool4.Addr(), seg{proto: ProtoICMP, sport: o.sport, dport: 0}))
-	if ret != tcActRedirect {
+	if ret != bpftest.ActRedirect {
 		t.Fatalf("echo reply: verdict %d", ret)
 	}
 	if r := parse(t, b); r.icmpType != 129 || r.src != dst || r.sport != 77 {
 		t.Errorf("echo reply type %d from %v id %d", r.icmpType, r.src, r.sport)
 	}
-	if ret, _ := h.send(true, pkt6(hostA, in96(wellKnown, remote1), seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != tcActNext {
+	if ret, _ := h.send(true, pkt6(hostA, in96(wellKnown, remote1), seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != bpftest.ActNext {
 		t.Errorf("64:ff9b:: without a WAN pool: verdict %d, want next (not ours)", ret)
 	}
-	if ret, _ := h.send(true, pkt6(hostA, in96(ulaPref96, remote1), seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != tcActShot {
+	if ret, _ := h.send(true, pkt6(hostA, in96(ulaPref96, remote1), seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != bpftest.ActShot {
 		t.Errorf("internet address under the LAN's /96: verdict %d, want drop", ret)
 	}
 	for _, dst := range []netip.Addr{netip.AddrFrom4([4]byte{}), pool} {
-		if ret, _ := h.run(false, pkt4(remote1, dst, seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != tcActNext {
+		if ret, _ := h.run(false, pkt4(remote1, dst, seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != bpftest.ActNext {
 			t.Errorf("IPv4 to %v on the WAN without a WAN pool: verdict %d, want next", dst, ret)
 		}
 	}
@@ -180,7 +182,7 @@ func TestLANPoolRefusesDevicesAndSpecialAddresses(t *testing.T) {
 		{"the broadcast address: no amplifier", netip.MustParseAddr("203.0.113.255"), "destination_denied"},
 	} {
 		before := h.counter(c.counter)
-		if ret, _ := h.send(true, pkt6(hostA, in96(lanPref, c.dst), seg{proto: ProtoUDP, sport: 9, dport: 9})); ret != tcActShot {
+		if ret, _ := h.send(true, pkt6(hostA, in96(lanPref, c.dst), seg{proto: ProtoUDP, sport: 9, dport: 9})); ret != bpftest.ActShot {
 			t.Errorf("%s: verdict %d, want drop", c.name, ret)
 		}
 		if h.counter(c.counter) != before+1 {
@@ -193,10 +195,10 @@ func TestLANPoolRefusesDevicesAndSpecialAddresses(t *testing.T) {
 	if err := h.dp.configure(p, flagNoFIB|flagFakeClock, h.now); err != nil {
 		t.Fatal(err)
 	}
-	if ret, _ := h.fromDevice(pkt4(printer, lanPool4.Addr(), seg{proto: ProtoUDP, sport: 9100, dport: o.sport})); ret == tcActRedirect {
+	if ret, _ := h.fromDevice(pkt4(printer, lanPool4.Addr(), seg{proto: ProtoUDP, sport: 9100, dport: o.sport})); ret == bpftest.ActRedirect {
 		t.Error("a refused device's session still translates")
 	}
-	if ret, _ := h.send(true, pkt6(hostA, in96(lanPref, printer), seg{proto: ProtoUDP, sport: 7000, dport: 9100})); ret != tcActShot {
+	if ret, _ := h.send(true, pkt6(hostA, in96(lanPref, printer), seg{proto: ProtoUDP, sport: 7000, dport: 9100})); ret != bpftest.ActShot {
 		t.Errorf("to the refused printer: verdict %d, want drop", ret)
 	}
 }
@@ -222,7 +224,7 @@ func TestRFC6146OneBindingPerPool(t *testing.T) {
 	}
 	// A spoofed WAN packet from the printer's address to the WAN binding
 	// is filtered: the printer is a remote of the LAN pool only.
-	if ret, _ := h.run(false, pkt4(printer, pool, seg{proto: ProtoUDP, sport: 53, dport: w.sport})); ret != tcActShot {
+	if ret, _ := h.run(false, pkt4(printer, pool, seg{proto: ProtoUDP, sport: 53, dport: w.sport})); ret != bpftest.ActShot {
 		t.Errorf("printer's address on the WAN: verdict %d, want filtered", ret)
 	}
 	if h.counter("filtered") != 1 {
@@ -252,7 +254,7 @@ func TestRFC7915ICMPErrorsThroughTheLANPool(t *testing.T) {
 	dst := in96(ulaPref96, printer)
 	sent := pkt6(hostA, dst, seg{proto: ProtoUDP, sport: 3000, dport: 9})
 	ret, b := h.send(true, sent)
-	if ret != tcActRedirect {
+	if ret != bpftest.ActRedirect {
 		t.Fatalf("verdict %d", ret)
 	}
 	o := parse(t, b)
@@ -260,7 +262,7 @@ func TestRFC7915ICMPErrorsThroughTheLANPool(t *testing.T) {
 	// The printer's port unreachable, about the translated packet.
 	unreach := seg{proto: ProtoICMP, dport: 3<<8 | 3, payload: b}
 	ret, e := h.fromDevice(pkt4(printer, lanPool4.Addr(), unreach))
-	if ret != tcActRedirect {
+	if ret != bpftest.ActRedirect {
 		t.Fatalf("ICMPv4 error: verdict %d (counters %v)", ret, mustCounters(t, h))
 	}
 	r := parse(t, e)
@@ -274,11 +276,11 @@ func TestRFC7915ICMPErrorsThroughTheLANPool(t *testing.T) {
 	// The host's port unreachable, about a packet from the printer.
 	back := pkt4(printer, lanPool4.Addr(), seg{proto: ProtoUDP, sport: 9, dport: o.sport})
 	ret, b = h.fromDevice(back)
-	if ret != tcActRedirect {
+	if ret != bpftest.ActRedirect {
 		t.Fatalf("reply: verdict %d", ret)
 	}
 	ret, e = h.send(true, pkt6(hostA, dst, seg{proto: ProtoICMP, dport: 1<<8 | 4, payload: b}))
-	if ret != tcActRedirect {
+	if ret != bpftest.ActRedirect {
 		t.Fatalf("ICMPv6 error: verdict %d (counters %v)", ret, mustCounters(t, h))
 	}
 	r = parse(t, e)
@@ -292,7 +294,7 @@ func TestRFC7915ICMPErrorsThroughTheLANPool(t *testing.T) {
 	// RFC 7915 §5: the IPv4 side of the LAN pool is the LAN.
 	big := pkt6(hostA, dst, seg{proto: ProtoUDP, sport: 3001, dport: 9, payload: make([]byte, 1380)})
 	ret, e = h.send(true, big)
-	if ret != tcActRedirect {
+	if ret != bpftest.ActRedirect {
 		t.Fatalf("too big: verdict %d", ret)
 	}
 	if r := parse(t, e); r.icmpType != 2 || r.info != 1420 {
@@ -304,7 +306,7 @@ func TestRFC7915ICMPErrorsThroughTheLANPool(t *testing.T) {
 	binary.BigEndian.PutUint16(ttl1[10:], 0)
 	binary.BigEndian.PutUint16(ttl1[10:], csum(ttl1[:20], 0))
 	ret, e = h.fromDevice(ttl1)
-	if ret != tcActRedirect {
+	if ret != bpftest.ActRedirect {
 		t.Fatalf("TTL 1: verdict %d", ret)
 	}
 	if r := parse(t, e); r.icmpType != 11 || r.src != lanPool4.Addr() || r.dst != printer {

@@ -2,10 +2,11 @@ package nat64
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"testing"
 	"time"
+
+	"codeberg.org/monostack/gizmo/internal/bpftest"
 )
 
 // synOptions is a SYN's option list as Linux sends it (MSS, SACK
@@ -24,28 +25,6 @@ func synOptions(mss uint16, at int) []byte {
 		o = append(o, 0)
 	}
 	return o
-}
-
-// mssOf returns the MSS option of a TCP header, if any.
-func mssOf(tcp []byte) (uint16, bool) {
-	hl := int(tcp[12]>>4) * 4
-	o := tcp[20:hl]
-	for i := 0; i < len(o); {
-		switch o[i] {
-		case 0:
-			return 0, false
-		case 1:
-			i++
-			continue
-		case 2:
-			return binary.BigEndian.Uint16(o[i+2:]), true
-		}
-		if i+1 >= len(o) || o[i+1] < 2 {
-			return 0, false
-		}
-		i += int(o[i+1])
-	}
-	return 0, false
 }
 
 // withoutMSS is the option bytes of a TCP header with the MSS value
@@ -98,7 +77,7 @@ func TestMSSClamp(t *testing.T) {
 				h.out(t, p, hostA, remote1, seg{proto: ProtoTCP, sport: sport, dport: 80, flags: syn})
 			}
 			o := h.out(t, p, hostA, remote1, seg{proto: ProtoTCP, sport: sport, dport: 80, flags: c.flags, tcpOpts: opts})
-			got, ok := mssOf(o.l4)
+			got, ok := bpftest.MSS(o.l4)
 			if !ok || got != c.want {
 				t.Errorf("MSS %d (found %v), want %d", got, ok, c.want)
 			}
@@ -127,11 +106,11 @@ func TestMSSClamp(t *testing.T) {
 		t.Run(c.rule, func(t *testing.T) {
 			opts := synOptions(c.mss, c.at)
 			ret, b := h.send(false, pkt4(remote2, pool, seg{proto: ProtoTCP, sport: 443, dport: o.sport, flags: syn | ack, tcpOpts: opts}))
-			if ret != tcActRedirect {
+			if ret != bpftest.ActRedirect {
 				t.Fatalf("verdict %d", ret)
 			}
 			r := parse(t, b)
-			if got, ok := mssOf(r.l4); !ok || got != c.want {
+			if got, ok := bpftest.MSS(r.l4); !ok || got != c.want {
 				t.Errorf("MSS %d (found %v), want %d", got, ok, c.want)
 			}
 			if g, w := withoutMSS(r.l4, c.at), withoutMSS(seg{proto: ProtoTCP, tcpOpts: opts}.bytes(remote2, pool), c.at); !bytes.Equal(g, w) {

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"testing"
 	"time"
+
+	"codeberg.org/monostack/gizmo/internal/bpftest"
 )
 
 var (
@@ -40,7 +42,7 @@ func to6(p Plan, a netip.Addr) netip.Addr {
 func (h *harness) out(t *testing.T, p Plan, from netip.Addr, to netip.Addr, s seg) parsed {
 	t.Helper()
 	ret, b := h.send(true, pkt6(from, to6(p, to), s))
-	if ret != tcActRedirect {
+	if ret != bpftest.ActRedirect {
 		t.Fatalf("6→4 %v→%v %+v: verdict %d", from, to, s, ret)
 	}
 	return parse(t, b)
@@ -63,7 +65,7 @@ func TestRFC6146EndpointIndependentMappingAddressDependentFiltering(t *testing.T
 	// dependent filtering — from another port of the same remote.
 	for _, rport := range []uint16{53, 5353} {
 		ret, out := h.send(false, pkt4(remote1, pool, seg{proto: ProtoUDP, sport: rport, dport: a.sport}))
-		if ret != tcActRedirect {
+		if ret != bpftest.ActRedirect {
 			t.Fatalf("reply from %v:%d: verdict %d", remote1, rport, ret)
 		}
 		r := parse(t, out)
@@ -73,7 +75,7 @@ func TestRFC6146EndpointIndependentMappingAddressDependentFiltering(t *testing.T
 	}
 	// A remote the host never talked to is filtered.
 	third := netip.MustParseAddr("203.0.113.99")
-	if ret, _ := h.send(false, pkt4(third, pool, seg{proto: ProtoUDP, sport: 53, dport: a.sport})); ret != tcActShot {
+	if ret, _ := h.send(false, pkt4(third, pool, seg{proto: ProtoUDP, sport: 53, dport: a.sport})); ret != bpftest.ActShot {
 		t.Errorf("unsolicited packet from %v: verdict %d, want drop", third, ret)
 	}
 	if got := h.counter("filtered"); got != 1 {
@@ -115,7 +117,7 @@ func TestPortsExhaustedIsCountedDrop(t *testing.T) {
 	h := newHarness(t, p, 0)
 	h.out(t, p, hostA, remote1, seg{proto: ProtoTCP, sport: 40000, dport: 80, flags: 2})
 	h.out(t, p, hostA, remote1, seg{proto: ProtoTCP, sport: 40001, dport: 80, flags: 2})
-	if ret, _ := h.send(true, pkt6(hostA, to6(p, remote1), seg{proto: ProtoTCP, sport: 40002, dport: 80, flags: 2})); ret != tcActShot {
+	if ret, _ := h.send(true, pkt6(hostA, to6(p, remote1), seg{proto: ProtoTCP, sport: 40002, dport: 80, flags: 2})); ret != bpftest.ActShot {
 		t.Fatalf("third binding with two ports: verdict %d", ret)
 	}
 	if got := h.counter("ports_exhausted"); got != 1 {
@@ -136,13 +138,13 @@ func TestRFC6146TCPStateMachine(t *testing.T) {
 	h := newHarness(t, p, 0)
 	const syn, ack, fin, rst = 0x02, 0x10, 0x01, 0x04
 	// §3.5.2.2: only a SYN opens a session from the IPv6 side.
-	if ret, _ := h.send(true, pkt6(hostA, to6(p, remote1), seg{proto: ProtoTCP, sport: 40000, dport: 80, flags: ack})); ret != tcActShot {
+	if ret, _ := h.send(true, pkt6(hostA, to6(p, remote1), seg{proto: ProtoTCP, sport: 40000, dport: 80, flags: ack})); ret != bpftest.ActShot {
 		t.Errorf("ACK without session: verdict %d", ret)
 	}
 	o := h.out(t, p, hostA, remote1, seg{proto: ProtoTCP, sport: 40000, dport: 80, flags: syn})
 	in := func(flags uint8) {
 		t.Helper()
-		if ret, _ := h.send(false, pkt4(remote1, pool, seg{proto: ProtoTCP, sport: 80, dport: o.sport, flags: flags})); ret != tcActRedirect {
+		if ret, _ := h.send(false, pkt4(remote1, pool, seg{proto: ProtoTCP, sport: 80, dport: o.sport, flags: flags})); ret != bpftest.ActRedirect {
 			t.Fatalf("4→6 flags %#x: verdict %d", flags, ret)
 		}
 	}
@@ -167,7 +169,7 @@ func TestRFC6146TCPStateMachine(t *testing.T) {
 	// A second connection: RST moves it to TRANS, data brings it back.
 	o2 := h.out(t, p, hostA, remote1, seg{proto: ProtoTCP, sport: 40010, dport: 80, flags: syn})
 	_ = o2
-	if ret, _ := h.send(false, pkt4(remote1, pool, seg{proto: ProtoTCP, sport: 80, dport: o2.sport, flags: syn | ack})); ret != tcActRedirect {
+	if ret, _ := h.send(false, pkt4(remote1, pool, seg{proto: ProtoTCP, sport: 80, dport: o2.sport, flags: syn | ack})); ret != bpftest.ActRedirect {
 		t.Fatal(ret)
 	}
 	h.out(t, p, hostA, remote1, seg{proto: ProtoTCP, sport: 40010, dport: 80, flags: rst})
@@ -180,14 +182,14 @@ func TestRFC6146TCPStateMachine(t *testing.T) {
 	}
 
 	// Unsolicited inbound SYN to a port without binding: to the stack.
-	if ret, _ := h.send(false, pkt4(remote2, pool, seg{proto: ProtoTCP, sport: 80, dport: 2999, flags: syn})); ret != tcActOK {
+	if ret, _ := h.send(false, pkt4(remote2, pool, seg{proto: ProtoTCP, sport: 80, dport: 2999, flags: syn})); ret != bpftest.ActOK {
 		t.Errorf("inbound SYN without binding: verdict %d, want to stack", ret)
 	}
 	// To a binding, from a remote it never talked to: dropped. Address-
 	// dependent filtering lets a NAT64 drop such a SYN instead of holding
 	// it for 6 s (RFC 6146 §3.5.2.2); the datapath chooses to drop, as
 	// docs/conformance.md explains.
-	if ret, _ := h.send(false, pkt4(remote2, pool, seg{proto: ProtoTCP, sport: 80, dport: o.sport, flags: syn})); ret != tcActShot {
+	if ret, _ := h.send(false, pkt4(remote2, pool, seg{proto: ProtoTCP, sport: 80, dport: o.sport, flags: syn})); ret != bpftest.ActShot {
 		t.Errorf("inbound SYN from another remote: verdict %d, want drop", ret)
 	}
 }
@@ -200,7 +202,7 @@ func TestRFC6146SessionLifetimes(t *testing.T) {
 	h.out(t, p, hostA, remote1, seg{proto: ProtoICMP, sport: 7, dport: 128 << 8})
 	h.out(t, p, hostA, remote1, seg{proto: ProtoTCP, sport: 40001, dport: 80, flags: 2}) // V6 INIT
 	o := h.out(t, p, hostA, remote1, seg{proto: ProtoTCP, sport: 40002, dport: 80, flags: 2})
-	if ret, _ := h.send(false, pkt4(remote1, pool, seg{proto: ProtoTCP, sport: 80, dport: o.sport, flags: 0x12})); ret != tcActRedirect {
+	if ret, _ := h.send(false, pkt4(remote1, pool, seg{proto: ProtoTCP, sport: 80, dport: o.sport, flags: 0x12})); ret != bpftest.ActRedirect {
 		t.Fatal(ret)
 	}
 	reap := func(wantSessions int, rule string) {
@@ -267,7 +269,7 @@ func TestRFC6146HairpinningDynamic(t *testing.T) {
 		aPort = port16(v.Port4)
 	}
 	ret, out := h.send(true, pkt6(hostB, to6(p, pool), seg{proto: ProtoUDP, sport: 5000, dport: aPort}))
-	if ret != tcActRedirect {
+	if ret != bpftest.ActRedirect {
 		t.Fatalf("B→A hairpin: verdict %d", ret)
 	}
 	r := parse(t, out)
@@ -285,7 +287,7 @@ func TestRFC6146HairpinningDynamic(t *testing.T) {
 	// handed to the stack (which would see its own address as the source
 	// and drop it as a martian) but dropped and counted here.
 	before := h.counter("no_session")
-	if ret, _ := h.send(true, pkt6(hostA, to6(p, pool), seg{proto: ProtoUDP, sport: 6001, dport: 2999})); ret != tcActShot {
+	if ret, _ := h.send(true, pkt6(hostA, to6(p, pool), seg{proto: ProtoUDP, sport: 6001, dport: 2999})); ret != bpftest.ActShot {
 		t.Errorf("hairpin to a pool port without binding: verdict %d, want drop", ret)
 	}
 	if h.counter("no_session") != before+1 || h.counter("to_stack") != 0 {
@@ -298,7 +300,7 @@ func TestRFC6052WellKnownPrefixNeverNonGlobal(t *testing.T) {
 	p.Deny4 = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("198.51.100.0/24")}
 	h := newHarness(t, p, 0)
 	for _, dst := range []string{"10.1.2.3", "198.51.100.80"} {
-		if ret, _ := h.send(true, pkt6(hostA, to6(p, netip.MustParseAddr(dst)), seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != tcActShot {
+		if ret, _ := h.send(true, pkt6(hostA, to6(p, netip.MustParseAddr(dst)), seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != bpftest.ActShot {
 			t.Errorf("%s: verdict %d, want drop", dst, ret)
 		}
 	}
@@ -326,7 +328,7 @@ func TestPrefixLengthsRFC6052(t *testing.T) {
 		// RFC 6052 §2.4 example for 192.0.2.33 in each length.
 		embedded := embedRef(p.Pref64, remote2)
 		ret, b := h.send(true, pkt6(hostA, embedded, seg{proto: ProtoUDP, sport: 1, dport: 2}))
-		if ret != tcActRedirect {
+		if ret != bpftest.ActRedirect {
 			t.Fatalf("%s: verdict %d", pfx, ret)
 		}
 		o := parse(t, b)
@@ -334,7 +336,7 @@ func TestPrefixLengthsRFC6052(t *testing.T) {
 			t.Errorf("%s: %v extracted as %v", pfx, embedded, o.dst)
 		}
 		ret, b = h.send(false, pkt4(remote2, pool, seg{proto: ProtoUDP, sport: 2, dport: o.sport}))
-		if ret != tcActRedirect {
+		if ret != bpftest.ActRedirect {
 			t.Fatalf("%s: reply verdict %d", pfx, ret)
 		}
 		if r := parse(t, b); r.src != embedded {
@@ -361,7 +363,7 @@ func TestOnlyLANSources(t *testing.T) {
 		p := testPlan()
 		p.LANPrefixes = []netip.Prefix{netip.MustParsePrefix(lan), netip.MustParsePrefix("fd00::/64")}
 		h := newHarness(t, p, 0)
-		if ret, _ := h.send(true, pkt6(spoofed, to6(p, remote1), seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != tcActShot {
+		if ret, _ := h.send(true, pkt6(spoofed, to6(p, remote1), seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != bpftest.ActShot {
 			t.Errorf("%s: spoofed source: verdict %d", lan, ret)
 		}
 		if got := h.counter("source_not_lan"); got != 1 {
@@ -373,7 +375,7 @@ func TestOnlyLANSources(t *testing.T) {
 	p := testPlan()
 	h := newHarness(t, p, 0)
 	// Not for the prefix: untouched, on to the next program (and the stack).
-	if ret, _ := h.send(true, pkt6(hostA, netip.MustParseAddr("2001:db8:ffff::6"), seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != tcActNext {
+	if ret, _ := h.send(true, pkt6(hostA, netip.MustParseAddr("2001:db8:ffff::6"), seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != bpftest.ActNext {
 		t.Errorf("native IPv6: verdict %d, want TC_ACT_UNSPEC", ret)
 	}
 }
@@ -384,7 +386,7 @@ func TestRFC7915HopLimitExpiry(t *testing.T) {
 	in := pkt6(hostA, to6(p, remote1), seg{proto: ProtoUDP, sport: 1, dport: 33434})
 	in[7] = 1
 	ret, out := h.send(true, in)
-	if ret != tcActRedirect {
+	if ret != bpftest.ActRedirect {
 		t.Fatalf("verdict %d", ret)
 	}
 	r := parse(t, out)
@@ -398,7 +400,7 @@ func TestRFC7915HopLimitExpiry(t *testing.T) {
 	binary.BigEndian.PutUint16(in4[10:], 0)
 	binary.BigEndian.PutUint16(in4[10:], csum(in4[:20], 0))
 	ret, out = h.send(false, in4)
-	if ret != tcActRedirect {
+	if ret != bpftest.ActRedirect {
 		t.Fatalf("verdict %d", ret)
 	}
 	r = parse(t, out)
@@ -417,7 +419,7 @@ func TestRFC7915PacketTooBig(t *testing.T) {
 	h := newHarness(t, p, 0)
 	big := make([]byte, 1400)
 	ret, out := h.send(true, pkt6(hostA, to6(p, remote1), seg{proto: ProtoUDP, sport: 1, dport: 2, payload: big}))
-	if ret != tcActRedirect {
+	if ret != bpftest.ActRedirect {
 		t.Fatalf("verdict %d", ret)
 	}
 	r := parse(t, out)
@@ -426,7 +428,7 @@ func TestRFC7915PacketTooBig(t *testing.T) {
 	}
 	o := h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 3, dport: 4})
 	ret, out = h.send(false, pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 4, dport: o.sport, payload: big[:1370]}))
-	if ret != tcActRedirect {
+	if ret != bpftest.ActRedirect {
 		t.Fatalf("verdict %d", ret)
 	}
 	r = parse(t, out)
@@ -445,7 +447,7 @@ func TestRFC7915UDPZeroChecksumComputed(t *testing.T) {
 			pl[i] = byte(i*7 + 3)
 		}
 		ret, out := h.send(false, pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 6, dport: o.sport, payload: pl, zeroCsum: true}))
-		if ret != tcActRedirect {
+		if ret != bpftest.ActRedirect {
 			t.Fatalf("%d bytes: verdict %d", n, ret)
 		}
 		r := parse(t, out) // verifies the computed checksum
@@ -524,7 +526,7 @@ func TestMalformedInputIsCountedDrop(t *testing.T) {
 	} {
 		before := h.counter(c.counter)
 		ret, _ := h.send(c.fromLAN, c.pkt)
-		if ret == tcActRedirect {
+		if ret == bpftest.ActRedirect {
 			t.Errorf("%s: translated", c.name)
 		}
 		if c.counter != "" && h.counter(c.counter) != before+1 {
@@ -532,7 +534,7 @@ func TestMalformedInputIsCountedDrop(t *testing.T) {
 		}
 	}
 	// Chains the translator may skip: four headers are fine.
-	if ret, _ := h.send(true, dstopts(3)); ret != tcActRedirect {
+	if ret, _ := h.send(true, dstopts(3)); ret != bpftest.ActRedirect {
 		t.Errorf("three destination options headers: verdict %d", ret)
 	}
 	// A zero-length UDP datagram is valid and translated.
@@ -564,7 +566,7 @@ func TestPoolChangeFlushesDynamicState(t *testing.T) {
 	}
 	// A static binding takes traffic from any remote (a port forward).
 	ret, b := h.send(false, pkt4(remote2, p.Pool4, seg{proto: ProtoUDP, sport: 99, dport: 7}))
-	if ret != tcActRedirect || parse(t, b).dst != hostB {
+	if ret != bpftest.ActRedirect || parse(t, b).dst != hostB {
 		t.Errorf("static binding: verdict %d", ret)
 	}
 }
@@ -577,11 +579,11 @@ func TestHostLimitCountsTheHostsOwnSessions(t *testing.T) {
 	// A session of the binding opened from the IPv4 side (address-
 	// dependent filtering lets the same remote in from port 54) is the
 	// remote's doing: it counts against the binding, not the host.
-	if ret, _ := h.send(false, pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 54, dport: o.sport})); ret != tcActRedirect {
+	if ret, _ := h.send(false, pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 54, dport: o.sport})); ret != bpftest.ActRedirect {
 		t.Fatalf("inbound session: verdict %d", ret)
 	}
 	h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 1001, dport: 53})
-	if ret, _ := h.send(true, pkt6(hostA, to6(p, remote1), seg{proto: ProtoUDP, sport: 1002, dport: 53})); ret != tcActShot {
+	if ret, _ := h.send(true, pkt6(hostA, to6(p, remote1), seg{proto: ProtoUDP, sport: 1002, dport: 53})); ret != bpftest.ActShot {
 		t.Fatalf("third session over a limit of 2: verdict %d", ret)
 	}
 	// All expire; the host gets its whole allowance back.
@@ -600,7 +602,7 @@ func TestHostLimitCountsTheHostsOwnSessions(t *testing.T) {
 	}
 	h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 3000, dport: 53})
 	h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 3001, dport: 53})
-	if ret, _ := h.send(true, pkt6(hostA, to6(p, remote1), seg{proto: ProtoUDP, sport: 3002, dport: 53})); ret != tcActShot {
+	if ret, _ := h.send(true, pkt6(hostA, to6(p, remote1), seg{proto: ProtoUDP, sport: 3002, dport: 53})); ret != bpftest.ActShot {
 		t.Errorf("third session after the flush: verdict %d", ret)
 	}
 }
@@ -623,7 +625,7 @@ func TestRFC7915IPv4Options(t *testing.T) {
 	in := pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 53, dport: o.sport, payload: []byte("answer")})
 	// Record route: the options are dropped and the packet translated.
 	ret, out := h.send(false, withOptions(in, []byte{7, 7, 4, 0, 0, 0, 0, 0}))
-	if ret != tcActRedirect {
+	if ret != bpftest.ActRedirect {
 		t.Fatalf("record route: verdict %d", ret)
 	}
 	if r := parse(t, out); r.dst != hostA || string(r.l4[8:]) != "answer" {
@@ -632,7 +634,7 @@ func TestRFC7915IPv4Options(t *testing.T) {
 	// §4.1: an unexpired loose or strict source route is not translated.
 	for _, typ := range []byte{131, 137} {
 		before := h.counter("unsupported")
-		if ret, _ := h.send(false, withOptions(in, []byte{1, typ, 7, 4, 192, 0, 2, 1})); ret != tcActShot {
+		if ret, _ := h.send(false, withOptions(in, []byte{1, typ, 7, 4, 192, 0, 2, 1})); ret != bpftest.ActShot {
 			t.Errorf("source route %d: verdict %d", typ, ret)
 		}
 		if h.counter("unsupported") != before+1 {

@@ -1,19 +1,17 @@
 package nat64
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/internal/testns"
 	"github.com/vishvananda/netns"
 )
 
@@ -47,7 +45,7 @@ func in(ns string, args ...string) []string {
 
 func newTopo(t *testing.T, wanMTU int) *topo {
 	t.Helper()
-	needRoot(t)
+	testns.NeedRoot(t)
 	id := fmt.Sprintf("gzt-n64-%04x", rand.IntN(0x10000))
 	tp := &topo{h6: id + "-h6", gw: id + "-gw", v4: id + "-v4"}
 	for _, ns := range []string{tp.h6, tp.gw, tp.v4} {
@@ -84,40 +82,24 @@ func newTopo(t *testing.T, wanMTU int) *topo {
 // start runs the service inside the gw namespace until the test ends.
 func (tp *topo) start(t *testing.T, s *Service, wanMTU int) {
 	t.Helper()
-	t.Cleanup(tp.run(t, s, wanMTU, true))
+	tp.run(t, s, wanMTU, true)
 }
 
 // startStoppable runs the service and returns the function that stops it
 // and waits for Run to return.
 func (tp *topo) startStoppable(t *testing.T, s *Service, ready bool) func() {
 	t.Helper()
-	stop := tp.run(t, s, 1500, ready)
-	var once sync.Once
-	t.Cleanup(func() { once.Do(stop) })
-	return func() { once.Do(stop) }
+	return tp.run(t, s, 1500, ready)
 }
 
-func (tp *topo) run(t *testing.T, s *Service, wanMTU int, ready bool) func() {
+// run runs the service inside the gw namespace until the test ends or
+// stop is called, and hands it the plan; when ready, it waits for the
+// path through it.
+func (tp *topo) run(t *testing.T, s *Service, wanMTU int, ready bool) (stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // the thread stays in gw; it is never unlocked
-		h, err := netns.GetFromName(tp.gw)
-		if err != nil {
-			done <- err
-			return
-		}
-		defer h.Close()
-		if err := netns.Set(h); err != nil {
-			done <- err
-			return
-		}
-		done <- s.Run(ctx)
-	}()
-	stop := func() {
-		cancel()
-		if err := <-done; err != nil {
+	stopRun := testns.Start(t, tp.gw, s.Run)
+	stop = func() {
+		if err := stopRun(); err != nil {
 			t.Errorf("Run: %v", err)
 		}
 	}

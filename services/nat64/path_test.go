@@ -6,9 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
-
+	"codeberg.org/monostack/gizmo/internal/bpftest"
 	"codeberg.org/monostack/gizmo/internal/targetkernel"
 )
 
@@ -20,59 +18,22 @@ import (
 // is the reference: the kernel's own cost of a forwarded packet, without
 // the NIC driver's. In TestTargetKernelCost the figures are instructions.
 func BenchmarkRouterPath(b *testing.B) {
-	needRoot(b)
-	defer targetkernel.InNewNetns(b)()
-	lan, wan := costLinks(b)
-	wl, err := netlink.LinkByIndex(wan)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ll, err := netlink.LinkByIndex(lan)
-	if err != nil {
-		b.Fatal(err)
-	}
 	// IPv6 on the WAN too, for the native packets.
-	na, err := netlink.ParseAddr("2001:db8:0:1::2/64")
-	if err != nil {
-		b.Fatal(err)
-	}
-	na.Flags |= unix.IFA_F_NODAD
+	r := costRouter()
 	gw6 := net.ParseIP("2001:db8:0:1::1")
-	_, inet6, _ := net.ParseCIDR("2001:db8:ffff::/48")
-	for what, err := range map[string]error{
-		"address": netlink.AddrAdd(wl, na),
-		"route":   netlink.RouteAdd(&netlink.Route{LinkIndex: wan, Dst: inet6, Gw: gw6}),
-		"neighbour": netlink.NeighAdd(&netlink.Neigh{LinkIndex: wan, State: netlink.NUD_PERMANENT, IP: gw6,
-			HardwareAddr: net.HardwareAddr(macA)}),
-	} {
-		if err != nil {
-			b.Fatalf("IPv6 on the WAN: %s: %v", what, err)
-		}
-	}
-
+	r.WAN = append(r.WAN, "2001:db8:0:1::2/64")
+	r.Routes = append(r.Routes, targetkernel.Route{Dst: "2001:db8:ffff::/48", Gw: gw6})
+	r.Neighbours = append(r.Neighbours, targetkernel.Neighbour{WAN: true, IP: gw6, MAC: macA})
 	p := testPlan()
-	p.LANIfindex, p.WANIfindex = lan, wan
 	p.Deny4 = []netip.Prefix{netip.MustParsePrefix("203.0.113.128/25")}
-	dp, err := loadDatapath("", 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer dp.close(false)
-	if err := dp.configure(p, 0, 0); err != nil {
-		b.Fatal(err)
-	}
+	dp, ll, wl := costDatapath(b, r, &p)
+	lan, wan := p.LANIfindex, p.WANIfindex
 	xdp, err := targetkernel.XDPPass()
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer xdp.Close()
-	frame := func(to net.HardwareAddr, l3 []byte) []byte {
-		etype := []byte{0x08, 0x00}
-		if l3[0]>>4 == 6 {
-			etype = []byte{0x86, 0xdd}
-		}
-		return append(append(append(append([]byte{}, to...), macB...), etype...), l3...)
-	}
+	frame := func(to net.HardwareAddr, l3 []byte) []byte { return bpftest.Frame(to, macB, l3) }
 	udp := func(sport, dport uint16) seg {
 		return seg{proto: ProtoUDP, sport: sport, dport: dport, payload: make([]byte, 64)}
 	}

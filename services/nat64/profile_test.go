@@ -20,19 +20,9 @@ import (
 // plus the interpreter's walk over the instructions between them; with
 // Options.Icount (TestTargetKernelCost) the figures are instructions.
 func BenchmarkHelperCost(b *testing.B) {
-	needRoot(b)
-	defer targetkernel.InNewNetns(b)()
-	lan, wan := costLinks(b)
 	p := testPlan()
-	p.LANIfindex, p.WANIfindex = lan, wan
-	dp, err := loadDatapath("", 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer dp.close(false)
-	if err := dp.configure(p, 0, 0); err != nil {
-		b.Fatal(err)
-	}
+	dp, _, _ := costDatapath(b, costRouter(), &p)
+	lan, wan := p.LANIfindex, p.WANIfindex
 	ref, err := targetkernel.PassThrough()
 	if err != nil {
 		b.Fatal(err)

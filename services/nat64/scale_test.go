@@ -5,6 +5,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"codeberg.org/monostack/gizmo/internal/bpftest"
 )
 
 // TestScale100kSessions fills the table with 100 000 sessions (20 000
@@ -32,7 +34,7 @@ func TestScale100kSessions(t *testing.T) {
 		h.src = []byte{0x02, 0, 0, 0, byte(b >> 12), byte(b >> 8 & 0xf)}
 		for _, r := range remotes {
 			ret, _ := h.run(true, pkt6(host, to6(p, r), seg{proto: ProtoUDP, sport: uint16(1024 + b&0xff), dport: 53}))
-			if ret != tcActRedirect {
+			if ret != bpftest.ActRedirect {
 				t.Fatalf("binding %d to %v: verdict %d (counters %v)", b, r, ret, mustCounters(t, h))
 			}
 		}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
 // The peer's siit cases test a stateless translator (RFC 7915 alone). The
@@ -121,7 +123,7 @@ func eam(a netip.Addr) bool {
 
 func TestJoolGrayboxSIIT(t *testing.T) {
 	dir := graybox(t)
-	needRoot(t)
+	testns.NeedRoot(t)
 	var results []caseResult
 	h := newHarness(t, siitPlan(netip.MustParseAddr("192.0.2.33")), 0)
 	var na []string

@@ -15,28 +15,19 @@ import (
 // boots gokrazy's kernel.amd64 under qemu with this test binary as init
 // and runs the BPF_PROG_TEST_RUN tests there, under the interpreter.
 
-// targetMarker prefixes the exit line the binary prints as init.
-const targetMarker = "NAT64-TARGET-EXIT"
-
-func TestMain(m *testing.M) {
-	if targetkernel.IsInit() {
-		targetkernel.RunAsInit(m.Run, targetMarker)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { targetkernel.Main(m) }
 
 func TestTargetKernelQEMU(t *testing.T) {
 	o := targetkernel.Options{
-		Marker:   targetMarker,
 		MemoryMB: 1024,
 		MustPass: "TestLoadWithoutKernelTypes",
 		// Everything that runs on BPF_PROG_TEST_RUN; the netns tests need
 		// iproute2 and friends, which the VM does not have.
-		Cmdline: "-- -test.v -test.count=1 -test.skip=^(TestNetns|TestScale|TestTargetKernel)",
+		Skip: "^(TestNetns|TestScale|TestTargetKernel)",
 	}
 	if gb := grayboxDir(); gb != "" {
 		o.Dirs = map[string]string{"jool": gb}
-		o.Cmdline = "GIZMO_JOOL_GRAYBOX=/jool " + o.Cmdline
+		o.Env = []string{"GIZMO_JOOL_GRAYBOX=/jool"}
 	}
 	targetkernel.Run(t, o)
 }
@@ -61,10 +52,9 @@ func grayboxDir() string {
 // "Without a JIT").
 func TestTargetKernelCost(t *testing.T) {
 	targetkernel.Run(t, targetkernel.Options{
-		Marker:   targetMarker,
+		Bench:    "^Benchmark(PacketCost|HelperCost|RouterPath)$",
 		MemoryMB: 1024,
 		Icount:   true,
-		Cmdline:  "-- -test.run ^$ -test.bench ^Benchmark(PacketCost|HelperCost|RouterPath)$ -test.benchtime 1x",
 		Show:     `(cost|step|path): .*`,
 	})
 }

@@ -3,6 +3,8 @@ package nat64
 import (
 	"net/netip"
 	"testing"
+
+	"codeberg.org/monostack/gizmo/internal/bpftest"
 )
 
 // chain runs a packet through both programs in the order datapath.attach
@@ -13,7 +15,7 @@ import (
 func (h *harness) chain(l3 []byte) (uint32, []byte) {
 	h.t.Helper()
 	ret, out := h.run(true, l3)
-	if ret != tcActNext {
+	if ret != bpftest.ActNext {
 		return ret, out
 	}
 	return h.run(false, l3)
@@ -33,14 +35,14 @@ func TestTCXNotOursIsNext(t *testing.T) {
 		l3      []byte
 		want    uint32
 	}{
-		{"IPv4 into the LAN program", true, pkt4(remote1, pool, seg{proto: ProtoTCP, sport: 80, dport: 2999, flags: syn}), tcActNext},
-		{"IPv6 into the WAN program", false, pkt6(hostA, to6(p, remote1), seg{proto: ProtoUDP, sport: 1, dport: 2}), tcActNext},
-		{"native IPv6", true, pkt6(hostA, netip.MustParseAddr("2001:db8:ffff::6"), seg{proto: ProtoUDP, sport: 1, dport: 2}), tcActNext},
-		{"IPv4 not to the pool address", false, pkt4(remote1, netip.MustParseAddr("192.0.2.1"), seg{proto: ProtoUDP, sport: 1, dport: 2}), tcActNext},
+		{"IPv4 into the LAN program", true, pkt4(remote1, pool, seg{proto: ProtoTCP, sport: 80, dport: 2999, flags: syn}), bpftest.ActNext},
+		{"IPv6 into the WAN program", false, pkt6(hostA, to6(p, remote1), seg{proto: ProtoUDP, sport: 1, dport: 2}), bpftest.ActNext},
+		{"native IPv6", true, pkt6(hostA, netip.MustParseAddr("2001:db8:ffff::6"), seg{proto: ProtoUDP, sport: 1, dport: 2}), bpftest.ActNext},
+		{"IPv4 not to the pool address", false, pkt4(remote1, netip.MustParseAddr("192.0.2.1"), seg{proto: ProtoUDP, sport: 1, dport: 2}), bpftest.ActNext},
 		// Ours, deliberately left to the kernel (RFC 6146 §3.5.2.2):
 		// it ends the chain, which only skips the LAN program's
 		// NEXT for a packet that is not IPv6.
-		{"IPv4 to a pool port without binding", false, pkt4(remote1, pool, seg{proto: ProtoTCP, sport: 80, dport: 2999, flags: syn}), tcActOK},
+		{"IPv4 to a pool port without binding", false, pkt4(remote1, pool, seg{proto: ProtoTCP, sport: 80, dport: 2999, flags: syn}), bpftest.ActOK},
 	} {
 		if ret, _ := h.run(c.fromLAN, c.l3); ret != c.want {
 			t.Errorf("%s: verdict %d, want %d", c.name, ret, c.want)
@@ -56,12 +58,12 @@ func TestTCXOneArmedReplyReachesWANProgram(t *testing.T) {
 	h := newHarness(t, p, 0)
 	const syn, ack = 0x02, 0x10
 	ret, b := h.chain(pkt6(hostA, to6(p, remote1), seg{proto: ProtoTCP, sport: 40000, dport: 80, flags: syn}))
-	if ret != tcActRedirect {
+	if ret != bpftest.ActRedirect {
 		t.Fatalf("SYN: verdict %d, want redirect", ret)
 	}
 	o := parse(t, b)
 	ret, b = h.chain(pkt4(remote1, pool, seg{proto: ProtoTCP, sport: 80, dport: o.sport, flags: syn | ack}))
-	if ret != tcActRedirect {
+	if ret != bpftest.ActRedirect {
 		t.Fatalf("SYN-ACK: verdict %d, want redirect (translated by the WAN program)", ret)
 	}
 	if got := parse(t, b); got.dst != hostA || got.dport != 40000 {
@@ -69,7 +71,7 @@ func TestTCXOneArmedReplyReachesWANProgram(t *testing.T) {
 	}
 	// The other order on the hook: the WAN program first.
 	ret, _ = h.run(false, pkt6(hostA, to6(p, remote1), seg{proto: ProtoTCP, sport: 40000, dport: 80, flags: ack}))
-	if ret != tcActNext {
+	if ret != bpftest.ActNext {
 		t.Errorf("IPv6 ACK into the WAN program: verdict %d, want next", ret)
 	}
 }

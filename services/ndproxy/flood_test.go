@@ -28,7 +28,7 @@ func TestProxyDADFloodStaysBounded(t *testing.T) {
 	s, _ := n.start(t, Config{MaxAddrs: maxAddrs, UnprovenMaxAge: 3 * time.Second})
 	n.share(t, s)
 	n.addHostAddr(t, hostShared)
-	waitFor(t, "the honest host to be proven", 10*time.Second, func() (bool, string) {
+	testns.WaitFor(t, "the honest host to be proven", 10*time.Second, func() (bool, string) {
 		st := s.Stats()
 		return st.Proven >= 1 && st.Unproven == 0 && len(st.Proxied) == 1, ""
 	})
@@ -66,14 +66,14 @@ func TestProxyDADFloodStaysBounded(t *testing.T) {
 			time.Sleep(time.Millisecond)
 		}
 	}
-	waitFor(t, "the flood to be heard", 5*time.Second, func() (bool, string) {
+	testns.WaitFor(t, "the flood to be heard", 5*time.Second, func() (bool, string) {
 		st := s.Stats()
 		return st.DADSeen >= flood/2, fmt.Sprintf("%+v", st)
 	})
 	if st := s.Stats(); st.Proxying > maxAddrs || !slices.Contains(st.Proxied, netip.MustParseAddr(hostShared)) {
 		t.Errorf("during the flood: %d proxied (bound %d), honest host proxied: %v", st.Proxying, maxAddrs, slices.Contains(st.Proxied, netip.MustParseAddr(hostShared)))
 	}
-	waitFor(t, "the unproven claims to expire", 15*time.Second, func() (bool, string) {
+	testns.WaitFor(t, "the unproven claims to expire", 15*time.Second, func() (bool, string) {
 		st := s.Stats()
 		return st.Proxying == 1 && st.Unproven == 0, fmt.Sprintf("%+v", st)
 	})

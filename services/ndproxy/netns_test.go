@@ -25,21 +25,6 @@ type proxyNet struct {
 	up, gizmo, host string
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, ok func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		done, last := ok()
-		if done {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; last: %s", what, last)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func newProxyNet(t *testing.T) *proxyNet {
 	t.Helper()
 	// Installs the lab's Debian packages when it can, else skips naming them.
@@ -83,7 +68,7 @@ func (n *proxyNet) start(t *testing.T, cfg Config) (*Service, func() error) {
 func (n *proxyNet) share(t *testing.T, s *Service) {
 	t.Helper()
 	s.Update(sharedPlan())
-	waitFor(t, "the service to listen", 5*time.Second, func() (bool, string) {
+	testns.WaitFor(t, "the service to listen", 5*time.Second, func() (bool, string) {
 		out := testns.Exec(t, n.gizmo, "sysctl", "-n", "net.ipv6.conf.wan0.proxy_ndp")
 		return strings.TrimSpace(out) == "1", out
 	})
@@ -100,7 +85,7 @@ func (n *proxyNet) addSilentHostAddr(t *testing.T, a string) {
 func (n *proxyNet) addHostAddr(t *testing.T, a string) {
 	t.Helper()
 	testns.IP(t, "-n", n.host, "addr", "add", a+"/64", "dev", "eth0", "noprefixroute")
-	waitFor(t, "DAD of "+a, 5*time.Second, func() (bool, string) {
+	testns.WaitFor(t, "DAD of "+a, 5*time.Second, func() (bool, string) {
 		out := testns.IP(t, "-n", n.host, "-6", "addr", "show", "dev", "eth0")
 		return strings.Contains(out, a+"/64") && !strings.Contains(out, "tentative"), out
 	})
@@ -145,7 +130,7 @@ func TestProxySharesTheUpstream64(t *testing.T) {
 	n.share(t, s)
 	n.addHostAddr(t, hostShared)
 
-	waitFor(t, "the host's address to be proxied", 5*time.Second, func() (bool, string) {
+	testns.WaitFor(t, "the host's address to be proxied", 5*time.Second, func() (bool, string) {
 		st := s.Stats()
 		return len(st.Proxied) == 1 && st.Proxied[0].String() == hostShared, ""
 	})
@@ -181,7 +166,7 @@ func TestProxySharesTheUpstream64(t *testing.T) {
 	// The prefix goes (a delegation arrived, the upstream withdrew it):
 	// every entry is withdrawn and the proxy goes idle, still running.
 	s.Update(Plan{})
-	waitFor(t, "the proxy to go idle", 5*time.Second, func() (bool, string) {
+	testns.WaitFor(t, "the proxy to go idle", 5*time.Second, func() (bool, string) {
 		out := testns.Exec(t, n.gizmo, "sysctl", "-n", "net.ipv6.conf.wan0.proxy_ndp")
 		return strings.TrimSpace(out) == "0" && len(s.Stats().Proxied) == 0, out
 	})
@@ -189,7 +174,7 @@ func TestProxySharesTheUpstream64(t *testing.T) {
 		t.Errorf("proxy entries left after the prefix went: %q", out)
 	}
 	s.Update(sharedPlan())
-	waitFor(t, "the proxy to come back", 10*time.Second, func() (bool, string) {
+	testns.WaitFor(t, "the proxy to come back", 10*time.Second, func() (bool, string) {
 		return len(s.Stats().Proxied) == 1, ""
 	})
 
@@ -225,7 +210,7 @@ func TestProxyWithdrawsGoneHosts(t *testing.T) {
 	seen := time.Now()
 	p.Hosts = []Sighting{{Addr: netip.MustParseAddr(hostTemp), At: seen}}
 	s.Update(p)
-	waitFor(t, "the sighted address to be proxied", 5*time.Second, func() (bool, string) {
+	testns.WaitFor(t, "the sighted address to be proxied", 5*time.Second, func() (bool, string) {
 		return len(s.Stats().Proxied) == 1, ""
 	})
 	if out, ok := ping(n.up, "", hostTemp); !ok {
@@ -234,7 +219,7 @@ func TestProxyWithdrawsGoneHosts(t *testing.T) {
 
 	// The host drops the address (a temporary address past its lifetime).
 	testns.IP(t, "-n", n.host, "addr", "del", hostTemp+"/64", "dev", "eth0")
-	waitFor(t, "the gone address to be withdrawn", 20*time.Second, func() (bool, string) {
+	testns.WaitFor(t, "the gone address to be withdrawn", 20*time.Second, func() (bool, string) {
 		st := s.Stats()
 		return len(st.Proxied) == 0 && st.Failed == 1, ""
 	})

@@ -13,6 +13,10 @@ import (
 	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 )
 
+// waitLimit bounds each wait for the kernel or the host; it only keeps a
+// broken test from hanging, it is not a speed requirement.
+const waitLimit = 20 * time.Second
+
 // link is a veth pair between the gizmo's namespace (lan0) and a host's
 // (eth0). The host has the on-link /64 as a PIO with L=1 leaves it: a
 // route on eth0 without a gateway (RFC 4861 §6.3.4).
@@ -60,7 +64,7 @@ func (l *link) start(t *testing.T, cfg Config, p Plan) (*Service, func() error) 
 	}
 	s.Update(p)
 	stop := testns.Start(t, l.gizmo, s.Run)
-	waitFor(t, "the responder's socket", func() (bool, string) {
+	testns.WaitFor(t, "the responder's socket", waitLimit, func() (bool, string) {
 		st := s.Stats()
 		return len(st.Prefixes) == len(p.Prefixes), ""
 	})
@@ -83,18 +87,6 @@ func (l *link) neighbour(target netip.Addr) string {
 	return strings.TrimSpace(string(out))
 }
 
-func waitFor(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	var last string
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		var ok bool
-		if ok, last = cond(); ok {
-			return
-		}
-	}
-	t.Fatalf("no %s; last saw:\n%s", what, last)
-}
-
 // TestKernelHostResolves checks the answers against the Linux kernel as a
 // host: it resolves addresses in the NAT64 /96 to the gizmo's MAC as a
 // router's, is refused for the rest of the /64, and fails DAD for an
@@ -105,7 +97,7 @@ func TestKernelHostResolves(t *testing.T) {
 
 	want := "lladdr " + l.gizmoMAC.String() + " router"
 	for _, target := range []netip.Addr{synthAddr, netip.MustParseAddr("2001:db8:1000:100::ffff:ffff")} {
-		waitFor(t, "RFC 4861 7.2.4: the gizmo's MAC as "+target.String()+"'s, a router's", func() (bool, string) {
+		testns.WaitFor(t, "RFC 4861 7.2.4: the gizmo's MAC as "+target.String()+"'s, a router's", waitLimit, func() (bool, string) {
 			out := l.neighbour(target)
 			return strings.Contains(out, want) && !strings.Contains(out, "FAILED"), out
 		})
@@ -129,7 +121,7 @@ func TestKernelHostResolves(t *testing.T) {
 	// because the gizmo defends it (RFC 4861 7.2.4).
 	taken := netip.MustParseAddr("2001:db8:1000:100::1")
 	testns.IP(t, "-n", l.host, "addr", "add", taken.String()+"/128", "dev", "eth0")
-	waitFor(t, "DAD failure for "+taken.String(), func() (bool, string) {
+	testns.WaitFor(t, "DAD failure for "+taken.String(), waitLimit, func() (bool, string) {
 		out, _ := exec.Command("ip", "-n", l.host, "-6", "addr", "show", "dev", "eth0").CombinedOutput()
 		return strings.Contains(string(out), taken.String()) && strings.Contains(string(out), "dadfailed"), string(out)
 	})
@@ -175,7 +167,7 @@ func TestPlanChanges(t *testing.T) {
 	moved := netip.MustParsePrefix("2001:db8:1000:100:0:64::/96")
 	s.Update(Plan{Prefixes: []netip.Prefix{moved}, Router: true})
 	target := netip.MustParseAddr("2001:db8:1000:100:0:64:c633:6450")
-	waitFor(t, "an answer in the new prefix", func() (bool, string) {
+	testns.WaitFor(t, "an answer in the new prefix", waitLimit, func() (bool, string) {
 		out := l.ndisc6(t, target)
 		return strings.Contains(strings.ToLower(out), l.gizmoMAC.String()), out
 	})
@@ -183,9 +175,9 @@ func TestPlanChanges(t *testing.T) {
 		t.Errorf("still answered for the old prefix:\n%s", out)
 	}
 	s.Update(Plan{Prefixes: []netip.Prefix{netip.MustParsePrefix("2001:db8::/48")}})
-	waitFor(t, "the plan refused", func() (bool, string) { return s.Stats().PlanErrors == 1, "" })
+	testns.WaitFor(t, "the plan refused", waitLimit, func() (bool, string) { return s.Stats().PlanErrors == 1, "" })
 	s.Update(Plan{})
-	waitFor(t, "answering nothing", func() (bool, string) { return len(s.Stats().Prefixes) == 0, "" })
+	testns.WaitFor(t, "answering nothing", waitLimit, func() (bool, string) { return len(s.Stats().Prefixes) == 0, "" })
 	if out := l.ndisc6(t, target); strings.Contains(strings.ToLower(out), l.gizmoMAC.String()) {
 		t.Errorf("answered with an empty plan:\n%s", out)
 	}

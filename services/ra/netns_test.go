@@ -23,6 +23,10 @@ import (
 	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
+// waitLimit bounds each wait for the kernel or the host; it only keeps a
+// broken test from hanging, it is not a speed requirement.
+const waitLimit = 20 * time.Second
+
 // link is a veth pair between two test namespaces: the gizmo's side
 // ("lan0") and a host with a real kernel doing SLAAC ("eth0").
 type link struct {
@@ -89,20 +93,6 @@ func (l *link) start(t *testing.T, p Plan) (*Service, func() error) {
 	return s, testns.Start(t, l.router, s.Run)
 }
 
-// waitFor polls cond until it holds; the limit only keeps a broken test
-// from hanging, it is not a speed requirement.
-func waitFor(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	var last string
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		var ok bool
-		if ok, last = cond(); ok {
-			return
-		}
-	}
-	t.Fatalf("no %s; last saw:\n%s", what, last)
-}
-
 var (
 	testLAN    = netip.MustParsePrefix("2001:db8:1000::/64")
 	testULA    = netip.MustParsePrefix("fd12:3456:789a::/64")
@@ -146,16 +136,16 @@ func TestRealHost(t *testing.T) {
 		return string(out)
 	}
 	routerLL := l.routerLL()
-	waitFor(t, "SLAAC address in "+testLAN.String(), func() (bool, string) {
+	testns.WaitFor(t, "SLAAC address in "+testLAN.String(), waitLimit, func() (bool, string) {
 		out := hostIP("addr", "show", "dev", "eth0", "scope", "global")
 		return strings.Contains(out, "inet6 2001:db8:1000:0:") && strings.Contains(out, "inet6 fd12:3456:789a:0:"), out
 	})
-	waitFor(t, "default route via the gizmo", func() (bool, string) {
+	testns.WaitFor(t, "default route via the gizmo", waitLimit, func() (bool, string) {
 		out := hostIP("route", "show", "default")
 		return strings.Contains(out, "default via "+routerLL.String()+" dev eth0 proto ra"), out
 	})
 	for _, r := range []netip.Prefix{testULA48, testPref64} {
-		waitFor(t, "RIO route "+r.String(), func() (bool, string) {
+		testns.WaitFor(t, "RIO route "+r.String(), waitLimit, func() (bool, string) {
 			out := hostIP("route", "show", r.String())
 			return strings.Contains(out, "via "+routerLL.String()), out
 		})
@@ -167,7 +157,7 @@ func TestRealHost(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Errorf("Run: %v", err)
 	}
-	waitFor(t, "default route removed by the final RA", func() (bool, string) {
+	testns.WaitFor(t, "default route removed by the final RA", waitLimit, func() (bool, string) {
 		out := hostIP("route", "show", "default")
 		return !strings.Contains(out, "proto ra"), out
 	})
@@ -202,7 +192,7 @@ func TestOnLinkWithdrawnOnStop(t *testing.T) {
 		out, _ := exec.Command("ip", append([]string{"-n", l.host, "-6"}, args...)...).CombinedOutput()
 		return string(out)
 	}
-	waitFor(t, "on-link route for "+onLink.String(), func() (bool, string) {
+	testns.WaitFor(t, "on-link route for "+onLink.String(), waitLimit, func() (bool, string) {
 		out := hostIP("route", "show", onLink.String())
 		// The kernel's prefix route (proto kernel) with the PIO's expiry.
 		return strings.Contains(out, onLink.String()+" dev eth0 ") && strings.Contains(out, " expires ") && !strings.Contains(out, " via "), out
@@ -216,7 +206,7 @@ func TestOnLinkWithdrawnOnStop(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Errorf("Run: %v", err)
 	}
-	waitFor(t, "on-link route removed by the final RA", func() (bool, string) {
+	testns.WaitFor(t, "on-link route removed by the final RA", waitLimit, func() (bool, string) {
 		out := hostIP("route", "show", onLink.String())
 		return strings.TrimSpace(out) == "", out
 	})
@@ -479,7 +469,7 @@ Retransmit time           :  unspecified (0x00000000)
 	}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "RS with hop limit 64 counted as invalid", func() (bool, string) {
+	testns.WaitFor(t, "RS with hop limit 64 counted as invalid", waitLimit, func() (bool, string) {
 		st := s.Stats()
 		return st.RSInvalid[ReasonHopLimit] == 1 && st.RSInvalidTotal == 1, fmt.Sprintf("%+v", st)
 	})
@@ -501,7 +491,7 @@ func TestRenumbering(t *testing.T) {
 		out, _ := exec.Command("ip", "-n", l.host, "-6", "addr", "show", "dev", "eth0", "scope", "global").CombinedOutput()
 		return string(out)
 	}
-	waitFor(t, "address in the first prefix", func() (bool, string) {
+	testns.WaitFor(t, "address in the first prefix", waitLimit, func() (bool, string) {
 		out := hostAddrs()
 		return strings.Contains(out, "inet6 2001:db8:1000:0:"), out
 	})
@@ -514,7 +504,7 @@ func TestRenumbering(t *testing.T) {
 	}
 	before := s.Stats().RAUnsolicited
 	s.Update(p)
-	waitFor(t, "new prefix preferred and old one deprecated", func() (bool, string) {
+	testns.WaitFor(t, "new prefix preferred and old one deprecated", waitLimit, func() (bool, string) {
 		out := hostAddrs()
 		var newOK, oldDeprecated bool
 		lines := strings.Split(out, "\n")
@@ -552,7 +542,7 @@ func TestExistingNetwork(t *testing.T) {
 		return string(out)
 	}
 	for _, r := range []netip.Prefix{testPref64, testULA48} {
-		waitFor(t, "RIO route "+r.String(), func() (bool, string) {
+		testns.WaitFor(t, "RIO route "+r.String(), waitLimit, func() (bool, string) {
 			out := hostIP("route", "show", r.String())
 			return strings.Contains(out, "via "+l.routerLL().String()+" dev eth0 proto ra"), out
 		})
@@ -580,9 +570,9 @@ func TestInterfaceReplaced(t *testing.T) {
 		out, _ := exec.Command("ip", "-n", l.host, "-6", "route", "show", "default").CombinedOutput()
 		return strings.Contains(string(out), "proto ra"), string(out)
 	}
-	waitFor(t, "default route via the gizmo", defaultRoute)
+	testns.WaitFor(t, "default route via the gizmo", waitLimit, defaultRoute)
 
 	testns.IP(t, "-n", l.router, "link", "del", "lan0")
 	l.addVeth(t, false)
-	waitFor(t, "default route via the gizmo on the new interface", defaultRoute)
+	testns.WaitFor(t, "default route via the gizmo on the new interface", waitLimit, defaultRoute)
 }

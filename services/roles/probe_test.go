@@ -16,9 +16,13 @@ import (
 )
 
 // gizmoAndISP creates two namespaces, gzt-<name>-* for the gizmo's side
-// and gzt-<name>isp-* for the upstream, removed when the test ends.
+// and gzt-<name>isp-* for the upstream, removed when the test ends. It
+// skips without root, and installs the lab's Debian packages (radvd, Kea)
+// when it can, else skips naming them.
 func gizmoAndISP(t *testing.T, name string) (gz, isp string) {
 	t.Helper()
+	testns.NeedRoot(t)
+	depstest.Require(t, deps.Lab)
 	return testns.New(t, name), testns.New(t, name+"isp")
 }
 
@@ -26,9 +30,6 @@ func gizmoAndISP(t *testing.T, name string) (gz, isp string) {
 // which leads to a namespace where radvd advertises a default route, and
 // checks that detection and Apply give that port the WAN role.
 func TestDetectFindsTheRouter(t *testing.T) {
-	testns.NeedRoot(t)
-	// Installs the lab's Debian packages when it can, else skips naming them.
-	depstest.Require(t, deps.Lab)
 	gz, isp := gizmoAndISP(t, "roles")
 	testns.IP(t, "-n", gz, "link", "add", "eth0", "type", "veth", "peer", "name", "x0")
 	testns.IP(t, "-n", gz, "link", "add", "eth1", "type", "veth", "peer", "name", "wan", "netns", isp)
@@ -51,12 +52,7 @@ func TestDetectFindsTheRouter(t *testing.T) {
 
 	// Namespaces are per thread and Detect runs goroutines, so the detection
 	// runs in a child process started inside the namespace.
-	cmd := testns.Command(gz, os.Args[0], "-test.run=^TestDetectChild$", "-test.v")
-	cmd.Env = append(os.Environ(), "GZT_ROLES_CHILD=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "PASS") {
-		t.Fatalf("detection in the namespace failed: %v\n%s", err, out)
-	}
+	testns.RunChild(t, gz, "TestDetectChild", "GZT_ROLES_CHILD=1")
 }
 
 func TestDetectChild(t *testing.T) {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,8 +15,6 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"codeberg.org/monostack/gizmo/internal/testns"
-	"codeberg.org/monostack/gizmo/lab/deps"
-	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 	"codeberg.org/monostack/gizmo/services/vlan"
 )
 
@@ -36,8 +33,6 @@ const ispVLAN = 10
 // promiscuous port behind. Then the WAN is put on VLAN 10 as the daemon
 // does, and the untagged probe of uplink0 hears the ISP through it.
 func TestDetectFindsTheVLAN(t *testing.T) {
-	testns.NeedRoot(t)
-	depstest.Require(t, deps.Lab)
 	gz, isp := gizmoAndISP(t, "rvlan")
 	testns.Sysctl(t, isp, "net.ipv6.conf.all.forwarding=1", "net.ipv6.conf.default.accept_dad=0")
 	testns.IP(t, "-n", gz, "link", "add", "eth0", "type", "veth", "peer", "name", "x0")
@@ -79,12 +74,7 @@ func TestDetectFindsTheVLAN(t *testing.T) {
 	testns.StartCommand(t, cmd)
 	testns.WaitLinkLocal(t, isp, "svc")
 
-	child := testns.Command(gz, os.Args[0], "-test.run=^TestDetectVLANChild$", "-test.v")
-	child.Env = append(os.Environ(), "GZT_ROLES_VLAN_CHILD=1")
-	out, err := child.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "PASS") {
-		t.Fatalf("VLAN detection in the namespace failed: %v\n%s", err, out)
-	}
+	testns.RunChild(t, gz, "TestDetectVLANChild", "GZT_ROLES_VLAN_CHILD=1")
 	if s, err := tagger.Stats(); err != nil || s.Received == 0 || s.DroppedUntagged == 0 {
 		t.Errorf("ISP side: %+v (%v); want tagged frames received and the untagged probe's dropped", s, err)
 	}

@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/internal/testns"
-	"codeberg.org/monostack/gizmo/lab/deps"
-	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 )
 
 func startRadvd(t *testing.T, ns, iface, dir string) {
@@ -30,9 +28,6 @@ func startRadvd(t *testing.T, ns, iface, dir string) {
 // Then a router appears behind eth1 without any carrier change: the passive
 // listener hears it, the port is probed out of the bridge and becomes the WAN.
 func TestWatchHearsAnUplinkOnABridgedPort(t *testing.T) {
-	testns.NeedRoot(t)
-	// Installs the lab's Debian packages when it can, else skips naming them.
-	depstest.Require(t, deps.Lab)
 	gz, isp := gizmoAndISP(t, "watch")
 	testns.IP(t, "-n", gz, "link", "add", "eth0", "type", "veth", "peer", "name", "x0")
 	testns.IP(t, "-n", gz, "link", "add", "eth1", "type", "veth", "peer", "name", "wan", "netns", isp)
@@ -41,12 +36,7 @@ func TestWatchHearsAnUplinkOnABridgedPort(t *testing.T) {
 	testns.IP(t, "-n", isp, "addr", "add", "2001:db8:0:1::1/64", "dev", "wan")
 	testns.Sysctl(t, gz, "net.ipv6.conf.all.forwarding=1")
 
-	cmd := testns.Command(gz, os.Args[0], "-test.run=^TestWatchChild$", "-test.v")
-	cmd.Env = append(os.Environ(), "GZT_WATCH_CHILD=1", "GZT_WATCH_NS="+gz, "GZT_WATCH_ISP="+isp, "GZT_WATCH_DIR="+t.TempDir())
-	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "PASS") {
-		t.Fatalf("the watch in the namespace failed: %v\n%s", err, out)
-	}
+	testns.RunChild(t, gz, "TestWatchChild", "GZT_WATCH_CHILD=1", "GZT_WATCH_NS="+gz, "GZT_WATCH_ISP="+isp, "GZT_WATCH_DIR="+t.TempDir())
 }
 
 func TestWatchChild(t *testing.T) {
@@ -105,9 +95,6 @@ func TestWatchChild(t *testing.T) {
 // WANGone; pinned (the WAN carried a delegation or a lease), it keeps the
 // roles, leaves eth0 in the bridge and reports the rogue.
 func TestWatchPinnedKeepsTheRoles(t *testing.T) {
-	testns.NeedRoot(t)
-	// Installs the lab's Debian packages when it can, else skips naming them.
-	depstest.Require(t, deps.Lab)
 	gz, rogue := gizmoAndISP(t, "pin")
 	testns.IP(t, "-n", gz, "link", "add", "uplink0", "type", "veth", "peer", "name", "modem")
 	testns.IP(t, "-n", gz, "link", "add", "eth0", "type", "veth", "peer", "name", "lanhost", "netns", rogue)
@@ -116,12 +103,7 @@ func TestWatchPinnedKeepsTheRoles(t *testing.T) {
 	testns.Sysctl(t, gz, "net.ipv6.conf.all.forwarding=1")
 
 	for _, pinned := range []string{"0", "1"} {
-		cmd := testns.Command(gz, os.Args[0], "-test.run=^TestWatchPinnedChild$", "-test.v")
-		cmd.Env = append(os.Environ(), "GZT_PIN_CHILD=1", "GZT_PIN_NS="+gz, "GZT_PIN_ROGUE="+rogue, "GZT_PIN_DIR="+t.TempDir(), "GZT_PINNED="+pinned)
-		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "PASS") {
-			t.Fatalf("the watch in the namespace (pinned=%s) failed: %v\n%s", pinned, err, out)
-		}
+		testns.RunChild(t, gz, "TestWatchPinnedChild", "GZT_PIN_CHILD=1", "GZT_PIN_NS="+gz, "GZT_PIN_ROGUE="+rogue, "GZT_PIN_DIR="+t.TempDir(), "GZT_PINNED="+pinned)
 	}
 }
 

@@ -29,25 +29,19 @@ func (c *fakeClock) Now() time.Time {
 	return c.t
 }
 
-func (c *fakeClock) Step(d time.Duration) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.failOn != nil {
-		return c.failOn
-	}
-	c.t = c.t.Add(d)
-	c.steps = append(c.steps, d)
-	return nil
-}
+func (c *fakeClock) Step(d time.Duration) error { return c.apply(d, &c.steps) }
+func (c *fakeClock) Slew(d time.Duration) error { return c.apply(d, &c.slews) }
 
-func (c *fakeClock) Slew(d time.Duration) error {
+// apply moves the clock by d at once and records d in log, unless the
+// clock is set to fail.
+func (c *fakeClock) apply(d time.Duration, log *[]time.Duration) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.failOn != nil {
 		return c.failOn
 	}
 	c.t = c.t.Add(d)
-	c.slews = append(c.slews, d)
+	*log = append(*log, d)
 	return nil
 }
 

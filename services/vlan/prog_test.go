@@ -1,9 +1,7 @@
 package vlan
 
 import (
-	"os"
 	"testing"
-	"time"
 
 	"github.com/cilium/ebpf"
 
@@ -87,21 +85,12 @@ func TestProgramVerdicts(t *testing.T) {
 // there: the verifier of the kernel the appliance runs loads both
 // programs.
 
-const targetMarker = "VLAN-TARGET-EXIT"
-
-func TestMain(m *testing.M) {
-	if targetkernel.IsInit() {
-		targetkernel.RunAsInit(m.Run, targetMarker)
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { targetkernel.Main(m) }
 
 func TestTargetKernelQEMU(t *testing.T) {
 	targetkernel.Run(t, targetkernel.Options{
-		Marker:   targetMarker,
-		Timeout:  10 * time.Minute,
 		MustPass: "TestProgramVerdicts",
 		// The namespace tests need iproute2, which the VM does not have.
-		Cmdline: "-- -test.v -test.count=1 -test.run=^TestProgramVerdicts$",
+		Run: "^TestProgramVerdicts$",
 	})
 }

@@ -23,12 +23,7 @@ func TestForeignNetlinkRequests(t *testing.T) {
 	}
 	testns.NeedRoot(t)
 	ns := testns.New(t, "wannl")
-	cmd := testns.Command(ns, os.Args[0], "-test.run", "^TestForeignNetlinkChild$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), envRole+"=netlink")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("child in %s: %v\n%s", ns, err, out)
-	}
+	out := testns.RunChild(t, ns, "TestForeignNetlinkChild", envRole+"=netlink")
 	t.Logf("child:\n%s", out)
 }
 

@@ -94,41 +94,25 @@ func TestUpstreamRules(t *testing.T) {
 			name: "RFC 4862 5.5.3: PIO with preferred > valid is ignored",
 			ras:  []*ndp.RouterAdvertisement{ra(time.Hour, pio("2001:db8:0:1::/64", 2*time.Hour, time.Hour))},
 			srcs: []netip.Addr{router1}, skipped: []string{raBadPIO},
-			check: func(t *testing.T, v Upstream) {
-				if len(v.Prefixes) != 0 {
-					t.Errorf("prefixes %v", v.Prefixes)
-				}
-			},
+			check: noPrefixes,
 		},
 		{
 			name: "RFC 4861 6.3.4: link-local PIO is ignored",
 			ras:  []*ndp.RouterAdvertisement{ra(time.Hour, pio("fe80::/64", time.Hour, time.Hour))},
 			srcs: []netip.Addr{router1}, skipped: []string{raLinkLocalPIO},
-			check: func(t *testing.T, v Upstream) {
-				if len(v.Prefixes) != 0 {
-					t.Errorf("prefixes %v", v.Prefixes)
-				}
-			},
+			check: noPrefixes,
 		},
 		{
 			name: "RFC 4861 6.3.4: MTU below 1280 is ignored",
 			ras:  []*ndp.RouterAdvertisement{ra(time.Hour, ndp.NewMTU(1000))},
 			srcs: []netip.Addr{router1}, skipped: []string{raBadMTU},
-			check: func(t *testing.T, v Upstream) {
-				if v.MTU != 1500 {
-					t.Errorf("MTU %d, want the link's 1500", v.MTU)
-				}
-			},
+			check: linkMTU,
 		},
 		{
 			name: "RFC 4861 6.3.4: MTU above the link MTU is ignored",
 			ras:  []*ndp.RouterAdvertisement{ra(time.Hour, ndp.NewMTU(9000))},
 			srcs: []netip.Addr{router1}, skipped: []string{raBadMTU},
-			check: func(t *testing.T, v Upstream) {
-				if v.MTU != 1500 {
-					t.Errorf("MTU %d, want the link's 1500", v.MTU)
-				}
-			},
+			check: linkMTU,
 		},
 		{
 			name: "RFC 4861 6.3.4: an RA without an option keeps what an earlier RA said",
@@ -175,12 +159,8 @@ func TestUpstreamRules(t *testing.T) {
 				ra(time.Hour, pio("2001:db8:0:1::/64", time.Hour, time.Hour)),
 				ra(time.Hour, pio("2001:db8:0:1::/64", 0, 0)),
 			},
-			srcs: []netip.Addr{router1, router1},
-			check: func(t *testing.T, v Upstream) {
-				if len(v.Prefixes) != 0 {
-					t.Errorf("prefixes %v", v.Prefixes)
-				}
-			},
+			srcs:  []netip.Addr{router1, router1},
+			check: noPrefixes,
 		},
 		{
 			name: "RFC 8781 4: PREF64 lifetime 0 withdraws it",
@@ -577,4 +557,20 @@ func TestUpstreamBounds(t *testing.T) {
 			t.Errorf("next expiry %v: past the clamp", next)
 		}
 	})
+}
+
+// noPrefixes and linkMTU are the checks of the cases whose RA option is
+// ignored: no prefix, and the link's own MTU.
+func noPrefixes(t *testing.T, v Upstream) {
+	t.Helper()
+	if len(v.Prefixes) != 0 {
+		t.Errorf("prefixes %v", v.Prefixes)
+	}
+}
+
+func linkMTU(t *testing.T, v Upstream) {
+	t.Helper()
+	if v.MTU != 1500 {
+		t.Errorf("MTU %d, want the link's 1500", v.MTU)
+	}
 }

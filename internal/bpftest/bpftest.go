@@ -1,0 +1,75 @@
+// Package bpftest holds what the tests of the services' tc programs share
+// when they run them on packets of their own with BPF_PROG_TEST_RUN: the
+// verdicts the programs return and the Ethernet frame around a test
+// packet.
+package bpftest
+
+import (
+	"encoding/binary"
+	"net"
+	"testing"
+
+	"codeberg.org/monostack/gizmo/internal/ethframe"
+)
+
+// Verdicts of tc programs as BPF_PROG_TEST_RUN reports them (a uint32).
+const (
+	ActOK       = 0 // TC_ACT_OK: to the stack
+	ActShot     = 2 // TC_ACT_SHOT: dropped
+	ActRedirect = 7 // TC_ACT_REDIRECT: bpf_redirect's target
+	// ActNext is TC_ACT_UNSPEC (-1), TCX_NEXT: not the program's, the
+	// next program on the hook runs.
+	ActNext = 1<<32 - 1
+)
+
+// Frame is the Ethernet frame from src to dst around the IP packet l3,
+// with the EtherType of its IP version.
+func Frame(dst, src net.HardwareAddr, l3 []byte) []byte {
+	if len(l3) > 0 && l3[0]>>4 == 6 {
+		return ethframe.Ethernet(dst, src, ethframe.TypeIPv6, l3)
+	}
+	return ethframe.Ethernet(dst, src, ethframe.TypeIPv4, l3)
+}
+
+// MSS returns the value of the MSS option (RFC 9293 §3.2, kind 2) of the
+// TCP header tcp, and whether it has one: the tests check what a program's
+// clamping left there.
+func MSS(tcp []byte) (uint16, bool) {
+	hl := int(tcp[12]>>4) * 4
+	o := tcp[20:hl]
+	for i := 0; i < len(o); {
+		switch o[i] {
+		case 0: // end of the option list
+			return 0, false
+		case 1: // no-operation, one byte
+			i++
+			continue
+		case 2:
+			if i+4 > len(o) {
+				return 0, false
+			}
+			return binary.BigEndian.Uint16(o[i+2:]), true
+		}
+		if i+1 >= len(o) || o[i+1] < 2 {
+			return 0, false
+		}
+		i += int(o[i+1])
+	}
+	return 0, false
+}
+
+// Counter returns the counter name of the ones counters reads from a
+// datapath's maps, and fails t when there is no such counter, so that a
+// misspelt name cannot read as zero.
+func Counter(t testing.TB, counters func() (map[string]uint64, error), name string) uint64 {
+	t.Helper()
+	c, err := counters()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, ok := c[name]
+	if !ok {
+		t.Fatalf("no counter %q", name)
+	}
+	return v
+}
