@@ -203,46 +203,16 @@ func rebootWithExpiredDelegation(t *testing.T, ctx context.Context, l *netlab.La
 // Information Option heard to check, until check says done or fails, or
 // ctx ends. listening is closed once the socket is open.
 func watchPIOs(ctx context.Context, listening chan<- struct{}, check func(p netip.Prefix, valid time.Duration) (bool, error)) error {
-	return netlab.InNamespace(netlab.NSLanV6, func() error {
-		ifi, err := net.InterfaceByName(netlab.HostIf)
-		if err != nil {
-			return err
-		}
-		conn, _, err := ndp.Listen(ifi, ndp.LinkLocal)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		close(listening)
-		for ctx.Err() == nil {
-			if err := conn.WriteTo(&ndp.RouterSolicitation{}, nil, netip.MustParseAddr("ff02::2")); err != nil {
-				return fmt.Errorf("router solicitation: %w", err)
+	return solicitRAs(ctx, listening, func(_ netip.Addr, ra *ndp.RouterAdvertisement) (bool, error) {
+		for _, opt := range ra.Options {
+			pi, ok := opt.(*ndp.PrefixInformation)
+			if !ok {
+				continue
 			}
-			deadline := time.Now().Add(3 * time.Second)
-			if err := conn.SetReadDeadline(deadline); err != nil {
-				return err
-			}
-			for time.Now().Before(deadline) {
-				msg, _, _, err := conn.ReadFrom()
-				if err != nil {
-					break
-				}
-				ra, ok := msg.(*ndp.RouterAdvertisement)
-				if !ok {
-					continue
-				}
-				for _, opt := range ra.Options {
-					pi, ok := opt.(*ndp.PrefixInformation)
-					if !ok {
-						continue
-					}
-					done, err := check(netip.PrefixFrom(pi.Prefix, int(pi.PrefixLength)), pi.ValidLifetime)
-					if err != nil || done {
-						return err
-					}
-				}
+			if done, err := check(netip.PrefixFrom(pi.Prefix, int(pi.PrefixLength)), pi.ValidLifetime); err != nil || done {
+				return done, err
 			}
 		}
-		return ctx.Err()
+		return false, nil
 	})
 }
