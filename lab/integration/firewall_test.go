@@ -99,7 +99,16 @@ func dialFails(ns string, addr netip.AddrPort) bool {
 	return err != nil
 }
 
+// listenOn accepts TCP connections on port in ns, and closes them at once,
+// until the test ends.
 func listenOn(t *testing.T, ns string, port int) {
+	t.Helper()
+	serveOn(t, ns, port, func(c net.Conn) { c.Close() })
+}
+
+// serveOn accepts TCP connections on port in ns until the test ends and
+// hands each to serve on a goroutine of its own; serve closes it.
+func serveOn(t *testing.T, ns string, port int, serve func(net.Conn)) {
 	t.Helper()
 	ln, err := netlab.Listen(ns, "tcp", fmt.Sprintf("[::]:%d", port))
 	if err != nil {
@@ -112,7 +121,7 @@ func listenOn(t *testing.T, ns string, port int) {
 			if err != nil {
 				return
 			}
-			c.Close()
+			go serve(c)
 		}
 	}()
 }

@@ -184,29 +184,16 @@ func TestHostileWANSpoofedSources(t *testing.T) {
 // echoOn serves a line echo on port in ns until the test ends.
 func echoOn(t *testing.T, ns string, port int) {
 	t.Helper()
-	ln, err := netlab.Listen(ns, "tcp", fmt.Sprintf("[::]:%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	serveOn(t, ns, port, func(c net.Conn) {
+		defer c.Close()
+		r := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			line, err := r.ReadString('\n')
+			if err != nil || func() error { _, err := c.Write([]byte(line)); return err }() != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil || func() error { _, err := c.Write([]byte(line)); return err }() != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
+	})
 }
 
 // echoes writes a line on c and reports whether it came back within a
