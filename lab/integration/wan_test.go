@@ -3,7 +3,6 @@ package integration
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -21,27 +20,13 @@ import (
 // its survival across a restart, renumbering, and the uplink's own
 // configuration (SLAAC, RIO-capable sysctls, DHCPv4, the WPD-5 route).
 
-// pdLease reads the DHCPv6-PD client's persisted lease from the gizmo's
-// state dir (services/dhcp6pd under <state>/dhcp6pd).
-func pdLease(l *netlab.Lab) (dhcp6pd.Lease, bool) {
-	b, err := os.ReadFile(filepath.Join(l.GizmoStateDir(), "dhcp6pd", "dhcp6pd-lease.json"))
-	if err != nil {
-		return dhcp6pd.Lease{}, false
-	}
-	var le dhcp6pd.Lease
-	if json.Unmarshal(b, &le) != nil || !le.Prefix.IsValid() {
-		return dhcp6pd.Lease{}, false
-	}
-	return le, true
-}
-
 // waitPDLease waits for a persisted lease that satisfies ok.
 func waitPDLease(t *testing.T, ctx context.Context, l *netlab.Lab, what string, ok func(dhcp6pd.Lease) bool) dhcp6pd.Lease {
 	t.Helper()
 	var le dhcp6pd.Lease
 	err := netlab.WaitFor(ctx, what, func(context.Context) (bool, error) {
 		var found bool
-		le, found = pdLease(l)
+		le, found = l.PDLease()
 		return found && ok(le), nil
 	})
 	if err != nil {

@@ -81,19 +81,9 @@ func TestDSLite(t *testing.T) {
 	})
 
 	t.Run("gz-lan-legacy reaches the IPv4 internet by address through the NAT44 and the softwire", func(t *testing.T) {
-		var body string
-		var last error
-		err := netlab.WaitFor(ctx, "gz-lan-legacy fetching "+netlab.V4OnlyServer.String(), func(ctx context.Context) (bool, error) {
-			out, err := l.Exec(ctx, netlab.NSLanLegacy, "curl", "-sS", "--max-time", "2", "http://"+netlab.V4OnlyServer.String()+"/")
-			if err != nil {
-				last = err
-				return false, nil
-			}
-			body = string(out)
-			return true, nil
-		})
+		body, err := fetchV4Only(ctx, l, netlab.NSLanLegacy)
 		if err != nil {
-			t.Fatalf("%v (last error %v)", err, last)
+			t.Fatal(err)
 		}
 		if !strings.Contains(body, "client="+netlab.ISPInet4.String()) {
 			t.Errorf("v4only answered %q; want client=%s (the AFTR's address)", body, netlab.ISPInet4)

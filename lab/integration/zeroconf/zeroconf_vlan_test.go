@@ -119,16 +119,8 @@ func checkVLANLineReachesIPv4(t *testing.T, ctx context.Context, l *netlab.Lab) 
 		}
 	})
 	t.Run("gz-lan-legacy reaches the IPv4 internet by address", func(t *testing.T) {
-		var last error
-		err := netlab.WaitFor(ctx, "gz-lan-legacy fetching "+netlab.V4OnlyServer.String(), func(ctx context.Context) (bool, error) {
-			out, err := l.Exec(ctx, netlab.NSLanLegacy, "curl", "-sS", "--max-time", "2", "http://"+netlab.V4OnlyServer.String()+"/")
-			if last = err; err != nil {
-				return false, nil
-			}
-			return strings.Contains(string(out), "server="+netlab.V4OnlyServer.String()), nil
-		})
-		if err != nil {
-			t.Fatalf("%v (last error %v)", err, last)
+		if _, err := fetchV4Only(ctx, l, netlab.NSLanLegacy); err != nil {
+			t.Fatal(err)
 		}
 	})
 }
