@@ -131,20 +131,9 @@ func vmLab(t *testing.T, scenario string) *netlab.Lab {
 // solicitRAs solicits router advertisements in gz-lan-v6 every 3 s and
 // hands each one heard, with its source, to check until check says done or
 // fails, or ctx ends. listening, if not nil, is closed once the socket is
-// open. Everything runs on a thread inside the namespace: Go maps zones
-// ("eth0") to interface indexes, and back, in the calling thread's
-// namespace.
+// open.
 func solicitRAs(ctx context.Context, listening chan<- struct{}, check func(from netip.Addr, ra *ndp.RouterAdvertisement) (bool, error)) error {
-	return netlab.InNamespace(netlab.NSLanV6, func() error {
-		ifi, err := net.InterfaceByName(netlab.HostIf)
-		if err != nil {
-			return err
-		}
-		conn, _, err := ndp.Listen(ifi, ndp.LinkLocal)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
+	return netlab.WithNDP(netlab.NSLanV6, netlab.HostIf, func(conn *ndp.Conn, _ *net.Interface, _ netip.Addr) error {
 		if listening != nil {
 			close(listening)
 		}

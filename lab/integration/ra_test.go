@@ -357,16 +357,7 @@ func TestMalformedRSIsCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := netlab.InNamespace(netlab.NSLanV6, func() error {
-		ifi, err := net.InterfaceByName(netlab.HostIf)
-		if err != nil {
-			return err
-		}
-		c, ip, err := ndp.Listen(ifi, ndp.LinkLocal)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
+	if err := netlab.WithNDP(netlab.NSLanV6, netlab.HostIf, func(c *ndp.Conn, ifi *net.Interface, ip netip.Addr) error {
 		allRouters := netip.MustParseAddr("ff02::2")
 		cm := &ipv6.ControlMessage{HopLimit: 64, Src: ip.AsSlice(), IfIndex: ifi.Index}
 		if err := c.WriteTo(&ndp.RouterSolicitation{}, cm, allRouters); err != nil {

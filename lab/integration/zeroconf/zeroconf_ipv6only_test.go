@@ -199,16 +199,7 @@ func metric(ctx context.Context, sample string) (float64, error) {
 // gizmoRA solicits the gizmo's Router Advertisement from gz-lan-v6.
 func gizmoRA(ctx context.Context) (*ndp.RouterAdvertisement, error) {
 	var ra *ndp.RouterAdvertisement
-	err := netlab.InNamespace(netlab.NSLanV6, func() error {
-		ifi, err := net.InterfaceByName(netlab.HostIf)
-		if err != nil {
-			return err
-		}
-		c, _, err := ndp.Listen(ifi, ndp.LinkLocal)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
+	err := netlab.WithNDP(netlab.NSLanV6, netlab.HostIf, func(c *ndp.Conn, ifi *net.Interface, _ netip.Addr) error {
 		rs := &ndp.RouterSolicitation{Options: []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Source, Addr: ifi.HardwareAddr}}}
 		deadline := time.Now().Add(20 * time.Second)
 		for time.Now().Before(deadline) && ctx.Err() == nil {
