@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/internal/testns"
+
 	"github.com/beevik/ntp"
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
@@ -26,9 +28,7 @@ import (
 // in DHCPv4 option 42 and DHCPv6 option 56 to a client on the gizmo's
 // side of the link.
 func TestISPTimeService(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	testns.NeedRoot(t)
 	for _, bin := range []string{"chronyd", "kea-dhcp4", "kea-dhcp6"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			t.Skipf("%s not installed", bin)

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
 // Every step ends up in exactly one batch, in order, and each namespace's
@@ -78,9 +80,7 @@ func renameNamespaces(steps [][]string, prefix string) [][]string {
 // The topology builds, and the ISP reaches every internet server over the
 // transit link, under scratch namespace names (no lab lock needed).
 func TestTopologyBuilds(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	testns.NeedRoot(t)
 	prefix := fmt.Sprintf("gzt-topo-%d-", os.Getpid())
 	t.Cleanup(func() {
 		for _, ns := range Namespaces() {
