@@ -162,18 +162,7 @@ func TestHostileWANSpoofedSources(t *testing.T) {
 	}
 	defer srv.Close()
 	fw.moves(t, firewall.CounterDropLANWAN, func() {
-		err := netlab.InNamespace(netlab.NSLanV6, func() error {
-			c, err := net.DialUDP("udp", &net.UDPAddr{IP: wanAddr.AsSlice()}, &net.UDPAddr{IP: netlab.V6OnlyServer.AsSlice(), Port: 7709})
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			_, err = c.Write([]byte("as the gizmo"))
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		sendUDPFrom(t, wanAddr, 7709, "as the gizmo")
 	})
 	srv.SetReadDeadline(time.Now().Add(time.Second))
 	if _, from, err := srv.ReadFrom(make([]byte, 64)); err == nil {

@@ -35,6 +35,14 @@ func waitPDLease(t *testing.T, ctx context.Context, l *netlab.Lab, what string, 
 	return le
 }
 
+// waitPDFrom waits for a persisted lease of a prefix from pool.
+func waitPDFrom(t *testing.T, ctx context.Context, l *netlab.Lab, pool netip.Prefix) dhcp6pd.Lease {
+	t.Helper()
+	return waitPDLease(t, ctx, l, "a delegated prefix from "+pool.String(), func(le dhcp6pd.Lease) bool {
+		return pool.Contains(le.Prefix.Addr())
+	})
+}
+
 // unreachableRoutes lists the unreachable IPv6 routes in gz-gizmo.
 func unreachableRoutes(t *testing.T, ctx context.Context, l *netlab.Lab) []netip.Prefix {
 	t.Helper()
@@ -70,9 +78,7 @@ func TestWANDelegationFromKea(t *testing.T) {
 	l := LabWithGizmo(t)
 	ctx := testContext(t, 2*time.Minute)
 	pool := l.PDPool()
-	le := waitPDLease(t, ctx, l, "a delegated prefix from "+pool.String(), func(le dhcp6pd.Lease) bool {
-		return pool.Contains(le.Prefix.Addr())
-	})
+	le := waitPDFrom(t, ctx, l, pool)
 	if le.Prefix.Bits() != netlab.PDLength {
 		t.Errorf("delegated %v, want a /%d", le.Prefix, netlab.PDLength)
 	}
@@ -157,9 +163,7 @@ func TestWANDelegationSurvivesRestart(t *testing.T) {
 	l := LabWithGizmo(t)
 	ctx := testContext(t, 2*time.Minute)
 	pool := l.PDPool()
-	before := waitPDLease(t, ctx, l, "a delegated prefix from "+pool.String(), func(le dhcp6pd.Lease) bool {
-		return pool.Contains(le.Prefix.Addr())
-	})
+	before := waitPDFrom(t, ctx, l, pool)
 	duidPath := filepath.Join(l.GizmoStateDir(), "dhcp6pd", "dhcp6pd-duid.json")
 	duid, err := os.ReadFile(duidPath)
 	if err != nil {
@@ -193,21 +197,14 @@ func TestWANDelegationSurvivesRestart(t *testing.T) {
 func TestWANRenumbering(t *testing.T) {
 	l := LabWithGizmo(t)
 	ctx := testContext(t, 3*time.Minute)
-	oldPool := l.PDPool()
-	old := waitPDLease(t, ctx, l, "a delegated prefix from "+oldPool.String(), func(le dhcp6pd.Lease) bool {
-		return oldPool.Contains(le.Prefix.Addr())
-	})
+	old := waitPDFrom(t, ctx, l, l.PDPool())
 	oldLAN := netip.PrefixFrom(old.Prefix.Addr(), 64)
-	if _, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, oldLAN); err != nil {
-		t.Fatalf("no LAN address in %v before renumbering: %v", oldLAN, err)
-	}
+	waitHostAddr(t, ctx, oldLAN)
 	pool, err := l.Renumber(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	le := waitPDLease(t, ctx, l, "a delegated prefix from the new pool "+pool.String(), func(le dhcp6pd.Lease) bool {
-		return pool.Contains(le.Prefix.Addr())
-	})
+	le := waitPDFrom(t, ctx, l, pool)
 	if le.Prefix.Bits() != netlab.PDLength {
 		t.Errorf("delegated %v, want a /%d", le.Prefix, netlab.PDLength)
 	}
@@ -218,9 +215,7 @@ func TestWANRenumbering(t *testing.T) {
 		t.Error(err)
 	}
 	newLAN := netip.PrefixFrom(le.Prefix.Addr(), 64)
-	if _, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, newLAN); err != nil {
-		t.Fatalf("no usable LAN address in the new prefix %v: %v", newLAN, err)
-	}
+	waitHostAddr(t, ctx, newLAN)
 	addrs, err := netlab.Addrs(ctx, netlab.NSLanV6, netlab.HostIf)
 	if err != nil {
 		t.Fatal(err)
@@ -244,14 +239,9 @@ func TestWANLinkFlapKeepsSessions(t *testing.T) {
 	l := LabWithGizmo(t)
 	ctx := testContext(t, 2*time.Minute)
 	pool := l.PDPool()
-	before := waitPDLease(t, ctx, l, "a delegated prefix from "+pool.String(), func(le dhcp6pd.Lease) bool {
-		return pool.Contains(le.Prefix.Addr())
-	})
+	before := waitPDFrom(t, ctx, l, pool)
 	lan := netip.PrefixFrom(before.Prefix.Addr(), 64)
-	hostAddr, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, lan)
-	if err != nil {
-		t.Fatalf("no LAN address in %v: %v", lan, err)
-	}
+	hostAddr := waitHostAddr(t, ctx, lan)
 
 	server := netip.AddrPortFrom(netlab.V6OnlyServer, 80).String()
 	conn, err := netlab.DialContext(ctx, netlab.NSLanV6, "tcp", server)
