@@ -145,10 +145,17 @@ type statusWAN struct {
 // waitStatus polls /api/status until ok accepts it.
 func waitStatus(t *testing.T, ctx context.Context, what string, ok func(status) bool) status {
 	t.Helper()
-	var st status
+	return waitStatusAs(t, ctx, what, ok)
+}
+
+// waitStatusAs polls /api/status, read into a T (status, or a test's own
+// view with the fields it checks), until ok accepts it.
+func waitStatusAs[T any](t *testing.T, ctx context.Context, what string, ok func(T) bool) T {
+	t.Helper()
+	var st T
 	var lastErr error
 	err := netlab.WaitFor(ctx, what, func(ctx context.Context) (bool, error) {
-		var s status
+		var s T
 		if lastErr = apiJSON(ctx, "/api/status", &s); lastErr != nil {
 			return false, nil
 		}
@@ -156,7 +163,8 @@ func waitStatus(t *testing.T, ctx context.Context, what string, ok func(status) 
 		return ok(s), nil
 	})
 	if err != nil {
-		t.Fatalf("/api/status: %v (last error %v); last status %+v", err, lastErr, st)
+		last, _ := json.Marshal(st)
+		t.Fatalf("/api/status: %v (last error %v); last status %s", err, lastErr, last)
 	}
 	return st
 }

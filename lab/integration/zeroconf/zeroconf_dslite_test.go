@@ -34,18 +34,9 @@ func TestDSLite(t *testing.T) {
 			AFTR     string `json:"aftr"`
 		} `json:"dslite"`
 	}
-	var st dsliteStatus
-	err := netlab.WaitFor(ctx, "the DS-Lite line", func(ctx context.Context) (bool, error) {
-		var s dsliteStatus
-		if apiJSON(ctx, "/api/status", &s) != nil {
-			return false, nil
-		}
-		st = s
-		return s.Line == "ds-lite" && s.DSLite != nil && s.Delegated != nil, nil
+	st := waitStatusAs(t, ctx, "the DS-Lite line", func(s dsliteStatus) bool {
+		return s.Line == "ds-lite" && s.DSLite != nil && s.Delegated != nil
 	})
-	if err != nil {
-		t.Fatalf("%v; last status %+v", err, st)
-	}
 	if st.DSLite.AFTRName != netlab.AFTRName || st.DSLite.AFTR != netlab.AFTR6.String() {
 		t.Errorf("AFTR %q at %s, want %s at %s", st.DSLite.AFTRName, st.DSLite.AFTR, netlab.AFTRName, netlab.AFTR6)
 	}

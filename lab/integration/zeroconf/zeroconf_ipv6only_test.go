@@ -32,19 +32,7 @@ type lineStatus struct {
 // (if set) accepts the rest.
 func waitLine(t *testing.T, ctx context.Context, want string, ok func(lineStatus) bool) lineStatus {
 	t.Helper()
-	var st lineStatus
-	err := netlab.WaitFor(ctx, "line "+want, func(ctx context.Context) (bool, error) {
-		var s lineStatus
-		if apiJSON(ctx, "/api/status", &s) != nil {
-			return false, nil
-		}
-		st = s
-		return s.Line == want && (ok == nil || ok(s)), nil
-	})
-	if err != nil {
-		t.Fatalf("%v; last status: line %q, clat %+v, pref64 %s (%s)", err, st.Line, st.CLAT, st.Pref64, st.Pref64Source)
-	}
-	return st
+	return waitStatusAs(t, ctx, "line "+want, func(s lineStatus) bool { return s.Line == want && (ok == nil || ok(s)) })
 }
 
 // clientIn checks that an inet server's answer names a client in pool:
