@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -23,15 +22,6 @@ import (
 // time, like a board without one, which starts at its image's build time.
 const rtcBase = "2020-01-01T00:00:00"
 
-// lanClient is an HTTP client on gz-lan-v6, the LAN host's side.
-func lanClient() *http.Client {
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return netlab.DialContext(ctx, netlab.NSLanV6, network, addr)
-		},
-	}}
-}
-
 // clockStatus is the clock's part of /api/status.
 type clockStatus struct {
 	Synced   bool      `json:"synced"`
@@ -46,7 +36,7 @@ type clockStatus struct {
 func checkClock(t *testing.T, ctx context.Context, router netip.Addr) {
 	t.Helper()
 	base := fmt.Sprintf("http://[%s%%25%s]", router, netlab.HostIf)
-	hc := lanClient()
+	hc := netlab.HTTPClient(netlab.NSLanV6)
 	get := func(path string) (*http.Response, []byte, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 		if err != nil {

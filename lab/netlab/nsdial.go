@@ -102,7 +102,8 @@ func WithNDP(ns, ifname string, fn func(c *ndp.Conn, ifi *net.Interface, ll neti
 }
 
 // HTTPClient returns an HTTP client whose connections start in namespace
-// ns. URLs must use literal IP addresses.
+// ns. URLs must use literal IP addresses. Its Transport is an
+// *http.Transport of its own, for callers that add a TLS configuration.
 func HTTPClient(ns string) *http.Client {
 	return &http.Client{
 		Timeout: 10 * time.Second,
