@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/mdlayher/ndp"
 	"github.com/vishvananda/netns"
 )
@@ -99,6 +101,32 @@ func WithNDP(ns, ifname string, fn func(c *ndp.Conn, ifi *net.Interface, ll neti
 		defer c.Close()
 		return fn(c, ifi, ll)
 	})
+}
+
+// WaitDHCPv4Offer sends DHCPDISCOVERs from ifname inside namespace ns,
+// asking for the options opts, until a server offers or ctx ends, and
+// returns the offer.
+func WaitDHCPv4Offer(ctx context.Context, ns, ifname string, opts ...dhcpv4.OptionCode) (*dhcpv4.DHCPv4, error) {
+	var offer *dhcpv4.DHCPv4
+	var last error
+	err := WaitFor(ctx, "a DHCPv4 offer on "+ifname+" in "+ns, func(ctx context.Context) (bool, error) {
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		last = inNamespace(ns, func() error {
+			c, err := nclient4.New(ifname, nclient4.WithTimeout(time.Second), nclient4.WithRetry(1))
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			offer, err = c.DiscoverOffer(rctx, dhcpv4.WithRequestedOptions(opts...))
+			return err
+		})
+		return last == nil, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("netlab: %w (last error %v)", err, last)
+	}
+	return offer, nil
 }
 
 // HTTPClient returns an HTTP client whose connections start in namespace
