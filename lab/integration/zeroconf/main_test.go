@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -204,7 +205,7 @@ func fetchByNameFrom(ctx context.Context, l *netlab.Lab, ns string, src, dns net
 		curl = append(curl, "--interface", src.String())
 	}
 	return retryFetch(ctx, what, func(ctx context.Context) (string, error) {
-		out, err := l.Exec(ctx, ns, append(dig, "@"+dns.String(), name, "AAAA")...)
+		out, err := l.Exec(ctx, ns, slices.Concat(dig, []string{"@" + dns.String(), name, "AAAA"})...)
 		if err != nil {
 			return "", err
 		}
@@ -212,7 +213,7 @@ func fetchByNameFrom(ctx context.Context, l *netlab.Lab, ns string, src, dns net
 		if len(fields) == 0 {
 			return "", fmt.Errorf("no AAAA for %s", name)
 		}
-		out, err = l.Exec(ctx, ns, append(curl, "-H", "Host: "+name, "http://["+fields[len(fields)-1]+"]/")...)
+		out, err = l.Exec(ctx, ns, slices.Concat(curl, []string{"-H", "Host: " + name, "http://[" + fields[len(fields)-1] + "]/"})...)
 		return string(out), err
 	})
 }
