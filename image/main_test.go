@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	"codeberg.org/monostack/gizmo/internal/testns"
+
 	"codeberg.org/monostack/gizmo/image/updater"
 	"golang.org/x/sys/unix"
 )
@@ -111,9 +113,7 @@ func TestFileSizeLimit(t *testing.T) {
 
 // TestBlockDeviceTooSmall writes to a 64 MiB loop device.
 func TestBlockDeviceTooSmall(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	testns.NeedRoot(t)
 	backing := filepath.Join(t.TempDir(), "disk")
 	if err := os.WriteFile(backing, nil, 0o600); err != nil {
 		t.Fatal(err)

@@ -28,6 +28,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"codeberg.org/monostack/gizmo/internal/ethframe"
 	"codeberg.org/monostack/gizmo/lab/netlab"
 )
 
@@ -87,26 +88,12 @@ func udp4(src, dst netip.Addr, sport, dport uint16, payload []byte) []byte {
 	copy(b[8:], payload)
 	s, d := src.As4(), dst.As4()
 	pseudo := append(append(append([]byte{}, s[:]...), d[:]...), 0, syscall.IPPROTO_UDP, b[4], b[5])
-	c := onesComplement(append(pseudo, b...))
+	c := ethframe.Checksum(append(pseudo, b...))
 	if c == 0 {
 		c = 0xffff
 	}
 	binary.BigEndian.PutUint16(b[6:], c)
 	return b
-}
-
-func onesComplement(b []byte) uint16 {
-	var s uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		s += uint32(b[len(b)-1]) << 8
-	}
-	for s > 0xffff {
-		s = s&0xffff + s>>16
-	}
-	return ^uint16(s)
 }
 
 func cmdRotateICMP6(ctx context.Context, args []string) error {

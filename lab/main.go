@@ -84,46 +84,48 @@ func main() {
 		err = cmdStatus(ctx)
 	case "deps":
 		err = cmdDeps(ctx, opts, args)
-	// Hidden: the lab runs these itself.
-	case "supervise":
+	case "supervise": // hidden: `lab up` starts it
 		err = cmdSupervise(ctx, opts, level)
-	case "serve-http":
-		err = cmdServeHTTP(ctx, logger, args)
-	case "clat":
-		err = cmdCLAT(ctx, logger, args)
-	case "isp-ra":
-		err = cmdISPRA(ctx, logger, args)
-	case "isp-vlan":
-		err = cmdISPVLAN(ctx, logger, args)
-	case "aftr":
-		err = cmdAFTR(ctx, logger, args)
-	case "spray-udp":
-		err = cmdSprayUDP(ctx, args)
-	case "rotate-icmp6":
-		err = cmdRotateICMP6(ctx, args)
-	case "rs-flood":
-		err = cmdRSFlood(ctx, args)
-	case "nd-spoof":
-		err = cmdNDSpoof(ctx, args)
-	case "dhcp-forge":
-		err = cmdDHCPForge(ctx, args)
-	case "dhcp-flood":
-		err = cmdDHCPFlood(ctx, args)
-	case "dad-flood":
-		err = cmdDADFlood(ctx, args)
-	case "ra-flood":
-		err = cmdRAFlood(ctx, args)
-	case "rogue-upstream":
-		err = cmdRogueUpstream(ctx, logger, args)
 	default:
-		fmt.Fprintf(os.Stderr, "lab: unknown command %q\n", cmd)
-		usage()
-		os.Exit(2)
+		tool, ok := tools[cmd]
+		if !ok {
+			fmt.Fprintf(os.Stderr, "lab: unknown command %q\n", cmd)
+			usage()
+			os.Exit(2)
+		}
+		err = tool(ctx, logger, args)
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "lab: %v\n", err)
 		os.Exit(1)
 	}
+}
+
+// A tool is a hidden command that the lab runs itself inside a namespace:
+// a peer (the ISP's RA sender, AFTR, a LAN host's CLAT or web server) or
+// an attacker of the hostile tests.
+type tool func(ctx context.Context, logger *slog.Logger, args []string) error
+
+var tools = map[string]tool{
+	"serve-http":     cmdServeHTTP,
+	"clat":           cmdCLAT,
+	"isp-ra":         cmdISPRA,
+	"isp-vlan":       cmdISPVLAN,
+	"aftr":           cmdAFTR,
+	"rogue-upstream": cmdRogueUpstream,
+	"spray-udp":      quiet(cmdSprayUDP),
+	"rotate-icmp6":   quiet(cmdRotateICMP6),
+	"rs-flood":       quiet(cmdRSFlood),
+	"nd-spoof":       quiet(cmdNDSpoof),
+	"dhcp-forge":     quiet(cmdDHCPForge),
+	"dhcp-flood":     quiet(cmdDHCPFlood),
+	"dad-flood":      quiet(cmdDADFlood),
+	"ra-flood":       quiet(cmdRAFlood),
+}
+
+// quiet makes a tool of a command that reports only through its error.
+func quiet(cmd func(ctx context.Context, args []string) error) tool {
+	return func(ctx context.Context, _ *slog.Logger, args []string) error { return cmd(ctx, args) }
 }
 
 type cliOptions struct {

@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -22,43 +21,11 @@ import (
 
 	"github.com/mdlayher/ndp"
 
-	"codeberg.org/monostack/gizmo/hardware"
 	"codeberg.org/monostack/gizmo/image/builder"
-	"codeberg.org/monostack/gizmo/image/instance"
 	"codeberg.org/monostack/gizmo/image/updater"
-	"codeberg.org/monostack/gizmo/lab/deps"
-	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 	"codeberg.org/monostack/gizmo/lab/netlab"
 	"codeberg.org/monostack/gizmo/web/tlscert"
 )
-
-const gizmoPkg = "codeberg.org/monostack/gizmo/gizmo"
-
-func moduleRoot() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
-}
-
-// labConfig is config.json with the daemon's flags set to what the lab
-// expects of a gizmo (its PREF64, the legacy LAN prefix, the dashboard on
-// every address) and the VM's port names: virtio NIC 1 faces the ISP.
-func labConfig(t *testing.T) instance.Config {
-	t.Helper()
-	cfg, err := instance.Load(filepath.Join(moduleRoot(), "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc := cfg.PackageConfig[gizmoPkg]
-	pc.CommandLineFlags = []string{
-		"-state-dir=/perm/gizmo",
-		"-wan=eth0", "-lan=eth1",
-		"-pref64=" + netlab.Pref64.String(),
-		"-lan-ipv4=" + netlab.GizmoLANIPv4.String(),
-		"-listen-web=[::]:80",
-	}
-	cfg.PackageConfig[gizmoPkg] = pc
-	return cfg
-}
 
 // TestBootQEMU builds the qemu-amd64 image from config.json with the real
 // daemon, boots it with SeaBIOS (the legacy BIOS path the APU takes) under
@@ -74,56 +41,13 @@ func labConfig(t *testing.T) instance.Config {
 // power, lets the delegation run out while the VM is off, and boots it
 // again with the clock behind: the expired prefix is never offered.
 func TestBootQEMU(t *testing.T) {
-	if os.Getenv("GIZMO_SLOW") == "" {
-		t.Skip("slow: set GIZMO_SLOW=1")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (network namespaces, tap devices)")
-	}
-	// Installs qemu and the image tools when it can, else skips naming
-	// the packages.
-	depstest.Require(t, deps.Image, deps.QEMU)
-	qemu, err := exec.LookPath("qemu-system-x86_64")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("SOURCE_DATE_EPOCH", "1767225600")
-	board, err := hardware.Lookup("qemu-amd64")
-	if err != nil {
-		t.Fatal(err)
-	}
-	img := filepath.Join(t.TempDir(), "gizmo.img")
-	start := time.Now()
-	buildCtx, cancelBuild := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancelBuild()
-	if _, err := builder.Build(buildCtx, builder.Options{
-		Config:    labConfig(t),
-		Board:     board,
-		ModuleDir: moduleRoot(),
-		Password:  "boot-test",
-		UpdateKey: signingKey.Public().(ed25519.PublicKey),
-	}, img); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("image built in %v", time.Since(start).Round(time.Millisecond))
+	requireVM(t)
+	qemu, board, img := buildQEMUImage(t)
 
-	// Other packages' lab tests may hold the machine-wide lab lock for a
-	// while; the VM's own deadline starts once the lab is ours.
-	labCtx, cancelLab := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancelLab()
-	l, err := netlab.Up(labCtx, netlab.Options{NoGizmo: true, ModuleRoot: moduleRoot()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Down(); err != nil {
-			t.Errorf("lab down: %v", err)
-		}
-	})
+	l := vmLab(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 22*time.Minute)
 	defer cancel()
-	patchPanel(t, ctx, l)
-	start = time.Now()
+	start := time.Now()
 
 	// The VM's real-time clock starts years behind, as a board without
 	// one starts at its image's build time.
@@ -185,7 +109,7 @@ func TestBootQEMU(t *testing.T) {
 	pin := consoleKey(t, ctx, serial, 1)
 	t.Logf("the console shows the TLS key %s", pin)
 	parts, err := builder.BuildParts(ctx, builder.Options{
-		Config: labConfig(t), Board: board, ModuleDir: moduleRoot(), Password: "boot-test", SkipEEPROM: true,
+		Config: labConfig(t, qemuPorts...), Board: board, ModuleDir: moduleRoot(), Password: "boot-test", SkipEEPROM: true,
 		UpdateKey: signingKey.Public().(ed25519.PublicKey),
 	})
 	if err != nil {
@@ -407,50 +331,20 @@ func waitSerial(ctx context.Context, path, want string) error {
 
 // waitRAWithPREF64 solicits router advertisements in gz-lan-v6 until one
 // carries a PREF64 option (RFC 8781), and returns its source and prefix.
-// Everything runs on a thread inside the namespace: Go maps zones ("eth0")
-// to interface indexes, and back, in the calling thread's namespace.
 func waitRAWithPREF64(t *testing.T, ctx context.Context) (netip.Addr, netip.Prefix) {
 	t.Helper()
 	var (
 		router netip.Addr
 		pref64 netip.Prefix
 	)
-	err := netlab.InNamespace(netlab.NSLanV6, func() error {
-		ifi, err := net.InterfaceByName(netlab.HostIf)
-		if err != nil {
-			return err
-		}
-		conn, _, err := ndp.Listen(ifi, ndp.LinkLocal)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		for ctx.Err() == nil {
-			if err := conn.WriteTo(&ndp.RouterSolicitation{}, nil, netip.MustParseAddr("ff02::2")); err != nil {
-				return fmt.Errorf("router solicitation: %w", err)
-			}
-			deadline := time.Now().Add(3 * time.Second)
-			if err := conn.SetReadDeadline(deadline); err != nil {
-				return err
-			}
-			for time.Now().Before(deadline) {
-				msg, _, from, err := conn.ReadFrom()
-				if err != nil {
-					break
-				}
-				ra, ok := msg.(*ndp.RouterAdvertisement)
-				if !ok {
-					continue
-				}
-				for _, o := range ra.Options {
-					if p, ok := o.(*ndp.PREF64); ok {
-						router, pref64 = from.WithZone(""), p.Prefix
-						return nil
-					}
-				}
+	err := solicitRAs(ctx, nil, func(from netip.Addr, ra *ndp.RouterAdvertisement) (bool, error) {
+		for _, o := range ra.Options {
+			if p, ok := o.(*ndp.PREF64); ok {
+				router, pref64 = from, p.Prefix
+				return true, nil
 			}
 		}
-		return ctx.Err()
+		return false, nil
 	})
 	if err != nil {
 		t.Fatalf("no RA with PREF64 in %s: %v", netlab.NSLanV6, err)

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -23,15 +22,6 @@ import (
 // time, like a board without one, which starts at its image's build time.
 const rtcBase = "2020-01-01T00:00:00"
 
-// lanClient is an HTTP client on gz-lan-v6, the LAN host's side.
-func lanClient() *http.Client {
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			return netlab.DialContext(ctx, netlab.NSLanV6, network, addr)
-		},
-	}}
-}
-
 // clockStatus is the clock's part of /api/status.
 type clockStatus struct {
 	Synced   bool      `json:"synced"`
@@ -46,7 +36,7 @@ type clockStatus struct {
 func checkClock(t *testing.T, ctx context.Context, router netip.Addr) {
 	t.Helper()
 	base := fmt.Sprintf("http://[%s%%25%s]", router, netlab.HostIf)
-	hc := lanClient()
+	hc := netlab.HTTPClient(netlab.NSLanV6)
 	get := func(path string) (*http.Response, []byte, error) {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 		if err != nil {
@@ -203,46 +193,16 @@ func rebootWithExpiredDelegation(t *testing.T, ctx context.Context, l *netlab.La
 // Information Option heard to check, until check says done or fails, or
 // ctx ends. listening is closed once the socket is open.
 func watchPIOs(ctx context.Context, listening chan<- struct{}, check func(p netip.Prefix, valid time.Duration) (bool, error)) error {
-	return netlab.InNamespace(netlab.NSLanV6, func() error {
-		ifi, err := net.InterfaceByName(netlab.HostIf)
-		if err != nil {
-			return err
-		}
-		conn, _, err := ndp.Listen(ifi, ndp.LinkLocal)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		close(listening)
-		for ctx.Err() == nil {
-			if err := conn.WriteTo(&ndp.RouterSolicitation{}, nil, netip.MustParseAddr("ff02::2")); err != nil {
-				return fmt.Errorf("router solicitation: %w", err)
+	return solicitRAs(ctx, listening, func(_ netip.Addr, ra *ndp.RouterAdvertisement) (bool, error) {
+		for _, opt := range ra.Options {
+			pi, ok := opt.(*ndp.PrefixInformation)
+			if !ok {
+				continue
 			}
-			deadline := time.Now().Add(3 * time.Second)
-			if err := conn.SetReadDeadline(deadline); err != nil {
-				return err
-			}
-			for time.Now().Before(deadline) {
-				msg, _, _, err := conn.ReadFrom()
-				if err != nil {
-					break
-				}
-				ra, ok := msg.(*ndp.RouterAdvertisement)
-				if !ok {
-					continue
-				}
-				for _, opt := range ra.Options {
-					pi, ok := opt.(*ndp.PrefixInformation)
-					if !ok {
-						continue
-					}
-					done, err := check(netip.PrefixFrom(pi.Prefix, int(pi.PrefixLength)), pi.ValidLifetime)
-					if err != nil || done {
-						return err
-					}
-				}
+			if done, err := check(netip.PrefixFrom(pi.Prefix, int(pi.PrefixLength)), pi.ValidLifetime); err != nil || done {
+				return done, err
 			}
 		}
-		return ctx.Err()
+		return false, nil
 	})
 }

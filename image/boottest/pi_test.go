@@ -3,7 +3,6 @@ package boottest
 import (
 	"bytes"
 	"context"
-	"crypto/ed25519"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,10 +13,6 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/hardware"
-	"codeberg.org/monostack/gizmo/image/builder"
-	"codeberg.org/monostack/gizmo/image/instance"
-	"codeberg.org/monostack/gizmo/lab/deps"
-	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 	"codeberg.org/monostack/gizmo/lab/netlab"
 )
 
@@ -32,27 +27,6 @@ const pi3DTB = "bcm2710-rpi-3-b.dtb"
 // and goes on. Test only: the real Pi needs the watchdog.
 const noPMWatchdog = "initcall_blacklist=bcm2835_wdt_driver_init"
 
-// piLabConfig is config.json with the daemon's flags set to what the lab
-// expects of a gizmo. Unlike the qemu-amd64 test it names no ports: the
-// Pi's Ethernet ports are on USB and named in probe order, so the roles
-// service has to find the uplink by listening, as on the real board.
-func piLabConfig(t *testing.T) instance.Config {
-	t.Helper()
-	cfg, err := instance.Load(filepath.Join(moduleRoot(), "config.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc := cfg.PackageConfig[gizmoPkg]
-	pc.CommandLineFlags = []string{
-		"-state-dir=/perm/gizmo",
-		"-pref64=" + netlab.Pref64.String(),
-		"-lan-ipv4=" + netlab.GizmoLANIPv4.String(),
-		"-listen-web=[::]:80",
-	}
-	cfg.PackageConfig[gizmoPkg] = pc
-	return cfg
-}
-
 // TestBootRaspberryPi3QEMU builds the rpi3 image with the real daemon and
 // boots it in qemu-system-aarch64 -M raspi3b under TCG, with the image's
 // own kernel, device tree and command line taken from its FAT (the test
@@ -65,15 +39,8 @@ func piLabConfig(t *testing.T) instance.Config {
 // chose, then that the gizmo reached the ISP: Kea leased its port an IPv4
 // address, and the ISP reaches the dashboard there.
 func TestBootRaspberryPi3QEMU(t *testing.T) {
-	if os.Getenv("GIZMO_SLOW") == "" {
-		t.Skip("slow: set GIZMO_SLOW=1")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (network namespaces, tap devices)")
-	}
 	// qemu-system-aarch64, fdtget and mtools come with these groups.
-	depstest.Require(t, deps.Image, deps.QEMU)
-	t.Setenv("SOURCE_DATE_EPOCH", "1767225600")
+	requireVM(t)
 	board, err := hardware.Lookup("rpi3")
 	if err != nil {
 		t.Fatal(err)
@@ -83,19 +50,12 @@ func TestBootRaspberryPi3QEMU(t *testing.T) {
 	}
 	dir := t.TempDir()
 	img := filepath.Join(dir, "gizmo.img")
-	start := time.Now()
+	// The Pi's Ethernet ports are on USB and named in probe order: the
+	// config names none, so the roles service has to find the uplink by
+	// listening, as on the real board.
+	buildImage(t, board, labConfig(t), img)
 	buildCtx, cancelBuild := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancelBuild()
-	if _, err := builder.Build(buildCtx, builder.Options{
-		Config:    piLabConfig(t),
-		Board:     board,
-		ModuleDir: moduleRoot(),
-		Password:  "boot-test",
-		UpdateKey: signingKey.Public().(ed25519.PublicKey),
-	}, img); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("image built in %v", time.Since(start).Round(time.Millisecond))
 	kernel, dtb, cmdline := piBootFiles(t, buildCtx, img, dir)
 	t.Logf("kernel command line: %s", cmdline)
 	// qemu's SD card model takes only power-of-two sizes; a qcow2 overlay
@@ -106,22 +66,9 @@ func TestBootRaspberryPi3QEMU(t *testing.T) {
 		t.Fatalf("qemu-img create: %v: %s", err, out)
 	}
 
-	// Other packages' lab tests may hold the machine-wide lab lock for a
-	// while; the VM's own deadline starts once the lab is ours.
-	labCtx, cancelLab := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancelLab()
-	l, err := netlab.Up(labCtx, netlab.Options{NoGizmo: true, ModuleRoot: moduleRoot()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Down(); err != nil {
-			t.Errorf("lab down: %v", err)
-		}
-	})
+	l := vmLab(t, "")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	patchPanel(t, ctx, l)
 
 	serial := filepath.Join(dir, "serial.log")
 	vm := exec.Command("ip", "netns", "exec", netlab.NSGizmo, "qemu-system-aarch64",
@@ -143,7 +90,7 @@ func TestBootRaspberryPi3QEMU(t *testing.T) {
 	)
 	var qemuOut bytes.Buffer
 	vm.Stdout, vm.Stderr = &qemuOut, &qemuOut
-	start = time.Now()
+	start := time.Now()
 	if err := vm.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -2,18 +2,11 @@ package boottest
 
 import (
 	"context"
-	"crypto/ed25519"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"codeberg.org/monostack/gizmo/hardware"
-	"codeberg.org/monostack/gizmo/image/builder"
-	"codeberg.org/monostack/gizmo/lab/deps"
-	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 	"codeberg.org/monostack/gizmo/lab/netlab"
 )
 
@@ -26,50 +19,11 @@ import (
 // prefix and leases an address to the VM's WAN MAC, and gz-lan-v6 hears
 // the gizmo's RA with PREF64.
 func TestBootQEMUVLAN(t *testing.T) {
-	if os.Getenv("GIZMO_SLOW") == "" {
-		t.Skip("slow: set GIZMO_SLOW=1")
-	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root (network namespaces, tap devices)")
-	}
-	depstest.Require(t, deps.Image, deps.QEMU)
-	qemu, err := exec.LookPath("qemu-system-x86_64")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("SOURCE_DATE_EPOCH", "1767225600")
-	board, err := hardware.Lookup("qemu-amd64")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg := labConfig(t)
-	pc := cfg.PackageConfig[gizmoPkg]
-	pc.CommandLineFlags = append(pc.CommandLineFlags, "-wan-vlan=7")
-	cfg.PackageConfig[gizmoPkg] = pc
-	img := filepath.Join(t.TempDir(), "gizmo.img")
-	buildCtx, cancelBuild := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancelBuild()
-	if _, err := builder.Build(buildCtx, builder.Options{
-		Config: cfg, Board: board, ModuleDir: moduleRoot(), Password: "boot-test",
-		UpdateKey: signingKey.Public().(ed25519.PublicKey),
-	}, img); err != nil {
-		t.Fatal(err)
-	}
-
-	labCtx, cancelLab := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer cancelLab()
-	l, err := netlab.Up(labCtx, netlab.Options{NoGizmo: true, ModuleRoot: moduleRoot(), Scenario: "vlan-wan"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := l.Down(); err != nil {
-			t.Errorf("lab down: %v", err)
-		}
-	})
+	requireVM(t)
+	qemu, _, img := buildQEMUImage(t, "-wan-vlan=7")
+	l := vmLab(t, "vlan-wan")
 	ctx, cancel := context.WithTimeout(context.Background(), 12*time.Minute)
 	defer cancel()
-	patchPanel(t, ctx, l)
 	start := time.Now()
 	serial := filepath.Join(t.TempDir(), "serial.log")
 	startVM(t, qemu, img, serial)

@@ -161,19 +161,26 @@ func checkPartitions(t *testing.T, img string, l Layout) {
 	}
 }
 
-// checkHybridMBR: the Pi boot ROM reads only the MBR; Linux needs the 0xEE
-// entry at LBA 1 to use the GPT.
-func checkHybridMBR(t *testing.T, img string, l Layout) {
+// readImage reads n bytes of img at offset off.
+func readImage(t *testing.T, img string, off int64, n int) []byte {
 	t.Helper()
 	f, err := os.Open(img)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	sector := make([]byte, 512)
-	if _, err := f.ReadAt(sector, 0); err != nil {
+	b := make([]byte, n)
+	if _, err := f.ReadAt(b, off); err != nil {
 		t.Fatal(err)
 	}
+	return b
+}
+
+// checkHybridMBR: the Pi boot ROM reads only the MBR; Linux needs the 0xEE
+// entry at LBA 1 to use the GPT.
+func checkHybridMBR(t *testing.T, img string, l Layout) {
+	t.Helper()
+	sector := readImage(t, img, 0, 512)
 	if sector[510] != 0x55 || sector[511] != 0xaa {
 		t.Fatal("no MBR signature")
 	}
@@ -193,15 +200,7 @@ func checkHybridMBR(t *testing.T, img string, l Layout) {
 // board's firmware files, device trees and the kernel are there.
 func checkBootFAT(t *testing.T, img string, b hardware.Board) map[string][]byte {
 	t.Helper()
-	raw := make([]byte, 512)
-	f, err := os.Open(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.ReadAt(raw, BootStart); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	raw := readImage(t, img, BootStart, 512)
 	// gokrazy's init reads cmdline.txt with a reader that understands only
 	// FAT16 with one FAT (BPB: number of FATs at byte 16).
 	if raw[16] != 1 || string(raw[54:62]) != "FAT16   " {
@@ -369,15 +368,7 @@ func checkBIOSBoot(t *testing.T, img string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Open(img)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sector := make([]byte, 440)
-	if _, err := f.ReadAt(sector, 0); err != nil {
-		t.Fatal(err)
-	}
+	sector := readImage(t, img, 0, 440)
 	if !bytes.HasPrefix(sector, mbrCode) {
 		t.Error("sector 0 does not hold syslinux's mbr.bin")
 	}

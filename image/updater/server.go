@@ -172,17 +172,28 @@ func (s *Server) lockUpdate(w http.ResponseWriter) bool {
 	return true
 }
 
+// startSignedPut begins an update that writes an image: it takes the
+// image's signature from the request and the update lock, or answers the
+// request and reports false. The caller unlocks s.update.
+func (s *Server) startSignedPut(w http.ResponseWriter, r *http.Request) (sig string, ok bool) {
+	sig = r.Header.Get(SignatureHeader)
+	if sig == "" {
+		http.Error(w, "the image is not signed ("+SignatureHeader+" missing); nothing was written", http.StatusForbidden)
+		return "", false
+	}
+	if !s.lockUpdate(w) {
+		return "", false
+	}
+	return sig, true
+}
+
 // wipeLen is how much of a refused root is overwritten: the squashfs
 // superblock and the first blocks, so that the partition no longer mounts.
 const wipeLen = 1 << 20
 
 func (s *Server) putRoot(w http.ResponseWriter, r *http.Request) {
-	sig := r.Header.Get(SignatureHeader)
-	if sig == "" {
-		http.Error(w, "the image is not signed ("+SignatureHeader+" missing); nothing was written", http.StatusForbidden)
-		return
-	}
-	if !s.lockUpdate(w) {
+	sig, ok := s.startSignedPut(w, r)
+	if !ok {
 		return
 	}
 	defer s.update.Unlock()
@@ -221,12 +232,8 @@ func (s *Server) wipeRoot(ctx context.Context) {
 }
 
 func (s *Server) putBoot(w http.ResponseWriter, r *http.Request) {
-	sig := r.Header.Get(SignatureHeader)
-	if sig == "" {
-		http.Error(w, "the image is not signed ("+SignatureHeader+" missing); nothing was written", http.StatusForbidden)
-		return
-	}
-	if !s.lockUpdate(w) {
+	sig, ok := s.startSignedPut(w, r)
+	if !ok {
 		return
 	}
 	defer s.update.Unlock()

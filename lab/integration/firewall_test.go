@@ -2,7 +2,6 @@ package integration
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -29,11 +28,8 @@ func setupLabFirewall(t *testing.T) *labFirewall {
 	l := LabWithGizmo(t)
 	ctx := testContext(t, 90*time.Second)
 	lan := lanPrefix(t, ctx, l, netlab.PDAggregate)
-	host, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, lan)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = netlab.WaitFor(ctx, "the daemon's table inet gizmo", func(ctx context.Context) (bool, error) {
+	host := waitHostAddr(t, ctx, lan)
+	err := netlab.WaitFor(ctx, "the daemon's table inet gizmo", func(ctx context.Context) (bool, error) {
 		_, err := l.Exec(ctx, netlab.NSGizmo, "nft", "list", "table", "inet", firewall.TableName)
 		return err == nil, nil
 	})
@@ -99,7 +95,16 @@ func dialFails(ns string, addr netip.AddrPort) bool {
 	return err != nil
 }
 
+// listenOn accepts TCP connections on port in ns, and closes them at once,
+// until the test ends.
 func listenOn(t *testing.T, ns string, port int) {
+	t.Helper()
+	serveOn(t, ns, port, func(c net.Conn) { c.Close() })
+}
+
+// serveOn accepts TCP connections on port in ns until the test ends and
+// hands each to serve on a goroutine of its own; serve closes it.
+func serveOn(t *testing.T, ns string, port int, serve func(net.Conn)) {
 	t.Helper()
 	ln, err := netlab.Listen(ns, "tcp", fmt.Sprintf("[::]:%d", port))
 	if err != nil {
@@ -112,7 +117,7 @@ func listenOn(t *testing.T, ns string, port int) {
 			if err != nil {
 				return
 			}
-			c.Close()
+			go serve(c)
 		}
 	}()
 }
@@ -178,9 +183,7 @@ func TestFirewallInboundDefaultDenyTokenRuleRenumbering(t *testing.T) {
 		t.Fatal(err)
 	}
 	lan := lanPrefix(t, ctx, l, pool)
-	if _, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, lan); err != nil {
-		t.Fatalf("gz-lan-v6 not renumbered into %s: %v", lan, err)
-	}
+	waitHostAddr(t, ctx, lan)
 	newTok := state.WithIID(lan, 0x80)
 	addAddr(t, l, newTok, 64)
 	reach(newTok)
@@ -190,24 +193,14 @@ func TestFirewallInboundDefaultDenyTokenRuleRenumbering(t *testing.T) {
 // reached from gz-inet or gz-isp.
 func TestFirewallManagementNotOnWAN(t *testing.T) {
 	fw := setupLabFirewall(t)
-	out, err := fw.l.Exec(context.Background(), netlab.NSGizmo, "ip", "-j", "addr", "show", "dev", netlab.GizmoWAN)
+	addrs, err := netlab.Addrs(context.Background(), netlab.NSGizmo, netlab.GizmoWAN)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var links []struct {
-		AddrInfo []struct {
-			Local string `json:"local"`
-		} `json:"addr_info"`
-	}
-	if err := json.Unmarshal(out, &links); err != nil {
-		t.Fatal(err)
-	}
 	var targets []netip.Addr
-	for _, l := range links {
-		for _, ai := range l.AddrInfo {
-			if a, err := netip.ParseAddr(ai.Local); err == nil && a.IsGlobalUnicast() {
-				targets = append(targets, a)
-			}
+	for _, a := range addrs {
+		if a.Prefix.Addr().IsGlobalUnicast() {
+			targets = append(targets, a.Prefix.Addr())
 		}
 	}
 	if len(targets) == 0 {
@@ -234,43 +227,40 @@ func TestFirewallSpoofedLANSourceDropped(t *testing.T) {
 	bogus := netip.MustParseAddr("2001:db8:9999::5")
 	addAddr(t, fw.l, bogus, 128)
 	fw.moves(t, firewall.CounterDropSpoofLAN, func() {
-		err := netlab.InNamespace(netlab.NSLanV6, func() error {
-			c, err := net.DialUDP("udp", &net.UDPAddr{IP: bogus.AsSlice()}, &net.UDPAddr{IP: netlab.V6OnlyServer.AsSlice(), Port: 9})
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			_, err = c.Write([]byte("spoofed"))
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		sendUDPFrom(t, bogus, 9, "spoofed")
 	})
+}
+
+// sendUDPFrom sends one datagram from gz-lan-v6, from its address src, to
+// the IPv6-only server's port.
+func sendUDPFrom(t *testing.T, src netip.Addr, port int, payload string) {
+	t.Helper()
+	err := netlab.InNamespace(netlab.NSLanV6, func() error {
+		c, err := net.DialUDP("udp", &net.UDPAddr{IP: src.AsSlice()}, &net.UDPAddr{IP: netlab.V6OnlyServer.AsSlice(), Port: port})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.Write([]byte(payload))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("UDP from %s to port %d: %v", src, port, err)
+	}
 }
 
 // ulaOf is the gizmo's ULA /48, from the ULA address on its lan0.
 // (dns64_test.go uses it too.)
 func ulaOf(t *testing.T, l *netlab.Lab) netip.Prefix {
 	t.Helper()
-	out, err := l.Exec(context.Background(), netlab.NSGizmo, "ip", "-j", "-6", "addr", "show", "dev", netlab.GizmoLAN)
+	addrs, err := netlab.Addrs(context.Background(), netlab.NSGizmo, netlab.GizmoLAN)
 	if err != nil {
 		t.Fatalf("ip addr in %s: %v", netlab.NSGizmo, err)
 	}
-	var links []struct {
-		AddrInfo []struct {
-			Local string `json:"local"`
-		} `json:"addr_info"`
-	}
-	if err := json.Unmarshal(out, &links); err != nil {
-		t.Fatal(err)
-	}
 	ula := netip.MustParsePrefix("fc00::/7")
-	for _, l := range links {
-		for _, ai := range l.AddrInfo {
-			if a, err := netip.ParseAddr(ai.Local); err == nil && ula.Contains(a) {
-				return netip.PrefixFrom(a, 48).Masked()
-			}
+	for _, a := range addrs {
+		if ula.Contains(a.Prefix.Addr()) {
+			return netip.PrefixFrom(a.Prefix.Addr(), 48).Masked()
 		}
 	}
 	return netip.Prefix{}

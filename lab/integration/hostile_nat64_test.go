@@ -34,6 +34,22 @@ func nat64Insights(t *testing.T, ctx context.Context, l *netlab.Lab) web.NAT64In
 	return ins.NAT64
 }
 
+// waitNAT64Drop waits until the NAT64 counted more drops of reason than
+// before, then for a reaper pass (every 10 s) to count the sessions, and
+// returns the insights after it.
+func waitNAT64Drop(t *testing.T, ctx context.Context, l *netlab.Lab, before web.NAT64Insights, reason string) web.NAT64Insights {
+	t.Helper()
+	var after web.NAT64Insights
+	if err := netlab.WaitFor(ctx, reason+" counted", func(ctx context.Context) (bool, error) {
+		after = nat64Insights(t, ctx, l)
+		return after.Drops[reason] > before.Drops[reason], nil
+	}); err != nil {
+		t.Fatalf("%v (insights %+v)", err, after)
+	}
+	time.Sleep(11 * time.Second)
+	return nat64Insights(t, ctx, l)
+}
+
 // dashboardSaysLimitHit waits until the insights list the limit as hit
 // (the daemon looks every 30 s), then checks that the overview says so.
 func dashboardSaysLimitHit(t *testing.T, ctx context.Context, l *netlab.Lab, key string) {
@@ -119,17 +135,7 @@ func TestHostileNAT64(t *testing.T) {
 			t.Fatalf("spray: %v\n%s", err, out)
 		}
 		t.Logf("%s", out)
-		// Wait for the refusals to be counted and a reaper pass (every
-		// 10 s) to count the sessions.
-		var after web.NAT64Insights
-		if err := netlab.WaitFor(ctx, "the spray counted and a reaper pass", func(ctx context.Context) (bool, error) {
-			after = nat64Insights(t, ctx, l)
-			return after.Drops["inbound_session_refused"] > before.Drops["inbound_session_refused"], nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(11 * time.Second)
-		after = nat64Insights(t, ctx, l)
+		after := waitNAT64Drop(t, ctx, l, before, "inbound_session_refused")
 		refused := after.Drops["inbound_session_refused"] - before.Drops["inbound_session_refused"]
 		// A binding's bound is 64 (nat64.DefaultMaxInboundSessionsPerBinding);
 		// other lab traffic may add a few sessions of its own.
@@ -182,15 +188,7 @@ func TestHostileNAT64(t *testing.T) {
 			t.Fatalf("rotate: %v\n%s", err, out)
 		}
 		t.Logf("%s", out)
-		var after web.NAT64Insights
-		if err := netlab.WaitFor(ctx, "the host's limit counted", func(ctx context.Context) (bool, error) {
-			after = nat64Insights(t, ctx, l)
-			return after.Drops["mac_limit_refused"] > before.Drops["mac_limit_refused"], nil
-		}); err != nil {
-			t.Fatalf("%v (insights %+v)", err, after)
-		}
-		time.Sleep(11 * time.Second)
-		after = nat64Insights(t, ctx, l)
+		after := waitNAT64Drop(t, ctx, l, before, "mac_limit_refused")
 		refused := after.Drops["mac_limit_refused"] - before.Drops["mac_limit_refused"]
 		t.Logf("sessions %d → %d, mac_limit_refused +%d, host_limit_refused +%d, prefix_limit_refused +%d",
 			before.Sessions, after.Sessions, refused,

@@ -162,18 +162,7 @@ func TestHostileWANSpoofedSources(t *testing.T) {
 	}
 	defer srv.Close()
 	fw.moves(t, firewall.CounterDropLANWAN, func() {
-		err := netlab.InNamespace(netlab.NSLanV6, func() error {
-			c, err := net.DialUDP("udp", &net.UDPAddr{IP: wanAddr.AsSlice()}, &net.UDPAddr{IP: netlab.V6OnlyServer.AsSlice(), Port: 7709})
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			_, err = c.Write([]byte("as the gizmo"))
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		sendUDPFrom(t, wanAddr, 7709, "as the gizmo")
 	})
 	srv.SetReadDeadline(time.Now().Add(time.Second))
 	if _, from, err := srv.ReadFrom(make([]byte, 64)); err == nil {
@@ -184,29 +173,16 @@ func TestHostileWANSpoofedSources(t *testing.T) {
 // echoOn serves a line echo on port in ns until the test ends.
 func echoOn(t *testing.T, ns string, port int) {
 	t.Helper()
-	ln, err := netlab.Listen(ns, "tcp", fmt.Sprintf("[::]:%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	serveOn(t, ns, port, func(c net.Conn) {
+		defer c.Close()
+		r := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
-			if err != nil {
+			line, err := r.ReadString('\n')
+			if err != nil || func() error { _, err := c.Write([]byte(line)); return err }() != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil || func() error { _, err := c.Write([]byte(line)); return err }() != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
+	})
 }
 
 // echoes writes a line on c and reports whether it came back within a

@@ -30,6 +30,16 @@ import (
 	"codeberg.org/monostack/gizmo/lab/netlab"
 )
 
+// waitHostAddr waits for gz-lan-v6's usable address in within.
+func waitHostAddr(t *testing.T, ctx context.Context, within netip.Prefix) netip.Addr {
+	t.Helper()
+	a, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, within)
+	if err != nil {
+		t.Fatalf("gz-lan-v6 has no usable address in %s: %v", within, err)
+	}
+	return a
+}
+
 // lanPrefix waits for the ISP's delegation and returns the LAN /64 the
 // gizmo must advertise: the first /64 of it.
 func lanPrefix(t *testing.T, ctx context.Context, l *netlab.Lab, pool netip.Prefix) netip.Prefix {
@@ -61,10 +71,7 @@ func TestLANHostGetsPrefixAndDefaultRoute(t *testing.T) {
 	l := LabWithGizmo(t)
 	ctx := testContext(t, 2*time.Minute)
 	lan := lanPrefix(t, ctx, l, netlab.PDAggregate)
-	addr, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, lan)
-	if err != nil {
-		t.Fatalf("no SLAAC address in %s: %v", lan, err)
-	}
+	addr := waitHostAddr(t, ctx, lan)
 	want := "default via " + netlab.GizmoLANLinkLocal.String() + " dev " + netlab.HostIf + " proto ra"
 	if _, err := l.WaitExec(ctx, netlab.NSLanV6, func(out string) bool { return strings.Contains(out, want) },
 		"ip", "-6", "route", "show", "default"); err != nil {
@@ -92,9 +99,7 @@ func TestRAOptionsOnLAN(t *testing.T) {
 	l := LabWithGizmo(t)
 	ctx := testContext(t, 2*time.Minute)
 	lan := lanPrefix(t, ctx, l, netlab.PDAggregate)
-	if _, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, lan); err != nil {
-		t.Fatalf("no SLAAC address in %s: %v", lan, err)
-	}
+	waitHostAddr(t, ctx, lan)
 
 	var fd int
 	if err := netlab.InNamespace(netlab.NSLanV6, func() (err error) {
@@ -249,17 +254,13 @@ func TestRenumberingReachesLAN(t *testing.T) {
 	l := LabWithGizmo(t)
 	ctx := testContext(t, 3*time.Minute)
 	old := lanPrefix(t, ctx, l, netlab.PDAggregate)
-	if _, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, old); err != nil {
-		t.Fatalf("no SLAAC address in %s: %v", old, err)
-	}
+	waitHostAddr(t, ctx, old)
 	pool, err := l.Renumber(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	lan := lanPrefix(t, ctx, l, pool)
-	if _, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, lan); err != nil {
-		t.Fatalf("no usable SLAAC address in the new prefix %s: %v", lan, err)
-	}
+	waitHostAddr(t, ctx, lan)
 	// The old prefix's addresses are deprecated or already gone; none of
 	// them is still preferred.
 	out, err := l.Exec(ctx, netlab.NSLanV6, "ip", "-6", "-o", "addr", "show", "dev", netlab.HostIf, "scope", "global")
@@ -289,10 +290,7 @@ func TestRestartKeepsHostAddresses(t *testing.T) {
 	l := LabWithGizmo(t)
 	ctx := testContext(t, 3*time.Minute)
 	lan := lanPrefix(t, ctx, l, netlab.PDAggregate)
-	before, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, lan)
-	if err != nil {
-		t.Fatalf("no SLAAC address in %s: %v", lan, err)
-	}
+	before := waitHostAddr(t, ctx, lan)
 	if err := l.GizmoRestart(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -301,10 +299,7 @@ func TestRestartKeepsHostAddresses(t *testing.T) {
 		"ip", "-6", "route", "show", "default"); err != nil {
 		t.Fatalf("no %q after the restart: %v", want, err)
 	}
-	after, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, lan)
-	if err != nil {
-		t.Fatalf("no usable address in %s after the restart: %v", lan, err)
-	}
+	after := waitHostAddr(t, ctx, lan)
 	addrs, err := netlab.Addrs(ctx, netlab.NSLanV6, netlab.HostIf)
 	if err != nil {
 		t.Fatal(err)
@@ -357,16 +352,7 @@ func TestMalformedRSIsCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	if err := netlab.InNamespace(netlab.NSLanV6, func() error {
-		ifi, err := net.InterfaceByName(netlab.HostIf)
-		if err != nil {
-			return err
-		}
-		c, ip, err := ndp.Listen(ifi, ndp.LinkLocal)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
+	if err := netlab.WithNDP(netlab.NSLanV6, netlab.HostIf, func(c *ndp.Conn, ifi *net.Interface, ip netip.Addr) error {
 		allRouters := netip.MustParseAddr("ff02::2")
 		cm := &ipv6.ControlMessage{HopLimit: 64, Src: ip.AsSlice(), IfIndex: ifi.Index}
 		if err := c.WriteTo(&ndp.RouterSolicitation{}, cm, allRouters); err != nil {
@@ -408,10 +394,7 @@ func TestMalformedRSIsCounted(t *testing.T) {
 func TestStatelessDHCPv6OnLAN(t *testing.T) {
 	l := LabWithGizmo(t)
 	ctx := testContext(t, time.Minute)
-	ula, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, netip.MustParsePrefix("fd00::/8"))
-	if err != nil {
-		t.Fatalf("no ULA address on the host: %v", err)
-	}
+	ula := waitHostAddr(t, ctx, netip.MustParsePrefix("fd00::/8"))
 	wantDNS := state.DNSAddrsIn(netip.PrefixFrom(ula, 48).Masked(), netlab.GizmoLANIPv4).DHCPv6
 
 	dir := t.TempDir()

@@ -3,7 +3,6 @@ package integration
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -21,33 +20,27 @@ import (
 // its survival across a restart, renumbering, and the uplink's own
 // configuration (SLAAC, RIO-capable sysctls, DHCPv4, the WPD-5 route).
 
-// pdLease reads the DHCPv6-PD client's persisted lease from the gizmo's
-// state dir (services/dhcp6pd under <state>/dhcp6pd).
-func pdLease(l *netlab.Lab) (dhcp6pd.Lease, bool) {
-	b, err := os.ReadFile(filepath.Join(l.GizmoStateDir(), "dhcp6pd", "dhcp6pd-lease.json"))
-	if err != nil {
-		return dhcp6pd.Lease{}, false
-	}
-	var le dhcp6pd.Lease
-	if json.Unmarshal(b, &le) != nil || !le.Prefix.IsValid() {
-		return dhcp6pd.Lease{}, false
-	}
-	return le, true
-}
-
 // waitPDLease waits for a persisted lease that satisfies ok.
 func waitPDLease(t *testing.T, ctx context.Context, l *netlab.Lab, what string, ok func(dhcp6pd.Lease) bool) dhcp6pd.Lease {
 	t.Helper()
 	var le dhcp6pd.Lease
 	err := netlab.WaitFor(ctx, what, func(context.Context) (bool, error) {
 		var found bool
-		le, found = pdLease(l)
+		le, found = l.PDLease()
 		return found && ok(le), nil
 	})
 	if err != nil {
 		t.Fatalf("%v (last lease: %+v)", err, le)
 	}
 	return le
+}
+
+// waitPDFrom waits for a persisted lease of a prefix from pool.
+func waitPDFrom(t *testing.T, ctx context.Context, l *netlab.Lab, pool netip.Prefix) dhcp6pd.Lease {
+	t.Helper()
+	return waitPDLease(t, ctx, l, "a delegated prefix from "+pool.String(), func(le dhcp6pd.Lease) bool {
+		return pool.Contains(le.Prefix.Addr())
+	})
 }
 
 // unreachableRoutes lists the unreachable IPv6 routes in gz-gizmo.
@@ -85,9 +78,7 @@ func TestWANDelegationFromKea(t *testing.T) {
 	l := LabWithGizmo(t)
 	ctx := testContext(t, 2*time.Minute)
 	pool := l.PDPool()
-	le := waitPDLease(t, ctx, l, "a delegated prefix from "+pool.String(), func(le dhcp6pd.Lease) bool {
-		return pool.Contains(le.Prefix.Addr())
-	})
+	le := waitPDFrom(t, ctx, l, pool)
 	if le.Prefix.Bits() != netlab.PDLength {
 		t.Errorf("delegated %v, want a /%d", le.Prefix, netlab.PDLength)
 	}
@@ -172,9 +163,7 @@ func TestWANDelegationSurvivesRestart(t *testing.T) {
 	l := LabWithGizmo(t)
 	ctx := testContext(t, 2*time.Minute)
 	pool := l.PDPool()
-	before := waitPDLease(t, ctx, l, "a delegated prefix from "+pool.String(), func(le dhcp6pd.Lease) bool {
-		return pool.Contains(le.Prefix.Addr())
-	})
+	before := waitPDFrom(t, ctx, l, pool)
 	duidPath := filepath.Join(l.GizmoStateDir(), "dhcp6pd", "dhcp6pd-duid.json")
 	duid, err := os.ReadFile(duidPath)
 	if err != nil {
@@ -208,21 +197,14 @@ func TestWANDelegationSurvivesRestart(t *testing.T) {
 func TestWANRenumbering(t *testing.T) {
 	l := LabWithGizmo(t)
 	ctx := testContext(t, 3*time.Minute)
-	oldPool := l.PDPool()
-	old := waitPDLease(t, ctx, l, "a delegated prefix from "+oldPool.String(), func(le dhcp6pd.Lease) bool {
-		return oldPool.Contains(le.Prefix.Addr())
-	})
+	old := waitPDFrom(t, ctx, l, l.PDPool())
 	oldLAN := netip.PrefixFrom(old.Prefix.Addr(), 64)
-	if _, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, oldLAN); err != nil {
-		t.Fatalf("no LAN address in %v before renumbering: %v", oldLAN, err)
-	}
+	waitHostAddr(t, ctx, oldLAN)
 	pool, err := l.Renumber(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	le := waitPDLease(t, ctx, l, "a delegated prefix from the new pool "+pool.String(), func(le dhcp6pd.Lease) bool {
-		return pool.Contains(le.Prefix.Addr())
-	})
+	le := waitPDFrom(t, ctx, l, pool)
 	if le.Prefix.Bits() != netlab.PDLength {
 		t.Errorf("delegated %v, want a /%d", le.Prefix, netlab.PDLength)
 	}
@@ -233,9 +215,7 @@ func TestWANRenumbering(t *testing.T) {
 		t.Error(err)
 	}
 	newLAN := netip.PrefixFrom(le.Prefix.Addr(), 64)
-	if _, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, newLAN); err != nil {
-		t.Fatalf("no usable LAN address in the new prefix %v: %v", newLAN, err)
-	}
+	waitHostAddr(t, ctx, newLAN)
 	addrs, err := netlab.Addrs(ctx, netlab.NSLanV6, netlab.HostIf)
 	if err != nil {
 		t.Fatal(err)
@@ -259,14 +239,9 @@ func TestWANLinkFlapKeepsSessions(t *testing.T) {
 	l := LabWithGizmo(t)
 	ctx := testContext(t, 2*time.Minute)
 	pool := l.PDPool()
-	before := waitPDLease(t, ctx, l, "a delegated prefix from "+pool.String(), func(le dhcp6pd.Lease) bool {
-		return pool.Contains(le.Prefix.Addr())
-	})
+	before := waitPDFrom(t, ctx, l, pool)
 	lan := netip.PrefixFrom(before.Prefix.Addr(), 64)
-	hostAddr, err := netlab.WaitAddr(ctx, netlab.NSLanV6, netlab.HostIf, lan)
-	if err != nil {
-		t.Fatalf("no LAN address in %v: %v", lan, err)
-	}
+	hostAddr := waitHostAddr(t, ctx, lan)
 
 	server := netip.AddrPortFrom(netlab.V6OnlyServer, 80).String()
 	conn, err := netlab.DialContext(ctx, netlab.NSLanV6, "tcp", server)

@@ -3,7 +3,6 @@ package netlab
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -13,9 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/internal/testns"
+
 	"github.com/beevik/ntp"
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/insomniacslk/dhcp/dhcpv6/nclient6"
 )
@@ -26,25 +26,15 @@ import (
 // in DHCPv4 option 42 and DHCPv6 option 56 to a client on the gizmo's
 // side of the link.
 func TestISPTimeService(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	testns.NeedRoot(t)
 	for _, bin := range []string{"chronyd", "kea-dhcp4", "kea-dhcp6"} {
 		if _, err := exec.LookPath(bin); err != nil {
 			t.Skipf("%s not installed", bin)
 		}
 	}
-	prefix := fmt.Sprintf("gzt-ntp-%d-", os.Getpid())
-	t.Cleanup(func() {
-		for _, ns := range Namespaces() {
-			_ = exec.Command("ip", "netns", "del", prefix+ns).Run()
-		}
-	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := runBatches(ctx, batches(renameNamespaces(topologySteps(), prefix))); err != nil {
-		t.Fatal(err)
-	}
+	prefix := scratchTopology(t, ctx, "ntp")
 	isp, gz := prefix+NSISP, prefix+NSGizmo
 	// The gizmo's WAN addresses come from SLAAC and DHCPv4 in the lab;
 	// here they are static.
@@ -170,21 +160,7 @@ func TestISPTimeService(t *testing.T) {
 	}
 
 	// DHCPv4 DISCOVER asking for option 42 (RFC 2132 §8.3).
-	var offer *dhcpv4.DHCPv4
-	err = WaitFor(ctx, "Kea's DHCPv4 offer", func(ctx context.Context) (bool, error) {
-		rctx, rcancel := context.WithTimeout(ctx, 3*time.Second)
-		defer rcancel()
-		err := InNamespace(gz, func() error {
-			c, err := nclient4.New(GizmoWAN, nclient4.WithTimeout(time.Second), nclient4.WithRetry(1))
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			offer, err = c.DiscoverOffer(rctx, dhcpv4.WithRequestedOptions(dhcpv4.OptionNTPServers))
-			return err
-		})
-		return err == nil, nil
-	})
+	offer, err := WaitDHCPv4Offer(ctx, gz, GizmoWAN, dhcpv4.OptionNTPServers)
 	if err != nil {
 		t.Fatalf("%v\nkea4:\n%s", err, logOf("kea4"))
 	}

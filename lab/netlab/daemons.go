@@ -80,35 +80,19 @@ func (l *Lab) peers() ([]peer, error) {
 		}})
 
 	// gz-isp: Kea DHCPv6 (prefix delegation) and DHCPv4.
-	k6 := kea6Paths(l.runDir)
-	if err := os.MkdirAll(k6.dir, 0o755); err != nil {
-		return nil, fmt.Errorf("netlab: %w", err)
-	}
-	b, err := kea6Conf(k6, l.pdPool, l.opts.Lifetimes)
-	if err == nil {
-		b, err = l.scenario.kea6(b)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("netlab: kea6 config: %w", err)
-	}
-	k6conf, err := l.writeFile("kea6/kea-dhcp6.conf", b)
+	k6, err := l.keaPeer("kea6", "kea-dhcp6", kea6Paths(l.runDir), func(p keaPaths) ([]byte, error) {
+		return l.kea6Config(p, l.pdPool)
+	})
 	if err != nil {
 		return nil, err
 	}
-	peers = append(peers, l.keaPeer("kea6", "kea-dhcp6", k6conf, k6))
-	k4 := kea4Paths(l.runDir)
-	if err := os.MkdirAll(k4.dir, 0o755); err != nil {
-		return nil, fmt.Errorf("netlab: %w", err)
-	}
-	b, err = kea4Conf(k4, l.opts.Lifetimes)
-	if err != nil {
-		return nil, fmt.Errorf("netlab: kea4 config: %w", err)
-	}
-	k4conf, err := l.writeFile("kea4/kea-dhcp4.conf", b)
+	k4, err := l.keaPeer("kea4", "kea-dhcp4", kea4Paths(l.runDir), func(p keaPaths) ([]byte, error) {
+		return kea4Conf(p, l.opts.Lifetimes)
+	})
 	if err != nil {
 		return nil, err
 	}
-	peers = append(peers, l.keaPeer("kea4", "kea-dhcp4", k4conf, k4))
+	peers = append(peers, k6, k4)
 
 	// gz-isp: chrony, the ISP's NTP server, which Kea announces.
 	cdir := filepath.Join(l.runDir, "chrony")
@@ -216,14 +200,77 @@ func settled(start time.Time, d time.Duration) func(context.Context) error {
 	}
 }
 
-func (l *Lab) keaPeer(name, bin, conf string, p keaPaths) peer {
+// keaPeer writes the configuration that config makes for paths p to
+// <name>/<bin>.conf in the run dir and returns the Kea daemon that runs
+// with it in gz-isp.
+func (l *Lab) keaPeer(name, bin string, p keaPaths, config func(keaPaths) ([]byte, error)) (peer, error) {
+	if err := os.MkdirAll(p.dir, 0o755); err != nil {
+		return peer{}, fmt.Errorf("netlab: %w", err)
+	}
+	b, err := config(p)
+	if err != nil {
+		return peer{}, fmt.Errorf("netlab: %s config: %w", name, err)
+	}
+	conf, err := l.writeFile(name+"/"+bin+".conf", b)
+	if err != nil {
+		return peer{}, err
+	}
 	return peer{name: name, ns: NSISP,
 		argv: []string{bin, "-c", conf},
 		// Kea puts its pid file and logger lock file here; the defaults are
 		// under /run/kea and /var/lib/kea on the host.
 		env:   []string{"KEA_PIDFILE_DIR=" + p.dir, "KEA_LOCKFILE_DIR=" + p.dir},
 		ready: func(ctx context.Context) error { return keaCommand(ctx, p.socket, "list-commands") },
+	}, nil
+}
+
+// restartKea6 stops Kea DHCPv6 and starts it again with the configuration
+// that config makes; with forget, the DHCPv6 leases are gone in between.
+// It calls running, under l.mu, once the new process is the lab's kea6,
+// and returns when Kea answers.
+func (l *Lab) restartKea6(ctx context.Context, forget bool, config func(keaPaths) ([]byte, error), running func()) error {
+	l.mu.Lock()
+	old := l.procs["kea6"]
+	l.mu.Unlock()
+	if old == nil {
+		return errors.New("kea6 is not running")
 	}
+	if err := old.stop(5 * time.Second); err != nil {
+		return err
+	}
+	p := kea6Paths(l.runDir)
+	if forget {
+		// The memfile backend keeps generations as <name>.1, <name>.2, ...
+		matches, _ := filepath.Glob(p.leases + "*")
+		for _, m := range matches {
+			if err := os.Remove(m); err != nil {
+				return fmt.Errorf("netlab: %w", err)
+			}
+		}
+	}
+	pr, err := l.keaPeer("kea6", "kea-dhcp6", p, config)
+	if err != nil {
+		return err
+	}
+	np, err := l.spawn(pr.name, pr.ns, l.LogPath(pr.name), pr.argv, pr.env...)
+	if err != nil {
+		return err
+	}
+	l.mu.Lock()
+	l.procs[pr.name] = np
+	running()
+	l.mu.Unlock()
+	return waitReady(ctx, np, readyTimeout, pr.ready)
+}
+
+// kea6Config is Kea DHCPv6's configuration for paths p, delegating from
+// pool, as the scenario changes it.
+func (l *Lab) kea6Config(p keaPaths, pool netip.Prefix) ([]byte, error) {
+	b, err := kea6Conf(p, pool, l.opts.Lifetimes)
+	if err != nil {
+		return nil, err
+	}
+	return l.scenario.kea6(b)
 }
 
 // dhcpcdPeer runs dhcpcd in its own mount namespace: dhcpcd 9.4 has its

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"time"
 
 	"codeberg.org/monostack/gizmo/web/tlscert"
 )
@@ -56,24 +55,17 @@ func (l *Lab) DashboardClient(ns string) (*http.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &http.Client{
-		Timeout: 10 * time.Second,
-		Transport: &http.Transport{
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				return DialContext(ctx, ns, network, addr)
-			},
-			DisableKeepAlives: true,
-			TLSClientConfig: &tls.Config{
-				InsecureSkipVerify: true, // VerifyConnection checks the pin
-				VerifyConnection: func(cs tls.ConnectionState) error {
-					if got := tlscert.PublicKeyFingerprint(cs.PeerCertificates[0]); got != pin {
-						return fmt.Errorf("netlab: the dashboard's key is %s, the gizmo's state dir has %s", got, pin)
-					}
-					return nil
-				},
-			},
+	c := HTTPClient(ns)
+	c.Transport.(*http.Transport).TLSClientConfig = &tls.Config{
+		InsecureSkipVerify: true, // VerifyConnection checks the pin
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if got := tlscert.PublicKeyFingerprint(cs.PeerCertificates[0]); got != pin {
+				return fmt.Errorf("netlab: the dashboard's key is %s, the gizmo's state dir has %s", got, pin)
+			}
+			return nil
 		},
-	}, nil
+	}
+	return c, nil
 }
 
 // DashboardAPI sends a request to the gizmo's dashboard API as a script

@@ -2,6 +2,7 @@ package netlab
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"codeberg.org/monostack/gizmo/services/dhcp6pd"
 )
 
 // restartDelay is gokrazy's: a service that exits is restarted after 1s.
@@ -39,6 +42,20 @@ func newSupervisor(l *Lab) *supervisor {
 
 // GizmoStateDir is the gizmo's -state-dir; it survives restarts.
 func (l *Lab) GizmoStateDir() string { return filepath.Join(l.runDir, "gizmo-state") }
+
+// PDLease reads the lease the gizmo's DHCPv6-PD client persisted in its
+// state dir; false while there is none (or only a torn or empty one).
+func (l *Lab) PDLease() (dhcp6pd.Lease, bool) {
+	b, err := os.ReadFile(filepath.Join(l.GizmoStateDir(), "dhcp6pd", "dhcp6pd-lease.json"))
+	if err != nil {
+		return dhcp6pd.Lease{}, false
+	}
+	var le dhcp6pd.Lease
+	if json.Unmarshal(b, &le) != nil || !le.Prefix.IsValid() {
+		return dhcp6pd.Lease{}, false
+	}
+	return le, true
+}
 
 func (l *Lab) gizmoBinary() string {
 	if l.opts.GizmoBinary != "" {

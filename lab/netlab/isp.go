@@ -6,11 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // The ISP's misbehaviours that a DHCPv6-PD client must survive (RFC 8415
@@ -119,53 +117,21 @@ func (l *Lab) SetDelegation(ctx context.Context, d ISPDelegation) error {
 	if l.scenario.DelegatedLength == 0 {
 		return errors.New("netlab: set delegation: the scenario delegates nothing")
 	}
-	l.mu.Lock()
-	old := l.procs["kea6"]
-	pool := l.pdPool
-	l.mu.Unlock()
-	if old == nil {
-		return errors.New("netlab: set delegation: kea6 is not running")
-	}
-	if err := old.stop(5 * time.Second); err != nil {
-		return fmt.Errorf("netlab: set delegation: %w", err)
-	}
-	p := kea6Paths(l.runDir)
-	if d != DelegationOn {
-		// The memfile backend keeps generations as <name>.1, <name>.2, ...
-		matches, _ := filepath.Glob(p.leases + "*")
-		for _, m := range matches {
-			if err := os.Remove(m); err != nil {
-				return fmt.Errorf("netlab: set delegation: %w", err)
-			}
+	pool := l.PDPool()
+	err := l.restartKea6(ctx, d != DelegationOn, func(p keaPaths) ([]byte, error) {
+		b, err := l.kea6Config(p, pool)
+		switch {
+		case err != nil:
+		case d == DelegationNoPool:
+			// A nameless scenario with delegated length 0 strips the pd-pools.
+			b, err = Scenario{Name: "delegation-off"}.kea6(b)
+		case d == DelegationUnknownLink:
+			b, err = kea6MoveSubnet(b, ISPInet)
 		}
-	}
-	b, err := kea6Conf(p, pool, l.opts.Lifetimes)
-	if err == nil {
-		b, err = l.scenario.kea6(b)
-	}
-	switch {
-	case err != nil:
-	case d == DelegationNoPool:
-		// A nameless scenario with delegated length 0 strips the pd-pools.
-		b, err = Scenario{Name: "delegation-off"}.kea6(b)
-	case d == DelegationUnknownLink:
-		b, err = kea6MoveSubnet(b, ISPInet)
-	}
+		return b, err
+	}, func() {})
 	if err != nil {
 		return fmt.Errorf("netlab: set delegation %s: %w", d, err)
-	}
-	conf, err := l.writeFile("kea6/kea-dhcp6.conf", b)
-	if err != nil {
-		return err
-	}
-	pr := l.keaPeer("kea6", "kea-dhcp6", conf, p)
-	np, err := l.spawn(pr.name, pr.ns, l.LogPath(pr.name), pr.argv, pr.env...)
-	if err != nil {
-		return err
-	}
-	l.addProc(np)
-	if err := waitReady(ctx, np, readyTimeout, pr.ready); err != nil {
-		return err
 	}
 	l.logger.Info("ISP prefix delegation", "mode", d, "pool", pool)
 	return nil

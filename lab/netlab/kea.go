@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -27,49 +26,14 @@ func (l *Lab) PDPool() netip.Prefix {
 // new pool, and the old prefix back with lifetimes 0 (RFC 8415 §18.3.4).
 // It returns the new pool.
 func (l *Lab) Renumber(ctx context.Context) (netip.Prefix, error) {
-	l.mu.Lock()
-	old := l.procs["kea6"]
 	next := PDPoolB
-	if l.pdPool == PDPoolB {
+	if l.PDPool() == PDPoolB {
 		next = PDPoolA
 	}
-	l.mu.Unlock()
-	if old == nil {
-		return netip.Prefix{}, errors.New("netlab: renumber: kea6 is not running")
-	}
-	if err := old.stop(5 * time.Second); err != nil {
-		return netip.Prefix{}, fmt.Errorf("netlab: renumber: %w", err)
-	}
-	p := kea6Paths(l.runDir)
-	// The memfile backend keeps generations as <name>.1, <name>.2, ...
-	matches, _ := filepath.Glob(p.leases + "*")
-	for _, m := range matches {
-		if err := os.Remove(m); err != nil {
-			return netip.Prefix{}, fmt.Errorf("netlab: renumber: %w", err)
-		}
-	}
-	b, err := kea6Conf(p, next, l.opts.Lifetimes)
-	if err == nil {
-		b, err = l.scenario.kea6(b)
-	}
+	err := l.restartKea6(ctx, true, func(p keaPaths) ([]byte, error) { return l.kea6Config(p, next) },
+		func() { l.pdPool = next })
 	if err != nil {
 		return netip.Prefix{}, fmt.Errorf("netlab: renumber: %w", err)
-	}
-	conf, err := l.writeFile("kea6/kea-dhcp6.conf", b)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	pr := l.keaPeer("kea6", "kea-dhcp6", conf, p)
-	np, err := l.spawn(pr.name, pr.ns, l.LogPath(pr.name), pr.argv, pr.env...)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	l.mu.Lock()
-	l.procs["kea6"] = np
-	l.pdPool = next
-	l.mu.Unlock()
-	if err := waitReady(ctx, np, readyTimeout, pr.ready); err != nil {
-		return netip.Prefix{}, err
 	}
 	l.logger.Info("renumbered: Kea delegates from a new pool", "pool", next)
 	return next, nil

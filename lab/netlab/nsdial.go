@@ -6,9 +6,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"time"
 
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
+	"github.com/mdlayher/ndp"
 	"github.com/vishvananda/netns"
 )
 
@@ -44,49 +48,90 @@ func inNamespace(ns string, fn func() error) error {
 // DialContext connects to addr from inside namespace ns. addr must hold a
 // literal IP address (the lab has no name resolution on the host side).
 func DialContext(ctx context.Context, ns, network, addr string) (net.Conn, error) {
-	var c net.Conn
-	err := inNamespace(ns, func() error {
+	return openIn(ns, "dial "+network+" "+addr, func() (net.Conn, error) {
 		var d net.Dialer
-		var err error
-		c, err = d.DialContext(ctx, network, addr)
-		return err
+		return d.DialContext(ctx, network, addr)
 	})
-	if err != nil {
-		return nil, fmt.Errorf("netlab: dial %s %s in %s: %w", network, addr, ns, err)
-	}
-	return c, nil
 }
 
 // Listen opens a listener inside namespace ns.
 func Listen(ns, network, addr string) (net.Listener, error) {
-	var ln net.Listener
-	err := inNamespace(ns, func() error {
-		var err error
-		ln, err = net.Listen(network, addr)
-		return err
+	return openIn(ns, "listen "+network+" "+addr, func() (net.Listener, error) {
+		return net.Listen(network, addr)
 	})
-	if err != nil {
-		return nil, fmt.Errorf("netlab: listen %s %s in %s: %w", network, addr, ns, err)
-	}
-	return ln, nil
 }
 
 // ListenPacket opens a packet socket inside namespace ns.
 func ListenPacket(ns, network, addr string) (net.PacketConn, error) {
-	var pc net.PacketConn
+	return openIn(ns, "listen "+network+" "+addr, func() (net.PacketConn, error) {
+		return net.ListenPacket(network, addr)
+	})
+}
+
+// openIn runs open on a thread inside namespace ns and returns the socket
+// it opened, which stays in ns; what names it in the error.
+func openIn[T any](ns, what string, open func() (T, error)) (T, error) {
+	var sock T
 	err := inNamespace(ns, func() error {
 		var err error
-		pc, err = net.ListenPacket(network, addr)
+		sock, err = open()
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("netlab: listen %s %s in %s: %w", network, addr, ns, err)
+		var zero T
+		return zero, fmt.Errorf("netlab: %s in %s: %w", what, ns, err)
 	}
-	return pc, nil
+	return sock, nil
+}
+
+// WithNDP runs fn on a thread inside namespace ns with an NDP socket on
+// ifname's link-local address, closed when fn returns. fn reads and writes
+// on that thread: Go maps zones ("eth0") to interface indexes, and back,
+// in the calling thread's namespace.
+func WithNDP(ns, ifname string, fn func(c *ndp.Conn, ifi *net.Interface, ll netip.Addr) error) error {
+	return inNamespace(ns, func() error {
+		ifi, err := net.InterfaceByName(ifname)
+		if err != nil {
+			return err
+		}
+		c, ll, err := ndp.Listen(ifi, ndp.LinkLocal)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return fn(c, ifi, ll)
+	})
+}
+
+// WaitDHCPv4Offer sends DHCPDISCOVERs from ifname inside namespace ns,
+// asking for the options opts, until a server offers or ctx ends, and
+// returns the offer.
+func WaitDHCPv4Offer(ctx context.Context, ns, ifname string, opts ...dhcpv4.OptionCode) (*dhcpv4.DHCPv4, error) {
+	var offer *dhcpv4.DHCPv4
+	var last error
+	err := WaitFor(ctx, "a DHCPv4 offer on "+ifname+" in "+ns, func(ctx context.Context) (bool, error) {
+		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		last = inNamespace(ns, func() error {
+			c, err := nclient4.New(ifname, nclient4.WithTimeout(time.Second), nclient4.WithRetry(1))
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			offer, err = c.DiscoverOffer(rctx, dhcpv4.WithRequestedOptions(opts...))
+			return err
+		})
+		return last == nil, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("netlab: %w (last error %v)", err, last)
+	}
+	return offer, nil
 }
 
 // HTTPClient returns an HTTP client whose connections start in namespace
-// ns. URLs must use literal IP addresses.
+// ns. URLs must use literal IP addresses. Its Transport is an
+// *http.Transport of its own, for callers that add a TLS configuration.
 func HTTPClient(ns string) *http.Client {
 	return &http.Client{
 		Timeout: 10 * time.Second,

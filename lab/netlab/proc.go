@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -200,18 +201,8 @@ func killAll(logger *slog.Logger, pids []int, grace time.Duration) {
 	for _, pid := range pids {
 		_ = syscall.Kill(pid, syscall.SIGTERM)
 	}
-	deadline := time.Now().Add(grace)
-	for time.Now().Before(deadline) {
-		left := 0
-		for _, pid := range pids {
-			if alive(pid) {
-				left++
-			}
-		}
-		if left == 0 {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
+	if waitGone(pids, grace) {
+		return
 	}
 	for _, pid := range pids {
 		if alive(pid) {
@@ -219,19 +210,20 @@ func killAll(logger *slog.Logger, pids []int, grace time.Duration) {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
-	deadline = time.Now().Add(3 * time.Second)
+	waitGone(pids, 3*time.Second)
+}
+
+// waitGone waits up to d for every process in pids to be gone and reports
+// whether they are.
+func waitGone(pids []int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
 	for time.Now().Before(deadline) {
-		left := 0
-		for _, pid := range pids {
-			if alive(pid) {
-				left++
-			}
-		}
-		if left == 0 {
-			return
+		if !slices.ContainsFunc(pids, alive) {
+			return true
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	return false
 }
 
 func cmdline(pid int) string {

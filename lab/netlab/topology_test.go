@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
 // Every step ends up in exactly one batch, in order, and each namespace's
@@ -75,23 +77,30 @@ func renameNamespaces(steps [][]string, prefix string) [][]string {
 	return out
 }
 
-// The topology builds, and the ISP reaches every internet server over the
-// transit link, under scratch namespace names (no lab lock needed).
-func TestTopologyBuilds(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
-	prefix := fmt.Sprintf("gzt-topo-%d-", os.Getpid())
+// scratchTopology builds the lab's topology under the scratch namespace
+// names gzt-<tag>-<pid>-<name>, which need no lab lock, deletes them when
+// the test ends, and returns the names' prefix.
+func scratchTopology(t *testing.T, ctx context.Context, tag string) string {
+	t.Helper()
+	prefix := fmt.Sprintf("gzt-%s-%d-", tag, os.Getpid())
 	t.Cleanup(func() {
 		for _, ns := range Namespaces() {
 			_ = exec.Command("ip", "netns", "del", prefix+ns).Run()
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
 	if err := runBatches(ctx, batches(renameNamespaces(topologySteps(), prefix))); err != nil {
 		t.Fatal(err)
 	}
+	return prefix
+}
+
+// The topology builds, and the ISP reaches every internet server over the
+// transit link, under scratch namespace names (no lab lock needed).
+func TestTopologyBuilds(t *testing.T) {
+	testns.NeedRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	prefix := scratchTopology(t, ctx, "topo")
 	for _, s := range Servers() {
 		out, err := Exec(ctx, prefix+NSISP, "ping", "-c", "1", "-W", "2", s.Addr.String())
 		if err != nil {

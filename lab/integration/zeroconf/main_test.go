@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -145,10 +146,17 @@ type statusWAN struct {
 // waitStatus polls /api/status until ok accepts it.
 func waitStatus(t *testing.T, ctx context.Context, what string, ok func(status) bool) status {
 	t.Helper()
-	var st status
+	return waitStatusAs(t, ctx, what, ok)
+}
+
+// waitStatusAs polls /api/status, read into a T (status, or a test's own
+// view with the fields it checks), until ok accepts it.
+func waitStatusAs[T any](t *testing.T, ctx context.Context, what string, ok func(T) bool) T {
+	t.Helper()
+	var st T
 	var lastErr error
 	err := netlab.WaitFor(ctx, what, func(ctx context.Context) (bool, error) {
-		var s status
+		var s T
 		if lastErr = apiJSON(ctx, "/api/status", &s); lastErr != nil {
 			return false, nil
 		}
@@ -156,7 +164,8 @@ func waitStatus(t *testing.T, ctx context.Context, what string, ok func(status) 
 		return ok(s), nil
 	})
 	if err != nil {
-		t.Fatalf("/api/status: %v (last error %v); last status %+v", err, lastErr, st)
+		last, _ := json.Marshal(st)
+		t.Fatalf("/api/status: %v (last error %v); last status %s", err, lastErr, last)
 	}
 	return st
 }
@@ -175,27 +184,62 @@ func rdnss(t *testing.T, st status) netip.Addr {
 // http://name/ at that address: a v6-only host's path to an IPv4-only
 // server through DNS64 + NAT64. It returns the body.
 func fetchByName(ctx context.Context, l *netlab.Lab, ns string, dns netip.Addr, name string) (string, error) {
-	var body string
-	var last error
-	err := netlab.WaitFor(ctx, "fetch "+name+" from "+ns, func(ctx context.Context) (bool, error) {
-		out, err := l.Exec(ctx, ns, "dig", "+short", "+time=1", "+tries=1", "@"+dns.String(), name, "AAAA")
+	return fetchByNameFrom(ctx, l, ns, netip.Addr{}, dns, name)
+}
+
+// fetchFrom is fetchByName from gz-lan-v6 with the host's source address
+// pinned to src.
+func fetchFrom(ctx context.Context, l *netlab.Lab, src, dns netip.Addr, name string) (string, error) {
+	return fetchByNameFrom(ctx, l, netlab.NSLanV6, src, dns, name)
+}
+
+// fetchByNameFrom is fetchByName with the source address pinned to src
+// (dig -b, curl --interface) when src is valid.
+func fetchByNameFrom(ctx context.Context, l *netlab.Lab, ns string, src, dns netip.Addr, name string) (string, error) {
+	what := "fetch " + name + " from " + ns
+	dig := []string{"dig", "+short", "+time=1", "+tries=1"}
+	curl := []string{"curl", "-sS", "-g", "--max-time", "2"}
+	if src.IsValid() {
+		what += " " + src.String()
+		dig = append(dig, "-b", src.String())
+		curl = append(curl, "--interface", src.String())
+	}
+	return retryFetch(ctx, what, func(ctx context.Context) (string, error) {
+		out, err := l.Exec(ctx, ns, slices.Concat(dig, []string{"@" + dns.String(), name, "AAAA"})...)
 		if err != nil {
-			last = err
-			return false, nil
+			return "", err
 		}
 		fields := strings.Fields(string(out))
 		if len(fields) == 0 {
-			last = fmt.Errorf("no AAAA for %s", name)
-			return false, nil
+			return "", fmt.Errorf("no AAAA for %s", name)
 		}
-		addr := fields[len(fields)-1]
-		out, err = l.Exec(ctx, ns, "curl", "-sS", "-g", "--max-time", "2", "-H", "Host: "+name, "http://["+addr+"]/")
-		if err != nil {
-			last = err
-			return false, nil
+		out, err = l.Exec(ctx, ns, slices.Concat(curl, []string{"-H", "Host: " + name, "http://[" + fields[len(fields)-1] + "]/"})...)
+		return string(out), err
+	})
+}
+
+// fetchV4Only fetches v4only.example.test by its IPv4 address from ns (a
+// host with IPv4) until the server answers with its own address, and
+// returns the body.
+func fetchV4Only(ctx context.Context, l *netlab.Lab, ns string) (string, error) {
+	url := "http://" + netlab.V4OnlyServer.String() + "/"
+	return retryFetch(ctx, ns+" fetching "+url, func(ctx context.Context) (string, error) {
+		out, err := l.Exec(ctx, ns, "curl", "-sS", "--max-time", "2", url)
+		if err == nil && !strings.Contains(string(out), "server="+netlab.V4OnlyServer.String()) {
+			err = fmt.Errorf("v4only answered %q", out)
 		}
-		body = string(out)
-		return true, nil
+		return string(out), err
+	})
+}
+
+// retryFetch calls get until it succeeds or ctx ends and returns the body
+// it got; the error names get's last failure.
+func retryFetch(ctx context.Context, what string, get func(context.Context) (string, error)) (string, error) {
+	var body string
+	var last error
+	err := netlab.WaitFor(ctx, what, func(ctx context.Context) (bool, error) {
+		body, last = get(ctx)
+		return last == nil, nil
 	})
 	if err != nil {
 		return "", fmt.Errorf("%w (last error %v)", err, last)

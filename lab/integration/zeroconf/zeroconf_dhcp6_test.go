@@ -23,7 +23,6 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/lab/netlab"
-	"codeberg.org/monostack/gizmo/services/dhcp6pd"
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"golang.org/x/net/ipv6"
 )
@@ -429,7 +428,7 @@ func TestUnauthenticatedReconfigureIsDropped(t *testing.T) {
 	ctx := testContext(t, 2*time.Minute)
 	prefix, _, _ := delegation(t, ctx, l)
 
-	lease, ok := readPDLease(l)
+	lease, ok := l.PDLease()
 	if !ok || lease.Prefix != prefix {
 		t.Fatalf("the gizmo's stored lease %+v, want %s", lease, prefix)
 	}
@@ -513,49 +512,6 @@ func sendFromISPServer(msg []byte) error {
 	dst := &net.IPAddr{IP: net.IP(netlab.GizmoWANLinkLocal.AsSlice()), Zone: netlab.ISPWAN}
 	_, err = conn.WriteTo(udp, dst)
 	return err
-}
-
-// fetchFrom is fetchByName with the host's source address pinned to src.
-func fetchFrom(ctx context.Context, l *netlab.Lab, src, dns netip.Addr, name string) (string, error) {
-	var body string
-	var last error
-	err := netlab.WaitFor(ctx, "fetch "+name+" from "+src.String(), func(ctx context.Context) (bool, error) {
-		out, err := l.Exec(ctx, netlab.NSLanV6, "dig", "+short", "+time=1", "+tries=1", "-b", src.String(), "@"+dns.String(), name, "AAAA")
-		if err != nil {
-			last = err
-			return false, nil
-		}
-		fields := strings.Fields(string(out))
-		if len(fields) == 0 {
-			last = fmt.Errorf("no AAAA for %s", name)
-			return false, nil
-		}
-		out, err = l.Exec(ctx, netlab.NSLanV6, "curl", "-sS", "-g", "--max-time", "2", "--interface", src.String(),
-			"-H", "Host: "+name, "http://["+fields[len(fields)-1]+"]/")
-		if err != nil {
-			last = err
-			return false, nil
-		}
-		body = string(out)
-		return true, nil
-	})
-	if err != nil {
-		return "", fmt.Errorf("%w (last error %v)", err, last)
-	}
-	return body, nil
-}
-
-// readPDLease reads the lease the gizmo's DHCPv6-PD client persisted.
-func readPDLease(l *netlab.Lab) (dhcp6pd.Lease, bool) {
-	b, err := os.ReadFile(filepath.Join(l.GizmoStateDir(), "dhcp6pd", "dhcp6pd-lease.json"))
-	if err != nil {
-		return dhcp6pd.Lease{}, false
-	}
-	var le dhcp6pd.Lease
-	if json.Unmarshal(b, &le) != nil || !le.Prefix.IsValid() {
-		return dhcp6pd.Lease{}, false
-	}
-	return le, true
 }
 
 // readClientDUID reads the gizmo's DHCPv6 DUID from its state dir.

@@ -34,18 +34,9 @@ func TestDSLite(t *testing.T) {
 			AFTR     string `json:"aftr"`
 		} `json:"dslite"`
 	}
-	var st dsliteStatus
-	err := netlab.WaitFor(ctx, "the DS-Lite line", func(ctx context.Context) (bool, error) {
-		var s dsliteStatus
-		if apiJSON(ctx, "/api/status", &s) != nil {
-			return false, nil
-		}
-		st = s
-		return s.Line == "ds-lite" && s.DSLite != nil && s.Delegated != nil, nil
+	st := waitStatusAs(t, ctx, "the DS-Lite line", func(s dsliteStatus) bool {
+		return s.Line == "ds-lite" && s.DSLite != nil && s.Delegated != nil
 	})
-	if err != nil {
-		t.Fatalf("%v; last status %+v", err, st)
-	}
 	if st.DSLite.AFTRName != netlab.AFTRName || st.DSLite.AFTR != netlab.AFTR6.String() {
 		t.Errorf("AFTR %q at %s, want %s at %s", st.DSLite.AFTRName, st.DSLite.AFTR, netlab.AFTRName, netlab.AFTR6)
 	}
@@ -81,19 +72,9 @@ func TestDSLite(t *testing.T) {
 	})
 
 	t.Run("gz-lan-legacy reaches the IPv4 internet by address through the NAT44 and the softwire", func(t *testing.T) {
-		var body string
-		var last error
-		err := netlab.WaitFor(ctx, "gz-lan-legacy fetching "+netlab.V4OnlyServer.String(), func(ctx context.Context) (bool, error) {
-			out, err := l.Exec(ctx, netlab.NSLanLegacy, "curl", "-sS", "--max-time", "2", "http://"+netlab.V4OnlyServer.String()+"/")
-			if err != nil {
-				last = err
-				return false, nil
-			}
-			body = string(out)
-			return true, nil
-		})
+		body, err := fetchV4Only(ctx, l, netlab.NSLanLegacy)
 		if err != nil {
-			t.Fatalf("%v (last error %v)", err, last)
+			t.Fatal(err)
 		}
 		if !strings.Contains(body, "client="+netlab.ISPInet4.String()) {
 			t.Errorf("v4only answered %q; want client=%s (the AFTR's address)", body, netlab.ISPInet4)

@@ -191,14 +191,7 @@ func existingPrefixes(t *testing.T, st status) (onLink, pref64 netip.Prefix, dns
 		t.Fatalf("delegated prefix %q: %v", st.Delegated.Prefix, err)
 	}
 	onLink = netip.PrefixFrom(delegated.Masked().Addr(), 64)
-	pref64, err = netip.ParsePrefix(st.Pref64)
-	if err != nil || pref64 != netip.PrefixFrom(onLink.Addr(), 96) {
-		t.Fatalf("PREF64 %q (%v): want the first /96 of %s", st.Pref64, err, onLink)
-	}
-	dns = rdnss(t, st)
-	if !onLink.Contains(dns) || pref64.Contains(dns) {
-		t.Fatalf("RDNSS %s: want it in %s, outside %s", dns, onLink, pref64)
-	}
+	pref64, dns = onLinkLayout(t, st, onLink)
 	return onLink, pref64, dns
 }
 
@@ -213,7 +206,15 @@ func existingULAPrefixes(t *testing.T, st status) (onLink, pref64 netip.Prefix, 
 	b := ula.Addr().As16()
 	b[7] = 0x64
 	onLink = netip.PrefixFrom(netip.AddrFrom16(b), 64)
-	pref64, err = netip.ParsePrefix(st.Pref64)
+	pref64, dns = onLinkLayout(t, st, onLink)
+	return onLink, pref64, dns
+}
+
+// onLinkLayout checks that the status's NAT64 prefix is the first /96 of
+// onLink and its RDNSS address in onLink outside that /96, and returns them.
+func onLinkLayout(t *testing.T, st status, onLink netip.Prefix) (pref64 netip.Prefix, dns netip.Addr) {
+	t.Helper()
+	pref64, err := netip.ParsePrefix(st.Pref64)
 	if err != nil || pref64 != netip.PrefixFrom(onLink.Addr(), 96) {
 		t.Fatalf("PREF64 %q (%v): want the first /96 of %s", st.Pref64, err, onLink)
 	}
@@ -221,7 +222,7 @@ func existingULAPrefixes(t *testing.T, st status) (onLink, pref64 netip.Prefix, 
 	if !onLink.Contains(dns) || pref64.Contains(dns) {
 		t.Fatalf("RDNSS %s: want it in %s, outside %s", dns, onLink, pref64)
 	}
-	return onLink, pref64, dns
+	return pref64, dns
 }
 
 // onLinkRoute reports whether `ip -6 route show dev eth0` has p as an

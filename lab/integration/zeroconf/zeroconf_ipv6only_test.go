@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
-	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"github.com/mdlayher/ndp"
 
 	"codeberg.org/monostack/gizmo/lab/netlab"
@@ -32,19 +31,7 @@ type lineStatus struct {
 // (if set) accepts the rest.
 func waitLine(t *testing.T, ctx context.Context, want string, ok func(lineStatus) bool) lineStatus {
 	t.Helper()
-	var st lineStatus
-	err := netlab.WaitFor(ctx, "line "+want, func(ctx context.Context) (bool, error) {
-		var s lineStatus
-		if apiJSON(ctx, "/api/status", &s) != nil {
-			return false, nil
-		}
-		st = s
-		return s.Line == want && (ok == nil || ok(s)), nil
-	})
-	if err != nil {
-		t.Fatalf("%v; last status: line %q, clat %+v, pref64 %s (%s)", err, st.Line, st.CLAT, st.Pref64, st.Pref64Source)
-	}
-	return st
+	return waitStatusAs(t, ctx, "line "+want, func(s lineStatus) bool { return s.Line == want && (ok == nil || ok(s)) })
 }
 
 // clientIn checks that an inet server's answer names a client in pool:
@@ -167,9 +154,9 @@ func TestNoIPv4(t *testing.T) {
 	if _, err := l.DashboardAPI(ctx, "PUT", "/api/hosts/"+netlab.MACLanV6+"/policy", `{"v6only_preferred":false}`); err != nil {
 		t.Fatal(err)
 	}
-	offer, err := discover108(ctx)
+	offer, err := netlab.WaitDHCPv4Offer(ctx, netlab.NSLanV6, netlab.HostIf, dhcpv4.OptionIPv6OnlyPreferred)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("DHCPDISCOVER with option 108 from gz-lan-v6: %v", err)
 	}
 	if _, ok := offer.IPv6OnlyPreferred(); !ok {
 		t.Errorf("RFC 8925: no option 108 for a host that asked, on a line without IPv4: %s", offer.Summary())
@@ -199,16 +186,7 @@ func metric(ctx context.Context, sample string) (float64, error) {
 // gizmoRA solicits the gizmo's Router Advertisement from gz-lan-v6.
 func gizmoRA(ctx context.Context) (*ndp.RouterAdvertisement, error) {
 	var ra *ndp.RouterAdvertisement
-	err := netlab.InNamespace(netlab.NSLanV6, func() error {
-		ifi, err := net.InterfaceByName(netlab.HostIf)
-		if err != nil {
-			return err
-		}
-		c, _, err := ndp.Listen(ifi, ndp.LinkLocal)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
+	err := netlab.WithNDP(netlab.NSLanV6, netlab.HostIf, func(c *ndp.Conn, ifi *net.Interface, _ netip.Addr) error {
 		rs := &ndp.RouterSolicitation{Options: []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Source, Addr: ifi.HardwareAddr}}}
 		deadline := time.Now().Add(20 * time.Second)
 		for time.Now().Before(deadline) && ctx.Err() == nil {
@@ -230,28 +208,4 @@ func gizmoRA(ctx context.Context) (*ndp.RouterAdvertisement, error) {
 		return errors.New("no RA from the gizmo")
 	})
 	return ra, err
-}
-
-// discover108 sends a DHCPDISCOVER from gz-lan-v6 asking for option 108
-// and returns the gizmo's offer.
-func discover108(ctx context.Context) (*dhcpv4.DHCPv4, error) {
-	var offer *dhcpv4.DHCPv4
-	err := netlab.WaitFor(ctx, "the gizmo's DHCPv4 offer", func(ctx context.Context) (bool, error) {
-		rctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-		defer cancel()
-		err := netlab.InNamespace(netlab.NSLanV6, func() error {
-			c, err := nclient4.New(netlab.HostIf, nclient4.WithTimeout(time.Second), nclient4.WithRetry(1))
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			offer, err = c.DiscoverOffer(rctx, dhcpv4.WithRequestedOptions(dhcpv4.OptionIPv6OnlyPreferred))
-			return err
-		})
-		return err == nil, nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("DHCPDISCOVER with option 108 from gz-lan-v6: %w", err)
-	}
-	return offer, nil
 }

@@ -29,20 +29,7 @@ type rolesStatus struct {
 
 func waitRoles(t *testing.T, ctx context.Context, what string, ok func(rolesStatus) bool) rolesStatus {
 	t.Helper()
-	var st rolesStatus
-	var lastErr error
-	err := netlab.WaitFor(ctx, what, func(ctx context.Context) (bool, error) {
-		var s rolesStatus
-		if lastErr = apiJSON(ctx, "/api/status", &s); lastErr != nil {
-			return false, nil
-		}
-		st = s
-		return s.Roles != nil && ok(s), nil
-	})
-	if err != nil {
-		t.Fatalf("/api/status: %v (last error %v); last status %+v %+v", err, lastErr, st, st.Roles)
-	}
-	return st
+	return waitStatusAs(t, ctx, what, func(s rolesStatus) bool { return s.Roles != nil && ok(s) })
 }
 
 // stillNoWAN checks, for the length of ctx, that the gizmo keeps running

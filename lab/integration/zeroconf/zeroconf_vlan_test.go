@@ -47,18 +47,9 @@ func TestVLANWANDetected(t *testing.T) {
 func checkVLANWAN(t *testing.T, scenario, from string) {
 	l := upScenario(t, scenario)
 	ctx := testContext(t, 3*time.Minute)
-	var st vlanStatus
-	err := netlab.WaitFor(ctx, "a delegation and a DHCPv4 lease over VLAN 7", func(ctx context.Context) (bool, error) {
-		var s vlanStatus
-		if apiJSON(ctx, "/api/status", &s) != nil {
-			return false, nil
-		}
-		st = s
-		return s.Delegated != nil && s.WAN.IPv4 != "", nil
+	st := waitStatusAs(t, ctx, "a delegation and a DHCPv4 lease over VLAN 7", func(s vlanStatus) bool {
+		return s.Delegated != nil && s.WAN.IPv4 != ""
 	})
-	if err != nil {
-		t.Fatalf("%v; last status %+v", err, st)
-	}
 	if st.WAN.Interface != "uplink0" || st.WAN.VLAN != netlab.ISPVLANID || st.WAN.VLANFrom != from || st.WAN.VLANError != "" {
 		t.Errorf("WAN %q on VLAN %d from %q (error %q); want uplink0 on VLAN %d from %q",
 			st.WAN.Interface, st.WAN.VLAN, st.WAN.VLANFrom, st.WAN.VLANError, netlab.ISPVLANID, from)
@@ -119,16 +110,8 @@ func checkVLANLineReachesIPv4(t *testing.T, ctx context.Context, l *netlab.Lab) 
 		}
 	})
 	t.Run("gz-lan-legacy reaches the IPv4 internet by address", func(t *testing.T) {
-		var last error
-		err := netlab.WaitFor(ctx, "gz-lan-legacy fetching "+netlab.V4OnlyServer.String(), func(ctx context.Context) (bool, error) {
-			out, err := l.Exec(ctx, netlab.NSLanLegacy, "curl", "-sS", "--max-time", "2", "http://"+netlab.V4OnlyServer.String()+"/")
-			if last = err; err != nil {
-				return false, nil
-			}
-			return strings.Contains(string(out), "server="+netlab.V4OnlyServer.String()), nil
-		})
-		if err != nil {
-			t.Fatalf("%v (last error %v)", err, last)
+		if _, err := fetchV4Only(ctx, l, netlab.NSLanLegacy); err != nil {
+			t.Fatal(err)
 		}
 	})
 }

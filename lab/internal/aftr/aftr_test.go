@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
-	"os"
 	"testing"
 
 	"codeberg.org/monostack/gizmo/internal/testns"
@@ -16,9 +15,7 @@ import (
 // AFTR is decapsulated and teaches the B4; then IPv4 to 192.0.0.2 is
 // encapsulated to it.
 func TestSoftwire(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root")
-	}
+	testns.NeedRoot(t)
 	ns := testns.New(t, "aftr")
 	testns.IP(t, "-n", ns, "link", "add", "isp0", "type", "veth", "peer", "name", "isp1")
 	testns.IP(t, "-n", ns, "link", "set", "isp0", "up")
