@@ -6,6 +6,7 @@ package iperf
 import (
 	"encoding/json"
 	"fmt"
+	"time"
 )
 
 // Report is the part of an iperf3 -J report that the measurements read.
@@ -47,4 +48,42 @@ func (r Report) Delivered() (float64, bool) {
 		return 0, false
 	}
 	return (s.Packets - s.LostPackets) / s.Seconds, true
+}
+
+// Result runs iperf3 -J through run and reads its report: an error when
+// the command failed, the report holds iperf3's own error, or it carries
+// no data.
+func Result(run func() ([]byte, error)) (Report, error) {
+	out, err := run()
+	if err != nil {
+		return Report{}, fmt.Errorf("iperf3: %w: %s", err, out)
+	}
+	r, err := Parse(out)
+	if err != nil {
+		return Report{}, err
+	}
+	if r.Error != "" {
+		return Report{}, fmt.Errorf("iperf3: %s", r.Error)
+	}
+	if r.End.SumReceived.Bytes == 0 && r.End.Sum.Packets == 0 {
+		return Report{}, fmt.Errorf("iperf3: no data in the report: %s", out)
+	}
+	return r, nil
+}
+
+// Retry is Result tried up to tries times, pause apart, until one run
+// reports: on a busy machine the server may not listen yet, or a route
+// not be there yet, when the client starts.
+func Retry(tries int, pause time.Duration, run func() ([]byte, error)) (Report, error) {
+	var err error
+	for i := range tries {
+		if i > 0 {
+			time.Sleep(pause)
+		}
+		var r Report
+		if r, err = Result(run); err == nil {
+			return r, nil
+		}
+	}
+	return Report{}, err
 }

@@ -1,6 +1,9 @@
 package iperf
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestParseTCP(t *testing.T) {
 	r, err := Parse([]byte(`{"end":{"sum_received":{"bytes":1000,"bits_per_second":9.5e9}}}`))
@@ -36,5 +39,28 @@ func TestParseError(t *testing.T) {
 	}
 	if _, err := Parse([]byte("iperf3: not JSON")); err == nil {
 		t.Error("no error for output that is no report")
+	}
+}
+
+func TestRetryUntilTheServerListens(t *testing.T) {
+	refused := []byte(`{"error":"unable to connect to server: Connection refused"}`)
+	ok := []byte(`{"end":{"sum_received":{"bytes":1000,"bits_per_second":2e9}}}`)
+	runs := 0
+	r, err := Retry(5, 0, func() ([]byte, error) {
+		runs++
+		if runs < 3 {
+			return refused, nil
+		}
+		return ok, nil
+	})
+	if err != nil || r.Gbps() != 2 || runs != 3 {
+		t.Errorf("Retry = %v Gbit/s, %v after %d runs; want 2 after 3", r.Gbps(), err, runs)
+	}
+	_, err = Retry(2, 0, func() ([]byte, error) { return refused, nil })
+	if err == nil || !strings.Contains(err.Error(), "Connection refused") {
+		t.Errorf("Retry with no server = %v; want iperf3's error", err)
+	}
+	if _, err := Result(func() ([]byte, error) { return []byte(`{"end":{}}`), nil }); err == nil {
+		t.Error("Result accepted a report with no data")
 	}
 }

@@ -1,13 +1,13 @@
 package dslite
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/internal/iperf"
 	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
@@ -32,11 +32,11 @@ func BenchmarkSoftwireTCP(b *testing.B) {
 	l := newSoftwireChain(b)
 	var ratios, g6, g4 []float64
 	for b.Loop() {
-		a, err := iperf(v6.client, "2001:db8:ffff::10")
+		a, err := iperfTCP(v6.client, "2001:db8:ffff::10")
 		if err != nil {
 			b.Fatal(err)
 		}
-		d, err := iperf(l.client, labServer.String())
+		d, err := iperfTCP(l.client, labServer.String())
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -123,33 +123,14 @@ func serve(b *testing.B, ns, addr string) {
 	testns.StartCommand(b, testns.Command(ns, "iperf3", "-s", "-B", addr))
 }
 
-// iperf is one TCP run of 3 s from the client namespace, in Gbit/s.
-func iperf(client, dst string) (float64, error) {
-	var out []byte
-	var err error
-	// The server may not listen yet on a busy machine: try a few times.
-	for range 20 {
-		out, err = testns.Command(client, "iperf3", "-c", dst, "-t", "3", "-J").Output()
-		if err == nil && !strings.Contains(string(out), "Connection refused") {
-			break
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
+// iperfTCP is one TCP run of 3 s from the client namespace, in Gbit/s.
+// The server may not listen yet on a busy machine: the run is tried again.
+func iperfTCP(client, dst string) (float64, error) {
+	r, err := iperf.Retry(20, 300*time.Millisecond, func() ([]byte, error) {
+		return testns.Command(client, "iperf3", "-c", dst, "-t", "3", "-J").Output()
+	})
 	if err != nil {
-		return 0, fmt.Errorf("iperf3 to %s: %v: %s", dst, err, out)
+		return 0, fmt.Errorf("iperf3 to %s: %w", dst, err)
 	}
-	var res struct {
-		End struct {
-			SumReceived struct {
-				BPS float64 `json:"bits_per_second"`
-			} `json:"sum_received"`
-		} `json:"end"`
-	}
-	if err := json.Unmarshal(out, &res); err != nil {
-		return 0, err
-	}
-	if res.End.SumReceived.BPS == 0 {
-		return 0, fmt.Errorf("iperf3 to %s: no result: %s", dst, out)
-	}
-	return res.End.SumReceived.BPS / 1e9, nil
+	return r.Gbps(), nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"codeberg.org/monostack/gizmo/internal/iperf"
 	"codeberg.org/monostack/gizmo/internal/testns"
 	"codeberg.org/monostack/gizmo/services/fastpath"
 )
@@ -23,21 +24,11 @@ import (
 // received Gbit/s.
 func iperfTCP(b *testing.B, ns, dst string, secs int) float64 {
 	b.Helper()
-	out, err := testns.Command(ns, "iperf3", "-J", "-c", dst, "-t", fmt.Sprint(secs), "-O", "1").Output()
+	r, err := iperf.Result(testns.Command(ns, "iperf3", "-J", "-c", dst, "-t", fmt.Sprint(secs), "-O", "1").Output)
 	if err != nil {
-		b.Fatalf("iperf3 -c %s: %v\n%s", dst, err, out)
+		b.Fatalf("iperf3 -c %s: %v", dst, err)
 	}
-	var r struct {
-		End struct {
-			SumReceived struct {
-				BitsPerSecond float64 `json:"bits_per_second"`
-			} `json:"sum_received"`
-		} `json:"end"`
-	}
-	if err := json.Unmarshal(out, &r); err != nil {
-		b.Fatalf("iperf3 JSON: %v", err)
-	}
-	return r.End.SumReceived.BitsPerSecond / 1e9
+	return r.Gbps()
 }
 
 // iperfUDP64 sends 64-byte UDP payloads as fast as iperf3 can from ns to

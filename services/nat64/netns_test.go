@@ -1,7 +1,6 @@
 package nat64
 
 import (
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -11,8 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"codeberg.org/monostack/gizmo/internal/testns"
 	"github.com/vishvananda/netns"
+
+	"codeberg.org/monostack/gizmo/internal/iperf"
+	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
 // A three-namespace network with real packets, so that tcx attachment,
@@ -160,21 +161,11 @@ func TestNetnsPingTCPAndClean(t *testing.T) {
 	}
 	defer srv.Process.Kill()
 	time.Sleep(300 * time.Millisecond)
-	out, err = command(in(tp.h6, "iperf3", "-c", "64:ff9b::198.51.100.80", "-n", "8M", "-J")).CombinedOutput()
+	res, err := iperf.Result(command(in(tp.h6, "iperf3", "-c", "64:ff9b::198.51.100.80", "-n", "8M", "-J")).Output)
 	if err != nil {
-		t.Fatalf("iperf3 TCP through NAT64: %v\n%s", err, out)
+		t.Fatalf("iperf3 TCP through NAT64: %v", err)
 	}
 	srv.Wait()
-	var res struct {
-		End struct {
-			SumReceived struct {
-				Bytes uint64 `json:"bytes"`
-			} `json:"sum_received"`
-		} `json:"end"`
-	}
-	if err := json.Unmarshal(out, &res); err != nil || res.End.SumReceived.Bytes == 0 {
-		t.Fatalf("iperf3 output: %v\n%s", err, out)
-	}
 
 	st := s.Stats()
 	if st.Counters["translated_6to4"] == 0 || st.Counters["translated_4to6"] == 0 {

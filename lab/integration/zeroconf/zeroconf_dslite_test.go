@@ -2,7 +2,6 @@ package zeroconf
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"os/exec"
 	"slices"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/internal/iperf"
 	"codeberg.org/monostack/gizmo/lab/netlab"
 )
 
@@ -181,31 +181,15 @@ func BenchmarkDSLiteTCP(b *testing.B) {
 	b.ReportMetric(med(ratios), "dslite/ipv6")
 }
 
-// iperfTCP is one TCP run of 3 s from gz-lan-v6 to dst, in Gbit/s.
+// iperfTCP is one TCP run of 3 s from gz-lan-v6 to dst, in Gbit/s. The
+// server may not listen yet, the host's route not be there yet: iperf3 -J
+// says so in its report, and the run is tried again.
 func iperfTCP(ctx context.Context, l *netlab.Lab, dst string) (float64, error) {
-	var out []byte
-	var err error
-	// The server may not listen yet, the host's route not be there yet:
-	// iperf3 -J says so in its JSON.
-	for range 20 {
-		out, err = l.Exec(ctx, netlab.NSLanV6, "iperf3", "-c", dst, "-t", "3", "-J")
-		if err == nil && !strings.Contains(string(out), `"error"`) {
-			break
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	r, err := iperf.Retry(20, 500*time.Millisecond, func() ([]byte, error) {
+		return l.Exec(ctx, netlab.NSLanV6, "iperf3", "-c", dst, "-t", "3", "-J")
+	})
 	if err != nil {
-		return 0, fmt.Errorf("iperf3 to %s: %v: %s", dst, err, out)
+		return 0, fmt.Errorf("iperf3 to %s: %w", dst, err)
 	}
-	var res struct {
-		End struct {
-			SumReceived struct {
-				BPS float64 `json:"bits_per_second"`
-			} `json:"sum_received"`
-		} `json:"end"`
-	}
-	if err := json.Unmarshal(out, &res); err != nil || res.End.SumReceived.BPS == 0 {
-		return 0, fmt.Errorf("iperf3 to %s: no result (%v): %s", dst, err, out)
-	}
-	return res.End.SumReceived.BPS / 1e9, nil
+	return r.Gbps(), nil
 }
