@@ -29,6 +29,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/internal/ethframe"
+	"codeberg.org/monostack/gizmo/internal/sockopt"
 	"codeberg.org/monostack/gizmo/lab/netlab"
 )
 
@@ -137,15 +138,7 @@ func cmdRotateICMP6(ctx context.Context, args []string) error {
 // IPV6_FREEBIND lets the raw socket use any address, as a host with
 // privacy addresses has many.
 func echoFrom(ctx context.Context, src netip.Addr, pref64 netip.Prefix, first netip.Addr, n int, id uint16) (int, error) {
-	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		if err := rc.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_IPV6, unix.IPV6_FREEBIND, 1)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
+	lc := net.ListenConfig{Control: sockopt.Control(sockopt.Freebind)}
 	c, err := lc.ListenPacket(ctx, "ip6:ipv6-icmp", src.String())
 	if err != nil {
 		return 0, err

@@ -31,7 +31,6 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -41,6 +40,7 @@ import (
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 
+	"codeberg.org/monostack/gizmo/internal/sockopt"
 	"codeberg.org/monostack/gizmo/lab/netlab"
 )
 
@@ -104,18 +104,7 @@ func cmdRAFlood(ctx context.Context, args []string) error {
 // address (IPV6_FREEBIND: the flood's link-local sources are not
 // configured); the kernel fills in the ICMPv6 checksum (RFC 3542 §3.1).
 func rawICMPv6(ifi *net.Interface) (*ipv6.PacketConn, error) {
-	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-		var serr error
-		if err := rc.Control(func(fd uintptr) {
-			if serr = unix.SetsockoptInt(int(fd), unix.SOL_IPV6, unix.IPV6_FREEBIND, 1); serr != nil {
-				return
-			}
-			serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, ifi.Name)
-		}); err != nil {
-			return err
-		}
-		return serr
-	}}
+	lc := net.ListenConfig{Control: sockopt.Control(sockopt.Freebind, sockopt.BindToDevice(ifi.Name))}
 	c, err := lc.ListenPacket(context.Background(), "ip6:ipv6-icmp", "::")
 	if err != nil {
 		return nil, fmt.Errorf("ra-flood: raw ICMPv6 socket: %w", err)

@@ -17,13 +17,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
 	"codeberg.org/monostack/gizmo/internal/boundedhttp"
+	"codeberg.org/monostack/gizmo/internal/sockopt"
 	"codeberg.org/monostack/gizmo/web/logring"
 	"codeberg.org/monostack/gizmo/web/oui"
 	"codeberg.org/monostack/gizmo/web/series"
@@ -292,17 +290,7 @@ const (
 
 func (s *Server) serve(ctx context.Context, addr string, sch scheme) {
 	// Freebind: the LAN addresses may not be configured yet when we start.
-	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
-		var serr error
-		c.Control(func(fd uintptr) {
-			if strings.HasSuffix(network, "6") {
-				serr = unix.SetsockoptInt(int(fd), unix.SOL_IPV6, unix.IPV6_FREEBIND, 1)
-			} else {
-				serr = unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_FREEBIND, 1)
-			}
-		})
-		return serr
-	}}
+	lc := net.ListenConfig{Control: sockopt.Control(sockopt.Freebind)}
 	for {
 		ln, err := lc.Listen(ctx, "tcp", addr)
 		if err == nil {

@@ -2,15 +2,14 @@ package dns64
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
-	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/sockopt"
 )
 
 // maxQuerySize is the read buffer for UDP queries; a larger datagram is not
@@ -99,11 +98,7 @@ func (s *Service) listen(ap netip.AddrPort) (func(), error) {
 	for _, u := range udps {
 		u.start(s, st)
 	}
-	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) { serr = freebind(fd, ap.Addr()) })
-		return errors.Join(err, serr)
-	}}
+	lc := net.ListenConfig{Control: sockopt.Control(sockopt.Freebind)}
 	l, err := lc.Listen(context.Background(), family("tcp", ap.Addr()), ap.String())
 	if err != nil {
 		stopUDP()
@@ -136,16 +131,6 @@ func (s *Service) serve(srv *dns.Server) *dns.Server {
 	case <-stopped:
 	}
 	return srv
-}
-
-// freebind sets IP_FREEBIND (IPV6_FREEBIND for an IPv6 a) on a socket
-// that is to listen on a, so that it may bind a while a is still
-// tentative (DAD) or not yet assigned.
-func freebind(fd uintptr, a netip.Addr) error {
-	if a.Is4() {
-		return unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_FREEBIND, 1)
-	}
-	return unix.SetsockoptInt(int(fd), unix.SOL_IPV6, unix.IPV6_FREEBIND, 1)
 }
 
 // family is proto ("udp" or "tcp") limited to a's address family, the

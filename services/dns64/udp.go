@@ -8,11 +8,12 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/sockopt"
 )
 
 // udpServer answers queries on one UDP socket. Its reader takes queries in
@@ -34,19 +35,7 @@ type udpServer struct {
 const udpBatch = 32
 
 func (s *Service) listenUDP(ap netip.AddrPort) (*udpServer, error) {
-	lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			// A larger receive buffer absorbs bursts (capped at rmem_max).
-			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-			if serr != nil {
-				return
-			}
-			serr = freebind(fd, ap.Addr())
-		})
-		return errors.Join(err, serr)
-	}}
+	lc := net.ListenConfig{Control: sockopt.Control(largeReceiveBuffer, reusePort, sockopt.Freebind)}
 	pc, err := lc.ListenPacket(context.Background(), family("udp", ap.Addr()), ap.String())
 	if err != nil {
 		return nil, fmt.Errorf("dns64: udp listen on %s: %w", ap, err)
@@ -427,4 +416,16 @@ func (s *Service) handleWire(ctx context.Context, pass *queryPass, wire []byte, 
 		}
 	}
 	return out
+}
+
+// largeReceiveBuffer asks for a receive buffer that absorbs bursts; the
+// kernel caps it at rmem_max, and a smaller one is no reason to fail.
+func largeReceiveBuffer(fd int, _ string) error {
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
+	return nil
+}
+
+// reusePort lets every worker's socket bind the same address and port.
+func reusePort(fd int, _ string) error {
+	return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
 }

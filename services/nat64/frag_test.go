@@ -5,14 +5,14 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
-	"runtime"
 	"syscall"
 	"testing"
 	"time"
 
-	"codeberg.org/monostack/gizmo/internal/bpftest"
-	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/bpftest"
+	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
 // TestRFC7915FragmentsWithoutDF checks the head of a split (bpf/frag.h):
@@ -82,28 +82,6 @@ func TestRFC7915FragmentsWithoutDF(t *testing.T) {
 	}
 }
 
-// inNetns runs f on a thread in namespace ns; sockets made there stay
-// there.
-func inNetns(t *testing.T, ns string, f func()) {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		h, err := netns.GetFromName(ns)
-		if err == nil {
-			err = netns.Set(h)
-			h.Close()
-		}
-		if err == nil {
-			f()
-		}
-		done <- err
-	}()
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestNetnsRFC7915FragmentsWithoutDF sends a 3000-byte UDP datagram
 // without DF from the IPv4 side. Its sender fragments it for the 1500-byte
 // WAN; each 1500-byte fragment is 20 bytes too big for the LAN as IPv6, so
@@ -119,7 +97,7 @@ func TestNetnsRFC7915FragmentsWithoutDF(t *testing.T) {
 	tp.start(t, s, 1500)
 
 	var srv, cli *net.UDPConn
-	inNetns(t, tp.v4, func() {
+	testns.Inside(t, tp.v4, func() {
 		srv, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP("198.51.100.80"), Port: 7000})
 	})
 	if err != nil {
@@ -137,7 +115,7 @@ func TestNetnsRFC7915FragmentsWithoutDF(t *testing.T) {
 	}); err != nil || serr != nil {
 		t.Fatal(err, serr)
 	}
-	inNetns(t, tp.h6, func() {
+	testns.Inside(t, tp.h6, func() {
 		cli, err = net.ListenUDP("udp6", &net.UDPAddr{IP: net.ParseIP("2001:db8:1000::a")})
 	})
 	if err != nil {

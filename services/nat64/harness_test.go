@@ -4,9 +4,10 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/cilium/ebpf"
+
 	"codeberg.org/monostack/gizmo/internal/bpftest"
 	"codeberg.org/monostack/gizmo/internal/testns"
-	"github.com/cilium/ebpf"
 )
 
 // harness runs the programs with BPF_PROG_TEST_RUN on packets built by the

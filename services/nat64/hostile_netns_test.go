@@ -6,11 +6,13 @@ import (
 	"net/netip"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/sockopt"
+	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
 // Attacks on the NAT64's bounds with real packets through the kernel, in
@@ -52,7 +54,7 @@ func TestNetnsRemoteSprayingPortsIsBounded(t *testing.T) {
 	server := netip.MustParseAddr("198.51.100.80")
 
 	var srv, host, raw net.PacketConn
-	inNetns(t, tp.v4, func() {
+	testns.Inside(t, tp.v4, func() {
 		if srv, err = net.ListenPacket("udp4", "198.51.100.80:7000"); err == nil {
 			raw, err = net.ListenPacket("ip4:udp", server.String())
 		}
@@ -62,7 +64,7 @@ func TestNetnsRemoteSprayingPortsIsBounded(t *testing.T) {
 	}
 	defer srv.Close()
 	defer raw.Close()
-	inNetns(t, tp.h6, func() { host, err = net.ListenPacket("udp6", "[2001:db8:1000::a]:0") })
+	testns.Inside(t, tp.h6, func() { host, err = net.ListenPacket("udp6", "[2001:db8:1000::a]:0") })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +115,7 @@ func TestNetnsRemoteSprayingPortsIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	var other net.PacketConn
-	inNetns(t, tp.h6, func() { other, err = net.ListenPacket("udp6", "[2001:db8:1000::a]:0") })
+	testns.Inside(t, tp.h6, func() { other, err = net.ListenPacket("udp6", "[2001:db8:1000::a]:0") })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,16 +140,8 @@ func echoFromFreebind(t *testing.T, ns string, src netip.Addr, dsts []netip.Addr
 	t.Helper()
 	var c net.PacketConn
 	var err error
-	inNetns(t, ns, func() {
-		lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			if err := rc.Control(func(fd uintptr) {
-				serr = unix.SetsockoptInt(int(fd), unix.SOL_IPV6, unix.IPV6_FREEBIND, 1)
-			}); err != nil {
-				return err
-			}
-			return serr
-		}}
+	testns.Inside(t, ns, func() {
+		lc := net.ListenConfig{Control: sockopt.Control(sockopt.Freebind)}
 		c, err = lc.ListenPacket(t.Context(), "ip6:ipv6-icmp", src.String())
 	})
 	if err != nil {

@@ -106,7 +106,7 @@ func TestNetnsLANPoolReachesTheLANsIPv4Device(t *testing.T) {
 	tp := newLANTopo(t)
 	var ln net.Listener
 	var err error
-	inNetns(t, tp.lg, func() { ln, err = net.Listen("tcp4", "203.0.113.130:80") })
+	testns.Inside(t, tp.lg, func() { ln, err = net.Listen("tcp4", "203.0.113.130:80") })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestNetnsLANPoolReachesTheLANsIPv4Device(t *testing.T) {
 	testns.Start(t, tp.gw, s.Run)
 	// The transport dials on its own goroutines: each dial enters h6.
 	dial := func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-		inNetns(t, tp.h6, func() { c, err = (&net.Dialer{}).DialContext(ctx, network, addr) })
+		testns.Inside(t, tp.h6, func() { c, err = (&net.Dialer{}).DialContext(ctx, network, addr) })
 		return c, err
 	}
 	client := &http.Client{Timeout: 3 * time.Second, Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}

@@ -7,12 +7,10 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"codeberg.org/monostack/gizmo/internal/serveloop"
+	"codeberg.org/monostack/gizmo/internal/sockopt"
 )
 
 // relistenInterval is how often the server retries addresses it could not
@@ -140,20 +138,7 @@ func (s *Service) listen(ctx context.Context, a netip.Addr) (*net.UDPConn, error
 	if a.Is4() {
 		network = "udp4"
 	}
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			if a.Is4() {
-				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_FREEBIND, 1)
-			} else {
-				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_FREEBIND, 1)
-			}
-			if serr == nil && s.cfg.Interface != "" {
-				serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, s.cfg.Interface)
-			}
-		})
-		return errors.Join(err, serr)
-	}}
+	lc := net.ListenConfig{Control: sockopt.Control(sockopt.Freebind, sockopt.BindToDevice(s.cfg.Interface))}
 	pc, err := lc.ListenPacket(ctx, network, netip.AddrPortFrom(a, 123).String())
 	if err != nil {
 		return nil, fmt.Errorf("timesync: listen on %s port 123: %w", a, err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/internal/serveloop"
+	"codeberg.org/monostack/gizmo/internal/sockopt"
 )
 
 // interfaceCheck is how often serve checks that the LAN interface was not
@@ -51,7 +52,9 @@ func (s *Service) serve(ctx context.Context, p Plan) error {
 	}
 	for _, a := range p.Listen {
 		hostport := net.JoinHostPort(a.String(), strconv.Itoa(int(p.Port)))
-		lc := net.ListenConfig{Control: bindToDevice(ifi.Name, true)}
+		// Bound to the LAN port, so that it never hears the WAN; freebind:
+		// the LAN address may not be configured yet.
+		lc := net.ListenConfig{Control: sockopt.Control(sockopt.ReuseAddr, sockopt.BindToDevice(ifi.Name), sockopt.Freebind)}
 		ln, err := lc.Listen(ctx, "tcp", hostport)
 		if err != nil {
 			return fmt.Errorf("upnp: listen on %s: %w", hostport, err)

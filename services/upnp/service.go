@@ -7,12 +7,8 @@ import (
 	"maps"
 	"net"
 	"net/netip"
-	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/internal/boundedhttp"
 	"codeberg.org/monostack/gizmo/internal/guarded"
@@ -180,32 +176,6 @@ func (s *Service) Run(ctx context.Context) error {
 		case cur = <-nextc:
 		default:
 		}
-	}
-}
-
-// bindToDevice is a ListenConfig.Control that binds the socket to the
-// interface, so that it never hears the WAN, and, for TCP, lets it listen
-// on a LAN address that is not configured yet (freebind).
-func bindToDevice(ifname string, freebind bool) func(network, address string, c syscall.RawConn) error {
-	return func(network, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); serr != nil {
-				return
-			}
-			if serr = unix.BindToDevice(int(fd), ifname); serr != nil || !freebind {
-				return
-			}
-			if strings.HasSuffix(network, "6") {
-				serr = unix.SetsockoptInt(int(fd), unix.SOL_IPV6, unix.IPV6_FREEBIND, 1)
-			} else {
-				serr = unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_FREEBIND, 1)
-			}
-		})
-		if err != nil {
-			return err
-		}
-		return serr
 	}
 }
 

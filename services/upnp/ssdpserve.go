@@ -11,6 +11,8 @@ import (
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+
+	"codeberg.org/monostack/gizmo/internal/sockopt"
 )
 
 // ssdpSocket is one SSDP socket on the LAN interface: IPv6 or IPv4.
@@ -167,7 +169,7 @@ func listenSSDP4(ctx context.Context, ifi *net.Interface, loc string) (*ssdpSock
 // ifi, and runs the steps that setup returns for it: joining the groups,
 // the multicast options. The socket is closed when a step fails.
 func listenSSDP(ctx context.Context, ifi *net.Interface, network, host string, setup func(*net.UDPConn) []func() error) (*net.UDPConn, error) {
-	lc := net.ListenConfig{Control: bindToDevice(ifi.Name, false)}
+	lc := net.ListenConfig{Control: sockopt.Control(sockopt.ReuseAddr, sockopt.BindToDevice(ifi.Name))}
 	pc, err := lc.ListenPacket(ctx, network, net.JoinHostPort(host, strconv.Itoa(ssdpPort)))
 	if err != nil {
 		return nil, fmt.Errorf("upnp: SSDP on %s: %w", ifi.Name, err)

@@ -1,0 +1,58 @@
+// Package sockopt sets the options the gizmo's sockets need before they
+// bind, through a net.ListenConfig's Control.
+package sockopt
+
+import (
+	"errors"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Option sets one option on the socket fd, which Go opened for network
+// ("udp4", "tcp6", "ip6", ...: the family is the network's last digit).
+type Option func(fd int, network string) error
+
+// Control is a net.ListenConfig Control that sets opts in order and
+// stops at the first that fails.
+func Control(opts ...Option) func(network, address string, c syscall.RawConn) error {
+	return func(network, _ string, c syscall.RawConn) error {
+		var serr error
+		err := c.Control(func(fd uintptr) {
+			for _, o := range opts {
+				if serr = o(int(fd), network); serr != nil {
+					return
+				}
+			}
+		})
+		return errors.Join(err, serr)
+	}
+}
+
+// Freebind sets IP_FREEBIND, or IPV6_FREEBIND on an IPv6 socket, so that
+// the socket may bind an address that is still tentative (DAD) or not
+// assigned yet, or send from one that is not configured (a raw socket).
+func Freebind(fd int, network string) error {
+	if strings.HasSuffix(network, "6") {
+		return unix.SetsockoptInt(fd, unix.SOL_IPV6, unix.IPV6_FREEBIND, 1)
+	}
+	return unix.SetsockoptInt(fd, unix.SOL_IP, unix.IP_FREEBIND, 1)
+}
+
+// ReuseAddr sets SO_REUSEADDR, so that a listener started over binds its
+// port while the old one's connections linger.
+func ReuseAddr(fd int, _ string) error {
+	return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+}
+
+// BindToDevice keeps the socket to interface ifname (SO_BINDTODEVICE);
+// an empty name leaves it unbound.
+func BindToDevice(ifname string) Option {
+	return func(fd int, _ string) error {
+		if ifname == "" {
+			return nil
+		}
+		return unix.BindToDevice(fd, ifname)
+	}
+}
