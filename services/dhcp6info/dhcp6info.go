@@ -76,10 +76,6 @@ func (s *Service) Run(ctx context.Context) error {
 	return s.Serve(ctx, "serving stopped, retrying", s.serve)
 }
 
-// interfaceCheckInterval is how often serve checks that its interface still
-// exists under the same index.
-const interfaceCheckInterval = 5 * time.Second
-
 func (s *Service) serve(ctx context.Context) error {
 	ifi, err := net.InterfaceByName(s.cfg.Interface)
 	if err != nil {
@@ -115,7 +111,7 @@ func (s *Service) serve(ctx context.Context) error {
 	defer close(done)
 	gone := make(chan error, 1)
 	go func() {
-		check := time.NewTicker(interfaceCheckInterval)
+		check := time.NewTicker(serveloop.CheckInterval)
 		defer check.Stop()
 		for {
 			select {

@@ -124,10 +124,6 @@ func (s *Service) refused(reason string) {
 	s.Count(func(st *Stats) { st.Refused[reason]++; st.RefusedTotal++ })
 }
 
-// interfaceCheckInterval is how often a serving socket checks that its
-// interface still exists: a socket on a deleted interface goes quiet.
-const interfaceCheckInterval = 5 * time.Second
-
 // Run answers until ctx is done. No socket is open while the plan answers
 // nothing; errors of the interface are logged and retried.
 func (s *Service) Run(ctx context.Context) error {
@@ -168,13 +164,8 @@ func (r *runner) serve(ctx context.Context) error {
 	defer conn.Close()
 	r.Log.Info("answering neighbor solicitations", "prefixes", r.current().Prefixes)
 
-	done := make(chan error, 1)
-	go func() { done <- r.read(conn, ifi.HardwareAddr) }()
-	stop := func() {
-		conn.Close()
-		<-done
-	}
-	check := time.NewTicker(interfaceCheckInterval)
+	done, stop := serveloop.Read(conn, func() error { return r.read(conn, ifi.HardwareAddr) })
+	check := time.NewTicker(serveloop.CheckInterval)
 	defer check.Stop()
 	for {
 		select {

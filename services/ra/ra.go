@@ -127,14 +127,8 @@ func (r *runner) serve(ctx context.Context) error {
 	}
 	r.Log.Info("advertising", "mtu", ifi.MTU)
 
-	readErr := make(chan error, 1)
-	go func() { readErr <- r.read(conn, ifi.MTU) }()
-	stop := func() {
-		conn.Close()
-		<-readErr
-	}
-
-	check := time.NewTicker(interfaceCheckInterval)
+	readErr, stop := serveloop.Read(conn, func() error { return r.read(conn, ifi.MTU) })
+	check := time.NewTicker(serveloop.CheckInterval)
 	defer check.Stop()
 	for {
 		var (
@@ -172,10 +166,6 @@ func (r *runner) serve(ctx context.Context) error {
 		}
 	}
 }
-
-// interfaceCheckInterval is how often serve checks that the interface it
-// listens on still exists: a socket on a deleted interface just goes quiet.
-const interfaceCheckInterval = 5 * time.Second
 
 func setupConn(c *ndp.Conn) error {
 	// Routers listen to all-routers, where hosts send their RS (RFC 4861 §6.3.7).
