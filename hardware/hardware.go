@@ -142,15 +142,38 @@ func usbNIC(name string) NIC {
 	return NIC{Name: name, Label: "USB Ethernet adapter (RTL8152/8153 or LAN78xx)", Driver: "r8152 or lan78xx", Role: RoleLAN, Optional: true}
 }
 
+// raspberryPi is the profile of a Raspberry Pi model: what every Pi
+// shares (arm64, the firmware's own boot, the Pi kernel and firmware, a
+// console on the HDMI screen besides the serial one, the Broadcom watchdog,
+// a USB adapter as the LAN port eth1) around the model's own fields in b
+// and its WAN port eth0.
+func raspberryPi(b Board, eth0 NIC) Board {
+	b.GOARCH = "arm64"
+	b.Boot = BootRaspberryPi
+	b.KernelModule = kernelRPi
+	b.FirmwareModule = firmwareRPi
+	b.ExtraConsoles = []string{"tty1"}
+	b.NICs = []NIC{eth0, usbNIC("eth1")}
+	b.Watchdog = "bcm2835_wdt"
+	return b
+}
+
+// pcBIOS is the profile of an amd64 PC that boots syslinux from its BIOS
+// (SeaBIOS), with the serial console on COM1 at 115200 8N1, around the
+// board's own fields in b.
+func pcBIOS(b Board) Board {
+	b.GOARCH = "amd64"
+	b.Boot = BootSyslinuxBIOS
+	b.KernelModule = kernelAMD64
+	b.SerialConsole = "ttyS0,115200"
+	return b
+}
+
 var boards = []Board{
-	{
-		Name:           "rpi3",
-		Description:    "Raspberry Pi 3 Model B / B+ / A+",
-		GOARCH:         "arm64",
-		Boot:           BootRaspberryPi,
-		KernelModule:   kernelRPi,
-		FirmwareModule: firmwareRPi,
-		FirmwareFiles:  pi3Firmware,
+	raspberryPi(Board{
+		Name:          "rpi3",
+		Description:   "Raspberry Pi 3 Model B / B+ / A+",
+		FirmwareFiles: pi3Firmware,
 		DeviceTrees: []string{
 			"bcm2710-rpi-3-b.dtb", "bcm2710-rpi-3-b-plus.dtb",
 			"bcm2837-rpi-3-a-plus.dtb", "bcm2837-rpi-3-b.dtb", "bcm2837-rpi-3-b-plus.dtb",
@@ -160,42 +183,22 @@ var boards = []Board{
 		// names serial0 on the command line.
 		ConfigTxt:     []string{"enable_uart=1"},
 		SerialConsole: "serial0,115200",
-		ExtraConsoles: []string{"tty1"},
-		NICs: []NIC{
-			{Name: "eth0", Label: "built-in RJ45 (USB-attached)", Driver: "smsc95xx (3B) or lan78xx (3B+)", Role: RoleWAN},
-			usbNIC("eth1"),
-		},
-		Watchdog: "bcm2835_wdt",
-	},
-	{
-		Name:           "rpi4",
-		Description:    "Raspberry Pi 4 Model B, Pi 400, CM4",
-		GOARCH:         "arm64",
-		Boot:           BootRaspberryPi,
-		KernelModule:   kernelRPi,
-		FirmwareModule: firmwareRPi,
-		EEPROMModule:   eepromRPi,
-		EEPROM:         true,
-		FirmwareFiles:  []string{"start4.elf", "fixup4.dat"},
+	}, NIC{Name: "eth0", Label: "built-in RJ45 (USB-attached)", Driver: "smsc95xx (3B) or lan78xx (3B+)", Role: RoleWAN}),
+	raspberryPi(Board{
+		Name:          "rpi4",
+		Description:   "Raspberry Pi 4 Model B, Pi 400, CM4",
+		EEPROMModule:  eepromRPi,
+		EEPROM:        true,
+		FirmwareFiles: []string{"start4.elf", "fixup4.dat"},
 		DeviceTrees: []string{
 			"bcm2711-rpi-4-b.dtb", "bcm2711-rpi-400.dtb", "bcm2711-rpi-cm4.dtb", "bcm2711-rpi-cm4-io.dtb", "bcm2711-rpi-cm4s.dtb",
 		},
 		ConfigTxt:     []string{"enable_uart=1"},
 		SerialConsole: "serial0,115200",
-		ExtraConsoles: []string{"tty1"},
-		NICs: []NIC{
-			{Name: "eth0", Label: "built-in RJ45", Driver: "bcmgenet", Role: RoleWAN},
-			usbNIC("eth1"),
-		},
-		Watchdog: "bcm2835_wdt",
-	},
-	{
-		Name:           "rpi5",
-		Description:    "Raspberry Pi 5, Pi 500, CM5",
-		GOARCH:         "arm64",
-		Boot:           BootRaspberryPi,
-		KernelModule:   kernelRPi,
-		FirmwareModule: firmwareRPi,
+	}, NIC{Name: "eth0", Label: "built-in RJ45", Driver: "bcmgenet", Role: RoleWAN}),
+	raspberryPi(Board{
+		Name:        "rpi5",
+		Description: "Raspberry Pi 5, Pi 500, CM5",
 		// The Pi 5 keeps start.elf's job in its EEPROM bootloader: the FAT
 		// only needs config.txt, the device tree and the kernel. The
 		// rpi-eeprom module carries BCM2711 (Pi 4) images only, so the Pi 5
@@ -207,43 +210,23 @@ var boards = []Board{
 		// The Pi 5's 3-pin debug header (between the HDMI ports) is
 		// ttyAMA10; it needs no config.txt change.
 		SerialConsole: "ttyAMA10,115200",
-		ExtraConsoles: []string{"tty1"},
-		NICs: []NIC{
-			{Name: "eth0", Label: "built-in RJ45", Driver: "macb (RP1)", Role: RoleWAN},
-			usbNIC("eth1"),
-		},
-		Watchdog: "bcm2835_wdt",
-	},
-	{
-		Name:           "zero2w",
-		Description:    "Raspberry Pi Zero 2 W (Ethernet only through USB adapters)",
-		GOARCH:         "arm64",
-		Boot:           BootRaspberryPi,
-		KernelModule:   kernelRPi,
-		FirmwareModule: firmwareRPi,
-		FirmwareFiles:  pi3Firmware,
-		DeviceTrees:    []string{"bcm2710-rpi-zero-2-w.dtb", "bcm2710-rpi-zero-2.dtb", "bcm2837-rpi-zero-2-w.dtb"},
-		ConfigTxt:      []string{"enable_uart=1"},
-		SerialConsole:  "serial0,115200",
-		ExtraConsoles:  []string{"tty1"},
-		// The Zero 2 W has no Ethernet: both ports are USB adapters on a
-		// hub at the OTG port, named in the order the kernel probes them.
-		NICs: []NIC{
-			{Name: "eth0", Label: "first USB Ethernet adapter", Driver: "r8152 or lan78xx", Role: RoleWAN},
-			usbNIC("eth1"),
-		},
-		Watchdog: "bcm2835_wdt",
-	},
-	{
-		Name:         "apu2",
-		Aliases:      []string{"apu3", "apu4"},
-		Description:  "PC Engines APU2/APU3/APU4 (coreboot + SeaBIOS, 3 or 4 Intel i210/i211 ports)",
-		GOARCH:       "amd64",
-		Boot:         BootSyslinuxBIOS,
-		KernelModule: kernelAMD64,
+	}, NIC{Name: "eth0", Label: "built-in RJ45", Driver: "macb (RP1)", Role: RoleWAN}),
+	// The Zero 2 W has no Ethernet: both ports are USB adapters on a hub at
+	// the OTG port, named in the order the kernel probes them.
+	raspberryPi(Board{
+		Name:          "zero2w",
+		Description:   "Raspberry Pi Zero 2 W (Ethernet only through USB adapters)",
+		FirmwareFiles: pi3Firmware,
+		DeviceTrees:   []string{"bcm2710-rpi-zero-2-w.dtb", "bcm2710-rpi-zero-2.dtb", "bcm2837-rpi-zero-2-w.dtb"},
+		ConfigTxt:     []string{"enable_uart=1"},
+		SerialConsole: "serial0,115200",
+	}, NIC{Name: "eth0", Label: "first USB Ethernet adapter", Driver: "r8152 or lan78xx", Role: RoleWAN}),
+	pcBIOS(Board{
+		Name:        "apu2",
+		Aliases:     []string{"apu3", "apu4"},
+		Description: "PC Engines APU2/APU3/APU4 (coreboot + SeaBIOS, 3 or 4 Intel i210/i211 ports)",
 		// The DB9 serial port is COM1 at 115200 8N1, the same speed
 		// coreboot and SeaBIOS use, so one terminal sees everything.
-		SerialConsole: "ttyS0,115200",
 		NICs: []NIC{
 			{Name: "eth0", Label: "port next to the serial connector (enp1s0)", Driver: "igb", Role: RoleWAN},
 			{Name: "eth1", Label: "middle port (enp2s0)", Driver: "igb", Role: RoleLAN},
@@ -251,20 +234,16 @@ var boards = []Board{
 			{Name: "eth3", Label: "fourth port, APU4 only (enp4s0)", Driver: "igb", Role: RoleLAN, Optional: true},
 		},
 		Watchdog: "sp5100_tco",
-	},
-	{
-		Name:          "qemu-amd64",
-		Description:   "qemu-system-x86_64 with SeaBIOS and virtio NICs (for tests)",
-		GOARCH:        "amd64",
-		Boot:          BootSyslinuxBIOS,
-		KernelModule:  kernelAMD64,
-		SerialConsole: "ttyS0,115200",
+	}),
+	pcBIOS(Board{
+		Name:        "qemu-amd64",
+		Description: "qemu-system-x86_64 with SeaBIOS and virtio NICs (for tests)",
 		NICs: []NIC{
 			{Name: "eth0", Label: "first -netdev (virtio-net)", Driver: "virtio_net", Role: RoleWAN},
 			{Name: "eth1", Label: "second -netdev (virtio-net)", Driver: "virtio_net", Role: RoleLAN},
 		},
 		Watchdog: "i6300esb (qemu -device i6300esb)",
-	},
+	}),
 }
 
 // All returns every profile, in the order docs/boards.md lists them.

@@ -2,7 +2,10 @@
 // ARP in Ethernet II, with their checksums. The services' namespace tests
 // and the lab's attackers use it to send what a socket of the kernel's
 // would not: a frame whose Ethernet source, link-layer option or hardware
-// address field says something else than the sender is.
+// address field says something else than the sender is. Services that
+// write or check whole packets themselves (a VLAN probe without a VLAN
+// device, the NS responder, the neighbour watch) use its packets and
+// checksums too.
 package ethframe
 
 import (
@@ -96,9 +99,12 @@ func ARP(op uint16, senderMAC net.HardwareAddr, senderIP netip.Addr, targetMAC n
 	return b
 }
 
-// Checksum is the Internet checksum of b (RFC 1071).
-func Checksum(b []byte) uint16 {
-	var s uint32
+// OnesSum adds b to sum in ones' complement (RFC 1071 §4.1), an odd last
+// byte padded with a zero. Sums chain over pieces of even length:
+// OnesSum(OnesSum(0, a), b) is the sum of a and b back to back, so a
+// pseudo-header need not be copied in front of its message.
+func OnesSum(sum uint16, b []byte) uint16 {
+	s := uint32(sum)
 	for i := 0; i+1 < len(b); i += 2 {
 		s += uint32(binary.BigEndian.Uint16(b[i:]))
 	}
@@ -108,7 +114,27 @@ func Checksum(b []byte) uint16 {
 	for s > 0xffff {
 		s = s&0xffff + s>>16
 	}
-	return ^uint16(s)
+	return uint16(s)
+}
+
+// Checksum is the Internet checksum of b (RFC 1071).
+func Checksum(b []byte) uint16 { return ^OnesSum(0, b) }
+
+// protoICMPv6 is ICMPv6's IPv6 next header number.
+const protoICMPv6 = 58
+
+// ICMPv6Checksum is the checksum of the ICMPv6 message msg from src to dst
+// (RFC 4443 §2.3), over the pseudo-header of RFC 8200 §8.1. Over a message
+// that carries its checksum it is 0 when that checksum is right; over one
+// with the field zeroed it is the value to put there.
+func ICMPv6Checksum(src, dst netip.Addr, msg []byte) uint16 {
+	var pseudo [40]byte
+	s, d := src.As16(), dst.As16()
+	copy(pseudo[0:16], s[:])
+	copy(pseudo[16:32], d[:])
+	binary.BigEndian.PutUint32(pseudo[32:36], uint32(len(msg)))
+	pseudo[39] = protoICMPv6
+	return ^OnesSum(OnesSum(0, pseudo[:]), msg)
 }
 
 // SolicitedNode is a's solicited-node multicast address (RFC 4291 §2.7.1).

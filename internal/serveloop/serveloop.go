@@ -8,6 +8,7 @@ package serveloop
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"time"
@@ -47,4 +48,21 @@ func SameInterface(ifi *net.Interface) error {
 		return fmt.Errorf("%s was re-created (index %d, was %d)", ifi.Name, now.Index, ifi.Index)
 	}
 	return nil
+}
+
+// CheckInterval is how often a serving loop checks with SameInterface that
+// its interface is still there: a socket on a deleted interface just goes
+// quiet instead of failing.
+const CheckInterval = 5 * time.Second
+
+// Read runs read, a loop reading from c, in a goroutine of its own. The
+// error read returns with arrives on done; stop closes c, which ends read,
+// and waits for it to return.
+func Read(c io.Closer, read func() error) (done <-chan error, stop func()) {
+	ch := make(chan error, 1)
+	go func() { ch <- read() }()
+	return ch, func() {
+		c.Close()
+		<-ch
+	}
 }

@@ -59,3 +59,29 @@ func TestSameInterface(t *testing.T) {
 		t.Error("SameInterface of a missing interface = nil")
 	}
 }
+
+type closer struct{ closed chan struct{} }
+
+func (c closer) Close() error { close(c.closed); return nil }
+
+// Read hands on the read loop's error, and stop ends the loop by closing
+// its socket and returns only once the loop has returned.
+func TestReadStopClosesAndWaits(t *testing.T) {
+	c := closer{closed: make(chan struct{})}
+	returned := false
+	_, stop := Read(c, func() error {
+		<-c.closed
+		returned = true
+		return net.ErrClosed
+	})
+	stop()
+	if !returned {
+		t.Fatal("stop returned before the read loop did")
+	}
+
+	failed := errors.New("read failed")
+	done, _ := Read(closer{closed: make(chan struct{})}, func() error { return failed })
+	if err := <-done; err != failed {
+		t.Fatalf("done = %v, want %v", err, failed)
+	}
+}

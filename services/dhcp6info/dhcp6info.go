@@ -6,7 +6,6 @@ package dhcp6info
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -18,10 +17,8 @@ import (
 	"github.com/insomniacslk/dhcp/iana"
 	"golang.org/x/net/ipv6"
 
-	"codeberg.org/monostack/gizmo/internal/guarded"
-	"codeberg.org/monostack/gizmo/internal/mailbox"
 	"codeberg.org/monostack/gizmo/internal/serveloop"
-	"codeberg.org/monostack/gizmo/internal/svclog"
+	"codeberg.org/monostack/gizmo/internal/servicecore"
 )
 
 // Config configures the server.
@@ -46,58 +43,38 @@ type Stats struct {
 	SendErrors   uint64
 }
 
+// clone copies st with its own map of drops.
+func (st Stats) clone() Stats {
+	st.Dropped = maps.Clone(st.Dropped)
+	return st
+}
+
 // Service is the stateless DHCPv6 server. Create it with New.
 type Service struct {
+	servicecore.Core[Plan, Stats]
 	cfg Config
-	log *slog.Logger
 
-	plans mailbox.Box[Plan]
 	// plan is the plan in force; only Run's goroutine uses it, and it
 	// outlives a re-opened socket.
 	plan Plan
-
-	stats guarded.Stats[Stats]
 }
 
 // New returns a server for cfg.Interface; Run starts it. It answers nothing
-// until Update gives it an enabled plan.
+// until Update gives it an enabled plan; a new plan applies to the next
+// message.
 func New(cfg Config) (*Service, error) {
-	if cfg.Interface == "" {
-		return nil, errors.New("dhcp6info: no interface")
+	s := &Service{cfg: cfg}
+	if err := s.Init("dhcp6info", cfg.Interface, cfg.Logger, Stats{Dropped: map[string]uint64{}}, Stats.clone); err != nil {
+		return nil, err
 	}
-	s := &Service{
-		cfg: cfg,
-		log: svclog.For(cfg.Logger, "dhcp6info", "interface", cfg.Interface),
-	}
-	s.stats.Clone = func(st Stats) Stats {
-		st.Dropped = maps.Clone(st.Dropped)
-		return st
-	}
-	s.count(func(st *Stats) { st.Dropped = map[string]uint64{} })
 	return s, nil
 }
-
-// Update hands the server a new plan; it never blocks and applies to the
-// next message.
-func (s *Service) Update(p Plan) { s.plans.Put(p) }
-
-// Stats returns a snapshot of the counters.
-func (s *Service) Stats() Stats { return s.stats.Snapshot() }
-
-func (s *Service) count(f func(*Stats)) { s.stats.Add(f) }
-
-// retryInterval is how long Run waits before trying the interface again.
-const retryInterval = time.Second
 
 // Run serves until ctx is done. Interface errors (missing, gone) are logged
 // and retried; Run returns nil once ctx is done.
 func (s *Service) Run(ctx context.Context) error {
-	return serveloop.Run(ctx, s.log, "serving stopped, retrying", retryInterval, s.serve)
+	return s.Serve(ctx, "serving stopped, retrying", s.serve)
 }
-
-// interfaceCheckInterval is how often serve checks that its interface still
-// exists under the same index.
-const interfaceCheckInterval = 5 * time.Second
 
 func (s *Service) serve(ctx context.Context) error {
 	ifi, err := net.InterfaceByName(s.cfg.Interface)
@@ -125,7 +102,7 @@ func (s *Service) serve(ctx context.Context) error {
 	if err := ipv6.NewPacketConn(conn).JoinGroup(ifi, group); err != nil {
 		return fmt.Errorf("dhcp6info: join %s on %s: %w", group.IP, ifi.Name, err)
 	}
-	s.log.Info("serving stateless DHCPv6", "server_id", serverID.String())
+	s.Log.Info("serving stateless DHCPv6", "server_id", serverID.String())
 
 	// A socket bound to a deleted interface just goes quiet: watch for the
 	// interface being removed or re-created (a bridge rebuilt), and start
@@ -134,7 +111,7 @@ func (s *Service) serve(ctx context.Context) error {
 	defer close(done)
 	gone := make(chan error, 1)
 	go func() {
-		check := time.NewTicker(interfaceCheckInterval)
+		check := time.NewTicker(serveloop.CheckInterval)
 		defer check.Stop()
 		for {
 			select {
@@ -167,11 +144,11 @@ func (s *Service) serve(ctx context.Context) error {
 			}
 			return fmt.Errorf("dhcp6info: read on %s: %w", ifi.Name, err)
 		}
-		if p, ok := s.plans.Take(); ok {
+		if p, ok := s.Plans().Take(); ok {
 			s.plan = p
 		}
 		reply, reason := respond(b[:n], s.plan, serverID)
-		s.count(func(st *Stats) {
+		s.Count(func(st *Stats) {
 			st.Received++
 			if reason != "" {
 				st.Dropped[reason]++
@@ -180,16 +157,16 @@ func (s *Service) serve(ctx context.Context) error {
 		})
 		if reply == nil {
 			if reason != ReasonDisabled {
-				s.log.Debug("no answer", "peer", peer, "reason", reason)
+				s.Log.Debug("no answer", "peer", peer, "reason", reason)
 			}
 			continue
 		}
 		if _, err := conn.WriteToUDP(reply.ToBytes(), peer); err != nil {
-			s.count(func(st *Stats) { st.SendErrors++ })
-			s.log.Warn("sending failed", "peer", peer, "type", reply.MessageType.String(), "err", err)
+			s.Count(func(st *Stats) { st.SendErrors++ })
+			s.Log.Warn("sending failed", "peer", peer, "type", reply.MessageType.String(), "err", err)
 			continue
 		}
-		s.count(func(st *Stats) {
+		s.Count(func(st *Stats) {
 			if reply.MessageType == dhcpv6.MessageTypeReply {
 				st.Replies++
 			} else {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
+	"codeberg.org/monostack/gizmo/internal/ethframe"
 	"codeberg.org/monostack/gizmo/internal/packetsock"
 )
 
@@ -124,7 +125,7 @@ func parseND(src net.HardwareAddr, b []byte) (frameSighting, string) {
 	from := netip.AddrFrom16([16]byte(b[8:24]))
 	to := netip.AddrFrom16([16]byte(b[24:40]))
 	icmp := b[ipv6HeaderLen : ipv6HeaderLen+plen]
-	if icmp[1] != 0 || icmpChecksum(from, to, icmp) != 0 {
+	if icmp[1] != 0 || ethframe.ICMPv6Checksum(from, to, icmp) != 0 {
 		return frameSighting{}, ReasonMalformed
 	}
 	m, err := ndp.ParseMessage(icmp)
@@ -161,29 +162,6 @@ func parseND(src net.HardwareAddr, b []byte) (frameSighting, string) {
 		return frameSighting{}, ReasonSource
 	}
 	return frameSighting{mac: clone(src), addr: from, target: target}, ""
-}
-
-// icmpChecksum is the ICMPv6 checksum over the pseudo-header (RFC 4443
-// §2.3); 0 when b carries the right one.
-func icmpChecksum(src, dst netip.Addr, b []byte) uint16 {
-	s, d := src.As16(), dst.As16()
-	var sum uint32
-	add := func(p []byte) {
-		for i := 0; i+1 < len(p); i += 2 {
-			sum += uint32(binary.BigEndian.Uint16(p[i:]))
-		}
-		if len(p)%2 == 1 {
-			sum += uint32(p[len(p)-1]) << 8
-		}
-	}
-	add(s[:])
-	add(d[:])
-	sum += uint32(len(b)) + protoICMPv6
-	add(b)
-	for sum > 0xffff {
-		sum = sum&0xffff + sum>>16
-	}
-	return ^uint16(sum)
 }
 
 func clone(mac net.HardwareAddr) net.HardwareAddr { return append(net.HardwareAddr(nil), mac...) }

@@ -15,7 +15,6 @@ package nsresponder
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -29,11 +28,9 @@ import (
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 
-	"codeberg.org/monostack/gizmo/internal/guarded"
-	"codeberg.org/monostack/gizmo/internal/mailbox"
 	"codeberg.org/monostack/gizmo/internal/packetsock"
 	"codeberg.org/monostack/gizmo/internal/serveloop"
-	"codeberg.org/monostack/gizmo/internal/svclog"
+	"codeberg.org/monostack/gizmo/internal/servicecore"
 )
 
 // MaxPrefixes bounds Plan.Prefixes (and the socket filter's length).
@@ -98,57 +95,40 @@ type Stats struct {
 	SendErrors, PlanErrors uint64
 }
 
+// clone copies st with its own map of refusals and list of prefixes.
+func (st Stats) clone() Stats {
+	st.Refused = maps.Clone(st.Refused)
+	st.Prefixes = slices.Clone(st.Prefixes)
+	return st
+}
+
 // Service is the responder. Create it with New.
 type Service struct {
-	cfg   Config
-	log   *slog.Logger
-	plans mailbox.Box[Plan]
-	stats guarded.Stats[Stats]
+	servicecore.Core[Plan, Stats]
+	cfg Config
 	// now is the clock of the rate limits.
 	now func() time.Time
 }
 
-// New checks cfg and returns a service; Run starts it.
+// New checks cfg and returns a service; Run starts it. It answers what the
+// newest plan given to Update asks.
 func New(cfg Config) (*Service, error) {
-	if cfg.Interface == "" {
-		return nil, errors.New("nsresponder: no interface")
+	s := &Service{cfg: cfg, now: time.Now}
+	if err := s.Init("nsresponder", cfg.Interface, cfg.Logger, Stats{Refused: map[string]uint64{}}, Stats.clone); err != nil {
+		return nil, err
 	}
-	s := &Service{cfg: cfg, log: svclog.For(cfg.Logger, "nsresponder", "interface", cfg.Interface), now: time.Now}
-	s.stats.Clone = func(st Stats) Stats {
-		st.Refused = maps.Clone(st.Refused)
-		st.Prefixes = slices.Clone(st.Prefixes)
-		return st
-	}
-	s.count(func(st *Stats) { st.Refused = map[string]uint64{} })
 	return s, nil
 }
 
-// Update hands the service a new plan. It never blocks; the newest plan
-// wins.
-func (s *Service) Update(p Plan) { s.plans.Put(p) }
-
-// Stats returns a snapshot of the counters.
-func (s *Service) Stats() Stats { return s.stats.Snapshot() }
-
-func (s *Service) count(f func(*Stats)) { s.stats.Add(f) }
-
 func (s *Service) refused(reason string) {
-	s.count(func(st *Stats) { st.Refused[reason]++; st.RefusedTotal++ })
+	s.Count(func(st *Stats) { st.Refused[reason]++; st.RefusedTotal++ })
 }
-
-// retryInterval is how long Run waits before it opens the socket again
-// after an error (the interface missing or re-created).
-const retryInterval = time.Second
-
-// interfaceCheckInterval is how often a serving socket checks that its
-// interface still exists: a socket on a deleted interface goes quiet.
-const interfaceCheckInterval = 5 * time.Second
 
 // Run answers until ctx is done. No socket is open while the plan answers
 // nothing; errors of the interface are logged and retried.
 func (s *Service) Run(ctx context.Context) error {
 	r := &runner{Service: s, lim: newLimiter(s.cfg.Limits)}
-	return serveloop.Run(ctx, s.log, "answering stopped, retrying", retryInterval, r.serve)
+	return s.Serve(ctx, "answering stopped, retrying", r.serve)
 }
 
 // runner is the state of one Run, kept across re-opened sockets.
@@ -166,7 +146,7 @@ func (r *runner) serve(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-r.plans.C():
+		case <-r.Plans().C():
 			r.take()
 		}
 	}
@@ -182,15 +162,10 @@ func (r *runner) serve(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close()
-	r.log.Info("answering neighbor solicitations", "prefixes", r.current().Prefixes)
+	r.Log.Info("answering neighbor solicitations", "prefixes", r.current().Prefixes)
 
-	done := make(chan error, 1)
-	go func() { done <- r.read(conn, ifi.HardwareAddr) }()
-	stop := func() {
-		conn.Close()
-		<-done
-	}
-	check := time.NewTicker(interfaceCheckInterval)
+	done, stop := serveloop.Read(conn, func() error { return r.read(conn, ifi.HardwareAddr) })
+	check := time.NewTicker(serveloop.CheckInterval)
 	defer check.Stop()
 	for {
 		select {
@@ -204,21 +179,21 @@ func (r *runner) serve(ctx context.Context) error {
 				stop()
 				return fmt.Errorf("nsresponder: %w", err)
 			}
-		case <-r.plans.C():
+		case <-r.Plans().C():
 			if !r.take() {
 				continue
 			}
 			p := r.current()
 			if p.Prefixes == nil {
 				stop()
-				r.log.Info("answering nothing")
+				r.Log.Info("answering nothing")
 				return nil
 			}
 			if err := setFilter(conn, p.Prefixes); err != nil {
 				stop()
 				return err
 			}
-			r.log.Info("answering neighbor solicitations", "prefixes", p.Prefixes)
+			r.Log.Info("answering neighbor solicitations", "prefixes", p.Prefixes)
 		}
 	}
 }
@@ -234,13 +209,13 @@ func (r *runner) current() Plan {
 // take puts the newest plan in force, or counts and logs it when it cannot
 // be applied. It reports whether the plan in force changed.
 func (r *runner) take() bool {
-	p, ok := r.plans.Take()
+	p, ok := r.Plans().Take()
 	if !ok {
 		return false
 	}
 	if err := p.check(); err != nil {
-		r.count(func(st *Stats) { st.PlanErrors++ })
-		r.log.Error("plan refused, keeping the previous one", "err", err)
+		r.Count(func(st *Stats) { st.PlanErrors++ })
+		r.Log.Error("plan refused, keeping the previous one", "err", err)
 		return false
 	}
 	if len(p.Prefixes) == 0 {
@@ -252,7 +227,7 @@ func (r *runner) take() bool {
 		return false
 	}
 	r.plan.Store(&p)
-	r.count(func(st *Stats) { st.Prefixes = slices.Clone(p.Prefixes) })
+	r.Count(func(st *Stats) { st.Prefixes = slices.Clone(p.Prefixes) })
 	return true
 }
 
@@ -264,7 +239,7 @@ func (r *runner) read(conn *packet.Conn, mac net.HardwareAddr) error {
 		if err != nil {
 			return err
 		}
-		r.count(func(st *Stats) { st.Received++ })
+		r.Count(func(st *Stats) { st.Received++ })
 		var frameSource net.HardwareAddr
 		if pa, ok := from.(*packet.Addr); ok {
 			frameSource = pa.HardwareAddr
@@ -278,7 +253,7 @@ func (r *runner) answer(conn *packet.Conn, b []byte, frameSource net.HardwareAdd
 	ns, err := parseNS(b)
 	if err != nil {
 		r.refused(reasonOf(err))
-		r.log.Debug("refused neighbor solicitation", "err", err)
+		r.Log.Debug("refused neighbor solicitation", "err", err)
 		return
 	}
 	p := r.current()
@@ -289,7 +264,7 @@ func (r *runner) answer(conn *packet.Conn, b []byte, frameSource net.HardwareAdd
 		return
 	}
 	ok, reason := r.lim.allow(ns.source, r.now())
-	r.count(func(st *Stats) { st.Sources = r.lim.tracked() })
+	r.Count(func(st *Stats) { st.Sources = r.lim.tracked() })
 	if !ok {
 		r.refused(reason)
 		return
@@ -300,11 +275,11 @@ func (r *runner) answer(conn *packet.Conn, b []byte, frameSource net.HardwareAdd
 		return
 	}
 	if _, err := conn.WriteTo(na, &packet.Addr{HardwareAddr: dstMAC}); err != nil {
-		r.count(func(st *Stats) { st.SendErrors++ })
-		r.log.Warn("sending neighbor advertisement failed", "target", ns.target, "to", ns.source, "err", err)
+		r.Count(func(st *Stats) { st.SendErrors++ })
+		r.Log.Warn("sending neighbor advertisement failed", "target", ns.target, "to", ns.source, "err", err)
 		return
 	}
-	r.count(func(st *Stats) {
+	r.Count(func(st *Stats) {
 		st.Answered++
 		if ns.source.IsUnspecified() {
 			st.DADAnswered++

@@ -8,6 +8,8 @@ import (
 	"net/netip"
 
 	"github.com/mdlayher/ndp"
+
+	"codeberg.org/monostack/gizmo/internal/ethframe"
 )
 
 const (
@@ -196,30 +198,5 @@ func advertisement(s solicitation, frameSource net.HardwareAddr, mac net.Hardwar
 }
 
 // checksum is the ICMPv6 checksum of msg between src and dst (RFC 4443
-// §2.3, with the pseudo-header of RFC 8200 §8.1). Over a message that
-// carries its checksum it is 0 when that checksum is right; over one with
-// the field zeroed it is the value to put there.
-func checksum(src, dst netip.Addr, msg []byte) uint16 {
-	var sum uint32
-	add := func(b []byte) {
-		for len(b) >= 2 {
-			sum += uint32(b[0])<<8 | uint32(b[1])
-			b = b[2:]
-		}
-		if len(b) == 1 {
-			sum += uint32(b[0]) << 8
-		}
-	}
-	s, d := src.As16(), dst.As16()
-	add(s[:])
-	add(d[:])
-	var tail [8]byte
-	binary.BigEndian.PutUint32(tail[:4], uint32(len(msg)))
-	tail[7] = protoICMPv6
-	add(tail[:])
-	add(msg)
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return ^uint16(sum)
-}
+// §2.3): 0 over a message that carries the right one.
+func checksum(src, dst netip.Addr, msg []byte) uint16 { return ethframe.ICMPv6Checksum(src, dst, msg) }

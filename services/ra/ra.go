@@ -23,10 +23,8 @@ import (
 	"github.com/mdlayher/ndp"
 	"golang.org/x/net/ipv6"
 
-	"codeberg.org/monostack/gizmo/internal/guarded"
-	"codeberg.org/monostack/gizmo/internal/mailbox"
 	"codeberg.org/monostack/gizmo/internal/serveloop"
-	"codeberg.org/monostack/gizmo/internal/svclog"
+	"codeberg.org/monostack/gizmo/internal/servicecore"
 )
 
 // Config configures the service.
@@ -58,45 +56,27 @@ type Stats struct {
 	LastRA     time.Time
 }
 
+// clone copies st with its own map of drops.
+func (st Stats) clone() Stats {
+	st.RSInvalid = maps.Clone(st.RSInvalid)
+	return st
+}
+
 // Service is the Router Advertisement sender. Create it with New.
 type Service struct {
+	servicecore.Core[Plan, Stats]
 	cfg Config
-	log *slog.Logger
-
-	plans mailbox.Box[Plan]
-
-	stats guarded.Stats[Stats]
 }
 
-// New returns a service for cfg.Interface; Run starts it.
+// New returns a service for cfg.Interface; Run starts it. Nothing is
+// advertised before the first plan given to Update; the newest plan wins.
 func New(cfg Config) (*Service, error) {
-	if cfg.Interface == "" {
-		return nil, errors.New("ra: no interface")
+	s := &Service{cfg: cfg}
+	if err := s.Init("ra", cfg.Interface, cfg.Logger, Stats{RSInvalid: map[string]uint64{}}, Stats.clone); err != nil {
+		return nil, err
 	}
-	s := &Service{
-		cfg: cfg,
-		log: svclog.For(cfg.Logger, "ra", "interface", cfg.Interface),
-	}
-	s.stats.Clone = func(st Stats) Stats {
-		st.RSInvalid = maps.Clone(st.RSInvalid)
-		return st
-	}
-	s.count(func(st *Stats) { st.RSInvalid = map[string]uint64{} })
 	return s, nil
 }
-
-// Update hands the service a new plan. It never blocks; the newest plan
-// wins. Nothing is advertised before the first plan.
-func (s *Service) Update(p Plan) { s.plans.Put(p) }
-
-// Stats returns a snapshot of the counters.
-func (s *Service) Stats() Stats { return s.stats.Snapshot() }
-
-func (s *Service) count(f func(*Stats)) { s.stats.Add(f) }
-
-// retryInterval is how long Run waits before trying the interface again,
-// e.g. while its link-local address is still tentative (RFC 4862 §5.4).
-const retryInterval = time.Second
 
 // Run advertises on the interface until ctx is done, then sends a final RA
 // with router lifetime 0 (RFC 4861 §6.2.5) so that hosts stop using the
@@ -107,7 +87,7 @@ func (s *Service) Run(ctx context.Context) error {
 		Service: s,
 		sched:   newScheduler(DefaultMaxInterval, rand.Int64N),
 	}
-	return serveloop.Run(ctx, s.log, "advertising stopped, retrying", retryInterval, r.serve)
+	return s.Serve(ctx, "advertising stopped, retrying", r.serve)
 }
 
 // runner is the state of one Run: the plan in force and the schedule, kept
@@ -145,16 +125,10 @@ func (r *runner) serve(ctx context.Context) error {
 		// A new socket may follow a new link: start over with fast RAs.
 		r.sched.changed(time.Now(), r.plan.Interval())
 	}
-	r.log.Info("advertising", "mtu", ifi.MTU)
+	r.Log.Info("advertising", "mtu", ifi.MTU)
 
-	readErr := make(chan error, 1)
-	go func() { readErr <- r.read(conn, ifi.MTU) }()
-	stop := func() {
-		conn.Close()
-		<-readErr
-	}
-
-	check := time.NewTicker(interfaceCheckInterval)
+	readErr, stop := serveloop.Read(conn, func() error { return r.read(conn, ifi.MTU) })
+	check := time.NewTicker(serveloop.CheckInterval)
 	defer check.Stop()
 	for {
 		var (
@@ -172,7 +146,7 @@ func (r *runner) serve(ctx context.Context) error {
 			return ctx.Err()
 		case err := <-readErr:
 			return fmt.Errorf("ra: read on %s: %w", ifi.Name, err)
-		case <-r.plans.C():
+		case <-r.Plans().C():
 			r.takePlan(time.Now())
 		case sol := <-r.solicit:
 			r.sched.solicited(time.Now(), sol.Source)
@@ -192,10 +166,6 @@ func (r *runner) serve(ctx context.Context) error {
 		}
 	}
 }
-
-// interfaceCheckInterval is how often serve checks that the interface it
-// listens on still exists: a socket on a deleted interface just goes quiet.
-const interfaceCheckInterval = 5 * time.Second
 
 func setupConn(c *ndp.Conn) error {
 	// Routers listen to all-routers, where hosts send their RS (RFC 4861 §6.3.7).
@@ -225,7 +195,7 @@ func (r *runner) read(conn *ndp.Conn, mtu int) error {
 			hop = cm.HopLimit
 		}
 		sol, reason := checkSolicitation(b[:n], hop, src)
-		r.count(func(st *Stats) {
+		r.Count(func(st *Stats) {
 			st.RSReceived++
 			if reason != "" {
 				st.RSInvalid[reason]++
@@ -233,13 +203,13 @@ func (r *runner) read(conn *ndp.Conn, mtu int) error {
 			}
 		})
 		if reason != "" {
-			r.log.Debug("dropped router solicitation", "src", src, "reason", reason)
+			r.Log.Debug("dropped router solicitation", "src", src, "reason", reason)
 			continue
 		}
 		select {
 		case r.solicit <- sol:
 		default:
-			r.count(func(st *Stats) { st.RSQueueFull++ })
+			r.Count(func(st *Stats) { st.RSQueueFull++ })
 		}
 	}
 }
@@ -248,15 +218,15 @@ func (r *runner) read(conn *ndp.Conn, mtu int) error {
 // restarts the fast initial RAs, so that a renumbering reaches hosts at once
 // (RFC 4861 §6.2.4).
 func (r *runner) takePlan(now time.Time) {
-	taken, ok := r.plans.Take()
+	taken, ok := r.Plans().Take()
 	if !ok {
 		return
 	}
 	p := &taken
 	next, err := ndp.MarshalMessage(r.message(*p, now))
 	if err != nil {
-		r.count(func(st *Stats) { st.PlanErrors++ })
-		r.log.Error("plan cannot be advertised, keeping the previous one", "err", err)
+		r.Count(func(st *Stats) { st.PlanErrors++ })
+		r.Log.Error("plan cannot be advertised, keeping the previous one", "err", err)
 		return
 	}
 	if r.plan != nil {
@@ -289,7 +259,7 @@ func (r *runner) sendDue(now time.Time) error {
 			return err
 		}
 		r.sched.sentMulticast(now)
-		r.count(func(st *Stats) {
+		r.Count(func(st *Stats) {
 			if solicited {
 				st.RASolicitedMulticast++
 			} else {
@@ -302,7 +272,7 @@ func (r *runner) sendDue(now time.Time) error {
 			return err
 		}
 		r.sched.sentUnicast(now, dst)
-		r.count(func(st *Stats) { st.RASolicitedUnicast++ })
+		r.Count(func(st *Stats) { st.RASolicitedUnicast++ })
 	}
 	return nil
 }
@@ -312,10 +282,10 @@ func (r *runner) sendDue(now time.Time) error {
 func (r *runner) send(m *ndp.RouterAdvertisement, dst netip.Addr) error {
 	err := r.conn.WriteTo(m, nil, dst)
 	if err == nil {
-		r.count(func(st *Stats) { st.LastRA = time.Now() })
+		r.Count(func(st *Stats) { st.LastRA = time.Now() })
 		return nil
 	}
-	r.count(func(st *Stats) { st.SendErrors++ })
+	r.Count(func(st *Stats) { st.SendErrors++ })
 	// The interface went away or lost its address (a bridge rebuilt, a
 	// cable pulled): open a new socket rather than failing every RA.
 	for _, fatal := range []error{net.ErrClosed, syscall.ENODEV, syscall.ENXIO, syscall.EADDRNOTAVAIL, syscall.ENETDOWN} {
@@ -323,7 +293,7 @@ func (r *runner) send(m *ndp.RouterAdvertisement, dst netip.Addr) error {
 			return fmt.Errorf("ra: send to %s: %w", dst, err)
 		}
 	}
-	r.log.Warn("sending router advertisement failed", "dst", dst, "err", err)
+	r.Log.Warn("sending router advertisement failed", "dst", dst, "err", err)
 	return nil
 }
 
@@ -343,10 +313,10 @@ func (r *runner) sendFinal() {
 	m.RouterLifetime = 0
 	m.RouterSelectionPreference = ndp.Medium
 	if err := r.conn.WriteTo(m, nil, allNodes); err != nil {
-		r.count(func(st *Stats) { st.SendErrors++ })
-		r.log.Warn("sending final router advertisement failed", "err", err)
+		r.Count(func(st *Stats) { st.SendErrors++ })
+		r.Log.Warn("sending final router advertisement failed", "err", err)
 		return
 	}
-	r.count(func(st *Stats) { st.RAFinal++; st.LastRA = time.Now() })
-	r.log.Info("sent final router advertisement with router lifetime 0")
+	r.Count(func(st *Stats) { st.RAFinal++; st.LastRA = time.Now() })
+	r.Log.Info("sent final router advertisement with router lifetime 0")
 }

@@ -12,11 +12,6 @@ import (
 	"codeberg.org/monostack/gizmo/internal/sockopt"
 )
 
-// interfaceCheck is how often serve checks that the LAN interface was not
-// deleted or re-created: a socket bound to a deleted interface goes quiet
-// instead of failing.
-const interfaceCheck = 5 * time.Second
-
 // serve serves plan p until ctx is done or a socket fails. It opens every
 // socket itself, on the calling goroutine, and closes them all before it
 // returns; Run then opens them again.
@@ -99,7 +94,7 @@ func (s *Service) serve(ctx context.Context, p Plan) error {
 	s.announce(socks, d, true, bootID)
 	tick := time.NewTicker(announceEvery)
 	defer tick.Stop()
-	check := time.NewTicker(interfaceCheck)
+	check := time.NewTicker(serveloop.CheckInterval)
 	defer check.Stop()
 	for {
 		select {
