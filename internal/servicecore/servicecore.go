@@ -19,8 +19,9 @@ import (
 
 // Core holds what a service on one interface keeps for the daemon: its
 // logger, its newest plan (type P) and its counters (type S). A service
-// embeds it, so that Update and Stats are the service's own methods; Init
-// is for its New, and Log, Count, Plans and Serve are for its goroutines.
+// keeps it in an unexported field and forwards its own Update and Stats to
+// it, so that the rest stays inside the service: Init is for its New, and
+// Log, Count, Plans and Serve are for its goroutines.
 // A Core must not be copied after Init.
 type Core[P, S any] struct {
 	// Log is the service's logger, with its name and interface on every

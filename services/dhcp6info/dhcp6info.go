@@ -51,20 +51,27 @@ func (st Stats) clone() Stats {
 
 // Service is the stateless DHCPv6 server. Create it with New.
 type Service struct {
-	servicecore.Core[Plan, Stats]
-	cfg Config
+	core servicecore.Core[Plan, Stats]
+	cfg  Config
 
 	// plan is the plan in force; only Run's goroutine uses it, and it
 	// outlives a re-opened socket.
 	plan Plan
 }
 
+// Update hands the service a new plan. It never blocks; the newest plan
+// wins over one not yet taken.
+func (s *Service) Update(p Plan) { s.core.Update(p) }
+
+// Stats returns a snapshot of the service's counters.
+func (s *Service) Stats() Stats { return s.core.Stats() }
+
 // New returns a server for cfg.Interface; Run starts it. It answers nothing
 // until Update gives it an enabled plan; a new plan applies to the next
 // message.
 func New(cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg}
-	if err := s.Init("dhcp6info", cfg.Interface, cfg.Logger, Stats{Dropped: map[string]uint64{}}, Stats.clone); err != nil {
+	if err := s.core.Init("dhcp6info", cfg.Interface, cfg.Logger, Stats{Dropped: map[string]uint64{}}, Stats.clone); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -73,7 +80,7 @@ func New(cfg Config) (*Service, error) {
 // Run serves until ctx is done. Interface errors (missing, gone) are logged
 // and retried; Run returns nil once ctx is done.
 func (s *Service) Run(ctx context.Context) error {
-	return s.Serve(ctx, "serving stopped, retrying", s.serve)
+	return s.core.Serve(ctx, "serving stopped, retrying", s.serve)
 }
 
 func (s *Service) serve(ctx context.Context) error {
@@ -102,7 +109,7 @@ func (s *Service) serve(ctx context.Context) error {
 	if err := ipv6.NewPacketConn(conn).JoinGroup(ifi, group); err != nil {
 		return fmt.Errorf("dhcp6info: join %s on %s: %w", group.IP, ifi.Name, err)
 	}
-	s.Log.Info("serving stateless DHCPv6", "server_id", serverID.String())
+	s.core.Log.Info("serving stateless DHCPv6", "server_id", serverID.String())
 
 	// A socket bound to a deleted interface just goes quiet: watch for the
 	// interface being removed or re-created (a bridge rebuilt), and start
@@ -144,11 +151,11 @@ func (s *Service) serve(ctx context.Context) error {
 			}
 			return fmt.Errorf("dhcp6info: read on %s: %w", ifi.Name, err)
 		}
-		if p, ok := s.Plans().Take(); ok {
+		if p, ok := s.core.Plans().Take(); ok {
 			s.plan = p
 		}
 		reply, reason := respond(b[:n], s.plan, serverID)
-		s.Count(func(st *Stats) {
+		s.core.Count(func(st *Stats) {
 			st.Received++
 			if reason != "" {
 				st.Dropped[reason]++
@@ -157,16 +164,16 @@ func (s *Service) serve(ctx context.Context) error {
 		})
 		if reply == nil {
 			if reason != ReasonDisabled {
-				s.Log.Debug("no answer", "peer", peer, "reason", reason)
+				s.core.Log.Debug("no answer", "peer", peer, "reason", reason)
 			}
 			continue
 		}
 		if _, err := conn.WriteToUDP(reply.ToBytes(), peer); err != nil {
-			s.Count(func(st *Stats) { st.SendErrors++ })
-			s.Log.Warn("sending failed", "peer", peer, "type", reply.MessageType.String(), "err", err)
+			s.core.Count(func(st *Stats) { st.SendErrors++ })
+			s.core.Log.Warn("sending failed", "peer", peer, "type", reply.MessageType.String(), "err", err)
 			continue
 		}
-		s.Count(func(st *Stats) {
+		s.core.Count(func(st *Stats) {
 			if reply.MessageType == dhcpv6.MessageTypeReply {
 				st.Replies++
 			} else {

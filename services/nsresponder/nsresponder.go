@@ -104,31 +104,38 @@ func (st Stats) clone() Stats {
 
 // Service is the responder. Create it with New.
 type Service struct {
-	servicecore.Core[Plan, Stats]
-	cfg Config
+	core servicecore.Core[Plan, Stats]
+	cfg  Config
 	// now is the clock of the rate limits.
 	now func() time.Time
 }
+
+// Update hands the service a new plan. It never blocks; the newest plan
+// wins over one not yet taken.
+func (s *Service) Update(p Plan) { s.core.Update(p) }
+
+// Stats returns a snapshot of the service's counters.
+func (s *Service) Stats() Stats { return s.core.Stats() }
 
 // New checks cfg and returns a service; Run starts it. It answers what the
 // newest plan given to Update asks.
 func New(cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, now: time.Now}
-	if err := s.Init("nsresponder", cfg.Interface, cfg.Logger, Stats{Refused: map[string]uint64{}}, Stats.clone); err != nil {
+	if err := s.core.Init("nsresponder", cfg.Interface, cfg.Logger, Stats{Refused: map[string]uint64{}}, Stats.clone); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
 func (s *Service) refused(reason string) {
-	s.Count(func(st *Stats) { st.Refused[reason]++; st.RefusedTotal++ })
+	s.core.Count(func(st *Stats) { st.Refused[reason]++; st.RefusedTotal++ })
 }
 
 // Run answers until ctx is done. No socket is open while the plan answers
 // nothing; errors of the interface are logged and retried.
 func (s *Service) Run(ctx context.Context) error {
 	r := &runner{Service: s, lim: newLimiter(s.cfg.Limits)}
-	return s.Serve(ctx, "answering stopped, retrying", r.serve)
+	return s.core.Serve(ctx, "answering stopped, retrying", r.serve)
 }
 
 // runner is the state of one Run, kept across re-opened sockets.
@@ -146,7 +153,7 @@ func (r *runner) serve(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-r.Plans().C():
+		case <-r.core.Plans().C():
 			r.take()
 		}
 	}
@@ -162,7 +169,7 @@ func (r *runner) serve(ctx context.Context) error {
 		return err
 	}
 	defer conn.Close()
-	r.Log.Info("answering neighbor solicitations", "prefixes", r.current().Prefixes)
+	r.core.Log.Info("answering neighbor solicitations", "prefixes", r.current().Prefixes)
 
 	done, stop := serveloop.Read(conn, func() error { return r.read(conn, ifi.HardwareAddr) })
 	check := time.NewTicker(serveloop.CheckInterval)
@@ -179,21 +186,21 @@ func (r *runner) serve(ctx context.Context) error {
 				stop()
 				return fmt.Errorf("nsresponder: %w", err)
 			}
-		case <-r.Plans().C():
+		case <-r.core.Plans().C():
 			if !r.take() {
 				continue
 			}
 			p := r.current()
 			if p.Prefixes == nil {
 				stop()
-				r.Log.Info("answering nothing")
+				r.core.Log.Info("answering nothing")
 				return nil
 			}
 			if err := setFilter(conn, p.Prefixes); err != nil {
 				stop()
 				return err
 			}
-			r.Log.Info("answering neighbor solicitations", "prefixes", p.Prefixes)
+			r.core.Log.Info("answering neighbor solicitations", "prefixes", p.Prefixes)
 		}
 	}
 }
@@ -209,13 +216,13 @@ func (r *runner) current() Plan {
 // take puts the newest plan in force, or counts and logs it when it cannot
 // be applied. It reports whether the plan in force changed.
 func (r *runner) take() bool {
-	p, ok := r.Plans().Take()
+	p, ok := r.core.Plans().Take()
 	if !ok {
 		return false
 	}
 	if err := p.check(); err != nil {
-		r.Count(func(st *Stats) { st.PlanErrors++ })
-		r.Log.Error("plan refused, keeping the previous one", "err", err)
+		r.core.Count(func(st *Stats) { st.PlanErrors++ })
+		r.core.Log.Error("plan refused, keeping the previous one", "err", err)
 		return false
 	}
 	if len(p.Prefixes) == 0 {
@@ -227,7 +234,7 @@ func (r *runner) take() bool {
 		return false
 	}
 	r.plan.Store(&p)
-	r.Count(func(st *Stats) { st.Prefixes = slices.Clone(p.Prefixes) })
+	r.core.Count(func(st *Stats) { st.Prefixes = slices.Clone(p.Prefixes) })
 	return true
 }
 
@@ -239,7 +246,7 @@ func (r *runner) read(conn *packet.Conn, mac net.HardwareAddr) error {
 		if err != nil {
 			return err
 		}
-		r.Count(func(st *Stats) { st.Received++ })
+		r.core.Count(func(st *Stats) { st.Received++ })
 		var frameSource net.HardwareAddr
 		if pa, ok := from.(*packet.Addr); ok {
 			frameSource = pa.HardwareAddr
@@ -253,7 +260,7 @@ func (r *runner) answer(conn *packet.Conn, b []byte, frameSource net.HardwareAdd
 	ns, err := parseNS(b)
 	if err != nil {
 		r.refused(reasonOf(err))
-		r.Log.Debug("refused neighbor solicitation", "err", err)
+		r.core.Log.Debug("refused neighbor solicitation", "err", err)
 		return
 	}
 	p := r.current()
@@ -264,7 +271,7 @@ func (r *runner) answer(conn *packet.Conn, b []byte, frameSource net.HardwareAdd
 		return
 	}
 	ok, reason := r.lim.allow(ns.source, r.now())
-	r.Count(func(st *Stats) { st.Sources = r.lim.tracked() })
+	r.core.Count(func(st *Stats) { st.Sources = r.lim.tracked() })
 	if !ok {
 		r.refused(reason)
 		return
@@ -275,11 +282,11 @@ func (r *runner) answer(conn *packet.Conn, b []byte, frameSource net.HardwareAdd
 		return
 	}
 	if _, err := conn.WriteTo(na, &packet.Addr{HardwareAddr: dstMAC}); err != nil {
-		r.Count(func(st *Stats) { st.SendErrors++ })
-		r.Log.Warn("sending neighbor advertisement failed", "target", ns.target, "to", ns.source, "err", err)
+		r.core.Count(func(st *Stats) { st.SendErrors++ })
+		r.core.Log.Warn("sending neighbor advertisement failed", "target", ns.target, "to", ns.source, "err", err)
 		return
 	}
-	r.Count(func(st *Stats) {
+	r.core.Count(func(st *Stats) {
 		st.Answered++
 		if ns.source.IsUnspecified() {
 			st.DADAnswered++

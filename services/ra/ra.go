@@ -64,15 +64,22 @@ func (st Stats) clone() Stats {
 
 // Service is the Router Advertisement sender. Create it with New.
 type Service struct {
-	servicecore.Core[Plan, Stats]
-	cfg Config
+	core servicecore.Core[Plan, Stats]
+	cfg  Config
 }
+
+// Update hands the service a new plan. It never blocks; the newest plan
+// wins over one not yet taken.
+func (s *Service) Update(p Plan) { s.core.Update(p) }
+
+// Stats returns a snapshot of the service's counters.
+func (s *Service) Stats() Stats { return s.core.Stats() }
 
 // New returns a service for cfg.Interface; Run starts it. Nothing is
 // advertised before the first plan given to Update; the newest plan wins.
 func New(cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg}
-	if err := s.Init("ra", cfg.Interface, cfg.Logger, Stats{RSInvalid: map[string]uint64{}}, Stats.clone); err != nil {
+	if err := s.core.Init("ra", cfg.Interface, cfg.Logger, Stats{RSInvalid: map[string]uint64{}}, Stats.clone); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -87,7 +94,7 @@ func (s *Service) Run(ctx context.Context) error {
 		Service: s,
 		sched:   newScheduler(DefaultMaxInterval, rand.Int64N),
 	}
-	return s.Serve(ctx, "advertising stopped, retrying", r.serve)
+	return s.core.Serve(ctx, "advertising stopped, retrying", r.serve)
 }
 
 // runner is the state of one Run: the plan in force and the schedule, kept
@@ -125,7 +132,7 @@ func (r *runner) serve(ctx context.Context) error {
 		// A new socket may follow a new link: start over with fast RAs.
 		r.sched.changed(time.Now(), r.plan.Interval())
 	}
-	r.Log.Info("advertising", "mtu", ifi.MTU)
+	r.core.Log.Info("advertising", "mtu", ifi.MTU)
 
 	readErr, stop := serveloop.Read(conn, func() error { return r.read(conn, ifi.MTU) })
 	check := time.NewTicker(serveloop.CheckInterval)
@@ -146,7 +153,7 @@ func (r *runner) serve(ctx context.Context) error {
 			return ctx.Err()
 		case err := <-readErr:
 			return fmt.Errorf("ra: read on %s: %w", ifi.Name, err)
-		case <-r.Plans().C():
+		case <-r.core.Plans().C():
 			r.takePlan(time.Now())
 		case sol := <-r.solicit:
 			r.sched.solicited(time.Now(), sol.Source)
@@ -195,7 +202,7 @@ func (r *runner) read(conn *ndp.Conn, mtu int) error {
 			hop = cm.HopLimit
 		}
 		sol, reason := checkSolicitation(b[:n], hop, src)
-		r.Count(func(st *Stats) {
+		r.core.Count(func(st *Stats) {
 			st.RSReceived++
 			if reason != "" {
 				st.RSInvalid[reason]++
@@ -203,13 +210,13 @@ func (r *runner) read(conn *ndp.Conn, mtu int) error {
 			}
 		})
 		if reason != "" {
-			r.Log.Debug("dropped router solicitation", "src", src, "reason", reason)
+			r.core.Log.Debug("dropped router solicitation", "src", src, "reason", reason)
 			continue
 		}
 		select {
 		case r.solicit <- sol:
 		default:
-			r.Count(func(st *Stats) { st.RSQueueFull++ })
+			r.core.Count(func(st *Stats) { st.RSQueueFull++ })
 		}
 	}
 }
@@ -218,15 +225,15 @@ func (r *runner) read(conn *ndp.Conn, mtu int) error {
 // restarts the fast initial RAs, so that a renumbering reaches hosts at once
 // (RFC 4861 §6.2.4).
 func (r *runner) takePlan(now time.Time) {
-	taken, ok := r.Plans().Take()
+	taken, ok := r.core.Plans().Take()
 	if !ok {
 		return
 	}
 	p := &taken
 	next, err := ndp.MarshalMessage(r.message(*p, now))
 	if err != nil {
-		r.Count(func(st *Stats) { st.PlanErrors++ })
-		r.Log.Error("plan cannot be advertised, keeping the previous one", "err", err)
+		r.core.Count(func(st *Stats) { st.PlanErrors++ })
+		r.core.Log.Error("plan cannot be advertised, keeping the previous one", "err", err)
 		return
 	}
 	if r.plan != nil {
@@ -259,7 +266,7 @@ func (r *runner) sendDue(now time.Time) error {
 			return err
 		}
 		r.sched.sentMulticast(now)
-		r.Count(func(st *Stats) {
+		r.core.Count(func(st *Stats) {
 			if solicited {
 				st.RASolicitedMulticast++
 			} else {
@@ -272,7 +279,7 @@ func (r *runner) sendDue(now time.Time) error {
 			return err
 		}
 		r.sched.sentUnicast(now, dst)
-		r.Count(func(st *Stats) { st.RASolicitedUnicast++ })
+		r.core.Count(func(st *Stats) { st.RASolicitedUnicast++ })
 	}
 	return nil
 }
@@ -282,10 +289,10 @@ func (r *runner) sendDue(now time.Time) error {
 func (r *runner) send(m *ndp.RouterAdvertisement, dst netip.Addr) error {
 	err := r.conn.WriteTo(m, nil, dst)
 	if err == nil {
-		r.Count(func(st *Stats) { st.LastRA = time.Now() })
+		r.core.Count(func(st *Stats) { st.LastRA = time.Now() })
 		return nil
 	}
-	r.Count(func(st *Stats) { st.SendErrors++ })
+	r.core.Count(func(st *Stats) { st.SendErrors++ })
 	// The interface went away or lost its address (a bridge rebuilt, a
 	// cable pulled): open a new socket rather than failing every RA.
 	for _, fatal := range []error{net.ErrClosed, syscall.ENODEV, syscall.ENXIO, syscall.EADDRNOTAVAIL, syscall.ENETDOWN} {
@@ -293,7 +300,7 @@ func (r *runner) send(m *ndp.RouterAdvertisement, dst netip.Addr) error {
 			return fmt.Errorf("ra: send to %s: %w", dst, err)
 		}
 	}
-	r.Log.Warn("sending router advertisement failed", "dst", dst, "err", err)
+	r.core.Log.Warn("sending router advertisement failed", "dst", dst, "err", err)
 	return nil
 }
 
@@ -313,10 +320,10 @@ func (r *runner) sendFinal() {
 	m.RouterLifetime = 0
 	m.RouterSelectionPreference = ndp.Medium
 	if err := r.conn.WriteTo(m, nil, allNodes); err != nil {
-		r.Count(func(st *Stats) { st.SendErrors++ })
-		r.Log.Warn("sending final router advertisement failed", "err", err)
+		r.core.Count(func(st *Stats) { st.SendErrors++ })
+		r.core.Log.Warn("sending final router advertisement failed", "err", err)
 		return
 	}
-	r.Count(func(st *Stats) { st.RAFinal++; st.LastRA = time.Now() })
-	r.Log.Info("sent final router advertisement with router lifetime 0")
+	r.core.Count(func(st *Stats) { st.RAFinal++; st.LastRA = time.Now() })
+	r.core.Log.Info("sent final router advertisement with router lifetime 0")
 }
