@@ -7,12 +7,10 @@ package integration
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -27,6 +25,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/internal/ratshark"
 	"codeberg.org/monostack/gizmo/lab/netlab"
 )
 
@@ -103,7 +102,7 @@ func TestRAOptionsOnLAN(t *testing.T) {
 
 	var fd int
 	if err := netlab.InNamespace(netlab.NSLanV6, func() (err error) {
-		fd, err = packetSocket(netlab.HostIf)
+		fd, err = ratshark.Socket(netlab.HostIf)
 		return err
 	}); err != nil {
 		t.Fatal(err)
@@ -113,14 +112,12 @@ func TestRAOptionsOnLAN(t *testing.T) {
 	if _, err := l.Exec(ctx, netlab.NSLanV6, "rdisc6", "-1", "-q", netlab.HostIf); err != nil {
 		t.Fatalf("rdisc6: %v", err)
 	}
-	frame := readRA(t, fd, netlab.MACGizmoLAN)
-	pcap := filepath.Join(t.TempDir(), "ra.pcap")
-	writePcap(t, pcap, frame)
-	out, err := exec.CommandContext(ctx, "tshark", "-r", pcap, "-V", "-O", "icmpv6").CombinedOutput()
+	mac, err := net.ParseMAC(netlab.MACGizmoLAN)
 	if err != nil {
-		t.Fatalf("tshark: %v\n%s", err, out)
+		t.Fatal(err)
 	}
-	lines := dropRetiredPIOs(t, decodedRA(string(out)), lan)
+	frame := ratshark.Read(t, fd, mac, 30*time.Second)
+	lines := dropRetiredPIOs(t, ratshark.Decode(ctx, t, frame), lan)
 
 	// The values that depend on time or on this lab's random ULA are
 	// checked on their own, then replaced by placeholders.
@@ -138,70 +135,22 @@ func TestRAOptionsOnLAN(t *testing.T) {
 			lines[i], lines[i+1] = "Valid Lifetime: (lease)", "Preferred Lifetime: (lease)"
 		}
 	}
-	got := strings.Join(lines, "\n")
-	got = strings.ReplaceAll(got, ula.Masked().Addr().String(), "ULA::")
-
-	mac := netlab.MACGizmoLAN
-	want := strings.TrimSpace(fmt.Sprintf(`
-Type: Router Advertisement (134)
-Cur hop limit: 64
-Flags: 0x40, Other configuration, Prf (Default Router Preference): Medium
-Managed address configuration: Not set
-Other configuration: Set
-Home Agent: Not set
-Prf (Default Router Preference): Medium (0)
-Proxy: Not set
-Router lifetime (s): 2700
-Reachable time (ms): 0
-Retrans timer (ms): 0
-ICMPv6 Option (Source link-layer address : %[1]s)
-Link-layer address: %[1]s (%[1]s)
-ICMPv6 Option (MTU : 1500)
-MTU: 1500
-ICMPv6 Option (Prefix information : %[2]s)
-Prefix Length: 64
-Flag: 0xc0, On-link flag(L), Autonomous address-configuration flag(A)
-On-link flag(L): Set
-Autonomous address-configuration flag(A): Set
-Router address flag(R): Not set
-Valid Lifetime: (lease)
-Preferred Lifetime: (lease)
-Prefix: %[3]s
-ICMPv6 Option (Prefix information : ULA::/64)
-Prefix Length: 64
-Flag: 0xc0, On-link flag(L), Autonomous address-configuration flag(A)
-On-link flag(L): Set
-Autonomous address-configuration flag(A): Set
-Router address flag(R): Not set
-Valid Lifetime: 5400
-Preferred Lifetime: 2700
-Prefix: ULA::
-ICMPv6 Option (Route Information : Medium ULA::/48)
-Prefix Length: 48
-Flag: 0x00, Route Preference: Medium
-Route Preference: Medium (0)
-Route Lifetime: 2700
-Prefix: ULA::
-ICMPv6 Option (Route Information : Medium 2001:db8:64::/96)
-Prefix Length: 96
-Flag: 0x00, Route Preference: Medium
-Route Preference: Medium (0)
-Route Lifetime: 2700
-Prefix: 2001:db8:64::
-ICMPv6 Option (Recursive DNS Server %[4]s)
-Lifetime: %[5]d
-Recursive DNS Servers: %[4]s
-ICMPv6 Option (DNS Search List Option home.arpa)
-Lifetime: %[5]d
-Domain Names: home.arpa
-Padding
-ICMPv6 Option (PREF64 Option)
-Scaled Lifetime: %[6]d
-PLC (Prefix Length Code): 96 bits prefix length (0x0)
-Prefix: 2001:db8:64::
-`, mac, lan, lan.Addr(), strings.ReplaceAll(dns.RDNSS.String(), ula.Masked().Addr().String(), "ULA::"),
-		int(optionLifetime(l).Seconds()), int(optionLifetime(l).Seconds())/8))
-	if diff := cmp.Diff(strings.Split(want, "\n"), strings.Split(got, "\n")); diff != "" {
+	got := strings.Split(strings.ReplaceAll(strings.Join(lines, "\n"), ula.Masked().Addr().String(), "ULA::"), "\n")
+	want := ratshark.RA{
+		MAC:            netlab.MACGizmoLAN,
+		RouterLifetime: 2700,
+		MTU:            1500,
+		LAN:            ratshark.PIO{Net: lan.Addr().String(), Valid: "(lease)", Preferred: "(lease)"},
+		ULA:            ratshark.PIO{Net: "ULA::", Valid: "5400", Preferred: "2700"},
+		ULARoute:       "ULA::",
+		RouteLifetime:  2700,
+		Pref64:         "2001:db8:64::",
+		RDNSS:          strings.ReplaceAll(dns.RDNSS.String(), ula.Masked().Addr().String(), "ULA::"),
+		DNSLifetime:    int(optionLifetime(l).Seconds()),
+		Domain:         "home.arpa",
+		Pref64Scaled:   int(optionLifetime(l).Seconds()) / 8,
+	}.Lines()
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("tshark -V decoding of the gizmo's RA in %s (-want +got):\n%s", netlab.NSLanV6, diff)
 	}
 }
@@ -434,102 +383,6 @@ func TestStatelessDHCPv6OnLAN(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("stateless DHCPv6 on the LAN (-want +got):\n%s", diff)
 	}
-}
-
-// packetSocket opens an AF_PACKET socket for every IPv6 frame on ifname in
-// the calling thread's network namespace.
-func packetSocket(ifname string) (int, error) {
-	ifi, err := net.InterfaceByName(ifname)
-	if err != nil {
-		return -1, err
-	}
-	proto := htons(unix.ETH_P_IPV6)
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, int(proto))
-	if err != nil {
-		return -1, err
-	}
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: proto, Ifindex: ifi.Index}); err != nil {
-		unix.Close(fd)
-		return -1, err
-	}
-	return fd, nil
-}
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
-
-// readRA returns the first Ethernet frame on fd from srcMAC that carries an
-// ICMPv6 Router Advertisement.
-func readRA(t *testing.T, fd int, srcMAC string) []byte {
-	t.Helper()
-	mac, err := net.ParseMAC(srcMAC)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tv := unix.NsecToTimeval((30 * time.Second).Nanoseconds())
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 65536)
-	for {
-		n, _, err := unix.Recvfrom(fd, b, 0)
-		if err != nil {
-			t.Fatalf("no RA captured: %v", err)
-		}
-		const eth, ip6 = 14, 40
-		if n > eth+ip6 && string(b[6:12]) == string(mac) && b[eth+6] == 58 && b[eth+ip6] == 134 {
-			return append([]byte(nil), b[:n]...)
-		}
-	}
-}
-
-// writePcap writes frame as the only packet of a pcap file (Ethernet).
-func writePcap(t *testing.T, path string, frame []byte) {
-	t.Helper()
-	var b []byte
-	for _, v := range []uint32{0xa1b2c3d4} {
-		b = binary.LittleEndian.AppendUint32(b, v)
-	}
-	b = binary.LittleEndian.AppendUint16(b, 2)
-	b = binary.LittleEndian.AppendUint16(b, 4)
-	now := time.Now()
-	for _, v := range []uint32{0, 0, 65535, 1, uint32(now.Unix()), uint32(now.Nanosecond() / 1000), uint32(len(frame)), uint32(len(frame))} {
-		b = binary.LittleEndian.AppendUint32(b, v)
-	}
-	b = append(b, frame...)
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// decodedRA keeps the lines of tshark's ICMPv6 tree that carry protocol
-// values: bit fields by name and value, without the bits, and without
-// types, lengths, reserved fields and the checksum.
-func decodedRA(out string) []string {
-	var keep []string
-	in := false
-	for _, line := range strings.Split(out, "\n") {
-		if strings.HasPrefix(line, "Internet Control Message Protocol v6") {
-			in = true
-			continue
-		}
-		if !in {
-			continue
-		}
-		s := strings.TrimSpace(line)
-		if _, field, ok := strings.Cut(s, " = "); ok {
-			s = field
-		}
-		switch {
-		case s == "",
-			strings.HasPrefix(s, "Checksum"), strings.HasPrefix(s, "[Checksum"),
-			strings.HasPrefix(s, "Code:"), strings.HasPrefix(s, "Length:"),
-			strings.HasPrefix(s, "Reserved"),
-			strings.HasPrefix(s, "Type:") && !strings.HasPrefix(s, "Type: Router Advertisement"):
-			continue
-		}
-		keep = append(keep, s)
-	}
-	return keep
 }
 
 // dropRetiredPIOs removes the Prefix Information options of prefixes other

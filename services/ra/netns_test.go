@@ -1,13 +1,11 @@
 package ra
 
 import (
-	"encoding/binary"
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +18,7 @@ import (
 	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 
+	"codeberg.org/monostack/gizmo/internal/ratshark"
 	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
@@ -226,181 +225,31 @@ func TestDecodedByTshark(t *testing.T) {
 	var frames int
 	testns.Inside(t, l.host, func() {
 		var err error
-		if frames, err = packetSocket("eth0"); err != nil {
+		if frames, err = ratshark.Socket("eth0"); err != nil {
 			t.Fatal(err)
 		}
 	})
 	defer unix.Close(frames)
 	l.start(t, testPlan())
-	frame := readRA(t, frames)
-	pcap := filepath.Join(t.TempDir(), "ra.pcap")
-	writePcap(t, pcap, frame)
-	out := testns.Run(t, "tshark", "-r", pcap, "-V", "-O", "icmpv6")
-	got := decodedRA(out)
-	mac := l.routerMAC.String()
-	want := strings.TrimSpace(fmt.Sprintf(`
-Type: Router Advertisement (134)
-Cur hop limit: 64
-Flags: 0x40, Other configuration, Prf (Default Router Preference): Medium
-Managed address configuration: Not set
-Other configuration: Set
-Home Agent: Not set
-Prf (Default Router Preference): Medium (0)
-Proxy: Not set
-Router lifetime (s): 2700
-Reachable time (ms): 0
-Retrans timer (ms): 0
-ICMPv6 Option (Source link-layer address : %[1]s)
-Link-layer address: %[1]s (%[1]s)
-ICMPv6 Option (MTU : 1500)
-MTU: 1500
-ICMPv6 Option (Prefix information : 2001:db8:1000::/64)
-Prefix Length: 64
-Flag: 0xc0, On-link flag(L), Autonomous address-configuration flag(A)
-On-link flag(L): Set
-Autonomous address-configuration flag(A): Set
-Router address flag(R): Not set
-Valid Lifetime: 5400
-Preferred Lifetime: 2700
-Prefix: 2001:db8:1000::
-ICMPv6 Option (Prefix information : fd12:3456:789a::/64)
-Prefix Length: 64
-Flag: 0xc0, On-link flag(L), Autonomous address-configuration flag(A)
-On-link flag(L): Set
-Autonomous address-configuration flag(A): Set
-Router address flag(R): Not set
-Valid Lifetime: 5400
-Preferred Lifetime: 2700
-Prefix: fd12:3456:789a::
-ICMPv6 Option (Route Information : Medium fd12:3456:789a::/48)
-Prefix Length: 48
-Flag: 0x00, Route Preference: Medium
-Route Preference: Medium (0)
-Route Lifetime: 2700
-Prefix: fd12:3456:789a::
-ICMPv6 Option (Route Information : Medium 2001:db8:64::/96)
-Prefix Length: 96
-Flag: 0x00, Route Preference: Medium
-Route Preference: Medium (0)
-Route Lifetime: 2700
-Prefix: 2001:db8:64::
-ICMPv6 Option (Recursive DNS Server fd12:3456:789a::53)
-Lifetime: 30
-Recursive DNS Servers: fd12:3456:789a::53
-ICMPv6 Option (DNS Search List Option home.arpa)
-Lifetime: 30
-Domain Names: home.arpa
-Padding
-ICMPv6 Option (PREF64 Option)
-Scaled Lifetime: 3
-PLC (Prefix Length Code): 96 bits prefix length (0x0)
-Prefix: 2001:db8:64::
-`, mac))
-	if diff := cmp.Diff(strings.Split(want, "\n"), strings.Split(got, "\n")); diff != "" {
+	frame := ratshark.Read(t, frames, nil, 20*time.Second)
+	got := ratshark.Decode(context.Background(), t, frame)
+	want := ratshark.RA{
+		MAC:            l.routerMAC.String(),
+		RouterLifetime: 2700,
+		MTU:            1500,
+		LAN:            ratshark.PIO{Net: "2001:db8:1000::", Valid: "5400", Preferred: "2700"},
+		ULA:            ratshark.PIO{Net: "fd12:3456:789a::", Valid: "5400", Preferred: "2700"},
+		ULARoute:       "fd12:3456:789a::",
+		RouteLifetime:  2700,
+		Pref64:         "2001:db8:64::",
+		RDNSS:          "fd12:3456:789a::53",
+		DNSLifetime:    30,
+		Domain:         "home.arpa",
+		Pref64Scaled:   3,
+	}.Lines()
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("tshark -V decoding differs (-want +got):\n%s", diff)
 	}
-}
-
-// packetSocket opens an AF_PACKET socket that receives every IPv6 frame on
-// the interface named ifname (in the calling thread's namespace).
-func packetSocket(ifname string) (int, error) {
-	ifi, err := net.InterfaceByName(ifname)
-	if err != nil {
-		return -1, err
-	}
-	proto := int(htons(unix.ETH_P_IPV6))
-	fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, proto)
-	if err != nil {
-		return -1, err
-	}
-	if err := unix.Bind(fd, &unix.SockaddrLinklayer{Protocol: htons(unix.ETH_P_IPV6), Ifindex: ifi.Index}); err != nil {
-		unix.Close(fd)
-		return -1, err
-	}
-	return fd, nil
-}
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
-
-// readRA returns the first Ethernet frame on fd that carries an ICMPv6
-// Router Advertisement (no extension headers: the service sends none).
-func readRA(t *testing.T, fd int) []byte {
-	t.Helper()
-	tv := unix.NsecToTimeval((20 * time.Second).Nanoseconds())
-	if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 65536)
-	for {
-		n, _, err := unix.Recvfrom(fd, b, 0)
-		if err != nil {
-			t.Fatalf("no RA captured: %v", err)
-		}
-		const eth, ip6 = 14, 40
-		if n > eth+ip6 && b[eth+6] == 58 && b[eth+ip6] == 134 {
-			return append([]byte(nil), b[:n]...)
-		}
-	}
-}
-
-// writePcap writes frame as the only packet of a classic pcap file with
-// Ethernet link type.
-func writePcap(t *testing.T, path string, frame []byte) {
-	t.Helper()
-	var b []byte
-	b = binary.LittleEndian.AppendUint32(b, 0xa1b2c3d4) // magic, microseconds
-	b = binary.LittleEndian.AppendUint16(b, 2)          // version 2.4
-	b = binary.LittleEndian.AppendUint16(b, 4)
-	b = binary.LittleEndian.AppendUint32(b, 0)     // thiszone
-	b = binary.LittleEndian.AppendUint32(b, 0)     // sigfigs
-	b = binary.LittleEndian.AppendUint32(b, 65535) // snaplen
-	b = binary.LittleEndian.AppendUint32(b, 1)     // LINKTYPE_ETHERNET
-	now := time.Now()
-	b = binary.LittleEndian.AppendUint32(b, uint32(now.Unix()))
-	b = binary.LittleEndian.AppendUint32(b, uint32(now.Nanosecond()/1000))
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(frame)))
-	b = binary.LittleEndian.AppendUint32(b, uint32(len(frame)))
-	b = append(b, frame...)
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// decodedRA keeps the field lines of tshark's ICMPv6 tree that carry
-// protocol values, without bit-level sub-lines and lengths that only repeat
-// the encoding.
-func decodedRA(out string) string {
-	var keep []string
-	in := false
-	for _, line := range strings.Split(out, "\n") {
-		if strings.HasPrefix(line, "Internet Control Message Protocol v6") {
-			in = true
-			continue
-		}
-		if !in {
-			continue
-		}
-		s := strings.TrimSpace(line)
-		switch {
-		case s == "",
-			strings.HasPrefix(s, "Checksum"),
-			strings.HasPrefix(s, "[Checksum"),
-			strings.HasPrefix(s, "Code:"),
-			strings.HasPrefix(s, "Type: Source link-layer"),
-			strings.HasPrefix(s, "Type: MTU"), strings.HasPrefix(s, "Type: Prefix"),
-			strings.HasPrefix(s, "Type: Route Information"), strings.HasPrefix(s, "Type: Recursive"),
-			strings.HasPrefix(s, "Type: DNS Search"), strings.HasPrefix(s, "Type: PREF64"),
-			strings.HasPrefix(s, "Length:"),
-			strings.HasPrefix(s, "Reserved"),
-			strings.Contains(s, " = Reserved"):
-			continue
-		}
-		if _, field, ok := strings.Cut(s, " = "); ok {
-			s = field // a bit field: its name and value, not the bits
-		}
-		keep = append(keep, s)
-	}
-	return strings.Join(keep, "\n")
 }
 
 // TestSolicitations sends Router Solicitations from the host: rdisc6 as a
