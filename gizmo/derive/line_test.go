@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/internal/edit"
 )
 
 func TestLineOf(t *testing.T) {
@@ -26,13 +27,7 @@ func TestLineOf(t *testing.T) {
 	aftr := func(st *state.State) {
 		st.WAN.AFTRName, st.WAN.AFTR = "aftr.example.test", netip.MustParseAddr("2001:db8:0:5::1")
 	}
-	all := func(fs ...func(*state.State)) func(*state.State) {
-		return func(st *state.State) {
-			for _, f := range fs {
-				f(st)
-			}
-		}
-	}
+	all := edit.All[state.State]
 	for _, tc := range []struct {
 		name string
 		edit func(*state.State)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/internal/edit"
 )
 
 func TestDeploymentOf(t *testing.T) {
@@ -21,13 +22,7 @@ func TestDeploymentOf(t *testing.T) {
 		st.Delegated = &state.DelegatedPrefix{Prefix: netip.MustParsePrefix("2001:db8:1000::/56"), PreferredUntil: later, ValidUntil: later}
 	}
 	upstreamPref64 := func(st *state.State) { st.Pref64Source = state.Pref64Upstream }
-	all := func(fs ...func(*state.State)) func(*state.State) {
-		return func(st *state.State) {
-			for _, f := range fs {
-				f(st)
-			}
-		}
-	}
+	all := edit.All[state.State]
 	for _, tc := range []struct {
 		name     string
 		edit     func(*state.State)
