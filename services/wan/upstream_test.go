@@ -117,28 +117,20 @@ func TestUpstreamRules(t *testing.T) {
 		{
 			name: "RFC 4861 6.3.4: an RA without an option keeps what an earlier RA said",
 			ras: []*ndp.RouterAdvertisement{
-				ra(time.Hour, &ndp.RecursiveDNSServer{Lifetime: time.Hour, Servers: []netip.Addr{netip.MustParseAddr("2001:db8::53")}}),
+				ra(time.Hour, rdnss53(time.Hour)),
 				ra(time.Hour),
 			},
 			srcs: []netip.Addr{router1, router1},
-			check: func(t *testing.T, v Upstream) {
-				if len(v.RDNSS) != 1 {
-					t.Errorf("RDNSS %v", v.RDNSS)
-				}
-			},
+			check: rdnssCount(1),
 		},
 		{
 			name: "RFC 8106 5.1: RDNSS lifetime 0 removes the server",
 			ras: []*ndp.RouterAdvertisement{
-				ra(time.Hour, &ndp.RecursiveDNSServer{Lifetime: time.Hour, Servers: []netip.Addr{netip.MustParseAddr("2001:db8::53")}}),
-				ra(time.Hour, &ndp.RecursiveDNSServer{Lifetime: 0, Servers: []netip.Addr{netip.MustParseAddr("2001:db8::53")}}),
+				ra(time.Hour, rdnss53(time.Hour)),
+				ra(time.Hour, rdnss53(0)),
 			},
 			srcs: []netip.Addr{router1, router1},
-			check: func(t *testing.T, v Upstream) {
-				if len(v.RDNSS) != 0 {
-					t.Errorf("RDNSS %v", v.RDNSS)
-				}
-			},
+			check: rdnssCount(0),
 		},
 		{
 			name: "RFC 4191 2.3: route lifetime 0 removes the route",
@@ -178,7 +170,7 @@ func TestUpstreamRules(t *testing.T) {
 		{
 			name: "RFC 4861 6.3.4: router lifetime 0 is not a default router, but its options count",
 			ras: []*ndp.RouterAdvertisement{
-				ra(0, &ndp.RecursiveDNSServer{Lifetime: time.Hour, Servers: []netip.Addr{netip.MustParseAddr("2001:db8::53")}}),
+				ra(0, rdnss53(time.Hour)),
 			},
 			srcs: []netip.Addr{router1},
 			check: func(t *testing.T, v Upstream) {
@@ -557,6 +549,21 @@ func TestUpstreamBounds(t *testing.T) {
 			t.Errorf("next expiry %v: past the clamp", next)
 		}
 	})
+}
+
+// rdnss53 is an RDNSS option (RFC 8106 §5.1) for 2001:db8::53.
+func rdnss53(lifetime time.Duration) *ndp.RecursiveDNSServer {
+	return &ndp.RecursiveDNSServer{Lifetime: lifetime, Servers: []netip.Addr{netip.MustParseAddr("2001:db8::53")}}
+}
+
+// rdnssCount is the check that the view holds n DNS servers.
+func rdnssCount(n int) func(*testing.T, Upstream) {
+	return func(t *testing.T, v Upstream) {
+		t.Helper()
+		if len(v.RDNSS) != n {
+			t.Errorf("RDNSS %v, want %d servers", v.RDNSS, n)
+		}
+	}
 }
 
 // noPrefixes and linkMTU are the checks of the cases whose RA option is
