@@ -1,7 +1,8 @@
 // Package bpftest holds what the tests of the services' tc programs share
 // when they run them on packets of their own with BPF_PROG_TEST_RUN: the
-// verdicts the programs return and the Ethernet frame around a test
-// packet.
+// verdicts the programs return, the Ethernet frame around a test packet,
+// and the transport headers and checksums (RFC 1071) of the packets they
+// build, computed here rather than by the program under test.
 package bpftest
 
 import (

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net/netip"
 	"testing"
+
+	"codeberg.org/monostack/gizmo/internal/bpftest"
 )
 
 // Packet builders and checkers for the tests: enough IPv4, IPv6, TCP, UDP
@@ -18,31 +20,6 @@ const (
 	pICMP6 = 58
 	pFrag  = 44
 )
-
-// sum16 adds data as 16-bit words (RFC 1071), padding an odd length.
-func sum16(data []byte, s uint32) uint32 {
-	for i := 0; i+1 < len(data); i += 2 {
-		s += uint32(binary.BigEndian.Uint16(data[i:]))
-	}
-	if len(data)%2 == 1 {
-		s += uint32(data[len(data)-1]) << 8
-	}
-	return s
-}
-
-func fold(s uint32) uint16 {
-	for s > 0xffff {
-		s = (s & 0xffff) + (s >> 16)
-	}
-	return ^uint16(s)
-}
-
-// pseudo is the pseudo-header sum of RFC 768/793 (IPv4) or RFC 8200 §8.1.
-func pseudo(src, dst netip.Addr, proto uint8, length int) uint32 {
-	s := sum16(src.AsSlice(), 0)
-	s = sum16(dst.AsSlice(), s)
-	return s + uint32(proto) + uint32(length)
-}
 
 // seg is an upper-layer header and payload. For ICMP, id is the
 // identifier and typ/code the message type.
@@ -65,18 +42,9 @@ func (s seg) bytes(src, dst netip.Addr) []byte {
 	proto := s.proto
 	switch s.proto {
 	case pTCP:
-		b = make([]byte, 20, 20+len(s.tcpOpts))
-		binary.BigEndian.PutUint16(b[0:], s.sport)
-		binary.BigEndian.PutUint16(b[2:], s.dport)
-		b[12] = byte(5+len(s.tcpOpts)/4) << 4
-		b[13] = s.flags
-		binary.BigEndian.PutUint16(b[14:], 65535)
-		b = append(b, s.tcpOpts...)
+		b = bpftest.TCPHeader(s.sport, s.dport, s.flags, s.tcpOpts)
 	case pUDP:
-		b = make([]byte, 8)
-		binary.BigEndian.PutUint16(b[0:], s.sport)
-		binary.BigEndian.PutUint16(b[2:], s.dport)
-		binary.BigEndian.PutUint16(b[4:], uint16(8+len(s.payload)))
+		b = bpftest.UDPHeader(s.sport, s.dport, len(s.payload))
 	default:
 		b = make([]byte, 8)
 		b[0], b[1] = s.typ, s.code
@@ -95,16 +63,16 @@ func (s seg) bytes(src, dst netip.Addr) []byte {
 	var seed uint32
 	switch proto {
 	case pTCP:
-		off, seed = 16, pseudo(src, dst, proto, len(b))
+		off, seed = 16, bpftest.PseudoSum(src, dst, proto, len(b))
 	case pUDP:
-		off, seed = 6, pseudo(src, dst, proto, len(b))
+		off, seed = 6, bpftest.PseudoSum(src, dst, proto, len(b))
 	case pICMP:
 		off = 2
 	case pICMP6:
-		off, seed = 2, pseudo(src, dst, proto, len(b))
+		off, seed = 2, bpftest.PseudoSum(src, dst, proto, len(b))
 	}
 	if !s.noChecksum {
-		binary.BigEndian.PutUint16(b[off:], fold(sum16(b, seed)))
+		binary.BigEndian.PutUint16(b[off:], bpftest.Checksum(b, seed))
 	}
 	return b
 }
@@ -128,7 +96,7 @@ func ip4(src, dst netip.Addr, proto, ttl uint8, id, fragOff uint16, opts, l4 []b
 	copy(b[12:], src.AsSlice())
 	copy(b[16:], dst.AsSlice())
 	copy(b[20:], opts)
-	binary.BigEndian.PutUint16(b[10:], fold(sum16(b[:hlen], 0)))
+	binary.BigEndian.PutUint16(b[10:], bpftest.Checksum(b[:hlen], 0))
 	return append(b, l4...)
 }
 
@@ -194,7 +162,7 @@ func parseHeader(b []byte) (parsed, error) {
 		if hlen < 20 || len(b) < hlen || int(binary.BigEndian.Uint16(b[2:])) != len(b) {
 			return p, fmt.Errorf("IPv4 length: header %d, total %d, have %d", hlen, binary.BigEndian.Uint16(b[2:]), len(b))
 		}
-		if fold(sum16(b[:hlen], 0)) != 0 {
+		if bpftest.Checksum(b[:hlen], 0) != 0 {
 			return p, fmt.Errorf("IPv4 header checksum")
 		}
 		fo := binary.BigEndian.Uint16(b[6:])
@@ -236,7 +204,7 @@ func checkL4(p parsed) error {
 	var seed uint32
 	switch p.proto {
 	case pTCP, pUDP, pICMP6:
-		seed = pseudo(p.src, p.dst, p.proto, len(p.l4))
+		seed = bpftest.PseudoSum(p.src, p.dst, p.proto, len(p.l4))
 	case pICMP:
 	default:
 		return nil
@@ -247,7 +215,7 @@ func checkL4(p parsed) error {
 		}
 		return nil
 	}
-	if fold(sum16(p.l4, seed)) != 0 {
+	if bpftest.Checksum(p.l4, seed) != 0 {
 		return fmt.Errorf("%d checksum wrong", p.proto)
 	}
 	return nil

@@ -9,15 +9,19 @@ import (
 	"codeberg.org/monostack/gizmo/internal/bpftest"
 )
 
+// xlatCase is a packet the program must translate: the upper-layer
+// protocol it must carry and what else to check (nil: nothing more).
+type xlatCase struct {
+	name  string
+	in    []byte
+	proto uint8
+	check func(t *testing.T, p parsed)
+}
+
 func TestOutTranslates(t *testing.T) {
 	h := newHarness(t, testPlan())
 	payload := bytes.Repeat([]byte("legacy"), 50)
-	for _, tc := range []struct {
-		name  string
-		in    []byte
-		proto uint8
-		check func(t *testing.T, p parsed)
-	}{
+	for _, tc := range []xlatCase{
 		{"RFC 7915 §4.1: TCP from the CLAT's IPv4 leaves from the CLAT address to PREF64 + the destination",
 			pkt4(IPv4, remote4, seg{proto: pTCP, sport: 40000, dport: 80, flags: 0x18, payload: payload}), pTCP,
 			func(t *testing.T, p parsed) {
@@ -129,7 +133,7 @@ func TestOutFragments(t *testing.T) {
 	_, o1 := h.run(true, first)
 	_, o2 := h.run(true, rest)
 	whole := append(append([]byte{}, parse(t, o1).l4...), parse(t, o2).l4...)
-	if fold(sum16(whole, pseudo(testCLAT6, to6(remote4), pUDP, len(whole)))) != 0 {
+	if bpftest.Checksum(whole, bpftest.PseudoSum(testCLAT6, to6(remote4), pUDP, len(whole))) != 0 {
 		t.Error("reassembled UDP checksum wrong")
 	}
 }
@@ -191,12 +195,7 @@ func TestOutICMPError(t *testing.T) {
 func TestInTranslates(t *testing.T) {
 	h := newHarness(t, testPlan())
 	big := bytes.Repeat([]byte{1}, 1300)
-	for _, tc := range []struct {
-		name  string
-		in    []byte
-		proto uint8
-		check func(t *testing.T, p parsed)
-	}{
+	for _, tc := range []xlatCase{
 		{"RFC 7915 §5.1: TCP from PREF64 + an IPv4 address to the CLAT address becomes IPv4 to the CLAT's IPv4",
 			pkt6(to6(remote4), testCLAT6, seg{proto: pTCP, sport: 80, dport: 40000, flags: 0x10, payload: []byte("hello")}), pTCP,
 			func(t *testing.T, p parsed) {

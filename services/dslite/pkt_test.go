@@ -73,16 +73,7 @@ func (h *harness) counter(name string) uint64 {
 
 // csum is the Internet checksum (RFC 1071) of b, folded, not inverted.
 func csum(sum uint32, b []byte) uint32 {
-	for i := 0; i+1 < len(b); i += 2 {
-		sum += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		sum += uint32(b[len(b)-1]) << 8
-	}
-	for sum > 0xffff {
-		sum = sum>>16 + sum&0xffff
-	}
-	return sum
+	return uint32(^bpftest.Checksum(b, sum))
 }
 
 // ipv4 builds an IPv4 packet with a valid header checksum.

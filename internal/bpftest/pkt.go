@@ -1,0 +1,56 @@
+package bpftest
+
+import (
+	"encoding/binary"
+	"net/netip"
+)
+
+// Checksum is the Internet checksum (RFC 1071) of b, with seed (a
+// pseudo-header sum, or 0) added in: folded to 16 bits and inverted, so
+// that it is 0 over data that carries a correct checksum.
+func Checksum(b []byte, seed uint32) uint16 {
+	s := seed
+	for i := 0; i+1 < len(b); i += 2 {
+		s += uint32(binary.BigEndian.Uint16(b[i:]))
+	}
+	if len(b)%2 == 1 {
+		s += uint32(b[len(b)-1]) << 8
+	}
+	for s > 0xffff {
+		s = (s & 0xffff) + (s >> 16)
+	}
+	return ^uint16(s)
+}
+
+// PseudoSum is the sum of the pseudo-header of RFC 768/793 (IPv4) or
+// RFC 8200 §8.1 (IPv6) for an upper-layer packet of length bytes.
+func PseudoSum(src, dst netip.Addr, proto uint8, length int) uint32 {
+	var s uint32
+	for _, a := range [][]byte{src.AsSlice(), dst.AsSlice()} {
+		for i := 0; i+1 < len(a); i += 2 {
+			s += uint32(binary.BigEndian.Uint16(a[i:]))
+		}
+	}
+	return s + uint32(proto) + uint32(length)
+}
+
+// TCPHeader is a TCP header with options opts (a multiple of four bytes),
+// window 65535 and checksum 0, for the test to fill in.
+func TCPHeader(sport, dport uint16, flags uint8, opts []byte) []byte {
+	b := make([]byte, 20, 20+len(opts))
+	binary.BigEndian.PutUint16(b[0:], sport)
+	binary.BigEndian.PutUint16(b[2:], dport)
+	b[12] = byte(5+len(opts)/4) << 4
+	b[13] = flags
+	binary.BigEndian.PutUint16(b[14:], 65535)
+	return append(b, opts...)
+}
+
+// UDPHeader is a UDP header for a payload of n bytes, with checksum 0.
+func UDPHeader(sport, dport uint16, n int) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint16(b[0:], sport)
+	binary.BigEndian.PutUint16(b[2:], dport)
+	binary.BigEndian.PutUint16(b[4:], uint16(8+n))
+	return b
+}
