@@ -126,6 +126,14 @@ func typeOf(o outcome) dhcpv4.MessageType {
 	return o.reply.MessageType()
 }
 
+// wantNAK checks that the server answered with a DHCPNAK (RFC 2131 §4.3.2).
+func wantNAK(t *testing.T, o outcome) {
+	t.Helper()
+	if typeOf(o) != dhcpv4.MessageTypeNak {
+		t.Errorf("got %v, want NAK", typeOf(o))
+	}
+}
+
 func yiaddr(o outcome) netip.Addr {
 	return addr4(o.reply.YourIPAddr)
 }
@@ -305,9 +313,7 @@ func TestRFC2131(t *testing.T) {
 		e := newTestEngine(t, labPlan())
 		ip := lease(t, e, macA, t0)
 		out := handleNow(e, msg(t, dhcpv4.MessageTypeRequest, macB, withServerID(serverA.String()), withRequested(ip.String())), t0)
-		if typeOf(out) != dhcpv4.MessageTypeNak {
-			t.Errorf("got %v, want NAK", typeOf(out))
-		}
+		wantNAK(t, out)
 	})
 	t.Run("4.3.2 INIT-REBOOT: wrong subnet: NAK", func(t *testing.T) {
 		e := newTestEngine(t, labPlan())
@@ -324,9 +330,7 @@ func TestRFC2131(t *testing.T) {
 		ip := lease(t, e, macA, t0)
 		other := addrFrom(u32(ip) + 1)
 		out := handleNow(e, msg(t, dhcpv4.MessageTypeRequest, macA, withRequested(other.String())), t0)
-		if typeOf(out) != dhcpv4.MessageTypeNak {
-			t.Errorf("got %v, want NAK", typeOf(out))
-		}
+		wantNAK(t, out)
 	})
 	t.Run("4.3.2 INIT-REBOOT: known client: ACK", func(t *testing.T) {
 		e := newTestEngine(t, labPlan())
@@ -355,16 +359,12 @@ func TestRFC2131(t *testing.T) {
 		e := newTestEngine(t, labPlan())
 		ip := lease(t, e, macA, t0)
 		out := handleNow(e, msg(t, dhcpv4.MessageTypeRequest, macB, withCiaddr(ip.String())), t0)
-		if typeOf(out) != dhcpv4.MessageTypeNak {
-			t.Errorf("got %v, want NAK", typeOf(out))
-		}
+		wantNAK(t, out)
 	})
 	t.Run("4.3.2 RENEWING: address outside the subnet: NAK", func(t *testing.T) {
 		e := newTestEngine(t, labPlan())
 		out := handleNow(e, msg(t, dhcpv4.MessageTypeRequest, macA, withCiaddr("198.51.100.7")), t0)
-		if typeOf(out) != dhcpv4.MessageTypeNak {
-			t.Errorf("got %v, want NAK", typeOf(out))
-		}
+		wantNAK(t, out)
 	})
 	t.Run("4.3.3 DECLINE: address out of the pool for a while", func(t *testing.T) {
 		e := newTestEngine(t, labPlan())
