@@ -16,9 +16,10 @@ import (
 
 // rotate opens flows the way a host with RFC 8981 temporary addresses
 // does: from each of the LAN /64's addresses 0 to addrs-1, flows new
-// flows each (UDP from port 1000 up, to remote1's DNS port). It returns
-// how many sessions the translator created.
-func (h *harness) rotate(p Plan, addrs, flows int) int {
+// flows each (UDP from port 1000 up, to remote1's DNS port). It checks
+// that the translator created limit sessions and counted every other flow
+// as refused under counter.
+func (h *harness) rotate(p Plan, addrs, flows, limit int, counter string) {
 	h.t.Helper()
 	created := 0
 	for a := range addrs {
@@ -29,7 +30,9 @@ func (h *harness) rotate(p Plan, addrs, flows int) int {
 			}
 		}
 	}
-	return created
+	if refused := h.counter(counter); created != limit || refused != uint64(addrs*flows-limit) {
+		h.t.Errorf("%d of %d flows got a session with a limit of %d; %s %d", created, addrs*flows, limit, counter, refused)
+	}
 }
 
 // lanAddr returns address number i in the test plan's LAN /64.
@@ -49,10 +52,7 @@ func TestRFC8981RotatingAddressesStayInsideThe64sLimit(t *testing.T) {
 	h := newHarness(t, p, 0)
 	// Five privacy addresses of one host, four new flows each: the /64
 	// holds ten, whatever the addresses.
-	created := h.rotate(p, 5, 4)
-	if created != 10 || h.counter("prefix_limit_refused") != 10 {
-		t.Errorf("%d sessions from one /64 with a limit of 10; prefix_limit_refused %d", created, h.counter("prefix_limit_refused"))
-	}
+	h.rotate(p, 5, 4, 10, "prefix_limit_refused")
 	// One address cannot take the whole /64's share: its fifth flow is
 	// refused while the /64 still has room.
 	p2 := p
@@ -189,7 +189,7 @@ func TestRFC6146InboundSessionsBoundedPerBinding(t *testing.T) {
 func setTTL(b []byte, ttl uint8) []byte {
 	b[8] = ttl
 	binary.BigEndian.PutUint16(b[10:], 0)
-	binary.BigEndian.PutUint16(b[10:], csum(b[:20], 0))
+	binary.BigEndian.PutUint16(b[10:], bpftest.Checksum(b[:20], 0))
 	return b
 }
 

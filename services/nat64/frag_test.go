@@ -58,7 +58,7 @@ func TestRFC7915FragmentsWithoutDF(t *testing.T) {
 	if port := binary.BigEndian.Uint16(dgram[2:]); port != 6000 {
 		t.Errorf("destination port %d, want the host's 6000", port)
 	}
-	if c := csum(dgram, pseudoSum(to6(p, remote1), hostA, ProtoUDP, len(dgram))); c != 0 {
+	if c := bpftest.Checksum(dgram, bpftest.PseudoSum(to6(p, remote1), hostA, ProtoUDP, len(dgram))); c != 0 {
 		t.Errorf("UDP checksum of the reassembled datagram wrong (residue %#x)", c)
 	}
 	if !bytes.Equal(dgram[8:], payload) {
@@ -89,14 +89,10 @@ func TestRFC7915FragmentsWithoutDF(t *testing.T) {
 // both. The IPv6 host's kernel reassembles the datagram and checks its
 // checksum: the socket gets all 3000 bytes.
 func TestNetnsRFC7915FragmentsWithoutDF(t *testing.T) {
-	tp := newTopo(t, 1500)
-	s, err := New(Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp.start(t, s, 1500)
+	tp, s := runTopo(t, 1500, Config{})
 
 	var srv, cli *net.UDPConn
+	var err error
 	testns.Inside(t, tp.v4, func() {
 		srv, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP("198.51.100.80"), Port: 7000})
 	})

@@ -45,15 +45,11 @@ func udpHeader(src, dst netip.Addr, sport, dport uint16, payload []byte) []byte 
 }
 
 func TestNetnsRemoteSprayingPortsIsBounded(t *testing.T) {
-	tp := newTopo(t, 1500)
-	s, err := New(Config{ReapInterval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp.start(t, s, 1500)
+	tp, s := runTopo(t, 1500, Config{ReapInterval: time.Second})
 	server := netip.MustParseAddr("198.51.100.80")
 
 	var srv, host, raw net.PacketConn
+	var err error
 	testns.Inside(t, tp.v4, func() {
 		if srv, err = net.ListenPacket("udp4", "198.51.100.80:7000"); err == nil {
 			raw, err = net.ListenPacket("ip4:udp", server.String())

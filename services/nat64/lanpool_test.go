@@ -304,7 +304,7 @@ func TestRFC7915ICMPErrorsThroughTheLANPool(t *testing.T) {
 	ttl1 := pkt4(printer, lanPool4.Addr(), seg{proto: ProtoUDP, sport: 9, dport: o.sport})
 	ttl1[8] = 1
 	binary.BigEndian.PutUint16(ttl1[10:], 0)
-	binary.BigEndian.PutUint16(ttl1[10:], csum(ttl1[:20], 0))
+	binary.BigEndian.PutUint16(ttl1[10:], bpftest.Checksum(ttl1[:20], 0))
 	ret, e = h.fromDevice(ttl1)
 	if ret != bpftest.ActRedirect {
 		t.Fatalf("TTL 1: verdict %d", ret)

@@ -148,12 +148,7 @@ func TestMSSClamp(t *testing.T) {
 // depend on Fragmentation Needed from the translator. Clamped, the SYN
 // reaches the server with 1440 and nothing is ever too big.
 func TestNetnsMSSClampCLATDownload(t *testing.T) {
-	tp := newTopo(t, 1500)
-	s, err := New(Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp.start(t, s, 1500)
+	tp, s := runTopo(t, 1500, Config{})
 	sh(t, in(tp.h6, "ip", "-6", "route", "change", "default", "via", "2001:db8:1000::1", "dev", "eth0", "advmss", "1460")...)
 
 	srv := command(in(tp.v4, "iperf3", "-s", "-1", "-B", "198.51.100.80"))

@@ -398,7 +398,7 @@ func TestRFC7915HopLimitExpiry(t *testing.T) {
 	in4 := pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 53, dport: o.sport})
 	in4[8] = 1
 	binary.BigEndian.PutUint16(in4[10:], 0)
-	binary.BigEndian.PutUint16(in4[10:], csum(in4[:20], 0))
+	binary.BigEndian.PutUint16(in4[10:], bpftest.Checksum(in4[:20], 0))
 	ret, out = h.send(false, in4)
 	if ret != bpftest.ActRedirect {
 		t.Fatalf("verdict %d", ret)
@@ -614,7 +614,7 @@ func withOptions(pkt []byte, opts []byte) []byte {
 	b[0] = 0x40 | byte((20+len(opts))/4)
 	binary.BigEndian.PutUint16(b[2:], uint16(len(b)))
 	binary.BigEndian.PutUint16(b[10:], 0)
-	binary.BigEndian.PutUint16(b[10:], csum(b[:20+len(opts)], 0))
+	binary.BigEndian.PutUint16(b[10:], bpftest.Checksum(b[:20+len(opts)], 0))
 	return b
 }
 

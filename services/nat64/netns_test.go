@@ -80,6 +80,19 @@ func newTopo(t *testing.T, wanMTU int) *topo {
 	return tp
 }
 
+// runTopo builds the topology with a WAN MTU of wanMTU and runs a service
+// with cfg in its gw namespace until the test ends.
+func runTopo(t *testing.T, wanMTU int, cfg Config) (*topo, *Service) {
+	t.Helper()
+	tp := newTopo(t, wanMTU)
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp.start(t, s, wanMTU)
+	return tp, s
+}
+
 // start runs the service inside the gw namespace until the test ends.
 func (tp *topo) start(t *testing.T, s *Service, wanMTU int) {
 	t.Helper()
@@ -136,12 +149,7 @@ func (tp *topo) run(t *testing.T, s *Service, wanMTU int, ready bool) (stop func
 }
 
 func TestNetnsPingTCPAndClean(t *testing.T) {
-	tp := newTopo(t, 1500)
-	s, err := New(Config{ReapInterval: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp.start(t, s, 1500)
+	tp, s := runTopo(t, 1500, Config{ReapInterval: time.Second})
 
 	// ICMP echo both ways through the translator.
 	out, err := command(in(tp.h6, "ping", "-c", "3", "-i", "0.2", "-W", "2", "64:ff9b::198.51.100.80")).CombinedOutput()
@@ -182,12 +190,7 @@ func TestNetnsPingTCPAndClean(t *testing.T) {
 }
 
 func TestNetnsPMTUDAcrossSmallWAN(t *testing.T) {
-	tp := newTopo(t, 1400)
-	s, err := New(Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tp.start(t, s, 1400)
+	tp, s := runTopo(t, 1400, Config{})
 	// A 1452-byte ping with DF does not fit; the gizmo answers Packet Too
 	// Big with 1420, the host learns it, and a fitting one goes through.
 	out, _ := command(in(tp.h6, "ping", "-c", "1", "-W", "1", "-s", "1452", "-M", "do", "64:ff9b::198.51.100.80")).CombinedOutput()

@@ -4,37 +4,12 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"testing"
+
+	"codeberg.org/monostack/gizmo/internal/bpftest"
 )
 
 // Minimal packet builders and checkers for the tests: enough IPv4, IPv6,
 // TCP, UDP and ICMP to drive the translator and verify what comes out.
-
-func csum(data []byte, seed uint32) uint16 {
-	s := seed
-	for i := 0; i+1 < len(data); i += 2 {
-		s += uint32(binary.BigEndian.Uint16(data[i:]))
-	}
-	if len(data)%2 == 1 {
-		s += uint32(data[len(data)-1]) << 8
-	}
-	for s > 0xffff {
-		s = (s & 0xffff) + (s >> 16)
-	}
-	return ^uint16(s)
-}
-
-func pseudoSum(src, dst netip.Addr, proto uint8, length int) uint32 {
-	var s uint32
-	add := func(b []byte) {
-		for i := 0; i+1 < len(b); i += 2 {
-			s += uint32(binary.BigEndian.Uint16(b[i:]))
-		}
-	}
-	add(src.AsSlice())
-	add(dst.AsSlice())
-	s += uint32(proto) + uint32(length)
-	return s
-}
 
 // l4 builds a transport header + payload. For ICMP, sport is the
 // identifier and dport the type<<8|code.
@@ -51,18 +26,9 @@ func (s seg) bytes(src, dst netip.Addr) []byte {
 	var b []byte
 	switch s.proto {
 	case ProtoTCP:
-		b = make([]byte, 20, 20+len(s.tcpOpts))
-		binary.BigEndian.PutUint16(b[0:], s.sport)
-		binary.BigEndian.PutUint16(b[2:], s.dport)
-		b[12] = byte(5+len(s.tcpOpts)/4) << 4
-		b[13] = s.flags
-		binary.BigEndian.PutUint16(b[14:], 65535)
-		b = append(b, s.tcpOpts...)
+		b = bpftest.TCPHeader(s.sport, s.dport, s.flags, s.tcpOpts)
 	case ProtoUDP:
-		b = make([]byte, 8)
-		binary.BigEndian.PutUint16(b[0:], s.sport)
-		binary.BigEndian.PutUint16(b[2:], s.dport)
-		binary.BigEndian.PutUint16(b[4:], uint16(8+len(s.payload)))
+		b = bpftest.UDPHeader(s.sport, s.dport, len(s.payload))
 	default:
 		b = make([]byte, 8)
 		b[0], b[1] = byte(s.dport>>8), byte(s.dport)
@@ -88,9 +54,9 @@ func (s seg) bytes(src, dst netip.Addr) []byte {
 	}
 	var seed uint32
 	if proto != ProtoICMP {
-		seed = pseudoSum(src, dst, proto, len(b))
+		seed = bpftest.PseudoSum(src, dst, proto, len(b))
 	}
-	c := csum(b, seed)
+	c := bpftest.Checksum(b, seed)
 	if c == 0 && proto == ProtoUDP {
 		c = 0xffff
 	}
@@ -121,7 +87,7 @@ func ip4(src, dst netip.Addr, ttl uint8, proto uint8, df bool, payload []byte) [
 	b[9] = proto
 	copy(b[12:], src.AsSlice())
 	copy(b[16:], dst.AsSlice())
-	binary.BigEndian.PutUint16(b[10:], csum(b, 0))
+	binary.BigEndian.PutUint16(b[10:], bpftest.Checksum(b, 0))
 	return append(b, payload...)
 }
 
@@ -168,7 +134,7 @@ func parseOpt(t *testing.T, b []byte, checkL4 bool) parsed {
 	switch b[0] >> 4 {
 	case 4:
 		ihl := int(b[0]&0xf) * 4
-		if csum(b[:ihl], 0) != 0 {
+		if bpftest.Checksum(b[:ihl], 0) != 0 {
 			t.Errorf("IPv4 header checksum wrong: % x", b[:ihl])
 		}
 		tot := int(binary.BigEndian.Uint16(b[2:]))
@@ -199,7 +165,7 @@ func parseOpt(t *testing.T, b []byte, checkL4 bool) parsed {
 		if p.proto == ProtoUDP && p.src.Is4() && binary.BigEndian.Uint16(p.l4[6:]) == 0 {
 			break
 		}
-		if c := csum(p.l4, pseudoSum(p.src, p.dst, p.proto, len(p.l4))); c != 0 && checkL4 {
+		if c := bpftest.Checksum(p.l4, bpftest.PseudoSum(p.src, p.dst, p.proto, len(p.l4))); c != 0 && checkL4 {
 			t.Errorf("%d checksum wrong (residue %#x)", p.proto, c)
 		}
 		p.sport = binary.BigEndian.Uint16(p.l4[0:])
@@ -207,9 +173,9 @@ func parseOpt(t *testing.T, b []byte, checkL4 bool) parsed {
 	case 1, 58:
 		var seed uint32
 		if p.proto == 58 {
-			seed = pseudoSum(p.src, p.dst, 58, len(p.l4))
+			seed = bpftest.PseudoSum(p.src, p.dst, 58, len(p.l4))
 		}
-		if c := csum(p.l4, seed); c != 0 && checkL4 {
+		if c := bpftest.Checksum(p.l4, seed); c != 0 && checkL4 {
 			t.Errorf("ICMP checksum wrong (residue %#x)", c)
 		}
 		p.icmpType, p.icmpCode = p.l4[0], p.l4[1]

@@ -56,6 +56,15 @@ type flow struct {
 	sport, dport uint16
 }
 
+// end is the flow's source address and port when src, its destination's
+// otherwise.
+func (f flow) end(src bool) (netip.Addr, uint16) {
+	if src {
+		return f.src, f.sport
+	}
+	return f.dst, f.dport
+}
+
 // l4flow reads addresses and ports of an IP packet (ICMP: identifier).
 func l4flow(b []byte) (flow, []byte, bool) {
 	var f flow
@@ -145,24 +154,14 @@ func TestJoolGrayboxSIIT(t *testing.T) {
 		// Non-first fragments have no ports: what l4flow reads there
 		// is payload, harmless for the binding it sets up.
 		f, l4, _ := l4flow(in)
-		var node netip.Addr
-		var nodePort uint16
-		if fromV6 {
-			node, nodePort = f.src, f.sport
-		} else {
-			node, nodePort = f.dst, f.dport
-		}
+		node, nodePort := f.end(fromV6)
 		inner := []byte(nil)
 		if isICMPError(in) {
 			inner = l4[8:]
 			if fi, _, ok := l4flow(inner); ok {
 				// The quoted packet went to (from v6) or came from
 				// (from v4) the node.
-				if fromV6 {
-					node, nodePort = fi.dst, fi.dport
-				} else {
-					node, nodePort = fi.src, fi.sport
-				}
+				node, nodePort = fi.end(!fromV6)
 				f = fi
 			}
 		}
@@ -202,13 +201,7 @@ func TestJoolGrayboxSIIT(t *testing.T) {
 		}
 		if inner != nil {
 			// Open the session of the quoted flow from the IPv6 side.
-			var remote netip.Addr
-			var rport uint16
-			if fromV6 {
-				remote, rport = f.src, f.sport
-			} else {
-				remote, rport = f.dst, f.dport
-			}
+			remote, rport := f.end(fromV6)
 			r6 := remote
 			if remote.Is4() {
 				r6 = embedRef(siitPrefix, remote)

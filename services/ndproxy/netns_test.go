@@ -239,16 +239,7 @@ func TestProxyWithdrawsGoneHosts(t *testing.T) {
 // looks it up on the LAN and answers the upstream's next NS.
 func TestProxyLooksUpUnknownAddresses(t *testing.T) {
 	n := newProxyNet(t)
-	s, _ := n.start(t, Config{})
-	n.share(t, s)
-	n.addSilentHostAddr(t, hostTemp)
-	if out, ok := ping(n.up, "", hostTemp); !ok {
-		t.Fatalf("the upstream cannot ping %s, which the proxy had to look up:\n%s\nstats %+v", hostTemp, out, s.Stats())
-	}
-	st := s.Stats()
-	if st.Lookups == 0 || len(st.Proxied) != 1 {
-		t.Errorf("stats after the lookup: %+v, want Lookups > 0 and one proxied address", st)
-	}
+	s := n.reachSilentHost(t, n.up)
 	// An address nobody on the LAN holds is looked up and not proxied.
 	if out, ok := ping(n.up, "", "2001:db8:0:1::dead"); ok {
 		t.Errorf("the upstream reached an address no one holds:\n%s", out)
@@ -264,13 +255,22 @@ func TestProxyLooksUpUnknownAddresses(t *testing.T) {
 // finds the host on the LAN and routes the next packets to it.
 func TestProxyLooksUpWhatTheGizmoResolvesOnTheUplink(t *testing.T) {
 	n := newProxyNet(t)
+	n.reachSilentHost(t, n.gizmo)
+}
+
+// reachSilentHost runs the proxy on the shared prefix, gives the host
+// hostTemp without DAD and pings it from namespace ns: the proxy must have
+// looked the address up on the LAN and proxy it, alone.
+func (n *proxyNet) reachSilentHost(t *testing.T, ns string) *Service {
+	t.Helper()
 	s, _ := n.start(t, Config{})
 	n.share(t, s)
 	n.addSilentHostAddr(t, hostTemp)
-	if out, ok := ping(n.gizmo, "", hostTemp); !ok {
-		t.Fatalf("the gizmo cannot reach %s, which it first resolved on the uplink:\n%s\nstats %+v", hostTemp, out, s.Stats())
+	if out, ok := ping(ns, "", hostTemp); !ok {
+		t.Fatalf("%s cannot ping %s, which the proxy had to look up:\n%s\nstats %+v", ns, hostTemp, out, s.Stats())
 	}
 	if st := s.Stats(); st.Lookups == 0 || len(st.Proxied) != 1 {
-		t.Errorf("stats: %+v, want a lookup and %s proxied", st, hostTemp)
+		t.Errorf("stats after the lookup: %+v, want Lookups > 0 and %s proxied", st, hostTemp)
 	}
+	return s
 }
