@@ -120,7 +120,7 @@ func TestUpstreamRules(t *testing.T) {
 				ra(time.Hour, rdnss53(time.Hour)),
 				ra(time.Hour),
 			},
-			srcs: []netip.Addr{router1, router1},
+			srcs:  []netip.Addr{router1, router1},
 			check: rdnssCount(1),
 		},
 		{
@@ -129,7 +129,7 @@ func TestUpstreamRules(t *testing.T) {
 				ra(time.Hour, rdnss53(time.Hour)),
 				ra(time.Hour, rdnss53(0)),
 			},
-			srcs: []netip.Addr{router1, router1},
+			srcs:  []netip.Addr{router1, router1},
 			check: rdnssCount(0),
 		},
 		{
