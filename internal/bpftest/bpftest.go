@@ -1,8 +1,9 @@
 // Package bpftest holds what the tests of the services' tc programs share
 // when they run them on packets of their own with BPF_PROG_TEST_RUN: the
-// verdicts the programs return, the Ethernet frame around a test packet,
-// and the transport headers and checksums (RFC 1071) of the packets they
-// build, computed here rather than by the program under test.
+// loading of the programs, the verdicts they return, the Ethernet frame
+// around a test packet, and the transport headers and checksums (RFC 1071)
+// of the packets the tests build, computed here rather than by the program
+// under test.
 package bpftest
 
 import (
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"codeberg.org/monostack/gizmo/internal/ethframe"
+	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
 // Verdicts of tc programs as BPF_PROG_TEST_RUN reports them (a uint32).
@@ -73,4 +75,18 @@ func Counter(t testing.TB, counters func() (map[string]uint64, error), name stri
 		t.Fatalf("no counter %q", name)
 	}
 	return v
+}
+
+// Load loads a service's programs and maps with load for a test that runs
+// them with BPF_PROG_TEST_RUN (which needs root: the test is skipped
+// otherwise) and releases them with release when the test ends.
+func Load[D any](t testing.TB, load func() (D, error), release func(D)) D {
+	t.Helper()
+	testns.NeedRoot(t)
+	d, err := load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { release(d) })
+	return d
 }

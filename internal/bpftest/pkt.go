@@ -54,3 +54,12 @@ func UDPHeader(sport, dport uint16, n int) []byte {
 	binary.BigEndian.PutUint16(b[4:], uint16(8+n))
 	return b
 }
+
+// ICMPHeader is an ICMP or ICMPv6 header of type typ and code with rest
+// as the four bytes after the checksum (echo: identifier and sequence
+// number; errors: unused or MTU), checksum 0.
+func ICMPHeader(typ, code uint8, rest uint32) []byte {
+	b := []byte{typ, code, 0, 0, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(b[4:], rest)
+	return b
+}

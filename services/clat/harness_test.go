@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"codeberg.org/monostack/gizmo/internal/bpftest"
-	"codeberg.org/monostack/gizmo/internal/testns"
 	"github.com/cilium/ebpf"
 )
 
@@ -37,12 +36,7 @@ type harness struct {
 
 func newHarness(t testing.TB, p Plan) *harness {
 	t.Helper()
-	testns.NeedRoot(t)
-	dp, err := loadDatapath()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dp.close() })
+	dp := bpftest.Load(t, loadDatapath, func(dp *datapath) { dp.close() })
 	if err := p.Validate(); err != nil {
 		t.Fatal(err)
 	}

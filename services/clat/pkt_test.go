@@ -46,14 +46,11 @@ func (s seg) bytes(src, dst netip.Addr) []byte {
 	case pUDP:
 		b = bpftest.UDPHeader(s.sport, s.dport, len(s.payload))
 	default:
-		b = make([]byte, 8)
-		b[0], b[1] = s.typ, s.code
-		if s.rest != 0 {
-			binary.BigEndian.PutUint32(b[4:], s.rest)
-		} else {
-			binary.BigEndian.PutUint16(b[4:], s.id)
-			binary.BigEndian.PutUint16(b[6:], 1)
+		rest := s.rest
+		if rest == 0 {
+			rest = uint32(s.id)<<16 | 1 // echo: identifier, sequence number 1
 		}
+		b = bpftest.ICMPHeader(s.typ, s.code, rest)
 		if src.Is6() {
 			proto = pICMP6
 		}

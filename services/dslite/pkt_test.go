@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"codeberg.org/monostack/gizmo/internal/bpftest"
-	"codeberg.org/monostack/gizmo/internal/testns"
 	"github.com/cilium/ebpf"
 )
 
@@ -30,12 +29,7 @@ type harness struct {
 
 func newHarness(t testing.TB, sw Softwire) *harness {
 	t.Helper()
-	testns.NeedRoot(t)
-	dp, err := loadDatapath()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dp.close() })
+	dp := bpftest.Load(t, loadDatapath, func(dp *datapath) { dp.close() })
 	if sw.Enabled() {
 		c := configOf(sw)
 		c.testNextHop(testNH)

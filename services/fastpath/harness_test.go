@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"codeberg.org/monostack/gizmo/internal/testns"
+	"codeberg.org/monostack/gizmo/internal/bpftest"
 	"github.com/cilium/ebpf"
 )
 
@@ -37,12 +37,7 @@ type harness struct {
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
-	testns.NeedRoot(t)
-	dp, err := loadDatapath(0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dp.close() })
+	dp := bpftest.Load(t, func() (*datapath, error) { return loadDatapath(0) }, func(dp *datapath) { dp.close() })
 	h := &harness{t: t, dp: dp, now: uint64(1000 * time.Second), prefixes: []netip.Prefix{lanPrefix, ulaPrefix}}
 	h.configure()
 	return h
