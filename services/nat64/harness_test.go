@@ -7,7 +7,6 @@ import (
 	"github.com/cilium/ebpf"
 
 	"codeberg.org/monostack/gizmo/internal/bpftest"
-	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
 // harness runs the programs with BPF_PROG_TEST_RUN on packets built by the
@@ -23,12 +22,7 @@ type harness struct {
 
 func newHarness(t testing.TB, p Plan, maxSessions int) *harness {
 	t.Helper()
-	testns.NeedRoot(t)
-	dp, err := loadDatapath("", maxSessions)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { dp.close(false) })
+	dp := bpftest.Load(t, func() (*datapath, error) { return loadDatapath("", maxSessions) }, func(dp *datapath) { dp.close(false) })
 	h := &harness{t: t, dp: dp, now: uint64(1000e9), src: macB}
 	if err := dp.configure(p, flagNoFIB|flagFakeClock, h.now); err != nil {
 		t.Fatal(err)

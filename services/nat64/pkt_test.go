@@ -30,10 +30,7 @@ func (s seg) bytes(src, dst netip.Addr) []byte {
 	case ProtoUDP:
 		b = bpftest.UDPHeader(s.sport, s.dport, len(s.payload))
 	default:
-		b = make([]byte, 8)
-		b[0], b[1] = byte(s.dport>>8), byte(s.dport)
-		binary.BigEndian.PutUint16(b[4:], s.sport)
-		binary.BigEndian.PutUint16(b[6:], 1)
+		b = bpftest.ICMPHeader(byte(s.dport>>8), byte(s.dport), uint32(s.sport)<<16|1)
 	}
 	b = append(b, s.payload...)
 	proto := s.proto
