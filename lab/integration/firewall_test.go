@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/internal/testns"
 	"codeberg.org/monostack/gizmo/lab/netlab"
 	"codeberg.org/monostack/gizmo/services/firewall"
 )
@@ -106,20 +107,7 @@ func listenOn(t *testing.T, ns string, port int) {
 // hands each to serve on a goroutine of its own; serve closes it.
 func serveOn(t *testing.T, ns string, port int, serve func(net.Conn)) {
 	t.Helper()
-	ln, err := netlab.Listen(ns, "tcp", fmt.Sprintf("[::]:%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go serve(c)
-		}
-	}()
+	testns.ServeTCP(t, ns, "tcp", fmt.Sprintf("[::]:%d", port), serve)
 }
 
 // addAddr gives gz-lan-v6 an extra address (removed at the end), as
