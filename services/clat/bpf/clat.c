@@ -25,7 +25,8 @@
  * The program is built from the NAT64's headers (services/nat64/bpf,
  * included read-only): its configuration struct and counters, the
  * checksum helpers, the IPv6 extension header walk, the RFC 7915 ICMP type
- * and code maps, the RFC 6052 address embedding and MSS clamping. The
+ * and code maps, the rewriting of a translated ICMP error's headers
+ * (icmp_err.h), the RFC 6052 address embedding and MSS clamping. The
  * NAT64's own translators (xlat46.h, xlat64.h) keep RFC 6146 sessions and
  * are not used. In the NAT64's terms the CLAT's IPv6 side is "lan" and its
  * IPv4 side "wan":
@@ -60,6 +61,7 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #include "../../nat64/bpf/addr.h"
 #include "../../nat64/bpf/parse.h"
 #include "../../nat64/bpf/mss.h"
+#include "../../nat64/bpf/icmp_err.h"
 
 /* The configuration: one value, replaced as a whole (see nat64_config). */
 struct {

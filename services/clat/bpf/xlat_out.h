@@ -160,17 +160,10 @@ static __noinline int xlat_out(struct __sk_buff *skb, const struct config *cfg, 
 		/* clat0's MTU keeps this from happening (service.go). */
 		return drop(C_NEEDS_FRAG);
 
-	struct ipv6hdr ip6 = {};
-	ip6.version = 6;
-	ip6.priority = ip->tos >> 4;
-	ip6.flow_lbl[0] = ip->tos << 4;
-	ip6.payload_len = bpf_htons(plen);
-	ip6.nexthdr = x.is_frag ? NEXTHDR_FRAGMENT : (proto == IPPROTO_ICMP ? IPPROTO_ICMPV6_ : proto);
 	/* RFC 7915 §4.1: the router decrements once; the kernel did, when it
-	 * forwarded the packet to clat0. */
-	ip6.hop_limit = ip->ttl;
-	ip6.saddr = x.a.src;
-	ip6.daddr = x.a.dst;
+	 * forwarded the packet to clat0, so the hop limit is the TTL. */
+	__u8 nexthdr = x.is_frag ? NEXTHDR_FRAGMENT : (proto == IPPROTO_ICMP ? IPPROTO_ICMPV6_ : proto);
+	struct ipv6hdr ip6 = ip6_of4(ip, plen, nexthdr, &x.a.src, &x.a.dst);
 	int r = out_swap(skb, ip, &ip6, &x);
 	if (r)
 		return r;
@@ -256,41 +249,17 @@ static __noinline int xlat_out_icmp_err(struct __sk_buff *skb, const struct conf
 	if (plen > IPV6_MIN_MTU - IP6_HLEN)
 		plen = IPV6_MIN_MTU - IP6_HLEN;
 
-	struct ipv6hdr inner = {};
-	inner.version = 6;
-	inner.priority = in4.tos >> 4;
-	inner.flow_lbl[0] = in4.tos << 4;
-	inner.payload_len = bpf_htons(in_len);
-	inner.nexthdr = in_proto == IPPROTO_ICMP ? IPPROTO_ICMPV6_ : in_proto;
-	inner.hop_limit = in4.ttl;
-	inner.saddr = in6a.src;
-	inner.daddr = in6a.dst;
+	struct ipv6hdr inner = ip6_of4(&in4, in_len, in_proto == IPPROTO_ICMP ? IPPROTO_ICMPV6_ : in_proto,
+				       &in6a.src, &in6a.dst);
+	struct ipv6hdr outer = ip6_of4(ip, plen, IPPROTO_ICMPV6_, &out6a.src, &out6a.dst);
 
-	struct ipv6hdr outer = {};
-	outer.version = 6;
-	outer.priority = ip->tos >> 4;
-	outer.flow_lbl[0] = ip->tos << 4;
-	outer.payload_len = bpf_htons(plen);
-	outer.nexthdr = IPPROTO_ICMPV6_;
-	outer.hop_limit = ip->ttl;
-	outer.saddr = out6a.src;
-	outer.daddr = out6a.dst;
+	__u8 icmp[8];
+	icmp_err_head(icmp, type, code, info);
 
-	__u8 icmp[8] = {type, code, 0, 0};
-	__be32 inf = bpf_htonl(info);
-	__builtin_memcpy(icmp + 4, &inf, 4);
-
-	if (hlen > IP4_HLEN && bpf_skb_adjust_room(skb, -(__s32)(hlen - IP4_HLEN), BPF_ADJ_ROOM_NET, 0) < 0)
-		return drop(C_MALFORMED);
-	if (bpf_skb_change_proto(skb, bpf_htons(ETH_P_IPV6), 0) < 0)
-		return drop(C_MALFORMED);
-	if (bpf_skb_adjust_room(skb, (__s32)IP6_HLEN - (__s32)ihl, BPF_ADJ_ROOM_NET, 0) < 0)
-		return drop(C_MALFORMED);
-	if (bpf_skb_change_tail(skb, ETH_HLEN + IP6_HLEN + plen, 0) < 0)
-		return drop(C_MALFORMED);
-	if (set_ethertype(skb, ETH_P_IPV6) < 0 || STORE(skb, ETH_HLEN, &outer, IP6_HLEN) < 0 ||
-	    STORE(skb, ETH_HLEN + IP6_HLEN, icmp, 8) < 0 ||
-	    STORE(skb, ETH_HLEN + IP6_HLEN + 8, &inner, IP6_HLEN) < 0)
+	int r = icmp6_err_put(skb, hlen, ihl, plen, &outer, icmp, &inner);
+	if (r)
+		return r;
+	if (set_ethertype(skb, ETH_P_IPV6) < 0)
 		return drop(C_MALFORMED);
 	__u32 sum = pseudo6_sum((const void *)&outer.saddr, (const void *)&outer.daddr, plen, IPPROTO_ICMPV6_);
 	if (csum_skb(skb, ETH_HLEN + IP6_HLEN, plen, &sum) < 0)

@@ -51,6 +51,7 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #include "output.h"
 #include "mss.h"
 #include "frag.h"
+#include "icmp_err.h"
 #include "xlat64.h"
 #include "xlat46.h"
 

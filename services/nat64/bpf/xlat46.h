@@ -105,41 +105,19 @@ static __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config 
 	if (plen > IPV6_MIN_MTU - IP6_HLEN)
 		plen = IPV6_MIN_MTU - IP6_HLEN;
 
-	struct ipv6hdr inner = {};
-	inner.version = 6;
-	inner.priority = in4.tos >> 4;
-	inner.flow_lbl[0] = in4.tos << 4;
-	inner.payload_len = bpf_htons(in_len);
-	inner.nexthdr = in_proto == IPPROTO_ICMP ? IPPROTO_ICMPV6_ : in_proto;
-	inner.hop_limit = in4.ttl;
-	inner.saddr = host6;
-	inner.daddr = r6;
-
-	struct ipv6hdr outer = {};
-	outer.version = 6;
-	outer.priority = ip->tos >> 4;
-	outer.flow_lbl[0] = ip->tos << 4;
-	outer.payload_len = bpf_htons(plen);
-	outer.nexthdr = IPPROTO_ICMPV6_;
+	struct ipv6hdr inner =
+		ip6_of4(&in4, in_len, in_proto == IPPROTO_ICMP ? IPPROTO_ICMPV6_ : in_proto, &host6, &r6);
+	struct ipv6hdr outer = ip6_of4(ip, plen, IPPROTO_ICMPV6_, &s6, &host6);
+	/* The router's hop (RFC 7915 §4.1), taken already from a hairpinned
+	 * packet on its way in (RFC 6146 §3.8). */
 	outer.hop_limit = hairpin ? ip->ttl : ip->ttl - 1;
-	outer.saddr = s6;
-	outer.daddr = host6;
 
-	__u8 icmp[8] = {type, code, 0, 0};
-	__be32 inf = bpf_htonl(info);
-	__builtin_memcpy(icmp + 4, &inf, 4);
+	__u8 icmp[8];
+	icmp_err_head(icmp, type, code, info);
 
-	if (hlen > IP4_HLEN && bpf_skb_adjust_room(skb, -(__s32)(hlen - IP4_HLEN), BPF_ADJ_ROOM_NET, 0) < 0)
-		return drop(C_MALFORMED);
-	if (bpf_skb_change_proto(skb, bpf_htons(ETH_P_IPV6), 0) < 0)
-		return drop(C_MALFORMED);
-	if (bpf_skb_adjust_room(skb, (__s32)IP6_HLEN - (__s32)ihl, BPF_ADJ_ROOM_NET, 0) < 0)
-		return drop(C_MALFORMED);
-	if (bpf_skb_change_tail(skb, ETH_HLEN + IP6_HLEN + plen, 0) < 0)
-		return drop(C_MALFORMED);
-	if (STORE(skb, ETH_HLEN, &outer, IP6_HLEN) < 0 || STORE(skb, ETH_HLEN + IP6_HLEN, icmp, 8) < 0 ||
-	    STORE(skb, ETH_HLEN + IP6_HLEN + 8, &inner, IP6_HLEN) < 0)
-		return drop(C_MALFORMED);
+	int r = icmp6_err_put(skb, hlen, ihl, plen, &outer, icmp, &inner);
+	if (r)
+		return r;
 	__u32 sum = pseudo6_sum(&s6, &host6, plen, IPPROTO_ICMPV6_);
 	if (csum_skb(skb, ETH_HLEN + IP6_HLEN, plen, &sum) < 0)
 		return drop(C_MALFORMED);

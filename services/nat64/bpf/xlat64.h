@@ -186,19 +186,12 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 	outer.daddr = dst4;
 	ip4_csum(&outer);
 
-	__u8 icmp[8] = {type, code, 0, 0};
-	__be32 inf = bpf_htonl(info);
-	__builtin_memcpy(icmp + 4, &inf, 4);
+	__u8 icmp[8];
+	icmp_err_head(icmp, type, code, info);
 
-	if (bpf_skb_adjust_room(skb, -(__s32)(ext + 20 + iext), BPF_ADJ_ROOM_NET, 0) < 0)
-		return drop(C_MALFORMED);
-	if (bpf_skb_change_proto(skb, bpf_htons(ETH_P_IP), 0) < 0)
-		return drop(C_MALFORMED);
-	if (bpf_skb_change_tail(skb, ETH_HLEN + tot, 0) < 0)
-		return drop(C_MALFORMED);
-	if (STORE(skb, ETH_HLEN, &outer, IP4_HLEN) < 0 || STORE(skb, ETH_HLEN + IP4_HLEN, icmp, 8) < 0 ||
-	    STORE(skb, ETH_HLEN + IP4_HLEN + 8, &inner, IP4_HLEN) < 0)
-		return drop(C_MALFORMED);
+	int r = icmp4_err_put(skb, ext, iext, tot, &outer, icmp, &inner);
+	if (r)
+		return r;
 	__u32 sum = 0;
 	if (csum_skb(skb, ETH_HLEN + IP4_HLEN, tot - IP4_HLEN, &sum) < 0)
 		return drop(C_MALFORMED);
