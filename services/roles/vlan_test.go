@@ -11,6 +11,8 @@ import (
 	"golang.org/x/net/bpf"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv6"
+
+	"codeberg.org/monostack/gizmo/internal/ethframe"
 )
 
 // untag checks a frame's 802.1Q header and returns it without the tag.
@@ -58,7 +60,7 @@ func TestSolicitationFrame(t *testing.T) {
 	}
 	// The checksum over the pseudo-header comes out to zero (RFC 4443 §2.3).
 	pseudo := append(append(append([]byte{}, ip[8:40]...), 0, 0, 0, byte(len(body)), 0, 0, 0, protoICMPv6), body...)
-	if s := onesSum(0, pseudo); s != 0xffff {
+	if s := ethframe.OnesSum(0, pseudo); s != 0xffff {
 		t.Errorf("ICMPv6 checksum does not verify (sum %#04x)", s)
 	}
 }
@@ -77,7 +79,7 @@ func TestDiscoverFrame(t *testing.T) {
 	if ip[0] != 0x45 || ip[9] != protoUDP || int(binary.BigEndian.Uint16(ip[2:4])) != len(ip) {
 		t.Fatalf("IPv4 header % x", ip[:20])
 	}
-	if s := onesSum(0, ip[:20]); s != 0xffff {
+	if s := ethframe.OnesSum(0, ip[:20]); s != 0xffff {
 		t.Errorf("IPv4 header checksum does not verify (sum %#04x)", s)
 	}
 	if src, dst := netip.AddrFrom4([4]byte(ip[12:16])), netip.AddrFrom4([4]byte(ip[16:20])); src.String() != "0.0.0.0" || dst.String() != "255.255.255.255" {
@@ -88,7 +90,7 @@ func TestDiscoverFrame(t *testing.T) {
 		t.Errorf("UDP header % x", udp[:8])
 	}
 	pseudo := append([]byte{0, 0, 0, 0, 255, 255, 255, 255, 0, protoUDP}, udp[4:6]...)
-	if s := onesSum(onesSum(0, pseudo), udp); s != 0xffff {
+	if s := ethframe.OnesSum(ethframe.OnesSum(0, pseudo), udp); s != 0xffff {
 		t.Errorf("UDP checksum does not verify (sum %#04x)", s)
 	}
 	m, err := dhcpv4.FromBytes(udp[8:])

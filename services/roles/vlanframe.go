@@ -64,7 +64,3 @@ func discoverFrame(src net.HardwareAddr, vid uint16, xid dhcpv4.TransactionID) (
 	to := netip.AddrPortFrom(netip.AddrFrom4([4]byte{255, 255, 255, 255}), 67)
 	return taggedFrame(broadcastMAC, src, vid, etherTypeIPv4, ethframe.IPv4UDP(from, to, m.ToBytes())), nil
 }
-
-// onesSum adds b to sum in ones' complement (RFC 1071): the frames' tests
-// check the checksums with it.
-func onesSum(sum uint16, b []byte) uint16 { return ethframe.OnesSum(sum, b) }
