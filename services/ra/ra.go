@@ -23,6 +23,7 @@ import (
 	"github.com/mdlayher/ndp"
 	"golang.org/x/net/ipv6"
 
+	"codeberg.org/monostack/gizmo/internal/ndpsock"
 	"codeberg.org/monostack/gizmo/internal/serveloop"
 	"codeberg.org/monostack/gizmo/internal/servicecore"
 )
@@ -179,29 +180,19 @@ func setupConn(c *ndp.Conn) error {
 	if err := c.JoinGroup(netip.MustParseAddr("ff02::2")); err != nil {
 		return err
 	}
-	var f ipv6.ICMPFilter
-	f.SetAll(true)
-	f.Accept(ipv6.ICMPTypeRouterSolicitation)
-	if err := c.SetICMPFilter(&f); err != nil {
-		return err
-	}
 	// The hop limit is needed to validate an RS (RFC 4861 §6.1.1).
-	return c.SetControlMessage(ipv6.FlagHopLimit, true)
+	return ndpsock.Accept(c, ipv6.ICMPTypeRouterSolicitation)
 }
 
 // read validates each solicitation and passes the valid ones to the loop.
 func (r *runner) read(conn *ndp.Conn, mtu int) error {
 	b := make([]byte, max(mtu, 1280))
 	for {
-		n, cm, src, err := conn.ReadRaw(b)
+		m, err := ndpsock.Read(conn, b)
 		if err != nil {
 			return err
 		}
-		hop := -1
-		if cm != nil {
-			hop = cm.HopLimit
-		}
-		sol, reason := checkSolicitation(b[:n], hop, src)
+		sol, reason := checkSolicitation(m.Bytes, m.HopLimit, m.Src)
 		r.core.Count(func(st *Stats) {
 			st.RSReceived++
 			if reason != "" {
@@ -210,7 +201,7 @@ func (r *runner) read(conn *ndp.Conn, mtu int) error {
 			}
 		})
 		if reason != "" {
-			r.core.Log.Debug("dropped router solicitation", "src", src, "reason", reason)
+			r.core.Log.Debug("dropped router solicitation", "src", m.Src, "reason", reason)
 			continue
 		}
 		select {

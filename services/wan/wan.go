@@ -24,6 +24,7 @@ import (
 
 	"codeberg.org/monostack/gizmo/internal/guarded"
 	"codeberg.org/monostack/gizmo/internal/mailbox"
+	"codeberg.org/monostack/gizmo/internal/ndpsock"
 	"codeberg.org/monostack/gizmo/internal/svclog"
 )
 
@@ -273,16 +274,9 @@ func (s *Service) listenRAs(ifi *net.Interface) (*ndp.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wan: ndp on %s: %w", s.cfg.Interface, err)
 	}
-	var f ipv6.ICMPFilter
-	f.SetAll(true)
-	f.Accept(ipv6.ICMPTypeRouterAdvertisement)
-	if err := conn.SetICMPFilter(&f); err != nil {
+	if err := ndpsock.Accept(conn, ipv6.ICMPTypeRouterAdvertisement); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("wan: icmp filter: %w", err)
-	}
-	if err := conn.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagInterface, true); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("wan: control messages: %w", err)
+		return nil, fmt.Errorf("wan: ndp on %s: %w", s.cfg.Interface, err)
 	}
 	return conn, nil
 }
@@ -377,18 +371,14 @@ func (s *Service) solicit(conn *ndp.Conn, ifi *net.Interface) bool {
 func (s *Service) readRAs(ctx context.Context, conn *ndp.Conn, ifindex int, out chan<- raPacket) error {
 	b := make([]byte, 65536)
 	for {
-		n, cm, src, err := conn.ReadRaw(b)
+		m, err := ndpsock.Read(conn, b)
 		if err != nil {
 			return err
 		}
-		hop := -1
-		if cm != nil {
-			if cm.IfIndex != 0 && cm.IfIndex != ifindex {
-				continue
-			}
-			hop = cm.HopLimit
+		if m.IfIndex != 0 && m.IfIndex != ifindex {
+			continue
 		}
-		p := raPacket{b: append([]byte(nil), b[:n]...), src: src, hopLimit: hop, at: time.Now()}
+		p := raPacket{b: append([]byte(nil), m.Bytes...), src: m.Src, hopLimit: m.HopLimit, at: time.Now()}
 		select {
 		case out <- p:
 		case <-ctx.Done():
