@@ -142,12 +142,23 @@ func usbNIC(name string) NIC {
 	return NIC{Name: name, Label: "USB Ethernet adapter (RTL8152/8153 or LAN78xx)", Driver: "r8152 or lan78xx", Role: RoleLAN, Optional: true}
 }
 
+// piMiniUART is the config.txt line for the serial console of the Pis
+// before the 5: they route the PL011 UART to Bluetooth, and enable_uart=1
+// puts the mini UART on GPIO 14/15 with a fixed core clock, which the
+// firmware names serial0 on the command line.
+const piMiniUART = "enable_uart=1"
+
 // raspberryPi is the profile of a Raspberry Pi model: what every Pi
 // shares (arm64, the firmware's own boot, the Pi kernel and firmware, a
 // console on the HDMI screen besides the serial one, the Broadcom watchdog,
 // a USB adapter as the LAN port eth1) around the model's own fields in b
-// and its WAN port eth0.
+// and its WAN port eth0. A model that names no serial console gets the
+// mini UART on GPIO 14/15, see piMiniUART.
 func raspberryPi(b Board, eth0 NIC) Board {
+	if b.SerialConsole == "" {
+		b.ConfigTxt = append(b.ConfigTxt, piMiniUART)
+		b.SerialConsole = "serial0,115200"
+	}
 	b.GOARCH = "arm64"
 	b.Boot = BootRaspberryPi
 	b.KernelModule = kernelRPi
@@ -178,11 +189,6 @@ var boards = []Board{
 			"bcm2710-rpi-3-b.dtb", "bcm2710-rpi-3-b-plus.dtb",
 			"bcm2837-rpi-3-a-plus.dtb", "bcm2837-rpi-3-b.dtb", "bcm2837-rpi-3-b-plus.dtb",
 		},
-		// The Pi 3 routes the PL011 UART to Bluetooth; enable_uart=1 puts the
-		// mini UART on GPIO 14/15 with a fixed core clock, which the firmware
-		// names serial0 on the command line.
-		ConfigTxt:     []string{"enable_uart=1"},
-		SerialConsole: "serial0,115200",
 	}, NIC{Name: "eth0", Label: "built-in RJ45 (USB-attached)", Driver: "smsc95xx (3B) or lan78xx (3B+)", Role: RoleWAN}),
 	raspberryPi(Board{
 		Name:          "rpi4",
@@ -193,8 +199,6 @@ var boards = []Board{
 		DeviceTrees: []string{
 			"bcm2711-rpi-4-b.dtb", "bcm2711-rpi-400.dtb", "bcm2711-rpi-cm4.dtb", "bcm2711-rpi-cm4-io.dtb", "bcm2711-rpi-cm4s.dtb",
 		},
-		ConfigTxt:     []string{"enable_uart=1"},
-		SerialConsole: "serial0,115200",
 	}, NIC{Name: "eth0", Label: "built-in RJ45", Driver: "bcmgenet", Role: RoleWAN}),
 	raspberryPi(Board{
 		Name:        "rpi5",
@@ -218,8 +222,6 @@ var boards = []Board{
 		Description:   "Raspberry Pi Zero 2 W (Ethernet only through USB adapters)",
 		FirmwareFiles: pi3Firmware,
 		DeviceTrees:   []string{"bcm2710-rpi-zero-2-w.dtb", "bcm2710-rpi-zero-2.dtb", "bcm2837-rpi-zero-2-w.dtb"},
-		ConfigTxt:     []string{"enable_uart=1"},
-		SerialConsole: "serial0,115200",
 	}, NIC{Name: "eth0", Label: "first USB Ethernet adapter", Driver: "r8152 or lan78xx", Role: RoleWAN}),
 	pcBIOS(Board{
 		Name:        "apu2",
