@@ -1,5 +1,6 @@
-// Package sockopt sets the options the gizmo's sockets need before they
-// bind, through a net.ListenConfig's Control.
+// Package sockopt sets the options the gizmo's sockets need: before they
+// bind or dial, through a net.ListenConfig's or net.Dialer's Control, or
+// on a socket already open, with Set.
 package sockopt
 
 import (
@@ -18,16 +19,22 @@ type Option func(fd int, network string) error
 // stops at the first that fails.
 func Control(opts ...Option) func(network, address string, c syscall.RawConn) error {
 	return func(network, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			for _, o := range opts {
-				if serr = o(int(fd), network); serr != nil {
-					return
-				}
-			}
-		})
-		return errors.Join(err, serr)
+		return Set(c, network, opts...)
 	}
+}
+
+// Set sets opts in order on the socket c, opened for network, and stops
+// at the first that fails.
+func Set(c syscall.RawConn, network string, opts ...Option) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		for _, o := range opts {
+			if serr = o(int(fd), network); serr != nil {
+				return
+			}
+		}
+	})
+	return errors.Join(err, serr)
 }
 
 // Freebind sets IP_FREEBIND, or IPV6_FREEBIND on an IPv6 socket, so that
@@ -54,5 +61,13 @@ func BindToDevice(ifname string) Option {
 			return nil
 		}
 		return unix.BindToDevice(fd, ifname)
+	}
+}
+
+// SendBufferForce sets the send buffer to bytes (SO_SNDBUFFORCE), past the
+// wmem_max limit that SO_SNDBUF stops at; it needs CAP_NET_ADMIN.
+func SendBufferForce(bytes int) Option {
+	return func(fd int, _ string) error {
+		return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, bytes)
 	}
 }

@@ -3,6 +3,7 @@ package sockopt
 import (
 	"context"
 	"net"
+	"os"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -41,5 +42,36 @@ func TestControlStopsAtTheFirstFailure(t *testing.T) {
 	_, err := lc.ListenPacket(context.Background(), "udp4", "127.0.0.1:0")
 	if err == nil || later {
 		t.Errorf("ListenPacket = %v, later option ran %v; want EPERM and no later option", err, later)
+	}
+}
+
+// SendBufferForce sets a send buffer past wmem_max on an open socket; the
+// kernel reports twice the size asked for (socket(7), SO_SNDBUF).
+func TestSendBufferForceOnAnOpenSocket(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("SO_SNDBUFFORCE needs CAP_NET_ADMIN")
+	}
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	raw, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = 16 << 20
+	if err := Set(raw, "udp4", SendBufferForce(want)); err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	var gerr error
+	if err := raw.Control(func(fd uintptr) {
+		got, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
+	}); err != nil || gerr != nil {
+		t.Fatal(err, gerr)
+	}
+	if got != 2*want {
+		t.Fatalf("SO_SNDBUF = %d, want %d", got, 2*want)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/internal/mailbox"
+	"codeberg.org/monostack/gizmo/internal/sockopt"
 	"codeberg.org/monostack/gizmo/internal/svclog"
 )
 
@@ -226,13 +227,7 @@ func (s *Service) conn() (*nftables.Conn, error) {
 		if err != nil {
 			return err
 		}
-		var serr error
-		if err := raw.Control(func(fd uintptr) {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, sendBuffer)
-		}); err != nil {
-			return err
-		}
-		return serr
+		return sockopt.Set(raw, "netlink", sockopt.SendBufferForce(sendBuffer))
 	})}
 	if s.cfg.NetNS != 0 {
 		opts = append(opts, nftables.WithNetNSFd(s.cfg.NetNS))

@@ -14,10 +14,9 @@ import (
 	"syscall"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"codeberg.org/monostack/gizmo/internal/benchns"
 	"codeberg.org/monostack/gizmo/internal/iperf"
+	"codeberg.org/monostack/gizmo/internal/sockopt"
 )
 
 // iperfRate runs one iperf3 test from the client to m.target: TCP
@@ -68,15 +67,7 @@ func hostDialer(dev string, local netip.Addr) *net.Dialer {
 	return &net.Dialer{
 		Timeout:   time.Second,
 		LocalAddr: &net.TCPAddr{IP: local.AsSlice()},
-		Control: func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			if err := rc.Control(func(fd uintptr) {
-				serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, dev)
-			}); err != nil {
-				return err
-			}
-			return serr
-		},
+		Control:   sockopt.Control(sockopt.BindToDevice(dev)),
 	}
 }
 
