@@ -8,7 +8,10 @@
 // value; Put replaces it and never blocks.
 package mailbox
 
-import "sync"
+import (
+	"context"
+	"sync"
+)
 
 // Box holds the newest value not yet taken. Put may be called from any
 // number of goroutines; one reader waits on C and then calls Take. The zero
@@ -63,4 +66,20 @@ func (b *Box[T]) Take() (v T, ok bool) {
 	default:
 	}
 	return v, ok
+}
+
+// Each calls f with every value it takes until ctx is done: the whole
+// loop of a reader that waits for nothing else. Values put while f runs
+// replace each other, and the newest is taken when f returns.
+func (b *Box[T]) Each(ctx context.Context, f func(T)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-b.C():
+			if v, ok := b.Take(); ok {
+				f(v)
+			}
+		}
+	}
 }

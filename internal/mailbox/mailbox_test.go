@@ -1,6 +1,7 @@
 package mailbox
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -183,4 +184,34 @@ func TestReaderLoop(t *testing.T) {
 	for v := range applied {
 		t.Errorf("applied %d after the last Put", v)
 	}
+}
+
+// Each hands the reader every value it takes, the newest when several
+// were put while it was busy, and returns when its context is done.
+func TestEachTakesNewestUntilDone(t *testing.T) {
+	var b Box[int]
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan int)
+	release := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.Each(ctx, func(v int) {
+			got <- v
+			<-release
+		})
+	}()
+	b.Put(1)
+	if v := <-got; v != 1 {
+		t.Fatalf("first value %d, want 1", v)
+	}
+	b.Put(2) // replaced by 3 before the reader is back
+	b.Put(3)
+	release <- struct{}{}
+	if v := <-got; v != 3 {
+		t.Fatalf("second value %d, want 3 (the newest)", v)
+	}
+	cancel()
+	release <- struct{}{}
+	<-done
 }

@@ -72,20 +72,12 @@ func New(cfg Config) (*Service, error) {
 // ruleset stays in place: a router whose daemon stopped keeps filtering
 // (fail closed), and the next start replaces the table atomically.
 func (s *Service) Run(ctx context.Context) error {
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-s.next.C():
-			p, ok := s.next.Take()
-			if !ok {
-				continue
-			}
-			if err := s.Apply(p); err != nil {
-				s.log.Error("ruleset not applied; the previous one stays", "err", err)
-			}
+	s.next.Each(ctx, func(p Plan) {
+		if err := s.Apply(p); err != nil {
+			s.log.Error("ruleset not applied; the previous one stays", "err", err)
 		}
-	}
+	})
+	return nil
 }
 
 // Update validates p and, if it is valid, hands it to Run; a plan not yet
