@@ -24,9 +24,11 @@ import (
 )
 
 func main() {
-	listen := flag.String("listen", "127.0.0.1:5302", "address to serve on")
-	upstream := flag.String("upstream", "127.0.0.1:5300", "upstream resolver")
-	pref64 := flag.String("pref64", "2001:db8:64::/96", "NAT64 prefix")
+	var listen, upstream netip.AddrPort
+	var pref64 netip.Prefix
+	flag.TextVar(&listen, "listen", netip.MustParseAddrPort("127.0.0.1:5302"), "address to serve on")
+	flag.TextVar(&upstream, "upstream", netip.MustParseAddrPort("127.0.0.1:5300"), "upstream resolver")
+	flag.TextVar(&pref64, "pref64", netip.MustParsePrefix("2001:db8:64::/96"), "NAT64 prefix")
 	cacheBytes := flag.Int("cache-bytes", 0, "cache memory bound (0: the service's default, as the daemon ships it)")
 	sockets := flag.Int("udp-sockets", 0, "SO_REUSEPORT UDP sockets (0: the service's default, GOMAXPROCS)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file")
@@ -59,7 +61,7 @@ func main() {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	if err := run(*listen, *upstream, *pref64, *cacheBytes, *sockets); err != nil {
+	if err := run(listen, upstream, pref64, *cacheBytes, *sockets); err != nil {
 		fmt.Fprintln(os.Stderr, "dns64d:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
@@ -105,19 +107,7 @@ func writeAllocs(path string) error {
 	return f.Close()
 }
 
-func run(listen, upstream, pref64 string, cacheBytes, sockets int) error {
-	l, err := netip.ParseAddrPort(listen)
-	if err != nil {
-		return fmt.Errorf("-listen: %w", err)
-	}
-	u, err := netip.ParseAddrPort(upstream)
-	if err != nil {
-		return fmt.Errorf("-upstream: %w", err)
-	}
-	p, err := netip.ParsePrefix(pref64)
-	if err != nil {
-		return fmt.Errorf("-pref64: %w", err)
-	}
+func run(l, u netip.AddrPort, p netip.Prefix, cacheBytes, sockets int) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	s, err := dns64.New(dns64.Config{Logger: log, CacheBytes: cacheBytes, UDPSockets: sockets})
 	if err != nil {

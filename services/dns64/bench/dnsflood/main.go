@@ -31,27 +31,21 @@ import (
 )
 
 func main() {
-	server := flag.String("server", "127.0.0.1:5302", "the server to flood")
-	from := flag.String("from", "127.0.0.2", "local address to send from")
+	var server netip.AddrPort
+	var from netip.Addr
+	flag.TextVar(&server, "server", netip.MustParseAddrPort("127.0.0.1:5302"), "the server to flood")
+	flag.TextVar(&from, "from", netip.MustParseAddr("127.0.0.2"), "local address to send from")
 	sockets := flag.Int("sockets", 4, "UDP sockets (source ports) to send from")
 	file := flag.String("d", "", "query file: one \"name TYPE\" per line")
 	seconds := flag.Float64("l", 10, "seconds to flood")
 	flag.Parse()
-	if err := run(*server, *from, *file, *sockets, time.Duration(*seconds*float64(time.Second))); err != nil {
+	if err := run(server, from, *file, *sockets, time.Duration(*seconds*float64(time.Second))); err != nil {
 		fmt.Fprintln(os.Stderr, "dnsflood:", err)
 		os.Exit(1)
 	}
 }
 
-func run(server, from, file string, sockets int, d time.Duration) error {
-	to, err := netip.ParseAddrPort(server)
-	if err != nil {
-		return fmt.Errorf("-server: %w", err)
-	}
-	local, err := netip.ParseAddr(from)
-	if err != nil {
-		return fmt.Errorf("-from: %w", err)
-	}
+func run(to netip.AddrPort, local netip.Addr, file string, sockets int, d time.Duration) error {
 	queries, err := readQueries(file)
 	if err != nil {
 		return err
