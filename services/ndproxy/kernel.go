@@ -122,7 +122,6 @@ func (k *kernel) flush() error {
 		errs = append(errs, fmt.Errorf("ndproxy: list proxy entries: %w", err))
 	}
 	for _, n := range proxies {
-		n := n
 		if err := netlink.NeighDel(&n); err != nil && !errors.Is(err, unix.ENOENT) {
 			errs = append(errs, fmt.Errorf("ndproxy: delete proxy entry %s: %w", n.IP, err))
 		}
@@ -134,7 +133,6 @@ func (k *kernel) flush() error {
 		errs = append(errs, fmt.Errorf("ndproxy: list routes: %w", err))
 	}
 	for _, r := range routes {
-		r := r
 		if err := netlink.RouteDel(&r); err != nil && !errors.Is(err, unix.ESRCH) {
 			errs = append(errs, fmt.Errorf("ndproxy: delete route %s: %w", r.Dst, err))
 		}
