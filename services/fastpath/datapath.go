@@ -142,8 +142,8 @@ func (d *datapath) close() error {
 	return d.objs.Close()
 }
 
-// configure writes the config in one map update, so the programs see
-// either the old one or the new one.
+// configure writes the config in one map update (setConfig), so the
+// programs see either the old one or the new one.
 func (d *datapath) configure(enabled bool, lan, wan int, mark uint32, prefixes, exclude []netip.Prefix, t timeouts, flags uint32, nowNs uint64) error {
 	if len(prefixes) > maxPrefixes {
 		return fmt.Errorf("fastpath: %d LAN prefixes, at most %d", len(prefixes), maxPrefixes)
@@ -173,10 +173,9 @@ func (d *datapath) configure(enabled bool, lan, wan int, mark uint32, prefixes, 
 	if enabled && c.Nprefixes > 0 {
 		c.Enabled = 1
 	}
-	if err := d.objs.FpConfig.Update(uint32(0), &c, ebpf.UpdateAny); err != nil {
+	if err := d.setConfig(c); err != nil {
 		return fmt.Errorf("fastpath: config: %w", err)
 	}
-	d.cfg = c
 	return nil
 }
 
@@ -184,8 +183,16 @@ func (d *datapath) configure(enabled bool, lan, wan int, mark uint32, prefixes, 
 func (d *datapath) setClock(nowNs uint64) error {
 	c := d.cfg
 	c.NowNs = nowNs
-	if err := d.objs.FpConfig.Update(uint32(0), &c, ebpf.UpdateAny); err != nil {
+	if err := d.setConfig(c); err != nil {
 		return fmt.Errorf("fastpath: clock: %w", err)
+	}
+	return nil
+}
+
+// setConfig writes c in one map update and keeps it as the one in force.
+func (d *datapath) setConfig(c fastpathConfig) error {
+	if err := d.objs.FpConfig.Update(uint32(0), &c, ebpf.UpdateAny); err != nil {
+		return err
 	}
 	d.cfg = c
 	return nil

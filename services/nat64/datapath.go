@@ -243,10 +243,9 @@ func (d *datapath) configure(p Plan, extraFlags uint8, nowNs uint64) error {
 	}
 	var old nat64Config
 	_ = d.objs.Nat64Config.Lookup(uint32(0), &old)
-	if err := d.objs.Nat64Config.Update(uint32(0), &c, ebpf.UpdateAny); err != nil {
+	if err := d.setConfig(c); err != nil {
 		return fmt.Errorf("nat64: config: %w", err)
 	}
-	d.cur = c
 	if old.Pool4 != 0 && old.Pool4 != c.Pool4 {
 		if err := d.flushDynamic(poolWAN); err != nil {
 			return err
@@ -264,11 +263,9 @@ func (d *datapath) configure(p Plan, extraFlags uint8, nowNs uint64) error {
 // addresses 0). The seed stays, for the quota slots of the sessions that
 // remain.
 func (d *datapath) disable() error {
-	c := nat64Config{HashSeed: d.seed}
-	if err := d.objs.Nat64Config.Update(uint32(0), &c, ebpf.UpdateAny); err != nil {
+	if err := d.setConfig(nat64Config{HashSeed: d.seed}); err != nil {
 		return fmt.Errorf("nat64: disable: %w", err)
 	}
-	d.cur = c
 	return nil
 }
 
@@ -276,6 +273,12 @@ func (d *datapath) disable() error {
 func (d *datapath) setClock(nowNs uint64) error {
 	c := d.cur
 	c.NowNs = nowNs
+	return d.setConfig(c)
+}
+
+// setConfig writes c in one map update, so that the programs see the old
+// config or the new one, never a mix, and keeps it as the one in force.
+func (d *datapath) setConfig(c nat64Config) error {
 	if err := d.objs.Nat64Config.Update(uint32(0), &c, ebpf.UpdateAny); err != nil {
 		return err
 	}
