@@ -23,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/internal/mailbox"
+	"codeberg.org/monostack/gizmo/internal/nfttable"
 	"codeberg.org/monostack/gizmo/internal/reconcile"
 	"codeberg.org/monostack/gizmo/internal/svclog"
 )
@@ -145,12 +146,7 @@ func (s *Service) apply(p Plan) error {
 		return fmt.Errorf("accounting: %w", err)
 	}
 	defer c.CloseLasting()
-	t := &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}
-	// Add-then-delete empties an existing table in the same batch without
-	// failing when there is none.
-	c.AddTable(t)
-	c.DelTable(t)
-	c.AddTable(t)
+	t := nfttable.Fresh(c, &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName})
 	ch := c.AddChain(&nftables.Chain{
 		Name: "forward", Table: t, Type: nftables.ChainTypeFilter,
 		Hooknum: nftables.ChainHookForward, Priority: nftables.ChainPriorityRef(-150),
@@ -198,9 +194,7 @@ func (s *Service) remove() error {
 		return err
 	}
 	defer c.CloseLasting()
-	t := &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}
-	c.AddTable(t)
-	c.DelTable(t)
+	nfttable.Remove(c, &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName})
 	return c.Flush()
 }
 

@@ -5,6 +5,8 @@ import (
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
+
+	"codeberg.org/monostack/gizmo/internal/nfttable"
 )
 
 // NAT44Table is the nftables table (family ip) in which the CLAT maps the
@@ -52,10 +54,7 @@ func nat44Batch(verb string, fill func(*nftables.Conn, *nftables.Table)) error {
 	}
 	defer c.CloseLasting()
 	t := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: NAT44Table}
-	// Add-then-delete empties an existing table in the same batch without
-	// failing when there is none.
-	c.AddTable(t)
-	c.DelTable(t)
+	nfttable.Remove(c, t)
 	fill(c, t)
 	if err := c.Flush(); err != nil {
 		return fmt.Errorf("clat: %s %s: %w", verb, NAT44Table, err)

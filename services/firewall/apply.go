@@ -9,6 +9,8 @@ import (
 	"github.com/google/nftables/expr"
 	"github.com/google/nftables/userdata"
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/nfttable"
 )
 
 // elemsPerMessage keeps a set's element list in one netlink message far
@@ -30,10 +32,7 @@ type Counter struct {
 // carry gives each counter its starting value, so that counters survive
 // the swap (and a daemon restart) instead of falling to zero.
 func (rs Ruleset) queue(conn *nftables.Conn, carry map[string]Counter) error {
-	t := &nftables.Table{Family: nftables.TableFamilyINet, Name: rs.Table}
-	conn.AddTable(t)
-	conn.DelTable(t)
-	conn.AddTable(t)
+	t := nfttable.Fresh(conn, &nftables.Table{Family: nftables.TableFamilyINet, Name: rs.Table})
 
 	for _, name := range rs.Counters {
 		c := carry[name]

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/internal/mailbox"
+	"codeberg.org/monostack/gizmo/internal/nfttable"
 	"codeberg.org/monostack/gizmo/internal/sockopt"
 	"codeberg.org/monostack/gizmo/internal/svclog"
 )
@@ -187,9 +188,7 @@ func (s *Service) Remove() error {
 	if err != nil {
 		return err
 	}
-	t := &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName}
-	conn.AddTable(t) // so that the delete cannot fail on a missing table
-	conn.DelTable(t)
+	nfttable.Remove(conn, &nftables.Table{Family: nftables.TableFamilyINet, Name: TableName})
 	if err := conn.Flush(); err != nil {
 		return fmt.Errorf("firewall: remove table inet %s: %w", TableName, err)
 	}
