@@ -59,36 +59,37 @@ const (
 	v4NoServer  = "no-server-identifier"
 )
 
-type v4Error struct{ reason, detail string }
-
-func (e *v4Error) Error() string { return "dhcpv4 lease: " + e.reason + ": " + e.detail }
+// leaseRejected is a DHCPv4 lease the WAN refused.
+func leaseRejected(reason, detail string) error {
+	return &rejection{"dhcpv4 lease", reason, detail}
+}
 
 // leaseFromACK validates an ACK received at now and turns it into a lease
 // (RFC 2131 §4.3.1 Table 3 lists what an ACK must carry; §4.4.5 gives the
 // T1/T2 defaults of 0.5 and 0.875 times the lease).
 func leaseFromACK(ack *dhcpv4.DHCPv4, now time.Time) (*v4Lease, error) {
 	if ack.MessageType() != dhcpv4.MessageTypeAck {
-		return nil, &v4Error{v4NoAddress, "not an ACK"}
+		return nil, leaseRejected(v4NoAddress, "not an ACK")
 	}
 	ip, ok := netip.AddrFromSlice(ack.YourIPAddr.To4())
 	if !ok || !ip.IsGlobalUnicast() || ip.IsMulticast() {
-		return nil, &v4Error{v4NoAddress, fmt.Sprint(ack.YourIPAddr)}
+		return nil, leaseRejected(v4NoAddress, fmt.Sprint(ack.YourIPAddr))
 	}
 	bits := 32
 	if m := ack.SubnetMask(); m != nil {
 		ones, size := m.Size()
 		if size != 32 || ones < 1 || ones > 32 {
-			return nil, &v4Error{v4BadMask, m.String()}
+			return nil, leaseRejected(v4BadMask, m.String())
 		}
 		bits = ones
 	}
 	srv, ok := netip.AddrFromSlice(ack.ServerIdentifier().To4())
 	if !ok || !srv.IsValid() || srv.IsUnspecified() {
-		return nil, &v4Error{v4NoServer, ""}
+		return nil, leaseRejected(v4NoServer, "")
 	}
 	lt := ack.IPAddressLeaseTime(0)
 	if lt <= 0 {
-		return nil, &v4Error{v4NoLease, ""}
+		return nil, leaseRejected(v4NoLease, "")
 	}
 	t1 := ack.IPAddressRenewalTime(lt / 2)
 	t2 := ack.IPAddressRebindingTime(lt / 8 * 7) // lt*7 would overflow for long leases
@@ -383,11 +384,7 @@ func (c *dhcp4Client) verify(ctx context.Context, l *v4Lease, mode verifyMode) (
 func (c *dhcp4Client) accept(ack *dhcpv4.DHCPv4) (*v4Lease, error) {
 	l, err := leaseFromACK(ack, time.Now())
 	if err != nil {
-		var ve *v4Error
-		reason := "other"
-		if errors.As(err, &ve) {
-			reason = ve.reason
-		}
+		reason := reasonOf(err)
 		c.stats.Add(func(s *Stats) {
 			if s.InvalidDHCPv4 == nil {
 				s.InvalidDHCPv4 = map[string]uint64{}

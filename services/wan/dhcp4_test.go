@@ -60,7 +60,7 @@ func TestLeaseFromACK(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			l, err := leaseFromACK(ack(t, tt.mods...), t0)
 			if tt.reason != "" {
-				ve, ok := err.(*v4Error)
+				ve, ok := err.(*rejection)
 				if !ok || ve.reason != tt.reason {
 					t.Fatalf("err %v, want reason %s", err, tt.reason)
 				}

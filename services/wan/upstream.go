@@ -78,28 +78,34 @@ const (
 	raOwn          = "own-router-advertisement"
 )
 
-// raError is a rejected RA, or a rejected option within an accepted RA.
-type raError struct{ reason, detail string }
+// rejection is an upstream message the WAN refused, or an option it
+// refused within an accepted one, with the reason it is counted under.
+type rejection struct{ what, reason, detail string }
 
-func (e *raError) Error() string { return "router advertisement: " + e.reason + ": " + e.detail }
+func (e *rejection) Error() string { return e.what + ": " + e.reason + ": " + e.detail }
+
+// raRejected is a rejected RA, or a rejected option within an accepted RA.
+func raRejected(reason, detail string) error {
+	return &rejection{"router advertisement", reason, detail}
+}
 
 // parseRA decodes and validates an RA received from src with the given IP
 // hop limit (RFC 4861 §6.1.2): link-local source, hop limit 255, well-formed
 // ICMPv6 and options. hopLimit < 0 means unknown (no control message).
 func parseRA(b []byte, src netip.Addr, hopLimit int) (*ndp.RouterAdvertisement, error) {
 	if !src.Is6() || !src.IsLinkLocalUnicast() {
-		return nil, &raError{raSourceNotLL, src.String()}
+		return nil, raRejected(raSourceNotLL, src.String())
 	}
 	if hopLimit >= 0 && hopLimit != ndp.HopLimit {
-		return nil, &raError{raHopLimit, fmt.Sprint(hopLimit)}
+		return nil, raRejected(raHopLimit, fmt.Sprint(hopLimit))
 	}
 	m, err := ndp.ParseMessage(b)
 	if err != nil {
-		return nil, &raError{raMalformed, err.Error()}
+		return nil, raRejected(raMalformed, err.Error())
 	}
 	ra, ok := m.(*ndp.RouterAdvertisement)
 	if !ok {
-		return nil, &raError{raNotRA, fmt.Sprintf("%T", m)}
+		return nil, raRejected(raNotRA, fmt.Sprintf("%T", m))
 	}
 	return ra, nil
 }
@@ -234,23 +240,23 @@ func (u *upstream) option(o ndp.Option, src netip.Addr, now time.Time) error {
 		// §6.3.4: accept only a value between the IPv6 minimum and the
 		// link's own MTU.
 		if o.MTU < 1280 || (u.linkMTU > 0 && int(o.MTU) > u.linkMTU) {
-			return &raError{raBadMTU, fmt.Sprint(o.MTU)}
+			return raRejected(raBadMTU, fmt.Sprint(o.MTU))
 		}
 		if r := u.routers[src]; r != nil {
 			r.mtu = int(o.MTU)
 		}
 	case *ndp.PrefixInformation:
 		if o.PrefixLength > 128 || !o.Prefix.Is6() {
-			return &raError{raBadPIO, o.Prefix.String()}
+			return raRejected(raBadPIO, o.Prefix.String())
 		}
 		p := netip.PrefixFrom(o.Prefix, int(o.PrefixLength)).Masked()
 		// §6.3.4 / RFC 4862 §5.5.3: ignore link-local prefixes and
 		// preferred > valid.
 		if p.Addr().IsLinkLocalUnicast() {
-			return &raError{raLinkLocalPIO, p.String()}
+			return raRejected(raLinkLocalPIO, p.String())
 		}
 		if o.PreferredLifetime > o.ValidLifetime {
-			return &raError{raBadPIO, p.String() + ": preferred > valid"}
+			return raRejected(raBadPIO, p.String()+": preferred > valid")
 		}
 		if o.ValidLifetime == 0 {
 			delete(u.prefixes, p)
@@ -281,13 +287,13 @@ func (u *upstream) option(o ndp.Option, src netip.Addr, now time.Time) error {
 			}
 		}
 		if len(bad) > 0 {
-			return &raError{raBadRDNSS, strings.Join(bad, " ")}
+			return raRejected(raBadRDNSS, strings.Join(bad, " "))
 		}
 	case *ndp.RouteInformation:
 		if o.PrefixLength > 128 || !o.Prefix.Is6() || o.Preference == 2 {
 			// RFC 4191 §2.3: the reserved preference (10) means ignore
 			// the option.
-			return &raError{raBadRoute, o.Prefix.String()}
+			return raRejected(raBadRoute, o.Prefix.String())
 		}
 		p := netip.PrefixFrom(o.Prefix, int(o.PrefixLength)).Masked()
 		if o.RouteLifetime == 0 {
@@ -303,7 +309,7 @@ func (u *upstream) option(o ndp.Option, src netip.Addr, now time.Time) error {
 		switch o.Prefix.Bits() {
 		case 32, 40, 48, 56, 64, 96:
 		default:
-			return &raError{raBadPref64, o.Prefix.String()}
+			return raRejected(raBadPref64, o.Prefix.String())
 		}
 		p := o.Prefix.Masked()
 		if o.Lifetime == 0 {
@@ -480,9 +486,10 @@ func (u *upstream) sizes() map[string]int {
 	}
 }
 
-// reasonOf returns the Stats label of an RA error.
+// reasonOf returns the Stats label of a rejection, "other" for any other
+// error.
 func reasonOf(err error) string {
-	var re *raError
+	var re *rejection
 	if errors.As(err, &re) {
 		return re.reason
 	}
