@@ -16,27 +16,17 @@ import (
 // one comes first; the caller counts and logs the error inside apply.
 // Nothing is applied before the first plan.
 func Run[P any](ctx context.Context, plans *mailbox.Box[P], retry time.Duration, apply func(P) error) {
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	var pending *P
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-plans.C():
-			if p, ok := plans.Take(); ok {
-				pending = &p
+	plans.Each(ctx, func(p P) {
+		for apply(p) != nil {
+			select {
+			case <-ctx.Done():
+				return
+			case <-plans.C():
+				if newer, ok := plans.Take(); ok {
+					p = newer
+				}
+			case <-time.After(retry):
 			}
-		case <-timer.C:
 		}
-		if pending == nil {
-			continue
-		}
-		if err := apply(*pending); err != nil {
-			timer.Reset(retry)
-			continue
-		}
-		pending = nil
-	}
+	})
 }
