@@ -45,32 +45,24 @@ func TestControlStopsAtTheFirstFailure(t *testing.T) {
 	}
 }
 
-// SendBufferForce sets a send buffer past wmem_max on an open socket; the
-// kernel reports twice the size asked for (socket(7), SO_SNDBUF).
-func TestSendBufferForceOnAnOpenSocket(t *testing.T) {
+// SendBufferForce sets a send buffer past wmem_max; the kernel reports
+// twice the size asked for (socket(7), SO_SNDBUF).
+func TestSendBufferForcePassesWmemMax(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("SO_SNDBUFFORCE needs CAP_NET_ADMIN")
 	}
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	raw, err := c.SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
 	const want = 16 << 20
-	if err := Set(raw, "udp4", SendBufferForce(want)); err != nil {
+	var got int
+	sndbuf := func(fd int, _ string) (err error) {
+		got, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF)
+		return err
+	}
+	lc := net.ListenConfig{Control: Control(SendBufferForce(want), sndbuf)}
+	c, err := lc.ListenPacket(context.Background(), "udp4", "127.0.0.1:0")
+	if err != nil {
 		t.Fatal(err)
 	}
-	var got int
-	var gerr error
-	if err := raw.Control(func(fd uintptr) {
-		got, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUF)
-	}); err != nil || gerr != nil {
-		t.Fatal(err, gerr)
-	}
+	c.Close()
 	if got != 2*want {
 		t.Fatalf("SO_SNDBUF = %d, want %d", got, 2*want)
 	}
