@@ -70,6 +70,13 @@ func (p Plan) Enabled() bool { return p.Server.IsValid() }
 // Subnet is the legacy network the server serves.
 func (p Plan) Subnet() netip.Prefix { return p.Server.Masked() }
 
+// Broadcast is the broadcast address of an IPv4 subnet, its last, with
+// every host bit set (RFC 919 §7): no host's address, and the one the
+// server names in option 28 (RFC 2132 §5.3).
+func Broadcast(subnet netip.Prefix) netip.Addr {
+	return addrFrom(u32(subnet.Masked().Addr()) | (1<<(32-subnet.Bits()) - 1))
+}
+
 // Validate checks that the plan describes one IPv4 subnet that holds the pool
 // and every reservation.
 func (p Plan) Validate() error {
