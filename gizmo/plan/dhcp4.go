@@ -33,11 +33,8 @@ func DHCP4(st *state.State, v6OnlyWait time.Duration, timeServed []netip.Addr) d
 		last = last.Prev()
 	}
 	// A legacy network larger than a /16 gets a /16's worth of pool.
-	if u32(last)-u32(first)+1 > dhcp4.MaxPool {
-		last = addr32(u32(first) + dhcp4.MaxPool - 1)
-		if last == own.Addr() {
-			last = last.Prev()
-		}
+	if last = dhcp4.CapPool(first, last); last == own.Addr() {
+		last = last.Prev()
 	}
 	p := dhcp4.Plan{
 		Server:                 own,
@@ -83,13 +80,4 @@ func DHCP4(st *state.State, v6OnlyWait time.Duration, timeServed []netip.Addr) d
 		p.Hosts[mac] = hp
 	}
 	return p
-}
-
-func u32(a netip.Addr) uint32 {
-	b := a.As4()
-	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-}
-
-func addr32(v uint32) netip.Addr {
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }

@@ -5,6 +5,17 @@ import (
 	"testing"
 )
 
+// MaxPool bounds a pool that would be longer, and leaves a shorter one.
+func TestCapPool(t *testing.T) {
+	first := netip.MustParseAddr("10.0.0.1")
+	if got, want := CapPool(first, netip.MustParseAddr("10.255.255.254")), netip.MustParseAddr("10.1.0.0"); got != want {
+		t.Errorf("a /8's pool ends at %s, want %s (MaxPool addresses)", got, want)
+	}
+	if last := netip.MustParseAddr("10.0.255.254"); CapPool(first, last) != last {
+		t.Errorf("a /16's pool was cut to %s", CapPool(first, last))
+	}
+}
+
 // RFC 919 §7: a subnet's broadcast address has every host bit set, across
 // octet boundaries too; the subnet is masked first.
 func TestBroadcast(t *testing.T) {
