@@ -16,17 +16,16 @@ func TestCapPool(t *testing.T) {
 	}
 }
 
-// RFC 919 §7: a subnet's broadcast address has every host bit set, across
-// octet boundaries too; the subnet is masked first.
+// RFC 919 §7: a subnet's broadcast address has every host bit set.
 func TestBroadcast(t *testing.T) {
-	for subnet, want := range map[string]string{
-		"203.0.113.129/25": "203.0.113.255",
-		"192.0.2.0/24":     "192.0.2.255",
-		"10.1.0.0/16":      "10.1.255.255",
-		"198.51.100.9/29":  "198.51.100.15",
+	for _, tc := range []struct{ rule, subnet, want string }{
+		{"a /24's host bits are its last octet", "192.0.2.0/24", "192.0.2.255"},
+		{"a /16's host bits span two octets", "10.1.0.0/16", "10.1.255.255"},
+		{"a /25's host bits start inside an octet, and the subnet is masked first", "203.0.113.129/25", "203.0.113.255"},
+		{"a /29 has three host bits", "198.51.100.9/29", "198.51.100.15"},
 	} {
-		if got := Broadcast(netip.MustParsePrefix(subnet)).String(); got != want {
-			t.Errorf("Broadcast(%s) = %s, want %s", subnet, got, want)
+		if got := Broadcast(netip.MustParsePrefix(tc.subnet)).String(); got != tc.want {
+			t.Errorf("%s: Broadcast(%s) = %s, want %s", tc.rule, tc.subnet, got, tc.want)
 		}
 	}
 }
