@@ -36,35 +36,36 @@ func (r wired) stats(all bool) rollup.Stats {
 	if !all {
 		return s
 	}
+	// The rest in the order of rollup.Stats' fields.
+	s.WAN = statsOf(r.wan)
+	s.DHCP6PD = statsOf(r.dhcp6pd)
+	s.RA = statsOf(r.ra)
+	s.NDProxy = statsOf(r.ndproxy)
+	s.DHCP6Info = statsOf(r.dhcp6info)
+	s.LANIf = statsOf(r.lanif)
+	s.DHCP4 = statsOf(r.dhcp4)
+	s.DSLite = statsOf(r.dslite)
+	s.CLAT = statsOf(r.clat)
+	if r.discovery != nil {
+		ds, _ := r.discovery.Stats()
+		s.Discovery = &ds
+	}
 	if r.firewall != nil {
 		s.Firewall = ptr(r.firewall.Stats())
 		if c, err := r.firewall.Counters(); err == nil {
 			s.FirewallCounters = c
 		}
 	}
-	s.WAN = statsOf(r.wan)
-	s.DHCP6PD = statsOf(r.dhcp6pd)
-	s.RA = statsOf(r.ra)
-	s.NDProxy = statsOf(r.ndproxy)
-	s.NSResponder = statsOf(r.nsresponder)
-	s.DHCP6Info = statsOf(r.dhcp6info)
-	s.LANIf = statsOf(r.lanif)
-	s.CLAT = statsOf(r.clat)
-	s.DHCP4 = statsOf(r.dhcp4)
-	s.DSLite = statsOf(r.dslite)
-	s.Neighbors = statsOf(r.neighbors)
 	s.Timesync = statsOf(r.timesync)
-	if r.discovery != nil {
-		ds, _ := r.discovery.Stats()
-		s.Discovery = &ds
-	}
-	if r.upnp != nil {
-		s.UPnP = &rollup.UPnP{Stats: r.upnp.Stats()}
-	}
 	if r.vlan != nil {
 		if v, err := r.vlan.Stats(); err == nil {
 			s.VLAN = &v
 		}
+	}
+	s.Neighbors = statsOf(r.neighbors)
+	s.NSResponder = statsOf(r.nsresponder)
+	if r.upnp != nil {
+		s.UPnP = &rollup.UPnP{Stats: r.upnp.Stats()}
 	}
 	return s
 }

@@ -11,18 +11,14 @@ import (
 	"github.com/miekg/dns"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/internal/dnstest"
 	"codeberg.org/monostack/gizmo/services/dhcp6pd"
 )
 
 // upstreamDNSServer answers A queries for ntp.lab.test on loopback, like
 // the ISP's resolver would for an NTP server's name.
 func upstreamDNSServer(t *testing.T) netip.AddrPort {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, q *dns.Msg) {
+	return dnstest.ServeUDP(t, func(w dns.ResponseWriter, q *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetReply(q)
 		if len(q.Question) == 1 && q.Question[0].Name == "ntp.lab.test." && q.Question[0].Qtype == dns.TypeA {
@@ -32,10 +28,7 @@ func upstreamDNSServer(t *testing.T) netip.AddrPort {
 			})
 		}
 		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	return netip.MustParseAddrPort(pc.LocalAddr().String())
+	})
 }
 
 // The appliance has no resolv.conf of its own: names (the public NTP pool,

@@ -58,12 +58,7 @@ func clatState() *state.State {
 }
 
 func TestCLATPlan(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		edit     func(*state.State)
-		existing bool
-		want     clat.Plan
-	}{
+	for _, tc := range []modeCase[clat.Plan]{
 		{"RFC 6877: on an IPv6-only line with the ISP's NAT64 the CLAT translates to its prefix", func(*state.State) {}, false,
 			clat.Plan{Pref64: netip.MustParsePrefix("2001:db8:46::/96"), Address: netip.MustParseAddr("2001:db8:1000:1ff::464"), WANIfindex: 2, WANMTU: 1500}},
 		{"RFC 6052 §3.1: with the well-known prefix non-global IPv4 is unreachable", func(st *state.State) { st.Pref64 = state.WellKnownPref64 }, false,

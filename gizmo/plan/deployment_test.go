@@ -23,12 +23,7 @@ func TestDeploymentOf(t *testing.T) {
 	}
 	upstreamPref64 := func(st *state.State) { st.Pref64Source = state.Pref64Upstream }
 	all := edit.All[state.State]
-	for _, tc := range []struct {
-		name     string
-		edit     func(*state.State)
-		existing bool
-		want     Deployment
-	}{
+	for _, tc := range []modeCase[Deployment]{
 		{"RFC 8415: a delegation makes the gizmo a router", all(router, pd), false, DeploymentRouter},
 		{"RFC 8781: an upstream PREF64 means the upstream translates", all(router, pd, upstreamPref64), false, DeploymentUpstreamNAT64},
 		{"RFC 7050: a prefix the ISP's DNS64 synthesizes into means the upstream translates", all(router, pd, func(st *state.State) { st.Pref64Source = state.Pref64Discovered }), false, DeploymentUpstreamNAT64},

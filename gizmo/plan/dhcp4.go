@@ -23,7 +23,7 @@ func DHCP4(st *state.State, v6OnlyWait time.Duration, timeServed []netip.Addr) d
 	}
 	sub := own.Masked()
 	first := sub.Addr().Next() // after the network address
-	last := lastAddr(sub).Prev()
+	last := dhcp4.Broadcast(sub).Prev()
 	// The gizmo's own address is never leased; when it sits at an end of
 	// the range, the range simply shrinks (the server also skips it inside).
 	if own.Addr() == first {
@@ -33,11 +33,8 @@ func DHCP4(st *state.State, v6OnlyWait time.Duration, timeServed []netip.Addr) d
 		last = last.Prev()
 	}
 	// A legacy network larger than a /16 gets a /16's worth of pool.
-	if u32(last)-u32(first)+1 > dhcp4.MaxPool {
-		last = addr32(u32(first) + dhcp4.MaxPool - 1)
-		if last == own.Addr() {
-			last = last.Prev()
-		}
+	if last = dhcp4.CapPool(first, last); last == own.Addr() {
+		last = last.Prev()
 	}
 	p := dhcp4.Plan{
 		Server:                 own,
@@ -76,32 +73,11 @@ func DHCP4(st *state.State, v6OnlyWait time.Duration, timeServed []netip.Addr) d
 		// -lan-ipv4) or on an address already claimed is left out rather
 		// than invalidating the whole plan.
 		if r := h.Policy.IPv4; r.IsValid() && r.Is4() && sub.Contains(r) &&
-			r != sub.Addr() && r != lastAddr(sub) && !taken[r] {
+			r != sub.Addr() && r != dhcp4.Broadcast(sub) && !taken[r] {
 			hp.Reserved = r
 			taken[r] = true
 		}
 		p.Hosts[mac] = hp
 	}
 	return p
-}
-
-func u32(a netip.Addr) uint32 {
-	b := a.As4()
-	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
-}
-
-func addr32(v uint32) netip.Addr {
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
-}
-
-// lastAddr is the last (broadcast) address of an IPv4 prefix.
-func lastAddr(p netip.Prefix) netip.Addr {
-	b := p.Masked().Addr().As4()
-	host := 32 - p.Bits()
-	for i := 3; i >= 0 && host > 0; i-- {
-		n := min(host, 8)
-		b[i] |= byte(1<<n - 1)
-		host -= n
-	}
-	return netip.AddrFrom4(b)
 }

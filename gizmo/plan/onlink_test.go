@@ -150,12 +150,7 @@ func TestExistingNetworkRALifetimes(t *testing.T) {
 }
 
 func TestNSResponder(t *testing.T) {
-	for _, tc := range []struct {
-		name     string
-		state    func(*state.State)
-		existing bool
-		want     nsresponder.Plan
-	}{
+	for _, tc := range []modeCase[nsresponder.Plan]{
 		{"RFC 4861 7.2.4: the NAT64 /96 in the on-link /64 is answered, as a router's", nil, true,
 			nsresponder.Plan{Prefixes: []netip.Prefix{onLinkNAT}, Router: true}},
 		{"a router's LAN reaches the NAT64 by its default route", nil, false, nsresponder.Plan{}},
@@ -175,7 +170,7 @@ func TestNSResponder(t *testing.T) {
 		}, true, nsresponder.Plan{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			st := edited(existingState(), tc.state)
+			st := edited(existingState(), tc.edit)
 			if diff := cmp.Diff(tc.want, NSResponder(st, tc.existing, raNow), pfxCmp); diff != "" {
 				t.Errorf("plan (-want +got):\n%s", diff)
 			}

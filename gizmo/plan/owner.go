@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/gizmo/state"
+	"codeberg.org/monostack/gizmo/services/dhcp4"
 )
 
 // ValidatePolicy checks a host policy the owner submits for the host mac
@@ -50,7 +51,7 @@ func validatePolicy(st *state.State, mac string, p state.HostPolicy, reserved ma
 	switch {
 	case !sub.Contains(r):
 		return fmt.Errorf("reservation %s is outside the legacy network %s", r, sub)
-	case r == sub.Addr() || r == lastAddr(sub):
+	case r == sub.Addr() || r == dhcp4.Broadcast(sub):
 		return fmt.Errorf("reservation %s is the network's own or broadcast address, not a host's", r)
 	case r == l.Addr():
 		return fmt.Errorf("reservation %s is the gizmo's own address", r)

@@ -227,6 +227,16 @@ func edited[T any](v *T, edit func(*T)) *T {
 	return v
 }
 
+// A modeCase is a table case of a plan that depends on the mode: the rule
+// it checks (name), an edit of the test's base state, whether the gizmo is
+// a guest on an existing network, and the plan the rule wants.
+type modeCase[P any] struct {
+	name     string
+	edit     func(*state.State)
+	existing bool
+	want     P
+}
+
 // checkRA compares an RA plan with want and checks that it can be sent.
 func checkRA(t *testing.T, got, want ra.Plan) {
 	t.Helper()

@@ -189,6 +189,25 @@ func TestMetricsAllServices(t *testing.T) {
 	}
 }
 
+// Every counter reads a field of its own: with each number in the Stats a
+// value of its own, no two unlabelled counters agree, as two would if one
+// family read another's field.
+func TestMetricsReadTheirOwnFields(t *testing.T) {
+	seen := map[float64]string{}
+	for key, v := range gather(t, everyService()) {
+		if !strings.HasSuffix(key, "_total") {
+			continue // a gauge, or a labelled counter's sample
+		}
+		if other, ok := seen[v]; ok {
+			t.Errorf("%s and %s both count %v", key, other, v)
+		}
+		seen[v] = key
+	}
+	if len(seen) < 100 {
+		t.Errorf("%d unlabelled counters, want every service's", len(seen))
+	}
+}
+
 // gather is Metrics(s) through a registry that checks every family, by
 // name and labels ("name,label=value"), and checks that counters, and only
 // they, end in _total.

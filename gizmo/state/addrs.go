@@ -1,6 +1,10 @@
 package state
 
-import "net/netip"
+import (
+	"net/netip"
+
+	"codeberg.org/monostack/gizmo/services/dhcp6pd"
+)
 
 // Interface identifiers of the gizmo's own addresses in every LAN /64. They
 // are fixed so that they survive renumbering and are easy to recognise.
@@ -89,18 +93,14 @@ func OnLinkDNS(onLink netip.Prefix) netip.Addr {
 }
 
 // UsableDelegation reports whether a delegated prefix is one the gizmo
-// puts on its LAN: global unicast IPv6 (RFC 4291 §2.4) that is not a ULA
-// (RFC 4193: an ISP delegates global addresses), no longer than /64 (SLAAC
-// and on-link determination work on /64s, RFC 4862 §5.5.3 d) and no
-// shorter than /32 (no ISP delegates more to a home, RFC 6177). The
-// DHCPv6-PD client refuses the same prefixes when they arrive
-// (dhcp6pd.DelegationPolicy); this check keeps a state saved before that
-// rule held, or a bug, from putting a ULA or a /8 on the LAN, in the
-// firewall's sets or in the WAN's unreachable routes.
+// puts on its LAN: an IPv6 prefix (not IPv4-mapped, RFC 4291 §2.5.5.2)
+// that the DHCPv6-PD client's DelegationPolicy accepts: global unicast,
+// not a ULA, no longer than /64 and no shorter than /32. The client
+// refuses other prefixes when they arrive; this check keeps a state saved
+// before that rule held, or a bug, from putting a ULA or a /8 on the LAN,
+// in the firewall's sets or in the WAN's unreachable routes.
 func UsableDelegation(p netip.Prefix) bool {
-	a := p.Addr()
-	return p.IsValid() && a.Is6() && !a.Is4In6() && a.IsGlobalUnicast() && !a.IsPrivate() &&
-		p.Bits() >= 32 && p.Bits() <= 64
+	return p.IsValid() && p.Addr().Is6() && !p.Addr().Is4In6() && dhcp6pd.DelegationPolicy(p) == nil
 }
 
 // LANLegacySubnet is the ULA subnet (hex 46: IPv4 devices reached from

@@ -57,6 +57,8 @@ func TestOnLinkLayout(t *testing.T) {
 	}
 }
 
+// UsableDelegation is dhcp6pd.DelegationPolicy (its tests check each of
+// its rules) for IPv6 prefixes only.
 func TestUsableDelegation(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -64,17 +66,15 @@ func TestUsableDelegation(t *testing.T) {
 		want bool
 	}{
 		{"RFC 7084 L-2: a /56 has a /64 for the LAN", "2001:db8:1000:100::/56", true},
-		{"RFC 4862 5.5.3 d: a /64 is enough", "2001:db8:1000:100::/64", true},
-		{"RFC 4862 5.5.3 d: a /80 leaves no /64", "2001:db8:1000:100::/80", false},
-		{"RFC 4291 2.4: link-local is no delegation", "fe80::/64", false},
+		{"RFC 4193: the policy refuses a ULA", "fd00:1234:5678::/48", false},
 		{"RFC 4291 2.5.5.2: an IPv4-mapped prefix is no delegation", "::ffff:192.0.2.0/120", false},
-		{"RFC 4193: a ULA is no ISP's delegation", "fd00:1234:5678::/48", false},
-		{"RFC 6177: no ISP delegates more than a /32 to a home", "2001:db8::/28", false},
-		{"a /32 is the largest usable", "2001:db8::/32", true},
-		{"multicast is no delegation", "ff05::/48", false},
+		{"an IPv4 prefix is no delegation", "192.0.2.0/32", false},
 	} {
 		if got := UsableDelegation(netip.MustParsePrefix(tc.p)); got != tc.want {
 			t.Errorf("%s: UsableDelegation(%s) = %v, want %v", tc.name, tc.p, got, tc.want)
 		}
+	}
+	if UsableDelegation(netip.Prefix{}) {
+		t.Error("the zero prefix is usable")
 	}
 }

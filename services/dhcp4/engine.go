@@ -223,7 +223,7 @@ func (e *engine) addressedToUs(dst netip.Addr) bool {
 	if !e.plan.Enabled() {
 		return true // counted as ignored by handle
 	}
-	return dst == netip.AddrFrom4([4]byte{255, 255, 255, 255}) || dst == e.plan.Server.Addr() || dst == broadcastAddr(e.plan.Subnet())
+	return dst == netip.AddrFrom4([4]byte{255, 255, 255, 255}) || dst == e.plan.Server.Addr() || dst == Broadcast(e.plan.Subnet())
 }
 
 // v6Only is RFC 8925 §3.3: option 108 only to a client that lists it in its
@@ -461,7 +461,7 @@ func (e *engine) addConfig(r *dhcpv4.DHCPv4, withLease bool) {
 	p := &e.plan
 	sub := p.Subnet()
 	r.UpdateOption(dhcpv4.OptSubnetMask(net.CIDRMask(sub.Bits(), 32)))
-	r.UpdateOption(dhcpv4.OptBroadcastAddress(net.IP(broadcastAddr(sub).AsSlice())))
+	r.UpdateOption(dhcpv4.OptBroadcastAddress(net.IP(Broadcast(sub).AsSlice())))
 	if p.Router.IsValid() {
 		r.UpdateOption(dhcpv4.OptRouter(net.IP(p.Router.AsSlice())))
 	}

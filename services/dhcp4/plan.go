@@ -70,6 +70,22 @@ func (p Plan) Enabled() bool { return p.Server.IsValid() }
 // Subnet is the legacy network the server serves.
 func (p Plan) Subnet() netip.Prefix { return p.Server.Masked() }
 
+// CapPool is the end of a pool from first to last cut so that the pool
+// holds at most MaxPool addresses.
+func CapPool(first, last netip.Addr) netip.Addr {
+	if u32(last)-u32(first)+1 > MaxPool {
+		return addrFrom(u32(first) + MaxPool - 1)
+	}
+	return last
+}
+
+// Broadcast is the broadcast address of an IPv4 subnet, its last, with
+// every host bit set (RFC 919 §7): no host's address, and the one the
+// server names in option 28 (RFC 2132 §5.3).
+func Broadcast(subnet netip.Prefix) netip.Addr {
+	return addrFrom(u32(subnet.Masked().Addr()) | (1<<(32-subnet.Bits()) - 1))
+}
+
 // Validate checks that the plan describes one IPv4 subnet that holds the pool
 // and every reservation.
 func (p Plan) Validate() error {

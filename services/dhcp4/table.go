@@ -99,9 +99,9 @@ func (t *table) configure(p *Plan) (dropped []*binding) {
 		t.cursor = t.start
 	}
 	t.excluded = map[netip.Addr]bool{
-		p.Server.Addr():         true,
-		t.subnet.Addr():         true,
-		broadcastAddr(t.subnet): true,
+		p.Server.Addr():     true,
+		t.subnet.Addr():     true,
+		Broadcast(t.subnet): true,
 	}
 	if p.Router.IsValid() {
 		t.excluded[p.Router] = true
@@ -127,11 +127,6 @@ func (t *table) configure(p *Plan) (dropped []*binding) {
 		}
 	}
 	return dropped
-}
-
-func broadcastAddr(p netip.Prefix) netip.Addr {
-	v := u32(p.Masked().Addr()) | (1<<(32-p.Bits()) - 1)
-	return addrFrom(v)
 }
 
 func (t *table) remove(b *binding) {

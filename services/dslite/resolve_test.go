@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"codeberg.org/monostack/gizmo/internal/dnstest"
 )
 
 func aaaa(name, addr string, ttl uint32) dns.RR {
@@ -67,11 +69,7 @@ func TestRecheckAndRetry(t *testing.T) {
 // TestLookupAAAA asks a DNS server on loopback, after one that does not
 // answer.
 func TestLookupAAAA(t *testing.T) {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+	good := dnstest.ServeUDP(t, func(w dns.ResponseWriter, r *dns.Msg) {
 		m := new(dns.Msg)
 		m.SetReply(r)
 		if r.Question[0].Name == "aftr.example.test." && r.Question[0].Qtype == dns.TypeAAAA {
@@ -80,10 +78,7 @@ func TestLookupAAAA(t *testing.T) {
 			m.Rcode = dns.RcodeNameError
 		}
 		w.WriteMsg(m)
-	})}
-	go srv.ActivateAndServe()
-	t.Cleanup(func() { srv.Shutdown() })
-	good := netip.MustParseAddrPort(pc.LocalAddr().String())
+	})
 	// A closed port answers at once with ICMP port unreachable.
 	dead, _ := net.ListenPacket("udp", "127.0.0.1:0")
 	deadAddr := netip.MustParseAddrPort(dead.LocalAddr().String())
