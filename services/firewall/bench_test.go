@@ -1,10 +1,8 @@
 package firewall
 
 import (
-	"cmp"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os/exec"
 	"slices"
@@ -91,56 +89,31 @@ func BenchmarkForwarding(b *testing.B) {
 	}
 	plan := topoPlan()
 	many := manyHostsPlan()
-	masqOnly := Ruleset{Table: TableName, Chains: []Chain{postrouting(Plan{WAN: "uplink0", Legacy4: plan.Legacy4})}}
-
-	type config struct {
-		name  string
-		apply func() error
-		v4    bool // the IPv4 path needs NAT44 to work at all
-	}
 	var stopFP func()
-	configs := []config{
-		{"none", s.Remove, false},
-		{"masquerade-only", func() error {
-			conn, err := s.conn()
-			if err != nil {
-				return err
-			}
-			if err := masqOnly.queue(conn, nil); err != nil {
-				return err
-			}
-			return conn.Flush()
-		}, true},
-		{"gizmo", func() error { return s.Apply(plan) }, true},
-		{"gizmo+1000hosts", func() error { return s.Apply(many) }, false},
-		{"gizmo+fastpath", func() error {
+	configs := []benchConfig{
+		{name: "none", apply: s.Remove},
+		{name: "masquerade-only", apply: func() error { return s.loadRaw(natOnly(plan)) }, v4: true},
+		{name: "gizmo", apply: func() error { return s.Apply(plan) }, v4: true},
+		{name: "gizmo+1000hosts", apply: func() error { return s.Apply(many) }},
+		{name: "gizmo+fastpath", apply: func() error {
 			if err := s.Apply(plan); err != nil {
 				return err
 			}
 			_, stopFP = runFastpath(b, tp, plan.LANPrefixes)
 			return nil
-		}, true},
+		}, done: func() { stopFP() }, v4: true},
 	}
-	type key struct{ config, test string }
-	results := map[key][]float64{}
+	results := samples[float64]{}
 	for range rounds {
-		order := slices.Clone(configs)
-		rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-		for _, c := range order {
-			if err := c.apply(); err != nil {
-				b.Fatalf("%s: %v", c.name, err)
-			}
-			add := func(test string, v float64) { results[key{c.name, test}] = append(results[key{c.name, test}], v) }
-			add("tcp6 Gbit/s", iperfTCP(b, tp.lan, topoWAN6, secs))
-			add("udp6-64 pps", iperfUDP64(b, tp.lan, topoWAN6, tp.wan, secs))
-			if c.v4 {
-				add("tcp4 Gbit/s", iperfTCP(b, tp.lan, topoWAN4, secs))
-				add("udp4-64 pps", iperfUDP64(b, tp.lan, topoWAN4, tp.wan, secs))
-			}
-			if stopFP != nil {
-				stopFP()
-				stopFP = nil
-			}
+		for _, c := range shuffled(configs) {
+			c.measure(b, func() {
+				results.add(c.name, "tcp6 Gbit/s", iperfTCP(b, tp.lan, topoWAN6, secs))
+				results.add(c.name, "udp6-64 pps", iperfUDP64(b, tp.lan, topoWAN6, tp.wan, secs))
+				if c.v4 {
+					results.add(c.name, "tcp4 Gbit/s", iperfTCP(b, tp.lan, topoWAN4, secs))
+					results.add(c.name, "udp4-64 pps", iperfUDP64(b, tp.lan, topoWAN4, tp.wan, secs))
+				}
+			})
 		}
 	}
 	if err := s.Remove(); err != nil {
@@ -149,21 +122,14 @@ func BenchmarkForwarding(b *testing.B) {
 
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "\n%-18s %-13s %10s %10s %10s   (%d rounds of %d s)\n", "config", "test", "min", "median", "max", rounds, secs)
-	for _, c := range configs {
-		for _, test := range []string{"tcp6 Gbit/s", "udp6-64 pps", "tcp4 Gbit/s", "udp4-64 pps"} {
-			v := results[key{c.name, test}]
-			if len(v) == 0 {
-				continue
-			}
-			fmt.Fprintf(&sb, "%-18s %-13s %10.4g %10.4g %10.4g\n", c.name, test, slices.Min(v), median(v), slices.Max(v))
-			b.ReportMetric(median(v), strings.ReplaceAll(c.name+"/"+test, " ", "_"))
-		}
-	}
+	results.each(configs, []string{"tcp6 Gbit/s", "udp6-64 pps", "tcp4 Gbit/s", "udp4-64 pps"}, func(config, test string, v []float64) {
+		fmt.Fprintf(&sb, "%-18s %-13s %10.4g %10.4g %10.4g\n", config, test, slices.Min(v), median(v), slices.Max(v))
+		b.ReportMetric(median(v), strings.ReplaceAll(config+"/"+test, " ", "_"))
+	})
 	ratio := func(num, den, test string) {
-		n, d := results[key{num, test}], results[key{den, test}]
-		if len(n) > 0 && len(d) > 0 {
-			// Other load on the machine only ever slows a run down, so
-			// the best run of each is the least disturbed estimate.
+		// Other load on the machine only ever slows a run down, so
+		// the best run of each is the least disturbed estimate.
+		if n, d, ok := results.both(num, den, test); ok {
 			fmt.Fprintf(&sb, "ratio %s / %s, %s: median %.3f, best %.3f\n", num, den, test, median(n)/median(d), slices.Max(n)/slices.Max(d))
 		}
 	}
@@ -284,7 +250,6 @@ func BenchmarkForwardingCPU(b *testing.B) {
 	}
 	plan := topoPlan()
 	many := manyHostsPlan()
-	conntrackOnly := Ruleset{Table: TableName, Chains: []Chain{postrouting(Plan{WAN: "uplink0", Legacy4: plan.Legacy4})}}
 	var (
 		stopFP func()
 		fpRuns []string
@@ -303,58 +268,28 @@ func BenchmarkForwardingCPU(b *testing.B) {
 		}
 		return nil
 	}
-	configs := []struct {
-		name  string
-		apply func() error
-		v4    bool
-	}{
-		{"none", s.Remove, false},
-		{"conntrack+masquerade", func() error {
-			conn, err := s.conn()
-			if err != nil {
-				return err
-			}
-			if err := conntrackOnly.queue(conn, nil); err != nil {
-				return err
-			}
-			s.last = nil
-			return conn.Flush()
-		}, true},
-		{"gizmo", func() error { return s.Apply(plan) }, true},
-		{"gizmo+1000hosts", func() error { return s.Apply(many) }, false},
+	configs := []benchConfig{
+		{name: "none", apply: s.Remove},
+		{name: "conntrack+masquerade", apply: func() error { return s.loadRaw(natOnly(plan)) }, v4: true},
+		{name: "gizmo", apply: func() error { return s.Apply(plan) }, v4: true},
+		{name: "gizmo+1000hosts", apply: func() error { return s.Apply(many) }},
 		// The ruleset with services/fastpath: established flows skip
 		// netfilter; the one-way stream is never offloaded.
-		{"gizmo+fastpath", withFastpath, true},
+		{name: "gizmo+fastpath", apply: withFastpath, done: func() { stopFP() }, v4: true},
 	}
-	type key struct{ config, path string }
-	samples := map[key][]time.Duration{}
+	cpu := samples[time.Duration]{}
 	for range rounds {
-		// A new order every round, so that a periodic load on the
-		// machine does not always meet the same configuration.
-		order := slices.Clone(configs)
-		rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-		for _, c := range order {
-			if err := c.apply(); err != nil {
-				b.Fatalf("%s: %v", c.name, err)
-			}
-			paths := map[string]string{"udp6": "[" + topoWAN6 + "]:9999"}
-			if c.v4 {
-				paths["udp4"] = topoWAN4 + ":9999"
-			}
-			for path, dst := range paths {
-				for _, est := range []bool{true, false} {
-					name := path + "-est"
-					if !est {
-						name = path + "-oneway"
-					}
-					k := key{c.name, name}
-					samples[k] = append(samples[k], cpuPerPacket(b, tp.lan, dst, n, est))
+		for _, c := range shuffled(configs) {
+			c.measure(b, func() {
+				paths := map[string]string{"udp6": "[" + topoWAN6 + "]:9999"}
+				if c.v4 {
+					paths["udp4"] = topoWAN4 + ":9999"
 				}
-			}
-			if stopFP != nil {
-				stopFP()
-				stopFP = nil
-			}
+				for path, dst := range paths {
+					cpu.add(c.name, path+"-est", cpuPerPacket(b, tp.lan, dst, n, true))
+					cpu.add(c.name, path+"-oneway", cpuPerPacket(b, tp.lan, dst, n, false))
+				}
+			})
 		}
 	}
 	// The fast path's programs on their own: the kernel measures their
@@ -380,20 +315,13 @@ func BenchmarkForwardingCPU(b *testing.B) {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "\nCPU per forwarded 64-byte UDP packet, whole path, %d rounds of %d packets\n", rounds, n)
 	fmt.Fprintf(&sb, "%-22s %-12s %8s %8s %8s\n", "config", "path", "min ns", "median", "max")
-	for _, c := range configs {
-		for _, path := range []string{"udp6-est", "udp6-oneway", "udp4-est", "udp4-oneway"} {
-			k := key{c.name, path}
-			if len(samples[k]) == 0 {
-				continue
-			}
-			fmt.Fprintf(&sb, "%-22s %-12s %8d %8d %8d\n", c.name, path, slices.Min(samples[k]).Nanoseconds(), median(samples[k]).Nanoseconds(), slices.Max(samples[k]).Nanoseconds())
-			b.ReportMetric(float64(median(samples[k]).Nanoseconds()), c.name+"/"+path+"_ns/packet")
-		}
-	}
+	cpu.each(configs, []string{"udp6-est", "udp6-oneway", "udp4-est", "udp4-oneway"}, func(config, path string, v []time.Duration) {
+		fmt.Fprintf(&sb, "%-22s %-12s %8d %8d %8d\n", config, path, slices.Min(v).Nanoseconds(), median(v).Nanoseconds(), slices.Max(v).Nanoseconds())
+		b.ReportMetric(float64(median(v).Nanoseconds()), config+"/"+path+"_ns/packet")
+	})
 	rel := func(num, den, path string) {
-		kn, kd := key{num, path}, key{den, path}
-		if len(samples[kn]) > 0 && len(samples[kd]) > 0 {
-			n, d := median(samples[kn]), median(samples[kd])
+		if ns, ds, ok := cpu.both(num, den, path); ok {
+			n, d := median(ns), median(ds)
 			fmt.Fprintf(&sb, "cost %s / %s, %s: %.3f (%+d ns/packet)\n", num, den, path, float64(n)/float64(d), (n - d).Nanoseconds())
 		}
 	}
@@ -411,25 +339,6 @@ func BenchmarkForwardingCPU(b *testing.B) {
 	}
 	sb.WriteString(strings.Join(fpRuns, "\n") + "\n")
 	b.Log(sb.String())
-}
-
-// median is the middle of the rounds' results (the upper one of an even
-// count).
-func median[T cmp.Ordered](v []T) T {
-	v = slices.Clone(v)
-	slices.Sort(v)
-	return v[len(v)/2]
-}
-
-// nonZero keeps the counters that counted something, for the log.
-func nonZero(m map[string]uint64) map[string]uint64 {
-	out := map[string]uint64{}
-	for k, v := range m {
-		if v != 0 {
-			out[k] = v
-		}
-	}
-	return out
 }
 
 // BenchmarkFastpathCPU is the established-flow case of ForwardingCPU alone,
@@ -455,42 +364,32 @@ func BenchmarkFastpathCPU(b *testing.B) {
 	var fp *fastpath.Service
 	_, stopFP := runFastpath(b, tp, plan.LANPrefixes)
 	stopFP()
-	type config struct {
-		name  string
-		apply func() error
-		done  func()
-	}
-	var stop func()
-	configs := []config{
-		{"none", s.Remove, nil},
-		{"gizmo", func() error { return s.Apply(plan) }, nil},
-		{"gizmo+fastpath", func() error {
+	var offloaded, sent uint64
+	configs := []benchConfig{
+		{name: "none", apply: s.Remove},
+		{name: "gizmo", apply: func() error { return s.Apply(plan) }},
+		{name: "gizmo+fastpath", apply: func() error {
 			if err := s.Apply(plan); err != nil {
 				return err
 			}
-			fp, stop = runFastpath(b, tp, plan.LANPrefixes)
+			fp, stopFP = runFastpath(b, tp, plan.LANPrefixes)
 			return nil
-		}, func() { stop() }},
+		}, done: func() {
+			offloaded += fp.Stats().Packets
+			sent += uint64(n)
+			stopFP()
+		}},
 	}
 	dst := "[" + topoWAN6 + "]:9999"
 	per := map[string][]time.Duration{}
 	ratios := map[string][]float64{}
-	var offloaded, sent uint64
 	for range rounds {
-		order := slices.Clone(configs)
-		rand.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		got := map[string]time.Duration{}
-		for _, c := range order {
-			if err := c.apply(); err != nil {
-				b.Fatalf("%s: %v", c.name, err)
-			}
-			got[c.name] = cpuPerPacket(b, tp.lan, dst, n, true)
-			per[c.name] = append(per[c.name], got[c.name])
-			if c.done != nil {
-				offloaded += fp.Stats().Packets
-				sent += uint64(n)
-				c.done()
-			}
+		for _, c := range shuffled(configs) {
+			c.measure(b, func() {
+				got[c.name] = cpuPerPacket(b, tp.lan, dst, n, true)
+				per[c.name] = append(per[c.name], got[c.name])
+			})
 		}
 		for _, name := range []string{"gizmo", "gizmo+fastpath"} {
 			ratios[name] = append(ratios[name], float64(got[name])/float64(got["none"]))
@@ -502,16 +401,14 @@ func BenchmarkFastpathCPU(b *testing.B) {
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "\nCPU per forwarded 64-byte UDP packet, established IPv6 flow, %d rounds of %d packets\n", rounds, n)
 	for _, c := range configs {
-		v := slices.Clone(per[c.name])
-		slices.Sort(v)
-		fmt.Fprintf(&sb, "%-16s median %5d ns  quartiles %5d %5d\n", c.name, v[len(v)/2].Nanoseconds(), v[len(v)/4].Nanoseconds(), v[3*len(v)/4].Nanoseconds())
-		b.ReportMetric(float64(v[len(v)/2].Nanoseconds()), c.name+"_ns/packet")
+		q1, med, q3 := quartiles(per[c.name])
+		fmt.Fprintf(&sb, "%-16s median %5d ns  quartiles %5d %5d\n", c.name, med.Nanoseconds(), q1.Nanoseconds(), q3.Nanoseconds())
+		b.ReportMetric(float64(med.Nanoseconds()), c.name+"_ns/packet")
 	}
 	for _, name := range []string{"gizmo", "gizmo+fastpath"} {
-		v := slices.Clone(ratios[name])
-		slices.Sort(v)
-		fmt.Fprintf(&sb, "cost %s / none, per-round ratio: median %.3f, quartiles %.3f %.3f\n", name, v[len(v)/2], v[len(v)/4], v[3*len(v)/4])
-		b.ReportMetric(v[len(v)/2], name+"/none")
+		q1, med, q3 := quartiles(ratios[name])
+		fmt.Fprintf(&sb, "cost %s / none, per-round ratio: median %.3f, quartiles %.3f %.3f\n", name, med, q1, q3)
+		b.ReportMetric(med, name+"/none")
 	}
 	fmt.Fprintf(&sb, "fast path carried %d of the %d packets sent in its rounds\n", offloaded, sent)
 	b.Log(sb.String())
