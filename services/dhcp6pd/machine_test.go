@@ -149,6 +149,15 @@ func (h *harness) bindTest() {
 	h.bind("2001:db8:1000:100::/56", time.Hour, 2*time.Hour, 3*time.Hour, 4*time.Hour)
 }
 
+// renewWith binds testIAPD, lets the clock reach T1 and answers the
+// client's Renew with a Reply carrying opts.
+func (h *harness) renewWith(opts ...dhcpv6.Option) {
+	h.t.Helper()
+	h.bindTest()
+	h.advance()
+	h.answer(h.last(dhcpv6.MessageTypeRenew), dhcpv6.MessageTypeReply, opts...)
+}
+
 func (h *harness) bind(prefix string, t1, t2, preferred, valid time.Duration, extra ...dhcpv6.Option) {
 	h.t.Helper()
 	h.m.start(nil, h.now)
@@ -257,10 +266,7 @@ func TestExchangeSolicitToRebindToExpiry(t *testing.T) {
 
 func TestRenewExtendsLease(t *testing.T) {
 	h := newHarness(t)
-	h.bindTest()
-	h.advance()
-	ren := h.last(dhcpv6.MessageTypeRenew)
-	h.answer(ren, dhcpv6.MessageTypeReply, testIAPD())
+	h.renewWith(testIAPD())
 	if len(h.leases) != 2 || !h.leases[1].ValidUntil.Equal(h.now.Add(4*time.Hour)) {
 		t.Fatalf("leases %+v, want an extension", h.leases)
 	}
@@ -274,10 +280,7 @@ func TestRenewExtendsLease(t *testing.T) {
 
 func TestNoBindingOnRenewRequestsAgain(t *testing.T) {
 	h := newHarness(t)
-	h.bindTest()
-	h.advance()
-	ren := h.last(dhcpv6.MessageTypeRenew)
-	h.answer(ren, dhcpv6.MessageTypeReply, iapdOpt(0, 0, &dhcpv6.OptStatusCode{StatusCode: iana.StatusNoBinding}))
+	h.renewWith(iapdOpt(0, 0, &dhcpv6.OptStatusCode{StatusCode: iana.StatusNoBinding}))
 	// RFC 8415 18.2.10.1: NoBinding → Request for the same IA.
 	req := h.last(dhcpv6.MessageTypeRequest)
 	wantAsks(t, req, "2001:db8:1000:100::/56")
@@ -332,11 +335,8 @@ func TestAdvertiseWithNoPrefixAvailIsIgnored(t *testing.T) {
 
 func TestInvalidReplyIsCountedAndLeaseKept(t *testing.T) {
 	h := newHarness(t)
-	h.bindTest()
-	h.advance()
-	ren := h.last(dhcpv6.MessageTypeRenew)
 	// T1 > T2: RFC 8415 21.21 says discard the IA_PD; the lease stays.
-	h.answer(ren, dhcpv6.MessageTypeReply, iapdOpt(3*time.Hour, time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour)))
+	h.renewWith(iapdOpt(3*time.Hour, time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour)))
 	if h.m.lease == nil || h.m.phase != phaseRenew {
 		t.Errorf("phase %v lease %v after invalid Reply; want still renewing the old lease", h.m.phase, h.m.lease)
 	}
@@ -347,11 +347,8 @@ func TestInvalidReplyIsCountedAndLeaseKept(t *testing.T) {
 
 func TestRenumberingReportsOldPrefixLost(t *testing.T) {
 	h := newHarness(t)
-	h.bindTest()
-	h.advance()
-	ren := h.last(dhcpv6.MessageTypeRenew)
 	// Kea's answer after a pool change: old prefix with lifetimes 0, new one.
-	h.answer(ren, dhcpv6.MessageTypeReply, iapdOpt(time.Hour, 2*time.Hour,
+	h.renewWith(iapdOpt(time.Hour, 2*time.Hour,
 		prefixOpt("2001:db8:1000:100::/56", 0, 0),
 		prefixOpt("2001:db8:2000:200::/56", 3*time.Hour, 4*time.Hour)))
 	if len(h.lost) != 1 || h.lost[0] != netip.MustParsePrefix("2001:db8:1000:100::/56") {
@@ -364,10 +361,7 @@ func TestRenumberingReportsOldPrefixLost(t *testing.T) {
 
 func TestWithdrawnPrefixIsLost(t *testing.T) {
 	h := newHarness(t)
-	h.bindTest()
-	h.advance()
-	ren := h.last(dhcpv6.MessageTypeRenew)
-	h.answer(ren, dhcpv6.MessageTypeReply, iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 0, 0)))
+	h.renewWith(iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 0, 0)))
 	if len(h.lost) != 1 || h.m.lease != nil || h.m.phase != phaseSolicit {
 		t.Errorf("lost %v lease %v phase %v; want the prefix withdrawn and a new Solicit", h.lost, h.m.lease, h.m.phase)
 	}
@@ -548,9 +542,7 @@ func TestLinkChangeDuringRequestKeepsTheExchange(t *testing.T) {
 
 func TestLostPrefixIsStoredAsEndedHint(t *testing.T) {
 	h := newHarness(t)
-	h.bindTest()
-	h.advance()
-	h.answer(h.last(dhcpv6.MessageTypeRenew), dhcpv6.MessageTypeReply, iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 0, 0)))
+	h.renewWith(iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 0, 0)))
 	if h.stored == nil || h.stored.Prefix != netip.MustParsePrefix("2001:db8:1000:100::/56") || h.stored.ValidUntil.After(h.now) {
 		t.Fatalf("stored %+v after withdrawal, want the prefix with its lifetime ended", h.stored)
 	}
