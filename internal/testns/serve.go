@@ -30,3 +30,19 @@ func ServeTCP(t testing.TB, ns, network, addr string, handle func(net.Conn)) net
 	}()
 	return ln.Addr()
 }
+
+// ListenPacket opens a packet socket on addr (network "udp", "udp4",
+// "udp6", "ip4:udp", ...) inside namespace ns and closes it when the test
+// ends.
+func ListenPacket(t testing.TB, ns, network, addr string) net.PacketConn {
+	t.Helper()
+	var pc net.PacketConn
+	if err := Do(ns, func() (err error) {
+		pc, err = net.ListenPacket(network, addr)
+		return err
+	}); err != nil {
+		t.Fatalf("listen on %s %s in %s: %v", network, addr, ns, err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	return pc
+}

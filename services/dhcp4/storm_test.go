@@ -44,17 +44,11 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
+// relay is the socket of the relay agent the load generator's clients
+// speak through.
 func relay(t *testing.T, ns string) net.PacketConn {
 	t.Helper()
-	var conn net.PacketConn
-	if err := testns.Do(ns, func() (err error) {
-		conn, err = net.ListenPacket("udp4", netip.AddrPortFrom(stormRelay, 67).String())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
+	return testns.ListenPacket(t, ns, "udp4", netip.AddrPortFrom(stormRelay, 67).String())
 }
 
 // TestStorm: 10,000 clients at once lose no lease, get distinct addresses,
@@ -68,13 +62,7 @@ func TestStorm(t *testing.T) {
 	ns := testns.New(t, "d4-storm")
 
 	ctx, cancel := context.WithCancel(context.Background())
-	var conn net.PacketConn
-	if err := testns.Do(ns, func() (err error) {
-		conn, err = net.ListenPacket("udp4", netip.AddrPortFrom(stormServer.Addr(), 67).String())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	conn := testns.ListenPacket(t, ns, "udp4", netip.AddrPortFrom(stormServer.Addr(), 67).String())
 	svc, err := dhcp4.New(dhcp4.Config{Conn: conn, StateDir: dir, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -167,13 +155,7 @@ func TestExhaustedSlash29(t *testing.T) {
 	// Installs the lab's Debian packages when it can, else skips naming them.
 	depstest.Require(t, deps.Lab)
 	ns := testns.New(t, "d4-x29")
-	var conn net.PacketConn
-	if err := testns.Do(ns, func() (err error) {
-		conn, err = net.ListenPacket("udp4", "127.16.0.1:67")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	conn := testns.ListenPacket(t, ns, "udp4", "127.16.0.1:67")
 	var logs lockedBuffer
 	svc, err := dhcp4.New(dhcp4.Config{Conn: conn, StateDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {

@@ -204,15 +204,7 @@ func cpuPerPacket(b *testing.B, ns, dst string, n int, established bool) time.Du
 // sinkOnWAN listens on the UDP address addr in the topology's WAN
 // namespace, for the benchmark's packets, answering with answerFirst.
 func sinkOnWAN(b *testing.B, tp *topo, addr string) {
-	var pc net.PacketConn
-	testns.Inside(b, tp.wan, func() {
-		var err error
-		if pc, err = net.ListenPacket("udp", addr); err != nil {
-			b.Fatal(err)
-		}
-	})
-	b.Cleanup(func() { pc.Close() })
-	go answerFirst(pc)
+	go answerFirst(testns.ListenPacket(b, tp.wan, "udp", addr))
 }
 
 // answerFirst receives on pc and answers each "hello" once; everything

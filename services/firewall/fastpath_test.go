@@ -126,14 +126,7 @@ func sysctl(t testing.TB, ns, name string) string {
 // udpEcho answers every datagram on addr in ns with the same bytes.
 func udpEcho(t *testing.T, ns, addr string) {
 	t.Helper()
-	var pc net.PacketConn
-	testns.Inside(t, ns, func() {
-		var err error
-		if pc, err = net.ListenPacket("udp", addr); err != nil {
-			t.Fatal(err)
-		}
-	})
-	t.Cleanup(func() { pc.Close() })
+	pc := testns.ListenPacket(t, ns, "udp", addr)
 	go func() {
 		buf := make([]byte, 2048)
 		for {
