@@ -144,18 +144,27 @@ func state464(p netip.Prefix) netip.Addr {
 	return netip.AddrFrom16(b)
 }
 
-// fetch connects from the legacy host to the IPv4 server and returns its
-// answer.
-func (n *clatNet) fetch(ctx context.Context) (string, error) {
-	var out string
-	err := testns.Do(n.lan, func() error {
+// talk connects from the legacy host to the IPv4 server, giving up when
+// ctx ends, and runs converse on the connection, which must be over within
+// timeout.
+func (n *clatNet) talk(ctx context.Context, timeout time.Duration, converse func(c net.Conn) error) error {
+	return testns.Do(n.lan, func() error {
 		var d net.Dialer
 		c, err := d.DialContext(ctx, "tcp4", netip.AddrPortFrom(remote4, uint16(serverPort)).String())
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(3 * time.Second))
+		c.SetDeadline(time.Now().Add(timeout))
+		return converse(c)
+	})
+}
+
+// fetch connects from the legacy host to the IPv4 server and returns its
+// answer.
+func (n *clatNet) fetch(ctx context.Context) (string, error) {
+	var out string
+	err := n.talk(ctx, 3*time.Second, func(c net.Conn) error {
 		if _, err := fmt.Fprintf(c, "hello from %s\n", legacyHost); err != nil {
 			return err
 		}
@@ -170,13 +179,9 @@ func (n *clatNet) fetch(ctx context.Context) (string, error) {
 // bulk sends size bytes from the legacy host and reads as many back:
 // full-sized segments both ways.
 func (n *clatNet) bulk(size int) error {
-	return testns.Do(n.lan, func() error {
-		c, err := net.DialTimeout("tcp4", netip.AddrPortFrom(remote4, uint16(serverPort)).String(), 3*time.Second)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	return n.talk(ctx, 10*time.Second, func(c net.Conn) error {
 		if _, err := fmt.Fprintf(c, "bulk %d\n", size); err != nil {
 			return err
 		}
