@@ -303,9 +303,7 @@ func TestTimeServers(t *testing.T) {
 // RFC 5908 §4: the client asks for OPTION_NTP_SERVER in every message.
 func TestORORequestsTimeServers(t *testing.T) {
 	h := newHarness(t)
-	h.m.start(nil, h.now)
-	h.advance()
-	sol := h.last(dhcpv6.MessageTypeSolicit)
+	sol := h.firstSolicit()
 	for _, o := range []dhcpv6.OptionCode{dhcpv6.OptionNTPServer, dhcpv6.OptionSNTPServerList, dhcpv6.OptionDNSRecursiveNameServer} {
 		if !sol.IsOptionRequested(o) {
 			t.Errorf("Solicit does not request %v", o)
@@ -322,9 +320,7 @@ func TestMalformedTimeOptionIsIgnored(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			h := newHarness(t)
-			h.m.start(nil, h.now)
-			h.advance()
-			h.answer(h.last(dhcpv6.MessageTypeSolicit), dhcpv6.MessageTypeAdvertise, testIAPD(), bad)
+			h.answer(h.firstSolicit(), dhcpv6.MessageTypeAdvertise, testIAPD(), bad)
 			h.advance()
 			h.answer(h.last(dhcpv6.MessageTypeRequest), dhcpv6.MessageTypeReply, testIAPD(), bad, ntpOpt(ntpAddr("2001:db8:0:1::1")))
 			if len(h.leases) != 1 || h.m.phase != phaseBound {

@@ -158,11 +158,18 @@ func (h *harness) renewWith(opts ...dhcpv6.Option) {
 	h.answer(h.last(dhcpv6.MessageTypeRenew), dhcpv6.MessageTypeReply, opts...)
 }
 
-func (h *harness) bind(prefix string, t1, t2, preferred, valid time.Duration, extra ...dhcpv6.Option) {
+// firstSolicit starts the client with no lease and returns the Solicit it
+// sends first.
+func (h *harness) firstSolicit() *dhcpv6.Message {
 	h.t.Helper()
 	h.m.start(nil, h.now)
 	h.advance()
-	sol := h.last(dhcpv6.MessageTypeSolicit)
+	return h.last(dhcpv6.MessageTypeSolicit)
+}
+
+func (h *harness) bind(prefix string, t1, t2, preferred, valid time.Duration, extra ...dhcpv6.Option) {
+	h.t.Helper()
+	sol := h.firstSolicit()
 	h.answer(sol, dhcpv6.MessageTypeAdvertise, iapdOpt(t1, t2, prefixOpt(prefix, preferred, valid)))
 	h.advance() // end of the first RT: Request the collected Advertise
 	req := h.last(dhcpv6.MessageTypeRequest)
@@ -184,9 +191,7 @@ func iaPrefixes(m *dhcpv6.Message) []string {
 
 func TestExchangeSolicitToRebindToExpiry(t *testing.T) {
 	h := newHarness(t)
-	h.m.start(nil, h.now)
-	h.advance()
-	sol := h.last(dhcpv6.MessageTypeSolicit)
+	sol := h.firstSolicit()
 	// RFC 8415 18.2.1: the hint carries the wanted length as ::/56.
 	wantAsks(t, sol, "::/56")
 	if !sol.IsOptionRequested(dhcpv6.OptionDNSRecursiveNameServer) {
@@ -321,9 +326,7 @@ func TestNoPrefixAvailBacksOffExponentially(t *testing.T) {
 
 func TestAdvertiseWithNoPrefixAvailIsIgnored(t *testing.T) {
 	h := newHarness(t)
-	h.m.start(nil, h.now)
-	h.advance()
-	sol := h.last(dhcpv6.MessageTypeSolicit)
+	sol := h.firstSolicit()
 	h.answer(sol, dhcpv6.MessageTypeAdvertise, iapdOpt(0, 0, &dhcpv6.OptStatusCode{StatusCode: iana.StatusNoPrefixAvail}))
 	h.advance()
 	// RFC 8415 18.2.9: still soliciting, with the §15 backoff.
@@ -482,9 +485,7 @@ func TestVerifyReconfigureRejectsTruncatedAuth(t *testing.T) {
 
 func TestForeignAndMalformedPacketsAreCounted(t *testing.T) {
 	h := newHarness(t)
-	h.m.start(nil, h.now)
-	h.advance()
-	sol := h.last(dhcpv6.MessageTypeSolicit)
+	sol := h.firstSolicit()
 	h.m.receive([]byte{2, 1}, false, h.now)
 	// Another client's Advertise.
 	m := &dhcpv6.Message{MessageType: dhcpv6.MessageTypeAdvertise, TransactionID: sol.TransactionID}
@@ -529,9 +530,7 @@ func TestLinkChangeWhileSolicitingRestartsAtOnce(t *testing.T) {
 
 func TestLinkChangeDuringRequestKeepsTheExchange(t *testing.T) {
 	h := newHarness(t)
-	h.m.start(nil, h.now)
-	h.advance()
-	h.answer(h.last(dhcpv6.MessageTypeSolicit), dhcpv6.MessageTypeAdvertise, testIAPD())
+	h.answer(h.firstSolicit(), dhcpv6.MessageTypeAdvertise, testIAPD())
 	h.advance()
 	req := h.last(dhcpv6.MessageTypeRequest)
 	h.m.refresh(h.now)
