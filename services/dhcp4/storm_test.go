@@ -2,7 +2,6 @@ package dhcp4_test
 
 import (
 	"bytes"
-	"context"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -15,6 +14,7 @@ import (
 	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 
 	"codeberg.org/monostack/gizmo/internal/testns"
+	"codeberg.org/monostack/gizmo/internal/testrun"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 	"codeberg.org/monostack/gizmo/services/dhcp4/dhcp4load"
 )
@@ -61,15 +61,14 @@ func TestStorm(t *testing.T) {
 	dir := t.TempDir()
 	ns := testns.New(t, "d4-storm")
 
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx := t.Context()
 	conn := testns.ListenPacket(t, ns, "udp4", netip.AddrPortFrom(stormServer.Addr(), 67).String())
 	svc, err := dhcp4.New(dhcp4.Config{Conn: conn, StateDir: dir, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	svc.Update(stormPlan())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
+	stop := testrun.Start(t, "Run", svc.Run)
 
 	rc := relay(t, ns)
 	server := netip.AddrPortFrom(stormServer.Addr(), 67)
@@ -124,8 +123,7 @@ func TestStorm(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	// Every ACKed lease was on disk before its ACK: a new server has them.
@@ -165,15 +163,9 @@ func TestExhaustedSlash29(t *testing.T) {
 	p.Server = netip.MustParsePrefix("127.16.0.1/29")
 	p.PoolStart, p.PoolEnd = netip.MustParseAddr("127.16.0.3"), netip.MustParseAddr("127.16.0.6")
 	svc.Update(p)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	testrun.Start(t, "Run", svc.Run)
 
-	res, err := dhcp4load.Run(ctx, dhcp4load.Config{
+	res, err := dhcp4load.Run(t.Context(), dhcp4load.Config{
 		Conn: relay(t, ns), Relay: stormRelay, Server: netip.MustParseAddrPort("127.16.0.1:67"),
 		Clients: 8, Timeout: 100 * time.Millisecond, Retries: 2, Tag: 0x29,
 	})

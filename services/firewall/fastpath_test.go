@@ -1,7 +1,6 @@
 package firewall
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"codeberg.org/monostack/gizmo/internal/testns"
+	"codeberg.org/monostack/gizmo/internal/testrun"
 	"codeberg.org/monostack/gizmo/services/fastpath"
 )
 
@@ -42,12 +42,9 @@ func runFastpath(t testing.TB, tp *topo, prefixes []netip.Prefix) (fp *fastpath.
 		t.Fatal(err)
 	}
 	fp.Update(fastpath.Plan{LANPrefixes: prefixes})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- fp.Run(ctx) }()
+	stopRun := testrun.Start(t, "fastpath Run", fp.Run)
 	stop = func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stopRun(); err != nil {
 			t.Errorf("fastpath Run: %v", err)
 		}
 		if n := attachedPrograms(t, tp.router); n != 0 {
