@@ -126,23 +126,15 @@ func BenchmarkForwarding(b *testing.B) {
 		fmt.Fprintf(&sb, "%-18s %-13s %10.4g %10.4g %10.4g\n", config, test, slices.Min(v), median(v), slices.Max(v))
 		b.ReportMetric(median(v), strings.ReplaceAll(config+"/"+test, " ", "_"))
 	})
-	ratio := func(num, den, test string) {
+	results.compare([]comparisons{
+		{tests: []string{"tcp6 Gbit/s", "udp6-64 pps"}, pairs: [][2]string{
+			{"gizmo+fastpath", "none"}, {"gizmo+fastpath", "gizmo"}, {"gizmo", "none"}, {"gizmo+1000hosts", "none"}, {"masquerade-only", "none"}}},
+		{tests: []string{"tcp4 Gbit/s", "udp4-64 pps"}, pairs: [][2]string{{"gizmo", "masquerade-only"}}},
+	}, func(num, den, test string, n, d []float64) {
 		// Other load on the machine only ever slows a run down, so
 		// the best run of each is the least disturbed estimate.
-		if n, d, ok := results.both(num, den, test); ok {
-			fmt.Fprintf(&sb, "ratio %s / %s, %s: median %.3f, best %.3f\n", num, den, test, median(n)/median(d), slices.Max(n)/slices.Max(d))
-		}
-	}
-	for _, test := range []string{"tcp6 Gbit/s", "udp6-64 pps"} {
-		ratio("gizmo+fastpath", "none", test)
-		ratio("gizmo+fastpath", "gizmo", test)
-		ratio("gizmo", "none", test)
-		ratio("gizmo+1000hosts", "none", test)
-		ratio("masquerade-only", "none", test)
-	}
-	for _, test := range []string{"tcp4 Gbit/s", "udp4-64 pps"} {
-		ratio("gizmo", "masquerade-only", test)
-	}
+		fmt.Fprintf(&sb, "ratio %s / %s, %s: median %.3f, best %.3f\n", num, den, test, median(n)/median(d), slices.Max(n)/slices.Max(d))
+	})
 	b.Log(sb.String())
 }
 
@@ -311,24 +303,15 @@ func BenchmarkForwardingCPU(b *testing.B) {
 		fmt.Fprintf(&sb, "%-22s %-12s %8d %8d %8d\n", config, path, slices.Min(v).Nanoseconds(), median(v).Nanoseconds(), slices.Max(v).Nanoseconds())
 		b.ReportMetric(float64(median(v).Nanoseconds()), config+"/"+path+"_ns/packet")
 	})
-	rel := func(num, den, path string) {
-		if ns, ds, ok := cpu.both(num, den, path); ok {
-			n, d := median(ns), median(ds)
-			fmt.Fprintf(&sb, "cost %s / %s, %s: %.3f (%+d ns/packet)\n", num, den, path, float64(n)/float64(d), (n - d).Nanoseconds())
-		}
-	}
-	for _, path := range []string{"udp6-est", "udp6-oneway"} {
-		rel("gizmo+fastpath", "none", path)
-		rel("gizmo+fastpath", "gizmo", path)
-		rel("gizmo", "none", path)
-		rel("gizmo+1000hosts", "none", path)
-		rel("conntrack+masquerade", "none", path)
-		rel("gizmo", "conntrack+masquerade", path)
-	}
-	for _, path := range []string{"udp4-est", "udp4-oneway"} {
-		rel("gizmo", "conntrack+masquerade", path)
-		rel("gizmo+fastpath", "gizmo", path)
-	}
+	cpu.compare([]comparisons{
+		{tests: []string{"udp6-est", "udp6-oneway"}, pairs: [][2]string{
+			{"gizmo+fastpath", "none"}, {"gizmo+fastpath", "gizmo"}, {"gizmo", "none"}, {"gizmo+1000hosts", "none"},
+			{"conntrack+masquerade", "none"}, {"gizmo", "conntrack+masquerade"}}},
+		{tests: []string{"udp4-est", "udp4-oneway"}, pairs: [][2]string{{"gizmo", "conntrack+masquerade"}, {"gizmo+fastpath", "gizmo"}}},
+	}, func(num, den, path string, ns, ds []time.Duration) {
+		n, d := median(ns), median(ds)
+		fmt.Fprintf(&sb, "cost %s / %s, %s: %.3f (%+d ns/packet)\n", num, den, path, float64(n)/float64(d), (n - d).Nanoseconds())
+	})
 	sb.WriteString(strings.Join(fpRuns, "\n") + "\n")
 	b.Log(sb.String())
 }

@@ -101,11 +101,26 @@ func (sm samples[T]) each(configs []benchConfig, tests []string, f func(config, 
 	}
 }
 
-// both returns the results of the configurations num and den in test, ok
-// when each has some.
-func (sm samples[T]) both(num, den, test string) (n, d []T, ok bool) {
-	n, d = sm[sampleKey{num, test}], sm[sampleKey{den, test}]
-	return n, d, len(n) > 0 && len(d) > 0
+// comparisons are the pairs of configurations a report sets against each
+// other, numerator first, in each of tests.
+type comparisons struct {
+	tests []string
+	pairs [][2]string
+}
+
+// compare calls f with the results of each pair in each test where both
+// configurations have some, in the order of cs.
+func (sm samples[T]) compare(cs []comparisons, f func(num, den, test string, n, d []T)) {
+	for _, c := range cs {
+		for _, test := range c.tests {
+			for _, p := range c.pairs {
+				n, d := sm[sampleKey{p[0], test}], sm[sampleKey{p[1], test}]
+				if len(n) > 0 && len(d) > 0 {
+					f(p[0], p[1], test, n, d)
+				}
+			}
+		}
+	}
 }
 
 // nonZero keeps the counters that counted something, for the log.
