@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
@@ -89,6 +90,22 @@ func Open(t testing.TB, ns string) *os.File {
 func Veth(t testing.TB, ns1, if1, ns2, if2 string) {
 	t.Helper()
 	IP(t, "-n", ns1, "link", "add", if1, "type", "veth", "peer", "name", if2, "netns", ns2)
+}
+
+// Up gives interface dev in namespace ns the addresses addrs ("a/len")
+// and sets it up. IPv6 addresses skip duplicate address detection
+// (nodad): in a test's own links no one else has them, and a tentative
+// address could not be used for a second.
+func Up(t testing.TB, ns, dev string, addrs ...string) {
+	t.Helper()
+	for _, a := range addrs {
+		args := []string{"-n", ns, "addr", "add", a, "dev", dev}
+		if p, err := netip.ParsePrefix(a); err == nil && p.Addr().Is6() {
+			args = append(args, "nodad")
+		}
+		IP(t, args...)
+	}
+	IP(t, "-n", ns, "link", "set", dev, "up")
 }
 
 // Run runs a command and returns its combined output; a failure ends the

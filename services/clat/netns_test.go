@@ -54,23 +54,14 @@ func newClatNet(t *testing.T) *clatNet {
 	}
 	testns.Veth(t, n.lan, "eth0", n.gz, "lan0")
 	testns.Veth(t, n.gz, "uplink0", n.isp, "gizmo0")
-	steps := [][]string{
-		{"-n", n.lan, "addr", "add", legacyHost.String() + "/24", "dev", "eth0"},
-		{"-n", n.lan, "link", "set", "eth0", "up"},
-		{"-n", n.lan, "route", "add", "default", "via", gizmoLAN4.String()},
-		{"-n", n.gz, "addr", "add", gizmoLAN4.String() + "/24", "dev", "lan0"},
-		{"-n", n.gz, "addr", "add", gizmoWAN6.String() + "/64", "dev", "uplink0"},
-		{"-n", n.gz, "link", "set", "lan0", "up"},
-		{"-n", n.gz, "link", "set", "uplink0", "up"},
-		{"-n", n.gz, "-6", "route", "add", "default", "via", ispWAN6.String()},
-		{"-n", n.isp, "addr", "add", ispWAN6.String() + "/64", "dev", "gizmo0"},
-		{"-n", n.isp, "link", "set", "gizmo0", "up"},
-		{"-n", n.isp, "-6", "route", "add", clatPrefix.String(), "via", gizmoWAN6.String()},
-		{"-n", n.isp, "addr", "add", remote4.String() + "/32", "dev", "lo"},
-	}
-	for _, s := range steps {
-		testns.IP(t, s...)
-	}
+	testns.Up(t, n.lan, "eth0", legacyHost.String()+"/24")
+	testns.Up(t, n.gz, "lan0", gizmoLAN4.String()+"/24")
+	testns.Up(t, n.gz, "uplink0", gizmoWAN6.String()+"/64")
+	testns.Up(t, n.isp, "gizmo0", ispWAN6.String()+"/64")
+	testns.IP(t, "-n", n.isp, "addr", "add", remote4.String()+"/32", "dev", "lo")
+	testns.IP(t, "-n", n.lan, "route", "add", "default", "via", gizmoLAN4.String())
+	testns.IP(t, "-n", n.gz, "-6", "route", "add", "default", "via", ispWAN6.String())
+	testns.IP(t, "-n", n.isp, "-6", "route", "add", clatPrefix.String(), "via", gizmoWAN6.String())
 	n.startTayga(t)
 	n.serve(t)
 
