@@ -83,10 +83,7 @@ func BenchmarkForwarding(b *testing.B) {
 	testns.StartCommand(b, testns.Command(tp.wan, "iperf3", "-s"))
 	time.Sleep(300 * time.Millisecond) // let the server bind before the first client
 
-	s, err := New(Config{NetNS: int(tp.routerNS.Fd())})
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := tp.service(b)
 	plan := topoPlan()
 	many := manyHostsPlan()
 	var stopFP func()
@@ -95,12 +92,9 @@ func BenchmarkForwarding(b *testing.B) {
 		{name: "masquerade-only", apply: func() error { return s.loadRaw(natOnly(plan)) }, v4: true},
 		{name: "gizmo", apply: func() error { return s.Apply(plan) }, v4: true},
 		{name: "gizmo+1000hosts", apply: func() error { return s.Apply(many) }},
-		{name: "gizmo+fastpath", apply: func() error {
-			if err := s.Apply(plan); err != nil {
-				return err
-			}
-			_, stopFP = runFastpath(b, tp, plan.LANPrefixes)
-			return nil
+		{name: "gizmo+fastpath", apply: func() (err error) {
+			_, stopFP, err = applyWithFastpath(b, s, tp, plan)
+			return err
 		}, done: func() { stopFP() }, v4: true},
 	}
 	results := samples[float64]{}
@@ -228,10 +222,7 @@ func BenchmarkForwardingCPU(b *testing.B) {
 	tp := newTopo(b)
 	sinkOnWAN(b, tp, "["+topoWAN6+"]:9999")
 	sinkOnWAN(b, tp, topoWAN4+":9999")
-	s, err := New(Config{NetNS: int(tp.routerNS.Fd())})
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := tp.service(b)
 	plan := topoPlan()
 	many := manyHostsPlan()
 	var (
@@ -239,12 +230,10 @@ func BenchmarkForwardingCPU(b *testing.B) {
 		fpRuns []string
 	)
 	withFastpath := func() error {
-		if err := s.Apply(plan); err != nil {
+		fp, stop, err := applyWithFastpath(b, s, tp, plan)
+		if err != nil {
 			return err
 		}
-		var fp *fastpath.Service
-		fp, stopFP = runFastpath(b, tp, plan.LANPrefixes)
-		stop := stopFP
 		stopFP = func() {
 			st := fp.Stats()
 			fpRuns = append(fpRuns, fmt.Sprintf("fast path: %d packets offloaded, to the stack: %v", st.Packets, nonZero(st.ToStack)))
@@ -331,10 +320,7 @@ func BenchmarkFastpathCPU(b *testing.B) {
 	rounds, n := envInt("FW_BENCH_ROUNDS", 31), envInt("FW_BENCH_PACKETS", 50000)
 	tp := newTopo(b)
 	sinkOnWAN(b, tp, "["+topoWAN6+"]:9999")
-	s, err := New(Config{NetNS: int(tp.routerNS.Fd())})
-	if err != nil {
-		b.Fatal(err)
-	}
+	s := tp.service(b)
 	plan := topoPlan()
 	var fp *fastpath.Service
 	_, stopFP := runFastpath(b, tp, plan.LANPrefixes)
@@ -343,12 +329,9 @@ func BenchmarkFastpathCPU(b *testing.B) {
 	configs := []benchConfig{
 		{name: "none", apply: s.Remove},
 		{name: "gizmo", apply: func() error { return s.Apply(plan) }},
-		{name: "gizmo+fastpath", apply: func() error {
-			if err := s.Apply(plan); err != nil {
-				return err
-			}
-			fp, stopFP = runFastpath(b, tp, plan.LANPrefixes)
-			return nil
+		{name: "gizmo+fastpath", apply: func() (err error) {
+			fp, stopFP, err = applyWithFastpath(b, s, tp, plan)
+			return err
 		}, done: func() {
 			offloaded += fp.Stats().Packets
 			sent += uint64(n)

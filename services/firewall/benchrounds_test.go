@@ -5,6 +5,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"codeberg.org/monostack/gizmo/services/fastpath"
 )
 
 // The forwarding benchmarks' shared frame: configurations measured in
@@ -76,6 +78,17 @@ func (s *Service) loadRaw(rs Ruleset) error {
 	}
 	s.last = nil
 	return conn.Flush()
+}
+
+// applyWithFastpath applies plan and starts services/fastpath beside it
+// in tp's router; stop ends the fast path.
+func applyWithFastpath(b *testing.B, s *Service, tp *topo, plan Plan) (fp *fastpath.Service, stop func(), err error) {
+	b.Helper()
+	if err := s.Apply(plan); err != nil {
+		return nil, nil, err
+	}
+	fp, stop = runFastpath(b, tp, plan.LANPrefixes)
+	return fp, stop, nil
 }
 
 // samples are a benchmark's results per configuration and test, one a

@@ -78,15 +78,23 @@ func newTopo(t testing.TB) *topo {
 	return tp
 }
 
-// firewall runs the service on the router's namespace with plan p applied,
-// and removes its table when the test ends.
-func (tp *topo) firewall(t *testing.T, p Plan) *Service {
+// service is a firewall for the router's namespace; its table goes when
+// the test ends.
+func (tp *topo) service(t testing.TB) *Service {
 	t.Helper()
 	s, err := New(Config{NetNS: int(tp.routerNS.Fd())})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Remove() })
+	return s
+}
+
+// firewall runs the service on the router's namespace with plan p applied,
+// and removes its table when the test ends.
+func (tp *topo) firewall(t *testing.T, p Plan) *Service {
+	t.Helper()
+	s := tp.service(t)
 	if err := s.Apply(p); err != nil {
 		t.Fatal(err)
 	}
