@@ -1,18 +1,17 @@
 package testns
 
 import (
-	"bytes"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
+
+	"codeberg.org/monostack/gizmo/internal/syncbuf"
 )
 
 // Proc is a command that Watch started: what it has written so far and
 // how it ended.
 type Proc struct {
-	mu     sync.Mutex
-	out    bytes.Buffer
+	out    syncbuf.Buffer // exec writes it from its own goroutines
 	exited chan struct{}
 	err    error
 }
@@ -23,7 +22,7 @@ type Proc struct {
 func Watch(t testing.TB, cmd *exec.Cmd) *Proc {
 	t.Helper()
 	p := &Proc{exited: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p, p
+	cmd.Stdout, cmd.Stderr = &p.out, &p.out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", strings.Join(cmd.Args, " "), err)
 	}
@@ -38,20 +37,8 @@ func Watch(t testing.TB, cmd *exec.Cmd) *Proc {
 	return p
 }
 
-// Write collects the command's output; exec copies to it from its own
-// goroutines while the test reads Output.
-func (p *Proc) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.Write(b)
-}
-
 // Output is what the command has written so far.
-func (p *Proc) Output() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.out.String()
-}
+func (p *Proc) Output() string { return p.out.String() }
 
 // Exited is closed when the command has ended; Err then says how.
 func (p *Proc) Exited() <-chan struct{} { return p.exited }

@@ -1,18 +1,17 @@
 package dhcp4_test
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"codeberg.org/monostack/gizmo/lab/deps"
 	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 
+	"codeberg.org/monostack/gizmo/internal/syncbuf"
 	"codeberg.org/monostack/gizmo/internal/testns"
 	"codeberg.org/monostack/gizmo/internal/testrun"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
@@ -154,7 +153,7 @@ func TestExhaustedSlash29(t *testing.T) {
 	depstest.Require(t, deps.Lab)
 	ns := testns.New(t, "d4-x29")
 	conn := testns.ListenPacket(t, ns, "udp4", "127.16.0.1:67")
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	svc, err := dhcp4.New(dhcp4.Config{Conn: conn, StateDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -187,21 +186,4 @@ func TestExhaustedSlash29(t *testing.T) {
 	if n := strings.Count(logs.String(), "pool exhausted"); n != 1 {
 		t.Errorf("%d log lines about the exhausted pool, want 1:\n%s", n, logs.String())
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
