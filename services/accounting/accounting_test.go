@@ -11,32 +11,30 @@ import (
 	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
-// acctNet is the tests' three namespaces: a LAN host, the router whose
-// table counts, and the internet, with IPv4 on both links routed through
+// acctNet makes the tests' three namespaces, a LAN host, the router whose
+// table counts and the internet, with IPv4 on both links routed through
 // the router.
-type acctNet struct{ host, router, inet string }
-
-func newAcctNet(t *testing.T) acctNet {
+func acctNet(t *testing.T) (host, router, inet string) {
 	t.Helper()
 	// Installs the lab's Debian packages when it can, else skips naming them.
 	depstest.Require(t, deps.Lab)
-	n := acctNet{host: testns.New(t, "acct-h"), router: testns.New(t, "acct-r"), inet: testns.New(t, "acct-i")}
-	testns.Veth(t, n.router, "lan0", n.host, "eth0")
-	testns.Veth(t, n.router, "uplink0", n.inet, "eth0")
-	testns.Up(t, n.host, "eth0", "203.0.113.130/25")
-	testns.Up(t, n.router, "lan0", "203.0.113.129/25")
-	testns.Up(t, n.router, "uplink0", "192.0.2.1/24")
-	testns.Up(t, n.inet, "eth0", "192.0.2.2/24")
-	testns.IP(t, "-n", n.host, "route", "add", "default", "via", "203.0.113.129")
-	testns.IP(t, "-n", n.inet, "route", "add", "203.0.113.128/25", "via", "192.0.2.1")
-	testns.Sysctl(t, n.router, "net.ipv4.ip_forward=1")
-	return n
+	host, router, inet = testns.New(t, "acct-h"), testns.New(t, "acct-r"), testns.New(t, "acct-i")
+	testns.Veth(t, router, "lan0", host, "eth0")
+	testns.Veth(t, router, "uplink0", inet, "eth0")
+	testns.Up(t, host, "eth0", "203.0.113.130/25")
+	testns.Up(t, router, "lan0", "203.0.113.129/25")
+	testns.Up(t, router, "uplink0", "192.0.2.1/24")
+	testns.Up(t, inet, "eth0", "192.0.2.2/24")
+	testns.IP(t, "-n", host, "route", "add", "default", "via", "203.0.113.129")
+	testns.IP(t, "-n", inet, "route", "add", "203.0.113.128/25", "via", "192.0.2.1")
+	testns.Sysctl(t, router, "net.ipv4.ip_forward=1")
+	return host, router, inet
 }
 
-// service is the accounting service for the router's namespace.
-func (n acctNet) service(t *testing.T) *Service {
+// serviceIn is the accounting service for the router namespace ns.
+func serviceIn(t *testing.T, ns string) *Service {
 	t.Helper()
-	s, err := New(Config{NetNS: int(testns.Open(t, n.router).Fd())})
+	s, err := New(Config{NetNS: int(testns.Open(t, ns).Fd())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,8 +45,7 @@ func (n acctNet) service(t *testing.T) *Service {
 // WAN host through a router namespace and checks that the router's
 // accounting table attributes the bytes to the LAN host's addresses.
 func TestCountsForwardedBytesPerAddress(t *testing.T) {
-	n := newAcctNet(t)
-	host, router, inet := n.host, n.router, n.inet
+	host, router, inet := acctNet(t)
 	// IPv6 on both links as well.
 	testns.Up(t, host, "eth0", "2001:db8:1::10/64")
 	testns.Up(t, router, "lan0", "2001:db8:1::1/64")
@@ -58,7 +55,7 @@ func TestCountsForwardedBytesPerAddress(t *testing.T) {
 	testns.IP(t, "-n", inet, "-6", "route", "add", "default", "via", "2001:db8:2::1")
 	testns.Sysctl(t, router, "net.ipv6.conf.all.forwarding=1")
 
-	s := n.service(t)
+	s := serviceIn(t, router)
 	if err := s.apply(Plan{LAN: "lan0", WAN: "uplink0"}); err != nil {
 		t.Fatal(err)
 	}
@@ -96,18 +93,18 @@ func TestCountsForwardedBytesPerAddress(t *testing.T) {
 // and the replies come in on the uplink (services/clat): with IPv4Out the
 // table counts both directions.
 func TestCountsIPv4LeavingByAnotherLink(t *testing.T) {
-	n := newAcctNet(t)
-	testns.Veth(t, n.router, "clat0", n.inet, "eth1")
-	testns.Up(t, n.router, "clat0", "192.0.0.4/29")
-	testns.Up(t, n.inet, "eth1", "192.0.0.5/29")
-	testns.IP(t, "-n", n.inet, "addr", "add", "198.51.100.80/32", "dev", "lo")
-	testns.IP(t, "-n", n.router, "route", "add", "default", "via", "192.0.0.5")
-	s := n.service(t)
+	host, router, inet := acctNet(t)
+	testns.Veth(t, router, "clat0", inet, "eth1")
+	testns.Up(t, router, "clat0", "192.0.0.4/29")
+	testns.Up(t, inet, "eth1", "192.0.0.5/29")
+	testns.IP(t, "-n", inet, "addr", "add", "198.51.100.80/32", "dev", "lo")
+	testns.IP(t, "-n", router, "route", "add", "default", "via", "192.0.0.5")
+	s := serviceIn(t, router)
 	if err := s.apply(Plan{LAN: "lan0", WAN: "uplink0", IPv4Out: "clat0"}); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.remove() })
-	testns.Exec(t, n.host, "ping", "-c", "3", "-i", "0.05", "-s", "500", "198.51.100.80")
+	testns.Exec(t, host, "ping", "-c", "3", "-i", "0.05", "-s", "500", "198.51.100.80")
 	_, v4, err := s.Read()
 	if err != nil {
 		t.Fatal(err)
