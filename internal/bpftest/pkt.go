@@ -63,3 +63,40 @@ func ICMPHeader(typ, code uint8, rest uint32) []byte {
 	binary.BigEndian.PutUint32(b[4:], rest)
 	return b
 }
+
+// SegmentChecksum is the checksum of the transport segment b (header and
+// payload) sent from src to dst with protocol proto: with the
+// pseudo-header for TCP, UDP and ICMPv6 (RFC 793 §3.1, RFC 768, RFC 4443
+// §2.3), without for ICMP (RFC 792). It is 0 over a segment that carries a
+// correct checksum.
+func SegmentChecksum(b []byte, src, dst netip.Addr, proto uint8) uint16 {
+	var seed uint32
+	if proto != protoICMP {
+		seed = PseudoSum(src, dst, proto, len(b))
+	}
+	return Checksum(b, seed)
+}
+
+// SetChecksum fills in the checksum of the TCP, UDP, ICMP or ICMPv6
+// segment b (its checksum field 0) sent from src to dst. A UDP checksum
+// that comes to 0 is sent as all ones, since 0 means none (RFC 768).
+func SetChecksum(b []byte, src, dst netip.Addr, proto uint8) {
+	off := 2 // ICMP and ICMPv6
+	switch proto {
+	case protoTCP:
+		off = 16
+	case protoUDP:
+		off = 6
+	}
+	c := SegmentChecksum(b, src, dst, proto)
+	if c == 0 && proto == protoUDP {
+		c = 0xffff
+	}
+	binary.BigEndian.PutUint16(b[off:], c)
+}
+
+const (
+	protoICMP = 1
+	protoTCP  = 6
+	protoUDP  = 17
+)

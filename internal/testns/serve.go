@@ -1,6 +1,7 @@
 package testns
 
 import (
+	"io"
 	"net"
 	"testing"
 )
@@ -11,14 +12,7 @@ import (
 // returns the listener's address.
 func ServeTCP(t testing.TB, ns, network, addr string, handle func(net.Conn)) net.Addr {
 	t.Helper()
-	var ln net.Listener
-	if err := Do(ns, func() (err error) {
-		ln, err = net.Listen(network, addr)
-		return err
-	}); err != nil {
-		t.Fatalf("listen on %s in %s: %v", addr, ns, err)
-	}
-	t.Cleanup(func() { ln.Close() })
+	ln := listenIn(t, ns, addr, func() (net.Listener, error) { return net.Listen(network, addr) })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -29,4 +23,27 @@ func ServeTCP(t testing.TB, ns, network, addr string, handle func(net.Conn)) net
 		}
 	}()
 	return ln.Addr()
+}
+
+// ListenPacket opens a packet socket on addr (network "udp", "udp4",
+// "udp6", "ip4:udp", ...) inside namespace ns and closes it when the test
+// ends.
+func ListenPacket(t testing.TB, ns, network, addr string) net.PacketConn {
+	t.Helper()
+	return listenIn(t, ns, network+" "+addr, func() (net.PacketConn, error) { return net.ListenPacket(network, addr) })
+}
+
+// listenIn opens a socket with listen inside namespace ns, where it stays,
+// and closes it when the test ends; what names it in a failure.
+func listenIn[S io.Closer](t testing.TB, ns, what string, listen func() (S, error)) S {
+	t.Helper()
+	var s S
+	if err := Do(ns, func() (err error) {
+		s, err = listen()
+		return err
+	}); err != nil {
+		t.Fatalf("listen on %s in %s: %v", what, ns, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
 }

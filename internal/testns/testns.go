@@ -13,15 +13,17 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/testrun"
 )
 
 // NeedRoot skips the test unless it runs as root: namespaces, veths and
@@ -88,6 +90,22 @@ func Open(t testing.TB, ns string) *os.File {
 func Veth(t testing.TB, ns1, if1, ns2, if2 string) {
 	t.Helper()
 	IP(t, "-n", ns1, "link", "add", if1, "type", "veth", "peer", "name", if2, "netns", ns2)
+}
+
+// Up gives interface dev in namespace ns the addresses addrs ("a/len")
+// and sets it up. IPv6 addresses skip duplicate address detection
+// (nodad): in a test's own links no one else has them, and a tentative
+// address could not be used for a second.
+func Up(t testing.TB, ns, dev string, addrs ...string) {
+	t.Helper()
+	for _, a := range addrs {
+		args := []string{"-n", ns, "addr", "add", a, "dev", dev}
+		if p, err := netip.ParsePrefix(a); err == nil && p.Addr().Is6() {
+			args = append(args, "nodad")
+		}
+		IP(t, args...)
+	}
+	IP(t, "-n", ns, "link", "set", dev, "up")
 }
 
 // Run runs a command and returns its combined output; a failure ends the
@@ -234,10 +252,7 @@ func Inside(t testing.TB, ns string, fn func()) {
 	fn()
 }
 
-// Start runs run (a service's Run) on an OS thread inside namespace ns
-// until stop is called or the test ends. stop cancels run's context, waits
-// for run to return and returns its error; later calls return the same
-// error. If the test never calls stop, an error from run fails the test.
+// Start is testrun.Start with run on an OS thread inside namespace ns.
 //
 // The thread never leaves ns: it ends with the goroutine. Sockets and
 // netlink handles that run opens on that thread are in ns; goroutines it
@@ -245,40 +260,13 @@ func Inside(t testing.TB, ns string, fn func()) {
 // opened.
 func Start(t testing.TB, ns string, run func(context.Context) error) (stop func() error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
+	return testrun.Start(t, "in "+ns, func(ctx context.Context) error {
 		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
 		if err := enter(ns); err != nil {
-			done <- err
-			return
+			return err
 		}
-		done <- run(ctx)
-	}()
-	var (
-		mu      sync.Mutex
-		stopped bool
-		result  error
-	)
-	stop = func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		if !stopped {
-			stopped = true
-			cancel()
-			result = <-done
-		}
-		return result
-	}
-	t.Cleanup(func() {
-		mu.Lock()
-		byTest := stopped
-		mu.Unlock()
-		if err := stop(); err != nil && !byTest {
-			t.Errorf("in %s: %v", ns, err)
-		}
+		return run(ctx)
 	})
-	return stop
 }
 
 // ip runs ip(8) and puts its output in the error.

@@ -11,41 +11,51 @@ import (
 	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
+// acctNet makes the tests' three namespaces, a LAN host, the router whose
+// table counts and the internet, with IPv4 on both links routed through
+// the router.
+func acctNet(t *testing.T) (host, router, inet string) {
+	t.Helper()
+	// Installs the lab's Debian packages when it can, else skips naming them.
+	depstest.Require(t, deps.Lab)
+	host, router, inet = testns.New(t, "acct-h"), testns.New(t, "acct-r"), testns.New(t, "acct-i")
+	testns.Veth(t, router, "lan0", host, "eth0")
+	testns.Veth(t, router, "uplink0", inet, "eth0")
+	testns.Up(t, host, "eth0", "203.0.113.130/25")
+	testns.Up(t, router, "lan0", "203.0.113.129/25")
+	testns.Up(t, router, "uplink0", "192.0.2.1/24")
+	testns.Up(t, inet, "eth0", "192.0.2.2/24")
+	testns.IP(t, "-n", host, "route", "add", "default", "via", "203.0.113.129")
+	testns.IP(t, "-n", inet, "route", "add", "203.0.113.128/25", "via", "192.0.2.1")
+	testns.Sysctl(t, router, "net.ipv4.ip_forward=1")
+	return host, router, inet
+}
+
+// serviceIn is the accounting service for the router namespace ns.
+func serviceIn(t *testing.T, ns string) *Service {
+	t.Helper()
+	s, err := New(Config{NetNS: int(testns.Open(t, ns).Fd())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // TestCountsForwardedBytesPerAddress routes pings between a LAN host and a
 // WAN host through a router namespace and checks that the router's
 // accounting table attributes the bytes to the LAN host's addresses.
 func TestCountsForwardedBytesPerAddress(t *testing.T) {
-	// Installs the lab's Debian packages when it can, else skips naming them.
-	depstest.Require(t, deps.Lab)
-	host, router, inet := testns.New(t, "acct-h"), testns.New(t, "acct-r"), testns.New(t, "acct-i")
-	testns.Veth(t, router, "lan0", host, "eth0")
-	testns.Veth(t, router, "uplink0", inet, "eth0")
-	for _, c := range [][]string{
-		{"-n", host, "addr", "add", "2001:db8:1::10/64", "dev", "eth0", "nodad"},
-		{"-n", host, "addr", "add", "203.0.113.130/25", "dev", "eth0"},
-		{"-n", host, "link", "set", "eth0", "up"},
-		{"-n", host, "route", "add", "default", "via", "203.0.113.129"},
-		{"-n", host, "-6", "route", "add", "default", "via", "2001:db8:1::1"},
-		{"-n", router, "addr", "add", "2001:db8:1::1/64", "dev", "lan0", "nodad"},
-		{"-n", router, "addr", "add", "203.0.113.129/25", "dev", "lan0"},
-		{"-n", router, "addr", "add", "2001:db8:2::1/64", "dev", "uplink0", "nodad"},
-		{"-n", router, "addr", "add", "192.0.2.1/24", "dev", "uplink0"},
-		{"-n", router, "link", "set", "lan0", "up"},
-		{"-n", router, "link", "set", "uplink0", "up"},
-		{"-n", inet, "addr", "add", "2001:db8:2::2/64", "dev", "eth0", "nodad"},
-		{"-n", inet, "addr", "add", "192.0.2.2/24", "dev", "eth0"},
-		{"-n", inet, "link", "set", "eth0", "up"},
-		{"-n", inet, "route", "add", "default", "via", "192.0.2.1"},
-		{"-n", inet, "-6", "route", "add", "default", "via", "2001:db8:2::1"},
-	} {
-		testns.IP(t, c...)
-	}
-	testns.Sysctl(t, router, "net.ipv6.conf.all.forwarding=1", "net.ipv4.ip_forward=1")
+	host, router, inet := acctNet(t)
+	// IPv6 on both links as well.
+	testns.Up(t, host, "eth0", "2001:db8:1::10/64")
+	testns.Up(t, router, "lan0", "2001:db8:1::1/64")
+	testns.Up(t, router, "uplink0", "2001:db8:2::1/64")
+	testns.Up(t, inet, "eth0", "2001:db8:2::2/64")
+	testns.IP(t, "-n", host, "-6", "route", "add", "default", "via", "2001:db8:1::1")
+	testns.IP(t, "-n", inet, "-6", "route", "add", "default", "via", "2001:db8:2::1")
+	testns.Sysctl(t, router, "net.ipv6.conf.all.forwarding=1")
 
-	s, err := New(Config{NetNS: int(testns.Open(t, router).Fd())})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := serviceIn(t, router)
 	if err := s.apply(Plan{LAN: "lan0", WAN: "uplink0"}); err != nil {
 		t.Fatal(err)
 	}
@@ -83,36 +93,13 @@ func TestCountsForwardedBytesPerAddress(t *testing.T) {
 // and the replies come in on the uplink (services/clat): with IPv4Out the
 // table counts both directions.
 func TestCountsIPv4LeavingByAnotherLink(t *testing.T) {
-	depstest.Require(t, deps.Lab)
-	host, router, inet := testns.New(t, "acct-h"), testns.New(t, "acct-r"), testns.New(t, "acct-i")
-	testns.Veth(t, router, "lan0", host, "eth0")
-	testns.Veth(t, router, "uplink0", inet, "eth0")
+	host, router, inet := acctNet(t)
 	testns.Veth(t, router, "clat0", inet, "eth1")
-	for _, c := range [][]string{
-		{"-n", host, "addr", "add", "203.0.113.130/25", "dev", "eth0"},
-		{"-n", host, "link", "set", "eth0", "up"},
-		{"-n", host, "route", "add", "default", "via", "203.0.113.129"},
-		{"-n", router, "addr", "add", "203.0.113.129/25", "dev", "lan0"},
-		{"-n", router, "addr", "add", "192.0.2.1/24", "dev", "uplink0"},
-		{"-n", router, "addr", "add", "192.0.0.4/29", "dev", "clat0"},
-		{"-n", router, "link", "set", "lan0", "up"},
-		{"-n", router, "link", "set", "uplink0", "up"},
-		{"-n", router, "link", "set", "clat0", "up"},
-		{"-n", router, "route", "add", "default", "via", "192.0.0.5"},
-		{"-n", inet, "addr", "add", "192.0.2.2/24", "dev", "eth0"},
-		{"-n", inet, "addr", "add", "192.0.0.5/29", "dev", "eth1"},
-		{"-n", inet, "addr", "add", "198.51.100.80/32", "dev", "lo"},
-		{"-n", inet, "link", "set", "eth0", "up"},
-		{"-n", inet, "link", "set", "eth1", "up"},
-		{"-n", inet, "route", "add", "203.0.113.128/25", "via", "192.0.2.1"},
-	} {
-		testns.IP(t, c...)
-	}
-	testns.Sysctl(t, router, "net.ipv4.ip_forward=1")
-	s, err := New(Config{NetNS: int(testns.Open(t, router).Fd())})
-	if err != nil {
-		t.Fatal(err)
-	}
+	testns.Up(t, router, "clat0", "192.0.0.4/29")
+	testns.Up(t, inet, "eth1", "192.0.0.5/29")
+	testns.IP(t, "-n", inet, "addr", "add", "198.51.100.80/32", "dev", "lo")
+	testns.IP(t, "-n", router, "route", "add", "default", "via", "192.0.0.5")
+	s := serviceIn(t, router)
 	if err := s.apply(Plan{LAN: "lan0", WAN: "uplink0", IPv4Out: "clat0"}); err != nil {
 		t.Fatal(err)
 	}

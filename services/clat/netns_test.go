@@ -54,23 +54,14 @@ func newClatNet(t *testing.T) *clatNet {
 	}
 	testns.Veth(t, n.lan, "eth0", n.gz, "lan0")
 	testns.Veth(t, n.gz, "uplink0", n.isp, "gizmo0")
-	steps := [][]string{
-		{"-n", n.lan, "addr", "add", legacyHost.String() + "/24", "dev", "eth0"},
-		{"-n", n.lan, "link", "set", "eth0", "up"},
-		{"-n", n.lan, "route", "add", "default", "via", gizmoLAN4.String()},
-		{"-n", n.gz, "addr", "add", gizmoLAN4.String() + "/24", "dev", "lan0"},
-		{"-n", n.gz, "addr", "add", gizmoWAN6.String() + "/64", "dev", "uplink0"},
-		{"-n", n.gz, "link", "set", "lan0", "up"},
-		{"-n", n.gz, "link", "set", "uplink0", "up"},
-		{"-n", n.gz, "-6", "route", "add", "default", "via", ispWAN6.String()},
-		{"-n", n.isp, "addr", "add", ispWAN6.String() + "/64", "dev", "gizmo0"},
-		{"-n", n.isp, "link", "set", "gizmo0", "up"},
-		{"-n", n.isp, "-6", "route", "add", clatPrefix.String(), "via", gizmoWAN6.String()},
-		{"-n", n.isp, "addr", "add", remote4.String() + "/32", "dev", "lo"},
-	}
-	for _, s := range steps {
-		testns.IP(t, s...)
-	}
+	testns.Up(t, n.lan, "eth0", legacyHost.String()+"/24")
+	testns.Up(t, n.gz, "lan0", gizmoLAN4.String()+"/24")
+	testns.Up(t, n.gz, "uplink0", gizmoWAN6.String()+"/64")
+	testns.Up(t, n.isp, "gizmo0", ispWAN6.String()+"/64")
+	testns.IP(t, "-n", n.isp, "addr", "add", remote4.String()+"/32", "dev", "lo")
+	testns.IP(t, "-n", n.lan, "route", "add", "default", "via", gizmoLAN4.String())
+	testns.IP(t, "-n", n.gz, "-6", "route", "add", "default", "via", ispWAN6.String())
+	testns.IP(t, "-n", n.isp, "-6", "route", "add", clatPrefix.String(), "via", gizmoWAN6.String())
 	n.startTayga(t)
 	n.serve(t)
 
@@ -144,18 +135,27 @@ func state464(p netip.Prefix) netip.Addr {
 	return netip.AddrFrom16(b)
 }
 
-// fetch connects from the legacy host to the IPv4 server and returns its
-// answer.
-func (n *clatNet) fetch(ctx context.Context) (string, error) {
-	var out string
-	err := testns.Do(n.lan, func() error {
+// talk connects from the legacy host to the IPv4 server, giving up when
+// ctx ends, and runs converse on the connection, which must be over within
+// timeout.
+func (n *clatNet) talk(ctx context.Context, timeout time.Duration, converse func(c net.Conn) error) error {
+	return testns.Do(n.lan, func() error {
 		var d net.Dialer
 		c, err := d.DialContext(ctx, "tcp4", netip.AddrPortFrom(remote4, uint16(serverPort)).String())
 		if err != nil {
 			return err
 		}
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(3 * time.Second))
+		c.SetDeadline(time.Now().Add(timeout))
+		return converse(c)
+	})
+}
+
+// fetch connects from the legacy host to the IPv4 server and returns its
+// answer.
+func (n *clatNet) fetch(ctx context.Context) (string, error) {
+	var out string
+	err := n.talk(ctx, 3*time.Second, func(c net.Conn) error {
 		if _, err := fmt.Fprintf(c, "hello from %s\n", legacyHost); err != nil {
 			return err
 		}
@@ -170,13 +170,9 @@ func (n *clatNet) fetch(ctx context.Context) (string, error) {
 // bulk sends size bytes from the legacy host and reads as many back:
 // full-sized segments both ways.
 func (n *clatNet) bulk(size int) error {
-	return testns.Do(n.lan, func() error {
-		c, err := net.DialTimeout("tcp4", netip.AddrPortFrom(remote4, uint16(serverPort)).String(), 3*time.Second)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	return n.talk(ctx, 10*time.Second, func(c net.Conn) error {
 		if _, err := fmt.Fprintf(c, "bulk %d\n", size); err != nil {
 			return err
 		}

@@ -56,20 +56,8 @@ func (s seg) bytes(src, dst netip.Addr) []byte {
 		}
 	}
 	b = append(b, s.payload...)
-	var off int
-	var seed uint32
-	switch proto {
-	case pTCP:
-		off, seed = 16, bpftest.PseudoSum(src, dst, proto, len(b))
-	case pUDP:
-		off, seed = 6, bpftest.PseudoSum(src, dst, proto, len(b))
-	case pICMP:
-		off = 2
-	case pICMP6:
-		off, seed = 2, bpftest.PseudoSum(src, dst, proto, len(b))
-	}
 	if !s.noChecksum {
-		binary.BigEndian.PutUint16(b[off:], bpftest.Checksum(b, seed))
+		bpftest.SetChecksum(b, src, dst, proto)
 	}
 	return b
 }
@@ -198,11 +186,8 @@ func checkL4(p parsed) error {
 	if p.fragOff != 0 || p.more {
 		return nil // the upper-layer checksum covers all fragments
 	}
-	var seed uint32
 	switch p.proto {
-	case pTCP, pUDP, pICMP6:
-		seed = bpftest.PseudoSum(p.src, p.dst, p.proto, len(p.l4))
-	case pICMP:
+	case pTCP, pUDP, pICMP, pICMP6:
 	default:
 		return nil
 	}
@@ -212,7 +197,7 @@ func checkL4(p parsed) error {
 		}
 		return nil
 	}
-	if bpftest.Checksum(p.l4, seed) != 0 {
+	if bpftest.SegmentChecksum(p.l4, p.src, p.dst, p.proto) != 0 {
 		return fmt.Errorf("%d checksum wrong", p.proto)
 	}
 	return nil

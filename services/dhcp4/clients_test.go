@@ -2,7 +2,6 @@ package dhcp4_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"net/netip"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/internal/testns"
+	"codeberg.org/monostack/gizmo/internal/testrun"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 )
 
@@ -79,21 +79,13 @@ func (l *link) start(t *testing.T, p dhcp4.Plan) {
 		t.Fatal(err)
 	}
 	svc.Update(p)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	stopped := false
+	stop := testrun.Start(t, "Run", svc.Run)
 	l.svc = svc
 	l.stop = func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("Run: %v", err)
-			}
+		if err := stop(); err != nil {
+			t.Errorf("Run: %v", err)
 		}
 	}
-	t.Cleanup(l.stop)
 }
 
 // proc is a client program running in the client namespace.

@@ -13,6 +13,7 @@ import (
 
 	"codeberg.org/monostack/gizmo/internal/ethframe"
 	"codeberg.org/monostack/gizmo/internal/testns"
+	"codeberg.org/monostack/gizmo/internal/testrun"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 )
 
@@ -240,15 +241,7 @@ func newBridgedLAN(t *testing.T) *bridgedLAN {
 		t.Fatal(err)
 	}
 	b.svc.Update(p)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- b.svc.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	testrun.Start(t, "Run", b.svc.Run)
 	// The attacker on p-a writes frames; the honest host on p-b runs
 	// dhcpcd like any link's client.
 	b.sender = (&link{clientNS: b.clientNS[0], clientIf: "d4c0", serverNS: b.serverNS}).frames(t, "br0")

@@ -16,13 +16,21 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 )
 
-func TestLeasesSurviveRestart(t *testing.T) {
-	dir := t.TempDir()
-	s1, err := New(Config{Interface: "lan0", StateDir: dir, Logger: quietLog(), Now: func() time.Time { return t0 }})
+// labService is a server with the lab's plan, its state in dir and its
+// clock stopped at t0.
+func labService(t *testing.T, dir string) *Service {
+	t.Helper()
+	s, err := New(Config{Interface: "lan0", StateDir: dir, Logger: quietLog(), Now: func() time.Time { return t0 }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s1.Update(labPlan())
+	s.Update(labPlan())
+	return s
+}
+
+func TestLeasesSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	s1 := labService(t, dir)
 	for i := range 20 {
 		lease(t, s1.e, net.HardwareAddr{2, 0, 0, 0, 3, byte(i)}.String(), t0)
 	}
@@ -32,11 +40,7 @@ func TestLeasesSurviveRestart(t *testing.T) {
 	}
 	want := s1.Leases()
 
-	s2, err := New(Config{Interface: "lan0", StateDir: dir, Logger: quietLog(), Now: func() time.Time { return t0 }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s2.Update(labPlan())
+	s2 := labService(t, dir)
 	if diff := cmp.Diff(want, s2.Leases(), cmpopts.EquateComparable(netip.Addr{})); diff != "" {
 		t.Errorf("leases after restart (-before +after):\n%s", diff)
 	}
@@ -87,11 +91,7 @@ func TestCorruptLeaseFile(t *testing.T) {
 
 func TestJournalReplayAndTornTail(t *testing.T) {
 	dir := t.TempDir()
-	s, err := New(Config{Interface: "lan0", StateDir: dir, Logger: quietLog(), Now: func() time.Time { return t0 }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Update(labPlan())
+	s := labService(t, dir)
 	ipA := lease(t, s.e, macA, t0)
 	ipB := lease(t, s.e, macB, t0)
 	s.flush(nil, false)
@@ -134,11 +134,7 @@ func TestPersistFailureIsCountedNotFatal(t *testing.T) {
 	if err := os.Mkdir(journal, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Config{Interface: "lan0", StateDir: dir, Logger: quietLog(), Now: func() time.Time { return t0 }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Update(labPlan())
+	s := labService(t, dir)
 	ip := lease(t, s.e, macA, t0)
 	if s.flush(nil, false) {
 		t.Fatal("flush reported success writing into a directory")
@@ -160,11 +156,7 @@ func TestPersistFailureIsCountedNotFatal(t *testing.T) {
 }
 
 func TestInvalidPlanKeepsTheLastGoodOne(t *testing.T) {
-	s, err := New(Config{Interface: "lan0", StateDir: t.TempDir(), Logger: quietLog(), Now: func() time.Time { return t0 }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Update(labPlan())
+	s := labService(t, t.TempDir())
 	bad := labPlan()
 	bad.PoolEnd = netip.MustParseAddr("192.0.2.1")
 	s.Update(bad)

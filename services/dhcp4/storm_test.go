@@ -1,20 +1,19 @@
 package dhcp4_test
 
 import (
-	"bytes"
-	"context"
 	"log/slog"
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"codeberg.org/monostack/gizmo/lab/deps"
 	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 
+	"codeberg.org/monostack/gizmo/internal/syncbuf"
 	"codeberg.org/monostack/gizmo/internal/testns"
+	"codeberg.org/monostack/gizmo/internal/testrun"
 	"codeberg.org/monostack/gizmo/services/dhcp4"
 	"codeberg.org/monostack/gizmo/services/dhcp4/dhcp4load"
 )
@@ -44,17 +43,11 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
+// relay is the socket of the relay agent the load generator's clients
+// speak through.
 func relay(t *testing.T, ns string) net.PacketConn {
 	t.Helper()
-	var conn net.PacketConn
-	if err := testns.Do(ns, func() (err error) {
-		conn, err = net.ListenPacket("udp4", netip.AddrPortFrom(stormRelay, 67).String())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
+	return testns.ListenPacket(t, ns, "udp4", netip.AddrPortFrom(stormRelay, 67).String())
 }
 
 // TestStorm: 10,000 clients at once lose no lease, get distinct addresses,
@@ -67,21 +60,14 @@ func TestStorm(t *testing.T) {
 	dir := t.TempDir()
 	ns := testns.New(t, "d4-storm")
 
-	ctx, cancel := context.WithCancel(context.Background())
-	var conn net.PacketConn
-	if err := testns.Do(ns, func() (err error) {
-		conn, err = net.ListenPacket("udp4", netip.AddrPortFrom(stormServer.Addr(), 67).String())
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	ctx := t.Context()
+	conn := testns.ListenPacket(t, ns, "udp4", netip.AddrPortFrom(stormServer.Addr(), 67).String())
 	svc, err := dhcp4.New(dhcp4.Config{Conn: conn, StateDir: dir, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	svc.Update(stormPlan())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
+	stop := testrun.Start(t, "Run", svc.Run)
 
 	rc := relay(t, ns)
 	server := netip.AddrPortFrom(stormServer.Addr(), 67)
@@ -136,8 +122,7 @@ func TestStorm(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	// Every ACKed lease was on disk before its ACK: a new server has them.
@@ -167,14 +152,8 @@ func TestExhaustedSlash29(t *testing.T) {
 	// Installs the lab's Debian packages when it can, else skips naming them.
 	depstest.Require(t, deps.Lab)
 	ns := testns.New(t, "d4-x29")
-	var conn net.PacketConn
-	if err := testns.Do(ns, func() (err error) {
-		conn, err = net.ListenPacket("udp4", "127.16.0.1:67")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	var logs lockedBuffer
+	conn := testns.ListenPacket(t, ns, "udp4", "127.16.0.1:67")
+	var logs syncbuf.Buffer
 	svc, err := dhcp4.New(dhcp4.Config{Conn: conn, StateDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -183,15 +162,9 @@ func TestExhaustedSlash29(t *testing.T) {
 	p.Server = netip.MustParsePrefix("127.16.0.1/29")
 	p.PoolStart, p.PoolEnd = netip.MustParseAddr("127.16.0.3"), netip.MustParseAddr("127.16.0.6")
 	svc.Update(p)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- svc.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	testrun.Start(t, "Run", svc.Run)
 
-	res, err := dhcp4load.Run(ctx, dhcp4load.Config{
+	res, err := dhcp4load.Run(t.Context(), dhcp4load.Config{
 		Conn: relay(t, ns), Relay: stormRelay, Server: netip.MustParseAddrPort("127.16.0.1:67"),
 		Clients: 8, Timeout: 100 * time.Millisecond, Retries: 2, Tag: 0x29,
 	})
@@ -213,21 +186,4 @@ func TestExhaustedSlash29(t *testing.T) {
 	if n := strings.Count(logs.String(), "pool exhausted"); n != 1 {
 		t.Errorf("%d log lines about the exhausted pool, want 1:\n%s", n, logs.String())
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -94,20 +94,8 @@ func informationRequest(t *testing.T, host string) []string {
 	if err := os.WriteFile(script, []byte("#!/bin/sh\nenv | grep -E '^(reason|new_dhcp6_)' | sort > "+envFile+".tmp && mv "+envFile+".tmp "+envFile+"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	dctx, dcancel := context.WithCancel(context.Background())
-	client := testns.CommandContext(dctx, host, "dhclient", "-S", "-d", "-1",
-		"-lf", filepath.Join(dir, "leases"), "-pf", filepath.Join(dir, "pid"), "-sf", script, "eth0")
-	var clientOut strings.Builder
-	client.Stdout, client.Stderr = &clientOut, &clientOut
-	if err := client.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- client.Wait() }()
-	t.Cleanup(func() {
-		dcancel()
-		<-exited
-	})
+	client := testns.Watch(t, testns.Command(host, "dhclient", "-S", "-d", "-1",
+		"-lf", filepath.Join(dir, "leases"), "-pf", filepath.Join(dir, "pid"), "-sf", script, "eth0"))
 
 	var env string
 wait:
@@ -117,18 +105,17 @@ wait:
 			break wait
 		}
 		select {
-		case err := <-exited:
-			exited <- err
+		case <-client.Exited():
 			if b, rerr := os.ReadFile(envFile); rerr == nil && strings.Contains(string(b), "new_dhcp6_") {
 				env = string(b)
 				break wait
 			}
 			b, _ := os.ReadFile(envFile)
-			t.Fatalf("dhclient exited (%v) without a Reply; its output:\n%s\nscript saw:\n%s", err, clientOut.String(), b)
+			t.Fatalf("dhclient exited (%v) without a Reply; its output:\n%s\nscript saw:\n%s", client.Err(), client.Output(), b)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("dhclient never got a Reply; its output:\n%s", clientOut.String())
+			t.Fatalf("dhclient never got a Reply; its output:\n%s", client.Output())
 		}
 	}
 	var got []string

@@ -1,10 +1,8 @@
 package dhcp6pd
 
 import (
-	"net/netip"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv6"
 )
@@ -49,7 +47,6 @@ func TestParseAFTRName(t *testing.T) {
 // TestLeaseAFTRName checks that the name reaches the lease, and that a
 // malformed one costs only itself.
 func TestLeaseAFTRName(t *testing.T) {
-	h := time.Hour
 	for _, c := range []struct {
 		name string
 		opt  []byte
@@ -60,18 +57,11 @@ func TestLeaseAFTRName(t *testing.T) {
 		{"no AFTR-Name", nil, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			m := &dhcpv6.Message{MessageType: dhcpv6.MessageTypeReply}
-			m.AddOption(dhcpv6.OptClientID(testClientDUID))
-			m.AddOption(dhcpv6.OptServerID(testServerID))
-			m.AddOption(iapdOpt(h, 2*h, prefixOpt("2001:db8:1000:100::/56", 3*h, 4*h)))
+			m := replyWith(testIAPD())
 			if c.opt != nil {
 				m.AddOption(&dhcpv6.OptionGeneric{OptionCode: dhcpv6.OptionAFTRName, OptionData: c.opt})
 			}
-			msg, err := dhcpv6.MessageFromBytes(m.ToBytes())
-			if err != nil {
-				t.Fatal(err)
-			}
-			l, _, err := parseLease(msg, testIAID, netip.Prefix{}, time.Now())
+			l, err := parseWire(t, m)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -48,6 +48,18 @@ func replyWith(opts ...dhcpv6.Option) *dhcpv6.Message {
 	return m
 }
 
+// parseWire parses the lease in m at testT0 as the client sees it: through
+// the wire format, with no current prefix.
+func parseWire(t *testing.T, m *dhcpv6.Message) (Lease, error) {
+	t.Helper()
+	msg, err := dhcpv6.MessageFromBytes(m.ToBytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, _, err := parseLease(msg, testIAID, netip.Prefix{}, testT0)
+	return l, err
+}
+
 func TestParseLease(t *testing.T) {
 	h := time.Hour
 	tests := []struct {
@@ -146,12 +158,7 @@ func TestParseLease(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			// Round-trip through bytes: the client sees what the wire carries.
-			msg, err := dhcpv6.MessageFromBytes(tt.msg.ToBytes())
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, _, err := parseLease(msg, testIAID, netip.Prefix{}, testT0)
+			got, err := parseWire(t, tt.msg)
 			var se *StatusError
 			switch {
 			case tt.status != 0:
@@ -205,11 +212,7 @@ func TestParseLeasePrefixRules(t *testing.T) {
 		{"RFC 7084 WPD-2: a /64 is the longest delegation accepted", "2001:db8:1000:1::/64", ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			msg, err := dhcpv6.MessageFromBytes(replyWith(iapdOpt(h, 2*h, prefixOpt(c.prefix, 3*h, 4*h))).ToBytes())
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, _, err := parseLease(msg, testIAID, netip.Prefix{}, testT0)
+			got, err := parseWire(t, replyWith(iapdOpt(h, 2*h, prefixOpt(c.prefix, 3*h, 4*h))))
 			if c.reason != "" {
 				if err == nil || reasonOf(err) != c.reason {
 					t.Fatalf("err = %v, want reason %q", err, c.reason)
@@ -282,13 +285,7 @@ func TestTimeServers(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			msg := replyWith(append([]dhcpv6.Option{iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour))}, tt.opts...)...)
-			// Through the wire format, as the client sees it.
-			parsed, err := dhcpv6.MessageFromBytes(msg.ToBytes())
-			if err != nil {
-				t.Fatal(err)
-			}
-			l, _, err := parseLease(parsed, testIAID, netip.Prefix{}, testT0)
+			l, err := parseWire(t, replyWith(append([]dhcpv6.Option{testIAPD()}, tt.opts...)...))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -306,9 +303,7 @@ func TestTimeServers(t *testing.T) {
 // RFC 5908 §4: the client asks for OPTION_NTP_SERVER in every message.
 func TestORORequestsTimeServers(t *testing.T) {
 	h := newHarness(t)
-	h.m.start(nil, h.now)
-	h.advance()
-	sol := h.last(dhcpv6.MessageTypeSolicit)
+	sol := h.firstSolicit()
 	for _, o := range []dhcpv6.OptionCode{dhcpv6.OptionNTPServer, dhcpv6.OptionSNTPServerList, dhcpv6.OptionDNSRecursiveNameServer} {
 		if !sol.IsOptionRequested(o) {
 			t.Errorf("Solicit does not request %v", o)
@@ -325,13 +320,9 @@ func TestMalformedTimeOptionIsIgnored(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			h := newHarness(t)
-			h.m.start(nil, h.now)
+			h.answer(h.firstSolicit(), dhcpv6.MessageTypeAdvertise, testIAPD(), bad)
 			h.advance()
-			h.answer(h.last(dhcpv6.MessageTypeSolicit), dhcpv6.MessageTypeAdvertise, iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour)), bad)
-			h.advance()
-			h.answer(h.last(dhcpv6.MessageTypeRequest), dhcpv6.MessageTypeReply,
-				iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour)), bad,
-				ntpOpt(ntpAddr("2001:db8:0:1::1")))
+			h.answer(h.last(dhcpv6.MessageTypeRequest), dhcpv6.MessageTypeReply, testIAPD(), bad, ntpOpt(ntpAddr("2001:db8:0:1::1")))
 			if len(h.leases) != 1 || h.m.phase != phaseBound {
 				t.Fatalf("leases %v phase %v; want the delegation despite the bad option", h.leases, h.m.phase)
 			}

@@ -149,11 +149,27 @@ func (h *harness) bindTest() {
 	h.bind("2001:db8:1000:100::/56", time.Hour, 2*time.Hour, 3*time.Hour, 4*time.Hour)
 }
 
-func (h *harness) bind(prefix string, t1, t2, preferred, valid time.Duration, extra ...dhcpv6.Option) {
+// renewWith binds testIAPD, lets the clock reach T1 and answers the
+// client's Renew with a Reply carrying opts.
+func (h *harness) renewWith(opts ...dhcpv6.Option) {
+	h.t.Helper()
+	h.bindTest()
+	h.advance()
+	h.answer(h.last(dhcpv6.MessageTypeRenew), dhcpv6.MessageTypeReply, opts...)
+}
+
+// firstSolicit starts the client with no lease and returns the Solicit it
+// sends first.
+func (h *harness) firstSolicit() *dhcpv6.Message {
 	h.t.Helper()
 	h.m.start(nil, h.now)
 	h.advance()
-	sol := h.last(dhcpv6.MessageTypeSolicit)
+	return h.last(dhcpv6.MessageTypeSolicit)
+}
+
+func (h *harness) bind(prefix string, t1, t2, preferred, valid time.Duration, extra ...dhcpv6.Option) {
+	h.t.Helper()
+	sol := h.firstSolicit()
 	h.answer(sol, dhcpv6.MessageTypeAdvertise, iapdOpt(t1, t2, prefixOpt(prefix, preferred, valid)))
 	h.advance() // end of the first RT: Request the collected Advertise
 	req := h.last(dhcpv6.MessageTypeRequest)
@@ -175,9 +191,7 @@ func iaPrefixes(m *dhcpv6.Message) []string {
 
 func TestExchangeSolicitToRebindToExpiry(t *testing.T) {
 	h := newHarness(t)
-	h.m.start(nil, h.now)
-	h.advance()
-	sol := h.last(dhcpv6.MessageTypeSolicit)
+	sol := h.firstSolicit()
 	// RFC 8415 18.2.1: the hint carries the wanted length as ::/56.
 	wantAsks(t, sol, "::/56")
 	if !sol.IsOptionRequested(dhcpv6.OptionDNSRecursiveNameServer) {
@@ -257,10 +271,7 @@ func TestExchangeSolicitToRebindToExpiry(t *testing.T) {
 
 func TestRenewExtendsLease(t *testing.T) {
 	h := newHarness(t)
-	h.bindTest()
-	h.advance()
-	ren := h.last(dhcpv6.MessageTypeRenew)
-	h.answer(ren, dhcpv6.MessageTypeReply, testIAPD())
+	h.renewWith(testIAPD())
 	if len(h.leases) != 2 || !h.leases[1].ValidUntil.Equal(h.now.Add(4*time.Hour)) {
 		t.Fatalf("leases %+v, want an extension", h.leases)
 	}
@@ -274,10 +285,7 @@ func TestRenewExtendsLease(t *testing.T) {
 
 func TestNoBindingOnRenewRequestsAgain(t *testing.T) {
 	h := newHarness(t)
-	h.bindTest()
-	h.advance()
-	ren := h.last(dhcpv6.MessageTypeRenew)
-	h.answer(ren, dhcpv6.MessageTypeReply, iapdOpt(0, 0, &dhcpv6.OptStatusCode{StatusCode: iana.StatusNoBinding}))
+	h.renewWith(iapdOpt(0, 0, &dhcpv6.OptStatusCode{StatusCode: iana.StatusNoBinding}))
 	// RFC 8415 18.2.10.1: NoBinding → Request for the same IA.
 	req := h.last(dhcpv6.MessageTypeRequest)
 	wantAsks(t, req, "2001:db8:1000:100::/56")
@@ -318,9 +326,7 @@ func TestNoPrefixAvailBacksOffExponentially(t *testing.T) {
 
 func TestAdvertiseWithNoPrefixAvailIsIgnored(t *testing.T) {
 	h := newHarness(t)
-	h.m.start(nil, h.now)
-	h.advance()
-	sol := h.last(dhcpv6.MessageTypeSolicit)
+	sol := h.firstSolicit()
 	h.answer(sol, dhcpv6.MessageTypeAdvertise, iapdOpt(0, 0, &dhcpv6.OptStatusCode{StatusCode: iana.StatusNoPrefixAvail}))
 	h.advance()
 	// RFC 8415 18.2.9: still soliciting, with the §15 backoff.
@@ -332,11 +338,8 @@ func TestAdvertiseWithNoPrefixAvailIsIgnored(t *testing.T) {
 
 func TestInvalidReplyIsCountedAndLeaseKept(t *testing.T) {
 	h := newHarness(t)
-	h.bindTest()
-	h.advance()
-	ren := h.last(dhcpv6.MessageTypeRenew)
 	// T1 > T2: RFC 8415 21.21 says discard the IA_PD; the lease stays.
-	h.answer(ren, dhcpv6.MessageTypeReply, iapdOpt(3*time.Hour, time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour)))
+	h.renewWith(iapdOpt(3*time.Hour, time.Hour, prefixOpt("2001:db8:1000:100::/56", 3*time.Hour, 4*time.Hour)))
 	if h.m.lease == nil || h.m.phase != phaseRenew {
 		t.Errorf("phase %v lease %v after invalid Reply; want still renewing the old lease", h.m.phase, h.m.lease)
 	}
@@ -347,11 +350,8 @@ func TestInvalidReplyIsCountedAndLeaseKept(t *testing.T) {
 
 func TestRenumberingReportsOldPrefixLost(t *testing.T) {
 	h := newHarness(t)
-	h.bindTest()
-	h.advance()
-	ren := h.last(dhcpv6.MessageTypeRenew)
 	// Kea's answer after a pool change: old prefix with lifetimes 0, new one.
-	h.answer(ren, dhcpv6.MessageTypeReply, iapdOpt(time.Hour, 2*time.Hour,
+	h.renewWith(iapdOpt(time.Hour, 2*time.Hour,
 		prefixOpt("2001:db8:1000:100::/56", 0, 0),
 		prefixOpt("2001:db8:2000:200::/56", 3*time.Hour, 4*time.Hour)))
 	if len(h.lost) != 1 || h.lost[0] != netip.MustParsePrefix("2001:db8:1000:100::/56") {
@@ -364,10 +364,7 @@ func TestRenumberingReportsOldPrefixLost(t *testing.T) {
 
 func TestWithdrawnPrefixIsLost(t *testing.T) {
 	h := newHarness(t)
-	h.bindTest()
-	h.advance()
-	ren := h.last(dhcpv6.MessageTypeRenew)
-	h.answer(ren, dhcpv6.MessageTypeReply, iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 0, 0)))
+	h.renewWith(iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 0, 0)))
 	if len(h.lost) != 1 || h.m.lease != nil || h.m.phase != phaseSolicit {
 		t.Errorf("lost %v lease %v phase %v; want the prefix withdrawn and a new Solicit", h.lost, h.m.lease, h.m.phase)
 	}
@@ -488,9 +485,7 @@ func TestVerifyReconfigureRejectsTruncatedAuth(t *testing.T) {
 
 func TestForeignAndMalformedPacketsAreCounted(t *testing.T) {
 	h := newHarness(t)
-	h.m.start(nil, h.now)
-	h.advance()
-	sol := h.last(dhcpv6.MessageTypeSolicit)
+	sol := h.firstSolicit()
 	h.m.receive([]byte{2, 1}, false, h.now)
 	// Another client's Advertise.
 	m := &dhcpv6.Message{MessageType: dhcpv6.MessageTypeAdvertise, TransactionID: sol.TransactionID}
@@ -535,9 +530,7 @@ func TestLinkChangeWhileSolicitingRestartsAtOnce(t *testing.T) {
 
 func TestLinkChangeDuringRequestKeepsTheExchange(t *testing.T) {
 	h := newHarness(t)
-	h.m.start(nil, h.now)
-	h.advance()
-	h.answer(h.last(dhcpv6.MessageTypeSolicit), dhcpv6.MessageTypeAdvertise, testIAPD())
+	h.answer(h.firstSolicit(), dhcpv6.MessageTypeAdvertise, testIAPD())
 	h.advance()
 	req := h.last(dhcpv6.MessageTypeRequest)
 	h.m.refresh(h.now)
@@ -548,9 +541,7 @@ func TestLinkChangeDuringRequestKeepsTheExchange(t *testing.T) {
 
 func TestLostPrefixIsStoredAsEndedHint(t *testing.T) {
 	h := newHarness(t)
-	h.bindTest()
-	h.advance()
-	h.answer(h.last(dhcpv6.MessageTypeRenew), dhcpv6.MessageTypeReply, iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 0, 0)))
+	h.renewWith(iapdOpt(time.Hour, 2*time.Hour, prefixOpt("2001:db8:1000:100::/56", 0, 0)))
 	if h.stored == nil || h.stored.Prefix != netip.MustParsePrefix("2001:db8:1000:100::/56") || h.stored.ValidUntil.After(h.now) {
 		t.Fatalf("stored %+v after withdrawal, want the prefix with its lifetime ended", h.stored)
 	}

@@ -1,7 +1,6 @@
 package dns64
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -18,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/miekg/dns"
 
+	"codeberg.org/monostack/gizmo/internal/testrun"
 	"codeberg.org/monostack/gizmo/lab/deps"
 	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 )
@@ -304,15 +304,7 @@ func serve(t *testing.T, s *Service, p Plan, l Listener) {
 	t.Helper()
 	p.Listen = []Listener{l}
 	s.Update(p)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- s.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	testrun.Start(t, "Run", s.Run)
 	waitServing(t, l.Addr.String(), func() string { return "" })
 }
 

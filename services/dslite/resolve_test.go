@@ -12,6 +12,7 @@ import (
 	"github.com/miekg/dns"
 
 	"codeberg.org/monostack/gizmo/internal/dnstest"
+	"codeberg.org/monostack/gizmo/internal/testrun"
 )
 
 func aaaa(name, addr string, ttl uint32) dns.RR {
@@ -124,10 +125,7 @@ func TestServiceResolves(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error)
-	go func() { done <- svc.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	testrun.Start(t, "Run", svc.Run)
 	resolvers := []netip.AddrPort{netip.MustParseAddrPort("[2001:db8:0:1::53]:53")}
 
 	wait := func(want netip.Addr) {

@@ -1,7 +1,6 @@
 package fastpath
 
 import (
-	"context"
 	"net/netip"
 	"os"
 	"strings"
@@ -11,6 +10,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netns"
+
+	"codeberg.org/monostack/gizmo/internal/testrun"
 )
 
 func TestNewRefusesBadConfig(t *testing.T) {
@@ -99,15 +100,7 @@ func TestEmptyPlanDetaches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	testrun.Start(t, "Run", s.Run)
 	waitActive := func(want bool) {
 		t.Helper()
 		for i := 0; s.Stats().Active != want; i++ {

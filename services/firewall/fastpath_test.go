@@ -1,7 +1,6 @@
 package firewall
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +16,7 @@ import (
 	"github.com/cilium/ebpf/link"
 
 	"codeberg.org/monostack/gizmo/internal/testns"
+	"codeberg.org/monostack/gizmo/internal/testrun"
 	"codeberg.org/monostack/gizmo/services/fastpath"
 )
 
@@ -42,12 +42,9 @@ func runFastpath(t testing.TB, tp *topo, prefixes []netip.Prefix) (fp *fastpath.
 		t.Fatal(err)
 	}
 	fp.Update(fastpath.Plan{LANPrefixes: prefixes})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- fp.Run(ctx) }()
+	stopRun := testrun.Start(t, "fastpath Run", fp.Run)
 	stop = func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stopRun(); err != nil {
 			t.Errorf("fastpath Run: %v", err)
 		}
 		if n := attachedPrograms(t, tp.router); n != 0 {
@@ -126,14 +123,7 @@ func sysctl(t testing.TB, ns, name string) string {
 // udpEcho answers every datagram on addr in ns with the same bytes.
 func udpEcho(t *testing.T, ns, addr string) {
 	t.Helper()
-	var pc net.PacketConn
-	testns.Inside(t, ns, func() {
-		var err error
-		if pc, err = net.ListenPacket("udp", addr); err != nil {
-			t.Fatal(err)
-		}
-	})
-	t.Cleanup(func() { pc.Close() })
+	pc := testns.ListenPacket(t, ns, "udp", addr)
 	go func() {
 		buf := make([]byte, 2048)
 		for {

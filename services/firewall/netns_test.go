@@ -46,23 +46,13 @@ func newTopo(t testing.TB) *topo {
 	testns.Veth(t, r, "uplink0", w, "eth0")
 	testns.Veth(t, r, "lan0", l, "eth0")
 	testns.Sysctl(t, r, "net.ipv6.conf.all.forwarding=1", "net.ipv4.ip_forward=1")
+	testns.Up(t, r, "uplink0", topoRouterW6+"/64", topoRouterW4+"/24")
+	testns.Up(t, r, "lan0", topoRouterL6+"/64", topoRouterL4+"/25")
+	testns.Up(t, w, "eth0", topoWAN6+"/64", topoWAN4+"/24")
+	testns.Up(t, l, "eth0", topoLANHost6+"/64", topoLANToken6+"/64", topoLANPriv6+"/64", topoLANHost4+"/25")
 	cmds := [][]string{
-		{"-n", r, "addr", "add", topoRouterW6 + "/64", "dev", "uplink0", "nodad"},
-		{"-n", r, "addr", "add", topoRouterW4 + "/24", "dev", "uplink0"},
-		{"-n", r, "addr", "add", topoRouterL6 + "/64", "dev", "lan0", "nodad"},
-		{"-n", r, "addr", "add", topoRouterL4 + "/25", "dev", "lan0"},
-		{"-n", r, "link", "set", "uplink0", "up"},
-		{"-n", r, "link", "set", "lan0", "up"},
-		{"-n", w, "addr", "add", topoWAN6 + "/64", "dev", "eth0", "nodad"},
-		{"-n", w, "addr", "add", topoWAN4 + "/24", "dev", "eth0"},
-		{"-n", w, "link", "set", "eth0", "up"},
 		// The ISP routes the delegation to the router.
 		{"-n", w, "route", "add", "2001:db8:1000:100::/56", "via", topoRouterW6},
-		{"-n", l, "addr", "add", topoLANHost6 + "/64", "dev", "eth0", "nodad"},
-		{"-n", l, "addr", "add", topoLANToken6 + "/64", "dev", "eth0", "nodad"},
-		{"-n", l, "addr", "add", topoLANPriv6 + "/64", "dev", "eth0", "nodad"},
-		{"-n", l, "addr", "add", topoLANHost4 + "/25", "dev", "eth0"},
-		{"-n", l, "link", "set", "eth0", "up"},
 		{"-n", l, "route", "add", "default", "via", topoRouterL6},
 		{"-n", l, "route", "add", "default", "via", topoRouterL4},
 		{"-n", r, "route", "add", "default", "via", topoWAN6},
@@ -88,15 +78,23 @@ func newTopo(t testing.TB) *topo {
 	return tp
 }
 
-// firewall runs the service on the router's namespace with plan p applied,
-// and removes its table when the test ends.
-func (tp *topo) firewall(t *testing.T, p Plan) *Service {
+// service is a firewall for the router's namespace; its table goes when
+// the test ends.
+func (tp *topo) service(t testing.TB) *Service {
 	t.Helper()
 	s, err := New(Config{NetNS: int(tp.routerNS.Fd())})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Remove() })
+	return s
+}
+
+// firewall runs the service on the router's namespace with plan p applied,
+// and removes its table when the test ends.
+func (tp *topo) firewall(t *testing.T, p Plan) *Service {
+	t.Helper()
+	s := tp.service(t)
 	if err := s.Apply(p); err != nil {
 		t.Fatal(err)
 	}

@@ -84,6 +84,18 @@ func TestParseToken(t *testing.T) {
 	}
 }
 
+// validPlanWith is labPlan with what a parser accepted put in by edit; it
+// fails t, naming the parse, unless the plan validates.
+func validPlanWith(t *testing.T, parsed string, edit func(*Plan)) Plan {
+	t.Helper()
+	plan := labPlan()
+	edit(&plan)
+	if err := Validate(plan); err != nil {
+		t.Fatalf("%s, which Validate refuses: %v", parsed, err)
+	}
+	return plan
+}
+
 // FuzzParsePort: whatever the API receives, the parser returns a port that
 // renders and validates, or an error; it never panics.
 func FuzzParsePort(f *testing.F) {
@@ -95,11 +107,7 @@ func FuzzParsePort(f *testing.F) {
 		if err != nil {
 			return
 		}
-		plan := labPlan()
-		plan.TokenRules[0].Ports = []Port{p}
-		if err := Validate(plan); err != nil {
-			t.Fatalf("ParsePort(%q) = %v, which Validate refuses: %v", s, p, err)
-		}
+		validPlanWith(t, fmt.Sprintf("ParsePort(%q) = %v", s, p), func(plan *Plan) { plan.TokenRules[0].Ports = []Port{p} })
 	})
 }
 
@@ -114,11 +122,9 @@ func FuzzParseToken(f *testing.F) {
 		if err != nil {
 			return
 		}
-		plan := labPlan()
-		plan.TokenRules = []TokenRule{{Token: tok, Ports: []Port{{TCP, 443}}}}
-		if err := Validate(plan); err != nil {
-			t.Fatalf("ParseToken(%q) = %v, which Validate refuses: %v", s, tok, err)
-		}
+		plan := validPlanWith(t, fmt.Sprintf("ParseToken(%q) = %v", s, tok), func(plan *Plan) {
+			plan.TokenRules = []TokenRule{{Token: tok, Ports: []Port{{TCP, 443}}}}
+		})
 		if err := compileAll(Render(plan)); err != nil {
 			t.Fatal(err)
 		}

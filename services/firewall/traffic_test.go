@@ -112,14 +112,7 @@ func TestTraffic(t *testing.T) {
 		})
 	})
 	t.Run("host rule opens udp/51820 on the privacy address", func(t *testing.T) {
-		var pc net.PacketConn
-		testns.Inside(t, tp.lan, func() {
-			var err error
-			if pc, err = net.ListenPacket("udp", "[::]:51820"); err != nil {
-				t.Fatal(err)
-			}
-		})
-		defer pc.Close()
+		pc := testns.ListenPacket(t, tp.lan, "udp", "[::]:51820")
 		moved(t, s, CounterInboundHost, func() {
 			sendUDP(t, tp.wan, "", "["+topoLANPriv6+"]:51820")
 			_ = pc.SetReadDeadline(time.Now().Add(2 * time.Second))
@@ -178,14 +171,7 @@ func TestTraffic(t *testing.T) {
 	t.Run("RFC 3704: the gizmo's WAN addresses as LAN source dropped", func(t *testing.T) {
 		testns.IP(t, "-n", tp.lan, "addr", "add", topoRouterW6+"/128", "dev", "eth0", "nodad")
 		testns.IP(t, "-n", tp.lan, "addr", "add", topoRouterW4+"/32", "dev", "eth0")
-		var pc net.PacketConn
-		testns.Inside(t, tp.wan, func() {
-			var err error
-			if pc, err = net.ListenPacket("udp", ":9999"); err != nil {
-				t.Fatal(err)
-			}
-		})
-		defer pc.Close()
+		pc := testns.ListenPacket(t, tp.wan, "udp", ":9999")
 		moved(t, s, CounterDropLANWAN, func() {
 			sendUDP(t, tp.lan, topoRouterW6, "["+topoWAN6+"]:9999")
 			sendUDP(t, tp.lan, topoRouterW4, topoWAN4+":9999")
@@ -232,13 +218,7 @@ func TestNoGapAcrossReapply(t *testing.T) {
 	}
 	var wg sync.WaitGroup
 	for _, pr := range probes {
-		testns.Inside(t, pr.to, func() {
-			var err error
-			if pr.pc, err = net.ListenPacket("udp", pr.dst); err != nil {
-				t.Fatal(err)
-			}
-		})
-		defer pr.pc.Close()
+		pr.pc = testns.ListenPacket(t, pr.to, "udp", pr.dst)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

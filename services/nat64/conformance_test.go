@@ -18,13 +18,20 @@ import (
 // The Jool graybox cases (see /work/shared/conformance/jool-graybox/README.md)
 // are not copied into this repository (GPL-2.0 test data); the replay reads
 // them from GIZMO_JOOL_GRAYBOX or the shared directory beside the checkout.
-func graybox(t *testing.T) string {
+// grayboxSuite returns the directory of one suite's packets and its cases.
+func grayboxSuite(t *testing.T, suite string) (dir string, cases []graycase) {
 	t.Helper()
-	dir := grayboxDir()
-	if dir == "" {
+	root := grayboxDir()
+	if root == "" {
 		t.Skip("Jool graybox cases not found (set GIZMO_JOOL_GRAYBOX)")
 	}
-	return dir
+	testns.NeedRoot(t)
+	for _, c := range readCases(t, root) {
+		if c.suite == suite {
+			cases = append(cases, c)
+		}
+	}
+	return filepath.Join(root, suite), cases
 }
 
 type graycase struct {
@@ -113,8 +120,7 @@ type caseResult struct {
 }
 
 func TestJoolGrayboxNAT64(t *testing.T) {
-	dir := graybox(t)
-	testns.NeedRoot(t)
+	dir, cases := grayboxSuite(t, "nat64")
 	var results []caseResult
 	h := newHarness(t, joolPlan(1500, 1500), 0)
 	for _, b := range joolStatic {
@@ -122,10 +128,7 @@ func TestJoolGrayboxNAT64(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, c := range readCases(t, filepath.Join(dir)) {
-		if c.suite != "nat64" {
-			continue
-		}
+	for _, c := range cases {
 		// The peer ran its "icmp-error" cases with a 1280-byte IPv6
 		// and 1260-byte IPv4 link; the others with 1500.
 		wan, lan := 1500, 1500
@@ -142,8 +145,7 @@ func TestJoolGrayboxNAT64(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		r := replay(t, h, filepath.Join(dir, c.suite), c)
-		results = append(results, r)
+		results = append(results, replay(t, h, dir, c))
 	}
 	checkResults(t, results, func(name string) (string, bool) {
 		r, ok := knownDifferent[name]

@@ -91,17 +91,9 @@ func TestRFC7915FragmentsWithoutDF(t *testing.T) {
 func TestNetnsRFC7915FragmentsWithoutDF(t *testing.T) {
 	tp, s := runTopo(t, 1500, Config{})
 
-	var srv, cli *net.UDPConn
-	var err error
-	testns.Inside(t, tp.v4, func() {
-		srv, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP("198.51.100.80"), Port: 7000})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
+	srv := testns.ListenPacket(t, tp.v4, "udp4", "198.51.100.80:7000")
 	// RFC 1191 off: the kernel fragments and sends DF=0.
-	rc, err := srv.SyscallConn()
+	rc, err := srv.(*net.UDPConn).SyscallConn()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,23 +103,9 @@ func TestNetnsRFC7915FragmentsWithoutDF(t *testing.T) {
 	}); err != nil || serr != nil {
 		t.Fatal(err, serr)
 	}
-	testns.Inside(t, tp.h6, func() {
-		cli, err = net.ListenUDP("udp6", &net.UDPAddr{IP: net.ParseIP("2001:db8:1000::a")})
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
+	cli := testns.ListenPacket(t, tp.h6, "udp6", "[2001:db8:1000::a]:0")
 
-	if _, err := cli.WriteTo([]byte("hello"), &net.UDPAddr{IP: net.ParseIP("64:ff9b::198.51.100.80"), Port: 7000}); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 4096)
-	srv.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, from, err := srv.ReadFrom(buf)
-	if err != nil {
-		t.Fatalf("server: %v", err)
-	}
+	from := reachServer(t, cli, srv, "hello")
 	big := make([]byte, 3000)
 	for i := range big {
 		big[i] = byte(i * 13)
@@ -135,6 +113,7 @@ func TestNetnsRFC7915FragmentsWithoutDF(t *testing.T) {
 	if _, err := srv.WriteTo(big, from); err != nil {
 		t.Fatal(err)
 	}
+	buf := make([]byte, 4096)
 	cli.SetReadDeadline(time.Now().Add(5 * time.Second))
 	n, _, err := cli.ReadFrom(buf)
 	if err != nil && !isTimeout(err) {

@@ -18,6 +18,33 @@ import (
 // Attacks on the NAT64's bounds with real packets through the kernel, in
 // the three-namespace topology of netns_test.go.
 
+// serverVia64 is the netns tests' IPv4 server, 198.51.100.80 port 7000,
+// as the IPv6 host reaches it: under the well-known prefix.
+var serverVia64 = &net.UDPAddr{IP: net.ParseIP("64:ff9b::198.51.100.80"), Port: 7000}
+
+// toServer sends msg from the IPv6 host's socket host to the IPv4
+// server through the NAT64.
+func toServer(t *testing.T, host net.PacketConn, msg string) {
+	t.Helper()
+	if _, err := host.WriteTo([]byte(msg), serverVia64); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// reachServer sends msg from host to the server's socket srv and returns
+// where it came from there: the host's binding in the NAT64's pool.
+func reachServer(t *testing.T, host, srv net.PacketConn, msg string) net.Addr {
+	t.Helper()
+	toServer(t, host, msg)
+	buf := make([]byte, 2048)
+	srv.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, from, err := srv.ReadFrom(buf)
+	if err != nil {
+		t.Fatalf("server: %v", err)
+	}
+	return from
+}
+
 // sendPaced sends n packets, a few at a time, so that the veths' backlog
 // (netdev_max_backlog) does not drop what the test counts.
 func sendPaced(t *testing.T, n int, send func(i int) error) {
@@ -48,36 +75,13 @@ func TestNetnsRemoteSprayingPortsIsBounded(t *testing.T) {
 	tp, s := runTopo(t, 1500, Config{ReapInterval: time.Second})
 	server := netip.MustParseAddr("198.51.100.80")
 
-	var srv, host, raw net.PacketConn
-	var err error
-	testns.Inside(t, tp.v4, func() {
-		if srv, err = net.ListenPacket("udp4", "198.51.100.80:7000"); err == nil {
-			raw, err = net.ListenPacket("ip4:udp", server.String())
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Close()
-	defer raw.Close()
-	testns.Inside(t, tp.h6, func() { host, err = net.ListenPacket("udp6", "[2001:db8:1000::a]:0") })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer host.Close()
+	srv := testns.ListenPacket(t, tp.v4, "udp4", "198.51.100.80:7000")
+	raw := testns.ListenPacket(t, tp.v4, "ip4:udp", server.String())
+	host := testns.ListenPacket(t, tp.h6, "udp6", "[2001:db8:1000::a]:0")
 
 	// The host talks to the server: a binding, and the server's address
 	// is let in from any of its ports (address-dependent filtering).
-	if _, err := host.WriteTo([]byte("hi"), &net.UDPAddr{IP: net.ParseIP("64:ff9b::198.51.100.80"), Port: 7000}); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 2048)
-	srv.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, from, err := srv.ReadFrom(buf)
-	if err != nil {
-		t.Fatalf("server: %v", err)
-	}
-	binding := from.(*net.UDPAddr).AddrPort()
+	binding := reachServer(t, host, srv, "hi").(*net.UDPAddr).AddrPort()
 
 	// The server's address sprays 2000 source ports at the binding.
 	const ports = 2000
@@ -87,6 +91,7 @@ func TestNetnsRemoteSprayingPortsIsBounded(t *testing.T) {
 		return err
 	})
 	got := 0
+	buf := make([]byte, 2048)
 	for {
 		host.SetReadDeadline(time.Now().Add(time.Second))
 		if _, _, err := host.ReadFrom(buf); err != nil {
@@ -107,18 +112,8 @@ func TestNetnsRemoteSprayingPortsIsBounded(t *testing.T) {
 		t.Errorf("%d sessions after the spray", n)
 	}
 	// The spray was not charged to the host: it opens new flows.
-	if _, err := host.WriteTo([]byte("again"), &net.UDPAddr{IP: net.ParseIP("64:ff9b::198.51.100.80"), Port: 7000}); err != nil {
-		t.Fatal(err)
-	}
-	var other net.PacketConn
-	testns.Inside(t, tp.h6, func() { other, err = net.ListenPacket("udp6", "[2001:db8:1000::a]:0") })
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
-	if _, err := other.WriteTo([]byte("new flow"), &net.UDPAddr{IP: net.ParseIP("64:ff9b::198.51.100.80"), Port: 7000}); err != nil {
-		t.Fatal(err)
-	}
+	toServer(t, host, "again")
+	toServer(t, testns.ListenPacket(t, tp.h6, "udp6", "[2001:db8:1000::a]:0"), "new flow")
 	seen := map[string]bool{}
 	for len(seen) < 2 {
 		srv.SetReadDeadline(time.Now().Add(3 * time.Second))

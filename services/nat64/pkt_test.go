@@ -37,27 +37,9 @@ func (s seg) bytes(src, dst netip.Addr) []byte {
 	if src.Is6() && proto == ProtoICMP {
 		proto = 58
 	}
-	var off int
-	switch proto {
-	case ProtoTCP:
-		off = 16
-	case ProtoUDP:
-		off = 6
-	default:
-		off = 2
+	if !s.zeroCsum {
+		bpftest.SetChecksum(b, src, dst, proto)
 	}
-	if s.zeroCsum {
-		return b
-	}
-	var seed uint32
-	if proto != ProtoICMP {
-		seed = bpftest.PseudoSum(src, dst, proto, len(b))
-	}
-	c := bpftest.Checksum(b, seed)
-	if c == 0 && proto == ProtoUDP {
-		c = 0xffff
-	}
-	binary.BigEndian.PutUint16(b[off:], c)
 	return b
 }
 
@@ -162,17 +144,13 @@ func parseOpt(t *testing.T, b []byte, checkL4 bool) parsed {
 		if p.proto == ProtoUDP && p.src.Is4() && binary.BigEndian.Uint16(p.l4[6:]) == 0 {
 			break
 		}
-		if c := bpftest.Checksum(p.l4, bpftest.PseudoSum(p.src, p.dst, p.proto, len(p.l4))); c != 0 && checkL4 {
+		if c := bpftest.SegmentChecksum(p.l4, p.src, p.dst, p.proto); c != 0 && checkL4 {
 			t.Errorf("%d checksum wrong (residue %#x)", p.proto, c)
 		}
 		p.sport = binary.BigEndian.Uint16(p.l4[0:])
 		p.dport = binary.BigEndian.Uint16(p.l4[2:])
 	case 1, 58:
-		var seed uint32
-		if p.proto == 58 {
-			seed = bpftest.PseudoSum(p.src, p.dst, 58, len(p.l4))
-		}
-		if c := bpftest.Checksum(p.l4, seed); c != 0 && checkL4 {
+		if c := bpftest.SegmentChecksum(p.l4, p.src, p.dst, p.proto); c != 0 && checkL4 {
 			t.Errorf("ICMP checksum wrong (residue %#x)", c)
 		}
 		p.icmpType, p.icmpCode = p.l4[0], p.l4[1]

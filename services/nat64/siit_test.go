@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
 // The peer's siit cases test a stateless translator (RFC 7915 alone). The
@@ -131,17 +129,12 @@ func eam(a netip.Addr) bool {
 }
 
 func TestJoolGrayboxSIIT(t *testing.T) {
-	dir := graybox(t)
-	testns.NeedRoot(t)
+	dir, cases := grayboxSuite(t, "siit")
 	var results []caseResult
 	h := newHarness(t, siitPlan(netip.MustParseAddr("192.0.2.33")), 0)
 	var na []string
-	for _, c := range readCases(t, dir) {
-		if c.suite != "siit" {
-			continue
-		}
-		base := filepath.Join(dir, "siit")
-		in, err := os.ReadFile(filepath.Join(base, c.send))
+	for _, c := range cases {
+		in, err := os.ReadFile(filepath.Join(dir, c.send))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -212,7 +205,7 @@ func TestJoolGrayboxSIIT(t *testing.T) {
 			}
 			h.send(true, pkt6(node6, r6, s))
 		}
-		results = append(results, replay(t, h, base, c))
+		results = append(results, replay(t, h, dir, c))
 	}
 	for _, n := range na {
 		t.Logf("not applicable: %s", n)

@@ -32,7 +32,7 @@ func TestTargetKernelQEMU(t *testing.T) {
 	targetkernel.Run(t, o)
 }
 
-// grayboxDir is where graybox() looks for the Jool cases, or "".
+// grayboxDir is where grayboxSuite looks for the Jool cases, or "".
 func grayboxDir() string {
 	dir := os.Getenv("GIZMO_JOOL_GRAYBOX")
 	if dir == "" {

@@ -51,82 +51,75 @@ func TestUnsolicitedTiming(t *testing.T) {
 
 func TestSolicitedTiming(t *testing.T) {
 	host := netip.MustParseAddr("fe80::1234")
+	unspecified := netip.IPv6Unspecified()
 	for _, tc := range []struct {
-		name string
-		run  func(s *scheduler) (time.Time, bool) // returns wake time, unicast
-		want time.Duration                        // wake time after t0
-		uni  bool
+		name   string
+		before func(s *scheduler) // what was sent or changed until t0
+		rsFrom netip.Addr         // the source of an RS at t0, if any
+		want   time.Duration      // wake time after t0, 0 for none
+		uni    bool
 	}{
 		{
-			name: "RFC 4861 6.2.6: RS from :: is answered by multicast within MAX_RA_DELAY_TIME",
-			run: func(s *scheduler) (time.Time, bool) {
-				s.sentMulticast(t0.Add(-time.Minute))
-				u := s.solicited(t0, netip.IPv6Unspecified())
-				return s.wake(), u
-			},
-			want: 500 * time.Millisecond,
+			name:   "RFC 4861 6.2.6: RS from :: is answered by multicast within MAX_RA_DELAY_TIME",
+			before: func(s *scheduler) { s.sentMulticast(t0.Add(-time.Minute)) },
+			rsFrom: unspecified,
+			want:   500 * time.Millisecond,
 		},
 		{
-			name: "RFC 4861 6.2.6: multicast answers are MIN_DELAY_BETWEEN_RAS after the last multicast RA",
-			run: func(s *scheduler) (time.Time, bool) {
-				s.sentMulticast(t0.Add(-time.Second))
-				u := s.solicited(t0, netip.IPv6Unspecified())
-				return s.wake(), u
-			},
-			want: 2*time.Second + 500*time.Millisecond,
+			name:   "RFC 4861 6.2.6: multicast answers are MIN_DELAY_BETWEEN_RAS after the last multicast RA",
+			before: func(s *scheduler) { s.sentMulticast(t0.Add(-time.Second)) },
+			rsFrom: unspecified,
+			want:   2*time.Second + 500*time.Millisecond,
 		},
 		{
-			name: "RFC 4861 6.2.6: an RS from a host with an address may be answered by unicast",
-			run: func(s *scheduler) (time.Time, bool) {
-				s.sentMulticast(t0.Add(-time.Second))
-				u := s.solicited(t0, host)
-				return s.wake(), u
-			},
-			want: 500 * time.Millisecond, uni: true,
+			name:   "RFC 4861 6.2.6: an RS from a host with an address may be answered by unicast",
+			before: func(s *scheduler) { s.sentMulticast(t0.Add(-time.Second)) },
+			rsFrom: host,
+			want:   500 * time.Millisecond, uni: true,
 		},
 		{
 			name: "RFC 4861 6.2.6: unicast answers to one host are rate limited like multicast ones",
-			run: func(s *scheduler) (time.Time, bool) {
+			before: func(s *scheduler) {
 				s.sentMulticast(t0.Add(-time.Minute))
 				s.sentUnicast(t0.Add(-time.Second), host)
-				u := s.solicited(t0, host)
-				return s.wake(), u
 			},
-			want: 2 * time.Second, uni: true,
+			rsFrom: host,
+			want:   2 * time.Second, uni: true,
 		},
 		{
 			name: "RFC 4861 6.2.6: an RA scheduled sooner than the answer is not postponed",
-			run: func(s *scheduler) (time.Time, bool) {
+			before: func(s *scheduler) {
 				s.sentMulticast(t0.Add(-time.Minute))
 				s.next = t0.Add(100 * time.Millisecond)
-				u := s.solicited(t0, netip.IPv6Unspecified())
-				return s.wake(), u
 			},
-			want: 100 * time.Millisecond,
+			rsFrom: unspecified,
+			want:   100 * time.Millisecond,
 		},
 		{
-			name: "RFC 4861 6.2.2: nothing is answered before there is something to advertise",
-			run: func(s *scheduler) (time.Time, bool) {
-				u := s.solicited(t0, host)
-				return s.wake(), u
-			},
+			name:   "RFC 4861 6.2.2: nothing is answered before there is something to advertise",
+			before: func(*scheduler) {},
+			rsFrom: host,
 		},
 		{
 			name: "RFC 4861 6.2.4: a changed plan is advertised at once, but MIN_DELAY_BETWEEN_RAS after the last",
-			run: func(s *scheduler) (time.Time, bool) {
+			before: func(s *scheduler) {
 				s.sentMulticast(t0.Add(-time.Second))
 				s.changed(t0, 600*time.Second)
-				return s.wake(), false
 			},
 			want: 2 * time.Second,
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newScheduler(600*time.Second, highest)
-			wake, uni := tc.run(s)
+			tc.before(s)
+			uni := false
+			if tc.rsFrom.IsValid() {
+				uni = s.solicited(t0, tc.rsFrom)
+			}
 			if uni != tc.uni {
 				t.Errorf("unicast = %v, want %v", uni, tc.uni)
 			}
+			wake := s.wake()
 			if tc.want == 0 {
 				if !wake.IsZero() {
 					t.Errorf("wake at %v, want nothing scheduled", wake.Sub(t0))

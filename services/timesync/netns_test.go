@@ -2,8 +2,6 @@ package timesync
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +21,8 @@ import (
 
 	"github.com/beevik/ntp"
 	"github.com/vishvananda/netns"
+
+	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
 // The real-peer test, three namespaces in a row:
@@ -47,13 +47,6 @@ var (
 	gizmoLAN6 = netip.MustParseAddr("fd00:1::1")
 	gizmoLAN4 = netip.MustParseAddr("203.0.113.129")
 )
-
-func run(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-}
 
 // dialIn returns a dialer for beevik/ntp whose sockets live in ns.
 func dialIn(ns string) func(local, remote string) (net.Conn, error) {
@@ -184,57 +177,28 @@ func TestChrony(t *testing.T) {
 	if _, err := exec.LookPath("chronyd"); err != nil {
 		t.Skip("chronyd not installed")
 	}
-	var r [3]byte
-	rand.Read(r[:])
-	id := hex.EncodeToString(r[:])
-	up, gz, lan := "gzt-ts-"+id+"u", "gzt-ts-"+id+"g", "gzt-ts-"+id+"l"
+	up, gz, lan := testns.New(t, "ts-u"), testns.New(t, "ts-g"), testns.New(t, "ts-l")
 	dir := t.TempDir()
-	for _, ns := range []string{up, gz, lan} {
-		run(t, "ip", "netns", "add", ns)
-		t.Cleanup(func() { exec.Command("ip", "netns", "del", ns).Run() })
-		run(t, "ip", "-n", ns, "link", "set", "lo", "up")
-	}
-	run(t, "ip", "-n", gz, "link", "add", "wan0", "type", "veth", "peer", "name", "isp0", "netns", up)
-	run(t, "ip", "-n", gz, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", lan)
-	for _, a := range []struct{ ns, dev, addr string }{
-		{up, "isp0", "2001:db8:0:1::1/64"}, {up, "isp0", "192.0.2.1/24"},
-		{gz, "wan0", "2001:db8:0:1::2/64"}, {gz, "wan0", "192.0.2.2/24"},
-		{gz, "lan0", "fd00:1::1/64"}, {gz, "lan0", "203.0.113.129/25"},
-		{lan, "eth0", "fd00:1::42/64"}, {lan, "eth0", "203.0.113.130/25"},
-	} {
-		args := []string{"ip", "-n", a.ns, "addr", "add", a.addr, "dev", a.dev}
-		if strings.Contains(a.addr, ":") {
-			args = append(args, "nodad")
-		}
-		run(t, args...)
-	}
-	for _, l := range []struct{ ns, dev string }{{up, "isp0"}, {gz, "wan0"}, {gz, "lan0"}, {lan, "eth0"}} {
-		run(t, "ip", "-n", l.ns, "link", "set", l.dev, "up")
-	}
+	testns.Veth(t, gz, "wan0", up, "isp0")
+	testns.Veth(t, gz, "lan0", lan, "eth0")
+	testns.Up(t, up, "isp0", "2001:db8:0:1::1/64", "192.0.2.1/24")
+	testns.Up(t, gz, "wan0", "2001:db8:0:1::2/64", "192.0.2.2/24")
+	testns.Up(t, gz, "lan0", "fd00:1::1/64", "203.0.113.129/25")
+	testns.Up(t, lan, "eth0", "fd00:1::42/64", "203.0.113.130/25")
 
 	// The gizmo starts before its upstream: it must serve, unsynchronised.
 	state := filepath.Join(dir, "state")
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
-	child := exec.CommandContext(ctx, "ip", "netns", "exec", gz, os.Args[0], "-test.run=^TestServeChild$", "-test.v")
-	child.Env = append(os.Environ(), envChildState+"="+state)
-	var childOut strings.Builder
-	child.Stdout, child.Stderr = &childOut, &childOut
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	childDone := make(chan error, 1)
-	go func() { childDone <- child.Wait() }()
-	t.Cleanup(func() {
-		child.Process.Kill()
-		<-childDone
-	})
+	cmd := testns.CommandContext(ctx, gz, os.Args[0], "-test.run=^TestServeChild$", "-test.v")
+	cmd.Env = append(os.Environ(), envChildState+"="+state)
+	child := testns.Watch(t, cmd)
 	var resp *ntp.Response
 	waitUntil(t, "the unsynchronised gizmo answers", func() bool {
 		var err error
 		resp, err = queryFrom(lan, gizmoLAN6)
 		return err == nil
-	}, func() string { return childOut.String() })
+	}, child.Output)
 	// RFC 5905 §7.3: leap 3 and stratum 16, which clients refuse.
 	if resp.Leap != ntp.LeapNotInSync || resp.Stratum != 16 || resp.Validate() == nil {
 		t.Errorf("unsynchronised gizmo: leap %d stratum %d validate %v; want 3, 16, an error", resp.Leap, resp.Stratum, resp.Validate())
@@ -249,16 +213,7 @@ func TestChrony(t *testing.T) {
 	// No command port or socket: the socket's default path is the host's.
 	os.WriteFile(conf, []byte(fmt.Sprintf("local stratum 8\nallow all\ncmdport 0\nbindcmdaddress /\npidfile %s\ndriftfile %s\nbindaddress %s\nbindaddress %s\n",
 		filepath.Join(dir, "chronyd.pid"), filepath.Join(dir, "drift"), upstream6, upstream4)), 0o644)
-	chrony := exec.Command("ip", "netns", "exec", up, "chronyd", "-x", "-d", "-u", "root", "-f", conf)
-	var chronyOut strings.Builder
-	chrony.Stdout, chrony.Stderr = &chronyOut, &chronyOut
-	if err := chrony.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		chrony.Process.Kill()
-		chrony.Wait()
-	})
+	chrony := testns.Watch(t, testns.Command(up, "chronyd", "-x", "-d", "-u", "root", "-f", conf))
 
 	// The gizmo syncs (its first retries come within seconds) and serves
 	// stratum 9 on both LAN addresses.
@@ -269,7 +224,7 @@ func TestChrony(t *testing.T) {
 			return true
 		}
 		return false
-	}, func() string { return childOut.String() + "\nchronyd:\n" + chronyOut.String() })
+	}, func() string { return child.Output() + "\nchronyd:\n" + chrony.Output() })
 	if resp.ClockOffset.Abs() > 100*time.Millisecond {
 		t.Errorf("the gizmo serves a time %v off the host's; it was %v off before syncing", resp.ClockOffset, childSkew)
 	}
@@ -288,32 +243,28 @@ func TestChrony(t *testing.T) {
 
 	// The LAN interface is deleted and made again (a bridge rebuilt): the
 	// server notices and serves on the new one.
-	run(t, "ip", "-n", gz, "link", "del", "lan0")
-	run(t, "ip", "-n", gz, "link", "add", "lan0", "type", "veth", "peer", "name", "eth0", "netns", lan)
-	run(t, "ip", "-n", gz, "addr", "add", "fd00:1::1/64", "dev", "lan0", "nodad")
-	run(t, "ip", "-n", gz, "addr", "add", "203.0.113.129/25", "dev", "lan0")
-	run(t, "ip", "-n", lan, "addr", "add", "fd00:1::42/64", "dev", "eth0", "nodad")
-	run(t, "ip", "-n", gz, "link", "set", "lan0", "up")
-	run(t, "ip", "-n", lan, "link", "set", "eth0", "up")
+	testns.IP(t, "-n", gz, "link", "del", "lan0")
+	testns.Veth(t, gz, "lan0", lan, "eth0")
+	testns.Up(t, gz, "lan0", "fd00:1::1/64", "203.0.113.129/25")
+	testns.Up(t, lan, "eth0", "fd00:1::42/64")
 	waitUntil(t, "the gizmo serves on the new LAN interface", func() bool {
 		r, err := queryFrom(lan, gizmoLAN6)
 		return err == nil && r.Stratum == 9
-	}, func() string { return childOut.String() })
+	}, child.Output)
 
 	if err := os.WriteFile(filepath.Join(state, "stop"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	select {
-	case err := <-childDone:
-		if err != nil {
-			t.Fatalf("child: %v\n%s", err, childOut.String())
+	case <-child.Exited():
+		if err := child.Err(); err != nil {
+			t.Fatalf("child: %v\n%s", err, child.Output())
 		}
 	case <-time.After(30 * time.Second):
-		t.Fatalf("child did not stop\n%s", childOut.String())
+		t.Fatalf("child did not stop\n%s", child.Output())
 	}
-	childDone <- nil // for the cleanup
 	var res childResult
-	for line := range strings.Lines(childOut.String()) {
+	for line := range strings.Lines(child.Output()) {
 		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "RESULT "); ok {
 			if err := json.Unmarshal([]byte(rest), &res); err != nil {
 				t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/beevik/ntp"
+
+	"codeberg.org/monostack/gizmo/internal/testrun"
 )
 
 func TestRestoreStep(t *testing.T) {
@@ -57,9 +59,7 @@ func TestRunRestoresAndSaves(t *testing.T) {
 	// The daemon restores before it starts the other services; Run does
 	// not restore again.
 	s.Restore()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
+	stop := testrun.Start(t, "Run", s.Run)
 	time.Sleep(20 * time.Millisecond)
 	clock.mu.Lock()
 	if len(clock.steps) != 1 {
@@ -77,8 +77,7 @@ func TestRunRestoresAndSaves(t *testing.T) {
 		t.Error("restoring the saved time counts as synchronised")
 	}
 	clock.advance(90 * time.Second)
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	saved, err := loadSaved(dir)
@@ -124,13 +123,7 @@ func TestPlanUpdateWakesThePoller(t *testing.T) {
 	clock := &fakeClock{t: buildTime}
 	s, sv := newTestService(t, clock, "")
 	sv.set(ntp1, response(realTime.Sub(buildTime)))
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
-		cancel()
-		<-done
-	}()
+	testrun.Start(t, "Run", s.Run)
 	time.Sleep(50 * time.Millisecond) // the first round finds no servers
 	s.Update(Plan{Servers: []netip.Addr{ntp1}})
 	deadline := time.Now().Add(5 * time.Second)
