@@ -91,14 +91,8 @@ func FuzzParsePort(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		p, err := ParsePort(s)
-		if err != nil {
-			return
-		}
-		plan := labPlan()
-		plan.TokenRules[0].Ports = []Port{p}
-		if err := Validate(plan); err != nil {
-			t.Fatalf("ParsePort(%q) = %v, which Validate refuses: %v", s, p, err)
+		if p, err := ParsePort(s); err == nil {
+			planWithTokenRule(t, s, p, TokenRule{Token: a("::80"), Ports: []Port{p}})
 		}
 	})
 }
@@ -114,15 +108,25 @@ func FuzzParseToken(f *testing.F) {
 		if err != nil {
 			return
 		}
-		plan := labPlan()
-		plan.TokenRules = []TokenRule{{Token: tok, Ports: []Port{{TCP, 443}}}}
-		if err := Validate(plan); err != nil {
-			t.Fatalf("ParseToken(%q) = %v, which Validate refuses: %v", s, tok, err)
-		}
+		plan := planWithTokenRule(t, s, tok, TokenRule{Token: tok, Ports: []Port{{TCP, 443}}})
 		if err := compileAll(Render(plan)); err != nil {
 			t.Fatal(err)
 		}
 	})
+}
+
+// planWithTokenRule is the lab's plan with r as its token rule, built
+// from what a parser accepted (in, parsed as v). The fuzz run fails when
+// Validate refuses the plan: whatever a parser accepts must make a valid
+// rule.
+func planWithTokenRule(t *testing.T, in string, v any, r TokenRule) Plan {
+	t.Helper()
+	plan := labPlan()
+	plan.TokenRules = []TokenRule{r}
+	if err := Validate(plan); err != nil {
+		t.Fatalf("%q parsed as %v, which Validate refuses: %v", in, v, err)
+	}
+	return plan
 }
 
 // compileAll turns every set and rule into kernel objects without sending
