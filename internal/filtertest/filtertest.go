@@ -16,11 +16,11 @@ func Check(t testing.TB, filter []bpf.Instruction, frame []byte, pass bool) {
 	t.Helper()
 	vm, err := bpf.NewVM(filter)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("the filter does not load: %v", err)
 	}
 	n, err := vm.Run(frame)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("the filter fails on the frame: %v", err)
 	}
 	if (n > 0) != pass {
 		t.Errorf("filter returned %d, want pass=%v", n, pass)
