@@ -429,6 +429,9 @@ func TestDashboardPlainHTTPIsReadOnly(t *testing.T) {
 	// the switch changes nothing that other tests see.
 	path := "/api/hosts/" + netlab.MACLanLegacy + "/policy"
 	gizmo := netlab.GizmoLANIPv4.Addr().String()
+	// The attacker writes from gz-lan-legacy's DHCPv4 lease, which a lab
+	// just brought up may not have yet.
+	hostIPv4(t, ctx, l, netlab.NSLanLegacy)
 	secure, err := l.DashboardClient(netlab.NSLanLegacy)
 	if err != nil {
 		t.Fatal(err)
