@@ -17,11 +17,12 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/testrun"
 )
 
 // NeedRoot skips the test unless it runs as root: namespaces, veths and
@@ -234,10 +235,7 @@ func Inside(t testing.TB, ns string, fn func()) {
 	fn()
 }
 
-// Start runs run (a service's Run) on an OS thread inside namespace ns
-// until stop is called or the test ends. stop cancels run's context, waits
-// for run to return and returns its error; later calls return the same
-// error. If the test never calls stop, an error from run fails the test.
+// Start is testrun.Start with run on an OS thread inside namespace ns.
 //
 // The thread never leaves ns: it ends with the goroutine. Sockets and
 // netlink handles that run opens on that thread are in ns; goroutines it
@@ -245,40 +243,13 @@ func Inside(t testing.TB, ns string, fn func()) {
 // opened.
 func Start(t testing.TB, ns string, run func(context.Context) error) (stop func() error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
+	return testrun.Start(t, "in "+ns, func(ctx context.Context) error {
 		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
 		if err := enter(ns); err != nil {
-			done <- err
-			return
+			return err
 		}
-		done <- run(ctx)
-	}()
-	var (
-		mu      sync.Mutex
-		stopped bool
-		result  error
-	)
-	stop = func() error {
-		mu.Lock()
-		defer mu.Unlock()
-		if !stopped {
-			stopped = true
-			cancel()
-			result = <-done
-		}
-		return result
-	}
-	t.Cleanup(func() {
-		mu.Lock()
-		byTest := stopped
-		mu.Unlock()
-		if err := stop(); err != nil && !byTest {
-			t.Errorf("in %s: %v", ns, err)
-		}
+		return run(ctx)
 	})
-	return stop
 }
 
 // ip runs ip(8) and puts its output in the error.
