@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"codeberg.org/monostack/gizmo/internal/testrun"
 	"codeberg.org/monostack/gizmo/web/tlscert"
 )
 
@@ -26,15 +27,7 @@ func listenOn(t *testing.T, s *Server, sch scheme) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.serveListener(ctx, ln, sch) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serving %s: %v", sch, err)
-		}
-	})
+	testrun.Start(t, fmt.Sprintf("serving %s", sch), func(ctx context.Context) error { return s.serveListener(ctx, ln, sch) })
 	return ln.Addr().String()
 }
 

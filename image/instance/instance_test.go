@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"codeberg.org/monostack/gizmo/image/internal/errtest"
 )
 
 const minimal = `{"Hostname": "gizmo", "Packages": ["codeberg.org/monostack/gizmo/gizmo"]}`
@@ -58,15 +60,7 @@ func TestRejects(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.json))
-			if err == nil {
-				t.Fatal("Parse succeeded")
-			}
-			if !strings.Contains(err.Error(), tc.want) {
-				t.Errorf("error %q does not mention %q", err, tc.want)
-			}
-			if strings.Contains(err.Error(), "\n") {
-				t.Errorf("error %q spans lines", err)
-			}
+			errtest.OneLine(t, err, tc.want)
 		})
 	}
 }

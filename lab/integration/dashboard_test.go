@@ -14,7 +14,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -22,7 +21,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +32,7 @@ import (
 	"codeberg.org/monostack/gizmo/lab/deps"
 	"codeberg.org/monostack/gizmo/lab/deps/depstest"
 	"codeberg.org/monostack/gizmo/lab/netlab"
+	"codeberg.org/monostack/gizmo/lab/netlab/netlabtest"
 	"codeberg.org/monostack/gizmo/web/series"
 )
 
@@ -430,24 +429,20 @@ func TestDashboardPlainHTTPIsReadOnly(t *testing.T) {
 	// the switch changes nothing that other tests see.
 	path := "/api/hosts/" + netlab.MACLanLegacy + "/policy"
 	gizmo := netlab.GizmoLANIPv4.Addr().String()
+	// The attacker writes from gz-lan-legacy's DHCPv4 lease, which a lab
+	// just brought up may not have yet.
+	hostIPv4(t, ctx, l, netlab.NSLanLegacy)
 	secure, err := l.DashboardClient(netlab.NSLanLegacy)
 	if err != nil {
 		t.Fatal(err)
 	}
 	put := func(c *http.Client, url, body string) (int, string) {
 		t.Helper()
-		req, err := http.NewRequestWithContext(ctx, http.MethodPut, url, strings.NewReader(body))
+		code, msg, err := netlab.AsOwner(ctx, c, http.MethodPut, url, pw, body)
 		if err != nil {
 			t.Fatal(err)
 		}
-		req.SetBasicAuth("gizmo", pw)
-		resp, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		msg, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, strings.TrimSpace(string(msg))
+		return code, strings.TrimSpace(string(msg))
 	}
 	dns64 := func() bool {
 		t.Helper()
@@ -465,21 +460,7 @@ func TestDashboardPlainHTTPIsReadOnly(t *testing.T) {
 	}
 	refusedWrites := func() float64 {
 		t.Helper()
-		body, err := netlab.HTTPGet(ctx, netlab.NSGizmo, "http://[::1]/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, line := range strings.Split(body, "\n") {
-			if v, ok := strings.CutPrefix(line, "gizmo_web_plain_http_writes_refused_total "); ok {
-				n, err := strconv.ParseFloat(v, 64)
-				if err != nil {
-					t.Fatal(err)
-				}
-				return n
-			}
-		}
-		t.Fatal("no gizmo_web_plain_http_writes_refused_total in /metrics")
-		return 0
+		return netlabtest.Metric(t, ctx, "gizmo_web_plain_http_writes_refused_total")
 	}
 	before := refusedWrites()
 	code, msg := put(netlab.HTTPClient(netlab.NSLanLegacy), "http://"+gizmo+path, `{"dns64":false}`)

@@ -22,17 +22,8 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/lab/netlab"
+	"codeberg.org/monostack/gizmo/lab/netlab/netlabtest"
 )
-
-// lanMetric sums every sample of a /metrics family (all label values).
-func lanMetric(t *testing.T, ctx context.Context, family string) float64 {
-	t.Helper()
-	v, found, err := netlab.Metric(ctx, family)
-	if err != nil || !found {
-		t.Fatalf("/metrics %s: found %v, %v", family, found, err)
-	}
-	return v
-}
 
 // hostTable is the host table's part of GET /api/status.
 type hostTable struct {
@@ -103,7 +94,7 @@ func TestHostileLAN(t *testing.T) {
 		bogus := netip.PrefixFrom(victimAddr, 64).Masked().Addr().As16()
 		copy(bogus[8:], []byte{0, 0, 0, 0, 0, 0, 0x0b, 0xad})
 		attackerAddr := netip.AddrFrom16(bogus)
-		before := lanMetric(t, ctx, `gizmo_neighbors_ignored_frames_total{reason="lladdr_mismatch"}`)
+		before := netlabtest.Metric(t, ctx, `gizmo_neighbors_ignored_frames_total{reason="lladdr_mismatch"}`)
 		out, err := l.Exec(ctx, netlab.NSLanCLAT, helper, "nd-spoof", "-victim", netlab.MACLanV6, "-addr", attackerAddr.String())
 		if err != nil {
 			t.Fatalf("nd-spoof: %v\n%s", err, out)
@@ -116,7 +107,7 @@ func TestHostileLAN(t *testing.T) {
 			t.Logf("the gizmo's neighbour table did not take the option (%v): %s", err, out)
 		}
 		if err := netlab.WaitFor(ctx, "the mismatches counted", func(ctx context.Context) (bool, error) {
-			return lanMetric(t, ctx, `gizmo_neighbors_ignored_frames_total{reason="lladdr_mismatch"}`) >= before+2, nil
+			return netlabtest.Metric(t, ctx, `gizmo_neighbors_ignored_frames_total{reason="lladdr_mismatch"}`) >= before+2, nil
 		}); err != nil {
 			t.Error(err)
 		}
@@ -132,8 +123,8 @@ func TestHostileLAN(t *testing.T) {
 	})
 
 	t.Run("a forged DHCPRELEASE and DHCPDECLINE for gz-lan-legacy's lease from gz-lan-v6 end nothing", func(t *testing.T) {
-		before := lanMetric(t, ctx, "gizmo_dhcp4_source_mismatch_total")
-		releases := lanMetric(t, ctx, "gizmo_dhcp4_releases_total") + lanMetric(t, ctx, "gizmo_dhcp4_declines_total")
+		before := netlabtest.Metric(t, ctx, "gizmo_dhcp4_source_mismatch_total")
+		releases := netlabtest.Metric(t, ctx, "gizmo_dhcp4_releases_total") + netlabtest.Metric(t, ctx, "gizmo_dhcp4_declines_total")
 		for _, typ := range []string{"release", "decline"} {
 			out, err := l.Exec(ctx, netlab.NSLanV6, helper, "dhcp-forge", "-type", typ, "-chaddr", netlab.MACLanLegacy, "-ip", legacyIP)
 			if err != nil {
@@ -142,11 +133,11 @@ func TestHostileLAN(t *testing.T) {
 			t.Logf("%s", out)
 		}
 		if err := netlab.WaitFor(ctx, "the forgeries counted", func(ctx context.Context) (bool, error) {
-			return lanMetric(t, ctx, "gizmo_dhcp4_source_mismatch_total") >= before+2, nil
+			return netlabtest.Metric(t, ctx, "gizmo_dhcp4_source_mismatch_total") >= before+2, nil
 		}); err != nil {
 			t.Error(err)
 		}
-		if got := lanMetric(t, ctx, "gizmo_dhcp4_releases_total") + lanMetric(t, ctx, "gizmo_dhcp4_declines_total"); got != releases {
+		if got := netlabtest.Metric(t, ctx, "gizmo_dhcp4_releases_total") + netlabtest.Metric(t, ctx, "gizmo_dhcp4_declines_total"); got != releases {
 			t.Errorf("the server acted on the forgeries: releases+declines %v → %v", releases, got)
 		}
 		if h := apiHost(t, ctx, netlab.MACLanLegacy); h.IPv4Lease != legacyIP {
@@ -155,8 +146,8 @@ func TestHostileLAN(t *testing.T) {
 	})
 
 	t.Run("a DHCPDISCOVER flood from one port is limited and counted; a normal host still gets a lease", func(t *testing.T) {
-		limited := lanMetric(t, ctx, "gizmo_dhcp4_rate_limited_total") + lanMetric(t, ctx, "gizmo_dhcp4_socket_drops_total")
-		offers := lanMetric(t, ctx, "gizmo_dhcp4_offers_total")
+		limited := netlabtest.Metric(t, ctx, "gizmo_dhcp4_rate_limited_total") + netlabtest.Metric(t, ctx, "gizmo_dhcp4_socket_drops_total")
+		offers := netlabtest.Metric(t, ctx, "gizmo_dhcp4_offers_total")
 		const own, random = 500, 2000
 		out, err := l.Exec(ctx, netlab.NSLanV6, helper, "dhcp-flood", "-count", fmt.Sprint(own), "-random", fmt.Sprint(random))
 		if err != nil {
@@ -164,8 +155,8 @@ func TestHostileLAN(t *testing.T) {
 		}
 		t.Logf("%s", out)
 		time.Sleep(2 * time.Second)
-		gotLimited := lanMetric(t, ctx, "gizmo_dhcp4_rate_limited_total") + lanMetric(t, ctx, "gizmo_dhcp4_socket_drops_total") - limited
-		gotOffers := lanMetric(t, ctx, "gizmo_dhcp4_offers_total") - offers
+		gotLimited := netlabtest.Metric(t, ctx, "gizmo_dhcp4_rate_limited_total") + netlabtest.Metric(t, ctx, "gizmo_dhcp4_socket_drops_total") - limited
+		gotOffers := netlabtest.Metric(t, ctx, "gizmo_dhcp4_offers_total") - offers
 		t.Logf("rate limited or dropped +%v, offers +%v", gotLimited, gotOffers)
 		if gotLimited < (own+random)/2 {
 			t.Errorf("only %v of %d DISCOVERs counted as rate limited", gotLimited, own+random)
@@ -185,7 +176,7 @@ func TestHostileLAN(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		refused := lanMetric(t, ctx, "gizmo_hosts_refused_total")
+		refused := netlabtest.Metric(t, ctx, "gizmo_hosts_refused_total")
 		const flood = 3000
 		out, err := l.Exec(ctx, netlab.NSLanV6, helper, "rs-flood", "-count", fmt.Sprint(flood))
 		if err != nil {
@@ -202,11 +193,11 @@ func TestHostileLAN(t *testing.T) {
 		time.Sleep(3 * time.Second) // the rest of the flood, a replan and a flush
 		ht = hostTableOf(t, ctx, l)
 		t.Logf("host table %+v; gizmo_hosts_refused_total +%v; frames the kernel dropped %v", ht,
-			lanMetric(t, ctx, "gizmo_hosts_refused_total")-refused, lanMetric(t, ctx, "gizmo_neighbors_socket_drops_total"))
+			netlabtest.Metric(t, ctx, "gizmo_hosts_refused_total")-refused, netlabtest.Metric(t, ctx, "gizmo_neighbors_socket_drops_total"))
 		if ht.Capacity == 0 || ht.Hosts > ht.Capacity {
 			t.Errorf("host table %+v: over its capacity", ht)
 		}
-		if lanMetric(t, ctx, "gizmo_hosts_refused_total")+lanMetric(t, ctx, "gizmo_hosts_evicted_total") <= refused {
+		if netlabtest.Metric(t, ctx, "gizmo_hosts_refused_total")+netlabtest.Metric(t, ctx, "gizmo_hosts_evicted_total") <= refused {
 			t.Error("the flood's hosts that did not fit were not counted")
 		}
 		after, err := os.Stat(path)

@@ -81,24 +81,36 @@ func (l *Lab) DashboardAPI(ctx context.Context, method, path, body string) ([]by
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "https://[::1]"+path, strings.NewReader(body))
+	code, b, err := AsOwner(ctx, c, method, "https://[::1]"+path, pw, body)
 	if err != nil {
-		return nil, fmt.Errorf("netlab: %s %s: %w", method, path, err)
+		return nil, err
+	}
+	if code != http.StatusOK {
+		return b, fmt.Errorf("netlab: %s %s: %d %s: %s", method, path, code, http.StatusText(code), strings.TrimSpace(string(b)))
+	}
+	return b, nil
+}
+
+// AsOwner sends a request over c as the gizmo's owner does, with the
+// appliance password pw (HTTP basic auth), and returns the status code
+// and the body (up to 1 MiB) of whatever the gizmo answered: a test of a
+// refusal reads both.
+func AsOwner(ctx context.Context, c *http.Client, method, url, pw, body string) (int, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, fmt.Errorf("netlab: %s %s: %w", method, url, err)
 	}
 	req.SetBasicAuth("gizmo", pw)
 	resp, err := c.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("netlab: %s %s: %w", method, path, err)
+		return 0, nil, fmt.Errorf("netlab: %s %s: %w", method, url, err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, fmt.Errorf("netlab: %s %s: %w", method, path, err)
+		return 0, nil, fmt.Errorf("netlab: %s %s: %w", method, url, err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return b, fmt.Errorf("netlab: %s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(string(b)))
-	}
-	return b, nil
+	return resp.StatusCode, b, nil
 }
 
 // ForwardTCP passes every connection accepted on ln on to target, dialled

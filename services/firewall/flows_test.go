@@ -11,9 +11,9 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-func flow(src, dst string, proto Proto, sport, dport uint16) *netlink.ConntrackFlow {
+func flow(src, dst netip.Addr, proto Proto, sport, dport uint16) *netlink.ConntrackFlow {
 	return &netlink.ConntrackFlow{FamilyType: 10, Forward: netlink.IPTuple{
-		SrcIP: a(src).AsSlice(), DstIP: a(dst).AsSlice(), Protocol: uint8(proto), SrcPort: sport, DstPort: dport,
+		SrcIP: src.AsSlice(), DstIP: dst.AsSlice(), Protocol: uint8(proto), SrcPort: sport, DstPort: dport,
 	}}
 }
 
@@ -25,30 +25,23 @@ func TestEndedFlows(t *testing.T) {
 	noToken443.TokenRules = []TokenRule{{Token: a("::80"), Ports: []Port{{TCP, 80}}}}
 	noPrefix := labPlan()
 	noPrefix.PrefixRules = nil
+	gizmoLAN6 := a("2001:db8:1000:100::1")
+	inPrefixRule := a("2001:db8:1000:110::42")
 	for _, tc := range []struct {
 		name string
 		next Plan
 		f    *netlink.ConntrackFlow
 		want bool
 	}{
-		{"a removed exposed port ends the inbound flow to it", noHost,
-			flow("2001:db8:ffff::6", "2001:db8:1000:100:a1b2:c3d4:e5f6:789", UDP, 40000, 51820), true},
-		{"a removed token port ends the inbound flow to it", noToken443,
-			flow("2001:db8:ffff::6", "2001:db8:1000:100::80", TCP, 40000, 443), true},
-		{"the token's remaining port keeps its flow", noToken443,
-			flow("2001:db8:ffff::6", "2001:db8:1000:100::80", TCP, 40000, 80), false},
-		{"a removed prefix rule ends every inbound flow into the prefix", noPrefix,
-			flow("2001:db8:ffff::6", "2001:db8:1000:110::42", 58, 0, 0), true},
-		{"a flow the LAN host opened is not the rule's, even on the exposed port", noHost,
-			flow("2001:db8:1000:100:a1b2:c3d4:e5f6:789", "2001:db8:ffff::6", UDP, 51820, 51820), false},
-		{"a flow the gizmo opened to the exposed port is not the rule's", noHost,
-			flow("2001:db8:1000:100::1", "2001:db8:1000:100:a1b2:c3d4:e5f6:789", UDP, 40000, 51820), false},
-		{"a flow to a port the old rules did not open is not touched", noHost,
-			flow("2001:db8:ffff::6", "2001:db8:1000:100:a1b2:c3d4:e5f6:789", UDP, 40000, 53), false},
-		{"nothing removed, nothing ended", old,
-			flow("2001:db8:ffff::6", "2001:db8:1000:100:a1b2:c3d4:e5f6:789", UDP, 40000, 51820), false},
-		{"IPv4 flows are no inbound rule's", noHost,
-			flow("198.51.100.80", "203.0.113.140", UDP, 40000, 51820), false},
+		{"a removed exposed port ends the inbound flow to it", noHost, flow(inetHost, serverPriv, UDP, 40000, 51820), true},
+		{"a removed token port ends the inbound flow to it", noToken443, flow(inetHost, serverTok, TCP, 40000, 443), true},
+		{"the token's remaining port keeps its flow", noToken443, flow(inetHost, serverTok, TCP, 40000, 80), false},
+		{"a removed prefix rule ends every inbound flow into the prefix", noPrefix, flow(inetHost, inPrefixRule, 58, 0, 0), true},
+		{"a flow the LAN host opened is not the rule's, even on the exposed port", noHost, flow(serverPriv, inetHost, UDP, 51820, 51820), false},
+		{"a flow the gizmo opened to the exposed port is not the rule's", noHost, flow(gizmoLAN6, serverPriv, UDP, 40000, 51820), false},
+		{"a flow to a port the old rules did not open is not touched", noHost, flow(inetHost, serverPriv, UDP, 40000, 53), false},
+		{"nothing removed, nothing ended", old, flow(inetHost, serverPriv, UDP, 40000, 51820), false},
+		{"IPv4 flows are no inbound rule's", noHost, flow(inetHost4, legacyHost, UDP, 40000, 51820), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := (endedFlows{old: old, next: tc.next}).MatchConntrackFlow(tc.f); got != tc.want {

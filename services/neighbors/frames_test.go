@@ -10,6 +10,7 @@ import (
 	"golang.org/x/net/bpf"
 
 	"codeberg.org/monostack/gizmo/internal/ethframe"
+	"codeberg.org/monostack/gizmo/internal/filtertest"
 )
 
 var (
@@ -121,30 +122,9 @@ func TestFilters(t *testing.T) {
 		{"the gizmo's own ARP does not pass", arpFilter, arp, 4, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := runFilter(t, tc.filter, tc.frame, tc.pkttype)
-			if (got > 0) != tc.pass {
-				t.Errorf("filter returned %d, want pass=%v", got, tc.pass)
-			}
+			filtertest.Check(t, filtertest.WithPktType(t, tc.filter, tc.pkttype), tc.frame, tc.pass)
 		})
 	}
-}
-
-// runFilter runs a classic BPF program on a frame as a packet socket
-// would, with pkttype as SKF_AD_PKTTYPE. x/net/bpf's VM has no
-// extensions, so the program's first instruction (A = pkttype) is
-// replaced by a load of that constant.
-func runFilter(t *testing.T, filter []bpf.Instruction, frame []byte, pkttype uint32) int {
-	t.Helper()
-	prog := append([]bpf.Instruction{bpf.LoadConstant{Dst: bpf.RegA, Val: pkttype}}, filter[1:]...)
-	vm, err := bpf.NewVM(prog)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := vm.Run(frame)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
 }
 
 // FuzzParseFrame: no frame makes the parser panic, and whatever it

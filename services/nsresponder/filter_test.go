@@ -6,6 +6,8 @@ import (
 
 	"github.com/mdlayher/ndp"
 	"golang.org/x/net/bpf"
+
+	"codeberg.org/monostack/gizmo/internal/filtertest"
 )
 
 // TestFilter runs the socket filter's packet checks in golang.org/x/net/bpf's
@@ -14,10 +16,6 @@ func TestFilter(t *testing.T) {
 	own := netip.MustParsePrefix("2001:db8:1000:100:1::53/128")
 	odd := netip.MustParsePrefix("2001:db8:1000:200::/100") // a bit boundary inside a 32-bit word
 	prefixes := []netip.Prefix{nat64, own, odd}
-	vm, err := bpf.NewVM(contentFilter(prefixes))
-	if err != nil {
-		t.Fatal(err)
-	}
 	ns := func(target string) []byte {
 		a := netip.MustParseAddr(target)
 		return nsPacket(t, hostAddr, solicitedNode(a), a, hostMAC)
@@ -39,23 +37,11 @@ func TestFilter(t *testing.T) {
 		{"an RS", ipPacket(t, hostAddr, netip.MustParseAddr("ff02::2"), 255, &ndp.RouterSolicitation{}), false},
 		{"not ICMPv6", func() []byte { b := ns("2001:db8:1000:100::1"); b[6] = 17; return b }(), false},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			n, err := vm.Run(tc.packet)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if (n > 0) != tc.pass {
-				t.Errorf("filter returned %d, want pass=%v", n, tc.pass)
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { filtertest.Check(t, contentFilter(prefixes), tc.packet, tc.pass) })
 	}
-	empty, err := bpf.NewVM(contentFilter(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n, _ := empty.Run(ns("2001:db8:1000:100::1")); n != 0 {
-		t.Errorf("a filter without prefixes passed %d bytes", n)
-	}
+	t.Run("a filter without prefixes passes nothing", func(t *testing.T) {
+		filtertest.Check(t, contentFilter(nil), ns("2001:db8:1000:100::1"), false)
+	})
 }
 
 // TestFilterLargest checks that the longest filter a plan can ask for
@@ -72,16 +58,12 @@ func TestFilterLargest(t *testing.T) {
 	if _, err := bpf.Assemble(filter(prefixes)); err != nil {
 		t.Fatal(err)
 	}
-	vm, err := bpf.NewVM(contentFilter(prefixes))
-	if err != nil {
-		t.Fatal(err)
-	}
 	last := prefixes[MaxPrefixes-1].Addr().Next()
-	if n, _ := vm.Run(nsPacket(t, hostAddr, solicitedNode(last), last, hostMAC)); n == 0 {
-		t.Errorf("the last prefix's %v was dropped", last)
-	}
 	beyond := last.Next()
-	if n, _ := vm.Run(nsPacket(t, hostAddr, solicitedNode(beyond), beyond, hostMAC)); n != 0 {
-		t.Errorf("%v beyond every prefix passed", beyond)
-	}
+	t.Run("an NS for the last prefix's address passes", func(t *testing.T) {
+		filtertest.Check(t, contentFilter(prefixes), nsPacket(t, hostAddr, solicitedNode(last), last, hostMAC), true)
+	})
+	t.Run("an NS for an address beyond every prefix is dropped", func(t *testing.T) {
+		filtertest.Check(t, contentFilter(prefixes), nsPacket(t, hostAddr, solicitedNode(beyond), beyond, hostMAC), false)
+	})
 }

@@ -10,6 +10,8 @@ import (
 	"github.com/mdlayher/ndp"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv6"
+
+	"codeberg.org/monostack/gizmo/internal/ethframe"
 )
 
 var (
@@ -45,14 +47,7 @@ func ipPacket(t testing.TB, src, dst netip.Addr, hop uint8, m ndp.Message) []byt
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := make([]byte, ipv6HeaderLen, ipv6HeaderLen+len(icmpBytes))
-	b[0] = 0x60
-	binary.BigEndian.PutUint16(b[4:6], uint16(len(icmpBytes)))
-	b[6], b[7] = protoICMPv6, hop
-	s, d := src.As16(), dst.As16()
-	copy(b[8:24], s[:])
-	copy(b[24:40], d[:])
-	return append(b, icmpBytes...)
+	return ethframe.IPv6(src, dst, hop, protoICMPv6, icmpBytes)
 }
 
 func TestParseNS(t *testing.T) {

@@ -51,70 +51,47 @@ func TestUnsolicitedTiming(t *testing.T) {
 
 func TestSolicitedTiming(t *testing.T) {
 	host := netip.MustParseAddr("fe80::1234")
-	unspecified := netip.IPv6Unspecified()
+	unspec := netip.IPv6Unspecified()
 	for _, tc := range []struct {
-		name   string
-		before func(s *scheduler) // what was sent or changed until t0
-		rsFrom netip.Addr         // the source of an RS at t0, if any
-		want   time.Duration      // wake time after t0, 0 for none
-		uni    bool
+		name    string
+		lastRA  time.Duration // the last multicast RA went out this long before t0 (0: none yet)
+		lastUni time.Duration // the last unicast answer to from went out this long before t0 (0: none)
+		next    time.Duration // an RA is already scheduled this long after t0 (0: none)
+		from    netip.Addr    // the RS's source at t0; invalid: no RS, the plan changes at t0
+		want    time.Duration // wake time after t0 (0: nothing scheduled)
+		uni     bool          // the answer is unicast
 	}{
-		{
-			name:   "RFC 4861 6.2.6: RS from :: is answered by multicast within MAX_RA_DELAY_TIME",
-			before: func(s *scheduler) { s.sentMulticast(t0.Add(-time.Minute)) },
-			rsFrom: unspecified,
-			want:   500 * time.Millisecond,
-		},
-		{
-			name:   "RFC 4861 6.2.6: multicast answers are MIN_DELAY_BETWEEN_RAS after the last multicast RA",
-			before: func(s *scheduler) { s.sentMulticast(t0.Add(-time.Second)) },
-			rsFrom: unspecified,
-			want:   2*time.Second + 500*time.Millisecond,
-		},
-		{
-			name:   "RFC 4861 6.2.6: an RS from a host with an address may be answered by unicast",
-			before: func(s *scheduler) { s.sentMulticast(t0.Add(-time.Second)) },
-			rsFrom: host,
-			want:   500 * time.Millisecond, uni: true,
-		},
-		{
-			name: "RFC 4861 6.2.6: unicast answers to one host are rate limited like multicast ones",
-			before: func(s *scheduler) {
-				s.sentMulticast(t0.Add(-time.Minute))
-				s.sentUnicast(t0.Add(-time.Second), host)
-			},
-			rsFrom: host,
-			want:   2 * time.Second, uni: true,
-		},
-		{
-			name: "RFC 4861 6.2.6: an RA scheduled sooner than the answer is not postponed",
-			before: func(s *scheduler) {
-				s.sentMulticast(t0.Add(-time.Minute))
-				s.next = t0.Add(100 * time.Millisecond)
-			},
-			rsFrom: unspecified,
-			want:   100 * time.Millisecond,
-		},
-		{
-			name:   "RFC 4861 6.2.2: nothing is answered before there is something to advertise",
-			before: func(*scheduler) {},
-			rsFrom: host,
-		},
-		{
-			name: "RFC 4861 6.2.4: a changed plan is advertised at once, but MIN_DELAY_BETWEEN_RAS after the last",
-			before: func(s *scheduler) {
-				s.sentMulticast(t0.Add(-time.Second))
-				s.changed(t0, 600*time.Second)
-			},
-			want: 2 * time.Second,
-		},
+		{name: "RFC 4861 6.2.6: RS from :: is answered by multicast within MAX_RA_DELAY_TIME",
+			lastRA: time.Minute, from: unspec, want: 500 * time.Millisecond},
+		{name: "RFC 4861 6.2.6: multicast answers are MIN_DELAY_BETWEEN_RAS after the last multicast RA",
+			lastRA: time.Second, from: unspec, want: 2*time.Second + 500*time.Millisecond},
+		{name: "RFC 4861 6.2.6: an RS from a host with an address may be answered by unicast",
+			lastRA: time.Second, from: host, want: 500 * time.Millisecond, uni: true},
+		{name: "RFC 4861 6.2.6: unicast answers to one host are rate limited like multicast ones",
+			lastRA: time.Minute, lastUni: time.Second, from: host, want: 2 * time.Second, uni: true},
+		{name: "RFC 4861 6.2.6: an RA scheduled sooner than the answer is not postponed",
+			lastRA: time.Minute, next: 100 * time.Millisecond, from: unspec, want: 100 * time.Millisecond},
+		{name: "RFC 4861 6.2.2: nothing is answered before there is something to advertise",
+			from: host},
+		{name: "RFC 4861 6.2.4: a changed plan is advertised at once, but MIN_DELAY_BETWEEN_RAS after the last",
+			lastRA: time.Second, want: 2 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newScheduler(600*time.Second, highest)
-			tc.before(s)
+			if tc.lastRA > 0 {
+				s.sentMulticast(t0.Add(-tc.lastRA))
+			}
+			if tc.lastUni > 0 {
+				s.sentUnicast(t0.Add(-tc.lastUni), tc.from)
+			}
+			if tc.next > 0 {
+				s.next = t0.Add(tc.next)
+			}
 			uni := false
-			if tc.rsFrom.IsValid() {
-				uni = s.solicited(t0, tc.rsFrom)
+			if tc.from.IsValid() {
+				uni = s.solicited(t0, tc.from)
+			} else {
+				s.changed(t0, 600*time.Second)
 			}
 			if uni != tc.uni {
 				t.Errorf("unicast = %v, want %v", uni, tc.uni)

@@ -10,6 +10,8 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv6"
 	"github.com/mdlayher/ndp"
+
+	"codeberg.org/monostack/gizmo/internal/ethframe"
 )
 
 var (
@@ -20,37 +22,10 @@ var (
 	broadcast4 = netip.MustParseAddr("255.255.255.255")
 )
 
+// ether is a broadcast frame from src, as an upstream's RA or DHCP
+// answer to everyone is.
 func ether(src net.HardwareAddr, etherType uint16, payload []byte) []byte {
-	b := make([]byte, 14, 14+len(payload))
-	copy(b[0:6], []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
-	copy(b[6:12], src)
-	binary.BigEndian.PutUint16(b[12:14], etherType)
-	return append(b, payload...)
-}
-
-func ipv6Packet(src, dst netip.Addr, next, hopLimit byte, payload []byte) []byte {
-	b := make([]byte, 40, 40+len(payload))
-	b[0] = 6 << 4
-	binary.BigEndian.PutUint16(b[4:6], uint16(len(payload)))
-	b[6], b[7] = next, hopLimit
-	s, d := src.As16(), dst.As16()
-	copy(b[8:24], s[:])
-	copy(b[24:40], d[:])
-	return append(b, payload...)
-}
-
-func ipv4UDP(src, dst netip.Addr, sport, dport uint16, payload []byte) []byte {
-	b := make([]byte, 28, 28+len(payload))
-	b[0] = 4<<4 | 5
-	binary.BigEndian.PutUint16(b[2:4], uint16(28+len(payload)))
-	b[8], b[9] = 64, protoUDP
-	s, d := src.As4(), dst.As4()
-	copy(b[12:16], s[:])
-	copy(b[16:20], d[:])
-	binary.BigEndian.PutUint16(b[20:22], sport)
-	binary.BigEndian.PutUint16(b[22:24], dport)
-	binary.BigEndian.PutUint16(b[24:26], uint16(8+len(payload)))
-	return append(b, payload...)
+	return ethframe.Ethernet(ethframe.Broadcast, src, etherType, payload)
 }
 
 func udp6(sport, dport uint16, payload []byte) []byte {
@@ -67,7 +42,7 @@ func raFrame(t testing.TB, lifetime time.Duration, hopLimit byte) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ether(testMAC, etherTypeIPv6, ipv6Packet(routerLL, allNodes, protoICMPv6, hopLimit, msg))
+	return ether(testMAC, etherTypeIPv6, ethframe.IPv6(routerLL, allNodes, hopLimit, protoICMPv6, msg))
 }
 
 func dhcp4Frame(t testing.TB, mt dhcpv4.MessageType, op dhcpv4.OpcodeType) []byte {
@@ -78,7 +53,7 @@ func dhcp4Frame(t testing.TB, mt dhcpv4.MessageType, op dhcpv4.OpcodeType) []byt
 		t.Fatal(err)
 	}
 	m.OpCode = op
-	return ether(testMAC, etherTypeIPv4, ipv4UDP(isp4, broadcast4, 67, 68, m.ToBytes()))
+	return ether(testMAC, etherTypeIPv4, ethframe.IPv4UDP(netip.AddrPortFrom(isp4, 67), netip.AddrPortFrom(broadcast4, 68), m.ToBytes()))
 }
 
 func dhcp6Frame(t testing.TB, mt dhcpv6.MessageType, sport, dport uint16) []byte {
@@ -88,7 +63,7 @@ func dhcp6Frame(t testing.TB, mt dhcpv6.MessageType, sport, dport uint16) []byte
 		t.Fatal(err)
 	}
 	m.MessageType = mt
-	return ether(testMAC, etherTypeIPv6, ipv6Packet(routerLL, netip.MustParseAddr("fe80::2"), protoUDP, 64, udp6(sport, dport, m.ToBytes())))
+	return ether(testMAC, etherTypeIPv6, ethframe.IPv6(routerLL, netip.MustParseAddr("fe80::2"), 64, protoUDP, udp6(sport, dport, m.ToBytes())))
 }
 
 func TestParseFrame(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"codeberg.org/monostack/gizmo/internal/boundedhttp"
+	"codeberg.org/monostack/gizmo/internal/testrun"
 )
 
 // fakeBackend records what the service asks and answers as told.
@@ -392,9 +393,7 @@ func TestConnectionBounds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.serveHTTP(ctx, ln, h) }()
+	stop := testrun.Start(t, "serving HTTP", func(ctx context.Context) error { return s.serveHTTP(ctx, ln, h) })
 	var conns []net.Conn
 	for range 2 {
 		c, err := net.Dial("tcp", ln.Addr().String())
@@ -412,8 +411,7 @@ func TestConnectionBounds(t *testing.T) {
 		}
 		c.Close()
 	}
-	cancel()
-	if err := <-done; err != nil {
+	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
 	if st := s.Stats(); st.ConnTimeouts != 2 || st.ConnsLimited == 0 {

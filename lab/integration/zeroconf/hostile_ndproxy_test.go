@@ -9,17 +9,8 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/lab/netlab"
+	"codeberg.org/monostack/gizmo/lab/netlab/netlabtest"
 )
-
-// metricSum sums a /metrics family over its label values.
-func metricSum(t *testing.T, ctx context.Context, family string) float64 {
-	t.Helper()
-	v, found, err := netlab.Metric(ctx, family)
-	if err != nil || !found {
-		t.Fatalf("/metrics %s: found %v, %v", family, found, err)
-	}
-	return v
-}
 
 // A DAD flood against the ND proxy of the shared-64 deployment (RFC 7278
 // §4.3): gz-lan-v6 probes 3000 random addresses of the shared /64 for
@@ -56,8 +47,8 @@ func TestSharedWAN64DADFlood(t *testing.T) {
 		t.Fatalf("dad-flood: %v\n%s", err, out)
 	}
 	t.Logf("%s", out)
-	peak := metricSum(t, ctx, "gizmo_ndproxy_proxied_addresses")
-	t.Logf("proxied right after the flood: %v; DAD probes seen %v", peak, metricSum(t, ctx, "gizmo_ndproxy_dad_seen_total"))
+	peak := netlabtest.Metric(t, ctx, "gizmo_ndproxy_proxied_addresses")
+	t.Logf("proxied right after the flood: %v; DAD probes seen %v", peak, netlabtest.Metric(t, ctx, "gizmo_ndproxy_dad_seen_total"))
 	if peak > 1024 {
 		t.Errorf("%v addresses proxied after %d DAD probes: the table is 1024", peak, flood)
 	}
@@ -66,20 +57,20 @@ func TestSharedWAN64DADFlood(t *testing.T) {
 	// Unproven claims expire: the proxy is back to the honest host.
 	var proxied float64
 	if err := netlab.WaitFor(ctx, "the unproven claims to expire", func(ctx context.Context) (bool, error) {
-		proxied = metricSum(t, ctx, "gizmo_ndproxy_proxied_addresses")
+		proxied = netlabtest.Metric(t, ctx, "gizmo_ndproxy_proxied_addresses")
 		return proxied <= 4, nil
 	}); err != nil {
 		t.Errorf("%v; still %v addresses proxied", err, proxied)
 	}
-	expired := metricSum(t, ctx, "gizmo_ndproxy_unproven_expired_total") + metricSum(t, ctx, "gizmo_ndproxy_unproven_evicted_total")
-	dropped := metricSum(t, ctx, "gizmo_ndproxy_dropped_total")
-	t.Logf("unproven claims expired or evicted: %v; dropped (no room, no time): %v; DAD probes seen %v", expired, dropped, metricSum(t, ctx, "gizmo_ndproxy_dad_seen_total"))
+	expired := netlabtest.Metric(t, ctx, "gizmo_ndproxy_unproven_expired_total") + netlabtest.Metric(t, ctx, "gizmo_ndproxy_unproven_evicted_total")
+	dropped := netlabtest.Metric(t, ctx, "gizmo_ndproxy_dropped_total")
+	t.Logf("unproven claims expired or evicted: %v; dropped (no room, no time): %v; DAD probes seen %v", expired, dropped, netlabtest.Metric(t, ctx, "gizmo_ndproxy_dad_seen_total"))
 	if expired == 0 || expired+dropped < flood/2 {
 		t.Errorf("of %d DAD probes only %v were counted as unproven claims withdrawn and %v as dropped", flood, expired, dropped)
 	}
 	// Every address the proxy learned went one of the counted ways, but
 	// the honest host's.
-	if learned := metricSum(t, ctx, "gizmo_ndproxy_learned_total"); learned-expired > 4 {
+	if learned := netlabtest.Metric(t, ctx, "gizmo_ndproxy_learned_total"); learned-expired > 4 {
 		t.Errorf("learned %v addresses, %v withdrawn unproven: claims went uncounted", learned, expired)
 	}
 	reach("after the flood")

@@ -155,7 +155,7 @@ func BenchmarkDSLiteTCP(b *testing.B) {
 	if _, err := netlab.WaitDefaultRoute6(ctx, netlab.NSLanV6, netlab.HostIf); err != nil {
 		b.Fatalf("gz-lan-v6 has no default route: %v", err)
 	}
-	nat64Addr := synthesized(netlab.Pref64, netlab.V4OnlyServer)
+	nat64Addr := synthesized(b, netlab.Pref64, netlab.V4OnlyServer)
 	for _, a := range []string{netlab.DualServer6.String(), netlab.V4OnlyServer.String()} {
 		srv := exec.Command("ip", "netns", "exec", netlab.NSInet, "iperf3", "-s", "-B", a)
 		if err := srv.Start(); err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/lab/netlab"
+	"codeberg.org/monostack/gizmo/services/dns64"
 )
 
 // The gizmo's and the ISP's link-local addresses on the shared link: the
@@ -70,7 +71,7 @@ func TestExistingNetwork(t *testing.T) {
 			t.Errorf("gz-lan-v6 has no address from the existing router's prefix: %v", err)
 		}
 		// The DNS64 in the on-link /64 answers with the NAT64 prefix.
-		want := synthesized(pref64, netlab.V4OnlyServer)
+		want := synthesized(t, pref64, netlab.V4OnlyServer)
 		if _, err := l.WaitExec(ctx, netlab.NSLanV6, func(out string) bool {
 			return strings.TrimSpace(out) == want.String()
 		}, "dig", "+short", "+time=1", "+tries=1", "@"+dns.String(), "v4only.example.test", "AAAA"); err != nil {
@@ -126,7 +127,7 @@ func TestExistingNetwork(t *testing.T) {
 		if err != nil || !strings.Contains(body, "server="+netlab.V4OnlyServer.String()) {
 			t.Fatalf("gz-lan-clat fetching %s through tayga and the NAT64: %q, %v", netlab.V4OnlyServer, body, err)
 		}
-		synth := synthesized(pref64, netlab.V4OnlyServer)
+		synth := synthesized(t, pref64, netlab.V4OnlyServer)
 		out, err := l.Exec(ctx, netlab.NSLanCLAT, "ip", "-6", "route", "get", synth.String())
 		if err != nil || strings.Contains(string(out), " via ") || !strings.Contains(string(out), "dev "+netlab.HostIf) {
 			t.Errorf("gz-lan-clat's route to %s: want on-link on %s: %s %v", synth, netlab.HostIf, out, err)
@@ -150,7 +151,7 @@ func TestExistingNetwork(t *testing.T) {
 		}, "ip", "-6", "route", "show", "dev", netlab.HostIf); err != nil {
 			t.Errorf("gz-lan-v6: want %s withdrawn and %s on-link: %v", onLink, ulaLink, err)
 		}
-		want := synthesized(ulaPref64, netlab.V4OnlyServer).String()
+		want := synthesized(t, ulaPref64, netlab.V4OnlyServer).String()
 		body, err := fetchByName(ctx, l, netlab.NSLanV6, ulaDNS, "v4only.example.test")
 		if err != nil || !strings.Contains(body, "server="+netlab.V4OnlyServer.String()) {
 			t.Errorf("gz-lan-v6 fetching v4only at %s: %q, %v", want, body, err)
@@ -236,10 +237,13 @@ func onLinkRoute(routes string, p netip.Prefix) bool {
 	return false
 }
 
-// synthesized is v4 embedded in a /96 NAT64 prefix (RFC 6052 §2.2).
-func synthesized(pref64 netip.Prefix, v4 netip.Addr) netip.Addr {
-	b := pref64.Addr().As16()
-	a := v4.As4()
-	copy(b[12:], a[:])
-	return netip.AddrFrom16(b)
+// synthesized is v4 under the NAT64 prefix pref64 as the gizmo's DNS64
+// writes it (RFC 6052 §2.2).
+func synthesized(t testing.TB, pref64 netip.Prefix, v4 netip.Addr) netip.Addr {
+	t.Helper()
+	a, err := dns64.Embed(pref64, v4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

@@ -79,7 +79,7 @@ func TestUpstreamPref64(t *testing.T) {
 		t.Errorf("the gizmo's NAT64 translates to the internet although the upstream advertises PREF64 %s", netlab.UpstreamPref64)
 	}
 	// DNS64 synthesizes into the upstream's prefix (RFC 6052 §2.2, /96).
-	want := synthesized(netlab.UpstreamPref64, netlab.V4OnlyServer)
+	want := synthesized(t, netlab.UpstreamPref64, netlab.V4OnlyServer)
 	dns := rdnss(t, st)
 	_, err := l.WaitExec(ctx, netlab.NSLanV6, func(out string) bool {
 		return strings.TrimSpace(out) == want.String()
