@@ -115,6 +115,7 @@ var families = []family{
 	counter(ofWAN, "gizmo_wan_link_downs_total", "Times the WAN link went down.", func(s wan.Stats) uint64 { return s.LinkDowns }),
 	counter(ofWAN, "gizmo_wan_address_changes_total", "Changes of the WAN's addresses.", func(s wan.Stats) uint64 { return s.AddrChanges }),
 	counter(ofWAN, "gizmo_wan_netlink_dropped_total", "Link and address notifications the netlink library dropped (malformed, or not from the kernel).", func(s wan.Stats) uint64 { return s.NetlinkDropped }),
+	counter(ofWAN, "gizmo_wan_address_resyncs_total", "Times WAN address notifications were lost (the netlink buffer overflowed) and the addresses were read again.", func(s wan.Stats) uint64 { return s.AddrResyncs }),
 	counterBy(ofWAN, "gizmo_wan_upstream_table_full_total", "Upstream RA entries evicted or refused because their table was full, by table.", "table", func(s wan.Stats) map[string]uint64 { return s.UpstreamFull }),
 	counterBy(ofWAN, "gizmo_wan_lifetimes_clamped_total", "Upstream RA option lifetimes (infinity included) cut to the longest the gizmo keeps, by table.", "table", func(s wan.Stats) map[string]uint64 { return s.LifetimesClamped }),
 	gaugeBy(ofWAN, "gizmo_wan_upstream_entries", "Entries in the upstream RA tables, by table.", "table", func(s wan.Stats) map[string]float64 { return floats(s.UpstreamEntries) }),

@@ -3,12 +3,17 @@ package wan
 import (
 	"context"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"codeberg.org/monostack/gizmo/internal/testns"
 	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // A netlink subscriber that lists what exists sends its dump request to its
@@ -89,6 +94,126 @@ func TestForeignNetlinkChild(t *testing.T) {
 	case err := <-done:
 		stopped = true
 		t.Fatalf("the service stopped after another subscriber's requests: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// When address notifications come faster than the service reads them, the
+// kernel overflows the subscription's buffer and ends it (ENOBUFS). The
+// service must read the addresses again and keep running: a restart would
+// close the RA socket in the middle of the burst.
+func TestAddressNotificationsLost(t *testing.T) {
+	if os.Getenv(envRole) != "" {
+		t.Skip("parent test")
+	}
+	testns.NeedRoot(t)
+	ns := testns.New(t, "wanovf")
+	out := testns.RunChild(t, ns, "TestAddressNotificationsLostChild", envRole+"=overflow")
+	t.Logf("child:\n%s", out)
+}
+
+// TestAddressNotificationsLostChild runs in the namespace
+// TestAddressNotificationsLost made. The test holds the service's loop in
+// its OnUpstream while it adds and removes addresses, so that the
+// subscription's small buffer overflows.
+func TestAddressNotificationsLostChild(t *testing.T) {
+	if os.Getenv(envRole) != "overflow" {
+		t.Skip("child of TestAddressNotificationsLost")
+	}
+	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "uplink0"}, PeerName: "isp0"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "noise0"}, PeerName: "noise1"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"isp0", "noise0", "noise1"} {
+		if l, err := netlink.LinkByName(name); err != nil || netlink.LinkSetUp(l) != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+	}
+	stale, fresh := netip.MustParsePrefix("2001:db8:1::1/64"), netip.MustParsePrefix("2001:db8:2::1/64")
+	uplink, err := netlink.LinkByName("uplink0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addAddr := func(l netlink.Link, p netip.Prefix) {
+		t.Helper()
+		a := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 128)}, Flags: unix.IFA_F_NODAD}
+		if err := netlink.AddrAdd(l, a); err != nil {
+			t.Fatalf("add %s: %v", p, err)
+		}
+	}
+	addAddr(uplink, stale)
+
+	ups := &waiter[Upstream]{t: t, ch: make(chan Upstream, 1024)}
+	var hold sync.Mutex
+	held := make(chan struct{}, 1) // the loop is waiting in OnUpstream
+	s, err := New(Config{
+		Interface: "uplink0", StateDir: t.TempDir(), NoIPv4: true,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
+		OnUpstream: func(u Upstream) {
+			select {
+			case held <- struct{}{}:
+			default:
+			}
+			hold.Lock()
+			defer hold.Unlock()
+			ups.ch <- u
+		},
+		addrBufferSize: 4096,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	ups.until("the uplink's address", func(u Upstream) bool { return slices.Contains(u.Addrs, stale) })
+
+	// The loop is held in OnUpstream while the uplink's addresses change
+	// among a burst of other addresses.
+	trigger := netip.MustParsePrefix("2001:db8:3::1/64")
+	func() {
+		hold.Lock()
+		defer hold.Unlock()
+		for len(held) > 0 {
+			<-held
+		}
+		addAddr(uplink, trigger)
+		select {
+		case <-held:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the loop did not publish the new address")
+		}
+		noise, err := netlink.LinkByName("noise0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 2000 {
+			addAddr(noise, netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0xff, 14: byte(i >> 8), 15: byte(i)}), 64))
+		}
+		if err := netlink.AddrDel(uplink, &netlink.Addr{IPNet: &net.IPNet{IP: stale.Addr().AsSlice(), Mask: net.CIDRMask(64, 128)}}); err != nil {
+			t.Fatal(err)
+		}
+		addAddr(uplink, fresh)
+	}()
+
+	u := ups.until("the uplink's addresses read again", func(u Upstream) bool {
+		return slices.Contains(u.Addrs, fresh) && slices.Contains(u.Addrs, trigger) && !slices.Contains(u.Addrs, stale)
+	})
+	if st := s.Stats(); st.AddrResyncs == 0 {
+		t.Errorf("no resync counted (netlink dropped %d): the buffer did not overflow, so the test proved nothing", st.NetlinkDropped)
+	}
+	t.Logf("addresses %v, resyncs %d", u.Addrs, s.Stats().AddrResyncs)
+	select {
+	case err := <-done:
+		t.Fatalf("the service stopped after losing address notifications: %v", err)
 	case <-time.After(100 * time.Millisecond):
 	}
 }

@@ -22,10 +22,12 @@ type runState struct {
 	conn   *ndp.Conn
 	linkCh chan netlink.LinkUpdate
 	addrCh chan netlink.AddrUpdate
-	subErr *lastError
-	raCh   chan raPacket
-	raErr  chan error
-	linkUp chan struct{} // to the DHCPv4 client: the link came back
+	// addrsDone ends the address subscription in force.
+	addrsDone chan struct{}
+	subErr    *lastError
+	raCh      chan raPacket
+	raErr     chan error
+	linkUp    chan struct{} // to the DHCPv4 client: the link came back
 
 	o       *observer
 	rsLeft  int // Router Solicitations still to send after a link-up
@@ -34,10 +36,10 @@ type runState struct {
 }
 
 // subscribe starts the netlink link and address subscriptions (with the
-// existing addresses), which end when done is closed.
+// existing addresses). The link subscription ends when done is closed,
+// the address subscription when Run calls endAddrs.
 func (r *runState) subscribe(done <-chan struct{}) error {
 	r.linkCh = make(chan netlink.LinkUpdate, 16)
-	r.addrCh = make(chan netlink.AddrUpdate, 64)
 	// The library reports every message it drops through the callback and
 	// reads on; a subscription has ended only when its channel is closed.
 	// Most reports are harmless: a subscriber that lists what exists
@@ -47,17 +49,80 @@ func (r *runState) subscribe(done <-chan struct{}) error {
 	// ("Wrong sender portid"). Ending the service on such a report would
 	// leave the gizmo without its default router for the restart pause.
 	r.subErr = &lastError{}
-	onErr := func(err error) {
-		r.subErr.set(err)
-		r.stats.Add(func(st *Stats) { st.NetlinkDropped++ })
-		r.log.Debug("wan: netlink message dropped", "err", err)
-	}
-	if err := netlink.LinkSubscribeWithOptions(r.linkCh, done, netlink.LinkSubscribeOptions{ErrorCallback: onErr}); err != nil {
+	if err := netlink.LinkSubscribeWithOptions(r.linkCh, done, netlink.LinkSubscribeOptions{ErrorCallback: r.netlinkDropped}); err != nil {
 		return fmt.Errorf("wan: subscribe to links: %w", err)
 	}
-	if err := netlink.AddrSubscribeWithOptions(r.addrCh, done, netlink.AddrSubscribeOptions{ErrorCallback: onErr, ListExisting: true}); err != nil {
+	return r.subscribeAddrs(true)
+}
+
+// netlinkDropped counts a message a subscription dropped, and keeps the
+// error for the message should the subscription end.
+func (r *runState) netlinkDropped(err error) {
+	r.subErr.set(err)
+	r.stats.Add(func(st *Stats) { st.NetlinkDropped++ })
+	r.log.Debug("wan: netlink message dropped", "err", err)
+}
+
+// addrBufferSize is the address subscription's socket buffer: room for
+// some thousand notifications, the burst of an interface's addresses
+// coming or going at once, before the kernel drops them.
+const addrBufferSize = 1 << 20
+
+// subscribeAddrs starts a new address subscription; with listExisting
+// the kernel sends the addresses there are as notifications.
+func (r *runState) subscribeAddrs(listExisting bool) error {
+	r.addrCh, r.addrsDone = make(chan netlink.AddrUpdate, 64), make(chan struct{})
+	size := addrBufferSize
+	if r.cfg.addrBufferSize > 0 {
+		size = r.cfg.addrBufferSize
+	}
+	err := netlink.AddrSubscribeWithOptions(r.addrCh, r.addrsDone, netlink.AddrSubscribeOptions{
+		ErrorCallback: r.netlinkDropped, ListExisting: listExisting,
+		ReceiveBufferSize: size, ReceiveBufferForceSize: true,
+	})
+	if err != nil {
+		r.endAddrs()
 		return fmt.Errorf("wan: subscribe to addresses: %w", err)
 	}
+	return nil
+}
+
+// endAddrs ends the address subscription in force, if there is one.
+func (r *runState) endAddrs() {
+	if r.addrsDone != nil {
+		close(r.addrsDone)
+		r.addrsDone = nil
+	}
+}
+
+// resubscribeAddrs replaces an address subscription that ended while the
+// service runs. The kernel ends it when notifications come faster than
+// they are read and the socket's buffer overflows (ENOBUFS): those
+// notifications are lost. Restarting the service instead would close the
+// RA socket in the middle of whatever caused the burst. The new
+// subscription starts first, then the uplink's addresses are read whole,
+// so that no change after the read is missed and none lost in the
+// overflow stays in the view.
+func (r *runState) resubscribeAddrs() error {
+	r.log.Warn("wan: address notifications lost; reading the addresses again", "err", r.subErr.get())
+	r.stats.Add(func(st *Stats) { st.AddrResyncs++ })
+	r.endAddrs()
+	if err := r.subscribeAddrs(false); err != nil {
+		return err
+	}
+	link, err := netlink.LinkByIndex(r.ifi.Index)
+	if err != nil {
+		return fmt.Errorf("wan: %s: %w", r.cfg.Interface, err)
+	}
+	addrs, err := netlink.AddrList(link, netlink.FAMILY_V6)
+	if err != nil {
+		return fmt.Errorf("wan: addresses of %s: %w", r.cfg.Interface, err)
+	}
+	r.o.addrs = map[netip.Prefix]bool{}
+	for _, a := range addrs {
+		r.o.addr(netlink.AddrUpdate{LinkAddress: *a.IPNet, LinkIndex: a.LinkIndex, NewAddr: true, Flags: a.Flags})
+	}
+	r.publish()
 	return nil
 }
 
@@ -111,7 +176,10 @@ func (r *runState) loop(ctx context.Context) error {
 			r.linkChanged(u)
 		case u, ok := <-r.addrCh:
 			if !ok {
-				return fmt.Errorf("wan: address subscription on %s ended: %v", r.cfg.Interface, r.subErr.get())
+				if err := r.resubscribeAddrs(); err != nil {
+					return err
+				}
+				continue
 			}
 			if u.LinkIndex == r.ifi.Index && r.o.addr(u) {
 				r.stats.Add(func(st *Stats) { st.AddrChanges++ })

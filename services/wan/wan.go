@@ -51,6 +51,8 @@ type Config struct {
 
 	// sysctlRoot replaces /proc/sys in tests.
 	sysctlRoot string
+	// addrBufferSize replaces addrBufferSize in tests.
+	addrBufferSize int
 }
 
 // Plan is what the daemon wants on the uplink side.
@@ -76,6 +78,10 @@ type Stats struct {
 	// NetlinkDropped counts link and address notifications the netlink
 	// library dropped (malformed, or not from the kernel).
 	NetlinkDropped uint64
+	// AddrResyncs counts the times address notifications were lost (the
+	// kernel ends a subscription whose buffer overflowed) and the
+	// uplink's addresses were read again.
+	AddrResyncs uint64
 	// UpstreamFull counts RA entries evicted or refused because their
 	// table was full, LifetimesClamped option lifetimes cut to
 	// MaxOptionLifetime, UpstreamEntries the tables' sizes, all by table
@@ -217,6 +223,7 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := r.subscribe(done); err != nil {
 		return err
 	}
+	defer r.endAddrs()
 	conn, err := s.listenRAs(ifi)
 	if err != nil {
 		return err
