@@ -38,6 +38,7 @@
 
 #include "dslite.h"
 #include "../../../internal/bpfhdr/config.h"
+#include "../../../internal/bpfhdr/counters.h"
 #include "../../../internal/bpfhdr/fib6.h"
 #include "../../../internal/bpfhdr/tcp_opts.h"
 
@@ -61,18 +62,11 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 
 CONFIG_MAP(dslite_config, struct config);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, C_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} dslite_counters SEC(".maps");
+COUNTERS_MAP(dslite_counters, C_MAX);
 
 static __always_inline void count_n(__u32 c, __u64 n)
 {
-	__u64 *v = bpf_map_lookup_elem(&dslite_counters, &c);
-	if (v)
-		*v += n;
+	counter_add(&dslite_counters, c, n);
 }
 
 /* same6 compares two IPv6 addresses word by word (no memcmp in BPF). */
