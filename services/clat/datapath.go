@@ -11,7 +11,7 @@ import (
 )
 
 // objects are the parts of the BPF collection the CLAT uses. The object
-// file also declares the NAT64's session tables (they come with its
+// file also declares the NAT64's address policy maps (they come with its
 // headers); loading only these leaves them out of the kernel.
 type objects struct {
 	Out      *ebpf.Program `ebpf:"clat_out"`

@@ -43,6 +43,7 @@
 char __license[] SEC("license") = "Dual BSD/GPL";
 
 #include "maps.h"
+#include "tables.h"
 #include "csum.h"
 #include "addr.h"
 #include "quota.h"
