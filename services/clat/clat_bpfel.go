@@ -49,18 +49,6 @@ type clatConfig struct {
 	LanPortMax           uint16
 }
 
-type clatLpm4Key struct {
-	_         structs.HostLayout
-	Prefixlen uint32
-	Addr      uint32
-}
-
-type clatLpm6Key struct {
-	_         structs.HostLayout
-	Prefixlen uint32
-	Addr      [16]uint8
-}
-
 type clatScratch struct {
 	_   structs.HostLayout
 	Buf [516]uint8
@@ -70,14 +58,11 @@ type clatScratch struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	clatMapClatConfig      = "clat_config"
-	clatMapNat64Counters   = "nat64_counters"
-	clatMapNat64Deny4      = "nat64_deny4"
-	clatMapNat64Lan6       = "nat64_lan6"
-	clatMapNat64LanRefused = "nat64_lan_refused"
-	clatMapNat64Scratch    = "nat64_scratch"
-	clatProgClatIn         = "clat_in"
-	clatProgClatOut        = "clat_out"
+	clatMapClatConfig    = "clat_config"
+	clatMapNat64Counters = "nat64_counters"
+	clatMapNat64Scratch  = "nat64_scratch"
+	clatProgClatIn       = "clat_in"
+	clatProgClatOut      = "clat_out"
 )
 
 // loadClat returns the embedded CollectionSpec for clat.
@@ -130,12 +115,9 @@ type clatProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type clatMapSpecs struct {
-	ClatConfig      *ebpf.MapSpec `ebpf:"clat_config"`
-	Nat64Counters   *ebpf.MapSpec `ebpf:"nat64_counters"`
-	Nat64Deny4      *ebpf.MapSpec `ebpf:"nat64_deny4"`
-	Nat64Lan6       *ebpf.MapSpec `ebpf:"nat64_lan6"`
-	Nat64LanRefused *ebpf.MapSpec `ebpf:"nat64_lan_refused"`
-	Nat64Scratch    *ebpf.MapSpec `ebpf:"nat64_scratch"`
+	ClatConfig    *ebpf.MapSpec `ebpf:"clat_config"`
+	Nat64Counters *ebpf.MapSpec `ebpf:"nat64_counters"`
+	Nat64Scratch  *ebpf.MapSpec `ebpf:"nat64_scratch"`
 }
 
 // clatVariableSpecs contains global variables before they are loaded into the kernel.
@@ -164,21 +146,15 @@ func (o *clatObjects) Close() error {
 //
 // It can be passed to loadClatObjects or ebpf.CollectionSpec.LoadAndAssign.
 type clatMaps struct {
-	ClatConfig      *ebpf.Map `ebpf:"clat_config"`
-	Nat64Counters   *ebpf.Map `ebpf:"nat64_counters"`
-	Nat64Deny4      *ebpf.Map `ebpf:"nat64_deny4"`
-	Nat64Lan6       *ebpf.Map `ebpf:"nat64_lan6"`
-	Nat64LanRefused *ebpf.Map `ebpf:"nat64_lan_refused"`
-	Nat64Scratch    *ebpf.Map `ebpf:"nat64_scratch"`
+	ClatConfig    *ebpf.Map `ebpf:"clat_config"`
+	Nat64Counters *ebpf.Map `ebpf:"nat64_counters"`
+	Nat64Scratch  *ebpf.Map `ebpf:"nat64_scratch"`
 }
 
 func (m *clatMaps) Close() error {
 	return _ClatClose(
 		m.ClatConfig,
 		m.Nat64Counters,
-		m.Nat64Deny4,
-		m.Nat64Lan6,
-		m.Nat64LanRefused,
 		m.Nat64Scratch,
 	)
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
-/* Constants, address policy, counters and scratch space shared by every
- * part of the program. Part of nat64.c and clat.c; the NAT64's state is in
- * tables.h. */
+/* Constants, counters and scratch space shared by every part of the
+ * program. Part of nat64.c and clat.c; the NAT64's state is in tables.h,
+ * its translation policy in policy.h. */
 #ifndef GIZMO_NAT64_MAPS_H
 #define GIZMO_NAT64_MAPS_H
 
@@ -42,38 +42,6 @@
 /* Writes after bpf_skb_change_proto/adjust_room: the checksum fields are
  * fixed explicitly, so no BPF_F_RECOMPUTE_CSUM. */
 #define STORE(skb, off, ptr, len) bpf_skb_store_bytes(skb, off, ptr, len, 0)
-
-/* LAN prefixes allowed as IPv6 sources. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 64);
-	__type(key, struct lpm6_key);
-	__type(value, __u8);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} nat64_lan6 SEC(".maps");
-
-/* IPv4 destinations never translated to (RFC 6052 §3.1, own networks). */
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 64);
-	__type(key, struct lpm4_key);
-	__type(value, __u8);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} nat64_deny4 SEC(".maps");
-
-/* The LAN's IPv4 devices that its owner keeps from IPv6-only hosts: the
- * LAN pool never translates to them. */
-#define LAN_REFUSED_MAX 4096
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, LAN_REFUSED_MAX);
-	__type(key, __be32);
-	__type(value, __u8);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} nat64_lan_refused SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -46,6 +46,7 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #include "tables.h"
 #include "csum.h"
 #include "addr.h"
+#include "policy.h"
 #include "quota.h"
 #include "state.h"
 #include "parse.h"
