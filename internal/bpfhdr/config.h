@@ -2,7 +2,7 @@
 /*
  * A program's configuration: one value at key 0 of a one-entry map, which
  * user space writes and the programs only read. Included after
- * <bpf/bpf_helpers.h>.
+ * <bpf/bpf_helpers.h> and <bpf/bpf_endian.h>.
  */
 #ifndef GIZMO_BPFHDR_CONFIG_H
 #define GIZMO_BPFHDR_CONFIG_H
@@ -29,6 +29,16 @@ static __always_inline void *config_of(void *map)
 {
 	__u32 zero = 0;
 	return bpf_map_lookup_elem(map, &zero);
+}
+
+/* config_for is the configuration in map for a packet of EtherType proto,
+ * the kind a program translates: NULL for another, or when there is no
+ * configuration. */
+static __always_inline void *config_for(struct __sk_buff *skb, __u16 proto, void *map)
+{
+	if (skb->protocol != bpf_htons(proto))
+		return NULL;
+	return config_of(map);
 }
 
 #endif

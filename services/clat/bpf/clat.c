@@ -157,9 +157,7 @@ int clat_out(struct __sk_buff *skb)
 SEC("tc")
 int clat_in(struct __sk_buff *skb)
 {
-	if (skb->protocol != bpf_htons(ETH_P_IPV6))
-		return TC_ACT_UNSPEC;
-	struct config *cfg = config_of(&clat_config);
+	struct config *cfg = config_for(skb, ETH_P_IPV6, &clat_config);
 	if (!cfg || !cfg->pool4)
 		return TC_ACT_UNSPEC;
 	struct ipv6hdr ip6;

@@ -181,9 +181,7 @@ static __always_inline int to_aftr(struct __sk_buff *skb, const struct config *c
 SEC("tc")
 int dslite_out(struct __sk_buff *skb)
 {
-	if (skb->protocol != bpf_htons(ETH_P_IP))
-		return TC_ACT_UNSPEC;
-	struct config *cfg = config_of(&dslite_config);
+	struct config *cfg = config_for(skb, ETH_P_IP, &dslite_config);
 	if (!cfg)
 		return TC_ACT_UNSPEC;
 	struct iphdr ip;
@@ -226,9 +224,7 @@ int dslite_out(struct __sk_buff *skb)
 SEC("tc")
 int dslite_in(struct __sk_buff *skb)
 {
-	if (skb->protocol != bpf_htons(ETH_P_IPV6))
-		return TC_ACT_UNSPEC;
-	struct config *cfg = config_of(&dslite_config);
+	struct config *cfg = config_for(skb, ETH_P_IPV6, &dslite_config);
 	if (!cfg)
 		return TC_ACT_UNSPEC;
 	struct ipv6hdr o;
