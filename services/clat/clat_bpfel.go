@@ -13,46 +13,6 @@ import (
 	"github.com/cilium/ebpf"
 )
 
-type clatAdfKey struct {
-	_     structs.HostLayout
-	Addr4 uint32
-	Port4 uint16
-	Proto uint8
-	Pool  uint8
-}
-
-type clatBib4Key struct {
-	_     structs.HostLayout
-	Port4 uint16
-	Proto uint8
-	Pool  uint8
-}
-
-type clatBib4Val struct {
-	_     structs.HostLayout
-	Addr  [16]uint8
-	Port  uint16
-	Flags uint8
-	Pad   uint8
-}
-
-type clatBib6Key struct {
-	_     structs.HostLayout
-	Addr  [16]uint8
-	Port  uint16
-	Proto uint8
-	Pool  uint8
-}
-
-type clatBib6Val struct {
-	_      structs.HostLayout
-	Port4  uint16
-	Flags  uint8
-	Pad    uint8
-	Pad1   uint32
-	UsedNs uint64
-}
-
 type clatConfig struct {
 	_                    structs.HostLayout
 	Pref64               [16]uint8
@@ -89,96 +49,20 @@ type clatConfig struct {
 	LanPortMax           uint16
 }
 
-type clatFrag4Key struct {
-	_     structs.HostLayout
-	Src   uint32
-	Id    uint16
-	Proto uint8
-	Pool  uint8
-}
-
-type clatFrag4Val struct {
-	_       structs.HostLayout
-	Addr6   [16]uint8
-	FirstNs uint64
-}
-
-type clatHostStats struct {
-	_           structs.HostLayout
-	PktsOut     uint64
-	BytesOut    uint64
-	PktsIn      uint64
-	BytesIn     uint64
-	LanPktsOut  uint64
-	LanBytesOut uint64
-	LanPktsIn   uint64
-	LanBytesIn  uint64
-}
-
-type clatLpm4Key struct {
-	_         structs.HostLayout
-	Prefixlen uint32
-	Addr      uint32
-}
-
-type clatLpm6Key struct {
-	_         structs.HostLayout
-	Prefixlen uint32
-	Addr      [16]uint8
-}
-
 type clatScratch struct {
 	_   structs.HostLayout
 	Buf [516]uint8
-}
-
-type clatSessKey struct {
-	_     structs.HostLayout
-	Addr6 [16]uint8
-	Addr4 uint32
-	Port6 uint16
-	Port4 uint16
-	Proto uint8
-	Pool  uint8
-	Pad   [2]uint8
-}
-
-type clatSessVal struct {
-	_        structs.HostLayout
-	LastNs   uint64
-	PoolPort uint16
-	State    uint8
-	Flags    uint8
-	Q128     uint16
-	Q64      uint16
-	Qmac     uint16
-	Pad      [3]uint16
 }
 
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	clatMapClatConfig      = "clat_config"
-	clatMapNat64Adf        = "nat64_adf"
-	clatMapNat64Bib4       = "nat64_bib4"
-	clatMapNat64Bib6       = "nat64_bib6"
-	clatMapNat64Config     = "nat64_config"
-	clatMapNat64Counters   = "nat64_counters"
-	clatMapNat64Deny4      = "nat64_deny4"
-	clatMapNat64Frag4      = "nat64_frag4"
-	clatMapNat64Hstats     = "nat64_hstats"
-	clatMapNat64IcmpRate   = "nat64_icmp_rate"
-	clatMapNat64Lan6       = "nat64_lan6"
-	clatMapNat64LanRefused = "nat64_lan_refused"
-	clatMapNat64Quota128   = "nat64_quota128"
-	clatMapNat64Quota64    = "nat64_quota64"
-	clatMapNat64Quotabind  = "nat64_quotabind"
-	clatMapNat64Quotamac   = "nat64_quotamac"
-	clatMapNat64Scratch    = "nat64_scratch"
-	clatMapNat64Sess       = "nat64_sess"
-	clatProgClatIn         = "clat_in"
-	clatProgClatOut        = "clat_out"
+	clatMapClatConfig    = "clat_config"
+	clatMapNat64Counters = "nat64_counters"
+	clatMapNat64Scratch  = "nat64_scratch"
+	clatProgClatIn       = "clat_in"
+	clatProgClatOut      = "clat_out"
 )
 
 // loadClat returns the embedded CollectionSpec for clat.
@@ -231,24 +115,9 @@ type clatProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type clatMapSpecs struct {
-	ClatConfig      *ebpf.MapSpec `ebpf:"clat_config"`
-	Nat64Adf        *ebpf.MapSpec `ebpf:"nat64_adf"`
-	Nat64Bib4       *ebpf.MapSpec `ebpf:"nat64_bib4"`
-	Nat64Bib6       *ebpf.MapSpec `ebpf:"nat64_bib6"`
-	Nat64Config     *ebpf.MapSpec `ebpf:"nat64_config"`
-	Nat64Counters   *ebpf.MapSpec `ebpf:"nat64_counters"`
-	Nat64Deny4      *ebpf.MapSpec `ebpf:"nat64_deny4"`
-	Nat64Frag4      *ebpf.MapSpec `ebpf:"nat64_frag4"`
-	Nat64Hstats     *ebpf.MapSpec `ebpf:"nat64_hstats"`
-	Nat64IcmpRate   *ebpf.MapSpec `ebpf:"nat64_icmp_rate"`
-	Nat64Lan6       *ebpf.MapSpec `ebpf:"nat64_lan6"`
-	Nat64LanRefused *ebpf.MapSpec `ebpf:"nat64_lan_refused"`
-	Nat64Quota128   *ebpf.MapSpec `ebpf:"nat64_quota128"`
-	Nat64Quota64    *ebpf.MapSpec `ebpf:"nat64_quota64"`
-	Nat64Quotabind  *ebpf.MapSpec `ebpf:"nat64_quotabind"`
-	Nat64Quotamac   *ebpf.MapSpec `ebpf:"nat64_quotamac"`
-	Nat64Scratch    *ebpf.MapSpec `ebpf:"nat64_scratch"`
-	Nat64Sess       *ebpf.MapSpec `ebpf:"nat64_sess"`
+	ClatConfig    *ebpf.MapSpec `ebpf:"clat_config"`
+	Nat64Counters *ebpf.MapSpec `ebpf:"nat64_counters"`
+	Nat64Scratch  *ebpf.MapSpec `ebpf:"nat64_scratch"`
 }
 
 // clatVariableSpecs contains global variables before they are loaded into the kernel.
@@ -277,46 +146,16 @@ func (o *clatObjects) Close() error {
 //
 // It can be passed to loadClatObjects or ebpf.CollectionSpec.LoadAndAssign.
 type clatMaps struct {
-	ClatConfig      *ebpf.Map `ebpf:"clat_config"`
-	Nat64Adf        *ebpf.Map `ebpf:"nat64_adf"`
-	Nat64Bib4       *ebpf.Map `ebpf:"nat64_bib4"`
-	Nat64Bib6       *ebpf.Map `ebpf:"nat64_bib6"`
-	Nat64Config     *ebpf.Map `ebpf:"nat64_config"`
-	Nat64Counters   *ebpf.Map `ebpf:"nat64_counters"`
-	Nat64Deny4      *ebpf.Map `ebpf:"nat64_deny4"`
-	Nat64Frag4      *ebpf.Map `ebpf:"nat64_frag4"`
-	Nat64Hstats     *ebpf.Map `ebpf:"nat64_hstats"`
-	Nat64IcmpRate   *ebpf.Map `ebpf:"nat64_icmp_rate"`
-	Nat64Lan6       *ebpf.Map `ebpf:"nat64_lan6"`
-	Nat64LanRefused *ebpf.Map `ebpf:"nat64_lan_refused"`
-	Nat64Quota128   *ebpf.Map `ebpf:"nat64_quota128"`
-	Nat64Quota64    *ebpf.Map `ebpf:"nat64_quota64"`
-	Nat64Quotabind  *ebpf.Map `ebpf:"nat64_quotabind"`
-	Nat64Quotamac   *ebpf.Map `ebpf:"nat64_quotamac"`
-	Nat64Scratch    *ebpf.Map `ebpf:"nat64_scratch"`
-	Nat64Sess       *ebpf.Map `ebpf:"nat64_sess"`
+	ClatConfig    *ebpf.Map `ebpf:"clat_config"`
+	Nat64Counters *ebpf.Map `ebpf:"nat64_counters"`
+	Nat64Scratch  *ebpf.Map `ebpf:"nat64_scratch"`
 }
 
 func (m *clatMaps) Close() error {
 	return _ClatClose(
 		m.ClatConfig,
-		m.Nat64Adf,
-		m.Nat64Bib4,
-		m.Nat64Bib6,
-		m.Nat64Config,
 		m.Nat64Counters,
-		m.Nat64Deny4,
-		m.Nat64Frag4,
-		m.Nat64Hstats,
-		m.Nat64IcmpRate,
-		m.Nat64Lan6,
-		m.Nat64LanRefused,
-		m.Nat64Quota128,
-		m.Nat64Quota64,
-		m.Nat64Quotabind,
-		m.Nat64Quotamac,
 		m.Nat64Scratch,
-		m.Nat64Sess,
 	)
 }
 

@@ -10,9 +10,8 @@ import (
 	"codeberg.org/monostack/gizmo/internal/bpfobj"
 )
 
-// objects are the parts of the BPF collection the CLAT uses. The object
-// file also declares the NAT64's session tables (they come with its
-// headers); loading only these leaves them out of the kernel.
+// objects are the parts of the BPF collection the CLAT uses; its
+// programs also use the per-CPU scratch map, which loads with them.
 type objects struct {
 	Out      *ebpf.Program `ebpf:"clat_out"`
 	In       *ebpf.Program `ebpf:"clat_in"`

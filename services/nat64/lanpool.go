@@ -44,7 +44,7 @@ func (l LANLegacy) Enabled() bool { return l.Addr4.IsValid() }
 var DefaultLANPorts = PortRange{Min: 61000, Max: 65535}
 
 // MaxLANRefused bounds LANLegacy.Refused: the size of the datapath's table
-// (LAN_REFUSED_MAX in bpf/maps.h).
+// (LAN_REFUSED_MAX in bpf/policy.h).
 const MaxLANRefused = 4096
 
 // setLANPool puts the plan's LAN pool into the configuration, whose WAN

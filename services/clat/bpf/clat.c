@@ -62,15 +62,10 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #include "../../nat64/bpf/parse.h"
 #include "../../nat64/bpf/mss.h"
 #include "../../nat64/bpf/icmp_err.h"
+#include "../../../internal/bpfhdr/config.h"
+#include "../../../internal/bpfhdr/fib6.h"
 
-/* The configuration: one value, replaced as a whole (see nat64_config). */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct config);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-} clat_config SEC(".maps");
+CONFIG_MAP(clat_config, struct config);
 
 /* RFC 7600: 192.0.0.8, the IPv4 dummy address. An ICMPv6 error from a
  * router between the gizmo and the NAT64 has no IPv4 form; it is
@@ -110,9 +105,8 @@ static __always_inline int icmp_type_csum(struct __sk_buff *skb, __u32 csum_at, 
 #include "xlat_out.h"
 #include "xlat_in.h"
 
-/* out6 sends a packet translated to IPv6 out of uplink0: bpf_fib_lookup
- * finds the next hop (the ISP's router), and bpf_redirect_neigh resolves it
- * when the neighbour table does not know it yet. */
+/* out6 sends a packet translated to IPv6 out of uplink0, to the next hop
+ * from the FIB (the ISP's router). */
 static __noinline int out6(struct __sk_buff *skb, const struct config *cfg)
 {
 	if (!cfg)
@@ -120,25 +114,16 @@ static __noinline int out6(struct __sk_buff *skb, const struct config *cfg)
 	if (cfg->flags & F_NO_FIB)
 		return bpf_redirect(cfg->lan_ifindex, 0);
 	struct bpf_fib_lookup fib = {};
-	fib.family = AF_INET6;
 	fib.ifindex = cfg->lan_ifindex;
 	if (bpf_skb_load_bytes(skb, ETH_HLEN + 8, fib.ipv6_src, 32) < 0)
 		return drop(C_MALFORMED);
-	long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
-	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
-		__u8 macs[12];
-		__builtin_memcpy(macs, fib.dmac, 6);
-		__builtin_memcpy(macs + 6, fib.smac, 6);
-		if (STORE(skb, 0, macs, 12) < 0)
-			return drop(C_MALFORMED);
+	long rc = fib6_eth(skb, &fib);
+	if (rc < 0)
+		return drop(C_MALFORMED);
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS)
 		return bpf_redirect(fib.ifindex, 0);
-	}
-	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
-		struct bpf_redir_neigh nh = {};
-		nh.nh_family = AF_INET6;
-		__builtin_memcpy(nh.ipv6_nh, fib.ipv6_dst, 16);
-		return bpf_redirect_neigh(fib.ifindex, &nh, sizeof(nh), 0);
-	}
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return fib6_redirect_neigh(&fib);
 	if (rc == BPF_FIB_LKUP_RET_FRAG_NEEDED)
 		/* clat0's MTU leaves room for the translation; a packet too
 		 * big here means uplink0's MTU fell below the plan's. */
@@ -151,8 +136,7 @@ int clat_out(struct __sk_buff *skb)
 {
 	if (skb->protocol != bpf_htons(ETH_P_IP))
 		return TC_ACT_UNSPEC;
-	__u32 zero = 0;
-	struct config *cfg = bpf_map_lookup_elem(&clat_config, &zero);
+	struct config *cfg = config_of(&clat_config);
 	if (!cfg || !cfg->pool4)
 		/* No NAT64 to send it to: clat0 leads nowhere. */
 		return drop(C_NO_ROUTE);
@@ -173,10 +157,7 @@ int clat_out(struct __sk_buff *skb)
 SEC("tc")
 int clat_in(struct __sk_buff *skb)
 {
-	if (skb->protocol != bpf_htons(ETH_P_IPV6))
-		return TC_ACT_UNSPEC;
-	__u32 zero = 0;
-	struct config *cfg = bpf_map_lookup_elem(&clat_config, &zero);
+	struct config *cfg = config_for(skb, ETH_P_IPV6, &clat_config);
 	if (!cfg || !cfg->pool4)
 		return TC_ACT_UNSPEC;
 	struct ipv6hdr ip6;

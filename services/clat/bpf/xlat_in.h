@@ -299,19 +299,12 @@ static __noinline int xlat_in_icmp_err(struct __sk_buff *skb, const struct confi
 	outer.daddr = cfg->pool4;
 	ip4_csum(&outer);
 
-	__u8 icmp[8];
-	icmp_err_head(icmp, type, code, info);
-
-	r = icmp4_err_put(skb, ext, iext, tot, &outer, icmp, &inner);
+	r = icmp4_err_put(skb, ext, iext, tot, &outer, type, code, info, &inner);
 	if (r)
 		return r;
-	if (set_ethertype(skb, ETH_P_IP) < 0)
-		return drop(C_MALFORMED);
-	__u32 sum = 0;
-	if (csum_skb(skb, ETH_HLEN + IP4_HLEN, tot - IP4_HLEN, &sum) < 0)
-		return drop(C_MALFORMED);
-	__u16 c = csum_fold(sum);
-	if (STORE(skb, ETH_HLEN + IP4_HLEN + 2, &c, 2) < 0)
+	__u16 c;
+	if (icmp4_err_csum(skb, tot, &c) < 0 || STORE(skb, ETH_HLEN + IP4_HLEN + 2, &c, 2) < 0 ||
+	    set_ethertype(skb, ETH_P_IP) < 0)
 		return drop(C_MALFORMED);
 	count(C_ICMP_ERR);
 	count(C_XLAT_64);

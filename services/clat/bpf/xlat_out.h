@@ -239,33 +239,20 @@ static __noinline int xlat_out_icmp_err(struct __sk_buff *skb, const struct conf
 		}
 	}
 
-	/* [v4 hlen][icmp 8][inner v4 ihl][rest] becomes
-	 * [v6 40][icmp6 8][inner v6 40][rest], at most 1280 bytes (RFC 4443
-	 * §2.4 c). */
-	__u32 tot4 = bpf_ntohs(ip->tot_len);
-	if (tot4 < hlen + 8 + ihl)
+	__u32 plen;
+	if (icmp6_err_len(ip, hlen, ihl, &plen) < 0)
 		return drop(C_MALFORMED);
-	__u32 plen = tot4 - hlen + (IP6_HLEN - ihl);
-	if (plen > IPV6_MIN_MTU - IP6_HLEN)
-		plen = IPV6_MIN_MTU - IP6_HLEN;
 
 	struct ipv6hdr inner = ip6_of4(&in4, in_len, in_proto == IPPROTO_ICMP ? IPPROTO_ICMPV6_ : in_proto,
 				       &in6a.src, &in6a.dst);
 	struct ipv6hdr outer = ip6_of4(ip, plen, IPPROTO_ICMPV6_, &out6a.src, &out6a.dst);
 
-	__u8 icmp[8];
-	icmp_err_head(icmp, type, code, info);
-
-	int r = icmp6_err_put(skb, hlen, ihl, plen, &outer, icmp, &inner);
+	int r = icmp6_err_put(skb, hlen, ihl, plen, &outer, type, code, info, &inner);
 	if (r)
 		return r;
-	if (set_ethertype(skb, ETH_P_IPV6) < 0)
-		return drop(C_MALFORMED);
-	__u32 sum = pseudo6_sum((const void *)&outer.saddr, (const void *)&outer.daddr, plen, IPPROTO_ICMPV6_);
-	if (csum_skb(skb, ETH_HLEN + IP6_HLEN, plen, &sum) < 0)
-		return drop(C_MALFORMED);
-	__u16 c = csum_fold(sum);
-	if (STORE(skb, ETH_HLEN + IP6_HLEN + 2, &c, 2) < 0)
+	__u16 c;
+	if (icmp6_err_csum(skb, &outer.saddr, &outer.daddr, plen, &c) < 0 ||
+	    STORE(skb, ETH_HLEN + IP6_HLEN + 2, &c, 2) < 0 || set_ethertype(skb, ETH_P_IPV6) < 0)
 		return drop(C_MALFORMED);
 	count(C_ICMP_ERR);
 	count(C_XLAT_46);

@@ -37,6 +37,9 @@
 #include <bpf/bpf_endian.h>
 
 #include "dslite.h"
+#include "../../../internal/bpfhdr/config.h"
+#include "../../../internal/bpfhdr/counters.h"
+#include "../../../internal/bpfhdr/fib6.h"
 #include "../../../internal/bpfhdr/tcp_opts.h"
 
 char __license[] SEC("license") = "Dual BSD/GPL";
@@ -44,7 +47,6 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #define ETH_HLEN 14
 #define IP4_HLEN 20
 #define IP6_HLEN 40
-#define AF_INET6 10
 #define NEXTHDR_FRAGMENT 44
 #define TCPF_SYN 0x02
 
@@ -58,26 +60,13 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 /* Writes that fix the checksums they touch themselves. */
 #define STORE(skb, off, ptr, len) bpf_skb_store_bytes(skb, off, ptr, len, 0)
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct config);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-} dslite_config SEC(".maps");
+CONFIG_MAP(dslite_config, struct config);
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, C_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} dslite_counters SEC(".maps");
+COUNTERS_MAP(dslite_counters, C_MAX);
 
 static __always_inline void count_n(__u32 c, __u64 n)
 {
-	__u64 *v = bpf_map_lookup_elem(&dslite_counters, &c);
-	if (v)
-		*v += n;
+	counter_add(&dslite_counters, c, n);
 }
 
 /* same6 compares two IPv6 addresses word by word (no memcmp in BPF). */
@@ -160,9 +149,8 @@ static __always_inline int clamp_ipv4(struct __sk_buff *skb, __u32 off, const st
 }
 
 /* to_aftr writes the Ethernet header towards the AFTR and sends the packet
- * on: the next hop from the FIB (the upstream router, or the AFTR when it
- * is on the link), resolved by the neighbour table when it is not known
- * yet. */
+ * on to the next hop from the FIB: the upstream router, or the AFTR when
+ * it is on the link. */
 static __always_inline int to_aftr(struct __sk_buff *skb, const struct config *cfg)
 {
 	__u8 eth[ETH_HLEN];
@@ -177,39 +165,23 @@ static __always_inline int to_aftr(struct __sk_buff *skb, const struct config *c
 		return TC_ACT_UNSPEC;
 	}
 	struct bpf_fib_lookup fib = {};
-	fib.family = AF_INET6;
 	fib.ifindex = cfg->wan_ifindex;
 	__builtin_memcpy(fib.ipv6_src, cfg->b4, 16);
 	__builtin_memcpy(fib.ipv6_dst, cfg->aftr, 16);
-	long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
-	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
-		__builtin_memcpy(eth, fib.dmac, 6);
-		__builtin_memcpy(eth + 6, fib.smac, 6);
-		__builtin_memcpy(eth + 12, &proto, 2);
-		if (STORE(skb, 0, eth, ETH_HLEN) < 0)
-			return drop(C_ERROR);
-		if (fib.ifindex == skb->ifindex)
-			return TC_ACT_UNSPEC;
-		return bpf_redirect(fib.ifindex, 0);
-	}
-	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
-		if (STORE(skb, 12, &proto, 2) < 0)
-			return drop(C_ERROR);
-		struct bpf_redir_neigh nh = {};
-		nh.nh_family = AF_INET6;
-		__builtin_memcpy(nh.ipv6_nh, fib.ipv6_dst, 16);
-		return bpf_redirect_neigh(fib.ifindex, &nh, sizeof(nh), 0);
-	}
+	long rc = fib6_eth(skb, &fib);
+	if (rc < 0)
+		return drop(C_ERROR);
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS)
+		return fib.ifindex == skb->ifindex ? TC_ACT_UNSPEC : bpf_redirect(fib.ifindex, 0);
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return fib6_redirect_neigh(&fib);
 	return drop(C_NO_ROUTE);
 }
 
 SEC("tc")
 int dslite_out(struct __sk_buff *skb)
 {
-	if (skb->protocol != bpf_htons(ETH_P_IP))
-		return TC_ACT_UNSPEC;
-	__u32 zero = 0;
-	struct config *cfg = bpf_map_lookup_elem(&dslite_config, &zero);
+	struct config *cfg = config_for(skb, ETH_P_IP, &dslite_config);
 	if (!cfg)
 		return TC_ACT_UNSPEC;
 	struct iphdr ip;
@@ -252,10 +224,7 @@ int dslite_out(struct __sk_buff *skb)
 SEC("tc")
 int dslite_in(struct __sk_buff *skb)
 {
-	if (skb->protocol != bpf_htons(ETH_P_IPV6))
-		return TC_ACT_UNSPEC;
-	__u32 zero = 0;
-	struct config *cfg = bpf_map_lookup_elem(&dslite_config, &zero);
+	struct config *cfg = config_for(skb, ETH_P_IPV6, &dslite_config);
 	if (!cfg)
 		return TC_ACT_UNSPEC;
 	struct ipv6hdr o;

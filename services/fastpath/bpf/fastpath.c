@@ -32,6 +32,8 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "../../../internal/bpfhdr/counters.h"
+
 char __license[] SEC("license") = "Dual BSD/GPL";
 
 #define ETH_HLEN 14
@@ -171,18 +173,11 @@ struct {
 	__type(value, struct host_stats);
 } fp_hosts SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, N_COUNTERS);
-	__type(key, __u32);
-	__type(value, __u64);
-} fp_counters SEC(".maps");
+COUNTERS_MAP(fp_counters, N_COUNTERS);
 
 static __always_inline void count(__u32 c, __u64 n)
 {
-	__u64 *v = bpf_map_lookup_elem(&fp_counters, &c);
-	if (v)
-		*v += n;
+	counter_add(&fp_counters, c, n);
 }
 
 static __always_inline int to_stack(__u32 reason)

@@ -81,29 +81,6 @@ static __always_inline int pref_match(const struct config *cfg, const struct in6
 	       ((w[3] & m[3]) == p[3]);
 }
 
-static __always_inline int lan_source(const struct config *cfg, const struct in6_addr *a)
-{
-	if (cfg->flags & F_LAN64) {
-		/* The usual LAN: a few /64s, compared without a trie walk. */
-		__u64 hi;
-		__builtin_memcpy(&hi, a, 8);
-		int n = cfg->lan64_n;
-		return (n > 0 && hi == cfg->lan64[0]) | (n > 1 && hi == cfg->lan64[1]) |
-		       (n > 2 && hi == cfg->lan64[2]) | (n > 3 && hi == cfg->lan64[3]);
-	}
-	struct lpm6_key k = {.prefixlen = 128};
-	__builtin_memcpy(k.addr, a, 16);
-	return bpf_map_lookup_elem(&nat64_lan6, &k) != 0;
-}
-
-static __always_inline int denied4(const struct config *cfg, __be32 a)
-{
-	if (!(cfg->flags & F_DENY_CHECK) || a == cfg->pool4)
-		return 0;
-	struct lpm4_key k = {.prefixlen = 32, .addr = a};
-	return bpf_map_lookup_elem(&nat64_deny4, &k) != 0;
-}
-
 /* in_lan4 reports an address in the LAN's own IPv4 network (with a LAN
  * pool). Network order on both sides: the mask works byte for byte. */
 static __always_inline int in_lan4(const struct config *cfg, __be32 a)
@@ -165,23 +142,6 @@ static __always_inline void embed_pool(const struct config *cfg, int pool, __be3
 		return;
 	}
 	embed4(cfg, a4, a);
-}
-
-/* refused4 says why a destination is never translated to, as the counter
- * plus one, or 0. Through the WAN pool: the deny list (RFC 6052 §3.1, the
- * gizmo's own networks). Through the LAN pool: the gizmo itself, the
- * network's own and broadcast addresses (no amplifier), and the devices
- * their owner keeps from IPv6-only hosts. */
-static __always_inline int refused4(const struct config *cfg, int pool, __be32 a)
-{
-	if (pool != POOL_LAN)
-		return denied4(cfg, a) ? C_DST_DENIED + 1 : 0;
-	__be32 host = a & ~cfg->lan_mask4;
-	if (a == cfg->lan_pool4 || host == 0 || host == ~cfg->lan_mask4)
-		return C_DST_DENIED + 1;
-	if (bpf_map_lookup_elem(&nat64_lan_refused, &a))
-		return C_LAN_REFUSED + 1;
-	return 0;
 }
 
 #endif

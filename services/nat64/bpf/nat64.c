@@ -43,8 +43,10 @@
 char __license[] SEC("license") = "Dual BSD/GPL";
 
 #include "maps.h"
+#include "tables.h"
 #include "csum.h"
 #include "addr.h"
+#include "policy.h"
 #include "quota.h"
 #include "state.h"
 #include "parse.h"

@@ -96,14 +96,9 @@ static __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config 
 		STORE(skb, l4_off, &port6, 2);
 	}
 
-	/* [v4 hlen][icmp 8][inner v4 ihl][rest] becomes
-	 * [v6 40][icmp6 8][inner v6 40][rest], at most 1280 bytes. */
-	__u32 tot4 = bpf_ntohs(ip->tot_len);
-	if (tot4 < hlen + 8 + ihl)
+	__u32 plen;
+	if (icmp6_err_len(ip, hlen, ihl, &plen) < 0)
 		return drop(C_MALFORMED);
-	__u32 plen = tot4 - hlen + (IP6_HLEN - ihl);
-	if (plen > IPV6_MIN_MTU - IP6_HLEN)
-		plen = IPV6_MIN_MTU - IP6_HLEN;
 
 	struct ipv6hdr inner =
 		ip6_of4(&in4, in_len, in_proto == IPPROTO_ICMP ? IPPROTO_ICMPV6_ : in_proto, &host6, &r6);
@@ -112,16 +107,12 @@ static __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config 
 	 * packet on its way in (RFC 6146 §3.8). */
 	outer.hop_limit = hairpin ? ip->ttl : ip->ttl - 1;
 
-	__u8 icmp[8];
-	icmp_err_head(icmp, type, code, info);
-
-	int r = icmp6_err_put(skb, hlen, ihl, plen, &outer, icmp, &inner);
+	int r = icmp6_err_put(skb, hlen, ihl, plen, &outer, type, code, info, &inner);
 	if (r)
 		return r;
-	__u32 sum = pseudo6_sum(&s6, &host6, plen, IPPROTO_ICMPV6_);
-	if (csum_skb(skb, ETH_HLEN + IP6_HLEN, plen, &sum) < 0)
+	__u16 c;
+	if (icmp6_err_csum(skb, &s6, &host6, plen, &c) < 0)
 		return drop(C_MALFORMED);
-	__u16 c = csum_fold(sum);
 	STORE(skb, ETH_HLEN + IP6_HLEN + 2, &c, 2);
 	count(C_ICMP_ERR);
 	count(C_XLAT_46);

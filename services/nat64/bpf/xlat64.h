@@ -186,16 +186,12 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 	outer.daddr = dst4;
 	ip4_csum(&outer);
 
-	__u8 icmp[8];
-	icmp_err_head(icmp, type, code, info);
-
-	int r = icmp4_err_put(skb, ext, iext, tot, &outer, icmp, &inner);
+	int r = icmp4_err_put(skb, ext, iext, tot, &outer, type, code, info, &inner);
 	if (r)
 		return r;
-	__u32 sum = 0;
-	if (csum_skb(skb, ETH_HLEN + IP4_HLEN, tot - IP4_HLEN, &sum) < 0)
+	__u16 c;
+	if (icmp4_err_csum(skb, tot, &c) < 0)
 		return drop(C_MALFORMED);
-	__u16 c = csum_fold(sum);
 	STORE(skb, ETH_HLEN + IP4_HLEN + 2, &c, 2);
 	count(C_ICMP_ERR);
 	return sent64(skb, cfg, pool, dst4);

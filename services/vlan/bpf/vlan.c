@@ -22,6 +22,8 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "../../../internal/bpfhdr/counters.h"
+
 char __license[] SEC("license") = "Dual BSD/GPL";
 
 /* tcx verdicts (enum tcx_action_base; Debian's UAPI headers may predate it). */
@@ -52,19 +54,12 @@ struct {
 	__type(value, __u32);
 } vlan_config SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, C_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} vlan_counters SEC(".maps");
+COUNTERS_MAP(vlan_counters, C_MAX);
 
 /* verdict counts the outcome c and returns ret. */
 static __always_inline int verdict(__u32 c, int ret)
 {
-	__u64 *v = bpf_map_lookup_elem(&vlan_counters, &c);
-	if (v)
-		*v += 1;
+	counter_add(&vlan_counters, c, 1);
 	return ret;
 }
 

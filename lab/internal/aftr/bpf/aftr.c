@@ -20,11 +20,12 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "../../../../internal/bpfhdr/fib6.h"
+
 char __license[] SEC("license") = "Dual BSD/GPL";
 
 #define ETH_HLEN 14
 #define IP6_HLEN 40
-#define AF_INET6 10
 
 /* Linux 6.3's bpf_skb_adjust_room flag (UAPI 1 << 7), which Debian's
  * headers may lack: the shrunk packet is IPv4. */
@@ -66,20 +67,30 @@ static __always_inline int same6(const void *a, const void *b)
 	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3];
 }
 
+/* softwire_of finds the configuration and the softwire's state for a
+ * packet with EtherType proto and loads its IP header (hlen bytes) into
+ * hdr: 0 when the packet is one for the softwire to look at. */
+static __always_inline int softwire_of(struct __sk_buff *skb, __u16 proto, void *hdr, __u32 hlen,
+				       struct config **cfg, struct softwire **sw)
+{
+	if (skb->protocol != bpf_htons(proto))
+		return -1;
+	__u32 zero = 0;
+	*cfg = bpf_map_lookup_elem(&aftr_config, &zero);
+	*sw = bpf_map_lookup_elem(&aftr_softwire, &zero);
+	if (!*cfg || !*sw)
+		return -1;
+	return bpf_skb_load_bytes(skb, ETH_HLEN, hdr, hlen) < 0 ? -1 : 0;
+}
+
 SEC("tc")
 int aftr_in(struct __sk_buff *skb)
 {
-	if (skb->protocol != bpf_htons(ETH_P_IPV6))
-		return TC_ACT_UNSPEC;
-	__u32 zero = 0;
-	struct config *cfg = bpf_map_lookup_elem(&aftr_config, &zero);
-	struct softwire *sw = bpf_map_lookup_elem(&aftr_softwire, &zero);
-	if (!cfg || !sw)
-		return TC_ACT_UNSPEC;
 	struct ipv6hdr o;
-	if (bpf_skb_load_bytes(skb, ETH_HLEN, &o, sizeof(o)) < 0)
-		return TC_ACT_UNSPEC;
-	if (o.nexthdr != IPPROTO_IPIP || !same6(&o.daddr, cfg->aftr))
+	struct config *cfg;
+	struct softwire *sw;
+	if (softwire_of(skb, ETH_P_IPV6, &o, sizeof(o), &cfg, &sw) < 0 || o.nexthdr != IPPROTO_IPIP ||
+	    !same6(&o.daddr, cfg->aftr))
 		return TC_ACT_UNSPEC;
 	__u8 v;
 	if (bpf_skb_load_bytes(skb, ETH_HLEN + IP6_HLEN, &v, 1) < 0 || v >> 4 != 4)
@@ -97,17 +108,10 @@ int aftr_in(struct __sk_buff *skb)
 SEC("tc")
 int aftr_out(struct __sk_buff *skb)
 {
-	if (skb->protocol != bpf_htons(ETH_P_IP))
-		return TC_ACT_UNSPEC;
-	__u32 zero = 0;
-	struct config *cfg = bpf_map_lookup_elem(&aftr_config, &zero);
-	struct softwire *sw = bpf_map_lookup_elem(&aftr_softwire, &zero);
-	if (!cfg || !sw)
-		return TC_ACT_UNSPEC;
 	struct iphdr ip;
-	if (bpf_skb_load_bytes(skb, ETH_HLEN, &ip, sizeof(ip)) < 0)
-		return TC_ACT_UNSPEC;
-	if ((ip.daddr & cfg->mask4) != cfg->net4)
+	struct config *cfg;
+	struct softwire *sw;
+	if (softwire_of(skb, ETH_P_IP, &ip, sizeof(ip), &cfg, &sw) < 0 || (ip.daddr & cfg->mask4) != cfg->net4)
 		return TC_ACT_UNSPEC;
 	const __u32 *b4 = (const __u32 *)sw->b4;
 	if (!(b4[0] | b4[1] | b4[2] | b4[3])) {
@@ -129,28 +133,13 @@ int aftr_out(struct __sk_buff *skb)
 	__sync_fetch_and_add(&sw->encapsulated, 1);
 
 	struct bpf_fib_lookup fib = {};
-	fib.family = AF_INET6;
 	fib.ifindex = cfg->ifindex;
 	__builtin_memcpy(fib.ipv6_src, cfg->aftr, 16);
 	__builtin_memcpy(fib.ipv6_dst, sw->b4, 16);
-	__be16 proto = bpf_htons(ETH_P_IPV6);
-	long rc = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
-	if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
-		__u8 eth[ETH_HLEN];
-		__builtin_memcpy(eth, fib.dmac, 6);
-		__builtin_memcpy(eth + 6, fib.smac, 6);
-		__builtin_memcpy(eth + 12, &proto, 2);
-		if (bpf_skb_store_bytes(skb, 0, eth, ETH_HLEN, 0) < 0)
-			return TC_ACT_SHOT;
+	long rc = fib6_eth(skb, &fib);
+	if (rc == BPF_FIB_LKUP_RET_SUCCESS)
 		return TC_ACT_UNSPEC;
-	}
-	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
-		if (bpf_skb_store_bytes(skb, 12, &proto, 2, 0) < 0)
-			return TC_ACT_SHOT;
-		struct bpf_redir_neigh nh = {};
-		nh.nh_family = AF_INET6;
-		__builtin_memcpy(nh.ipv6_nh, fib.ipv6_dst, 16);
-		return bpf_redirect_neigh(fib.ifindex, &nh, sizeof(nh), 0);
-	}
+	if (rc == BPF_FIB_LKUP_RET_NO_NEIGH)
+		return fib6_redirect_neigh(&fib);
 	return TC_ACT_SHOT;
 }
