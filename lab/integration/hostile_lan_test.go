@@ -178,6 +178,11 @@ func TestHostileLAN(t *testing.T) {
 		}
 		refused := netlabtest.Metric(t, ctx, "gizmo_hosts_refused_total")
 		const flood = 3000
+		t.Cleanup(func() {
+			if err := l.ForgetNeighbours(context.Background()); err != nil {
+				t.Error(err)
+			}
+		})
 		out, err := l.Exec(ctx, netlab.NSLanV6, helper, "rs-flood", "-count", fmt.Sprint(flood))
 		if err != nil {
 			t.Fatalf("rs-flood: %v\n%s", err, out)

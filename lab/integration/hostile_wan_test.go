@@ -84,6 +84,9 @@ func TestHostileWANRAFlood(t *testing.T) {
 		if err != nil {
 			t.Errorf("withdrawing the flood: %v\n%s", err, out)
 		}
+		if err := l.ForgetNeighbours(context.Background()); err != nil {
+			t.Error(err)
+		}
 	})
 	ras := metric(t, ctx, "gizmo_wan_router_advertisements_total", "")
 	out, err := l.Exec(ctx, netlab.NSISP, helper, "ra-flood", "-interface", netlab.ISPWAN, "-sources", strconv.Itoa(sources), "-rounds", "2", "-interval", "200us")

@@ -383,3 +383,22 @@ func (l *Lab) WaitExec(ctx context.Context, ns string, ok func(out string) bool,
 	}
 	return last, nil
 }
+
+// ForgetNeighbours removes the IPv6 neighbour entries of every lab
+// namespace. A flood of solicitations or advertisements with link-layer
+// options from many sources leaves an entry per source in every router
+// that hears it (RFC 4861 §6.2.6, §6.3.4): the gizmo, and a LAN host that
+// forwards, such as the CLAT host. The lab's namespaces share one kernel
+// and its one neighbour table (gc_thresh3, 1,024 entries by default, for
+// all namespaces together), and the kernel keeps entries updated in the
+// last five seconds: until they age, every namespace's next new neighbour
+// fails (sendmsg: invalid argument). A test that floods calls this when
+// done.
+func (l *Lab) ForgetNeighbours(ctx context.Context) error {
+	for _, ns := range labNamespaces() {
+		if out, err := l.Exec(ctx, ns, "ip", "-6", "neigh", "flush", "all"); err != nil {
+			return fmt.Errorf("netlab: forget the neighbours in %s: %w: %s", ns, err, out)
+		}
+	}
+	return nil
+}
