@@ -23,13 +23,33 @@ import (
 // when the gizmo restarts its services after a roles change, and a WAN
 // service that stopped on it left the LAN without a default router.
 func TestForeignNetlinkRequests(t *testing.T) {
+	inNamespace(t, "wannl", "TestForeignNetlinkChild", "netlink")
+}
+
+// inNamespace runs the test child, with role in envRole, in a namespace of
+// its own named after name.
+func inNamespace(t *testing.T, name, child, role string) {
 	if os.Getenv(envRole) != "" {
 		t.Skip("parent test")
 	}
 	testns.NeedRoot(t)
-	ns := testns.New(t, "wannl")
-	out := testns.RunChild(t, ns, "TestForeignNetlinkChild", envRole+"=netlink")
+	ns := testns.New(t, name)
+	out := testns.RunChild(t, ns, child, envRole+"="+role)
 	t.Logf("child:\n%s", out)
+}
+
+// vethUp adds a veth pair named name and peer, and sets up peer and the
+// links named in up.
+func vethUp(t *testing.T, name, peer string, up ...string) {
+	t.Helper()
+	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: name}, PeerName: peer}); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range append([]string{peer}, up...) {
+		if l, err := netlink.LinkByName(n); err != nil || netlink.LinkSetUp(l) != nil {
+			t.Fatalf("set %s up: %v", n, err)
+		}
+	}
 }
 
 // TestForeignNetlinkChild runs in the namespace TestForeignNetlinkRequests
@@ -38,12 +58,7 @@ func TestForeignNetlinkChild(t *testing.T) {
 	if os.Getenv(envRole) != "netlink" {
 		t.Skip("child of TestForeignNetlinkRequests")
 	}
-	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "uplink0"}, PeerName: "isp0"}); err != nil {
-		t.Fatal(err)
-	}
-	if peer, err := netlink.LinkByName("isp0"); err != nil || netlink.LinkSetUp(peer) != nil {
-		t.Fatalf("the uplink's peer: %v", err)
-	}
+	vethUp(t, "uplink0", "isp0")
 	ups := &waiter[Upstream]{t: t, ch: make(chan Upstream, 1024)}
 	s, err := New(Config{
 		Interface: "uplink0", StateDir: t.TempDir(), NoIPv4: true,
@@ -103,13 +118,7 @@ func TestForeignNetlinkChild(t *testing.T) {
 // service must read the addresses again and keep running: a restart would
 // close the RA socket in the middle of the burst.
 func TestAddressNotificationsLost(t *testing.T) {
-	if os.Getenv(envRole) != "" {
-		t.Skip("parent test")
-	}
-	testns.NeedRoot(t)
-	ns := testns.New(t, "wanovf")
-	out := testns.RunChild(t, ns, "TestAddressNotificationsLostChild", envRole+"=overflow")
-	t.Logf("child:\n%s", out)
+	inNamespace(t, "wanovf", "TestAddressNotificationsLostChild", "overflow")
 }
 
 // TestAddressNotificationsLostChild runs in the namespace
@@ -120,17 +129,8 @@ func TestAddressNotificationsLostChild(t *testing.T) {
 	if os.Getenv(envRole) != "overflow" {
 		t.Skip("child of TestAddressNotificationsLost")
 	}
-	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "uplink0"}, PeerName: "isp0"}); err != nil {
-		t.Fatal(err)
-	}
-	if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "noise0"}, PeerName: "noise1"}); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"isp0", "noise0", "noise1"} {
-		if l, err := netlink.LinkByName(name); err != nil || netlink.LinkSetUp(l) != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-	}
+	vethUp(t, "uplink0", "isp0")
+	vethUp(t, "noise0", "noise1", "noise0")
 	stale, fresh := netip.MustParsePrefix("2001:db8:1::1/64"), netip.MustParsePrefix("2001:db8:2::1/64")
 	uplink, err := netlink.LinkByName("uplink0")
 	if err != nil {
