@@ -291,7 +291,15 @@ func (r *runner) send(m *ndp.RouterAdvertisement, dst netip.Addr) error {
 			return fmt.Errorf("ra: send to %s: %w", dst, err)
 		}
 	}
-	r.core.Log.Warn("sending router advertisement failed", "dst", dst, "err", err)
+	// An answer to one host fails when the kernel cannot add that host to
+	// its neighbour table, which an RS flood from made-up hosts fills:
+	// counted, and logged at debug level so that a flood cannot fill the
+	// log.
+	level := slog.LevelWarn
+	if !dst.IsMulticast() {
+		level = slog.LevelDebug
+	}
+	r.core.Log.Log(context.Background(), level, "sending router advertisement failed", "dst", dst, "err", err)
 	return nil
 }
 
