@@ -77,6 +77,16 @@ func TestHostileWANRAFlood(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v: status %+v", err, before)
 	}
+	// The LAN reaches the internet before the flood, so that a failure
+	// after it is the flood's doing.
+	v6Server := "http://[" + netlab.V6OnlyServer.String() + "]/"
+	err = netlab.WaitFor(ctx, "gz-lan-v6 reaching the IPv6-only server", func(ctx context.Context) (bool, error) {
+		_, err := netlab.HTTPGet(ctx, netlab.NSLanV6, v6Server)
+		return err == nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	const sources = 1000
 	t.Cleanup(func() {
 		// The lab is shared: every source withdraws what it announced.
@@ -134,7 +144,7 @@ func TestHostileWANRAFlood(t *testing.T) {
 		t.Errorf("after the flood the upstream resolvers are %v, want the ISP's first", after.UpstreamDNS)
 	}
 	// The LAN still reaches the internet over native IPv6.
-	if _, err := netlab.HTTPGet(ctx, netlab.NSLanV6, "http://["+netlab.V6OnlyServer.String()+"]/"); err != nil {
+	if _, err := netlab.HTTPGet(ctx, netlab.NSLanV6, v6Server); err != nil {
 		t.Errorf("gz-lan-v6 → the IPv6-only server after the flood: %v", err)
 	}
 }
