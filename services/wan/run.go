@@ -166,7 +166,16 @@ func (r *runState) loop(ctx context.Context) error {
 		case <-r.rsTimer.C:
 			r.solicitIfDue()
 		case p := <-r.raCh:
-			r.heardRA(p)
+			// The RAs already read are handled together and the daemon
+			// sees the view once: a burst (a flood, many routers at a
+			// link-up) costs one replan, not one per RA.
+			accepted := r.heardRA(p)
+			for n := len(r.raCh); n > 0; n-- {
+				accepted = r.heardRA(<-r.raCh) || accepted
+			}
+			if accepted {
+				r.publish()
+			}
 		case <-r.expiry.C:
 			r.publish()
 		case u, ok := <-r.linkCh:
@@ -224,18 +233,19 @@ func (r *runState) solicitIfDue() {
 	}
 }
 
-// heardRA validates an RA from the upstream and merges it into the view.
-func (r *runState) heardRA(p raPacket) {
+// heardRA validates an RA from the upstream and merges it into the view;
+// it reports whether the RA was accepted.
+func (r *runState) heardRA(p raPacket) bool {
 	ra, err := parseRA(p.b, p.src, p.hopLimit)
 	if err != nil {
 		r.stats.Add(func(st *Stats) { countInvalid(st, reasonOf(err)) })
 		r.log.Debug("wan: dropped RA", "from", p.src, "err", err)
-		return
+		return false
 	}
 	if fromSelf(ra, r.ifi.HardwareAddr) {
 		r.stats.Add(func(st *Stats) { countInvalid(st, raOwn) })
 		r.log.Debug("wan: dropped own RA", "from", p.src)
-		return
+		return false
 	}
 	r.stats.Add(func(st *Stats) { st.RAs++ })
 	r.log.Debug("wan: RA", "from", p.src, "router_lifetime", ra.RouterLifetime, "options", len(ra.Options))
@@ -251,7 +261,7 @@ func (r *runState) heardRA(p raPacket) {
 		r.stats.Add(func(st *Stats) { countInvalid(st, reasonOf(e)) })
 		r.log.Info("wan: skipped RA option", "from", p.src, "err", e)
 	}
-	r.publish()
+	return true
 }
 
 // linkChanged follows the uplink's carrier and MTU.
