@@ -64,23 +64,10 @@ static __noinline int xlat_in(struct __sk_buff *skb, const struct config *cfg, s
 		return TC_ACT_SHOT;
 	struct ext6 *ep = &x->e;
 	struct l4 *lp = &x->l;
-	__u32 plen = bpf_ntohs(ip6->payload_len);
-	if (plen == 0 || IP6_HLEN + plen > skb->len - ETH_HLEN)
-		return drop(C_MALFORMED);
-	/* Ethernet pads short frames: the padding must not become payload. */
-	if (IP6_HLEN + plen < skb->len - ETH_HLEN && !skb->gso_size &&
-	    bpf_skb_change_tail(skb, ETH_HLEN + IP6_HLEN + plen, 0) < 0)
-		return drop(C_MALFORMED);
-	int r = walk_ext6(skb, ip6->nexthdr, ep);
-	if (r == -1)
-		return drop(C_MALFORMED);
-	if (r < 0)
-		return drop(C_UNSUPPORTED);
-	__u32 ext = ep->off - IP6_HLEN;
-	if (ext > plen)
-		return drop(C_MALFORMED);
-	if (ext && skb->gso_size)
-		return drop(C_UNSUPPORTED);
+	__u32 plen, ext;
+	int r = ip6_walk(skb, ip6, ep, &plen, &ext);
+	if (r)
+		return r;
 	__u8 nh = ep->nh;
 	int first = !(ep->frag && ep->fo);
 	int from_pref = pref_match(cfg, (const void *)&ip6->saddr);
@@ -148,32 +135,18 @@ static __noinline int xlat_in(struct __sk_buff *skb, const struct config *cfg, s
 	return TC_ACT_OK;
 }
 
-/* quote is the packet quoted in an ICMPv6 error, as in_quote needs it. */
-struct quote {
-	struct ipv6hdr ip6;
-	struct l4 l;
-	__u32 l4_off; /* its upper-layer header, from the frame's start */
-	__u32 len;    /* its upper-layer length */
-	__be32 r4;    /* its destination's IPv4 form */
-	__u8 nh;      /* its upper-layer protocol */
-	__u8 pad[3];
-};
-
 /* in_quote rewrites the upper-layer header quoted in an ICMPv6 error for
  * IPv4 (RFC 7915 §5.2): the CLAT sent that packet from its address to
  * PREF64 + r4. A quote cut short keeps what it has. */
-static __noinline int in_quote(struct __sk_buff *skb, const struct config *cfg, struct quote *q)
+static __noinline int in_quote(struct __sk_buff *skb, const struct config *cfg, const struct quote6 *q,
+				__be32 r4)
 {
 	if (!cfg || !q)
 		return TC_ACT_SHOT;
 	const struct ipv6hdr *in6 = &q->ip6;
-	struct l4 *il = &q->l;
+	const struct l4 *il = &q->l;
 	__u32 l4_off = q->l4_off;
 	if (q->nh == IPPROTO_ICMPV6_) {
-		/* Only queries can be quoted: an error about an error is
-		 * never sent (RFC 4443 §2.4 e). */
-		if (il->type != 128 && il->type != 129)
-			return drop(C_UNSUPPORTED);
 		__u32 pseudo = pseudo6_sum((const void *)&in6->saddr, (const void *)&in6->daddr, q->len,
 					   IPPROTO_ICMPV6_);
 		__u8 t = il->type == 128 ? 8 : 0;
@@ -184,7 +157,7 @@ static __noinline int in_quote(struct __sk_buff *skb, const struct config *cfg, 
 	__u32 csum_at = l4_off + il->csum_off;
 	__u16 c;
 	if (csum_at + 2 <= skb->len && bpf_skb_load_bytes(skb, csum_at, &c, 2) == 0 && c != 0) {
-		__be32 na[2] = {cfg->pool4, q->r4};
+		__be32 na[2] = {cfg->pool4, r4};
 		__u32 d = bpf_csum_diff((__be32 *)&in6->saddr, 32, na, 8, 0);
 		__u32 acc = (__u16)~c;
 		acc += (d & 0xffff) + (d >> 16);
@@ -207,38 +180,12 @@ static __noinline int xlat_in_icmp_err(struct __sk_buff *skb, const struct confi
 	__be32 src4 = DUMMY4;
 	if (pref_match(cfg, (const void *)&ip6->saddr))
 		src4 = extract4(cfg, (const void *)&ip6->saddr);
-	__u8 type = o->type, code = o->code;
-	__u32 info = o->info;
-	if (e->frag && (e->fo || e->mf))
-		return drop(C_UNSUPPORTED);
-	if (icmp_err_64(&type, &code, &info, cfg->wan_mtu) < 0)
-		return drop(C_UNSUPPORTED);
-
-	__u32 in_off = ETH_HLEN + e->off + 8;
-	struct quote q = {};
-	if (bpf_skb_load_bytes(skb, in_off, &q.ip6, IP6_HLEN) < 0)
-		return drop(C_MALFORMED);
-	q.nh = q.ip6.nexthdr;
-	/* An inner fragment header (RFC 7915 §5.1.1) becomes the inner IPv4
-	 * header's identification and flags. */
-	__u32 iext = 0;
-	__be16 in_id = 0, in_frag = 0;
-	int in_has_frag = 0;
-	if (q.nh == NEXTHDR_FRAGMENT) {
-		__u8 fh[8];
-		if (bpf_skb_load_bytes(skb, in_off + IP6_HLEN, fh, 8) < 0)
-			return drop(C_MALFORMED);
-		q.nh = fh[0];
-		__u16 fo = ((__u16)fh[2] << 8) | fh[3];
-		if (fo & 0xfff8)
-			return drop(C_UNSUPPORTED);
-		in_frag = bpf_htons((fo & 1) ? 0x2000 : 0);
-		__builtin_memcpy(&in_id, fh + 6, 2);
-		in_has_frag = 1;
-		iext = 8;
-	}
-	if (q.nh != IPPROTO_TCP && q.nh != IPPROTO_UDP && q.nh != IPPROTO_ICMPV6_)
-		return drop(C_UNSUPPORTED);
+	__u8 type, code;
+	__u32 info;
+	struct quote6 q = {};
+	int r = icmp6_err_read(skb, e, o, cfg->wan_mtu, &type, &code, &info, &q);
+	if (r)
+		return r;
 	/* The quoted packet is one the CLAT sent: from its address to the
 	 * NAT64 prefix. */
 	__u32 s[4], c6[4];
@@ -247,64 +194,23 @@ static __noinline int xlat_in_icmp_err(struct __sk_buff *skb, const struct confi
 	if (s[0] != c6[0] || s[1] != c6[1] || s[2] != c6[2] || s[3] != c6[3] ||
 	    !pref_match(cfg, (const void *)&q.ip6.daddr))
 		return drop(C_NO_SESSION);
-	q.r4 = extract4(cfg, (const void *)&q.ip6.daddr);
-	q.l4_off = in_off + IP6_HLEN + iext;
-	if (load_l4(skb, q.l4_off, q.nh, &q.l) < 0)
-		return drop(C_MALFORMED);
-	q.len = bpf_ntohs(q.ip6.payload_len);
-	if (q.len < iext)
-		return drop(C_MALFORMED);
-	q.len -= iext;
-	int r = in_quote(skb, cfg, &q);
+	__be32 r4 = extract4(cfg, (const void *)&q.ip6.daddr);
+	r = in_quote(skb, cfg, &q, r4);
 	if (r)
 		return r;
 
-	/* [v6 40][ext][icmp6 8][inner v6 40][iext][rest] becomes
-	 * [v4 20][icmp 8][inner v4 20][rest], at most 576 bytes (RFC 1812
-	 * §4.3.2.3). */
-	__u32 ext = e->off - IP6_HLEN;
-	__u32 plen = bpf_ntohs(ip6->payload_len);
-	if (plen < ext + 8 + IP6_HLEN + iext)
+	__u32 ext, tot;
+	if (icmp4_err_len(ip6, e, q.ext, &ext, &tot) < 0)
 		return drop(C_MALFORMED);
-	__u32 tot = plen - ext - iext;
-	if (tot > ICMP4_ERR_MAX)
-		tot = ICMP4_ERR_MAX;
-
-	struct iphdr inner = {};
-	inner.version = 4;
-	inner.ihl = 5;
-	inner.tos = tclass(&q.ip6);
-	inner.tot_len = bpf_htons(q.len + IP4_HLEN);
-	if (in_has_frag) {
-		inner.id = in_id;
-		inner.frag_off = in_frag;
-	} else if (q.len + IP4_HLEN > 1260) {
-		inner.frag_off = bpf_htons(0x4000);
-	}
-	inner.ttl = q.ip6.hop_limit;
-	inner.protocol = q.nh == IPPROTO_ICMPV6_ ? IPPROTO_ICMP : q.nh;
-	inner.saddr = cfg->pool4;
-	inner.daddr = q.r4;
-	ip4_csum(&inner);
-
-	struct iphdr outer = {};
-	outer.version = 4;
-	outer.ihl = 5;
-	outer.tos = tclass(ip6);
-	outer.tot_len = bpf_htons(tot);
+	struct iphdr inner = ip4_of_quote6(&q, cfg->pool4, r4);
+	/* The kernel routes the error on and takes the hop from its TTL. */
+	struct iphdr outer = ip4_of6(ip6, tot, IPPROTO_ICMP, src4, cfg->pool4);
 	outer.id = (__be16)bpf_get_prandom_u32();
-	outer.ttl = ip6->hop_limit;
-	outer.protocol = IPPROTO_ICMP;
-	outer.saddr = src4;
-	outer.daddr = cfg->pool4;
 	ip4_csum(&outer);
-
-	r = icmp4_err_put(skb, ext, iext, tot, &outer, type, code, info, &inner);
+	r = icmp4_err_put(skb, ext, q.ext, tot, &outer, type, code, info, &inner);
 	if (r)
 		return r;
-	__u16 c;
-	if (icmp4_err_csum(skb, tot, &c) < 0 || STORE(skb, ETH_HLEN + IP4_HLEN + 2, &c, 2) < 0 ||
-	    set_ethertype(skb, ETH_P_IP) < 0)
+	if (set_ethertype(skb, ETH_P_IP) < 0)
 		return drop(C_MALFORMED);
 	count(C_ICMP_ERR);
 	count(C_XLAT_64);

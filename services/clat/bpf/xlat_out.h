@@ -110,15 +110,12 @@ static __noinline int xlat_out(struct __sk_buff *skb, const struct config *cfg, 
 {
 	if (!cfg || !ip || !lp)
 		return TC_ACT_SHOT;
-	__u32 hlen = ip->ihl & 0xf;
-	if (ip->version != 4 || hlen < 5)
+	if (ip->version != 4)
 		return drop(C_MALFORMED);
-	hlen *= 4;
-	__u32 tot = bpf_ntohs(ip->tot_len);
-	if (tot < hlen || tot > skb->len - ETH_HLEN)
-		return drop(C_MALFORMED);
-	if (tot < skb->len - ETH_HLEN && !skb->gso_size && bpf_skb_change_tail(skb, ETH_HLEN + tot, 0) < 0)
-		return drop(C_MALFORMED);
+	__u32 hlen, tot;
+	int r = ip4_lengths(skb, ip, &hlen, &tot);
+	if (r)
+		return r;
 	/* The CLAT's IPv6 address stands for one IPv4 address (RFC 6877
 	 * §6.3): what the NAT44 did not map to it is not translated. */
 	if (ip->saddr != cfg->pool4)
@@ -148,7 +145,7 @@ static __noinline int xlat_out(struct __sk_buff *skb, const struct config *cfg, 
 			if (lp->type != 8 && lp->type != 0)
 				return drop(C_UNSUPPORTED);
 		}
-		int r = out_l4(skb, cfg, ip, lp, &x);
+		r = out_l4(skb, cfg, ip, lp, &x);
 		if (r)
 			return r;
 	} else if (proto == IPPROTO_ICMP) {
@@ -164,7 +161,7 @@ static __noinline int xlat_out(struct __sk_buff *skb, const struct config *cfg, 
 	 * forwarded the packet to clat0, so the hop limit is the TTL. */
 	__u8 nexthdr = x.is_frag ? NEXTHDR_FRAGMENT : (proto == IPPROTO_ICMP ? IPPROTO_ICMPV6_ : proto);
 	struct ipv6hdr ip6 = ip6_of4(ip, plen, nexthdr, &x.a.src, &x.a.dst);
-	int r = out_swap(skb, ip, &ip6, &x);
+	r = out_swap(skb, ip, &ip6, &x);
 	if (r)
 		return r;
 	count(C_XLAT_46);
@@ -180,55 +177,37 @@ static __noinline int xlat_out_icmp_err(struct __sk_buff *skb, const struct conf
 	if (!cfg || !ip || !o)
 		return TC_ACT_SHOT;
 	__u32 hlen = (ip->ihl & 0xf) * 4;
-	__u8 type = o->type, code = o->code;
-	__u32 info = o->info;
-	if (icmp_err_46(&type, &code, &info, cfg) < 0)
-		return drop(C_UNSUPPORTED);
-
-	__u32 in_off = ETH_HLEN + hlen + 8;
-	struct iphdr in4;
-	if (bpf_skb_load_bytes(skb, in_off, &in4, IP4_HLEN) < 0)
-		return drop(C_MALFORMED);
-	__u32 ihl = in4.ihl * 4;
-	if (in4.version != 4 || ihl < IP4_HLEN)
-		return drop(C_MALFORMED);
-	if (in4.daddr != cfg->pool4)
+	__u8 type, code;
+	__u32 info;
+	struct quote4 q = {};
+	int r = icmp4_err_read(skb, cfg, ip, o, &type, &code, &info, &q);
+	if (r)
+		return r;
+	if (q.ip.daddr != cfg->pool4)
 		return drop(C_NO_SESSION);
-	if (in4.frag_off & bpf_htons(0x1fff))
-		return drop(C_UNSUPPORTED);
-	__u8 in_proto = in4.protocol;
-	if (in_proto != IPPROTO_TCP && in_proto != IPPROTO_UDP && in_proto != IPPROTO_ICMP)
-		return drop(C_UNSUPPORTED);
-	__u32 l4_off = in_off + ihl;
-	struct l4 il = {};
-	if (load_l4(skb, l4_off, in_proto, &il) < 0)
-		return drop(C_MALFORMED);
-	if (in_proto == IPPROTO_ICMP && il.type != 8 && il.type != 0)
-		return drop(C_UNSUPPORTED); /* errors about errors: RFC 1122 §3.2.2 */
+	__u8 in_proto = q.ip.protocol;
+	const struct l4 *il = &q.l;
 
 	struct addr6_pair in6a, out6a;
-	embed4(cfg, in4.saddr, (void *)&in6a.src);
+	embed4(cfg, q.ip.saddr, (void *)&in6a.src);
 	__builtin_memcpy(&in6a.dst, cfg->router6, 16);
 	__builtin_memcpy(&out6a.src, cfg->router6, 16);
 	embed4(cfg, ip->daddr, (void *)&out6a.dst);
 
-	__u32 in_len = bpf_ntohs(in4.tot_len);
-	if (in_len < ihl)
-		return drop(C_MALFORMED);
-	in_len -= ihl;
 	/* The quoted upper-layer header, rewritten in place first; a quote
 	 * cut short keeps what it has. */
+	__u32 l4_off = q.l4_off;
 	if (in_proto == IPPROTO_ICMP) {
-		__u32 pseudo = pseudo6_sum((const void *)&in6a.src, (const void *)&in6a.dst, in_len, IPPROTO_ICMPV6_);
-		__u8 t = il.type == 8 ? 128 : 129;
-		icmp_type_csum(skb, l4_off + 2, il.type, t, il.code, pseudo, 1);
+		__u32 pseudo = pseudo6_sum((const void *)&in6a.src, (const void *)&in6a.dst, q.len, IPPROTO_ICMPV6_);
+		__u8 t = il->type == 8 ? 128 : 129;
+		icmp_type_csum(skb, l4_off + 2, il->type, t, il->code, pseudo, 1);
 		STORE(skb, l4_off, &t, 1);
 	} else {
-		__u32 csum_at = l4_off + il.csum_off;
+		__u32 csum_at = l4_off + il->csum_off;
 		__u16 c;
 		if (csum_at + 2 <= skb->len && bpf_skb_load_bytes(skb, csum_at, &c, 2) == 0 &&
 		    !(in_proto == IPPROTO_UDP && c == 0)) {
-			__be32 oa[2] = {in4.saddr, in4.daddr};
+			__be32 oa[2] = {q.ip.saddr, q.ip.daddr};
 			__u32 d = bpf_csum_diff(oa, 8, (__be32 *)&in6a, 32, 0);
 			__u32 acc = (__u16)~c;
 			acc += (d & 0xffff) + (d >> 16);
@@ -240,19 +219,17 @@ static __noinline int xlat_out_icmp_err(struct __sk_buff *skb, const struct conf
 	}
 
 	__u32 plen;
-	if (icmp6_err_len(ip, hlen, ihl, &plen) < 0)
+	if (icmp6_err_len(ip, hlen, q.ihl, &plen) < 0)
 		return drop(C_MALFORMED);
-
-	struct ipv6hdr inner = ip6_of4(&in4, in_len, in_proto == IPPROTO_ICMP ? IPPROTO_ICMPV6_ : in_proto,
-				       &in6a.src, &in6a.dst);
+	struct ipv6hdr inner = ip6_of_quote4(&q, &in6a.src, &in6a.dst);
 	struct ipv6hdr outer = ip6_of4(ip, plen, IPPROTO_ICMPV6_, &out6a.src, &out6a.dst);
-
-	int r = icmp6_err_put(skb, hlen, ihl, plen, &outer, type, code, info, &inner);
+	r = icmp6_err_put(skb, hlen, q.ihl, plen, &outer, type, code, info, &inner);
 	if (r)
 		return r;
-	__u16 c;
-	if (icmp6_err_csum(skb, &outer.saddr, &outer.daddr, plen, &c) < 0 ||
-	    STORE(skb, ETH_HLEN + IP6_HLEN + 2, &c, 2) < 0 || set_ethertype(skb, ETH_P_IPV6) < 0)
+	r = icmp6_err_csum(skb, &outer.saddr, &outer.daddr, plen);
+	if (r)
+		return r;
+	if (set_ethertype(skb, ETH_P_IPV6) < 0)
 		return drop(C_MALFORMED);
 	count(C_ICMP_ERR);
 	count(C_XLAT_46);

@@ -60,6 +60,59 @@ static __noinline int walk_ext6(struct __sk_buff *skb, __u8 nh, struct ext6 *e)
 	return 0;
 }
 
+/* ip4_lengths checks ip's header and total lengths against the frame
+ * and cuts off the padding Ethernet adds to short frames (it must not
+ * become payload). Not zero: the packet is dropped, and counted. */
+static __always_inline int ip4_lengths(struct __sk_buff *skb, const struct iphdr *ip, __u32 *hlen, __u32 *tot)
+{
+	*hlen = ip->ihl & 0xf;
+	if (*hlen < 5)
+		return drop(C_MALFORMED);
+	*hlen *= 4;
+	*tot = bpf_ntohs(ip->tot_len);
+	if (*tot < *hlen || *tot > skb->len - ETH_HLEN)
+		return drop(C_MALFORMED);
+	if (*tot < skb->len - ETH_HLEN && !skb->gso_size && bpf_skb_change_tail(skb, ETH_HLEN + *tot, 0) < 0)
+		return drop(C_MALFORMED);
+	return 0;
+}
+
+/* ip6_walk checks ip6's payload length against the frame, cuts off the
+ * padding Ethernet adds to short frames (it must not become payload) and
+ * finds the upper layer behind the extension headers (into *ep, which
+ * the caller zeroed; most packets have none, and need no walk). plen and
+ * ext are the payload's and the extension headers' lengths. Not zero:
+ * the packet is dropped, and counted. */
+static __always_inline int ip6_walk(struct __sk_buff *skb, const struct ipv6hdr *ip6, struct ext6 *ep, __u32 *plen,
+				    __u32 *ext)
+{
+	*plen = bpf_ntohs(ip6->payload_len);
+	if (*plen == 0 || IP6_HLEN + *plen > skb->len - ETH_HLEN)
+		return drop(C_MALFORMED);
+	if (IP6_HLEN + *plen < skb->len - ETH_HLEN && !skb->gso_size &&
+	    bpf_skb_change_tail(skb, ETH_HLEN + IP6_HLEN + *plen, 0) < 0)
+		return drop(C_MALFORMED);
+	int r = 0;
+	__u8 nh0 = ip6->nexthdr;
+	if (nh0 == IPPROTO_TCP || nh0 == IPPROTO_UDP || nh0 == IPPROTO_ICMPV6_) {
+		ep->off = IP6_HLEN;
+		ep->nh = nh0;
+	} else {
+		r = walk_ext6(skb, nh0, ep);
+	}
+	if (r == -1)
+		return drop(C_MALFORMED);
+	if (r < 0)
+		return drop(C_UNSUPPORTED);
+	*ext = ep->off - IP6_HLEN;
+	if (*ext > *plen)
+		return drop(C_MALFORMED);
+	/* GSO segments by the offsets of a plain header. */
+	if (*ext && skb->gso_size)
+		return drop(C_UNSUPPORTED);
+	return 0;
+}
+
 /* The IPv4 options of a header, as ip4_opts_source_routed sees them: 40
  * bytes at most (RFC 791), with room for the masked indexes below. */
 struct ip4_opts {

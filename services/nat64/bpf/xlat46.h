@@ -13,63 +13,50 @@ static __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config 
 	__u32 hlen = (ip->ihl & 0xf) * 4;
 	int pool = pool_of(cfg, ip);
 	int hairpin = pool == POOL_WAN && ip->saddr == cfg->pool4;
-	__u8 type = o->type, code = o->code;
-	__u32 info = o->info;
-	if (icmp_err_46(&type, &code, &info, cfg) < 0)
-		return drop(C_UNSUPPORTED);
+	__u8 type, code;
+	__u32 info;
+	struct quote4 q = {};
+	int r = icmp4_err_read(skb, cfg, ip, o, &type, &code, &info, &q);
+	if (r)
+		return r;
+	const struct iphdr *in4 = &q.ip;
+	const struct l4 *il = &q.l;
+	__u8 in_proto = in4->protocol;
+	if (in4->saddr != ip->daddr)
+		return drop(C_MALFORMED);
 
-	__u32 in_off = ETH_HLEN + hlen + 8;
-	struct iphdr in4;
-	if (bpf_skb_load_bytes(skb, in_off, &in4, IP4_HLEN) < 0)
-		return drop(C_MALFORMED);
-	__u32 ihl = in4.ihl * 4;
-	if (in4.version != 4 || ihl < IP4_HLEN || in4.saddr != ip->daddr)
-		return drop(C_MALFORMED);
-	if (in4.frag_off & bpf_htons(0x1fff))
-		return drop(C_UNSUPPORTED);
-	__u8 in_proto = in4.protocol;
-	if (in_proto != IPPROTO_TCP && in_proto != IPPROTO_UDP && in_proto != IPPROTO_ICMP)
-		return drop(C_UNSUPPORTED);
-	__u32 l4_off = in_off + ihl;
-	struct l4 il = {};
-	if (load_l4(skb, l4_off, in_proto, &il) < 0)
-		return drop(C_MALFORMED);
-	if (in_proto == IPPROTO_ICMP && il.type != 8 && il.type != 0)
-		return drop(C_UNSUPPORTED); /* errors about errors: RFC 1122 §3.2.2 */
-
-	struct bib4_key bk = {.port4 = il.sport, .proto = in_proto, .pool = pool};
+	struct bib4_key bk = {.port4 = il->sport, .proto = in_proto, .pool = pool};
 	struct bib4_val *b = bpf_map_lookup_elem(&nat64_bib4, &bk);
 	if (!b)
 		return drop(C_NO_SESSION);
-	struct sess_key sk = {.addr4 = in4.daddr, .port6 = b->port, .proto = in_proto, .pool = pool};
+	struct sess_key sk = {.addr4 = in4->daddr, .port6 = b->port, .proto = in_proto, .pool = pool};
 	if (in_proto != IPPROTO_ICMP)
-		sk.port4 = il.dport;
+		sk.port4 = il->dport;
 	__builtin_memcpy(sk.addr6, b->addr, 16);
 	if (!bpf_map_lookup_elem(&nat64_sess, &sk))
 		return drop(C_NO_SESSION);
 	__be16 port6 = b->port;
-	struct in6_addr host6, r6, s6;
-	__builtin_memcpy(&host6, b->addr, 16);
-	embed_pool(cfg, pool, in4.daddr, &r6);
+	/* The quoted packet's new source and destination, in a row for one
+	 * bpf_csum_diff over both. */
+	struct in6_addr quoted6[2], s6;
+	struct in6_addr *host6 = &quoted6[0], *r6 = &quoted6[1];
+	__builtin_memcpy(host6, b->addr, 16);
+	embed_pool(cfg, pool, in4->daddr, r6);
 	embed_pool(cfg, pool, ip->saddr, &s6);
 
-	__u32 in_len = bpf_ntohs(in4.tot_len);
-	if (in_len < ihl)
-		return drop(C_MALFORMED);
-	in_len -= ihl;
-
+	__u32 l4_off = q.l4_off;
 	if (in_proto == IPPROTO_ICMP) {
-		__u8 ot[2] = {il.type, il.code}, nt[2] = {il.type == 8 ? 128 : 129, il.code};
+		__u8 ot[2] = {il->type, il->code}, nt[2] = {il->type == 8 ? 128 : 129, il->code};
 		__u16 o16, n16, c;
 		__builtin_memcpy(&o16, ot, 2);
 		__builtin_memcpy(&n16, nt, 2);
 		if (bpf_skb_load_bytes(skb, l4_off + 2, &c, 2) == 0) {
-			__u32 d = pseudo6_sum(&host6, &r6, in_len, IPPROTO_ICMPV6_);
+			__u32 d = pseudo6_sum(host6, r6, q.len, IPPROTO_ICMPV6_);
 			__u32 acc = (__u16)~c;
 			acc += (d & 0xffff) + (d >> 16);
 			acc += (__u16)~o16;
 			acc += n16;
-			acc += (__u16)~il.sport;
+			acc += (__u16)~il->sport;
 			acc += port6;
 			c = csum_fold(acc);
 			STORE(skb, l4_off + 2, &c, 2);
@@ -77,16 +64,15 @@ static __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config 
 		STORE(skb, l4_off, nt, 2);
 		STORE(skb, l4_off + 4, &port6, 2);
 	} else {
-		__u32 csum_at = l4_off + il.csum_off;
+		__u32 csum_at = l4_off + il->csum_off;
 		__u16 c;
 		if (csum_at + 2 <= skb->len && bpf_skb_load_bytes(skb, csum_at, &c, 2) == 0 &&
 		    !(in_proto == IPPROTO_UDP && c == 0)) {
-			__be32 oa[2] = {in4.saddr, in4.daddr};
-			struct in6_addr na[2] = {host6, r6};
-			__u32 d = bpf_csum_diff(oa, 8, (__be32 *)na, 32, 0);
+			__be32 oa[2] = {in4->saddr, in4->daddr};
+			__u32 d = bpf_csum_diff(oa, 8, (__be32 *)quoted6, 32, 0);
 			__u32 acc = (__u16)~c;
 			acc += (d & 0xffff) + (d >> 16);
-			acc += (__u16)~il.sport;
+			acc += (__u16)~il->sport;
 			acc += port6;
 			c = csum_fold(acc);
 			if (in_proto == IPPROTO_UDP && c == 0)
@@ -97,23 +83,20 @@ static __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config 
 	}
 
 	__u32 plen;
-	if (icmp6_err_len(ip, hlen, ihl, &plen) < 0)
+	if (icmp6_err_len(ip, hlen, q.ihl, &plen) < 0)
 		return drop(C_MALFORMED);
-
-	struct ipv6hdr inner =
-		ip6_of4(&in4, in_len, in_proto == IPPROTO_ICMP ? IPPROTO_ICMPV6_ : in_proto, &host6, &r6);
-	struct ipv6hdr outer = ip6_of4(ip, plen, IPPROTO_ICMPV6_, &s6, &host6);
+	struct ipv6hdr inner = ip6_of_quote4(&q, host6, r6);
+	struct ipv6hdr outer = ip6_of4(ip, plen, IPPROTO_ICMPV6_, &s6, host6);
 	/* The router's hop (RFC 7915 §4.1), taken already from a hairpinned
 	 * packet on its way in (RFC 6146 §3.8). */
-	outer.hop_limit = hairpin ? ip->ttl : ip->ttl - 1;
-
-	int r = icmp6_err_put(skb, hlen, ihl, plen, &outer, type, code, info, &inner);
+	if (!hairpin)
+		outer.hop_limit--;
+	r = icmp6_err_put(skb, hlen, q.ihl, plen, &outer, type, code, info, &inner);
 	if (r)
 		return r;
-	__u16 c;
-	if (icmp6_err_csum(skb, &s6, &host6, plen, &c) < 0)
-		return drop(C_MALFORMED);
-	STORE(skb, ETH_HLEN + IP6_HLEN + 2, &c, 2);
+	r = icmp6_err_csum(skb, &s6, host6, plen);
+	if (r)
+		return r;
 	count(C_ICMP_ERR);
 	count(C_XLAT_46);
 	return XLAT_FORWARD;
@@ -124,15 +107,10 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 {
 	if (!cfg || !ip || !lp)
 		return TC_ACT_SHOT;
-	__u32 hlen = ip->ihl & 0xf;
-	if (hlen < 5)
-		return drop(C_MALFORMED);
-	hlen *= 4;
-	__u32 tot = bpf_ntohs(ip->tot_len);
-	if (tot < hlen || tot > skb->len - ETH_HLEN)
-		return drop(C_MALFORMED);
-	if (tot < skb->len - ETH_HLEN && !skb->gso_size && bpf_skb_change_tail(skb, ETH_HLEN + tot, 0) < 0)
-		return drop(C_MALFORMED);
+	__u32 hlen, tot;
+	int r = ip4_lengths(skb, ip, &hlen, &tot);
+	if (r)
+		return r;
 	/* The stack is bypassed, so its header checksum check too. */
 	if (hlen == IP4_HLEN) {
 		/* The usual header is on the stack already. */

@@ -36,73 +36,35 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 	if (pool < 0)
 		return drop(C_DST_DENIED);
 	__be32 src4 = pool_addr4(cfg, pool);
-	__u8 type = o->type, code = o->code;
-	__u32 info = o->info;
-	if (e->frag && (e->fo || e->mf))
-		return drop(C_UNSUPPORTED);
-	if (icmp_err_64(&type, &code, &info, pool == POOL_LAN ? cfg->lan_mtu : cfg->wan_mtu) < 0)
-		return drop(C_UNSUPPORTED);
-
-	__u32 in_off = ETH_HLEN + e->off + 8;
-	struct ipv6hdr in6;
-	if (bpf_skb_load_bytes(skb, in_off, &in6, IP6_HLEN) < 0)
-		return drop(C_MALFORMED);
-	__u8 in_nh = in6.nexthdr;
-	/* An inner fragment header (RFC 7915 §5.1.1) becomes the inner IPv4
-	 * header's identification and flags. */
-	__u32 iext = 0;
-	__be16 in_id = 0, in_frag = 0;
-	int in_has_frag = 0;
-	if (in_nh == NEXTHDR_FRAGMENT) {
-		__u8 fh[8];
-		if (bpf_skb_load_bytes(skb, in_off + IP6_HLEN, fh, 8) < 0)
-			return drop(C_MALFORMED);
-		in_nh = fh[0];
-		__u16 fo = ((__u16)fh[2] << 8) | fh[3];
-		in_frag = bpf_htons(((fo & 0xfff8) >> 3) | ((fo & 1) ? 0x2000 : 0));
-		__builtin_memcpy(&in_id, fh + 6, 2);
-		in_has_frag = 1;
-		iext = 8;
-		if (fo & 0xfff8)
-			return drop(C_UNSUPPORTED);
-	}
-	if (in_nh != IPPROTO_TCP && in_nh != IPPROTO_UDP && in_nh != IPPROTO_ICMPV6_)
-		return drop(C_UNSUPPORTED);
-	if (!(via96 ? lan96_match(cfg, &in6.saddr) : pref_match(cfg, &in6.saddr)))
+	__u8 type, code;
+	__u32 info;
+	struct quote6 q = {};
+	int r = icmp6_err_read(skb, e, o, pool == POOL_LAN ? cfg->lan_mtu : cfg->wan_mtu, &type, &code, &info, &q);
+	if (r)
+		return r;
+	const struct ipv6hdr *in6 = &q.ip6;
+	const struct l4 *il = &q.l;
+	if (!(via96 ? lan96_match(cfg, &in6->saddr) : pref_match(cfg, &in6->saddr)))
 		return drop(C_NO_SESSION);
-	__u32 l4_off = in_off + IP6_HLEN + iext;
-	struct l4 il = {};
-	if (load_l4(skb, l4_off, in_nh, &il) < 0)
-		return drop(C_MALFORMED);
-	__u8 in_proto = in_nh;
-	if (in_nh == IPPROTO_ICMPV6_) {
-		/* Only queries can be quoted: an error about an error is never
-		 * sent (RFC 4443 §2.4 e), so it is not translated either. */
-		if (il.type != 129 && il.type != 128)
-			return drop(C_UNSUPPORTED);
-		in_proto = IPPROTO_ICMP;
-	}
-	__be32 r4 = v4_of(cfg, &in6.saddr, via96);
+	__u8 in_proto = q.nh == IPPROTO_ICMPV6_ ? IPPROTO_ICMP : q.nh;
+	__be32 r4 = v4_of(cfg, &in6->saddr, via96);
 	if (pool_for(cfg, r4, via96) != pool)
 		return drop(C_NO_SESSION);
 
-	struct sess_key sk = {.addr4 = r4, .port6 = il.dport, .proto = in_proto, .pool = pool};
+	struct sess_key sk = {.addr4 = r4, .port6 = il->dport, .proto = in_proto, .pool = pool};
 	if (in_proto != IPPROTO_ICMP)
-		sk.port4 = il.sport;
-	__builtin_memcpy(sk.addr6, &in6.daddr, 16);
+		sk.port4 = il->sport;
+	__builtin_memcpy(sk.addr6, &in6->daddr, 16);
 	struct sess_val *s = bpf_map_lookup_elem(&nat64_sess, &sk);
 	if (!s)
 		return drop(C_NO_SESSION);
 	__be16 pool_port = s->pool_port;
 
 	/* Inner upper-layer header, rewritten in place first. */
-	__u32 in_len = bpf_ntohs(in6.payload_len);
-	if (in_len < iext)
-		return drop(C_MALFORMED);
-	in_len -= iext;
+	__u32 l4_off = q.l4_off;
 	__u32 avail = skb->len - l4_off;
 	if (in_proto == IPPROTO_ICMP) {
-		__u8 ot[2] = {il.type, il.code}, t[2] = {il.type == 128 ? 8 : 0, il.code};
+		__u8 ot[2] = {il->type, il->code}, t[2] = {il->type == 128 ? 8 : 0, il->code};
 		__u16 old_t, new_t;
 		__builtin_memcpy(&old_t, ot, 2);
 		__builtin_memcpy(&new_t, t, 2);
@@ -110,12 +72,12 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 		if (avail >= 4 && bpf_skb_load_bytes(skb, l4_off + 2, &c, 2) == 0) {
 			/* ICMPv6 covers a pseudo-header, ICMPv4 does not:
 			 * adding the complement of its sum removes it. */
-			__u32 d = pseudo6_sum(&in6.saddr, &in6.daddr, in_len, IPPROTO_ICMPV6_);
+			__u32 d = pseudo6_sum(&in6->saddr, &in6->daddr, q.len, IPPROTO_ICMPV6_);
 			__u32 acc = (__u16)~c;
 			acc += csum_fold(d);
 			acc += (__u16)~old_t;
 			acc += new_t;
-			acc += (__u16)~il.dport;
+			acc += (__u16)~il->dport;
 			acc += pool_port;
 			c = csum_fold(acc);
 			STORE(skb, l4_off + 2, &c, 2);
@@ -123,16 +85,16 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 		STORE(skb, l4_off, t, 2);
 		STORE(skb, l4_off + 4, &pool_port, 2);
 	} else {
-		__u32 csum_at = l4_off + il.csum_off;
+		__u32 csum_at = l4_off + il->csum_off;
 		if (csum_at + 2 <= skb->len) {
 			__u16 c;
 			bpf_skb_load_bytes(skb, csum_at, &c, 2);
 			if (!(in_proto == IPPROTO_UDP && c == 0)) {
 				__be32 na[2] = {r4, src4};
-				__u32 d = bpf_csum_diff((__be32 *)&in6.saddr, 32, na, 8, 0);
+				__u32 d = bpf_csum_diff((__be32 *)&in6->saddr, 32, na, 8, 0);
 				__u32 acc = (__u16)~c;
 				acc += (d & 0xffff) + (d >> 16);
-				acc += (__u16)~il.dport;
+				acc += (__u16)~il->dport;
 				acc += pool_port;
 				c = csum_fold(acc);
 				if (in_proto == IPPROTO_UDP && c == 0)
@@ -143,56 +105,20 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 		STORE(skb, l4_off + 2, &pool_port, 2);
 	}
 
-	/* Outer sizes: [v6 40][ext][icmp 8][inner v6 40][rest] becomes
-	 * [v4 20][icmp 8][inner v4 20][rest], at most 576 bytes. */
-	__u32 ext = e->off - IP6_HLEN;
-	__u32 plen = bpf_ntohs(ip6->payload_len);
-	if (plen < ext + 8 + IP6_HLEN + iext)
+	__u32 ext, tot;
+	if (icmp4_err_len(ip6, e, q.ext, &ext, &tot) < 0)
 		return drop(C_MALFORMED);
-	__u32 tot = plen - ext - iext;
-	if (tot > ICMP4_ERR_MAX)
-		tot = ICMP4_ERR_MAX;
-
-	struct iphdr inner = {};
-	inner.version = 4;
-	inner.ihl = 5;
-	inner.tos = tclass(&in6);
-	inner.tot_len = bpf_htons(in_len + IP4_HLEN);
-	/* The same DF rule as for the packet itself (RFC 7915 §5.1). */
-	if (in_has_frag) {
-		inner.id = in_id;
-		inner.frag_off = in_frag;
-	} else if (in_len + IP4_HLEN > 1260) {
-		inner.frag_off = bpf_htons(0x4000);
-	}
-	inner.ttl = in6.hop_limit;
-	inner.protocol = in_proto;
-	inner.saddr = r4;
-	inner.daddr = src4;
-	ip4_csum(&inner);
-
-	struct iphdr outer = {};
-	outer.version = 4;
-	outer.ihl = 5;
-	outer.tos = tclass(ip6);
-	outer.tot_len = bpf_htons(tot);
+	struct iphdr inner = ip4_of_quote6(&q, r4, src4);
+	struct iphdr outer = ip4_of6(ip6, tot, IPPROTO_ICMP, src4, dst4);
 	outer.id = (__be16)bpf_get_prandom_u32();
 	if (e->frag)
 		/* RFC 7915 §5.1.1: the (atomic) fragment header's identification. */
 		outer.id = bpf_htons(bpf_ntohl(e->id) & 0xffff);
-	outer.ttl = ip6->hop_limit - 1;
-	outer.protocol = IPPROTO_ICMP;
-	outer.saddr = src4;
-	outer.daddr = dst4;
+	outer.ttl--; /* the router's hop (RFC 7915 §5.1) */
 	ip4_csum(&outer);
-
-	int r = icmp4_err_put(skb, ext, iext, tot, &outer, type, code, info, &inner);
+	r = icmp4_err_put(skb, ext, q.ext, tot, &outer, type, code, info, &inner);
 	if (r)
 		return r;
-	__u16 c;
-	if (icmp4_err_csum(skb, tot, &c) < 0)
-		return drop(C_MALFORMED);
-	STORE(skb, ETH_HLEN + IP4_HLEN + 2, &c, 2);
 	count(C_ICMP_ERR);
 	return sent64(skb, cfg, pool, dst4);
 }
@@ -227,33 +153,10 @@ static __noinline int xlat64(struct __sk_buff *skb, const struct config *cfg, st
 	if (pool < 0)
 		return drop(C_DST_DENIED);
 
-	__u32 plen = bpf_ntohs(ip6->payload_len);
-	if (plen == 0 || IP6_HLEN + plen > skb->len - ETH_HLEN)
-		return drop(C_MALFORMED);
-	/* Ethernet pads short frames: the padding must not become payload. */
-	if (IP6_HLEN + plen < skb->len - ETH_HLEN && !skb->gso_size &&
-	    bpf_skb_change_tail(skb, ETH_HLEN + IP6_HLEN + plen, 0) < 0)
-		return drop(C_MALFORMED);
-
-	/* Most packets have no extension header: no walk (the caller
-	 * zeroed *ep). */
-	int r = 0;
-	__u8 nh0 = ip6->nexthdr;
-	if (nh0 == IPPROTO_TCP || nh0 == IPPROTO_UDP || nh0 == IPPROTO_ICMPV6_) {
-		ep->off = IP6_HLEN;
-		ep->nh = nh0;
-	} else {
-		r = walk_ext6(skb, nh0, ep);
-	}
-	if (r == -1)
-		return drop(C_MALFORMED);
-	if (r < 0)
-		return drop(C_UNSUPPORTED);
-	__u32 ext = ep->off - IP6_HLEN;
-	if (ext > plen)
-		return drop(C_MALFORMED);
-	if (ext && skb->gso_size)
-		return drop(C_UNSUPPORTED);
+	__u32 plen, ext;
+	int r = ip6_walk(skb, ip6, ep, &plen, &ext);
+	if (r)
+		return r;
 
 	/* RFC 7915 §5.1: hop limit. The packet expires here. */
 	if (ip6->hop_limit <= 1) {
