@@ -145,10 +145,15 @@ func TestPoolPortsNeverLeak(t *testing.T) {
 	fill(1)
 }
 
+// TestRFC6146InboundSessionsBoundedPerBinding: the sessions the IPv4 side
+// opens on a binding are bounded per binding, and charged to the binding,
+// not to the LAN host's address or MAC, so that a remote cannot spend a
+// host's share.
 func TestRFC6146InboundSessionsBoundedPerBinding(t *testing.T) {
 	p := testPlan()
 	p.MaxInboundSessionsPerBinding = 8
 	p.MaxSessionsPerHost = 4
+	p.MaxSessionsPerMAC = 4
 	h := newHarness(t, p, 0)
 	o := h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 5000, dport: 3478})
 	spray := func() (in int) {
@@ -165,13 +170,16 @@ func TestRFC6146InboundSessionsBoundedPerBinding(t *testing.T) {
 	if in := spray(); in != 8 || h.counter("inbound_session_refused") != 92 {
 		t.Errorf("%d of 100 ports got in with a bound of 8; inbound_session_refused %d", in, h.counter("inbound_session_refused"))
 	}
-	// The remote's sessions are not the host's: its own share of 4 is
-	// untouched (one used above, three more).
+	// The remote's sessions are not the host's: its own share of 4, by
+	// address and by MAC, is untouched (one used above, three more).
 	for port := uint16(5001); port < 5004; port++ {
 		h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: port, dport: 53})
 	}
-	if h.counter("host_limit_refused") != 0 {
-		t.Errorf("host_limit_refused %d", h.counter("host_limit_refused"))
+	if h.counter("host_limit_refused") != 0 || h.counter("mac_limit_refused") != 0 {
+		t.Errorf("host_limit_refused %d, mac_limit_refused %d", h.counter("host_limit_refused"), h.counter("mac_limit_refused"))
+	}
+	if got := h.dp.quota.chargedMAC(h.dp.seed, [6]byte(macB)); got != 4 {
+		t.Errorf("the host's MAC is charged %d sessions, want its own 4", got)
 	}
 	// Expired inbound sessions give the binding its room back.
 	h.advance(uint64(UDPTimeout - time.Second))

@@ -51,25 +51,6 @@ func TestRFC8981RotatingHostMeetsItsMACLimitNotItsNeighbours(t *testing.T) {
 	}
 }
 
-// TestInboundSessionsAreNotTheHosts: a session the IPv4 side opens on a
-// binding is charged to the binding, not to the host's MAC.
-func TestInboundSessionsAreNotTheHosts(t *testing.T) {
-	p := testPlan()
-	p.MaxSessionsPerMAC = 2
-	p.MaxSessionsPerHost = 2
-	h := newHarness(t, p, 0)
-	o := h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 5000, dport: 3478})
-	for port := range uint16(5) {
-		if ret, _ := h.send(false, pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 20000 + port, dport: o.sport})); ret != bpftest.ActRedirect {
-			t.Fatalf("inbound session %d: verdict %d", port, ret)
-		}
-	}
-	h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 5001, dport: 53})
-	if got := h.dp.quota.chargedMAC(h.dp.seed, [6]byte(macB)); got != 2 {
-		t.Errorf("the host's MAC is charged %d sessions, want its own 2", got)
-	}
-}
-
 func TestDefaultLimitsAreSharesOfTheTable(t *testing.T) {
 	for _, tc := range []struct {
 		name                      string
