@@ -48,13 +48,7 @@ func testSoftwire() Softwire {
 // the verdict and the frame after the program.
 func (h *harness) run(prog *ebpf.Program, l3 []byte) (uint32, []byte) {
 	h.t.Helper()
-	frame := bpftest.Frame(net.HardwareAddr{0x02, 0, 0xc0, 0, 0, 1}, macGizmo, l3)
-	ro := &ebpf.RunOptions{Data: frame, DataOut: make([]byte, len(frame)+256)}
-	ret, err := prog.Run(ro)
-	if err != nil {
-		h.t.Fatalf("test run: %v", err)
-	}
-	return ret, ro.DataOut
+	return bpftest.Run(h.t, prog, bpftest.Frame(net.HardwareAddr{0x02, 0, 0xc0, 0, 0, 1}, macGizmo, l3))
 }
 
 func (h *harness) out(l3 []byte) (uint32, []byte) { return h.run(h.dp.objs.DsliteOut, l3) }
