@@ -87,16 +87,8 @@ func l4sum4(p []byte) uint32 {
 // tcp4 builds a TCP segment from src to dst with flags and options, with
 // a valid checksum, in an IPv4 packet.
 func tcp4(src, dst netip.Addr, flags byte, opts []byte, payload []byte) []byte {
-	t := make([]byte, 20+len(opts))
-	binary.BigEndian.PutUint16(t[0:], 40000)
-	binary.BigEndian.PutUint16(t[2:], 80)
-	t[12] = byte((20+len(opts))/4) << 4
-	t[13] = flags
-	binary.BigEndian.PutUint16(t[14:], 65535)
-	copy(t[20:], opts)
-	p := ipv4(src, dst, 6, 0, append(t, payload...))
-	binary.BigEndian.PutUint16(p[20+16:], ^uint16(l4sum4(p)))
-	return p
+	s := bpftest.Segment{Proto: 6, SPort: 40000, DPort: 80, Flags: flags, TCPOpts: opts, Payload: payload}
+	return ipv4(src, dst, 6, 0, s.Bytes(src, dst))
 }
 
 // ipv6 builds an IPv6 header with next header nh in front of payload.
@@ -110,12 +102,11 @@ func ipv6(src, dst netip.Addr, nh byte, payload []byte) []byte {
 	return append(h, payload...)
 }
 
+// udp4 is a UDP datagram of n zero bytes in an IPv4 packet, without a
+// UDP checksum (RFC 768).
 func udp4(src, dst netip.Addr, n int) []byte {
-	u := make([]byte, 8+n)
-	binary.BigEndian.PutUint16(u[0:], 5353)
-	binary.BigEndian.PutUint16(u[2:], 53)
-	binary.BigEndian.PutUint16(u[4:], uint16(8+n))
-	return ipv4(src, dst, 17, 0xb8, u)
+	s := bpftest.Segment{Proto: 17, SPort: 5353, DPort: 53, Payload: make([]byte, n), NoChecksum: true}
+	return ipv4(src, dst, 17, 0xb8, s.Bytes(src, dst))
 }
 
 func mssOf(t *testing.T, p []byte) uint16 {
