@@ -1,9 +1,9 @@
 // Package bpftest holds what the tests of the services' tc programs share
 // when they run them on packets of their own with BPF_PROG_TEST_RUN: the
-// loading of the programs, the verdicts they return, the Ethernet frame
-// around a test packet, and the transport headers and checksums (RFC 1071)
-// of the packets the tests build, computed here rather than by the program
-// under test.
+// loading of the programs, one run on a frame and the verdicts it returns,
+// the Ethernet frame around a test packet, and the transport segments and
+// checksums (RFC 1071) of the packets the tests build, computed here
+// rather than by the program under test.
 package bpftest
 
 import (
