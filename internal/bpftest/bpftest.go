@@ -1,15 +1,17 @@
 // Package bpftest holds what the tests of the services' tc programs share
 // when they run them on packets of their own with BPF_PROG_TEST_RUN: the
-// loading of the programs, the verdicts they return, the Ethernet frame
-// around a test packet, and the transport headers and checksums (RFC 1071)
-// of the packets the tests build, computed here rather than by the program
-// under test.
+// loading of the programs, one run on a frame and the verdicts it returns,
+// the Ethernet frame around a test packet, and the transport segments and
+// checksums (RFC 1071) of the packets the tests build, computed here
+// rather than by the program under test.
 package bpftest
 
 import (
 	"encoding/binary"
 	"net"
 	"testing"
+
+	"github.com/cilium/ebpf"
 
 	"codeberg.org/monostack/gizmo/internal/ethframe"
 	"codeberg.org/monostack/gizmo/internal/testns"
@@ -59,6 +61,20 @@ func MSS(tcp []byte) (uint16, bool) {
 		i += int(o[i+1])
 	}
 	return 0, false
+}
+
+// Run runs prog once on frame with BPF_PROG_TEST_RUN and returns its
+// verdict and the frame as the program left it, which may have grown (by
+// an encapsulation, or a translation to IPv6) by up to 2048 bytes.
+func Run(t testing.TB, prog *ebpf.Program, frame []byte) (uint32, []byte) {
+	t.Helper()
+	ro := &ebpf.RunOptions{Data: frame, DataOut: make([]byte, len(frame)+2048)}
+	ret, err := prog.Run(ro)
+	if err != nil {
+		t.Fatalf("test run: %v", err)
+	}
+	// cilium/ebpf cuts ro.DataOut to what the kernel wrote.
+	return ret, ro.DataOut
 }
 
 // Counter returns the counter name of the ones counters reads from a

@@ -96,7 +96,57 @@ func SetChecksum(b []byte, src, dst netip.Addr, proto uint8) {
 }
 
 const (
-	protoICMP = 1
-	protoTCP  = 6
-	protoUDP  = 17
+	protoICMP   = 1
+	protoTCP    = 6
+	protoUDP    = 17
+	protoICMPv6 = 58
 )
+
+// Segment is the transport part of a test packet: a TCP, UDP or ICMP
+// header and its payload. A translator's tests build one message and send
+// it from either side, so an ICMP segment sent from an IPv6 address is
+// ICMPv6 (RFC 4443), with the pseudo-header in its checksum.
+type Segment struct {
+	Proto        uint8  // 6 (TCP), 17 (UDP) or 1 (ICMP)
+	SPort, DPort uint16 // TCP, UDP
+	Flags        uint8  // TCP
+	TCPOpts      []byte // TCP options, a multiple of four bytes
+	Type, Code   uint8  // ICMP, ICMPv6
+	ID           uint16 // ICMP echo: the identifier (sequence number 1)
+	// Rest is the four bytes after an ICMP checksum (errors: unused or
+	// the MTU); 0 gives the echo's identifier and sequence number.
+	Rest       uint32
+	Payload    []byte
+	NoChecksum bool // UDP over IPv4 without a checksum (RFC 768)
+}
+
+// IPProto is the protocol number of the segment in an IPv4 header, or in
+// an IPv6 one when v6 is set.
+func (s Segment) IPProto(v6 bool) uint8 {
+	if v6 && s.Proto == protoICMP {
+		return protoICMPv6
+	}
+	return s.Proto
+}
+
+// Bytes is the segment sent from src to dst, with its checksum.
+func (s Segment) Bytes(src, dst netip.Addr) []byte {
+	var b []byte
+	switch s.Proto {
+	case protoTCP:
+		b = TCPHeader(s.SPort, s.DPort, s.Flags, s.TCPOpts)
+	case protoUDP:
+		b = UDPHeader(s.SPort, s.DPort, len(s.Payload))
+	default:
+		rest := s.Rest
+		if rest == 0 {
+			rest = uint32(s.ID)<<16 | 1
+		}
+		b = ICMPHeader(s.Type, s.Code, rest)
+	}
+	b = append(b, s.Payload...)
+	if !s.NoChecksum {
+		SetChecksum(b, src, dst, s.IPProto(src.Is6()))
+	}
+	return b
+}

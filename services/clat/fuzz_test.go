@@ -48,18 +48,18 @@ func fuzzProgram(f *testing.F, out bool, seeds [][]byte) {
 
 func FuzzOut(f *testing.F) {
 	fuzzProgram(f, true, [][]byte{
-		pkt4(IPv4, remote4, seg{proto: pUDP, sport: 53, dport: 53, payload: []byte("hello, world, hello, world")}),
-		pkt4(IPv4, remote4, seg{proto: pTCP, sport: 1, dport: 80, flags: 2, tcpOpts: mss(1460)}),
-		pkt4(IPv4, remote4, seg{proto: pICMP, typ: 8, id: 1, payload: make([]byte, 24)}),
-		pkt4(IPv4, remote4, seg{proto: pICMP, typ: 3, code: 3, payload: pkt4(remote4, IPv4, seg{proto: pUDP, sport: 53, dport: 53})}),
+		pkt4(IPv4, remote4, seg{Proto: pUDP, SPort: 53, DPort: 53, Payload: []byte("hello, world, hello, world")}),
+		pkt4(IPv4, remote4, seg{Proto: pTCP, SPort: 1, DPort: 80, Flags: 2, TCPOpts: mss(1460)}),
+		pkt4(IPv4, remote4, seg{Proto: pICMP, Type: 8, ID: 1, Payload: make([]byte, 24)}),
+		pkt4(IPv4, remote4, seg{Proto: pICMP, Type: 3, Code: 3, Payload: pkt4(remote4, IPv4, seg{Proto: pUDP, SPort: 53, DPort: 53})}),
 	})
 }
 
 func FuzzIn(f *testing.F) {
 	fuzzProgram(f, false, [][]byte{
-		pkt6(to6(remote4), testCLAT6, seg{proto: pUDP, sport: 53, dport: 53, payload: []byte("hello")}),
-		pkt6(to6(remote4), testCLAT6, seg{proto: pTCP, sport: 80, dport: 1, flags: 0x12, tcpOpts: mss(1440)}),
-		pkt6(to6(remote4), testCLAT6, seg{proto: pICMP, typ: 129, id: 1}),
-		pkt6(router6, testCLAT6, seg{proto: pICMP, typ: 2, rest: 1400, payload: pkt6(testCLAT6, to6(remote4), seg{proto: pUDP, sport: 53, dport: 53})}),
+		pkt6(to6(remote4), testCLAT6, seg{Proto: pUDP, SPort: 53, DPort: 53, Payload: []byte("hello")}),
+		pkt6(to6(remote4), testCLAT6, seg{Proto: pTCP, SPort: 80, DPort: 1, Flags: 0x12, TCPOpts: mss(1440)}),
+		pkt6(to6(remote4), testCLAT6, seg{Proto: pICMP, Type: 129, ID: 1}),
+		pkt6(router6, testCLAT6, seg{Proto: pICMP, Type: 2, Rest: 1400, Payload: pkt6(testCLAT6, to6(remote4), seg{Proto: pUDP, SPort: 53, DPort: 53})}),
 	})
 }

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"codeberg.org/monostack/gizmo/internal/bpftest"
-	"github.com/cilium/ebpf"
 )
 
 var (
@@ -54,17 +53,12 @@ func (h *harness) run(out bool, l3 []byte) (uint32, []byte) {
 	if out {
 		prog = h.dp.objs.Out
 	}
-	frame := bpftest.Frame(net.HardwareAddr{2, 0, 0, 0, 0, 0xa}, net.HardwareAddr{2, 0, 0, 0, 0, 0xb}, l3)
-	buf := make([]byte, len(frame)+2048)
-	ro := &ebpf.RunOptions{Data: frame, DataOut: buf}
-	ret, err := prog.Run(ro)
-	if err != nil {
-		h.t.Fatalf("test run: %v", err)
-	}
+	in := bpftest.Frame(net.HardwareAddr{2, 0, 0, 0, 0, 0xa}, net.HardwareAddr{2, 0, 0, 0, 0, 0xb}, l3)
+	ret, frame := bpftest.Run(h.t, prog, in)
 	var l3out []byte
-	if len(ro.DataOut) >= 14 {
-		l3out = ro.DataOut[14:]
-		et := uint16(ro.DataOut[12])<<8 | uint16(ro.DataOut[13])
+	if len(frame) >= 14 {
+		l3out = frame[14:]
+		et := uint16(frame[12])<<8 | uint16(frame[13])
 		if len(l3out) > 0 && (l3out[0]>>4 == 6) != (et == 0x86dd) {
 			h.t.Fatalf("EtherType %#04x does not match IP version %d", et, l3out[0]>>4)
 		}

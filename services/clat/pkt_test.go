@@ -21,50 +21,12 @@ const (
 	pFrag  = 44
 )
 
-// seg is an upper-layer header and payload. For ICMP, id is the
-// identifier and typ/code the message type.
-type seg struct {
-	proto      uint8
-	sport      uint16
-	dport      uint16
-	flags      uint8  // TCP
-	tcpOpts    []byte // a multiple of four bytes
-	typ, code  uint8  // ICMP / ICMPv6
-	id         uint16 // ICMP echo identifier
-	rest       uint32 // ICMP error: the 4 bytes after the checksum
-	payload    []byte
-	noChecksum bool // UDP: checksum 0
-}
-
-// bytes builds the segment with its checksum for src → dst.
-func (s seg) bytes(src, dst netip.Addr) []byte {
-	var b []byte
-	proto := s.proto
-	switch s.proto {
-	case pTCP:
-		b = bpftest.TCPHeader(s.sport, s.dport, s.flags, s.tcpOpts)
-	case pUDP:
-		b = bpftest.UDPHeader(s.sport, s.dport, len(s.payload))
-	default:
-		rest := s.rest
-		if rest == 0 {
-			rest = uint32(s.id)<<16 | 1 // echo: identifier, sequence number 1
-		}
-		b = bpftest.ICMPHeader(s.typ, s.code, rest)
-		if src.Is6() {
-			proto = pICMP6
-		}
-	}
-	b = append(b, s.payload...)
-	if !s.noChecksum {
-		bpftest.SetChecksum(b, src, dst, proto)
-	}
-	return b
-}
+// seg is the upper-layer header and payload of a test packet.
+type seg = bpftest.Segment
 
 // pkt4 is an IPv4 packet with TTL 63 and DF unset.
 func pkt4(src, dst netip.Addr, s seg) []byte {
-	return ip4(src, dst, s.proto, 63, 0, 0, nil, s.bytes(src, dst))
+	return ip4(src, dst, s.IPProto(false), 63, 0, 0, nil, s.Bytes(src, dst))
 }
 
 // ip4 builds an IPv4 header (with options opts, a multiple of four
@@ -87,11 +49,7 @@ func ip4(src, dst netip.Addr, proto, ttl uint8, id, fragOff uint16, opts, l4 []b
 
 // pkt6 is an IPv6 packet with hop limit 63.
 func pkt6(src, dst netip.Addr, s seg) []byte {
-	nh := s.proto
-	if nh == pICMP {
-		nh = pICMP6
-	}
-	return ip6(src, dst, nh, 63, s.bytes(src, dst))
+	return ip6(src, dst, s.IPProto(true), 63, s.Bytes(src, dst))
 }
 
 func ip6(src, dst netip.Addr, nh, hl uint8, payload []byte) []byte {

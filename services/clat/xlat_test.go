@@ -23,7 +23,7 @@ func TestOutTranslates(t *testing.T) {
 	payload := bytes.Repeat([]byte("legacy"), 50)
 	for _, tc := range []xlatCase{
 		{"RFC 7915 §4.1: TCP from the CLAT's IPv4 leaves from the CLAT address to PREF64 + the destination",
-			pkt4(IPv4, remote4, seg{proto: pTCP, sport: 40000, dport: 80, flags: 0x18, payload: payload}), pTCP,
+			pkt4(IPv4, remote4, seg{Proto: pTCP, SPort: 40000, DPort: 80, Flags: 0x18, Payload: payload}), pTCP,
 			func(t *testing.T, p parsed) {
 				if binary.BigEndian.Uint16(p.l4) != 40000 || binary.BigEndian.Uint16(p.l4[2:]) != 80 {
 					t.Errorf("ports changed: % x", p.l4[:4])
@@ -33,30 +33,30 @@ func TestOutTranslates(t *testing.T) {
 				}
 			}},
 		{"RFC 7915 §4.5: UDP keeps its ports and gets the IPv6 pseudo-header's checksum",
-			pkt4(IPv4, remote4, seg{proto: pUDP, sport: 5353, dport: 53, payload: []byte("q")}), pUDP, nil},
+			pkt4(IPv4, remote4, seg{Proto: pUDP, SPort: 5353, DPort: 53, Payload: []byte("q")}), pUDP, nil},
 		{"RFC 7915 §4.5: a UDP checksum of zero is computed, IPv6 needs one",
-			pkt4(IPv4, remote4, seg{proto: pUDP, sport: 5353, dport: 53, payload: []byte("zero"), noChecksum: true}), pUDP,
+			pkt4(IPv4, remote4, seg{Proto: pUDP, SPort: 5353, DPort: 53, Payload: []byte("zero"), NoChecksum: true}), pUDP,
 			func(t *testing.T, p parsed) {
 				if binary.BigEndian.Uint16(p.l4[6:]) == 0 {
 					t.Error("UDP checksum still zero")
 				}
 			}},
 		{"RFC 7915 §4.2: an echo request becomes ICMPv6 echo request 128 with its identifier",
-			pkt4(IPv4, remote4, seg{proto: pICMP, typ: 8, id: 77, payload: []byte("ping")}), pICMP6,
+			pkt4(IPv4, remote4, seg{Proto: pICMP, Type: 8, ID: 77, Payload: []byte("ping")}), pICMP6,
 			func(t *testing.T, p parsed) {
 				if p.l4[0] != 128 || binary.BigEndian.Uint16(p.l4[4:]) != 77 {
 					t.Errorf("ICMPv6 type %d id %d, want 128 77", p.l4[0], binary.BigEndian.Uint16(p.l4[4:]))
 				}
 			}},
 		{"RFC 7915 §4.2: an echo reply becomes ICMPv6 echo reply 129",
-			pkt4(IPv4, remote4, seg{proto: pICMP, typ: 0, id: 9}), pICMP6,
+			pkt4(IPv4, remote4, seg{Proto: pICMP, Type: 0, ID: 9}), pICMP6,
 			func(t *testing.T, p parsed) {
 				if p.l4[0] != 129 {
 					t.Errorf("ICMPv6 type %d, want 129", p.l4[0])
 				}
 			}},
 		{"RFC 7915 §4.1: IPv4 options are left behind",
-			ip4(IPv4, remote4, pUDP, 63, 0, 0, []byte{1, 1, 1, 0}, seg{proto: pUDP, sport: 1, dport: 2}.bytes(IPv4, remote4)), pUDP, nil},
+			ip4(IPv4, remote4, pUDP, 63, 0, 0, []byte{1, 1, 1, 0}, seg{Proto: pUDP, SPort: 1, DPort: 2}.Bytes(IPv4, remote4)), pUDP, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ret, out := h.run(true, tc.in)
@@ -88,7 +88,7 @@ func TestOutClampsMSS(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := h.counter("mss_clamped")
-			ret, out := h.run(true, pkt4(IPv4, remote4, seg{proto: pTCP, sport: 1, dport: 443, flags: 0x02, tcpOpts: mss(uint16(tc.mss))}))
+			ret, out := h.run(true, pkt4(IPv4, remote4, seg{Proto: pTCP, SPort: 1, DPort: 443, Flags: 0x02, TCPOpts: mss(uint16(tc.mss))}))
 			if ret != bpftest.ActRedirect {
 				t.Fatalf("verdict %d", ret)
 			}
@@ -105,7 +105,7 @@ func TestOutClampsMSS(t *testing.T) {
 
 func TestOutFragments(t *testing.T) {
 	h := newHarness(t, testPlan())
-	l4 := seg{proto: pUDP, sport: 1000, dport: 2000, payload: bytes.Repeat([]byte{7}, 64)}.bytes(IPv4, remote4)
+	l4 := seg{Proto: pUDP, SPort: 1000, DPort: 2000, Payload: bytes.Repeat([]byte{7}, 64)}.Bytes(IPv4, remote4)
 	first := ip4(IPv4, remote4, pUDP, 63, 0x1234, 0x2000, nil, l4[:40])
 	rest := ip4(IPv4, remote4, pUDP, 63, 0x1234, 5, nil, l4[40:])
 	for _, tc := range []struct {
@@ -147,15 +147,15 @@ func TestOutDrops(t *testing.T) {
 		counter string
 	}{
 		{"RFC 6877 §6.3: a source other than the CLAT's IPv4 (not through the NAT44) is not translated",
-			pkt4(lan, remote4, seg{proto: pUDP, sport: 1, dport: 2}), "source_not_clat"},
+			pkt4(lan, remote4, seg{Proto: pUDP, SPort: 1, DPort: 2}), "source_not_clat"},
 		{"RFC 7915 §4.2: ICMP timestamp is silently dropped",
-			pkt4(IPv4, remote4, seg{proto: pICMP, typ: 13}), "unsupported"},
+			pkt4(IPv4, remote4, seg{Proto: pICMP, Type: 13}), "unsupported"},
 		{"RFC 7915 §4.1: an unexpired loose source route is not translated",
-			ip4(IPv4, remote4, pUDP, 63, 0, 0, []byte{131, 7, 4, 198, 51, 100, 1, 0}, seg{proto: pUDP, sport: 1, dport: 2}.bytes(IPv4, remote4)), "unsupported"},
+			ip4(IPv4, remote4, pUDP, 63, 0, 0, []byte{131, 7, 4, 198, 51, 100, 1, 0}, seg{Proto: pUDP, SPort: 1, DPort: 2}.Bytes(IPv4, remote4)), "unsupported"},
 		{"a fragmented ICMP message cannot get its ICMPv6 checksum",
-			ip4(IPv4, remote4, pICMP, 63, 1, 0x2000, nil, seg{proto: pICMP, typ: 8, payload: make([]byte, 16)}.bytes(IPv4, remote4)), "unsupported"},
+			ip4(IPv4, remote4, pICMP, 63, 1, 0x2000, nil, seg{Proto: pICMP, Type: 8, Payload: make([]byte, 16)}.Bytes(IPv4, remote4)), "unsupported"},
 		{"a total length beyond the packet is malformed",
-			func() []byte { b := pkt4(IPv4, remote4, seg{proto: pUDP}); b[3] += 8; return b }(), "malformed"},
+			func() []byte { b := pkt4(IPv4, remote4, seg{Proto: pUDP}); b[3] += 8; return b }(), "malformed"},
 		{"a protocol RFC 7915 does not translate here (SCTP) is dropped",
 			ip4(IPv4, remote4, 132, 63, 0, 0, nil, make([]byte, 16)), "unsupported"},
 	} {
@@ -171,8 +171,8 @@ func TestOutDrops(t *testing.T) {
 // quoted packet translated too.
 func TestOutICMPError(t *testing.T) {
 	h := newHarness(t, testPlan())
-	quoted := pkt4(remote4, IPv4, seg{proto: pUDP, sport: 53, dport: 33434, payload: []byte("probe")})
-	ret, out := h.run(true, pkt4(IPv4, remote4, seg{proto: pICMP, typ: 3, code: 3, payload: quoted}))
+	quoted := pkt4(remote4, IPv4, seg{Proto: pUDP, SPort: 53, DPort: 33434, Payload: []byte("probe")})
+	ret, out := h.run(true, pkt4(IPv4, remote4, seg{Proto: pICMP, Type: 3, Code: 3, Payload: quoted}))
 	if ret != bpftest.ActRedirect {
 		t.Fatalf("verdict %d", ret)
 	}
@@ -188,8 +188,8 @@ func TestOutICMPError(t *testing.T) {
 		t.Error("not counted")
 	}
 	// An error quoting a packet that did not come through the CLAT.
-	other := pkt4(remote4, netip.MustParseAddr("192.0.2.9"), seg{proto: pUDP, sport: 53, dport: 1})
-	h.wantDropped(t, true, pkt4(IPv4, remote4, seg{proto: pICMP, typ: 3, code: 3, payload: other}), "icmp_error_not_ours")
+	other := pkt4(remote4, netip.MustParseAddr("192.0.2.9"), seg{Proto: pUDP, SPort: 53, DPort: 1})
+	h.wantDropped(t, true, pkt4(IPv4, remote4, seg{Proto: pICMP, Type: 3, Code: 3, Payload: other}), "icmp_error_not_ours")
 }
 
 func TestInTranslates(t *testing.T) {
@@ -197,28 +197,28 @@ func TestInTranslates(t *testing.T) {
 	big := bytes.Repeat([]byte{1}, 1300)
 	for _, tc := range []xlatCase{
 		{"RFC 7915 §5.1: TCP from PREF64 + an IPv4 address to the CLAT address becomes IPv4 to the CLAT's IPv4",
-			pkt6(to6(remote4), testCLAT6, seg{proto: pTCP, sport: 80, dport: 40000, flags: 0x10, payload: []byte("hello")}), pTCP,
+			pkt6(to6(remote4), testCLAT6, seg{Proto: pTCP, SPort: 80, DPort: 40000, Flags: 0x10, Payload: []byte("hello")}), pTCP,
 			func(t *testing.T, p parsed) {
 				if p.df {
 					t.Error("DF set on a small packet (RFC 7915 §5.1: only above 1260 bytes)")
 				}
 			}},
 		{"RFC 7915 §5.1: DF is set above 1260 bytes",
-			pkt6(to6(remote4), testCLAT6, seg{proto: pUDP, sport: 53, dport: 5353, payload: big}), pUDP,
+			pkt6(to6(remote4), testCLAT6, seg{Proto: pUDP, SPort: 53, DPort: 5353, Payload: big}), pUDP,
 			func(t *testing.T, p parsed) {
 				if !p.df {
 					t.Error("DF not set")
 				}
 			}},
 		{"RFC 7915 §5.2: an ICMPv6 echo reply becomes an ICMP echo reply",
-			pkt6(to6(remote4), testCLAT6, seg{proto: pICMP, typ: 129, id: 77, payload: []byte("pong")}), pICMP,
+			pkt6(to6(remote4), testCLAT6, seg{Proto: pICMP, Type: 129, ID: 77, Payload: []byte("pong")}), pICMP,
 			func(t *testing.T, p parsed) {
 				if p.l4[0] != 0 || binary.BigEndian.Uint16(p.l4[4:]) != 77 {
 					t.Errorf("ICMP type %d id %d", p.l4[0], binary.BigEndian.Uint16(p.l4[4:]))
 				}
 			}},
 		{"RFC 6935: a UDP checksum of zero stays zero (none, in IPv4)",
-			pkt6(to6(remote4), testCLAT6, seg{proto: pUDP, sport: 1, dport: 2, noChecksum: true}), pUDP,
+			pkt6(to6(remote4), testCLAT6, seg{Proto: pUDP, SPort: 1, DPort: 2, NoChecksum: true}), pUDP,
 			func(t *testing.T, p parsed) {
 				if binary.BigEndian.Uint16(p.l4[6:]) != 0 {
 					t.Error("zero UDP checksum changed")
@@ -244,7 +244,7 @@ func TestInTranslates(t *testing.T) {
 // segments, which leave by clat0: at most its MTU (1472) minus 40.
 func TestInClampsMSS(t *testing.T) {
 	h := newHarness(t, testPlan())
-	ret, out := h.run(false, pkt6(to6(remote4), testCLAT6, seg{proto: pTCP, sport: 443, dport: 1, flags: 0x12, tcpOpts: mss(1440)}))
+	ret, out := h.run(false, pkt6(to6(remote4), testCLAT6, seg{Proto: pTCP, SPort: 443, DPort: 1, Flags: 0x12, TCPOpts: mss(1440)}))
 	if ret != bpftest.ActOK {
 		t.Fatalf("verdict %d", ret)
 	}
@@ -257,7 +257,7 @@ func TestInClampsMSS(t *testing.T) {
 func TestInFragment(t *testing.T) {
 	h := newHarness(t, testPlan())
 	src := to6(remote4)
-	l4 := seg{proto: pUDP, sport: 53, dport: 1, payload: make([]byte, 100)}.bytes(src, testCLAT6)
+	l4 := seg{Proto: pUDP, SPort: 53, DPort: 1, Payload: make([]byte, 100)}.Bytes(src, testCLAT6)
 	fh := []byte{pUDP, 0, 0, 1, 0, 0, 0xab, 0xcd} // offset 0, M=1, id 0xabcd
 	ret, out := h.run(false, ip6(src, testCLAT6, pFrag, 63, append(fh, l4[:56]...)))
 	if ret != bpftest.ActOK {
@@ -276,11 +276,11 @@ func TestInNotOurs(t *testing.T) {
 		name string
 		in   []byte
 	}{
-		{"to another address: the next program's", pkt6(to6(remote4), other, seg{proto: pUDP, sport: 1, dport: 2})},
-		{"IPv4: the next program's", pkt4(remote4, IPv4, seg{proto: pUDP, sport: 1, dport: 2})},
+		{"to another address: the next program's", pkt6(to6(remote4), other, seg{Proto: pUDP, SPort: 1, DPort: 2})},
+		{"IPv4: the next program's", pkt4(remote4, IPv4, seg{Proto: pUDP, SPort: 1, DPort: 2})},
 		{"RFC 4861: neighbour solicitation for the claimed address is the kernel's",
-			pkt6(netip.MustParseAddr("fe80::1"), testCLAT6, seg{proto: pICMP, typ: 135, payload: testCLAT6.AsSlice()})},
-		{"not from the NAT64 prefix: left to the stack", pkt6(router6, testCLAT6, seg{proto: pUDP, sport: 1, dport: 2})},
+			pkt6(netip.MustParseAddr("fe80::1"), testCLAT6, seg{Proto: pICMP, Type: 135, Payload: testCLAT6.AsSlice()})},
+		{"not from the NAT64 prefix: left to the stack", pkt6(router6, testCLAT6, seg{Proto: pUDP, SPort: 1, DPort: 2})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ret, out := h.run(false, tc.in)
@@ -297,7 +297,7 @@ func TestInNotOurs(t *testing.T) {
 // packet translated back to the CLAT's IPv4.
 func TestInICMPError(t *testing.T) {
 	h := newHarness(t, testPlan())
-	sent := pkt6(testCLAT6, to6(remote4), seg{proto: pTCP, sport: 40000, dport: 443, flags: 0x10, payload: make([]byte, 64)})
+	sent := pkt6(testCLAT6, to6(remote4), seg{Proto: pTCP, SPort: 40000, DPort: 443, Flags: 0x10, Payload: make([]byte, 64)})
 	for _, tc := range []struct {
 		name         string
 		from         netip.Addr
@@ -313,7 +313,7 @@ func TestInICMPError(t *testing.T) {
 		{"RFC 7915 §5.2: time exceeded", router6, 3, 0, 0, Dummy4, 11, 0, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ret, out := h.run(false, pkt6(tc.from, testCLAT6, seg{proto: pICMP, typ: tc.typ, code: tc.code, rest: tc.rest, payload: sent}))
+			ret, out := h.run(false, pkt6(tc.from, testCLAT6, seg{Proto: pICMP, Type: tc.typ, Code: tc.code, Rest: tc.rest, Payload: sent}))
 			if ret != bpftest.ActOK {
 				t.Fatalf("verdict %d", ret)
 			}
@@ -333,8 +333,8 @@ func TestInICMPError(t *testing.T) {
 		})
 	}
 	// An error quoting a packet the CLAT did not send.
-	foreign := pkt6(netip.MustParseAddr("2001:db8:1000::99"), to6(remote4), seg{proto: pUDP, sport: 1, dport: 2})
-	h.wantDropped(t, false, pkt6(router6, testCLAT6, seg{proto: pICMP, typ: 1, code: 0, payload: foreign}), "icmp_error_not_ours")
+	foreign := pkt6(netip.MustParseAddr("2001:db8:1000::99"), to6(remote4), seg{Proto: pUDP, SPort: 1, DPort: 2})
+	h.wantDropped(t, false, pkt6(router6, testCLAT6, seg{Proto: pICMP, Type: 1, Code: 0, Payload: foreign}), "icmp_error_not_ours")
 }
 
 func TestInDrops(t *testing.T) {
@@ -345,11 +345,11 @@ func TestInDrops(t *testing.T) {
 		counter string
 	}{
 		{"a payload length beyond the packet is malformed",
-			func() []byte { b := pkt6(to6(remote4), testCLAT6, seg{proto: pUDP}); b[5] += 8; return b }(), "malformed"},
+			func() []byte { b := pkt6(to6(remote4), testCLAT6, seg{Proto: pUDP}); b[5] += 8; return b }(), "malformed"},
 		{"RFC 7915 §5.2: MLD and other single-hop ICMPv6 from the prefix are dropped",
-			pkt6(to6(remote4), testCLAT6, seg{proto: pICMP, typ: 143}), "unsupported"},
+			pkt6(to6(remote4), testCLAT6, seg{Proto: pICMP, Type: 143}), "unsupported"},
 		{"RFC 7915 §5.1: a routing header with segments left is not translated",
-			ip6(to6(remote4), testCLAT6, 43, 63, append([]byte{pUDP, 0, 0, 1, 0, 0, 0, 0}, seg{proto: pUDP}.bytes(to6(remote4), testCLAT6)...)), "unsupported"},
+			ip6(to6(remote4), testCLAT6, 43, 63, append([]byte{pUDP, 0, 0, 1, 0, 0, 0, 0}, seg{Proto: pUDP}.Bytes(to6(remote4), testCLAT6)...)), "unsupported"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h.wantDropped(t, false, tc.in, tc.counter)
@@ -361,18 +361,18 @@ func TestInDrops(t *testing.T) {
 // (swap the addresses) gives the same flow back, checksums intact.
 func TestRoundTrip(t *testing.T) {
 	h := newHarness(t, testPlan())
-	ret, out := h.run(true, pkt4(IPv4, remote4, seg{proto: pTCP, sport: 40000, dport: 80, flags: 0x10, payload: []byte("GET /")}))
+	ret, out := h.run(true, pkt4(IPv4, remote4, seg{Proto: pTCP, SPort: 40000, DPort: 80, Flags: 0x10, Payload: []byte("GET /")}))
 	if ret != bpftest.ActRedirect {
 		t.Fatalf("out: verdict %d", ret)
 	}
 	p := parse(t, out)
-	reply := seg{proto: pTCP, sport: 80, dport: 40000, flags: 0x10, payload: []byte("200 OK")}
+	reply := seg{Proto: pTCP, SPort: 80, DPort: 40000, Flags: 0x10, Payload: []byte("200 OK")}
 	ret, back := h.run(false, pkt6(p.dst, p.src, reply))
 	if ret != bpftest.ActOK {
 		t.Fatalf("in: verdict %d", ret)
 	}
 	b := parse(t, back)
-	if b.src != remote4 || b.dst != IPv4 || !bytes.Equal(b.l4, reply.bytes(remote4, IPv4)) {
+	if b.src != remote4 || b.dst != IPv4 || !bytes.Equal(b.l4, reply.Bytes(remote4, IPv4)) {
 		t.Errorf("reply %v → %v % x, want the IPv4 reply", b.src, b.dst, b.l4)
 	}
 }

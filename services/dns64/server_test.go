@@ -1,13 +1,14 @@
 package dns64
 
 import (
-	"context"
 	"net"
 	"net/netip"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"codeberg.org/monostack/gizmo/internal/testrun"
 )
 
 // TestRunServesUDPAndTCPAndRelistens runs the service on loopback: a cache
@@ -103,23 +104,15 @@ func TestRunReleasesUDPSockets(t *testing.T) {
 		p := testPlan()
 		p.Listen = []Listener{{Addr: ap, Source: SourceRDNSS}}
 		s.Update(p)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error)
-		go func() { done <- s.Run(ctx) }()
+		stop := testrun.Start(t, "Run", s.Run)
 		waitServing(t, ap.String(), func() string { return "" })
 		q := new(dns.Msg)
 		q.SetQuestion("dual.example.test.", dns.TypeAAAA)
 		if _, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(q, ap.String()); err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("round %d: Run: %v", round, err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("round %d: Run did not return after cancel", round)
+		if err := stop(); err != nil {
+			t.Fatalf("round %d: Run: %v", round, err)
 		}
 		pc, err := net.ListenPacket("udp4", ap.String())
 		if err != nil {

@@ -48,13 +48,7 @@ func testSoftwire() Softwire {
 // the verdict and the frame after the program.
 func (h *harness) run(prog *ebpf.Program, l3 []byte) (uint32, []byte) {
 	h.t.Helper()
-	frame := bpftest.Frame(net.HardwareAddr{0x02, 0, 0xc0, 0, 0, 1}, macGizmo, l3)
-	ro := &ebpf.RunOptions{Data: frame, DataOut: make([]byte, len(frame)+256)}
-	ret, err := prog.Run(ro)
-	if err != nil {
-		h.t.Fatalf("test run: %v", err)
-	}
-	return ret, ro.DataOut
+	return bpftest.Run(h.t, prog, bpftest.Frame(net.HardwareAddr{0x02, 0, 0xc0, 0, 0, 1}, macGizmo, l3))
 }
 
 func (h *harness) out(l3 []byte) (uint32, []byte) { return h.run(h.dp.objs.DsliteOut, l3) }
@@ -93,16 +87,8 @@ func l4sum4(p []byte) uint32 {
 // tcp4 builds a TCP segment from src to dst with flags and options, with
 // a valid checksum, in an IPv4 packet.
 func tcp4(src, dst netip.Addr, flags byte, opts []byte, payload []byte) []byte {
-	t := make([]byte, 20+len(opts))
-	binary.BigEndian.PutUint16(t[0:], 40000)
-	binary.BigEndian.PutUint16(t[2:], 80)
-	t[12] = byte((20+len(opts))/4) << 4
-	t[13] = flags
-	binary.BigEndian.PutUint16(t[14:], 65535)
-	copy(t[20:], opts)
-	p := ipv4(src, dst, 6, 0, append(t, payload...))
-	binary.BigEndian.PutUint16(p[20+16:], ^uint16(l4sum4(p)))
-	return p
+	s := bpftest.Segment{Proto: 6, SPort: 40000, DPort: 80, Flags: flags, TCPOpts: opts, Payload: payload}
+	return ipv4(src, dst, 6, 0, s.Bytes(src, dst))
 }
 
 // ipv6 builds an IPv6 header with next header nh in front of payload.
@@ -116,12 +102,11 @@ func ipv6(src, dst netip.Addr, nh byte, payload []byte) []byte {
 	return append(h, payload...)
 }
 
+// udp4 is a UDP datagram of n zero bytes in an IPv4 packet, without a
+// UDP checksum (RFC 768).
 func udp4(src, dst netip.Addr, n int) []byte {
-	u := make([]byte, 8+n)
-	binary.BigEndian.PutUint16(u[0:], 5353)
-	binary.BigEndian.PutUint16(u[2:], 53)
-	binary.BigEndian.PutUint16(u[4:], uint16(8+n))
-	return ipv4(src, dst, 17, 0xb8, u)
+	s := bpftest.Segment{Proto: 17, SPort: 5353, DPort: 53, Payload: make([]byte, n), NoChecksum: true}
+	return ipv4(src, dst, 17, 0xb8, s.Bytes(src, dst))
 }
 
 func mssOf(t *testing.T, p []byte) uint16 {

@@ -24,7 +24,7 @@ func (h *harness) rotate(p Plan, addrs, flows, limit int, counter string) {
 	created := 0
 	for a := range addrs {
 		for port := range flows {
-			ret, _ := h.send(true, pkt6(lanAddr(a), to6(p, remote1), seg{proto: ProtoUDP, sport: uint16(1000 + port), dport: 53}))
+			ret, _ := h.send(true, pkt6(lanAddr(a), to6(p, remote1), seg{Proto: ProtoUDP, SPort: uint16(1000 + port), DPort: 53}))
 			if ret == bpftest.ActRedirect {
 				created++
 			}
@@ -61,7 +61,7 @@ func TestRFC8981RotatingAddressesStayInsideThe64sLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := h.counter("host_limit_refused")
-	if ret, _ := h.send(true, pkt6(lanAddr(0), to6(p, remote1), seg{proto: ProtoUDP, sport: 2000, dport: 53})); ret != bpftest.ActShot {
+	if ret, _ := h.send(true, pkt6(lanAddr(0), to6(p, remote1), seg{Proto: ProtoUDP, SPort: 2000, DPort: 53})); ret != bpftest.ActShot {
 		t.Errorf("fifth flow of an address with a share of 4: verdict %d", ret)
 	}
 	if h.counter("host_limit_refused") != before+1 {
@@ -71,7 +71,7 @@ func TestRFC8981RotatingAddressesStayInsideThe64sLimit(t *testing.T) {
 	if err := h.dp.configure(p, flagNoFIB|flagFakeClock, h.now); err != nil {
 		t.Fatal(err)
 	}
-	h.out(t, p, ula.Addr().Next(), remote1, seg{proto: ProtoUDP, sport: 1000, dport: 53})
+	h.out(t, p, ula.Addr().Next(), remote1, seg{Proto: ProtoUDP, SPort: 1000, DPort: 53})
 }
 
 // TestHostCountsNeverJam: the per-host bookkeeping has no side table that
@@ -86,13 +86,13 @@ func TestHostCountsNeverJam(t *testing.T) {
 	h := newHarness(t, p, 0)
 	const n = 5000
 	for a := range n {
-		if ret, _ := h.run(true, pkt6(lanAddr(a), to6(p, remote1), seg{proto: ProtoUDP, sport: uint16(40000 + a%2), dport: 53})); ret != bpftest.ActRedirect {
+		if ret, _ := h.run(true, pkt6(lanAddr(a), to6(p, remote1), seg{Proto: ProtoUDP, SPort: uint16(40000 + a%2), DPort: 53})); ret != bpftest.ActRedirect {
 			t.Fatalf("address %d: verdict %d (counters %v)", a, ret, mustCounters(t, h))
 		}
 	}
 	opened := 1
 	for port := uint16(40002); port < 40020; port++ {
-		if ret, _ := h.run(true, pkt6(lanAddr(n-1), to6(p, remote1), seg{proto: ProtoUDP, sport: port, dport: 53})); ret != bpftest.ActRedirect {
+		if ret, _ := h.run(true, pkt6(lanAddr(n-1), to6(p, remote1), seg{Proto: ProtoUDP, SPort: port, DPort: 53})); ret != bpftest.ActRedirect {
 			break
 		}
 		opened++
@@ -119,7 +119,7 @@ func TestPoolPortsNeverLeak(t *testing.T) {
 		for a := range n {
 			src := lanAddr(round*n + a)
 			sport := uint16(40000 + a%2) // UDP keeps the parity: half the pool each
-			if ret, _ := h.run(true, pkt6(src, to6(p, remote1), seg{proto: ProtoUDP, sport: sport, dport: 53})); ret != bpftest.ActRedirect {
+			if ret, _ := h.run(true, pkt6(src, to6(p, remote1), seg{Proto: ProtoUDP, SPort: sport, DPort: 53})); ret != bpftest.ActRedirect {
 				t.Fatalf("round %d, address %d: verdict %d (counters %v)", round, a, ret, mustCounters(t, h))
 			}
 		}
@@ -145,16 +145,20 @@ func TestPoolPortsNeverLeak(t *testing.T) {
 	fill(1)
 }
 
+// TestRFC6146InboundSessionsBoundedPerBinding: the sessions the IPv4 side
+// opens on a binding are bounded per binding, and charged to the binding,
+// not to the LAN host's address or MAC, so that a remote cannot spend a
+// host's share.
 func TestRFC6146InboundSessionsBoundedPerBinding(t *testing.T) {
 	p := testPlan()
 	p.MaxInboundSessionsPerBinding = 8
 	p.MaxSessionsPerHost = 4
 	h := newHarness(t, p, 0)
-	o := h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 5000, dport: 3478})
+	o := h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 5000, DPort: 3478})
 	spray := func() (in int) {
 		t.Helper()
 		for port := range 100 {
-			if ret, _ := h.send(false, pkt4(remote1, pool, seg{proto: ProtoUDP, sport: uint16(20000 + port), dport: o.sport})); ret == bpftest.ActRedirect {
+			if ret, _ := h.send(false, pkt4(remote1, pool, seg{Proto: ProtoUDP, SPort: uint16(20000 + port), DPort: o.sport})); ret == bpftest.ActRedirect {
 				in++
 			}
 		}
@@ -166,16 +170,20 @@ func TestRFC6146InboundSessionsBoundedPerBinding(t *testing.T) {
 		t.Errorf("%d of 100 ports got in with a bound of 8; inbound_session_refused %d", in, h.counter("inbound_session_refused"))
 	}
 	// The remote's sessions are not the host's: its own share of 4 is
-	// untouched (one used above, three more).
+	// untouched (one used above, three more), and its MAC is charged
+	// these four alone.
 	for port := uint16(5001); port < 5004; port++ {
-		h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: port, dport: 53})
+		h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: port, DPort: 53})
 	}
 	if h.counter("host_limit_refused") != 0 {
 		t.Errorf("host_limit_refused %d", h.counter("host_limit_refused"))
 	}
+	if got := h.dp.quota.chargedMAC(h.dp.seed, [6]byte(macB)); got != 4 {
+		t.Errorf("the host's MAC is charged %d sessions, want its own 4", got)
+	}
 	// Expired inbound sessions give the binding its room back.
 	h.advance(uint64(UDPTimeout - time.Second))
-	h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 5000, dport: 3478}) // keeps the binding
+	h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 5000, DPort: 3478}) // keeps the binding
 	h.advance(uint64(2 * time.Second))
 	if _, err := h.dp.reap(h.now); err != nil {
 		t.Fatal(err)
@@ -208,23 +216,23 @@ func frag4(b []byte, id uint16, off int, mf bool) []byte {
 func TestRFC1812NoICMPErrorAboutAnICMPError(t *testing.T) {
 	p := testPlan()
 	h := newHarness(t, p, 0)
-	o := h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 7000, dport: 53})
+	o := h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 7000, DPort: 53})
 	// RFC 1812 §4.3.2.7: an ICMPv4 error whose TTL runs out here is
 	// dropped, never answered with time exceeded.
-	quoted := ip4(pool, remote1, 64, ProtoUDP, false, seg{proto: ProtoUDP, sport: o.sport, dport: 53}.bytes(pool, remote1))
-	icmpErr := setTTL(pkt4(remote2, pool, seg{proto: ProtoICMP, dport: 3<<8 | 3, payload: quoted}), 1)
+	quoted := ip4(pool, remote1, 64, ProtoUDP, false, seg{Proto: ProtoUDP, SPort: o.sport, DPort: 53}.Bytes(pool, remote1))
+	icmpErr := setTTL(pkt4(remote2, pool, seg{Proto: ProtoICMP, Type: 3, Code: 3, Payload: quoted}), 1)
 	if ret, out := h.send(false, icmpErr); ret != bpftest.ActShot {
 		t.Errorf("ICMPv4 error with TTL 1: verdict %d, %d bytes out", ret, len(out))
 	}
 	// RFC 4443 §2.4(e.1): nor an ICMPv6 error whose hop limit runs out.
-	inner := pkt6(to6(p, remote1), hostA, seg{proto: ProtoUDP, sport: 53, dport: 7000})
-	icmp6Err := pkt6(hostA, to6(p, remote1), seg{proto: ProtoICMP, dport: 1<<8 | 4, payload: inner})
+	inner := pkt6(to6(p, remote1), hostA, seg{Proto: ProtoUDP, SPort: 53, DPort: 7000})
+	icmp6Err := pkt6(hostA, to6(p, remote1), seg{Proto: ProtoICMP, Type: 1, Code: 4, Payload: inner})
 	icmp6Err[7] = 1
 	if ret, out := h.send(true, icmp6Err); ret != bpftest.ActShot {
 		t.Errorf("ICMPv6 error with hop limit 1: verdict %d, %d bytes out", ret, len(out))
 	}
 	// RFC 1812 §4.3.2.7: nor a non-initial fragment.
-	first := frag4(pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 53, dport: o.sport, payload: make([]byte, 16)}), 77, 0, true)
+	first := frag4(pkt4(remote1, pool, seg{Proto: ProtoUDP, SPort: 53, DPort: o.sport, Payload: make([]byte, 16)}), 77, 0, true)
 	if ret, _ := h.send(false, first); ret != bpftest.ActRedirect {
 		t.Fatalf("first fragment: verdict %d", ret)
 	}
@@ -243,7 +251,7 @@ func TestRFC4443ICMPErrorsRateLimited(t *testing.T) {
 	h := newHarness(t, p, 0)
 	expire := func(n int) (answered int) {
 		for i := range n {
-			in := pkt6(hostA, to6(p, remote1), seg{proto: ProtoUDP, sport: uint16(3000 + i), dport: 33434})
+			in := pkt6(hostA, to6(p, remote1), seg{Proto: ProtoUDP, SPort: uint16(3000 + i), DPort: 33434})
 			in[7] = 1
 			if ret, out := h.send(true, in); ret == bpftest.ActRedirect && len(out) > 0 && parse(t, out).icmpType == 3 {
 				answered++
@@ -262,9 +270,9 @@ func TestRFC4443ICMPErrorsRateLimited(t *testing.T) {
 	// The IPv4 side has its own bucket: a flood from the WAN does not
 	// silence the errors the LAN hosts need (Packet Too Big).
 	h.advance(uint64(time.Second))
-	o := h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 9, dport: 9})
+	o := h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 9, DPort: 9})
 	for range 20 {
-		h.send(false, setTTL(pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 9, dport: o.sport}), 1))
+		h.send(false, setTTL(pkt4(remote1, pool, seg{Proto: ProtoUDP, SPort: 9, DPort: o.sport}), 1))
 	}
 	if got := expire(1); got != 1 {
 		t.Error("the WAN's expiring packets used up the LAN's ICMP errors")
@@ -274,10 +282,10 @@ func TestRFC4443ICMPErrorsRateLimited(t *testing.T) {
 func TestRFC791FragmentStateExpires(t *testing.T) {
 	p := testPlan()
 	h := newHarness(t, p, 0)
-	o := h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 8000, dport: 53})
+	o := h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 8000, DPort: 53})
 	datagram := func(id uint16, gap time.Duration) uint32 {
 		t.Helper()
-		first := frag4(pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 53, dport: o.sport, payload: make([]byte, 16)}), id, 0, true)
+		first := frag4(pkt4(remote1, pool, seg{Proto: ProtoUDP, SPort: 53, DPort: o.sport, Payload: make([]byte, 16)}), id, 0, true)
 		if ret, _ := h.send(false, first); ret != bpftest.ActRedirect {
 			t.Fatalf("first fragment: verdict %d", ret)
 		}
@@ -310,7 +318,7 @@ func TestOrphanPoolPortFreed(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A live binding is no orphan.
-	o := h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 6000, dport: 53})
+	o := h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 6000, DPort: 53})
 	for pass := range 2 {
 		res, err := h.dp.reap(h.now)
 		if err != nil {
@@ -338,9 +346,9 @@ func TestLiveSessionsPerAddress(t *testing.T) {
 	p := testPlan()
 	h := newHarness(t, p, 0)
 	for port := range uint16(3) {
-		h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 1000 + port, dport: 53})
+		h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 1000 + port, DPort: 53})
 	}
-	h.out(t, p, hostB, remote1, seg{proto: ProtoUDP, sport: 1000, dport: 53})
+	h.out(t, p, hostB, remote1, seg{Proto: ProtoUDP, SPort: 1000, DPort: 53})
 	hs, err := h.dp.hosts()
 	if err != nil {
 		t.Fatal(err)

@@ -42,10 +42,10 @@ func BenchmarkPacketCost(b *testing.B) {
 		}
 	}
 	// The flows: a UDP flow, and a TCP connection through its handshake.
-	udp6 := pkt6(hostA, to6(p, remote1), seg{proto: ProtoUDP, sport: 5000, dport: 7000, payload: make([]byte, 64)})
+	udp6 := pkt6(hostA, to6(p, remote1), seg{Proto: ProtoUDP, SPort: 5000, DPort: 7000, Payload: make([]byte, 64)})
 	run(dp.objs.Nat64Lan, udp6)
 	tcp := func(flags uint8, payload int) seg {
-		return seg{proto: ProtoTCP, sport: 40000, dport: 80, flags: flags, payload: make([]byte, payload)}
+		return seg{Proto: ProtoTCP, SPort: 40000, DPort: 80, Flags: flags, Payload: make([]byte, payload)}
 	}
 	run(dp.objs.Nat64Lan, pkt6(hostA, to6(p, remote1), tcp(0x02, 0)))
 	var bk nat64Bib6Val
@@ -57,7 +57,7 @@ func BenchmarkPacketCost(b *testing.B) {
 		b.Fatal(err)
 	}
 	back := func(flags uint8, payload int) seg {
-		return seg{proto: ProtoTCP, sport: 80, dport: port16(bk.Port4), flags: flags, payload: make([]byte, payload)}
+		return seg{Proto: ProtoTCP, SPort: 80, DPort: port16(bk.Port4), Flags: flags, Payload: make([]byte, payload)}
 	}
 	run(dp.objs.Nat64Wan, pkt4(remote1, pool, back(0x12, 0)))
 
@@ -70,17 +70,17 @@ func BenchmarkPacketCost(b *testing.B) {
 		{"6→4 UDP, 64-byte payload", dp.objs.Nat64Lan, same(udp6), bpftest.ActRedirect},
 		{"6→4 TCP, 1440-byte payload (1500-byte IPv6 packet)", dp.objs.Nat64Lan, same(pkt6(hostA, to6(p, remote1), tcp(0x10, 1440))), bpftest.ActRedirect},
 		{"4→6 UDP, 64-byte payload", dp.objs.Nat64Wan,
-			same(pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 7000, dport: port16(ub.Port4), payload: make([]byte, 64)})), bpftest.ActRedirect},
+			same(pkt4(remote1, pool, seg{Proto: ProtoUDP, SPort: 7000, DPort: port16(ub.Port4), Payload: make([]byte, 64)})), bpftest.ActRedirect},
 		{"4→6 TCP, 1440-byte payload (1480-byte IPv4 packet)", dp.objs.Nat64Wan, same(pkt4(remote1, pool, back(0x10, 1440))), bpftest.ActRedirect},
 		{"6→4 TCP SYN opening a session and a binding", dp.objs.Nat64Lan, func(i int) []byte {
 			s := tcp(0x02, 0)
-			s.sport = uint16(1024 + i)
+			s.SPort = uint16(1024 + i)
 			return frame(pkt6(hostB, to6(p, remote2), s))
 		}, bpftest.ActRedirect},
 		{"native IPv6 on the LAN (not to the prefix)", dp.objs.Nat64Lan,
-			same(pkt6(hostA, netip.MustParseAddr("2001:db8:ffff::6"), seg{proto: ProtoUDP, sport: 5000, dport: 7000, payload: make([]byte, 64)})), bpftest.ActNext},
+			same(pkt6(hostA, netip.MustParseAddr("2001:db8:ffff::6"), seg{Proto: ProtoUDP, SPort: 5000, DPort: 7000, Payload: make([]byte, 64)})), bpftest.ActNext},
 		{"IPv4 on the WAN not to the pool", dp.objs.Nat64Wan,
-			same(pkt4(remote1, netip.MustParseAddr("192.0.2.7"), seg{proto: ProtoUDP, sport: 5000, dport: 7000, payload: make([]byte, 64)})), bpftest.ActNext},
+			same(pkt4(remote1, netip.MustParseAddr("192.0.2.7"), seg{Proto: ProtoUDP, SPort: 5000, DPort: 7000, Payload: make([]byte, 64)})), bpftest.ActNext},
 	}
 	const runs = 101
 	b.ResetTimer()

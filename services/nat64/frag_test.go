@@ -25,13 +25,13 @@ func TestRFC7915FragmentsWithoutDF(t *testing.T) {
 	p := testPlan()
 	p.LANMTU = 1280
 	h := newHarness(t, p, 0)
-	o := h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 6000, dport: 53})
+	o := h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 6000, DPort: 53})
 
 	payload := make([]byte, 1472)
 	for i := range payload {
 		payload[i] = byte(i * 7)
 	}
-	udp := seg{proto: ProtoUDP, sport: 53, dport: o.sport, payload: payload}.bytes(remote1, pool)
+	udp := seg{Proto: ProtoUDP, SPort: 53, DPort: o.sport, Payload: payload}.Bytes(remote1, pool)
 	in := ip4(remote1, pool, 64, ProtoUDP, false, udp)
 	ret, out := h.send(false, in)
 	if ret != bpftest.ActRedirect {
@@ -75,8 +75,8 @@ func TestRFC7915FragmentsWithoutDF(t *testing.T) {
 	}
 	// ICMP is not split: the checksum of a fragmented ICMPv6 message
 	// covers all of it (a pseudo-header with the whole length).
-	e := h.out(t, p, hostA, remote1, seg{proto: ProtoICMP, sport: 77, dport: 128 << 8})
-	ret, _ = h.send(false, ip4(remote1, pool, 64, ProtoICMP, false, seg{proto: ProtoICMP, sport: e.sport, dport: 0, payload: payload}.bytes(remote1, pool)))
+	e := h.out(t, p, hostA, remote1, seg{Proto: ProtoICMP, ID: 77, Type: 128})
+	ret, _ = h.send(false, ip4(remote1, pool, 64, ProtoICMP, false, seg{Proto: ProtoICMP, ID: e.sport, Type: 0, Payload: payload}.Bytes(remote1, pool)))
 	if ret != bpftest.ActShot || h.counter("needs_fragmentation") != 1 {
 		t.Errorf("big echo reply without DF: verdict %d, needs_fragmentation %d; want a counted drop", ret, h.counter("needs_fragmentation"))
 	}

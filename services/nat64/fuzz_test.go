@@ -27,7 +27,7 @@ func fuzzProgram(f *testing.F, fromLAN bool, seeds [][]byte) {
 			return // the kernel's test run takes a full IP header, at most a page
 		}
 		h.t = t
-		h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 53, dport: 53})
+		h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 53, DPort: 53})
 		if fromLAN {
 			l3[0] = 0x60 | l3[0]&0x0f
 		} else {
@@ -47,18 +47,18 @@ func fuzzProgram(f *testing.F, fromLAN bool, seeds [][]byte) {
 func FuzzLANProgram(f *testing.F) {
 	p := testPlan()
 	fuzzProgram(f, true, [][]byte{
-		pkt6(hostA, to6(p, remote1), seg{proto: ProtoUDP, sport: 53, dport: 53, payload: []byte("hello")}),
-		pkt6(hostA, to6(p, remote1), seg{proto: ProtoTCP, sport: 1, dport: 80, flags: 2}),
-		pkt6(hostA, to6(p, remote1), seg{proto: ProtoICMP, sport: 1, dport: 128 << 8}),
-		pkt6(hostA, to6(p, remote1), seg{proto: ProtoICMP, dport: 1<<8 | 4, payload: pkt6(to6(p, remote1), hostA, seg{proto: ProtoUDP, sport: 53, dport: 53})}),
+		pkt6(hostA, to6(p, remote1), seg{Proto: ProtoUDP, SPort: 53, DPort: 53, Payload: []byte("hello")}),
+		pkt6(hostA, to6(p, remote1), seg{Proto: ProtoTCP, SPort: 1, DPort: 80, Flags: 2}),
+		pkt6(hostA, to6(p, remote1), seg{Proto: ProtoICMP, ID: 1, Type: 128}),
+		pkt6(hostA, to6(p, remote1), seg{Proto: ProtoICMP, Type: 1, Code: 4, Payload: pkt6(to6(p, remote1), hostA, seg{Proto: ProtoUDP, SPort: 53, DPort: 53})}),
 	})
 }
 
 func FuzzWANProgram(f *testing.F) {
 	fuzzProgram(f, false, [][]byte{
-		pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 53, dport: 53, payload: []byte("hello")}),
-		pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 53, dport: 53, zeroCsum: true}),
-		pkt4(remote1, pool, seg{proto: ProtoICMP, sport: 53, dport: 8 << 8}),
-		pkt4(remote1, pool, seg{proto: ProtoICMP, dport: 3<<8 | 3, payload: pkt4(pool, remote1, seg{proto: ProtoUDP, sport: 53, dport: 53})}),
+		pkt4(remote1, pool, seg{Proto: ProtoUDP, SPort: 53, DPort: 53, Payload: []byte("hello")}),
+		pkt4(remote1, pool, seg{Proto: ProtoUDP, SPort: 53, DPort: 53, NoChecksum: true}),
+		pkt4(remote1, pool, seg{Proto: ProtoICMP, ID: 53, Type: 8}),
+		pkt4(remote1, pool, seg{Proto: ProtoICMP, Type: 3, Code: 3, Payload: pkt4(pool, remote1, seg{Proto: ProtoUDP, SPort: 53, DPort: 53})}),
 	})
 }

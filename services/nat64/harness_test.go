@@ -58,15 +58,7 @@ func (h *harness) run(fromLAN bool, l3 []byte) (uint32, []byte) {
 // LAN's own devices, or one of the two above.
 func (h *harness) runProg(prog *ebpf.Program, l3 []byte) (uint32, []byte) {
 	h.t.Helper()
-	frame := bpftest.Frame(macA, h.src, l3)
-	out := make([]byte, len(frame)+2048)
-	ro := &ebpf.RunOptions{Data: frame, DataOut: out}
-	ret, err := prog.Run(ro)
-	if err != nil {
-		h.t.Fatalf("test run: %v", err)
-	}
-	// cilium/ebpf cuts ro.DataOut to what the kernel wrote.
-	out = ro.DataOut
+	ret, out := bpftest.Run(h.t, prog, bpftest.Frame(macA, h.src, l3))
 	var l3out []byte
 	if len(out) >= 14 {
 		l3out = out[14:]

@@ -68,7 +68,7 @@ func sendPaced(t *testing.T, n int, send func(i int) error) {
 
 // udpHeader is a UDP header and payload with its IPv4 checksum.
 func udpHeader(src, dst netip.Addr, sport, dport uint16, payload []byte) []byte {
-	return seg{proto: ProtoUDP, sport: sport, dport: dport, payload: payload}.bytes(src, dst)
+	return seg{Proto: ProtoUDP, SPort: sport, DPort: dport, Payload: payload}.Bytes(src, dst)
 }
 
 func TestNetnsRemoteSprayingPortsIsBounded(t *testing.T) {

@@ -61,7 +61,7 @@ func TestLANPoolUnderNetworkSpecificPREF64(t *testing.T) {
 	p := lanPoolPlan(lanPref, lanPref)
 	h := newHarness(t, p, 0)
 	dst := in96(lanPref, printer)
-	o := h.toLAN(t, hostA, dst, seg{proto: ProtoTCP, sport: 40000, dport: 631, flags: 0x02})
+	o := h.toLAN(t, hostA, dst, seg{Proto: ProtoTCP, SPort: 40000, DPort: 631, Flags: 0x02})
 	if o.src != lanPool4.Addr() || o.dst != printer || o.dport != 631 {
 		t.Fatalf("translated %v:%d→%v:%d, want from the LAN pool %v to %v:631", o.src, o.sport, o.dst, o.dport, lanPool4.Addr(), printer)
 	}
@@ -70,7 +70,7 @@ func TestLANPoolUnderNetworkSpecificPREF64(t *testing.T) {
 	}
 	// The printer answers the gizmo; nat64_lan4 takes it back to the host,
 	// from the printer's address in the prefix.
-	ret, b := h.fromDevice(pkt4(printer, lanPool4.Addr(), seg{proto: ProtoTCP, sport: 631, dport: o.sport, flags: 0x12}))
+	ret, b := h.fromDevice(pkt4(printer, lanPool4.Addr(), seg{Proto: ProtoTCP, SPort: 631, DPort: o.sport, Flags: 0x12}))
 	if ret != bpftest.ActRedirect {
 		t.Fatalf("reply: verdict %d (counters %v)", ret, mustCounters(t, h))
 	}
@@ -80,15 +80,15 @@ func TestLANPoolUnderNetworkSpecificPREF64(t *testing.T) {
 	}
 	// The WAN program knows nothing of the LAN pool's address, and the LAN
 	// pool's program nothing of the WAN pool's.
-	if ret, _ := h.run(false, pkt4(printer, lanPool4.Addr(), seg{proto: ProtoTCP, sport: 631, dport: o.sport, flags: 0x10})); ret != bpftest.ActNext {
+	if ret, _ := h.run(false, pkt4(printer, lanPool4.Addr(), seg{Proto: ProtoTCP, SPort: 631, DPort: o.sport, Flags: 0x10})); ret != bpftest.ActNext {
 		t.Errorf("LAN pool address through nat64_wan: verdict %d, want next", ret)
 	}
-	w := h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 5000, dport: 53})
-	if ret, _ := h.fromDevice(pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 53, dport: w.sport})); ret != bpftest.ActNext {
+	w := h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 5000, DPort: 53})
+	if ret, _ := h.fromDevice(pkt4(remote1, pool, seg{Proto: ProtoUDP, SPort: 53, DPort: w.sport})); ret != bpftest.ActNext {
 		t.Errorf("WAN pool address through nat64_lan4: verdict %d, want next", ret)
 	}
 	// Only the LAN's own devices talk to the LAN pool.
-	if ret, _ := h.fromDevice(pkt4(remote1, lanPool4.Addr(), seg{proto: ProtoTCP, sport: 631, dport: o.sport, flags: 0x10})); ret != bpftest.ActNext {
+	if ret, _ := h.fromDevice(pkt4(remote1, lanPool4.Addr(), seg{Proto: ProtoTCP, SPort: 631, DPort: o.sport, Flags: 0x10})); ret != bpftest.ActNext {
 		t.Errorf("a source outside the LAN through nat64_lan4: verdict %d, want next", ret)
 	}
 	hs, err := h.dp.hosts()
@@ -105,7 +105,7 @@ func TestRFC6052WellKnownPrefixLANDevicesUnderOwn96(t *testing.T) {
 	h := newHarness(t, p, 0)
 	// RFC 6052 §3.1: the well-known prefix never carries the LAN's
 	// (non-global) addresses.
-	if ret, _ := h.send(true, pkt6(hostA, in96(wellKnown, printer), seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != bpftest.ActShot {
+	if ret, _ := h.send(true, pkt6(hostA, in96(wellKnown, printer), seg{Proto: ProtoUDP, SPort: 1, DPort: 2})); ret != bpftest.ActShot {
 		t.Errorf("LAN device under 64:ff9b::/96: verdict %d, want drop", ret)
 	}
 	if got := h.counter("destination_denied"); got != 1 {
@@ -113,11 +113,11 @@ func TestRFC6052WellKnownPrefixLANDevicesUnderOwn96(t *testing.T) {
 	}
 	// Under the /96 of its own it is reached, and answers from there.
 	dst := in96(ulaPref96, printer)
-	o := h.toLAN(t, hostA, dst, seg{proto: ProtoUDP, sport: 5353, dport: 161})
+	o := h.toLAN(t, hostA, dst, seg{Proto: ProtoUDP, SPort: 5353, DPort: 161})
 	if o.src != lanPool4.Addr() || o.dst != printer {
 		t.Fatalf("translated %v→%v", o.src, o.dst)
 	}
-	ret, b := h.fromDevice(pkt4(printer, lanPool4.Addr(), seg{proto: ProtoUDP, sport: 161, dport: o.sport}))
+	ret, b := h.fromDevice(pkt4(printer, lanPool4.Addr(), seg{Proto: ProtoUDP, SPort: 161, DPort: o.sport}))
 	if ret != bpftest.ActRedirect {
 		t.Fatalf("reply: verdict %d", ret)
 	}
@@ -125,11 +125,11 @@ func TestRFC6052WellKnownPrefixLANDevicesUnderOwn96(t *testing.T) {
 		t.Errorf("reply %v→%v:%d, want %v→%v:5353", r.src, r.dst, r.dport, dst, hostA)
 	}
 	// Only the LAN's network is under the /96.
-	if ret, _ := h.send(true, pkt6(hostA, in96(ulaPref96, remote1), seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != bpftest.ActShot {
+	if ret, _ := h.send(true, pkt6(hostA, in96(ulaPref96, remote1), seg{Proto: ProtoUDP, SPort: 1, DPort: 2})); ret != bpftest.ActShot {
 		t.Errorf("internet address under the LAN's /96: verdict %d, want drop", ret)
 	}
 	// The internet is still the WAN pool's, under the well-known prefix.
-	if w := h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 5353, dport: 53}); w.src != pool {
+	if w := h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 5353, DPort: 53}); w.src != pool {
 		t.Errorf("to the internet from %v, want the WAN pool %v", w.src, pool)
 	}
 }
@@ -143,25 +143,25 @@ func TestLANPoolWithoutWANPool(t *testing.T) {
 	p.WANIfindex = 0
 	h := newHarness(t, p, 0)
 	dst := in96(ulaPref96, printer)
-	o := h.toLAN(t, hostA, dst, seg{proto: ProtoICMP, sport: 77, dport: 128 << 8})
+	o := h.toLAN(t, hostA, dst, seg{Proto: ProtoICMP, ID: 77, Type: 128})
 	if o.src != lanPool4.Addr() || o.icmpType != 8 {
 		t.Fatalf("echo translated %v→%v type %d", o.src, o.dst, o.icmpType)
 	}
-	ret, b := h.fromDevice(pkt4(printer, lanPool4.Addr(), seg{proto: ProtoICMP, sport: o.sport, dport: 0}))
+	ret, b := h.fromDevice(pkt4(printer, lanPool4.Addr(), seg{Proto: ProtoICMP, ID: o.sport, Type: 0}))
 	if ret != bpftest.ActRedirect {
 		t.Fatalf("echo reply: verdict %d", ret)
 	}
 	if r := parse(t, b); r.icmpType != 129 || r.src != dst || r.sport != 77 {
 		t.Errorf("echo reply type %d from %v id %d", r.icmpType, r.src, r.sport)
 	}
-	if ret, _ := h.send(true, pkt6(hostA, in96(wellKnown, remote1), seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != bpftest.ActNext {
+	if ret, _ := h.send(true, pkt6(hostA, in96(wellKnown, remote1), seg{Proto: ProtoUDP, SPort: 1, DPort: 2})); ret != bpftest.ActNext {
 		t.Errorf("64:ff9b:: without a WAN pool: verdict %d, want next (not ours)", ret)
 	}
-	if ret, _ := h.send(true, pkt6(hostA, in96(ulaPref96, remote1), seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != bpftest.ActShot {
+	if ret, _ := h.send(true, pkt6(hostA, in96(ulaPref96, remote1), seg{Proto: ProtoUDP, SPort: 1, DPort: 2})); ret != bpftest.ActShot {
 		t.Errorf("internet address under the LAN's /96: verdict %d, want drop", ret)
 	}
 	for _, dst := range []netip.Addr{netip.AddrFrom4([4]byte{}), pool} {
-		if ret, _ := h.run(false, pkt4(remote1, dst, seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != bpftest.ActNext {
+		if ret, _ := h.run(false, pkt4(remote1, dst, seg{Proto: ProtoUDP, SPort: 1, DPort: 2})); ret != bpftest.ActNext {
 			t.Errorf("IPv4 to %v on the WAN without a WAN pool: verdict %d, want next", dst, ret)
 		}
 	}
@@ -182,7 +182,7 @@ func TestLANPoolRefusesDevicesAndSpecialAddresses(t *testing.T) {
 		{"the broadcast address: no amplifier", netip.MustParseAddr("203.0.113.255"), "destination_denied"},
 	} {
 		before := h.counter(c.counter)
-		if ret, _ := h.send(true, pkt6(hostA, in96(lanPref, c.dst), seg{proto: ProtoUDP, sport: 9, dport: 9})); ret != bpftest.ActShot {
+		if ret, _ := h.send(true, pkt6(hostA, in96(lanPref, c.dst), seg{Proto: ProtoUDP, SPort: 9, DPort: 9})); ret != bpftest.ActShot {
 			t.Errorf("%s: verdict %d, want drop", c.name, ret)
 		}
 		if h.counter(c.counter) != before+1 {
@@ -190,15 +190,15 @@ func TestLANPoolRefusesDevicesAndSpecialAddresses(t *testing.T) {
 		}
 	}
 	// Refusing a device ends the sessions it has.
-	o := h.toLAN(t, hostA, in96(lanPref, printer), seg{proto: ProtoUDP, sport: 7000, dport: 9100})
+	o := h.toLAN(t, hostA, in96(lanPref, printer), seg{Proto: ProtoUDP, SPort: 7000, DPort: 9100})
 	p.LANLegacy.Refused = append(p.LANLegacy.Refused, printer)
 	if err := h.dp.configure(p, flagNoFIB|flagFakeClock, h.now); err != nil {
 		t.Fatal(err)
 	}
-	if ret, _ := h.fromDevice(pkt4(printer, lanPool4.Addr(), seg{proto: ProtoUDP, sport: 9100, dport: o.sport})); ret == bpftest.ActRedirect {
+	if ret, _ := h.fromDevice(pkt4(printer, lanPool4.Addr(), seg{Proto: ProtoUDP, SPort: 9100, DPort: o.sport})); ret == bpftest.ActRedirect {
 		t.Error("a refused device's session still translates")
 	}
-	if ret, _ := h.send(true, pkt6(hostA, in96(lanPref, printer), seg{proto: ProtoUDP, sport: 7000, dport: 9100})); ret != bpftest.ActShot {
+	if ret, _ := h.send(true, pkt6(hostA, in96(lanPref, printer), seg{Proto: ProtoUDP, SPort: 7000, DPort: 9100})); ret != bpftest.ActShot {
 		t.Errorf("to the refused printer: verdict %d, want drop", ret)
 	}
 }
@@ -209,8 +209,8 @@ func TestLANPoolRefusesDevicesAndSpecialAddresses(t *testing.T) {
 func TestRFC6146OneBindingPerPool(t *testing.T) {
 	p := lanPoolPlan(lanPref, lanPref)
 	h := newHarness(t, p, 0)
-	w := h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 4444, dport: 53})
-	l := h.toLAN(t, hostA, in96(lanPref, printer), seg{proto: ProtoUDP, sport: 4444, dport: 53})
+	w := h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 4444, DPort: 53})
+	l := h.toLAN(t, hostA, in96(lanPref, printer), seg{Proto: ProtoUDP, SPort: 4444, DPort: 53})
 	if w.src != pool || l.src != lanPool4.Addr() {
 		t.Fatalf("sources %v and %v", w.src, l.src)
 	}
@@ -219,12 +219,12 @@ func TestRFC6146OneBindingPerPool(t *testing.T) {
 	}
 	// Endpoint-independent within a pool: the gadget gets the printer's
 	// mapping.
-	if g := h.toLAN(t, hostA, in96(lanPref, gadget), seg{proto: ProtoUDP, sport: 4444, dport: 53}); g.sport != l.sport {
+	if g := h.toLAN(t, hostA, in96(lanPref, gadget), seg{Proto: ProtoUDP, SPort: 4444, DPort: 53}); g.sport != l.sport {
 		t.Errorf("LAN pool mapping depends on the device: %d and %d", l.sport, g.sport)
 	}
 	// A spoofed WAN packet from the printer's address to the WAN binding
 	// is filtered: the printer is a remote of the LAN pool only.
-	if ret, _ := h.run(false, pkt4(printer, pool, seg{proto: ProtoUDP, sport: 53, dport: w.sport})); ret != bpftest.ActShot {
+	if ret, _ := h.run(false, pkt4(printer, pool, seg{Proto: ProtoUDP, SPort: 53, DPort: w.sport})); ret != bpftest.ActShot {
 		t.Errorf("printer's address on the WAN: verdict %d, want filtered", ret)
 	}
 	if h.counter("filtered") != 1 {
@@ -252,7 +252,7 @@ func TestRFC7915ICMPErrorsThroughTheLANPool(t *testing.T) {
 	p.LANMTU = 1400
 	h := newHarness(t, p, 0)
 	dst := in96(ulaPref96, printer)
-	sent := pkt6(hostA, dst, seg{proto: ProtoUDP, sport: 3000, dport: 9})
+	sent := pkt6(hostA, dst, seg{Proto: ProtoUDP, SPort: 3000, DPort: 9})
 	ret, b := h.send(true, sent)
 	if ret != bpftest.ActRedirect {
 		t.Fatalf("verdict %d", ret)
@@ -260,7 +260,7 @@ func TestRFC7915ICMPErrorsThroughTheLANPool(t *testing.T) {
 	o := parse(t, b)
 
 	// The printer's port unreachable, about the translated packet.
-	unreach := seg{proto: ProtoICMP, dport: 3<<8 | 3, payload: b}
+	unreach := seg{Proto: ProtoICMP, Type: 3, Code: 3, Payload: b}
 	ret, e := h.fromDevice(pkt4(printer, lanPool4.Addr(), unreach))
 	if ret != bpftest.ActRedirect {
 		t.Fatalf("ICMPv4 error: verdict %d (counters %v)", ret, mustCounters(t, h))
@@ -274,12 +274,12 @@ func TestRFC7915ICMPErrorsThroughTheLANPool(t *testing.T) {
 	}
 
 	// The host's port unreachable, about a packet from the printer.
-	back := pkt4(printer, lanPool4.Addr(), seg{proto: ProtoUDP, sport: 9, dport: o.sport})
+	back := pkt4(printer, lanPool4.Addr(), seg{Proto: ProtoUDP, SPort: 9, DPort: o.sport})
 	ret, b = h.fromDevice(back)
 	if ret != bpftest.ActRedirect {
 		t.Fatalf("reply: verdict %d", ret)
 	}
-	ret, e = h.send(true, pkt6(hostA, dst, seg{proto: ProtoICMP, dport: 1<<8 | 4, payload: b}))
+	ret, e = h.send(true, pkt6(hostA, dst, seg{Proto: ProtoICMP, Type: 1, Code: 4, Payload: b}))
 	if ret != bpftest.ActRedirect {
 		t.Fatalf("ICMPv6 error: verdict %d (counters %v)", ret, mustCounters(t, h))
 	}
@@ -292,7 +292,7 @@ func TestRFC7915ICMPErrorsThroughTheLANPool(t *testing.T) {
 	}
 
 	// RFC 7915 §5: the IPv4 side of the LAN pool is the LAN.
-	big := pkt6(hostA, dst, seg{proto: ProtoUDP, sport: 3001, dport: 9, payload: make([]byte, 1380)})
+	big := pkt6(hostA, dst, seg{Proto: ProtoUDP, SPort: 3001, DPort: 9, Payload: make([]byte, 1380)})
 	ret, e = h.send(true, big)
 	if ret != bpftest.ActRedirect {
 		t.Fatalf("too big: verdict %d", ret)
@@ -301,7 +301,7 @@ func TestRFC7915ICMPErrorsThroughTheLANPool(t *testing.T) {
 		t.Errorf("Packet Too Big type %d mtu %d, want 2 and the LAN's 1400 + 20", r.icmpType, r.info)
 	}
 	// An ICMPv4 error of ours to the device comes from the LAN pool.
-	ttl1 := pkt4(printer, lanPool4.Addr(), seg{proto: ProtoUDP, sport: 9, dport: o.sport})
+	ttl1 := pkt4(printer, lanPool4.Addr(), seg{Proto: ProtoUDP, SPort: 9, DPort: o.sport})
 	ttl1[8] = 1
 	binary.BigEndian.PutUint16(ttl1[10:], 0)
 	binary.BigEndian.PutUint16(ttl1[10:], bpftest.Checksum(ttl1[:20], 0))
@@ -319,8 +319,8 @@ func TestRFC7915ICMPErrorsThroughTheLANPool(t *testing.T) {
 func TestLANPoolChangeFlushesOnlyItsState(t *testing.T) {
 	p := lanPoolPlan(lanPref, lanPref)
 	h := newHarness(t, p, 0)
-	h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 1, dport: 2})
-	h.toLAN(t, hostA, in96(lanPref, printer), seg{proto: ProtoUDP, sport: 1, dport: 2})
+	h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 1, DPort: 2})
+	h.toLAN(t, hostA, in96(lanPref, printer), seg{Proto: ProtoUDP, SPort: 1, DPort: 2})
 	p.LANLegacy.Addr4 = netip.MustParsePrefix("192.168.64.1/24")
 	if err := h.dp.configure(p, flagNoFIB|flagFakeClock, h.now); err != nil {
 		t.Fatal(err)
@@ -345,7 +345,7 @@ func TestLANPoolChangeFlushesOnlyItsState(t *testing.T) {
 	if len(b4) != 1 || b4[0].Pool != poolWAN {
 		t.Errorf("bindings left %+v, want the WAN pool's", b4)
 	}
-	o := h.toLAN(t, hostA, in96(lanPref, netip.MustParseAddr("192.168.64.20")), seg{proto: ProtoUDP, sport: 1, dport: 2})
+	o := h.toLAN(t, hostA, in96(lanPref, netip.MustParseAddr("192.168.64.20")), seg{Proto: ProtoUDP, SPort: 1, DPort: 2})
 	if o.src != p.LANLegacy.Addr4.Addr() {
 		t.Errorf("source %v, want the new LAN pool", o.src)
 	}

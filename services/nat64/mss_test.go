@@ -74,15 +74,15 @@ func TestMSSClamp(t *testing.T) {
 			sport := uint16(41000 + i)
 			if c.flags&syn == 0 {
 				// A session to carry the non-SYN segment.
-				h.out(t, p, hostA, remote1, seg{proto: ProtoTCP, sport: sport, dport: 80, flags: syn})
+				h.out(t, p, hostA, remote1, seg{Proto: ProtoTCP, SPort: sport, DPort: 80, Flags: syn})
 			}
-			o := h.out(t, p, hostA, remote1, seg{proto: ProtoTCP, sport: sport, dport: 80, flags: c.flags, tcpOpts: opts})
+			o := h.out(t, p, hostA, remote1, seg{Proto: ProtoTCP, SPort: sport, DPort: 80, Flags: c.flags, TCPOpts: opts})
 			got, ok := bpftest.MSS(o.l4)
 			if !ok || got != c.want {
 				t.Errorf("MSS %d (found %v), want %d", got, ok, c.want)
 			}
-			in := seg{proto: ProtoTCP, flags: c.flags, tcpOpts: opts}
-			want := withoutMSS(in.bytes(hostA, remote1), c.at)
+			in := seg{Proto: ProtoTCP, Flags: c.flags, TCPOpts: opts}
+			want := withoutMSS(in.Bytes(hostA, remote1), c.at)
 			if g := withoutMSS(o.l4, c.at); !bytes.Equal(g, want) {
 				t.Errorf("options changed:\n got % x\nwant % x", g, want)
 			}
@@ -93,7 +93,7 @@ func TestMSSClamp(t *testing.T) {
 	}
 
 	// 4→6: the IPv4 server's SYN-ACK. A session first.
-	o := h.out(t, p, hostA, remote2, seg{proto: ProtoTCP, sport: 42000, dport: 443, flags: syn})
+	o := h.out(t, p, hostA, remote2, seg{Proto: ProtoTCP, SPort: 42000, DPort: 443, Flags: syn})
 	for _, c := range []struct {
 		rule      string
 		mss, want uint16
@@ -105,7 +105,7 @@ func TestMSSClamp(t *testing.T) {
 	} {
 		t.Run(c.rule, func(t *testing.T) {
 			opts := synOptions(c.mss, c.at)
-			ret, b := h.send(false, pkt4(remote2, pool, seg{proto: ProtoTCP, sport: 443, dport: o.sport, flags: syn | ack, tcpOpts: opts}))
+			ret, b := h.send(false, pkt4(remote2, pool, seg{Proto: ProtoTCP, SPort: 443, DPort: o.sport, Flags: syn | ack, TCPOpts: opts}))
 			if ret != bpftest.ActRedirect {
 				t.Fatalf("verdict %d", ret)
 			}
@@ -113,7 +113,7 @@ func TestMSSClamp(t *testing.T) {
 			if got, ok := bpftest.MSS(r.l4); !ok || got != c.want {
 				t.Errorf("MSS %d (found %v), want %d", got, ok, c.want)
 			}
-			if g, w := withoutMSS(r.l4, c.at), withoutMSS(seg{proto: ProtoTCP, tcpOpts: opts}.bytes(remote2, pool), c.at); !bytes.Equal(g, w) {
+			if g, w := withoutMSS(r.l4, c.at), withoutMSS(seg{Proto: ProtoTCP, TCPOpts: opts}.Bytes(remote2, pool), c.at); !bytes.Equal(g, w) {
 				t.Errorf("options changed:\n got % x\nwant % x", g, w)
 			}
 		})
@@ -132,7 +132,7 @@ func TestMSSClamp(t *testing.T) {
 			for len(opts)%4 != 0 {
 				opts = append(opts, 0)
 			}
-			o := h.out(t, p, hostB, remote1, seg{proto: ProtoTCP, sport: 43000 + uint16(opts[0])*16 + uint16(opts[1]), dport: 80, flags: syn, tcpOpts: opts})
+			o := h.out(t, p, hostB, remote1, seg{Proto: ProtoTCP, SPort: 43000 + uint16(opts[0])*16 + uint16(opts[1]), DPort: 80, Flags: syn, TCPOpts: opts})
 			hl := int(o.l4[12]>>4) * 4
 			if !bytes.Equal(o.l4[20:hl], opts) {
 				t.Errorf("options changed: % x, want % x", o.l4[20:hl], opts)

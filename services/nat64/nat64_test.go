@@ -51,20 +51,20 @@ func (h *harness) out(t *testing.T, p Plan, from netip.Addr, to netip.Addr, s se
 func TestRFC6146EndpointIndependentMappingAddressDependentFiltering(t *testing.T) {
 	p := testPlan()
 	h := newHarness(t, p, 0)
-	a := h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 40000, dport: 53})
+	a := h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 40000, DPort: 53})
 	if a.src != pool || a.dst != remote1 {
 		t.Fatalf("translated %v→%v, want %v→%v", a.src, a.dst, pool, remote1)
 	}
 	// RFC 6146 §3.5.1: the same host port gets the same pool port for
 	// any destination.
-	b := h.out(t, p, hostA, remote2, seg{proto: ProtoUDP, sport: 40000, dport: 123})
+	b := h.out(t, p, hostA, remote2, seg{Proto: ProtoUDP, SPort: 40000, DPort: 123})
 	if b.sport != a.sport {
 		t.Errorf("mapping depends on the destination: pool ports %d and %d", a.sport, b.sport)
 	}
 	// Replies: from the remote and port the host sent to, and — address-
 	// dependent filtering — from another port of the same remote.
 	for _, rport := range []uint16{53, 5353} {
-		ret, out := h.send(false, pkt4(remote1, pool, seg{proto: ProtoUDP, sport: rport, dport: a.sport}))
+		ret, out := h.send(false, pkt4(remote1, pool, seg{Proto: ProtoUDP, SPort: rport, DPort: a.sport}))
 		if ret != bpftest.ActRedirect {
 			t.Fatalf("reply from %v:%d: verdict %d", remote1, rport, ret)
 		}
@@ -75,7 +75,7 @@ func TestRFC6146EndpointIndependentMappingAddressDependentFiltering(t *testing.T
 	}
 	// A remote the host never talked to is filtered.
 	third := netip.MustParseAddr("203.0.113.99")
-	if ret, _ := h.send(false, pkt4(third, pool, seg{proto: ProtoUDP, sport: 53, dport: a.sport})); ret != bpftest.ActShot {
+	if ret, _ := h.send(false, pkt4(third, pool, seg{Proto: ProtoUDP, SPort: 53, DPort: a.sport})); ret != bpftest.ActShot {
 		t.Errorf("unsolicited packet from %v: verdict %d, want drop", third, ret)
 	}
 	if got := h.counter("filtered"); got != 1 {
@@ -98,7 +98,7 @@ func TestRFC6146PortRangeAndParity(t *testing.T) {
 		{sport: 40002, lo: 20000, hi: 20009}, // high range, even
 		{sport: 40003, lo: 20000, hi: 20009},
 	} {
-		o := h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: c.sport, dport: 9})
+		o := h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: c.sport, DPort: 9})
 		if o.sport < c.lo || o.sport > c.hi {
 			t.Errorf("#%d: source port %d got pool port %d outside %d-%d", i, c.sport, o.sport, c.lo, c.hi)
 		}
@@ -115,9 +115,9 @@ func TestPortsExhaustedIsCountedDrop(t *testing.T) {
 	p := testPlan()
 	p.PortsHigh = PortRange{20000, 20001}
 	h := newHarness(t, p, 0)
-	h.out(t, p, hostA, remote1, seg{proto: ProtoTCP, sport: 40000, dport: 80, flags: 2})
-	h.out(t, p, hostA, remote1, seg{proto: ProtoTCP, sport: 40001, dport: 80, flags: 2})
-	if ret, _ := h.send(true, pkt6(hostA, to6(p, remote1), seg{proto: ProtoTCP, sport: 40002, dport: 80, flags: 2})); ret != bpftest.ActShot {
+	h.out(t, p, hostA, remote1, seg{Proto: ProtoTCP, SPort: 40000, DPort: 80, Flags: 2})
+	h.out(t, p, hostA, remote1, seg{Proto: ProtoTCP, SPort: 40001, DPort: 80, Flags: 2})
+	if ret, _ := h.send(true, pkt6(hostA, to6(p, remote1), seg{Proto: ProtoTCP, SPort: 40002, DPort: 80, Flags: 2})); ret != bpftest.ActShot {
 		t.Fatalf("third binding with two ports: verdict %d", ret)
 	}
 	if got := h.counter("ports_exhausted"); got != 1 {
@@ -138,18 +138,18 @@ func TestRFC6146TCPStateMachine(t *testing.T) {
 	h := newHarness(t, p, 0)
 	const syn, ack, fin, rst = 0x02, 0x10, 0x01, 0x04
 	// §3.5.2.2: only a SYN opens a session from the IPv6 side.
-	if ret, _ := h.send(true, pkt6(hostA, to6(p, remote1), seg{proto: ProtoTCP, sport: 40000, dport: 80, flags: ack})); ret != bpftest.ActShot {
+	if ret, _ := h.send(true, pkt6(hostA, to6(p, remote1), seg{Proto: ProtoTCP, SPort: 40000, DPort: 80, Flags: ack})); ret != bpftest.ActShot {
 		t.Errorf("ACK without session: verdict %d", ret)
 	}
-	o := h.out(t, p, hostA, remote1, seg{proto: ProtoTCP, sport: 40000, dport: 80, flags: syn})
+	o := h.out(t, p, hostA, remote1, seg{Proto: ProtoTCP, SPort: 40000, DPort: 80, Flags: syn})
 	in := func(flags uint8) {
 		t.Helper()
-		if ret, _ := h.send(false, pkt4(remote1, pool, seg{proto: ProtoTCP, sport: 80, dport: o.sport, flags: flags})); ret != bpftest.ActRedirect {
+		if ret, _ := h.send(false, pkt4(remote1, pool, seg{Proto: ProtoTCP, SPort: 80, DPort: o.sport, Flags: flags})); ret != bpftest.ActRedirect {
 			t.Fatalf("4→6 flags %#x: verdict %d", flags, ret)
 		}
 	}
 	out := func(flags uint8) {
-		h.out(t, p, hostA, remote1, seg{proto: ProtoTCP, sport: 40000, dport: 80, flags: flags})
+		h.out(t, p, hostA, remote1, seg{Proto: ProtoTCP, SPort: 40000, DPort: 80, Flags: flags})
 	}
 	state := func(want uint8, rule string) {
 		t.Helper()
@@ -167,29 +167,29 @@ func TestRFC6146TCPStateMachine(t *testing.T) {
 	state(tcpV4FinV6FinRcv, "V4 FIN: V6 FIN RCV → V4 FIN + V6 FIN RCV")
 
 	// A second connection: RST moves it to TRANS, data brings it back.
-	o2 := h.out(t, p, hostA, remote1, seg{proto: ProtoTCP, sport: 40010, dport: 80, flags: syn})
+	o2 := h.out(t, p, hostA, remote1, seg{Proto: ProtoTCP, SPort: 40010, DPort: 80, Flags: syn})
 	_ = o2
-	if ret, _ := h.send(false, pkt4(remote1, pool, seg{proto: ProtoTCP, sport: 80, dport: o2.sport, flags: syn | ack})); ret != bpftest.ActRedirect {
+	if ret, _ := h.send(false, pkt4(remote1, pool, seg{Proto: ProtoTCP, SPort: 80, DPort: o2.sport, Flags: syn | ack})); ret != bpftest.ActRedirect {
 		t.Fatal(ret)
 	}
-	h.out(t, p, hostA, remote1, seg{proto: ProtoTCP, sport: 40010, dport: 80, flags: rst})
+	h.out(t, p, hostA, remote1, seg{Proto: ProtoTCP, SPort: 40010, DPort: 80, Flags: rst})
 	if v, _ := sessionState(t, h, hostA, 40010, remote1, 80); v.State != tcpTrans {
 		t.Errorf("RST: state %d, want TRANS", v.State)
 	}
-	h.out(t, p, hostA, remote1, seg{proto: ProtoTCP, sport: 40010, dport: 80, flags: ack})
+	h.out(t, p, hostA, remote1, seg{Proto: ProtoTCP, SPort: 40010, DPort: 80, Flags: ack})
 	if v, _ := sessionState(t, h, hostA, 40010, remote1, 80); v.State != tcpEstablished {
 		t.Errorf("packet in TRANS: state %d, want ESTABLISHED", v.State)
 	}
 
 	// Unsolicited inbound SYN to a port without binding: to the stack.
-	if ret, _ := h.send(false, pkt4(remote2, pool, seg{proto: ProtoTCP, sport: 80, dport: 2999, flags: syn})); ret != bpftest.ActOK {
+	if ret, _ := h.send(false, pkt4(remote2, pool, seg{Proto: ProtoTCP, SPort: 80, DPort: 2999, Flags: syn})); ret != bpftest.ActOK {
 		t.Errorf("inbound SYN without binding: verdict %d, want to stack", ret)
 	}
 	// To a binding, from a remote it never talked to: dropped. Address-
 	// dependent filtering lets a NAT64 drop such a SYN instead of holding
 	// it for 6 s (RFC 6146 §3.5.2.2); the datapath chooses to drop, as
 	// docs/conformance.md explains.
-	if ret, _ := h.send(false, pkt4(remote2, pool, seg{proto: ProtoTCP, sport: 80, dport: o.sport, flags: syn})); ret != bpftest.ActShot {
+	if ret, _ := h.send(false, pkt4(remote2, pool, seg{Proto: ProtoTCP, SPort: 80, DPort: o.sport, Flags: syn})); ret != bpftest.ActShot {
 		t.Errorf("inbound SYN from another remote: verdict %d, want drop", ret)
 	}
 }
@@ -198,11 +198,11 @@ func TestRFC6146SessionLifetimes(t *testing.T) {
 	p := testPlan()
 	h := newHarness(t, p, 0)
 	sec := uint64(time.Second)
-	h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 40000, dport: 53})
-	h.out(t, p, hostA, remote1, seg{proto: ProtoICMP, sport: 7, dport: 128 << 8})
-	h.out(t, p, hostA, remote1, seg{proto: ProtoTCP, sport: 40001, dport: 80, flags: 2}) // V6 INIT
-	o := h.out(t, p, hostA, remote1, seg{proto: ProtoTCP, sport: 40002, dport: 80, flags: 2})
-	if ret, _ := h.send(false, pkt4(remote1, pool, seg{proto: ProtoTCP, sport: 80, dport: o.sport, flags: 0x12})); ret != bpftest.ActRedirect {
+	h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 40000, DPort: 53})
+	h.out(t, p, hostA, remote1, seg{Proto: ProtoICMP, ID: 7, Type: 128})
+	h.out(t, p, hostA, remote1, seg{Proto: ProtoTCP, SPort: 40001, DPort: 80, Flags: 2}) // V6 INIT
+	o := h.out(t, p, hostA, remote1, seg{Proto: ProtoTCP, SPort: 40002, DPort: 80, Flags: 2})
+	if ret, _ := h.send(false, pkt4(remote1, pool, seg{Proto: ProtoTCP, SPort: 80, DPort: o.sport, Flags: 0x12})); ret != bpftest.ActRedirect {
 		t.Fatal(ret)
 	}
 	reap := func(wantSessions int, rule string) {
@@ -253,9 +253,9 @@ func TestRFC6146HairpinningDynamic(t *testing.T) {
 	h := newHarness(t, p, 0)
 	// B talks to the pool address first (as after learning A's mapping
 	// through a rendezvous), which opens B's filter for it.
-	b := h.out(t, p, hostB, remote1, seg{proto: ProtoUDP, sport: 5000, dport: 3478})
+	b := h.out(t, p, hostB, remote1, seg{Proto: ProtoUDP, SPort: 5000, DPort: 3478})
 	// A sends to B's public transport address: 64:ff9b::192.0.2.100.
-	if _, out := h.send(true, pkt6(hostA, to6(p, pool), seg{proto: ProtoUDP, sport: 6000, dport: b.sport})); len(out) > 0 && out[0]>>4 == 6 {
+	if _, out := h.send(true, pkt6(hostA, to6(p, pool), seg{Proto: ProtoUDP, SPort: 6000, DPort: b.sport})); len(out) > 0 && out[0]>>4 == 6 {
 		t.Fatalf("hairpin before B's filter allows the pool address should be filtered: %x", out[:8])
 	}
 	// B sends to A's public address; now both directions pass.
@@ -268,7 +268,7 @@ func TestRFC6146HairpinningDynamic(t *testing.T) {
 		}
 		aPort = port16(v.Port4)
 	}
-	ret, out := h.send(true, pkt6(hostB, to6(p, pool), seg{proto: ProtoUDP, sport: 5000, dport: aPort}))
+	ret, out := h.send(true, pkt6(hostB, to6(p, pool), seg{Proto: ProtoUDP, SPort: 5000, DPort: aPort}))
 	if ret != bpftest.ActRedirect {
 		t.Fatalf("B→A hairpin: verdict %d", ret)
 	}
@@ -287,7 +287,7 @@ func TestRFC6146HairpinningDynamic(t *testing.T) {
 	// handed to the stack (which would see its own address as the source
 	// and drop it as a martian) but dropped and counted here.
 	before := h.counter("no_session")
-	if ret, _ := h.send(true, pkt6(hostA, to6(p, pool), seg{proto: ProtoUDP, sport: 6001, dport: 2999})); ret != bpftest.ActShot {
+	if ret, _ := h.send(true, pkt6(hostA, to6(p, pool), seg{Proto: ProtoUDP, SPort: 6001, DPort: 2999})); ret != bpftest.ActShot {
 		t.Errorf("hairpin to a pool port without binding: verdict %d, want drop", ret)
 	}
 	if h.counter("no_session") != before+1 || h.counter("to_stack") != 0 {
@@ -300,21 +300,21 @@ func TestRFC6052WellKnownPrefixNeverNonGlobal(t *testing.T) {
 	p.Deny4 = []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("198.51.100.0/24")}
 	h := newHarness(t, p, 0)
 	for _, dst := range []string{"10.1.2.3", "198.51.100.80"} {
-		if ret, _ := h.send(true, pkt6(hostA, to6(p, netip.MustParseAddr(dst)), seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != bpftest.ActShot {
+		if ret, _ := h.send(true, pkt6(hostA, to6(p, netip.MustParseAddr(dst)), seg{Proto: ProtoUDP, SPort: 1, DPort: 2})); ret != bpftest.ActShot {
 			t.Errorf("%s: verdict %d, want drop", dst, ret)
 		}
 	}
 	if got := h.counter("destination_denied"); got != 2 {
 		t.Errorf("destination_denied = %d", got)
 	}
-	h.out(t, p, hostA, remote2, seg{proto: ProtoUDP, sport: 1, dport: 2})
+	h.out(t, p, hostA, remote2, seg{Proto: ProtoUDP, SPort: 1, DPort: 2})
 	// The pool address itself is the hairpin target, never denied.
 	p2 := p
 	p2.Deny4 = append(p2.Deny4, netip.MustParsePrefix("192.0.2.0/24"))
 	if err := h.dp.configure(p2, flagNoFIB|flagFakeClock, h.now); err != nil {
 		t.Fatal(err)
 	}
-	h.send(true, pkt6(hostA, to6(p, pool), seg{proto: ProtoUDP, sport: 1, dport: 2}))
+	h.send(true, pkt6(hostA, to6(p, pool), seg{Proto: ProtoUDP, SPort: 1, DPort: 2}))
 	if got := h.counter("destination_denied"); got != 2 {
 		t.Errorf("pool address denied: destination_denied = %d", got)
 	}
@@ -327,7 +327,7 @@ func TestPrefixLengthsRFC6052(t *testing.T) {
 		h := newHarness(t, p, 0)
 		// RFC 6052 §2.4 example for 192.0.2.33 in each length.
 		embedded := embedRef(p.Pref64, remote2)
-		ret, b := h.send(true, pkt6(hostA, embedded, seg{proto: ProtoUDP, sport: 1, dport: 2}))
+		ret, b := h.send(true, pkt6(hostA, embedded, seg{Proto: ProtoUDP, SPort: 1, DPort: 2}))
 		if ret != bpftest.ActRedirect {
 			t.Fatalf("%s: verdict %d", pfx, ret)
 		}
@@ -335,7 +335,7 @@ func TestPrefixLengthsRFC6052(t *testing.T) {
 		if o.dst != remote2 {
 			t.Errorf("%s: %v extracted as %v", pfx, embedded, o.dst)
 		}
-		ret, b = h.send(false, pkt4(remote2, pool, seg{proto: ProtoUDP, sport: 2, dport: o.sport}))
+		ret, b = h.send(false, pkt4(remote2, pool, seg{Proto: ProtoUDP, SPort: 2, DPort: o.sport}))
 		if ret != bpftest.ActRedirect {
 			t.Fatalf("%s: reply verdict %d", pfx, ret)
 		}
@@ -363,19 +363,19 @@ func TestOnlyLANSources(t *testing.T) {
 		p := testPlan()
 		p.LANPrefixes = []netip.Prefix{netip.MustParsePrefix(lan), netip.MustParsePrefix("fd00::/64")}
 		h := newHarness(t, p, 0)
-		if ret, _ := h.send(true, pkt6(spoofed, to6(p, remote1), seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != bpftest.ActShot {
+		if ret, _ := h.send(true, pkt6(spoofed, to6(p, remote1), seg{Proto: ProtoUDP, SPort: 1, DPort: 2})); ret != bpftest.ActShot {
 			t.Errorf("%s: spoofed source: verdict %d", lan, ret)
 		}
 		if got := h.counter("source_not_lan"); got != 1 {
 			t.Errorf("%s: source_not_lan = %d", lan, got)
 		}
-		h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 1, dport: 2})
-		h.out(t, p, netip.MustParseAddr("fd00::1"), remote1, seg{proto: ProtoUDP, sport: 1, dport: 2})
+		h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 1, DPort: 2})
+		h.out(t, p, netip.MustParseAddr("fd00::1"), remote1, seg{Proto: ProtoUDP, SPort: 1, DPort: 2})
 	}
 	p := testPlan()
 	h := newHarness(t, p, 0)
 	// Not for the prefix: untouched, on to the next program (and the stack).
-	if ret, _ := h.send(true, pkt6(hostA, netip.MustParseAddr("2001:db8:ffff::6"), seg{proto: ProtoUDP, sport: 1, dport: 2})); ret != bpftest.ActNext {
+	if ret, _ := h.send(true, pkt6(hostA, netip.MustParseAddr("2001:db8:ffff::6"), seg{Proto: ProtoUDP, SPort: 1, DPort: 2})); ret != bpftest.ActNext {
 		t.Errorf("native IPv6: verdict %d, want TC_ACT_UNSPEC", ret)
 	}
 }
@@ -383,7 +383,7 @@ func TestOnlyLANSources(t *testing.T) {
 func TestRFC7915HopLimitExpiry(t *testing.T) {
 	p := testPlan()
 	h := newHarness(t, p, 0)
-	in := pkt6(hostA, to6(p, remote1), seg{proto: ProtoUDP, sport: 1, dport: 33434})
+	in := pkt6(hostA, to6(p, remote1), seg{Proto: ProtoUDP, SPort: 1, DPort: 33434})
 	in[7] = 1
 	ret, out := h.send(true, in)
 	if ret != bpftest.ActRedirect {
@@ -394,8 +394,8 @@ func TestRFC7915HopLimitExpiry(t *testing.T) {
 		t.Errorf("got proto %d type %d %v→%v, want ICMPv6 time exceeded from %v", r.proto, r.icmpType, r.src, r.dst, router6)
 	}
 	// 4→6: TTL 1 toward the LAN host.
-	o := h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 2, dport: 53})
-	in4 := pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 53, dport: o.sport})
+	o := h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 2, DPort: 53})
+	in4 := pkt4(remote1, pool, seg{Proto: ProtoUDP, SPort: 53, DPort: o.sport})
 	in4[8] = 1
 	binary.BigEndian.PutUint16(in4[10:], 0)
 	binary.BigEndian.PutUint16(in4[10:], bpftest.Checksum(in4[:20], 0))
@@ -418,7 +418,7 @@ func TestRFC7915PacketTooBig(t *testing.T) {
 	p.LANMTU = 1400
 	h := newHarness(t, p, 0)
 	big := make([]byte, 1400)
-	ret, out := h.send(true, pkt6(hostA, to6(p, remote1), seg{proto: ProtoUDP, sport: 1, dport: 2, payload: big}))
+	ret, out := h.send(true, pkt6(hostA, to6(p, remote1), seg{Proto: ProtoUDP, SPort: 1, DPort: 2, Payload: big}))
 	if ret != bpftest.ActRedirect {
 		t.Fatalf("verdict %d", ret)
 	}
@@ -426,8 +426,8 @@ func TestRFC7915PacketTooBig(t *testing.T) {
 	if r.icmpType != 2 || r.info != 1420 || len(out) != 1280 {
 		t.Errorf("PTB type %d mtu %d length %d, want type 2 mtu 1420 length 1280", r.icmpType, r.info, len(out))
 	}
-	o := h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 3, dport: 4})
-	ret, out = h.send(false, pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 4, dport: o.sport, payload: big[:1370]}))
+	o := h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 3, DPort: 4})
+	ret, out = h.send(false, pkt4(remote1, pool, seg{Proto: ProtoUDP, SPort: 4, DPort: o.sport, Payload: big[:1370]}))
 	if ret != bpftest.ActRedirect {
 		t.Fatalf("verdict %d", ret)
 	}
@@ -440,13 +440,13 @@ func TestRFC7915PacketTooBig(t *testing.T) {
 func TestRFC7915UDPZeroChecksumComputed(t *testing.T) {
 	p := testPlan()
 	h := newHarness(t, p, 0)
-	o := h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 5, dport: 6})
+	o := h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 5, DPort: 6})
 	for _, n := range []int{0, 1, 511, 512, 513, 1400} {
 		pl := make([]byte, n)
 		for i := range pl {
 			pl[i] = byte(i*7 + 3)
 		}
-		ret, out := h.send(false, pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 6, dport: o.sport, payload: pl, zeroCsum: true}))
+		ret, out := h.send(false, pkt4(remote1, pool, seg{Proto: ProtoUDP, SPort: 6, DPort: o.sport, Payload: pl, NoChecksum: true}))
 		if ret != bpftest.ActRedirect {
 			t.Fatalf("%d bytes: verdict %d", n, ret)
 		}
@@ -467,7 +467,7 @@ func TestLimitsAreCountedDrops(t *testing.T) {
 	h := newHarness(t, p, 64)
 	// One host flooding new flows stops at its limit.
 	for i := range 20 {
-		h.send(true, pkt6(hostA, to6(p, remote1), seg{proto: ProtoUDP, sport: uint16(10000 + i), dport: 53}))
+		h.send(true, pkt6(hostA, to6(p, remote1), seg{Proto: ProtoUDP, SPort: uint16(10000 + i), DPort: 53}))
 	}
 	if got := h.counter("host_limit_refused"); got != 10 {
 		t.Errorf("host_limit_refused = %d, want 10", got)
@@ -475,7 +475,7 @@ func TestLimitsAreCountedDrops(t *testing.T) {
 	// Other hosts fill the 64-entry table; the rest is counted.
 	for i := range 80 {
 		src := netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, byte(i)})
-		h.send(true, pkt6(src, to6(p, remote1), seg{proto: ProtoUDP, sport: 10000, dport: 53}))
+		h.send(true, pkt6(src, to6(p, remote1), seg{Proto: ProtoUDP, SPort: 10000, DPort: 53}))
 	}
 	if got := h.counter("table_full"); got != 90-64 {
 		t.Errorf("table_full = %d, want %d", got, 90-64)
@@ -486,13 +486,13 @@ func TestMalformedInputIsCountedDrop(t *testing.T) {
 	p := testPlan()
 	h := newHarness(t, p, 0)
 	dst := to6(p, remote1)
-	good := pkt6(hostA, dst, seg{proto: ProtoUDP, sport: 1, dport: 2, payload: []byte("x")})
-	o := h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 1, dport: 2})
-	good4 := pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 2, dport: o.sport})
+	good := pkt6(hostA, dst, seg{Proto: ProtoUDP, SPort: 1, DPort: 2, Payload: []byte("x")})
+	o := h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 1, DPort: 2})
+	good4 := pkt4(remote1, pool, seg{Proto: ProtoUDP, SPort: 2, DPort: o.sport})
 
 	dstopts := func(n int) []byte {
 		// n destination-options headers of 8 bytes (PadN), then UDP.
-		u := seg{proto: ProtoUDP, sport: 1, dport: 2}.bytes(hostA, dst)
+		u := seg{Proto: ProtoUDP, SPort: 1, DPort: 2}.Bytes(hostA, dst)
 		var b []byte
 		for i := range n {
 			nh := byte(60)
@@ -503,10 +503,10 @@ func TestMalformedInputIsCountedDrop(t *testing.T) {
 		}
 		return ip6(hostA, dst, 64, 60, append(b, u...))
 	}
-	routing := ip6(hostA, dst, 64, 43, append([]byte{ProtoUDP, 0, 0, 1, 0, 0, 0, 0}, seg{proto: ProtoUDP, sport: 1, dport: 2}.bytes(hostA, dst)...))
+	routing := ip6(hostA, dst, 64, 43, append([]byte{ProtoUDP, 0, 0, 1, 0, 0, 0, 0}, seg{Proto: ProtoUDP, SPort: 1, DPort: 2}.Bytes(hostA, dst)...))
 	// An ICMPv6 error quoting an ICMPv6 error.
-	inner := pkt6(dst, hostA, seg{proto: ProtoICMP, sport: 0, dport: 1 << 8, payload: make([]byte, 40)})
-	errOfErr := pkt6(hostA, dst, seg{proto: ProtoICMP, dport: 1<<8 | 4, payload: inner})
+	inner := pkt6(dst, hostA, seg{Proto: ProtoICMP, Type: 1, Payload: make([]byte, 40)})
+	errOfErr := pkt6(hostA, dst, seg{Proto: ProtoICMP, Type: 1, Code: 4, Payload: inner})
 
 	for _, c := range []struct {
 		name    string
@@ -538,13 +538,13 @@ func TestMalformedInputIsCountedDrop(t *testing.T) {
 		t.Errorf("three destination options headers: verdict %d", ret)
 	}
 	// A zero-length UDP datagram is valid and translated.
-	h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 9, dport: 9})
+	h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 9, DPort: 9})
 }
 
 func TestPoolChangeFlushesDynamicState(t *testing.T) {
 	p := testPlan()
 	h := newHarness(t, p, 0)
-	h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 1, dport: 2})
+	h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 1, DPort: 2})
 	st := StaticBinding{Proto: ProtoUDP, Host: netip.AddrPortFrom(hostB, 7), PoolPort: 7}
 	if err := h.dp.addStatic(st); err != nil {
 		t.Fatal(err)
@@ -560,12 +560,12 @@ func TestPoolChangeFlushesDynamicState(t *testing.T) {
 	if res.Sessions != 0 || res.Bindings != 1 {
 		t.Errorf("after the pool changed: %d sessions, %d bindings, want 0 and the static one", res.Sessions, res.Bindings)
 	}
-	o := h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 1, dport: 2})
+	o := h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 1, DPort: 2})
 	if o.src != p.Pool4 {
 		t.Errorf("source %v, want the new pool %v", o.src, p.Pool4)
 	}
 	// A static binding takes traffic from any remote (a port forward).
-	ret, b := h.send(false, pkt4(remote2, p.Pool4, seg{proto: ProtoUDP, sport: 99, dport: 7}))
+	ret, b := h.send(false, pkt4(remote2, p.Pool4, seg{Proto: ProtoUDP, SPort: 99, DPort: 7}))
 	if ret != bpftest.ActRedirect || parse(t, b).dst != hostB {
 		t.Errorf("static binding: verdict %d", ret)
 	}
@@ -575,15 +575,15 @@ func TestHostLimitCountsTheHostsOwnSessions(t *testing.T) {
 	p := testPlan()
 	p.MaxSessionsPerHost = 2
 	h := newHarness(t, p, 0)
-	o := h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 1000, dport: 53})
+	o := h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 1000, DPort: 53})
 	// A session of the binding opened from the IPv4 side (address-
 	// dependent filtering lets the same remote in from port 54) is the
 	// remote's doing: it counts against the binding, not the host.
-	if ret, _ := h.send(false, pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 54, dport: o.sport})); ret != bpftest.ActRedirect {
+	if ret, _ := h.send(false, pkt4(remote1, pool, seg{Proto: ProtoUDP, SPort: 54, DPort: o.sport})); ret != bpftest.ActRedirect {
 		t.Fatalf("inbound session: verdict %d", ret)
 	}
-	h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 1001, dport: 53})
-	if ret, _ := h.send(true, pkt6(hostA, to6(p, remote1), seg{proto: ProtoUDP, sport: 1002, dport: 53})); ret != bpftest.ActShot {
+	h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 1001, DPort: 53})
+	if ret, _ := h.send(true, pkt6(hostA, to6(p, remote1), seg{Proto: ProtoUDP, SPort: 1002, DPort: 53})); ret != bpftest.ActShot {
 		t.Fatalf("third session over a limit of 2: verdict %d", ret)
 	}
 	// All expire; the host gets its whole allowance back.
@@ -592,7 +592,7 @@ func TestHostLimitCountsTheHostsOwnSessions(t *testing.T) {
 		t.Fatal(err)
 	}
 	for port := uint16(2000); port < 2002; port++ {
-		h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: port, dport: 53})
+		h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: port, DPort: 53})
 	}
 	// A new pool address flushes every session, and each gives its
 	// charge back.
@@ -600,9 +600,9 @@ func TestHostLimitCountsTheHostsOwnSessions(t *testing.T) {
 	if err := h.dp.configure(p, flagNoFIB|flagFakeClock, h.now); err != nil {
 		t.Fatal(err)
 	}
-	h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 3000, dport: 53})
-	h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 3001, dport: 53})
-	if ret, _ := h.send(true, pkt6(hostA, to6(p, remote1), seg{proto: ProtoUDP, sport: 3002, dport: 53})); ret != bpftest.ActShot {
+	h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 3000, DPort: 53})
+	h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 3001, DPort: 53})
+	if ret, _ := h.send(true, pkt6(hostA, to6(p, remote1), seg{Proto: ProtoUDP, SPort: 3002, DPort: 53})); ret != bpftest.ActShot {
 		t.Errorf("third session after the flush: verdict %d", ret)
 	}
 }
@@ -621,8 +621,8 @@ func withOptions(pkt []byte, opts []byte) []byte {
 func TestRFC7915IPv4Options(t *testing.T) {
 	p := testPlan()
 	h := newHarness(t, p, 0)
-	o := h.out(t, p, hostA, remote1, seg{proto: ProtoUDP, sport: 7, dport: 53})
-	in := pkt4(remote1, pool, seg{proto: ProtoUDP, sport: 53, dport: o.sport, payload: []byte("answer")})
+	o := h.out(t, p, hostA, remote1, seg{Proto: ProtoUDP, SPort: 7, DPort: 53})
+	in := pkt4(remote1, pool, seg{Proto: ProtoUDP, SPort: 53, DPort: o.sport, Payload: []byte("answer")})
 	// Record route: the options are dropped and the packet translated.
 	ret, out := h.send(false, withOptions(in, []byte{7, 7, 4, 0, 0, 0, 0, 0}))
 	if ret != bpftest.ActRedirect {

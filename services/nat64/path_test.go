@@ -35,7 +35,7 @@ func BenchmarkRouterPath(b *testing.B) {
 	defer xdp.Close()
 	frame := func(to net.HardwareAddr, l3 []byte) []byte { return bpftest.Frame(to, macB, l3) }
 	udp := func(sport, dport uint16) seg {
-		return seg{proto: ProtoUDP, sport: sport, dport: dport, payload: make([]byte, 64)}
+		return seg{Proto: ProtoUDP, SPort: sport, DPort: dport, Payload: make([]byte, 64)}
 	}
 	native := frame(ll.Attrs().HardwareAddr, pkt6(hostA, netip.MustParseAddr("2001:db8:ffff::6"), udp(5000, 7000)))
 	to4 := frame(ll.Attrs().HardwareAddr, pkt6(hostA, to6(p, remote1), udp(5000, 7000)))

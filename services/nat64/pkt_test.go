@@ -11,37 +11,8 @@ import (
 // Minimal packet builders and checkers for the tests: enough IPv4, IPv6,
 // TCP, UDP and ICMP to drive the translator and verify what comes out.
 
-// l4 builds a transport header + payload. For ICMP, sport is the
-// identifier and dport the type<<8|code.
-type seg struct {
-	proto        uint8
-	sport, dport uint16
-	flags        uint8  // TCP
-	tcpOpts      []byte // TCP options, a multiple of four bytes
-	payload      []byte
-	zeroCsum     bool // UDP over IPv4 without checksum
-}
-
-func (s seg) bytes(src, dst netip.Addr) []byte {
-	var b []byte
-	switch s.proto {
-	case ProtoTCP:
-		b = bpftest.TCPHeader(s.sport, s.dport, s.flags, s.tcpOpts)
-	case ProtoUDP:
-		b = bpftest.UDPHeader(s.sport, s.dport, len(s.payload))
-	default:
-		b = bpftest.ICMPHeader(byte(s.dport>>8), byte(s.dport), uint32(s.sport)<<16|1)
-	}
-	b = append(b, s.payload...)
-	proto := s.proto
-	if src.Is6() && proto == ProtoICMP {
-		proto = 58
-	}
-	if !s.zeroCsum {
-		bpftest.SetChecksum(b, src, dst, proto)
-	}
-	return b
-}
+// seg is the transport header and payload of a test packet.
+type seg = bpftest.Segment
 
 func ip6(src, dst netip.Addr, hop uint8, nh uint8, payload []byte) []byte {
 	b := make([]byte, 40, 40+len(payload))
@@ -71,15 +42,11 @@ func ip4(src, dst netip.Addr, ttl uint8, proto uint8, df bool, payload []byte) [
 }
 
 func pkt6(src, dst netip.Addr, s seg) []byte {
-	nh := s.proto
-	if nh == ProtoICMP {
-		nh = 58
-	}
-	return ip6(src, dst, 64, nh, s.bytes(src, dst))
+	return ip6(src, dst, 64, s.IPProto(true), s.Bytes(src, dst))
 }
 
 func pkt4(src, dst netip.Addr, s seg) []byte {
-	return ip4(src, dst, 64, s.proto, true, s.bytes(src, dst))
+	return ip4(src, dst, 64, s.IPProto(false), true, s.Bytes(src, dst))
 }
 
 // parsed is what the checks look at in a translated packet.

@@ -28,7 +28,7 @@ func BenchmarkHelperCost(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer ref.Close()
-	udp6 := pkt6(hostA, to6(p, remote1), seg{proto: ProtoUDP, sport: 5000, dport: 7000, payload: make([]byte, 64)})
+	udp6 := pkt6(hostA, to6(p, remote1), seg{Proto: ProtoUDP, SPort: 5000, DPort: 7000, Payload: make([]byte, 64)})
 	frame := append(append(append(append([]byte{}, macA...), macB...), 0x86, 0xdd), udp6...)
 	if _, err := dp.objs.Nat64Lan.Run(&ebpf.RunOptions{Data: frame}); err != nil {
 		b.Fatal(err)

@@ -33,7 +33,7 @@ func TestScale100kSessions(t *testing.T) {
 		// Each host has its own MAC, as on a LAN.
 		h.src = []byte{0x02, 0, 0, 0, byte(b >> 12), byte(b >> 8 & 0xf)}
 		for _, r := range remotes {
-			ret, _ := h.run(true, pkt6(host, to6(p, r), seg{proto: ProtoUDP, sport: uint16(1024 + b&0xff), dport: 53}))
+			ret, _ := h.run(true, pkt6(host, to6(p, r), seg{Proto: ProtoUDP, SPort: uint16(1024 + b&0xff), DPort: 53}))
 			if ret != bpftest.ActRedirect {
 				t.Fatalf("binding %d to %v: verdict %d (counters %v)", b, r, ret, mustCounters(t, h))
 			}

@@ -199,9 +199,9 @@ func TestJoolGrayboxSIIT(t *testing.T) {
 			if remote.Is4() {
 				r6 = embedRef(siitPrefix, remote)
 			}
-			s := seg{proto: f.proto, sport: nodePort, dport: rport, flags: 0x02}
+			s := seg{Proto: f.proto, SPort: nodePort, DPort: rport, Flags: 0x02}
 			if f.proto == ProtoICMP {
-				s = seg{proto: ProtoICMP, sport: nodePort, dport: 128 << 8}
+				s = seg{Proto: ProtoICMP, ID: nodePort, Type: 128}
 			}
 			h.send(true, pkt6(node6, r6, s))
 		}

@@ -35,14 +35,14 @@ func TestTCXNotOursIsNext(t *testing.T) {
 		l3      []byte
 		want    uint32
 	}{
-		{"IPv4 into the LAN program", true, pkt4(remote1, pool, seg{proto: ProtoTCP, sport: 80, dport: 2999, flags: syn}), bpftest.ActNext},
-		{"IPv6 into the WAN program", false, pkt6(hostA, to6(p, remote1), seg{proto: ProtoUDP, sport: 1, dport: 2}), bpftest.ActNext},
-		{"native IPv6", true, pkt6(hostA, netip.MustParseAddr("2001:db8:ffff::6"), seg{proto: ProtoUDP, sport: 1, dport: 2}), bpftest.ActNext},
-		{"IPv4 not to the pool address", false, pkt4(remote1, netip.MustParseAddr("192.0.2.1"), seg{proto: ProtoUDP, sport: 1, dport: 2}), bpftest.ActNext},
+		{"IPv4 into the LAN program", true, pkt4(remote1, pool, seg{Proto: ProtoTCP, SPort: 80, DPort: 2999, Flags: syn}), bpftest.ActNext},
+		{"IPv6 into the WAN program", false, pkt6(hostA, to6(p, remote1), seg{Proto: ProtoUDP, SPort: 1, DPort: 2}), bpftest.ActNext},
+		{"native IPv6", true, pkt6(hostA, netip.MustParseAddr("2001:db8:ffff::6"), seg{Proto: ProtoUDP, SPort: 1, DPort: 2}), bpftest.ActNext},
+		{"IPv4 not to the pool address", false, pkt4(remote1, netip.MustParseAddr("192.0.2.1"), seg{Proto: ProtoUDP, SPort: 1, DPort: 2}), bpftest.ActNext},
 		// Ours, deliberately left to the kernel (RFC 6146 §3.5.2.2):
 		// it ends the chain, which only skips the LAN program's
 		// NEXT for a packet that is not IPv6.
-		{"IPv4 to a pool port without binding", false, pkt4(remote1, pool, seg{proto: ProtoTCP, sport: 80, dport: 2999, flags: syn}), bpftest.ActOK},
+		{"IPv4 to a pool port without binding", false, pkt4(remote1, pool, seg{Proto: ProtoTCP, SPort: 80, DPort: 2999, Flags: syn}), bpftest.ActOK},
 	} {
 		if ret, _ := h.run(c.fromLAN, c.l3); ret != c.want {
 			t.Errorf("%s: verdict %d, want %d", c.name, ret, c.want)
@@ -57,12 +57,12 @@ func TestTCXOneArmedReplyReachesWANProgram(t *testing.T) {
 	p := testPlan()
 	h := newHarness(t, p, 0)
 	const syn, ack = 0x02, 0x10
-	ret, b := h.chain(pkt6(hostA, to6(p, remote1), seg{proto: ProtoTCP, sport: 40000, dport: 80, flags: syn}))
+	ret, b := h.chain(pkt6(hostA, to6(p, remote1), seg{Proto: ProtoTCP, SPort: 40000, DPort: 80, Flags: syn}))
 	if ret != bpftest.ActRedirect {
 		t.Fatalf("SYN: verdict %d, want redirect", ret)
 	}
 	o := parse(t, b)
-	ret, b = h.chain(pkt4(remote1, pool, seg{proto: ProtoTCP, sport: 80, dport: o.sport, flags: syn | ack}))
+	ret, b = h.chain(pkt4(remote1, pool, seg{Proto: ProtoTCP, SPort: 80, DPort: o.sport, Flags: syn | ack}))
 	if ret != bpftest.ActRedirect {
 		t.Fatalf("SYN-ACK: verdict %d, want redirect (translated by the WAN program)", ret)
 	}
@@ -70,7 +70,7 @@ func TestTCXOneArmedReplyReachesWANProgram(t *testing.T) {
 		t.Errorf("SYN-ACK translated to %v port %d, want %v port 40000", got.dst, got.dport, hostA)
 	}
 	// The other order on the hook: the WAN program first.
-	ret, _ = h.run(false, pkt6(hostA, to6(p, remote1), seg{proto: ProtoTCP, sport: 40000, dport: 80, flags: ack}))
+	ret, _ = h.run(false, pkt6(hostA, to6(p, remote1), seg{Proto: ProtoTCP, SPort: 40000, DPort: 80, Flags: ack}))
 	if ret != bpftest.ActNext {
 		t.Errorf("IPv6 ACK into the WAN program: verdict %d, want next", ret)
 	}

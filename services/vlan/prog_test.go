@@ -5,6 +5,7 @@ import (
 
 	"github.com/cilium/ebpf"
 
+	"codeberg.org/monostack/gizmo/internal/bpftest"
 	"codeberg.org/monostack/gizmo/internal/targetkernel"
 	"codeberg.org/monostack/gizmo/internal/testns"
 )
@@ -42,11 +43,7 @@ func untaggedFrame() []byte {
 
 func run(t *testing.T, prog *ebpf.Program) uint32 {
 	t.Helper()
-	frame := untaggedFrame()
-	ret, err := prog.Run(&ebpf.RunOptions{Data: frame, DataOut: make([]byte, len(frame)+64)})
-	if err != nil {
-		t.Fatalf("test run: %v", err)
-	}
+	ret, _ := bpftest.Run(t, prog, untaggedFrame())
 	return ret
 }
 

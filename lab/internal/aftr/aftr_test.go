@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"codeberg.org/monostack/gizmo/internal/bpftest"
 	"codeberg.org/monostack/gizmo/internal/testns"
 	"github.com/cilium/ebpf"
 )
@@ -42,13 +43,7 @@ func TestSoftwire(t *testing.T) {
 	}
 	run := func(p *ebpf.Program, etype uint16, l3 []byte) (uint32, []byte) {
 		frame := append(make([]byte, 12), byte(etype>>8), byte(etype))
-		frame = append(frame, l3...)
-		ro := &ebpf.RunOptions{Data: frame, DataOut: make([]byte, len(frame)+100)}
-		ret, err := p.Run(ro)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ret, ro.DataOut
+		return bpftest.Run(t, p, append(frame, l3...))
 	}
 	back := ipv4("198.51.100.80", "192.0.0.2")
 	if ret, _ := run(a.objs.AftrOut, 0x0800, back); ret != 2 {
