@@ -61,6 +61,7 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #include "../../nat64/bpf/csum.h"
 #include "../../nat64/bpf/addr.h"
 #include "../../nat64/bpf/parse.h"
+#include "../../nat64/bpf/hdr.h"
 #include "../../nat64/bpf/mss.h"
 #include "../../nat64/bpf/icmp_err.h"
 #include "../../../internal/bpfhdr/config.h"
@@ -72,12 +73,6 @@ CONFIG_MAP(clat_config, struct config);
  * router between the gizmo and the NAT64 has no IPv4 form; it is
  * translated with this source (RFC 6791), so that traceroute still works. */
 #define DUMMY4 bpf_htonl(0xc0000008)
-
-static __always_inline int set_ethertype(struct __sk_buff *skb, __u16 proto)
-{
-	__be16 p = bpf_htons(proto);
-	return STORE(skb, 12, &p, 2);
-}
 
 /* icmp_type_csum adjusts the checksum at csum_at for an ICMP type change
  * between ICMPv4 and ICMPv6 (RFC 7915 §4.2, §5.2): the ICMPv6 checksum

@@ -75,33 +75,17 @@ static __noinline int out_swap(struct __sk_buff *skb, const struct iphdr *ip, co
 {
 	if (!ip || !ip6 || !x)
 		return TC_ACT_SHOT;
-	__u32 hlen = x->hlen;
-	if (hlen > IP4_HLEN && bpf_skb_adjust_room(skb, -(__s32)(hlen - IP4_HLEN), BPF_ADJ_ROOM_NET, 0) < 0)
-		return drop(C_UNSUPPORTED);
-	if (bpf_skb_change_proto(skb, bpf_htons(ETH_P_IPV6), 0) < 0)
-		return drop(C_UNSUPPORTED);
-	if (set_ethertype(skb, ETH_P_IPV6) < 0 || STORE(skb, ETH_HLEN, ip6, IP6_HLEN) < 0)
+	int r = ip6_put(skb, x->hlen, ip6);
+	if (r)
+		return r;
+	if (set_ethertype(skb, ETH_P_IPV6) < 0)
 		return drop(C_MALFORMED);
 	if (x->is_frag) {
-		if (bpf_skb_adjust_room(skb, 8, BPF_ADJ_ROOM_NET, 0) < 0)
-			return drop(C_UNSUPPORTED);
 		__u16 fo = bpf_ntohs(ip->frag_off);
-		__u16 f = ((fo & 0x1fff) << 3) | ((fo & 0x2000) ? 1 : 0);
-		__u8 fh[8] = {ip->protocol, 0, f >> 8, f & 0xff, 0, 0, bpf_ntohs(ip->id) >> 8, bpf_ntohs(ip->id) & 0xff};
-		if (STORE(skb, ETH_HLEN + IP6_HLEN, fh, 8) < 0)
-			return drop(C_MALFORMED);
-		return 0;
+		return frag6_put(skb, ip->protocol, ((fo & 0x1fff) << 3) | ((fo & 0x2000) ? 1 : 0), ip->id);
 	}
-	if (x->zero_udp) {
-		__u32 sum = pseudo6_sum((const void *)&ip6->saddr, (const void *)&ip6->daddr, x->l4len, IPPROTO_UDP);
-		if (csum_skb(skb, ETH_HLEN + IP6_HLEN, x->l4len, &sum) < 0)
-			return drop(C_UNSUPPORTED);
-		__u16 c = csum_fold(sum);
-		if (c == 0)
-			c = 0xffff;
-		if (STORE(skb, ETH_HLEN + IP6_HLEN + 6, &c, 2) < 0)
-			return drop(C_MALFORMED);
-	}
+	if (x->zero_udp)
+		return udp6_csum_fill(skb, ip6, x->l4len);
 	return 0;
 }
 

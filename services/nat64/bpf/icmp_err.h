@@ -2,27 +2,9 @@
 /* The ICMP error translation steps (RFC 7915 §4.2, §5.2) that the NAT64
  * and the CLAT share: what differs between them (the addresses, the hop
  * limit, the session and address checks) stays with the caller. Part of
- * nat64.c and clat.c; needs maps.h, csum.h and parse.h. */
+ * nat64.c and clat.c; needs maps.h, csum.h, parse.h and hdr.h. */
 #ifndef GIZMO_NAT64_ICMP_ERR_H
 #define GIZMO_NAT64_ICMP_ERR_H
-
-/* ip6_of4 is the IPv6 header that takes the place of ip4 (RFC 7915 §4.1:
- * the traffic class is the TOS, the flow label zero). The hop limit is
- * the TTL: a caller that is the router's hop decrements it. */
-static __always_inline struct ipv6hdr ip6_of4(const struct iphdr *ip4, __u32 plen, __u8 nexthdr,
-					      const struct in6_addr *src, const struct in6_addr *dst)
-{
-	struct ipv6hdr h = {};
-	h.version = 6;
-	h.priority = ip4->tos >> 4;
-	h.flow_lbl[0] = ip4->tos << 4;
-	h.payload_len = bpf_htons(plen);
-	h.nexthdr = nexthdr;
-	h.hop_limit = ip4->ttl;
-	h.saddr = *src;
-	h.daddr = *dst;
-	return h;
-}
 
 /* icmp6_err_len sets plen to the payload length of the ICMPv6 error that
  * takes the place of the ICMPv4 error ip (a header of hlen bytes, quoting
@@ -38,25 +20,6 @@ static __always_inline int icmp6_err_len(const struct iphdr *ip, __u32 hlen, __u
 	if (*plen > IPV6_MIN_MTU - IP6_HLEN)
 		*plen = IPV6_MIN_MTU - IP6_HLEN;
 	return 0;
-}
-
-/* ip4_of6 is the IPv4 header that takes the place of ip6 (RFC 7915 §5.1:
- * the TOS is the traffic class) in a packet of tot bytes. The TTL is the
- * hop limit: a caller that is the router's hop decrements it. The
- * identification, the flags and then the checksum are the caller's. */
-static __always_inline struct iphdr ip4_of6(const struct ipv6hdr *ip6, __u32 tot, __u8 proto, __be32 src,
-					    __be32 dst)
-{
-	struct iphdr h = {};
-	h.version = 4;
-	h.ihl = 5;
-	h.tos = tclass(ip6);
-	h.tot_len = bpf_htons(tot);
-	h.ttl = ip6->hop_limit;
-	h.protocol = proto;
-	h.saddr = src;
-	h.daddr = dst;
-	return h;
 }
 
 /* icmp4_err_len sets ext (ip6's extension headers, as e found them) and

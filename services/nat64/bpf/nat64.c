@@ -50,6 +50,7 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 #include "quota.h"
 #include "state.h"
 #include "parse.h"
+#include "hdr.h"
 #include "output.h"
 #include "mss.h"
 #include "frag.h"

@@ -13,12 +13,6 @@ static __always_inline int swap_macs(struct __sk_buff *skb)
 	return STORE(skb, 0, s, 12);
 }
 
-static __always_inline int set_ethertype(struct __sk_buff *skb, __u16 proto)
-{
-	__be16 p = bpf_htons(proto);
-	return STORE(skb, 12, &p, 2);
-}
-
 /* icmp6_reply turns the IPv6 packet in skb into an ICMPv6 error about it
  * (RFC 4443 §2.4: as much of the packet as fits in 1280 bytes) and sends it
  * back where it came from. */

@@ -364,47 +364,24 @@ static __noinline int xlat46(struct __sk_buff *skb, const struct config *cfg, st
 		}
 	}
 
-	struct ipv6hdr ip6 = {};
-	ip6.version = 6;
-	ip6.priority = ip->tos >> 4;
-	ip6.flow_lbl[0] = ip->tos << 4;
-	ip6.payload_len = bpf_htons(plen);
-	ip6.nexthdr = is_frag ? NEXTHDR_FRAGMENT : (proto == IPPROTO_ICMP ? IPPROTO_ICMPV6_ : proto);
-	ip6.hop_limit = hairpin ? ip->ttl : ip->ttl - 1;
-	ip6.saddr = src6;
-	ip6.daddr = host6;
+	__u8 nh = proto == IPPROTO_ICMP ? IPPROTO_ICMPV6_ : proto;
+	struct ipv6hdr ip6 = ip6_of4(ip, plen, is_frag ? NEXTHDR_FRAGMENT : nh, &src6, &host6);
+	/* The router's hop (RFC 7915 §4.1), taken already from a hairpinned
+	 * packet on its way in (RFC 6146 §3.8). */
+	if (!hairpin)
+		ip6.hop_limit--;
 
 	__u32 bytes = skb->len - ETH_HLEN;
-	if (hlen > IP4_HLEN && bpf_skb_adjust_room(skb, -(__s32)(hlen - IP4_HLEN), BPF_ADJ_ROOM_NET, 0) < 0)
-		return drop(C_MALFORMED);
-	if (bpf_skb_change_proto(skb, bpf_htons(ETH_P_IPV6), 0) < 0)
-		return drop(C_MALFORMED);
 	/* forward() writes the Ethernet header. */
-	if (STORE(skb, ETH_HLEN, &ip6, IP6_HLEN) < 0)
-		return drop(C_MALFORMED);
-	if (is_frag) {
-		/* RFC 7915 §4.1: IPv4 fragments keep their identity in an
-		 * IPv6 fragment header. */
-		if (bpf_skb_adjust_room(skb, 8, BPF_ADJ_ROOM_NET, 0) < 0)
-			return drop(C_MALFORMED);
-		__u8 fh[8] = {proto == IPPROTO_ICMP ? IPPROTO_ICMPV6_ : proto, 0};
-		__u16 f = (foff & 0xfff8) | (mf ? 1 : 0);
-		fh[2] = f >> 8;
-		fh[3] = f & 0xff;
-		fh[6] = bpf_ntohs(ip->id) >> 8;
-		fh[7] = bpf_ntohs(ip->id) & 0xff;
-		if (STORE(skb, ETH_HLEN + IP6_HLEN, fh, 8) < 0)
-			return drop(C_MALFORMED);
-	} else if (udp_zero) {
-		__u32 sum = pseudo6_sum(&src6, &host6, l4len, IPPROTO_UDP);
-		if (csum_skb(skb, ETH_HLEN + IP6_HLEN, l4len, &sum) < 0)
-			return drop(C_UNSUPPORTED);
-		__u16 c = csum_fold(sum);
-		if (c == 0)
-			c = 0xffff;
-		if (STORE(skb, ETH_HLEN + IP6_HLEN + 6, &c, 2) < 0)
-			return drop(C_MALFORMED);
-	}
+	r = ip6_put(skb, hlen, &ip6);
+	if (r)
+		return r;
+	if (is_frag)
+		r = frag6_put(skb, nh, (foff & 0xfff8) | (mf ? 1 : 0), ip->id);
+	else if (udp_zero)
+		r = udp6_csum_fill(skb, &ip6, l4len);
+	if (r)
+		return r;
 	host_account(&host6, bytes, 0, pool);
 	count(C_XLAT_46);
 	return XLAT_FORWARD;
