@@ -25,11 +25,12 @@
  * The program is built from the NAT64's headers (services/nat64/bpf,
  * included read-only): its configuration struct and counters, the
  * checksum helpers, the length checks and the IPv6 extension header walk,
- * the RFC 7915 ICMP type and code maps, the reading of an ICMP error's
- * quoted packet and the rewriting of a translated error's headers
- * (icmp_err.h), the RFC 6052 address embedding and MSS clamping. The
- * NAT64's own translators (xlat46.h, xlat64.h) keep RFC 6146 sessions and
- * are not used. In the NAT64's terms the CLAT's IPv6 side is "lan" and its
+ * the RFC 7915 ICMP type and code maps, the headers that take the other
+ * version's place (hdr.h), the reading of an ICMP error's quoted packet
+ * and the rewriting of a translated error's headers (icmp_err.h), the
+ * RFC 6052 address embedding and MSS clamping. The NAT64's own
+ * translators (xlat46.h, xlat64.h) keep RFC 6146 sessions and are not
+ * used. In the NAT64's terms the CLAT's IPv6 side is "lan" and its
  * IPv4 side "wan":
  *
  *   config.pool4        the CLAT's IPv4 address (192.0.0.4)
