@@ -180,10 +180,8 @@ static __noinline int xlat_in_icmp_err(struct __sk_buff *skb, const struct confi
 	__be32 src4 = DUMMY4;
 	if (pref_match(cfg, (const void *)&ip6->saddr))
 		src4 = extract4(cfg, (const void *)&ip6->saddr);
-	__u8 type, code;
-	__u32 info;
 	struct quote6 q = {};
-	int r = icmp6_err_read(skb, e, o, cfg->wan_mtu, &type, &code, &info, &q);
+	int r = icmp6_err_read(skb, e, o, cfg->wan_mtu, &q);
 	if (r)
 		return r;
 	/* The quoted packet is one the CLAT sent: from its address to the
@@ -207,7 +205,7 @@ static __noinline int xlat_in_icmp_err(struct __sk_buff *skb, const struct confi
 	struct iphdr outer = ip4_of6(ip6, tot, IPPROTO_ICMP, src4, cfg->pool4);
 	outer.id = (__be16)bpf_get_prandom_u32();
 	ip4_csum(&outer);
-	r = icmp4_err_put(skb, ext, q.ext, tot, &outer, type, code, info, &inner);
+	r = icmp4_err_put(skb, ext, q.ext, tot, &outer, q.type, q.code, q.info, &inner);
 	if (r)
 		return r;
 	if (set_ethertype(skb, ETH_P_IP) < 0)

@@ -161,10 +161,8 @@ static __noinline int xlat_out_icmp_err(struct __sk_buff *skb, const struct conf
 	if (!cfg || !ip || !o)
 		return TC_ACT_SHOT;
 	__u32 hlen = (ip->ihl & 0xf) * 4;
-	__u8 type, code;
-	__u32 info;
 	struct quote4 q = {};
-	int r = icmp4_err_read(skb, cfg, ip, o, &type, &code, &info, &q);
+	int r = icmp4_err_read(skb, cfg, ip, o, &q);
 	if (r)
 		return r;
 	if (q.ip.daddr != cfg->pool4)
@@ -207,7 +205,7 @@ static __noinline int xlat_out_icmp_err(struct __sk_buff *skb, const struct conf
 		return drop(C_MALFORMED);
 	struct ipv6hdr inner = ip6_of_quote4(&q, &in6a.src, &in6a.dst);
 	struct ipv6hdr outer = ip6_of4(ip, plen, IPPROTO_ICMPV6_, &out6a.src, &out6a.dst);
-	r = icmp6_err_put(skb, hlen, q.ihl, plen, &outer, type, code, info, &inner);
+	r = icmp6_err_put(skb, hlen, q.ihl, plen, &outer, q.type, q.code, q.info, &inner);
 	if (r)
 		return r;
 	r = icmp6_err_csum(skb, &outer.saddr, &outer.daddr, plen);

@@ -41,9 +41,13 @@ static __always_inline int icmp4_err_len(const struct ipv6hdr *ip6, const struct
 	return 0;
 }
 
-/* quote4 is the IPv4 packet an ICMPv4 error quotes, as quote4_load read
- * it. */
+/* quote4 is what translating an ICMPv4 error reads: the error's own type,
+ * code and rest, mapped to ICMPv6 (icmp4_err_read), and the IPv4 packet
+ * it quotes (quote4_load). */
 struct quote4 {
+	__u32 info;
+	__u8 type, code;
+	__u8 pad[2];
 	struct iphdr ip;
 	struct l4 l;  /* its upper-layer fields */
 	__u32 ihl;    /* its header length */
@@ -88,9 +92,13 @@ static __always_inline struct ipv6hdr ip6_of_quote4(const struct quote4 *q, cons
 	return ip6_of4(&q->ip, q->len, nh, src, dst);
 }
 
-/* quote6 is the IPv6 packet an ICMPv6 error quotes, as quote6_load read
- * it. */
+/* quote6 is what translating an ICMPv6 error reads: the error's own type,
+ * code and rest, mapped to ICMPv4 (icmp6_err_read), and the IPv6 packet
+ * it quotes (quote6_load). */
 struct quote6 {
+	__u32 info;
+	__u8 type, code;
+	__u8 pad0[2];
 	struct ipv6hdr ip6;
 	struct l4 l;     /* its upper-layer fields */
 	__u32 l4_off;    /* its upper-layer header, from the frame's start */
@@ -157,32 +165,33 @@ static __always_inline struct iphdr ip4_of_quote6(const struct quote6 *q, __be32
 
 /* icmp4_err_read maps the type, code and rest of the ICMPv4 error ip,
  * as load_l4 read them into o, to ICMPv6 (RFC 7915 §4.2) and reads the
- * packet it quotes into q. Not zero: the error is dropped, and counted. */
+ * packet it quotes, all into q. Not zero: the error is dropped, and
+ * counted. */
 static __always_inline int icmp4_err_read(struct __sk_buff *skb, const struct config *cfg, const struct iphdr *ip,
-					  const struct l4 *o, __u8 *type, __u8 *code, __u32 *info, struct quote4 *q)
+					  const struct l4 *o, struct quote4 *q)
 {
-	*type = o->type;
-	*code = o->code;
-	*info = o->info;
-	if (icmp_err_46(type, code, info, cfg) < 0)
+	q->type = o->type;
+	q->code = o->code;
+	q->info = o->info;
+	if (icmp_err_46(&q->type, &q->code, &q->info, cfg) < 0)
 		return drop(C_UNSUPPORTED);
 	return quote4_load(skb, ETH_HLEN + (ip->ihl & 0xf) * 4 + 8, q);
 }
 
 /* icmp6_err_read maps the type, code and rest of an ICMPv6 error, as
  * load_l4 read them into o, to ICMPv4 (RFC 7915 §5.2; mtu4 is the MTU of
- * the IPv4 side it goes out on) and reads the packet it quotes into q.
- * An error that came in fragments is not reassembled, so not translated.
- * Not zero: the error is dropped, and counted. */
+ * the IPv4 side it goes out on) and reads the packet it quotes, all into
+ * q. An error that came in fragments is not reassembled, so not
+ * translated. Not zero: the error is dropped, and counted. */
 static __always_inline int icmp6_err_read(struct __sk_buff *skb, const struct ext6 *e, const struct l4 *o,
-					  __u32 mtu4, __u8 *type, __u8 *code, __u32 *info, struct quote6 *q)
+					  __u32 mtu4, struct quote6 *q)
 {
 	if (e->frag && (e->fo || e->mf))
 		return drop(C_UNSUPPORTED);
-	*type = o->type;
-	*code = o->code;
-	*info = o->info;
-	if (icmp_err_64(type, code, info, mtu4) < 0)
+	q->type = o->type;
+	q->code = o->code;
+	q->info = o->info;
+	if (icmp_err_64(&q->type, &q->code, &q->info, mtu4) < 0)
 		return drop(C_UNSUPPORTED);
 	return quote6_load(skb, ETH_HLEN + e->off + 8, q);
 }

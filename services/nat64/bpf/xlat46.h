@@ -13,10 +13,8 @@ static __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config 
 	__u32 hlen = (ip->ihl & 0xf) * 4;
 	int pool = pool_of(cfg, ip);
 	int hairpin = pool == POOL_WAN && ip->saddr == cfg->pool4;
-	__u8 type, code;
-	__u32 info;
 	struct quote4 q = {};
-	int r = icmp4_err_read(skb, cfg, ip, o, &type, &code, &info, &q);
+	int r = icmp4_err_read(skb, cfg, ip, o, &q);
 	if (r)
 		return r;
 	const struct iphdr *in4 = &q.ip;
@@ -91,7 +89,7 @@ static __noinline int xlat_icmp4_err(struct __sk_buff *skb, const struct config 
 	 * packet on its way in (RFC 6146 §3.8). */
 	if (!hairpin)
 		outer.hop_limit--;
-	r = icmp6_err_put(skb, hlen, q.ihl, plen, &outer, type, code, info, &inner);
+	r = icmp6_err_put(skb, hlen, q.ihl, plen, &outer, q.type, q.code, q.info, &inner);
 	if (r)
 		return r;
 	r = icmp6_err_csum(skb, &s6, host6, plen);

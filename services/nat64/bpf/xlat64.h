@@ -36,10 +36,8 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 	if (pool < 0)
 		return drop(C_DST_DENIED);
 	__be32 src4 = pool_addr4(cfg, pool);
-	__u8 type, code;
-	__u32 info;
 	struct quote6 q = {};
-	int r = icmp6_err_read(skb, e, o, pool == POOL_LAN ? cfg->lan_mtu : cfg->wan_mtu, &type, &code, &info, &q);
+	int r = icmp6_err_read(skb, e, o, pool == POOL_LAN ? cfg->lan_mtu : cfg->wan_mtu, &q);
 	if (r)
 		return r;
 	const struct ipv6hdr *in6 = &q.ip6;
@@ -116,7 +114,7 @@ static __noinline int xlat_icmp6_err(struct __sk_buff *skb, const struct config 
 		outer.id = bpf_htons(bpf_ntohl(e->id) & 0xffff);
 	outer.ttl--; /* the router's hop (RFC 7915 §5.1) */
 	ip4_csum(&outer);
-	r = icmp4_err_put(skb, ext, q.ext, tot, &outer, type, code, info, &inner);
+	r = icmp4_err_put(skb, ext, q.ext, tot, &outer, q.type, q.code, q.info, &inner);
 	if (r)
 		return r;
 	count(C_ICMP_ERR);
