@@ -61,8 +61,8 @@ func (s *Service) act(src netip.Addr, c call, flows inboundFlows) ([]arg, *fault
 		}
 		return s.actOnPinhole(src, c, uint16(id), flows)
 	case "GetPinholePackets":
-		// Counting a pinhole's packets needs a counter per pinhole, which
-		// the firewall's rules do not keep; the SCPD does not list it.
+		// No one counts a pinhole's packets (doc.go); the SCPD does not
+		// list the action.
 		return nil, fault(errOptionalActionNotImplemented, "no packet counters per pinhole"), ""
 	}
 	return nil, fault(errInvalidAction, "no action %q", c.Action), ""

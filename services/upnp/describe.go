@@ -102,8 +102,8 @@ func description(p Plan) []byte {
 }
 
 // scpd is the service description (UDA 1.1 §2.5) of what is implemented:
-// every action of WANIPv6FirewallControl:1 but GetPinholePackets, which
-// needs a packet counter per pinhole.
+// every action of WANIPv6FirewallControl:1 but GetPinholePackets, whose
+// count no part of the gizmo keeps (doc.go).
 func scpd() []byte {
 	type xmlArg struct {
 		Name      string `xml:"name"`

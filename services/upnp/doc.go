@@ -19,9 +19,13 @@
 //     (conntrack's timeouts), AddPinhole, UpdatePinhole, DeletePinhole and
 //     CheckPinholeWorking, which is 1 while conntrack tracks a flow that
 //     came in through the pinhole and 709 NoPacketSent otherwise (upnpc -U
-//     asks it before it renews). GetPinholePackets needs a packet counter
-//     per pinhole, which the firewall's rules do not keep; it is answered
-//     602 (optional action not implemented) and left out of the SCPD.
+//     asks it before it renews). GetPinholePackets is answered with UPnP
+//     error 602 and left out of the SCPD: a pinhole's packets are counted
+//     nowhere. The firewall's rules see only a flow's first packets, since
+//     the fast path (services/fastpath) forwards established flows past
+//     netfilter and conntrack, and the ruleset is replaced whole, counters
+//     included, whenever it changes (another pinhole, a host's new
+//     address). A wrong count would be worse than none.
 //     FirewallEnabled and InboundPinholeAllowed are not evented (no GENA
 //     subscriptions): the first never changes and the second differs per
 //     host, so each host reads its own with GetFirewallStatus.
