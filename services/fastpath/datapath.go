@@ -142,8 +142,14 @@ func (d *datapath) close() error {
 	return d.objs.Close()
 }
 
-// configure writes the config in one map update (setConfig), so the
-// programs see either the old one or the new one.
+// configure writes the config in one map update (setConfig). fp_config is
+// an array, whose value the kernel writes in place: a packet read during
+// the update may see old fields beside new ones (the prefix count of one
+// config, the prefixes of the other), and so take the stack instead of
+// the fast path or the other way round; the next packet sees the new
+// config. The one-entry hash (bpfhdr's CONFIG_MAP) that rules the mix
+// out costs a helper call per packet, on the path this package exists
+// to make cheap.
 func (d *datapath) configure(enabled bool, lan, wan int, mark uint32, prefixes, exclude []netip.Prefix, t timeouts, flags uint32, nowNs uint64) error {
 	if len(prefixes) > maxPrefixes {
 		return fmt.Errorf("fastpath: %d LAN prefixes, at most %d", len(prefixes), maxPrefixes)

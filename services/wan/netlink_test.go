@@ -46,7 +46,11 @@ func vethUp(t *testing.T, name, peer string, up ...string) {
 		t.Fatal(err)
 	}
 	for _, n := range append([]string{peer}, up...) {
-		if l, err := netlink.LinkByName(n); err != nil || netlink.LinkSetUp(l) != nil {
+		l, err := netlink.LinkByName(n)
+		if err == nil {
+			err = netlink.LinkSetUp(l)
+		}
+		if err != nil {
 			t.Fatalf("set %s up: %v", n, err)
 		}
 	}
