@@ -64,6 +64,18 @@ func BindToDevice(ifname string) Option {
 	}
 }
 
+// ReceiveBuffer sets the receive buffer to bytes: SO_RCVBUFFORCE, past the
+// rmem_max limit, where the process has CAP_NET_ADMIN (the gizmo has),
+// else SO_RCVBUF, which the kernel caps at rmem_max.
+func ReceiveBuffer(bytes int) Option {
+	return func(fd int, _ string) error {
+		if unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, bytes) == nil {
+			return nil
+		}
+		return unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, bytes)
+	}
+}
+
 // SendBufferForce sets the send buffer to bytes (SO_SNDBUFFORCE), past the
 // wmem_max limit that SO_SNDBUF stops at; it needs CAP_NET_ADMIN.
 func SendBufferForce(bytes int) Option {

@@ -45,25 +45,35 @@ func TestControlStopsAtTheFirstFailure(t *testing.T) {
 	}
 }
 
-// SendBufferForce sets a send buffer past wmem_max; the kernel reports
-// twice the size asked for (socket(7), SO_SNDBUF).
-func TestSendBufferForcePassesWmemMax(t *testing.T) {
+// SendBufferForce and ReceiveBuffer set a buffer past wmem_max and
+// rmem_max (with CAP_NET_ADMIN); the kernel reports twice the size asked
+// for (socket(7), SO_SNDBUF).
+func TestBuffersPassTheSysctlLimits(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("SO_SNDBUFFORCE needs CAP_NET_ADMIN")
+		t.Skip("SO_SNDBUFFORCE and SO_RCVBUFFORCE need CAP_NET_ADMIN")
 	}
 	const want = 16 << 20
-	var got int
-	sndbuf := func(fd int, _ string) (err error) {
-		got, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF)
-		return err
-	}
-	lc := net.ListenConfig{Control: Control(SendBufferForce(want), sndbuf)}
-	c, err := lc.ListenPacket(context.Background(), "udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Close()
-	if got != 2*want {
-		t.Fatalf("SO_SNDBUF = %d, want %d", got, 2*want)
+	for _, c := range []struct {
+		name string
+		set  Option
+		opt  int
+	}{
+		{"SendBufferForce", SendBufferForce(want), unix.SO_SNDBUF},
+		{"ReceiveBuffer", ReceiveBuffer(want), unix.SO_RCVBUF},
+	} {
+		var got int
+		read := func(fd int, _ string) (err error) {
+			got, err = unix.GetsockoptInt(fd, unix.SOL_SOCKET, c.opt)
+			return err
+		}
+		lc := net.ListenConfig{Control: Control(c.set, read)}
+		conn, err := lc.ListenPacket(context.Background(), "udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn.Close()
+		if got != 2*want {
+			t.Errorf("%s: buffer %d, want %d", c.name, got, 2*want)
+		}
 	}
 }

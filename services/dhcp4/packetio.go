@@ -7,7 +7,8 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"golang.org/x/net/ipv4"
-	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/sockopt"
 )
 
 // batch is how many datagrams one system call moves at most. A storm fills
@@ -97,15 +98,7 @@ func growReadBuffer(conn net.PacketConn, log *slog.Logger) {
 	if err != nil {
 		return
 	}
-	var serr error
-	rc.Control(func(fd uintptr) {
-		// FORCE overrides net.core.rmem_max; it needs CAP_NET_ADMIN, which
-		// the gizmo has. Without it, take what rmem_max allows.
-		if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, readBuffer); serr != nil {
-			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, readBuffer)
-		}
-	})
-	if serr != nil {
+	if serr := sockopt.Set(rc, "udp4", sockopt.ReceiveBuffer(readBuffer)); serr != nil {
 		log.Debug("dhcp4: cannot grow the socket's receive buffer", "err", serr)
 	}
 }

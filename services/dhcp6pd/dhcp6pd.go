@@ -16,13 +16,12 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
-	"syscall"
 	"time"
 
 	"golang.org/x/net/ipv6"
-	"golang.org/x/sys/unix"
 
 	"codeberg.org/monostack/gizmo/internal/guarded"
+	"codeberg.org/monostack/gizmo/internal/sockopt"
 	"codeberg.org/monostack/gizmo/internal/svclog"
 )
 
@@ -273,19 +272,7 @@ func readLoop(ctx context.Context, conn net.PacketConn, out chan<- packet) error
 // (RFC 8415 §7.2), so that several clients on several links, or a server
 // on the LAN, do not see each other's messages.
 func listen(ctx context.Context, ifname string) (net.PacketConn, error) {
-	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
-		var serr error
-		err := c.Control(func(fd uintptr) {
-			if serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1); serr != nil {
-				return
-			}
-			serr = unix.SetsockoptString(int(fd), unix.SOL_SOCKET, unix.SO_BINDTODEVICE, ifname)
-		})
-		if err != nil {
-			return err
-		}
-		return serr
-	}}
+	lc := net.ListenConfig{Control: sockopt.Control(sockopt.ReuseAddr, sockopt.BindToDevice(ifname))}
 	conn, err := lc.ListenPacket(ctx, "udp6", "[::]:546")
 	if err != nil {
 		return nil, fmt.Errorf("dhcp6pd: listen on %s port 546: %w", ifname, err)
