@@ -32,21 +32,14 @@ func newLANTopology(t *testing.T) lanTopology {
 	top := lanTopology{router: testns.New(t, "up"), host: testns.New(t, "uph"), wan: testns.New(t, "upw")}
 	testns.Veth(t, top.router, "lan0", top.host, "eth0")
 	testns.Veth(t, top.router, "wan0", top.wan, "eth0")
-	for _, l := range []struct{ ns, ifname string }{{top.router, "lan0"}, {top.router, "wan0"}, {top.host, "eth0"}, {top.wan, "eth0"}} {
-		testns.Sysctl(t, l.ns, "net.ipv6.conf."+l.ifname+".accept_dad=0", "net.ipv6.conf."+l.ifname+".use_tempaddr=0")
-	}
-	for _, a := range []struct{ ns, ifname, addr string }{
-		{top.router, "lan0", "2001:db8:1000:100::1/64"}, {top.router, "lan0", "fd12:3456:789a::1/64"}, {top.router, "lan0", "203.0.113.129/25"},
-		{top.router, "wan0", "2001:db8:0:1::2/64"},
-		{top.host, "eth0", hostAddr + "/64"}, {top.host, "eth0", "203.0.113.140/25"},
-		{top.wan, "eth0", "2001:db8:0:1::1/64"},
-	} {
-		testns.IP(t, "-n", a.ns, "addr", "add", a.addr, "dev", a.ifname, "nodad")
-	}
 	links := []struct{ ns, ifname string }{{top.router, "lan0"}, {top.router, "wan0"}, {top.host, "eth0"}, {top.wan, "eth0"}}
 	for _, l := range links {
-		testns.IP(t, "-n", l.ns, "link", "set", l.ifname, "up")
+		testns.Sysctl(t, l.ns, "net.ipv6.conf."+l.ifname+".accept_dad=0", "net.ipv6.conf."+l.ifname+".use_tempaddr=0")
 	}
+	testns.Up(t, top.router, "lan0", "2001:db8:1000:100::1/64", "fd12:3456:789a::1/64", "203.0.113.129/25")
+	testns.Up(t, top.router, "wan0", "2001:db8:0:1::2/64")
+	testns.Up(t, top.host, "eth0", hostAddr+"/64", "203.0.113.140/25")
+	testns.Up(t, top.wan, "eth0", "2001:db8:0:1::1/64")
 	for _, l := range links {
 		testns.WaitLinkLocal(t, l.ns, l.ifname)
 	}

@@ -32,10 +32,8 @@ func pair(t *testing.T) (a, b string) {
 	for _, side := range []struct{ ns, ifname string }{{a, "a0"}, {b, "b0"}} {
 		testns.Sysctl(t, side.ns, "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf."+side.ifname+".accept_dad=0")
 	}
-	testns.IP(t, "-n", a, "addr", "add", addrA.String()+"/64", "dev", "a0", "nodad")
-	testns.IP(t, "-n", b, "addr", "add", addrB.String()+"/64", "dev", "b0", "nodad")
-	testns.IP(t, "-n", a, "link", "set", "a0", "up")
-	testns.IP(t, "-n", b, "link", "set", "b0", "up")
+	testns.Up(t, a, "a0", addrA.String()+"/64")
+	testns.Up(t, b, "b0", addrB.String()+"/64")
 	return a, b
 }
 
