@@ -3,35 +3,25 @@ package bpftest
 import (
 	"encoding/binary"
 	"net/netip"
+
+	"codeberg.org/monostack/gizmo/internal/ethframe"
 )
 
 // Checksum is the Internet checksum (RFC 1071) of b, with seed (a
 // pseudo-header sum, or 0) added in: folded to 16 bits and inverted, so
 // that it is 0 over data that carries a correct checksum.
 func Checksum(b []byte, seed uint32) uint16 {
-	s := seed
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(binary.BigEndian.Uint16(b[i:]))
+	for seed > 0xffff {
+		seed = seed&0xffff + seed>>16
 	}
-	if len(b)%2 == 1 {
-		s += uint32(b[len(b)-1]) << 8
-	}
-	for s > 0xffff {
-		s = (s & 0xffff) + (s >> 16)
-	}
-	return ^uint16(s)
+	return ^ethframe.OnesSum(uint16(seed), b)
 }
 
 // PseudoSum is the sum of the pseudo-header of RFC 768/793 (IPv4) or
 // RFC 8200 §8.1 (IPv6) for an upper-layer packet of length bytes.
 func PseudoSum(src, dst netip.Addr, proto uint8, length int) uint32 {
-	var s uint32
-	for _, a := range [][]byte{src.AsSlice(), dst.AsSlice()} {
-		for i := 0; i+1 < len(a); i += 2 {
-			s += uint32(binary.BigEndian.Uint16(a[i:]))
-		}
-	}
-	return s + uint32(proto) + uint32(length)
+	addrs := ethframe.OnesSum(ethframe.OnesSum(0, src.AsSlice()), dst.AsSlice())
+	return uint32(addrs) + uint32(proto) + uint32(length)
 }
 
 // TCPHeader is a TCP header with options opts (a multiple of four bytes),
