@@ -32,6 +32,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "../../../internal/bpfhdr/config.h"
 #include "../../../internal/bpfhdr/counters.h"
 
 char __license[] SEC("license") = "Dual BSD/GPL";
@@ -306,8 +307,7 @@ static __always_inline int fastpath(struct __sk_buff *skb, int dir)
 {
 	if (skb->protocol != bpf_htons(ETH_P_IPV6))
 		return to_stack(S_NOT_IPV6);
-	__u32 zero = 0;
-	struct config *cfg = bpf_map_lookup_elem(&fp_config, &zero);
+	struct config *cfg = config_of(&fp_config);
 	if (!cfg || !cfg->enabled)
 		return TC_ACT_UNSPEC;
 	struct flow_key k = {};
@@ -406,10 +406,7 @@ static __always_inline int fastpath(struct __sk_buff *skb, int dir)
 
 static __always_inline int learn(struct __sk_buff *skb, int dir)
 {
-	if (skb->protocol != bpf_htons(ETH_P_IPV6))
-		return TC_ACT_UNSPEC;
-	__u32 zero = 0;
-	struct config *cfg = bpf_map_lookup_elem(&fp_config, &zero);
+	struct config *cfg = config_for(skb, ETH_P_IPV6, &fp_config);
 	if (!cfg || !cfg->enabled)
 		return TC_ACT_UNSPEC;
 	if (cfg->mark && (skb->mark & cfg->mark)) {

@@ -43,6 +43,7 @@
 char __license[] SEC("license") = "Dual BSD/GPL";
 
 #include "maps.h"
+#include "../../../internal/bpfhdr/config.h"
 #include "tables.h"
 #include "csum.h"
 #include "addr.h"
@@ -61,10 +62,7 @@ char __license[] SEC("license") = "Dual BSD/GPL";
 SEC("tc")
 int nat64_lan(struct __sk_buff *skb)
 {
-	if (skb->protocol != bpf_htons(ETH_P_IPV6))
-		return TC_ACT_UNSPEC;
-	__u32 zero = 0;
-	struct config *cfg = bpf_map_lookup_elem(&nat64_config, &zero);
+	struct config *cfg = config_for(skb, ETH_P_IPV6, &nat64_config);
 	if (!cfg || !(cfg->pool4 | cfg->lan_pool4))
 		return TC_ACT_UNSPEC;
 	struct ipv6hdr ip6;
@@ -101,10 +99,7 @@ int nat64_lan(struct __sk_buff *skb)
  * pool, nat64_lan4 on lan0 for the LAN pool (lan, a constant in each). */
 static __always_inline int ingress4(struct __sk_buff *skb, int lan)
 {
-	if (skb->protocol != bpf_htons(ETH_P_IP))
-		return TC_ACT_UNSPEC;
-	__u32 zero = 0;
-	struct config *cfg = bpf_map_lookup_elem(&nat64_config, &zero);
+	struct config *cfg = config_for(skb, ETH_P_IP, &nat64_config);
 	if (!cfg)
 		return TC_ACT_UNSPEC;
 	__be32 pool = lan ? cfg->lan_pool4 : cfg->pool4;

@@ -20,6 +20,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+#include "../../../../internal/bpfhdr/config.h"
 #include "../../../../internal/bpfhdr/fib6.h"
 
 char __license[] SEC("license") = "Dual BSD/GPL";
@@ -73,12 +74,11 @@ static __always_inline int same6(const void *a, const void *b)
 static __always_inline int softwire_of(struct __sk_buff *skb, __u16 proto, void *hdr, __u32 hlen,
 				       struct config **cfg, struct softwire **sw)
 {
-	if (skb->protocol != bpf_htons(proto))
+	*cfg = config_for(skb, proto, &aftr_config);
+	if (!*cfg)
 		return -1;
-	__u32 zero = 0;
-	*cfg = bpf_map_lookup_elem(&aftr_config, &zero);
-	*sw = bpf_map_lookup_elem(&aftr_softwire, &zero);
-	if (!*cfg || !*sw)
+	*sw = config_of(&aftr_softwire);
+	if (!*sw)
 		return -1;
 	return bpf_skb_load_bytes(skb, ETH_HLEN, hdr, hlen) < 0 ? -1 : 0;
 }
