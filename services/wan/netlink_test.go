@@ -135,89 +135,157 @@ func TestAddressNotificationsLostChild(t *testing.T) {
 	}
 	vethUp(t, "uplink0", "isp0")
 	vethUp(t, "noise0", "noise1", "noise0")
+	uplink, noise := linkByName(t, "uplink0"), linkByName(t, "noise0")
 	stale, fresh := netip.MustParsePrefix("2001:db8:1::1/64"), netip.MustParsePrefix("2001:db8:2::1/64")
-	uplink, err := netlink.LinkByName("uplink0")
+	addAddr(t, uplink, stale)
+	h := runHeld(t, 4096)
+	h.ups.until("the uplink's address", func(u Upstream) bool { return slices.Contains(u.Addrs, stale) })
+
+	// The loop is held in OnUpstream while the uplink's addresses change
+	// among a burst of other addresses.
+	trigger := netip.MustParsePrefix("2001:db8:3::1/64")
+	h.holdAfter(t, func() { addAddr(t, uplink, trigger) }, func() {
+		for i := range 2000 {
+			addAddr(t, noise, netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0xff, 14: byte(i >> 8), 15: byte(i)}), 64))
+		}
+		if err := netlink.AddrDel(uplink, &netlink.Addr{IPNet: &net.IPNet{IP: stale.Addr().AsSlice(), Mask: net.CIDRMask(64, 128)}}); err != nil {
+			t.Fatal(err)
+		}
+		addAddr(t, uplink, fresh)
+	})
+
+	u := h.ups.until("the uplink's addresses read again", func(u Upstream) bool {
+		return slices.Contains(u.Addrs, fresh) && slices.Contains(u.Addrs, trigger) && !slices.Contains(u.Addrs, stale)
+	})
+	if st := h.s.Stats(); st.AddrResyncs == 0 {
+		t.Errorf("no resync counted (netlink dropped %d): the buffer did not overflow, so the test proved nothing", st.NetlinkDropped)
+	}
+	t.Logf("addresses %v, resyncs %d", u.Addrs, h.s.Stats().AddrResyncs)
+	select {
+	case err := <-h.done:
+		h.done <- err // for the clean-up, which waits for Run
+		t.Fatalf("the service stopped after losing address notifications: %v", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
+
+// linkByName is the link named name.
+func linkByName(t *testing.T, name string) netlink.Link {
+	t.Helper()
+	l, err := netlink.LinkByName(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addAddr := func(l netlink.Link, p netip.Prefix) {
-		t.Helper()
-		a := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 128)}, Flags: unix.IFA_F_NODAD}
-		if err := netlink.AddrAdd(l, a); err != nil {
-			t.Fatalf("add %s: %v", p, err)
-		}
-	}
-	addAddr(uplink, stale)
+	return l
+}
 
-	ups := &waiter[Upstream]{t: t, ch: make(chan Upstream, 1024)}
-	var hold sync.Mutex
-	held := make(chan struct{}, 1) // the loop is waiting in OnUpstream
+// addAddr adds p to l, without duplicate address detection.
+func addAddr(t *testing.T, l netlink.Link, p netip.Prefix) {
+	t.Helper()
+	a := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), 128)}, Flags: unix.IFA_F_NODAD}
+	if err := netlink.AddrAdd(l, a); err != nil {
+		t.Fatalf("add %s: %v", p, err)
+	}
+}
+
+// heldLoop is a WAN service on uplink0 whose loop a test can hold in
+// OnUpstream, to let events pile up behind it.
+type heldLoop struct {
+	s    *Service
+	ups  *waiter[Upstream]
+	done chan error // Run's result
+	hold sync.Mutex
+	held chan struct{} // the loop entered OnUpstream
+}
+
+// runHeld starts the service, with an address subscription buffer of
+// addrBuffer bytes (0: the default), until the test ends.
+func runHeld(t *testing.T, addrBuffer int) *heldLoop {
+	t.Helper()
+	h := &heldLoop{ups: &waiter[Upstream]{t: t, ch: make(chan Upstream, 1024)}, done: make(chan error, 1), held: make(chan struct{}, 1)}
 	s, err := New(Config{
 		Interface: "uplink0", StateDir: t.TempDir(), NoIPv4: true,
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		OnUpstream: func(u Upstream) {
 			select {
-			case held <- struct{}{}:
+			case h.held <- struct{}{}:
 			default:
 			}
-			hold.Lock()
-			defer hold.Unlock()
-			ups.ch <- u
+			h.hold.Lock()
+			defer h.hold.Unlock()
+			h.ups.ch <- u
 		},
-		addrBufferSize: 4096,
+		addrBufferSize: addrBuffer,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.s = s
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx) }()
-	defer func() {
+	go func() { h.done <- s.Run(ctx) }()
+	t.Cleanup(func() {
 		cancel()
-		if err := <-done; err != nil {
+		if err := <-h.done; err != nil {
 			t.Errorf("Run: %v", err)
 		}
-	}()
-	ups.until("the uplink's address", func(u Upstream) bool { return slices.Contains(u.Addrs, stale) })
-
-	// The loop is held in OnUpstream while the uplink's addresses change
-	// among a burst of other addresses.
-	trigger := netip.MustParsePrefix("2001:db8:3::1/64")
-	func() {
-		hold.Lock()
-		defer hold.Unlock()
-		for len(held) > 0 {
-			<-held
-		}
-		addAddr(uplink, trigger)
-		select {
-		case <-held:
-		case <-time.After(10 * time.Second):
-			t.Fatal("the loop did not publish the new address")
-		}
-		noise, err := netlink.LinkByName("noise0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range 2000 {
-			addAddr(noise, netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0xff, 14: byte(i >> 8), 15: byte(i)}), 64))
-		}
-		if err := netlink.AddrDel(uplink, &netlink.Addr{IPNet: &net.IPNet{IP: stale.Addr().AsSlice(), Mask: net.CIDRMask(64, 128)}}); err != nil {
-			t.Fatal(err)
-		}
-		addAddr(uplink, fresh)
-	}()
-
-	u := ups.until("the uplink's addresses read again", func(u Upstream) bool {
-		return slices.Contains(u.Addrs, fresh) && slices.Contains(u.Addrs, trigger) && !slices.Contains(u.Addrs, stale)
 	})
-	if st := s.Stats(); st.AddrResyncs == 0 {
-		t.Errorf("no resync counted (netlink dropped %d): the buffer did not overflow, so the test proved nothing", st.NetlinkDropped)
+	return h
+}
+
+// holdAfter holds the loop in the OnUpstream that change causes, and lets
+// it go when during returns.
+func (h *heldLoop) holdAfter(t *testing.T, change, during func()) {
+	t.Helper()
+	h.hold.Lock()
+	defer h.hold.Unlock()
+	for len(h.held) > 0 {
+		<-h.held
 	}
-	t.Logf("addresses %v, resyncs %d", u.Addrs, s.Stats().AddrResyncs)
+	change()
 	select {
-	case err := <-done:
-		t.Fatalf("the service stopped after losing address notifications: %v", err)
-	case <-time.After(100 * time.Millisecond):
+	case <-h.held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the loop did not publish the change")
+	}
+	during()
+}
+
+// The addresses of a burst that arrived while the service was busy are
+// published together: each publish costs the daemon a replan.
+func TestAddressBurstIsOnePublish(t *testing.T) {
+	inNamespace(t, "wanburst", "TestAddressBurstIsOnePublishChild", "burst")
+}
+
+// TestAddressBurstIsOnePublishChild runs in the namespace
+// TestAddressBurstIsOnePublish made. It holds the service's loop in its
+// OnUpstream while it adds addresses to the uplink.
+func TestAddressBurstIsOnePublishChild(t *testing.T) {
+	if os.Getenv(envRole) != "burst" {
+		t.Skip("child of TestAddressBurstIsOnePublish")
+	}
+	vethUp(t, "uplink0", "isp0")
+	uplink := linkByName(t, "uplink0")
+	first := netip.MustParsePrefix("2001:db8:1::1/64")
+	addAddr(t, uplink, first)
+	h := runHeld(t, 0)
+	h.ups.until("the first address", func(u Upstream) bool { return slices.Contains(u.Addrs, first) })
+
+	var added []netip.Prefix
+	trigger := netip.MustParsePrefix("2001:db8:2::1/64")
+	h.holdAfter(t, func() { addAddr(t, uplink, trigger) }, func() {
+		for i := range 20 {
+			p := netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 3, 15: byte(i + 1)}), 64)
+			addAddr(t, uplink, p)
+			added = append(added, p)
+		}
+		// The notifications are in the kernel's socket already; give the
+		// library's reader a moment to queue them for the loop.
+		time.Sleep(500 * time.Millisecond)
+	})
+	u := h.ups.until("the burst", func(u Upstream) bool { return slices.Contains(u.Addrs, added[0]) })
+	for _, p := range added {
+		if !slices.Contains(u.Addrs, p) {
+			t.Fatalf("the first view with the burst's first address lacks %s: the burst took more than one publish (%d addresses)", p, len(u.Addrs))
+		}
 	}
 }

@@ -110,11 +110,7 @@ func (r *runState) resubscribeAddrs() error {
 	if err := r.subscribeAddrs(false); err != nil {
 		return err
 	}
-	link, err := netlink.LinkByIndex(r.ifi.Index)
-	if err != nil {
-		return fmt.Errorf("wan: %s: %w", r.cfg.Interface, err)
-	}
-	addrs, err := netlink.AddrList(link, netlink.FAMILY_V6)
+	addrs, err := netlink.AddrList(&netlink.Device{LinkAttrs: netlink.LinkAttrs{Index: r.ifi.Index}}, netlink.FAMILY_V6)
 	if err != nil {
 		return fmt.Errorf("wan: addresses of %s: %w", r.cfg.Interface, err)
 	}
@@ -123,6 +119,32 @@ func (r *runState) resubscribeAddrs() error {
 		r.o.addr(netlink.AddrUpdate{LinkAddress: *a.IPNet, LinkIndex: a.LinkIndex, NewAddr: true, Flags: a.Flags})
 	}
 	r.publish()
+	return nil
+}
+
+// addrsChanged takes the address notification u (ok false: the
+// subscription ended) and the ones queued behind it, and publishes the
+// view once: an interface's addresses come and go in bursts, and each
+// publish costs the daemon a replan.
+func (r *runState) addrsChanged(u netlink.AddrUpdate, ok bool) error {
+	changed := false
+	for {
+		if !ok {
+			// resubscribeAddrs publishes what it read.
+			return r.resubscribeAddrs()
+		}
+		if u.LinkIndex == r.ifi.Index && r.o.addr(u) {
+			r.stats.Add(func(st *Stats) { st.AddrChanges++ })
+			changed = true
+		}
+		if len(r.addrCh) == 0 {
+			break
+		}
+		u, ok = <-r.addrCh
+	}
+	if changed {
+		r.publish()
+	}
 	return nil
 }
 
@@ -184,15 +206,8 @@ func (r *runState) loop(ctx context.Context) error {
 			}
 			r.linkChanged(u)
 		case u, ok := <-r.addrCh:
-			if !ok {
-				if err := r.resubscribeAddrs(); err != nil {
-					return err
-				}
-				continue
-			}
-			if u.LinkIndex == r.ifi.Index && r.o.addr(u) {
-				r.stats.Add(func(st *Stats) { st.AddrChanges++ })
-				r.publish()
+			if err := r.addrsChanged(u, ok); err != nil {
+				return err
 			}
 		case <-r.plans.C():
 			r.applyPlan()
