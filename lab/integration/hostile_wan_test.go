@@ -21,33 +21,10 @@ import (
 	"time"
 
 	"codeberg.org/monostack/gizmo/lab/netlab"
+	"codeberg.org/monostack/gizmo/lab/netlab/netlabtest"
 	"codeberg.org/monostack/gizmo/services/firewall"
 	"codeberg.org/monostack/gizmo/services/wan"
 )
-
-// metric reads one sample from the gizmo's /metrics: name with the labels
-// as written there (`table="routers"`), or without labels. Missing: -1.
-func metric(t *testing.T, ctx context.Context, name, labels string) float64 {
-	t.Helper()
-	body, err := netlab.HTTPGet(ctx, netlab.NSGizmo, "http://[::1]/metrics")
-	if err != nil {
-		t.Fatalf("/metrics: %v", err)
-	}
-	want := name
-	if labels != "" {
-		want += "{" + labels + "}"
-	}
-	for _, line := range strings.Split(body, "\n") {
-		if k, v, ok := strings.Cut(line, " "); ok && k == want {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err != nil {
-				t.Fatalf("/metrics %s: %v", line, err)
-			}
-			return f
-		}
-	}
-	return -1
-}
 
 // wanStatus is the WAN part of /api/status.
 type wanStatus struct {
@@ -98,7 +75,7 @@ func TestHostileWANRAFlood(t *testing.T) {
 			t.Error(err)
 		}
 	})
-	ras := metric(t, ctx, "gizmo_wan_router_advertisements_total", "")
+	ras := netlabtest.Metric(t, ctx, "gizmo_wan_router_advertisements_total")
 	out, err := l.Exec(ctx, netlab.NSISP, helper, "ra-flood", "-interface", netlab.ISPWAN, "-sources", strconv.Itoa(sources), "-rounds", "2", "-interval", "200us")
 	if err != nil {
 		t.Fatalf("ra-flood: %v\n%s", err, out)
@@ -109,23 +86,23 @@ func TestHostileWANRAFlood(t *testing.T) {
 	// few); every source beyond a table's bound cost an eviction or a
 	// refusal there.
 	err = netlab.WaitFor(ctx, "the flood read", func(ctx context.Context) (bool, error) {
-		return metric(t, ctx, "gizmo_wan_router_advertisements_total", "")-ras >= 1.5*sources, nil
+		return netlabtest.Metric(t, ctx, "gizmo_wan_router_advertisements_total")-ras >= 1.5*sources, nil
 	})
 	if err != nil {
-		t.Fatalf("%v: %v RAs accepted", err, metric(t, ctx, "gizmo_wan_router_advertisements_total", "")-ras)
+		t.Fatalf("%v: %v RAs accepted", err, netlabtest.Metric(t, ctx, "gizmo_wan_router_advertisements_total")-ras)
 	}
 	bounds := map[string]int{"routers": wan.MaxRouters, "prefixes": wan.MaxPrefixes, "rdnss": wan.MaxRDNSS, "routes": wan.MaxRoutes, "pref64": wan.MaxPref64}
 	for table, bound := range bounds {
-		n := metric(t, ctx, "gizmo_wan_upstream_entries", `table="`+table+`"`)
+		n := netlabtest.Metric(t, ctx, `gizmo_wan_upstream_entries{table="`+table+`"}`)
 		if n < 1 || n > float64(bound) {
 			t.Errorf("table %s holds %v entries, want 1..%d", table, n, bound)
 		}
-		if full := metric(t, ctx, "gizmo_wan_upstream_table_full_total", `table="`+table+`"`); full < sources/2 {
+		if full := netlabtest.Metric(t, ctx, `gizmo_wan_upstream_table_full_total{table="`+table+`"}`); full < sources/2 {
 			t.Errorf("table %s: %v evictions or refusals counted, want at least %d", table, full, sources/2)
 		}
 	}
 	for _, table := range []string{"prefixes", "rdnss", "routes"} {
-		if n := metric(t, ctx, "gizmo_wan_lifetimes_clamped_total", `table="`+table+`"`); n < sources/2 {
+		if n := netlabtest.Metric(t, ctx, `gizmo_wan_lifetimes_clamped_total{table="`+table+`"}`); n < sources/2 {
 			t.Errorf("table %s: %v infinite lifetimes counted as clamped, want at least %d", table, n, sources/2)
 		}
 	}
@@ -259,7 +236,7 @@ func TestHostileWANRemovedPortCutsConnection(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	ended := metric(t, ctx, "gizmo_firewall_flows_ended_total", "")
+	ended := netlabtest.Metric(t, ctx, "gizmo_firewall_flows_ended_total")
 
 	setExposedPorts(t, ctx, l, "")
 	removed := time.Now()
@@ -278,7 +255,7 @@ func TestHostileWANRemovedPortCutsConnection(t *testing.T) {
 		}
 	}
 	t.Logf("cut %s after the port was removed", time.Since(removed).Round(time.Second))
-	if n := metric(t, ctx, "gizmo_firewall_flows_ended_total", ""); n <= ended {
+	if n := netlabtest.Metric(t, ctx, "gizmo_firewall_flows_ended_total"); n <= ended {
 		t.Errorf("gizmo_firewall_flows_ended_total %v → %v, want it to count the flow", ended, n)
 	}
 	if !dialFails(netlab.NSInet, dst) {

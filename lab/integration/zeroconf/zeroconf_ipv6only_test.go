@@ -3,10 +3,8 @@ package zeroconf
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +13,7 @@ import (
 	"github.com/mdlayher/ndp"
 
 	"codeberg.org/monostack/gizmo/lab/netlab"
+	"codeberg.org/monostack/gizmo/lab/netlab/netlabtest"
 )
 
 // lineStatus is the part of GET /api/status about the line.
@@ -96,8 +95,8 @@ func testIPv6OnlyNAT64(t *testing.T, scenario, source string) {
 		t.Fatalf("gz-lan-legacy fetching %s through the gizmo's CLAT: %v", netlab.V4OnlyServer, err)
 	}
 	clientIn(t, "gz-lan-legacy", body, netlab.ISPNAT64Pool)
-	if n, err := metric(ctx, `gizmo_clat_packets_total{outcome="translated_out"}`); err != nil || n == 0 {
-		t.Errorf("the CLAT translated nothing out (%v, %v)", n, err)
+	if n := netlabtest.Metric(t, ctx, `gizmo_clat_packets_total{outcome="translated_out"}`); n == 0 {
+		t.Errorf("the CLAT translated nothing out")
 	}
 
 	page, err := netlab.HTTPGet(ctx, netlab.NSGizmo, "http://[::1]/")
@@ -166,21 +165,6 @@ func TestNoIPv4(t *testing.T) {
 	if err != nil || !strings.Contains(page, "This line has no IPv4") {
 		t.Errorf("the overview does not say the line has no IPv4 (%v)", err)
 	}
-}
-
-// metric reads one sample of the gizmo's /metrics by its full name and
-// labels, e.g. gizmo_clat_packets_total{outcome="translated_out"}.
-func metric(ctx context.Context, sample string) (float64, error) {
-	body, err := netlab.HTTPGet(ctx, netlab.NSGizmo, "http://[::1]/metrics")
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(body, "\n") {
-		if v, ok := strings.CutPrefix(line, sample+" "); ok {
-			return strconv.ParseFloat(strings.TrimSpace(v), 64)
-		}
-	}
-	return 0, fmt.Errorf("no %s in /metrics", sample)
 }
 
 // gizmoRA solicits the gizmo's Router Advertisement from gz-lan-v6.
