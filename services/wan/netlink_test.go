@@ -11,9 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"codeberg.org/monostack/gizmo/internal/testns"
+	"github.com/mdlayher/ndp"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
+
+	"codeberg.org/monostack/gizmo/internal/testns"
 )
 
 // A netlink subscriber that lists what exists sends its dump request to its
@@ -286,6 +288,77 @@ func TestAddressBurstIsOnePublishChild(t *testing.T) {
 	for _, p := range added {
 		if !slices.Contains(u.Addrs, p) {
 			t.Fatalf("the first view with the burst's first address lacks %s: the burst took more than one publish (%d addresses)", p, len(u.Addrs))
+		}
+	}
+}
+
+// The Router Advertisements that arrived while the service was busy are
+// published together, as addresses are.
+func TestRABurstIsOnePublish(t *testing.T) {
+	inNamespace(t, "wanraburst", "TestRABurstIsOnePublishChild", "raburst")
+}
+
+// TestRABurstIsOnePublishChild runs in the namespace
+// TestRABurstIsOnePublish made. It holds the service's loop in its
+// OnUpstream while isp0 advertises one prefix per RA.
+func TestRABurstIsOnePublishChild(t *testing.T) {
+	if os.Getenv(envRole) != "raburst" {
+		t.Skip("child of TestRABurstIsOnePublish")
+	}
+	vethUp(t, "uplink0", "isp0", "uplink0")
+	addAddr(t, linkByName(t, "isp0"), netip.MustParsePrefix("fe80::1/64"))
+	ifi, err := net.InterfaceByName("isp0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	router, _, err := ndp.Listen(ifi, ndp.Addr("fe80::1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer router.Close()
+	advertise := func(p netip.Prefix) {
+		t.Helper()
+		ra := &ndp.RouterAdvertisement{CurrentHopLimit: 64, RouterLifetime: 30 * time.Minute, Options: []ndp.Option{
+			&ndp.PrefixInformation{PrefixLength: 64, OnLink: true, ValidLifetime: time.Hour, PreferredLifetime: time.Hour, Prefix: p.Addr()},
+		}}
+		if err := router.WriteTo(ra, nil, netip.IPv6LinkLocalAllNodes()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	has := func(u Upstream, p netip.Prefix) bool {
+		return slices.ContainsFunc(u.Prefixes, func(x Prefix) bool { return x.Prefix == p })
+	}
+	h := runHeld(t, 0)
+	first := netip.MustParsePrefix("2001:db8:1::/64")
+	// The service listens once uplink0 has its link-local address.
+	deadline := time.Now().Add(30 * time.Second)
+	for seen := false; !seen; {
+		if time.Now().After(deadline) {
+			t.Fatal("the service took no RA")
+		}
+		advertise(first)
+		select {
+		case u := <-h.ups.ch:
+			seen = has(u, first)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+
+	var burst []netip.Prefix
+	h.holdAfter(t, func() { advertise(netip.MustParsePrefix("2001:db8:2::/64")) }, func() {
+		for i := range 10 {
+			p := netip.PrefixFrom(netip.AddrFrom16([16]byte{0x20, 0x01, 0x0d, 0xb8, 0, 3, 7: byte(i + 1)}), 64)
+			advertise(p)
+			burst = append(burst, p)
+		}
+		// The RAs are in the service's socket; give its reader a moment
+		// to queue them for the loop.
+		time.Sleep(500 * time.Millisecond)
+	})
+	u := h.ups.until("the burst", func(u Upstream) bool { return has(u, burst[0]) })
+	for _, p := range burst {
+		if !has(u, p) {
+			t.Fatalf("the first view with the burst's first prefix lacks %s: the burst took more than one publish (%d prefixes)", p, len(u.Prefixes))
 		}
 	}
 }
